@@ -1,11 +1,52 @@
+// Robot firmware: ROS 2-style services over the robot's hardware (src/robot/), served with the
+// createService runtime (src/lib/services.ts). The same program runs on the robot_s3 board and in
+// the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { Server, startServer } from "@devicescript/server"
+import { createService } from "./lib/services"
+import { AddTwoInts, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
+import { Robot } from "./robot/robot"
+import { startHardware } from "./robot/select"
 
-class Echo extends Server {
-    constructor() { super(ds.RosServices.spec) }
-    async frame(data: Buffer) {
-        await this._send(ds.RosServices.spec.lookup("frameOut").encode(data))
-    }
-}
-startServer(new Echo())
-console.log("echo up")
+const robot = new Robot(startHardware())
+
+createService(AddTwoInts, "add_two_ints", async (req) => await robot.counted(async () => ({ sum: req.a + req.b })))
+
+createService(GetState, "get_state", async () => await robot.counted(async () => await robot.state()))
+
+createService(TakePicture, "take_picture", async (req) =>
+    await robot.counted(async () => {
+        const pic = await robot.takePicture(req.resolution, req.quality)
+        const t = Math.floor(ds.millis())
+        return {
+            image: {
+                header: { stamp: { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }, frame_id: "camera" },
+                format: "jpeg",
+                data: pic.jpeg,
+            },
+            width: pic.width,
+            height: pic.height,
+        }
+    })
+)
+
+createService(SetBool, "set_led", async (req) =>
+    await robot.counted(async () => {
+        const on = await robot.setLed(req.data)
+        return { success: on === req.data, message: on ? "LED on" : "LED off" }
+    })
+)
+
+createService(Drive, "drive", async (req) =>
+    await robot.counted(async () => ({ stop_at_ms: await robot.drive(req.left, req.right, req.duration_ms) }))
+)
+
+createService(SetPan, "set_pan", async (req) => await robot.counted(async () => ({ angle: await robot.setPan(req.angle) })))
+
+createService(Trigger, "stop", async () =>
+    await robot.counted(async () => {
+        await robot.stop()
+        return { success: true, message: "motors stopped" }
+    })
+)
+
+console.log("robot services up")

@@ -1,13 +1,201 @@
-// `robot interface`: not implemented yet.
+// `robot interface list|show|package|packages`: the output of `ros2 interface ...` for the
+// interface packages of this project (devs.json `interfaces`, or --dir).
+import * as path from "node:path"
 import type { Command } from "commander"
+import { findConfig, loadConfig } from "../config"
+import { IdlError } from "../idl/diagnostics"
+import { loadInterfaces } from "../idl/load"
+import { parseLine } from "../idl/parse"
+import type { InterfaceSet, MessageType } from "../idl/types"
+
+/** `ros2 interface list`: `Messages:` and `Services:` headings, then indented full names. */
+export function formatList(set: InterfaceSet, only?: "msgs" | "srvs"): string {
+  const lines: string[] = []
+  if (only !== "srvs") {
+    lines.push("Messages:")
+    for (const n of messageNames(set)) lines.push(`    ${n}`)
+  }
+  if (only !== "msgs") {
+    lines.push("Services:")
+    for (const n of [...set.services.keys()].sort()) lines.push(`    ${n}`)
+  }
+  return lines.join("\n")
+}
+
+function messageNames(set: InterfaceSet): string[] {
+  return [...set.messages.keys()].filter((n) => n.split("/")[1] === "msg").sort()
+}
+
+/** Package names, sorted. */
+export function packages(set: InterfaceSet): string[] {
+  const s = new Set<string>()
+  for (const m of set.messages.values()) s.add(m.pkg)
+  for (const v of set.services.values()) s.add(v.pkg)
+  return [...s].sort()
+}
+
+/** `ros2 interface package <pkg>`: the package's types, one per line; undefined when unknown. */
+export function formatPackage(set: InterfaceSet, pkg: string): string | undefined {
+  const names = [...messageNames(set), ...set.services.keys()].filter((n) => n.startsWith(`${pkg}/`)).sort()
+  return names.length === 0 ? undefined : names.join("\n")
+}
+
+export type CommentMode = "default" | "all" | "none"
+
+const isCommentOrBlank = (l: string): boolean => l.trim() === "" || l.trim().startsWith("#")
+
+/** A line with its trailing comment removed (a `#` inside quotes stays). */
+function stripComment(line: string): string {
+  let quote = ""
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]
+    if (quote !== "") {
+      if (c === "\\") i++
+      else if (c === quote) quote = ""
+    } else if (c === "'" || c === '"') quote = c
+    else if (c === "#") return line.slice(0, i).trimEnd()
+  }
+  return line.trimEnd()
+}
+
+/**
+ * Lines of one message text, each nested type expanded under its field and indented with one tab
+ * per level, as `ros2 interface show` does. The top level keeps comments (mode "default"); nested
+ * levels show only their field and constant lines.
+ */
+function showMessage(set: InterfaceSet, mt: MessageType, lines: readonly string[], depth: number, mode: CommentMode): string[] {
+  const out: string[] = []
+  const indent = "\t".repeat(depth)
+  const keepComments = mode === "all" || (mode === "default" && depth === 0)
+  for (const src of lines) {
+    if (isCommentOrBlank(src)) {
+      if (keepComments) out.push(indent + src)
+      continue
+    }
+    out.push(indent + (keepComments ? src : stripComment(src)))
+    const raw = parseLine(src, 0, () => undefined)
+    if (!raw || raw.isConstant) continue
+    const field = mt.definition.definitions.find((d) => d.name === raw.name && !d.isConstant)
+    if (!field?.isComplex) continue
+    const nested = set.messages.get(field.type)
+    if (nested) out.push(...showMessage(set, nested, splitText(nested.text), depth + 1, mode))
+  }
+  return out
+}
+
+function splitText(text: string): string[] {
+  const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
+  return lines
+}
+
+/** Normalises `pkg/Type`, `pkg/msg/Type`, `pkg/srv/Type` to a full name present in `set`. */
+export function resolveTypeName(set: InterfaceSet, name: string): { kind: "msg" | "srv"; fullName: string } | undefined {
+  const parts = name.split("/")
+  if (parts.length === 3) {
+    if (parts[1] === "srv" && set.services.has(name)) return { kind: "srv", fullName: name }
+    if (set.messages.has(name)) return { kind: "msg", fullName: name }
+    return undefined
+  }
+  if (parts.length === 2) {
+    const [pkg, t] = parts as [string, string]
+    if (set.messages.has(`${pkg}/msg/${t}`)) return { kind: "msg", fullName: `${pkg}/msg/${t}` }
+    if (set.services.has(`${pkg}/srv/${t}`)) return { kind: "srv", fullName: `${pkg}/srv/${t}` }
+  }
+  return undefined
+}
+
+/** `ros2 interface show <type>`; undefined when the type is unknown. */
+export function formatShow(set: InterfaceSet, name: string, mode: CommentMode = "default"): string | undefined {
+  const r = resolveTypeName(set, name)
+  if (!r) return undefined
+  if (r.kind === "msg") {
+    const mt = set.messages.get(r.fullName) as MessageType
+    return showMessage(set, mt, splitText(mt.text), 0, mode).join("\n")
+  }
+  const st = set.services.get(r.fullName)
+  if (!st) return undefined
+  const req = showMessage(set, st.request, splitText(st.request.text), 0, mode)
+  const res = showMessage(set, st.response, splitText(st.response.text), 0, mode)
+  return [...req, "---", ...res].join("\n")
+}
+
+interface RootOpts {
+  dir?: string[]
+  config?: string
+}
+
+function loadSet(o: RootOpts): InterfaceSet {
+  let roots = o.dir ?? []
+  if (roots.length === 0) {
+    const f = o.config ?? findConfig()
+    if (!f) throw new Error("no devs.json found; give interface directories with --dir")
+    const { config, dir } = loadConfig(f)
+    roots = config.interfaces.map((p) => path.relative(process.cwd(), path.resolve(dir, p)) || ".")
+  }
+  return loadInterfaces(roots)
+}
+
+function run(o: RootOpts, body: (set: InterfaceSet) => number): void {
+  let set: InterfaceSet
+  try {
+    set = loadSet(o)
+  } catch (e) {
+    console.error(e instanceof IdlError ? e.message : `robot interface: ${(e as Error).message}`)
+    process.exitCode = 1
+    return
+  }
+  process.exitCode = body(set)
+}
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v]
 
 export function registerInterface(program: Command): void {
-  program
-    .command("interface")
-    .description("NOT IMPLEMENTED YET")
-    .allowUnknownOption()
-    .action(() => {
-      console.error("robot interface: not implemented yet")
-      process.exitCode = 2
-    })
+  const cmd = program.command("interface").description("show information about ROS 2 interface types (as `ros2 interface`)")
+  const roots = (c: Command): Command =>
+    c
+      .option("--dir <dir>", "interface root (repeatable; default: devs.json `interfaces`)", collect)
+      .option("--config <file>", "devs.json to use")
+  roots(cmd.command("list").description("list all interface types"))
+    .option("-m, --only-msgs", "print messages only")
+    .option("-s, --only-srvs", "print services only")
+    .action((o: RootOpts & { onlyMsgs?: boolean; onlySrvs?: boolean }) =>
+      run(o, (set) => {
+        console.log(formatList(set, o.onlyMsgs ? "msgs" : o.onlySrvs ? "srvs" : undefined))
+        return 0
+      }),
+    )
+  roots(cmd.command("show").description("print the definition of a type, nested types expanded").argument("<type>", "e.g. example_interfaces/srv/AddTwoInts"))
+    .option("--all-comments", "show comments of nested types too")
+    .option("--no-comments", "show no comments")
+    .action((type: string, o: RootOpts & { allComments?: boolean; comments?: boolean }) =>
+      run(o, (set) => {
+        const text = formatShow(set, type, o.comments === false ? "none" : o.allComments ? "all" : "default")
+        if (text === undefined) {
+          console.error(`robot interface show: unknown type '${type}' (see 'robot interface list')`)
+          return 1
+        }
+        console.log(text)
+        return 0
+      }),
+    )
+  roots(cmd.command("package").description("list the types of one package").argument("<pkg>"))
+    .action((pkg: string, o: RootOpts) =>
+      run(o, (set) => {
+        const text = formatPackage(set, pkg)
+        if (text === undefined) {
+          console.error(`robot interface package: unknown package '${pkg}' (see 'robot interface packages')`)
+          return 1
+        }
+        console.log(text)
+        return 0
+      }),
+    )
+  roots(cmd.command("packages").description("list the packages that define interfaces"))
+    .action((o: RootOpts) =>
+      run(o, (set) => {
+        console.log(packages(set).join("\n"))
+        return 0
+      }),
+    )
 }

@@ -13,15 +13,22 @@ export interface MessageType {
   name: string
   /** Path of the source file, relative to the interface root given to the loader. */
   file: string
+  /** The interface root the file was found under, as given to the loader (e.g. `services`). */
+  root: string
   /**
    * Fields and constants in foxglove's MessageDefinition shape (ROS 2 mode). Complex field types
-   * are resolved to full names (`std_msgs/msg/Header`).
+   * are resolved to full names (`std_msgs/msg/Header`). Unlike foxglove's own parser, primitive
+   * types are kept as written in ROS 2 (`byte` and `char` are not turned into `uint8`, and
+   * `builtin_interfaces/msg/Time` is a complex type, not a `time` primitive). `name` is the full name.
+   * Fields always carry `isArray`/`isComplex` booleans; constants carry `isConstant`, `value`, `valueText`.
    */
   definition: MessageDefinition
   /** The text of the definition as written (for the `.srv` halves: the text of that half). */
   text: string
-  /** sha256 (hex) of the canonical definition, nested types included. */
+  /** sha256 (hex) of the canonical definition, nested types included (docs/interfaces.md). */
   hash: string
+  /** First 4 bytes of `hash` as an unsigned 32-bit number. */
+  hash32: number
 }
 
 /** One parsed `.srv`. */
@@ -31,6 +38,7 @@ export interface ServiceType {
   pkg: string
   name: string
   file: string
+  root: string
   request: MessageType
   response: MessageType
   /** The whole `.srv` text as written. */

@@ -1,0 +1,296 @@
+// Loads ROS 2 interface packages (`<root>/<pkg>/msg/*.msg`, `<root>/<pkg>/srv/*.srv`) into an
+// InterfaceSet: parsed, nested type names resolved to full names, hashed. Every problem in every
+// file is collected and thrown together as one IdlError with compiler-style diagnostics.
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
+import { IdlError, type Diagnostic } from "./diagnostics"
+import { isPrimitive, PACKAGE_NAME_RE, parseMessageLines, TYPE_NAME_RE, type RawField, type RawMessage } from "./parse"
+import type { InterfaceSet, MessageType, ServiceType } from "./types"
+
+export { IdlError, formatDiagnostic, type Diagnostic } from "./diagnostics"
+
+/** One interface file given by content (what the loader reads from disk; tests can pass their own). */
+export interface SourceFile {
+  /** the interface root the file was found under, as given (e.g. `services`) */
+  root: string
+  /** path relative to the root, with `/` separators: `<pkg>/msg/Foo.msg` or `<pkg>/srv/Foo.srv` */
+  file: string
+  text: string
+}
+
+/** Lists every interface file under the given roots, sorted (roots in the order given). */
+export function findInterfaceFiles(roots: readonly string[]): SourceFile[] {
+  const out: SourceFile[] = []
+  for (const root of roots) {
+    if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
+      throw new Error(`interface root '${root}' is not a directory`)
+    }
+    for (const pkg of fs.readdirSync(root).sort()) {
+      const pkgDir = path.join(root, pkg)
+      if (!fs.statSync(pkgDir).isDirectory()) continue
+      for (const kind of ["msg", "srv"] as const) {
+        const dir = path.join(pkgDir, kind)
+        if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) continue
+        for (const f of fs.readdirSync(dir).sort()) {
+          if (!f.endsWith(`.${kind}`)) continue
+          out.push({ root, file: `${pkg}/${kind}/${f}`, text: fs.readFileSync(path.join(dir, f), "utf8") })
+        }
+      }
+    }
+  }
+  return out
+}
+
+/**
+ * Scans `<root>/<pkg>/{msg,srv}/*.{msg,srv}` under every root and returns the parsed set.
+ * Throws IdlError (all diagnostics of all files) when anything is invalid, and Error when a root
+ * is not a directory.
+ */
+export function loadInterfaces(roots: readonly string[]): InterfaceSet {
+  return loadSources(findInterfaceFiles(roots))
+}
+
+interface Pending {
+  src: SourceFile
+  display: string
+  lines: string[]
+  pkg: string
+  name: string
+  kind: "msg" | "srv"
+  parts: { suffix: string; raw: RawMessage; firstLine: number }[]
+}
+
+/** Builds an InterfaceSet from file contents. Throws IdlError listing every problem. */
+export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
+  const diags: Diagnostic[] = []
+  const pending: Pending[] = []
+
+  for (const src of sources) {
+    const display = path.posix.join(src.root.split(path.sep).join("/"), src.file)
+    const lines = src.text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+    const report = (line: number, col: number, message: string): void => {
+      diags.push({ file: display, line, col, message, source: lines[line - 1] ?? "" })
+    }
+    const m = /^([^/]+)\/(msg|srv)\/([^/]+)\.(msg|srv)$/.exec(src.file)
+    if (!m || m[2] !== m[4]) {
+      diags.push({ file: display, line: 1, col: 1, message: `interface files must be '<pkg>/msg/Name.msg' or '<pkg>/srv/Name.srv'`, source: "" })
+      continue
+    }
+    const pkg = m[1] as string
+    const kind = m[2] as "msg" | "srv"
+    const name = m[3] as string
+    let ok = true
+    if (!PACKAGE_NAME_RE.test(pkg)) {
+      diags.push({ file: display, line: 1, col: 1, message: `invalid package name '${pkg}': package names are lower snake case`, source: "" })
+      ok = false
+    }
+    if (!TYPE_NAME_RE.test(name)) {
+      diags.push({ file: display, line: 1, col: 1, message: `invalid ${kind === "msg" ? "message" : "service"} name '${name}': names start with an upper-case letter and contain only letters and digits`, source: "" })
+      ok = false
+    }
+    const p: Pending = { src, display, lines, pkg, name, kind, parts: [] }
+    if (kind === "msg") {
+      p.parts.push({ suffix: "", raw: parseMessageLines(lines, 1, report), firstLine: 1 })
+    } else {
+      const seps = lines.flatMap((l, i) => (l.trim() === "---" ? [i] : []))
+      if (seps.length === 0) {
+        report(Math.max(1, lines.length - (lines[lines.length - 1] === "" ? 1 : 0)), 1, "missing '---' separating the request from the response")
+        ok = false
+      } else if (seps.length > 1) {
+        for (const s of seps.slice(1)) report(s + 1, (lines[s] ?? "").indexOf("-") + 1, "a .srv file has exactly one '---' separator; this is a second one")
+        ok = false
+      } else {
+        const s = seps[0] as number
+        p.parts.push({ suffix: "_Request", raw: parseMessageLines(lines.slice(0, s), 1, report), firstLine: 1 })
+        p.parts.push({ suffix: "_Response", raw: parseMessageLines(lines.slice(s + 1), s + 2, report), firstLine: s + 2 })
+      }
+    }
+    if (ok) pending.push(p)
+  }
+
+  // every message full name that exists (including service halves, which fields cannot use)
+  const known = new Map<string, Pending>()
+  for (const p of pending) {
+    const full = `${p.pkg}/${p.kind}/${p.name}`
+    const prev = known.get(full)
+    if (prev) {
+      diags.push({ file: p.display, line: 1, col: 1, message: `${full} is already defined in ${prev.display}`, source: "" })
+      continue
+    }
+    known.set(full, p)
+  }
+
+  // resolve nested type names
+  const messages = new Map<string, MessageType>()
+  const services = new Map<string, ServiceType>()
+  const fieldLines = new Map<string, RawField[]>()
+  for (const p of known.values()) {
+    const report = (line: number, col: number, message: string): void => {
+      diags.push({ file: p.display, line, col, message, source: p.lines[line - 1] ?? "" })
+    }
+    const halves: MessageType[] = []
+    for (const part of p.parts) {
+      const fullName = `${p.pkg}/${p.kind}/${p.name}${part.suffix}`
+      const defs: MessageDefinitionField[] = []
+      for (const f of part.raw.fields) {
+        const field = { ...f.field }
+        if (!isPrimitive(f.type.base)) {
+          const cands = candidates(f.type.pkg, f.type.name ?? f.type.base, p.pkg)
+          const found = cands.find((c) => known.get(c)?.kind === "msg")
+          if (!found) {
+            report(f.line, f.typeCol, `unknown type '${f.type.base}' (looked for ${cands.join(", ")})`)
+            continue
+          }
+          field.type = found
+        }
+        defs.push(field)
+      }
+      const mt: MessageType = {
+        fullName,
+        pkg: p.pkg,
+        name: p.name + part.suffix,
+        file: p.src.file,
+        root: p.src.root,
+        definition: { name: fullName, definitions: defs },
+        text: part.raw.text,
+        hash: "",
+        hash32: 0,
+      }
+      messages.set(fullName, mt)
+      fieldLines.set(fullName, part.raw.fields)
+      halves.push(mt)
+    }
+    if (p.kind === "srv" && halves.length === 2) {
+      services.set(`${p.pkg}/srv/${p.name}`, {
+        fullName: `${p.pkg}/srv/${p.name}`,
+        pkg: p.pkg,
+        name: p.name,
+        file: p.src.file,
+        root: p.src.root,
+        request: halves[0] as MessageType,
+        response: halves[1] as MessageType,
+        text: p.src.text,
+        hash: "",
+        hash32: 0,
+      })
+    }
+  }
+
+  // a type must not contain itself (directly or through other types)
+  for (const mt of messages.values()) {
+    const cycle = findCycle(mt.fullName, messages)
+    if (cycle) {
+      const fl = fieldLines.get(mt.fullName) ?? []
+      const first = mt.definition.definitions.find((d) => d.isComplex && d.type === cycle[1])
+      const raw = fl.find((r) => r.name === first?.name)
+      const p = known.get(mt.fullName.replace(/_(Request|Response)$/, ""))
+      diags.push({
+        file: p?.display ?? mt.file,
+        line: raw?.line ?? 1,
+        col: raw?.typeCol ?? 1,
+        message: `recursive type: ${cycle.join(" -> ")}`,
+        source: raw ? (p?.lines[raw.line - 1] ?? "") : "",
+      })
+    }
+  }
+
+  if (diags.length > 0) throw new IdlError(diags)
+
+  for (const mt of messages.values()) {
+    mt.hash = sha256(canonicalText(mt.fullName, messages))
+    mt.hash32 = hash32(mt.hash)
+  }
+  for (const st of services.values()) {
+    st.hash = sha256(canonicalServiceText(st, messages))
+    st.hash32 = hash32(st.hash)
+  }
+  return { messages, services }
+}
+
+/** Full names tried for a nested type written in package `here`, in order. */
+export function candidates(pkg: string | undefined, name: string, here: string): string[] {
+  if (pkg !== undefined) return [`${pkg}/msg/${name}`]
+  const out = [`${here}/msg/${name}`]
+  if (name === "Header" && here !== "std_msgs") out.push("std_msgs/msg/Header")
+  return out
+}
+
+function findCycle(start: string, messages: Map<string, MessageType>): string[] | undefined {
+  const stack: string[] = []
+  const visit = (name: string): string[] | undefined => {
+    if (stack.includes(name)) return name === start ? [...stack, name] : undefined
+    stack.push(name)
+    for (const d of messages.get(name)?.definition.definitions ?? []) {
+      if (d.isComplex && !d.isConstant) {
+        const r = visit(d.type)
+        if (r) return r
+      }
+    }
+    stack.pop()
+    return undefined
+  }
+  return visit(start)
+}
+
+function sha256(s: string): string {
+  return createHash("sha256").update(s, "utf8").digest("hex")
+}
+
+/** First 4 bytes of a hex sha256, as an unsigned 32-bit number. */
+export function hash32(hexHash: string): number {
+  return parseInt(hexHash.slice(0, 8), 16) >>> 0
+}
+
+/** The canonical line of one field: `<type>[<=S][array] <name>` (no defaults, no comments). */
+export function canonicalField(f: MessageDefinitionField): string {
+  let t = f.type
+  if (f.upperBound !== undefined) t += `<=${f.upperBound}`
+  if (f.isArray) t += f.arrayLength !== undefined ? `[${f.arrayLength}]` : f.arrayUpperBound !== undefined ? `[<=${f.arrayUpperBound}]` : "[]"
+  return `${t} ${f.name}\n`
+}
+
+/** Every complex type `fullName` uses, transitively, sorted by name (not including itself). */
+export function dependencies(fullName: string, messages: ReadonlyMap<string, MessageType>): string[] {
+  const seen = new Set<string>()
+  const walk = (n: string): void => {
+    for (const d of messages.get(n)?.definition.definitions ?? []) {
+      if (d.isComplex && !d.isConstant && !seen.has(d.type)) {
+        seen.add(d.type)
+        walk(d.type)
+      }
+    }
+  }
+  walk(fullName)
+  seen.delete(fullName)
+  return [...seen].sort()
+}
+
+function canonicalBody(mt: MessageType): string {
+  return `MSG: ${mt.fullName}\n` + mt.definition.definitions.filter((d) => !d.isConstant).map(canonicalField).join("")
+}
+
+/**
+ * The text hashed for a message (see docs/interfaces.md): the type's own block, then one block per
+ * nested type sorted by full name, each block `MSG: <full name>\n` + one canonical line per field,
+ * blocks separated by `===\n`. Constants, defaults, comments and whitespace do not take part: they
+ * do not change the bytes on the wire.
+ */
+export function canonicalText(fullName: string, messages: ReadonlyMap<string, MessageType>): string {
+  const self = messages.get(fullName)
+  if (!self) throw new Error(`unknown message type ${fullName}`)
+  return [self, ...dependencies(fullName, messages).map((d) => messages.get(d) as MessageType)].map(canonicalBody).join("===\n")
+}
+
+/** The text hashed for a service: `SRV: <full name>\n`, the request's canonical text, `---\n`, the response's. */
+export function canonicalServiceText(st: ServiceType, messages: ReadonlyMap<string, MessageType>): string {
+  return `SRV: ${st.fullName}\n${canonicalText(st.request.fullName, messages)}---\n${canonicalText(st.response.fullName, messages)}`
+}
+
+/** The type first, then every nested type it uses (sorted): what descriptors carry as `definitions`. */
+export function definitionsOf(fullName: string, messages: ReadonlyMap<string, MessageType>): MessageDefinition[] {
+  const self = messages.get(fullName)
+  if (!self) throw new Error(`unknown message type ${fullName}`)
+  return [self.definition, ...dependencies(fullName, messages).map((d) => (messages.get(d) as MessageType).definition)]
+}

@@ -1,0 +1,138 @@
+// The simulated robot: the real firmware (src/main.ts) in the DeviceScript VM plus the simulated
+// hardware (host/sim/hardware.ts) on the same Jacdac bus, and a host client node connected to it.
+//
+// Two ways to run it:
+// - in process (default): the services engineer's rig (host/sim/rig.ts) boots the firmware in the
+//   VM inside this Node process and exposes its jacdac-ts bus; the hardware device joins that bus.
+// - devtools: the firmware runs elsewhere (the DeviceScript VS Code simulator, or `devs run`),
+//   connected to the devtools server at ws://127.0.0.1:8081; the hardware device joins the
+//   devtools bus over the WebSocket. No node is created in this mode.
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { RobotNode } from "../client/api"
+import { SimulatedHardware, type SimulatedHardwareOptions } from "./hardware"
+import { jd, type JD } from "./jacdac"
+
+export interface SimulatedRobotOptions {
+  /** Firmware entry to build and run in the VM (default src/main.ts); in-process mode only. */
+  firmware?: string
+  /** Attach the hardware to a devtools server at this URL instead of starting the VM here. */
+  devtools?: string
+  /** Simulated hardware settings (battery model, device id). */
+  hardware?: SimulatedHardwareOptions
+  /** Extra options passed to startRig (owned by host/sim/rig.ts). */
+  rig?: Record<string, unknown>
+}
+
+/** What the in-process rig gives us; the full type lives in host/sim/rig.ts. */
+export interface RigLike {
+  bus: JD.JDBus
+  node: RobotNode
+  close(): Promise<void>
+}
+
+export interface SimulatedRobot {
+  /** Client node connected to the firmware (undefined in devtools mode). */
+  node: RobotNode | undefined
+  /** The in-process rig (undefined in devtools mode). */
+  rig: RigLike | undefined
+  /** The Jacdac bus the hardware is on. */
+  bus: JD.JDBus
+  hardware: SimulatedHardware
+  /** Detaches the hardware and closes the rig or the devtools connection. */
+  close(): Promise<void>
+}
+
+/** Custom service specs compiled by `devs build` (robotCamera, rosServices), for readable logs. */
+function loadCustomSpecs(root: string): unknown[] {
+  const file = path.join(root, ".devicescript", "services.json")
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as unknown[]
+  } catch {
+    return []
+  }
+}
+
+/** Connects a jacdac-ts bus to a devtools WebSocket. Rejects if it cannot connect in `timeoutMs`. */
+export async function connectDevtoolsBus(url: string, timeoutMs = 5000): Promise<JD.JDBus> {
+  const g = globalThis as { WebSocket?: unknown }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (!g.WebSocket) g.WebSocket = require("ws")
+  const specs = loadCustomSpecs(process.cwd())
+  if (specs.length) jd.loadServiceSpecifications(specs as jdspec.ServiceSpec[])
+  const transport = jd.createWebSocketTransport(url)
+  const bus = new jd.JDBus([transport], { disableRoleManager: true })
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await Promise.race([
+      bus.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`could not connect to devtools at ${url} within ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
+  } catch (e) {
+    await bus.dispose()
+    throw e
+  } finally {
+    if (timer) clearTimeout(timer)
+  }
+  if (!bus.connected) {
+    await bus.dispose()
+    throw new Error(`could not connect to devtools at ${url}: is \`devs devtools\` or the VS Code simulator running?`)
+  }
+  return bus
+}
+
+/** Loads host/sim/rig.ts at run time so that this module compiles before the rig exists. */
+function loadStartRig(): (opts: Record<string, unknown>) => Promise<RigLike> {
+  let mod: { startRig?: (opts: Record<string, unknown>) => Promise<RigLike> }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require("./rig")
+  } catch (e) {
+    throw new Error(`the in-process simulator rig (host/sim/rig.ts) is not available: ${(e as Error).message}`)
+  }
+  if (typeof mod.startRig !== "function") throw new Error("host/sim/rig.ts does not export startRig()")
+  return mod.startRig
+}
+
+/**
+ * Starts the simulated robot. In-process by default (firmware in the VM here, plus a connected
+ * node); with `devtools` set, only the hardware is started and attached to that devtools bus.
+ * Throws if the rig cannot start or the devtools server cannot be reached.
+ */
+export async function startSimulatedRobot(opts: SimulatedRobotOptions = {}): Promise<SimulatedRobot> {
+  const hardware = new SimulatedHardware(opts.hardware)
+  if (opts.devtools) {
+    const bus = await connectDevtoolsBus(opts.devtools)
+    hardware.attach(bus)
+    return {
+      node: undefined,
+      rig: undefined,
+      bus,
+      hardware,
+      close: async () => {
+        hardware.detach()
+        await bus.dispose()
+      },
+    }
+  }
+  const startRig = loadStartRig()
+  const rig = await startRig({ firmware: opts.firmware ?? "src/main.ts", ...opts.rig })
+  try {
+    hardware.attach(rig.bus)
+  } catch (e) {
+    await rig.close()
+    throw e
+  }
+  return {
+    node: rig.node,
+    rig,
+    bus: rig.bus,
+    hardware,
+    close: async () => {
+      hardware.detach()
+      await rig.close()
+    },
+  }
+}

@@ -1,0 +1,71 @@
+// The robot's parts, one interface each. Two implementations exist and one is picked at start
+// (src/robot/select.ts): the board's own servers (src/robot/board.ts) and DeviceScript client
+// roles bound to servers that the host simulates (src/robot/sim.ts). The robot's services
+// (src/robot/robot.ts) only see these interfaces.
+//
+// Every getter reads the part (a register of its role, a pin), never a cached copy, so the
+// state a caller sees is what the hardware reports. Every method may throw a ServiceError with
+// Status.Unavailable when the part is not connected.
+import { FrameSource } from "../drivers/arducam"
+
+/** One DC motor. Speed is -1 (full reverse) .. 1 (full forward), 0 = stopped. */
+export interface MotorPart {
+    setSpeed(speed: number): Promise<void>
+    speed(): Promise<number>
+}
+
+/** The camera's pan servo, in degrees (0 = straight ahead). */
+export interface ServoPart {
+    setAngle(degrees: number): Promise<void>
+    angle(): Promise<number>
+}
+
+/** The status LED. */
+export interface LedPart {
+    set(on: boolean): Promise<void>
+    isOn(): Promise<boolean>
+}
+
+/** The user button. */
+export interface ButtonPart {
+    isPressed(): Promise<boolean>
+}
+
+/** The battery: terminal voltage in volts. */
+export interface BatteryPart {
+    voltage(): Promise<number>
+}
+
+/** A picture: the JPEG as a FrameSource (a ByteSource), and its size in pixels. */
+export interface Picture {
+    jpeg: FrameSource
+    width: number
+    height: number
+}
+
+/** The camera. `resolution` indexes RESOLUTIONS (drivers/arducam.ts); `quality` is 1..100. */
+export interface CameraPart {
+    capture(resolution: number, quality: number): Promise<Picture>
+}
+
+/** All parts of the robot, and which implementation provides them. */
+export interface Hardware {
+    kind: string
+    motorLeft: MotorPart
+    motorRight: MotorPart
+    servo: ServoPart
+    led: LedPart
+    button: ButtonPart
+    battery: BatteryPart
+    camera: CameraPart
+}
+
+/** Battery pack: 2S Li-ion. Empty at 3.3 V per cell, full at 4.2 V per cell. */
+export const BATTERY_EMPTY_V = 6.6
+export const BATTERY_FULL_V = 8.4
+
+/** Charge estimate 0..100 % from the pack voltage (linear between empty and full). */
+export function batteryPercent(volts: number): number {
+    const p = ((volts - BATTERY_EMPTY_V) / (BATTERY_FULL_V - BATTERY_EMPTY_V)) * 100
+    return Math.max(0, Math.min(100, p))
+}

@@ -1,0 +1,199 @@
+// The robot's behaviour behind its services: argument checks with the documented messages,
+// the drive timer that stops the motors by itself, call statistics, and the state read back
+// from the hardware. It knows nothing about the wire: src/main.ts binds it to services.
+import * as ds from "@devicescript/core"
+import { RESOLUTIONS } from "../drivers/arducam"
+import { ServiceError, Status } from "../lib/types"
+import { Hardware, Picture, batteryPercent } from "./hardware"
+
+// Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
+export const MIN_SPEED = -1
+export const MAX_SPEED = 1
+export const MIN_DURATION_MS = 1
+export const MAX_DURATION_MS = 30000
+export const MIN_ANGLE = -90
+export const MAX_ANGLE = 90
+export const MIN_QUALITY = 1
+export const MAX_QUALITY = 100
+export const DEFAULT_QUALITY = 80
+export const RESOLUTION_NAMES = ["RES_QQVGA", "RES_QVGA", "RES_VGA", "RES_SVGA", "RES_XGA", "RES_SXGA", "RES_UXGA"]
+
+function isNum(v: number) {
+    return typeof v === "number" && !isNaN(v)
+}
+
+function badArg(msg: string): never {
+    throw new ServiceError(Status.InvalidArgument, msg)
+}
+
+/** Checks a wheel speed; the message names the field and the allowed range. */
+export function checkSpeed(field: string, v: number) {
+    if (!isNum(v) || v < MIN_SPEED || v > MAX_SPEED)
+        badArg(`${field} must be in [${MIN_SPEED}, ${MAX_SPEED}], got ${v}`)
+}
+
+export function checkDuration(v: number) {
+    if (!isNum(v) || v < MIN_DURATION_MS || v > MAX_DURATION_MS || Math.round(v) !== v)
+        badArg(`duration_ms must be in [${MIN_DURATION_MS}, ${MAX_DURATION_MS}], got ${v}`)
+}
+
+export function checkAngle(v: number) {
+    if (!isNum(v) || v < MIN_ANGLE || v > MAX_ANGLE)
+        badArg(`angle must be in [${MIN_ANGLE}, ${MAX_ANGLE}] degrees, got ${v}`)
+}
+
+export function checkResolution(v: number) {
+    if (!isNum(v) || v < 0 || v >= RESOLUTIONS.length || Math.round(v) !== v)
+        badArg(
+            `resolution must be in [0, ${RESOLUTIONS.length - 1}] (${RESOLUTION_NAMES[0]}..${RESOLUTION_NAMES[RESOLUTIONS.length - 1]}), got ${v}`
+        )
+}
+
+/** Returns the quality to use: 0 means DEFAULT_QUALITY. */
+export function checkQuality(v: number): number {
+    if (v === 0) return DEFAULT_QUALITY
+    if (!isNum(v) || v < MIN_QUALITY || v > MAX_QUALITY || Math.round(v) !== v)
+        badArg(`quality must be 0 (default) or in [${MIN_QUALITY}, ${MAX_QUALITY}], got ${v}`)
+    return v
+}
+
+/** The state GetState reports (field names as in GetState.srv). */
+export interface RobotState {
+    uptime_ms: number
+    battery_voltage: number
+    battery_percentage: number
+    left_speed: number
+    right_speed: number
+    drive_remaining_ms: number
+    pan_angle: number
+    led_on: boolean
+    button_pressed: boolean
+    free_heap: number
+    calls_served: number
+    calls_failed: number
+    last_error: string
+}
+
+export class Robot {
+    callsServed = 0
+    callsFailed = 0
+    lastError = ""
+    /** millis() at which the running drive stops; 0 when not driving. */
+    private driveUntil = 0
+    private driveTimer: number = undefined
+    private driveGeneration = 0
+
+    constructor(public hw: Hardware) {}
+
+    /** Records the outcome of one call (used by the service wrappers in main.ts). */
+    record(error: string) {
+        if (error === undefined) this.callsServed++
+        else {
+            this.callsFailed++
+            this.lastError = error
+        }
+    }
+
+    /**
+     * Runs `f` and counts its outcome. Errors are rethrown unchanged for the runtime to answer;
+     * anything that is not a ServiceError becomes Internal with its message.
+     */
+    async counted<T>(f: () => Promise<T>): Promise<T> {
+        try {
+            const r = await f()
+            this.record(undefined)
+            return r
+        } catch (e: any) {
+            const msg = e && e.message !== undefined ? "" + e.message : "" + e
+            this.record(msg)
+            if (e instanceof ServiceError) throw e
+            throw new ServiceError(Status.Internal, msg)
+        }
+    }
+
+    async state(): Promise<RobotState> {
+        const now = ds.millis()
+        const volts = await this.hw.battery.voltage()
+        return {
+            uptime_ms: Math.floor(now),
+            battery_voltage: volts,
+            battery_percentage: batteryPercent(volts),
+            left_speed: await this.hw.motorLeft.speed(),
+            right_speed: await this.hw.motorRight.speed(),
+            drive_remaining_ms: this.driveUntil > now ? Math.ceil(this.driveUntil - now) : 0,
+            pan_angle: await this.hw.servo.angle(),
+            led_on: await this.hw.led.isOn(),
+            button_pressed: await this.hw.button.isPressed(),
+            free_heap: 0,
+            calls_served: this.callsServed,
+            calls_failed: this.callsFailed,
+            last_error: this.lastError,
+        }
+    }
+
+    /** Drives for `durationMs`; returns the uptime at which the motors stop. */
+    async drive(left: number, right: number, durationMs: number): Promise<number> {
+        checkSpeed("left", left)
+        checkSpeed("right", right)
+        checkDuration(durationMs)
+        this.cancelTimer()
+        const gen = ++this.driveGeneration
+        await this.hw.motorLeft.setSpeed(left)
+        await this.hw.motorRight.setSpeed(right)
+        this.driveUntil = ds.millis() + durationMs
+        const self = this
+        this.driveTimer = setTimeout(async () => {
+            await self.driveTimeout(gen)
+        }, durationMs)
+        return Math.floor(this.driveUntil)
+    }
+
+    private async driveTimeout(gen: number) {
+        if (gen !== this.driveGeneration) return
+        this.driveTimer = undefined
+        try {
+            await this.stopMotors()
+        } catch (e: any) {
+            // Never let an exception escape a timer: it would restart the program.
+            this.lastError = "drive timeout could not stop the motors: " + e.message
+            console.log(this.lastError)
+        }
+    }
+
+    private cancelTimer() {
+        if (this.driveTimer !== undefined) {
+            clearTimeout(this.driveTimer)
+            this.driveTimer = undefined
+        }
+    }
+
+    private async stopMotors() {
+        this.driveUntil = 0
+        await this.hw.motorLeft.setSpeed(0)
+        await this.hw.motorRight.setSpeed(0)
+    }
+
+    /** Stops the motors now (and the drive timer). */
+    async stop() {
+        this.cancelTimer()
+        this.driveGeneration++
+        await this.stopMotors()
+    }
+
+    async setPan(angle: number): Promise<number> {
+        checkAngle(angle)
+        await this.hw.servo.setAngle(angle)
+        return await this.hw.servo.angle()
+    }
+
+    async setLed(on: boolean): Promise<boolean> {
+        await this.hw.led.set(!!on)
+        return await this.hw.led.isOn()
+    }
+
+    async takePicture(resolution: number, quality: number): Promise<Picture> {
+        checkResolution(resolution)
+        const q = checkQuality(quality)
+        return await this.hw.camera.capture(resolution, q)
+    }
+}

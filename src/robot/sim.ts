@@ -1,0 +1,270 @@
+// Simulated hardware: DeviceScript client roles that bind to servers the host runs on the same
+// Jacdac bus (host/sim/hardware.ts, jacdac-ts MotorServer, ServoServer, ... as `devs add sim`
+// does). Roles bind by service class, in role-name order: motorLeft binds to the first motor the
+// host announces, motorRight to the second; the host also sets the bindings explicitly through
+// the role manager. The camera is the custom `robotCamera` service (services/robotcamera.md).
+import * as ds from "@devicescript/core"
+import { FrameSource, RESOLUTIONS } from "../drivers/arducam"
+import { ServiceError, Status } from "../lib/types"
+import {
+    BatteryPart,
+    ButtonPart,
+    CameraPart,
+    Hardware,
+    LedPart,
+    MotorPart,
+    Picture,
+    ServoPart,
+} from "./hardware"
+
+/** Throws Unavailable unless the role is bound to a server. */
+function requireBound(role: ds.Role, name: string) {
+    if (!role.isBound)
+        throw new ServiceError(
+            Status.Unavailable,
+            `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
+        )
+}
+
+/** Waits until `done()` or `ms` elapse; returns done(). */
+async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
+    const deadline = ds.millis() + ms
+    while (!done()) {
+        if (ds.millis() > deadline) return false
+        await ds.sleep(2)
+    }
+    return true
+}
+
+class SimMotor implements MotorPart {
+    private enabled = false
+    constructor(private role: ds.Motor, private name: string) {}
+    async setSpeed(speed: number) {
+        requireBound(this.role, this.name)
+        if (!this.enabled) {
+            await this.role.enabled.write(true)
+            this.enabled = true
+        }
+        await this.role.speed.write(speed)
+    }
+    async speed() {
+        requireBound(this.role, this.name)
+        return await this.role.speed.read()
+    }
+}
+
+class SimServo implements ServoPart {
+    private enabled = false
+    constructor(private role: ds.Servo) {}
+    async setAngle(degrees: number) {
+        requireBound(this.role, "servoPan")
+        if (!this.enabled) {
+            await this.role.enabled.write(true)
+            this.enabled = true
+        }
+        await this.role.angle.write(degrees)
+    }
+    async angle() {
+        requireBound(this.role, "servoPan")
+        return await this.role.angle.read()
+    }
+}
+
+class SimLed implements LedPart {
+    constructor(private role: ds.LightBulb) {}
+    async set(on: boolean) {
+        requireBound(this.role, "ledStatus")
+        await this.role.intensity.write(on ? 1 : 0)
+    }
+    async isOn() {
+        requireBound(this.role, "ledStatus")
+        return (await this.role.intensity.read()) > 0
+    }
+}
+
+class SimButton implements ButtonPart {
+    constructor(private role: ds.Button) {}
+    async isPressed() {
+        requireBound(this.role, "buttonUser")
+        return (await this.role.reading.read()) > 0.5
+    }
+}
+
+class SimBattery implements BatteryPart {
+    constructor(private role: ds.DcVoltageMeasurement) {}
+    async voltage() {
+        requireBound(this.role, "battery")
+        return await this.role.reading.read()
+    }
+}
+
+// robotCamera wire codes (services/robotcamera.md).
+const CMD_CAPTURE = 0x80
+const CMD_READ = 0x81
+const REP_CAPTURED = 0x82
+const REP_CHUNK = 0x83
+/** Bytes the device asks for per `read` command; the host answers with chunks of 224 bytes. */
+const WINDOW = 1792
+const CHUNK = 224
+
+/** Client of the host's robotCamera server. One capture at a time; reads are serialized. */
+export class SimCamera implements CameraPart {
+    private token = 0
+    private capturedToken = -1
+    private capturedStatus = 0
+    private capturedSize = 0
+    // Read window: bytes [winOff, winOff + winLen) of picture winToken.
+    private winToken = -1
+    private winOff = 0
+    private winLen = 0
+    private winBuf: Buffer = Buffer.alloc(WINDOW)
+    private winGot: boolean[] = []
+    private winMissing = 0
+    private busy = false
+    /** Longest wait for one answer before the request is sent again. */
+    retryMs = 250
+    /** Attempts per request before giving up with Unavailable. */
+    attempts = 8
+
+    constructor(private role: ds.RobotCamera) {
+        const self = this
+        role.report().subscribe(async (pkt: ds.Packet) => {
+            self.onReport(pkt)
+        })
+    }
+
+    private onReport(pkt: ds.Packet) {
+        const code = pkt.serviceCommand & 0xfff
+        const d = pkt.payload
+        if (code === REP_CAPTURED && d.length >= 8) {
+            if (d.getAt(0, "u16") !== this.token) return
+            this.capturedStatus = d.getAt(2, "u16")
+            this.capturedSize = d.getAt(4, "u32")
+            this.capturedToken = this.token
+        } else if (code === REP_CHUNK && d.length >= 8) {
+            const token = d.getAt(0, "u16")
+            const flags = d.getAt(2, "u16")
+            const off = d.getAt(4, "u32")
+            if (token !== this.winToken) return
+            if (flags & 1) {
+                this.winToken = -2 // picture gone on the host
+                return
+            }
+            const rel = off - this.winOff
+            if (rel < 0 || rel >= this.winLen || rel % CHUNK !== 0) return
+            const idx = rel / CHUNK
+            if (this.winGot[idx]) return
+            const n = Math.min(d.length - 8, this.winLen - rel)
+            this.winBuf.blitAt(rel, d, 8, n)
+            this.winGot[idx] = true
+            this.winMissing--
+        }
+    }
+
+    private async lock() {
+        while (this.busy) await ds.sleep(2)
+        this.busy = true
+    }
+
+    async capture(resolution: number, quality: number): Promise<Picture> {
+        requireBound(this.role, "camera")
+        const wh = RESOLUTIONS[resolution]
+        await this.lock()
+        let size = 0
+        let token = 0
+        try {
+            this.token = (this.token + 1) & 0xffff
+            token = this.token
+            this.capturedToken = -1
+            const self = this
+            let ok = false
+            for (let i = 0; i < this.attempts && !ok; i++) {
+                await this.role.capture(token, wh[0], wh[1], quality)
+                ok = await waitFor(() => self.capturedToken === token, this.retryMs * 4)
+            }
+            if (!ok) throw new ServiceError(Status.Unavailable, "camera: the simulated camera did not answer")
+            if (this.capturedStatus !== 0)
+                throw new ServiceError(Status.Internal, `camera: capture failed with status ${this.capturedStatus}`)
+            size = this.capturedSize
+        } finally {
+            this.busy = false
+        }
+        const cam = this
+        const jpeg: FrameSource = {
+            length: size,
+            read: async (offset: number, length: number) => await cam.readRange(token, size, offset, length),
+        }
+        return { jpeg, width: wh[0], height: wh[1] }
+    }
+
+    private async readRange(token: number, size: number, offset: number, length: number): Promise<Buffer> {
+        const n = Math.min(length, size - offset)
+        if (n <= 0) return Buffer.alloc(0)
+        const out = Buffer.alloc(n)
+        let done = 0
+        while (done < n) {
+            const pos = offset + done
+            await this.ensureWindow(token, size, pos)
+            const take = Math.min(n - done, this.winOff + this.winLen - pos)
+            out.blitAt(done, this.winBuf, pos - this.winOff, take)
+            done += take
+        }
+        return out
+    }
+
+    /** Makes the window hold byte `pos` of picture `token`, fetching it from the host if needed. */
+    private async ensureWindow(token: number, size: number, pos: number) {
+        if (this.winToken === token && this.winMissing === 0 && pos >= this.winOff && pos < this.winOff + this.winLen)
+            return
+        await this.lock()
+        try {
+            // Windows are aligned so that resends of the same range hit the same window.
+            const start = pos - (pos % WINDOW)
+            this.winToken = token
+            this.winOff = start
+            this.winLen = Math.min(WINDOW, size - start)
+            const chunks = Math.ceil(this.winLen / CHUNK)
+            this.winGot = []
+            for (let i = 0; i < chunks; i++) this.winGot.push(false)
+            this.winMissing = chunks
+            const self = this
+            for (let attempt = 0; attempt < this.attempts; attempt++) {
+                // Ask again from the first missing chunk.
+                let first = 0
+                while (first < chunks && this.winGot[first]) first++
+                if (first >= chunks) return
+                const from = first * CHUNK
+                await this.role.read(token, this.winLen - from, this.winOff + from)
+                await waitFor(() => self.winMissing === 0 || self.winToken !== token, this.retryMs)
+                if (this.winToken !== token)
+                    throw new ServiceError(Status.Unavailable, "camera: the picture is no longer on the host")
+                if (this.winMissing === 0) return
+            }
+            this.winToken = -1
+            throw new ServiceError(Status.Unavailable, `camera: bytes at ${this.winOff} of the picture never arrived`)
+        } finally {
+            this.busy = false
+        }
+    }
+}
+
+/** Creates the client roles. The host must serve them (host/sim/hardware.ts). */
+export function startSimulatedHardware(): Hardware {
+    const motorLeft = new ds.Motor("motorLeft")
+    const motorRight = new ds.Motor("motorRight")
+    const servoPan = new ds.Servo("servoPan")
+    const ledStatus = new ds.LightBulb("ledStatus")
+    const buttonUser = new ds.Button("buttonUser")
+    const battery = new ds.DcVoltageMeasurement("battery")
+    const camera = new ds.RobotCamera("camera")
+    return {
+        kind: "simulator",
+        motorLeft: new SimMotor(motorLeft, "motorLeft"),
+        motorRight: new SimMotor(motorRight, "motorRight"),
+        servo: new SimServo(servoPan),
+        led: new SimLed(ledStatus),
+        button: new SimButton(buttonUser),
+        battery: new SimBattery(battery),
+        camera: new SimCamera(camera),
+    }
+}

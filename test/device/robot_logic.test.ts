@@ -1,0 +1,194 @@
+// The robot's behaviour (src/robot/robot.ts) over in-memory parts, in the VM: argument checks and
+// their messages, the drive timer, stop, call statistics and the state read back from the parts.
+// flock /tmp/devs.lock npx devs run test/device/robot_logic.test.ts --test --test-self-exit
+import * as ds from "@devicescript/core"
+import { describe, expect, test } from "@devicescript/test"
+import { FrameSource } from "../../src/drivers/arducam"
+import { ServiceError, Status } from "../../src/lib/types"
+import { Hardware, Picture, batteryPercent } from "../../src/robot/hardware"
+import { Robot } from "../../src/robot/robot"
+
+class Part {
+    speedValue = 0
+    writes = 0
+    async setSpeed(v: number) {
+        this.speedValue = v
+        this.writes++
+    }
+    async speed() {
+        return this.speedValue
+    }
+}
+
+function memHardware() {
+    const left = new Part()
+    const right = new Part()
+    let angle = 0
+    let led = false
+    let pressed = false
+    let volts = 7.5
+    let lastCapture: number[] = []
+    const hw: Hardware = {
+        kind: "memory",
+        motorLeft: left,
+        motorRight: right,
+        servo: {
+            setAngle: async (d: number) => {
+                angle = d
+            },
+            angle: async () => angle,
+        },
+        led: {
+            set: async (on: boolean) => {
+                led = on
+            },
+            isOn: async () => led,
+        },
+        button: { isPressed: async () => pressed },
+        battery: { voltage: async () => volts },
+        camera: {
+            capture: async (res: number, q: number): Promise<Picture> => {
+                lastCapture = [res, q]
+                const b = Buffer.alloc(4)
+                const src: FrameSource = { length: 4, read: async (o: number, n: number) => b.slice(o, o + n) }
+                return { jpeg: src, width: 1, height: 1 }
+            },
+        },
+    }
+    return {
+        hw,
+        left,
+        right,
+        press: (p: boolean) => {
+            pressed = p
+        },
+        setVolts: (v: number) => {
+            volts = v
+        },
+        lastCapture: () => lastCapture,
+    }
+}
+
+async function failure(f: () => Promise<any>): Promise<ServiceError> {
+    try {
+        await f()
+    } catch (e: any) {
+        if (e instanceof ServiceError) return e
+        throw e
+    }
+    return undefined
+}
+
+async function expectInvalid(f: () => Promise<any>, text: string) {
+    const e = await failure(f)
+    expect(e !== undefined).toBe(true)
+    expect(e.status).toBe(Status.InvalidArgument)
+    if (e.message.indexOf(text) < 0) console.log(`message '${e.message}' lacks '${text}'`)
+    expect(e.message.indexOf(text) >= 0).toBe(true)
+}
+
+describe("robot arguments", () => {
+    test("drive speeds and duration are range-checked with the range in the message", async () => {
+        const m = memHardware()
+        const r = new Robot(m.hw)
+        await expectInvalid(async () => await r.drive(1.5, 0, 100), "left must be in [-1, 1], got 1.5")
+        await expectInvalid(async () => await r.drive(0, -2, 100), "right must be in [-1, 1], got -2")
+        await expectInvalid(async () => await r.drive(0, 0, 0), "duration_ms must be in [1, 30000], got 0")
+        await expectInvalid(async () => await r.drive(0, 0, 30001), "duration_ms must be in [1, 30000]")
+        await expectInvalid(async () => await r.drive(NaN, 0, 10), "left must be in [-1, 1]")
+        // Nothing moved.
+        expect(m.left.writes).toBe(0)
+    })
+
+    test("pan angle, resolution and quality are range-checked", async () => {
+        const m = memHardware()
+        const r = new Robot(m.hw)
+        await expectInvalid(async () => await r.setPan(91), "angle must be in [-90, 90] degrees, got 91")
+        await expectInvalid(async () => await r.takePicture(7, 0), "resolution must be in [0, 6] (RES_QQVGA..RES_UXGA), got 7")
+        await expectInvalid(async () => await r.takePicture(1, 101), "quality must be 0 (default) or in [1, 100], got 101")
+        await r.takePicture(1, 0)
+        expect(m.lastCapture()[1]).toBe(80)
+        await r.takePicture(6, 100)
+        expect(m.lastCapture()[0]).toBe(6)
+    })
+})
+
+describe("robot drive", () => {
+    test("motors run, then stop by themselves after the duration", async () => {
+        const m = memHardware()
+        const r = new Robot(m.hw)
+        const t0 = ds.millis()
+        const stopAt = await r.drive(0.5, -0.25, 200)
+        expect(stopAt >= t0 + 200).toBe(true)
+        let s = await r.state()
+        expect(s.left_speed).toBe(0.5)
+        expect(s.right_speed).toBe(-0.25)
+        expect(s.drive_remaining_ms > 0 && s.drive_remaining_ms <= 200).toBe(true)
+        const deadline = ds.millis() + 2000
+        while (m.left.speedValue !== 0 && ds.millis() < deadline) await ds.sleep(10)
+        expect(ds.millis() - t0 >= 200).toBe(true)
+        s = await r.state()
+        expect(s.left_speed).toBe(0)
+        expect(s.right_speed).toBe(0)
+        expect(s.drive_remaining_ms).toBe(0)
+    })
+
+    test("a new drive replaces the previous timer; stop cancels it", async () => {
+        const m = memHardware()
+        const r = new Robot(m.hw)
+        await r.drive(1, 1, 100)
+        await r.drive(0.3, 0.3, 400)
+        await ds.sleep(200)
+        // The first timer (100 ms) must not have stopped the second drive.
+        expect(m.left.speedValue).toBe(0.3)
+        await r.stop()
+        expect(m.left.speedValue).toBe(0)
+        expect((await r.state()).drive_remaining_ms).toBe(0)
+        await r.drive(0.2, 0.2, 150)
+        await r.stop()
+        await r.drive(0.4, 0.4, 400)
+        await ds.sleep(250)
+        // The cancelled 150 ms timer must not stop the new drive either.
+        expect(m.left.speedValue).toBe(0.4)
+        await r.stop()
+    })
+})
+
+describe("robot state", () => {
+    test("comes from the parts, and counts calls", async () => {
+        const m = memHardware()
+        const r = new Robot(m.hw)
+        await r.counted(async () => await r.setPan(-30))
+        await r.counted(async () => await r.setLed(true))
+        m.press(true)
+        m.setVolts(7.2)
+        const e = await failure(async () => await r.counted(async () => await r.setPan(120)))
+        expect(e.status).toBe(Status.InvalidArgument)
+        const e2 = await failure(
+            async () =>
+                await r.counted(async () => {
+                    throw new Error("boom")
+                })
+        )
+        expect(e2.status).toBe(Status.Internal)
+        expect(e2.message).toBe("boom")
+        const s = await r.state()
+        expect(s.pan_angle).toBe(-30)
+        expect(s.led_on).toBe(true)
+        expect(s.button_pressed).toBe(true)
+        expect(s.battery_voltage).toBe(7.2)
+        expect(s.battery_percentage).toBe(batteryPercent(7.2))
+        expect(s.calls_served).toBe(2)
+        expect(s.calls_failed).toBe(2)
+        expect(s.last_error).toBe("boom")
+        expect(s.uptime_ms > 0).toBe(true)
+    })
+
+    test("battery percentage is linear between 6.6 V and 8.4 V, clamped", async () => {
+        expect(batteryPercent(6.6)).toBe(0)
+        expect(batteryPercent(8.4)).toBe(100)
+        expect(batteryPercent(7.5)).toBe(50)
+        expect(batteryPercent(5)).toBe(0)
+        expect(batteryPercent(9)).toBe(100)
+    })
+})
