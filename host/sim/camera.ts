@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as jpeg from "jpeg-js"
-import { jd, type JD } from "./jacdac"
+import { jd, type JD } from "../transport/jacdac"
 
 /** robotCamera service class and packet codes (services/robotcamera.md). */
 export const SRV_ROBOT_CAMERA = 0x1e2f7a41
@@ -25,7 +25,8 @@ export interface SceneState {
   leftSpeed: number
   rightSpeed: number
   ledOn: boolean
-  batteryVolts: number
+  /** battery charge 0..1 */
+  charge: number
 }
 
 export interface RenderOptions extends SceneState {
@@ -126,6 +127,18 @@ export const FIELD_OF_VIEW = 60
 export const POST_STEP = 30
 
 /**
+ * Where the motor speed bars are in a `w` x `h` picture: left edges of the left and right bars,
+ * their width and height, and the y of their middle (speed 0). A bar fills upwards from the middle
+ * in green for forward, downwards in red for reverse, in proportion to the speed.
+ */
+export function motorBarLayout(w: number, h: number) {
+  const s = Math.max(1, Math.floor(w / 160))
+  const barW = Math.max(4, Math.round(w / 20))
+  const barH = Math.round(h * 0.35)
+  return { x: 4 * s, rightX: w - barW - 4 * s, mid: h - barH / 2 - 4 * s, barW, barH }
+}
+
+/**
  * Renders the scene as a JPEG. Layout: sky and ground; numbered posts at fixed azimuths seen
  * through a FIELD_OF_VIEW-wide window centred on the pan angle; top left: frame counter and pan
  * angle; bottom corners: left and right motor speed bars (green forward, red reverse, from the
@@ -160,21 +173,19 @@ export function renderScene(o: RenderOptions): Buffer {
   c.text(2 * s, 2 * s, `FRAME ${o.frame}`, s, [255, 255, 255])
   c.text(2 * s, 11 * s, `PAN ${o.panAngle.toFixed(0)}`, s, [255, 255, 255])
   // Motor bars.
-  const barW = Math.max(4, Math.round(w / 20))
-  const barH = Math.round(h * 0.35)
-  const mid = h - barH / 2 - 4 * s
+  const { x: leftX, rightX, mid, barW, barH } = motorBarLayout(w, h)
   const bar = (x: number, v: number) => {
     c.rect(x, mid - barH / 2, barW, barH, [40, 40, 40])
     const len = (Math.min(1, Math.abs(v)) * barH) / 2
     if (v >= 0) c.rect(x, mid - len, barW, len, [0, 220, 0])
     else c.rect(x, mid, barW, len, [230, 0, 0])
   }
-  bar(4 * s, o.leftSpeed)
-  bar(w - barW - 4 * s, o.rightSpeed)
+  bar(leftX, o.leftSpeed)
+  bar(rightX, o.rightSpeed)
   // LED and battery.
   const r = Math.max(3, 4 * s)
   c.circle(w - r - 4 * s, r + 4 * s, r, o.ledOn ? [255, 230, 0] : [60, 60, 60])
-  const frac = Math.max(0, Math.min(1, (o.batteryVolts - 6.6) / (8.4 - 6.6)))
+  const frac = Math.max(0, Math.min(1, o.charge))
   const gw = 20 * s
   c.rect(w - gw - 2 * r - 8 * s, 4 * s, gw, 5 * s, [0, 0, 0])
   c.rect(w - gw - 2 * r - 8 * s, 4 * s, Math.round(gw * frac), 5 * s, frac > 0.2 ? [0, 200, 0] : [230, 0, 0])

@@ -5,7 +5,7 @@
 // Parts, in the order the firmware's roles bind to them: left motor, right motor, pan servo,
 // status LED (light bulb), user button, battery (DC voltage measurement) and the camera
 // (host/sim/camera.ts). The battery drains while the motors run.
-import { jd, type JD } from "./jacdac"
+import { jd, type JD } from "../transport/jacdac"
 import { RobotCameraServer, SceneState } from "./camera"
 
 /** Battery model: 2S Li-ion, as src/robot/hardware.ts assumes (empty 6.6 V, full 8.4 V). */
@@ -27,7 +27,7 @@ export interface SimulatedHardwareOptions {
 
 /** A snapshot of the simulated parts, as the host sees them. */
 export interface HardwareState extends SceneState {
-  charge: number
+  batteryVolts: number
   buttonPressed: boolean
   frames: number
 }

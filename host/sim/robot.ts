@@ -11,7 +11,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { RobotNode } from "../client/api"
 import { SimulatedHardware, type SimulatedHardwareOptions } from "./hardware"
-import { jd, type JD } from "./jacdac"
+import { jd, type JD } from "../transport/jacdac"
+import { startRig, type Rig, type RigOptions } from "./rig"
 
 export interface SimulatedRobotOptions {
   /** Firmware entry to build and run in the VM (default src/main.ts); in-process mode only. */
@@ -20,23 +21,16 @@ export interface SimulatedRobotOptions {
   devtools?: string
   /** Simulated hardware settings (battery model, device id). */
   hardware?: SimulatedHardwareOptions
-  /** Extra options passed to startRig (owned by host/sim/rig.ts). */
-  rig?: Record<string, unknown>
-}
-
-/** What the in-process rig gives us; the full type lives in host/sim/rig.ts. */
-export interface RigLike {
-  bus: JD.JDBus
-  node: RobotNode
-  close(): Promise<void>
+  /** Extra options for the in-process rig (host/sim/rig.ts), e.g. `echoVm`, `deviceId`. */
+  rig?: Omit<RigOptions, "firmware">
 }
 
 export interface SimulatedRobot {
   /** Client node connected to the firmware (undefined in devtools mode). */
   node: RobotNode | undefined
   /** The in-process rig (undefined in devtools mode). */
-  rig: RigLike | undefined
-  /** The Jacdac bus the hardware is on. */
+  rig: Rig | undefined
+  /** The Jacdac bus the hardware is on (in process: the rig client's bus). */
   bus: JD.JDBus
   hardware: SimulatedHardware
   /** Detaches the hardware and closes the rig or the devtools connection. */
@@ -83,19 +77,6 @@ export async function connectDevtoolsBus(url: string, timeoutMs = 5000): Promise
   return bus
 }
 
-/** Loads host/sim/rig.ts at run time so that this module compiles before the rig exists. */
-function loadStartRig(): (opts: Record<string, unknown>) => Promise<RigLike> {
-  let mod: { startRig?: (opts: Record<string, unknown>) => Promise<RigLike> }
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require("./rig")
-  } catch (e) {
-    throw new Error(`the in-process simulator rig (host/sim/rig.ts) is not available: ${(e as Error).message}`)
-  }
-  if (typeof mod.startRig !== "function") throw new Error("host/sim/rig.ts does not export startRig()")
-  return mod.startRig
-}
-
 /**
  * Starts the simulated robot. In-process by default (firmware in the VM here, plus a connected
  * node); with `devtools` set, only the hardware is started and attached to that devtools bus.
@@ -117,8 +98,7 @@ export async function startSimulatedRobot(opts: SimulatedRobotOptions = {}): Pro
       },
     }
   }
-  const startRig = loadStartRig()
-  const rig = await startRig({ firmware: opts.firmware ?? "src/main.ts", ...opts.rig })
+  const rig = await startRig({ ...opts.rig, firmware: opts.firmware ?? "src/main.ts" })
   try {
     hardware.attach(rig.bus)
   } catch (e) {

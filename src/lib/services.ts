@@ -140,7 +140,13 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         this.started = true
         startServer(this)
         this.sender = this.senderLoop.start()
-        setInterval(() => this.sweep(), 1000)
+        const self = this
+        setInterval(() => self.sweep(), 1000)
+    }
+
+    /** Command `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
+    echo(data: Buffer) {
+        return data
     }
 
     // ---------------------------------------------------------------- incoming
@@ -259,7 +265,8 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         }
         const n = this.inFlight()
         if (n >= maxInFlight) {
-            this.reject(id, Status.Unavailable, `busy: ${n} calls in flight (maxInFlight=${maxInFlight})`)
+            // not remembered: the handler never ran, so the host may retry with the same id
+            this.queueRaw(id, Status.Unavailable, `busy: ${n} calls in flight (maxInFlight=${maxInFlight})`)
             return
         }
         const c = new Call(id)
@@ -566,9 +573,10 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         if (this.helloPending) return
         this.helloPending = true
         // let a burst of createService calls settle into one announcement
+        const self = this
         setTimeout(() => {
-            this.helloPending = false
-            this.announce()
+            self.helloPending = false
+            self.announce()
         }, 20)
     }
 

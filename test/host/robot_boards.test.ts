@@ -69,6 +69,10 @@ describe("board checker rejects broken boards, naming the file", () => {
     expectErr(check("no_servo", (b) => b.$services.splice(2, 1)), "no_servo", /'servo' service named 'servoPan'/))
   test("motor without pin1", () =>
     expectErr(check("no_pin1", (b) => delete b.$services[1].pin1), "no_pin1", /motorRight\.pin1 is required/))
+  test("a labelled GPIO used by number (the DeviceScript build refuses it)", () =>
+    expectErr(check("by_number", (b) => (b.$services[0].pin1 = 15)), "by_number", /GPIO15 is labelled MOTOR_L_IN1 in pins; refer to it as "MOTOR_L_IN1"/))
+  test("missing camera pin label", () =>
+    expectErr(check("no_cs", (b) => delete b.pins.CAM_CS), "no_cs", /needs the pin label 'CAM_CS'/))
   test("not JSON", () => {
     const file = path.join(tmp, "garbage.board.json")
     fs.writeFileSync(file, "{ nope")

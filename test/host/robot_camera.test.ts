@@ -2,10 +2,10 @@
 // content follows the robot's state.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"
-import * as jpeg from "jpeg-js"
-import { renderScene, FIELD_OF_VIEW, type SceneState } from "../../host/sim/camera"
+import { renderScene, motorBarLayout, FIELD_OF_VIEW, type SceneState } from "../../host/sim/camera"
+import { avg, decode } from "./robot_helpers"
 
-const base: SceneState = { panAngle: 0, leftSpeed: 0, rightSpeed: 0, ledOn: false, batteryVolts: 8 }
+const base: SceneState = { panAngle: 0, leftSpeed: 0, rightSpeed: 0, ledOn: false, charge: 0.8 }
 const sizes: [number, number][] = [
   [160, 120],
   [320, 240],
@@ -15,18 +15,6 @@ const sizes: [number, number][] = [
   [1280, 1024],
   [1600, 1200],
 ]
-
-function decode(buf: Buffer) {
-  return jpeg.decode(buf, { useTArray: true, formatAsRGBA: true })
-}
-
-/** Average colour of a w x h box at (x, y). */
-function avg(img: { width: number; data: Uint8Array }, x: number, y: number, w: number, h: number) {
-  const s = [0, 0, 0]
-  for (let j = y; j < y + h; j++)
-    for (let i = x; i < x + w; i++) for (let k = 0; k < 3; k++) s[k]! += img.data[(j * img.width + i) * 4 + k]!
-  return s.map((v) => v / (w * h))
-}
 
 function diffPixels(a: Uint8Array, b: Uint8Array) {
   let n = 0
@@ -64,14 +52,11 @@ describe("simulated camera renderer", () => {
     const w = 320
     const h = 240
     const fwd = decode(renderScene({ ...base, width: w, height: h, quality: 95, frame: 1, leftSpeed: 1, rightSpeed: -1 }))
-    // Left bar (x from 4*s), upper half is green; right bar's lower half is red.
-    const s = Math.floor(w / 160)
-    const barW = Math.round(w / 20)
-    const barH = Math.round(h * 0.35)
-    const mid = h - barH / 2 - 4 * s
-    const [lr, lg] = avg(fwd, 4 * s + 2, Math.round(mid - barH / 4), barW - 4, 4)
+    // Left bar: upper half green; right bar: lower half red.
+    const { x, rightX, mid, barW, barH } = motorBarLayout(w, h)
+    const [lr, lg] = avg(fwd, x + 2, Math.round(mid - barH / 4), barW - 4, 4)
     assert.ok(lg! > 150 && lr! < 80, `left bar should be green, got ${lr},${lg}`)
-    const [rr, rg] = avg(fwd, w - barW - 4 * s + 2, Math.round(mid + barH / 4), barW - 4, 4)
+    const [rr, rg] = avg(fwd, rightX + 2, Math.round(mid + barH / 4), barW - 4, 4)
     assert.ok(rr! > 150 && rg! < 80, `right bar should be red, got ${rr},${rg}`)
   })
 

@@ -1,0 +1,239 @@
+// `npm run bench [-- --json]`: service-call performance against the DeviceScript VM, all figures
+// measured in one run on one device (test/firmware/services_fw.ts through the rig's hub).
+//   echo_rtt_p50_ms        raw one-packet command -> report echo (the `echo` command of rosServices)
+//   call_rtt_p50/p99_ms    AddTwoInts calls, one at a time; rtt_ratio = call p50 / echo p50
+//   raw_packets_per_s      8 raw echoes in flight: one report each, the runtime's send floor
+//   bulk_bytes_per_s       64 KiB responses; bulk_ratio = bulk / (236 B x raw_packets_per_s)
+//   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
+//   runtime_bytecode_bytes bytecode of the functions defined in src/lib/services.ts (bytecode-sizes.md)
+//   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
+//                          is counted by a probe that allocates 256-byte buffers until OutOfMemory
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { AddTwoInts } from "../host/gen/interfaces"
+import { ROS_SERVICES_CLASS } from "../host/client/protocol"
+import type { ServiceNode } from "../host/client/node"
+import { startRig, type Rig } from "../host/sim/rig"
+import { bytecodeSizes, ROOT } from "../host/sim/vm"
+import { jd, type JD } from "../host/transport/jacdac"
+import { Echo, echo } from "../test/host/services_fixture"
+
+const CMD_ECHO = 0x82
+const json = process.argv.includes("--json")
+const skipHeap = process.argv.includes("--no-heap")
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
+}
+
+function log(msg: string) {
+  if (!json) console.error(msg)
+}
+
+/** Raw echo through the `echo` command: resolves with the report's payload. */
+function makeEcho(node: ServiceNode) {
+  const dev = node.device!
+  const idx = dev.services({ serviceClass: ROS_SERVICES_CLASS })[0]!.serviceIndex
+  const waiting = new Map<string, () => void>()
+  node.bus.on(jd.PACKET_REPORT, (pkt: JD.Packet) => {
+    if (pkt.device !== dev || pkt.serviceIndex !== idx || pkt.serviceCommand !== CMD_ECHO) return
+    const k = Buffer.from(pkt.data).toString("hex")
+    const w = waiting.get(k)
+    if (w) {
+      waiting.delete(k)
+      w()
+    }
+  })
+  let n = 0
+  return (): Promise<void> => {
+    const payload = new Uint8Array(8)
+    new DataView(payload.buffer).setUint32(0, ++n, true)
+    return new Promise<void>((resolve, reject) => {
+      const k = Buffer.from(payload).toString("hex")
+      const t = setTimeout(() => {
+        waiting.delete(k)
+        reject(new Error("raw echo timed out"))
+      }, 5000)
+      waiting.set(k, () => {
+        clearTimeout(t)
+        resolve()
+      })
+      const pkt = jd.Packet.from(CMD_ECHO, payload)
+      pkt.serviceIndex = idx
+      void pkt.sendCmdAsync(dev)
+    })
+  }
+}
+
+async function timed(f: () => Promise<unknown>): Promise<number> {
+  const t = performance.now()
+  await f()
+  return performance.now() - t
+}
+
+/** runs `workers` loops of `f` for `ms`; returns completions per second */
+async function rate(workers: number, ms: number, f: () => Promise<unknown>): Promise<number> {
+  let done = 0
+  const end = performance.now() + ms
+  const t0 = performance.now()
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < end) {
+        await f()
+        done++
+      }
+    }),
+  )
+  return done / ((performance.now() - t0) / 1000)
+}
+
+function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
+  const src = readFileSync(join(ROOT, "src/lib/services.ts"), "utf8")
+  const names = new Set<string>()
+  for (const m of src.matchAll(/^\s*(?:export\s+)?(?:async\s+)?(?:function\s+)?([A-Za-z_]\w*)\s*(?:<[^>]*>)?\s*\([^)]*\)[^{;]*\{\s*$/gm))
+    if (!["if", "for", "while", "switch", "catch", "constructor"].includes(m[1]!)) names.add(m[1]!)
+  for (const m of src.matchAll(/^\s*(?:export\s+)?class\s+(\w+)/gm)) names.add(m[1]!)
+  const sizes = bytecodeSizes(rig.firmware)
+  let runtime = 0
+  let total = 0
+  for (const s of sizes) {
+    const n = s.file.replace(/`/g, "").trim()
+    if (/TOTAL/.test(n)) {
+      if (/^TOTAL$/.test(n)) total = s.bytes
+      continue
+    }
+    if (names.has(n)) runtime += s.bytes
+  }
+  return { runtime, total }
+}
+
+/** free heap in bytes, counted by the firmware's probe (mode 5), with `hold` slow calls in flight */
+async function heapFree(rig: Rig, hold: number): Promise<number> {
+  const node = rig.node
+  const add = node.createClient(AddTwoInts, "add_two_ints")
+  const ec = node.createClient(Echo, "echo")
+  for (let attempt = 0; attempt < 4; attempt++) {
+    // the device is ready when a call goes through (after a restart jacdac-ts may still report a
+    // late disconnect, which fails calls made meanwhile: then try again)
+    for (;;) {
+      try {
+        await add.call({ a: 1n, b: 1n }, { timeoutMs: 10000 })
+        break
+      } catch {
+        await node.listServices({ timeoutMs: 30000 }).catch(() => {})
+      }
+    }
+    const boot = node.limits?.bootId
+    const from = rig.vm.log.length
+    const held = Array.from({ length: hold }, () => ec.call(echo("hold", { delay_ms: 600000 }), { timeoutMs: 120000 }).catch(() => {}))
+    const probe = ec.call(echo("probe", { mode: 5 }), { timeoutMs: 120000 }).then(
+      () => false,
+      () => false,
+    )
+    const panicked = await Promise.race([rig.vm.waitForLog(/PANIC|OutOfMemory/, 120000).then(() => true), probe])
+    await Promise.all([probe, ...held])
+    const lines = rig.vm.log.slice(from)
+    const counts = lines
+      .map((l) => /heap-probe (\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]))
+    // clear the log so the next waitForLog sees only new lines
+    rig.vm.log.splice(0, rig.vm.log.length)
+    if (!panicked || !lines.some((l) => /PANIC|OutOfMemory/.test(l))) continue
+    // wait for the restarted program (a new bootId)
+    if (node.limits?.bootId === boot)
+      await new Promise<void>((resolve) => {
+        const off = node.onServicesChanged(() => {
+          if (node.limits?.bootId !== boot) {
+            off()
+            resolve()
+          }
+        })
+      })
+    return Math.max(0, ...counts) * 256
+  }
+  throw new Error("heap probe: the device never ran out of memory")
+}
+
+async function main() {
+  const rig = await startRig({ firmware: "test/firmware/services_fw.ts" })
+  try {
+    const node = rig.node
+    const add = node.createClient(AddTwoInts, "add_two_ints")
+    const ec = node.createClient(Echo, "echo")
+    await add.waitForService()
+    const rawEcho = makeEcho(node)
+    log("warming up")
+    for (let i = 0; i < 20; i++) {
+      await rawEcho()
+      await add.call({ a: 1n, b: 2n })
+    }
+    log("echo / call round trips")
+    const echoT: number[] = []
+    const callT: number[] = []
+    for (let i = 0; i < 150; i++) {
+      echoT.push(await timed(rawEcho))
+      callT.push(await timed(() => add.call({ a: BigInt(i), b: 1n })))
+    }
+    log("raw send floor (8 echoes in flight)")
+    const rawPps = await rate(8, 4000, rawEcho)
+    log("bulk 64 KiB")
+    let bulkBytes = 0
+    let bulkMs = 0
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now()
+      const r = await ec.call(echo("", { size: 65536 }), { timeoutMs: 60000 })
+      bulkMs += performance.now() - t
+      bulkBytes += Echo.response.encode(r).length
+    }
+    const bulkBps = bulkBytes / (bulkMs / 1000)
+    log("small calls, 8 callers")
+    const small = await rate(8, 4000, () => add.call({ a: 3n, b: 4n }, { timeoutMs: 20000 }))
+    const code = runtimeBytecode(rig)
+    let heapPerCall: number | null = null
+    let heap0: number | null = null
+    if (!skipHeap) {
+      log("heap probe (two OutOfMemory restarts of the VM program)")
+      heap0 = await heapFree(rig, 0)
+      const heap8 = await heapFree(rig, 8)
+      heapPerCall = Math.round((heap0 - heap8) / 8)
+    }
+    const echoP50 = pct(echoT, 50)
+    const callP50 = pct(callT, 50)
+    const out = {
+      echo_rtt_p50_ms: +echoP50.toFixed(2),
+      call_rtt_p50_ms: +callP50.toFixed(2),
+      call_rtt_p99_ms: +pct(callT, 99).toFixed(2),
+      rtt_ratio: +(callP50 / echoP50).toFixed(3),
+      raw_packets_per_s: +rawPps.toFixed(1),
+      bulk_bytes_per_s: Math.round(bulkBps),
+      bulk_ratio: +(bulkBps / (236 * rawPps)).toFixed(3),
+      small_calls_per_s: +small.toFixed(1),
+      small_calls_ratio: +(small / rawPps).toFixed(2),
+      runtime_bytecode_bytes: code.runtime,
+      firmware_bytecode_bytes: code.total,
+      heap_bytes_per_inflight_call: heapPerCall,
+      heap_free_bytes_idle: heap0,
+      polls: node.stats.polls,
+      busy_retries: node.stats.busyRetries,
+    }
+    if (json) console.log(JSON.stringify(out))
+    else {
+      const targets: Record<string, string> = {
+        rtt_ratio: "<= 1.10",
+        bulk_ratio: ">= 0.90",
+        small_calls_ratio: ">= 5",
+      }
+      console.log("\nmetric                          value        target")
+      for (const [k, v] of Object.entries(out)) console.log(`${k.padEnd(32)}${String(v).padEnd(13)}${targets[k] ?? ""}`)
+    }
+  } finally {
+    await rig.close()
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,90 @@
+// The rosapi services ROS web tools use for discovery, answered by the bridge itself in the shape
+// rosapi (ROS 2) gives them. Typedef type names drop the `/msg/`-`/srv/` part (`std_msgs/Header`),
+// as rosapi's do; service types keep it (`example_interfaces/srv/AddTwoInts`).
+import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
+import type { ServiceDescriptor } from "../runtime/types"
+
+export interface Typedef {
+  type: string
+  fieldnames: string[]
+  fieldtypes: string[]
+  fieldarraylen: number[]
+  examples: string[]
+  constnames: string[]
+  constvalues: string[]
+}
+
+/** `std_msgs/msg/Header` -> `std_msgs/Header` (rosapi's spelling). */
+export function shortTypeName(full: string): string {
+  const p = full.split("/")
+  return p.length === 3 ? `${p[0]}/${p[2]}` : full
+}
+
+function fieldType(f: MessageDefinitionField): string {
+  if (f.isComplex) return shortTypeName(f.type)
+  return f.upperBound !== undefined ? `${f.type}<=${f.upperBound}` : f.type
+}
+
+function example(f: MessageDefinitionField): string {
+  if (f.isArray) return "[]"
+  if (f.isComplex) return "{}"
+  if (f.defaultValue !== undefined) return String(f.defaultValue)
+  switch (f.type) {
+    case "bool":
+      return "False"
+    case "string":
+    case "wstring":
+      return ""
+    case "float32":
+    case "float64":
+      return "0.0"
+    default:
+      return "0"
+  }
+}
+
+/** Typedefs of a message and every type it uses, the message first (rosapi order). */
+export function typedefs(definitions: readonly MessageDefinition[]): Typedef[] {
+  const byName = new Map(definitions.map((d) => [d.name ?? "", d]))
+  const out: Typedef[] = []
+  const seen = new Set<string>()
+  const visit = (name: string) => {
+    if (seen.has(name)) return
+    seen.add(name)
+    const d = byName.get(name)
+    if (!d) return
+    const fields = d.definitions.filter((f) => !f.isConstant)
+    const consts = d.definitions.filter((f) => f.isConstant)
+    out.push({
+      type: shortTypeName(name),
+      fieldnames: fields.map((f) => f.name),
+      fieldtypes: fields.map(fieldType),
+      fieldarraylen: fields.map((f) => (f.isArray ? (f.arrayLength ?? 0) : -1)),
+      examples: fields.map(example),
+      constnames: consts.map((f) => f.name),
+      constvalues: consts.map((f) => f.valueText ?? String(f.value)),
+    })
+    for (const f of fields) if (f.isComplex) visit(f.type)
+  }
+  visit(definitions[0]?.name ?? "")
+  return out
+}
+
+/** Accepts `pkg/srv/Name` and `pkg/Name`; returns the full name used as registry key. */
+export function fullServiceTypeName(t: string): string {
+  const p = t.replace(/^\//, "").split("/")
+  return p.length === 2 ? `${p[0]}/srv/${p[1]}` : p.join("/")
+}
+
+/** The rosapi service types (what `/rosapi/service_type` answers for them). */
+export const ROSAPI_SERVICES: Record<string, string> = {
+  "/rosapi/services": "rosapi_msgs/srv/Services",
+  "/rosapi/service_type": "rosapi_msgs/srv/ServiceType",
+  "/rosapi/services_for_type": "rosapi_msgs/srv/ServicesForType",
+  "/rosapi/service_request_details": "rosapi_msgs/srv/ServiceRequestDetails",
+  "/rosapi/service_response_details": "rosapi_msgs/srv/ServiceResponseDetails",
+  "/rosapi/message_details": "rosapi_msgs/srv/MessageDetails",
+  "/rosapi/get_time": "rosapi_msgs/srv/GetTime",
+}
+
+export type TypeRegistry = { readonly [fullName: string]: ServiceDescriptor<any, any> }

@@ -1,0 +1,369 @@
+// Device emitter: InterfaceSet -> src/gen/interfaces.ts, in the DeviceScript language subset.
+//
+// Per message `Foo`: `interface Foo`, `const Foo_codec: MessageCodec<Foo>` (encode/decode as one
+// call per field into src/lib/cdr.ts), `function Foo_defaults(): Foo`, and one
+// `const Foo_<CONST>` per constant. Per service `Bar`: `const Bar: ServiceType<Bar_Request,
+// Bar_Response>` (name, hash32, the two codecs), with the halves generated as messages
+// (`Bar_Request`, `Bar_Request_codec`, ...).
+//
+// Names: the short ROS name; when two types of the set share it, host/idl/names.ts prefixes the
+// package (`std_msgs_Header`), then package and kind. A generated name that still collides (with
+// another generated name or with something the file imports) is a generation error.
+//
+// Types: bool -> boolean; every integer and float type (byte and char included) -> number;
+// string/wstring -> string; uint8[]/byte[] (fixed or not) -> Bytes (decoded as Buffer); other
+// arrays -> T[]. int64/uint64 are numbers limited to +-(2^53-1) (docs/int64.md): a constant
+// outside that range is not exported (a comment says why), a default outside it makes the
+// `_defaults()` maker throw InvalidArgument.
+//
+// Output is deterministic (types sorted by full name, dependencies first; no timestamps).
+import * as path from "node:path"
+import type { MessageDefinitionField } from "@foxglove/message-definition"
+import type { InterfaceSet, MessageType, ServiceType } from "../idl/types"
+import { tsNames } from "../idl/names"
+
+export interface DeviceEmitOptions {
+  /** source files as they should be named in the header (relative paths), in order */
+  sources: readonly string[]
+  /** where the output goes; the imports of src/lib are made relative to it (default: src/gen/interfaces.ts) */
+  outFile?: string
+  /** directory of cdr.ts/types.ts (default: this repository's src/lib) */
+  libDir?: string
+}
+
+type Field = MessageDefinitionField
+
+const MAX_SAFE = 2n ** 53n - 1n
+
+/** cdr.ts element kinds (const enum K), by ROS primitive type */
+const KIND: Record<string, string> = {
+  bool: "Bool",
+  byte: "U8",
+  char: "U8",
+  uint8: "U8",
+  int8: "I8",
+  uint16: "U16",
+  int16: "I16",
+  uint32: "U32",
+  int32: "I32",
+  int64: "I64",
+  uint64: "U64",
+  float32: "F32",
+  float64: "F64",
+  string: "Str",
+  wstring: "WStr",
+}
+
+/** CdrWriter/CdrReader method by ROS primitive type */
+const METHOD: Record<string, string> = {
+  bool: "bool",
+  byte: "byte",
+  char: "char",
+  uint8: "u8",
+  int8: "i8",
+  uint16: "u16",
+  int16: "i16",
+  uint32: "u32",
+  int32: "i32",
+  int64: "i64",
+  uint64: "u64",
+  float32: "f32",
+  float64: "f64",
+  string: "string",
+  wstring: "wstring",
+}
+
+/** decoders that can fail on a value (and so take the field name for the message) */
+const DECODE_NAMED = new Set(["bool", "int64", "uint64"])
+
+/** identifiers the generated file imports or uses itself */
+const RESERVED = new Set([
+  "Bytes", "MessageCodec", "ServiceType", "Buffer", "Math", "Array", "Object", "String", "Error",
+  "console", "undefined", "NaN", "Infinity",
+])
+
+const isBytes = (f: Field): boolean => f.isArray === true && !f.isComplex && (f.type === "uint8" || f.type === "byte")
+const num = (n: number | undefined): string => (n === undefined ? "-1" : String(n))
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function posix(p: string): string {
+  return p.split(path.sep).join("/")
+}
+
+/** Text safe inside a block comment, on one line. */
+function doc(s: string): string {
+  return s.replace(/\*\//g, "*\\/").replace(/[\r\n]+/g, " ")
+}
+
+/** The type of a field as written in ROS 2 (`string<=5[<=3]`). */
+function rosType(f: Field): string {
+  let t = f.type
+  if (f.upperBound !== undefined) t += `<=${f.upperBound}`
+  if (f.isArray) t += f.arrayLength !== undefined ? `[${f.arrayLength}]` : f.arrayUpperBound !== undefined ? `[<=${f.arrayUpperBound}]` : "[]"
+  return t
+}
+
+/** Thrown for a set the device generator cannot render (a name collision, an unknown type). */
+export class DeviceGenError extends Error {
+  override readonly name = "DeviceGenError"
+}
+
+/**
+ * A number as DeviceScript source. The DeviceScript 2.16.4 bytecode verifier rejects a subnormal
+ * double literal (and folds constant products into one), so subnormals are computed at run time
+ * (the VM then flushes them to 0, see docs/int64.md); the VM has no -0.
+ */
+export function deviceNumber(v: number): string {
+  if (Number.isNaN(v)) return "NaN"
+  if (v === Infinity) return "Infinity"
+  if (v === -Infinity) return "-Infinity"
+  if (v === 0) return "0"
+  if (Math.abs(v) < 2.2250738585072014e-308) return `(${v * 2 ** 1074} * Math.pow(2, -1074))`
+  return String(v)
+}
+
+/** A JS string literal that is plain ASCII (non-ASCII as \u escapes), so the file's bytes do not depend on an editor. */
+export function deviceString(s: string): string {
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+}
+
+/** An int64/uint64 value (number or bigint from the IR) as source, or undefined if the device cannot hold it exactly. */
+function int64Source(v: unknown): string | undefined {
+  const b = typeof v === "bigint" ? v : typeof v === "number" && Number.isInteger(v) ? BigInt(v) : undefined
+  if (b === undefined) return undefined
+  if (b > MAX_SAFE || b < -MAX_SAFE) return undefined
+  return b.toString()
+}
+
+function scalarSource(type: string, v: unknown): string | undefined {
+  switch (type) {
+    case "bool":
+      return v ? "true" : "false"
+    case "string":
+    case "wstring":
+      return deviceString(String(v))
+    case "int64":
+    case "uint64":
+      return int64Source(v)
+    default:
+      if (typeof v === "bigint") return v.toString()
+      if (typeof v !== "number") throw new DeviceGenError(`unexpected value ${String(v)} for ${type}`)
+      return deviceNumber(v)
+  }
+}
+
+function valueText(v: unknown): string {
+  return typeof v === "bigint" ? v.toString() : Array.isArray(v) ? `[${v.map(valueText).join(", ")}]` : JSON.stringify(v)
+}
+
+/** Emits src/gen/interfaces.ts for `set`. Throws DeviceGenError on a name collision. */
+export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
+  const names = tsNames(set)
+  const repoLib = path.resolve(__dirname, "../../src/lib")
+  const outFile = path.resolve(opts.outFile ?? path.resolve(__dirname, "../../src/gen/interfaces.ts"))
+  let lib = posix(path.relative(path.dirname(outFile), opts.libDir ?? repoLib))
+  if (!lib.startsWith(".")) lib = `./${lib}`
+
+  const messages = orderMessages(set)
+  const services = [...set.services.values()].sort((a, b) => compare(a.fullName, b.fullName))
+
+  // every exported identifier, to refuse collisions instead of emitting a file that does not compile
+  const owner = new Map<string, string>()
+  const claim = (id: string, what: string): void => {
+    if (RESERVED.has(id) || id.startsWith("__")) throw new DeviceGenError(`generated name '${id}' (${what}) is reserved in the device code`)
+    const prev = owner.get(id)
+    if (prev !== undefined && prev !== what) throw new DeviceGenError(`generated name '${id}' is used by both ${prev} and ${what}`)
+    owner.set(id, what)
+  }
+
+  const L: string[] = []
+  L.push(`// @generated by robot gen (host/codegen/device.ts) from ${opts.sources.join(", ")} — do not edit`)
+  L.push(`// Regenerate with \`robot gen\`; \`robot gen --check\` fails when this file is out of date.`)
+  L.push(`// DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.`)
+  L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, notExactDefault as __notExact } from ${JSON.stringify(`${lib}/cdr`)}`)
+  L.push(`import { Bytes, MessageCodec, ServiceType } from ${JSON.stringify(`${lib}/types`)}`)
+  L.push("")
+
+  for (const m of messages) L.push(...emitMessage(m, names, claim))
+  for (const s of services) L.push(...emitService(s, names, claim))
+  return L.join("\n")
+}
+
+/** Messages sorted by full name, each after the types it nests (codecs refer to each other's consts). */
+function orderMessages(set: InterfaceSet): MessageType[] {
+  const sorted = [...set.messages.values()].sort((a, b) => compare(a.fullName, b.fullName))
+  const out: MessageType[] = []
+  const state = new Map<string, number>() // 1 visiting, 2 done
+  const visit = (m: MessageType): void => {
+    const s = state.get(m.fullName)
+    if (s === 2) return
+    if (s === 1) throw new DeviceGenError(`${m.fullName} contains itself`)
+    state.set(m.fullName, 1)
+    const deps = m.definition.definitions.filter((f) => f.isComplex && !f.isConstant).map((f) => f.type)
+    for (const d of [...new Set(deps)].sort()) {
+      const dm = set.messages.get(d)
+      if (!dm) throw new DeviceGenError(`${m.fullName} uses ${d}, which is not in the set`)
+      visit(dm)
+    }
+    state.set(m.fullName, 2)
+    out.push(m)
+  }
+  for (const m of sorted) visit(m)
+  return out
+}
+
+function tsType(f: Field, names: Map<string, string>): string {
+  if (isBytes(f)) return "Bytes"
+  let base: string
+  if (f.isComplex) {
+    const n = names.get(f.type)
+    if (!n) throw new DeviceGenError(`unknown type ${f.type}`)
+    base = n
+  } else if (f.type === "bool") base = "boolean"
+  else if (f.type === "string" || f.type === "wstring") base = "string"
+  else if (KIND[f.type]) base = "number"
+  else throw new DeviceGenError(`unknown primitive type ${f.type} (field ${f.name})`)
+  return f.isArray ? `${base}[]` : base
+}
+
+function encodeLine(f: Field, names: Map<string, string>): string {
+  const v = `v.${f.name}`
+  const what = JSON.stringify(f.name)
+  if (f.isComplex) {
+    const codec = `${names.get(f.type)}_codec`
+    if (f.isArray) return `w.arrC(${codec}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
+    return `w.msg(${codec}, ${v}, ${what})`
+  }
+  if (isBytes(f)) {
+    if (f.arrayLength !== undefined) return `w.fixedBytes(${v}, ${f.arrayLength}, ${what})`
+    return `w.bytes(${v}, ${num(f.arrayUpperBound)}, ${what})`
+  }
+  const isStr = f.type === "string" || f.type === "wstring"
+  if (f.isArray) {
+    const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
+    return `w.arr(__K.${KIND[f.type]}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what}${elemMax})`
+  }
+  if (isStr) return `w.${METHOD[f.type]}(${v}, ${num(f.upperBound)}, ${what})`
+  return `w.${METHOD[f.type]}(${v}, ${what})`
+}
+
+function decodeExpr(f: Field, names: Map<string, string>): string {
+  const what = JSON.stringify(f.name)
+  if (f.isComplex) {
+    const codec = `${names.get(f.type)}_codec`
+    if (f.isArray) return `r.arrC(${codec}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
+    return `${codec}.decode(r)`
+  }
+  if (isBytes(f)) {
+    if (f.arrayLength !== undefined) return `r.fixedBytes(${f.arrayLength})`
+    return `r.bytes(${num(f.arrayUpperBound)}, ${what})`
+  }
+  const isStr = f.type === "string" || f.type === "wstring"
+  if (f.isArray) {
+    const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
+    return `r.arr(__K.${KIND[f.type]}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what}${elemMax})`
+  }
+  if (isStr) return `r.${METHOD[f.type]}(${num(f.upperBound)}, ${what})`
+  if (DECODE_NAMED.has(f.type)) return `r.${METHOD[f.type]}(${what})`
+  return `r.${METHOD[f.type]}()`
+}
+
+/** The default value of one field, as source. */
+function defaultExpr(m: MessageType, f: Field, names: Map<string, string>): string {
+  const notExact = (text: string): string => `__notExact(${JSON.stringify(`${m.fullName}.${f.name}`)}, ${JSON.stringify(text)})`
+  const one = (v: unknown): string => {
+    const s = scalarSource(f.type, v)
+    return s === undefined ? notExact(valueText(v)) : s
+  }
+  const zero = (): string => {
+    if (f.isComplex) return `${names.get(f.type)}_defaults()`
+    if (f.type === "bool") return "false"
+    if (f.type === "string" || f.type === "wstring") return `""`
+    return "0"
+  }
+  if (!f.isArray) return f.defaultValue !== undefined ? one(f.defaultValue) : zero()
+  const dv = Array.isArray(f.defaultValue) ? (f.defaultValue as unknown[]) : undefined
+  if (isBytes(f)) {
+    if (dv) return `Buffer.from([${dv.map((x) => String(x)).join(", ")}])`
+    return `Buffer.alloc(${f.arrayLength ?? 0})`
+  }
+  if (dv) return `[${dv.map(one).join(", ")}]`
+  const n = f.arrayLength ?? 0
+  if (n === 0) return "[]"
+  if (n <= 4) return `[${Array.from({ length: n }, zero).join(", ")}]`
+  return `__arrayOf(${n}, () => ${zero()})`
+}
+
+function emitMessage(m: MessageType, names: Map<string, string>, claim: (id: string, what: string) => void): string[] {
+  const n = names.get(m.fullName)
+  if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
+  claim(n, m.fullName)
+  claim(`${n}_codec`, `${m.fullName} (codec)`)
+  claim(`${n}_defaults`, `${m.fullName} (defaults)`)
+  const fields = m.definition.definitions.filter((f) => !f.isConstant)
+  const consts = m.definition.definitions.filter((f) => f.isConstant)
+  const L: string[] = [`/** ${m.fullName} */`]
+  if (fields.length === 0) L.push(`export interface ${n} {}`)
+  else {
+    L.push(`export interface ${n} {`)
+    for (const f of fields) {
+      const dflt = f.defaultValue !== undefined ? ` (default ${valueText(f.defaultValue)})` : ""
+      L.push(`    /** ${doc(rosType(f) + dflt)} */`)
+      L.push(`    ${f.name}: ${tsType(f, names)}`)
+    }
+    L.push(`}`)
+  }
+  for (const c of consts) {
+    const id = `${n}_${c.name}`
+    claim(id, `${m.fullName}.${c.name} (constant)`)
+    const src = scalarSource(c.type, c.value)
+    const comment = `${c.type} ${c.name}=${c.valueText ?? valueText(c.value)}`
+    if (src === undefined) L.push(`// ${doc(comment)}: not exported, ${valueText(c.value)} is not exactly representable on the device (|v| <= 2^53-1)`)
+    else L.push(`/** ${doc(comment)} */`, `export const ${id} = ${src}`)
+  }
+  L.push(`export const ${n}_codec: MessageCodec<${n}> = {`)
+  L.push(`    name: ${JSON.stringify(m.fullName)},`)
+  if (fields.length === 0) {
+    // ROS 2 gives an empty structure one placeholder byte
+    L.push(`    encode: (w: __W, v: ${n}) => w.u8(0),`)
+    L.push(`    decode: (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    },`)
+  } else {
+    L.push(`    encode: (w: __W, v: ${n}) => {`)
+    for (const f of fields) L.push(`        ${encodeLine(f, names)}`)
+    L.push(`    },`)
+    L.push(`    decode: (r: __R): ${n} => ({`)
+    for (const f of fields) L.push(`        ${f.name}: ${decodeExpr(f, names)},`)
+    L.push(`    }),`)
+  }
+  L.push(`}`)
+  L.push(`/** A ${n} with every field at its declared default, or zero/empty. */`)
+  if (fields.length === 0) L.push(`export function ${n}_defaults(): ${n} {`, `    return {}`, `}`)
+  else {
+    L.push(`export function ${n}_defaults(): ${n} {`, `    return {`)
+    for (const f of fields) L.push(`        ${f.name}: ${defaultExpr(m, f, names)},`)
+    L.push(`    }`, `}`)
+  }
+  L.push("")
+  return L
+}
+
+function emitService(s: ServiceType, names: Map<string, string>, claim: (id: string, what: string) => void): string[] {
+  const n = names.get(s.fullName)
+  const req = names.get(s.request.fullName)
+  const res = names.get(s.response.fullName)
+  if (!n || !req || !res) throw new DeviceGenError(`no name for ${s.fullName}`)
+  claim(n, s.fullName)
+  return [
+    `/** ${s.fullName} (hash ${s.hash.slice(0, 8)}) */`,
+    `export const ${n}: ServiceType<${req}, ${res}> = {`,
+    `    name: ${JSON.stringify(s.fullName)},`,
+    `    hash: ${s.hash32 >>> 0},`,
+    `    request: ${req}_codec,`,
+    `    response: ${res}_codec,`,
+    `}`,
+    "",
+  ]
+}

@@ -1,0 +1,105 @@
+// A disposable test rig: the real firmware in the DeviceScript VM (`devs run`, a child process),
+// connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081, and the real
+// host client attached to the hub in-process. Tests can drop frames (a transport filter), restart
+// the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. The rig holds
+// `flock /tmp/port8081.lock` while it runs; `close()` kills the VM's process group and frees the port.
+import type { ServiceNode, ConnectOptions } from "../client/node"
+import { connect } from "../client/node"
+import { FrameHub, hubTransport, type FrameFilter } from "../transport/hub"
+import type { RobotTransport } from "../transport/types"
+import { acquirePortLock, buildFirmware, startVm, type BuiltFirmware, type VmProcess } from "./vm"
+
+export interface RigOptions {
+  /** Firmware entry, from the project root (e.g. `test/firmware/services_fw.ts` or `src/main.ts`), or a build. */
+  firmware: string | BuiltFirmware
+  /** Jacdac device id of the VM (16 hex digits); fixed so a restarted VM is the same device. */
+  deviceId?: string
+  /** Port of the hub (default 8081, where `devs run` connects). */
+  port?: number
+  /** Print the VM's log lines. */
+  echoVm?: boolean
+  /** How long to wait for the device and its service list (ms, default 30000). */
+  readyTimeoutMs?: number
+  /** Passed to the rig's own client. */
+  window?: number
+}
+
+export interface Rig {
+  readonly firmware: BuiltFirmware
+  readonly hub: FrameHub
+  /** The rig's own client, connected and with the service list loaded. */
+  readonly node: ServiceNode
+  /** The rig client's jacdac-ts bus: add jacdac-ts servers (simulated hardware) here. */
+  readonly bus: ServiceNode["bus"]
+  /** The running VM (its log, for diagnostics). */
+  readonly vm: VmProcess
+  /** An in-process transport onto the hub, optionally dropping frames. */
+  transport(options?: { filter?: FrameFilter }): RobotTransport
+  /** Another connected client (closed by `close()`). */
+  connect(options?: Omit<ConnectOptions, "transport"> & { filter?: FrameFilter }): Promise<ServiceNode>
+  /** Kills the VM and starts it again (a device reset); resolves once the new VM is on the hub. */
+  restartVm(): Promise<void>
+  close(): Promise<void>
+}
+
+const DEFAULT_DEVICE_ID = "5e7c0ffee0d15ea5"
+
+/** Builds and boots `firmware`, connects a client, waits for its service list. Close it in `finally`. */
+export async function startRig(options: RigOptions): Promise<Rig> {
+  const firmware = typeof options.firmware === "string" ? buildFirmware(options.firmware) : options.firmware
+  const lock = await acquirePortLock()
+  const hub = new FrameHub()
+  const nodes: ServiceNode[] = []
+  let vm: VmProcess | undefined
+  const readyMs = options.readyTimeoutMs ?? 30000
+  const bootVm = async () => {
+    const connected = new Promise<void>((resolve) => hub.once("peer", () => resolve()))
+    vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm })
+    let t: NodeJS.Timeout | undefined
+    await Promise.race([
+      connected,
+      new Promise<void>((_, reject) => {
+        t = setTimeout(() => reject(new Error(`the VM did not connect to the hub within ${readyMs} ms:\n${vm!.log.slice(-20).join("\n")}`)), readyMs)
+      }),
+    ]).finally(() => clearTimeout(t))
+  }
+  const close = async () => {
+    for (const n of nodes.splice(0)) await n.close().catch(() => {})
+    await vm?.kill()
+    await hub.close()
+    lock.release()
+  }
+  try {
+    await hub.listen(options.port ?? 8081)
+    await bootVm()
+    const node = await connect({ transport: hubTransport(hub), window: options.window })
+    nodes.push(node)
+    await node.waitForDevice({ timeoutMs: readyMs })
+    await node.listServices({ timeoutMs: readyMs })
+    const rig: Rig = {
+      firmware,
+      hub,
+      node,
+      bus: node.bus,
+      get vm() {
+        return vm!
+      },
+      transport: (o = {}) => hubTransport(hub, o),
+      async connect(o = {}) {
+        const { filter, ...rest } = o
+        const n = await connect({ ...rest, transport: hubTransport(hub, { filter }) })
+        nodes.push(n)
+        return n
+      },
+      async restartVm() {
+        await vm?.kill()
+        await bootVm()
+      },
+      close,
+    }
+    return rig
+  } catch (e) {
+    await close()
+    throw e
+  }
+}

@@ -1,0 +1,183 @@
+// The DeviceScript VM as a child process: build a firmware entry (under the shared devs lock) into a
+// private folder, then run it with `devs run` against a devtools-compatible hub on
+// ws://127.0.0.1:8081. The VM gets its own process group so close() kills all of it.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { createInterface } from "node:readline"
+
+export const ROOT = resolve(__dirname, "../..")
+const CLI = join(ROOT, "node_modules/@devicescript/cli/devicescript")
+const DEVS_LOCK = "/tmp/devs.lock"
+const CACHE = "/tmp/rosservices-fw"
+
+export interface BuiltFirmware {
+  /** the entry it was built from (absolute) */
+  entry: string
+  /** private folder with bytecode.devs, bytecode-dbg.json, bytecode-sizes.md */
+  dir: string
+  /** compiled program size in bytes */
+  bytecodeBytes: number
+}
+
+function walk(dir: string, out: string[]) {
+  if (!existsSync(dir)) return
+  for (const n of readdirSync(dir).sort()) {
+    const p = join(dir, n)
+    if (statSync(p).isDirectory()) walk(p, out)
+    else if (n.endsWith(".ts") || n.endsWith(".md") || n.endsWith(".json")) out.push(p)
+  }
+}
+
+/** Key over every source a firmware build can read, so an unchanged tree is not rebuilt. */
+function sourceKey(entry: string): string {
+  const files: string[] = [entry]
+  walk(join(ROOT, "src"), files)
+  walk(join(ROOT, "test/firmware"), files)
+  for (const n of readdirSync(join(ROOT, "services")).sort()) if (n.endsWith(".md")) files.push(join(ROOT, "services", n))
+  const h = createHash("sha256")
+  for (const f of files) h.update(f + "\0").update(readFileSync(f)).update("\0")
+  return h.digest("hex").slice(0, 20)
+}
+
+/**
+ * Builds `entry` (path from the project root or absolute) with `devs build` under `flock
+ * /tmp/devs.lock`, and copies the outputs to a private cache folder. Reuses a build of identical
+ * sources. Throws with the compiler output on failure.
+ */
+export function buildFirmware(entry: string): BuiltFirmware {
+  const abs = resolve(ROOT, entry)
+  if (!existsSync(abs)) throw new Error(`firmware entry not found: ${abs}`)
+  const dir = join(CACHE, sourceKey(abs))
+  const devs = join(dir, "bytecode.devs")
+  if (!existsSync(devs)) {
+    mkdirSync(dir, { recursive: true })
+    const script =
+      `"${process.execPath}" "${CLI}" build "$1" --quiet && ` +
+      `cp .devicescript/bin/bytecode.devs .devicescript/bin/bytecode-dbg.json .devicescript/bin/bytecode-sizes.md "$2"/`
+    const r = spawnSync("flock", ["-w", "300", DEVS_LOCK, "sh", "-c", script, "build", abs, dir], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 320_000,
+    })
+    if (r.status !== 0 || !existsSync(devs)) {
+      throw new Error(`devs build ${entry} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`)
+    }
+  }
+  return { entry: abs, dir, bytecodeBytes: statSync(devs).size }
+}
+
+/** Total of the per-function sizes in the build's bytecode-sizes.md, by source file prefix. */
+export function bytecodeSizes(fw: BuiltFirmware): { file: string; bytes: number }[] {
+  const p = join(fw.dir, "bytecode-sizes.md")
+  const text = existsSync(p) ? readFileSync(p, "utf8") : ""
+  return text
+    .split("\n")
+    .map((l) => /^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ file: m[2]!, bytes: Number(m[1]) }))
+}
+
+export interface VmProcess {
+  readonly child: ChildProcess
+  /** console and dmesg lines of the VM, in order */
+  readonly log: string[]
+  /** resolves with the first log line matching `re` (already seen lines count) */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>
+  /** kills the VM's process group; resolves when it is gone */
+  kill(): Promise<void>
+  readonly exited: boolean
+}
+
+/**
+ * Runs `fw` in the WASM VM (`devs run`), which connects to ws://127.0.0.1:8081: the caller must
+ * hold the port lock and run a hub there. `deviceId` fixes the Jacdac device id (16 hex digits).
+ */
+export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: boolean; verbose?: number } = {}): VmProcess {
+  const args = [CLI, "run", join(fw.dir, "bytecode-dbg.json")]
+  for (let i = 0; i < (options.verbose ?? 0); i++) args.push("-v")
+  if (options.deviceId) args.push("--device-id", options.deviceId)
+  const child = spawn(process.execPath, args, { cwd: fw.dir, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+  const log: string[] = []
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = []
+  let exited = false
+  const onLine = (raw: string) => {
+    // eslint-disable-next-line no-control-regex
+    const line = raw.replace(/\x1b\[[0-9;]*m/g, "")
+    log.push(line)
+    if (log.length > 5000) log.splice(0, 1000)
+    if (options.echo) console.log(`[vm] ${line}`)
+    for (const w of [...waiters]) if (w.re.test(line)) {
+      waiters.splice(waiters.indexOf(w), 1)
+      w.resolve(line)
+    }
+  }
+  createInterface({ input: child.stdout! }).on("line", onLine)
+  createInterface({ input: child.stderr! }).on("line", onLine)
+  const exitP = new Promise<void>((r) => child.once("exit", () => {
+    exited = true
+    r()
+  }))
+  const killSync = () => {
+    try {
+      if (!exited && child.pid) process.kill(-child.pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+  process.once("exit", killSync)
+  return {
+    child,
+    log,
+    get exited() {
+      return exited
+    },
+    waitForLog(re, timeoutMs = 30000) {
+      const seen = log.find((l) => re.test(l))
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const w = { re, resolve: (l: string) => (clearTimeout(t), resolve(l)) }
+        const t = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1)
+          reject(new Error(`VM log never matched ${re} within ${timeoutMs} ms; last lines:\n${log.slice(-20).join("\n")}`))
+        }, timeoutMs)
+        waiters.push(w)
+      })
+    },
+    async kill() {
+      process.removeListener("exit", killSync)
+      killSync()
+      if (!exited) await exitP
+    },
+  }
+}
+
+/**
+ * Takes `flock /tmp/port8081.lock` through a child `flock` process and holds it until `release()`
+ * (or until this process dies: the child's stdin closes and the lock goes with it).
+ */
+export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.lock"): Promise<{ release: () => void }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("flock", ["-w", String(Math.ceil(timeoutMs / 1000)), lockFile, "sh", "-c", "echo locked; exec cat"], {
+      stdio: ["pipe", "pipe", "inherit"],
+    })
+    let locked = false
+    const release = () => {
+      try {
+        child.stdin!.end()
+        child.kill("SIGTERM")
+      } catch {
+        // gone
+      }
+    }
+    child.stdout!.once("data", () => {
+      locked = true
+      resolve({ release })
+    })
+    child.once("exit", (code) => {
+      if (!locked) reject(new Error(`could not take ${lockFile} within ${timeoutMs} ms (flock exit ${code}): another suite is using port 8081`))
+    })
+    process.once("exit", () => release())
+  })
+}

@@ -1,0 +1,125 @@
+// A devtools-compatible frame hub: a WebSocket server (ws://127.0.0.1:8081 by default) that passes
+// every binary Jacdac frame from one peer to all the others, as `devs devtools` does, plus in-process
+// peers (`hubTransport`) that need no socket. The test rig runs the DeviceScript VM against it; tests
+// drop chosen frames with a peer's filter. It does not serve the devtools dashboard.
+import { EventEmitter } from "node:events"
+import { WebSocketServer, type WebSocket } from "ws"
+import { jd, type JD } from "./jacdac"
+import type { RobotTransport } from "./types"
+
+type Deliver = (frame: Uint8Array) => void
+
+/** A frame filter: return false to drop the frame. `dir` is relative to the peer. */
+export type FrameFilter = (frame: Uint8Array, dir: "in" | "out") => boolean
+
+export class FrameHub extends EventEmitter {
+  private readonly peers = new Set<Deliver>()
+  private wss: WebSocketServer | undefined
+  private readonly sockets = new Set<WebSocket>()
+  /** frames passed through, for tests and diagnostics */
+  frames = 0
+
+  /** Starts listening on `port` (127.0.0.1 only). Rejects if the port is taken. */
+  async listen(port = 8081): Promise<void> {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port })
+    await new Promise<void>((resolve, reject) => {
+      wss.once("listening", () => resolve())
+      wss.once("error", (e) => reject(new Error(`frame hub: cannot listen on 127.0.0.1:${port}: ${e.message}`)))
+    })
+    this.wss = wss
+    wss.on("connection", (ws) => {
+      this.sockets.add(ws)
+      const deliver: Deliver = (f) => {
+        if (ws.readyState === ws.OPEN) ws.send(f)
+      }
+      this.peers.add(deliver)
+      this.emit("peer", "ws")
+      ws.on("message", (data, isBinary) => {
+        if (!isBinary) return // side data (JSON) is not forwarded
+        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
+        this.broadcast(new Uint8Array(buf), deliver)
+      })
+      ws.on("close", () => {
+        this.peers.delete(deliver)
+        this.sockets.delete(ws)
+        this.emit("peerClosed", "ws")
+      })
+      ws.on("error", () => ws.close())
+    })
+  }
+
+  /** Adds an in-process peer; returns a function that removes it. */
+  attach(deliver: Deliver): { send: (frame: Uint8Array) => void; detach: () => void } {
+    this.peers.add(deliver)
+    return {
+      send: (f) => this.broadcast(f, deliver),
+      detach: () => {
+        this.peers.delete(deliver)
+      },
+    }
+  }
+
+  /** Number of WebSocket peers (the VM is one). */
+  get socketCount(): number {
+    return this.sockets.size
+  }
+
+  private broadcast(frame: Uint8Array, from: Deliver) {
+    this.frames++
+    for (const p of this.peers) if (p !== from) p(frame)
+  }
+
+  /** Closes every socket and the server. */
+  async close(): Promise<void> {
+    this.peers.clear()
+    for (const s of this.sockets) s.terminate()
+    this.sockets.clear()
+    const wss = this.wss
+    this.wss = undefined
+    if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()))
+  }
+}
+
+class HubJacdacTransport extends jd.Transport {
+  private link: { send: (f: Uint8Array) => void; detach: () => void } | undefined
+  constructor(
+    private readonly hub: FrameHub,
+    private readonly filter?: FrameFilter,
+  ) {
+    super("hub", { checkPulse: false })
+  }
+  override description(): string {
+    return "in-process frame hub"
+  }
+  protected transportConnectAsync(): Promise<void> {
+    this.link = this.hub.attach((frame) => {
+      if (this.filter && !this.filter(frame, "in")) return
+      // deliver asynchronously, as a socket would
+      setImmediate(() => {
+        if (this.link) this.handleFrame(frame)
+      })
+    })
+    return Promise.resolve()
+  }
+  protected transportSendPacketAsync(frame: Uint8Array): Promise<void> {
+    if (this.link && (!this.filter || this.filter(frame, "out"))) this.link.send(frame.slice())
+    return Promise.resolve()
+  }
+  protected transportDisconnectAsync(): Promise<void> {
+    this.link?.detach()
+    this.link = undefined
+    return Promise.resolve()
+  }
+}
+
+/** In-process transport onto `hub` (no socket). `filter` sees every frame and may drop it. */
+export function hubTransport(hub: FrameHub, options: { filter?: FrameFilter } = {}): RobotTransport {
+  return {
+    kind: "hub",
+    description: "in-process frame hub",
+    async create() {
+      return new HubJacdacTransport(hub, options.filter)
+    },
+  }
+}
+

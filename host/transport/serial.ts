@@ -1,0 +1,46 @@
+// A board on a USB serial port, spoken to directly (this process is the serial bridge, as devtools
+// is). `serialport` is loaded only when this transport is created.
+import { jd } from "./jacdac"
+import type { RobotTransport } from "./types"
+
+/** The DeviceScript runtime's serial speed (jacdac-ts opens ports at this rate). */
+export const SERIAL_BAUD_RATE = 1_500_000
+
+export interface SerialOptions {
+  /** Only this port (e.g. `/dev/ttyACM0`); default: the first port jacdac-ts recognises as a Jacdac device. */
+  path?: string
+}
+
+/** Loads `serialport`, with an error that names the package when it is missing. */
+export function loadSerialPort(): { SerialPort: any } {
+  try {
+    return require("serialport")
+  } catch (e) {
+    throw new Error(
+      `the serial transport needs the optional package "serialport" (npm install serialport): ${(e as Error).message}`,
+    )
+  }
+}
+
+/** Transport over a serial port at 1.5 Mbaud via jacdac-ts `createNodeWebSerialTransport`. */
+export function serialTransport(options: SerialOptions = {}): RobotTransport {
+  return {
+    kind: "serial",
+    description: options.path ? `serial ${options.path}` : "serial (first Jacdac port)",
+    async create() {
+      const { SerialPort } = loadSerialPort()
+      let Port = SerialPort
+      if (options.path) {
+        const want = options.path
+        // jacdac-ts picks among SerialPort.list(); narrow the list to the requested path
+        Port = class extends SerialPort {
+          static async list() {
+            const all: { path: string; serialNumber?: string }[] = await SerialPort.list()
+            return all.filter((p) => p.path === want).map((p) => ({ ...p, serialNumber: "JD-" + (p.serialNumber ?? p.path) }))
+          }
+        }
+      }
+      return jd.createNodeWebSerialTransport(Port)
+    },
+  }
+}

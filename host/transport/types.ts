@@ -1,0 +1,13 @@
+// The transport contract of the host client: a factory of jacdac-ts transports. jacdac-ts does the
+// Jacdac framing and device discovery; the client (host/client/node.ts) adds its own call ids.
+import type { JD } from "./jacdac"
+
+/** How to reach a device: the client calls `create()` once per connection. */
+export interface RobotTransport {
+  /** Short kind, e.g. `websocket`, `serial`, `hub`. */
+  readonly kind: string
+  /** Human-readable target, e.g. `ws://127.0.0.1:8081`; used in error messages. */
+  readonly description: string
+  /** Makes a jacdac-ts transport. Throws a clear Error when a needed package is missing. */
+  create(): Promise<JD.Transport>
+}

@@ -1,0 +1,607 @@
+// Device CDR runtime: ROS 2 CDR (XCDR1, little-endian) writer and reader in the DeviceScript subset.
+//
+// Wire format (the same bytes as host/runtime/codec.ts):
+//   - a 4-byte encapsulation header 00 01 00 00 (CDR_LE), then the fields in order;
+//   - every primitive is aligned to its own size (1, 2, 4, 8), counted from the byte after the header;
+//   - string: u32 length including the NUL, the UTF-8 bytes, a NUL;
+//   - wstring: u32 count of UTF-16 code units, then each code unit as a u32 (Fast-CDR 1.x / the host);
+//   - sequences (T[], T[<=N]): u32 element count, then the elements; fixed arrays T[N]: elements only;
+//   - an empty message is one placeholder byte (the generated codecs write and read it).
+//
+// 64-bit integers (docs/int64.md): int64/uint64 are `number` on the device, exact only within
+// +-(2^53-1) (uint64: 0 .. 2^53-1). Anything else is refused with
+// ServiceError(InvalidArgument, "<what>: <value> is not exactly representable on the device (|v| <= 2^53-1)")
+// on encode and on decode; a value is never silently different.
+//
+// Floats: NaN and +-Infinity round-trip. Two limits of the DeviceScript VM (2.16.4), not of this
+// code: it has no -0 (a -0 decoded, stored or passed anywhere becomes +0, so it is encoded as +0),
+// and it flushes float64 subnormals (|v| < 2.2250738585072014e-308) to 0. float32 subnormals are
+// normal doubles and are exact. See docs/int64.md.
+//
+// Every error is a ServiceError with Status.InvalidArgument. The optional `what` argument names the
+// field in messages (the generated codecs pass the field name).
+import { ByteSource, Bytes, MessageCodec, ServiceError, Status } from "./types"
+
+/** Element kinds of primitive arrays (`CdrWriter.arr`, `CdrReader.arr`). */
+export const enum K {
+    Bool = 0,
+    U8 = 1,
+    I8 = 2,
+    U16 = 3,
+    I16 = 4,
+    U32 = 5,
+    I32 = 6,
+    I64 = 7,
+    U64 = 8,
+    F32 = 9,
+    F64 = 10,
+    Str = 11,
+    WStr = 12,
+}
+
+const TWO32 = 4294967296
+/** 2^53 - 1, the largest integer a double holds exactly together with all smaller ones */
+export const MAX_SAFE = 9007199254740991
+const F32_MAX = 3.4028234663852886e38
+/** 2^53 / 2^32: the high half of a 64-bit integer must stay below this */
+const HI_LIMIT = 2097152
+/** Buffers up to this size given to `bytes()` are copied into the message; longer ones are referenced */
+const COPY_LIMIT = 32
+const CHUNK = 64
+
+function invalid(msg: string): ServiceError {
+    return new ServiceError(Status.InvalidArgument, msg)
+}
+
+function label(what: string, dflt: string) {
+    return what ? what : dflt
+}
+
+/** Exact decimal of an integer given as 16-bit limbs, most significant first (the array is consumed). */
+function limbsText(limbs: number[]): string {
+    let out = ""
+    for (;;) {
+        let r = 0
+        let nz = false
+        for (let i = 0; i < limbs.length; i++) {
+            const cur = r * 65536 + limbs[i]
+            const q = Math.floor(cur / 10000)
+            r = cur - q * 10000
+            limbs[i] = q
+            if (q) nz = true
+        }
+        let g = "" + r
+        if (nz) while (g.length < 4) g = "0" + g
+        out = g + out
+        if (!nz) return out
+    }
+}
+
+/** Exact decimal of hi * 2^32 + lo (hi, lo unsigned 32-bit), without BigInt. */
+export function u64Text(hi: number, lo: number): string {
+    return limbsText([Math.floor(hi / 65536), hi & 0xffff, Math.floor(lo / 65536), lo & 0xffff])
+}
+
+/** A number as text, exact for every integer (the VM prints only about 15 digits). */
+export function numText(v: number): string {
+    if (typeof v !== "number") return "" + v
+    let a = Math.abs(v)
+    if (a < 1e15 || a === Infinity || Math.floor(a) !== a) return "" + v
+    // 16-bit limbs: scaling by 2^16 and flooring are exact on doubles
+    const limbs: number[] = []
+    while (a > 0) {
+        const q = Math.floor(a / 65536)
+        limbs.unshift(a - q * 65536)
+        a = q
+    }
+    return (v < 0 ? "-" : "") + limbsText(limbs)
+}
+
+function notExact(what: string, text: string): ServiceError {
+    return invalid(`${what}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
+}
+
+function isBuffer(b: Bytes): boolean {
+    return b instanceof Buffer
+}
+
+function checkBound(n: number, max: number, what: string, unit: string) {
+    if (max >= 0 && n > max) throw invalid(`${what}: ${n} ${unit} exceed the bound <=${max}`)
+}
+
+function checkFixed(n: number, len: number, what: string) {
+    if (n !== len) throw invalid(`${what}: needs exactly ${len} elements, got ${n}`)
+}
+
+/** UTF-16 code units of a string (code points above U+FFFF count twice). */
+function utf16Units(s: string): number {
+    let n = s.length
+    for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xffff) n++
+    return n
+}
+
+/**
+ * Writes one message. Starts with the encapsulation header; `finish()` gives the bytes as a
+ * ByteSource. Allocates small chunks (64 bytes, or one string/array at a time); ByteSources and
+ * Buffers longer than 32 bytes given to `bytes()` are kept by reference, never copied, so do not
+ * change such a Buffer until the message has been sent.
+ * Throws ServiceError(InvalidArgument) for a value that does not fit its type or bound.
+ */
+export class CdrWriter {
+    private segs: Bytes[] = []
+    private lens: number[] = []
+    private base = 0
+    private buf: Buffer
+    private n = 0
+
+    constructor() {
+        this.buf = Buffer.alloc(CHUNK)
+        this.buf[1] = 1
+        this.n = 4
+    }
+
+    /** bytes written so far, header included */
+    size(): number {
+        return this.base + this.n
+    }
+
+    /** pads to `align` (relative to the end of the header) and reserves `size` bytes; returns their offset in this.buf */
+    private at(align: number, size: number): number {
+        const pos = this.base + this.n
+        const pad = (align - ((pos - 4) & (align - 1))) & (align - 1)
+        const need = pad + size
+        if (!this.buf || this.n + need > this.buf.length) {
+            this.cut()
+            this.buf = Buffer.alloc(need > CHUNK ? need : CHUNK)
+        }
+        const o = this.n + pad
+        this.n = o + size
+        return o
+    }
+
+    /** closes the current chunk as a segment */
+    private cut() {
+        if (this.buf && this.n > 0) {
+            this.segs.push(this.buf)
+            this.lens.push(this.n)
+            this.base += this.n
+        }
+        this.buf = null
+        this.n = 0
+    }
+
+    private int(v: number, lo: number, hi: number, t: string, what: string) {
+        if (typeof v !== "number" || !(v >= lo && v <= hi) || Math.floor(v) !== v)
+            throw invalid(`${label(what, t)}: ${numText(v)} is not a ${t} (${lo} .. ${hi})`)
+    }
+
+    bool(v: boolean, what?: string) {
+        if (v !== true && v !== false) throw invalid(`${label(what, "bool")}: expected true or false, got ${v}`)
+        this.buf[this.at(1, 1)] = v ? 1 : 0
+    }
+    u8(v: number, what?: string) {
+        this.int(v, 0, 255, "uint8", what)
+        this.buf[this.at(1, 1)] = v
+    }
+    /** ROS 2 `byte`: one unsigned byte */
+    byte(v: number, what?: string) {
+        this.u8(v, what)
+    }
+    /** ROS 2 `char`: one unsigned byte (0 .. 255), a number */
+    char(v: number, what?: string) {
+        this.u8(v, what)
+    }
+    i8(v: number, what?: string) {
+        this.int(v, -128, 127, "int8", what)
+        this.buf.setAt(this.at(1, 1), "i8", v)
+    }
+    u16(v: number, what?: string) {
+        this.int(v, 0, 65535, "uint16", what)
+        this.buf.setAt(this.at(2, 2), "u16", v)
+    }
+    i16(v: number, what?: string) {
+        this.int(v, -32768, 32767, "int16", what)
+        this.buf.setAt(this.at(2, 2), "i16", v)
+    }
+    u32(v: number, what?: string) {
+        this.int(v, 0, 4294967295, "uint32", what)
+        this.buf.setAt(this.at(4, 4), "u32", v)
+    }
+    i32(v: number, what?: string) {
+        this.int(v, -2147483648, 2147483647, "int32", what)
+        this.buf.setAt(this.at(4, 4), "i32", v)
+    }
+    /** int64 from a number; only integers within +-(2^53-1) are accepted (docs/int64.md) */
+    i64(v: number, what?: string) {
+        if (typeof v !== "number" || !(v >= -MAX_SAFE && v <= MAX_SAFE) || Math.floor(v) !== v)
+            throw notExact(label(what, "int64"), numText(v))
+        this.w64(v)
+    }
+    /** uint64 from a number; only integers 0 .. 2^53-1 are accepted (docs/int64.md) */
+    u64(v: number, what?: string) {
+        if (typeof v !== "number" || !(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v)
+            throw notExact(label(what, "uint64"), numText(v))
+        this.w64(v)
+    }
+    private w64(v: number) {
+        // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
+        const hi = Math.floor(v / TWO32)
+        const o = this.at(8, 8)
+        this.buf.setAt(o, "u32", v - hi * TWO32)
+        this.buf.setAt(o + 4, "i32", hi)
+    }
+    /** float32; NaN and +-Infinity are written as such; finite values beyond the float32 range are refused */
+    f32(v: number, what?: string) {
+        if (typeof v !== "number") throw invalid(`${label(what, "float32")}: expected a number, got ${v}`)
+        if (v > F32_MAX || v < -F32_MAX) {
+            if (v !== Infinity && v !== -Infinity) throw invalid(`${label(what, "float32")}: ${v} is outside the float32 range`)
+        }
+        const o = this.at(4, 4)
+        this.buf.setAt(o, "f32", v)
+    }
+    /** float64; NaN and +-Infinity are written as such */
+    f64(v: number, what?: string) {
+        if (typeof v !== "number") throw invalid(`${label(what, "float64")}: expected a number, got ${v}`)
+        const o = this.at(8, 8)
+        this.buf.setAt(o, "f64", v)
+    }
+    /** string: UTF-8; `max` (if >= 0) bounds the UTF-8 byte count (`string<=N`) */
+    string(v: string, max?: number, what?: string) {
+        if (typeof v !== "string") throw invalid(`${label(what, "string")}: expected a string, got ${v}`)
+        const n = v.byteLength
+        if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
+        const o = this.at(4, n + 5)
+        this.buf.setAt(o, "u32", n + 1)
+        if (n) this.buf.blitAt(o + 4, v, 0, n)
+        this.buf[o + 4 + n] = 0
+    }
+    /** wstring: UTF-16 code units, each written as a u32; `max` (if >= 0) bounds the code unit count */
+    wstring(v: string, max?: number, what?: string) {
+        if (typeof v !== "string") throw invalid(`${label(what, "wstring")}: expected a string, got ${v}`)
+        const n = utf16Units(v)
+        if (max >= 0 && n > max) throw invalid(`${label(what, "wstring")}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
+        let o = this.at(4, 4 + 4 * n)
+        const b = this.buf
+        b.setAt(o, "u32", n)
+        for (let i = 0; i < v.length; i++) {
+            const c = v.charCodeAt(i)
+            o += 4
+            if (c > 0xffff) {
+                b.setAt(o, "u32", 0xd800 + ((c - 0x10000) >> 10))
+                o += 4
+                b.setAt(o, "u32", 0xdc00 + ((c - 0x10000) & 0x3ff))
+            } else b.setAt(o, "u32", c)
+        }
+    }
+    /** sequence length (T[] / T[<=max]); refuses n > max when max >= 0 */
+    seqLen(n: number, max?: number, what?: string) {
+        checkBound(n, max, label(what, "sequence"), "elements")
+        this.u32(n, what)
+    }
+    /** checks the element count of a fixed array T[len] (nothing is written) */
+    fixedLen(n: number, len: number, what?: string) {
+        checkFixed(n, len, label(what, "array"))
+    }
+    /** a uint8[]/byte[] sequence: u32 count, then the bytes; a ByteSource (or a long Buffer) is referenced, not copied */
+    bytes(v: Bytes, max?: number, what?: string) {
+        if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
+        this.seqLen(v.length, max, what)
+        this.raw(v)
+    }
+    /** a fixed uint8[len]/byte[len] array: the bytes only */
+    fixedBytes(v: Bytes, len: number, what?: string) {
+        if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
+        checkFixed(v.length, len, label(what, "array"))
+        this.raw(v)
+    }
+    private raw(v: Bytes) {
+        const n = v.length
+        if (n === 0) return
+        if (n <= COPY_LIMIT && isBuffer(v)) {
+            this.buf.blitAt(this.at(1, n), v as Buffer, 0, n)
+            return
+        }
+        this.cut()
+        this.segs.push(v)
+        this.lens.push(n)
+        this.base += n
+    }
+    /** one primitive of kind `k` (strings: `max` bounds each string) */
+    prim(k: K, v: any, max?: number, what?: string) {
+        switch (k) {
+            case K.Bool: return this.bool(v, what)
+            case K.U8: return this.u8(v, what)
+            case K.I8: return this.i8(v, what)
+            case K.U16: return this.u16(v, what)
+            case K.I16: return this.i16(v, what)
+            case K.U32: return this.u32(v, what)
+            case K.I32: return this.i32(v, what)
+            case K.I64: return this.i64(v, what)
+            case K.U64: return this.u64(v, what)
+            case K.F32: return this.f32(v, what)
+            case K.F64: return this.f64(v, what)
+            case K.Str: return this.string(v, max, what)
+            default: return this.wstring(v, max, what)
+        }
+    }
+    /**
+     * An array of primitives: fixed (`len >= 0`, no count on the wire) or a sequence (`len < 0`,
+     * bounded by `max` when `max >= 0`); `elemMax` bounds each string element.
+     */
+    arr(k: K, v: any[], len: number, max: number, what?: string, elemMax?: number) {
+        if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
+        if (len >= 0) this.fixedLen(v.length, len, what)
+        else this.seqLen(v.length, max, what)
+        for (let i = 0; i < v.length; i++) this.prim(k, v[i], elemMax, what)
+    }
+    /** An array of messages (same `len`/`max` rules as `arr`). */
+    arrC<T>(c: MessageCodec<T>, v: T[], len: number, max: number, what?: string) {
+        if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
+        if (len >= 0) this.fixedLen(v.length, len, what)
+        else this.seqLen(v.length, max, what)
+        for (let i = 0; i < v.length; i++) c.encode(this, v[i])
+    }
+    /** A nested message; refuses a missing value. */
+    msg<T>(c: MessageCodec<T>, v: T, what?: string) {
+        if (!v) throw invalid(`${label(what, c.name)}: missing ${c.name}`)
+        c.encode(this, v)
+    }
+
+    /** The encoded message. Its `read(offset, length)` serves any range, any number of times. */
+    finish(): ByteSource {
+        this.cut()
+        return new Segments(this.segs, this.lens, this.base)
+    }
+}
+
+/** An encoded message: heap chunks and referenced ByteSources/Buffers, read on demand. */
+class Segments implements ByteSource {
+    length: number
+    constructor(private segs: Bytes[], private lens: number[], length: number) {
+        this.length = length
+    }
+    async read(offset: number, length: number): Promise<Buffer> {
+        if (offset < 0) offset = 0
+        if (offset + length > this.length) length = this.length - offset
+        if (!(length > 0)) return Buffer.alloc(0)
+        const out = Buffer.alloc(length)
+        let done = 0
+        let start = 0
+        for (let i = 0; i < this.segs.length && done < length; i++) {
+            const sl = this.lens[i]
+            const from = offset + done - start
+            if (from < sl) {
+                const k = Math.min(sl - from, length - done)
+                const s = this.segs[i]
+                if (isBuffer(s)) out.blitAt(done, s as Buffer, from, k)
+                else {
+                    const part = await (s as ByteSource).read(from, k)
+                    if (!part || part.length !== k)
+                        throw new ServiceError(Status.Internal, `byte source gave ${part ? part.length : 0} bytes at ${from}, expected ${k}`)
+                    out.blitAt(done, part, 0, k)
+                }
+                done += k
+            }
+            start += sl
+        }
+        return out
+    }
+}
+
+/**
+ * Reads one message from `buf` (which must start with the 00 01 header). Decoded strings and
+ * byte arrays are copies. Throws ServiceError(InvalidArgument): "truncated at byte N", a bound
+ * exceeded, a 64-bit value the device cannot hold exactly, invalid UTF-8, a bool byte other than 0/1.
+ */
+export class CdrReader {
+    /** offset of the next byte to read */
+    pos = 4
+
+    constructor(public buf: Buffer) {
+        if (!buf || buf.length < 4) throw invalid(`truncated at byte ${buf ? buf.length : 0}: shorter than the 4-byte CDR header`)
+        if (buf[0] !== 0 || buf[1] !== 1)
+            throw invalid(`unsupported encapsulation ${buf.slice(0, 2).toString("hex")}: only CDR little-endian (00 01) is supported`)
+    }
+
+    /** bytes left after `pos` */
+    remaining(): number {
+        return this.buf.length - this.pos
+    }
+
+    private at(align: number, size: number): number {
+        const pad = (align - ((this.pos - 4) & (align - 1))) & (align - 1)
+        const o = this.pos + pad
+        if (o + size > this.buf.length) throw invalid(`truncated at byte ${this.buf.length} (${size} more needed at ${o})`)
+        this.pos = o + size
+        return o
+    }
+
+    /** checks that the message used the whole buffer (up to 3 bytes of padding are allowed) */
+    done() {
+        const extra = this.buf.length - this.pos
+        if (extra > 3) throw invalid(`${extra} bytes left over after the message`)
+    }
+
+    bool(what?: string): boolean {
+        const b = this.buf[this.at(1, 1)]
+        if (b > 1) throw invalid(`${label(what, "bool")}: bool byte is ${b}, expected 0 or 1`)
+        return b === 1
+    }
+    u8(): number {
+        return this.buf[this.at(1, 1)]
+    }
+    byte(): number {
+        return this.u8()
+    }
+    char(): number {
+        return this.u8()
+    }
+    i8(): number {
+        return this.buf.getAt(this.at(1, 1), "i8")
+    }
+    u16(): number {
+        return this.buf.getAt(this.at(2, 2), "u16")
+    }
+    i16(): number {
+        return this.buf.getAt(this.at(2, 2), "i16")
+    }
+    u32(): number {
+        return this.buf.getAt(this.at(4, 4), "u32")
+    }
+    i32(): number {
+        return this.buf.getAt(this.at(4, 4), "i32")
+    }
+    /** int64 as a number; refuses values outside +-(2^53-1) (docs/int64.md) */
+    i64(what?: string): number {
+        const o = this.at(8, 8)
+        const lo = this.buf.getAt(o, "u32")
+        const hi = this.buf.getAt(o + 4, "i32")
+        if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0)) {
+            const uhi = this.buf.getAt(o + 4, "u32")
+            let text: string
+            if (hi < 0) {
+                // two's complement: -(2^64 - v)
+                const nlo = lo === 0 ? 0 : TWO32 - lo
+                const nhi = 4294967295 - uhi + (lo === 0 ? 1 : 0)
+                text = "-" + u64Text(nhi, nlo)
+            } else text = u64Text(uhi, lo)
+            throw notExact(label(what, "int64"), text)
+        }
+        return hi * TWO32 + lo
+    }
+    /** uint64 as a number; refuses values above 2^53-1 (docs/int64.md) */
+    u64(what?: string): number {
+        const o = this.at(8, 8)
+        const lo = this.buf.getAt(o, "u32")
+        const hi = this.buf.getAt(o + 4, "u32")
+        if (hi >= HI_LIMIT) throw notExact(label(what, "uint64"), u64Text(hi, lo))
+        return hi * TWO32 + lo
+    }
+    f32(): number {
+        return this.buf.getAt(this.at(4, 4), "f32")
+    }
+    f64(): number {
+        return this.buf.getAt(this.at(8, 8), "f64")
+    }
+    /** string (UTF-8, NUL-terminated on the wire); `max` (if >= 0) bounds the byte count */
+    string(max?: number, what?: string): string {
+        const len = this.u32()
+        if (len === 0) return "" // some writers send an empty string without its NUL
+        const n = len - 1
+        if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
+        const o = this.at(1, len)
+        const b = this.buf
+        if (b[o + n] !== 0) throw invalid(`${label(what, "string")}: string is not NUL-terminated`)
+        if (n === 0) return ""
+        const raw = b.slice(o, o + n)
+        const s = raw.toString("utf-8")
+        // the VM replaces invalid sequences with U+FFFD: re-encode and compare to refuse them
+        if (s.byteLength !== n || (s.indexOf("\uFFFD") >= 0 && Buffer.from(s).toString("hex") !== raw.toString("hex")))
+            throw invalid(`${label(what, "string")}: string is not valid UTF-8`)
+        return s
+    }
+    /** wstring (UTF-16 code units as u32 each); `max` (if >= 0) bounds the code unit count */
+    wstring(max?: number, what?: string): string {
+        const n = this.u32()
+        const w = label(what, "wstring")
+        if (max >= 0 && n > max) throw invalid(`${w}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
+        let o = this.at(4, 4 * n)
+        const b = this.buf
+        let s = ""
+        for (let i = 0; i < n; i++, o += 4) {
+            let c = b.getAt(o, "u32")
+            if (c > 0xffff) throw invalid(`${w}: wstring code unit ${c} does not fit in UTF-16`)
+            if (c >= 0xd800 && c < 0xe000) {
+                const c2 = i + 1 < n ? b.getAt(o + 4, "u32") : 0
+                if (c >= 0xdc00 || c2 < 0xdc00 || c2 >= 0xe000) throw invalid(`${w}: wstring has a lone UTF-16 surrogate at ${i}`)
+                c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00)
+                i++
+                o += 4
+            }
+            s += String.fromCharCode(c)
+        }
+        return s
+    }
+    /** sequence length; refuses n > max (max >= 0) and counts longer than the bytes left */
+    seqLen(max?: number, what?: string): number {
+        const n = this.u32()
+        checkBound(n, max, label(what, "sequence"), "elements")
+        if (n > this.buf.length - this.pos) throw invalid(`truncated at byte ${this.buf.length} (${label(what, "sequence")} claims ${n} elements)`)
+        return n
+    }
+    /** a uint8[]/byte[] sequence, copied out of the input */
+    bytes(max?: number, what?: string): Buffer {
+        const n = this.seqLen(max, what)
+        const o = this.at(1, n)
+        return this.buf.slice(o, o + n)
+    }
+    /** a fixed uint8[len]/byte[len] array, copied out of the input */
+    fixedBytes(len: number): Buffer {
+        const o = this.at(1, len)
+        return this.buf.slice(o, o + len)
+    }
+    /** one primitive of kind `k` */
+    prim(k: K, max?: number, what?: string): any {
+        switch (k) {
+            case K.Bool: return this.bool(what)
+            case K.U8: return this.u8()
+            case K.I8: return this.i8()
+            case K.U16: return this.u16()
+            case K.I16: return this.i16()
+            case K.U32: return this.u32()
+            case K.I32: return this.i32()
+            case K.I64: return this.i64(what)
+            case K.U64: return this.u64(what)
+            case K.F32: return this.f32()
+            case K.F64: return this.f64()
+            case K.Str: return this.string(max, what)
+            default: return this.wstring(max, what)
+        }
+    }
+    /** An array of primitives: fixed (`len >= 0`) or a sequence bounded by `max` (when >= 0); `elemMax` bounds each string. */
+    arr(k: K, len: number, max: number, what?: string, elemMax?: number): any[] {
+        const n = len >= 0 ? len : this.seqLen(max, what)
+        const out: any[] = []
+        for (let i = 0; i < n; i++) out.push(this.prim(k, elemMax, what))
+        return out
+    }
+    /** An array of messages (same `len`/`max` rules as `arr`). */
+    arrC<T>(c: MessageCodec<T>, len: number, max: number, what?: string): T[] {
+        const n = len >= 0 ? len : this.seqLen(max, what)
+        const out: T[] = []
+        for (let i = 0; i < n; i++) out.push(c.decode(this))
+        return out
+    }
+}
+
+/** Encodes `v` as a whole message (header included). */
+export function encodeMessage<T>(c: MessageCodec<T>, v: T): ByteSource {
+    const w = new CdrWriter()
+    w.msg(c, v)
+    return w.finish()
+}
+
+/** Decodes a whole message from `buf` and checks that nothing but padding is left over. */
+export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer): T {
+    const r = new CdrReader(buf)
+    const v = c.decode(r)
+    r.done()
+    return v
+}
+
+/** Reads a whole ByteSource into one Buffer (allocates its full length: small messages only). */
+export async function readAll(src: ByteSource): Promise<Buffer> {
+    return await src.read(0, src.length)
+}
+
+/** An array of `n` values made by `make` (generated defaults of long fixed arrays). */
+export function arrayOf<T>(n: number, make: () => T): T[] {
+    const out: T[] = []
+    for (let i = 0; i < n; i++) out.push(make())
+    return out
+}
+
+/** Thrown by a generated `_defaults()` whose declared int64/uint64 default the device cannot hold exactly. */
+export function notExactDefault(what: string, text: string): never {
+    throw notExact(what, text)
+}

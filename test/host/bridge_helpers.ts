@@ -1,0 +1,68 @@
+// Shared by the bridge, CLI and browser tests: a bridge on a free port in front of the in-memory
+// demo node, and real roslib (ESM, loaded with import()) connected to it.
+import { serviceTypes } from "../../host/gen/interfaces"
+import { demoMemoryNode } from "../../host/bridge/demo"
+import type { MemoryNode } from "../../host/bridge/memory"
+import { startBridge, type Bridge, type BridgeOptions } from "../../host/bridge/server"
+
+export interface Fixture {
+  node: MemoryNode
+  bridge: Bridge
+  close(): Promise<void>
+}
+
+/** Demo memory node + bridge on 127.0.0.1, port 0. Close it in `finally`. */
+export async function startFixture(options: Partial<BridgeOptions> = {}, node: MemoryNode = demoMemoryNode()): Promise<Fixture> {
+  const bridge = await startBridge({ node, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes, ...options })
+  return {
+    node,
+    bridge,
+    async close() {
+      await bridge.close()
+      await node.close()
+    },
+  }
+}
+
+// roslib is ESM-only: typed loosely here, its behaviour is what the tests check.
+export type RosLib = any
+
+let roslib: Promise<RosLib> | undefined
+export function loadRoslib(): Promise<RosLib> {
+  roslib ??= import("roslib")
+  return roslib
+}
+
+/** A roslib Ros connected to `url`; rejects on error/close before the connection opens. */
+export async function connectRos(url: string): Promise<any> {
+  const R = await loadRoslib()
+  const ros = new R.Ros({})
+  await new Promise<void>((resolve, reject) => {
+    ros.once("connection", () => resolve())
+    ros.once("error", (e: unknown) => reject(new Error(`roslib error: ${String((e as { message?: string })?.message ?? e)}`)))
+    ros.once("close", () => reject(new Error("roslib: closed before connecting")))
+    ros.connect(url).catch(reject)
+  })
+  return ros
+}
+
+/** roslib Service.callService as a promise: resolves with values, rejects with the failure text. */
+export async function rosCall(ros: any, name: string, serviceType: string, args: unknown, timeoutS?: number): Promise<any> {
+  const R = await loadRoslib()
+  const svc = new R.Service({ ros, name, serviceType })
+  return new Promise((resolve, reject) => svc.callService(args, resolve, (e: unknown) => reject(new Error(String(e))), timeoutS))
+}
+
+/** Wraps a roslib getter that takes (args..., ok, fail). */
+export function rosGet<T>(f: (ok: (v: T) => void, fail: (e: unknown) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => f(resolve, (e) => reject(new Error(String(e)))))
+}
+
+/** Closes a roslib connection and waits for the close event. */
+export function closeRos(ros: any): Promise<void> {
+  if (!ros.isConnected) return Promise.resolve()
+  return new Promise((resolve) => {
+    ros.once("close", () => resolve())
+    ros.close()
+  })
+}

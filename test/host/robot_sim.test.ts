@@ -1,0 +1,213 @@
+// The simulated robot end to end: the real firmware (src/main.ts) in the DeviceScript VM, the
+// simulated hardware (host/sim/hardware.ts) on its bus, called through the real host client.
+// Waits poll the robot with deadlines; nothing sleeps a fixed time.
+import { after, before, describe, test } from "node:test"
+import assert from "node:assert/strict"
+import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
+import {
+  AddTwoInts,
+  Drive,
+  GetState,
+  SetBool,
+  SetPan,
+  TakePicture,
+  Trigger,
+  type GetState_Request,
+  type GetState_Response,
+} from "../../host/gen/interfaces"
+import { ServiceError } from "../../host/client/errors"
+import type { Client } from "../../host/client/api"
+import { motorBarLayout } from "../../host/sim/camera"
+import { avg, decode } from "./robot_helpers"
+
+/** Polls `probe` until `ok` holds; fails with `what` and the last value after `timeoutMs`. */
+async function waitUntil<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: T
+  for (;;) {
+    last = await probe()
+    if (ok(last)) return last
+    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(last, (_, v) => (typeof v === "bigint" ? v.toString() : v))} after ${timeoutMs} ms`)
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(e instanceof ServiceError, `expected ServiceError, got ${e}`)
+    return e
+  }
+  assert.fail("the call succeeded")
+}
+
+const near = (a: number, b: number, eps = 1e-3) => Math.abs(a - b) <= eps
+
+describe("simulated robot through the host client", { timeout: 120000 }, () => {
+  let robot: SimulatedRobot
+  let getState: Client<GetState_Request, GetState_Response>
+
+  before(async () => {
+    robot = await startSimulatedRobot({ hardware: { charge: 0.8, drainPerSecond: 0.02 } })
+    assert.ok(robot.node, "in-process robot has a node")
+    getState = robot.node.createClient(GetState, "get_state")
+    await getState.waitForService({ timeoutMs: 30000 })
+    // The firmware's roles bind to the hardware about a second after both are on the bus.
+    await waitUntil(
+      () => getState.call({}).then((s) => s, (e: ServiceError) => e),
+      (s) => !(s instanceof ServiceError),
+      "get_state while the roles bind",
+      15000,
+    )
+  })
+  after(async () => {
+    await robot?.close()
+  })
+
+  test("lists the robot's services with their types", async () => {
+    const names = (await robot.node!.listServices()).map((s) => `${s.name} ${s.type}`).sort()
+    for (const want of [
+      "/add_two_ints example_interfaces/srv/AddTwoInts",
+      "/drive robot_interfaces/srv/Drive",
+      "/get_state robot_interfaces/srv/GetState",
+      "/set_led std_srvs/srv/SetBool",
+      "/set_pan robot_interfaces/srv/SetPan",
+      "/stop std_srvs/srv/Trigger",
+      "/take_picture robot_interfaces/srv/TakePicture",
+    ])
+      assert.ok(names.includes(want), `missing ${want} in ${names.join(", ")}`)
+  })
+
+  test("add_two_ints adds", async () => {
+    const c = robot.node!.createClient(AddTwoInts, "add_two_ints")
+    assert.equal((await c.call({ a: 40n, b: 2n })).sum, 42n)
+  })
+
+  test("get_state changes after drive, and again when the timeout stops the motors", async () => {
+    const drive = robot.node!.createClient(Drive, "drive")
+    const before = await getState.call({})
+    assert.ok(near(before.left_speed, 0) && near(before.right_speed, 0), "motors start stopped")
+    const res = await drive.call({ left: 0.5, right: -0.25, duration_ms: 1200 })
+    const during = await getState.call({})
+    assert.ok(near(during.left_speed, 0.5), `left_speed ${during.left_speed}`)
+    assert.ok(near(during.right_speed, -0.25), `right_speed ${during.right_speed}`)
+    assert.ok(during.drive_remaining_ms > 0 && during.drive_remaining_ms <= 1200, `drive_remaining_ms ${during.drive_remaining_ms}`)
+    assert.ok(res.stop_at_ms > before.uptime_ms, "stop_at_ms is in the future")
+    // The host's simulated motors run too.
+    assert.ok(near(robot.hardware.state().leftSpeed, 0.5))
+    const after = await waitUntil(
+      () => getState.call({}),
+      (s) => near(s.left_speed, 0) && near(s.right_speed, 0),
+      "motors stopping by themselves",
+    )
+    assert.ok(after.uptime_ms >= res.stop_at_ms, `stopped at ${after.uptime_ms}, before stop_at_ms ${res.stop_at_ms}`)
+    assert.equal(after.drive_remaining_ms, 0)
+    assert.ok(near(robot.hardware.state().leftSpeed, 0))
+    // The battery drained while the motors ran.
+    assert.ok(after.battery_voltage < before.battery_voltage, `battery ${before.battery_voltage} -> ${after.battery_voltage}`)
+    assert.ok(after.battery_percentage < before.battery_percentage)
+    assert.ok(after.calls_served > before.calls_served)
+  })
+
+  test("stop stops the motors at once", async () => {
+    const drive = robot.node!.createClient(Drive, "drive")
+    const stop = robot.node!.createClient(Trigger, "stop")
+    await drive.call({ left: 1, right: 1, duration_ms: 30000 })
+    assert.ok(near((await getState.call({})).left_speed, 1))
+    const r = await stop.call({})
+    assert.equal(r.success, true)
+    const s = await getState.call({})
+    assert.ok(near(s.left_speed, 0) && s.drive_remaining_ms === 0, JSON.stringify({ l: s.left_speed, r: s.drive_remaining_ms }))
+  })
+
+  test("set_led, set_pan and the button show in get_state", async () => {
+    const led = robot.node!.createClient(SetBool, "set_led")
+    const pan = robot.node!.createClient(SetPan, "set_pan")
+    assert.equal((await led.call({ data: true })).success, true)
+    assert.ok(near((await pan.call({ angle: -45 })).angle, -45))
+    await robot.hardware.pressButton(true)
+    let s = await waitUntil(() => getState.call({}), (v) => v.button_pressed, "button pressed")
+    assert.equal(s.led_on, true)
+    assert.ok(near(s.pan_angle, -45))
+    assert.equal(robot.hardware.state().ledOn, true)
+    await robot.hardware.pressButton(false)
+    await led.call({ data: false })
+    s = await waitUntil(() => getState.call({}), (v) => !v.button_pressed, "button released")
+    assert.equal(s.led_on, false)
+  })
+
+  test("take_picture returns JPEGs that decode to the requested size and differ", async () => {
+    const cam = robot.node!.createClient(TakePicture, "take_picture")
+    const sizes: [number, number, number][] = [
+      [0, 160, 120],
+      [1, 320, 240],
+      [2, 640, 480],
+    ]
+    let previous: Uint8Array | undefined
+    for (const [resolution, w, h] of sizes) {
+      const before = await getState.call({})
+      const r = await cam.call({ resolution, quality: 70 }, { timeoutMs: 30000 })
+      assert.equal(r.image.format, "jpeg")
+      assert.equal(r.image.header.frame_id, "camera")
+      const stampMs = r.image.header.stamp.sec * 1000 + r.image.header.stamp.nanosec / 1e6
+      assert.ok(stampMs >= Number(before.uptime_ms), `stamp ${stampMs} before the call (${before.uptime_ms})`)
+      assert.equal(r.width, w)
+      assert.equal(r.height, h)
+      const img = decode(r.image.data)
+      assert.equal(img.width, w)
+      assert.equal(img.height, h)
+      if (previous) assert.notDeepEqual(r.image.data, previous)
+      previous = r.image.data
+    }
+    // The host rendered exactly the picture the device sent.
+    assert.deepEqual(Buffer.from(previous!), robot.hardware.camera.lastPicture())
+  })
+
+  test("the picture shows the robot's state: motor bars while driving", async () => {
+    const drive = robot.node!.createClient(Drive, "drive")
+    const stop = robot.node!.createClient(Trigger, "stop")
+    const cam = robot.node!.createClient(TakePicture, "take_picture")
+    await drive.call({ left: 1, right: -1, duration_ms: 20000 })
+    let r
+    try {
+      r = await cam.call({ resolution: 1, quality: 95 }, { timeoutMs: 30000 })
+    } finally {
+      await stop.call({})
+    }
+    const img = decode(r.image.data)
+    const { x, rightX, mid, barW, barH } = motorBarLayout(img.width, img.height)
+    const [lr, lg] = avg(img, x + 2, Math.round(mid - barH / 4), barW - 4, 4)
+    assert.ok(lg! > 150 && lr! < 80, `left bar should be green (forward), got r=${lr} g=${lg}`)
+    const [rr, rg] = avg(img, rightX + 2, Math.round(mid + barH / 4), barW - 4, 4)
+    assert.ok(rr! > 150 && rg! < 80, `right bar should be red (reverse), got r=${rr} g=${rg}`)
+    // Stopped: both bars are empty (dark) above and below the middle.
+    const still = decode((await cam.call({ resolution: 1, quality: 95 }, { timeoutMs: 30000 })).image.data)
+    const [sr, sg] = avg(still, x + 2, Math.round(mid - barH / 4), barW - 4, 4)
+    assert.ok(sg! < 100 && sr! < 100, `left bar should be empty when stopped, got r=${sr} g=${sg}`)
+  })
+
+  test("bad arguments are rejected with the documented messages", async () => {
+    const drive = robot.node!.createClient(Drive, "drive")
+    const pan = robot.node!.createClient(SetPan, "set_pan")
+    const cam = robot.node!.createClient(TakePicture, "take_picture")
+    const cases: [Promise<unknown>, string][] = [
+      [drive.call({ left: 1.5, right: 0, duration_ms: 100 }), "left must be in [-1, 1], got 1.5"],
+      [drive.call({ left: 0, right: -2, duration_ms: 100 }), "right must be in [-1, 1], got -2"],
+      [drive.call({ left: 0, right: 0, duration_ms: 0 }), "duration_ms must be in [1, 30000], got 0"],
+      [pan.call({ angle: 120 }), "angle must be in [-90, 90] degrees, got 120"],
+      [cam.call({ resolution: 9, quality: 50 }), "resolution must be in [0, 6] (RES_QQVGA..RES_UXGA), got 9"],
+      [cam.call({ resolution: 1, quality: 101 }), "quality must be 0 (default) or in [1, 100], got 101"],
+    ]
+    for (const [p, msg] of cases) {
+      const e = await rejection(p)
+      assert.equal(e.code, "invalid_argument", e.message)
+      assert.equal(e.detail, msg)
+    }
+    const s = await getState.call({})
+    assert.equal(s.last_error, "quality must be 0 (default) or in [1, 100], got 101")
+    assert.ok(s.calls_failed >= cases.length)
+    // Nothing moved.
+    assert.ok(near(s.left_speed, 0))
+  })
+})

@@ -1,0 +1,230 @@
+// Integration, faults: lost frames recovered by POLL/resend, device restarts in the middle of a
+// call, malformed frames answered with errors while the device keeps serving. Real firmware in the
+// VM, real client; frames are dropped by the client transport's filter. No fixed sleeps.
+import assert from "node:assert/strict"
+import { after, before, describe, test } from "node:test"
+import { AddTwoInts } from "../../host/gen/interfaces"
+import { ServiceError } from "../../host/client/errors"
+import { Kind, callRecord, type DeviceRecord } from "../../host/client/protocol"
+import type { ServiceNode } from "../../host/client/node"
+import { startRig, type Rig } from "../../host/sim/rig"
+import type { FrameFilter } from "../../host/transport/hub"
+import { Echo, deviceRecords, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
+
+/** A filter that drops the n-th (1-based) frame matching `pick` in direction `dir`, for each n in `which`. */
+function dropper(dir: "in" | "out", pick: (frame: Uint8Array) => boolean, which: number[]) {
+  let seen = 0
+  const state = { dropped: 0 }
+  const filter: FrameFilter = (frame, d) => {
+    if (d !== dir || !pick(frame)) return true
+    seen++
+    if (which.includes(seen)) {
+      state.dropped++
+      return false
+    }
+    return true
+  }
+  return { filter, state }
+}
+
+const hasDevice = (kind: DeviceRecord["kind"]) => (f: Uint8Array) => deviceRecords(f).some((r) => r.kind === kind)
+const hasHost = (kind: number) => (f: Uint8Array) => hostRecords(f).some((r) => r.kind === kind)
+
+describe("services: loss, restarts, malformed frames (VM)", () => {
+  let rig: Rig
+  before(async () => {
+    rig = await startRig({ firmware: testFirmware() })
+  })
+  after(async () => {
+    await rig?.close()
+  })
+
+  async function lossyNode(filter: FrameFilter): Promise<ServiceNode> {
+    const n = await rig.connect({ filter })
+    await n.listServices({ timeoutMs: 10000 })
+    return n
+  }
+
+  test("a lost RESULT is recovered by POLL", async () => {
+    const d = dropper("in", hasDevice("result"), [1])
+    const n = await lossyNode(d.filter)
+    const r = await n.createClient(AddTwoInts, "add_two_ints").call({ a: 20n, b: 22n })
+    assert.deepEqual(r, { sum: 42n })
+    assert.equal(d.state.dropped, 1)
+    assert.ok(n.stats.polls >= 1, "the client polled")
+  })
+
+  test("a lost CALL is resent after the device says it does not know the call", async () => {
+    const d = dropper("out", hasHost(Kind.CALL), [1])
+    const n = await lossyNode(d.filter)
+    const r = await n.createClient(Echo, "echo").call(echo("again"))
+    assert.equal(r.text, "again")
+    assert.equal(d.state.dropped, 1)
+    assert.ok(n.stats.requestResends >= 1, "the request was resent")
+  })
+
+  test("lost response chunks (middle and last) are re-requested; the bytes are exact", async () => {
+    const d = dropper("in", hasDevice("rdata"), [3, 10, 11, 40])
+    const n = await lossyNode(d.filter)
+    const size = 12000
+    const r = await n.createClient(Echo, "echo").call(echo("gaps", { size }), { timeoutMs: 30000 })
+    assert.deepEqual(Buffer.from(r.data), Buffer.from(pattern(size)))
+    assert.equal(d.state.dropped, 4)
+    assert.ok(n.stats.polls >= 2)
+  })
+
+  test("a lost request chunk is re-sent from the offset the device asks for", async () => {
+    const d = dropper("out", hasHost(Kind.DATA), [2])
+    const n = await lossyNode(d.filter)
+    const text = "abcdefghij".repeat(300) // 3000 bytes: CALL + 13 DATA records
+    const r = await n.createClient(Echo, "echo").call(echo(text), { timeoutMs: 30000 })
+    assert.equal(r.text, text)
+    assert.equal(d.state.dropped, 1)
+    assert.ok(n.stats.requestResends >= 1)
+  })
+
+  test("a retransmitted CALL never runs the handler twice", async () => {
+    // Echo mode 4 answers with how many times its handler has run (a counter on the device).
+    // The same raw CALL sent twice must get the same recorded answer; a new call id runs again.
+    const n = await lossyNode(() => true)
+    const name = new TextEncoder().encode("/echo")
+    const req = Echo.request.encode(echo("count", { mode: 4 }))
+    const isResultOf = (id: number) => (r: DeviceRecord) => r.kind === "result" && r.callId === id
+    const send = async (id: number, what: string) => {
+      const got = nextRecord(n, isResultOf(id), what)
+      await n.sendRawFrame(callRecord(id, Echo.hash32, req.length, name, req))
+      const r = (await got) as Extract<DeviceRecord, { kind: "result" }>
+      assert.equal(r.status, 0)
+      assert.equal(r.total, r.data.length, "a small answer fits its RESULT")
+      return Number(Echo.response.decode(r.data).text)
+    }
+    const first = await send(0x7000_0001, "the RESULT")
+    assert.equal(await send(0x7000_0001, "the RESULT again"), first, "the retransmission was answered from the record")
+    assert.equal(await send(0x7000_0002, "a new call's RESULT"), first + 1, "a new id runs the handler")
+  })
+
+  test("the device program restarts mid-call: unavailable at once, then the client finds the services again", async () => {
+    const restarted = new Promise<void>((resolve) => {
+      const off = rig.node.onStateChange((_s, info) => {
+        if (info.restarted) {
+          off()
+          resolve()
+        }
+      })
+    })
+    const ec = rig.node.createClient(Echo, "echo")
+    const bootBefore = rig.node.limits?.bootId
+    const p = ec.call(echo("reset", { mode: 3, delay_ms: 100 }), { timeoutMs: 30000 })
+    const other = ec.call(echo("bystander", { delay_ms: 3000 }), { timeoutMs: 30000 })
+    const e1 = await p.then(() => undefined, (e) => e)
+    const e2 = await other.then(() => undefined, (e) => e)
+    assert.ok(e1 instanceof ServiceError && e1.code === "unavailable", `got ${e1}`)
+    assert.ok(e2 instanceof ServiceError && e2.code === "unavailable", `got ${e2}`)
+    await restarted
+    await ec.waitForService({ timeoutMs: 20000 })
+    assert.equal((await ec.call(echo("back"), { timeoutMs: 20000 })).text, "back")
+    assert.notEqual(rig.node.limits?.bootId, bootBefore, "a new bootId after the restart")
+  })
+
+  test("the VM is killed and started again mid-call: unavailable, then recovery", async () => {
+    const ec = rig.node.createClient(Echo, "echo")
+    const p = ec.call(echo("long", { delay_ms: 4000 }), { timeoutMs: 60000 })
+    await rig.restartVm()
+    const e = await p.then(() => undefined, (err) => err)
+    assert.ok(e instanceof ServiceError && e.code === "unavailable", `got ${e}`)
+    await ec.waitForService({ timeoutMs: 30000 })
+    assert.equal((await ec.call(echo("recovered"), { timeoutMs: 20000 })).text, "recovered")
+  })
+
+  test("malformed frames of every kind are answered with errors; the device keeps serving", async () => {
+    const n = await lossyNode(() => true)
+    const bootId = n.limits?.bootId
+    const add = n.createClient(AddTwoInts, "add_two_ints")
+    const id = (k: number) => [k & 255, (k >> 8) & 255, 0x44, 0x77]
+    const cases: { name: string; payload: number[]; expect: (r: DeviceRecord) => boolean }[] = [
+      { name: "empty", payload: [], expect: (r) => r.kind === "error" },
+      { name: "half a header", payload: [Kind.CALL], expect: (r) => r.kind === "error" },
+      { name: "unknown kind", payload: [0x7f, 0], expect: (r) => r.kind === "error" && /unknown record kind/.test(r.message) },
+      { name: "record too short", payload: [Kind.POLL, 2, 1, 2], expect: (r) => r.kind === "error" && /too short/.test(r.message) },
+      {
+        name: "overrunning CALL",
+        payload: [Kind.CALL, 60, ...id(1), 0, 0],
+        expect: (r) => r.kind === "result" && r.callId === 0x77440001 && r.status === 3,
+      },
+      {
+        name: "CALL without name and length",
+        payload: [Kind.CALL, 6, ...id(2), 0, 0],
+        expect: (r) => r.kind === "result" && r.callId === 0x77440002 && r.status === 3,
+      },
+      {
+        name: "CALL whose name overruns it",
+        payload: [Kind.CALL, 14, ...id(3), 0x7f, 0x2a, 0x3c, 0x7c, 4, 0, 0, 0, 200, 0x2f],
+        expect: (r) => r.kind === "result" && r.callId === 0x77440003 && r.status === 3,
+      },
+      {
+        name: "CALL for an unknown service",
+        payload: [Kind.CALL, 16, ...id(4), 0, 0, 0, 0, 0, 0, 0, 0, 3, 0x2f, 0x7a, 0x7a],
+        expect: (r) => r.kind === "result" && r.callId === 0x77440004 && r.status === 12,
+      },
+      {
+        name: "CALL with more data than its length",
+        payload: [Kind.CALL, 17, ...id(5), 0x7f, 0x2a, 0x3c, 0x7c, 0, 0, 0, 0, 3, 0x2f, 0x7a, 0x7a, 9],
+        expect: (r) => r.kind === "result" && r.callId === 0x77440005,
+      },
+      {
+        name: "DATA for an unknown call",
+        payload: [Kind.DATA, 9, ...id(6), 0, 0, 0, 0, 1],
+        expect: (r) => r.kind === "status" && r.callId === 0x77440006 && r.state === 0,
+      },
+      {
+        name: "POLL for an unknown call",
+        payload: [Kind.POLL, 8, ...id(7), 0, 0, 0, 0],
+        expect: (r) => r.kind === "status" && r.callId === 0x77440007 && r.state === 0,
+      },
+    ]
+    // a request of 4 bytes that is not valid CDR for AddTwoInts: decode error -> invalid_argument
+    const bad = [0, 1, 0, 0]
+    const name = [...new TextEncoder().encode("/add_two_ints")]
+    const h = AddTwoInts.hash32
+    cases.push({
+      name: "request that does not decode",
+      payload: [Kind.CALL, 13 + name.length + bad.length, ...id(8), h & 255, (h >>> 8) & 255, (h >>> 16) & 255, h >>> 24, bad.length, 0, 0, 0, name.length, ...name, ...bad],
+      expect: (r) => r.kind === "result" && r.callId === 0x77440008 && r.status === 3,
+    })
+    for (const c of cases) {
+      const answer = nextRecord(n, c.expect, `an answer to "${c.name}"`, 5000)
+      await n.sendRawFrame(new Uint8Array(c.payload))
+      await answer
+    }
+    // random frames (seeded): whatever they say, the device must neither crash nor stop serving
+    let seed = 12345
+    const rnd = (m: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % m)
+    for (let i = 0; i < 120; i++) {
+      const len = rnd(60)
+      const p = new Uint8Array(len)
+      for (let j = 0; j < len; j++) p[j] = rnd(256)
+      if (len > 0 && rnd(2)) p[0] = 1 + rnd(7) // often a valid kind, so the body parsers are hit
+      await n.sendRawFrame(p)
+      if (i % 20 === 19) assert.deepEqual(await add.call({ a: BigInt(i), b: 1n }, { timeoutMs: 10000 }), { sum: BigInt(i) + 1n })
+    }
+    assert.deepEqual(await add.call({ a: 1n, b: 2n }, { timeoutMs: 10000 }), { sum: 3n })
+    assert.equal(n.limits?.bootId, bootId, "no restart")
+    assert.equal(rig.vm.log.filter((l) => /panic|Exception|restart/i.test(l)).length, 0, rig.vm.log.slice(-20).join("\n"))
+  })
+})
+
+/** Resolves with the first device record matching `pred` seen from now on (an event, not a sleep). */
+function nextRecord(n: ServiceNode, pred: (r: DeviceRecord) => boolean, what: string, timeoutMs = 10000): Promise<DeviceRecord> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      off()
+      reject(new Error(`timed out waiting for ${what}`))
+    }, timeoutMs)
+    const off = n.onDeviceRecord((r) => {
+      if (!pred(r)) return
+      clearTimeout(t)
+      off()
+      resolve(r)
+    })
+  })
+}
