@@ -178,6 +178,7 @@ async function main() {
     }
     log("raw send floor (8 echoes in flight)")
     const rawPps = await rate(8, 4000, rawEcho)
+    log(`  polls so far ${node.stats.polls}`)
     log("bulk 64 KiB")
     let bulkBytes = 0
     let bulkMs = 0
@@ -188,8 +189,10 @@ async function main() {
       bulkBytes += Echo.response.encode(r).length
     }
     const bulkBps = bulkBytes / (bulkMs / 1000)
+    log(`  polls so far ${node.stats.polls}`)
     log("small calls, 8 callers")
     const small = await rate(8, 4000, () => add.call({ a: 3n, b: 4n }, { timeoutMs: 20000 }))
+    log(`  polls so far ${node.stats.polls}`)
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
     let heap0: number | null = null
@@ -212,7 +215,7 @@ async function main() {
       small_calls_per_s: +small.toFixed(1),
       small_calls_ratio: +(small / rawPps).toFixed(2),
       runtime_bytecode_bytes: code.runtime,
-      firmware_bytecode_bytes: code.total,
+      firmware_bytecode_bytes: rig.firmware.bytecodeBytes,
       heap_bytes_per_inflight_call: heapPerCall,
       heap_free_bytes_idle: heap0,
       polls: node.stats.polls,

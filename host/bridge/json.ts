@@ -262,8 +262,8 @@ function scalarIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unkno
   }
   if (INT_TYPES.has(f.type) || f.type === "float32" || f.type === "float64") {
     if (typeof v === "bigint") {
-      if (INT_TYPES.has(f.type)) throw new ValueError(`${path}: ${v} is out of range for ${f.type}`)
-      return Number(v)
+      if (INT_TYPES.has(f.type) && (v > 2n ** 32n || v < -(2n ** 32n))) throw new ValueError(`${path}: ${v} is out of range for ${f.type}`)
+      return Number(v) // the codec checks the exact range
     }
     if (v === null && (f.type === "float32" || f.type === "float64")) return NaN
   }

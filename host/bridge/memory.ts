@@ -125,10 +125,12 @@ export class MemoryNode implements RobotNode {
     try {
       const stop = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          ac.abort()
-          reject(new ServiceError("deadline_exceeded", `no response within ${timeoutMs} ms`, name))
+          ac.abort(new ServiceError("deadline_exceeded", `no response within ${timeoutMs} ms`, name))
         }, timeoutMs)
-        ac.signal.addEventListener("abort", () => reject(ac.signal.reason ?? new ServiceError("cancelled", "call cancelled", name)))
+        ac.signal.addEventListener("abort", () => {
+          const r: unknown = ac.signal.reason
+          reject(r instanceof ServiceError ? r : new ServiceError("cancelled", "call cancelled", name))
+        })
         if (options.signal) {
           if (options.signal.aborted) ac.abort(new ServiceError("cancelled", "call cancelled by the caller", name))
           onAbort = () => ac.abort(new ServiceError("cancelled", "call cancelled by the caller", name))

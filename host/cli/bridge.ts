@@ -1,13 +1,147 @@
-// `robot bridge`: not implemented yet.
+// `robot bridge`: serves the robot's services over rosbridge v2 (WebSocket), HTTP and a dashboard.
+// The robot is, by choice: a board on a serial port (--serial), a DeviceScript simulator through
+// devtools (--devtools), the built-in simulated robot (default), or an in-memory demo device with
+// host-side handlers (--memory: no robot at all, for trying the tools). Runs until Ctrl+C.
 import type { Command } from "commander"
+import type { RobotNode } from "../client/api"
+import { startBridge } from "../bridge/server"
+
+export interface BridgeCommandOptions {
+  serial?: string | boolean
+  devtools?: string | boolean
+  memory?: boolean
+  host?: string
+  port?: string
+  token?: string
+  allowOrigin?: string[]
+  maxInFlight?: string
+  maxMessageBytes?: string
+}
+
+interface Robot {
+  node: RobotNode
+  what: string
+  close(): Promise<void>
+}
+
+async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
+  if (o.memory) {
+    const { demoMemoryNode } = (require("../bridge/demo") as typeof import("../bridge/demo"))
+    const node = demoMemoryNode()
+    return { node, what: "the in-memory demo device (host-side handlers, no robot)", close: () => node.close() }
+  }
+  if ((o.serial !== undefined && o.serial !== false) || (o.devtools !== undefined && o.devtools !== false)) {
+    const { connect } = (require("../client/node") as typeof import("../client/node"))
+    let transport
+    if (o.serial !== undefined && o.serial !== false) {
+      const { serialTransport } = (require("../transport/serial") as typeof import("../transport/serial"))
+      transport = serialTransport(typeof o.serial === "string" ? { path: o.serial } : {})
+    } else {
+      const { websocketTransport, DEVTOOLS_URL } = (require("../transport/websocket") as typeof import("../transport/websocket"))
+      transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : DEVTOOLS_URL)
+    }
+    const node = await connect({ transport })
+    return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
+  }
+  const { startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
+  const robot = await startSimulatedRobot({})
+  if (!robot.node) {
+    await robot.close()
+    throw new Error("the simulated robot started without a client node")
+  }
+  return { node: robot.node, what: "the simulated robot (firmware in the DeviceScript VM)", close: () => robot.close() }
+}
+
+function intOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer ${min}-${max}, got ${v}`)
+  return n
+}
+
+export async function runBridge(o: BridgeCommandOptions): Promise<void> {
+  let cfgHost = "127.0.0.1"
+  let cfgPort = 9090
+  try {
+    const { loadConfig } = (require("../config") as typeof import("../config"))
+    const { config } = loadConfig()
+    cfgHost = config.bridge.host
+    cfgPort = config.bridge.port
+  } catch {
+    // no devs.json: defaults
+  }
+  const host = o.host ?? cfgHost
+  const port = intOption("--port", o.port, cfgPort, 0, 65535)
+  const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
+  const maxInFlight = intOption("--max-in-flight", o.maxInFlight, 16, 1, 1000)
+  const maxBytes = intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024)
+  // refuse an unsafe bind before starting anything
+  const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))
+  if (!isLoopback(host) && !token) {
+    throw new Error(`refusing to listen on ${host} without a token: pass --token <secret> or set ROBOT_BRIDGE_TOKEN (or listen on 127.0.0.1)`)
+  }
+  const robot = await openRobot(o)
+  const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
+  let bridge
+  try {
+    bridge = await startBridge({
+      node: robot.node,
+      host,
+      port,
+      token,
+      allowedOrigins: o.allowOrigin,
+      maxInFlightPerClient: maxInFlight,
+      maxMessageBytes: maxBytes,
+      typeRegistry: serviceTypes,
+      log: (line) => console.error(`[bridge] ${line}`),
+    })
+  } catch (e) {
+    await robot.close()
+    throw e
+  }
+  const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
+  const services = await robot.node.listServices({ timeoutMs: 15000 }).catch(() => [])
+  const out = [
+    `Bridge for ${robot.what}`,
+    `  dashboard: ${bridge.url}${q}`,
+    `  rosbridge: ${bridge.wsUrl}  (roslibjs: new ROSLIB.Ros({ url: "${bridge.wsUrl}" }))`,
+    `  HTTP:      ${bridge.url}/api/services`,
+    "",
+    "Services:",
+    ...services.map((s) => `  ${s.name.padEnd(16)} ${s.type}`),
+    "",
+    "Try:",
+  ]
+  const url = bridge.port === 9090 && host === "127.0.0.1" ? "" : ` --url ${bridge.wsUrl}`
+  if (services.some((s) => s.name === "/add_two_ints")) out.push(`  robot service call /add_two_ints "{a: 2, b: 3}"${url}`)
+  if (services.some((s) => s.name === "/get_state")) out.push(`  robot service call /get_state${url}`)
+  if (services.some((s) => s.name === "/take_picture")) out.push(`  robot service call /take_picture "{resolution: 1}" --out picture.jpg${url}`)
+  out.push(`  robot service list -t${url}`, "", "bridge ready; stop with Ctrl+C")
+  console.log(out.join("\n"))
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve()
+    process.once("SIGINT", stop)
+    process.once("SIGTERM", stop)
+  })
+  console.error("stopping the bridge")
+  await bridge.close()
+  await robot.close()
+}
 
 export function registerBridge(program: Command): void {
   program
     .command("bridge")
-    .description("NOT IMPLEMENTED YET")
-    .allowUnknownOption()
-    .action(() => {
-      console.error("robot bridge: not implemented yet")
-      process.exitCode = 2
+    .description("serve the robot's services over rosbridge v2 (WebSocket), HTTP and a web dashboard")
+    .option("--serial [path]", "the robot is a board on this serial port (default: the first Jacdac port)")
+    .option("--devtools [url]", "the robot runs in a DeviceScript simulator at this devtools URL (default ws://127.0.0.1:8081)")
+    .option("--memory", "no robot: serve the in-memory demo device (host-side handlers)")
+    .option("--host <address>", "address to listen on (default 127.0.0.1; others need --token)")
+    .option("--port <port>", "port to listen on (default 9090)")
+    .option("--token <token>", "token every client must present (default: $ROBOT_BRIDGE_TOKEN)")
+    .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")
+    .option("--max-in-flight <n>", "calls in flight per client (default 16)")
+    .option("--max-message-bytes <n>", "largest WebSocket message / HTTP body (default 1048576)")
+    .action(async (o: BridgeCommandOptions) => {
+      await runBridge(o)
     })
 }

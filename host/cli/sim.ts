@@ -27,14 +27,16 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
       "its roles bind to this hardware within about a second.",
     )
   }
+  // --devtools: the CLI talks to the Jacdac bus on ws://127.0.0.1:8081 directly, which is the
+  // rig's hub in process mode and the devtools server in devtools mode.
   out.push(
     "",
-    "Next:",
-    "  robot service list",
-    "  robot service call /get_state robot_interfaces/srv/GetState",
-    '  robot service call /drive robot_interfaces/srv/Drive "{left: 0.5, right: 0.5, duration_ms: 2000}"',
-    '  robot service call /set_pan robot_interfaces/srv/SetPan "{angle: 30}"',
-    '  robot service call /take_picture robot_interfaces/srv/TakePicture "{resolution: 1, quality: 80}"',
+    "Next, in another terminal:",
+    "  robot service list --devtools -t",
+    "  robot service call /get_state --devtools",
+    '  robot service call /drive robot_interfaces/srv/Drive "{left: 0.5, right: 0.5, duration_ms: 2000}" --devtools',
+    '  robot service call /set_pan robot_interfaces/srv/SetPan "{angle: 30}" --devtools',
+    '  robot service call /take_picture robot_interfaces/srv/TakePicture "{resolution: 1, quality: 80}" --devtools --out picture.jpg',
     "",
     "Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.",
   )

@@ -74,7 +74,7 @@ export function bytecodeSizes(fw: BuiltFirmware): { file: string; bytes: number 
   const text = existsSync(p) ? readFileSync(p, "utf8") : ""
   return text
     .split("\n")
-    .map((l) => /^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|/.exec(l))
+    .map((l) => /^\s*(\d+)\s*\|\s*([^|]+?)\s*(?:\||$)/.exec(l))
     .filter((m): m is RegExpExecArray => !!m)
     .map((m) => ({ file: m[2]!, bytes: Number(m[1]) }))
 }

@@ -39,6 +39,10 @@ export const enum K {
     WStr = 12,
 }
 
+// per kind: size on the wire, Buffer format, integer range (numeric kinds up to F64)
+const SIZE = [1, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8]
+const TYPE = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "uint64", "float32", "float64"]
+
 const TWO32 = 4294967296
 /** 2^53 - 1, the largest integer a double holds exactly together with all smaller ones */
 export const MAX_SAFE = 9007199254740991
@@ -145,7 +149,11 @@ export class CdrWriter {
         return this.base + this.n
     }
 
-    /** pads to `align` (relative to the end of the header) and reserves `size` bytes; returns their offset in this.buf */
+    /**
+     * Pads to `align` (relative to the end of the header) and reserves `size` bytes; returns their
+     * offset in this.buf, which it may replace: call it before reading this.buf
+     * (`this.buf[this.at(1, 1)] = v` would write into the previous chunk).
+     */
     private at(align: number, size: number): number {
         const pos = this.base + this.n
         const pad = (align - ((pos - 4) & (align - 1))) & (align - 1)
@@ -177,11 +185,13 @@ export class CdrWriter {
 
     bool(v: boolean, what?: string) {
         if (v !== true && v !== false) throw invalid(`${label(what, "bool")}: expected true or false, got ${v}`)
-        this.buf[this.at(1, 1)] = v ? 1 : 0
+        const o = this.at(1, 1)
+        this.buf[o] = v ? 1 : 0
     }
     u8(v: number, what?: string) {
         this.int(v, 0, 255, "uint8", what)
-        this.buf[this.at(1, 1)] = v
+        const o = this.at(1, 1)
+        this.buf[o] = v
     }
     /** ROS 2 `byte`: one unsigned byte */
     byte(v: number, what?: string) {
@@ -193,23 +203,28 @@ export class CdrWriter {
     }
     i8(v: number, what?: string) {
         this.int(v, -128, 127, "int8", what)
-        this.buf.setAt(this.at(1, 1), "i8", v)
+        const o = this.at(1, 1)
+        this.buf.setAt(o, "i8", v)
     }
     u16(v: number, what?: string) {
         this.int(v, 0, 65535, "uint16", what)
-        this.buf.setAt(this.at(2, 2), "u16", v)
+        const o = this.at(2, 2)
+        this.buf.setAt(o, "u16", v)
     }
     i16(v: number, what?: string) {
         this.int(v, -32768, 32767, "int16", what)
-        this.buf.setAt(this.at(2, 2), "i16", v)
+        const o = this.at(2, 2)
+        this.buf.setAt(o, "i16", v)
     }
     u32(v: number, what?: string) {
         this.int(v, 0, 4294967295, "uint32", what)
-        this.buf.setAt(this.at(4, 4), "u32", v)
+        const o = this.at(4, 4)
+        this.buf.setAt(o, "u32", v)
     }
     i32(v: number, what?: string) {
         this.int(v, -2147483648, 2147483647, "int32", what)
-        this.buf.setAt(this.at(4, 4), "i32", v)
+        const o = this.at(4, 4)
+        this.buf.setAt(o, "i32", v)
     }
     /** int64 from a number; only integers within +-(2^53-1) are accepted (docs/int64.md) */
     i64(v: number, what?: string) {
@@ -298,7 +313,8 @@ export class CdrWriter {
         const n = v.length
         if (n === 0) return
         if (n <= COPY_LIMIT && isBuffer(v)) {
-            this.buf.blitAt(this.at(1, n), v as Buffer, 0, n)
+            const o = this.at(1, n)
+            this.buf.blitAt(o, v as Buffer, 0, n)
             return
         }
         this.cut()
@@ -326,13 +342,93 @@ export class CdrWriter {
     }
     /**
      * An array of primitives: fixed (`len >= 0`, no count on the wire) or a sequence (`len < 0`,
-     * bounded by `max` when `max >= 0`); `elemMax` bounds each string element.
+     * bounded by `max` when `max >= 0`); `elemMax` bounds each string element. Numbers and bools
+     * are written in one loop without a call per element (the VM allows about 10000 calls and loop
+     * iterations between two yields).
      */
     arr(k: K, v: any[], len: number, max: number, what?: string, elemMax?: number) {
         if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
-        if (len >= 0) this.fixedLen(v.length, len, what)
-        else this.seqLen(v.length, max, what)
-        for (let i = 0; i < v.length; i++) this.prim(k, v[i], elemMax, what)
+        const n = v.length
+        if (len >= 0) this.fixedLen(n, len, what)
+        else this.seqLen(n, max, what)
+        if (n === 0) return
+        if (k <= K.I32 || k === K.F32 || k === K.F64) {
+            const size = SIZE[k]
+            const o = this.at(size, size * n)
+            const b = this.buf
+            // one loop per kind with a single check per element: the VM's watchdog counts every
+            // jump and call, about 10000 between two yields; the bit tricks test type, integrality
+            // and range at once (a string, NaN, undefined or a fraction never compares equal)
+            let i = 0
+            switch (k) {
+                case K.Bool:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if (x !== !!x) break
+                        b[o + i] = x ? 1 : 0
+                    }
+                    break
+                case K.U8:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if ((x & 0xff) !== x) break
+                        b[o + i] = x
+                    }
+                    break
+                case K.I8:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if ((x << 24) >> 24 !== x) break
+                        b.setAt(o + i, "i8", x)
+                    }
+                    break
+                case K.U16:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if ((x & 0xffff) !== x) break
+                        b.setAt(o + 2 * i, "u16", x)
+                    }
+                    break
+                case K.I16:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if ((x << 16) >> 16 !== x) break
+                        b.setAt(o + 2 * i, "i16", x)
+                    }
+                    break
+                case K.U32:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if (x >>> 0 !== x) break
+                        b.setAt(o + 4 * i, "u32", x)
+                    }
+                    break
+                case K.I32:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if ((x | 0) !== x) break
+                        b.setAt(o + 4 * i, "i32", x)
+                    }
+                    break
+                case K.F32:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if (typeof x !== "number" || ((x > F32_MAX || x < -F32_MAX) && x !== Infinity && x !== -Infinity)) break
+                        b.setAt(o + 4 * i, "f32", x)
+                    }
+                    break
+                default:
+                    for (; i < n; i++) {
+                        const x = v[i]
+                        if (typeof x !== "number") break
+                        b.setAt(o + 8 * i, "f64", x)
+                    }
+            }
+            // a bad element stopped the loop: the scalar writer gives the error message
+            if (i < n) this.prim(k, v[i], -1, `${label(what, TYPE[k])}[${i}]`)
+            return
+        }
+        for (let i = 0; i < n; i++) this.prim(k, v[i], elemMax, what)
     }
     /** An array of messages (same `len`/`max` rules as `arr`). */
     arrC<T>(c: MessageCodec<T>, v: T[], len: number, max: number, what?: string) {
@@ -558,10 +654,53 @@ export class CdrReader {
             default: return this.wstring(max, what)
         }
     }
-    /** An array of primitives: fixed (`len >= 0`) or a sequence bounded by `max` (when >= 0); `elemMax` bounds each string. */
+    /**
+     * An array of primitives: fixed (`len >= 0`) or a sequence bounded by `max` (when >= 0);
+     * `elemMax` bounds each string. Numbers and bools are read in one loop without a call per element.
+     */
     arr(k: K, len: number, max: number, what?: string, elemMax?: number): any[] {
         const n = len >= 0 ? len : this.seqLen(max, what)
         const out: any[] = []
+        if (n === 0) return out
+        if (k <= K.I32 || k === K.F32 || k === K.F64) {
+            const size = SIZE[k]
+            const o = this.at(size, size * n)
+            const b = this.buf
+            // one loop per kind (see CdrWriter.arr: the watchdog counts jumps and calls)
+            switch (k) {
+                case K.Bool:
+                    for (let i = 0; i < n; i++) {
+                        const x = b[o + i]
+                        if (x > 1) throw invalid(`${label(what, "bool")}[${i}]: bool byte is ${x}, expected 0 or 1`)
+                        out.push(x === 1)
+                    }
+                    break
+                case K.U8:
+                    for (let i = 0; i < n; i++) out.push(b[o + i])
+                    break
+                case K.I8:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + i, "i8"))
+                    break
+                case K.U16:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 2 * i, "u16"))
+                    break
+                case K.I16:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 2 * i, "i16"))
+                    break
+                case K.U32:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "u32"))
+                    break
+                case K.I32:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "i32"))
+                    break
+                case K.F32:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "f32"))
+                    break
+                default:
+                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 8 * i, "f64"))
+            }
+            return out
+        }
         for (let i = 0; i < n; i++) out.push(this.prim(k, elemMax, what))
         return out
     }

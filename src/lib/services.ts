@@ -590,6 +590,9 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             try {
                 if (this.outQ.length === 0 && this.streams.length === 0) {
                     await ds.suspend(60000)
+                    // let the other fibers woken by the same host packet (handlers finishing
+                    // together) queue their answers too, so they share one packet
+                    await ds.sleep(0)
                     continue
                 }
                 const pkt = await this.fill()

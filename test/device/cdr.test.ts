@@ -30,6 +30,14 @@ class Pattern implements ByteSource {
     }
 }
 
+/** an empty float64 sequence followed by a u8: no alignment padding for elements that are not there */
+function seqThenU8() {
+    const w = new CdrWriter()
+    w.arr(K.F64, [], -1, -1, "none")
+    w.u8(7)
+    return w
+}
+
 describe("cdr writer", () => {
     test("header and int64 pair (AddTwoInts request)", async () => {
         const w = new CdrWriter()
@@ -53,6 +61,32 @@ describe("cdr writer", () => {
         w.i8(-1)
         w.i32(-3)
         eq("hex", await hexOf(w), "00010000" + "01000302" + "04000000" + "08070605" + "09000000" + "000000000000f03f" + "0100feff" + "ff000000" + "fdffffff")
+    })
+    test("values crossing a 64-byte chunk boundary land in the right chunk", async () => {
+        for (let lead = 52; lead <= 68; lead++) {
+            await ds.sleep(0) // about 10000 calls + loop iterations are allowed between yields
+            const w = new CdrWriter()
+            let want = "00010000"
+            for (let i = 0; i < lead; i++) {
+                w.u8(0x5a)
+                want += "5a"
+            }
+            // u32 aligned to 4 after the header
+            while ((want.length / 2 - 4) % 4) want += "00"
+            w.u32(0x11223344)
+            want += "44332211"
+            w.string("")
+            want += "0100000000"
+            w.bool(true)
+            want += "01"
+            w.i16(-2)
+            while ((want.length / 2 - 4) % 2) want += "00"
+            want += "feff"
+            w.f64(1)
+            while ((want.length / 2 - 4) % 8) want += "00"
+            want += "000000000000f03f"
+            eq("lead " + lead, await hexOf(w), want)
+        }
     })
     test("integer ranges are enforced", () => {
         const w = new CdrWriter()
@@ -214,6 +248,10 @@ describe("cdr writer", () => {
         throwsInvalid("elem bound", () => new CdrWriter().arr(K.Str, ["abcde"], -1, -1, "names", 4), "names: string of 5 UTF-8 bytes exceeds the bound string<=4")
         throwsInvalid("decode seq bound", () => reader("00010000" + "04000000" + "00000000000000000000000000000000").arr(K.I32, -1, 3, "ints"), "ints: 4 elements exceed the bound <=3")
         throwsInvalid("not an array", () => new CdrWriter().arr(K.I32, 5 as any, -1, -1, "ints"), "ints: expected an array")
+        throwsInvalid("element range", () => new CdrWriter().arr(K.U16, [1, 70000], -1, -1, "ports"), "ports[1]: 70000 is not a uint16 (0 .. 65535)")
+        throwsInvalid("element type", () => new CdrWriter().arr(K.F64, [1, "x" as any], -1, -1, "xs"), "xs[1]: expected a number, got x")
+        throwsInvalid("bool element", () => new CdrWriter().arr(K.Bool, [true, 2 as any], 2, -1, "flags"), "flags[1]: expected true or false")
+        throwsInvalid("bool element decode", () => reader("00010000" + "0102").arr(K.Bool, 2, -1, "flags"), "flags[1]: bool byte is 2")
     })
     test("truncated input names the byte", () => {
         throwsInvalid("u32", () => reader("000100000102").u32(), "truncated at byte 6")
@@ -286,6 +324,21 @@ describe("cdr writer", () => {
         eq("tail bytes", tail.slice(1).toString("hex"), "00" + "3412" + "7856")
         eq("past the end", (await src.read(src.length, 10)).length, 0)
         expect(p.reads > 0).toBe(true)
+    })
+    test("a 1500-element array is encoded and decoded within the VM's step budget", async () => {
+        // numbers and bools are written/read without a call per element; arrays much larger than this do not fit the 64 KB heap anyway
+        await ds.sleep(0)
+        const xs: number[] = []
+        for (let i = 0; i < 1500; i++) xs.push(-i * 3)
+        await ds.sleep(0)
+        const w = new CdrWriter()
+        w.arr(K.I32, xs, -1, -1, "xs")
+        const src = w.finish()
+        eq("length", src.length, 4 + 4 + 6000)
+        const back = new CdrReader(await src.read(0, src.length)).arr(K.I32, -1, -1, "xs")
+        eq("count", back.length, 1500)
+        eq("last", back[1499], -4497)
+        eq("empty sequence adds no padding", await hexOf(seqThenU8()), "00010000" + "00000000" + "07")
     })
     test("a Buffer longer than 32 bytes is referenced, not copied", async () => {
         const big = Buffer.alloc(40)

@@ -1,0 +1,137 @@
+// The real `robot` binary (node bin/robot.js) against a bridge: service list/type/find/call, the
+// ros2-style output, --out, errors as one line with a non-zero exit; and `robot bridge` itself.
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { test } from "node:test"
+import * as jpeg from "jpeg-js"
+import { startFixture } from "./bridge_helpers"
+
+const ROOT = path.join(__dirname, "..", "..")
+
+function robot(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT, env: { ...process.env, ...env } })
+    let stdout = ""
+    let stderr = ""
+    p.stdout.on("data", (d) => (stdout += d))
+    p.stderr.on("data", (d) => (stderr += d))
+    const t = setTimeout(() => p.kill("SIGKILL"), 30000)
+    p.on("error", reject)
+    p.on("close", (code) => {
+      clearTimeout(t)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+test("robot service list/type/find/call through a bridge", async () => {
+  const f = await startFixture()
+  const url = ["--url", f.bridge.wsUrl]
+  try {
+    const list = await robot(["service", "list", ...url])
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual(list.stdout.trim().split("\n"), ["/add_two_ints", "/fail", "/set_led", "/take_picture"])
+    const lt = await robot(["service", "list", "-t", ...url])
+    assert.ok(lt.stdout.includes("/add_two_ints [example_interfaces/srv/AddTwoInts]"), lt.stdout)
+    const all = await robot(["service", "list", "--all", ...url])
+    assert.ok(all.stdout.includes("/rosapi/services"))
+    assert.equal((await robot(["service", "type", "/take_picture", ...url])).stdout.trim(), "robot_interfaces/srv/TakePicture")
+    assert.equal((await robot(["service", "find", "std_srvs/srv/Trigger", ...url])).stdout.trim(), "/fail")
+
+    const call = await robot(["service", "call", "/add_two_ints", "{a: 9007199254740993, b: 2}", ...url])
+    assert.equal(call.code, 0, call.stderr)
+    assert.equal(
+      call.stdout,
+      "requester: making request: example_interfaces.srv.AddTwoInts_Request(a=9007199254740993, b=2)\n\n" +
+        "response:\nexample_interfaces.srv.AddTwoInts_Response(sum=9007199254740995)\n\n",
+    )
+    // ros2 form with the type, JSON request
+    const typed = await robot(["service", "call", "add_two_ints", "example_interfaces/srv/AddTwoInts", '{"a": 1, "b": 1}', ...url])
+    assert.match(typed.stdout, /AddTwoInts_Response\(sum=2\)/)
+    const wrongType = await robot(["service", "call", "/add_two_ints", "std_srvs/srv/Trigger", "{}", ...url])
+    assert.equal(wrongType.code, 1)
+    assert.match(wrongType.stderr, /^robot service call: type_mismatch: \/add_two_ints is example_interfaces\/srv\/AddTwoInts/)
+  } finally {
+    await f.close()
+  }
+})
+
+test("robot service call --out writes the picture; progress on stderr; errors are one line", async () => {
+  const f = await startFixture()
+  const url = ["--url", f.bridge.wsUrl]
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "robot-cli-"))
+  try {
+    const out = path.join(dir, "pic.jpg")
+    const pic = await robot(["service", "call", "/take_picture", "{resolution: 3, quality: 90}", "--out", out, ...url])
+    assert.equal(pic.code, 0, pic.stderr)
+    assert.match(pic.stdout, /format='jpeg', data=<\d+ bytes>\), width=800, height=600\)/)
+    const img = jpeg.decode(fs.readFileSync(out))
+    assert.deepEqual([img.width, img.height], [800, 600])
+    assert.match(pic.stderr, /100% /) // the progress bar reached the end
+    assert.match(pic.stderr, /wrote \d+ bytes \(jpeg\) to /)
+
+    const cases: [string[], RegExp][] = [
+      [["service", "call", "/fail"], /^robot service call: internal: the demo handler always fails \(.+\)\n$/],
+      [["service", "call", "/nope"], /^robot service call: unimplemented: no service \/nope \(check the name with `robot service list`\)\n$/],
+      [["service", "call", "/add_two_ints", "{a: [1"], /^robot service call: invalid_argument: the request is not valid YAML\/JSON/],
+      [["service", "call", "/add_two_ints", "{a: 1.5}"], /^robot service call: invalid_argument: .*\ba\b/],
+      [["service", "call", "/add_two_ints", "{}", "--timeout", "soon"], /^robot service call: invalid_argument: --timeout must be/],
+    ]
+    for (const [args, re] of cases) {
+      const r = await robot([...args, ...url])
+      assert.equal(r.code, 1, args.join(" "))
+      assert.match(r.stderr, re)
+    }
+    const noBridge = await robot(["service", "list", "--url", "ws://127.0.0.1:1"])
+    assert.equal(noBridge.code, 1)
+    assert.match(noBridge.stderr, /^robot service list: unavailable: cannot reach a bridge at ws:\/\/127\.0\.0\.1:1 .*robot bridge/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+    await f.close()
+  }
+})
+
+test("robot service with a token: from the environment or --token", async () => {
+  const f = await startFixture({ token: "tok" })
+  const url = ["--url", f.bridge.wsUrl]
+  try {
+    const denied = await robot(["service", "list", ...url])
+    assert.equal(denied.code, 1)
+    const viaEnv = await robot(["service", "list", ...url], { ROBOT_BRIDGE_TOKEN: "tok" })
+    assert.equal(viaEnv.code, 0, viaEnv.stderr)
+    const wrong = await robot(["service", "list", "--token", "bad", ...url])
+    assert.match(wrong.stderr, /refused the connection: wrong or missing token/)
+  } finally {
+    await f.close()
+  }
+})
+
+test("robot bridge --memory serves, and refuses a non-loopback bind without a token", async () => {
+  const refused = await robot(["bridge", "--memory", "--host", "0.0.0.0", "--port", "0"], { ROBOT_BRIDGE_TOKEN: "" })
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /refusing to listen on 0\.0\.0\.0 without a token: pass --token/)
+
+  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "bridge", "--memory", "--port", "0"], { cwd: ROOT })
+  try {
+    let out = ""
+    const ready = new Promise<string>((resolve, reject) => {
+      p.stdout.on("data", (d) => {
+        out += d
+        const m = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
+        if (m && out.includes("bridge ready")) resolve(m[1]!)
+      })
+      p.on("close", () => reject(new Error(`robot bridge exited: ${out}`)))
+    })
+    const url = await ready
+    assert.match(out, /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
+    const r = await robot(["service", "call", "/add_two_ints", "{a: 2, b: 3}", "--url", url])
+    assert.match(r.stdout, /sum=5/)
+  } finally {
+    const closed = new Promise((r) => p.once("close", r))
+    p.kill("SIGINT")
+    await closed
+  }
+})
