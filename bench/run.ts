@@ -7,7 +7,8 @@
 //   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
 //   runtime_bytecode_bytes bytecode of the functions defined in src/lib/services.ts (bytecode-sizes.md)
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
-//                          is counted by a probe that allocates 256-byte buffers until OutOfMemory
+//                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
+//                          each probe on a freshly restarted program (DeviceScript has no heap API)
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { AddTwoInts } from "../host/gen/interfaces"
@@ -197,7 +198,10 @@ async function main() {
     let heapPerCall: number | null = null
     let heap0: number | null = null
     if (!skipHeap) {
-      log("heap probe (two OutOfMemory restarts of the VM program)")
+      log("heap probe (three OutOfMemory restarts of the VM program)")
+      // the first probe only resets the program, so both measured probes start from the same
+      // fresh state (a program that has served calls holds a full de-duplication ring)
+      await heapFree(rig, 0)
       heap0 = await heapFree(rig, 0)
       const heap8 = await heapFree(rig, 8)
       heapPerCall = Math.round((heap0 - heap8) / 8)

@@ -70,6 +70,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 }
 
 const WEB_DIR = path.join(__dirname, "web")
+/** Unsent output (bytes) past which a client that stopped reading is disconnected. */
+const MAX_BUFFERED = 64 * 1024 * 1024
 const STATIC: Record<string, [string, string]> = {
   "/": ["index.html", "text/html; charset=utf-8"],
   "/index.html": ["index.html", "text/html; charset=utf-8"],
@@ -139,20 +141,25 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let haveList = false
   let restarting = false
   const clients = new Map<string, { hash32: number; client: ReturnType<RobotNode["createClient"]> }>()
+  // bumped on every pushed change, so an older listServices answer never overwrites a newer push
+  let listGen = 0
   const refresh = async (timeoutMs: number): Promise<ServiceInfo[]> => {
+    const gen = listGen
     const list = await node.listServices({ timeoutMs })
+    if (gen !== listGen) return services
     services = list
     haveList = true
     return list
   }
   const offServices = node.onServicesChanged((list) => {
+    listGen++
     services = list
     haveList = true
     clients.clear()
     publish(STATE_TOPIC, stateMessage())
   })
   const offState = node.onStateChange((state, info) => {
-    restarting = info.restarted || state === "connecting"
+    restarting = state === "connecting"
     if (state !== "connected") haveList = false
     if (info.restarted) clients.clear()
     log(`robot ${state}${info.restarted ? " (restarted)" : ""}`)
@@ -168,9 +175,11 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     services: services.map((s) => ({ name: s.name, type: s.type })),
   })
 
+  let lastAsked = -Infinity
   const findService = async (name: string): Promise<ServiceInfo | undefined> => {
     let s = services.find((x) => x.name === name)
-    if (!s && node.state === "connected") {
+    if (!s && node.state === "connected" && performance.now() - lastAsked > 1000) {
+      lastAsked = performance.now()
       // the list may be stale (first call after a restart): ask once
       try {
         s = (await refresh(2000)).find((x) => x.name === name)
@@ -449,7 +458,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   })
 
   const send = (c: Conn, data: string | Buffer) => {
-    if (c.ws.readyState === c.ws.OPEN) c.ws.send(data)
+    if (c.ws.readyState !== c.ws.OPEN) return
+    if (c.ws.bufferedAmount > MAX_BUFFERED) {
+      // the client stopped reading: drop it rather than hold its output in memory
+      log(`client ${c.id} disconnected: over ${MAX_BUFFERED} bytes unsent`)
+      c.ws.terminate()
+      return
+    }
+    c.ws.send(data)
   }
   const status = (c: Conn, level: "error" | "warning" | "info", msg: string, id?: unknown) => {
     const order = { none: 0, error: 1, warning: 2, info: 3 }

@@ -147,7 +147,7 @@ function pyValue(v: unknown, type: string, arraylen: number, defs: Map<string, T
   if (nested) return pyMessage(v as Record<string, unknown>, nested, defs, false)
   if (typeof v === "boolean") return v ? "True" : "False"
   if (typeof v === "string") return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`
-  if ((type === "float32" || type === "float64") && typeof v === "number" && Number.isInteger(v)) return v.toFixed(1)
+  if ((type === "float32" || type === "float64") && ((typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint")) return `${v}.0`
   if (v === null && type.startsWith("float")) return "nan"
   return String(v)
 }
@@ -192,12 +192,13 @@ function findImage(v: unknown): { format: string; data: Buffer } | undefined {
   return undefined
 }
 
-/** A progress bar on stderr for responses of 16 KiB or more. */
+/** A progress bar on stderr, for calls still running after 200 ms or responses of 16 KiB or more. */
 function progressBar(): { update: (r: number, t: number) => void; done: () => void } {
   let shown = false
+  const start = performance.now()
   return {
     update(r, t) {
-      if (t < 16 * 1024) return
+      if (t <= 0 || (!shown && t < 16 * 1024 && performance.now() - start < 200)) return
       const w = 30
       const k = Math.min(w, Math.round((r / t) * w))
       process.stderr.write(`\r[${"#".repeat(k)}${" ".repeat(w - k)}] ${Math.floor((100 * r) / t)}% ${(r / 1024).toFixed(1)}/${(t / 1024).toFixed(1)} KiB`)

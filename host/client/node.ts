@@ -17,6 +17,7 @@ import {
   MAX_PAYLOAD,
   REPORT_FRAME_OUT,
   ROS_SERVICES_CLASS,
+  SMALL_RESPONSE,
   callRecord,
   dataRecord,
   encodeName,
@@ -331,6 +332,7 @@ class Node implements ServiceNode {
   }
 
   private onCallRecord(c: PendingCall, r: DeviceRecord) {
+    const prevDelay = c.pollDelay
     c.pollDelay = POLL_FIRST_MS
     if (r.kind === "result") {
       if (r.status !== 0) {
@@ -360,7 +362,8 @@ class Node implements ServiceNode {
       } else if (r.state === CallState.receiving) {
         this.sendRequest(c, r.offset, true)
       } else if (r.state === CallState.running) {
-        c.pollDelay = POLL_RUNNING_MS
+        // a slow handler: poll less and less often (each answer costs the device a packet)
+        c.pollDelay = Math.min(POLL_MAX_MS, Math.max(POLL_RUNNING_MS, prevDelay * 2))
         this.armSilence(c)
       } else {
         this.armSilence(c)
@@ -393,7 +396,8 @@ class Node implements ServiceNode {
         this.settle(c, new ServiceError("internal", `cannot decode the response: ${(e as Error).message}`, c.service))
         return
       }
-      this.enqueue([idRecord(Kind.DONE, c.id)])
+      // the device keeps small answers in its ring without a DONE (see SMALL_RESPONSE)
+      if (c.resTotal > SMALL_RESPONSE) this.enqueue([idRecord(Kind.DONE, c.id)])
       this.settle(c, undefined, v)
       return
     }

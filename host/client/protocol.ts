@@ -8,6 +8,8 @@ export const REPORT_FRAME_OUT = 0x81
 /** Largest Jacdac payload. */
 export const MAX_PAYLOAD = 236
 export const PROTOCOL_VERSION = 1
+/** Responses of at most this many bytes are kept by the device without a DONE (src/lib/services.ts). */
+export const SMALL_RESPONSE = 64
 
 export const Kind = {
   CALL: 0x01,

@@ -7,8 +7,10 @@
 // (`Bar_Request`, `Bar_Request_codec`, ...).
 //
 // Names: the short ROS name; when two types of the set share it, host/idl/names.ts prefixes the
-// package (`std_msgs_Header`), then package and kind. A generated name that still collides (with
-// another generated name or with something the file imports) is a generation error.
+// package (`std_msgs_Header`), then package and kind; a type named like something the device file
+// uses itself (`Buffer`, `Math`, `Bytes`, `MessageCodec`, ...) is also prefixed with its package.
+// A generated name that still collides (e.g. a message `Foo_codec` next to `Foo`) is a generation
+// error (DeviceGenError) naming both, never a file that does not compile.
 //
 // Types: bool -> boolean; every integer and float type (byte and char included) -> number;
 // string/wstring -> string; uint8[]/byte[] (fixed or not) -> Bytes (decoded as Buffer); other
@@ -121,7 +123,8 @@ export function deviceNumber(v: number): string {
   if (v === Infinity) return "Infinity"
   if (v === -Infinity) return "-Infinity"
   if (v === 0) return "0"
-  if (Math.abs(v) < 2.2250738585072014e-308) return `(${v * 2 ** 1074} * Math.pow(2, -1074))`
+  // v = k * 2^-1074 with |k| < 2^52 (2^1074 itself overflows a double: scale in two steps)
+  if (Math.abs(v) < 2.2250738585072014e-308) return `(${v * 2 ** 1000 * 2 ** 74} * Math.pow(2, -1074))`
   return String(v)
 }
 
@@ -161,7 +164,7 @@ function valueText(v: unknown): string {
 
 /** Emits src/gen/interfaces.ts for `set`. Throws DeviceGenError on a name collision. */
 export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
-  const names = tsNames(set)
+  const names = deviceNames(set)
   const repoLib = path.resolve(__dirname, "../../src/lib")
   const outFile = path.resolve(opts.outFile ?? path.resolve(__dirname, "../../src/gen/interfaces.ts"))
   let lib = posix(path.relative(path.dirname(outFile), opts.libDir ?? repoLib))
@@ -190,6 +193,32 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   for (const m of messages) L.push(...emitMessage(m, names, claim))
   for (const s of services) L.push(...emitService(s, names, claim))
   return L.join("\n")
+}
+
+/**
+ * TypeScript names of the device code: host/idl/names.ts (shared with the host), except that a name
+ * the device file needs for itself (`Buffer`, `Math`, `Bytes`, ...) is prefixed with the package
+ * (`my_pkg_Buffer`), then also with the kind.
+ */
+export function deviceNames(set: InterfaceSet): Map<string, string> {
+  const names = tsNames(set)
+  const used = new Set(names.values())
+  const kinds = new Map<string, { pkg: string; kind: string; name: string }>()
+  for (const m of set.messages.values()) kinds.set(m.fullName, { pkg: m.pkg, kind: m.fullName.split("/")[1] ?? "msg", name: m.name })
+  for (const sv of set.services.values()) kinds.set(sv.fullName, { pkg: sv.pkg, kind: "srv", name: sv.name })
+  for (const [full, n] of [...names].sort((a, b) => compare(a[0], b[0]))) {
+    if (!RESERVED.has(n)) continue
+    const k = kinds.get(full)
+    if (!k) continue
+    for (const cand of [`${k.pkg}_${k.name}`, `${k.pkg}_${k.kind}_${k.name}`]) {
+      if (!used.has(cand)) {
+        names.set(full, cand)
+        used.add(cand)
+        break
+      }
+    }
+  }
+  return names
 }
 
 /** Messages sorted by full name, each after the types it nests (codecs refer to each other's consts). */

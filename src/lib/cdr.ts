@@ -39,7 +39,7 @@ export const enum K {
     WStr = 12,
 }
 
-// per kind: size on the wire, Buffer format, integer range (numeric kinds up to F64)
+// per numeric kind (up to F64): size on the wire and ROS type name
 const SIZE = [1, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8]
 const TYPE = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "uint64", "float32", "float64"]
 

@@ -58,6 +58,11 @@ let maxInFlight = 8
 let retentionMs = 10000
 /** answered call ids remembered for de-duplication */
 const RING = 48
+/**
+ * Responses up to this many bytes are copied into the call's record and kept until the record
+ * leaves the ring; the host does not send DONE for them (saves host packet space on small calls).
+ */
+export const SMALL_RESPONSE = 64
 
 /**
  * Sets the limits of the service runtime. Call before or after `createService`; the new limits are
@@ -94,6 +99,8 @@ class Call {
     gen = 0
     resultSent = false
     cancelled = false
+    /** a small response kept in the ring (no DONE expected) */
+    small = false
     t = 0
     constructor(id: number) {
         this.id = id
@@ -357,10 +364,10 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         this.calls.push(c)
         // forget the oldest released calls beyond the ring size
         let gone = 0
-        for (const x of this.calls) if (x.state === ST_GONE) gone++
+        for (const x of this.calls) if (settled(x)) gone++
         while (gone > RING) {
             for (let i = 0; i < this.calls.length; ++i)
-                if (this.calls[i].state === ST_GONE) {
+                if (settled(this.calls[i])) {
                     this.calls.insert(i, -1)
                     break
                 }
@@ -415,6 +422,11 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
                 src = w.finish()
             } catch (e) {
                 throw new ServiceError(Status.Internal, "response: " + errText(e))
+            }
+            if (src.length <= SMALL_RESPONSE) {
+                // keep small answers as one plain buffer: cheap to retain for resends
+                src = bufferSource(await src.read(0, src.length))
+                c.small = true
             }
             if (src.length > maxResponseBytes) {
                 const n = src.length
@@ -490,7 +502,7 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             for (const c of this.calls) {
                 if (now - c.t < retentionMs) continue
                 if (c.state === ST_RECEIVING) this.release(c, Status.DeadlineExceeded)
-                else if (c.state === ST_DONE && c.sendOff < 0) this.release(c, c.status)
+                else if (c.state === ST_DONE && c.sendOff < 0 && !c.small) this.release(c, c.status)
             }
         } catch (e) {
             console.log("rosservices: sweep: " + errText(e))
@@ -586,22 +598,56 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
     }
 
     async senderLoop() {
+        // The runtime throttles sends (about one per 20 ms once its small burst budget is spent)
+        // and `_send` waits for the slot *before* sending. Filling a packet and then waiting
+        // would leave out whatever is queued during the wait, so once sends are being throttled
+        // the loop sleeps until just before the next slot and fills the packet then.
+        let lastEnd = 0
+        let paced = false
+        let period = 20
         while (true) {
             try {
                 if (this.outQ.length === 0 && this.streams.length === 0) {
+                    paced = false
                     await ds.suspend(60000)
                     // let the other fibers woken by the same host packet (handlers finishing
                     // together) queue their answers too, so they share one packet
                     await ds.sleep(0)
                     continue
                 }
+                if (paced && this.pending() < MAX_PAYLOAD) {
+                    // (with a full packet's worth queued there is nothing to wait for)
+                    const w = lastEnd + period - 1 - ds.millis()
+                    if (w > 0) await ds.sleep(w)
+                }
                 const pkt = await this.fill()
-                if (pkt) await this._send(ds.RosServices.spec.lookup("frameOut").encode(pkt))
+                if (pkt) {
+                    const t = ds.millis()
+                    await this._send(ds.RosServices.spec.lookup("frameOut").encode(pkt))
+                    const now = ds.millis()
+                    if (paced) period = Math.max(10, Math.min(40, now - lastEnd))
+                    else if (now - t >= 8) {
+                        paced = true
+                        period = Math.min(40, now - t)
+                    }
+                    lastEnd = now
+                }
             } catch (e) {
                 console.log("rosservices: sender: " + errText(e))
                 await ds.sleep(20)
             }
         }
+    }
+
+    /** bytes waiting to be sent (records and response data), counted up to one packet */
+    pending() {
+        let n = 0
+        for (const r of this.outQ) n += r.length
+        for (const c of this.streams) {
+            if (n >= MAX_PAYLOAD) break
+            if (c.res && c.sendOff >= 0) n += 10 + c.res.length - c.sendOff
+        }
+        return n
     }
 
     /** packs queued records, then response data (smallest remaining first), into one payload */
@@ -657,6 +703,18 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         }
         if (n === 0) return null
         return pkt.slice(0, n)
+    }
+}
+
+/** released, or a small answer already sent: may leave the ring */
+function settled(c: Call) {
+    return c.state === ST_GONE || (c.state === ST_DONE && c.small && c.sendOff < 0)
+}
+
+function bufferSource(b: Buffer): ByteSource {
+    return {
+        length: b.length,
+        read: async (offset: number, length: number) => b.slice(offset, Math.min(b.length, offset + length)),
     }
 }
 

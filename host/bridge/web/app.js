@@ -39,7 +39,8 @@
     ws.onmessage = (ev) => {
       let m
       try {
-        m = JSON.parse(ev.data)
+        // integers beyond 2^53 (int64) would lose digits as JS numbers: keep them as digit strings
+        m = JSON.parse(String(ev.data).replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"$2"'))
       } catch {
         return
       }
@@ -72,7 +73,7 @@
   function onState(s) {
     setPill($("#robot-state"), `robot: ${s.state}`, s.state === "connected")
     if (s.state === "disconnected") showBanner("Robot disconnected: calls fail with 'unavailable' until it is back.", "error")
-    else if (s.state === "connecting" || s.restarting) showBanner("Robot restarting…", "warn")
+    else if (s.state === "connecting" || s.restarting) showBanner("Robot restarting or connecting…", "warn")
     else if (s.restarted) {
       showBanner("Robot restarted: calls that were running were failed.", "info")
       clearTimeout(restartTimer)

@@ -1,0 +1,165 @@
+// The bridge in front of the simulated robot (the real firmware src/main.ts in the DeviceScript VM
+// with simulated hardware, host/sim/robot.ts): roslib through rosbridge, every robot service, a
+// picture, errors, several clients; the real `robot` CLI against it; and `robot bridge` itself
+// (the default: simulated robot + bridge). Waits poll with deadlines; no fixed sleeps.
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { after, before, describe, test } from "node:test"
+import * as jpeg from "jpeg-js"
+import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
+import { startBridge, type Bridge } from "../../host/bridge/server"
+import { serviceTypes } from "../../host/gen/interfaces"
+import { closeRos, connectRos, rosCall, rosGet } from "./bridge_helpers"
+
+const ROOT = path.join(__dirname, "..", "..")
+
+function robotCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
+    let stdout = ""
+    let stderr = ""
+    p.stdout.on("data", (d) => (stdout += d))
+    p.stderr.on("data", (d) => (stderr += d))
+    const t = setTimeout(() => p.kill("SIGKILL"), 60000)
+    p.on("error", reject)
+    p.on("close", (code) => {
+      clearTimeout(t)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+async function eventually<T>(f: () => Promise<T>, what: string, timeoutMs = 15000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await f()
+    } catch (e) {
+      if (Date.now() > end) throw new Error(`${what}: ${(e as Error).message}`)
+      await new Promise((r) => setImmediate(r))
+    }
+  }
+}
+
+describe("bridge + simulated robot", { timeout: 180000 }, () => {
+  let robot: SimulatedRobot
+  let bridge: Bridge
+  before(async () => {
+    robot = await startSimulatedRobot({})
+    bridge = await startBridge({ node: robot.node!, port: 0, typeRegistry: serviceTypes })
+  })
+  after(async () => {
+    await bridge?.close()
+    await robot?.close()
+  })
+
+  test("roslib: discovery and every robot service", async () => {
+    const ros = await connectRos(bridge.wsUrl)
+    try {
+      const names = await rosGet<string[]>((ok, fail) => ros.getServices(ok, fail))
+      for (const n of ["/add_two_ints", "/get_state", "/take_picture", "/set_led", "/drive", "/set_pan", "/stop"]) assert.ok(names.includes(n), `${n} in ${names}`)
+      assert.equal(await rosGet((ok, fail) => ros.getServiceType("/drive", ok, fail)), "robot_interfaces/srv/Drive")
+      const det = await rosGet<any>((ok, fail) => ros.getServiceRequestDetails("robot_interfaces/srv/Drive", ok, fail))
+      assert.deepEqual(det.typedefs[0].fieldnames, ["left", "right", "duration_ms"])
+
+      // the roles bind to the simulated hardware about a second after boot
+      const st = await eventually(() => rosCall(ros, "/get_state", "", {}), "get_state")
+      assert.equal(typeof st.uptime_ms, "number")
+      assert.ok(st.battery_voltage > 0)
+      assert.deepEqual(await rosCall(ros, "/add_two_ints", "", { a: 40, b: 2 }), { sum: 42 })
+      const led = await rosCall(ros, "/set_led", "", { data: true })
+      assert.equal(led.success, true)
+      const pan = await rosCall(ros, "/set_pan", "", { angle: 30 })
+      assert.ok(Math.abs(pan.angle - 30) < 1e-3)
+      const drive = await rosCall(ros, "/drive", "", { left: 0.5, right: 0.5, duration_ms: 2000 })
+      assert.ok(drive.stop_at_ms > st.uptime_ms)
+      const st2 = await rosCall(ros, "/get_state", "", {})
+      assert.equal(st2.led_on, true)
+      assert.ok(Math.abs(st2.left_speed - 0.5) < 1e-3)
+      assert.equal((await rosCall(ros, "/stop", "", {})).success, true)
+      // a picture: base64 JPEG of the requested size
+      const pic = await rosCall(ros, "/take_picture", "", { resolution: 0, quality: 60 })
+      assert.equal(pic.image.format, "jpeg")
+      const img = jpeg.decode(Buffer.from(pic.image.data, "base64"))
+      assert.deepEqual([img.width, img.height, pic.width, pic.height], [160, 120, 160, 120])
+      // errors from the device, as result:false with the code
+      await assert.rejects(rosCall(ros, "/drive", "", { left: 2, right: 0, duration_ms: 100 }), /^Error: invalid_argument: /)
+      await assert.rejects(rosCall(ros, "/take_picture", "", { resolution: 42 }), /^Error: invalid_argument: /)
+      await assert.rejects(rosCall(ros, "/add_two_ints", "", { a: "x" }), /^Error: invalid_argument: /)
+      await assert.rejects(rosCall(ros, "/nope", "", {}), /^Error: unimplemented: /)
+    } finally {
+      await closeRos(ros)
+    }
+  })
+
+  test("roslib: several clients at once against the device, none misrouted", async () => {
+    const clients = await Promise.all([0, 1, 2].map(() => connectRos(bridge.wsUrl)))
+    try {
+      const results = await Promise.all(
+        clients.flatMap((ros, ci) => Array.from({ length: 10 }, (_, i) => rosCall(ros, "/add_two_ints", "", { a: ci * 100, b: i }).then((v) => [ci * 100 + i, v.sum]))),
+      )
+      for (const [want, got] of results) assert.equal(got, want)
+      assert.equal(results.length, 30)
+    } finally {
+      await Promise.all(clients.map(closeRos))
+    }
+  })
+
+  test("robot CLI: list, call, a picture with --out", async () => {
+    const url = ["--url", bridge.wsUrl]
+    const list = await robotCli(["service", "list", "-t", ...url])
+    assert.equal(list.code, 0, list.stderr)
+    assert.ok(list.stdout.includes("/take_picture [robot_interfaces/srv/TakePicture]"), list.stdout)
+    const call = await robotCli(["service", "call", "/set_pan", "robot_interfaces/srv/SetPan", "{angle: -20}", ...url])
+    assert.equal(call.code, 0, call.stderr)
+    // the servo reports the angle it reached (a float32 from the simulated hardware)
+    assert.match(call.stdout, /^requester: making request: robot_interfaces\.srv\.SetPan_Request\(angle=-20\.0\)\n\nresponse:\nrobot_interfaces\.srv\.SetPan_Response\(angle=-(20\.0|19\.99\d*)\)\n\n$/)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "robot-sim-cli-"))
+    try {
+      const out = path.join(dir, "p.jpg")
+      const pic = await robotCli(["service", "call", "/take_picture", "{resolution: 1}", "--out", out, "--timeout", "30000", ...url])
+      assert.equal(pic.code, 0, pic.stderr)
+      const img = jpeg.decode(fs.readFileSync(out))
+      assert.deepEqual([img.width, img.height], [320, 240])
+      assert.match(pic.stderr, /100% /)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+    const bad = await robotCli(["service", "call", "/drive", "{left: 3, duration_ms: 10}", ...url])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /^robot service call: invalid_argument: .*\n$/)
+  })
+})
+
+test("`robot bridge` starts the simulated robot with the bridge and prints the dashboard and a call to try", { timeout: 180000 }, async () => {
+  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "bridge", "--port", "0"], { cwd: ROOT })
+  let out = ""
+  let err = ""
+  p.stderr.on("data", (d) => (err += d))
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      p.stdout.on("data", (d) => {
+        out += d
+        const m = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
+        if (m && out.includes("bridge ready")) resolve(m[1]!)
+      })
+      p.on("close", (code) => reject(new Error(`robot bridge exited (${code}): ${out}\n${err}`)))
+    })
+    assert.match(out, /Bridge for the simulated robot/)
+    assert.match(out, /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
+    assert.match(out, /robot service call \/get_state/)
+    const r = await eventually(async () => {
+      const x = await robotCli(["service", "call", "/get_state", "--url", url])
+      if (x.code !== 0) throw new Error(x.stderr)
+      return x
+    }, "get_state through `robot bridge`", 20000)
+    assert.match(r.stdout, /robot_interfaces\.srv\.GetState_Response\(uptime_ms=\d+, battery_voltage=/)
+  } finally {
+    const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
+    p.kill("SIGINT")
+    await closed
+  }
+})
