@@ -158,6 +158,13 @@ async function heapFree(rig: Rig, hold: number): Promise<number> {
 }
 
 async function main() {
+  // --json: stdout carries exactly one JSON object; everything else (jacdac-ts logs too) goes to stderr
+  const print = (line: string) => process.stdout.write(line + "\n")
+  if (json) {
+    console.log = console.error
+    console.info = console.error
+    console.debug = console.error
+  }
   const rig = await startRig({ firmware: "test/firmware/services_fw.ts" })
   try {
     const node = rig.node
@@ -225,15 +232,15 @@ async function main() {
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
     }
-    if (json) console.log(JSON.stringify(out))
+    if (json) print(JSON.stringify(out))
     else {
       const targets: Record<string, string> = {
         rtt_ratio: "<= 1.10",
         bulk_ratio: ">= 0.90",
         small_calls_ratio: ">= 5",
       }
-      console.log("\nmetric                          value        target")
-      for (const [k, v] of Object.entries(out)) console.log(`${k.padEnd(32)}${String(v).padEnd(13)}${targets[k] ?? ""}`)
+      print("\nmetric                          value        target")
+      for (const [k, v] of Object.entries(out)) print(`${k.padEnd(32)}${String(v).padEnd(13)}${targets[k] ?? ""}`)
     }
   } finally {
     await rig.close()

@@ -254,7 +254,7 @@ function scalarIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unkno
     if (typeof v === "bigint") return v
     if (typeof v === "number") {
       if (!Number.isInteger(v)) throw new ValueError(`${path}: expected an integer (${f.type}), got ${v}`)
-      if (!Number.isSafeInteger(v)) throw new ValueError(`${path}: ${v} is not exact; write the integer in full`)
+      if (!Number.isSafeInteger(v)) throw new ValueError(`${path}: ${BigInt(v)} came as a JS number beyond 2^53 and may have lost digits; pass a bigint or a string of digits`)
       return BigInt(v)
     }
     if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v)

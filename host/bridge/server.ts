@@ -30,7 +30,7 @@ export interface BridgeOptions {
   allowedOrigins?: string[]
   /** Largest WebSocket message or HTTP body accepted, in bytes (default 1 MiB). */
   maxMessageBytes?: number
-  /** Calls one client may have in flight (default 16); more are refused with resource_exhausted. */
+  /** Calls one client may have in flight (default 32); more are refused with resource_exhausted. */
   maxInFlightPerClient?: number
   /** Service descriptors by full type name (host/gen/interfaces.ts `serviceTypes`). */
   typeRegistry: TypeRegistry
@@ -131,7 +131,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const node = options.node
   const registry = options.typeRegistry
   const maxBytes = options.maxMessageBytes ?? 1024 * 1024
-  const maxInFlight = options.maxInFlightPerClient ?? 16
+  const maxInFlight = options.maxInFlightPerClient ?? 32
   const defaultTimeout = options.callTimeoutMs ?? 10000
   const allowed = new Set(options.allowedOrigins ?? [])
   const log = options.log ?? (() => {})
@@ -611,9 +611,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EADDRINUSE") reject(new Error(`port ${options.port ?? 9090} on ${host} is in use (another bridge or rosbridge running?): pass --port <n>`))
+      else if (e.code === "EADDRNOTAVAIL") reject(new Error(`${host} is not an address of this machine: pass --host <address>`))
+      else reject(e)
+    })
     server.listen(options.port ?? 9090, host, () => {
-      server.off("error", reject)
+      server.removeAllListeners("error")
       resolve()
     })
   })

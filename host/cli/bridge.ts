@@ -73,7 +73,7 @@ export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   const host = o.host ?? cfgHost
   const port = intOption("--port", o.port, cfgPort, 0, 65535)
   const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
-  const maxInFlight = intOption("--max-in-flight", o.maxInFlight, 16, 1, 1000)
+  const maxInFlight = intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000)
   const maxBytes = intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024)
   // refuse an unsafe bind before starting anything
   const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))
@@ -139,7 +139,7 @@ export function registerBridge(program: Command): void {
     .option("--port <port>", "port to listen on (default 9090)")
     .option("--token <token>", "token every client must present (default: $ROBOT_BRIDGE_TOKEN)")
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")
-    .option("--max-in-flight <n>", "calls in flight per client (default 16)")
+    .option("--max-in-flight <n>", "calls in flight per client (default 32)")
     .option("--max-message-bytes <n>", "largest WebSocket message / HTTP body (default 1048576)")
     .action(async (o: BridgeCommandOptions) => {
       await runBridge(o)

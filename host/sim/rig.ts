@@ -1,13 +1,50 @@
 // A disposable test rig: the real firmware in the DeviceScript VM (`devs run`, a child process),
-// connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081, and the real
-// host client attached to the hub in-process. Tests can drop frames (a transport filter), restart
+// connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081 (or, with
+// `devtools: true`, to a real `devs devtools`), and the real host client attached to the hub
+// in-process (or over devtools' WebSocket). Tests can drop frames (a transport filter), restart
 // the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. The rig holds
 // `flock /tmp/port8081.lock` while it runs; `close()` kills the VM's process group and frees the port.
 import type { ServiceNode, ConnectOptions } from "../client/node"
 import { connect } from "../client/node"
 import { FrameHub, hubTransport, type FrameFilter } from "../transport/hub"
 import type { RobotTransport } from "../transport/types"
-import { acquirePortLock, buildFirmware, startVm, type BuiltFirmware, type VmProcess } from "./vm"
+import { spawn, type ChildProcess } from "node:child_process"
+import { join } from "node:path"
+import { websocketTransport } from "../transport/websocket"
+import { acquirePortLock, buildFirmware, startVm, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
+
+/** Spawns `devs devtools` (own process group) and resolves once it serves ws://127.0.0.1:8081. */
+function startDevtools(timeoutMs: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(ROOT, "node_modules/@devicescript/cli/devicescript"), "devtools"], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let out = ""
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL")
+      } catch {
+        // gone
+      }
+      reject(new Error(`devs devtools did not start within ${timeoutMs} ms:\n${out}`))
+    }, timeoutMs)
+    const onData = (d: Buffer) => {
+      out += d.toString()
+      if (/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/.test(out)) {
+        clearTimeout(t)
+        resolve(child)
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", onData)
+    child.once("exit", (code) => {
+      clearTimeout(t)
+      reject(new Error(`devs devtools exited (${code}):\n${out}`))
+    })
+  })
+}
 
 export interface RigOptions {
   /** Firmware entry, from the project root (e.g. `test/firmware/services_fw.ts` or `src/main.ts`), or a build. */
@@ -22,6 +59,11 @@ export interface RigOptions {
   readyTimeoutMs?: number
   /** Passed to the rig's own client. */
   window?: number
+  /**
+   * Use the real `devs devtools` server on 8081 instead of the in-process hub (checks devtools
+   * compatibility; clients then connect over WebSocket and `transport({ filter })` cannot drop frames).
+   */
+  devtools?: boolean
 }
 
 export interface Rig {
@@ -33,7 +75,7 @@ export interface Rig {
   readonly bus: ServiceNode["bus"]
   /** The running VM (its log, for diagnostics). */
   readonly vm: VmProcess
-  /** An in-process transport onto the hub, optionally dropping frames. */
+  /** A transport onto the hub (in-process, optionally dropping frames), or devtools' WebSocket. */
   transport(options?: { filter?: FrameFilter }): RobotTransport
   /** Another connected client (closed by `close()`). */
   connect(options?: Omit<ConnectOptions, "transport"> & { filter?: FrameFilter }): Promise<ServiceNode>
@@ -51,8 +93,19 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const hub = new FrameHub()
   const nodes: ServiceNode[] = []
   let vm: VmProcess | undefined
+  let devtools: ChildProcess | undefined
   const readyMs = options.readyTimeoutMs ?? 30000
+  const transportFor = (filter?: FrameFilter): RobotTransport => {
+    if (!options.devtools) return hubTransport(hub, { filter })
+    if (filter) throw new Error("startRig: frame filters need the in-process hub (devtools: false)")
+    return websocketTransport()
+  }
   const bootVm = async () => {
+    if (options.devtools) {
+      vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm })
+      await vm.waitForLog(/connected to ws:/, readyMs)
+      return
+    }
     const connected = new Promise<void>((resolve) => hub.once("peer", () => resolve()))
     vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm })
     let t: NodeJS.Timeout | undefined
@@ -67,12 +120,22 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     for (const n of nodes.splice(0)) await n.close().catch(() => {})
     await vm?.kill()
     await hub.close()
+    if (devtools?.pid && devtools.exitCode === null) {
+      const gone = new Promise<void>((r) => devtools!.once("exit", () => r()))
+      try {
+        process.kill(-devtools.pid, "SIGKILL")
+      } catch {
+        // gone
+      }
+      await gone
+    }
     lock.release()
   }
   try {
-    await hub.listen(options.port ?? 8081)
+    if (options.devtools) devtools = await startDevtools(readyMs)
+    else await hub.listen(options.port ?? 8081)
     await bootVm()
-    const node = await connect({ transport: hubTransport(hub), window: options.window })
+    const node = await connect({ transport: transportFor(), window: options.window })
     nodes.push(node)
     await node.waitForDevice({ timeoutMs: readyMs })
     await node.listServices({ timeoutMs: readyMs })
@@ -84,10 +147,10 @@ export async function startRig(options: RigOptions): Promise<Rig> {
       get vm() {
         return vm!
       },
-      transport: (o = {}) => hubTransport(hub, o),
+      transport: (o = {}) => transportFor(o.filter),
       async connect(o = {}) {
         const { filter, ...rest } = o
-        const n = await connect({ ...rest, transport: hubTransport(hub, { filter }) })
+        const n = await connect({ ...rest, transport: transportFor(filter) })
         nodes.push(n)
         return n
       },

@@ -59,6 +59,12 @@ export class FrameHub extends EventEmitter {
     }
   }
 
+  /** The port listened on (useful after `listen(0)`). */
+  get port(): number {
+    const a = this.wss?.address()
+    return a && typeof a === "object" ? a.port : 0
+  }
+
   /** Number of WebSocket peers (the VM is one). */
   get socketCount(): number {
     return this.sockets.size

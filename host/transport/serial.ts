@@ -11,13 +11,13 @@ export interface SerialOptions {
   path?: string
 }
 
-/** Loads `serialport`, with an error that names the package when it is missing. */
-export function loadSerialPort(): { SerialPort: any } {
+/** Loads `serialport` (or `moduleName`), with an error that names the package when it is missing. */
+export function loadSerialPort(moduleName = "serialport"): { SerialPort: any } {
   try {
-    return require("serialport")
+    return require(moduleName)
   } catch (e) {
     throw new Error(
-      `the serial transport needs the optional package "serialport" (npm install serialport): ${(e as Error).message}`,
+      `the serial transport needs the optional package "${moduleName}" (npm install ${moduleName}): ${(e as Error).message}`,
     )
   }
 }

@@ -108,12 +108,6 @@ class Call {
     }
 }
 
-function u8(v: number) {
-    const b = Buffer.alloc(1)
-    b[0] = v
-    return b
-}
-
 function errText(e: any): string {
     if (e === undefined || e === null) return "unknown error"
     const m = (e as Error).message
@@ -659,10 +653,13 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             pkt.blitAt(n, r, 0, r.length)
             n += r.length
         }
-        if (this.streams.length > 1) this.streams.sort((a, b) => a.res.length - a.sendOff - (b.res.length - b.sendOff))
-        let k = 0
-        while (k < this.streams.length && MAX_PAYLOAD - n > 12) {
-            const c = this.streams[k]
+        // smallest remaining first: small answers go out at once, bulk fills the rest.
+        // Work on a snapshot: other fibers may add, rewind or drop streams while we await a read.
+        const list = this.streams.slice()
+        if (list.length > 1) list.sort((a, b) => a.res.length - a.sendOff - (b.res.length - b.sendOff))
+        for (const c of list) {
+            if (MAX_PAYLOAD - n <= 12) break
+            if (this.streams.indexOf(c) < 0 || !c.res || c.sendOff < 0) continue
             const gen = c.gen
             const off = c.sendOff
             const src = c.res
@@ -672,10 +669,7 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             let chunk: Buffer = null
             if (room > 0) chunk = await src.read(off, room)
             // the call may have been rewound, released or cancelled while reading
-            if (c.gen !== gen || c.res !== src || c.sendOff !== off) {
-                k++
-                continue
-            }
+            if (c.gen !== gen || c.res !== src || c.sendOff !== off) continue
             const clen = chunk ? chunk.length : 0
             if (MAX_PAYLOAD - n < hdr + clen) break // something else took the room meanwhile
             if (first) {
@@ -696,10 +690,7 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             n += hdr + clen
             c.sendOff = off + clen
             c.t = ds.millis()
-            if (c.sendOff >= src.length || clen === 0) {
-                c.sendOff = -1
-                this.streams.insert(k, -1)
-            } else k++
+            if (c.sendOff >= src.length || clen === 0) this.dropStream(c)
         }
         if (n === 0) return null
         return pkt.slice(0, n)

@@ -37,15 +37,17 @@ test("the token is required from WebSocket clients (query or auth op) and HTTP c
     ros2.authenticate("s3cret", "", "", "", 0, "", 0)
     assert.deepEqual(await rosCall(ros2, "/add_two_ints", ATI, { a: 2, b: 2 }), { sum: 4 })
     await closeRos(ros2)
-    // no token and no auth: the first op is refused and the socket closed
-    const ros3 = await connectRos(f.bridge.wsUrl)
-    const closed = new Promise((r) => ros3.once("close", r))
-    const call = rosCall(ros3, "/add_two_ints", ATI, {})
-    await closed
-    let settled = false
-    call.then(() => (settled = true), () => (settled = true))
-    await new Promise((r) => setTimeout(r, 20))
-    assert.equal(settled, false, "no response to an unauthenticated call")
+    // no token and no auth: the first op gets a status error (no service_response) and the socket is closed
+    const raw = new WebSocket(f.bridge.wsUrl)
+    const got: any[] = []
+    raw.on("message", (d) => got.push(JSON.parse(d.toString())))
+    await new Promise((r) => raw.once("open", r))
+    const closedWith = new Promise<number>((r) => raw.once("close", (code) => r(code)))
+    raw.send(JSON.stringify({ op: "call_service", id: "c1", service: "/add_two_ints", args: {} }))
+    assert.equal(await closedWith, 1008)
+    assert.equal(got.length, 1)
+    assert.deepEqual([got[0].op, got[0].level, got[0].id], ["status", "error", "c1"])
+    assert.match(got[0].msg, /authenticate first/)
     // HTTP
     const noTok = await fetch(`${f.bridge.url}/api/services`)
     assert.equal(noTok.status, 401)

@@ -132,6 +132,23 @@ describe("bridge + simulated robot", { timeout: 180000 }, () => {
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /^robot service call: invalid_argument: .*\n$/)
   })
+
+  test("robot CLI --devtools: straight to the VM through its devtools hub, no bridge", async () => {
+    const hub = ["--devtools", "ws://127.0.0.1:8081"]
+    const list = await robotCli(["service", "list", "-t", ...hub])
+    assert.equal(list.code, 0, list.stderr)
+    assert.ok(list.stdout.includes("/add_two_ints [example_interfaces/srv/AddTwoInts]"), list.stdout)
+    const call = await robotCli(["service", "call", "/add_two_ints", "{a: 9007199254740000, b: 991}", ...hub])
+    assert.equal(call.code, 0, call.stderr)
+    assert.match(call.stdout, /\nresponse:\nexample_interfaces\.srv\.AddTwoInts_Response\(sum=9007199254740991\)\n/)
+    // the device refuses int64 values it cannot hold exactly (its 64-bit policy), with the reason
+    const big = await robotCli(["service", "call", "/add_two_ints", "{a: 9007199254740993, b: 1}", ...hub])
+    assert.equal(big.code, 1)
+    assert.match(big.stderr, /^robot service call: invalid_argument: .*9007199254740993 is not exactly representable/)
+    const bad = await robotCli(["service", "call", "/nope", ...hub])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /^robot service call: unimplemented: /)
+  })
 })
 
 test("`robot bridge` starts the simulated robot with the bridge and prints the dashboard and a call to try", { timeout: 180000 }, async () => {

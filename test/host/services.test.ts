@@ -70,6 +70,16 @@ describe("services over the wire (VM)", () => {
     assert.ok(steps > 400, `progress reported per chunk (${steps})`)
   })
 
+  test("a slow handler does not hold up other calls", async () => {
+    const ec = rig.node.createClient(Echo, "echo")
+    const add = rig.node.createClient(AddTwoInts, "add_two_ints")
+    const order: string[] = []
+    const slow = ec.call(echo("slow", { delay_ms: 1500 }), { timeoutMs: 20000 }).then(() => order.push("slow"))
+    const fast = Promise.all([add.call({ a: 1n, b: 1n }), ec.call(echo("fast"))]).then(() => order.push("fast"))
+    await Promise.all([slow, fast])
+    assert.deepEqual(order, ["fast", "slow"])
+  })
+
   test("3 clients x 20 concurrent calls: every answer reaches its own caller", async () => {
     const nodes = [rig.node, await rig.connect(), await rig.connect()]
     const calls: Promise<void>[] = []
