@@ -59,7 +59,17 @@ function intOption(name: string, v: string | undefined, dflt: number, min: numbe
   return n
 }
 
-export async function runBridge(o: BridgeCommandOptions): Promise<void> {
+/** A bridge started by the CLI, with what it printed. */
+export interface CliBridge {
+  close(): Promise<void>
+}
+
+/**
+ * Starts the bridge in front of `node` with the CLI's options and prints the dashboard address,
+ * the rosbridge URL and first commands to try. Used by `robot bridge` and `robot sim`.
+ * Throws (before listening) on a non-loopback address without a token.
+ */
+export async function serveBridge(node: RobotNode, what: string, o: BridgeCommandOptions): Promise<CliBridge> {
   let cfgHost = "127.0.0.1"
   let cfgPort = 9090
   try {
@@ -75,34 +85,22 @@ export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
   const maxInFlight = intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000)
   const maxBytes = intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024)
-  // refuse an unsafe bind before starting anything
-  const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))
-  if (!isLoopback(host) && !token) {
-    throw new Error(`refusing to listen on ${host} without a token: pass --token <secret> or set ROBOT_BRIDGE_TOKEN (or listen on 127.0.0.1)`)
-  }
-  const robot = await openRobot(o)
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
-  let bridge
-  try {
-    bridge = await startBridge({
-      node: robot.node,
-      host,
-      port,
-      token,
-      allowedOrigins: o.allowOrigin,
-      maxInFlightPerClient: maxInFlight,
-      maxMessageBytes: maxBytes,
-      typeRegistry: serviceTypes,
-      log: (line) => console.error(`[bridge] ${line}`),
-    })
-  } catch (e) {
-    await robot.close()
-    throw e
-  }
+  const bridge = await startBridge({
+    node,
+    host,
+    port,
+    token,
+    allowedOrigins: o.allowOrigin,
+    maxInFlightPerClient: maxInFlight,
+    maxMessageBytes: maxBytes,
+    typeRegistry: serviceTypes,
+    log: (line) => console.error(`[bridge] ${line}`),
+  })
   const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
-  const services = await robot.node.listServices({ timeoutMs: 15000 }).catch(() => [])
+  const services = await node.listServices({ timeoutMs: 15000 }).catch(() => [])
   const out = [
-    `Bridge for ${robot.what}`,
+    `Bridge for ${what}`,
     `  dashboard: ${bridge.url}${q}`,
     `  rosbridge: ${bridge.wsUrl}  (roslibjs: new ROSLIB.Ros({ url: "${bridge.wsUrl}" }))`,
     `  HTTP:      ${bridge.url}/api/services`,
@@ -110,14 +108,45 @@ export async function runBridge(o: BridgeCommandOptions): Promise<void> {
     "Services:",
     ...services.map((s) => `  ${s.name.padEnd(16)} ${s.type}`),
     "",
-    "Try:",
+    "Try, in another terminal:",
   ]
   const url = bridge.port === 9090 && host === "127.0.0.1" ? "" : ` --url ${bridge.wsUrl}`
-  if (services.some((s) => s.name === "/add_two_ints")) out.push(`  robot service call /add_two_ints "{a: 2, b: 3}"${url}`)
-  if (services.some((s) => s.name === "/get_state")) out.push(`  robot service call /get_state${url}`)
-  if (services.some((s) => s.name === "/take_picture")) out.push(`  robot service call /take_picture "{resolution: 1}" --out picture.jpg${url}`)
-  out.push(`  robot service list -t${url}`, "", "bridge ready; stop with Ctrl+C")
+  if (services.some((s) => s.name === "/add_two_ints")) out.push(`  npx robot service call /add_two_ints "{a: 2, b: 3}"${url}`)
+  if (services.some((s) => s.name === "/get_state")) out.push(`  npx robot service call /get_state${url}`)
+  if (services.some((s) => s.name === "/take_picture")) out.push(`  npx robot service call /take_picture "{resolution: 1}" --out picture.jpg${url}`)
+  out.push(`  npx robot service list -t${url}`, "", "bridge ready; stop with Ctrl+C")
   console.log(out.join("\n"))
+  return { close: () => bridge.close() }
+}
+
+/** Refuses an unsafe bind before anything is started. */
+export function checkBind(o: BridgeCommandOptions): void {
+  let host = o.host
+  if (host === undefined) {
+    try {
+      const { loadConfig } = (require("../config") as typeof import("../config"))
+      host = loadConfig().config.bridge.host
+    } catch {
+      host = "127.0.0.1"
+    }
+  }
+  const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
+  const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))
+  if (!isLoopback(host) && !token) {
+    throw new Error(`refusing to listen on ${host} without a token: pass --token <secret> or set ROBOT_BRIDGE_TOKEN (or listen on 127.0.0.1)`)
+  }
+}
+
+export async function runBridge(o: BridgeCommandOptions): Promise<void> {
+  checkBind(o)
+  const robot = await openRobot(o)
+  let bridge: CliBridge
+  try {
+    bridge = await serveBridge(robot.node, robot.what, o)
+  } catch (e) {
+    await robot.close()
+    throw e
+  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve()
     process.once("SIGINT", stop)

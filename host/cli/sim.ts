@@ -6,10 +6,16 @@ import type { Command } from "commander"
 import * as path from "node:path"
 import { loadConfig } from "../config"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
+import { checkBind, serveBridge, type CliBridge } from "./bridge"
 
 export interface SimCommandOptions {
   devtools?: string | boolean
   firmware?: string
+  /** false with --no-bridge; otherwise the bridge (rosbridge, HTTP, dashboard) starts too */
+  bridge?: boolean
+  host?: string
+  port?: string
+  token?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -48,12 +54,16 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
+  const withBridge = opts.bridge !== false && !devtools
+  if (withBridge) checkBind(opts)
   const robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools })
+  let bridge: CliBridge | undefined
   let stopping = false
   const stop = async () => {
     if (stopping) return
     stopping = true
     console.log("\nstopping the simulated robot")
+    await bridge?.close()
     await robot.close()
     process.stdin.pause()
   }
@@ -63,7 +73,10 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
     console.log(`[sim] camera: ${p.width}x${p.height} JPEG, ${p.size} bytes`),
   )
   try {
-    await printNextSteps(robot, firmware)
+    if (withBridge && robot.node) {
+      bridge = await serveBridge(robot.node, `the simulated robot (${firmware} in the DeviceScript VM, hardware simulated on the host)`, opts)
+      console.log("Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.")
+    } else await printNextSteps(robot, firmware)
   } catch (e) {
     console.error(`robot sim: the firmware did not list its services: ${(e as Error).message}`)
   }
@@ -82,9 +95,13 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
 export function registerSim(program: Command): void {
   program
     .command("sim")
-    .description("run the robot firmware in the DeviceScript simulator with simulated hardware")
+    .description("run the robot firmware in the DeviceScript simulator with simulated hardware, and the bridge on 127.0.0.1:9090")
     .option("--devtools [url]", "only start the simulated hardware, on a devtools server (default from devs.json)")
     .option("--firmware <entry>", "firmware entry to run (default from devs.json)")
+    .option("--no-bridge", "do not start the bridge (rosbridge, HTTP API, dashboard)")
+    .option("--host <address>", "bridge: address to listen on (default 127.0.0.1; others need --token)")
+    .option("--port <port>", "bridge: port to listen on (default 9090)")
+    .option("--token <token>", "bridge: token every client must present (default: $ROBOT_BRIDGE_TOKEN)")
     .action(async (opts: SimCommandOptions) => {
       await runSim(opts)
     })

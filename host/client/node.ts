@@ -9,6 +9,7 @@ import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./a
 import { ErrorCodes, ServiceError, errorCodeFromWire, type ErrorCode } from "./errors"
 import {
   CALL_HEADER,
+  CALLX_HEADER,
   CMD_FRAME,
   CallState,
   DATA_HEADER,
@@ -19,6 +20,7 @@ import {
   ROS_SERVICES_CLASS,
   SMALL_RESPONSE,
   callRecord,
+  callxRecord,
   dataRecord,
   encodeName,
   idRecord,
@@ -84,6 +86,8 @@ interface PendingCall {
   lastPollAt: number
   lastPollHave: number
   lastResendAt: number
+  /** do not use the compact CALLX (the device said our list is stale) */
+  fullCall: boolean
   cleanup: () => void
 }
 
@@ -341,6 +345,14 @@ class Node implements ServiceNode {
           this.busy(c)
           return
         }
+        if (r.status === ErrorCodes.unavailable && msg.startsWith("stale")) {
+          // our copy of the service list is out of date: refresh it, call by name meanwhile
+          c.fullCall = true
+          this.services = undefined
+          this.requestList()
+          this.busy(c)
+          return
+        }
         this.settle(c, new ServiceError(errorCodeFromWire(r.status), msg, c.service))
         return
       }
@@ -449,6 +461,7 @@ class Node implements ServiceNode {
         lastPollAt: 0,
         lastPollHave: -1,
         lastResendAt: 0,
+        fullCall: false,
         cleanup: () => {},
       }
       const timer = setTimeout(() => this.abandon(c, "deadline_exceeded", `no answer within ${timeoutMs} ms`), timeoutMs)
@@ -494,7 +507,11 @@ class Node implements ServiceNode {
     const recs: Uint8Array[] = []
     const req = c.request
     let off = from
-    if (from === 0) {
+    const index = from === 0 && !c.fullCall ? this.compactIndex(c) : -1
+    if (index >= 0) {
+      recs.push(callxRecord(c.id, this.listVersion, index, req))
+      off = req.length
+    } else if (from === 0) {
       const n = Math.min(req.length, MAX_PAYLOAD - CALL_HEADER - c.name.length)
       recs.push(callRecord(c.id, c.hash32, req.length, c.name, req.subarray(0, n)))
       off = n
@@ -506,6 +523,14 @@ class Node implements ServiceNode {
     }
     this.enqueue(recs)
     this.armSilence(c)
+  }
+
+  /** index for a compact CALLX: the request fits one record and the listed hash matches */
+  private compactIndex(c: PendingCall): number {
+    if (!this.services || c.request.length > MAX_PAYLOAD - CALLX_HEADER) return -1
+    const i = this.services.findIndex((s) => s.name === c.service)
+    if (i < 0 || i > 255 || this.services[i]!.hash32 !== c.hash32) return -1
+    return i
   }
 
   private poll(c: PendingCall, have: number, onGap: boolean) {

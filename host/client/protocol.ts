@@ -18,6 +18,7 @@ export const Kind = {
   POLL: 0x04,
   DONE: 0x05,
   LIST: 0x06,
+  CALLX: 0x07,
   HELLO: 0x81,
   SERVICE: 0x82,
   RESULT: 0x83,
@@ -31,6 +32,7 @@ export const CallState = { unknown: 0, receiving: 1, running: 2, done: 3, gone: 
 
 /** Header bytes of each record kind before its data (kind + len + fixed fields). */
 export const CALL_HEADER = 2 + 13
+export const CALLX_HEADER = 2 + 6
 export const DATA_HEADER = 2 + 8
 export const RESULT_HEADER = 2 + 9
 export const RDATA_HEADER = 2 + 8
@@ -146,6 +148,16 @@ export function callRecord(callId: number, hash32: number, total: number, name: 
   b.set(name, 13)
   b.set(data, 13 + name.length)
   return rec(Kind.CALL, b)
+}
+
+/** Compact CALL: the service by its index in list `listVersion`; the whole request in one record. */
+export function callxRecord(callId: number, listVersion: number, index: number, data: Uint8Array): Uint8Array {
+  const b = new Uint8Array(6 + data.length)
+  dv(b).setUint32(0, callId >>> 0, true)
+  b[4] = listVersion & 0xff
+  b[5] = index
+  b.set(data, 6)
+  return rec(Kind.CALLX, b)
 }
 
 export function dataRecord(callId: number, offset: number, data: Uint8Array): Uint8Array {

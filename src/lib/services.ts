@@ -25,6 +25,7 @@ const K_CANCEL = 0x03
 const K_POLL = 0x04
 const K_DONE = 0x05
 const K_LIST = 0x06
+const K_CALLX = 0x07
 // record kinds, device -> host
 const K_HELLO = 0x81
 const K_SERVICE = 0x82
@@ -177,7 +178,7 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             const b = o + 2
             const end = b + len
             if (end > data.length) {
-                if (len >= 4 && b + 4 <= data.length && kind >= K_CALL && kind <= K_DONE)
+                if (len >= 4 && b + 4 <= data.length && kind >= K_CALL && kind <= K_CALLX && kind !== K_LIST)
                     this.reject(data.getAt(b, "u32"), Status.InvalidArgument, "truncated record " + kind)
                 else this.queueError(o, "record " + kind + " overruns the frame")
                 return
@@ -192,7 +193,7 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             this.announce()
             return
         }
-        if (kind < K_CALL || kind > K_DONE) {
+        if (kind < K_CALL || kind > K_CALLX) {
             this.queueError(b - 2, "unknown record kind " + kind)
             return
         }
@@ -202,6 +203,7 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         }
         const id = d.getAt(b, "u32")
         if (kind === K_CALL) this.onCall(id, d, b, len)
+        else if (kind === K_CALLX) this.onCallX(id, d, b, len)
         else if (kind === K_DATA) this.onData(id, d, b, len)
         else if (kind === K_CANCEL) this.onCancel(id)
         else if (kind === K_POLL) this.onPoll(id, len >= 8 ? d.getAt(b + 4, "u32") : 0)
@@ -264,6 +266,38 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
             this.reject(id, Status.InvalidArgument, "CALL carries more data than its total length")
             return
         }
+        this.admit(id, entry, total, d, db, dlen)
+    }
+
+    /**
+     * Compact CALL for a request that fits one record: `callId u32, listVersion u8, index u8,
+     * data…`, naming the service by its index in the list the host holds (whose hash the host
+     * has checked). A different list version is answered `Unavailable` "stale: …" (not remembered).
+     */
+    onCallX(id: number, d: Buffer, b: number, len: number) {
+        if (this.find(id)) {
+            this.onPoll(id, 0)
+            return
+        }
+        if (len < 6) {
+            this.reject(id, Status.InvalidArgument, "malformed CALLX record")
+            return
+        }
+        const ver = d[b + 4]
+        const idx = d[b + 5]
+        if (ver !== (this.listVersion & 0xff) || idx >= this.entries.length) {
+            this.queueRaw(id, Status.Unavailable, `stale: the service list is now version ${this.listVersion}`)
+            return
+        }
+        const dlen = len - 6
+        if (dlen > maxRequestBytes) {
+            this.reject(id, Status.ResourceExhausted, `request of ${dlen} bytes exceeds maxRequestBytes=${maxRequestBytes}`)
+            return
+        }
+        this.admit(id, this.entries[idx], dlen, d, b + 6, dlen)
+    }
+
+    admit(id: number, entry: Entry, total: number, d: Buffer, db: number, dlen: number) {
         const n = this.inFlight()
         if (n >= maxInFlight) {
             // not remembered: the handler never ran, so the host may retry with the same id

@@ -6,6 +6,7 @@
 //   mode 1: throw Error(text)   mode 2: throw ServiceError(InvalidArgument, text)
 //   mode 3: restart the program after delay_ms (a device reset in the middle of a call)
 //   mode 4: answer with the number of times a mode-4 call has run (proves de-duplication)
+//   mode 6: add one more service (`/added_N`, AddTwoInts): the service list changes
 //   mode 5: heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
@@ -89,6 +90,7 @@ class Pattern implements ByteSource {
 }
 
 let runs = 0
+let added = 0
 
 async function heapProbe() {
     const keep: Buffer[] = []
@@ -110,6 +112,11 @@ createService(Echo, "echo", async req => {
     if (req.mode === 3) ds.restart()
     if (req.mode === 4) return { text: "" + ++runs, data: Buffer.alloc(0) }
     if (req.mode === 5) await heapProbe()
+    if (req.mode === 6) {
+        added++
+        createService(AddTwoInts, "added_" + added, async r => ({ sum: r.a + r.b }))
+        return { text: "added_" + added, data: Buffer.alloc(0) }
+    }
     return { text: req.text, data: new Pattern(req.size) }
 })
 

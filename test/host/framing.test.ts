@@ -7,6 +7,7 @@ import {
   Kind,
   MAX_PAYLOAD,
   callRecord,
+  callxRecord,
   dataRecord,
   encodeName,
   idRecord,
@@ -21,6 +22,9 @@ describe("host records", () => {
   test("CALL golden bytes", () => {
     const r = callRecord(0x01020304, 0x7c3ca47f, 3, encodeName("add"), Uint8Array.of(9, 8, 7))
     assert.deepEqual(r, hex("01 14 04030201 7fa43c7c 03000000 04 2f616464 090807"))
+  })
+  test("compact CALLX golden bytes", () => {
+    assert.deepEqual(callxRecord(0x01020304, 0x1ff, 2, Uint8Array.of(5, 6)), hex("07 08 04030201 ff 02 0506"))
   })
   test("DATA, POLL, CANCEL, DONE, LIST golden bytes", () => {
     assert.deepEqual(dataRecord(5, 0x100, Uint8Array.of(1)), hex("02 09 05000000 00010000 01"))

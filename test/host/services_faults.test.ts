@@ -55,7 +55,7 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
   })
 
   test("a lost CALL is resent after the device says it does not know the call", async () => {
-    const d = dropper("out", hasHost(Kind.CALL), [1])
+    const d = dropper("out", (f) => hasHost(Kind.CALL)(f) || hasHost(Kind.CALLX)(f), [1])
     const n = await lossyNode(d.filter)
     const r = await n.createClient(Echo, "echo").call(echo("again"))
     assert.equal(r.text, "again")
@@ -101,6 +101,30 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     const first = await send(0x7000_0001, "the RESULT")
     assert.equal(await send(0x7000_0001, "the RESULT again"), first, "the retransmission was answered from the record")
     assert.equal(await send(0x7000_0002, "a new call's RESULT"), first + 1, "a new id runs the handler")
+  })
+
+  test("a compact call against an outdated service list is refused as stale and retried by name", async () => {
+    // drop the HELLO that announces the new list, so this client calls with its old list version
+    let dropHello = false
+    let droppedHellos = 0
+    const n = await lossyNode((f, dir) => {
+      if (dropHello && dir === "in" && deviceRecords(f).some((r) => r.kind === "hello")) {
+        dropHello = false
+        droppedHellos++
+        return false
+      }
+      return true
+    })
+    const stale = nextRecord(n, (r) => r.kind === "result" && r.status === 14 && /^stale/.test(Buffer.from(r.data).toString()), "a stale answer")
+    dropHello = true
+    const added = await n.createClient(Echo, "echo").call(echo("", { mode: 6 }))
+    assert.match(added.text, /^added_\d+$/)
+    const r = await n.createClient(AddTwoInts, "add_two_ints").call({ a: 7n, b: 8n })
+    assert.deepEqual(r, { sum: 15n })
+    await stale
+    assert.equal(droppedHellos, 1)
+    const names = (await n.listServices()).map((s) => s.name)
+    assert.ok(names.includes("/" + added.text), `the client lists the new service (${names})`)
   })
 
   test("the device program restarts mid-call: unavailable at once, then the client finds the services again", async () => {
@@ -170,6 +194,16 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
         name: "CALL with more data than its length",
         payload: [Kind.CALL, 17, ...id(5), 0x7f, 0x2a, 0x3c, 0x7c, 0, 0, 0, 0, 3, 0x2f, 0x7a, 0x7a, 9],
         expect: (r) => r.kind === "result" && r.callId === 0x77440005,
+      },
+      {
+        name: "compact CALL with an outdated list version",
+        payload: [Kind.CALLX, 6, ...id(9), 0xee, 0],
+        expect: (r) => r.kind === "result" && r.callId === 0x77440009 && r.status === 14,
+      },
+      {
+        name: "compact CALL too short",
+        payload: [Kind.CALLX, 5, ...id(10), 1],
+        expect: (r) => r.kind === "result" && r.callId === 0x7744000a && r.status === 3,
       },
       {
         name: "DATA for an unknown call",
