@@ -15,6 +15,7 @@ import { AddTwoInts } from "../host/gen/interfaces"
 import { ROS_SERVICES_CLASS } from "../host/client/protocol"
 import type { ServiceNode } from "../host/client/node"
 import { startRig, type Rig } from "../host/sim/rig"
+import { benchBridge } from "./bridge"
 import { bytecodeSizes, ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
 import { Echo, echo } from "../test/host/services_fixture"
@@ -201,6 +202,8 @@ async function main() {
     log("small calls, 8 callers")
     const small = await rate(8, 4000, () => add.call({ a: 3n, b: 4n }, { timeoutMs: 20000 }))
     log(`  polls so far ${node.stats.polls}`)
+    log("bridge: rosbridge WebSocket vs the client directly, and calls/s against the in-memory device")
+    const bridge = await benchBridge({ device: node, log })
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
     let heap0: number | null = null
@@ -231,6 +234,7 @@ async function main() {
       heap_free_bytes_idle: heap0,
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
+      ...bridge,
     }
     if (json) print(JSON.stringify(out))
     else {
@@ -238,6 +242,8 @@ async function main() {
         rtt_ratio: "<= 1.10",
         bulk_ratio: ">= 0.90",
         small_calls_ratio: ">= 5",
+        bridge_rtt_ratio: "<= 1.05",
+        bridge_calls_per_s: ">= 5000 (in-memory device)",
       }
       print("\nmetric                          value        target")
       for (const [k, v] of Object.entries(out)) print(`${k.padEnd(32)}${String(v).padEnd(13)}${targets[k] ?? ""}`)

@@ -79,10 +79,11 @@ const STATIC: Record<string, [string, string]> = {
   "/style.css": ["style.css", "text/css; charset=utf-8"],
 }
 
-// cbor-x's types are ESM-only; its CommonJS build is what Node loads here.
+// cbor2 is the CBOR library roslibjs itself decodes with. It is an ES module: Node >= 20.19 loads it
+// from CommonJS with require(). Uint8Array becomes a CBOR byte string, bigint an exact integer.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Encoder: CborEncoder } = require("cbor-x") as { Encoder: new (o: object) => { encode(v: unknown): Buffer } }
-const cbor = new CborEncoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true })
+const { encode: cborEncode } = require("cbor2") as { encode(v: unknown): Uint8Array }
+const cbor = { encode: (v: unknown): Buffer => Buffer.from(cborEncode(v)) }
 
 /** True for addresses that only this machine can reach. */
 export function isLoopback(host: string): boolean {

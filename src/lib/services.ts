@@ -10,7 +10,7 @@
 // possible, which matters because the runtime sends only about 50 packets per second.
 import * as ds from "@devicescript/core"
 import { Server, startServer } from "@devicescript/server"
-import { CdrReader, CdrWriter } from "./cdr"
+import { CdrWriter, decodeMessage } from "./cdr"
 import { ByteSource, ServiceError, ServiceType, Status } from "./types"
 
 /** Protocol version carried in HELLO. */
@@ -437,8 +437,8 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
         try {
             let req: any
             try {
-                const r = new CdrReader(c.req)
-                req = c.entry.type.request.decode(r)
+                // the whole request must be one message: bytes left over are a malformed request
+                req = decodeMessage(c.entry.type.request, c.req)
             } catch (e) {
                 throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
             }

@@ -160,6 +160,21 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     assert.equal((await ec.call(echo("recovered"), { timeoutMs: 20000 })).text, "recovered")
   })
 
+  test("a request with bytes left over after the message is invalid_argument, not silently accepted", async () => {
+    const n = await lossyNode(() => true)
+    const name = new TextEncoder().encode("/add_two_ints")
+    const good = AddTwoInts.request.encode({ a: 1n, b: 2n })
+    const req = new Uint8Array(good.length + 8)
+    req.set(good)
+    req.fill(0xab, good.length)
+    const id = 0x7100_0001
+    const got = nextRecord(n, (r) => r.kind === "result" && r.callId === id, "the RESULT")
+    await n.sendRawFrame(callRecord(id, AddTwoInts.hash32, req.length, name, req))
+    const r = (await got) as Extract<DeviceRecord, { kind: "result" }>
+    assert.equal(r.status, 3, "invalid_argument")
+    assert.match(Buffer.from(r.data).toString(), /8 bytes left over after the message/)
+  })
+
   test("malformed frames of every kind are answered with errors; the device keeps serving", async () => {
     const n = await lossyNode(() => true)
     const bootId = n.limits?.bootId
