@@ -100,6 +100,12 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
         ok = false
       } else if (seps.length > 1) {
         for (const s of seps.slice(1)) report(s + 1, (lines[s] ?? "").indexOf("-") + 1, "a .srv file has exactly one '---' separator; this is a second one")
+        // still check every line between the separators, so one run shows every problem
+        const bounds = [-1, ...seps, lines.length]
+        for (let i = 0; i + 1 < bounds.length; i++) {
+          const from = (bounds[i] as number) + 1
+          parseMessageLines(lines.slice(from, bounds[i + 1]), from + 1, report)
+        }
         ok = false
       } else {
         const s = seps[0] as number
@@ -196,7 +202,11 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     }
   }
 
-  if (diags.length > 0) throw new IdlError(diags)
+  if (diags.length > 0) {
+    // file by file, in line order, as a compiler prints them
+    diags.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col))
+    throw new IdlError(diags)
+  }
 
   for (const mt of messages.values()) {
     mt.hash = sha256(canonicalText(mt.fullName, messages))

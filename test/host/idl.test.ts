@@ -201,6 +201,17 @@ test("diagnostics are collected across all files before throwing", () => {
   assert.match(d[3]?.message ?? "", /exactly one '---'/)
 })
 
+test("a .srv with two separators still reports the bad lines around them, in line order", () => {
+  const d = diagsOf([{ root: "r", file: "foo/srv/Bad.srv", text: "int64 a\nint6 b\nfloat32 Quality\n---\nint64 sum\n---\n" }])
+  assert.deepEqual(
+    d.map((x) => `${x.line}:${x.col}`),
+    ["2:1", "3:9", "6:1"],
+  )
+  assert.match(d[0]?.message ?? "", /invalid type name 'int6'/)
+  assert.match(d[1]?.message ?? "", /invalid field name 'Quality'/)
+  assert.match(d[2]?.message ?? "", /exactly one '---'/)
+})
+
 test("file and package names are checked", () => {
   const d = diagsOf([
     { root: "r", file: "Bad_Pkg/msg/A.msg", text: "int32 x\n" },
