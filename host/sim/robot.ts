@@ -13,6 +13,29 @@ import type { RobotNode } from "../client/api"
 import { SimulatedHardware, type SimulatedHardwareOptions } from "./hardware"
 import { jd, type JD } from "../transport/jacdac"
 import { startRig, type Rig, type RigOptions } from "./rig"
+import { GetState } from "../gen/interfaces"
+import { ServiceError } from "../client/errors"
+
+/**
+ * Resolves once the firmware's roles are bound to the simulated parts (about a second after both
+ * are on the bus): `get_state` reads every part and answers `unavailable` until then.
+ * Throws after `timeoutMs` with the last error.
+ */
+async function waitUntilBound(node: RobotNode, timeoutMs: number): Promise<void> {
+  const client = node.createClient(GetState, "get_state")
+  await client.waitForService({ timeoutMs })
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      await client.call({}, { timeoutMs: Math.max(1000, deadline - Date.now()) })
+      return
+    } catch (e) {
+      const unbound = e instanceof ServiceError && e.code === "unavailable" && /not connected/.test(e.message)
+      if (!unbound || Date.now() > deadline) throw e
+      await new Promise<void>((r) => setTimeout(r, 100)) // poll again: binding has no event the host sees
+    }
+  }
+}
 
 export interface SimulatedRobotOptions {
   /** Firmware entry to build and run in the VM (default src/main.ts); in-process mode only. */
@@ -21,6 +44,8 @@ export interface SimulatedRobotOptions {
   devtools?: string
   /** Simulated hardware settings (battery model, device id). */
   hardware?: SimulatedHardwareOptions
+  /** In process: resolve only once the firmware's roles are bound to the hardware (default true). */
+  waitForHardware?: boolean
   /** Extra options for the in-process rig (host/sim/rig.ts), e.g. `echoVm`, `deviceId`. */
   rig?: Omit<RigOptions, "firmware">
 }
@@ -101,7 +126,9 @@ export async function startSimulatedRobot(opts: SimulatedRobotOptions = {}): Pro
   const rig = await startRig({ ...opts.rig, firmware: opts.firmware ?? "src/main.ts" })
   try {
     hardware.attach(rig.bus)
+    if (opts.waitForHardware !== false) await waitUntilBound(rig.node, 20000)
   } catch (e) {
+    hardware.detach()
     await rig.close()
     throw e
   }

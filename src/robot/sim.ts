@@ -17,15 +17,6 @@ import {
     ServoPart,
 } from "./hardware"
 
-/** Throws Unavailable unless the role is bound to a server. */
-function requireBound(role: ds.Role, name: string) {
-    if (!role.isBound)
-        throw new ServiceError(
-            Status.Unavailable,
-            `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
-        )
-}
-
 /** Waits until `done()` or `ms` elapse; returns done(). */
 async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
     const deadline = ds.millis() + ms
@@ -36,11 +27,24 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
     return true
 }
 
+/** How long a call waits for a part's role to bind (about a second after the program starts). */
+const BIND_WAIT_MS = 2500
+
+/** Waits up to BIND_WAIT_MS for the role to bind to a server, then throws Unavailable. */
+async function requireBound(role: ds.Role, name: string) {
+    if (role.isBound) return
+    if (await waitFor(() => role.isBound, BIND_WAIT_MS)) return
+    throw new ServiceError(
+        Status.Unavailable,
+        `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
+    )
+}
+
 class SimMotor implements MotorPart {
     private enabled = false
     constructor(private role: ds.Motor, private name: string) {}
     async setSpeed(speed: number) {
-        requireBound(this.role, this.name)
+        await requireBound(this.role, this.name)
         if (!this.enabled) {
             await this.role.enabled.write(true)
             this.enabled = true
@@ -48,7 +52,7 @@ class SimMotor implements MotorPart {
         await this.role.speed.write(speed)
     }
     async speed() {
-        requireBound(this.role, this.name)
+        await requireBound(this.role, this.name)
         return await this.role.speed.read()
     }
 }
@@ -57,7 +61,7 @@ class SimServo implements ServoPart {
     private enabled = false
     constructor(private role: ds.Servo) {}
     async setAngle(degrees: number) {
-        requireBound(this.role, "servoPan")
+        await requireBound(this.role, "servoPan")
         if (!this.enabled) {
             await this.role.enabled.write(true)
             this.enabled = true
@@ -65,7 +69,7 @@ class SimServo implements ServoPart {
         await this.role.angle.write(degrees)
     }
     async angle() {
-        requireBound(this.role, "servoPan")
+        await requireBound(this.role, "servoPan")
         return await this.role.angle.read()
     }
 }
@@ -73,11 +77,11 @@ class SimServo implements ServoPart {
 class SimLed implements LedPart {
     constructor(private role: ds.LightBulb) {}
     async set(on: boolean) {
-        requireBound(this.role, "ledStatus")
+        await requireBound(this.role, "ledStatus")
         await this.role.intensity.write(on ? 1 : 0)
     }
     async isOn() {
-        requireBound(this.role, "ledStatus")
+        await requireBound(this.role, "ledStatus")
         return (await this.role.intensity.read()) > 0
     }
 }
@@ -85,7 +89,7 @@ class SimLed implements LedPart {
 class SimButton implements ButtonPart {
     constructor(private role: ds.Button) {}
     async isPressed() {
-        requireBound(this.role, "buttonUser")
+        await requireBound(this.role, "buttonUser")
         return (await this.role.reading.read()) > 0.5
     }
 }
@@ -93,7 +97,7 @@ class SimButton implements ButtonPart {
 class SimBattery implements BatteryPart {
     constructor(private role: ds.DcVoltageMeasurement) {}
     async voltage() {
-        requireBound(this.role, "battery")
+        await requireBound(this.role, "battery")
         return await this.role.reading.read()
     }
 }
@@ -167,7 +171,7 @@ export class SimCamera implements CameraPart {
     }
 
     async capture(resolution: number, quality: number): Promise<Picture> {
-        requireBound(this.role, "camera")
+        await requireBound(this.role, "camera")
         const wh = RESOLUTIONS[resolution]
         await this.lock()
         let size = 0
