@@ -145,3 +145,10 @@ export function loadConfig(file?: string): LoadedConfig {
   }
   return { config: validateConfig(raw, shown), dir: path.dirname(path.resolve(f)), file: path.resolve(f) }
 }
+
+/** The devtools URL from devs.json (`simulator.devtools`), or `fallback` when there is no devs.json. */
+export function configuredDevtoolsUrl(fallback: string): string {
+  // a devs.json that exists but is wrong is an error naming the key, not a silent default
+  if (!findConfig()) return fallback
+  return loadConfig().config.simulator.devtools
+}

@@ -38,7 +38,7 @@ async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
       transport = serialTransport(typeof o.serial === "string" ? { path: o.serial } : {})
     } else {
       const { websocketTransport, DEVTOOLS_URL } = (require("../transport/websocket") as typeof import("../transport/websocket"))
-      transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : DEVTOOLS_URL)
+      transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : (require("../config") as typeof import("../config")).configuredDevtoolsUrl(DEVTOOLS_URL))
     }
     const node = await connect({ transport })
     return { node, what: `the robot on ${transport.description}`, close: () => node.close() }

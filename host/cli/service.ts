@@ -76,7 +76,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
     transport = serialTransport(typeof o.serial === "string" ? { path: o.serial } : {})
   } else {
     const { websocketTransport, DEVTOOLS_URL } = (require("../transport/websocket") as typeof import("../transport/websocket"))
-    transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : DEVTOOLS_URL)
+    transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : (require("../config") as typeof import("../config")).configuredDevtoolsUrl(DEVTOOLS_URL))
   }
   const node = await connect({ transport })
   const typeOf = (t: string) => {

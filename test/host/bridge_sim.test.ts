@@ -180,3 +180,41 @@ test("`robot bridge` starts the simulated robot with the bridge and prints the d
     await closed
   }
 })
+
+test("`robot sim` (the README's `npm start`) starts the robot and the bridge; the first call after 'ready' succeeds; 'b' presses the button", { timeout: 180000 }, async () => {
+  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "sim", "--port", "0"], { cwd: ROOT })
+  let out = ""
+  let err = ""
+  p.stderr.on("data", (d) => (err += d))
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      p.stdout.on("data", (d) => {
+        out += d
+        const m = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
+        if (m && out.includes("Press the simulated button")) resolve(m[1]!)
+      })
+      p.on("close", (code) => reject(new Error(`robot sim exited (${code}): ${out}\n${err}`)))
+    })
+    assert.match(out, /Bridge for the simulated robot/)
+    assert.match(out, /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
+    assert.match(out, /\/take_picture +robot_interfaces\/srv\/TakePicture/)
+    // no retry: the simulated hardware is bound before the bridge is announced
+    const first = await robotCli(["service", "call", "/get_state", "--url", url])
+    assert.equal(first.code, 0, first.stderr)
+    assert.match(first.stdout, /button_pressed=False/)
+    assert.match(first.stdout, /calls_failed=0/)
+    const pressed = new Promise<void>((resolve) => p.stdout.on("data", () => out.includes("[sim] button down") && resolve()))
+    p.stdin.write("b\n")
+    await pressed
+    const r = await eventually(async () => {
+      const x = await robotCli(["service", "call", "/get_state", "--url", url])
+      if (!/button_pressed=True/.test(x.stdout)) throw new Error(x.stdout + x.stderr)
+      return x
+    }, "get_state to show the pressed button", 10000)
+    assert.match(r.stdout, /button_pressed=True/)
+  } finally {
+    const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
+    p.kill("SIGINT")
+    await closed
+  }
+})

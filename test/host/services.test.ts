@@ -5,7 +5,8 @@ import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { ServiceError } from "../../host/client/errors"
 import { startRig, type Rig } from "../../host/sim/rig"
-import { Echo, echo, pattern, testFirmware } from "./services_fixture"
+import { Kind } from "../../host/client/protocol"
+import { Echo, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
 
 async function rejectsWith(p: Promise<unknown>, code: string, detail?: RegExp): Promise<ServiceError> {
   try {
@@ -134,10 +135,32 @@ describe("services over the wire (VM)", () => {
   })
 
   test("timeout: deadline_exceeded, and the device is told to drop the call", async () => {
-    const ec = rig.node.createClient(Echo, "echo")
+    // watch what this client sends: the timed-out call's id must go out in a CANCEL record
+    const calls: number[] = []
+    const cancels: number[] = []
+    let sawCancel: () => void = () => {}
+    const cancelSent = new Promise<void>((r) => (sawCancel = r))
+    const n = await rig.connect({
+      filter: (frame, dir) => {
+        if (dir === "out")
+          for (const r of hostRecords(frame)) {
+            if (r.kind === Kind.CALL || r.kind === Kind.CALLX) calls.push(r.callId)
+            if (r.kind === Kind.CANCEL) {
+              cancels.push(r.callId)
+              sawCancel()
+            }
+          }
+        return true
+      },
+    })
+    const ec = n.createClient(Echo, "echo")
+    await ec.waitForService({ timeoutMs: 10000 })
     const t0 = Date.now()
     await rejectsWith(ec.call(echo("slow", { delay_ms: 3000 }), { timeoutMs: 300 }), "deadline_exceeded", /300 ms/)
     assert.ok(Date.now() - t0 < 2000)
+    await cancelSent
+    assert.equal(calls.length, 1, "one call went out")
+    assert.deepEqual(cancels, calls, "its id was cancelled")
     assert.equal((await ec.call(echo("after timeout"))).text, "after timeout")
   })
 
