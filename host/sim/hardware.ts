@@ -21,6 +21,8 @@ export interface SimulatedHardwareOptions {
   idleDrainPerSecond?: number
   /** Battery model step in ms (default 50). */
   tickMs?: number
+  /** Clock of the battery model in ms (default Date.now); tests pass their own and call `advance()`. */
+  clock?: () => number
   /** Jacdac device id of the hardware device (16 hex digits); random when not given. */
   deviceId?: string
 }
@@ -95,8 +97,13 @@ export class SimulatedHardware {
     this.battery.reading.setValues([this.voltage()])
   }
 
+  /** Runs the battery model up to the clock's current time (the timer calls it every tickMs). */
+  advance() {
+    this.tick()
+  }
+
   private tick() {
-    const now = Date.now()
+    const now = (this.opts.clock ?? Date.now)()
     const dt = (now - this.lastTick) / 1000
     this.lastTick = now
     const load = (Math.abs(this.motorSpeed(this.motorLeft)) + Math.abs(this.motorSpeed(this.motorRight))) / 2
@@ -109,7 +116,7 @@ export class SimulatedHardware {
     if (this.bus) throw new Error("simulated hardware is already attached to a bus")
     this.bus = bus
     bus.addServiceProvider(this.provider)
-    this.lastTick = Date.now()
+    this.lastTick = (this.opts.clock ?? Date.now)()
     this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 50)
     this.timer.unref?.()
     return this

@@ -6,15 +6,6 @@ import { jd } from "../../host/transport/jacdac"
 import { SimulatedHardware, BATTERY_EMPTY_V, BATTERY_FULL_V } from "../../host/sim/hardware"
 import { SRV_ROBOT_CAMERA } from "../../host/sim/camera"
 
-/** Resolves when `cond` holds, polling on timers; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 3000) {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
-
 describe("simulated hardware", () => {
   test("exposes the parts in the order the firmware's roles bind to them", () => {
     const hw = new SimulatedHardware()
@@ -32,24 +23,29 @@ describe("simulated hardware", () => {
 
   test("battery voltage follows the charge and drains faster with the motors on", async () => {
     const bus = new jd.JDBus([], { disableRoleManager: true })
-    const hw = new SimulatedHardware({ charge: 0.5, drainPerSecond: 0.5, idleDrainPerSecond: 0.001, tickMs: 10 })
+    // the battery model runs on a clock the test moves: no waiting, exact figures
+    let now = 1_000_000
+    const hw = new SimulatedHardware({ charge: 0.5, drainPerSecond: 0.1, idleDrainPerSecond: 0.001, clock: () => now })
     try {
       assert.ok(Math.abs(hw.voltage() - (BATTERY_EMPTY_V + BATTERY_FULL_V) / 2) < 1e-9)
       hw.attach(bus)
-      const t0 = Date.now()
       const c0 = hw.state().charge
-      await until(() => Date.now() - t0 >= 100, "idle period")
+      now += 1000
+      hw.advance()
       const idleLoss = c0 - hw.state().charge
-      assert.ok(idleLoss > 0, "idle drain")
+      assert.ok(Math.abs(idleLoss - 0.001) < 1e-9, `idle drain over 1 s: ${idleLoss}`)
       hw.motorLeft.enabled.setValues([true])
       hw.motorLeft.speed.setValues([1])
       hw.motorRight.enabled.setValues([true])
       hw.motorRight.speed.setValues([-1])
       const c1 = hw.state().charge
-      const t1 = Date.now()
-      await until(() => Date.now() - t1 >= 100, "driving period")
+      now += 1000
+      hw.advance()
       const driveLoss = c1 - hw.state().charge
-      assert.ok(driveLoss > 20 * idleLoss, `drive loss ${driveLoss} vs idle ${idleLoss}`)
+      // idle drain + 0.1/s x load, load = mean |speed| (i1.15 fixed point: 1 is 32767/32768, -1 exact)
+      const load = (32767 / 32768 + 1) / 2
+      assert.ok(Math.abs(driveLoss - (0.001 + 0.1 * load)) < 1e-9, `drive drain over 1 s: ${driveLoss}`)
+      assert.ok(driveLoss > 20 * idleLoss)
       // The battery sensor's reading register carries the voltage.
       const [reading] = hw.battery.reading.values()
       assert.ok(Math.abs(reading - hw.voltage()) < 0.05, `reading ${reading} vs ${hw.voltage()}`)
