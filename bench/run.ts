@@ -16,7 +16,7 @@ import { ROS_SERVICES_CLASS } from "../host/client/protocol"
 import type { ServiceNode } from "../host/client/node"
 import { startRig, type Rig } from "../host/sim/rig"
 import { benchBridge } from "./bridge"
-import { bytecodeSizes, ROOT } from "../host/sim/vm"
+import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
 import { Echo, echo } from "../test/host/services_fixture"
 
@@ -90,22 +90,31 @@ async function rate(workers: number, ms: number, f: () => Promise<unknown>): Pro
   return done / ((performance.now() - t0) / 1000)
 }
 
+/**
+ * Bytecode of the service runtime: the functions the compiler placed in `src/lib/services.ts`
+ * (the debug info gives each function's position in the concatenated sources), summed exactly.
+ */
 function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
-  const src = readFileSync(join(ROOT, "src/lib/services.ts"), "utf8")
-  const names = new Set<string>()
-  for (const m of src.matchAll(/^\s*(?:export\s+)?(?:async\s+)?(?:function\s+)?([A-Za-z_]\w*)\s*(?:<[^>]*>)?\s*\([^)]*\)[^{;]*\{\s*$/gm))
-    if (!["if", "for", "while", "switch", "catch", "constructor"].includes(m[1]!)) names.add(m[1]!)
-  for (const m of src.matchAll(/^\s*(?:export\s+)?class\s+(\w+)/gm)) names.add(m[1]!)
-  const sizes = bytecodeSizes(rig.firmware)
+  const dbg = JSON.parse(readFileSync(join(rig.firmware.dir, "bytecode-dbg.json"), "utf8")) as {
+    sources: { path: string; length: number }[]
+    functions: { name: string; location: [number, number]; size: number }[]
+  }
+  let start = -1
+  let end = -1
+  let off = 0
+  for (const src of dbg.sources) {
+    if (src.path === "src/lib/services.ts") {
+      start = off
+      end = off + src.length
+    }
+    off += src.length
+  }
+  if (start < 0) throw new Error("src/lib/services.ts is not among the firmware's sources")
   let runtime = 0
   let total = 0
-  for (const s of sizes) {
-    const n = s.file.replace(/`/g, "").trim()
-    if (/TOTAL/.test(n)) {
-      if (/^TOTAL$/.test(n)) total = s.bytes
-      continue
-    }
-    if (names.has(n)) runtime += s.bytes
+  for (const f of dbg.functions) {
+    total += f.size
+    if (f.location[0] >= start && f.location[0] < end) runtime += f.size
   }
   return { runtime, total }
 }
