@@ -1,6 +1,6 @@
 // A board on a USB serial port, spoken to directly (this process is the serial bridge, as devtools
 // is). `serialport` is loaded only when this transport is created.
-import { jd } from "./jacdac"
+import { jd, type JD } from "./jacdac"
 import type { RobotTransport } from "./types"
 
 /** The DeviceScript runtime's serial speed (jacdac-ts opens ports at this rate). */
@@ -40,7 +40,28 @@ export function serialTransport(options: SerialOptions = {}): RobotTransport {
           }
         }
       }
-      return jd.createNodeWebSerialTransport(Port)
+      // jacdac-ts 1.33.7 starts a 2.5 s port-watch interval here and never stops it, which kept the
+      // CLI alive after a failed connection: capture it, unref it, and stop it with the transport.
+      const timers: ReturnType<typeof setInterval>[] = []
+      const original = globalThis.setInterval
+      globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
+        const h = original(...args)
+        timers.push(h)
+        return h
+      }) as typeof setInterval
+      let transport: JD.Transport
+      try {
+        transport = jd.createNodeWebSerialTransport(Port)
+      } finally {
+        globalThis.setInterval = original
+      }
+      for (const h of timers) h.unref?.()
+      const dispose = transport.dispose.bind(transport)
+      transport.dispose = () => {
+        for (const h of timers) clearInterval(h)
+        dispose()
+      }
+      return transport
     },
   }
 }

@@ -100,3 +100,15 @@ describe("transports", () => {
     assert.throws(() => loadSerialPort("serialport-not-installed-xyz"), /needs the optional package "serialport-not-installed-xyz"/)
   })
 })
+
+test("a serial port that does not exist: the CLI prints one clear line and exits (regression: it used to hang)", () => {
+  const { spawnSync } = require("node:child_process") as typeof import("node:child_process")
+  const path = require("node:path") as typeof import("node:path")
+  const r = spawnSync(process.execPath, [path.join(__dirname, "../../bin/robot.js"), "service", "list", "--serial", "/dev/ttyNO_SUCH_PORT"], {
+    encoding: "utf8",
+    timeout: 30000,
+  })
+  assert.equal(r.signal, null, "exited by itself, not killed by the timeout")
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /^robot service list: unavailable: cannot connect to serial \/dev\/ttyNO_SUCH_PORT/m)
+})
