@@ -24,7 +24,14 @@ export class FrameHub extends EventEmitter {
     const wss = new WebSocketServer({ host: "127.0.0.1", port })
     await new Promise<void>((resolve, reject) => {
       wss.once("listening", () => resolve())
-      wss.once("error", (e) => reject(new Error(`frame hub: cannot listen on 127.0.0.1:${port}: ${e.message}`)))
+      wss.once("error", (e: NodeJS.ErrnoException) => {
+        const hint =
+          e.code === "EADDRINUSE" && port === 8081
+            ? " (a DeviceScript devtools server or the VS Code simulator is probably running: stop it, or run the" +
+              " firmware there and attach the simulated hardware with `robot sim --devtools`)"
+            : ""
+        reject(new Error(`frame hub: cannot listen on 127.0.0.1:${port}: ${e.message}${hint}`))
+      })
     })
     this.wss = wss
     wss.on("connection", (ws) => {
