@@ -5,6 +5,7 @@
 import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
 import { startBridge } from "../bridge/server"
+import { transportFromOptions, wantsDirectLink } from "./link"
 
 export interface BridgeCommandOptions {
   serial?: string | boolean
@@ -30,16 +31,9 @@ async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
     const node = demoMemoryNode()
     return { node, what: "the in-memory demo device (host-side handlers, no robot)", close: () => node.close() }
   }
-  if ((o.serial !== undefined && o.serial !== false) || (o.devtools !== undefined && o.devtools !== false)) {
+  if (wantsDirectLink(o)) {
     const { connect } = (require("../client/node") as typeof import("../client/node"))
-    let transport
-    if (o.serial !== undefined && o.serial !== false) {
-      const { serialTransport } = (require("../transport/serial") as typeof import("../transport/serial"))
-      transport = serialTransport(typeof o.serial === "string" ? { path: o.serial } : {})
-    } else {
-      const { websocketTransport, DEVTOOLS_URL } = (require("../transport/websocket") as typeof import("../transport/websocket"))
-      transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : (require("../config") as typeof import("../config")).configuredDevtoolsUrl(DEVTOOLS_URL))
-    }
+    const transport = transportFromOptions(o)
     const node = await connect({ transport })
     return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
   }

@@ -9,6 +9,7 @@ import { ServiceError, type ErrorCode } from "../client/errors"
 import { fromJson, stringifyJson, toJson, ValueError } from "../bridge/json"
 import { RosbridgeClient } from "../bridge/rosclient"
 import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
+import { transportFromOptions } from "./link"
 
 interface ConnOptions {
   url?: string
@@ -70,14 +71,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
   const { connect } = (require("../client/node") as typeof import("../client/node"))
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
-  let transport
-  if (o.serial !== undefined && o.serial !== false) {
-    const { serialTransport } = (require("../transport/serial") as typeof import("../transport/serial"))
-    transport = serialTransport(typeof o.serial === "string" ? { path: o.serial } : {})
-  } else {
-    const { websocketTransport, DEVTOOLS_URL } = (require("../transport/websocket") as typeof import("../transport/websocket"))
-    transport = websocketTransport(typeof o.devtools === "string" ? o.devtools : (require("../config") as typeof import("../config")).configuredDevtoolsUrl(DEVTOOLS_URL))
-  }
+  const transport = transportFromOptions(o)
   const node = await connect({ transport })
   const typeOf = (t: string) => {
     const d = serviceTypes[t]

@@ -3,7 +3,7 @@
 // picture, errors, several clients; the real `robot` CLI against it; and `robot bridge` itself
 // (the default: simulated robot + bridge). Waits poll with deadlines; no fixed sleeps.
 import assert from "node:assert/strict"
-import { spawn } from "node:child_process"
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -151,8 +151,16 @@ describe("bridge + simulated robot", { timeout: 180000 }, () => {
   })
 })
 
-test("`robot bridge` starts the simulated robot with the bridge and prints the dashboard and a call to try", { timeout: 180000 }, async () => {
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "bridge", "--port", "0"], { cwd: ROOT })
+/**
+ * Runs `robot <args>` until its stdout holds the rosbridge URL and `ready`, then `body(url, child)`;
+ * always stops the child with SIGINT (Ctrl+C) and waits for it to exit.
+ */
+async function withRunningCli(
+  args: string[],
+  ready: string,
+  body: (url: string, p: ChildProcessWithoutNullStreams, out: () => string) => Promise<void>,
+): Promise<void> {
+  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
   let out = ""
   let err = ""
   p.stderr.on("data", (d) => (err += d))
@@ -161,49 +169,43 @@ test("`robot bridge` starts the simulated robot with the bridge and prints the d
       p.stdout.on("data", (d) => {
         out += d
         const m = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
-        if (m && out.includes("bridge ready")) resolve(m[1]!)
+        if (m && out.includes(ready)) resolve(m[1]!)
       })
-      p.on("close", (code) => reject(new Error(`robot bridge exited (${code}): ${out}\n${err}`)))
+      p.on("close", (code) => reject(new Error(`robot ${args.join(" ")} exited (${code}): ${out}\n${err}`)))
     })
-    assert.match(out, /Bridge for the simulated robot/)
-    assert.match(out, /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
-    assert.match(out, /robot service call \/get_state/)
+    await body(url, p, () => out)
+  } finally {
+    const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
+    p.kill("SIGINT")
+    await closed
+  }
+}
+
+test("`robot bridge` starts the simulated robot with the bridge and prints the dashboard and a call to try", { timeout: 180000 }, async () => {
+  await withRunningCli(["bridge", "--port", "0"], "bridge ready", async (url, _p, out) => {
+    assert.match(out(), /Bridge for the simulated robot/)
+    assert.match(out(), /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
+    assert.match(out(), /robot service call \/get_state/)
     const r = await eventually(async () => {
       const x = await robotCli(["service", "call", "/get_state", "--url", url])
       if (x.code !== 0) throw new Error(x.stderr)
       return x
     }, "get_state through `robot bridge`", 20000)
     assert.match(r.stdout, /robot_interfaces\.srv\.GetState_Response\(uptime_ms=\d+, battery_voltage=/)
-  } finally {
-    const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
-    p.kill("SIGINT")
-    await closed
-  }
+  })
 })
 
 test("`robot sim` (the README's `npm start`) starts the robot and the bridge; the first call after 'ready' succeeds; 'b' presses the button", { timeout: 180000 }, async () => {
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "sim", "--port", "0"], { cwd: ROOT })
-  let out = ""
-  let err = ""
-  p.stderr.on("data", (d) => (err += d))
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      p.stdout.on("data", (d) => {
-        out += d
-        const m = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
-        if (m && out.includes("Press the simulated button")) resolve(m[1]!)
-      })
-      p.on("close", (code) => reject(new Error(`robot sim exited (${code}): ${out}\n${err}`)))
-    })
-    assert.match(out, /Bridge for the simulated robot/)
-    assert.match(out, /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
-    assert.match(out, /\/take_picture +robot_interfaces\/srv\/TakePicture/)
+  await withRunningCli(["sim", "--port", "0"], "Press the simulated button", async (url, p, out) => {
+    assert.match(out(), /Bridge for the simulated robot/)
+    assert.match(out(), /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
+    assert.match(out(), /\/take_picture +robot_interfaces\/srv\/TakePicture/)
     // no retry: the simulated hardware is bound before the bridge is announced
     const first = await robotCli(["service", "call", "/get_state", "--url", url])
     assert.equal(first.code, 0, first.stderr)
     assert.match(first.stdout, /button_pressed=False/)
     assert.match(first.stdout, /calls_failed=0/)
-    const pressed = new Promise<void>((resolve) => p.stdout.on("data", () => out.includes("[sim] button down") && resolve()))
+    const pressed = new Promise<void>((resolve) => p.stdout.on("data", () => out().includes("[sim] button down") && resolve()))
     p.stdin.write("b\n")
     await pressed
     const r = await eventually(async () => {
@@ -212,9 +214,5 @@ test("`robot sim` (the README's `npm start`) starts the robot and the bridge; th
       return x
     }, "get_state to show the pressed button", 10000)
     assert.match(r.stdout, /button_pressed=True/)
-  } finally {
-    const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
-    p.kill("SIGINT")
-    await closed
-  }
+  })
 })
