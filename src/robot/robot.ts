@@ -5,6 +5,7 @@ import * as ds from "@devicescript/core"
 import { RESOLUTIONS } from "../drivers/arducam"
 import { ServiceError, Status } from "../lib/types"
 import { Hardware, Picture, batteryPercent } from "./hardware"
+import { GetState_Response } from "../gen/interfaces"
 
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
 export const MIN_SPEED = -1
@@ -57,22 +58,8 @@ export function checkQuality(v: number): number {
     return v
 }
 
-/** The state GetState reports (field names as in GetState.srv). */
-export interface RobotState {
-    uptime_ms: number
-    battery_voltage: number
-    battery_percentage: number
-    left_speed: number
-    right_speed: number
-    drive_remaining_ms: number
-    pan_angle: number
-    led_on: boolean
-    button_pressed: boolean
-    free_heap: number
-    calls_served: number
-    calls_failed: number
-    last_error: string
-}
+/** The state GetState reports: the generated response type of robot_interfaces/srv/GetState. */
+export type RobotState = GetState_Response
 
 export class Robot {
     callsServed = 0
