@@ -30,7 +30,7 @@ import { definitionsOf, findInterfaceFiles, loadSources } from "../host/idl/load
 import type { InterfaceSet } from "../host/idl/types"
 import { tsNames } from "../host/idl/names"
 import { MessageCodec as HostCodec, isByteArrayField } from "../host/runtime/codec"
-import { sampleValue, SAMPLE_KINDS } from "../host/runtime/samples"
+import { buildValue, sampleValue, SAMPLE_KINDS } from "../host/runtime/samples"
 import { deviceNumber, deviceString, emitDevice } from "../host/codegen/device"
 
 type Field = MessageDefinitionField
@@ -115,23 +115,17 @@ function scalar(f: Field, kind: Kind, i: number): Value {
 }
 
 /** A value of `type` for one of the device-safe kinds (every 64-bit integer within +-(2^53-1)). */
-function makeValue(defs: Map<string, Field[]>, type: string, kind: Kind, depth = 0): Record<string, Value> {
-  const out: Record<string, Value> = {}
-  fieldsOf(defs, type).forEach((f, fi) => {
-    const one = (i: number): Value => (f.isComplex ? makeValue(defs, f.type, kind, depth + 1) : scalar(f, kind, fi + i))
-    if (!f.isArray) {
-      out[f.name] = one(0)
-      return
-    }
-    let n: number
-    if (f.arrayLength !== undefined) n = f.arrayLength
-    else if (kind === "safe_min") n = 0
-    else if (f.arrayUpperBound !== undefined) n = kind === "safe_max" ? f.arrayUpperBound : Math.min(1, f.arrayUpperBound)
-    else n = kind === "safe_max" ? (depth > 1 ? 1 : 3) : 2
-    const items = Array.from({ length: n }, (_, i) => one(i))
-    out[f.name] = isByteArrayField(f) ? Uint8Array.from(items as number[]) : items
-  })
-  return out
+function makeValue(defList: readonly MessageDefinition[], type: string, kind: Kind): Record<string, Value> {
+  return buildValue(
+    type,
+    defList,
+    (f, i) => scalar(f, kind, i),
+    (f, depth) => {
+      if (kind === "safe_min") return 0
+      if (f.arrayUpperBound !== undefined) return kind === "safe_max" ? f.arrayUpperBound : Math.min(1, f.arrayUpperBound)
+      return kind === "safe_max" ? (depth > 1 ? 1 : 3) : 2
+    },
+  )
 }
 
 /** The first 64-bit integer (in wire order) the device cannot hold: its field name and exact value. */
@@ -237,13 +231,13 @@ export function makeVectors(set: InterfaceSet): Vector[] {
     const defs = new Map(defList.map((d) => [d.name ?? "", d.definitions.filter((f) => !f.isConstant)]))
     const host = new HostCodec<Value>(type, defList)
     const values: { label: string; value: Value }[] = []
-    for (const k of ["safe_max", "safe_min", "edges"] as Kind[]) values.push({ label: k, value: makeValue(defs, type, k) })
+    for (const k of ["safe_max", "safe_min", "edges"] as Kind[]) values.push({ label: k, value: makeValue(defList, type, k) })
     for (const k of SAMPLE_KINDS) values.push({ label: `host_${k}`, value: sampleValue(type, defList, k) })
     // one vector per top-level 64-bit field at 2^53+1 (or -(2^53+1)), the rest device-safe
     for (const f of fieldsOf(defs, type)) {
       if (!isInt64(f.type) || f.isComplex) continue
       for (const bad of f.type === "int64" ? [2n ** 53n + 1n, -(2n ** 53n) - 1n] : [2n ** 53n + 1n]) {
-        const v = makeValue(defs, type, "edges")
+        const v = makeValue(defList, type, "edges")
         if (!f.isArray) v[f.name] = bad
         else if (f.arrayLength !== undefined || (v[f.name] as Value[]).length > 0) (v[f.name] as Value[])[0] = bad
         else v[f.name] = [bad]
@@ -279,11 +273,11 @@ export function makeVectors(set: InterfaceSet): Vector[] {
     }
     // one past each bound of the type's own fields: refused on encode and on decode
     for (const f of fieldsOf(defs, type)) {
-      const base = makeValue(defs, type, "safe_max")
+      const base = makeValue(defList, type, "safe_max")
       const cases: { label: string; value: Value; msg: string[]; decode: boolean }[] = []
       if (f.isArray && f.arrayUpperBound !== undefined) {
         const items = Array.from(base[f.name] as ArrayLike<Value>)
-        items.push(items[0] ?? (f.isComplex ? makeValue(defs, f.type, "safe_max") : scalar(f, "safe_max", 0)))
+        items.push(items[0] ?? (f.isComplex ? makeValue(defList, f.type, "safe_max") : scalar(f, "safe_max", 0)))
         const v = { ...base, [f.name]: isByteArrayField(f) ? Uint8Array.from(items as number[]) : items }
         cases.push({ label: `${f.name}[>${f.arrayUpperBound}]`, value: v, msg: [`${f.name}: ${f.arrayUpperBound + 1} elements exceed the bound <=${f.arrayUpperBound}`], decode: true })
       }

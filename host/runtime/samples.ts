@@ -59,32 +59,52 @@ function scalar(f: MessageDefinitionField, kind: SampleKind, i: number): unknown
 }
 
 /**
- * A sample value of `fullName` (definitions: the type first, then its nested types).
- * min: smallest numbers, empty strings and sequences; max: largest numbers, strings and bounded
- * sequences at their bound (unbounded: 3 elements), non-ASCII text; mixed: 2^53+1 in 64-bit
- * fields, -0, non-ASCII text, short sequences.
+ * Builds a value of `fullName` (definitions: the type first, then its nested types) by walking its
+ * fields: `scalar(field, i)` gives the i-th primitive of a field, `count(field, depth)` the length
+ * of a sequence that is not fixed-size (depth 0 is the top message). Fixed arrays get their length;
+ * `uint8[]`/`byte[]` become Uint8Array.
  */
-export function sampleValue(fullName: string, definitions: readonly MessageDefinition[], kind: SampleKind): unknown {
+export function buildValue(
+  fullName: string,
+  definitions: readonly MessageDefinition[],
+  scalar: (f: MessageDefinitionField, i: number) => unknown,
+  count: (f: MessageDefinitionField, depth: number) => number,
+): Record<string, unknown> {
   const types = new Map(definitions.map((d) => [d.name ?? "", d.definitions.filter((f) => !f.isConstant)]))
   const build = (name: string, depth: number): Record<string, unknown> => {
     const fields = types.get(name)
     if (!fields) throw new Error(`no definition for ${name}`)
     const out: Record<string, unknown> = {}
     fields.forEach((f, fi) => {
-      const one = (i: number): unknown => (f.isComplex ? build(f.type, depth + 1) : scalar(f, kind, fi + i))
+      const one = (i: number): unknown => (f.isComplex ? build(f.type, depth + 1) : scalar(f, fi + i))
       if (!f.isArray) {
         out[f.name] = one(0)
         return
       }
-      let n: number
-      if (f.arrayLength !== undefined) n = f.arrayLength
-      else if (kind === "min") n = 0
-      else if (f.arrayUpperBound !== undefined) n = kind === "max" ? f.arrayUpperBound : Math.min(1, f.arrayUpperBound)
-      else n = kind === "max" ? (depth > 2 ? 1 : 3) : 2
+      const n = f.arrayLength !== undefined ? f.arrayLength : count(f, depth)
       const items = Array.from({ length: n }, (_, i) => one(i))
       out[f.name] = isByteArrayField(f) ? Uint8Array.from(items as number[]) : items
     })
     return out
   }
   return build(fullName, 0)
+}
+
+/**
+ * A sample value of `fullName` (definitions: the type first, then its nested types).
+ * min: smallest numbers, empty strings and sequences; max: largest numbers, strings and bounded
+ * sequences at their bound (unbounded: 3 elements), non-ASCII text; mixed: 2^53+1 in 64-bit
+ * fields, -0, non-ASCII text, short sequences.
+ */
+export function sampleValue(fullName: string, definitions: readonly MessageDefinition[], kind: SampleKind): unknown {
+  return buildValue(
+    fullName,
+    definitions,
+    (f, i) => scalar(f, kind, i),
+    (f, depth) => {
+      if (kind === "min") return 0
+      if (f.arrayUpperBound !== undefined) return kind === "max" ? f.arrayUpperBound : Math.min(1, f.arrayUpperBound)
+      return kind === "max" ? (depth > 2 ? 1 : 3) : 2
+    },
+  )
 }
