@@ -1,5 +1,7 @@
 // Shared by the bridge, CLI and browser tests: a bridge on a free port in front of the in-memory
 // demo node, and real roslib (ESM, loaded with import()) connected to it.
+import { spawn } from "node:child_process"
+import * as path from "node:path"
 import { serviceTypes } from "../../host/gen/interfaces"
 import { demoMemoryNode } from "../../host/bridge/demo"
 import type { MemoryNode } from "../../host/bridge/memory"
@@ -64,5 +66,28 @@ export function closeRos(ros: any): Promise<void> {
   return new Promise((resolve) => {
     ros.once("close", () => resolve())
     ros.close()
+  })
+}
+
+/** The repository root (where `bin/robot.js` lives). */
+export const ROOT = path.join(__dirname, "..", "..")
+
+/** Runs the real `robot` binary to completion; it is killed (SIGKILL) after `timeoutMs`. */
+export function runRobot(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT, env: { ...process.env, ...options.env } })
+    let stdout = ""
+    let stderr = ""
+    p.stdout.on("data", (d) => (stdout += d))
+    p.stderr.on("data", (d) => (stderr += d))
+    const t = setTimeout(() => p.kill("SIGKILL"), options.timeoutMs ?? 60000)
+    p.on("error", reject)
+    p.on("close", (code) => {
+      clearTimeout(t)
+      resolve({ code, stdout, stderr })
+    })
   })
 }

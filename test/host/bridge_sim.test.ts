@@ -12,25 +12,10 @@ import * as jpeg from "jpeg-js"
 import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
 import { startBridge, type Bridge } from "../../host/bridge/server"
 import { serviceTypes } from "../../host/gen/interfaces"
-import { closeRos, connectRos, rosCall, rosGet } from "./bridge_helpers"
+import { closeRos, connectRos, rosCall, rosGet, ROOT, runRobot } from "./bridge_helpers"
 
-const ROOT = path.join(__dirname, "..", "..")
 
-function robotCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
-    let stdout = ""
-    let stderr = ""
-    p.stdout.on("data", (d) => (stdout += d))
-    p.stderr.on("data", (d) => (stderr += d))
-    const t = setTimeout(() => p.kill("SIGKILL"), 60000)
-    p.on("error", reject)
-    p.on("close", (code) => {
-      clearTimeout(t)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const robotCli = (args: string[]) => runRobot(args)
 
 async function eventually<T>(f: () => Promise<T>, what: string, timeoutMs = 15000): Promise<T> {
   const end = Date.now() + timeoutMs

@@ -7,25 +7,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { test } from "node:test"
 import * as jpeg from "jpeg-js"
-import { startFixture } from "./bridge_helpers"
+import { ROOT, runRobot, startFixture } from "./bridge_helpers"
 
-const ROOT = path.join(__dirname, "..", "..")
 
-function robot(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT, env: { ...process.env, ...env } })
-    let stdout = ""
-    let stderr = ""
-    p.stdout.on("data", (d) => (stdout += d))
-    p.stderr.on("data", (d) => (stderr += d))
-    const t = setTimeout(() => p.kill("SIGKILL"), 30000)
-    p.on("error", reject)
-    p.on("close", (code) => {
-      clearTimeout(t)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const robot = (args: string[], env: Record<string, string> = {}) => runRobot(args, { env, timeoutMs: 30000 })
 
 test("robot service list/type/find/call through a bridge", async () => {
   const f = await startFixture()
