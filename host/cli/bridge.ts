@@ -58,36 +58,55 @@ export interface CliBridge {
   close(): Promise<void>
 }
 
+/** Where and how the bridge listens, from the options, then devs.json `bridge`, then defaults. */
+export interface ListenSettings {
+  host: string
+  port: number
+  token: string | undefined
+  allowedOrigins: string[] | undefined
+  maxInFlight: number
+  maxBytes: number
+}
+
 /**
- * Starts the bridge in front of `node` with the CLI's options and prints the dashboard address,
- * the rosbridge URL and first commands to try. Used by `robot bridge` and `robot sim`.
- * Throws (before listening) on a non-loopback address without a token.
+ * Resolves the listen settings once, before anything is started, and refuses an unsafe bind
+ * (a non-loopback address without a token). devs.json is read when there is one; a wrong value in
+ * it is an error naming the key, not a silent default.
  */
-export async function serveBridge(node: RobotNode, what: string, o: BridgeCommandOptions): Promise<CliBridge> {
-  let cfgHost = "127.0.0.1"
-  let cfgPort = 9090
-  try {
-    const { loadConfig } = (require("../config") as typeof import("../config"))
-    const { config } = loadConfig()
-    cfgHost = config.bridge.host
-    cfgPort = config.bridge.port
-  } catch {
-    // no devs.json: defaults
-  }
-  const host = o.host ?? cfgHost
-  const port = intOption("--port", o.port, cfgPort, 0, 65535)
+export function listenSettings(o: BridgeCommandOptions): ListenSettings {
+  const { findConfig, loadConfig } = (require("../config") as typeof import("../config"))
+  const cfg = findConfig() ? loadConfig().config.bridge : { host: "127.0.0.1", port: 9090 }
+  const host = o.host ?? cfg.host
   const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
-  const maxInFlight = intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000)
-  const maxBytes = intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024)
+  const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))
+  if (!isLoopback(host) && !token) {
+    throw new Error(`refusing to listen on ${host} without a token: pass --token <secret> or set ROBOT_BRIDGE_TOKEN (or listen on 127.0.0.1)`)
+  }
+  return {
+    host,
+    port: intOption("--port", o.port, cfg.port, 0, 65535),
+    token,
+    allowedOrigins: o.allowOrigin,
+    maxInFlight: intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000),
+    maxBytes: intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024),
+  }
+}
+
+/**
+ * Starts the bridge in front of `node` and prints the dashboard address, the rosbridge URL and
+ * first commands to try. Used by `robot bridge` and `robot sim`.
+ */
+export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
+  const { host, port, token } = listen
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
   const bridge = await startBridge({
     node,
     host,
     port,
     token,
-    allowedOrigins: o.allowOrigin,
-    maxInFlightPerClient: maxInFlight,
-    maxMessageBytes: maxBytes,
+    allowedOrigins: listen.allowedOrigins,
+    maxInFlightPerClient: listen.maxInFlight,
+    maxMessageBytes: listen.maxBytes,
     typeRegistry: serviceTypes,
     log: (line) => console.error(`[bridge] ${line}`),
   })
@@ -113,30 +132,12 @@ export async function serveBridge(node: RobotNode, what: string, o: BridgeComman
   return { close: () => bridge.close() }
 }
 
-/** Refuses an unsafe bind before anything is started. */
-export function checkBind(o: BridgeCommandOptions): void {
-  let host = o.host
-  if (host === undefined) {
-    try {
-      const { loadConfig } = (require("../config") as typeof import("../config"))
-      host = loadConfig().config.bridge.host
-    } catch {
-      host = "127.0.0.1"
-    }
-  }
-  const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
-  const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))
-  if (!isLoopback(host) && !token) {
-    throw new Error(`refusing to listen on ${host} without a token: pass --token <secret> or set ROBOT_BRIDGE_TOKEN (or listen on 127.0.0.1)`)
-  }
-}
-
 export async function runBridge(o: BridgeCommandOptions): Promise<void> {
-  checkBind(o)
+  const listen = listenSettings(o)
   const robot = await openRobot(o)
   let bridge: CliBridge
   try {
-    bridge = await serveBridge(robot.node, robot.what, o)
+    bridge = await serveBridge(robot.node, robot.what, listen)
   } catch (e) {
     await robot.close()
     throw e
@@ -151,16 +152,23 @@ export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   await robot.close()
 }
 
+/** The options that say where the bridge listens (`robot bridge` and `robot sim`). */
+export function addListenOptions(cmd: Command, prefix = ""): Command {
+  return cmd
+    .option("--host <address>", `${prefix}address to listen on (default 127.0.0.1; others need --token)`)
+    .option("--port <port>", `${prefix}port to listen on (default 9090)`)
+    .option("--token <token>", `${prefix}token every client must present (default: $ROBOT_BRIDGE_TOKEN)`)
+}
+
 export function registerBridge(program: Command): void {
-  program
+  const cmd = program
     .command("bridge")
     .description("serve the robot's services over rosbridge v2 (WebSocket), HTTP and a web dashboard")
     .option("--serial [path]", "the robot is a board on this serial port (default: the first Jacdac port)")
-    .option("--devtools [url]", "the robot runs in a DeviceScript simulator at this devtools URL (default ws://127.0.0.1:8081)")
+    .option("--devtools [url]", "the robot runs in a DeviceScript simulator at this devtools URL (default from devs.json)")
     .option("--memory", "no robot: serve the in-memory demo device (host-side handlers)")
-    .option("--host <address>", "address to listen on (default 127.0.0.1; others need --token)")
-    .option("--port <port>", "port to listen on (default 9090)")
-    .option("--token <token>", "token every client must present (default: $ROBOT_BRIDGE_TOKEN)")
+  addListenOptions(cmd)
+  cmd
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")
     .option("--max-in-flight <n>", "calls in flight per client (default 32)")
     .option("--max-message-bytes <n>", "largest WebSocket message / HTTP body (default 1048576)")

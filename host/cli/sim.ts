@@ -6,7 +6,7 @@ import type { Command } from "commander"
 import * as path from "node:path"
 import { loadConfig } from "../config"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
-import { checkBind, serveBridge, type CliBridge } from "./bridge"
+import { addListenOptions, listenSettings, serveBridge, type CliBridge } from "./bridge"
 
 export interface SimCommandOptions {
   devtools?: string | boolean
@@ -55,7 +55,7 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
   const withBridge = opts.bridge !== false && !devtools
-  if (withBridge) checkBind(opts)
+  const listen = withBridge ? listenSettings(opts) : undefined
   const robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools })
   let bridge: CliBridge | undefined
   let stopping = false
@@ -73,8 +73,8 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
     console.log(`[sim] camera: ${p.width}x${p.height} JPEG, ${p.size} bytes`),
   )
   try {
-    if (withBridge && robot.node) {
-      bridge = await serveBridge(robot.node, `the simulated robot (${firmware} in the DeviceScript VM, hardware simulated on the host)`, opts)
+    if (listen && robot.node) {
+      bridge = await serveBridge(robot.node, `the simulated robot (${firmware} in the DeviceScript VM, hardware simulated on the host)`, listen)
       console.log("Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.")
     } else await printNextSteps(robot, firmware)
   } catch (e) {
@@ -93,16 +93,14 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
 }
 
 export function registerSim(program: Command): void {
-  program
+  const cmd = program
     .command("sim")
     .description("run the robot firmware in the DeviceScript simulator with simulated hardware, and the bridge on 127.0.0.1:9090")
     .option("--devtools [url]", "only start the simulated hardware, on a devtools server (default from devs.json)")
     .option("--firmware <entry>", "firmware entry to run (default from devs.json)")
     .option("--no-bridge", "do not start the bridge (rosbridge, HTTP API, dashboard)")
-    .option("--host <address>", "bridge: address to listen on (default 127.0.0.1; others need --token)")
-    .option("--port <port>", "bridge: port to listen on (default 9090)")
-    .option("--token <token>", "bridge: token every client must present (default: $ROBOT_BRIDGE_TOKEN)")
-    .action(async (opts: SimCommandOptions) => {
-      await runSim(opts)
-    })
+  addListenOptions(cmd, "bridge: ")
+  cmd.action(async (opts: SimCommandOptions) => {
+    await runSim(opts)
+  })
 }
