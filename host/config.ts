@@ -146,9 +146,15 @@ export function loadConfig(file?: string): LoadedConfig {
   return { config: validateConfig(raw, shown), dir: path.dirname(path.resolve(f)), file: path.resolve(f) }
 }
 
+/**
+ * devs.json's settings when there is a devs.json (above the cwd), undefined when there is none.
+ * A devs.json that exists but is wrong is an error naming the key, never a silent default.
+ */
+export function loadConfigIfPresent(): DevsConfig | undefined {
+  return findConfig() ? loadConfig().config : undefined
+}
+
 /** The devtools URL from devs.json (`simulator.devtools`), or `fallback` when there is no devs.json. */
 export function configuredDevtoolsUrl(fallback: string): string {
-  // a devs.json that exists but is wrong is an error naming the key, not a silent default
-  if (!findConfig()) return fallback
-  return loadConfig().config.simulator.devtools
+  return loadConfigIfPresent()?.simulator.devtools ?? fallback
 }

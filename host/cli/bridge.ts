@@ -74,8 +74,8 @@ export interface ListenSettings {
  * it is an error naming the key, not a silent default.
  */
 export function listenSettings(o: BridgeCommandOptions): ListenSettings {
-  const { findConfig, loadConfig } = (require("../config") as typeof import("../config"))
-  const cfg = findConfig() ? loadConfig().config.bridge : { host: "127.0.0.1", port: 9090 }
+  const { loadConfigIfPresent } = (require("../config") as typeof import("../config"))
+  const cfg = loadConfigIfPresent()?.bridge ?? { host: "127.0.0.1", port: 9090 }
   const host = o.host ?? cfg.host
   const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
   const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))

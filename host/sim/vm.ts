@@ -68,17 +68,6 @@ export function buildFirmware(entry: string): BuiltFirmware {
   return { entry: abs, dir, bytecodeBytes: statSync(devs).size }
 }
 
-/** Total of the per-function sizes in the build's bytecode-sizes.md, by source file prefix. */
-export function bytecodeSizes(fw: BuiltFirmware): { file: string; bytes: number }[] {
-  const p = join(fw.dir, "bytecode-sizes.md")
-  const text = existsSync(p) ? readFileSync(p, "utf8") : ""
-  return text
-    .split("\n")
-    .map((l) => /^\s*(\d+)\s*\|\s*([^|]+?)\s*(?:\||$)/.exec(l))
-    .filter((m): m is RegExpExecArray => !!m)
-    .map((m) => ({ file: m[2]!, bytes: Number(m[1]) }))
-}
-
 export interface VmProcess {
   readonly child: ChildProcess
   /** console and dmesg lines of the VM, in order */
