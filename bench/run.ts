@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { AddTwoInts } from "../host/gen/interfaces"
-import { ROS_SERVICES_CLASS } from "../host/client/protocol"
+import { ROS_SERVICES_CLASS } from "../host/client/records"
 import type { ServiceNode } from "../host/client/node"
 import { startRig, type Rig } from "../host/sim/rig"
 import { benchBridge } from "./bridge"

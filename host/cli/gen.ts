@@ -30,7 +30,7 @@ export function runGen(dirs: string[], o: GenCliOptions): number {
   let r
   try {
     // header paths are relative to the project (devs.json) directory, so the output does not depend on the cwd
-    r = generate({ roots, hostOut, deviceOut, check: o.check === true, base: loaded?.dir ?? process.cwd() })
+    r = generate({ roots, hostOut, deviceOut, check: o.check === true, base: loaded?.dir ?? process.cwd(), protocol: loaded !== undefined })
   } catch (e) {
     if (e instanceof IdlError) {
       console.error(e.message)

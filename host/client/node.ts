@@ -1,34 +1,26 @@
-// The host client: `connect({ transport })` gives a RobotNode (host/client/api.ts) that finds the
-// device serving the rosServices Jacdac service, lists its services, and makes calls with its own
-// call ids over the record protocol of docs/protocol.md. jacdac-ts does the Jacdac framing and
-// device discovery; nothing here is sent with the ACK flag.
-import { randomInt } from "node:crypto"
+// The host client's facade: `connect({ transport })` gives a RobotNode (host/client/api.ts) that
+// finds the device serving the rosServices Jacdac service, lists its services and hands calls to
+// the call engine (host/client/calls.ts: sessions, sequence numbers, recovery) over the record
+// protocol v2 of docs/protocol.md (codec: host/client/records.ts). jacdac-ts does the Jacdac
+// framing and device discovery; nothing here is sent with the ACK flag.
 import { jd, type JD } from "../transport/jacdac"
 import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
-import { ErrorCodes, ServiceError, errorCodeFromWire, type ErrorCode } from "./errors"
+import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
+import { ServiceError } from "./errors"
 import {
-  CALL_HEADER,
-  CALLX_HEADER,
   CMD_FRAME,
-  CallState,
-  DATA_HEADER,
   FrameError,
-  Kind,
-  MAX_PAYLOAD,
+  JACDAC_PAYLOAD,
   REPORT_FRAME_OUT,
   ROS_SERVICES_CLASS,
-  SMALL_RESPONSE,
-  callRecord,
-  callxRecord,
-  dataRecord,
+  VersionError,
   encodeName,
-  idRecord,
+  listRecord,
   packRecords,
   parseDeviceFrame,
-  pollRecord,
   type DeviceRecord,
-} from "./protocol"
+} from "./records"
 import type { RobotTransport } from "../transport/types"
 
 export interface ConnectOptions {
@@ -46,49 +38,19 @@ export interface DeviceLimits {
   bootId: number
   maxRequestBytes: number
   maxResponseBytes: number
+  /** heap bytes the device gives calls (requests, retained answers) */
+  budget: number
   maxInFlight: number
+  /** request bytes the host may send beyond what the device acknowledged */
+  window: number
   protocolVersion: number
 }
 
 /** Counters kept by a node (for tests and the benchmark). */
-export interface NodeStats {
-  callsStarted: number
-  polls: number
-  requestResends: number
-  busyRetries: number
+export interface NodeStats extends CallStats {
   packetsSent: number
   packetsReceived: number
   protocolErrors: number
-}
-
-const DEFAULT_TIMEOUT_MS = 10000
-/** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
-const POLL_FIRST_MS = 400
-const POLL_RUNNING_MS = 1000
-const POLL_MAX_MS = 4000
-
-interface PendingCall {
-  id: number
-  service: string
-  name: Uint8Array
-  hash32: number
-  request: Uint8Array
-  decode: (b: Uint8Array) => unknown
-  resolve: (v: unknown) => void
-  reject: (e: ServiceError) => void
-  onProgress?: (received: number, total: number) => void
-  active: boolean
-  resTotal: number
-  res: Uint8Array | undefined
-  got: number
-  silence: NodeJS.Timeout | undefined
-  pollDelay: number
-  lastPollAt: number
-  lastPollHave: number
-  lastResendAt: number
-  /** do not use the compact CALLX (the device said our list is stale) */
-  fullCall: boolean
-  cleanup: () => void
 }
 
 /** A RobotNode with the extras the rig, the bridge and the benchmark use. */
@@ -108,6 +70,8 @@ export interface ServiceNode extends RobotNode {
   sendRawFrame(payload: Uint8Array): Promise<void>
   /** Resolves when a device is attached (`unavailable` after `timeoutMs`, default 10000). */
   waitForDevice(options?: { timeoutMs?: number }): Promise<JD.JDDevice>
+  /** The session id the device gave this node (0 while none). */
+  readonly session: number
 }
 
 class Listeners<A extends unknown[]> {
@@ -129,19 +93,12 @@ class Listeners<A extends unknown[]> {
   }
 }
 
-class Node implements ServiceNode {
+class Node implements ServiceNode, CallLink {
   state: NodeState = "connecting"
   device: JD.JDDevice | undefined
-  limits: DeviceLimits | undefined
-  readonly stats: NodeStats = {
-    callsStarted: 0,
-    polls: 0,
-    requestResends: 0,
-    busyRetries: 0,
-    packetsSent: 0,
-    packetsReceived: 0,
-    protocolErrors: 0,
-  }
+  readonly maxPayload = JACDAC_PAYLOAD
+  private readonly engine: CallEngine
+  private readonly io = { packetsSent: 0, packetsReceived: 0, protocolErrors: 0 }
   private serviceIndex = -1
   private services: ServiceInfo[] | undefined
   private pendingList: { version: number; entries: (ServiceInfo | undefined)[] } | undefined
@@ -153,12 +110,8 @@ class Node implements ServiceNode {
   private readonly errorListeners = new Listeners<[string]>()
   private readonly deviceWaiters = new Listeners<[]>()
   private readonly recordListeners = new Listeners<[DeviceRecord]>()
-  private readonly active = new Map<number, PendingCall>()
-  private readonly queue: PendingCall[] = []
   private outbox: Uint8Array[] = []
   private flushScheduled = false
-  private readonly idBase = randomInt(0, 0xffffffff)
-  private idCounter = 0
   private closed = false
   /** when a restart was last handled (HELLO with a new bootId, or jacdac-ts restart event) */
   private restartSeenAt = 0
@@ -168,6 +121,7 @@ class Node implements ServiceNode {
     private readonly transport: JD.Transport,
     private readonly options: ConnectOptions,
   ) {
+    this.engine = new CallEngine(this, () => this.window)
     bus.on(jd.DEVICE_ANNOUNCE, (d: JD.JDDevice) => this.maybeAttach(d))
     bus.on(jd.DEVICE_DISCONNECT, (d: JD.JDDevice) => {
       if (d === this.device) this.detach("device disconnected")
@@ -180,21 +134,52 @@ class Node implements ServiceNode {
     bus.on(jd.PACKET_REPORT, (pkt: JD.Packet) => {
       if (pkt.device !== this.device || pkt.serviceIndex !== this.serviceIndex) return
       if (pkt.serviceCommand !== REPORT_FRAME_OUT) return
-      this.stats.packetsReceived++
+      this.io.packetsReceived++
       this.onPayload(pkt.data)
     })
     transport.on(jd.CONNECTION_STATE, () => {
       if (this.closed) return
       if (transport.disconnected) {
-        this.failAll("unavailable", `transport ${options.transport.description} disconnected`)
+        this.engine.deviceLost(`transport ${options.transport.description} disconnected`)
+        this.engine.failAll("unavailable", `transport ${options.transport.description} disconnected`)
         this.setState("disconnected", false)
       }
     })
   }
 
+  get stats(): NodeStats {
+    return { ...this.engine.stats, ...this.io }
+  }
+
+  get limits(): DeviceLimits | undefined {
+    const h = this.engine.limits
+    if (!h) return undefined
+    return {
+      bootId: h.bootId,
+      maxRequestBytes: h.maxRequestBytes,
+      maxResponseBytes: h.maxResponseBytes,
+      budget: h.budget,
+      maxInFlight: h.maxInFlight,
+      window: h.window,
+      protocolVersion: h.version,
+    }
+  }
+
   get window(): number {
-    const w = this.options.window ?? Math.min(8, this.limits?.maxInFlight ?? 8)
+    const w = this.options.window ?? Math.min(16, this.engine.limits?.maxInFlight ?? 8)
     return Math.max(1, w)
+  }
+
+  // ------------------------------------------------------------------ CallLink
+  send(records: Uint8Array[]): void {
+    this.enqueue(records)
+  }
+  listed(): { version: number; services: { name: string; hash32: number }[] } | undefined {
+    return this.services ? { version: this.listVersion, services: this.services } : undefined
+  }
+  refreshList(): void {
+    this.services = undefined
+    this.requestList()
   }
 
   // ------------------------------------------------------------------ device tracking
@@ -211,7 +196,6 @@ class Node implements ServiceNode {
     this.setState("connected", false)
     this.requestList()
     this.deviceWaiters.emit()
-    this.pump()
   }
 
   private detach(why: string) {
@@ -220,7 +204,8 @@ class Node implements ServiceNode {
     this.services = undefined
     this.bootId = undefined
     this.outbox = []
-    this.failAll("unavailable", why)
+    this.engine.deviceLost(why)
+    this.engine.failAll("unavailable", why)
     if (!this.closed) {
       this.setState("connecting", false)
       // another device may already be there
@@ -230,7 +215,7 @@ class Node implements ServiceNode {
 
   private restarted(why: string) {
     this.restartSeenAt = Date.now()
-    this.failAll("unavailable", why)
+    this.engine.deviceLost(why)
     this.bootId = undefined
     this.listVersion = -1
     this.services = undefined
@@ -246,7 +231,7 @@ class Node implements ServiceNode {
 
   private requestList() {
     if (!this.device) return
-    this.enqueue([idRecord(Kind.LIST, randomInt(0, 0xffffffff))])
+    this.enqueue([listRecord()])
     // the HELLO or a SERVICE record may be lost: ask again until the list is complete
     clearTimeout(this.listTimer)
     this.listTimer = setTimeout(() => {
@@ -260,6 +245,11 @@ class Node implements ServiceNode {
     try {
       recs = parseDeviceFrame(data)
     } catch (e) {
+      if (e instanceof VersionError) {
+        this.protocolError(e.message)
+        this.engine.setFatal(new ServiceError("unavailable", e.message))
+        return
+      }
       this.protocolError(`bad frame from device: ${(e as Error).message}`)
       return
     }
@@ -274,7 +264,7 @@ class Node implements ServiceNode {
   }
 
   private protocolError(msg: string) {
-    this.stats.protocolErrors++
+    this.io.protocolErrors++
     this.errorListeners.emit(msg)
   }
 
@@ -284,24 +274,16 @@ class Node implements ServiceNode {
         const restarted = this.bootId !== undefined && r.bootId !== this.bootId
         if (restarted) {
           this.restartSeenAt = Date.now()
-          this.failAll("unavailable", "device program restarted")
           this.services = undefined
           this.listVersion = -1
         }
         this.bootId = r.bootId
-        this.limits = {
-          bootId: r.bootId,
-          maxRequestBytes: r.maxRequestBytes,
-          maxResponseBytes: r.maxResponseBytes,
-          maxInFlight: r.maxInFlight,
-          protocolVersion: r.version,
-        }
+        this.engine.deviceHello(r, restarted)
         if (restarted) this.stateListeners.emit(this.state, { restarted: true })
         if (r.listVersion !== this.listVersion || !this.services) {
           this.pendingList = { version: r.listVersion, entries: new Array(r.count).fill(undefined) }
           this.maybeCommitList()
         }
-        this.pump()
         break
       }
       case "service": {
@@ -311,17 +293,11 @@ class Node implements ServiceNode {
         this.maybeCommitList()
         break
       }
-      case "result":
-      case "rdata":
-      case "status": {
-        const c = this.active.get(r.callId)
-        if (!c) return // another client's call, or one already finished
-        this.onCallRecord(c, r)
-        break
-      }
       case "error":
         this.protocolError(`device: ${r.message} (at byte ${r.offset})`)
         break
+      default:
+        this.engine.onRecord(r)
     }
   }
 
@@ -335,268 +311,6 @@ class Node implements ServiceNode {
     this.servicesListeners.emit(this.services.slice())
   }
 
-  private onCallRecord(c: PendingCall, r: DeviceRecord) {
-    const prevDelay = c.pollDelay
-    c.pollDelay = POLL_FIRST_MS
-    if (r.kind === "result") {
-      if (r.status !== 0) {
-        const msg = Buffer.from(r.data).toString("utf8")
-        if (r.status === ErrorCodes.unavailable && msg.startsWith("busy")) {
-          this.busy(c)
-          return
-        }
-        if (r.status === ErrorCodes.unavailable && msg.startsWith("stale")) {
-          // our copy of the service list is out of date: refresh it, call by name meanwhile
-          c.fullCall = true
-          this.services = undefined
-          this.requestList()
-          this.busy(c)
-          return
-        }
-        this.settle(c, new ServiceError(errorCodeFromWire(r.status), msg, c.service))
-        return
-      }
-      if (c.resTotal < 0) {
-        c.resTotal = r.total
-        c.res = new Uint8Array(r.total)
-      }
-      this.accept(c, 0, r.data)
-    } else if (r.kind === "rdata") {
-      if (c.resTotal < 0) {
-        this.poll(c, 0, true) // the RESULT was lost
-        return
-      }
-      this.accept(c, r.offset, r.data)
-    } else if (r.kind === "status") {
-      if (r.state === CallState.unknown) {
-        if (c.resTotal >= 0) this.settle(c, new ServiceError("unavailable", "the device no longer knows this call", c.service))
-        else this.sendRequest(c, 0, true)
-      } else if (r.state === CallState.receiving) {
-        this.sendRequest(c, r.offset, true)
-      } else if (r.state === CallState.running) {
-        // a slow handler: poll less and less often (each answer costs the device a packet)
-        c.pollDelay = Math.min(POLL_MAX_MS, Math.max(POLL_RUNNING_MS, prevDelay * 2))
-        this.armSilence(c)
-      } else {
-        this.armSilence(c)
-      }
-    }
-  }
-
-  private accept(c: PendingCall, offset: number, data: Uint8Array) {
-    const res = c.res!
-    if (offset > c.got) {
-      this.poll(c, c.got, true) // gap: go back to the first missing byte
-      return
-    }
-    const end = offset + data.length
-    if (end > c.resTotal) {
-      this.settle(c, new ServiceError("internal", `response data beyond its length (${end} > ${c.resTotal})`, c.service))
-      return
-    }
-    if (end > c.got) {
-      res.set(data.subarray(c.got - offset), c.got)
-      c.got = end
-      c.onProgress?.(c.got, c.resTotal)
-    }
-    if (c.got === c.resTotal) {
-      let v: unknown
-      try {
-        v = c.decode(res)
-      } catch (e) {
-        this.enqueue([idRecord(Kind.DONE, c.id)])
-        this.settle(c, new ServiceError("internal", `cannot decode the response: ${(e as Error).message}`, c.service))
-        return
-      }
-      // the device keeps small answers in its ring without a DONE (see SMALL_RESPONSE)
-      if (c.resTotal > SMALL_RESPONSE) this.enqueue([idRecord(Kind.DONE, c.id)])
-      this.settle(c, undefined, v)
-      return
-    }
-    this.armSilence(c)
-  }
-
-  // ------------------------------------------------------------------ calls
-  private newId(): number {
-    for (;;) {
-      const id = (this.idBase + ++this.idCounter) >>> 0
-      if (id !== 0 && !this.active.has(id)) return id
-    }
-  }
-
-  startCall<Res>(service: string, hash32: number, request: Uint8Array, decode: (b: Uint8Array) => Res, options: CallOptions): Promise<Res> {
-    return new Promise<Res>((resolve, reject) => {
-      if (this.closed) {
-        reject(new ServiceError("unavailable", "node closed", service))
-        return
-      }
-      let name: Uint8Array
-      try {
-        name = encodeName(service)
-      } catch (e) {
-        reject(new ServiceError("invalid_argument", (e as Error).message, service))
-        return
-      }
-      if (this.limits && request.length > this.limits.maxRequestBytes) {
-        reject(new ServiceError("resource_exhausted", `request of ${request.length} bytes exceeds maxRequestBytes=${this.limits.maxRequestBytes}`, service))
-        return
-      }
-      const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-      const c: PendingCall = {
-        id: this.newId(),
-        service,
-        name,
-        hash32,
-        request,
-        decode,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-        onProgress: options.onProgress,
-        active: false,
-        resTotal: -1,
-        res: undefined,
-        got: 0,
-        silence: undefined,
-        pollDelay: POLL_FIRST_MS,
-        lastPollAt: 0,
-        lastPollHave: -1,
-        lastResendAt: 0,
-        fullCall: false,
-        cleanup: () => {},
-      }
-      const timer = setTimeout(() => this.abandon(c, "deadline_exceeded", `no answer within ${timeoutMs} ms`), timeoutMs)
-      const signal = options.signal
-      const onAbort = () => this.abandon(c, "cancelled", "the call was aborted")
-      if (signal) {
-        if (signal.aborted) {
-          clearTimeout(timer)
-          reject(new ServiceError("cancelled", "the call was aborted", service))
-          return
-        }
-        signal.addEventListener("abort", onAbort, { once: true })
-      }
-      c.cleanup = () => {
-        clearTimeout(timer)
-        clearTimeout(c.silence)
-        signal?.removeEventListener("abort", onAbort)
-      }
-      this.queue.push(c)
-      this.pump()
-    })
-  }
-
-  private pump() {
-    if (!this.device || this.closed) return
-    while (this.active.size < this.window && this.queue.length) {
-      const c = this.queue.shift()!
-      c.active = true
-      this.active.set(c.id, c)
-      this.stats.callsStarted++
-      this.sendRequest(c, 0, false)
-    }
-  }
-
-  /** sends the request from byte `from` (0: the CALL record first) */
-  private sendRequest(c: PendingCall, from: number, resend: boolean) {
-    const now = Date.now()
-    if (resend) {
-      if (now - c.lastResendAt < 150) return
-      this.stats.requestResends++
-    }
-    c.lastResendAt = now
-    const recs: Uint8Array[] = []
-    const req = c.request
-    let off = from
-    const index = from === 0 && !c.fullCall ? this.compactIndex(c) : -1
-    if (index >= 0) {
-      recs.push(callxRecord(c.id, this.listVersion, index, req))
-      off = req.length
-    } else if (from === 0) {
-      const n = Math.min(req.length, MAX_PAYLOAD - CALL_HEADER - c.name.length)
-      recs.push(callRecord(c.id, c.hash32, req.length, c.name, req.subarray(0, n)))
-      off = n
-    }
-    while (off < req.length) {
-      const n = Math.min(req.length - off, MAX_PAYLOAD - DATA_HEADER)
-      recs.push(dataRecord(c.id, off, req.subarray(off, off + n)))
-      off += n
-    }
-    this.enqueue(recs)
-    this.armSilence(c)
-  }
-
-  /** index for a compact CALLX: the request fits one record and the listed hash matches */
-  private compactIndex(c: PendingCall): number {
-    if (!this.services || c.request.length > MAX_PAYLOAD - CALLX_HEADER) return -1
-    const i = this.services.findIndex((s) => s.name === c.service)
-    if (i < 0 || i > 255 || this.services[i]!.hash32 !== c.hash32) return -1
-    return i
-  }
-
-  private poll(c: PendingCall, have: number, onGap: boolean) {
-    const now = Date.now()
-    // one POLL per missing offset per 300 ms: chunks already on the way must not trigger more
-    if (onGap && c.lastPollHave === have && now - c.lastPollAt < 300) return
-    c.lastPollAt = now
-    c.lastPollHave = have
-    this.stats.polls++
-    this.enqueue([pollRecord(c.id, have)])
-    this.armSilence(c)
-  }
-
-  private armSilence(c: PendingCall) {
-    clearTimeout(c.silence)
-    c.silence = setTimeout(() => {
-      if (!c.active || this.active.get(c.id) !== c) return
-      const d = c.pollDelay
-      c.pollDelay = Math.min(POLL_MAX_MS, d * 2)
-      this.poll(c, c.got, false)
-    }, c.pollDelay)
-  }
-
-  private busy(c: PendingCall) {
-    // the device ran nothing: try again (same id) when a slot frees up or after a short pause
-    this.stats.busyRetries++
-    this.active.delete(c.id)
-    c.active = false
-    clearTimeout(c.silence)
-    c.silence = setTimeout(() => {
-      if (c.active || this.closed) return
-      this.queue.unshift(c)
-      this.pump()
-    }, 10 + randomInt(0, 40))
-  }
-
-  private abandon(c: PendingCall, code: ErrorCode, msg: string) {
-    const i = this.queue.indexOf(c)
-    if (i >= 0) this.queue.splice(i, 1)
-    if (c.active && this.device) this.enqueue([idRecord(Kind.CANCEL, c.id)])
-    this.settle(c, new ServiceError(code, msg, c.service))
-  }
-
-  private settle(c: PendingCall, err: ServiceError | undefined, value?: unknown) {
-    c.cleanup()
-    if (this.active.get(c.id) === c) this.active.delete(c.id)
-    c.active = false
-    const i = this.queue.indexOf(c)
-    if (i >= 0) this.queue.splice(i, 1)
-    // later records for this id find nothing; a second settle is a no-op
-    const res = c.resolve
-    const rej = c.reject
-    c.resolve = () => {}
-    c.reject = () => {}
-    if (err) rej(err)
-    else res(value)
-    this.pump()
-  }
-
-  private failAll(code: ErrorCode, msg: string) {
-    const all = [...this.active.values(), ...this.queue]
-    this.active.clear()
-    this.queue.length = 0
-    for (const c of all) this.settle(c, new ServiceError(code, msg, c.service))
-  }
-
   // ------------------------------------------------------------------ outgoing
   private enqueue(recs: Uint8Array[]) {
     this.outbox.push(...recs)
@@ -607,7 +321,7 @@ class Node implements ServiceNode {
       const recs = this.outbox
       this.outbox = []
       if (!recs.length) return
-      for (const p of packRecords(recs)) void this.sendPayload(p)
+      for (const p of packRecords(recs, this.maxPayload)) void this.sendPayload(p)
     })
   }
 
@@ -616,7 +330,7 @@ class Node implements ServiceNode {
     if (!dev || this.closed) return
     const pkt = jd.Packet.from(CMD_FRAME, payload)
     pkt.serviceIndex = this.serviceIndex
-    this.stats.packetsSent++
+    this.io.packetsSent++
     try {
       await pkt.sendCmdAsync(dev) // never with the ACK flag: the server would run it again
     } catch (e) {
@@ -625,7 +339,7 @@ class Node implements ServiceNode {
   }
 
   async sendRawFrame(payload: Uint8Array): Promise<void> {
-    if (payload.length > MAX_PAYLOAD) throw new FrameError(`payload of ${payload.length} bytes (max ${MAX_PAYLOAD})`)
+    if (payload.length > JACDAC_PAYLOAD) throw new FrameError(`payload of ${payload.length} bytes (max ${JACDAC_PAYLOAD})`)
     await this.sendPayload(payload)
   }
 
@@ -641,6 +355,11 @@ class Node implements ServiceNode {
   }
   onProtocolError(listener: (message: string) => void): () => void {
     return this.errorListeners.add(listener)
+  }
+
+  /** the current session with the device (0 while none): tests and diagnostics */
+  get session(): number {
+    return this.engine.session
   }
 
   waitForDevice(options: { timeoutMs?: number } = {}): Promise<JD.JDDevice> {
@@ -730,9 +449,19 @@ class Node implements ServiceNode {
     }
   }
 
+  startCall<Res>(service: string, hash32: number, request: Uint8Array, decode: (b: Uint8Array) => Res, options: CallOptions): Promise<Res> {
+    let name: Uint8Array
+    try {
+      name = encodeName(service)
+    } catch (e) {
+      return Promise.reject(new ServiceError("invalid_argument", (e as Error).message, service))
+    }
+    return this.engine.start(service, name, hash32, request, decode, options)
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
-    this.failAll("unavailable", "node closed")
+    this.engine.close()
     this.closed = true
     clearTimeout(this.listTimer)
     this.setState("disconnected", false)

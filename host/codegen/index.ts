@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { findInterfaceFiles, loadSources } from "../idl/load"
 import type { InterfaceSet } from "../idl/types"
 import { emitHost } from "./host"
+import { protocolOutputs } from "./protocol"
 
 export interface GenerateOptions {
   /** interface roots (directories of ROS packages) */
@@ -17,6 +18,8 @@ export interface GenerateOptions {
   check?: boolean
   /** paths in headers are relative to this directory (default: cwd) */
   base?: string
+  /** also generate the record protocol's constants from `<base>/protocol/protocol.json` */
+  protocol?: boolean
 }
 
 export interface GenerateResult {
@@ -58,6 +61,7 @@ export function generate(opts: GenerateOptions): GenerateResult {
     if (typeof dev === "string") result.notes.push(`device code not generated: ${dev}`)
     else outputs.push({ file: opts.deviceOut, content: dev(set, { outFile: opts.deviceOut, sources }) })
   }
+  if (opts.protocol) for (const o of protocolOutputs(base)) outputs.push({ file: path.relative(process.cwd(), path.join(base, o.file)) || o.file, content: o.content })
   for (const o of outputs) {
     const current = fs.existsSync(o.file) ? fs.readFileSync(o.file, "utf8") : undefined
     if (current === o.content) {

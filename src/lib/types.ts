@@ -1,5 +1,5 @@
 // Device-side contracts shared by the CDR runtime (cdr.ts), the generated interfaces
-// (src/gen/interfaces.ts) and the service runtime (services.ts).
+// (src/gen/interfaces.ts) and the service runtime (src/rpc/, facade src/lib/services.ts).
 // Everything here stays inside the DeviceScript language subset.
 import type { CdrReader, CdrWriter } from "./cdr"
 
@@ -35,25 +35,17 @@ export interface ServiceType<Req, Res> {
     response: MessageCodec<Res>
 }
 
-/** Status codes on the wire; the host maps them to ServiceError codes (host/client/errors.ts). */
-export const enum Status {
-    Ok = 0,
-    Cancelled = 1,
-    InvalidArgument = 3,
-    DeadlineExceeded = 4,
-    ResourceExhausted = 8,
-    Unimplemented = 12,
-    Internal = 13,
-    Unavailable = 14,
-    TypeMismatch = 100,
-}
+// Status codes on the wire come from the protocol's one table (protocol/protocol.json, generated
+// into src/rpc/wire.ts); re-exported here for handlers.
+export { Status } from "../rpc/wire"
+import { Status } from "../rpc/wire"
 
 /**
  * Throw this from a handler (or a codec) to answer with a specific status;
  * anything else thrown by a handler is answered as `Internal` with its message.
  */
 export class ServiceError extends Error {
-    constructor(public status: Status, message: string) {
+    constructor(public code: Status, message: string) {
         super(message)
         this.name = "ServiceError"
     }

@@ -14,7 +14,7 @@ import {
   packRecords,
   parseDeviceFrame,
   pollRecord,
-} from "../../host/client/protocol"
+} from "../../host/client/records"
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
 

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { ServiceError } from "../../host/client/errors"
 import { startRig, type Rig } from "../../host/sim/rig"
-import { Kind } from "../../host/client/protocol"
+import { Kind } from "../../host/client/records"
 import { Echo, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
 
 async function rejectsWith(p: Promise<unknown>, code: string, detail?: RegExp): Promise<ServiceError> {

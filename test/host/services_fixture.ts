@@ -52,7 +52,7 @@ export function echo(text: string, more: Partial<EchoRequest> = {}): EchoRequest
 }
 
 import { jd } from "../../host/transport/jacdac"
-import { parseDeviceFrame, REPORT_FRAME_OUT, CMD_FRAME, type DeviceRecord } from "../../host/client/protocol"
+import { parseDeviceFrame, REPORT_FRAME_OUT, CMD_FRAME, type DeviceRecord } from "../../host/client/records"
 import type { BuiltFirmware } from "../../host/sim/vm"
 
 /** The firmware under test; RS_FW_DIR points at a prebuilt bytecode folder instead. */

@@ -1,0 +1,470 @@
+// The device's call table (protocol v2, docs/protocol.md): sessions, admission by count and bytes,
+// exactly-once by per-session sequence numbers, per-service concurrency, deadlines and release.
+// Nothing here sends: due answers are flags on the call, read by the sender (src/rpc/sender.ts).
+import * as ds from "@devicescript/core"
+import { CdrWriter, decodeMessage } from "../lib/cdr"
+import { ByteSource, ServiceError } from "../lib/types"
+import { CALL_COST, Call, Entry, Out, Policy, Session, cfg, errText } from "./core"
+import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
+
+/** retained responses up to this size are charged in full to the budget (larger ones are sources) */
+const RETAINED_CHARGE_MAX = 512
+
+function rand32(): number {
+    const v = (Math.floor(Math.random() * 0x7fffffff) ^ (Math.floor(ds.millis()) << 8)) >>> 0
+    return v === 0 ? 1 : v
+}
+
+function u32s(a: number, b: number, n: number): Buffer {
+    const r = Buffer.alloc(n)
+    r.setAt(0, "u32", a)
+    r.setAt(4, "u32", b)
+    return r
+}
+
+export class CallTable {
+    entries: Entry[] = []
+    sessions: Session[] = []
+    calls: Call[] = []
+    /** heap charged by the calls (see cfg.budget) */
+    used = 0
+    /** random per program start: a new value tells hosts the program restarted */
+    bootId = rand32()
+    listVersion = 1
+    out: Out = null
+
+    // ---------------------------------------------------------------- sessions
+    open(nonce: number, version: number) {
+        if (version !== PROTOCOL_VERSION) {
+            this.out.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
+            return
+        }
+        for (const s of this.sessions)
+            if (s.nonce === nonce) {
+                s.greet = true
+                this.out.wake()
+                return
+            }
+        if (this.sessions.length >= cfg.maxSessions) {
+            // give up the least recently used session with no calls; refuse when every one is busy
+            let lru: Session = null
+            for (const s of this.sessions) if (!this.hasCalls(s) && (!lru || s.used < lru.used)) lru = s
+            if (!lru) {
+                const b = u32s(nonce, 0, 12)
+                b.setAt(8, "u32", this.bootId)
+                this.out.transient(Kind.SESSION, b)
+                return
+            }
+            this.dropSession(lru)
+        }
+        let id = rand32()
+        while (this.session(id)) id = rand32()
+        this.sessions.push(new Session(id, nonce))
+        this.out.wake()
+    }
+
+    session(id: number): Session {
+        for (const s of this.sessions) if (s.id === id) return s
+        return null
+    }
+
+    /** the session, or null after telling the host it is unknown (program restarted or session given up) */
+    use(id: number): Session {
+        const s = this.session(id)
+        if (s) {
+            s.used = ds.millis()
+            return s
+        }
+        const b = u32s(id, this.bootId, 8)
+        this.out.transient(Kind.NOSESSION, b)
+        return null
+    }
+
+    hasCalls(s: Session) {
+        for (const c of this.calls) if (c.s === s) return true
+        return false
+    }
+
+    dropSession(s: Session) {
+        for (const c of this.calls.slice()) if (c.s === s) this.drop(c, "session given up")
+        const i = this.sessions.indexOf(s)
+        if (i >= 0) this.sessions.insert(i, -1)
+    }
+
+    // ---------------------------------------------------------------- lookup and admission
+    find(s: Session, seq: number): Call {
+        for (const c of this.calls) if (c.s === s && c.seq === seq) return c
+        return null
+    }
+
+    inFlight(): number {
+        let n = 0
+        for (const c of this.calls) if (c.state !== CallState.Done || c.sendOff >= 0) n++
+        return n
+    }
+
+    /** a RESULT that is not remembered (busy, stale): the handler never ran, the host retries */
+    bounce(s: Session, seq: number, status: number, msg: string) {
+        const m = Buffer.from(msg)
+        const b = Buffer.alloc(13 + m.length)
+        b.setAt(0, "u32", s.id)
+        b.setAt(4, "u32", seq)
+        b[8] = status
+        b.setAt(9, "u32", m.length)
+        b.blitAt(13, m, 0, m.length)
+        this.out.transient(Kind.RESULT, b)
+    }
+
+    /** answers a call that never ran; remembered so a resent CALL gets the same answer */
+    reject(s: Session, seq: number, status: number, msg: string) {
+        const c = new Call(s, seq, 0)
+        this.calls.push(c)
+        this.used += c.cost
+        this.fail(c, status, msg)
+    }
+
+    /** a new call whose request starts with `dlen` bytes of `d` at `db` */
+    admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
+        const n = this.inFlight()
+        if (n >= cfg.maxInFlight) {
+            this.bounce(s, seq, Status.Busy, `${n} calls in flight (maxInFlight=${cfg.maxInFlight})`)
+            return
+        }
+        const need = CALL_COST + total
+        if (this.used + need > cfg.budget) this.reclaim(need)
+        if (this.used + need > cfg.budget) {
+            this.bounce(s, seq, Status.Busy, `${this.used} of ${cfg.budget} budget bytes in use`)
+            return
+        }
+        const c = new Call(s, seq, timeoutMs > 0 ? ds.millis() + timeoutMs : ds.millis() + 86400000)
+        c.entry = e
+        c.ctx.service = e.name
+        c.total = total
+        c.cost = need
+        this.used += need
+        if (dlen === total) c.req = d.slice(db, db + dlen)
+        else {
+            c.req = Buffer.alloc(total)
+            c.req.blitAt(0, d, db, dlen)
+        }
+        c.got = dlen
+        c.ackAt = dlen
+        this.calls.push(c)
+        if (c.got === c.total) this.ready(c)
+    }
+
+    /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit */
+    reclaim(need: number) {
+        for (const c of this.calls.slice()) {
+            if (this.used + need <= cfg.budget) return
+            if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) this.forget(c)
+        }
+    }
+
+    // ---------------------------------------------------------------- request data
+    onData(s: Session, seq: number, off: number, d: Buffer, db: number, n: number) {
+        const c = this.find(s, seq)
+        if (!c) {
+            if (!s.isGone(seq)) this.statusOf(s, seq, CallState.Unknown)
+            return
+        }
+        if (c.state !== CallState.Receiving) return // a late duplicate
+        if (off > c.got) {
+            // a gap: ask once per missing offset (the host also polls on silence)
+            if (c.nackAt !== c.got) {
+                c.nackAt = c.got
+                this.due(c, CallState.Gap)
+            }
+            return
+        }
+        if (off + n > c.total) {
+            this.out.error(0, "DATA beyond the request's total length")
+            return
+        }
+        const end = off + n
+        if (end > c.got) {
+            const skip = c.got - off
+            c.req.blitAt(c.got, d, db + skip, n - skip)
+            c.got = end
+            c.t = ds.millis()
+            // acknowledge each half window so the host may send more (flow control)
+            if (c.got < c.total && c.got - c.ackAt >= cfg.window >> 1) {
+                c.ackAt = c.got
+                this.due(c, CallState.Receiving)
+            }
+        }
+        if (c.got === c.total) this.ready(c)
+    }
+
+    due(c: Call, state: number) {
+        c.statusDue = state
+        this.out.wake()
+    }
+
+    /** STATUS for a call with no record (bounded by the transient queue) */
+    statusOf(s: Session, seq: number, state: number) {
+        const b = u32s(s.id, seq, 13)
+        b[8] = state
+        this.out.transient(Kind.STATUS, b)
+    }
+
+    // ---------------------------------------------------------------- running
+    /** the request is complete: run it, or queue it behind its service's policy */
+    ready(c: Call) {
+        const e = c.entry
+        c.state = CallState.Queued
+        if (e.policy === Policy.Latest) {
+            for (const o of this.calls.slice())
+                if (o !== c && o.entry === e) {
+                    if (o.state === CallState.Queued) {
+                        this.unqueue(o)
+                        this.fail(o, Status.Cancelled, "replaced by a newer call")
+                    } else if (o.state === CallState.Running) o.ctx.cancel("replaced by a newer call")
+                }
+        }
+        if (e.policy !== Policy.Parallel && e.running > 0) {
+            e.queue.push(c)
+            return
+        }
+        this.run(c)
+    }
+
+    unqueue(c: Call) {
+        const q = c.entry.queue
+        const i = q.indexOf(c)
+        if (i >= 0) q.insert(i, -1)
+    }
+
+    run(c: Call) {
+        if (ds.millis() > c.ctx.deadline) {
+            this.fail(c, Status.DeadlineExceeded, "the caller's deadline passed before the call ran")
+            return
+        }
+        if (c.ctx.cancelled) {
+            this.fail(c, Status.Cancelled, c.ctx.reason)
+            return
+        }
+        c.state = CallState.Running
+        c.released = false
+        c.entry.running++
+        c.t = ds.millis()
+        this.runCall.start(c)
+    }
+
+    /** the next queued calls of `e` that may run now */
+    next(e: Entry) {
+        while (e.queue.length > 0 && (e.policy === Policy.Parallel || e.running === 0)) {
+            const c = e.queue.shift()
+            if (c.state === CallState.Queued) this.run(c)
+        }
+    }
+
+    /** gives the handler's slot back (it returned, or its deadline released it) */
+    releaseSlot(c: Call) {
+        if (c.released || c.entry === null) return
+        c.released = true
+        c.entry.running--
+        this.next(c.entry)
+    }
+
+    /** runs in its own fiber; catches everything (an escaped exception restarts the program) */
+    async runCall(c: Call) {
+        let status = Status.Ok
+        let msg = ""
+        let src: ByteSource = null
+        try {
+            let req: any
+            try {
+                // the whole request must be one message: bytes left over are a malformed request
+                req = decodeMessage(c.entry.type.request, c.req)
+            } catch (e) {
+                throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
+            }
+            c.req = null
+            const res = await c.entry.handler(req, c.ctx)
+            try {
+                const w = new CdrWriter()
+                c.entry.type.response.encode(w, res)
+                src = w.finish()
+            } catch (e) {
+                throw new ServiceError(Status.Internal, "response: " + errText(e))
+            }
+            if (src.length > cfg.maxResponseBytes) {
+                const n = src.length
+                src = null
+                throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
+            }
+            if (src.length <= Limit.SmallResponse) src = bufferSource(await src.read(0, src.length))
+        } catch (e) {
+            src = null
+            if (e instanceof ServiceError) {
+                status = (e as ServiceError).code
+                msg = (e as ServiceError).message
+            } else {
+                status = Status.Internal
+                msg = errText(e)
+            }
+            if (status === Status.Ok || status === Status.Busy || status === Status.Stale) status = Status.Internal
+        }
+        try {
+            this.finish(c, status, src, msg)
+        } catch (e) {
+            console.log("rosservices: finish failed: " + errText(e))
+        }
+    }
+
+    finish(c: Call, status: number, src: ByteSource, msg: string) {
+        this.releaseSlot(c)
+        // released at its deadline, dropped with its session, or forgotten: nobody waits for it
+        if (c.state !== CallState.Running || this.calls.indexOf(c) < 0) return
+        if (c.hostGone) {
+            this.forget(c)
+            return
+        }
+        if (c.ctx.cancelled) {
+            status = Status.Cancelled
+            msg = c.ctx.reason
+        }
+        if (status !== Status.Ok) {
+            this.fail(c, status, msg)
+            return
+        }
+        c.req = null
+        c.status = Status.Ok
+        c.res = src
+        c.state = CallState.Done
+        this.charge(c, CALL_COST + Math.min(src.length, RETAINED_CHARGE_MAX))
+        this.rewind(c, 0)
+    }
+
+    charge(c: Call, cost: number) {
+        this.used += cost - c.cost
+        c.cost = cost
+    }
+
+    /** answers `status` + message; the answer is kept until DONE, the host's ack or retention */
+    fail(c: Call, status: number, msg: string) {
+        c.req = null
+        c.res = null
+        c.sendOff = -1
+        c.state = CallState.Done
+        c.status = status
+        let m = Buffer.from(msg)
+        if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
+        c.msg = m
+        c.t = ds.millis()
+        this.charge(c, CALL_COST + m.length)
+        c.resultDue = true
+        this.out.wake()
+    }
+
+    /** (re)starts sending the response from byte `off` (0 also resends RESULT) */
+    rewind(c: Call, off: number) {
+        if (!c.res) return
+        if (off > c.res.length) off = c.res.length
+        c.gen++
+        c.sendOff = off
+        if (off === 0) c.resultSent = false
+        c.t = ds.millis()
+        this.out.wake()
+    }
+
+    /** removes the call; its seq is settled for good */
+    forget(c: Call) {
+        const i = this.calls.indexOf(c)
+        if (i < 0) return
+        this.calls.insert(i, -1)
+        this.used -= c.cost
+        c.cost = 0
+        c.sendOff = -1
+        c.req = null
+        c.res = null
+        c.ctx.cancel("forgotten")
+        if (c.state === CallState.Queued) this.unqueue(c)
+        if (!c.s.settle(c.seq)) this.dropSession(c.s)
+    }
+
+    /** removes the call without settling its seq (its session is going away) */
+    drop(c: Call, why: string) {
+        const i = this.calls.indexOf(c)
+        if (i < 0) return
+        this.calls.insert(i, -1)
+        this.used -= c.cost
+        c.cost = 0
+        c.sendOff = -1
+        c.ctx.cancel(why)
+        if (c.state === CallState.Queued) this.unqueue(c)
+        if (c.state === CallState.Running) this.releaseSlot(c)
+    }
+
+    // ---------------------------------------------------------------- host records
+    onCancel(s: Session, seq: number) {
+        const c = this.find(s, seq)
+        if (!c) {
+            // settle it anyway: a CALL still on its way must never run
+            if (!s.settle(seq)) this.dropSession(s)
+            return
+        }
+        if (c.state === CallState.Running) {
+            c.hostGone = true
+            c.ctx.cancel("cancelled by the caller")
+        } else this.forget(c)
+    }
+
+    onDone(s: Session, seq: number) {
+        const c = this.find(s, seq)
+        if (!c) {
+            if (!s.settle(seq)) this.dropSession(s)
+        } else if (c.state === CallState.Done) this.forget(c)
+    }
+
+    onPoll(s: Session, seq: number, have: number) {
+        const c = this.find(s, seq)
+        if (!c) this.statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
+        else if (c.state !== CallState.Done) this.due(c, c.state)
+        else if (c.status !== Status.Ok) {
+            c.resultDue = true
+            this.out.wake()
+        } else if (c.res) this.rewind(c, have)
+        else this.due(c, CallState.Gone)
+    }
+
+    /** the host's cumulative ack: it will never ask about seqs <= ack again */
+    ack(s: Session, ack: number) {
+        if (ack <= s.floor) return
+        for (const c of this.calls.slice())
+            if (c.s === s && c.seq <= ack) {
+                if (c.state === CallState.Running) {
+                    c.hostGone = true
+                    c.ctx.cancel("cancelled by the caller")
+                } else this.forget(c)
+            }
+        s.ackTo(ack)
+    }
+
+    // ---------------------------------------------------------------- housekeeping
+    /** deadlines, stale partial requests, unreleased answers; runs every 250 ms */
+    sweep() {
+        const now = ds.millis()
+        for (const c of this.calls.slice()) {
+            if (c.state === CallState.Receiving) {
+                if (now - c.t > cfg.retentionMs) this.fail(c, Status.DeadlineExceeded, `request incomplete: no data for ${cfg.retentionMs} ms`)
+            } else if (c.state === CallState.Queued || c.state === CallState.Running) {
+                if (now > c.ctx.deadline) {
+                    // a handler that never returns must not hold its slot: release it at the deadline
+                    c.ctx.cancel("deadline exceeded")
+                    if (c.state === CallState.Queued) this.unqueue(c)
+                    this.fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
+                    this.releaseSlot(c)
+                }
+            } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) this.forget(c)
+        }
+    }
+}
+
+function bufferSource(b: Buffer): ByteSource {
+    return {
+        length: b.length,
+        read: async (offset: number, length: number) => b.slice(offset, Math.min(b.length, offset + length)),
+    }
+}

@@ -1,0 +1,211 @@
+// Shared state of the device's service runtime (protocol v2, docs/protocol.md): limits, the call
+// and session records, the handler's call context. The call table is src/rpc/calls.ts, the
+// sender src/rpc/sender.ts, the Jacdac carrier src/rpc/server.ts; src/lib/services.ts is the API.
+import * as ds from "@devicescript/core"
+import { ByteSource, ServiceType } from "../lib/types"
+import { CallState, Limit, Status } from "./wire"
+
+/** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
+export const cfg = {
+    /** largest request, bytes of CDR */
+    maxRequestBytes: 16384,
+    /** largest response, bytes of CDR */
+    maxResponseBytes: 262144,
+    /** calls being received, queued, run or streamed at once */
+    maxInFlight: 8,
+    /** bytes of heap for request buffers, retained answers and call records */
+    budget: 24576,
+    /** how long an answer is kept for resends without the host's DONE (ms) */
+    retentionMs: 10000,
+    /** request bytes a host may send beyond what the device acknowledged */
+    window: 944,
+    /** sessions (hosts) known at once */
+    maxSessions: 8,
+}
+
+/** Heap charged to every call record, besides its buffers (measured: about 1.2 KB per call in flight). */
+export const CALL_COST = 160
+/** settled-seq ranges kept per session above its floor before the session is given up */
+export const MAX_RANGES = 24
+
+/** How calls of one service may overlap. */
+export const enum Policy {
+    Parallel = 0,
+    Serial = 1,
+    Latest = 2,
+}
+
+export interface Entry {
+    name: string
+    type: ServiceType<any, any>
+    handler: (req: any, ctx: CallContext) => Promise<any>
+    policy: Policy
+    /** handlers of this service running now (slots not released) */
+    running: number
+    /** calls waiting for their turn (serial / latest) */
+    queue: Call[]
+}
+
+/**
+ * What a handler learns about its call, as its second argument. `deadline` is the `ds.millis()`
+ * by which the caller stops waiting; `cancelled` turns true when the caller cancels, the deadline
+ * passes, or (policy "latest") a newer call replaces this one. Allocates nothing per check.
+ */
+export class CallContext {
+    deadline: number
+    cancelled = false
+    /** why the call was cancelled, when it was */
+    reason = ""
+    constructor(public service: string, deadline: number) {
+        this.deadline = deadline
+    }
+    /** milliseconds left until the caller's deadline (negative once past) */
+    remainingMs(): number {
+        return this.deadline - ds.millis()
+    }
+    cancel(reason: string) {
+        if (this.cancelled) return
+        this.cancelled = true
+        this.reason = reason
+    }
+    /** Sleeps `ms`, waking early when the call is cancelled. Resolves true if it slept the whole time. */
+    async sleep(ms: number): Promise<boolean> {
+        const end = ds.millis() + ms
+        while (!this.cancelled) {
+            const left = end - ds.millis()
+            if (left <= 0) return true
+            await ds.sleep(Math.min(left, 25))
+        }
+        return false
+    }
+}
+
+/** One host's session: its calls are numbered 1, 2, 3… and never run twice (docs/protocol.md). */
+export class Session {
+    /** every seq <= floor is settled and forgotten */
+    floor = 0
+    /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
+    gone: number[] = []
+    used = 0
+    /** SESSION answer pending */
+    greet = true
+    constructor(public id: number, public nonce: number) {
+        this.used = ds.millis()
+    }
+
+    isGone(seq: number): boolean {
+        if (seq <= this.floor) return true
+        const g = this.gone
+        for (let i = 0; i < g.length; i += 2) if (seq >= g[i] && seq <= g[i + 1]) return true
+        return false
+    }
+
+    /** Marks `seq` settled; false when the ranges overflow (the session must then be given up). */
+    settle(seq: number): boolean {
+        if (this.isGone(seq)) return true
+        const g = this.gone
+        let i = 0
+        while (i < g.length && g[i] < seq) i += 2
+        // i: first range starting after seq; the one before may end at seq - 1
+        const joinPrev = i > 0 && g[i - 1] === seq - 1
+        const joinNext = i < g.length && g[i] === seq + 1
+        if (joinPrev && joinNext) {
+            g[i - 1] = g[i + 1]
+            g.insert(i, -2)
+        } else if (joinPrev) g[i - 1] = seq
+        else if (joinNext) g[i] = seq
+        else {
+            g.insert(i, 2)
+            g[i] = seq
+            g[i + 1] = seq
+        }
+        this.compact()
+        return g.length <= 2 * MAX_RANGES
+    }
+
+    /** The host promises never to send anything about seqs <= `ack` again. */
+    ackTo(ack: number) {
+        if (ack <= this.floor) return
+        this.floor = ack
+        const g = this.gone
+        while (g.length > 0 && g[0] <= ack) {
+            if (g[1] > ack) {
+                g[0] = ack + 1
+                break
+            }
+            g.insert(0, -2)
+        }
+        this.compact()
+    }
+
+    private compact() {
+        const g = this.gone
+        while (g.length > 0 && g[0] === this.floor + 1) {
+            this.floor = g[1]
+            g.insert(0, -2)
+        }
+    }
+}
+
+export class Call {
+    state: number
+    entry: Entry = null
+    total = 0
+    got = 0
+    req: Buffer = null
+    /** offset last asked for with STATUS(gap), -1 none */
+    nackAt = -1
+    /** offset last acknowledged with STATUS(receiving) (upload flow control) */
+    ackAt = 0
+    status = Status.Ok
+    res: ByteSource = null
+    msg: Buffer = null
+    /** next response byte to send; -1 when not streaming */
+    sendOff = -1
+    /** bumped whenever the stream is rewound, to discard chunks read before the rewind */
+    gen = 0
+    resultSent = false
+    /** an error RESULT is due */
+    resultDue = false
+    /** a STATUS with this state is due, -1 none */
+    statusDue = -1
+    /** the handler's slot was given back (it returned, or was released at its deadline) */
+    released = false
+    /** the host settled this call (CANCEL): forget it as soon as the handler returns */
+    hostGone = false
+    ctx: CallContext
+    /** heap charged to the budget */
+    cost = CALL_COST
+    /** last activity (ms) */
+    t = 0
+    constructor(public s: Session, public seq: number, deadline: number) {
+        this.state = CallState.Receiving
+        this.t = ds.millis()
+        this.ctx = new CallContext("", deadline)
+    }
+}
+
+export function errText(e: any): string {
+    if (e === undefined || e === null) return "unknown error"
+    const m = e.message
+    const s = m !== undefined && m !== null ? "" + m : "" + e
+    return s.length > Limit.MaxMessage ? s.slice(0, Limit.MaxMessage) : s
+}
+
+export function hex32(v: number) {
+    let s = ""
+    for (let i = 7; i >= 0; --i) s += "0123456789abcdef"[(v >>> (i * 4)) & 15]
+    return "0x" + s
+}
+
+/** What the call table needs from the sender (src/rpc/sender.ts). */
+export interface Out {
+    /** the sender has something new to send */
+    wake(): void
+    /** a record that belongs to no call record (bounded: dropped when the queue is full) */
+    transient(kind: number, body: Buffer): void
+    /** an ERROR record (rate-limited) */
+    error(offset: number, msg: string): void
+    /** HELLO and the service list are due (coalesced) */
+    announce(): void
+}

@@ -1,0 +1,293 @@
+// The device's sender (protocol v2, docs/protocol.md): one fiber packs everything due into packets
+// of at most `max` bytes. Nothing is queued without a bound: announcements are one flag, each call
+// has at most one STATUS and one RESULT due (flags on the call), records that belong to no call go
+// to a queue bounded in bytes, ERROR records are rate-limited. A bulk response always gets half of
+// each packet, so small answers keep moving beside it and it never starves behind them.
+import * as ds from "@devicescript/core"
+import { Call, Out, cfg, errText } from "./core"
+import type { CallTable } from "./calls"
+import { CallState, Kind, PROTOCOL_VERSION, Status } from "./wire"
+
+/** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
+const TRANSIENT_MAX = 480
+/** at most one ERROR record per this many ms; the next one counts those left out */
+const ERROR_GAP_MS = 200
+/** streams with at most this many bytes left go with the small answers */
+const SMALL_STREAM = 160
+
+export class Sender implements Out {
+    q: Buffer[] = []
+    qBytes = 0
+    /** records left out because the transient queue was full (diagnostics) */
+    dropped = 0
+    err: Buffer = null
+    errAt = -10000
+    errDropped = 0
+    /** announcement progress: -1 nothing due, 0 HELLO next, i + 1 service i next */
+    ann = -1
+    rr = 0
+    fiber: ds.Fiber = null
+
+    constructor(public t: CallTable, public max: number, public send: (payload: Buffer) => Promise<void>) {}
+
+    start() {
+        this.fiber = this.loop.start()
+    }
+
+    wake() {
+        const f = this.fiber
+        if (f && f.suspended) f.resume(null)
+    }
+
+    transient(kind: number, body: Buffer) {
+        const n = 3 + body.length
+        if (this.qBytes + n > TRANSIENT_MAX) {
+            this.dropped++
+            return
+        }
+        this.q.push(rec(kind, body))
+        this.qBytes += n
+        this.wake()
+    }
+
+    error(offset: number, msg: string) {
+        const now = ds.millis()
+        if (this.err || now - this.errAt < ERROR_GAP_MS) {
+            this.errDropped++
+            return
+        }
+        if (this.errDropped > 0) msg += ` (and ${this.errDropped} more errors not reported)`
+        this.errDropped = 0
+        let m = Buffer.from(msg)
+        if (m.length > 200) m = m.slice(0, 200)
+        const b = Buffer.alloc(2 + m.length)
+        b.setAt(0, "u16", offset)
+        b.blitAt(2, m, 0, m.length)
+        this.err = rec(Kind.ERROR, b)
+        this.errAt = now
+        this.wake()
+    }
+
+    announce() {
+        this.ann = 0
+        this.wake()
+    }
+
+    hasWork(): boolean {
+        if (this.ann >= 0 || this.q.length > 0 || this.err) return true
+        for (const s of this.t.sessions) if (s.greet) return true
+        for (const c of this.t.calls) if (c.statusDue >= 0 || c.resultDue || c.sendOff >= 0) return true
+        return false
+    }
+
+    /** a stream with more than SMALL_STREAM bytes left: the packet will be full anyway */
+    bulk(): boolean {
+        for (const c of this.t.calls) if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff > SMALL_STREAM) return true
+        return false
+    }
+
+    async loop() {
+        // The runtime throttles sends (about one per 20 ms once its small burst budget is spent)
+        // and `_send` waits for the slot *before* sending. Filling a packet and then waiting would
+        // leave out whatever is queued during the wait, so once sends are being throttled the loop
+        // sleeps until just before the next slot and fills the packet then.
+        let lastEnd = 0
+        let paced = false
+        let period = 20
+        while (true) {
+            try {
+                if (!this.hasWork()) {
+                    paced = false
+                    await ds.suspend(60000)
+                    // let the other fibers woken by the same host packet queue their answers too
+                    await ds.sleep(0)
+                    continue
+                }
+                if (paced && !this.bulk()) {
+                    const w = lastEnd + period - 1 - ds.millis()
+                    if (w > 0) await ds.sleep(w)
+                }
+                const pkt = await this.fill()
+                if (pkt) {
+                    const t0 = ds.millis()
+                    await this.send(pkt)
+                    const now = ds.millis()
+                    if (paced) period = Math.max(10, Math.min(40, now - lastEnd))
+                    else if (now - t0 >= 8) {
+                        paced = true
+                        period = Math.min(40, now - t0)
+                    }
+                    lastEnd = now
+                }
+            } catch (e) {
+                console.log("rosservices: sender: " + errText(e))
+                await ds.sleep(20)
+            }
+        }
+    }
+
+    /** one packet of what is due: announcements, transient records, call answers, then streams */
+    async fill(): Promise<Buffer> {
+        const max = this.max
+        const pkt = Buffer.alloc(max)
+        const t = this.t
+        // a bulk stream keeps half of every packet
+        const ctl = this.bulk() ? max - (max >> 1) : max
+        let n = 0
+        while (this.ann >= 0) {
+            const r = this.announcement(this.ann)
+            if (!r) {
+                this.ann = -1
+                break
+            }
+            if (n + r.length > (n === 0 ? max : ctl)) break
+            pkt.blitAt(n, r, 0, r.length)
+            n += r.length
+            this.ann++
+        }
+        for (const s of t.sessions)
+            if (s.greet && n + 15 <= ctl) {
+                pkt[n] = Kind.SESSION
+                pkt.setAt(n + 1, "u16", 12)
+                pkt.setAt(n + 3, "u32", s.nonce)
+                pkt.setAt(n + 7, "u32", s.id)
+                pkt.setAt(n + 11, "u32", t.bootId)
+                n += 15
+                s.greet = false
+            }
+        while (this.q.length > 0 && n + this.q[0].length <= ctl) {
+            const r = this.q.shift()
+            this.qBytes -= r.length
+            pkt.blitAt(n, r, 0, r.length)
+            n += r.length
+        }
+        if (this.err && n + this.err.length <= ctl) {
+            pkt.blitAt(n, this.err, 0, this.err.length)
+            n += this.err.length
+            this.err = null
+        }
+        // calls, round-robin from a moving start so no call is always last
+        const list = t.calls.slice()
+        const k = list.length
+        if (k > 0) this.rr = (this.rr + 1) % k
+        for (let j = 0; j < k; ++j) {
+            const c = list[(this.rr + j) % k]
+            if (c.statusDue >= 0 && n + 16 <= ctl) {
+                pkt[n] = Kind.STATUS
+                pkt.setAt(n + 1, "u16", 13)
+                pkt.setAt(n + 3, "u32", c.s.id)
+                pkt.setAt(n + 7, "u32", c.seq)
+                pkt[n + 11] = c.statusDue
+                pkt.setAt(n + 12, "u32", c.statusDue === CallState.Receiving || c.statusDue === CallState.Gap ? c.got : 0)
+                n += 16
+                c.statusDue = -1
+            }
+            if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === 0 ? max : ctl)) {
+                n = this.head(pkt, n, Kind.RESULT, c, 13 + c.msg.length)
+                pkt[n] = c.status
+                pkt.setAt(n + 1, "u32", c.msg.length)
+                pkt.blitAt(n + 5, c.msg, 0, c.msg.length)
+                n += 5 + c.msg.length
+                c.resultDue = false
+            }
+            if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await this.chunk(pkt, n, c, ctl)
+        }
+        for (let j = 0; j < k && max - n > 16; ++j) {
+            const c = list[(this.rr + j) % k]
+            if (c.sendOff >= 0 && c.res) n = await this.chunk(pkt, n, c, max)
+        }
+        if (n === 0) return null
+        return pkt.slice(0, n)
+    }
+
+    /** record header + session + seq; returns the offset after them */
+    head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
+        pkt[n] = kind
+        pkt.setAt(n + 1, "u16", len)
+        pkt.setAt(n + 3, "u32", c.s.id)
+        pkt.setAt(n + 7, "u32", c.seq)
+        return n + 11
+    }
+
+    /** the next piece of `c`'s response (RESULT first, then RDATA), within `limit`; returns the new end */
+    async chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<number> {
+        const gen = c.gen
+        const off = c.sendOff
+        const src = c.res
+        const first = !c.resultSent
+        const hdr = first ? 16 : 15
+        const room = Math.min(limit - n - hdr, src.length - off)
+        if (room < 0 || (room === 0 && !first)) return n
+        let data: Buffer = null
+        if (room > 0) {
+            try {
+                data = await src.read(off, room)
+                if (!data || data.length !== room) throw new Error(`gave ${data ? data.length : 0} bytes at ${off}, expected ${room}`)
+            } catch (e) {
+                // a failing source fails its own call only
+                if (c.res === src) this.t.fail(c, Status.Internal, "response: " + errText(e))
+                return n
+            }
+        }
+        // the call may have been rewound, released or cancelled while reading
+        if (c.gen !== gen || c.res !== src || c.sendOff !== off) return n
+        const len = data ? data.length : 0
+        if (first) {
+            n = this.head(pkt, n, Kind.RESULT, c, 13 + len)
+            pkt[n] = Status.Ok
+            pkt.setAt(n + 1, "u32", src.length)
+            n += 5
+            c.resultSent = true
+        } else {
+            n = this.head(pkt, n, Kind.RDATA, c, 12 + len)
+            pkt.setAt(n, "u32", off)
+            n += 4
+        }
+        if (len) pkt.blitAt(n, data, 0, len)
+        n += len
+        c.sendOff = off + len
+        c.t = ds.millis()
+        if (c.sendOff >= src.length) c.sendOff = -1
+        return n
+    }
+
+    /** HELLO (i = 0) or SERVICE record i - 1; null past the end */
+    announcement(i: number): Buffer {
+        const t = this.t
+        if (i === 0) {
+            const h = Buffer.alloc(28)
+            h[0] = PROTOCOL_VERSION
+            h[1] = PROTOCOL_VERSION
+            h.setAt(2, "u32", t.bootId)
+            h.setAt(6, "u16", t.listVersion)
+            h.setAt(8, "u16", t.entries.length)
+            h.setAt(10, "u32", cfg.maxRequestBytes)
+            h.setAt(14, "u32", cfg.maxResponseBytes)
+            h.setAt(18, "u32", cfg.budget)
+            h.setAt(22, "u16", cfg.maxInFlight)
+            h.setAt(24, "u16", cfg.window)
+            h.setAt(26, "u16", this.max)
+            return rec(Kind.HELLO, h)
+        }
+        const e = t.entries[i - 1]
+        if (!e) return null
+        const nm = Buffer.from(e.name)
+        const ty = Buffer.from(e.type.name)
+        const b = Buffer.alloc(8 + nm.length + ty.length)
+        b.setAt(0, "u16", t.listVersion)
+        b[2] = i - 1
+        b[3] = nm.length
+        b.setAt(4, "u32", e.type.hash)
+        b.blitAt(8, nm, 0, nm.length)
+        b.blitAt(8 + nm.length, ty, 0, ty.length)
+        return rec(Kind.SERVICE, b)
+    }
+}
+
+function rec(kind: number, body: Buffer): Buffer {
+    const r = Buffer.alloc(3 + body.length)
+    r[0] = kind
+    r.setAt(1, "u16", body.length)
+    r.blitAt(3, body, 0, body.length)
+    return r
+}

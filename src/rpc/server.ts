@@ -1,0 +1,197 @@
+// The Jacdac carrier of the record protocol (protocol v2, docs/protocol.md): the `rosServices`
+// server (services/rosservices.md) takes `frame` commands, splits them into records and hands each
+// to the call table; the sender answers with `frame_out` reports. A record that cannot be parsed
+// is answered with a (rate-limited) ERROR and never changes any call's state.
+import * as ds from "@devicescript/core"
+import { Server, startServer } from "@devicescript/server"
+import { CallTable } from "./calls"
+import { Entry, Session, cfg, errText, hex32 } from "./core"
+import { Sender } from "./sender"
+import { CallState, Kind, Limit, Status } from "./wire"
+
+class RosServicesServer extends Server implements ds.RosServicesServerSpec {
+    constructor(public rt: Runtime) {
+        super(ds.RosServices.spec)
+    }
+    /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
+    async frame(data: Buffer) {
+        try {
+            this.rt.parse(data)
+        } catch (e) {
+            // never let anything escape: a malformed frame must not restart the program
+            this.rt.out.error(0, "frame: " + errText(e))
+        }
+    }
+    /** Command `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
+    echo(data: Buffer) {
+        return data
+    }
+}
+
+export class Runtime {
+    t = new CallTable()
+    out: Sender
+    server: RosServicesServer = null
+    annTimer = false
+
+    constructor() {
+        this.out = new Sender(this.t, Limit.JacdacPayload, null)
+        this.t.out = this.out
+    }
+
+    start() {
+        if (this.server) return
+        const srv = new RosServicesServer(this)
+        this.server = srv
+        const spec = ds.RosServices.spec.lookup("frameOut")
+        this.out.send = async (p: Buffer) => {
+            await srv._send(spec.encode(p))
+        }
+        startServer(srv)
+        this.out.start()
+        const t = this.t
+        setInterval(() => {
+            try {
+                t.sweep()
+            } catch (e) {
+                console.log("rosservices: sweep: " + errText(e))
+            }
+        }, 250)
+    }
+
+    /** the service list changed: new list version, one announcement for a burst of changes */
+    listChanged() {
+        this.t.listVersion = (this.t.listVersion + 1) & 0xffff
+        if (this.annTimer) return
+        this.annTimer = true
+        const self = this
+        setTimeout(() => {
+            self.annTimer = false
+            self.out.announce()
+        }, 20)
+    }
+
+    parse(d: Buffer) {
+        if (!d || d.length === 0) {
+            this.out.error(0, "empty frame")
+            return
+        }
+        let o = 0
+        while (o < d.length) {
+            if (o + 3 > d.length) {
+                this.out.error(o, "truncated record header")
+                return
+            }
+            const kind = d[o]
+            const len = d.getAt(o + 1, "u16")
+            const b = o + 3
+            if (b + len > d.length) {
+                this.out.error(o, `record ${kind} overruns the frame`)
+                return
+            }
+            this.record(kind, d, b, len)
+            o = b + len
+        }
+    }
+
+    record(kind: number, d: Buffer, b: number, len: number) {
+        const t = this.t
+        if (kind === Kind.LIST) {
+            this.out.announce()
+            return
+        }
+        if (kind === Kind.OPEN) {
+            if (len < 5) this.out.error(b - 3, "OPEN too short")
+            else t.open(d.getAt(b, "u32"), d[b + 4])
+            return
+        }
+        // every other record names a call: session u32, seq u32, then its own fields
+        const need =
+            kind === Kind.CALL ? 25 : kind === Kind.CALLX ? 19 : kind === Kind.DATA || kind === Kind.POLL ? 12 : kind === Kind.CANCEL || kind === Kind.DONE ? 8 : -1
+        if (need < 0) {
+            this.out.error(b - 3, "unknown record kind " + kind)
+            return
+        }
+        if (len < need) {
+            this.out.error(b - 3, `record ${kind} too short (${len} < ${need})`)
+            return
+        }
+        const s = t.use(d.getAt(b, "u32"))
+        if (!s) return
+        const seq = d.getAt(b + 4, "u32")
+        if (kind === Kind.DATA) t.onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
+        else if (kind === Kind.POLL) t.onPoll(s, seq, d.getAt(b + 8, "u32"))
+        else if (kind === Kind.CANCEL) t.onCancel(s, seq)
+        else if (kind === Kind.DONE) {
+            for (let i = 4; i + 4 <= len; i += 4) t.onDone(s, d.getAt(b + i, "u32"))
+        } else this.call(kind, s, seq, d, b, len)
+    }
+
+    /** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
+    call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number) {
+        const t = this.t
+        t.ack(s, d.getAt(b + 8, "u32"))
+        if (s.isGone(seq)) {
+            t.statusOf(s, seq, CallState.Gone) // answered before, response released
+            return
+        }
+        const timeoutMs = d.getAt(b + 12, "u32")
+        let e: Entry = null
+        let total = 0
+        let db = 0
+        if (kind === Kind.CALLX) {
+            const ver = d.getAt(b + 16, "u16")
+            const idx = d[b + 18]
+            db = b + 19
+            total = len - 19
+            if (ver !== t.listVersion || idx >= t.entries.length) {
+                if (!t.find(s, seq)) t.bounce(s, seq, Status.Stale, `the service list is now version ${t.listVersion}`)
+                return
+            }
+            e = t.entries[idx]
+        } else {
+            const hash = d.getAt(b + 16, "u32")
+            total = d.getAt(b + 20, "u32")
+            const nlen = d[b + 24]
+            db = b + 25 + nlen
+            if (25 + nlen > len) {
+                this.out.error(b - 3, "CALL name overruns the record")
+                return
+            }
+            let name = d.slice(b + 25, b + 25 + nlen).toString()
+            if (name.length === 0 || name[0] !== "/") name = "/" + name
+            for (const x of t.entries) if (x.name === name) e = x
+            const old = t.find(s, seq)
+            if (old) {
+                if (old.entry !== null && old.entry !== e) this.out.error(b - 3, `seq ${seq} was used for another service`)
+                else t.onPoll(s, seq, 0)
+                return
+            }
+            if (!e) {
+                t.reject(s, seq, Status.Unimplemented, "no service " + name)
+                return
+            }
+            if (e.type.hash !== hash) {
+                t.reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash ${hex32(e.type.hash)}), the call used hash ${hex32(hash)}`)
+                return
+            }
+        }
+        const old = t.find(s, seq)
+        if (old) {
+            // a resent CALL: never run twice, answer like a POLL from the start
+            if (old.entry !== null && old.entry !== e) this.out.error(b - 3, `seq ${seq} was used for another service`)
+            else t.onPoll(s, seq, 0)
+            return
+        }
+        const dlen = len - (db - b)
+        if (total > cfg.maxRequestBytes) {
+            t.reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
+            return
+        }
+        if (dlen > total) {
+            this.out.error(b - 3, "CALL carries more data than its total length")
+            return
+        }
+        t.admit(s, seq, timeoutMs, e, total, d, db, dlen)
+    }
+}
