@@ -6,7 +6,7 @@
 // `flock /tmp/port8081.lock` while it runs; `close()` kills the VM's process group and frees the port.
 import type { ServiceNode, ConnectOptions } from "../client/node"
 import { connect } from "../client/node"
-import { FrameHub, hubTransport, type FrameFilter } from "../transport/hub"
+import { FrameHub, hubTransport, type FrameFilter, type FramePipe } from "../transport/hub"
 import type { RobotTransport } from "../transport/types"
 import { spawn, type ChildProcess } from "node:child_process"
 import { join } from "node:path"
@@ -78,7 +78,7 @@ export interface Rig {
   /** A transport onto the hub (in-process, optionally dropping frames), or devtools' WebSocket. */
   transport(options?: { filter?: FrameFilter }): RobotTransport
   /** Another connected client (closed by `close()`). */
-  connect(options?: Omit<ConnectOptions, "transport"> & { filter?: FrameFilter }): Promise<ServiceNode>
+  connect(options?: Omit<ConnectOptions, "transport"> & { filter?: FrameFilter; pipes?: { in?: FramePipe; out?: FramePipe } }): Promise<ServiceNode>
   /** Kills the VM and starts it again (a device reset); resolves once the new VM is on the hub. */
   restartVm(): Promise<void>
   close(): Promise<void>
@@ -95,9 +95,9 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   let vm: VmProcess | undefined
   let devtools: ChildProcess | undefined
   const readyMs = options.readyTimeoutMs ?? 30000
-  const transportFor = (filter?: FrameFilter): RobotTransport => {
-    if (!options.devtools) return hubTransport(hub, { filter })
-    if (filter) throw new Error("startRig: frame filters need the in-process hub (devtools: false)")
+  const transportFor = (filter?: FrameFilter, pipes?: { in?: FramePipe; out?: FramePipe }): RobotTransport => {
+    if (!options.devtools) return hubTransport(hub, { filter, pipes })
+    if (filter || pipes) throw new Error("startRig: frame filters need the in-process hub (devtools: false)")
     return websocketTransport()
   }
   const bootVm = async () => {
@@ -149,8 +149,8 @@ export async function startRig(options: RigOptions): Promise<Rig> {
       },
       transport: (o = {}) => transportFor(o.filter),
       async connect(o = {}) {
-        const { filter, ...rest } = o
-        const n = await connect({ ...rest, transport: transportFor(filter) })
+        const { filter, pipes, ...rest } = o
+        const n = await connect({ ...rest, transport: transportFor(filter, pipes) })
         nodes.push(n)
         return n
       },

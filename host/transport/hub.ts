@@ -12,6 +12,12 @@ type Deliver = (frame: Uint8Array) => void
 /** A frame filter: return false to drop the frame. `dir` is relative to the peer. */
 export type FrameFilter = (frame: Uint8Array, dir: "in" | "out") => boolean
 
+/**
+ * A link between a peer and the hub in one direction: it gets every frame and calls `deliver`
+ * zero or more times, now or later (a model of a lossy, slow, reordering cable in the tests).
+ */
+export type FramePipe = (frame: Uint8Array, deliver: (frame: Uint8Array) => void) => void
+
 export class FrameHub extends EventEmitter {
   private readonly peers = new Set<Deliver>()
   private wss: WebSocketServer | undefined
@@ -98,6 +104,7 @@ class HubJacdacTransport extends jd.Transport {
   constructor(
     private readonly hub: FrameHub,
     private readonly filter?: FrameFilter,
+    private readonly pipes: { in?: FramePipe; out?: FramePipe } = {},
   ) {
     super("hub", { checkPulse: false })
   }
@@ -105,17 +112,24 @@ class HubJacdacTransport extends jd.Transport {
     return "in-process frame hub"
   }
   protected transportConnectAsync(): Promise<void> {
-    this.link = this.hub.attach((frame) => {
-      if (this.filter && !this.filter(frame, "in")) return
+    const deliver = (frame: Uint8Array) => {
       // deliver asynchronously, as a socket would
       setImmediate(() => {
         if (this.link) this.handleFrame(frame)
       })
+    }
+    this.link = this.hub.attach((frame) => {
+      if (this.filter && !this.filter(frame, "in")) return
+      if (this.pipes.in) this.pipes.in(frame, deliver)
+      else deliver(frame)
     })
     return Promise.resolve()
   }
   protected transportSendPacketAsync(frame: Uint8Array): Promise<void> {
-    if (this.link && (!this.filter || this.filter(frame, "out"))) this.link.send(frame.slice())
+    if (!this.link || (this.filter && !this.filter(frame, "out"))) return Promise.resolve()
+    const send = (f: Uint8Array) => this.link?.send(f)
+    if (this.pipes.out) this.pipes.out(frame.slice(), send)
+    else send(frame.slice())
     return Promise.resolve()
   }
   protected transportDisconnectAsync(): Promise<void> {
@@ -125,13 +139,16 @@ class HubJacdacTransport extends jd.Transport {
   }
 }
 
-/** In-process transport onto `hub` (no socket). `filter` sees every frame and may drop it. */
-export function hubTransport(hub: FrameHub, options: { filter?: FrameFilter } = {}): RobotTransport {
+/**
+ * In-process transport onto `hub` (no socket). `filter` sees every frame and may drop it; `pipes`
+ * carry the frames each way (default: straight through).
+ */
+export function hubTransport(hub: FrameHub, options: { filter?: FrameFilter; pipes?: { in?: FramePipe; out?: FramePipe } } = {}): RobotTransport {
   return {
     kind: "hub",
     description: "in-process frame hub",
     async create() {
-      return new HubJacdacTransport(hub, options.filter)
+      return new HubJacdacTransport(hub, options.filter, options.pipes)
     },
   }
 }

@@ -46,9 +46,11 @@ export class CallTable {
                 return
             }
         if (this.sessions.length >= cfg.maxSessions) {
-            // give up the least recently used session with no calls; refuse when every one is busy
+            // give up the least recently used session with no calls, idle for a second at least;
+            // refuse when there is none (a flood of OPENs cannot push out hosts that are working)
             let lru: Session = null
-            for (const s of this.sessions) if (!this.hasCalls(s) && (!lru || s.used < lru.used)) lru = s
+            const now = ds.millis()
+            for (const s of this.sessions) if (!this.hasCalls(s) && now - s.used > 1000 && (!lru || s.used < lru.used)) lru = s
             if (!lru) {
                 const b = u32s(nonce, 0, 12)
                 b.setAt(8, "u32", this.bootId)

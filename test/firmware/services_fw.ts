@@ -7,10 +7,16 @@
 //   mode 3: restart the program after delay_ms (a device reset in the middle of a call)
 //   mode 4: answer with the number of times a mode-4 call has run (proves de-duplication)
 //   mode 6: add one more service (`/added_N`, AddTwoInts): the service list changes
+//   mode 7: never return (a handler stuck forever; released at the caller's deadline)
+//   mode 8: answer with a byte source that throws after `size` bytes
+//   mode 9: sleep delay_ms through the call context; answer "completed" or "cancelled: <reason>"
+//           and count completions (runs of mode 9 that slept the whole time) in `completed`
+//   mode 10: answer "<runs>/<completed>" without running anything else
+//   /echo_latest (concurrency "latest") and /echo_serial ("serial") serve the same handler
 //   mode 5: heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
-import { configureServices, createService } from "../../src/lib/services"
+import { CallContext, configureServices, createService } from "../../src/lib/services"
 import { CdrReader, CdrWriter } from "../../src/lib/cdr"
 import { ByteSource, ServiceError, ServiceType, Status } from "../../src/lib/types"
 
@@ -89,8 +95,22 @@ class Pattern implements ByteSource {
     }
 }
 
+/** a source that fails part-way, as the camera does when a newer capture replaces the frame */
+class Failing implements ByteSource {
+    length: number
+    constructor(public good: number) {
+        this.length = good + 4096
+    }
+    async read(offset: number, length: number): Promise<Buffer> {
+        if (offset + length > this.good) throw new Error("frame replaced by a newer capture")
+        return Buffer.alloc(length)
+    }
+}
+
 let runs = 0
 let added = 0
+let completed = 0
+let started9 = 0
 
 async function heapProbe() {
     const keep: Buffer[] = []
@@ -105,7 +125,14 @@ configureServices({ maxRequestBytes: 4096, maxResponseBytes: 300000, maxInFlight
 
 createService(AddTwoInts, "add_two_ints", async req => ({ sum: req.a + req.b }))
 
-createService(Echo, "echo", async req => {
+async function echoHandler(req: EchoReq, ctx: CallContext): Promise<EchoRes> {
+    if (req.mode === 9) {
+        started9++
+        const full = await ctx.sleep(req.delay_ms)
+        if (full) completed++
+        return { text: full ? "completed" : "cancelled: " + ctx.reason, data: Buffer.alloc(0) }
+    }
+    if (req.mode === 10) return { text: started9 + "/" + completed, data: Buffer.alloc(0) }
     if (req.delay_ms > 0) await ds.sleep(req.delay_ms)
     if (req.mode === 1) throw new Error(req.text)
     if (req.mode === 2) throw new ServiceError(Status.InvalidArgument, req.text)
@@ -117,7 +144,13 @@ createService(Echo, "echo", async req => {
         createService(AddTwoInts, "added_" + added, async r => ({ sum: r.a + r.b }))
         return { text: "added_" + added, data: Buffer.alloc(0) }
     }
+    if (req.mode === 7) while (true) await ds.sleep(60000)
+    if (req.mode === 8) return { text: req.text, data: new Failing(req.size) }
     return { text: req.text, data: new Pattern(req.size) }
-})
+}
+
+createService(Echo, "echo", echoHandler)
+createService(Echo, "echo_latest", echoHandler, { concurrency: "latest" })
+createService(Echo, "echo_serial", echoHandler, { concurrency: "serial" })
 
 console.log("services test firmware up")

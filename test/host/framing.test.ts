@@ -1,16 +1,19 @@
-// The record framing of docs/protocol.md (host side): golden bytes, every truncation, corrupt
-// lengths, packing into 236-byte payloads.
+// The record framing of docs/protocol.md v2 (host side): golden bytes, every truncation, corrupt
+// lengths, packing into 236-byte payloads, a v1 device recognised by its HELLO.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import {
   FrameError,
-  Kind,
-  MAX_PAYLOAD,
+  JACDAC_PAYLOAD as MAX_PAYLOAD,
+  VersionError,
   callRecord,
   callxRecord,
+  cancelRecord,
   dataRecord,
+  doneRecord,
   encodeName,
-  idRecord,
+  listRecord,
+  openRecord,
   packRecords,
   parseDeviceFrame,
   pollRecord,
@@ -19,32 +22,34 @@ import {
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
 
 describe("host records", () => {
+  const head = { session: 0x0a0b0c0d, seq: 0x01020304, ack: 0x01020300, timeoutMs: 5000 }
   test("CALL golden bytes", () => {
-    const r = callRecord(0x01020304, 0x7c3ca47f, 3, encodeName("add"), Uint8Array.of(9, 8, 7))
-    assert.deepEqual(r, hex("01 14 04030201 7fa43c7c 03000000 04 2f616464 090807"))
+    const r = callRecord(head, 0x7c3ca47f, 3, encodeName("add"), Uint8Array.of(9, 8, 7))
+    assert.deepEqual(r, hex("11 2000 0d0c0b0a 04030201 00030201 88130000 7fa43c7c 03000000 04 2f616464 090807"))
   })
   test("compact CALLX golden bytes", () => {
-    assert.deepEqual(callxRecord(0x01020304, 0x1ff, 2, Uint8Array.of(5, 6)), hex("07 08 04030201 ff 02 0506"))
+    assert.deepEqual(callxRecord(head, 0x1ff, 2, Uint8Array.of(5, 6)), hex("12 1500 0d0c0b0a 04030201 00030201 88130000 ff01 02 0506"))
   })
-  test("DATA, POLL, CANCEL, DONE, LIST golden bytes", () => {
-    assert.deepEqual(dataRecord(5, 0x100, Uint8Array.of(1)), hex("02 09 05000000 00010000 01"))
-    assert.deepEqual(pollRecord(0xffffffff, 7), hex("04 08 ffffffff 07000000"))
-    assert.deepEqual(idRecord(Kind.CANCEL, 1), hex("03 04 01000000"))
-    assert.deepEqual(idRecord(Kind.DONE, 2), hex("05 04 02000000"))
-    assert.deepEqual(idRecord(Kind.LIST, 3), hex("06 04 03000000"))
+  test("OPEN, DATA, POLL, CANCEL, DONE, LIST golden bytes", () => {
+    assert.deepEqual(openRecord(0x11223344), hex("10 0500 44332211 02"))
+    assert.deepEqual(dataRecord(5, 6, 0x100, Uint8Array.of(1)), hex("13 0d00 05000000 06000000 00010000 01"))
+    assert.deepEqual(pollRecord(5, 0xffffffff, 7), hex("15 0c00 05000000 ffffffff 07000000"))
+    assert.deepEqual(cancelRecord(5, 1), hex("14 0800 05000000 01000000"))
+    assert.deepEqual(doneRecord(5, [2, 3]), hex("16 0c00 05000000 02000000 03000000"))
+    assert.deepEqual(listRecord(), hex("17 0000"))
   })
   test("names get their leading slash; too long is refused", () => {
     assert.deepEqual(encodeName("a"), encodeName("/a"))
     assert.throws(() => encodeName("x".repeat(201)), FrameError)
   })
-  test("a record body over 255 bytes is refused", () => {
-    assert.throws(() => dataRecord(1, 0, new Uint8Array(248)), FrameError)
+  test("a record body over 65535 bytes is refused", () => {
+    assert.throws(() => dataRecord(1, 1, 0, new Uint8Array(65536 - 12)), FrameError)
   })
 })
 
 describe("packRecords", () => {
   test("keeps order, never exceeds 236 bytes, fills packets", () => {
-    const recs = Array.from({ length: 40 }, (_, i) => dataRecord(i, 0, new Uint8Array(i * 3)))
+    const recs = Array.from({ length: 40 }, (_, i) => dataRecord(1, i, 0, new Uint8Array(i * 3)))
     const packets = packRecords(recs)
     const flat = Buffer.concat(packets.map((p) => Buffer.from(p)))
     assert.deepEqual(flat, Buffer.concat(recs.map((r) => Buffer.from(r))))
@@ -53,7 +58,7 @@ describe("packRecords", () => {
     let o = 0
     for (let i = 0; i + 1 < packets.length; i++) {
       o += packets[i]!.length
-      const nextLen = flat[o + 1]! + 2
+      const nextLen = flat.readUInt16LE(o + 1) + 3
       assert.ok(packets[i]!.length + nextLen > MAX_PAYLOAD)
     }
   })
@@ -64,29 +69,47 @@ describe("packRecords", () => {
 })
 
 describe("device frames", () => {
-  const hello = hex("81 14 78563412 0200 0100 00100000 00000400 0800 01 00")
-  const service = hex("82 0d 0200 00 02 7fa43c7c 2f61 742f73")
-  const result = hex("83 0c 01000000 00 03000000 0a0b0c")
-  const rdata = hex("84 0a 01000000 03000000 0d0e")
-  const status = hex("85 09 02000000 02 00000000")
-  const error = hex("86 04 0500 6f6b")
-  const frame = Uint8Array.from(Buffer.concat([hello, service, result, rdata, status, error].map((b) => Buffer.from(b))))
+  const hello = hex("90 1c00 02 02 78563412 0200 0100 00100000 00000400 00600000 0800 b003 ec00")
+  const service = hex("91 0d00 0200 00 02 7fa43c7c 2f61 742f73")
+  const session = hex("92 0c00 44332211 0d0c0b0a 78563412")
+  const result = hex("93 1000 0d0c0b0a 01000000 00 03000000 0a0b0c")
+  const rdata = hex("94 0e00 0d0c0b0a 01000000 03000000 0d0e")
+  const status = hex("95 0d00 0d0c0b0a 02000000 02 00000000")
+  const error = hex("96 0400 0500 6f6b")
+  const nosession = hex("97 0800 0d0c0b0a 78563412")
+  const parts = [hello, service, session, result, rdata, status, error, nosession]
+  const frame = Uint8Array.from(Buffer.concat(parts.map((b) => Buffer.from(b))))
 
   test("golden frame parses to the expected records", () => {
     assert.deepEqual(parseDeviceFrame(frame), [
-      { kind: "hello", bootId: 0x12345678, listVersion: 2, count: 1, maxRequestBytes: 4096, maxResponseBytes: 262144, maxInFlight: 8, version: 1 },
+      {
+        kind: "hello",
+        version: 2,
+        minVersion: 2,
+        bootId: 0x12345678,
+        listVersion: 2,
+        count: 1,
+        maxRequestBytes: 4096,
+        maxResponseBytes: 262144,
+        budget: 24576,
+        maxInFlight: 8,
+        window: 944,
+        maxRecord: 236,
+      },
       { kind: "service", listVersion: 2, index: 0, hash32: 0x7c3ca47f, name: "/a", type: "t/s" },
-      { kind: "result", callId: 1, status: 0, total: 3, data: Uint8Array.of(10, 11, 12) },
-      { kind: "rdata", callId: 1, offset: 3, data: Uint8Array.of(13, 14) },
-      { kind: "status", callId: 2, state: 2, offset: 0 },
+      { kind: "session", nonce: 0x11223344, session: 0x0a0b0c0d, bootId: 0x12345678 },
+      { kind: "result", session: 0x0a0b0c0d, seq: 1, status: 0, total: 3, data: Uint8Array.of(10, 11, 12) },
+      { kind: "rdata", session: 0x0a0b0c0d, seq: 1, offset: 3, data: Uint8Array.of(13, 14) },
+      { kind: "status", session: 0x0a0b0c0d, seq: 2, state: 2, offset: 0 },
       { kind: "error", offset: 5, message: "ok" },
+      { kind: "nosession", session: 0x0a0b0c0d, bootId: 0x12345678 },
     ])
   })
 
   test("truncated at every offset: the whole records before it, or a FrameError, never a phantom record", () => {
     const bounds = new Set<number>()
     let o = 0
-    for (const r of [hello, service, result, rdata, status, error]) bounds.add((o += r.length))
+    for (const r of parts) bounds.add((o += r.length))
     const full = parseDeviceFrame(frame)
     for (let k = 0; k < frame.length; k++) {
       const cut = frame.subarray(0, k)
@@ -100,7 +123,7 @@ describe("device frames", () => {
   test("records are self-delimiting: frames split at any record boundary parse to the same records", () => {
     const full = parseDeviceFrame(frame)
     let o = 0
-    for (const r of [hello, service, result, rdata, status, error]) {
+    for (const r of parts) {
       o += r.length
       const recs = [...parseDeviceFrame(frame.subarray(0, o)), ...parseDeviceFrame(frame.subarray(o))]
       assert.deepEqual(recs, full)
@@ -122,8 +145,18 @@ describe("device frames", () => {
   })
 
   test("records too short for their kind are refused", () => {
-    assert.throws(() => parseDeviceFrame(hex("83 04 01000000")), /too short/)
-    assert.throws(() => parseDeviceFrame(hex("81 02 0000")), /too short/)
-    assert.throws(() => parseDeviceFrame(hex("99 00")), /unknown record kind/)
+    assert.throws(() => parseDeviceFrame(hex("93 0400 01000000")), /too short/)
+    assert.throws(() => parseDeviceFrame(hex("90 0200 0202")), /too short/)
+    assert.throws(() => parseDeviceFrame(hex("99 0000")), /unknown record kind/)
+  })
+
+  test("a device of another protocol version is named, with the side to update", () => {
+    // a v1 HELLO: 2-byte record header, version 1 at body offset 18
+    const v1 = hex("81 14 78563412 0200 0100 00100000 00000400 0800 01 00")
+    assert.throws(() => parseDeviceFrame(v1), (e: unknown) => e instanceof VersionError && /v1, this host v2: update the device firmware/.test(e.message))
+    const v3 = Buffer.from(hello)
+    v3[3] = 3
+    v3[4] = 3
+    assert.throws(() => parseDeviceFrame(v3), (e: unknown) => e instanceof VersionError && /v3, this host v2: update the host/.test(e.message))
   })
 })
