@@ -6,6 +6,14 @@
 //   bulk_bytes_per_s       64 KiB responses; bulk_ratio = bulk / (236 B x raw_packets_per_s)
 //   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
 //   runtime_bytecode_bytes bytecode of the functions defined in src/lib/services.ts (bytecode-sizes.md)
+//   idle_call_rtt_p50_ms   AddTwoInts calls spaced 100 ms apart (the send budget not spent)
+//   small_call_p99_during_bulk_ms  AddTwoInts one at a time while a 256 KiB response streams
+//   lossy_calls_exactly_once   handler runs / calls over 2,000 counted calls through a modelled link
+//                          with 5% loss each way (2 KB queue); must be exactly 1.0
+//   lossy_bulk_ratio       256 KiB goodput through that link / clean 256 KiB goodput
+//   flood_restarts         program restarts (bootId changes) during LIST, POLL, oversized-CALL and
+//                          garbage floods; must be 0
+//   robot_function_bytes   "Function TOTAL" of the robot firmware (src/main.ts) bytecode-sizes.md
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
 //                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
 //                          each probe on a freshly restarted program (DeviceScript has no heap API)
@@ -18,7 +26,10 @@ import { startRig, type Rig } from "../host/sim/rig"
 import { benchBridge } from "./bridge"
 import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
-import { Echo, echo } from "../test/host/services_fixture"
+import { Echo, echo, pattern } from "../test/host/services_fixture"
+import { buildFirmware } from "../host/sim/vm"
+import { callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
+import { linkModel, rng } from "../test/support/link"
 
 const CMD_ECHO = 0x82
 const json = process.argv.includes("--json")
@@ -167,6 +178,42 @@ async function heapFree(rig: Rig, hold: number): Promise<number> {
   throw new Error("heap probe: the device never ran out of memory")
 }
 
+/** "Function TOTAL" of a build's bytecode-sizes.md */
+function functionTotal(dir: string): number {
+  const m = /(\d+)\s*\|\s*Function TOTAL/.exec(readFileSync(join(dir, "bytecode-sizes.md"), "utf8"))
+  if (!m) throw new Error(`no Function TOTAL in ${dir}/bytecode-sizes.md`)
+  return Number(m[1])
+}
+
+/** floods the device with every kind of hostile frame; returns how many times its program restarted */
+async function floods(rig: Rig): Promise<number> {
+  const n = rig.node
+  const boots = new Set<number>([n.limits!.bootId])
+  const off = n.onDeviceRecord((r) => {
+    if (r.kind === "hello") boots.add(r.bootId)
+  })
+  const name = new TextEncoder().encode("/echo")
+  const rand = rng(5)
+  const lists = packRecords(Array.from({ length: 78 }, () => listRecord()))[0]!
+  const polls = packRecords(Array.from({ length: 15 }, (_, i) => pollRecord(n.session, 0x5000_0000 + i, 0)))[0]!
+  const t0 = performance.now()
+  for (let i = 0; i < 1000; i++) {
+    if (i % 50 === 0) {
+      const big = Array.from({ length: 8 }, (_, k) => callRecord({ session: n.session, seq: 0x6100_0000 + i * 8 + k, ack: 0, timeoutMs: 300 }, Echo.hash32, 12000, name, new Uint8Array(8)))
+      for (const p of packRecords(big)) await n.sendRawFrame(p)
+    }
+    await n.sendRawFrame(i % 10 === 0 ? lists : polls)
+    const g = new Uint8Array(1 + Math.floor(rand() * 235))
+    for (let j = 0; j < g.length; j++) g[j] = Math.floor(rand() * 256)
+    await n.sendRawFrame(g)
+    const ahead = (i + 1) * 2 - (performance.now() - t0)
+    if (ahead > 20) await new Promise((r) => setTimeout(r, ahead))
+  }
+  await n.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 10000 })
+  off()
+  return boots.size - 1 + (rig.vm.log.some((l) => /PANIC/.test(l)) ? 1 : 0)
+}
+
 async function main() {
   // --json: stdout carries exactly one JSON object; everything else (jacdac-ts logs too) goes to stderr
   const print = (line: string) => process.stdout.write(line + "\n")
@@ -213,6 +260,50 @@ async function main() {
     log(`  polls so far ${node.stats.polls}`)
     log("bridge: rosbridge WebSocket vs the client directly, and calls/s against the in-memory device")
     const bridge = await benchBridge({ device: node, log })
+    log("idle calls, 100 ms apart")
+    const idleT: number[] = []
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      idleT.push(await timed(() => add.call({ a: 1n, b: 1n })))
+    }
+    log("256 KiB clean, with small calls beside it")
+    const size = 256 * 1024
+    const duringT: number[] = []
+    let bulkDone = false
+    const tb = performance.now()
+    const big = ec.call(echo("", { size }), { timeoutMs: 120000 }).then((r) => {
+      bulkDone = true
+      return r
+    })
+    while (!bulkDone) duringT.push(await timed(() => add.call({ a: 2n, b: 2n }, { timeoutMs: 20000 })))
+    const bigR = await big
+    const cleanBulkBps = Echo.response.encode(bigR).length / ((performance.now() - tb) / 1000)
+    log("lossy link (5% loss each way, 2 KB queue): 2,000 counted calls, then 256 KiB")
+    const model = linkModel({ loss: 0.05, queueBytes: 2048, bytesPerSec: 100000, seed: 11 })
+    const lossy = await rig.connect({ pipes: model.pipes })
+    await lossy.listServices({ timeoutMs: 30000 })
+    const lec = lossy.createClient(Echo, "echo")
+    const runs0 = Number((await ec.call(echo("", { mode: 4 }))).text)
+    const seen = new Set<number>()
+    let calls = 0
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (calls < 2000) {
+          calls++
+          seen.add(Number((await lec.call(echo("", { mode: 4 }), { timeoutMs: 60000 })).text))
+        }
+      }),
+    )
+    const runs1 = Number((await ec.call(echo("", { mode: 4 }))).text)
+    const handlerRuns = runs1 - runs0 - 1
+    const tl = performance.now()
+    const lossyR = await lec.call(echo("", { size }), { timeoutMs: 300000 })
+    const lossyBps = Echo.response.encode(lossyR).length / ((performance.now() - tl) / 1000)
+    if (Buffer.compare(Buffer.from(lossyR.data), Buffer.from(pattern(size))) !== 0) throw new Error("lossy 256 KiB: wrong bytes")
+    log(`  link: ${JSON.stringify(model.stats)}`)
+    log("floods")
+    const restarts = await floods(rig)
+    const robotFw = buildFirmware("src/main.ts")
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
     let heap0: number | null = null
@@ -241,6 +332,16 @@ async function main() {
       firmware_bytecode_bytes: rig.firmware.bytecodeBytes,
       heap_bytes_per_inflight_call: heapPerCall,
       heap_free_bytes_idle: heap0,
+      idle_call_rtt_p50_ms: +pct(idleT, 50).toFixed(2),
+      small_call_p99_during_bulk_ms: +pct(duringT, 99).toFixed(2),
+      small_calls_during_bulk: duringT.length,
+      clean_256k_bytes_per_s: Math.round(cleanBulkBps),
+      lossy_calls: calls,
+      lossy_calls_distinct_answers: seen.size,
+      lossy_calls_exactly_once: +(handlerRuns / calls).toFixed(4),
+      lossy_bulk_ratio: +(lossyBps / cleanBulkBps).toFixed(3),
+      flood_restarts: restarts,
+      robot_function_bytes: functionTotal(robotFw.dir),
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
       ...bridge,
@@ -250,7 +351,12 @@ async function main() {
       const targets: Record<string, string> = {
         rtt_ratio: "<= 1.10",
         bulk_ratio: ">= 0.90",
-        small_calls_ratio: ">= 5",
+        small_calls_ratio: ">= 7",
+        lossy_calls_exactly_once: "== 1.0",
+        lossy_bulk_ratio: ">= 0.75",
+        small_call_p99_during_bulk_ms: "<= 3 x idle_call_rtt_p50_ms",
+        flood_restarts: "0",
+        robot_function_bytes: "<= 40960",
         bridge_rtt_ratio: "<= 1.05",
         bridge_calls_per_s: ">= 5000 (in-memory device)",
       }

@@ -370,10 +370,10 @@ export class CallEngine {
     this.abandon(c, "deadline_exceeded", ms)
   }
 
-  /** bytes of device budget our active calls take (requests + per-call cost) */
+  /** bytes of device budget our active calls take (requests, charged twice, + per-call cost) */
   private budgetInUse(): number {
     let n = 0
-    for (const c of this.active.values()) if (c.resTotal < 0) n += DEVICE_CALL_COST + c.request.length
+    for (const c of this.active.values()) if (c.resTotal < 0) n += DEVICE_CALL_COST + 2 * c.request.length
     return n
   }
 
@@ -383,7 +383,7 @@ export class CallEngine {
     while (this.active.size < this.window() && this.queue.length) {
       const c = this.queue[0]!
       // adapt to the device's budget: a big upload waits until it fits beside our other calls
-      if (this.active.size > 0 && this.budgetInUse() + DEVICE_CALL_COST + c.request.length > budget) break
+      if (this.active.size > 0 && this.budgetInUse() + DEVICE_CALL_COST + 2 * c.request.length > budget) break
       this.queue.shift()
       c.seq = this.nextSeq++
       c.session = this.session

@@ -19,13 +19,13 @@ import { CallContext } from "../rpc/core"
 
 /** Limits of the service runtime; see {@link configureServices}. All are announced in HELLO. */
 export interface ServicesConfig {
-    /** Largest request accepted, in bytes of CDR (default 16384). Larger: `ResourceExhausted`. */
+    /** Largest request accepted, in bytes of CDR (default 12000). Larger: `ResourceExhausted`. */
     maxRequestBytes?: number
     /** Largest response sent, in bytes of CDR (default 262144 = 256 KiB). Larger: `ResourceExhausted`. */
     maxResponseBytes?: number
     /** Calls being received, queued, run or sent at once (default 8). Past it: busy (the host retries). */
     maxInFlight?: number
-    /** Heap bytes for request buffers, retained answers and call records (default 24576). Past it: busy. */
+    /** Heap bytes for requests (charged twice: buffer + decoded copy), retained answers and call records (default 24576). Past it: busy. */
     budget?: number
     /** How long an answer is kept for resends when the host does not release it (ms, default 10000). */
     retentionMs?: number

@@ -132,7 +132,12 @@ export class CallTable {
             this.bounce(s, seq, Status.Busy, `${n} calls in flight (maxInFlight=${cfg.maxInFlight})`)
             return
         }
-        const need = CALL_COST + total
+        // the request buffer, and the copy the handler's decoded request holds (bytes, strings)
+        const need = CALL_COST + 2 * total
+        if (need > cfg.budget) {
+            this.reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${need} of the ${cfg.budget}-byte budget`)
+            return
+        }
         if (this.used + need > cfg.budget) this.reclaim(need)
         if (this.used + need > cfg.budget) {
             this.bounce(s, seq, Status.Busy, `${this.used} of ${cfg.budget} budget bytes in use`)
@@ -450,7 +455,7 @@ export class CallTable {
         const now = ds.millis()
         for (const c of this.calls.slice()) {
             if (c.state === CallState.Receiving) {
-                if (now - c.t > cfg.retentionMs) this.fail(c, Status.DeadlineExceeded, `request incomplete: no data for ${cfg.retentionMs} ms`)
+                if (now - c.t > cfg.retentionMs || now > c.ctx.deadline) this.fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
             } else if (c.state === CallState.Queued || c.state === CallState.Running) {
                 if (now > c.ctx.deadline) {
                     // a handler that never returns must not hold its slot: release it at the deadline

@@ -7,8 +7,8 @@ import { CallState, Limit, Status } from "./wire"
 
 /** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
 export const cfg = {
-    /** largest request, bytes of CDR */
-    maxRequestBytes: 16384,
+    /** largest request, bytes of CDR (a request is charged twice to the budget: buffer + decoded copy) */
+    maxRequestBytes: 12000,
     /** largest response, bytes of CDR */
     maxResponseBytes: 262144,
     /** calls being received, queued, run or streamed at once */

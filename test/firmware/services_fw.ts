@@ -12,6 +12,8 @@
 //   mode 9: sleep delay_ms through the call context; answer "completed" or "cancelled: <reason>"
 //           and count completions (runs of mode 9 that slept the whole time) in `completed`
 //   mode 10: answer "<runs>/<completed>" without running anything else
+//   mode 11: answer "<length>:<hash>" of text (h = (h * 31 + code) & 0xffff over every 61st char): a large upload is
+//            checked without being echoed (echoing 16 KiB back would need three copies in the heap)
 //   /echo_latest (concurrency "latest") and /echo_serial ("serial") serve the same handler
 //   mode 5: heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
@@ -81,6 +83,34 @@ const Echo: ServiceType<EchoReq, EchoRes> = {
     },
 }
 
+interface UploadReq {
+    data: Buffer
+}
+interface UploadRes {
+    length: number
+    hash: number
+}
+/** rs_test/srv/Upload: uint8[] data --- uint32 length, uint32 hash (a large request, checked, not echoed) */
+const Upload: ServiceType<UploadReq, UploadRes> = {
+    name: "rs_test/srv/Upload",
+    hash: 0x0b10ad00,
+    request: {
+        name: "rs_test/srv/Upload_Request",
+        encode: (w: CdrWriter, v: UploadReq) => {
+            w.bytes(v.data)
+        },
+        decode: (r: CdrReader) => ({ data: r.bytes() as Buffer }),
+    },
+    response: {
+        name: "rs_test/srv/Upload_Response",
+        encode: (w: CdrWriter, v: UploadRes) => {
+            w.u32(v.length)
+            w.u32(v.hash)
+        },
+        decode: (r: CdrReader) => ({ length: r.u32(), hash: r.u32() }),
+    },
+}
+
 /** `size` bytes computed on demand: a large response that never sits in the heap */
 class Pattern implements ByteSource {
     length: number
@@ -121,7 +151,7 @@ async function heapProbe() {
     }
 }
 
-configureServices({ maxRequestBytes: 4096, maxResponseBytes: 300000, maxInFlight: 10 })
+configureServices({ maxRequestBytes: 12000, maxResponseBytes: 300000, maxInFlight: 10 })
 
 createService(AddTwoInts, "add_two_ints", async req => ({ sum: req.a + req.b }))
 
@@ -133,6 +163,11 @@ async function echoHandler(req: EchoReq, ctx: CallContext): Promise<EchoRes> {
         return { text: full ? "completed" : "cancelled: " + ctx.reason, data: Buffer.alloc(0) }
     }
     if (req.mode === 10) return { text: started9 + "/" + completed, data: Buffer.alloc(0) }
+    if (req.mode === 11) {
+        let h = 0
+        for (let i = 0; i < req.text.length; i += 61) h = (h * 31 + req.text.charCodeAt(i)) & 0xffff
+        return { text: req.text.length + ":" + h, data: Buffer.alloc(0) }
+    }
     if (req.delay_ms > 0) await ds.sleep(req.delay_ms)
     if (req.mode === 1) throw new Error(req.text)
     if (req.mode === 2) throw new ServiceError(Status.InvalidArgument, req.text)
@@ -150,6 +185,12 @@ async function echoHandler(req: EchoReq, ctx: CallContext): Promise<EchoRes> {
 }
 
 createService(Echo, "echo", echoHandler)
+createService(Upload, "upload", async req => {
+    // h = (h * 31 + byte) & 0xffff over every 61st byte (a long loop would trip the VM's watchdog)
+    let h = 0
+    for (let i = 0; i < req.data.length; i += 61) h = (h * 31 + req.data[i]) & 0xffff
+    return { length: req.data.length, hash: h }
+})
 createService(Echo, "echo_latest", echoHandler, { concurrency: "latest" })
 createService(Echo, "echo_serial", echoHandler, { concurrency: "serial" })
 

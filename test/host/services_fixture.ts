@@ -40,6 +40,33 @@ export const Echo = serviceDescriptor(
   ]),
 )
 
+/** rs_test/srv/Upload: a large request the firmware checks without echoing (length, sampled hash). */
+export const Upload = serviceDescriptor(
+  "rs_test/srv/Upload",
+  "0b10ad0000000000000000000000000000000000000000000000000000000000",
+  0x0b10ad00,
+  "uint8[] data\n---\nuint32 length\nuint32 hash\n",
+  messageDescriptor<{ data: Uint8Array }>("rs_test/srv/Upload_Request", "", [
+    { name: "rs_test/srv/Upload_Request", definitions: [{ type: "uint8", name: "data", isComplex: false, isArray: true }] },
+  ]),
+  messageDescriptor<{ length: number; hash: number }>("rs_test/srv/Upload_Response", "", [
+    {
+      name: "rs_test/srv/Upload_Response",
+      definitions: [
+        { type: "uint32", name: "length", isComplex: false, isArray: false },
+        { type: "uint32", name: "hash", isComplex: false, isArray: false },
+      ],
+    },
+  ]),
+)
+
+/** The hash the firmware's /upload answers: every 61st byte. */
+export function uploadHash(b: Uint8Array): number {
+  let h = 0
+  for (let i = 0; i < b.length; i += 61) h = (h * 31 + b[i]!) & 0xffff
+  return h
+}
+
 /** The bytes the firmware's Pattern source produces. */
 export function pattern(n: number): Uint8Array {
   const b = new Uint8Array(n)

@@ -1,0 +1,249 @@
+// Protocol v2's guarantees (docs/protocol.md), each attacked: the real firmware in the VM, real
+// clients, a modelled lossy link (test/support/link.ts) and hostile raw frames. After every attack
+// the device must have the same bootId and answer a normal call. No fixed sleeps.
+import assert from "node:assert/strict"
+import { after, before, describe, test } from "node:test"
+import { AddTwoInts } from "../../host/gen/interfaces"
+import { ServiceError } from "../../host/client/errors"
+import {
+  JACDAC_PAYLOAD,
+  Kind,
+  callRecord,
+  cancelRecord,
+  dataRecord,
+  listRecord,
+  packRecords,
+  pollRecord,
+  rec,
+  type DeviceRecord,
+} from "../../host/client/records"
+import type { ServiceNode } from "../../host/client/node"
+import { startRig, type Rig } from "../../host/sim/rig"
+import { linkModel, rng } from "../support/link"
+import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
+
+const LOSSY = { loss: 0.05, duplicate: 0.02, reorder: 0.02, queueBytes: 2048, bytesPerSec: 100000 }
+
+async function failure(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(e instanceof ServiceError, `expected ServiceError, got ${e}`)
+    return e
+  }
+  assert.fail("expected the call to fail")
+}
+
+describe("protocol v2 guarantees (VM)", () => {
+  let rig: Rig
+  let boot: number
+  before(async () => {
+    rig = await startRig({ firmware: testFirmware() })
+    boot = rig.node.limits!.bootId
+    // one call: the rig's node has its session (the raw records below use it)
+    await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
+  })
+  after(async () => {
+    await rig?.close()
+  })
+
+  /** same program (no restart), and a normal call answers */
+  async function healthy(what: string) {
+    const t0 = performance.now()
+    const r = await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 40n, b: 2n }, { timeoutMs: 5000 })
+    assert.deepEqual(r, { sum: 42n }, what)
+    assert.equal(rig.node.limits?.bootId, boot, `${what}: the program restarted`)
+    assert.ok(performance.now() - t0 < 2000, `${what}: a normal call took ${performance.now() - t0} ms`)
+    assert.equal(rig.vm.log.filter((l) => /panic|OutOfMemory|InfiniteLoop/i.test(l)).length, 0, rig.vm.log.slice(-20).join("\n"))
+  }
+
+  async function counter(n: ServiceNode): Promise<number> {
+    return Number((await n.createClient(Echo, "echo").call(echo("", { mode: 10 }))).text.split("/")[0])
+  }
+
+  test("exactly once: 3 hosts x 300 counted calls over a lossy, duplicating, reordering link", async () => {
+    const hosts = await Promise.all([1, 2, 3].map((seed) => rig.connect({ pipes: linkModel({ ...LOSSY, seed }).pipes })))
+    for (const h of hosts) await h.listServices({ timeoutMs: 20000 })
+    const ec = rig.node.createClient(Echo, "echo")
+    const before = Number((await ec.call(echo("", { mode: 4 }))).text)
+    const values: number[] = []
+    await Promise.all(
+      hosts.map(async (h) => {
+        const c = h.createClient(Echo, "echo")
+        const inflight = Array.from({ length: 4 }, async () => {
+          for (let i = 0; i < 75; i++) values.push(Number((await c.call(echo("", { mode: 4 }), { timeoutMs: 60000 })).text))
+        })
+        await Promise.all(inflight)
+      }),
+    )
+    const afterRuns = Number((await ec.call(echo("", { mode: 4 }))).text)
+    // every call got its own run: 900 distinct values, and the handler ran 900 times in all
+    assert.equal(values.length, 900)
+    assert.equal(new Set(values).size, 900, "two calls saw the same run: a handler ran twice")
+    assert.equal(afterRuns - before - 1, 900, "handler runs != calls")
+    const resends = hosts.reduce((n, h) => n + h.stats.requestResends + h.stats.polls, 0)
+    assert.ok(resends > 0, "the link lost nothing: the test proved nothing")
+    await healthy("after the lossy run")
+  })
+
+  test("a 12 KB upload (the device's largest) and a 256 KiB download complete through the lossy 2 KB-queue link", async () => {
+    const model = linkModel({ ...LOSSY, seed: 9 })
+    const n = await rig.connect({ pipes: model.pipes })
+    await n.listServices({ timeoutMs: 20000 })
+    const c = n.createClient(Echo, "echo")
+    const data = pattern(11992) // the largest request the device takes: 12,000 bytes of CDR
+    const up = await n.createClient(Upload, "upload").call({ data }, { timeoutMs: 60000 })
+    assert.deepEqual(up, { length: data.length, hash: uploadHash(data) }, "the device received the exact request")
+    const size = 256 * 1024
+    const down = await c.call(echo("", { size }), { timeoutMs: 120000 })
+    assert.deepEqual(Buffer.from(down.data), Buffer.from(pattern(size)))
+    assert.ok(model.stats.out.lost + model.stats.in.lost > 0)
+    // windowed uploads keep the 2 KB queue from overflowing (without a window ~70 packets go at once)
+    assert.ok(model.stats.out.overflowed <= model.stats.out.frames / 20, `the 2 KB queue overflowed ${model.stats.out.overflowed} times`)
+  })
+
+  test("8 CALLs at once, each claiming a 12 KB request: admitted by bytes, no restart", async () => {
+    const n = rig.node
+    const name = new TextEncoder().encode("/echo")
+    const recs = Array.from({ length: 8 }, (_, i) =>
+      callRecord({ session: n.session, seq: 0x6000_0000 + i, ack: 0, timeoutMs: 5000 }, Echo.hash32, 12000, name, new Uint8Array(8)),
+    )
+    const busy = new Promise<number>((resolve) => {
+      let k = 0
+      const off = n.onDeviceRecord((r) => {
+        if (r.kind === "result" && r.seq >= 0x6000_0000 && r.seq < 0x6000_0008 && r.status === 101 && ++k === 7) {
+          off()
+          resolve(k)
+        }
+      })
+    })
+    // (8 CALL records with a name take 328 bytes: two back-to-back frames of a 236-byte link)
+    for (const p of packRecords(recs)) await n.sendRawFrame(p)
+    assert.equal(await busy, 7, "seven of them refused as busy (the budget holds one 12 KB request)")
+    for (const p of packRecords(recs.map((_, i) => cancelRecord(n.session, 0x6000_0000 + i)))) await n.sendRawFrame(p)
+    await healthy("after 8 oversized CALLs")
+  })
+
+  test("LIST and POLL floods, and garbage at 1,000 frames/s, leave the device serving", async () => {
+    const n = rig.node
+    const lists = packRecords(Array.from({ length: 78 }, () => listRecord()))[0]!
+    for (let i = 0; i < 12; i++) await n.sendRawFrame(lists)
+    await healthy("after a LIST flood")
+    const polls = packRecords(Array.from({ length: 15 }, (_, i) => pollRecord(n.session, 0x5000_0000 + i, 0)))[0]!
+    const rand = rng(77)
+    const t0 = performance.now()
+    for (let i = 0; i < 600; i++) {
+      await n.sendRawFrame(polls) // 9,000 POLLs for calls that do not exist
+      const g = new Uint8Array(1 + Math.floor(rand() * 235))
+      for (let j = 0; j < g.length; j++) g[j] = Math.floor(rand() * 256)
+      await n.sendRawFrame(g)
+      // about 1,000 frames/s
+      const ahead = (i + 1) * 2 - (performance.now() - t0)
+      if (ahead > 20) await new Promise((r) => setTimeout(r, ahead))
+    }
+    await healthy("after POLL and garbage floods")
+  })
+
+  test("a duplicate CALL long after its answer never runs the handler again", async () => {
+    const n = rig.node
+    const name = new TextEncoder().encode("/echo")
+    const req = Echo.request.encode(echo("", { mode: 4 }))
+    const seq = 0x6100_0001
+    const answer = (pred: (r: DeviceRecord) => boolean) =>
+      new Promise<DeviceRecord>((resolve) => {
+        const off = n.onDeviceRecord((r) => {
+          if ((r.kind === "result" || r.kind === "status") && r.seq === seq && pred(r)) {
+            off()
+            resolve(r)
+          }
+        })
+      })
+    const first = answer((r) => r.kind === "result")
+    const frame = callRecord({ session: n.session, seq, ack: 0, timeoutMs: 5000 }, Echo.hash32, req.length, name, req)
+    await n.sendRawFrame(frame)
+    const r1 = (await first) as Extract<DeviceRecord, { kind: "result" }>
+    const ran = Number(Echo.response.decode(r1.data).text)
+    const add = n.createClient(AddTwoInts, "add_two_ints")
+    for (let i = 0; i < 60; i++) await add.call({ a: BigInt(i), b: 0n })
+    const again = answer(() => true)
+    await n.sendRawFrame(frame)
+    const r2 = await again
+    // answered from memory (RESULT again) or "answered, response released" (STATUS gone): never a new run
+    if (r2.kind === "result") assert.equal(Number(Echo.response.decode(r2.data).text), ran)
+    else assert.equal((r2 as Extract<DeviceRecord, { kind: "status" }>).state, 4)
+    const now = Number((await n.createClient(Echo, "echo").call(echo("", { mode: 4 }))).text)
+    assert.equal(now, ran + 1, "the duplicate ran the handler")
+  })
+
+  test("a truncated record naming another host's call does not touch that call", async () => {
+    const other = await rig.connect()
+    await other.listServices()
+    const slow = rig.node.createClient(Echo, "echo").call(echo("mine", { delay_ms: 600 }), { timeoutMs: 10000 })
+    // broken records naming this host's calls, sent by the other host while the call runs
+    const s = rig.node.session
+    for (let seq = 1; seq < 2000; seq += 97) {
+      const cancel = rec(Kind.CANCEL, new Uint8Array([s & 255, (s >>> 8) & 255, (s >>> 16) & 255, s >>> 24, seq & 255, 0, 0]))
+      const data = dataRecord(s, seq, 0xffffff, new Uint8Array(4)).subarray(0, 12)
+      await other.sendRawFrame(cancel)
+      await other.sendRawFrame(data)
+    }
+    assert.equal((await slow).text, "mine")
+    await healthy("after truncated records")
+  })
+
+  test("a byte source that throws fails its call only; another call is not delayed", async () => {
+    const c = rig.node.createClient(Echo, "echo")
+    const bad = c.call(echo("x", { mode: 8, size: 1000 }))
+    const t0 = performance.now()
+    assert.deepEqual(await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 1n }), { sum: 2n })
+    const e = await failure(bad)
+    assert.equal(e.code, "internal")
+    assert.match(e.detail, /frame replaced by a newer capture/)
+    assert.ok(performance.now() - t0 < 2000)
+    await healthy("after a throwing source")
+  })
+
+  test("handlers that never return are released at their deadline; their slots come back", async () => {
+    const c = rig.node.createClient(Echo, "echo")
+    const stuck = Array.from({ length: 10 }, () => failure(c.call(echo("", { mode: 7 }), { timeoutMs: 800 })))
+    for (const e of await Promise.all(stuck)) assert.equal(e.code, "deadline_exceeded")
+    // all 10 slots (maxInFlight) were held by handlers that never return: they must be free again
+    const many = await Promise.all(Array.from({ length: 10 }, (_, i) => rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: BigInt(i), b: 1n })))
+    assert.equal(many.length, 10)
+    await healthy("after stuck handlers")
+  })
+
+  test('"latest": a newer call cancels the running one, which stops early', async () => {
+    const c = rig.node.createClient(Echo, "echo_latest")
+    const [s0] = (await rig.node.createClient(Echo, "echo").call(echo("", { mode: 10 }))).text.split("/").map(Number)
+    const first = c.call(echo("", { mode: 9, delay_ms: 5000 }), { timeoutMs: 20000 })
+    // the first is running once the device says so; then replace it
+    await new Promise((r) => setImmediate(r))
+    const t0 = performance.now()
+    const second = c.call(echo("", { mode: 9, delay_ms: 10 }), { timeoutMs: 20000 })
+    const e = await failure(first)
+    assert.equal(e.code, "cancelled")
+    assert.match(e.detail, /replaced by a newer call/)
+    assert.equal((await second).text, "completed")
+    assert.ok(performance.now() - t0 < 2500, "the first call did not stop early")
+    const [s1] = (await rig.node.createClient(Echo, "echo").call(echo("", { mode: 10 }))).text.split("/").map(Number)
+    assert.equal(s1! - s0!, 2)
+  })
+
+  test('a call whose deadline passes while queued ("serial") never runs', async () => {
+    const c = rig.node.createClient(Echo, "echo_serial")
+    const count = async () => (await rig.node.createClient(Echo, "echo").call(echo("", { mode: 10 }))).text.split("/").map(Number)[0]!
+    const s0 = await count()
+    const first = c.call(echo("", { mode: 9, delay_ms: 1500 }), { timeoutMs: 10000 })
+    const late = failure(c.call(echo("", { mode: 9, delay_ms: 10 }), { timeoutMs: 400 }))
+    assert.equal((await late).code, "deadline_exceeded")
+    assert.equal((await first).text, "completed")
+    assert.equal((await count()) - s0, 1, "the expired call ran")
+  })
+
+  test("JACDAC_PAYLOAD is what the device announces", () => {
+    assert.equal(JACDAC_PAYLOAD, 236)
+    assert.ok(rig.node.limits!.budget > 16384)
+    assert.ok(rig.node.limits!.window > 0)
+  })
+})
