@@ -61,11 +61,15 @@ export function checkQuality(v: number): number {
 /** The state GetState reports: the generated response type of robot_interfaces/srv/GetState. */
 export type RobotState = GetState_Response
 
-/** Adler-32 state [a, b] advanced over `data` (for `diagnose`); the sum is b * 65536 + a. */
-function adler(st: number[], data: Buffer) {
+/**
+ * Adler-32 state [a, b] advanced over `data` (for `diagnose`); the sum is b * 65536 + a. Yields
+ * every 256 bytes: a 4.6 KB loop without a yield tripped the VM's watchdog (InfiniteLoop).
+ */
+async function adler(st: number[], data: Buffer) {
     for (let i = 0; i < data.length; i++) {
         st[0] = (st[0] + data[i]) % 65521
         st[1] = (st[1] + st[0]) % 65521
+        if ((i & 255) === 255) await ds.sleep(0)
     }
 }
 
@@ -229,11 +233,11 @@ export class Robot {
             badArg(`the last picture is ${src.length} bytes, over ${WHOLE_READ_MAX} for one read: take it at RES_QQVGA`)
         r.frame_length = src.length
         const st = [1, 0]
-        for (let off = 0; off < src.length; off += chunk) adler(st, await src.read(off, chunk))
+        for (let off = 0; off < src.length; off += chunk) await adler(st, await src.read(off, Math.min(chunk, src.length - off)))
         r.sum_chunked = st[1] * 65536 + st[0]
         st[0] = 1
         st[1] = 0
-        adler(st, await src.read(0, src.length))
+        await adler(st, await src.read(0, src.length))
         r.sum_whole = st[1] * 65536 + st[0]
         return r
     }
