@@ -3,7 +3,7 @@
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
 import { createService } from "./lib/services"
-import { AddTwoInts, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
+import { AddTwoInts, Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Robot } from "./robot/robot"
 import { startHardware } from "./robot/select"
 
@@ -48,5 +48,8 @@ createService(Trigger, "stop", async () =>
         return { success: true, message: "motors stopped" }
     })
 )
+
+// `robot doctor` (host/cli/doctor.ts): hardware identity and a frame read two ways.
+createService(Diagnose, "diagnose", async (req) => await robot.counted(async () => await robot.diagnose(req.check, req.chunk_size)))
 
 console.log("robot services up")

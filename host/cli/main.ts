@@ -6,6 +6,7 @@ import { registerInterface } from "./interface"
 import { registerService } from "./service"
 import { registerBridge } from "./bridge"
 import { registerSim } from "./sim"
+import { registerDoctor } from "./doctor"
 
 const program = new Command()
 program
@@ -18,6 +19,7 @@ registerInterface(program)
 registerService(program)
 registerBridge(program)
 registerSim(program)
+registerDoctor(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err)

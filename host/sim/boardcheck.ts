@@ -5,7 +5,8 @@
 // DeviceScript build and runtime need (see `DeviceHardwareInfo` and the `*Config` interfaces in
 // node_modules/@devicescript/core/src/devicescript-servers.d.ts), the GPIO capabilities of each
 // chip (the arch table shipped in @devicescript/cli), no GPIO used for two functions, and the
-// parts the robot firmware (src/robot/board.ts) expects. Every message starts with the file name.
+// parts the robot firmware (src/robot/board.ts) expects, and each chip's PWM budget. Every message
+// starts with the file name.
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -23,15 +24,23 @@ interface ArchPins {
   analogIn: string
   /** GPIOs that must never be assigned (flash, PSRAM, native USB) */
   reserved: string
+  /**
+   * PWM pins the runtime can run at once. devicescript-esp32 `main/led.c` `jd_pwm_init` gives every
+   * PWM pin its own LEDC low-speed timer, never freed; there are LEDC_TIMER_MAX = 4 on every ESP32
+   * variant, and the fifth pin prints "! out of LEDC timers" and panics the board.
+   */
+  pwm: number
 }
 
 /** Pin capabilities per DeviceScript arch id (from the arch table in @devicescript/cli 2.16.4). */
 export const ARCHS: Record<string, ArchPins> = {
-  esp32: { schema: "esp32", io: "0,2,4,5,12-15,18,19,21-23,25-27,32-39", analogIn: "32-39", reserved: "6-11,16,17" },
-  esp32c3: { schema: "esp32", io: "0-10,20,21", analogIn: "0-4", reserved: "11-19" },
-  esp32s2: { schema: "esp32", io: "0-18,21,33-46", analogIn: "1-10", reserved: "19,20,26-32" },
-  esp32s3: { schema: "esp32", io: "0-18,21,33-48", analogIn: "1-10", reserved: "19,20,26-32" },
-  rp2040: { schema: "rp2040", io: "0-29", analogIn: "26-29", reserved: "" },
+  esp32: { schema: "esp32", io: "0,2,4,5,12-15,18,19,21-23,25-27,32-39", analogIn: "32-39", reserved: "6-11,16,17", pwm: 4 },
+  esp32c3: { schema: "esp32", io: "0-10,20,21", analogIn: "0-4", reserved: "11-19", pwm: 4 },
+  esp32s2: { schema: "esp32", io: "0-18,21,33-46", analogIn: "1-10", reserved: "19,20,26-32", pwm: 4 },
+  esp32s3: { schema: "esp32", io: "0-18,21,33-48", analogIn: "1-10", reserved: "19,20,26-32", pwm: 4 },
+  // RP2040: 8 PWM slices of 2 channels; the pico runtime's allocation was not reviewed, so this
+  // only bounds the hardware.
+  rp2040: { schema: "rp2040", io: "0-29", analogIn: "26-29", reserved: "", pwm: 16 },
 }
 
 /** Parses "0-3,7" into a set of numbers. */
@@ -58,10 +67,33 @@ const SERVICE_PINS: Record<string, { required: string[]; optional: string[] }> =
   switch: { required: ["pin"], optional: [] },
 }
 
-/** What src/robot/board.ts starts or reads; a robot board that lacks one fails at run time. */
+/**
+ * PWM pins a `$services` entry really takes on the runtime (each one LEDC timer on an ESP32):
+ * - motor: 2, whatever its pins: jacdac-c `motor.c` starts PWM on pin1 AND pin2 when it powers up,
+ *   and with no pin2 it calls `jd_pwm_init(NO_PIN)`, which still takes a timer (one that the next
+ *   PWM pin is then given too);
+ * - servo: 1; buzzer: 1; lightBulb: 1 only with `dimmable: true` (otherwise a plain GPIO).
+ * Returns the pin keys that run PWM.
+ */
+export function pwmKeys(kind: string, s: Json): string[] {
+  if (kind === "motor") return ["pin1", s.pin2 === undefined ? "pin2 (absent: jd_pwm_init(NO_PIN) still takes a timer)" : "pin2"]
+  if (kind === "servo" || kind === "buzzer") return ["pin"]
+  if (kind === "lightBulb" && s.dimmable === true) return ["pin"]
+  return []
+}
+
+/**
+ * What src/robot/board.ts starts or reads; a robot board that lacks one fails at run time.
+ * Motors are dimmable light bulbs (PWM duty on IN1) plus a direction GPIO on IN2 that the firmware
+ * writes: one LEDC timer per motor instead of two (docs/hardware.md, "PWM budget").
+ */
 export const ROBOT_REQUIRED = {
-  services: { motorLeft: "motor", motorRight: "motor", servoPan: "servo", ledStatus: "lightBulb", buttonUser: "button" },
-  pins: ["BAT_SENSE", "CAM_CS", "CAM_SCK", "CAM_MISO", "CAM_MOSI"],
+  services: { motorLeft: "lightBulb", motorRight: "lightBulb", servoPan: "servo", ledStatus: "lightBulb", buttonUser: "button" },
+  /** light bulbs that must be dimmable (they carry the motors' PWM) */
+  dimmable: ["motorLeft", "motorRight"],
+  pins: ["BAT_SENSE", "CAM_CS", "CAM_SCK", "CAM_MISO", "CAM_MOSI", "MOTOR_L_DIR", "MOTOR_R_DIR"],
+  /** pin labels the firmware itself starts PWM on (none: its PWM goes through $services) */
+  scriptPwm: [] as string[],
   i2c: true,
 } as const
 
@@ -75,7 +107,7 @@ function isObj(v: unknown): v is Json {
  * Validates one board file; returns the list of problems (empty when the board is fine), each
  * prefixed with the file's base name. `robot` adds the checks for the robot firmware's parts.
  */
-export function validateBoardFile(file: string, opts: { robot?: boolean } = {}): string[] {
+export function validateBoardFile(file: string, opts: { robot?: boolean; scriptPwm?: string[] } = {}): string[] {
   const name = path.basename(file)
   const errs: string[] = []
   const err = (msg: string) => errs.push(`${name}: ${msg}`)
@@ -150,6 +182,12 @@ export function validateBoardFile(file: string, opts: { robot?: boolean } = {}):
     if (prev) err(`GPIO${gpio} is used twice: by ${prev} and by ${where}`)
     else users.set(gpio, where)
   }
+  /** every PWM pin the board will run: "$services.name.key (GPIOn)" */
+  const pwm: string[] = []
+  const gpioText = (v: unknown) => {
+    const g = typeof v === "string" ? labels.get(v) : typeof v === "number" ? v : undefined
+    return g === undefined ? "no pin" : `GPIO${g}`
+  }
   if (cfg.log !== undefined) {
     if (!isObj(cfg.log)) err("log must be an object")
     else use("log.pinTX", cfg.log.pinTX, true)
@@ -163,7 +201,12 @@ export function validateBoardFile(file: string, opts: { robot?: boolean } = {}):
   }
   if (cfg.led !== undefined) {
     if (!isObj(cfg.led)) err("led must be an object")
-    else use("led.pin", cfg.led.pin, false)
+    else {
+      use("led.pin", cfg.led.pin, false)
+      // An RGB LED on three pins (`rgb`, type 0) runs PWM on each channel.
+      if (Array.isArray(cfg.led.rgb))
+        cfg.led.rgb.forEach((c: unknown, i: number) => pwm.push(`led.rgb[${i}] (${gpioText(isObj(c) ? c.pin : undefined)})`))
+    }
   }
   const serviceNames = new Map<string, string>()
   if (cfg.$services !== undefined) {
@@ -181,6 +224,7 @@ export function validateBoardFile(file: string, opts: { robot?: boolean } = {}):
         if (!pins) return err(`$services[${i}] (${label}): unknown service '${kind}'`)
         for (const k of pins.required) use(`$services.${label}.${k}`, s[k], true)
         for (const k of pins.optional) use(`$services.${label}.${k}`, s[k], false)
+        for (const k of pwmKeys(kind, s)) pwm.push(`$services.${label}.${k} (${gpioText(s[k.split(" ")[0]!])})`)
         if (kind === "servo" && typeof s.minAngle === "number" && typeof s.maxAngle === "number" && !(s.minAngle < s.maxAngle))
           err(`$services.${label}: minAngle must be below maxAngle`)
       })
@@ -205,6 +249,19 @@ export function validateBoardFile(file: string, opts: { robot?: boolean } = {}):
     if (bat !== undefined && arch && !pinSet(arch.analogIn).has(bat))
       err(`pins.BAT_SENSE: GPIO${bat} has no ADC usable with WiFi on ${archId} (use one of ${arch.analogIn})`)
     if (ROBOT_REQUIRED.i2c && !isObj(cfg.i2c)) err("robot board needs an 'i2c' section (camera sensor bus)")
+    const services = Array.isArray(cfg.$services) ? (cfg.$services as unknown[]) : []
+    for (const name of ROBOT_REQUIRED.dimmable) {
+      const s = services.find((x) => isObj(x) && x.name === name) as Json | undefined
+      if (s && s.service === "lightBulb" && s.dimmable !== true)
+        err(`$services.${name} must be "dimmable": true (it carries the motor's PWM duty)`)
+    }
   }
+  const scriptPwm = opts.scriptPwm ?? (opts.robot ? ROBOT_REQUIRED.scriptPwm : [])
+  for (const p of scriptPwm) pwm.push(`pins.${p} (${gpioText(p)}, PWM started by the firmware)`)
+  if (arch && pwm.length > arch.pwm)
+    err(
+      `${pwm.length} PWM pins but ${archId} has ${arch.pwm} PWM (LEDC) timers: ${pwm.join(", ")}. ` +
+        `The runtime gives each PWM pin its own timer and never frees it; pin ${arch.pwm + 1} panics the board ("! out of LEDC timers")`,
+    )
   return errs
 }

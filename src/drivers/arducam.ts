@@ -1,7 +1,11 @@
 // ArduCAM Mini 2MP driver: an OV2640 sensor configured over I2C (SCCB) and the ArduChip
 // frame buffer (FIFO, 384 KB) read over SPI. DeviceScript has no camera support; this driver
 // talks to the module's registers directly, through a small bus interface so that tests can
-// replace the hardware with a scripted fake (src/drivers/arducamfake.ts).
+// replace the hardware with a model of the module (test/device/arducam_model.ts).
+//
+// Bring-up follows the vendor's order: ArduChip reset, SPI test register, sensor id, sensor soft
+// reset, the init table, the format tables (YUV422 then JPEG), a size table, then about a second
+// for exposure to settle. The tables are buffer literals, so they cost data, not function code.
 //
 // A captured JPEG stays in the module's FIFO: `capture()` returns a FrameSource whose `read`
 // streams ranges out of the FIFO on demand, so a picture never has to fit in the 64 KB heap.
@@ -11,7 +15,7 @@
  * the driver compiles on its own; TypeScript's structural typing makes it a FrameSource).
  */
 export interface FrameSource {
-    /** total length in bytes, as the module's FIFO size registers report it */
+    /** total length in bytes: the JPEG from FF D8 to FF D9, without the FIFO's padding */
     length: number
     /** `length` bytes from `offset`; fewer only at the end */
     read(offset: number, length: number): Promise<Buffer>
@@ -38,37 +42,30 @@ export interface ArduCamBus {
 }
 
 // ArduChip registers (SPI). A write sets bit 7 of the address.
-export const REG_TEST = 0x00
-export const REG_FIFO = 0x04
-export const FIFO_CLEAR_DONE = 0x01
-export const FIFO_START = 0x02
-export const FIFO_RDPTR_RST = 0x10
-export const FIFO_WRPTR_RST = 0x20
-export const REG_BURST_READ = 0x3c
-export const REG_VERSION = 0x40
-export const REG_TRIG = 0x41
-export const TRIG_CAPTURE_DONE = 0x08
-export const REG_FIFO_SIZE1 = 0x42
-export const REG_FIFO_SIZE2 = 0x43
-export const REG_FIFO_SIZE3 = 0x44
-/** Frame buffer size of the ArduCAM Mini 2MP. */
-export const FIFO_CAPACITY = 0x5ffff
+const REG_TEST = 0x00
+const REG_FIFO = 0x04
+const FIFO_CLEAR_DONE = 0x01
+const FIFO_START = 0x02
+const FIFO_RDPTR_RST = 0x10
+const FIFO_WRPTR_RST = 0x20
+/** bit 7 holds the ArduChip (CPLD) in reset */
+const REG_RESET = 0x07
+const REG_BURST_READ = 0x3c
+const REG_VERSION = 0x40
+const REG_TRIG = 0x41
+const TRIG_CAPTURE_DONE = 0x08
+const REG_FIFO_SIZE1 = 0x42
+/** Frame buffer size of the ArduCAM Mini 2MP: a length this large or larger means overflow. */
+export const FIFO_SIZE = 0x5ffff
 
 // OV2640 (I2C address 0x30). Register 0xFF selects the bank: 0 = DSP, 1 = sensor.
-export const OV2640_ADDR = 0x30
-export const OV_BANK_SEL = 0xff
-export const OV_BANK_DSP = 0x00
-export const OV_BANK_SENSOR = 0x01
-export const OV_PIDH = 0x0a // sensor bank
-export const OV_PIDL = 0x0b // sensor bank
-export const OV_COM7 = 0x12 // sensor bank: bit 7 = soft reset
-export const OV_DSP_RESET = 0xe0 // DSP bank: bit 2 = DVP reset
-export const OV_DSP_IMAGE_MODE = 0xda // DSP bank: bit 4 = JPEG output
-export const OV_DSP_QS = 0x44 // DSP bank: JPEG quantization scale, lower = better
-export const OV_DSP_ZMOW = 0x5a // output width / 4, low 8 bits
-export const OV_DSP_ZMOH = 0x5b // output height / 4, low 8 bits
-export const OV_DSP_ZMHH = 0x5c // bits 1:0 = width/4 bits 9:8, bit 2 = height/4 bit 8
+const OV2640_ADDR = 0x30
+const OV_PIDH = 0x0a // sensor bank
+const OV_DSP_QS = 0x44 // DSP bank: JPEG quantization scale, lower = better
 export const OV2640_PID = 0x26
+
+/** Wait after init or a size change before the first capture: exposure settles (first frames are dark). */
+export const SETTLE_MS = 1000
 
 /** Output sizes the OV2640 JPEG engine produces, indexed like TakePicture.RES_*. */
 export const RESOLUTIONS: number[][] = [
@@ -81,6 +78,12 @@ export const RESOLUTIONS: number[][] = [
     [1600, 1200],
 ]
 
+/**
+ * Highest quality per resolution: above it a detailed scene can exceed the 384 KB FIFO at the
+ * largest sizes. An estimate (the vendor's default QS of 12 is about quality 84), not measured.
+ */
+export const MAX_QUALITY = [100, 100, 100, 100, 90, 80, 70]
+
 /** Maps a JPEG quality 1..100 onto the OV2640 quantization scale 63..2 (lower is better). */
 export function qualityToQs(quality: number): number {
     const q = Math.max(1, Math.min(100, Math.round(quality)))
@@ -88,21 +91,113 @@ export function qualityToQs(quality: number): number {
 }
 
 /**
+ * OV2640 set-up after the soft reset, as (register, value) pairs: 190 writes across both banks
+ * (0xFF selects the bank) that set clocks, analog tuning, AEC/AGC, gamma, colour matrix and the
+ * DSP, including R_BYPASS (DSP 0x05) = 0, which puts the DSP (and so the JPEG engine) in the path.
+ * Register values from the OV2640's vendor bring-up (ArduCAM); the tables are our own encoding.
+ */
+const INIT_TABLE = hex`
+    ff00 2cff 2edf ff01 3c32 1100 0902 0428 13e5 1448 2c0c 3378
+    3a33 3bfb 3e00 4311 1610 3992 35da 221a 37c3 2300 34c0 361a
+    0688 07c0 0d87 0e41 4c00 4800 5b00 4203 4a81 2199 2440 2538
+    2682 5c00 6300 6170 6280 7c05 2080 2830 6c00 6d80 6e00 7002
+    7194 73c1 1240 1711 1843 1900 1a4b 3209 37c0 4f60 50a8 6d00
+    3d38 463f 4f60 0c3c ff00 e57f f9c0 4124 e014 76ff 33a0 4220
+    4318 4c00 87d5 883f d703 d910 d382 c808 c980 7c00 7d00 7c03
+    7d48 7d48 7c08 7d20 7d10 7d0e 9000 910e 911a 9131 915a 9169
+    9175 917e 9188 918f 9196 91a3 91af 91c4 91d7 91e8 9120 9200
+    9306 93e3 9305 9305 9300 9304 9300 9300 9300 9300 9300 9300
+    9300 9600 9708 9719 9702 970c 9724 9730 9728 9726 9702 9798
+    9780 9700 9700 c3ed a400 a800 c511 c651 bf80 c710 b666 b8a5
+    b764 b97c b3af b497 b5ff b0c5 b194 b20f c45c c064 c14b 8c00
+    863d 5000 51c8 5296 5300 5400 5500 5ac8 5b96 5c00 d300 c3ed
+    7f00 da00 e51f e167 e000 dd7f 0500 1240 d304 c016 c112 8c00
+    863d 5000 512c 5224 5300 5400 5500 5a2c 5b24 5c00
+`
+/** DSP output format: YUV422 path, then the JPEG engine on it (vendor order). */
+const FORMAT_TABLE = hex`
+    ff00 0500 da10 d703 df00 3380 3c40 e177 0000 e014 e177 e51f
+    d703 da10 e000 ff01 0408 ff01 1500
+`
+/** Per resolution (index of RESOLUTIONS): sensor mode, clock, window, DSP input size, zoom output size. */
+const SIZE_TABLES: Buffer[] = [
+    // 160x120
+    hex`
+        ff01 1240 1711 1843 1900 1a4b 3209 4fca 50a8 5a23 6d00 3912
+        35da 221a 37c3 2300 34c0 361a 0688 07c0 0d87 0e41 4c00 ff00
+        e004 c064 c14b 8635 5092 51c8 5296 5300 5400 5500 5700 5a28
+        5b1e 5c00 e000
+    `,
+    // 320x240
+    hex`
+        ff01 1240 1711 1843 1900 1a4b 3209 4fca 50a8 5a23 6d00 3912
+        35da 221a 37c3 2300 34c0 361a 0688 07c0 0d87 0e41 4c00 ff00
+        e004 c064 c14b 8635 5089 51c8 5296 5300 5400 5500 5700 5a50
+        5b3c 5c00 e000
+    `,
+    // 640x480
+    hex`
+        ff01 1101 1200 1711 1875 3236 1901 1a97 030f 3740 4fbb 509c
+        5a57 6d80 3d34 3902 3588 220a 3740 34a0 0602 0db7 0e01 ff00
+        e004 c0c8 c196 863d 5089 5190 522c 5300 5400 5588 5700 5aa0
+        5b78 5c00 d304 e000
+    `,
+    // 800x600
+    hex`
+        ff01 1101 1200 1711 1875 3236 1901 1a97 030f 3740 4fbb 509c
+        5a57 6d80 3d34 3902 3588 220a 3740 34a0 0602 0db7 0e01 ff00
+        e004 c0c8 c196 8635 5089 5190 522c 5300 5400 5588 5700 5ac8
+        5b96 5c00 d302 e000
+    `,
+    // 1024x768
+    hex`
+        ff01 1101 1200 1711 1875 3236 1901 1a97 030f 3740 4fbb 509c
+        5a57 6d80 3d34 3902 3588 220a 3740 34a0 0602 0db7 0e01 ff00
+        c0c8 c196 8c00 863d 5000 5190 522c 5300 5400 5588 5a00 5bc0
+        5c01 d302
+    `,
+    // 1280x1024: zoom height 1024 rows (ZMOH 0x00 + ZMHH bit 2); the vendor table sets 960 (0xF0)
+    hex`
+        ff01 1101 1200 1711 1875 3236 1901 1a97 030f 3740 4fbb 509c
+        5a57 6d80 3d34 3902 3588 220a 3740 34a0 0602 0db7 0e01 ff00
+        e004 c0c8 c196 863d 5000 5190 522c 5300 5400 5588 5700 5a40
+        5b00 5c05 d302 e000
+    `,
+    // 1600x1200
+    hex`
+        ff01 1101 1200 1711 1875 3236 1901 1a97 030f 3740 4fbb 509c
+        5a57 6d80 3d34 3902 3588 220a 3740 34a0 0602 0db7 0e01 ff00
+        e004 c0c8 c196 863d 5000 5190 522c 5300 5400 5588 5700 5a90
+        5b2c 5c05 d302 e000
+    `,
+]
+
+/**
  * A register write/read sequence of the ArduCAM Mini 2MP. All methods throw Error with a message
- * naming the register on a protocol failure (no module, wrong chip, capture timeout).
- * Captures are serialized: a second `capture()` waits for the first one.
+ * naming the register on a protocol failure (no module, wrong chip, capture timeout, overflow, no
+ * JPEG markers). Configuration, captures and FIFO reads are serialized by one lock, so a re-init
+ * or size change never interleaves with a capture or a read.
  */
 export class ArduCam {
     private busy = false
     private generation = 0
     /** FIFO read pointer position (bytes), -1 when unknown */
     private readPos = -1
+    /** 1 when this module clocks out a dummy byte after the burst-read command (found per capture) */
+    private dummy = 0
     private resolution = -1
+    private quality = 0
     private qs = -1
+    private settleUntil = 0
     /** Longest time a capture may take before it fails. */
     captureTimeoutMs = 3000
 
     constructor(private bus: ArduCamBus) {}
+
+    private async lock() {
+        while (this.busy) await this.bus.sleep(5)
+        this.busy = true
+    }
 
     async writeReg(reg: number, value: number) {
         await this.bus.spi(Buffer.from([reg | 0x80, value & 0xff]), 0)
@@ -122,11 +217,16 @@ export class ArduCam {
         return r[0]
     }
 
+    /** Writes (register, value) pairs in order. */
+    private async writeTable(t: Buffer) {
+        for (let i = 0; i + 1 < t.length; i += 2) await this.sensorWrite(t[i], t[i + 1])
+    }
+
     /**
-     * Checks both buses and puts the sensor in JPEG mode. Throws if the SPI test register does
-     * not echo, or the sensor id is not an OV2640.
+     * Checks both buses: the SPI test register echo, the ArduChip revision and the OV2640 id.
+     * Returns [revision, id]; throws naming the register that failed.
      */
-    async init() {
+    private async identify(): Promise<number[]> {
         for (const probe of [0x55, 0xaa]) {
             await this.writeReg(REG_TEST, probe)
             const got = await this.readReg(REG_TEST)
@@ -135,57 +235,112 @@ export class ArduCam {
                     `ArduCAM SPI test register 0x00: wrote 0x${hex2(probe)}, read 0x${hex2(got)} (check CS/SCK/MISO/MOSI wiring)`
                 )
         }
-        await this.sensorWrite(OV_BANK_SEL, OV_BANK_SENSOR)
+        const rev = await this.readReg(REG_VERSION)
+        await this.sensorWrite(0xff, 1)
         const pid = await this.sensorRead(OV_PIDH)
-        const ver = await this.sensorRead(OV_PIDL)
+        const ver = await this.sensorRead(OV_PIDH + 1)
         if (pid !== OV2640_PID)
             throw new Error(
-                `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx)`
+                `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx; check SDA/SCL and pull-ups)`
             )
-        // Soft reset, then JPEG output from the DSP.
-        await this.sensorWrite(OV_COM7, 0x80)
-        await this.bus.sleep(100)
-        await this.sensorWrite(OV_BANK_SEL, OV_BANK_DSP)
-        await this.sensorWrite(OV_DSP_RESET, 0x04)
-        await this.sensorWrite(OV_DSP_IMAGE_MODE, 0x10)
-        await this.sensorWrite(OV_DSP_RESET, 0x00)
-        this.resolution = -1
-        this.qs = -1
+        return [rev, (pid << 8) | ver]
+    }
+
+    /** [ArduChip revision, OV2640 id] for `robot doctor`, without changing the set-up. */
+    async probe(): Promise<number[]> {
+        await this.lock()
+        try {
+            return await this.identify()
+        } finally {
+            this.busy = false
+        }
+    }
+
+    /**
+     * Resets the ArduChip, checks both buses and runs the full JPEG bring-up at 320x240. The next
+     * capture waits SETTLE_MS. Throws if the SPI test register does not echo or the sensor is not
+     * an OV2640.
+     */
+    async init() {
+        await this.lock()
+        try {
+            await this.writeReg(REG_RESET, 0x80)
+            await this.bus.sleep(100)
+            await this.writeReg(REG_RESET, 0x00)
+            await this.bus.sleep(100)
+            await this.identify()
+            // Sensor soft reset (COM7 bit 7, sensor bank), then the tables.
+            await this.sensorWrite(0xff, 1)
+            await this.sensorWrite(0x12, 0x80)
+            await this.bus.sleep(100)
+            await this.writeTable(INIT_TABLE)
+            await this.writeTable(FORMAT_TABLE)
+            this.qs = -1
+            await this.writeSize(1)
+        } finally {
+            this.busy = false
+        }
+    }
+
+    private async writeSize(res: number) {
+        await this.writeTable(SIZE_TABLES[res])
+        this.resolution = res
+        this.settleUntil = this.bus.now() + SETTLE_MS
+        if (this.quality) await this.writeQuality()
+    }
+
+    /** QS for the requested quality, capped by MAX_QUALITY of the current size. */
+    private async writeQuality() {
+        const qs = qualityToQs(Math.min(this.quality, MAX_QUALITY[this.resolution] || 100))
+        if (qs === this.qs) return
+        await this.sensorWrite(0xff, 0)
+        await this.sensorWrite(OV_DSP_QS, qs)
+        this.qs = qs
     }
 
     /** Sets the JPEG output size (index into RESOLUTIONS). Throws on an unknown index. */
     async setResolution(res: number) {
-        const wh = RESOLUTIONS[res]
-        if (!wh) throw new Error(`unknown resolution ${res}`)
+        if (!RESOLUTIONS[res]) throw new Error(`unknown resolution ${res}`)
         if (res === this.resolution) return
-        const w4 = wh[0] >> 2
-        const h4 = wh[1] >> 2
-        await this.sensorWrite(OV_BANK_SEL, OV_BANK_DSP)
-        await this.sensorWrite(OV_DSP_RESET, 0x04)
-        await this.sensorWrite(OV_DSP_ZMOW, w4 & 0xff)
-        await this.sensorWrite(OV_DSP_ZMOH, h4 & 0xff)
-        await this.sensorWrite(OV_DSP_ZMHH, ((w4 >> 8) & 0x03) | ((h4 >> 6) & 0x04))
-        await this.sensorWrite(OV_DSP_RESET, 0x00)
-        this.resolution = res
+        await this.lock()
+        try {
+            await this.writeSize(res)
+        } finally {
+            this.busy = false
+        }
     }
 
-    /** Sets the JPEG quality 1..100 (mapped with qualityToQs). */
+    /** Sets the JPEG quality 1..100 (mapped with qualityToQs, capped by MAX_QUALITY). */
     async setQuality(quality: number) {
-        const qs = qualityToQs(quality)
-        if (qs === this.qs) return
-        await this.sensorWrite(OV_BANK_SEL, OV_BANK_DSP)
-        await this.sensorWrite(OV_DSP_QS, qs)
-        this.qs = qs
+        await this.lock()
+        try {
+            this.quality = quality
+            await this.writeQuality()
+        } finally {
+            this.busy = false
+        }
+    }
+
+    /** One burst read of `n` FIFO bytes, without the module's dummy byte. */
+    private async burst(n: number): Promise<Buffer> {
+        const b = await this.bus.spi(Buffer.from([REG_BURST_READ]), n + this.dummy)
+        this.readPos += n
+        return this.dummy ? b.slice(this.dummy) : b
+    }
+
+    private async rewind() {
+        await this.writeReg(REG_FIFO, FIFO_RDPTR_RST)
+        this.readPos = 0
     }
 
     /**
      * Captures one frame into the FIFO and returns it as a FrameSource that reads the FIFO on
      * demand. The source stays valid until the next capture; reading it afterwards throws.
-     * Throws on timeout (`captureTimeoutMs`) or an impossible FIFO length.
+     * Waits for the sensor to settle after init or a size change. Throws on timeout
+     * (`captureTimeoutMs`), an empty or overflowed FIFO, or a frame without JPEG markers.
      */
     async capture(): Promise<FrameSource> {
-        while (this.busy) await this.bus.sleep(5)
-        this.busy = true
+        await this.lock()
         try {
             return await this.captureLocked()
         } finally {
@@ -194,6 +349,8 @@ export class ArduCam {
     }
 
     private async captureLocked(): Promise<FrameSource> {
+        const wait = this.settleUntil - this.bus.now()
+        if (wait > 0) await this.bus.sleep(wait)
         this.generation++
         const gen = this.generation
         this.readPos = -1
@@ -206,14 +363,39 @@ export class ArduCam {
                 throw new Error(`ArduCAM capture timed out after ${this.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
             await this.bus.sleep(2)
         }
-        const len =
+        const fifo =
             (await this.readReg(REG_FIFO_SIZE1)) |
-            ((await this.readReg(REG_FIFO_SIZE2)) << 8) |
-            (((await this.readReg(REG_FIFO_SIZE3)) & 0x7f) << 16)
-        if (len === 0 || len > FIFO_CAPACITY)
-            throw new Error(`ArduCAM FIFO length ${len} is out of range 1..${FIFO_CAPACITY}`)
-        await this.writeReg(REG_FIFO, FIFO_RDPTR_RST)
-        this.readPos = 0
+            ((await this.readReg(REG_FIFO_SIZE1 + 1)) << 8) |
+            (((await this.readReg(REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
+        if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
+        if (fifo >= FIFO_SIZE)
+            throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
+        // The dummy byte: FF D8 at offset 0 (none) or 1 (one byte before every burst's data).
+        this.dummy = 0
+        await this.rewind()
+        const head = await this.burst(3)
+        if (head[0] === 0xff && head[1] === 0xd8) this.dummy = 0
+        else if (head[1] === 0xff && head[2] === 0xd8) this.dummy = 1
+        else
+            throw new Error(
+                `ArduCAM frame has no JPEG start: FF D8 is at neither offset 0 nor 1 (read ${hex2(head[0])} ${hex2(head[1])} ${hex2(head[2])})`
+            )
+        // Trim at the first FF D9 (JPEG data escapes FF as FF 00, so the first one is the end).
+        await this.rewind()
+        let prev = 0
+        let len = 0
+        while (len === 0 && this.readPos < fifo) {
+            const at = this.readPos
+            const b = await this.burst(Math.min(256, fifo - at))
+            for (let i = 0; i < b.length; i++) {
+                if (prev === 0xff && b[i] === 0xd9) {
+                    len = at + i + 1
+                    break
+                }
+                prev = b[i]
+            }
+        }
+        if (len === 0) throw new Error(`ArduCAM frame has no JPEG end (FF D9) in its ${fifo} FIFO bytes`)
         const cam = this
         return {
             length: len,
@@ -223,27 +405,17 @@ export class ArduCam {
 
     /** Reads [offset, offset+length) of frame `gen`, moving the FIFO read pointer as needed. */
     private async readFifo(gen: number, total: number, offset: number, length: number): Promise<Buffer> {
-        if (gen !== this.generation)
-            throw new Error("ArduCAM frame was replaced by a newer capture")
+        if (gen !== this.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
         if (offset < 0 || offset > total) throw new Error(`FIFO offset ${offset} outside 0..${total}`)
         const n = Math.min(length, total - offset)
         if (n <= 0) return Buffer.alloc(0)
-        while (this.busy) await this.bus.sleep(5)
-        this.busy = true
+        await this.lock()
         try {
-            if (this.readPos < 0 || offset < this.readPos) {
-                // The FIFO only reads forward: rewind to the start.
-                await this.writeReg(REG_FIFO, FIFO_RDPTR_RST)
-                this.readPos = 0
-            }
-            while (this.readPos < offset) {
-                const skip = Math.min(offset - this.readPos, 256)
-                await this.bus.spi(Buffer.from([REG_BURST_READ]), skip)
-                this.readPos += skip
-            }
-            const data = await this.bus.spi(Buffer.from([REG_BURST_READ]), n)
-            this.readPos += n
-            return data
+            if (gen !== this.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
+            // The FIFO only reads forward: rewind to the start.
+            if (this.readPos < 0 || offset < this.readPos) await this.rewind()
+            while (this.readPos < offset) await this.burst(Math.min(offset - this.readPos, 256))
+            return await this.burst(n)
         } finally {
             this.busy = false
         }

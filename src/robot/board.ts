@@ -1,7 +1,8 @@
 // Real hardware on the robot_s3 board (boards/robot_s3.board.json): the board's own servers
-// started with `board.startX()` (motors on the DRV8833, pan servo, LED, button), the battery on
-// an ADC pin, and the ArduCAM Mini through src/drivers/arducam.ts. Only used on a board; it
-// cannot be exercised in the simulator (see docs/hardware.md for what was checked how).
+// started with `board.startX()` (motor PWM, pan servo, LED, button), the motors' direction pins,
+// the battery on an ADC pin, and the ArduCAM Mini through src/drivers/arducam.ts. Calibration
+// comes from settings (calibration.ts). Only used on a board; it cannot be exercised in the
+// simulator (see docs/hardware.md for what was checked how).
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"
 import { board, pins } from "@dsboard/robot_s3"
@@ -9,28 +10,45 @@ import { ArduCam, RESOLUTIONS } from "../drivers/arducam"
 import { arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "../lib/types"
 import { BatteryPart, ButtonPart, CameraPart, Hardware, LedPart, MotorPart, Picture, ServoPart } from "./hardware"
+import { calibration, loadCalibration } from "./calibration"
 
-/** Battery divider: 200k over 100k, so the ADC sees a third of the pack voltage. */
-const BATTERY_DIVIDER = 3
-/** ADC full scale of the ESP32-S3 at 11 dB attenuation, in volts (as DeviceScript scales 0..1). */
-const ADC_FULL_SCALE_V = 3.1
+/** PWM pins this firmware has started (each takes one of the S3's 4 LEDC timers for good). */
+let pwmStarted = 0
 
+/**
+ * One DRV8833 channel from one PWM pin (IN1, a dimmable light bulb's duty) and one direction GPIO
+ * (IN2). Forward: IN2 low, duty = speed (off phases coast). Reverse: IN2 high, duty inverted
+ * (1 - |speed|): IN1 high with IN2 high brakes, IN1 low drives backwards. Stop: IN2 low, duty 0.
+ * The direction pin changes first, so a change of direction drives the old duty the wrong way for
+ * one register write (about a millisecond). Speeds are scaled by calibration.motorMax.
+ */
 class BoardMotor implements MotorPart {
-    constructor(private role: ds.Motor) {}
+    private reverse = false
+    constructor(private pwm: ds.LightBulb, private dir: ds.OutputPin) {
+        dir.setMode(ds.GPIOMode.OutputLow)
+        pwmStarted++
+    }
     async setSpeed(speed: number) {
-        await this.role.enabled.write(speed !== 0)
-        await this.role.speed.write(speed)
+        const duty = Math.abs(speed) * calibration.motorMax
+        this.reverse = speed < 0
+        this.dir.write(this.reverse ? 1 : 0)
+        await this.pwm.intensity.write(this.reverse ? 1 - duty : duty)
     }
     async speed() {
-        return await this.role.speed.read()
+        const d = await this.pwm.intensity.read()
+        return this.reverse ? -(1 - d) / calibration.motorMax : d / calibration.motorMax
     }
 }
 
 class BoardServo implements ServoPart {
     private enabled = false
-    constructor(private role: ds.Servo) {}
+    constructor(private role: ds.Servo) {
+        pwmStarted++
+    }
     async setAngle(degrees: number) {
         if (!this.enabled) {
+            await this.role.minPulse.write(calibration.servoMinUs)
+            await this.role.maxPulse.write(calibration.servoMaxUs)
             await this.role.enabled.write(true)
             this.enabled = true
         }
@@ -63,7 +81,7 @@ class AdcBattery implements BatteryPart {
         pin.setMode(ds.GPIOMode.AnalogIn)
     }
     async voltage() {
-        return (this.pin.value as number) * ADC_FULL_SCALE_V * BATTERY_DIVIDER
+        return (this.pin.value as number) * calibration.batteryScale
     }
 }
 
@@ -71,35 +89,53 @@ class AdcBattery implements BatteryPart {
 class ArduCamPart implements CameraPart {
     private cam: ArduCam
     private ready = false
+    private driver() {
+        if (!this.cam)
+            this.cam = new ArduCam(
+                arduCamHardwareBus({ cs: pins.CAM_CS, sck: pins.CAM_SCK, miso: pins.CAM_MISO, mosi: pins.CAM_MOSI })
+            )
+        return this.cam
+    }
+    private fail(e: any): never {
+        if (e instanceof ServiceError) throw e
+        this.ready = false
+        throw new ServiceError(Status.Unavailable, "camera: " + e.message)
+    }
     async capture(resolution: number, quality: number): Promise<Picture> {
         try {
-            if (!this.cam)
-                this.cam = new ArduCam(
-                    arduCamHardwareBus({ cs: pins.CAM_CS, sck: pins.CAM_SCK, miso: pins.CAM_MISO, mosi: pins.CAM_MOSI })
-                )
+            const cam = this.driver()
             if (!this.ready) {
-                await this.cam.init()
+                await cam.init()
                 this.ready = true
             }
-            await this.cam.setResolution(resolution)
-            await this.cam.setQuality(quality)
-            const jpeg = await this.cam.capture()
+            await cam.setResolution(resolution)
+            await cam.setQuality(quality)
+            const jpeg = await cam.capture()
             const wh = RESOLUTIONS[resolution]
             return { jpeg, width: wh[0], height: wh[1] }
         } catch (e: any) {
-            if (e instanceof ServiceError) throw e
-            this.ready = false
-            throw new ServiceError(Status.Unavailable, "camera: " + e.message)
+            this.fail(e)
+        }
+    }
+    async probe() {
+        try {
+            return await this.driver().probe()
+        } catch (e: any) {
+            this.fail(e)
         }
     }
 }
 
-/** Starts the board's servers and returns the parts. */
+/** Starts the board's servers and returns the parts; calibration settings load in the background. */
 export function startBoardHardware(): Hardware {
+    setTimeout(async () => {
+        await loadCalibration()
+    }, 0)
     return {
         kind: "board robot_s3",
-        motorLeft: new BoardMotor(board.startMotorLeft()),
-        motorRight: new BoardMotor(board.startMotorRight()),
+        pwmPins: () => pwmStarted,
+        motorLeft: new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR),
+        motorRight: new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR),
         servo: new BoardServo(board.startServoPan()),
         led: new BoardLed(board.startLedStatus()),
         button: new BoardButton(board.startButtonUser()),

@@ -46,11 +46,19 @@ export interface Picture {
 /** The camera. `resolution` indexes RESOLUTIONS (drivers/arducam.ts); `quality` is 1..100. */
 export interface CameraPart {
     capture(resolution: number, quality: number): Promise<Picture>
+    /**
+     * Identity for `robot doctor`: [ArduChip revision (SPI register 0x40), OV2640 id (PIDH << 8 |
+     * PIDL)] after the SPI test-register echo; throws naming the register that failed. The
+     * simulated camera has no registers and answers [0, 0].
+     */
+    probe(): Promise<number[]>
 }
 
 /** All parts of the robot, and which implementation provides them. */
 export interface Hardware {
     kind: string
+    /** PWM pins the firmware has started so far (0 in the simulator, which has no LEDC limit) */
+    pwmPins(): number
     motorLeft: MotorPart
     motorRight: MotorPart
     servo: ServoPart

@@ -61,7 +61,24 @@ export function checkQuality(v: number): number {
 /** The state GetState reports: the generated response type of robot_interfaces/srv/GetState. */
 export type RobotState = GetState_Response
 
+/**
+ * Adler-32 state [a, b] advanced over `data` (for `diagnose`); the sum is b * 65536 + a. Yields
+ * every 256 bytes: a 4.6 KB loop without a yield tripped the VM's watchdog (InfiniteLoop).
+ */
+async function adler(st: number[], data: Buffer) {
+    for (let i = 0; i < data.length; i++) {
+        st[0] = (st[0] + data[i]) % 65521
+        st[1] = (st[1] + st[0]) % 65521
+        if ((i & 255) === 255) await ds.sleep(0)
+    }
+}
+
+/** Largest picture `diagnose` reads in one piece (it must fit in the heap). */
+export const WHOLE_READ_MAX = 32768
+
 export class Robot {
+    /** the last picture taken, for `diagnose` (stays readable until the next capture) */
+    lastPicture: Picture = undefined
     callsServed = 0
     callsFailed = 0
     lastError = ""
@@ -181,6 +198,47 @@ export class Robot {
     async takePicture(resolution: number, quality: number): Promise<Picture> {
         checkResolution(resolution)
         const q = checkQuality(quality)
-        return await this.hw.camera.capture(resolution, q)
+        this.lastPicture = await this.hw.camera.capture(resolution, q)
+        return this.lastPicture
+    }
+
+    /**
+     * `robot doctor`'s device side (robot_interfaces/srv/Diagnose): check 0 identifies the
+     * hardware, check 1 reads the last picture in `chunk`-byte reads and in one read and returns
+     * an Adler-32 of each. Throws InvalidArgument on a bad check or chunk size, or when there is no
+     * picture yet or it is too large for one read.
+     */
+    async diagnose(check: number, chunk: number) {
+        const hw = this.hw
+        const r = {
+            hardware: hw.kind,
+            pwm_pins: hw.pwmPins(),
+            arduchip_revision: 0,
+            sensor_id: 0,
+            frame_length: 0,
+            sum_chunked: 0,
+            sum_whole: 0,
+        }
+        if (check === 0) {
+            const id = await hw.camera.probe()
+            r.arduchip_revision = id[0]
+            r.sensor_id = id[1]
+            return r
+        }
+        if (check !== 1) badArg(`check must be 0 (CHECK_HARDWARE) or 1 (CHECK_FRAME), got ${check}`)
+        if (!(chunk >= 1 && chunk <= 4096)) badArg(`chunk_size must be in [1, 4096], got ${chunk}`)
+        const src = this.lastPicture ? this.lastPicture.jpeg : undefined
+        if (!src) badArg("no picture yet: call /take_picture first")
+        if (src.length > WHOLE_READ_MAX)
+            badArg(`the last picture is ${src.length} bytes, over ${WHOLE_READ_MAX} for one read: take it at RES_QQVGA`)
+        r.frame_length = src.length
+        const st = [1, 0]
+        for (let off = 0; off < src.length; off += chunk) await adler(st, await src.read(off, Math.min(chunk, src.length - off)))
+        r.sum_chunked = st[1] * 65536 + st[0]
+        st[0] = 1
+        st[1] = 0
+        await adler(st, await src.read(0, src.length))
+        r.sum_whole = st[1] * 65536 + st[0]
+        return r
     }
 }

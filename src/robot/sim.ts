@@ -170,6 +170,10 @@ export class SimCamera implements CameraPart {
         this.busy = true
     }
 
+    async probe() {
+        return [0, 0]
+    }
+
     async capture(resolution: number, quality: number): Promise<Picture> {
         await requireBound(this.role, "camera")
         const wh = RESOLUTIONS[resolution]
@@ -263,6 +267,7 @@ export function startSimulatedHardware(): Hardware {
     const camera = new ds.RobotCamera("camera")
     return {
         kind: "simulator",
+        pwmPins: () => 0,
         motorLeft: new SimMotor(motorLeft, "motorLeft"),
         motorRight: new SimMotor(motorRight, "motorRight"),
         servo: new SimServo(servoPan),

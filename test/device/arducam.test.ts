@@ -1,9 +1,11 @@
-// The ArduCAM driver against the scripted module (src/drivers/arducamfake.ts), in the VM:
+// The ArduCAM driver (src/drivers/arducam.ts) against a model of the module
+// (test/device/arducam_model.ts, written from the parts' documentation), in the VM:
 // flock /tmp/devs.lock npx devs run test/device/arducam.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { ArduCam, OV_DSP_IMAGE_MODE, OV_DSP_QS, OV_DSP_ZMHH, OV_DSP_ZMOH, OV_DSP_ZMOW, RESOLUTIONS, qualityToQs } from "../../src/drivers/arducam"
-import { FakeArduCam } from "../../src/drivers/arducamfake"
+import { ArduCam, MAX_QUALITY, RESOLUTIONS, SETTLE_MS, qualityToQs } from "../../src/drivers/arducam"
+import { ArduCamModel, INIT_WRITES, MODEL_FIFO_SIZE } from "./arducam_model"
 
+/** A JPEG-shaped frame: FF D8, a pattern that never holds FF D9, FF D9. */
 function frame(n: number, seed: number) {
     const b = Buffer.alloc(n)
     for (let i = 0; i < n; i++) b[i] = (i * 7 + seed) & 0xff
@@ -29,66 +31,110 @@ async function errorOf(f: () => Promise<any>): Promise<string> {
     return "(no error)"
 }
 
-function noViolations(fake: FakeArduCam) {
-    if (fake.violations.length) console.log(fake.violations.join("; "))
-    expect(fake.violations.length).toBe(0)
+function has(msg: string, part: string) {
+    if (msg.indexOf(part) < 0) console.log(`expected '${part}' in: ${msg}`)
+    expect(msg.indexOf(part) >= 0).toBe(true)
 }
 
-describe("arducam init", () => {
-    test("checks the SPI test register and the OV2640 id, then selects JPEG", async () => {
-        const fake = new FakeArduCam({ frames: [frame(10, 0)] })
-        const cam = new ArduCam(fake)
+function noViolations(m: ArduCamModel) {
+    if (m.violations.length) console.log(m.violations.join("; "))
+    expect(m.violations.length).toBe(0)
+}
+
+async function readAll(src: { length: number; read(o: number, n: number): Promise<Buffer> }, chunk: number) {
+    let out = Buffer.alloc(0)
+    for (let off = 0; off < src.length; off += chunk) out = out.concat(await src.read(off, chunk))
+    return out
+}
+
+describe("arducam bring-up", () => {
+    test("init resets the ArduChip and writes the full set-up; the model then gives a JPEG", async () => {
+        const jpeg = frame(600, 1)
+        const m = new ArduCamModel({ frames: [jpeg] })
+        const cam = new ArduCam(m)
         await cam.init()
-        expect(fake.dspReg(OV_DSP_IMAGE_MODE)).toBe(0x10)
-        // A soft reset (sensor bank register 0x12 bit 7) precedes the DSP set-up.
-        let reset = -1
-        let jpeg = -1
-        for (let i = 0; i < fake.sensorWrites.length; i++) {
-            const w = fake.sensorWrites[i]
-            if (w.bank === 1 && w.reg === 0x12 && (w.value & 0x80)) reset = i
-            if (w.bank === 0 && w.reg === OV_DSP_IMAGE_MODE) jpeg = i
-        }
-        expect(reset >= 0).toBe(true)
-        expect(jpeg > reset).toBe(true)
-        noViolations(fake)
+        expect(m.cpldResets).toBe(1)
+        // One soft reset, then the tables: at least INIT_WRITES writes after it.
+        expect(m.softResets).toBe(1)
+        expect(m.writesSinceReset > INIT_WRITES).toBe(true)
+        expect(m.setupProblem()).toBe("")
+        expect(m.dspReg(0x05) & 1).toBe(0) // DSP in the path
+        expect(m.dspReg(0xda) & 0x10).toBe(0x10) // JPEG
+        const src = await cam.capture()
+        expect(m.rawFrames).toBe(0)
+        expect(sameBytes(await src.read(0, src.length), jpeg)).toBe(true)
+        noViolations(m)
+    })
+
+    test("the model gives no JPEG after the old minimal set-up (reset, JPEG mode, zoom): the driver says so", async () => {
+        const m = new ArduCamModel({ frames: [frame(600, 1)] })
+        const w = async (reg: number, v: number) => await m.i2cWrite(0x30, Buffer.from([reg, v]))
+        await w(0xff, 1)
+        await w(0x12, 0x80)
+        await w(0xff, 0)
+        await w(0xe0, 0x04)
+        await w(0xda, 0x10)
+        await w(0x5a, 0x50)
+        await w(0x5b, 0x3c)
+        await w(0xe0, 0x00)
+        has(m.setupProblem(), "register writes since the soft reset")
+        const cam = new ArduCam(m)
+        const msg = await errorOf(async () => await cam.capture())
+        has(msg, "no JPEG start")
+        expect(m.rawFrames).toBe(1)
     })
 
     test("a broken SPI link fails with the register it tested", async () => {
-        const cam = new ArduCam(new FakeArduCam({ frames: [frame(10, 0)], misoStuckHigh: true }))
-        const msg = await errorOf(async () => await cam.init())
-        expect(msg.indexOf("SPI test register 0x00") >= 0).toBe(true)
+        const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)], misoStuckHigh: true }))
+        has(await errorOf(async () => await cam.init()), "SPI test register 0x00")
     })
 
     test("a sensor that is not an OV2640 is refused", async () => {
-        const cam = new ArduCam(new FakeArduCam({ frames: [frame(10, 0)], pidh: 0x56 }))
-        const msg = await errorOf(async () => await cam.init())
-        expect(msg.indexOf("not an OV2640") >= 0).toBe(true)
+        const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)], pidh: 0x56 }))
+        has(await errorOf(async () => await cam.init()), "not an OV2640")
+    })
+
+    test("probe answers the ArduChip revision and the sensor id", async () => {
+        const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)] }))
+        const id = await cam.probe()
+        expect(id[0]).toBe(0x73)
+        expect(id[1]).toBe(0x2642)
     })
 })
 
 describe("arducam settings", () => {
-    test("every resolution's zoom registers decode back to its size", async () => {
-        const fake = new FakeArduCam({ frames: [frame(10, 0)] })
-        const cam = new ArduCam(fake)
+    test("every size table selects its output size, and the next capture waits for exposure", async () => {
+        const m = new ArduCamModel({ frames: [frame(300, 2)] })
+        const cam = new ArduCam(m)
         await cam.init()
-        for (let r = 0; r < RESOLUTIONS.length; r++) {
+        for (let r = RESOLUTIONS.length - 1; r >= 0; r--) {
             await cam.setResolution(r)
-            const hh = fake.dspReg(OV_DSP_ZMHH)
-            const w = (fake.dspReg(OV_DSP_ZMOW) | ((hh & 3) << 8)) * 4
-            const h = (fake.dspReg(OV_DSP_ZMOH) | (((hh >> 2) & 1) << 8)) * 4
-            expect(w).toBe(RESOLUTIONS[r][0])
-            expect(h).toBe(RESOLUTIONS[r][1])
+            const wh = m.outputSize()
+            expect(wh[0]).toBe(RESOLUTIONS[r][0])
+            expect(wh[1]).toBe(RESOLUTIONS[r][1])
+            expect(m.setupProblem()).toBe("")
+            const t0 = m.now()
+            await cam.capture()
+            expect(m.now() - t0 >= SETTLE_MS - 1).toBe(true)
         }
-        noViolations(fake)
+        expect(m.darkFrames).toBe(0)
+        noViolations(m)
+    })
+
+    test("the model counts a capture right after a sensor change as dark", async () => {
+        const m = new ArduCamModel({ frames: [frame(300, 2)] })
+        await m.i2cWrite(0x30, Buffer.from([0xff, 1]))
+        await m.i2cWrite(0x30, Buffer.from([0x11, 0x01]))
+        await m.spi(Buffer.from([0x84, 0x02]), 0)
+        expect(m.darkFrames).toBe(1)
     })
 
     test("an unknown resolution is refused", async () => {
-        const cam = new ArduCam(new FakeArduCam({ frames: [frame(10, 0)] }))
-        const msg = await errorOf(async () => await cam.setResolution(RESOLUTIONS.length))
-        expect(msg.indexOf("unknown resolution") >= 0).toBe(true)
+        const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)] }))
+        has(await errorOf(async () => await cam.setResolution(RESOLUTIONS.length)), "unknown resolution")
     })
 
-    test("quality maps onto QS, best quality = smallest scale", async () => {
+    test("quality maps onto QS (best = smallest) and is capped at the sizes that can overflow the FIFO", async () => {
         expect(qualityToQs(1)).toBe(63)
         expect(qualityToQs(100)).toBe(2)
         let prev = 64
@@ -97,33 +143,96 @@ describe("arducam settings", () => {
             expect(qs <= prev).toBe(true)
             prev = qs
         }
-        const fake = new FakeArduCam({ frames: [frame(10, 0)] })
-        const cam = new ArduCam(fake)
+        const m = new ArduCamModel({ frames: [frame(10, 0)] })
+        const cam = new ArduCam(m)
         await cam.init()
-        await cam.setQuality(80)
-        expect(fake.dspReg(OV_DSP_QS)).toBe(qualityToQs(80))
+        await cam.setResolution(0)
+        await cam.setQuality(100)
+        expect(m.qs()).toBe(qualityToQs(100))
+        // A larger size re-applies the cap to the quality asked for earlier.
+        await cam.setResolution(6)
+        expect(MAX_QUALITY[6] < 100).toBe(true)
+        expect(m.qs()).toBe(qualityToQs(MAX_QUALITY[6]))
+        await cam.setQuality(50)
+        expect(m.qs()).toBe(qualityToQs(50))
+        noViolations(m)
+    })
+
+    test("configuration waits for a running capture instead of writing the sensor during it", async () => {
+        const m = new ArduCamModel({ frames: [frame(300, 3)], pollsUntilDone: 30 })
+        const cam = new ArduCam(m)
+        // both fibres advance the model's clock while they wait: no deadline in this test
+        cam.captureTimeoutMs = 1e9
+        await cam.init()
+        let captured = false
+        setTimeout(async () => {
+            await cam.capture()
+            captured = true
+        }, 0)
+        // let the capture start and take the lock
+        while (m.captures === 0) await m.sleep(1)
+        await cam.setResolution(4)
+        await cam.setQuality(60)
+        while (!captured) await m.sleep(1)
+        noViolations(m)
+        expect(m.outputSize()[0]).toBe(1024)
     })
 })
 
 describe("arducam capture", () => {
-    test("streams the FIFO in chunks that reassemble to the frame", async () => {
+    test("streams the FIFO in chunks that reassemble to the JPEG, trimmed at FF D9", async () => {
         const jpeg = frame(1500, 3)
-        const fake = new FakeArduCam({ frames: [jpeg], pollsUntilDone: 4 })
-        const cam = new ArduCam(fake)
+        const m = new ArduCamModel({ frames: [jpeg], pollsUntilDone: 4, padding: 40 })
+        const cam = new ArduCam(m)
         await cam.init()
         const src = await cam.capture()
         expect(src.length).toBe(1500)
-        let out = Buffer.alloc(0)
-        for (let off = 0; off < src.length; off += 200) out = out.concat(await src.read(off, 200))
-        expect(sameBytes(out, jpeg)).toBe(true)
-        expect(fake.largestRead <= 256).toBe(true)
-        noViolations(fake)
+        expect(sameBytes(await readAll(src, 200), jpeg)).toBe(true)
+        expect(m.largestRead <= 257).toBe(true)
+        noViolations(m)
+    })
+
+    test("a module that sends a dummy byte after each burst command: dropped in every burst", async () => {
+        const jpeg = frame(1000, 4)
+        const m = new ArduCamModel({ frames: [jpeg], burstDummy: true, padding: 8 })
+        const cam = new ArduCam(m)
+        await cam.init()
+        const src = await cam.capture()
+        expect(src.length).toBe(1000)
+        expect(sameBytes(await readAll(src, 230), jpeg)).toBe(true)
+        expect(sameBytes(await src.read(0, 1000), jpeg)).toBe(true)
+        const mid = await src.read(333, 100)
+        expect(sameBytes(mid, jpeg.slice(333, 433))).toBe(true)
+        noViolations(m)
+    })
+
+    test("FF D8 at neither offset 0 nor 1 fails clearly", async () => {
+        const bad = frame(100, 5)
+        bad[0] = 0x00
+        bad[1] = 0x00
+        const cam = new ArduCam(new ArduCamModel({ frames: [bad] }))
+        await cam.init()
+        has(await errorOf(async () => await cam.capture()), "FF D8 is at neither offset 0 nor 1")
+    })
+
+    test("a frame with no FF D9 fails clearly", async () => {
+        const bad = frame(100, 5)
+        bad[99] = 0x00
+        const cam = new ArduCam(new ArduCamModel({ frames: [bad] }))
+        await cam.init()
+        has(await errorOf(async () => await cam.capture()), "no JPEG end (FF D9)")
+    })
+
+    test("a FIFO length of exactly the FIFO size is an overflow", async () => {
+        const cam = new ArduCam(new ArduCamModel({ frames: [frame(100, 1)], fifoLength: MODEL_FIFO_SIZE }))
+        await cam.init()
+        has(await errorOf(async () => await cam.capture()), "FIFO overflow")
     })
 
     test("ranges can be read again (resends) and out of order", async () => {
         const jpeg = frame(900, 5)
-        const fake = new FakeArduCam({ frames: [jpeg] })
-        const cam = new ArduCam(fake)
+        const m = new ArduCamModel({ frames: [jpeg] })
+        const cam = new ArduCam(m)
         await cam.init()
         const src = await cam.capture()
         const tail = await src.read(600, 300)
@@ -132,46 +241,32 @@ describe("arducam capture", () => {
         expect(sameBytes(tail, jpeg.slice(600, 900))).toBe(true)
         expect(sameBytes(head, jpeg.slice(0, 100))).toBe(true)
         expect(sameBytes(again, tail)).toBe(true)
-        // Past the end: short, then empty.
         expect((await src.read(850, 200)).length).toBe(50)
         expect((await src.read(900, 10)).length).toBe(0)
-        noViolations(fake)
-    })
-
-    test("the FIFO padding is part of the length the module reports", async () => {
-        const jpeg = frame(300, 1)
-        const cam = new ArduCam(new FakeArduCam({ frames: [jpeg], padding: 8 }))
-        await cam.init()
-        const src = await cam.capture()
-        expect(src.length).toBe(308)
-        const b = await src.read(0, 2)
-        expect(b[0]).toBe(0xff)
-        expect(b[1]).toBe(0xd8)
+        noViolations(m)
     })
 
     test("a capture that never finishes times out with the register named", async () => {
-        const fake = new FakeArduCam({ frames: [frame(10, 0)], neverDone: true })
-        const cam = new ArduCam(fake)
+        const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)], neverDone: true }))
         cam.captureTimeoutMs = 40
         await cam.init()
         const msg = await errorOf(async () => await cam.capture())
-        expect(msg.indexOf("timed out") >= 0).toBe(true)
-        expect(msg.indexOf("0x41") >= 0).toBe(true)
+        has(msg, "timed out")
+        has(msg, "0x41")
     })
 
     test("a newer capture invalidates the previous frame", async () => {
         const a = frame(400, 1)
         const b = frame(500, 2)
-        const fake = new FakeArduCam({ frames: [a, b] })
-        const cam = new ArduCam(fake)
+        const m = new ArduCamModel({ frames: [a, b] })
+        const cam = new ArduCam(m)
         await cam.init()
         const first = await cam.capture()
         const second = await cam.capture()
         expect(second.length).toBe(500)
-        const msg = await errorOf(async () => await first.read(0, 10))
-        expect(msg.indexOf("replaced") >= 0).toBe(true)
+        has(await errorOf(async () => await first.read(0, 10)), "replaced")
         expect(sameBytes(await second.read(0, 500), b)).toBe(true)
-        expect(fake.captures).toBe(2)
-        noViolations(fake)
+        expect(m.captures).toBe(2)
+        noViolations(m)
     })
 })

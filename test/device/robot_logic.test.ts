@@ -7,6 +7,8 @@ import { FrameSource } from "../../src/drivers/arducam"
 import { ServiceError, Status } from "../../src/lib/types"
 import { Hardware, Picture, batteryPercent } from "../../src/robot/hardware"
 import { Robot } from "../../src/robot/robot"
+import { calibration, loadCalibration } from "../../src/robot/calibration"
+import { writeSetting, deleteSetting } from "@devicescript/settings"
 
 class Part {
     speedValue = 0
@@ -30,6 +32,7 @@ function memHardware() {
     let lastCapture: number[] = []
     const hw: Hardware = {
         kind: "memory",
+        pwmPins: () => 3,
         motorLeft: left,
         motorRight: right,
         servo: {
@@ -49,10 +52,13 @@ function memHardware() {
         camera: {
             capture: async (res: number, q: number): Promise<Picture> => {
                 lastCapture = [res, q]
-                const b = Buffer.alloc(4)
-                const src: FrameSource = { length: 4, read: async (o: number, n: number) => b.slice(o, o + n) }
+                // 1000 bytes i * 31 + res (mod 256); for res 0 its Adler-32 is 0x5467f264 (zlib)
+                const b = Buffer.alloc(1000)
+                for (let i = 0; i < b.length; i++) b[i] = (i * 31 + res) & 0xff
+                const src: FrameSource = { length: b.length, read: async (o: number, n: number) => b.slice(o, Math.min(b.length, o + n)) }
                 return { jpeg: src, width: 1, height: 1 }
             },
+            probe: async () => [0x73, 0x2642],
         },
     }
     return {
@@ -190,5 +196,49 @@ describe("robot state", () => {
         expect(batteryPercent(7.5)).toBe(50)
         expect(batteryPercent(5)).toBe(0)
         expect(batteryPercent(9)).toBe(100)
+    })
+})
+
+describe("diagnose (robot doctor's device side)", () => {
+    test("check 0 identifies the hardware and its PWM pins", async () => {
+        const r = new Robot(memHardware().hw)
+        const d = await r.diagnose(0, 0)
+        expect(d.hardware).toBe("memory")
+        expect(d.pwm_pins).toBe(3)
+        expect(d.arduchip_revision).toBe(0x73)
+        expect(d.sensor_id).toBe(0x2642)
+    })
+
+    test("check 1 reads the last picture in chunks and whole: both Adler-32 match zlib's", async () => {
+        const r = new Robot(memHardware().hw)
+        const none = await failure(async () => await r.diagnose(1, 100))
+        expect(none.status).toBe(Status.InvalidArgument)
+        expect(none.message.indexOf("take_picture") >= 0).toBe(true)
+        await r.takePicture(0, 80)
+        const d = await r.diagnose(1, 7)
+        expect(d.frame_length).toBe(1000)
+        expect(d.sum_chunked).toBe(0x5467f264)
+        expect(d.sum_whole).toBe(0x5467f264)
+        expect((await failure(async () => await r.diagnose(1, 0))).status).toBe(Status.InvalidArgument)
+        expect((await failure(async () => await r.diagnose(2, 10))).message.indexOf("check must be") >= 0).toBe(true)
+    })
+})
+
+describe("calibration settings", () => {
+    test("defaults, a setting that overrides one, and an out-of-range setting that is ignored", async () => {
+        await deleteSetting("MOTOR_MAX")
+        await deleteSetting("BAT_SCALE")
+        await loadCalibration()
+        expect(calibration.motorMax).toBe(0.7)
+        expect(calibration.batteryScale).toBe(9.3)
+        expect(calibration.servoMinUs).toBe(2500)
+        expect(calibration.servoMaxUs).toBe(500)
+        await writeSetting("MOTOR_MAX", 0.5)
+        await writeSetting("BAT_SCALE", 99)
+        await loadCalibration()
+        expect(calibration.motorMax).toBe(0.5)
+        expect(calibration.batteryScale).toBe(9.3)
+        await deleteSetting("MOTOR_MAX")
+        await deleteSetting("BAT_SCALE")
     })
 })

@@ -1,0 +1,250 @@
+// `robot doctor`: bring-up checks for a real board (or the simulator), one step at a time, each
+// answered PASS, FAIL (with what to check) or SKIP (with why). It uses ordinary services: the
+// robot's own (`get_state`, `take_picture`, `set_pan`, `drive`, `stop`) and `diagnose`
+// (robot_interfaces/srv/Diagnose), which reads registers and a frame on the device.
+//
+// runDoctor() takes a connected node, so the tests run the very same steps against the simulated
+// robot (test/host/robot_doctor.test.ts); the command adds the link (--serial, --devtools).
+import * as path from "node:path"
+import type { Command } from "commander"
+import * as jpeg from "jpeg-js"
+import type { RobotNode, ServiceInfo } from "../client/api"
+import type { DeviceLimits } from "../client/node"
+import { Diagnose, Drive, GetState, SetPan, TakePicture, Trigger, serviceTypes } from "../gen/interfaces"
+import { ARCHS, validateBoardFile } from "../sim/boardcheck"
+
+export type Verdict = "PASS" | "FAIL" | "SKIP"
+
+export interface StepResult {
+  step: string
+  verdict: Verdict
+  /** what was measured */
+  detail: string
+  /** FAIL: what to check */
+  hint?: string
+}
+
+export interface DoctorOptions {
+  /** Board file for the PWM budget (default boards/<devs.json board>.board.json). */
+  boardFile?: string
+  /** Asked before the wheels turn; resolve true to go on. Not called with `yes`. */
+  confirm?: (question: string) => Promise<boolean>
+  /** Skip the question before the motors run. */
+  yes?: boolean
+  /** Prints each result as it is known (default console.log). */
+  print?: (line: string) => void
+  /** Per-call timeout in ms (default 15000). */
+  timeoutMs?: number
+}
+
+/** Adler-32 of `data` (the same sum `diagnose` computes on the device). */
+export function adler32(data: Uint8Array): number {
+  let a = 1
+  let b = 0
+  for (const x of data) {
+    a = (a + x) % 65521
+    b = (b + a) % 65521
+  }
+  return b * 65536 + a
+}
+
+const hex = (n: number, w = 2) => `0x${n.toString(16).padStart(w, "0")}`
+
+/** A step's checks: throw `Fail` (or any error) to fail, return `skip(...)` to skip. */
+class Fail extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message)
+  }
+}
+const SKIP = Symbol("skip")
+const skip = (why: string) => ({ [SKIP]: why })
+
+/**
+ * Runs every step against `node` and returns the results (also printed one by one). A step that
+ * fails does not stop the next ones, except that without a link nothing else runs.
+ */
+export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Promise<StepResult[]> {
+  const print = opts.print ?? ((l: string) => console.log(l))
+  const timeoutMs = opts.timeoutMs ?? 15000
+  const results: StepResult[] = []
+  const step = async (name: string, hintOnError: string, f: () => Promise<string | { [SKIP]: string }>) => {
+    let r: StepResult
+    try {
+      const out = await f()
+      r = typeof out === "string" ? { step: name, verdict: "PASS", detail: out } : { step: name, verdict: "SKIP", detail: out[SKIP] }
+    } catch (e) {
+      const err = e as Error
+      r = { step: name, verdict: "FAIL", detail: err.message, hint: e instanceof Fail ? e.hint : hintOnError }
+    }
+    results.push(r)
+    print(`${r.verdict}  ${r.step}: ${r.detail}`)
+    if (r.hint) print(`      check: ${r.hint}`)
+    return r
+  }
+  const call = <Req, Res>(type: Parameters<RobotNode["createClient"]>[0], name: string, req: Req) =>
+    node.createClient(type as never, name).call(req as never, { timeoutMs }) as Promise<Res>
+
+  let services: ServiceInfo[] = []
+  const link = await step("link and protocol", "is the board flashed and running src/main.ts? Is the port right (robot doctor --serial /dev/ttyACM0)?", async () => {
+    services = await node.listServices({ timeoutMs })
+    const limits = (node as { limits?: DeviceLimits }).limits
+    if (!limits) throw new Fail("the device answered no protocol hello (limits unknown)", "the firmware's createService runtime is not running")
+    return `protocol version ${limits.protocolVersion}, boot ${limits.bootId}, requests up to ${limits.maxRequestBytes} B, responses up to ${limits.maxResponseBytes} B, ${limits.maxInFlight} in flight`
+  })
+  if (link.verdict === "FAIL") return results
+
+  await step("services and type hashes", "rebuild and redeploy the firmware (npm run build:device) so that both sides use the same interfaces", async () => {
+    const bad: string[] = []
+    for (const want of ["/get_state", "/take_picture", "/set_pan", "/drive", "/stop", "/diagnose"])
+      if (!services.some((s) => s.name === want)) bad.push(`${want} missing`)
+    for (const s of services) {
+      const d = serviceTypes[s.type]
+      if (!d) bad.push(`${s.name}: type ${s.type} unknown to this project`)
+      else if (d.hash32 !== s.hash32) bad.push(`${s.name}: type hash ${hex(s.hash32 >>> 0, 8)} on the robot, ${hex(d.hash32 >>> 0, 8)} here`)
+    }
+    if (bad.length) throw new Error(bad.join("; "))
+    return `${services.length} services, every type hash matches`
+  })
+
+  let hw: { hardware: string; pwm_pins: number } = { hardware: "?", pwm_pins: 0 }
+  await step("ArduChip and OV2640", "camera wiring: CS/SCK/MISO/MOSI (SPI) and SDA/SCL with pull-ups (I2C), camera supply 3.3-5 V", async () => {
+    const d = await call<unknown, { hardware: string; pwm_pins: number; arduchip_revision: number; sensor_id: number }>(Diagnose, "diagnose", { check: 0, chunk_size: 0 })
+    hw = d
+    if (d.hardware === "simulator") return skip("the simulator has no ArduChip or OV2640 registers (simulated camera)")
+    if (d.sensor_id >> 8 !== 0x26) throw new Fail(`sensor id ${hex(d.sensor_id, 4)} is not an OV2640`, "I2C address 0x30, SDA/SCL pull-ups")
+    return `SPI test register echoed 0x55/0xAA; ArduChip revision ${hex(d.arduchip_revision)}; OV2640 id ${hex(d.sensor_id, 4)}`
+  })
+
+  let picture: Uint8Array | undefined
+  await step("one capture (160x120)", "camera supply and wiring; a timeout means the capture-done bit never set (is the sensor clocked?)", async () => {
+    const r = await call<unknown, { image: { data: Uint8Array; format: string }; width: number; height: number }>(TakePicture, "take_picture", { resolution: 0, quality: 0 })
+    const data = r.image.data
+    picture = data
+    const first = Array.from(data.subarray(0, 2), (x) => hex(x)).join(" ")
+    const last = Array.from(data.subarray(data.length - 2), (x) => hex(x)).join(" ")
+    if (first !== "0xff 0xd8" || last !== "0xff 0xd9")
+      throw new Fail(`${data.length} bytes, first ${first}, last ${last}: not a whole JPEG`, "a stray first byte is the burst dummy byte; a bad end is a truncated FIFO read")
+    let img: { width: number; height: number }
+    try {
+      img = jpeg.decode(data, { useTArray: true })
+    } catch (e) {
+      throw new Fail(`${data.length} bytes from FF D8 to FF D9 but jpeg-js cannot decode it: ${(e as Error).message}`, "the sensor's JPEG set-up (init tables)")
+    }
+    if (img.width !== 160 || img.height !== 120)
+      throw new Fail(`decoded ${img.width}x${img.height}, asked 160x120`, "the size tables (zoom output registers 0x5A-0x5C)")
+    return `${data.length} bytes, first ${first}, last ${last}, decoded on the host: ${img.width}x${img.height}`
+  })
+
+  await step("same frame in chunks and in one read", "SPI burst reads: the dummy byte handling and the FIFO read pointer", async () => {
+    if (!picture) return skip("no picture from the previous step")
+    const d = await call<unknown, { frame_length: number; sum_chunked: number; sum_whole: number }>(Diagnose, "diagnose", { check: 1, chunk_size: 200 })
+    const host = adler32(picture)
+    const text = `${d.frame_length} bytes; Adler-32 chunked ${hex(d.sum_chunked, 8)}, one read ${hex(d.sum_whole, 8)}, as received ${hex(host, 8)}`
+    if (d.frame_length !== picture.length || d.sum_chunked !== host || d.sum_whole !== host) throw new Error(text)
+    return text
+  })
+
+  await step("servo sweep", "servo signal on SERVO_PAN, servo supply (5 V buck, bulk capacitor), SERVO_MIN_US/SERVO_MAX_US", async () => {
+    const got: number[] = []
+    for (const angle of [-45, 0, 45, 0]) {
+      const r = await call<unknown, { angle: number }>(SetPan, "set_pan", { angle })
+      if (Math.abs(r.angle - angle) > 1) throw new Error(`asked ${angle}°, the servo reports ${r.angle}°`)
+      got.push(Math.round(r.angle))
+    }
+    return `-45°, 0°, 45°, 0°: the servo reported ${got.join("°, ")}° (watch it move: the report is the register, not the horn)`
+  })
+
+  const motorsOk = opts.yes || (opts.confirm ? await opts.confirm("The wheels will turn for half a second each. Lift the robot. Go on?") : false)
+  for (const side of ["left", "right"] as const) {
+    await step(`motor ${side}`, `DRV8833 wiring (MOTOR_${side === "left" ? "L" : "R"}_PWM / _DIR), nSLEEP high, motor supply`, async () => {
+      if (!motorsOk) return skip("not confirmed (answer y, or pass --yes)")
+      const req = { left: side === "left" ? 0.4 : 0, right: side === "right" ? 0.4 : 0, duration_ms: 500 }
+      try {
+        await call(Drive, "drive", req)
+        const s = await call<unknown, { left_speed: number; right_speed: number }>(GetState, "get_state", {})
+        const v = side === "left" ? s.left_speed : s.right_speed
+        if (Math.abs(v - 0.4) > 0.01) throw new Error(`asked 0.4, get_state reads ${v}`)
+        return `ran at 0.4 for 500 ms (get_state read ${v.toFixed(3)}); did the ${side} wheel turn forwards?`
+      } finally {
+        await call(Trigger, "stop", {}).catch(() => undefined)
+      }
+    })
+  }
+
+  await step("battery", "BAT_SENSE divider (200k/100k) and BAT_SCALE; a 2S pack reads 6.6-8.4 V", async () => {
+    const s = await call<unknown, { battery_voltage: number; battery_percentage: number }>(GetState, "get_state", {})
+    const v = s.battery_voltage
+    if (!(v >= 6.0 && v <= 8.8)) throw new Error(`${v.toFixed(2)} V is outside 6.0-8.8 V for a 2S pack`)
+    return `${v.toFixed(2)} V (${s.battery_percentage.toFixed(0)} %)`
+  })
+
+  await step("PWM budget", "boards/*.board.json: at most 4 PWM pins on an ESP32 (docs/hardware.md, PWM budget)", async () => {
+    const file = opts.boardFile ?? defaultBoardFile()
+    const errs = validateBoardFile(file, { robot: true })
+    if (errs.length) throw new Error(errs.join("; "))
+    const arch = ARCHS[(JSON.parse(require("node:fs").readFileSync(file, "utf8")) as { archId: string }).archId]!
+    if (hw.pwm_pins > arch.pwm) throw new Error(`the firmware started ${hw.pwm_pins} PWM pins, over ${arch.pwm}`)
+    const onDevice = hw.hardware === "simulator" ? "the simulator has no LEDC limit" : `the firmware has started ${hw.pwm_pins} PWM pins so far`
+    return `${path.basename(file)} fits ${arch.pwm} PWM timers; ${onDevice}`
+  })
+  return results
+}
+
+function defaultBoardFile(): string {
+  const { loadConfig } = require("../config") as typeof import("../config")
+  const { config, dir } = loadConfig()
+  return path.join(dir, "boards", `${config.board}.board.json`)
+}
+
+interface DoctorCliOptions {
+  serial?: string | boolean
+  devtools?: string | boolean
+  mqtt?: string | boolean
+  yes?: boolean
+  board?: string
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("bring-up checks for a robot, step by step: link, services, camera, capture, servo, motors, battery, PWM budget")
+    .option("--serial [path]", "USB serial port of the board (first Jacdac port when no path)")
+    .option("--devtools [url]", "devtools WebSocket (a board behind `devs devtools --serial`, or the simulator)")
+    .option("--mqtt [url]", "not yet: the MQTT transport is issue 8")
+    .option("-y, --yes", "run the motors without asking first")
+    .option("--board <file>", "board file for the PWM budget (default from devs.json)")
+    .action(async (o: DoctorCliOptions) => {
+      if (o.mqtt !== undefined) {
+        console.error("robot doctor: --mqtt is not implemented yet: the MQTT transport is issue 8. Use --serial or --devtools.")
+        process.exitCode = 2
+        return
+      }
+      if (o.serial === undefined && o.devtools === undefined) {
+        console.error("robot doctor: say how to reach the robot: --serial [path] or --devtools [url]")
+        process.exitCode = 2
+        return
+      }
+      const { connect } = require("../client/node") as typeof import("../client/node")
+      const { transportFromOptions } = require("./link") as typeof import("./link")
+      const node = await connect({ transport: transportFromOptions(o) })
+      try {
+        const confirm = async (q: string) => {
+          const rl = (require("node:readline/promises") as typeof import("node:readline/promises")).createInterface({ input: process.stdin, output: process.stdout })
+          try {
+            return /^y(es)?$/i.test((await rl.question(`${q} [y/N] `)).trim())
+          } finally {
+            rl.close()
+          }
+        }
+        const results = await runDoctor(node, { yes: o.yes, confirm, boardFile: o.board })
+        const failed = results.filter((r) => r.verdict === "FAIL").length
+        console.log(failed ? `\n${failed} step(s) FAILED` : "\nall steps passed or were skipped")
+        process.exitCode = failed ? 1 : 0
+      } finally {
+        await node.close()
+      }
+    })
+}

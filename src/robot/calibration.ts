@@ -1,0 +1,39 @@
+// Per-robot calibration from DeviceScript settings (`.env.defaults`, overridden by `.env.local`
+// or by settings written to the board), so that a robot is tuned without editing code. Each value
+// falls back to the default below when the setting is missing or not a number. Documented in
+// docs/hardware.md ("Calibration").
+import { readSetting } from "@devicescript/settings"
+
+/** Calibration values, with the defaults used when a setting is missing. */
+export const calibration = {
+    /** SERVO_MIN_US: servo pulse (µs) at -90° (the board file's minPulse; 2500 = mounted reversed) */
+    servoMinUs: 2500,
+    /** SERVO_MAX_US: servo pulse (µs) at +90° */
+    servoMaxUs: 500,
+    /** BAT_SCALE: pack volts per unit of ADC reading (0..1): divider 3 x 3.1 V full scale */
+    batteryScale: 9.3,
+    /** MOTOR_MAX: largest PWM duty 0..1 at speed 1: 0.7 keeps a 2S pack (8.4 V) near 6 V on 3-6 V TT motors */
+    motorMax: 0.7,
+}
+
+async function num(key: string, fallback: number, lo: number, hi: number) {
+    const v = await readSetting<number>(key, fallback)
+    return typeof v === "number" && v >= lo && v <= hi ? v : fallback
+}
+
+/**
+ * Reads the settings once; values outside their range are ignored (the default stays). Never
+ * throws: a settings failure is logged and the defaults stay.
+ */
+export async function loadCalibration() {
+    const c = calibration
+    try {
+        c.servoMinUs = await num("SERVO_MIN_US", c.servoMinUs, 400, 2600)
+        c.servoMaxUs = await num("SERVO_MAX_US", c.servoMaxUs, 400, 2600)
+        c.batteryScale = await num("BAT_SCALE", c.batteryScale, 1, 30)
+        c.motorMax = await num("MOTOR_MAX", c.motorMax, 0.1, 1)
+    } catch (e: any) {
+        console.log("calibration: settings unreadable, defaults kept: " + e.message)
+    }
+    return c
+}
