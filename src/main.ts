@@ -13,6 +13,8 @@ createService(AddTwoInts, "add_two_ints", async (req) => await robot.counted(asy
 
 createService(GetState, "get_state", async () => await robot.counted(async () => await robot.state()))
 
+// Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
+// one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
 createService(TakePicture, "take_picture", async (req) =>
     await robot.counted(async () => {
         const pic = await robot.takePicture(req.resolution, req.quality)
@@ -26,21 +28,21 @@ createService(TakePicture, "take_picture", async (req) =>
             width: pic.width,
             height: pic.height,
         }
-    })
+    }), { concurrency: "serial" }
 )
 
 createService(SetBool, "set_led", async (req) =>
     await robot.counted(async () => {
         const on = await robot.setLed(req.data)
         return { success: on === req.data, message: on ? "LED on" : "LED off" }
-    })
+    }), { concurrency: "serial" }
 )
 
 createService(Drive, "drive", async (req) =>
-    await robot.counted(async () => ({ stop_at_ms: await robot.drive(req.left, req.right, req.duration_ms) }))
+    await robot.counted(async () => ({ stop_at_ms: await robot.drive(req.left, req.right, req.duration_ms) })), { concurrency: "latest" }
 )
 
-createService(SetPan, "set_pan", async (req) => await robot.counted(async () => ({ angle: await robot.setPan(req.angle) })))
+createService(SetPan, "set_pan", async (req) => await robot.counted(async () => ({ angle: await robot.setPan(req.angle) })), { concurrency: "latest" })
 
 createService(Trigger, "stop", async () =>
     await robot.counted(async () => {

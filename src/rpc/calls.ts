@@ -41,8 +41,7 @@ export class CallTable {
         }
         for (const s of this.sessions)
             if (s.nonce === nonce) {
-                s.greet = true
-                this.out.wake()
+                this.greet(nonce, s.id)
                 return
             }
         if (this.sessions.length >= cfg.maxSessions) {
@@ -52,9 +51,7 @@ export class CallTable {
             const now = ds.millis()
             for (const s of this.sessions) if (!this.hasCalls(s) && now - s.used > 1000 && (!lru || s.used < lru.used)) lru = s
             if (!lru) {
-                const b = u32s(nonce, 0, 12)
-                b.setAt(8, "u32", this.bootId)
-                this.out.transient(Kind.SESSION, b)
+                this.greet(nonce, 0)
                 return
             }
             this.dropSession(lru)
@@ -62,7 +59,14 @@ export class CallTable {
         let id = rand32()
         while (this.session(id)) id = rand32()
         this.sessions.push(new Session(id, nonce))
-        this.out.wake()
+        this.greet(nonce, id)
+    }
+
+    /** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
+    greet(nonce: number, id: number) {
+        const b = u32s(nonce, id, 12)
+        b.setAt(8, "u32", this.bootId)
+        this.out.transient(Kind.SESSION, b)
     }
 
     session(id: number): Session {
@@ -88,7 +92,7 @@ export class CallTable {
     }
 
     dropSession(s: Session) {
-        for (const c of this.calls.slice()) if (c.s === s) this.drop(c, "session given up")
+        for (const c of this.calls.slice()) if (c.s === s) this.forget(c, "session given up")
         const i = this.sessions.indexOf(s)
         if (i >= 0) this.sessions.insert(i, -1)
     }
@@ -105,15 +109,10 @@ export class CallTable {
         return n
     }
 
-    /** a RESULT that is not remembered (busy, stale): the handler never ran, the host retries */
-    bounce(s: Session, seq: number, status: number, msg: string) {
-        const m = Buffer.from(msg)
-        const b = Buffer.alloc(13 + m.length)
-        b.setAt(0, "u32", s.id)
-        b.setAt(4, "u32", seq)
+    /** a RESULT with no message that is not remembered (busy, stale): the handler never ran, the host retries */
+    bounce(s: Session, seq: number, status: number) {
+        const b = u32s(s.id, seq, 13)
         b[8] = status
-        b.setAt(9, "u32", m.length)
-        b.blitAt(13, m, 0, m.length)
         this.out.transient(Kind.RESULT, b)
     }
 
@@ -129,7 +128,7 @@ export class CallTable {
     admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
         const n = this.inFlight()
         if (n >= cfg.maxInFlight) {
-            this.bounce(s, seq, Status.Busy, `${n} calls in flight (maxInFlight=${cfg.maxInFlight})`)
+            this.bounce(s, seq, Status.Busy)
             return
         }
         // the request buffer, and the copy the handler's decoded request holds (bytes, strings)
@@ -140,7 +139,7 @@ export class CallTable {
         }
         if (this.used + need > cfg.budget) this.reclaim(need)
         if (this.used + need > cfg.budget) {
-            this.bounce(s, seq, Status.Busy, `${this.used} of ${cfg.budget} budget bytes in use`)
+            this.bounce(s, seq, Status.Busy)
             return
         }
         const c = new Call(s, seq, timeoutMs > 0 ? ds.millis() + timeoutMs : ds.millis() + 86400000)
@@ -376,8 +375,11 @@ export class CallTable {
         this.out.wake()
     }
 
-    /** removes the call; its seq is settled for good */
-    forget(c: Call) {
+    /**
+     * Removes the call: its seq is settled for good, unless `why` is given (its session is going
+     * away; a running handler is cancelled and its slot given back).
+     */
+    forget(c: Call, why?: string) {
         const i = this.calls.indexOf(c)
         if (i < 0) return
         this.calls.insert(i, -1)
@@ -386,22 +388,11 @@ export class CallTable {
         c.sendOff = -1
         c.req = null
         c.res = null
-        c.ctx.cancel("forgotten")
+        c.ctx.cancel(why || "forgotten")
         if (c.state === CallState.Queued) this.unqueue(c)
-        if (!c.s.settle(c.seq)) this.dropSession(c.s)
-    }
-
-    /** removes the call without settling its seq (its session is going away) */
-    drop(c: Call, why: string) {
-        const i = this.calls.indexOf(c)
-        if (i < 0) return
-        this.calls.insert(i, -1)
-        this.used -= c.cost
-        c.cost = 0
-        c.sendOff = -1
-        c.ctx.cancel(why)
-        if (c.state === CallState.Queued) this.unqueue(c)
-        if (c.state === CallState.Running) this.releaseSlot(c)
+        if (why) {
+            if (c.state === CallState.Running) this.releaseSlot(c)
+        } else if (!c.s.settle(c.seq)) this.dropSession(c.s)
     }
 
     // ---------------------------------------------------------------- host records

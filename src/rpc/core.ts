@@ -87,8 +87,6 @@ export class Session {
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
     gone: number[] = []
     used = 0
-    /** SESSION answer pending */
-    greet = true
     constructor(public id: number, public nonce: number) {
         this.used = ds.millis()
     }
@@ -190,12 +188,6 @@ export function errText(e: any): string {
     const m = e.message
     const s = m !== undefined && m !== null ? "" + m : "" + e
     return s.length > Limit.MaxMessage ? s.slice(0, Limit.MaxMessage) : s
-}
-
-export function hex32(v: number) {
-    let s = ""
-    for (let i = 7; i >= 0; --i) s += "0123456789abcdef"[(v >>> (i * 4)) & 15]
-    return "0x" + s
 }
 
 /** What the call table needs from the sender (src/rpc/sender.ts). */

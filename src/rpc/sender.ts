@@ -22,7 +22,6 @@ export class Sender implements Out {
     dropped = 0
     err: Buffer = null
     errAt = -10000
-    errDropped = 0
     /** announcement progress: -1 nothing due, 0 HELLO next, i + 1 service i next */
     ann = -1
     rr = 0
@@ -52,14 +51,9 @@ export class Sender implements Out {
 
     error(offset: number, msg: string) {
         const now = ds.millis()
-        if (this.err || now - this.errAt < ERROR_GAP_MS) {
-            this.errDropped++
-            return
-        }
-        if (this.errDropped > 0) msg += ` (and ${this.errDropped} more errors not reported)`
-        this.errDropped = 0
-        let m = Buffer.from(msg)
-        if (m.length > 200) m = m.slice(0, 200)
+        if (this.err || now - this.errAt < ERROR_GAP_MS) return
+        // (messages here are the runtime's own, all short)
+        const m = Buffer.from(msg)
         const b = Buffer.alloc(2 + m.length)
         b.setAt(0, "u16", offset)
         b.blitAt(2, m, 0, m.length)
@@ -73,17 +67,17 @@ export class Sender implements Out {
         this.wake()
     }
 
-    hasWork(): boolean {
-        if (this.ann >= 0 || this.q.length > 0 || this.err) return true
-        for (const s of this.t.sessions) if (s.greet) return true
-        for (const c of this.t.calls) if (c.statusDue >= 0 || c.resultDue || c.sendOff >= 0) return true
-        return false
-    }
-
-    /** a stream with more than SMALL_STREAM bytes left: the packet will be full anyway */
-    bulk(): boolean {
-        for (const c of this.t.calls) if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff > SMALL_STREAM) return true
-        return false
+    /** 0: nothing to send, 1: something, 2: a bulk stream (the packet will be full anyway) */
+    work(): number {
+        let w = this.ann >= 0 || this.q.length > 0 || this.err ? 1 : 0
+        for (const c of this.t.calls) {
+            if (c.statusDue >= 0 || c.resultDue) w = 1
+            if (c.sendOff >= 0 && c.res) {
+                if (c.res.length - c.sendOff > SMALL_STREAM) return 2
+                w = 1
+            }
+        }
+        return w
     }
 
     async loop() {
@@ -96,14 +90,15 @@ export class Sender implements Out {
         let period = 20
         while (true) {
             try {
-                if (!this.hasWork()) {
+                const w = this.work()
+                if (w === 0) {
                     paced = false
                     await ds.suspend(60000)
                     // let the other fibers woken by the same host packet queue their answers too
                     await ds.sleep(0)
                     continue
                 }
-                if (paced && !this.bulk()) {
+                if (paced && w < 2) {
                     const w = lastEnd + period - 1 - ds.millis()
                     if (w > 0) await ds.sleep(w)
                 }
@@ -132,7 +127,7 @@ export class Sender implements Out {
         const pkt = Buffer.alloc(max)
         const t = this.t
         // a bulk stream keeps half of every packet
-        const ctl = this.bulk() ? max - (max >> 1) : max
+        const ctl = this.work() === 2 ? max - (max >> 1) : max
         let n = 0
         while (this.ann >= 0) {
             const r = this.announcement(this.ann)
@@ -145,16 +140,6 @@ export class Sender implements Out {
             n += r.length
             this.ann++
         }
-        for (const s of t.sessions)
-            if (s.greet && n + 15 <= ctl) {
-                pkt[n] = Kind.SESSION
-                pkt.setAt(n + 1, "u16", 12)
-                pkt.setAt(n + 3, "u32", s.nonce)
-                pkt.setAt(n + 7, "u32", s.id)
-                pkt.setAt(n + 11, "u32", t.bootId)
-                n += 15
-                s.greet = false
-            }
         while (this.q.length > 0 && n + this.q[0].length <= ctl) {
             const r = this.q.shift()
             this.qBytes -= r.length
@@ -173,13 +158,11 @@ export class Sender implements Out {
         for (let j = 0; j < k; ++j) {
             const c = list[(this.rr + j) % k]
             if (c.statusDue >= 0 && n + 16 <= ctl) {
-                pkt[n] = Kind.STATUS
-                pkt.setAt(n + 1, "u16", 13)
-                pkt.setAt(n + 3, "u32", c.s.id)
-                pkt.setAt(n + 7, "u32", c.seq)
-                pkt[n + 11] = c.statusDue
-                pkt.setAt(n + 12, "u32", c.statusDue === CallState.Receiving || c.statusDue === CallState.Gap ? c.got : 0)
-                n += 16
+                n = this.head(pkt, n, Kind.STATUS, c, 13)
+                pkt[n] = c.statusDue
+                // offset: bytes held (receiving, gap); 0 otherwise
+                pkt.setAt(n + 1, "u32", c.state === CallState.Receiving ? c.got : 0)
+                n += 5
                 c.statusDue = -1
             }
             if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === 0 ? max : ctl)) {

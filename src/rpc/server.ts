@@ -5,9 +5,11 @@
 import * as ds from "@devicescript/core"
 import { Server, startServer } from "@devicescript/server"
 import { CallTable } from "./calls"
-import { Entry, Session, cfg, errText, hex32 } from "./core"
+import { Entry, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
 import { CallState, Kind, Limit, Status } from "./wire"
+
+const NEED = hex`19 13 0c 08 0c 08`
 
 class RosServicesServer extends Server implements ds.RosServicesServerSpec {
     constructor(public rt: Runtime) {
@@ -105,10 +107,10 @@ export class Runtime {
             else t.open(d.getAt(b, "u32"), d[b + 4])
             return
         }
-        // every other record names a call: session u32, seq u32, then its own fields
-        const need =
-            kind === Kind.CALL ? 25 : kind === Kind.CALLX ? 19 : kind === Kind.DATA || kind === Kind.POLL ? 12 : kind === Kind.CANCEL || kind === Kind.DONE ? 8 : -1
-        if (need < 0) {
+        // every other record names a call: session u32, seq u32, then its own fields;
+        // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (0: not a call record)
+        const need = kind > Kind.OPEN && kind < Kind.LIST ? NEED[kind - Kind.CALL] : 0
+        if (need === 0) {
             this.out.error(b - 3, "unknown record kind " + kind)
             return
         }
@@ -136,16 +138,19 @@ export class Runtime {
             return
         }
         const timeoutMs = d.getAt(b + 12, "u32")
+        const old = t.find(s, seq)
+        if (old) {
+            // a resent CALL: never run twice, answer like a POLL from the start
+            t.onPoll(s, seq, 0)
+            return
+        }
         let e: Entry = null
-        let total = 0
-        let db = 0
+        let total = len - 19
+        let db = b + 19
         if (kind === Kind.CALLX) {
-            const ver = d.getAt(b + 16, "u16")
             const idx = d[b + 18]
-            db = b + 19
-            total = len - 19
-            if (ver !== t.listVersion || idx >= t.entries.length) {
-                if (!t.find(s, seq)) t.bounce(s, seq, Status.Stale, `the service list is now version ${t.listVersion}`)
+            if (d.getAt(b + 16, "u16") !== t.listVersion || idx >= t.entries.length) {
+                t.bounce(s, seq, Status.Stale)
                 return
             }
             e = t.entries[idx]
@@ -158,30 +163,17 @@ export class Runtime {
                 this.out.error(b - 3, "CALL name overruns the record")
                 return
             }
-            let name = d.slice(b + 25, b + 25 + nlen).toString()
-            if (name.length === 0 || name[0] !== "/") name = "/" + name
+            let name = d.slice(b + 25, db).toString()
+            if (name[0] !== "/") name = "/" + name
             for (const x of t.entries) if (x.name === name) e = x
-            const old = t.find(s, seq)
-            if (old) {
-                if (old.entry !== null && old.entry !== e) this.out.error(b - 3, `seq ${seq} was used for another service`)
-                else t.onPoll(s, seq, 0)
-                return
-            }
             if (!e) {
                 t.reject(s, seq, Status.Unimplemented, "no service " + name)
                 return
             }
             if (e.type.hash !== hash) {
-                t.reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash ${hex32(e.type.hash)}), the call used hash ${hex32(hash)}`)
+                t.reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
                 return
             }
-        }
-        const old = t.find(s, seq)
-        if (old) {
-            // a resent CALL: never run twice, answer like a POLL from the start
-            if (old.entry !== null && old.entry !== e) this.out.error(b - 3, `seq ${seq} was used for another service`)
-            else t.onPoll(s, seq, 0)
-            return
         }
         const dlen = len - (db - b)
         if (total > cfg.maxRequestBytes) {

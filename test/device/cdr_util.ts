@@ -31,7 +31,7 @@ export function throwsInvalid(what: string, fn: () => void, part: string) {
     if (!err) fail(`${what}: did not throw (expected "${part}")`)
     if (!(err instanceof ServiceError)) fail(`${what}: threw ${err.name}: ${err.message}, not a ServiceError`)
     const se = err as ServiceError
-    if (se.status !== Status.InvalidArgument) fail(`${what}: status ${se.status}, expected InvalidArgument`)
+    if (se.code !== Status.InvalidArgument) fail(`${what}: status ${se.code}, expected InvalidArgument`)
     if (se.message.indexOf(part) < 0) fail(`${what}: message "${se.message}" does not contain "${part}"`)
 }
 

@@ -88,7 +88,7 @@ async function failure(f: () => Promise<any>): Promise<ServiceError> {
 async function expectInvalid(f: () => Promise<any>, text: string) {
     const e = await failure(f)
     expect(e !== undefined).toBe(true)
-    expect(e.status).toBe(Status.InvalidArgument)
+    expect(e.code).toBe(Status.InvalidArgument)
     if (e.message.indexOf(text) < 0) console.log(`message '${e.message}' lacks '${text}'`)
     expect(e.message.indexOf(text) >= 0).toBe(true)
 }
@@ -169,14 +169,14 @@ describe("robot state", () => {
         m.press(true)
         m.setVolts(7.2)
         const e = await failure(async () => await r.counted(async () => await r.setPan(120)))
-        expect(e.status).toBe(Status.InvalidArgument)
+        expect(e.code).toBe(Status.InvalidArgument)
         const e2 = await failure(
             async () =>
                 await r.counted(async () => {
                     throw new Error("boom")
                 })
         )
-        expect(e2.status).toBe(Status.Internal)
+        expect(e2.code).toBe(Status.Internal)
         expect(e2.message).toBe("boom")
         const s = await r.state()
         expect(s.pan_angle).toBe(-30)
@@ -212,14 +212,14 @@ describe("diagnose (robot doctor's device side)", () => {
     test("check 1 reads the last picture in chunks and whole: both Adler-32 match zlib's", async () => {
         const r = new Robot(memHardware().hw)
         const none = await failure(async () => await r.diagnose(1, 100))
-        expect(none.status).toBe(Status.InvalidArgument)
+        expect(none.code).toBe(Status.InvalidArgument)
         expect(none.message.indexOf("take_picture") >= 0).toBe(true)
         await r.takePicture(0, 80)
         const d = await r.diagnose(1, 7)
         expect(d.frame_length).toBe(1000)
         expect(d.sum_chunked).toBe(0x5467f264)
         expect(d.sum_whole).toBe(0x5467f264)
-        expect((await failure(async () => await r.diagnose(1, 0))).status).toBe(Status.InvalidArgument)
+        expect((await failure(async () => await r.diagnose(1, 0))).code).toBe(Status.InvalidArgument)
         expect((await failure(async () => await r.diagnose(2, 10))).message.indexOf("check must be") >= 0).toBe(true)
     })
 })
