@@ -327,7 +327,8 @@ export class CallTable {
             this.forget(c)
             return
         }
-        if (c.ctx.cancelled) {
+        if (c.ctx.cancelled && status === Status.Ok) {
+            // replaced (policy "latest") or past its deadline: a handler's own error is kept
             status = Status.Cancelled
             msg = c.ctx.reason
         }

@@ -191,16 +191,17 @@ describe("simulated robot through the host client", { timeout: 120000 }, () => {
     const drive = robot.node!.createClient(Drive, "drive")
     const pan = robot.node!.createClient(SetPan, "set_pan")
     const cam = robot.node!.createClient(TakePicture, "take_picture")
-    const cases: [Promise<unknown>, string][] = [
-      [drive.call({ left: 1.5, right: 0, duration_ms: 100 }), "left must be in [-1, 1], got 1.5"],
-      [drive.call({ left: 0, right: -2, duration_ms: 100 }), "right must be in [-1, 1], got -2"],
-      [drive.call({ left: 0, right: 0, duration_ms: 0 }), "duration_ms must be in [1, 30000], got 0"],
-      [pan.call({ angle: 120 }), "angle must be in [-90, 90] degrees, got 120"],
-      [cam.call({ resolution: 9, quality: 50 }), "resolution must be in [0, 6] (RES_QQVGA..RES_UXGA), got 9"],
-      [cam.call({ resolution: 1, quality: 101 }), "quality must be 0 (default) or in [1, 100], got 101"],
+    // one at a time: drive and set_pan are "latest" services, where a newer call replaces a waiting one
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => drive.call({ left: 1.5, right: 0, duration_ms: 100 }), "left must be in [-1, 1], got 1.5"],
+      [() => drive.call({ left: 0, right: -2, duration_ms: 100 }), "right must be in [-1, 1], got -2"],
+      [() => drive.call({ left: 0, right: 0, duration_ms: 0 }), "duration_ms must be in [1, 30000], got 0"],
+      [() => pan.call({ angle: 120 }), "angle must be in [-90, 90] degrees, got 120"],
+      [() => cam.call({ resolution: 9, quality: 50 }), "resolution must be in [0, 6] (RES_QQVGA..RES_UXGA), got 9"],
+      [() => cam.call({ resolution: 1, quality: 101 }), "quality must be 0 (default) or in [1, 100], got 101"],
     ]
-    for (const [p, msg] of cases) {
-      const e = await rejection(p)
+    for (const [call, msg] of cases) {
+      const e = await rejection(call())
       assert.equal(e.code, "invalid_argument", e.message)
       assert.equal(e.detail, msg)
     }

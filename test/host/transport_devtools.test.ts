@@ -17,7 +17,7 @@ describe("through devs devtools (WebSocket)", () => {
 
   test("lists services and calls them, small and chunked", async () => {
     const names = (await rig.node.listServices()).map((s) => s.name).sort()
-    assert.deepEqual(names, ["/add_two_ints", "/echo"])
+    assert.deepEqual(names, ["/add_two_ints", "/echo", "/echo_latest", "/echo_serial", "/upload"])
     assert.deepEqual(await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 40n, b: 2n }), { sum: 42n })
     const r = await rig.node.createClient(Echo, "echo").call(echo("ws", { size: 3000 }), { timeoutMs: 20000 })
     assert.deepEqual(Buffer.from(r.data), Buffer.from(pattern(3000)))
