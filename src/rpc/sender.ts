@@ -83,36 +83,29 @@ export class Sender implements Out {
     async loop() {
         // The runtime throttles sends (about one per 20 ms once its small burst budget is spent)
         // and `_send` waits for the slot *before* sending. Filling a packet and then waiting would
-        // leave out whatever is queued during the wait, so once sends are being throttled the loop
-        // sleeps until just before the next slot and fills the packet then.
-        let lastEnd = 0
-        let paced = false
-        let period = 20
+        // leave out whatever becomes due during the wait, so within a period of the last send the
+        // loop sleeps until just before the next slot and fills the packet then (answers finishing
+        // meanwhile share it); after a quiet period it sends at once. (An adaptive period fed on
+        // itself: waiting made sends late, which lengthened the period to two slots.)
+        let lastEnd = -1000
+        const period = 20
         while (true) {
             try {
                 const w = this.work()
                 if (w === 0) {
-                    paced = false
                     await ds.suspend(60000)
                     // let the other fibers woken by the same host packet queue their answers too
                     await ds.sleep(0)
                     continue
                 }
-                if (paced && w < 2) {
-                    const w = lastEnd + period - 1 - ds.millis()
-                    if (w > 0) await ds.sleep(w)
+                if (w < 2) {
+                    const wait = lastEnd + period - 1 - ds.millis()
+                    if (wait > 0) await ds.sleep(wait)
                 }
                 const pkt = await this.fill()
                 if (pkt) {
-                    const t0 = ds.millis()
                     await this.send(pkt)
-                    const now = ds.millis()
-                    if (paced) period = Math.max(10, Math.min(40, now - lastEnd))
-                    else if (now - t0 >= 8) {
-                        paced = true
-                        period = Math.min(40, now - t0)
-                    }
-                    lastEnd = now
+                    lastEnd = ds.millis()
                 }
             } catch (e) {
                 console.log("rosservices: sender: " + errText(e))
