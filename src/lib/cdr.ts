@@ -20,9 +20,15 @@
 //
 // Every error is a ServiceError with Status.InvalidArgument. The optional `what` argument names the
 // field in messages (the generated codecs pass the field name).
+//
+// Code size: the DeviceScript compiler compiles every method of a class, used or not, but drops
+// module-level functions nobody calls. So the classes hold only what most messages need; the
+// encoders/decoders that only some message types use are functions after the classes
+// (writeArr/readArr, writeArrC/readArrC, writeFixedBytes/readFixedBytes, writeWstring/readWstring),
+// and a firmware whose messages do not use them does not carry them.
 import { ByteSource, Bytes, MessageCodec, ServiceError, Status } from "./types"
 
-/** Element kinds of primitive arrays (`CdrWriter.arr`, `CdrReader.arr`). */
+/** Element kinds of primitive arrays (`writeArr`, `readArr`). */
 export const enum K {
     Bool = 0,
     U8 = 1,
@@ -135,7 +141,8 @@ export class CdrWriter {
     private segs: Bytes[] = []
     private lens: number[] = []
     private base = 0
-    private buf: Buffer
+    /** the current chunk; internal (the module-level writers of this file use it with `at()`) */
+    buf: Buffer
     private n = 0
 
     constructor() {
@@ -153,8 +160,9 @@ export class CdrWriter {
      * Pads to `align` (relative to the end of the header) and reserves `size` bytes; returns their
      * offset in this.buf, which it may replace: call it before reading this.buf
      * (`this.buf[this.at(1, 1)] = v` would write into the previous chunk).
+     * Internal: public only for the module-level writers of this file.
      */
-    private at(align: number, size: number): number {
+    at(align: number, size: number): number {
         const pos = this.base + this.n
         const pad = (align - ((pos - 4) & (align - 1))) & (align - 1)
         const need = pad + size
@@ -188,18 +196,11 @@ export class CdrWriter {
         const o = this.at(1, 1)
         this.buf[o] = v ? 1 : 0
     }
+    /** uint8, and ROS 2 `byte` and `char` (one unsigned byte, 0 .. 255, a number) */
     u8(v: number, what?: string) {
         this.int(v, 0, 255, "uint8", what)
         const o = this.at(1, 1)
         this.buf[o] = v
-    }
-    /** ROS 2 `byte`: one unsigned byte */
-    byte(v: number, what?: string) {
-        this.u8(v, what)
-    }
-    /** ROS 2 `char`: one unsigned byte (0 .. 255), a number */
-    char(v: number, what?: string) {
-        this.u8(v, what)
     }
     i8(v: number, what?: string) {
         this.int(v, -128, 127, "int8", what)
@@ -270,32 +271,10 @@ export class CdrWriter {
         if (n) this.buf.blitAt(o + 4, v, 0, n)
         this.buf[o + 4 + n] = 0
     }
-    /** wstring: UTF-16 code units, each written as a u32; `max` (if >= 0) bounds the code unit count */
-    wstring(v: string, max?: number, what?: string) {
-        if (typeof v !== "string") throw invalid(`${label(what, "wstring")}: expected a string, got ${v}`)
-        const n = utf16Units(v)
-        if (max >= 0 && n > max) throw invalid(`${label(what, "wstring")}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
-        let o = this.at(4, 4 + 4 * n)
-        const b = this.buf
-        b.setAt(o, "u32", n)
-        for (let i = 0; i < v.length; i++) {
-            const c = v.charCodeAt(i)
-            o += 4
-            if (c > 0xffff) {
-                b.setAt(o, "u32", 0xd800 + ((c - 0x10000) >> 10))
-                o += 4
-                b.setAt(o, "u32", 0xdc00 + ((c - 0x10000) & 0x3ff))
-            } else b.setAt(o, "u32", c)
-        }
-    }
     /** sequence length (T[] / T[<=max]); refuses n > max when max >= 0 */
     seqLen(n: number, max?: number, what?: string) {
         checkBound(n, max, label(what, "sequence"), "elements")
         this.u32(n, what)
-    }
-    /** checks the element count of a fixed array T[len] (nothing is written) */
-    fixedLen(n: number, len: number, what?: string) {
-        checkFixed(n, len, label(what, "array"))
     }
     /** a uint8[]/byte[] sequence: u32 count, then the bytes; a ByteSource (or a long Buffer) is referenced, not copied */
     bytes(v: Bytes, max?: number, what?: string) {
@@ -303,13 +282,8 @@ export class CdrWriter {
         this.seqLen(v.length, max, what)
         this.raw(v)
     }
-    /** a fixed uint8[len]/byte[len] array: the bytes only */
-    fixedBytes(v: Bytes, len: number, what?: string) {
-        if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
-        checkFixed(v.length, len, label(what, "array"))
-        this.raw(v)
-    }
-    private raw(v: Bytes) {
+    /** appends bytes without count or alignment; internal: public only for `writeFixedBytes` */
+    raw(v: Bytes) {
         const n = v.length
         if (n === 0) return
         if (n <= COPY_LIMIT && isBuffer(v)) {
@@ -321,121 +295,6 @@ export class CdrWriter {
         this.segs.push(v)
         this.lens.push(n)
         this.base += n
-    }
-    /** one primitive of kind `k` (strings: `max` bounds each string) */
-    prim(k: K, v: any, max?: number, what?: string) {
-        switch (k) {
-            case K.Bool: return this.bool(v, what)
-            case K.U8: return this.u8(v, what)
-            case K.I8: return this.i8(v, what)
-            case K.U16: return this.u16(v, what)
-            case K.I16: return this.i16(v, what)
-            case K.U32: return this.u32(v, what)
-            case K.I32: return this.i32(v, what)
-            case K.I64: return this.i64(v, what)
-            case K.U64: return this.u64(v, what)
-            case K.F32: return this.f32(v, what)
-            case K.F64: return this.f64(v, what)
-            case K.Str: return this.string(v, max, what)
-            default: return this.wstring(v, max, what)
-        }
-    }
-    /**
-     * An array of primitives: fixed (`len >= 0`, no count on the wire) or a sequence (`len < 0`,
-     * bounded by `max` when `max >= 0`); `elemMax` bounds each string element. Numbers and bools
-     * are written in one loop without a call per element (the VM allows about 10000 calls and loop
-     * iterations between two yields).
-     */
-    arr(k: K, v: any[], len: number, max: number, what?: string, elemMax?: number) {
-        if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
-        const n = v.length
-        if (len >= 0) this.fixedLen(n, len, what)
-        else this.seqLen(n, max, what)
-        if (n === 0) return
-        if (k <= K.I32 || k === K.F32 || k === K.F64) {
-            const size = SIZE[k]
-            const o = this.at(size, size * n)
-            const b = this.buf
-            // one loop per kind with a single check per element: the VM's watchdog counts every
-            // jump and call, about 10000 between two yields; the bit tricks test type, integrality
-            // and range at once (a string, NaN, undefined or a fraction never compares equal)
-            let i = 0
-            switch (k) {
-                case K.Bool:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if (x !== !!x) break
-                        b[o + i] = x ? 1 : 0
-                    }
-                    break
-                case K.U8:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if ((x & 0xff) !== x) break
-                        b[o + i] = x
-                    }
-                    break
-                case K.I8:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if ((x << 24) >> 24 !== x) break
-                        b.setAt(o + i, "i8", x)
-                    }
-                    break
-                case K.U16:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if ((x & 0xffff) !== x) break
-                        b.setAt(o + 2 * i, "u16", x)
-                    }
-                    break
-                case K.I16:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if ((x << 16) >> 16 !== x) break
-                        b.setAt(o + 2 * i, "i16", x)
-                    }
-                    break
-                case K.U32:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if (x >>> 0 !== x) break
-                        b.setAt(o + 4 * i, "u32", x)
-                    }
-                    break
-                case K.I32:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if ((x | 0) !== x) break
-                        b.setAt(o + 4 * i, "i32", x)
-                    }
-                    break
-                case K.F32:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if (typeof x !== "number" || ((x > F32_MAX || x < -F32_MAX) && x !== Infinity && x !== -Infinity)) break
-                        b.setAt(o + 4 * i, "f32", x)
-                    }
-                    break
-                default:
-                    for (; i < n; i++) {
-                        const x = v[i]
-                        if (typeof x !== "number") break
-                        b.setAt(o + 8 * i, "f64", x)
-                    }
-            }
-            // a bad element stopped the loop: the scalar writer gives the error message
-            if (i < n) this.prim(k, v[i], -1, `${label(what, TYPE[k])}[${i}]`)
-            return
-        }
-        for (let i = 0; i < n; i++) this.prim(k, v[i], elemMax, what)
-    }
-    /** An array of messages (same `len`/`max` rules as `arr`). */
-    arrC<T>(c: MessageCodec<T>, v: T[], len: number, max: number, what?: string) {
-        if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
-        if (len >= 0) this.fixedLen(v.length, len, what)
-        else this.seqLen(v.length, max, what)
-        for (let i = 0; i < v.length; i++) c.encode(this, v[i])
     }
     /** A nested message; refuses a missing value. */
     msg<T>(c: MessageCodec<T>, v: T, what?: string) {
@@ -504,7 +363,11 @@ export class CdrReader {
         return this.buf.length - this.pos
     }
 
-    private at(align: number, size: number): number {
+    /**
+     * Skips the padding to `align` and `size` bytes; returns their offset in this.buf. Throws
+     * "truncated at byte N" if they are not there. Internal: public only for the module-level readers.
+     */
+    at(align: number, size: number): number {
         const pad = (align - ((this.pos - 4) & (align - 1))) & (align - 1)
         const o = this.pos + pad
         if (o + size > this.buf.length) throw invalid(`truncated at byte ${this.buf.length} (${size} more needed at ${o})`)
@@ -523,14 +386,9 @@ export class CdrReader {
         if (b > 1) throw invalid(`${label(what, "bool")}: bool byte is ${b}, expected 0 or 1`)
         return b === 1
     }
+    /** uint8, and ROS 2 `byte` and `char` */
     u8(): number {
         return this.buf[this.at(1, 1)]
-    }
-    byte(): number {
-        return this.u8()
-    }
-    char(): number {
-        return this.u8()
     }
     i8(): number {
         return this.buf.getAt(this.at(1, 1), "i8")
@@ -596,28 +454,6 @@ export class CdrReader {
             throw invalid(`${label(what, "string")}: string is not valid UTF-8`)
         return s
     }
-    /** wstring (UTF-16 code units as u32 each); `max` (if >= 0) bounds the code unit count */
-    wstring(max?: number, what?: string): string {
-        const n = this.u32()
-        const w = label(what, "wstring")
-        if (max >= 0 && n > max) throw invalid(`${w}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
-        let o = this.at(4, 4 * n)
-        const b = this.buf
-        let s = ""
-        for (let i = 0; i < n; i++, o += 4) {
-            let c = b.getAt(o, "u32")
-            if (c > 0xffff) throw invalid(`${w}: wstring code unit ${c} does not fit in UTF-16`)
-            if (c >= 0xd800 && c < 0xe000) {
-                const c2 = i + 1 < n ? b.getAt(o + 4, "u32") : 0
-                if (c >= 0xdc00 || c2 < 0xdc00 || c2 >= 0xe000) throw invalid(`${w}: wstring has a lone UTF-16 surrogate at ${i}`)
-                c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00)
-                i++
-                o += 4
-            }
-            s += String.fromCharCode(c)
-        }
-        return s
-    }
     /** sequence length; refuses n > max (max >= 0) and counts longer than the bytes left */
     seqLen(max?: number, what?: string): number {
         const n = this.u32()
@@ -631,86 +467,265 @@ export class CdrReader {
         const o = this.at(1, n)
         return this.buf.slice(o, o + n)
     }
-    /** a fixed uint8[len]/byte[len] array, copied out of the input */
-    fixedBytes(len: number): Buffer {
-        const o = this.at(1, len)
-        return this.buf.slice(o, o + len)
+}
+
+
+// ---- Encoders/decoders only some message types need: module-level functions, so that a firmware
+// whose messages do not use them does not carry them (see the header). Same bytes and messages as
+// the methods they were; `w`/`r` is the writer/reader of the message being built/read.
+
+/**
+ * wstring: UTF-16 code units, each written as a u32; `max` (if >= 0) bounds the code unit count.
+ * Throws InvalidArgument for a non-string or a bound exceeded.
+ */
+export function writeWstring(w: CdrWriter, v: string, max?: number, what?: string) {
+    if (typeof v !== "string") throw invalid(`${label(what, "wstring")}: expected a string, got ${v}`)
+    const n = utf16Units(v)
+    if (max >= 0 && n > max) throw invalid(`${label(what, "wstring")}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
+    let o = w.at(4, 4 + 4 * n)
+    const b = w.buf
+    b.setAt(o, "u32", n)
+    for (let i = 0; i < v.length; i++) {
+        const c = v.charCodeAt(i)
+        o += 4
+        if (c > 0xffff) {
+            b.setAt(o, "u32", 0xd800 + ((c - 0x10000) >> 10))
+            o += 4
+            b.setAt(o, "u32", 0xdc00 + ((c - 0x10000) & 0x3ff))
+        } else b.setAt(o, "u32", c)
     }
-    /** one primitive of kind `k` */
-    prim(k: K, max?: number, what?: string): any {
+}
+/**
+ * A fixed uint8[len]/byte[len] array: the bytes only (a ByteSource or a Buffer longer than 32 bytes
+ * is referenced, as by `bytes()`). Throws InvalidArgument for a non-Bytes value or a length other than `len`.
+ */
+export function writeFixedBytes(w: CdrWriter, v: Bytes, len: number, what?: string) {
+    if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
+    checkFixed(v.length, len, label(what, "array"))
+    w.raw(v)
+}
+/** One primitive of kind `k` (strings: `max` bounds each string); the element writer of `writeArr`. */
+function writePrim(w: CdrWriter, k: K, v: any, max?: number, what?: string) {
+    switch (k) {
+        case K.Bool: return w.bool(v, what)
+        case K.U8: return w.u8(v, what)
+        case K.I8: return w.i8(v, what)
+        case K.U16: return w.u16(v, what)
+        case K.I16: return w.i16(v, what)
+        case K.U32: return w.u32(v, what)
+        case K.I32: return w.i32(v, what)
+        case K.I64: return w.i64(v, what)
+        case K.U64: return w.u64(v, what)
+        case K.F32: return w.f32(v, what)
+        case K.F64: return w.f64(v, what)
+        case K.Str: return w.string(v, max, what)
+        default: return writeWstring(w, v, max, what)
+    }
+}
+/**
+ * An array of primitives: fixed (`len >= 0`, no count on the wire) or a sequence (`len < 0`,
+ * bounded by `max` when `max >= 0`); `elemMax` bounds each string element. Numbers and bools
+ * are written in one loop without a call per element (the VM allows about 10000 calls and loop
+ * iterations between two yields). Throws InvalidArgument: not an array, a wrong count, a bad
+ * element ("<what>[i]: ..." for numbers and bools, the scalar writer's message for strings).
+ */
+export function writeArr(w: CdrWriter, k: K, v: any[], len: number, max: number, what?: string, elemMax?: number) {
+    if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
+    const n = v.length
+    if (len >= 0) checkFixed(n, len, label(what, "array"))
+    else w.seqLen(n, max, what)
+    if (n === 0) return
+    if (k <= K.I32 || k === K.F32 || k === K.F64) {
+        const size = SIZE[k]
+        const o = w.at(size, size * n)
+        const b = w.buf
+        // one loop per kind with a single check per element: the VM's watchdog counts every
+        // jump and call, about 10000 between two yields; the bit tricks test type, integrality
+        // and range at once (a string, NaN, undefined or a fraction never compares equal)
+        let i = 0
         switch (k) {
-            case K.Bool: return this.bool(what)
-            case K.U8: return this.u8()
-            case K.I8: return this.i8()
-            case K.U16: return this.u16()
-            case K.I16: return this.i16()
-            case K.U32: return this.u32()
-            case K.I32: return this.i32()
-            case K.I64: return this.i64(what)
-            case K.U64: return this.u64(what)
-            case K.F32: return this.f32()
-            case K.F64: return this.f64()
-            case K.Str: return this.string(max, what)
-            default: return this.wstring(max, what)
+            case K.Bool:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if (x !== !!x) break
+                    b[o + i] = x ? 1 : 0
+                }
+                break
+            case K.U8:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if ((x & 0xff) !== x) break
+                    b[o + i] = x
+                }
+                break
+            case K.I8:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if ((x << 24) >> 24 !== x) break
+                    b.setAt(o + i, "i8", x)
+                }
+                break
+            case K.U16:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if ((x & 0xffff) !== x) break
+                    b.setAt(o + 2 * i, "u16", x)
+                }
+                break
+            case K.I16:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if ((x << 16) >> 16 !== x) break
+                    b.setAt(o + 2 * i, "i16", x)
+                }
+                break
+            case K.U32:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if (x >>> 0 !== x) break
+                    b.setAt(o + 4 * i, "u32", x)
+                }
+                break
+            case K.I32:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if ((x | 0) !== x) break
+                    b.setAt(o + 4 * i, "i32", x)
+                }
+                break
+            case K.F32:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if (typeof x !== "number" || ((x > F32_MAX || x < -F32_MAX) && x !== Infinity && x !== -Infinity)) break
+                    b.setAt(o + 4 * i, "f32", x)
+                }
+                break
+            default:
+                for (; i < n; i++) {
+                    const x = v[i]
+                    if (typeof x !== "number") break
+                    b.setAt(o + 8 * i, "f64", x)
+                }
         }
+        // a bad element stopped the loop: the scalar writer gives the error message
+        if (i < n) writePrim(w, k, v[i], -1, `${label(what, TYPE[k])}[${i}]`)
+        return
     }
-    /**
-     * An array of primitives: fixed (`len >= 0`) or a sequence bounded by `max` (when >= 0);
-     * `elemMax` bounds each string. Numbers and bools are read in one loop without a call per element.
-     */
-    arr(k: K, len: number, max: number, what?: string, elemMax?: number): any[] {
-        const n = len >= 0 ? len : this.seqLen(max, what)
-        const out: any[] = []
-        if (n === 0) return out
-        if (k <= K.I32 || k === K.F32 || k === K.F64) {
-            const size = SIZE[k]
-            const o = this.at(size, size * n)
-            const b = this.buf
-            // one loop per kind (see CdrWriter.arr: the watchdog counts jumps and calls)
-            switch (k) {
-                case K.Bool:
-                    for (let i = 0; i < n; i++) {
-                        const x = b[o + i]
-                        if (x > 1) throw invalid(`${label(what, "bool")}[${i}]: bool byte is ${x}, expected 0 or 1`)
-                        out.push(x === 1)
-                    }
-                    break
-                case K.U8:
-                    for (let i = 0; i < n; i++) out.push(b[o + i])
-                    break
-                case K.I8:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + i, "i8"))
-                    break
-                case K.U16:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 2 * i, "u16"))
-                    break
-                case K.I16:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 2 * i, "i16"))
-                    break
-                case K.U32:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "u32"))
-                    break
-                case K.I32:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "i32"))
-                    break
-                case K.F32:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "f32"))
-                    break
-                default:
-                    for (let i = 0; i < n; i++) out.push(b.getAt(o + 8 * i, "f64"))
-            }
-            return out
+    for (let i = 0; i < n; i++) writePrim(w, k, v[i], elemMax, what)
+}
+/** An array of messages (same `len`/`max` rules as `writeArr`); throws like `writeArr` and `c.encode`. */
+export function writeArrC<T>(w: CdrWriter, c: MessageCodec<T>, v: T[], len: number, max: number, what?: string) {
+    if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
+    if (len >= 0) checkFixed(v.length, len, label(what, "array"))
+    else w.seqLen(v.length, max, what)
+    for (let i = 0; i < v.length; i++) c.encode(w, v[i])
+}
+
+/**
+ * wstring (UTF-16 code units as u32 each); `max` (if >= 0) bounds the code unit count. Throws
+ * InvalidArgument: truncated, a bound exceeded, a code unit above 0xffff, a lone surrogate.
+ */
+export function readWstring(r: CdrReader, max?: number, what?: string): string {
+    const n = r.u32()
+    const w = label(what, "wstring")
+    if (max >= 0 && n > max) throw invalid(`${w}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
+    let o = r.at(4, 4 * n)
+    const b = r.buf
+    let s = ""
+    for (let i = 0; i < n; i++, o += 4) {
+        let c = b.getAt(o, "u32")
+        if (c > 0xffff) throw invalid(`${w}: wstring code unit ${c} does not fit in UTF-16`)
+        if (c >= 0xd800 && c < 0xe000) {
+            const c2 = i + 1 < n ? b.getAt(o + 4, "u32") : 0
+            if (c >= 0xdc00 || c2 < 0xdc00 || c2 >= 0xe000) throw invalid(`${w}: wstring has a lone UTF-16 surrogate at ${i}`)
+            c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00)
+            i++
+            o += 4
         }
-        for (let i = 0; i < n; i++) out.push(this.prim(k, elemMax, what))
+        s += String.fromCharCode(c)
+    }
+    return s
+}
+/** A fixed uint8[len]/byte[len] array, copied out of the input; throws InvalidArgument if truncated. */
+export function readFixedBytes(r: CdrReader, len: number): Buffer {
+    const o = r.at(1, len)
+    return r.buf.slice(o, o + len)
+}
+/** One primitive of kind `k`; the element reader of `readArr`. */
+function readPrim(r: CdrReader, k: K, max?: number, what?: string): any {
+    switch (k) {
+        case K.Bool: return r.bool(what)
+        case K.U8: return r.u8()
+        case K.I8: return r.i8()
+        case K.U16: return r.u16()
+        case K.I16: return r.i16()
+        case K.U32: return r.u32()
+        case K.I32: return r.i32()
+        case K.I64: return r.i64(what)
+        case K.U64: return r.u64(what)
+        case K.F32: return r.f32()
+        case K.F64: return r.f64()
+        case K.Str: return r.string(max, what)
+        default: return readWstring(r, max, what)
+    }
+}
+/**
+ * An array of primitives: fixed (`len >= 0`) or a sequence bounded by `max` (when >= 0);
+ * `elemMax` bounds each string. Numbers and bools are read in one loop without a call per element.
+ * Throws InvalidArgument: truncated, a bound exceeded, a bad bool byte ("<what>[i]: ...") or element.
+ */
+export function readArr(r: CdrReader, k: K, len: number, max: number, what?: string, elemMax?: number): any[] {
+    const n = len >= 0 ? len : r.seqLen(max, what)
+    const out: any[] = []
+    if (n === 0) return out
+    if (k <= K.I32 || k === K.F32 || k === K.F64) {
+        const size = SIZE[k]
+        const o = r.at(size, size * n)
+        const b = r.buf
+        // one loop per kind (see writeArr: the watchdog counts jumps and calls)
+        switch (k) {
+            case K.Bool:
+                for (let i = 0; i < n; i++) {
+                    const x = b[o + i]
+                    if (x > 1) throw invalid(`${label(what, "bool")}[${i}]: bool byte is ${x}, expected 0 or 1`)
+                    out.push(x === 1)
+                }
+                break
+            case K.U8:
+                for (let i = 0; i < n; i++) out.push(b[o + i])
+                break
+            case K.I8:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + i, "i8"))
+                break
+            case K.U16:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + 2 * i, "u16"))
+                break
+            case K.I16:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + 2 * i, "i16"))
+                break
+            case K.U32:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "u32"))
+                break
+            case K.I32:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "i32"))
+                break
+            case K.F32:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + 4 * i, "f32"))
+                break
+            default:
+                for (let i = 0; i < n; i++) out.push(b.getAt(o + 8 * i, "f64"))
+        }
         return out
     }
-    /** An array of messages (same `len`/`max` rules as `arr`). */
-    arrC<T>(c: MessageCodec<T>, len: number, max: number, what?: string): T[] {
-        const n = len >= 0 ? len : this.seqLen(max, what)
-        const out: T[] = []
-        for (let i = 0; i < n; i++) out.push(c.decode(this))
-        return out
-    }
+    for (let i = 0; i < n; i++) out.push(readPrim(r, k, elemMax, what))
+    return out
+}
+/** An array of messages (same `len`/`max` rules as `readArr`); throws like `readArr` and `c.decode`. */
+export function readArrC<T>(r: CdrReader, c: MessageCodec<T>, len: number, max: number, what?: string): T[] {
+    const n = len >= 0 ? len : r.seqLen(max, what)
+    const out: T[] = []
+    for (let i = 0; i < n; i++) out.push(c.decode(r))
+    return out
 }
 
 /** Encodes `v` as a whole message (header included). */

@@ -3,7 +3,7 @@
 // bytes are served from segments (a large ByteSource is never copied).
 // flock /tmp/devs.lock npx devs run test/device/cdr.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { CdrReader, CdrWriter, K, numText, u64Text } from "../../src/lib/cdr"
+import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, u64Text, writeArr, writeFixedBytes, writeWstring } from "../../src/lib/cdr"
 import { ByteSource } from "../../src/lib/types"
 import * as ds from "@devicescript/core"
 import { eq, fail, hexOf, throwsInvalid } from "./cdr_util"
@@ -33,7 +33,7 @@ class Pattern implements ByteSource {
 /** an empty float64 sequence followed by a u8: no alignment padding for elements that are not there */
 function seqThenU8() {
     const w = new CdrWriter()
-    w.arr(K.F64, [], -1, -1, "none")
+    writeArr(w, K.F64, [], -1, -1, "none")
     w.u8(7)
     return w
 }
@@ -210,14 +210,14 @@ describe("cdr writer", () => {
     })
     test("wstring: UTF-16 code units, one u32 each; bound counts code units", async () => {
         const w = new CdrWriter()
-        w.wstring("aé😀", 4, "ws")
+        writeWstring(w, "aé😀", 4, "ws")
         const h = await hexOf(w)
         eq("hex", h, "00010000" + "04000000" + "61000000" + "e9000000" + "3dd80000" + "00de0000")
-        eq("back", reader(h).wstring(4, "ws"), "aé😀")
-        throwsInvalid("bound", () => new CdrWriter().wstring("aé😀", 3, "ws"), "ws: wstring of 4 UTF-16 code units exceeds the bound wstring<=3")
-        throwsInvalid("decode bound", () => reader(h).wstring(3, "ws"), "ws: wstring of 4 UTF-16 code units exceeds the bound wstring<=3")
-        throwsInvalid("lone surrogate", () => reader("00010000" + "01000000" + "3dd80000").wstring(), "lone UTF-16 surrogate")
-        throwsInvalid("> 0xffff", () => reader("00010000" + "01000000" + "00000100").wstring(), "does not fit in UTF-16")
+        eq("back", readWstring(reader(h), 4, "ws"), "aé😀")
+        throwsInvalid("bound", () => writeWstring(new CdrWriter(), "aé😀", 3, "ws"), "ws: wstring of 4 UTF-16 code units exceeds the bound wstring<=3")
+        throwsInvalid("decode bound", () => readWstring(reader(h), 3, "ws"), "ws: wstring of 4 UTF-16 code units exceeds the bound wstring<=3")
+        throwsInvalid("lone surrogate", () => readWstring(reader("00010000" + "01000000" + "3dd80000")), "lone UTF-16 surrogate")
+        throwsInvalid("> 0xffff", () => readWstring(reader("00010000" + "01000000" + "00000100")), "does not fit in UTF-16")
     })
     test("string bounds on encode and decode name the bound", () => {
         throwsInvalid("encode", () => new CdrWriter().string("héllo", 5, "name"), "name: string of 6 UTF-8 bytes exceeds the bound string<=5")
@@ -228,30 +228,30 @@ describe("cdr writer", () => {
     })
     test("sequences and fixed arrays: counts and bounds", async () => {
         const w = new CdrWriter()
-        w.arr(K.I32, [1, -1], -1, 3, "ints")
-        w.arr(K.Bool, [true, false], 2, -1, "flags")
-        w.arr(K.Str, ["ab", "c"], -1, -1, "names", 4)
-        w.arr(K.F64, [], -1, 2, "none")
+        writeArr(w, K.I32, [1, -1], -1, 3, "ints")
+        writeArr(w, K.Bool, [true, false], 2, -1, "flags")
+        writeArr(w, K.Str, ["ab", "c"], -1, -1, "names", 4)
+        writeArr(w, K.F64, [], -1, 2, "none")
         const h = await hexOf(w)
         eq("hex", h, "00010000" + "02000000" + "01000000" + "ffffffff" + "0100" + "0000" + "02000000" + "03000000616200" + "00" + "020000006300" + "0000" + "00000000")
         const r = reader(h)
-        const ints = r.arr(K.I32, -1, 3, "ints")
+        const ints = readArr(r, K.I32, -1, 3, "ints")
         eq("ints", ints.length + ":" + ints[0] + ":" + ints[1], "2:1:-1")
-        const flags = r.arr(K.Bool, 2, -1, "flags")
+        const flags = readArr(r, K.Bool, 2, -1, "flags")
         eq("flags", flags[0] + ":" + flags[1], "true:false")
-        const names = r.arr(K.Str, -1, -1, "names", 4)
+        const names = readArr(r, K.Str, -1, -1, "names", 4)
         eq("names", names.join(","), "ab,c")
-        eq("none", r.arr(K.F64, -1, 2, "none").length, 0)
+        eq("none", readArr(r, K.F64, -1, 2, "none").length, 0)
         r.done()
-        throwsInvalid("seq bound", () => new CdrWriter().arr(K.I32, [1, 2, 3, 4], -1, 3, "ints"), "ints: 4 elements exceed the bound <=3")
-        throwsInvalid("fixed", () => new CdrWriter().arr(K.Bool, [true], 2, -1, "flags"), "flags: needs exactly 2 elements, got 1")
-        throwsInvalid("elem bound", () => new CdrWriter().arr(K.Str, ["abcde"], -1, -1, "names", 4), "names: string of 5 UTF-8 bytes exceeds the bound string<=4")
-        throwsInvalid("decode seq bound", () => reader("00010000" + "04000000" + "00000000000000000000000000000000").arr(K.I32, -1, 3, "ints"), "ints: 4 elements exceed the bound <=3")
-        throwsInvalid("not an array", () => new CdrWriter().arr(K.I32, 5 as any, -1, -1, "ints"), "ints: expected an array")
-        throwsInvalid("element range", () => new CdrWriter().arr(K.U16, [1, 70000], -1, -1, "ports"), "ports[1]: 70000 is not a uint16 (0 .. 65535)")
-        throwsInvalid("element type", () => new CdrWriter().arr(K.F64, [1, "x" as any], -1, -1, "xs"), "xs[1]: expected a number, got x")
-        throwsInvalid("bool element", () => new CdrWriter().arr(K.Bool, [true, 2 as any], 2, -1, "flags"), "flags[1]: expected true or false")
-        throwsInvalid("bool element decode", () => reader("00010000" + "0102").arr(K.Bool, 2, -1, "flags"), "flags[1]: bool byte is 2")
+        throwsInvalid("seq bound", () => writeArr(new CdrWriter(), K.I32, [1, 2, 3, 4], -1, 3, "ints"), "ints: 4 elements exceed the bound <=3")
+        throwsInvalid("fixed", () => writeArr(new CdrWriter(), K.Bool, [true], 2, -1, "flags"), "flags: needs exactly 2 elements, got 1")
+        throwsInvalid("elem bound", () => writeArr(new CdrWriter(), K.Str, ["abcde"], -1, -1, "names", 4), "names: string of 5 UTF-8 bytes exceeds the bound string<=4")
+        throwsInvalid("decode seq bound", () => readArr(reader("00010000" + "04000000" + "00000000000000000000000000000000"), K.I32, -1, 3, "ints"), "ints: 4 elements exceed the bound <=3")
+        throwsInvalid("not an array", () => writeArr(new CdrWriter(), K.I32, 5 as any, -1, -1, "ints"), "ints: expected an array")
+        throwsInvalid("element range", () => writeArr(new CdrWriter(), K.U16, [1, 70000], -1, -1, "ports"), "ports[1]: 70000 is not a uint16 (0 .. 65535)")
+        throwsInvalid("element type", () => writeArr(new CdrWriter(), K.F64, [1, "x" as any], -1, -1, "xs"), "xs[1]: expected a number, got x")
+        throwsInvalid("bool element", () => writeArr(new CdrWriter(), K.Bool, [true, 2 as any], 2, -1, "flags"), "flags[1]: expected true or false")
+        throwsInvalid("bool element decode", () => readArr(reader("00010000" + "0102"), K.Bool, 2, -1, "flags"), "flags[1]: bool byte is 2")
     })
     test("truncated input names the byte", () => {
         throwsInvalid("u32", () => reader("000100000102").u32(), "truncated at byte 6")
@@ -281,11 +281,11 @@ describe("cdr writer", () => {
         eq("decoded", r.bytes(4, "small").toString("hex"), "0102")
         throwsInvalid("bound", () => new CdrWriter().bytes(Buffer.alloc(5), 4, "data"), "data: 5 elements exceed the bound <=4")
         throwsInvalid("decode bound", () => reader(h).bytes(1, "data"), "data: 2 elements exceed the bound <=1")
-        throwsInvalid("fixed", () => new CdrWriter().fixedBytes(Buffer.alloc(3), 4, "fb"), "fb: needs exactly 4 elements, got 3")
+        throwsInvalid("fixed", () => writeFixedBytes(new CdrWriter(), Buffer.alloc(3), 4, "fb"), "fb: needs exactly 4 elements, got 3")
         const w2 = new CdrWriter()
-        w2.fixedBytes(Buffer.from("00ff", "hex"), 2, "fb")
+        writeFixedBytes(w2, Buffer.from("00ff", "hex"), 2, "fb")
         eq("fixed bytes", await hexOf(w2), "0001000000ff")
-        eq("fixed decode", reader("0001000000ff").fixedBytes(2).toString("hex"), "00ff")
+        eq("fixed decode", readFixedBytes(reader("0001000000ff"), 2).toString("hex"), "00ff")
     })
     test("a 100 KiB ByteSource is streamed from segments, any range, any number of times", async () => {
         const n = 102400 + 3
@@ -332,10 +332,10 @@ describe("cdr writer", () => {
         for (let i = 0; i < 1500; i++) xs.push(-i * 3)
         await ds.sleep(0)
         const w = new CdrWriter()
-        w.arr(K.I32, xs, -1, -1, "xs")
+        writeArr(w, K.I32, xs, -1, -1, "xs")
         const src = w.finish()
         eq("length", src.length, 4 + 4 + 6000)
-        const back = new CdrReader(await src.read(0, src.length)).arr(K.I32, -1, -1, "xs")
+        const back = readArr(new CdrReader(await src.read(0, src.length)), K.I32, -1, -1, "xs")
         eq("count", back.length, 1500)
         eq("last", back[1499], -4497)
         eq("empty sequence adds no padding", await hexOf(seqThenU8()), "00010000" + "00000000" + "07")

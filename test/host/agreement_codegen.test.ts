@@ -45,13 +45,23 @@ test("field types: numbers, Bytes for uint8[]/byte[], arrays, nested types", () 
     a: "boolean", b: "number", c: "number", d: "number", e: "number", f: "number", g: "string", h: "string",
     i: "Bytes", j: "Bytes", k: "number[]", l: "number[]", m: "Q[]", n: "Q[]",
   })
-  assert.match(out, /w\.wstring\(v\.h, 3, "h"\)/)
+  assert.match(out, /__writeWstring\(w, v\.h, 3, "h"\)/)
   assert.match(out, /w\.bytes\(v\.i, -1, "i"\)/)
-  assert.match(out, /w\.fixedBytes\(v\.j, 4, "j"\)/)
-  assert.match(out, /w\.arr\(__K\.U8, v\.k, 2, -1, "k"\)/)
-  assert.match(out, /w\.arr\(__K\.I64, v\.l, -1, 2, "l"\)/)
-  assert.match(out, /w\.arrC\(Q_codec, v\.m, -1, -1, "m"\)/)
+  assert.match(out, /__writeFixedBytes\(w, v\.j, 4, "j"\)/)
+  assert.match(out, /__writeArr\(w, __K\.U8, v\.k, 2, -1, "k"\)/)
+  assert.match(out, /__writeArr\(w, __K\.I64, v\.l, -1, 2, "l"\)/)
+  assert.match(out, /__writeArrC\(w, Q_codec, v\.m, -1, -1, "m"\)/)
   assert.match(out, /r\.i64\("d"\)/)
+  assert.match(out, /__readWstring\(r, 3, "h"\)/)
+  assert.match(out, /__readFixedBytes\(r, 4\)/)
+  assert.match(out, /__readArr\(r, __K\.I64, -1, 2, "l"\)/)
+  assert.match(out, /__readArrC\(r, Q_codec, 3, -1, "n"\)/)
+  // byte and char are uint8 on the wire
+  assert.match(out, /w\.u8\(v\.b, "b"\)/)
+  assert.match(out, /c: r\.u8\(\),/)
+  // the cdr.ts functions the file uses are imported, and only those
+  assert.match(out, /notExactDefault as __notExact, readArr as __readArr, readArrC as __readArrC, readFixedBytes as __readFixedBytes, readWstring as __readWstring, writeArr as __writeArr, writeArrC as __writeArrC, writeFixedBytes as __writeFixedBytes, writeWstring as __writeWstring \} from /)
+  assert.doesNotMatch(emit({ "p/msg/S.msg": "int32 x\nstring y\n" }), /__writeArr|__readArr|Wstring|FixedBytes/)
   // Q is emitted before T, which uses its codec
   assert.ok(out.indexOf("export const Q_codec") < out.indexOf("export const T_codec"))
 })
