@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import type { Command } from "commander"
 import YAML from "yaml"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { fromJson, stringifyJson, toJson, ValueError } from "../bridge/json"
+import { stringifyJson } from "../bridge/json"
 import { RosbridgeClient } from "../bridge/rosclient"
 import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
 import { transportFromOptions } from "./link"
@@ -22,7 +22,7 @@ interface Backend {
   /** Every service with its type. */
   list(): Promise<{ name: string; type: string }[]>
   typedefs(type: string, half: "request" | "response"): Promise<Typedef[]>
-  call(name: string, args: unknown, opts: { timeoutMs: number; onProgress?: (r: number, t: number) => void }): Promise<unknown>
+  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -71,13 +71,11 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
   const { connect } = (require("../client/node") as typeof import("../client/node"))
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
+  const { CallPipeline } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
   const transport = transportFromOptions(o)
   const node = await connect({ transport })
-  const typeOf = (t: string) => {
-    const d = serviceTypes[t]
-    if (!d) throw new ServiceError("unimplemented", `this project has no definition of ${t} (run \`robot gen\`)`)
-    return d
-  }
+  // the bridge's own call pipeline: the same checks, conversions and errors as through a bridge
+  const pipeline = new CallPipeline(node, serviceTypes)
   return {
     async list() {
       return (await node.listServices({ timeoutMs: 10000 })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
@@ -87,20 +85,14 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
       return d ? makeTypedefs(d[half].definitions) : []
     },
     async call(name, args, opts) {
-      const info = (await node.listServices({ timeoutMs: opts.timeoutMs })).find((s: { name: string }) => s.name === name)
-      if (!info) throw new ServiceError("unimplemented", `no service ${name} on the robot`, name)
-      const d = typeOf(info.type)
-      let req: unknown
-      try {
-        req = fromJson(d.request, args)
-      } catch (e) {
-        if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, name)
-        throw e
-      }
-      const res = await node.createClient(d, name).call(req, opts)
-      return toJson(d.response, res)
+      const out = await pipeline.callJson({ service: name, args, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress }, "base64", { via: "cli", client: "cli" })
+      if (!out.ok) throw out.error!
+      return out.values
     },
-    close: () => node.close(),
+    async close() {
+      pipeline.close()
+      await node.close()
+    },
   }
 }
 
