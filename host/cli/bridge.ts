@@ -4,7 +4,7 @@
 // host-side handlers (--memory: no robot at all, for trying the tools). Runs until Ctrl+C.
 import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
-import { startBridge } from "../bridge/server"
+import { startBridge, type Bridge } from "../bridge/server"
 import { transportFromOptions, wantsDirectLink } from "./link"
 
 export interface BridgeCommandOptions {
@@ -17,6 +17,10 @@ export interface BridgeCommandOptions {
   allowOrigin?: string[]
   maxInFlight?: string
   maxMessageBytes?: string
+  /** --foxglove-port */
+  foxglovePort?: string
+  /** false with --no-foxglove */
+  foxglove?: boolean
 }
 
 interface Robot {
@@ -66,6 +70,9 @@ export interface ListenSettings {
   allowedOrigins: string[] | undefined
   maxInFlight: number
   maxBytes: number
+  /** The Foxglove-only port (undefined: none); `foxglovePortGiven` when the user chose it. */
+  foxglovePort: number | undefined
+  foxglovePortGiven: boolean
 }
 
 /**
@@ -89,6 +96,8 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
     allowedOrigins: o.allowOrigin,
     maxInFlight: intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000),
     maxBytes: intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024),
+    foxglovePort: o.foxglove === false ? undefined : intOption("--foxglove-port", o.foxglovePort, 8765, 0, 65535),
+    foxglovePortGiven: o.foxglovePort !== undefined,
   }
 }
 
@@ -99,7 +108,7 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
 export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
   const { host, port, token } = listen
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
-  const bridge = await startBridge({
+  const options = {
     node,
     host,
     port,
@@ -108,8 +117,18 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     maxInFlightPerClient: listen.maxInFlight,
     maxMessageBytes: listen.maxBytes,
     typeRegistry: serviceTypes,
-    log: (line) => console.error(`[bridge] ${line}`),
-  })
+    foxglovePort: listen.foxglovePort,
+    log: (line: string) => console.error(`[bridge] ${line}`),
+  }
+  let bridge: Bridge
+  try {
+    bridge = await startBridge(options)
+  } catch (e) {
+    // Foxglove's usual port taken and not asked for by name: the bridge's own port serves Foxglove too
+    if (listen.foxglovePortGiven || listen.foxglovePort === undefined || !/--foxglove-port/.test((e as Error).message)) throw e
+    console.error(`[bridge] ${(e as Error).message.replace(/: pass --foxglove-port <n>$/, "")}; Foxglove clients can use the bridge's own port`)
+    bridge = await startBridge({ ...options, foxglovePort: undefined })
+  }
   const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
   const services = await node.listServices({ timeoutMs: 15000 }).catch(() => [])
   const out = [
@@ -117,6 +136,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     `  dashboard: ${bridge.url}${q}`,
     `  rosbridge: ${bridge.wsUrl}  (roslibjs: new ROSLIB.Ros({ url: "${bridge.wsUrl}" }))`,
     `  HTTP:      ${bridge.url}/api/services`,
+    `  Foxglove:  ${bridge.foxgloveUrl ? `${bridge.foxgloveUrl}${token ? "/?token=…" : ""} (and ` : "("}${bridge.wsUrl} with the foxglove.websocket.v1 subprotocol)`,
     "",
     "Services:",
     ...services.map((s) => `  ${s.name.padEnd(16)} ${s.type}`),
@@ -158,6 +178,8 @@ export function addListenOptions(cmd: Command, prefix = ""): Command {
     .option("--host <address>", `${prefix}address to listen on (default 127.0.0.1; others need --token)`)
     .option("--port <port>", `${prefix}port to listen on (default 9090)`)
     .option("--token <token>", `${prefix}token every client must present (default: $ROBOT_BRIDGE_TOKEN)`)
+    .option("--foxglove-port <port>", `${prefix}port serving only the Foxglove WebSocket protocol (default 8765)`)
+    .option("--no-foxglove", `${prefix}no Foxglove-only port (the bridge's own port still serves Foxglove clients)`)
 }
 
 export function registerBridge(program: Command): void {

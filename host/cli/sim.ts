@@ -16,6 +16,8 @@ export interface SimCommandOptions {
   host?: string
   port?: string
   token?: string
+  foxglovePort?: string
+  foxglove?: boolean
 }
 
 /** Prints the services the firmware lists, and example commands. */
