@@ -21,6 +21,8 @@ export interface BridgeCommandOptions {
   foxglovePort?: string
   /** false with --no-foxglove */
   foxglove?: boolean
+  /** --wait [seconds] for the simulator lock (the default robot is the simulated one) */
+  wait?: string | boolean
 }
 
 interface Robot {
@@ -42,7 +44,11 @@ async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
     return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
   }
   const { startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
-  const robot = await startSimulatedRobot({})
+  const { lockWaitMs, probeSimulatorLock, startupProgress } = (require("./sim") as typeof import("./sim"))
+  const waitMs = lockWaitMs(o.wait)
+  if (waitMs === 0) await probeSimulatorLock()
+  const progress = startupProgress()
+  const robot = await startSimulatedRobot({ rig: { lockWaitMs: waitMs, onProgress: progress.step } }).finally(() => progress.done())
   if (!robot.node) {
     await robot.close()
     throw new Error("the simulated robot started without a client node")
@@ -154,6 +160,9 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
 
 export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   const listen = listenSettings(o)
+  // a taken port is said before the robot starts
+  const { ensurePortFree } = (require("./sim") as typeof import("./sim"))
+  await ensurePortFree(listen.host, listen.port)
   const robot = await openRobot(o)
   let bridge: CliBridge
   try {
@@ -189,6 +198,7 @@ export function registerBridge(program: Command): void {
     .option("--serial [path]", "the robot is a board on this serial port (default: the first Jacdac port)")
     .option("--devtools [url]", "the robot runs in a DeviceScript simulator at this devtools URL (default from devs.json)")
     .option("--memory", "no robot: serve the in-memory demo device (host-side handlers)")
+    .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
   addListenOptions(cmd)
   cmd
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")
