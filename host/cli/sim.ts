@@ -76,7 +76,7 @@ const WHY_SLOW: [RegExp, string][] = [
 ]
 
 /** Start-up progress on stderr: each step with the time since start, and why when one is slow. */
-export function startupProgress(write: (line: string) => void = (l) => console.error(l)): { step: (s: string) => void; done: () => void } {
+export function startupProgress(write: (line: string) => void = (l) => console.error(l), slowMs = SLOW_MS): { step: (s: string) => void; done: () => void } {
   const t0 = performance.now()
   let timer: NodeJS.Timeout | undefined
   const at = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`
@@ -86,8 +86,7 @@ export function startupProgress(write: (line: string) => void = (l) => console.e
       write(`[sim] ${at()}: ${s}`)
       const why = WHY_SLOW.find(([re]) => re.test(s))?.[1]
       if (why) {
-        timer = setTimeout(() => write(`[sim] ${at()}: still ${s.split(" (")[0]}: ${why}`), SLOW_MS)
-        timer.unref()
+        timer = setTimeout(() => write(`[sim] ${at()}: still ${s.split(" (")[0]}: ${why}`), slowMs)
       }
     },
     done() {
