@@ -148,9 +148,11 @@ export class CallPipeline {
     const gen = this.listGen
     const list = await this.node.listServices({ timeoutMs })
     if (gen !== this.listGen) return this.services
+    const changed = key(list) !== key(this.services)
     this.services = list
     this.haveList = true
-    this.emitChange(false, true)
+    // only a list that differs is news (a restart's state message must not be followed by a plain one)
+    if (changed) this.emitChange(false, true)
     return list
   }
 
@@ -335,6 +337,8 @@ export class CallPipeline {
     this.resultListeners.clear()
   }
 }
+
+const key = (list: ServiceInfo[]) => list.map((s) => `${s.name}|${s.type}|${s.hash32}`).join(",")
 
 function failure(e: unknown, name: string): CallOutcome {
   const err = e instanceof ServiceError ? e : new ServiceError("internal", (e as Error)?.message ?? String(e), name)
