@@ -21,6 +21,8 @@ export interface BridgeCommandOptions {
   foxglovePort?: string
   /** false with --no-foxglove */
   foxglove?: boolean
+  /** --foxglove-encoding cdr|json */
+  foxgloveEncoding?: string
   /** --wait [seconds] for the simulator lock (the default robot is the simulated one) */
   wait?: string | boolean
 }
@@ -56,6 +58,11 @@ async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
   return { node: robot.node, what: "the simulated robot (firmware in the DeviceScript VM)", close: () => robot.close() }
 }
 
+function foxgloveEncoding(v: string | undefined): "cdr" | "json" {
+  if (v === undefined || v === "cdr" || v === "json") return v ?? "cdr"
+  throw new Error(`--foxglove-encoding must be cdr or json, got ${v}`)
+}
+
 function intOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt
   const n = Number(v)
@@ -79,6 +86,7 @@ export interface ListenSettings {
   /** The Foxglove-only port (undefined: none); `foxglovePortGiven` when the user chose it. */
   foxglovePort: number | undefined
   foxglovePortGiven: boolean
+  foxgloveEncoding: "cdr" | "json"
 }
 
 /**
@@ -104,6 +112,7 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
     maxBytes: intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024),
     foxglovePort: o.foxglove === false ? undefined : intOption("--foxglove-port", o.foxglovePort, 8765, 0, 65535),
     foxglovePortGiven: o.foxglovePort !== undefined,
+    foxgloveEncoding: foxgloveEncoding(o.foxgloveEncoding),
   }
 }
 
@@ -124,6 +133,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     maxMessageBytes: listen.maxBytes,
     typeRegistry: serviceTypes,
     foxglovePort: listen.foxglovePort,
+    foxgloveEncoding: listen.foxgloveEncoding,
     log: (line: string) => console.error(`[bridge] ${line}`),
   }
   let bridge: Bridge
@@ -189,6 +199,7 @@ export function addListenOptions(cmd: Command, prefix = ""): Command {
     .option("--token <token>", `${prefix}token every client must present (default: $ROBOT_BRIDGE_TOKEN)`)
     .option("--foxglove-port <port>", `${prefix}port serving only the Foxglove WebSocket protocol (default 8765)`)
     .option("--no-foxglove", `${prefix}no Foxglove-only port (the bridge's own port still serves Foxglove clients)`)
+    .option("--foxglove-encoding <encoding>", `${prefix}encoding Foxglove advertises services in: cdr (ros2msg schemas, default) or json (JSON Schema)`)
 }
 
 export function registerBridge(program: Command): void {
