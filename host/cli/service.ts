@@ -73,7 +73,12 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   const { connect } = (require("../client/node") as typeof import("../client/node"))
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
   const { CallPipeline } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
-  const transport = transportFromOptions(o)
+  let transport: ReturnType<typeof transportFromOptions>
+  try {
+    transport = transportFromOptions(o)
+  } catch (e) {
+    throw e instanceof ServiceError ? hinted(e, "check the --serial path") : e
+  }
   const node = await connect({ transport })
   // the bridge's own call pipeline: the same checks, conversions and errors as through a bridge
   const pipeline = new CallPipeline(node, serviceTypes)

@@ -154,6 +154,11 @@ test("robot service call/find: the rough edges a new user hit (issue 9)", async 
     const noPic = await robot(["service", "call", "/add_two_ints", "{a: 1}", "--out", path.join(dir, "x.jpg"), ...url])
     assert.equal(noPic.code, 1)
     assert.match(noPic.stderr, /^robot service call: --out: the response of \/add_two_ints holds no picture \(no field with format and data\)\n$/)
+    // a serial port that does not exist is named, not "connection refused", and nothing else is printed
+    const serial = await robot(["service", "list", "--serial", "/dev/ttyNOPE9"])
+    assert.equal(serial.code, 1)
+    assert.equal(serial.stdout, "")
+    assert.equal(serial.stderr, "robot service list: unavailable: no serial port /dev/ttyNOPE9: is the board plugged in? (ls /dev/ttyACM* /dev/ttyUSB* lists the ports) (check the --serial path)\n")
     // service find of a type nothing has: an error listing the types there are, exit 1
     const find = await robot(["service", "find", "foo/srv/Bar", ...url])
     assert.equal(find.code, 1)
