@@ -109,7 +109,9 @@ describe("bridge + simulated robot", { timeout: 180000 }, () => {
       assert.equal(pic.code, 0, pic.stderr)
       const img = jpeg.decode(fs.readFileSync(out))
       assert.deepEqual([img.width, img.height], [320, 240])
-      assert.match(pic.stderr, /100% /)
+      // stderr is a pipe: the progress is one line at the end, no carriage-return redraws (issue 9)
+      assert.match(pic.stderr, /^received (\d+\.\d)\/\1 KiB in \d+\.\d s$/m)
+      assert.ok(!pic.stderr.includes("\r"))
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
