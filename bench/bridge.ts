@@ -3,6 +3,9 @@
 //      call through the host client directly, on the same device (p50 of interleaved calls, one at
 //      a time). Target <= 1.05. Meaningful against a real device (the VM, through the rig); against
 //      the in-memory node only the added milliseconds (bridge_added_ms_p50) mean something.
+//  (a') foxglove_rtt_ratio: the same call through the Foxglove WebSocket protocol (a CDR request,
+//      as Foxglove sends for ROS 2 schemas) divided by the direct call; foxglove_call_p50_ms is its
+//      p50. Target <= 1.05. Measured in the same interleaved loop as (a).
 //  (b) bridge_calls_per_s: AddTwoInts calls/s the bridge sustains against the in-memory device
 //      (host/bridge/memory.ts: handlers on the host, no robot), from 4 WebSocket clients with 16
 //      calls in flight each. Target >= 5000.
@@ -23,6 +26,11 @@ export interface BridgeBenchResult {
   bridge_rtt_ratio?: number
   bridge_ws_call_p50_ms?: number
   bridge_direct_call_p50_ms?: number
+  /** (a'), only when a device node was given */
+  foxglove_rtt_ratio?: number
+  foxglove_call_p50_ms?: number
+  /** p50 of a Foxglove call minus p50 of the direct call, in-memory device (ms) */
+  foxglove_added_ms_p50: number
 }
 
 function p50(xs: number[]): number {
@@ -59,17 +67,69 @@ async function rawClient(url: string) {
   }
 }
 
+/** A bare Foxglove client: one socket, the service id from advertiseServices, calls matched by call id. */
+async function rawFoxglove(url: string, service: string) {
+  const ws = new WebSocket(url, ["foxglove.websocket.v1"])
+  const waiting = new Map<number, (data: Buffer | Error) => void>()
+  let serviceId: number | undefined
+  const advertised = new Promise<void>((resolve, reject) => {
+    ws.once("error", reject)
+    ws.on("message", (d, isBinary) => {
+      const b = d as Buffer
+      if (!isBinary) {
+        const m = JSON.parse(b.toString())
+        if (m.op === "advertiseServices") {
+          const s = m.services.find((x: { name: string }) => x.name === service)
+          if (s) {
+            serviceId = s.id
+            resolve()
+          }
+        } else if (m.op === "serviceCallFailure") waiting.get(m.callId)?.(new Error(m.message))
+        return
+      }
+      if (b[0] !== 3) return
+      const callId = b.readUInt32LE(5)
+      const w = waiting.get(callId)
+      if (w) {
+        waiting.delete(callId)
+        w(b.subarray(13 + b.readUInt32LE(9)))
+      }
+    })
+  })
+  await advertised
+  let n = 1
+  return {
+    call(request: Uint8Array): Promise<Buffer> {
+      const callId = n++
+      const head = Buffer.alloc(16)
+      head[0] = 2
+      head.writeUInt32LE(serviceId!, 1)
+      head.writeUInt32LE(callId, 5)
+      head.writeUInt32LE(3, 9)
+      head.write("cdr", 13)
+      return new Promise((resolve, reject) => {
+        waiting.set(callId, (r) => (r instanceof Error ? reject(r) : resolve(r)))
+        ws.send(Buffer.concat([head, request]))
+      })
+    },
+    close: () => ws.close(),
+  }
+}
+
 /** Interleaved direct and bridged calls to `service` on `node`; p50 of each. */
 async function compare(node: RobotNode, service: string, calls: number) {
   const bridge = await startBridge({ node, port: 0, typeRegistry: serviceTypes })
   const ws = await rawClient(bridge.wsUrl)
+  const fox = await rawFoxglove(bridge.wsUrl, service)
   const direct = node.createClient(AddTwoInts, service)
   const d: number[] = []
   const b: number[] = []
+  const fx: number[] = []
   try {
     for (let i = 0; i < 20; i++) {
       await direct.call({ a: 1n, b: BigInt(i) })
       await ws.call(service, { a: 1, b: i })
+      await fox.call(AddTwoInts.request.encode({ a: 1n, b: BigInt(i) }))
     }
     for (let i = 0; i < calls; i++) {
       let t = performance.now()
@@ -78,19 +138,25 @@ async function compare(node: RobotNode, service: string, calls: number) {
       t = performance.now()
       const r2 = await ws.call(service, { a: i, b: 1 })
       b.push(performance.now() - t)
-      if (r1.sum !== BigInt(i + 1) || r2.sum !== i + 1) throw new Error(`wrong sum at call ${i}`)
+      const req = AddTwoInts.request.encode({ a: BigInt(i), b: 2n })
+      t = performance.now()
+      const r3 = await fox.call(req)
+      fx.push(performance.now() - t)
+      if (r1.sum !== BigInt(i + 1) || r2.sum !== i + 1 || AddTwoInts.response.decode(r3).sum !== BigInt(i + 2)) throw new Error(`wrong sum at call ${i}`)
     }
   } finally {
     ws.close()
+    fox.close()
     await bridge.close()
   }
-  return { direct: p50(d), ws: p50(b) }
+  return { direct: p50(d), ws: p50(b), foxglove: p50(fx) }
 }
 
 /** calls/s through the bridge against the in-memory node, `clients` x `depth` in flight for `ms`. */
 async function throughput(ms: number, clients = 4, depth = 16): Promise<number> {
   const node = demoMemoryNode()
-  const bridge = await startBridge({ node, port: 0, typeRegistry: serviceTypes, maxInFlightPerClient: depth })
+  // the in-flight bound counts per client address: these clients all come from 127.0.0.1
+  const bridge = await startBridge({ node, port: 0, typeRegistry: serviceTypes, maxInFlightPerClient: clients * depth })
   const conns = await Promise.all(Array.from({ length: clients }, () => rawClient(bridge.wsUrl)))
   let done = 0
   let stop = false
@@ -127,13 +193,19 @@ export async function benchBridge(options: { device?: RobotNode; service?: strin
   const mem = demoMemoryNode()
   const m = await compare(mem, "/add_two_ints", 2000)
   await mem.close()
-  const out: BridgeBenchResult = { bridge_calls_per_s: cps, bridge_added_ms_p50: Number((m.ws - m.direct).toFixed(3)) }
+  const out: BridgeBenchResult = {
+    bridge_calls_per_s: cps,
+    bridge_added_ms_p50: Number((m.ws - m.direct).toFixed(3)),
+    foxglove_added_ms_p50: Number((m.foxglove - m.direct).toFixed(3)),
+  }
   if (options.device) {
     log("bridge: WebSocket vs direct on the device ...")
     const r = await compare(options.device, options.service ?? "/add_two_ints", options.calls ?? 200)
     out.bridge_ws_call_p50_ms = Number(r.ws.toFixed(3))
     out.bridge_direct_call_p50_ms = Number(r.direct.toFixed(3))
     out.bridge_rtt_ratio = Number((r.ws / r.direct).toFixed(3))
+    out.foxglove_call_p50_ms = Number(r.foxglove.toFixed(3))
+    out.foxglove_rtt_ratio = Number((r.foxglove / r.direct).toFixed(3))
   }
   return out
 }
@@ -155,10 +227,13 @@ async function main() {
     else {
       console.log(`bridge_calls_per_s      ${r.bridge_calls_per_s}  (in-memory device, target >= 5000)`)
       console.log(`bridge_added_ms_p50     ${r.bridge_added_ms_p50}  (in-memory device, one call at a time)`)
+      console.log(`foxglove_added_ms_p50   ${r.foxglove_added_ms_p50}  (in-memory device, one call at a time)`)
       if (r.bridge_rtt_ratio !== undefined) {
         console.log(`bridge_ws_call_p50_ms   ${r.bridge_ws_call_p50_ms}`)
         console.log(`bridge_direct_call_p50  ${r.bridge_direct_call_p50_ms}`)
         console.log(`bridge_rtt_ratio        ${r.bridge_rtt_ratio}  (VM device, target <= 1.05)`)
+        console.log(`foxglove_call_p50_ms    ${r.foxglove_call_p50_ms}`)
+        console.log(`foxglove_rtt_ratio      ${r.foxglove_rtt_ratio}  (VM device, target <= 1.05)`)
       }
     }
   } finally {

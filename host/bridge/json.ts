@@ -6,6 +6,7 @@
 // - Missing request fields take their default value (as rosbridge does); unknown fields are refused.
 // - float NaN/Infinity have no JSON spelling: they are written as null.
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
+import { parse as losslessParse } from "lossless-json"
 import { isByteArrayField } from "../runtime/codec"
 import type { MessageDescriptor } from "../runtime/types"
 
@@ -16,113 +17,33 @@ export class ValueError extends Error {
 
 // ---- JSON text
 
-const BIG_INT_LITERAL = /\d{16,}/
+// A run of 16 or more digits is the only way to write an integer beyond 2^53 (9007199254740992 has
+// 16 digits); text without one is read by JSON.parse, which is fastest and has no nesting limit.
+const LONG_DIGITS = /\d{16,}/
 
-/**
- * JSON.parse that keeps integers exact: an integer literal outside +-(2^53-1) becomes a bigint.
- * Throws SyntaxError on malformed text.
- */
-export function parseJson(text: string): unknown {
-  if (!BIG_INT_LITERAL.test(text)) return JSON.parse(text)
-  return new ExactParser(text).parseDocument()
+/** lossless-json number parser: integers outside +-(2^53-1) become bigint, everything else a number. */
+function parseNumber(text: string): number | bigint {
+  const n = Number(text)
+  if (Number.isSafeInteger(n) || !/^-?\d+$/.test(text)) return n
+  return BigInt(text)
 }
 
-class ExactParser {
-  private i = 0
-  constructor(private readonly s: string) {}
-  parseDocument(): unknown {
-    const v = this.value()
-    this.ws()
-    if (this.i !== this.s.length) this.fail("unexpected text after the JSON value")
-    return v
-  }
-  private fail(msg: string): never {
-    throw new SyntaxError(`${msg} at position ${this.i}`)
-  }
-  private ws() {
-    const s = this.s
-    while (this.i < s.length) {
-      const c = s.charCodeAt(this.i)
-      if (c === 32 || c === 9 || c === 10 || c === 13) this.i++
-      else break
+/**
+ * JSON.parse that keeps integers exact: an integer literal outside +-(2^53-1) becomes a bigint
+ * (read by `lossless-json` with a number parser that converts only those). Throws SyntaxError on
+ * malformed text, naming what was expected and the position.
+ */
+export function parseJson(text: string): unknown {
+  if (!LONG_DIGITS.test(text)) return JSON.parse(text)
+  try {
+    return losslessParse(text, null, parseNumber)
+  } catch (e) {
+    if (e instanceof RangeError) {
+      // lossless-json descends recursively; JSON.parse (used above for text without long integers) does not
+      throw new SyntaxError(`JSON nested too deeply to read its integers beyond 2^53 exactly (${(e as Error).message})`)
     }
-  }
-  private value(): unknown {
-    this.ws()
-    const c = this.s[this.i]
-    if (c === "{") return this.object()
-    if (c === "[") return this.array()
-    if (c === '"') return this.string()
-    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return this.number()
-    for (const [word, v] of [["true", true], ["false", false], ["null", null]] as const) {
-      if (this.s.startsWith(word, this.i)) {
-        this.i += word.length
-        return v
-      }
-    }
-    return this.fail("unexpected character")
-  }
-  private object(): Record<string, unknown> {
-    const out: Record<string, unknown> = {}
-    this.i++
-    this.ws()
-    if (this.s[this.i] === "}") {
-      this.i++
-      return out
-    }
-    for (;;) {
-      this.ws()
-      if (this.s[this.i] !== '"') this.fail("expected a string key")
-      const k = this.string()
-      this.ws()
-      if (this.s[this.i] !== ":") this.fail("expected ':'")
-      this.i++
-      Object.defineProperty(out, k, { value: this.value(), enumerable: true, writable: true, configurable: true })
-      this.ws()
-      const c = this.s[this.i++]
-      if (c === "}") return out
-      if (c !== ",") this.fail("expected ',' or '}'")
-    }
-  }
-  private array(): unknown[] {
-    const out: unknown[] = []
-    this.i++
-    this.ws()
-    if (this.s[this.i] === "]") {
-      this.i++
-      return out
-    }
-    for (;;) {
-      out.push(this.value())
-      this.ws()
-      const c = this.s[this.i++]
-      if (c === "]") return out
-      if (c !== ",") this.fail("expected ',' or ']'")
-    }
-  }
-  private string(): string {
-    const start = this.i
-    this.i++
-    const s = this.s
-    while (this.i < s.length) {
-      const c = s[this.i]
-      if (c === "\\") this.i += 2
-      else if (c === '"') {
-        this.i++
-        return JSON.parse(s.slice(start, this.i)) as string
-      } else this.i++
-    }
-    return this.fail("unterminated string")
-  }
-  private number(): number | bigint {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.s.slice(this.i, this.i + 400))
-    if (!m) return this.fail("bad number")
-    this.i += m[0].length
-    if (m[2] === undefined && m[3] === undefined) {
-      const n = Number(m[0])
-      return Number.isSafeInteger(n) ? n : BigInt(m[0])
-    }
-    return Number(m[0])
+    if (e instanceof SyntaxError) throw e
+    throw new SyntaxError((e as Error)?.message ?? String(e))
   }
 }
 

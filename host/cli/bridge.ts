@@ -4,7 +4,7 @@
 // host-side handlers (--memory: no robot at all, for trying the tools). Runs until Ctrl+C.
 import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
-import { startBridge } from "../bridge/server"
+import { startBridge, type Bridge } from "../bridge/server"
 import { transportFromOptions, wantsDirectLink } from "./link"
 
 export interface BridgeCommandOptions {
@@ -17,6 +17,14 @@ export interface BridgeCommandOptions {
   allowOrigin?: string[]
   maxInFlight?: string
   maxMessageBytes?: string
+  /** --foxglove-port */
+  foxglovePort?: string
+  /** false with --no-foxglove */
+  foxglove?: boolean
+  /** --foxglove-encoding cdr|json */
+  foxgloveEncoding?: string
+  /** --wait [seconds] for the simulator lock (the default robot is the simulated one) */
+  wait?: string | boolean
 }
 
 interface Robot {
@@ -38,12 +46,21 @@ async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
     return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
   }
   const { startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
-  const robot = await startSimulatedRobot({})
+  const { lockWaitMs, probeSimulatorLock, startupProgress } = (require("./sim") as typeof import("./sim"))
+  const waitMs = lockWaitMs(o.wait)
+  if (waitMs === 0) await probeSimulatorLock()
+  const progress = startupProgress()
+  const robot = await startSimulatedRobot({ rig: { lockWaitMs: waitMs, onProgress: progress.step } }).finally(() => progress.done())
   if (!robot.node) {
     await robot.close()
     throw new Error("the simulated robot started without a client node")
   }
   return { node: robot.node, what: "the simulated robot (firmware in the DeviceScript VM)", close: () => robot.close() }
+}
+
+function foxgloveEncoding(v: string | undefined): "cdr" | "json" {
+  if (v === undefined || v === "cdr" || v === "json") return v ?? "cdr"
+  throw new Error(`--foxglove-encoding must be cdr or json, got ${v}`)
 }
 
 function intOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
@@ -66,6 +83,10 @@ export interface ListenSettings {
   allowedOrigins: string[] | undefined
   maxInFlight: number
   maxBytes: number
+  /** The Foxglove-only port (undefined: none); `foxglovePortGiven` when the user chose it. */
+  foxglovePort: number | undefined
+  foxglovePortGiven: boolean
+  foxgloveEncoding: "cdr" | "json"
 }
 
 /**
@@ -89,6 +110,9 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
     allowedOrigins: o.allowOrigin,
     maxInFlight: intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000),
     maxBytes: intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024),
+    foxglovePort: o.foxglove === false ? undefined : intOption("--foxglove-port", o.foxglovePort, 8765, 0, 65535),
+    foxglovePortGiven: o.foxglovePort !== undefined,
+    foxgloveEncoding: foxgloveEncoding(o.foxgloveEncoding),
   }
 }
 
@@ -99,7 +123,7 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
 export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
   const { host, port, token } = listen
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
-  const bridge = await startBridge({
+  const options = {
     node,
     host,
     port,
@@ -108,8 +132,19 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     maxInFlightPerClient: listen.maxInFlight,
     maxMessageBytes: listen.maxBytes,
     typeRegistry: serviceTypes,
-    log: (line) => console.error(`[bridge] ${line}`),
-  })
+    foxglovePort: listen.foxglovePort,
+    foxgloveEncoding: listen.foxgloveEncoding,
+    log: (line: string) => console.error(`[bridge] ${line}`),
+  }
+  let bridge: Bridge
+  try {
+    bridge = await startBridge(options)
+  } catch (e) {
+    // Foxglove's usual port taken and not asked for by name: the bridge's own port serves Foxglove too
+    if (listen.foxglovePortGiven || listen.foxglovePort === undefined || !/--foxglove-port/.test((e as Error).message)) throw e
+    console.error(`[bridge] ${(e as Error).message.replace(/: pass --foxglove-port <n>$/, "")}; Foxglove clients can use the bridge's own port`)
+    bridge = await startBridge({ ...options, foxglovePort: undefined })
+  }
   const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
   const services = await node.listServices({ timeoutMs: 15000 }).catch(() => [])
   const out = [
@@ -117,6 +152,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     `  dashboard: ${bridge.url}${q}`,
     `  rosbridge: ${bridge.wsUrl}  (roslibjs: new ROSLIB.Ros({ url: "${bridge.wsUrl}" }))`,
     `  HTTP:      ${bridge.url}/api/services`,
+    `  Foxglove:  ${bridge.foxgloveUrl ? `${bridge.foxgloveUrl}${token ? "/?token=…" : ""} (and ` : "("}${bridge.wsUrl} with the foxglove.websocket.v1 subprotocol)`,
     "",
     "Services:",
     ...services.map((s) => `  ${s.name.padEnd(16)} ${s.type}`),
@@ -134,6 +170,9 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
 
 export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   const listen = listenSettings(o)
+  // a taken port is said before the robot starts
+  const { ensurePortFree } = (require("./sim") as typeof import("./sim"))
+  await ensurePortFree(listen.host, listen.port)
   const robot = await openRobot(o)
   let bridge: CliBridge
   try {
@@ -158,6 +197,9 @@ export function addListenOptions(cmd: Command, prefix = ""): Command {
     .option("--host <address>", `${prefix}address to listen on (default 127.0.0.1; others need --token)`)
     .option("--port <port>", `${prefix}port to listen on (default 9090)`)
     .option("--token <token>", `${prefix}token every client must present (default: $ROBOT_BRIDGE_TOKEN)`)
+    .option("--foxglove-port <port>", `${prefix}port serving only the Foxglove WebSocket protocol (default 8765)`)
+    .option("--no-foxglove", `${prefix}no Foxglove-only port (the bridge's own port still serves Foxglove clients)`)
+    .option("--foxglove-encoding <encoding>", `${prefix}encoding Foxglove advertises services in: cdr (ros2msg schemas, default) or json (JSON Schema)`)
 }
 
 export function registerBridge(program: Command): void {
@@ -167,6 +209,7 @@ export function registerBridge(program: Command): void {
     .option("--serial [path]", "the robot is a board on this serial port (default: the first Jacdac port)")
     .option("--devtools [url]", "the robot runs in a DeviceScript simulator at this devtools URL (default from devs.json)")
     .option("--memory", "no robot: serve the in-memory demo device (host-side handlers)")
+    .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
   addListenOptions(cmd)
   cmd
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")

@@ -1,5 +1,7 @@
 // How the CLI reaches a robot directly (without a bridge): --serial [path] or --devtools [url].
 // Transports are loaded lazily, so commands that do not need them never load serialport or ws.
+import { existsSync } from "node:fs"
+import { ServiceError } from "../client/errors"
 import type { RobotTransport } from "../transport/types"
 
 export interface LinkOptions {
@@ -18,6 +20,10 @@ export function wantsDirectLink(o: LinkOptions): boolean {
  */
 export function transportFromOptions(o: LinkOptions): RobotTransport {
   if (o.serial !== undefined && o.serial !== false) {
+    // a port that does not exist is said as such (jacdac-ts would report "connection refused")
+    if (typeof o.serial === "string" && !existsSync(o.serial)) {
+      throw new ServiceError("unavailable", `no serial port ${o.serial}: is the board plugged in? (ls /dev/ttyACM* /dev/ttyUSB* lists the ports)`)
+    }
     const { serialTransport } = require("../transport/serial") as typeof import("../transport/serial")
     return serialTransport(typeof o.serial === "string" ? { path: o.serial } : {})
   }

@@ -3,10 +3,11 @@
 // against any rosbridge server; with --serial or --devtools they talk to the robot directly with
 // the host client. Errors print one line: the code and what to do; the exit status is 1.
 import * as fs from "node:fs"
+import * as path from "node:path"
 import type { Command } from "commander"
 import YAML from "yaml"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { fromJson, stringifyJson, toJson, ValueError } from "../bridge/json"
+import { stringifyJson } from "../bridge/json"
 import { RosbridgeClient } from "../bridge/rosclient"
 import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
 import { transportFromOptions } from "./link"
@@ -22,7 +23,7 @@ interface Backend {
   /** Every service with its type. */
   list(): Promise<{ name: string; type: string }[]>
   typedefs(type: string, half: "request" | "response"): Promise<Typedef[]>
-  call(name: string, args: unknown, opts: { timeoutMs: number; onProgress?: (r: number, t: number) => void }): Promise<unknown>
+  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -71,13 +72,16 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
   const { connect } = (require("../client/node") as typeof import("../client/node"))
   const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
-  const transport = transportFromOptions(o)
-  const node = await connect({ transport })
-  const typeOf = (t: string) => {
-    const d = serviceTypes[t]
-    if (!d) throw new ServiceError("unimplemented", `this project has no definition of ${t} (run \`robot gen\`)`)
-    return d
+  const { CallPipeline } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
+  let transport: ReturnType<typeof transportFromOptions>
+  try {
+    transport = transportFromOptions(o)
+  } catch (e) {
+    throw e instanceof ServiceError ? hinted(e, "check the --serial path") : e
   }
+  const node = await connect({ transport })
+  // the bridge's own call pipeline: the same checks, conversions and errors as through a bridge
+  const pipeline = new CallPipeline(node, serviceTypes)
   return {
     async list() {
       return (await node.listServices({ timeoutMs: 10000 })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
@@ -87,20 +91,14 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
       return d ? makeTypedefs(d[half].definitions) : []
     },
     async call(name, args, opts) {
-      const info = (await node.listServices({ timeoutMs: opts.timeoutMs })).find((s: { name: string }) => s.name === name)
-      if (!info) throw new ServiceError("unimplemented", `no service ${name} on the robot`, name)
-      const d = typeOf(info.type)
-      let req: unknown
-      try {
-        req = fromJson(d.request, args)
-      } catch (e) {
-        if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, name)
-        throw e
-      }
-      const res = await node.createClient(d, name).call(req, opts)
-      return toJson(d.response, res)
+      const out = await pipeline.callJson({ service: name, args, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress }, "base64", { via: "cli", client: "cli" })
+      if (!out.ok) throw out.error!
+      return out.values
     },
-    close: () => node.close(),
+    async close() {
+      pipeline.close()
+      await node.close()
+    },
   }
 }
 
@@ -114,9 +112,21 @@ async function withBackend<T>(o: ConnOptions, f: (b: Backend) => Promise<T>): Pr
   }
 }
 
+/** An error in the command line itself (an option, a file): printed without a hint about the robot. */
+class UsageError extends Error {}
+
+/** Errors this CLI raised with a hint of their own (instead of the code's general one). */
+const ownHints = new WeakMap<Error, string>()
+function hinted<E extends Error>(e: E, hint: string): E {
+  ownHints.set(e, hint)
+  return e
+}
+
 /** Prints `robot service <verb>: <code>: <detail> (hint)` and sets exit status 1. */
 function fail(verb: string, e: unknown): void {
-  if (e instanceof ServiceError) console.error(`robot service ${verb}: ${e.message} (${HINTS[e.code]})`)
+  const hint = e instanceof Error ? ownHints.get(e) : undefined
+  if (e instanceof UsageError) console.error(`robot service ${verb}: ${e.message}`)
+  else if (e instanceof ServiceError) console.error(`robot service ${verb}: ${e.message} (${hint ?? HINTS[e.code]})`)
   else console.error(`robot service ${verb}: ${(e as Error)?.message ?? String(e)}`)
   process.exitCode = 1
 }
@@ -186,22 +196,87 @@ function findImage(v: unknown): { format: string; data: Buffer } | undefined {
   return undefined
 }
 
-/** A progress bar on stderr, for calls still running after 200 ms or responses of 16 KiB or more. */
-function progressBar(): { update: (r: number, t: number) => void; done: () => void } {
+/**
+ * Progress on stderr for calls still running after 200 ms or responses of 16 KiB or more: a bar
+ * redrawn in place on a terminal; when stderr is not a terminal (a file, a pipe, CI), one line at
+ * the end instead of hundreds of carriage-return updates.
+ */
+export function progressBar(stream: { isTTY?: boolean; write(s: string): unknown } = process.stderr): { update: (r: number, t: number) => void; done: (interrupted?: boolean) => void } {
   let shown = false
+  let last: [number, number] | undefined
   const start = performance.now()
+  const kib = (n: number) => (n / 1024).toFixed(1)
   return {
     update(r, t) {
+      last = [r, t]
       if (t <= 0 || (!shown && t < 16 * 1024 && performance.now() - start < 200)) return
+      shown = true
+      if (!stream.isTTY) return
       const w = 30
       const k = Math.min(w, Math.round((r / t) * w))
-      process.stderr.write(`\r[${"#".repeat(k)}${" ".repeat(w - k)}] ${Math.floor((100 * r) / t)}% ${(r / 1024).toFixed(1)}/${(t / 1024).toFixed(1)} KiB`)
-      shown = true
+      stream.write(`\r[${"#".repeat(k)}${" ".repeat(w - k)}] ${Math.floor((100 * r) / t)}% ${kib(r)}/${kib(t)} KiB`)
     },
-    done() {
-      if (shown) process.stderr.write("\n")
+    done(interrupted = false) {
+      if (!shown) return
+      if (stream.isTTY) stream.write(interrupted ? " (interrupted)\n" : "\n")
+      else if (last) {
+        const [r, t] = last
+        stream.write(`${interrupted ? "interrupted after" : "received"} ${kib(r)}/${kib(t)} KiB in ${((performance.now() - start) / 1000).toFixed(1)} s\n`)
+      }
     },
   }
+}
+
+/**
+ * Checks a request against the type's typedefs before anything is printed or sent: unknown fields,
+ * and integers given as quoted strings (`{a: '2'}`: YAML keeps integers exact, so a quoted one is
+ * a mistake, not a way to keep digits). Throws invalid_argument naming the field.
+ */
+export function checkRequest(args: unknown, tds: Typedef[], path = ""): void {
+  const root = tds[0]
+  if (!root || typeof args !== "object" || args === null || Array.isArray(args)) return
+  const defs = new Map(tds.map((t) => [t.type, t]))
+  const walk = (v: Record<string, unknown>, td: Typedef, at: string) => {
+    for (const k of Object.keys(v)) {
+      const i = td.fieldnames.indexOf(k)
+      const here = at ? `${at}.${k}` : k
+      if (i < 0) {
+        throw new ServiceError("invalid_argument", `${here}: ${td.type} has no field '${k}' (fields: ${td.fieldnames.join(", ") || "none"})`)
+      }
+      const type = td.fieldtypes[i]!
+      const arraylen = td.fieldarraylen[i]!
+      const x = v[k]
+      const nested = defs.get(type)
+      const isInt = /^(u?int(8|16|32|64)|byte|char)$/.test(type)
+      const one = (e: unknown, p: string) => {
+        if (nested && typeof e === "object" && e !== null && !Array.isArray(e)) walk(e as Record<string, unknown>, nested, p)
+        else if (isInt && typeof e === "string" && !(type === "uint8" && arraylen !== -1)) {
+          throw new ServiceError("invalid_argument", `${p}: expected an integer (${type}), got the string '${e}'; write it without quotes`)
+        }
+      }
+      if (arraylen !== -1 && Array.isArray(x)) x.forEach((e, j) => one(e, `${here}[${j}]`))
+      else one(x, here)
+    }
+  }
+  walk(args as Record<string, unknown>, root, path)
+}
+
+/** `--out`: the folder must exist and the file be writable, checked before the call is made. */
+function checkOutFile(out: string): void {
+  const dir = path.dirname(path.resolve(out))
+  let st: fs.Stats
+  try {
+    st = fs.statSync(dir)
+  } catch {
+    throw new UsageError(`--out: the folder ${dir} does not exist (create it first, or pick another path)`)
+  }
+  if (!st.isDirectory()) throw new UsageError(`--out: ${dir} is not a folder`)
+  try {
+    fs.accessSync(dir, fs.constants.W_OK)
+  } catch {
+    throw new UsageError(`--out: cannot write in ${dir} (permission denied)`)
+  }
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out: ${out} is a folder; give a file name such as ${path.join(out, "picture.jpg")}`)
 }
 
 const TYPE_NAME = /^[A-Za-z][\w]*\/(srv\/)?[A-Za-z][\w]*$/
@@ -260,7 +335,15 @@ export function registerService(program: Command): void {
       try {
         const p = type.split("/")
         const full = p.length === 2 ? `${p[0]}/srv/${p[1]}` : type
-        const list = (await withBackend(o, (b) => b.list())).filter((s) => s.type === full).map((s) => s.name).sort()
+        const all = await withBackend(o, (b) => b.list())
+        const list = all.filter((s) => s.type === full).map((s) => s.name).sort()
+        if (!list.length) {
+          const types = [...new Set(all.filter(withRosapi(false)).map((s) => s.type))].sort()
+          throw hinted(
+            new ServiceError("unimplemented", `no service of type ${full} on the robot`),
+            types.length ? `its types: ${types.join(", ")}` : "the robot lists no services",
+          )
+        }
         for (const n of list) console.log(n)
       } catch (e) {
         fail("find", e)
@@ -285,9 +368,10 @@ export function registerService(program: Command): void {
         if (a1 !== undefined && TYPE_NAME.test(a1.trim())) {
           wantType = a1.trim()
           text = a2
-        } else if (a2 !== undefined) throw new ServiceError("invalid_argument", `'${a1}' is not a service type; usage: robot service call <name> [type] [values]`)
+        } else if (a2 !== undefined) throw new UsageError(`'${a1}' is not a service type; usage: robot service call <name> [type] [values]`)
         const timeoutMs = Number(o.timeout)
-        if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new ServiceError("invalid_argument", `--timeout must be a positive number of milliseconds, got ${o.timeout}`)
+        if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout must be a positive number of milliseconds, got ${o.timeout}`)
+        if (o.out) checkOutFile(o.out)
         const args = parseRequest(text)
         await withBackend(o, async (b) => {
           const s = (await b.list()).find((x) => x.name === n)
@@ -295,21 +379,31 @@ export function registerService(program: Command): void {
           if (wantType) {
             const p = wantType.split("/")
             const full = p.length === 2 ? `${p[0]}/srv/${p[1]}` : wantType
-            if (full !== s.type) throw new ServiceError("type_mismatch", `${n} is ${s.type}, not ${full}`, n)
+            if (full !== s.type) throw hinted(new ServiceError("type_mismatch", `${n} is ${s.type}, not ${full}`, n), `leave the type out, or give ${s.type}`)
           }
           const [reqTd, resTd] = await Promise.all([b.typedefs(s.type, "request"), b.typedefs(s.type, "response")])
-          console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
+          checkRequest(args, reqTd)
           const bar = progressBar()
+          // Ctrl+C while waiting: finish the progress line and say what happened (set before the
+          // request line is printed, so a Ctrl+C right after it is caught too)
+          const onSigint = () => {
+            bar.done(true)
+            console.error(`robot service call: cancelled: interrupted (Ctrl+C) before ${n} answered; the robot may still carry the call out`)
+            process.exit(130)
+          }
+          process.once("SIGINT", onSigint)
+          console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
           let values: unknown
           try {
             values = await b.call(n, args, { timeoutMs, onProgress: bar.update })
           } finally {
+            process.off("SIGINT", onSigint)
             bar.done()
           }
           console.log(`response:\n${formatMessage(values, resTd)}\n`)
           if (o.out) {
             const img = findImage(values)
-            if (!img) throw new ServiceError("invalid_argument", `--out: the response of ${n} holds no picture (no field with format and data)`)
+            if (!img) throw new UsageError(`--out: the response of ${n} holds no picture (no field with format and data)`)
             fs.writeFileSync(o.out, img.data)
             console.error(`wrote ${img.data.length} bytes (${img.format}) to ${o.out}`)
           }

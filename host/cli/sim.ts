@@ -3,9 +3,11 @@
 // and attached to a running devtools server (the DeviceScript VS Code simulator's), which runs the
 // firmware itself. Runs until Ctrl+C.
 import type { Command } from "commander"
+import * as net from "node:net"
 import * as path from "node:path"
 import { loadConfig } from "../config"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
+import { acquirePortLock, PortLockBusyError } from "../sim/vm"
 import { addListenOptions, listenSettings, serveBridge, type CliBridge } from "./bridge"
 
 export interface SimCommandOptions {
@@ -16,6 +18,10 @@ export interface SimCommandOptions {
   host?: string
   port?: string
   token?: string
+  foxglovePort?: string
+  foxglove?: boolean
+  /** --wait [seconds] for the simulator lock */
+  wait?: string | boolean
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -23,7 +29,9 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
   const out: string[] = []
   if (robot.node) {
     out.push(`Simulated robot is running: ${firmware} in the DeviceScript VM, hardware simulated on the host.`)
-    const services = await robot.node.listServices({ timeoutMs: 15000 })
+    const services = await robot.node.listServices({ timeoutMs: 15000 }).catch((e: Error) => {
+      throw new Error(`the firmware did not list its services: ${e.message}`)
+    })
     out.push("", "Services:")
     for (const s of services) out.push(`  ${s.name.padEnd(16)} ${s.type}`)
   } else {
@@ -49,15 +57,87 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
   console.log(out.join("\n"))
 }
 
-/** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). */
+/** `--wait [seconds]`: how long to wait for the simulator lock (ms); 0 without --wait. */
+export function lockWaitMs(wait: string | boolean | undefined): number {
+  if (wait === undefined || wait === false) return 0
+  if (wait === true) return 300_000
+  const n = Number(wait)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--wait takes a number of seconds, got ${wait}`)
+  return Math.ceil(n * 1000)
+}
+
+/** Why a start-up step can be slow, said when it takes more than SLOW_MS. */
+const SLOW_MS = 5000
+const WHY_SLOW: [RegExp, string][] = [
+  [/^building/, "the first build of a firmware compiles it (20-30 s); another build holding /tmp/devs.lock makes this one wait"],
+  [/^taking the simulator port lock/, "another `robot sim` or a test suite is using the simulator (--wait was given)"],
+  [/^starting the DeviceScript VM/, "the VM loads and checks the firmware; a busy machine slows it down"],
+  [/^VM up/, "the firmware starts its services and binds the simulated hardware"],
+]
+
+/** Start-up progress on stderr: each step with the time since start, and why when one is slow. */
+export function startupProgress(write: (line: string) => void = (l) => console.error(l), slowMs = SLOW_MS): { step: (s: string) => void; done: () => void } {
+  const t0 = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  const at = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`
+  return {
+    step(s) {
+      clearTimeout(timer)
+      write(`[sim] ${at()}: ${s}`)
+      const why = WHY_SLOW.find(([re]) => re.test(s))?.[1]
+      if (why) {
+        timer = setTimeout(() => write(`[sim] ${at()}: still ${s.split(" (")[0]}: ${why}`), slowMs)
+      }
+    },
+    done() {
+      clearTimeout(timer)
+    },
+  }
+}
+
+/** Resolves if host:port can be listened on now; else rejects with the bridge's message for a taken port. */
+export function ensurePortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EADDRINUSE") reject(new Error(`port ${port} on ${host} is in use (another bridge or rosbridge running?): pass --port <n>`))
+      else reject(e)
+    })
+    srv.listen(port, host, () => srv.close(() => resolve()))
+  })
+}
+
+/** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). Rejects, with nothing left running, when it cannot start. */
 export async function runSim(opts: SimCommandOptions): Promise<void> {
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
   const withBridge = opts.bridge !== false && !devtools
   const listen = withBridge ? listenSettings(opts) : undefined
-  const robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools })
+  const waitMs = lockWaitMs(opts.wait)
+  // everything that can be checked is checked before the VM starts
+  if (listen) await ensurePortFree(listen.host, listen.port)
+  if (!devtools && waitMs === 0) await probeSimulatorLock()
+  const progress = startupProgress()
+  let robot: SimulatedRobot
+  try {
+    robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools, rig: { lockWaitMs: waitMs, onProgress: progress.step } })
+  } catch (e) {
+    throw e instanceof PortLockBusyError ? new Error(lockAdvice(e.message)) : e
+  } finally {
+    progress.done()
+  }
   let bridge: CliBridge | undefined
+  try {
+    if (listen && robot.node) bridge = await serveBridge(robot.node, `the simulated robot (${firmware} in the DeviceScript VM, hardware simulated on the host)`, listen)
+    else await printNextSteps(robot, firmware)
+  } catch (e) {
+    // nothing may stay behind: the VM, the lock helper and the hardware go before the error is shown
+    await robot.close()
+    throw e
+  }
+  if (bridge) console.log("Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.")
   let stopping = false
   const stop = async () => {
     if (stopping) return
@@ -72,14 +152,6 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   robot.hardware.camera.on("picture", (p: { width: number; height: number; size: number }) =>
     console.log(`[sim] camera: ${p.width}x${p.height} JPEG, ${p.size} bytes`),
   )
-  try {
-    if (listen && robot.node) {
-      bridge = await serveBridge(robot.node, `the simulated robot (${firmware} in the DeviceScript VM, hardware simulated on the host)`, listen)
-      console.log("Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.")
-    } else await printNextSteps(robot, firmware)
-  } catch (e) {
-    console.error(`robot sim: the firmware did not list its services: ${(e as Error).message}`)
-  }
   let pressed = false
   process.stdin.setEncoding("utf8")
   process.stdin.on("data", (line: string) => {
@@ -92,6 +164,20 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
 }
 
+function lockAdvice(msg: string): string {
+  return `cannot start the simulator: ${msg}. Stop that program, or run again with --wait [seconds] to wait until it is done.`
+}
+
+/** Fails at once, naming the holder, when the simulator lock is taken (the rig takes it for real later). */
+export async function probeSimulatorLock(): Promise<void> {
+  try {
+    const lock = await acquirePortLock(0)
+    lock.release()
+  } catch (e) {
+    throw e instanceof PortLockBusyError ? new Error(lockAdvice(e.message)) : e
+  }
+}
+
 export function registerSim(program: Command): void {
   const cmd = program
     .command("sim")
@@ -99,6 +185,7 @@ export function registerSim(program: Command): void {
     .option("--devtools [url]", "only start the simulated hardware, on a devtools server (default from devs.json)")
     .option("--firmware <entry>", "firmware entry to run (default from devs.json)")
     .option("--no-bridge", "do not start the bridge (rosbridge, HTTP API, dashboard)")
+    .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
   addListenOptions(cmd, "bridge: ")
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)

@@ -64,6 +64,10 @@ export interface RigOptions {
    * compatibility; clients then connect over WebSocket and `transport({ filter })` cannot drop frames).
    */
   devtools?: boolean
+  /** How long to wait for the simulator port lock (ms, default 300000; 0: fail at once naming the holder). */
+  lockWaitMs?: number
+  /** Told each start-up step as it begins (building, lock, VM, services). */
+  onProgress?: (step: string) => void
 }
 
 export interface Rig {
@@ -88,8 +92,11 @@ const DEFAULT_DEVICE_ID = "5e7c0ffee0d15ea5"
 
 /** Builds and boots `firmware`, connects a client, waits for its service list. Close it in `finally`. */
 export async function startRig(options: RigOptions): Promise<Rig> {
+  const progress = options.onProgress ?? (() => {})
+  if (typeof options.firmware === "string") progress(`building ${options.firmware} (devs build; reused when the sources have not changed)`)
   const firmware = typeof options.firmware === "string" ? buildFirmware(options.firmware) : options.firmware
-  const lock = await acquirePortLock()
+  progress("taking the simulator port lock (/tmp/port8081.lock)")
+  const lock = await acquirePortLock(options.lockWaitMs)
   const hub = new FrameHub()
   const nodes: ServiceNode[] = []
   let vm: VmProcess | undefined
@@ -134,11 +141,14 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   try {
     if (options.devtools) devtools = await startDevtools(readyMs)
     else await hub.listen(options.port ?? 8081)
+    progress("starting the DeviceScript VM")
     await bootVm()
+    progress("VM up; waiting for the firmware's service list")
     const node = await connect({ transport: transportFor(), window: options.window })
     nodes.push(node)
     await node.waitForDevice({ timeoutMs: readyMs })
     await node.listServices({ timeoutMs: readyMs })
+    progress("services listed")
     const rig: Rig = {
       firmware,
       hub,

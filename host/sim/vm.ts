@@ -142,13 +142,52 @@ export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: 
   }
 }
 
+/** The port lock is held by someone else (and the caller chose not to wait, or waited in vain). */
+export class PortLockBusyError extends Error {
+  override readonly name = "PortLockBusyError"
+}
+
+/**
+ * Who holds `lockFile` (from /proc/locks): "pid 123 (node --test …)", naming the holder's parent
+ * when the holder is a `flock` helper. Undefined when it cannot be told (not Linux, gone since).
+ */
+export function describeLockHolder(lockFile: string): string | undefined {
+  try {
+    const ino = statSync(lockFile).ino
+    const holders = readFileSync("/proc/locks", "utf8")
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[1] === "FLOCK" && Number(f[5]?.split(":")[2]) === ino)
+      .map((f) => Number(f[4]))
+      .filter((pid) => pid > 0 && pid !== process.pid)
+    const pid = holders[0]
+    if (pid === undefined) return undefined
+    const cmd = (p: number) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ")
+    let who = pid
+    let line = cmd(pid)
+    if (/^flock\b/.test(line)) {
+      // our own helper (acquirePortLock) or a shell's `flock file cmd`: the one that asked is the parent
+      const ppid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)\s+\S+\s+/, "").split(" ")[0])
+      if (ppid > 1) {
+        who = ppid
+        line = cmd(ppid)
+      }
+    }
+    return `pid ${who} (${line.length > 100 ? line.slice(0, 100) + "…" : line})`
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Takes `flock /tmp/port8081.lock` through a child `flock` process and holds it until `release()`
- * (or until this process dies: the child's stdin closes and the lock goes with it).
+ * (or until this process dies: the child's stdin closes and the lock goes with it). `timeoutMs` 0
+ * does not wait: a held lock rejects at once with PortLockBusyError naming the holder.
  */
 export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.lock"): Promise<{ release: () => void }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("flock", ["-w", String(Math.ceil(timeoutMs / 1000)), lockFile, "sh", "-c", "echo locked; exec cat"], {
+    const wait = timeoutMs > 0 ? ["-w", String(Math.ceil(timeoutMs / 1000))] : ["-n"]
+    const child = spawn("flock", [...wait, lockFile, "sh", "-c", "echo locked; exec cat"], {
       stdio: ["pipe", "pipe", "inherit"],
     })
     let locked = false
@@ -165,7 +204,11 @@ export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.l
       resolve({ release })
     })
     child.once("exit", (code) => {
-      if (!locked) reject(new Error(`could not take ${lockFile} within ${timeoutMs} ms (flock exit ${code}): another suite is using port 8081`))
+      if (locked) return
+      const holder = describeLockHolder(lockFile)
+      const who = holder ? `${holder} holds it` : "another program holds it"
+      const waited = timeoutMs > 0 ? `waited ${Math.round(timeoutMs / 1000)} s for ${lockFile}` : `${lockFile} is taken`
+      reject(new PortLockBusyError(`${waited} (flock exit ${code}): ${who}, using the simulator's port 8081 (another \`robot sim\`, or a test suite)`))
     })
     process.once("exit", () => release())
   })

@@ -26,6 +26,31 @@ test("parseJson keeps integers beyond 2^53 exact and everything else as JSON.par
   assert.deepEqual(Object.keys(p), ["__proto__", "n"])
 })
 
+test("parseJson (issue 9): deep nesting never throws RangeError, and int64 stays exact at any depth it reads", () => {
+  // 20,000 levels: the old hand-written reader overflowed the stack near 5,000
+  const deep = "[".repeat(20000) + "1" + "]".repeat(20000)
+  let v = parseJson(deep)
+  for (let i = 0; i < 20000; i++) v = (v as unknown[])[0]
+  assert.equal(v, 1)
+  // integers beyond 2^53 nested 500 deep are read exactly (the library path)
+  const exact = '{"x":'.repeat(500) + "-9223372036854775808" + "}".repeat(500)
+  let w = parseJson(exact)
+  for (let i = 0; i < 500; i++) w = (w as Record<string, unknown>).x
+  assert.equal(w, -(2n ** 63n))
+  assert.deepEqual(parseJson("[9007199254740993, 9007199254740991, 18446744073709551615, 1e400, 12345678901234567.5]"), [
+    9007199254740993n,
+    9007199254740991,
+    2n ** 64n - 1n,
+    Infinity,
+    12345678901234567.5,
+  ])
+  // the same depth with a long integer in it: a SyntaxError that says why, not a RangeError
+  const deepBig = "[".repeat(20000) + "12345678901234567890" + "]".repeat(20000)
+  assert.throws(() => parseJson(deepBig), (e: unknown) => e instanceof SyntaxError && /nested too deeply/.test(e.message))
+  // malformed text names what was expected and where
+  assert.throws(() => parseJson('{"a": 12345678901234567 "b": 1}'), (e: unknown) => e instanceof SyntaxError && /position 24/.test(e.message))
+})
+
 test("stringifyJson writes bigints digit for digit, bytes as base64, non-finite as null", () => {
   assert.equal(stringifyJson({ a: 2n ** 64n - 1n, b: -(2n ** 63n), c: [NaN, Infinity, 1.5], d: new Uint8Array([255, 0, 1]), e: undefined, s: "\n" }), '{"a":18446744073709551615,"b":-9223372036854775808,"c":[null,null,1.5],"d":"/wAB","s":"\\n"}')
 })

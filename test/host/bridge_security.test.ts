@@ -144,3 +144,38 @@ test("HTTP API: list with definitions, calls, errors with fitting status codes",
     await f.close()
   }
 })
+
+test("calls in flight are counted per client address: more HTTP connections or sockets do not raise the bound (issue 9)", async () => {
+  const f = await startFixture({ maxInFlightPerClient: 3 })
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  let started = 0
+  let nowRunning!: () => void
+  const three = new Promise<void>((r) => (nowRunning = r))
+  f.node.addService(Trigger, "/slow", async () => {
+    if (++started === 3) nowRunning()
+    await gate
+    return { success: true, message: "done" }
+  })
+  const ros = await connectRos(f.bridge.wsUrl)
+  try {
+    // three calls from three separate HTTP connections (no keep-alive) take the address's three slots
+    const post = (agent: boolean) =>
+      fetch(`${f.bridge.url}/api/services/slow`, { method: "POST", headers: { "content-type": "application/json", connection: agent ? "keep-alive" : "close" }, body: "{}" })
+    const held = [post(false), post(false), post(false)]
+    await three
+    // a fourth HTTP connection from the same address is refused ...
+    const r = await post(false)
+    assert.equal(r.status, 429)
+    assert.match((await r.json()).message, /from this client address \(limit 3\)/)
+    // ... and so is a call over a WebSocket from that address
+    await assert.rejects(rosCall(ros, "/slow", "", {}), /resource_exhausted: .*limit 3/)
+    release()
+    for (const h of await Promise.all(held)) assert.equal(h.status, 200)
+    // the slots are given back: calls go through again
+    assert.deepEqual(await rosCall(ros, "/slow", "", {}), { success: true, message: "done" })
+  } finally {
+    await closeRos(ros)
+    await f.close()
+  }
+})

@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { test } from "node:test"
 import * as jpeg from "jpeg-js"
 import { ROOT, runRobot, startFixture } from "./bridge_helpers"
+import { Trigger } from "../../host/gen/interfaces"
 
 
 const robot = (args: string[], env: Record<string, string> = {}) => runRobot(args, { env, timeoutMs: 30000 })
@@ -55,7 +56,9 @@ test("robot service call --out writes the picture; progress on stderr; errors ar
     assert.match(pic.stdout, /format='jpeg', data=<\d+ bytes>\), width=800, height=600\)/)
     const img = jpeg.decode(fs.readFileSync(out))
     assert.deepEqual([img.width, img.height], [800, 600])
-    assert.match(pic.stderr, /100% /) // the progress bar reached the end
+    // stderr is a pipe here: one summary line, no carriage-return redraws (issue 9)
+    assert.match(pic.stderr, /^received (\d+\.\d)\/\1 KiB in \d+\.\d s$/m)
+    assert.ok(!pic.stderr.includes("\r"), JSON.stringify(pic.stderr))
     assert.match(pic.stderr, /wrote \d+ bytes \(jpeg\) to /)
 
     const cases: [string[], RegExp][] = [
@@ -63,7 +66,7 @@ test("robot service call --out writes the picture; progress on stderr; errors ar
       [["service", "call", "/nope"], /^robot service call: unimplemented: no service \/nope \(check the name with `robot service list`\)\n$/],
       [["service", "call", "/add_two_ints", "{a: [1"], /^robot service call: invalid_argument: the request is not valid YAML\/JSON/],
       [["service", "call", "/add_two_ints", "{a: 1.5}"], /^robot service call: invalid_argument: .*\ba\b/],
-      [["service", "call", "/add_two_ints", "{}", "--timeout", "soon"], /^robot service call: invalid_argument: --timeout must be/],
+      [["service", "call", "/add_two_ints", "{}", "--timeout", "soon"], /^robot service call: --timeout must be a positive number of milliseconds, got soon\n$/],
     ]
     for (const [args, re] of cases) {
       const r = await robot([...args, ...url])
@@ -118,5 +121,77 @@ test("robot bridge --memory serves, and refuses a non-loopback bind without a to
     const closed = new Promise((r) => p.once("close", r))
     p.kill("SIGINT")
     await closed
+  }
+})
+
+test("robot service call/find: the rough edges a new user hit (issue 9)", async () => {
+  const f = await startFixture()
+  const url = ["--url", f.bridge.wsUrl]
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "robot-cli-"))
+  let calls = 0
+  f.node.addService(Trigger, "/count", () => ({ success: true, message: String(++calls) }))
+  try {
+    // --out to a folder that does not exist: said before the call is made (no call reaches the robot)
+    const missing = path.join(dir, "nope", "pic.jpg")
+    const out = await robot(["service", "call", "/count", "--out", missing, ...url])
+    assert.equal(out.code, 1)
+    assert.equal(out.stderr, `robot service call: --out: the folder ${path.dirname(missing)} does not exist (create it first, or pick another path)\n`)
+    assert.equal(out.stdout, "")
+    assert.equal(calls, 0)
+    // an unknown field: refused before the "making request" line shows defaults for it
+    const unknown = await robot(["service", "call", "/add_two_ints", "{a: 1, c: 2}", ...url])
+    assert.equal(unknown.code, 1)
+    assert.equal(unknown.stdout, "")
+    assert.match(unknown.stderr, /^robot service call: invalid_argument: c: example_interfaces\/AddTwoInts_Request has no field 'c' \(fields: a, b\)/)
+    // {a: '2'} is a string, not an integer
+    const quoted = await robot(["service", "call", "/add_two_ints", "{a: '2', b: 1}", ...url])
+    assert.equal(quoted.code, 1)
+    assert.match(quoted.stderr, /^robot service call: invalid_argument: a: expected an integer \(int64\), got the string '2'; write it without quotes/)
+    // a wrong type name typed by the user: the hint says what to type, not "rebuild"
+    const wrongType = await robot(["service", "call", "/add_two_ints", "std_srvs/srv/Trigger", "{}", ...url])
+    assert.equal(wrongType.stderr, "robot service call: type_mismatch: /add_two_ints is example_interfaces/srv/AddTwoInts, not std_srvs/srv/Trigger (leave the type out, or give example_interfaces/srv/AddTwoInts)\n")
+    // the --out "holds no picture" error carries no request hint
+    const noPic = await robot(["service", "call", "/add_two_ints", "{a: 1}", "--out", path.join(dir, "x.jpg"), ...url])
+    assert.equal(noPic.code, 1)
+    assert.match(noPic.stderr, /^robot service call: --out: the response of \/add_two_ints holds no picture \(no field with format and data\)\n$/)
+    // a serial port that does not exist is named, not "connection refused", and nothing else is printed
+    const serial = await robot(["service", "list", "--serial", "/dev/ttyNOPE9"])
+    assert.equal(serial.code, 1)
+    assert.equal(serial.stdout, "")
+    assert.equal(serial.stderr, "robot service list: unavailable: no serial port /dev/ttyNOPE9: is the board plugged in? (ls /dev/ttyACM* /dev/ttyUSB* lists the ports) (check the --serial path)\n")
+    // service find of a type nothing has: an error listing the types there are, exit 1
+    const find = await robot(["service", "find", "foo/srv/Bar", ...url])
+    assert.equal(find.code, 1)
+    assert.equal(find.stdout, "")
+    assert.match(find.stderr, /^robot service find: unimplemented: no service of type foo\/srv\/Bar on the robot \(its types: example_interfaces\/srv\/AddTwoInts, robot_interfaces\/srv\/TakePicture, std_srvs\/srv\/SetBool, std_srvs\/srv\/Trigger\)\n$/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+    await f.close()
+  }
+})
+
+test("robot service call: Ctrl+C during a call says so and ends the line; the bridge cancels the call (issue 9)", async () => {
+  const f = await startFixture()
+  let cancelled!: () => void
+  const wasCancelled = new Promise<void>((r) => (cancelled = r))
+  f.node.addService(Trigger, "/hang", (_req, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => (cancelled(), reject(new Error("aborted"))))))
+  try {
+    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "service", "call", "/hang", "--url", f.bridge.wsUrl], { cwd: ROOT })
+    let stdout = ""
+    let stderr = ""
+    p.stderr.on("data", (d) => (stderr += d))
+    const code = new Promise<number | null>((r) => p.on("close", (c) => r(c)))
+    await new Promise<void>((resolve) =>
+      p.stdout.on("data", (d) => {
+        stdout += d
+        if (stdout.includes("making request")) resolve()
+      }),
+    )
+    p.kill("SIGINT")
+    assert.equal(await code, 130)
+    assert.equal(stderr, "robot service call: cancelled: interrupted (Ctrl+C) before /hang answered; the robot may still carry the call out\n")
+    await wasCancelled
+  } finally {
+    await f.close()
   }
 })

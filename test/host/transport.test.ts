@@ -110,5 +110,7 @@ test("a serial port that does not exist: the CLI prints one clear line and exits
   })
   assert.equal(r.signal, null, "exited by itself, not killed by the timeout")
   assert.equal(r.status, 1)
-  assert.match(r.stderr, /^robot service list: unavailable: cannot connect to serial \/dev\/ttyNO_SUCH_PORT/m)
+  // named as a missing port before any connection attempt (issue 9: it said "connection refused")
+  assert.equal(r.stderr, "robot service list: unavailable: no serial port /dev/ttyNO_SUCH_PORT: is the board plugged in? (ls /dev/ttyACM* /dev/ttyUSB* lists the ports) (check the --serial path)\n")
+  assert.equal(r.stdout, "", "no jacdac-ts chatter before the error")
 })

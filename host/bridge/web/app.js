@@ -1,7 +1,9 @@
 // Dashboard of the robot bridge: plain JavaScript, no build step. It lists the services
 // (GET /api/services), builds a form from each request's typedefs, calls through the rosbridge
 // WebSocket (call_service), and follows the bridge topics /robot_bridge/state (banner) and
-// /robot_bridge/calls (log). A token, when the bridge needs one, comes from the page's ?token=.
+// /robot_bridge/calls (log). When the robot has them, a cockpit on top: the state panel (get_state
+// polled one call at a time), the camera with a live mode and a progress bar, and a drive pad with
+// a STOP button. A token, when the bridge needs one, comes from the page's ?token=.
 "use strict"
 ;(() => {
   const token = new URLSearchParams(location.search).get("token") || ""
@@ -31,6 +33,10 @@
     }
     ws.onclose = () => {
       setPill($("#bridge-state"), "bridge: disconnected", false)
+      // without the bridge nothing is known about the robot
+      const r = $("#robot-state")
+      r.textContent = "robot: unknown (no bridge)"
+      r.className = "pill unknown"
       showBanner("The bridge is not reachable; reconnecting…", "error")
       for (const [, p] of pending) p.reject(new Error("bridge connection lost"))
       pending.clear()
@@ -44,7 +50,10 @@
       } catch {
         return
       }
-      if (m.op === "service_response") {
+      if (m.op === "service_progress") {
+        const p = pending.get(m.id)
+        if (p && p.onProgress) p.onProgress(m.received, m.total)
+      } else if (m.op === "service_response") {
         const p = pending.get(m.id)
         if (p) {
           pending.delete(m.id)
@@ -58,12 +67,14 @@
       }
     }
   }
-  function callService(service, args) {
+  function callService(service, args, onProgress) {
     const id = `dashboard:${nextId++}`
     return new Promise((resolve, reject) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) return reject(new Error("the bridge is not connected"))
-      pending.set(id, { resolve, reject })
-      ws.send(JSON.stringify({ op: "call_service", id, service, args }))
+      pending.set(id, { resolve, reject, onProgress })
+      const msg = { op: "call_service", id, service, args }
+      if (onProgress) msg.progress = true
+      ws.send(JSON.stringify(msg))
     })
   }
 
@@ -112,6 +123,7 @@
     }
     if (!body.services.length) box.append(el("p", { class: "muted", text: `no services (robot ${body.state})` }))
     for (const s of body.services) box.append(serviceCard(s))
+    setupCockpit(body.services)
   }
 
   const INT = /^(u?int(8|16|32|64)|byte|char)$/
@@ -143,7 +155,7 @@
         const m = await callService(s.name, args)
         const ms = (performance.now() - t0).toFixed(1)
         if (!m.result) return showError(result, String(m.values), ms)
-        showValues(result, m.values, ms)
+        showValues(result, roundFloats(m.values, s.response), ms)
       } catch (e) {
         showError(result, e.message)
       }
@@ -182,7 +194,7 @@
           o[name] = type === "uint8" && !v.startsWith("[") ? v : JSON.parse(v)
         })
       } else if (type === "bool") {
-        input = el("input", { id, name: id, type: "checkbox" })
+        input = el("input", { id, name: id, type: "checkbox", class: "check" })
         readers.push((o) => (o[name] = input.checked))
       } else if (INT.test(type) || type.startsWith("float")) {
         input = el("input", { id, name: id, inputmode: "decimal", placeholder: td.examples[i] || "0", "data-type": type })
@@ -228,9 +240,205 @@
     box.replaceChildren(el("pre", { class: "error-text", text: ms ? `${text} (${ms} ms)` : text }))
   }
 
+  // float32 values arrive as the double nearest the float (8.20757007598877): shown with the 7
+  // significant digits a float32 has (8.20757)
+  function roundFloats(values, tds) {
+    const defs = new Map((tds || []).map((t) => [t.type, t]))
+    const walk = (v, td) => {
+      if (!td || !v || typeof v !== "object") return v
+      const out = Array.isArray(v) ? [] : {}
+      for (const [k, x] of Object.entries(v)) {
+        const i = td.fieldnames.indexOf(k)
+        const type = i >= 0 ? td.fieldtypes[i] : ""
+        const one = (e) => (type === "float32" && typeof e === "number" ? Number(e.toPrecision(7)) : defs.has(type) ? walk(e, defs.get(type)) : e)
+        out[k] = Array.isArray(x) ? x.map(one) : one(x)
+      }
+      return out
+    }
+    return walk(values, tds && tds[0])
+  }
+  const f32 = (x, unit = "") => (typeof x === "number" ? `${Number(x.toPrecision(7))}${unit}` : "–")
+
+  // ---- cockpit: state panel, camera, drive pad
+  let cockpit = null
+  function setupCockpit(services) {
+    const byType = (t) => services.find((s) => s.type === t && s.known)
+    const next = {
+      state: byType("robot_interfaces/srv/GetState"),
+      camera: byType("robot_interfaces/srv/TakePicture"),
+      drive: byType("robot_interfaces/srv/Drive"),
+      stop: services.find((s) => s.name === "/stop" && s.type === "std_srvs/srv/Trigger"),
+    }
+    if (cockpit) cockpit.stopLoops()
+    cockpit = { ...next, polling: false, live: false, stopLoops() { this.polling = false; this.live = false } }
+    $("#cockpit").classList.toggle("hidden", !next.state && !next.camera && !next.drive)
+    $("#state-panel").classList.toggle("hidden", !next.state)
+    $("#camera-panel").classList.toggle("hidden", !next.camera)
+    $("#drive-panel").classList.toggle("hidden", !next.drive)
+    $("#stop").classList.toggle("hidden", !next.drive && !next.stop)
+    if (next.state) pollState(cockpit)
+    if (next.camera) setupCamera(next.camera)
+  }
+
+  // get_state one call at a time, as fast as the link answers (at most 5 per second)
+  async function pollState(c) {
+    c.polling = true
+    let n = 0
+    let t0 = performance.now()
+    while (c.polling && cockpit === c) {
+      const started = performance.now()
+      try {
+        const m = await callService(c.state.name, {})
+        if (!m.result) throw new Error(String(m.values))
+        showState(m.values)
+        $("#state-error").textContent = ""
+        n++
+      } catch (e) {
+        $("#state-error").textContent = `get_state: ${e.message}`
+        await sleep(1000)
+      }
+      const now = performance.now()
+      if (now - t0 >= 2000) {
+        $("#state-rate").textContent = `${((n * 1000) / (now - t0)).toFixed(1)} Hz`
+        n = 0
+        t0 = now
+      }
+      await sleep(Math.max(0, 200 - (performance.now() - started)))
+    }
+  }
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+  function showState(v) {
+    const pct = Number(v.battery_percentage)
+    $("#battery").value = Math.max(0, Math.min(100, pct))
+    $("#battery-text").textContent = `${f32(pct, "%")} ${f32(v.battery_voltage, " V")}`
+    $("#state-left").textContent = f32(v.left_speed)
+    $("#state-right").textContent = f32(v.right_speed)
+    $("#state-pan").textContent = f32(v.pan_angle, "°")
+    $("#state-led").textContent = v.led_on ? "on" : "off"
+    $("#state-button").textContent = v.button_pressed ? "pressed" : "released"
+    $("#state-uptime").textContent = `${(Number(v.uptime_ms) / 1000).toFixed(1)} s`
+  }
+
+  function setupCamera(svc) {
+    const sel = $("#camera-res")
+    if (!sel.options.length) {
+      ;["160x120", "320x240", "640x480", "800x600", "1024x768", "1280x1024", "1600x1200"].forEach((t, i) => sel.append(el("option", { value: String(i), text: t })))
+      sel.value = "1"
+    }
+    $("#camera-shot").onclick = () => takePicture(svc).catch(() => {})
+    $("#camera-live").onchange = (ev) => {
+      if (ev.target.checked) liveLoop(svc)
+      else if (cockpit) cockpit.live = false
+    }
+  }
+  async function takePicture(svc) {
+    const bar = $("#camera-progress")
+    const text = $("#camera-progress-text")
+    bar.value = 0
+    text.textContent = ""
+    try {
+      const m = await callService(svc.name, { resolution: Number($("#camera-res").value) }, (received, total) => {
+        bar.value = total ? received / total : 0
+        text.textContent = `${(received / 1024).toFixed(1)}/${(total / 1024).toFixed(1)} KiB`
+      })
+      if (!m.result) throw new Error(String(m.values))
+      const img = m.values.image
+      const fmt = String(img.format).toLowerCase().startsWith("png") ? "png" : "jpeg"
+      const el = $("#camera-img")
+      el.src = `data:image/${fmt};base64,${img.data}`
+      el.classList.remove("hidden")
+      $("#camera-error").textContent = ""
+    } catch (e) {
+      $("#camera-error").textContent = `take_picture: ${e.message}`
+      throw e
+    }
+  }
+  async function liveLoop(svc) {
+    const c = cockpit
+    if (!c || c.live) return
+    c.live = true
+    $("#camera-panel").dataset.live = "on"
+    let frames = 0
+    let t0 = performance.now()
+    while (c.live && cockpit === c && $("#camera-live").checked) {
+      try {
+        await takePicture(svc)
+        frames++
+      } catch {
+        await sleep(1000)
+      }
+      const now = performance.now()
+      if (now - t0 >= 1000) {
+        $("#fps").textContent = `${((frames * 1000) / (now - t0)).toFixed(1)} fps`
+        frames = 0
+        t0 = now
+      }
+    }
+    c.live = false
+    $("#camera-panel").dataset.live = "off"
+  }
+
+  // drive pad: each press is one short drive; the robot stops by itself when it ends
+  const PRESS_MS = 300
+  const DIRS = { up: [1, 1], down: [-1, -1], left: [-1, 1], right: [1, -1] }
+  const KEYS = { ArrowUp: "up", ArrowDown: "down", ArrowLeft: "left", ArrowRight: "right" }
+  async function drive(dir) {
+    if (!cockpit || !cockpit.drive) return
+    const k = Number($("#drive-speed").value)
+    const [l, r] = DIRS[dir]
+    const btn = document.querySelector(`.pad [data-dir="${dir}"]`)
+    btn.classList.add("active")
+    try {
+      const m = await callService(cockpit.drive.name, { left: l * k, right: r * k, duration_ms: PRESS_MS })
+      $("#drive-error").textContent = m.result ? "" : `drive: ${m.values}`
+    } catch (e) {
+      $("#drive-error").textContent = `drive: ${e.message}`
+    } finally {
+      setTimeout(() => btn.classList.remove("active"), PRESS_MS)
+    }
+  }
+  async function stopMotors() {
+    if (!cockpit) return
+    try {
+      const m = cockpit.stop ? await callService(cockpit.stop.name, {}) : await callService(cockpit.drive.name, { left: 0, right: 0, duration_ms: 1 })
+      $("#drive-error").textContent = m.result ? "" : `stop: ${m.values}`
+    } catch (e) {
+      $("#drive-error").textContent = `stop: ${e.message}`
+    }
+  }
+  document.querySelectorAll(".pad [data-dir]").forEach((b) => b.addEventListener("click", () => drive(b.dataset.dir)))
+  $("#stop").addEventListener("click", stopMotors)
+  document.addEventListener("keydown", (ev) => {
+    const t = ev.target
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT") && t.type !== "range") return
+    if (ev.key === " " || ev.key === "Escape") {
+      if (cockpit && (cockpit.drive || cockpit.stop)) {
+        ev.preventDefault()
+        stopMotors()
+      }
+      return
+    }
+    const dir = KEYS[ev.key]
+    if (!dir || !cockpit || !cockpit.drive || ev.repeat) return
+    ev.preventDefault()
+    drive(dir)
+  })
+
   // ---- call log (every call through the bridge, from any client)
   function onCallLog(c) {
     const tbody = $("#log tbody")
+    // repeated successful calls from one client (the state panel's polling, live pictures) fold
+    // into one row with a count, so they do not push everything else out
+    const key = `${c.service}|${c.via}|${c.client}`
+    const top = tbody.firstElementChild
+    if (c.ok && top && top.dataset.key === key) {
+      const n = Number(top.dataset.count) + 1
+      top.dataset.count = String(n)
+      top.children[0].textContent = new Date(c.time).toLocaleTimeString()
+      top.children[3].textContent = String(c.ms)
+      top.children[4].textContent = `ok ×${n}`
+      return
+    }
     const tr = el(
       "tr",
       { class: c.ok ? "ok" : "err" },
@@ -240,6 +448,10 @@
       el("td", { text: String(c.ms) }),
       el("td", { text: c.ok ? "ok" : `${c.code}: ${c.message}` }),
     )
+    if (c.ok) {
+      tr.dataset.key = key
+      tr.dataset.count = "1"
+    }
     tbody.prepend(tr)
     while (tbody.children.length > 200) tbody.lastChild.remove()
   }

@@ -1,0 +1,181 @@
+// The HTTP front end: the dashboard's static files and the JSON API (GET /api/services,
+// GET /api/state, POST /api/services/<name>). Calls go through the shared pipeline; tokens,
+// origins and the in-flight bound through the guard. See docs/bridge.md.
+import * as fs from "node:fs"
+import type * as http from "node:http"
+import * as path from "node:path"
+import { ServiceError, type ErrorCode } from "../client/errors"
+import { clientAddress, type Guard } from "./guard"
+import { parseJson, stringifyJson } from "./json"
+import type { CallPipeline } from "./pipeline"
+import { typedefs } from "./rosapi"
+
+/** HTTP status for each error code. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  unimplemented: 404,
+  type_mismatch: 409,
+  resource_exhausted: 413,
+  cancelled: 499,
+  internal: 500,
+  unavailable: 503,
+  deadline_exceeded: 504,
+}
+
+const WEB_DIR = path.join(__dirname, "web")
+const STATIC: Record<string, [string, string]> = {
+  "/": ["index.html", "text/html; charset=utf-8"],
+  "/index.html": ["index.html", "text/html; charset=utf-8"],
+  "/app.js": ["app.js", "text/javascript; charset=utf-8"],
+  "/style.css": ["style.css", "text/css; charset=utf-8"],
+  "/favicon.svg": ["favicon.svg", "image/svg+xml"],
+  "/favicon.ico": ["favicon.svg", "image/svg+xml"],
+}
+
+export interface HttpOptions {
+  pipeline: CallPipeline
+  guard: Guard
+  defaultTimeoutMs: number
+  maxBytes: number
+}
+
+/** The request handler for the bridge's HTTP server. */
+export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const { pipeline, guard, maxBytes } = o
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://bridge")
+    const staticFile = STATIC[url.pathname]
+    if (req.method === "GET" && staticFile) {
+      const [file, type] = staticFile
+      const body = await fs.promises.readFile(path.join(WEB_DIR, file))
+      res.writeHead(200, {
+        "content-type": type,
+        "cache-control": "no-store",
+        "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:",
+        "x-content-type-options": "nosniff",
+      })
+      res.end(body)
+      return
+    }
+    if (!url.pathname.startsWith("/api/")) {
+      sendJson(res, 404, { code: "not_found", message: `nothing at ${url.pathname}; the API is under /api/ and the dashboard at /` })
+      return
+    }
+    const denied = guard.checkHttp(req)
+    if (denied) {
+      if (denied.status === 401) res.setHeader("www-authenticate", "Bearer")
+      sendJson(res, denied.status, { code: denied.code, message: denied.message })
+      return
+    }
+    if (req.method === "GET" && url.pathname === "/api/services") {
+      const list = await pipeline.list()
+      sendJson(res, 200, {
+        state: pipeline.node.state,
+        services: list.map((s) => {
+          const t = pipeline.registry[s.type]
+          return {
+            name: s.name,
+            type: s.type,
+            hash32: s.hash32,
+            known: !!t,
+            text: t?.text ?? "",
+            request: t ? typedefs(t.request.definitions) : [],
+            response: t ? typedefs(t.response.definitions) : [],
+          }
+        }),
+      })
+      return
+    }
+    if (req.method === "GET" && url.pathname === "/api/state") {
+      sendJson(res, 200, pipeline.stateMessage())
+      return
+    }
+    if (url.pathname.startsWith("/api/services/")) {
+      if (req.method !== "POST") {
+        res.setHeader("allow", "POST")
+        sendJson(res, 405, { code: "method_not_allowed", message: "call a service with POST and a JSON body" })
+        return
+      }
+      const ctype = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
+      if (ctype !== "application/json") {
+        sendJson(res, 415, { code: "invalid_argument", message: "send the request as Content-Type: application/json" })
+        return
+      }
+      const address = clientAddress(req)
+      const release = guard.acquire(address)
+      if (!release) {
+        sendJson(res, 429, { code: "resource_exhausted", message: guard.limitMessage() })
+        return
+      }
+      try {
+        const body = await readBody(req, maxBytes)
+        if (body === undefined) {
+          sendJson(res, 413, { code: "resource_exhausted", message: `request body over the limit of ${maxBytes} bytes` })
+          req.resume()
+          return
+        }
+        let args: unknown
+        try {
+          args = body.trim() === "" ? {} : parseJson(body)
+        } catch (e) {
+          sendJson(res, 400, { code: "invalid_argument", message: `malformed JSON: ${(e as Error).message}` })
+          return
+        }
+        const service = decodeURIComponent(url.pathname.slice("/api/services".length))
+        const tq = Number(url.searchParams.get("timeout_ms"))
+        const ac = new AbortController()
+        const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
+        res.on("close", onClose)
+        const out = await pipeline.callJson(
+          { service, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
+          "base64",
+          { via: "http", client: `${address}:${req.socket.remotePort}` },
+        )
+        res.off("close", onClose)
+        if (out.ok) sendJson(res, 200, out.values)
+        else sendJson(res, HTTP_STATUS[out.error!.code] ?? 500, { code: out.error!.code, message: out.error!.detail })
+      } finally {
+        release()
+      }
+      return
+    }
+    sendJson(res, 404, { code: "not_found", message: `no API at ${req.method} ${url.pathname}` })
+  }
+  return (req, res) => {
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
+      else res.destroy()
+    })
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown) {
+  const text = stringifyJson(body)
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+  res.end(text)
+}
+
+/** Reads a request body as text; undefined when it is over `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
+  const declared = Number(req.headers["content-length"])
+  if (declared > limit) return Promise.resolve(undefined)
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = []
+    let n = 0
+    let over = false
+    req.on("data", (b: Buffer) => {
+      if (over) return
+      n += b.length
+      if (n > limit) {
+        over = true
+        resolve(undefined)
+        return
+      }
+      parts.push(b)
+    })
+    req.on("end", () => {
+      if (!over) resolve(Buffer.concat(parts).toString("utf8"))
+    })
+    req.on("error", reject)
+  })
+}
