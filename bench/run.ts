@@ -358,6 +358,7 @@ async function main() {
         flood_restarts: "0",
         robot_function_bytes: "<= 40960",
         bridge_rtt_ratio: "<= 1.05",
+        foxglove_rtt_ratio: "<= 1.05",
         bridge_calls_per_s: ">= 5000 (in-memory device)",
       }
       print("\nmetric                          value        target")

@@ -213,12 +213,12 @@ export function registerDoctor(program: Command): void {
     .description("bring-up checks for a robot, step by step: link, services, camera, capture, servo, motors, battery, PWM budget")
     .option("--serial [path]", "USB serial port of the board (first Jacdac port when no path)")
     .option("--devtools [url]", "devtools WebSocket (a board behind `devs devtools --serial`, or the simulator)")
-    .option("--mqtt [url]", "not yet: the MQTT transport is issue 8")
+    .option("--mqtt [url]", "not implemented yet: robots on MQTT are not supported in this version")
     .option("-y, --yes", "run the motors without asking first")
     .option("--board <file>", "board file for the PWM budget (default from devs.json)")
     .action(async (o: DoctorCliOptions) => {
       if (o.mqtt !== undefined) {
-        console.error("robot doctor: --mqtt is not implemented yet: the MQTT transport is issue 8. Use --serial or --devtools.")
+        console.error("robot doctor: --mqtt is not implemented yet: robots on MQTT (WiFi) are not supported in this version. Use --serial or --devtools.")
         process.exitCode = 2
         return
       }
