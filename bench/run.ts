@@ -5,7 +5,7 @@
 //   raw_packets_per_s      8 raw echoes in flight: one report each, the runtime's send floor
 //   bulk_bytes_per_s       64 KiB responses; bulk_ratio = bulk / (236 B x raw_packets_per_s)
 //   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
-//   runtime_bytecode_bytes bytecode of the functions defined in src/lib/services.ts (bytecode-sizes.md)
+//   runtime_bytecode_bytes bytecode of the functions defined in src/rpc/*.ts and src/lib/services.ts
 //   idle_call_rtt_p50_ms   AddTwoInts calls spaced 100 ms apart (the send budget not spent)
 //   small_call_p99_during_bulk_ms  AddTwoInts one at a time while a 256 KiB response streams
 //   lossy_calls_exactly_once   handler runs / calls over 2,000 counted calls through a modelled link
@@ -102,30 +102,27 @@ async function rate(workers: number, ms: number, f: () => Promise<unknown>): Pro
 }
 
 /**
- * Bytecode of the service runtime: the functions the compiler placed in `src/lib/services.ts`
- * (the debug info gives each function's position in the concatenated sources), summed exactly.
+ * Bytecode of the service runtime: the functions the compiler placed in `src/rpc/*.ts` and
+ * `src/lib/services.ts` (the debug info gives each function's position in the concatenated
+ * sources), summed exactly.
  */
 function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
   const dbg = JSON.parse(readFileSync(join(rig.firmware.dir, "bytecode-dbg.json"), "utf8")) as {
     sources: { path: string; length: number }[]
     functions: { name: string; location: [number, number]; size: number }[]
   }
-  let start = -1
-  let end = -1
+  const ranges: [number, number][] = []
   let off = 0
   for (const src of dbg.sources) {
-    if (src.path === "src/lib/services.ts") {
-      start = off
-      end = off + src.length
-    }
+    if (src.path === "src/lib/services.ts" || src.path.startsWith("src/rpc/")) ranges.push([off, off + src.length])
     off += src.length
   }
-  if (start < 0) throw new Error("src/lib/services.ts is not among the firmware's sources")
+  if (!ranges.length) throw new Error("the service runtime is not among the firmware's sources")
   let runtime = 0
   let total = 0
   for (const f of dbg.functions) {
     total += f.size
-    if (f.location[0] >= start && f.location[0] < end) runtime += f.size
+    if (ranges.some(([a, b]) => f.location[0] >= a && f.location[0] < b)) runtime += f.size
   }
   return { runtime, total }
 }

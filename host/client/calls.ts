@@ -78,6 +78,8 @@ export interface PendingCall {
   /** request bytes the device acknowledged, and sent so far */
   acked: number
   sentTo: number
+  /** bytes allowed beyond `acked`: the device's window, halved on every gap (AIMD, as TCP does) */
+  cwnd: number
   silence: NodeJS.Timeout | undefined
   pollDelay: number
   lastPollAt: number
@@ -242,11 +244,14 @@ export class CallEngine {
           this.settle(c, new ServiceError("unavailable", "the call was answered, but the device released the response before it arrived", c.service))
           break
         case CallState.gap:
+          // a lost chunk: the link is congested or lossy, send less at once
+          c.cwnd = Math.max(this.link.maxPayload, c.cwnd / 2)
           this.sendRequest(c, r.offset, true)
           break
         case CallState.receiving:
           if (r.offset > c.acked) {
             c.acked = r.offset
+            c.cwnd = Math.min(this.hello?.window ?? 944, c.cwnd + this.link.maxPayload)
             this.sendMore(c)
           } else this.sendRequest(c, r.offset, true) // no progress since the last answer: go back
           break
@@ -342,6 +347,7 @@ export class CallEngine {
         got: 0,
         acked: 0,
         sentTo: 0,
+        cwnd: 0,
         silence: undefined,
         pollDelay: POLL_FIRST_MS,
         lastPollAt: 0,
@@ -447,8 +453,8 @@ export class CallEngine {
   /** request data up to what the device's window allows beyond what it acknowledged */
   private sendMore(c: PendingCall) {
     const req = c.request
-    const windowBytes = this.hello?.window ?? 944
-    const limit = Math.min(req.length, Math.max(c.acked, 0) + windowBytes)
+    if (c.cwnd <= 0) c.cwnd = this.hello?.window ?? 944
+    const limit = Math.min(req.length, Math.max(c.acked, 0) + c.cwnd)
     const max = this.link.maxPayload
     const recs: Uint8Array[] = []
     while (c.sentTo < limit) {

@@ -211,4 +211,32 @@ describe("simulated robot through the host client", { timeout: 120000 }, () => {
     // Nothing moved.
     assert.ok(near(s.left_speed, 0))
   })
+
+  test("two overlapping take_picture calls: each a JPEG or a clear error; no restart, and the robot still answers", async () => {
+    let restarted = false
+    const off = robot.node!.onStateChange((_s, info) => {
+      if (info.restarted) restarted = true
+    })
+    const cam = robot.node!.createClient(TakePicture, "take_picture")
+    const rs = await Promise.allSettled([0, 1].map(() => cam.call({ resolution: 3, quality: 50 }, { timeoutMs: 60000 })))
+    let pictures = 0
+    for (const r of rs) {
+      if (r.status === "fulfilled") {
+        const img = decode(r.value.image.data)
+        assert.equal(img.width, 800)
+        assert.equal(img.height, 600)
+        pictures++
+      } else {
+        // a capture that replaced the frame another call was still sending fails that call only
+        assert.ok(r.reason instanceof ServiceError, String(r.reason))
+        assert.ok(["internal", "cancelled"].includes(r.reason.code), r.reason.message)
+        assert.ok(r.reason.detail.length > 0)
+      }
+    }
+    assert.ok(pictures >= 1, "neither call got a picture")
+    const s = await getState.call({}, { timeoutMs: 5000 })
+    off()
+    assert.equal(restarted, false, "the program restarted")
+    assert.ok(s.calls_served > 0)
+  })
 })
