@@ -431,6 +431,9 @@ export class CallTable {
     /** the host's cumulative ack: it will never ask about seqs <= ack again */
     ack(s: Session, ack: number) {
         if (ack <= s.floor) return
+        // the floor first: forgetting the calls below it must not add settled ranges (many at
+        // once overflowed the range list and cost the host its session)
+        s.ackTo(ack)
         for (const c of this.calls.slice())
             if (c.s === s && c.seq <= ack) {
                 if (c.state === CallState.Running) {
@@ -438,7 +441,6 @@ export class CallTable {
                     c.ctx.cancel("cancelled by the caller")
                 } else this.forget(c)
             }
-        s.ackTo(ack)
     }
 
     // ---------------------------------------------------------------- housekeeping

@@ -16,6 +16,8 @@ export interface LinkModel {
   /** drain rate (default 100000 B/s, about a 1 Mbaud UART) */
   bytesPerSec?: number
   seed?: number
+  /** frames never duplicated or reordered (they may still be lost or overflow) */
+  inOrder?: (frame: Uint8Array) => boolean
 }
 
 export interface LinkStats {
@@ -72,7 +74,8 @@ export function linkPipe(m: LinkModel, stats: LinkStats): FramePipe {
       enqueue(h.f, h.deliver)
       return
     }
-    if (rand() < (m.reorder ?? 0)) {
+    const fixed = m.inOrder?.(f) ?? false
+    if (!fixed && rand() < (m.reorder ?? 0)) {
       stats.reordered++
       held = { f, deliver }
       // never hold a frame for long: the next frame, or 50 ms, releases it
@@ -85,20 +88,31 @@ export function linkPipe(m: LinkModel, stats: LinkStats): FramePipe {
       return
     }
     enqueue(f, deliver)
-    if (rand() < (m.duplicate ?? 0)) {
+    if (!fixed && rand() < (m.duplicate ?? 0)) {
       stats.duplicated++
       enqueue(f, deliver)
     }
   }
 }
 
-/** Both directions with one model (seeds differ per direction). */
+/**
+ * Both directions of one host's cable (seeds differ per direction). The hub is a shared bus, like
+ * a devtools server: command frames that other hosts send reach this host too, but they are not on
+ * this host's cable, so they skip the model (a Jacdac frame's flags byte 3, bit 0: command).
+ */
 export function linkModel(m: LinkModel): { pipes: { in: FramePipe; out: FramePipe }; stats: { in: LinkStats; out: LinkStats } } {
   const zero = (): LinkStats => ({ frames: 0, lost: 0, overflowed: 0, duplicated: 0, reordered: 0 })
   const stats = { in: zero(), out: zero() }
   const seed = m.seed ?? 1
+  // Jacdac control packets (service index 0: announces) keep their order: jacdac-ts reads an
+  // announce older than the last one as a device reset and drops the device
+  const control = (f: Uint8Array) => f.length > 13 && (f[13]! & 0x3f) === 0
+  const fromDevice = linkPipe({ ...m, seed, inOrder: control }, stats.in)
   return {
-    pipes: { in: linkPipe({ ...m, seed }, stats.in), out: linkPipe({ ...m, seed: seed + 7919 }, stats.out) },
+    pipes: {
+      in: (f, deliver) => ((f[3]! & 1) === 1 ? deliver(f) : fromDevice(f, deliver)),
+      out: linkPipe({ ...m, seed: seed + 7919 }, stats.out),
+    },
     stats,
   }
 }
