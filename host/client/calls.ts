@@ -10,7 +10,6 @@ import {
   CALLX_HEADER,
   CallState,
   DATA_HEADER,
-  SMALL_RESPONSE,
   WireStatus,
   callRecord,
   callxRecord,
@@ -51,7 +50,7 @@ const POLL_FIRST_MS = 400
 const POLL_RUNNING_MS = 1000
 const POLL_MAX_MS = 4000
 /** heap the device charges per call besides its request (src/rpc/core.ts CALL_COST) */
-const DEVICE_CALL_COST = 160
+const DEVICE_CALL_COST = 512
 
 export interface PendingCall {
   seq: number
@@ -104,11 +103,6 @@ export class CallEngine {
   private readonly active = new Map<number, PendingCall>()
   private readonly queue: PendingCall[] = []
   private doneSeqs: number[] = []
-  /** small answers released by the next CALL's ack, or by a DONE after a quiet second */
-  private lazyDone: number[] = []
-  private lazyTimer: NodeJS.Timeout | undefined
-  /** the ack carried by the last CALL sent */
-  private lastAck = 0
   private hello: Hello | undefined
   /** a fatal condition (protocol version): every call fails with it */
   private fatal: ServiceError | undefined
@@ -146,8 +140,6 @@ export class CallEngine {
     this.active.clear()
     this.session = 0
     this.doneSeqs = []
-    this.lazyDone = []
-    this.lastAck = 0
     for (const c of sent) this.settle(c, new ServiceError(code, why, c.service))
   }
 
@@ -181,7 +173,6 @@ export class CallEngine {
         this.openDelay = 200
         this.session = r.session
         this.nextSeq = 1
-        this.lastAck = 0
         this.stats.sessionsOpened++
         this.pump()
         return
@@ -432,7 +423,6 @@ export class CallEngine {
     let off = from
     if (from === 0) {
       const head = { session: this.session, seq: c.seq, ack: this.ack(), timeoutMs: Math.max(1, c.deadline - now) }
-      this.lastAck = Math.max(this.lastAck, head.ack)
       const index = c.fullCall ? -1 : this.compactIndex(c, max)
       const listed = this.link.listed()
       if (index >= 0 && listed) {
@@ -511,25 +501,8 @@ export class CallEngine {
   /** the response arrived (or an error answer): tell the device it may forget the call */
   private done(c: PendingCall) {
     if (c.session !== this.session || !this.session) return
-    if (c.resTotal >= 0 && c.resTotal <= SMALL_RESPONSE) {
-      // a small answer: the ack of our next CALL releases it (no DONE record, no host packet);
-      // when no CALL follows within a second, a DONE goes after all
-      this.lazyDone.push(c.seq)
-      clearTimeout(this.lazyTimer)
-      this.lazyTimer = setTimeout(() => this.flushLazy(), 1000)
-      return
-    }
     this.doneSeqs.push(c.seq)
     if (this.doneSeqs.length === 1) setImmediate(() => this.flushDone())
-  }
-
-  private flushLazy() {
-    const acked = this.lastAck
-    const seqs = this.lazyDone.filter((s) => s > acked)
-    this.lazyDone = []
-    if (!seqs.length || !this.session) return
-    this.doneSeqs.push(...seqs)
-    this.flushDone()
   }
 
   private flushDone() {
@@ -573,7 +546,6 @@ export class CallEngine {
   close() {
     this.failAll("unavailable", "node closed")
     this.closed = true
-    clearTimeout(this.lazyTimer)
     clearTimeout(this.openTimer)
   }
 }

@@ -38,7 +38,7 @@ describe("protocol v2 guarantees (VM)", () => {
   let rig: Rig
   let boot: number
   before(async () => {
-    rig = await startRig({ firmware: testFirmware() })
+    rig = await startRig({ firmware: testFirmware(), echoVm: process.env.RS_ECHO_VM === "1" })
     boot = rig.node.limits!.bootId
     // one call: the rig's node has its session (the raw records below use it)
     await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
