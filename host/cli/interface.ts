@@ -6,7 +6,7 @@ import { findConfig, loadConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
 import { loadInterfaces } from "../idl/load"
 import { parseLine } from "../idl/parse"
-import type { InterfaceSet, MessageType } from "../idl/types"
+import type { InterfaceSet, IdlMessage } from "../idl/types"
 
 /** `ros2 interface list`: `Messages:` and `Services:` headings, then indented full names. */
 export function formatList(set: InterfaceSet, only?: "msgs" | "srvs"): string {
@@ -63,7 +63,7 @@ function stripComment(line: string): string {
  * per level, as `ros2 interface show` does. The top level keeps comments (mode "default"); nested
  * levels show only their field and constant lines.
  */
-function showMessage(set: InterfaceSet, mt: MessageType, lines: readonly string[], depth: number, mode: CommentMode): string[] {
+function showMessage(set: InterfaceSet, mt: IdlMessage, lines: readonly string[], depth: number, mode: CommentMode): string[] {
   const out: string[] = []
   const indent = "\t".repeat(depth)
   const keepComments = mode === "all" || (mode === "default" && depth === 0)
@@ -110,7 +110,7 @@ export function formatShow(set: InterfaceSet, name: string, mode: CommentMode = 
   const r = resolveTypeName(set, name)
   if (!r) return undefined
   if (r.kind === "msg") {
-    const mt = set.messages.get(r.fullName) as MessageType
+    const mt = set.messages.get(r.fullName) as IdlMessage
     return showMessage(set, mt, splitText(mt.text), 0, mode).join("\n")
   }
   const st = set.services.get(r.fullName)

@@ -24,7 +24,7 @@
 // Output is deterministic (types sorted by full name, dependencies first; no timestamps).
 import * as path from "node:path"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
-import type { InterfaceSet, MessageType, ServiceType } from "../idl/types"
+import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
 import { tsNames } from "../idl/names"
 
 export interface DeviceEmitOptions {
@@ -237,11 +237,11 @@ export function deviceNames(set: InterfaceSet): Map<string, string> {
 }
 
 /** Messages sorted by full name, each after the types it nests (codecs refer to each other's consts). */
-function orderMessages(set: InterfaceSet): MessageType[] {
+function orderMessages(set: InterfaceSet): IdlMessage[] {
   const sorted = [...set.messages.values()].sort((a, b) => compare(a.fullName, b.fullName))
-  const out: MessageType[] = []
+  const out: IdlMessage[] = []
   const state = new Map<string, number>() // 1 visiting, 2 done
-  const visit = (m: MessageType): void => {
+  const visit = (m: IdlMessage): void => {
     const s = state.get(m.fullName)
     if (s === 2) return
     if (s === 1) throw new DeviceGenError(`${m.fullName} contains itself`)
@@ -318,7 +318,7 @@ function decodeExpr(f: Field, names: Map<string, string>, use: Use): string {
 }
 
 /** The default value of one field, as source. */
-function defaultExpr(m: MessageType, f: Field, names: Map<string, string>): string {
+function defaultExpr(m: IdlMessage, f: Field, names: Map<string, string>): string {
   const notExact = (text: string): string => `__notExact(${JSON.stringify(`${m.fullName}.${f.name}`)}, ${JSON.stringify(text)})`
   const one = (v: unknown): string => {
     const s = scalarSource(f.type, v)
@@ -343,7 +343,7 @@ function defaultExpr(m: MessageType, f: Field, names: Map<string, string>): stri
   return `__arrayOf(${n}, () => ${zero()})`
 }
 
-function emitMessage(m: MessageType, names: Map<string, string>, claim: (id: string, what: string) => void, use: Use): string[] {
+function emitMessage(m: IdlMessage, names: Map<string, string>, claim: (id: string, what: string) => void, use: Use): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
   claim(n, m.fullName)
@@ -396,7 +396,7 @@ function emitMessage(m: MessageType, names: Map<string, string>, claim: (id: str
   return L
 }
 
-function emitService(s: ServiceType, names: Map<string, string>, claim: (id: string, what: string) => void): string[] {
+function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void): string[] {
   const n = names.get(s.fullName)
   const req = names.get(s.request.fullName)
   const res = names.get(s.response.fullName)

@@ -3,7 +3,7 @@
 // no timestamps.
 import * as path from "node:path"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
-import type { InterfaceSet, MessageType } from "../idl/types"
+import type { InterfaceSet, IdlMessage } from "../idl/types"
 import { dependencies } from "../idl/load"
 import { tsNames } from "../idl/names"
 
@@ -162,7 +162,7 @@ export function emitHost(set: InterfaceSet, opts: HostEmitOptions): string {
   return L.join("\n")
 }
 
-function emitMessage(m: MessageType, set: InterfaceSet, names: Map<string, string>): string[] {
+function emitMessage(m: IdlMessage, set: InterfaceSet, names: Map<string, string>): string[] {
   const n = names.get(m.fullName) as string
   const consts = m.definition.definitions.filter((f) => f.isConstant)
   const defs = [m.fullName, ...dependencies(m.fullName, set.messages)].map(defConstName)

@@ -7,7 +7,7 @@ import * as path from "node:path"
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
 import { IdlError, type Diagnostic } from "./diagnostics"
 import { isPrimitive, PACKAGE_NAME_RE, parseMessageLines, TYPE_NAME_RE, type RawField, type RawMessage } from "./parse"
-import type { InterfaceSet, MessageType, ServiceType } from "./types"
+import type { InterfaceSet, IdlMessage, IdlService } from "./types"
 
 export { IdlError, formatDiagnostic, type Diagnostic } from "./diagnostics"
 
@@ -129,14 +129,14 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
   }
 
   // resolve nested type names
-  const messages = new Map<string, MessageType>()
-  const services = new Map<string, ServiceType>()
+  const messages = new Map<string, IdlMessage>()
+  const services = new Map<string, IdlService>()
   const fieldLines = new Map<string, RawField[]>()
   for (const p of known.values()) {
     const report = (line: number, col: number, message: string): void => {
       diags.push({ file: p.display, line, col, message, source: p.lines[line - 1] ?? "" })
     }
-    const halves: MessageType[] = []
+    const halves: IdlMessage[] = []
     for (const part of p.parts) {
       const fullName = `${p.pkg}/${p.kind}/${p.name}${part.suffix}`
       const defs: MessageDefinitionField[] = []
@@ -153,7 +153,7 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
         }
         defs.push(field)
       }
-      const mt: MessageType = {
+      const mt: IdlMessage = {
         fullName,
         pkg: p.pkg,
         name: p.name + part.suffix,
@@ -175,8 +175,8 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
         name: p.name,
         file: p.src.file,
         root: p.src.root,
-        request: halves[0] as MessageType,
-        response: halves[1] as MessageType,
+        request: halves[0] as IdlMessage,
+        response: halves[1] as IdlMessage,
         text: p.src.text,
         hash: "",
         hash32: 0,
@@ -227,7 +227,7 @@ export function candidates(pkg: string | undefined, name: string, here: string):
   return out
 }
 
-function findCycle(start: string, messages: Map<string, MessageType>): string[] | undefined {
+function findCycle(start: string, messages: Map<string, IdlMessage>): string[] | undefined {
   const stack: string[] = []
   const visit = (name: string): string[] | undefined => {
     if (stack.includes(name)) return name === start ? [...stack, name] : undefined
@@ -262,7 +262,7 @@ export function canonicalField(f: MessageDefinitionField): string {
 }
 
 /** Every complex type `fullName` uses, transitively, sorted by name (not including itself). */
-export function dependencies(fullName: string, messages: ReadonlyMap<string, MessageType>): string[] {
+export function dependencies(fullName: string, messages: ReadonlyMap<string, IdlMessage>): string[] {
   const seen = new Set<string>()
   const walk = (n: string): void => {
     for (const d of messages.get(n)?.definition.definitions ?? []) {
@@ -277,7 +277,7 @@ export function dependencies(fullName: string, messages: ReadonlyMap<string, Mes
   return [...seen].sort()
 }
 
-function canonicalBody(mt: MessageType): string {
+function canonicalBody(mt: IdlMessage): string {
   return `MSG: ${mt.fullName}\n` + mt.definition.definitions.filter((d) => !d.isConstant).map(canonicalField).join("")
 }
 
@@ -287,20 +287,20 @@ function canonicalBody(mt: MessageType): string {
  * blocks separated by `===\n`. Constants, defaults, comments and whitespace do not take part: they
  * do not change the bytes on the wire.
  */
-export function canonicalText(fullName: string, messages: ReadonlyMap<string, MessageType>): string {
+export function canonicalText(fullName: string, messages: ReadonlyMap<string, IdlMessage>): string {
   const self = messages.get(fullName)
   if (!self) throw new Error(`unknown message type ${fullName}`)
-  return [self, ...dependencies(fullName, messages).map((d) => messages.get(d) as MessageType)].map(canonicalBody).join("===\n")
+  return [self, ...dependencies(fullName, messages).map((d) => messages.get(d) as IdlMessage)].map(canonicalBody).join("===\n")
 }
 
 /** The text hashed for a service: `SRV: <full name>\n`, the request's canonical text, `---\n`, the response's. */
-export function canonicalServiceText(st: ServiceType, messages: ReadonlyMap<string, MessageType>): string {
+export function canonicalServiceText(st: IdlService, messages: ReadonlyMap<string, IdlMessage>): string {
   return `SRV: ${st.fullName}\n${canonicalText(st.request.fullName, messages)}---\n${canonicalText(st.response.fullName, messages)}`
 }
 
 /** The type first, then every nested type it uses (sorted): what descriptors carry as `definitions`. */
-export function definitionsOf(fullName: string, messages: ReadonlyMap<string, MessageType>): MessageDefinition[] {
+export function definitionsOf(fullName: string, messages: ReadonlyMap<string, IdlMessage>): MessageDefinition[] {
   const self = messages.get(fullName)
   if (!self) throw new Error(`unknown message type ${fullName}`)
-  return [self.definition, ...dependencies(fullName, messages).map((d) => (messages.get(d) as MessageType).definition)]
+  return [self.definition, ...dependencies(fullName, messages).map((d) => (messages.get(d) as IdlMessage).definition)]
 }

@@ -4,7 +4,7 @@
 import type { MessageDefinition } from "@foxglove/message-definition"
 
 /** One parsed `.msg` (or one half of a `.srv`). */
-export interface MessageType {
+export interface IdlMessage {
   /** Full ROS name, e.g. `std_msgs/msg/Header`, `example_interfaces/srv/AddTwoInts_Request`. */
   fullName: string
   /** Package name, e.g. `std_msgs`. */
@@ -32,15 +32,15 @@ export interface MessageType {
 }
 
 /** One parsed `.srv`. */
-export interface ServiceType {
+export interface IdlService {
   /** Full ROS name, e.g. `example_interfaces/srv/AddTwoInts`. */
   fullName: string
   pkg: string
   name: string
   file: string
   root: string
-  request: MessageType
-  response: MessageType
+  request: IdlMessage
+  response: IdlMessage
   /** The whole `.srv` text as written. */
   text: string
   /** sha256 (hex) over request and response canonical definitions. */
@@ -52,7 +52,7 @@ export interface ServiceType {
 /** Everything found under one or more interface roots. */
 export interface InterfaceSet {
   /** message full name -> type (includes the `_Request`/`_Response` halves of services) */
-  messages: Map<string, MessageType>
+  messages: Map<string, IdlMessage>
   /** service full name -> type */
-  services: Map<string, ServiceType>
+  services: Map<string, IdlService>
 }
