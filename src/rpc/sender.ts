@@ -98,10 +98,9 @@ export class Sender implements Out {
                     await ds.sleep(0)
                     continue
                 }
-                if (w < 2) {
-                    const wait = lastEnd + period - 1 - ds.millis()
-                    if (wait > 0) await ds.sleep(wait)
-                }
+                // (with a stream too: its packet is full anyway, but answers due by then share it)
+                const wait = lastEnd + period - 1 - ds.millis()
+                if (wait > 0) await ds.sleep(wait)
                 const pkt = await this.fill()
                 if (pkt) {
                     await this.send(pkt)
