@@ -28,10 +28,9 @@ import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
 import { Echo, echo, pattern } from "../test/host/services_fixture"
 import { buildFirmware } from "../host/sim/vm"
-import { callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
+import { CMD_ECHO, callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
 import { linkModel, rng } from "../test/support/link"
 
-const CMD_ECHO = 0x82
 const json = process.argv.includes("--json")
 const skipHeap = process.argv.includes("--no-heap")
 

@@ -14,6 +14,7 @@ import { stringify as ros2msgText } from "@foxglove/rosmsg"
 import type { MessageDefinition } from "@foxglove/message-definition"
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
+import { INT_RANGES } from "../runtime/codec"
 import type { ServiceDescriptor } from "../runtime/types"
 import type { Guard } from "./guard"
 import { parseJson, stringifyJson, toJson } from "./json"
@@ -431,16 +432,6 @@ const COMPRESSED_IMAGE_SCHEMA = {
   },
 }
 
-const INT_RANGE: Record<string, [number, number]> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  byte: [0, 255],
-  char: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-}
 
 /**
  * A JSON Schema for the first definition in `defs` (nested types inlined), matching what the
@@ -454,7 +445,7 @@ export function jsonSchema(defs: readonly MessageDefinition[], name = defs[0]?.n
     if (f.isConstant) continue
     const scalar = (): Record<string, unknown> => {
       if (f.isComplex) return jsonSchema(defs, f.type)
-      const r = INT_RANGE[f.type]
+      const r = INT_RANGES[f.type]
       if (r) return { type: "integer", minimum: r[0], maximum: r[1] }
       switch (f.type) {
         case "bool":

@@ -84,7 +84,6 @@ export interface PendingCall {
   lastPollAt: number
   lastPollHave: number
   lastResendAt: number
-  lastGapAt: number
   lastGapOff: number
   busyCount: number
   /** do not use the compact CALLX (the device said our list is stale) */
@@ -159,7 +158,7 @@ export class CallEngine {
   setFatal(e: ServiceError) {
     this.fatal = e
     this.lose(e.code, e.detail)
-    for (const c of this.queue.splice(0)) this.settle(c, new ServiceError(e.code, e.detail, c.service))
+    this.failAll(e.code, e.detail)
   }
 
   // ------------------------------------------------------------------ device records
@@ -344,7 +343,6 @@ export class CallEngine {
         lastPollAt: 0,
         lastPollHave: -1,
         lastResendAt: 0,
-        lastGapAt: 0,
         lastGapOff: -1,
         busyCount: 0,
         fullCall: false,

@@ -1,16 +1,13 @@
 // One error class with a closed list of codes, shared by the client, the bridge and the CLI.
+import { WireStatus } from "./wire"
 
-/** Every way a service call can fail. The numbers are what the device sends on the wire. */
-export const ErrorCodes = {
-  cancelled: 1,
-  invalid_argument: 3,
-  deadline_exceeded: 4,
-  resource_exhausted: 8,
-  unimplemented: 12,
-  internal: 13,
-  unavailable: 14,
-  type_mismatch: 100,
-} as const
+/**
+ * Every way a service call can fail, with the number the device sends on the wire: the statuses
+ * of protocol/protocol.json (host/client/wire.ts) without `ok` and the two the client handles by
+ * itself (`busy`, `stale`).
+ */
+const { ok: _ok, busy: _busy, stale: _stale, ...codes } = WireStatus
+export const ErrorCodes = codes
 
 export type ErrorCode = keyof typeof ErrorCodes
 

@@ -29,7 +29,8 @@ export class CodecError extends Error {
 
 type Field = MessageDefinitionField
 
-const INT_RANGES: Record<string, [number, number]> = {
+/** Range of each integer type up to 32 bits (also the JSON Schemas the Foxglove front end advertises). */
+export const INT_RANGES: Record<string, [number, number]> = {
   int8: [-128, 127],
   uint8: [0, 255],
   byte: [0, 255],

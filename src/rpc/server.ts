@@ -7,7 +7,7 @@ import { Server, startServer } from "@devicescript/server"
 import { CallTable } from "./calls"
 import { Entry, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
-import { CallState, Kind, Limit, Status } from "./wire"
+import { Kind, Limit, Status } from "./wire"
 
 const NEED = hex`19 13 0c 08 0c 08`
 
@@ -133,17 +133,13 @@ export class Runtime {
     call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number) {
         const t = this.t
         t.ack(s, d.getAt(b + 8, "u32"))
-        if (s.isGone(seq)) {
-            t.statusOf(s, seq, CallState.Gone) // answered before, response released
-            return
-        }
-        const timeoutMs = d.getAt(b + 12, "u32")
-        const old = t.find(s, seq)
-        if (old) {
-            // a resent CALL: never run twice, answer like a POLL from the start
+        if (s.isGone(seq) || t.find(s, seq)) {
+            // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
+            // its answer is released)
             t.onPoll(s, seq, 0)
             return
         }
+        const timeoutMs = d.getAt(b + 12, "u32")
         let e: Entry = null
         let total = len - 19
         let db = b + 19

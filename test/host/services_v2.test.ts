@@ -275,9 +275,21 @@ describe("protocol v2 guarantees (VM)", () => {
     await healthy("after the restart")
   })
 
-  test("JACDAC_PAYLOAD is what the device announces", () => {
+  test("the device announces JACDAC_PAYLOAD as its record size, and its budget and window", async () => {
+    const hello = new Promise<DeviceRecord>((resolve) => {
+      const off = rig.node.onDeviceRecord((r) => {
+        if (r.kind === "hello") {
+          off()
+          resolve(r)
+        }
+      })
+    })
+    await rig.node.sendRawFrame(listRecord())
+    const h = (await hello) as Extract<DeviceRecord, { kind: "hello" }>
     assert.equal(JACDAC_PAYLOAD, 236)
-    assert.ok(rig.node.limits!.budget > 16384)
-    assert.ok(rig.node.limits!.window > 0)
+    assert.equal(h.maxRecord, JACDAC_PAYLOAD)
+    assert.equal(h.budget, rig.node.limits!.budget)
+    assert.ok(h.budget > 2 * 12000, "the budget holds the largest request twice")
+    assert.ok(h.window > 0)
   })
 })
