@@ -1,0 +1,111 @@
+// The fleet (host/client/fleet.ts): several robots behind one RobotNode, addressed by namespace.
+// Robots here are in-memory nodes; the MQTT tests run the same fleet over a broker.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { FleetNode, globToRegExp, splitRobotName } from "../../host/client/fleet"
+import { ServiceError } from "../../host/client/errors"
+import { demoMemoryNode } from "../../host/bridge/demo"
+import { CallPipeline } from "../../host/bridge/pipeline"
+import { AddTwoInts, Trigger, serviceTypes } from "../../host/gen/interfaces"
+
+test("names: /robot/service splits at the first segment; globs match robot names", () => {
+  assert.deepEqual(splitRobotName("/rover1/take_picture"), { robot: "rover1", service: "/take_picture" })
+  assert.deepEqual(splitRobotName("rover1/cam/take"), { robot: "rover1", service: "/cam/take" })
+  assert.equal(splitRobotName("/take_picture"), undefined)
+  assert.equal(splitRobotName("/bad name/x"), undefined)
+  assert.ok(globToRegExp("rover*").test("rover12"))
+  assert.ok(!globToRegExp("rover*").test("arm1"))
+  assert.ok(globToRegExp("r?v.1").test("rav.1"))
+  assert.ok(!globToRegExp("r?v.1").test("ravx1"), "a dot is literal")
+})
+
+test("a fleet lists every online robot's services under its namespace and routes calls", async () => {
+  const fleet = new FleetNode("the test fleet")
+  const a = demoMemoryNode()
+  const b = demoMemoryNode()
+  b.addService(Trigger, "/only_b", () => ({ success: true, message: "b" }))
+  fleet.add("rover1", a)
+  fleet.add("rover2", b)
+  const names = (await fleet.listServices({ timeoutMs: 2000 })).map((s) => s.name).sort()
+  assert.ok(names.includes("/rover1/add_two_ints") && names.includes("/rover2/add_two_ints") && names.includes("/rover2/only_b"), names.join(" "))
+  assert.ok(!names.includes("/rover1/only_b"))
+
+  const sum = await fleet.createClient(AddTwoInts, "/rover2/add_two_ints").call({ a: 40n, b: 2n })
+  assert.equal(sum.sum, 42n)
+  const onlyB = await fleet.createClient(Trigger, "/rover2/only_b").call({})
+  assert.equal(onlyB.message, "b")
+
+  // a service only the other robot has
+  await assert.rejects(fleet.createClient(Trigger, "/rover1/only_b").call({}), (e: ServiceError) => e.code === "unimplemented")
+  // no robot named, and an unknown robot
+  await assert.rejects(fleet.createClient(Trigger, "/only_b").call({}), (e: ServiceError) => e.code === "invalid_argument" && /name the robot/.test(e.message))
+  await assert.rejects(
+    fleet.createClient(Trigger, "/rover9/only_b").call({}),
+    (e: ServiceError) => e.code === "unavailable" && /no robot rover9/.test(e.message) && /rover1, rover2/.test(e.message),
+  )
+  assert.deepEqual(fleet.matchRobots("rover*"), ["rover1", "rover2"])
+  assert.deepEqual(fleet.matchRobots("*2"), ["rover2"])
+  await fleet.close()
+  assert.equal(fleet.state, "disconnected")
+})
+
+test("a robot going offline leaves the list, its calls fail, and it comes back; the others never stop", async () => {
+  const fleet = new FleetNode()
+  const a = demoMemoryNode()
+  const b = demoMemoryNode()
+  fleet.add("a", a)
+  fleet.add("b", b)
+  await fleet.listServices({ timeoutMs: 2000 })
+  const seen: string[] = []
+  fleet.onRobotsChanged((r) => seen.push(r.map((x) => `${x.name}:${x.online ? "on" : "off"}`).join(",")))
+
+  a.disconnect()
+  assert.deepEqual(
+    fleet.robots().map((r) => [r.name, r.online]),
+    [
+      ["a", false],
+      ["b", true],
+    ],
+  )
+  assert.ok(seen.includes("a:off,b:on"), seen.join(" | "))
+  assert.ok(!fleet.knownServices().some((s) => s.name.startsWith("/a/")), "an offline robot's services are not listed")
+  assert.equal(fleet.state, "connected", "one robot online keeps the fleet connected")
+  await assert.rejects(fleet.createClient(AddTwoInts, "/a/add_two_ints").call({ a: 1n, b: 1n }), (e: ServiceError) => e.code === "unavailable")
+  assert.equal((await fleet.createClient(AddTwoInts, "/b/add_two_ints").call({ a: 1n, b: 1n })).sum, 2n)
+
+  a.connectNow()
+  const back = await fleet.listServices({ timeoutMs: 2000 })
+  assert.ok(back.some((s) => s.name === "/a/add_two_ints"))
+  assert.equal((await fleet.createClient(AddTwoInts, "/a/add_two_ints").call({ a: 2n, b: 3n })).sum, 5n)
+
+  b.disconnect()
+  a.disconnect()
+  assert.equal(fleet.state, "connecting")
+  await assert.rejects(fleet.listServices({ timeoutMs: 50 }), (e: ServiceError) => e.code === "unavailable" && /known: a, b/.test(e.message))
+  await fleet.close()
+})
+
+test("waitForService waits for a robot that appears later", async () => {
+  const fleet = new FleetNode()
+  const client = fleet.createClient(AddTwoInts, "/late/add_two_ints")
+  const waiting = client.waitForService({ timeoutMs: 3000 })
+  setTimeout(() => fleet.add("late", demoMemoryNode()), 50)
+  await waiting
+  assert.equal((await client.call({ a: 1n, b: 2n })).sum, 3n)
+  await assert.rejects(fleet.createClient(AddTwoInts, "/never/add_two_ints").waitForService({ timeoutMs: 100 }), (e: ServiceError) => e.code === "deadline_exceeded")
+  await fleet.close()
+})
+
+test("the bridge's call pipeline serves a fleet unchanged (rosapi sees namespaced names)", async () => {
+  const fleet = new FleetNode()
+  fleet.add("r1", demoMemoryNode())
+  fleet.add("r2", demoMemoryNode())
+  const p = new CallPipeline(fleet, serviceTypes)
+  const out = await p.callJson({ service: "/r2/add_two_ints", args: { a: 5, b: 6 }, timeoutMs: 2000 }, "base64", { via: "test", client: "t" })
+  assert.ok(out.ok, String(out.values))
+  assert.equal(String((out.values as { sum: unknown }).sum), "11")
+  const listed = await p.callJson({ service: "/rosapi/services", args: {}, timeoutMs: 2000 }, "base64", { via: "test", client: "t" })
+  const services = (listed.values as { services: string[] }).services
+  assert.ok(services.includes("/r1/take_picture") && services.includes("/r2/take_picture"), services.join(" "))
+  await fleet.close()
+})
