@@ -2,6 +2,11 @@
 // every binary Jacdac frame from one peer to all the others, as `devs devtools` does, plus in-process
 // peers (`hubTransport`) that need no socket. The test rig runs the DeviceScript VM against it; tests
 // drop chosen frames with a peer's filter. It does not serve the devtools dashboard.
+//
+// Rooms: with `rooms: true`, every WebSocket peer gets a room of its own (0, 1, 2… in the order they
+// connect) and frames pass only between peers of one room, so several VMs (`robot sim --robots N`)
+// each see only their own simulated hardware and client, as separate Jacdac buses would. In-process
+// peers name their room (default 0). Without rooms everything is room 0: one bus, as devtools has.
 import { EventEmitter } from "node:events"
 import { WebSocketServer, type WebSocket } from "ws"
 import { jd, type JD } from "./jacdac"
@@ -18,12 +23,23 @@ export type FrameFilter = (frame: Uint8Array, dir: "in" | "out") => boolean
  */
 export type FramePipe = (frame: Uint8Array, deliver: (frame: Uint8Array) => void) => void
 
+export interface FrameHubOptions {
+  /** Give every WebSocket peer a room of its own (default false: one shared bus). */
+  rooms?: boolean
+}
+
 export class FrameHub extends EventEmitter {
-  private readonly peers = new Set<Deliver>()
+  /** every peer and its room */
+  private readonly peers = new Map<Deliver, number>()
+  private nextRoom = 0
   private wss: WebSocketServer | undefined
   private readonly sockets = new Set<WebSocket>()
   /** frames passed through, for tests and diagnostics */
   frames = 0
+
+  constructor(private readonly options: FrameHubOptions = {}) {
+    super()
+  }
 
   /** Starts listening on `port` (127.0.0.1 only). Rejects if the port is taken. */
   async listen(port = 8081): Promise<void> {
@@ -45,8 +61,9 @@ export class FrameHub extends EventEmitter {
       const deliver: Deliver = (f) => {
         if (ws.readyState === ws.OPEN) ws.send(f)
       }
-      this.peers.add(deliver)
-      this.emit("peer", "ws")
+      const room = this.options.rooms ? this.nextRoom++ : 0
+      this.peers.set(deliver, room)
+      this.emit("peer", "ws", room)
       ws.on("message", (data, isBinary) => {
         if (!isBinary) return // side data (JSON) is not forwarded
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
@@ -55,15 +72,15 @@ export class FrameHub extends EventEmitter {
       ws.on("close", () => {
         this.peers.delete(deliver)
         this.sockets.delete(ws)
-        this.emit("peerClosed", "ws")
+        this.emit("peerClosed", "ws", room)
       })
       ws.on("error", () => ws.close())
     })
   }
 
-  /** Adds an in-process peer; returns a function that removes it. */
-  attach(deliver: Deliver): { send: (frame: Uint8Array) => void; detach: () => void } {
-    this.peers.add(deliver)
+  /** Adds an in-process peer (in `room`, default 0); returns its send and detach functions. */
+  attach(deliver: Deliver, room = 0): { send: (frame: Uint8Array) => void; detach: () => void } {
+    this.peers.set(deliver, room)
     return {
       send: (f) => this.broadcast(f, deliver),
       detach: () => {
@@ -83,9 +100,15 @@ export class FrameHub extends EventEmitter {
     return this.sockets.size
   }
 
+  /** The room the next WebSocket peer will get (with `rooms`). */
+  get nextRoomId(): number {
+    return this.nextRoom
+  }
+
   private broadcast(frame: Uint8Array, from: Deliver) {
     this.frames++
-    for (const p of this.peers) if (p !== from) p(frame)
+    const room = this.peers.get(from)
+    for (const [p, r] of this.peers) if (p !== from && r === room) p(frame)
   }
 
   /** Closes every socket and the server. */
@@ -105,6 +128,7 @@ class HubJacdacTransport extends jd.Transport {
     private readonly hub: FrameHub,
     private readonly filter?: FrameFilter,
     private readonly pipes: { in?: FramePipe; out?: FramePipe } = {},
+    private readonly room = 0,
   ) {
     super("hub", { checkPulse: false })
   }
@@ -122,7 +146,7 @@ class HubJacdacTransport extends jd.Transport {
       if (this.filter && !this.filter(frame, "in")) return
       if (this.pipes.in) this.pipes.in(frame, deliver)
       else deliver(frame)
-    })
+    }, this.room)
     return Promise.resolve()
   }
   protected transportSendPacketAsync(frame: Uint8Array): Promise<void> {
@@ -141,14 +165,17 @@ class HubJacdacTransport extends jd.Transport {
 
 /**
  * In-process transport onto `hub` (no socket). `filter` sees every frame and may drop it; `pipes`
- * carry the frames each way (default: straight through).
+ * carry the frames each way (default: straight through); `room` picks the VM with a rooms hub.
  */
-export function hubTransport(hub: FrameHub, options: { filter?: FrameFilter; pipes?: { in?: FramePipe; out?: FramePipe } } = {}): RobotTransport {
+export function hubTransport(
+  hub: FrameHub,
+  options: { filter?: FrameFilter; pipes?: { in?: FramePipe; out?: FramePipe }; room?: number } = {},
+): RobotTransport {
   return {
     kind: "hub",
-    description: "in-process frame hub",
+    description: options.room ? `in-process frame hub (room ${options.room})` : "in-process frame hub",
     async create() {
-      return new HubJacdacTransport(hub, options.filter, options.pipes)
+      return new HubJacdacTransport(hub, options.filter, options.pipes, options.room ?? 0)
     },
   }
 }
