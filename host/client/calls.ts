@@ -21,6 +21,7 @@ import {
   type DeviceRecord,
   type Hello,
 } from "./records"
+import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "./wire"
 
 /** What the call engine needs from the node that owns it. */
 export interface CallLink {
@@ -49,8 +50,6 @@ export const DEFAULT_TIMEOUT_MS = 10000
 const POLL_FIRST_MS = 400
 const POLL_RUNNING_MS = 1000
 const POLL_MAX_MS = 4000
-/** heap the device charges per call besides its request (src/rpc/core.ts CALL_COST) */
-const DEVICE_CALL_COST = 512
 
 export interface PendingCall {
   seq: number
@@ -374,10 +373,10 @@ export class CallEngine {
     this.abandon(c, "deadline_exceeded", ms)
   }
 
-  /** bytes of device budget our active calls take (requests, charged twice, + per-call cost) */
+  /** bytes of device budget our active calls take (as src/rpc/calls.ts charges: per-call cost + request) */
   private budgetInUse(): number {
     let n = 0
-    for (const c of this.active.values()) if (c.resTotal < 0) n += DEVICE_CALL_COST + 2 * c.request.length
+    for (const c of this.active.values()) if (c.resTotal < 0) n += CALL_COST + c.request.length
     return n
   }
 
@@ -387,7 +386,9 @@ export class CallEngine {
     while (this.active.size < this.window() && this.queue.length) {
       const c = this.queue[0]!
       // adapt to the device's budget: a big upload waits until it fits beside our other calls
-      if (this.active.size > 0 && this.budgetInUse() + DEVICE_CALL_COST + 2 * c.request.length > budget) break
+      // (big requests leave the device's reserve to small calls, as its admission does)
+      const limit = c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget
+      if (this.active.size > 0 && this.budgetInUse() + CALL_COST + c.request.length > limit) break
       this.queue.shift()
       c.seq = this.nextSeq++
       c.session = this.session

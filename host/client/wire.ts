@@ -73,3 +73,6 @@ export const RECORD_HEADER = 3
 export const JACDAC_PAYLOAD = 236
 export const SMALL_RESPONSE = 64
 export const MAX_MESSAGE = 200
+export const CALL_COST = 512
+export const SMALL_REQUEST = 256
+export const BUDGET_RESERVE = 2048

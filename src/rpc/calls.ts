@@ -4,7 +4,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, Entry, Out, Policy, Session, cfg, errText } from "./core"
+import { CALL_COST, Call, Entry, Out, Policy, RESERVE, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -131,14 +131,18 @@ export class CallTable {
             this.bounce(s, seq, Status.Busy)
             return
         }
-        // the request buffer, and the copy the handler's decoded request holds (bytes, strings)
-        const need = CALL_COST + 2 * total
-        if (need > cfg.budget) {
-            this.reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${need} of the ${cfg.budget}-byte budget`)
+        // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
+        // decoding itself briefly holds both (runCall waits for that room)
+        const need = CALL_COST + total
+        if (need + total > cfg.budget) {
+            this.reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${need + total} of the ${cfg.budget}-byte budget`)
             return
         }
-        if (this.used + need > cfg.budget) this.reclaim(need)
-        if (this.used + need > cfg.budget) {
+        // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
+        // one, never stops the others (test: services_hostloss.test.ts)
+        const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
+        if (this.used + need > limit) this.reclaim(need, limit)
+        if (this.used + need > limit) {
             this.bounce(s, seq, Status.Busy)
             return
         }
@@ -159,10 +163,10 @@ export class CallTable {
         if (c.got === c.total) this.ready(c)
     }
 
-    /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit */
-    reclaim(need: number) {
+    /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
+    reclaim(need: number, limit: number) {
         for (const c of this.calls.slice()) {
-            if (this.used + need <= cfg.budget) return
+            if (this.used + need <= limit) return
             if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) this.forget(c)
         }
     }
@@ -280,6 +284,14 @@ export class CallTable {
         let src: ByteSource = null
         try {
             let req: any
+            // decoding holds the buffer and the decoded copy at once: wait until both fit
+            while (this.used + c.total > cfg.budget) {
+                this.reclaim(c.total, cfg.budget)
+                if (this.used + c.total <= cfg.budget) break
+                if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
+                if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
+                await ds.sleep(20)
+            }
             try {
                 // the whole request must be one message: bytes left over are a malformed request
                 req = decodeMessage(c.entry.type.request, c.req)

@@ -7,7 +7,7 @@ import { CallState, Limit, Status } from "./wire"
 
 /** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
 export const cfg = {
-    /** largest request, bytes of CDR (a request is charged twice to the budget: buffer + decoded copy) */
+    /** largest request, bytes of CDR (its decoding briefly needs twice that of the budget: buffer + decoded copy) */
     maxRequestBytes: 12000,
     /** largest response, bytes of CDR */
     maxResponseBytes: 262144,
@@ -27,8 +27,13 @@ export const cfg = {
  * Heap charged to every call record besides its buffers: the record, its context and a retained
  * small answer (`npm run bench` measures about 900 bytes per call in flight, fiber included).
  * With 160 here, answers retained behind one slow call ran the 64 KB heap out (exactly-once test).
+ * (protocol/protocol.json `callCost`: the host mirrors the charge to avoid busy retries)
  */
-export const CALL_COST = 512
+export const CALL_COST = Limit.CallCost
+/** requests of at most this many bytes may use the budget's reserve (protocol.json `smallRequest`) */
+export const SMALL_REQUEST = Limit.SmallRequest
+/** budget bytes big requests leave to small calls (protocol.json `budgetReserve`) */
+export const RESERVE = Limit.BudgetReserve
 /** settled-seq ranges kept per session above its floor before the session is given up */
 export const MAX_RANGES = 24
 

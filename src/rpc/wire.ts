@@ -71,4 +71,7 @@ export const enum Limit {
     JacdacPayload = 236,
     SmallResponse = 64,
     MaxMessage = 200,
+    CallCost = 512,
+    SmallRequest = 256,
+    BudgetReserve = 2048,
 }
