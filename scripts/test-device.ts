@@ -7,7 +7,7 @@
 // Usage: node --import tsx scripts/test-device.ts [name-filter...]   (npm run test:device)
 //   name-filter: only files whose name contains one of the given strings
 //   DEVICE_TEST_TIMEOUT_MS: per file (default 300000); DEVICE_TEST_T: per-test timeout for `devs -T`
-// The byte-exact host/device agreement test (scripts/agreement.ts) is generated and run by
+// The byte-exact host/device agreement test (test/support/agreement.ts) is generated and run by
 // test/host/agreement.test.ts, not here.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"

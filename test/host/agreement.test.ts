@@ -1,13 +1,13 @@
 // Byte-exact agreement between the host codecs and the device codecs (in the DeviceScript VM) for
-// every type in services/ and test/fixtures/interfaces. scripts/agreement.ts makes the vectors,
+// every type in services/ and test/fixtures/interfaces. test/support/agreement.ts makes the vectors,
 // encodes them on the host and writes the device tests into tmp/agreement/ (gitignored); this test
-// runs them in the VM under the devs lock. See scripts/agreement.ts for what each vector checks and
+// runs them in the VM under the devs lock. See test/support/agreement.ts for what each vector checks and
 // docs/int64.md for the 64-bit policy and the two VM float limits the expectations include.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { DEFAULT_ROOTS, OUT_DIR, writeDeviceTests, type Vector } from "../../scripts/agreement"
+import { DEFAULT_ROOTS, OUT_DIR, writeDeviceTests, type Vector } from "../support/agreement"
 import { runDeviceTestFile } from "../../scripts/test-device"
 import { loadInterfaces } from "../../host/idl/load"
 
