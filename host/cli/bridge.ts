@@ -168,8 +168,8 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
   }
   const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
   const services = await node.listServices({ timeoutMs: 15000 }).catch(() => [])
-  const { FleetNode } = (require("../client/fleet") as typeof import("../client/fleet"))
-  const fleet = node instanceof FleetNode ? node : undefined
+  const { fleetOf } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
+  const fleet = fleetOf(node)
   const out = [
     `Bridge for ${what}`,
     `  dashboard: ${bridge.url}${q}`,
