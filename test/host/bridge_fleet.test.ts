@@ -126,6 +126,9 @@ test("presence: /robot_bridge/state, GET /api/state and GET /api/robots carry th
     await s.until((m) => states(m) && presence(m).endsWith("robot4:on"))
     await f.fleet.remove("robot3")
     await s.until((m) => states(m) && presence(m) === "robot1:on,robot2:on,robot4:on")
+    // a fleet tells one change several ways (robots, services, state): no message is sent twice in a row
+    const sent = s.inbox.filter(states).map((m) => JSON.stringify(m.msg))
+    for (let i = 1; i < sent.length; i++) assert.notEqual(sent[i], sent[i - 1], `state message ${i} repeats the one before`)
   } finally {
     s.ws.close()
     await f.close()
@@ -334,9 +337,10 @@ test("Foxglove with a fleet: namespaced services and per-robot channels (/robot2
     const pic2 = await call(c, "/robot2/take_picture", "json", json('{"resolution": 0}'))
     assert.ok(pic2.ok)
     await on2
+    // a group call's pictures too
     const on1 = next(c.client, "message", (m) => m.subscriptionId === sub1)
-    const h = await post(f.bridge, "/api/services/robot1/take_picture", { resolution: 1 })
-    const pic1 = await h.json()
+    const h = await post(f.bridge, "/api/group/take_picture?robots=robot1", { resolution: 1 })
+    const pic1 = (await h.json()).results[0].values
     await on1
     // one more round trip: a picture published on the wrong channel would have arrived by now
     await call(c, "/robot2/add_two_ints", "json", json("{}"))

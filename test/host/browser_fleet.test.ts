@@ -7,6 +7,7 @@ import { test } from "node:test"
 import { chromium } from "playwright-core"
 import { demoFleet, demoMemoryNode } from "../../host/bridge/demo"
 import type { MemoryNode } from "../../host/bridge/memory"
+import { FleetNode } from "../../host/client/fleet"
 import { startBridge } from "../../host/bridge/server"
 import { Drive, GetState, serviceTypes, Trigger } from "../../host/gen/interfaces"
 
@@ -107,6 +108,13 @@ test("dashboard with a fleet: pick robot 2, its cockpit and forms call /robot2/.
     assert.ok(logged.includes("/robot2/add_two_ints") && logged.includes("/robot2/drive"), logged.join(" "))
     assert.ok(!logged.some((s) => s.startsWith("/robot3/") || s.startsWith("/robot1/")), logged.join(" "))
 
+    // robot 2 restarts: the banner says so
+    ;(fleet.robot("robot2") as MemoryNode).restart()
+    await page.waitForSelector('#banner[data-kind="info"]')
+    assert.match((await page.textContent("#banner")) ?? "", /robot2 restarted/)
+    await page.waitForSelector('#robot-picker [data-robot="robot2"][data-online="true"]')
+    await page.waitForSelector("#banner.hidden", { state: "attached" })
+
     // robot 1 goes offline: its mark changes at once; robot 2 stays picked, no banner for it
     r1.disconnect()
     await page.waitForSelector('#robot-picker [data-robot="robot1"][data-online="false"]')
@@ -133,14 +141,24 @@ test("dashboard with a fleet: pick robot 2, its cockpit and forms call /robot2/.
   }
 })
 
-test("dashboard with a fleet: ?robot= picks the robot at load; a single robot has no picker and unprefixed names", { skip }, async () => {
-  const fleet = demoFleet(2)
+test("dashboard with a fleet: no robot yet, then robots as they come; ?robot= picks the robot at load; a single robot has no picker and unprefixed names", { skip }, async () => {
+  const fleet = new FleetNode("the test fleet")
   const bridge = await startBridge({ node: fleet, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes })
   const single = demoMemoryNode()
   const one = await startBridge({ node: single, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
   try {
     const page = await browser.newPage()
+    await page.goto(`${bridge.url}/`)
+    await page.waitForSelector('#banner[data-kind="warn"]')
+    assert.match((await page.textContent("#banner")) ?? "", /No robot has appeared yet/)
+    assert.match((await page.textContent("#robot-picker")) ?? "", /no robot has appeared yet/)
+    fleet.add("robot1", demoMemoryNode())
+    fleet.add("robot2", demoMemoryNode())
+    await page.waitForSelector('.service[data-service="/robot1/add_two_ints"] form')
+    assert.equal(await page.getAttribute('#robot-picker [data-robot="robot1"]', "aria-pressed"), "true")
+    assert.ok(await page.locator("#banner").isHidden())
+
     await page.goto(`${bridge.url}/?robot=robot2`)
     await page.waitForSelector('.service[data-service="/robot2/take_picture"] form')
     assert.equal(await page.getAttribute('#robot-picker [data-robot="robot2"]', "aria-pressed"), "true")
