@@ -93,6 +93,8 @@ export class FoxgloveFrontEnd {
   private readonly idOfKey = new Map<string, number>()
   private nextServiceId = 1
   private readonly feeds = new Map<number, Feed>()
+  /** a robot that leaves and comes back gets its channel ids again */
+  private readonly channelIdOfTopic = new Map<string, number>()
   private nextChannelId = 1
   private readonly offs: (() => void)[]
   /** state channels being polled */
@@ -123,7 +125,12 @@ export class FoxgloveFrontEnd {
         const meta = JSON.stringify(this.metadata())
         if (p.fleet && meta !== this.metadataText) {
           this.metadataText = meta
-          for (const c of this.conns) this.sendJson(c, this.serverInfo())
+          // Foxglove rebuilds its channel types on every serverInfo: the channels follow it again
+          // (the same ids and content, which clients take as no change)
+          for (const c of this.conns) {
+            this.sendJson(c, this.serverInfo())
+            this.sendJson(c, { op: "advertise", channels: this.channels })
+          }
         }
         this.maybePoll()
       }),
@@ -134,12 +141,17 @@ export class FoxgloveFrontEnd {
 
   /** The camera channel, and the state channel when the bridge knows GetState, of one robot. */
   private addFeeds(robot: string | undefined): Channel[] {
+    const idOf = (topic: string) => {
+      let id = this.channelIdOfTopic.get(topic)
+      if (id === undefined) this.channelIdOfTopic.set(topic, (id = this.nextChannelId++))
+      return id
+    }
     const added: Feed[] = [
       {
         kind: "camera",
         robot,
         channel: {
-          id: this.nextChannelId++,
+          id: idOf(channelTopic(CAMERA_TOPIC, robot)),
           topic: channelTopic(CAMERA_TOPIC, robot),
           encoding: "json",
           schemaName: "foxglove.CompressedImage",
@@ -154,7 +166,7 @@ export class FoxgloveFrontEnd {
         kind: "state",
         robot,
         channel: {
-          id: this.nextChannelId++,
+          id: idOf(channelTopic(STATE_CHANNEL_TOPIC, robot)),
           topic: channelTopic(STATE_CHANNEL_TOPIC, robot),
           encoding: "json",
           schemaName: state.response.fullName,

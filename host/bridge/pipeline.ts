@@ -256,7 +256,11 @@ export class CallPipeline {
     if (!info && this.node.state === "connected") {
       // the list may be stale (first call after a restart, a robot that just came): ask once, or
       // wait for the question already asked (the calls of a group call come together)
-      const asking = this.refreshing ?? (performance.now() - this.lastAsked > 1000 ? ((this.lastAsked = performance.now()), this.refresh(2000)) : undefined)
+      let asking = this.refreshing
+      if (!asking && performance.now() - this.lastAsked > 1000) {
+        this.lastAsked = performance.now()
+        asking = this.refresh(2000)
+      }
       try {
         if (asking) info = (await asking).find((x) => x.name === name) ?? this.services.find((x) => x.name === name)
       } catch {

@@ -362,11 +362,26 @@ test("Foxglove with a fleet: namespaced services and per-robot channels (/robot2
     const ids1 = [...c.services.values()].filter((s) => s.name.startsWith("/robot1/")).map((s) => s.id).sort()
     const gone = next<number[]>(c.client, "unadvertiseServices")
     const info = next<any>(c.client, "serverInfo")
+    // the first `advertise` after that serverInfo (both may arrive in one read: listen synchronously)
+    const readvertised = new Promise<any[]>((resolve) => {
+      let afterInfo = false
+      const onInfo = () => (afterInfo = true)
+      const onAdv = (chs: any[]) => {
+        if (!afterInfo) return
+        c.client.off("serverInfo", onInfo)
+        c.client.off("advertise", onAdv)
+        resolve(chs)
+      }
+      c.client.on("serverInfo", onInfo)
+      c.client.on("advertise", onAdv)
+    })
     f.node("robot1").disconnect()
     assert.deepEqual([...(await gone)].sort(), ids1)
     const off = await info
     assert.equal(off.sessionId, session)
     assert.deepEqual(JSON.parse(off.metadata.robots).map((r: any) => r.online), [false, true])
+    // the channels follow the serverInfo again, unchanged (Foxglove rebuilds its types on serverInfo)
+    assert.deepEqual(await readvertised, c.channels)
     // back: the same ids
     const back = next<any[]>(c.client, "advertiseServices")
     f.node("robot1").connectNow()
@@ -392,6 +407,10 @@ test("Foxglove with a fleet: namespaced services and per-robot channels (/robot2
     await f.fleet.remove("robot3")
     assert.deepEqual([...(await unadv)].sort(), added.map((ch) => ch.id).sort())
     assert.equal((await unsvc).length, 4)
+    // it comes back: the same channel ids
+    const chans2 = next<any[]>(c.client, "advertise")
+    f.fleet.add("robot3", demoMemoryNode())
+    assert.deepEqual(await chans2, added)
   } finally {
     c.client.close()
     await f.close()
