@@ -1,8 +1,10 @@
 // Host-side demo services for the in-memory node (host/bridge/memory.ts): what the bridge tests,
-// the benchmark and `robot bridge --memory` serve when no robot is attached. Not a robot: the
-// picture is a gradient drawn on the host and JPEG-encoded with jpeg-js.
+// the benchmark and `robot bridge --memory` serve when no robot is attached, and a fleet of such
+// nodes (`robot bridge --memory --robots N`). Not a robot: the picture is a gradient drawn on the
+// host and JPEG-encoded with jpeg-js.
 import * as jpeg from "jpeg-js"
 import { ServiceError } from "../client/errors"
+import { FleetNode } from "../client/fleet"
 import { AddTwoInts, TakePicture, Trigger, SetBool } from "../gen/interfaces"
 import { MemoryNode } from "./memory"
 
@@ -54,4 +56,16 @@ export function demoMemoryNode(): MemoryNode {
     return { success: true, message: `led ${led ? "on" : "off"}` }
   })
   return node
+}
+
+/**
+ * A FleetNode of `count` demo nodes named `robot1`..`robot<count>` (each a {@link demoMemoryNode});
+ * `fleet.robot("robot2")` is robot2's MemoryNode, for tests that take it offline. Throws on a count
+ * outside 1-1000.
+ */
+export function demoFleet(count: number): FleetNode {
+  if (!Number.isInteger(count) || count < 1 || count > 1000) throw new RangeError(`robots: ${count} is not a count of 1-1000`)
+  const fleet = new FleetNode(`the in-memory demo fleet`)
+  for (let i = 1; i <= count; i++) fleet.add(`robot${i}`, demoMemoryNode())
+  return fleet
 }

@@ -3,9 +3,11 @@
 // in `cdr` (bytes passed to the robot as they are) or `json`, every failure answered with
 // `serviceCallFailure` (`<code>: <message>`, timeouts too: Foxglove clients do not time out), and two
 // channels: the pictures of every take_picture (`foxglove.CompressedImage`) and the robot state of
-// every get_state (polled while someone subscribes). Calls go through the shared pipeline; tokens,
-// origins and the in-flight bound through the guard. The message layouts follow the protocol's
-// spec (foxglove/ws-protocol, docs/spec.md). See docs/bridge.md.
+// every get_state (polled while someone subscribes). With a fleet of robots (host/client/fleet.ts)
+// each robot has its own two channels under its namespace (`/rover1/camera/compressed`), and the
+// robots and their presence are in the serverInfo metadata. Calls go through the shared pipeline;
+// tokens, origins and the in-flight bound through the guard. The message layouts follow the
+// protocol's spec (foxglove/ws-protocol, docs/spec.md). See docs/bridge.md.
 //
 // Why not the FoxgloveServer class of @foxglove/ws-protocol: it does not answer a call to an
 // unknown service id (it emits an error and the caller waits forever), cannot tell connected
@@ -14,6 +16,7 @@ import { stringify as ros2msgText } from "@foxglove/rosmsg"
 import type { MessageDefinition } from "@foxglove/message-definition"
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
+import { splitRobotName } from "../client/fleet"
 import { INT_RANGES } from "../runtime/codec"
 import type { ServiceDescriptor } from "../runtime/types"
 import type { Guard } from "./guard"
@@ -60,6 +63,7 @@ interface Advertised {
   type: ServiceDescriptor<any, any>
 }
 
+/** A channel as advertised (the protocol's fields). */
 interface Channel {
   id: number
   topic: string
@@ -69,6 +73,18 @@ interface Channel {
   schemaEncoding: string
 }
 
+/** A channel and what feeds it: the pictures or the state of one robot (`robot` undefined: the only robot). */
+interface Feed {
+  channel: Channel
+  kind: "camera" | "state"
+  robot: string | undefined
+}
+
+/** `/camera/compressed` of robot `rover1` is `/rover1/camera/compressed`; a single robot's stays as it is. */
+export function channelTopic(topic: string, robot: string | undefined): string {
+  return robot === undefined ? topic : `/${robot}${topic}`
+}
+
 export class FoxgloveFrontEnd {
   private readonly conns = new Set<Conn>()
   private nextConn = 1
@@ -76,48 +92,112 @@ export class FoxgloveFrontEnd {
   private readonly services = new Map<number, Advertised>()
   private readonly idOfKey = new Map<string, number>()
   private nextServiceId = 1
-  private readonly channels: Channel[]
+  private readonly feeds = new Map<number, Feed>()
+  /** a robot that leaves and comes back gets its channel ids again */
+  private readonly channelIdOfTopic = new Map<string, number>()
+  private nextChannelId = 1
   private readonly offs: (() => void)[]
-  private polling = false
+  /** state channels being polled */
+  private readonly polling = new Set<number>()
+  private metadataText = ""
   private closed = false
 
   constructor(private readonly o: FoxgloveOptions) {
     const p = o.pipeline
-    this.channels = [
-      {
-        id: 1,
-        topic: CAMERA_TOPIC,
-        encoding: "json",
-        schemaName: "foxglove.CompressedImage",
-        schemaEncoding: "jsonschema",
-        schema: JSON.stringify(COMPRESSED_IMAGE_SCHEMA),
-      },
-    ]
-    const state = p.registry["robot_interfaces/srv/GetState"]
-    if (state) {
-      this.channels.push({
-        id: 2,
-        topic: STATE_CHANNEL_TOPIC,
-        encoding: "json",
-        schemaName: state.response.fullName,
-        schemaEncoding: "jsonschema",
-        schema: JSON.stringify(jsonSchema(state.response.definitions)),
-      })
-    }
+    if (!p.fleet) this.addFeeds(undefined)
+    this.syncFeeds()
+    this.metadataText = JSON.stringify(this.metadata())
     this.offs = [
-      p.onChange(({ restarted }) => {
-        if (restarted) {
+      p.onChange(({ restarted, robot }) => {
+        if (restarted && p.fleet && robot !== undefined) {
+          // one robot of a fleet restarted: its services are told again, the session goes on
+          this.unadvertiseWhere((s) => splitRobotName(s.name)?.robot === robot)
+        } else if (restarted) {
           // a new robot session: clients drop what they knew and learn it again
           this.sessionId = newSessionId()
           this.unadvertiseAll()
           for (const c of this.conns) this.sendJson(c, this.serverInfo())
         }
+        this.syncFeeds()
         this.syncServices()
+        // a fleet's presence is in the metadata: a robot coming or going is a new serverInfo (same
+        // session); a single robot's clients get serverInfo only with a new session, as before
+        const meta = JSON.stringify(this.metadata())
+        if (p.fleet && meta !== this.metadataText) {
+          this.metadataText = meta
+          // Foxglove rebuilds its channel types on every serverInfo: the channels follow it again
+          // (the same ids and content, which clients take as no change)
+          for (const c of this.conns) {
+            this.sendJson(c, this.serverInfo())
+            this.sendJson(c, { op: "advertise", channels: this.channels })
+          }
+        }
         this.maybePoll()
       }),
       p.onResult((r) => this.onResult(r)),
     ]
     this.syncServices()
+  }
+
+  /** The camera channel, and the state channel when the bridge knows GetState, of one robot. */
+  private addFeeds(robot: string | undefined): Channel[] {
+    const idOf = (topic: string) => {
+      let id = this.channelIdOfTopic.get(topic)
+      if (id === undefined) this.channelIdOfTopic.set(topic, (id = this.nextChannelId++))
+      return id
+    }
+    const added: Feed[] = [
+      {
+        kind: "camera",
+        robot,
+        channel: {
+          id: idOf(channelTopic(CAMERA_TOPIC, robot)),
+          topic: channelTopic(CAMERA_TOPIC, robot),
+          encoding: "json",
+          schemaName: "foxglove.CompressedImage",
+          schemaEncoding: "jsonschema",
+          schema: JSON.stringify(COMPRESSED_IMAGE_SCHEMA),
+        },
+      },
+    ]
+    const state = this.o.pipeline.registry["robot_interfaces/srv/GetState"]
+    if (state) {
+      added.push({
+        kind: "state",
+        robot,
+        channel: {
+          id: idOf(channelTopic(STATE_CHANNEL_TOPIC, robot)),
+          topic: channelTopic(STATE_CHANNEL_TOPIC, robot),
+          encoding: "json",
+          schemaName: state.response.fullName,
+          schemaEncoding: "jsonschema",
+          schema: JSON.stringify(jsonSchema(state.response.definitions)),
+        },
+      })
+    }
+    for (const f of added) this.feeds.set(f.channel.id, f)
+    return added.map((f) => f.channel)
+  }
+
+  /** A fleet: channels for every robot it has (online or not); a robot that left loses its channels. */
+  private syncFeeds() {
+    const robots = this.o.pipeline.robotEntries()
+    if (!robots) return
+    const names = new Set(robots.map((r) => r.name))
+    const have = new Set([...this.feeds.values()].map((f) => f.robot))
+    const gone = [...this.feeds.values()].filter((f) => f.robot !== undefined && !names.has(f.robot))
+    if (gone.length) {
+      for (const f of gone) this.feeds.delete(f.channel.id)
+      const ids = gone.map((f) => f.channel.id)
+      for (const c of this.conns) for (const [sub, ch] of c.subs) if (ids.includes(ch)) c.subs.delete(sub)
+      this.broadcast({ op: "unadvertise", channelIds: ids })
+    }
+    const added = robots.filter((r) => !have.has(r.name)).flatMap((r) => this.addFeeds(r.name))
+    if (added.length) this.broadcast({ op: "advertise", channels: added })
+  }
+
+  private get channels(): Channel[] {
+    return [...this.feeds.values()].map((f) => f.channel)
   }
 
   get count(): number {
@@ -156,13 +236,21 @@ export class FoxgloveFrontEnd {
     this.conns.clear()
   }
 
+  /** serverInfo metadata (string values): the robot state, and a fleet's robots as JSON text. */
+  private metadata(): Record<string, string> {
+    const m: Record<string, string> = { robot_state: this.o.pipeline.node.state }
+    const robots = this.o.pipeline.robotEntries()
+    if (robots) m.robots = JSON.stringify(robots)
+    return m
+  }
+
   private serverInfo() {
     return {
       op: "serverInfo",
       name: "robot-services bridge",
       capabilities: ["services"],
       supportedEncodings: ["cdr", "json"],
-      metadata: { robot_state: this.o.pipeline.node.state },
+      metadata: this.metadata(),
       sessionId: this.sessionId,
     }
   }
@@ -208,9 +296,14 @@ export class FoxgloveFrontEnd {
   }
 
   private unadvertiseAll() {
-    if (!this.services.size) return
-    this.broadcast({ op: "unadvertiseServices", serviceIds: [...this.services.keys()] })
-    this.services.clear()
+    this.unadvertiseWhere(() => true)
+  }
+
+  private unadvertiseWhere(which: (s: Advertised) => boolean) {
+    const gone = [...this.services.values()].filter(which)
+    if (!gone.length) return
+    for (const s of gone) this.services.delete(s.id)
+    this.broadcast({ op: "unadvertiseServices", serviceIds: gone.map((s) => s.id) })
   }
 
   private onBinary(c: Conn, b: Buffer) {
@@ -286,7 +379,7 @@ export class FoxgloveFrontEnd {
             this.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
             continue
           }
-          if (!this.channels.some((ch) => ch.id === x.channelId)) {
+          if (!this.feeds.has(x.channelId)) {
             this.status(c, STATUS_ERROR, `subscribe: no channel ${x.channelId}`)
             continue
           }
@@ -328,9 +421,18 @@ export class FoxgloveFrontEnd {
     }
   }
 
+  /** The channel of `kind` for the robot behind `service` (a fleet's namespace, or the only robot). */
+  private feedFor(kind: Feed["kind"], service: string): Feed | undefined {
+    const robot = this.o.pipeline.fleet ? splitRobotName(service)?.robot : undefined
+    if (this.o.pipeline.fleet && robot === undefined) return undefined
+    for (const f of this.feeds.values()) if (f.kind === kind && f.robot === robot) return f
+    return undefined
+  }
+
   private onResult(r: CallResult) {
     if (r.type.fullName === "robot_interfaces/srv/TakePicture" || hasImageField(r.type)) {
-      if (!this.subscribers(1).length) return
+      const feed = this.feedFor("camera", r.service)
+      if (!feed || !this.subscribers(feed.channel.id).length) return
       const v = r.response() as Record<string, any>
       const img = findImage(v)
       if (!img) return
@@ -341,22 +443,37 @@ export class FoxgloveFrontEnd {
         format: img.format,
         data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString("base64"),
       }
-      this.publish(1, Buffer.from(JSON.stringify(msg), "utf8"))
+      this.publish(feed.channel.id, Buffer.from(JSON.stringify(msg), "utf8"))
     } else if (r.type.fullName === "robot_interfaces/srv/GetState") {
-      if (!this.subscribers(2).length) return
-      this.publish(2, Buffer.from(stringifyJson(toJson(r.type.response, r.response())), "utf8"))
+      const feed = this.feedFor("state", r.service)
+      if (!feed || !this.subscribers(feed.channel.id).length) return
+      this.publish(feed.channel.id, Buffer.from(stringifyJson(toJson(r.type.response, r.response())), "utf8"))
     }
   }
 
-  /** While someone subscribes to the state channel, polls get_state (one at a time, as fast as the link answers). */
-  private maybePoll() {
-    if (this.polling || this.closed || !this.subscribers(2).length) return
+  /** Whether the robot behind a feed is there to be asked. */
+  private online(robot: string | undefined): boolean {
     const p = this.o.pipeline
-    const svc = p.services.find((s) => s.type === "robot_interfaces/srv/GetState")
-    if (!svc || p.node.state !== "connected") return
-    this.polling = true
+    if (robot === undefined) return p.node.state === "connected"
+    return !!p.robotEntries()?.some((r) => r.name === robot && r.online)
+  }
+
+  /** While someone subscribes to a state channel, polls its robot's get_state (one at a time, as fast as the link answers). */
+  private maybePoll() {
+    for (const feed of this.feeds.values()) if (feed.kind === "state") this.pollFeed(feed)
+  }
+
+  private pollFeed(feed: Feed) {
+    const id = feed.channel.id
+    if (this.polling.has(id) || this.closed || !this.subscribers(id).length) return
+    const p = this.o.pipeline
+    const prefix = feed.robot === undefined ? "" : `/${feed.robot}/`
+    const svc = p.services.find((s) => s.type === "robot_interfaces/srv/GetState" && s.name.startsWith(prefix))
+    if (!svc || !this.online(feed.robot)) return
+    this.polling.add(id)
+    const live = () => !this.closed && this.feeds.get(id) === feed && this.subscribers(id).length > 0 && this.online(feed.robot)
     const loop = async () => {
-      while (!this.closed && this.subscribers(2).length && p.node.state === "connected") {
+      while (live()) {
         const out = await p.callJson({ service: svc.name, args: {}, timeoutMs: 5000 }, "base64", { via: "foxglove", client: "state channel", quiet: true })
         if (!out.ok) break
         await new Promise((r) => setTimeout(r, STATE_POLL_GAP_MS))
@@ -365,7 +482,7 @@ export class FoxgloveFrontEnd {
     loop()
       .catch((e) => this.o.log(`foxglove state poll: ${(e as Error).message}`))
       .finally(() => {
-        this.polling = false
+        this.polling.delete(id)
       })
   }
 

@@ -1,12 +1,16 @@
 // The HTTP front end: the dashboard's static files and the JSON API (GET /api/services,
-// GET /api/state, POST /api/services/<name>). Calls go through the shared pipeline; tokens,
-// origins and the in-flight bound through the guard. See docs/bridge.md.
+// GET /api/state, POST /api/services/<name>, and for a fleet GET /api/robots and
+// POST /api/group/<name>?robots=<glob>). Calls go through the shared pipeline; tokens, origins and
+// the in-flight bound through the guard. See docs/bridge.md.
 import * as fs from "node:fs"
 import type * as http from "node:http"
 import * as path from "node:path"
 import { ServiceError, type ErrorCode } from "../client/errors"
+import { splitRobotName } from "../client/fleet"
+import { groupCall, matchGroup } from "./group"
 import { clientAddress, type Guard } from "./guard"
 import { parseJson, stringifyJson } from "./json"
+import { normalizeName } from "./memory"
 import type { CallPipeline } from "./pipeline"
 import { typedefs } from "./rosapi"
 
@@ -75,6 +79,8 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
           const t = pipeline.registry[s.type]
           return {
             name: s.name,
+            // a fleet's services are namespaced: /rover1/take_picture is robot rover1's
+            ...(pipeline.fleet ? { robot: splitRobotName(s.name)?.robot ?? "" } : {}),
             type: s.type,
             hash32: s.hash32,
             known: !!t,
@@ -90,17 +96,56 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
       sendJson(res, 200, pipeline.stateMessage())
       return
     }
+    if (url.pathname === "/api/robots") {
+      if (req.method !== "GET") return notAllowed(res, "GET", "list the robots with GET")
+      const robots = pipeline.robotEntries()
+      if (!robots) {
+        sendJson(res, 200, { fleet: false, robots: [] })
+        return
+      }
+      const glob = url.searchParams.get("robots")
+      let names: Set<string> | undefined
+      if (glob !== null) {
+        try {
+          names = new Set(matchGroup(pipeline, glob))
+        } catch (e) {
+          return sendError(res, e as ServiceError)
+        }
+      }
+      sendJson(res, 200, { fleet: true, robots: names ? robots.filter((r) => names.has(r.name)) : robots })
+      return
+    }
+    if (url.pathname.startsWith("/api/group/")) {
+      if (req.method !== "POST") return notAllowed(res, "POST", "call a service on a group of robots with POST and a JSON body")
+      const args = await readJsonRequest(req, res, maxBytes)
+      if (args === NO_BODY) return
+      const service = decodeURIComponent(url.pathname.slice("/api/group".length))
+      const robots = url.searchParams.get("robots") ?? "*"
+      const address = clientAddress(req)
+      const tq = Number(url.searchParams.get("timeout_ms"))
+      const ac = new AbortController()
+      const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
+      res.on("close", onClose)
+      try {
+        const results = await groupCall(
+          pipeline,
+          { service, robots, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
+          "base64",
+          { via: "http", client: `${address}:${req.socket.remotePort}` },
+          { acquire: () => guard.acquire(address), message: guard.limitMessage() },
+        )
+        sendJson(res, 200, { service: normalizeName(service), robots, results })
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e
+        sendError(res, e)
+      } finally {
+        res.off("close", onClose)
+      }
+      return
+    }
     if (url.pathname.startsWith("/api/services/")) {
-      if (req.method !== "POST") {
-        res.setHeader("allow", "POST")
-        sendJson(res, 405, { code: "method_not_allowed", message: "call a service with POST and a JSON body" })
-        return
-      }
-      const ctype = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
-      if (ctype !== "application/json") {
-        sendJson(res, 415, { code: "invalid_argument", message: "send the request as Content-Type: application/json" })
-        return
-      }
+      if (req.method !== "POST") return notAllowed(res, "POST", "call a service with POST and a JSON body")
+      if (!isJson(req)) return notJson(res)
       const address = clientAddress(req)
       const release = guard.acquire(address)
       if (!release) {
@@ -108,19 +153,8 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
         return
       }
       try {
-        const body = await readBody(req, maxBytes)
-        if (body === undefined) {
-          sendJson(res, 413, { code: "resource_exhausted", message: `request body over the limit of ${maxBytes} bytes` })
-          req.resume()
-          return
-        }
-        let args: unknown
-        try {
-          args = body.trim() === "" ? {} : parseJson(body)
-        } catch (e) {
-          sendJson(res, 400, { code: "invalid_argument", message: `malformed JSON: ${(e as Error).message}` })
-          return
-        }
+        const args = await readJsonRequest(req, res, maxBytes)
+        if (args === NO_BODY) return
         const service = decodeURIComponent(url.pathname.slice("/api/services".length))
         const tq = Number(url.searchParams.get("timeout_ms"))
         const ac = new AbortController()
@@ -133,7 +167,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
         )
         res.off("close", onClose)
         if (out.ok) sendJson(res, 200, out.values)
-        else sendJson(res, HTTP_STATUS[out.error!.code] ?? 500, { code: out.error!.code, message: out.error!.detail })
+        else sendError(res, out.error!)
       } finally {
         release()
       }
@@ -146,6 +180,44 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
       if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
       else res.destroy()
     })
+  }
+}
+
+function sendError(res: http.ServerResponse, e: ServiceError) {
+  sendJson(res, HTTP_STATUS[e.code] ?? 500, { code: e.code, message: e.detail })
+}
+
+function notAllowed(res: http.ServerResponse, allow: string, message: string) {
+  res.setHeader("allow", allow)
+  sendJson(res, 405, { code: "method_not_allowed", message })
+}
+
+const isJson = (req: http.IncomingMessage) => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === "application/json"
+
+function notJson(res: http.ServerResponse) {
+  sendJson(res, 415, { code: "invalid_argument", message: "send the request as Content-Type: application/json" })
+}
+
+/** Marks a request already answered (wrong type, too big, malformed). */
+const NO_BODY = Symbol("answered")
+
+/** The JSON body of a POST (`{}` when empty), or NO_BODY after answering 415, 413 or 400. */
+async function readJsonRequest(req: http.IncomingMessage, res: http.ServerResponse, maxBytes: number): Promise<unknown> {
+  if (!isJson(req)) {
+    notJson(res)
+    return NO_BODY
+  }
+  const body = await readBody(req, maxBytes)
+  if (body === undefined) {
+    sendJson(res, 413, { code: "resource_exhausted", message: `request body over the limit of ${maxBytes} bytes` })
+    req.resume()
+    return NO_BODY
+  }
+  try {
+    return body.trim() === "" ? {} : parseJson(body)
+  } catch (e) {
+    sendJson(res, 400, { code: "invalid_argument", message: `malformed JSON: ${(e as Error).message}` })
+    return NO_BODY
   }
 }
 

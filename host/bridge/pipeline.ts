@@ -1,10 +1,12 @@
 // The one call pipeline every front end uses (rosbridge, HTTP, Foxglove, and the CLI's direct
 // mode): the robot's service list, cached and kept fresh; name -> type resolution; JSON requests
 // checked against the type and turned into codec values; CDR requests passed through as they are;
-// the rosapi discovery services; and one record per call for the call log. It talks to the robot
-// through a RobotNode (host/client/api.ts) only.
+// the rosapi discovery services; one record per call for the call log; and, when the node is a
+// fleet of robots (host/client/fleet.ts), their presence. It talks to the robot through a
+// RobotNode (host/client/api.ts) only.
 import type { Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
 import { ServiceError, type ErrorCode } from "../client/errors"
+import { splitRobotName, type RobotStatus } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary } from "./json"
 import { normalizeName } from "./memory"
@@ -60,12 +62,50 @@ export interface Caller {
   quiet?: boolean
 }
 
+/** One robot of a fleet as the bridge shows it; `services` are the robot's own names (`/take_picture`). */
+export interface RobotEntry {
+  name: string
+  online: boolean
+  /** empty while the robot is offline or has not listed its services yet */
+  services: { name: string; type: string }[]
+}
+
 /** The robot's state as the bridge publishes it (`/robot_bridge/state`, `GET /api/state`). */
 export interface StateMessage {
   state: NodeState
   restarted: boolean
   restarting: boolean
   services: { name: string; type: string }[]
+  /** Only when the node is a fleet: every robot, online or not, in name order. */
+  robots?: RobotEntry[]
+  /** Only with `restarted` on a fleet: the robot that restarted. */
+  robot?: string
+}
+
+/**
+ * What the bridge needs of a node made of several robots (host/client/fleet.ts `FleetNode` has it):
+ * service `/take_picture` of robot `rover1` is `/rover1/take_picture` on the node.
+ */
+export interface Fleet {
+  robots(): RobotStatus[]
+  onRobotsChanged(listener: (robots: RobotStatus[]) => void): () => void
+  /** Names of the robots whose name matches the glob (`*`, `?`), online or not. */
+  matchRobots(glob: string): string[]
+}
+
+/** The node as a fleet, or undefined for a single robot. */
+export function fleetOf(node: RobotNode): Fleet | undefined {
+  const f = node as Partial<Fleet>
+  return typeof f.robots === "function" && typeof f.onRobotsChanged === "function" && typeof f.matchRobots === "function" ? (node as unknown as Fleet) : undefined
+}
+
+/** What changed (`onChange`). `robot` names the robot of a fleet that restarted. */
+export interface ChangeEvent {
+  restarted: boolean
+  servicesChanged: boolean
+  /** a fleet's robot list or a robot's presence changed */
+  robotsChanged?: boolean
+  robot?: string
 }
 
 const passthrough = <T>(desc: MessageDescriptor<T>): MessageDescriptor<any> => ({
@@ -83,11 +123,16 @@ export class CallPipeline {
   /** False until a list arrived since the robot last connected. */
   haveList = false
   restarting = false
+  /** Set when the node is a fleet of robots. */
+  readonly fleet: Fleet | undefined
+  private robotsKey = ""
+  private online = new Map<string, boolean>()
+  private refreshing: Promise<ServiceInfo[]> | undefined
   private readonly clients = new Map<string, { hash32: number; client: Client<any, any>; raw: Client<Uint8Array, Uint8Array> }>()
   private listGen = 0
   private lastAsked = -Infinity
   private readonly offs: (() => void)[] = []
-  private readonly changeListeners = new Set<(why: { restarted: boolean; servicesChanged: boolean }) => void>()
+  private readonly changeListeners = new Set<(why: ChangeEvent) => void>()
   private readonly callListeners = new Set<(rec: CallRecord) => void>()
   private readonly resultListeners = new Set<(res: CallResult) => void>()
 
@@ -96,6 +141,7 @@ export class CallPipeline {
     readonly registry: TypeRegistry,
     private readonly log: (line: string) => void = () => {},
   ) {
+    this.fleet = fleetOf(node)
     this.offs.push(
       node.onServicesChanged((list) => {
         this.listGen++
@@ -105,19 +151,46 @@ export class CallPipeline {
         this.emitChange(false, true)
       }),
       node.onStateChange((state, info) => {
+        // a fleet names the robot behind the event (host/client/fleet.ts)
+        const robot = (info as { robot?: string }).robot
         this.restarting = state === "connecting"
         if (state !== "connected") this.haveList = false
         if (info.restarted) this.clients.clear()
-        this.log(`robot ${state}${info.restarted ? " (restarted)" : ""}`)
-        this.emitChange(info.restarted, false)
+        if (!this.fleet) this.log(`robot ${state}${info.restarted ? " (restarted)" : ""}`)
+        else if (info.restarted) this.log(`robot ${robot ?? "?"} restarted`)
+        this.emitChange(info.restarted, false, false, info.restarted ? robot : undefined)
         if (state === "connected") this.refresh(5000).catch(() => {})
       }),
     )
+    const fleet = this.fleet
+    if (fleet) {
+      const now = this.robotEntries() ?? []
+      this.robotsKey = robotsKey(now)
+      this.online = new Map(now.map((r) => [r.name, r.online]))
+      this.offs.push(
+        fleet.onRobotsChanged(() => {
+          // a fleet tells the same news more than once (robots, then services): pass on what differs
+          const now = this.robotEntries() ?? []
+          const k = robotsKey(now)
+          if (k === this.robotsKey) return
+          for (const r of now) if (this.online.get(r.name) !== r.online) this.log(`robot ${r.name} ${r.online ? "online" : "offline"}`)
+          for (const n of this.online.keys()) if (!now.some((r) => r.name === n)) this.log(`robot ${n} left`)
+          this.online = new Map(now.map((r) => [r.name, r.online]))
+          this.robotsKey = k
+          this.emitChange(false, false, true)
+        }),
+      )
+    }
     if (node.state === "connected") this.refresh(5000).catch(() => {})
   }
 
-  /** Fires on every robot state change, restart and service list change. */
-  onChange(listener: (why: { restarted: boolean; servicesChanged: boolean }) => void): () => void {
+  /** The fleet's robots (name order), or undefined for a single robot. */
+  robotEntries(): RobotEntry[] | undefined {
+    return this.fleet?.robots().map((r) => ({ name: r.name, online: r.online, services: (r.services ?? []).map((s) => ({ name: s.name, type: s.type })) }))
+  }
+
+  /** Fires on every robot state change, restart and service list change, and a fleet's presence changes. */
+  onChange(listener: (why: ChangeEvent) => void): () => void {
     this.changeListeners.add(listener)
     return () => this.changeListeners.delete(listener)
   }
@@ -134,19 +207,31 @@ export class CallPipeline {
     return () => this.resultListeners.delete(listener)
   }
 
-  stateMessage(restarted = false): StateMessage {
-    return {
+  /** `robot`: the fleet's robot that restarted (with `restarted`). */
+  stateMessage(restarted = false, robot?: string): StateMessage {
+    const m: StateMessage = {
       state: this.node.state,
       restarted,
       restarting: this.restarting,
       services: this.services.map((s) => ({ name: s.name, type: s.type })),
     }
+    const robots = this.robotEntries()
+    if (robots) m.robots = robots
+    if (restarted && robot !== undefined) m.robot = robot
+    return m
   }
 
   /** Asks the robot for its list (an older answer never overwrites a newer push). */
   async refresh(timeoutMs: number): Promise<ServiceInfo[]> {
     const gen = this.listGen
-    const list = await this.node.listServices({ timeoutMs })
+    const ask = this.node.listServices({ timeoutMs })
+    this.refreshing = ask
+    let list: ServiceInfo[]
+    try {
+      list = await ask
+    } finally {
+      if (this.refreshing === ask) this.refreshing = undefined
+    }
     if (gen !== this.listGen) return this.services
     const changed = key(list) !== key(this.services)
     this.services = list
@@ -165,23 +250,52 @@ export class CallPipeline {
   /** The service and its descriptor; throws ServiceError (unavailable, unimplemented). */
   async resolve(service: string): Promise<{ info: ServiceInfo; type: ServiceDescriptor<any, any> }> {
     const name = normalizeName(service)
+    // a fleet's robot that is offline or unknown: say so at once (the list cannot have it)
+    if (this.fleet) this.checkRobot(name)
     let info = this.services.find((x) => x.name === name)
-    if (!info && this.node.state === "connected" && performance.now() - this.lastAsked > 1000) {
-      this.lastAsked = performance.now()
-      // the list may be stale (first call after a restart): ask once
+    if (!info && this.node.state === "connected") {
+      // the list may be stale (first call after a restart, a robot that just came): ask once, or
+      // wait for the question already asked (the calls of a group call come together)
+      let asking = this.refreshing
+      if (!asking && performance.now() - this.lastAsked > 1000) {
+        this.lastAsked = performance.now()
+        asking = this.refresh(2000)
+      }
       try {
-        info = (await this.refresh(2000)).find((x) => x.name === name)
+        if (asking) info = (await asking).find((x) => x.name === name) ?? this.services.find((x) => x.name === name)
       } catch {
         // unimplemented or unavailable below
       }
     }
     if (!info) {
+      if (this.fleet) this.checkRobot(name)
       if (this.node.state !== "connected") throw new ServiceError("unavailable", `the robot is ${this.node.state}; try again when it is connected`, name)
+      if (this.fleet) {
+        const split = splitRobotName(name)
+        if (!split) {
+          const first = this.fleet.robots()[0]?.name ?? "rover1"
+          throw new ServiceError("unimplemented", `no service ${name}: this bridge serves several robots, name one (/${first}${name})`, name)
+        }
+        throw new ServiceError("unimplemented", `no service ${split.service} on robot ${split.robot} (robot service list shows what there is)`, name)
+      }
       throw new ServiceError("unimplemented", `no service ${name} on the robot (robot service list shows what there is)`, name)
     }
     const type = this.registry[info.type]
     if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (regenerate host/gen/interfaces.ts with \`robot gen\`)`, name)
     return { info, type }
+  }
+
+  /** Throws `unavailable` when `name` belongs to a robot of the fleet that is offline or unknown. */
+  private checkRobot(name: string) {
+    const split = splitRobotName(name)
+    if (!split) return
+    const robots = this.fleet!.robots()
+    const r = robots.find((x) => x.name === split.robot)
+    if (!r) {
+      const known = robots.map((x) => x.name)
+      throw new ServiceError("unavailable", `no robot ${split.robot}${known.length ? ` (robots: ${known.join(", ")})` : " (no robot has appeared yet)"}`, name)
+    }
+    if (!r.online) throw new ServiceError("unavailable", `robot ${split.robot} is offline; try again when it is back`, name)
   }
 
   private entry(info: ServiceInfo, type: ServiceDescriptor<any, any>) {
@@ -282,8 +396,11 @@ export class CallPipeline {
     }
   }
 
-  private emitChange(restarted: boolean, servicesChanged: boolean) {
-    for (const l of [...this.changeListeners]) l({ restarted, servicesChanged })
+  private emitChange(restarted: boolean, servicesChanged: boolean, robotsChanged = false, robot?: string) {
+    const why: ChangeEvent = { restarted, servicesChanged }
+    if (robotsChanged) why.robotsChanged = true
+    if (robot !== undefined) why.robot = robot
+    for (const l of [...this.changeListeners]) l(why)
   }
 
   private async rosapi(name: string, args: unknown): Promise<unknown> {
@@ -338,6 +455,7 @@ export class CallPipeline {
   }
 }
 
+const robotsKey = (robots: RobotEntry[] | undefined) => JSON.stringify(robots ?? [])
 const key = (list: ServiceInfo[]) => list.map((s) => `${s.name}|${s.type}|${s.hash32}`).join(",")
 
 function failure(e: unknown, name: string): CallOutcome {

@@ -43,11 +43,20 @@ export class RosbridgeFrontEnd {
   private readonly conns = new Set<Conn>()
   private nextConn = 1
   private readonly offs: (() => void)[]
+  private lastState = ""
 
   constructor(private readonly o: RosbridgeOptions) {
     const p = o.pipeline
     this.offs = [
-      p.onChange(({ restarted }) => this.publish(STATE_TOPIC, p.stateMessage(restarted))),
+      p.onChange(({ restarted, robot }) => {
+        const msg = p.stateMessage(restarted, robot)
+        // one robot of a fleet going away is told as a robot change then a list change: an
+        // unchanged message is not sent twice (a restart always is)
+        const text = stringifyJson(restarted ? p.stateMessage() : msg)
+        if (!restarted && text === this.lastState) return
+        this.lastState = text
+        this.publish(STATE_TOPIC, msg)
+      }),
       p.onCall((rec) => {
         if (!rec.service.startsWith("/rosapi/")) this.publish(CALLS_TOPIC, rec)
       }),

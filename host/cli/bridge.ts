@@ -1,7 +1,8 @@
 // `robot bridge`: serves the robot's services over rosbridge v2 (WebSocket), HTTP and a dashboard.
 // The robot is, by choice: a board on a serial port (--serial), a DeviceScript simulator through
 // devtools (--devtools), the built-in simulated robot (default), or an in-memory demo device with
-// host-side handlers (--memory: no robot at all, for trying the tools). Runs until Ctrl+C.
+// host-side handlers (--memory: no robot at all, for trying the tools; --memory --robots N: a fleet
+// of N of them). Each source is one function below returning a Robot. Runs until Ctrl+C.
 import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
 import { startBridge, type Bridge } from "../bridge/server"
@@ -11,6 +12,8 @@ export interface BridgeCommandOptions {
   serial?: string | boolean
   devtools?: string | boolean
   memory?: boolean
+  /** --robots <n>: with --memory, a fleet of n demo robots */
+  robots?: string
   host?: string
   port?: string
   token?: string
@@ -27,6 +30,7 @@ export interface BridgeCommandOptions {
   wait?: string | boolean
 }
 
+/** What the bridge serves: one robot, or a fleet of robots (host/client/fleet.ts). */
 interface Robot {
   node: RobotNode
   what: string
@@ -34,17 +38,34 @@ interface Robot {
 }
 
 async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
-  if (o.memory) {
-    const { demoMemoryNode } = (require("../bridge/demo") as typeof import("../bridge/demo"))
+  if (o.robots !== undefined && !o.memory) throw new Error("--robots <n> goes with --memory (a fleet of in-memory demo robots)")
+  if (o.memory) return openMemory(o)
+  if (wantsDirectLink(o)) return await openDirect(o)
+  return await openSimulated(o)
+}
+
+/** --memory: the in-memory demo device; with --robots N, a fleet of N of them (robot1..robotN). */
+function openMemory(o: BridgeCommandOptions): Robot {
+  const { demoFleet, demoMemoryNode } = (require("../bridge/demo") as typeof import("../bridge/demo"))
+  if (o.robots === undefined) {
     const node = demoMemoryNode()
     return { node, what: "the in-memory demo device (host-side handlers, no robot)", close: () => node.close() }
   }
-  if (wantsDirectLink(o)) {
-    const { connect } = (require("../client/node") as typeof import("../client/node"))
-    const transport = transportFromOptions(o)
-    const node = await connect({ transport })
-    return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
-  }
+  const n = intOption("--robots", o.robots, 1, 1, 1000)
+  const fleet = demoFleet(n)
+  return { node: fleet, what: `${n} in-memory demo robots (robot1${n > 1 ? `..robot${n}` : ""}: host-side handlers, no robot)`, close: () => fleet.close() }
+}
+
+/** --serial / --devtools: a board or a DeviceScript simulator, through the host client. */
+async function openDirect(o: BridgeCommandOptions): Promise<Robot> {
+  const { connect } = (require("../client/node") as typeof import("../client/node"))
+  const transport = transportFromOptions(o)
+  const node = await connect({ transport })
+  return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
+}
+
+/** The default: the robot firmware in the DeviceScript VM with simulated hardware. */
+async function openSimulated(o: BridgeCommandOptions): Promise<Robot> {
   const { startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
   const { lockWaitMs, probeSimulatorLock, startupProgress } = (require("./sim") as typeof import("./sim"))
   const waitMs = lockWaitMs(o.wait)
@@ -147,23 +168,36 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
   }
   const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
   const services = await node.listServices({ timeoutMs: 15000 }).catch(() => [])
+  const { fleetOf } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
+  const fleet = fleetOf(node)
   const out = [
     `Bridge for ${what}`,
     `  dashboard: ${bridge.url}${q}`,
     `  rosbridge: ${bridge.wsUrl}  (roslibjs: new ROSLIB.Ros({ url: "${bridge.wsUrl}" }))`,
-    `  HTTP:      ${bridge.url}/api/services`,
+    `  HTTP:      ${bridge.url}/api/services${fleet ? `, ${bridge.url}/api/robots` : ""}`,
     `  Foxglove:  ${bridge.foxgloveUrl ? `${bridge.foxgloveUrl}${token ? "/?token=…" : ""} (and ` : "("}${bridge.wsUrl} with the foxglove.websocket.v1 subprotocol)`,
     "",
-    "Services:",
-    ...services.map((s) => `  ${s.name.padEnd(16)} ${s.type}`),
-    "",
-    "Try, in another terminal:",
   ]
+  // a fleet: its robots, and the services of the first one (the others' are under their own names)
+  const robots = fleet?.robots() ?? []
+  const first = robots[0]?.name
+  const prefix = first === undefined ? "" : `/${first}`
+  const shown = fleet ? services.filter((s) => s.name.startsWith(`${prefix}/`)) : services
+  if (fleet) out.push(`Robots: ${robots.map((r) => `${r.name}${r.online ? "" : " (offline)"}`).join(", ") || "none yet"}`, "")
+  out.push(fleet ? `Services of ${first ?? "each robot"} (the others' are under their names):` : "Services:")
+  const width = Math.max(16, ...shown.map((s) => s.name.length))
+  out.push(...shown.map((s) => `  ${s.name.padEnd(width)} ${s.type}`), "", "Try, in another terminal:")
   const url = bridge.port === 9090 && host === "127.0.0.1" ? "" : ` --url ${bridge.wsUrl}`
-  if (services.some((s) => s.name === "/add_two_ints")) out.push(`  npx robot service call /add_two_ints "{a: 2, b: 3}"${url}`)
-  if (services.some((s) => s.name === "/get_state")) out.push(`  npx robot service call /get_state${url}`)
-  if (services.some((s) => s.name === "/take_picture")) out.push(`  npx robot service call /take_picture "{resolution: 1}" --out picture.jpg${url}`)
-  out.push(`  npx robot service list -t${url}`, "", "bridge ready; stop with Ctrl+C")
+  const has = (name: string) => shown.some((s) => s.name === `${prefix}${name}`)
+  if (has("/add_two_ints")) out.push(`  npx robot service call ${prefix}/add_two_ints "{a: 2, b: 3}"${url}`)
+  if (has("/get_state")) out.push(`  npx robot service call ${prefix}/get_state${url}`)
+  if (has("/take_picture")) out.push(`  npx robot service call ${prefix}/take_picture "{resolution: 1}" --out picture.jpg${url}`)
+  out.push(`  npx robot service list -t${url}`)
+  if (fleet && has("/add_two_ints")) {
+    const auth = token ? ` -H 'authorization: Bearer <token>'` : ""
+    out.push(`  curl -s -X POST -H 'content-type: application/json'${auth} -d '{"a": 2, "b": 3}' '${bridge.url}/api/group/add_two_ints?robots=*'`)
+  }
+  out.push("", "bridge ready; stop with Ctrl+C")
   console.log(out.join("\n"))
   return { close: () => bridge.close() }
 }
@@ -209,6 +243,7 @@ export function registerBridge(program: Command): void {
     .option("--serial [path]", "the robot is a board on this serial port (default: the first Jacdac port)")
     .option("--devtools [url]", "the robot runs in a DeviceScript simulator at this devtools URL (default from devs.json)")
     .option("--memory", "no robot: serve the in-memory demo device (host-side handlers)")
+    .option("--robots <n>", "with --memory: a fleet of n demo robots, robot1..robotN, each under its name (/robot1/add_two_ints)")
     .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
   addListenOptions(cmd)
   cmd

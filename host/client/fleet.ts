@@ -25,6 +25,8 @@ interface Member {
   services: ServiceInfo[] | undefined
   off: (() => void)[]
   listing: boolean
+  /** bumped by every pushed list and state change: a list asked for before is then stale */
+  gen: number
 }
 
 /** Splits `/rover1/take_picture` into robot `rover1` and service `/take_picture`. */
@@ -66,10 +68,11 @@ export class FleetNode implements RobotNode {
     if (!ROBOT_NAME.test(name)) throw new ServiceError("invalid_argument", `robot name ${JSON.stringify(name)}: use 1-32 of A-Z a-z 0-9 _ -`)
     if (this.closed) throw new ServiceError("unavailable", `${this.what} is closed`)
     this.detach(name)
-    const m: Member = { name, node, services: undefined, off: [], listing: false }
+    const m: Member = { name, node, services: undefined, off: [], listing: false, gen: 0 }
     this.members.set(name, m)
     m.off.push(
       node.onStateChange((state, info) => {
+        m.gen++
         if (state !== "connected") m.services = undefined
         else this.relist(m)
         this.emitState(info.restarted, name)
@@ -77,6 +80,7 @@ export class FleetNode implements RobotNode {
         this.emitServices()
       }),
       node.onServicesChanged((list) => {
+        m.gen++
         m.services = list.slice()
         this.emitRobots()
         this.emitServices()
@@ -108,10 +112,17 @@ export class FleetNode implements RobotNode {
   private relist(m: Member) {
     if (m.listing) return
     m.listing = true
+    const gen = m.gen
+    let stale = false
     m.node
       .listServices({ timeoutMs: 15000 })
       .then((list) => {
         if (this.members.get(m.name) !== m) return
+        // a list pushed (or a state change) since the question was asked is newer than this answer
+        if (m.gen !== gen) {
+          stale = true
+          return
+        }
         m.services = list.slice()
         this.emitRobots()
         this.emitServices()
@@ -121,6 +132,8 @@ export class FleetNode implements RobotNode {
       })
       .finally(() => {
         m.listing = false
+        // the answer was stale and nothing newer came: ask again
+        if (stale && !m.services && this.members.get(m.name) === m && m.node.state === "connected") this.relist(m)
       })
   }
 

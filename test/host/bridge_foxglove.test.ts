@@ -9,74 +9,7 @@ import { MessageReader, MessageWriter } from "@foxglove/rosmsg2-serialization"
 import WebSocket from "ws"
 import { GetState, Trigger } from "../../host/gen/interfaces"
 import { startFixture, type Fixture } from "./bridge_helpers"
-
-type Client = InstanceType<typeof FoxgloveClient>
-
-/** The next `event` whose payload passes `pick` (waits on the event, no sleeps). */
-function next<T = any>(client: Client, event: string, pick: (v: any) => boolean = () => true): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (v: any) => {
-      if (!pick(v)) return
-      client.off(event as any, on)
-      resolve(v)
-    }
-    client.on(event as any, on)
-  })
-}
-
-interface Conn {
-  client: Client
-  serverInfo: any
-  services: Map<string, any>
-  channels: any[]
-}
-
-/** Connects a FoxgloveClient and collects serverInfo, the advertised services and channels. */
-async function connectFoxglove(url: string, wantServices: number): Promise<Conn> {
-  const client = new FoxgloveClient({ ws: new WebSocket(url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL]) as any })
-  const services = new Map<string, any>()
-  client.on("advertiseServices", (list) => {
-    for (const s of list) services.set(s.name, s)
-  })
-  client.on("unadvertiseServices", (ids) => {
-    for (const [n, s] of services) if (ids.includes(s.id)) services.delete(n)
-  })
-  const info = next(client, "serverInfo")
-  const channels = next<any[]>(client, "advertise")
-  const serverInfo = await info
-  const chans = await channels
-  while (services.size < wantServices) await next(client, "advertiseServices")
-  return { client, serverInfo, services, channels: chans }
-}
-
-let callIds = 1
-/** One service call; resolves with the response or the failure message. */
-async function call(c: Conn, service: string, encoding: string, data: Uint8Array, serviceId?: number): Promise<{ ok: true; data: Uint8Array; encoding: string } | { ok: false; message: string }> {
-  const s = c.services.get(service)
-  const id = serviceId ?? s?.id
-  const callId = callIds++
-  const res = new Promise<any>((resolve) => {
-    const onRes = (r: any) => {
-      if (r.callId !== callId) return
-      c.client.off("serviceCallResponse", onRes)
-      c.client.off("serviceCallFailure", onFail)
-      resolve({ ok: true, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength), encoding: r.encoding })
-    }
-    const onFail = (f: any) => {
-      if (f.callId !== callId) return
-      c.client.off("serviceCallResponse", onRes)
-      c.client.off("serviceCallFailure", onFail)
-      resolve({ ok: false, message: f.message })
-    }
-    c.client.on("serviceCallResponse", onRes)
-    c.client.on("serviceCallFailure", onFail)
-  })
-  c.client.sendServiceCallRequest({ serviceId: id, callId, encoding, data })
-  return res
-}
-
-const json = (v: string) => new TextEncoder().encode(v)
-const text = (b: Uint8Array) => new TextDecoder().decode(b)
+import { call, connectFoxglove, json, next, text, type Conn } from "./foxglove_helpers"
 
 async function withFoxglove(f: Fixture, url: string, wantServices: number, body: (c: Conn) => Promise<void>) {
   const c = await connectFoxglove(url, wantServices)

@@ -3,7 +3,10 @@
 // WebSocket (call_service), and follows the bridge topics /robot_bridge/state (banner) and
 // /robot_bridge/calls (log). When the robot has them, a cockpit on top: the state panel (get_state
 // polled one call at a time), the camera with a live mode and a progress bar, and a drive pad with
-// a STOP button. A token, when the bridge needs one, comes from the page's ?token=.
+// a STOP button. When the bridge serves a fleet (the state message has `robots`), a robot picker
+// (online/offline, live) chooses the robot whose namespaced services (/robot2/...) the cockpit and
+// the service list work on; ?robot= picks one at load. A token, when the bridge needs one, comes
+// from the page's ?token=.
 "use strict"
 ;(() => {
   const token = new URLSearchParams(location.search).get("token") || ""
@@ -78,10 +81,16 @@
     })
   }
 
-  // ---- robot state banner
+  // ---- robot state banner (and, for a fleet, the robot picker)
   let lastState
   let restartTimer
+  // a fleet: its robots as the bridge last said, and the one picked (null: a single robot)
+  let robots = null
+  let picked = new URLSearchParams(location.search).get("robot")
   function onState(s) {
+    if (Array.isArray(s.robots)) return onFleetState(s)
+    robots = null
+    $("#robot-picker").classList.add("hidden")
     setPill($("#robot-state"), `robot: ${s.state}`, s.state === "connected")
     if (s.state === "disconnected") showBanner("Robot disconnected: calls fail with 'unavailable' until it is back.", "error")
     else if (s.state === "connecting" || s.restarting) showBanner("Robot restarting or connecting…", "warn")
@@ -90,9 +99,80 @@
       clearTimeout(restartTimer)
       restartTimer = setTimeout(hideBanner, 4000)
     } else hideBanner()
+    servicesMayHaveChanged(s)
+  }
+  function servicesMayHaveChanged(s) {
     const names = (s.services || []).map((x) => x.name + x.type).join()
     if (lastState && names !== lastState) loadServices()
     lastState = names
+  }
+
+  function onFleetState(s) {
+    // the first fleet message may come after the service list was drawn for a single robot
+    const first = robots === null
+    robots = s.robots
+    const before = picked
+    if (!robots.some((r) => r.name === picked)) picked = (robots.find((r) => r.online) || robots[0] || {}).name || null
+    renderPicker()
+    showPickedState(s.restarted && s.robot === picked)
+    if (picked !== before || first) pickChanged()
+    servicesMayHaveChanged(s)
+  }
+  function renderPicker() {
+    const nav = $("#robot-picker")
+    nav.classList.remove("hidden")
+    nav.replaceChildren(
+      ...robots.map((r) => {
+        const b = el(
+          "button",
+          { type: "button", class: "robot", "data-robot": r.name, "data-online": String(r.online), "aria-pressed": String(r.name === picked), title: `${r.name}: ${r.online ? "online" : "offline"}` },
+          el("span", { class: "dot", "aria-hidden": "true" }),
+          el("span", { class: "name", text: r.name }),
+          el("span", { class: "mark", text: r.online ? "online" : "offline" }),
+        )
+        b.addEventListener("click", () => pick(r.name))
+        return b
+      }),
+    )
+    if (!robots.length) nav.append(el("span", { class: "muted", text: "no robot has appeared yet" }))
+  }
+  function showPickedState(restarted) {
+    const r = robots && robots.find((x) => x.name === picked)
+    if (!r) {
+      const pill = $("#robot-state")
+      pill.textContent = "robots: none yet"
+      pill.className = "pill bad"
+      return showBanner("No robot has appeared yet: robots show up here as they connect.", "warn")
+    }
+    setPill($("#robot-state"), `${r.name}: ${r.online ? "online" : "offline"}`, r.online)
+    if (!r.online) showBanner(`${r.name} is offline: its calls fail with 'unavailable' until it is back.`, "error")
+    else if (restarted) {
+      showBanner(`${r.name} restarted: calls that were running were failed.`, "info")
+      clearTimeout(restartTimer)
+      restartTimer = setTimeout(hideBanner, 4000)
+    } else if ($("#banner").dataset.kind !== "info") hideBanner()
+  }
+  function pick(name) {
+    if (name === picked) return
+    picked = name
+    const q = new URLSearchParams(location.search)
+    q.set("robot", name)
+    history.replaceState(null, "", `${location.pathname}?${q}`)
+    renderPicker()
+    showPickedState(false)
+    pickChanged()
+  }
+  // another robot: the cockpit forgets what it showed of the last one
+  function pickChanged() {
+    $("#camera-live").checked = false
+    $("#camera-img").classList.add("hidden")
+    $("#camera-img").removeAttribute("src")
+    $("#camera-progress").value = 0
+    for (const id of ["#camera-progress-text", "#fps", "#state-rate", "#state-error", "#camera-error", "#drive-error"]) $(id).textContent = ""
+    for (const id of ["#battery-text", "#state-left", "#state-right", "#state-pan", "#state-led", "#state-button", "#state-uptime"]) $(id).textContent = "–"
+    $("#battery").value = 0
+    if (servicesBody) showServices(servicesBody)
+    else loadServices()
   }
   function showBanner(text, kind) {
     const b = $("#banner")
@@ -112,18 +192,32 @@
   }
 
   // ---- services and forms
+  // the last GET /api/services answer (a fleet's: every online robot's, namespaced)
+  let servicesBody = null
   async function loadServices() {
     const res = await fetch("/api/services", { headers: token ? { authorization: `Bearer ${token}` } : {} })
     const body = await res.json()
-    const box = $("#services")
-    box.replaceChildren()
     if (!res.ok) {
-      box.append(el("p", { class: "muted", text: `cannot list services: ${body.code}: ${body.message}` }))
+      servicesBody = null
+      $("#services").replaceChildren(el("p", { class: "muted", text: `cannot list services: ${body.code}: ${body.message}` }))
       return
     }
-    if (!body.services.length) box.append(el("p", { class: "muted", text: `no services (robot ${body.state})` }))
-    for (const s of body.services) box.append(serviceCard(s))
-    setupCockpit(body.services)
+    servicesBody = body
+    showServices(body)
+  }
+  function showServices(body) {
+    const box = $("#services")
+    box.replaceChildren()
+    // a fleet: the picked robot's services only (/robot2/add_two_ints); the cockpit uses them too
+    const prefix = robots && picked ? `/${picked}` : ""
+    const services = robots ? body.services.filter((s) => s.name.startsWith(`${prefix}/`)) : body.services
+    if (robots) {
+      const r = robots.find((x) => x.name === picked)
+      box.append(el("h2", { text: picked ? `Services of ${picked}` : "Services" }))
+      if (!services.length) box.append(el("p", { class: "muted", text: !r ? "no robot has appeared yet" : r.online ? `no services listed by ${picked} yet` : `${picked} is offline` }))
+    } else if (!services.length) box.append(el("p", { class: "muted", text: `no services (robot ${body.state})` }))
+    for (const s of services) box.append(serviceCard(s))
+    setupCockpit(services, prefix)
   }
 
   const INT = /^(u?int(8|16|32|64)|byte|char)$/
@@ -261,13 +355,14 @@
 
   // ---- cockpit: state panel, camera, drive pad
   let cockpit = null
-  function setupCockpit(services) {
+  // `services` are one robot's; `prefix` its namespace (`/robot2`, or "" for a single robot)
+  function setupCockpit(services, prefix) {
     const byType = (t) => services.find((s) => s.type === t && s.known)
     const next = {
       state: byType("robot_interfaces/srv/GetState"),
       camera: byType("robot_interfaces/srv/TakePicture"),
       drive: byType("robot_interfaces/srv/Drive"),
-      stop: services.find((s) => s.name === "/stop" && s.type === "std_srvs/srv/Trigger"),
+      stop: services.find((s) => s.name === `${prefix}/stop` && s.type === "std_srvs/srv/Trigger"),
     }
     if (cockpit) cockpit.stopLoops()
     cockpit = { ...next, polling: false, live: false, stopLoops() { this.polling = false; this.live = false } }
