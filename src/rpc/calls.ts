@@ -11,8 +11,15 @@ import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
 const RETAINED_CHARGE_MAX = 512
 
+/**
+ * A random non-zero u32 from the runtime's entropy source (the ESP32's hardware RNG, the host's
+ * crypto in the simulator). Not Math.random: in the simulator it starts from the same seed in every
+ * VM process, so a restarted VM drew the same bootId and session ids as the one before.
+ */
 function rand32(): number {
-    const v = (Math.floor(Math.random() * 0x7fffffff) ^ (Math.floor(ds.millis()) << 8)) >>> 0
+    const b = Buffer.alloc(4)
+    ;(b as any).fillRandom()
+    const v = b.getAt(0, "u32")
     return v === 0 ? 1 : v
 }
 
