@@ -347,7 +347,10 @@ function peerFor(host: string): Peer {
         if (!rt.t.linkBusy(q.s) && (!p || q.used < p.used)) p = q
     }
     if (peers.length < MAX_PEERS) {
-        const s = new Sender(rt.t, frameMax, null, 0, Math.min(cfg.maxRequestBytes, 0xffff))
+        // upload window: two frames. The simulator hands the firmware whatever the host's TCP
+        // stack has (a 12 KB upload sent at once arrived as one 12 KB buffer and ran the heap out
+        // beside the request's own two copies); the ESP32 reads 128 bytes at a time.
+        const s = new Sender(rt.t, frameMax, null, 0, 2 * frameMax)
         s.shared = true
         const q: Peer = { id: host, topic: null, s, used: now }
         s.send = async (b: Buffer, n: number) => {

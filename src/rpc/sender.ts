@@ -129,11 +129,13 @@ export class Sender implements Out {
                     while (sharedBusy) await ds.sleep(1)
                     sharedBusy = held = true
                 }
-                const pkt = await this.fill()
+                let pkt = await this.fill()
                 if (pkt) {
                     await this.send(pkt, this.len)
                     lastEnd = ds.millis()
                 }
+                // (an idle fiber must not hold its last packet: up to 4 KB per MQTT peer)
+                pkt = null
             } catch (e) {
                 console.log("rosservices: sender: " + errText(e))
                 await ds.sleep(20)
