@@ -65,6 +65,8 @@ let skip = 0
 let due = 0
 let pingOut = false
 let pingAt = 0
+/** when the CONNACK came (0: not yet) */
+let upAt = 0
 
 /**
  * Starts the MQTT link of `r` in the background (once): reads the settings, connects, serves.
@@ -117,14 +119,15 @@ async function mqttMain() {
         console.log(`mqtt: ${base} at ${url}`)
         let wait = 500
         while (true) {
-            const t0 = ds.millis()
+            upAt = 0
             try {
                 await session(host, port, tls, hello)
             } catch (e) {
                 console.log("mqtt: " + errText(e))
             }
-            // a link that stayed up a while starts the backoff over
-            if (ds.millis() - t0 > 60000) wait = 500
+            // a connection that stayed up 10 s starts the backoff over (one dropped at once, e.g.
+            // by a robot of the same name taking its client id, keeps backing off)
+            if (upAt && ds.millis() - upAt > 10000) wait = 500
             await ds.sleep(wait * (0.75 + Math.random() / 2))
             wait = Math.min(wait * 2, 30000)
         }
@@ -315,13 +318,20 @@ async function packet(t: number, d: Buffer, o: number, end: number) {
             return
         }
         const peer = peerFor(host)
-        if (peer) rt.parse(d, p, end, peer.s)
+        if (!peer) return
+        try {
+            rt.parse(d, p, end, peer.s)
+        } catch (e) {
+            // as on Jacdac: a frame that breaks the parser is answered ERROR, nothing else
+            peer.s.error(0, "frame: " + errText(e))
+        }
     } else if (k === 2) {
         // CONNACK: session present, return code
         const rc = end - o === 2 ? d[o + 1] : 255
         if (rc !== 0) throw new Error(`broker refused the connection: ${rc} ${REFUSED[rc] || "bad CONNACK"}`)
         up = true
-        due = ds.millis() + (KEEP_ALIVE * 1000) / 2
+        upAt = ds.millis()
+        due = upAt + (KEEP_ALIVE * 1000) / 2
         await write(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]))
         await write(mpkt(0x31, [mstr(base + "online"), Buffer.from("online")]))
         console.log("mqtt: online")

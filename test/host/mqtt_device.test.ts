@@ -79,10 +79,22 @@ async function startBroker(port: number) {
   }
 }
 
-/** A TCP proxy to `target` that the test can cut, or write raw bytes into towards the client. */
+/**
+ * A TCP proxy to `target` that the test can cut, write raw bytes into towards the client, make
+ * swallow new connections (`hold`: accepted, never answered) or mute towards the client (`mute`).
+ */
 async function startProxy(target: number) {
   const pairs = new Set<[net.Socket, net.Socket]>()
+  const held = new Set<net.Socket>()
+  let hold = false
+  let mute = false
   const server = net.createServer((down) => {
+    if (hold) {
+      held.add(down)
+      down.on("error", () => down.destroy()).on("close", () => held.delete(down))
+      down.resume()
+      return
+    }
     const up = net.connect(target, "127.0.0.1")
     const pair: [net.Socket, net.Socket] = [down, up]
     pairs.add(pair)
@@ -94,7 +106,9 @@ async function startProxy(target: number) {
     down.on("error", end).on("close", end)
     up.on("error", end).on("close", end)
     down.pipe(up)
-    up.pipe(down)
+    up.on("data", (d) => {
+      if (!mute) down.write(d)
+    })
   })
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
   return {
@@ -108,6 +122,15 @@ async function startProxy(target: number) {
         d.destroy()
         u.destroy()
       }
+      for (const d of [...held]) d.destroy()
+    },
+    /** new connections are accepted and never answered */
+    set hold(v: boolean) {
+      hold = v
+    },
+    /** nothing from the broker reaches the client */
+    set mute(v: boolean) {
+      mute = v
     },
     /** writes raw bytes to every client (the robot) as if the broker sent them */
     inject(b: Uint8Array) {
@@ -450,6 +473,24 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     assert.equal(await p1.add(3n, 4n), 7n)
   })
 
+  test("peers are bounded: when all 4 have calls in flight, a new host's frame is dropped (logged), and served later", async () => {
+    const busy: Host[] = []
+    const seqs: number[] = []
+    for (const id of ["b1", "b2", "b3", "b4"]) {
+      const h = await host(id)
+      await h.open()
+      seqs.push(await h.startCall("/echo", Echo.hash32, Echo.request.encode(echo(id, { delay_ms: 2500 }))))
+      busy.push(h)
+    }
+    const late = await host("b5")
+    await late.send([openRecord(77)])
+    await rig.vm.waitForLog(/mqtt: 4 hosts have calls in flight: a frame from b5 is dropped/, 5000)
+    for (let i = 0; i < 4; i++) assert.equal(Echo.response.decode((await busy[i]!.result(seqs[i]!)).data).text, busy[i]!.id)
+    assert.equal(late.records.length, 0, "nothing answered the dropped frame")
+    await late.open()
+    assert.equal(await late.add(8n, 9n), 17n)
+  })
+
   test("broker killed and restarted on the same port: the robot is back online by itself, same bootId", async () => {
     const from = presence.length
     await watcher.endAsync(true)
@@ -515,5 +556,101 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     assert.notEqual(hello.bootId, boot, "a new program")
     await h.open()
     assert.equal(await h.add(6n, 7n), 13n)
+  })
+})
+
+describe("the robot's MQTT connection when the broker misbehaves (a second VM)", () => {
+  const name = "r2"
+  let rig: Rig
+  let brokerPort: number
+  let broker: Awaited<ReturnType<typeof startBroker>>
+  let proxy: Awaited<ReturnType<typeof startProxy>>
+  let watcher: MqttClient
+  const presence: string[] = []
+  /** user and password of every CONNECT the broker saw from the robot */
+  const logins: string[] = []
+  let refuse = 0
+  /** when the broker got each of the robot's PINGREQs (ms) */
+  const pingTimes: number[] = []
+
+  async function online(from: number, timeoutMs = 20000) {
+    try {
+      await until(`robots/${name}/online = online`, () => presence.slice(from).includes("online"), timeoutMs)
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (seen since: ${presence.slice(from).join(",") || "nothing"}); VM log:\n${rig?.vm.log.slice(-15).join("\n")}`)
+    }
+  }
+
+  before(async () => {
+    brokerPort = await freePort()
+    broker = await startBroker(brokerPort)
+    broker.broker.authenticate = (client: { id: string }, user: string, pass: Buffer | undefined, cb: (e: Error | null, ok: boolean) => void) => {
+      if (client.id !== `robot-${name}`) return cb(null, true)
+      logins.push(`${user}:${pass?.toString()}`)
+      if (!refuse) return cb(null, true)
+      cb(Object.assign(new Error("refused"), { returnCode: refuse }), false)
+    }
+    broker.broker.on("ping", (_p: unknown, client: { id: string }) => {
+      if (client.id === `robot-${name}`) pingTimes.push(Date.now())
+    })
+    proxy = await startProxy(brokerPort)
+    watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: "watcher2", reconnectPeriod: 0 })
+    watcher.on("message", (_t, p) => presence.push(p.toString()))
+    await watcher.subscribeAsync(`robots/${name}/online`)
+    rig = await startRig({
+      firmware: testFirmware(),
+      echoVm: process.env.RS_ECHO_VM === "1",
+      mqtt: { url: `mqtt://127.0.0.1:${proxy.port}`, name, user: "robot-user", pass: "s3cret" },
+    })
+    await online(0)
+  })
+  after(async () => {
+    await watcher?.endAsync(true).catch(() => {})
+    await rig?.close()
+    await proxy?.close()
+    await broker?.kill()
+  })
+
+  test("MQTT_USER/MQTT_PASS are sent; a refused CONNECT is named in the log and retried until accepted", async () => {
+    assert.deepEqual(logins, ["robot-user:s3cret"])
+    refuse = 4
+    const from = presence.length
+    proxy.cut()
+    await until("the will (offline)", () => presence.slice(from).includes("offline"))
+    await rig.vm.waitForLog(/mqtt: broker refused the connection: 4 bad user name or password/, 15000)
+    refuse = 0
+    await online(presence.indexOf("offline", from) + 1)
+    assert.ok(logins.length >= 3)
+  })
+
+  test("a CONNACK that never comes: the robot gives up after 10 s and connects again", async () => {
+    proxy.hold = true
+    const from = presence.length
+    const t0 = Date.now()
+    proxy.cut()
+    await rig.vm.waitForLog(/mqtt: no CONNACK/, 20000)
+    const waited = Date.now() - t0
+    proxy.hold = false
+    await online(from)
+    assert.ok(waited >= 9000, `gave up after ${waited} ms`)
+  })
+
+  test("keep-alive: a PINGREQ every 15 s; a PINGRESP that never comes: the robot reconnects", async () => {
+    // the connection made after the last test: its next PINGREQ within 15 s (+ the VM's scheduling)
+    const p0 = pingTimes.length
+    await until("a PINGREQ", () => pingTimes.length > p0, 20000)
+    // the broker's answers stop reaching the robot: the next PINGREQ goes unanswered
+    proxy.mute = true
+    const from = presence.length
+    await rig.vm.waitForLog(/mqtt: no PINGRESP/, 30000)
+    const gaveUp = Date.now()
+    proxy.mute = false
+    assert.ok(pingTimes.length > p0 + 1, "the next PINGREQ reached the broker")
+    const period = pingTimes[p0 + 1]! - pingTimes[p0]!
+    assert.ok(period > 14000 && period < 17000, `PINGREQ period ${period} ms`)
+    const timeout = gaveUp - pingTimes[p0 + 1]!
+    assert.ok(timeout > 9000 && timeout < 12000, `gave up ${timeout} ms after the PINGREQ`)
+    await online(from)
+    assert.equal(rig.vm.log.filter((l) => /panic|OutOfMemory|InfiniteLoop|Exception/i.test(l)).length, 0)
   })
 })
