@@ -4,9 +4,12 @@
 // package and the record codec (host/client/records.ts). The same VM serves Jacdac at the same time.
 // After every fault the robot must come back by itself with the same bootId. No fixed sleeps.
 import assert from "node:assert/strict"
-import { existsSync, readFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import * as net from "node:net"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as tls from "node:tls"
 import { after, before, describe, test } from "node:test"
 import mqtt, { type MqttClient } from "mqtt"
 import { AddTwoInts } from "../../host/gen/interfaces"
@@ -652,5 +655,47 @@ describe("the robot's MQTT connection when the broker misbehaves (a second VM)",
     assert.ok(timeout > 9000 && timeout < 12000, `gave up ${timeout} ms after the PINGREQ`)
     await online(from)
     assert.equal(rig.vm.log.filter((l) => /panic|OutOfMemory|InfiniteLoop|Exception/i.test(l)).length, 0)
+  })
+
+  test("mqtts://: TLS to a broker whose certificate the VM trusts (NODE_EXTRA_CA_CERTS), after a reset", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-tls-"))
+    const gen = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+      "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { encoding: "utf8" })
+    if (gen.status !== 0) {
+      t.skip(`no openssl to make a certificate: ${gen.error?.message ?? gen.stderr}`)
+      return
+    }
+    const key = readFileSync(join(dir, "key.pem"))
+    const cert = readFileSync(join(dir, "cert.pem"))
+    const tlsBroker = await Aedes.createBroker()
+    const server = tls.createServer({ key, cert }, tlsBroker.handle)
+    const sockets = new Set<net.Socket>()
+    server.on("connection", (c: net.Socket) => {
+      sockets.add(c)
+      c.once("close", () => sockets.delete(c))
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const port = (server.address() as net.AddressInfo).port
+    const seen: string[] = []
+    const w = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { clientId: "tls-watcher", ca: cert, reconnectPeriod: 0 })
+    try {
+      w.on("message", (_t, p) => seen.push(p.toString()))
+      await w.subscribeAsync(`robots/${name}/online`)
+      const url = `mqtts://127.0.0.1:${port}`
+      await rig.writeSettings(mqttSettings({ url, name }))
+      const flash = join(rig.firmware.dir, ".devicescript", "flash", "sim.bin")
+      await until("the settings in the VM's flash", () => existsSync(flash) && readFileSync(flash).includes(Buffer.from(url)))
+      // the VM is a Node process: it trusts the test's certificate through NODE_EXTRA_CA_CERTS
+      process.env.NODE_EXTRA_CA_CERTS = join(dir, "cert.pem")
+      await rig.restartVm()
+      await until("online over TLS", () => seen.includes("online"))
+      assert.ok(rig.vm.log.some((l) => l.includes(`connecting to tls://127.0.0.1:${port}`)), rig.vm.log.slice(-10).join("\n"))
+    } finally {
+      delete process.env.NODE_EXTRA_CA_CERTS
+      await w.endAsync(true)
+      for (const c of sockets) c.destroy()
+      await new Promise<void>((r) => server.close(() => r()))
+      await new Promise<void>((r) => tlsBroker.close(() => r()))
+    }
   })
 })
