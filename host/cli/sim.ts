@@ -6,6 +6,7 @@ import type { Command } from "commander"
 import * as net from "node:net"
 import * as path from "node:path"
 import { loadConfig } from "../config"
+import { mqttSettings, writeVmSettings, type RigMqttOptions } from "../sim/rig"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
 import { acquirePortLock, PortLockBusyError } from "../sim/vm"
 import { addListenOptions, listenSettings, serveBridge, type CliBridge } from "./bridge"
@@ -22,6 +23,10 @@ export interface SimCommandOptions {
   foxglove?: boolean
   /** --wait [seconds] for the simulator lock */
   wait?: string | boolean
+  /** --mqtt <url>: the VM's MQTT_URL setting (its second link, docs/mqtt.md) */
+  mqtt?: string
+  /** --name <name>: the VM's ROBOT_NAME setting (default "sim") */
+  name?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -119,10 +124,23 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   // everything that can be checked is checked before the VM starts
   if (listen) await ensurePortFree(listen.host, listen.port)
   if (!devtools && waitMs === 0) await probeSimulatorLock()
+  const mqtt: RigMqttOptions | undefined = opts.mqtt ? { url: opts.mqtt, name: opts.name ?? "sim" } : undefined
+  if (mqtt && !/^mqtts?:\/\/[^/:]+(:\d+)?\/?$/.test(mqtt.url)) throw new Error(`--mqtt takes mqtt://host[:port] or mqtts://host[:port], got ${mqtt.url}`)
+  if (mqtt && !/^[A-Za-z0-9_-]{1,32}$/.test(mqtt.name)) throw new Error(`--name takes 1-32 characters of [A-Za-z0-9_-], got ${mqtt.name}`)
   const progress = startupProgress()
   let robot: SimulatedRobot
   try {
-    robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools, rig: { lockWaitMs: waitMs, onProgress: progress.step } })
+    robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools, rig: { lockWaitMs: waitMs, onProgress: progress.step, mqtt } })
+    // with --devtools the VM is the devtools server's (the VS Code simulator): its settings are written there
+    if (mqtt && !robot.rig) {
+      try {
+        await writeVmSettings(robot.bus, mqttSettings(mqtt))
+      } catch (e) {
+        await robot.close()
+        throw e
+      }
+    }
+    if (mqtt) progress.step(`MQTT: the firmware connects to ${mqtt.url} as robots/${mqtt.name}/ (docs/mqtt.md)`)
   } catch (e) {
     throw e instanceof PortLockBusyError ? new Error(lockAdvice(e.message)) : e
   } finally {
@@ -186,6 +204,8 @@ export function registerSim(program: Command): void {
     .option("--firmware <entry>", "firmware entry to run (default from devs.json)")
     .option("--no-bridge", "do not start the bridge (rosbridge, HTTP API, dashboard)")
     .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
+    .option("--mqtt <url>", "also serve over MQTT: the VM's MQTT_URL setting, e.g. mqtt://127.0.0.1:1883 (docs/mqtt.md)")
+    .option("--name <name>", "the VM's ROBOT_NAME with --mqtt: its topics are robots/<name>/… (default sim)")
   addListenOptions(cmd, "bridge: ")
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)

@@ -2,8 +2,10 @@
 // connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081 (or, with
 // `devtools: true`, to a real `devs devtools`), and the real host client attached to the hub
 // in-process (or over devtools' WebSocket). Tests can drop frames (a transport filter), restart
-// the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. The rig holds
-// `flock /tmp/port8081.lock` while it runs; `close()` kills the VM's process group and frees the port.
+// the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. With `mqtt`, the rig writes
+// the VM's ROBOT_NAME/MQTT_URL settings through Jacdac so the firmware's MQTT link (src/net/mqtt.ts)
+// connects to that broker. The rig holds `flock /tmp/port8081.lock` while it runs; `close()` kills
+// the VM's process group and frees the port.
 import type { ServiceNode, ConnectOptions } from "../client/node"
 import { connect } from "../client/node"
 import { FrameHub, hubTransport, type FrameFilter, type FramePipe } from "../transport/hub"
@@ -11,6 +13,7 @@ import type { RobotTransport } from "../transport/types"
 import { spawn, type ChildProcess } from "node:child_process"
 import { join } from "node:path"
 import { websocketTransport } from "../transport/websocket"
+import { jd, type JD } from "../transport/jacdac"
 import { acquirePortLock, buildFirmware, startVm, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
 
 /** Spawns `devs devtools` (own process group) and resolves once it serves ws://127.0.0.1:8081. */
@@ -46,6 +49,46 @@ function startDevtools(timeoutMs: number): Promise<ChildProcess> {
   })
 }
 
+/** The VM's MQTT link (docs/mqtt.md): written into its settings when the rig starts. */
+export interface RigMqttOptions {
+  /** `mqtt://127.0.0.1:<port>` (or `mqtts://…`): the MQTT_URL setting */
+  url: string
+  /** ROBOT_NAME: the topic root `robots/<name>/` */
+  name: string
+  /** MQTT_USER (the firmware's default: the name) */
+  user?: string
+  /** MQTT_PASS */
+  pass?: string
+}
+
+/**
+ * Writes DeviceScript settings into the VM on `bus` through its Jacdac settings service, in the
+ * form devtools deploys `.env` values (JSON text), in the order given (put MQTT_URL last: the
+ * firmware reads it first and the others once it is set). Waits for the settings service to appear;
+ * rejects after `timeoutMs` (default 10000) if it does not. Settings live in the VM's flash: they
+ * survive `restartVm()`, and a new rig starts blank.
+ */
+export async function writeVmSettings(bus: JD.JDBus, values: Record<string, string>, timeoutMs = 10000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  let svc = bus.services({ serviceClass: jd.SRV_SETTINGS })[0]
+  while (!svc) {
+    if (Date.now() > end) throw new Error(`no Jacdac settings service (the VM's) appeared within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+    svc = bus.services({ serviceClass: jd.SRV_SETTINGS })[0]
+  }
+  const client = new jd.SettingsClient(svc)
+  for (const [k, v] of Object.entries(values)) await client.setValue(k, new TextEncoder().encode(JSON.stringify(v)))
+}
+
+/** The settings `mqtt` stands for, MQTT_URL last. */
+export function mqttSettings(m: RigMqttOptions): Record<string, string> {
+  const s: Record<string, string> = { ROBOT_NAME: m.name }
+  if (m.user !== undefined) s.MQTT_USER = m.user
+  if (m.pass !== undefined) s.MQTT_PASS = m.pass
+  s.MQTT_URL = m.url
+  return s
+}
+
 export interface RigOptions {
   /** Firmware entry, from the project root (e.g. `test/firmware/services_fw.ts` or `src/main.ts`), or a build. */
   firmware: string | BuiltFirmware
@@ -68,6 +111,12 @@ export interface RigOptions {
   lockWaitMs?: number
   /** Told each start-up step as it begins (building, lock, VM, services). */
   onProgress?: (step: string) => void
+  /**
+   * Give the VM an MQTT link: the rig writes ROBOT_NAME, MQTT_USER/MQTT_PASS (when given) and
+   * MQTT_URL into the VM's settings through Jacdac right after it boots; the firmware picks them up
+   * within about 2 s and connects (see docs/mqtt.md). Without it the VM starts with blank settings.
+   */
+  mqtt?: RigMqttOptions
 }
 
 export interface Rig {
@@ -83,8 +132,10 @@ export interface Rig {
   transport(options?: { filter?: FrameFilter }): RobotTransport
   /** Another connected client (closed by `close()`). */
   connect(options?: Omit<ConnectOptions, "transport"> & { filter?: FrameFilter; pipes?: { in?: FramePipe; out?: FramePipe } }): Promise<ServiceNode>
-  /** Kills the VM and starts it again (a device reset); resolves once the new VM is on the hub. */
+  /** Kills the VM and starts it again (a device reset, settings kept); resolves once the new VM is on the hub. */
   restartVm(): Promise<void>
+  /** Writes settings into the VM (see `writeVmSettings`), e.g. `mqttSettings({ url, name })`. */
+  writeSettings(values: Record<string, string>): Promise<void>
   close(): Promise<void>
 }
 
@@ -107,14 +158,14 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     if (filter || pipes) throw new Error("startRig: frame filters need the in-process hub (devtools: false)")
     return websocketTransport()
   }
-  const bootVm = async () => {
+  const bootVm = async (clearFlash = false) => {
     if (options.devtools) {
-      vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm })
+      vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm, clearFlash })
       await vm.waitForLog(/connected to ws:/, readyMs)
       return
     }
     const connected = new Promise<void>((resolve) => hub.once("peer", () => resolve()))
-    vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm })
+    vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm, clearFlash })
     let t: NodeJS.Timeout | undefined
     await Promise.race([
       connected,
@@ -142,10 +193,14 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     if (options.devtools) devtools = await startDevtools(readyMs)
     else await hub.listen(options.port ?? 8081)
     progress("starting the DeviceScript VM")
-    await bootVm()
+    await bootVm(true)
     progress("VM up; waiting for the firmware's service list")
     const node = await connect({ transport: transportFor(), window: options.window })
     nodes.push(node)
+    if (options.mqtt) {
+      progress("writing the VM's MQTT settings")
+      await writeVmSettings(node.bus, mqttSettings(options.mqtt), readyMs)
+    }
     await node.waitForDevice({ timeoutMs: readyMs })
     await node.listServices({ timeoutMs: readyMs })
     progress("services listed")
@@ -168,6 +223,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
         await vm?.kill()
         await bootVm()
       },
+      writeSettings: (values) => writeVmSettings(node.bus, values, readyMs),
       close,
     }
     return rig

@@ -3,7 +3,7 @@
 // ws://127.0.0.1:8081. The VM gets its own process group so close() kills all of it.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 
@@ -82,8 +82,11 @@ export interface VmProcess {
 /**
  * Runs `fw` in the WASM VM (`devs run`), which connects to ws://127.0.0.1:8081: the caller must
  * hold the port lock and run a hub there. `deviceId` fixes the Jacdac device id (16 hex digits).
+ * The VM keeps its flash (DeviceScript settings, e.g. MQTT_URL) in `<fw.dir>/.devicescript/flash`
+ * across runs, like a board across resets; `clearFlash` starts it blank, like a new board.
  */
-export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: boolean; verbose?: number } = {}): VmProcess {
+export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: boolean; verbose?: number; clearFlash?: boolean } = {}): VmProcess {
+  if (options.clearFlash) rmSync(join(fw.dir, ".devicescript", "flash"), { recursive: true, force: true })
   const args = [CLI, "run", join(fw.dir, "bytecode-dbg.json")]
   for (let i = 0; i < (options.verbose ?? 0); i++) args.push("-v")
   if (options.deviceId) args.push("--device-id", options.deviceId)

@@ -44,7 +44,7 @@ export function configureServices(c: ServicesConfig) {
     if (c.budget !== undefined) cfg.budget = c.budget
     if (c.retentionMs !== undefined) cfg.retentionMs = c.retentionMs
     if (c.maxSessions !== undefined) cfg.maxSessions = Math.max(1, c.maxSessions)
-    if (rt) rt.out.announce()
+    if (rt) rt.announce()
 }
 
 /** Options of one service. */
@@ -107,5 +107,7 @@ export function serviceStats(): { tracked: number; inFlight: number; budgetUsed:
     if (!rt) return { tracked: 0, inFlight: 0, budgetUsed: 0, sessions: 0, dropped: 0 }
     let running = 0
     for (const c of rt.t.calls) if (c.state === CallState.Running) running++
-    return { tracked: rt.t.calls.length, inFlight: rt.t.inFlight(), budgetUsed: rt.t.used, sessions: rt.t.sessions.length, dropped: rt.out.dropped }
+    let dropped = 0
+    for (const l of rt.links) dropped += l.dropped
+    return { tracked: rt.t.calls.length, inFlight: rt.t.inFlight(), budgetUsed: rt.t.used, sessions: rt.t.sessions.length, dropped }
 }

@@ -1,6 +1,7 @@
 // The device's call table (protocol v2, docs/protocol.md): sessions, admission by count and bytes,
 // exactly-once by per-session sequence numbers, per-service concurrency, deadlines and release.
-// Nothing here sends: due answers are flags on the call, read by the sender (src/rpc/sender.ts).
+// Nothing here sends: due answers are flags on the call, read by the sender of the call's link
+// (src/rpc/sender.ts); records that belong to no call go to the link the host record came on.
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
@@ -10,8 +11,15 @@ import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
 const RETAINED_CHARGE_MAX = 512
 
+/**
+ * A random non-zero u32 from the runtime's entropy source (the ESP32's hardware RNG, the host's
+ * crypto in the simulator). Not Math.random: in the simulator it starts from the same seed in every
+ * VM process, so a restarted VM drew the same bootId and session ids as the one before.
+ */
 function rand32(): number {
-    const v = (Math.floor(Math.random() * 0x7fffffff) ^ (Math.floor(ds.millis()) << 8)) >>> 0
+    const b = Buffer.alloc(4)
+    ;(b as any).fillRandom()
+    const v = b.getAt(0, "u32")
     return v === 0 ? 1 : v
 }
 
@@ -31,17 +39,17 @@ export class CallTable {
     /** random per program start: a new value tells hosts the program restarted */
     bootId = rand32()
     listVersion = 1
-    out: Out = null
 
     // ---------------------------------------------------------------- sessions
-    open(nonce: number, version: number) {
+    /** OPEN from a host on `link`: the session answers on that link only */
+    open(nonce: number, version: number, link: Out) {
         if (version !== PROTOCOL_VERSION) {
-            this.out.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
+            link.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
             return
         }
         for (const s of this.sessions)
-            if (s.nonce === nonce) {
-                this.greet(nonce, s.id)
+            if (s.nonce === nonce && s.out === link) {
+                this.greet(nonce, s.id, link)
                 return
             }
         if (this.sessions.length >= cfg.maxSessions) {
@@ -51,22 +59,22 @@ export class CallTable {
             const now = ds.millis()
             for (const s of this.sessions) if (!this.hasCalls(s) && now - s.used > 1000 && (!lru || s.used < lru.used)) lru = s
             if (!lru) {
-                this.greet(nonce, 0)
+                this.greet(nonce, 0, link)
                 return
             }
             this.dropSession(lru)
         }
         let id = rand32()
         while (this.session(id)) id = rand32()
-        this.sessions.push(new Session(id, nonce))
-        this.greet(nonce, id)
+        this.sessions.push(new Session(id, nonce, link))
+        this.greet(nonce, id, link)
     }
 
     /** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
-    greet(nonce: number, id: number) {
+    greet(nonce: number, id: number, link: Out) {
         const b = u32s(nonce, id, 12)
         b.setAt(8, "u32", this.bootId)
-        this.out.transient(Kind.SESSION, b)
+        link.transient(Kind.SESSION, b)
     }
 
     session(id: number): Session {
@@ -74,16 +82,30 @@ export class CallTable {
         return null
     }
 
-    /** the session, or null after telling the host it is unknown (program restarted or session given up) */
-    use(id: number): Session {
+    /**
+     * The session, or null after telling the host on `link` it is unknown (program restarted,
+     * session given up, or a session of another link: one link never touches another's calls).
+     */
+    use(id: number, link: Out): Session {
         const s = this.session(id)
-        if (s) {
+        if (s && s.out === link) {
             s.used = ds.millis()
             return s
         }
         const b = u32s(id, this.bootId, 8)
-        this.out.transient(Kind.NOSESSION, b)
+        link.transient(Kind.NOSESSION, b)
         return null
+    }
+
+    /** calls of `link`'s sessions in flight (received, queued, run or streamed) */
+    linkBusy(link: Out): boolean {
+        for (const c of this.calls) if (c.s.out === link && (c.state !== CallState.Done || c.sendOff >= 0)) return true
+        return false
+    }
+
+    /** forgets every session of `link` (the link now serves another host) */
+    dropLink(link: Out) {
+        for (const s of this.sessions.slice()) if (s.out === link) this.dropSession(s)
     }
 
     hasCalls(s: Session) {
@@ -113,7 +135,7 @@ export class CallTable {
     bounce(s: Session, seq: number, status: number) {
         const b = u32s(s.id, seq, 13)
         b[8] = status
-        this.out.transient(Kind.RESULT, b)
+        s.out.transient(Kind.RESULT, b)
     }
 
     /** answers a call that never ran; remembered so a resent CALL gets the same answer */
@@ -188,7 +210,7 @@ export class CallTable {
             return
         }
         if (off + n > c.total) {
-            this.out.error(0, "DATA beyond the request's total length")
+            s.out.error(0, "DATA beyond the request's total length")
             return
         }
         const end = off + n
@@ -198,7 +220,7 @@ export class CallTable {
             c.got = end
             c.t = ds.millis()
             // acknowledge each half window so the host may send more (flow control)
-            if (c.got < c.total && c.got - c.ackAt >= cfg.window >> 1) {
+            if (c.got < c.total && c.got - c.ackAt >= s.out.win >> 1) {
                 c.ackAt = c.got
                 this.due(c, CallState.Receiving)
             }
@@ -208,14 +230,14 @@ export class CallTable {
 
     due(c: Call, state: number) {
         c.statusDue = state
-        this.out.wake()
+        c.s.out.wake()
     }
 
     /** STATUS for a call with no record (bounded by the transient queue) */
     statusOf(s: Session, seq: number, state: number) {
         const b = u32s(s.id, seq, 13)
         b[8] = state
-        this.out.transient(Kind.STATUS, b)
+        s.out.transient(Kind.STATUS, b)
     }
 
     // ---------------------------------------------------------------- running
@@ -374,7 +396,7 @@ export class CallTable {
         c.t = ds.millis()
         this.charge(c, CALL_COST + m.length)
         c.resultDue = true
-        this.out.wake()
+        c.s.out.wake()
     }
 
     /** (re)starts sending the response from byte `off` (0 also resends RESULT) */
@@ -385,7 +407,7 @@ export class CallTable {
         c.sendOff = off
         if (off === 0) c.resultSent = false
         c.t = ds.millis()
-        this.out.wake()
+        c.s.out.wake()
     }
 
     /**
@@ -435,7 +457,7 @@ export class CallTable {
         else if (c.state !== CallState.Done) this.due(c, c.state)
         else if (c.status !== Status.Ok) {
             c.resultDue = true
-            this.out.wake()
+            c.s.out.wake()
         } else if (c.res) this.rewind(c, have)
         else this.due(c, CallState.Gone)
     }

@@ -1,6 +1,7 @@
 // Shared state of the device's service runtime (protocol v2, docs/protocol.md): limits, the call
 // and session records, the handler's call context. The call table is src/rpc/calls.ts, the
-// sender src/rpc/sender.ts, the Jacdac carrier src/rpc/server.ts; src/lib/services.ts is the API.
+// sender src/rpc/sender.ts (one per link), the Jacdac carrier and record parser src/rpc/server.ts,
+// the MQTT carrier src/net/mqtt.ts; src/lib/services.ts is the API.
 import * as ds from "@devicescript/core"
 import { ByteSource, ServiceType } from "../lib/types"
 import { CallState, Limit, Status } from "./wire"
@@ -89,14 +90,18 @@ export class CallContext {
     }
 }
 
-/** One host's session: its calls are numbered 1, 2, 3… and never run twice (docs/protocol.md). */
+/**
+ * One host's session: its calls are numbered 1, 2, 3… and never run twice (docs/protocol.md).
+ * It belongs to the link that opened it (`out`): its answers go out there only, and records
+ * naming it that arrive on another link are answered NOSESSION.
+ */
 export class Session {
     /** every seq <= floor is settled and forgotten */
     floor = 0
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
     gone: number[] = []
     used = 0
-    constructor(public id: number, public nonce: number) {
+    constructor(public id: number, public nonce: number, public out: Out) {
         this.used = ds.millis()
     }
 
@@ -199,8 +204,10 @@ export function errText(e: any): string {
     return s.length > Limit.MaxMessage ? s.slice(0, Limit.MaxMessage) : s
 }
 
-/** What the call table needs from the sender (src/rpc/sender.ts). */
+/** What the call table needs from a link's sender (src/rpc/sender.ts). */
 export interface Out {
+    /** request bytes a host may send beyond what the device acknowledged (announced in HELLO) */
+    win: number
     /** the sender has something new to send */
     wake(): void
     /** a record that belongs to no call record (bounded: dropped when the queue is full) */

@@ -1,8 +1,10 @@
-// The device's sender (protocol v2, docs/protocol.md): one fiber packs everything due into packets
-// of at most `max` bytes. Nothing is queued without a bound: announcements are one flag, each call
-// has at most one STATUS and one RESULT due (flags on the call), records that belong to no call go
-// to a queue bounded in bytes, ERROR records are rate-limited. A bulk response always gets half of
-// each packet, so small answers keep moving beside it and it never starves behind them.
+// The device's sender (protocol v2, docs/protocol.md), one per link (the Jacdac carrier, each MQTT
+// peer): one fiber packs everything due on that link into packets of at most `max` bytes: the
+// answers of the calls whose session belongs to the link, and the records that belong to no call.
+// Nothing is queued without a bound: announcements are one flag, each call has at most one STATUS
+// and one RESULT due (flags on the call), records that belong to no call go to a queue bounded in
+// bytes, ERROR records are rate-limited. A bulk response always gets half of each packet, so small
+// answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
 import type { CallTable } from "./calls"
@@ -15,6 +17,15 @@ const ERROR_GAP_MS = 200
 /** streams with at most this many bytes left go with the small answers */
 const SMALL_STREAM = 160
 
+/** a shared sender is filling or sending a packet (shared senders take turns: one packet in the heap) */
+let sharedBusy = false
+
+/**
+ * The sender of one link. `max`: payload bytes per packet (announced as HELLO `maxRecord`); `send`
+ * gets a buffer whose first `pre` bytes are free for the carrier's own header, then `n` payload
+ * bytes; `period`: the carrier's send slot in ms (0: none); `win`: the upload window announced in
+ * HELLO; `shared`: take turns with the other shared senders (MQTT peers share one socket).
+ */
 export class Sender implements Out {
     q: Buffer[] = []
     qBytes = 0
@@ -26,8 +37,18 @@ export class Sender implements Out {
     ann = -1
     rr = 0
     fiber: ds.Fiber = null
+    /** payload bytes of the packet `fill` returned last */
+    len = 0
+    pre = 0
+    shared = false
 
-    constructor(public t: CallTable, public max: number, public send: (payload: Buffer) => Promise<void>) {}
+    constructor(
+        public t: CallTable,
+        public max: number,
+        public send: (pkt: Buffer, n: number) => Promise<void>,
+        public period: number,
+        public win: number
+    ) {}
 
     start() {
         this.fiber = this.loop.start()
@@ -71,6 +92,7 @@ export class Sender implements Out {
     work(): number {
         let w = this.ann >= 0 || this.q.length > 0 || this.err ? 1 : 0
         for (const c of this.t.calls) {
+            if (c.s.out !== this) continue
             if (c.statusDue >= 0 || c.resultDue) w = 1
             if (c.sendOff >= 0 && c.res) {
                 if (c.res.length - c.sendOff > SMALL_STREAM) return 2
@@ -86,10 +108,12 @@ export class Sender implements Out {
         // leave out whatever becomes due during the wait, so within a period of the last send the
         // loop sleeps until just before the next slot and fills the packet then (answers finishing
         // meanwhile share it); after a quiet period it sends at once. (An adaptive period fed on
-        // itself: waiting made sends late, which lengthened the period to two slots.)
+        // itself: waiting made sends late, which lengthened the period to two slots.) A link
+        // without a slot (period 0: MQTT) sends at once and yields after each packet.
         let lastEnd = -1000
-        const period = 20
+        const period = this.period
         while (true) {
+            let held = false
             try {
                 const w = this.work()
                 if (w === 0) {
@@ -101,33 +125,45 @@ export class Sender implements Out {
                 // (with a stream too: its packet is full anyway, but answers due by then share it)
                 const wait = lastEnd + period - 1 - ds.millis()
                 if (wait > 0) await ds.sleep(wait)
-                const pkt = await this.fill()
+                if (this.shared) {
+                    while (sharedBusy) await ds.sleep(1)
+                    sharedBusy = held = true
+                }
+                let pkt = await this.fill()
                 if (pkt) {
-                    await this.send(pkt)
+                    await this.send(pkt, this.len)
                     lastEnd = ds.millis()
                 }
+                // (an idle fiber must not hold its last packet: up to 4 KB per MQTT peer)
+                pkt = null
             } catch (e) {
                 console.log("rosservices: sender: " + errText(e))
                 await ds.sleep(20)
             }
+            if (held) sharedBusy = false
+            // (a socket write does not suspend: without this a long stream trips the watchdog)
+            if (period === 0) await ds.sleep(0)
         }
     }
 
-    /** one packet of what is due: announcements, transient records, call answers, then streams */
+    /**
+     * One packet of what is due: announcements, transient records, call answers, then streams.
+     * Returns the buffer (`pre` free bytes, then `len` payload bytes), or null when nothing is due.
+     */
     async fill(): Promise<Buffer> {
-        const max = this.max
+        const pre = this.pre
+        const max = pre + this.max
         const pkt = Buffer.alloc(max)
-        const t = this.t
         // a bulk stream keeps half of every packet
-        const ctl = this.work() === 2 ? max - (max >> 1) : max
-        let n = 0
+        const ctl = this.work() === 2 ? max - (this.max >> 1) : max
+        let n = pre
         while (this.ann >= 0) {
             const r = this.announcement(this.ann)
             if (!r) {
                 this.ann = -1
                 break
             }
-            if (n + r.length > (n === 0 ? max : ctl)) break
+            if (n + r.length > (n === pre ? max : ctl)) break
             pkt.blitAt(n, r, 0, r.length)
             n += r.length
             this.ann++
@@ -143,8 +179,9 @@ export class Sender implements Out {
             n += this.err.length
             this.err = null
         }
-        // calls, round-robin from a moving start so no call is always last
-        const list = t.calls.slice()
+        // this link's calls, round-robin from a moving start so no call is always last
+        const list: Call[] = []
+        for (const c of this.t.calls) if (c.s.out === this) list.push(c)
         const k = list.length
         if (k > 0) this.rr = (this.rr + 1) % k
         for (let j = 0; j < k; ++j) {
@@ -157,7 +194,7 @@ export class Sender implements Out {
                 n += 5
                 c.statusDue = -1
             }
-            if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === 0 ? max : ctl)) {
+            if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === pre ? max : ctl)) {
                 n = this.head(pkt, n, Kind.RESULT, c, 13 + c.msg.length)
                 pkt[n] = c.status
                 pkt.setAt(n + 1, "u32", c.msg.length)
@@ -171,8 +208,9 @@ export class Sender implements Out {
             const c = list[(this.rr + j) % k]
             if (c.sendOff >= 0 && c.res) n = await this.chunk(pkt, n, c, max)
         }
-        if (n === 0) return null
-        return pkt.slice(0, n)
+        if (n === pre) return null
+        this.len = n - pre
+        return pkt
     }
 
     /** record header + session + seq; returns the offset after them */
@@ -240,7 +278,7 @@ export class Sender implements Out {
             h.setAt(14, "u32", cfg.maxResponseBytes)
             h.setAt(18, "u32", cfg.budget)
             h.setAt(22, "u16", cfg.maxInFlight)
-            h.setAt(24, "u16", cfg.window)
+            h.setAt(24, "u16", this.win)
             h.setAt(26, "u16", this.max)
             return rec(Kind.HELLO, h)
         }

@@ -1,12 +1,15 @@
-// The Jacdac carrier of the record protocol (protocol v2, docs/protocol.md): the `rosServices`
-// server (services/rosservices.md) takes `frame` commands, splits them into records and hands each
-// to the call table; the sender answers with `frame_out` reports. A record that cannot be parsed
-// is answered with a (rate-limited) ERROR and never changes any call's state.
+// The record parser and the Jacdac carrier of the record protocol (protocol v2, docs/protocol.md):
+// the `rosServices` server (services/rosservices.md) takes `frame` commands, splits them into
+// records and hands each to the call table; the Jacdac link's sender answers with `frame_out`
+// reports. Other carriers (src/net/mqtt.ts) hand their frames to `Runtime.parse` with their own
+// link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
+// from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { Server, startServer } from "@devicescript/server"
 import { CallTable } from "./calls"
-import { Entry, Session, cfg, errText } from "./core"
+import { Entry, Out, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
+import { startMqtt } from "../net/mqtt"
 import { Kind, Limit, Status } from "./wire"
 
 const NEED = hex`19 13 0c 08 0c 08`
@@ -17,11 +20,12 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
     }
     /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
     async frame(data: Buffer) {
+        const rt = this.rt
         try {
-            this.rt.parse(data)
+            rt.parse(data, 0, data.length, rt.out)
         } catch (e) {
             // never let anything escape: a malformed frame must not restart the program
-            this.rt.out.error(0, "frame: " + errText(e))
+            rt.out.error(0, "frame: " + errText(e))
         }
     }
     /** Command `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
@@ -32,13 +36,17 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
 
 export class Runtime {
     t = new CallTable()
+    /** the Jacdac link */
     out: Sender
+    /** every link: the Jacdac link first, then the MQTT peers (src/net/mqtt.ts) */
+    links: Sender[]
     server: RosServicesServer = null
     annTimer = false
 
     constructor() {
-        this.out = new Sender(this.t, Limit.JacdacPayload, null)
-        this.t.out = this.out
+        // Jacdac: 236-byte packets, the runtime's 20 ms send slot, a window of four packets
+        this.out = new Sender(this.t, Limit.JacdacPayload, null, 20, cfg.window)
+        this.links = [this.out]
     }
 
     start() {
@@ -46,11 +54,13 @@ export class Runtime {
         const srv = new RosServicesServer(this)
         this.server = srv
         const spec = ds.RosServices.spec.lookup("frameOut")
-        this.out.send = async (p: Buffer) => {
-            await srv._send(spec.encode(p))
+        this.out.send = async (p: Buffer, n: number) => {
+            await srv._send(spec.encode(n === p.length ? p : p.slice(0, n)))
         }
         startServer(srv)
         this.out.start()
+        // the second link, when the MQTT_URL setting names a broker (src/net/mqtt.ts)
+        startMqtt(this)
         const t = this.t
         setInterval(() => {
             try {
@@ -69,56 +79,63 @@ export class Runtime {
         const self = this
         setTimeout(() => {
             self.annTimer = false
-            self.out.announce()
+            self.announce()
         }, 20)
     }
 
-    parse(d: Buffer) {
-        if (!d || d.length === 0) {
-            this.out.error(0, "empty frame")
+    /** HELLO and the service list on every link */
+    announce() {
+        for (const l of this.links) l.announce()
+    }
+
+    /** Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). */
+    parse(d: Buffer, from: number, end: number, link: Out) {
+        if (!d || end <= from) {
+            link.error(0, "empty frame")
             return
         }
-        let o = 0
-        while (o < d.length) {
-            if (o + 3 > d.length) {
-                this.out.error(o, "truncated record header")
+        let o = from
+        while (o < end) {
+            if (o + 3 > end) {
+                link.error(o - from, "truncated record header")
                 return
             }
             const kind = d[o]
             const len = d.getAt(o + 1, "u16")
             const b = o + 3
-            if (b + len > d.length) {
-                this.out.error(o, `record ${kind} overruns the frame`)
+            if (b + len > end) {
+                link.error(o - from, `record ${kind} overruns the frame`)
                 return
             }
-            this.record(kind, d, b, len)
+            this.record(kind, d, b, len, link, b - 3 - from)
             o = b + len
         }
     }
 
-    record(kind: number, d: Buffer, b: number, len: number) {
+    /** one record of `len` body bytes at `b`; `at`: its offset in the frame (for ERROR records) */
+    record(kind: number, d: Buffer, b: number, len: number, link: Out, at: number) {
         const t = this.t
         if (kind === Kind.LIST) {
-            this.out.announce()
+            link.announce()
             return
         }
         if (kind === Kind.OPEN) {
-            if (len < 5) this.out.error(b - 3, "OPEN too short")
-            else t.open(d.getAt(b, "u32"), d[b + 4])
+            if (len < 5) link.error(at, "OPEN too short")
+            else t.open(d.getAt(b, "u32"), d[b + 4], link)
             return
         }
         // every other record names a call: session u32, seq u32, then its own fields;
         // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (0: not a call record)
         const need = kind > Kind.OPEN && kind < Kind.LIST ? NEED[kind - Kind.CALL] : 0
         if (need === 0) {
-            this.out.error(b - 3, "unknown record kind " + kind)
+            link.error(at, "unknown record kind " + kind)
             return
         }
         if (len < need) {
-            this.out.error(b - 3, `record ${kind} too short (${len} < ${need})`)
+            link.error(at, `record ${kind} too short (${len} < ${need})`)
             return
         }
-        const s = t.use(d.getAt(b, "u32"))
+        const s = t.use(d.getAt(b, "u32"), link)
         if (!s) return
         const seq = d.getAt(b + 4, "u32")
         if (kind === Kind.DATA) t.onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
@@ -126,11 +143,11 @@ export class Runtime {
         else if (kind === Kind.CANCEL) t.onCancel(s, seq)
         else if (kind === Kind.DONE) {
             for (let i = 4; i + 4 <= len; i += 4) t.onDone(s, d.getAt(b + i, "u32"))
-        } else this.call(kind, s, seq, d, b, len)
+        } else this.call(kind, s, seq, d, b, len, at)
     }
 
     /** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
-    call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number) {
+    call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
         const t = this.t
         t.ack(s, d.getAt(b + 8, "u32"))
         if (s.isGone(seq) || t.find(s, seq)) {
@@ -156,7 +173,7 @@ export class Runtime {
             const nlen = d[b + 24]
             db = b + 25 + nlen
             if (25 + nlen > len) {
-                this.out.error(b - 3, "CALL name overruns the record")
+                s.out.error(at, "CALL name overruns the record")
                 return
             }
             let name = d.slice(b + 25, db).toString()
@@ -177,7 +194,7 @@ export class Runtime {
             return
         }
         if (dlen > total) {
-            this.out.error(b - 3, "CALL carries more data than its total length")
+            s.out.error(at, "CALL carries more data than its total length")
             return
         }
         t.admit(s, seq, timeoutMs, e, total, d, db, dlen)

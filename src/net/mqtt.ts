@@ -1,0 +1,413 @@
+// The robot's second link: the record protocol v2 over an MQTT 3.1.1 broker (docs/mqtt.md), beside
+// Jacdac. A lean client over `connect()` of @devicescript/net (not `startMQTTClient`, which drops
+// the SUBSCRIBE, hex-formats every packet and died publishing 4 KiB; see DEVICESCRIPT.md): QoS 0
+// only, one socket, incoming packets parsed from the byte stream with a bounded buffer.
+//
+// Every host id (`robots/<name>/in/<host>`) is a link of its own, a "peer": a Sender that publishes
+// to `robots/<name>/out/<host>`, so sessions opened by one host are answered to it only. Peers are
+// few (MAX_PEERS); a new host takes the least recently used peer with no call in flight (its
+// sessions are forgotten: that host opens a new one) or, when every peer is working, its frame is
+// dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
+// by itself with exponential backoff, forever; sessions and running calls are kept.
+//
+// Settings (read with the settings service; `.env.defaults` stores JSON strings, a host writing
+// through Jacdac may store the raw text: both are accepted): ROBOT_NAME, MQTT_URL, MQTT_USER
+// (default: the name), MQTT_PASS. Until MQTT_URL is set the link is off; the settings are read
+// again now and then (every 10 s at most), so a host can set them while the program runs (the
+// simulator rig does), MQTT_URL last.
+import * as ds from "@devicescript/core"
+import { connect, Socket } from "@devicescript/net"
+import { settings } from "@devicescript/settings"
+import { cfg, errText } from "../rpc/core"
+import { Sender } from "../rpc/sender"
+import type { Runtime } from "../rpc/server"
+
+/** hosts served at once over MQTT (each holds a Sender and its fiber) */
+const MAX_PEERS = 4
+/** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
+const KEEP_ALIVE = 30
+/** how long a CONNACK or a PINGRESP may take (ms) */
+const REPLY_MS = 10000
+
+interface Peer {
+    /** the host's id, the last level of its topics */
+    id: string
+    /** `robots/<name>/out/<id>` */
+    topic: Buffer
+    s: Sender
+    /** last frame from the host (ms) */
+    used: number
+}
+
+let rt: Runtime = null
+/** the socket in use (null while disconnected) */
+let sock: Socket = null
+/** CONNACK received on `sock`: frames may be published */
+let up = false
+/** `robots/<name>/` */
+let base = ""
+let inTopic: Buffer = null
+let echoTopic: Buffer = null
+const peers: Peer[] = []
+/** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
+let frameMax = 0
+let inMax = 0
+let peerLogAt = -10000
+
+// incoming stream: the fixed header being read, the packet body being filled, bytes to skip
+let hdr: Buffer = null
+let hn = 0
+let ptype = 0
+let body: Buffer = null
+let bn = 0
+let skip = 0
+/** until CONNACK: its deadline; then the next PINGREQ, or the deadline of the PINGRESP (ms) */
+let due = 0
+let pingOut = false
+let pingAt = 0
+/** when the CONNACK came (0: not yet) */
+let upAt = 0
+
+/**
+ * Starts the MQTT link of `r` in the background (once): reads the settings, connects, serves.
+ * Never throws; failures are logged and retried.
+ */
+export function startMqtt(r: Runtime) {
+    if (rt) return
+    rt = r
+    mqttMain.start()
+}
+
+async function mqttMain() {
+    try {
+        let url = ""
+        for (let wait = 1000; !(url = await setting("MQTT_URL")); wait = Math.min(wait * 2, 10000)) {
+            if (wait === 1000) console.log("mqtt: off (no MQTT_URL setting)")
+            await ds.sleep(wait)
+        }
+        const name = (await setting("ROBOT_NAME")) || ds.deviceIdentifier("self")
+        const user = (await setting("MQTT_USER")) || name
+        const pass = await setting("MQTT_PASS")
+        // mqtt://host[:port] or mqtts://host[:port] (TLS)
+        const tls = url.startsWith("mqtts://")
+        let host = url.slice(tls ? 8 : 7)
+        let i = host.indexOf("/")
+        if (i >= 0) host = host.slice(0, i)
+        let port = tls ? 8883 : 1883
+        i = host.indexOf(":")
+        if (i >= 0) {
+            port = parseInt(host.slice(i + 1))
+            host = host.slice(0, i)
+        }
+        if (!(tls || url.startsWith("mqtt://")) || !host || !(port > 0) || name.length > 32 || name.indexOf("/") >= 0 || name.indexOf("+") >= 0 || name.indexOf("#") >= 0) {
+            console.log(`mqtt: off (bad MQTT_URL '${url}' or ROBOT_NAME '${name}')`)
+            return
+        }
+        base = "robots/" + name + "/"
+        inTopic = Buffer.from(base + "in/")
+        echoTopic = Buffer.from(base + "echo/")
+        // frames from the memory budget (clamp(budget / 8, 236, 4096): 3072 by default)
+        frameMax = Math.max(236, Math.min(4096, Math.floor(cfg.budget / 8)))
+        inMax = frameMax + 128
+        // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive
+        const vh = hex`00 04 4d 51 54 54 04 00 00 00`.slice(0, 10)
+        vh[7] = pass ? 0xe6 : 0xa6
+        vh[9] = KEEP_ALIVE
+        const parts = [vh, mstr("robot-" + name), mstr(base + "online"), mstr("offline"), mstr(user)]
+        if (pass) parts.push(mstr(pass))
+        const hello = mpkt(0x10, parts)
+        console.log(`mqtt: ${base} at ${url}`)
+        let wait = 500
+        while (true) {
+            upAt = 0
+            try {
+                await session(host, port, tls, hello)
+            } catch (e) {
+                console.log("mqtt: " + errText(e))
+            }
+            // a connection that stayed up 10 s starts the backoff over (one dropped at once, e.g.
+            // by a robot of the same name taking its client id, keeps backing off)
+            if (upAt && ds.millis() - upAt > 10000) wait = 500
+            await ds.sleep(wait * (0.75 + Math.random() / 2))
+            wait = Math.min(wait * 2, 30000)
+        }
+    } catch (e) {
+        console.log("mqtt: stopped: " + errText(e))
+    }
+}
+
+/** A setting as text ("" when unset): `.env` values are stored as JSON strings, Jacdac writes as raw text. */
+async function setting(key: string): Promise<string> {
+    const pkt = await ds.actionReport(settings, "get", async () => await settings.get(key), p => p.decode()[0] === key)
+    const b: Buffer = pkt.decode()[1]
+    let v = b ? b.toString() : ""
+    // (trim: `.env` values keep the spaces around them)
+    let a = 0
+    let z = v.length
+    while (a < z && v.charCodeAt(a) <= 32) a++
+    while (z > a && v.charCodeAt(z - 1) <= 32) z--
+    if (z - a > 1 && v[a] === '"' && v[z - 1] === '"') {
+        try {
+            return JSON.parse(v.slice(a, z))
+        } catch (e) {
+            // raw text after all
+        }
+    }
+    return v.slice(a, z)
+}
+
+/** an MQTT string: u16 big-endian length, UTF-8 bytes */
+function mstr(s: string): Buffer {
+    const t = Buffer.from(s)
+    const b = Buffer.alloc(2 + t.length)
+    b[0] = t.length >> 8
+    b[1] = t.length & 255
+    b.blitAt(2, t, 0, t.length)
+    return b
+}
+
+/** an MQTT packet: `first` byte, remaining length, then the parts */
+function mpkt(first: number, parts: Buffer[]): Buffer {
+    let n = 0
+    for (const p of parts) n += p.length
+    const h = n < 128 ? 2 : n < 16384 ? 3 : 4
+    const b = Buffer.alloc(h + n)
+    b[0] = first
+    let v = n
+    for (let i = 1; i < h; ++i) {
+        b[i] = (v & 127) | (i < h - 1 ? 128 : 0)
+        v >>= 7
+    }
+    let o = h
+    for (const p of parts) {
+        b.blitAt(o, p, 0, p.length)
+        o += p.length
+    }
+    return b
+}
+
+/** Writes one whole packet on the current socket; false (dropped) when it is gone or stays full. */
+async function write(b: Buffer): Promise<boolean> {
+    const s = sock
+    // (`send` throws when the device's write queue is full: try again for half a second)
+    for (let i = 0; i < 50 && s && sock === s; ++i) {
+        try {
+            await s.send(b)
+            return true
+        } catch (e) {
+            await ds.sleep(10)
+        }
+    }
+    return false
+}
+
+/** One connection: CONNECT, then read until it fails. Throws why it ended. */
+async function session(host: string, port: number, tls: boolean, hello: Buffer) {
+    const s = await connect({ host, port, proto: tls ? "tls" : "tcp", timeout: REPLY_MS })
+    sock = s
+    hdr = Buffer.alloc(5)
+    hn = 0
+    body = null
+    skip = 0
+    pingOut = false
+    try {
+        await write(hello)
+        due = ds.millis() + REPLY_MS
+        let chunks = 0
+        while (true) {
+            const now = ds.millis()
+            if (now >= due) {
+                if (!up) throw new Error("no CONNACK")
+                if (pingOut) throw new Error("no PINGRESP")
+                pingOut = true
+                pingAt = now
+                due = now + REPLY_MS
+                await write(hex`c0 00`)
+            }
+            const d = await s.recv(due - now)
+            if (d === null) throw new Error("connection closed")
+            if (!d) continue
+            await feed(d)
+            // (chunks already received do not suspend `recv`: yield now and then for the watchdog)
+            if (++chunks % 4 === 0) await ds.sleep(0)
+        }
+    } finally {
+        up = false
+        sock = null
+        await s.close()
+    }
+}
+
+/** Parses a chunk of the stream; throws on bytes that are no MQTT a broker sends (the link reconnects). */
+async function feed(d: Buffer) {
+    const n = d.length
+    let o = 0
+    while (o < n) {
+        if (skip > 0) {
+            const k = Math.min(skip, n - o)
+            skip -= k
+            o += k
+            continue
+        }
+        if (body) {
+            const k = Math.min(body.length - bn, n - o)
+            body.blitAt(bn, d, o, k)
+            bn += k
+            o += k
+            if (bn === body.length) {
+                const b = body
+                body = null
+                await packet(ptype, b, 0, b.length)
+            }
+            continue
+        }
+        // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
+        hdr[hn++] = d[o++]
+        if (hn === 1 || hdr[hn - 1] & 0x80) {
+            if (hn === 5) throw new Error("bad packet length")
+            continue
+        }
+        let len = 0
+        for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
+        ptype = hdr[0]
+        hn = 0
+        const k = ptype >> 4
+        if (k === 3 && len > inMax) {
+            // a PUBLISH larger than any frame: skipped, never held
+            console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
+            skip = len
+        } else if (k !== 3 && k !== 2 && k !== 9 && k !== 13) throw new Error("unexpected packet type " + k)
+        else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
+        else if (o + len <= n) {
+            // the whole packet is in this chunk: parsed in place
+            await packet(ptype, d, o, o + len)
+            o += len
+        } else {
+            body = Buffer.alloc(len)
+            bn = 0
+        }
+    }
+}
+
+/** true when `d[o..o+n)` starts with `p` */
+function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
+    if (n <= p.length) return false
+    for (let i = 0; i < p.length; ++i) if (d[o + i] !== p[i]) return false
+    return true
+}
+
+const REFUSED = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"]
+
+/** One packet from the broker, its body in `d[o..end)`. */
+async function packet(t: number, d: Buffer, o: number, end: number) {
+    const k = t >> 4
+    if (k === 3) {
+        // PUBLISH: topic, (a packet id at QoS 1/2: the robot subscribes at QoS 0), payload
+        if (end - o < 2) throw new Error("bad PUBLISH")
+        const tl = (d[o] << 8) | d[o + 1]
+        const to = o + 2
+        const p = to + tl + (t & 6 ? 2 : 0)
+        if (p > end) throw new Error("bad PUBLISH")
+        const isIn = starts(d, to, tl, inTopic)
+        if (!isIn && !starts(d, to, tl, echoTopic)) return
+        const pl = isIn ? inTopic.length : echoTopic.length
+        // (the broker matched `+`: one topic level, never empty)
+        const host = d.slice(to + pl, to + tl).toString()
+        if (!isIn) {
+            await write(mpkt(0x30, [mstr(base + "pong/" + host), d.slice(p, end)]))
+            return
+        }
+        const peer = peerFor(host)
+        if (!peer) return
+        try {
+            rt.parse(d, p, end, peer.s)
+        } catch (e) {
+            // as on Jacdac: a frame that breaks the parser is answered ERROR, nothing else
+            peer.s.error(0, "frame: " + errText(e))
+        }
+    } else if (k === 2) {
+        // CONNACK: session present, return code
+        const rc = end - o === 2 ? d[o + 1] : 255
+        if (rc !== 0) throw new Error(`broker refused the connection: ${rc} ${REFUSED[rc] || "bad CONNACK"}`)
+        up = true
+        upAt = ds.millis()
+        due = upAt + (KEEP_ALIVE * 1000) / 2
+        await write(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]))
+        await write(mpkt(0x31, [mstr(base + "online"), Buffer.from("online")]))
+        console.log("mqtt: online")
+    } else if (k === 9) {
+        // SUBACK: packet id, a return code per topic (0x80: refused, e.g. by the broker's ACL)
+        for (let i = o + 2; i < end; ++i) if (d[i] & 0x80) console.log(`mqtt: the broker refused a subscription under ${base}`)
+    } else {
+        // PINGRESP: the next PINGREQ half a keep-alive after the last
+        pingOut = false
+        due = pingAt + (KEEP_ALIVE * 1000) / 2
+    }
+}
+
+/** The peer serving `host`: its own, a new one, or the least recently used idle one; null if all are busy. */
+function peerFor(host: string): Peer {
+    const now = ds.millis()
+    let p: Peer = null
+    for (const q of peers) {
+        if (q.id === host) {
+            q.used = now
+            return q
+        }
+        if (!rt.t.linkBusy(q.s) && (!p || q.used < p.used)) p = q
+    }
+    if (peers.length < MAX_PEERS) {
+        // upload window: two frames. The simulator hands the firmware whatever the host's TCP
+        // stack has (a 12 KB upload sent at once arrived as one 12 KB buffer and ran the heap out
+        // beside the request's own two copies); the ESP32 reads 128 bytes at a time.
+        const s = new Sender(rt.t, frameMax, null, 0, 2 * frameMax)
+        s.shared = true
+        const q: Peer = { id: host, topic: null, s, used: now }
+        s.send = async (b: Buffer, n: number) => {
+            await publishFrame(q, b, n)
+        }
+        peers.push(q)
+        rt.links.push(s)
+        s.start()
+        p = q
+    } else if (p) {
+        // the host that used it last has been quiet longest: its sessions are forgotten
+        rt.t.dropLink(p.s)
+        p.s.q = []
+        p.s.qBytes = 0
+        p.s.err = null
+        p.s.ann = -1
+    } else {
+        if (now - peerLogAt > 5000) console.log(`mqtt: ${MAX_PEERS} hosts have calls in flight: a frame from ${host} is dropped`)
+        peerLogAt = now
+        return null
+    }
+    p.id = host
+    p.used = now
+    p.topic = Buffer.from(base + "out/" + host)
+    // room for the PUBLISH header: type, 2 length bytes, topic
+    p.s.pre = 5 + p.topic.length
+    return p
+}
+
+/** Publishes a frame the peer's sender filled (`b`: `pre` free bytes, then `n` payload bytes). */
+async function publishFrame(p: Peer, b: Buffer, n: number) {
+    const tl = p.topic.length
+    // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
+    if (!up || b.length - p.s.max !== 5 + tl) {
+        if (!up) await ds.sleep(50)
+        return
+    }
+    const rl = 2 + tl + n
+    const st = rl < 128 ? 1 : 0
+    b[st] = 0x30
+    if (st) b[2] = rl
+    else {
+        b[1] = (rl & 127) | 128
+        b[2] = rl >> 7
+    }
+    b[3] = tl >> 8
+    b[4] = tl & 255
+    b.blitAt(5, p.topic, 0, tl)
+    await write(st === 0 && n === p.s.max ? b : b.slice(st, 5 + tl + n))
+}

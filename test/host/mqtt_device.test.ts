@@ -1,0 +1,701 @@
+// The robot's MQTT link (docs/mqtt.md, src/net/mqtt.ts) with real parts: the test firmware in the
+// DeviceScript VM (its MQTT settings written by the rig through Jacdac), an in-process aedes broker,
+// a TCP proxy between the VM and the broker that the test can cut, and hosts made of the `mqtt`
+// package and the record codec (host/client/records.ts). The same VM serves Jacdac at the same time.
+// After every fault the robot must come back by itself with the same bootId. No fixed sleeps.
+import assert from "node:assert/strict"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import * as net from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as tls from "node:tls"
+import { after, before, describe, test } from "node:test"
+import mqtt, { type MqttClient } from "mqtt"
+import { AddTwoInts } from "../../host/gen/interfaces"
+import {
+  JACDAC_PAYLOAD,
+  Kind,
+  callRecord,
+  dataRecord,
+  doneRecord,
+  encodeName,
+  listRecord,
+  openRecord,
+  packRecords,
+  parseDeviceFrame,
+  pollRecord,
+  rec,
+  type DeviceRecord,
+  type Hello,
+} from "../../host/client/records"
+import { mqttSettings, startRig, type Rig } from "../../host/sim/rig"
+import { jd } from "../../host/transport/jacdac"
+import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Aedes } = require("aedes")
+
+const NAME = "r1"
+const T = (ms: number) => ({ timeoutMs: ms })
+
+/** Resolves when `cond()` holds (checked every 20 ms); rejects after `timeoutMs` naming `what`. */
+async function until(what: string, cond: () => boolean, timeoutMs = 20000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+/** An aedes broker on 127.0.0.1:`port`; `kill()` closes it and every client socket. */
+async function startBroker(port: number) {
+  const broker = await Aedes.createBroker()
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((s) => {
+    sockets.add(s)
+    s.once("close", () => sockets.delete(s))
+    broker.handle(s)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(port, "127.0.0.1", () => resolve())
+  })
+  return {
+    broker,
+    async kill() {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((r) => server.close(() => r()))
+      await new Promise<void>((r) => broker.close(() => r()))
+    },
+  }
+}
+
+/**
+ * A TCP proxy to `target` that the test can cut, write raw bytes into towards the client, make
+ * swallow new connections (`hold`: accepted, never answered) or mute towards the client (`mute`).
+ */
+async function startProxy(target: number) {
+  const pairs = new Set<[net.Socket, net.Socket]>()
+  const held = new Set<net.Socket>()
+  let hold = false
+  let mute = false
+  const server = net.createServer((down) => {
+    if (hold) {
+      held.add(down)
+      down.on("error", () => down.destroy()).on("close", () => held.delete(down))
+      down.resume()
+      return
+    }
+    const up = net.connect(target, "127.0.0.1")
+    const pair: [net.Socket, net.Socket] = [down, up]
+    pairs.add(pair)
+    const end = () => {
+      pairs.delete(pair)
+      down.destroy()
+      up.destroy()
+    }
+    down.on("error", end).on("close", end)
+    up.on("error", end).on("close", end)
+    down.pipe(up)
+    up.on("data", (d) => {
+      if (!mute) down.write(d)
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return pairs.size
+    },
+    /** destroys every connection (the robot sees its socket closed, the broker loses the robot) */
+    cut() {
+      for (const [d, u] of [...pairs]) {
+        d.destroy()
+        u.destroy()
+      }
+      for (const d of [...held]) d.destroy()
+    },
+    /** new connections are accepted and never answered */
+    set hold(v: boolean) {
+      hold = v
+    },
+    /** nothing from the broker reaches the client */
+    set mute(v: boolean) {
+      mute = v
+    },
+    /** writes raw bytes to every client (the robot) as if the broker sent them */
+    inject(b: Uint8Array) {
+      for (const [d] of pairs) d.write(b)
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  }
+}
+
+/** Writes settings as raw text through the VM's Jacdac settings service (as a host tool might). */
+class RawSettings {
+  constructor(private readonly rig: Rig) {}
+  async set(values: Record<string, string>) {
+    const svc = this.rig.bus.services({ serviceClass: jd.SRV_SETTINGS })[0]
+    assert.ok(svc, "the VM's settings service")
+    const c = new jd.SettingsClient(svc)
+    for (const [k, v] of Object.entries(values)) await c.setStringValue(k, v)
+  }
+}
+
+/** A host on MQTT: the `mqtt` client plus the record codec; keeps every record the robot sent it. */
+class Host {
+  readonly records: DeviceRecord[] = []
+  readonly frameSizes: number[] = []
+  readonly pongs: Buffer[] = []
+  private seq = 0
+  session = 0
+  constructor(
+    readonly client: MqttClient,
+    readonly id: string,
+  ) {
+    client.on("message", (topic, payload) => {
+      if (topic === `robots/${NAME}/out/${id}`) {
+        this.frameSizes.push(payload.length)
+        this.records.push(...parseDeviceFrame(payload))
+      } else if (topic === `robots/${NAME}/pong/${id}`) this.pongs.push(payload)
+    })
+  }
+
+  static async connect(port: number, id: string): Promise<Host> {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: id, reconnectPeriod: 0 })
+    const h = new Host(client, id)
+    await client.subscribeAsync([`robots/${NAME}/out/${id}`, `robots/${NAME}/pong/${id}`])
+    return h
+  }
+
+  async send(records: Uint8Array[], max = JACDAC_PAYLOAD) {
+    for (const f of packRecords(records, max)) await this.client.publishAsync(`robots/${NAME}/in/${this.id}`, Buffer.from(f))
+  }
+
+  /** The first record (in arrival order, not yet taken) matching `pred`; waits for it. */
+  async take<R extends DeviceRecord>(what: string, pred: (r: DeviceRecord) => r is R, timeoutMs?: number): Promise<R>
+  async take(what: string, pred: (r: DeviceRecord) => boolean, timeoutMs?: number): Promise<DeviceRecord>
+  async take(what: string, pred: (r: DeviceRecord) => boolean, timeoutMs = 10000): Promise<DeviceRecord> {
+    let i = -1
+    await until(what, () => (i = this.records.findIndex(pred)) >= 0, timeoutMs)
+    return this.records.splice(i, 1)[0]!
+  }
+
+  async hello(): Promise<Hello> {
+    this.records.length = 0
+    await this.send([listRecord()])
+    return (await this.take("HELLO", (r) => r.kind === "hello")) as Hello
+  }
+
+  async open(): Promise<number> {
+    const nonce = (Math.random() * 0xffffffff) >>> 0
+    await this.send([openRecord(nonce)])
+    const s = await this.take("SESSION", (r) => r.kind === "session" && r.nonce === nonce)
+    assert.ok(s.kind === "session" && s.session !== 0, "the robot refused the session")
+    this.session = s.session
+    this.seq = 0
+    return s.session
+  }
+
+  /** Sends a CALL (then DATA within `window`), returns its seq; `result(seq)` collects the answer. */
+  async startCall(name: string, hash32: number, req: Uint8Array, opts: { max?: number; window?: number } = {}): Promise<number> {
+    const seq = ++this.seq
+    const max = opts.max ?? JACDAC_PAYLOAD
+    const nm = encodeName(name)
+    const first = Math.min(req.length, max - 3 - 25 - nm.length)
+    await this.send([callRecord({ session: this.session, seq, ack: 0, timeoutMs: 20000 }, hash32, req.length, nm, req.subarray(0, first))], max)
+    let off = first
+    let acked = 0
+    while (off < req.length) {
+      if (opts.window && off - acked >= opts.window) {
+        const st = await this.take("STATUS(receiving)", (r) => r.kind === "status" && r.seq === seq)
+        if (st.kind === "status") acked = st.offset
+        continue
+      }
+      const n = Math.min(req.length - off, max - 3 - 12)
+      await this.send([dataRecord(this.session, seq, off, req.subarray(off, off + n))], max)
+      off += n
+    }
+    return seq
+  }
+
+  /** The answer to `seq`: RESULT then RDATA up to its total (POLLs every `pollMs` while silent). */
+  async result(seq: number, timeoutMs = 20000, pollMs = 0): Promise<{ status: number; data: Uint8Array; message: string }> {
+    const end = Date.now() + timeoutMs
+    const mine = (r: DeviceRecord) => (r.kind === "result" || r.kind === "rdata") && r.session === this.session && r.seq === seq
+    let have = 0
+    let total = -1
+    let data = new Uint8Array(0)
+    while (total < 0 || have < total) {
+      let r: DeviceRecord
+      try {
+        r = await this.take(`the answer to call ${seq}`, mine, pollMs || Math.max(1, end - Date.now()))
+      } catch (e) {
+        if (!pollMs || Date.now() > end) throw e
+        await this.send([pollRecord(this.session, seq, have)])
+        continue
+      }
+      if (r.kind === "result") {
+        if (r.status !== 0) return { status: r.status, data: r.data, message: Buffer.from(r.data).toString() }
+        total = r.total
+        data = new Uint8Array(total)
+        data.set(r.data, 0)
+        have = r.data.length
+      } else if (r.kind === "rdata" && total >= 0 && r.offset === have) {
+        data.set(r.data, have)
+        have += r.data.length
+      }
+    }
+    await this.send([doneRecord(this.session, [seq])])
+    return { status: 0, data, message: "" }
+  }
+
+  async add(a: bigint, b: bigint): Promise<bigint> {
+    const seq = await this.startCall("/add_two_ints", AddTwoInts.hash32, AddTwoInts.request.encode({ a, b }))
+    const r = await this.result(seq)
+    assert.equal(r.status, 0, r.message)
+    return AddTwoInts.response.decode(r.data).sum
+  }
+
+  close() {
+    return this.client.endAsync(true)
+  }
+}
+
+describe("the robot's MQTT link (VM, aedes)", () => {
+  let rig: Rig
+  let brokerPort: number
+  let broker: Awaited<ReturnType<typeof startBroker>>
+  let proxy: Awaited<ReturnType<typeof startProxy>>
+  let watcher: MqttClient
+  /** every payload published on robots/r1/online, in order */
+  const presence: string[] = []
+  let boot = 0
+  const hosts: Host[] = []
+
+  async function host(id: string): Promise<Host> {
+    const h = await Host.connect(brokerPort, id)
+    hosts.push(h)
+    return h
+  }
+
+  async function watch() {
+    watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: "watcher", reconnectPeriod: 0 })
+    watcher.on("message", (topic, p) => {
+      if (topic === `robots/${NAME}/online`) presence.push(p.toString())
+    })
+    await watcher.subscribeAsync(`robots/${NAME}/online`)
+  }
+
+  /** the robot says `online` (again) after `from` entries of `presence` */
+  async function online(from: number, timeoutMs = 20000) {
+    try {
+      await until(`robots/${NAME}/online = online`, () => presence.slice(from).includes("online"), timeoutMs)
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (seen since: ${presence.slice(from).join(",") || "nothing"}); VM log:\n${rig?.vm.log.slice(-15).join("\n")}`)
+    }
+  }
+
+  /** same program as at the start, and a call answers over MQTT and over Jacdac */
+  async function healthy(what: string) {
+    const h = await host(`hh${hosts.length}`)
+    const hello = await h.hello()
+    assert.equal(hello.bootId, boot, `${what}: the program restarted`)
+    await h.open()
+    assert.equal(await h.add(40n, 2n), 42n, what)
+    const r = await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 2n }, T(5000))
+    assert.equal(r.sum, 3n, `${what}: Jacdac`)
+    assert.equal(rig.vm.log.filter((l) => /panic|OutOfMemory|InfiniteLoop|Exception/i.test(l)).length, 0, rig.vm.log.slice(-20).join("\n"))
+    await h.close()
+  }
+
+  before(async () => {
+    brokerPort = await freePort()
+    broker = await startBroker(brokerPort)
+    proxy = await startProxy(brokerPort)
+    await watch()
+    rig = await startRig({
+      firmware: testFirmware(),
+      echoVm: process.env.RS_ECHO_VM === "1",
+      mqtt: { url: `mqtt://127.0.0.1:${proxy.port}`, name: NAME },
+    })
+    boot = rig.node.limits!.bootId
+    await online(0)
+  })
+  after(async () => {
+    for (const h of hosts) await h.close().catch(() => {})
+    await watcher?.endAsync(true).catch(() => {})
+    await rig?.close()
+    await proxy?.close()
+    await broker?.kill()
+  })
+
+  test("presence: `online` is retained; the will says `offline` when the robot's socket is cut, then it is back by itself", async () => {
+    // a late subscriber gets the retained state
+    const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: "late", reconnectPeriod: 0 })
+    const seen: { p: string; retain: boolean }[] = []
+    late.on("message", (_t, p, pk) => seen.push({ p: p.toString(), retain: pk.retain }))
+    await late.subscribeAsync(`robots/${NAME}/online`)
+    await until("the retained online", () => seen.length > 0)
+    assert.deepEqual(seen[0], { p: "online", retain: true })
+    await late.endAsync(true)
+
+    const from = presence.length
+    proxy.cut()
+    await until("the will (offline)", () => presence.slice(from).includes("offline"))
+    await online(presence.indexOf("offline", from) + 1)
+    await healthy("after the cut")
+  })
+
+  test("OPEN -> SESSION, LIST -> HELLO with the MQTT frame size and window", async () => {
+    const h = await host("h1")
+    const hello = await h.hello()
+    assert.equal(hello.bootId, boot)
+    assert.equal(hello.maxRecord, 3072, "clamp(budget / 8, 236, 4096)")
+    assert.equal(hello.window, 6144, "window = two frames")
+    // the Jacdac link still announces its own: 236-byte packets, a 944-byte window
+    assert.equal(rig.node.limits?.window, 944)
+    const services = await until("SERVICE records", () => h.records.filter((r) => r.kind === "service").length >= hello.count).then(() =>
+      h.records.filter((r) => r.kind === "service").map((r) => (r.kind === "service" ? r.name : "")),
+    )
+    assert.ok(services.includes("/add_two_ints") && services.includes("/echo"), services.join(","))
+    const s = await h.open()
+    assert.ok(s > 0)
+    assert.equal(await h.add(2n, 3n), 5n)
+  })
+
+  test("both links at once: calls over MQTT and over Jacdac in the same VM, side by side", async () => {
+    const h = await host("both")
+    await h.open()
+    const jc = rig.node.createClient(Echo, "echo")
+    const [viaMqtt, viaJacdac] = await Promise.all([
+      (async () => {
+        const seq = await h.startCall("/echo", Echo.hash32, Echo.request.encode(echo("mqtt", { delay_ms: 300, size: 10 })))
+        return Echo.response.decode((await h.result(seq)).data)
+      })(),
+      jc.call(echo("jacdac", { delay_ms: 300, size: 10 }), T(5000)),
+    ])
+    assert.equal(viaMqtt.text, "mqtt")
+    assert.equal(viaJacdac.text, "jacdac")
+    assert.deepEqual([...viaMqtt.data], [...pattern(10)])
+    // a Jacdac host never hears MQTT answers and vice versa: each got exactly its own
+    assert.equal(h.records.filter((r) => r.kind === "result").length, 0)
+  })
+
+  test("a 96 KiB response over MQTT, in frames larger than 236 bytes, and a 12 KB upload", async () => {
+    const h = await host("big")
+    await h.open()
+    const n = 96 * 1024
+    const t0 = performance.now()
+    const seq = await h.startCall("/echo", Echo.hash32, Echo.request.encode(echo("big", { size: n })))
+    const r = await h.result(seq, 30000)
+    const ms = performance.now() - t0
+    assert.equal(r.status, 0, r.message)
+    const res = Echo.response.decode(r.data)
+    assert.equal(res.data.length, n)
+    assert.deepEqual(Buffer.from(res.data), Buffer.from(pattern(n)))
+    const biggest = Math.max(...h.frameSizes)
+    assert.ok(biggest > 236 && biggest <= 3072, `largest frame ${biggest}`)
+    console.log(`# 96 KiB over MQTT in ${ms.toFixed(0)} ms (${((n / ms) * 1000 / 1024).toFixed(0)} KiB/s), frames up to ${biggest} bytes`)
+
+    // and an upload in 3 KB frames within the announced window
+    const up = pattern(11000)
+    const useq = await h.startCall("/upload", Upload.hash32, Upload.request.encode({ data: up }), { max: 3072, window: 6144 })
+    const ur = await h.result(useq)
+    assert.equal(ur.status, 0, ur.message)
+    assert.deepEqual(Upload.response.decode(ur.data), { length: up.length, hash: uploadHash(up) })
+  })
+
+  test("echo/<host> comes back unchanged on pong/<host>", async () => {
+    const h = await host("pinger")
+    const payloads = [Buffer.from("ping"), Buffer.alloc(0), Buffer.from(pattern(3000))]
+    for (const p of payloads) await h.client.publishAsync(`robots/${NAME}/echo/pinger`, p)
+    await until("3 pongs", () => h.pongs.length === 3)
+    assert.deepEqual(h.pongs, payloads)
+  })
+
+  test("cross-link isolation: a session of Jacdac, or of another MQTT host, is unknown on MQTT (NOSESSION)", async () => {
+    const jacdacSession = rig.node.session
+    assert.ok(jacdacSession !== 0)
+    const a = await host("iso-a")
+    const b = await host("iso-b")
+    const sa = await a.open()
+    // b names the Jacdac session and a's session: both unknown to b
+    const req = Echo.request.encode(echo("intruder"))
+    for (const s of [jacdacSession, sa]) {
+      await b.send([callRecord({ session: s, seq: 1, ack: 0, timeoutMs: 5000 }, Echo.hash32, req.length, encodeName("/echo"), req), pollRecord(s, 1, 0)])
+      await b.take(`NOSESSION ${s}`, (r) => r.kind === "nosession" && r.session === s)
+    }
+    // and the MQTT session is unknown on Jacdac
+    const seenOnJacdac: number[] = []
+    const off = rig.node.onDeviceRecord((r) => {
+      if (r.kind === "nosession") seenOnJacdac.push(r.session)
+    })
+    try {
+      await rig.node.sendRawFrame(pollRecord(sa, 1, 0))
+      await until("NOSESSION on Jacdac", () => seenOnJacdac.includes(sa))
+    } finally {
+      off()
+    }
+    // the owners' sessions are untouched
+    assert.equal(await a.add(1n, 1n), 2n)
+    assert.equal((await rig.node.createClient(AddTwoInts, "add_two_ints").call({ a: 2n, b: 2n }, T(5000))).sum, 4n)
+    assert.equal(a.records.filter((r) => r.kind === "nosession").length, 0)
+  })
+
+  test("peers are bounded: a fifth host takes the least recently used idle one, whose host opens again", async () => {
+    const hs: Host[] = []
+    for (const id of ["p1", "p2", "p3", "p4", "p5"]) {
+      const h = await host(id)
+      await h.open()
+      hs.push(h)
+    }
+    // p5 took the peer of the host quiet the longest (p1): the others are untouched
+    for (const h of hs.slice(1).reverse()) {
+      await h.send([pollRecord(h.session, 99, 0)])
+      const r = await h.take("STATUS or NOSESSION", (x) => (x.kind === "status" && x.seq === 99) || x.kind === "nosession")
+      assert.equal(r.kind, "status", `${h.id} lost its session`)
+    }
+    // p1's session is gone (its next frame takes the peer idle longest: p2's); it opens again and calls
+    const p1 = hs[0]!
+    await p1.send([pollRecord(p1.session, 99, 0)])
+    await p1.take("NOSESSION", (x) => x.kind === "nosession" && x.session === p1.session)
+    await p1.open()
+    assert.equal(await p1.add(3n, 4n), 7n)
+  })
+
+  test("peers are bounded: when all 4 have calls in flight, a new host's frame is dropped (logged), and served later", async () => {
+    const busy: Host[] = []
+    const seqs: number[] = []
+    for (const id of ["b1", "b2", "b3", "b4"]) {
+      const h = await host(id)
+      await h.open()
+      seqs.push(await h.startCall("/echo", Echo.hash32, Echo.request.encode(echo(id, { delay_ms: 2500 }))))
+      busy.push(h)
+    }
+    const late = await host("b5")
+    await late.send([openRecord(77)])
+    await rig.vm.waitForLog(/mqtt: 4 hosts have calls in flight: a frame from b5 is dropped/, 5000)
+    for (let i = 0; i < 4; i++) assert.equal(Echo.response.decode((await busy[i]!.result(seqs[i]!)).data).text, busy[i]!.id)
+    assert.equal(late.records.length, 0, "nothing answered the dropped frame")
+    await late.open()
+    assert.equal(await late.add(8n, 9n), 17n)
+  })
+
+  test("broker killed and restarted on the same port: the robot is back online by itself, same bootId", async () => {
+    const from = presence.length
+    await watcher.endAsync(true)
+    await broker.kill()
+    await until("the robot's socket closed", () => proxy.connections === 0)
+    broker = await startBroker(brokerPort)
+    await watch()
+    await online(from)
+    await healthy("after the broker restart")
+  })
+
+  test("the robot's socket cut in the middle of a call: it reconnects, the call's answer is still there", async () => {
+    const h = await host("midcall")
+    await h.open()
+    const seq = await h.startCall("/echo", Echo.hash32, Echo.request.encode(echo("slow", { delay_ms: 1500, size: 20000 })))
+    await h.send([pollRecord(h.session, seq, 0)])
+    await h.take("STATUS(running)", (r) => r.kind === "status" && r.seq === seq && r.state === 2)
+    const from = presence.length
+    proxy.cut()
+    await online(from)
+    // the host polls on silence; the robot answers from its retained result or running call
+    const r = await h.result(seq, 20000, 500)
+    assert.equal(r.status, 0, r.message)
+    assert.deepEqual(Buffer.from(Echo.response.decode(r.data).data), Buffer.from(pattern(20000)))
+    await healthy("after the mid-call cut")
+  })
+
+  test("garbage: bad records, an oversized PUBLISH and bytes that are no MQTT leave the robot serving", async () => {
+    const h = await host("junk")
+    // records that do not parse: answered with ERROR, nothing else
+    await h.client.publishAsync(`robots/${NAME}/in/junk`, Buffer.from([0xff, 0xff, 0xff, 1, 2, 3]))
+    await h.take("ERROR", (r) => r.kind === "error")
+    await h.client.publishAsync(`robots/${NAME}/in/junk`, Buffer.from(rec(Kind.CALL, new Uint8Array(3))))
+    // a PUBLISH far larger than any frame: skipped, never held
+    // (16 KiB: the simulator hands the firmware what node reads at once, up to 64 KiB, which does
+    // not fit its heap; the ESP32's runtime reads 128 bytes at a time, any message size is skipped)
+    await h.client.publishAsync(`robots/${NAME}/in/junk`, Buffer.alloc(16 * 1024, 0x17))
+    await h.client.publishAsync(`robots/${NAME}/echo/junk`, Buffer.alloc(8 * 1024, 1))
+    await rig.vm.waitForLog(/mqtt: skipped a message of 164\d\d bytes/, 10000)
+    await rig.vm.waitForLog(/mqtt: skipped a message of 82\d\d bytes/, 10000)
+    await h.open()
+    assert.equal(await h.add(5n, 5n), 10n)
+    // bytes that are no MQTT, as if from the broker: the robot drops the connection and comes back
+    const from = presence.length
+    proxy.inject(Buffer.from([0x00, 0x01, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff]))
+    await rig.vm.waitForLog(/mqtt: unexpected packet type 0/, 10000)
+    await online(from)
+    await healthy("after garbage")
+  })
+
+  test("a reset keeps the settings (raw text too): the new program comes back on MQTT by itself", async () => {
+    // settings written as raw text (not the JSON text of `.env`), then a device reset
+    // (a trailing slash, which the firmware ignores, tells this raw value from the JSON one in the flash)
+    const url = `mqtt://127.0.0.1:${proxy.port}/`
+    await new RawSettings(rig).set(mqttSettings({ url, name: NAME }))
+    const flash = join(rig.firmware.dir, ".devicescript", "flash", "sim.bin")
+    await until("the settings in the VM's flash", () => existsSync(flash) && readFileSync(flash).includes(Buffer.from(url)))
+    const from = presence.length
+    await rig.restartVm()
+    await online(from)
+    const h = await host("after-reset")
+    const hello = await h.hello()
+    assert.notEqual(hello.bootId, boot, "a new program")
+    await h.open()
+    assert.equal(await h.add(6n, 7n), 13n)
+  })
+})
+
+describe("the robot's MQTT connection when the broker misbehaves (a second VM)", () => {
+  const name = "r2"
+  let rig: Rig
+  let brokerPort: number
+  let broker: Awaited<ReturnType<typeof startBroker>>
+  let proxy: Awaited<ReturnType<typeof startProxy>>
+  let watcher: MqttClient
+  const presence: string[] = []
+  /** user and password of every CONNECT the broker saw from the robot */
+  const logins: string[] = []
+  let refuse = 0
+  /** when the broker got each of the robot's PINGREQs (ms) */
+  const pingTimes: number[] = []
+
+  async function online(from: number, timeoutMs = 20000) {
+    try {
+      await until(`robots/${name}/online = online`, () => presence.slice(from).includes("online"), timeoutMs)
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (seen since: ${presence.slice(from).join(",") || "nothing"}); VM log:\n${rig?.vm.log.slice(-15).join("\n")}`)
+    }
+  }
+
+  before(async () => {
+    brokerPort = await freePort()
+    broker = await startBroker(brokerPort)
+    broker.broker.authenticate = (client: { id: string }, user: string, pass: Buffer | undefined, cb: (e: Error | null, ok: boolean) => void) => {
+      if (client.id !== `robot-${name}`) return cb(null, true)
+      logins.push(`${user}:${pass?.toString()}`)
+      if (!refuse) return cb(null, true)
+      cb(Object.assign(new Error("refused"), { returnCode: refuse }), false)
+    }
+    broker.broker.on("ping", (_p: unknown, client: { id: string }) => {
+      if (client.id === `robot-${name}`) pingTimes.push(Date.now())
+    })
+    proxy = await startProxy(brokerPort)
+    watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: "watcher2", reconnectPeriod: 0 })
+    watcher.on("message", (_t, p) => presence.push(p.toString()))
+    await watcher.subscribeAsync(`robots/${name}/online`)
+    rig = await startRig({
+      firmware: testFirmware(),
+      echoVm: process.env.RS_ECHO_VM === "1",
+      mqtt: { url: `mqtt://127.0.0.1:${proxy.port}`, name, user: "robot-user", pass: "s3cret" },
+    })
+    await online(0)
+  })
+  after(async () => {
+    await watcher?.endAsync(true).catch(() => {})
+    await rig?.close()
+    await proxy?.close()
+    await broker?.kill()
+  })
+
+  test("MQTT_USER/MQTT_PASS are sent; a refused CONNECT is named in the log and retried until accepted", async () => {
+    assert.deepEqual(logins, ["robot-user:s3cret"])
+    refuse = 4
+    const from = presence.length
+    proxy.cut()
+    await until("the will (offline)", () => presence.slice(from).includes("offline"))
+    await rig.vm.waitForLog(/mqtt: broker refused the connection: 4 bad user name or password/, 15000)
+    refuse = 0
+    await online(presence.indexOf("offline", from) + 1)
+    assert.ok(logins.length >= 3)
+  })
+
+  test("a CONNACK that never comes: the robot gives up after 10 s and connects again", async () => {
+    proxy.hold = true
+    const from = presence.length
+    const t0 = Date.now()
+    proxy.cut()
+    await rig.vm.waitForLog(/mqtt: no CONNACK/, 20000)
+    const waited = Date.now() - t0
+    proxy.hold = false
+    await online(from)
+    assert.ok(waited >= 9000, `gave up after ${waited} ms`)
+  })
+
+  test("keep-alive: a PINGREQ every 15 s; a PINGRESP that never comes: the robot reconnects", async () => {
+    // the connection made after the last test: its next PINGREQ within 15 s (+ the VM's scheduling)
+    const p0 = pingTimes.length
+    await until("a PINGREQ", () => pingTimes.length > p0, 20000)
+    // the broker's answers stop reaching the robot: the next PINGREQ goes unanswered
+    proxy.mute = true
+    const from = presence.length
+    await rig.vm.waitForLog(/mqtt: no PINGRESP/, 30000)
+    const gaveUp = Date.now()
+    proxy.mute = false
+    assert.ok(pingTimes.length > p0 + 1, "the next PINGREQ reached the broker")
+    const period = pingTimes[p0 + 1]! - pingTimes[p0]!
+    assert.ok(period > 14000 && period < 17000, `PINGREQ period ${period} ms`)
+    const timeout = gaveUp - pingTimes[p0 + 1]!
+    assert.ok(timeout > 9000 && timeout < 12000, `gave up ${timeout} ms after the PINGREQ`)
+    await online(from)
+    assert.equal(rig.vm.log.filter((l) => /panic|OutOfMemory|InfiniteLoop|Exception/i.test(l)).length, 0)
+  })
+
+  test("mqtts://: TLS to a broker whose certificate the VM trusts (NODE_EXTRA_CA_CERTS), after a reset", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "mqtt-tls-"))
+    const gen = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+      "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { encoding: "utf8" })
+    if (gen.status !== 0) {
+      t.skip(`no openssl to make a certificate: ${gen.error?.message ?? gen.stderr}`)
+      return
+    }
+    const key = readFileSync(join(dir, "key.pem"))
+    const cert = readFileSync(join(dir, "cert.pem"))
+    const tlsBroker = await Aedes.createBroker()
+    const server = tls.createServer({ key, cert }, tlsBroker.handle)
+    const sockets = new Set<net.Socket>()
+    server.on("connection", (c: net.Socket) => {
+      sockets.add(c)
+      c.once("close", () => sockets.delete(c))
+    })
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+    const port = (server.address() as net.AddressInfo).port
+    const seen: string[] = []
+    const w = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { clientId: "tls-watcher", ca: cert, reconnectPeriod: 0 })
+    try {
+      w.on("message", (_t, p) => seen.push(p.toString()))
+      await w.subscribeAsync(`robots/${name}/online`)
+      const url = `mqtts://127.0.0.1:${port}`
+      await rig.writeSettings(mqttSettings({ url, name }))
+      const flash = join(rig.firmware.dir, ".devicescript", "flash", "sim.bin")
+      await until("the settings in the VM's flash", () => existsSync(flash) && readFileSync(flash).includes(Buffer.from(url)))
+      // the VM is a Node process: it trusts the test's certificate through NODE_EXTRA_CA_CERTS
+      process.env.NODE_EXTRA_CA_CERTS = join(dir, "cert.pem")
+      await rig.restartVm()
+      await until("online over TLS", () => seen.includes("online"))
+      assert.ok(rig.vm.log.some((l) => l.includes(`connecting to tls://127.0.0.1:${port}`)), rig.vm.log.slice(-10).join("\n"))
+    } finally {
+      delete process.env.NODE_EXTRA_CA_CERTS
+      await w.endAsync(true)
+      for (const c of sockets) c.destroy()
+      await new Promise<void>((r) => server.close(() => r()))
+      await new Promise<void>((r) => tlsBroker.close(() => r()))
+    }
+  })
+})
