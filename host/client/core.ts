@@ -166,20 +166,24 @@ export abstract class NodeCore implements RecordNode, CallLink {
   }
 
   // ------------------------------------------------------------------ device tracking
-  /** A (new) device is reachable: forget what was known of the last one and ask for its list. */
-  protected deviceFound() {
-    this.bootId = undefined
+  /**
+   * A (new) device is reachable: forget what was known of the last one and ask for its list.
+   * `sameDevice`: the same device came back (MQTT presence), so a new bootId in its HELLO is
+   * reported as a restart.
+   */
+  protected deviceFound(sameDevice = false) {
+    if (!sameDevice) this.bootId = undefined
     this.listVersion = -1
     this.services = undefined
     this.pendingList = undefined
     this.requestList()
   }
 
-  /** The device is gone: its session and every call fail with `unavailable` `why`. */
-  protected deviceGone(why: string) {
+  /** The device is gone: its session and every call fail with `unavailable` `why`. `keepBootId`: see deviceFound. */
+  protected deviceGone(why: string, keepBootId = false) {
     this.services = undefined
     this.pendingList = undefined
-    this.bootId = undefined
+    if (!keepBootId) this.bootId = undefined
     this.outbox = []
     clearTimeout(this.listTimer)
     this.engine.deviceLost(why)
