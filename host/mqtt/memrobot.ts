@@ -20,7 +20,7 @@ import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
 import { normalizeName } from "../bridge/memory"
 import { ErrorCodes, ServiceError } from "../client/errors"
-import { ROBOT_NAME, displayUrl } from "../client/mqtt"
+import { ROBOT_NAME, displayUrl, noDelay } from "../client/mqtt"
 import { CallState, PROTOCOL_VERSION, WireStatus, packRecords } from "../client/records"
 import type { ServiceDescriptor } from "../runtime/types"
 import {
@@ -86,7 +86,8 @@ interface Entry {
 interface Call {
   seq: number
   service: string
-  ac: AbortController
+  /** made when the handler first reads its signal */
+  ac: AbortController | undefined
   timer: NodeJS.Timeout | undefined
   /** undefined while running */
   status: number | undefined
@@ -192,10 +193,12 @@ export class MemoryRobot {
       resubscribe: false,
       queueQoSZero: false,
       will: { topic: `robots/${this.name}/online`, payload: Buffer.from("offline"), qos: 0, retain: true },
+      log: () => {},
     }
     const c = mqtt.connect(o.url, opts)
     this.client = c
     c.on("connect", () => {
+      noDelay(c)
       this.backoff = 500
       c.options.reconnectPeriod = 500
       c.subscribe([`robots/${this.name}/in/+`, `robots/${this.name}/echo/+`], { qos: 0 })
@@ -416,7 +419,7 @@ export class MemoryRobot {
     if (c.status === undefined) {
       c.status = WireStatus.cancelled
       this.running--
-      c.ac.abort(new ServiceError("cancelled", "the call was settled by the host"))
+      (c.ac ??= new AbortController()).abort(new ServiceError("cancelled", "the call was settled by the host"))
     }
   }
 
@@ -449,7 +452,7 @@ export class MemoryRobot {
       return
     }
     const service = entry?.name ?? (r.kind === "call" ? r.name : "?")
-    const c: Call = { seq: r.seq, service, ac: new AbortController(), timer: undefined, status: undefined, data: new Uint8Array(0), answeredAt: 0 }
+    const c: Call = { seq: r.seq, service, ac: undefined, timer: undefined, status: undefined, data: new Uint8Array(0), answeredAt: 0 }
     s.calls.set(r.seq, c)
     this.running++
     if (!entry) return this.answer(host, s, c, new ServiceError("unimplemented", `no service ${service} on robot ${this.name}`))
@@ -468,7 +471,13 @@ export class MemoryRobot {
     this.stats.runs++
     let out: unknown
     try {
-      out = entry.handler(req, { signal: c.ac.signal, service })
+      out = entry.handler(req, {
+        get signal() {
+          c.ac ??= new AbortController()
+          return c.ac.signal
+        },
+        service,
+      })
     } catch (e) {
       return this.answer(host, s, c, e)
     }
@@ -476,7 +485,7 @@ export class MemoryRobot {
     if (r.timeoutMs > 0) {
       c.timer = setTimeout(() => {
         if (c.status !== undefined) return
-        c.ac.abort(new ServiceError("deadline_exceeded", "deadline passed"))
+        (c.ac ??= new AbortController()).abort(new ServiceError("deadline_exceeded", "deadline passed"))
         this.answer(host, s, c, new ServiceError("deadline_exceeded", `${service} did not answer within ${r.timeoutMs} ms`))
       }, r.timeoutMs)
     }
