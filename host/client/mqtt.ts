@@ -110,6 +110,13 @@ export class BrokerLink {
   onBroker: ((up: boolean, why: string) => void) | undefined
   private lastError = ""
   private closed = false
+  /** when the last message on a robot's `online` topic arrived (performance.now()) */
+  lastPresenceAt = 0
+  private subacked: (() => void) | undefined
+  /** Resolves once the broker acknowledged this connection's subscriptions (the first time). */
+  readonly subscribed = new Promise<void>((resolve) => {
+    this.subacked = resolve
+  })
 
   private constructor(
     options: BrokerOptions,
@@ -164,7 +171,7 @@ export class BrokerLink {
    * Connects; resolves once the broker accepted the connection. Rejects with ServiceError
    * `unavailable` naming the broker (refused, unreachable, bad credentials) within `connectTimeoutMs`.
    */
-  static open(options: BrokerOptions, watch: { robot: string } | "all", what: string): Promise<BrokerLink> {
+  static open(options: BrokerOptions, watch: { robot: string } | "all", what = ""): Promise<BrokerLink> {
     const link = new BrokerLink(options, watch)
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
     return new Promise<BrokerLink>((resolve, reject) => {
@@ -178,7 +185,7 @@ export class BrokerLink {
         link.closed = true
         reject(e)
       }
-      const fail = (why: string) => new ServiceError("unavailable", `cannot reach the MQTT broker ${link.url} (${what}): ${why}`)
+      const fail = (why: string) => new ServiceError("unavailable", `cannot reach the MQTT broker ${link.url}${what ? ` (${what})` : ""}: ${why}`)
       const onConnect = () => done()
       const onError = (e: Error & { code?: number | string }) => {
         const auth = e.code === 4 || e.code === 5
@@ -196,6 +203,7 @@ export class BrokerLink {
     this.client.subscribe([`robots/${r}/online`, `robots/${r}/out/${h}`, `robots/${r}/pong/${h}`], { qos: 0 }, (err, granted) => {
       const denied = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic)
       if (err || denied.length) this.lastError = `subscription refused: ${err?.message ?? denied.join(", ")}`
+      this.subacked?.()
     })
   }
 
@@ -209,6 +217,7 @@ export class BrokerLink {
       const s = payload.toString("utf8")
       const online = s === "online" ? true : s === "offline" ? false : payload.length === 0 ? undefined : null
       if (online === null) return // not a presence value: ignored
+      this.lastPresenceAt = performance.now()
       this.ports.get(robot)?.presence(online)
       this.onPresence?.(robot, online)
       return

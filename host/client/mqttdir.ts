@@ -54,7 +54,7 @@ export class MqttDirectory {
    * (default 10000). The retained presences arrive just after: wait with `waitFor`.
    */
   static async connect(options: MqttDirectoryOptions): Promise<MqttDirectory> {
-    const link = await BrokerLink.open(options, "all", "robot directory")
+    const link = await BrokerLink.open(options, "all")
     return new MqttDirectory(link, options)
   }
 
@@ -102,6 +102,26 @@ export class MqttDirectory {
       this.nodes.set(name, n)
     }
     return n
+  }
+
+  /**
+   * Resolves once the retained presences have most likely all arrived: the broker acknowledged the
+   * subscription and no presence message came for `quietMs` (default 150), or after `maxMs`
+   * (default 3000). MQTT has no end-of-retained marker; brokers send them right after the SUBACK.
+   */
+  async settled(options: { quietMs?: number; maxMs?: number } = {}): Promise<void> {
+    const quietMs = options.quietMs ?? 150
+    const until = performance.now() + (options.maxMs ?? 3000)
+    let t: NodeJS.Timeout | undefined
+    await Promise.race([this.link.subscribed, new Promise<void>((r) => (t = setTimeout(r, options.maxMs ?? 3000)))])
+    clearTimeout(t)
+    const since = performance.now()
+    for (;;) {
+      const now = performance.now()
+      const quietFor = now - Math.max(since, this.link.lastPresenceAt)
+      if (quietFor >= quietMs || now >= until) return
+      await new Promise((r) => setTimeout(r, Math.min(quietMs - quietFor, until - now) + 1))
+    }
   }
 
   /**
