@@ -419,7 +419,8 @@ export class MemoryRobot {
     if (c.status === undefined) {
       c.status = WireStatus.cancelled
       this.running--
-      (c.ac ??= new AbortController()).abort(new ServiceError("cancelled", "the call was settled by the host"))
+      c.ac ??= new AbortController()
+      c.ac.abort(new ServiceError("cancelled", "the call was settled by the host"))
     }
   }
 
@@ -485,7 +486,8 @@ export class MemoryRobot {
     if (r.timeoutMs > 0) {
       c.timer = setTimeout(() => {
         if (c.status !== undefined) return
-        (c.ac ??= new AbortController()).abort(new ServiceError("deadline_exceeded", "deadline passed"))
+        c.ac ??= new AbortController()
+        c.ac.abort(new ServiceError("deadline_exceeded", "deadline passed"))
         this.answer(host, s, c, new ServiceError("deadline_exceeded", `${service} did not answer within ${r.timeoutMs} ms`))
       }, r.timeoutMs)
     }

@@ -36,6 +36,8 @@ export interface TestRobot {
   counted: number
   /** `/slow` calls started and not released yet */
   readonly slowStarted: number
+  /** `/slow` handlers whose signal aborted (the caller cancelled, the deadline passed, the robot dropped the session) */
+  slowAborted: number
   /** resolves when the next `/slow` call has started */
   nextSlow(): Promise<void>
   releaseSlow(): void
@@ -52,6 +54,7 @@ export async function startTestRobot(options: MemoryRobotOptions): Promise<TestR
   const t: TestRobot = {
     robot: undefined as unknown as MemoryRobot,
     counted: 0,
+    slowAborted: 0,
     get slowStarted() {
       return slow.length
     },
@@ -71,7 +74,10 @@ export async function startTestRobot(options: MemoryRobotOptions): Promise<TestR
     r.addService(Trigger, "/slow", (_q, ctx) => {
       return new Promise((resolve, reject) => {
         slow.push(() => resolve({ success: true, message: "released" }))
-        ctx.signal.addEventListener("abort", () => reject(new ServiceError("cancelled", "aborted")))
+        ctx.signal.addEventListener("abort", () => {
+          t.slowAborted++
+          reject(new ServiceError("cancelled", "aborted"))
+        })
         const w = slowWaiters
         slowWaiters = []
         for (const f of w) f()
@@ -82,7 +88,7 @@ export async function startTestRobot(options: MemoryRobotOptions): Promise<TestR
       const n = 1000 * (q.resolution + 1) * 25
       const data = new Uint8Array(n)
       for (let i = 0; i < n; i++) data[i] = (i * 7) & 255
-      return { image: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "camera" }, format: "raw", data }, width: n, height: 1 }
+      return { image: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "camera" }, format: "raw", data }, width: 1000, height: n / 1000 }
     })
   })
   return t
