@@ -3,7 +3,7 @@
 // subscribe only `robots/<name>/in/+` and `robots/<name>/echo/+`; host users may use `robots/#`.
 // Without users it takes anonymous clients (each may use `robots/#`) and listens on loopback only.
 // A publish outside a client's rules closes that client's connection (aedes' way; mosquitto drops
-// the message instead); a subscription outside them is refused in the SUBACK (0x80).
+// the message instead); a subscription outside them is refused in the SUBACK (0x80) and gets nothing.
 import * as net from "node:net"
 import { timingSafeEqual } from "node:crypto"
 import type { Aedes, AedesOptions, Client } from "aedes" with { "resolution-mode": "import" }
