@@ -11,7 +11,7 @@
 // Layout (`--layout`): `split` (default): the robots run in one child process, the broker and the
 // host directory in this one (robots are other machines in real life; both cores are used);
 // `one`: everything in this process. Options: --robots N (1000), --seconds S (5) counted after --warmup W (2),
-// --inflight K (256).
+// --inflight K (256), --done-delay MS (the nodes' DONE delay, default MQTT_DONE_DELAY_MS).
 // The robots are a load-test model, not the firmware: this measures the broker and the host side.
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -72,13 +72,14 @@ async function main() {
   const seconds = Number(opt("seconds", "5"))
   const inflight = Number(opt("inflight", "256"))
   const warmup = Number(opt("warmup", "2"))
+  const doneDelay = argv.includes("--done-delay") ? Number(opt("done-delay", "1000")) : undefined
   const layout = opt("layout", "split")
   const broker = await startBroker({ port: 0 })
   let robots: MemoryRobot[] = []
   let child: ReturnType<typeof spawn> | undefined
   let childLines: AsyncIterator<string> | undefined
   const t0 = performance.now()
-  const dir = await MqttDirectory.connect({ url: broker.url })
+  const dir = await MqttDirectory.connect({ url: broker.url, doneDelayMs: doneDelay })
   if (layout === "one") robots = await startRobots(broker.url, n, "rover")
   else {
     child = spawn(process.execPath, ["--import", "tsx", __filename, "--robot-process", "--url", broker.url, "--robots", String(n)], { stdio: ["pipe", "pipe", "inherit"] })
@@ -156,6 +157,8 @@ async function main() {
     fleet_cpu_main: Number(((mine.user + mine.system) / 1e6 / elapsed).toFixed(2)),
     /** CPU seconds per second of the robots' process (split layout) */
     fleet_cpu_robots: Number((theirs.cpu / elapsed).toFixed(2)),
+    /** CPU ms per call, all processes: the cost that does not depend on what else runs on the machine */
+    fleet_cpu_ms_per_call: Number((((mine.user + mine.system) / 1e6 + theirs.cpu) * 1000 / Math.max(1, calls)).toFixed(3)),
     fleet_rss_main_mb: Math.round(process.memoryUsage().rss / 1e6),
     fleet_rss_robots_mb: Math.round(theirs.rss / 1e6),
   }

@@ -19,6 +19,12 @@ import type { NodeTransport } from "../transport/types"
 export const ROBOT_NAME = /^[A-Za-z0-9_-]{1,32}$/
 /** Frames before the robot's HELLO announced its `maxRecord` (bytes). */
 export const MQTT_FIRST_FRAME = JACDAC_PAYLOAD
+/**
+ * How long a node holds DONE records (ms) so that the next CALL's `ack` settles those answers
+ * instead: every MQTT message costs the broker and the robot a delivery. Sooner when the answers
+ * held reach a quarter of the robot's budget (host/client/calls.ts).
+ */
+export const MQTT_DONE_DELAY_MS = 1000
 
 /** Where and as whom to reach the broker. */
 export interface BrokerOptions {
@@ -32,7 +38,13 @@ export interface BrokerOptions {
   reconnectPeriodMs?: number
 }
 
-export interface MqttTransportOptions extends BrokerOptions {
+/** Options of the nodes on a broker connection. */
+export interface MqttNodeOptions {
+  /** DONE held this long for the next CALL's ack to settle instead (ms, default MQTT_DONE_DELAY_MS; 0: at once). */
+  doneDelayMs?: number
+}
+
+export interface MqttTransportOptions extends BrokerOptions, MqttNodeOptions {
   /** The robot's name (its `ROBOT_NAME` setting). */
   robot: string
 }
@@ -110,6 +122,7 @@ export class BrokerLink {
   onBroker: ((up: boolean, why: string) => void) | undefined
   private lastError = ""
   private closed = false
+  private corked = false
   /** when the last message on a robot's `online` topic arrived (performance.now()) */
   lastPresenceAt = 0
   private subacked: (() => void) | undefined
@@ -238,9 +251,21 @@ export class BrokerLink {
     }
   }
 
-  /** Publishes one QoS 0 message (dropped while the broker is away). */
+  /**
+   * Publishes one QoS 0 message (dropped while the broker is away). The socket stays corked until
+   * the end of this event-loop turn: the frames of every node on this connection go out in one write.
+   */
   publish(topic: string, payload: Uint8Array) {
     if (!this.connected) return
+    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined
+    if (!this.corked && stream?.cork && stream.uncork) {
+      this.corked = true
+      stream.cork()
+      setImmediate(() => {
+        this.corked = false
+        stream.uncork!()
+      })
+    }
     this.client.publish(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 0 })
   }
 
@@ -255,6 +280,7 @@ export class BrokerLink {
 /** The node of one robot on a BrokerLink. */
 export class MqttRobotNode extends NodeCore implements MqttNode {
   online: boolean | undefined
+  readonly doneDelayMs: number
   /** set while the robot is known unreachable: calls fail at once with it */
   private down: string | undefined
   private readonly detach: () => void
@@ -264,11 +290,12 @@ export class MqttRobotNode extends NodeCore implements MqttNode {
   constructor(
     private readonly link: BrokerLink,
     readonly robot: string,
-    options: NodeOptions,
+    options: NodeOptions & MqttNodeOptions,
     private readonly ownsLink: boolean,
     presence?: boolean,
   ) {
     super(options)
+    this.doneDelayMs = options.doneDelayMs ?? MQTT_DONE_DELAY_MS
     this.detach = link.attach(robot, {
       frame: (p) => this.onPayload(p),
       pong: (p) => this.onPong(p),
@@ -421,7 +448,7 @@ export function mqttTransport(options: MqttTransportOptions): MqttTransport {
         { robot: options.robot },
         `robot ${options.robot}`,
       )
-      return new MqttRobotNode(link, options.robot, nodeOptions, true)
+      return new MqttRobotNode(link, options.robot, { ...nodeOptions, doneDelayMs: options.doneDelayMs }, true)
     },
   }
 }

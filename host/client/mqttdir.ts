@@ -2,7 +2,7 @@
 // id follow `robots/+/online` (retained presence) and carry the frames of every robot; `nodeFor`
 // hands out one MqttNode per robot name, all sharing that connection. Its events (a robot added,
 // removed, online, offline) let a fleet (named RobotNodes under ROS namespaces) follow the broker.
-import { BrokerLink, MqttRobotNode, ROBOT_NAME, type BrokerOptions, type MqttNode } from "./mqtt"
+import { BrokerLink, MqttRobotNode, ROBOT_NAME, type BrokerOptions, type MqttNode, type MqttNodeOptions } from "./mqtt"
 import { Listeners, type NodeOptions } from "./core"
 import { ServiceError } from "./errors"
 
@@ -22,7 +22,7 @@ export type DirectoryEvent =
   | { type: "added" | "removed" | "online" | "offline"; name: string }
   | { type: "broker"; up: boolean; why: string }
 
-export interface MqttDirectoryOptions extends BrokerOptions, NodeOptions {}
+export interface MqttDirectoryOptions extends BrokerOptions, NodeOptions, MqttNodeOptions {}
 
 export class MqttDirectory {
   private readonly entries = new Map<string, RobotEntry>()
@@ -92,7 +92,7 @@ export class MqttDirectory {
     let n = this.nodes.get(name)
     if (!n) {
       const e = this.entries.get(name)
-      n = new MqttRobotNode(this.link, name, { window: this.options.window }, false, e?.online)
+      n = new MqttRobotNode(this.link, name, { window: this.options.window, doneDelayMs: this.options.doneDelayMs }, false, e?.online)
       const node = n
       const close = node.close.bind(node)
       node.close = async () => {

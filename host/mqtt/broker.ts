@@ -74,6 +74,27 @@ export function rulesFor(role: Role): { publish: string[]; subscribe: string[] }
   return { publish: [`${r}/out/+`, `${r}/pong/+`, `${r}/online`], subscribe: [`${r}/in/+`, `${r}/echo/+`] }
 }
 
+/**
+ * aedes writes each delivery in its own turn of the event loop (a setImmediate per message): keep
+ * the socket corked until the end of the turn, so what one client gets in a turn (a host's answers
+ * from many robots) goes out in one write instead of one system call per message.
+ */
+function coalesceWrites(socket: net.Socket) {
+  const write = socket.write.bind(socket) as (...a: unknown[]) => boolean
+  let corked = false
+  socket.write = ((...args: unknown[]) => {
+    if (!corked) {
+      corked = true
+      socket.cork()
+      setImmediate(() => {
+        corked = false
+        socket.uncork()
+      })
+    }
+    return write(...args)
+  }) as typeof socket.write
+}
+
 function passwordOk(given: Buffer | undefined, want: string): boolean {
   if (!given) return false
   const b = Buffer.from(want)
@@ -150,6 +171,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
     socket.setNoDelay(true)
+    coalesceWrites(socket)
     aedes.handle(socket)
   })
   const port = await new Promise<number>((resolve, reject) => {
