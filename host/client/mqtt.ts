@@ -342,8 +342,8 @@ export class MqttRobotNode extends NodeCore implements MqttNode {
       this.online = true
       this.down = undefined
       if (was !== true) {
-        this.setState("connected", false)
         this.deviceFound(true)
+        this.setState("connected", false)
       } else this.requestList() // announced again (reconnected, perhaps restarted): the HELLO tells
     } else {
       this.online = online

@@ -84,8 +84,8 @@ class JacdacNode extends NodeCore implements ServiceNode {
     if (!svc) return
     this.device = d
     this.serviceIndex = svc.serviceIndex
-    this.setState("connected", false)
     this.deviceFound()
+    this.setState("connected", false)
     this.deviceWaiters.emit()
   }
 

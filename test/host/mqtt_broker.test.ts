@@ -12,7 +12,7 @@ import { connect } from "../../host/client/node"
 import { mqttTransport } from "../../host/client/mqtt"
 import { MqttDirectory } from "../../host/client/mqttdir"
 import { ServiceError } from "../../host/client/errors"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
 import { startBroker, filterWithin, type BrokerUser, type Denial } from "../../host/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, startMosquitto, startTestRobot, until } from "./mqtt_helpers"
 
@@ -191,6 +191,39 @@ test("mosquitto with the config and ACL of docs/mqtt.md keeps the same rules", a
       r.rover2.end(true)
     }
   } finally {
+    await m.close()
+  }
+})
+
+test("mosquitto killed (SIGKILL) and started again on its port: robot and host reconnect, calls work", async (t) => {
+  if (!fs.existsSync(MOSQUITTO)) {
+    if (process.env.CI) assert.fail(`${MOSQUITTO} is missing (.ci/run installs Debian's mosquitto)`)
+    t.skip(`${MOSQUITTO} is not installed`)
+    return
+  }
+  let m = await startMosquitto(USERS)
+  const robot = await startTestRobot({ url: m.url, name: "rover1", ...cred("rover1") })
+  const node = await connect({ transport: mqttTransport({ url: m.url, robot: "rover1", reconnectPeriodMs: 200, ...cred("bridge") }) })
+  try {
+    const add = node.createClient(AddTwoInts, "/add_two_ints")
+    assert.deepEqual(await add.call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
+    const started = robot.nextSlow()
+    const pending = node.createClient(Trigger, "/slow").call({}, { timeoutMs: 30000 }).catch((e: ServiceError) => e)
+    await started
+    const down = new Promise<void>((resolve) => node.onStateChange((s) => s === "disconnected" && resolve()))
+    await m.kill()
+    await down
+    const e = await pending
+    assert.ok(e instanceof ServiceError && e.code === "unavailable", String(e))
+    assert.match(e.message, new RegExp(`broker mqtt://127\\.0\\.0\\.1:${m.port} unreachable`))
+    const port = m.port
+    await m.close()
+    m = await startMosquitto(USERS, port)
+    await until(() => node.state === "connected", "the node connected again", 30000)
+    assert.deepEqual(await add.call({ a: 2n, b: 3n }, { timeoutMs: 5000 }), { sum: 5n })
+  } finally {
+    await node.close()
+    await robot.robot.close()
     await m.close()
   }
 })

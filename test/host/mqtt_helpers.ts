@@ -150,6 +150,8 @@ export interface Mosquitto {
   url: string
   port: number
   log: string[]
+  /** SIGKILL: no goodbye to any client, no wills sent */
+  kill(): Promise<void>
   close(): Promise<void>
 }
 
@@ -199,8 +201,14 @@ export async function startMosquitto(users: { name: string; password: string }[]
     url: `mqtt://127.0.0.1:${p}`,
     port: p,
     log,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const gone = new Promise<void>((r) => child.once("exit", () => r()))
+      child.kill("SIGKILL")
+      await gone
+    },
     async close() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const gone = new Promise<void>((r) => child.once("exit", () => r()))
         child.kill("SIGTERM")
         await gone
