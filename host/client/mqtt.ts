@@ -286,15 +286,25 @@ export class MqttRobotNode extends NodeCore implements MqttNode {
   private readonly detach: () => void
   private readonly pongs = new Map<string, (() => void)[]>()
 
-  /** The node of `robot` on `link`; `ownsLink`: closing the node closes the broker connection. */
+  private readonly link: BrokerLink
+  readonly robot: string
+  private readonly onClosed: () => Promise<void>
+
+  /**
+   * The node of `robot` on `link`. `presence`: what is known of the robot already (a directory's
+   * retained presence); `onClosed`: run when the node closes (a single-robot transport closes the
+   * broker connection, a directory forgets the node).
+   */
   constructor(
-    private readonly link: BrokerLink,
-    readonly robot: string,
-    options: NodeOptions & MqttNodeOptions,
-    private readonly ownsLink: boolean,
-    presence?: boolean,
+    link: BrokerLink,
+    robot: string,
+    options: NodeOptions & MqttNodeOptions & { presence?: boolean; onClosed?: () => Promise<void> },
   ) {
     super(options)
+    this.link = link
+    this.robot = robot
+    this.onClosed = options.onClosed ?? (async () => {})
+    const presence = options.presence
     this.doneDelayMs = options.doneDelayMs ?? MQTT_DONE_DELAY_MS
     this.detach = link.attach(robot, {
       frame: (p) => this.onPayload(p),
@@ -414,7 +424,7 @@ export class MqttRobotNode extends NodeCore implements MqttNode {
     this.detach()
     for (const waiters of this.pongs.values()) for (const w of waiters) w()
     this.pongs.clear()
-    if (this.ownsLink) await this.link.close()
+    await this.onClosed()
   }
 }
 
@@ -448,7 +458,7 @@ export function mqttTransport(options: MqttTransportOptions): MqttTransport {
         { robot: options.robot },
         `robot ${options.robot}`,
       )
-      return new MqttRobotNode(link, options.robot, { ...nodeOptions, doneDelayMs: options.doneDelayMs }, true)
+      return new MqttRobotNode(link, options.robot, { ...nodeOptions, doneDelayMs: options.doneDelayMs, onClosed: () => link.close() })
     },
   }
 }

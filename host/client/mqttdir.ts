@@ -92,13 +92,15 @@ export class MqttDirectory {
     let n = this.nodes.get(name)
     if (!n) {
       const e = this.entries.get(name)
-      n = new MqttRobotNode(this.link, name, { window: this.options.window, doneDelayMs: this.options.doneDelayMs }, false, e?.online)
-      const node = n
-      const close = node.close.bind(node)
-      node.close = async () => {
-        if (this.nodes.get(name) === node) this.nodes.delete(name)
-        await close()
-      }
+      const node: MqttRobotNode = new MqttRobotNode(this.link, name, {
+        window: this.options.window,
+        doneDelayMs: this.options.doneDelayMs,
+        presence: e?.online,
+        onClosed: async () => {
+          if (this.nodes.get(name) === node) this.nodes.delete(name)
+        },
+      })
+      n = node
       this.nodes.set(name, n)
     }
     return n
