@@ -5,6 +5,8 @@
 //   fleet_calls_per_s        AddTwoInts calls/s, `--inflight` callers in a closed loop, round-robin
 //                            over all robots (each call a CALLX frame in, a RESULT frame out, DONE)
 //   fleet_call_p50/p99_ms    latency of those calls
+//   mqtt_echo_rtt_p50_ms, mqtt_call_rtt_p50_ms, mqtt_rtt_ratio  one robot, idle, one at a time: a raw
+//                            echo/pong against an AddTwoInts call (the protocol's cost over the floor)
 //   fleet_connect_s          time for all robots to connect and announce `online`
 //   fleet_first_calls_s      time for the first call to every robot (list + session + call each)
 //   fleet_cpu_*              CPU seconds per second of run, per process part (where the time goes)
@@ -143,12 +145,31 @@ async function main() {
   const elapsed = (performance.now() - start) / 1000
   const mine = process.cpuUsage(cpu0)
   const theirs = await childCpu()
+
+  // the link's floor on an idle fleet: one robot, one at a time, echo (a raw message and its pong)
+  // against a call (CALLX -> RESULT); 300 each, interleaved
+  const one = dir.nodeFor(names[0]!)
+  const add = clients[0]!
+  const echoMs: number[] = []
+  const callMs: number[] = []
+  for (let i = 0; i < 300; i++) {
+    let t = performance.now()
+    await one.echo(new Uint8Array(8).fill(i & 255))
+    echoMs.push(performance.now() - t)
+    t = performance.now()
+    await add.call({ a: BigInt(i), b: 1n })
+    callMs.push(performance.now() - t)
+  }
   const out = {
     fleet_robots: n,
     fleet_calls_per_s: Math.round(calls / elapsed),
     fleet_call_p50_ms: Number(pct(lat, 50).toFixed(2)),
     fleet_call_p99_ms: Number(pct(lat, 99).toFixed(2)),
     fleet_call_errors: errors,
+    /** idle round trips on one robot: raw echo, a call, and their ratio (the protocol's cost over the link's floor) */
+    mqtt_echo_rtt_p50_ms: Number(pct(echoMs, 50).toFixed(3)),
+    mqtt_call_rtt_p50_ms: Number(pct(callMs, 50).toFixed(3)),
+    mqtt_rtt_ratio: Number((pct(callMs, 50) / pct(echoMs, 50)).toFixed(2)),
     fleet_connect_s: Number(connectS.toFixed(2)),
     fleet_first_calls_s: Number(firstS.toFixed(2)),
     fleet_layout: layout,

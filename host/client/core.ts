@@ -296,13 +296,18 @@ export abstract class NodeCore implements RecordNode, CallLink {
     for (const r of recs) this.outbox.push(r)
     if (this.flushScheduled) return
     this.flushScheduled = true
-    setImmediate(() => {
+    this.schedule(() => {
       this.flushScheduled = false
       const recs = this.outbox
       this.outbox = []
       if (!recs.length || this.closed || !this.linkReady()) return
       for (const p of packRecords(recs, this.maxPayload)) void this.send1(p)
     })
+  }
+
+  /** Runs `flush` once the current turn's records are in (default: setImmediate). */
+  protected schedule(flush: () => void) {
+    setImmediate(flush)
   }
 
   private async send1(payload: Uint8Array): Promise<void> {

@@ -122,7 +122,8 @@ export class BrokerLink {
   onBroker: ((up: boolean, why: string) => void) | undefined
   private lastError = ""
   private closed = false
-  private corked = false
+  private due: (() => void)[] = []
+  private batchScheduled = false
   /** when the last message on a robot's `online` topic arrived (performance.now()) */
   lastPresenceAt = 0
   private subacked: (() => void) | undefined
@@ -252,20 +253,36 @@ export class BrokerLink {
   }
 
   /**
-   * Publishes one QoS 0 message (dropped while the broker is away). The socket stays corked until
-   * the end of this event-loop turn: the frames of every node on this connection go out in one write.
+   * Runs `flush` in this connection's next batch: one setImmediate runs the flushes of every node
+   * on the connection with the socket corked, so their frames go out in one write.
    */
+  schedule(flush: () => void) {
+    this.due.push(flush)
+    if (this.due.length > 1 || this.batchScheduled) return
+    this.batchScheduled = true
+    setImmediate(() => this.runBatch())
+  }
+
+  private runBatch() {
+    this.batchScheduled = false
+    const due = this.due
+    this.due = []
+    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined
+    const cork = !!(this.connected && stream?.cork && stream.uncork)
+    if (cork) stream!.cork!()
+    for (const f of due) {
+      try {
+        f()
+      } catch (e) {
+        console.error("mqtt: a node's flush failed:", e)
+      }
+    }
+    if (cork) stream!.uncork!()
+  }
+
+  /** Publishes one QoS 0 message (dropped while the broker is away); outside a batch, in the next one. */
   publish(topic: string, payload: Uint8Array) {
     if (!this.connected) return
-    const stream = this.client.stream as { cork?: () => void; uncork?: () => void } | undefined
-    if (!this.corked && stream?.cork && stream.uncork) {
-      this.corked = true
-      stream.cork()
-      setImmediate(() => {
-        this.corked = false
-        stream.uncork!()
-      })
-    }
     this.client.publish(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 0 })
   }
 
@@ -273,6 +290,8 @@ export class BrokerLink {
     if (this.closed) return
     this.closed = true
     this.ports.clear()
+    this.onPresence = undefined
+    this.onBroker = undefined
     await this.client.endAsync(true).catch(() => {})
   }
 }
@@ -343,6 +362,10 @@ export class MqttRobotNode extends NodeCore implements MqttNode {
 
   protected async sendFrame(payload: Uint8Array): Promise<void> {
     this.link.publish(`robots/${this.robot}/in/${this.link.hostId}`, payload)
+  }
+
+  protected override schedule(flush: () => void) {
+    this.link.schedule(flush)
   }
 
   private onPresence(online: boolean | undefined) {
