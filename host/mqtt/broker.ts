@@ -123,7 +123,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     if (byName.has(u.name)) throw new Error(`MQTT user '${u.name}' given twice`)
     byName.set(u.name, u)
   }
-  const roles = new WeakMap<Client, Role>()
+  /** each client's rules, worked out once when it connects */
+  const rules = new WeakMap<Client, { publish: string[]; subscribe: string[] }>()
   const userOf = new WeakMap<Client, string>()
   const denied = new Set<(d: Denial) => void>()
   const deny = (client: Client | null, action: Denial["action"], topic: string) => {
@@ -131,12 +132,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     log(`denied: ${d.user ?? "anonymous"} (${d.clientId}) may not ${action} ${topic}`)
     for (const l of [...denied]) l(d)
   }
-  const roleOf = (client: Client | null): Role | undefined => (client ? roles.get(client) : undefined)
+  const rulesOf = (client: Client | null) => (client ? rules.get(client) : undefined)
 
   const opts: AedesOptions = {
     authenticate(client, username, password, done) {
       if (!users.length) {
-        roles.set(client, { kind: "host" })
+        rules.set(client, rulesFor({ kind: "host" }))
         return done(null, true)
       }
       const u = username === undefined ? undefined : byName.get(username)
@@ -145,19 +146,17 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
         const e = Object.assign(new Error("bad user name or password"), { returnCode: username === undefined ? 5 : 4 })
         return done(e as Parameters<typeof done>[0], null)
       }
-      roles.set(client, u.role === "robot" ? { kind: "robot", name: u.name } : { kind: "host" })
+      rules.set(client, rulesFor(u.role === "robot" ? { kind: "robot", name: u.name } : { kind: "host" }))
       userOf.set(client, u.name)
       done(null, true)
     },
     authorizePublish(client, packet, done) {
-      const role = roleOf(client)
-      if (role && rulesFor(role).publish.some((f) => filterWithin(packet.topic, f))) return done(null)
+      if (rulesOf(client)?.publish.some((f) => filterWithin(packet.topic, f))) return done(null)
       deny(client, "publish", packet.topic)
       done(new Error(`not allowed to publish ${packet.topic}`))
     },
     authorizeSubscribe(client, sub, done) {
-      const role = roleOf(client)
-      if (role && rulesFor(role).subscribe.some((f) => filterWithin(sub.topic, f))) return done(null, sub)
+      if (rulesOf(client)?.subscribe.some((f) => filterWithin(sub.topic, f))) return done(null, sub)
       deny(client, "subscribe", sub.topic)
       done(null, null) // refused in the SUBACK, the connection stays
     },
