@@ -1,7 +1,9 @@
 // `robot service list|type|find|call`: ros2-style service verbs. By default they go through a
 // running bridge (rosbridge v2 at ws://127.0.0.1:9090, rosapi for discovery), so they also work
 // against any rosbridge server; with --serial or --devtools they talk to the robot directly with
-// the host client. Errors print one line: the code and what to do; the exit status is 1.
+// the host client, with --mqtt to the robots on an MQTT broker (host/cli/mqtt.ts: --robot picks
+// one, without it every robot's services are namespaced /rover1/…; `call --robots <glob>` calls
+// several). Errors print one line: the code and what to do; the exit status is 1.
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Command } from "commander"
@@ -17,11 +19,17 @@ interface ConnOptions {
   token?: string
   serial?: string | boolean
   devtools?: string | boolean
+  mqtt?: string
+  robot?: string
 }
 
 interface Backend {
   /** Every service with its type. */
   list(): Promise<{ name: string; type: string }[]>
+  /** One service, when the backend can find it without listing everything. */
+  find?(name: string): Promise<{ name: string; type: string } | undefined>
+  /** Robots a listing left out and why (MQTT). */
+  readonly skipped?: { robot: string; why: string }[]
   typedefs(type: string, half: "request" | "response"): Promise<Typedef[]>
   call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
   close(): Promise<void>
@@ -102,9 +110,36 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   }
 }
 
+async function mqttBackend(o: ConnOptions & { mqtt: string }): Promise<Backend> {
+  const { mqttBackend } = require("./mqtt") as typeof import("./mqtt")
+  const { serviceTypes } = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  const b = await mqttBackend({ mqtt: o.mqtt, robot: o.robot })
+  return {
+    ...b,
+    list: () => b.list(),
+    find: (name) => b.find(name),
+    call: (name, args, opts) => b.call(name, args, opts),
+    async typedefs(type, half) {
+      const d = serviceTypes[type]
+      return d ? makeTypedefs(d[half].definitions) : []
+    },
+    close: () => b.close(),
+  }
+}
+
+/** The connection options that do not go together. */
+function checkConnOptions(o: ConnOptions & { robots?: string }): void {
+  const direct = [o.serial !== undefined && o.serial !== false && "--serial", o.devtools !== undefined && o.devtools !== false && "--devtools", o.mqtt !== undefined && "--mqtt"].filter(Boolean)
+  if (direct.length > 1) throw new UsageError(`${direct.join(" and ")} do not go together: pick one way to reach the robot`)
+  if (o.robot !== undefined && o.mqtt === undefined) throw new UsageError("--robot needs --mqtt <url> (robots are named on an MQTT broker)")
+  if (o.robots !== undefined && o.mqtt === undefined) throw new UsageError("--robots needs --mqtt <url> (robots are named on an MQTT broker)")
+  if (o.robots !== undefined && o.robot !== undefined) throw new UsageError("--robot and --robots do not go together")
+}
+
 async function withBackend<T>(o: ConnOptions, f: (b: Backend) => Promise<T>): Promise<T> {
+  checkConnOptions(o)
   const direct = (o.serial !== undefined && o.serial !== false) || (o.devtools !== undefined && o.devtools !== false)
-  const b = await (direct ? directBackend(o) : bridgeBackend(o))
+  const b = await (o.mqtt !== undefined ? mqttBackend({ ...o, mqtt: o.mqtt }) : direct ? directBackend(o) : bridgeBackend(o))
   try {
     return await f(b)
   } finally {
@@ -124,7 +159,7 @@ function hinted<E extends Error>(e: E, hint: string): E {
 
 /** Prints `robot service <verb>: <code>: <detail> (hint)` and sets exit status 1. */
 function fail(verb: string, e: unknown): void {
-  const hint = e instanceof Error ? ownHints.get(e) : undefined
+  const hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
   if (e instanceof UsageError) console.error(`robot service ${verb}: ${e.message}`)
   else if (e instanceof ServiceError) console.error(`robot service ${verb}: ${e.message} (${hint ?? HINTS[e.code]})`)
   else console.error(`robot service ${verb}: ${(e as Error)?.message ?? String(e)}`)
@@ -301,6 +336,50 @@ function addConnOptions(c: Command): Command {
     .option("--token <token>", "bridge token (default: $ROBOT_BRIDGE_TOKEN)")
     .option("--serial [path]", "talk to a board on a serial port directly, not through a bridge")
     .option("--devtools [url]", "talk to the DeviceScript simulator directly (default ws://127.0.0.1:8081)")
+    .option("--mqtt <url>", "talk to the robots on an MQTT broker directly (mqtt://[user:pass@]host:1883; or ROBOT_MQTT_USER/ROBOT_MQTT_PASSWORD)")
+    .option("--robot <name>", "with --mqtt: this robot (without it: every robot, services named /<robot>/<service>)")
+}
+
+/** Prints the robots a listing left out (offline, not answering) on stderr. */
+function noteSkipped(b: Backend): void {
+  for (const s of b.skipped ?? []) console.error(s.why === "offline" ? `robot ${s.robot} is offline: its services are not listed` : `robot ${s.robot}: ${s.why}`)
+}
+
+/** One service by name: the backend's own lookup, or its list. */
+async function findService(b: Backend, name: string): Promise<{ name: string; type: string } | undefined> {
+  if (b.find) return b.find(name)
+  return (await b.list()).find((x) => x.name === name)
+}
+
+/** `service call --robots <glob>`: the request once, then one row per robot; exit status 1 if any robot did not answer. */
+async function groupCallCommand(url: string, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
+  const { groupCall } = require("./mqtt") as typeof import("./mqtt")
+  const { serviceTypes } = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  const full = wantType && (wantType.split("/").length === 2 ? `${wantType.split("/")[0]}/srv/${wantType.split("/")[1]}` : wantType)
+  let resTd: Typedef[] = []
+  const rows = await groupCall(url, glob, n, args, {
+    timeoutMs,
+    wantType: full,
+    beforeCalls(type) {
+      const d = type ? serviceTypes[type] : undefined
+      if (!d) return // no robot has the service: the rows say why
+      const reqTd = makeTypedefs(d.request.definitions)
+      resTd = makeTypedefs(d.response.definitions)
+      checkRequest(args, reqTd)
+      console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
+    },
+  })
+  let failed = 0
+  for (const r of rows.sort((a, b) => (a.robot < b.robot ? -1 : 1))) {
+    if (r.offline) console.log(`${r.robot}: offline`)
+    else if (r.error) console.log(`${r.robot}: ${r.error.message}`)
+    else console.log(`${r.robot}: ${formatMessage(r.values, resTd)}`)
+    if (r.offline || r.error) failed++
+  }
+  if (failed) {
+    console.error(`robot service call: ${failed} of ${rows.length} robot(s) did not answer`)
+    process.exitCode = 1
+  }
 }
 
 export function registerService(program: Command): void {
@@ -311,7 +390,15 @@ export function registerService(program: Command): void {
     .option("-a, --all", "include the bridge's /rosapi/* services")
     .action(async (o: ConnOptions & { showTypes?: boolean; all?: boolean }) => {
       try {
-        const list = (await withBackend(o, (b) => b.list())).filter(withRosapi(o.all)).sort((a, b) => (a.name < b.name ? -1 : 1))
+        const list = (
+          await withBackend(o, async (b) => {
+            const l = await b.list()
+            noteSkipped(b)
+            return l
+          })
+        )
+          .filter(withRosapi(o.all))
+          .sort((a, b) => (a.name < b.name ? -1 : 1))
         for (const s of list) console.log(o.showTypes ? `${s.name} [${s.type}]` : s.name)
       } catch (e) {
         fail("list", e)
@@ -322,7 +409,7 @@ export function registerService(program: Command): void {
     .action(async (name: string, o: ConnOptions) => {
       try {
         const n = name.startsWith("/") ? name : `/${name}`
-        const s = (await withBackend(o, (b) => b.list())).find((x) => x.name === n)
+        const s = await withBackend(o, (b) => findService(b, n))
         if (!s) throw new ServiceError("unimplemented", `no service ${n}`, n)
         console.log(s.type)
       } catch (e) {
@@ -335,7 +422,11 @@ export function registerService(program: Command): void {
       try {
         const p = type.split("/")
         const full = p.length === 2 ? `${p[0]}/srv/${p[1]}` : type
-        const all = await withBackend(o, (b) => b.list())
+        const all = await withBackend(o, async (b) => {
+          const l = await b.list()
+          noteSkipped(b)
+          return l
+        })
         const list = all.filter((s) => s.type === full).map((s) => s.name).sort()
         if (!list.length) {
           const types = [...new Set(all.filter(withRosapi(false)).map((s) => s.type))].sort()
@@ -360,7 +451,8 @@ export function registerService(program: Command): void {
   )
     .option("--timeout <ms>", "give up after this many milliseconds", "10000")
     .option("--out <file>", "write the picture (CompressedImage data) of the response to this file")
-    .action(async (name: string, a1: string | undefined, a2: string | undefined, o: ConnOptions & { timeout: string; out?: string }) => {
+    .option("--robots <glob>", "with --mqtt: call every online robot whose name matches (rover*, r?), in parallel; one row per robot")
+    .action(async (name: string, a1: string | undefined, a2: string | undefined, o: ConnOptions & { timeout: string; out?: string; robots?: string }) => {
       try {
         const n = name.startsWith("/") ? name : `/${name}`
         let wantType: string | undefined
@@ -373,8 +465,14 @@ export function registerService(program: Command): void {
         if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout must be a positive number of milliseconds, got ${o.timeout}`)
         if (o.out) checkOutFile(o.out)
         const args = parseRequest(text)
+        if (o.robots !== undefined) {
+          checkConnOptions(o)
+          if (o.out) throw new UsageError("--out takes one robot's picture: use --robot, not --robots")
+          await groupCallCommand(o.mqtt!, o.robots, n, args, wantType, timeoutMs)
+          return
+        }
         await withBackend(o, async (b) => {
-          const s = (await b.list()).find((x) => x.name === n)
+          const s = await findService(b, n)
           if (!s) throw new ServiceError("unimplemented", `no service ${n}`, n)
           if (wantType) {
             const p = wantType.split("/")

@@ -33,6 +33,12 @@ export interface CallLink {
   listed(): { version: number; services: { name: string; hash32: number }[] } | undefined
   /** the list is stale: ask again */
   refreshList(): void
+  /**
+   * Hold DONE records up to this long (ms) so the next CALL's `ack` can settle them instead (a link
+   * where every message costs, such as MQTT); sent sooner once the answers held would take a
+   * quarter of the device's budget. 0 or absent: DONE on the next tick.
+   */
+  readonly doneDelayMs?: number
 }
 
 /** Counters kept by a node (for tests and the benchmark). */
@@ -101,6 +107,7 @@ export class CallEngine {
   private readonly active = new Map<number, PendingCall>()
   private readonly queue: PendingCall[] = []
   private doneSeqs: number[] = []
+  private doneTimer: NodeJS.Timeout | undefined
   private hello: Hello | undefined
   /** a fatal condition (protocol version): every call fails with it */
   private fatal: ServiceError | undefined
@@ -422,6 +429,7 @@ export class CallEngine {
     let off = from
     if (from === 0) {
       const head = { session: this.session, seq: c.seq, ack: this.ack(), timeoutMs: Math.max(1, c.deadline - now) }
+      this.ackCovers(head.ack)
       const index = c.fullCall ? -1 : this.compactIndex(c, max)
       const listed = this.link.listed()
       if (index >= 0 && listed) {
@@ -501,7 +509,27 @@ export class CallEngine {
   private done(c: PendingCall) {
     if (c.session !== this.session || !this.session) return
     this.doneSeqs.push(c.seq)
-    if (this.doneSeqs.length === 1) setImmediate(() => this.flushDone())
+    const delay = this.link.doneDelayMs ?? 0
+    if (delay <= 0) {
+      if (this.doneSeqs.length === 1) setImmediate(() => this.flushDone())
+      return
+    }
+    // each answer the device retains costs it about DEVICE_CALL_COST of its budget
+    const full = this.doneSeqs.length * DEVICE_CALL_COST >= (this.hello?.budget ?? 0) / 4
+    if (full || !this.doneTimer) {
+      clearTimeout(this.doneTimer)
+      this.doneTimer = full ? undefined : setTimeout(() => {
+        this.doneTimer = undefined
+        this.flushDone()
+      }, delay)
+      if (full) setImmediate(() => this.flushDone())
+    }
+  }
+
+  /** a CALL carries `ack`: the DONEs held for seqs up to it are not needed any more */
+  private ackCovers(ack: number) {
+    if (!this.doneSeqs.length || !(this.link.doneDelayMs ?? 0)) return
+    this.doneSeqs = this.doneSeqs.filter((s) => s > ack)
   }
 
   private flushDone() {
@@ -546,5 +574,6 @@ export class CallEngine {
     this.failAll("unavailable", "node closed")
     this.closed = true
     clearTimeout(this.openTimer)
+    clearTimeout(this.doneTimer)
   }
 }

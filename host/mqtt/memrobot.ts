@@ -1,0 +1,601 @@
+// An in-memory MQTT robot: a TypeScript model of the DEVICE side of the record protocol v2
+// (docs/protocol.md) on the topics of docs/mqtt.md, with host-side handlers like MemoryNode's
+// (host/bridge/memory.ts). It is a load-test and test model, NOT the firmware (src/rpc/ is): it
+// exists so the fleet benchmark can run 1,000 robots in one process and so the host client's MQTT
+// path can be tested without a VM. Each robot is its own MQTT connection, as real robots are.
+//
+// Implemented: presence (retained `online`, will `offline`), echo -> pong, LIST -> HELLO + SERVICE,
+// OPEN -> SESSION (bounded sessions, least recently used idle one given up, else refused), CALL and
+// CALLX carrying the whole request in their frame -> handler -> RESULT (+ RDATA when the response
+// is bigger than a frame), POLL -> STATUS/RESULT/RDATA from `have`, DONE, CANCEL (aborts the
+// handler), the cumulative `ack`, NOSESSION for unknown sessions, busy (maxInFlight), stale (CALLX
+// of an old list), deadlines (the handler's signal aborts; `deadline_exceeded`), retention of
+// answers (`retentionMs`), ERROR for malformed records (one per 200 ms). Exactly once per session:
+// a (session, seq) that ran, or was settled, never runs again (floor + settled set, as the device).
+// Left out: DATA (requests spanning frames: maxRequestBytes is announced so that every request fits
+// the CALL's frame, and a CALL with `total` beyond its data is answered resource_exhausted), the
+// upload window, the heap budget, concurrency policies ("serial"/"latest"), the sender's pacing.
+import { randomInt } from "node:crypto"
+import type { IClientOptions, MqttClient } from "mqtt"
+import type { Handler } from "../bridge/memory"
+import { normalizeName } from "../bridge/memory"
+import { ErrorCodes, ServiceError } from "../client/errors"
+import { ROBOT_NAME, displayUrl, noDelay } from "../client/mqtt"
+import { CallState, PROTOCOL_VERSION, WireStatus, packRecords } from "../client/records"
+import type { ServiceDescriptor } from "../runtime/types"
+import {
+  RDATA_HEADER,
+  RESULT_HEADER,
+  errorRecord,
+  helloRecord,
+  nosessionRecord,
+  parseHostFrame,
+  rdataRecord,
+  resultRecord,
+  serviceRecord,
+  sessionRecord,
+  statusRecord,
+  type HostRecord,
+} from "./devrecords"
+
+export type { Handler, HandlerContext } from "../bridge/memory"
+
+export interface MemoryRobotOptions {
+  /** Broker URL, e.g. `mqtt://127.0.0.1:1883`. */
+  url: string
+  /** The robot's name (topic root `robots/<name>/`). */
+  name: string
+  /** User name at the broker (default: the robot's name) and password. */
+  username?: string
+  password?: string
+  /** Frame size announced in HELLO (bytes, default 8192, at most 65535). */
+  maxRecord?: number
+  /** Calls running at once; more are answered busy (default 32). */
+  maxInFlight?: number
+  /** Sessions kept (default 8). */
+  maxSessions?: number
+  /** Answers kept for a host that has not sent DONE (ms, default 10000). */
+  retentionMs?: number
+  /** Largest response (bytes, default 1 MiB): `resource_exhausted` beyond. */
+  maxResponseBytes?: number
+  /** How long `start` waits for the broker (ms, default 10000). */
+  connectTimeoutMs?: number
+  /** Keep-alive (s, default 30, as the firmware). */
+  keepaliveS?: number
+}
+
+/** Counters (tests, the benchmark). */
+export interface MemoryRobotStats {
+  /** handler runs */
+  runs: number
+  /** frames received on `in/+` and sent on `out/+` */
+  framesIn: number
+  framesOut: number
+  busy: number
+  sessionsOpened: number
+  /** records that could not be parsed */
+  malformed: number
+}
+
+interface Entry {
+  name: string
+  type: ServiceDescriptor<any, any>
+  handler: Handler<any, any>
+}
+
+interface Call {
+  seq: number
+  service: string
+  /** made when the handler first reads its signal */
+  ac: AbortController | undefined
+  timer: NodeJS.Timeout | undefined
+  /** undefined while running */
+  status: number | undefined
+  /** the response (status 0) or the UTF-8 error message */
+  data: Uint8Array
+  answeredAt: number
+}
+
+interface Session {
+  id: number
+  host: string
+  nonce: number
+  /** every seq <= floor is settled */
+  floor: number
+  /** settled seqs above the floor */
+  settled: Set<number>
+  calls: Map<number, Call>
+  lastUsed: number
+}
+
+/** settled seqs a session may hold above its floor before it is given up (the device keeps 24 ranges) */
+const MAX_SETTLED = 4096
+const enc = new TextEncoder()
+
+export class MemoryRobot {
+  readonly name: string
+  readonly url: string
+  bootId = randomInt(1, 0xffffffff)
+  readonly stats: MemoryRobotStats = { runs: 0, framesIn: 0, framesOut: 0, busy: 0, sessionsOpened: 0, malformed: 0 }
+  private readonly services: Entry[] = []
+  private listVersion = 1
+  private readonly sessions = new Map<number, Session>()
+  private readonly outbox = new Map<string, Uint8Array[]>()
+  private flushScheduled = false
+  private running = 0
+  private lastErrorAt = 0
+  private sweepTimer: NodeJS.Timeout | undefined
+  private client: MqttClient | undefined
+  private backoff = 500
+  private readonly maxRecord: number
+  private readonly maxInFlight: number
+  private readonly maxSessions: number
+  private readonly retentionMs: number
+  private readonly maxResponseBytes: number
+  private closed = false
+
+  private constructor(private readonly options: MemoryRobotOptions) {
+    if (!ROBOT_NAME.test(options.name)) throw new ServiceError("invalid_argument", `robot name '${options.name}': 1-32 characters of A-Z a-z 0-9 _ -`)
+    this.name = options.name
+    this.url = displayUrl(options.url)
+    this.maxRecord = Math.max(256, Math.min(65535, options.maxRecord ?? 8192))
+    this.maxInFlight = options.maxInFlight ?? 32
+    this.maxSessions = options.maxSessions ?? 8
+    this.retentionMs = options.retentionMs ?? 10000
+    this.maxResponseBytes = options.maxResponseBytes ?? 1 << 20
+  }
+
+  /**
+   * A robot connected to the broker and announced `online` (retained). Rejects with an Error naming
+   * the broker when it cannot connect within `connectTimeoutMs`. Add services before or after.
+   */
+  static async start(options: MemoryRobotOptions, services?: (robot: MemoryRobot) => void): Promise<MemoryRobot> {
+    const r = new MemoryRobot(options)
+    services?.(r)
+    await r.connect()
+    return r
+  }
+
+  /** Requests the service must carry whole in one CALL record (its name up to 200 bytes included). */
+  get maxRequestBytes(): number {
+    return this.maxRecord - 256
+  }
+
+  /** Adds (or replaces) a service; the list version changes (hosts holding the old list hear `stale`). */
+  addService<Req, Res>(type: ServiceDescriptor<Req, Res>, name: string, handler: Handler<Req, Res>): this {
+    const n = normalizeName(name)
+    const e: Entry = { name: n, type, handler }
+    const i = this.services.findIndex((s) => s.name === n)
+    if (i >= 0) this.services[i] = e
+    else this.services.push(e)
+    this.listVersion = (this.listVersion + 1) & 0xffff
+    return this
+  }
+
+  /** True while connected to the broker. */
+  get connected(): boolean {
+    return this.client?.connected ?? false
+  }
+
+  // ------------------------------------------------------------------ presence
+  private connect(): Promise<void> {
+    const mqtt = require("mqtt") as typeof import("mqtt")
+    const o = this.options
+    const opts: IClientOptions = {
+      clientId: `robot-${this.name}`,
+      username: o.username ?? this.name,
+      password: o.password,
+      clean: true,
+      keepalive: o.keepaliveS ?? 30,
+      protocolVersion: 4,
+      reconnectPeriod: 500,
+      connectTimeout: o.connectTimeoutMs ?? 10000,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: `robots/${this.name}/online`, payload: Buffer.from("offline"), qos: 0, retain: true },
+      log: () => {},
+    }
+    const c = mqtt.connect(o.url, opts)
+    this.client = c
+    c.on("connect", () => {
+      noDelay(c)
+      this.backoff = 500
+      c.options.reconnectPeriod = 500
+      c.subscribe([`robots/${this.name}/in/+`, `robots/${this.name}/echo/+`], { qos: 0 })
+      c.publish(`robots/${this.name}/online`, "online", { qos: 0, retain: true })
+    })
+    c.on("close", () => {
+      // exponential backoff with jitter, as the firmware (0.5 s doubling up to 30 s)
+      this.backoff = Math.min(30000, this.backoff * 2)
+      c.options.reconnectPeriod = Math.round(this.backoff / 2 + randomInt(0, Math.ceil(this.backoff / 2)))
+    })
+    c.on("error", () => {})
+    c.on("message", (topic: string, payload: Buffer) => this.onMessage(topic, payload))
+    const timeoutMs = o.connectTimeoutMs ?? 10000
+    return new Promise<void>((resolve, reject) => {
+      const done = (e?: Error) => {
+        clearTimeout(t)
+        c.off("connect", onConnect)
+        c.off("error", onError)
+        if (!e) return resolve()
+        c.end(true)
+        reject(e)
+      }
+      const onConnect = () => done()
+      const onError = (e: Error) => done(new Error(`memory robot ${this.name}: cannot connect to ${this.url}: ${e.message}`))
+      const t = setTimeout(() => done(new Error(`memory robot ${this.name}: no answer from ${this.url} within ${timeoutMs} ms`)), timeoutMs)
+      c.on("connect", onConnect)
+      c.on("error", onError)
+    })
+  }
+
+  /** Drops the connection without a DISCONNECT (power loss, WiFi gone): the broker publishes the will `offline`. */
+  async disconnect(): Promise<void> {
+    const c = this.client
+    this.client = undefined
+    this.dropSessions()
+    if (c) await c.endAsync(true).catch(() => {})
+  }
+
+  /** Connects again after `disconnect` (same program: same bootId, no sessions). */
+  async reconnect(): Promise<void> {
+    if (this.client) return
+    await this.connect()
+  }
+
+  /** A new program: connection dropped (will), new bootId, no sessions, connected again. */
+  async restart(): Promise<void> {
+    await this.disconnect()
+    this.bootId = randomInt(1, 0xffffffff)
+    await this.connect()
+  }
+
+  /** Announces `offline` (retained) and disconnects cleanly; running handlers are aborted. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const c = this.client
+    this.client = undefined
+    this.dropSessions()
+    clearTimeout(this.sweepTimer)
+    if (!c) return
+    if (c.connected) await c.publishAsync(`robots/${this.name}/online`, "offline", { qos: 0, retain: true }).catch(() => {})
+    await c.endAsync(false).catch(() => {})
+  }
+
+  private dropSessions() {
+    for (const s of this.sessions.values()) for (const c of s.calls.values()) this.abort(c)
+    this.sessions.clear()
+    this.outbox.clear()
+    this.running = 0
+  }
+
+  // ------------------------------------------------------------------ incoming
+  private onMessage(topic: string, payload: Buffer) {
+    // robots/<name>/in/<host> | robots/<name>/echo/<host>
+    const parts = topic.split("/")
+    const host = parts[3]
+    if (parts.length !== 4 || !host) return
+    if (parts[2] === "echo") {
+      this.client?.publish(`robots/${this.name}/pong/${host}`, payload, { qos: 0 })
+      return
+    }
+    if (parts[2] !== "in") return
+    this.stats.framesIn++
+    const { records, error } = parseHostFrame(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
+    for (const r of records) this.onRecord(host, r)
+    if (error) {
+      this.stats.malformed++
+      const now = Date.now()
+      if (now - this.lastErrorAt >= 200) {
+        this.lastErrorAt = now
+        this.send(host, errorRecord(error.offset, error.message))
+      }
+    }
+  }
+
+  private onRecord(host: string, r: HostRecord) {
+    switch (r.kind) {
+      case "list":
+        this.send(host, this.hello(), ...this.services.map((s, i) => serviceRecord(this.listVersion, i, s.type.hash32, s.name, s.type.fullName)))
+        return
+      case "open":
+        this.open(host, r.nonce, r.version)
+        return
+      case "call":
+      case "callx":
+        this.call(host, r)
+        return
+      case "poll": {
+        const s = this.session(host, r.session, true)
+        if (s) this.poll(host, s, r.seq, r.have)
+        return
+      }
+      case "data": {
+        const s = this.session(host, r.session, true)
+        if (s) this.send(host, statusRecord(s.id, r.seq, this.isSettled(s, r.seq) ? CallState.gone : s.calls.has(r.seq) ? CallState.running : CallState.unknown, 0))
+        return
+      }
+      case "done": {
+        const s = this.session(host, r.session, false)
+        if (s) for (const seq of r.seqs) this.settle(s, seq)
+        return
+      }
+      case "cancel": {
+        const s = this.session(host, r.session, false)
+        if (s) this.settle(s, r.seq)
+        return
+      }
+    }
+  }
+
+  private hello(): Uint8Array {
+    return helloRecord({
+      bootId: this.bootId,
+      listVersion: this.listVersion,
+      count: this.services.length,
+      maxRequestBytes: this.maxRequestBytes,
+      maxResponseBytes: this.maxResponseBytes,
+      budget: 0xffffffff,
+      maxInFlight: this.maxInFlight,
+      window: Math.min(65535, 4 * this.maxRecord),
+      maxRecord: this.maxRecord,
+    })
+  }
+
+  // ------------------------------------------------------------------ sessions
+  private open(host: string, nonce: number, version: number) {
+    if (version !== PROTOCOL_VERSION) {
+      this.send(host, errorRecord(0, `OPEN for record protocol v${version}; this device speaks v${PROTOCOL_VERSION}`))
+      return
+    }
+    const now = Date.now()
+    for (const s of this.sessions.values()) {
+      if (s.host === host && s.nonce === nonce) {
+        s.lastUsed = now
+        this.send(host, sessionRecord(nonce, s.id, this.bootId))
+        return
+      }
+    }
+    if (this.sessions.size >= this.maxSessions) {
+      let lru: Session | undefined
+      for (const s of this.sessions.values()) if (!s.calls.size && now - s.lastUsed > 1000 && (!lru || s.lastUsed < lru.lastUsed)) lru = s
+      if (!lru) {
+        this.send(host, sessionRecord(nonce, 0, this.bootId)) // refused: every session is working
+        return
+      }
+      this.sessions.delete(lru.id)
+    }
+    let id = randomInt(1, 0xffffffff)
+    while (this.sessions.has(id)) id = randomInt(1, 0xffffffff)
+    this.sessions.set(id, { id, host, nonce, floor: 0, settled: new Set(), calls: new Map(), lastUsed: now })
+    this.stats.sessionsOpened++
+    this.send(host, sessionRecord(nonce, id, this.bootId))
+  }
+
+  /** the session `id` of `host`; undefined (and NOSESSION when `answer`) if there is none */
+  private session(host: string, id: number, answer: boolean): Session | undefined {
+    const s = this.sessions.get(id)
+    if (s && s.host === host) {
+      s.lastUsed = Date.now()
+      return s
+    }
+    if (answer) this.send(host, nosessionRecord(id, this.bootId))
+    return undefined
+  }
+
+  private isSettled(s: Session, seq: number): boolean {
+    return seq <= s.floor || s.settled.has(seq)
+  }
+
+  /** the host will never mention `seq` again: forget its answer, abort it if running */
+  private settle(s: Session, seq: number) {
+    if (this.isSettled(s, seq)) return
+    const c = s.calls.get(seq)
+    if (c) {
+      s.calls.delete(seq)
+      if (c.status === undefined) this.abort(c)
+    }
+    s.settled.add(seq)
+    while (s.settled.delete(s.floor + 1)) s.floor++
+    if (s.settled.size > MAX_SETTLED) this.sessions.delete(s.id) // too many gaps: the host hears NOSESSION
+  }
+
+  /** every seq <= ack is settled */
+  private ackUpTo(s: Session, ack: number) {
+    if (ack <= s.floor) return
+    for (const [seq, c] of s.calls) {
+      if (seq > ack) continue
+      s.calls.delete(seq)
+      if (c.status === undefined) this.abort(c)
+    }
+    for (const seq of s.settled) if (seq <= ack) s.settled.delete(seq)
+    s.floor = ack
+    while (s.settled.delete(s.floor + 1)) s.floor++
+  }
+
+  private abort(c: Call) {
+    clearTimeout(c.timer)
+    if (c.status === undefined) {
+      c.status = WireStatus.cancelled
+      this.running--
+      c.ac ??= new AbortController()
+      c.ac.abort(new ServiceError("cancelled", "the call was settled by the host"))
+    }
+  }
+
+  // ------------------------------------------------------------------ calls
+  private call(host: string, r: Extract<HostRecord, { kind: "call" | "callx" }>) {
+    const s = this.session(host, r.session, true)
+    if (!s) return
+    this.ackUpTo(s, r.ack)
+    if (this.isSettled(s, r.seq)) {
+      this.send(host, statusRecord(s.id, r.seq, CallState.gone, 0))
+      return
+    }
+    if (s.calls.has(r.seq)) {
+      this.poll(host, s, r.seq, 0) // a duplicate: answered like a POLL, never run again
+      return
+    }
+    let entry: Entry | undefined
+    if (r.kind === "callx") {
+      entry = r.listVersion === this.listVersion ? this.services[r.index] : undefined
+      if (!entry) {
+        this.send(host, resultRecord(s.id, r.seq, WireStatus.stale, 0, new Uint8Array(0))) // not remembered
+        return
+      }
+    } else {
+      entry = this.services.find((e) => e.name === r.name)
+    }
+    if (this.running >= this.maxInFlight) {
+      this.stats.busy++
+      this.send(host, resultRecord(s.id, r.seq, WireStatus.busy, 0, new Uint8Array(0))) // not remembered: never ran
+      return
+    }
+    const service = entry?.name ?? (r.kind === "call" ? r.name : "?")
+    const c: Call = { seq: r.seq, service, ac: undefined, timer: undefined, status: undefined, data: new Uint8Array(0), answeredAt: 0 }
+    s.calls.set(r.seq, c)
+    this.running++
+    if (!entry) return this.answer(host, s, c, new ServiceError("unimplemented", `no service ${service} on robot ${this.name}`))
+    if (r.kind === "call" && r.hash32 !== entry.type.hash32) {
+      return this.answer(host, s, c, new ServiceError("type_mismatch", `${service} is ${entry.type.fullName} (hash32 ${entry.type.hash32}), the caller sent hash32 ${r.hash32}`))
+    }
+    if (r.kind === "call" && r.total !== r.data.length) {
+      return this.answer(host, s, c, new ServiceError("resource_exhausted", `request of ${r.total} bytes spans frames; the memory robot takes at most ${this.maxRequestBytes} in one`))
+    }
+    let req: unknown
+    try {
+      req = entry.type.request.decode(r.data)
+    } catch (e) {
+      return this.answer(host, s, c, new ServiceError("invalid_argument", `request: ${(e as Error).message}`))
+    }
+    this.stats.runs++
+    let out: unknown
+    try {
+      out = entry.handler(req, {
+        get signal() {
+          c.ac ??= new AbortController()
+          return c.ac.signal
+        },
+        service,
+      })
+    } catch (e) {
+      return this.answer(host, s, c, e)
+    }
+    if (!isThenable(out)) return this.answer(host, s, c, undefined, entry, out)
+    if (r.timeoutMs > 0) {
+      c.timer = setTimeout(() => {
+        if (c.status !== undefined) return
+        c.ac ??= new AbortController()
+        c.ac.abort(new ServiceError("deadline_exceeded", "deadline passed"))
+        this.answer(host, s, c, new ServiceError("deadline_exceeded", `${service} did not answer within ${r.timeoutMs} ms`))
+      }, r.timeoutMs)
+    }
+    out.then(
+      (v) => this.answer(host, s, c, undefined, entry, v),
+      (e) => this.answer(host, s, c, e),
+    )
+  }
+
+  /** the handler's outcome: remembered (for POLLs and duplicates) and sent */
+  private answer(host: string, s: Session, c: Call, err: unknown, entry?: Entry, value?: unknown) {
+    if (c.status !== undefined) return // settled, cancelled or timed out meanwhile: dropped
+    clearTimeout(c.timer)
+    this.running--
+    c.answeredAt = Date.now()
+    if (err === undefined && entry) {
+      try {
+        const bytes = entry.type.response.encode(value)
+        if (bytes.length > this.maxResponseBytes) err = new ServiceError("resource_exhausted", `response of ${bytes.length} bytes exceeds maxResponseBytes=${this.maxResponseBytes}`)
+        else {
+          c.status = WireStatus.ok
+          c.data = bytes
+        }
+      } catch (e) {
+        err = new ServiceError("internal", `handler returned a bad response: ${(e as Error).message}`)
+      }
+    }
+    if (c.status === undefined) {
+      const se = err instanceof ServiceError ? err : new ServiceError("internal", (err as Error)?.message ?? String(err))
+      c.status = ErrorCodes[se.code]
+      c.data = enc.encode(se.detail).subarray(0, 200)
+    }
+    if (this.sessions.get(s.id) !== s || s.calls.get(c.seq) !== c) return
+    this.sendAnswer(host, s, c, 0)
+    this.armSweep()
+  }
+
+  /** RESULT (from 0) or RDATA (from `have`) up to the end of the response */
+  private sendAnswer(host: string, s: Session, c: Call, have: number) {
+    if (c.status !== WireStatus.ok) {
+      this.send(host, resultRecord(s.id, c.seq, c.status!, 0, c.data))
+      return
+    }
+    const total = c.data.length
+    const recs: Uint8Array[] = []
+    let off = have
+    if (have <= 0) {
+      const n = Math.min(total, this.maxRecord - RESULT_HEADER)
+      recs.push(resultRecord(s.id, c.seq, WireStatus.ok, total, c.data.subarray(0, n)))
+      off = n
+    }
+    const per = this.maxRecord - RDATA_HEADER
+    for (; off < total; off += per) recs.push(rdataRecord(s.id, c.seq, off, c.data.subarray(off, Math.min(total, off + per))))
+    this.send(host, ...recs)
+  }
+
+  private poll(host: string, s: Session, seq: number, have: number) {
+    if (this.isSettled(s, seq)) return this.send(host, statusRecord(s.id, seq, CallState.gone, 0))
+    const c = s.calls.get(seq)
+    if (!c) return this.send(host, statusRecord(s.id, seq, CallState.unknown, 0))
+    if (c.status === undefined) return this.send(host, statusRecord(s.id, seq, CallState.running, 0))
+    this.sendAnswer(host, s, c, Math.min(have, c.data.length))
+  }
+
+  /** answers no host has acknowledged are released after retentionMs (a later POLL hears `gone`) */
+  private armSweep() {
+    if (this.sweepTimer) return
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined
+      const old = Date.now() - this.retentionMs
+      let left = false
+      for (const s of this.sessions.values()) {
+        for (const c of [...s.calls.values()]) {
+          if (c.status === undefined) continue
+          if (c.answeredAt <= old) this.settle(s, c.seq)
+          else left = true
+        }
+      }
+      if (left) this.armSweep()
+    }, Math.min(1000, this.retentionMs))
+    this.sweepTimer.unref()
+  }
+
+  // ------------------------------------------------------------------ outgoing
+  private send(host: string, ...recs: Uint8Array[]) {
+    const q = this.outbox.get(host)
+    if (q) for (const r of recs) q.push(r)
+    else this.outbox.set(host, recs)
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(() => this.flush())
+  }
+
+  private flush() {
+    this.flushScheduled = false
+    const c = this.client
+    const all = [...this.outbox]
+    this.outbox.clear()
+    if (!c?.connected) return
+    for (const [host, recs] of all) {
+      for (const frame of packRecords(recs, this.maxRecord)) {
+        this.stats.framesOut++
+        c.publish(`robots/${this.name}/out/${host}`, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), { qos: 0 })
+      }
+    }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function"
+}

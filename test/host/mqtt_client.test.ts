@@ -1,0 +1,371 @@
+// The host client over MQTT (host/client/mqtt.ts, mqttdir.ts) against in-memory MQTT robots
+// (host/mqtt/memrobot.ts) on the embedded aedes broker, on free loopback ports: calls and errors,
+// exactly once, a robot going offline mid-call, the broker restarted, two hosts on one broker,
+// garbage frames. Waits on events, never on fixed delays.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { connect } from "../../host/client/node"
+import { mqttTransport, type MqttNode } from "../../host/client/mqtt"
+import { MqttDirectory, type DirectoryEvent } from "../../host/client/mqttdir"
+import { ServiceError } from "../../host/client/errors"
+import { AddTwoInts, TakePicture, Trigger } from "../../host/gen/interfaces"
+import { ROBOT_NAME } from "../../host/client/mqtt"
+import { embeddedBroker, rawClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
+import type { EmbeddedBroker } from "../../host/mqtt/broker"
+
+/** Rejects with the ServiceError of `p`; fails if it resolves. */
+async function rejection(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(e instanceof ServiceError, `not a ServiceError: ${String(e)}`)
+    return e
+  }
+  assert.fail("resolved, expected a rejection")
+}
+
+async function fixture(names: string[]) {
+  const broker = await embeddedBroker()
+  const robots = new Map<string, TestRobot>()
+  for (const name of names) robots.set(name, await startTestRobot({ url: broker.url, name }))
+  const closers: (() => Promise<void>)[] = []
+  return {
+    broker,
+    robots,
+    r: (name: string) => robots.get(name)!,
+    later(f: () => Promise<void>) {
+      closers.push(f)
+    },
+    async close() {
+      for (const f of closers.reverse()) await f().catch(() => {})
+      for (const r of robots.values()) await r.robot.close().catch(() => {})
+      await broker.close()
+    },
+  }
+}
+
+test("connect(mqttTransport): list, call, int64, errors, a response larger than a frame, echo", async () => {
+  const f = await fixture(["rover1"])
+  try {
+    const node = await connect({ transport: mqttTransport({ url: f.broker.url, robot: "rover1" }) })
+    f.later(() => node.close())
+    assert.equal(node.robot, "rover1")
+    assert.match(node.hostId, /^h[0-9a-f]{8}$/)
+    assert.equal((node as unknown as { bus?: unknown }).bus, undefined, "no Jacdac bus on an MQTT node")
+    const list = await node.listServices({ timeoutMs: 5000 })
+    assert.deepEqual(list.map((s) => s.name).sort(), ["/add_two_ints", "/count", "/fail", "/set_led", "/slow", "/take_picture"])
+    assert.equal(node.state, "connected")
+    assert.equal(node.online, true)
+    assert.equal(node.limits?.maxRecord, 8192)
+
+    const add = node.createClient(AddTwoInts, "/add_two_ints")
+    await add.waitForService({ timeoutMs: 5000 })
+    assert.deepEqual(await add.call({ a: 9007199254740993n, b: 2n }), { sum: 9007199254740995n })
+
+    const fail = await rejection(node.createClient(Trigger, "/fail").call({}))
+    assert.equal(fail.code, "internal")
+    assert.match(fail.message, /the test handler always fails/)
+
+    const nope = await rejection(node.createClient(Trigger, "/nope").call({}))
+    assert.equal(nope.code, "unimplemented")
+    assert.match(nope.message, /no service \/nope on robot rover1/)
+
+    // the client's type differs from the robot's: refused before the call, and by the robot too
+    const wrong = node.createClient(Trigger, "/add_two_ints")
+    assert.equal((await rejection(wrong.waitForService({ timeoutMs: 5000 }))).code, "type_mismatch")
+    assert.equal((await rejection(wrong.call({}))).code, "type_mismatch")
+
+    // 100 KB: one RESULT and RDATA records over several 8 KB frames
+    let progress = 0
+    const pic = await node.createClient(TakePicture, "/take_picture").call({ resolution: 3, quality: 0 }, { onProgress: (r) => (progress = r) })
+    assert.equal(pic.image.data.length, 100000)
+    assert.ok(pic.image.data.every((b, i) => b === ((i * 7) & 255)))
+    assert.ok(progress > 100000, `progress ${progress}`)
+
+    const bytes = new Uint8Array([0, 1, 2, 250, 255])
+    assert.deepEqual(await node.echo(bytes), bytes)
+    assert.equal(node.stats.protocolErrors, 0)
+  } finally {
+    await f.close()
+  }
+})
+
+test("many calls over three robots run exactly once each", async () => {
+  const f = await fixture(["r1", "r2", "r3"])
+  try {
+    const dir = await MqttDirectory.connect({ url: f.broker.url })
+    f.later(() => dir.close())
+    await dir.waitFor({ names: ["r1", "r2", "r3"] })
+    const per = 400
+    const results = await Promise.all(
+      ["r1", "r2", "r3"].map(async (name) => {
+        const c = dir.nodeFor(name).createClient(Trigger, "/count")
+        const out = await Promise.all(Array.from({ length: per }, () => c.call({}, { timeoutMs: 20000 })))
+        return out.map((r) => Number(r.message))
+      }),
+    )
+    for (const [i, name] of ["r1", "r2", "r3"].entries()) {
+      const values = results[i]!
+      assert.equal(f.r(name).counted, per, `${name}: handler runs`)
+      assert.equal(new Set(values).size, per, `${name}: distinct answers`)
+      assert.deepEqual([...values].sort((a, b) => a - b), Array.from({ length: per }, (_, k) => k + 1))
+      assert.equal(f.r(name).robot.stats.runs, per)
+    }
+  } finally {
+    await f.close()
+  }
+})
+
+test("a robot going offline fails its calls at once; new calls fail fast; back online, calls work", async () => {
+  const f = await fixture(["rover1"])
+  try {
+    const node: MqttNode = await connect({ transport: mqttTransport({ url: f.broker.url, robot: "rover1" }) })
+    f.later(() => node.close())
+    await node.listServices({ timeoutMs: 5000 })
+    const slow = node.createClient(Trigger, "/slow")
+    const started = f.r("rover1").nextSlow()
+    const t0 = Date.now()
+    const pending = rejection(slow.call({}, { timeoutMs: 30000 }))
+    await started
+    const states: string[] = []
+    node.onStateChange((s) => states.push(s))
+    await f.r("rover1").robot.disconnect() // no DISCONNECT: the broker publishes the will
+    const e = await pending
+    assert.equal(e.code, "unavailable")
+    assert.match(e.message, /robot rover1 offline \(mqtt:\/\/127\.0\.0\.1:\d+\)/)
+    assert.ok(Date.now() - t0 < 10000, "failed at once, not at the call's 30 s timeout")
+    assert.equal(node.state, "disconnected")
+    assert.equal(node.online, false)
+
+    // known offline: a new call fails before its timeout, naming the robot and the broker
+    const t1 = Date.now()
+    const e2 = await rejection(node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 30000 }))
+    assert.equal(e2.code, "unavailable")
+    assert.match(e2.message, /robot rover1 offline/)
+    assert.ok(Date.now() - t1 < 1000)
+    assert.equal((await rejection(node.listServices({ timeoutMs: 30000 }))).code, "unavailable")
+    assert.equal((await rejection(node.echo(new Uint8Array([1])))).code, "unavailable")
+
+    const back = waitForState(node, "connected")
+    await f.r("rover1").robot.reconnect()
+    await back
+    assert.deepEqual(await node.createClient(AddTwoInts, "/add_two_ints").call({ a: 2n, b: 3n }, { timeoutMs: 5000 }), { sum: 5n })
+    assert.deepEqual(states.slice(0, 2), ["disconnected", "connected"])
+  } finally {
+    await f.close()
+  }
+})
+
+test("a robot that restarts (new bootId) is reported restarted; its old session's calls fail", async () => {
+  const f = await fixture(["rover1"])
+  try {
+    const node = await connect({ transport: mqttTransport({ url: f.broker.url, robot: "rover1" }) })
+    f.later(() => node.close())
+    const add = node.createClient(AddTwoInts, "/add_two_ints")
+    assert.deepEqual(await add.call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
+    const started = f.r("rover1").nextSlow()
+    const inFlight = rejection(node.createClient(Trigger, "/slow").call({}, { timeoutMs: 30000 }))
+    await started
+    const restarted = new Promise<void>((resolve) => node.onStateChange((_s, i) => i.restarted && resolve()))
+    await f.r("rover1").robot.restart()
+    assert.equal((await inFlight).code, "unavailable")
+    await restarted
+    await waitForState(node, "connected")
+    assert.equal(node.limits?.bootId, f.r("rover1").robot.bootId)
+    assert.deepEqual(await add.call({ a: 1n, b: 2n }, { timeoutMs: 5000 }), { sum: 3n })
+  } finally {
+    await f.close()
+  }
+})
+
+test("a robot never seen: calls wait within their timeout, and go through when it appears", async () => {
+  const broker = await embeddedBroker()
+  let robot: TestRobot | undefined
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "late" }) })
+  try {
+    assert.equal(node.state, "connecting")
+    const e = await rejection(node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 300 }))
+    assert.equal(e.code, "deadline_exceeded", "never seen is not offline: the call waited")
+    const call = node.createClient(AddTwoInts, "/add_two_ints").call({ a: 4n, b: 4n }, { timeoutMs: 10000 })
+    robot = await startTestRobot({ url: broker.url, name: "late" })
+    assert.deepEqual(await call, { sum: 8n })
+  } finally {
+    await node.close()
+    await robot?.robot.close()
+    await broker.close()
+  }
+})
+
+test("the broker killed and restarted: calls fail at once naming the broker, then the node recovers", async () => {
+  let broker: EmbeddedBroker = await embeddedBroker()
+  const port = broker.port
+  const robot = await startTestRobot({ url: broker.url, name: "rover1" })
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "rover1", reconnectPeriodMs: 200 }) })
+  const dir = await MqttDirectory.connect({ url: broker.url, reconnectPeriodMs: 200 })
+  try {
+    await dir.waitFor({ names: ["rover1"] })
+    const viaDir = dir.nodeFor("rover1")
+    await node.listServices({ timeoutMs: 5000 })
+    const started = robot.nextSlow()
+    const pending = rejection(node.createClient(Trigger, "/slow").call({}, { timeoutMs: 30000 }))
+    await started
+    const events: DirectoryEvent[] = []
+    dir.onChange((e) => events.push(e))
+    await broker.close()
+    const e = await pending
+    assert.equal(e.code, "unavailable")
+    assert.match(e.message, new RegExp(`broker mqtt://127\\.0\\.0\\.1:${port} unreachable.*robot rover1`))
+    const e2 = await rejection(viaDir.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 30000 }))
+    assert.match(e2.message, /broker .* unreachable/)
+    await until(() => events.some((x) => x.type === "broker" && !x.up), "the directory's broker event")
+
+    broker = await embeddedBroker({ port })
+    await Promise.all([waitForState(node, "connected", 30000), waitForState(viaDir, "connected", 30000)])
+    assert.deepEqual(await node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 2n }, { timeoutMs: 5000 }), { sum: 3n })
+    assert.deepEqual(await viaDir.createClient(AddTwoInts, "/add_two_ints").call({ a: 2n, b: 2n }, { timeoutMs: 5000 }), { sum: 4n })
+    assert.ok(events.some((x) => x.type === "broker" && x.up))
+    assert.ok(dir.robots().some((r) => r.name === "rover1" && r.online))
+  } finally {
+    await node.close()
+    await dir.close()
+    await robot.robot.close()
+    await broker.close()
+  }
+})
+
+test("two hosts (two bridges) on one broker both serve the same robots", async () => {
+  const f = await fixture(["a1", "a2"])
+  try {
+    const d1 = await MqttDirectory.connect({ url: f.broker.url })
+    const d2 = await MqttDirectory.connect({ url: f.broker.url })
+    f.later(() => d1.close())
+    f.later(() => d2.close())
+    assert.notEqual(d1.hostId, d2.hostId)
+    await Promise.all([d1.waitFor({ names: ["a1", "a2"] }), d2.waitFor({ names: ["a1", "a2"] })])
+    const calls: Promise<unknown>[] = []
+    for (const d of [d1, d2]) {
+      for (const name of ["a1", "a2"]) {
+        const c = d.nodeFor(name).createClient(Trigger, "/count")
+        for (let i = 0; i < 50; i++) calls.push(c.call({}, { timeoutMs: 10000 }))
+      }
+    }
+    await Promise.all(calls)
+    assert.equal(f.r("a1").counted, 100)
+    assert.equal(f.r("a2").counted, 100)
+    assert.equal(f.r("a1").robot.stats.sessionsOpened, 2, "one session per host")
+    // each host heard only its own answers
+    for (const d of [d1, d2]) for (const name of ["a1", "a2"]) assert.equal(d.nodeFor(name).stats.protocolErrors, 0)
+  } finally {
+    await f.close()
+  }
+})
+
+test("the directory follows presence: added, offline, online, removed; nodeFor shares one connection", async () => {
+  const f = await fixture(["b1"])
+  try {
+    const dir = await MqttDirectory.connect({ url: f.broker.url })
+    f.later(() => dir.close())
+    await dir.waitFor({ names: ["b1"] })
+    assert.deepEqual(dir.robots(), [{ name: "b1", online: true }])
+    const events: string[] = []
+    dir.onChange((e) => events.push(e.type === "broker" ? `broker ${e.up}` : `${e.type} ${e.name}`))
+    const b2 = await startTestRobot({ url: f.broker.url, name: "b2" })
+    f.robots.set("b2", b2)
+    await dir.waitFor({ names: ["b1", "b2"] })
+    assert.equal(dir.nodeFor("b1"), dir.nodeFor("b1"))
+    assert.equal(dir.nodeFor("b1").hostId, dir.nodeFor("b2").hostId)
+    await b2.robot.close() // announces offline itself
+    await until(() => events.includes("offline b2"), "offline b2")
+    // a retained presence cleared with an empty message: the robot is gone from the broker
+    const raw = await rawClient(f.broker.url)
+    await raw.publishAsync("robots/b2/online", "", { retain: true, qos: 0 })
+    await raw.endAsync()
+    await until(() => events.includes("removed b2"), "removed b2")
+    assert.deepEqual(events, ["added b2", "online b2", "offline b2", "removed b2"])
+    assert.deepEqual(dir.robots(), [{ name: "b1", online: true }])
+    assert.throws(() => dir.nodeFor("bad/name"), /robot name/)
+    assert.ok(ROBOT_NAME.test("rover_1-A"))
+  } finally {
+    await f.close()
+  }
+})
+
+test("garbage on a robot's out topic and presence topic does not crash the host; calls go on", async () => {
+  const f = await fixture(["rover1"])
+  try {
+    const node = await connect({ transport: mqttTransport({ url: f.broker.url, robot: "rover1" }) })
+    f.later(() => node.close())
+    const add = node.createClient(AddTwoInts, "/add_two_ints")
+    assert.deepEqual(await add.call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
+    const errors: string[] = []
+    node.onProtocolError((m) => errors.push(m))
+    const raw = await rawClient(f.broker.url)
+    const out = `robots/rover1/out/${node.hostId}`
+    const junk = [
+      Buffer.from([0xff, 0xff, 0xff]),
+      Buffer.from([0x93, 0x40, 0x00, 1, 2, 3]), // a RESULT that overruns
+      Buffer.alloc(0),
+      Buffer.from("hello world"),
+      Buffer.from([0x95, 13, 0, ...new Array(13).fill(0)]), // STATUS for session 0: ignored
+    ]
+    for (const j of junk) await raw.publishAsync(out, j, { qos: 0 })
+    await raw.publishAsync("robots/rover1/online", "maybe", { qos: 0 })
+    await raw.publishAsync(`robots/rover1/pong/${node.hostId}`, Buffer.from([1, 2]), { qos: 0 })
+    await raw.endAsync()
+    await until(() => errors.length >= 3, "protocol errors for the junk")
+    assert.ok(errors.some((m) => /robot rover1/.test(m)), errors.join("\n"))
+    assert.deepEqual(await add.call({ a: 2n, b: 2n }, { timeoutMs: 5000 }), { sum: 4n })
+    assert.equal(node.online, true)
+  } finally {
+    await f.close()
+  }
+})
+
+test("the memory robot: busy beyond maxInFlight is retried by the host; a CALLX of an old list is stale and retried by name", async () => {
+  const broker = await embeddedBroker()
+  const t = await startTestRobot({ url: broker.url, name: "tight", maxInFlight: 2 })
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "tight" }), window: 8 })
+  try {
+    const slow = node.createClient(Trigger, "/slow")
+    const s1 = t.nextSlow()
+    const a = slow.call({}, { timeoutMs: 10000 })
+    await s1
+    const s2 = t.nextSlow()
+    const b = slow.call({}, { timeoutMs: 10000 })
+    await s2
+    // both slots taken: this call is answered busy until one is released
+    const add = node.createClient(AddTwoInts, "/add_two_ints").call({ a: 5n, b: 5n }, { timeoutMs: 10000 })
+    await until(() => t.robot.stats.busy > 0, "a busy answer")
+    t.releaseSlow()
+    assert.deepEqual(await add, { sum: 10n })
+    await Promise.all([a, b])
+    assert.ok(node.stats.busyRetries > 0)
+
+    // a new service changes the list version: the host's CALLX is stale, it refreshes and calls by name
+    t.robot.addService(AddTwoInts, "/add_again", (q) => ({ sum: q.a + q.b + 1n }))
+    assert.deepEqual(await node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
+    assert.deepEqual(await node.createClient(AddTwoInts, "/add_again").call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 3n })
+  } finally {
+    await node.close()
+    await t.robot.close()
+    await broker.close()
+  }
+})
+
+test("a call that times out is cancelled on the robot: its handler sees the abort", async () => {
+  const f = await fixture(["rover1"])
+  try {
+    const node = await connect({ transport: mqttTransport({ url: f.broker.url, robot: "rover1" }) })
+    f.later(() => node.close())
+    await node.listServices({ timeoutMs: 5000 })
+    const started = f.r("rover1").nextSlow()
+    const e = rejection(node.createClient(Trigger, "/slow").call({}, { timeoutMs: 500 }))
+    await started
+    assert.equal((await e).code, "deadline_exceeded")
+    await until(() => f.r("rover1").slowAborted === 1, "the handler's abort")
+    // the CANCEL (or the robot's own deadline) aborted the handler: a new call still works
+    assert.deepEqual(await node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
+  } finally {
+    await f.close()
+  }
+})
