@@ -514,8 +514,8 @@ export class CallEngine {
       if (this.doneSeqs.length === 1) setImmediate(() => this.flushDone())
       return
     }
-    // each answer the device retains costs it about DEVICE_CALL_COST of its budget
-    const full = this.doneSeqs.length * DEVICE_CALL_COST >= (this.hello?.budget ?? 0) / 4
+    // each answer the device retains costs it about CALL_COST of its budget
+    const full = this.doneSeqs.length * CALL_COST >= (this.hello?.budget ?? 0) / 4
     if (full || !this.doneTimer) {
       clearTimeout(this.doneTimer)
       this.doneTimer = full ? undefined : setTimeout(() => {
