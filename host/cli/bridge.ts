@@ -28,6 +28,13 @@ export interface BridgeCommandOptions {
   foxgloveEncoding?: string
   /** --wait [seconds] for the simulator lock (the default robot is the simulated one) */
   wait?: string | boolean
+  /** --mqtt [url]: robots on a broker (true: the embedded one) */
+  mqtt?: string | boolean
+  /** --broker-host / --broker-port: where the embedded broker listens */
+  brokerHost?: string
+  brokerPort?: string
+  /** --broker-users <file>: JSON [{name, password, role: "robot" | "host"}] for the embedded broker */
+  brokerUsers?: string
 }
 
 /** What the bridge serves: one robot, or a fleet of robots (host/client/fleet.ts). */
@@ -39,6 +46,9 @@ interface Robot {
 
 async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
   if (o.robots !== undefined && !o.memory) throw new Error("--robots <n> goes with --memory (a fleet of in-memory demo robots)")
+  if ((o.brokerHost ?? o.brokerPort ?? o.brokerUsers) !== undefined && o.mqtt !== true)
+    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: use them with --mqtt and no URL")
+  if (o.mqtt !== undefined) return await openMqtt(o)
   if (o.memory) return openMemory(o)
   if (wantsDirectLink(o)) return await openDirect(o)
   return await openSimulated(o)
@@ -54,6 +64,93 @@ function openMemory(o: BridgeCommandOptions): Robot {
   const n = intOption("--robots", o.robots, 1, 1, 1000)
   const fleet = demoFleet(n)
   return { node: fleet, what: `${n} in-memory demo robots (robot1${n > 1 ? `..robot${n}` : ""}: host-side handlers, no robot)`, close: () => fleet.close() }
+}
+
+/** The broker's users from --broker-users (a JSON file), checked. */
+function brokerUsers(file: string | undefined): import("../mqtt/broker").BrokerUser[] | undefined {
+  if (file === undefined) return undefined
+  const fs = require("node:fs") as typeof import("node:fs")
+  let users: unknown
+  try {
+    users = JSON.parse(fs.readFileSync(file, "utf8"))
+  } catch (e) {
+    throw new Error(`--broker-users ${file}: ${(e as Error).message}`)
+  }
+  const ok = (u: any) => u && typeof u.name === "string" && typeof u.password === "string" && (u.role === "robot" || u.role === "host")
+  if (!Array.isArray(users) || !users.every(ok)) throw new Error(`--broker-users ${file}: expected [{"name": …, "password": …, "role": "robot" | "host"}, …]`)
+  return users as import("../mqtt/broker").BrokerUser[]
+}
+
+/**
+ * The embedded broker (docs/mqtt.md) for --mqtt without a URL and for `robot sim --robots N`:
+ * loopback unless --broker-users gives credentials. Returns it with the bridge's own credentials.
+ */
+export async function startCliBroker(o: { brokerHost?: string; brokerPort?: string; brokerUsers?: string }) {
+  const { startBroker } = (require("../mqtt/broker") as typeof import("../mqtt/broker"))
+  const users = brokerUsers(o.brokerUsers)
+  const host = users?.find((u) => u.role === "host")
+  if (users && !host) throw new Error(`--broker-users ${o.brokerUsers}: add a user with role "host" for the bridge`)
+  const broker = await startBroker({
+    host: o.brokerHost ?? "127.0.0.1",
+    port: intOption("--broker-port", o.brokerPort, 1883, 0, 65535),
+    users,
+    log: (line) => console.error(`[broker] ${line}`),
+  })
+  return { broker, username: host?.name, password: host?.password, users }
+}
+
+/** --mqtt [url]: every robot on a broker, as a fleet (the embedded broker when no URL is given). */
+async function openMqtt(o: BridgeCommandOptions): Promise<Robot> {
+  const { openMqttFleet, startMemoryRobots } = (require("../mqtt/fleet") as typeof import("../mqtt/fleet"))
+  const closers: (() => Promise<void>)[] = []
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => {})
+  }
+  try {
+    let url: string
+    let creds: { username?: string; password?: string } = {}
+    let where: string
+    let robotCreds: ((name: string) => { username: string; password: string }) | undefined
+    if (typeof o.mqtt === "string") {
+      url = o.mqtt
+      const u = new URL(url)
+      creds = u.username
+        ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
+        : { username: process.env.ROBOT_MQTT_USER || undefined, password: process.env.ROBOT_MQTT_PASSWORD || undefined }
+      where = `the broker ${u.protocol}//${u.host}`
+    } else {
+      const b = await startCliBroker(o)
+      closers.push(() => b.broker.close())
+      url = b.broker.url
+      creds = { username: b.username, password: b.password }
+      where = `the embedded broker ${url}`
+      const users = b.users
+      if (users) {
+        robotCreds = (name) => {
+          const u = users.find((x) => x.role === "robot" && x.name === name)
+          if (!u) throw new Error(`--broker-users has no robot user ${name}`)
+          return { username: u.name, password: u.password }
+        }
+      }
+      console.error(`[broker] robots connect with MQTT_URL=${url.replace("127.0.0.1", "<this machine's address>")} (docs/mqtt.md)`)
+    }
+    if (o.memory) {
+      const n = intOption("--robots", o.robots, 1, 1, 5000)
+      const robots = await startMemoryRobots(url, n, robotCreds)
+      closers.push(async () => {
+        await Promise.all(robots.map((r) => r.close()))
+      })
+      where += `, with ${n} in-memory demo robots (robot1${n > 1 ? `..robot${n}` : ""}) on it`
+    }
+    const f = await openMqttFleet({ url, ...creds })
+    closers.push(() => f.close())
+    if (o.memory) await f.directory.waitFor({ count: intOption("--robots", o.robots, 1, 1, 5000), timeoutMs: 20000 }).catch(() => {})
+    else await f.directory.settled().catch(() => {})
+    return { node: f.fleet, what: `the robots on ${where}`, close: closeAll }
+  } catch (e) {
+    await closeAll()
+    throw e
+  }
 }
 
 /** --serial / --devtools: a board or a DeviceScript simulator, through the host client. */
@@ -245,6 +342,10 @@ export function registerBridge(program: Command): void {
     .option("--memory", "no robot: serve the in-memory demo device (host-side handlers)")
     .option("--robots <n>", "with --memory: a fleet of n demo robots, robot1..robotN, each under its name (/robot1/add_two_ints)")
     .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
+    .option("--mqtt [url]", "serve every robot on an MQTT broker as /<robot>/<service>: this broker URL, or without one an embedded broker (docs/mqtt.md)")
+    .option("--broker-host <address>", "with --mqtt and no URL: where the embedded broker listens (default 127.0.0.1; others need --broker-users)")
+    .option("--broker-port <port>", "with --mqtt and no URL: the embedded broker's port (default 1883)")
+    .option("--broker-users <file>", "with --mqtt and no URL: JSON [{name, password, role: robot|host}]: per-robot credentials and topic rules")
   addListenOptions(cmd)
   cmd
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")

@@ -27,6 +27,10 @@ export interface SimCommandOptions {
   mqtt?: string
   /** --name <name>: the VM's ROBOT_NAME setting (default "sim") */
   name?: string
+  /** --robots <n>: n simulated robots (VMs) on a broker, served as a fleet */
+  robots?: string
+  brokerHost?: string
+  brokerPort?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -115,6 +119,7 @@ export function ensurePortFree(host: string, port: number): Promise<void> {
 
 /** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). Rejects, with nothing left running, when it cannot start. */
 export async function runSim(opts: SimCommandOptions): Promise<void> {
+  if (opts.robots !== undefined) return await runSimFleet(opts)
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
@@ -182,6 +187,91 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
 }
 
+/**
+ * `robot sim --robots N`: N VMs (robot1..robotN), each with its own simulated hardware, on the
+ * embedded broker (or --mqtt <url>), and the bridge serving them all as /<robot>/<service>.
+ */
+async function runSimFleet(opts: SimCommandOptions): Promise<void> {
+  const n = Number(opts.robots)
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--robots takes a whole number 1-16 (each robot is a VM), got ${opts.robots}`)
+  if (opts.devtools) throw new Error("--robots runs its own VMs: it does not go with --devtools")
+  if (opts.name !== undefined) throw new Error("--robots names the robots robot1..robotN: drop --name")
+  const { config, dir } = loadConfig()
+  const firmware = opts.firmware ?? config.firmware.entry
+  const listen = opts.bridge !== false ? listenSettings(opts) : undefined
+  const waitMs = lockWaitMs(opts.wait)
+  if (listen) await ensurePortFree(listen.host, listen.port)
+  if (waitMs === 0) await probeSimulatorLock()
+  const { startCliBroker } = (require("./bridge") as typeof import("./bridge"))
+  const { openMqttFleet } = (require("../mqtt/fleet") as typeof import("../mqtt/fleet"))
+  const { startSimFleet } = (require("../sim/fleet") as typeof import("../sim/fleet"))
+  const closers: (() => Promise<void>)[] = []
+  const closeAll = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => {})
+  }
+  const progress = startupProgress()
+  let fleetNode: import("../client/fleet").FleetNode
+  let robots: import("../sim/fleet").SimFleetRobot[]
+  try {
+    let url = opts.mqtt
+    if (url === undefined) {
+      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort })
+      closers.push(() => b.broker.close())
+      url = b.broker.url
+    }
+    const sims = await startSimFleet({ robots: n, firmware: path.resolve(dir, firmware), mqttUrl: url, lockWaitMs: waitMs, onProgress: progress.step })
+    closers.push(() => sims.close())
+    robots = sims.robots
+    progress.step(`waiting for ${n} robot${n > 1 ? "s" : ""} on ${url}`)
+    const f = await openMqttFleet({ url })
+    closers.push(() => f.close())
+    await f.directory.waitFor({ names: robots.map((r) => r.name), timeoutMs: 30000 })
+    await f.fleet.listServices({ timeoutMs: 30000 })
+    fleetNode = f.fleet
+  } catch (e) {
+    await closeAll()
+    throw e instanceof PortLockBusyError ? new Error(lockAdvice(e.message)) : e
+  } finally {
+    progress.done()
+  }
+  try {
+    if (listen) {
+      const b = await serveBridge(fleetNode, `${n} simulated robots (${firmware} in ${n} DeviceScript VMs, hardware simulated on the host; over MQTT)`, listen)
+      closers.push(() => b.close())
+    } else {
+      console.log(`${n} simulated robots are online: ${robots.map((r) => r.name).join(", ")}. Try: robot service list --mqtt ${opts.mqtt ?? "mqtt://127.0.0.1:" + (opts.brokerPort ?? "1883")}`)
+    }
+  } catch (e) {
+    await closeAll()
+    throw e
+  }
+  console.log("Press a robot's simulated button: type 'b <n>' + Enter (toggles; 'b' alone: robot1). Stop with Ctrl+C.")
+  for (const r of robots) r.hardware.camera.on("picture", (p: { width: number; height: number; size: number }) => console.log(`[sim] ${r.name} camera: ${p.width}x${p.height} JPEG, ${p.size} bytes`))
+  const pressed = new Map<string, boolean>()
+  let stopping = false
+  const stop = async () => {
+    if (stopping) return
+    stopping = true
+    console.log("\nstopping the simulated robots")
+    await closeAll()
+    process.stdin.pause()
+  }
+  process.once("SIGINT", () => void stop())
+  process.once("SIGTERM", () => void stop())
+  process.stdin.setEncoding("utf8")
+  process.stdin.on("data", (line: string) => {
+    const m = /^b(?:\s+(\d+))?$/.exec(line.trim())
+    if (!m) return
+    const r = robots[(m[1] ? Number(m[1]) : 1) - 1]
+    if (!r) return console.log(`[sim] no robot ${m[1]} (1-${robots.length})`)
+    const down = !pressed.get(r.name)
+    pressed.set(r.name, down)
+    void r.hardware.pressButton(down)
+    console.log(`[sim] ${r.name} button ${down ? "down" : "up"}`)
+  })
+  await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
+}
+
 function lockAdvice(msg: string): string {
   return `cannot start the simulator: ${msg}. Stop that program, or run again with --wait [seconds] to wait until it is done.`
 }
@@ -206,6 +296,9 @@ export function registerSim(program: Command): void {
     .option("--wait [seconds]", "if another `robot sim` or a test suite is using the simulator, wait for it (default 300 s) instead of failing")
     .option("--mqtt <url>", "also serve over MQTT: the VM's MQTT_URL setting, e.g. mqtt://127.0.0.1:1883 (docs/mqtt.md)")
     .option("--name <name>", "the VM's ROBOT_NAME with --mqtt: its topics are robots/<name>/… (default sim)")
+    .option("--robots <n>", "run n robots (robot1..robotN, a VM each) on an MQTT broker (the embedded one, or --mqtt <url>); the bridge serves them as /<robot>/<service>")
+    .option("--broker-host <address>", "with --robots: where the embedded broker listens (default 127.0.0.1)")
+    .option("--broker-port <port>", "with --robots: the embedded broker's port (default 1883)")
   addListenOptions(cmd, "bridge: ")
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)

@@ -49,6 +49,9 @@ export interface EmbeddedBroker {
   close(): Promise<void>
 }
 
+/** Largest message the broker passes to a robot's `in/` or `echo/` topic (the largest frame any robot announces, plus slack). */
+export const MAX_ROBOT_MESSAGE = 16384
+
 type Role = { kind: "robot"; name: string } | { kind: "host" }
 
 /** True when MQTT topic filter `sub` only matches topics that `acl` matches too. */
@@ -151,6 +154,12 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
       done(null, true)
     },
     authorizePublish(client, packet, done) {
+      // a robot takes frames of at most its HELLO's maxRecord (3072 on the firmware); a much bigger
+      // message reaches the VM's firmware as one buffer and can run its heap out
+      if (/^robots\/[^/]+\/(in|echo)\//.test(packet.topic) && packet.payload.length > MAX_ROBOT_MESSAGE) {
+        deny(client, "publish", packet.topic)
+        return done(new Error(`message of ${packet.payload.length} bytes to ${packet.topic} is over ${MAX_ROBOT_MESSAGE}`))
+      }
       if (rulesOf(client)?.publish.some((f) => filterWithin(packet.topic, f))) return done(null)
       deny(client, "publish", packet.topic)
       done(new Error(`not allowed to publish ${packet.topic}`))

@@ -44,6 +44,8 @@ export interface SimFleetRobot {
 export interface SimFleet {
   readonly hub: FrameHub
   readonly robots: SimFleetRobot[]
+  /** Kills robot `name`'s VM and starts it again (a reset: same flash, so same name and broker). */
+  restart(name: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -86,6 +88,30 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const hub = new FrameHub({ rooms: true })
   const robots: SimFleetRobot[] = []
   const vms: VmProcess[] = []
+  const copies = new Map<string, BuiltFirmware>()
+  const rooms = new Map<string, number>()
+  /** starts `name`'s VM and resolves once it is on the hub in `room` */
+  const boot = async (name: string, index: number, room: number, clearFlash: boolean): Promise<VmProcess> => {
+    const joined = new Promise<void>((resolve) => {
+      const on = (_kind: string, r: number) => {
+        if (r !== room) return
+        hub.off("peer", on)
+        resolve()
+      }
+      hub.on("peer", on)
+    })
+    const deviceId = (0x5e7c0ffee0d10000n + BigInt(index + 1)).toString(16).padStart(16, "0")
+    const vm = startVm(copies.get(name)!, { deviceId, echo: o.echoVm, clearFlash })
+    vms.push(vm)
+    let t: NodeJS.Timeout | undefined
+    await Promise.race([
+      joined,
+      new Promise<void>((_, reject) => {
+        t = setTimeout(() => reject(new Error(`VM ${name} did not connect to the hub within ${readyMs} ms:\n${vm.log.slice(-20).join("\n")}`)), readyMs)
+      }),
+    ]).finally(() => clearTimeout(t))
+    return vm
+  }
   const close = async () => {
     for (const r of robots) r.hardware.detach()
     await Promise.all(robots.map((r) => r.node.close().catch(() => {})))
@@ -100,23 +126,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       progress(`starting VM ${i + 1} of ${names.length} (${name})`)
       // rooms go to sockets in the order they connect: one VM at a time
       const room = hub.nextRoomId
-      const joined = new Promise<void>((resolve) => {
-        const on = (_kind: string, r: number) => {
-          if (r !== room) return
-          hub.off("peer", on)
-          resolve()
-        }
-        hub.on("peer", on)
-      })
-      const vm = startVm(vmCopy(fw, name), { deviceId: (0x5e7c0ffee0d10000n + BigInt(i + 1)).toString(16).padStart(16, "0"), echo: o.echoVm, clearFlash: true })
-      vms.push(vm)
-      let t: NodeJS.Timeout | undefined
-      await Promise.race([
-        joined,
-        new Promise<void>((_, reject) => {
-          t = setTimeout(() => reject(new Error(`VM ${name} did not connect to the hub within ${readyMs} ms:\n${vm.log.slice(-20).join("\n")}`)), readyMs)
-        }),
-      ]).finally(() => clearTimeout(t))
+      copies.set(name, vmCopy(fw, name))
+      rooms.set(name, room)
+      const vm = await boot(name, i, room, true)
       const node = await connect({ transport: hubTransport(hub, { room }) })
       const hardware = new SimulatedHardware({ deviceId: (0x51a0000000000000n + BigInt(i + 1)).toString(16).padStart(16, "0") })
       robots.push({ name, vm, node, hardware })
@@ -127,7 +139,15 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     }
     progress("waiting for every robot's hardware to bind")
     await Promise.all(robots.map((r) => bound(r.node, readyMs)))
-    return { hub, robots, close }
+    const restart = async (name: string) => {
+      const r = robots.find((x) => x.name === name)
+      if (!r) throw new Error(`no simulated robot ${name}`)
+      await r.vm.kill()
+      vms.splice(vms.indexOf(r.vm), 1)
+      hub.reuseRoom(rooms.get(name)!)
+      r.vm = await boot(name, robots.indexOf(r), rooms.get(name)!, false)
+    }
+    return { hub, robots, restart, close }
   } catch (e) {
     await close()
     throw e

@@ -32,6 +32,8 @@ export class FrameHub extends EventEmitter {
   /** every peer and its room */
   private readonly peers = new Map<Deliver, number>()
   private nextRoom = 0
+  /** the room the next WebSocket peer joins instead of a new one (a restarted VM) */
+  private reuse: number | undefined
   private wss: WebSocketServer | undefined
   private readonly sockets = new Set<WebSocket>()
   /** frames passed through, for tests and diagnostics */
@@ -61,7 +63,11 @@ export class FrameHub extends EventEmitter {
       const deliver: Deliver = (f) => {
         if (ws.readyState === ws.OPEN) ws.send(f)
       }
-      const room = this.options.rooms ? this.nextRoom++ : 0
+      let room = 0
+      if (this.options.rooms) {
+        room = this.reuse ?? this.nextRoom++
+        this.reuse = undefined
+      }
       this.peers.set(deliver, room)
       this.emit("peer", "ws", room)
       ws.on("message", (data, isBinary) => {
@@ -102,7 +108,12 @@ export class FrameHub extends EventEmitter {
 
   /** The room the next WebSocket peer will get (with `rooms`). */
   get nextRoomId(): number {
-    return this.nextRoom
+    return this.reuse ?? this.nextRoom
+  }
+
+  /** The next WebSocket peer joins `room` (a VM restarted in place of the one that left it). */
+  reuseRoom(room: number): void {
+    this.reuse = room
   }
 
   private broadcast(frame: Uint8Array, from: Deliver) {
