@@ -27,7 +27,7 @@ export interface GroupRequest {
   signal?: AbortSignal
 }
 
-const GLOB = /^[A-Za-z0-9_*?-]{1,64}$/
+const GLOB = /^[A-Za-z0-9_*?!\[\]-]{1,64}$/
 
 /** The robots the comma-separated globs name, in name order; throws `invalid_argument` on a bad glob. */
 export function matchGroup(pipeline: CallPipeline, robots: string): string[] {
@@ -35,7 +35,7 @@ export function matchGroup(pipeline: CallPipeline, robots: string): string[] {
   if (!fleet) throw new ServiceError("unimplemented", "this bridge serves one robot, not a fleet: call /api/services/<name>")
   const globs = robots.split(",").map((g) => g.trim())
   for (const g of globs) {
-    if (!GLOB.test(g)) throw new ServiceError("invalid_argument", `robots: ${JSON.stringify(g)} is not a robot name glob (A-Z a-z 0-9 _ - and the wildcards * ?)`)
+    if (!GLOB.test(g)) throw new ServiceError("invalid_argument", `robots: ${JSON.stringify(g)} is not a robot name glob (A-Z a-z 0-9 _ - and the wildcards * ? [set])`)
   }
   const names = new Set(globs.flatMap((g) => fleet.matchRobots(g)))
   return [...names].sort()

@@ -5,6 +5,7 @@
 // (`mqtt://user:pass@host:1883`) or ROBOT_MQTT_USER / ROBOT_MQTT_PASSWORD. Loaded only when --mqtt
 // is given (it loads the `mqtt` package).
 import { MqttDirectory } from "../client/mqttdir"
+import { globToRegExp } from "../client/fleet"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
@@ -165,22 +166,6 @@ export interface GroupRow {
   offline?: boolean
 }
 
-/** Shell-style: `*` any characters, `?` one, `[abc]`/`[a-c]`/`[!a]` one of a set; everything else literal. */
-export function globRegExp(glob: string): RegExp {
-  let re = ""
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!
-    const close = ch === "[" ? glob.indexOf("]", i + 2) : -1
-    if (ch === "*") re += ".*"
-    else if (ch === "?") re += "."
-    else if (close > 0) {
-      const set = glob.slice(i + 1, close).replace(/\\/g, "\\\\").replace(/\]/g, "\\]")
-      re += set.startsWith("!") ? `[^${set.slice(1)}]` : `[${set}]`
-      i = close
-    } else re += ch.replace(/[.+^${}()|[\]\\/]/g, "\\$&")
-  }
-  return new RegExp(`^${re}$`)
-}
 
 /**
  * Calls `service` on every robot whose name matches `glob`, in parallel: one row per robot, sorted
@@ -198,7 +183,7 @@ export async function groupCall(
   const dir = await openDirectory(url)
   const pipelines: CallPipeline[] = []
   try {
-    const re = globRegExp(glob)
+    const re = globToRegExp(glob)
     const all = dir.robots()
     const robots = all.filter((r) => re.test(r.name))
     if (!robots.length) {

@@ -39,10 +39,21 @@ export function splitRobotName(full: string): { robot: string; service: string }
   return { robot, service: n.slice(i) }
 }
 
-/** `*` matches any run of characters, `?` one; everything else is literal. */
+/** Shell-style: `*` any characters, `?` one, `[abc]`/`[a-c]`/`[!a]` one of a set; everything else literal. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")
-  return new RegExp(`^${body}$`)
+  let re = ""
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!
+    const close = ch === "[" ? glob.indexOf("]", i + 2) : -1
+    if (ch === "*") re += ".*"
+    else if (ch === "?") re += "."
+    else if (close > 0) {
+      const set = glob.slice(i + 1, close).replace(/\\/g, "\\\\").replace(/\]/g, "\\]")
+      re += set.startsWith("!") ? `[^${set.slice(1)}]` : `[${set}]`
+      i = close
+    } else re += ch.replace(/[.+^${}()|[\]\\/]/g, "\\$&")
+  }
+  return new RegExp(`^${re}$`)
 }
 
 export class FleetNode implements RobotNode {

@@ -3,7 +3,9 @@
 // offline, and the errors (broker unreachable, no such robot, robot offline, options that clash).
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { runRobot } from "./bridge_helpers"
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { ROOT, runRobot } from "./bridge_helpers"
 import { embeddedBroker, freePort, startTestRobot, type TestRobot } from "./mqtt_helpers"
 import type { EmbeddedBroker } from "../../host/mqtt/broker"
 
@@ -136,4 +138,67 @@ test("robot service --mqtt errors: broker unreachable, no such robot, robot offl
   } finally {
     await f.close()
   }
+})
+
+/** Starts `robot <args>` and resolves with the dashboard URL once it prints "bridge ready". */
+async function startBridgeCli(args: string[]) {
+  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
+  let out = ""
+  let err = ""
+  p.stderr.on("data", (d) => (err += d))
+  const url = await new Promise<string>((resolve, reject) => {
+    p.stdout.on("data", (d) => {
+      out += d
+      const m = /dashboard: (http:\/\/[\d.:]+)\//.exec(out)
+      if (m && out.includes("bridge ready")) resolve(m[1]!)
+    })
+    p.on("close", (code) => reject(new Error(`robot ${args.join(" ")} exited (${code}): ${out}\n${err}`)))
+  })
+  return {
+    url,
+    out: () => out,
+    err: () => err,
+    async stop() {
+      const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
+      p.kill("SIGINT")
+      await closed
+    },
+  }
+}
+
+test("`robot bridge --mqtt --memory --robots 3`: an embedded broker, robots on it over MQTT, group calls through the bridge; an external broker's robots too", { timeout: 60000 }, async () => {
+  const b = await startBridgeCli(["bridge", "--mqtt", "--memory", "--robots", "3", "--broker-port", "0", "--port", "0", "--no-foxglove"])
+  try {
+    assert.match(b.out(), /Bridge for the robots on the embedded broker mqtt:\/\/127\.0\.0\.1:\d+, with 3 in-memory demo robots/)
+    assert.match(b.err(), /robots connect with MQTT_URL=mqtt:\/\/<this machine's address>:\d+/)
+    const robots = await (await fetch(`${b.url}/api/robots`)).json()
+    assert.deepEqual(robots.robots.map((r: any) => [r.name, r.online]), [
+      ["robot1", true],
+      ["robot2", true],
+      ["robot3", true],
+    ])
+    const g = await (await fetch(`${b.url}/api/group/add_two_ints?robots=robot[12]`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a": 2, "b": 3}' })).json()
+    assert.deepEqual(g.results.map((x: any) => [x.robot, x.values?.sum]), [
+      ["robot1", 5],
+      ["robot2", 5],
+    ])
+  } finally {
+    await b.stop()
+  }
+  // an external broker: the bridge serves whatever robots are on it
+  const broker = await embeddedBroker()
+  const r = await startTestRobot({ url: broker.url, name: "ext1" })
+  const e = await startBridgeCli(["bridge", "--mqtt", broker.url, "--port", "0", "--no-foxglove"])
+  try {
+    assert.match(e.out(), /Robots: ext1/)
+    const res = await (await fetch(`${e.url}/api/services/ext1/add_two_ints`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a": 20, "b": 22}' })).json()
+    assert.equal(res.sum ?? res.values?.sum, 42, JSON.stringify(res))
+  } finally {
+    await e.stop()
+    await r.robot.close()
+    await broker.close()
+  }
+  const bad = await robot(["bridge", "--broker-port", "1884", "--memory", "--port", "0"])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stderr, /--broker-host\/--broker-port\/--broker-users configure the embedded broker: use them with --mqtt and no URL/)
 })
