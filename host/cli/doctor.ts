@@ -35,6 +35,8 @@ export interface DoctorOptions {
   print?: (line: string) => void
   /** Per-call timeout in ms (default 15000). */
   timeoutMs?: number
+  /** What to check when the link step fails (default: the serial port and the firmware). */
+  linkHint?: string
 }
 
 /** Adler-32 of `data` (the same sum `diagnose` computes on the device). */
@@ -88,7 +90,8 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
     node.createClient(type as never, name).call(req as never, { timeoutMs }) as Promise<Res>
 
   let services: ServiceInfo[] = []
-  const link = await step("link and protocol", "is the board flashed and running src/main.ts? Is the port right (robot doctor --serial /dev/ttyACM0)?", async () => {
+  const linkHint = opts.linkHint ?? "is the board flashed and running src/main.ts? Is the port right (robot doctor --serial /dev/ttyACM0)?"
+  const link = await step("link and protocol", linkHint, async () => {
     services = await node.listServices({ timeoutMs })
     const limits = (node as { limits?: DeviceLimits }).limits
     if (!limits) throw new Fail("the device answered no protocol hello (limits unknown)", "the firmware's createService runtime is not running")
@@ -202,7 +205,8 @@ function defaultBoardFile(): string {
 interface DoctorCliOptions {
   serial?: string | boolean
   devtools?: string | boolean
-  mqtt?: string | boolean
+  mqtt?: string
+  robot?: string
   yes?: boolean
   board?: string
 }
@@ -213,23 +217,36 @@ export function registerDoctor(program: Command): void {
     .description("bring-up checks for a robot, step by step: link, services, camera, capture, servo, motors, battery, PWM budget")
     .option("--serial [path]", "USB serial port of the board (first Jacdac port when no path)")
     .option("--devtools [url]", "devtools WebSocket (a board behind `devs devtools --serial`, or the simulator)")
-    .option("--mqtt [url]", "not implemented yet: robots on MQTT are not supported in this version")
+    .option("--mqtt <url>", "the robot is on this MQTT broker (with --robot <name>; credentials in the URL or ROBOT_MQTT_USER/ROBOT_MQTT_PASSWORD)")
+    .option("--robot <name>", "with --mqtt: the robot's name (its ROBOT_NAME setting)")
     .option("-y, --yes", "run the motors without asking first")
     .option("--board <file>", "board file for the PWM budget (default from devs.json)")
     .action(async (o: DoctorCliOptions) => {
-      if (o.mqtt !== undefined) {
-        console.error("robot doctor: --mqtt is not implemented yet: robots on MQTT (WiFi) are not supported in this version. Use --serial or --devtools.")
+      if (o.serial === undefined && o.devtools === undefined && o.mqtt === undefined) {
+        console.error("robot doctor: say how to reach the robot: --serial [path], --devtools [url] or --mqtt <url> --robot <name>")
         process.exitCode = 2
         return
       }
-      if (o.serial === undefined && o.devtools === undefined) {
-        console.error("robot doctor: say how to reach the robot: --serial [path] or --devtools [url]")
+      if ((o.mqtt === undefined) !== (o.robot === undefined)) {
+        console.error("robot doctor: --mqtt <url> and --robot <name> go together")
         process.exitCode = 2
         return
       }
       const { connect } = require("../client/node") as typeof import("../client/node")
-      const { transportFromOptions } = require("./link") as typeof import("./link")
-      const node = await connect({ transport: transportFromOptions(o) })
+      let node: RobotNode
+      let linkHint: string | undefined
+      if (o.mqtt !== undefined) {
+        const { mqttTransport } = require("../client/mqtt") as typeof import("../client/mqtt")
+        const u = new URL(o.mqtt)
+        const creds = u.username
+          ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
+          : { username: process.env.ROBOT_MQTT_USER || undefined, password: process.env.ROBOT_MQTT_PASSWORD || undefined }
+        node = await connect({ transport: mqttTransport({ url: o.mqtt, robot: o.robot!, ...creds }) })
+        linkHint = `is robot ${o.robot} on WiFi with MQTT_URL pointing at this broker (its settings, docs/mqtt.md)? \`robot service list --mqtt ${o.mqtt}\` lists the robots there`
+      } else {
+        const { transportFromOptions } = require("./link") as typeof import("./link")
+        node = await connect({ transport: transportFromOptions(o) })
+      }
       try {
         const confirm = async (q: string) => {
           const rl = (require("node:readline/promises") as typeof import("node:readline/promises")).createInterface({ input: process.stdin, output: process.stdout })
@@ -239,7 +256,7 @@ export function registerDoctor(program: Command): void {
             rl.close()
           }
         }
-        const results = await runDoctor(node, { yes: o.yes, confirm, boardFile: o.board })
+        const results = await runDoctor(node, { yes: o.yes, confirm, boardFile: o.board, linkHint })
         const failed = results.filter((r) => r.verdict === "FAIL").length
         console.log(failed ? `\n${failed} step(s) FAILED` : "\nall steps passed or were skipped")
         process.exitCode = failed ? 1 : 0

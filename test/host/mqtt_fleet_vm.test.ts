@@ -10,6 +10,7 @@ import { ServiceError } from "../../host/client/errors"
 import type { MqttNode } from "../../host/client/mqtt"
 import { openMqttFleet, type MqttFleet } from "../../host/mqtt/fleet"
 import { startSimFleet, type SimFleet } from "../../host/sim/fleet"
+import { runDoctor } from "../../host/cli/doctor"
 import { startMosquitto, until, type Mosquitto } from "./mqtt_helpers"
 
 const NAMES = ["robot1", "robot2", "robot3"]
@@ -49,6 +50,14 @@ describe("three VM robots on mosquitto (MQTT)", () => {
     assert.ok(d[0] === 0xff && d[1] === 0xd8 && d[d.length - 2] === 0xff && d[d.length - 1] === 0xd9, "a whole JPEG")
     assert.ok(sims.robots[1]!.hardware.state().frames >= 1, "robot2's own camera took it")
     assert.equal(sims.robots[0]!.hardware.state().frames, 0, "robot1's camera did not")
+  })
+
+  test("robot doctor runs every bring-up step over MQTT", async () => {
+    const lines: string[] = []
+    const results = await runDoctor(f.fleet.robot("robot1")!, { yes: true, print: (l) => lines.push(l), timeoutMs: 20000 })
+    const failed = results.filter((r) => r.verdict === "FAIL")
+    assert.deepEqual(failed, [], lines.join("\n"))
+    assert.ok(results.filter((r) => r.verdict === "PASS").length >= 6, lines.join("\n"))
   })
 
   test("a group call with one robot gone: its row says offline at once, the others answer; it reboots and serves again", async () => {
