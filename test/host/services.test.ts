@@ -135,18 +135,18 @@ describe("services over the wire (VM)", () => {
   })
 
   test("timeout: deadline_exceeded, and the device is told to drop the call", async () => {
-    // watch what this client sends: the timed-out call's id must go out in a CANCEL record
-    const calls: number[] = []
-    const cancels: number[] = []
+    // watch what this client sends: the timed-out call's (session, seq) must go out in a CANCEL record
+    const calls: string[] = []
+    const cancels: string[] = []
     let sawCancel: () => void = () => {}
     const cancelSent = new Promise<void>((r) => (sawCancel = r))
     const n = await rig.connect({
       filter: (frame, dir) => {
         if (dir === "out")
           for (const r of hostRecords(frame)) {
-            if (r.kind === Kind.CALL || r.kind === Kind.CALLX) calls.push(r.callId)
+            if (r.kind === Kind.CALL || r.kind === Kind.CALLX) calls.push(`${r.session}/${r.seq}`)
             if (r.kind === Kind.CANCEL) {
-              cancels.push(r.callId)
+              cancels.push(`${r.session}/${r.seq}`)
               sawCancel()
             }
           }
