@@ -544,6 +544,26 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     await healthy("after garbage")
   })
 
+  test("a program restart whose old connection the new one takes over: the robot stays online (it answers its own will)", async () => {
+    // if the old program's connection outlived the restart, the broker would drop it when the new
+    // program connects with the same client id and publish its will `offline` after the new
+    // program's `online`: the retained state must end `online` whatever the order
+    const before = rig.node.limits!.bootId
+    await rig.node.createClient(Echo, "echo").call(echo("", { mode: 3, delay_ms: 50 }), { timeoutMs: 3000 }).catch(() => {})
+    await until("the new program's HELLO", () => rig.node.limits !== undefined && rig.node.limits.bootId !== before, 20000)
+    await until("presence settled on online", () => presence[presence.length - 1] === "online", 20000)
+    // the retained state a new host sees, a moment later
+    await new Promise((r) => setTimeout(r, 1500)) // (let a late will arrive: there is no event for "nothing more comes")
+    const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { clientId: "late-restart", reconnectPeriod: 0 })
+    const seen: string[] = []
+    late.on("message", (_t, p) => seen.push(p.toString()))
+    await late.subscribeAsync(`robots/${NAME}/online`)
+    await until("the retained presence", () => seen.length > 0)
+    await late.endAsync(true)
+    assert.equal(seen[0], "online", `retained presence after a restart: ${seen[0]} (seen: ${presence.slice(-6).join(",")})`)
+    boot = rig.node.limits!.bootId
+  })
+
   test("a reset keeps the settings (raw text too): the new program comes back on MQTT by itself", async () => {
     // settings written as raw text (not the JSON text of `.env`), then a device reset
     // (a trailing slash, which the firmware ignores, tells this raw value from the JSON one in the flash)
