@@ -30,6 +30,12 @@ import { Echo, echo, pattern } from "../test/host/services_fixture"
 import { buildFirmware } from "../host/sim/vm"
 import { CMD_ECHO, callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
 import { linkModel, rng } from "../test/support/link"
+import { spawnSync } from "node:child_process"
+import { startBroker } from "../host/mqtt/broker"
+import { connect } from "../host/client/node"
+import { mqttTransport, type MqttNode } from "../host/client/mqtt"
+import { startSimulatedRobot } from "../host/sim/robot"
+import { TakePicture } from "../host/gen/interfaces"
 
 const json = process.argv.includes("--json")
 const skipHeap = process.argv.includes("--no-heap")
@@ -218,7 +224,10 @@ async function main() {
     console.info = console.error
     console.debug = console.error
   }
-  const rig = await startRig({ firmware: "test/firmware/services_fw.ts" })
+  // the robot's second link: an embedded broker the VM connects to (docs/mqtt.md)
+  const broker = await startBroker({ port: 0 })
+  const rig = await startRig({ firmware: "test/firmware/services_fw.ts", mqtt: { url: broker.url, name: "bench" } })
+  let out: Record<string, unknown> = {}
   try {
     const node = rig.node
     const add = node.createClient(AddTwoInts, "add_two_ints")
@@ -297,6 +306,9 @@ async function main() {
     const lossyBps = Echo.response.encode(lossyR).length / ((performance.now() - tl) / 1000)
     if (Buffer.compare(Buffer.from(lossyR.data), Buffer.from(pattern(size))) !== 0) throw new Error("lossy 256 KiB: wrong bytes")
     log(`  link: ${JSON.stringify(model.stats)}`)
+    // (before the floods and the heap probe, which restart the program)
+    log("MQTT: echo / call round trips and 256 KiB through the broker")
+    const mq = await mqttFigures(broker.url, "bench")
     log("floods")
     const restarts = await floods(rig)
     const robotFw = buildFirmware("src/main.ts")
@@ -314,7 +326,7 @@ async function main() {
     }
     const echoP50 = pct(echoT, 50)
     const callP50 = pct(callT, 50)
-    const out = {
+    out = {
       echo_rtt_p50_ms: +echoP50.toFixed(2),
       call_rtt_p50_ms: +callP50.toFixed(2),
       call_rtt_p99_ms: +pct(callT, 99).toFixed(2),
@@ -341,7 +353,28 @@ async function main() {
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
       ...bridge,
+      ...mq,
+      mqtt_bulk_vs_jacdac: +(mq.mqtt_bulk_bytes_per_s / bulkBps).toFixed(1),
     }
+  } finally {
+    await rig.close()
+  }
+  try {
+    log("take_picture SVGA over both links (the robot firmware with simulated hardware)")
+    Object.assign(out, await pictureFigures(broker.url))
+  } finally {
+    await broker.close()
+  }
+  console.error(`figures so far: ${JSON.stringify(out)}`)
+  log("fleet: in-memory MQTT robots on the embedded broker (bench/fleet.ts, a child process)")
+  const fleet = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "bench/fleet.ts"), "--json"], { cwd: ROOT, encoding: "utf8", timeout: 300000 })
+  if (fleet.status !== 0) throw new Error(`bench/fleet.ts failed (${fleet.status}):\n${fleet.stderr.slice(-2000)}`)
+  // (its JSON is the last thing it prints, indented over several lines)
+  const text = fleet.stdout.trim()
+  const f = JSON.parse(text.slice(text.lastIndexOf("\n{") + 1)) as Record<string, unknown>
+  // its round trips are in-memory robots': keep them apart from the VM's
+  for (const [k, v] of Object.entries(f)) out[k.startsWith("fleet_") ? k : `fleet_${k}`] = v
+  {
     if (json) print(JSON.stringify(out))
     else {
       const targets: Record<string, string> = {
@@ -356,12 +389,99 @@ async function main() {
         bridge_rtt_ratio: "<= 1.05",
         foxglove_rtt_ratio: "<= 1.05",
         bridge_calls_per_s: ">= 5000 (in-memory device)",
+        mqtt_rtt_ratio: "<= 1.15",
+        mqtt_bulk_bytes_per_s: ">= 1000000",
+        mqtt_bulk_vs_jacdac: ">= 90",
+        fleet_robots: ">= 1000",
+        fleet_calls_per_s: ">= 5000",
       }
       print("\nmetric                          value        target")
       for (const [k, v] of Object.entries(out)) print(`${k.padEnd(32)}${String(v).padEnd(13)}${targets[k] ?? ""}`)
     }
+  }
+}
+
+/** Over MQTT to the VM robot `name`: raw echo vs call round trips (idle, one at a time), and 256 KiB. */
+async function mqttFigures(url: string, name: string) {
+  const node = (await connect({ transport: mqttTransport({ url, robot: name }) })) as MqttNode
+  try {
+    await online(node)
+    await node.listServices({ timeoutMs: 30000 })
+    const add = node.createClient(AddTwoInts, "add_two_ints")
+    const ec = node.createClient(Echo, "echo")
+    const probe = new Uint8Array(32)
+    for (let i = 0; i < 20; i++) {
+      await node.echo(probe)
+      await add.call({ a: 1n, b: 2n })
+    }
+    const echoT: number[] = []
+    const callT: number[] = []
+    for (let i = 0; i < 150; i++) {
+      echoT.push(await timed(() => node.echo(probe)))
+      callT.push(await timed(() => add.call({ a: BigInt(i), b: 1n })))
+    }
+    const size = 256 * 1024
+    let bytes = 0
+    let ms = 0
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now()
+      const r = await ec.call(echo("", { size }), { timeoutMs: 60000 })
+      ms += performance.now() - t
+      if (r.data.length !== size) throw new Error(`MQTT 256 KiB: got ${r.data.length} bytes`)
+      bytes += Echo.response.encode(r).length
+    }
+    const e50 = pct(echoT, 50)
+    const c50 = pct(callT, 50)
+    return {
+      mqtt_echo_rtt_p50_ms: +e50.toFixed(2),
+      mqtt_call_rtt_p50_ms: +c50.toFixed(2),
+      mqtt_rtt_ratio: +(c50 / e50).toFixed(3),
+      mqtt_bulk_bytes_per_s: Math.round(bytes / (ms / 1000)),
+      mqtt_max_record: node.limits?.maxRecord ?? null,
+    }
   } finally {
-    await rig.close()
+    await node.close()
+  }
+}
+
+/** Resolves once `node`'s robot is online (the heap probe restarts the program: it reconnects within seconds). */
+async function online(node: MqttNode, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs
+  while (node.online !== true) {
+    if (Date.now() > end) throw new Error(`robot ${node.robot} not online on MQTT within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** An 800x600 picture from the robot firmware (simulated camera), median of 3, over Jacdac and over MQTT. */
+async function pictureFigures(url: string) {
+  const robot = await startSimulatedRobot({ rig: { mqtt: { url, name: "svga" } } })
+  const mq = (await connect({ transport: mqttTransport({ url, robot: "svga" }) })) as MqttNode
+  try {
+    await online(mq)
+    await mq.listServices({ timeoutMs: 30000 })
+    const median = async (c: { call: (r: { resolution: number; quality: number }, o: { timeoutMs: number }) => Promise<{ width: number; image: { data: Uint8Array } }> }) => {
+      const t: number[] = []
+      let bytes = 0
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now()
+        const r = await c.call({ resolution: 3, quality: 80 }, { timeoutMs: 60000 })
+        t.push(performance.now() - t0)
+        if (r.width !== 800) throw new Error(`take_picture: width ${r.width}`)
+        bytes = r.image.data.length
+      }
+      return { ms: pct(t, 50), bytes }
+    }
+    const j = await median(robot.node!.createClient(TakePicture, "take_picture"))
+    const m = await median(mq.createClient(TakePicture, "take_picture"))
+    return {
+      take_picture_svga_jacdac_ms: Math.round(j.ms),
+      take_picture_svga_mqtt_ms: Math.round(m.ms),
+      take_picture_svga_bytes: m.bytes,
+    }
+  } finally {
+    await mq.close()
+    await robot.close()
   }
 }
 
