@@ -307,9 +307,8 @@ export class CallTable {
         try {
             let req: any
             // decoding holds the buffer and the decoded copy at once: wait until both fit
+            // (answers waiting for their host are not released for it: the sweep frees memory in time)
             while (this.used + c.total > cfg.budget) {
-                this.reclaim(c.total, cfg.budget)
-                if (this.used + c.total <= cfg.budget) break
                 if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
                 if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
                 await ds.sleep(20)
