@@ -136,6 +136,7 @@ function utf16Units(s: string): number {
  * Buffers longer than 32 bytes given to `bytes()` are kept by reference, never copied, so do not
  * change such a Buffer until the message has been sent.
  * Throws ServiceError(InvalidArgument) for a value that does not fit its type or bound.
+ * @devsWhenUsed
  */
 export class CdrWriter {
     private segs: Bytes[] = []
@@ -347,6 +348,7 @@ class Segments implements ByteSource {
  * Reads one message from `buf` (which must start with the 00 01 header). Decoded strings and
  * byte arrays are copies. Throws ServiceError(InvalidArgument): "truncated at byte N", a bound
  * exceeded, a 64-bit value the device cannot hold exactly, invalid UTF-8, a bool byte other than 0/1.
+ * @devsWhenUsed
  */
 export class CdrReader {
     /** offset of the next byte to read */
