@@ -1,7 +1,13 @@
 // The robot's second link: the record protocol v2 over an MQTT 3.1.1 broker (docs/mqtt.md), beside
-// Jacdac. A lean client over `connect()` of @devicescript/net (not `startMQTTClient`, which drops
-// the SUBSCRIBE, hex-formats every packet and died publishing 4 KiB; see DEVICESCRIPT.md): QoS 0
-// only, one socket, incoming packets parsed from the byte stream with a bounded buffer.
+// Jacdac. A lean client over the runtime's socket primitives (not `startMQTTClient` of
+// @devicescript/net, which drops the SUBSCRIBE, hex-formats every packet and died publishing 4 KiB;
+// see DEVICESCRIPT.md): QoS 0 only, one socket, incoming packets parsed from the byte stream with a
+// bounded buffer.
+//
+// The socket: `ds._socketOpen/_socketWrite/_socketClose` and the `ds._socketOnEvent` callback are
+// what the `Socket` class of @devicescript/net wraps (devicescript runtime/impl_socket.c, the same
+// in the VM and on the ESP32; their names are built-in strings of the bytecode format). Used
+// directly they cost about 1 KB less code than the class, every method of which is compiled.
 //
 // Every host id (`robots/<name>/in/<host>`) is a link of its own, a "peer": a Sender that publishes
 // to `robots/<name>/out/<host>`, so sessions opened by one host are answered to it only. Peers are
@@ -16,7 +22,6 @@
 // again now and then (every 10 s at most), so a host can set them while the program runs (the
 // simulator rig does), MQTT_URL last.
 import * as ds from "@devicescript/core"
-import { connect, Socket } from "@devicescript/net"
 import { settings } from "@devicescript/settings"
 import { cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
@@ -40,8 +45,24 @@ interface Peer {
 }
 
 let rt: Runtime = null
-/** the socket in use (null while disconnected) */
-let sock: Socket = null
+/** the runtime's socket primitives (see the header) */
+const net = ds as typeof ds & {
+    _socketOpen(host: string, port: number): number
+    _socketClose(): number
+    _socketWrite(buf: Buffer): number
+    _socketOnEvent: (event: string, arg: Buffer | string) => void
+}
+/** the connection in use (its number; 0 while disconnected) */
+let sock = 0
+let conns = 0
+/** chunks received and not parsed yet */
+let rx: Buffer[] = []
+/** the socket opened (its "open" event came) */
+let opened = false
+/** why the socket ended ("": it has not) */
+let ended = ""
+/** the fiber of `session`, while it waits for the socket */
+let waiter: ds.Fiber = null
 /** CONNACK received on `sock`: frames may be published */
 let up = false
 /** `robots/<name>/` */
@@ -189,34 +210,47 @@ function mpkt(first: number, parts: Buffer[]): Buffer {
 /** Writes one whole packet on the current socket; false (dropped) when it is gone or stays full. */
 async function write(b: Buffer): Promise<boolean> {
     const s = sock
-    // (`send` throws when the device's write queue is full: try again for half a second)
+    // (non-zero: the device's write queue is full (-1) or the socket is gone: try again for a second)
     for (let i = 0; i < 50 && s && sock === s; ++i) {
-        try {
-            await s.send(b)
-            return true
-        } catch (e) {
-            await ds.sleep(10)
-        }
+        if (net._socketWrite(b) === 0) return true
+        await ds.sleep(20)
     }
     return false
 }
 
+/** The runtime's socket events (one fiber each): wakes `session`. */
+function onSocket(event: string, arg: Buffer | string) {
+    if (event === "data") rx.push(arg as Buffer)
+    else if (event === "open") opened = true
+    else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
+    const f = waiter
+    if (f && f.suspended) f.resume(null)
+}
+
 /** One connection: CONNECT, then read until it fails. Throws why it ended. */
 async function session(host: string, port: number, tls: boolean, hello: Buffer) {
-    const s = await connect({ host, port, proto: tls ? "tls" : "tcp", timeout: REPLY_MS })
-    sock = s
+    rx = []
+    opened = false
+    ended = ""
+    net._socketOnEvent = onSocket
+    // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
+    console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
+    if (net._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
+    sock = ++conns
     hdr = Buffer.alloc(5)
     hn = 0
     body = null
     skip = 0
     pingOut = false
+    let hi = false
     try {
-        await write(hello)
+        // REPLY_MS for the socket to open, then REPLY_MS for the CONNACK
         due = ds.millis() + REPLY_MS
         let chunks = 0
         while (true) {
             const now = ds.millis()
             if (now >= due) {
+                if (!hi) throw new Error("connect timed out")
                 if (!up) throw new Error("no CONNACK")
                 if (pingOut) throw new Error("no PINGRESP")
                 pingOut = true
@@ -224,17 +258,28 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
                 due = now + REPLY_MS
                 await write(hex`c0 00`)
             }
-            const d = await s.recv(due - now)
-            if (d === null) throw new Error("connection closed")
-            if (!d) continue
-            await feed(d)
-            // (chunks already received do not suspend `recv`: yield now and then for the watchdog)
-            if (++chunks % 4 === 0) await ds.sleep(0)
+            if (opened && !hi) {
+                hi = true
+                await write(hello)
+                due = ds.millis() + REPLY_MS
+            } else if (rx.length > 0) {
+                await feed(rx.shift())
+                // (chunks already received do not suspend: yield now and then for the watchdog)
+                if (++chunks % 4 === 0) await ds.sleep(0)
+            } else if (ended) throw new Error(ended)
+            else {
+                waiter = ds.Fiber.self()
+                await ds.suspend(due - now)
+                waiter = null
+            }
         }
     } finally {
         up = false
-        sock = null
-        await s.close()
+        sock = 0
+        waiter = null
+        // (a socket that ended is closed already)
+        if (!ended) net._socketClose()
+        ended = "closed"
     }
 }
 
