@@ -22,7 +22,7 @@
 // again now and then (every 10 s at most), so a host can set them while the program runs (the
 // simulator rig does), MQTT_URL last.
 import * as ds from "@devicescript/core"
-import { settings } from "@devicescript/settings"
+import { settingText } from "../lib/settings"
 import { cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import type { Runtime } from "../rpc/server"
@@ -159,9 +159,7 @@ async function mqttMain() {
 
 /** A setting as text ("" when unset): `.env` values are stored as JSON strings, Jacdac writes as raw text. */
 async function setting(key: string): Promise<string> {
-    const pkt = await ds.actionReport(settings, "get", async () => await settings.get(key), p => p.decode()[0] === key)
-    const b: Buffer = pkt.decode()[1]
-    let v = b ? b.toString() : ""
+    const v = await settingText(key)
     // (trim: `.env` values keep the spaces around them)
     let a = 0
     let z = v.length

@@ -2,7 +2,7 @@
 // or by settings written to the board), so that a robot is tuned without editing code. Each value
 // falls back to the default below when the setting is missing or not a number. Documented in
 // docs/hardware.md ("Calibration").
-import { readSetting } from "@devicescript/settings"
+import { settingText } from "../lib/settings"
 
 /** Calibration values, with the defaults used when a setting is missing. */
 export const calibration = {
@@ -16,8 +16,15 @@ export const calibration = {
     motorMax: 0.7,
 }
 
+/** The setting as JSON (as `readSetting` parses it), when it is a number in [lo, hi]; else `fallback`. */
 async function num(key: string, fallback: number, lo: number, hi: number) {
-    const v = await readSetting<number>(key, fallback)
+    const t = await settingText(key)
+    let v: any
+    try {
+        v = JSON.parse(t)
+    } catch (e) {
+        // unset or not JSON: the default
+    }
     return typeof v === "number" && v >= lo && v <= hi ? v : fallback
 }
 
