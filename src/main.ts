@@ -3,20 +3,28 @@
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
 import { createService } from "./lib/services"
+import { ServiceType } from "./lib/types"
 import { AddTwoInts, Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Robot } from "./robot/robot"
 import { startHardware } from "./robot/select"
 
 const robot = new Robot(startHardware())
 
-createService(AddTwoInts, "add_two_ints", async (req) => await robot.counted(async () => ({ sum: req.a + req.b })))
+/** Serves `handler` as `name`, each call counted by the robot (`robot.counted`: calls served and failed, last error). */
+function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (req: Req) => Promise<Res>, concurrency?: "serial" | "latest") {
+    createService(type, name, async (req: Req) => await robot.counted(async () => await handler(req)), concurrency ? { concurrency } : undefined)
+}
 
-createService(GetState, "get_state", async () => await robot.counted(async () => await robot.state()))
+serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))
+
+serve(GetState, "get_state", async () => await robot.state())
 
 // Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
 // one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
-createService(TakePicture, "take_picture", async (req) =>
-    await robot.counted(async () => {
+serve(
+    TakePicture,
+    "take_picture",
+    async (req) => {
         const pic = await robot.takePicture(req.resolution, req.quality)
         const t = Math.floor(ds.millis())
         return {
@@ -28,30 +36,30 @@ createService(TakePicture, "take_picture", async (req) =>
             width: pic.width,
             height: pic.height,
         }
-    }), { concurrency: "serial" }
+    },
+    "serial"
 )
 
-createService(SetBool, "set_led", async (req) =>
-    await robot.counted(async () => {
+serve(
+    SetBool,
+    "set_led",
+    async (req) => {
         const on = await robot.setLed(req.data)
         return { success: on === req.data, message: on ? "LED on" : "LED off" }
-    }), { concurrency: "serial" }
+    },
+    "serial"
 )
 
-createService(Drive, "drive", async (req) =>
-    await robot.counted(async () => ({ stop_at_ms: await robot.drive(req.left, req.right, req.duration_ms) })), { concurrency: "latest" }
-)
+serve(Drive, "drive", async (req) => ({ stop_at_ms: await robot.drive(req.left, req.right, req.duration_ms) }), "latest")
 
-createService(SetPan, "set_pan", async (req) => await robot.counted(async () => ({ angle: await robot.setPan(req.angle) })), { concurrency: "latest" })
+serve(SetPan, "set_pan", async (req) => ({ angle: await robot.setPan(req.angle) }), "latest")
 
-createService(Trigger, "stop", async () =>
-    await robot.counted(async () => {
-        await robot.stop()
-        return { success: true, message: "motors stopped" }
-    })
-)
+serve(Trigger, "stop", async () => {
+    await robot.stop()
+    return { success: true, message: "motors stopped" }
+})
 
 // `robot doctor` (host/cli/doctor.ts): hardware identity and a frame read two ways.
-createService(Diagnose, "diagnose", async (req) => await robot.counted(async () => await robot.diagnose(req.check, req.chunk_size)))
+serve(Diagnose, "diagnose", async (req) => await robot.diagnose(req.check, req.chunk_size))
 
 console.log("robot services up")
