@@ -10,6 +10,7 @@
 // a handler that never returns is released at the caller's deadline.
 import { Entry, Policy, cfg } from "../rpc/core"
 import { Runtime } from "../rpc/server"
+import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../rpc/wire"
 import { ServiceType } from "./types"
 
@@ -79,11 +80,11 @@ export function createService<Req, Res>(
 ) {
     if (!rt) rt = new Runtime()
     const n = fullName(name)
-    for (const e of rt.t.entries) if (e.name === n) throw new Error("service " + n + " already exists")
+    for (const e of entries) if (e.name === n) throw new Error("service " + n + " already exists")
     const c = options ? options.concurrency : undefined
     const policy = c === "serial" ? Policy.Serial : c === "latest" ? Policy.Latest : Policy.Parallel
     const e: Entry = { name: n, type, handler: handler as any, policy, running: 0, queue: [] }
-    rt.t.entries.push(e)
+    entries.push(e)
     rt.start()
     rt.listChanged()
 }
@@ -92,7 +93,7 @@ export function createService<Req, Res>(
 export function removeService(name: string): boolean {
     if (!rt) return false
     const n = fullName(name)
-    const es = rt.t.entries
+    const es = entries
     for (let i = 0; i < es.length; ++i)
         if (es[i].name === n) {
             es.insert(i, -1)
@@ -106,8 +107,8 @@ export function removeService(name: string): boolean {
 export function serviceStats(): { tracked: number; inFlight: number; budgetUsed: number; sessions: number; dropped: number } {
     if (!rt) return { tracked: 0, inFlight: 0, budgetUsed: 0, sessions: 0, dropped: 0 }
     let running = 0
-    for (const c of rt.t.calls) if (c.state === CallState.Running) running++
+    for (const c of calls) if (c.state === CallState.Running) running++
     let dropped = 0
     for (const l of rt.links) dropped += l.dropped
-    return { tracked: rt.t.calls.length, inFlight: rt.t.inFlight(), budgetUsed: rt.t.used, sessions: rt.t.sessions.length, dropped }
+    return { tracked: calls.length, inFlight: inFlight(), budgetUsed: used, sessions: sessions.length, dropped }
 }

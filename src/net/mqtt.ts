@@ -25,6 +25,7 @@ import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
 import { cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
+import { dropLink, linkBusy } from "../rpc/calls"
 import type { Runtime } from "../rpc/server"
 
 /** hosts served at once over MQTT (each holds a Sender and its fiber) */
@@ -397,13 +398,13 @@ function peerFor(host: string): Peer {
             q.used = now
             return q
         }
-        if (!rt.t.linkBusy(q.s) && (!p || q.used < p.used)) p = q
+        if (!linkBusy(q.s) && (!p || q.used < p.used)) p = q
     }
     if (peers.length < MAX_PEERS) {
         // upload window: two frames. The simulator hands the firmware whatever the host's TCP
         // stack has (a 12 KB upload sent at once arrived as one 12 KB buffer and ran the heap out
         // beside the request's own two copies); the ESP32 reads 128 bytes at a time.
-        const s = new Sender(rt.t, frameMax, null, 0, 2 * frameMax)
+        const s = new Sender(frameMax, null, 0, 2 * frameMax)
         s.shared = true
         const q: Peer = { id: host, topic: null, s, used: now }
         s.send = async (b: Buffer, n: number) => {
@@ -415,7 +416,7 @@ function peerFor(host: string): Peer {
         p = q
     } else if (p) {
         // the host that used it last has been quiet longest: its sessions are forgotten
-        rt.t.dropLink(p.s)
+        dropLink(p.s)
         p.s.q = []
         p.s.qBytes = 0
         p.s.err = null

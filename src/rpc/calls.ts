@@ -2,6 +2,11 @@
 // exactly-once by per-session sequence numbers, per-service concurrency, deadlines and release.
 // Nothing here sends: due answers are flags on the call, read by the sender of the call's link
 // (src/rpc/sender.ts); records that belong to no call go to the link the host record came on.
+//
+// One table per program: module state and plain functions, not a class. DeviceScript compiles
+// every method of a class into the image with a prototype entry each, compiles class methods last
+// (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
+// more bytes than a module variable: as a class this file cost about 1 KB more code.
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
@@ -30,469 +35,469 @@ function u32s(a: number, b: number, n: number): Buffer {
     return r
 }
 
-export class CallTable {
-    entries: Entry[] = []
-    sessions: Session[] = []
-    calls: Call[] = []
-    /** heap charged by the calls (see cfg.budget) */
-    used = 0
-    /** random per program start: a new value tells hosts the program restarted */
-    bootId = rand32()
-    listVersion = 1
+/** the services served (createService), in list order */
+export const entries: Entry[] = []
+/** the sessions known, at most cfg.maxSessions */
+export const sessions: Session[] = []
+/** the call records, oldest first */
+export const calls: Call[] = []
+/** heap charged by the calls (see cfg.budget) */
+export let used = 0
+/** random per program start: a new value tells hosts the program restarted */
+export const bootId = rand32()
 
-    // ---------------------------------------------------------------- sessions
-    /** OPEN from a host on `link`: the session answers on that link only */
-    open(nonce: number, version: number, link: Out) {
-        if (version !== PROTOCOL_VERSION) {
-            link.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
+// ---------------------------------------------------------------- sessions
+/** OPEN from a host on `link`: the session answers on that link only */
+export function open(nonce: number, version: number, link: Out) {
+    if (version !== PROTOCOL_VERSION) {
+        link.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
+        return
+    }
+    for (const s of sessions)
+        if (s.nonce === nonce && s.out === link) {
+            greet(nonce, s.id, link)
             return
         }
-        for (const s of this.sessions)
-            if (s.nonce === nonce && s.out === link) {
-                this.greet(nonce, s.id, link)
-                return
-            }
-        if (this.sessions.length >= cfg.maxSessions) {
-            // give up the least recently used session with no calls, idle for a second at least;
-            // refuse when there is none (a flood of OPENs cannot push out hosts that are working)
-            let lru: Session = null
-            const now = ds.millis()
-            for (const s of this.sessions) if (!this.hasCalls(s) && now - s.used > 1000 && (!lru || s.used < lru.used)) lru = s
-            if (!lru) {
-                this.greet(nonce, 0, link)
-                return
-            }
-            this.dropSession(lru)
-        }
-        let id = rand32()
-        while (this.session(id)) id = rand32()
-        this.sessions.push(new Session(id, nonce, link))
-        this.greet(nonce, id, link)
-    }
-
-    /** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
-    greet(nonce: number, id: number, link: Out) {
-        const b = u32s(nonce, id, 12)
-        b.setAt(8, "u32", this.bootId)
-        link.transient(Kind.SESSION, b)
-    }
-
-    session(id: number): Session {
-        for (const s of this.sessions) if (s.id === id) return s
-        return null
-    }
-
-    /**
-     * The session, or null after telling the host on `link` it is unknown (program restarted,
-     * session given up, or a session of another link: one link never touches another's calls).
-     */
-    use(id: number, link: Out): Session {
-        const s = this.session(id)
-        if (s && s.out === link) {
-            s.used = ds.millis()
-            return s
-        }
-        const b = u32s(id, this.bootId, 8)
-        link.transient(Kind.NOSESSION, b)
-        return null
-    }
-
-    /** calls of `link`'s sessions in flight (received, queued, run or streamed) */
-    linkBusy(link: Out): boolean {
-        for (const c of this.calls) if (c.s.out === link && (c.state !== CallState.Done || c.sendOff >= 0)) return true
-        return false
-    }
-
-    /** forgets every session of `link` (the link now serves another host) */
-    dropLink(link: Out) {
-        for (const s of this.sessions.slice()) if (s.out === link) this.dropSession(s)
-    }
-
-    hasCalls(s: Session) {
-        for (const c of this.calls) if (c.s === s) return true
-        return false
-    }
-
-    dropSession(s: Session) {
-        for (const c of this.calls.slice()) if (c.s === s) this.forget(c, "session given up")
-        const i = this.sessions.indexOf(s)
-        if (i >= 0) this.sessions.insert(i, -1)
-    }
-
-    // ---------------------------------------------------------------- lookup and admission
-    find(s: Session, seq: number): Call {
-        for (const c of this.calls) if (c.s === s && c.seq === seq) return c
-        return null
-    }
-
-    inFlight(): number {
-        let n = 0
-        for (const c of this.calls) if (c.state !== CallState.Done || c.sendOff >= 0) n++
-        return n
-    }
-
-    /** a RESULT with no message that is not remembered (busy, stale): the handler never ran, the host retries */
-    bounce(s: Session, seq: number, status: number) {
-        const b = u32s(s.id, seq, 13)
-        b[8] = status
-        s.out.transient(Kind.RESULT, b)
-    }
-
-    /** answers a call that never ran; remembered so a resent CALL gets the same answer */
-    reject(s: Session, seq: number, status: number, msg: string) {
-        const c = new Call(s, seq, 0)
-        this.calls.push(c)
-        this.used += c.cost
-        this.fail(c, status, msg)
-    }
-
-    /** a new call whose request starts with `dlen` bytes of `d` at `db` */
-    admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
-        const n = this.inFlight()
-        if (n >= cfg.maxInFlight) {
-            this.bounce(s, seq, Status.Busy)
+    if (sessions.length >= cfg.maxSessions) {
+        // give up the least recently used session with no calls, idle for a second at least;
+        // refuse when there is none (a flood of OPENs cannot push out hosts that are working)
+        let lru: Session = null
+        const now = ds.millis()
+        for (const s of sessions) if (!hasCalls(s) && now - s.used > 1000 && (!lru || s.used < lru.used)) lru = s
+        if (!lru) {
+            greet(nonce, 0, link)
             return
         }
-        // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
-        // decoding itself briefly holds both (runCall waits for that room)
-        const need = CALL_COST + total
-        if (need + total > cfg.budget) {
-            this.reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${need + total} of the ${cfg.budget}-byte budget`)
-            return
-        }
-        // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
-        // one, never stops the others (test: services_hostloss.test.ts)
-        const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
-        if (this.used + need > limit) this.reclaim(need, limit)
-        if (this.used + need > limit) {
-            this.bounce(s, seq, Status.Busy)
-            return
-        }
-        const c = new Call(s, seq, timeoutMs > 0 ? ds.millis() + timeoutMs : ds.millis() + 86400000)
-        c.entry = e
-        c.ctx.service = e.name
-        c.total = total
-        c.cost = need
-        this.used += need
-        if (dlen === total) c.req = d.slice(db, db + dlen)
-        else {
-            c.req = Buffer.alloc(total)
-            c.req.blitAt(0, d, db, dlen)
-        }
-        c.got = dlen
-        c.ackAt = dlen
-        this.calls.push(c)
-        if (c.got === c.total) this.ready(c)
+        dropSession(lru)
     }
+    let id = rand32()
+    while (session(id)) id = rand32()
+    sessions.push(new Session(id, nonce, link))
+    greet(nonce, id, link)
+}
 
-    /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
-    reclaim(need: number, limit: number) {
-        for (const c of this.calls.slice()) {
-            if (this.used + need <= limit) return
-            if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) this.forget(c)
-        }
+/** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
+function greet(nonce: number, id: number, link: Out) {
+    const b = u32s(nonce, id, 12)
+    b.setAt(8, "u32", bootId)
+    link.transient(Kind.SESSION, b)
+}
+
+function session(id: number): Session {
+    for (const s of sessions) if (s.id === id) return s
+    return null
+}
+
+/**
+ * The session, or null after telling the host on `link` it is unknown (program restarted,
+ * session given up, or a session of another link: one link never touches another's calls).
+ */
+export function use(id: number, link: Out): Session {
+    const s = session(id)
+    if (s && s.out === link) {
+        s.used = ds.millis()
+        return s
     }
+    const b = u32s(id, bootId, 8)
+    link.transient(Kind.NOSESSION, b)
+    return null
+}
 
-    // ---------------------------------------------------------------- request data
-    onData(s: Session, seq: number, off: number, d: Buffer, db: number, n: number) {
-        const c = this.find(s, seq)
-        if (!c) {
-            if (!s.isGone(seq)) this.statusOf(s, seq, CallState.Unknown)
-            return
-        }
-        if (c.state !== CallState.Receiving) return // a late duplicate
-        if (off > c.got) {
-            // a gap: ask once per missing offset (the host also polls on silence)
-            if (c.nackAt !== c.got) {
-                c.nackAt = c.got
-                this.due(c, CallState.Gap)
-            }
-            return
-        }
-        if (off + n > c.total) {
-            s.out.error(0, "DATA beyond the request's total length")
-            return
-        }
-        const end = off + n
-        if (end > c.got) {
-            const skip = c.got - off
-            c.req.blitAt(c.got, d, db + skip, n - skip)
-            c.got = end
-            c.t = ds.millis()
-            // acknowledge each half window so the host may send more (flow control)
-            if (c.got < c.total && c.got - c.ackAt >= s.out.win >> 1) {
-                c.ackAt = c.got
-                this.due(c, CallState.Receiving)
-            }
-        }
-        if (c.got === c.total) this.ready(c)
+/** calls of `link`'s sessions in flight (received, queued, run or streamed) */
+export function linkBusy(link: Out): boolean {
+    for (const c of calls) if (c.s.out === link && (c.state !== CallState.Done || c.sendOff >= 0)) return true
+    return false
+}
+
+/** forgets every session of `link` (the link now serves another host) */
+export function dropLink(link: Out) {
+    for (const s of sessions.slice()) if (s.out === link) dropSession(s)
+}
+
+export function hasCalls(s: Session) {
+    for (const c of calls) if (c.s === s) return true
+    return false
+}
+
+function dropSession(s: Session) {
+    for (const c of calls.slice()) if (c.s === s) forget(c, "session given up")
+    const i = sessions.indexOf(s)
+    if (i >= 0) sessions.insert(i, -1)
+}
+
+// ---------------------------------------------------------------- lookup and admission
+export function find(s: Session, seq: number): Call {
+    for (const c of calls) if (c.s === s && c.seq === seq) return c
+    return null
+}
+
+export function inFlight(): number {
+    let n = 0
+    for (const c of calls) if (c.state !== CallState.Done || c.sendOff >= 0) n++
+    return n
+}
+
+/** a RESULT with no message that is not remembered (busy, stale): the handler never ran, the host retries */
+export function bounce(s: Session, seq: number, status: number) {
+    const b = u32s(s.id, seq, 13)
+    b[8] = status
+    s.out.transient(Kind.RESULT, b)
+}
+
+/** answers a call that never ran; remembered so a resent CALL gets the same answer */
+export function reject(s: Session, seq: number, status: number, msg: string) {
+    const c = new Call(s, seq, 0)
+    calls.push(c)
+    used += c.cost
+    fail(c, status, msg)
+}
+
+/** a new call whose request starts with `dlen` bytes of `d` at `db` */
+export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
+    const n = inFlight()
+    if (n >= cfg.maxInFlight) {
+        bounce(s, seq, Status.Busy)
+        return
     }
-
-    due(c: Call, state: number) {
-        c.statusDue = state
-        c.s.out.wake()
+    // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
+    // decoding itself briefly holds both (runCall waits for that room)
+    const need = CALL_COST + total
+    if (need + total > cfg.budget) {
+        reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${need + total} of the ${cfg.budget}-byte budget`)
+        return
     }
-
-    /** STATUS for a call with no record (bounded by the transient queue) */
-    statusOf(s: Session, seq: number, state: number) {
-        const b = u32s(s.id, seq, 13)
-        b[8] = state
-        s.out.transient(Kind.STATUS, b)
+    // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
+    // one, never stops the others (test: services_hostloss.test.ts)
+    const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
+    if (used + need > limit) reclaim(need, limit)
+    if (used + need > limit) {
+        bounce(s, seq, Status.Busy)
+        return
     }
-
-    // ---------------------------------------------------------------- running
-    /** the request is complete: run it, or queue it behind its service's policy */
-    ready(c: Call) {
-        const e = c.entry
-        c.state = CallState.Queued
-        if (e.policy === Policy.Latest) {
-            for (const o of this.calls.slice())
-                if (o !== c && o.entry === e) {
-                    if (o.state === CallState.Queued) {
-                        this.unqueue(o)
-                        this.fail(o, Status.Cancelled, "replaced by a newer call")
-                    } else if (o.state === CallState.Running) o.ctx.cancel("replaced by a newer call")
-                }
-        }
-        if (e.policy !== Policy.Parallel && e.running > 0) {
-            e.queue.push(c)
-            return
-        }
-        this.run(c)
+    const c = new Call(s, seq, timeoutMs > 0 ? ds.millis() + timeoutMs : ds.millis() + 86400000)
+    c.entry = e
+    c.ctx.service = e.name
+    c.total = total
+    c.cost = need
+    used += need
+    if (dlen === total) c.req = d.slice(db, db + dlen)
+    else {
+        c.req = Buffer.alloc(total)
+        c.req.blitAt(0, d, db, dlen)
     }
+    c.got = dlen
+    c.ackAt = dlen
+    calls.push(c)
+    if (c.got === c.total) ready(c)
+}
 
-    unqueue(c: Call) {
-        const q = c.entry.queue
-        const i = q.indexOf(c)
-        if (i >= 0) q.insert(i, -1)
+/** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
+function reclaim(need: number, limit: number) {
+    for (const c of calls.slice()) {
+        if (used + need <= limit) return
+        if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) forget(c)
     }
+}
 
-    run(c: Call) {
-        if (ds.millis() > c.ctx.deadline) {
-            this.fail(c, Status.DeadlineExceeded, "the caller's deadline passed before the call ran")
-            return
+// ---------------------------------------------------------------- request data
+export function onData(s: Session, seq: number, off: number, d: Buffer, db: number, n: number) {
+    const c = find(s, seq)
+    if (!c) {
+        if (!s.isGone(seq)) statusOf(s, seq, CallState.Unknown)
+        return
+    }
+    if (c.state !== CallState.Receiving) return // a late duplicate
+    if (off > c.got) {
+        // a gap: ask once per missing offset (the host also polls on silence)
+        if (c.nackAt !== c.got) {
+            c.nackAt = c.got
+            due(c, CallState.Gap)
         }
-        if (c.ctx.cancelled) {
-            this.fail(c, Status.Cancelled, c.ctx.reason)
-            return
-        }
-        c.state = CallState.Running
-        c.released = false
-        c.entry.running++
+        return
+    }
+    if (off + n > c.total) {
+        s.out.error(0, "DATA beyond the request's total length")
+        return
+    }
+    const end = off + n
+    if (end > c.got) {
+        const skip = c.got - off
+        c.req.blitAt(c.got, d, db + skip, n - skip)
+        c.got = end
         c.t = ds.millis()
-        this.runCall.start(c)
-    }
-
-    /** the next queued calls of `e` that may run now */
-    next(e: Entry) {
-        while (e.queue.length > 0 && (e.policy === Policy.Parallel || e.running === 0)) {
-            const c = e.queue.shift()
-            if (c.state === CallState.Queued) this.run(c)
+        // acknowledge each half window so the host may send more (flow control)
+        if (c.got < c.total && c.got - c.ackAt >= s.out.win >> 1) {
+            c.ackAt = c.got
+            due(c, CallState.Receiving)
         }
     }
+    if (c.got === c.total) ready(c)
+}
 
-    /** gives the handler's slot back (it returned, or its deadline released it) */
-    releaseSlot(c: Call) {
-        if (c.released || c.entry === null) return
-        c.released = true
-        c.entry.running--
-        this.next(c.entry)
+function due(c: Call, state: number) {
+    c.statusDue = state
+    c.s.out.wake()
+}
+
+/** STATUS for a call with no record (bounded by the transient queue) */
+function statusOf(s: Session, seq: number, state: number) {
+    const b = u32s(s.id, seq, 13)
+    b[8] = state
+    s.out.transient(Kind.STATUS, b)
+}
+
+// ---------------------------------------------------------------- running
+/** the request is complete: run it, or queue it behind its service's policy */
+function ready(c: Call) {
+    const e = c.entry
+    c.state = CallState.Queued
+    if (e.policy === Policy.Latest) {
+        for (const o of calls.slice())
+            if (o !== c && o.entry === e) {
+                if (o.state === CallState.Queued) {
+                    unqueue(o)
+                    fail(o, Status.Cancelled, "replaced by a newer call")
+                } else if (o.state === CallState.Running) o.ctx.cancel("replaced by a newer call")
+            }
     }
+    if (e.policy !== Policy.Parallel && e.running > 0) {
+        e.queue.push(c)
+        return
+    }
+    run(c)
+}
 
-    /** runs in its own fiber; catches everything (an escaped exception restarts the program) */
-    async runCall(c: Call) {
-        let status = Status.Ok
-        let msg = ""
-        let src: ByteSource = null
+function unqueue(c: Call) {
+    const q = c.entry.queue
+    const i = q.indexOf(c)
+    if (i >= 0) q.insert(i, -1)
+}
+
+function run(c: Call) {
+    if (ds.millis() > c.ctx.deadline) {
+        fail(c, Status.DeadlineExceeded, "the caller's deadline passed before the call ran")
+        return
+    }
+    if (c.ctx.cancelled) {
+        fail(c, Status.Cancelled, c.ctx.reason)
+        return
+    }
+    c.state = CallState.Running
+    c.released = false
+    c.entry.running++
+    c.t = ds.millis()
+    runCall.start(c)
+}
+
+/** the next queued calls of `e` that may run now */
+function next(e: Entry) {
+    while (e.queue.length > 0 && (e.policy === Policy.Parallel || e.running === 0)) {
+        const c = e.queue.shift()
+        if (c.state === CallState.Queued) run(c)
+    }
+}
+
+/** gives the handler's slot back (it returned, or its deadline released it) */
+function releaseSlot(c: Call) {
+    if (c.released || c.entry === null) return
+    c.released = true
+    c.entry.running--
+    next(c.entry)
+}
+
+/** runs in its own fiber; catches everything (an escaped exception restarts the program) */
+async function runCall(c: Call) {
+    let status = Status.Ok
+    let msg = ""
+    let src: ByteSource = null
+    try {
+        let req: any
+        // decoding holds the buffer and the decoded copy at once: wait until both fit
+        // (answers waiting for their host are not released for it: the sweep frees memory in time)
+        while (used + c.total > cfg.budget) {
+            if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
+            if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
+            await ds.sleep(20)
+        }
         try {
-            let req: any
-            // decoding holds the buffer and the decoded copy at once: wait until both fit
-            // (answers waiting for their host are not released for it: the sweep frees memory in time)
-            while (this.used + c.total > cfg.budget) {
-                if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
-                if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
-                await ds.sleep(20)
-            }
-            try {
-                // the whole request must be one message: bytes left over are a malformed request
-                req = decodeMessage(c.entry.type.request, c.req)
-            } catch (e) {
-                throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
-            }
-            c.req = null
-            const res = await c.entry.handler(req, c.ctx)
-            try {
-                const w = new CdrWriter()
-                c.entry.type.response.encode(w, res)
-                src = w.finish()
-            } catch (e) {
-                throw new ServiceError(Status.Internal, "response: " + errText(e))
-            }
-            if (src.length > cfg.maxResponseBytes) {
-                const n = src.length
-                src = null
-                throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
-            }
-            if (src.length <= Limit.SmallResponse) src = bufferSource(await src.read(0, src.length))
+            // the whole request must be one message: bytes left over are a malformed request
+            req = decodeMessage(c.entry.type.request, c.req)
         } catch (e) {
+            throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
+        }
+        c.req = null
+        const res = await c.entry.handler(req, c.ctx)
+        try {
+            const w = new CdrWriter()
+            c.entry.type.response.encode(w, res)
+            src = w.finish()
+        } catch (e) {
+            throw new ServiceError(Status.Internal, "response: " + errText(e))
+        }
+        if (src.length > cfg.maxResponseBytes) {
+            const n = src.length
             src = null
-            if (e instanceof ServiceError) {
-                status = (e as ServiceError).code
-                msg = (e as ServiceError).message
-            } else {
-                status = Status.Internal
-                msg = errText(e)
-            }
-            if (status === Status.Ok || status === Status.Busy || status === Status.Stale) status = Status.Internal
+            throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
         }
-        try {
-            this.finish(c, status, src, msg)
-        } catch (e) {
-            console.log("rosservices: finish failed: " + errText(e))
+        if (src.length <= Limit.SmallResponse) src = bufferSource(await src.read(0, src.length))
+    } catch (e) {
+        src = null
+        if (e instanceof ServiceError) {
+            status = (e as ServiceError).code
+            msg = (e as ServiceError).message
+        } else {
+            status = Status.Internal
+            msg = errText(e)
         }
+        if (status === Status.Ok || status === Status.Busy || status === Status.Stale) status = Status.Internal
     }
-
-    finish(c: Call, status: number, src: ByteSource, msg: string) {
-        this.releaseSlot(c)
-        // released at its deadline, dropped with its session, or forgotten: nobody waits for it
-        if (c.state !== CallState.Running || this.calls.indexOf(c) < 0) return
-        if (c.hostGone) {
-            this.forget(c)
-            return
-        }
-        if (c.ctx.cancelled && status === Status.Ok) {
-            // replaced (policy "latest") or past its deadline: a handler's own error is kept
-            status = Status.Cancelled
-            msg = c.ctx.reason
-        }
-        if (status !== Status.Ok) {
-            this.fail(c, status, msg)
-            return
-        }
-        c.req = null
-        c.status = Status.Ok
-        c.res = src
-        c.state = CallState.Done
-        this.charge(c, CALL_COST + Math.min(src.length, RETAINED_CHARGE_MAX))
-        this.rewind(c, 0)
+    try {
+        finish(c, status, src, msg)
+    } catch (e) {
+        console.log("rosservices: finish failed: " + errText(e))
     }
+}
 
-    charge(c: Call, cost: number) {
-        this.used += cost - c.cost
-        c.cost = cost
+function finish(c: Call, status: number, src: ByteSource, msg: string) {
+    releaseSlot(c)
+    // released at its deadline, dropped with its session, or forgotten: nobody waits for it
+    if (c.state !== CallState.Running || calls.indexOf(c) < 0) return
+    if (c.hostGone) {
+        forget(c)
+        return
     }
+    if (c.ctx.cancelled && status === Status.Ok) {
+        // replaced (policy "latest") or past its deadline: a handler's own error is kept
+        status = Status.Cancelled
+        msg = c.ctx.reason
+    }
+    if (status !== Status.Ok) {
+        fail(c, status, msg)
+        return
+    }
+    c.req = null
+    c.status = Status.Ok
+    c.res = src
+    c.state = CallState.Done
+    charge(c, CALL_COST + Math.min(src.length, RETAINED_CHARGE_MAX))
+    rewind(c, 0)
+}
 
-    /** answers `status` + message; the answer is kept until DONE, the host's ack or retention */
-    fail(c: Call, status: number, msg: string) {
-        c.req = null
-        c.res = null
-        c.sendOff = -1
-        c.state = CallState.Done
-        c.status = status
-        let m = Buffer.from(msg)
-        if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
-        c.msg = m
-        c.t = ds.millis()
-        this.charge(c, CALL_COST + m.length)
+function charge(c: Call, cost: number) {
+    used += cost - c.cost
+    c.cost = cost
+}
+
+/** answers `status` + message; the answer is kept until DONE, the host's ack or retention */
+export function fail(c: Call, status: number, msg: string) {
+    c.req = null
+    c.res = null
+    c.sendOff = -1
+    c.state = CallState.Done
+    c.status = status
+    let m = Buffer.from(msg)
+    if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
+    c.msg = m
+    c.t = ds.millis()
+    charge(c, CALL_COST + m.length)
+    c.resultDue = true
+    c.s.out.wake()
+}
+
+/** (re)starts sending the response from byte `off` (0 also resends RESULT) */
+function rewind(c: Call, off: number) {
+    if (!c.res) return
+    if (off > c.res.length) off = c.res.length
+    c.gen++
+    c.sendOff = off
+    if (off === 0) c.resultSent = false
+    c.t = ds.millis()
+    c.s.out.wake()
+}
+
+/**
+ * Removes the call: its seq is settled for good, unless `why` is given (its session is going
+ * away; a running handler is cancelled and its slot given back).
+ */
+function forget(c: Call, why?: string) {
+    const i = calls.indexOf(c)
+    if (i < 0) return
+    calls.insert(i, -1)
+    used -= c.cost
+    c.cost = 0
+    c.sendOff = -1
+    c.req = null
+    c.res = null
+    c.ctx.cancel(why || "forgotten")
+    if (c.state === CallState.Queued) unqueue(c)
+    if (why) {
+        if (c.state === CallState.Running) releaseSlot(c)
+    } else if (!c.s.settle(c.seq)) dropSession(c.s)
+}
+
+// ---------------------------------------------------------------- host records
+export function onCancel(s: Session, seq: number) {
+    const c = find(s, seq)
+    if (!c) {
+        // settle it anyway: a CALL still on its way must never run
+        if (!s.settle(seq)) dropSession(s)
+        return
+    }
+    if (c.state === CallState.Running) {
+        c.hostGone = true
+        c.ctx.cancel("cancelled by the caller")
+    } else forget(c)
+}
+
+export function onDone(s: Session, seq: number) {
+    const c = find(s, seq)
+    if (!c) {
+        if (!s.settle(seq)) dropSession(s)
+    } else if (c.state === CallState.Done) forget(c)
+}
+
+export function onPoll(s: Session, seq: number, have: number) {
+    const c = find(s, seq)
+    if (!c) statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
+    else if (c.state !== CallState.Done) due(c, c.state)
+    else if (c.status !== Status.Ok) {
         c.resultDue = true
         c.s.out.wake()
-    }
+    } else if (c.res) rewind(c, have)
+    else due(c, CallState.Gone)
+}
 
-    /** (re)starts sending the response from byte `off` (0 also resends RESULT) */
-    rewind(c: Call, off: number) {
-        if (!c.res) return
-        if (off > c.res.length) off = c.res.length
-        c.gen++
-        c.sendOff = off
-        if (off === 0) c.resultSent = false
-        c.t = ds.millis()
-        c.s.out.wake()
-    }
-
-    /**
-     * Removes the call: its seq is settled for good, unless `why` is given (its session is going
-     * away; a running handler is cancelled and its slot given back).
-     */
-    forget(c: Call, why?: string) {
-        const i = this.calls.indexOf(c)
-        if (i < 0) return
-        this.calls.insert(i, -1)
-        this.used -= c.cost
-        c.cost = 0
-        c.sendOff = -1
-        c.req = null
-        c.res = null
-        c.ctx.cancel(why || "forgotten")
-        if (c.state === CallState.Queued) this.unqueue(c)
-        if (why) {
-            if (c.state === CallState.Running) this.releaseSlot(c)
-        } else if (!c.s.settle(c.seq)) this.dropSession(c.s)
-    }
-
-    // ---------------------------------------------------------------- host records
-    onCancel(s: Session, seq: number) {
-        const c = this.find(s, seq)
-        if (!c) {
-            // settle it anyway: a CALL still on its way must never run
-            if (!s.settle(seq)) this.dropSession(s)
-            return
+/** the host's cumulative ack: it will never ask about seqs <= ack again */
+export function ack(s: Session, ack: number) {
+    if (ack <= s.floor) return
+    // the floor first: forgetting the calls below it must not add settled ranges (many at
+    // once overflowed the range list and cost the host its session)
+    s.ackTo(ack)
+    for (const c of calls.slice())
+        if (c.s === s && c.seq <= ack) {
+            if (c.state === CallState.Running) {
+                c.hostGone = true
+                c.ctx.cancel("cancelled by the caller")
+            } else forget(c)
         }
-        if (c.state === CallState.Running) {
-            c.hostGone = true
-            c.ctx.cancel("cancelled by the caller")
-        } else this.forget(c)
-    }
+}
 
-    onDone(s: Session, seq: number) {
-        const c = this.find(s, seq)
-        if (!c) {
-            if (!s.settle(seq)) this.dropSession(s)
-        } else if (c.state === CallState.Done) this.forget(c)
-    }
-
-    onPoll(s: Session, seq: number, have: number) {
-        const c = this.find(s, seq)
-        if (!c) this.statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
-        else if (c.state !== CallState.Done) this.due(c, c.state)
-        else if (c.status !== Status.Ok) {
-            c.resultDue = true
-            c.s.out.wake()
-        } else if (c.res) this.rewind(c, have)
-        else this.due(c, CallState.Gone)
-    }
-
-    /** the host's cumulative ack: it will never ask about seqs <= ack again */
-    ack(s: Session, ack: number) {
-        if (ack <= s.floor) return
-        // the floor first: forgetting the calls below it must not add settled ranges (many at
-        // once overflowed the range list and cost the host its session)
-        s.ackTo(ack)
-        for (const c of this.calls.slice())
-            if (c.s === s && c.seq <= ack) {
-                if (c.state === CallState.Running) {
-                    c.hostGone = true
-                    c.ctx.cancel("cancelled by the caller")
-                } else this.forget(c)
+// ---------------------------------------------------------------- housekeeping
+/** deadlines, stale partial requests, unreleased answers; runs every 250 ms */
+export function sweep() {
+    const now = ds.millis()
+    for (const c of calls.slice()) {
+        if (c.state === CallState.Receiving) {
+            if (now - c.t > cfg.retentionMs || now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
+        } else if (c.state === CallState.Queued || c.state === CallState.Running) {
+            if (now > c.ctx.deadline) {
+                // a handler that never returns must not hold its slot: release it at the deadline
+                c.ctx.cancel("deadline exceeded")
+                if (c.state === CallState.Queued) unqueue(c)
+                fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
+                releaseSlot(c)
             }
-    }
-
-    // ---------------------------------------------------------------- housekeeping
-    /** deadlines, stale partial requests, unreleased answers; runs every 250 ms */
-    sweep() {
-        const now = ds.millis()
-        for (const c of this.calls.slice()) {
-            if (c.state === CallState.Receiving) {
-                if (now - c.t > cfg.retentionMs || now > c.ctx.deadline) this.fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
-            } else if (c.state === CallState.Queued || c.state === CallState.Running) {
-                if (now > c.ctx.deadline) {
-                    // a handler that never returns must not hold its slot: release it at the deadline
-                    c.ctx.cancel("deadline exceeded")
-                    if (c.state === CallState.Queued) this.unqueue(c)
-                    this.fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
-                    this.releaseSlot(c)
-                }
-            } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) this.forget(c)
-        }
+        } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) forget(c)
     }
 }
 

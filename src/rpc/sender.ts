@@ -7,7 +7,8 @@
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
-import type { CallTable } from "./calls"
+import { bootId, calls, entries, fail } from "./calls"
+import { listVersion } from "./server"
 import { CallState, Kind, PROTOCOL_VERSION, Status } from "./wire"
 
 /** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
@@ -43,7 +44,6 @@ export class Sender implements Out {
     shared = false
 
     constructor(
-        public t: CallTable,
         public max: number,
         public send: (pkt: Buffer, n: number) => Promise<void>,
         public period: number,
@@ -91,7 +91,7 @@ export class Sender implements Out {
     /** 0: nothing to send, 1: something, 2: a bulk stream (the packet will be full anyway) */
     work(): number {
         let w = this.ann >= 0 || this.q.length > 0 || this.err ? 1 : 0
-        for (const c of this.t.calls) {
+        for (const c of calls) {
             if (c.s.out !== this) continue
             if (c.statusDue >= 0 || c.resultDue) w = 1
             if (c.sendOff >= 0 && c.res) {
@@ -181,7 +181,7 @@ export class Sender implements Out {
         }
         // this link's calls, round-robin from a moving start so no call is always last
         const list: Call[] = []
-        for (const c of this.t.calls) if (c.s.out === this) list.push(c)
+        for (const c of calls) if (c.s.out === this) list.push(c)
         const k = list.length
         if (k > 0) this.rr = (this.rr + 1) % k
         for (let j = 0; j < k; ++j) {
@@ -238,7 +238,7 @@ export class Sender implements Out {
                 if (!data || data.length !== room) throw new Error(`gave ${data ? data.length : 0} bytes at ${off}, expected ${room}`)
             } catch (e) {
                 // a failing source fails its own call only
-                if (c.res === src) this.t.fail(c, Status.Internal, "response: " + errText(e))
+                if (c.res === src) fail(c, Status.Internal, "response: " + errText(e))
                 return n
             }
         }
@@ -266,14 +266,13 @@ export class Sender implements Out {
 
     /** HELLO (i = 0) or SERVICE record i - 1; null past the end */
     announcement(i: number): Buffer {
-        const t = this.t
         if (i === 0) {
             const h = Buffer.alloc(28)
             h[0] = PROTOCOL_VERSION
             h[1] = PROTOCOL_VERSION
-            h.setAt(2, "u32", t.bootId)
-            h.setAt(6, "u16", t.listVersion)
-            h.setAt(8, "u16", t.entries.length)
+            h.setAt(2, "u32", bootId)
+            h.setAt(6, "u16", listVersion)
+            h.setAt(8, "u16", entries.length)
             h.setAt(10, "u32", cfg.maxRequestBytes)
             h.setAt(14, "u32", cfg.maxResponseBytes)
             h.setAt(18, "u32", cfg.budget)
@@ -282,12 +281,12 @@ export class Sender implements Out {
             h.setAt(26, "u16", this.max)
             return rec(Kind.HELLO, h)
         }
-        const e = t.entries[i - 1]
+        const e = entries[i - 1]
         if (!e) return null
         const nm = Buffer.from(e.name)
         const ty = Buffer.from(e.type.name)
         const b = Buffer.alloc(8 + nm.length + ty.length)
-        b.setAt(0, "u16", t.listVersion)
+        b.setAt(0, "u16", listVersion)
         b[2] = i - 1
         b[3] = nm.length
         b.setAt(4, "u32", e.type.hash)

@@ -6,7 +6,7 @@
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { Server, startServer } from "@devicescript/server"
-import { CallTable } from "./calls"
+import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
 import { startMqtt } from "../net/mqtt"
@@ -34,8 +34,10 @@ class RosServicesServer extends Server implements ds.RosServicesServerSpec {
     }
 }
 
+/** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
+export let listVersion = 1
+
 export class Runtime {
-    t = new CallTable()
     /** the Jacdac link */
     out: Sender
     /** every link: the Jacdac link first, then the MQTT peers (src/net/mqtt.ts) */
@@ -45,7 +47,7 @@ export class Runtime {
 
     constructor() {
         // Jacdac: 236-byte packets, the runtime's 20 ms send slot, a window of four packets
-        this.out = new Sender(this.t, Limit.JacdacPayload, null, 20, cfg.window)
+        this.out = new Sender(Limit.JacdacPayload, null, 20, cfg.window)
         this.links = [this.out]
     }
 
@@ -61,10 +63,9 @@ export class Runtime {
         this.out.start()
         // the second link, when the MQTT_URL setting names a broker (src/net/mqtt.ts)
         startMqtt(this)
-        const t = this.t
         setInterval(() => {
             try {
-                t.sweep()
+                sweep()
             } catch (e) {
                 console.log("rosservices: sweep: " + errText(e))
             }
@@ -73,7 +74,7 @@ export class Runtime {
 
     /** the service list changed: new list version, one announcement for a burst of changes */
     listChanged() {
-        this.t.listVersion = (this.t.listVersion + 1) & 0xffff
+        listVersion = (listVersion + 1) & 0xffff
         if (this.annTimer) return
         this.annTimer = true
         const self = this
@@ -114,14 +115,13 @@ export class Runtime {
 
     /** one record of `len` body bytes at `b`; `at`: its offset in the frame (for ERROR records) */
     record(kind: number, d: Buffer, b: number, len: number, link: Out, at: number) {
-        const t = this.t
         if (kind === Kind.LIST) {
             link.announce()
             return
         }
         if (kind === Kind.OPEN) {
             if (len < 5) link.error(at, "OPEN too short")
-            else t.open(d.getAt(b, "u32"), d[b + 4], link)
+            else open(d.getAt(b, "u32"), d[b + 4], link)
             return
         }
         // every other record names a call: session u32, seq u32, then its own fields;
@@ -135,25 +135,24 @@ export class Runtime {
             link.error(at, `record ${kind} too short (${len} < ${need})`)
             return
         }
-        const s = t.use(d.getAt(b, "u32"), link)
+        const s = use(d.getAt(b, "u32"), link)
         if (!s) return
         const seq = d.getAt(b + 4, "u32")
-        if (kind === Kind.DATA) t.onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
-        else if (kind === Kind.POLL) t.onPoll(s, seq, d.getAt(b + 8, "u32"))
-        else if (kind === Kind.CANCEL) t.onCancel(s, seq)
+        if (kind === Kind.DATA) onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
+        else if (kind === Kind.POLL) onPoll(s, seq, d.getAt(b + 8, "u32"))
+        else if (kind === Kind.CANCEL) onCancel(s, seq)
         else if (kind === Kind.DONE) {
-            for (let i = 4; i + 4 <= len; i += 4) t.onDone(s, d.getAt(b + i, "u32"))
+            for (let i = 4; i + 4 <= len; i += 4) onDone(s, d.getAt(b + i, "u32"))
         } else this.call(kind, s, seq, d, b, len, at)
     }
 
     /** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
     call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
-        const t = this.t
-        t.ack(s, d.getAt(b + 8, "u32"))
-        if (s.isGone(seq) || t.find(s, seq)) {
+        ack(s, d.getAt(b + 8, "u32"))
+        if (s.isGone(seq) || find(s, seq)) {
             // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
             // its answer is released)
-            t.onPoll(s, seq, 0)
+            onPoll(s, seq, 0)
             return
         }
         const timeoutMs = d.getAt(b + 12, "u32")
@@ -162,11 +161,11 @@ export class Runtime {
         let db = b + 19
         if (kind === Kind.CALLX) {
             const idx = d[b + 18]
-            if (d.getAt(b + 16, "u16") !== t.listVersion || idx >= t.entries.length) {
-                t.bounce(s, seq, Status.Stale)
+            if (d.getAt(b + 16, "u16") !== listVersion || idx >= entries.length) {
+                bounce(s, seq, Status.Stale)
                 return
             }
-            e = t.entries[idx]
+            e = entries[idx]
         } else {
             const hash = d.getAt(b + 16, "u32")
             total = d.getAt(b + 20, "u32")
@@ -178,25 +177,25 @@ export class Runtime {
             }
             let name = d.slice(b + 25, db).toString()
             if (name[0] !== "/") name = "/" + name
-            for (const x of t.entries) if (x.name === name) e = x
+            for (const x of entries) if (x.name === name) e = x
             if (!e) {
-                t.reject(s, seq, Status.Unimplemented, "no service " + name)
+                reject(s, seq, Status.Unimplemented, "no service " + name)
                 return
             }
             if (e.type.hash !== hash) {
-                t.reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
+                reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
                 return
             }
         }
         const dlen = len - (db - b)
         if (total > cfg.maxRequestBytes) {
-            t.reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
+            reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
             return
         }
         if (dlen > total) {
             s.out.error(at, "CALL carries more data than its total length")
             return
         }
-        t.admit(s, seq, timeoutMs, e, total, d, db, dlen)
+        admit(s, seq, timeoutMs, e, total, d, db, dlen)
     }
 }
