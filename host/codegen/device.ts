@@ -396,12 +396,38 @@ function emitMessage(m: IdlMessage, names: Map<string, string>, claim: (id: stri
   return L
 }
 
+/** bytes of each fixed-size primitive on the wire (CDR aligns each to its size) */
+const WIRE_SIZE: Record<string, number> = {
+  bool: 1, byte: 1, char: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4,
+  float32: 4, int64: 8, uint64: 8, float64: 8,
+}
+
+/**
+ * Where a request's trailing byte array starts in its CDR (after the 4-byte header and the array's
+ * count), when the request is fixed-size scalars followed by one `uint8[]`/`byte[]` sequence;
+ * undefined otherwise. The device receives such a request in two buffers and hands the second to
+ * the handler as the array, so an upload is never copied (src/rpc/calls.ts).
+ */
+export function requestTail(m: IdlMessage): number | undefined {
+  const fields = m.definition.definitions.filter((f) => !f.isConstant)
+  const last = fields[fields.length - 1]
+  if (!last || !isBytes(last) || last.arrayLength !== undefined) return undefined
+  let pos = 0
+  for (const f of fields.slice(0, -1)) {
+    const k = !f.isArray && !f.isComplex ? WIRE_SIZE[f.type] : undefined
+    if (!k) return undefined
+    pos = Math.ceil(pos / k) * k + k
+  }
+  return 4 + Math.ceil(pos / 4) * 4 + 4
+}
+
 function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void): string[] {
   const n = names.get(s.fullName)
   const req = names.get(s.request.fullName)
   const res = names.get(s.response.fullName)
   if (!n || !req || !res) throw new DeviceGenError(`no name for ${s.fullName}`)
   claim(n, s.fullName)
+  const tail = requestTail(s.request)
   return [
     `/** ${s.fullName} (hash ${s.hash.slice(0, 8)}) */`,
     `export const ${n}: ServiceType<${req}, ${res}> = {`,
@@ -409,6 +435,7 @@ function emitService(s: IdlService, names: Map<string, string>, claim: (id: stri
     `    hash: ${s.hash32 >>> 0},`,
     `    request: ${req}_codec,`,
     `    response: ${res}_codec,`,
+    ...(tail !== undefined ? [`    tail: ${tail},`] : []),
     `}`,
     "",
   ]

@@ -354,7 +354,8 @@ export class CdrReader {
     /** offset of the next byte to read */
     pos = 4
 
-    constructor(public buf: Buffer) {
+    /** `tail`: the bytes of a trailing byte array received apart from `buf` (ServiceType.tail) */
+    constructor(public buf: Buffer, public tail?: Buffer) {
         if (!buf || buf.length < 4) throw invalid(`truncated at byte ${buf ? buf.length : 0}: shorter than the 4-byte CDR header`)
         if (buf[0] !== 0 || buf[1] !== 1)
             throw invalid(`unsupported encapsulation ${buf.slice(0, 2).toString("hex")}: only CDR little-endian (00 01) is supported`)
@@ -463,8 +464,17 @@ export class CdrReader {
         if (n > this.buf.length - this.pos) throw invalid(`truncated at byte ${this.buf.length} (${label(what, "sequence")} claims ${n} elements)`)
         return n
     }
-    /** a uint8[]/byte[] sequence, copied out of the input */
+    /** a uint8[]/byte[] sequence, copied out of the input (the `tail` as it is: never copied) */
     bytes(max?: number, what?: string): Buffer {
+        const t = this.tail
+        if (t) {
+            // its count ends `buf`
+            const c = this.u32()
+            checkBound(c, max, label(what, "sequence"), "elements")
+            if (c !== t.length || this.pos !== this.buf.length) throw invalid(`${label(what, "bytes")}: count ${c}, ${t.length} bytes follow`)
+            this.tail = null
+            return t
+        }
         const n = this.seqLen(max, what)
         const o = this.at(1, n)
         return this.buf.slice(o, o + n)
@@ -738,8 +748,8 @@ export function encodeMessage<T>(c: MessageCodec<T>, v: T): ByteSource {
 }
 
 /** Decodes a whole message from `buf` and checks that nothing but padding is left over. */
-export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer): T {
-    const r = new CdrReader(buf)
+export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer, tail?: Buffer): T {
+    const r = new CdrReader(buf, tail)
     const v = c.decode(r)
     r.done()
     return v

@@ -33,6 +33,12 @@ export interface ServiceType<Req, Res> {
     hash: number
     request: MessageCodec<Req>
     response: MessageCodec<Res>
+    /**
+     * Generated when the request is fixed-size fields and then one byte array: the offset in its
+     * CDR where the array's bytes start. The device then receives the array into a buffer of its
+     * own and gives it to the handler uncopied (uploads up to maxRequestBytes).
+     */
+    tail?: number
 }
 
 // Status codes on the wire come from the protocol's one table (protocol/protocol.json, generated

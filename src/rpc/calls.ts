@@ -160,10 +160,14 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
         return
     }
     // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
-    // decoding itself briefly holds both (runCall waits for that room)
+    // decoding itself briefly holds both (runCall waits for that room), except for a request whose
+    // trailing byte array is received into a buffer of its own and handed over as it is
+    const at = e.type.tail
+    const split = at > 0 && total >= at
     const need = CALL_COST + total
-    if (need + total > cfg.budget) {
-        reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${need + total} of the ${cfg.budget}-byte budget`)
+    const whole = split ? need + RESERVE : need + total
+    if (whole > cfg.budget) {
+        reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${whole} of the ${cfg.budget}-byte budget`)
         return
     }
     // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
@@ -180,7 +184,11 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.total = total
     c.cost = need
     used += need
-    if (dlen === total) c.req = d.slice(db, db + dlen)
+    if (split) {
+        c.req = Buffer.alloc(at)
+        c.tail = Buffer.alloc(total - at)
+        put(c, 0, d, db, dlen)
+    } else if (dlen === total) c.req = d.slice(db, db + dlen)
     else {
         c.req = Buffer.alloc(total)
         c.req.blitAt(0, d, db, dlen)
@@ -222,7 +230,7 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
     const end = off + n
     if (end > c.got) {
         const skip = c.got - off
-        c.req.blitAt(c.got, d, db + skip, n - skip)
+        put(c, c.got, d, db + skip, n - skip)
         c.got = end
         c.t = ds.millis()
         // acknowledge each half window so the host may send more (flow control)
@@ -232,6 +240,19 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
         }
     }
     if (c.got === c.total) ready(c)
+}
+
+/** copies `n` bytes of `d` from `db` into the request at `off` (across `req` and `tail`) */
+function put(c: Call, off: number, d: Buffer, db: number, n: number) {
+    const t = c.tail
+    if (!t) {
+        c.req.blitAt(off, d, db, n)
+        return
+    }
+    const at = c.req.length
+    const k = off < at ? Math.min(n, at - off) : 0
+    if (k > 0) c.req.blitAt(off, d, db, k)
+    if (n > k) t.blitAt(off + k - at, d, db + k, n - k)
 }
 
 function due(c: Call, state: number) {
@@ -314,18 +335,19 @@ async function runCall(c: Call) {
         let req: any
         // decoding holds the buffer and the decoded copy at once: wait until both fit
         // (answers waiting for their host are not released for it: the sweep frees memory in time)
-        while (used + c.total > cfg.budget) {
+        while (!c.tail && used + c.total > cfg.budget) {
             if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
             if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
             await ds.sleep(20)
         }
         try {
             // the whole request must be one message: bytes left over are a malformed request
-            req = decodeMessage(c.entry.type.request, c.req)
+            req = decodeMessage(c.entry.type.request, c.req, c.tail)
         } catch (e) {
             throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
         }
         c.req = null
+        c.tail = null
         const res = await c.entry.handler(req, c.ctx)
         try {
             const w = new CdrWriter()
@@ -390,7 +412,7 @@ function charge(c: Call, cost: number) {
 
 /** answers `status` + message; the answer is kept until DONE, the host's ack or retention */
 export function fail(c: Call, status: number, msg: string) {
-    c.req = null
+    c.req = c.tail = null
     c.res = null
     c.sendOff = -1
     c.state = CallState.Done
@@ -426,7 +448,7 @@ function forget(c: Call, why?: string) {
     used -= c.cost
     c.cost = 0
     c.sendOff = -1
-    c.req = null
+    c.req = c.tail = null
     c.res = null
     c.ctx.cancel(why || "forgotten")
     if (c.state === CallState.Queued) unqueue(c)

@@ -8,8 +8,12 @@ import { CallState, Limit, Status } from "./wire"
 
 /** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
 export const cfg = {
-    /** largest request, bytes of CDR (its decoding briefly needs twice that of the budget: buffer + decoded copy) */
-    maxRequestBytes: 12000,
+    /**
+     * largest request, bytes of CDR. A request that ends in a byte array after fixed-size fields
+     * (ServiceType.tail: an upload) is taken up to this size, uncopied; any other request's decoding
+     * briefly holds the buffer and its decoded copy, so it is taken up to about half the budget.
+     */
+    maxRequestBytes: 20480,
     /** largest response, bytes of CDR */
     maxResponseBytes: 262144,
     /** calls being received, queued, run or streamed at once */
@@ -165,6 +169,8 @@ export class Call {
     total = 0
     got = 0
     req: Buffer = null
+    /** the request's trailing byte array, received apart from `req` (ServiceType.tail); null if none */
+    tail: Buffer = null
     /** offset last asked for with STATUS(gap), -1 none */
     nackAt = -1
     /** offset last acknowledged with STATUS(receiving) (upload flow control) */

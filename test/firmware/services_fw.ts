@@ -64,7 +64,7 @@ async function heapProbe() {
     }
 }
 
-configureServices({ maxRequestBytes: 12000, maxResponseBytes: 300000, maxInFlight: 10 })
+configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10 })
 
 createService(AddTwoInts, "add_two_ints", async req => ({ sum: req.a + req.b }))
 

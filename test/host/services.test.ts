@@ -38,7 +38,7 @@ describe("services over the wire (VM)", () => {
       { name: "/echo", type: "rs_test/srv/Echo", hash32: Echo.hash32 },
     )
     assert.equal(rig.node.limits?.maxResponseBytes, 300000)
-    assert.equal(rig.node.limits?.maxRequestBytes, 12000)
+    assert.equal(rig.node.limits?.maxRequestBytes, 20480)
   })
 
   test("small calls: AddTwoInts returns the sum, int64 intact", async () => {
@@ -179,7 +179,7 @@ describe("services over the wire (VM)", () => {
   test("over the limits: resource_exhausted with the limit in the message", async () => {
     const ec = rig.node.createClient(Echo, "echo")
     await rejectsWith(ec.call(echo("r", { size: 300001 })), "resource_exhausted", /maxResponseBytes=300000/)
-    await rejectsWith(ec.call(echo("x".repeat(13000))), "resource_exhausted", /maxRequestBytes=12000/)
+    await rejectsWith(ec.call(echo("x".repeat(21000))), "resource_exhausted", /maxRequestBytes=20480/)
   })
 
   test("a request that fails to encode on the host: invalid_argument, nothing sent", async () => {

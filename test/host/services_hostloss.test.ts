@@ -22,10 +22,10 @@ describe("a host lost mid-call (VM)", () => {
     let cut = false
     const lost = await rig.connect({ filter: () => !cut })
     await lost.listServices({ timeoutMs: 20000 })
-    // the lost host: a 12 KB upload (decoding it takes 512 + 2 x 12,000 of the 24,576-byte budget)
+    // the lost host: a 16 KiB upload (it holds 512 + 16,392 of the 24,576-byte budget)
     // and a 64 KiB download, both cut off part-way. (The device streams the download to the end
     // although nobody listens: responses are not paced by the host's acknowledgements.)
-    const upData = pattern(11992)
+    const upData = pattern(16384)
     let uploadProgress = 0
     const offRec = lost.onDeviceRecord((r) => {
       if (r.kind === "status" && r.state === 1) uploadProgress = Math.max(uploadProgress, r.offset)
@@ -47,9 +47,10 @@ describe("a host lost mid-call (VM)", () => {
       assert.ok(Date.now() - t < 2000, `a small call took ${Date.now() - t} ms beside the lost host's calls`)
     }
 
-    // a 12 KB upload needs the whole budget to be decoded: it runs only once the lost host's upload
-    // buffer (released retentionMs = 10 s after its last byte) and its download are gone
-    const data = pattern(11990)
+    // another 16 KiB upload does not fit beside the first (two need more than the budget less the
+    // small calls' reserve): it runs only once the lost host's upload buffer (released
+    // retentionMs = 10 s after its last byte) and its download are gone
+    const data = pattern(16380)
     const r = await other.createClient(Upload, "upload").call({ data }, { timeoutMs: 45000 })
     assert.deepEqual(r, { length: data.length, hash: uploadHash(data) })
     const releasedMs = Date.now() - cutAt

@@ -86,12 +86,13 @@ describe("protocol v2 guarantees (VM)", () => {
     await healthy("after the lossy run")
   })
 
-  test("a 12 KB upload (the device's largest) and a 256 KiB download complete through the lossy 2 KB-queue link", async () => {
+  test("a 16 KiB upload and a 256 KiB download complete through the lossy 2 KB-queue link", async () => {
     const model = linkModel({ ...LOSSY, seed: 9 })
     const n = await rig.connect({ pipes: model.pipes })
     await n.listServices({ timeoutMs: 20000 })
     const c = n.createClient(Echo, "echo")
-    const data = pattern(11992) // the largest request the device takes: 12,000 bytes of CDR
+    // Upload's request is one byte array (generated ServiceType.tail): received apart, never copied
+    const data = pattern(16384)
     const up = await n.createClient(Upload, "upload").call({ data }, { timeoutMs: 60000 })
     assert.deepEqual(up, { length: data.length, hash: uploadHash(data) }, "the device received the exact request")
     // windowed uploads keep the 2 KB queue from overflowing (without a window ~55 packets go at once)
@@ -101,6 +102,22 @@ describe("protocol v2 guarantees (VM)", () => {
     const down = await c.call(echo("", { size }), { timeoutMs: 120000 })
     assert.deepEqual(Buffer.from(down.data), Buffer.from(pattern(size)))
     assert.ok(model.stats.out.lost + model.stats.in.lost > 0)
+  })
+
+  test("uploads up to maxRequestBytes (20 KiB) arrive uncopied; a request that must be copied is refused naming the budget", async () => {
+    const lim = rig.node.limits!
+    assert.equal(lim.maxRequestBytes, 20480)
+    // the largest upload: 20,480 bytes of CDR (4-byte header, count, data), twice in a row
+    for (const seed of [1, 2]) {
+      const data = pattern(20472).map((b) => b ^ seed)
+      const r = await rig.node.createClient(Upload, "upload").call({ data }, { timeoutMs: 30000 })
+      assert.deepEqual(r, { length: data.length, hash: uploadHash(data) })
+    }
+    // Echo's request (a string before the bytes) is decoded from a copy: 13 KB would need 2 x 13 KB
+    const e = await failure(rig.node.createClient(Echo, "echo").call(echo("x".repeat(13000)), { timeoutMs: 10000 }))
+    assert.equal(e.code, "resource_exhausted")
+    assert.match(e.message, /request of 130\d\d bytes needs 26\d\d\d of the 24576-byte budget/)
+    await healthy("after the largest uploads")
   })
 
   test("8 CALLs at once, each claiming a 12 KB request: admitted by bytes, no restart", async () => {
@@ -289,7 +306,7 @@ describe("protocol v2 guarantees (VM)", () => {
     assert.equal(JACDAC_PAYLOAD, 236)
     assert.equal(h.maxRecord, JACDAC_PAYLOAD)
     assert.equal(h.budget, rig.node.limits!.budget)
-    assert.ok(h.budget > 2 * 12000, "the budget holds the largest request twice")
+    assert.ok(h.budget >= h.maxRequestBytes + 512 + 2048, "the budget holds the largest upload, its call record and the small calls' reserve")
     assert.ok(h.window > 0)
   })
 })

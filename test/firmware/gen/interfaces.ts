@@ -127,4 +127,5 @@ export const Upload: ServiceType<Upload_Request, Upload_Response> = {
     hash: 2943578135,
     request: Upload_Request_codec,
     response: Upload_Response_codec,
+    tail: 8,
 }
