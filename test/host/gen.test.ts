@@ -8,7 +8,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { emitHost } from "../../host/codegen/host"
 import { generate } from "../../host/codegen/index"
-import { loadInterfaces } from "../../host/idl/load"
+import { definitionsOf, loadInterfaces, loadSources } from "../../host/idl/load"
+import { requestTail } from "../../host/codegen/device"
+import { MessageWriter } from "@foxglove/rosmsg2-serialization"
 import { IdlError } from "../../host/idl/diagnostics"
 import * as gen from "../../host/gen/interfaces"
 
@@ -126,5 +128,33 @@ test("robot gen on invalid files prints every diagnostic and exits 1 without wri
     assert.throws(() => generate({ roots: [dir], hostOut: out }), IdlError)
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("requestTail: where a request's trailing byte array starts, checked against @foxglove/rosmsg2-serialization's CDR", () => {
+  const cases: { srv: string; req: Record<string, unknown>; tail: number | undefined }[] = [
+    { srv: "uint8[] data\n---\nuint32 n", req: {}, tail: 8 },
+    { srv: "int32 a\nuint8[] data\n---\n", req: { a: -5 }, tail: 12 },
+    { srv: "uint8 x\nint64 y\nuint8[<=64] data\n---\n", req: { x: 7, y: 9n }, tail: 24 },
+    { srv: "byte[] data\n---\n", req: {}, tail: 8 },
+    { srv: "bool b\nuint16 u\nfloat64 f\nuint8[] data\n---\n", req: { b: true, u: 3, f: 1.5 }, tail: 24 },
+    // not eligible: a variable-size field before the bytes, nested messages, fixed arrays, bytes not last
+    { srv: "string name\nuint8[] data\n---\n", req: {}, tail: undefined },
+    { srv: "uint8[4] data\n---\n", req: {}, tail: undefined },
+    { srv: "int32[2] xy\nuint8[] data\n---\n", req: {}, tail: undefined },
+    { srv: "uint8[] data\nint32 a\n---\n", req: {}, tail: undefined },
+  ]
+  for (const [i, c] of cases.entries()) {
+    const set = loadSources([{ root: "t", file: `tt/srv/S${i}.srv`, text: c.srv }])
+    const st = set.services.get(`tt/srv/S${i}`)!
+    const tail = requestTail(st.request)
+    assert.equal(tail, c.tail, c.srv)
+    // (MessageWriter has no `byte`: the same bytes as uint8)
+    if (tail === undefined || c.srv.startsWith("byte")) continue
+    const data = Uint8Array.from({ length: 37 }, (_, k) => (k * 7 + 1) & 255)
+    const bytes = new MessageWriter(definitionsOf(st.request.fullName, set.messages)).writeMessage({ ...c.req, data })
+    assert.equal(bytes.length, tail + data.length, c.srv)
+    assert.deepEqual(Buffer.from(bytes.subarray(tail)), Buffer.from(data), `${c.srv}: the array's bytes start at ${tail}`)
+    assert.equal(new DataView(bytes.buffer, bytes.byteOffset).getUint32(tail - 4, true), data.length, `${c.srv}: its count ends at ${tail}`)
   }
 })
