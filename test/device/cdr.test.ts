@@ -351,3 +351,19 @@ describe("cdr writer", () => {
         eq("first data bytes", b.toString("hex"), "2211")
     })
 })
+
+describe("cdr reader: a trailing byte array received apart (ServiceType.tail)", () => {
+    test("bytes() hands over the tail itself, after the fields before it", async () => {
+        // int32 a = -5, then uint8[] data of 3 bytes: prefix = header, a, count
+        const tail = Buffer.from("0a0b0c", "hex")
+        const r = new CdrReader(Buffer.from("00010000" + "fbffffff" + "03000000", "hex"), tail)
+        eq("a", r.i32(), -5)
+        const d = r.bytes(-1, "data")
+        expect(d === tail).toBe(true)
+        r.done()
+    })
+    test("a count other than the tail's length, or over the bound, is refused naming the field", async () => {
+        throwsInvalid("count", () => new CdrReader(Buffer.from("00010000" + "04000000", "hex"), Buffer.from("0a0b0c", "hex")).bytes(-1, "data"), "data: count 4, 3 bytes follow")
+        throwsInvalid("bound", () => new CdrReader(Buffer.from("00010000" + "03000000", "hex"), Buffer.from("0a0b0c", "hex")).bytes(2, "data"), "exceed the bound <=2")
+    })
+})
