@@ -6,7 +6,7 @@
 //   bulk_bytes_per_s       64 KiB responses; bulk_ratio = bulk / (236 B x raw_packets_per_s)
 //   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
 //   runtime_bytecode_bytes bytecode of the functions defined in src/rpc/*.ts and src/lib/services.ts
-//   idle_call_rtt_p50_ms   AddTwoInts calls spaced 100 ms apart (the send budget not spent)
+//   idle_call_rtt_p50/p99_ms  180 AddTwoInts calls spaced 100 ms apart (the send budget not spent)
 //   small_call_p99_during_bulk_ms  AddTwoInts spaced 100 ms apart (as idle) while a 256 KiB response
 //                          streams; back_to_back_calls_per_s_during_bulk: then one at a time, back to back
 //   lossy_calls_exactly_once   handler runs / calls over 2,000 counted calls through a modelled link
@@ -268,7 +268,7 @@ async function main() {
     const bridge = await benchBridge({ device: node, log })
     log("idle calls, 100 ms apart")
     const idleT: number[] = []
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 180; i++) {
       await new Promise((r) => setTimeout(r, 100))
       idleT.push(await timed(() => add.call({ a: 1n, b: 1n })))
     }
@@ -355,6 +355,7 @@ async function main() {
       heap_bytes_per_inflight_call: heapPerCall,
       heap_free_bytes_idle: heap0,
       idle_call_rtt_p50_ms: +pct(idleT, 50).toFixed(2),
+      idle_call_rtt_p99_ms: +pct(idleT, 99).toFixed(2),
       small_call_p99_during_bulk_ms: +pct(duringT, 99).toFixed(2),
       small_call_p50_during_bulk_ms: +pct(duringT, 50).toFixed(2),
       small_calls_during_bulk: duringT.length,
