@@ -67,22 +67,24 @@ export const OV2640_PID = 0x26
 /** Wait after init or a size change before the first capture: exposure settles (first frames are dark). */
 export const SETTLE_MS = 1000
 
-/** Output sizes the OV2640 JPEG engine produces, indexed like TakePicture.RES_*. */
-export const RESOLUTIONS: number[][] = [
-    [160, 120],
-    [320, 240],
-    [640, 480],
-    [800, 600],
-    [1024, 768],
-    [1280, 1024],
-    [1600, 1200],
-]
+/**
+ * Output sizes the OV2640 JPEG engine produces, indexed like TakePicture.RES_*: width and height,
+ * u16 each (a byte table costs the image far less code than an array of arrays); see `frameSize`.
+ */
+const SIZES = hex`a0007800 4001f000 8002e001 20035802 00040003 00050004 4006b004`
+/** how many output sizes there are (RES_QQVGA .. RES_UXGA) */
+export const RESOLUTION_COUNT = 7
+
+/** [width, height] of resolution `res` (0 .. RESOLUTION_COUNT - 1) */
+export function frameSize(res: number): number[] {
+    return [SIZES.getAt(res * 4, "u16"), SIZES.getAt(res * 4 + 2, "u16")]
+}
 
 /**
  * Highest quality per resolution: above it a detailed scene can exceed the 384 KB FIFO at the
  * largest sizes. An estimate (the vendor's default QS of 12 is about quality 84), not measured.
  */
-export const MAX_QUALITY = [100, 100, 100, 100, 90, 80, 70]
+export const MAX_QUALITY = hex`64 64 64 64 5a 50 46`
 
 /** Maps a JPEG quality 1..100 onto the OV2640 quantization scale 63..2 (lower is better). */
 export function qualityToQs(quality: number): number {
@@ -119,7 +121,7 @@ const FORMAT_TABLE = hex`
     ff00 0500 da10 d703 df00 3380 3c40 e177 0000 e014 e177 e51f
     d703 da10 e000 ff01 0408 ff01 1500
 `
-/** Per resolution (index of RESOLUTIONS): sensor mode, clock, window, DSP input size, zoom output size. */
+/** Per resolution (0 .. RESOLUTION_COUNT - 1): sensor mode, clock, window, DSP input size, zoom output size. */
 const SIZE_TABLES: Buffer[] = [
     // 160x120
     hex`
@@ -179,25 +181,22 @@ const SIZE_TABLES: Buffer[] = [
  * or size change never interleaves with a capture or a read.
  */
 export class ArduCam {
-    private busy = false
-    private generation = 0
+    // (the driver's state, also used by the module functions below the class: not an API; those
+    // are functions rather than methods because every method costs code in the image)
+    busy = false
+    generation = 0
     /** FIFO read pointer position (bytes), -1 when unknown */
-    private readPos = -1
+    readPos = -1
     /** 1 when this module clocks out a dummy byte after the burst-read command (found per capture) */
-    private dummy = 0
-    private resolution = -1
-    private quality = 0
-    private qs = -1
-    private settleUntil = 0
+    dummy = 0
+    resolution = -1
+    quality = 0
+    qs = -1
+    settleUntil = 0
     /** Longest time a capture may take before it fails. */
     captureTimeoutMs = 3000
 
-    constructor(private bus: ArduCamBus) {}
-
-    private async lock() {
-        while (this.busy) await this.bus.sleep(5)
-        this.busy = true
-    }
+    constructor(public bus: ArduCamBus) {}
 
     async writeReg(reg: number, value: number) {
         await this.bus.spi(Buffer.from([reg | 0x80, value & 0xff]), 0)
@@ -217,40 +216,11 @@ export class ArduCam {
         return r[0]
     }
 
-    /** Writes (register, value) pairs in order. */
-    private async writeTable(t: Buffer) {
-        for (let i = 0; i + 1 < t.length; i += 2) await this.sensorWrite(t[i], t[i + 1])
-    }
-
-    /**
-     * Checks both buses: the SPI test register echo, the ArduChip revision and the OV2640 id.
-     * Returns [revision, id]; throws naming the register that failed.
-     */
-    private async identify(): Promise<number[]> {
-        for (const probe of [0x55, 0xaa]) {
-            await this.writeReg(REG_TEST, probe)
-            const got = await this.readReg(REG_TEST)
-            if (got !== probe)
-                throw new Error(
-                    `ArduCAM SPI test register 0x00: wrote 0x${hex2(probe)}, read 0x${hex2(got)} (check CS/SCK/MISO/MOSI wiring)`
-                )
-        }
-        const rev = await this.readReg(REG_VERSION)
-        await this.sensorWrite(0xff, 1)
-        const pid = await this.sensorRead(OV_PIDH)
-        const ver = await this.sensorRead(OV_PIDH + 1)
-        if (pid !== OV2640_PID)
-            throw new Error(
-                `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx; check SDA/SCL and pull-ups)`
-            )
-        return [rev, (pid << 8) | ver]
-    }
-
     /** [ArduChip revision, OV2640 id] for `robot doctor`, without changing the set-up. */
     async probe(): Promise<number[]> {
-        await this.lock()
+        await lock(this)
         try {
-            return await this.identify()
+            return await identify(this)
         } finally {
             this.busy = false
         }
@@ -262,49 +232,33 @@ export class ArduCam {
      * an OV2640.
      */
     async init() {
-        await this.lock()
+        await lock(this)
         try {
             await this.writeReg(REG_RESET, 0x80)
             await this.bus.sleep(100)
             await this.writeReg(REG_RESET, 0x00)
             await this.bus.sleep(100)
-            await this.identify()
+            await identify(this)
             // Sensor soft reset (COM7 bit 7, sensor bank), then the tables.
             await this.sensorWrite(0xff, 1)
             await this.sensorWrite(0x12, 0x80)
             await this.bus.sleep(100)
-            await this.writeTable(INIT_TABLE)
-            await this.writeTable(FORMAT_TABLE)
+            await writeTable(this, INIT_TABLE)
+            await writeTable(this, FORMAT_TABLE)
             this.qs = -1
-            await this.writeSize(1)
+            await writeSize(this, 1)
         } finally {
             this.busy = false
         }
     }
 
-    private async writeSize(res: number) {
-        await this.writeTable(SIZE_TABLES[res])
-        this.resolution = res
-        this.settleUntil = this.bus.now() + SETTLE_MS
-        if (this.quality) await this.writeQuality()
-    }
-
-    /** QS for the requested quality, capped by MAX_QUALITY of the current size. */
-    private async writeQuality() {
-        const qs = qualityToQs(Math.min(this.quality, MAX_QUALITY[this.resolution] || 100))
-        if (qs === this.qs) return
-        await this.sensorWrite(0xff, 0)
-        await this.sensorWrite(OV_DSP_QS, qs)
-        this.qs = qs
-    }
-
-    /** Sets the JPEG output size (index into RESOLUTIONS). Throws on an unknown index. */
+    /** Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1). Throws on an unknown index. */
     async setResolution(res: number) {
-        if (!RESOLUTIONS[res]) throw new Error(`unknown resolution ${res}`)
+        if (!(res >= 0 && res < RESOLUTION_COUNT)) throw new Error(`unknown resolution ${res}`)
         if (res === this.resolution) return
-        await this.lock()
+        await lock(this)
         try {
-            await this.writeSize(res)
+            await writeSize(this, res)
         } finally {
             this.busy = false
         }
@@ -312,25 +266,13 @@ export class ArduCam {
 
     /** Sets the JPEG quality 1..100 (mapped with qualityToQs, capped by MAX_QUALITY). */
     async setQuality(quality: number) {
-        await this.lock()
+        await lock(this)
         try {
             this.quality = quality
-            await this.writeQuality()
+            await writeQuality(this)
         } finally {
             this.busy = false
         }
-    }
-
-    /** One burst read of `n` FIFO bytes, without the module's dummy byte. */
-    private async burst(n: number): Promise<Buffer> {
-        const b = await this.bus.spi(Buffer.from([REG_BURST_READ]), n + this.dummy)
-        this.readPos += n
-        return this.dummy ? b.slice(this.dummy) : b
-    }
-
-    private async rewind() {
-        await this.writeReg(REG_FIFO, FIFO_RDPTR_RST)
-        this.readPos = 0
     }
 
     /**
@@ -340,84 +282,147 @@ export class ArduCam {
      * (`captureTimeoutMs`), an empty or overflowed FIFO, or a frame without JPEG markers.
      */
     async capture(): Promise<FrameSource> {
-        await this.lock()
+        await lock(this)
         try {
-            return await this.captureLocked()
+            return await captureLocked(this)
         } finally {
             this.busy = false
         }
     }
 
-    private async captureLocked(): Promise<FrameSource> {
-        const wait = this.settleUntil - this.bus.now()
-        if (wait > 0) await this.bus.sleep(wait)
-        this.generation++
-        const gen = this.generation
-        this.readPos = -1
-        await this.writeReg(REG_FIFO, FIFO_CLEAR_DONE)
-        await this.writeReg(REG_FIFO, FIFO_RDPTR_RST | FIFO_WRPTR_RST)
-        await this.writeReg(REG_FIFO, FIFO_START)
-        const deadline = this.bus.now() + this.captureTimeoutMs
-        while (((await this.readReg(REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
-            if (this.bus.now() > deadline)
-                throw new Error(`ArduCAM capture timed out after ${this.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
-            await this.bus.sleep(2)
-        }
-        const fifo =
-            (await this.readReg(REG_FIFO_SIZE1)) |
-            ((await this.readReg(REG_FIFO_SIZE1 + 1)) << 8) |
-            (((await this.readReg(REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
-        if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
-        if (fifo >= FIFO_SIZE)
-            throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
-        // The dummy byte: FF D8 at offset 0 (none) or 1 (one byte before every burst's data).
-        this.dummy = 0
-        await this.rewind()
-        const head = await this.burst(3)
-        if (head[0] === 0xff && head[1] === 0xd8) this.dummy = 0
-        else if (head[1] === 0xff && head[2] === 0xd8) this.dummy = 1
-        else
+}
+
+async function lock(c: ArduCam) {
+    while (c.busy) await c.bus.sleep(5)
+    c.busy = true
+}
+
+/** Writes (register, value) pairs in order. */
+async function writeTable(c: ArduCam, t: Buffer) {
+    for (let i = 0; i + 1 < t.length; i += 2) await c.sensorWrite(t[i], t[i + 1])
+}
+
+/**
+ * Checks both buses: the SPI test register echo, the ArduChip revision and the OV2640 id.
+ * Returns [revision, id]; throws naming the register that failed.
+ */
+async function identify(c: ArduCam): Promise<number[]> {
+    for (const probe of [0x55, 0xaa]) {
+        await c.writeReg(REG_TEST, probe)
+        const got = await c.readReg(REG_TEST)
+        if (got !== probe)
             throw new Error(
-                `ArduCAM frame has no JPEG start: FF D8 is at neither offset 0 nor 1 (read ${hex2(head[0])} ${hex2(head[1])} ${hex2(head[2])})`
+                `ArduCAM SPI test register 0x00: wrote 0x${hex2(probe)}, read 0x${hex2(got)} (check CS/SCK/MISO/MOSI wiring)`
             )
-        // Trim at the first FF D9 (JPEG data escapes FF as FF 00, so the first one is the end).
-        await this.rewind()
-        let prev = 0
-        let len = 0
-        while (len === 0 && this.readPos < fifo) {
-            const at = this.readPos
-            const b = await this.burst(Math.min(256, fifo - at))
-            for (let i = 0; i < b.length; i++) {
-                if (prev === 0xff && b[i] === 0xd9) {
-                    len = at + i + 1
-                    break
-                }
-                prev = b[i]
+    }
+    const rev = await c.readReg(REG_VERSION)
+    await c.sensorWrite(0xff, 1)
+    const pid = await c.sensorRead(OV_PIDH)
+    const ver = await c.sensorRead(OV_PIDH + 1)
+    if (pid !== OV2640_PID)
+        throw new Error(
+            `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx; check SDA/SCL and pull-ups)`
+        )
+    return [rev, (pid << 8) | ver]
+}
+
+async function writeSize(c: ArduCam, res: number) {
+    await writeTable(c, SIZE_TABLES[res])
+    c.resolution = res
+    c.settleUntil = c.bus.now() + SETTLE_MS
+    if (c.quality) await writeQuality(c)
+}
+
+/** QS for the requested quality, capped by MAX_QUALITY of the current size. */
+async function writeQuality(c: ArduCam) {
+    const qs = qualityToQs(Math.min(c.quality, MAX_QUALITY[c.resolution] || 100))
+    if (qs === c.qs) return
+    await c.sensorWrite(0xff, 0)
+    await c.sensorWrite(OV_DSP_QS, qs)
+    c.qs = qs
+}
+
+/** One burst read of `n` FIFO bytes, without the module's dummy byte. */
+async function burst(c: ArduCam, n: number): Promise<Buffer> {
+    const b = await c.bus.spi(Buffer.from([REG_BURST_READ]), n + c.dummy)
+    c.readPos += n
+    return c.dummy ? b.slice(c.dummy) : b
+}
+
+async function rewind(c: ArduCam) {
+    await c.writeReg(REG_FIFO, FIFO_RDPTR_RST)
+    c.readPos = 0
+}
+
+async function captureLocked(c: ArduCam): Promise<FrameSource> {
+    const wait = c.settleUntil - c.bus.now()
+    if (wait > 0) await c.bus.sleep(wait)
+    c.generation++
+    const gen = c.generation
+    c.readPos = -1
+    await c.writeReg(REG_FIFO, FIFO_CLEAR_DONE)
+    await c.writeReg(REG_FIFO, FIFO_RDPTR_RST | FIFO_WRPTR_RST)
+    await c.writeReg(REG_FIFO, FIFO_START)
+    const deadline = c.bus.now() + c.captureTimeoutMs
+    while (((await c.readReg(REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
+        if (c.bus.now() > deadline)
+            throw new Error(`ArduCAM capture timed out after ${c.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
+        await c.bus.sleep(2)
+    }
+    const fifo =
+        (await c.readReg(REG_FIFO_SIZE1)) |
+        ((await c.readReg(REG_FIFO_SIZE1 + 1)) << 8) |
+        (((await c.readReg(REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
+    if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
+    if (fifo >= FIFO_SIZE)
+        throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
+    // The dummy byte: FF D8 at offset 0 (none) or 1 (one byte before every burst's data).
+    c.dummy = 0
+    await rewind(c)
+    const head = await burst(c, 3)
+    if (head[0] === 0xff && head[1] === 0xd8) c.dummy = 0
+    else if (head[1] === 0xff && head[2] === 0xd8) c.dummy = 1
+    else
+        throw new Error(
+            `ArduCAM frame has no JPEG start: FF D8 is at neither offset 0 nor 1 (read ${hex2(head[0])} ${hex2(head[1])} ${hex2(head[2])})`
+        )
+    // Trim at the first FF D9 (JPEG data escapes FF as FF 00, so the first one is the end).
+    await rewind(c)
+    let prev = 0
+    let len = 0
+    while (len === 0 && c.readPos < fifo) {
+        const at = c.readPos
+        const b = await burst(c, Math.min(256, fifo - at))
+        for (let i = 0; i < b.length; i++) {
+            if (prev === 0xff && b[i] === 0xd9) {
+                len = at + i + 1
+                break
             }
-        }
-        if (len === 0) throw new Error(`ArduCAM frame has no JPEG end (FF D9) in its ${fifo} FIFO bytes`)
-        const cam = this
-        return {
-            length: len,
-            read: async (offset: number, length: number) => await cam.readFifo(gen, len, offset, length),
+            prev = b[i]
         }
     }
+    if (len === 0) throw new Error(`ArduCAM frame has no JPEG end (FF D9) in its ${fifo} FIFO bytes`)
+    const cam = c
+    return {
+        length: len,
+        read: async (offset: number, length: number) => await readFifo(cam, gen, len, offset, length),
+    }
+}
 
-    /** Reads [offset, offset+length) of frame `gen`, moving the FIFO read pointer as needed. */
-    private async readFifo(gen: number, total: number, offset: number, length: number): Promise<Buffer> {
-        if (gen !== this.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
-        if (offset < 0 || offset > total) throw new Error(`FIFO offset ${offset} outside 0..${total}`)
-        const n = Math.min(length, total - offset)
-        if (n <= 0) return Buffer.alloc(0)
-        await this.lock()
-        try {
-            if (gen !== this.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
-            // The FIFO only reads forward: rewind to the start.
-            if (this.readPos < 0 || offset < this.readPos) await this.rewind()
-            while (this.readPos < offset) await this.burst(Math.min(offset - this.readPos, 256))
-            return await this.burst(n)
-        } finally {
-            this.busy = false
-        }
+/** Reads [offset, offset+length) of frame `gen`, moving the FIFO read pointer as needed. */
+async function readFifo(c: ArduCam, gen: number, total: number, offset: number, length: number): Promise<Buffer> {
+    if (gen !== c.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
+    if (offset < 0 || offset > total) throw new Error(`FIFO offset ${offset} outside 0..${total}`)
+    const n = Math.min(length, total - offset)
+    if (n <= 0) return Buffer.alloc(0)
+    await lock(c)
+    try {
+        if (gen !== c.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
+        // The FIFO only reads forward: rewind to the start.
+        if (c.readPos < 0 || offset < c.readPos) await rewind(c)
+        while (c.readPos < offset) await burst(c, Math.min(offset - c.readPos, 256))
+        return await burst(c, n)
+    } finally {
+        c.busy = false
     }
 }

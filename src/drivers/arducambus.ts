@@ -1,10 +1,24 @@
-// The ArduCAM's real bus on a board: SPI from `@devicescript/spi` with chip select on a GPIO,
-// and the board's I2C from `@devicescript/i2c`. Only used on hardware (see src/robot/board.ts).
+// The ArduCAM's real bus on a board: SPI with chip select on a GPIO, and the board's I2C. Only
+// used on hardware (see src/robot/board.ts). It calls the runtime's SPI and I2C primitives
+// (`ds.spiConfigure`/`ds.spiXfer`, `ds._i2cTransaction`), which the `SPI` and `I2C` classes of
+// @devicescript/spi and @devicescript/i2c wrap: used directly they cost about 700 bytes less
+// function code (every method of a class is compiled into the image).
 import * as ds from "@devicescript/core"
-import { spi } from "@devicescript/spi"
-import { i2c } from "@devicescript/i2c"
 import "@devicescript/gpio"
-import { ArduCamBus } from "./arducam"
+import { ArduCamBus, hex2 } from "./arducam"
+
+/** the runtime's SPI and I2C primitives (see the header) */
+const hw = ds as typeof ds & {
+    spiConfigure(miso: number, mosi: number, sck: number, mode: number, hz: number): void
+    spiXfer(tx: Buffer, rx: Buffer): Promise<void>
+    _i2cTransaction(addr: number, wrbuf: Buffer, rdbuf?: Buffer): Promise<number>
+}
+
+/** one I2C transaction; throws naming the device and the runtime's status */
+async function i2c(addr: number, wr: Buffer, rd?: Buffer) {
+    const rc = await hw._i2cTransaction(addr, wr, rd)
+    if (rc !== 0) throw new Error(`I2C error ${rc} at address 0x${hex2(addr)}`)
+}
 
 export interface ArduCamPins {
     cs: ds.OutputPin
@@ -17,23 +31,27 @@ export interface ArduCamPins {
 
 /** Configures the SPI bus and CS pin and returns the bus for `new ArduCam(bus)`. */
 export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
-    spi.configure({ miso: pins.miso, mosi: pins.mosi, sck: pins.sck, mode: 0, hz: pins.hz || 4000000 })
+    hw.spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz || 4000000)
     pins.cs.setMode(ds.GPIOMode.OutputHigh)
     return {
         spi: async (tx: Buffer, readLength: number) => {
             pins.cs.write(0)
             try {
-                await spi.write(tx)
-                return readLength > 0 ? await spi.read(readLength) : Buffer.alloc(0)
+                await hw.spiXfer(tx, null)
+                const r = Buffer.alloc(readLength)
+                if (readLength > 0) await hw.spiXfer(null, r)
+                return r
             } finally {
                 pins.cs.write(1)
             }
         },
         i2cWrite: async (addr: number, data: Buffer) => {
-            await i2c.writeBuf(addr, data)
+            await i2c(addr, data)
         },
         i2cRead: async (addr: number, reg: number, length: number) => {
-            return await i2c.readRegBuf(addr, reg, length)
+            const r = Buffer.alloc(length)
+            await i2c(addr, Buffer.from([reg]), r)
+            return r
         },
         sleep: async (ms: number) => {
             await ds.sleep(ms)

@@ -26,7 +26,7 @@
 // encoders/decoders that only some message types use are functions after the classes
 // (writeArr/readArr, writeArrC/readArrC, writeFixedBytes/readFixedBytes, writeWstring/readWstring),
 // and a firmware whose messages do not use them does not carry them.
-import { ByteSource, Bytes, MessageCodec, ServiceError, Status } from "./types"
+import { ByteSource, Bytes, MessageCodec, ServiceError, ServiceType, Status } from "./types"
 
 /** Element kinds of primitive arrays (`writeArr`, `readArr`). */
 export const enum K {
@@ -745,6 +745,16 @@ export function encodeMessage<T>(c: MessageCodec<T>, v: T): ByteSource {
     const w = new CdrWriter()
     w.msg(c, v)
     return w.finish()
+}
+
+/** A message codec (generated code calls this: smaller in the image than an object literal each). */
+export function codec<T>(name: string, encode: (w: CdrWriter, v: T) => void, decode: (r: CdrReader) => T): MessageCodec<T> {
+    return { name, encode, decode }
+}
+
+/** A service type descriptor (generated code calls this; `tail`: see ServiceType.tail). */
+export function serviceType<Req, Res>(name: string, hash: number, request: MessageCodec<Req>, response: MessageCodec<Res>, tail?: number): ServiceType<Req, Res> {
+    return { name, hash, request, response, tail }
 }
 
 /** Decodes a whole message from `buf` and checks that nothing but padding is left over. */

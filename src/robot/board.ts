@@ -6,7 +6,7 @@
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"
 import { board, pins } from "@dsboard/robot_s3"
-import { ArduCam, RESOLUTIONS } from "../drivers/arducam"
+import { ArduCam, frameSize } from "../drivers/arducam"
 import { arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "../lib/types"
 import { BatteryPart, ButtonPart, CameraPart, Hardware, LedPart, MotorPart, Picture, ServoPart } from "./hardware"
@@ -111,7 +111,7 @@ class ArduCamPart implements CameraPart {
             await cam.setResolution(resolution)
             await cam.setQuality(quality)
             const jpeg = await cam.capture()
-            const wh = RESOLUTIONS[resolution]
+            const wh = frameSize(resolution)
             return { jpeg, width: wh[0], height: wh[1] }
         } catch (e: any) {
             this.fail(e)

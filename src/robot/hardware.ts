@@ -43,7 +43,7 @@ export interface Picture {
     height: number
 }
 
-/** The camera. `resolution` indexes RESOLUTIONS (drivers/arducam.ts); `quality` is 1..100. */
+/** The camera. `resolution` is 0 .. RESOLUTION_COUNT - 1 (drivers/arducam.ts `frameSize`); `quality` is 1..100. */
 export interface CameraPart {
     capture(resolution: number, quality: number): Promise<Picture>
     /**

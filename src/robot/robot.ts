@@ -2,7 +2,7 @@
 // the drive timer that stops the motors by itself, call statistics, and the state read back
 // from the hardware. It knows nothing about the wire: src/main.ts binds it to services.
 import * as ds from "@devicescript/core"
-import { RESOLUTIONS } from "../drivers/arducam"
+import { RESOLUTION_COUNT } from "../drivers/arducam"
 import { ServiceError, Status } from "../lib/types"
 import { Hardware, Picture, batteryPercent } from "./hardware"
 import { GetState_Response } from "../gen/interfaces"
@@ -17,7 +17,6 @@ export const MAX_ANGLE = 90
 export const MIN_QUALITY = 1
 export const MAX_QUALITY = 100
 export const DEFAULT_QUALITY = 80
-export const RESOLUTION_NAMES = ["RES_QQVGA", "RES_QVGA", "RES_VGA", "RES_SVGA", "RES_XGA", "RES_SXGA", "RES_UXGA"]
 
 function isNum(v: number) {
     return typeof v === "number" && !isNaN(v)
@@ -44,10 +43,8 @@ export function checkAngle(v: number) {
 }
 
 export function checkResolution(v: number) {
-    if (!isNum(v) || v < 0 || v >= RESOLUTIONS.length || Math.round(v) !== v)
-        badArg(
-            `resolution must be in [0, ${RESOLUTIONS.length - 1}] (${RESOLUTION_NAMES[0]}..${RESOLUTION_NAMES[RESOLUTIONS.length - 1]}), got ${v}`
-        )
+    if (!isNum(v) || v < 0 || v >= RESOLUTION_COUNT || Math.round(v) !== v)
+        badArg(`resolution must be in [0, ${RESOLUTION_COUNT - 1}] (RES_QQVGA..RES_UXGA), got ${v}`)
 }
 
 /** Returns the quality to use: 0 means DEFAULT_QUALITY. */
@@ -83,9 +80,9 @@ export class Robot {
     callsFailed = 0
     lastError = ""
     /** millis() at which the running drive stops; 0 when not driving. */
-    private driveUntil = 0
-    private driveTimer: number = undefined
-    private driveGeneration = 0
+    driveUntil = 0
+    driveTimer: number = undefined
+    driveGeneration = 0
 
     constructor(public hw: Hardware) {}
 
@@ -140,48 +137,23 @@ export class Robot {
         checkSpeed("left", left)
         checkSpeed("right", right)
         checkDuration(durationMs)
-        this.cancelTimer()
+        cancelTimer(this)
         const gen = ++this.driveGeneration
         await this.hw.motorLeft.setSpeed(left)
         await this.hw.motorRight.setSpeed(right)
         this.driveUntil = ds.millis() + durationMs
         const self = this
         this.driveTimer = setTimeout(async () => {
-            await self.driveTimeout(gen)
+            await driveTimeout(self, gen)
         }, durationMs)
         return Math.floor(this.driveUntil)
     }
 
-    private async driveTimeout(gen: number) {
-        if (gen !== this.driveGeneration) return
-        this.driveTimer = undefined
-        try {
-            await this.stopMotors()
-        } catch (e: any) {
-            // Never let an exception escape a timer: it would restart the program.
-            this.lastError = "drive timeout could not stop the motors: " + e.message
-            console.log(this.lastError)
-        }
-    }
-
-    private cancelTimer() {
-        if (this.driveTimer !== undefined) {
-            clearTimeout(this.driveTimer)
-            this.driveTimer = undefined
-        }
-    }
-
-    private async stopMotors() {
-        this.driveUntil = 0
-        await this.hw.motorLeft.setSpeed(0)
-        await this.hw.motorRight.setSpeed(0)
-    }
-
     /** Stops the motors now (and the drive timer). */
     async stop() {
-        this.cancelTimer()
+        cancelTimer(this)
         this.driveGeneration++
-        await this.stopMotors()
+        await stopMotors(this)
     }
 
     async setPan(angle: number): Promise<number> {
@@ -241,4 +213,30 @@ export class Robot {
         r.sum_whole = st[1] * 65536 + st[0]
         return r
     }
+}
+
+// (module functions rather than private methods: every method costs code in the image)
+async function driveTimeout(r: Robot, gen: number) {
+    if (gen !== r.driveGeneration) return
+    r.driveTimer = undefined
+    try {
+        await stopMotors(r)
+    } catch (e: any) {
+        // Never let an exception escape a timer: it would restart the program.
+        r.lastError = "drive timeout could not stop the motors: " + e.message
+        console.log(r.lastError)
+    }
+}
+
+function cancelTimer(r: Robot) {
+    if (r.driveTimer !== undefined) {
+        clearTimeout(r.driveTimer)
+        r.driveTimer = undefined
+    }
+}
+
+async function stopMotors(r: Robot) {
+    r.driveUntil = 0
+    await r.hw.motorLeft.setSpeed(0)
+    await r.hw.motorRight.setSpeed(0)
 }

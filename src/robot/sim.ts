@@ -4,7 +4,7 @@
 // host announces, motorRight to the second; the host also sets the bindings explicitly through
 // the role manager. The camera is the custom `robotCamera` service (services/robotcamera.md).
 import * as ds from "@devicescript/core"
-import { FrameSource, RESOLUTIONS } from "../drivers/arducam"
+import { FrameSource, frameSize } from "../drivers/arducam"
 import { ServiceError, Status } from "../lib/types"
 import {
     BatteryPart,
@@ -176,7 +176,7 @@ export class SimCamera implements CameraPart {
 
     async capture(resolution: number, quality: number): Promise<Picture> {
         await requireBound(this.role, "camera")
-        const wh = RESOLUTIONS[resolution]
+        const wh = frameSize(resolution)
         await this.lock()
         let size = 0
         let token = 0

@@ -51,7 +51,7 @@ export class Sender implements Out {
     ) {}
 
     start() {
-        this.fiber = this.loop.start()
+        this.fiber = loop.start(this)
     }
 
     wake() {
@@ -87,239 +87,239 @@ export class Sender implements Out {
         this.ann = 0
         this.wake()
     }
+}
 
-    /** 0: nothing to send; bit 1: something other than bulk streams is due; bit 2: a bulk stream is */
-    work(): number {
-        let w = this.ann >= 0 || this.q.length > 0 || this.err ? 1 : 0
-        for (const c of calls) {
-            if (c.s.out !== this) continue
-            if (c.statusDue >= 0 || c.resultDue) w |= 1
-            if (c.sendOff >= 0 && c.res) w |= c.res.length - c.sendOff > SMALL_STREAM ? 2 : 1
-        }
-        return w
+/** 0: nothing to send; bit 1: something other than bulk streams is due; bit 2: a bulk stream is */
+function work(s: Sender): number {
+    let w = s.ann >= 0 || s.q.length > 0 || s.err ? 1 : 0
+    for (const c of calls) {
+        if (c.s.out !== s) continue
+        if (c.statusDue >= 0 || c.resultDue) w |= 1
+        if (c.sendOff >= 0 && c.res) w |= c.res.length - c.sendOff > SMALL_STREAM ? 2 : 1
     }
+    return w
+}
 
-    async loop() {
-        // The runtime throttles what a program sends with a token bucket: each send costs one
-        // period (20 ms) and up to 5 periods of credit build up while it is quiet (jdiface.c,
-        // throttle_send_pkt); a send without credit waits *before* it goes, and a packet the runtime
-        // cannot queue at once costs it another period. `tt` mirrors the bucket's time from this
-        // sender's own sends, corrected by every send that had to wait, and charges the server
-        // package's announce (a send every 500 ms). A bulk stream alone sends only while two sends'
-        // worth of credit is left over, so an answer that becomes due during a stream goes out at
-        // once (with half a packet of the stream beside it) instead of a slot later, while the
-        // stream keeps the link's rate. Without credit the loop sleeps until just before the slot
-        // and fills the packet then, so answers finishing meanwhile share it. A link without a slot
-        // (period 0: MQTT) sends at once and yields after each packet. (Measured: bench/run.ts,
-        // small_call_p99_during_bulk_ms.)
-        const period = this.period
-        /** the runtime's throttle time: a send at `now` waits until max(tt, now - 5 periods) + period */
-        let tt = 0
-        let taxAt = ds.millis()
-        while (true) {
-            let held = false
-            try {
-                const w = this.work()
-                if (w === 0) {
-                    await ds.suspend(60000)
-                    // let the other fibers woken by the same host packet queue their answers too
-                    await ds.sleep(0)
-                    continue
+async function loop(s: Sender) {
+    // The runtime throttles what a program sends with a token bucket: each send costs one
+    // period (20 ms) and up to 5 periods of credit build up while it is quiet (jdiface.c,
+    // throttle_send_pkt); a send without credit waits *before* it goes, and a packet the runtime
+    // cannot queue at once costs it another period. `tt` mirrors the bucket's time from this
+    // sender's own sends, corrected by every send that had to wait, and charges the server
+    // package's announce (a send every 500 ms). A bulk stream alone sends only while two sends'
+    // worth of credit is left over, so an answer that becomes due during a stream goes out at
+    // once (with half a packet of the stream beside it) instead of a slot later, while the
+    // stream keeps the link's rate. Without credit the loop sleeps until just before the slot
+    // and fills the packet then, so answers finishing meanwhile share it. A link without a slot
+    // (period 0: MQTT) sends at once and yields after each packet. (Measured: bench/run.ts,
+    // small_call_p99_during_bulk_ms.)
+    const period = s.period
+    /** the runtime's throttle time: a send at `now` waits until max(tt, now - 5 periods) + period */
+    let tt = 0
+    let taxAt = ds.millis()
+    while (true) {
+        let held = false
+        try {
+            const w = work(s)
+            if (w === 0) {
+                await ds.suspend(60000)
+                // let the other fibers woken by the same host packet queue their answers too
+                await ds.sleep(0)
+                continue
+            }
+            if (period > 0) {
+                const now = ds.millis()
+                // the server package's announce (every 500 ms) spends a send of the same budget
+                while (now - taxAt >= 500) {
+                    tt += period
+                    taxAt += 500
                 }
-                if (period > 0) {
-                    const now = ds.millis()
-                    // the server package's announce (every 500 ms) spends a send of the same budget
-                    while (now - taxAt >= 500) {
-                        tt += period
-                        taxAt += 500
+                if (tt < now - 5 * period) tt = now - 5 * period
+                if (w & 1) {
+                    const wait = tt + period - 1 - now
+                    if (wait > 0) await ds.sleep(wait)
+                } else {
+                    // a stream alone leaves two sends of credit to answers (and an announce)
+                    const wait = tt + 3 * period - now
+                    if (wait > 0) {
+                        await ds.suspend(wait)
+                        continue
                     }
-                    if (tt < now - 5 * period) tt = now - 5 * period
-                    if (w & 1) {
-                        const wait = tt + period - 1 - now
-                        if (wait > 0) await ds.sleep(wait)
-                    } else {
-                        // a stream alone leaves two sends of credit to answers (and an announce)
-                        const wait = tt + 3 * period - now
-                        if (wait > 0) {
-                            await ds.suspend(wait)
-                            continue
-                        }
-                    }
                 }
-                if (this.shared) {
-                    while (sharedBusy) await ds.sleep(1)
-                    sharedBusy = held = true
-                }
-                let pkt = await this.fill()
-                if (pkt) {
-                    const now = ds.millis()
-                    tt = Math.max(tt, now - 5 * period) + period
-                    await this.send(pkt, this.len)
-                    // a send that waited shows where the runtime's throttle time really is (a
-                    // packet the runtime could not queue at once costs it another slot)
-                    const end = ds.millis()
-                    if (end - now > 2 && end > tt) tt = end
-                }
-                // (an idle fiber must not hold its last packet: up to 4 KB per MQTT peer)
-                pkt = null
-            } catch (e) {
-                console.log("rosservices: sender: " + errText(e))
-                await ds.sleep(20)
             }
-            if (held) sharedBusy = false
-            // (a socket write does not suspend: without this a long stream trips the watchdog)
-            if (period === 0) await ds.sleep(0)
+            if (s.shared) {
+                while (sharedBusy) await ds.sleep(1)
+                sharedBusy = held = true
+            }
+            let pkt = await fill(s)
+            if (pkt) {
+                const now = ds.millis()
+                tt = Math.max(tt, now - 5 * period) + period
+                await s.send(pkt, s.len)
+                // a send that waited shows where the runtime's throttle time really is (a
+                // packet the runtime could not queue at once costs it another slot)
+                const end = ds.millis()
+                if (end - now > 2 && end > tt) tt = end
+            }
+            // (an idle fiber must not hold its last packet: up to 4 KB per MQTT peer)
+            pkt = null
+        } catch (e) {
+            console.log("rosservices: sender: " + errText(e))
+            await ds.sleep(20)
         }
+        if (held) sharedBusy = false
+        // (a socket write does not suspend: without this a long stream trips the watchdog)
+        if (period === 0) await ds.sleep(0)
     }
+}
 
-    /**
-     * One packet of what is due: announcements, transient records, call answers, then streams.
-     * Returns the buffer (`pre` free bytes, then `len` payload bytes), or null when nothing is due.
-     */
-    async fill(): Promise<Buffer> {
-        const pre = this.pre
-        const max = pre + this.max
-        const pkt = Buffer.alloc(max)
-        // a bulk stream keeps half of every packet
-        const ctl = this.work() & 2 ? max - (this.max >> 1) : max
-        let n = pre
-        while (this.ann >= 0) {
-            const r = this.announcement(this.ann)
-            if (!r) {
-                this.ann = -1
-                break
-            }
-            if (n + r.length > (n === pre ? max : ctl)) break
-            pkt.blitAt(n, r, 0, r.length)
-            n += r.length
-            this.ann++
+/**
+ * One packet of what is due: announcements, transient records, call answers, then streams.
+ * Returns the buffer (`pre` free bytes, then `len` payload bytes), or null when nothing is due.
+ */
+async function fill(s: Sender): Promise<Buffer> {
+    const pre = s.pre
+    const max = pre + s.max
+    const pkt = Buffer.alloc(max)
+    // a bulk stream keeps half of every packet
+    const ctl = work(s) & 2 ? max - (s.max >> 1) : max
+    let n = pre
+    while (s.ann >= 0) {
+        const r = announcement(s, s.ann)
+        if (!r) {
+            s.ann = -1
+            break
         }
-        while (this.q.length > 0 && n + this.q[0].length <= ctl) {
-            const r = this.q.shift()
-            this.qBytes -= r.length
-            pkt.blitAt(n, r, 0, r.length)
-            n += r.length
-        }
-        if (this.err && n + this.err.length <= ctl) {
-            pkt.blitAt(n, this.err, 0, this.err.length)
-            n += this.err.length
-            this.err = null
-        }
-        // this link's calls, round-robin from a moving start so no call is always last
-        const list: Call[] = []
-        for (const c of calls) if (c.s.out === this) list.push(c)
-        const k = list.length
-        if (k > 0) this.rr = (this.rr + 1) % k
-        for (let j = 0; j < k; ++j) {
-            const c = list[(this.rr + j) % k]
-            if (c.statusDue >= 0 && n + 16 <= ctl) {
-                n = this.head(pkt, n, Kind.STATUS, c, 13)
-                pkt[n] = c.statusDue
-                // offset: bytes held (receiving, gap); 0 otherwise
-                pkt.setAt(n + 1, "u32", c.state === CallState.Receiving ? c.got : 0)
-                n += 5
-                c.statusDue = -1
-            }
-            if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === pre ? max : ctl)) {
-                n = this.head(pkt, n, Kind.RESULT, c, 13 + c.msg.length)
-                pkt[n] = c.status
-                pkt.setAt(n + 1, "u32", c.msg.length)
-                pkt.blitAt(n + 5, c.msg, 0, c.msg.length)
-                n += 5 + c.msg.length
-                c.resultDue = false
-            }
-            if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await this.chunk(pkt, n, c, ctl)
-        }
-        for (let j = 0; j < k && max - n > 16; ++j) {
-            const c = list[(this.rr + j) % k]
-            if (c.sendOff >= 0 && c.res) n = await this.chunk(pkt, n, c, max)
-        }
-        if (n === pre) return null
-        this.len = n - pre
-        return pkt
+        if (n + r.length > (n === pre ? max : ctl)) break
+        pkt.blitAt(n, r, 0, r.length)
+        n += r.length
+        s.ann++
     }
-
-    /** record header + session + seq; returns the offset after them */
-    head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
-        pkt[n] = kind
-        pkt.setAt(n + 1, "u16", len)
-        pkt.setAt(n + 3, "u32", c.s.id)
-        pkt.setAt(n + 7, "u32", c.seq)
-        return n + 11
+    while (s.q.length > 0 && n + s.q[0].length <= ctl) {
+        const r = s.q.shift()
+        s.qBytes -= r.length
+        pkt.blitAt(n, r, 0, r.length)
+        n += r.length
     }
-
-    /** the next piece of `c`'s response (RESULT first, then RDATA), within `limit`; returns the new end */
-    async chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<number> {
-        const gen = c.gen
-        const off = c.sendOff
-        const src = c.res
-        const first = !c.resultSent
-        const hdr = first ? 16 : 15
-        const room = Math.min(limit - n - hdr, src.length - off)
-        if (room < 0 || (room === 0 && !first)) return n
-        let data: Buffer = null
-        if (room > 0) {
-            try {
-                data = await src.read(off, room)
-                if (!data || data.length !== room) throw new Error(`gave ${data ? data.length : 0} bytes at ${off}, expected ${room}`)
-            } catch (e) {
-                // a failing source fails its own call only
-                if (c.res === src) fail(c, Status.Internal, "response: " + errText(e))
-                return n
-            }
-        }
-        // the call may have been rewound, released or cancelled while reading
-        if (c.gen !== gen || c.res !== src || c.sendOff !== off) return n
-        const len = data ? data.length : 0
-        if (first) {
-            n = this.head(pkt, n, Kind.RESULT, c, 13 + len)
-            pkt[n] = Status.Ok
-            pkt.setAt(n + 1, "u32", src.length)
+    if (s.err && n + s.err.length <= ctl) {
+        pkt.blitAt(n, s.err, 0, s.err.length)
+        n += s.err.length
+        s.err = null
+    }
+    // this link's calls, round-robin from a moving start so no call is always last
+    const list: Call[] = []
+    for (const c of calls) if (c.s.out === s) list.push(c)
+    const k = list.length
+    if (k > 0) s.rr = (s.rr + 1) % k
+    for (let j = 0; j < k; ++j) {
+        const c = list[(s.rr + j) % k]
+        if (c.statusDue >= 0 && n + 16 <= ctl) {
+            n = head(pkt, n, Kind.STATUS, c, 13)
+            pkt[n] = c.statusDue
+            // offset: bytes held (receiving, gap); 0 otherwise
+            pkt.setAt(n + 1, "u32", c.state === CallState.Receiving ? c.got : 0)
             n += 5
-            c.resultSent = true
-        } else {
-            n = this.head(pkt, n, Kind.RDATA, c, 12 + len)
-            pkt.setAt(n, "u32", off)
-            n += 4
+            c.statusDue = -1
         }
-        if (len) pkt.blitAt(n, data, 0, len)
-        n += len
-        c.sendOff = off + len
-        c.t = ds.millis()
-        if (c.sendOff >= src.length) c.sendOff = -1
-        return n
+        if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === pre ? max : ctl)) {
+            n = head(pkt, n, Kind.RESULT, c, 13 + c.msg.length)
+            pkt[n] = c.status
+            pkt.setAt(n + 1, "u32", c.msg.length)
+            pkt.blitAt(n + 5, c.msg, 0, c.msg.length)
+            n += 5 + c.msg.length
+            c.resultDue = false
+        }
+        if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await chunk(pkt, n, c, ctl)
     }
+    for (let j = 0; j < k && max - n > 16; ++j) {
+        const c = list[(s.rr + j) % k]
+        if (c.sendOff >= 0 && c.res) n = await chunk(pkt, n, c, max)
+    }
+    if (n === pre) return null
+    s.len = n - pre
+    return pkt
+}
 
-    /** HELLO (i = 0) or SERVICE record i - 1; null past the end */
-    announcement(i: number): Buffer {
-        if (i === 0) {
-            const h = Buffer.alloc(28)
-            h[0] = PROTOCOL_VERSION
-            h[1] = PROTOCOL_VERSION
-            h.setAt(2, "u32", bootId)
-            h.setAt(6, "u16", listVersion)
-            h.setAt(8, "u16", entries.length)
-            h.setAt(10, "u32", cfg.maxRequestBytes)
-            h.setAt(14, "u32", cfg.maxResponseBytes)
-            h.setAt(18, "u32", cfg.budget)
-            h.setAt(22, "u16", cfg.maxInFlight)
-            h.setAt(24, "u16", this.win)
-            h.setAt(26, "u16", this.max)
-            return rec(Kind.HELLO, h)
+/** record header + session + seq; returns the offset after them */
+function head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
+    pkt[n] = kind
+    pkt.setAt(n + 1, "u16", len)
+    pkt.setAt(n + 3, "u32", c.s.id)
+    pkt.setAt(n + 7, "u32", c.seq)
+    return n + 11
+}
+
+/** the next piece of `c`'s response (RESULT first, then RDATA), within `limit`; returns the new end */
+async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<number> {
+    const gen = c.gen
+    const off = c.sendOff
+    const src = c.res
+    const first = !c.resultSent
+    const hdr = first ? 16 : 15
+    const room = Math.min(limit - n - hdr, src.length - off)
+    if (room < 0 || (room === 0 && !first)) return n
+    let data: Buffer = null
+    if (room > 0) {
+        try {
+            data = await src.read(off, room)
+            if (!data || data.length !== room) throw new Error(`gave ${data ? data.length : 0} bytes at ${off}, expected ${room}`)
+        } catch (e) {
+            // a failing source fails its own call only
+            if (c.res === src) fail(c, Status.Internal, "response: " + errText(e))
+            return n
         }
-        const e = entries[i - 1]
-        if (!e) return null
-        const nm = Buffer.from(e.name)
-        const ty = Buffer.from(e.type.name)
-        const b = Buffer.alloc(8 + nm.length + ty.length)
-        b.setAt(0, "u16", listVersion)
-        b[2] = i - 1
-        b[3] = nm.length
-        b.setAt(4, "u32", e.type.hash)
-        b.blitAt(8, nm, 0, nm.length)
-        b.blitAt(8 + nm.length, ty, 0, ty.length)
-        return rec(Kind.SERVICE, b)
     }
+    // the call may have been rewound, released or cancelled while reading
+    if (c.gen !== gen || c.res !== src || c.sendOff !== off) return n
+    const len = data ? data.length : 0
+    if (first) {
+        n = head(pkt, n, Kind.RESULT, c, 13 + len)
+        pkt[n] = Status.Ok
+        pkt.setAt(n + 1, "u32", src.length)
+        n += 5
+        c.resultSent = true
+    } else {
+        n = head(pkt, n, Kind.RDATA, c, 12 + len)
+        pkt.setAt(n, "u32", off)
+        n += 4
+    }
+    if (len) pkt.blitAt(n, data, 0, len)
+    n += len
+    c.sendOff = off + len
+    c.t = ds.millis()
+    if (c.sendOff >= src.length) c.sendOff = -1
+    return n
+}
+
+/** HELLO (i = 0) or SERVICE record i - 1; null past the end */
+function announcement(s: Sender, i: number): Buffer {
+    if (i === 0) {
+        const h = Buffer.alloc(28)
+        h[0] = PROTOCOL_VERSION
+        h[1] = PROTOCOL_VERSION
+        h.setAt(2, "u32", bootId)
+        h.setAt(6, "u16", listVersion)
+        h.setAt(8, "u16", entries.length)
+        h.setAt(10, "u32", cfg.maxRequestBytes)
+        h.setAt(14, "u32", cfg.maxResponseBytes)
+        h.setAt(18, "u32", cfg.budget)
+        h.setAt(22, "u16", cfg.maxInFlight)
+        h.setAt(24, "u16", s.win)
+        h.setAt(26, "u16", s.max)
+        return rec(Kind.HELLO, h)
+    }
+    const e = entries[i - 1]
+    if (!e) return null
+    const nm = Buffer.from(e.name)
+    const ty = Buffer.from(e.type.name)
+    const b = Buffer.alloc(8 + nm.length + ty.length)
+    b.setAt(0, "u16", listVersion)
+    b[2] = i - 1
+    b[3] = nm.length
+    b.setAt(4, "u32", e.type.hash)
+    b.blitAt(8, nm, 0, nm.length)
+    b.blitAt(8 + nm.length, ty, 0, ty.length)
+    return rec(Kind.SERVICE, b)
 }
 
 function rec(kind: number, body: Buffer): Buffer {

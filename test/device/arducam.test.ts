@@ -2,7 +2,7 @@
 // (test/device/arducam_model.ts, written from the parts' documentation), in the VM:
 // flock /tmp/devs.lock npx devs run test/device/arducam.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { ArduCam, MAX_QUALITY, RESOLUTIONS, SETTLE_MS, qualityToQs } from "../../src/drivers/arducam"
+import { ArduCam, MAX_QUALITY, RESOLUTION_COUNT, SETTLE_MS, frameSize, qualityToQs } from "../../src/drivers/arducam"
 import { ArduCamModel, INIT_WRITES, MODEL_FIFO_SIZE } from "./arducam_model"
 
 /** A JPEG-shaped frame: FF D8, a pattern that never holds FF D9, FF D9. */
@@ -107,11 +107,11 @@ describe("arducam settings", () => {
         const m = new ArduCamModel({ frames: [frame(300, 2)] })
         const cam = new ArduCam(m)
         await cam.init()
-        for (let r = RESOLUTIONS.length - 1; r >= 0; r--) {
+        for (let r = RESOLUTION_COUNT - 1; r >= 0; r--) {
             await cam.setResolution(r)
             const wh = m.outputSize()
-            expect(wh[0]).toBe(RESOLUTIONS[r][0])
-            expect(wh[1]).toBe(RESOLUTIONS[r][1])
+            expect(wh[0]).toBe(frameSize(r)[0])
+            expect(wh[1]).toBe(frameSize(r)[1])
             expect(m.setupProblem()).toBe("")
             const t0 = m.now()
             await cam.capture()
@@ -131,7 +131,7 @@ describe("arducam settings", () => {
 
     test("an unknown resolution is refused", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)] }))
-        has(await errorOf(async () => await cam.setResolution(RESOLUTIONS.length)), "unknown resolution")
+        has(await errorOf(async () => await cam.setResolution(RESOLUTION_COUNT)), "unknown resolution")
     })
 
     test("quality maps onto QS (best = smallest) and is capped at the sizes that can overflow the FIFO", async () => {
