@@ -61,7 +61,7 @@ describe("protocol v2 guarantees (VM)", () => {
     return Number((await n.createClient(Echo, "echo").call(echo("", { mode: 10 }))).text.split("/")[0])
   }
 
-  test("exactly once: 3 hosts x 300 counted calls over a lossy, duplicating, reordering link", async () => {
+  test("exactly once: 3 hosts x 700 counted calls over a lossy, duplicating, reordering link", async () => {
     const hosts = await Promise.all([1, 2, 3].map((seed) => rig.connect({ pipes: linkModel({ ...LOSSY, seed }).pipes })))
     for (const h of hosts) await h.listServices({ timeoutMs: 20000 })
     const ec = rig.node.createClient(Echo, "echo")
@@ -71,16 +71,16 @@ describe("protocol v2 guarantees (VM)", () => {
       hosts.map(async (h) => {
         const c = h.createClient(Echo, "echo")
         const inflight = Array.from({ length: 4 }, async () => {
-          for (let i = 0; i < 75; i++) values.push(Number((await c.call(echo("", { mode: 4 }), { timeoutMs: 60000 })).text))
+          for (let i = 0; i < 175; i++) values.push(Number((await c.call(echo("", { mode: 4 }), { timeoutMs: 60000 })).text))
         })
         await Promise.all(inflight)
       }),
     )
     const afterRuns = Number((await ec.call(echo("", { mode: 4 }))).text)
-    // every call got its own run: 900 distinct values, and the handler ran 900 times in all
-    assert.equal(values.length, 900)
-    assert.equal(new Set(values).size, 900, "two calls saw the same run: a handler ran twice")
-    assert.equal(afterRuns - before - 1, 900, "handler runs != calls")
+    // every call got its own run: 2,100 distinct values, and the handler ran 2,100 times in all
+    assert.equal(values.length, 2100)
+    assert.equal(new Set(values).size, 2100, "two calls saw the same run: a handler ran twice")
+    assert.equal(afterRuns - before - 1, 2100, "handler runs != calls")
     const resends = hosts.reduce((n, h) => n + h.stats.requestResends + h.stats.polls, 0)
     assert.ok(resends > 0, "the link lost nothing: the test proved nothing")
     await healthy("after the lossy run")
