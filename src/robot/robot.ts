@@ -17,40 +17,41 @@ export const MAX_ANGLE = 90
 export const MIN_QUALITY = 1
 export const MAX_QUALITY = 100
 export const DEFAULT_QUALITY = 80
-
-function isNum(v: number) {
-    return typeof v === "number" && !isNaN(v)
-}
+/** the names of the resolution indexes, as robot_interfaces/srv/TakePicture states them */
+export const RESOLUTION_NAMES = "RES_QQVGA..RES_UXGA"
 
 function badArg(msg: string): never {
     throw new ServiceError(Status.InvalidArgument, msg)
 }
 
+/** `v` is not a number in [lo, hi] (not a whole number when `int`) */
+function outside(v: number, lo: number, hi: number, int?: boolean) {
+    return typeof v !== "number" || isNaN(v) || v < lo || v > hi || (int && Math.round(v) !== v)
+}
+
 /** Checks a wheel speed; the message names the field and the allowed range. */
 export function checkSpeed(field: string, v: number) {
-    if (!isNum(v) || v < MIN_SPEED || v > MAX_SPEED)
-        badArg(`${field} must be in [${MIN_SPEED}, ${MAX_SPEED}], got ${v}`)
+    if (outside(v, MIN_SPEED, MAX_SPEED)) badArg(`${field} must be in [${MIN_SPEED}, ${MAX_SPEED}], got ${v}`)
 }
 
 export function checkDuration(v: number) {
-    if (!isNum(v) || v < MIN_DURATION_MS || v > MAX_DURATION_MS || Math.round(v) !== v)
+    if (outside(v, MIN_DURATION_MS, MAX_DURATION_MS, true))
         badArg(`duration_ms must be in [${MIN_DURATION_MS}, ${MAX_DURATION_MS}], got ${v}`)
 }
 
 export function checkAngle(v: number) {
-    if (!isNum(v) || v < MIN_ANGLE || v > MAX_ANGLE)
-        badArg(`angle must be in [${MIN_ANGLE}, ${MAX_ANGLE}] degrees, got ${v}`)
+    if (outside(v, MIN_ANGLE, MAX_ANGLE)) badArg(`angle must be in [${MIN_ANGLE}, ${MAX_ANGLE}] degrees, got ${v}`)
 }
 
 export function checkResolution(v: number) {
-    if (!isNum(v) || v < 0 || v >= RESOLUTION_COUNT || Math.round(v) !== v)
-        badArg(`resolution must be in [0, ${RESOLUTION_COUNT - 1}] (RES_QQVGA..RES_UXGA), got ${v}`)
+    if (outside(v, 0, RESOLUTION_COUNT - 1, true))
+        badArg(`resolution must be in [0, ${RESOLUTION_COUNT - 1}] (${RESOLUTION_NAMES}), got ${v}`)
 }
 
 /** Returns the quality to use: 0 means DEFAULT_QUALITY. */
 export function checkQuality(v: number): number {
     if (v === 0) return DEFAULT_QUALITY
-    if (!isNum(v) || v < MIN_QUALITY || v > MAX_QUALITY || Math.round(v) !== v)
+    if (outside(v, MIN_QUALITY, MAX_QUALITY, true))
         badArg(`quality must be 0 (default) or in [${MIN_QUALITY}, ${MAX_QUALITY}], got ${v}`)
     return v
 }
@@ -80,20 +81,11 @@ export class Robot {
     callsFailed = 0
     lastError = ""
     /** millis() at which the running drive stops; 0 when not driving. */
-    driveUntil = 0
-    driveTimer: number = undefined
-    driveGeneration = 0
+    private driveUntil = 0
+    private driveTimer: number = undefined
+    private driveGeneration = 0
 
     constructor(public hw: Hardware) {}
-
-    /** Records the outcome of one call (used by the service wrappers in main.ts). */
-    record(error: string) {
-        if (error === undefined) this.callsServed++
-        else {
-            this.callsFailed++
-            this.lastError = error
-        }
-    }
 
     /**
      * Runs `f` and counts its outcome. Errors are rethrown unchanged for the runtime to answer;
@@ -102,11 +94,12 @@ export class Robot {
     async counted<T>(f: () => Promise<T>): Promise<T> {
         try {
             const r = await f()
-            this.record(undefined)
+            this.callsServed++
             return r
         } catch (e: any) {
             const msg = e && e.message !== undefined ? "" + e.message : "" + e
-            this.record(msg)
+            this.callsFailed++
+            this.lastError = msg
             if (e instanceof ServiceError) throw e
             throw new ServiceError(Status.Internal, msg)
         }
@@ -137,23 +130,44 @@ export class Robot {
         checkSpeed("left", left)
         checkSpeed("right", right)
         checkDuration(durationMs)
-        cancelTimer(this)
-        const gen = ++this.driveGeneration
-        await this.hw.motorLeft.setSpeed(left)
-        await this.hw.motorRight.setSpeed(right)
+        const gen = this.cancel()
+        await this.motors(left, right)
         this.driveUntil = ds.millis() + durationMs
         const self = this
         this.driveTimer = setTimeout(async () => {
-            await driveTimeout(self, gen)
+            if (gen !== self.driveGeneration) return
+            self.driveTimer = undefined
+            try {
+                await self.motors(0, 0)
+            } catch (e: any) {
+                // Never let an exception escape a timer: it would restart the program.
+                self.lastError = "drive timeout could not stop the motors: " + e.message
+                console.log(self.lastError)
+            }
         }, durationMs)
         return Math.floor(this.driveUntil)
     }
 
+    /** Cancels the drive timer; returns the new drive generation (a running timer's is stale). */
+    private cancel() {
+        if (this.driveTimer !== undefined) {
+            clearTimeout(this.driveTimer)
+            this.driveTimer = undefined
+        }
+        return ++this.driveGeneration
+    }
+
+    /** Sets both wheels (0, 0: stopped, and no drive running) */
+    private async motors(left: number, right: number) {
+        if (left === 0 && right === 0) this.driveUntil = 0
+        await this.hw.motorLeft.setSpeed(left)
+        await this.hw.motorRight.setSpeed(right)
+    }
+
     /** Stops the motors now (and the drive timer). */
     async stop() {
-        cancelTimer(this)
-        this.driveGeneration++
-        await stopMotors(this)
+        this.cancel()
+        await this.motors(0, 0)
     }
 
     async setPan(angle: number): Promise<number> {
@@ -213,30 +227,4 @@ export class Robot {
         r.sum_whole = st[1] * 65536 + st[0]
         return r
     }
-}
-
-// (module functions rather than private methods: every method costs code in the image)
-async function driveTimeout(r: Robot, gen: number) {
-    if (gen !== r.driveGeneration) return
-    r.driveTimer = undefined
-    try {
-        await stopMotors(r)
-    } catch (e: any) {
-        // Never let an exception escape a timer: it would restart the program.
-        r.lastError = "drive timeout could not stop the motors: " + e.message
-        console.log(r.lastError)
-    }
-}
-
-function cancelTimer(r: Robot) {
-    if (r.driveTimer !== undefined) {
-        clearTimeout(r.driveTimer)
-        r.driveTimer = undefined
-    }
-}
-
-async function stopMotors(r: Robot) {
-    r.driveUntil = 0
-    await r.hw.motorLeft.setSpeed(0)
-    await r.hw.motorRight.setSpeed(0)
 }
