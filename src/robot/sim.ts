@@ -40,65 +40,49 @@ async function requireBound(role: ds.Role, name: string) {
     )
 }
 
-class SimMotor implements MotorPart {
+/**
+ * One simulated part: a role and the register it is driven and read by. Every method of every
+ * part kind is here (one class is smaller code than one per kind); `enable`: the role's `enabled`
+ * register, written true once before the first value (motors, the servo).
+ */
+class SimPart implements MotorPart, ServoPart, LedPart, ButtonPart, BatteryPart {
     private enabled = false
-    constructor(private role: ds.Motor, private name: string) {}
-    async setSpeed(speed: number) {
+    constructor(private role: ds.Role, private name: string, private reg: ds.Register<number>, private enable?: ds.Register<boolean>) {}
+    private async write(v: number) {
         await requireBound(this.role, this.name)
-        if (!this.enabled) {
-            await this.role.enabled.write(true)
+        if (this.enable && !this.enabled) {
+            await this.enable.write(true)
             this.enabled = true
         }
-        await this.role.speed.write(speed)
+        await this.reg.write(v)
+    }
+    private async read() {
+        await requireBound(this.role, this.name)
+        return await this.reg.read()
+    }
+    async setSpeed(speed: number) {
+        await this.write(speed)
     }
     async speed() {
-        await requireBound(this.role, this.name)
-        return await this.role.speed.read()
+        return await this.read()
     }
-}
-
-class SimServo implements ServoPart {
-    private enabled = false
-    constructor(private role: ds.Servo) {}
     async setAngle(degrees: number) {
-        await requireBound(this.role, "servoPan")
-        if (!this.enabled) {
-            await this.role.enabled.write(true)
-            this.enabled = true
-        }
-        await this.role.angle.write(degrees)
+        await this.write(degrees)
     }
     async angle() {
-        await requireBound(this.role, "servoPan")
-        return await this.role.angle.read()
+        return await this.read()
     }
-}
-
-class SimLed implements LedPart {
-    constructor(private role: ds.LightBulb) {}
     async set(on: boolean) {
-        await requireBound(this.role, "ledStatus")
-        await this.role.intensity.write(on ? 1 : 0)
+        await this.write(on ? 1 : 0)
     }
     async isOn() {
-        await requireBound(this.role, "ledStatus")
-        return (await this.role.intensity.read()) > 0
+        return (await this.read()) > 0
     }
-}
-
-class SimButton implements ButtonPart {
-    constructor(private role: ds.Button) {}
     async isPressed() {
-        await requireBound(this.role, "buttonUser")
-        return (await this.role.reading.read()) > 0.5
+        return (await this.read()) > 0.5
     }
-}
-
-class SimBattery implements BatteryPart {
-    constructor(private role: ds.DcVoltageMeasurement) {}
     async voltage() {
-        await requireBound(this.role, "battery")
-        return await this.role.reading.read()
+        return await this.read()
     }
 }
 
@@ -268,12 +252,12 @@ export function startSimulatedHardware(): Hardware {
     return {
         kind: "simulator",
         pwmPins: () => 0,
-        motorLeft: new SimMotor(motorLeft, "motorLeft"),
-        motorRight: new SimMotor(motorRight, "motorRight"),
-        servo: new SimServo(servoPan),
-        led: new SimLed(ledStatus),
-        button: new SimButton(buttonUser),
-        battery: new SimBattery(battery),
+        motorLeft: new SimPart(motorLeft, "motorLeft", motorLeft.speed, motorLeft.enabled),
+        motorRight: new SimPart(motorRight, "motorRight", motorRight.speed, motorRight.enabled),
+        servo: new SimPart(servoPan, "servoPan", servoPan.angle, servoPan.enabled),
+        led: new SimPart(ledStatus, "ledStatus", ledStatus.intensity),
+        button: new SimPart(buttonUser, "buttonUser", buttonUser.reading),
+        battery: new SimPart(battery, "battery", battery.reading),
         camera: new SimCamera(camera),
     }
 }
