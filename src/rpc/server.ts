@@ -5,7 +5,6 @@
 // link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
-import { Server, startServer } from "@devicescript/server"
 import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
@@ -14,24 +13,101 @@ import { Kind, Limit, Status } from "./wire"
 
 const NEED = hex`19 13 0c 08 0c 08`
 
-class RosServicesServer extends Server implements ds.RosServicesServerSpec {
-    constructor(public rt: Runtime) {
-        super(ds.RosServices.spec)
-    }
-    /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
-    async frame(data: Buffer) {
-        const rt = this.rt
-        try {
-            rt.parse(data, 0, data.length, rt.out)
-        } catch (e) {
-            // never let anything escape: a malformed frame must not restart the program
-            rt.out.error(0, "frame: " + errText(e))
+type DsServer = typeof ds & {
+    _onServerPacket(pkt: ds.Packet): Promise<void>
+    _serverSend(serviceIndex: number, pkt: ds.Packet): Promise<void>
+}
+const dss = ds as DsServer
+
+// The Jacdac server, without @devicescript/server (its Server class compiles every method, and
+// sendEvent pulls in a SequentialWorker: about 1.7 KB of code the robot never runs). The packets in
+// and out are those of its `startServer` with one server: service 0 is the control service (its
+// announce report every 500 ms, the identity registers), service 1 is rosServices (command
+// `frame`, action `echo`, instanceName `rosServices_0`); statusCode reads [0, 0]; anything else
+// is answered "not implemented". Handlers by packet name (`set_<name>`: a register write).
+let handlers: any[] = null
+/** the control service's restart counter (announce flags) */
+let restarts = 1
+
+function statusCode() {
+    return [0, 0]
+}
+function noop() {}
+
+/** Starts the Jacdac server of `rt` (once). */
+function startJacdac(rt: Runtime) {
+    handlers = [
+        {
+            announce: () => {
+                if (restarts < ds.ControlAnnounceFlags.RestartCounterSteady) restarts++
+                // flags, packet count, reserved, then the class of each service after the control
+                return [restarts | ds.ControlAnnounceFlags.SupportsACK, 0, 0, ds.RosServices.spec.classIdentifier]
+            },
+            noop,
+            identify: noop,
+            reset: () => {
+                ds.reboot()
+            },
+            setStatusLight: noop,
+            deviceDescription: () => "DeviceScript user-provided servers",
+            productIdentifier: () => 0x355724dd,
+            bootloaderProductIdentifier: () => 0x355724dd,
+            firmwareVersion: () => ds._dcfgString("@version"),
+            uptime: () => ds.millis() * 1000,
+            statusCode,
+            set_statusCode: noop,
+        },
+        {
+            /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
+            frame: async (data: Buffer) => {
+                try {
+                    rt.parse(data, 0, data.length, rt.out)
+                } catch (e) {
+                    // never let anything escape: a malformed frame must not restart the program
+                    rt.out.error(0, "frame: " + errText(e))
+                }
+            },
+            /** Action `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
+            echo: (data: Buffer) => data,
+            statusCode,
+            set_statusCode: noop,
+            instanceName: () => ds.RosServices.spec.name + "_0",
+        },
+    ]
+    dss._onServerPacket = onServerPacket
+    setInterval(async () => {
+        await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(handlers[0].announce()))
+    }, 500)
+}
+
+async function onServerPacket(pkt: ds.Packet) {
+    if (pkt.isReport) return
+    const i = pkt.serviceIndex
+    const h = handlers[i]
+    if (!h) return
+    ;(i ? ds.RosServices.spec : ds.Control.spec).assign(pkt)
+    const sp = pkt.spec
+    if (sp) {
+        const m = h[(pkt.isRegSet ? "set_" : "") + sp.name]
+        if (m) {
+            if (pkt.isRegSet) {
+                await m(pkt.decode())
+                return
+            }
+            if (pkt.isRegGet) {
+                const r = await m()
+                if (r !== undefined) {
+                    await dss._serverSend(i, sp.encode(r))
+                    return
+                }
+            } else if (pkt.isAction) {
+                const v = await m(pkt.decode())
+                if (sp.response) await dss._serverSend(i, sp.response.encode(v))
+                return
+            }
         }
     }
-    /** Command `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
-    echo(data: Buffer) {
-        return data
-    }
+    await dss._serverSend(i, pkt.notImplemented())
 }
 
 /** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
@@ -42,7 +118,7 @@ export class Runtime {
     out: Sender
     /** every link: the Jacdac link first, then the MQTT peers (src/net/mqtt.ts) */
     links: Sender[]
-    server: RosServicesServer = null
+    started = false
     annTimer = false
 
     constructor() {
@@ -52,14 +128,13 @@ export class Runtime {
     }
 
     start() {
-        if (this.server) return
-        const srv = new RosServicesServer(this)
-        this.server = srv
+        if (this.started) return
+        this.started = true
         const spec = ds.RosServices.spec.lookup("frameOut")
         this.out.send = async (p: Buffer, n: number) => {
-            await srv._send(spec.encode(n === p.length ? p : p.slice(0, n)))
+            await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
         }
-        startServer(srv)
+        startJacdac(this)
         this.out.start()
         // the second link, when the MQTT_URL setting names a broker (src/net/mqtt.ts)
         startMqtt(this)
