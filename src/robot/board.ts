@@ -9,7 +9,7 @@ import { board, pins } from "@dsboard/robot_s3"
 import { ArduCam, frameSize } from "../drivers/arducam"
 import { arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "../lib/types"
-import { BatteryPart, ButtonPart, CameraPart, Hardware, LedPart, MotorPart, Picture, ServoPart } from "./hardware"
+import { CameraPart, Hardware, MotorPart, Picture } from "./hardware"
 import { calibration, loadCalibration } from "./calibration"
 
 /** PWM pins this firmware has started (each takes one of the S3's 4 LEDC timers for good). */
@@ -37,51 +37,6 @@ class BoardMotor implements MotorPart {
     async speed() {
         const d = await this.pwm.intensity.read()
         return this.reverse ? -(1 - d) / calibration.motorMax : d / calibration.motorMax
-    }
-}
-
-class BoardServo implements ServoPart {
-    private enabled = false
-    constructor(private role: ds.Servo) {
-        pwmStarted++
-    }
-    async setAngle(degrees: number) {
-        if (!this.enabled) {
-            await this.role.minPulse.write(calibration.servoMinUs)
-            await this.role.maxPulse.write(calibration.servoMaxUs)
-            await this.role.enabled.write(true)
-            this.enabled = true
-        }
-        await this.role.angle.write(degrees)
-    }
-    async angle() {
-        return await this.role.angle.read()
-    }
-}
-
-class BoardLed implements LedPart {
-    constructor(private role: ds.LightBulb) {}
-    async set(on: boolean) {
-        await this.role.intensity.write(on ? 1 : 0)
-    }
-    async isOn() {
-        return (await this.role.intensity.read()) > 0
-    }
-}
-
-class BoardButton implements ButtonPart {
-    constructor(private role: ds.Button) {}
-    async isPressed() {
-        return (await this.role.reading.read()) > 0.5
-    }
-}
-
-class AdcBattery implements BatteryPart {
-    constructor(private pin: ds.AnalogInPin & ds.InputPin) {
-        pin.setMode(ds.GPIOMode.AnalogIn)
-    }
-    async voltage() {
-        return (this.pin.value as number) * calibration.batteryScale
     }
 }
 
@@ -126,20 +81,50 @@ class ArduCamPart implements CameraPart {
     }
 }
 
-/** Starts the board's servers and returns the parts; calibration settings load in the background. */
+/**
+ * Starts the board's servers and returns the parts; calibration settings load in the background.
+ * The servo, LED, button and battery are object literals over their roles (smaller code than a
+ * class each). The servo's pulse range comes from calibration, written before its first angle.
+ * The battery: the ADC reading (0..1) times calibration.batteryScale.
+ */
 export function startBoardHardware(): Hardware {
     setTimeout(async () => {
         await loadCalibration()
     }, 0)
+    const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR)
+    const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR)
+    const servo = board.startServoPan()
+    pwmStarted++
+    let servoOn = false
+    const led = board.startLedStatus()
+    const button = board.startButtonUser()
+    const bat = pins.BAT_SENSE
+    bat.setMode(ds.GPIOMode.AnalogIn)
     return {
         kind: "board robot_s3",
         pwmPins: () => pwmStarted,
-        motorLeft: new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR),
-        motorRight: new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR),
-        servo: new BoardServo(board.startServoPan()),
-        led: new BoardLed(board.startLedStatus()),
-        button: new BoardButton(board.startButtonUser()),
-        battery: new AdcBattery(pins.BAT_SENSE),
+        motorLeft,
+        motorRight,
+        servo: {
+            setAngle: async (degrees: number) => {
+                if (!servoOn) {
+                    await servo.minPulse.write(calibration.servoMinUs)
+                    await servo.maxPulse.write(calibration.servoMaxUs)
+                    await servo.enabled.write(true)
+                    servoOn = true
+                }
+                await servo.angle.write(degrees)
+            },
+            angle: async () => await servo.angle.read(),
+        },
+        led: {
+            set: async (on: boolean) => {
+                await led.intensity.write(on ? 1 : 0)
+            },
+            isOn: async () => (await led.intensity.read()) > 0,
+        },
+        button: { isPressed: async () => (await button.reading.read()) > 0.5 },
+        battery: { voltage: async () => (bat.value as number) * calibration.batteryScale },
         camera: new ArduCamPart(),
     }
 }
