@@ -45,7 +45,8 @@ interface Peer {
     used: number
 }
 
-let rt: Runtime = null
+// (module state without initializers: each is set before it is read, and an initializer is code)
+let rt: Runtime
 /** the runtime's socket primitives (see the header) */
 const net = ds as typeof ds & {
     _socketOpen(host: string, port: number): number
@@ -54,41 +55,41 @@ const net = ds as typeof ds & {
     _socketOnEvent: (event: string, arg: Buffer | string) => void
 }
 /** the connection in use (its number; 0 while disconnected) */
-let sock = 0
+let sock: number
 let conns = 0
 /** chunks received and not parsed yet */
-let rx: Buffer[] = []
+let rx: Buffer[]
 /** the socket opened (its "open" event came) */
-let opened = false
+let opened: boolean
 /** why the socket ended ("": it has not) */
-let ended = ""
+let ended: string
 /** the fiber of `session`, while it waits for the socket */
-let waiter: ds.Fiber = null
+let waiter: ds.Fiber
 /** CONNACK received on `sock`: frames may be published */
-let up = false
+let up: boolean
 /** `robots/<name>/` */
-let base = ""
-let inTopic: Buffer = null
-let echoTopic: Buffer = null
+let base: string
+let inTopic: Buffer
+let echoTopic: Buffer
 const peers: Peer[] = []
 /** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
-let frameMax = 0
-let inMax = 0
+let frameMax: number
+let inMax: number
 let peerLogAt = -10000
 
 // incoming stream: the fixed header being read, the packet body being filled, bytes to skip
-let hdr: Buffer = null
-let hn = 0
-let ptype = 0
-let body: Buffer = null
-let bn = 0
-let skip = 0
+let hdr: Buffer
+let hn: number
+let ptype: number
+let body: Buffer
+let bn: number
+let skip: number
 /** until CONNACK: its deadline; then the next PINGREQ, or the deadline of the PINGRESP (ms) */
-let due = 0
-let pingOut = false
-let pingAt = 0
+let due: number
+let pingOut: boolean
+let pingAt: number
 /** when the CONNACK came (0: not yet) */
-let upAt = 0
+let upAt: number
 
 /**
  * Starts the MQTT link of `r` in the background (once): reads the settings, connects, serves.
@@ -347,8 +348,8 @@ async function packet(t: number, d: Buffer, o: number, end: number) {
     const k = t >> 4
     if (k === 3) {
         // PUBLISH: topic, (a packet id at QoS 1/2: the robot subscribes at QoS 0), payload
-        if (end - o < 2) throw new Error("bad PUBLISH")
-        const tl = (d[o] << 8) | d[o + 1]
+        // (under 2 bytes: a topic length that overruns)
+        const tl = end - o < 2 ? end : (d[o] << 8) | d[o + 1]
         const to = o + 2
         const p = to + tl + (t & 6 ? 2 : 0)
         if (p > end) throw new Error("bad PUBLISH")
@@ -416,11 +417,12 @@ function peerFor(host: string): Peer {
         p = q
     } else if (p) {
         // the host that used it last has been quiet longest: its sessions are forgotten
-        dropLink(p.s)
-        p.s.q = []
-        p.s.qBytes = 0
-        p.s.err = null
-        p.s.ann = -1
+        const s = p.s
+        dropLink(s)
+        s.q = []
+        s.qBytes = 0
+        s.err = null
+        s.ann = -1
     } else {
         if (now - peerLogAt > 5000) console.log(`mqtt: ${MAX_PEERS} hosts have calls in flight: a frame from ${host} is dropped`)
         peerLogAt = now
