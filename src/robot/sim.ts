@@ -97,18 +97,20 @@ const CHUNK = 224
 
 /** Client of the host's robotCamera server. One capture at a time; reads are serialized. */
 export class SimCamera implements CameraPart {
+    // (fields without an initializer are set before they are read: an initializer is code)
     private token = 0
     private capturedToken = -1
-    private capturedStatus = 0
-    private capturedSize = 0
-    // Read window: bytes [winOff, winOff + winLen) of picture winToken.
+    private capturedStatus: number
+    private capturedSize: number
+    // Read window: bytes [winOff, winOff + winLen) of picture winToken (-1: none; the fields after
+    // it are only read once a window was set up)
     private winToken = -1
-    private winOff = 0
-    private winLen = 0
+    private winOff: number
+    private winLen: number
     private winBuf: Buffer = Buffer.alloc(WINDOW)
-    private winGot: boolean[] = []
-    private winMissing = 0
-    private busy = false
+    private winGot: boolean[]
+    private winMissing: number
+    private busy: boolean
     /** Longest wait for one answer before the request is sent again. */
     retryMs = 250
     /** Attempts per request before giving up with Unavailable. */
@@ -116,37 +118,34 @@ export class SimCamera implements CameraPart {
 
     constructor(private role: ds.RobotCamera) {
         const self = this
+        // the host's reports: CAPTURED answers a capture, CHUNK fills the read window
         role.report().subscribe(async (pkt: ds.Packet) => {
-            self.onReport(pkt)
-        })
-    }
-
-    private onReport(pkt: ds.Packet) {
-        const code = pkt.serviceCommand & 0xfff
-        const d = pkt.payload
-        if (code === REP_CAPTURED && d.length >= 8) {
-            if (d.getAt(0, "u16") !== this.token) return
-            this.capturedStatus = d.getAt(2, "u16")
-            this.capturedSize = d.getAt(4, "u32")
-            this.capturedToken = this.token
-        } else if (code === REP_CHUNK && d.length >= 8) {
-            const token = d.getAt(0, "u16")
-            const flags = d.getAt(2, "u16")
-            const off = d.getAt(4, "u32")
-            if (token !== this.winToken) return
-            if (flags & 1) {
-                this.winToken = -2 // picture gone on the host
-                return
+            const code = pkt.serviceCommand & 0xfff
+            const d = pkt.payload
+            if (code === REP_CAPTURED && d.length >= 8) {
+                if (d.getAt(0, "u16") !== self.token) return
+                self.capturedStatus = d.getAt(2, "u16")
+                self.capturedSize = d.getAt(4, "u32")
+                self.capturedToken = self.token
+            } else if (code === REP_CHUNK && d.length >= 8) {
+                const token = d.getAt(0, "u16")
+                const flags = d.getAt(2, "u16")
+                const off = d.getAt(4, "u32")
+                if (token !== self.winToken) return
+                if (flags & 1) {
+                    self.winToken = -2 // picture gone on the host
+                    return
+                }
+                const rel = off - self.winOff
+                if (rel < 0 || rel >= self.winLen || rel % CHUNK !== 0) return
+                const idx = rel / CHUNK
+                if (self.winGot[idx]) return
+                const n = Math.min(d.length - 8, self.winLen - rel)
+                self.winBuf.blitAt(rel, d, 8, n)
+                self.winGot[idx] = true
+                self.winMissing--
             }
-            const rel = off - this.winOff
-            if (rel < 0 || rel >= this.winLen || rel % CHUNK !== 0) return
-            const idx = rel / CHUNK
-            if (this.winGot[idx]) return
-            const n = Math.min(d.length - 8, this.winLen - rel)
-            this.winBuf.blitAt(rel, d, 8, n)
-            this.winGot[idx] = true
-            this.winMissing--
-        }
+        })
     }
 
     private async lock() {
@@ -184,24 +183,22 @@ export class SimCamera implements CameraPart {
         const cam = this
         const jpeg: FrameSource = {
             length: size,
-            read: async (offset: number, length: number) => await cam.readRange(token, size, offset, length),
+            read: async (offset: number, length: number) => {
+                const n = Math.min(length, size - offset)
+                if (n <= 0) return Buffer.alloc(0)
+                const out = Buffer.alloc(n)
+                let done = 0
+                while (done < n) {
+                    const pos = offset + done
+                    await cam.ensureWindow(token, size, pos)
+                    const take = Math.min(n - done, cam.winOff + cam.winLen - pos)
+                    out.blitAt(done, cam.winBuf, pos - cam.winOff, take)
+                    done += take
+                }
+                return out
+            },
         }
         return { jpeg, width: wh[0], height: wh[1] }
-    }
-
-    private async readRange(token: number, size: number, offset: number, length: number): Promise<Buffer> {
-        const n = Math.min(length, size - offset)
-        if (n <= 0) return Buffer.alloc(0)
-        const out = Buffer.alloc(n)
-        let done = 0
-        while (done < n) {
-            const pos = offset + done
-            await this.ensureWindow(token, size, pos)
-            const take = Math.min(n - done, this.winOff + this.winLen - pos)
-            out.blitAt(done, this.winBuf, pos - this.winOff, take)
-            done += take
-        }
-        return out
     }
 
     /** Makes the window hold byte `pos` of picture `token`, fetching it from the host if needed. */
