@@ -12,7 +12,7 @@ const robot = new Robot(startHardware())
 
 /** Serves `handler` as `name`, each call counted by the robot (`robot.counted`: calls served and failed, last error). */
 function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (req: Req) => Promise<Res>, concurrency?: "serial" | "latest") {
-    createService(type, name, async (req: Req) => await robot.counted(async () => await handler(req)), concurrency ? { concurrency } : undefined)
+    createService(type, name, async (req: Req) => await robot.counted(async () => await handler(req)), { concurrency })
 }
 
 serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))

@@ -26,7 +26,7 @@ import { settingText } from "../lib/settings"
 import { cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { dropLink, linkBusy } from "../rpc/calls"
-import type { Runtime } from "../rpc/server"
+import { Runtime, parse } from "../rpc/server"
 
 /** hosts served at once over MQTT (each holds a Sender and its fiber) */
 const MAX_PEERS = 4
@@ -161,20 +161,21 @@ async function mqttMain() {
 
 /** A setting as text ("" when unset): `.env` values are stored as JSON strings, Jacdac writes as raw text. */
 async function setting(key: string): Promise<string> {
-    const v = await settingText(key)
+    let v = await settingText(key)
     // (trim: `.env` values keep the spaces around them)
     let a = 0
     let z = v.length
     while (a < z && v.charCodeAt(a) <= 32) a++
     while (z > a && v.charCodeAt(z - 1) <= 32) z--
-    if (z - a > 1 && v[a] === '"' && v[z - 1] === '"') {
+    v = v.slice(a, z)
+    if (z - a > 1 && v[0] === '"' && v[z - a - 1] === '"') {
         try {
-            return JSON.parse(v.slice(a, z))
+            return JSON.parse(v)
         } catch (e) {
             // raw text after all
         }
     }
-    return v.slice(a, z)
+    return v
 }
 
 /** an MQTT string: u16 big-endian length, UTF-8 bytes */
@@ -365,7 +366,7 @@ async function packet(t: number, d: Buffer, o: number, end: number) {
         const peer = peerFor(host)
         if (!peer) return
         try {
-            rt.parse(d, p, end, peer.s)
+            parse(d, p, end, peer.s)
         } catch (e) {
             // as on Jacdac: a frame that breaks the parser is answered ERROR, nothing else
             peer.s.error(0, "frame: " + errText(e))

@@ -1,7 +1,7 @@
 // The record parser and the Jacdac carrier of the record protocol (protocol v2, docs/protocol.md):
 // the `rosServices` server (services/rosservices.md) takes `frame` commands, splits them into
 // records and hands each to the call table; the Jacdac link's sender answers with `frame_out`
-// reports. Other carriers (src/net/mqtt.ts) hand their frames to `Runtime.parse` with their own
+// reports. Other carriers (src/net/mqtt.ts) hand their frames to `parse` with their own
 // link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
@@ -61,7 +61,7 @@ function startJacdac(rt: Runtime) {
             /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
             frame: async (data: Buffer) => {
                 try {
-                    rt.parse(data, 0, data.length, rt.out)
+                    parse(data, 0, data.length, rt.out)
                 } catch (e) {
                     // never let anything escape: a malformed frame must not restart the program
                     rt.out.error(0, "frame: " + errText(e))
@@ -163,114 +163,114 @@ export class Runtime {
     announce() {
         for (const l of this.links) l.announce()
     }
+}
 
-    /** Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). */
-    parse(d: Buffer, from: number, end: number, link: Out) {
-        if (!d || end <= from) {
-            link.error(0, "empty frame")
+/** Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). */
+export function parse(d: Buffer, from: number, end: number, link: Out) {
+    if (!d || end <= from) {
+        link.error(0, "empty frame")
+        return
+    }
+    let o = from
+    while (o < end) {
+        if (o + 3 > end) {
+            link.error(o - from, "truncated record header")
             return
         }
-        let o = from
-        while (o < end) {
-            if (o + 3 > end) {
-                link.error(o - from, "truncated record header")
-                return
-            }
-            const kind = d[o]
-            const len = d.getAt(o + 1, "u16")
-            const b = o + 3
-            if (b + len > end) {
-                link.error(o - from, `record ${kind} overruns the frame`)
-                return
-            }
-            this.record(kind, d, b, len, link, b - 3 - from)
-            o = b + len
+        const kind = d[o]
+        const len = d.getAt(o + 1, "u16")
+        const b = o + 3
+        if (b + len > end) {
+            link.error(o - from, `record ${kind} overruns the frame`)
+            return
+        }
+        record(kind, d, b, len, link, b - 3 - from)
+        o = b + len
+    }
+}
+
+/** one record of `len` body bytes at `b`; `at`: its offset in the frame (for ERROR records) */
+function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: number) {
+    if (kind === Kind.LIST) {
+        link.announce()
+        return
+    }
+    if (kind === Kind.OPEN) {
+        if (len < 5) link.error(at, "OPEN too short")
+        else open(d.getAt(b, "u32"), d[b + 4], link)
+        return
+    }
+    // every other record names a call: session u32, seq u32, then its own fields;
+    // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (0: not a call record)
+    const need = kind > Kind.OPEN && kind < Kind.LIST ? NEED[kind - Kind.CALL] : 0
+    if (need === 0) {
+        link.error(at, "unknown record kind " + kind)
+        return
+    }
+    if (len < need) {
+        link.error(at, `record ${kind} too short (${len} < ${need})`)
+        return
+    }
+    const s = use(d.getAt(b, "u32"), link)
+    if (!s) return
+    const seq = d.getAt(b + 4, "u32")
+    if (kind === Kind.DATA) onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
+    else if (kind === Kind.POLL) onPoll(s, seq, d.getAt(b + 8, "u32"))
+    else if (kind === Kind.CANCEL) onCancel(s, seq)
+    else if (kind === Kind.DONE) {
+        for (let i = 4; i + 4 <= len; i += 4) onDone(s, d.getAt(b + i, "u32"))
+    } else call(kind, s, seq, d, b, len, at)
+}
+
+/** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
+function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
+    ack(s, d.getAt(b + 8, "u32"))
+    if (s.isGone(seq) || find(s, seq)) {
+        // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
+        // its answer is released)
+        onPoll(s, seq, 0)
+        return
+    }
+    const timeoutMs = d.getAt(b + 12, "u32")
+    let e: Entry = null
+    let total = len - 19
+    let db = b + 19
+    if (kind === Kind.CALLX) {
+        const idx = d[b + 18]
+        if (d.getAt(b + 16, "u16") !== listVersion || idx >= entries.length) {
+            bounce(s, seq, Status.Stale)
+            return
+        }
+        e = entries[idx]
+    } else {
+        const hash = d.getAt(b + 16, "u32")
+        total = d.getAt(b + 20, "u32")
+        const nlen = d[b + 24]
+        db = b + 25 + nlen
+        if (25 + nlen > len) {
+            s.out.error(at, "CALL name overruns the record")
+            return
+        }
+        let name = d.slice(b + 25, db).toString()
+        if (name[0] !== "/") name = "/" + name
+        for (const x of entries) if (x.name === name) e = x
+        if (!e) {
+            reject(s, seq, Status.Unimplemented, "no service " + name)
+            return
+        }
+        if (e.type.hash !== hash) {
+            reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
+            return
         }
     }
-
-    /** one record of `len` body bytes at `b`; `at`: its offset in the frame (for ERROR records) */
-    record(kind: number, d: Buffer, b: number, len: number, link: Out, at: number) {
-        if (kind === Kind.LIST) {
-            link.announce()
-            return
-        }
-        if (kind === Kind.OPEN) {
-            if (len < 5) link.error(at, "OPEN too short")
-            else open(d.getAt(b, "u32"), d[b + 4], link)
-            return
-        }
-        // every other record names a call: session u32, seq u32, then its own fields;
-        // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (0: not a call record)
-        const need = kind > Kind.OPEN && kind < Kind.LIST ? NEED[kind - Kind.CALL] : 0
-        if (need === 0) {
-            link.error(at, "unknown record kind " + kind)
-            return
-        }
-        if (len < need) {
-            link.error(at, `record ${kind} too short (${len} < ${need})`)
-            return
-        }
-        const s = use(d.getAt(b, "u32"), link)
-        if (!s) return
-        const seq = d.getAt(b + 4, "u32")
-        if (kind === Kind.DATA) onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
-        else if (kind === Kind.POLL) onPoll(s, seq, d.getAt(b + 8, "u32"))
-        else if (kind === Kind.CANCEL) onCancel(s, seq)
-        else if (kind === Kind.DONE) {
-            for (let i = 4; i + 4 <= len; i += 4) onDone(s, d.getAt(b + i, "u32"))
-        } else this.call(kind, s, seq, d, b, len, at)
+    const dlen = len - (db - b)
+    if (total > cfg.maxRequestBytes) {
+        reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
+        return
     }
-
-    /** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
-    call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
-        ack(s, d.getAt(b + 8, "u32"))
-        if (s.isGone(seq) || find(s, seq)) {
-            // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
-            // its answer is released)
-            onPoll(s, seq, 0)
-            return
-        }
-        const timeoutMs = d.getAt(b + 12, "u32")
-        let e: Entry = null
-        let total = len - 19
-        let db = b + 19
-        if (kind === Kind.CALLX) {
-            const idx = d[b + 18]
-            if (d.getAt(b + 16, "u16") !== listVersion || idx >= entries.length) {
-                bounce(s, seq, Status.Stale)
-                return
-            }
-            e = entries[idx]
-        } else {
-            const hash = d.getAt(b + 16, "u32")
-            total = d.getAt(b + 20, "u32")
-            const nlen = d[b + 24]
-            db = b + 25 + nlen
-            if (25 + nlen > len) {
-                s.out.error(at, "CALL name overruns the record")
-                return
-            }
-            let name = d.slice(b + 25, db).toString()
-            if (name[0] !== "/") name = "/" + name
-            for (const x of entries) if (x.name === name) e = x
-            if (!e) {
-                reject(s, seq, Status.Unimplemented, "no service " + name)
-                return
-            }
-            if (e.type.hash !== hash) {
-                reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
-                return
-            }
-        }
-        const dlen = len - (db - b)
-        if (total > cfg.maxRequestBytes) {
-            reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
-            return
-        }
-        if (dlen > total) {
-            s.out.error(at, "CALL carries more data than its total length")
-            return
-        }
-        admit(s, seq, timeoutMs, e, total, d, db, dlen)
+    if (dlen > total) {
+        s.out.error(at, "CALL carries more data than its total length")
+        return
     }
+    admit(s, seq, timeoutMs, e, total, d, db, dlen)
 }
