@@ -1,24 +1,10 @@
-// The ArduCAM's real bus on a board: SPI with chip select on a GPIO, and the board's I2C. Only
-// used on hardware (see src/robot/board.ts). It calls the runtime's SPI and I2C primitives
-// (`ds.spiConfigure`/`ds.spiXfer`, `ds._i2cTransaction`), which the `SPI` and `I2C` classes of
-// @devicescript/spi and @devicescript/i2c wrap: used directly they cost about 700 bytes less
-// function code (every method of a class is compiled into the image).
+// The ArduCAM's real bus on a board: SPI with chip select on a GPIO, and the board's I2C. Only used
+// on hardware (see src/robot/board.ts). It calls the runtime's SPI and I2C primitives directly, as
+// the SPI and I2C classes of @devicescript/spi and @devicescript/i2c do (same calls, same error
+// message): those classes compile every method, about 700 bytes of code this driver never runs.
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"
-import { ArduCamBus, hex2 } from "./arducam"
-
-/** the runtime's SPI and I2C primitives (see the header) */
-const hw = ds as typeof ds & {
-    spiConfigure(miso: number, mosi: number, sck: number, mode: number, hz: number): void
-    spiXfer(tx: Buffer, rx: Buffer): Promise<void>
-    _i2cTransaction(addr: number, wrbuf: Buffer, rdbuf?: Buffer): Promise<number>
-}
-
-/** one I2C transaction; throws naming the device and the runtime's status */
-async function i2c(addr: number, wr: Buffer, rd?: Buffer) {
-    const rc = await hw._i2cTransaction(addr, wr, rd)
-    if (rc !== 0) throw new Error(`I2C error ${rc} at address 0x${hex2(addr)}`)
-}
+import { ArduCamBus } from "./arducam"
 
 export interface ArduCamPins {
     cs: ds.OutputPin
@@ -29,30 +15,43 @@ export interface ArduCamPins {
     hz?: number
 }
 
+/** the runtime's SPI and I2C primitives (what @devicescript/spi and @devicescript/i2c wrap) */
+type DsBus = typeof ds & {
+    spiConfigure(miso: number, mosi: number, sck: number, mode: number, hz: number): void
+    spiXfer(tx: Buffer, rx: Buffer): Promise<void>
+    _i2cTransaction(addr: number, wrbuf: Buffer, rdbuf?: Buffer): Promise<number>
+}
+
+/** One I2C transaction (`xfer` of @devicescript/i2c): write `wr`, then read `numRead` bytes. */
+async function xfer(addr: number, wr: Buffer, numRead?: number): Promise<Buffer> {
+    const rd = numRead ? Buffer.alloc(numRead) : undefined
+    const rc = await (ds as DsBus)._i2cTransaction(addr, wr, rd)
+    if (rc !== 0) throw new Error(`I2C error ${rc} dev=${addr}: write ${wr}, read ${numRead} B`)
+    return rd || hex``
+}
+
 /** Configures the SPI bus and CS pin and returns the bus for `new ArduCam(bus)`. */
 export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
-    hw.spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz || 4000000)
+    // SPI mode 0
+    (ds as DsBus).spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz || 4000000)
     pins.cs.setMode(ds.GPIOMode.OutputHigh)
     return {
         spi: async (tx: Buffer, readLength: number) => {
             pins.cs.write(0)
             try {
-                await hw.spiXfer(tx, null)
-                const r = Buffer.alloc(readLength)
-                if (readLength > 0) await hw.spiXfer(null, r)
-                return r
+                await (ds as DsBus).spiXfer(tx, null)
+                if (readLength <= 0) return Buffer.alloc(0)
+                const rx = Buffer.alloc(readLength)
+                await (ds as DsBus).spiXfer(null, rx)
+                return rx
             } finally {
                 pins.cs.write(1)
             }
         },
         i2cWrite: async (addr: number, data: Buffer) => {
-            await i2c(addr, data)
+            await xfer(addr, data)
         },
-        i2cRead: async (addr: number, reg: number, length: number) => {
-            const r = Buffer.alloc(length)
-            await i2c(addr, Buffer.from([reg]), r)
-            return r
-        },
+        i2cRead: async (addr: number, reg: number, length: number) => await xfer(addr, Buffer.from([reg]), length),
         sleep: async (ms: number) => {
             await ds.sleep(ms)
         },
