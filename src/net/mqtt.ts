@@ -48,7 +48,7 @@ interface Peer {
 // (module state without initializers: each is set before it is read, and an initializer is code)
 let rt: Runtime
 /** the runtime's socket primitives (see the header) */
-const net = ds as typeof ds & {
+type Net = typeof ds & {
     _socketOpen(host: string, port: number): number
     _socketClose(): number
     _socketWrite(buf: Buffer): number
@@ -122,7 +122,10 @@ async function mqttMain() {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
         }
-        if (!(tls || url.startsWith("mqtt://")) || !host || !(port > 0) || name.length > 32 || name.indexOf("/") >= 0 || name.indexOf("+") >= 0 || name.indexOf("#") >= 0) {
+        let bad = !(tls || url.startsWith("mqtt://")) || !host || !(port > 0) || name.length > 32
+        // (a name with a topic separator or wildcard)
+        for (let k = 0; k < name.length; k++) if ("/+#".indexOf(name[k]) >= 0) bad = true
+        if (bad) {
             console.log(`mqtt: off (bad MQTT_URL '${url}' or ROBOT_NAME '${name}')`)
             return
         }
@@ -213,7 +216,7 @@ async function write(b: Buffer): Promise<boolean> {
     const s = sock
     // (non-zero: the device's write queue is full (-1) or the socket is gone: try again for a second)
     for (let i = 0; i < 50 && s && sock === s; ++i) {
-        if (net._socketWrite(b) === 0) return true
+        if ((ds as Net)._socketWrite(b) === 0) return true
         await ds.sleep(20)
     }
     return false
@@ -233,10 +236,10 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
     rx = []
     opened = false
     ended = ""
-    net._socketOnEvent = onSocket
+    ;(ds as Net)._socketOnEvent = onSocket
     // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
     console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
-    if (net._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
+    if ((ds as Net)._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
     sock = ++conns
     hdr = Buffer.alloc(5)
     hn = 0
@@ -279,7 +282,7 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
         sock = 0
         waiter = null
         // (a socket that ended is closed already)
-        if (!ended) net._socketClose()
+        if (!ended) (ds as Net)._socketClose()
         ended = "closed"
     }
 }
