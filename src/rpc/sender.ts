@@ -105,8 +105,8 @@ async function loop(s: Sender) {
     // period (20 ms) and up to 5 periods of credit build up while it is quiet (jdiface.c,
     // throttle_send_pkt); a send without credit waits *before* it goes, and a packet the runtime
     // cannot queue at once costs it another period. `tt` mirrors the bucket's time from this
-    // sender's own sends, corrected by every send that had to wait, and charges the server
-    // package's announce (a send every 500 ms). A bulk stream alone sends only while two sends'
+    // sender's own sends, corrected by every send that had to wait, and charges the control
+    // service's announce (a send every 500 ms). A bulk stream alone sends only while two sends'
     // worth of credit is left over, so an answer that becomes due during a stream goes out at
     // once (with half a packet of the stream beside it) instead of a slot later, while the
     // stream keeps the link's rate. Without credit the loop sleeps until just before the slot
@@ -129,7 +129,7 @@ async function loop(s: Sender) {
             }
             if (period > 0) {
                 const now = ds.millis()
-                // the server package's announce (every 500 ms) spends a send of the same budget
+                // the control announce (every 500 ms, src/rpc/server.ts) spends a send of the same budget
                 while (now - taxAt >= 500) {
                     tt += period
                     taxAt += 500
