@@ -26,6 +26,7 @@ import * as path from "node:path"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
 import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
 import { tsNames } from "../idl/names"
+import { fixedSize } from "../runtime/codec"
 
 export interface DeviceEmitOptions {
   /** source files as they should be named in the header (relative paths), in order */
@@ -397,12 +398,6 @@ function emitMessage(m: IdlMessage, names: Map<string, string>, claim: (id: stri
   return L
 }
 
-/** bytes of each fixed-size primitive on the wire (CDR aligns each to its size) */
-const WIRE_SIZE: Record<string, number> = {
-  bool: 1, byte: 1, char: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4,
-  float32: 4, int64: 8, uint64: 8, float64: 8,
-}
-
 /**
  * Where a request's trailing byte array starts in its CDR (after the 4-byte header and the array's
  * count), when the request is fixed-size scalars followed by one `uint8[]`/`byte[]` sequence;
@@ -415,7 +410,7 @@ export function requestTail(m: IdlMessage): number | undefined {
   if (!last || !isBytes(last) || last.arrayLength !== undefined) return undefined
   let pos = 0
   for (const f of fields.slice(0, -1)) {
-    const k = !f.isArray && !f.isComplex ? WIRE_SIZE[f.type] : undefined
+    const k = !f.isArray && !f.isComplex ? fixedSize(f.type) : undefined
     if (!k) return undefined
     pos = Math.ceil(pos / k) * k + k
   }

@@ -50,6 +50,11 @@ const SIZES: Record<string, number> = {
 }
 const FLOAT32_MAX = 3.4028234663852886e38
 
+/** Bytes of a fixed-size ROS primitive on the wire (CDR aligns it to that size); undefined for strings. */
+export function fixedSize(type: string): number | undefined {
+  return type === "string" || type === "wstring" ? undefined : SIZES[type]
+}
+
 /** `uint8[]`/`byte[]` fields are Uint8Array on the host; every other array is a plain array. */
 export function isByteArrayField(f: Field): boolean {
   return f.isArray === true && !f.isComplex && (f.type === "uint8" || f.type === "byte")
