@@ -120,27 +120,34 @@ describe("protocol v2 guarantees (VM)", () => {
     await healthy("after the largest uploads")
   })
 
-  test("8 CALLs at once, each claiming a 12 KB request: admitted by bytes, no restart", async () => {
-    const n = rig.node
-    const name = new TextEncoder().encode("/echo")
-    const recs = Array.from({ length: 8 }, (_, i) =>
-      callRecord({ session: n.session, seq: 0x6000_0000 + i, ack: 0, timeoutMs: 5000 }, Echo.hash32, 12000, name, new Uint8Array(8)),
-    )
-    const busy = new Promise<number>((resolve) => {
-      let k = 0
-      const off = n.onDeviceRecord((r) => {
-        if (r.kind === "result" && r.seq >= 0x6000_0000 && r.seq < 0x6000_0008 && r.status === 101 && ++k === 7) {
-          off()
-          resolve(k)
-        }
+  // Echo's requests are decoded from a copy (a 12 KB one holds twice that); Upload's are received
+  // uncopied (ServiceType.tail) up to maxRequestBytes: both admissions are checked before any buffer
+  for (const [label, svc, hash, total, base] of [
+    ["a 12 KB request", "/echo", Echo.hash32, 12000, 0x6000_0000],
+    ["a 20 KiB upload", "/upload", Upload.hash32, 20480, 0x6800_0000],
+  ] as const) {
+    test(`8 CALLs at once, each claiming ${label}: admitted by bytes, no restart`, async () => {
+      const n = rig.node
+      const name = new TextEncoder().encode(svc)
+      const recs = Array.from({ length: 8 }, (_, i) =>
+        callRecord({ session: n.session, seq: base + i, ack: 0, timeoutMs: 5000 }, hash, total, name, new Uint8Array(8)),
+      )
+      const busy = new Promise<number>((resolve) => {
+        let k = 0
+        const off = n.onDeviceRecord((r) => {
+          if (r.kind === "result" && r.seq >= base && r.seq < base + 8 && r.status === 101 && ++k === 7) {
+            off()
+            resolve(k)
+          }
+        })
       })
+      // (8 CALL records with a name take over 300 bytes: two back-to-back frames of a 236-byte link)
+      for (const p of packRecords(recs)) await n.sendRawFrame(p)
+      assert.equal(await busy, 7, `seven of them refused as busy (the budget holds one: ${label})`)
+      for (const p of packRecords(recs.map((_, i) => cancelRecord(n.session, base + i)))) await n.sendRawFrame(p)
+      await healthy(`after 8 CALLs claiming ${label}`)
     })
-    // (8 CALL records with a name take 328 bytes: two back-to-back frames of a 236-byte link)
-    for (const p of packRecords(recs)) await n.sendRawFrame(p)
-    assert.equal(await busy, 7, "seven of them refused as busy (the budget holds one 12 KB request)")
-    for (const p of packRecords(recs.map((_, i) => cancelRecord(n.session, 0x6000_0000 + i)))) await n.sendRawFrame(p)
-    await healthy("after 8 oversized CALLs")
-  })
+  }
 
   test("LIST and POLL floods, and garbage at 1,000 frames/s, leave the device serving", async () => {
     const n = rig.node
