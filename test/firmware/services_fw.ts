@@ -8,7 +8,7 @@
 //   mode 3: restart the program after delay_ms (a device reset in the middle of a call)
 //   mode 4: answer with the number of times a mode-4 call has run (proves de-duplication)
 //   mode 6: add one more service (`/added_N`, AddTwoInts): the service list changes
-//   mode 7: never return (a handler stuck forever; released at the caller's deadline)
+//   mode 7: never return (a handler stuck forever; released at the caller's deadline, terminated 1 s later)
 //   mode 8: answer with a byte source that throws after `size` bytes
 //   mode 9: sleep delay_ms through the call context; answer "completed" or "cancelled: <reason>"
 //           and count completions (runs of mode 9 that slept the whole time) in `completed`
@@ -76,7 +76,8 @@ async function heapProbe() {
     }
 }
 
-configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10 })
+// (defaultTimeoutMs: the deadline of a call that names none, short so a test can watch it pass)
+configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10, defaultTimeoutMs: 2000 })
 
 createService(AddTwoInts, "add_two_ints", async req => ({ sum: req.a + req.b }))
 
