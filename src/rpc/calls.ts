@@ -164,6 +164,8 @@ interface Refusal {
     seq: number
     /** the RESULT record's body: session, seq, status, total = message length, message */
     body: Buffer
+    /** when it was refused (kept for cfg.retentionMs, like an answer) */
+    t: number
 }
 export const refusals: Refusal[] = []
 
@@ -197,7 +199,7 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
     b[8] = status
     b.setAt(9, "u32", m.length)
     b.blitAt(13, m, 0, m.length)
-    const r: Refusal = { s, seq, body: b }
+    const r: Refusal = { s, seq, body: b, t: ds.millis() }
     refusals.push(r)
     s.out.transient(Kind.RESULT, b, s.id)
 }
@@ -608,6 +610,9 @@ export function sweep() {
             c.fiber.terminate()
             unlinger(c)
         }
+    // refusals are kept as long as answers; sessions that never called, for 10 s
+    for (let i = refusals.length - 1; i >= 0; i--) if (now - refusals[i].t > cfg.retentionMs) refusals.insert(i, -1)
+    for (const s of sessions.slice()) if (s.called === 0 && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
     for (const c of calls.slice()) {
         if (c.state === CallState.Receiving) {
             if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")

@@ -549,7 +549,7 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     // program connects with the same client id and publish its will `offline` after the new
     // program's `online`: the retained state must end `online` whatever the order
     const before = rig.node.limits!.bootId
-    await rig.node.createClient(Echo, "echo").call(echo("", { mode: 3, delay_ms: 50 }), { timeoutMs: 3000 }).catch(() => {})
+    await rig.node.createClient(Echo, "echo").call(echo("reset", { mode: 3, delay_ms: 50 }), { timeoutMs: 3000 }).catch(() => {})
     await until("the new program's HELLO", () => rig.node.limits !== undefined && rig.node.limits.bootId !== before, 20000)
     await until("presence settled on online", () => presence[presence.length - 1] === "online", 20000)
     // the retained state a new host sees, a moment later
