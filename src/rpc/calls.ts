@@ -10,7 +10,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText, perSession } from "./core"
+import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -155,9 +155,9 @@ export function bounce(s: Session, seq: number, status: number) {
 /**
  * Refused calls (no such service, wrong type, over the limits): their seq is settled at once (the
  * call can never run later) and the answer is kept in a small ring shared by all hosts, for a
- * resent CALL or a POLL, until DONE or until the ring needs room: then the oldest refusal of the
- * host that holds the most goes (its late POLL gets "gone"). A flood of refusals costs at most
- * MAX_REFUSALS small records, whoever sends it, and evicts the flooder's own answers first.
+ * resent CALL or a POLL, until DONE, retention, or until the ring needs room: then a host holding
+ * half of it loses its own oldest, else the oldest goes (a late POLL for it gets "gone"). A flood
+ * of refusals costs at most MAX_REFUSALS small records, whoever sends it.
  */
 interface Refusal {
     s: Session
@@ -175,24 +175,15 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
         dropSession(s)
         return
     }
-    if (refusals.length >= MAX_REFUSALS) {
-        // the host holding the most refusals gives up its oldest
-        let top: Session = null
-        let most = 0
-        for (const r of refusals) {
-            let k = 0
-            for (const q of refusals) if (q.s === r.s) k++
-            if (k > most) {
-                most = k
-                top = r.s
-            }
+    // full: a host holding half the ring gives up its own oldest, else the oldest goes
+    let k = 0
+    let own = -1
+    for (let i = 0; i < refusals.length; i++)
+        if (refusals[i].s === s) {
+            if (own < 0) own = i
+            k++
         }
-        for (let i = 0; i < refusals.length; i++)
-            if (refusals[i].s === top) {
-                refusals.insert(i, -1)
-                break
-            }
-    }
+    if (refusals.length >= MAX_REFUSALS) refusals.insert(k >= MAX_REFUSALS >> 1 ? own : 0, -1)
     let m = Buffer.from(msg)
     if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
     const b = u32s(s.id, seq, 13 + m.length)
@@ -216,17 +207,17 @@ function unrefuse(s: Session, seq: number, all: boolean) {
     }
 }
 
-/** calls of `s` in flight (received, queued, run or streamed) */
-function held(s: Session): number {
-    let n = 0
-    for (const c of calls) if (c.s === s && (c.state !== CallState.Done || c.sendOff >= 0)) n++
-    return n
-}
-
 /** a new call whose request starts with `dlen` bytes of `d` at `db` */
 export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
-    // each host keeps its share: one host's calls never take the last slots (issue 16)
-    if (inFlight() >= cfg.maxInFlight || held(s) >= perSession()) {
+    // each host keeps its share: one host's calls never take the last two slots (issue 16)
+    let n = 0
+    let mine = 0
+    for (const c of calls)
+        if (c.state !== CallState.Done || c.sendOff >= 0) {
+            n++
+            if (c.s === s) mine++
+        }
+    if (n >= cfg.maxInFlight || mine >= (cfg.maxInFlight > 3 ? cfg.maxInFlight - 2 : 1)) {
         bounce(s, seq, Status.Busy)
         return
     }

@@ -49,10 +49,6 @@ export const RESERVE = Limit.BudgetReserve
 export const MAX_RANGES = 24
 /** refused calls whose answers are remembered (for a resent CALL or a POLL), shared by all hosts */
 export const MAX_REFUSALS = 8
-/** calls one host may hold at once: the rest of maxInFlight is kept for other hosts */
-export function perSession(): number {
-    return cfg.maxInFlight > 3 ? cfg.maxInFlight - 2 : 1
-}
 /** handlers still running after their call was released (cancel, deadline); past it new calls are busy */
 export const MAX_LINGERING = 16
 /** how long a released handler may run on before its fiber is terminated (ms) */
