@@ -389,7 +389,7 @@ async function begin(c: ArduCam) {
         )
     c.head = h.slice(s)
     c.readPos = 3 - s
-    c.last = 0
+    c.last = h[2]
 }
 
 async function captureLocked(c: ArduCam): Promise<FrameSource> {
