@@ -8,7 +8,7 @@ import { ArduCamModel, INIT_WRITES, MODEL_FIFO_SIZE, MODEL_SPI_MAX } from "./ard
 /** A JPEG-shaped frame: FF D8, a pattern that never holds FF D9, FF D9. */
 function frame(n: number, seed: number) {
     const b = Buffer.alloc(n)
-    // the pattern repeats every 256 bytes: one block, copied (a byte loop over 12 KB trips the VM's watchdog)
+    // the pattern repeats every 256 bytes: one block, copied (a byte loop over 9 KB trips the VM's watchdog)
     const block = Buffer.alloc(256)
     for (let i = 0; i < 256; i++) block[i] = (i * 7 + seed) & 0xff
     for (let at = 0; at < n; at += 256) b.blitAt(at, block, 0, Math.min(256, n - at))
@@ -19,7 +19,7 @@ function frame(n: number, seed: number) {
     return b
 }
 
-/** Byte equality, compared natively 1 KB at a time (a byte loop over 12 KB trips the VM's watchdog). */
+/** Byte equality, compared natively 1 KB at a time (a byte loop over 9 KB trips the VM's watchdog). */
 function sameBytes(a: Buffer, b: Buffer) {
     if (a.length !== b.length) return false
     for (let i = 0; i < a.length; i += 1024) if (a.slice(i, i + 1024).toString("hex") !== b.slice(i, i + 1024).toString("hex")) return false
