@@ -14,6 +14,9 @@
 //   lossy_bulk_ratio       256 KiB goodput through that link / clean 256 KiB goodput
 //   flood_restarts         program restarts (bootId changes) during LIST, POLL, oversized-CALL and
 //                          garbage floods; must be 0
+//   flood_victim_*, mqtt_flood_victim_*, soak_*, attack_restarts   calls of well-behaved hosts while
+//                          one host floods, over Jacdac and MQTT, and the long adversarial soak
+//                          (bench/attack.ts)
 //   robot_function_bytes   "Function TOTAL" of the robot firmware (src/main.ts) bytecode-sizes.md
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
 //                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
@@ -32,6 +35,7 @@ import { buildFirmware } from "../host/sim/vm"
 import { CMD_ECHO, callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
+import { jacdacFlood, mqttFlood, soak } from "./attack"
 import { spawnSync } from "node:child_process"
 import { startBroker } from "../host/mqtt/broker"
 import { connect } from "../host/client/node"
@@ -278,6 +282,16 @@ async function main() {
     const mq = await mqttFigures(broker.url, "bench")
     log("floods")
     const restarts = await floods(rig)
+    // under attack (bench/attack.ts): the victims' calls during each flood, then the long soak
+    const boot0 = node.limits?.bootId
+    log("3 hosts calling while one floods at 1,000 frames/s over Jacdac (30 s)")
+    const jf = await jacdacFlood(rig, 30)
+    log("the same over MQTT (30 s)")
+    const mf = await mqttFlood(() => connect({ transport: mqttTransport({ url: broker.url, robot: "bench" }) }), 30, mq.mqtt_max_record ?? 3072)
+    const seed = Number(process.env.RS_SOAK_SEED ?? (Date.now() % 1_000_000))
+    log(`adversarial soak, 120 s, seed ${seed} (replay: RS_SOAK_SEED=${seed})`)
+    const sk = await soak(rig, 120, seed)
+    const attackRestarts = node.limits?.bootId === boot0 ? 0 : 1
     const robotFw = buildFirmware("src/main.ts")
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
@@ -319,6 +333,10 @@ async function main() {
       lossy_calls_exactly_once: +(handlerRuns / calls).toFixed(4),
       lossy_bulk_ratio: +(lossyBps / cleanBulkBps).toFixed(3),
       flood_restarts: restarts,
+      ...jf,
+      ...mf,
+      ...sk,
+      attack_restarts: attackRestarts,
       robot_function_bytes: functionTotal(robotFw.dir),
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
@@ -355,6 +373,12 @@ async function main() {
         lossy_bulk_ratio: ">= 0.75",
         small_call_p99_during_bulk_ms: "<= 3 x idle_call_rtt_p50_ms",
         flood_restarts: "0",
+        flood_victim_call_p99_ms: "<= 100",
+        flood_victim_failures: "0",
+        mqtt_flood_victim_call_p99_ms: "<= 3 x mqtt_call_rtt_p50_ms",
+        mqtt_flood_victim_failures: "0",
+        soak_victim_failures: "0",
+        attack_restarts: "0",
         robot_function_bytes: "<= 40000",
         bridge_rtt_ratio: "<= 1.05",
         foxglove_rtt_ratio: "<= 1.05",
