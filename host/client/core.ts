@@ -8,7 +8,7 @@ import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
 import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
 import { ServiceError } from "./errors"
-import { FrameError, JACDAC_PAYLOAD, VersionError, encodeName, listRecord, packRecords, parseDeviceFrame, type DeviceRecord, type Hello } from "./records"
+import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, parseDeviceFrame, type DeviceRecord, type Hello } from "./records"
 
 /** Limits the device announced in its HELLO record. */
 export interface DeviceLimits {
@@ -209,7 +209,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
 
   protected requestList() {
     if (this.closed || !this.linkReady()) return
-    this.enqueue([listRecord()])
+    this.enqueue([encodeList()])
     // the HELLO or a SERVICE record may be lost: ask again until the list is complete
     clearTimeout(this.listTimer)
     this.listTimer = setTimeout(() => {
