@@ -50,7 +50,7 @@ export interface JacdacSpec {
   /** the Jacdac service spec (markdown) the device's service class is built from */
   spec: string
   class: string
-  packets: Record<string, { kind: "command" | "report"; code: string; carries?: "host" | "device" }>
+  packets: Record<string, { kind: "command" | "report"; code: string; carries?: "host" | "device"; doc: string }>
 }
 
 export interface ProtocolTable {
@@ -442,6 +442,12 @@ function docOutputs(base: string, t: ProtocolTable): { file: string; content: st
   const hostKinds = ls.filter((l) => l.dir === "host")
   const devKinds = ls.filter((l) => l.dir === "device")
   let doc = read(PROTOCOL_DOC)
+  const packets = ["| packet | code | direction | payload |", "|---|---|---|---|"]
+  for (const [n, p] of Object.entries(t.jacdac.packets)) {
+    const dir = p.carries === "host" ? "host → device" : p.carries === "device" ? "device → host" : "both"
+    packets.push(`| ${p.carries ? p.kind : "command/report"} \`${n}\` | \`${p.code}\` | ${dir} | ${p.doc} |`)
+  }
+  doc = replaceRegion(doc, PROTOCOL_DOC, "jacdac packets", `Service class \`${t.jacdac.class}\`.\n\n${packets.join("\n")}`)
   doc = replaceRegion(doc, PROTOCOL_DOC, "host records", recordTable(hostKinds))
   doc = replaceRegion(doc, PROTOCOL_DOC, "device records", recordTable(devKinds))
   const specFile = t.jacdac.spec

@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { ServiceError } from "../../host/client/errors"
-import { Kind, WireStatus, encodeCall, encodeCallx, encodeData, encodePoll, rec, type DeviceRecord } from "../../host/client/records"
+import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, encodeData, encodePoll, rec, type DeviceRecord } from "../../host/client/records"
 import type { ServiceNode } from "../../host/client/node"
 import { startRig, type Rig } from "../../host/sim/rig"
 import type { FrameFilter } from "../../host/transport/hub"
@@ -195,7 +195,8 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
       { name: "unknown kind", payload: [0x7f, 0, 0], expect: isError(/unknown record kind/) },
       { name: "record too short", payload: [Kind.POLL, 2, 0, 1, 2], expect: isError(/too short/) },
       { name: "overrunning CALL", payload: bytes(call).slice(0, 12), expect: isError(/overruns the frame/) },
-      { name: "CALL whose name overruns it", payload: bytes(rec(Kind.CALL, Uint8Array.from([...bytes(call).slice(3, 27), 200, 0x2f])).subarray(0)), expect: isError(/name overruns/) },
+      // (the fixed fields up to nameLen, which is the last of them; a name of 200 bytes with 1 there)
+      { name: "CALL whose name overruns it", payload: bytes(rec(Kind.CALL, Uint8Array.from([...bytes(call).slice(RECORD_HEADER, RECORD_HEADER + RECORD_TAIL.CALL - 1), 200, 0x2f]))), expect: isError(/name overruns/) },
       { name: "CALL for an unknown service", payload: bytes(encodeCall({ ...head(0x7744_0004), hash32: 0, total: 0, name: enc("/zz"), data: new Uint8Array(0) })), expect: resultOf(0x7744_0004, 12) },
       {
         name: "CALL with more data than its length",

@@ -8,12 +8,14 @@ import { ServiceError } from "../../host/client/errors"
 import {
   JACDAC_PAYLOAD,
   Kind,
+  RECORD_HEADER,
+  RECORD_MIN,
   encodeCall,
   encodeCancel,
   encodeData,
   encodeList,
-  packRecords,
   encodePoll,
+  packRecords,
   rec,
   type DeviceRecord,
 } from "../../host/client/records"
@@ -207,7 +209,7 @@ describe("protocol v2 guarantees (VM)", () => {
     // broken records naming this host's calls, sent by the other host while the call runs
     const s = rig.node.session
     for (let seq = 1; seq < 2000; seq += 97) {
-      const cancel = rec(Kind.CANCEL, new Uint8Array([s & 255, (s >>> 8) & 255, (s >>> 16) & 255, s >>> 24, seq & 255, 0, 0]))
+      const cancel = rec(Kind.CANCEL, encodeCancel({ session: s, seq }).subarray(RECORD_HEADER, RECORD_HEADER + RECORD_MIN.CANCEL - 1))
       const data = encodeData({ session: s, seq, offset: 0xffffff, data: new Uint8Array(4) }).subarray(0, 12)
       await other.sendRawFrame(cancel)
       await other.sendRawFrame(data)
