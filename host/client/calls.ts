@@ -22,7 +22,7 @@ import {
   encodeOpen,
   encodePoll,
   type DeviceRecord,
-  type Hello,
+  type HelloRecord,
 } from "./records"
 import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "./wire"
 
@@ -111,7 +111,7 @@ export class CallEngine {
   private readonly queue: PendingCall[] = []
   private doneSeqs: number[] = []
   private doneTimer: NodeJS.Timeout | undefined
-  private hello: Hello | undefined
+  private hello: HelloRecord | undefined
   /** a fatal condition (protocol version): every call fails with it */
   private fatal: ServiceError | undefined
   closed = false
@@ -121,13 +121,13 @@ export class CallEngine {
     private readonly window: () => number,
   ) {}
 
-  get limits(): Hello | undefined {
+  get limits(): HelloRecord | undefined {
     return this.hello
   }
 
   // ------------------------------------------------------------------ sessions
   /** A device program appeared or changed (new HELLO bootId): open a session with it. */
-  deviceHello(h: Hello, restarted: boolean) {
+  deviceHello(h: HelloRecord, restarted: boolean) {
     this.hello = h
     if (restarted) this.lose("unavailable", "device program restarted")
     if (!this.session) this.open()

@@ -8,9 +8,6 @@ import { FrameError, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDe
 
 export * from "./wire"
 
-/** The device's HELLO: its version and limits (the one host type for HELLO). */
-export type { HelloRecord as Hello } from "./wire"
-
 /** Bytes of a record of each kind before its variable part (record header + fixed fields). */
 export const CALL_HEADER = RECORD_HEADER + RECORD_MIN.CALL
 export const CALLX_HEADER = RECORD_HEADER + RECORD_MIN.CALLX

@@ -18,6 +18,8 @@ import {
   encodePoll,
   packRecords,
   parseDeviceFrame,
+  parseHostFrame,
+  encodeRecord,
 } from "../../host/client/records"
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
@@ -38,6 +40,25 @@ describe("host records", () => {
     assert.deepEqual(encodeCancel({ session: 5, seq: 1 }), hex("14 0800 05000000 01000000"))
     assert.deepEqual(encodeDone({ session: 5, seqs: [2, 3] }), hex("16 0c00 05000000 02000000 03000000"))
     assert.deepEqual(encodeList(), hex("17 0000"))
+  })
+  test("the golden host records decode back to what was encoded (the device's side: the in-memory robot, tests)", () => {
+    const golden = hex("10 0500 44332211 02" + "14 0800 05000000 01000000" + "16 0c00 05000000 02000000 03000000" + "17 0000" + "12 1500 0d0c0b0a 04030201 00030201 88130000 ff01 02 0506")
+    assert.deepEqual(parseHostFrame(golden), {
+      records: [
+        { kind: "open", nonce: 0x11223344, version: 2 },
+        { kind: "cancel", session: 5, seq: 1 },
+        { kind: "done", session: 5, seqs: [2, 3] },
+        { kind: "list" },
+        { kind: "callx", ...head, listVersion: 0x1ff, index: 2, data: Uint8Array.of(5, 6) },
+      ],
+    })
+    const call = hex("11 2000 0d0c0b0a 04030201 00030201 88130000 7fa43c7c 03000000 04 2f616464 090807")
+    assert.deepEqual(parseHostFrame(call).records, [{ kind: "call", ...head, hash32: 0x7c3ca47f, total: 3, name: "/add", data: Uint8Array.of(9, 8, 7) }])
+    // a bad record: the good ones before it, and the error at its offset
+    const bad = parseHostFrame(hex("17 0000" + "15 0200 0102"))
+    assert.deepEqual(bad.records, [{ kind: "list" }])
+    assert.equal(bad.error?.offset, 3)
+    assert.match(bad.error?.message ?? "", /POLL too short \(2 < 12 bytes\)/)
   })
   test("names get their leading slash; too long is refused", () => {
     assert.deepEqual(encodeName("a"), encodeName("/a"))
@@ -105,6 +126,10 @@ describe("device frames", () => {
       { kind: "error", offset: 5, message: "ok" },
       { kind: "nosession", session: 0x0a0b0c0d, bootId: 0x12345678 },
     ])
+  })
+
+  test("the expected records encode back to the golden bytes (the device's side)", () => {
+    assert.deepEqual(Buffer.concat(parseDeviceFrame(frame).map((r) => Buffer.from(encodeRecord(r)))), Buffer.from(frame))
   })
 
   test("truncated at every offset: the whole records before it, or a FrameError, never a phantom record", () => {

@@ -28,7 +28,7 @@ import {
   encodePoll,
   rec,
   type DeviceRecord,
-  type Hello,
+  type HelloRecord,
 } from "../../host/client/records"
 import { mqttSettings, startRig, type Rig } from "../../host/sim/rig"
 import { jd } from "../../host/transport/jacdac"
@@ -194,10 +194,10 @@ class Host {
     return this.records.splice(i, 1)[0]!
   }
 
-  async hello(): Promise<Hello> {
+  async hello(): Promise<HelloRecord> {
     this.records.length = 0
     await this.send([encodeList()])
-    return (await this.take("HELLO", (r) => r.kind === "hello")) as Hello
+    return (await this.take("HELLO", (r) => r.kind === "hello")) as HelloRecord
   }
 
   async open(): Promise<number> {
