@@ -32,7 +32,7 @@ import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
 import { Echo, echo, pattern } from "../test/host/services_fixture"
 import { buildFirmware } from "../host/sim/vm"
-import { CMD_ECHO, callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
+import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../host/client/records"
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
 import { jacdacFlood, mqttFlood, soak } from "./attack"
@@ -154,12 +154,12 @@ async function floods(rig: Rig): Promise<number> {
   })
   const name = new TextEncoder().encode("/echo")
   const rand = rng(5)
-  const lists = packRecords(Array.from({ length: 78 }, () => listRecord()))[0]!
-  const polls = packRecords(Array.from({ length: 15 }, (_, i) => pollRecord(n.session, 0x5000_0000 + i, 0)))[0]!
+  const lists = packRecords(Array.from({ length: 78 }, () => encodeList()))[0]!
+  const polls = packRecords(Array.from({ length: 15 }, (_, i) => encodePoll({ session: n.session, seq: 0x5000_0000 + i, have: 0 })))[0]!
   const t0 = performance.now()
   for (let i = 0; i < 1000; i++) {
     if (i % 50 === 0) {
-      const big = Array.from({ length: 8 }, (_, k) => callRecord({ session: n.session, seq: 0x6100_0000 + i * 8 + k, ack: 0, timeoutMs: 300 }, Echo.hash32, 12000, name, new Uint8Array(8)))
+      const big = Array.from({ length: 8 }, (_, k) => encodeCall({ session: n.session, seq: 0x6100_0000 + i * 8 + k, ack: 0, timeoutMs: 300, hash32: Echo.hash32, total: 12000, name, data: new Uint8Array(8) }))
       for (const p of packRecords(big)) await n.sendRawFrame(p)
     }
     await n.sendRawFrame(i % 10 === 0 ? lists : polls)
