@@ -10,11 +10,10 @@
 import { AddTwoInts } from "../host/gen/interfaces"
 import { ServiceError } from "../host/client/errors"
 import type { RecordNode } from "../host/client/core"
-import { callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
+import { encodeCall, encodeList, encodePoll, packRecords } from "../host/client/records"
 import type { Rig } from "../host/sim/rig"
 import { attackFrames } from "../test/support/attack"
 import { rng } from "../test/support/link"
-import { Echo } from "../test/host/services_fixture"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -26,18 +25,17 @@ function pct(xs: number[], p: number): number {
 /** frames of the classic floods: 78 LISTs, 19 POLLs of unknown calls, 7 refused CALLs, garbage */
 function floodFrames(session: number, seed: number, max: number) {
   const r = rng(seed)
-  const lists = packRecords(Array.from({ length: 78 }, () => listRecord()), max)[0]!
-  const nope = new TextEncoder().encode("/no_such_service")
+  const lists = packRecords(Array.from({ length: 78 }, () => encodeList()), max)[0]!
   let seq = 0x4000_0000
   return (i: number): Uint8Array => {
     switch (i % 4) {
       case 0:
         return lists
       case 1:
-        return packRecords(Array.from({ length: 19 }, () => pollRecord(session, seq++, 0)), max)[0]!
+        return packRecords(Array.from({ length: 19 }, () => encodePoll({ session, seq: seq++, have: 0 })), max)[0]!
       case 2:
         return packRecords(
-          Array.from({ length: 7 }, () => callRecord({ session, seq: seq++, ack: 0, timeoutMs: 3000 }, Echo.hash32 ^ 1, 4, nope, new Uint8Array(4))),
+          Array.from({ length: 7 }, () => encodeCall({ session, seq: seq++, ack: 0, timeoutMs: 3000, hash32: 1234, total: 4, name: "/no_such_service", data: new Uint8Array(4) })),
           max,
         )[0]!
       default: {

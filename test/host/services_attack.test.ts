@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { ServiceError } from "../../host/client/errors"
-import { callRecord, cancelRecord, dataRecord, listRecord, openRecord, packRecords, pollRecord } from "../../host/client/records"
+import { PROTOCOL_VERSION, encodeCall, encodeCancel, encodeData, encodeList, encodeOpen, encodePoll, packRecords } from "../../host/client/records"
 import type { ServiceNode } from "../../host/client/node"
 import { startRig, type Rig } from "../../host/sim/rig"
 import { Echo, Upload, echo, testFirmware } from "./services_fixture"
@@ -97,18 +97,18 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
 
   test("refused CALLs (no such service, wrong type, over the limits) allocate nothing outside the budget", async () => {
     const s = bad.session
-    const nope = new TextEncoder().encode("/no_such_service")
-    const echoName = new TextEncoder().encode("/echo")
+    const nope = "/no_such_service"
+    const echoName = "/echo"
     const r = await during(
       (running) =>
         paced(running, 20, async (f) => {
           const recs = Array.from({ length: 7 }, (_, i) => {
             const h = { session: s, seq: seqBase + f * 7 + i, ack: 0, timeoutMs: 5000 }
             // unknown service, type mismatch, a total over maxRequestBytes, a total over the budget
-            if (i % 4 === 0) return callRecord(h, 1234, 4, nope, new Uint8Array(4))
-            if (i % 4 === 1) return callRecord(h, 0xdeadbeef, 4, echoName, new Uint8Array(4))
-            if (i % 4 === 2) return callRecord(h, Echo.hash32, 1 << 30, echoName, new Uint8Array(4))
-            return callRecord(h, Echo.hash32, 16000, echoName, new Uint8Array(4))
+            if (i % 4 === 0) return encodeCall({ ...h, hash32: 1234, total: 4, name: nope, data: new Uint8Array(4) })
+            if (i % 4 === 1) return encodeCall({ ...h, hash32: 0xdeadbeef, total: 4, name: echoName, data: new Uint8Array(4) })
+            if (i % 4 === 2) return encodeCall({ ...h, hash32: Echo.hash32, total: 1 << 30, name: echoName, data: new Uint8Array(4) })
+            return encodeCall({ ...h, hash32: Echo.hash32, total: 16000, name: echoName, data: new Uint8Array(4) })
           })
           for (const p of packRecords(recs)) await bad.sendRawFrame(p)
         }),
@@ -120,7 +120,7 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
   })
 
   test("a LIST flood (100 frames/s of 78 LISTs) does not starve another host's calls", async () => {
-    const lists = packRecords(Array.from({ length: 78 }, () => listRecord()))[0]!
+    const lists = packRecords(Array.from({ length: 78 }, () => encodeList()))[0]!
     const r = await during(
       (running) => paced(running, 100, () => bad.sendRawFrame(lists)),
       () => victim(good, 10, 300),
@@ -133,7 +133,7 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
     const s = bad.session
     const r = await during(
       (running) =>
-        paced(running, 100, (f) => bad.sendRawFrame(packRecords(Array.from({ length: 19 }, (_, i) => pollRecord(s, seqBase + f * 19 + i, 0)))[0]!)),
+        paced(running, 100, (f) => bad.sendRawFrame(packRecords(Array.from({ length: 19 }, (_, i) => encodePoll({ session: s, seq: seqBase + f * 19 + i, have: 0 })))[0]!)),
       () => victim(good, 10, 300),
     )
     seqBase += 0x10_0000
@@ -143,16 +143,16 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
 
   test("stalled partial uploads (a byte every 4 s) are dropped and never lock out another host", async () => {
     const s = bad.session
-    const name = new TextEncoder().encode("/upload")
+    const name = "/upload"
     const base = seqBase
     seqBase += 0x10_0000
     // 10 CALLs each claiming 200 bytes and sending 20
-    for (const p of packRecords(Array.from({ length: 10 }, (_, i) => callRecord({ session: s, seq: base + i, ack: 0, timeoutMs: 60000 }, Upload.hash32, 200, name, new Uint8Array(20)))))
+    for (const p of packRecords(Array.from({ length: 10 }, (_, i) => encodeCall({ session: s, seq: base + i, ack: 0, timeoutMs: 60000, hash32: Upload.hash32, total: 200, name, data: new Uint8Array(20) }))))
       await bad.sendRawFrame(p)
     const r = await during(
       async (running) => {
         for (let k = 0; running(); k++) {
-          for (let i = 0; i < 10; i++) await bad.sendRawFrame(dataRecord(s, base + i, 20 + k, new Uint8Array(1)))
+          for (let i = 0; i < 10; i++) await bad.sendRawFrame(encodeData({ session: s, seq: base + i, offset: 20 + k, data: new Uint8Array(1) }))
           for (let t = 0; t < 40 && running(); t++) await sleep(100)
         }
       },
@@ -164,7 +164,7 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
 
   test("deadline 0 and 0xffffffff are finite; handlers that never return cannot hold every slot; CANCEL frees a slot at once", async () => {
     const s = bad.session
-    const name = new TextEncoder().encode("/echo")
+    const name = "/echo"
     const stuckReq = Echo.request.encode(echo("", { mode: 7 }))
     const base = seqBase
     seqBase += 0x10_0000
@@ -184,16 +184,16 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
       // 10 calls to a handler that never returns: even ones with no deadline (0: the firmware's
       // defaultTimeoutMs, 2 s), odd ones with the longest (0xffffffff: cut to maxTimeoutMs)
       const stuck = Array.from({ length: 10 }, (_, i) =>
-        callRecord({ session: s, seq: base + i, ack: 0, timeoutMs: i % 2 ? 0xffffffff : 0 }, Echo.hash32, stuckReq.length, name, stuckReq),
+        encodeCall({ session: s, seq: base + i, ack: 0, timeoutMs: i % 2 ? 0xffffffff : 0, hash32: Echo.hash32, total: stuckReq.length, name, data: stuckReq }),
       )
       for (const p of packRecords(stuck)) await bad.sendRawFrame(p)
       // one host holds at most maxInFlight - 2 calls: another host is served while they hang
       served(await victim(good, 8, 250), 8, "stuck handlers")
       await until("the calls with deadline 0 were not ended at the default deadline", () => statuses(0, 10).filter((st) => st === 4).length >= 4, 5000)
       // CANCEL gives the slots back at once (the handlers are told, then terminated a second later)
-      for (const p of packRecords(stuck.map((_, i) => cancelRecord(s, base + i)))) await bad.sendRawFrame(p)
+      for (const p of packRecords(stuck.map((_, i) => encodeCancel({ session: s, seq: base + i })))) await bad.sendRawFrame(p)
       const sleepReq = Echo.request.encode(echo("", { mode: 9, delay_ms: 300 }))
-      const again = Array.from({ length: 8 }, (_, i) => callRecord({ session: s, seq: base + 20 + i, ack: 0, timeoutMs: 5000 }, Echo.hash32, sleepReq.length, name, sleepReq))
+      const again = Array.from({ length: 8 }, (_, i) => encodeCall({ session: s, seq: base + 20 + i, ack: 0, timeoutMs: 5000, hash32: Echo.hash32, total: sleepReq.length, name, data: sleepReq }))
       for (const p of packRecords(again)) await bad.sendRawFrame(p)
       await until("calls sent after the CANCEL did not all complete", () => statuses(20, 28).length === 8, 5000)
       assert.deepEqual(statuses(20, 28), Array(8).fill(0), "after CANCEL the slots were still held (busy answers)")
@@ -206,7 +206,7 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
 
   test("an OPEN flood cannot evict a host that called recently", async () => {
     const r = await during(
-      (running) => paced(running, 200, (i) => bad.sendRawFrame(packRecords(Array.from({ length: 5 }, (_, k) => openRecord(0x5000_0000 + i * 5 + k)))[0]!)),
+      (running) => paced(running, 200, (i) => bad.sendRawFrame(packRecords(Array.from({ length: 5 }, (_, k) => encodeOpen({ nonce: 0x5000_0000 + i * 5 + k, version: PROTOCOL_VERSION })))[0]!)),
       () => victim(good, 8, 1500),
     )
     served(r, 8, "OPEN flood")

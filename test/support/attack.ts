@@ -3,17 +3,7 @@
 // made up), packed into frames of any size up to the link's. Deterministic for a seed, so a failing
 // run is replayed with the seed it prints.
 import { AddTwoInts } from "../../host/gen/interfaces"
-import {
-  callRecord,
-  callxRecord,
-  cancelRecord,
-  dataRecord,
-  doneRecord,
-  listRecord,
-  openRecord,
-  pollRecord,
-  rec,
-} from "../../host/client/records"
+import { encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../../host/client/records"
 import { Echo, Upload } from "../host/gen/interfaces"
 import { rng } from "./link"
 
@@ -34,13 +24,12 @@ export interface AttackStats {
   random: number
 }
 
-const enc = new TextEncoder()
 const NAMES = {
-  add: enc.encode("/add_two_ints"),
-  echo: enc.encode("/echo"),
-  serial: enc.encode("/echo_serial"),
-  upload: enc.encode("/upload"),
-  nope: enc.encode("/no_such_service"),
+  add: "/add_two_ints",
+  echo: "/echo",
+  serial: "/echo_serial",
+  upload: "/upload",
+  nope: "/no_such_service",
 }
 
 /**
@@ -70,42 +59,42 @@ export function attackFrames(seed: number, target: AttackTarget, max = 236) {
     switch (int(12)) {
       case 0: {
         const req = AddTwoInts.request.encode({ a: BigInt(int(1000)), b: 1n })
-        return callRecord(head, AddTwoInts.hash32, req.length, NAMES.add, req)
+        return encodeCall({ ...head, hash32: AddTwoInts.hash32, total: req.length, name: NAMES.add, data: req })
       }
       case 1: {
         const req = echoReq()
-        return callRecord(head, Echo.hash32, req.length, pick([NAMES.echo, NAMES.serial]), req)
+        return encodeCall({ ...head, hash32: Echo.hash32, total: req.length, name: pick([NAMES.echo, NAMES.serial]), data: req })
       }
       case 2: {
         // an upload that claims more than it sends (the rest may come as DATA, or never)
         const total = 8 + int(3000)
         const first = new Uint8Array(Math.min(total, int(120)))
-        return callRecord(head, Upload.hash32, total, NAMES.upload, first)
+        return encodeCall({ ...head, hash32: Upload.hash32, total, name: NAMES.upload, data: first })
       }
       case 3:
         // refused: no such service, a wrong type, a total over every limit
         return pick([
-          callRecord(head, 1234, 4, NAMES.nope, new Uint8Array(4)),
-          callRecord(head, 0xdeadbeef, 4, NAMES.add, new Uint8Array(4)),
-          callRecord(head, Echo.hash32, 1 << 30, NAMES.echo, new Uint8Array(4)),
+          encodeCall({ ...head, hash32: 1234, total: 4, name: NAMES.nope, data: new Uint8Array(4) }),
+          encodeCall({ ...head, hash32: 0xdeadbeef, total: 4, name: NAMES.add, data: new Uint8Array(4) }),
+          encodeCall({ ...head, hash32: Echo.hash32, total: 1 << 30, name: NAMES.echo, data: new Uint8Array(4) }),
         ])
       case 4: {
         const name = pick(["/add_two_ints", "/echo", "/upload"])
         const req = name === "/add_two_ints" ? AddTwoInts.request.encode({ a: 1n, b: 2n }) : name === "/echo" ? echoReq() : Upload.request.encode({ data: new Uint8Array(int(100)) })
-        return callxRecord(head, r() < 0.8 ? target.listVersion : int(65536), target.index[name] ?? 0, req)
+        return encodeCallx({ ...head, listVersion: r() < 0.8 ? target.listVersion : int(65536), index: target.index[name] ?? 0, data: req })
       }
       case 5:
-        return dataRecord(s, int(seq + 4), int(4000), new Uint8Array(int(200)))
+        return encodeData({ session: s, seq: int(seq + 4), offset: int(4000), data: new Uint8Array(int(200)) })
       case 6:
-        return cancelRecord(s, int(seq + 4))
+        return encodeCancel({ session: s, seq: int(seq + 4) })
       case 7:
-        return pollRecord(s, int(seq + 4), int(2000))
+        return encodePoll({ session: s, seq: int(seq + 4), have: int(2000) })
       case 8:
-        return doneRecord(s, Array.from({ length: 1 + int(10) }, () => int(seq + 4)))
+        return encodeDone({ session: s, seqs: Array.from({ length: 1 + int(10) }, () => int(seq + 4)) })
       case 9:
-        return openRecord((r() * 0x1_0000_0000) >>> 0, r() < 0.9 ? 2 : int(256))
+        return encodeOpen({ nonce: (r() * 0x1_0000_0000) >>> 0, version: r() < 0.9 ? 2 : int(256) })
       case 10:
-        return listRecord()
+        return encodeList()
       default:
         // a record of an unknown kind or with a length that lies
         return rec(int(256), new Uint8Array(int(40)))
@@ -122,7 +111,7 @@ export function attackFrames(seed: number, target: AttackTarget, max = 236) {
       parts.push(x)
       n += x.length
     }
-    if (!parts.length) parts.push(listRecord())
+    if (!parts.length) parts.push(encodeList())
     const f = new Uint8Array(parts.reduce((a, p) => a + p.length, 0))
     let o = 0
     for (const p of parts) {
