@@ -276,10 +276,14 @@ function lockAdvice(msg: string): string {
   return `cannot start the simulator: ${msg}. Stop that program, or run again with --wait [seconds] to wait until it is done.`
 }
 
-/** Fails at once, naming the holder, when the simulator lock is taken (the rig takes it for real later). */
-export async function probeSimulatorLock(): Promise<void> {
+/**
+ * Fails at once, naming the holder, when the simulator lock is taken (the rig takes it for real
+ * later, with `acquirePortLock(waitMs)`). The probe's lock is gone when this resolves (release()
+ * closes the locked file itself), so the rig's `flock -n` right after cannot meet it (issue 17).
+ */
+export async function probeSimulatorLock(lockFile?: string): Promise<void> {
   try {
-    const lock = await acquirePortLock(0)
+    const lock = await acquirePortLock(0, lockFile)
     lock.release()
   } catch (e) {
     throw e instanceof PortLockBusyError ? new Error(lockAdvice(e.message)) : e
