@@ -31,6 +31,8 @@ export interface SimCommandOptions {
   robots?: string
   brokerHost?: string
   brokerPort?: string
+  /** --broker-users <file>: with --robots, the embedded broker's users (robots log in as their names) */
+  brokerUsers?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -205,6 +207,9 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   const { startCliBroker } = (require("./bridge") as typeof import("./bridge"))
   const { openMqttFleet } = (require("../mqtt/fleet") as typeof import("../mqtt/fleet"))
   const { startSimFleet } = (require("../sim/fleet") as typeof import("../sim/fleet"))
+  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: leave out --mqtt <url>")
+  }
   const closers: (() => Promise<void>)[] = []
   const closeAll = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => {})
@@ -212,18 +217,44 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   const progress = startupProgress()
   let fleetNode: import("../client/fleet").FleetNode
   let robots: import("../sim/fleet").SimFleetRobot[]
+  let sims: import("../sim/fleet").SimFleet
+  let broker: import("../mqtt/broker").EmbeddedBroker | undefined
+  let restartBroker: ((stopOnly?: boolean) => Promise<void>) | undefined
   try {
     let url = opts.mqtt
+    let host: { username?: string; password?: string } = {}
+    let credentials: ((name: string) => { user: string; pass: string }) | undefined
     if (url === undefined) {
-      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort })
-      closers.push(() => b.broker.close())
+      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort, brokerUsers: opts.brokerUsers })
+      broker = b.broker
+      closers.push(() => broker?.close() ?? Promise.resolve())
       url = b.broker.url
+      host = { username: b.username, password: b.password }
+      const users = b.users
+      if (users) {
+        // each robot logs in as the user of its own name (docs/mqtt.md: a robot's user is its name)
+        const missing = Array.from({ length: n }, (_, i) => `robot${i + 1}`).filter((r) => !users.some((u) => u.role === "robot" && u.name === r))
+        if (missing.length) throw new Error(`--broker-users ${opts.brokerUsers}: add a user with role "robot" for ${missing.join(", ")} (a robot's user name is its name)`)
+        credentials = (name) => {
+          const u = users.find((x) => x.role === "robot" && x.name === name)!
+          return { user: u.name, pass: u.password }
+        }
+      }
+      // the same address, port and users again: robots and the bridge reconnect by themselves
+      const port = Number(new URL(url).port)
+      restartBroker = async (stopOnly = false) => {
+        await broker?.close()
+        broker = undefined
+        if (stopOnly) return
+        const again = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: String(port), brokerUsers: opts.brokerUsers })
+        broker = again.broker
+      }
     }
-    const sims = await startSimFleet({ robots: n, firmware: path.resolve(dir, firmware), mqttUrl: url, lockWaitMs: waitMs, onProgress: progress.step })
+    sims = await startSimFleet({ robots: n, firmware: path.resolve(dir, firmware), mqttUrl: url, credentials, lockWaitMs: waitMs, onProgress: progress.step })
     closers.push(() => sims.close())
     robots = sims.robots
     progress.step(`waiting for ${n} robot${n > 1 ? "s" : ""} on ${url}`)
-    const f = await openMqttFleet({ url })
+    const f = await openMqttFleet({ url, ...host })
     closers.push(() => f.close())
     await f.directory.waitFor({ names: robots.map((r) => r.name), timeoutMs: 30000 })
     await f.fleet.listServices({ timeoutMs: 30000 })
@@ -245,9 +276,8 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
     await closeAll()
     throw e
   }
-  console.log("Press a robot's simulated button: type 'b <n>' + Enter (toggles; 'b' alone: robot1). Stop with Ctrl+C.")
+  console.log("Type 'help' + Enter for the commands (a robot's button, stop/start/reboot a robot, restart the broker). Stop with Ctrl+C.")
   for (const r of robots) r.hardware.camera.on("picture", (p: { width: number; height: number; size: number }) => console.log(`[sim] ${r.name} camera: ${p.width}x${p.height} JPEG, ${p.size} bytes`))
-  const pressed = new Map<string, boolean>()
   let stopping = false
   const stop = async () => {
     if (stopping) return
@@ -258,18 +288,108 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   }
   process.once("SIGINT", () => void stop())
   process.once("SIGTERM", () => void stop())
+  const console_ = fleetConsole({ robots: sims, broker: restartBroker, say: (l) => console.log(l) })
+  // one command at a time (a robot's VM joins its hub room in the order the VMs connect)
+  let queue = Promise.resolve()
   process.stdin.setEncoding("utf8")
-  process.stdin.on("data", (line: string) => {
-    const m = /^b(?:\s+(\d+))?$/.exec(line.trim())
-    if (!m) return
-    const r = robots[(m[1] ? Number(m[1]) : 1) - 1]
-    if (!r) return console.log(`[sim] no robot ${m[1]} (1-${robots.length})`)
-    const down = !pressed.get(r.name)
-    pressed.set(r.name, down)
-    void r.hardware.pressButton(down)
-    console.log(`[sim] ${r.name} button ${down ? "down" : "up"}`)
+  process.stdin.on("data", (text: string) => {
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue
+      queue = queue.then(() => (stopping ? undefined : console_(line)))
+    }
   })
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
+}
+
+/** The commands `robot sim --robots N` takes on its standard input. */
+export const FLEET_HELP = [
+  "Commands (type one + Enter); <robot> is a number (2) or a name (robot2):",
+  "  help                 this list",
+  "  b [<robot>]          press or release the robot's simulated button (toggles; default robot1)",
+  "  stop <robot>         power the robot off (its VM stops; the broker publishes its last will: offline)",
+  "  start <robot>        power a stopped robot on again (same settings)",
+  "  reboot <robot>       reset the robot (stop, then start; also: restart <robot>)",
+  "  broker restart       stop the embedded MQTT broker and start it again on the same port (robots and bridge reconnect)",
+  "  broker stop          stop the embedded broker (every robot goes offline); broker start: start it again",
+  "  Ctrl+C               stop everything",
+].join("\n")
+
+/**
+ * Reads one command line of `robot sim --robots N` and carries it out; resolves when it is done.
+ * Says what happened (or why not) through `say`; never throws.
+ */
+export function fleetConsole(o: {
+  robots: Pick<import("../sim/fleet").SimFleet, "robots" | "stop" | "start" | "restart" | "running">
+  /** restarts the embedded broker (stopOnly: stops it); undefined with --mqtt <url> */
+  broker?: (stopOnly?: boolean) => Promise<void>
+  say: (line: string) => void
+}): (line: string) => Promise<void> {
+  const pressed = new Map<string, boolean>()
+  let brokerDown = false
+  const robotOf = (arg: string | undefined) => {
+    const names = o.robots.robots.map((r) => r.name)
+    if (arg === undefined) return undefined
+    const name = /^\d+$/.test(arg) ? `robot${arg}` : arg
+    const r = o.robots.robots.find((x) => x.name === name)
+    if (!r) throw new Error(`no robot ${arg} (robots: ${names.join(", ")}, or 1-${names.length})`)
+    return r
+  }
+  return async (line) => {
+    const [cmd, arg, extra] = line.trim().split(/\s+/)
+    try {
+      if (extra !== undefined) throw new Error(`'${line.trim()}': one argument at most (help lists the commands)`)
+      switch (cmd) {
+        case "help":
+        case "?":
+          return o.say(FLEET_HELP)
+        case "b": {
+          const r = robotOf(arg ?? "1")!
+          if (!o.robots.running(r.name)) throw new Error(`${r.name} is stopped: start ${r.name} first`)
+          const down = !pressed.get(r.name)
+          pressed.set(r.name, down)
+          await r.hardware.pressButton(down)
+          return o.say(`[sim] ${r.name} button ${down ? "down" : "up"}`)
+        }
+        case "stop":
+        case "start":
+        case "reboot":
+        case "restart": {
+          const r = robotOf(arg)
+          if (!r) throw new Error(`${cmd} which robot? e.g. ${cmd} 2`)
+          if (cmd === "stop") {
+            if (!o.robots.running(r.name)) return o.say(`[sim] ${r.name} is already stopped`)
+            await o.robots.stop(r.name)
+            return o.say(`[sim] ${r.name} stopped (the bridge shows it offline once the broker notices)`)
+          }
+          if (cmd === "start" && o.robots.running(r.name)) return o.say(`[sim] ${r.name} is running (reboot ${arg} resets it)`)
+          o.say(`[sim] ${cmd === "start" ? "starting" : "rebooting"} ${r.name}`)
+          if (cmd === "start") await o.robots.start(r.name)
+          else await o.robots.restart(r.name)
+          return o.say(`[sim] ${r.name} is up; it connects to the broker within a few seconds`)
+        }
+        case "broker": {
+          if (!o.broker) throw new Error("the broker is not this program's (--mqtt <url>): restart it where it runs")
+          if (arg === "stop") {
+            if (brokerDown) return o.say("[sim] the broker is already stopped")
+            await o.broker(true)
+            brokerDown = true
+            return o.say("[sim] broker stopped: every robot is offline until 'broker start'")
+          }
+          if (arg === "start" || arg === "restart") {
+            if (arg === "start" && !brokerDown) return o.say("[sim] the broker is running (broker restart restarts it)")
+            await o.broker(false)
+            brokerDown = false
+            return o.say(`[sim] broker ${arg === "start" ? "started" : "restarted"}: robots and the bridge reconnect within a few seconds`)
+          }
+          throw new Error(`broker ${arg ?? ""}: say broker restart, broker stop or broker start`)
+        }
+        default:
+          throw new Error(`unknown command '${line.trim()}' (help lists the commands)`)
+      }
+    } catch (e) {
+      o.say(`[sim] ${(e as Error).message}`)
+    }
+  }
 }
 
 function lockAdvice(msg: string): string {
@@ -303,6 +423,7 @@ export function registerSim(program: Command): void {
     .option("--robots <n>", "run n robots (robot1..robotN, a VM each) on an MQTT broker (the embedded one, or --mqtt <url>); the bridge serves them as /<robot>/<service>")
     .option("--broker-host <address>", "with --robots: where the embedded broker listens (default 127.0.0.1)")
     .option("--broker-port <port>", "with --robots: the embedded broker's port (default 1883)")
+    .option("--broker-users <file>", "with --robots: the embedded broker's users, JSON [{name, password, role: robot|host}]; each robot logs in as the user of its name (robot1..), the bridge as the host user (docs/mqtt.md)")
   addListenOptions(cmd, "bridge: ")
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)
