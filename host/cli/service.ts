@@ -183,6 +183,8 @@ function fail(verb: string, e: unknown): void {
   let hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
   if (!hint && e instanceof ServiceError && e.code === "unavailable" && /^robot \S+ is offline/.test(e.detail)) hint = "the bridge serves it again when the robot is back; `robot service list` shows the robots online"
   if (e instanceof UsageError) console.error(`robot service ${verb}: ${e.message}`)
+  // the bridge's own "no service" messages already say what to do (name one, robot service list)
+  else if (e instanceof ServiceError && !hint && e.code === "unimplemented" && /(\(robot service list[^)]*\)|name one \(\S+\))$/.test(e.detail)) console.error(`robot service ${verb}: ${e.message}`)
   else if (e instanceof ServiceError) console.error(`robot service ${verb}: ${e.message} (${hint ?? HINTS[e.code]})`)
   else console.error(`robot service ${verb}: ${(e as Error)?.message ?? String(e)}`)
   process.exitCode = 1

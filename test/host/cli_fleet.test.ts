@@ -43,7 +43,7 @@ test("CLI through a fleet's bridge: an offline robot is unavailable, a name with
 
     const bare = await runRobot(["service", "call", "/add_two_ints", "{a: 1, b: 2}", ...url])
     assert.equal(bare.code, 1)
-    assert.match(bare.stderr, /^robot service call: unimplemented: no service \/add_two_ints: this bridge serves several robots, name one \(\/robot1\/add_two_ints\)/)
+    assert.match(bare.stderr, /^robot service call: unimplemented: no service \/add_two_ints: this bridge serves several robots, name one \(\/robot1\/add_two_ints\)\n$/)
 
     const type = await runRobot(["service", "type", "/add_two_ints", ...url])
     assert.equal(type.code, 1)
@@ -51,7 +51,7 @@ test("CLI through a fleet's bridge: an offline robot is unavailable, a name with
 
     const missing = await runRobot(["service", "call", "/robot1/nope", ...url])
     assert.equal(missing.code, 1)
-    assert.match(missing.stderr, /^robot service call: unimplemented: no service \/nope on robot robot1/)
+    assert.match(missing.stderr, /^robot service call: unimplemented: no service \/nope on robot robot1 \(robot service list shows what there is\)\n$/)
   } finally {
     await f.close()
   }
