@@ -112,7 +112,10 @@ export function ensurePortFree(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer()
     srv.once("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EADDRINUSE") reject(new Error(`port ${port} on ${host} is in use (another bridge or rosbridge running?): pass --port <n>`))
+      // the CLI's calls go to devs.json's bridge.port (default 9090): another port needs --url on each
+      if (e.code === "EADDRINUSE") {
+        reject(new Error(`port ${port} on ${host} is in use (another bridge or rosbridge running?): pass --port <n>, and --url ws://${host}:<n> to every \`robot service\` call (or set bridge.port in devs.json: both then use it)`))
+      }
       else reject(e)
     })
     srv.listen(port, host, () => srv.close(() => resolve()))
