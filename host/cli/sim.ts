@@ -63,7 +63,7 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
     '  robot service call /set_pan robot_interfaces/srv/SetPan "{angle: 30}" --devtools',
     '  robot service call /take_picture robot_interfaces/srv/TakePicture "{resolution: 1, quality: 80}" --devtools --out picture.jpg',
     "",
-    "Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.",
+    "Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.",
   )
   console.log(out.join("\n"))
 }
@@ -165,7 +165,7 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
     await robot.close()
     throw e
   }
-  if (bridge) console.log("Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.")
+  if (bridge) console.log("Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.")
   let stopping = false
   const stop = async () => {
     if (stopping) return
@@ -182,11 +182,15 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   )
   let pressed = false
   process.stdin.setEncoding("utf8")
-  process.stdin.on("data", (line: string) => {
-    if (line.trim() === "b") {
-      pressed = !pressed
-      void robot.hardware.pressButton(pressed)
-      console.log(`[sim] button ${pressed ? "down" : "up"}`)
+  process.stdin.on("data", (text: string) => {
+    for (const raw of text.split("\n")) {
+      const line = raw.trim()
+      if (line === "b") {
+        pressed = !pressed
+        void robot.hardware.pressButton(pressed)
+        console.log(`[sim] button ${pressed ? "down" : "up"}`)
+      } else if (line === "help" || line === "?") console.log(SIM_HELP)
+      else if (line) console.log(`[sim] unknown command '${line}' (help lists the commands)`)
     }
   })
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
@@ -303,6 +307,14 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   })
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
 }
+
+/** The commands `robot sim` (one robot) takes on its standard input. */
+export const SIM_HELP = [
+  "Commands (type one + Enter):",
+  "  help     this list",
+  "  b        press or release the simulated button (toggles)",
+  "  Ctrl+C   stop (several robots to stop, start and reboot: robot sim --robots N)",
+].join("\n")
 
 /** The commands `robot sim --robots N` takes on its standard input. */
 export const FLEET_HELP = [
