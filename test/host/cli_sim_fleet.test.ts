@@ -62,7 +62,7 @@ test("the fleet console: help, and clear answers to mistakes (fake fleet, every 
   ])
 })
 
-test("robot sim --robots 2 --broker-users: help, stop/start a robot, restart the broker; the CLI says offline, then answers", { timeout: 600_000 }, async () => {
+test("robot sim --robots 2 --broker-users: help, stop/start a robot, stop/start/restart the broker; the CLI says offline, then answers", { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "robot-sim-fleet-"))
   const users = path.join(dir, "users.json")
   writeFileSync(users, JSON.stringify([
@@ -127,6 +127,17 @@ test("robot sim --robots 2 --broker-users: help, stop/start a robot, restart the
     const back = await runRobot(["service", "call", "/robot2/add_two_ints", "{a: 40, b: 2}", ...url])
     assert.equal(back.code, 0, back.stderr)
     assert.match(back.stdout, /sum=42/)
+
+    // the broker down: the bridge knows no robot online, and the CLI says so (not "no service")
+    from = send("broker stop")
+    await until(/broker stopped/, from)
+    await waitOnline({ robot1: false, robot2: false })
+    const down = await runRobot(["service", "call", "/robot1/get_state", ...url])
+    assert.equal(down.code, 1)
+    assert.match(down.stderr, /^robot service call: unavailable: robot robot1 is offline/)
+    from = send("broker start")
+    await until(/broker started/, from)
+    await waitOnline({ robot1: true, robot2: true })
 
     from = send("broker restart")
     await until(/broker restarted/, from)
