@@ -125,6 +125,9 @@ export function ensurePortFree(host: string, port: number): Promise<void> {
 /** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). Rejects, with nothing left running, when it cannot start. */
 export async function runSim(opts: SimCommandOptions): Promise<void> {
   if (opts.robots !== undefined) return await runSimFleet(opts)
+  if ((opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker of --robots <n>: add --robots, or leave them out")
+  }
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
@@ -205,6 +208,9 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--robots takes a whole number 1-16 (each robot is a VM), got ${opts.robots}`)
   if (opts.devtools) throw new Error("--robots runs its own VMs: it does not go with --devtools")
   if (opts.name !== undefined) throw new Error("--robots names the robots robot1..robotN: drop --name")
+  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: leave out --mqtt <url>")
+  }
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const listen = opts.bridge !== false ? listenSettings(opts) : undefined
@@ -214,9 +220,6 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   const { startCliBroker } = (require("./bridge") as typeof import("./bridge"))
   const { openMqttFleet } = (require("../mqtt/fleet") as typeof import("../mqtt/fleet"))
   const { startSimFleet } = (require("../sim/fleet") as typeof import("../sim/fleet"))
-  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
-    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: leave out --mqtt <url>")
-  }
   const closers: (() => Promise<void>)[] = []
   const closeAll = async () => {
     for (const c of closers.splice(0).reverse()) await c().catch(() => {})

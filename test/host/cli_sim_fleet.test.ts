@@ -62,6 +62,17 @@ test("the fleet console: help, and clear answers to mistakes (fake fleet, every 
   ])
 })
 
+test("robot sim: broker options that do not apply are refused before anything starts", async () => {
+  for (const [args, re] of [
+    [["sim", "--broker-users", "users.json"], /^robot: --broker-host\/--broker-port\/--broker-users configure the embedded broker of --robots <n>: add --robots, or leave them out\n$/],
+    [["sim", "--robots", "2", "--mqtt", "mqtt://127.0.0.1:1883", "--broker-users", "users.json"], /^robot: --broker-host\/--broker-port\/--broker-users configure the embedded broker: leave out --mqtt <url>\n$/],
+  ] as [string[], RegExp][]) {
+    const r = await runRobot(args, { timeoutMs: 60_000 })
+    assert.equal(r.code, 1, args.join(" "))
+    assert.match(r.stderr, re)
+  }
+})
+
 test("robot sim --robots 2 --broker-users: help, stop/start a robot, stop/start/restart the broker; the CLI says offline, then answers", { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "robot-sim-fleet-"))
   const users = path.join(dir, "users.json")
