@@ -17,17 +17,21 @@
 //   flood_victim_*, mqtt_flood_victim_*, soak_*, attack_restarts   calls of well-behaved hosts while
 //                          one host floods, over Jacdac and MQTT, and the long adversarial soak
 //                          (bench/attack.ts)
+//   cli_call_ms            wall time of one `robot service call /add_two_ints` (a new process: start-up, connect,
+//                          discovery, the call) through a bridge in front of the VM, p50 of 10 after a warm-up;
+//                          bridge_ws_call_p50_ms is the call's own round trip through that bridge
 //   robot_function_bytes   "Function TOTAL" of the robot firmware (src/main.ts) bytecode-sizes.md
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
 //                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
 //                          each probe on a freshly restarted program (DeviceScript has no heap API)
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { AddTwoInts } from "../host/gen/interfaces"
+import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
 import { ROS_SERVICES_CLASS } from "../host/client/records"
 import type { ServiceNode } from "../host/client/node"
 import { startRig, type Rig } from "../host/sim/rig"
 import { benchBridge } from "./bridge"
+import { startBridge } from "../host/bridge/server"
 import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
 import { Echo, echo, pattern } from "../test/host/services_fixture"
@@ -36,7 +40,7 @@ import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../ho
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
 import { jacdacFlood, mqttFlood, soak } from "./attack"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { startBroker } from "../host/mqtt/broker"
 import { connect } from "../host/client/node"
 import { mqttTransport, type MqttNode } from "../host/client/mqtt"
@@ -223,6 +227,8 @@ async function main() {
     log(`  polls so far ${node.stats.polls}`)
     log("bridge: rosbridge WebSocket vs the client directly, and calls/s against the in-memory device")
     const bridge = await benchBridge({ device: node, log })
+    log("CLI: robot service call through a bridge, 10 runs")
+    const cliCallMs = await cliCallFigure(node)
     log("idle calls, 100 ms apart")
     const idleT: number[] = []
     for (let i = 0; i < 180; i++) {
@@ -341,6 +347,7 @@ async function main() {
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
       ...bridge,
+      cli_call_ms: cliCallMs,
       ...mq,
       mqtt_bulk_vs_jacdac: +(mq.mqtt_bulk_bytes_per_s / bulkBps).toFixed(1),
     }
@@ -381,6 +388,7 @@ async function main() {
         attack_restarts: "0",
         robot_function_bytes: "<= 40000",
         bridge_rtt_ratio: "<= 1.05",
+        cli_call_ms: "< 500",
         foxglove_rtt_ratio: "<= 1.05",
         bridge_calls_per_s: ">= 5000 (in-memory device)",
         mqtt_rtt_ratio: "<= 1.15",
@@ -392,6 +400,29 @@ async function main() {
       print("\nmetric                          value        target")
       for (const [k, v] of Object.entries(out)) print(`${k.padEnd(32)}${String(v).padEnd(13)}${targets[k] ?? ""}`)
     }
+  }
+}
+
+/** p50 wall time (ms) of `robot service call /add_two_ints` as a new process, through a bridge in front of `node`. */
+async function cliCallFigure(node: ServiceNode): Promise<number> {
+  const bridge = await startBridge({ node, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes })
+  try {
+    const t: number[] = []
+    for (let i = 0; i <= 10; i++) {
+      const t0 = performance.now()
+      const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(process.execPath, [join(ROOT, "bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 1}`, "--url", bridge.wsUrl], { cwd: ROOT })
+        let out = ""
+        p.stdout.on("data", (d) => (out += d))
+        p.stderr.on("data", (d) => (out += d))
+        p.on("close", (code) => resolve({ code, out }))
+      })
+      if (r.code !== 0 || !r.out.includes(`sum=${i + 1}`)) throw new Error(`robot service call failed (${r.code}): ${r.out}`)
+      if (i > 0) t.push(performance.now() - t0) // the first builds the CLI's bundle if it is stale
+    }
+    return Math.round(pct(t, 50))
+  } finally {
+    await bridge.close()
   }
 }
 

@@ -9,7 +9,7 @@ import * as path from "node:path"
 import type { Command } from "commander"
 import YAML from "yaml"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { stringifyJson } from "../bridge/json"
+import { parseJson, stringifyJson } from "../bridge/json"
 import { RosbridgeClient } from "../bridge/rosclient"
 import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
 import { transportFromOptions } from "./link"
@@ -30,6 +30,12 @@ interface Backend {
   find?(name: string): Promise<{ name: string; type: string } | undefined>
   /** Robots a listing left out and why (MQTT). */
   readonly skipped?: { robot: string; why: string }[]
+  /**
+   * A name the backend does not list, called anyway so that the bridge says why (a robot of its
+   * fleet offline: `unavailable`; a name without a robot: `unimplemented` naming one to use). Resolves
+   * with the response when the service is there after all (it just appeared).
+   */
+  callUnlisted?(name: string, args: unknown, opts: { timeoutMs: number }): Promise<unknown>
   typedefs(type: string, half: "request" | "response"): Promise<Typedef[]>
   call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
   close(): Promise<void>
@@ -65,11 +71,26 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
       const { services } = (await rosapi("/rosapi/services", {})) as { services: string[] }
       return Promise.all(services.map(async (name) => ({ name, type: ((await rosapi("/rosapi/service_type", { service: name })) as { type: string }).type })))
     },
+    // one round trip, not a listing (a call's discovery: issue 17)
+    async find(name) {
+      const { type } = (await rosapi("/rosapi/service_type", { service: name })) as { type: string }
+      return type ? { name, type } : undefined
+    },
     async typedefs(type, half) {
       const r = (await rosapi(half === "request" ? "/rosapi/service_request_details" : "/rosapi/service_response_details", { type })) as { typedefs: Typedef[] }
       return r.typedefs
     },
     call: (name, args, opts) => client.call(name, args, opts),
+    async callUnlisted(name, args, opts) {
+      try {
+        return await client.call(name, args, opts)
+      } catch (e) {
+        // this project's bridge says why with an error code; another rosbridge server's own text is
+        // not one of them (it comes back as `internal`)
+        if (e instanceof ServiceError && e.code === "internal") throw new ServiceError("unimplemented", `no service ${name} (the bridge: ${e.detail})`, name)
+        throw e
+      }
+    },
     async close() {
       client.close()
     },
@@ -132,7 +153,7 @@ function checkConnOptions(o: ConnOptions & { robots?: string }): void {
   const direct = [o.serial !== undefined && o.serial !== false && "--serial", o.devtools !== undefined && o.devtools !== false && "--devtools", o.mqtt !== undefined && "--mqtt"].filter(Boolean)
   if (direct.length > 1) throw new UsageError(`${direct.join(" and ")} do not go together: pick one way to reach the robot`)
   if (o.robot !== undefined && o.mqtt === undefined) throw new UsageError("--robot needs --mqtt <url> (robots are named on an MQTT broker)")
-  if (o.robots !== undefined && o.mqtt === undefined) throw new UsageError("--robots needs --mqtt <url> (robots are named on an MQTT broker)")
+  if (o.robots !== undefined && direct.length && o.mqtt === undefined) throw new UsageError(`--robots calls a fleet's robots: through a bridge (no ${direct.join(", ")}) or with --mqtt <url>`)
   if (o.robots !== undefined && o.robot !== undefined) throw new UsageError("--robot and --robots do not go together")
 }
 
@@ -159,8 +180,11 @@ function hinted<E extends Error>(e: E, hint: string): E {
 
 /** Prints `robot service <verb>: <code>: <detail> (hint)` and sets exit status 1. */
 function fail(verb: string, e: unknown): void {
-  const hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
+  let hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
+  if (!hint && e instanceof ServiceError && e.code === "unavailable" && /^robot \S+ is offline/.test(e.detail)) hint = "the bridge serves it again when the robot is back; `robot service list` shows the robots online"
   if (e instanceof UsageError) console.error(`robot service ${verb}: ${e.message}`)
+  // the bridge's own "no service" messages already say what to do (name one, robot service list)
+  else if (e instanceof ServiceError && !hint && e.code === "unimplemented" && /(\(robot service list[^)]*\)|name one \(\S+\))$/.test(e.detail)) console.error(`robot service ${verb}: ${e.message}`)
   else if (e instanceof ServiceError) console.error(`robot service ${verb}: ${e.message} (${hint ?? HINTS[e.code]})`)
   else console.error(`robot service ${verb}: ${(e as Error)?.message ?? String(e)}`)
   process.exitCode = 1
@@ -345,6 +369,18 @@ function noteSkipped(b: Backend): void {
   for (const s of b.skipped ?? []) console.error(s.why === "offline" ? `robot ${s.robot} is offline: its services are not listed` : `robot ${s.robot}: ${s.why}`)
 }
 
+/**
+ * The error for a service the backend does not have: `no service <name>`, and when the robots of
+ * a fleet have it under their names (`/robot1/add_two_ints`), one of those to use.
+ */
+async function missing(b: Backend, name: string): Promise<ServiceError> {
+  const e = new ServiceError("unimplemented", `no service ${name}`, name)
+  const there = await b.list().catch(() => [] as { name: string }[])
+  const namespaced = there.map((x) => x.name).filter((x) => x.endsWith(name) && /^\/[^/]+$/.test(x.slice(0, x.length - name.length))).sort()
+  if (namespaced.length) return hinted(e, `the robots are named first: ${namespaced[0]}${namespaced.length > 1 ? ` (or ${namespaced.length - 1} more: robot service list)` : ""}`)
+  return e
+}
+
 /** One service by name: the backend's own lookup, or its list. */
 async function findService(b: Backend, name: string): Promise<{ name: string; type: string } | undefined> {
   if (b.find) return b.find(name)
@@ -382,6 +418,84 @@ async function groupCallCommand(url: string, glob: string, n: string, args: unkn
   }
 }
 
+/** The bridge's HTTP API base (`http://host:port`) for its WebSocket URL, and the token header. */
+function bridgeHttp(o: ConnOptions): { base: string; headers: Record<string, string> } {
+  const u = new URL(o.url ?? defaultUrl())
+  u.protocol = u.protocol === "wss:" ? "https:" : "http:"
+  const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
+  return { base: `${u.protocol}//${u.host}`, headers: token ? { authorization: `Bearer ${token}` } : {} }
+}
+
+/** A request to the bridge's HTTP API; its error body (`{code, message}`) becomes a ServiceError. */
+async function bridgeApi(url: string, init: RequestInit): Promise<any> {
+  let res: Response
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) })
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message
+    throw new ServiceError("unavailable", `cannot reach a bridge at ${new URL(url).origin} (${cause})`)
+  }
+  const text = await res.text()
+  let body: any
+  try {
+    body = parseJson(text)
+  } catch {
+    throw new ServiceError("internal", `the bridge answered HTTP ${res.status} with no JSON: ${text.slice(0, 200)}`)
+  }
+  if (res.status === 401) throw new ServiceError("unavailable", `the bridge at ${new URL(url).origin} refused the request: wrong or missing token (--token or ROBOT_BRIDGE_TOKEN)`)
+  if (!res.ok) {
+    const code = typeof body?.code === "string" && body.code in HINTS ? (body.code as ErrorCode) : "internal"
+    throw new ServiceError(code, String(body?.message ?? `HTTP ${res.status}`))
+  }
+  return body
+}
+
+/**
+ * `service call --robots <glob>` through a bridge that serves a fleet: its robots and their
+ * services from `GET /api/robots`, then one `POST /api/group/<service>?robots=<glob>` (docs/bridge.md);
+ * printed as the --mqtt group call prints. Exit status 1 if any robot did not answer.
+ */
+async function bridgeGroupCallCommand(o: ConnOptions, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
+  const { serviceTypes } = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  const { base, headers } = bridgeHttp(o)
+  const q = encodeURIComponent(glob)
+  const listed = (await bridgeApi(`${base}/api/robots?robots=${q}`, { headers })) as { fleet: boolean; robots: { name: string; online: boolean; services: { name: string; type: string }[] }[] }
+  if (!listed.fleet) throw hinted(new ServiceError("unimplemented", `the bridge at ${base} serves one robot, not a fleet`), "leave --robots out")
+  if (!listed.robots.length) {
+    const all = (await bridgeApi(`${base}/api/robots`, { headers })) as { robots: { name: string }[] }
+    throw hinted(new ServiceError("unavailable", `no robot matches '${glob}'`), all.robots.length ? `robots there: ${all.robots.map((r) => r.name).join(", ")}` : "no robot has appeared yet")
+  }
+  const type = listed.robots.flatMap((r) => r.services).find((s) => s.name === n)?.type
+  const full = wantType && (wantType.split("/").length === 2 ? `${wantType.split("/")[0]}/srv/${wantType.split("/")[1]}` : wantType)
+  if (full && type && full !== type) throw hinted(new ServiceError("type_mismatch", `${n} is ${type}, not ${full}`, n), `leave the type out, or give ${type}`)
+  let resTd: Typedef[] = []
+  const d = type ? serviceTypes[type] : undefined
+  if (d) {
+    const reqTd = makeTypedefs(d.request.definitions)
+    resTd = makeTypedefs(d.response.definitions)
+    checkRequest(args, reqTd)
+    console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
+  }
+  const out = (await bridgeApi(`${base}/api/group${n}?robots=${q}&timeout_ms=${timeoutMs}`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/json" },
+    body: stringifyJson(args),
+  })) as { results: { robot: string; ok: boolean; values?: unknown; error?: { code: string; message: string } }[] }
+  let failed = 0
+  for (const r of out.results) {
+    if (r.ok) console.log(`${r.robot}: ${formatMessage(r.values, resTd)}`)
+    else {
+      failed++
+      const offline = r.error?.code === "unavailable" && /is offline/.test(r.error.message)
+      console.log(`${r.robot}: ${offline ? "offline" : `${r.error?.code}: ${r.error?.message}`}`)
+    }
+  }
+  if (failed) {
+    console.error(`robot service call: ${failed} of ${out.results.length} robot(s) did not answer`)
+    process.exitCode = 1
+  }
+}
+
 export function registerService(program: Command): void {
   const service = program.command("service").description("list, inspect and call the robot's services (like `ros2 service`)")
 
@@ -409,9 +523,11 @@ export function registerService(program: Command): void {
     .action(async (name: string, o: ConnOptions) => {
       try {
         const n = name.startsWith("/") ? name : `/${name}`
-        const s = await withBackend(o, (b) => findService(b, n))
-        if (!s) throw new ServiceError("unimplemented", `no service ${n}`, n)
-        console.log(s.type)
+        await withBackend(o, async (b) => {
+          const s = await findService(b, n)
+          if (!s) throw await missing(b, n)
+          console.log(s.type)
+        })
       } catch (e) {
         fail("type", e)
       }
@@ -451,7 +567,7 @@ export function registerService(program: Command): void {
   )
     .option("--timeout <ms>", "give up after this many milliseconds", "10000")
     .option("--out <file>", "write the picture (CompressedImage data) of the response to this file")
-    .option("--robots <glob>", "with --mqtt: call every online robot whose name matches (rover*, r?), in parallel; one row per robot")
+    .option("--robots <glob>", "call every robot of a fleet whose name matches (rover*, r?), in parallel, through the bridge or with --mqtt; one row per robot")
     .action(async (name: string, a1: string | undefined, a2: string | undefined, o: ConnOptions & { timeout: string; out?: string; robots?: string }) => {
       try {
         const n = name.startsWith("/") ? name : `/${name}`
@@ -468,12 +584,22 @@ export function registerService(program: Command): void {
         if (o.robots !== undefined) {
           checkConnOptions(o)
           if (o.out) throw new UsageError("--out takes one robot's picture: use --robot, not --robots")
-          await groupCallCommand(o.mqtt!, o.robots, n, args, wantType, timeoutMs)
+          if (o.mqtt === undefined) await bridgeGroupCallCommand(o, o.robots, n, args, wantType, timeoutMs)
+          else await groupCallCommand(o.mqtt, o.robots, n, args, wantType, timeoutMs)
           return
         }
         await withBackend(o, async (b) => {
-          const s = await findService(b, n)
-          if (!s) throw new ServiceError("unimplemented", `no service ${n}`, n)
+          let s = await findService(b, n)
+          if (!s && b.callUnlisted) {
+            // not listed: the bridge says why (offline robot, a fleet name without a robot) or, if
+            // it appeared meanwhile, answers; the request is checked by the bridge
+            const values = await b.callUnlisted(n, args, { timeoutMs })
+            s = await findService(b, n)
+            const resTd = s ? await b.typedefs(s.type, "response") : []
+            console.log(`response:\n${formatMessage(values, resTd)}\n`)
+            return
+          }
+          if (!s) throw await missing(b, n)
           if (wantType) {
             const p = wantType.split("/")
             const full = p.length === 2 ? `${p[0]}/srv/${p[1]}` : wantType

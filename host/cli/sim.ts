@@ -31,6 +31,8 @@ export interface SimCommandOptions {
   robots?: string
   brokerHost?: string
   brokerPort?: string
+  /** --broker-users <file>: with --robots, the embedded broker's users (robots log in as their names) */
+  brokerUsers?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -61,7 +63,7 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
     '  robot service call /set_pan robot_interfaces/srv/SetPan "{angle: 30}" --devtools',
     '  robot service call /take_picture robot_interfaces/srv/TakePicture "{resolution: 1, quality: 80}" --devtools --out picture.jpg',
     "",
-    "Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.",
+    "Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.",
   )
   console.log(out.join("\n"))
 }
@@ -110,7 +112,10 @@ export function ensurePortFree(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer()
     srv.once("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EADDRINUSE") reject(new Error(`port ${port} on ${host} is in use (another bridge or rosbridge running?): pass --port <n>`))
+      // the CLI's calls go to devs.json's bridge.port (default 9090): another port needs --url on each
+      if (e.code === "EADDRINUSE") {
+        reject(new Error(`port ${port} on ${host} is in use (another bridge or rosbridge running?): pass --port <n>, and --url ws://${host}:<n> to every \`robot service\` call (or set bridge.port in devs.json: both then use it)`))
+      }
       else reject(e)
     })
     srv.listen(port, host, () => srv.close(() => resolve()))
@@ -120,6 +125,9 @@ export function ensurePortFree(host: string, port: number): Promise<void> {
 /** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). Rejects, with nothing left running, when it cannot start. */
 export async function runSim(opts: SimCommandOptions): Promise<void> {
   if (opts.robots !== undefined) return await runSimFleet(opts)
+  if ((opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker of --robots <n>: add --robots, or leave them out")
+  }
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
@@ -160,7 +168,7 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
     await robot.close()
     throw e
   }
-  if (bridge) console.log("Press the simulated button: type 'b' + Enter (toggles). Stop with Ctrl+C.")
+  if (bridge) console.log("Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.")
   let stopping = false
   const stop = async () => {
     if (stopping) return
@@ -177,11 +185,15 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   )
   let pressed = false
   process.stdin.setEncoding("utf8")
-  process.stdin.on("data", (line: string) => {
-    if (line.trim() === "b") {
-      pressed = !pressed
-      void robot.hardware.pressButton(pressed)
-      console.log(`[sim] button ${pressed ? "down" : "up"}`)
+  process.stdin.on("data", (text: string) => {
+    for (const raw of text.split("\n")) {
+      const line = raw.trim()
+      if (line === "b") {
+        pressed = !pressed
+        void robot.hardware.pressButton(pressed)
+        console.log(`[sim] button ${pressed ? "down" : "up"}`)
+      } else if (line === "help" || line === "?") console.log(SIM_HELP)
+      else if (line) console.log(`[sim] unknown command '${line}' (help lists the commands)`)
     }
   })
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
@@ -196,6 +208,9 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--robots takes a whole number 1-16 (each robot is a VM), got ${opts.robots}`)
   if (opts.devtools) throw new Error("--robots runs its own VMs: it does not go with --devtools")
   if (opts.name !== undefined) throw new Error("--robots names the robots robot1..robotN: drop --name")
+  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: leave out --mqtt <url>")
+  }
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const listen = opts.bridge !== false ? listenSettings(opts) : undefined
@@ -212,18 +227,44 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   const progress = startupProgress()
   let fleetNode: import("../client/fleet").FleetNode
   let robots: import("../sim/fleet").SimFleetRobot[]
+  let sims: import("../sim/fleet").SimFleet
+  let broker: import("../mqtt/broker").EmbeddedBroker | undefined
+  let restartBroker: ((stopOnly?: boolean) => Promise<void>) | undefined
   try {
     let url = opts.mqtt
+    let host: { username?: string; password?: string } = {}
+    let credentials: ((name: string) => { user: string; pass: string }) | undefined
     if (url === undefined) {
-      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort })
-      closers.push(() => b.broker.close())
+      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort, brokerUsers: opts.brokerUsers })
+      broker = b.broker
+      closers.push(() => broker?.close() ?? Promise.resolve())
       url = b.broker.url
+      host = { username: b.username, password: b.password }
+      const users = b.users
+      if (users) {
+        // each robot logs in as the user of its own name (docs/mqtt.md: a robot's user is its name)
+        const missing = Array.from({ length: n }, (_, i) => `robot${i + 1}`).filter((r) => !users.some((u) => u.role === "robot" && u.name === r))
+        if (missing.length) throw new Error(`--broker-users ${opts.brokerUsers}: add a user with role "robot" for ${missing.join(", ")} (a robot's user name is its name)`)
+        credentials = (name) => {
+          const u = users.find((x) => x.role === "robot" && x.name === name)!
+          return { user: u.name, pass: u.password }
+        }
+      }
+      // the same address, port and users again: robots and the bridge reconnect by themselves
+      const port = Number(new URL(url).port)
+      restartBroker = async (stopOnly = false) => {
+        await broker?.close()
+        broker = undefined
+        if (stopOnly) return
+        const again = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: String(port), brokerUsers: opts.brokerUsers })
+        broker = again.broker
+      }
     }
-    const sims = await startSimFleet({ robots: n, firmware: path.resolve(dir, firmware), mqttUrl: url, lockWaitMs: waitMs, onProgress: progress.step })
+    sims = await startSimFleet({ robots: n, firmware: path.resolve(dir, firmware), mqttUrl: url, credentials, lockWaitMs: waitMs, onProgress: progress.step })
     closers.push(() => sims.close())
     robots = sims.robots
     progress.step(`waiting for ${n} robot${n > 1 ? "s" : ""} on ${url}`)
-    const f = await openMqttFleet({ url })
+    const f = await openMqttFleet({ url, ...host })
     closers.push(() => f.close())
     await f.directory.waitFor({ names: robots.map((r) => r.name), timeoutMs: 30000 })
     await f.fleet.listServices({ timeoutMs: 30000 })
@@ -245,9 +286,8 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
     await closeAll()
     throw e
   }
-  console.log("Press a robot's simulated button: type 'b <n>' + Enter (toggles; 'b' alone: robot1). Stop with Ctrl+C.")
+  console.log("Type 'help' + Enter for the commands (a robot's button, stop/start/reboot a robot, restart the broker). Stop with Ctrl+C.")
   for (const r of robots) r.hardware.camera.on("picture", (p: { width: number; height: number; size: number }) => console.log(`[sim] ${r.name} camera: ${p.width}x${p.height} JPEG, ${p.size} bytes`))
-  const pressed = new Map<string, boolean>()
   let stopping = false
   const stop = async () => {
     if (stopping) return
@@ -258,28 +298,130 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   }
   process.once("SIGINT", () => void stop())
   process.once("SIGTERM", () => void stop())
+  const console_ = fleetConsole({ robots: sims, broker: restartBroker, say: (l) => console.log(l) })
+  // one command at a time (a robot's VM joins its hub room in the order the VMs connect)
+  let queue = Promise.resolve()
   process.stdin.setEncoding("utf8")
-  process.stdin.on("data", (line: string) => {
-    const m = /^b(?:\s+(\d+))?$/.exec(line.trim())
-    if (!m) return
-    const r = robots[(m[1] ? Number(m[1]) : 1) - 1]
-    if (!r) return console.log(`[sim] no robot ${m[1]} (1-${robots.length})`)
-    const down = !pressed.get(r.name)
-    pressed.set(r.name, down)
-    void r.hardware.pressButton(down)
-    console.log(`[sim] ${r.name} button ${down ? "down" : "up"}`)
+  process.stdin.on("data", (text: string) => {
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue
+      queue = queue.then(() => (stopping ? undefined : console_(line)))
+    }
   })
   await new Promise<void>((resolve) => process.stdin.once("pause", () => resolve()))
+}
+
+/** The commands `robot sim` (one robot) takes on its standard input. */
+export const SIM_HELP = [
+  "Commands (type one + Enter):",
+  "  help     this list",
+  "  b        press or release the simulated button (toggles)",
+  "  Ctrl+C   stop (several robots to stop, start and reboot: robot sim --robots N)",
+].join("\n")
+
+/** The commands `robot sim --robots N` takes on its standard input. */
+export const FLEET_HELP = [
+  "Commands (type one + Enter); <robot> is a number (2) or a name (robot2):",
+  "  help                 this list",
+  "  b [<robot>]          press or release the robot's simulated button (toggles; default robot1)",
+  "  stop <robot>         power the robot off (its VM stops; the broker publishes its last will: offline)",
+  "  start <robot>        power a stopped robot on again (same settings)",
+  "  reboot <robot>       reset the robot (stop, then start; also: restart <robot>)",
+  "  broker restart       stop the embedded MQTT broker and start it again on the same port (robots and bridge reconnect)",
+  "  broker stop          stop the embedded broker (every robot goes offline); broker start: start it again",
+  "  Ctrl+C               stop everything",
+].join("\n")
+
+/**
+ * Reads one command line of `robot sim --robots N` and carries it out; resolves when it is done.
+ * Says what happened (or why not) through `say`; never throws.
+ */
+export function fleetConsole(o: {
+  robots: Pick<import("../sim/fleet").SimFleet, "robots" | "stop" | "start" | "restart" | "running">
+  /** restarts the embedded broker (stopOnly: stops it); undefined with --mqtt <url> */
+  broker?: (stopOnly?: boolean) => Promise<void>
+  say: (line: string) => void
+}): (line: string) => Promise<void> {
+  const pressed = new Map<string, boolean>()
+  let brokerDown = false
+  const robotOf = (arg: string | undefined) => {
+    const names = o.robots.robots.map((r) => r.name)
+    if (arg === undefined) return undefined
+    const name = /^\d+$/.test(arg) ? `robot${arg}` : arg
+    const r = o.robots.robots.find((x) => x.name === name)
+    if (!r) throw new Error(`no robot ${arg} (robots: ${names.join(", ")}, or 1-${names.length})`)
+    return r
+  }
+  return async (line) => {
+    const [cmd, arg, extra] = line.trim().split(/\s+/)
+    try {
+      if (extra !== undefined) throw new Error(`'${line.trim()}': one argument at most (help lists the commands)`)
+      switch (cmd) {
+        case "help":
+        case "?":
+          return o.say(FLEET_HELP)
+        case "b": {
+          const r = robotOf(arg ?? "1")!
+          if (!o.robots.running(r.name)) throw new Error(`${r.name} is stopped: start ${r.name} first`)
+          const down = !pressed.get(r.name)
+          pressed.set(r.name, down)
+          await r.hardware.pressButton(down)
+          return o.say(`[sim] ${r.name} button ${down ? "down" : "up"}`)
+        }
+        case "stop":
+        case "start":
+        case "reboot":
+        case "restart": {
+          const r = robotOf(arg)
+          if (!r) throw new Error(`${cmd} which robot? e.g. ${cmd} 2`)
+          if (cmd === "stop") {
+            if (!o.robots.running(r.name)) return o.say(`[sim] ${r.name} is already stopped`)
+            await o.robots.stop(r.name)
+            return o.say(`[sim] ${r.name} stopped (the bridge shows it offline once the broker notices)`)
+          }
+          if (cmd === "start" && o.robots.running(r.name)) return o.say(`[sim] ${r.name} is running (reboot ${arg} resets it)`)
+          o.say(`[sim] ${cmd === "start" ? "starting" : "rebooting"} ${r.name}`)
+          if (cmd === "start") await o.robots.start(r.name)
+          else await o.robots.restart(r.name)
+          return o.say(`[sim] ${r.name} is up; it connects to the broker within a few seconds`)
+        }
+        case "broker": {
+          if (!o.broker) throw new Error("the broker is not this program's (--mqtt <url>): restart it where it runs")
+          if (arg === "stop") {
+            if (brokerDown) return o.say("[sim] the broker is already stopped")
+            await o.broker(true)
+            brokerDown = true
+            return o.say("[sim] broker stopped: every robot is offline until 'broker start'")
+          }
+          if (arg === "start" || arg === "restart") {
+            if (arg === "start" && !brokerDown) return o.say("[sim] the broker is running (broker restart restarts it)")
+            await o.broker(false)
+            brokerDown = false
+            return o.say(`[sim] broker ${arg === "start" ? "started" : "restarted"}: robots and the bridge reconnect within a few seconds`)
+          }
+          throw new Error(`broker ${arg ?? ""}: say broker restart, broker stop or broker start`)
+        }
+        default:
+          throw new Error(`unknown command '${line.trim()}' (help lists the commands)`)
+      }
+    } catch (e) {
+      o.say(`[sim] ${(e as Error).message}`)
+    }
+  }
 }
 
 function lockAdvice(msg: string): string {
   return `cannot start the simulator: ${msg}. Stop that program, or run again with --wait [seconds] to wait until it is done.`
 }
 
-/** Fails at once, naming the holder, when the simulator lock is taken (the rig takes it for real later). */
-export async function probeSimulatorLock(): Promise<void> {
+/**
+ * Fails at once, naming the holder, when the simulator lock is taken (the rig takes it for real
+ * later, with `acquirePortLock(waitMs)`). The probe's lock is gone when this resolves (release()
+ * closes the locked file itself), so the rig's `flock -n` right after cannot meet it (issue 17).
+ */
+export async function probeSimulatorLock(lockFile?: string): Promise<void> {
   try {
-    const lock = await acquirePortLock(0)
+    const lock = await acquirePortLock(0, lockFile)
     lock.release()
   } catch (e) {
     throw e instanceof PortLockBusyError ? new Error(lockAdvice(e.message)) : e
@@ -299,6 +441,7 @@ export function registerSim(program: Command): void {
     .option("--robots <n>", "run n robots (robot1..robotN, a VM each) on an MQTT broker (the embedded one, or --mqtt <url>); the bridge serves them as /<robot>/<service>")
     .option("--broker-host <address>", "with --robots: where the embedded broker listens (default 127.0.0.1)")
     .option("--broker-port <port>", "with --robots: the embedded broker's port (default 1883)")
+    .option("--broker-users <file>", "with --robots: the embedded broker's users, JSON [{name, password, role: robot|host}]; each robot logs in as the user of its name (robot1..), the bridge as the host user (docs/mqtt.md)")
   addListenOptions(cmd, "bridge: ")
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)

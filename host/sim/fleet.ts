@@ -46,6 +46,12 @@ export interface SimFleet {
   readonly robots: SimFleetRobot[]
   /** Kills robot `name`'s VM and starts it again (a reset: same flash, so same name and broker). */
   restart(name: string): Promise<void>
+  /** Kills robot `name`'s VM (a power-off: its broker connection drops, the broker publishes its last will). */
+  stop(name: string): Promise<void>
+  /** Starts robot `name`'s stopped VM again (a power-on: same flash). Throws if it is running. */
+  start(name: string): Promise<void>
+  /** False while robot `name` is stopped. */
+  running(name: string): boolean
   close(): Promise<void>
 }
 
@@ -139,15 +145,32 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     }
     progress("waiting for every robot's hardware to bind")
     await Promise.all(robots.map((r) => bound(r.node, readyMs)))
-    const restart = async (name: string) => {
+    const stopped = new Set<string>()
+    const robot = (name: string) => {
       const r = robots.find((x) => x.name === name)
-      if (!r) throw new Error(`no simulated robot ${name}`)
+      if (!r) throw new Error(`no simulated robot ${name} (robots: ${robots.map((x) => x.name).join(", ")})`)
+      return r
+    }
+    const stop = async (name: string) => {
+      const r = robot(name)
+      if (stopped.has(name)) return
+      stopped.add(name)
       await r.vm.kill()
       vms.splice(vms.indexOf(r.vm), 1)
+    }
+    const start = async (name: string) => {
+      const r = robot(name)
+      if (!stopped.has(name)) throw new Error(`${name} is running (restart reboots it)`)
+      // its hub room is the one its Jacdac client and hardware are in
       hub.reuseRoom(rooms.get(name)!)
       r.vm = await boot(name, robots.indexOf(r), rooms.get(name)!, false)
+      stopped.delete(name)
     }
-    return { hub, robots, restart, close }
+    const restart = async (name: string) => {
+      await stop(name)
+      await start(name)
+    }
+    return { hub, robots, restart, stop, start, running: (name) => !stopped.has(robot(name).name), close }
   } catch (e) {
     await close()
     throw e

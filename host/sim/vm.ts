@@ -3,7 +3,7 @@
 // ws://127.0.0.1:8081. The VM gets its own process group so close() kills all of it.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 
@@ -151,26 +151,46 @@ export class PortLockBusyError extends Error {
 }
 
 /**
- * Who holds `lockFile` (from /proc/locks): "pid 123 (node --test …)", naming the holder's parent
- * when the holder is a `flock` helper. Undefined when it cannot be told (not Linux, gone since).
+ * Who holds `lockFile`: "pid 123 (node --test …)". Found through /proc/<pid>/fdinfo, which lists
+ * the flock held through each open file (the holder is the process that has the file open, not the
+ * `flock` helper that took the lock for it and exited), else through /proc/locks; a `flock` helper
+ * (a shell's `flock file cmd`) is named by the program that started it. Undefined when it cannot be
+ * told (not Linux, gone since).
  */
 export function describeLockHolder(lockFile: string): string | undefined {
   try {
     const ino = statSync(lockFile).ino
-    const holders = readFileSync("/proc/locks", "utf8")
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => f[1] === "FLOCK" && Number(f[5]?.split(":")[2]) === ino)
-      .map((f) => Number(f[4]))
-      .filter((pid) => pid > 0 && pid !== process.pid)
-    const pid = holders[0]
-    if (pid === undefined) return undefined
     const cmd = (p: number) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ")
-    let who = pid
-    let line = cmd(pid)
+    const parentOf = (p: number) => Number(readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\)\s+\S+\s+/, "").split(" ")[0])
+    const holders: number[] = []
+    const lockLine = new RegExp(`^lock:.*\\bFLOCK\\b.*:${ino} `, "m")
+    for (const d of readdirSync("/proc")) {
+      const pid = Number(d)
+      if (!Number.isInteger(pid) || pid === process.pid) continue
+      try {
+        for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+          if (lockLine.test(readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))) {
+            holders.push(pid)
+            break
+          }
+        }
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    if (holders.length === 0) {
+      // processes we may not read: the pid /proc/locks recorded (the one that took the lock)
+      for (const l of readFileSync("/proc/locks", "utf8").split("\n")) {
+        const f = l.trim().split(/\s+/)
+        if (f[1] === "FLOCK" && Number(f[5]?.split(":")[2]) === ino && Number(f[4]) > 0 && Number(f[4]) !== process.pid) holders.push(Number(f[4]))
+      }
+    }
+    // a `flock file cmd` and its command both hold it: name the one that asked (flock's parent)
+    let who = holders.find((p) => !/^flock\b/.test(cmd(p)) && !holders.includes(parentOf(p))) ?? holders[0]
+    if (who === undefined) return undefined
+    let line = cmd(who)
     if (/^flock\b/.test(line)) {
-      // our own helper (acquirePortLock) or a shell's `flock file cmd`: the one that asked is the parent
-      const ppid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)\s+\S+\s+/, "").split(" ")[0])
+      const ppid = parentOf(who)
       if (ppid > 1) {
         who = ppid
         line = cmd(ppid)
@@ -182,37 +202,50 @@ export function describeLockHolder(lockFile: string): string | undefined {
   }
 }
 
+/** A held port lock (see acquirePortLock). */
+export interface PortLock {
+  /** Drops the lock, at once: when it returns, the next `flock -n` gets it. Safe to call twice. */
+  release(): void
+}
+
 /**
- * Takes `flock /tmp/port8081.lock` through a child `flock` process and holds it until `release()`
- * (or until this process dies: the child's stdin closes and the lock goes with it). `timeoutMs` 0
- * does not wait: a held lock rejects at once with PortLockBusyError naming the holder.
+ * Takes `flock /tmp/port8081.lock` and holds it until `release()` or until this process ends,
+ * however it ends. This process opens the file itself and a `flock -n|-w <s> 3` child locks that
+ * open file (its fd 3) and exits: the lock belongs to the open file, which only this process keeps
+ * open, so there is no helper process that could outlive a release (the earlier helper, a
+ * `flock … cat` child, let go of the lock some time after `release()`, and a start-up that probed
+ * the lock and then took it met its own probe: issue 17). `timeoutMs` 0 does not wait: a held lock
+ * rejects at once with PortLockBusyError naming the holder.
  */
-export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.lock"): Promise<{ release: () => void }> {
+export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.lock"): Promise<PortLock> {
   return new Promise((resolve, reject) => {
-    const wait = timeoutMs > 0 ? ["-w", String(Math.ceil(timeoutMs / 1000))] : ["-n"]
-    const child = spawn("flock", [...wait, lockFile, "sh", "-c", "echo locked; exec cat"], {
-      stdio: ["pipe", "pipe", "inherit"],
-    })
-    let locked = false
+    let fd: number | undefined = openSync(lockFile, "a")
     const release = () => {
+      if (fd === undefined) return
+      const f = fd
+      fd = undefined
       try {
-        child.stdin!.end()
-        child.kill("SIGTERM")
+        closeSync(f)
       } catch {
-        // gone
+        // closed
       }
     }
-    child.stdout!.once("data", () => {
-      locked = true
-      resolve({ release })
+    const wait = timeoutMs > 0 ? ["-w", String(Math.ceil(timeoutMs / 1000))] : ["-n"]
+    const child = spawn("flock", [...wait, "3"], { stdio: ["ignore", "ignore", "pipe", fd] })
+    let stderr = ""
+    child.stderr!.on("data", (d) => (stderr += d))
+    child.once("error", (e) => {
+      release()
+      reject(new Error(`cannot run flock to take ${lockFile}: ${e.message}`))
     })
     child.once("exit", (code) => {
-      if (locked) return
+      if (code === 0) return resolve({ release })
+      release()
+      if (code !== 1) return reject(new Error(`flock ${lockFile} failed (exit ${code}): ${stderr.trim()}`))
       const holder = describeLockHolder(lockFile)
       const who = holder ? `${holder} holds it` : "another program holds it"
       const waited = timeoutMs > 0 ? `waited ${Math.round(timeoutMs / 1000)} s for ${lockFile}` : `${lockFile} is taken`
       reject(new PortLockBusyError(`${waited} (flock exit ${code}): ${who}, using the simulator's port 8081 (another \`robot sim\`, or a test suite)`))
     })
-    process.once("exit", () => release())
   })
 }

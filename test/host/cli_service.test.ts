@@ -63,7 +63,7 @@ test("robot service call --out writes the picture; progress on stderr; errors ar
 
     const cases: [string[], RegExp][] = [
       [["service", "call", "/fail"], /^robot service call: internal: the demo handler always fails \(.+\)\n$/],
-      [["service", "call", "/nope"], /^robot service call: unimplemented: no service \/nope \(check the name with `robot service list`\)\n$/],
+      [["service", "call", "/nope"], /^robot service call: unimplemented: no service \/nope on the robot \(robot service list shows what there is\)\n$/],
       [["service", "call", "/add_two_ints", "{a: [1"], /^robot service call: invalid_argument: the request is not valid YAML\/JSON/],
       [["service", "call", "/add_two_ints", "{a: 1.5}"], /^robot service call: invalid_argument: .*\ba\b/],
       [["service", "call", "/add_two_ints", "{}", "--timeout", "soon"], /^robot service call: --timeout must be a positive number of milliseconds, got soon\n$/],

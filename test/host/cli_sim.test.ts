@@ -34,7 +34,10 @@ test("robot sim / robot bridge on a taken port: the port's message, no wrong pre
       // exits on its own (runRobot would kill it after 60 s and report code null)
       const r = await runRobot([cmd, "--port", String(port)], { timeoutMs: 60000 })
       assert.equal(r.code, 1, `${cmd}: ${r.stderr}`)
-      assert.equal(r.stderr, `robot: port ${port} on 127.0.0.1 is in use (another bridge or rosbridge running?): pass --port <n>\n`)
+      assert.equal(
+        r.stderr,
+        `robot: port ${port} on 127.0.0.1 is in use (another bridge or rosbridge running?): pass --port <n>, and --url ws://127.0.0.1:<n> to every \`robot service\` call (or set bridge.port in devs.json: both then use it)\n`,
+      )
       assert.doesNotMatch(r.stderr, /did not list its services/)
     }
   } finally {

@@ -122,7 +122,7 @@ test("robot service --mqtt errors: broker unreachable, no such robot, robot offl
       [["service", "list", "--mqtt", url.replace("pw-bridge", "wrong")], {}, /Bad username or password \(check the user name and password\)/],
       [["service", "call", "/add_two_ints", "--mqtt", url, "--robot", "rover9"], {}, /^robot service call: unavailable: no robot rover9 on mqtt:\/\/127\.0\.0\.1:\d+ \(robots there: rover1\) \(check the name with `robot service list --mqtt <url>`\)\n$/],
       [["service", "call", "/add_two_ints", "--robot", "rover1"], {}, /^robot service call: --robot needs --mqtt <url>/],
-      [["service", "call", "/add_two_ints", "--robots", "r*", "--devtools"], {}, /^robot service call: --robots needs --mqtt <url>/],
+      [["service", "call", "/add_two_ints", "--robots", "r*", "--devtools"], {}, /^robot service call: --robots calls a fleet's robots: through a bridge \(no --devtools\) or with --mqtt <url>/],
       [["service", "list", "--mqtt", url, "--serial", "/dev/null"], {}, /^robot service list: --serial and --mqtt do not go together/],
       [["service", "call", "/add_two_ints", "--mqtt", url], {}, /^robot service call: invalid_argument: \/add_two_ints: without --robot, name the robot first, e\.g\. \/rover1\/add_two_ints/],
     ]

@@ -84,6 +84,26 @@ describe("simulated robot through the host client", { timeout: 120000 }, () => {
     assert.equal((await c.call({ a: 40n, b: 2n })).sum, 42n)
   })
 
+  test("add_two_ints at the int64 limit: an argument out of range is invalid_argument, a sum out of range is internal (docs/hardware.md, docs/int64.md)", async () => {
+    const c = robot.node!.createClient(AddTwoInts, "add_two_ints")
+    const max = 2n ** 53n - 1n
+    assert.equal((await c.call({ a: max - 1n, b: 1n })).sum, max)
+    assert.equal((await c.call({ a: -max + 1n, b: -1n })).sum, -max)
+    // the request itself cannot be held on the device: the caller's mistake
+    const arg = await rejection(c.call({ a: max + 1n, b: 0n }))
+    assert.equal(arg.code, "invalid_argument")
+    assert.equal(arg.detail, "request: a: 9007199254740992 is not exactly representable on the device (|v| <= 2^53-1)")
+    // a fine request whose answer the device cannot send: the device's failure, not the caller's
+    const sum = await rejection(c.call({ a: max, b: 1n }))
+    assert.equal(sum.code, "internal")
+    assert.equal(sum.detail, "response: sum: 9007199254740992 is not exactly representable on the device (|v| <= 2^53-1)")
+    const neg = await rejection(c.call({ a: -max, b: -1n }))
+    assert.equal(neg.code, "internal")
+    assert.equal(neg.detail, "response: sum: -9007199254740992 is not exactly representable on the device (|v| <= 2^53-1)")
+    // and the robot still answers
+    assert.equal((await c.call({ a: 2n, b: 3n })).sum, 5n)
+  })
+
   test("get_state changes after drive, and again when the timeout stops the motors", async () => {
     const drive = robot.node!.createClient(Drive, "drive")
     const before = await getState.call({})
