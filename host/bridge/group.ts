@@ -54,7 +54,7 @@ export async function groupCall(
   req: GroupRequest,
   binary: Binary,
   caller: Caller,
-  limit: { acquire(): (() => void) | undefined; message: string } = { acquire: () => () => {}, message: "" },
+  limit: { acquire(): (() => void) | undefined; message(): string } = { acquire: () => () => {}, message: () => "" },
 ): Promise<GroupRow[]> {
   const names = matchGroup(pipeline, req.robots)
   const service = normalizeName(req.service)
@@ -67,7 +67,7 @@ export async function groupCall(
     names.map(async (robot): Promise<GroupRow> => {
       // an offline robot's call fails at once in the pipeline (`unavailable`), not after a timeout
       const release = limit.acquire()
-      if (!release) return { robot, ok: false, error: { code: "resource_exhausted", message: limit.message } }
+      if (!release) return { robot, ok: false, error: { code: "resource_exhausted", message: limit.message() } }
       try {
         const out = await pipeline.callJson(
           { service: `/${robot}${service}`, args: req.args, timeoutMs: req.timeoutMs, signal: req.signal },
