@@ -87,9 +87,9 @@ export class Guard {
    * - the connection already has `maxInFlight` calls running, or
    * - the address has `maxInFlight` calls running and this connection holds at least its fair
    *   share of them: `maxInFlight` / (connections of the address holding calls, this one counted).
-   * A client that opens many connections gets no more than the bound (each new one's share is 0 once
-   * the bound is reached), while one connection (or a few) that took the whole bound does not lock out
-   * the address's other clients. The address never holds more than 2 x `maxInFlight`.
+   * One connection (or a few) that took the whole bound does not lock out the address's other
+   * clients; opening connections raises an address's calls to 2 x `maxInFlight` at most (never
+   * more), and once `maxInFlight` connections hold calls a new one's share is 0.
    */
   acquire(address: string, conn: object): (() => void) | undefined {
     let a = this.inFlight.get(address)
