@@ -9,12 +9,21 @@
 //  (b) bridge_calls_per_s: AddTwoInts calls/s the bridge sustains against the in-memory device
 //      (host/bridge/memory.ts: handlers on the host, no robot), from 4 WebSocket clients with 16
 //      calls in flight each. Target >= 5000.
+//  (c) bridge_victim_call_p99_ms: p99 of a small call (AddTwoInts on an in-memory robot, through
+//      rosbridge and the HTTP API in turn) from a second client on 127.0.0.1 while one client runs
+//      each abuse of issue 20 for 3 s against a bridge in front of a demo fleet of 200 robots:
+//      hostile robot-name globs (`*` x 63 + `Z`, several per request), 40 POSTs announcing a body they
+//      never send, batches of 100 concurrent UXGA pictures. Per abuse (`_glob`, `_stalled_bodies`,
+//      `_pictures`) and the max of the three. Target <= 3 x bridge_ws_call_p50_ms.
 // `benchBridge()` is what bench/run.ts includes; `node --import tsx bench/bridge.ts [--no-rig]`
-// runs it alone (with the rig: test/firmware/services_fw.ts in the VM for figure (a)).
+// runs it alone (with the rig: test/firmware/services_fw.ts in the VM for figure (a)), and
+// `--victim` runs figure (c) alone (no rig).
+import { spawn } from "node:child_process"
+import * as path from "node:path"
 import WebSocket from "ws"
 import type { RobotNode } from "../host/client/api"
 import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
-import { demoMemoryNode } from "../host/bridge/demo"
+import { demoFleet, demoMemoryNode } from "../host/bridge/demo"
 import { startBridge } from "../host/bridge/server"
 
 export interface BridgeBenchResult {
@@ -31,11 +40,22 @@ export interface BridgeBenchResult {
   foxglove_call_p50_ms?: number
   /** p50 of a Foxglove call minus p50 of the direct call, in-memory device (ms) */
   foxglove_added_ms_p50: number
+  /** (c): max over the three abuses of the second client's p99 (ms) */
+  bridge_victim_call_p99_ms: number
+  bridge_victim_call_p99_ms_glob: number
+  bridge_victim_call_p99_ms_stalled_bodies: number
+  bridge_victim_call_p99_ms_pictures: number
+  /** the second client's p50 with no abuse (ms) */
+  bridge_victim_call_p50_ms_idle: number
 }
 
 function p50(xs: number[]): number {
+  return pct(xs, 50)
+}
+
+function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? NaN
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
 }
 
 /** A bare rosbridge client: one socket, calls matched by id (so client cost stays out of the figure). */
@@ -182,6 +202,128 @@ async function throughput(ms: number, clients = 4, depth = 16): Promise<number> 
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+// The attacker of (c), a process of its own (as an attacker is: its own work must not be counted
+// in the bridge's event loop). argv: mode, bridge port, ms. Prints "go" once the attack is under way.
+const ATTACKER = String.raw`
+const [mode, port, ms] = process.argv.slice(1)
+const http = require("node:http"), net = require("node:net")
+const end = Date.now() + Number(ms)
+const go = () => process.stdout.write("go\n")
+const get = (path, method = "GET", body) => new Promise((resolve) => {
+  const req = http.request({ host: "127.0.0.1", port: Number(port), path, method, headers: body ? { "content-type": "application/json" } : {} }, (res) => { res.resume(); res.on("end", resolve) })
+  req.on("error", resolve)
+  req.end(body)
+})
+async function main() {
+  if (mode === "glob") {
+    const hostile = ["*".repeat(63) + "Z", "*a".repeat(32), "*" + "?".repeat(31) + "*Z", "*r*o*b*o*t*1*2*3*4*5*6*7*8*9*0*Z"]
+    go()
+    await Promise.all([0, 1, 2, 3].map(async () => {
+      while (Date.now() < end) {
+        await get("/api/robots?robots=" + encodeURIComponent(hostile[0]))
+        await get("/api/group/add_two_ints?robots=" + encodeURIComponent(hostile.join(",")), "POST", "{}")
+      }
+    }))
+  } else if (mode === "stall") {
+    const socks = await Promise.all(Array.from({ length: 40 }, () => new Promise((resolve, reject) => {
+      const s = net.connect(Number(port), "127.0.0.1", () => {
+        s.write("POST /api/services/robot1/add_two_ints HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+        resolve(s)
+      })
+      s.on("data", () => {})
+      s.on("error", () => {})
+    })))
+    go()
+    while (Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+    for (const s of socks) s.destroy()
+  } else if (mode === "pictures") {
+    const WebSocket = require("ws")
+    const ws = new WebSocket("ws://127.0.0.1:" + port)
+    await new Promise((r) => ws.once("open", r))
+    const waiting = new Map()
+    ws.on("message", (d) => { const m = JSON.parse(d.toString()); const w = waiting.get(m.id); if (w) { waiting.delete(m.id); w() } })
+    let n = 0
+    const call = () => new Promise((resolve) => { const id = "p" + n++; waiting.set(id, resolve); ws.send(JSON.stringify({ op: "call_service", id, service: "/robot1/take_picture", args: { resolution: 6, quality: 80 } })) })
+    go()
+    while (Date.now() < end) await Promise.all(Array.from({ length: 100 }, call))
+    ws.close()
+  }
+}
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1) })
+`
+
+/** Starts the attacker process; resolves once its attack is under way, with its end. */
+async function attack(mode: "glob" | "stall" | "pictures", port: number, ms: number): Promise<Promise<void>> {
+  const child = spawn(process.execPath, ["-e", ATTACKER, mode, String(port), String(ms)], { cwd: path.join(__dirname, ".."), stdio: ["ignore", "pipe", "pipe"] })
+  let err = ""
+  child.stderr.on("data", (d) => (err += d))
+  const ended = new Promise<void>((resolve, reject) => child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`the ${mode} attacker failed (${code}): ${err}`)))))
+  await Promise.race([new Promise<void>((resolve) => child.stdout.on("data", (d) => String(d).includes("go") && resolve())), ended])
+  return ended
+}
+
+/**
+ * (c): the second client's small calls (rosbridge and HTTP in turn, 5 ms apart) while `mode`'s
+ * attacker runs for `ms` (none for "idle"); their latencies. Throws if one of them fails: the
+ * victim must be served, not refused.
+ */
+async function victimDuring(bridge: { url: string; wsUrl: string; port: number }, ms: number, mode: "idle" | "glob" | "stall" | "pictures"): Promise<number[]> {
+  const ws = await rawClient(bridge.wsUrl)
+  const lat: number[] = []
+  try {
+    for (let i = 0; i < 20; i++) await ws.call("/robot2/add_two_ints", { a: 1, b: i })
+    const attacker = mode === "idle" ? Promise.resolve() : await attack(mode, bridge.port, ms + 500)
+    const end = performance.now() + ms
+    for (let i = 0; performance.now() < end; i++) {
+      const t = performance.now()
+      if (i % 2 === 0) {
+        const r = await ws.call("/robot2/add_two_ints", { a: i, b: 1 })
+        if (r.sum !== i + 1) throw new Error(`victim: wrong sum ${JSON.stringify(r)}`)
+      } else {
+        const r = await fetch(`${bridge.url}/api/services/robot2/add_two_ints`, { method: "POST", headers: { "content-type": "application/json" }, body: `{"a": ${i}, "b": 2}` })
+        const body = await r.text()
+        if (r.status !== 200 || JSON.parse(body).sum !== i + 2) throw new Error(`victim refused over HTTP: ${r.status} ${body}`)
+      }
+      lat.push(performance.now() - t)
+      await sleep(5)
+    }
+    await attacker
+  } finally {
+    ws.close()
+  }
+  return lat
+}
+
+/** The three abuses of issue 20 against a bridge in front of 200 demo robots; the victim's figures. */
+export async function benchVictim(log: (s: string) => void = () => {}, ms = 3000) {
+  const fleet = demoFleet(200)
+  const bridge = await startBridge({ node: fleet, port: 0, typeRegistry: serviceTypes })
+  try {
+    log("bridge: a second client's small calls, idle ...")
+    const idle = await victimDuring(bridge, 1000, "idle")
+    log("bridge: ... while another process sends hostile robot-name globs ...")
+    const glob = await victimDuring(bridge, ms, "glob")
+    log("bridge: ... while another process holds 40 POSTs whose body never comes ...")
+    const stalled = await victimDuring(bridge, ms, "stall")
+    log("bridge: ... while another process asks for 100 UXGA pictures at once, again and again ...")
+    const pictures = await victimDuring(bridge, ms, "pictures")
+    const p99 = (xs: number[]) => Number(pct(xs, 99).toFixed(2))
+    const out = {
+      bridge_victim_call_p99_ms_glob: p99(glob),
+      bridge_victim_call_p99_ms_stalled_bodies: p99(stalled),
+      bridge_victim_call_p99_ms_pictures: p99(pictures),
+      bridge_victim_call_p50_ms_idle: Number(p50(idle).toFixed(2)),
+    }
+    log(`  victim calls: ${idle.length} idle, ${glob.length} (globs), ${stalled.length} (stalled bodies), ${pictures.length} (pictures)`)
+    return { bridge_victim_call_p99_ms: Math.max(out.bridge_victim_call_p99_ms_glob, out.bridge_victim_call_p99_ms_stalled_bodies, out.bridge_victim_call_p99_ms_pictures), ...out }
+  } finally {
+    await bridge.close()
+    await fleet.close()
+  }
+}
+
 /**
  * Runs the bridge benchmark. With `device` (a node with AddTwoInts at `service`, e.g. the rig's
  * node on test/firmware/services_fw.ts) it also measures the WebSocket/direct ratio on it.
@@ -193,7 +335,9 @@ export async function benchBridge(options: { device?: RobotNode; service?: strin
   const mem = demoMemoryNode()
   const m = await compare(mem, "/add_two_ints", 2000)
   await mem.close()
+  const victim = await benchVictim(log)
   const out: BridgeBenchResult = {
+    ...victim,
     bridge_calls_per_s: cps,
     bridge_added_ms_p50: Number((m.ws - m.direct).toFixed(3)),
     foxglove_added_ms_p50: Number((m.foxglove - m.direct).toFixed(3)),
@@ -215,6 +359,12 @@ async function main() {
   const log = (s: string) => {
     if (!json) console.error(s)
   }
+  if (process.argv.includes("--victim")) {
+    const v = await benchVictim(log)
+    if (json) console.log(JSON.stringify(v))
+    else for (const [k, x] of Object.entries(v)) console.log(`${k.padEnd(42)}${x}`)
+    return
+  }
   let rig: { node: RobotNode; close(): Promise<void> } | undefined
   if (!process.argv.includes("--no-rig")) {
     const { startRig } = require("../host/sim/rig") as typeof import("../host/sim/rig")
@@ -228,6 +378,7 @@ async function main() {
       console.log(`bridge_calls_per_s      ${r.bridge_calls_per_s}  (in-memory device, target >= 5000)`)
       console.log(`bridge_added_ms_p50     ${r.bridge_added_ms_p50}  (in-memory device, one call at a time)`)
       console.log(`foxglove_added_ms_p50   ${r.foxglove_added_ms_p50}  (in-memory device, one call at a time)`)
+      console.log(`bridge_victim_call_p99_ms  ${r.bridge_victim_call_p99_ms}  (max of: globs ${r.bridge_victim_call_p99_ms_glob}, stalled bodies ${r.bridge_victim_call_p99_ms_stalled_bodies}, pictures ${r.bridge_victim_call_p99_ms_pictures}; idle p50 ${r.bridge_victim_call_p50_ms_idle}; target <= 3 x bridge_ws_call_p50_ms)`)
       if (r.bridge_rtt_ratio !== undefined) {
         console.log(`bridge_ws_call_p50_ms   ${r.bridge_ws_call_p50_ms}`)
         console.log(`bridge_direct_call_p50  ${r.bridge_direct_call_p50_ms}`)

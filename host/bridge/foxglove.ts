@@ -324,8 +324,8 @@ export class FoxgloveFrontEnd {
     if (encoding !== "cdr" && encoding !== "json") {
       return fail(new ServiceError("invalid_argument", `encoding '${encoding}' is not supported: use cdr or json`, s.name))
     }
-    const release = this.o.guard.acquire(c.address)
-    if (!release) return fail(new ServiceError("resource_exhausted", this.o.guard.limitMessage(), s.name))
+    const release = this.o.guard.acquire(c.address, c)
+    if (!release) return fail(new ServiceError("resource_exhausted", this.o.guard.refusal(c.address, c), s.name))
     const ac = new AbortController()
     c.calls.add(ac)
     const caller = { via: "foxglove", client: `foxglove ${c.id}` }

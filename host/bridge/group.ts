@@ -3,6 +3,7 @@
 // channels like any other). An offline robot's row says so at once; the others answer. Used by
 // the HTTP API (`POST /api/group/<service>?robots=<glob>`, docs/bridge.md).
 import { ServiceError, type ErrorCode } from "../client/errors"
+import { robotGlob } from "../client/fleet"
 import type { Binary } from "./json"
 import { normalizeName } from "./memory"
 import type { CallPipeline, Caller } from "./pipeline"
@@ -27,18 +28,19 @@ export interface GroupRequest {
   signal?: AbortSignal
 }
 
-const GLOB = /^[A-Za-z0-9_*?!\[\]-]{1,64}$/
-
-/** The robots the comma-separated globs name, in name order; throws `invalid_argument` on a bad glob. */
+/**
+ * The robots the comma-separated globs name, in name order; throws `invalid_argument` on a bad glob
+ * list (host/client/fleet.ts `robotGlob`: matched in at most (name + 1) x (glob + 1) steps per name).
+ */
 export function matchGroup(pipeline: CallPipeline, robots: string): string[] {
   const fleet = pipeline.fleet
   if (!fleet) throw new ServiceError("unimplemented", "this bridge serves one robot, not a fleet: call /api/services/<name>")
-  const globs = robots.split(",").map((g) => g.trim())
-  for (const g of globs) {
-    if (!GLOB.test(g)) throw new ServiceError("invalid_argument", `robots: ${JSON.stringify(g)} is not a robot name glob (A-Z a-z 0-9 _ - and the wildcards * ? [set])`)
-  }
-  const names = new Set(globs.flatMap((g) => fleet.matchRobots(g)))
-  return [...names].sort()
+  const m = robotGlob(robots)
+  return fleet
+    .robots()
+    .map((r) => r.name)
+    .filter((n) => m.test(n))
+    .sort()
 }
 
 /**
@@ -52,7 +54,7 @@ export async function groupCall(
   req: GroupRequest,
   binary: Binary,
   caller: Caller,
-  limit: { acquire(): (() => void) | undefined; message: string } = { acquire: () => () => {}, message: "" },
+  limit: { acquire(): (() => void) | undefined; message(): string } = { acquire: () => () => {}, message: () => "" },
 ): Promise<GroupRow[]> {
   const names = matchGroup(pipeline, req.robots)
   const service = normalizeName(req.service)
@@ -65,7 +67,7 @@ export async function groupCall(
     names.map(async (robot): Promise<GroupRow> => {
       // an offline robot's call fails at once in the pipeline (`unavailable`), not after a timeout
       const release = limit.acquire()
-      if (!release) return { robot, ok: false, error: { code: "resource_exhausted", message: limit.message } }
+      if (!release) return { robot, ok: false, error: { code: "resource_exhausted", message: limit.message() } }
       try {
         const out = await pipeline.callJson(
           { service: `/${robot}${service}`, args: req.args, timeoutMs: req.timeoutMs, signal: req.signal },

@@ -1,6 +1,10 @@
 // Who may use the bridge, and how much: the origin and token checks of every front end (rosbridge,
 // HTTP, Foxglove) and the bound on calls in flight, counted per client address so that opening
 // more connections (HTTP keep-alive or not, several WebSockets) does not raise a client's share.
+// One address is often several clients (on loopback the dashboard, the CLI and scripts share
+// 127.0.0.1), so the address's bound is shared fairly between its connections: past the bound a
+// connection still gets a call while it holds less than its fair share (issue 20), and no
+// connection holds more than the bound.
 import { timingSafeEqual } from "node:crypto"
 import type * as http from "node:http"
 
@@ -14,7 +18,10 @@ export interface GuardOptions {
   token?: string
   /** Origins allowed besides same-origin and no-origin clients (`*` allows any). */
   allowedOrigins?: string[]
-  /** Calls one client address may have in flight. */
+  /**
+   * Calls one client address may have in flight (and one connection: a WebSocket, or an HTTP
+   * connection). Past it the address's connections share it fairly (see {@link Guard.acquire}).
+   */
   maxInFlight: number
 }
 
@@ -25,7 +32,8 @@ export class Guard {
   readonly token: string | undefined
   readonly maxInFlight: number
   private readonly allowed: Set<string>
-  private readonly inFlight = new Map<string, number>()
+  /** per address: calls in flight, and by connection */
+  private readonly inFlight = new Map<string, { total: number; conns: Map<object, number> }>()
 
   constructor(options: GuardOptions) {
     this.token = options.token || undefined
@@ -73,31 +81,50 @@ export class Guard {
   }
 
   /**
-   * Takes one in-flight slot for `address`; returns the release function, or undefined when the
-   * address already has `maxInFlight` calls running (the caller answers resource_exhausted).
+   * Takes one in-flight slot for connection `conn` (any object standing for it: the socket, the
+   * WebSocket's state) of client `address`; returns the release function, or undefined when the
+   * call must be refused (the caller answers resource_exhausted with {@link refusal}):
+   * - the connection already has `maxInFlight` calls running, or
+   * - the address has `maxInFlight` calls running and this connection holds at least its fair
+   *   share of them: `maxInFlight` / (connections of the address holding calls, this one counted).
+   * One connection (or a few) that took the whole bound does not lock out the address's other
+   * clients; opening connections raises an address's calls to 2 x `maxInFlight` at most (never
+   * more), and once `maxInFlight` connections hold calls a new one's share is 0.
    */
-  acquire(address: string): (() => void) | undefined {
-    const n = this.inFlight.get(address) ?? 0
-    if (n >= this.maxInFlight) return undefined
-    this.inFlight.set(address, n + 1)
+  acquire(address: string, conn: object): (() => void) | undefined {
+    let a = this.inFlight.get(address)
+    const held = a?.conns.get(conn) ?? 0
+    if (held >= this.maxInFlight) return undefined
+    if (a && a.total >= this.maxInFlight) {
+      const active = a.conns.size + (held === 0 ? 1 : 0)
+      if (held >= Math.floor(this.maxInFlight / active) || a.total >= 2 * this.maxInFlight) return undefined
+    }
+    if (!a) this.inFlight.set(address, (a = { total: 0, conns: new Map() }))
+    a.total++
+    a.conns.set(conn, held + 1)
     let released = false
+    const entry = a
     return () => {
       if (released) return
       released = true
-      const left = (this.inFlight.get(address) ?? 1) - 1
-      if (left <= 0) this.inFlight.delete(address)
-      else this.inFlight.set(address, left)
+      entry.total--
+      const left = (entry.conns.get(conn) ?? 1) - 1
+      if (left <= 0) entry.conns.delete(conn)
+      else entry.conns.set(conn, left)
+      if (entry.total <= 0 && this.inFlight.get(address) === entry) this.inFlight.delete(address)
     }
   }
 
   /** Calls in flight for `address` now (for tests and logs). */
   inFlightOf(address: string): number {
-    return this.inFlight.get(address) ?? 0
+    return this.inFlight.get(address)?.total ?? 0
   }
 
-  /** The message of a refused call. */
-  limitMessage(): string {
-    return `too many calls in flight from this client address (limit ${this.maxInFlight})`
+  /** Why {@link acquire} refused a call of `conn` from `address` just now. */
+  refusal(address: string, conn: object): string {
+    const held = this.inFlight.get(address)?.conns.get(conn) ?? 0
+    if (held >= this.maxInFlight) return `too many calls in flight on this connection (limit ${this.maxInFlight})`
+    return `too many calls in flight from this client address (limit ${this.maxInFlight}); its connections share the limit fairly`
   }
 }
 

@@ -1,7 +1,10 @@
 // The HTTP front end: the dashboard's static files and the JSON API (GET /api/services,
 // GET /api/state, POST /api/services/<name>, and for a fleet GET /api/robots and
 // POST /api/group/<name>?robots=<glob>). Calls go through the shared pipeline; tokens, origins and
-// the in-flight bound through the guard. See docs/bridge.md.
+// the in-flight bound through the guard. A call takes its in-flight slot only once its body has
+// arrived, and a body must arrive within `bodyTimeoutMs` (408 and the connection closed otherwise):
+// a client announcing bodies it never sends holds no slot and no connection for long (issue 20).
+// See docs/bridge.md.
 import * as fs from "node:fs"
 import type * as http from "node:http"
 import * as path from "node:path"
@@ -41,11 +44,13 @@ export interface HttpOptions {
   guard: Guard
   defaultTimeoutMs: number
   maxBytes: number
+  /** Time a request body has to arrive in full, from its headers (ms). */
+  bodyTimeoutMs: number
 }
 
 /** The request handler for the bridge's HTTP server. */
 export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  const { pipeline, guard, maxBytes } = o
+  const { pipeline, guard, maxBytes, bodyTimeoutMs } = o
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://bridge")
     const staticFile = STATIC[url.pathname]
@@ -117,7 +122,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
     }
     if (url.pathname.startsWith("/api/group/")) {
       if (req.method !== "POST") return notAllowed(res, "POST", "call a service on a group of robots with POST and a JSON body")
-      const args = await readJsonRequest(req, res, maxBytes)
+      const args = await readJsonRequest(req, res, maxBytes, bodyTimeoutMs)
       if (args === NO_BODY) return
       const service = decodeURIComponent(url.pathname.slice("/api/group".length))
       const robots = url.searchParams.get("robots") ?? "*"
@@ -132,7 +137,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
           { service, robots, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
           "base64",
           { via: "http", client: `${address}:${req.socket.remotePort}` },
-          { acquire: () => guard.acquire(address), message: guard.limitMessage() },
+          { acquire: () => guard.acquire(address, req.socket), message: () => guard.refusal(address, req.socket) },
         )
         sendJson(res, 200, { service: normalizeName(service), robots, results })
       } catch (e) {
@@ -146,15 +151,16 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
     if (url.pathname.startsWith("/api/services/")) {
       if (req.method !== "POST") return notAllowed(res, "POST", "call a service with POST and a JSON body")
       if (!isJson(req)) return notJson(res)
+      // the body first: a slot is for a call, not for a body that may never come
+      const args = await readJsonRequest(req, res, maxBytes, bodyTimeoutMs)
+      if (args === NO_BODY) return
       const address = clientAddress(req)
-      const release = guard.acquire(address)
+      const release = guard.acquire(address, req.socket)
       if (!release) {
-        sendJson(res, 429, { code: "resource_exhausted", message: guard.limitMessage() })
+        sendJson(res, 429, { code: "resource_exhausted", message: guard.refusal(address, req.socket) })
         return
       }
       try {
-        const args = await readJsonRequest(req, res, maxBytes)
-        if (args === NO_BODY) return
         const service = decodeURIComponent(url.pathname.slice("/api/services".length))
         const tq = Number(url.searchParams.get("timeout_ms"))
         const ac = new AbortController()
@@ -201,16 +207,23 @@ function notJson(res: http.ServerResponse) {
 /** Marks a request already answered (wrong type, too big, malformed). */
 const NO_BODY = Symbol("answered")
 
-/** The JSON body of a POST (`{}` when empty), or NO_BODY after answering 415, 413 or 400. */
-async function readJsonRequest(req: http.IncomingMessage, res: http.ServerResponse, maxBytes: number): Promise<unknown> {
+/** The JSON body of a POST (`{}` when empty), or NO_BODY after answering 415, 413, 408 or 400. */
+async function readJsonRequest(req: http.IncomingMessage, res: http.ServerResponse, maxBytes: number, timeoutMs: number): Promise<unknown> {
   if (!isJson(req)) {
     notJson(res)
     return NO_BODY
   }
-  const body = await readBody(req, maxBytes)
-  if (body === undefined) {
+  const body = await readBody(req, maxBytes, timeoutMs)
+  if (body === TOO_BIG) {
     sendJson(res, 413, { code: "resource_exhausted", message: `request body over the limit of ${maxBytes} bytes` })
     req.resume()
+    return NO_BODY
+  }
+  if (body === TOO_SLOW) {
+    // the rest of the body may still come: this connection cannot carry another request
+    res.setHeader("connection", "close")
+    sendJson(res, 408, { code: "deadline_exceeded", message: `the request body did not arrive within ${timeoutMs} ms` })
+    res.on("finish", () => req.socket.destroy())
     return NO_BODY
   }
   try {
@@ -227,27 +240,42 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown) {
   res.end(text)
 }
 
-/** Reads a request body as text; undefined when it is over `limit` bytes. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
+const TOO_BIG = Symbol("over the size limit")
+const TOO_SLOW = Symbol("not in time")
+
+/**
+ * Reads a request body as text: TOO_BIG when it is (or announces) over `limit` bytes, TOO_SLOW
+ * when it has not arrived in full within `timeoutMs`. A client that goes away mid-body rejects.
+ */
+function readBody(req: http.IncomingMessage, limit: number, timeoutMs: number): Promise<string | typeof TOO_BIG | typeof TOO_SLOW> {
   const declared = Number(req.headers["content-length"])
-  if (declared > limit) return Promise.resolve(undefined)
+  if (declared > limit) return Promise.resolve(TOO_BIG)
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = []
     let n = 0
-    let over = false
-    req.on("data", (b: Buffer) => {
-      if (over) return
+    const finish = (v: string | typeof TOO_BIG | typeof TOO_SLOW | Error) => {
+      clearTimeout(timer)
+      req.off("data", onData)
+      req.off("end", onEnd)
+      req.off("error", onError)
+      req.off("close", onClose)
+      if (v instanceof Error) reject(v)
+      else resolve(v)
+    }
+    const timer = setTimeout(() => finish(TOO_SLOW), timeoutMs)
+    const onData = (b: Buffer) => {
       n += b.length
-      if (n > limit) {
-        over = true
-        resolve(undefined)
-        return
-      }
+      if (n > limit) return finish(TOO_BIG)
       parts.push(b)
-    })
-    req.on("end", () => {
-      if (!over) resolve(Buffer.concat(parts).toString("utf8"))
-    })
-    req.on("error", reject)
+    }
+    const onEnd = () => finish(Buffer.concat(parts).toString("utf8"))
+    const onError = (e: Error) => finish(e)
+    const onClose = () => {
+      if (!req.complete) finish(new Error("the client went away before sending its request body"))
+    }
+    req.on("data", onData)
+    req.on("end", onEnd)
+    req.on("error", onError)
+    req.on("close", onClose)
   })
 }

@@ -209,8 +209,8 @@ export class RosbridgeFrontEnd {
         for (let i = 0; i < total; i++) this.send(c, stringifyJson({ op: "fragment", id: fid, data: text.slice(i * frag, (i + 1) * frag), num: i, total }))
       } else this.send(c, text)
     }
-    const release = this.o.guard.acquire(c.address)
-    if (!release) return reply(new ServiceError("resource_exhausted", this.o.guard.limitMessage(), service).message, false)
+    const release = this.o.guard.acquire(c.address, c)
+    if (!release) return reply(new ServiceError("resource_exhausted", this.o.guard.refusal(c.address, c), service).message, false)
     const ac = new AbortController()
     c.calls.add(ac)
     let lastProgress = 0

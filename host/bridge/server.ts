@@ -35,8 +35,16 @@ export interface BridgeOptions {
   allowedOrigins?: string[]
   /** Largest WebSocket message or HTTP body accepted, in bytes (default 1 MiB). */
   maxMessageBytes?: number
-  /** Calls one client may have in flight (default 32); more are refused with resource_exhausted. */
+  /**
+   * Calls one client address may have in flight (default 32), shared fairly by its connections;
+   * more are refused with resource_exhausted (host/bridge/guard.ts).
+   */
   maxInFlightPerClient?: number
+  /**
+   * Time an HTTP request has to arrive in full, headers and body (ms, default 5000); a slower one
+   * is answered 408 and its connection closed. It holds no in-flight slot meanwhile.
+   */
+  bodyTimeoutMs?: number
   /** Service descriptors by full type name (host/gen/interfaces.ts `serviceTypes`). */
   typeRegistry: TypeRegistry
   /** Timeout of a call that names none (ms, default 10000). */
@@ -117,7 +125,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     wss.handleUpgrade(req, socket, head, (ws) => rosbridge.accept(ws, address, verdict.authed))
   }
 
-  const server = http.createServer(httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes }))
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 5000
+  // Node's own request timers as a backstop for requests the handler never reads (headers that
+  // never end, a body nobody asks for); checked every second rather than every 30 s
+  const server = http.createServer(
+    { headersTimeout: bodyTimeoutMs, requestTimeout: 2 * bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, bodyTimeoutMs) },
+    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs }),
+  )
   server.on("upgrade", onUpgrade(false))
   const servers = [server]
   const port = await listen(server, host, options.port ?? 9090, "another bridge or rosbridge running?")

@@ -5,7 +5,7 @@
 // (`mqtt://user:pass@host:1883`) or ROBOT_MQTT_USER / ROBOT_MQTT_PASSWORD. Loaded only when --mqtt
 // is given (it loads the `mqtt` package).
 import { MqttDirectory } from "../client/mqttdir"
-import { globToRegExp } from "../client/fleet"
+import { robotGlob } from "../client/fleet"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
@@ -183,7 +183,7 @@ export async function groupCall(
   const dir = await openDirectory(url)
   const pipelines: CallPipeline[] = []
   try {
-    const re = globToRegExp(glob)
+    const re = robotGlob(glob)
     const all = dir.robots()
     const robots = all.filter((r) => re.test(r.name))
     if (!robots.length) {

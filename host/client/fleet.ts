@@ -39,21 +39,184 @@ export function splitRobotName(full: string): { robot: string; service: string }
   return { robot, service: n.slice(i) }
 }
 
-/** Shell-style: `*` any characters, `?` one, `[abc]`/`[a-c]`/`[!a]` one of a set; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  let re = ""
+// ---- robot-name globs
+//
+// One matcher for every robot-name glob (the bridge's `?robots=`, group calls, `robot mqtt call
+// --robots`). Not a RegExp: a glob of `*` repeated and a letter that does not match made V8's
+// backtracking take seconds per name (issue 20). This one walks the name once per star restart:
+// at most (name length + 1) x (glob length + 1) steps, whatever the glob.
+
+/** At most this many characters in one glob, and this many globs in a comma-separated list. */
+export const MAX_GLOB_CHARS = 64
+export const MAX_GLOBS = 8
+
+/** The characters a robot-name glob may use: a robot name's, and `*` `?` `[` `]` `!`. */
+const ROBOT_GLOB = /^[A-Za-z0-9_*?!\[\]-]+$/
+
+/** One position of a compiled glob: any run (`*`), any one character (`?`), one of a set, a literal. */
+type GlobToken =
+  | { kind: "star" }
+  | { kind: "one" }
+  | { kind: "set"; negated: boolean; ranges: [number, number][] }
+  | { kind: "lit"; code: number }
+
+/** A compiled glob: `test(name)` is true when the whole name matches. */
+export interface GlobMatcher {
+  readonly glob: string
+  test(name: string): boolean
+}
+
+/**
+ * Compiles a shell-style glob: `*` any characters (none too), `?` one, `[abc]` / `[a-c]` / `[!a]`
+ * one of a set (or not of it; a `]` right after `[` or `[!` is a member, a `[` with no `]` after it is
+ * literal); everything else literal (`.` too). Matching is case-sensitive and takes at most
+ * (name length + 1) x (glob length + 1) steps. Throws `invalid_argument` for a range written
+ * backwards (`[z-a]`).
+ */
+export function globMatcher(glob: string): GlobMatcher {
+  const tokens: GlobToken[] = []
   for (let i = 0; i < glob.length; i++) {
     const ch = glob[i]!
-    const close = ch === "[" ? glob.indexOf("]", i + 2) : -1
-    if (ch === "*") re += ".*"
-    else if (ch === "?") re += "."
-    else if (close > 0) {
-      const set = glob.slice(i + 1, close).replace(/\\/g, "\\\\").replace(/\]/g, "\\]")
-      re += set.startsWith("!") ? `[^${set.slice(1)}]` : `[${set}]`
-      i = close
-    } else re += ch.replace(/[.+^${}()|[\]\\/]/g, "\\$&")
+    if (ch === "*") {
+      // `**` is `*`: a run of stars is one
+      if (tokens[tokens.length - 1]?.kind !== "star") tokens.push({ kind: "star" })
+      continue
+    }
+    if (ch === "?") {
+      tokens.push({ kind: "one" })
+      continue
+    }
+    if (ch === "[") {
+      const negated = glob[i + 1] === "!"
+      const first = i + (negated ? 2 : 1)
+      const close = glob.indexOf("]", first + 1)
+      if (first < glob.length && close > 0) {
+        const body = glob.slice(first, close)
+        const ranges: [number, number][] = []
+        for (let k = 0; k < body.length; k++) {
+          const lo = body.charCodeAt(k)
+          if (body[k + 1] === "-" && k + 2 < body.length) {
+            const hi = body.charCodeAt(k + 2)
+            if (hi < lo) throw new ServiceError("invalid_argument", `glob ${JSON.stringify(glob)}: the range ${body.slice(k, k + 3)} is backwards (write ${body[k + 2]}-${body[k]})`)
+            ranges.push([lo, hi])
+            k += 2
+          } else ranges.push([lo, lo])
+        }
+        tokens.push({ kind: "set", negated, ranges })
+        i = close
+        continue
+      }
+    }
+    tokens.push({ kind: "lit", code: glob.charCodeAt(i) })
   }
-  return new RegExp(`^${re}$`)
+  const compiled = compile(tokens)
+  return { glob, test: (name) => matchCompiled(compiled, name) }
+}
+
+function matchOne(t: GlobToken, c: number): boolean {
+  switch (t.kind) {
+    case "one":
+      return true
+    case "lit":
+      return t.code === c
+    case "set": {
+      let inSet = false
+      for (const [lo, hi] of t.ranges) if (c >= lo && c <= hi) inSet = true
+      return inSet !== t.negated
+    }
+    default:
+      return false
+  }
+}
+
+/**
+ * A glob compiled for the walk: per token, whether it is a star, and a flat table of the ASCII codes
+ * it takes (`table[token * 128 + code]`); past ASCII the token itself is asked.
+ */
+interface Compiled {
+  tokens: GlobToken[]
+  star: Uint8Array
+  table: Uint8Array
+  /** tokens other than stars: the fewest characters a matching name has */
+  fixed: number
+  firstStar: number
+  lastStar: number
+}
+
+function compile(tokens: GlobToken[]): Compiled {
+  const star = new Uint8Array(tokens.length)
+  const table = new Uint8Array(tokens.length * 128)
+  tokens.forEach((t, i) => {
+    if (t.kind === "star") star[i] = 1
+    else for (let c = 0; c < 128; c++) table[i * 128 + c] = matchOne(t, c) ? 1 : 0
+  })
+  let lastStar = tokens.length - 1
+  while (lastStar >= 0 && star[lastStar] === 0) lastStar--
+  return { tokens, star, table, fixed: tokens.length - star.reduce((a, b) => a + b, 0), firstStar: star.indexOf(1), lastStar }
+}
+
+/**
+ * Greedy two-pointer wildcard matching: every token but `*` takes exactly one character, so on a
+ * mismatch only the last star needs to take one more character (an earlier star's choice can never
+ * help: the last one covers whatever it would). No recursion, no blow-up: at most
+ * (name length + 1) x (glob length + 1) steps. The parts before the first star and after the last
+ * one take fixed places: they are checked first, and a name shorter than the glob's fixed characters
+ * is refused without a walk (a robot name has at most 32).
+ */
+function matchCompiled(g: Compiled, name: string): boolean {
+  const { tokens, star, table, fixed, firstStar, lastStar } = g
+  const takes = (t: number, c: number): boolean => (c < 128 ? table[t * 128 + c] === 1 : matchOne(tokens[t]!, c))
+  if (name.length < fixed) return false
+  if (firstStar < 0) {
+    if (name.length !== fixed) return false
+    for (let i = 0; i < fixed; i++) if (!takes(i, name.charCodeAt(i))) return false
+    return true
+  }
+  for (let i = 0; i < firstStar; i++) if (!takes(i, name.charCodeAt(i))) return false
+  const tail = tokens.length - 1 - lastStar
+  for (let i = 0; i < tail; i++) if (!takes(lastStar + 1 + i, name.charCodeAt(name.length - tail + i))) return false
+  // the middle: from the first star to the last one, over what the fixed ends leave
+  const end = name.length - tail
+  let t = firstStar
+  let n = firstStar
+  let starT = -1
+  let starN = 0
+  while (n < end) {
+    if (t <= lastStar && star[t] === 1) {
+      starT = t++
+      starN = n
+    } else if (t <= lastStar && takes(t, name.charCodeAt(n))) {
+      t++
+      n++
+    } else if (starT >= 0) {
+      t = starT + 1
+      n = ++starN
+    } else return false
+  }
+  while (t <= lastStar && star[t] === 1) t++
+  return t > lastStar
+}
+
+/**
+ * A robot-name glob (`rover*`, `r?`, `robot[1-3]`) checked and compiled; `globs` may be a
+ * comma-separated list (`rover1,arm*`), which matches a name any of them matches. Throws
+ * `invalid_argument` naming the bad glob: empty, over {@link MAX_GLOB_CHARS} characters, more than
+ * {@link MAX_GLOBS} globs, or a character a robot name cannot have (`/`, `.`, space, unicode).
+ */
+export function robotGlob(globs: string): GlobMatcher {
+  const list = [...new Set(globs.split(",").map((g) => g.trim()))]
+  if (list.length > MAX_GLOBS) throw new ServiceError("invalid_argument", `robots: ${list.length} globs; at most ${MAX_GLOBS} in one list`)
+  const matchers = list.map((g) => {
+    if (g.length === 0 || g.length > MAX_GLOB_CHARS || !ROBOT_GLOB.test(g)) {
+      throw new ServiceError(
+        "invalid_argument",
+        `robots: ${JSON.stringify(g.length > 80 ? g.slice(0, 80) + "..." : g)} is not a robot name glob (1-${MAX_GLOB_CHARS} of A-Z a-z 0-9 _ - and the wildcards * ? [set])`,
+      )
+    }
+    return globMatcher(g)
+  })
+  if (matchers.length === 1) return matchers[0]!
+  return { glob: globs, test: (name) => matchers.some((m) => m.test(name)) }
 }
 
 export class FleetNode implements RobotNode {
@@ -160,9 +323,12 @@ export class FleetNode implements RobotNode {
     return this.members.get(name)?.node
   }
 
-  /** Names of the robots whose name matches `glob` (`rover*`), online or not, in name order. */
+  /**
+   * Names of the robots whose name matches `glob` (`rover*`, or a comma-separated list; see
+   * {@link robotGlob}), online or not, in name order. Throws `invalid_argument` for a bad glob.
+   */
   matchRobots(glob: string): string[] {
-    const re = globToRegExp(glob)
+    const re = robotGlob(glob)
     return this.robots()
       .map((r) => r.name)
       .filter((n) => re.test(n))

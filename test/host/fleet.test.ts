@@ -2,7 +2,7 @@
 // Robots here are in-memory nodes; the MQTT tests run the same fleet over a broker.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { FleetNode, globToRegExp, splitRobotName } from "../../host/client/fleet"
+import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../host/client/fleet"
 import { ServiceError } from "../../host/client/errors"
 import { demoMemoryNode } from "../../host/bridge/demo"
 import { CallPipeline } from "../../host/bridge/pipeline"
@@ -13,10 +13,45 @@ test("names: /robot/service splits at the first segment; globs match robot names
   assert.deepEqual(splitRobotName("rover1/cam/take"), { robot: "rover1", service: "/cam/take" })
   assert.equal(splitRobotName("/take_picture"), undefined)
   assert.equal(splitRobotName("/bad name/x"), undefined)
-  assert.ok(globToRegExp("rover*").test("rover12"))
-  assert.ok(!globToRegExp("rover*").test("arm1"))
-  assert.ok(globToRegExp("r?v.1").test("rav.1"))
-  assert.ok(!globToRegExp("r?v.1").test("ravx1"), "a dot is literal")
+  assert.ok(globMatcher("rover*").test("rover12"))
+  assert.ok(!globMatcher("rover*").test("arm1"))
+  assert.ok(globMatcher("r?v.1").test("rav.1"))
+  assert.ok(!globMatcher("r?v.1").test("ravx1"), "a dot is literal")
+  assert.ok(globMatcher("robot[1-3]").test("robot2") && !globMatcher("robot[1-3]").test("robot4"))
+  assert.ok(globMatcher("robot[!1-3]").test("robot4") && !globMatcher("robot[!1-3]").test("robot1"))
+  assert.ok(globMatcher("a[]]b").test("a]b"), "a ] right after [ is a member")
+  assert.ok(globMatcher("a[b").test("a[b"), "a [ without ] is literal")
+  assert.ok(robotGlob("rover1,arm*").test("arm2") && !robotGlob("rover1,arm*").test("rover2"))
+})
+
+test("globs (issue 20): the same answers as a regular expression on small globs, and no blow-up on hostile ones", () => {
+  // reference: the shell-glob regular expression, fine for short globs
+  const toRe = (g: string) => new RegExp("^" + g.replace(/\*/g, ".*").replace(/\?/g, ".").replace(/\[!/g, "[^") + "$")
+  const parts = ["a", "b", "*", "?", "[ab]", "[!a]", "[a-b]", "**"]
+  let seed = 7
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n
+  for (let i = 0; i < 5000; i++) {
+    let g = ""
+    for (let j = 1 + rand(6); j > 0; j--) g += parts[rand(parts.length)]
+    let name = ""
+    for (let j = rand(8); j > 0; j--) name += "ab"[rand(2)]
+    assert.equal(globMatcher(g).test(name), toRe(g).test(name), `glob ${g} name ${name}`)
+  }
+  // the issue's glob: `*` repeated and a letter that matches nothing, at the 64-character limit, and
+  // other worst cases for a backtracking matcher; 8 of them at once over 1000 32-character names
+  const names = Array.from({ length: 1000 }, (_, i) => "a".repeat(28) + String(i).padStart(4, "0"))
+  const hostile = ["*".repeat(63) + "Z", "*a".repeat(32), "*" + "a".repeat(62) + "Z", ..."bcdef".split("").map((c) => "*" + "a".repeat(20) + c + "*")]
+  const m = robotGlob(hostile.join(","))
+  const t = performance.now()
+  const matched = names.filter((n) => m.test(n))
+  const ms = performance.now() - t
+  assert.deepEqual(matched, [])
+  // linear: about 10 ms here; a backtracking matcher takes seconds per name
+  assert.ok(ms < 500, `8 hostile globs over 1000 names took ${ms.toFixed(1)} ms`)
+  assert.throws(() => robotGlob(Array.from({ length: 9 }, (_, i) => `r${i}`).join(",")), (e: ServiceError) => e.code === "invalid_argument" && /at most 8/.test(e.message))
+  assert.throws(() => robotGlob("*".repeat(65)), (e: ServiceError) => e.code === "invalid_argument" && /1-64/.test(e.message))
+  assert.throws(() => robotGlob("robot[3-1]"), (e: ServiceError) => e.code === "invalid_argument" && /backwards/.test(e.message))
+  assert.throws(() => robotGlob("a/b"), (e: ServiceError) => e.code === "invalid_argument" && /"a\/b" is not a robot name glob/.test(e.message))
 })
 
 test("a fleet lists every online robot's services under its namespace and routes calls", async () => {
