@@ -6,7 +6,9 @@
 // retained `robots/<robot>/online`. A robot that goes `offline` (its will) or a broker connection
 // that drops fails every call at once with `unavailable`; while the robot is known to be offline,
 // new calls fail at once too; when it is `online` again the node lists its services and opens a new
-// session by itself. The `mqtt` package is loaded when a connection is made, not at import.
+// session by itself. The host id (`<host>`) is the connection's broker identity: its user name, or
+// without one its random client id; the broker's topic rules hold it to its own topics
+// (docs/mqtt.md "Access control"). The `mqtt` package is loaded when a connection is made, not at import.
 import { randomBytes } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import { DEFAULT_TIMEOUT_MS } from "./calls"

@@ -26,7 +26,7 @@ import { resultRecord } from "../../host/mqtt/devrecords"
 import { WireStatus } from "../../host/client/records"
 import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
 import type { BrokerUser, Denial } from "../../host/mqtt/broker"
-import { embeddedBroker, MOSQUITTO, robotClient, startMosquitto, startTestRobot, until, type TestRobot } from "./mqtt_helpers"
+import { embeddedBroker, MOSQUITTO, rawClient, robotClient, startMosquitto, startTestRobot, until, waitForState, type TestRobot } from "./mqtt_helpers"
 
 const USERS: BrokerUser[] = [
   { name: "r1", password: "pw-r1", role: "robot" },
@@ -169,6 +169,7 @@ async function attackSuite(s: Setup) {
 
     /** B's forgeries on one connection, then the barrier; returns what B published */
     const forge = async (what: string, msgs: { topic: string; payload: Uint8Array; retain?: boolean }[]) => {
+      const callsBefore = aCalls
       const b = await connectB(s)
       const marker = Buffer.from(`marker-${what}-${attackerSeq}`)
       for (const m of msgs) b.c.publish(m.topic, Buffer.from(m.payload), { qos: 0, retain: m.retain ?? false })
@@ -193,7 +194,10 @@ async function attackSuite(s: Setup) {
       assert.equal(a.session, session, `${what}: A's session is unchanged`)
       assert.deepEqual(aStates, [], `${what}: A's node never changed state`)
       assert.deepEqual(aErrors, [], `${what}: no protocol error at A`)
+      await until(() => aCalls > callsBefore, `${what}: a call of A's background caller completed since the attack began`)
+      attacks++
     }
+    let attacks = 0
     const inA = `robots/r1/in/${a.hostId}`
     const seqs = Array.from({ length: 200 }, (_, i) => i + 1)
     // CANCEL every call A may have running
@@ -227,8 +231,9 @@ async function attackSuite(s: Setup) {
     await forge("empty presence", [{ topic: "robots/r1/online", payload: Buffer.alloc(0), retain: true }])
     // one client, several host ids (issue 16 item 7): frames under other ids never reach r1
     await forge("other host ids", ["h2", "h3", "h4", "h5"].map((h, i) => ({ topic: `robots/r1/in/${h}`, payload: Buffer.concat([listRecord(), openRecord(0x0badf00d + i)]) })))
-    // speaking as a robot: r1's answers topic for B itself, r1's pong
+    // speaking as a robot: a pong of r1's to A; with users, announcing a robot of B's own name
     await forge("as robot", [{ topic: `robots/r1/pong/${a.hostId}`, payload: Buffer.from("forged pong") }])
+    if (s.users) await forge("a robot named bob", [{ topic: "robots/bob/online", payload: Buffer.from("online"), retain: true }])
 
     // taking over r1's or A's connection: refused, or B stays B (its will is not r1's)
     const takeovers = s.users
@@ -251,7 +256,7 @@ async function attackSuite(s: Setup) {
     stop = true
     await loop
     assert.deepEqual(aFailures, [], "every call of A's succeeded during the attacks")
-    assert.ok(aCalls >= 10, `A kept calling (${aCalls} calls)`)
+    assert.ok(aCalls >= attacks, `A kept calling (${aCalls} calls over ${attacks} attacks)`)
     assert.equal(a.online, true)
     // the retained presence is still r1's own: a host connecting now sees it online
     const dir = await MqttDirectory.connect({ url: s.url, ...(s.users ? cred("carol") : {}) })
@@ -292,6 +297,31 @@ async function bothWork(s: Setup) {
   } finally {
     await a.close()
     await dir.close()
+    await t.robot.close()
+  }
+}
+
+/**
+ * One connection per user (the broker keys connections by user name): a second connection of
+ * alice's replaces A's (the same party, so nothing is given away); A's node reconnects by itself.
+ */
+async function oneConnectionPerUser(s: Setup) {
+  const t = await startTestRobot({ url: s.url, name: "r1", ...cred("r1") })
+  const a = (await connect({ transport: mqttTransport({ url: s.url, robot: "r1", reconnectPeriodMs: 300, ...cred("alice") }) })) as MqttNode
+  try {
+    const add = a.createClient(AddTwoInts, "/add_two_ints")
+    assert.deepEqual(await add.call({ a: 1n, b: 2n }, { timeoutMs: 10000 }), { sum: 3n })
+    const states: string[] = []
+    a.onStateChange((st) => states.push(st))
+    const twin = await rawClient(s.url, { ...cred("alice"), clientId: "alice-twin" })
+    await until(() => states.includes("disconnected"), "A's connection replaced by alice's second one")
+    await until(() => !twin.connected, "the second one replaced in turn when A reconnects")
+    await waitForState(a, "connected")
+    assert.deepEqual(await add.call({ a: 2n, b: 2n }, { timeoutMs: 10000 }), { sum: 4n })
+    assert.ok(t.robot.connected)
+    twin.end(true)
+  } finally {
+    await a.close()
     await t.robot.close()
   }
 }
@@ -358,7 +388,7 @@ test("mosquitto with the config and ACL of docs/mqtt.md: host B cannot read or t
   await mosquitto(t, async (s) => {
     await attackSuite(s)
     const denied = s.denials()
-    for (const topic of ["robots/r1/in/alice", "robots/r1/out/alice", "robots/r1/online", "robots/r1/in/h2", "robots/r1/pong/alice"]) {
+    for (const topic of ["robots/r1/in/alice", "robots/r1/out/alice", "robots/r1/online", "robots/r1/in/h2", "robots/r1/pong/alice", "robots/bob/online"]) {
       assert.ok(denied.includes(`bob publish ${topic}`), `mosquitto refused bob's publish on ${topic} (${denied.join("; ")})`)
     }
   })
@@ -366,6 +396,11 @@ test("mosquitto with the config and ACL of docs/mqtt.md: host B cannot read or t
 
 test("mosquitto with the config and ACL of docs/mqtt.md: A and B each work, each under its own user name", async (t) => {
   await mosquitto(t, bothWork)
+})
+
+test("one connection per user: a second connection of a host user replaces the first (embedded broker and mosquitto)", async (t) => {
+  await embedded(true, oneConnectionPerUser)
+  await mosquitto(t, oneConnectionPerUser)
 })
 
 test("a host's user name that cannot be a host id is refused before connecting", async () => {
