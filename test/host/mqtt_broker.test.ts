@@ -14,7 +14,7 @@ import { mqttTransport } from "../../host/client/mqtt"
 import { MqttDirectory } from "../../host/client/mqttdir"
 import { ServiceError } from "../../host/client/errors"
 import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
-import { startBroker, filterWithin, rulesFor, type BrokerUser, type Denial } from "../../host/mqtt/broker"
+import { startBroker, filterWithin, rulesFor, topicMatcher, type BrokerUser, type Denial } from "../../host/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, startMosquitto, startTestRobot, until } from "./mqtt_helpers"
 
 const USERS: BrokerUser[] = [
@@ -146,6 +146,10 @@ test("embedded broker: per-robot credentials and topic rules", async () => {
         other.end(true)
       }
       assert.ok(filterWithin("robots/a/in/h1", "robots/a/in/+") && !filterWithin("robots/a/in/#", "robots/a/in/+"))
+      // the publish check (filters split once) agrees with filterWithin on topic names
+      const filters = ["robots/+/in/h1", "robots/r1/out/+", "robots/r1/online", "robots/#", "#", "robots/+/+/x"]
+      const topics = ["robots/r1/in/h1", "robots//in/h1", "robots/r1/in/h1/x", "robots/r1/out/", "robots/r1/online", "robots/r1", "robots", "robots/a/b/x", "x/r1/in/h1"]
+      for (const f of filters) for (const t of topics) assert.equal(topicMatcher([f])(t), filterWithin(t, f), `${t} against ${f}`)
       assert.deepEqual(rulesFor({ kind: "host", id: "h1" }), {
         publish: ["robots/+/in/h1", "robots/+/echo/h1"],
         subscribe: ["robots/+/out/h1", "robots/+/pong/h1", "robots/+/online"],
