@@ -14,6 +14,9 @@
 //   lossy_bulk_ratio       256 KiB goodput through that link / clean 256 KiB goodput
 //   flood_restarts         program restarts (bootId changes) during LIST, POLL, oversized-CALL and
 //                          garbage floods; must be 0
+//   flood_victim_*, mqtt_flood_victim_*, soak_*, attack_restarts   calls of well-behaved hosts while
+//                          one host floods, over Jacdac and MQTT, and the long adversarial soak
+//                          (bench/attack.ts)
 //   robot_function_bytes   "Function TOTAL" of the robot firmware (src/main.ts) bytecode-sizes.md
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
 //                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
@@ -29,8 +32,10 @@ import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
 import { Echo, echo, pattern } from "../test/host/services_fixture"
 import { buildFirmware } from "../host/sim/vm"
-import { CMD_ECHO, callRecord, listRecord, packRecords, pollRecord } from "../host/client/records"
+import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../host/client/records"
 import { linkModel, rng } from "../test/support/link"
+import { heapFree } from "../test/support/heap"
+import { jacdacFlood, mqttFlood, soak } from "./attack"
 import { spawnSync } from "node:child_process"
 import { startBroker } from "../host/mqtt/broker"
 import { connect } from "../host/client/node"
@@ -133,54 +138,6 @@ function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
   return { runtime, total }
 }
 
-/** free heap in bytes, counted by the firmware's probe (mode 5), with `hold` slow calls in flight */
-async function heapFree(rig: Rig, hold: number): Promise<number> {
-  const node = rig.node
-  const add = node.createClient(AddTwoInts, "add_two_ints")
-  const ec = node.createClient(Echo, "echo")
-  for (let attempt = 0; attempt < 4; attempt++) {
-    // the device is ready when a call goes through (after a restart jacdac-ts may still report a
-    // late disconnect, which fails calls made meanwhile: then try again)
-    for (;;) {
-      try {
-        await add.call({ a: 1n, b: 1n }, { timeoutMs: 10000 })
-        break
-      } catch {
-        await node.listServices({ timeoutMs: 30000 }).catch(() => {})
-      }
-    }
-    const boot = node.limits?.bootId
-    const from = rig.vm.log.length
-    const held = Array.from({ length: hold }, () => ec.call(echo("hold", { delay_ms: 600000 }), { timeoutMs: 120000 }).catch(() => {}))
-    const probe = ec.call(echo("probe", { mode: 5 }), { timeoutMs: 120000 }).then(
-      () => false,
-      () => false,
-    )
-    const panicked = await Promise.race([rig.vm.waitForLog(/PANIC|OutOfMemory/, 120000).then(() => true), probe])
-    await Promise.all([probe, ...held])
-    const lines = rig.vm.log.slice(from)
-    const counts = lines
-      .map((l) => /heap-probe (\d+)/.exec(l))
-      .filter((m): m is RegExpExecArray => !!m)
-      .map((m) => Number(m[1]))
-    // clear the log so the next waitForLog sees only new lines
-    rig.vm.log.splice(0, rig.vm.log.length)
-    if (!panicked || !lines.some((l) => /PANIC|OutOfMemory/.test(l))) continue
-    // wait for the restarted program (a new bootId)
-    if (node.limits?.bootId === boot)
-      await new Promise<void>((resolve) => {
-        const off = node.onServicesChanged(() => {
-          if (node.limits?.bootId !== boot) {
-            off()
-            resolve()
-          }
-        })
-      })
-    return Math.max(0, ...counts) * 256
-  }
-  throw new Error("heap probe: the device never ran out of memory")
-}
-
 /** "Function TOTAL" of a build's bytecode-sizes.md */
 function functionTotal(dir: string): number {
   const m = /(\d+)\s*\|\s*Function TOTAL/.exec(readFileSync(join(dir, "bytecode-sizes.md"), "utf8"))
@@ -197,12 +154,12 @@ async function floods(rig: Rig): Promise<number> {
   })
   const name = new TextEncoder().encode("/echo")
   const rand = rng(5)
-  const lists = packRecords(Array.from({ length: 78 }, () => listRecord()))[0]!
-  const polls = packRecords(Array.from({ length: 15 }, (_, i) => pollRecord(n.session, 0x5000_0000 + i, 0)))[0]!
+  const lists = packRecords(Array.from({ length: 78 }, () => encodeList()))[0]!
+  const polls = packRecords(Array.from({ length: 15 }, (_, i) => encodePoll({ session: n.session, seq: 0x5000_0000 + i, have: 0 })))[0]!
   const t0 = performance.now()
   for (let i = 0; i < 1000; i++) {
     if (i % 50 === 0) {
-      const big = Array.from({ length: 8 }, (_, k) => callRecord({ session: n.session, seq: 0x6100_0000 + i * 8 + k, ack: 0, timeoutMs: 300 }, Echo.hash32, 12000, name, new Uint8Array(8)))
+      const big = Array.from({ length: 8 }, (_, k) => encodeCall({ session: n.session, seq: 0x6100_0000 + i * 8 + k, ack: 0, timeoutMs: 300, hash32: Echo.hash32, total: 12000, name, data: new Uint8Array(8) }))
       for (const p of packRecords(big)) await n.sendRawFrame(p)
     }
     await n.sendRawFrame(i % 10 === 0 ? lists : polls)
@@ -325,6 +282,16 @@ async function main() {
     const mq = await mqttFigures(broker.url, "bench")
     log("floods")
     const restarts = await floods(rig)
+    // under attack (bench/attack.ts): the victims' calls during each flood, then the long soak
+    const boot0 = node.limits?.bootId
+    log("3 hosts calling while one floods at 1,000 frames/s over Jacdac (30 s)")
+    const jf = await jacdacFlood(rig, 30)
+    log("the same over MQTT (30 s)")
+    const mf = await mqttFlood(() => connect({ transport: mqttTransport({ url: broker.url, robot: "bench" }) }), 30, mq.mqtt_max_record ?? 3072)
+    const seed = Number(process.env.RS_SOAK_SEED ?? (Date.now() % 1_000_000))
+    log(`adversarial soak, 120 s, seed ${seed} (replay: RS_SOAK_SEED=${seed})`)
+    const sk = await soak(rig, 120, seed)
+    const attackRestarts = node.limits?.bootId === boot0 ? 0 : 1
     const robotFw = buildFirmware("src/main.ts")
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
@@ -366,6 +333,10 @@ async function main() {
       lossy_calls_exactly_once: +(handlerRuns / calls).toFixed(4),
       lossy_bulk_ratio: +(lossyBps / cleanBulkBps).toFixed(3),
       flood_restarts: restarts,
+      ...jf,
+      ...mf,
+      ...sk,
+      attack_restarts: attackRestarts,
       robot_function_bytes: functionTotal(robotFw.dir),
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
@@ -402,6 +373,12 @@ async function main() {
         lossy_bulk_ratio: ">= 0.75",
         small_call_p99_during_bulk_ms: "<= 3 x idle_call_rtt_p50_ms",
         flood_restarts: "0",
+        flood_victim_call_p99_ms: "<= 100",
+        flood_victim_failures: "0",
+        mqtt_flood_victim_call_p99_ms: "<= 3 x mqtt_call_rtt_p50_ms",
+        mqtt_flood_victim_failures: "0",
+        soak_victim_failures: "0",
+        attack_restarts: "0",
         robot_function_bytes: "<= 40000",
         bridge_rtt_ratio: "<= 1.05",
         foxglove_rtt_ratio: "<= 1.05",

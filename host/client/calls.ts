@@ -10,16 +10,19 @@ import {
   CALLX_HEADER,
   CallState,
   DATA_HEADER,
+  PROTOCOL_VERSION,
+  RECORD_HEADER,
+  RECORD_TAIL,
   WireStatus,
-  callRecord,
-  callxRecord,
-  cancelRecord,
-  dataRecord,
-  doneRecord,
-  openRecord,
-  pollRecord,
+  encodeCall,
+  encodeCallx,
+  encodeCancel,
+  encodeData,
+  encodeDone,
+  encodeOpen,
+  encodePoll,
   type DeviceRecord,
-  type Hello,
+  type HelloRecord,
 } from "./records"
 import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "./wire"
 
@@ -108,7 +111,7 @@ export class CallEngine {
   private readonly queue: PendingCall[] = []
   private doneSeqs: number[] = []
   private doneTimer: NodeJS.Timeout | undefined
-  private hello: Hello | undefined
+  private hello: HelloRecord | undefined
   /** a fatal condition (protocol version): every call fails with it */
   private fatal: ServiceError | undefined
   closed = false
@@ -118,13 +121,13 @@ export class CallEngine {
     private readonly window: () => number,
   ) {}
 
-  get limits(): Hello | undefined {
+  get limits(): HelloRecord | undefined {
     return this.hello
   }
 
   // ------------------------------------------------------------------ sessions
   /** A device program appeared or changed (new HELLO bootId): open a session with it. */
-  deviceHello(h: Hello, restarted: boolean) {
+  deviceHello(h: HelloRecord, restarted: boolean) {
     this.hello = h
     if (restarted) this.lose("unavailable", "device program restarted")
     if (!this.session) this.open()
@@ -152,7 +155,7 @@ export class CallEngine {
     if (this.closed || !this.hello) return
     clearTimeout(this.openTimer)
     if (!this.openTimer) this.nonce = randomInt(1, 0xffffffff)
-    this.link.send([openRecord(this.nonce)])
+    this.link.send([encodeOpen({ nonce: this.nonce, version: PROTOCOL_VERSION })])
     // the OPEN or the SESSION may be lost; a refusal (table full) backs off
     this.openTimer = setTimeout(() => {
       this.openTimer = undefined
@@ -428,16 +431,17 @@ export class CallEngine {
     const max = this.link.maxPayload
     let off = from
     if (from === 0) {
-      const head = { session: this.session, seq: c.seq, ack: this.ack(), timeoutMs: Math.max(1, c.deadline - now) }
+      // (the remaining time in whole ms, as a u32)
+      const head = { session: this.session, seq: c.seq, ack: this.ack(), timeoutMs: Math.min(0xffffffff, Math.max(1, Math.ceil(c.deadline - now))) }
       this.ackCovers(head.ack)
       const index = c.fullCall ? -1 : this.compactIndex(c, max)
       const listed = this.link.listed()
       if (index >= 0 && listed) {
-        recs.push(callxRecord(head, listed.version, index, req))
+        recs.push(encodeCallx({ ...head, listVersion: listed.version, index, data: req }))
         off = req.length
       } else {
         const n = Math.min(req.length, max - CALL_HEADER - c.name.length)
-        recs.push(callRecord(head, c.hash32, req.length, c.name, req.subarray(0, n)))
+        recs.push(encodeCall({ ...head, hash32: c.hash32, total: req.length, name: c.name, data: req.subarray(0, n) }))
         off = n
       }
     }
@@ -456,7 +460,7 @@ export class CallEngine {
     const recs: Uint8Array[] = []
     while (c.sentTo < limit) {
       const n = Math.min(limit - c.sentTo, max - DATA_HEADER)
-      recs.push(dataRecord(this.session, c.seq, c.sentTo, req.subarray(c.sentTo, c.sentTo + n)))
+      recs.push(encodeData({ session: this.session, seq: c.seq, offset: c.sentTo, data: req.subarray(c.sentTo, c.sentTo + n) }))
       c.sentTo += n
     }
     if (recs.length) this.link.send(recs)
@@ -478,7 +482,7 @@ export class CallEngine {
     c.lastPollAt = now
     c.lastPollHave = have
     this.stats.polls++
-    this.link.send([pollRecord(this.session, c.seq, have)])
+    this.link.send([encodePoll({ session: this.session, seq: c.seq, have })])
     this.armSilence(c)
   }
 
@@ -536,14 +540,14 @@ export class CallEngine {
     const seqs = this.doneSeqs
     this.doneSeqs = []
     if (!seqs.length || !this.session) return
-    const per = Math.floor((this.link.maxPayload - 3 - 4) / 4)
-    for (let i = 0; i < seqs.length; i += per) this.link.send([doneRecord(this.session, seqs.slice(i, i + per))])
+    const per = Math.floor((this.link.maxPayload - RECORD_HEADER - RECORD_TAIL.DONE) / 4)
+    for (let i = 0; i < seqs.length; i += per) this.link.send([encodeDone({ session: this.session, seqs: seqs.slice(i, i + per) })])
   }
 
   private abandon(c: PendingCall, code: ErrorCode, msg: string) {
     const i = this.queue.indexOf(c)
     if (i >= 0) this.queue.splice(i, 1)
-    if (c.session && c.session === this.session && this.active.get(c.seq) === c) this.link.send([cancelRecord(this.session, c.seq)])
+    if (c.session && c.session === this.session && this.active.get(c.seq) === c) this.link.send([encodeCancel({ session: this.session, seq: c.seq })])
     this.settle(c, new ServiceError(code, msg, c.service))
   }
 

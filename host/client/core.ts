@@ -8,20 +8,13 @@ import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
 import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
 import { ServiceError } from "./errors"
-import { FrameError, JACDAC_PAYLOAD, VersionError, encodeName, listRecord, packRecords, parseDeviceFrame, type DeviceRecord, type Hello } from "./records"
+import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, parseDeviceFrame, type DeviceRecord, type HelloRecord } from "./records"
 
-/** Limits the device announced in its HELLO record. */
-export interface DeviceLimits {
-  bootId: number
-  maxRequestBytes: number
-  maxResponseBytes: number
-  /** heap bytes the device gives calls (requests, retained answers) */
-  budget: number
-  maxInFlight: number
-  /** request bytes the host may send beyond what the device acknowledged */
-  window: number
-  /** the largest frame the device takes (bytes) */
-  maxRecord: number
+/**
+ * Limits the device announced in its HELLO record: the record's own fields (HelloRecord, generated
+ * from protocol/protocol.json, documents each), with its `version` as `protocolVersion`.
+ */
+export type DeviceLimits = Pick<HelloRecord, "bootId" | "maxRequestBytes" | "maxResponseBytes" | "budget" | "maxInFlight" | "window" | "maxRecord"> & {
   protocolVersion: number
 }
 
@@ -139,7 +132,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
   }
 
   /** The device's last HELLO (subclasses size their frames from it). */
-  protected get hello(): Hello | undefined {
+  protected get hello(): HelloRecord | undefined {
     return this.engine.limits
   }
 
@@ -209,7 +202,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
 
   protected requestList() {
     if (this.closed || !this.linkReady()) return
-    this.enqueue([listRecord()])
+    this.enqueue([encodeList()])
     // the HELLO or a SERVICE record may be lost: ask again until the list is complete
     clearTimeout(this.listTimer)
     this.listTimer = setTimeout(() => {

@@ -3,33 +3,42 @@
 /** Version of the record protocol (docs/protocol.md). */
 export const PROTOCOL_VERSION = 2
 
+/** The Jacdac service class that carries the records (services/rosservices.md). */
+export const ROS_SERVICES_CLASS = 0x1b7e5c2a
+/** command `frame`: host -> device records */
+export const CMD_FRAME = 0x80
+/** report `frame_out`: device -> host records */
+export const REPORT_FRAME_OUT = 0x81
+/** command `echo`: returned unchanged */
+export const CMD_ECHO = 0x82
+
 /** Record kinds: host -> device below 0x80, device -> host from 0x80. */
 export const Kind = {
   /** nonce u32, version u8 */
   OPEN: 16,
-  /** session u32, seq u32, ack u32, timeoutMs u32, hash u32, total u32, nameLen u8, name, data */
+  /** session u32, seq u32, ack u32, timeoutMs u32, hash32 u32, total u32, nameLen u8, name[nameLen], data… */
   CALL: 17,
-  /** session u32, seq u32, ack u32, timeoutMs u32, listVersion u16, index u8, data */
+  /** session u32, seq u32, ack u32, timeoutMs u32, listVersion u16, index u8, data… */
   CALLX: 18,
-  /** session u32, seq u32, offset u32, data */
+  /** session u32, seq u32, offset u32, data… */
   DATA: 19,
   /** session u32, seq u32 */
   CANCEL: 20,
   /** session u32, seq u32, have u32 */
   POLL: 21,
-  /** session u32, seq u32 (repeated) */
+  /** session u32, seqs u32… (at least 1) */
   DONE: 22,
   /** (empty) */
   LIST: 23,
   /** version u8, minVersion u8, bootId u32, listVersion u16, count u16, maxRequestBytes u32, maxResponseBytes u32, budget u32, maxInFlight u16, window u16, maxRecord u16 */
   HELLO: 144,
-  /** listVersion u16, index u8, nameLen u8, hash u32, name, type */
+  /** listVersion u16, index u8, nameLen u8, hash32 u32, name[nameLen], type */
   SERVICE: 145,
-  /** nonce u32, session u32, bootId u32 (session 0: refused, try later) */
+  /** nonce u32, session u32, bootId u32 */
   SESSION: 146,
-  /** session u32, seq u32, status u8, total u32, data */
+  /** session u32, seq u32, status u8, total u32, data… */
   RESULT: 147,
-  /** session u32, seq u32, offset u32, data */
+  /** session u32, seq u32, offset u32, data… */
   RDATA: 148,
   /** session u32, seq u32, state u8, offset u32 */
   STATUS: 149,
@@ -76,3 +85,773 @@ export const MAX_MESSAGE = 200
 export const CALL_COST = 512
 export const SMALL_REQUEST = 256
 export const BUDGET_RESERVE = 2048
+
+/** The least body length of each kind (fixed fields and the least variable part). */
+export const RECORD_MIN = {
+  OPEN: 5,
+  CALL: 25,
+  CALLX: 19,
+  DATA: 12,
+  CANCEL: 8,
+  POLL: 12,
+  DONE: 8,
+  LIST: 0,
+  HELLO: 28,
+  SERVICE: 8,
+  SESSION: 12,
+  RESULT: 13,
+  RDATA: 12,
+  STATUS: 13,
+  ERROR: 2,
+  NOSESSION: 8,
+} as const
+
+/** Where each kind's variable part (name, data, message, repeated u32) starts in its body; absent: none. */
+export const RECORD_TAIL = {
+  CALL: 25,
+  CALLX: 19,
+  DATA: 12,
+  DONE: 4,
+  SERVICE: 8,
+  RESULT: 13,
+  RDATA: 12,
+  ERROR: 2,
+} as const
+
+// ------------------------------------------------------------------ record codecs
+/** A record that cannot be encoded or decoded: too short, a field out of range, a length that overruns. */
+export class FrameError extends Error {
+  override readonly name: string = "FrameError"
+}
+
+/** What an encoder takes: the record without its kind; text as a string or its UTF-8 bytes. */
+export type RecordFields<R> = {
+  readonly [K in Exclude<keyof R, "kind">]: R[K] extends string ? string | Uint8Array : R[K] extends readonly (infer E)[] ? readonly E[] : R[K]
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false })
+const utf8Encoder = new TextEncoder()
+const utf8Text = (b: Uint8Array) => utf8Decoder.decode(b)
+const utf8Bytes = (s: string | Uint8Array) => (typeof s === "string" ? utf8Encoder.encode(s) : s)
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength)
+const tooShort = (kind: string, len: number, min: number) => new FrameError(`record ${kind} too short (${len} < ${min} bytes)`)
+
+function int(v: number, max: number, what: string): number {
+  if (Number.isInteger(v) && v >= 0 && v <= max) return v
+  throw new FrameError(`${what}: ${v} is not a ${max === 0xff ? "u8" : max === 0xffff ? "u16" : "u32"}`)
+}
+
+/** A record of `len` body bytes with its header written. */
+function start(kind: number, name: string, len: number): Uint8Array {
+  if (len > 0xffff) throw new FrameError(`${name} record body of ${len} bytes (at most 65535)`)
+  const b = new Uint8Array(3 + len)
+  b[0] = kind
+  b[1] = len & 0xff
+  b[2] = len >> 8
+  return b
+}
+
+/** OPEN (0x10, host -> device): asks for a session. Body: `nonce u32, version u8`. */
+export interface OpenRecord {
+  kind: "open"
+  /** the host's random number, echoed in SESSION (u32) */
+  nonce: number
+  /** the record protocol version the host speaks (u8) */
+  version: number
+}
+
+/** Encodes a record of kind OPEN (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeOpen(r: RecordFields<OpenRecord>): Uint8Array {
+  const b = start(Kind.OPEN, "OPEN", 5)
+  const v = view(b)
+  v.setUint32(3, int(r.nonce, 0xffffffff, "OPEN nonce"), true)
+  b[7] = int(r.version, 0xff, "OPEN version")
+  return b
+}
+
+/** Decodes the body of a OPEN record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeOpen(b: Uint8Array): OpenRecord {
+  if (b.length < 5) throw tooShort("OPEN", b.length, 5)
+  const v = view(b)
+  return {
+    kind: "open",
+    nonce: v.getUint32(0, true),
+    version: b[4]!,
+  }
+}
+
+/** CALL (0x11, host -> device): a call by service name (with its leading `/`) and type hash; `total` request bytes, the first of them here. Body: `session u32, seq u32, ack u32, timeoutMs u32, hash32 u32, total u32, nameLen u8, name[nameLen], data…`. */
+export interface CallRecord {
+  kind: "call"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** every seq <= ack is settled on this host, which will never mention it again (u32) */
+  ack: number
+  /** the caller's remaining time (ms) when the CALL was sent (u32) */
+  timeoutMs: number
+  /** the service type's hash32 (u32) */
+  hash32: number
+  /** request bytes in all (u32) */
+  total: number
+  /** the service name, with its leading `/` */
+  name: string
+  /** the first request bytes (a view of the decoded frame, not a copy) */
+  data: Uint8Array
+}
+
+/** Encodes a record of kind CALL (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeCall(r: RecordFields<CallRecord>): Uint8Array {
+  const name = utf8Bytes(r.name)
+  if (name.length > 0xff) throw new FrameError(`CALL name: ${name.length} bytes (at most 255: its length is a u8)`)
+  const data = r.data
+  const b = start(Kind.CALL, "CALL", 25 + name.length + data.length)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "CALL session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "CALL seq"), true)
+  v.setUint32(11, int(r.ack, 0xffffffff, "CALL ack"), true)
+  v.setUint32(15, int(r.timeoutMs, 0xffffffff, "CALL timeoutMs"), true)
+  v.setUint32(19, int(r.hash32, 0xffffffff, "CALL hash32"), true)
+  v.setUint32(23, int(r.total, 0xffffffff, "CALL total"), true)
+  b[27] = name.length
+  b.set(name, 28)
+  b.set(data, 28 + name.length)
+  return b
+}
+
+/** Decodes the body of a CALL record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeCall(b: Uint8Array): CallRecord {
+  if (b.length < 25) throw tooShort("CALL", b.length, 25)
+  const v = view(b)
+  const nameLen = b[24]!
+  const nameEnd = 25 + nameLen
+  if (nameEnd > b.length) throw new FrameError("CALL name overruns the record")
+  return {
+    kind: "call",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    ack: v.getUint32(8, true),
+    timeoutMs: v.getUint32(12, true),
+    hash32: v.getUint32(16, true),
+    total: v.getUint32(20, true),
+    name: utf8Text(b.subarray(25, nameEnd)),
+    data: b.subarray(nameEnd),
+  }
+}
+
+/** CALLX (0x12, host -> device): compact CALL: the whole request in this record, the service by its index in the list the host holds (whose hash the host checked). Body: `session u32, seq u32, ack u32, timeoutMs u32, listVersion u16, index u8, data…`. */
+export interface CallxRecord {
+  kind: "callx"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** every seq <= ack is settled on this host, which will never mention it again (u32) */
+  ack: number
+  /** the caller's remaining time (ms) when the CALL was sent (u32) */
+  timeoutMs: number
+  /** the list version the index belongs to (u16) */
+  listVersion: number
+  /** the service's index in that list (u8) */
+  index: number
+  /** the whole request (a view of the decoded frame, not a copy) */
+  data: Uint8Array
+}
+
+/** Encodes a record of kind CALLX (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeCallx(r: RecordFields<CallxRecord>): Uint8Array {
+  const data = r.data
+  const b = start(Kind.CALLX, "CALLX", 19 + data.length)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "CALLX session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "CALLX seq"), true)
+  v.setUint32(11, int(r.ack, 0xffffffff, "CALLX ack"), true)
+  v.setUint32(15, int(r.timeoutMs, 0xffffffff, "CALLX timeoutMs"), true)
+  v.setUint16(19, int(r.listVersion, 0xffff, "CALLX listVersion"), true)
+  b[21] = int(r.index, 0xff, "CALLX index")
+  b.set(data, 22)
+  return b
+}
+
+/** Decodes the body of a CALLX record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeCallx(b: Uint8Array): CallxRecord {
+  if (b.length < 19) throw tooShort("CALLX", b.length, 19)
+  const v = view(b)
+  return {
+    kind: "callx",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    ack: v.getUint32(8, true),
+    timeoutMs: v.getUint32(12, true),
+    listVersion: v.getUint16(16, true),
+    index: b[18]!,
+    data: b.subarray(19),
+  }
+}
+
+/** DATA (0x13, host -> device): more request bytes. Body: `session u32, seq u32, offset u32, data…`. */
+export interface DataRecord {
+  kind: "data"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** where `data` goes in the request (u32) */
+  offset: number
+  /** request bytes (a view of the decoded frame, not a copy) */
+  data: Uint8Array
+}
+
+/** Encodes a record of kind DATA (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeData(r: RecordFields<DataRecord>): Uint8Array {
+  const data = r.data
+  const b = start(Kind.DATA, "DATA", 12 + data.length)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "DATA session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "DATA seq"), true)
+  v.setUint32(11, int(r.offset, 0xffffffff, "DATA offset"), true)
+  b.set(data, 15)
+  return b
+}
+
+/** Decodes the body of a DATA record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeData(b: Uint8Array): DataRecord {
+  if (b.length < 12) throw tooShort("DATA", b.length, 12)
+  const v = view(b)
+  return {
+    kind: "data",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    offset: v.getUint32(8, true),
+    data: b.subarray(12),
+  }
+}
+
+/** CANCEL (0x14, host -> device): the caller gave up. Body: `session u32, seq u32`. */
+export interface CancelRecord {
+  kind: "cancel"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+}
+
+/** Encodes a record of kind CANCEL (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeCancel(r: RecordFields<CancelRecord>): Uint8Array {
+  const b = start(Kind.CANCEL, "CANCEL", 8)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "CANCEL session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "CANCEL seq"), true)
+  return b
+}
+
+/** Decodes the body of a CANCEL record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeCancel(b: Uint8Array): CancelRecord {
+  if (b.length < 8) throw tooShort("CANCEL", b.length, 8)
+  const v = view(b)
+  return {
+    kind: "cancel",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+  }
+}
+
+/** POLL (0x15, host -> device): "what about this call? I hold `have` response bytes". Body: `session u32, seq u32, have u32`. */
+export interface PollRecord {
+  kind: "poll"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** response bytes the host holds (u32) */
+  have: number
+}
+
+/** Encodes a record of kind POLL (header and body). Throws FrameError naming the field that does not fit. */
+export function encodePoll(r: RecordFields<PollRecord>): Uint8Array {
+  const b = start(Kind.POLL, "POLL", 12)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "POLL session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "POLL seq"), true)
+  v.setUint32(11, int(r.have, 0xffffffff, "POLL have"), true)
+  return b
+}
+
+/** Decodes the body of a POLL record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodePoll(b: Uint8Array): PollRecord {
+  if (b.length < 12) throw tooShort("POLL", b.length, 12)
+  const v = view(b)
+  return {
+    kind: "poll",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    have: v.getUint32(8, true),
+  }
+}
+
+/** DONE (0x16, host -> device): these answers arrived; forget them. Body: `session u32, seqs u32… (at least 1)`. */
+export interface DoneRecord {
+  kind: "done"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the calls answered */
+  seqs: number[]
+}
+
+/** Encodes a record of kind DONE (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeDone(r: RecordFields<DoneRecord>): Uint8Array {
+  const seqs = r.seqs
+  if (seqs.length < 1) throw new FrameError(`DONE seqs: ${seqs.length} values (at least 1)`)
+  const b = start(Kind.DONE, "DONE", 4 + 4 * seqs.length)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "DONE session"), true)
+  for (let i = 0; i < seqs.length; i++) v.setUint32(7 + 4 * i, int(seqs[i]!, 0xffffffff, "DONE seqs"), true)
+  return b
+}
+
+/** Decodes the body of a DONE record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeDone(b: Uint8Array): DoneRecord {
+  if (b.length < 8) throw tooShort("DONE", b.length, 8)
+  const v = view(b)
+  if ((b.length - 4) % 4) throw new FrameError("DONE seqs: a partial u32 at the end")
+  const seqs: number[] = []
+  for (let o = 4; o < b.length; o += 4) seqs.push(v.getUint32(o, true))
+  return {
+    kind: "done",
+    session: v.getUint32(0, true),
+    seqs,
+  }
+}
+
+/** LIST (0x17, host -> device): send HELLO and the service list. Body: `(empty)`. */
+export interface ListRecord {
+  kind: "list"
+}
+
+/** Encodes a record of kind LIST (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeList(_r: RecordFields<ListRecord> = {}): Uint8Array {
+  const b = start(Kind.LIST, "LIST", 0)
+  return b
+}
+
+/** Decodes the body of a LIST record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeList(b: Uint8Array): ListRecord {
+  return {
+    kind: "list",
+  }
+}
+
+/** HELLO (0x90, device -> host): the device's version and limits (the answer to LIST; announced on start and when the list changes). Body: `version u8, minVersion u8, bootId u32, listVersion u16, count u16, maxRequestBytes u32, maxResponseBytes u32, budget u32, maxInFlight u16, window u16, maxRecord u16`. */
+export interface HelloRecord {
+  kind: "hello"
+  /** the record protocol version the device speaks (first, so any host recognises any version) (u8) */
+  version: number
+  /** the oldest version the device accepts (u8) */
+  minVersion: number
+  /** random per program start: a new value means the program restarted (u32) */
+  bootId: number
+  /** version of the service list that follows (u16) */
+  listVersion: number
+  /** services in the list (u16) */
+  count: number
+  /** the largest request (bytes) (u32) */
+  maxRequestBytes: number
+  /** the largest response (bytes) (u32) */
+  maxResponseBytes: number
+  /** heap bytes the device gives calls (requests, retained answers) (u32) */
+  budget: number
+  /** calls in flight at most (u16) */
+  maxInFlight: number
+  /** request bytes a host may send beyond what the device acknowledged (u16) */
+  window: number
+  /** the largest frame this link takes (bytes) (u16) */
+  maxRecord: number
+}
+
+/** Encodes a record of kind HELLO (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeHello(r: RecordFields<HelloRecord>): Uint8Array {
+  const b = start(Kind.HELLO, "HELLO", 28)
+  const v = view(b)
+  b[3] = int(r.version, 0xff, "HELLO version")
+  b[4] = int(r.minVersion, 0xff, "HELLO minVersion")
+  v.setUint32(5, int(r.bootId, 0xffffffff, "HELLO bootId"), true)
+  v.setUint16(9, int(r.listVersion, 0xffff, "HELLO listVersion"), true)
+  v.setUint16(11, int(r.count, 0xffff, "HELLO count"), true)
+  v.setUint32(13, int(r.maxRequestBytes, 0xffffffff, "HELLO maxRequestBytes"), true)
+  v.setUint32(17, int(r.maxResponseBytes, 0xffffffff, "HELLO maxResponseBytes"), true)
+  v.setUint32(21, int(r.budget, 0xffffffff, "HELLO budget"), true)
+  v.setUint16(25, int(r.maxInFlight, 0xffff, "HELLO maxInFlight"), true)
+  v.setUint16(27, int(r.window, 0xffff, "HELLO window"), true)
+  v.setUint16(29, int(r.maxRecord, 0xffff, "HELLO maxRecord"), true)
+  return b
+}
+
+/** Decodes the body of a HELLO record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeHello(b: Uint8Array): HelloRecord {
+  if (b.length < 28) throw tooShort("HELLO", b.length, 28)
+  const v = view(b)
+  return {
+    kind: "hello",
+    version: b[0]!,
+    minVersion: b[1]!,
+    bootId: v.getUint32(2, true),
+    listVersion: v.getUint16(6, true),
+    count: v.getUint16(8, true),
+    maxRequestBytes: v.getUint32(10, true),
+    maxResponseBytes: v.getUint32(14, true),
+    budget: v.getUint32(18, true),
+    maxInFlight: v.getUint16(22, true),
+    window: v.getUint16(24, true),
+    maxRecord: v.getUint16(26, true),
+  }
+}
+
+/** SERVICE (0x91, device -> host): one entry of the service list. Body: `listVersion u16, index u8, nameLen u8, hash32 u32, name[nameLen], type`. */
+export interface ServiceRecord {
+  kind: "service"
+  /** the list version this entry belongs to (u16) */
+  listVersion: number
+  /** its index in the list (u8) */
+  index: number
+  /** the service type's hash32 (u32) */
+  hash32: number
+  /** the service name, with its leading `/` */
+  name: string
+  /** the full type name, e.g. `example_interfaces/srv/AddTwoInts` */
+  type: string
+}
+
+/** Encodes a record of kind SERVICE (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeService(r: RecordFields<ServiceRecord>): Uint8Array {
+  const name = utf8Bytes(r.name)
+  if (name.length > 0xff) throw new FrameError(`SERVICE name: ${name.length} bytes (at most 255: its length is a u8)`)
+  const type = utf8Bytes(r.type)
+  const b = start(Kind.SERVICE, "SERVICE", 8 + name.length + type.length)
+  const v = view(b)
+  v.setUint16(3, int(r.listVersion, 0xffff, "SERVICE listVersion"), true)
+  b[5] = int(r.index, 0xff, "SERVICE index")
+  b[6] = name.length
+  v.setUint32(7, int(r.hash32, 0xffffffff, "SERVICE hash32"), true)
+  b.set(name, 11)
+  b.set(type, 11 + name.length)
+  return b
+}
+
+/** Decodes the body of a SERVICE record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeService(b: Uint8Array): ServiceRecord {
+  if (b.length < 8) throw tooShort("SERVICE", b.length, 8)
+  const v = view(b)
+  const nameLen = b[3]!
+  const nameEnd = 8 + nameLen
+  if (nameEnd > b.length) throw new FrameError("SERVICE name overruns the record")
+  return {
+    kind: "service",
+    listVersion: v.getUint16(0, true),
+    index: b[2]!,
+    hash32: v.getUint32(4, true),
+    name: utf8Text(b.subarray(8, nameEnd)),
+    type: utf8Text(b.subarray(nameEnd)),
+  }
+}
+
+/** SESSION (0x92, device -> host): the answer to OPEN (`session` 0: refused, every slot is working; retry later). Body: `nonce u32, session u32, bootId u32`. */
+export interface SessionRecord {
+  kind: "session"
+  /** the OPEN's nonce (u32) */
+  nonce: number
+  /** the new session id (0: refused) (u32) */
+  session: number
+  /** the program's bootId (u32) */
+  bootId: number
+}
+
+/** Encodes a record of kind SESSION (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeSession(r: RecordFields<SessionRecord>): Uint8Array {
+  const b = start(Kind.SESSION, "SESSION", 12)
+  const v = view(b)
+  v.setUint32(3, int(r.nonce, 0xffffffff, "SESSION nonce"), true)
+  v.setUint32(7, int(r.session, 0xffffffff, "SESSION session"), true)
+  v.setUint32(11, int(r.bootId, 0xffffffff, "SESSION bootId"), true)
+  return b
+}
+
+/** Decodes the body of a SESSION record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeSession(b: Uint8Array): SessionRecord {
+  if (b.length < 12) throw tooShort("SESSION", b.length, 12)
+  const v = view(b)
+  return {
+    kind: "session",
+    nonce: v.getUint32(0, true),
+    session: v.getUint32(4, true),
+    bootId: v.getUint32(8, true),
+  }
+}
+
+/** RESULT (0x93, device -> host): status 0: `total` response bytes, the first of them here; otherwise `data` is the UTF-8 message. Body: `session u32, seq u32, status u8, total u32, data…`. */
+export interface ResultRecord {
+  kind: "result"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** the call's status (0 ok) (u8) */
+  status: number
+  /** response bytes in all (status 0), else the message's length (u32) */
+  total: number
+  /** the first response bytes, or the error message (a view of the decoded frame, not a copy) */
+  data: Uint8Array
+}
+
+/** Encodes a record of kind RESULT (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeResult(r: RecordFields<ResultRecord>): Uint8Array {
+  const data = r.data
+  const b = start(Kind.RESULT, "RESULT", 13 + data.length)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "RESULT session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "RESULT seq"), true)
+  b[11] = int(r.status, 0xff, "RESULT status")
+  v.setUint32(12, int(r.total, 0xffffffff, "RESULT total"), true)
+  b.set(data, 16)
+  return b
+}
+
+/** Decodes the body of a RESULT record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeResult(b: Uint8Array): ResultRecord {
+  if (b.length < 13) throw tooShort("RESULT", b.length, 13)
+  const v = view(b)
+  return {
+    kind: "result",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    status: b[8]!,
+    total: v.getUint32(9, true),
+    data: b.subarray(13),
+  }
+}
+
+/** RDATA (0x94, device -> host): more response bytes. Body: `session u32, seq u32, offset u32, data…`. */
+export interface RdataRecord {
+  kind: "rdata"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** where `data` goes in the response (u32) */
+  offset: number
+  /** response bytes (a view of the decoded frame, not a copy) */
+  data: Uint8Array
+}
+
+/** Encodes a record of kind RDATA (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeRdata(r: RecordFields<RdataRecord>): Uint8Array {
+  const data = r.data
+  const b = start(Kind.RDATA, "RDATA", 12 + data.length)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "RDATA session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "RDATA seq"), true)
+  v.setUint32(11, int(r.offset, 0xffffffff, "RDATA offset"), true)
+  b.set(data, 15)
+  return b
+}
+
+/** Decodes the body of a RDATA record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeRdata(b: Uint8Array): RdataRecord {
+  if (b.length < 12) throw tooShort("RDATA", b.length, 12)
+  const v = view(b)
+  return {
+    kind: "rdata",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    offset: v.getUint32(8, true),
+    data: b.subarray(12),
+  }
+}
+
+/** STATUS (0x95, device -> host): the device's view of a call. Body: `session u32, seq u32, state u8, offset u32`. */
+export interface StatusRecord {
+  kind: "status"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the call's number in its session (1, 2, 3…) (u32) */
+  seq: number
+  /** the call's state (u8) */
+  state: number
+  /** receiving, gap: request bytes held; 0 otherwise (u32) */
+  offset: number
+}
+
+/** Encodes a record of kind STATUS (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeStatus(r: RecordFields<StatusRecord>): Uint8Array {
+  const b = start(Kind.STATUS, "STATUS", 13)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "STATUS session"), true)
+  v.setUint32(7, int(r.seq, 0xffffffff, "STATUS seq"), true)
+  b[11] = int(r.state, 0xff, "STATUS state")
+  v.setUint32(12, int(r.offset, 0xffffffff, "STATUS offset"), true)
+  return b
+}
+
+/** Decodes the body of a STATUS record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeStatus(b: Uint8Array): StatusRecord {
+  if (b.length < 13) throw tooShort("STATUS", b.length, 13)
+  const v = view(b)
+  return {
+    kind: "status",
+    session: v.getUint32(0, true),
+    seq: v.getUint32(4, true),
+    state: b[8]!,
+    offset: v.getUint32(9, true),
+  }
+}
+
+/** ERROR (0x96, device -> host): a record that could not be parsed (rate-limited). Body: `offset u16, message`. */
+export interface ErrorRecord {
+  kind: "error"
+  /** the bad record's offset in its frame (u16) */
+  offset: number
+  /** what was wrong */
+  message: string
+}
+
+/** Encodes a record of kind ERROR (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeError(r: RecordFields<ErrorRecord>): Uint8Array {
+  const message = utf8Bytes(r.message)
+  const b = start(Kind.ERROR, "ERROR", 2 + message.length)
+  const v = view(b)
+  v.setUint16(3, int(r.offset, 0xffff, "ERROR offset"), true)
+  b.set(message, 5)
+  return b
+}
+
+/** Decodes the body of a ERROR record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeError(b: Uint8Array): ErrorRecord {
+  if (b.length < 2) throw tooShort("ERROR", b.length, 2)
+  const v = view(b)
+  return {
+    kind: "error",
+    offset: v.getUint16(0, true),
+    message: utf8Text(b.subarray(2)),
+  }
+}
+
+/** NOSESSION (0x97, device -> host): the device does not know this session. Body: `session u32, bootId u32`. */
+export interface NosessionRecord {
+  kind: "nosession"
+  /** the session id the device gave in SESSION (u32) */
+  session: number
+  /** the program's bootId (u32) */
+  bootId: number
+}
+
+/** Encodes a record of kind NOSESSION (header and body). Throws FrameError naming the field that does not fit. */
+export function encodeNosession(r: RecordFields<NosessionRecord>): Uint8Array {
+  const b = start(Kind.NOSESSION, "NOSESSION", 8)
+  const v = view(b)
+  v.setUint32(3, int(r.session, 0xffffffff, "NOSESSION session"), true)
+  v.setUint32(7, int(r.bootId, 0xffffffff, "NOSESSION bootId"), true)
+  return b
+}
+
+/** Decodes the body of a NOSESSION record (the bytes after the record header). Throws FrameError when it is too short or a length overruns it. */
+export function decodeNosession(b: Uint8Array): NosessionRecord {
+  if (b.length < 8) throw tooShort("NOSESSION", b.length, 8)
+  const v = view(b)
+  return {
+    kind: "nosession",
+    session: v.getUint32(0, true),
+    bootId: v.getUint32(4, true),
+  }
+}
+
+/** A record from the host (host -> device). */
+export type HostRecord = OpenRecord | CallRecord | CallxRecord | DataRecord | CancelRecord | PollRecord | DoneRecord | ListRecord
+
+/** Decodes the body of a host record of `kind`. Throws FrameError (an unknown kind, a bad body). */
+export function decodeHostRecord(kind: number, body: Uint8Array): HostRecord {
+  switch (kind) {
+    case Kind.OPEN:
+      return decodeOpen(body)
+    case Kind.CALL:
+      return decodeCall(body)
+    case Kind.CALLX:
+      return decodeCallx(body)
+    case Kind.DATA:
+      return decodeData(body)
+    case Kind.CANCEL:
+      return decodeCancel(body)
+    case Kind.POLL:
+      return decodePoll(body)
+    case Kind.DONE:
+      return decodeDone(body)
+    case Kind.LIST:
+      return decodeList(body)
+    default:
+      throw new FrameError(`unknown record kind 0x${kind.toString(16)}`)
+  }
+}
+
+/** A record from the device (device -> host). */
+export type DeviceRecord = HelloRecord | ServiceRecord | SessionRecord | ResultRecord | RdataRecord | StatusRecord | ErrorRecord | NosessionRecord
+
+/** Decodes the body of a device record of `kind`. Throws FrameError (an unknown kind, a bad body). */
+export function decodeDeviceRecord(kind: number, body: Uint8Array): DeviceRecord {
+  switch (kind) {
+    case Kind.HELLO:
+      return decodeHello(body)
+    case Kind.SERVICE:
+      return decodeService(body)
+    case Kind.SESSION:
+      return decodeSession(body)
+    case Kind.RESULT:
+      return decodeResult(body)
+    case Kind.RDATA:
+      return decodeRdata(body)
+    case Kind.STATUS:
+      return decodeStatus(body)
+    case Kind.ERROR:
+      return decodeError(body)
+    case Kind.NOSESSION:
+      return decodeNosession(body)
+    default:
+      throw new FrameError(`unknown record kind 0x${kind.toString(16)}`)
+  }
+}
+
+/** Encodes a record of either direction (header and body). */
+export function encodeRecord(r: HostRecord | DeviceRecord): Uint8Array {
+  switch (r.kind) {
+    case "open":
+      return encodeOpen(r)
+    case "call":
+      return encodeCall(r)
+    case "callx":
+      return encodeCallx(r)
+    case "data":
+      return encodeData(r)
+    case "cancel":
+      return encodeCancel(r)
+    case "poll":
+      return encodePoll(r)
+    case "done":
+      return encodeDone(r)
+    case "list":
+      return encodeList(r)
+    case "hello":
+      return encodeHello(r)
+    case "service":
+      return encodeService(r)
+    case "session":
+      return encodeSession(r)
+    case "result":
+      return encodeResult(r)
+    case "rdata":
+      return encodeRdata(r)
+    case "status":
+      return encodeStatus(r)
+    case "error":
+      return encodeError(r)
+    case "nosession":
+      return encodeNosession(r)
+  }
+}

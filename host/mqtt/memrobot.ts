@@ -15,28 +15,33 @@
 // Left out: DATA (requests spanning frames: maxRequestBytes is announced so that every request fits
 // the CALL's frame, and a CALL with `total` beyond its data is answered resource_exhausted), the
 // upload window, the heap budget, concurrency policies ("serial"/"latest"), the sender's pacing.
+// Records are built and parsed by the codecs generated from protocol/protocol.json (host/client/wire.ts).
 import { randomInt } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
 import { normalizeName } from "../bridge/memory"
 import { ErrorCodes, ServiceError } from "../client/errors"
 import { ROBOT_NAME, displayUrl, noDelay } from "../client/mqtt"
-import { CallState, PROTOCOL_VERSION, WireStatus, packRecords } from "../client/records"
-import type { ServiceDescriptor } from "../runtime/types"
 import {
+  CallState,
+  MAX_MESSAGE,
+  PROTOCOL_VERSION,
   RDATA_HEADER,
   RESULT_HEADER,
-  errorRecord,
-  helloRecord,
-  nosessionRecord,
+  WireStatus,
+  encodeError,
+  encodeHello,
+  encodeNosession,
+  encodeRdata,
+  encodeResult,
+  encodeService,
+  encodeSession,
+  encodeStatus,
+  packRecords,
   parseHostFrame,
-  rdataRecord,
-  resultRecord,
-  serviceRecord,
-  sessionRecord,
-  statusRecord,
   type HostRecord,
-} from "./devrecords"
+} from "../client/records"
+import type { ServiceDescriptor } from "../runtime/types"
 
 export type { Handler, HandlerContext } from "../bridge/memory"
 
@@ -297,7 +302,7 @@ export class MemoryRobot {
   private onRecord(host: string, r: HostRecord) {
     switch (r.kind) {
       case "list":
-        this.send(host, this.hello(), ...this.services.map((s, i) => serviceRecord(this.listVersion, i, s.type.hash32, s.name, s.type.fullName)))
+        this.send(host, this.hello(), ...this.services.map((s, i) => encodeService({ listVersion: this.listVersion, index: i, hash32: s.type.hash32, name: s.name, type: s.type.fullName })))
         return
       case "open":
         this.open(host, r.nonce, r.version)
@@ -313,7 +318,7 @@ export class MemoryRobot {
       }
       case "data": {
         const s = this.session(host, r.session, true)
-        if (s) this.send(host, statusRecord(s.id, r.seq, this.isSettled(s, r.seq) ? CallState.gone : s.calls.has(r.seq) ? CallState.running : CallState.unknown, 0))
+        if (s) this.send(host, encodeStatus({ session: s.id, seq: r.seq, state: this.isSettled(s, r.seq) ? CallState.gone : s.calls.has(r.seq) ? CallState.running : CallState.unknown, offset: 0 }))
         return
       }
       case "done": {
@@ -330,7 +335,9 @@ export class MemoryRobot {
   }
 
   private hello(): Uint8Array {
-    return helloRecord({
+    return encodeHello({
+      version: PROTOCOL_VERSION,
+      minVersion: PROTOCOL_VERSION,
       bootId: this.bootId,
       listVersion: this.listVersion,
       count: this.services.length,
@@ -353,7 +360,7 @@ export class MemoryRobot {
     for (const s of this.sessions.values()) {
       if (s.host === host && s.nonce === nonce) {
         s.lastUsed = now
-        this.send(host, sessionRecord(nonce, s.id, this.bootId))
+        this.send(host, encodeSession({ nonce, session: s.id, bootId: this.bootId }))
         return
       }
     }
@@ -361,7 +368,7 @@ export class MemoryRobot {
       let lru: Session | undefined
       for (const s of this.sessions.values()) if (!s.calls.size && now - s.lastUsed > 1000 && (!lru || s.lastUsed < lru.lastUsed)) lru = s
       if (!lru) {
-        this.send(host, sessionRecord(nonce, 0, this.bootId)) // refused: every session is working
+        this.send(host, encodeSession({ nonce, session: 0, bootId: this.bootId })) // refused: every session is working
         return
       }
       this.sessions.delete(lru.id)
@@ -370,7 +377,7 @@ export class MemoryRobot {
     while (this.sessions.has(id)) id = randomInt(1, 0xffffffff)
     this.sessions.set(id, { id, host, nonce, floor: 0, settled: new Set(), calls: new Map(), lastUsed: now })
     this.stats.sessionsOpened++
-    this.send(host, sessionRecord(nonce, id, this.bootId))
+    this.send(host, encodeSession({ nonce, session: id, bootId: this.bootId }))
   }
 
   /** the session `id` of `host`; undefined (and NOSESSION when `answer`) if there is none */
@@ -380,7 +387,7 @@ export class MemoryRobot {
       s.lastUsed = Date.now()
       return s
     }
-    if (answer) this.send(host, nosessionRecord(id, this.bootId))
+    if (answer) this.send(host, encodeNosession({ session: id, bootId: this.bootId }))
     return undefined
   }
 
@@ -430,7 +437,7 @@ export class MemoryRobot {
     if (!s) return
     this.ackUpTo(s, r.ack)
     if (this.isSettled(s, r.seq)) {
-      this.send(host, statusRecord(s.id, r.seq, CallState.gone, 0))
+      this.send(host, encodeStatus({ session: s.id, seq: r.seq, state: CallState.gone, offset: 0 }))
       return
     }
     if (s.calls.has(r.seq)) {
@@ -441,7 +448,7 @@ export class MemoryRobot {
     if (r.kind === "callx") {
       entry = r.listVersion === this.listVersion ? this.services[r.index] : undefined
       if (!entry) {
-        this.send(host, resultRecord(s.id, r.seq, WireStatus.stale, 0, new Uint8Array(0))) // not remembered
+        this.send(host, encodeResult({ session: s.id, seq: r.seq, status: WireStatus.stale, total: 0, data: new Uint8Array(0) })) // not remembered
         return
       }
     } else {
@@ -449,7 +456,7 @@ export class MemoryRobot {
     }
     if (this.running >= this.maxInFlight) {
       this.stats.busy++
-      this.send(host, resultRecord(s.id, r.seq, WireStatus.busy, 0, new Uint8Array(0))) // not remembered: never ran
+      this.send(host, encodeResult({ session: s.id, seq: r.seq, status: WireStatus.busy, total: 0, data: new Uint8Array(0) })) // not remembered: never ran
       return
     }
     const service = entry?.name ?? (r.kind === "call" ? r.name : "?")
@@ -528,7 +535,7 @@ export class MemoryRobot {
   /** RESULT (from 0) or RDATA (from `have`) up to the end of the response */
   private sendAnswer(host: string, s: Session, c: Call, have: number) {
     if (c.status !== WireStatus.ok) {
-      this.send(host, resultRecord(s.id, c.seq, c.status!, 0, c.data))
+      this.send(host, encodeResult({ session: s.id, seq: c.seq, status: c.status!, total: 0, data: c.data }))
       return
     }
     const total = c.data.length
@@ -536,19 +543,19 @@ export class MemoryRobot {
     let off = have
     if (have <= 0) {
       const n = Math.min(total, this.maxRecord - RESULT_HEADER)
-      recs.push(resultRecord(s.id, c.seq, WireStatus.ok, total, c.data.subarray(0, n)))
+      recs.push(encodeResult({ session: s.id, seq: c.seq, status: WireStatus.ok, total, data: c.data.subarray(0, n) }))
       off = n
     }
     const per = this.maxRecord - RDATA_HEADER
-    for (; off < total; off += per) recs.push(rdataRecord(s.id, c.seq, off, c.data.subarray(off, Math.min(total, off + per))))
+    for (; off < total; off += per) recs.push(encodeRdata({ session: s.id, seq: c.seq, offset: off, data: c.data.subarray(off, Math.min(total, off + per)) }))
     this.send(host, ...recs)
   }
 
   private poll(host: string, s: Session, seq: number, have: number) {
-    if (this.isSettled(s, seq)) return this.send(host, statusRecord(s.id, seq, CallState.gone, 0))
+    if (this.isSettled(s, seq)) return this.send(host, encodeStatus({ session: s.id, seq, state: CallState.gone, offset: 0 }))
     const c = s.calls.get(seq)
-    if (!c) return this.send(host, statusRecord(s.id, seq, CallState.unknown, 0))
-    if (c.status === undefined) return this.send(host, statusRecord(s.id, seq, CallState.running, 0))
+    if (!c) return this.send(host, encodeStatus({ session: s.id, seq, state: CallState.unknown, offset: 0 }))
+    if (c.status === undefined) return this.send(host, encodeStatus({ session: s.id, seq, state: CallState.running, offset: 0 }))
     this.sendAnswer(host, s, c, Math.min(have, c.data.length))
   }
 
@@ -594,6 +601,11 @@ export class MemoryRobot {
       }
     }
   }
+}
+
+/** ERROR for the record at `offset`; the message cut to MAX_MESSAGE bytes, as the device does. */
+function errorRecord(offset: number, message: string): Uint8Array {
+  return encodeError({ offset: Math.min(offset, 0xffff), message: enc.encode(message).subarray(0, MAX_MESSAGE) })
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -37,7 +37,9 @@ export const ARCHS: Record<string, ArchPins> = {
   esp32: { schema: "esp32", io: "0,2,4,5,12-15,18,19,21-23,25-27,32-39", analogIn: "32-39", reserved: "6-11,16,17", pwm: 4 },
   esp32c3: { schema: "esp32", io: "0-10,20,21", analogIn: "0-4", reserved: "11-19", pwm: 4 },
   esp32s2: { schema: "esp32", io: "0-18,21,33-46", analogIn: "1-10", reserved: "19,20,26-32", pwm: 4 },
-  esp32s3: { schema: "esp32", io: "0-18,21,33-48", analogIn: "1-10", reserved: "19,20,26-32", pwm: 4 },
+  // S3: 26-32 are the SPI flash/PSRAM pins of every module; 33-37 carry the octal flash/PSRAM of the
+  // N8R8/N16R8 (and other octal) modules, so a board file that might meet one of those never uses them.
+  esp32s3: { schema: "esp32", io: "0-18,21,33-48", analogIn: "1-10", reserved: "19,20,26-37", pwm: 4 },
   // RP2040: 8 PWM slices of 2 channels; the pico runtime's allocation was not reviewed, so this
   // only bounds the hardware.
   rp2040: { schema: "rp2040", io: "0-29", analogIn: "26-29", reserved: "", pwm: 16 },

@@ -9,13 +9,21 @@
 //
 // A captured JPEG stays in the module's FIFO: `capture()` returns a FrameSource whose `read`
 // streams ranges out of the FIFO on demand, so a picture never has to fit in the 64 KB heap.
+// Reads go as the vendor's examples go: front to back, in bursts that each continue from the FIFO
+// read pointer, each at most SPI_MAX (4096) bytes, the ESP32 runtime's limit per SPI transfer. The
+// dummy byte of older modules (first burst after a capture only) is found in the data, not assumed;
+// only a resend (a range behind the read pointer) resets the pointer. Sources: docs/hardware.md
+// "Camera reads".
 
 /**
  * What `capture()` returns: the same shape as `FrameSource` in src/lib/types.ts (declared here so
  * the driver compiles on its own; TypeScript's structural typing makes it a FrameSource).
  */
 export interface FrameSource {
-    /** total length in bytes: the JPEG from FF D8 to FF D9, without the FIFO's padding */
+    /**
+     * total length in bytes: what the FIFO length register counts (the vendor's "length of the valid
+     * image data"), from FF D8; it may end with the FIFO's padding after FF D9, which decoders ignore
+     */
     length: number
     /** `length` bytes from `offset`; fewer only at the end */
     read(offset: number, length: number): Promise<Buffer>
@@ -46,8 +54,8 @@ const REG_TEST = 0x00
 const REG_FIFO = 0x04
 const FIFO_CLEAR_DONE = 0x01
 const FIFO_START = 0x02
+/** resets the FIFO read pointer (FIFO_RDPTR_RST_MASK in the vendor's ArduCAM.h); only resends use it */
 const FIFO_RDPTR_RST = 0x10
-const FIFO_WRPTR_RST = 0x20
 /** bit 7 holds the ArduChip (CPLD) in reset */
 const REG_RESET = 0x07
 const REG_BURST_READ = 0x3c
@@ -55,6 +63,11 @@ const REG_VERSION = 0x40
 const REG_TRIG = 0x41
 const TRIG_CAPTURE_DONE = 0x08
 const REG_FIFO_SIZE1 = 0x42
+/**
+ * Largest SPI transfer: the ESP32 runtime (devicescript-esp32 `main/spi.c`, BLOCK_SIZE) moves at most
+ * 4096 bytes per transfer and fails a larger one with "SPI error: -2". Every burst stays within it.
+ */
+export const SPI_MAX = 4096
 /** Frame buffer size of the ArduCAM Mini 2MP: a length this large or larger means overflow. */
 export const FIFO_SIZE = 0x5ffff
 
@@ -185,10 +198,13 @@ export class ArduCam {
     // are functions rather than methods because every method costs code in the image)
     busy = false
     generation = 0
-    /** FIFO read pointer position (bytes), -1 when unknown */
-    readPos = -1
-    /** 1 when this module clocks out a dummy byte after the burst-read command (found per capture) */
-    dummy = 0
+    /** FIFO position of the read pointer: the next burst's first byte */
+    readPos = 0
+    /** the frame's first bytes, read by the first burst of a pass (see `begin`) */
+    head: Buffer
+    /** FF D9 was seen in this frame; `last`: the last byte a burst read (an FF before a D9 across bursts) */
+    ended = false
+    last = 0
     resolution = -1
     quality = 0
     qs = -1
@@ -342,16 +358,38 @@ async function writeQuality(c: ArduCam) {
     c.qs = qs
 }
 
-/** One burst read of `n` FIFO bytes, without the module's dummy byte. */
+/** One burst (CS low, 0x3C, `n` bytes, CS high; n <= SPI_MAX): it continues from the FIFO read pointer. */
 async function burst(c: ArduCam, n: number): Promise<Buffer> {
-    const b = await c.bus.spi(Buffer.from([REG_BURST_READ]), n + c.dummy)
+    const b = await c.bus.spi(Buffer.from([REG_BURST_READ]), n)
     c.readPos += n
-    return c.dummy ? b.slice(c.dummy) : b
+    // Look for the JPEG end (FF D9; JPEG data escapes FF as FF 00, so the first one is the end),
+    // natively with indexOf: a byte loop over 4 KB trips the VM's watchdog.
+    let i = c.last === 0xff ? 0 : 1
+    while (!c.ended && i >= 0 && i < n) {
+        i = b.indexOf(0xd9, i)
+        if (i >= 0 && (i ? b[i - 1] : c.last) === 0xff) c.ended = true
+        else if (i >= 0) i++
+    }
+    c.last = b[n - 1]
+    return b
 }
 
-async function rewind(c: ArduCam) {
-    await c.writeReg(REG_FIFO, FIFO_RDPTR_RST)
-    c.readPos = 0
+/**
+ * The first burst of a pass over the frame (after the capture, or after a read-pointer reset):
+ * 3 bytes, with FF D8 at 0 or, on older modules that clock out a dummy byte first, at 1. Found in
+ * the data each time, as the vendor's examples look for FF D8: ArduCAM documents the dummy byte for
+ * the first burst after a capture only. Keeps the frame's bytes it read in `head`.
+ */
+async function begin(c: ArduCam) {
+    const h = await c.bus.spi(Buffer.from([REG_BURST_READ]), 3)
+    const s = h[0] === 0xff && h[1] === 0xd8 ? 0 : h[1] === 0xff && h[2] === 0xd8 ? 1 : -1
+    if (s < 0)
+        throw new Error(
+            `ArduCAM frame has no JPEG start: FF D8 is at neither offset 0 nor 1 (read ${hex2(h[0])} ${hex2(h[1])} ${hex2(h[2])})`
+        )
+    c.head = h.slice(s)
+    c.readPos = 3 - s
+    c.last = h[2]
 }
 
 async function captureLocked(c: ArduCam): Promise<FrameSource> {
@@ -359,9 +397,9 @@ async function captureLocked(c: ArduCam): Promise<FrameSource> {
     if (wait > 0) await c.bus.sleep(wait)
     c.generation++
     const gen = c.generation
-    c.readPos = -1
+    // The vendor's sequence: clear the done flag, start. The capture writes the frame from the start
+    // of the FIFO and reads start there (no example resets a pointer).
     await c.writeReg(REG_FIFO, FIFO_CLEAR_DONE)
-    await c.writeReg(REG_FIFO, FIFO_RDPTR_RST | FIFO_WRPTR_RST)
     await c.writeReg(REG_FIFO, FIFO_START)
     const deadline = c.bus.now() + c.captureTimeoutMs
     while (((await c.readReg(REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
@@ -376,40 +414,21 @@ async function captureLocked(c: ArduCam): Promise<FrameSource> {
     if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
     if (fifo >= FIFO_SIZE)
         throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
-    // The dummy byte: FF D8 at offset 0 (none) or 1 (one byte before every burst's data).
-    c.dummy = 0
-    await rewind(c)
-    const head = await burst(c, 3)
-    if (head[0] === 0xff && head[1] === 0xd8) c.dummy = 0
-    else if (head[1] === 0xff && head[2] === 0xd8) c.dummy = 1
-    else
-        throw new Error(
-            `ArduCAM frame has no JPEG start: FF D8 is at neither offset 0 nor 1 (read ${hex2(head[0])} ${hex2(head[1])} ${hex2(head[2])})`
-        )
-    // Trim at the first FF D9 (JPEG data escapes FF as FF 00, so the first one is the end).
-    await rewind(c)
-    let prev = 0
-    let len = 0
-    while (len === 0 && c.readPos < fifo) {
-        const at = c.readPos
-        const b = await burst(c, Math.min(256, fifo - at))
-        for (let i = 0; i < b.length; i++) {
-            if (prev === 0xff && b[i] === 0xd9) {
-                len = at + i + 1
-                break
-            }
-            prev = b[i]
-        }
-    }
-    if (len === 0) throw new Error(`ArduCAM frame has no JPEG end (FF D9) in its ${fifo} FIFO bytes`)
+    c.ended = false
+    await begin(c)
     const cam = c
     return {
-        length: len,
-        read: async (offset: number, length: number) => await readFifo(cam, gen, len, offset, length),
+        length: fifo,
+        read: async (offset: number, length: number) => await readFifo(cam, gen, fifo, offset, length),
     }
 }
 
-/** Reads [offset, offset+length) of frame `gen`, moving the FIFO read pointer as needed. */
+/**
+ * Reads [offset, offset+length) of frame `gen`: front to back in bursts of at most SPI_MAX bytes,
+ * each continuing from the FIFO read pointer. Only a range before the read pointer (a resend) resets
+ * the pointer (0x04 bit 4) and reads forward again from the frame's start. The read that reaches the
+ * end throws if no FF D9 came by.
+ */
 async function readFifo(c: ArduCam, gen: number, total: number, offset: number, length: number): Promise<Buffer> {
     if (gen !== c.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
     if (offset < 0 || offset > total) throw new Error(`FIFO offset ${offset} outside 0..${total}`)
@@ -418,10 +437,27 @@ async function readFifo(c: ArduCam, gen: number, total: number, offset: number, 
     await lock(c)
     try {
         if (gen !== c.generation) throw new Error("ArduCAM frame was replaced by a newer capture")
-        // The FIFO only reads forward: rewind to the start.
-        if (c.readPos < 0 || offset < c.readPos) await rewind(c)
-        while (c.readPos < offset) await burst(c, Math.min(offset - c.readPos, 256))
-        return await burst(c, n)
+        const out = Buffer.alloc(n)
+        let k = 0
+        for (let pass = 0; pass < 2; pass++) {
+            // the frame's first bytes, read by `begin`
+            while (k < n && offset + k < c.head.length) {
+                out[k] = c.head[offset + k]
+                k++
+            }
+            if (k >= n || offset + k >= c.readPos) break
+            // behind the read pointer: the FIFO only reads forward, so back to the start
+            await c.writeReg(REG_FIFO, FIFO_RDPTR_RST)
+            await begin(c)
+        }
+        while (c.readPos < offset + k) await burst(c, Math.min(SPI_MAX, offset + k - c.readPos))
+        while (k < n) {
+            const b = await burst(c, Math.min(SPI_MAX, n - k))
+            out.blitAt(k, b, 0, b.length)
+            k += b.length
+        }
+        if (offset + n === total && !c.ended) throw new Error(`ArduCAM frame has no JPEG end (FF D9) in its ${total} FIFO bytes`)
+        return out
     } finally {
         c.busy = false
     }

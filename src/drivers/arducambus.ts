@@ -30,7 +30,12 @@ async function xfer(addr: number, wr: Buffer, numRead?: number): Promise<Buffer>
     return rd || hex``
 }
 
-/** Configures the SPI bus and CS pin and returns the bus for `new ArduCam(bus)`. */
+/**
+ * Configures the SPI bus and CS pin and returns the bus for `new ArduCam(bus)`. Each `spi` call is
+ * two runtime transfers (the command, then the reply) with CS held low; the runtime refuses a
+ * transfer over 4096 bytes ("SPI error: -2", devicescript-esp32 main/spi.c), so the driver asks for
+ * at most SPI_MAX bytes at a time.
+ */
 export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
     // SPI mode 0
     (ds as DsBus).spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz || 4000000)

@@ -30,8 +30,17 @@ export interface ServicesConfig {
     budget?: number
     /** How long an answer is kept for resends when the host does not release it (ms, default 10000). */
     retentionMs?: number
-    /** Sessions (hosts) remembered at once (default 8); the least recently used idle one is given up. */
+    /**
+     * Sessions (hosts) remembered at once on the Jacdac link (default 8). A new host takes the place of
+     * one that never called or has not called for 30 s; otherwise it is told to try later.
+     */
     maxSessions?: number
+    /** Deadline of a call whose host names none (ms, default 10000). */
+    defaultTimeoutMs?: number
+    /** Latest deadline a call may ask for (ms, default 120000): a longer one is cut to this. */
+    maxTimeoutMs?: number
+    /** A request being received is dropped (`DeadlineExceeded`) when half a window takes longer than this (ms, default 2000). */
+    stallMs?: number
 }
 
 /**
@@ -45,6 +54,9 @@ export function configureServices(c: ServicesConfig) {
     if (c.budget !== undefined) cfg.budget = c.budget
     if (c.retentionMs !== undefined) cfg.retentionMs = c.retentionMs
     if (c.maxSessions !== undefined) cfg.maxSessions = Math.max(1, c.maxSessions)
+    if (c.defaultTimeoutMs !== undefined) cfg.defaultTimeoutMs = Math.max(1, c.defaultTimeoutMs)
+    if (c.maxTimeoutMs !== undefined) cfg.maxTimeoutMs = Math.max(1, c.maxTimeoutMs)
+    if (c.stallMs !== undefined) cfg.stallMs = Math.max(1, c.stallMs)
     if (rt) rt.announce()
 }
 

@@ -17,12 +17,15 @@ let pwmStarted = 0
 
 /**
  * One DRV8833 channel from one PWM pin (IN1, a dimmable light bulb's duty) and one direction GPIO
- * (IN2). Forward: IN2 low, duty = speed (off phases coast). Reverse: IN2 high, duty inverted
- * (1 - |speed|): IN1 high with IN2 high brakes, IN1 low drives backwards. Stop: IN2 low, duty 0.
- * The direction pin changes first, so a change of direction drives the old duty the wrong way for
- * one register write (about a millisecond). Speeds are scaled by calibration.motorMax.
+ * (IN2). Forward: IN2 low, duty = speed. Reverse: IN2 high, duty inverted (1 - |speed|): IN1 low
+ * with IN2 high drives backwards. Stop: IN2 low, duty 0 (coast). A change of direction writes duty 0
+ * first, then the direction pin, then the new duty: the bridge never drives forwards from a reverse
+ * duty; for one register write it may drive backwards at full duty (IN1 low, IN2 high), the way the
+ * wheel turns or is asked to. The directions differ in their off phase: forward coasts (IN1 IN2 = 0 0),
+ * reverse brakes (1 1), because IN2 has no PWM of its own (docs/hardware.md "Motors": the PWM
+ * budget). Speeds are scaled by calibration.motorMax. Test: test/device/board_motor.test.ts.
  */
-class BoardMotor implements MotorPart {
+export class BoardMotor implements MotorPart {
     private reverse = false
     constructor(private pwm: ds.LightBulb, private dir: ds.OutputPin) {
         dir.setMode(ds.GPIOMode.OutputLow)
@@ -30,9 +33,13 @@ class BoardMotor implements MotorPart {
     }
     async setSpeed(speed: number) {
         const duty = Math.abs(speed) * calibration.motorMax
-        this.reverse = speed < 0
-        this.dir.write(this.reverse ? 1 : 0)
-        await this.pwm.intensity.write(this.reverse ? 1 - duty : duty)
+        const reverse = speed < 0
+        if (reverse !== this.reverse) {
+            await this.pwm.intensity.write(0)
+            this.dir.write(reverse ? 1 : 0)
+            this.reverse = reverse
+        }
+        await this.pwm.intensity.write(reverse ? 1 - duty : duty)
     }
     async speed() {
         const d = await this.pwm.intensity.read()

@@ -10,7 +10,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, Entry, Out, Policy, RESERVE, SMALL_REQUEST, Session, cfg, errText } from "./core"
+import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -53,17 +53,24 @@ export function open(nonce: number, version: number, link: Out) {
         link.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
         return
     }
+    let n = 0
     for (const s of sessions)
-        if (s.nonce === nonce && s.out === link) {
-            greet(nonce, s.id, link)
-            return
+        if (s.out === link) {
+            if (s.nonce === nonce) {
+                greet(nonce, s.id, link)
+                return
+            }
+            n++
         }
-    if (sessions.length >= cfg.maxSessions) {
-        // give up the least recently used session with no calls, idle for a second at least;
-        // refuse when there is none (a flood of OPENs cannot push out hosts that are working)
+    if (n >= (link.maxSessions || cfg.maxSessions)) {
+        // give up one of this link's sessions with no calls: one that never called, open for a
+        // second at least, else one whose last call is SESSION_KEEP_MS old; refuse when there is
+        // none (a flood of OPENs cannot push out hosts that are working or called recently)
         let lru: Session = null
         const now = ds.millis()
-        for (const s of sessions) if (!hasCalls(s) && now - s.used > 1000 && (!lru || s.used < lru.used)) lru = s
+        for (const s of sessions)
+            if (s.out === link && !hasCalls(s) && now - s.used > 1000 && (s.called === 0 || now - s.called > SESSION_KEEP_MS))
+                if (!lru || (lru.called !== 0 && s.called === 0) || ((lru.called === 0) === (s.called === 0) && s.used < lru.used)) lru = s
         if (!lru) {
             greet(nonce, 0, link)
             return
@@ -99,7 +106,7 @@ export function use(id: number, link: Out): Session {
         return s
     }
     const b = u32s(id, bootId, 8)
-    link.transient(Kind.NOSESSION, b)
+    link.transient(Kind.NOSESSION, b, id)
     return null
 }
 
@@ -121,6 +128,7 @@ export function hasCalls(s: Session) {
 
 function dropSession(s: Session) {
     for (const c of calls.slice()) if (c.s === s) forget(c, "session given up")
+    unrefuse(s, 0, true)
     const i = sessions.indexOf(s)
     if (i >= 0) sessions.insert(i, -1)
 }
@@ -141,21 +149,80 @@ export function inFlight(): number {
 export function bounce(s: Session, seq: number, status: number) {
     const b = u32s(s.id, seq, 13)
     b[8] = status
-    s.out.transient(Kind.RESULT, b)
+    s.out.transient(Kind.RESULT, b, s.id)
 }
 
-/** answers a call that never ran; remembered so a resent CALL gets the same answer */
+/**
+ * Refused calls (no such service, wrong type, over the limits): their seq is settled at once (the
+ * call can never run later) and the answer is kept in a small ring shared by all hosts, for a
+ * resent CALL or a POLL, until DONE, retention, or until the ring needs room: then a host holding
+ * half of it loses its own oldest, else the oldest goes (a late POLL for it gets "gone"). A flood
+ * of refusals costs at most MAX_REFUSALS small records, whoever sends it.
+ */
+interface Refusal {
+    s: Session
+    seq: number
+    /** the RESULT record's body: session, seq, status, total = message length, message */
+    body: Buffer
+    /** when it was refused (kept for cfg.retentionMs, like an answer) */
+    t: number
+}
+export const refusals: Refusal[] = []
+
+/** answers a call that never ran and never will */
 export function reject(s: Session, seq: number, status: number, msg: string) {
-    const c = new Call(s, seq, 0)
-    calls.push(c)
-    used += c.cost
-    fail(c, status, msg)
+    if (!s.settle(seq)) {
+        dropSession(s)
+        return
+    }
+    // full: a host holding half the ring gives up its own oldest, else the oldest goes
+    let k = 0
+    let own = -1
+    for (let i = 0; i < refusals.length; i++)
+        if (refusals[i].s === s) {
+            if (own < 0) own = i
+            k++
+        }
+    if (refusals.length >= MAX_REFUSALS) refusals.insert(k >= MAX_REFUSALS >> 1 ? own : 0, -1)
+    let m = Buffer.from(msg)
+    if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
+    const b = u32s(s.id, seq, 13 + m.length)
+    b[8] = status
+    b.setAt(9, "u32", m.length)
+    b.blitAt(13, m, 0, m.length)
+    const r: Refusal = { s, seq, body: b, t: ds.millis() }
+    refusals.push(r)
+    s.out.transient(Kind.RESULT, b, s.id)
+}
+
+function refusal(s: Session, seq: number): Refusal {
+    for (const r of refusals) if (r.s === s && r.seq === seq) return r
+    return null
+}
+
+function unrefuse(s: Session, seq: number, all: boolean) {
+    for (let i = refusals.length - 1; i >= 0; i--) {
+        const r = refusals[i]
+        if (r.s === s && (all || r.seq === seq || r.seq <= s.floor)) refusals.insert(i, -1)
+    }
 }
 
 /** a new call whose request starts with `dlen` bytes of `d` at `db` */
 export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
-    const n = inFlight()
-    if (n >= cfg.maxInFlight) {
+    // each host keeps its share: one host's calls never take the last two slots (issue 16)
+    let n = 0
+    let mine = 0
+    for (const c of calls)
+        if (c.state !== CallState.Done || c.sendOff >= 0) {
+            n++
+            if (c.s === s) mine++
+        }
+    if (n >= cfg.maxInFlight || mine >= (cfg.maxInFlight > 3 ? cfg.maxInFlight - 2 : 1)) {
+        bounce(s, seq, Status.Busy)
+        return
+    }
+    // handlers released but not yet returned (or terminated) hold memory the budget does not see
+    if (lingering.length >= MAX_LINGERING) {
         bounce(s, seq, Status.Busy)
         return
     }
@@ -178,7 +245,9 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
         bounce(s, seq, Status.Busy)
         return
     }
-    const c = new Call(s, seq, timeoutMs > 0 ? ds.millis() + timeoutMs : ds.millis() + 86400000)
+    // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
+    const c = new Call(s, seq, ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs))
+    s.called = c.t
     c.entry = e
     c.ctx.service = e.name
     c.total = total
@@ -232,10 +301,11 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
         const skip = c.got - off
         put(c, c.got, d, db + skip, n - skip)
         c.got = end
-        c.t = ds.millis()
-        // acknowledge each half window so the host may send more (flow control)
+        // acknowledge each half window so the host may send more (flow control); the stall clock
+        // (c.t) restarts only then: a trickle of bytes does not keep a slot (sweep, cfg.stallMs)
         if (c.got < c.total && c.got - c.ackAt >= s.out.win >> 1) {
             c.ackAt = c.got
+            c.t = ds.millis()
             due(c, CallState.Receiving)
         }
     }
@@ -264,7 +334,7 @@ function due(c: Call, state: number) {
 function statusOf(s: Session, seq: number, state: number) {
     const b = u32s(s.id, seq, 13)
     b[8] = state
-    s.out.transient(Kind.STATUS, b)
+    s.out.transient(Kind.STATUS, b, s.id)
 }
 
 // ---------------------------------------------------------------- running
@@ -307,7 +377,7 @@ function run(c: Call) {
     c.released = false
     c.entry.running++
     c.t = ds.millis()
-    runCall.start(c)
+    c.fiber = runCall.start(c)
 }
 
 /** the next queued calls of `e` that may run now */
@@ -318,12 +388,34 @@ function next(e: Entry) {
     }
 }
 
-/** gives the handler's slot back (it returned, or its deadline released it) */
-function releaseSlot(c: Call) {
+/** handlers released before they returned, until they return or are terminated */
+export const lingering: Call[] = []
+
+/**
+ * gives the handler's slot back: it returned, or (`lingers`) it was released before returning
+ * (cancelled, past its deadline, its session given up). A released handler's context says
+ * `cancelled`; its answer is dropped; if it has not returned GRACE_MS later its fiber is
+ * terminated (sweep). Until then it is charged CALL_COST and counted in `lingering`.
+ */
+function releaseSlot(c: Call, lingers: boolean) {
     if (c.released || c.entry === null) return
     c.released = true
     c.entry.running--
+    if (lingers && c.fiber) {
+        c.killAt = ds.millis() + GRACE_MS
+        lingering.push(c)
+        used += CALL_COST
+    }
     next(c.entry)
+}
+
+/** the handler of `c` returned or was terminated: its lingering charge ends */
+function unlinger(c: Call) {
+    if (!c.killAt) return
+    c.killAt = 0
+    used -= CALL_COST
+    const i = lingering.indexOf(c)
+    if (i >= 0) lingering.insert(i, -1)
 }
 
 /** runs in its own fiber; catches everything (an escaped exception restarts the program) */
@@ -381,13 +473,10 @@ async function runCall(c: Call) {
 }
 
 function finish(c: Call, status: number, src: ByteSource, msg: string) {
-    releaseSlot(c)
+    unlinger(c)
+    releaseSlot(c, false)
     // released at its deadline, dropped with its session, or forgotten: nobody waits for it
     if (c.state !== CallState.Running || calls.indexOf(c) < 0) return
-    if (c.hostGone) {
-        forget(c)
-        return
-    }
     if (c.ctx.cancelled && status === Status.Ok) {
         // replaced (policy "latest") or past its deadline: a handler's own error is kept
         status = Status.Cancelled
@@ -452,9 +541,8 @@ function forget(c: Call, why?: string) {
     c.res = null
     c.ctx.cancel(why || "forgotten")
     if (c.state === CallState.Queued) unqueue(c)
-    if (why) {
-        if (c.state === CallState.Running) releaseSlot(c)
-    } else if (!c.s.settle(c.seq)) dropSession(c.s)
+    if (c.state === CallState.Running) releaseSlot(c, true)
+    if (!why && !c.s.settle(c.seq)) dropSession(c.s)
 }
 
 // ---------------------------------------------------------------- host records
@@ -465,22 +553,26 @@ export function onCancel(s: Session, seq: number) {
         if (!s.settle(seq)) dropSession(s)
         return
     }
-    if (c.state === CallState.Running) {
-        c.hostGone = true
-        c.ctx.cancel("cancelled by the caller")
-    } else forget(c)
+    // a running handler is told (its context turns cancelled) and its slot is free at once
+    forget(c, "cancelled by the caller")
+    if (!s.settle(seq)) dropSession(s)
 }
 
 export function onDone(s: Session, seq: number) {
     const c = find(s, seq)
     if (!c) {
+        unrefuse(s, seq, false)
         if (!s.settle(seq)) dropSession(s)
     } else if (c.state === CallState.Done) forget(c)
 }
 
 export function onPoll(s: Session, seq: number, have: number) {
     const c = find(s, seq)
-    if (!c) statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
+    if (!c) {
+        const r = refusal(s, seq)
+        if (r) s.out.transient(Kind.RESULT, r.body, s.id)
+        else statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
+    }
     else if (c.state !== CallState.Done) due(c, c.state)
     else if (c.status !== Status.Ok) {
         c.resultDue = true
@@ -495,29 +587,34 @@ export function ack(s: Session, ack: number) {
     // the floor first: forgetting the calls below it must not add settled ranges (many at
     // once overflowed the range list and cost the host its session)
     s.ackTo(ack)
-    for (const c of calls.slice())
-        if (c.s === s && c.seq <= ack) {
-            if (c.state === CallState.Running) {
-                c.hostGone = true
-                c.ctx.cancel("cancelled by the caller")
-            } else forget(c)
-        }
+    unrefuse(s, 0, false)
+    for (const c of calls.slice()) if (c.s === s && c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
 }
 
 // ---------------------------------------------------------------- housekeeping
 /** deadlines, stale partial requests, unreleased answers; runs every 250 ms */
 export function sweep() {
     const now = ds.millis()
+    // handlers that ignored their cancellation for GRACE_MS are stopped for good
+    for (const c of lingering.slice())
+        if (now >= c.killAt) {
+            c.fiber.terminate()
+            unlinger(c)
+        }
+    // refusals are kept as long as answers; sessions that never called, for 10 s
+    for (let i = refusals.length - 1; i >= 0; i--) if (now - refusals[i].t > cfg.retentionMs) refusals.insert(i, -1)
+    for (const s of sessions.slice()) if (s.called === 0 && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
     for (const c of calls.slice()) {
         if (c.state === CallState.Receiving) {
-            if (now - c.t > cfg.retentionMs || now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
+            if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
+            else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, `the request stalled: under ${c.s.out.win >> 1} bytes in ${cfg.stallMs} ms`)
         } else if (c.state === CallState.Queued || c.state === CallState.Running) {
             if (now > c.ctx.deadline) {
                 // a handler that never returns must not hold its slot: release it at the deadline
                 c.ctx.cancel("deadline exceeded")
                 if (c.state === CallState.Queued) unqueue(c)
                 fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
-                releaseSlot(c)
+                releaseSlot(c, true)
             }
         } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) forget(c)
     }

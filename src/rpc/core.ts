@@ -24,8 +24,14 @@ export const cfg = {
     retentionMs: 10000,
     /** request bytes a host may send beyond what the device acknowledged */
     window: 944,
-    /** sessions (hosts) known at once */
+    /** sessions (hosts) known at once on one link (the Jacdac bus; each MQTT host has its own few) */
     maxSessions: 8,
+    /** the deadline of a call that names none (timeoutMs 0), ms */
+    defaultTimeoutMs: 10000,
+    /** the latest deadline a call may ask for, ms: every call ends, whatever the host sends */
+    maxTimeoutMs: 120000,
+    /** a request still being received is dropped when half a window (or its rest) took longer than this, ms */
+    stallMs: 2000,
 }
 
 /**
@@ -41,6 +47,14 @@ export const SMALL_REQUEST = Limit.SmallRequest
 export const RESERVE = Limit.BudgetReserve
 /** settled-seq ranges kept per session above its floor before the session is given up */
 export const MAX_RANGES = 24
+/** refused calls whose answers are remembered (for a resent CALL or a POLL), shared by all hosts */
+export const MAX_REFUSALS = 8
+/** handlers still running after their call was released (cancel, deadline); past it new calls are busy */
+export const MAX_LINGERING = 16
+/** how long a released handler may run on before its fiber is terminated (ms) */
+export const GRACE_MS = 1000
+/** sessions that made a call are not given up for a new host until idle this long (ms) */
+export const SESSION_KEEP_MS = 30000
 
 /** How calls of one service may overlap. */
 export const enum Policy {
@@ -105,6 +119,8 @@ export class Session {
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
     gone: number[] = []
     used = 0
+    /** when this session last started a call (0: never) */
+    called = 0
     constructor(public id: number, public nonce: number, public out: Out) {
         this.used = ds.millis()
     }
@@ -189,8 +205,10 @@ export class Call {
     statusDue = -1
     /** the handler's slot was given back (it returned, or was released at its deadline) */
     released = false
-    /** the host settled this call (CANCEL): forget it as soon as the handler returns */
-    hostGone = false
+    /** the handler's fiber (while it runs) */
+    fiber: ds.Fiber = null
+    /** released before its handler returned: when its fiber is terminated (0: not lingering) */
+    killAt = 0
     ctx: CallContext
     /** heap charged to the budget */
     cost = CALL_COST
@@ -216,10 +234,15 @@ export interface Out {
     win: number
     /** the sender has something new to send */
     wake(): void
-    /** a record that belongs to no call record (bounded: dropped when the queue is full) */
-    transient(kind: number, body: Buffer): void
+    /**
+     * a record that belongs to no call (a bounded queue: when it is full, the owner with the most
+     * queued gives way; `owner`: the session the record answers, 0 for none)
+     */
+    transient(kind: number, body: Buffer, owner?: number): void
     /** an ERROR record (rate-limited) */
     error(offset: number, msg: string): void
-    /** HELLO and the service list are due (coalesced) */
-    announce(): void
+    /** HELLO and the service list are due (coalesced: an announcement in progress is not restarted unless `fresh`) */
+    announce(fresh?: boolean): void
+    /** sessions this link may hold at once (0: cfg.maxSessions) */
+    maxSessions: number
 }

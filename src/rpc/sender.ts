@@ -29,7 +29,11 @@ let sharedBusy = false
  */
 export class Sender implements Out {
     q: Buffer[] = []
+    /** the session each queued record answers (0: none), beside `q` */
+    qOwner: number[] = []
     qBytes = 0
+    /** sessions this link may hold (0: cfg.maxSessions) */
+    maxSessions = 0
     /** records left out because the transient queue was full (diagnostics) */
     dropped = 0
     err: Buffer = null
@@ -59,13 +63,19 @@ export class Sender implements Out {
         if (f && f.suspended) f.resume(null)
     }
 
-    transient(kind: number, body: Buffer) {
+    transient(kind: number, body: Buffer, owner?: number) {
         const n = 3 + body.length
-        if (this.qBytes + n > TRANSIENT_MAX) {
+        const who = owner || 0
+        // each owner may queue a quarter of the bytes: a host flooding POLLs or refused CALLs
+        // crowds out only its own records (one pass: a loop per record would trip the watchdog)
+        let mine = n
+        for (let j = 0; j < this.q.length; j++) if (this.qOwner[j] === who) mine += this.q[j].length
+        if (this.qBytes + n > TRANSIENT_MAX || mine > TRANSIENT_MAX >> 2) {
             this.dropped++
             return
         }
         this.q.push(rec(kind, body))
+        this.qOwner.push(who)
         this.qBytes += n
         this.wake()
     }
@@ -83,8 +93,10 @@ export class Sender implements Out {
         this.wake()
     }
 
-    announce() {
-        this.ann = 0
+    announce(fresh?: boolean) {
+        // a LIST while an announcement is under way does not restart it (a LIST flood would
+        // otherwise keep the HELLO going out forever and no host would see the whole list)
+        if (this.ann < 0 || fresh) this.ann = 0
         this.wake()
     }
 }
@@ -184,29 +196,10 @@ async function fill(s: Sender): Promise<Buffer> {
     // a bulk stream keeps half of every packet
     const ctl = work(s) & 2 ? max - (s.max >> 1) : max
     let n = pre
-    while (s.ann >= 0) {
-        const r = announcement(s, s.ann)
-        if (!r) {
-            s.ann = -1
-            break
-        }
-        if (n + r.length > (n === pre ? max : ctl)) break
-        pkt.blitAt(n, r, 0, r.length)
-        n += r.length
-        s.ann++
-    }
-    while (s.q.length > 0 && n + s.q[0].length <= ctl) {
-        const r = s.q.shift()
-        s.qBytes -= r.length
-        pkt.blitAt(n, r, 0, r.length)
-        n += r.length
-    }
-    if (s.err && n + s.err.length <= ctl) {
-        pkt.blitAt(n, s.err, 0, s.err.length)
-        n += s.err.length
-        s.err = null
-    }
-    // this link's calls, round-robin from a moving start so no call is always last
+    // this link's calls first (each has at most one STATUS and one RESULT due: bounded by the
+    // calls in flight, which each host gets its share of), round-robin from a moving start so no
+    // call is always last; then records that belong to no call (a queue where a flooding host
+    // crowds out only itself), ERROR, announcements; bulk streams fill the rest
     const list: Call[] = []
     for (const c of calls) if (c.s.out === s) list.push(c)
     const k = list.length
@@ -230,6 +223,29 @@ async function fill(s: Sender): Promise<Buffer> {
             c.resultDue = false
         }
         if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await chunk(pkt, n, c, ctl)
+    }
+    while (s.q.length > 0 && n + s.q[0].length <= ctl) {
+        const r = s.q.shift()
+        s.qOwner.shift()
+        s.qBytes -= r.length
+        pkt.blitAt(n, r, 0, r.length)
+        n += r.length
+    }
+    if (s.err && n + s.err.length <= ctl) {
+        pkt.blitAt(n, s.err, 0, s.err.length)
+        n += s.err.length
+        s.err = null
+    }
+    while (s.ann >= 0) {
+        const r = announcement(s, s.ann)
+        if (!r) {
+            s.ann = -1
+            break
+        }
+        if (n + r.length > (n === pre ? max : ctl)) break
+        pkt.blitAt(n, r, 0, r.length)
+        n += r.length
+        s.ann++
     }
     for (let j = 0; j < k && max - n > 16; ++j) {
         const c = list[(s.rr + j) % k]

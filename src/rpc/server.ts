@@ -80,7 +80,16 @@ function startJacdac(rt: Runtime) {
     }, 500)
 }
 
+/** every packet for the server; nothing escapes it (an exception here would restart the program) */
 async function onServerPacket(pkt: ds.Packet) {
+    try {
+        await dispatch(pkt)
+    } catch (e) {
+        console.log("rosservices: packet: " + errText(e))
+    }
+}
+
+async function dispatch(pkt: ds.Packet) {
     if (pkt.isReport) return
     const i = pkt.serviceIndex
     const h = handlers[i]
@@ -161,7 +170,7 @@ export class Runtime {
 
     /** HELLO and the service list on every link */
     announce() {
-        for (const l of this.links) l.announce()
+        for (const l of this.links) l.announce(true)
     }
 }
 

@@ -7,29 +7,29 @@ export const PROTOCOL_VERSION = 2
 export const enum Kind {
     /** nonce u32, version u8 */
     OPEN = 16,
-    /** session u32, seq u32, ack u32, timeoutMs u32, hash u32, total u32, nameLen u8, name, data */
+    /** session u32, seq u32, ack u32, timeoutMs u32, hash32 u32, total u32, nameLen u8, name[nameLen], data… */
     CALL = 17,
-    /** session u32, seq u32, ack u32, timeoutMs u32, listVersion u16, index u8, data */
+    /** session u32, seq u32, ack u32, timeoutMs u32, listVersion u16, index u8, data… */
     CALLX = 18,
-    /** session u32, seq u32, offset u32, data */
+    /** session u32, seq u32, offset u32, data… */
     DATA = 19,
     /** session u32, seq u32 */
     CANCEL = 20,
     /** session u32, seq u32, have u32 */
     POLL = 21,
-    /** session u32, seq u32 (repeated) */
+    /** session u32, seqs u32… (at least 1) */
     DONE = 22,
     /** (empty) */
     LIST = 23,
     /** version u8, minVersion u8, bootId u32, listVersion u16, count u16, maxRequestBytes u32, maxResponseBytes u32, budget u32, maxInFlight u16, window u16, maxRecord u16 */
     HELLO = 144,
-    /** listVersion u16, index u8, nameLen u8, hash u32, name, type */
+    /** listVersion u16, index u8, nameLen u8, hash32 u32, name[nameLen], type */
     SERVICE = 145,
-    /** nonce u32, session u32, bootId u32 (session 0: refused, try later) */
+    /** nonce u32, session u32, bootId u32 */
     SESSION = 146,
-    /** session u32, seq u32, status u8, total u32, data */
+    /** session u32, seq u32, status u8, total u32, data… */
     RESULT = 147,
-    /** session u32, seq u32, offset u32, data */
+    /** session u32, seq u32, offset u32, data… */
     RDATA = 148,
     /** session u32, seq u32, state u8, offset u32 */
     STATUS = 149,
@@ -74,4 +74,99 @@ export const enum Limit {
     CallCost = 512,
     SmallRequest = 256,
     BudgetReserve = 2048,
+}
+
+/**
+ * Where each field starts in its record's body (the body follows the 3-byte record header):
+ * `<Kind><Field>`. The first variable item of a record (name, data, message, repeated u32) starts
+ * where the fixed fields end; an item after it starts after it (CALL's data at CallName + nameLen).
+ */
+export const enum RecOff {
+    OpenNonce = 0,
+    OpenVersion = 4,
+    CallSession = 0,
+    CallSeq = 4,
+    CallAck = 8,
+    CallTimeoutMs = 12,
+    CallHash32 = 16,
+    CallTotal = 20,
+    CallNameLen = 24,
+    CallName = 25,
+    CallxSession = 0,
+    CallxSeq = 4,
+    CallxAck = 8,
+    CallxTimeoutMs = 12,
+    CallxListVersion = 16,
+    CallxIndex = 18,
+    CallxData = 19,
+    DataSession = 0,
+    DataSeq = 4,
+    DataOffset = 8,
+    DataData = 12,
+    CancelSession = 0,
+    CancelSeq = 4,
+    PollSession = 0,
+    PollSeq = 4,
+    PollHave = 8,
+    DoneSession = 0,
+    DoneSeqs = 4,
+    HelloVersion = 0,
+    HelloMinVersion = 1,
+    HelloBootId = 2,
+    HelloListVersion = 6,
+    HelloCount = 8,
+    HelloMaxRequestBytes = 10,
+    HelloMaxResponseBytes = 14,
+    HelloBudget = 18,
+    HelloMaxInFlight = 22,
+    HelloWindow = 24,
+    HelloMaxRecord = 26,
+    ServiceListVersion = 0,
+    ServiceIndex = 2,
+    ServiceNameLen = 3,
+    ServiceHash32 = 4,
+    ServiceName = 8,
+    SessionNonce = 0,
+    SessionSession = 4,
+    SessionBootId = 8,
+    ResultSession = 0,
+    ResultSeq = 4,
+    ResultStatus = 8,
+    ResultTotal = 9,
+    ResultData = 13,
+    RdataSession = 0,
+    RdataSeq = 4,
+    RdataOffset = 8,
+    RdataData = 12,
+    StatusSession = 0,
+    StatusSeq = 4,
+    StatusState = 8,
+    StatusOffset = 9,
+    ErrorOffset = 0,
+    ErrorMessage = 2,
+    NosessionSession = 0,
+    NosessionBootId = 4,
+}
+
+/**
+ * The least body length of each kind: its fixed fields and the least variable part (a shorter
+ * record is refused). A kind without a variable part is exactly this long (HELLO: 28).
+ */
+export const enum RecMin {
+    Open = 5,
+    Call = 25,
+    Callx = 19,
+    Data = 12,
+    Cancel = 8,
+    Poll = 12,
+    Done = 8,
+    List = 0,
+    Hello = 28,
+    Service = 8,
+    Session = 12,
+    Result = 13,
+    Rdata = 12,
+    Status = 13,
+    Error = 2,
+    Nosession = 8,
 }

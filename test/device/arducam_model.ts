@@ -5,6 +5,23 @@
 // nothing from src/drivers/arducam.ts except the bus interface it implements, and its register
 // numbers and bits are its own. It records protocol violations instead of hiding them.
 //
+// The FIFO reads follow the vendor, not the driver (docs/hardware.md "Camera reads" has the sources):
+// - a burst is one SPI transaction: CS low, 0x3C, then any number of bytes ("each burst read cycle
+//   should be started with 0x3C command, followed by any numbers of data": Arducam's "Understanding
+//   the SPI Bus timing on Arducam mini camera"); a new burst continues from the FIFO read pointer
+//   ("one frame has multiple burst read cycle"; ArduCAM_Mini_Capture2SD.ino closes and reopens the
+//   burst every 256 bytes);
+// - the dummy byte: on older modules the very first burst after a capture clocks out one byte that
+//   is not image data, and every later burst starts with image data (ArduCAM's answer in
+//   ArduCAM/Arduino issue #53); newer modules have none (issue #432). Option `firstBurstDummy`;
+// - a capture (0x04 bit 1) writes the frame from the start of the FIFO and reads start there: the
+//   vendor's examples never reset a pointer. The read-pointer reset bit (0x04 bit 4,
+//   FIFO_RDPTR_RST_MASK in ArduCAM.h) is defined but used by no example, so whether a burst after
+//   it clocks out the dummy byte again is not documented: option `dummyAfterRewind` plays it either way;
+// - the runtime's SPI limit: devicescript-esp32 `main/spi.c` moves at most 4096 bytes per transfer
+//   and fails a larger one with -2, which the program sees as "SPI error: -2"; the model refuses the
+//   same way (the hardware bus clocks the command and the data as two transfers).
+//
 // What it models, and the tests that rely on it (test/device/arducam.test.ts):
 // - no JPEG until the sensor was soft-reset and then fully set up: at least INIT_WRITES register
 //   writes, the DSP switched into the path (R_BYPASS bit 0 clear), JPEG output selected, the DSP
@@ -12,7 +29,8 @@
 //   bytes (no FF D8);
 // - exposure: a capture that starts less than SETTLE_MS after the last sensor-bank write is dark
 //   (counted in `darkFrames`);
-// - an optional dummy byte clocked out before the data of every burst read;
+// - the dummy byte of older modules, before the first burst after a capture (see above);
+// - SPI transfers over 4096 bytes fail with "SPI error: -2" (see above);
 // - FIFO overflow: a reported length of the FIFO's size (0x5FFFF) or more;
 // - the CPLD reset (0x07 bit 7): the SPI registers read 0 while it is held.
 import * as ds from "@devicescript/core"
@@ -25,6 +43,8 @@ const A_FIFO_CLEAR = 0x01
 const A_FIFO_START = 0x02
 const A_FIFO_RDPTR_RST = 0x10
 const A_FIFO_WRPTR_RST = 0x20
+/** Largest SPI transfer of the ESP32 runtime (devicescript-esp32 main/spi.c BLOCK_SIZE). */
+export const MODEL_SPI_MAX = 4096
 const A_CPLD_RESET = 0x07 // bit 7: hold the CPLD in reset
 const A_BURST = 0x3c
 const A_SINGLE_READ = 0x3d
@@ -74,8 +94,10 @@ export interface ModelOptions {
     misoStuckHigh?: boolean
     /** Bytes the FIFO holds after the JPEG (the module pads frames). */
     padding?: number
-    /** Clock out one dummy byte (0x00) before the data of every burst read. */
-    burstDummy?: boolean
+    /** An older module: the first burst after a capture clocks out one dummy byte (0x00) before the data. */
+    firstBurstDummy?: boolean
+    /** After a read-pointer reset (0x04 bit 4) the next burst clocks out the dummy byte again (not documented either way). */
+    dummyAfterRewind?: boolean
     /** Report this FIFO length instead of the frame's (an overflowed capture). */
     fifoLength?: number
 }
@@ -89,6 +111,14 @@ export class ArduCamModel implements ArduCamBus {
     softResets = 0
     spiTransactions = 0
     largestRead = 0
+    /** SPI transactions refused for moving more than MODEL_SPI_MAX bytes */
+    refusedTransfers = 0
+    /** burst reads (0x3C) since the last capture started */
+    bursts = 0
+    /** FIFO bytes clocked out by bursts since the last capture started (dummy bytes not counted) */
+    fifoBytesRead = 0
+    /** read-pointer resets (0x04 bit 4) since the last capture started */
+    rewinds = 0
     captures = 0
     /** captures that started before exposure settled */
     darkFrames = 0
@@ -102,6 +132,8 @@ export class ArduCamModel implements ArduCamBus {
     private fifo: Buffer = Buffer.alloc(0)
     private fifoLen = 0
     private readPtr = 0
+    /** the next burst starts with a dummy byte */
+    private dummyDue = false
     private capturing = false
     private done = false
     private pollsLeft = 0
@@ -177,6 +209,11 @@ export class ArduCamModel implements ArduCamBus {
         this.spiTransactions++
         if (readLength > this.largestRead) this.largestRead = readLength
         await ds.sleep(0)
+        if (readLength > MODEL_SPI_MAX || tx.length > MODEL_SPI_MAX) {
+            // what spiXfer does on the ESP32 runtime: nothing is clocked, the call fails
+            this.refusedTransfers++
+            throw new Error("SPI error: -2")
+        }
         const rx = Buffer.alloc(readLength)
         if (tx.length === 0) {
             this.violations.push("SPI transaction without an address byte")
@@ -192,11 +229,16 @@ export class ArduCamModel implements ArduCamBus {
         if (this.inReset) return rx
         if (addr === A_BURST) {
             if (!this.done) this.violations.push("burst read of the FIFO before the capture finished")
-            const skip = this.opts.burstDummy ? 1 : 0
-            for (let i = skip; i < readLength; i++) {
-                rx[i] = this.readPtr < this.fifo.length ? this.fifo[this.readPtr] : 0
-                this.readPtr++
-            }
+            this.bursts++
+            const skip = this.dummyDue && readLength > 0 ? 1 : 0
+            if (skip) this.dummyDue = false
+            // FIFO bytes from the read pointer (0 past what the capture wrote), copied natively:
+            // a byte loop over 4 KB trips the VM's watchdog
+            const n = readLength - skip
+            const avail = Math.max(0, Math.min(n, this.fifo.length - this.readPtr))
+            if (avail > 0) rx.blitAt(skip, this.fifo, this.readPtr, avail)
+            this.readPtr += n
+            this.fifoBytesRead += n
         } else {
             if (readLength !== 1) this.violations.push(`register read ${this.h(addr)} of ${readLength} bytes`)
             if (readLength > 0) rx[0] = this.read(addr)
@@ -222,7 +264,11 @@ export class ArduCamModel implements ArduCamBus {
         if (this.inReset) return
         if (reg === A_FIFO_CTRL) {
             if (v & A_FIFO_CLEAR) this.done = false
-            if (v & A_FIFO_RDPTR_RST) this.readPtr = 0
+            if (v & A_FIFO_RDPTR_RST) {
+                this.readPtr = 0
+                this.rewinds++
+                this.dummyDue = !!this.opts.dummyAfterRewind && !!this.opts.firstBurstDummy
+            }
             if (v & A_FIFO_WRPTR_RST) this.fifoLen = 0
             if (v & A_FIFO_START) {
                 if (this.done) this.violations.push("capture started without clearing the done flag (0x04 bit 0)")
@@ -230,6 +276,9 @@ export class ArduCamModel implements ArduCamBus {
                 this.capturing = true
                 this.pollsLeft = this.opts.pollsUntilDone || 0
                 this.captures++
+                this.bursts = 0
+                this.fifoBytesRead = 0
+                this.rewinds = 0
                 if (this.clock - this.lastSensorBankWrite < SETTLE_MS) this.darkFrames++
             }
             return
@@ -252,11 +301,16 @@ export class ArduCamModel implements ArduCamBus {
             const frames = this.opts.frames
             const frame = frames[this.frameIndex % frames.length]
             this.frameIndex++
-            this.fifo = Buffer.alloc(frame.length + (this.opts.padding || 0))
-            this.fifo.blitAt(0, frame, 0, frame.length)
+            // (without padding the frame itself is the FIFO: no copy, large frames fit the VM's heap)
+            if (this.opts.padding) {
+                this.fifo = Buffer.alloc(frame.length + this.opts.padding)
+                this.fifo.blitAt(0, frame, 0, frame.length)
+            } else this.fifo = frame
         }
         this.fifoLen = this.opts.fifoLength || this.fifo.length
+        // the frame is written from the start of the FIFO, and reads start there
         this.readPtr = 0
+        this.dummyDue = !!this.opts.firstBurstDummy
         this.capturing = false
         this.done = true
     }

@@ -6,7 +6,8 @@ import * as fs from "node:fs"
 import { test } from "node:test"
 import { chromium } from "playwright-core"
 import { startFixture } from "./bridge_helpers"
-import { Drive, GetState, Trigger } from "../../host/gen/interfaces"
+import { startBridge } from "../../host/bridge/server"
+import { Drive, GetState, Trigger, serviceTypes } from "../../host/gen/interfaces"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -71,7 +72,7 @@ test("dashboard: form call, picture rendered, call log, disconnect banner", { sk
 
 /** A robot-like in-memory node: the demo services plus get_state, drive and stop with a little state. */
 function cockpitFixture() {
-  const robot = { left: 0, right: 0, led: true, button: false, drives: [] as { left: number; right: number; duration_ms: number }[], stops: 0, gets: 0 }
+  const robot = { left: 0, right: 0, led: true, button: false, volts: 8.20757, percent: 76.5, drives: [] as { left: number; right: number; duration_ms: number }[], stops: 0, gets: 0 }
   return {
     robot,
     async start() {
@@ -81,8 +82,8 @@ function cockpitFixture() {
         return {
           uptime_ms: 5000n,
           // 8.20757 is not a float32: it arrives as 8.20757007598877 and must be shown as 8.20757
-          battery_voltage: 8.20757,
-          battery_percentage: 76.5,
+          battery_voltage: robot.volts,
+          battery_percentage: robot.percent,
           left_speed: robot.left,
           right_speed: robot.right,
           drive_remaining_ms: 0,
@@ -122,8 +123,8 @@ test("dashboard cockpit: live state panel, camera live mode with fps and progres
     page.on("pageerror", (e) => errors.push(e.message))
     page.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`))
     await page.goto(`${f.bridge.url}/`)
-    // state panel: polled values, float32 shown with float32 digits
-    await page.waitForFunction(() => document.querySelector("#battery-text")?.textContent === "76.5% 8.20757 V")
+    // state panel: polled values; the battery as a person reads it (whole percent, volts to 10 mV)
+    await page.waitForFunction(() => document.querySelector("#battery-text")?.textContent === "77 % 8.21 V")
     assert.equal(await page.locator("#battery").evaluate((m: HTMLMeterElement) => m.value), 76.5)
     assert.equal(await page.textContent("#state-pan"), "30°")
     assert.equal(await page.textContent("#state-led"), "on")
@@ -221,3 +222,104 @@ test("dashboard fixes (issue 9): errors wrap, no sideways scroll at 420 px, chec
     await f.close()
   }
 })
+
+/** The rectangles of `a` and `b` overlap (by more than half a pixel each way). */
+const OVERLAP = `(a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5`
+
+for (const width of [1280, 420]) {
+  test(`dashboard at ${width} px (issue 17): camera error gone when the bridge is back, fps cleared, STOP covers nothing, log columns keep their width, battery as a person reads it`, { skip: !fs.existsSync(CHROMIUM) && !process.env.CI && `${CHROMIUM} missing (apt-get install chromium)` }, async () => {
+    const fx = cockpitFixture()
+    fx.robot.percent = 89.94155
+    fx.robot.volts = 8.218948
+    const f = await fx.start()
+    f.node.addService(Trigger, "/long_error", () => {
+      throw new Error(`a long message ${"with many words and a_very_long_identifier_without_spaces ".repeat(12)}`)
+    })
+    let bridge = f.bridge
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+    try {
+      const page = await browser.newPage({ viewport: { width, height: 800 } })
+      const errors: string[] = []
+      page.on("pageerror", (e) => errors.push(e.message))
+      await page.goto(`${bridge.url}/`)
+      await page.waitForSelector('.service[data-service="/long_error"] form')
+
+      // battery: 90 %, 8.22 V (not 89.94155% 8.218948 V)
+      await page.waitForFunction(() => document.querySelector("#battery-text")?.textContent === "90 % 8.22 V")
+
+      // live mode on, then off: the frame rate goes with it
+      await page.selectOption("#camera-res", "0")
+      await page.check("#camera-live")
+      await page.waitForFunction(() => /^\d+\.\d fps$/.test(document.querySelector("#fps")?.textContent ?? ""))
+      await page.uncheck("#camera-live")
+      await page.waitForSelector('#camera-panel[data-live="off"]', { state: "attached" })
+      assert.equal(await page.textContent("#fps"), "")
+
+      // long errors in the call log, among ordinary calls
+      const le = page.locator('.service[data-service="/long_error"]')
+      for (let i = 0; i < 3; i++) {
+        await le.locator("button").click()
+        await le.locator(".result.error").waitFor()
+        await page.locator('.service[data-service="/add_two_ints"] button').click()
+      }
+      await page.waitForFunction(() => Array.from(document.querySelectorAll("#log tbody td:last-child")).filter((td) => /long message/.test(td.textContent ?? "")).length >= 3)
+      const cols = await page.evaluate(() =>
+        Array.from(document.querySelectorAll("#log tbody tr")).map((tr) =>
+          Array.from(tr.children).map((td) => {
+            const r = document.createRange()
+            r.selectNodeContents(td)
+            return { text: td.textContent, width: td.getBoundingClientRect().width, lines: r.getClientRects().length }
+          }),
+        ),
+      )
+      for (const row of cols) {
+        // time, service, via and ms stay on one line each; the result keeps a readable width
+        for (const c of row.slice(0, 4)) assert.ok(c.lines <= 1, `'${c.text}' is broken over ${c.lines} lines (${c.width} px wide) at ${width} px`)
+        assert.ok(row[4]!.width >= 120, `the result column is ${row[4]!.width} px wide at ${width} px`)
+      }
+      const sideways = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth])
+      assert.ok(sideways[0]! <= sideways[1]!, `page is ${sideways[0]} px wide in a ${sideways[1]} px window`)
+
+      // the STOP button never covers a form field, a Call button or a result cell of the log: each
+      // brought into view (top, middle or bottom of the window) is clear of it
+      const covered = await page.evaluate((overlapSrc) => {
+        const overlap = eval(overlapSrc) as (a: DOMRect, b: DOMRect) => boolean
+        const stop = document.querySelector("#stop")!
+        const out: string[] = []
+        const targets = Array.from(document.querySelectorAll<HTMLElement>(".service input, .service button, #log tbody td:last-child"))
+        for (const t of targets)
+          for (const block of ["start", "center", "end"] as const) {
+            t.scrollIntoView({ block, inline: "nearest" })
+            if (overlap(t.getBoundingClientRect(), stop.getBoundingClientRect())) out.push(`${t.tagName} ${t.getAttribute("name") ?? t.textContent?.slice(0, 30)} (${block})`)
+          }
+        return out
+      }, OVERLAP)
+      assert.deepEqual(covered.slice(0, 5), [], `${covered.length} elements under STOP at ${width} px`)
+      // and STOP is on screen wherever the page is scrolled
+      for (const y of [0, 600, 100000]) {
+        await page.evaluate((yy) => window.scrollTo(0, yy), y)
+        const r = await page.locator("#stop").boundingBox()
+        assert.ok(r && r.y >= 0 && r.y + r.height <= 800, `STOP off screen at scroll ${y}: ${JSON.stringify(r)}`)
+      }
+      await page.evaluate(() => window.scrollTo(0, 0))
+      await page.screenshot({ path: `/tmp/dashboard-issue17-${width}.png`, fullPage: true })
+
+      // the bridge goes away: a picture fails under the camera; the bridge comes back: the error goes
+      const port = bridge.port
+      await bridge.close()
+      await page.waitForFunction(() => document.querySelector("#bridge-state")?.textContent === "bridge: disconnected")
+      await page.click("#camera-shot")
+      await page.waitForFunction(() => /take_picture: /.test(document.querySelector("#camera-error")?.textContent ?? ""))
+      bridge = await startBridge({ node: f.node, host: "127.0.0.1", port, typeRegistry: serviceTypes })
+      await page.waitForFunction(() => document.querySelector("#bridge-state")?.textContent === "bridge: connected", undefined, { timeout: 15000 })
+      await page.waitForFunction(() => document.querySelector("#battery-text")?.textContent === "90 % 8.22 V")
+      assert.equal(await page.textContent("#camera-error"), "")
+      assert.equal(await page.textContent("#state-error"), "")
+      assert.deepEqual(errors, [])
+    } finally {
+      await browser.close()
+      await bridge.close()
+      await f.node.close()
+    }
+  })
+}

@@ -80,7 +80,7 @@ test("dashboard with a fleet: pick robot 2, its cockpit and forms call /robot2/.
     assert.equal(await page.getAttribute('#robot-picker [data-robot="robot2"]', "aria-pressed"), "true")
     assert.match(page.url(), /[?&]robot=robot2/)
     assert.match(page.url(), /[?&]token=fleet-token/)
-    await page.waitForFunction(() => document.querySelector("#battery-text")?.textContent?.startsWith("42%"))
+    await page.waitForFunction(() => document.querySelector("#battery-text")?.textContent?.startsWith("42 %"))
 
     // add_two_ints through robot 2's form
     const ati = page.locator('.service[data-service="/robot2/add_two_ints"]')
@@ -133,6 +133,18 @@ test("dashboard with a fleet: pick robot 2, its cockpit and forms call /robot2/.
     await page.waitForSelector("#banner.hidden", { state: "attached" })
     fleet.add("robot4", demoMemoryNode())
     await page.waitForSelector('#robot-picker [data-robot="robot4"][data-online="true"]')
+
+    // the bridge goes away: nothing is known about any robot, so none is shown online (issue 17)
+    await bridge.close()
+    await page.waitForFunction(() => document.querySelector("#bridge-state")?.textContent === "bridge: disconnected")
+    const marks = await page.locator("#robot-picker .robot").evaluateAll((bs) => bs.map((b) => [b.getAttribute("data-robot"), b.getAttribute("data-online"), b.querySelector(".mark")?.textContent]))
+    assert.deepEqual(marks, [
+      ["robot1", "unknown", "unknown"],
+      ["robot2", "unknown", "unknown"],
+      ["robot3", "unknown", "unknown"],
+      ["robot4", "unknown", "unknown"],
+    ])
+    await page.screenshot({ path: "/tmp/dashboard-issue17-fleet-bridge-down.png" })
     assert.deepEqual(errors, [])
   } finally {
     await browser.close()

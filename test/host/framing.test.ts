@@ -5,18 +5,21 @@ import { describe, test } from "node:test"
 import {
   FrameError,
   JACDAC_PAYLOAD as MAX_PAYLOAD,
+  PROTOCOL_VERSION,
   VersionError,
-  callRecord,
-  callxRecord,
-  cancelRecord,
-  dataRecord,
-  doneRecord,
+  encodeCall,
+  encodeCallx,
+  encodeCancel,
+  encodeData,
+  encodeDone,
+  encodeList,
   encodeName,
-  listRecord,
-  openRecord,
+  encodeOpen,
+  encodePoll,
   packRecords,
   parseDeviceFrame,
-  pollRecord,
+  parseHostFrame,
+  encodeRecord,
 } from "../../host/client/records"
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
@@ -24,32 +27,51 @@ const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "h
 describe("host records", () => {
   const head = { session: 0x0a0b0c0d, seq: 0x01020304, ack: 0x01020300, timeoutMs: 5000 }
   test("CALL golden bytes", () => {
-    const r = callRecord(head, 0x7c3ca47f, 3, encodeName("add"), Uint8Array.of(9, 8, 7))
+    const r = encodeCall({ ...head, hash32: 0x7c3ca47f, total: 3, name: encodeName("add"), data: Uint8Array.of(9, 8, 7) })
     assert.deepEqual(r, hex("11 2000 0d0c0b0a 04030201 00030201 88130000 7fa43c7c 03000000 04 2f616464 090807"))
   })
   test("compact CALLX golden bytes", () => {
-    assert.deepEqual(callxRecord(head, 0x1ff, 2, Uint8Array.of(5, 6)), hex("12 1500 0d0c0b0a 04030201 00030201 88130000 ff01 02 0506"))
+    assert.deepEqual(encodeCallx({ ...head, listVersion: 0x1ff, index: 2, data: Uint8Array.of(5, 6) }), hex("12 1500 0d0c0b0a 04030201 00030201 88130000 ff01 02 0506"))
   })
   test("OPEN, DATA, POLL, CANCEL, DONE, LIST golden bytes", () => {
-    assert.deepEqual(openRecord(0x11223344), hex("10 0500 44332211 02"))
-    assert.deepEqual(dataRecord(5, 6, 0x100, Uint8Array.of(1)), hex("13 0d00 05000000 06000000 00010000 01"))
-    assert.deepEqual(pollRecord(5, 0xffffffff, 7), hex("15 0c00 05000000 ffffffff 07000000"))
-    assert.deepEqual(cancelRecord(5, 1), hex("14 0800 05000000 01000000"))
-    assert.deepEqual(doneRecord(5, [2, 3]), hex("16 0c00 05000000 02000000 03000000"))
-    assert.deepEqual(listRecord(), hex("17 0000"))
+    assert.deepEqual(encodeOpen({ nonce: 0x11223344, version: PROTOCOL_VERSION }), hex("10 0500 44332211 02"))
+    assert.deepEqual(encodeData({ session: 5, seq: 6, offset: 0x100, data: Uint8Array.of(1) }), hex("13 0d00 05000000 06000000 00010000 01"))
+    assert.deepEqual(encodePoll({ session: 5, seq: 0xffffffff, have: 7 }), hex("15 0c00 05000000 ffffffff 07000000"))
+    assert.deepEqual(encodeCancel({ session: 5, seq: 1 }), hex("14 0800 05000000 01000000"))
+    assert.deepEqual(encodeDone({ session: 5, seqs: [2, 3] }), hex("16 0c00 05000000 02000000 03000000"))
+    assert.deepEqual(encodeList(), hex("17 0000"))
+  })
+  test("the golden host records decode back to what was encoded (the device's side: the in-memory robot, tests)", () => {
+    const golden = hex("10 0500 44332211 02" + "14 0800 05000000 01000000" + "16 0c00 05000000 02000000 03000000" + "17 0000" + "12 1500 0d0c0b0a 04030201 00030201 88130000 ff01 02 0506")
+    assert.deepEqual(parseHostFrame(golden), {
+      records: [
+        { kind: "open", nonce: 0x11223344, version: 2 },
+        { kind: "cancel", session: 5, seq: 1 },
+        { kind: "done", session: 5, seqs: [2, 3] },
+        { kind: "list" },
+        { kind: "callx", ...head, listVersion: 0x1ff, index: 2, data: Uint8Array.of(5, 6) },
+      ],
+    })
+    const call = hex("11 2000 0d0c0b0a 04030201 00030201 88130000 7fa43c7c 03000000 04 2f616464 090807")
+    assert.deepEqual(parseHostFrame(call).records, [{ kind: "call", ...head, hash32: 0x7c3ca47f, total: 3, name: "/add", data: Uint8Array.of(9, 8, 7) }])
+    // a bad record: the good ones before it, and the error at its offset
+    const bad = parseHostFrame(hex("17 0000" + "15 0200 0102"))
+    assert.deepEqual(bad.records, [{ kind: "list" }])
+    assert.equal(bad.error?.offset, 3)
+    assert.match(bad.error?.message ?? "", /POLL too short \(2 < 12 bytes\)/)
   })
   test("names get their leading slash; too long is refused", () => {
     assert.deepEqual(encodeName("a"), encodeName("/a"))
     assert.throws(() => encodeName("x".repeat(201)), FrameError)
   })
   test("a record body over 65535 bytes is refused", () => {
-    assert.throws(() => dataRecord(1, 1, 0, new Uint8Array(65536 - 12)), FrameError)
+    assert.throws(() => encodeData({ session: 1, seq: 1, offset: 0, data: new Uint8Array(65536 - 12) }), FrameError)
   })
 })
 
 describe("packRecords", () => {
   test("keeps order, never exceeds 236 bytes, fills packets", () => {
-    const recs = Array.from({ length: 40 }, (_, i) => dataRecord(1, i, 0, new Uint8Array(i * 3)))
+    const recs = Array.from({ length: 40 }, (_, i) => encodeData({ session: 1, seq: i, offset: 0, data: new Uint8Array(i * 3) }))
     const packets = packRecords(recs)
     const flat = Buffer.concat(packets.map((p) => Buffer.from(p)))
     assert.deepEqual(flat, Buffer.concat(recs.map((r) => Buffer.from(r))))
@@ -104,6 +126,10 @@ describe("device frames", () => {
       { kind: "error", offset: 5, message: "ok" },
       { kind: "nosession", session: 0x0a0b0c0d, bootId: 0x12345678 },
     ])
+  })
+
+  test("the expected records encode back to the golden bytes (the device's side)", () => {
+    assert.deepEqual(Buffer.concat(parseDeviceFrame(frame).map((r) => Buffer.from(encodeRecord(r)))), Buffer.from(frame))
   })
 
   test("truncated at every offset: the whole records before it, or a FrameError, never a phantom record", () => {

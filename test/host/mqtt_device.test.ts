@@ -16,18 +16,19 @@ import { AddTwoInts } from "../../host/gen/interfaces"
 import {
   JACDAC_PAYLOAD,
   Kind,
-  callRecord,
-  dataRecord,
-  doneRecord,
+  PROTOCOL_VERSION,
+  encodeCall,
+  encodeData,
+  encodeDone,
   encodeName,
-  listRecord,
-  openRecord,
+  encodeList,
+  encodeOpen,
   packRecords,
   parseDeviceFrame,
-  pollRecord,
+  encodePoll,
   rec,
   type DeviceRecord,
-  type Hello,
+  type HelloRecord,
 } from "../../host/client/records"
 import { mqttSettings, startRig, type Rig } from "../../host/sim/rig"
 import { jd } from "../../host/transport/jacdac"
@@ -193,15 +194,15 @@ class Host {
     return this.records.splice(i, 1)[0]!
   }
 
-  async hello(): Promise<Hello> {
+  async hello(): Promise<HelloRecord> {
     this.records.length = 0
-    await this.send([listRecord()])
-    return (await this.take("HELLO", (r) => r.kind === "hello")) as Hello
+    await this.send([encodeList()])
+    return (await this.take("HELLO", (r) => r.kind === "hello")) as HelloRecord
   }
 
   async open(): Promise<number> {
     const nonce = (Math.random() * 0xffffffff) >>> 0
-    await this.send([openRecord(nonce)])
+    await this.send([encodeOpen({ nonce, version: PROTOCOL_VERSION })])
     const s = await this.take("SESSION", (r) => r.kind === "session" && r.nonce === nonce)
     assert.ok(s.kind === "session" && s.session !== 0, "the robot refused the session")
     this.session = s.session
@@ -215,7 +216,7 @@ class Host {
     const max = opts.max ?? JACDAC_PAYLOAD
     const nm = encodeName(name)
     const first = Math.min(req.length, max - 3 - 25 - nm.length)
-    await this.send([callRecord({ session: this.session, seq, ack: 0, timeoutMs: 20000 }, hash32, req.length, nm, req.subarray(0, first))], max)
+    await this.send([encodeCall({ session: this.session, seq, ack: 0, timeoutMs: 20000, hash32, total: req.length, name: nm, data: req.subarray(0, first) })], max)
     let off = first
     let acked = 0
     while (off < req.length) {
@@ -225,7 +226,7 @@ class Host {
         continue
       }
       const n = Math.min(req.length - off, max - 3 - 12)
-      await this.send([dataRecord(this.session, seq, off, req.subarray(off, off + n))], max)
+      await this.send([encodeData({ session: this.session, seq, offset: off, data: req.subarray(off, off + n) })], max)
       off += n
     }
     return seq
@@ -244,7 +245,7 @@ class Host {
         r = await this.take(`the answer to call ${seq}`, mine, pollMs || Math.max(1, end - Date.now()))
       } catch (e) {
         if (!pollMs || Date.now() > end) throw e
-        await this.send([pollRecord(this.session, seq, have)])
+        await this.send([encodePoll({ session: this.session, seq, have })])
         continue
       }
       if (r.kind === "result") {
@@ -258,7 +259,7 @@ class Host {
         have += r.data.length
       }
     }
-    await this.send([doneRecord(this.session, [seq])])
+    await this.send([encodeDone({ session: this.session, seqs: [seq] })])
     return { status: 0, data, message: "" }
   }
 
@@ -435,7 +436,7 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     // b names the Jacdac session and a's session: both unknown to b
     const req = Echo.request.encode(echo("intruder"))
     for (const s of [jacdacSession, sa]) {
-      await b.send([callRecord({ session: s, seq: 1, ack: 0, timeoutMs: 5000 }, Echo.hash32, req.length, encodeName("/echo"), req), pollRecord(s, 1, 0)])
+      await b.send([encodeCall({ session: s, seq: 1, ack: 0, timeoutMs: 5000, hash32: Echo.hash32, total: req.length, name: encodeName("/echo"), data: req }), encodePoll({ session: s, seq: 1, have: 0 })])
       await b.take(`NOSESSION ${s}`, (r) => r.kind === "nosession" && r.session === s)
     }
     // and the MQTT session is unknown on Jacdac
@@ -444,7 +445,7 @@ describe("the robot's MQTT link (VM, aedes)", () => {
       if (r.kind === "nosession") seenOnJacdac.push(r.session)
     })
     try {
-      await rig.node.sendRawFrame(pollRecord(sa, 1, 0))
+      await rig.node.sendRawFrame(encodePoll({ session: sa, seq: 1, have: 0 }))
       await until("NOSESSION on Jacdac", () => seenOnJacdac.includes(sa))
     } finally {
       off()
@@ -464,13 +465,13 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     }
     // p5 took the peer of the host quiet the longest (p1): the others are untouched
     for (const h of hs.slice(1).reverse()) {
-      await h.send([pollRecord(h.session, 99, 0)])
+      await h.send([encodePoll({ session: h.session, seq: 99, have: 0 })])
       const r = await h.take("STATUS or NOSESSION", (x) => (x.kind === "status" && x.seq === 99) || x.kind === "nosession")
       assert.equal(r.kind, "status", `${h.id} lost its session`)
     }
     // p1's session is gone (its next frame takes the peer idle longest: p2's); it opens again and calls
     const p1 = hs[0]!
-    await p1.send([pollRecord(p1.session, 99, 0)])
+    await p1.send([encodePoll({ session: p1.session, seq: 99, have: 0 })])
     await p1.take("NOSESSION", (x) => x.kind === "nosession" && x.session === p1.session)
     await p1.open()
     assert.equal(await p1.add(3n, 4n), 7n)
@@ -486,7 +487,7 @@ describe("the robot's MQTT link (VM, aedes)", () => {
       busy.push(h)
     }
     const late = await host("b5")
-    await late.send([openRecord(77)])
+    await late.send([encodeOpen({ nonce: 77, version: PROTOCOL_VERSION })])
     await rig.vm.waitForLog(/mqtt: 4 hosts have calls in flight: a frame from b5 is dropped/, 5000)
     for (let i = 0; i < 4; i++) assert.equal(Echo.response.decode((await busy[i]!.result(seqs[i]!)).data).text, busy[i]!.id)
     assert.equal(late.records.length, 0, "nothing answered the dropped frame")
@@ -509,7 +510,7 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     const h = await host("midcall")
     await h.open()
     const seq = await h.startCall("/echo", Echo.hash32, Echo.request.encode(echo("slow", { delay_ms: 1500, size: 20000 })))
-    await h.send([pollRecord(h.session, seq, 0)])
+    await h.send([encodePoll({ session: h.session, seq, have: 0 })])
     await h.take("STATUS(running)", (r) => r.kind === "status" && r.seq === seq && r.state === 2)
     const from = presence.length
     proxy.cut()
@@ -549,7 +550,7 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     // program connects with the same client id and publish its will `offline` after the new
     // program's `online`: the retained state must end `online` whatever the order
     const before = rig.node.limits!.bootId
-    await rig.node.createClient(Echo, "echo").call(echo("", { mode: 3, delay_ms: 50 }), { timeoutMs: 3000 }).catch(() => {})
+    await rig.node.createClient(Echo, "echo").call(echo("reset", { mode: 3, delay_ms: 50 }), { timeoutMs: 3000 }).catch(() => {})
     await until("the new program's HELLO", () => rig.node.limits !== undefined && rig.node.limits.bootId !== before, 20000)
     await until("presence settled on online", () => presence[presence.length - 1] === "online", 20000)
     // the retained state a new host sees, a moment later

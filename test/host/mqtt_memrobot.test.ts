@@ -6,7 +6,7 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
 import { Kind } from "../../host/client/wire"
-import { CallState, WireStatus, callRecord, callxRecord, doneRecord, encodeName, listRecord, openRecord, parseDeviceFrame, pollRecord, type DeviceRecord } from "../../host/client/records"
+import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../host/client/records"
 import { TakePicture, Trigger } from "../../host/gen/interfaces"
 import { embeddedBroker, rawClient, startTestRobot } from "./mqtt_helpers"
 
@@ -42,7 +42,7 @@ test("memory robot: sessions, exactly once per (session, seq), DONE/ack, POLL, N
   const t = await startTestRobot({ url: broker.url, name: "m1", maxRecord: 1024 })
   const h = await rawHost(broker.url, "m1", "hraw")
   try {
-    await h.send(listRecord())
+    await h.send(encodeList())
     const hello = await h.next((r) => r.kind === "hello", "HELLO")
     assert.ok(hello.kind === "hello")
     assert.equal(hello.maxRecord, 1024)
@@ -53,17 +53,17 @@ test("memory robot: sessions, exactly once per (session, seq), DONE/ack, POLL, N
     const names = services.map((s) => (s.kind === "service" ? s.name : ""))
     const countIndex = names.indexOf("/count")
 
-    await h.send(openRecord(77))
+    await h.send(encodeOpen({ nonce: 77, version: PROTOCOL_VERSION }))
     const ses = await h.next((r) => r.kind === "session", "SESSION")
     assert.ok(ses.kind === "session" && ses.nonce === 77 && ses.session !== 0)
     const session = ses.session
     // the same OPEN again (a resend): the same session, not a second one
-    await h.send(openRecord(77))
+    await h.send(encodeOpen({ nonce: 77, version: PROTOCOL_VERSION }))
     const again = await h.next((r) => r.kind === "session", "SESSION")
     assert.ok(again.kind === "session" && again.session === session)
     assert.equal(t.robot.stats.sessionsOpened, 1)
 
-    const count = (seq: number, ack = 0) => callxRecord({ session, seq, ack, timeoutMs: 5000 }, hello.listVersion, countIndex, Trigger.request.encode({}))
+    const count = (seq: number, ack = 0) => encodeCallx({ session, seq, ack, timeoutMs: 5000, listVersion: hello.listVersion, index: countIndex, data: Trigger.request.encode({}) })
     // seq 1 sent three times in one frame and once more later: one run, answered each time
     await h.send(count(1), count(1), count(1))
     const r1 = await h.next((r) => r.kind === "result" && r.seq === 1, "RESULT 1")
@@ -72,9 +72,9 @@ test("memory robot: sessions, exactly once per (session, seq), DONE/ack, POLL, N
     await h.next((r) => r.kind === "result" && r.seq === 1, "RESULT 1 again")
     assert.equal(t.counted, 1)
     // POLL of an answered call: its answer again; DONE: forgotten, a late duplicate is `gone`
-    await h.send(pollRecord(session, 1, 0))
+    await h.send(encodePoll({ session, seq: 1, have: 0 }))
     await h.next((r) => r.kind === "result" && r.seq === 1, "RESULT 1 on POLL")
-    await h.send(doneRecord(session, [1]))
+    await h.send(encodeDone({ session, seqs: [1] }))
     await h.send(count(1))
     const gone = await h.next((r) => r.kind === "status" && r.seq === 1, "STATUS 1")
     assert.ok(gone.kind === "status" && gone.state === CallState.gone)
@@ -88,20 +88,20 @@ test("memory robot: sessions, exactly once per (session, seq), DONE/ack, POLL, N
     assert.ok(g2.kind === "status" && g2.state === CallState.gone)
     assert.equal(t.counted, 4)
     // a POLL for a call never sent: unknown (the host sends it again)
-    await h.send(pollRecord(session, 9, 0))
+    await h.send(encodePoll({ session, seq: 9, have: 0 }))
     const unk = await h.next((r) => r.kind === "status" && r.seq === 9, "STATUS 9")
     assert.ok(unk.kind === "status" && unk.state === CallState.unknown)
 
     // a CALL by name with a wrong hash: type_mismatch; an unknown name: unimplemented
     const empty = Trigger.request.encode({})
-    const byName = (seq: number, name: string, hash: number) => callRecord({ session, seq, ack: 4, timeoutMs: 5000 }, hash, empty.length, encodeName(name), empty)
+    const byName = (seq: number, name: string, hash: number) => encodeCall({ session, seq, ack: 4, timeoutMs: 5000, hash32: hash, total: empty.length, name: encodeName(name), data: empty })
     await h.send(byName(5, "/count", 1234), byName(6, "/nope", 1))
     const mism = await h.next((r) => r.kind === "result" && r.seq === 5, "RESULT 5")
     assert.ok(mism.kind === "result" && mism.status === WireStatus.type_mismatch)
     const unimpl = await h.next((r) => r.kind === "result" && r.seq === 6, "RESULT 6")
     assert.ok(unimpl.kind === "result" && unimpl.status === WireStatus.unimplemented)
     // a CALLX of an old list version: stale, and not remembered (the same seq by name runs)
-    await h.send(callxRecord({ session, seq: 7, ack: 6, timeoutMs: 5000 }, hello.listVersion + 1, countIndex, Trigger.request.encode({})))
+    await h.send(encodeCallx({ session, seq: 7, ack: 6, timeoutMs: 5000, listVersion: hello.listVersion + 1, index: countIndex, data: Trigger.request.encode({}) }))
     const stale = await h.next((r) => r.kind === "result" && r.seq === 7, "RESULT 7")
     assert.ok(stale.kind === "result" && stale.status === WireStatus.stale)
     await h.send(byName(7, "/count", Trigger.hash32))
@@ -112,7 +112,7 @@ test("memory robot: sessions, exactly once per (session, seq), DONE/ack, POLL, N
     // a response larger than a frame: RESULT then RDATA, and a POLL from `have` resends the rest
     const picIndex = names.indexOf("/take_picture")
     const req = TakePicture.request.encode({ resolution: 0, quality: 0 })
-    await h.send(callxRecord({ session, seq: 8, ack: 7, timeoutMs: 5000 }, hello.listVersion, picIndex, req))
+    await h.send(encodeCallx({ session, seq: 8, ack: 7, timeoutMs: 5000, listVersion: hello.listVersion, index: picIndex, data: req }))
     const first = await h.next((r) => r.kind === "result" && r.seq === 8, "RESULT 8")
     assert.ok(first.kind === "result" && first.total > 20000 && first.data.length < 1024)
     let have = first.data.length
@@ -121,12 +121,12 @@ test("memory robot: sessions, exactly once per (session, seq), DONE/ack, POLL, N
       assert.ok(d.kind === "rdata" && d.offset === have)
       have += d.data.length
     }
-    await h.send(pollRecord(session, 8, first.total - 10))
+    await h.send(encodePoll({ session, seq: 8, have: first.total - 10 }))
     const tail = await h.next((r) => r.kind === "rdata" && r.seq === 8, "RDATA 8 from have")
     assert.ok(tail.kind === "rdata" && tail.offset === first.total - 10 && tail.data.length === 10)
 
     // a session the robot does not know: NOSESSION with its bootId
-    await h.send(callxRecord({ session: session ^ 1, seq: 1, ack: 0, timeoutMs: 5000 }, hello.listVersion, countIndex, Trigger.request.encode({})))
+    await h.send(encodeCallx({ session: (session ^ 1) >>> 0, seq: 1, ack: 0, timeoutMs: 5000, listVersion: hello.listVersion, index: countIndex, data: Trigger.request.encode({}) }))
     const nos = await h.next((r) => r.kind === "nosession", "NOSESSION")
     assert.ok(nos.kind === "nosession" && nos.bootId === t.robot.bootId)
     // garbage: ERROR with the offset; the robot goes on

@@ -59,6 +59,11 @@ describe("board checker rejects broken boards, naming the file", () => {
   test("native USB pin", () =>
     expectErr(check("usb_pin", (b) => (b.$services[2].pin = 19)), "usb_pin", /GPIO19 is reserved on esp32s3/))
   test("flash pin", () => expectErr(check("flash_pin", (b) => (b.pins.CAM_CS = 30)), "flash_pin", /GPIO30 is reserved/))
+  // GPIO 33-37 carry the octal flash/PSRAM of the N8R8/N16R8 modules (ESP32-S3 datasheet, "pins
+  // used by in-package flash/PSRAM"): a board file for the S3 must never hand them out.
+  for (const gpio of [33, 34, 35, 36, 37])
+    test(`octal flash/PSRAM pin GPIO${gpio}`, () =>
+      expectErr(check(`octal_${gpio}`, (b) => (b.pins.CAM_CS = gpio)), `octal_${gpio}`, new RegExp(`GPIO${gpio} is reserved on esp32s3`)))
   test("GPIO that does not exist on the S3", () =>
     expectErr(check("no_gpio", (b) => (b.pins.LED_STATUS = 22)), "no_gpio", /GPIO22 is not a usable I\/O pin on esp32s3/))
   test("battery on a pin without ADC1", () =>

@@ -6,22 +6,51 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
-import { adler32, runDoctor, type StepResult } from "../../host/cli/doctor"
+import { startBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
+import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../host/cli/doctor"
 
 const byStep = (rs: StepResult[]) => Object.fromEntries(rs.map((r) => [r.step, r]))
 
 describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
   let robot: SimulatedRobot
+  let broker: EmbeddedBroker
   before(async () => {
-    robot = await startSimulatedRobot({ hardware: { charge: 0.8 } })
+    // the simulated robot has MQTT settings, as a board with MQTT_URL and ROBOT_NAME would
+    broker = await startBroker({ port: 0 })
+    robot = await startSimulatedRobot({ hardware: { charge: 0.8 }, rig: { mqtt: { url: broker.url, name: "doc1" } } })
   })
   after(async () => {
     await robot?.close()
+    await broker?.close()
   })
+
+  /**
+   * A person at the robot, played by the test: answers every question yes and records what the
+   * simulated hardware showed when it was asked; presses the simulated button when told to.
+   */
+  const person = (lines: string[]) => {
+    const asked: { question: string; ledOn: boolean }[] = []
+    const presses: number[] = []
+    const opts: DoctorOptions = {
+      print: (l) => {
+        lines.push(l)
+        if (/press the user button now/i.test(l)) {
+          presses.push(Date.now())
+          void robot.hardware.pressButton(true).then(() => setTimeout(() => void robot.hardware.pressButton(false), 500))
+        }
+      },
+      confirm: async (question) => {
+        asked.push({ question, ledOn: robot.hardware.state().ledOn })
+        return true
+      },
+    }
+    return { opts, asked, presses }
+  }
 
   test("every step passes, the register steps are skipped with the reason, and the output says so", async () => {
     const lines: string[] = []
-    const rs = byStep(await runDoctor(robot.node!, { yes: true, print: (l) => lines.push(l) }))
+    const p = person(lines)
+    const rs = byStep(await runDoctor(robot.node!, { ...p.opts, mqtt: { url: broker.url, robot: "doc1" } }))
     const expectVerdict = (step: string, v: string) => assert.equal(rs[step]?.verdict, v, `${step}: ${JSON.stringify(rs[step])}\n${lines.join("\n")}`)
     expectVerdict("link and protocol", "PASS")
     assert.match(rs["link and protocol"]!.detail, /protocol version \d+/)
@@ -29,17 +58,79 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
     expectVerdict("ArduChip and OV2640", "SKIP")
     assert.match(rs["ArduChip and OV2640"]!.detail, /simulator has no ArduChip/)
     expectVerdict("one capture (160x120)", "PASS")
-    assert.match(rs["one capture (160x120)"]!.detail, /first 0xff 0xd8, last 0xff 0xd9, decoded on the host: 160x120/)
+    assert.match(rs["one capture (160x120)"]!.detail, /starts 0xff 0xd8, FF D9 at byte \d+ of \d+, decoded on the host: 160x120/)
     expectVerdict("same frame in chunks and in one read", "PASS")
     expectVerdict("servo sweep", "PASS")
     expectVerdict("motor left", "PASS")
     expectVerdict("motor right", "PASS")
+    assert.match(rs["motor left"]!.detail, /forwards at 0\.4 .* backwards at -0\.4/)
+    expectVerdict("status LED", "PASS")
+    expectVerdict("user button", "PASS")
+    expectVerdict("WiFi and MQTT", "PASS")
+    assert.match(rs["WiFi and MQTT"]!.detail, /robot doc1 answered through mqtt:\/\/127\.0\.0\.1:\d+: echo \d+ ms, get_state/)
     expectVerdict("battery", "PASS")
     assert.match(rs["battery"]!.detail, /^\d\.\d\d V/)
     expectVerdict("PWM budget", "PASS")
     assert.ok(lines.some((l) => l.startsWith("PASS  servo sweep: ")), lines.join("\n"))
+    // the LED was on when the person was asked whether it is on, and off when asked whether it is off
+    const led = p.asked.filter((a) => /LED/.test(a.question))
+    assert.deepEqual(
+      led.map((a) => a.ledOn),
+      [true, false],
+      JSON.stringify(p.asked),
+    )
+    assert.equal(p.presses.length, 1, lines.join("\n"))
     // the motors really ran: the simulated hardware saw the drive, and they are stopped again
     assert.equal(robot.hardware.state().leftSpeed, 0)
+    // no hint about a stray first byte anywhere (the driver finds the dummy byte itself)
+    assert.ok(!lines.some((l) => /stray first byte/.test(l)), lines.join("\n"))
+  })
+
+  test("the button step fails when nobody presses, and when the button reads pressed before it was asked for", async () => {
+    const lines: string[] = []
+    const quiet = await runDoctor(robot.node!, { print: (l) => lines.push(l), confirm: async () => false, buttonTimeoutMs: 1500 })
+    const r = byStep(quiet)["user button"]!
+    assert.equal(r.verdict, "FAIL", JSON.stringify(r))
+    assert.match(r.detail, /not pressed within 1\.5 s/)
+    assert.match(r.hint!, /BUTTON/)
+    await robot.hardware.pressButton(true)
+    try {
+      const stuck = byStep(await runDoctor(robot.node!, { print: () => {}, confirm: async () => false, buttonTimeoutMs: 1500 }))["user button"]!
+      assert.equal(stuck.verdict, "FAIL", JSON.stringify(stuck))
+      assert.match(stuck.detail, /reads pressed before/)
+    } finally {
+      await robot.hardware.pressButton(false)
+    }
+  })
+
+  test("the LED step fails when the person does not see the LED; nobody to ask: register only", async () => {
+    const no = byStep(await runDoctor(robot.node!, { print: () => {}, confirm: async (q) => !/LED/.test(q) || false, buttonTimeoutMs: 100 }))["status LED"]!
+    assert.equal(no.verdict, "FAIL", JSON.stringify(no))
+    assert.match(no.hint!, /LED_STATUS/)
+    const alone = byStep(await runDoctor(robot.node!, { print: () => {}, yes: true }))
+    assert.equal(alone["status LED"]!.verdict, "PASS")
+    assert.match(alone["status LED"]!.detail, /nobody was asked/)
+    assert.equal(alone["user button"]!.verdict, "SKIP")
+  })
+
+  test("the WiFi/MQTT step: skipped without MQTT settings, failed with a hint when the robot does not answer there", async () => {
+    const none = byStep(await runDoctor(robot.node!, { print: () => {}, yes: true }))["WiFi and MQTT"]!
+    assert.equal(none.verdict, "SKIP")
+    assert.match(none.detail, /no MQTT_URL/)
+    const gone = byStep(await runDoctor(robot.node!, { print: () => {}, yes: true, mqtt: { url: broker.url, robot: "nobody", timeoutMs: 2000 } }))["WiFi and MQTT"]!
+    assert.equal(gone.verdict, "FAIL", JSON.stringify(gone))
+    assert.match(gone.detail, /robot nobody did not answer through mqtt:\/\/127\.0\.0\.1:\d+ within 2 s/)
+    assert.match(gone.hint!, /WIFI_SSID/)
+    assert.match(gone.hint!, /MQTT_URL/)
+  })
+
+  test("the MQTT settings come from .env.defaults, then .env.local (JSON text or raw), as devtools deploys them", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "doctor-env-"))
+    assert.equal(mqttSettingsFromEnvFiles(dir), undefined)
+    fs.writeFileSync(path.join(dir, ".env.defaults"), "# comment\nROBOT_NAME=robot1\n# MQTT_URL=mqtt://commented:1883\n")
+    assert.equal(mqttSettingsFromEnvFiles(dir), undefined)
+    fs.writeFileSync(path.join(dir, ".env.local"), 'MQTT_URL="mqtt://10.0.0.5:1883"\nROBOT_NAME = rover2 \n')
+    assert.deepEqual(mqttSettingsFromEnvFiles(dir), { url: "mqtt://10.0.0.5:1883", robot: "rover2" })
   })
 
   test("the motors wait for a yes; a no skips them", async () => {
@@ -47,14 +138,16 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
     const rs = byStep(
       await runDoctor(robot.node!, {
         print: () => {},
+        buttonTimeoutMs: 100,
         confirm: async (q) => {
           asked.push(q)
           return false
         },
       }),
     )
-    assert.equal(asked.length, 1)
-    assert.match(asked[0]!, /wheels will turn/)
+    const wheels = asked.filter((q) => /wheels/.test(q))
+    assert.equal(wheels.length, 1, asked.join("\n"))
+    assert.match(wheels[0]!, /wheels will turn/)
     assert.equal(rs["motor left"]?.verdict, "SKIP")
     assert.equal(rs["motor right"]?.verdict, "SKIP")
   })

@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { ServiceError } from "../../host/client/errors"
-import { Kind, WireStatus, callRecord, callxRecord, dataRecord, pollRecord, rec, type DeviceRecord } from "../../host/client/records"
+import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, encodeData, encodePoll, rec, type DeviceRecord } from "../../host/client/records"
 import type { ServiceNode } from "../../host/client/node"
 import { startRig, type Rig } from "../../host/sim/rig"
 import type { FrameFilter } from "../../host/transport/hub"
@@ -95,7 +95,7 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     const isResultOf = (id: number) => (r: DeviceRecord) => r.kind === "result" && r.session === n.session && r.seq === id
     const send = async (id: number, what: string) => {
       const got = nextRecord(n, isResultOf(id), what)
-      await n.sendRawFrame(callRecord({ session: n.session, seq: id, ack: 0, timeoutMs: 10000 }, Echo.hash32, req.length, name, req))
+      await n.sendRawFrame(encodeCall({ session: n.session, seq: id, ack: 0, timeoutMs: 10000, hash32: Echo.hash32, total: req.length, name, data: req }))
       const r = (await got) as Extract<DeviceRecord, { kind: "result" }>
       assert.equal(r.status, 0)
       assert.equal(r.total, r.data.length, "a small answer fits its RESULT")
@@ -172,7 +172,7 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     req.fill(0xab, good.length)
     const id = 0x7100_0001
     const got = nextRecord(n, (r) => r.kind === "result" && r.seq === id, "the RESULT")
-    await n.sendRawFrame(callRecord({ session: n.session, seq: id, ack: 0, timeoutMs: 10000 }, AddTwoInts.hash32, req.length, name, req))
+    await n.sendRawFrame(encodeCall({ session: n.session, seq: id, ack: 0, timeoutMs: 10000, hash32: AddTwoInts.hash32, total: req.length, name, data: req }))
     const r = (await got) as Extract<DeviceRecord, { kind: "result" }>
     assert.equal(r.status, 3, "invalid_argument")
     assert.match(Buffer.from(r.data).toString(), /8 bytes left over after the message/)
@@ -188,30 +188,31 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     const enc = (t: string) => new TextEncoder().encode(t)
     const isError = (re: RegExp) => (r: DeviceRecord) => r.kind === "error" && re.test(r.message)
     const resultOf = (seq: number, status: number) => (r: DeviceRecord) => r.kind === "result" && r.session === S && r.seq === seq && r.status === status
-    const call = callRecord(head(0x7744_0001), 0, 0, enc("/zz"), new Uint8Array(0))
+    const call = encodeCall({ ...head(0x7744_0001), hash32: 0, total: 0, name: enc("/zz"), data: new Uint8Array(0) })
     const cases: { name: string; payload: number[]; expect: (r: DeviceRecord) => boolean }[] = [
       { name: "empty", payload: [], expect: isError(/empty frame/) },
       { name: "half a header", payload: [Kind.CALL, 1], expect: isError(/truncated record header/) },
       { name: "unknown kind", payload: [0x7f, 0, 0], expect: isError(/unknown record kind/) },
       { name: "record too short", payload: [Kind.POLL, 2, 0, 1, 2], expect: isError(/too short/) },
       { name: "overrunning CALL", payload: bytes(call).slice(0, 12), expect: isError(/overruns the frame/) },
-      { name: "CALL whose name overruns it", payload: bytes(rec(Kind.CALL, Uint8Array.from([...bytes(call).slice(3, 27), 200, 0x2f])).subarray(0)), expect: isError(/name overruns/) },
-      { name: "CALL for an unknown service", payload: bytes(callRecord(head(0x7744_0004), 0, 0, enc("/zz"), new Uint8Array(0))), expect: resultOf(0x7744_0004, 12) },
+      // (the fixed fields up to nameLen, which is the last of them; a name of 200 bytes with 1 there)
+      { name: "CALL whose name overruns it", payload: bytes(rec(Kind.CALL, Uint8Array.from([...bytes(call).slice(RECORD_HEADER, RECORD_HEADER + RECORD_TAIL.CALL - 1), 200, 0x2f]))), expect: isError(/name overruns/) },
+      { name: "CALL for an unknown service", payload: bytes(encodeCall({ ...head(0x7744_0004), hash32: 0, total: 0, name: enc("/zz"), data: new Uint8Array(0) })), expect: resultOf(0x7744_0004, 12) },
       {
         name: "CALL with more data than its length",
-        payload: bytes(callRecord(head(0x7744_0005), AddTwoInts.hash32, 1, enc("/add_two_ints"), Uint8Array.of(1, 2))),
+        payload: bytes(encodeCall({ ...head(0x7744_0005), hash32: AddTwoInts.hash32, total: 1, name: enc("/add_two_ints"), data: Uint8Array.of(1, 2) })),
         expect: isError(/more data than its total/),
       },
-      { name: "compact CALL with an outdated list version", payload: bytes(callxRecord(head(0x7744_0009), 0xeeee, 0, Uint8Array.of(0))), expect: resultOf(0x7744_0009, WireStatus.stale) },
+      { name: "compact CALL with an outdated list version", payload: bytes(encodeCallx({ ...head(0x7744_0009), listVersion: 0xeeee, index: 0, data: Uint8Array.of(0) })), expect: resultOf(0x7744_0009, WireStatus.stale) },
       { name: "compact CALL too short", payload: bytes(rec(Kind.CALLX, new Uint8Array(10))), expect: isError(/too short/) },
-      { name: "DATA for an unknown call", payload: bytes(dataRecord(S, 0x7744_0006, 0, Uint8Array.of(1))), expect: (r) => r.kind === "status" && r.seq === 0x7744_0006 && r.state === 0 },
-      { name: "POLL for an unknown call", payload: bytes(pollRecord(S, 0x7744_0007, 0)), expect: (r) => r.kind === "status" && r.seq === 0x7744_0007 && r.state === 0 },
-      { name: "a record for an unknown session", payload: bytes(pollRecord(0x0bad_0bad, 1, 0)), expect: (r) => r.kind === "nosession" && r.session === 0x0bad_0bad },
+      { name: "DATA for an unknown call", payload: bytes(encodeData({ session: S, seq: 0x7744_0006, offset: 0, data: Uint8Array.of(1) })), expect: (r) => r.kind === "status" && r.seq === 0x7744_0006 && r.state === 0 },
+      { name: "POLL for an unknown call", payload: bytes(encodePoll({ session: S, seq: 0x7744_0007, have: 0 })), expect: (r) => r.kind === "status" && r.seq === 0x7744_0007 && r.state === 0 },
+      { name: "a record for an unknown session", payload: bytes(encodePoll({ session: 0x0bad_0bad, seq: 1, have: 0 })), expect: (r) => r.kind === "nosession" && r.session === 0x0bad_0bad },
     ]
     // a request of 4 bytes that is not valid CDR for AddTwoInts: decode error -> invalid_argument
     cases.push({
       name: "request that does not decode",
-      payload: bytes(callRecord(head(0x7744_0008), AddTwoInts.hash32, 4, enc("/add_two_ints"), Uint8Array.of(0, 1, 0, 0))),
+      payload: bytes(encodeCall({ ...head(0x7744_0008), hash32: AddTwoInts.hash32, total: 4, name: enc("/add_two_ints"), data: Uint8Array.of(0, 1, 0, 0) })),
       expect: resultOf(0x7744_0008, 3),
     })
     for (const c of cases) {

@@ -26,8 +26,7 @@ export function echo(text: string, more: Partial<EchoRequest> = {}): EchoRequest
 }
 
 import { jd } from "../../host/transport/jacdac"
-import { parseDeviceFrame, REPORT_FRAME_OUT, CMD_FRAME, Kind, type DeviceRecord } from "../../host/client/records"
-import { parseHostFrame, type HostRecord } from "../../host/mqtt/devrecords"
+import { parseDeviceFrame, parseHostFrame, REPORT_FRAME_OUT, CMD_FRAME, Kind, type DeviceRecord, type HostRecord } from "../../host/client/records"
 import type { BuiltFirmware } from "../../host/sim/vm"
 
 /** The firmware under test; RS_FW_DIR points at a prebuilt bytecode folder instead. */

@@ -8,12 +8,14 @@ import { ServiceError } from "../../host/client/errors"
 import {
   JACDAC_PAYLOAD,
   Kind,
-  callRecord,
-  cancelRecord,
-  dataRecord,
-  listRecord,
+  RECORD_HEADER,
+  RECORD_MIN,
+  encodeCall,
+  encodeCancel,
+  encodeData,
+  encodeList,
+  encodePoll,
   packRecords,
-  pollRecord,
   rec,
   type DeviceRecord,
 } from "../../host/client/records"
@@ -130,7 +132,7 @@ describe("protocol v2 guarantees (VM)", () => {
       const n = rig.node
       const name = new TextEncoder().encode(svc)
       const recs = Array.from({ length: 8 }, (_, i) =>
-        callRecord({ session: n.session, seq: base + i, ack: 0, timeoutMs: 5000 }, hash, total, name, new Uint8Array(8)),
+        encodeCall({ session: n.session, seq: base + i, ack: 0, timeoutMs: 5000, hash32: hash, total, name, data: new Uint8Array(8) }),
       )
       const busy = new Promise<number>((resolve) => {
         let k = 0
@@ -144,17 +146,17 @@ describe("protocol v2 guarantees (VM)", () => {
       // (8 CALL records with a name take over 300 bytes: two back-to-back frames of a 236-byte link)
       for (const p of packRecords(recs)) await n.sendRawFrame(p)
       assert.equal(await busy, 7, `seven of them refused as busy (the budget holds one: ${label})`)
-      for (const p of packRecords(recs.map((_, i) => cancelRecord(n.session, base + i)))) await n.sendRawFrame(p)
+      for (const p of packRecords(recs.map((_, i) => encodeCancel({ session: n.session, seq: base + i })))) await n.sendRawFrame(p)
       await healthy(`after 8 CALLs claiming ${label}`)
     })
   }
 
   test("LIST and POLL floods, and garbage at 1,000 frames/s, leave the device serving", async () => {
     const n = rig.node
-    const lists = packRecords(Array.from({ length: 78 }, () => listRecord()))[0]!
+    const lists = packRecords(Array.from({ length: 78 }, () => encodeList()))[0]!
     for (let i = 0; i < 12; i++) await n.sendRawFrame(lists)
     await healthy("after a LIST flood")
-    const polls = packRecords(Array.from({ length: 15 }, (_, i) => pollRecord(n.session, 0x5000_0000 + i, 0)))[0]!
+    const polls = packRecords(Array.from({ length: 15 }, (_, i) => encodePoll({ session: n.session, seq: 0x5000_0000 + i, have: 0 })))[0]!
     const rand = rng(77)
     const t0 = performance.now()
     for (let i = 0; i < 600; i++) {
@@ -184,7 +186,7 @@ describe("protocol v2 guarantees (VM)", () => {
         })
       })
     const first = answer((r) => r.kind === "result")
-    const frame = callRecord({ session: n.session, seq, ack: 0, timeoutMs: 5000 }, Echo.hash32, req.length, name, req)
+    const frame = encodeCall({ session: n.session, seq, ack: 0, timeoutMs: 5000, hash32: Echo.hash32, total: req.length, name, data: req })
     await n.sendRawFrame(frame)
     const r1 = (await first) as Extract<DeviceRecord, { kind: "result" }>
     const ran = Number(Echo.response.decode(r1.data).text)
@@ -207,8 +209,8 @@ describe("protocol v2 guarantees (VM)", () => {
     // broken records naming this host's calls, sent by the other host while the call runs
     const s = rig.node.session
     for (let seq = 1; seq < 2000; seq += 97) {
-      const cancel = rec(Kind.CANCEL, new Uint8Array([s & 255, (s >>> 8) & 255, (s >>> 16) & 255, s >>> 24, seq & 255, 0, 0]))
-      const data = dataRecord(s, seq, 0xffffff, new Uint8Array(4)).subarray(0, 12)
+      const cancel = rec(Kind.CANCEL, encodeCancel({ session: s, seq }).subarray(RECORD_HEADER, RECORD_HEADER + RECORD_MIN.CANCEL - 1))
+      const data = encodeData({ session: s, seq, offset: 0xffffff, data: new Uint8Array(4) }).subarray(0, 12)
       await other.sendRawFrame(cancel)
       await other.sendRawFrame(data)
     }
@@ -291,7 +293,7 @@ describe("protocol v2 guarantees (VM)", () => {
         }
       })
     })
-    await n.sendRawFrame(callRecord({ session: old, seq: 7, ack: 0, timeoutMs: 5000 }, Echo.hash32, req.length, name, req))
+    await n.sendRawFrame(encodeCall({ session: old, seq: 7, ack: 0, timeoutMs: 5000, hash32: Echo.hash32, total: req.length, name, data: req }))
     await told
     // the counter of the new program starts at 0: the old CALL did not run
     assert.equal((await n.createClient(Echo, "echo").call(echo("", { mode: 4 }))).text, "1")
@@ -308,7 +310,7 @@ describe("protocol v2 guarantees (VM)", () => {
         }
       })
     })
-    await rig.node.sendRawFrame(listRecord())
+    await rig.node.sendRawFrame(encodeList())
     const h = (await hello) as Extract<DeviceRecord, { kind: "hello" }>
     assert.equal(JACDAC_PAYLOAD, 236)
     assert.equal(h.maxRecord, JACDAC_PAYLOAD)

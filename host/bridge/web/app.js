@@ -30,6 +30,8 @@
     ws = new WebSocket(url)
     ws.onopen = () => {
       setPill($("#bridge-state"), "bridge: connected", true)
+      // errors of calls the lost bridge failed are stale now
+      for (const id of ["#camera-error", "#state-error", "#drive-error"]) $(id).textContent = ""
       ws.send(JSON.stringify({ op: "subscribe", topic: "/robot_bridge/state" }))
       ws.send(JSON.stringify({ op: "subscribe", topic: "/robot_bridge/calls" }))
       loadServices()
@@ -40,6 +42,11 @@
       const r = $("#robot-state")
       r.textContent = "robot: unknown (no bridge)"
       r.className = "pill unknown"
+      // nor about a fleet's robots: none is shown online (or offline) until the bridge says again
+      if (robots) {
+        robots = robots.map((x) => ({ ...x, online: undefined }))
+        renderPicker()
+      }
       showBanner("The bridge is not reachable; reconnecting…", "error")
       for (const [, p] of pending) p.reject(new Error("bridge connection lost"))
       pending.clear()
@@ -125,10 +132,10 @@
       ...robots.map((r) => {
         const b = el(
           "button",
-          { type: "button", class: "robot", "data-robot": r.name, "data-online": String(r.online), "aria-pressed": String(r.name === picked), title: `${r.name}: ${r.online ? "online" : "offline"}` },
+          { type: "button", class: "robot", "data-robot": r.name, "data-online": onlineText(r, "true", "false"), "aria-pressed": String(r.name === picked), title: `${r.name}: ${onlineText(r, "online", "offline")}` },
           el("span", { class: "dot", "aria-hidden": "true" }),
           el("span", { class: "name", text: r.name }),
-          el("span", { class: "mark", text: r.online ? "online" : "offline" }),
+          el("span", { class: "mark", text: onlineText(r, "online", "offline") }),
         )
         b.addEventListener("click", () => pick(r.name))
         return b
@@ -136,6 +143,8 @@
     )
     if (!robots.length) nav.append(el("span", { class: "muted", text: "no robot has appeared yet" }))
   }
+  // a robot's presence: `yes`, `no`, or "unknown" while the bridge is away
+  const onlineText = (r, yes, no) => (r.online === undefined ? "unknown" : r.online ? yes : no)
   function showPickedState(restarted) {
     const r = robots && robots.find((x) => x.name === picked)
     if (!r) {
@@ -405,7 +414,9 @@
   function showState(v) {
     const pct = Number(v.battery_percentage)
     $("#battery").value = Math.max(0, Math.min(100, pct))
-    $("#battery-text").textContent = `${f32(pct, "%")} ${f32(v.battery_voltage, " V")}`
+    // as a person reads a battery: whole percent, volts to 10 mV (not 89.94155% 8.218948 V)
+    const volts = Number(v.battery_voltage)
+    $("#battery-text").textContent = `${Number.isFinite(pct) ? Math.round(pct) : "–"} % ${Number.isFinite(volts) ? volts.toFixed(2) : "–"} V`
     $("#state-left").textContent = f32(v.left_speed)
     $("#state-right").textContent = f32(v.right_speed)
     $("#state-pan").textContent = f32(v.pan_angle, "°")
@@ -471,6 +482,8 @@
     }
     c.live = false
     $("#camera-panel").dataset.live = "off"
+    // no frames, no rate: "1.7 fps" must not stay after live mode ends
+    $("#fps").textContent = ""
   }
 
   // drive pad: each press is one short drive; the robot stops by itself when it ends
@@ -550,6 +563,13 @@
     tbody.prepend(tr)
     while (tbody.children.length > 200) tbody.lastChild.remove()
   }
+
+  // the sticky header (with STOP) is as tall as its wrapped content: whatever is scrolled into view
+  // or focused lands below it
+  const header = document.querySelector("header")
+  const padTop = () => (document.documentElement.style.scrollPaddingTop = `${header.getBoundingClientRect().height + 8}px`)
+  new ResizeObserver(padTop).observe(header)
+  padTop()
 
   connectWs()
 })()

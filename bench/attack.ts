@@ -1,0 +1,149 @@
+// Figures under attack (issue 16), for bench/run.ts: well-behaved hosts calling while one host
+// floods, and the long adversarial soak.
+//   flood_victim_call_p99_ms / flood_victim_failures   3 hosts calling add_two_ints (each every
+//       100 ms) while one host sends LIST, POLL, refused-CALL and garbage frames at 1,000/s over
+//       Jacdac for 30 s (targets: p99 <= 100 ms, 0 failures)
+//   mqtt_flood_victim_call_p99_ms / mqtt_flood_victim_failures   the same over MQTT: the victims and
+//       the flooder are MQTT hosts of the robot (target: p99 <= 3 x mqtt_call_rtt_p50_ms)
+//   attack_restarts   program restarts (bootId changes) during all of the above and the soak (0)
+//   soak_*            the adversarial soak of test/host/soak.test.ts, longer and with a fresh seed
+import { AddTwoInts } from "../host/gen/interfaces"
+import { ServiceError } from "../host/client/errors"
+import type { RecordNode } from "../host/client/core"
+import { encodeCall, encodeList, encodePoll, packRecords } from "../host/client/records"
+import type { Rig } from "../host/sim/rig"
+import { attackFrames } from "../test/support/attack"
+import { rng } from "../test/support/link"
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
+}
+
+/** frames of the classic floods: 78 LISTs, 19 POLLs of unknown calls, 7 refused CALLs, garbage */
+function floodFrames(session: number, seed: number, max: number) {
+  const r = rng(seed)
+  const lists = packRecords(Array.from({ length: 78 }, () => encodeList()), max)[0]!
+  let seq = 0x4000_0000
+  return (i: number): Uint8Array => {
+    switch (i % 4) {
+      case 0:
+        return lists
+      case 1:
+        return packRecords(Array.from({ length: 19 }, () => encodePoll({ session, seq: seq++, have: 0 })), max)[0]!
+      case 2:
+        return packRecords(
+          Array.from({ length: 7 }, () => encodeCall({ session, seq: seq++, ack: 0, timeoutMs: 3000, hash32: 1234, total: 4, name: "/no_such_service", data: new Uint8Array(4) })),
+          max,
+        )[0]!
+      default: {
+        const g = new Uint8Array(1 + Math.floor(r() * (max - 1)))
+        for (let j = 0; j < g.length; j++) g[j] = Math.floor(r() * 256)
+        return g
+      }
+    }
+  }
+}
+
+/** `victims` each call add_two_ints every `gapMs` while `frame(i)` goes out from `attacker` at `rate`/s */
+async function underFlood(victims: RecordNode[], attacker: RecordNode, frame: (i: number) => Uint8Array, seconds: number, rate = 1000) {
+  const t0 = performance.now()
+  let on = true
+  let sent = 0
+  const attack = (async () => {
+    while (on) {
+      const due = Math.floor(((performance.now() - t0) * rate) / 1000)
+      while (sent < due && on) await attacker.sendRawFrame(frame(sent++))
+      await sleep(2)
+    }
+  })()
+  const rtt: number[] = []
+  let failures = 0
+  await Promise.all(
+    victims.map(async (v, k) => {
+      const add = v.createClient(AddTwoInts, "add_two_ints")
+      for (let i = 0; performance.now() - t0 < seconds * 1000; i++) {
+        const c0 = performance.now()
+        try {
+          await add.call({ a: BigInt(i), b: BigInt(k) }, { timeoutMs: 3000 })
+          rtt.push(performance.now() - c0)
+        } catch (e) {
+          failures++
+          if (failures <= 3) console.error(`  victim ${k}: ${e instanceof ServiceError ? `${e.code}: ${e.message}` : e}`)
+        }
+        const left = 100 - (performance.now() - c0)
+        if (left > 0) await sleep(left)
+      }
+    }),
+  )
+  on = false
+  await attack
+  const secs = (performance.now() - t0) / 1000
+  return { p50: pct(rtt, 50), p99: pct(rtt, 99), failures, calls: rtt.length, framesPerS: sent / secs }
+}
+
+/** The Jacdac flood: 3 victims and one flooder, all on the rig's hub. */
+export async function jacdacFlood(rig: Rig, seconds: number) {
+  const victims = [rig.node, await rig.connect(), await rig.connect()]
+  const attacker = await rig.connect()
+  for (const n of [...victims, attacker]) {
+    await n.listServices({ timeoutMs: 30000 })
+    await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
+  }
+  const r = await underFlood(victims, attacker, floodFrames(attacker.session, 5, 236), seconds)
+  return {
+    flood_victim_call_p50_ms: +r.p50.toFixed(2),
+    flood_victim_call_p99_ms: +r.p99.toFixed(2),
+    flood_victim_failures: r.failures,
+    flood_victim_calls: r.calls,
+    flood_frames_per_s: Math.round(r.framesPerS),
+  }
+}
+
+/** The MQTT flood: the victims and the flooder are MQTT hosts made by `host()`. */
+export async function mqttFlood(host: () => Promise<RecordNode>, seconds: number, maxRecord: number) {
+  const victims = [await host(), await host(), await host()]
+  const attacker = await host()
+  try {
+    for (const n of [...victims, attacker]) {
+      await n.listServices({ timeoutMs: 30000 })
+      await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
+    }
+    const r = await underFlood(victims, attacker, floodFrames(attacker.session, 6, maxRecord), seconds)
+    return {
+      mqtt_flood_victim_call_p50_ms: +r.p50.toFixed(2),
+      mqtt_flood_victim_call_p99_ms: +r.p99.toFixed(2),
+      mqtt_flood_victim_failures: r.failures,
+      mqtt_flood_frames_per_s: Math.round(r.framesPerS),
+    }
+  } finally {
+    for (const n of [...victims, attacker]) await n.close().catch(() => {})
+  }
+}
+
+/** The soak's generator for `seconds` at 1,000 frames/s from two attackers while 3 hosts call. */
+export async function soak(rig: Rig, seconds: number, seed: number) {
+  const victims = [rig.node, await rig.connect(), await rig.connect()]
+  const attackers = [await rig.connect(), await rig.connect()]
+  for (const n of [...victims, ...attackers]) {
+    await n.listServices({ timeoutMs: 30000 })
+    await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
+  }
+  const listed = (rig.node as unknown as { listed(): { version: number; services: { name: string }[] } }).listed()
+  const index: Record<string, number> = {}
+  listed.services.forEach((s, i) => (index[s.name] = i))
+  const target = { sessions: attackers.map((a) => a.session), listVersion: listed.version, index }
+  const gen = attackFrames(seed, target)
+  let k = 0
+  const r = await underFlood(victims, { sendRawFrame: (f: Uint8Array) => attackers[k++ % 2]!.sendRawFrame(f) } as RecordNode, () => gen.next(), seconds)
+  target.sessions = attackers.map((a) => a.session)
+  return {
+    soak_seed: seed,
+    soak_seconds: seconds,
+    soak_frames_per_s: Math.round(r.framesPerS),
+    soak_victim_call_p99_ms: +r.p99.toFixed(2),
+    soak_victim_failures: r.failures,
+  }
+}

@@ -1,0 +1,55 @@
+// The device's free heap, measured the only way DeviceScript allows (it has no heap API): the test
+// firmware's probe (Echo mode 5, text "probe") allocates 256-byte buffers, logging the count, until
+// the VM panics with OutOfMemory; the program then restarts. Used by the benchmark and the soak.
+import { AddTwoInts } from "../../host/gen/interfaces"
+import type { Rig } from "../../host/sim/rig"
+import { Echo, echo } from "../host/services_fixture"
+
+/** free heap in bytes, counted by the firmware's probe (mode 5), with `hold` slow calls in flight */
+export async function heapFree(rig: Rig, hold: number): Promise<number> {
+  const node = rig.node
+  const add = node.createClient(AddTwoInts, "add_two_ints")
+  const ec = node.createClient(Echo, "echo")
+  for (let attempt = 0; attempt < 4; attempt++) {
+    // the device is ready when a call goes through (after a restart jacdac-ts may still report a
+    // late disconnect, which fails calls made meanwhile: then try again)
+    for (;;) {
+      try {
+        await add.call({ a: 1n, b: 1n }, { timeoutMs: 10000 })
+        break
+      } catch {
+        await node.listServices({ timeoutMs: 30000 }).catch(() => {})
+      }
+    }
+    const boot = node.limits?.bootId
+    const from = rig.vm.log.length
+    const held = Array.from({ length: hold }, () => ec.call(echo("hold", { delay_ms: 600000 }), { timeoutMs: 120000 }).catch(() => {}))
+    const probe = ec.call(echo("probe", { mode: 5 }), { timeoutMs: 120000 }).then(
+      () => false,
+      () => false,
+    )
+    const panicked = await Promise.race([rig.vm.waitForLog(/PANIC|OutOfMemory/, 120000).then(() => true), probe])
+    await Promise.all([probe, ...held])
+    const lines = rig.vm.log.slice(from)
+    const counts = lines
+      .map((l) => /heap-probe (\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]))
+    // clear the log so the next waitForLog sees only new lines
+    rig.vm.log.splice(0, rig.vm.log.length)
+    if (!panicked || !lines.some((l) => /PANIC|OutOfMemory/.test(l))) continue
+    // wait for the restarted program (a new bootId)
+    if (node.limits?.bootId === boot)
+      await new Promise<void>((resolve) => {
+        const off = node.onServicesChanged(() => {
+          if (node.limits?.bootId !== boot) {
+            off()
+            resolve()
+          }
+        })
+      })
+    return Math.max(0, ...counts) * 256
+  }
+  throw new Error("heap probe: the device never ran out of memory")
+}
+
