@@ -21,9 +21,7 @@ import { connect } from "../../host/client/node"
 import { mqttTransport, type MqttNode } from "../../host/client/mqtt"
 import { MqttDirectory } from "../../host/client/mqttdir"
 import { ServiceError } from "../../host/client/errors"
-import { callRecord, cancelRecord, doneRecord, encodeName, listRecord, openRecord } from "../../host/client/records"
-import { resultRecord } from "../../host/mqtt/devrecords"
-import { WireStatus } from "../../host/client/records"
+import { PROTOCOL_VERSION, WireStatus, encodeCall, encodeCancel, encodeDone, encodeList, encodeOpen, encodeResult } from "../../host/client/records"
 import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
 import type { BrokerUser, Denial } from "../../host/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, robotClient, startMosquitto, startTestRobot, until, waitForState, type TestRobot } from "./mqtt_helpers"
@@ -203,19 +201,19 @@ async function attackSuite(s: Setup) {
     // CANCEL every call A may have running
     await forge(
       "cancel",
-      [0, 1].map((k) => ({ topic: inA, payload: Buffer.concat(seqs.slice(k * 100, k * 100 + 100).map((q) => cancelRecord(session, q))) })),
+      [0, 1].map((k) => ({ topic: inA, payload: Buffer.concat(seqs.slice(k * 100, k * 100 + 100).map((q) => encodeCancel({ session, seq: q }))) })),
     )
     // a CALL in A's session (to /count, which A never calls), an OPEN and a LIST on A's topic
     const count = a.knownServices()!.find((x) => x.name === "/count")!
     const req = Trigger.request.encode({})
     await forge("call", [
-      { topic: inA, payload: Buffer.concat([callRecord({ session, seq: 5000, ack: 0, timeoutMs: 5000 }, count.hash32, req.length, encodeName("/count"), req)]) },
-      { topic: inA, payload: Buffer.concat([openRecord(0x12345678), listRecord()]) },
+      { topic: inA, payload: Buffer.concat([encodeCall({ session, seq: 5000, ack: 0, timeoutMs: 5000, hash32: count.hash32, total: req.length, name: "/count", data: req })]) },
+      { topic: inA, payload: Buffer.concat([encodeOpen({ nonce: 0x12345678, version: PROTOCOL_VERSION }), encodeList()]) },
     ])
     // a DONE storm on A's topic
     await forge(
       "done",
-      Array.from({ length: 40 }, (_, k) => ({ topic: inA, payload: doneRecord(session, seqs.map((q) => q + 1000 * k)) })),
+      Array.from({ length: 40 }, (_, k) => ({ topic: inA, payload: encodeDone({ session, seqs: seqs.map((q) => q + 1000 * k) }) })),
     )
     // a forged answer to every call A may be waiting for (its /slow among them)
     const forgedAnswer = Trigger.response.encode({ success: false, message: "forged" })
@@ -223,14 +221,14 @@ async function attackSuite(s: Setup) {
       "result",
       [0, 1].map((k) => ({
         topic: `robots/r1/out/${a.hostId}`,
-        payload: Buffer.concat(seqs.slice(k * 100, k * 100 + 100).map((q) => resultRecord(session, q, WireStatus.ok, forgedAnswer.length, forgedAnswer))),
+        payload: Buffer.concat(seqs.slice(k * 100, k * 100 + 100).map((q) => encodeResult({ session, seq: q, status: WireStatus.ok, total: forgedAnswer.length, data: forgedAnswer }))),
       })),
     )
     // r1's presence: a retained offline, then an empty retained message (would remove r1)
     await forge("offline", [{ topic: "robots/r1/online", payload: Buffer.from("offline"), retain: true }])
     await forge("empty presence", [{ topic: "robots/r1/online", payload: Buffer.alloc(0), retain: true }])
     // one client, several host ids (issue 16 item 7): frames under other ids never reach r1
-    await forge("other host ids", ["h2", "h3", "h4", "h5"].map((h, i) => ({ topic: `robots/r1/in/${h}`, payload: Buffer.concat([listRecord(), openRecord(0x0badf00d + i)]) })))
+    await forge("other host ids", ["h2", "h3", "h4", "h5"].map((h, i) => ({ topic: `robots/r1/in/${h}`, payload: Buffer.concat([encodeList(), encodeOpen({ nonce: 0x0badf00d + i, version: PROTOCOL_VERSION })]) })))
     // speaking as a robot: a pong of r1's to A; with users, announcing a robot of B's own name
     await forge("as robot", [{ topic: `robots/r1/pong/${a.hostId}`, payload: Buffer.from("forged pong") }])
     if (s.users) await forge("a robot named bob", [{ topic: "robots/bob/online", payload: Buffer.from("online"), retain: true }])
