@@ -6,7 +6,9 @@
 // retained `robots/<robot>/online`. A robot that goes `offline` (its will) or a broker connection
 // that drops fails every call at once with `unavailable`; while the robot is known to be offline,
 // new calls fail at once too; when it is `online` again the node lists its services and opens a new
-// session by itself. The `mqtt` package is loaded when a connection is made, not at import.
+// session by itself. The host id (`<host>`) is the connection's broker identity: its user name, or
+// without one its random client id; the broker's topic rules hold it to its own topics
+// (docs/mqtt.md "Access control"). The `mqtt` package is loaded when a connection is made, not at import.
 import { randomBytes } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
@@ -17,6 +19,11 @@ import type { NodeTransport } from "../transport/types"
 
 /** A robot's name: the topic root `robots/<name>/` (docs/mqtt.md). */
 export const ROBOT_NAME = /^[A-Za-z0-9_-]{1,32}$/
+/**
+ * A host's id, the last level of its topics (`robots/<robot>/in/<host>`): its broker identity, i.e.
+ * its MQTT user name, or without one its client id (docs/mqtt.md "Access control").
+ */
+export const HOST_ID = /^[A-Za-z0-9_-]{1,32}$/
 /** Frames before the robot's HELLO announced its `maxRecord` (bytes). */
 export const MQTT_FIRST_FRAME = JACDAC_PAYLOAD
 /**
@@ -30,6 +37,11 @@ export const MQTT_DONE_DELAY_MS = 1000
 export interface BrokerOptions {
   /** `mqtt://host:1883`, `mqtts://host:8883`, `ws://…` (what the `mqtt` package takes). */
   url: string
+  /**
+   * The host's user name at the broker, which is also its host id (the broker's topic rules name
+   * hosts by user name): 1-32 characters of [A-Za-z0-9_-]. Without one the host id is a random
+   * client id (`h` + 8 hex digits), for a broker that takes anonymous clients.
+   */
   username?: string
   password?: string
   /** Wait for the broker's first answer this long (ms, default 10000). */
@@ -78,9 +90,24 @@ export function displayUrl(url: string): string {
   }
 }
 
-/** A fresh host id: `h` and 8 hex digits (docs/mqtt.md: 1-23 characters of [A-Za-z0-9_-]). */
+/** A fresh client id: `h` and 8 hex digits (the host id of a host without a user name). */
 export function newHostId(): string {
   return "h" + randomBytes(4).toString("hex")
+}
+
+/**
+ * The host id a connection with these options has: its user name (the broker identity), or
+ * `clientId` without one. Throws `invalid_argument` for a user name that cannot be a host id.
+ */
+export function hostIdFor(username: string | undefined, clientId: string): string {
+  if (!username) return clientId
+  if (!HOST_ID.test(username)) {
+    throw new ServiceError(
+      "invalid_argument",
+      `MQTT user name '${username}' cannot be a host id: a host's user name names its topics (robots/<robot>/in/<user>), 1-32 characters of A-Z a-z 0-9 _ - (docs/mqtt.md "Access control")`,
+    )
+  }
+  return username
 }
 
 /**
@@ -108,10 +135,13 @@ export interface RobotPort {
 
 /**
  * One connection to the broker with one host id, shared by the nodes of any number of robots.
- * `watch` says what to subscribe: one robot's topics, or every robot's (`robots/+/…`).
+ * `watch` says what to subscribe: one robot's topics, or every robot's (`robots/+/…`). The host id
+ * is the broker identity: the user name, or without one the (random) client id.
  */
 export class BrokerLink {
-  readonly hostId = newHostId()
+  /** the MQTT client id: random, so that it is nobody else's (brokers with users key it by user name) */
+  readonly clientId = newHostId()
+  readonly hostId: string
   readonly url: string
   /** true while the broker connection is up */
   connected = false
@@ -137,6 +167,7 @@ export class BrokerLink {
     private readonly watch: { robot: string } | "all",
   ) {
     this.url = displayUrl(options.url)
+    this.hostId = hostIdFor(options.username || undefined, this.clientId)
     let mqtt: typeof import("mqtt")
     try {
       mqtt = require("mqtt") as typeof import("mqtt")
@@ -144,8 +175,8 @@ export class BrokerLink {
       throw new ServiceError("unavailable", "the `mqtt` package is missing: run npm install in the project")
     }
     const opts: IClientOptions = {
-      clientId: this.hostId,
-      username: options.username,
+      clientId: this.clientId,
+      username: options.username || undefined,
       password: options.password,
       clean: true,
       keepalive: 30,
@@ -186,7 +217,12 @@ export class BrokerLink {
    * `unavailable` naming the broker (refused, unreachable, bad credentials) within `connectTimeoutMs`.
    */
   static open(options: BrokerOptions, watch: { robot: string } | "all", what = ""): Promise<BrokerLink> {
-    const link = new BrokerLink(options, watch)
+    let link: BrokerLink
+    try {
+      link = new BrokerLink(options, watch)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
     return new Promise<BrokerLink>((resolve, reject) => {
       const c = link.client
@@ -469,6 +505,7 @@ export function mqttTransport(options: MqttTransportOptions): MqttTransport {
   if (!ROBOT_NAME.test(options.robot)) {
     throw new ServiceError("invalid_argument", `robot name '${options.robot}': 1-32 characters of A-Z a-z 0-9 _ -`)
   }
+  hostIdFor(options.username || undefined, "h") // a user name that cannot be a host id: said now
   const url = displayUrl(options.url)
   return {
     kind: "mqtt",

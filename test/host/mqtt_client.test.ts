@@ -10,7 +10,7 @@ import { MqttDirectory, type DirectoryEvent } from "../../host/client/mqttdir"
 import { ServiceError } from "../../host/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../host/gen/interfaces"
 import { ROBOT_NAME } from "../../host/client/mqtt"
-import { embeddedBroker, rawClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
+import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
 import type { EmbeddedBroker } from "../../host/mqtt/broker"
 
 /** Rejects with the ServiceError of `p`; fails if it resolves. */
@@ -276,8 +276,9 @@ test("the directory follows presence: added, offline, online, removed; nodeFor s
     assert.equal(dir.nodeFor("b1").hostId, dir.nodeFor("b2").hostId)
     await b2.robot.close() // announces offline itself
     await until(() => events.includes("offline b2"), "offline b2")
-    // a retained presence cleared with an empty message: the robot is gone from the broker
-    const raw = await rawClient(f.broker.url)
+    // a retained presence cleared with an empty message: the robot is gone from the broker (only
+    // the robot's own identity may publish its presence: here b2's user name, anonymous)
+    const raw = await rawClient(f.broker.url, { username: "b2" })
     await raw.publishAsync("robots/b2/online", "", { retain: true, qos: 0 })
     await raw.endAsync()
     await until(() => events.includes("removed b2"), "removed b2")
@@ -299,7 +300,7 @@ test("garbage on a robot's out topic and presence topic does not crash the host;
     assert.deepEqual(await add.call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
     const errors: string[] = []
     node.onProtocolError((m) => errors.push(m))
-    const raw = await rawClient(f.broker.url)
+    const raw = robotClient(f.r("rover1")) // a misbehaving robot: only rover1 may publish on its topics
     const out = `robots/rover1/out/${node.hostId}`
     const junk = [
       Buffer.from([0xff, 0xff, 0xff]),
@@ -311,7 +312,6 @@ test("garbage on a robot's out topic and presence topic does not crash the host;
     for (const j of junk) await raw.publishAsync(out, j, { qos: 0 })
     await raw.publishAsync("robots/rover1/online", "maybe", { qos: 0 })
     await raw.publishAsync(`robots/rover1/pong/${node.hostId}`, Buffer.from([1, 2]), { qos: 0 })
-    await raw.endAsync()
     await until(() => errors.length >= 3, "protocol errors for the junk")
     assert.ok(errors.some((m) => /robot rover1/.test(m)), errors.join("\n"))
     assert.deepEqual(await add.call({ a: 2n, b: 2n }, { timeoutMs: 5000 }), { sum: 4n })

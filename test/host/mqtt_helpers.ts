@@ -125,6 +125,17 @@ export function embeddedBroker(options: { users?: BrokerUser[]; port?: number } 
   return startBroker({ host: "127.0.0.1", port: options.port ?? 0, users: options.users })
 }
 
+/**
+ * The in-memory robot's own MQTT connection: what reaches the robot (its `message` events), and the
+ * only client the broker lets publish as that robot (a misbehaving robot).
+ */
+export function robotClient(t: TestRobot | MemoryRobot): MqttClient {
+  const r = t instanceof MemoryRobot ? t : t.robot
+  const c = (r as unknown as { client: MqttClient | undefined }).client
+  if (!c) throw new Error(`memory robot ${r.name} is not connected`)
+  return c
+}
+
 /** A raw mqtt client (for misbehaving robots and hosts); resolves once connected. */
 export function rawClient(url: string, options: { username?: string; password?: string; clientId?: string } = {}): Promise<MqttClient> {
   const mqtt = require("mqtt") as typeof import("mqtt")
@@ -156,15 +167,28 @@ export interface Mosquitto {
 }
 
 /**
- * Debian's mosquitto on a free loopback port with the config, ACL file and users of docs/mqtt.md
- * (the file paths replaced by a temporary folder's). Resolves once it listens.
+ * The ACL file of docs/mqtt.md for these users: as written, plus, as the docs say, a copy of the
+ * `user bridge` block for each further host user (role "host") with its name in place of `bridge`.
  */
-export async function startMosquitto(users: { name: string; password: string }[], port?: number): Promise<Mosquitto> {
+export function mosquittoAcl(users: { name: string; role?: string }[]): string {
+  const acl = docBlock("mosquitto-acl")
+  const m = /^user bridge\n(?:topic .*\n)+/m.exec(acl)
+  if (!m) throw new Error("docs/mqtt.md: the mosquitto ACL has no `user bridge` block of topic lines")
+  const more = users.filter((u) => u.role === "host" && u.name !== "bridge").map((u) => m[0].replace(/\bbridge\b/g, u.name))
+  return acl + (more.length ? "\n" + more.join("\n") : "")
+}
+
+/**
+ * Debian's mosquitto on a free loopback port with the config, ACL file and users of docs/mqtt.md
+ * (the file paths replaced by a temporary folder's; host users besides `bridge` get their block of
+ * the ACL, see mosquittoAcl). Resolves once it listens.
+ */
+export async function startMosquitto(users: { name: string; password: string; role?: string }[], port?: number): Promise<Mosquitto> {
   const p = port ?? (await freePort())
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "robot-mosquitto-"))
   const aclFile = path.join(dir, "acl")
   const pwFile = path.join(dir, "passwd")
-  fs.writeFileSync(aclFile, docBlock("mosquitto-acl"))
+  fs.writeFileSync(aclFile, mosquittoAcl(users))
   fs.writeFileSync(pwFile, "")
   for (const u of users) execFileSync("/usr/bin/mosquitto_passwd", ["-b", pwFile, u.name, u.password])
   let conf = docBlock("mosquitto-conf")

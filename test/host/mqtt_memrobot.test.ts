@@ -12,7 +12,7 @@ import { embeddedBroker, rawClient, startTestRobot } from "./mqtt_helpers"
 
 /** A host made of a raw MQTT client: send frames, wait for the records that come back. */
 async function rawHost(url: string, robot: string, host: string) {
-  const c: MqttClient = await rawClient(url)
+  const c: MqttClient = await rawClient(url, { clientId: host }) // anonymous: the client id is the host id
   const records: DeviceRecord[] = []
   const waiters: (() => void)[] = []
   c.on("message", (_t, payload) => {
