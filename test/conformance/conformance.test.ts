@@ -37,7 +37,7 @@ import {
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { Echo, Upload, echo, pattern, uploadHash, type EchoRequest } from "../host/services_fixture"
 import { FACTORIES, FIRMWARE_LIMITS, type Dut } from "./devices"
-import { FEATURES, IMPLS, NOT_MODELLED, renderTable, skipReason, tableIn, type Feature, type Impl } from "./gaps"
+import { FEATURES, IMPLS, NOT_MODELLED, knownDefect, renderTable, skipReason, tableIn, type Feature, type Impl } from "./gaps"
 
 type Result = Extract<DeviceRecord, { kind: "result" }>
 type Status = Extract<DeviceRecord, { kind: "status" }>
@@ -81,14 +81,14 @@ class Raw {
   async next(what: string, pred: (r: DeviceRecord) => boolean, opts?: { timeoutMs?: number; retry?: () => Promise<void> }): Promise<DeviceRecord>
   async next(what: string, pred: (r: DeviceRecord) => boolean, opts: { timeoutMs?: number; retry?: () => Promise<void> } = {}): Promise<DeviceRecord> {
     const end = Date.now() + (opts.timeoutMs ?? 15000)
-    let again = Date.now() + 400
+    let again = Date.now() + 500
     for (;;) {
       const i = this.got.findIndex(pred)
       if (i >= 0) return this.got.splice(i, 1)[0]!
       const now = Date.now()
       if (now > end) throw new Error(`no ${what} within ${opts.timeoutMs ?? 15000} ms; got ${this.got.map((r) => r.kind).join(" ")}`)
       if (opts.retry && now >= again) {
-        again = now + 400
+        again = now + 500
         await opts.retry()
       }
       await new Promise<void>((r) => {
@@ -106,9 +106,29 @@ class Raw {
     this.got.length = 0
   }
 
-  /** the RESULT for `seq` of this host's session */
-  result(seq: number, opts?: { timeoutMs?: number; retry?: () => Promise<void> }): Promise<Result> {
-    return this.next(`RESULT ${seq}`, (r): r is Result => r.kind === "result" && r.session === this.session && r.seq === seq, opts)
+  /**
+   * The RESULT for `seq` of this host's session. Records that belong to no call (refusals, busy)
+   * may be left out when a host's share of the device's queue is full: the host asks again with
+   * POLL, as the client does (every 500 ms here, unless `retry` says otherwise).
+   */
+  async result(seq: number, opts: { timeoutMs?: number; retry?: () => Promise<void> } = {}): Promise<Result> {
+    const session = this.session
+    const retry = opts.retry ?? (() => this.send(encodePoll({ session, seq, have: 0 })))
+    const r = await this.next(`RESULT ${seq}`, (r): r is Result => r.kind === "result" && r.session === session && r.seq === seq, { ...opts, retry })
+    if (r.status !== WireStatus.ok || r.data.length >= r.total) return r
+    // the rest of the response in RDATA records (a RESULT may carry only the start of it)
+    const data = new Uint8Array(r.total)
+    data.set(r.data)
+    let have = r.data.length
+    while (have < r.total) {
+      const at = have
+      const d = await this.next(`RDATA ${seq} at ${at}`, (x): x is Extract<DeviceRecord, { kind: "rdata" }> => x.kind === "rdata" && x.session === session && x.seq === seq && x.offset <= at && x.offset + x.data.length > at, {
+        retry: () => this.send(encodePoll({ session, seq, have: at })),
+      })
+      data.set(d.data.subarray(at - d.offset), at)
+      have = d.offset + d.data.length
+    }
+    return { ...r, data }
   }
 
   /** the STATUS for `seq` of this host's session */
@@ -460,12 +480,13 @@ const CASES: Case[] = [
   {
     title: "malformed and truncated records are answered ERROR and change nothing: the call they name runs on",
     async run(_dut, h) {
-      const s = h.seqs()
+      const s = h.seqs(2)
       await h.send(h.echo(s, echo("", { mode: 9, delay_ms: 1500 })))
       const session = h.session
       const cancel = encodeCancel({ session, seq: s })
       const name = encodeName("/echo")
-      const overrun = encodeCall({ session, seq: s, ack: 0, timeoutMs: 1, hash32: Echo.hash32, total: 0, name, data: new Uint8Array(0) })
+      // (another seq: a record naming the running call is a resend, answered before it is read further)
+      const overrun = encodeCall({ session, seq: s + 1, ack: 0, timeoutMs: 1, hash32: Echo.hash32, total: 0, name, data: new Uint8Array(0) })
       overrun[RECORD_HEADER + 24] = 200 // nameLen past the record's end
       const bad: [string, Uint8Array][] = [
         ["a record that overruns the frame", new Uint8Array([Kind.CANCEL, 200, 0, 1, 2, 3])],
@@ -482,12 +503,16 @@ const CASES: Case[] = [
       const r = await h.result(s, { timeoutMs: 15000 })
       assert.equal(r.status, WireStatus.ok)
       assert.equal(text(r), "completed", "a malformed record cancelled the call")
+      const never = await h.poll(s + 1)
+      assert.ok(never.kind === "status" && never.state === CallState.unknown, `the broken CALL left a call: ${JSON.stringify(never)}`)
       assert.deepEqual(await h.n.createClient(AddTwoInts, "add_two_ints").call({ a: 2n, b: 2n }), { sum: 4n })
     },
   },
 ]
 
 const only = process.env.RS_CONFORMANCE?.split(",").filter(Boolean) as Impl[] | undefined
+/** RS_CONFORMANCE_CASE: run only the cases whose title matches this regular expression */
+const pick = process.env.RS_CONFORMANCE_CASE
 
 test("the table of test/conformance/README.md is the skip list (gaps.ts), and every listed feature is needed by a case", () => {
   const readme = readFileSync(join(__dirname, "README.md"), "utf8")
@@ -508,7 +533,9 @@ for (const impl of IMPLS) {
       await dut?.close()
     })
     for (const c of CASES) {
-      test(c.title, { skip: skipReason(impl, c.needs) }, async () => {
+      if (pick && !new RegExp(pick).test(c.title)) continue
+      const defect = knownDefect(impl, c.title)
+      test(c.title, { skip: skipReason(impl, c.needs), todo: defect ? `known defect: ${defect}` : undefined }, async () => {
         const h = new Raw(await dut!.host())
         try {
           await c.run(dut!, h)

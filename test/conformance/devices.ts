@@ -36,8 +36,18 @@ const READY_MS = 60000
 
 /** A host node ready for raw frames: its session is open (a first call made). */
 async function ready(n: RecordNode): Promise<RecordNode> {
-  await n.listServices({ timeoutMs: READY_MS })
-  await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n }, { timeoutMs: 20000 })
+  // (a device that restarted, e.g. after a known defect, is waited for: calls fail fast while it is offline)
+  const end = Date.now() + READY_MS
+  for (;;) {
+    try {
+      await n.listServices({ timeoutMs: READY_MS })
+      await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n }, { timeoutMs: 20000 })
+      break
+    } catch (e) {
+      if (Date.now() > end) throw e
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
   if (!n.session) throw new Error("the host has no session after a call")
   return n
 }

@@ -29,6 +29,27 @@ export const NOT_MODELLED: Record<Impl, Partial<Record<Feature, string>>> = {
   },
 }
 
+/**
+ * Defects the suite found that are not fixed yet (not modelling gaps: the implementation means to do
+ * it and fails). The case still runs for that implementation, as `todo`: its failure is reported
+ * without failing `npm test`. Remove the entry with the fix.
+ */
+export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = [
+  {
+    impl: "mqtt",
+    title: /^uploads:/,
+    defect:
+      "after the busy and host-share cases (3 MQTT host ids), a 16 KiB upload (within maxRequestBytes and the announced budget) " +
+      "panics the firmware with OutOfMemory in admit() (PANIC 60004, program restarts); over Jacdac the same sequence passes: " +
+      "probably the MQTT link's per-host buffers, which the budget does not count",
+  },
+]
+
+/** The defect `impl` is known to fail `title` with, if any. */
+export function knownDefect(impl: Impl, title: string): string | undefined {
+  return KNOWN_DEFECTS.find((d) => d.impl === impl && d.title.test(title))?.defect
+}
+
 /** Why `impl` skips a case needing `needs`, or undefined when it runs it. */
 export function skipReason(impl: Impl, needs: readonly Feature[] = []): string | undefined {
   const why = needs.map((f) => (NOT_MODELLED[impl][f] ? `${impl} does not model ${f}: ${NOT_MODELLED[impl][f]}` : "")).filter(Boolean)
@@ -44,7 +65,9 @@ export function renderTable(): string {
   for (const f of Object.keys(FEATURES) as Feature[]) {
     rows.push(`| \`${f}\`: ${FEATURES[f]} | ${IMPLS.map((i) => (NOT_MODELLED[i][f] ? `no: ${NOT_MODELLED[i][f]}` : "yes")).join(" | ")} |`)
   }
-  return [TABLE_BEGIN, ...rows, TABLE_END].join("\n")
+  const defects = ["", "Known defects (the case runs as `todo` for that implementation until fixed):", ""]
+  for (const d of KNOWN_DEFECTS) defects.push(`* \`${d.impl}\`, case ${d.title}: ${d.defect}`)
+  return [TABLE_BEGIN, ...rows, ...(KNOWN_DEFECTS.length ? defects : []), TABLE_END].join("\n")
 }
 
 /** The table block as it stands in `readme` (markers included), or undefined. */
