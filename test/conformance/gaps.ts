@@ -39,9 +39,10 @@ export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = [
     impl: "mqtt",
     title: /^uploads:/,
     defect:
-      "after the busy and host-share cases (3 MQTT host ids), a 16 KiB upload (within maxRequestBytes and the announced budget) " +
-      "panics the firmware with OutOfMemory in admit() (PANIC 60004, program restarts); over Jacdac the same sequence passes: " +
-      "probably the MQTT link's per-host buffers, which the budget does not count",
+      "a 16 KiB upload after the busy, host-share and deadline cases panics the firmware with OutOfMemory in admit(), " +
+      "thrown up through the MQTT link's packet loop (PANIC 60004, the program restarts); alone it passes, and over Jacdac " +
+      "the same sequence passes (probably the MQTT link's buffers, which the budget does not count). " +
+      "Reproduce: RS_CONFORMANCE=mqtt RS_CONFORMANCE_CASE='^(busy|one host|uploads)'",
   },
 ]
 
