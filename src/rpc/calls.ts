@@ -11,7 +11,7 @@ import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
 import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
-import { CallState, Kind, Limit, PROTOCOL_VERSION, Status } from "./wire"
+import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
 const RETAINED_CHARGE_MAX = 512
@@ -28,6 +28,7 @@ function rand32(): number {
     return v === 0 ? 1 : v
 }
 
+/** a record body of `n` bytes that starts with the u32s `a` and `b` (session and seq, nonce and session…) */
 function u32s(a: number, b: number, n: number): Buffer {
     const r = Buffer.alloc(n)
     r.setAt(0, "u32", a)
@@ -85,8 +86,8 @@ export function open(nonce: number, version: number, link: Out) {
 
 /** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
 function greet(nonce: number, id: number, link: Out) {
-    const b = u32s(nonce, id, 12)
-    b.setAt(8, "u32", bootId)
+    const b = u32s(nonce, id, RecMin.Session)
+    b.setAt(RecOff.SessionBootId, "u32", bootId)
     link.transient(Kind.SESSION, b)
 }
 
@@ -105,7 +106,7 @@ export function use(id: number, link: Out): Session {
         s.used = ds.millis()
         return s
     }
-    const b = u32s(id, bootId, 8)
+    const b = u32s(id, bootId, RecMin.Nosession)
     link.transient(Kind.NOSESSION, b, id)
     return null
 }
@@ -147,8 +148,8 @@ export function inFlight(): number {
 
 /** a RESULT with no message that is not remembered (busy, stale): the handler never ran, the host retries */
 export function bounce(s: Session, seq: number, status: number) {
-    const b = u32s(s.id, seq, 13)
-    b[8] = status
+    const b = u32s(s.id, seq, RecMin.Result)
+    b[RecOff.ResultStatus] = status
     s.out.transient(Kind.RESULT, b, s.id)
 }
 
@@ -186,10 +187,10 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
     if (refusals.length >= MAX_REFUSALS) refusals.insert(k >= MAX_REFUSALS >> 1 ? own : 0, -1)
     let m = Buffer.from(msg)
     if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
-    const b = u32s(s.id, seq, 13 + m.length)
-    b[8] = status
-    b.setAt(9, "u32", m.length)
-    b.blitAt(13, m, 0, m.length)
+    const b = u32s(s.id, seq, RecMin.Result + m.length)
+    b[RecOff.ResultStatus] = status
+    b.setAt(RecOff.ResultTotal, "u32", m.length)
+    b.blitAt(RecOff.ResultData, m, 0, m.length)
     const r: Refusal = { s, seq, body: b, t: ds.millis() }
     refusals.push(r)
     s.out.transient(Kind.RESULT, b, s.id)
@@ -332,8 +333,8 @@ function due(c: Call, state: number) {
 
 /** STATUS for a call with no record (bounded by the transient queue) */
 function statusOf(s: Session, seq: number, state: number) {
-    const b = u32s(s.id, seq, 13)
-    b[8] = state
+    const b = u32s(s.id, seq, RecMin.Status)
+    b[RecOff.StatusState] = state
     s.out.transient(Kind.STATUS, b, s.id)
 }
 

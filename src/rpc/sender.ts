@@ -9,7 +9,7 @@ import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
 import { bootId, calls, entries, fail } from "./calls"
 import { listVersion } from "./server"
-import { CallState, Kind, PROTOCOL_VERSION, Status } from "./wire"
+import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
 const TRANSIENT_MAX = 480
@@ -64,7 +64,7 @@ export class Sender implements Out {
     }
 
     transient(kind: number, body: Buffer, owner?: number) {
-        const n = 3 + body.length
+        const n = Limit.RecordHeader + body.length
         const who = owner || 0
         // each owner may queue a quarter of the bytes: a host flooding POLLs or refused CALLs
         // crowds out only its own records (one pass: a loop per record would trip the watchdog)
@@ -85,9 +85,9 @@ export class Sender implements Out {
         if (this.err || now - this.errAt < ERROR_GAP_MS) return
         // (messages here are the runtime's own, all short)
         const m = Buffer.from(msg)
-        const b = Buffer.alloc(2 + m.length)
-        b.setAt(0, "u16", offset)
-        b.blitAt(2, m, 0, m.length)
+        const b = Buffer.alloc(RecOff.ErrorMessage + m.length)
+        b.setAt(RecOff.ErrorOffset, "u16", offset)
+        b.blitAt(RecOff.ErrorMessage, m, 0, m.length)
         this.err = rec(Kind.ERROR, b)
         this.errAt = now
         this.wake()
@@ -206,20 +206,21 @@ async function fill(s: Sender): Promise<Buffer> {
     if (k > 0) s.rr = (s.rr + 1) % k
     for (let j = 0; j < k; ++j) {
         const c = list[(s.rr + j) % k]
-        if (c.statusDue >= 0 && n + 16 <= ctl) {
-            n = head(pkt, n, Kind.STATUS, c, 13)
+        // (after head, n is at the body's offset 8: STATUS state, RESULT status)
+        if (c.statusDue >= 0 && n + (Limit.RecordHeader + RecMin.Status) <= ctl) {
+            n = head(pkt, n, Kind.STATUS, c, RecMin.Status)
             pkt[n] = c.statusDue
             // offset: bytes held (receiving, gap); 0 otherwise
-            pkt.setAt(n + 1, "u32", c.state === CallState.Receiving ? c.got : 0)
-            n += 5
+            pkt.setAt(n + (RecOff.StatusOffset - RecOff.StatusState), "u32", c.state === CallState.Receiving ? c.got : 0)
+            n += RecMin.Status - RecOff.StatusState
             c.statusDue = -1
         }
-        if (c.resultDue && c.msg && n + 16 + c.msg.length <= (n === pre ? max : ctl)) {
-            n = head(pkt, n, Kind.RESULT, c, 13 + c.msg.length)
+        if (c.resultDue && c.msg && n + (Limit.RecordHeader + RecMin.Result) + c.msg.length <= (n === pre ? max : ctl)) {
+            n = head(pkt, n, Kind.RESULT, c, RecMin.Result + c.msg.length)
             pkt[n] = c.status
-            pkt.setAt(n + 1, "u32", c.msg.length)
-            pkt.blitAt(n + 5, c.msg, 0, c.msg.length)
-            n += 5 + c.msg.length
+            pkt.setAt(n + (RecOff.ResultTotal - RecOff.ResultStatus), "u32", c.msg.length)
+            pkt.blitAt(n + (RecOff.ResultData - RecOff.ResultStatus), c.msg, 0, c.msg.length)
+            n += RecOff.ResultData - RecOff.ResultStatus + c.msg.length
             c.resultDue = false
         }
         if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await chunk(pkt, n, c, ctl)
@@ -247,7 +248,7 @@ async function fill(s: Sender): Promise<Buffer> {
         n += r.length
         s.ann++
     }
-    for (let j = 0; j < k && max - n > 16; ++j) {
+    for (let j = 0; j < k && max - n > Limit.RecordHeader + RecMin.Result; ++j) {
         const c = list[(s.rr + j) % k]
         if (c.sendOff >= 0 && c.res) n = await chunk(pkt, n, c, max)
     }
@@ -256,13 +257,16 @@ async function fill(s: Sender): Promise<Buffer> {
     return pkt
 }
 
-/** record header + session + seq; returns the offset after them */
+/**
+ * record header (kind u8, body length u16) + session + seq of STATUS, RESULT or RDATA (the same
+ * offsets in the three); returns the offset after them (STATUS state, RESULT status, RDATA offset)
+ */
 function head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
     pkt[n] = kind
     pkt.setAt(n + 1, "u16", len)
-    pkt.setAt(n + 3, "u32", c.s.id)
-    pkt.setAt(n + 7, "u32", c.seq)
-    return n + 11
+    pkt.setAt(n + Limit.RecordHeader, "u32", c.s.id)
+    pkt.setAt(n + (Limit.RecordHeader + RecOff.ResultSeq), "u32", c.seq)
+    return n + (Limit.RecordHeader + RecOff.ResultStatus)
 }
 
 /** the next piece of `c`'s response (RESULT first, then RDATA), within `limit`; returns the new end */
@@ -271,7 +275,7 @@ async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<nu
     const off = c.sendOff
     const src = c.res
     const first = !c.resultSent
-    const hdr = first ? 16 : 15
+    const hdr = first ? Limit.RecordHeader + RecMin.Result : Limit.RecordHeader + RecMin.Rdata
     const room = Math.min(limit - n - hdr, src.length - off)
     if (room < 0 || (room === 0 && !first)) return n
     let data: Buffer = null
@@ -289,15 +293,15 @@ async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<nu
     if (c.gen !== gen || c.res !== src || c.sendOff !== off) return n
     const len = data ? data.length : 0
     if (first) {
-        n = head(pkt, n, Kind.RESULT, c, 13 + len)
+        n = head(pkt, n, Kind.RESULT, c, RecMin.Result + len)
         pkt[n] = Status.Ok
-        pkt.setAt(n + 1, "u32", src.length)
-        n += 5
+        pkt.setAt(n + (RecOff.ResultTotal - RecOff.ResultStatus), "u32", src.length)
+        n += RecOff.ResultData - RecOff.ResultStatus
         c.resultSent = true
     } else {
-        n = head(pkt, n, Kind.RDATA, c, 12 + len)
+        n = head(pkt, n, Kind.RDATA, c, RecMin.Rdata + len)
         pkt.setAt(n, "u32", off)
-        n += 4
+        n += RecOff.RdataData - RecOff.RdataOffset
     }
     if (len) pkt.blitAt(n, data, 0, len)
     n += len
@@ -310,38 +314,39 @@ async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<nu
 /** HELLO (i = 0) or SERVICE record i - 1; null past the end */
 function announcement(s: Sender, i: number): Buffer {
     if (i === 0) {
-        const h = Buffer.alloc(28)
-        h[0] = PROTOCOL_VERSION
-        h[1] = PROTOCOL_VERSION
-        h.setAt(2, "u32", bootId)
-        h.setAt(6, "u16", listVersion)
-        h.setAt(8, "u16", entries.length)
-        h.setAt(10, "u32", cfg.maxRequestBytes)
-        h.setAt(14, "u32", cfg.maxResponseBytes)
-        h.setAt(18, "u32", cfg.budget)
-        h.setAt(22, "u16", cfg.maxInFlight)
-        h.setAt(24, "u16", s.win)
-        h.setAt(26, "u16", s.max)
+        const h = Buffer.alloc(RecMin.Hello)
+        h[RecOff.HelloVersion] = PROTOCOL_VERSION
+        h[RecOff.HelloMinVersion] = PROTOCOL_VERSION
+        h.setAt(RecOff.HelloBootId, "u32", bootId)
+        h.setAt(RecOff.HelloListVersion, "u16", listVersion)
+        h.setAt(RecOff.HelloCount, "u16", entries.length)
+        h.setAt(RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
+        h.setAt(RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
+        h.setAt(RecOff.HelloBudget, "u32", cfg.budget)
+        h.setAt(RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
+        h.setAt(RecOff.HelloWindow, "u16", s.win)
+        h.setAt(RecOff.HelloMaxRecord, "u16", s.max)
         return rec(Kind.HELLO, h)
     }
     const e = entries[i - 1]
     if (!e) return null
     const nm = Buffer.from(e.name)
     const ty = Buffer.from(e.type.name)
-    const b = Buffer.alloc(8 + nm.length + ty.length)
-    b.setAt(0, "u16", listVersion)
-    b[2] = i - 1
-    b[3] = nm.length
-    b.setAt(4, "u32", e.type.hash)
-    b.blitAt(8, nm, 0, nm.length)
-    b.blitAt(8 + nm.length, ty, 0, ty.length)
+    const b = Buffer.alloc(RecMin.Service + nm.length + ty.length)
+    b.setAt(RecOff.ServiceListVersion, "u16", listVersion)
+    b[RecOff.ServiceIndex] = i - 1
+    b[RecOff.ServiceNameLen] = nm.length
+    b.setAt(RecOff.ServiceHash32, "u32", e.type.hash)
+    b.blitAt(RecOff.ServiceName, nm, 0, nm.length)
+    b.blitAt(RecOff.ServiceName + nm.length, ty, 0, ty.length)
     return rec(Kind.SERVICE, b)
 }
 
 function rec(kind: number, body: Buffer): Buffer {
-    const r = Buffer.alloc(3 + body.length)
+    // the record header: kind u8, body length u16
+    const r = Buffer.alloc(Limit.RecordHeader + body.length)
     r[0] = kind
     r.setAt(1, "u16", body.length)
-    r.blitAt(3, body, 0, body.length)
+    r.blitAt(Limit.RecordHeader, body, 0, body.length)
     return r
 }

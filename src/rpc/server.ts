@@ -9,8 +9,13 @@ import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, 
 import { Entry, Out, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
 import { startMqtt } from "../net/mqtt"
-import { Kind, Limit, Status } from "./wire"
+import { Kind, Limit, RecMin, RecOff, Status } from "./wire"
 
+/**
+ * The least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (RecMin.Call … RecMin.Done: 25,
+ * 19, 12, 8, 12, 8) as one table: a chain of comparisons costs more code. Checked against
+ * protocol/protocol.json by test/host/records_device.test.ts.
+ */
 const NEED = hex`19 13 0c 08 0c 08`
 
 type DsServer = typeof ds & {
@@ -182,18 +187,18 @@ export function parse(d: Buffer, from: number, end: number, link: Out) {
     }
     let o = from
     while (o < end) {
-        if (o + 3 > end) {
+        if (o + Limit.RecordHeader > end) {
             link.error(o - from, "truncated record header")
             return
         }
         const kind = d[o]
         const len = d.getAt(o + 1, "u16")
-        const b = o + 3
+        const b = o + Limit.RecordHeader
         if (b + len > end) {
             link.error(o - from, `record ${kind} overruns the frame`)
             return
         }
-        record(kind, d, b, len, link, b - 3 - from)
+        record(kind, d, b, len, link, o - from)
         o = b + len
     }
 }
@@ -205,11 +210,12 @@ function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: 
         return
     }
     if (kind === Kind.OPEN) {
-        if (len < 5) link.error(at, "OPEN too short")
-        else open(d.getAt(b, "u32"), d[b + 4], link)
+        if (len < RecMin.Open) link.error(at, "OPEN too short")
+        else open(d.getAt(b, "u32"), d[b + RecOff.OpenVersion], link)
         return
     }
-    // every other record names a call: session u32, seq u32, then its own fields;
+    // every other record names a call: session u32 (at 0), seq u32, then its own fields (the
+    // same offsets in CALL, CALLX, DATA, CANCEL, POLL, DONE: RecOff.CallSeq is RecOff.DataSeq…);
     // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (0: not a call record)
     const need = kind > Kind.OPEN && kind < Kind.LIST ? NEED[kind - Kind.CALL] : 0
     if (need === 0) {
@@ -222,45 +228,46 @@ function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: 
     }
     const s = use(d.getAt(b, "u32"), link)
     if (!s) return
-    const seq = d.getAt(b + 4, "u32")
-    if (kind === Kind.DATA) onData(s, seq, d.getAt(b + 8, "u32"), d, b + 12, len - 12)
-    else if (kind === Kind.POLL) onPoll(s, seq, d.getAt(b + 8, "u32"))
+    const seq = d.getAt(b + RecOff.CallSeq, "u32")
+    if (kind === Kind.DATA) onData(s, seq, d.getAt(b + RecOff.DataOffset, "u32"), d, b + RecOff.DataData, len - RecOff.DataData)
+    else if (kind === Kind.POLL) onPoll(s, seq, d.getAt(b + RecOff.PollHave, "u32"))
     else if (kind === Kind.CANCEL) onCancel(s, seq)
     else if (kind === Kind.DONE) {
-        for (let i = 4; i + 4 <= len; i += 4) onDone(s, d.getAt(b + i, "u32"))
+        for (let i = RecOff.DoneSeqs; i + 4 <= len; i += 4) onDone(s, d.getAt(b + i, "u32"))
     } else call(kind, s, seq, d, b, len, at)
 }
 
 /** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
 function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
-    ack(s, d.getAt(b + 8, "u32"))
+    // session, seq, ack and timeoutMs are at the same offsets in CALL and CALLX
+    ack(s, d.getAt(b + RecOff.CallAck, "u32"))
     if (s.isGone(seq) || find(s, seq)) {
         // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
         // its answer is released)
         onPoll(s, seq, 0)
         return
     }
-    const timeoutMs = d.getAt(b + 12, "u32")
+    const timeoutMs = d.getAt(b + RecOff.CallTimeoutMs, "u32")
     let e: Entry = null
-    let total = len - 19
-    let db = b + 19
+    let total = len - RecOff.CallxData
+    let db = b + RecOff.CallxData
     if (kind === Kind.CALLX) {
-        const idx = d[b + 18]
-        if (d.getAt(b + 16, "u16") !== listVersion || idx >= entries.length) {
+        const idx = d[b + RecOff.CallxIndex]
+        if (d.getAt(b + RecOff.CallxListVersion, "u16") !== listVersion || idx >= entries.length) {
             bounce(s, seq, Status.Stale)
             return
         }
         e = entries[idx]
     } else {
-        const hash = d.getAt(b + 16, "u32")
-        total = d.getAt(b + 20, "u32")
-        const nlen = d[b + 24]
-        db = b + 25 + nlen
-        if (25 + nlen > len) {
+        const hash = d.getAt(b + RecOff.CallHash32, "u32")
+        total = d.getAt(b + RecOff.CallTotal, "u32")
+        const nlen = d[b + RecOff.CallNameLen]
+        db = b + RecOff.CallName + nlen
+        if (RecOff.CallName + nlen > len) {
             s.out.error(at, "CALL name overruns the record")
             return
         }
-        let name = d.slice(b + 25, db).toString()
+        let name = d.slice(b + RecOff.CallName, db).toString()
         if (name[0] !== "/") name = "/" + name
         for (const x of entries) if (x.name === name) e = x
         if (!e) {

@@ -323,7 +323,8 @@ test("garbage on a robot's out topic and presence topic does not crash the host;
 
 test("the memory robot: busy beyond maxInFlight is retried by the host; a CALLX of an old list is stale and retried by name", async () => {
   const broker = await embeddedBroker()
-  const t = await startTestRobot({ url: broker.url, name: "tight", maxInFlight: 2 })
+  // (maxInFlight 4: as on the device, one host's share is maxInFlight - 2 = 2 slots)
+  const t = await startTestRobot({ url: broker.url, name: "tight", maxInFlight: 4 })
   const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "tight" }), window: 8 })
   try {
     const slow = node.createClient(Trigger, "/slow")
@@ -333,7 +334,7 @@ test("the memory robot: busy beyond maxInFlight is retried by the host; a CALLX 
     const s2 = t.nextSlow()
     const b = slow.call({}, { timeoutMs: 10000 })
     await s2
-    // both slots taken: this call is answered busy until one is released
+    // both of this host's slots taken: this call is answered busy until one is released
     const add = node.createClient(AddTwoInts, "/add_two_ints").call({ a: 5n, b: 5n }, { timeoutMs: 10000 })
     await until(() => t.robot.stats.busy > 0, "a busy answer")
     t.releaseSlow()
