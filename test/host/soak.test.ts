@@ -1,6 +1,8 @@
 // The adversarial soak (issue 16): hostile frames from a seeded generator (test/support/attack.ts:
-// valid, truncated, mutated, replayed and random records from many sessions) at 1,000 frames/s or
-// more for RS_SOAK_MS (default 60 s), while 3 well-behaved hosts call. The invariants are checked
+// valid, truncated, mutated, replayed and random records from many sessions) for RS_SOAK_MS
+// (default 60 s), on both links of one robot program at once: 1,000 frames/s over Jacdac and
+// MQTT_RATE/s over MQTT (through a proxy that cuts the broker's stream to the robot into pieces of
+// every size), while 3 well-behaved Jacdac hosts and 2 MQTT hosts call. The invariants are checked
 // WHILE it runs: the program never restarts (bootId, the VM's log), every well-behaved call is
 // answered within BOUND_MS (busy retries allowed), each counted call runs its handler exactly once;
 // afterwards the budget and the free heap are back to their idle figures.
@@ -10,37 +12,68 @@ import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { ServiceError } from "../../host/client/errors"
 import type { ServiceNode } from "../../host/client/node"
+import type { RecordNode } from "../../host/client/core"
+import { connect } from "../../host/client/node"
+import { mqttTransport } from "../../host/client/mqtt"
+import { startBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
 import { startRig, type Rig } from "../../host/sim/rig"
 import { attackFrames } from "../support/attack"
+import { startChunker, type Chunker } from "../support/chunker"
 import { heapFree } from "../support/heap"
 import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
 
 const SEED = Number(process.env.RS_SOAK_SEED ?? 16016)
 const SOAK_MS = Number(process.env.RS_SOAK_MS ?? 60000)
 const RATE = 1000
+const MQTT_RATE = 300
 /** the longest a well-behaved call may take during the soak (ms) */
 const BOUND_MS = 5000
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-describe(`adversarial soak, Jacdac (seed ${SEED}; replay with RS_SOAK_SEED=${SEED})`, () => {
+describe(`adversarial soak, Jacdac and MQTT (seed ${SEED}; replay with RS_SOAK_SEED=${SEED})`, () => {
   let rig: Rig
+  let broker: EmbeddedBroker
+  let chunker: Chunker
+  const mqttHosts: RecordNode[] = []
   before(async () => {
-    rig = await startRig({ firmware: testFirmware(), echoVm: process.env.RS_ECHO_VM === "1" })
+    broker = await startBroker({ port: 0 })
+    chunker = await startChunker(broker.port, SEED)
+    rig = await startRig({ firmware: testFirmware(), echoVm: process.env.RS_ECHO_VM === "1", mqtt: { url: chunker.url, name: "soak" } })
   })
   after(async () => {
+    for (const h of mqttHosts) await h.close().catch(() => {})
     await rig?.close()
+    await chunker?.close()
+    await broker?.close()
   })
 
-  async function stats(n: ServiceNode): Promise<number[]> {
+  async function mqttHost(): Promise<RecordNode> {
+    const n = await connect({ transport: mqttTransport({ url: broker.url, robot: "soak" }) })
+    mqttHosts.push(n)
+    const end = Date.now() + 30000
+    for (;;) {
+      try {
+        await n.listServices({ timeoutMs: 5000 })
+        return n
+      } catch (e) {
+        if (Date.now() > end) throw e
+      }
+    }
+  }
+
+  async function stats(n: RecordNode): Promise<number[]> {
     return (await n.createClient(Echo, "echo").call(echo("", { mode: 12 }))).text.split("/").map(Number)
   }
 
-  test(`${SOAK_MS / 1000} s of hostile frames at ${RATE}/s while 3 hosts call`, async () => {
+  test(`${SOAK_MS / 1000} s of hostile frames, ${RATE}/s over Jacdac and ${MQTT_RATE}/s over MQTT, while 3 + 2 hosts call`, async () => {
     const boot = rig.node.limits!.bootId
-    const victims = [rig.node, await rig.connect(), await rig.connect()]
-    const attackers = [await rig.connect(), await rig.connect()]
-    for (const n of [...victims, ...attackers]) {
+    const jacdacVictims: RecordNode[] = [rig.node, await rig.connect(), await rig.connect()]
+    const mqttVictims = [await mqttHost(), await mqttHost()]
+    const victims = [...jacdacVictims, ...mqttVictims]
+    const attackers: RecordNode[] = [await rig.connect(), await rig.connect()]
+    const mqttAttackers = [await mqttHost(), await mqttHost()]
+    for (const n of [...victims, ...attackers, ...mqttAttackers]) {
       await n.listServices()
       await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
     }
@@ -51,6 +84,9 @@ describe(`adversarial soak, Jacdac (seed ${SEED}; replay with RS_SOAK_SEED=${SEE
     listed.services.forEach((s, i) => (index[s.name] = i))
     const target = { sessions: attackers.map((a) => a.session), listVersion: listed.version, index }
     const gen = attackFrames(SEED, target)
+    // over MQTT: the same kinds of frames, up to the link's record size, in the MQTT hosts' sessions
+    const mqttTarget = { sessions: mqttAttackers.map((a) => a.session), listVersion: listed.version, index }
+    const mqttGen = attackFrames(SEED + 1, mqttTarget, mqttAttackers[0]!.limits?.maxRecord ?? 236)
     const runs0 = Number((await victims[0]!.createClient(Echo, "echo").call(echo("", { mode: 4 }))).text)
 
     const violations: string[] = []
@@ -63,14 +99,20 @@ describe(`adversarial soak, Jacdac (seed ${SEED}; replay with RS_SOAK_SEED=${SEE
     const rtt: number[] = []
     let calls = 0
 
-    // the attack: frames at RATE/s from the attackers' links
+    // the attack: frames at RATE/s from the attackers' Jacdac links, MQTT_RATE/s from the MQTT ones
     let sent = 0
+    let mqttSent = 0
     const attack = (async () => {
       while (on) {
         const due = Math.floor(((performance.now() - t0) * RATE) / 1000)
         while (sent < due && on) {
           await attackers[sent % attackers.length]!.sendRawFrame(gen.next())
           sent++
+        }
+        const mdue = Math.floor(((performance.now() - t0) * MQTT_RATE) / 1000)
+        while (mqttSent < mdue && on) {
+          await mqttAttackers[mqttSent % mqttAttackers.length]!.sendRawFrame(mqttGen.next()).catch(() => {})
+          mqttSent++
         }
         await sleep(2)
       }
@@ -80,8 +122,9 @@ describe(`adversarial soak, Jacdac (seed ${SEED}; replay with RS_SOAK_SEED=${SEE
     const refresh = (async () => {
       while (on) {
         await sleep(3000)
-        for (const a of attackers) await a.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 20000 }).catch(() => {})
+        for (const a of [...attackers, ...mqttAttackers]) await a.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 20000 }).catch(() => {})
         target.sessions = attackers.map((a) => a.session)
+        mqttTarget.sessions = mqttAttackers.map((a) => a.session)
       }
     })()
     // the watch: the program never restarts, checked every 100 ms
@@ -123,11 +166,13 @@ describe(`adversarial soak, Jacdac (seed ${SEED}; replay with RS_SOAK_SEED=${SEE
     const s = [...rtt].sort((a, b) => a - b)
     const p = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(1)
     console.log(
-      `soak seed ${SEED}: ${sent} frames in ${secs.toFixed(1)} s (${(sent / secs).toFixed(0)}/s) ${JSON.stringify(gen.stats)}; ` +
+      `soak seed ${SEED}: ${sent} Jacdac frames in ${secs.toFixed(1)} s (${(sent / secs).toFixed(0)}/s) ${JSON.stringify(gen.stats)}, ` +
+        `${mqttSent} MQTT frames (${(mqttSent / secs).toFixed(0)}/s) ${JSON.stringify(mqttGen.stats)}, ${chunker.pieces} pieces to the robot; ` +
         `${calls} well-behaved calls, p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${p(1)} ms`,
     )
     assert.deepEqual(violations, [], `seed ${SEED} (replay: RS_SOAK_SEED=${SEED})`)
-    assert.ok(sent / secs >= RATE * 0.95, `the attack reached only ${(sent / secs).toFixed(0)} frames/s`)
+    assert.ok(sent / secs >= RATE * 0.95, `the Jacdac attack reached only ${(sent / secs).toFixed(0)} frames/s`)
+    assert.ok(mqttSent / secs >= MQTT_RATE * 0.95, `the MQTT attack reached only ${(mqttSent / secs).toFixed(0)} frames/s`)
 
     // exactly once: each counted call got its own run, and there were no other runs
     const runs1 = Number((await victims[0]!.createClient(Echo, "echo").call(echo("", { mode: 4 }))).text)
@@ -147,7 +192,17 @@ describe(`adversarial soak, Jacdac (seed ${SEED}; replay with RS_SOAK_SEED=${SEE
     // (the program restarts), then on the fresh program with the same hosts
     await sleep(11000)
     const afterSoak = await heapFree(rig, 0)
-    for (const v of [...victims, ...attackers]) await v.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n }, { timeoutMs: 20000 })
+    for (const v of [...victims, ...attackers, ...mqttAttackers]) {
+      for (let k = 0; ; k++) {
+        // (the MQTT hosts first hear that the program restarted, then open a new session)
+        try {
+          await v.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n }, { timeoutMs: 20000 })
+          break
+        } catch (e) {
+          if (k > 3) throw e
+        }
+      }
+    }
     const fresh = await heapFree(rig, 0)
     console.log(`soak seed ${SEED}: free heap ${afterSoak} bytes after the soak, ${fresh} on a fresh program`)
     // (what may stay is bounded by design: each live session keeps at most MAX_RANGES settled-seq
