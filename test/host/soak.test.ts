@@ -161,8 +161,8 @@ describe(`adversarial soak, Jacdac and MQTT (seed ${SEED}; replay with RS_SOAK_S
     })
     await Promise.all(work)
     on = false
-    await Promise.all([attack, refresh, watch])
     const secs = (performance.now() - t0) / 1000
+    await Promise.all([attack, refresh, watch])
     const s = [...rtt].sort((a, b) => a - b)
     const p = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(1)
     console.log(
