@@ -76,7 +76,8 @@ async function heapProbe() {
     }
 }
 
-configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10 })
+// (12 sessions: the MQTT load tests serve 8 uploading hosts, a host calling beside them and the rig's Jacdac host)
+configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10, maxSessions: 12 })
 
 createService(AddTwoInts, "add_two_ints", async req => ({ sum: req.a + req.b }))
 

@@ -149,6 +149,8 @@ export function docBlock(name: string): string {
 export interface Mosquitto {
   url: string
   port: number
+  /** the broker's process id */
+  pid: number
   log: string[]
   /** SIGKILL: no goodbye to any client, no wills sent */
   kill(): Promise<void>
@@ -200,6 +202,7 @@ export async function startMosquitto(users: { name: string; password: string }[]
   return {
     url: `mqtt://127.0.0.1:${p}`,
     port: p,
+    pid: child.pid!,
     log,
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return
