@@ -26,8 +26,8 @@
 // Every host id (`robots/<name>/in/<host>`) is a link of its own, a "peer": a Sender that publishes
 // to `robots/<name>/out/<host>`, so sessions opened by one host are answered to it only. Peers are
 // few (MAX_PEERS); a new host takes the least recently used peer with no call in flight (its
-// sessions are forgotten: that host opens a new one) or, when every peer is working, its frame is
-// dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
+// sessions are parked, bound to that host's peer again when it is back; the session table may give
+// them up meanwhile like any session) or, when every peer is working, its frame is dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
 // by itself with exponential backoff, forever; sessions and running calls are kept.
 //
 // Settings (read with the settings service; `.env.defaults` stores JSON strings, a host writing
@@ -37,17 +37,16 @@
 // simulator rig does), MQTT_URL last.
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
-import { cfg, errText } from "../rpc/core"
+import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
-import { chargeLink, dropLink, linkBusy } from "../rpc/calls"
+import { chargeLink, linkBusy, sessions } from "../rpc/calls"
 import { Runtime, parse } from "../rpc/server"
 
 /**
- * hosts served at once over MQTT (each holds a Sender and its fiber, about 900 bytes once made):
- * more than the default 8 sessions, so that 8 hosts working at once and a host that only LISTs or
- * pings never take each other's peer (test: "8 hosts each upload 16 KiB at the same moment")
+ * hosts served at once over MQTT (each holds a Sender and its fiber: about 1.4 KB of heap outside
+ * the call budget once made, measured with the test firmware's heap probe, so few)
  */
-const MAX_PEERS = 10
+const MAX_PEERS = 4
 /** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
 const KEEP_ALIVE = 30
 /** how long a CONNACK, a PINGRESP or a PUBACK for a full window may take (ms) */
@@ -105,6 +104,12 @@ let base: string
 let inTopic: Buffer
 let echoTopic: Buffer
 const peers: Peer[] = []
+function noop() {}
+/** the link of a parked session (its host's peer went to another host): sends nothing */
+const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop }
+/** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
+const parked: Session[] = []
+const parkedBy: string[] = []
 /** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
 let frameMax: number
 let inMax: number
@@ -515,9 +520,15 @@ function peerFor(host: string): Peer {
         s.start()
         p = q
     } else if (p) {
-        // the host that used it last has been quiet longest: its sessions are forgotten
+        // the host that used it last has been quiet longest: its sessions are parked, not
+        // forgotten (a host that opened a session and calls a while later keeps it)
         const s = p.s
-        dropLink(s)
+        for (const x of sessions)
+            if (x.out === s) {
+                x.out = PARKED
+                parked.push(x)
+                parkedBy.push(p.id)
+            }
         s.q = []
         s.qBytes = 0
         s.err = null
@@ -532,6 +543,16 @@ function peerFor(host: string): Peer {
     p.topic = Buffer.from(base + "out/" + host)
     // room for the PUBLISH header: type, 2 length bytes, topic, packet id
     p.s.pre = 7 + p.topic.length
+    // the host's parked sessions are its own again (and those the session table gave up are let go)
+    for (let i = parked.length - 1; i >= 0; --i) {
+        const x = parked[i]
+        const live = sessions.indexOf(x) >= 0
+        if (live && parkedBy[i] !== host) continue
+        if (live) x.out = p.s
+        parked.insert(i, -1)
+        parkedBy.insert(i, -1)
+    }
+    p.s.wake()
     return p
 }
 
