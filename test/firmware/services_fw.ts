@@ -76,8 +76,9 @@ async function heapProbe() {
     }
 }
 
-// (12 sessions: the MQTT load tests serve 8 uploading hosts, a host calling beside them and the rig's Jacdac host)
-configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10, maxSessions: 12 })
+// (16 sessions: the MQTT load tests serve 8 uploading hosts and a host calling beside them on 4 MQTT
+// peers, whose parked sessions take at most maxSessions - 5 slots, beside the rig's Jacdac host)
+configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10, maxSessions: 16 })
 
 createService(AddTwoInts, "add_two_ints", async req => ({ sum: req.a + req.b }))
 
