@@ -175,7 +175,10 @@ async function startProxy(target: number) {
     /** stops reading from the client (what it writes piles up on its side) */
     set stall(v: boolean) {
       stall = v
-      if (v) for (const [d] of pairs) d.pause()
+      for (const [d] of pairs) {
+        if (v) d.pause()
+        else d.resume()
+      }
     },
     /** holds what the broker sends to the client until set false again (then delivers it in order) */
     set holdDown(v: boolean) {
@@ -958,7 +961,8 @@ describe("the robot's MQTT link under heavy traffic (a third VM, the embedded br
       proxy.holdDown = false
       const r = await call
       assert.deepEqual(Buffer.from(r.data), Buffer.from(pattern(size)))
-      assert.ok(backlog <= 12 * 1024, `${backlog} bytes were written and not read`)
+      // (the window: 16 KB unacknowledged, plus a frame)
+      assert.ok(backlog <= 20 * 1024, `${backlog} bytes were written and not read`)
     } finally {
       proxy.slow = 0
       proxy.stall = false
