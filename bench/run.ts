@@ -36,7 +36,7 @@ import { benchBridge } from "./bridge"
 import { startBridge } from "../host/bridge/server"
 import { ROOT } from "../host/sim/vm"
 import { jd, type JD } from "../host/transport/jacdac"
-import { Echo, echo, pattern } from "../test/host/services_fixture"
+import { Echo, Upload, echo, pattern, uploadHash } from "../test/host/services_fixture"
 import { buildFirmware } from "../host/sim/vm"
 import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../host/client/records"
 import { linkModel, rng } from "../test/support/link"
@@ -288,6 +288,8 @@ async function main() {
     // (before the floods and the heap probe, which restart the program)
     log("MQTT: echo / call round trips and 256 KiB through the broker")
     const mq = await mqttFigures(broker.url, "bench")
+    log("MQTT: 8 hosts uploading 16 KiB at once")
+    const mqUp = await mqttUploadHosts(broker.url, "bench", rig, 8)
     log("floods")
     const restarts = await floods(rig)
     // under attack (bench/attack.ts): the victims' calls during each flood, then the long soak
@@ -351,6 +353,7 @@ async function main() {
       ...bridge,
       cli_call_ms: cliCallMs,
       ...mq,
+      ...mqUp,
       mqtt_bulk_vs_jacdac: +(mq.mqtt_bulk_bytes_per_s / bulkBps).toFixed(1),
     }
   } finally {
@@ -397,6 +400,8 @@ async function main() {
         mqtt_rtt_ratio: "<= 1.15",
         mqtt_bulk_bytes_per_s: ">= 1000000",
         mqtt_bulk_vs_jacdac: ">= 90",
+        mqtt_upload_hosts_ok: "8 (of 8)",
+        mqtt_upload_restarts: "0",
         fleet_robots: ">= 1000",
         fleet_calls_per_s: ">= 5000",
       }
@@ -469,6 +474,44 @@ async function mqttFigures(url: string, name: string) {
     }
   } finally {
     await node.close()
+  }
+}
+
+/**
+ * `hosts` MQTT hosts (each its own broker connection and host id) upload 16 KiB to the VM robot at
+ * the same moment (issue 20): how many complete with the right answer, the time until the last, and
+ * restarts of the program meanwhile (a new bootId or a PANIC in the VM's log).
+ */
+async function mqttUploadHosts(url: string, name: string, rig: Rig, hosts: number) {
+  const boot = rig.node.limits?.bootId
+  const logFrom = rig.vm.log.length
+  const nodes: MqttNode[] = []
+  try {
+    for (let i = 0; i < hosts; i++) {
+      const n = (await connect({ transport: mqttTransport({ url, robot: name }) })) as MqttNode
+      nodes.push(n)
+      await online(n)
+      await n.listServices({ timeoutMs: 30000 })
+    }
+    const data = nodes.map((_, i) => pattern(16 * 1024 + i))
+    const t0 = performance.now()
+    const got = await Promise.all(
+      nodes.map((n, i) =>
+        n
+          .createClient(Upload, "upload")
+          .call({ data: data[i]! }, { timeoutMs: 60000 })
+          .then((r) => r.length === data[i]!.length && r.hash === uploadHash(data[i]!), (e) => (log(`  upload ${i}: ${(e as Error).message}`), false)),
+      ),
+    )
+    const ms = performance.now() - t0
+    const panics = rig.vm.log.slice(logFrom).filter((l) => /PANIC/.test(l)).length
+    return {
+      mqtt_upload_hosts_ok: got.filter((x) => x).length,
+      mqtt_upload_hosts_ms: Math.round(ms),
+      mqtt_upload_restarts: panics + (rig.node.limits?.bootId !== boot ? 1 : 0),
+    }
+  } finally {
+    for (const n of nodes) await n.close()
   }
 }
 

@@ -36,7 +36,18 @@ export interface StartBrokerOptions {
   users?: BrokerUser[]
   /** Told of connections, refusals and denied topics (one line each). */
   log?: (line: string) => void
+  /** Bytes held for one client that does not read before messages to it are dropped (default MAX_QUEUED_BYTES). */
+  maxQueuedBytes?: number
 }
+
+/**
+ * What the broker holds for a client that does not read (bytes), like mosquitto's
+ * `max_queued_bytes` (docs/mqtt.md): past it, QoS 0 messages to that client are dropped (counted in
+ * the log) instead of waiting. aedes waits for a slow client's socket to drain before delivering
+ * anything else (up to its `concurrency`, 100 messages, then every client stalls until its
+ * drainTimeout, 60 s): one host that stops reading would stall the robot's answers to every host.
+ */
+export const MAX_QUEUED_BYTES = 1024 * 1024
 
 /** A refused publish or subscription. */
 export interface Denial {
@@ -57,6 +68,8 @@ export interface EmbeddedBroker {
   clientCount(): number
   /** Fires on every refused publish or subscription. */
   onDenied(listener: (d: Denial) => void): () => void
+  /** Bytes the broker holds for client `clientId` (written to its socket, not yet taken by it); 0 if unknown. */
+  queuedBytes(clientId: string): number
   /** Disconnects every client and stops listening. */
   close(): Promise<void>
 }
@@ -151,6 +164,29 @@ function coalesceWrites(socket: net.Socket) {
     }
     return write(...args)
   }) as typeof socket.write
+}
+
+/**
+ * QoS 0 deliveries to `client` never wait for its socket: past `max` bytes held for it they are
+ * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue.
+ */
+function boundQueue(client: Client, max: number, log: (line: string) => void) {
+  type Deliver = (packet: unknown, cb: () => void) => void
+  const c = client as unknown as { deliver0: Deliver; conn: net.Socket }
+  const deliver = c.deliver0
+  let dropped = 0
+  c.deliver0 = (packet, cb) => {
+    if (c.conn.writableLength > max) {
+      if (dropped++ === 0) log(`client ${client.id} does not read: ${c.conn.writableLength} bytes held, dropping messages to it`)
+      setImmediate(cb)
+      return
+    }
+    if (dropped) log(`client ${client.id} reads again (${dropped} messages dropped)`)
+    dropped = 0
+    // (done at once, not when its socket drains: a slow client must not hold up the others)
+    deliver(packet, () => {})
+    setImmediate(cb)
+  }
 }
 
 function passwordOk(given: Buffer | undefined, want: string): boolean {
@@ -249,8 +285,15 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   const aedesModule = require("aedes") as typeof import("aedes", { with: { "resolution-mode": "import" } })
   const aedes: Aedes = await aedesModule.Aedes.createBroker(opts)
   aedes.on("clientError", (client, e) => log(`client ${client.id}: ${e.message}`))
+  const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES
+  const clients = new Map<string, Client>()
+  aedes.on("client", (client) => {
+    clients.set(client.id, client)
+    boundQueue(client, maxQueued, log)
+  })
   aedes.on("clientDisconnect", (client) => {
     if (holders.get(client.id) === client) holders.delete(client.id)
+    if (clients.get(client.id) === client) clients.delete(client.id)
   })
 
   const sockets = new Set<net.Socket>()
@@ -284,6 +327,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     host,
     port,
     clientCount: () => aedes.connectedClients,
+    queuedBytes: (id) => (clients.get(id)?.conn as net.Socket | undefined)?.writableLength ?? 0,
     onDenied(listener) {
       denied.add(listener)
       return () => denied.delete(listener)

@@ -87,7 +87,8 @@ export interface VmProcess {
  */
 export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: boolean; verbose?: number; clearFlash?: boolean } = {}): VmProcess {
   if (options.clearFlash) rmSync(join(fw.dir, ".devicescript", "flash"), { recursive: true, force: true })
-  const args = [CLI, "run", join(fw.dir, "bytecode-dbg.json")]
+  // (sockreads.cjs: socket data reaches the program in the ESP32's pieces, not whole Node reads)
+  const args = ["--require", join(__dirname, "sockreads.cjs"), CLI, "run", join(fw.dir, "bytecode-dbg.json")]
   for (let i = 0; i < (options.verbose ?? 0); i++) args.push("-v")
   if (options.deviceId) args.push("--device-id", options.deviceId)
   const child = spawn(process.execPath, args, { cwd: fw.dir, detached: true, stdio: ["ignore", "pipe", "pipe"] })

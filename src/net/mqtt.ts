@@ -1,8 +1,22 @@
 // The robot's second link: the record protocol v2 over an MQTT 3.1.1 broker (docs/mqtt.md), beside
 // Jacdac. A lean client over the runtime's socket primitives (not `startMQTTClient` of
 // @devicescript/net, which drops the SUBSCRIBE, hex-formats every packet and died publishing 4 KiB;
-// see DEVICESCRIPT.md): QoS 0 only, one socket, incoming packets parsed from the byte stream with a
-// bounded buffer.
+// see DEVICESCRIPT.md): one socket, incoming packets parsed from the byte stream with a bounded
+// buffer, outgoing packets paced by the broker's PUBACKs.
+//
+// Incoming: each chunk the runtime hands over (a fiber per chunk: 1 KB reads on the ESP32, whole
+// TCP reads in the VM) is parsed at once, in that fiber, into the call table: no chunk waits in a
+// queue, and a packet split across chunks is gathered in one buffer of at most `inMax` bytes
+// (charged to the call budget while it is held). Nothing there suspends, so nothing piles up.
+// Outgoing: the socket tells only open, data, close and error (runtime/impl_socket.c), never that a
+// write went out, and each write is copied into the runtime's queue (50 entries on the ESP32, a
+// panic when memory runs out: main/sock.c). So every PUBLISH goes at QoS 1, and the broker's
+// PUBACK, which it sends once it has read the PUBLISH (and, MQTT 3.1.1 4.6, in order), tells that
+// everything written before it has left: at most `winMax` bytes are written and not yet
+// acknowledged (a sender waits; a pong that does not fit is dropped and counted). Every write is
+// under 4096 bytes (the ESP32's TLS asserts a record under MBEDTLS_SSL_OUT_CONTENT_LEN), and over
+// TLS the window stays under the ESP32's 5,744-byte TCP send buffer, so the runtime's TLS write
+// never meets WANT_WRITE (which it mishandles: docs/mqtt.md).
 //
 // The socket: `ds._socketOpen/_socketWrite/_socketClose` and the `ds._socketOnEvent` callback are
 // what the `Socket` class of @devicescript/net wraps (devicescript runtime/impl_socket.c, the same
@@ -12,8 +26,8 @@
 // Every host id (`robots/<name>/in/<host>`) is a link of its own, a "peer": a Sender that publishes
 // to `robots/<name>/out/<host>`, so sessions opened by one host are answered to it only. Peers are
 // few (MAX_PEERS); a new host takes the least recently used peer with no call in flight (its
-// sessions are forgotten: that host opens a new one) or, when every peer is working, its frame is
-// dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
+// sessions are parked, bound to that host's peer again when it is back; the session table may give
+// them up meanwhile like any session) or, when every peer is working, its frame is dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
 // by itself with exponential backoff, forever; sessions and running calls are kept.
 //
 // Settings (read with the settings service; `.env.defaults` stores JSON strings, a host writing
@@ -23,17 +37,24 @@
 // simulator rig does), MQTT_URL last.
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
-import { cfg, errText } from "../rpc/core"
+import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
-import { dropLink, linkBusy } from "../rpc/calls"
+import { chargeLink, dropLink, linkBusy, sessions } from "../rpc/calls"
 import { Runtime, parse } from "../rpc/server"
 
-/** hosts served at once over MQTT (each holds a Sender and its fiber) */
+/**
+ * hosts served at once over MQTT (each holds a Sender and its fiber: about 1.4 KB of heap outside
+ * the call budget once made, measured with the test firmware's heap probe, so few)
+ */
 const MAX_PEERS = 4
 /** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
 const KEEP_ALIVE = 30
-/** how long a CONNACK or a PINGRESP may take (ms) */
+/** how long a CONNACK, a PINGRESP or a PUBACK for a full window may take (ms) */
 const REPLY_MS = 10000
+/** largest single socket write: a TLS record on the ESP32 must stay under 4096 bytes */
+const PIECE = 4000
+/** QoS 1 PUBLISHes written and not yet acknowledged, at most (each is 1-2 of the runtime's 50 queue entries) */
+const MAX_UNACKED = 32
 
 interface Peer {
     /** the host's id, the last level of its topics */
@@ -57,8 +78,19 @@ type Net = typeof ds & {
 /** the connection in use (its number; 0 while disconnected) */
 let sock: number
 let conns = 0
-/** chunks received and not parsed yet */
-let rx: Buffer[]
+/** why the stream from the broker cannot be read on ("": it can) */
+let fault: string
+/** bytes written on `sock`, and bytes the broker's PUBACKs acknowledged (cumulative) */
+let sent: number
+let acked: number
+/** `sent` after each QoS 1 PUBLISH not acknowledged yet, oldest first */
+let ends: number[]
+/** bytes written and not acknowledged, at most (8 KB; 4 KB over TLS) */
+let winMax: number
+/** next PUBLISH packet id (1-65535) */
+let pid = 0
+/** pongs dropped for want of room (logged now and then) */
+let pongsDropped = 0
 /** the socket opened (its "open" event came) */
 let opened: boolean
 /** why the socket ended ("": it has not) */
@@ -72,6 +104,14 @@ let base: string
 let inTopic: Buffer
 let echoTopic: Buffer
 const peers: Peer[] = []
+function noop() {}
+/** the link of a parked session (its host's peer went to another host): sends nothing */
+const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop, maxSessions: 0 }
+/** a parked session being given up (`dropLink` of this link forgets exactly it) */
+const GONE: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop, maxSessions: 0 }
+/** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
+const parked: Session[] = []
+const parkedBy: string[] = []
 /** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
 let frameMax: number
 let inMax: number
@@ -132,9 +172,13 @@ async function mqttMain() {
         base = "robots/" + name + "/"
         inTopic = Buffer.from(base + "in/")
         echoTopic = Buffer.from(base + "echo/")
-        // frames from the memory budget (clamp(budget / 8, 236, 4096): 3072 by default)
-        frameMax = Math.max(236, Math.min(4096, Math.floor(cfg.budget / 8)))
+        // frames from the memory budget (clamp(budget / 12, 236, 4096): 2048 by default). With
+        // 3072 a 256 KiB answer every 250 ms to a host that read and another that did not ran the
+        // heap out (a frame and the piece of the answer read into it are in the heap at once,
+        // beside answers held for hosts); 1024 held but streamed at 1.6 MB/s in the VM, 2048 at 4.6.
+        frameMax = Math.max(236, Math.min(4096, Math.floor(cfg.budget / 12)))
         inMax = frameMax + 128
+        winMax = tls ? 4096 : 16384
         // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive
         const vh = hex`00 04 4d 51 54 54 04 00 00 00`.slice(0, 10)
         vh[7] = pass ? 0xe6 : 0xa6
@@ -211,31 +255,85 @@ function mpkt(first: number, parts: Buffer[]): Buffer {
     return b
 }
 
-/** Writes one whole packet on the current socket; false (dropped) when it is gone or stays full. */
-async function write(b: Buffer): Promise<boolean> {
-    const s = sock
-    // (non-zero: the device's write queue is full (-1) or the socket is gone: try again for a second)
-    for (let i = 0; i < 50 && s && sock === s; ++i) {
-        if ((ds as Net)._socketWrite(b) === 0) return true
-        await ds.sleep(20)
+/**
+ * Writes one whole packet now, in writes of at most PIECE bytes; `q1`: a QoS 1 PUBLISH (its PUBACK
+ * acknowledges it and all before it). False when the socket is gone or refused the write (the
+ * stream is then broken: the connection ends).
+ */
+function put(b: Buffer, q1: boolean): boolean {
+    if (!sock || fault) return false
+    for (let o = 0; o < b.length; o += PIECE) {
+        const k = Math.min(PIECE, b.length - o)
+        if ((ds as Net)._socketWrite(k === b.length ? b : b.slice(o, o + k)) !== 0) {
+            stop("a socket write failed")
+            return false
+        }
     }
-    return false
+    sent += b.length
+    if (q1) ends.push(sent)
+    return true
 }
 
-/** The runtime's socket events (one fiber each): wakes `session`. */
+/** true when `n` more bytes may be written now (the window has room, or nothing is unacknowledged) */
+function fits(n: number): boolean {
+    return ends.length === 0 || (sent - acked + n <= winMax && ends.length < MAX_UNACKED)
+}
+
+/** Waits until `n` bytes fit the window; false when the connection ended, or the broker acknowledged nothing for REPLY_MS (it then ends). */
+async function room(n: number): Promise<boolean> {
+    const s = sock
+    const end = ds.millis() + REPLY_MS
+    while (s && sock === s && !fault && !fits(n)) {
+        if (ds.millis() > end) stop("no PUBACK")
+        // (polled: in the VM a socket event does not wake the program's loop, so a fiber
+        // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
+        else await ds.sleep(1)
+    }
+    return s && sock === s && !fault
+}
+
+/** a QoS 1 PUBLISH of `payload` on `topic` */
+function publish(topic: string, payload: Buffer, retain: boolean): Buffer {
+    const id = Buffer.alloc(2)
+    newId(id, 0)
+    return mpkt(retain ? 0x33 : 0x32, [mstr(topic), id, payload])
+}
+
+/** writes the next packet id at `b[at]` (big-endian, never 0) */
+function newId(b: Buffer, at: number) {
+    pid = (pid % 65535) + 1
+    b[at] = pid >> 8
+    b[at + 1] = pid & 255
+}
+
+/** ends the connection for `why` (the session throws it) */
+function stop(why: string) {
+    if (!fault) fault = why
+    const f = waiter
+    if (f && f.suspended) f.resume(null)
+}
+
+/** The runtime's socket events (one fiber each): data is parsed here and now. Never throws. */
 function onSocket(event: string, arg: Buffer | string) {
-    if (event === "data") rx.push(arg as Buffer)
-    else if (event === "open") opened = true
-    else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
+    try {
+        if (event === "data") {
+            if (sock && !fault && !ended) feed(arg as Buffer)
+        } else if (event === "open") opened = true
+        else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
+    } catch (e) {
+        stop(errText(e))
+    }
     const f = waiter
     if (f && f.suspended) f.resume(null)
 }
 
 /** One connection: CONNECT, then read until it fails. Throws why it ended. */
 async function session(host: string, port: number, tls: boolean, hello: Buffer) {
-    rx = []
     opened = false
     ended = ""
+    fault = ""
+    sent = acked = 0
+    ends = []
     ;(ds as Net)._socketOnEvent = onSocket
     // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
     console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
@@ -243,14 +341,13 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
     sock = ++conns
     hdr = Buffer.alloc(5)
     hn = 0
-    body = null
+    setBody(null)
     skip = 0
     pingOut = false
     let hi = false
     try {
         // REPLY_MS for the socket to open, then REPLY_MS for the CONNACK
         due = ds.millis() + REPLY_MS
-        let chunks = 0
         while (true) {
             const now = ds.millis()
             if (now >= due) {
@@ -260,16 +357,13 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
                 pingOut = true
                 pingAt = now
                 due = now + REPLY_MS
-                await write(hex`c0 00`)
+                put(hex`c0 00`, false)
             }
+            if (fault) throw new Error(fault)
             if (opened && !hi) {
                 hi = true
-                await write(hello)
+                put(hello, false)
                 due = ds.millis() + REPLY_MS
-            } else if (rx.length > 0) {
-                await feed(rx.shift())
-                // (chunks already received do not suspend: yield now and then for the watchdog)
-                if (++chunks % 4 === 0) await ds.sleep(0)
             } else if (ended) throw new Error(ended)
             else {
                 waiter = ds.Fiber.self()
@@ -281,14 +375,25 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
         up = false
         sock = 0
         waiter = null
+        setBody(null)
+        if (pongsDropped) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
+        pongsDropped = 0
         // (a socket that ended is closed already)
         if (!ended) (ds as Net)._socketClose()
         ended = "closed"
     }
 }
 
+/** the packet body being gathered (null: none), charged to the call budget while held */
+function setBody(b: Buffer) {
+    if (body) chargeLink(-body.length)
+    body = b
+    bn = 0
+    if (b) chargeLink(b.length)
+}
+
 /** Parses a chunk of the stream; throws on bytes that are no MQTT a broker sends (the link reconnects). */
-async function feed(d: Buffer) {
+function feed(d: Buffer) {
     const n = d.length
     let o = 0
     while (o < n) {
@@ -305,8 +410,8 @@ async function feed(d: Buffer) {
             o += k
             if (bn === body.length) {
                 const b = body
-                body = null
-                await packet(ptype, b, 0, b.length)
+                setBody(null)
+                packet(ptype, b, 0, b.length)
             }
             continue
         }
@@ -325,16 +430,13 @@ async function feed(d: Buffer) {
             // a PUBLISH larger than any frame: skipped, never held
             console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
             skip = len
-        } else if (k !== 3 && k !== 2 && k !== 9 && k !== 13) throw new Error("unexpected packet type " + k)
+        } else if (k !== 3 && k !== 2 && k !== 4 && k !== 9 && k !== 13) throw new Error("unexpected packet type " + k)
         else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
         else if (o + len <= n) {
             // the whole packet is in this chunk: parsed in place
-            await packet(ptype, d, o, o + len)
+            packet(ptype, d, o, o + len)
             o += len
-        } else {
-            body = Buffer.alloc(len)
-            bn = 0
-        }
+        } else setBody(Buffer.alloc(len))
     }
 }
 
@@ -348,7 +450,7 @@ function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
 const REFUSED = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"]
 
 /** One packet from the broker, its body in `d[o..end)`. */
-async function packet(t: number, d: Buffer, o: number, end: number) {
+function packet(t: number, d: Buffer, o: number, end: number) {
     const k = t >> 4
     if (k === 3) {
         // PUBLISH: topic, (a packet id at QoS 1/2: the robot subscribes at QoS 0), payload
@@ -363,7 +465,9 @@ async function packet(t: number, d: Buffer, o: number, end: number) {
         // (the broker matched `+`: one topic level, never empty)
         const host = d.slice(to + pl, to + tl).toString()
         if (!isIn) {
-            await write(mpkt(0x30, [mstr(base + "pong/" + host), d.slice(p, end)]))
+            // (written now or dropped: nothing waits here)
+            const pk = publish(base + "pong/" + host, d.slice(p, end), false)
+            if (!fits(pk.length) || !put(pk, true)) pongsDropped++
             return
         }
         const peer = peerFor(host)
@@ -381,12 +485,15 @@ async function packet(t: number, d: Buffer, o: number, end: number) {
         up = true
         upAt = ds.millis()
         due = upAt + (KEEP_ALIVE * 1000) / 2
-        await write(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]))
-        await write(mpkt(0x31, [mstr(base + "online"), Buffer.from("online")]))
+        put(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]), false)
+        put(publish(base + "online", Buffer.from("online"), true), true)
         console.log("mqtt: online")
     } else if (k === 9) {
         // SUBACK: packet id, a return code per topic (0x80: refused, e.g. by the broker's ACL)
         for (let i = o + 2; i < end; ++i) if (d[i] & 0x80) console.log(`mqtt: the broker refused a subscription under ${base}`)
+    } else if (k === 4) {
+        // PUBACK: the broker read the oldest unacknowledged PUBLISH and everything before it
+        if (ends.length > 0) acked = ends.shift()
     } else {
         // PINGRESP: the next PINGREQ half a keep-alive after the last
         pingOut = false
@@ -411,6 +518,8 @@ function peerFor(host: string): Peer {
         // beside the request's own two copies); the ESP32 reads 128 bytes at a time.
         const s = new Sender(frameMax, null, 0, 2 * frameMax)
         s.shared = true
+        // one host id, a few sessions: the Jacdac bus's sessions are never pushed out by MQTT hosts
+        s.maxSessions = 4
         const q: Peer = { id: host, topic: null, s, used: now }
         s.send = async (b: Buffer, n: number) => {
             await publishFrame(q, b, n)
@@ -420,9 +529,23 @@ function peerFor(host: string): Peer {
         s.start()
         p = q
     } else if (p) {
-        // the host that used it last has been quiet longest: its sessions are forgotten
+        // the host that used it last has been quiet longest: its sessions are parked, not
+        // forgotten (a host that opened a session and calls a while later keeps it)
         const s = p.s
-        dropLink(s)
+        for (const x of sessions)
+            if (x.out === s) {
+                x.out = PARKED
+                parked.push(x)
+                parkedBy.push(p.id)
+            }
+        // parked sessions never take the last session slots (the hosts on peers and a Jacdac host
+        // keep room): beyond maxSessions - MAX_PEERS - 1 the oldest is given up
+        while (parked.length > 0 && parked.length > cfg.maxSessions - MAX_PEERS - 1) {
+            parked[0].out = GONE
+            dropLink(GONE)
+            parked.insert(0, -1)
+            parkedBy.insert(0, -1)
+        }
         s.q = []
         s.qBytes = 0
         s.err = null
@@ -435,29 +558,49 @@ function peerFor(host: string): Peer {
     p.id = host
     p.used = now
     p.topic = Buffer.from(base + "out/" + host)
-    // room for the PUBLISH header: type, 2 length bytes, topic
-    p.s.pre = 5 + p.topic.length
+    // room for the PUBLISH header: type, 2 length bytes, topic, packet id
+    p.s.pre = 7 + p.topic.length
+    // the host's parked sessions are its own again (and those the session table gave up are let go)
+    for (let i = parked.length - 1; i >= 0; --i) {
+        const x = parked[i]
+        const live = sessions.indexOf(x) >= 0
+        if (live && parkedBy[i] !== host) continue
+        if (live) x.out = p.s
+        parked.insert(i, -1)
+        parkedBy.insert(i, -1)
+    }
+    p.s.wake()
     return p
 }
 
-/** Publishes a frame the peer's sender filled (`b`: `pre` free bytes, then `n` payload bytes). */
+/**
+ * Publishes a frame the peer's sender filled (`b`: `pre` free bytes, then `n` payload bytes) at
+ * QoS 1, once the window has room for it; meanwhile the frame is charged to the call budget.
+ */
 async function publishFrame(p: Peer, b: Buffer, n: number) {
     const tl = p.topic.length
     // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
-    if (!up || b.length - p.s.max !== 5 + tl) {
+    if (!up || b.length - p.s.max !== 7 + tl) {
         if (!up) await ds.sleep(50)
         return
     }
-    const rl = 2 + tl + n
+    const rl = 4 + tl + n
     const st = rl < 128 ? 1 : 0
-    b[st] = 0x30
-    if (st) b[2] = rl
-    else {
-        b[1] = (rl & 127) | 128
-        b[2] = rl >> 7
+    chargeLink(b.length)
+    try {
+        if (!(await room(rl + 3 - st))) return
+        b[st] = 0x32
+        if (st) b[2] = rl
+        else {
+            b[1] = (rl & 127) | 128
+            b[2] = rl >> 7
+        }
+        b[3] = tl >> 8
+        b[4] = tl & 255
+        b.blitAt(5, p.topic, 0, tl)
+        newId(b, 5 + tl)
+        put(st === 0 && n === p.s.max ? b : b.slice(st, 7 + tl + n), true)
+    } finally {
+        chargeLink(-b.length)
     }
-    b[3] = tl >> 8
-    b[4] = tl & 255
-    b.blitAt(5, p.topic, 0, tl)
-    await write(st === 0 && n === p.s.max ? b : b.slice(st, 5 + tl + n))
 }

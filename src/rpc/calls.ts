@@ -627,3 +627,12 @@ function bufferSource(b: Buffer): ByteSource {
         read: async (offset: number, length: number) => b.slice(offset, Math.min(b.length, offset + length)),
     }
 }
+
+/**
+ * Charges `n` bytes (negative: gives them back) that a link holds outside any call (the MQTT link's
+ * packet being received, its frame waiting to be written) to the budget, so admission by bytes
+ * counts them as on Jacdac (src/net/mqtt.ts).
+ */
+export function chargeLink(n: number) {
+    used += n
+}

@@ -160,6 +160,8 @@ export function docBlock(name: string): string {
 export interface Mosquitto {
   url: string
   port: number
+  /** the broker's process id */
+  pid: number
   log: string[]
   /** SIGKILL: no goodbye to any client, no wills sent */
   kill(): Promise<void>
@@ -224,6 +226,7 @@ export async function startMosquitto(users: { name: string; password: string; ro
   return {
     url: `mqtt://127.0.0.1:${p}`,
     port: p,
+    pid: child.pid!,
     log,
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return
