@@ -39,7 +39,7 @@ import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
 import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
-import { chargeLink, dropLink, linkBusy, sessions } from "../rpc/calls"
+import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
 import { Runtime, parse } from "../rpc/server"
 
 /**
@@ -106,9 +106,7 @@ let echoTopic: Buffer
 const peers: Peer[] = []
 function noop() {}
 /** the link of a parked session (its host's peer went to another host): sends nothing */
-const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop, maxSessions: 0 }
-/** a parked session being given up (`dropLink` of this link forgets exactly it) */
-const GONE: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop, maxSessions: 0 }
+const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop }
 /** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
 const parked: Session[] = []
 const parkedBy: string[] = []
@@ -541,8 +539,7 @@ function peerFor(host: string): Peer {
         // parked sessions never take the last session slots (the hosts on peers and a Jacdac host
         // keep room): beyond maxSessions - MAX_PEERS - 1 the oldest is given up
         while (parked.length > 0 && parked.length > cfg.maxSessions - MAX_PEERS - 1) {
-            parked[0].out = GONE
-            dropLink(GONE)
+            dropSession(parked[0])
             parked.insert(0, -1)
             parkedBy.insert(0, -1)
         }

@@ -64,14 +64,13 @@ export function open(nonce: number, version: number, link: Out) {
             n++
         }
     if (n >= (link.maxSessions || cfg.maxSessions)) {
-        // give up one of this link's sessions with no calls: one that never called, open for a
-        // second at least, else one whose last call is SESSION_KEEP_MS old; refuse when there is
+        // give up this link's least recently used session with no calls, idle for a second, that
+        // never called or whose last call is SESSION_KEEP_MS old; refuse when there is
         // none (a flood of OPENs cannot push out hosts that are working or called recently)
         let lru: Session = null
         const now = ds.millis()
         for (const s of sessions)
-            if (s.out === link && !hasCalls(s) && now - s.used > 1000 && (s.called === 0 || now - s.called > SESSION_KEEP_MS))
-                if (!lru || (lru.called !== 0 && s.called === 0) || ((lru.called === 0) === (s.called === 0) && s.used < lru.used)) lru = s
+            if (s.out === link && !hasCalls(s) && now - s.used > 1000 && (s.called === 0 || now - s.called > SESSION_KEEP_MS) && (!lru || s.used < lru.used)) lru = s
         if (!lru) {
             greet(nonce, 0, link)
             return
@@ -107,7 +106,7 @@ export function use(id: number, link: Out): Session {
         return s
     }
     const b = u32s(id, bootId, RecMin.Nosession)
-    link.transient(Kind.NOSESSION, b, id)
+    link.transient(Kind.NOSESSION, b)
     return null
 }
 
@@ -117,19 +116,15 @@ export function linkBusy(link: Out): boolean {
     return false
 }
 
-/** forgets every session of `link` (the link now serves another host) */
-export function dropLink(link: Out) {
-    for (const s of sessions.slice()) if (s.out === link) dropSession(s)
-}
-
 export function hasCalls(s: Session) {
     for (const c of calls) if (c.s === s) return true
     return false
 }
 
-function dropSession(s: Session) {
+/** forgets `s` and its calls (a running handler is cancelled and its slot given back) */
+export function dropSession(s: Session) {
     for (const c of calls.slice()) if (c.s === s) forget(c, "session given up")
-    unrefuse(s, 0, true)
+    unrefuse(s, 0xffffffff)
     const i = sessions.indexOf(s)
     if (i >= 0) sessions.insert(i, -1)
 }
@@ -150,15 +145,16 @@ export function inFlight(): number {
 export function bounce(s: Session, seq: number, status: number) {
     const b = u32s(s.id, seq, RecMin.Result)
     b[RecOff.ResultStatus] = status
-    s.out.transient(Kind.RESULT, b, s.id)
+    s.out.transient(Kind.RESULT, b)
 }
 
 /**
  * Refused calls (no such service, wrong type, over the limits): their seq is settled at once (the
  * call can never run later) and the answer is kept in a small ring shared by all hosts, for a
- * resent CALL or a POLL, until DONE, retention, or until the ring needs room: then a host holding
- * half of it loses its own oldest, else the oldest goes (a late POLL for it gets "gone"). A flood
- * of refusals costs at most MAX_REFUSALS small records, whoever sends it.
+ * resent CALL or a POLL, until the host's ack passes it, retention, or until the ring needs room:
+ * then a host that has refusals kept loses its own oldest, else the oldest goes (a late POLL for it
+ * gets "gone"). A flood of refusals costs at most MAX_REFUSALS small records, whoever sends it, and
+ * past its first it evicts only its own.
  */
 interface Refusal {
     s: Session
@@ -176,15 +172,12 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
         dropSession(s)
         return
     }
-    // full: a host holding half the ring gives up its own oldest, else the oldest goes
-    let k = 0
-    let own = -1
-    for (let i = 0; i < refusals.length; i++)
-        if (refusals[i].s === s) {
-            if (own < 0) own = i
-            k++
-        }
-    if (refusals.length >= MAX_REFUSALS) refusals.insert(k >= MAX_REFUSALS >> 1 ? own : 0, -1)
+    // full: a host that has refusals kept gives up its own oldest, else the oldest goes
+    if (refusals.length >= MAX_REFUSALS) {
+        let i = 0
+        while (i < refusals.length - 1 && refusals[i].s !== s) i++
+        refusals.insert(refusals[i].s === s ? i : 0, -1)
+    }
     let m = Buffer.from(msg)
     if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
     const b = u32s(s.id, seq, RecMin.Result + m.length)
@@ -193,24 +186,18 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
     b.blitAt(RecOff.ResultData, m, 0, m.length)
     const r: Refusal = { s, seq, body: b, t: ds.millis() }
     refusals.push(r)
-    s.out.transient(Kind.RESULT, b, s.id)
+    s.out.transient(Kind.RESULT, b)
 }
 
-function refusal(s: Session, seq: number): Refusal {
-    for (const r of refusals) if (r.s === s && r.seq === seq) return r
-    return null
-}
-
-function unrefuse(s: Session, seq: number, all: boolean) {
-    for (let i = refusals.length - 1; i >= 0; i--) {
-        const r = refusals[i]
-        if (r.s === s && (all || r.seq === seq || r.seq <= s.floor)) refusals.insert(i, -1)
-    }
+/** forgets `s`'s refusals up to `seq` */
+function unrefuse(s: Session, seq: number) {
+    for (let i = refusals.length - 1; i >= 0; i--) if (refusals[i].s === s && refusals[i].seq <= seq) refusals.insert(i, -1)
 }
 
 /** a new call whose request starts with `dlen` bytes of `d` at `db` */
 export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
-    // each host keeps its share: one host's calls never take the last two slots (issue 16)
+    // each host keeps its share: one host's calls never take the last two slots (issue 16; one
+    // slot of 1-3)
     let n = 0
     let mine = 0
     for (const c of calls)
@@ -218,12 +205,8 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
             n++
             if (c.s === s) mine++
         }
-    if (n >= cfg.maxInFlight || mine >= (cfg.maxInFlight > 3 ? cfg.maxInFlight - 2 : 1)) {
-        bounce(s, seq, Status.Busy)
-        return
-    }
-    // handlers released but not yet returned (or terminated) hold memory the budget does not see
-    if (lingering.length >= MAX_LINGERING) {
+    // (and handlers released but not yet returned or terminated hold memory the budget does not see)
+    if (n >= cfg.maxInFlight || (mine && mine + 2 >= cfg.maxInFlight) || lingering.length >= MAX_LINGERING) {
         bounce(s, seq, Status.Busy)
         return
     }
@@ -335,7 +318,7 @@ function due(c: Call, state: number) {
 function statusOf(s: Session, seq: number, state: number) {
     const b = u32s(s.id, seq, RecMin.Status)
     b[RecOff.StatusState] = state
-    s.out.transient(Kind.STATUS, b, s.id)
+    s.out.transient(Kind.STATUS, b)
 }
 
 // ---------------------------------------------------------------- running
@@ -562,7 +545,6 @@ export function onCancel(s: Session, seq: number) {
 export function onDone(s: Session, seq: number) {
     const c = find(s, seq)
     if (!c) {
-        unrefuse(s, seq, false)
         if (!s.settle(seq)) dropSession(s)
     } else if (c.state === CallState.Done) forget(c)
 }
@@ -570,9 +552,12 @@ export function onDone(s: Session, seq: number) {
 export function onPoll(s: Session, seq: number, have: number) {
     const c = find(s, seq)
     if (!c) {
-        const r = refusal(s, seq)
-        if (r) s.out.transient(Kind.RESULT, r.body, s.id)
-        else statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
+        for (const r of refusals)
+            if (r.s === s && r.seq === seq) {
+                s.out.transient(Kind.RESULT, r.body)
+                return
+            }
+        statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
     }
     else if (c.state !== CallState.Done) due(c, c.state)
     else if (c.status !== Status.Ok) {
@@ -588,7 +573,7 @@ export function ack(s: Session, ack: number) {
     // the floor first: forgetting the calls below it must not add settled ranges (many at
     // once overflowed the range list and cost the host its session)
     s.ackTo(ack)
-    unrefuse(s, 0, false)
+    unrefuse(s, s.floor)
     for (const c of calls.slice()) if (c.s === s && c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
 }
 
@@ -608,7 +593,7 @@ export function sweep() {
     for (const c of calls.slice()) {
         if (c.state === CallState.Receiving) {
             if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
-            else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, `the request stalled: under ${c.s.out.win >> 1} bytes in ${cfg.stallMs} ms`)
+            else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
         } else if (c.state === CallState.Queued || c.state === CallState.Running) {
             if (now > c.ctx.deadline) {
                 // a handler that never returns must not hold its slot: release it at the deadline

@@ -234,15 +234,12 @@ export interface Out {
     win: number
     /** the sender has something new to send */
     wake(): void
-    /**
-     * a record that belongs to no call (a bounded queue: when it is full, the owner with the most
-     * queued gives way; `owner`: the session the record answers, 0 for none)
-     */
-    transient(kind: number, body: Buffer, owner?: number): void
+    /** a record that belongs to no call (a bounded queue, in which each session may hold a quarter) */
+    transient(kind: number, body: Buffer): void
     /** an ERROR record (rate-limited) */
     error(offset: number, msg: string): void
     /** HELLO and the service list are due (coalesced: an announcement in progress is not restarted unless `fresh`) */
     announce(fresh?: boolean): void
-    /** sessions this link may hold at once (0: cfg.maxSessions) */
-    maxSessions: number
+    /** sessions this link may hold at once (unset: cfg.maxSessions) */
+    maxSessions?: number
 }

@@ -29,11 +29,9 @@ let sharedBusy = false
  */
 export class Sender implements Out {
     q: Buffer[] = []
-    /** the session each queued record answers (0: none), beside `q` */
-    qOwner: number[] = []
     qBytes = 0
-    /** sessions this link may hold (0: cfg.maxSessions) */
-    maxSessions = 0
+    /** sessions this link may hold (unset: cfg.maxSessions) */
+    maxSessions: number
     /** records left out because the transient queue was full (diagnostics) */
     dropped = 0
     err: Buffer = null
@@ -63,19 +61,20 @@ export class Sender implements Out {
         if (f && f.suspended) f.resume(null)
     }
 
-    transient(kind: number, body: Buffer, owner?: number) {
+    transient(kind: number, body: Buffer) {
         const n = Limit.RecordHeader + body.length
-        const who = owner || 0
         // each owner may queue a quarter of the bytes: a host flooding POLLs or refused CALLs
-        // crowds out only its own records (one pass: a loop per record would trip the watchdog)
+        // crowds out only its own records (one pass: a loop per record would trip the watchdog).
+        // The owner is the session a record answers (every kind here but SESSION starts with it),
+        // 0 for SESSION records.
+        const who = kind === Kind.SESSION ? 0 : body.getAt(0, "u32")
         let mine = n
-        for (let j = 0; j < this.q.length; j++) if (this.qOwner[j] === who) mine += this.q[j].length
+        for (const r of this.q) if ((r[0] === Kind.SESSION ? 0 : r.getAt(Limit.RecordHeader, "u32")) === who) mine += r.length
         if (this.qBytes + n > TRANSIENT_MAX || mine > TRANSIENT_MAX >> 2) {
             this.dropped++
             return
         }
         this.q.push(rec(kind, body))
-        this.qOwner.push(who)
         this.qBytes += n
         this.wake()
     }
@@ -227,7 +226,6 @@ async function fill(s: Sender): Promise<Buffer> {
     }
     while (s.q.length > 0 && n + s.q[0].length <= ctl) {
         const r = s.q.shift()
-        s.qOwner.shift()
         s.qBytes -= r.length
         pkt.blitAt(n, r, 0, r.length)
         n += r.length

@@ -88,40 +88,36 @@ function startJacdac(rt: Runtime) {
 /** every packet for the server; nothing escapes it (an exception here would restart the program) */
 async function onServerPacket(pkt: ds.Packet) {
     try {
-        await dispatch(pkt)
+        if (pkt.isReport) return
+        const i = pkt.serviceIndex
+        const h = handlers[i]
+        if (!h) return
+        ;(i ? ds.RosServices.spec : ds.Control.spec).assign(pkt)
+        const sp = pkt.spec
+        if (sp) {
+            const m = h[(pkt.isRegSet ? "set_" : "") + sp.name]
+            if (m) {
+                if (pkt.isRegSet) {
+                    await m(pkt.decode())
+                    return
+                }
+                if (pkt.isRegGet) {
+                    const r = await m()
+                    if (r !== undefined) {
+                        await dss._serverSend(i, sp.encode(r))
+                        return
+                    }
+                } else if (pkt.isAction) {
+                    const v = await m(pkt.decode())
+                    if (sp.response) await dss._serverSend(i, sp.response.encode(v))
+                    return
+                }
+            }
+        }
+        await dss._serverSend(i, pkt.notImplemented())
     } catch (e) {
         console.log("rosservices: packet: " + errText(e))
     }
-}
-
-async function dispatch(pkt: ds.Packet) {
-    if (pkt.isReport) return
-    const i = pkt.serviceIndex
-    const h = handlers[i]
-    if (!h) return
-    ;(i ? ds.RosServices.spec : ds.Control.spec).assign(pkt)
-    const sp = pkt.spec
-    if (sp) {
-        const m = h[(pkt.isRegSet ? "set_" : "") + sp.name]
-        if (m) {
-            if (pkt.isRegSet) {
-                await m(pkt.decode())
-                return
-            }
-            if (pkt.isRegGet) {
-                const r = await m()
-                if (r !== undefined) {
-                    await dss._serverSend(i, sp.encode(r))
-                    return
-                }
-            } else if (pkt.isAction) {
-                const v = await m(pkt.decode())
-                if (sp.response) await dss._serverSend(i, sp.response.encode(v))
-                return
-            }
-        }
-    }
-    await dss._serverSend(i, pkt.notImplemented())
 }
 
 /** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
