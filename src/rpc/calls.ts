@@ -70,7 +70,7 @@ export function open(nonce: number, version: number, link: Out) {
         let lru: Session = null
         const now = ds.millis()
         for (const s of sessions)
-            if (s.out === link && !hasCalls(s) && now - s.used > 1000 && (s.called === 0 || now - s.called > SESSION_KEEP_MS) && (!lru || s.used < lru.used)) lru = s
+            if (s.out === link && !hasCalls(s) && now - s.used > 1000 && (!s.called || now - s.called > SESSION_KEEP_MS) && (!lru || s.used < lru.used)) lru = s
         if (!lru) {
             greet(nonce, 0, link)
             return
@@ -124,7 +124,7 @@ export function hasCalls(s: Session) {
 /** forgets `s` and its calls (a running handler is cancelled and its slot given back) */
 export function dropSession(s: Session) {
     for (const c of calls.slice()) if (c.s === s) forget(c, "session given up")
-    unrefuse(s, 0xffffffff)
+    unrefuse(s, 0, 0xffffffff)
     const i = sessions.indexOf(s)
     if (i >= 0) sessions.insert(i, -1)
 }
@@ -151,8 +151,8 @@ export function bounce(s: Session, seq: number, status: number) {
 /**
  * Refused calls (no such service, wrong type, over the limits): their seq is settled at once (the
  * call can never run later) and the answer is kept in a small ring shared by all hosts, for a
- * resent CALL or a POLL, until the host's ack passes it, retention, or until the ring needs room:
- * then a host that has refusals kept loses its own oldest, else the oldest goes (a late POLL for it
+ * resent CALL or a POLL, until DONE or the host's ack passes it, retention, or until the ring needs room:
+ * then a host that has refusals kept loses its latest, else the oldest goes (a late POLL for it
  * gets "gone"). A flood of refusals costs at most MAX_REFUSALS small records, whoever sends it, and
  * past its first it evicts only its own.
  */
@@ -172,11 +172,11 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
         dropSession(s)
         return
     }
-    // full: a host that has refusals kept gives up its own oldest, else the oldest goes
+    // full: a host that has refusals kept gives up its latest, else the oldest goes
     if (refusals.length >= MAX_REFUSALS) {
-        let i = 0
-        while (i < refusals.length - 1 && refusals[i].s !== s) i++
-        refusals.insert(refusals[i].s === s ? i : 0, -1)
+        let i = refusals.length - 1
+        while (i > 0 && refusals[i].s !== s) i--
+        refusals.insert(i, -1)
     }
     let m = Buffer.from(msg)
     if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
@@ -189,9 +189,12 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
     s.out.transient(Kind.RESULT, b)
 }
 
-/** forgets `s`'s refusals up to `seq` */
-function unrefuse(s: Session, seq: number) {
-    for (let i = refusals.length - 1; i >= 0; i--) if (refusals[i].s === s && refusals[i].seq <= seq) refusals.insert(i, -1)
+/** forgets `s`'s refusals of seqs `lo` to `hi` */
+function unrefuse(s: Session, lo: number, hi: number) {
+    for (let i = refusals.length - 1; i >= 0; i--) {
+        const r = refusals[i]
+        if (r.s === s && r.seq >= lo && r.seq <= hi) refusals.insert(i, -1)
+    }
 }
 
 /** a new call whose request starts with `dlen` bytes of `d` at `db` */
@@ -545,6 +548,7 @@ export function onCancel(s: Session, seq: number) {
 export function onDone(s: Session, seq: number) {
     const c = find(s, seq)
     if (!c) {
+        unrefuse(s, seq, seq)
         if (!s.settle(seq)) dropSession(s)
     } else if (c.state === CallState.Done) forget(c)
 }
@@ -573,7 +577,7 @@ export function ack(s: Session, ack: number) {
     // the floor first: forgetting the calls below it must not add settled ranges (many at
     // once overflowed the range list and cost the host its session)
     s.ackTo(ack)
-    unrefuse(s, s.floor)
+    unrefuse(s, 0, s.floor)
     for (const c of calls.slice()) if (c.s === s && c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
 }
 
@@ -588,8 +592,9 @@ export function sweep() {
             unlinger(c)
         }
     // refusals are kept as long as answers; sessions that never called, for 10 s
-    for (let i = refusals.length - 1; i >= 0; i--) if (now - refusals[i].t > cfg.retentionMs) refusals.insert(i, -1)
-    for (const s of sessions.slice()) if (s.called === 0 && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
+    // (in the order they came)
+    while (refusals.length > 0 && now - refusals[0].t > cfg.retentionMs) refusals.shift()
+    for (const s of sessions.slice()) if (!s.called && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
     for (const c of calls.slice()) {
         if (c.state === CallState.Receiving) {
             if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")

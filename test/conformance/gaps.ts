@@ -34,17 +34,7 @@ export const NOT_MODELLED: Record<Impl, Partial<Record<Feature, string>>> = {
  * it and fails). The case still runs for that implementation, as `todo`: its failure is reported
  * without failing `npm test`. Remove the entry with the fix.
  */
-export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = [
-  {
-    impl: "mqtt",
-    title: /^uploads:/,
-    defect:
-      "a 16 KiB upload after the busy, host-share and deadline cases panics the firmware with OutOfMemory in admit(), " +
-      "thrown up through the MQTT link's packet loop (PANIC 60004, the program restarts); alone it passes, and over Jacdac " +
-      "the same sequence passes (probably the MQTT link's buffers, which the budget does not count). " +
-      "Reproduce: RS_CONFORMANCE=mqtt RS_CONFORMANCE_CASE='^(busy|one host|uploads)'",
-  },
-]
+export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = []
 
 /** The defect `impl` is known to fail `title` with, if any. */
 export function knownDefect(impl: Impl, title: string): string | undefined {
