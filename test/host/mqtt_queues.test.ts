@@ -26,7 +26,8 @@ test("embedded broker: a host that does not read holds at most MAX_QUEUED_BYTES,
     let got = 0
     other.on("message", () => got++)
     await other.subscribeAsync("robots/r1/out/other")
-    const robot = await rawClient(broker.url, { clientId: "robot-r1" })
+    // (without users the broker takes the user name given as the identity: the robot r1)
+    const robot = await rawClient(broker.url, { clientId: "robot-r1", username: "r1" })
     const frame = Buffer.alloc(16 * 1024, 7)
     // 16 MiB to the idle host, a small frame to the other host after each 64 of them
     for (let i = 0; i < 1024; i++) {
@@ -53,12 +54,13 @@ test("mosquitto with the docs' configuration: a host that does not read costs th
       const status = readFileSync(`/proc/${m.pid}/status`, "utf8")
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024
     }
-    const idle = await idleHost(m.url, "robots/r1/out/idle", { username: "bridge", password: "pw-bridge" })
+    // (a host user may read only its own answers: robots/+/out/<user>)
+    const idle = await idleHost(m.url, "robots/r1/out/bridge", { username: "bridge", password: "pw-bridge" })
     const robot = await rawClient(m.url, { clientId: "robot-r1", username: "r1", password: "pw-r1" })
     const before = rss()
     // frames of the largest size a robot sends (maxRecord 4096)
     const frame = Buffer.alloc(4096, 7)
-    for (let i = 0; i < 8192; i++) await robot.publishAsync("robots/r1/out/idle", frame, { qos: 1 })
+    for (let i = 0; i < 8192; i++) await robot.publishAsync("robots/r1/out/bridge", frame, { qos: 1 })
     const grown = rss() - before
     console.log(`# mosquitto: 32 MiB published to a host that does not read: +${(grown / 1024).toFixed(0)} KiB`)
     // max_queued_messages 200 x 4 KB, plus what the sockets hold; with mosquitto's default (1000
