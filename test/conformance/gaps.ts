@@ -34,7 +34,16 @@ export const NOT_MODELLED: Record<Impl, Partial<Record<Feature, string>>> = {
  * it and fails). The case still runs for that implementation, as `todo`: its failure is reported
  * without failing `npm test`. Remove the entry with the fix.
  */
-export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = []
+export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = [
+  {
+    impl: "mqtt",
+    title: /^uploads:/,
+    defect:
+      "after the busy, host-share and deadline cases the robot went offline during this 16 KiB upload over MQTT " +
+      "(seen in CI on 2026-12-06 after the MQTT link's hardening; issue 20: the MQTT link's heap use under load). " +
+      "Reproduce: RS_CONFORMANCE=mqtt RS_CONFORMANCE_CASE='^(busy|one host|uploads)'",
+  },
+]
 
 /** The defect `impl` is known to fail `title` with, if any. */
 export function knownDefect(impl: Impl, title: string): string | undefined {
