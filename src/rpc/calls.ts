@@ -166,6 +166,12 @@ interface Refusal {
 }
 export const refusals: Refusal[] = []
 
+/** `msg` as UTF-8, cut to Limit.MaxMessage bytes (the message of an error RESULT) */
+function msgBytes(msg: string): Buffer {
+    const m = Buffer.from(msg)
+    return m.length > Limit.MaxMessage ? m.slice(0, Limit.MaxMessage) : m
+}
+
 /** answers a call that never ran and never will */
 export function reject(s: Session, seq: number, status: number, msg: string) {
     if (!s.settle(seq)) {
@@ -178,8 +184,7 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
         while (i > 0 && refusals[i].s !== s) i--
         refusals.insert(i, -1)
     }
-    let m = Buffer.from(msg)
-    if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
+    const m = msgBytes(msg)
     const b = u32s(s.id, seq, RecMin.Result + m.length)
     b[RecOff.ResultStatus] = status
     b.setAt(RecOff.ResultTotal, "u32", m.length)
@@ -493,8 +498,7 @@ export function fail(c: Call, status: number, msg: string) {
     c.sendOff = -1
     c.state = CallState.Done
     c.status = status
-    let m = Buffer.from(msg)
-    if (m.length > Limit.MaxMessage) m = m.slice(0, Limit.MaxMessage)
+    const m = msgBytes(msg)
     c.msg = m
     c.t = ds.millis()
     charge(c, CALL_COST + m.length)
