@@ -105,6 +105,7 @@ async function startProxy(target: number) {
   let stall = false
   let holdDown = false
   let fromClient = 0
+  let toClient = 0
   let held2: [net.Socket, Buffer][] = []
   const server = net.createServer((down) => {
     if (hold) {
@@ -139,6 +140,7 @@ async function startProxy(target: number) {
     if (stall) down.pause()
     up.on("data", (d) => {
       if (mute) return
+      toClient += d.length
       if (holdDown) held2.push([down, d])
       else down.write(d)
     })
@@ -164,6 +166,10 @@ async function startProxy(target: number) {
     /** nothing from the broker reaches the client */
     set mute(v: boolean) {
       mute = v
+    },
+    /** bytes written towards the client (the robot) so far */
+    get toClient() {
+      return toClient
     },
     /** bytes read from the client (the robot) so far */
     get fromClient() {
@@ -720,7 +726,11 @@ describe("the robot's MQTT connection when the broker misbehaves (a second VM)",
   test("keep-alive: a PINGREQ every 15 s; a PINGRESP that never comes: the robot reconnects", async () => {
     // the connection made after the last test: its next PINGREQ within 15 s (+ the VM's scheduling)
     const p0 = pingTimes.length
+    const down0 = proxy.toClient
     await until("a PINGREQ", () => pingTimes.length > p0, 20000)
+    // its PINGRESP is on its way to the robot before the proxy goes mute (muting earlier made this
+    // PINGREQ the unanswered one: CI failure of stop 21)
+    await until("the PINGRESP passed the proxy", () => proxy.toClient >= down0 + 2, 5000)
     // the broker's answers stop reaching the robot: the next PINGREQ goes unanswered
     proxy.mute = true
     const from = presence.length
