@@ -85,6 +85,13 @@ export interface PendingCall {
   /** request bytes the device acknowledged, and sent so far */
   acked: number
   sentTo: number
+  /**
+   * the CALL went without data and the rest waits for the device's first STATUS receiving: a
+   * request that needs DATA records anyway is not streamed before the device admitted it (a busy
+   * device would read and drop every byte of it, and over MQTT each 128-byte read costs the
+   * device heap: issue 20)
+   */
+  held: boolean
   /** bytes allowed beyond `acked`: the device's window, halved on every gap (AIMD, as TCP does) */
   cwnd: number
   silence: NodeJS.Timeout | undefined
@@ -248,7 +255,9 @@ export class CallEngine {
           this.sendRequest(c, r.offset, true)
           break
         case CallState.receiving:
-          if (r.offset > c.acked) {
+          // (the first one for a held request says: admitted, send)
+          if (r.offset > c.acked || (c.held && r.offset === c.acked)) {
+            c.held = false
             c.acked = r.offset
             c.cwnd = Math.min(this.hello?.window ?? 944, c.cwnd + this.link.maxPayload)
             this.sendMore(c)
@@ -346,6 +355,7 @@ export class CallEngine {
         got: 0,
         acked: 0,
         sentTo: 0,
+        held: false,
         cwnd: 0,
         silence: undefined,
         pollDelay: POLL_FIRST_MS,
@@ -440,14 +450,17 @@ export class CallEngine {
         recs.push(encodeCallx({ ...head, listVersion: listed.version, index, data: req }))
         off = req.length
       } else {
-        const n = Math.min(req.length, max - CALL_HEADER - c.name.length)
+        // a request that does not fit the CALL record goes after the device admitted it
+        const room = max - CALL_HEADER - c.name.length
+        const n = req.length <= room ? req.length : 0
+        c.held = n < req.length
         recs.push(encodeCall({ ...head, hash32: c.hash32, total: req.length, name: c.name, data: req.subarray(0, n) }))
         off = n
       }
     }
     c.sentTo = off
     this.link.send(recs)
-    this.sendMore(c)
+    if (!c.held) this.sendMore(c)
     this.armSilence(c)
   }
 

@@ -549,7 +549,10 @@ export class MemoryRobot {
     c.req = new Uint8Array(total)
     c.req.set(r.data)
     c.got = r.data.length
+    c.ackAt = c.got
     this.armStall(host, s, c)
+    // acknowledged at once: the host sends the rest only once admitted (as the device)
+    this.send(host, encodeStatus({ session: s.id, seq: r.seq, state: CallState.receiving, offset: c.got }))
   }
 
   /** DATA: more request bytes of a call being received */

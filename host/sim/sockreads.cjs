@@ -5,20 +5,37 @@
 // program as one buffer allocated in its 64 KB heap; over 57,344 bytes (DEVS_MAX_ALLOC) the
 // runtime throws "RangeError: buffer too big" in its own event callback, before any program code
 // runs (PANIC 60005), and a smaller one can still run the heap out beside the program's own data.
-// No program can guard against that. The ESP32 runtime (devicescript-esp32 main/sock.c) reads
-// 1,024 bytes per event, and lwIP's TCP window (5,744 bytes by default) bounds what is waiting.
-// Here: events of at most READ bytes, at most WINDOW bytes per turn, the socket paused (TCP pushes
-// back on the sender) until what was read has been handed over.
+// No program can guard against that. The ESP32 runtime (devicescript-esp32 main/sock.c,
+// jd_tcpsock_process) reads in its main loop, 128 bytes per recv() into a static buffer, until
+// recv() would block, and each piece becomes a 'data' event: a fiber and a 128-byte buffer in the
+// program's heap. So what waits in the heap is at most what lwIP's TCP window (5,744 bytes by
+// default) let in since the program last ran, cut into 128-byte events, and the program runs
+// (its fibers consume those events) before the loop reads again.
+// Here the same: events of READ bytes, at most WINDOW bytes per turn, then the VM runs at once
+// (its exported jd_em_process: the VM otherwise runs only when its own timer fires, which a socket
+// event does not advance, and windows kept arriving meanwhile: 8 MQTT hosts uploading at once ran
+// the heap out with 1.5 KB of the call budget in use), and the socket stays paused (TCP pushes back
+// on the sender) until what was read has been handed over.
 "use strict"
 const net = require("node:net")
 const tls = require("node:tls")
 
-/** bytes per 'data' event (main/sock.c sockbuf) */
-const READ = 1024
+/** bytes per 'data' event (main/sock.c: `static uint8_t sockbuf[128]`) */
+const READ = 128
 /** bytes handed over per turn (lwIP's default TCP window) */
 const WINDOW = 5744
-/** ms between turns: about the VM's scheduling tick, so its fibers run between two windows */
-const GAP_MS = 10
+/** ms between turns (the ESP32's main loop reads again as soon as the program has run) */
+const GAP_MS = 1
+
+/** the VM's `jd_em_process` (runs the program's fibers that are due), once the VM is instantiated */
+let vmProcess = null
+const instantiate = WebAssembly.instantiate
+WebAssembly.instantiate = async function (...args) {
+  const r = await instantiate.apply(this, args)
+  const ex = (r && r.instance ? r.instance : r).exports
+  if (ex && typeof ex.jd_em_process === "function") vmProcess = ex.jd_em_process
+  return r
+}
 
 function shape(sock) {
   const on = sock.on
@@ -37,6 +54,8 @@ function shape(sock) {
         n += k
         listener(b.subarray(0, k))
       }
+      // the program consumes the window before the next is read (main/sock.c runs in the main loop)
+      if (n > 0 && vmProcess) vmProcess()
       if (q.length > 0) timer = setTimeout(pump, GAP_MS)
       else if (!sock.destroyed) sock.resume()
     }

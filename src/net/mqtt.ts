@@ -4,8 +4,8 @@
 // see DEVICESCRIPT.md): one socket, incoming packets parsed from the byte stream with a bounded
 // buffer, outgoing packets paced by the broker's PUBACKs.
 //
-// Incoming: each chunk the runtime hands over (a fiber per chunk: 1 KB reads on the ESP32, whole
-// TCP reads in the VM) is parsed at once, in that fiber, into the call table: no chunk waits in a
+// Incoming: each chunk the runtime hands over (a fiber per chunk: 128-byte reads on the ESP32, the same in
+// the simulator: host/sim/sockreads.cjs) is parsed at once, in that fiber, into the call table: no chunk waits in a
 // queue, and a packet split across chunks is gathered in one buffer of at most `inMax` bytes
 // (charged to the call budget while it is held). Nothing there suspends, so nothing piles up.
 // Outgoing: the socket tells only open, data, close and error (runtime/impl_socket.c), never that a

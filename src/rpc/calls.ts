@@ -257,7 +257,9 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.got = dlen
     c.ackAt = dlen
     calls.push(c)
+    // a request still to come is acknowledged at once: the host sends it only once admitted
     if (c.got === c.total) ready(c)
+    else due(c, CallState.Receiving)
 }
 
 /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
