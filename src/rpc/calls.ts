@@ -222,7 +222,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     // decoding itself briefly holds both (runCall waits for that room), except for a request whose
     // trailing byte array is received into a buffer of its own and handed over as it is
     const at = e.type.tail
-    const split = at > 0 && total >= at
+    const split = at > 0 && total > at
     const need = CALL_COST + total
     const whole = split ? need + RESERVE : need + total
     if (whole > cfg.budget) {
@@ -245,10 +245,21 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.total = total
     c.cost = need
     used += need
+    // an upload whose CALL carries none of its trailing bytes (what hosts send since issue 20)
+    // gets its large buffer from a fiber of its own, after the read that brought the CALL: the
+    // runtime's other events of that read (over MQTT up to 45 fibers and buffers) are garbage by
+    // then and no longer split the heap; the host sends the rest once told (STATUS receiving), and
+    // DATA before that is dropped (onData)
+    const later = split && dlen <= at
     if (split) {
         c.req = Buffer.alloc(at)
-        c.tail = Buffer.alloc(total - at)
-        put(c, 0, d, db, dlen)
+        if (later) {
+            c.req.blitAt(0, d, db, dlen)
+            grow.start(c)
+        } else {
+            c.tail = Buffer.alloc(total - at)
+            put(c, 0, d, db, dlen)
+        }
     } else if (dlen === total) c.req = d.slice(db, db + dlen)
     else {
         c.req = Buffer.alloc(total)
@@ -257,9 +268,19 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.got = dlen
     c.ackAt = dlen
     calls.push(c)
-    // a request still to come is acknowledged at once: the host sends it only once admitted
+    // a request still to come is acknowledged at once (an upload once its buffer is taken): the
+    // host sends it only once admitted
     if (c.got === c.total) ready(c)
-    else due(c, CallState.Receiving)
+    else if (!later) due(c, CallState.Receiving)
+}
+
+/** takes the buffer of an upload's trailing bytes (see admit) and lets the host send them */
+async function grow(c: Call) {
+    // (unless the call ended meanwhile: cancelled, its session given up)
+    if (c.req) {
+        c.tail = Buffer.alloc(c.total - c.req.length)
+        due(c, CallState.Receiving)
+    }
 }
 
 /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
@@ -277,7 +298,8 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
         if (!s.isGone(seq)) statusOf(s, seq, CallState.Unknown)
         return
     }
-    if (c.state !== CallState.Receiving) return // a late duplicate
+    // (a late duplicate, or an upload's data before its buffer was taken)
+    if (c.state !== CallState.Receiving || (c.total > c.req.length && !c.tail)) return
     if (off > c.got) {
         // a gap: ask once per missing offset (the host also polls on silence)
         if (c.nackAt !== c.got) {
@@ -371,6 +393,9 @@ function run(c: Call) {
     c.released = false
     c.entry.running++
     c.t = ds.millis()
+    // a running handler also holds its fiber and its frames: charged another CALL_COST until it
+    // returns (finish and fail charge the answer alone; a released one lingers at CALL_COST)
+    charge(c, c.cost + CALL_COST)
     c.fiber = runCall.start(c)
 }
 

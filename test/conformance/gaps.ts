@@ -35,15 +35,6 @@ export const NOT_MODELLED: Record<Impl, Partial<Record<Feature, string>>> = {
  * without failing `npm test`. Remove the entry with the fix.
  */
 export const KNOWN_DEFECTS: { impl: Impl; title: RegExp; defect: string }[] = [
-  {
-    impl: "mqtt",
-    title: /^uploads:/,
-    defect:
-      "the 16 KiB request buffer is sometimes not found in the fragmented 64 KB heap while a socket read pass " +
-      "(128-byte events, as on the ESP32) is live: OutOfMemory at admission, the robot restarts (issue 20; " +
-      "test/host/mqtt_device.test.ts HEAVY_MQTT_DEFECT has the measured rates). " +
-      "Reproduce: RS_CONFORMANCE=mqtt RS_CONFORMANCE_CASE='^(busy|one host|uploads)'",
-  },
 ]
 
 /** The defect `impl` is known to fail `title` with, if any. */

@@ -792,20 +792,9 @@ describe("the robot's MQTT connection when the broker misbehaves (a second VM)",
 // Heavy traffic and abuse over MQTT (issues 16 item 2, 20, 17): the robot must never restart, and
 // other hosts must be served WHILE the load runs. The embedded broker (host/mqtt/broker.ts) with a
 // proxy in front of the robot that can read slowly (a slow WiFi link) or stall.
-/**
- * Known defect, open in issue 20. The VM now reads the robot's socket as the ESP32 runtime does
- * (host/sim/sockreads.cjs: 128-byte events, each a fiber and a buffer in the program's heap, up to
- * a TCP window of them before the program runs). So modelled, the 16 KiB request buffer that admission
- * allocates in one piece is sometimes not to be found in the fragmented 64 KB heap while a read pass
- * is live, although the call budget has room: OutOfMemory at admit(), the program restarts. Measured
- * 2026-12-06 over 6 runs of this block: 4 hosts failed 1 of 6, 8 hosts 3 of 6 (the two tests after
- * them fail in their wake; each passes in the runs where the uploads do). Until an upload is received
- * into buffers that need no large contiguous block, these run as `todo`: reported, not failing
- * `npm test` (RS_HEAVY=1 runs them as tests). (Before, with 1 KB reads and no prompt run of the program, a backlog of reads ran the
- * heap out with 1.5 KB of the budget in use, and the tests hid the per-read cost.)
- */
-const HEAVY_MQTT_DEFECT = "known defect (issue 20): a 16 KiB upload buffer is not always found in the fragmented heap over MQTT (OutOfMemory)"
-
+// (Issue 20: 4 and 8 hosts uploading at once used to run the robot out of memory. The VM reads the
+// robot's socket as the ESP32 does, host/sim/sockreads.cjs; an upload's buffer is taken after the
+// read that brought its CALL, and the host streams only once admitted: src/rpc/calls.ts admit.)
 describe("the robot's MQTT link under heavy traffic (a third VM, the embedded broker)", () => {
   const name = "r3"
   let rig: Rig
@@ -908,7 +897,7 @@ describe("the robot's MQTT link under heavy traffic (a third VM, the embedded br
   })
 
   for (const hosts of [4, 8]) {
-    test(`${hosts} hosts each upload 16 KiB at the same moment: all complete, no restart, another host served during it`, { todo: process.env.RS_HEAVY ? undefined : HEAVY_MQTT_DEFECT }, async () => {
+    test(`${hosts} hosts each upload 16 KiB at the same moment: all complete, no restart, another host served during it`, async () => {
       const ns: MqttNode[] = []
       for (let i = 0; i < hosts; i++) ns.push(await node())
       const v = await victim(100, 5000)
@@ -928,7 +917,7 @@ describe("the robot's MQTT link under heavy traffic (a third VM, the embedded br
     })
   }
 
-  test("a 256 KiB response every 250 ms for 20 s, from a host that reads and one that does not: no restart, others served, the broker's queue bounded", { todo: process.env.RS_HEAVY ? undefined : HEAVY_MQTT_DEFECT }, async () => {
+  test("a 256 KiB response every 250 ms for 20 s, from a host that reads and one that does not: no restart, others served, the broker's queue bounded", async () => {
     const reader = await node()
     const ec = reader.createClient(Echo, "echo")
     // the host that does not read: opens a session, then stops reading its socket and keeps calling
@@ -964,7 +953,7 @@ describe("the robot's MQTT link under heavy traffic (a third VM, the embedded br
     noRestart("after 20 s of 256 KiB calls")
   })
 
-  test("a slow reader between the robot and the broker: what the robot wrote and the broker has not read stays bounded", { todo: process.env.RS_HEAVY ? undefined : HEAVY_MQTT_DEFECT }, async () => {
+  test("a slow reader between the robot and the broker: what the robot wrote and the broker has not read stays bounded", async () => {
     const n = await node()
     const ec = n.createClient(Echo, "echo")
     proxy.slow = 64 * 1024
