@@ -2,8 +2,8 @@
 // Regenerate with `robot gen`; `robot gen --check` fails when this file is out of date.
 // int64/uint64 are bigint; uint8[]/byte[] are Uint8Array. See docs/interfaces.md.
 /* eslint-disable */
-import { messageDescriptor as __message, serviceDescriptor as __service } from "../runtime/index"
-import type { MessageDefinition as __MessageDefinition, MessageDescriptor as __MessageDescriptor, ServiceDescriptor as __ServiceDescriptor } from "../runtime/index"
+import { actionDescriptor as __action, messageDescriptor as __message, serviceDescriptor as __service } from "../runtime/index"
+import type { ActionDescriptor as __ActionDescriptor, MessageDefinition as __MessageDefinition, MessageDescriptor as __MessageDescriptor, ServiceDescriptor as __ServiceDescriptor } from "../runtime/index"
 
 // ---- types
 /** action_msgs/msg/GoalInfo */
@@ -265,6 +265,12 @@ export type Empty = { request: Empty_Request; response: Empty_Response }
 export type SetBool = { request: SetBool_Request; response: SetBool_Response }
 /** std_srvs/srv/Trigger */
 export type Trigger = { request: Trigger_Request; response: Trigger_Response }
+/** example_interfaces/action/Fibonacci_SendGoal */
+export type Fibonacci_SendGoal = { request: Fibonacci_SendGoal_Request; response: Fibonacci_SendGoal_Response }
+/** example_interfaces/action/Fibonacci_GetResult */
+export type Fibonacci_GetResult = { request: Fibonacci_GetResult_Request; response: Fibonacci_GetResult_Response }
+/** example_interfaces/action/Fibonacci */
+export type Fibonacci = { goal: Fibonacci_Goal; result: Fibonacci_Result; feedback: Fibonacci_Feedback }
 
 // ---- definitions (foxglove MessageDefinition shape, ROS 2 type names)
 const __def_action_msgs_msg_GoalInfo: __MessageDefinition = { name: "action_msgs/msg/GoalInfo", definitions: [{ type: "unique_identifier_msgs/msg/UUID", name: "goal_id", isComplex: true, isArray: false }, { type: "builtin_interfaces/msg/Time", name: "stamp", isComplex: true, isArray: false }] }
@@ -439,7 +445,7 @@ export const Trigger_Response: __MessageDescriptor<Trigger_Response> = __message
 /** unique_identifier_msgs/msg/UUID */
 export const UUID: __MessageDescriptor<UUID> = __message<UUID>("unique_identifier_msgs/msg/UUID", "cda11a671df722cca53ae65d39ab291b6ae68f8111873fbbb8bf643de3d5f299", [__def_unique_identifier_msgs_msg_UUID])
 
-// ---- service descriptors
+// ---- service descriptors (the services derived from actions included)
 /** action_msgs/srv/CancelGoal */
 export const CancelGoal: __ServiceDescriptor<CancelGoal_Request, CancelGoal_Response> & { readonly request: typeof CancelGoal_Request; readonly response: typeof CancelGoal_Response } = __service("action_msgs/srv/CancelGoal", "65e8dfbf8210e218f4d39a252cdbbcc33def291abb95026c730f96a5ae95d0cc", 1709760447, "# Ask an action server to cancel goals. Which goals, from goal_info:\n#   id all zeros, stamp zero:      every goal\n#   id all zeros, stamp not zero:  every goal accepted at or before the stamp\n#   id set, stamp zero:            that goal only\n#   id set, stamp not zero:        that goal, and every goal accepted at or before the stamp\nGoalInfo goal_info\n---\n# return_code values.\n# Accepted: the goals in goals_canceling (at least one) are now CANCELING.\nint8 ERROR_NONE=0\n# Refused: no goal changed state; goals_canceling is empty.\nint8 ERROR_REJECTED=1\n# No goal has the requested id; goals_canceling is empty.\nint8 ERROR_UNKNOWN_GOAL_ID=2\n# The goal already reached a terminal state; goals_canceling is empty.\nint8 ERROR_GOAL_TERMINATED=3\n\n# One of the ERROR_ values above.\nint8 return_code\n\n# The goals that are now being canceled.\nGoalInfo[] goals_canceling\n", CancelGoal_Request, CancelGoal_Response)
 /** example_interfaces/srv/AddTwoInts */
@@ -460,8 +466,16 @@ export const Empty: __ServiceDescriptor<Empty_Request, Empty_Response> & { reado
 export const SetBool: __ServiceDescriptor<SetBool_Request, SetBool_Response> & { readonly request: typeof SetBool_Request; readonly response: typeof SetBool_Response } = __service("std_srvs/srv/SetBool", "38bb7aec1c086c322e47a8358ca56e760ec6f47588c7d3874d1de184bfd45378", 951810796, "# Switch something on (true) or off (false).\nbool data\n---\nbool success   # true when the new value took effect\nstring message # human-readable details, e.g. why it failed\n", SetBool_Request, SetBool_Response)
 /** std_srvs/srv/Trigger */
 export const Trigger: __ServiceDescriptor<Trigger_Request, Trigger_Response> & { readonly request: typeof Trigger_Request; readonly response: typeof Trigger_Response } = __service("std_srvs/srv/Trigger", "693de298016bd8656c1959c78705823c1c61289924518dcbcc1d38be1d5799b3", 1765663384, "# Asks the server to do something that needs no arguments.\n---\nbool success   # true when the action was carried out\nstring message # human-readable details, e.g. why it failed\n", Trigger_Request, Trigger_Response)
+/** example_interfaces/action/Fibonacci_SendGoal */
+export const Fibonacci_SendGoal: __ServiceDescriptor<Fibonacci_SendGoal_Request, Fibonacci_SendGoal_Response> & { readonly request: typeof Fibonacci_SendGoal_Request; readonly response: typeof Fibonacci_SendGoal_Response } = __service("example_interfaces/action/Fibonacci_SendGoal", "40b959d97368cf751ef4cf3eed23652f8eee08e183afe9b98f747f814e36fc19", 1085888985, "unique_identifier_msgs/UUID goal_id\nFibonacci_Goal goal\n---\nbool accepted\nbuiltin_interfaces/Time stamp\n", Fibonacci_SendGoal_Request, Fibonacci_SendGoal_Response)
+/** example_interfaces/action/Fibonacci_GetResult */
+export const Fibonacci_GetResult: __ServiceDescriptor<Fibonacci_GetResult_Request, Fibonacci_GetResult_Response> & { readonly request: typeof Fibonacci_GetResult_Request; readonly response: typeof Fibonacci_GetResult_Response } = __service("example_interfaces/action/Fibonacci_GetResult", "b453ac6d42fec3ae40bb14520da1153dd7c38f459bccd3d7fed0e187af194dc1", 3025382509, "unique_identifier_msgs/UUID goal_id\n---\nint8 status\nFibonacci_Result result\n", Fibonacci_GetResult_Request, Fibonacci_GetResult_Response)
 
-/** Every message type, by full name (`std_msgs/msg/Header`). Service halves included. */
+// ---- action descriptors
+/** example_interfaces/action/Fibonacci */
+export const Fibonacci = __action("example_interfaces/action/Fibonacci", "b3e4b8944e6c3b138f65e37c21040bd848ec8d579d536420f4ae1e352d5fc9b2", 3018111124, "# The ROS 2 tutorial action: compute the Fibonacci sequence up to `order` terms.\n\n# Goal: how many terms.\nint32 order\n---\n# Result: the whole sequence.\nint32[] sequence\n---\n# Feedback: the terms computed so far.\nint32[] sequence\n", { goal: Fibonacci_Goal, result: Fibonacci_Result, feedback: Fibonacci_Feedback, sendGoal: Fibonacci_SendGoal, getResult: Fibonacci_GetResult, feedbackMessage: Fibonacci_FeedbackMessage })
+
+/** Every message type, by full name (`std_msgs/msg/Header`). Service halves and action messages included. */
 export const messageTypes: { readonly [fullName: string]: __MessageDescriptor<any> } = {
   "action_msgs/msg/GoalInfo": GoalInfo,
   "action_msgs/msg/GoalStatus": GoalStatus,
@@ -512,4 +526,9 @@ export const serviceTypes: { readonly [fullName: string]: __ServiceDescriptor<an
   "std_srvs/srv/Empty": Empty,
   "std_srvs/srv/SetBool": SetBool,
   "std_srvs/srv/Trigger": Trigger,
+}
+
+/** Every action type, by full name (`example_interfaces/action/Fibonacci`). */
+export const actionTypes: { readonly [fullName: string]: __ActionDescriptor<any, any, any> } = {
+  "example_interfaces/action/Fibonacci": Fibonacci,
 }
