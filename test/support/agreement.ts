@@ -31,13 +31,13 @@ import type { InterfaceSet } from "../../host/idl/types"
 import { tsNames } from "../../host/idl/names"
 import { MessageCodec as HostCodec, isByteArrayField } from "../../host/runtime/codec"
 import { buildValue, sampleValue, SAMPLE_KINDS } from "../../host/runtime/samples"
-import { deviceNumber, deviceString, emitDevice } from "../../host/codegen/device"
+import { deviceNumber, deviceString, emitDevice, onDemand } from "../../host/codegen/device"
 
 type Field = MessageDefinitionField
 type Value = unknown
 
 const REPO = path.resolve(__dirname, "../..")
-export const DEFAULT_ROOTS = ["services", "test/fixtures/interfaces"]
+export const DEFAULT_ROOTS = ["services", "test/fixtures/interfaces", "test/fixtures/actions"]
 export const OUT_DIR = path.join(REPO, "tmp", "agreement")
 
 const MAX_SAFE = 2n ** 53n - 1n
@@ -323,6 +323,7 @@ export function writeDeviceTests(roots: readonly string[] = DEFAULT_ROOTS, outDi
   const files = findInterfaceFiles(roots.map((r) => path.resolve(REPO, r)))
   const set = loadSources(files)
   const names = tsNames(set)
+  const lazy = onDemand(set)
   const vectors = makeVectors(set)
   fs.rmSync(outDir, { recursive: true, force: true })
   fs.mkdirSync(outDir, { recursive: true })
@@ -336,7 +337,8 @@ export function writeDeviceTests(roots: readonly string[] = DEFAULT_ROOTS, outDi
     const defList = definitionsOf(v.type, set.messages)
     const defs = new Map(defList.map((d) => [d.name ?? "", d.definitions.filter((f) => !f.isConstant)]))
     const tn = names.get(v.type) as string
-    const codec = `${tn}_codec`
+    // the codec of a type made on demand (actions, action_msgs, unique_identifier_msgs) is a function
+    const codec = lazy.has(v.type) ? `${tn}_codec()` : `${tn}_codec`
     const name = JSON.stringify(v.label)
     const L: string[] = []
     if (v.kind === "ok") {
