@@ -150,7 +150,7 @@ export function emitHost(set: InterfaceSet, opts: HostEmitOptions): string {
   L.push("// ---- message descriptors")
   for (const m of messages) L.push(...emitMessage(m, set, names))
   L.push("")
-  L.push("// ---- service descriptors (the services derived from actions included)")
+  L.push(actions.length > 0 ? "// ---- service descriptors (the services derived from actions included)" : "// ---- service descriptors")
   for (const s of [...services, ...derived]) {
     const n = names.get(s.fullName) as string
     const req = names.get(s.request.fullName) as string
@@ -179,7 +179,7 @@ export function emitHost(set: InterfaceSet, opts: HostEmitOptions): string {
     }
     L.push("")
   }
-  L.push("/** Every message type, by full name (`std_msgs/msg/Header`). Service halves and action messages included. */")
+  L.push(`/** Every message type, by full name (\`std_msgs/msg/Header\`). Service halves${actions.length > 0 ? " and action messages" : ""} included. */`)
   L.push(`export const messageTypes: { readonly [fullName: string]: __MessageDescriptor<any> } = {`)
   for (const m of messages) L.push(`  ${literal(m.fullName)}: ${names.get(m.fullName)},`)
   L.push(`}`)
