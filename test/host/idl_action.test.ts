@@ -491,3 +491,38 @@ test("robot gen on a malformed .action prints compiler-style errors and exits 1 
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("host code for the fixture actions type-checks under the strict tsconfig, with the types a client needs", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "robot-act-"))
+  try {
+    const out = path.join(dir, "interfaces.ts")
+    const r = robot("gen", "services", "test/fixtures/interfaces", "test/fixtures/actions", "--host-out", out, "--device-out", path.join(dir, "device.ts"))
+    assert.equal(r.status, 0, r.stderr)
+    fs.writeFileSync(
+      path.join(dir, "use.ts"),
+      [
+        // test_msgs/srv/Everything shares the short name: both get their package as a prefix
+        `import { test_actions_Everything as Everything, Navigate, actionTypes, type Navigate_Goal, type Everything_GetResult_Response } from "./interfaces"`,
+        `const g: Navigate_Goal = Navigate.goal.defaults()`,
+        `const id: bigint = g.id`,
+        `const code: 1 = Navigate.result.CODE_BLOCKED`,
+        `const mode: 1 = Everything.goal.MODE_FAST`,
+        `const res: Everything_GetResult_Response = Everything.getResult.response.defaults()`,
+        `const total: bigint = res.result.total`,
+        `const fb = Everything.feedbackMessage.encode({ goal_id: { uuid: new Uint8Array(16) }, feedback: {} })`,
+        `// @ts-expect-error a feedback message needs its goal id`,
+        `Navigate.feedbackMessage.encode({ feedback: { progress: 1, stages: [], phase: "" } })`,
+        `const any = actionTypes["test_actions/action/Navigate"]`,
+        `export { id, code, mode, total, fb, any }`,
+      ].join("\n"),
+    )
+    fs.writeFileSync(
+      path.join(dir, "tsconfig.json"),
+      JSON.stringify({ extends: path.join(REPO, "tsconfig.json"), compilerOptions: { typeRoots: [path.join(REPO, "node_modules/@types")] }, files: ["interfaces.ts", "use.ts"] }),
+    )
+    const tsc = spawnSync(process.execPath, [path.join(REPO, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", path.join(dir, "tsconfig.json")], { encoding: "utf8", timeout: 120_000 })
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
