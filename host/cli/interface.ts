@@ -6,7 +6,7 @@ import { findConfig, loadConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
 import { loadInterfaces } from "../idl/load"
 import { parseLine } from "../idl/parse"
-import type { InterfaceSet, IdlMessage } from "../idl/types"
+import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
 
 /** `ros2 interface list`: `Messages:`, `Services:` and `Actions:` headings, then indented full names. */
 export function formatList(set: InterfaceSet, only?: "msgs" | "srvs" | "actions"): string {
@@ -97,6 +97,12 @@ function splitText(text: string): string[] {
   return lines
 }
 
+/** `pkg/action/<A>_SendGoal` or `_GetResult`: a service ROS 2 derives from an action, or undefined. */
+function derivedService(set: InterfaceSet, fullName: string): IdlService | undefined {
+  const a = set.actions.get(fullName.replace(/_(SendGoal|GetResult)$/, ""))
+  return a && (a.sendGoal.fullName === fullName ? a.sendGoal : a.getResult.fullName === fullName ? a.getResult : undefined)
+}
+
 /**
  * Normalises `pkg/Type`, `pkg/msg/Type`, `pkg/srv/Type`, `pkg/action/Type` to a full name present in
  * `set` (a service half or a message of an action, `pkg/action/Fibonacci_Goal`, is a message).
@@ -106,6 +112,7 @@ export function resolveTypeName(set: InterfaceSet, name: string): { kind: "msg" 
   if (parts.length === 3) {
     if (parts[1] === "srv" && set.services.has(name)) return { kind: "srv", fullName: name }
     if (parts[1] === "action" && set.actions.has(name)) return { kind: "action", fullName: name }
+    if (parts[1] === "action" && derivedService(set, name)) return { kind: "srv", fullName: name }
     if (set.messages.has(name)) return { kind: "msg", fullName: name }
     return undefined
   }
@@ -127,7 +134,7 @@ export function formatShow(set: InterfaceSet, name: string, mode: CommentMode = 
     return showMessage(set, mt, splitText(mt.text), 0, mode).join("\n")
   }
   // a .srv or .action: its parts as written, nested types expanded, joined by `---`
-  const st = r.kind === "srv" ? set.services.get(r.fullName) : undefined
+  const st = r.kind === "srv" ? (set.services.get(r.fullName) ?? derivedService(set, r.fullName)) : undefined
   const at = r.kind === "action" ? set.actions.get(r.fullName) : undefined
   const parts = st ? [st.request, st.response] : at ? [at.goal, at.result, at.feedback] : undefined
   if (!parts) return undefined

@@ -256,7 +256,8 @@ export function parseLine(src: string, lineNo: number, report: DiagnosticSink): 
   const typeText = src.slice(typeStart, i)
   const typeCol = typeStart + 1
   if (typeText === "---") {
-    report(lineNo, typeCol, "unexpected '---': a .msg has no separator (a .srv has one, a .action two)")
+    const alone = src.trim() === "---"
+    report(lineNo, typeCol, alone ? "unexpected '---': a .msg has no separator (a .srv has one, a .action two)" : "a separator line holds '---' and nothing else (no comment)")
     return undefined
   }
   const type = parseTypeToken(typeText, typeCol, report, lineNo)

@@ -112,6 +112,7 @@ const INVALID: [string, string, string][] = [
   ["int32 a\nint32 a\n---\n---\n", "2:7", "duplicate name 'a' (first declared on line 1)"],
   ["---\n---\nint32 x 1.5\n", "3:9", "invalid int32 literal '1.5'"],
   ["---\nstring<=2 s \"long\"\n---\n", "2:13", "more than the bound 2"],
+  ["int32 a\n--- # results\n---\n---\n", "2:1", "a separator line holds '---' and nothing else"],
 ]
 
 test("malformed .action files: compiler-style diagnostics at the exact line and column", () => {
@@ -451,6 +452,12 @@ test("robot interface show/list/package include actions, shaped like ros2 interf
     robot("interface", "show", "example_interfaces/action/Fibonacci_SendGoal_Request").stdout,
     "unique_identifier_msgs/UUID goal_id\n\tuint8[16] uuid\nFibonacci_Goal goal\n\tint32 order\n",
   )
+  // a derived service, request --- response
+  assert.equal(
+    robot("interface", "show", "example_interfaces/action/Fibonacci_GetResult").stdout,
+    "unique_identifier_msgs/UUID goal_id\n\tuint8[16] uuid\n---\nint8 status\nFibonacci_Result result\n\tint32[] sequence\n",
+  )
+  assert.match(robot("interface", "show", "example_interfaces/action/Fibonacci_Nope").stderr, /unknown type 'example_interfaces\/action\/Fibonacci_Nope'/)
   assert.equal(robot("interface", "list", "-a").stdout, "Actions:\n    example_interfaces/action/Fibonacci\n")
   const list = robot("interface", "list", ...dirs).stdout.trimEnd().split("\n")
   assert.deepEqual(list.slice(list.indexOf("Actions:")), [
