@@ -16,6 +16,10 @@
 // keeps every top-level `const` (a codec const costs the image 100-600 bytes used or not), so a
 // robot that hosts no action carries none of these, and one that hosts an action carries only
 // what that action uses. Constants stay `const` (numbers are inlined: they cost nothing).
+// The five types derived from each action (`Fibonacci_SendGoal_Request`, ...) get an interface and
+// a `_defaults()` maker but no codec: their layout is the same for every action, so
+// src/lib/actiontype.ts builds their codecs from the action's own (`Fibonacci().sendGoal.request`),
+// once in the image however many actions the robot hosts.
 //
 // Names: the short ROS name; when two types of the set share it, host/idl/names.ts prefixes the
 // package (`std_msgs_Header`), then package and kind; a type named like something the device file
@@ -34,6 +38,7 @@ import * as path from "node:path"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
 import type { InterfaceSet, IdlAction, IdlMessage, IdlService } from "../idl/types"
 import { tsNames } from "../idl/names"
+import { TIME_TYPE, UUID_TYPE } from "../idl/action"
 import { fixedSize } from "../runtime/codec"
 
 export interface DeviceEmitOptions {
@@ -196,6 +201,38 @@ export function onDemand(set: InterfaceSet): Set<string> {
   return out
 }
 
+/** Full names of the five messages derived from each action of `set`: no codec of their own on the device. */
+function derivedMessages(set: InterfaceSet): Set<string> {
+  const out = new Set<string>()
+  for (const a of set.actions.values()) for (const m of [a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage]) out.add(m.fullName)
+  return out
+}
+
+/**
+ * How device code reaches the codec of each message of `set`: an expression and the identifiers it
+ * needs imported from the generated file (`Header_codec`; `UUID_codec()`; for a type derived from an
+ * action, through the action: `Fibonacci().sendGoal.request`). Tests use it to run every codec.
+ */
+export function deviceCodecAccess(set: InterfaceSet): Map<string, { expr: string; imports: string[] }> {
+  const names = deviceNames(set)
+  const lazy = onDemand(set)
+  const out = new Map<string, { expr: string; imports: string[] }>()
+  for (const m of set.messages.values()) {
+    const n = names.get(m.fullName) as string
+    out.set(m.fullName, { expr: lazy.has(m.fullName) ? `${n}_codec()` : `${n}_codec`, imports: [`${n}_codec`] })
+  }
+  for (const a of set.actions.values()) {
+    const n = names.get(a.fullName) as string
+    const via = (m: IdlMessage, path: string): void => void out.set(m.fullName, { expr: `${n}().${path}`, imports: [n] })
+    via(a.sendGoal.request, "sendGoal.request")
+    via(a.sendGoal.response, "sendGoal.response")
+    via(a.getResult.request, "getResult.request")
+    via(a.getResult.response, "getResult.response")
+    via(a.feedbackMessage, "feedbackMessage")
+  }
+  return out
+}
+
 /** How generated code refers to a message's codec: `Foo_codec`, or `Foo_codec()` for a type made on demand. */
 type CodecRef = (fullName: string) => string
 
@@ -211,6 +248,7 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   const services = [...set.services.values()].sort((a, b) => compare(a.fullName, b.fullName))
   const actions = [...set.actions.values()].sort((a, b) => compare(a.fullName, b.fullName))
   const lazy = onDemand(set)
+  const derived = derivedMessages(set)
   const ref: CodecRef = (full) => {
     const n = names.get(full)
     if (!n) throw new DeviceGenError(`unknown type ${full}`)
@@ -232,7 +270,7 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
     return `__${h}`
   }
   const body: string[] = []
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, lazy.has(m.fullName)))
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const"))
   for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
   for (const a of actions) body.push(...emitAction(a, names, claim, ref))
 
@@ -243,6 +281,7 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   L.push(`// DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.`)
   L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/cdr`)}`)
   L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(`${lib}/types`)}`)
+  if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/actiontype`)}`)
   L.push("")
   L.push(...body)
   return L.join("\n")
@@ -388,12 +427,12 @@ function emitMessage(
   claim: (id: string, what: string) => void,
   use: Use,
   ref: CodecRef,
-  lazy: boolean,
+  form: "const" | "lazy" | "none",
 ): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
   claim(n, m.fullName)
-  claim(`${n}_codec`, `${m.fullName} (codec)`)
+  if (form !== "none") claim(`${n}_codec`, `${m.fullName} (codec)`)
   claim(`${n}_defaults`, `${m.fullName} (defaults)`)
   const fields = m.definition.definitions.filter((f) => !f.isConstant)
   const consts = m.definition.definitions.filter((f) => f.isConstant)
@@ -432,9 +471,11 @@ function emitMessage(
     C.push(`    })`)
   }
   C.push(`)`)
-  if (!lazy) {
+  if (form === "const") {
     C[0] = `export const ${n}_codec: MessageCodec<${n}> = ${C[0]}`
     L.push(...C)
+  } else if (form === "none") {
+    L.push(`// (its codec is built by src/lib/actiontype.ts, reached through its action)`)
   } else {
     L.push(`let __c_${n}: MessageCodec<${n}>`)
     L.push(`/** The codec of ${n}, made on the first call (an image that never calls it does not carry it). */`)
@@ -506,8 +547,8 @@ function serviceExpr(s: IdlService, ref: CodecRef): string {
 
 /**
  * One action: `function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback>`,
- * made on the first call, holding the three messages' codecs, the derived send_goal and get_result
- * service types and the feedback message's codec (src/lib/types.ts ActionType).
+ * made on the first call by src/lib/actiontype.ts from the three messages' codecs, the UUID and Time
+ * codecs and the derived services' hashes.
  */
 function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef): string[] {
   const n = names.get(a.fullName)
@@ -520,16 +561,15 @@ function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string
     `/** ${a.fullName} (hash ${a.hash.slice(0, 8)}), made on the first call */`,
     `export function ${n}(): ${t} {`,
     `    if (!__a_${n})`,
-    `        __a_${n} = {`,
-    `            name: ${JSON.stringify(a.fullName)},`,
-    `            hash: ${a.hash32 >>> 0},`,
-    `            goal: ${ref(a.goal.fullName)},`,
-    `            result: ${ref(a.result.fullName)},`,
-    `            feedback: ${ref(a.feedback.fullName)},`,
-    `            sendGoal: ${serviceExpr(a.sendGoal, ref)},`,
-    `            getResult: ${serviceExpr(a.getResult, ref)},`,
-    `            feedbackMessage: ${ref(a.feedbackMessage.fullName)},`,
-    `        }`,
+    `        __a_${n} = __action(`,
+    `            ${JSON.stringify(a.fullName)},`,
+    `            [${a.hash32 >>> 0}, ${a.sendGoal.hash32 >>> 0}, ${a.getResult.hash32 >>> 0}],`,
+    `            ${ref(a.goal.fullName)},`,
+    `            ${ref(a.result.fullName)},`,
+    `            ${ref(a.feedback.fullName)},`,
+    `            ${ref(UUID_TYPE)},`,
+    `            ${ref(TIME_TYPE)}`,
+    `        )`,
     `    return __a_${n}`,
     `}`,
     "",

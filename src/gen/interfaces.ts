@@ -3,6 +3,7 @@
 // DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.
 import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service, readArr as __readArr, readArrC as __readArrC, readFixedBytes as __readFixedBytes, writeArr as __writeArr, writeArrC as __writeArrC, writeFixedBytes as __writeFixedBytes } from "../lib/cdr"
 import { ActionType, Bytes, MessageCodec, ServiceType } from "../lib/types"
+import { actionType as __action } from "../lib/actiontype"
 
 /** builtin_interfaces/msg/Time */
 export interface Time {
@@ -256,22 +257,7 @@ export interface Fibonacci_FeedbackMessage {
     /** example_interfaces/action/Fibonacci_Feedback */
     feedback: Fibonacci_Feedback
 }
-let __c_Fibonacci_FeedbackMessage: MessageCodec<Fibonacci_FeedbackMessage>
-/** The codec of Fibonacci_FeedbackMessage, made on the first call (an image that never calls it does not carry it). */
-export function Fibonacci_FeedbackMessage_codec(): MessageCodec<Fibonacci_FeedbackMessage> {
-    if (!__c_Fibonacci_FeedbackMessage) __c_Fibonacci_FeedbackMessage = __codec(
-        "example_interfaces/action/Fibonacci_FeedbackMessage",
-        (w: __W, v: Fibonacci_FeedbackMessage) => {
-            w.msg(UUID_codec(), v.goal_id, "goal_id")
-            w.msg(Fibonacci_Feedback_codec(), v.feedback, "feedback")
-        },
-        (r: __R): Fibonacci_FeedbackMessage => ({
-            goal_id: UUID_codec().decode(r),
-            feedback: Fibonacci_Feedback_codec().decode(r),
-        })
-    )
-    return __c_Fibonacci_FeedbackMessage
-}
+// (its codec is built by src/lib/actiontype.ts, reached through its action)
 /** A Fibonacci_FeedbackMessage with every field at its declared default, or zero/empty. */
 export function Fibonacci_FeedbackMessage_defaults(): Fibonacci_FeedbackMessage {
     return {
@@ -285,20 +271,7 @@ export interface Fibonacci_GetResult_Request {
     /** unique_identifier_msgs/msg/UUID */
     goal_id: UUID
 }
-let __c_Fibonacci_GetResult_Request: MessageCodec<Fibonacci_GetResult_Request>
-/** The codec of Fibonacci_GetResult_Request, made on the first call (an image that never calls it does not carry it). */
-export function Fibonacci_GetResult_Request_codec(): MessageCodec<Fibonacci_GetResult_Request> {
-    if (!__c_Fibonacci_GetResult_Request) __c_Fibonacci_GetResult_Request = __codec(
-        "example_interfaces/action/Fibonacci_GetResult_Request",
-        (w: __W, v: Fibonacci_GetResult_Request) => {
-            w.msg(UUID_codec(), v.goal_id, "goal_id")
-        },
-        (r: __R): Fibonacci_GetResult_Request => ({
-            goal_id: UUID_codec().decode(r),
-        })
-    )
-    return __c_Fibonacci_GetResult_Request
-}
+// (its codec is built by src/lib/actiontype.ts, reached through its action)
 /** A Fibonacci_GetResult_Request with every field at its declared default, or zero/empty. */
 export function Fibonacci_GetResult_Request_defaults(): Fibonacci_GetResult_Request {
     return {
@@ -339,22 +312,7 @@ export interface Fibonacci_GetResult_Response {
     /** example_interfaces/action/Fibonacci_Result */
     result: Fibonacci_Result
 }
-let __c_Fibonacci_GetResult_Response: MessageCodec<Fibonacci_GetResult_Response>
-/** The codec of Fibonacci_GetResult_Response, made on the first call (an image that never calls it does not carry it). */
-export function Fibonacci_GetResult_Response_codec(): MessageCodec<Fibonacci_GetResult_Response> {
-    if (!__c_Fibonacci_GetResult_Response) __c_Fibonacci_GetResult_Response = __codec(
-        "example_interfaces/action/Fibonacci_GetResult_Response",
-        (w: __W, v: Fibonacci_GetResult_Response) => {
-            w.i8(v.status, "status")
-            w.msg(Fibonacci_Result_codec(), v.result, "result")
-        },
-        (r: __R): Fibonacci_GetResult_Response => ({
-            status: r.i8(),
-            result: Fibonacci_Result_codec().decode(r),
-        })
-    )
-    return __c_Fibonacci_GetResult_Response
-}
+// (its codec is built by src/lib/actiontype.ts, reached through its action)
 /** A Fibonacci_GetResult_Response with every field at its declared default, or zero/empty. */
 export function Fibonacci_GetResult_Response_defaults(): Fibonacci_GetResult_Response {
     return {
@@ -396,22 +354,7 @@ export interface Fibonacci_SendGoal_Request {
     /** example_interfaces/action/Fibonacci_Goal */
     goal: Fibonacci_Goal
 }
-let __c_Fibonacci_SendGoal_Request: MessageCodec<Fibonacci_SendGoal_Request>
-/** The codec of Fibonacci_SendGoal_Request, made on the first call (an image that never calls it does not carry it). */
-export function Fibonacci_SendGoal_Request_codec(): MessageCodec<Fibonacci_SendGoal_Request> {
-    if (!__c_Fibonacci_SendGoal_Request) __c_Fibonacci_SendGoal_Request = __codec(
-        "example_interfaces/action/Fibonacci_SendGoal_Request",
-        (w: __W, v: Fibonacci_SendGoal_Request) => {
-            w.msg(UUID_codec(), v.goal_id, "goal_id")
-            w.msg(Fibonacci_Goal_codec(), v.goal, "goal")
-        },
-        (r: __R): Fibonacci_SendGoal_Request => ({
-            goal_id: UUID_codec().decode(r),
-            goal: Fibonacci_Goal_codec().decode(r),
-        })
-    )
-    return __c_Fibonacci_SendGoal_Request
-}
+// (its codec is built by src/lib/actiontype.ts, reached through its action)
 /** A Fibonacci_SendGoal_Request with every field at its declared default, or zero/empty. */
 export function Fibonacci_SendGoal_Request_defaults(): Fibonacci_SendGoal_Request {
     return {
@@ -427,22 +370,7 @@ export interface Fibonacci_SendGoal_Response {
     /** builtin_interfaces/msg/Time */
     stamp: Time
 }
-let __c_Fibonacci_SendGoal_Response: MessageCodec<Fibonacci_SendGoal_Response>
-/** The codec of Fibonacci_SendGoal_Response, made on the first call (an image that never calls it does not carry it). */
-export function Fibonacci_SendGoal_Response_codec(): MessageCodec<Fibonacci_SendGoal_Response> {
-    if (!__c_Fibonacci_SendGoal_Response) __c_Fibonacci_SendGoal_Response = __codec(
-        "example_interfaces/action/Fibonacci_SendGoal_Response",
-        (w: __W, v: Fibonacci_SendGoal_Response) => {
-            w.bool(v.accepted, "accepted")
-            w.msg(Time_codec, v.stamp, "stamp")
-        },
-        (r: __R): Fibonacci_SendGoal_Response => ({
-            accepted: r.bool("accepted"),
-            stamp: Time_codec.decode(r),
-        })
-    )
-    return __c_Fibonacci_SendGoal_Response
-}
+// (its codec is built by src/lib/actiontype.ts, reached through its action)
 /** A Fibonacci_SendGoal_Response with every field at its declared default, or zero/empty. */
 export function Fibonacci_SendGoal_Response_defaults(): Fibonacci_SendGoal_Response {
     return {
@@ -1071,15 +999,14 @@ let __a_Fibonacci: ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedba
 /** example_interfaces/action/Fibonacci (hash b3e4b894), made on the first call */
 export function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback> {
     if (!__a_Fibonacci)
-        __a_Fibonacci = {
-            name: "example_interfaces/action/Fibonacci",
-            hash: 3018111124,
-            goal: Fibonacci_Goal_codec(),
-            result: Fibonacci_Result_codec(),
-            feedback: Fibonacci_Feedback_codec(),
-            sendGoal: __service("example_interfaces/action/Fibonacci_SendGoal", 1085888985, Fibonacci_SendGoal_Request_codec(), Fibonacci_SendGoal_Response_codec()),
-            getResult: __service("example_interfaces/action/Fibonacci_GetResult", 3025382509, Fibonacci_GetResult_Request_codec(), Fibonacci_GetResult_Response_codec()),
-            feedbackMessage: Fibonacci_FeedbackMessage_codec(),
-        }
+        __a_Fibonacci = __action(
+            "example_interfaces/action/Fibonacci",
+            [3018111124, 1085888985, 3025382509],
+            Fibonacci_Goal_codec(),
+            Fibonacci_Result_codec(),
+            Fibonacci_Feedback_codec(),
+            UUID_codec(),
+            Time_codec
+        )
     return __a_Fibonacci
 }

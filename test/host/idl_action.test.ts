@@ -376,7 +376,7 @@ test("host/gen/interfaces.ts: action descriptors, derived service descriptors, r
 
 // ------------------------------------------------------------------------------ device code
 
-test("device code: action types made on demand (functions), everything else unchanged", () => {
+test("device code: action types made on demand (functions), derived ones through src/lib/actiontype.ts, everything else unchanged", () => {
   const set = loadInterfaces([path.join(REPO, "services")])
   const lazy = onDemand(set)
   assert.deepEqual([...lazy].sort(), [
@@ -389,9 +389,16 @@ test("device code: action types made on demand (functions), everything else unch
   ].sort())
   const src = fs.readFileSync(path.join(REPO, "src/gen/interfaces.ts"), "utf8")
   const names = tsNames(set)
+  const a = set.actions.get("example_interfaces/action/Fibonacci")
+  assert.ok(a)
+  const derived = [a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage].map((m) => m.fullName)
   for (const full of lazy) {
     const n = names.get(full) as string
-    if (set.messages.has(full)) {
+    if (derived.includes(full)) {
+      // same layout for every action: built by src/lib/actiontype.ts, no generated codec
+      assert.match(src, new RegExp(`\nexport interface ${n} \{`), full)
+      assert.doesNotMatch(src, new RegExp(`${n}_codec\b`), full)
+    } else if (set.messages.has(full)) {
       assert.match(src, new RegExp(`\\nlet __c_${n}: MessageCodec<${n}>\\n.*\\nexport function ${n}_codec\\(\\): MessageCodec<${n}> \\{\\n    if \\(!__c_${n}\\) __c_${n} = __codec\\(\\n        "${full}",`), full)
       assert.doesNotMatch(src, new RegExp(`export const ${n}_codec\\b`), full)
     }
@@ -402,18 +409,27 @@ test("device code: action types made on demand (functions), everything else unch
     assert.ok(![...lazy].some((full) => id === names.get(full) || id === `${names.get(full)}_codec`), id)
   }
   assert.match(src, /\nexport function CancelGoal\(\): ServiceType<CancelGoal_Request, CancelGoal_Response> \{\n    if \(!__s_CancelGoal\) __s_CancelGoal = __service\("action_msgs\/srv\/CancelGoal", \d+, CancelGoal_Request_codec\(\), CancelGoal_Response_codec\(\)\)\n/)
-  const a = set.actions.get("example_interfaces/action/Fibonacci")
-  assert.ok(a)
   const fn = /\nexport function Fibonacci\(\): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback> \{\n([\s\S]*?)\n\}\n/.exec(src)?.[1] ?? ""
-  assert.match(fn, /name: "example_interfaces\/action\/Fibonacci",/)
-  assert.match(fn, new RegExp(`hash: ${a.hash32},`))
-  assert.match(fn, new RegExp(`sendGoal: __service\\("example_interfaces/action/Fibonacci_SendGoal", ${a.sendGoal.hash32}, Fibonacci_SendGoal_Request_codec\\(\\), Fibonacci_SendGoal_Response_codec\\(\\)\\),`))
-  assert.match(fn, new RegExp(`getResult: __service\\("example_interfaces/action/Fibonacci_GetResult", ${a.getResult.hash32}, Fibonacci_GetResult_Request_codec\\(\\), Fibonacci_GetResult_Response_codec\\(\\)\\),`))
-  assert.match(fn, /feedbackMessage: Fibonacci_FeedbackMessage_codec\(\),/)
+  assert.equal(
+    fn,
+    [
+      `    if (!__a_Fibonacci)`,
+      `        __a_Fibonacci = __action(`,
+      `            "example_interfaces/action/Fibonacci",`,
+      `            [${a.hash32}, ${a.sendGoal.hash32}, ${a.getResult.hash32}],`,
+      `            Fibonacci_Goal_codec(),`,
+      `            Fibonacci_Result_codec(),`,
+      `            Fibonacci_Feedback_codec(),`,
+      `            UUID_codec(),`,
+      `            Time_codec`,
+      `        )`,
+      `    return __a_Fibonacci`,
+    ].join("\n"),
+  )
   // a type the robot uses keeps its const form (what src/ imports today)
   assert.match(src, /\nexport const AddTwoInts: ServiceType<AddTwoInts_Request, AddTwoInts_Response> = __service\(/)
   assert.match(src, /\nexport const Time_codec: MessageCodec<Time> = __codec\(/)
-  assert.match(src, /import \{ ActionType, Bytes, MessageCodec, ServiceType \} from "\.\.\/lib\/types"/)
+  assert.match(src, /import \{ ActionType, Bytes, MessageCodec, ServiceType \} from "\.\.\/lib\/types"\nimport \{ actionType as __action \} from "\.\.\/lib\/actiontype"\n/)
 })
 
 test("device code: an ordinary message that nests an on-demand type calls its codec function", () => {
