@@ -41,7 +41,7 @@ export function runGen(dirs: string[], o: GenCliOptions): number {
     throw e
   }
   for (const n of r.notes) console.error(`robot gen: note: ${n}`)
-  const nTypes = `${r.set.messages.size} messages, ${r.set.services.size} services from ${roots.join(", ")}`
+  const nTypes = `${r.set.messages.size} messages, ${r.set.services.size} services, ${r.set.actions.size} action${r.set.actions.size === 1 ? "" : "s"} from ${roots.join(", ")}`
   if (o.check) {
     if (r.stale.length > 0) {
       console.error(`robot gen --check: out of date (run \`robot gen\`):\n${r.stale.map((f) => `  ${f}`).join("\n")}`)
@@ -60,7 +60,7 @@ export function registerGen(program: Command): void {
   program
     .command("gen")
     .description("generate device and host code from ROS 2 interface packages (default: devs.json `interfaces`)")
-    .argument("[dirs...]", "interface roots: directories laid out as <pkg>/msg/*.msg and <pkg>/srv/*.srv")
+    .argument("[dirs...]", "interface roots: directories laid out as <pkg>/msg/*.msg, <pkg>/srv/*.srv and <pkg>/action/*.action")
     .option("--check", "do not write; fail listing generated files that are out of date")
     .option("--host-out <file>", "host output (default: devs.json host.generated)")
     .option("--device-out <file>", "device output (default: devs.json firmware.generated)")

@@ -6,18 +6,22 @@ import { findConfig, loadConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
 import { loadInterfaces } from "../idl/load"
 import { parseLine } from "../idl/parse"
-import type { InterfaceSet, IdlMessage } from "../idl/types"
+import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
 
-/** `ros2 interface list`: `Messages:` and `Services:` headings, then indented full names. */
-export function formatList(set: InterfaceSet, only?: "msgs" | "srvs"): string {
+/** `ros2 interface list`: `Messages:`, `Services:` and `Actions:` headings, then indented full names. */
+export function formatList(set: InterfaceSet, only?: "msgs" | "srvs" | "actions"): string {
   const lines: string[] = []
-  if (only !== "srvs") {
+  if (only === undefined || only === "msgs") {
     lines.push("Messages:")
     for (const n of messageNames(set)) lines.push(`    ${n}`)
   }
-  if (only !== "msgs") {
+  if (only === undefined || only === "srvs") {
     lines.push("Services:")
     for (const n of [...set.services.keys()].sort()) lines.push(`    ${n}`)
+  }
+  if (only === undefined || only === "actions") {
+    lines.push("Actions:")
+    for (const n of [...set.actions.keys()].sort()) lines.push(`    ${n}`)
   }
   return lines.join("\n")
 }
@@ -31,12 +35,13 @@ export function packages(set: InterfaceSet): string[] {
   const s = new Set<string>()
   for (const m of set.messages.values()) s.add(m.pkg)
   for (const v of set.services.values()) s.add(v.pkg)
+  for (const a of set.actions.values()) s.add(a.pkg)
   return [...s].sort()
 }
 
 /** `ros2 interface package <pkg>`: the package's types, one per line; undefined when unknown. */
 export function formatPackage(set: InterfaceSet, pkg: string): string | undefined {
-  const names = [...messageNames(set), ...set.services.keys()].filter((n) => n.startsWith(`${pkg}/`)).sort()
+  const names = [...messageNames(set), ...set.services.keys(), ...set.actions.keys()].filter((n) => n.startsWith(`${pkg}/`)).sort()
   return names.length === 0 ? undefined : names.join("\n")
 }
 
@@ -74,8 +79,11 @@ function showMessage(set: InterfaceSet, mt: IdlMessage, lines: readonly string[]
     }
     out.push(indent + (keepComments ? src : stripComment(src)))
     const raw = parseLine(src, 0, () => undefined)
-    if (!raw || raw.isConstant) continue
-    const field = mt.definition.definitions.find((d) => d.name === raw.name && !d.isConstant)
+    if (raw?.isConstant) continue
+    // the derived types of an action name their parts as ROS does (`Fibonacci_Goal goal`), which is
+    // not a type a file may write: find the field by its name
+    const name = raw ? raw.name : /^\s*\S+\s+([a-z][a-z0-9_]*)\s*$/.exec(src)?.[1]
+    const field = mt.definition.definitions.find((d) => d.name === name && !d.isConstant)
     if (!field?.isComplex) continue
     const nested = set.messages.get(field.type)
     if (nested) out.push(...showMessage(set, nested, splitText(nested.text), depth + 1, mode))
@@ -89,11 +97,22 @@ function splitText(text: string): string[] {
   return lines
 }
 
-/** Normalises `pkg/Type`, `pkg/msg/Type`, `pkg/srv/Type` to a full name present in `set`. */
-export function resolveTypeName(set: InterfaceSet, name: string): { kind: "msg" | "srv"; fullName: string } | undefined {
+/** `pkg/action/<A>_SendGoal` or `_GetResult`: a service ROS 2 derives from an action, or undefined. */
+function derivedService(set: InterfaceSet, fullName: string): IdlService | undefined {
+  const a = set.actions.get(fullName.replace(/_(SendGoal|GetResult)$/, ""))
+  return a && (a.sendGoal.fullName === fullName ? a.sendGoal : a.getResult.fullName === fullName ? a.getResult : undefined)
+}
+
+/**
+ * Normalises `pkg/Type`, `pkg/msg/Type`, `pkg/srv/Type`, `pkg/action/Type` to a full name present in
+ * `set` (a service half or a message of an action, `pkg/action/Fibonacci_Goal`, is a message).
+ */
+export function resolveTypeName(set: InterfaceSet, name: string): { kind: "msg" | "srv" | "action"; fullName: string } | undefined {
   const parts = name.split("/")
   if (parts.length === 3) {
     if (parts[1] === "srv" && set.services.has(name)) return { kind: "srv", fullName: name }
+    if (parts[1] === "action" && set.actions.has(name)) return { kind: "action", fullName: name }
+    if (parts[1] === "action" && derivedService(set, name)) return { kind: "srv", fullName: name }
     if (set.messages.has(name)) return { kind: "msg", fullName: name }
     return undefined
   }
@@ -101,6 +120,7 @@ export function resolveTypeName(set: InterfaceSet, name: string): { kind: "msg" 
     const [pkg, t] = parts as [string, string]
     if (set.messages.has(`${pkg}/msg/${t}`)) return { kind: "msg", fullName: `${pkg}/msg/${t}` }
     if (set.services.has(`${pkg}/srv/${t}`)) return { kind: "srv", fullName: `${pkg}/srv/${t}` }
+    if (set.actions.has(`${pkg}/action/${t}`)) return { kind: "action", fullName: `${pkg}/action/${t}` }
   }
   return undefined
 }
@@ -113,11 +133,13 @@ export function formatShow(set: InterfaceSet, name: string, mode: CommentMode = 
     const mt = set.messages.get(r.fullName) as IdlMessage
     return showMessage(set, mt, splitText(mt.text), 0, mode).join("\n")
   }
-  const st = set.services.get(r.fullName)
-  if (!st) return undefined
-  const req = showMessage(set, st.request, splitText(st.request.text), 0, mode)
-  const res = showMessage(set, st.response, splitText(st.response.text), 0, mode)
-  return [...req, "---", ...res].join("\n")
+  // a .srv or .action: its parts as written, nested types expanded, joined by `---`
+  const st = r.kind === "srv" ? (set.services.get(r.fullName) ?? derivedService(set, r.fullName)) : undefined
+  const at = r.kind === "action" ? set.actions.get(r.fullName) : undefined
+  const parts = st ? [st.request, st.response] : at ? [at.goal, at.result, at.feedback] : undefined
+  if (!parts) return undefined
+  const shown = parts.map((m) => showMessage(set, m, splitText(m.text), 0, mode))
+  return shown.flatMap((lines, i) => (i === 0 ? lines : ["---", ...lines])).join("\n")
 }
 
 interface RootOpts {
@@ -159,13 +181,14 @@ export function registerInterface(program: Command): void {
   roots(cmd.command("list").description("list all interface types"))
     .option("-m, --only-msgs", "print messages only")
     .option("-s, --only-srvs", "print services only")
-    .action((o: RootOpts & { onlyMsgs?: boolean; onlySrvs?: boolean }) =>
+    .option("-a, --only-actions", "print actions only")
+    .action((o: RootOpts & { onlyMsgs?: boolean; onlySrvs?: boolean; onlyActions?: boolean }) =>
       run(o, (set) => {
-        console.log(formatList(set, o.onlyMsgs ? "msgs" : o.onlySrvs ? "srvs" : undefined))
+        console.log(formatList(set, o.onlyMsgs ? "msgs" : o.onlySrvs ? "srvs" : o.onlyActions ? "actions" : undefined))
         return 0
       }),
     )
-  roots(cmd.command("show").description("print the definition of a type, nested types expanded").argument("<type>", "e.g. example_interfaces/srv/AddTwoInts"))
+  roots(cmd.command("show").description("print the definition of a type, nested types expanded").argument("<type>", "e.g. example_interfaces/srv/AddTwoInts, example_interfaces/action/Fibonacci"))
     .option("--all-comments", "show comments of nested types too")
     .option("--no-comments", "show no comments")
     .action((type: string, o: RootOpts & { allComments?: boolean; comments?: boolean }) =>

@@ -9,6 +9,18 @@
 // Bar_Response>` (name, hash32, the two codecs), with the halves generated as messages
 // (`Bar_Request`, `Bar_Request_codec`, ...).
 //
+// On demand: the types of actions (the action, its three messages and the derived ones) and of
+// the packages ROS 2 actions are made of (action_msgs, unique_identifier_msgs) are emitted as
+// functions that build their descriptor on first call: `Foo_codec()`, `CancelGoal()`,
+// `Fibonacci(): ActionType<...>`. The DeviceScript compiler drops unused top-level functions but
+// keeps every top-level `const` (a codec const costs the image 100-600 bytes used or not), so a
+// robot that hosts no action carries none of these, and one that hosts an action carries only
+// what that action uses. Constants stay `const` (numbers are inlined: they cost nothing).
+// The five types derived from each action (`Fibonacci_SendGoal_Request`, ...) get an interface and
+// a `_defaults()` maker but no codec: their layout is the same for every action, so
+// src/lib/actiontype.ts builds their codecs from the action's own (`Fibonacci().sendGoal.request`),
+// once in the image however many actions the robot hosts.
+//
 // Names: the short ROS name; when two types of the set share it, host/idl/names.ts prefixes the
 // package (`std_msgs_Header`), then package and kind; a type named like something the device file
 // uses itself (`Buffer`, `Math`, `Bytes`, `MessageCodec`, ...) is also prefixed with its package.
@@ -24,8 +36,9 @@
 // Output is deterministic (types sorted by full name, dependencies first; no timestamps).
 import * as path from "node:path"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
-import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
+import type { InterfaceSet, IdlAction, IdlMessage, IdlService } from "../idl/types"
 import { tsNames } from "../idl/names"
+import { TIME_TYPE, UUID_TYPE } from "../idl/action"
 import { fixedSize } from "../runtime/codec"
 
 export interface DeviceEmitOptions {
@@ -88,7 +101,7 @@ const DECODE_NAMED = new Set(["bool", "int64", "uint64"])
 
 /** identifiers the generated file imports or uses itself */
 const RESERVED = new Set([
-  "Bytes", "MessageCodec", "ServiceType", "Buffer", "Math", "Array", "Object", "String", "Error",
+  "Bytes", "MessageCodec", "ServiceType", "ActionType", "Buffer", "Math", "Array", "Object", "String", "Error",
   "console", "undefined", "NaN", "Infinity",
 ])
 
@@ -170,6 +183,59 @@ function valueText(v: unknown): string {
   return typeof v === "bigint" ? v.toString() : Array.isArray(v) ? `[${v.map(valueText).join(", ")}]` : JSON.stringify(v)
 }
 
+/** Packages whose types are generated on demand (see the header): what ROS 2 actions are built from. */
+export const ON_DEMAND_PACKAGES: readonly string[] = ["action_msgs", "unique_identifier_msgs"]
+
+/**
+ * Full names of the messages, services and actions of `set` that the device code makes on demand
+ * (functions: `Foo_codec()`, `CancelGoal()`, `Fibonacci()`) rather than as consts.
+ */
+export function onDemand(set: InterfaceSet): Set<string> {
+  const out = new Set<string>()
+  for (const a of set.actions.values()) {
+    out.add(a.fullName)
+    for (const m of [a.goal, a.result, a.feedback, a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage]) out.add(m.fullName)
+  }
+  for (const m of set.messages.values()) if (ON_DEMAND_PACKAGES.includes(m.pkg)) out.add(m.fullName)
+  for (const sv of set.services.values()) if (ON_DEMAND_PACKAGES.includes(sv.pkg)) out.add(sv.fullName)
+  return out
+}
+
+/** Full names of the five messages derived from each action of `set`: no codec of their own on the device. */
+function derivedMessages(set: InterfaceSet): Set<string> {
+  const out = new Set<string>()
+  for (const a of set.actions.values()) for (const m of [a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage]) out.add(m.fullName)
+  return out
+}
+
+/**
+ * How device code reaches the codec of each message of `set`: an expression and the identifiers it
+ * needs imported from the generated file (`Header_codec`; `UUID_codec()`; for a type derived from an
+ * action, through the action: `Fibonacci().sendGoal.request`). Tests use it to run every codec.
+ */
+export function deviceCodecAccess(set: InterfaceSet): Map<string, { expr: string; imports: string[] }> {
+  const names = deviceNames(set)
+  const lazy = onDemand(set)
+  const out = new Map<string, { expr: string; imports: string[] }>()
+  for (const m of set.messages.values()) {
+    const n = names.get(m.fullName) as string
+    out.set(m.fullName, { expr: lazy.has(m.fullName) ? `${n}_codec()` : `${n}_codec`, imports: [`${n}_codec`] })
+  }
+  for (const a of set.actions.values()) {
+    const n = names.get(a.fullName) as string
+    const via = (m: IdlMessage, path: string): void => void out.set(m.fullName, { expr: `${n}().${path}`, imports: [n] })
+    via(a.sendGoal.request, "sendGoal.request")
+    via(a.sendGoal.response, "sendGoal.response")
+    via(a.getResult.request, "getResult.request")
+    via(a.getResult.response, "getResult.response")
+    via(a.feedbackMessage, "feedbackMessage")
+  }
+  return out
+}
+
+/** How generated code refers to a message's codec: `Foo_codec`, or `Foo_codec()` for a type made on demand. */
+type CodecRef = (fullName: string) => string
+
 /** Emits src/gen/interfaces.ts for `set`. Throws DeviceGenError on a name collision. */
 export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   const names = deviceNames(set)
@@ -180,6 +246,14 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
 
   const messages = orderMessages(set)
   const services = [...set.services.values()].sort((a, b) => compare(a.fullName, b.fullName))
+  const actions = [...set.actions.values()].sort((a, b) => compare(a.fullName, b.fullName))
+  const lazy = onDemand(set)
+  const derived = derivedMessages(set)
+  const ref: CodecRef = (full) => {
+    const n = names.get(full)
+    if (!n) throw new DeviceGenError(`unknown type ${full}`)
+    return lazy.has(full) ? `${n}_codec()` : `${n}_codec`
+  }
 
   // every exported identifier, to refuse collisions instead of emitting a file that does not compile
   const owner = new Map<string, string>()
@@ -196,8 +270,9 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
     return `__${h}`
   }
   const body: string[] = []
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use))
-  for (const s of services) body.push(...emitService(s, names, claim))
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const"))
+  for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
+  for (const a of actions) body.push(...emitAction(a, names, claim, ref))
 
   const extra = [...helpers].sort(compare).map((h) => `, ${h} as __${h}`).join("")
   const L: string[] = []
@@ -205,7 +280,8 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   L.push(`// Regenerate with \`robot gen\`; \`robot gen --check\` fails when this file is out of date.`)
   L.push(`// DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.`)
   L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/cdr`)}`)
-  L.push(`import { Bytes, MessageCodec, ServiceType } from ${JSON.stringify(`${lib}/types`)}`)
+  L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(`${lib}/types`)}`)
+  if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/actiontype`)}`)
   L.push("")
   L.push(...body)
   return L.join("\n")
@@ -222,6 +298,7 @@ export function deviceNames(set: InterfaceSet): Map<string, string> {
   const kinds = new Map<string, { pkg: string; kind: string; name: string }>()
   for (const m of set.messages.values()) kinds.set(m.fullName, { pkg: m.pkg, kind: m.fullName.split("/")[1] ?? "msg", name: m.name })
   for (const sv of set.services.values()) kinds.set(sv.fullName, { pkg: sv.pkg, kind: "srv", name: sv.name })
+  for (const a of set.actions.values()) kinds.set(a.fullName, { pkg: a.pkg, kind: "action", name: a.name })
   for (const [full, n] of [...names].sort((a, b) => compare(a[0], b[0]))) {
     if (!RESERVED.has(n)) continue
     const k = kinds.get(full)
@@ -274,11 +351,11 @@ function tsType(f: Field, names: Map<string, string>): string {
   return f.isArray ? `${base}[]` : base
 }
 
-function encodeLine(f: Field, names: Map<string, string>, use: Use): string {
+function encodeLine(f: Field, names: Map<string, string>, use: Use, ref: CodecRef): string {
   const v = `v.${f.name}`
   const what = JSON.stringify(f.name)
   if (f.isComplex) {
-    const codec = `${names.get(f.type)}_codec`
+    const codec = ref(f.type)
     if (f.isArray) return `${use("writeArrC")}(w, ${codec}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
     return `w.msg(${codec}, ${v}, ${what})`
   }
@@ -296,10 +373,10 @@ function encodeLine(f: Field, names: Map<string, string>, use: Use): string {
   return `w.${METHOD[f.type]}(${v}, ${what})`
 }
 
-function decodeExpr(f: Field, names: Map<string, string>, use: Use): string {
+function decodeExpr(f: Field, names: Map<string, string>, use: Use, ref: CodecRef): string {
   const what = JSON.stringify(f.name)
   if (f.isComplex) {
-    const codec = `${names.get(f.type)}_codec`
+    const codec = ref(f.type)
     if (f.isArray) return `${use("readArrC")}(r, ${codec}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
     return `${codec}.decode(r)`
   }
@@ -344,11 +421,18 @@ function defaultExpr(m: IdlMessage, f: Field, names: Map<string, string>): strin
   return `__arrayOf(${n}, () => ${zero()})`
 }
 
-function emitMessage(m: IdlMessage, names: Map<string, string>, claim: (id: string, what: string) => void, use: Use): string[] {
+function emitMessage(
+  m: IdlMessage,
+  names: Map<string, string>,
+  claim: (id: string, what: string) => void,
+  use: Use,
+  ref: CodecRef,
+  form: "const" | "lazy" | "none",
+): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
   claim(n, m.fullName)
-  claim(`${n}_codec`, `${m.fullName} (codec)`)
+  if (form !== "none") claim(`${n}_codec`, `${m.fullName} (codec)`)
   claim(`${n}_defaults`, `${m.fullName} (defaults)`)
   const fields = m.definition.definitions.filter((f) => !f.isConstant)
   const consts = m.definition.definitions.filter((f) => f.isConstant)
@@ -372,21 +456,34 @@ function emitMessage(m: IdlMessage, names: Map<string, string>, claim: (id: stri
     else L.push(`/** ${doc(comment)} */`, `export const ${id} = ${src}`)
   }
   // (a call of a shared helper costs the device image about half of an object literal)
-  L.push(`export const ${n}_codec: MessageCodec<${n}> = __codec(`)
-  L.push(`    ${JSON.stringify(m.fullName)},`)
+  const C: string[] = [`__codec(`]
+  C.push(`    ${JSON.stringify(m.fullName)},`)
   if (fields.length === 0) {
     // ROS 2 gives an empty structure one placeholder byte
-    L.push(`    (w: __W, v: ${n}) => w.u8(0),`)
-    L.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
+    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
+    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
   } else {
-    L.push(`    (w: __W, v: ${n}) => {`)
-    for (const f of fields) L.push(`        ${encodeLine(f, names, use)}`)
-    L.push(`    },`)
-    L.push(`    (r: __R): ${n} => ({`)
-    for (const f of fields) L.push(`        ${f.name}: ${decodeExpr(f, names, use)},`)
-    L.push(`    })`)
+    C.push(`    (w: __W, v: ${n}) => {`)
+    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
+    C.push(`    },`)
+    C.push(`    (r: __R): ${n} => ({`)
+    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
+    C.push(`    })`)
   }
-  L.push(`)`)
+  C.push(`)`)
+  if (form === "const") {
+    C[0] = `export const ${n}_codec: MessageCodec<${n}> = ${C[0]}`
+    L.push(...C)
+  } else if (form === "none") {
+    L.push(`// (its codec is built by src/lib/actiontype.ts, reached through its action)`)
+  } else {
+    L.push(`let __c_${n}: MessageCodec<${n}>`)
+    L.push(`/** The codec of ${n}, made on the first call (an image that never calls it does not carry it). */`)
+    L.push(`export function ${n}_codec(): MessageCodec<${n}> {`)
+    C[0] = `if (!__c_${n}) __c_${n} = ${C[0]}`
+    L.push(...C.map((l) => `    ${l}`))
+    L.push(`    return __c_${n}`, `}`)
+  }
   L.push(`/** A ${n} with every field at its declared default, or zero/empty. */`)
   if (fields.length === 0) L.push(`export function ${n}_defaults(): ${n} {`, `    return {}`, `}`)
   else {
@@ -417,16 +514,64 @@ export function requestTail(m: IdlMessage): number | undefined {
   return 4 + Math.ceil(pos / 4) * 4 + 4
 }
 
-function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void): string[] {
+function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef, lazy: boolean): string[] {
   const n = names.get(s.fullName)
   const req = names.get(s.request.fullName)
   const res = names.get(s.response.fullName)
   if (!n || !req || !res) throw new DeviceGenError(`no name for ${s.fullName}`)
   claim(n, s.fullName)
-  const tail = requestTail(s.request)
+  const make = serviceExpr(s, ref)
+  if (lazy) {
+    return [
+      `let __s_${n}: ServiceType<${req}, ${res}>`,
+      `/** ${s.fullName} (hash ${s.hash.slice(0, 8)}), made on the first call */`,
+      `export function ${n}(): ServiceType<${req}, ${res}> {`,
+      `    if (!__s_${n}) __s_${n} = ${make}`,
+      `    return __s_${n}`,
+      `}`,
+      "",
+    ]
+  }
   return [
     `/** ${s.fullName} (hash ${s.hash.slice(0, 8)}) */`,
-    `export const ${n}: ServiceType<${req}, ${res}> = __service(${JSON.stringify(s.fullName)}, ${s.hash32 >>> 0}, ${req}_codec, ${res}_codec${tail !== undefined ? `, ${tail}` : ""})`,
+    `export const ${n}: ServiceType<${req}, ${res}> = ${make}`,
+    "",
+  ]
+}
+
+/** `__service(name, hash32, request codec, response codec[, tail])` for one service. */
+function serviceExpr(s: IdlService, ref: CodecRef): string {
+  const tail = requestTail(s.request)
+  return `__service(${JSON.stringify(s.fullName)}, ${s.hash32 >>> 0}, ${ref(s.request.fullName)}, ${ref(s.response.fullName)}${tail !== undefined ? `, ${tail}` : ""})`
+}
+
+/**
+ * One action: `function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback>`,
+ * made on the first call by src/lib/actiontype.ts from the three messages' codecs, the UUID and Time
+ * codecs and the derived services' hashes.
+ */
+function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef): string[] {
+  const n = names.get(a.fullName)
+  const [g, r, f] = [a.goal, a.result, a.feedback].map((m) => names.get(m.fullName))
+  if (!n || !g || !r || !f) throw new DeviceGenError(`no name for ${a.fullName}`)
+  claim(n, a.fullName)
+  const t = `ActionType<${g}, ${r}, ${f}>`
+  return [
+    `let __a_${n}: ${t}`,
+    `/** ${a.fullName} (hash ${a.hash.slice(0, 8)}), made on the first call */`,
+    `export function ${n}(): ${t} {`,
+    `    if (!__a_${n})`,
+    `        __a_${n} = __action(`,
+    `            ${JSON.stringify(a.fullName)},`,
+    `            [${a.hash32 >>> 0}, ${a.sendGoal.hash32 >>> 0}, ${a.getResult.hash32 >>> 0}],`,
+    `            ${ref(a.goal.fullName)},`,
+    `            ${ref(a.result.fullName)},`,
+    `            ${ref(a.feedback.fullName)},`,
+    `            ${ref(UUID_TYPE)},`,
+    `            ${ref(TIME_TYPE)}`,
+    `        )`,
+    `    return __a_${n}`,
+    `}`,
     "",
   ]
 }

@@ -1,5 +1,6 @@
-// Loads ROS 2 interface packages (`<root>/<pkg>/msg/*.msg`, `<root>/<pkg>/srv/*.srv`) into an
-// InterfaceSet: parsed, nested type names resolved to full names, hashed. Every problem in every
+// Loads ROS 2 interface packages (`<root>/<pkg>/msg/*.msg`, `<root>/<pkg>/srv/*.srv`,
+// `<root>/<pkg>/action/*.action`) into an InterfaceSet: parsed, nested type names resolved to full
+// names, the types ROS 2 derives from each action added (host/idl/action.ts), hashed. Every problem in every
 // file is collected and thrown together as one IdlError with compiler-style diagnostics.
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -7,7 +8,8 @@ import * as path from "node:path"
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
 import { IdlError, type Diagnostic } from "./diagnostics"
 import { isPrimitive, PACKAGE_NAME_RE, parseMessageLines, TYPE_NAME_RE, type RawField, type RawMessage } from "./parse"
-import type { InterfaceSet, IdlMessage, IdlService } from "./types"
+import type { InterfaceSet, IdlAction, IdlMessage, IdlService } from "./types"
+import { ACTION_DEPENDENCIES, ACTION_PARTS, deriveAction, splitAction } from "./action"
 
 export { IdlError, formatDiagnostic, type Diagnostic } from "./diagnostics"
 
@@ -15,7 +17,7 @@ export { IdlError, formatDiagnostic, type Diagnostic } from "./diagnostics"
 export interface SourceFile {
   /** the interface root the file was found under, as given (e.g. `services`) */
   root: string
-  /** path relative to the root, with `/` separators: `<pkg>/msg/Foo.msg` or `<pkg>/srv/Foo.srv` */
+  /** path relative to the root, with `/` separators: `<pkg>/msg/Foo.msg`, `<pkg>/srv/Foo.srv` or `<pkg>/action/Foo.action` */
   file: string
   text: string
 }
@@ -30,7 +32,7 @@ export function findInterfaceFiles(roots: readonly string[]): SourceFile[] {
     for (const pkg of fs.readdirSync(root).sort()) {
       const pkgDir = path.join(root, pkg)
       if (!fs.statSync(pkgDir).isDirectory()) continue
-      for (const kind of ["msg", "srv"] as const) {
+      for (const kind of ["msg", "srv", "action"] as const) {
         const dir = path.join(pkgDir, kind)
         if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) continue
         for (const f of fs.readdirSync(dir).sort()) {
@@ -44,7 +46,7 @@ export function findInterfaceFiles(roots: readonly string[]): SourceFile[] {
 }
 
 /**
- * Scans `<root>/<pkg>/{msg,srv}/*.{msg,srv}` under every root and returns the parsed set.
+ * Scans `<root>/<pkg>/{msg,srv,action}/*.{msg,srv,action}` under every root and returns the parsed set.
  * Throws IdlError (all diagnostics of all files) when anything is invalid, and Error when a root
  * is not a directory.
  */
@@ -58,7 +60,7 @@ interface Pending {
   lines: string[]
   pkg: string
   name: string
-  kind: "msg" | "srv"
+  kind: "msg" | "srv" | "action"
   parts: { suffix: string; raw: RawMessage; firstLine: number }[]
 }
 
@@ -73,13 +75,13 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     const report = (line: number, col: number, message: string): void => {
       diags.push({ file: display, line, col, message, source: lines[line - 1] ?? "" })
     }
-    const m = /^([^/]+)\/(msg|srv)\/([^/]+)\.(msg|srv)$/.exec(src.file)
+    const m = /^([^/]+)\/(msg|srv|action)\/([^/]+)\.(msg|srv|action)$/.exec(src.file)
     if (!m || m[2] !== m[4]) {
-      diags.push({ file: display, line: 1, col: 1, message: `interface files must be '<pkg>/msg/Name.msg' or '<pkg>/srv/Name.srv'`, source: "" })
+      diags.push({ file: display, line: 1, col: 1, message: `interface files must be '<pkg>/msg/Name.msg', '<pkg>/srv/Name.srv' or '<pkg>/action/Name.action'`, source: "" })
       continue
     }
     const pkg = m[1] as string
-    const kind = m[2] as "msg" | "srv"
+    const kind = m[2] as "msg" | "srv" | "action"
     const name = m[3] as string
     let ok = true
     if (!PACKAGE_NAME_RE.test(pkg)) {
@@ -87,12 +89,16 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
       ok = false
     }
     if (!TYPE_NAME_RE.test(name)) {
-      diags.push({ file: display, line: 1, col: 1, message: `invalid ${kind === "msg" ? "message" : "service"} name '${name}': names start with an upper-case letter and contain only letters and digits`, source: "" })
+      diags.push({ file: display, line: 1, col: 1, message: `invalid ${kind === "msg" ? "message" : kind === "srv" ? "service" : "action"} name '${name}': names start with an upper-case letter and contain only letters and digits`, source: "" })
       ok = false
     }
     const p: Pending = { src, display, lines, pkg, name, kind, parts: [] }
     if (kind === "msg") {
       p.parts.push({ suffix: "", raw: parseMessageLines(lines, 1, report), firstLine: 1 })
+    } else if (kind === "action") {
+      const parts = splitAction(lines, report)
+      if (parts) parts.forEach((part, i) => p.parts.push({ suffix: ACTION_PARTS[i] as string, ...part }))
+      else ok = false
     } else {
       const seps = lines.flatMap((l, i) => (l.trim() === "---" ? [i] : []))
       if (seps.length === 0) {
@@ -131,6 +137,7 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
   // resolve nested type names
   const messages = new Map<string, IdlMessage>()
   const services = new Map<string, IdlService>()
+  const actions = new Map<string, IdlAction>()
   const fieldLines = new Map<string, RawField[]>()
   for (const p of known.values()) {
     const report = (line: number, col: number, message: string): void => {
@@ -182,6 +189,20 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
         hash32: 0,
       })
     }
+    if (p.kind === "action" && halves.length === 3) {
+      // the goal ids and stamps of the derived types are these two messages, as in rosidl
+      const missing = ACTION_DEPENDENCIES.filter((d) => known.get(d)?.kind !== "msg")
+      if (missing.length > 0) {
+        diags.push({
+          file: p.display, line: 1, col: 1, source: "",
+          message: `an action needs ${missing.join(" and ")} (goal ids and stamps of the types derived from it): add ${missing.length === 1 ? "its package" : "their packages"} to the interface roots (services/ has them)`,
+        })
+        continue
+      }
+      const a = deriveAction({ pkg: p.pkg, name: p.name, file: p.src.file, root: p.src.root, text: p.src.text }, halves as [IdlMessage, IdlMessage, IdlMessage])
+      for (const mt of a.derivedMessages) messages.set(mt.fullName, mt)
+      actions.set(a.action.fullName, a.action)
+    }
   }
 
   // a type must not contain itself (directly or through other types)
@@ -191,7 +212,7 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
       const fl = fieldLines.get(mt.fullName) ?? []
       const first = mt.definition.definitions.find((d) => d.isComplex && d.type === cycle[1])
       const raw = fl.find((r) => r.name === first?.name)
-      const p = known.get(mt.fullName.replace(/_(Request|Response)$/, ""))
+      const p = known.get(mt.fullName.replace(/_(Request|Response|Goal|Result|Feedback)$/, ""))
       diags.push({
         file: p?.display ?? mt.file,
         line: raw?.line ?? 1,
@@ -212,11 +233,15 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     mt.hash = sha256(canonicalText(mt.fullName, messages))
     mt.hash32 = hash32(mt.hash)
   }
-  for (const st of services.values()) {
+  for (const st of [...services.values(), ...[...actions.values()].flatMap((a) => [a.sendGoal, a.getResult])]) {
     st.hash = sha256(canonicalServiceText(st, messages))
     st.hash32 = hash32(st.hash)
   }
-  return { messages, services }
+  for (const at of actions.values()) {
+    at.hash = sha256(canonicalActionText(at, messages))
+    at.hash32 = hash32(at.hash)
+  }
+  return { messages, services, actions }
 }
 
 /** Full names tried for a nested type written in package `here`, in order. */
@@ -296,6 +321,14 @@ export function canonicalText(fullName: string, messages: ReadonlyMap<string, Id
 /** The text hashed for a service: `SRV: <full name>\n`, the request's canonical text, `---\n`, the response's. */
 export function canonicalServiceText(st: IdlService, messages: ReadonlyMap<string, IdlMessage>): string {
   return `SRV: ${st.fullName}\n${canonicalText(st.request.fullName, messages)}---\n${canonicalText(st.response.fullName, messages)}`
+}
+
+/**
+ * The text hashed for an action: `ACT: <full name>\n`, then the canonical texts of its goal, result
+ * and feedback messages separated by `---\n` (the derived types follow from these three).
+ */
+export function canonicalActionText(at: IdlAction, messages: ReadonlyMap<string, IdlMessage>): string {
+  return `ACT: ${at.fullName}\n` + [at.goal, at.result, at.feedback].map((m) => canonicalText(m.fullName, messages)).join("---\n")
 }
 
 /** The type first, then every nested type it uses (sorted): what descriptors carry as `definitions`. */

@@ -1,16 +1,20 @@
 // TypeScript identifiers for generated types, shared by the host and device emitters.
 //
-// Rule: a type is exported under its short ROS name (`Header`, `AddTwoInts`, `AddTwoInts_Request`).
+// Rule: a type is exported under its short ROS name (`Header`, `AddTwoInts`, `AddTwoInts_Request`,
+// `Fibonacci`, `Fibonacci_SendGoal`, `Fibonacci_Goal`).
 // When two types in the set share a short name, every one of them is prefixed with its package
 // (`std_msgs_Header`); if that still clashes (a .msg and a .srv of the same name in one package),
-// with package and kind (`pkg_msg_Foo`, `pkg_srv_Foo`).
+// with package and kind (`pkg_msg_Foo`, `pkg_srv_Foo`, `pkg_action_Foo`).
 import type { InterfaceSet } from "./types"
 
-/** Maps every message and service full name in `set` to its TypeScript identifier. */
+/** Maps every message, service and action full name in `set` (derived action services included) to its TypeScript identifier. */
 export function tsNames(set: InterfaceSet): Map<string, string> {
   const all: { full: string; pkg: string; kind: string; name: string }[] = []
   for (const m of set.messages.values()) all.push({ full: m.fullName, pkg: m.pkg, kind: m.fullName.split("/")[1] ?? "msg", name: m.name })
   for (const s of set.services.values()) all.push({ full: s.fullName, pkg: s.pkg, kind: "srv", name: s.name })
+  for (const a of set.actions.values()) {
+    for (const x of [a, a.sendGoal, a.getResult]) all.push({ full: x.fullName, pkg: x.pkg, kind: "action", name: x.name })
+  }
   const levels = [
     (e: (typeof all)[number]) => e.name,
     (e: (typeof all)[number]) => `${e.pkg}_${e.name}`,

@@ -1,4 +1,4 @@
-// Line-level parsing of ROS 2 `.msg` / `.srv` text with exact positions.
+// Line-level parsing of ROS 2 `.msg` / `.srv` / `.action` text with exact positions.
 //
 // Literal values (numbers, booleans, quoted strings with escapes, array literals) are parsed by
 // `@foxglove/rosmsg` in ROS 2 mode. That parser reports errors without positions, normalises `byte`
@@ -107,7 +107,10 @@ export function parseTypeToken(tok: string, col: number, report: DiagnosticSink,
       return c
     })
     if (parts.length > 3 || (parts.length === 3 && parts[1] !== "msg")) {
-      const hint = parts.length === 3 && parts[1] === "srv" ? " (a field cannot have a service type; use 'pkg/msg/Type')" : ""
+      const hint =
+        parts.length === 3 && (parts[1] === "srv" || parts[1] === "action")
+          ? ` (a field cannot have ${parts[1] === "srv" ? "a service" : "an action"} type; use 'pkg/msg/Type')`
+          : ""
       report(line, col, `invalid type name '${base}': expected 'Type', 'pkg/Type' or 'pkg/msg/Type'${hint}`)
       return undefined
     }
@@ -253,7 +256,8 @@ export function parseLine(src: string, lineNo: number, report: DiagnosticSink): 
   const typeText = src.slice(typeStart, i)
   const typeCol = typeStart + 1
   if (typeText === "---") {
-    report(lineNo, typeCol, "unexpected '---': only a .srv file has a request/response separator, and only one")
+    const alone = src.trim() === "---"
+    report(lineNo, typeCol, alone ? "unexpected '---': a .msg has no separator (a .srv has one, a .action two)" : "a separator line holds '---' and nothing else (no comment)")
     return undefined
   }
   const type = parseTypeToken(typeText, typeCol, report, lineNo)

@@ -3,7 +3,7 @@
 // (`robot interface list|show`) and the bridge (rosapi details).
 import type { MessageDefinition } from "@foxglove/message-definition"
 
-/** One parsed `.msg` (or one half of a `.srv`). */
+/** One parsed `.msg` (or one half of a `.srv`, or one message of a `.action`). */
 export interface IdlMessage {
   /** Full ROS name, e.g. `std_msgs/msg/Header`, `example_interfaces/srv/AddTwoInts_Request`. */
   fullName: string
@@ -49,10 +49,42 @@ export interface IdlService {
   hash32: number
 }
 
+/**
+ * One parsed `.action` (goal --- result --- feedback), with the types ROS 2 derives from it
+ * (rosidl_parser's `Action`): every message here is also in `InterfaceSet.messages`; the two derived
+ * services are not in `InterfaceSet.services` (ROS lists them under the action, not as services).
+ */
+export interface IdlAction {
+  /** Full ROS name, e.g. `example_interfaces/action/Fibonacci`. */
+  fullName: string
+  pkg: string
+  name: string
+  file: string
+  root: string
+  /** `<pkg>/action/<A>_Goal`, `_Result`, `_Feedback`: the three parts as written */
+  goal: IdlMessage
+  result: IdlMessage
+  feedback: IdlMessage
+  /** `<A>_SendGoal`: request {unique_identifier_msgs/UUID goal_id, <A>_Goal goal}, response {bool accepted, builtin_interfaces/Time stamp} */
+  sendGoal: IdlService
+  /** `<A>_GetResult`: request {UUID goal_id}, response {int8 status, <A>_Result result} */
+  getResult: IdlService
+  /** `<A>_FeedbackMessage`: {UUID goal_id, <A>_Feedback feedback} */
+  feedbackMessage: IdlMessage
+  /** The whole `.action` text as written. */
+  text: string
+  /** sha256 (hex) over the goal, result and feedback canonical definitions (docs/interfaces.md). */
+  hash: string
+  /** First 4 bytes of `hash` as an unsigned 32-bit number. */
+  hash32: number
+}
+
 /** Everything found under one or more interface roots. */
 export interface InterfaceSet {
-  /** message full name -> type (includes the `_Request`/`_Response` halves of services) */
+  /** message full name -> type (includes the `_Request`/`_Response` halves of services, and every message of an action) */
   messages: Map<string, IdlMessage>
-  /** service full name -> type */
+  /** service full name -> type (`.srv` files only) */
   services: Map<string, IdlService>
+  /** action full name -> type */
+  actions: Map<string, IdlAction>
 }

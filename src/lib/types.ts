@@ -41,6 +41,39 @@ export interface ServiceType<Req, Res> {
     tail?: number
 }
 
+/** unique_identifier_msgs/msg/UUID as generated: a goal's id, 16 bytes. */
+export interface ActionGoalId {
+    uuid: Bytes
+}
+
+/** builtin_interfaces/msg/Time as generated: when a goal was accepted. */
+export interface ActionStamp {
+    sec: number
+    nanosec: number
+}
+
+/**
+ * Descriptor of one action type (generated from a `.action` file as a function that makes it on
+ * first call: `Fibonacci()`), with the types ROS 2 derives from the action, whose codecs are built
+ * by src/lib/actiontype.ts. The derived messages' interfaces are generated too
+ * (`Fibonacci_SendGoal_Request`, ...) and match the shapes written here.
+ */
+export interface ActionType<G, R, F> {
+    /** full ROS name, e.g. `example_interfaces/action/Fibonacci` */
+    name: string
+    /** first 4 bytes of the sha256 of the goal, result and feedback definitions, as an unsigned number */
+    hash: number
+    goal: MessageCodec<G>
+    result: MessageCodec<R>
+    feedback: MessageCodec<F>
+    /** `<A>_SendGoal`: {goal_id, goal} -> {accepted, stamp} */
+    sendGoal: ServiceType<{ goal_id: ActionGoalId; goal: G }, { accepted: boolean; stamp: ActionStamp }>
+    /** `<A>_GetResult`: {goal_id} -> {status (action_msgs/msg/GoalStatus STATUS_*), result} */
+    getResult: ServiceType<{ goal_id: ActionGoalId }, { status: number; result: R }>
+    /** `<A>_FeedbackMessage`: {goal_id, feedback} */
+    feedbackMessage: MessageCodec<{ goal_id: ActionGoalId; feedback: F }>
+}
+
 // Status codes on the wire come from the protocol's one table (protocol/protocol.json, generated
 // into src/rpc/wire.ts); re-exported here for handlers.
 export { Status } from "../rpc/wire"

@@ -31,13 +31,13 @@ import type { InterfaceSet } from "../../host/idl/types"
 import { tsNames } from "../../host/idl/names"
 import { MessageCodec as HostCodec, isByteArrayField } from "../../host/runtime/codec"
 import { buildValue, sampleValue, SAMPLE_KINDS } from "../../host/runtime/samples"
-import { deviceNumber, deviceString, emitDevice } from "../../host/codegen/device"
+import { deviceCodecAccess, deviceNumber, deviceString, emitDevice } from "../../host/codegen/device"
 
 type Field = MessageDefinitionField
 type Value = unknown
 
 const REPO = path.resolve(__dirname, "../..")
-export const DEFAULT_ROOTS = ["services", "test/fixtures/interfaces"]
+export const DEFAULT_ROOTS = ["services", "test/fixtures/interfaces", "test/fixtures/actions"]
 export const OUT_DIR = path.join(REPO, "tmp", "agreement")
 
 const MAX_SAFE = 2n ** 53n - 1n
@@ -323,6 +323,7 @@ export function writeDeviceTests(roots: readonly string[] = DEFAULT_ROOTS, outDi
   const files = findInterfaceFiles(roots.map((r) => path.resolve(REPO, r)))
   const set = loadSources(files)
   const names = tsNames(set)
+  const access = deviceCodecAccess(set)
   const vectors = makeVectors(set)
   fs.rmSync(outDir, { recursive: true, force: true })
   fs.mkdirSync(outDir, { recursive: true })
@@ -331,12 +332,15 @@ export function writeDeviceTests(roots: readonly string[] = DEFAULT_ROOTS, outDi
   const util = path.relative(outDir, path.join(REPO, "test/device/cdr_util")).split(path.sep).join("/")
 
   // one test() per vector, grouped by type into describe() blocks, split into files by size
-  const tests: { type: string; tn: string; text: string }[] = []
+  const tests: { type: string; tn: string; imports: string[]; text: string }[] = []
   for (const v of vectors) {
     const defList = definitionsOf(v.type, set.messages)
     const defs = new Map(defList.map((d) => [d.name ?? "", d.definitions.filter((f) => !f.isConstant)]))
     const tn = names.get(v.type) as string
-    const codec = `${tn}_codec`
+    // a const, a function for a type made on demand (`UUID_codec()`), or through an action (`Fibonacci().sendGoal.request`)
+    const acc = access.get(v.type)
+    if (!acc) throw new Error(`no device codec for ${v.type}`)
+    const codec = acc.expr
     const name = JSON.stringify(v.label)
     const L: string[] = []
     if (v.kind === "ok") {
@@ -352,7 +356,7 @@ export function writeDeviceTests(roots: readonly string[] = DEFAULT_ROOTS, outDi
       L.push(`        await agreeError(${codec}, v, ${JSON.stringify(v.input)}, ${JSON.stringify(v.decodeError ?? [])}, ${JSON.stringify(v.encodeError ?? [])})`)
       L.push(`    })`)
     }
-    tests.push({ type: v.type, tn, text: L.join("\n") })
+    tests.push({ type: v.type, tn, imports: acc.imports, text: L.join("\n") })
   }
   const groups: (typeof tests)[] = []
   let size = Infinity
@@ -366,7 +370,7 @@ export function writeDeviceTests(roots: readonly string[] = DEFAULT_ROOTS, outDi
   }
   const testFiles: string[] = []
   groups.forEach((g, i) => {
-    const imports = [...new Set(g.flatMap((b) => [b.tn, `${b.tn}_codec`]))].sort()
+    const imports = [...new Set(g.flatMap((b) => [b.tn, ...b.imports]))].sort()
     const body: string[] = []
     g.forEach((t, j) => {
       if (j === 0 || (g[j - 1] as (typeof g)[number]).type !== t.type) body.push(`describe(${JSON.stringify(t.type)}, () => {`)
