@@ -47,12 +47,20 @@ function shape(sock) {
       timer = null
       let n = 0
       while (q.length > 0 && n < WINDOW) {
-        const b = q[0]
-        const k = Math.min(READ, b.length)
-        if (k === b.length) q.shift()
-        else q[0] = b.subarray(k)
+        // one recv(): up to READ bytes of whatever has arrived, across Node's reads (a stream cut
+        // into 1-byte pieces still reaches the program in 128-byte events, as on the board)
+        const parts = []
+        let k = 0
+        while (q.length > 0 && k < READ) {
+          const b = q[0]
+          const m = Math.min(READ - k, b.length)
+          parts.push(b.subarray(0, m))
+          if (m === b.length) q.shift()
+          else q[0] = b.subarray(m)
+          k += m
+        }
         n += k
-        listener(b.subarray(0, k))
+        listener(parts.length === 1 ? parts[0] : Buffer.concat(parts))
       }
       // the program consumes the window before the next is read (main/sock.c runs in the main loop)
       if (n > 0 && vmProcess) vmProcess()

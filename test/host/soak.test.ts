@@ -28,7 +28,10 @@ const RATE = 1000
 /**
  * The MQTT half runs with RS_SOAK_MQTT=1 only: it is a known defect, open in issues 16 and 20. With
  * it the robot ran out of memory (PANIC 60004) 0.1 s into the soak, seed 16016, in 2 of 2 runs on
- * 2026-12-06, before and after the MQTT link's hardening; the Jacdac half alone passes.
+ * 2026-12-06, before and after the MQTT link's hardening; the Jacdac half alone passes. Still so
+ * (2 of 2 runs) after the simulator's socket reads were made to follow the ESP32 (128-byte events
+ * coalesced across the proxy's pieces, the program run after each window): the allocation that
+ * fails is now a sender's packet buffer (src/rpc/sender.ts fill), at once after the attack starts.
  */
 const WITH_MQTT = process.env.RS_SOAK_MQTT === "1"
 const MQTT_RATE = WITH_MQTT ? 300 : 0
