@@ -224,7 +224,8 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     const at = e.type.tail
     const split = at > 0 && total > at
     const need = CALL_COST + total
-    const whole = split ? need + RESERVE : need + total
+    // (and the fiber that decodes it: see run)
+    const whole = split ? need + RESERVE : need + total + CALL_COST
     if (whole > cfg.budget) {
         reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${whole} of the ${cfg.budget}-byte budget`)
         return
