@@ -78,6 +78,7 @@ export interface Entry {
  * What a handler learns about its call, as its second argument. `deadline` is the `ds.millis()`
  * by which the caller stops waiting; `cancelled` turns true when the caller cancels, the deadline
  * passes, or (policy "latest") a newer call replaces this one. Allocates nothing per check.
+ * @devsWhenUsed (methods a program never calls stay out of its image)
  */
 export class CallContext {
     deadline: number
@@ -112,6 +113,7 @@ export class CallContext {
  * One host's session: its calls are numbered 1, 2, 3… and never run twice (docs/protocol.md).
  * It belongs to the link that opened it (`out`): its answers go out there only, and records
  * naming it that arrive on another link are answered NOSESSION.
+ * @devsWhenUsed (methods a program never calls stay out of its image)
  */
 export class Session {
     /** every seq <= floor is settled and forgotten */
@@ -179,6 +181,7 @@ export class Session {
     }
 }
 
+/** @devsWhenUsed (methods a program never calls stay out of its image) */
 export class Call {
     state: number
     entry: Entry = null
