@@ -55,6 +55,8 @@ export interface CallStats {
 
 /** default time for a call with no `timeoutMs`: to its first answer, then with no progress */
 export const DEFAULT_TIMEOUT_MS = 10000
+/** the device keeps a session that called for this long at least (src/rpc/core.ts SESSION_KEEP_MS) */
+const SESSION_KEEP_MS = 30000
 /** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
 const POLL_FIRST_MS = 400
 const POLL_RUNNING_MS = 1000
@@ -111,6 +113,10 @@ export class CallEngine {
   /** session id from the device; 0 while none */
   session = 0
   private nonce = 0
+  /** calls started in the current session, when its first was sent, and whether the device answered any */
+  private started = 0
+  private firstSentAt = 0
+  private heard = false
   private openTimer: NodeJS.Timeout | undefined
   private openDelay = 200
   private nextSeq = 1
@@ -147,6 +153,19 @@ export class CallEngine {
     this.lose("unavailable", why)
     clearTimeout(this.openTimer)
     this.openTimer = undefined
+  }
+
+  /** The calls sent in the current session, which the device never saw, wait for the next session. */
+  private requeue() {
+    const again = [...this.active.values()].sort((a, b) => a.seq - b.seq)
+    this.active.clear()
+    this.session = 0
+    this.doneSeqs = []
+    for (const c of again) {
+      clearTimeout(c.silence)
+      Object.assign(c, { session: 0, resTotal: -1, res: undefined, got: 0, acked: 0, sentTo: 0, held: false, cwnd: 0, pollDelay: POLL_FIRST_MS, lastPollAt: 0, lastPollHave: -1, lastResendAt: 0, lastGapOff: -1, busyCount: 0 })
+    }
+    this.queue.unshift(...again)
   }
 
   /** Every call sent in the current session fails (never resent); the session is forgotten. */
@@ -188,18 +207,27 @@ export class CallEngine {
         this.openDelay = 200
         this.session = r.session
         this.nextSeq = 1
+        this.started = 0
+        this.heard = false
         this.stats.sessionsOpened++
         this.pump()
         return
       case "nosession":
         if (r.session !== this.session || !this.session) return
-        this.lose("unavailable", "the device gave up this host's session (too many hosts, or its program restarted)")
+        // The device gives up a session that made no call for 10 s (an OPEN flood must not fill
+        // its table) and one that called only SESSION_KEEP_MS later. So when nothing in this session
+        // was ever answered and its first call went out less than that ago, the session was gone
+        // before the calls arrived and none of them ran: they go again in a new session. Otherwise
+        // they may have run and fail (never resent: at most once).
+        if (!this.heard && this.started === this.active.size && Date.now() - this.firstSentAt < SESSION_KEEP_MS) this.requeue()
+        else this.lose("unavailable", "the device gave up this host's session (too many hosts, or its program restarted)")
         this.open()
         return
       case "result":
       case "rdata":
       case "status": {
         if (r.session !== this.session || !this.session) return
+        this.heard = true
         const c = this.active.get(r.seq)
         if (c) this.onCallRecord(c, r)
         return
@@ -410,6 +438,7 @@ export class CallEngine {
       const limit = c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget
       if (this.active.size > 0 && this.budgetInUse() + CALL_COST + c.request.length > limit) break
       this.queue.shift()
+      if (this.started++ === 0) this.firstSentAt = Date.now()
       c.seq = this.nextSeq++
       c.session = this.session
       this.active.set(c.seq, c)

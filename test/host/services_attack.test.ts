@@ -212,4 +212,20 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
     served(r, 5, "OPEN flood")
     noRestart("OPEN flood")
   })
+
+  test("a host whose session expired unused (no call for 10 s: the OPEN-flood defence) calls afterwards: the call runs once, in a new session", async () => {
+    const runs = async (n: ServiceNode) => Number((await n.createClient(Echo, "echo").call(echo("", { mode: 4 }), { timeoutMs: 5000 })).text)
+    const before = await runs(good)
+    const idle = await rig.connect()
+    await idle.listServices({ timeoutMs: 10000 })
+    const opened = () => (idle as unknown as { stats: { sessionsOpened: number } }).stats.sessionsOpened
+    for (const end = Date.now() + 5000; opened() < 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(opened(), 1, "a session is opened at the device's HELLO")
+    // (the device's sweep gives up sessions that never called after 10 s; it runs every 250 ms)
+    await new Promise((r) => setTimeout(r, 11000))
+    assert.equal(await runs(idle), before + 1, "the call ran once")
+    assert.equal(opened(), 2, "in a second session")
+    assert.equal(await runs(good), before + 2)
+    noRestart("an expired session")
+  })
 })
