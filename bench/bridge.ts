@@ -21,10 +21,10 @@
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import WebSocket from "ws"
-import type { RobotNode } from "../host/client/api"
+import type { RobotNode } from "../packages/host/src/client/api"
 import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
-import { demoFleet, demoMemoryNode } from "../host/bridge/demo"
-import { startBridge } from "../host/bridge/server"
+import { demoFleet, demoMemoryNode } from "../packages/host/src/bridge/demo"
+import { startBridge } from "../packages/host/src/bridge/server"
 
 export interface BridgeBenchResult {
   /** calls/s through the bridge against the in-memory device (4 clients x 16 in flight) */
@@ -367,7 +367,7 @@ async function main() {
   }
   let rig: { node: RobotNode; close(): Promise<void> } | undefined
   if (!process.argv.includes("--no-rig")) {
-    const { startRig } = require("../host/sim/rig") as typeof import("../host/sim/rig")
+    const { startRig } = require("../packages/host/src/sim/rig") as typeof import("../packages/host/src/sim/rig")
     log("starting the rig (test/firmware/services_fw.ts in the DeviceScript VM) ...")
     rig = await startRig({ firmware: "test/firmware/services_fw.ts" })
   }

@@ -18,9 +18,9 @@
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { AddTwoInts } from "../host/gen/interfaces"
-import { MqttDirectory } from "../host/client/mqttdir"
-import { startBroker } from "../host/mqtt/broker"
-import { MemoryRobot } from "../host/mqtt/memrobot"
+import { MqttDirectory } from "../packages/host/src/client/mqttdir"
+import { startBroker } from "../packages/host/src/mqtt/broker"
+import { MemoryRobot } from "../packages/host/src/mqtt/memrobot"
 
 const argv = process.argv.slice(2)
 const opt = (name: string, def: string): string => {

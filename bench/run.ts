@@ -29,24 +29,24 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
-import { ROS_SERVICES_CLASS } from "../host/client/records"
-import type { ServiceNode } from "../host/client/node"
-import { startRig, type Rig } from "../host/sim/rig"
+import { ROS_SERVICES_CLASS } from "../packages/host/src/client/records"
+import type { ServiceNode } from "../packages/host/src/client/node"
+import { startRig, type Rig } from "../packages/host/src/sim/rig"
 import { benchBridge } from "./bridge"
-import { startBridge } from "../host/bridge/server"
-import { ROOT } from "../host/sim/vm"
-import { jd, type JD } from "../host/transport/jacdac"
+import { startBridge } from "../packages/host/src/bridge/server"
+import { ROOT } from "../packages/host/src/sim/vm"
+import { jd, type JD } from "../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, uploadHash } from "../test/host/services_fixture"
-import { buildFirmware } from "../host/sim/vm"
-import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../host/client/records"
+import { buildFirmware } from "../packages/host/src/sim/vm"
+import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../packages/host/src/client/records"
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
 import { jacdacFlood, mqttFlood, soak } from "./attack"
 import { spawn, spawnSync } from "node:child_process"
-import { startBroker } from "../host/mqtt/broker"
-import { connect } from "../host/client/node"
-import { mqttTransport, type MqttNode } from "../host/client/mqtt"
-import { startSimulatedRobot } from "../host/sim/robot"
+import { startBroker } from "../packages/host/src/mqtt/broker"
+import { connect } from "../packages/host/src/client/node"
+import { mqttTransport, type MqttNode } from "../packages/host/src/client/mqtt"
+import { startSimulatedRobot } from "../packages/host/src/sim/robot"
 import { TakePicture } from "../host/gen/interfaces"
 
 const json = process.argv.includes("--json")
@@ -131,7 +131,7 @@ function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
   const ranges: [number, number][] = []
   let off = 0
   for (const src of dbg.sources) {
-    if (src.path === "src/lib/services.ts" || src.path.startsWith("src/rpc/")) ranges.push([off, off + src.length])
+    if (src.path === "packages/device/src/lib/services.ts" || src.path.startsWith("packages/device/src/rpc/")) ranges.push([off, off + src.length])
     off += src.length
   }
   if (!ranges.length) throw new Error("the service runtime is not among the firmware's sources")
@@ -419,7 +419,7 @@ async function cliCallFigure(node: ServiceNode): Promise<number> {
     for (let i = 0; i <= 10; i++) {
       const t0 = performance.now()
       const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn(process.execPath, [join(ROOT, "bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 1}`, "--url", bridge.wsUrl], { cwd: ROOT })
+        const p = spawn(process.execPath, [join(ROOT, "packages/host/bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 1}`, "--url", bridge.wsUrl], { cwd: ROOT })
         let out = ""
         p.stdout.on("data", (d) => (out += d))
         p.stderr.on("data", (d) => (out += d))

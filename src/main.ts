@@ -2,8 +2,8 @@
 // createService runtime (src/lib/services.ts). The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { createService } from "./lib/services"
-import { ServiceType } from "./lib/types"
+import { createService } from "../packages/device/src/lib/services"
+import { ServiceType } from "../packages/device/src/lib/types"
 import { AddTwoInts, Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Robot } from "./robot/robot"
 import { startHardware } from "./robot/select"

@@ -3,7 +3,7 @@
 // from the hardware. It knows nothing about the wire: src/main.ts binds it to services.
 import * as ds from "@devicescript/core"
 import { RESOLUTION_COUNT } from "../drivers/arducam"
-import { ServiceError, Status } from "../lib/types"
+import { ServiceError, Status } from "../../packages/device/src/lib/types"
 import { Hardware, Picture, batteryPercent } from "./hardware"
 import { GetState_Response } from "../gen/interfaces"
 

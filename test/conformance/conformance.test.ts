@@ -13,8 +13,8 @@ import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
-import type { RecordNode } from "../../host/client/core"
-import { ServiceError } from "../../host/client/errors"
+import type { RecordNode } from "../../packages/host/src/client/core"
+import { ServiceError } from "../../packages/host/src/client/errors"
 import {
   CallState,
   Kind,
@@ -33,7 +33,7 @@ import {
   packRecords,
   rec,
   type DeviceRecord,
-} from "../../host/client/records"
+} from "../../packages/host/src/client/records"
 import { AddTwoInts } from "../../host/gen/interfaces"
 import { Echo, Upload, echo, pattern, uploadHash, type EchoRequest } from "../host/services_fixture"
 import { FACTORIES, FIRMWARE_LIMITS, type Dut } from "./devices"

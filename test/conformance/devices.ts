@@ -9,14 +9,14 @@
 //            firmware's handlers written in TypeScript (memFirmware below)
 // What an implementation does not model is in `NOT_MODELLED` (./gaps.ts) and the table of
 // test/conformance/README.md (checked to agree by conformance.test.ts).
-import { connect } from "../../host/client/node"
-import type { RecordNode } from "../../host/client/core"
-import { mqttTransport } from "../../host/client/mqtt"
-import { ServiceError } from "../../host/client/errors"
+import { connect } from "../../packages/host/src/client/node"
+import type { RecordNode } from "../../packages/host/src/client/core"
+import { mqttTransport } from "../../packages/host/src/client/mqtt"
+import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts } from "../../host/gen/interfaces"
-import { startBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
-import { MemoryRobot } from "../../host/mqtt/memrobot"
-import { startRig, type Rig } from "../../host/sim/rig"
+import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, testFirmware, type EchoRequest, type EchoResponse } from "../host/services_fixture"
 import type { Impl } from "./gaps"
 

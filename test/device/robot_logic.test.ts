@@ -4,7 +4,7 @@
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { FrameSource } from "../../src/drivers/arducam"
-import { ServiceError, Status } from "../../src/lib/types"
+import { ServiceError, Status } from "../../packages/device/src/lib/types"
 import { Hardware, Picture, batteryPercent } from "../../src/robot/hardware"
 import { Robot } from "../../src/robot/robot"
 import { calibration, loadCalibration } from "../../src/robot/calibration"

@@ -20,8 +20,8 @@
 //   mode 5 (text "probe"): heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
-import { CallContext, configureServices, createService, serviceStats } from "../../src/lib/services"
-import { ByteSource, ServiceError, Status } from "../../src/lib/types"
+import { CallContext, configureServices, createService, serviceStats } from "../../packages/device/src/lib/services"
+import { ByteSource, ServiceError, Status } from "../../packages/device/src/lib/types"
 import { AddTwoInts } from "../../src/gen/interfaces"
 import { Echo, Echo_Request, Echo_Response, Upload } from "./gen/interfaces"
 

@@ -5,7 +5,7 @@ import { test } from "node:test"
 import WebSocket from "ws"
 import * as jpeg from "jpeg-js"
 import { closeRos, connectRos, loadRoslib, rosCall, rosGet, startFixture } from "./bridge_helpers"
-import { CALLS_TOPIC, STATE_TOPIC } from "../../host/bridge/server"
+import { CALLS_TOPIC, STATE_TOPIC } from "../../packages/host/src/bridge/server"
 import { Trigger } from "../../host/gen/interfaces"
 
 const ATI = "example_interfaces/srv/AddTwoInts"

@@ -2,10 +2,10 @@
 // missing fields, clear errors for unknown or mistyped ones.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../host/bridge/json"
+import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../packages/host/src/bridge/json"
 import { AddTwoInts, TakePicture } from "../../host/gen/interfaces"
-import { startBridge } from "../../host/bridge/server"
-import { demoMemoryNode } from "../../host/bridge/demo"
+import { startBridge } from "../../packages/host/src/bridge/server"
+import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import { serviceTypes } from "../../host/gen/interfaces"
 
 test("parseJson keeps integers beyond 2^53 exact and everything else as JSON.parse does", () => {

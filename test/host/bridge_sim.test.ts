@@ -9,8 +9,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { after, before, describe, test } from "node:test"
 import * as jpeg from "jpeg-js"
-import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
-import { startBridge, type Bridge } from "../../host/bridge/server"
+import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
+import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { serviceTypes } from "../../host/gen/interfaces"
 import { closeRos, connectRos, rosCall, rosGet, ROOT, runRobot } from "./bridge_helpers"
 
@@ -147,7 +147,7 @@ async function withRunningCli(
   ready: string,
   body: (url: string, p: ChildProcessWithoutNullStreams, out: () => string) => Promise<void>,
 ): Promise<void> {
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), ...args], { cwd: ROOT })
   let out = ""
   let err = ""
   p.stderr.on("data", (d) => (err += d))

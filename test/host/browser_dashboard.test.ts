@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import { test } from "node:test"
 import { chromium } from "playwright-core"
 import { startFixture } from "./bridge_helpers"
-import { startBridge } from "../../host/bridge/server"
+import { startBridge } from "../../packages/host/src/bridge/server"
 import { Drive, GetState, Trigger, serviceTypes } from "../../host/gen/interfaces"
 
 const CHROMIUM = "/usr/bin/chromium"

@@ -5,9 +5,9 @@
 // behind a real bridge; the CLI is the real binary.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { demoFleet, demoMemoryNode } from "../../host/bridge/demo"
-import type { MemoryNode } from "../../host/bridge/memory"
-import { startBridge } from "../../host/bridge/server"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { startBridge } from "../../packages/host/src/bridge/server"
 import { serviceTypes } from "../../host/gen/interfaces"
 import { runRobot, startFixture } from "./bridge_helpers"
 

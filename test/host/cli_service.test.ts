@@ -102,7 +102,7 @@ test("robot bridge --memory serves, and refuses a non-loopback bind without a to
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /refusing to listen on 0\.0\.0\.0 without a token: pass --token/)
 
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "bridge", "--memory", "--port", "0"], { cwd: ROOT })
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "bridge", "--memory", "--port", "0"], { cwd: ROOT })
   try {
     let out = ""
     const ready = new Promise<string>((resolve, reject) => {
@@ -176,7 +176,7 @@ test("robot service call: Ctrl+C during a call says so and ends the line; the br
   const wasCancelled = new Promise<void>((r) => (cancelled = r))
   f.node.addService(Trigger, "/hang", (_req, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => (cancelled(), reject(new Error("aborted"))))))
   try {
-    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "service", "call", "/hang", "--url", f.bridge.wsUrl], { cwd: ROOT })
+    const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "service", "call", "/hang", "--url", f.bridge.wsUrl], { cwd: ROOT })
     let stdout = ""
     let stderr = ""
     p.stderr.on("data", (d) => (stderr += d))

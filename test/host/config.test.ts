@@ -4,7 +4,7 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { ConfigError, loadConfig, validateConfig, findConfig } from "../../host/config"
+import { ConfigError, loadConfig, validateConfig, findConfig } from "../../packages/host/src/config"
 
 const repo = path.resolve(__dirname, "../..")
 const good = () => ({
@@ -23,7 +23,7 @@ test("the repository's devs.json is valid", () => {
   assert.deepEqual(config.interfaces, ["services"])
   assert.equal(config.bridge.port, 9090)
   assert.equal(config.host.generated, "host/gen/interfaces.ts")
-  assert.equal(findConfig(path.join(repo, "host/idl")), path.join(repo, "devs.json"))
+  assert.equal(findConfig(path.join(repo, "packages/host/src/idl")), path.join(repo, "devs.json"))
 })
 
 // [mutation, exact message]

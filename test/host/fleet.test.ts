@@ -2,10 +2,10 @@
 // Robots here are in-memory nodes; the MQTT tests run the same fleet over a broker.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../host/client/fleet"
-import { ServiceError } from "../../host/client/errors"
-import { demoMemoryNode } from "../../host/bridge/demo"
-import { CallPipeline } from "../../host/bridge/pipeline"
+import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../packages/host/src/client/fleet"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { CallPipeline } from "../../packages/host/src/bridge/pipeline"
 import { AddTwoInts, Trigger, serviceTypes } from "../../host/gen/interfaces"
 
 test("names: /robot/service splits at the first segment; globs match robot names", () => {

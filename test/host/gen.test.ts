@@ -6,12 +6,12 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { emitHost } from "../../host/codegen/host"
-import { generate } from "../../host/codegen/index"
-import { definitionsOf, loadInterfaces, loadSources } from "../../host/idl/load"
-import { requestTail } from "../../host/codegen/device"
+import { emitHost } from "../../packages/host/src/codegen/host"
+import { generate } from "../../packages/host/src/codegen/index"
+import { definitionsOf, loadInterfaces, loadSources } from "../../packages/host/src/idl/load"
+import { requestTail } from "../../packages/host/src/codegen/device"
 import { MessageWriter } from "@foxglove/rosmsg2-serialization"
-import { IdlError } from "../../host/idl/diagnostics"
+import { IdlError } from "../../packages/host/src/idl/diagnostics"
 import * as gen from "../../host/gen/interfaces"
 
 const repo = path.resolve(__dirname, "../..")
@@ -61,7 +61,7 @@ test("robot gen works on any root: the fixtures, to a temp dir; generated code p
   const dir = tmp()
   try {
     const out = path.join(dir, "interfaces.ts")
-    const run = (args: string[]) => spawnSync(process.execPath, [path.join(repo, "bin/robot.js"), "gen", ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 })
+    const run = (args: string[]) => spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 })
     const r1 = run(["test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
     assert.equal(r1.status, 0, r1.stderr)
     assert.match(r1.stdout, /wrote .*interfaces\.ts/)
@@ -119,7 +119,7 @@ test("robot gen on invalid files prints every diagnostic and exits 1 without wri
     fs.mkdirSync(path.join(dir, "bad_pkg/srv"), { recursive: true })
     fs.writeFileSync(path.join(dir, "bad_pkg/srv/Broken.srv"), "int32 Bad\n---\nNope x\n")
     const out = path.join(dir, "out.ts")
-    const r = spawnSync(process.execPath, [path.join(repo, "bin/robot.js"), "gen", dir, "--host-out", out, "--device-out", path.join(dir, "dev.ts")], { encoding: "utf8", timeout: 60_000 })
+    const r = spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", dir, "--host-out", out, "--device-out", path.join(dir, "dev.ts")], { encoding: "utf8", timeout: 60_000 })
     assert.equal(r.status, 1)
     assert.match(r.stderr, /Broken\.srv:1:7: invalid field name 'Bad'/)
     assert.match(r.stderr, /Broken\.srv:3:1: unknown type 'Nope' \(looked for bad_pkg\/msg\/Nope\)/)

@@ -3,7 +3,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import WebSocket from "ws"
-import { FrameHub } from "../../host/transport/hub"
+import { FrameHub } from "../../packages/host/src/transport/hub"
 
 function open(port: number): Promise<{ ws: WebSocket; got: string[] }> {
   return new Promise((resolve, reject) => {

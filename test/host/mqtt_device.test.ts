@@ -29,12 +29,12 @@ import {
   rec,
   type DeviceRecord,
   type HelloRecord,
-} from "../../host/client/records"
-import { mqttSettings, startRig, type Rig } from "../../host/sim/rig"
-import { connect } from "../../host/client/node"
-import { mqttTransport, type MqttNode } from "../../host/client/mqtt"
-import { startBroker as startEmbeddedBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
-import { jd } from "../../host/transport/jacdac"
+} from "../../packages/host/src/client/records"
+import { mqttSettings, startRig, type Rig } from "../../packages/host/src/sim/rig"
+import { connect } from "../../packages/host/src/client/node"
+import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqtt"
+import { startBroker as startEmbeddedBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { jd } from "../../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts, GetState, TakePicture } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import type { MqttNode } from "../../host/client/mqtt"
-import { openMqttFleet, type MqttFleet } from "../../host/mqtt/fleet"
-import { startSimFleet, type SimFleet } from "../../host/sim/fleet"
-import { runDoctor } from "../../host/cli/doctor"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import type { MqttNode } from "../../packages/host/src/client/mqtt"
+import { openMqttFleet, type MqttFleet } from "../../packages/host/src/mqtt/fleet"
+import { startSimFleet, type SimFleet } from "../../packages/host/src/sim/fleet"
+import { runDoctor } from "../../packages/host/src/cli/doctor"
 import { startMosquitto, until, type Mosquitto } from "./mqtt_helpers"
 
 const NAMES = ["robot1", "robot2", "robot3"]

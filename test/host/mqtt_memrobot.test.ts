@@ -5,8 +5,8 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
-import { Kind } from "../../host/client/wire"
-import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../host/client/records"
+import { Kind } from "../../packages/host/src/client/wire"
+import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../packages/host/src/client/records"
 import { TakePicture, Trigger } from "../../host/gen/interfaces"
 import { embeddedBroker, rawClient, startTestRobot } from "./mqtt_helpers"
 

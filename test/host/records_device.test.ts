@@ -29,10 +29,10 @@ import {
   rec,
   splitRecords,
   type DeviceRecord,
-} from "../../host/client/records"
-import type { ServiceNode } from "../../host/client/node"
-import { jd } from "../../host/transport/jacdac"
-import { startRig, type Rig } from "../../host/sim/rig"
+} from "../../packages/host/src/client/records"
+import type { ServiceNode } from "../../packages/host/src/client/node"
+import { jd } from "../../packages/host/src/transport/jacdac"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, echo, testFirmware } from "./services_fixture"
 
 /** Resolves with the first device record matching `pred`; `retry` runs now and every 400 ms until then (ERROR is rate-limited). */

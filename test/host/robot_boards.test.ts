@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { validateBoardFile } from "../../host/sim/boardcheck"
+import { validateBoardFile } from "../../packages/host/src/sim/boardcheck"
 
 const boardsDir = path.join(__dirname, "..", "..", "boards")
 const boardFiles = fs.readdirSync(boardsDir).filter((f) => f.endsWith(".board.json"))

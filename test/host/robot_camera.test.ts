@@ -2,7 +2,7 @@
 // content follows the robot's state.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"
-import { renderScene, motorBarLayout, FIELD_OF_VIEW, type SceneState } from "../../host/sim/camera"
+import { renderScene, motorBarLayout, FIELD_OF_VIEW, type SceneState } from "../../packages/host/src/sim/camera"
 import { avg, decode } from "./robot_helpers"
 
 const base: SceneState = { panAngle: 0, leftSpeed: 0, rightSpeed: 0, ledOn: false, charge: 0.8 }

@@ -5,9 +5,9 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
-import { startBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
-import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../host/cli/doctor"
+import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
+import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../packages/host/src/cli/doctor"
 
 const byStep = (rs: StepResult[]) => Object.fromEntries(rs.map((r) => [r.step, r]))
 

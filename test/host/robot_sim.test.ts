@@ -3,7 +3,7 @@
 // Waits poll the robot with deadlines; nothing sleeps a fixed time.
 import { after, before, describe, test } from "node:test"
 import assert from "node:assert/strict"
-import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
+import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
 import {
   AddTwoInts,
   Drive,
@@ -15,9 +15,9 @@ import {
   type GetState_Request,
   type GetState_Response,
 } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import type { Client } from "../../host/client/api"
-import { motorBarLayout } from "../../host/sim/camera"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import type { Client } from "../../packages/host/src/client/api"
+import { motorBarLayout } from "../../packages/host/src/sim/camera"
 import { avg, decode } from "./robot_helpers"
 
 /** Polls `probe` until `ok` holds; fails with `what` and the last value after `timeoutMs`. */

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../host/gen/interfaces"
-import { startRig, type Rig } from "../../host/sim/rig"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
 
 describe("a host lost mid-call (VM)", () => {

@@ -26,12 +26,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { spawnSync } from "node:child_process"
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
-import { definitionsOf, findInterfaceFiles, loadSources } from "../../host/idl/load"
-import type { InterfaceSet } from "../../host/idl/types"
-import { tsNames } from "../../host/idl/names"
-import { MessageCodec as HostCodec, isByteArrayField } from "../../host/runtime/codec"
-import { buildValue, sampleValue, SAMPLE_KINDS } from "../../host/runtime/samples"
-import { deviceNumber, deviceString, emitDevice } from "../../host/codegen/device"
+import { definitionsOf, findInterfaceFiles, loadSources } from "../../packages/host/src/idl/load"
+import type { InterfaceSet } from "../../packages/host/src/idl/types"
+import { tsNames } from "../../packages/host/src/idl/names"
+import { MessageCodec as HostCodec, isByteArrayField } from "../../packages/host/src/runtime/codec"
+import { buildValue, sampleValue, SAMPLE_KINDS } from "../../packages/host/src/runtime/samples"
+import { deviceNumber, deviceString, emitDevice } from "../../packages/host/src/codegen/device"
 
 type Field = MessageDefinitionField
 type Value = unknown

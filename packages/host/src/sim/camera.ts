@@ -196,7 +196,7 @@ export function renderScene(o: RenderOptions): Buffer {
 // ---- the Jacdac server -----------------------------------------------------------------------
 
 /** services/robotcamera.md, next to this package's root. */
-export const CAMERA_SPEC_FILE = path.join(__dirname, "..", "..", "services", "robotcamera.md")
+export const CAMERA_SPEC_FILE = path.join(__dirname, "..", "..", "..", "..", "services", "robotcamera.md")
 
 /**
  * Makes jacdac-ts know the robotCamera service (a server needs its spec). Parses

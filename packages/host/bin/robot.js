@@ -15,8 +15,8 @@ const path = require("node:path")
 // console.debug; a command's output is what it prints itself. ROBOT_DEBUG=1 shows the chatter.
 if (!process.env.ROBOT_DEBUG) console.debug = () => {}
 
-const ROOT = path.join(__dirname, "..")
-const ENTRY = path.join(ROOT, "host", "cli", "main.ts")
+const ROOT = path.join(__dirname, "..", "..", "..")
+const ENTRY = path.join(__dirname, "..", "src", "cli", "main.ts")
 const CACHE = path.join(ROOT, "node_modules", ".cache", "robot-cli")
 const BUNDLE = path.join(CACHE, "cli.js")
 const MANIFEST = path.join(CACHE, "inputs.json")

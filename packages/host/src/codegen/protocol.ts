@@ -64,8 +64,8 @@ export interface ProtocolTable {
 }
 
 export const PROTOCOL_TABLE = "protocol/protocol.json"
-export const DEVICE_WIRE = "src/rpc/wire.ts"
-export const HOST_WIRE = "host/client/wire.ts"
+export const DEVICE_WIRE = "packages/device/src/rpc/wire.ts"
+export const HOST_WIRE = "packages/host/src/client/wire.ts"
 export const PROTOCOL_DOC = "docs/protocol.md"
 
 /** An invalid protocol table, or a doc or spec that disagrees with it. */

@@ -173,8 +173,8 @@ function valueText(v: unknown): string {
 /** Emits src/gen/interfaces.ts for `set`. Throws DeviceGenError on a name collision. */
 export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   const names = deviceNames(set)
-  const repoLib = path.resolve(__dirname, "../../src/lib")
-  const outFile = path.resolve(opts.outFile ?? path.resolve(__dirname, "../../src/gen/interfaces.ts"))
+  const repoLib = path.resolve(__dirname, "../../../device/src/lib")
+  const outFile = path.resolve(opts.outFile ?? path.resolve(__dirname, "../../../../src/gen/interfaces.ts"))
   let lib = posix(path.relative(path.dirname(outFile), opts.libDir ?? repoLib))
   if (!lib.startsWith(".")) lib = `./${lib}`
 

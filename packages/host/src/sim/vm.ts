@@ -7,7 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 
-export const ROOT = resolve(__dirname, "../..")
+export const ROOT = resolve(__dirname, "../../../..")
 const CLI = join(ROOT, "node_modules/@devicescript/cli/devicescript")
 const DEVS_LOCK = "/tmp/devs.lock"
 const CACHE = "/tmp/rosservices-fw"
