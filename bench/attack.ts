@@ -7,7 +7,7 @@
 //       the flooder are MQTT hosts of the robot (target: p99 <= 3 x mqtt_call_rtt_p50_ms)
 //   attack_restarts   program restarts (bootId changes) during all of the above and the soak (0)
 //   soak_*            the adversarial soak of test/host/soak.test.ts, longer and with a fresh seed
-import { AddTwoInts } from "../host/gen/interfaces"
+import { AddTwoInts } from "../packages/host/src/gen/interfaces"
 import { ServiceError } from "../packages/host/src/client/errors"
 import type { RecordNode } from "../packages/host/src/client/core"
 import { encodeCall, encodeList, encodePoll, packRecords } from "../packages/host/src/client/records"

@@ -22,7 +22,7 @@ import { spawn } from "node:child_process"
 import * as path from "node:path"
 import WebSocket from "ws"
 import type { RobotNode } from "../packages/host/src/client/api"
-import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
+import { AddTwoInts, serviceTypes } from "../packages/host/src/gen/interfaces"
 import { demoFleet, demoMemoryNode } from "../packages/host/src/bridge/demo"
 import { startBridge } from "../packages/host/src/bridge/server"
 

@@ -17,7 +17,7 @@
 // The robots are a load-test model, not the firmware: this measures the broker and the host side.
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
-import { AddTwoInts } from "../host/gen/interfaces"
+import { AddTwoInts } from "../packages/host/src/gen/interfaces"
 import { MqttDirectory } from "../packages/host/src/client/mqttdir"
 import { startBroker } from "../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../packages/host/src/mqtt/memrobot"

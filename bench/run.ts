@@ -28,7 +28,7 @@
 //                          (another client's small call while one client abuses the bridge, issue 20)
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
+import { AddTwoInts, serviceTypes } from "../packages/host/src/gen/interfaces"
 import { ROS_SERVICES_CLASS } from "../packages/host/src/client/records"
 import type { ServiceNode } from "../packages/host/src/client/node"
 import { startRig, type Rig } from "../packages/host/src/sim/rig"
@@ -47,7 +47,7 @@ import { startBroker } from "../packages/host/src/mqtt/broker"
 import { connect } from "../packages/host/src/client/node"
 import { mqttTransport, type MqttNode } from "../packages/host/src/client/mqtt"
 import { startSimulatedRobot } from "../packages/host/src/sim/robot"
-import { TakePicture } from "../host/gen/interfaces"
+import { TakePicture } from "../packages/host/src/gen/interfaces"
 
 const json = process.argv.includes("--json")
 const skipHeap = process.argv.includes("--no-heap")

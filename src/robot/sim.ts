@@ -5,7 +5,7 @@
 // the role manager. The camera is the custom `robotCamera` service (services/robotcamera.md).
 import * as ds from "@devicescript/core"
 import { FrameSource, frameSize } from "../drivers/arducam"
-import { ServiceError, Status } from "../../packages/device/src/lib/types"
+import { ServiceError, Status } from "@robot-services/device"
 import {
     BatteryPart,
     ButtonPart,

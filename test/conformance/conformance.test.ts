@@ -34,7 +34,7 @@ import {
   rec,
   type DeviceRecord,
 } from "../../packages/host/src/client/records"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { Echo, Upload, echo, pattern, uploadHash, type EchoRequest } from "../host/services_fixture"
 import { FACTORIES, FIRMWARE_LIMITS, type Dut } from "./devices"
 import { FEATURES, IMPLS, NOT_MODELLED, knownDefect, renderTable, skipReason, tableIn, type Feature, type Impl } from "./gaps"

@@ -3,8 +3,8 @@
 // bytes are served from segments (a large ByteSource is never copied).
 // flock /tmp/devs.lock npx devs run test/device/cdr.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, u64Text, writeArr, writeFixedBytes, writeWstring } from "../../packages/device/src/lib/cdr"
-import { ByteSource } from "../../packages/device/src/lib/types"
+import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, u64Text, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/lib/cdr"
+import { ByteSource } from "@robot-services/device"
 import * as ds from "@devicescript/core"
 import { eq, fail, hexOf, throwsInvalid } from "./cdr_util"
 

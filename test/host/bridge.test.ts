@@ -6,7 +6,7 @@ import WebSocket from "ws"
 import * as jpeg from "jpeg-js"
 import { closeRos, connectRos, loadRoslib, rosCall, rosGet, startFixture } from "./bridge_helpers"
 import { CALLS_TOPIC, STATE_TOPIC } from "../../packages/host/src/bridge/server"
-import { Trigger } from "../../host/gen/interfaces"
+import { Trigger } from "../../packages/host/src/gen/interfaces"
 
 const ATI = "example_interfaces/srv/AddTwoInts"
 

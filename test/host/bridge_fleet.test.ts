@@ -12,7 +12,7 @@ import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { MemoryNode } from "../../packages/host/src/bridge/memory"
 import { startBridge, STATE_TOPIC, CALLS_TOPIC, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"
 import type { FleetNode } from "../../packages/host/src/client/fleet"
-import { AddTwoInts, GetState, serviceTypes, Trigger } from "../../host/gen/interfaces"
+import { AddTwoInts, GetState, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 import { ROOT, runRobot } from "./bridge_helpers"
 import { call, connectFoxglove, json, next, text } from "./foxglove_helpers"
 

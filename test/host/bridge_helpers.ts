@@ -2,7 +2,7 @@
 // demo node, and real roslib (ESM, loaded with import()) connected to it.
 import { spawn } from "node:child_process"
 import * as path from "node:path"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { MemoryNode } from "../../packages/host/src/bridge/memory"
 import { startBridge, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"

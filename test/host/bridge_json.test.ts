@@ -3,10 +3,10 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../packages/host/src/bridge/json"
-import { AddTwoInts, TakePicture } from "../../host/gen/interfaces"
+import { AddTwoInts, TakePicture } from "../../packages/host/src/gen/interfaces"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("parseJson keeps integers beyond 2^53 exact and everything else as JSON.parse does", () => {
   const table: [string, unknown][] = [

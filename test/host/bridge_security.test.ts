@@ -6,7 +6,7 @@ import WebSocket from "ws"
 import { closeRos, connectRos, rosCall, startFixture } from "./bridge_helpers"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
-import { serviceTypes, Trigger } from "../../host/gen/interfaces"
+import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 
 const ATI = "example_interfaces/srv/AddTwoInts"
 

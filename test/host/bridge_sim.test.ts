@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test"
 import * as jpeg from "jpeg-js"
 import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { closeRos, connectRos, rosCall, rosGet, ROOT, runRobot } from "./bridge_helpers"
 
 

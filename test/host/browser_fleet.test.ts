@@ -9,7 +9,7 @@ import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { MemoryNode } from "../../packages/host/src/bridge/memory"
 import { FleetNode } from "../../packages/host/src/client/fleet"
 import { startBridge } from "../../packages/host/src/bridge/server"
-import { Drive, GetState, serviceTypes, Trigger } from "../../host/gen/interfaces"
+import { Drive, GetState, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]

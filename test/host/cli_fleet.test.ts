@@ -8,7 +8,7 @@ import { test } from "node:test"
 import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { MemoryNode } from "../../packages/host/src/bridge/memory"
 import { startBridge } from "../../packages/host/src/bridge/server"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { runRobot, startFixture } from "./bridge_helpers"
 
 async function startFleet(count: number) {

@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { test } from "node:test"
 import * as jpeg from "jpeg-js"
 import { ROOT, runRobot, startFixture } from "./bridge_helpers"
-import { Trigger } from "../../host/gen/interfaces"
+import { Trigger } from "../../packages/host/src/gen/interfaces"
 
 
 const robot = (args: string[], env: Record<string, string> = {}) => runRobot(args, { env, timeoutMs: 30000 })

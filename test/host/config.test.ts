@@ -11,7 +11,7 @@ const good = () => ({
   $schema: "./docs/devs.schema.json",
   interfaces: ["services"],
   firmware: { entry: "src/main.ts", generated: "src/gen/interfaces.ts" },
-  host: { generated: "host/gen/interfaces.ts" },
+  host: { generated: "packages/host/src/gen/interfaces.ts" },
   board: "robot_s3",
   simulator: { devtools: "ws://127.0.0.1:8081" },
   bridge: { host: "127.0.0.1", port: 9090 },
@@ -22,7 +22,7 @@ test("the repository's devs.json is valid", () => {
   assert.equal(dir, repo)
   assert.deepEqual(config.interfaces, ["services"])
   assert.equal(config.bridge.port, 9090)
-  assert.equal(config.host.generated, "host/gen/interfaces.ts")
+  assert.equal(config.host.generated, "packages/host/src/gen/interfaces.ts")
   assert.equal(findConfig(path.join(repo, "packages/host/src/idl")), path.join(repo, "devs.json"))
 })
 

@@ -6,7 +6,7 @@ import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../package
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import { CallPipeline } from "../../packages/host/src/bridge/pipeline"
-import { AddTwoInts, Trigger, serviceTypes } from "../../host/gen/interfaces"
+import { AddTwoInts, Trigger, serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("names: /robot/service splits at the first segment; globs match robot names", () => {
   assert.deepEqual(splitRobotName("/rover1/take_picture"), { robot: "rover1", service: "/take_picture" })

@@ -22,7 +22,7 @@ import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqt
 import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { PROTOCOL_VERSION, WireStatus, encodeCall, encodeCancel, encodeDone, encodeList, encodeOpen, encodeResult } from "../../packages/host/src/client/records"
-import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
+import { AddTwoInts, Trigger } from "../../packages/host/src/gen/interfaces"
 import type { BrokerUser, Denial } from "../../packages/host/src/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, robotClient, startMosquitto, startTestRobot, until, waitForState, type TestRobot } from "./mqtt_helpers"
 

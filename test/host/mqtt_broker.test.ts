@@ -13,7 +13,7 @@ import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport } from "../../packages/host/src/client/mqtt"
 import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
 import { ServiceError } from "../../packages/host/src/client/errors"
-import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
+import { AddTwoInts, Trigger } from "../../packages/host/src/gen/interfaces"
 import { startBroker, filterWithin, rulesFor, topicMatcher, type BrokerUser, type Denial } from "../../packages/host/src/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, startMosquitto, startTestRobot, until } from "./mqtt_helpers"
 

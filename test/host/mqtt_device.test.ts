@@ -12,7 +12,7 @@ import { join } from "node:path"
 import * as tls from "node:tls"
 import { after, before, describe, test } from "node:test"
 import mqtt, { type MqttClient } from "mqtt"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import {
   JACDAC_PAYLOAD,
   Kind,

@@ -5,7 +5,7 @@
 // gone, that robot rebooting, and the broker killed and restarted under all of them.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts, GetState, TakePicture } from "../../host/gen/interfaces"
+import { AddTwoInts, GetState, TakePicture } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import type { MqttNode } from "../../packages/host/src/client/mqtt"
 import { openMqttFleet, type MqttFleet } from "../../packages/host/src/mqtt/fleet"

@@ -7,7 +7,7 @@ import { test } from "node:test"
 import type { MqttClient } from "mqtt"
 import { Kind } from "../../packages/host/src/client/wire"
 import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../packages/host/src/client/records"
-import { TakePicture, Trigger } from "../../host/gen/interfaces"
+import { TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { embeddedBroker, rawClient, startTestRobot } from "./mqtt_helpers"
 
 /** A host made of a raw MQTT client: send frames, wait for the records that come back. */

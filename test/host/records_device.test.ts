@@ -6,7 +6,7 @@
 // exactly that length is parsed. No fixed sleeps: each step waits for the record it expects.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import {
   CallState,
   Kind,

@@ -14,7 +14,7 @@ import {
   Trigger,
   type GetState_Request,
   type GetState_Response,
-} from "../../host/gen/interfaces"
+} from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import type { Client } from "../../packages/host/src/client/api"
 import { motorBarLayout } from "../../packages/host/src/sim/camera"

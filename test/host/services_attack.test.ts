@@ -3,7 +3,7 @@
 // The real test firmware in the VM; the attacker sends raw records in its own session.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { PROTOCOL_VERSION, encodeCall, encodeCancel, encodeData, encodeList, encodeOpen, encodePoll, packRecords } from "../../packages/host/src/client/records"
 import type { ServiceNode } from "../../packages/host/src/client/node"

@@ -3,7 +3,7 @@
 // VM, real client; frames are dropped by the client transport's filter. No fixed sleeps.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, encodeData, encodePoll, rec, type DeviceRecord } from "../../packages/host/src/client/records"
 import type { ServiceNode } from "../../packages/host/src/client/node"

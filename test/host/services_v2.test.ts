@@ -3,7 +3,7 @@
 // the device must have the same bootId and answer a normal call. No fixed sleeps.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import {
   JACDAC_PAYLOAD,

@@ -9,7 +9,7 @@
 // A failure prints the seed: RS_SOAK_SEED=<seed> replays the same frames.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import type { ServiceNode } from "../../packages/host/src/client/node"
 import type { RecordNode } from "../../packages/host/src/client/core"

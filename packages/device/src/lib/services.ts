@@ -1,7 +1,9 @@
 // Device side of ROS 2-style services: `createService(Type, "name", handler)` like rclpy's
 // create_service. All services share one Jacdac server (spec `services/rosservices.md`); the record
-// protocol v2 (docs/protocol.md) is implemented in src/rpc/: the call table (calls.ts), the sender
-// (sender.ts) and the Jacdac carrier (server.ts), with constants generated into src/rpc/wire.ts.
+// protocol v2 (docs/protocol.md) is implemented in rpc/: the call table (calls.ts), the sender
+// (sender.ts) and the Jacdac carrier (server.ts), with constants generated into rpc/wire.ts. The
+// MQTT link (net/mqtt.ts) is started by the program with `startMqttLink()`: a firmware that does not
+// call it carries none of its code.
 //
 // Guarantees (each proven by a test named in docs/protocol.md): a call's handler runs at most once
 // (per-session sequence numbers, never a time window); every call is answered (a response or a
@@ -9,7 +11,7 @@
 // calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
 // a handler that never returns is released at the caller's deadline.
 import { Entry, Policy, cfg } from "../rpc/core"
-import { Runtime } from "../rpc/server"
+import { current as rt, startRuntime } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../rpc/wire"
 import { ServiceType } from "./types"
@@ -20,7 +22,7 @@ import { CallContext } from "../rpc/core"
 
 /** Limits of the service runtime; see {@link configureServices}. All are announced in HELLO. */
 export interface ServicesConfig {
-    /** Largest request accepted, in bytes of CDR (default 12000). Larger: `ResourceExhausted`. */
+    /** Largest request accepted, in bytes of CDR (default 20480). Larger: `ResourceExhausted`. */
     maxRequestBytes?: number
     /** Largest response sent, in bytes of CDR (default 262144 = 256 KiB). Larger: `ResourceExhausted`. */
     maxResponseBytes?: number
@@ -71,10 +73,8 @@ export interface ServiceOptions {
     concurrency?: "parallel" | "serial" | "latest"
 }
 
-let rt: Runtime = null
-
 function fullName(name: string) {
-    return name.length === 0 || name[0] !== "/" ? "/" + name : name
+    return name[0] === "/" ? name : "/" + name
 }
 
 /**
@@ -90,15 +90,13 @@ export function createService<Req, Res>(
     handler: (req: Req, ctx: CallContext) => Promise<Res> | Res,
     options?: ServiceOptions
 ) {
-    if (!rt) rt = new Runtime()
     const n = fullName(name)
     for (const e of entries) if (e.name === n) throw new Error("service " + n + " already exists")
     const c = options ? options.concurrency : undefined
     const policy = c === "serial" ? Policy.Serial : c === "latest" ? Policy.Latest : Policy.Parallel
     const e: Entry = { name: n, type, handler: handler as any, policy, running: 0, queue: [] }
     entries.push(e)
-    rt.start()
-    rt.listChanged()
+    startRuntime().listChanged()
 }
 
 /** Stops serving `name`; calls already running finish. Returns false if it was not served. */

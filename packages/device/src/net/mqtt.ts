@@ -40,7 +40,7 @@ import { settingText } from "../lib/settings"
 import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
-import { Runtime, parse } from "../rpc/server"
+import { Runtime, parse, startRuntime } from "../rpc/server"
 
 /**
  * hosts served at once over MQTT (each holds a Sender and its fiber: about 1.4 KB of heap outside
@@ -130,12 +130,14 @@ let pingAt: number
 let upAt: number
 
 /**
- * Starts the MQTT link of `r` in the background (once): reads the settings, connects, serves.
- * Never throws; failures are logged and retried.
+ * Serves this program's services over MQTT too, beside Jacdac (once; docs/mqtt.md): in the
+ * background it waits for the MQTT_URL setting, connects, serves and reconnects. Starts the
+ * service runtime if no `createService` did yet. Never throws; failures are logged and retried.
+ * A firmware that never calls it carries none of the MQTT link's code.
  */
-export function startMqtt(r: Runtime) {
+export function startMqttLink() {
     if (rt) return
-    rt = r
+    rt = startRuntime()
     mqttMain.start()
 }
 

@@ -32,6 +32,8 @@ export const cfg = {
     maxTimeoutMs: 120000,
     /** a request still being received is dropped when half a window (or its rest) took longer than this, ms */
     stallMs: 2000,
+    /** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
+    listVersion: 1,
 }
 
 /**

@@ -8,7 +8,6 @@
 import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
 import { bootId, calls, entries, fail } from "./calls"
-import { listVersion } from "./server"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
@@ -316,7 +315,7 @@ function announcement(s: Sender, i: number): Buffer {
         h[RecOff.HelloVersion] = PROTOCOL_VERSION
         h[RecOff.HelloMinVersion] = PROTOCOL_VERSION
         h.setAt(RecOff.HelloBootId, "u32", bootId)
-        h.setAt(RecOff.HelloListVersion, "u16", listVersion)
+        h.setAt(RecOff.HelloListVersion, "u16", cfg.listVersion)
         h.setAt(RecOff.HelloCount, "u16", entries.length)
         h.setAt(RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
         h.setAt(RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
@@ -331,7 +330,7 @@ function announcement(s: Sender, i: number): Buffer {
     const nm = Buffer.from(e.name)
     const ty = Buffer.from(e.type.name)
     const b = Buffer.alloc(RecMin.Service + nm.length + ty.length)
-    b.setAt(RecOff.ServiceListVersion, "u16", listVersion)
+    b.setAt(RecOff.ServiceListVersion, "u16", cfg.listVersion)
     b[RecOff.ServiceIndex] = i - 1
     b[RecOff.ServiceNameLen] = nm.length
     b.setAt(RecOff.ServiceHash32, "u32", e.type.hash)

@@ -1,14 +1,13 @@
 // The record parser and the Jacdac carrier of the record protocol (protocol v2, docs/protocol.md):
 // the `rosServices` server (services/rosservices.md) takes `frame` commands, splits them into
 // records and hands each to the call table; the Jacdac link's sender answers with `frame_out`
-// reports. Other carriers (src/net/mqtt.ts) hand their frames to `parse` with their own
-// link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
+// reports. Other carriers (net/mqtt.ts, started by the program, never by this file) hand their
+// frames to `parse` with their own link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText } from "./core"
 import { Sender } from "./sender"
-import { startMqtt } from "../net/mqtt"
 import { Kind, Limit, RecMin, RecOff, Status } from "./wire"
 
 /**
@@ -120,15 +119,11 @@ async function onServerPacket(pkt: ds.Packet) {
     }
 }
 
-/** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
-export let listVersion = 1
-
 export class Runtime {
     /** the Jacdac link */
     out: Sender
-    /** every link: the Jacdac link first, then the MQTT peers (src/net/mqtt.ts) */
+    /** every link: the Jacdac link first, then the peers of other links (net/mqtt.ts registers its own) */
     links: Sender[]
-    started = false
     annTimer = false
 
     constructor() {
@@ -137,17 +132,14 @@ export class Runtime {
         this.links = [this.out]
     }
 
+    /** Starts the Jacdac link and the sweep timer (once: {@link startRuntime} calls it). */
     start() {
-        if (this.started) return
-        this.started = true
         const spec = ds.RosServices.spec.lookup("frameOut")
         this.out.send = async (p: Buffer, n: number) => {
             await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
         }
         startJacdac(this)
         this.out.start()
-        // the second link, when the MQTT_URL setting names a broker (src/net/mqtt.ts)
-        startMqtt(this)
         setInterval(() => {
             try {
                 sweep()
@@ -159,7 +151,7 @@ export class Runtime {
 
     /** the service list changed: new list version, one announcement for a burst of changes */
     listChanged() {
-        listVersion = (listVersion + 1) & 0xffff
+        cfg.listVersion = (cfg.listVersion + 1) & 0xffff
         if (this.annTimer) return
         this.annTimer = true
         const self = this
@@ -173,6 +165,21 @@ export class Runtime {
     announce() {
         for (const l of this.links) l.announce(true)
     }
+}
+
+/** The runtime once {@link startRuntime} made it (null before). */
+export let current: Runtime = null
+
+/**
+ * Makes and starts the runtime (once) and returns it: the Jacdac link and the sweep timer. Other
+ * links (net/mqtt.ts) call it and add their peers to `links`; this file imports none of them.
+ */
+export function startRuntime(): Runtime {
+    if (!current) {
+        current = new Runtime()
+        current.start()
+    }
+    return current
 }
 
 /** Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). */
@@ -249,7 +256,7 @@ function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: 
     let db = b + RecOff.CallxData
     if (kind === Kind.CALLX) {
         const idx = d[b + RecOff.CallxIndex]
-        if (d.getAt(b + RecOff.CallxListVersion, "u16") !== listVersion || idx >= entries.length) {
+        if (d.getAt(b + RecOff.CallxListVersion, "u16") !== cfg.listVersion || idx >= entries.length) {
             bounce(s, seq, Status.Stale)
             return
         }

@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { ServiceError } from "../client/errors"
 import { FleetNode } from "../client/fleet"
-import { AddTwoInts, TakePicture, Trigger, SetBool } from "../../../../host/gen/interfaces"
+import { AddTwoInts, TakePicture, Trigger, SetBool } from "../gen/interfaces"
 import { MemoryNode } from "./memory"
 
 const RESOLUTIONS: [number, number][] = [[160, 120], [320, 240], [640, 480], [800, 600], [1024, 768], [1280, 1024], [1600, 1200]]

@@ -281,7 +281,7 @@ export class CallPipeline {
       throw new ServiceError("unimplemented", `no service ${name} on the robot (robot service list shows what there is)`, name)
     }
     const type = this.registry[info.type]
-    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (regenerate host/gen/interfaces.ts with \`robot gen\`)`, name)
+    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (its .srv is not under the project's interface roots, devs.json "interfaces")`, name)
     return { info, type }
   }
 

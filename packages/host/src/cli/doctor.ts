@@ -14,7 +14,7 @@ import type { Command } from "commander"
 import * as jpeg from "jpeg-js"
 import type { RobotNode, ServiceInfo } from "../client/api"
 import type { DeviceLimits } from "../client/node"
-import { Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger, serviceTypes } from "../../../../host/gen/interfaces"
+import { Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger, serviceTypes } from "../gen/interfaces"
 import { ARCHS, validateBoardFile } from "../sim/boardcheck"
 
 export type Verdict = "PASS" | "FAIL" | "SKIP"

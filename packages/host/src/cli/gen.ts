@@ -1,13 +1,15 @@
 // `robot gen [--check] [dirs...]`: generate device and host code from interface packages.
 // Without dirs, the roots come from devs.json `interfaces`; outputs always come from devs.json
-// (`firmware.generated`, `host.generated`) unless --host-out/--device-out are given. With a devs.json,
-// also the record protocol's code and doc tables from protocol/protocol.json (host/codegen/protocol.ts).
+// (`firmware.generated`, `host.generated`) unless --host-out/--device-out are given. In a project
+// with protocol/protocol.json (this repository), also the record protocol's code and doc tables
+// (codegen/protocol.ts); a user's project has none.
+import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Command } from "commander"
 import { generate } from "../codegen/index"
 import { loadConfig, findConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
-import { ProtocolTableError } from "../codegen/protocol"
+import { PROTOCOL_TABLE, ProtocolTableError } from "../codegen/protocol"
 
 export interface GenCliOptions {
   check?: boolean
@@ -32,7 +34,7 @@ export function runGen(dirs: string[], o: GenCliOptions): number {
   let r
   try {
     // header paths are relative to the project (devs.json) directory, so the output does not depend on the cwd
-    r = generate({ roots, hostOut, deviceOut, check: o.check === true, base: loaded?.dir ?? process.cwd(), protocol: loaded !== undefined })
+    r = generate({ roots, hostOut, deviceOut, check: o.check === true, base: loaded?.dir ?? process.cwd(), protocol: loaded !== undefined && fs.existsSync(path.join(loaded.dir, PROTOCOL_TABLE)) })
   } catch (e) {
     if (e instanceof IdlError || e instanceof ProtocolTableError) {
       console.error(e.message)

@@ -9,7 +9,7 @@ import { robotGlob } from "../client/fleet"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
-import { serviceTypes } from "../../../../host/gen/interfaces"
+import { serviceTypes } from "../gen/interfaces"
 
 export interface MqttCliOptions {
   mqtt: string

@@ -3,7 +3,7 @@
 /** Version of the record protocol (docs/protocol.md). */
 export const PROTOCOL_VERSION = 2
 
-/** The Jacdac service class that carries the records (services/rosservices.md). */
+/** The Jacdac service class that carries the records (packages/device/services/rosservices.md). */
 export const ROS_SERVICES_CLASS = 0x1b7e5c2a
 /** command `frame`: host -> device records */
 export const CMD_FRAME = 0x80

@@ -85,12 +85,25 @@ function posix(p: string): string {
   return p.split(path.sep).join("/")
 }
 
-/** Emits host/gen/interfaces.ts for `set`. */
+/** The host package's name: generated code of a project that installed it imports its runtime by name. */
+export const HOST_PACKAGE = "@robot-services/host"
+
+/**
+ * Where generated host code imports the runtime from: `@robot-services/host/runtime` when the
+ * runtime is an installed package (a path through node_modules), else a relative path to it (this
+ * repository, whose generated file sits next to the package's sources).
+ */
+function runtimeImport(opts: HostEmitOptions): string {
+  const runtime = opts.runtimeModule ?? path.resolve(__dirname, "../runtime/index")
+  if (runtime.split(path.sep).includes("node_modules")) return `${HOST_PACKAGE}/runtime`
+  const rel = posix(path.relative(path.dirname(path.resolve(opts.outFile)), runtime))
+  return rel.startsWith(".") ? rel : `./${rel}`
+}
+
+/** Emits the host interfaces module (devs.json `host.generated`) for `set`. */
 export function emitHost(set: InterfaceSet, opts: HostEmitOptions): string {
   const names = tsNames(set)
-  const runtime = opts.runtimeModule ?? path.resolve(__dirname, "../runtime/index")
-  let rel = posix(path.relative(path.dirname(path.resolve(opts.outFile)), runtime))
-  if (!rel.startsWith(".")) rel = `./${rel}`
+  const rel = runtimeImport(opts)
   const messages = [...set.messages.values()].sort((a, b) => (a.fullName < b.fullName ? -1 : a.fullName > b.fullName ? 1 : 0))
   const services = [...set.services.values()].sort((a, b) => (a.fullName < b.fullName ? -1 : a.fullName > b.fullName ? 1 : 0))
   const L: string[] = []

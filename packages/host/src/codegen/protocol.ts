@@ -67,6 +67,8 @@ export const PROTOCOL_TABLE = "protocol/protocol.json"
 export const DEVICE_WIRE = "packages/device/src/rpc/wire.ts"
 export const HOST_WIRE = "packages/host/src/client/wire.ts"
 export const PROTOCOL_DOC = "docs/protocol.md"
+/** A project's copy of the library's Jacdac spec (protocol.json `jacdac.spec`), kept identical by `robot gen`. */
+export const PROJECT_SPEC = "services/rosservices.md"
 
 /** An invalid protocol table, or a doc or spec that disagrees with it. */
 export class ProtocolTableError extends Error {
@@ -458,10 +460,13 @@ function docOutputs(base: string, t: ProtocolTable): { file: string; content: st
   const list = (k: Layout[]) => k.map((l) => l.name).join(", ")
   spec = replaceRegion(spec, specFile, "host kinds", list(hostKinds), true)
   spec = replaceRegion(spec, specFile, "device kinds", list(devKinds), true)
-  return [
+  const out = [
     { file: PROTOCOL_DOC, content: doc },
     { file: specFile, content: spec },
   ]
+  // this robot's own copy (DeviceScript compiles only the project's services/*.md; `robot init` copies it)
+  if (specFile !== PROJECT_SPEC && fs.existsSync(path.join(base, PROJECT_SPEC))) out.push({ file: PROJECT_SPEC, content: spec })
+  return out
 }
 
 interface ParsedSpec {

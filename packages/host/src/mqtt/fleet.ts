@@ -5,7 +5,7 @@
 // bridge's and broker's load test without a VM per robot.
 import { FleetNode } from "../client/fleet"
 import { MqttDirectory } from "../client/mqttdir"
-import { AddTwoInts, SetBool, TakePicture, Trigger } from "../../../../host/gen/interfaces"
+import { AddTwoInts, SetBool, TakePicture, Trigger } from "../gen/interfaces"
 import { ServiceError } from "../client/errors"
 import { demoJpeg } from "../bridge/demo"
 import { MemoryRobot } from "./memrobot"

@@ -13,7 +13,7 @@ import type { RobotNode } from "../client/api"
 import { SimulatedHardware, type SimulatedHardwareOptions } from "./hardware"
 import { jd, type JD } from "../transport/jacdac"
 import { startRig, type Rig, type RigOptions } from "./rig"
-import { GetState } from "../../../../host/gen/interfaces"
+import { GetState } from "../gen/interfaces"
 import { ServiceError } from "../client/errors"
 
 /**
