@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, validateConfig, findConfig } from "../../packa
 
 const repo = path.resolve(__dirname, "../..")
 const good = () => ({
-  $schema: "./docs/devs.schema.json",
+  $schema: "./packages/host/devs.schema.json",
   interfaces: ["services"],
   firmware: { entry: "src/main.ts", generated: "src/gen/interfaces.ts" },
   host: { generated: "packages/host/src/gen/interfaces.ts" },
@@ -77,8 +77,8 @@ test("loadConfig reports unreadable or invalid JSON with the file name", () => {
   }
 })
 
-test("docs/devs.schema.json describes the same keys the loader accepts", () => {
-  const schema = JSON.parse(fs.readFileSync(path.join(repo, "docs/devs.schema.json"), "utf8"))
+test("packages/host/devs.schema.json describes the same keys the loader accepts", () => {
+  const schema = JSON.parse(fs.readFileSync(path.join(repo, "packages/host/devs.schema.json"), "utf8"))
   const c = good()
   assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(c).sort())
   assert.deepEqual([...schema.required].sort(), Object.keys(c).filter((k) => k !== "$schema").sort())

@@ -1,12 +1,18 @@
 #!/usr/bin/env node
-// Entry point of the `robot` CLI. The host code is TypeScript; compiling it at every call (tsx)
-// cost about a second per command (issue 17: every `robot service call` took 1.1-2.5 s). So the
-// CLI runs a bundle of host/cli/main.ts that esbuild (tsx's own compiler) writes to
-// node_modules/.cache/robot-cli/ once, and again whenever one of the files it was built from
-// changed (size or modification time; checked at every call, a few milliseconds). Packages stay
-// outside the bundle (loaded from node_modules as usual). `robot gen` (which loads generators by
-// computed path), ROBOT_CLI_TSX=1, or a bundle that cannot be built run the sources through tsx
-// as before.
+// Entry point of the `robot` CLI.
+//
+// Installed (the published @robot-services/host): the package ships compiled JavaScript in dist/
+// and no sources, and this runs dist/cli/main.js. Nothing is compiled at run time.
+//
+// In this repository (src/ next to bin/): the host code is TypeScript; compiling it at every call
+// (tsx) cost about a second per command (issue 17: every `robot service call` took 1.1-2.5 s). So
+// the CLI runs a bundle of src/cli/main.ts that esbuild (tsx's own compiler) writes to the
+// repository's node_modules/.cache/robot-cli/ once, and again whenever one of the files it was
+// built from changed (size or modification time; checked at every call, a few milliseconds).
+// Packages stay outside the bundle (loaded from node_modules as usual). `robot gen` (which loads
+// generators by computed path), ROBOT_CLI_TSX=1, or a bundle that cannot be built run the sources
+// through tsx as before. ROBOT_CLI_DIST=1 runs dist/ here too (after `npm run build -w
+// @robot-services/host`).
 "use strict"
 const fs = require("node:fs")
 const path = require("node:path")
@@ -15,8 +21,10 @@ const path = require("node:path")
 // console.debug; a command's output is what it prints itself. ROBOT_DEBUG=1 shows the chatter.
 if (!process.env.ROBOT_DEBUG) console.debug = () => {}
 
+/** The repository root (the bundle's cache and the package list live there). */
 const ROOT = path.join(__dirname, "..", "..", "..")
 const ENTRY = path.join(__dirname, "..", "src", "cli", "main.ts")
+const DIST_MAIN = path.join(__dirname, "..", "dist", "cli", "main.js")
 const CACHE = path.join(ROOT, "node_modules", ".cache", "robot-cli")
 const BUNDLE = path.join(CACHE, "cli.js")
 const MANIFEST = path.join(CACHE, "inputs.json")
@@ -114,6 +122,13 @@ async function buildBundle() {
 }
 
 async function main() {
+  if (!fs.existsSync(ENTRY) || process.env.ROBOT_CLI_DIST === "1") {
+    if (!fs.existsSync(DIST_MAIN)) {
+      console.error(`robot: ${DIST_MAIN} is missing: this copy of @robot-services/host was not built (npm run build -w @robot-services/host)`)
+      process.exit(1)
+    }
+    return require(DIST_MAIN)
+  }
   if (process.argv[2] === "gen" || process.env.ROBOT_CLI_TSX === "1") return runWithTsx()
   if (!bundleFresh()) {
     try {

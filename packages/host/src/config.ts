@@ -1,4 +1,4 @@
-// devs.json: the project's manifest read by the host tools (schema: docs/devs.schema.json).
+// devs.json: the project's manifest read by the host tools (schema: packages/host/devs.schema.json).
 // Every wrong value is reported with the key that holds it:
 //   devs.json: bridge.port must be an integer 1-65535, got "x"
 import * as fs from "node:fs"

@@ -240,7 +240,7 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
  */
 export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
   const { host, port, token } = listen
-  const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
   const options = {
     node,
     host,

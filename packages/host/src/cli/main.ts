@@ -7,6 +7,7 @@ import { Command } from "commander"
 /** Each verb's module, loaded on demand (a static `require` string, so bin/robot.js's bundle has it). */
 const VERBS: Record<string, () => (program: Command) => void> = {
   gen: () => (require("./gen") as typeof import("./gen")).registerGen,
+  init: () => (require("./init") as typeof import("./init")).registerInit,
   interface: () => (require("./interface") as typeof import("./interface")).registerInterface,
   service: () => (require("./service") as typeof import("./service")).registerService,
   bridge: () => (require("./bridge") as typeof import("./bridge")).registerBridge,

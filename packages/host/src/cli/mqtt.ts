@@ -9,7 +9,7 @@ import { robotGlob } from "../client/fleet"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
-import { serviceTypes } from "../gen/interfaces"
+import { projectServiceTypes } from "./types"
 
 export interface MqttCliOptions {
   mqtt: string
@@ -97,7 +97,7 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
   const pipelineFor = (robot: string): CallPipeline => {
     let p = pipelines.get(robot)
     if (!p) {
-      p = new CallPipeline(onlineRobot(dir, robot), serviceTypes)
+      p = new CallPipeline(onlineRobot(dir, robot), projectServiceTypes())
       pipelines.set(robot, p)
     }
     return p
@@ -193,7 +193,7 @@ export async function groupCall(
     const listed = await Promise.all(
       robots.map(async (r): Promise<{ row: GroupRow; pipeline?: CallPipeline; type?: string }> => {
         if (!r.online) return { row: { robot: r.name, offline: true, error: new ServiceError("unavailable", `robot ${r.name} offline (${dir.url})`, service) } }
-        const p = new CallPipeline(dir.nodeFor(r.name), serviceTypes)
+        const p = new CallPipeline(dir.nodeFor(r.name), projectServiceTypes())
         pipelines.push(p)
         try {
           const info = (await p.node.listServices({ timeoutMs: opts.timeoutMs })).find((s) => s.name === service)

@@ -100,7 +100,7 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
 async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
   const { connect } = (require("../client/node") as typeof import("../client/node"))
-  const { serviceTypes } = (require("../gen/interfaces") as typeof import("../gen/interfaces"))
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
   const { CallPipeline } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
   let transport: ReturnType<typeof transportFromOptions>
   try {
@@ -133,7 +133,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
 
 async function mqttBackend(o: ConnOptions & { mqtt: string }): Promise<Backend> {
   const { mqttBackend } = require("./mqtt") as typeof import("./mqtt")
-  const { serviceTypes } = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
   const b = await mqttBackend({ mqtt: o.mqtt, robot: o.robot })
   return {
     ...b,
@@ -390,7 +390,7 @@ async function findService(b: Backend, name: string): Promise<{ name: string; ty
 /** `service call --robots <glob>`: the request once, then one row per robot; exit status 1 if any robot did not answer. */
 async function groupCallCommand(url: string, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
   const { groupCall } = require("./mqtt") as typeof import("./mqtt")
-  const { serviceTypes } = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
   const full = wantType && (wantType.split("/").length === 2 ? `${wantType.split("/")[0]}/srv/${wantType.split("/")[1]}` : wantType)
   let resTd: Typedef[] = []
   const rows = await groupCall(url, glob, n, args, {
@@ -456,7 +456,7 @@ async function bridgeApi(url: string, init: RequestInit): Promise<any> {
  * printed as the --mqtt group call prints. Exit status 1 if any robot did not answer.
  */
 async function bridgeGroupCallCommand(o: ConnOptions, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
-  const { serviceTypes } = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
   const { base, headers } = bridgeHttp(o)
   const q = encodeURIComponent(glob)
   const listed = (await bridgeApi(`${base}/api/robots?robots=${q}`, { headers })) as { fleet: boolean; robots: { name: string; online: boolean; services: { name: string; type: string }[] }[] }

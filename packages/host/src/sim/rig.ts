@@ -14,11 +14,11 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { join } from "node:path"
 import { websocketTransport } from "../transport/websocket"
 import { jd, type JD } from "../transport/jacdac"
-import { acquirePortLock, buildFirmware, startVm, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
+import { acquirePortLock, buildFirmware, startVm, DEVS_CLI, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
 
 /** Spawns `devs devtools` (own process group) and resolves once it serves ws://127.0.0.1:8081. */
 function startDevtools(timeoutMs: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(ROOT, "node_modules/@devicescript/cli/devicescript"), "devtools"], {
+  const child = spawn(process.execPath, [DEVS_CLI, "devtools"], {
     cwd: ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

@@ -4,11 +4,18 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 
+/**
+ * The project root: four levels up from this file both in this repository
+ * (packages/host/src/sim) and in a project that installed the package
+ * (node_modules/@robot-services/host/dist/sim).
+ */
 export const ROOT = resolve(__dirname, "../../../..")
-const CLI = join(ROOT, "node_modules/@devicescript/cli/devicescript")
+/** The DeviceScript CLI this package depends on (wherever npm placed it). */
+export const DEVS_CLI = join(dirname(require.resolve("@devicescript/cli/package.json", { paths: [ROOT, __dirname] })), "devicescript")
+const CLI = DEVS_CLI
 const DEVS_LOCK = "/tmp/devs.lock"
 const CACHE = "/tmp/rosservices-fw"
 
