@@ -20,7 +20,9 @@
 //   cli_call_ms            wall time of one `robot service call /add_two_ints` (a new process: start-up, connect,
 //                          discovery, the call) through a bridge in front of the VM, p50 of 10 after a warm-up;
 //                          bridge_ws_call_p50_ms is the call's own round trip through that bridge
-//   robot_function_bytes   "Function TOTAL" of the robot firmware (src/main.ts) bytecode-sizes.md
+//   robot_function_bytes, min_firmware_function_bytes, min_mqtt_firmware_function_bytes
+//                          "Function TOTAL" of the robot firmware, of one AddTwoInts over Jacdac, and of
+//                          the same with the MQTT link (bench/size.ts; alone: `npm run bench:size`)
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
 //                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
 //                          each probe on a freshly restarted program (DeviceScript has no heap API)
@@ -37,7 +39,7 @@ import { startBridge } from "../packages/host/src/bridge/server"
 import { ROOT } from "../packages/host/src/sim/vm"
 import { jd, type JD } from "../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, uploadHash } from "../test/host/services_fixture"
-import { buildFirmware } from "../packages/host/src/sim/vm"
+import { SIZE_TARGETS, sizeFigures } from "./size"
 import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../packages/host/src/client/records"
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
@@ -142,13 +144,6 @@ function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
     if (ranges.some(([a, b]) => f.location[0] >= a && f.location[0] < b)) runtime += f.size
   }
   return { runtime, total }
-}
-
-/** "Function TOTAL" of a build's bytecode-sizes.md */
-function functionTotal(dir: string): number {
-  const m = /(\d+)\s*\|\s*Function TOTAL/.exec(readFileSync(join(dir, "bytecode-sizes.md"), "utf8"))
-  if (!m) throw new Error(`no Function TOTAL in ${dir}/bytecode-sizes.md`)
-  return Number(m[1])
 }
 
 /** floods the device with every kind of hostile frame; returns how many times its program restarted */
@@ -302,7 +297,7 @@ async function main() {
     log(`adversarial soak, 120 s, seed ${seed} (replay: RS_SOAK_SEED=${seed})`)
     const sk = await soak(rig, 120, seed)
     const attackRestarts = node.limits?.bootId === boot0 ? 0 : 1
-    const robotFw = buildFirmware("src/main.ts")
+    const sizes = sizeFigures()
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
     let heap0: number | null = null
@@ -347,7 +342,7 @@ async function main() {
       ...mf,
       ...sk,
       attack_restarts: attackRestarts,
-      robot_function_bytes: functionTotal(robotFw.dir),
+      ...sizes,
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
       ...bridge,
@@ -391,7 +386,7 @@ async function main() {
         mqtt_flood_victim_failures: "0",
         soak_victim_failures: "0",
         attack_restarts: "0",
-        robot_function_bytes: "<= 40000",
+        ...SIZE_TARGETS,
         bridge_rtt_ratio: "<= 1.05",
         cli_call_ms: "< 500",
         foxglove_rtt_ratio: "<= 1.05",

@@ -42,6 +42,13 @@ function sourceKey(entry: string): string {
   const files: string[] = [entry]
   walk(join(ROOT, "src"), files)
   walk(join(ROOT, "test/firmware"), files)
+  walk(join(ROOT, "bench/firmware"), files)
+  // the device library, wherever the project's node_modules has it (a workspace link here)
+  try {
+    walk(dirname(require.resolve("@robot-services/device/package.json", { paths: [ROOT] })), files)
+  } catch {
+    // not installed: the build reports it
+  }
   for (const n of readdirSync(join(ROOT, "services")).sort()) if (n.endsWith(".md")) files.push(join(ROOT, "services", n))
   const h = createHash("sha256")
   for (const f of files) h.update(f + "\0").update(readFileSync(f)).update("\0")
