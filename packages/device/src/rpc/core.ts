@@ -80,6 +80,8 @@ export interface Entry {
  * What a handler learns about its call, as its second argument. `deadline` is the `ds.millis()`
  * by which the caller stops waiting; `cancelled` turns true when the caller cancels, the deadline
  * passes, or (policy "latest") a newer call replaces this one. Allocates nothing per check.
+ * (@devsWhenUsed: a firmware whose handlers call no method of it carries none of their code.)
+ * @devsWhenUsed
  */
 export class CallContext {
     deadline: number
