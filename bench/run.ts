@@ -5,7 +5,7 @@
 //   raw_packets_per_s      8 raw echoes in flight: one report each, the runtime's send floor
 //   bulk_bytes_per_s       64 KiB responses; bulk_ratio = bulk / (236 B x raw_packets_per_s)
 //   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
-//   runtime_bytecode_bytes bytecode of the functions defined in src/rpc/*.ts and src/lib/services.ts
+//   runtime_bytecode_bytes bytecode of the functions defined in packages/device/src/rpc/*.ts and packages/device/src/lib/services.ts
 //   idle_call_rtt_p50/p99_ms  180 AddTwoInts calls spaced 100 ms apart (the send budget not spent)
 //   small_call_p99_during_bulk_ms  AddTwoInts spaced 100 ms apart (as idle) while a 256 KiB response
 //                          streams; back_to_back_calls_per_s_during_bulk: then one at a time, back to back
@@ -121,8 +121,8 @@ async function rate(workers: number, ms: number, f: () => Promise<unknown>): Pro
 }
 
 /**
- * Bytecode of the service runtime: the functions the compiler placed in `src/rpc/*.ts` and
- * `src/lib/services.ts` (the debug info gives each function's position in the concatenated
+ * Bytecode of the service runtime: the functions the compiler placed in `packages/device/src/rpc/*.ts` and
+ * `packages/device/src/lib/services.ts` (the debug info gives each function's position in the concatenated
  * sources), summed exactly.
  */
 function runtimeBytecode(rig: Rig): { runtime: number; total: number } {

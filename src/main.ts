@@ -60,7 +60,7 @@ serve(Trigger, "stop", async () => {
     return { success: true, message: "motors stopped" }
 })
 
-// `robot doctor` (host/cli/doctor.ts): hardware identity and a frame read two ways.
+// `robot doctor` (packages/host/src/cli/doctor.ts): hardware identity and a frame read two ways.
 serve(Diagnose, "diagnose", async (req) => await robot.diagnose(req.check, req.chunk_size))
 
 // The same services over WiFi through an MQTT broker when the MQTT_URL setting names one

@@ -2,7 +2,7 @@
 // promises (docs/protocol.md) written once against a device factory (./devices.ts) and run against
 // the test firmware in the VM over Jacdac, the same firmware over MQTT, and the in-memory MQTT
 // robot of the fleet benchmark. Each case gets a fresh host (its own session) from the real host
-// client and speaks through it: typed calls, and raw records (host/client/records.ts encoders)
+// client and speaks through it: typed calls, and raw records (packages/host/src/client/records.ts encoders)
 // where the case needs frames no polite host sends. A case names the features it needs; an
 // implementation that does not model one skips it, saying why (./gaps.ts, the one list, which is
 // also the table of README.md). No fixed sleeps except where a case proves that something did

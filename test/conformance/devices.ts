@@ -3,9 +3,9 @@
 // out connected host nodes (the real host client: `connect` over Jacdac or MQTT), through which
 // the cases call services and send raw frames. Every implementation serves the test firmware's
 // services (test/firmware/services_fw.ts): /add_two_ints, /echo (its modes), /upload.
-//   jacdac   the test firmware in the DeviceScript VM, hosts on the Jacdac bus (host/sim/rig.ts)
+//   jacdac   the test firmware in the DeviceScript VM, hosts on the Jacdac bus (packages/host/src/sim/rig.ts)
 //   mqtt     the same firmware, hosts over MQTT (its MQTT link to the embedded broker, loopback mode)
-//   memrobot the in-memory MQTT robot of the fleet benchmark (host/mqtt/memrobot.ts) with the test
+//   memrobot the in-memory MQTT robot of the fleet benchmark (packages/host/src/mqtt/memrobot.ts) with the test
 //            firmware's handlers written in TypeScript (memFirmware below)
 // What an implementation does not model is in `NOT_MODELLED` (./gaps.ts) and the table of
 // test/conformance/README.md (checked to agree by conformance.test.ts).

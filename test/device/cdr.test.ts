@@ -1,4 +1,4 @@
-// The device CDR runtime (src/lib/cdr.ts) in the VM: exact bytes for each primitive, alignment,
+// The device CDR runtime (packages/device/src/lib/cdr.ts) in the VM: exact bytes for each primitive, alignment,
 // strings, 64-bit policy, floats (NaN, infinities, -0), bounds, truncation, and messages whose
 // bytes are served from segments (a large ByteSource is never copied).
 // flock /tmp/devs.lock npx devs run test/device/cdr.test.ts --test --test-self-exit

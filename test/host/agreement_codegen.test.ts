@@ -1,4 +1,4 @@
-// The device emitter (host/codegen/device.ts) on the host side: header and determinism, the field
+// The device emitter (packages/host/src/codegen/device.ts) on the host side: header and determinism, the field
 // type table, names (clashes, reserved names), constants and defaults the device cannot hold, and
 // number literals the DeviceScript compiler accepts. That the output compiles with `devs build` and
 // encodes/decodes like the host is proven by test/host/agreement.test.ts (VM).

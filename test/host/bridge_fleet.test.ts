@@ -1,7 +1,7 @@
-// The bridge in front of a fleet (host/client/fleet.ts: several robots under ROS namespaces,
+// The bridge in front of a fleet (packages/host/src/client/fleet.ts: several robots under ROS namespaces,
 // /robot2/add_two_ints): presence in the state topic, GET /api/state, GET /api/robots and the
 // Foxglove metadata; group calls (POST /api/group/<service>?robots=<glob>); per-robot Foxglove
-// channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (host/bridge/demo.ts);
+// channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (packages/host/src/bridge/demo.ts);
 // tests wait on messages and events, never on fixed sleeps.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"

@@ -69,7 +69,7 @@ export function closeRos(ros: any): Promise<void> {
   })
 }
 
-/** The repository root (where `bin/robot.js` lives). */
+/** The repository root (where `packages/host/bin/robot.js` lives). */
 export const ROOT = path.join(__dirname, "..", "..")
 
 /** Runs the real `robot` binary to completion; it is killed (SIGKILL) after `timeoutMs`. */

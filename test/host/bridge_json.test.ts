@@ -1,4 +1,4 @@
-// The bridge's JSON rules (host/bridge/json.ts): exact int64 both ways, base64 bytes, defaults for
+// The bridge's JSON rules (packages/host/src/bridge/json.ts): exact int64 both ways, base64 bytes, defaults for
 // missing fields, clear errors for unknown or mistyped ones.
 import assert from "node:assert/strict"
 import { test } from "node:test"

@@ -1,5 +1,5 @@
 // The bridge in front of the simulated robot (the real firmware src/main.ts in the DeviceScript VM
-// with simulated hardware, host/sim/robot.ts): roslib through rosbridge, every robot service, a
+// with simulated hardware, packages/host/src/sim/robot.ts): roslib through rosbridge, every robot service, a
 // picture, errors, several clients; the real `robot` CLI against it; and `robot bridge` itself
 // (the default: simulated robot + bridge). Waits poll with deadlines; no fixed sleeps.
 import assert from "node:assert/strict"

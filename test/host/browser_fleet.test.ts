@@ -1,4 +1,4 @@
-// The dashboard in front of a fleet (host/client/fleet.ts), in real headless Chromium
+// The dashboard in front of a fleet (packages/host/src/client/fleet.ts), in real headless Chromium
 // (/usr/bin/chromium via playwright-core): the robot picker with live online/offline marks, and the
 // cockpit and service forms working on the picked robot's namespaced services (/robot2/...).
 import assert from "node:assert/strict"

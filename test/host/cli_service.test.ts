@@ -1,4 +1,4 @@
-// The real `robot` binary (node bin/robot.js) against a bridge: service list/type/find/call, the
+// The real `robot` binary (node packages/host/bin/robot.js) against a bridge: service list/type/find/call, the
 // ros2-style output, --out, errors as one line with a non-zero exit; and `robot bridge` itself.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"

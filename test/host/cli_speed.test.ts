@@ -1,6 +1,6 @@
 // What one CLI call costs (issue 17: every `robot service call` took 1.1-2.5 s, 8.4 s the first
 // time, most of it compiling the TypeScript host code at run time and loading every verb's
-// modules). bin/robot.js now runs a bundle kept in node_modules/.cache/robot-cli/ and main.ts loads
+// modules). packages/host/bin/robot.js now runs a bundle kept in node_modules/.cache/robot-cli/ and main.ts loads
 // only the verb being run. Measured as CPU time (user + system, the process and its children), which
 // a busy test machine inflates far less than wall time, against a bare `node -e 0` measured the
 // same way in between.
@@ -69,7 +69,7 @@ test("the CLI's bundle is rebuilt when a source it was built from changes, and u
     const call = [process.execPath, path.join(ROOT, "packages/host/bin/robot.js"), "service", "call", "/add_two_ints", "{a: 1, b: 2}", "--url", fx.bridge.wsUrl]
     assert.match((await cpuOf(call)).out, /sum=3\b/)
     const built = statSync(BUNDLE_MANIFEST).mtimeMs
-    assert.ok(Object.keys(JSON.parse(readFileSync(BUNDLE_MANIFEST, "utf8")).inputs).includes(src), "the manifest lists host/cli/service.ts")
+    assert.ok(Object.keys(JSON.parse(readFileSync(BUNDLE_MANIFEST, "utf8")).inputs).includes(src), "the manifest lists packages/host/src/cli/service.ts")
     assert.match((await cpuOf(call)).out, /sum=3\b/)
     assert.equal(statSync(BUNDLE_MANIFEST).mtimeMs, built, "an unchanged tree is not rebuilt")
     // a source saved again (new modification time): the next call rebuilds

@@ -1,4 +1,4 @@
-// The fleet (host/client/fleet.ts): several robots behind one RobotNode, addressed by namespace.
+// The fleet (packages/host/src/client/fleet.ts): several robots behind one RobotNode, addressed by namespace.
 // Robots here are in-memory nodes; the MQTT tests run the same fleet over a broker.
 import { test } from "node:test"
 import assert from "node:assert/strict"

@@ -1,4 +1,4 @@
-// `robot interface list|show|package|packages`, run as a user would (node bin/robot.js ...).
+// `robot interface list|show|package|packages`, run as a user would (node packages/host/bin/robot.js ...).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"

@@ -1,6 +1,6 @@
 // One host cannot read or touch another host's calls on the broker (issue 16 item 6, issue 20
 // "Spoofing on the broker"), and only a robot speaks for itself: the host id is the broker identity
-// (docs/mqtt.md "Access control"). Run against the embedded broker (host/mqtt/broker.ts: with users,
+// (docs/mqtt.md "Access control"). Run against the embedded broker (packages/host/src/mqtt/broker.ts: with users,
 // and anonymous on loopback) and against Debian's mosquitto started with the config and ACL of
 // docs/mqtt.md. Host A (user alice) calls robot r1 (an in-memory robot) the whole time while host B
 // (user bob) tries every attack: reading A's SESSION and answers, CANCEL, CALL and a DONE storm on

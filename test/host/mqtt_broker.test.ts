@@ -1,4 +1,4 @@
-// The access rules of docs/mqtt.md, in the embedded broker (host/mqtt/broker.ts, aedes) and in a
+// The access rules of docs/mqtt.md, in the embedded broker (packages/host/src/mqtt/broker.ts, aedes) and in a
 // real Debian mosquitto started with the config and ACL file of docs/mqtt.md "mosquitto", both on
 // free loopback ports: a robot may not publish on or subscribe to another robot's topics; a host
 // user works on its own topics; wrong or missing credentials are refused with a clear message.

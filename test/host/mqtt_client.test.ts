@@ -1,5 +1,5 @@
-// The host client over MQTT (host/client/mqtt.ts, mqttdir.ts) against in-memory MQTT robots
-// (host/mqtt/memrobot.ts) on the embedded aedes broker, on free loopback ports: calls and errors,
+// The host client over MQTT (packages/host/src/client/mqtt.ts, mqttdir.ts) against in-memory MQTT robots
+// (packages/host/src/mqtt/memrobot.ts) on the embedded aedes broker, on free loopback ports: calls and errors,
 // exactly once, a robot going offline mid-call, the broker restarted, two hosts on one broker,
 // garbage frames. Waits on events, never on fixed delays.
 import assert from "node:assert/strict"

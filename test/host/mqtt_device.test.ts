@@ -1,7 +1,7 @@
-// The robot's MQTT link (docs/mqtt.md, src/net/mqtt.ts) with real parts: the test firmware in the
+// The robot's MQTT link (docs/mqtt.md, packages/device/src/net/mqtt.ts) with real parts: the test firmware in the
 // DeviceScript VM (its MQTT settings written by the rig through Jacdac), an in-process aedes broker,
 // a TCP proxy between the VM and the broker that the test can cut, and hosts made of the `mqtt`
-// package and the record codec (host/client/records.ts). The same VM serves Jacdac at the same time.
+// package and the record codec (packages/host/src/client/records.ts). The same VM serves Jacdac at the same time.
 // After every fault the robot must come back by itself with the same bootId. No fixed sleeps.
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
@@ -790,7 +790,7 @@ describe("the robot's MQTT connection when the broker misbehaves (a second VM)",
 })
 
 // Heavy traffic and abuse over MQTT (issues 16 item 2, 20, 17): the robot must never restart, and
-// other hosts must be served WHILE the load runs. The embedded broker (host/mqtt/broker.ts) with a
+// other hosts must be served WHILE the load runs. The embedded broker (packages/host/src/mqtt/broker.ts) with a
 // proxy in front of the robot that can read slowly (a slow WiFi link) or stall.
 /**
  * Known defect, open in issue 20 (seen 2026-12-06 in 2 of 2 runs of this block, on the MQTT branch

@@ -1,6 +1,6 @@
 // Robots on WiFi, end to end: three robot firmwares in three DeviceScript VMs (each with its own
-// simulated hardware and camera: host/sim/fleet.ts), connected with their own credentials to a real
-// mosquitto run with the config and ACL of docs/mqtt.md, and the host's fleet (host/mqtt/fleet.ts:
+// simulated hardware and camera: packages/host/src/sim/fleet.ts), connected with their own credentials to a real
+// mosquitto run with the config and ACL of docs/mqtt.md, and the host's fleet (packages/host/src/mqtt/fleet.ts:
 // directory + FleetNode) calling them as /robotN/<service>. Then: a group call with one robot
 // gone, that robot rebooting, and the broker killed and restarted under all of them.
 import assert from "node:assert/strict"

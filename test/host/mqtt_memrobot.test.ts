@@ -1,4 +1,4 @@
-// The in-memory MQTT robot (host/mqtt/memrobot.ts) spoken to record by record, as a host with its
+// The in-memory MQTT robot (packages/host/src/mqtt/memrobot.ts) spoken to record by record, as a host with its
 // own topics: OPEN -> SESSION, duplicates never run twice, DONE and ack settle, POLL answers from
 // `have`, NOSESSION for an unknown session, busy is not remembered, malformed frames get ERROR.
 // The exactly-once rule is checked where TCP would never show it: the same CALL sent again.

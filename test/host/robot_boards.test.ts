@@ -1,4 +1,4 @@
-// Every board file in boards/ is checked against the DeviceScript board rules (host/sim/boardcheck.ts):
+// Every board file in boards/ is checked against the DeviceScript board rules (packages/host/src/sim/boardcheck.ts):
 // `$schema`, required keys, GPIOs valid for the chip, no GPIO used twice, and the robot's parts.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"

@@ -1,4 +1,4 @@
-// The simulated camera's renderer (host/sim/camera.ts): real JPEGs of the requested size whose
+// The simulated camera's renderer (packages/host/src/sim/camera.ts): real JPEGs of the requested size whose
 // content follows the robot's state.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"

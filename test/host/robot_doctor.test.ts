@@ -1,4 +1,4 @@
-// `robot doctor` (host/cli/doctor.ts) against the simulated robot: the real firmware in the VM with
+// `robot doctor` (packages/host/src/cli/doctor.ts) against the simulated robot: the real firmware in the VM with
 // the simulated hardware, through the real host client. The same steps run on a board.
 import { after, before, describe, test } from "node:test"
 import assert from "node:assert/strict"

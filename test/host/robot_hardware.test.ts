@@ -1,4 +1,4 @@
-// The simulated hardware on its own (host/sim/hardware.ts): one Jacdac device with the robot's
+// The simulated hardware on its own (packages/host/src/sim/hardware.ts): one Jacdac device with the robot's
 // parts in binding order, and a battery that drains faster while the motors run.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"

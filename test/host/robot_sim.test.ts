@@ -1,5 +1,5 @@
 // The simulated robot end to end: the real firmware (src/main.ts) in the DeviceScript VM, the
-// simulated hardware (host/sim/hardware.ts) on its bus, called through the real host client.
+// simulated hardware (packages/host/src/sim/hardware.ts) on its bus, called through the real host client.
 // Waits poll the robot with deadlines; nothing sleeps a fixed time.
 import { after, before, describe, test } from "node:test"
 import assert from "node:assert/strict"

@@ -14,7 +14,7 @@ export interface DevsConfig {
     generated: string
   }
   host: {
-    /** generated host interfaces, e.g. `host/gen/interfaces.ts` */
+    /** generated host interfaces, e.g. `packages/host/src/gen/interfaces.ts` */
     generated: string
   }
   /** board id (a `boards/<board>.board.json`) */

@@ -1,6 +1,6 @@
 // Device CDR runtime: ROS 2 CDR (XCDR1, little-endian) writer and reader in the DeviceScript subset.
 //
-// Wire format (the same bytes as host/runtime/codec.ts):
+// Wire format (the same bytes as packages/host/src/runtime/codec.ts):
 //   - a 4-byte encapsulation header 00 01 00 00 (CDR_LE), then the fields in order;
 //   - every primitive is aligned to its own size (1, 2, 4, 8), counted from the byte after the header;
 //   - string: u32 length including the NUL, the UTF-8 bytes, a NUL;

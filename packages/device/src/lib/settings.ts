@@ -1,5 +1,5 @@
 // One DeviceScript setting read as text, shared by the robot's calibration (src/robot/calibration.ts)
-// and the MQTT link (src/net/mqtt.ts): one reader instead of `readSetting` of @devicescript/settings
+// and the MQTT link (packages/device/src/net/mqtt.ts): one reader instead of `readSetting` of @devicescript/settings
 // beside a reader of our own (code size).
 import * as ds from "@devicescript/core"
 import { settings } from "@devicescript/settings"

@@ -1,5 +1,5 @@
 // Device-side contracts shared by the CDR runtime (cdr.ts), the generated interfaces
-// (src/gen/interfaces.ts) and the service runtime (src/rpc/, facade src/lib/services.ts).
+// (src/gen/interfaces.ts) and the service runtime (packages/device/src/rpc/, facade packages/device/src/lib/services.ts).
 // Everything here stays inside the DeviceScript language subset.
 import type { CdrReader, CdrWriter } from "./cdr"
 
@@ -42,7 +42,7 @@ export interface ServiceType<Req, Res> {
 }
 
 // Status codes on the wire come from the protocol's one table (protocol/protocol.json, generated
-// into src/rpc/wire.ts); re-exported here for handlers.
+// into packages/device/src/rpc/wire.ts); re-exported here for handlers.
 export { Status } from "../rpc/wire"
 import { Status } from "../rpc/wire"
 

@@ -3,7 +3,7 @@
 // in `cdr` (bytes passed to the robot as they are) or `json`, every failure answered with
 // `serviceCallFailure` (`<code>: <message>`, timeouts too: Foxglove clients do not time out), and two
 // channels: the pictures of every take_picture (`foxglove.CompressedImage`) and the robot state of
-// every get_state (polled while someone subscribes). With a fleet of robots (host/client/fleet.ts)
+// every get_state (polled while someone subscribes). With a fleet of robots (packages/host/src/client/fleet.ts)
 // each robot has its own two channels under its namespace (`/rover1/camera/compressed`), and the
 // robots and their presence are in the serverInfo metadata. Calls go through the shared pipeline;
 // tokens, origins and the in-flight bound through the guard. The message layouts follow the

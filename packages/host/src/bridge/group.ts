@@ -30,7 +30,7 @@ export interface GroupRequest {
 
 /**
  * The robots the comma-separated globs name, in name order; throws `invalid_argument` on a bad glob
- * list (host/client/fleet.ts `robotGlob`: matched in at most (name + 1) x (glob + 1) steps per name).
+ * list (packages/host/src/client/fleet.ts `robotGlob`: matched in at most (name + 1) x (glob + 1) steps per name).
  */
 export function matchGroup(pipeline: CallPipeline, robots: string): string[] {
   const fleet = pipeline.fleet

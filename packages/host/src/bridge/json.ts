@@ -1,4 +1,4 @@
-// Values between JSON (rosbridge / HTTP) and the host codecs' values (host/runtime/types.ts).
+// Values between JSON (rosbridge / HTTP) and the host codecs' values (packages/host/src/runtime/types.ts).
 // - int64/uint64 are `bigint` on the host; in JSON they are plain numbers written with every digit
 //   (2^63-1 stays 9223372036854775807), and request numbers too large for a double are parsed exactly.
 // - uint8[]/byte[] are Uint8Array on the host; in JSON they are base64 strings (as rosbridge sends

@@ -1,4 +1,4 @@
-// An in-memory RobotNode (host/client/api.ts) whose services are host-side handlers: no device,
+// An in-memory RobotNode (packages/host/src/client/api.ts) whose services are host-side handlers: no device,
 // no transport. Requests and responses still go through the descriptors' CDR codecs, so bad values
 // fail as they would against a device (`invalid_argument`). Used by the bridge tests and by the
 // bridge benchmark ("calls/s the bridge sustains against an in-memory device"); it says nothing

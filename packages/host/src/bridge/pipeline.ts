@@ -2,8 +2,8 @@
 // mode): the robot's service list, cached and kept fresh; name -> type resolution; JSON requests
 // checked against the type and turned into codec values; CDR requests passed through as they are;
 // the rosapi discovery services; one record per call for the call log; and, when the node is a
-// fleet of robots (host/client/fleet.ts), their presence. It talks to the robot through a
-// RobotNode (host/client/api.ts) only.
+// fleet of robots (packages/host/src/client/fleet.ts), their presence. It talks to the robot through a
+// RobotNode (packages/host/src/client/api.ts) only.
 import type { Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { splitRobotName, type RobotStatus } from "../client/fleet"
@@ -83,7 +83,7 @@ export interface StateMessage {
 }
 
 /**
- * What the bridge needs of a node made of several robots (host/client/fleet.ts `FleetNode` has it):
+ * What the bridge needs of a node made of several robots (packages/host/src/client/fleet.ts `FleetNode` has it):
  * service `/take_picture` of robot `rover1` is `/rover1/take_picture` on the node.
  */
 export interface Fleet {
@@ -151,7 +151,7 @@ export class CallPipeline {
         this.emitChange(false, true)
       }),
       node.onStateChange((state, info) => {
-        // a fleet names the robot behind the event (host/client/fleet.ts)
+        // a fleet names the robot behind the event (packages/host/src/client/fleet.ts)
         const robot = (info as { robot?: string }).robot
         this.restarting = state === "connecting"
         if (state !== "connected") this.haveList = false

@@ -1,12 +1,12 @@
 // The bridge: one port serving
-//   - the rosbridge v2 protocol over WebSocket (host/bridge/rosbridge.ts), so roslibjs and
+//   - the rosbridge v2 protocol over WebSocket (packages/host/src/bridge/rosbridge.ts), so roslibjs and
 //     roslibpy clients work unchanged;
-//   - the Foxglove WebSocket protocol (host/bridge/foxglove.ts) to clients that ask for the
+//   - the Foxglove WebSocket protocol (packages/host/src/bridge/foxglove.ts) to clients that ask for the
 //     `foxglove.websocket.v1` subprotocol, and on a port of its own (Foxglove's usual 8765) if asked;
-//   - an HTTP API and the dashboard (host/bridge/http.ts, host/bridge/web/).
-// Every front end calls through one pipeline (host/bridge/pipeline.ts) and is checked by one guard
-// (host/bridge/guard.ts: origin, token, calls in flight per client address). It talks to the robot
-// through a RobotNode (host/client/api.ts) only. See docs/bridge.md.
+//   - an HTTP API and the dashboard (packages/host/src/bridge/http.ts, packages/host/src/bridge/web/).
+// Every front end calls through one pipeline (packages/host/src/bridge/pipeline.ts) and is checked by one guard
+// (packages/host/src/bridge/guard.ts: origin, token, calls in flight per client address). It talks to the robot
+// through a RobotNode (packages/host/src/client/api.ts) only. See docs/bridge.md.
 import * as http from "node:http"
 import { WebSocketServer } from "ws"
 import type { RobotNode } from "../client/api"
@@ -37,7 +37,7 @@ export interface BridgeOptions {
   maxMessageBytes?: number
   /**
    * Calls one client address may have in flight (default 32), shared fairly by its connections;
-   * more are refused with resource_exhausted (host/bridge/guard.ts).
+   * more are refused with resource_exhausted (packages/host/src/bridge/guard.ts).
    */
   maxInFlightPerClient?: number
   /**
@@ -45,7 +45,7 @@ export interface BridgeOptions {
    * is answered 408 and its connection closed. It holds no in-flight slot meanwhile.
    */
   bodyTimeoutMs?: number
-  /** Service descriptors by full type name (host/gen/interfaces.ts `serviceTypes`). */
+  /** Service descriptors by full type name (packages/host/src/gen/interfaces.ts `serviceTypes`). */
   typeRegistry: TypeRegistry
   /** Timeout of a call that names none (ms, default 10000). */
   callTimeoutMs?: number

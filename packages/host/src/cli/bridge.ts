@@ -37,7 +37,7 @@ export interface BridgeCommandOptions {
   brokerUsers?: string
 }
 
-/** What the bridge serves: one robot, or a fleet of robots (host/client/fleet.ts). */
+/** What the bridge serves: one robot, or a fleet of robots (packages/host/src/client/fleet.ts). */
 interface Robot {
   node: RobotNode
   what: string

@@ -4,7 +4,7 @@
 // bridge server: issue 17, a call's start-up time); help and unknown verbs load them all.
 import { Command } from "commander"
 
-/** Each verb's module, loaded on demand (a static `require` string, so bin/robot.js's bundle has it). */
+/** Each verb's module, loaded on demand (a static `require` string, so packages/host/bin/robot.js's bundle has it). */
 const VERBS: Record<string, () => (program: Command) => void> = {
   gen: () => (require("./gen") as typeof import("./gen")).registerGen,
   init: () => (require("./init") as typeof import("./init")).registerInit,

@@ -1,7 +1,7 @@
 // `robot service list|type|find|call`: ros2-style service verbs. By default they go through a
 // running bridge (rosbridge v2 at ws://127.0.0.1:9090, rosapi for discovery), so they also work
 // against any rosbridge server; with --serial or --devtools they talk to the robot directly with
-// the host client, with --mqtt to the robots on an MQTT broker (host/cli/mqtt.ts: --robot picks
+// the host client, with --mqtt to the robots on an MQTT broker (packages/host/src/cli/mqtt.ts: --robot picks
 // one, without it every robot's services are namespaced /rover1/…; `call --robots <glob>` calls
 // several). Errors print one line: the code and what to do; the exit status is 1.
 import * as fs from "node:fs"

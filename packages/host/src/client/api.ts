@@ -1,4 +1,4 @@
-// The public shape of the host client. host/client/node.ts implements it; the bridge and the
+// The public shape of the host client. packages/host/src/client/node.ts implements it; the bridge and the
 // CLI depend only on this file.
 import type { ServiceDescriptor } from "../runtime/types"
 

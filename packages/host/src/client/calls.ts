@@ -383,7 +383,7 @@ export class CallEngine {
     this.abandon(c, "deadline_exceeded", ms)
   }
 
-  /** bytes of device budget our active calls take (as src/rpc/calls.ts charges: per-call cost + request) */
+  /** bytes of device budget our active calls take (as packages/device/src/rpc/calls.ts charges: per-call cost + request) */
   private budgetInUse(): number {
     let n = 0
     for (const c of this.active.values()) if (c.resTotal < 0) n += CALL_COST + c.request.length

@@ -1,9 +1,9 @@
 // The transport-independent half of a node: what every carrier of the record protocol v2
 // (docs/protocol.md) shares. It tracks the device's HELLO and SERVICE list (restarts by bootId),
-// dispatches device records to the call engine (host/client/calls.ts), packs outgoing records into
+// dispatches device records to the call engine (packages/host/src/client/calls.ts), packs outgoing records into
 // frames, and implements createClient/waitForService/listServices and the listeners of RobotNode
-// (host/client/api.ts). A subclass carries the frames: JacdacNode (host/client/node.ts: the
-// rosServices Jacdac service) and MqttNode (host/client/mqtt.ts: a robot's MQTT topics).
+// (packages/host/src/client/api.ts). A subclass carries the frames: JacdacNode (packages/host/src/client/node.ts: the
+// rosServices Jacdac service) and MqttNode (packages/host/src/client/mqtt.ts: a robot's MQTT topics).
 import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
 import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"

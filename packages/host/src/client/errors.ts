@@ -3,7 +3,7 @@ import { WireStatus } from "./wire"
 
 /**
  * Every way a service call can fail, with the number the device sends on the wire: the statuses
- * of protocol/protocol.json (host/client/wire.ts) without `ok` and the two the client handles by
+ * of protocol/protocol.json (packages/host/src/client/wire.ts) without `ok` and the two the client handles by
  * itself (`busy`, `stale`).
  */
 const { ok: _ok, busy: _busy, stale: _stale, ...codes } = WireStatus

@@ -1,7 +1,7 @@
 // The MQTT carrier of the record protocol v2 (the topic contract: docs/mqtt.md). One broker
 // connection (`BrokerLink`, the `mqtt` package) carries the frames of one robot
-// (`mqttTransport`) or of every robot on the broker (`MqttDirectory`, host/client/mqttdir.ts); each
-// robot gets an MqttNode, a NodeCore (host/client/core.ts) whose frames go to
+// (`mqttTransport`) or of every robot on the broker (`MqttDirectory`, packages/host/src/client/mqttdir.ts); each
+// robot gets an MqttNode, a NodeCore (packages/host/src/client/core.ts) whose frames go to
 // `robots/<robot>/in/<host>` and come from `robots/<robot>/out/<host>`, and whose presence is the
 // retained `robots/<robot>/online`. A robot that goes `offline` (its will) or a broker connection
 // that drops fails every call at once with `unavailable`; while the robot is known to be offline,
@@ -29,7 +29,7 @@ export const MQTT_FIRST_FRAME = JACDAC_PAYLOAD
 /**
  * How long a node holds DONE records (ms) so that the next CALL's `ack` settles those answers
  * instead: every MQTT message costs the broker and the robot a delivery. Sooner when the answers
- * held reach a quarter of the robot's budget (host/client/calls.ts).
+ * held reach a quarter of the robot's budget (packages/host/src/client/calls.ts).
  */
 export const MQTT_DONE_DELAY_MS = 1000
 

@@ -1,9 +1,9 @@
 // The host client's entry point and its Jacdac carrier. `connect({ transport })` gives a RobotNode
-// (host/client/api.ts): over a Jacdac transport (serial, devtools WebSocket, in-process hub) a
+// (packages/host/src/client/api.ts): over a Jacdac transport (serial, devtools WebSocket, in-process hub) a
 // JacdacNode that finds the device serving the rosServices Jacdac service and carries the record
 // frames of protocol v2 (docs/protocol.md) in its `frame` commands and `frame_out` reports; over a
-// node transport (`mqttTransport`, host/client/mqtt.ts) the node that transport makes. What both
-// share (service list, restarts, the call engine, clients) is host/client/core.ts. jacdac-ts does
+// node transport (`mqttTransport`, packages/host/src/client/mqtt.ts) the node that transport makes. What both
+// share (service list, restarts, the call engine, clients) is packages/host/src/client/core.ts. jacdac-ts does
 // the Jacdac framing and device discovery; nothing here is sent with the ACK flag.
 import { jd, type JD } from "../transport/jacdac"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
@@ -25,7 +25,7 @@ export interface ConnectOptions extends NodeOptions {
 
 /** The node of a Jacdac transport: a RecordNode with the Jacdac bus and device. */
 export interface ServiceNode extends RecordNode {
-  /** The jacdac-ts bus (add simulated servers to it; see host/sim/rig.ts). */
+  /** The jacdac-ts bus (add simulated servers to it; see packages/host/src/sim/rig.ts). */
   readonly bus: JD.JDBus
   /** The device in use, once found. */
   readonly device: JD.JDDevice | undefined

@@ -3,7 +3,7 @@
 // little-endian. This file splits frames into records, packs records into frames and recognises a
 // device of another protocol version; it knows no record layout. The record types, their encoders
 // and decoders (both directions), kinds, states, statuses, limits and the Jacdac codes are generated
-// from protocol/protocol.json into host/client/wire.ts and re-exported here.
+// from protocol/protocol.json into packages/host/src/client/wire.ts and re-exported here.
 import { FrameError, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDeviceRecord, decodeHostRecord, type DeviceRecord, type HostRecord } from "./wire"
 
 export * from "./wire"

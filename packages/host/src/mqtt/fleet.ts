@@ -1,4 +1,4 @@
-// Robots on a broker as one FleetNode (host/client/fleet.ts): the directory (host/client/mqttdir.ts)
+// Robots on a broker as one FleetNode (packages/host/src/client/fleet.ts): the directory (packages/host/src/client/mqttdir.ts)
 // follows `robots/+/online`; every robot it learns of joins the fleet under its name, and leaves it
 // when its presence is cleared. Used by `robot bridge --mqtt` and `robot sim --robots N`.
 // Also: the in-memory demo robots over MQTT (`robot bridge --memory --robots N --mqtt`), the

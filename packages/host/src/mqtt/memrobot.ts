@@ -1,6 +1,6 @@
 // An in-memory MQTT robot: a TypeScript model of the DEVICE side of the record protocol v2
 // (docs/protocol.md) on the topics of docs/mqtt.md, with host-side handlers like MemoryNode's
-// (host/bridge/memory.ts). It is a load-test and test model, NOT the firmware (src/rpc/ is): it
+// (packages/host/src/bridge/memory.ts). It is a load-test and test model, NOT the firmware (packages/device/src/rpc/ is): it
 // exists so the fleet benchmark can run 1,000 robots in one process and so the host client's MQTT
 // path can be tested without a VM. Each robot is its own MQTT connection, as real robots are.
 //
@@ -19,7 +19,7 @@
 // more is given up). Left out (test/conformance/README.md lists it, the suite skips by it): the
 // heap budget, the bounded ring of refusals, concurrency policies ("serial"/"latest"), the sender's
 // pacing and fairness.
-// Records are built and parsed by the codecs generated from protocol/protocol.json (host/client/wire.ts).
+// Records are built and parsed by the codecs generated from protocol/protocol.json (packages/host/src/client/wire.ts).
 import { randomInt } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
@@ -136,7 +136,7 @@ interface Session {
   lastUsed: number
 }
 
-/** settled-seq ranges a session may hold above its floor before it is given up (as the device: src/rpc/core.ts) */
+/** settled-seq ranges a session may hold above its floor before it is given up (as the device: packages/device/src/rpc/core.ts) */
 const MAX_RANGES = 24
 const enc = new TextEncoder()
 

@@ -1,4 +1,4 @@
-// Host runtime: CDR codecs and descriptors (what host/gen/interfaces.ts is built from).
+// Host runtime: CDR codecs and descriptors (what packages/host/src/gen/interfaces.ts is built from).
 export type { MessageDescriptor, ServiceDescriptor } from "./types"
 export { CodecError, MessageCodec, messageDescriptor, serviceDescriptor, isByteArrayField, fieldTypeText } from "./codec"
 export type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"

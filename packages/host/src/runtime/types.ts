@@ -1,4 +1,4 @@
-// Host-side descriptors. Generated code (host/gen/interfaces.ts) exports one per type.
+// Host-side descriptors. Generated code (packages/host/src/gen/interfaces.ts) exports one per type.
 import type { MessageDefinition } from "@foxglove/message-definition"
 
 /** A message type with its CDR codec. 64-bit integers are `bigint` and are never narrowed. */

@@ -1,8 +1,8 @@
 // Several simulated robots at once (`robot sim --robots N`): N DeviceScript VMs running the same
 // firmware, each with its own simulated hardware and camera, its own flash (settings) and its own
-// name, all on one frame hub on ws://127.0.0.1:8081 with rooms (host/transport/hub.ts), so that each
+// name, all on one frame hub on ws://127.0.0.1:8081 with rooms (packages/host/src/transport/hub.ts), so that each
 // VM sees only its own hardware and its own Jacdac client, as N separate USB cables would. Each VM
-// gets ROBOT_NAME and MQTT_URL through Jacdac (host/sim/rig.ts `writeVmSettings`) and then serves
+// gets ROBOT_NAME and MQTT_URL through Jacdac (packages/host/src/sim/rig.ts `writeVmSettings`) and then serves
 // its services over MQTT too (docs/mqtt.md): the way hosts reach them all at once.
 import { copyFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"

@@ -4,7 +4,7 @@
 //
 // Parts, in the order the firmware's roles bind to them: left motor, right motor, pan servo,
 // status LED (light bulb), user button, battery (DC voltage measurement) and the camera
-// (host/sim/camera.ts). The battery drains while the motors run.
+// (packages/host/src/sim/camera.ts). The battery drains while the motors run.
 import { jd, type JD } from "../transport/jacdac"
 import { RobotCameraServer, SceneState } from "./camera"
 

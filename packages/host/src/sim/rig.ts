@@ -3,7 +3,7 @@
 // `devtools: true`, to a real `devs devtools`), and the real host client attached to the hub
 // in-process (or over devtools' WebSocket). Tests can drop frames (a transport filter), restart
 // the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. With `mqtt`, the rig writes
-// the VM's ROBOT_NAME/MQTT_URL settings through Jacdac so the firmware's MQTT link (src/net/mqtt.ts)
+// the VM's ROBOT_NAME/MQTT_URL settings through Jacdac so the firmware's MQTT link (packages/device/src/net/mqtt.ts)
 // connects to that broker. The rig holds `flock /tmp/port8081.lock` while it runs; `close()` kills
 // the VM's process group and frees the port.
 import type { ServiceNode, ConnectOptions } from "../client/node"

@@ -1,8 +1,8 @@
 // The simulated robot: the real firmware (src/main.ts) in the DeviceScript VM plus the simulated
-// hardware (host/sim/hardware.ts) on the same Jacdac bus, and a host client node connected to it.
+// hardware (packages/host/src/sim/hardware.ts) on the same Jacdac bus, and a host client node connected to it.
 //
 // Two ways to run it:
-// - in process (default): the services engineer's rig (host/sim/rig.ts) boots the firmware in the
+// - in process (default): the services engineer's rig (packages/host/src/sim/rig.ts) boots the firmware in the
 //   VM inside this Node process and exposes its jacdac-ts bus; the hardware device joins that bus.
 // - devtools: the firmware runs elsewhere (the DeviceScript VS Code simulator, or `devs run`),
 //   connected to the devtools server at ws://127.0.0.1:8081; the hardware device joins the
@@ -46,7 +46,7 @@ export interface SimulatedRobotOptions {
   hardware?: SimulatedHardwareOptions
   /** In process: resolve only once the firmware's roles are bound to the hardware (default true). */
   waitForHardware?: boolean
-  /** Extra options for the in-process rig (host/sim/rig.ts), e.g. `echoVm`, `deviceId`. */
+  /** Extra options for the in-process rig (packages/host/src/sim/rig.ts), e.g. `echoVm`, `deviceId`. */
   rig?: Omit<RigOptions, "firmware">
 }
 

@@ -1,7 +1,7 @@
 // The transport contracts of the host client. A RobotTransport is a factory of jacdac-ts
 // transports: jacdac-ts does the Jacdac framing and device discovery, the client
-// (host/client/node.ts) adds its own call ids. A NodeTransport carries record frames without Jacdac
-// (MQTT: host/client/mqtt.ts) and makes its own node.
+// (packages/host/src/client/node.ts) adds its own call ids. A NodeTransport carries record frames without Jacdac
+// (MQTT: packages/host/src/client/mqtt.ts) and makes its own node.
 import type { JD } from "./jacdac"
 import type { NodeOptions, RecordNode } from "../client/core"
 
