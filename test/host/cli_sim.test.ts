@@ -4,7 +4,7 @@
 import assert from "node:assert/strict"
 import * as net from "node:net"
 import { test } from "node:test"
-import { startupProgress } from "../../packages/host/src/cli/sim"
+import { startupProgress } from "../../packages/host/src/cli/startup"
 import { acquirePortLock } from "../../packages/host/src/sim/vm"
 import { runRobot } from "./bridge_helpers"
 

@@ -9,7 +9,7 @@ import { rmSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { after, before, test } from "node:test"
-import { probeSimulatorLock } from "../../packages/host/src/cli/sim"
+import { probeSimulatorLock } from "../../packages/host/src/cli/startup"
 import { acquirePortLock } from "../../packages/host/src/sim/vm"
 import { ROOT } from "./bridge_helpers"
 

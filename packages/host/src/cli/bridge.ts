@@ -164,7 +164,7 @@ async function openDirect(o: BridgeCommandOptions): Promise<Robot> {
 /** The default: the robot firmware in the DeviceScript VM with simulated hardware. */
 async function openSimulated(o: BridgeCommandOptions): Promise<Robot> {
   const { startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
-  const { lockWaitMs, probeSimulatorLock, startupProgress } = (require("./sim") as typeof import("./sim"))
+  const { lockWaitMs, probeSimulatorLock, startupProgress } = (require("./startup") as typeof import("./startup"))
   const waitMs = lockWaitMs(o.wait)
   if (waitMs === 0) await probeSimulatorLock()
   const progress = startupProgress()
@@ -302,7 +302,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
 export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   const listen = listenSettings(o)
   // a taken port is said before the robot starts
-  const { ensurePortFree } = (require("./sim") as typeof import("./sim"))
+  const { ensurePortFree } = (require("./startup") as typeof import("./startup"))
   await ensurePortFree(listen.host, listen.port)
   const robot = await openRobot(o)
   let bridge: CliBridge

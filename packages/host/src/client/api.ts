@@ -1,5 +1,6 @@
-// The public shape of the host client. packages/host/src/client/node.ts implements it; the bridge and the
-// CLI depend only on this file.
+// The public shape of the host client. NodeCore (client/core.ts) implements it for the nodes
+// `connect` returns (JacdacNode in client/node.ts, the MQTT node in client/mqtt.ts), FleetNode
+// (client/fleet.ts) for a fleet; the bridge and the CLI depend only on this file.
 import type { ServiceDescriptor } from "../runtime/types"
 
 export type { ErrorCode } from "./errors"
