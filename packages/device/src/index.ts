@@ -5,7 +5,8 @@
 export { createService, configureServices, removeService, serviceStats, CallContext, PROTOCOL_VERSION } from "./lib/services"
 export type { ServicesConfig, ServiceOptions } from "./lib/services"
 export { ServiceError, Status } from "./lib/types"
-export type { ByteSource, Bytes, MessageCodec, ServiceType } from "./lib/types"
+export type { ByteSource, Bytes } from "./lib/types"
+export type { MessageCodec, ServiceType } from "./lib/cdr"
 // used by generated code (src/gen/interfaces.ts of a project)
 export { CdrReader, CdrWriter, K, MAX_SAFE, arrayOf, codec, decodeMessage, encodeMessage, notExactDefault, readAll, serviceType } from "./lib/cdr"
 export { settingText } from "./lib/settings"

@@ -26,7 +26,31 @@
 // encoders/decoders that only some message types use are functions after the classes
 // (writeArr/readArr, writeArrC/readArrC, writeFixedBytes/readFixedBytes, writeWstring/readWstring),
 // and a firmware whose messages do not use them does not carry them.
-import { ByteSource, Bytes, MessageCodec, ServiceError, ServiceType, Status } from "./types"
+import { ByteSource, Bytes, ServiceError, Status } from "./types"
+
+/** CDR codec of one message type (generated). */
+export interface MessageCodec<T> {
+    /** full ROS name, e.g. `std_msgs/msg/Header` */
+    name: string
+    encode(w: CdrWriter, v: T): void
+    decode(r: CdrReader): T
+}
+
+/** Descriptor of one service type (generated), what `createService` takes. */
+export interface ServiceType<Req, Res> {
+    /** full ROS name, e.g. `example_interfaces/srv/AddTwoInts` */
+    name: string
+    /** first 4 bytes of the sha256 of the definition, as an unsigned number */
+    hash: number
+    request: MessageCodec<Req>
+    response: MessageCodec<Res>
+    /**
+     * Generated when the request is fixed-size fields and then one byte array: the offset in its
+     * CDR where the array's bytes start. The device then receives the array into a buffer of its
+     * own and gives it to the handler uncopied (uploads up to maxRequestBytes).
+     */
+    tail?: number
+}
 
 /** Element kinds of primitive arrays (`writeArr`, `readArr`). */
 export const enum K {

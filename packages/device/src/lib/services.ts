@@ -14,7 +14,7 @@ import { Entry, Policy, cfg } from "../rpc/core"
 import { current as rt, startRuntime } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../rpc/wire"
-import { ServiceType } from "./types"
+import type { ServiceType } from "./cdr"
 
 export { CallContext } from "../rpc/core"
 export { PROTOCOL_VERSION } from "../rpc/wire"

@@ -3,7 +3,8 @@
 // sender src/rpc/sender.ts (one per link), the Jacdac carrier and record parser src/rpc/server.ts,
 // the MQTT carrier src/net/mqtt.ts; src/lib/services.ts is the API.
 import * as ds from "@devicescript/core"
-import { ByteSource, ServiceType } from "../lib/types"
+import { ByteSource } from "../lib/types"
+import type { ServiceType } from "../lib/cdr"
 import { CallState, Limit, Status } from "./wire"
 
 /** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
