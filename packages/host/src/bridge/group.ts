@@ -5,7 +5,7 @@
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { robotGlob } from "../client/fleet"
 import type { Binary } from "./json"
-import { normalizeName } from "./memory"
+import { normalizeName } from "../client/names"
 import type { CallPipeline, Caller } from "./pipeline"
 
 /** One robot's answer: the response values, or the error. */

@@ -13,7 +13,7 @@ import { splitRobotName } from "../client/fleet"
 import { groupCall, matchGroup } from "./group"
 import { clientAddress, type Guard } from "./guard"
 import { parseJson, stringifyJson } from "./json"
-import { normalizeName } from "./memory"
+import { normalizeName } from "../client/names"
 import type { CallPipeline } from "./pipeline"
 import { typedefs } from "./rosapi"
 

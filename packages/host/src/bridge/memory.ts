@@ -6,6 +6,8 @@
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
 import { ServiceError } from "../client/errors"
 import type { ServiceDescriptor } from "../runtime/types"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
+import { normalizeName } from "../client/names"
 
 /** What a handler gets besides the request. */
 export interface HandlerContext {
@@ -85,7 +87,7 @@ export class MemoryNode implements RobotNode {
       serviceName: name,
       type,
       async waitForService(options = {}) {
-        const timeoutMs = options.timeoutMs ?? 10000
+        const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
         const deadline = Date.now() + timeoutMs
         for (;;) {
           const e = node.state === "connected" ? node.services.get(name) : undefined
@@ -119,7 +121,7 @@ export class MemoryNode implements RobotNode {
     }
     const ac = new AbortController()
     this.pending.add(ac)
-    const timeoutMs = options.timeoutMs ?? 10000
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     let timer: NodeJS.Timeout | undefined
     let onAbort: (() => void) | undefined
     try {
@@ -198,8 +200,3 @@ function mismatch(name: string, have: ServiceDescriptor<any, any>, want: Service
 }
 
 const hex = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
-
-/** `add_two_ints` -> `/add_two_ints`. */
-export function normalizeName(name: string): string {
-  return name.startsWith("/") ? name : `/${name}`
-}

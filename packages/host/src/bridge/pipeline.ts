@@ -9,7 +9,7 @@ import { ServiceError, type ErrorCode } from "../client/errors"
 import { splitRobotName, type RobotStatus } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary } from "./json"
-import { normalizeName } from "./memory"
+import { normalizeName } from "../client/names"
 import { fullServiceTypeName, ROSAPI_SERVICES, shortTypeName, typedefs, type TypeRegistry } from "./rosapi"
 
 /** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */

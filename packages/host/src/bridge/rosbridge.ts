@@ -5,7 +5,7 @@ import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
 import { parseJson, stringifyJson } from "./json"
-import { normalizeName } from "./memory"
+import { normalizeName } from "../client/names"
 import type { CallPipeline } from "./pipeline"
 
 /** Topics the bridge itself publishes (subscribe with the rosbridge `subscribe` op). */

@@ -10,6 +10,7 @@ import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
 import { projectServiceTypes } from "./types"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 
 export interface MqttCliOptions {
   mqtt: string
@@ -103,7 +104,7 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
     return p
   }
   const skipped: { robot: string; why: string }[] = []
-  const servicesOf = async (robot: string) => (await onlineRobot(dir, robot).listServices({ timeoutMs: 10000 })).map((s) => ({ name: s.name, type: s.type }))
+  const servicesOf = async (robot: string) => (await onlineRobot(dir, robot).listServices({ timeoutMs: DEFAULT_TIMEOUT_MS })).map((s) => ({ name: s.name, type: s.type }))
   const close = async () => {
     for (const p of pipelines.values()) p.close()
     await dir.close()

@@ -13,6 +13,8 @@ import { parseJson, stringifyJson } from "../bridge/json"
 import { RosbridgeClient } from "../bridge/rosclient"
 import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
 import { transportFromOptions } from "./link"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
+import { normalizeName } from "../client/names"
 
 interface ConnOptions {
   url?: string
@@ -65,7 +67,7 @@ function defaultUrl(): string {
 
 async function bridgeBackend(o: ConnOptions): Promise<Backend> {
   const client = await RosbridgeClient.connect(o.url ?? defaultUrl(), { token: o.token ?? process.env.ROBOT_BRIDGE_TOKEN })
-  const rosapi = (name: string, args: object) => client.call(name, args, { timeoutMs: 10000 })
+  const rosapi = (name: string, args: object) => client.call(name, args, { timeoutMs: DEFAULT_TIMEOUT_MS })
   return {
     async list() {
       const { services } = (await rosapi("/rosapi/services", {})) as { services: string[] }
@@ -113,7 +115,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   const pipeline = new CallPipeline(node, serviceTypes)
   return {
     async list() {
-      return (await node.listServices({ timeoutMs: 10000 })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
+      return (await node.listServices({ timeoutMs: DEFAULT_TIMEOUT_MS })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
     },
     async typedefs(type, half) {
       const d = serviceTypes[type]
@@ -522,7 +524,7 @@ export function registerService(program: Command): void {
   addConnOptions(service.command("type").argument("<name>", "service name, e.g. /add_two_ints").description("print a service's type"))
     .action(async (name: string, o: ConnOptions) => {
       try {
-        const n = name.startsWith("/") ? name : `/${name}`
+        const n = normalizeName(name)
         await withBackend(o, async (b) => {
           const s = await findService(b, n)
           if (!s) throw await missing(b, n)
@@ -565,12 +567,12 @@ export function registerService(program: Command): void {
       .argument("[values]", "the request as YAML or JSON, e.g. \"{a: 1, b: 2}\"")
       .description("call a service and print the response (like `ros2 service call`)"),
   )
-    .option("--timeout <ms>", "give up after this many milliseconds", "10000")
+    .option("--timeout <ms>", "give up after this many milliseconds", String(DEFAULT_TIMEOUT_MS))
     .option("--out <file>", "write the picture (CompressedImage data) of the response to this file")
     .option("--robots <glob>", "call every robot of a fleet whose name matches (rover*, r?), in parallel, through the bridge or with --mqtt; one row per robot")
     .action(async (name: string, a1: string | undefined, a2: string | undefined, o: ConnOptions & { timeout: string; out?: string; robots?: string }) => {
       try {
-        const n = name.startsWith("/") ? name : `/${name}`
+        const n = normalizeName(name)
         let wantType: string | undefined
         let text = a1
         if (a1 !== undefined && TYPE_NAME.test(a1.trim())) {

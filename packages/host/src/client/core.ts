@@ -9,6 +9,7 @@ import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./a
 import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
 import { ServiceError } from "./errors"
 import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, parseDeviceFrame, type DeviceRecord, type HelloRecord } from "./records"
+import { normalizeName } from "./names"
 
 /**
  * Limits the device announced in its HELLO record: the record's own fields (HelloRecord, generated
@@ -368,7 +369,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
   }
 
   createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res> {
-    const name = serviceName.startsWith("/") ? serviceName : "/" + serviceName
+    const name = normalizeName(serviceName)
     const node = this
     return {
       serviceName: name,

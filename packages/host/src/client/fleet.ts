@@ -7,6 +7,8 @@
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
 import { ServiceError } from "./errors"
 import type { ServiceDescriptor } from "../runtime/types"
+import { DEFAULT_TIMEOUT_MS } from "./calls"
+import { normalizeName } from "./names"
 
 /** Robot names: the first segment of a namespaced service name (docs/mqtt.md). */
 export const ROBOT_NAME = /^[A-Za-z0-9_-]{1,32}$/
@@ -364,7 +366,7 @@ export class FleetNode implements RobotNode {
    * that are online but have not listed yet; rejects with `unavailable` when no robot is online.
    */
   async listServices(options: { timeoutMs?: number } = {}): Promise<ServiceInfo[]> {
-    const timeoutMs = options.timeoutMs ?? 10000
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const pending = () => [...this.members.values()].filter((m) => m.node.state === "connected" && !m.services)
     if (this.state !== "connected" || pending().length) {
       await new Promise<void>((resolve) => {
@@ -395,7 +397,7 @@ export class FleetNode implements RobotNode {
   }
 
   createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res> {
-    const full = serviceName.startsWith("/") ? serviceName : "/" + serviceName
+    const full = normalizeName(serviceName)
     const split = splitRobotName(full)
     const fleet = this
     // inner clients are made once per robot node (a robot re-added gets a new node)
@@ -414,7 +416,7 @@ export class FleetNode implements RobotNode {
       serviceName: full,
       type,
       async waitForService(options: { timeoutMs?: number } = {}): Promise<void> {
-        const timeoutMs = options.timeoutMs ?? 10000
+        const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
         const end = Date.now() + timeoutMs
         if (!split) target() // throws the naming error
         // the robot may not have appeared yet

@@ -5,6 +5,7 @@
 import { BrokerLink, MqttRobotNode, ROBOT_NAME, type BrokerOptions, type MqttNode, type MqttNodeOptions } from "./mqtt"
 import { Listeners, type NodeOptions } from "./core"
 import { ServiceError } from "./errors"
+import { DEFAULT_TIMEOUT_MS } from "./calls"
 
 /** A robot as the directory knows it. */
 export interface RobotEntry {
@@ -131,7 +132,7 @@ export class MqttDirectory {
    * are, default 1); rejects with `deadline_exceeded` after `timeoutMs` (default 10000).
    */
   waitFor(options: { names?: string[]; count?: number; timeoutMs?: number } = {}): Promise<RobotEntry[]> {
-    const timeoutMs = options.timeoutMs ?? 10000
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const ok = () => {
       const online = [...this.entries.values()].filter((e) => e.online)
       if (options.names) return options.names.every((n) => this.entries.get(n)?.online)

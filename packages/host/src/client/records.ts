@@ -5,6 +5,7 @@
 // and decoders (both directions), kinds, states, statuses, limits and the Jacdac codes are generated
 // from protocol/protocol.json into packages/host/src/client/wire.ts and re-exported here.
 import { FrameError, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDeviceRecord, decodeHostRecord, type DeviceRecord, type HostRecord } from "./wire"
+import { normalizeName } from "./names"
 
 export * from "./wire"
 
@@ -99,7 +100,7 @@ export function rec(kind: number, body: Uint8Array): Uint8Array {
 
 /** UTF-8 bytes of a service name with its leading slash. Throws FrameError over 200 bytes. */
 export function encodeName(name: string): Uint8Array {
-  const n = enc.encode(name.startsWith("/") ? name : "/" + name)
+  const n = enc.encode(normalizeName(name))
   if (n.length > 200) throw new FrameError(`service name of ${n.length} bytes (max 200)`)
   return n
 }

@@ -23,7 +23,7 @@
 import { randomInt } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
-import { normalizeName } from "../bridge/memory"
+import { normalizeName } from "../client/names"
 import { ErrorCodes, ServiceError } from "../client/errors"
 import { ROBOT_NAME, displayUrl, noDelay } from "../client/mqtt"
 import {
@@ -46,6 +46,7 @@ import {
   type HostRecord,
 } from "../client/records"
 import type { ServiceDescriptor } from "../runtime/types"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 
 export type { Handler, HandlerContext } from "../bridge/memory"
 
@@ -179,7 +180,7 @@ export class MemoryRobot {
     this.maxResponseBytes = options.maxResponseBytes ?? 1 << 20
     this.maxRequestBytes = options.maxRequestBytes ?? this.maxRecord - 256
     this.window = Math.max(1, Math.min(65535, options.window ?? 4 * this.maxRecord))
-    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 10000
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS
     this.maxTimeoutMs = options.maxTimeoutMs ?? 120000
     this.stallMs = options.stallMs ?? 2000
   }
