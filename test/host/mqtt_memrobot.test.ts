@@ -5,7 +5,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
-import { Kind } from "../../packages/host/src/client/wire"
+import { Kind } from "../../packages/host/src/gen/wire"
 import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../packages/host/src/client/records"
 import { TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { embeddedBroker, rawClient, startTestRobot } from "./mqtt_helpers"

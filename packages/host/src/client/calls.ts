@@ -24,7 +24,7 @@ import {
   type DeviceRecord,
   type HelloRecord,
 } from "./records"
-import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "./wire"
+import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "../gen/wire"
 
 /** What the call engine needs from the node that owns it. */
 export interface CallLink {

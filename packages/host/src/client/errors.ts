@@ -1,9 +1,9 @@
 // One error class with a closed list of codes, shared by the client, the bridge and the CLI.
-import { WireStatus } from "./wire"
+import { WireStatus } from "../gen/wire"
 
 /**
  * Every way a service call can fail, with the number the device sends on the wire: the statuses
- * of protocol/protocol.json (packages/host/src/client/wire.ts) without `ok` and the two the client handles by
+ * of protocol/protocol.json (packages/host/src/gen/wire.ts) without `ok` and the two the client handles by
  * itself (`busy`, `stale`).
  */
 const { ok: _ok, busy: _busy, stale: _stale, ...codes } = WireStatus

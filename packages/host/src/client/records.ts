@@ -3,11 +3,11 @@
 // little-endian. This file splits frames into records, packs records into frames and recognises a
 // device of another protocol version; it knows no record layout. The record types, their encoders
 // and decoders (both directions), kinds, states, statuses, limits and the Jacdac codes are generated
-// from protocol/protocol.json into packages/host/src/client/wire.ts and re-exported here.
-import { FrameError, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDeviceRecord, decodeHostRecord, type DeviceRecord, type HostRecord } from "./wire"
+// from protocol/protocol.json into packages/host/src/gen/wire.ts and re-exported here.
+import { FrameError, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDeviceRecord, decodeHostRecord, type DeviceRecord, type HostRecord } from "../gen/wire"
 import { normalizeName } from "./names"
 
-export * from "./wire"
+export * from "../gen/wire"
 
 /** Bytes of a record of each kind before its variable part (record header + fixed fields). */
 export const CALL_HEADER = RECORD_HEADER + RECORD_MIN.CALL

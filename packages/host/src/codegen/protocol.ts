@@ -5,7 +5,7 @@
 // - src/rpc/wire.ts (device): const enums only, so the firmware pays nothing for what it does not
 //   use: kinds, states, statuses, limits, and each record's body offsets (`RecOff`) and least body
 //   lengths (`RecMin`).
-// - host/client/wire.ts (host): the same constants as values, one type per record kind, and an
+// - packages/host/src/gen/wire.ts (host): the same constants as values, one type per record kind, and an
 //   encoder and a decoder per kind for both directions (the host client uses the host -> device
 //   encoders and the device -> host decoders; the in-memory robot and the tests the other two).
 // - the record tables of docs/protocol.md and services/rosservices.md, between `<!-- robot gen: … -->`
@@ -65,7 +65,7 @@ export interface ProtocolTable {
 
 export const PROTOCOL_TABLE = "protocol/protocol.json"
 export const DEVICE_WIRE = "packages/device/src/rpc/wire.ts"
-export const HOST_WIRE = "packages/host/src/client/wire.ts"
+export const HOST_WIRE = "packages/host/src/gen/wire.ts"
 export const PROTOCOL_DOC = "docs/protocol.md"
 /** A project's copy of the library's Jacdac spec (protocol.json `jacdac.spec`), kept identical by `robot gen`. */
 export const PROJECT_SPEC = "services/rosservices.md"

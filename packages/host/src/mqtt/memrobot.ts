@@ -19,7 +19,7 @@
 // more is given up). Left out (test/conformance/README.md lists it, the suite skips by it): the
 // heap budget, the bounded ring of refusals, concurrency policies ("serial"/"latest"), the sender's
 // pacing and fairness.
-// Records are built and parsed by the codecs generated from protocol/protocol.json (packages/host/src/client/wire.ts).
+// Records are built and parsed by the codecs generated from protocol/protocol.json (packages/host/src/gen/wire.ts).
 import { randomInt } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
