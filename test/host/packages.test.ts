@@ -152,10 +152,10 @@ test("published contents: built JavaScript and declarations, TypeScript only in 
     assert.deepEqual(bad, [], `${key}: no test files or caches`)
   }
   const host = contents.host
-  for (const f of ["packages/host/bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
+  for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
   assert.deepEqual(host.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), [], "host ships no TypeScript sources")
   const device = contents.device
-  for (const f of ["src/index.ts", "mqtt.ts", "packages/device/src/net/mqtt.ts", "packages/device/src/lib/cdr.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
+  for (const f of ["src/index.ts", "mqtt.ts", "src/net/mqtt.ts", "src/lib/cdr.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
   assert.equal(JSON.parse(fs.readFileSync(path.join(REPO, "packages/device/package.json"), "utf8")).devicescript?.library, true)
   // the library's spec is this robot's, byte for byte (robot gen keeps them equal)
   assert.equal(fs.readFileSync(path.join(REPO, "packages/device/services/rosservices.md"), "utf8"), fs.readFileSync(path.join(REPO, "services/rosservices.md"), "utf8"))
@@ -197,7 +197,7 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
   const gen = robot(dir, "gen")
   assert.equal(gen.status, 0, gen.out)
   assert.match(fs.readFileSync(path.join(dir, "src/gen/interfaces.ts"), "utf8"), /from "@robot-services\/device"/)
-  assert.match(fs.readFileSync(path.join(dir, "packages/host/src/gen/interfaces.ts"), "utf8"), /from "@robot-services\/host\/runtime"/)
+  assert.match(fs.readFileSync(path.join(dir, "host/gen/interfaces.ts"), "utf8"), /from "@robot-services\/host\/runtime"/)
   fs.writeFileSync(
     path.join(dir, "src/main.ts"),
     [
