@@ -214,10 +214,12 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
   // the generated host module compiles against the installed package's declarations
   const lock: PortLock = await acquirePortLock()
   const devtools = startChild([DEVS, "devtools"], dir)
-  const vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
+  let vm: ReturnType<typeof startChild> | undefined
   let bridge: ReturnType<typeof startChild> | undefined
   try {
+    // the VM gives up at once when nothing listens on 8081 yet: start it once devtools serves
     await devtools.wait(/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/, 30_000)
+    vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
     await vm.wait(/pingbot up/, 30_000)
     const call = robot(dir, "service", "call", "/ping", "{seq: 41}", "--devtools")
     assert.equal(call.status, 0, call.out)
@@ -244,7 +246,7 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
     assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
   } finally {
     bridge?.close()
-    vm.close()
+    vm?.close()
     devtools.close()
     lock.release()
   }
