@@ -7,11 +7,11 @@
 //       the flooder are MQTT hosts of the robot (target: p99 <= 3 x mqtt_call_rtt_p50_ms)
 //   attack_restarts   program restarts (bootId changes) during all of the above and the soak (0)
 //   soak_*            the adversarial soak of test/host/soak.test.ts, longer and with a fresh seed
-import { AddTwoInts } from "../host/gen/interfaces"
-import { ServiceError } from "../host/client/errors"
-import type { RecordNode } from "../host/client/core"
-import { encodeCall, encodeList, encodePoll, packRecords } from "../host/client/records"
-import type { Rig } from "../host/sim/rig"
+import { AddTwoInts } from "../packages/host/src/gen/interfaces"
+import { ServiceError } from "../packages/host/src/client/errors"
+import type { RecordNode } from "../packages/host/src/client/core"
+import { encodeCall, encodeList, encodePoll, packRecords } from "../packages/host/src/client/records"
+import type { Rig } from "../packages/host/src/sim/rig"
 import { attackFrames } from "../test/support/attack"
 import { rng } from "../test/support/link"
 

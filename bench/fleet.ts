@@ -1,6 +1,6 @@
-// `node --import tsx bench/fleet.ts [--json]`: a fleet of in-memory MQTT robots (host/mqtt/memrobot.ts)
-// on the embedded broker (host/mqtt/broker.ts), called through one host directory
-// (host/client/mqttdir.ts), the calls spread over every robot.
+// `node --import tsx bench/fleet.ts [--json]`: a fleet of in-memory MQTT robots (packages/host/src/mqtt/memrobot.ts)
+// on the embedded broker (packages/host/src/mqtt/broker.ts), called through one host directory
+// (packages/host/src/client/mqttdir.ts), the calls spread over every robot.
 //   fleet_robots             robots connected, online and answering (each its own MQTT connection)
 //   fleet_calls_per_s        AddTwoInts calls/s, `--inflight` callers in a closed loop, round-robin
 //                            over all robots (each call a CALLX frame in, a RESULT frame out, DONE)
@@ -17,10 +17,10 @@
 // The robots are a load-test model, not the firmware: this measures the broker and the host side.
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
-import { AddTwoInts } from "../host/gen/interfaces"
-import { MqttDirectory } from "../host/client/mqttdir"
-import { startBroker } from "../host/mqtt/broker"
-import { MemoryRobot } from "../host/mqtt/memrobot"
+import { AddTwoInts } from "../packages/host/src/gen/interfaces"
+import { MqttDirectory } from "../packages/host/src/client/mqttdir"
+import { startBroker } from "../packages/host/src/mqtt/broker"
+import { MemoryRobot } from "../packages/host/src/mqtt/memrobot"
 
 const argv = process.argv.slice(2)
 const opt = (name: string, def: string): string => {

@@ -5,7 +5,7 @@
 //   raw_packets_per_s      8 raw echoes in flight: one report each, the runtime's send floor
 //   bulk_bytes_per_s       64 KiB responses; bulk_ratio = bulk / (236 B x raw_packets_per_s)
 //   small_calls_per_s      AddTwoInts with 8 callers in flight; small_calls_ratio = / raw_packets_per_s
-//   runtime_bytecode_bytes bytecode of the functions defined in src/rpc/*.ts and src/lib/services.ts
+//   runtime_bytecode_bytes bytecode of the functions defined in packages/device/src/rpc/*.ts and packages/device/src/lib/services.ts
 //   idle_call_rtt_p50/p99_ms  180 AddTwoInts calls spaced 100 ms apart (the send budget not spent)
 //   small_call_p99_during_bulk_ms  AddTwoInts spaced 100 ms apart (as idle) while a 256 KiB response
 //                          streams; back_to_back_calls_per_s_during_bulk: then one at a time, back to back
@@ -20,7 +20,9 @@
 //   cli_call_ms            wall time of one `robot service call /add_two_ints` (a new process: start-up, connect,
 //                          discovery, the call) through a bridge in front of the VM, p50 of 10 after a warm-up;
 //                          bridge_ws_call_p50_ms is the call's own round trip through that bridge
-//   robot_function_bytes   "Function TOTAL" of the robot firmware (src/main.ts) bytecode-sizes.md
+//   robot_function_bytes, min_firmware_function_bytes, min_mqtt_firmware_function_bytes
+//                          "Function TOTAL" of the robot firmware, of one AddTwoInts over Jacdac, and of
+//                          the same with the MQTT link (bench/size.ts; alone: `npm run bench:size`)
 //   heap_bytes_per_inflight_call  (free heap with 0 calls held - with 8 held) / 8, where free heap
 //                          is counted by a probe that allocates 256-byte buffers until OutOfMemory,
 //                          each probe on a freshly restarted program (DeviceScript has no heap API)
@@ -28,26 +30,26 @@
 //                          (another client's small call while one client abuses the bridge, issue 20)
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { AddTwoInts, serviceTypes } from "../host/gen/interfaces"
-import { ROS_SERVICES_CLASS } from "../host/client/records"
-import type { ServiceNode } from "../host/client/node"
-import { startRig, type Rig } from "../host/sim/rig"
+import { AddTwoInts, serviceTypes } from "../packages/host/src/gen/interfaces"
+import { ROS_SERVICES_CLASS } from "../packages/host/src/client/records"
+import type { ServiceNode } from "../packages/host/src/client/node"
+import { startRig, type Rig } from "../packages/host/src/sim/rig"
 import { benchBridge } from "./bridge"
-import { startBridge } from "../host/bridge/server"
-import { ROOT } from "../host/sim/vm"
-import { jd, type JD } from "../host/transport/jacdac"
+import { startBridge } from "../packages/host/src/bridge/server"
+import { ROOT } from "../packages/host/src/sim/vm"
+import { jd, type JD } from "../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, uploadHash } from "../test/host/services_fixture"
-import { buildFirmware } from "../host/sim/vm"
-import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../host/client/records"
+import { SIZE_TARGETS, sizeFigures } from "./size"
+import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../packages/host/src/client/records"
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
 import { jacdacFlood, mqttFlood, soak } from "./attack"
 import { spawn, spawnSync } from "node:child_process"
-import { startBroker } from "../host/mqtt/broker"
-import { connect } from "../host/client/node"
-import { mqttTransport, type MqttNode } from "../host/client/mqtt"
-import { startSimulatedRobot } from "../host/sim/robot"
-import { TakePicture } from "../host/gen/interfaces"
+import { startBroker } from "../packages/host/src/mqtt/broker"
+import { connect } from "../packages/host/src/client/node"
+import { mqttTransport, type MqttNode } from "../packages/host/src/client/mqtt"
+import { startSimulatedRobot } from "../packages/host/src/sim/robot"
+import { TakePicture } from "../packages/host/src/gen/interfaces"
 
 const json = process.argv.includes("--json")
 const skipHeap = process.argv.includes("--no-heap")
@@ -119,8 +121,8 @@ async function rate(workers: number, ms: number, f: () => Promise<unknown>): Pro
 }
 
 /**
- * Bytecode of the service runtime: the functions the compiler placed in `src/rpc/*.ts` and
- * `src/lib/services.ts` (the debug info gives each function's position in the concatenated
+ * Bytecode of the service runtime: the functions the compiler placed in `packages/device/src/rpc/*.ts` and
+ * `packages/device/src/lib/services.ts` (the debug info gives each function's position in the concatenated
  * sources), summed exactly.
  */
 function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
@@ -131,7 +133,7 @@ function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
   const ranges: [number, number][] = []
   let off = 0
   for (const src of dbg.sources) {
-    if (src.path === "src/lib/services.ts" || src.path.startsWith("src/rpc/")) ranges.push([off, off + src.length])
+    if (src.path === "packages/device/src/lib/services.ts" || src.path.startsWith("packages/device/src/rpc/")) ranges.push([off, off + src.length])
     off += src.length
   }
   if (!ranges.length) throw new Error("the service runtime is not among the firmware's sources")
@@ -142,13 +144,6 @@ function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
     if (ranges.some(([a, b]) => f.location[0] >= a && f.location[0] < b)) runtime += f.size
   }
   return { runtime, total }
-}
-
-/** "Function TOTAL" of a build's bytecode-sizes.md */
-function functionTotal(dir: string): number {
-  const m = /(\d+)\s*\|\s*Function TOTAL/.exec(readFileSync(join(dir, "bytecode-sizes.md"), "utf8"))
-  if (!m) throw new Error(`no Function TOTAL in ${dir}/bytecode-sizes.md`)
-  return Number(m[1])
 }
 
 /** floods the device with every kind of hostile frame; returns how many times its program restarted */
@@ -302,7 +297,7 @@ async function main() {
     log(`adversarial soak, 120 s, seed ${seed} (replay: RS_SOAK_SEED=${seed})`)
     const sk = await soak(rig, 120, seed)
     const attackRestarts = node.limits?.bootId === boot0 ? 0 : 1
-    const robotFw = buildFirmware("src/main.ts")
+    const sizes = sizeFigures()
     const code = runtimeBytecode(rig)
     let heapPerCall: number | null = null
     let heap0: number | null = null
@@ -348,7 +343,7 @@ async function main() {
       ...mf,
       ...sk,
       attack_restarts: attackRestarts,
-      robot_function_bytes: functionTotal(robotFw.dir),
+      ...sizes,
       polls: node.stats.polls,
       busy_retries: node.stats.busyRetries,
       ...bridge,
@@ -392,7 +387,7 @@ async function main() {
         mqtt_flood_victim_failures: "0",
         soak_victim_failures: "0",
         attack_restarts: "0",
-        robot_function_bytes: "<= 40000",
+        ...SIZE_TARGETS,
         bridge_rtt_ratio: "<= 1.05",
         cli_call_ms: "< 500",
         foxglove_rtt_ratio: "<= 1.05",
@@ -420,7 +415,7 @@ async function cliCallFigure(node: ServiceNode): Promise<number> {
     for (let i = 0; i <= 10; i++) {
       const t0 = performance.now()
       const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn(process.execPath, [join(ROOT, "bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 1}`, "--url", bridge.wsUrl], { cwd: ROOT })
+        const p = spawn(process.execPath, [join(ROOT, "packages/host/bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 1}`, "--url", bridge.wsUrl], { cwd: ROOT })
         let out = ""
         p.stdout.on("data", (d) => (out += d))
         p.stderr.on("data", (d) => (out += d))

@@ -1,9 +1,10 @@
 // Robot firmware: ROS 2-style services over the robot's hardware (src/robot/), served with the
-// createService runtime (src/lib/services.ts). The same program runs on the robot_s3 board and in
+// createService runtime of @robot-services/device (packages/device), imported by name as any
+// DeviceScript project would. The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { createService } from "./lib/services"
-import { ServiceType } from "./lib/types"
+import { ServiceType, createService } from "@robot-services/device"
+import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts, Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Robot } from "./robot/robot"
 import { startHardware } from "./robot/select"
@@ -12,7 +13,7 @@ const robot = new Robot(startHardware())
 
 /** Serves `handler` as `name`, each call counted by the robot (`robot.counted`: calls served and failed, last error). */
 function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (req: Req) => Promise<Res>, concurrency?: "serial" | "latest") {
-    createService(type, name, async (req: Req) => await robot.counted(async () => await handler(req)), { concurrency })
+    createService(type, name, async (req: Req) => await robot.counted(handler, req), { concurrency })
 }
 
 serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))
@@ -59,7 +60,13 @@ serve(Trigger, "stop", async () => {
     return { success: true, message: "motors stopped" }
 })
 
-// `robot doctor` (host/cli/doctor.ts): hardware identity and a frame read two ways.
+// `robot doctor` (packages/host/src/cli/doctor.ts): hardware identity and a frame read two ways.
 serve(Diagnose, "diagnose", async (req) => await robot.diagnose(req.check, req.chunk_size))
+
+// The same services over WiFi through an MQTT broker when the MQTT_URL setting names one
+// (docs/mqtt.md). Started from a callback for code size: called directly here, the compiler
+// numbers the link's strings before the codecs' field names, and the longer string indexes
+// cost the codecs about 250 bytes.
+setTimeout(() => startMqttLink(), 0)
 
 console.log("robot services up")

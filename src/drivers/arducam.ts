@@ -16,7 +16,7 @@
 // "Camera reads".
 
 /**
- * What `capture()` returns: the same shape as `FrameSource` in src/lib/types.ts (declared here so
+ * What `capture()` returns: the same shape as `FrameSource` in packages/device/src/lib/types.ts (declared here so
  * the driver compiles on its own; TypeScript's structural typing makes it a FrameSource).
  */
 export interface FrameSource {

@@ -8,7 +8,7 @@ import "@devicescript/gpio"
 import { board, pins } from "@dsboard/robot_s3"
 import { ArduCam, frameSize } from "../drivers/arducam"
 import { arduCamHardwareBus } from "../drivers/arducambus"
-import { ServiceError, Status } from "../lib/types"
+import { ServiceError, Status } from "@robot-services/device"
 import { CameraPart, Hardware, MotorPart, Picture } from "./hardware"
 import { calibration, loadCalibration } from "./calibration"
 

@@ -3,7 +3,7 @@
 // from the hardware. It knows nothing about the wire: src/main.ts binds it to services.
 import * as ds from "@devicescript/core"
 import { RESOLUTION_COUNT } from "../drivers/arducam"
-import { ServiceError, Status } from "../lib/types"
+import { ServiceError, Status } from "@robot-services/device"
 import { Hardware, Picture, batteryPercent } from "./hardware"
 import { GetState_Response } from "../gen/interfaces"
 
@@ -88,20 +88,19 @@ export class Robot {
     constructor(public hw: Hardware) {}
 
     /**
-     * Runs `f` and counts its outcome. Errors are rethrown unchanged for the runtime to answer;
-     * anything that is not a ServiceError becomes Internal with its message.
+     * Runs `f(req)` and counts its outcome (calls served, failed, last error). Errors are rethrown
+     * unchanged: the service runtime answers a ServiceError with its code, anything else Internal
+     * with its message.
      */
-    async counted<T>(f: () => Promise<T>): Promise<T> {
+    async counted<Q, T>(f: (req: Q) => Promise<T>, req: Q): Promise<T> {
         try {
-            const r = await f()
+            const r = await f(req)
             this.callsServed++
             return r
         } catch (e: any) {
-            const msg = e && e.message !== undefined ? "" + e.message : "" + e
             this.callsFailed++
-            this.lastError = msg
-            if (e instanceof ServiceError) throw e
-            throw new ServiceError(Status.Internal, msg)
+            this.lastError = "" + (e && e.message !== undefined ? e.message : e)
+            throw e
         }
     }
 

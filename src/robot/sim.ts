@@ -1,11 +1,11 @@
 // Simulated hardware: DeviceScript client roles that bind to servers the host runs on the same
-// Jacdac bus (host/sim/hardware.ts, jacdac-ts MotorServer, ServoServer, ... as `devs add sim`
+// Jacdac bus (packages/host/src/sim/hardware.ts, jacdac-ts MotorServer, ServoServer, ... as `devs add sim`
 // does). Roles bind by service class, in role-name order: motorLeft binds to the first motor the
 // host announces, motorRight to the second; the host also sets the bindings explicitly through
 // the role manager. The camera is the custom `robotCamera` service (services/robotcamera.md).
 import * as ds from "@devicescript/core"
 import { FrameSource, frameSize } from "../drivers/arducam"
-import { ServiceError, Status } from "../lib/types"
+import { ServiceError, Status } from "@robot-services/device"
 import {
     BatteryPart,
     ButtonPart,
@@ -237,7 +237,7 @@ export class SimCamera implements CameraPart {
     }
 }
 
-/** Creates the client roles. The host must serve them (host/sim/hardware.ts). */
+/** Creates the client roles. The host must serve them (packages/host/src/sim/hardware.ts). */
 export function startSimulatedHardware(): Hardware {
     const motorLeft = new ds.Motor("motorLeft")
     const motorRight = new ds.Motor("motorRight")

@@ -2,7 +2,7 @@
 // promises (docs/protocol.md) written once against a device factory (./devices.ts) and run against
 // the test firmware in the VM over Jacdac, the same firmware over MQTT, and the in-memory MQTT
 // robot of the fleet benchmark. Each case gets a fresh host (its own session) from the real host
-// client and speaks through it: typed calls, and raw records (host/client/records.ts encoders)
+// client and speaks through it: typed calls, and raw records (packages/host/src/client/records.ts encoders)
 // where the case needs frames no polite host sends. A case names the features it needs; an
 // implementation that does not model one skips it, saying why (./gaps.ts, the one list, which is
 // also the table of README.md). No fixed sleeps except where a case proves that something did
@@ -13,8 +13,8 @@ import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
-import type { RecordNode } from "../../host/client/core"
-import { ServiceError } from "../../host/client/errors"
+import type { RecordNode } from "../../packages/host/src/client/core"
+import { ServiceError } from "../../packages/host/src/client/errors"
 import {
   CallState,
   Kind,
@@ -33,8 +33,8 @@ import {
   packRecords,
   rec,
   type DeviceRecord,
-} from "../../host/client/records"
-import { AddTwoInts } from "../../host/gen/interfaces"
+} from "../../packages/host/src/client/records"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { Echo, Upload, echo, pattern, uploadHash, type EchoRequest } from "../host/services_fixture"
 import { FACTORIES, FIRMWARE_LIMITS, type Dut } from "./devices"
 import { FEATURES, IMPLS, NOT_MODELLED, knownDefect, renderTable, skipReason, tableIn, type Feature, type Impl } from "./gaps"

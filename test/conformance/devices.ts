@@ -3,20 +3,20 @@
 // out connected host nodes (the real host client: `connect` over Jacdac or MQTT), through which
 // the cases call services and send raw frames. Every implementation serves the test firmware's
 // services (test/firmware/services_fw.ts): /add_two_ints, /echo (its modes), /upload.
-//   jacdac   the test firmware in the DeviceScript VM, hosts on the Jacdac bus (host/sim/rig.ts)
+//   jacdac   the test firmware in the DeviceScript VM, hosts on the Jacdac bus (packages/host/src/sim/rig.ts)
 //   mqtt     the same firmware, hosts over MQTT (its MQTT link to the embedded broker, loopback mode)
-//   memrobot the in-memory MQTT robot of the fleet benchmark (host/mqtt/memrobot.ts) with the test
+//   memrobot the in-memory MQTT robot of the fleet benchmark (packages/host/src/mqtt/memrobot.ts) with the test
 //            firmware's handlers written in TypeScript (memFirmware below)
 // What an implementation does not model is in `NOT_MODELLED` (./gaps.ts) and the table of
 // test/conformance/README.md (checked to agree by conformance.test.ts).
-import { connect } from "../../host/client/node"
-import type { RecordNode } from "../../host/client/core"
-import { mqttTransport } from "../../host/client/mqtt"
-import { ServiceError } from "../../host/client/errors"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { startBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
-import { MemoryRobot } from "../../host/mqtt/memrobot"
-import { startRig, type Rig } from "../../host/sim/rig"
+import { connect } from "../../packages/host/src/client/node"
+import type { RecordNode } from "../../packages/host/src/client/core"
+import { mqttTransport } from "../../packages/host/src/client/mqtt"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, testFirmware, type EchoRequest, type EchoResponse } from "../host/services_fixture"
 import type { Impl } from "./gaps"
 

@@ -1,5 +1,5 @@
 // The action types of src/gen/interfaces.ts in the VM: made on the first call and kept (one object),
-// holding the codecs of the action's messages and of the derived services (src/lib/actiontype.ts);
+// holding the codecs of the action's messages and of the derived services (packages/device/src/lib/actiontype.ts);
 // bytes as worked out by hand in test/host/idl_action.test.ts (the layouts
 // @foxglove/rosmsg2-serialization writes). Every edge value: test/host/agreement.test.ts.
 // flock /tmp/devs.lock npx devs run test/device/action_types.test.ts --test --test-self-exit
@@ -13,8 +13,8 @@ import {
     CancelGoal_Response_ERROR_GOAL_TERMINATED,
     UUID_defaults,
 } from "../../src/gen/interfaces"
-import { decodeMessage, encodeMessage, readAll } from "../../src/lib/cdr"
-import { MessageCodec } from "../../src/lib/types"
+import { decodeMessage, encodeMessage, readAll } from "@robot-services/device/src/lib/cdr"
+import { MessageCodec } from "@robot-services/device"
 import { eq, fail } from "./cdr_util"
 
 async function hexOf<T>(c: MessageCodec<T>, v: T): Promise<string> {

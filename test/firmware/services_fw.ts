@@ -20,8 +20,8 @@
 //   mode 5 (text "probe"): heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
-import { CallContext, configureServices, createService, serviceStats } from "../../src/lib/services"
-import { ByteSource, ServiceError, Status } from "../../src/lib/types"
+import { ByteSource, CallContext, ServiceError, Status, configureServices, createService, serviceStats } from "@robot-services/device"
+import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts } from "../../src/gen/interfaces"
 import { Echo, Echo_Request, Echo_Response, Upload } from "./gen/interfaces"
 
@@ -130,5 +130,7 @@ createService(Upload, "upload", async req => {
 })
 createService(Echo, "echo_latest", echoHandler, { concurrency: "latest" })
 createService(Echo, "echo_serial", echoHandler, { concurrency: "serial" })
+// served over MQTT too when the MQTT_URL setting names a broker (test/host/mqtt_device.test.ts)
+startMqttLink()
 
 console.log("services test firmware up")

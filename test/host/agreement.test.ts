@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { DEFAULT_ROOTS, OUT_DIR, writeDeviceTests, type Vector } from "../support/agreement"
 import { runDeviceTestFile } from "../../scripts/test-device"
-import { loadInterfaces } from "../../host/idl/load"
+import { loadInterfaces } from "../../packages/host/src/idl/load"
 
 const REPO = path.resolve(__dirname, "../..")
 const { testFiles, vectors } = writeDeviceTests(DEFAULT_ROOTS)

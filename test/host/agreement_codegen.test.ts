@@ -1,4 +1,4 @@
-// The device emitter (host/codegen/device.ts) on the host side: header and determinism, the field
+// The device emitter (packages/host/src/codegen/device.ts) on the host side: header and determinism, the field
 // type table, names (clashes, reserved names), constants and defaults the device cannot hold, and
 // number literals the DeviceScript compiler accepts. That the output compiles with `devs build` and
 // encodes/decodes like the host is proven by test/host/agreement.test.ts (VM).
@@ -6,8 +6,8 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { findInterfaceFiles, loadInterfaces, loadSources } from "../../host/idl/load"
-import { DeviceGenError, deviceNumber, deviceString, emitDevice } from "../../host/codegen/device"
+import { findInterfaceFiles, loadInterfaces, loadSources } from "../../packages/host/src/idl/load"
+import { DeviceGenError, deviceNumber, deviceString, emitDevice } from "../../packages/host/src/codegen/device"
 
 const REPO = path.resolve(__dirname, "../..")
 const mem = (files: Record<string, string>) => loadSources(Object.entries(files).map(([file, text]) => ({ root: "mem", file, text })))

@@ -1,12 +1,12 @@
 // rosbridge v2 protocol tests: real roslib (npm `roslib` 2.x, with `ws`) against the bridge in
-// front of the in-memory demo node (host/bridge/demo.ts).
+// front of the in-memory demo node (packages/host/src/bridge/demo.ts).
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import WebSocket from "ws"
 import * as jpeg from "jpeg-js"
 import { closeRos, connectRos, loadRoslib, rosCall, rosGet, startFixture } from "./bridge_helpers"
-import { CALLS_TOPIC, STATE_TOPIC } from "../../host/bridge/server"
-import { Trigger } from "../../host/gen/interfaces"
+import { CALLS_TOPIC, STATE_TOPIC } from "../../packages/host/src/bridge/server"
+import { Trigger } from "../../packages/host/src/gen/interfaces"
 
 const ATI = "example_interfaces/srv/AddTwoInts"
 

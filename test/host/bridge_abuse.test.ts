@@ -9,9 +9,9 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as net from "node:net"
-import { serviceTypes, Trigger } from "../../host/gen/interfaces"
-import { demoFleet } from "../../host/bridge/demo"
-import { startBridge } from "../../host/bridge/server"
+import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
+import { demoFleet } from "../../packages/host/src/bridge/demo"
+import { startBridge } from "../../packages/host/src/bridge/server"
 import { rawRosClient, startFixture } from "./bridge_helpers"
 
 /** Calls `service` back to back (2 ms apart) until `stop()`; the latencies and when each ended. */

@@ -1,18 +1,18 @@
-// The bridge in front of a fleet (host/client/fleet.ts: several robots under ROS namespaces,
+// The bridge in front of a fleet (packages/host/src/client/fleet.ts: several robots under ROS namespaces,
 // /robot2/add_two_ints): presence in the state topic, GET /api/state, GET /api/robots and the
 // Foxglove metadata; group calls (POST /api/group/<service>?robots=<glob>); per-robot Foxglove
-// channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (host/bridge/demo.ts);
+// channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (packages/host/src/bridge/demo.ts);
 // tests wait on messages and events, never on fixed sleeps.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { test } from "node:test"
 import WebSocket from "ws"
-import { demoFleet, demoMemoryNode } from "../../host/bridge/demo"
-import type { MemoryNode } from "../../host/bridge/memory"
-import { startBridge, STATE_TOPIC, CALLS_TOPIC, type Bridge, type BridgeOptions } from "../../host/bridge/server"
-import type { FleetNode } from "../../host/client/fleet"
-import { AddTwoInts, GetState, serviceTypes, Trigger } from "../../host/gen/interfaces"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { startBridge, STATE_TOPIC, CALLS_TOPIC, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"
+import type { FleetNode } from "../../packages/host/src/client/fleet"
+import { AddTwoInts, GetState, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 import { ROOT, runRobot } from "./bridge_helpers"
 import { call, connectFoxglove, json, next, text } from "./foxglove_helpers"
 
@@ -435,7 +435,7 @@ test("regression (fleet service lists): a service a robot adds right after joini
 })
 
 test("`robot bridge --memory --robots 3` serves a demo fleet: robots listed, group calls work; --robots needs --memory", { timeout: 60000 }, async () => {
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "bridge", "--memory", "--robots", "3", "--port", "0", "--no-foxglove"], { cwd: ROOT })
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "bridge", "--memory", "--robots", "3", "--port", "0", "--no-foxglove"], { cwd: ROOT })
   let out = ""
   let err = ""
   p.stderr.on("data", (d) => (err += d))

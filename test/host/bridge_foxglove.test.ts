@@ -7,7 +7,7 @@ import { FoxgloveClient } from "@foxglove/ws-protocol"
 import { parse as parseRosmsg } from "@foxglove/rosmsg"
 import { MessageReader, MessageWriter } from "@foxglove/rosmsg2-serialization"
 import WebSocket from "ws"
-import { GetState, Trigger } from "../../host/gen/interfaces"
+import { GetState, Trigger } from "../../packages/host/src/gen/interfaces"
 import { startFixture, type Fixture } from "./bridge_helpers"
 import { call, connectFoxglove, json, next, text, type Conn } from "./foxglove_helpers"
 

@@ -2,10 +2,10 @@
 // demo node, and real roslib (ESM, loaded with import()) connected to it.
 import { spawn } from "node:child_process"
 import * as path from "node:path"
-import { serviceTypes } from "../../host/gen/interfaces"
-import { demoMemoryNode } from "../../host/bridge/demo"
-import type { MemoryNode } from "../../host/bridge/memory"
-import { startBridge, type Bridge, type BridgeOptions } from "../../host/bridge/server"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
+import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { startBridge, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"
 
 export interface Fixture {
   node: MemoryNode
@@ -69,7 +69,7 @@ export function closeRos(ros: any): Promise<void> {
   })
 }
 
-/** The repository root (where `bin/robot.js` lives). */
+/** The repository root (where `packages/host/bin/robot.js` lives). */
 export const ROOT = path.join(__dirname, "..", "..")
 
 /** Runs the real `robot` binary to completion; it is killed (SIGKILL) after `timeoutMs`. */
@@ -78,7 +78,7 @@ export function runRobot(
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT, env: { ...process.env, ...options.env } })
+    const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), ...args], { cwd: ROOT, env: { ...process.env, ...options.env } })
     let stdout = ""
     let stderr = ""
     p.stdout.on("data", (d) => (stdout += d))

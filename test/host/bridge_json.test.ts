@@ -1,12 +1,12 @@
-// The bridge's JSON rules (host/bridge/json.ts): exact int64 both ways, base64 bytes, defaults for
+// The bridge's JSON rules (packages/host/src/bridge/json.ts): exact int64 both ways, base64 bytes, defaults for
 // missing fields, clear errors for unknown or mistyped ones.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../host/bridge/json"
-import { AddTwoInts, TakePicture } from "../../host/gen/interfaces"
-import { startBridge } from "../../host/bridge/server"
-import { demoMemoryNode } from "../../host/bridge/demo"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../packages/host/src/bridge/json"
+import { AddTwoInts, TakePicture } from "../../packages/host/src/gen/interfaces"
+import { startBridge } from "../../packages/host/src/bridge/server"
+import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("parseJson keeps integers beyond 2^53 exact and everything else as JSON.parse does", () => {
   const table: [string, unknown][] = [

@@ -4,9 +4,9 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import WebSocket from "ws"
 import { closeRos, connectRos, rosCall, startFixture } from "./bridge_helpers"
-import { startBridge } from "../../host/bridge/server"
-import { demoMemoryNode } from "../../host/bridge/demo"
-import { serviceTypes, Trigger } from "../../host/gen/interfaces"
+import { startBridge } from "../../packages/host/src/bridge/server"
+import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 
 const ATI = "example_interfaces/srv/AddTwoInts"
 

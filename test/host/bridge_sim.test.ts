@@ -1,5 +1,5 @@
 // The bridge in front of the simulated robot (the real firmware src/main.ts in the DeviceScript VM
-// with simulated hardware, host/sim/robot.ts): roslib through rosbridge, every robot service, a
+// with simulated hardware, packages/host/src/sim/robot.ts): roslib through rosbridge, every robot service, a
 // picture, errors, several clients; the real `robot` CLI against it; and `robot bridge` itself
 // (the default: simulated robot + bridge). Waits poll with deadlines; no fixed sleeps.
 import assert from "node:assert/strict"
@@ -9,9 +9,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { after, before, describe, test } from "node:test"
 import * as jpeg from "jpeg-js"
-import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
-import { startBridge, type Bridge } from "../../host/bridge/server"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
+import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { closeRos, connectRos, rosCall, rosGet, ROOT, runRobot } from "./bridge_helpers"
 
 
@@ -147,7 +147,7 @@ async function withRunningCli(
   ready: string,
   body: (url: string, p: ChildProcessWithoutNullStreams, out: () => string) => Promise<void>,
 ): Promise<void> {
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), ...args], { cwd: ROOT })
   let out = ""
   let err = ""
   p.stderr.on("data", (d) => (err += d))

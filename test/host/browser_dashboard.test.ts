@@ -6,8 +6,8 @@ import * as fs from "node:fs"
 import { test } from "node:test"
 import { chromium } from "playwright-core"
 import { startFixture } from "./bridge_helpers"
-import { startBridge } from "../../host/bridge/server"
-import { Drive, GetState, Trigger, serviceTypes } from "../../host/gen/interfaces"
+import { startBridge } from "../../packages/host/src/bridge/server"
+import { Drive, GetState, Trigger, serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -1,15 +1,15 @@
-// The dashboard in front of a fleet (host/client/fleet.ts), in real headless Chromium
+// The dashboard in front of a fleet (packages/host/src/client/fleet.ts), in real headless Chromium
 // (/usr/bin/chromium via playwright-core): the robot picker with live online/offline marks, and the
 // cockpit and service forms working on the picked robot's namespaced services (/robot2/...).
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import { test } from "node:test"
 import { chromium } from "playwright-core"
-import { demoFleet, demoMemoryNode } from "../../host/bridge/demo"
-import type { MemoryNode } from "../../host/bridge/memory"
-import { FleetNode } from "../../host/client/fleet"
-import { startBridge } from "../../host/bridge/server"
-import { Drive, GetState, serviceTypes, Trigger } from "../../host/gen/interfaces"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { FleetNode } from "../../packages/host/src/client/fleet"
+import { startBridge } from "../../packages/host/src/bridge/server"
+import { Drive, GetState, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -5,10 +5,10 @@
 // behind a real bridge; the CLI is the real binary.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { demoFleet, demoMemoryNode } from "../../host/bridge/demo"
-import type { MemoryNode } from "../../host/bridge/memory"
-import { startBridge } from "../../host/bridge/server"
-import { serviceTypes } from "../../host/gen/interfaces"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { startBridge } from "../../packages/host/src/bridge/server"
+import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { runRobot, startFixture } from "./bridge_helpers"
 
 async function startFleet(count: number) {

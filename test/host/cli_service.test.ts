@@ -1,4 +1,4 @@
-// The real `robot` binary (node bin/robot.js) against a bridge: service list/type/find/call, the
+// The real `robot` binary (node packages/host/bin/robot.js) against a bridge: service list/type/find/call, the
 // ros2-style output, --out, errors as one line with a non-zero exit; and `robot bridge` itself.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { test } from "node:test"
 import * as jpeg from "jpeg-js"
 import { ROOT, runRobot, startFixture } from "./bridge_helpers"
-import { Trigger } from "../../host/gen/interfaces"
+import { Trigger } from "../../packages/host/src/gen/interfaces"
 
 
 const robot = (args: string[], env: Record<string, string> = {}) => runRobot(args, { env, timeoutMs: 30000 })
@@ -102,7 +102,7 @@ test("robot bridge --memory serves, and refuses a non-loopback bind without a to
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /refusing to listen on 0\.0\.0\.0 without a token: pass --token/)
 
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "bridge", "--memory", "--port", "0"], { cwd: ROOT })
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "bridge", "--memory", "--port", "0"], { cwd: ROOT })
   try {
     let out = ""
     const ready = new Promise<string>((resolve, reject) => {
@@ -176,7 +176,7 @@ test("robot service call: Ctrl+C during a call says so and ends the line; the br
   const wasCancelled = new Promise<void>((r) => (cancelled = r))
   f.node.addService(Trigger, "/hang", (_req, ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => (cancelled(), reject(new Error("aborted"))))))
   try {
-    const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "service", "call", "/hang", "--url", f.bridge.wsUrl], { cwd: ROOT })
+    const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "service", "call", "/hang", "--url", f.bridge.wsUrl], { cwd: ROOT })
     let stdout = ""
     let stderr = ""
     p.stderr.on("data", (d) => (stderr += d))

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict"
 import * as net from "node:net"
 import { test } from "node:test"
-import { startupProgress } from "../../host/cli/sim"
-import { acquirePortLock } from "../../host/sim/vm"
+import { startupProgress } from "../../packages/host/src/cli/startup"
+import { acquirePortLock } from "../../packages/host/src/sim/vm"
 import { runRobot } from "./bridge_helpers"
 
 test("robot sim / robot bridge with the simulator lock taken: fail at once naming the holder and --wait", async () => {

@@ -12,7 +12,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { test } from "node:test"
-import { fleetConsole, FLEET_HELP } from "../../host/cli/sim"
+import { fleetConsole, FLEET_HELP } from "../../packages/host/src/cli/sim"
 import { ROOT, runRobot } from "./bridge_helpers"
 
 function freePort(): Promise<number> {
@@ -82,7 +82,7 @@ test("robot sim --robots 2 --broker-users: help, stop/start a robot, stop/start/
     { name: "bridge", password: "pw-bridge", role: "host" },
   ]))
   const brokerPort = await freePort()
-  const child = spawn(process.execPath, [path.join(ROOT, "bin/robot.js"), "sim", "--robots", "2", "--port", "0", "--no-foxglove", "--broker-port", String(brokerPort), "--broker-users", users, "--wait", "300"], { cwd: ROOT })
+  const child = spawn(process.execPath, [path.join(ROOT, "packages/host/bin/robot.js"), "sim", "--robots", "2", "--port", "0", "--no-foxglove", "--broker-port", String(brokerPort), "--broker-users", users, "--wait", "300"], { cwd: ROOT })
   let out = ""
   const waiters: { re: RegExp; from: number; resolve: () => void }[] = []
   const onData = (d: Buffer) => {

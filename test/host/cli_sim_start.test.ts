@@ -9,8 +9,8 @@ import { rmSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { after, before, test } from "node:test"
-import { probeSimulatorLock } from "../../host/cli/sim"
-import { acquirePortLock } from "../../host/sim/vm"
+import { probeSimulatorLock } from "../../packages/host/src/cli/startup"
+import { acquirePortLock } from "../../packages/host/src/sim/vm"
 import { ROOT } from "./bridge_helpers"
 
 let load: ChildProcess[] = []
@@ -62,7 +62,7 @@ test("`robot sim` started 3 times in a row on a loaded machine: every start open
   let started = 0
   let foreign = 0
   while (started < 3) {
-    const child = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), "sim"], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "sim"], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] })
     let out = ""
     child.stdout!.on("data", (d) => (out += d))
     child.stderr!.on("data", (d) => (out += d))

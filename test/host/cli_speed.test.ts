@@ -1,6 +1,6 @@
 // What one CLI call costs (issue 17: every `robot service call` took 1.1-2.5 s, 8.4 s the first
 // time, most of it compiling the TypeScript host code at run time and loading every verb's
-// modules). bin/robot.js now runs a bundle kept in node_modules/.cache/robot-cli/ and main.ts loads
+// modules). packages/host/bin/robot.js now runs a bundle kept in node_modules/.cache/robot-cli/ and main.ts loads
 // only the verb being run. Measured as CPU time (user + system, the process and its children), which
 // a busy test machine inflates far less than wall time, against a bare `node -e 0` measured the
 // same way in between.
@@ -38,7 +38,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 test("robot service call through a bridge: under 300 ms of CPU more than a bare node, warm", { timeout: 180_000 }, async (t) => {
   const fx = await startFixture()
   try {
-    const call = (i: number) => [process.execPath, path.join(ROOT, "bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 2}`, "--url", fx.bridge.wsUrl]
+    const call = (i: number) => [process.execPath, path.join(ROOT, "packages/host/bin/robot.js"), "service", "call", "/add_two_ints", `{a: ${i}, b: 2}`, "--url", fx.bridge.wsUrl]
     const first = await cpuOf(call(0)) // builds the bundle when it is stale (warm-up)
     assert.match(first.out, /sum=2\b/)
     const cli: number[] = []
@@ -63,13 +63,13 @@ test("robot service call through a bridge: under 300 ms of CPU more than a bare 
 
 test("the CLI's bundle is rebuilt when a source it was built from changes, and used as is otherwise", { timeout: 180_000 }, async () => {
   const fx = await startFixture()
-  const src = path.join(ROOT, "host/cli/service.ts")
+  const src = path.join(ROOT, "packages/host/src/cli/service.ts")
   const before = statSync(src)
   try {
-    const call = [process.execPath, path.join(ROOT, "bin/robot.js"), "service", "call", "/add_two_ints", "{a: 1, b: 2}", "--url", fx.bridge.wsUrl]
+    const call = [process.execPath, path.join(ROOT, "packages/host/bin/robot.js"), "service", "call", "/add_two_ints", "{a: 1, b: 2}", "--url", fx.bridge.wsUrl]
     assert.match((await cpuOf(call)).out, /sum=3\b/)
     const built = statSync(BUNDLE_MANIFEST).mtimeMs
-    assert.ok(Object.keys(JSON.parse(readFileSync(BUNDLE_MANIFEST, "utf8")).inputs).includes(src), "the manifest lists host/cli/service.ts")
+    assert.ok(Object.keys(JSON.parse(readFileSync(BUNDLE_MANIFEST, "utf8")).inputs).includes(src), "the manifest lists packages/host/src/cli/service.ts")
     assert.match((await cpuOf(call)).out, /sum=3\b/)
     assert.equal(statSync(BUNDLE_MANIFEST).mtimeMs, built, "an unchanged tree is not rebuilt")
     // a source saved again (new modification time): the next call rebuilds

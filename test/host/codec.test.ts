@@ -4,11 +4,11 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import type { MessageDefinition } from "@foxglove/message-definition"
 import { MessageReader, MessageWriter } from "@foxglove/rosmsg2-serialization"
-import { definitionsOf, loadInterfaces, loadSources } from "../../host/idl/load"
-import type { InterfaceSet } from "../../host/idl/types"
-import { CodecError, messageDescriptor } from "../../host/runtime/codec"
-import { sampleValue, SAMPLE_KINDS } from "../../host/runtime/samples"
-import type { MessageDescriptor } from "../../host/runtime/types"
+import { definitionsOf, loadInterfaces, loadSources } from "../../packages/host/src/idl/load"
+import type { InterfaceSet } from "../../packages/host/src/idl/types"
+import { CodecError, messageDescriptor } from "../../packages/host/src/runtime/codec"
+import { sampleValue, SAMPLE_KINDS } from "../../packages/host/src/runtime/samples"
+import type { MessageDescriptor } from "../../packages/host/src/runtime/types"
 
 const all = loadInterfaces(["services", "test/fixtures/interfaces"])
 function desc(name: string, set: InterfaceSet = all): MessageDescriptor<any> {

@@ -4,14 +4,14 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { ConfigError, loadConfig, validateConfig, findConfig } from "../../host/config"
+import { ConfigError, loadConfig, validateConfig, findConfig } from "../../packages/host/src/config"
 
 const repo = path.resolve(__dirname, "../..")
 const good = () => ({
-  $schema: "./docs/devs.schema.json",
+  $schema: "./packages/host/devs.schema.json",
   interfaces: ["services"],
   firmware: { entry: "src/main.ts", generated: "src/gen/interfaces.ts" },
-  host: { generated: "host/gen/interfaces.ts" },
+  host: { generated: "packages/host/src/gen/interfaces.ts" },
   board: "robot_s3",
   simulator: { devtools: "ws://127.0.0.1:8081" },
   bridge: { host: "127.0.0.1", port: 9090 },
@@ -22,8 +22,8 @@ test("the repository's devs.json is valid", () => {
   assert.equal(dir, repo)
   assert.deepEqual(config.interfaces, ["services"])
   assert.equal(config.bridge.port, 9090)
-  assert.equal(config.host.generated, "host/gen/interfaces.ts")
-  assert.equal(findConfig(path.join(repo, "host/idl")), path.join(repo, "devs.json"))
+  assert.equal(config.host.generated, "packages/host/src/gen/interfaces.ts")
+  assert.equal(findConfig(path.join(repo, "packages/host/src/idl")), path.join(repo, "devs.json"))
 })
 
 // [mutation, exact message]
@@ -77,8 +77,8 @@ test("loadConfig reports unreadable or invalid JSON with the file name", () => {
   }
 })
 
-test("docs/devs.schema.json describes the same keys the loader accepts", () => {
-  const schema = JSON.parse(fs.readFileSync(path.join(repo, "docs/devs.schema.json"), "utf8"))
+test("packages/host/devs.schema.json describes the same keys the loader accepts", () => {
+  const schema = JSON.parse(fs.readFileSync(path.join(repo, "packages/host/devs.schema.json"), "utf8"))
   const c = good()
   assert.deepEqual(Object.keys(schema.properties).sort(), Object.keys(c).sort())
   assert.deepEqual([...schema.required].sort(), Object.keys(c).filter((k) => k !== "$schema").sort())

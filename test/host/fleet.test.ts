@@ -1,12 +1,12 @@
-// The fleet (host/client/fleet.ts): several robots behind one RobotNode, addressed by namespace.
+// The fleet (packages/host/src/client/fleet.ts): several robots behind one RobotNode, addressed by namespace.
 // Robots here are in-memory nodes; the MQTT tests run the same fleet over a broker.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../host/client/fleet"
-import { ServiceError } from "../../host/client/errors"
-import { demoMemoryNode } from "../../host/bridge/demo"
-import { CallPipeline } from "../../host/bridge/pipeline"
-import { AddTwoInts, Trigger, serviceTypes } from "../../host/gen/interfaces"
+import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../packages/host/src/client/fleet"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { CallPipeline } from "../../packages/host/src/bridge/pipeline"
+import { AddTwoInts, Trigger, serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("names: /robot/service splits at the first segment; globs match robot names", () => {
   assert.deepEqual(splitRobotName("/rover1/take_picture"), { robot: "rover1", service: "/take_picture" })

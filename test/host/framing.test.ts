@@ -20,7 +20,7 @@ import {
   parseDeviceFrame,
   parseHostFrame,
   encodeRecord,
-} from "../../host/client/records"
+} from "../../packages/host/src/client/records"
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"))
 

@@ -1,9 +1,9 @@
-// The frame hub's rooms (host/transport/hub.ts): with `rooms`, each WebSocket peer (a VM) shares
+// The frame hub's rooms (packages/host/src/transport/hub.ts): with `rooms`, each WebSocket peer (a VM) shares
 // frames only with the in-process peers of its own room, as separate Jacdac buses would.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import WebSocket from "ws"
-import { FrameHub } from "../../host/transport/hub"
+import { FrameHub } from "../../packages/host/src/transport/hub"
 
 function open(port: number): Promise<{ ws: WebSocket; got: string[] }> {
   return new Promise((resolve, reject) => {

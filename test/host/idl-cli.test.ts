@@ -1,4 +1,4 @@
-// `robot interface list|show|package|packages`, run as a user would (node bin/robot.js ...).
+// `robot interface list|show|package|packages`, run as a user would (node packages/host/bin/robot.js ...).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
@@ -6,7 +6,7 @@ import * as path from "node:path"
 
 const repo = path.resolve(__dirname, "../..")
 function robot(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(repo, "bin/robot.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 })
+  const r = spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 

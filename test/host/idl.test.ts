@@ -4,8 +4,8 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { createHash } from "node:crypto"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
-import { loadInterfaces, loadSources, canonicalText, canonicalServiceText, hash32, IdlError, formatDiagnostic, type SourceFile } from "../../host/idl/load"
-import { tsNames } from "../../host/idl/names"
+import { loadInterfaces, loadSources, canonicalText, canonicalServiceText, hash32, IdlError, formatDiagnostic, type SourceFile } from "../../packages/host/src/idl/load"
+import { tsNames } from "../../packages/host/src/idl/names"
 
 /** Loads one in-memory .msg (plus optional extra files) and returns the set or the diagnostics. */
 function loadMsg(body: string, extra: SourceFile[] = [], file = "pkg/msg/Thing.msg") {

@@ -13,13 +13,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type { MessageDefinition } from "@foxglove/message-definition"
 import { MessageReader, MessageWriter } from "@foxglove/rosmsg2-serialization"
-import { canonicalActionText, canonicalServiceText, definitionsOf, formatDiagnostic, IdlError, loadInterfaces, loadSources, type SourceFile } from "../../host/idl/load"
-import type { InterfaceSet } from "../../host/idl/types"
-import { tsNames } from "../../host/idl/names"
-import { emitDevice, onDemand } from "../../host/codegen/device"
-import { messageDescriptor, sampleValue, SAMPLE_KINDS, type ActionDescriptor, type MessageDescriptor } from "../../host/runtime/index"
+import { canonicalActionText, canonicalServiceText, definitionsOf, formatDiagnostic, IdlError, loadInterfaces, loadSources, type SourceFile } from "../../packages/host/src/idl/load"
+import type { InterfaceSet } from "../../packages/host/src/idl/types"
+import { tsNames } from "../../packages/host/src/idl/names"
+import { emitDevice, onDemand } from "../../packages/host/src/codegen/device"
+import { messageDescriptor, sampleValue, SAMPLE_KINDS, type ActionDescriptor, type MessageDescriptor } from "../../packages/host/src/runtime/index"
 import { makeVectors } from "../support/agreement"
-import * as gen from "../../host/gen/interfaces"
+import * as gen from "../../packages/host/src/gen/interfaces"
 
 const REPO = path.resolve(__dirname, "../..")
 const ROOTS = ["services", "test/fixtures/interfaces", "test/fixtures/actions"].map((r) => path.join(REPO, r))
@@ -339,7 +339,7 @@ test("a UUID is exactly 16 bytes: 15 or 17 are refused on encode", () => {
 
 // ------------------------------------------------------------------------------ host descriptors
 
-test("host/gen/interfaces.ts: action descriptors, derived service descriptors, registries", () => {
+test("packages/host/src/gen/interfaces.ts: action descriptors, derived service descriptors, registries", () => {
   const a = all.actions.get("example_interfaces/action/Fibonacci")
   assert.ok(a)
   const F = gen.Fibonacci
@@ -376,7 +376,7 @@ test("host/gen/interfaces.ts: action descriptors, derived service descriptors, r
 
 // ------------------------------------------------------------------------------ device code
 
-test("device code: action types made on demand (functions), derived ones through src/lib/actiontype.ts, everything else unchanged", () => {
+test("device code: action types made on demand (functions), derived ones through packages/device/src/lib/actiontype.ts, everything else unchanged", () => {
   const set = loadInterfaces([path.join(REPO, "services")])
   const lazy = onDemand(set)
   assert.deepEqual([...lazy].sort(), [
@@ -395,7 +395,7 @@ test("device code: action types made on demand (functions), derived ones through
   for (const full of lazy) {
     const n = names.get(full) as string
     if (derived.includes(full)) {
-      // same layout for every action: built by src/lib/actiontype.ts, no generated codec
+      // same layout for every action: built by packages/device/src/lib/actiontype.ts, no generated codec
       assert.match(src, new RegExp(`\nexport interface ${n} \{`), full)
       assert.doesNotMatch(src, new RegExp(`${n}_codec\b`), full)
     } else if (set.messages.has(full)) {

@@ -1,6 +1,6 @@
 // One host cannot read or touch another host's calls on the broker (issue 16 item 6, issue 20
 // "Spoofing on the broker"), and only a robot speaks for itself: the host id is the broker identity
-// (docs/mqtt.md "Access control"). Run against the embedded broker (host/mqtt/broker.ts: with users,
+// (docs/mqtt.md "Access control"). Run against the embedded broker (packages/host/src/mqtt/broker.ts: with users,
 // and anonymous on loopback) and against Debian's mosquitto started with the config and ACL of
 // docs/mqtt.md. Host A (user alice) calls robot r1 (an in-memory robot) the whole time while host B
 // (user bob) tries every attack: reading A's SESSION and answers, CANCEL, CALL and a DONE storm on
@@ -17,13 +17,13 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
-import { connect } from "../../host/client/node"
-import { mqttTransport, type MqttNode } from "../../host/client/mqtt"
-import { MqttDirectory } from "../../host/client/mqttdir"
-import { ServiceError } from "../../host/client/errors"
-import { PROTOCOL_VERSION, WireStatus, encodeCall, encodeCancel, encodeDone, encodeList, encodeOpen, encodeResult } from "../../host/client/records"
-import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
-import type { BrokerUser, Denial } from "../../host/mqtt/broker"
+import { connect } from "../../packages/host/src/client/node"
+import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqtt"
+import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { PROTOCOL_VERSION, WireStatus, encodeCall, encodeCancel, encodeDone, encodeList, encodeOpen, encodeResult } from "../../packages/host/src/client/records"
+import { AddTwoInts, Trigger } from "../../packages/host/src/gen/interfaces"
+import type { BrokerUser, Denial } from "../../packages/host/src/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, robotClient, startMosquitto, startTestRobot, until, waitForState, type TestRobot } from "./mqtt_helpers"
 
 const USERS: BrokerUser[] = [

@@ -1,4 +1,4 @@
-// The access rules of docs/mqtt.md, in the embedded broker (host/mqtt/broker.ts, aedes) and in a
+// The access rules of docs/mqtt.md, in the embedded broker (packages/host/src/mqtt/broker.ts, aedes) and in a
 // real Debian mosquitto started with the config and ACL file of docs/mqtt.md "mosquitto", both on
 // free loopback ports: a robot may not publish on or subscribe to another robot's topics; a host
 // user works on its own topics; wrong or missing credentials are refused with a clear message.
@@ -9,12 +9,12 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
-import { connect } from "../../host/client/node"
-import { mqttTransport } from "../../host/client/mqtt"
-import { MqttDirectory } from "../../host/client/mqttdir"
-import { ServiceError } from "../../host/client/errors"
-import { AddTwoInts, Trigger } from "../../host/gen/interfaces"
-import { startBroker, filterWithin, rulesFor, topicMatcher, type BrokerUser, type Denial } from "../../host/mqtt/broker"
+import { connect } from "../../packages/host/src/client/node"
+import { mqttTransport } from "../../packages/host/src/client/mqtt"
+import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { AddTwoInts, Trigger } from "../../packages/host/src/gen/interfaces"
+import { startBroker, filterWithin, rulesFor, topicMatcher, type BrokerUser, type Denial } from "../../packages/host/src/mqtt/broker"
 import { embeddedBroker, MOSQUITTO, rawClient, startMosquitto, startTestRobot, until } from "./mqtt_helpers"
 
 const USERS: BrokerUser[] = [

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { ROOT, runRobot } from "./bridge_helpers"
 import { embeddedBroker, freePort, startTestRobot, type TestRobot } from "./mqtt_helpers"
-import type { EmbeddedBroker } from "../../host/mqtt/broker"
+import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 
 const robot = (args: string[], env: Record<string, string> = {}) => runRobot(args, { env, timeoutMs: 30000 })
 
@@ -142,7 +142,7 @@ test("robot service --mqtt errors: broker unreachable, no such robot, robot offl
 
 /** Starts `robot <args>` and resolves with the dashboard URL once it prints "bridge ready". */
 async function startBridgeCli(args: string[]) {
-  const p = spawn(process.execPath, [path.join(ROOT, "bin", "robot.js"), ...args], { cwd: ROOT })
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), ...args], { cwd: ROOT })
   let out = ""
   let err = ""
   p.stderr.on("data", (d) => (err += d))

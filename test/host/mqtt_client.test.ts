@@ -1,17 +1,17 @@
-// The host client over MQTT (host/client/mqtt.ts, mqttdir.ts) against in-memory MQTT robots
-// (host/mqtt/memrobot.ts) on the embedded aedes broker, on free loopback ports: calls and errors,
+// The host client over MQTT (packages/host/src/client/mqtt.ts, mqttdir.ts) against in-memory MQTT robots
+// (packages/host/src/mqtt/memrobot.ts) on the embedded aedes broker, on free loopback ports: calls and errors,
 // exactly once, a robot going offline mid-call, the broker restarted, two hosts on one broker,
 // garbage frames. Waits on events, never on fixed delays.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { connect } from "../../host/client/node"
-import { mqttTransport, type MqttNode } from "../../host/client/mqtt"
-import { MqttDirectory, type DirectoryEvent } from "../../host/client/mqttdir"
-import { ServiceError } from "../../host/client/errors"
-import { AddTwoInts, TakePicture, Trigger } from "../../host/gen/interfaces"
-import { ROBOT_NAME } from "../../host/client/mqtt"
+import { connect } from "../../packages/host/src/client/node"
+import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqtt"
+import { MqttDirectory, type DirectoryEvent } from "../../packages/host/src/client/mqttdir"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import { ROBOT_NAME } from "../../packages/host/src/client/mqtt"
 import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
-import type { EmbeddedBroker } from "../../host/mqtt/broker"
+import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 
 /** Rejects with the ServiceError of `p`; fails if it resolves. */
 async function rejection(p: Promise<unknown>): Promise<ServiceError> {

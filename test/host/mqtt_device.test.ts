@@ -1,7 +1,7 @@
-// The robot's MQTT link (docs/mqtt.md, src/net/mqtt.ts) with real parts: the test firmware in the
+// The robot's MQTT link (docs/mqtt.md, packages/device/src/net/mqtt.ts) with real parts: the test firmware in the
 // DeviceScript VM (its MQTT settings written by the rig through Jacdac), an in-process aedes broker,
 // a TCP proxy between the VM and the broker that the test can cut, and hosts made of the `mqtt`
-// package and the record codec (host/client/records.ts). The same VM serves Jacdac at the same time.
+// package and the record codec (packages/host/src/client/records.ts). The same VM serves Jacdac at the same time.
 // After every fault the robot must come back by itself with the same bootId. No fixed sleeps.
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
@@ -12,7 +12,7 @@ import { join } from "node:path"
 import * as tls from "node:tls"
 import { after, before, describe, test } from "node:test"
 import mqtt, { type MqttClient } from "mqtt"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import {
   JACDAC_PAYLOAD,
   Kind,
@@ -29,12 +29,12 @@ import {
   rec,
   type DeviceRecord,
   type HelloRecord,
-} from "../../host/client/records"
-import { mqttSettings, startRig, type Rig } from "../../host/sim/rig"
-import { connect } from "../../host/client/node"
-import { mqttTransport, type MqttNode } from "../../host/client/mqtt"
-import { startBroker as startEmbeddedBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
-import { jd } from "../../host/transport/jacdac"
+} from "../../packages/host/src/client/records"
+import { mqttSettings, startRig, type Rig } from "../../packages/host/src/sim/rig"
+import { connect } from "../../packages/host/src/client/node"
+import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqtt"
+import { startBroker as startEmbeddedBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { jd } from "../../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -790,7 +790,7 @@ describe("the robot's MQTT connection when the broker misbehaves (a second VM)",
 })
 
 // Heavy traffic and abuse over MQTT (issues 16 item 2, 20, 17): the robot must never restart, and
-// other hosts must be served WHILE the load runs. The embedded broker (host/mqtt/broker.ts) with a
+// other hosts must be served WHILE the load runs. The embedded broker (packages/host/src/mqtt/broker.ts) with a
 // proxy in front of the robot that can read slowly (a slow WiFi link) or stall.
 // (Issue 20: 4 and 8 hosts uploading at once used to run the robot out of memory. The VM reads the
 // robot's socket as the ESP32 does, host/sim/sockreads.cjs; an upload's buffer is taken after the

@@ -1,16 +1,16 @@
 // Robots on WiFi, end to end: three robot firmwares in three DeviceScript VMs (each with its own
-// simulated hardware and camera: host/sim/fleet.ts), connected with their own credentials to a real
-// mosquitto run with the config and ACL of docs/mqtt.md, and the host's fleet (host/mqtt/fleet.ts:
+// simulated hardware and camera: packages/host/src/sim/fleet.ts), connected with their own credentials to a real
+// mosquitto run with the config and ACL of docs/mqtt.md, and the host's fleet (packages/host/src/mqtt/fleet.ts:
 // directory + FleetNode) calling them as /robotN/<service>. Then: a group call with one robot
 // gone, that robot rebooting, and the broker killed and restarted under all of them.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts, GetState, TakePicture } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import type { MqttNode } from "../../host/client/mqtt"
-import { openMqttFleet, type MqttFleet } from "../../host/mqtt/fleet"
-import { startSimFleet, type SimFleet } from "../../host/sim/fleet"
-import { runDoctor } from "../../host/cli/doctor"
+import { AddTwoInts, GetState, TakePicture } from "../../packages/host/src/gen/interfaces"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import type { MqttNode } from "../../packages/host/src/client/mqtt"
+import { openMqttFleet, type MqttFleet } from "../../packages/host/src/mqtt/fleet"
+import { startSimFleet, type SimFleet } from "../../packages/host/src/sim/fleet"
+import { runDoctor } from "../../packages/host/src/cli/doctor"
 import { startMosquitto, until, type Mosquitto } from "./mqtt_helpers"
 
 const NAMES = ["robot1", "robot2", "robot3"]

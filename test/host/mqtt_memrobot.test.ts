@@ -1,13 +1,13 @@
-// The in-memory MQTT robot (host/mqtt/memrobot.ts) spoken to record by record, as a host with its
+// The in-memory MQTT robot (packages/host/src/mqtt/memrobot.ts) spoken to record by record, as a host with its
 // own topics: OPEN -> SESSION, duplicates never run twice, DONE and ack settle, POLL answers from
 // `have`, NOSESSION for an unknown session, busy is not remembered, malformed frames get ERROR.
 // The exactly-once rule is checked where TCP would never show it: the same CALL sent again.
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
-import { Kind } from "../../host/client/wire"
-import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../host/client/records"
-import { TakePicture, Trigger } from "../../host/gen/interfaces"
+import { Kind } from "../../packages/host/src/gen/wire"
+import { CallState, PROTOCOL_VERSION, WireStatus, encodeCall, encodeCallx, encodeDone, encodeName, encodeList, encodeOpen, parseDeviceFrame, encodePoll, type DeviceRecord } from "../../packages/host/src/client/records"
+import { TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { embeddedBroker, rawClient, startTestRobot } from "./mqtt_helpers"
 
 /** A host made of a raw MQTT client: send frames, wait for the records that come back. */

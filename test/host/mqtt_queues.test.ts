@@ -7,7 +7,7 @@ import assert from "node:assert/strict"
 import { existsSync, readFileSync } from "node:fs"
 import type { Socket } from "node:net"
 import { test } from "node:test"
-import { MAX_QUEUED_BYTES } from "../../host/mqtt/broker"
+import { MAX_QUEUED_BYTES } from "../../packages/host/src/mqtt/broker"
 import { MOSQUITTO, embeddedBroker, rawClient, startMosquitto, until } from "./mqtt_helpers"
 
 /** A host that subscribed to `topic`, then stopped reading its socket. */

@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, test } from "node:test"
-import * as wire from "../../host/client/wire"
+import * as wire from "../../packages/host/src/gen/wire"
 import {
   CMD_ECHO,
   CMD_FRAME,
@@ -27,8 +27,8 @@ import {
   parseHostFrame,
   type DeviceRecord,
   type HostRecord,
-} from "../../host/client/records"
-import { checkJacdacSpec, layouts, loadProtocolTable, parseJacdacSpec, protocolOutputs, ProtocolTableError, type Layout } from "../../host/codegen/protocol"
+} from "../../packages/host/src/client/records"
+import { checkJacdacSpec, layouts, loadProtocolTable, parseJacdacSpec, protocolOutputs, ProtocolTableError, type Layout } from "../../packages/host/src/codegen/protocol"
 
 const repo = path.resolve(__dirname, "../..")
 const table = loadProtocolTable(repo)
@@ -220,7 +220,7 @@ describe("the protocol table and its generator", () => {
 
   test("the generated code and doc tables are up to date (both wire.ts, docs/protocol.md, services/rosservices.md)", () => {
     const outs = protocolOutputs(repo)
-    assert.deepEqual(outs.map((o) => o.file).sort(), ["docs/protocol.md", "host/client/wire.ts", "services/rosservices.md", "src/rpc/wire.ts"])
+    assert.deepEqual(outs.map((o) => o.file).sort(), ["docs/protocol.md", "packages/device/services/rosservices.md", "packages/device/src/rpc/wire.ts", "packages/host/src/gen/wire.ts", "services/rosservices.md"])
     for (const o of outs) assert.equal(fs.readFileSync(path.join(repo, o.file), "utf8"), o.content, `${o.file} is stale: run \`npx robot gen\``)
   })
 
@@ -228,12 +228,12 @@ describe("the protocol table and its generator", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "robot-proto-gen-"))
     try {
       // a copy of the project (the generated interface modules import the runtime next to them)
-      for (const f of ["devs.json", "package.json", "bin", "host", "src", "protocol", "services", "docs/protocol.md"]) {
+      for (const f of ["devs.json", "package.json", "packages", "src", "protocol", "services", "docs/protocol.md"]) {
         fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true })
         fs.cpSync(path.join(repo, f), path.join(dir, f), { recursive: true })
       }
       fs.symlinkSync(path.join(repo, "node_modules"), path.join(dir, "node_modules"))
-      const run = (...args: string[]) => spawnSync(process.execPath, [path.join(dir, "bin/robot.js"), "gen", ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 })
+      const run = (...args: string[]) => spawnSync(process.execPath, [path.join(dir, "packages/host/bin/robot.js"), "gen", ...args], { cwd: dir, encoding: "utf8", timeout: 120_000 })
       const ok = run("--check")
       assert.equal(ok.status, 0, ok.stderr)
       const doc = path.join(dir, "docs/protocol.md")
@@ -244,7 +244,7 @@ describe("the protocol table and its generator", () => {
       assert.match(stale.stderr, /out of date[\s\S]*docs\/protocol\.md/)
       assert.equal(run().status, 0)
       assert.equal(fs.readFileSync(doc, "utf8"), good, "robot gen writes the table back")
-      const spec = path.join(dir, "services/rosservices.md")
+      const spec = path.join(dir, "packages/device/services/rosservices.md")
       fs.writeFileSync(spec, fs.readFileSync(spec, "utf8").replace("report frame_out @ 0x81", "report frame_out @ 0x84"))
       const drift = run("--check")
       assert.equal(drift.status, 1)

@@ -1,12 +1,12 @@
-// The generated record codecs (host/client/wire.ts, from protocol/protocol.json) against the real
+// The generated record codecs (packages/host/src/gen/wire.ts, from protocol/protocol.json) against the real
 // firmware in the VM (issue 16): every device kind the firmware sends decodes and encodes back to
 // the very same bytes; every host kind the encoders build is accepted and does what docs/protocol.md
-// says; and the firmware's least body lengths (its own hand-coded table in src/rpc/server.ts) are the
+// says; and the firmware's least body lengths (its own hand-coded table in packages/device/src/rpc/server.ts) are the
 // table's: a record one byte short is refused "too short" naming the same least length, a record of
 // exactly that length is parsed. No fixed sleeps: each step waits for the record it expects.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import {
   CallState,
   Kind,
@@ -29,10 +29,10 @@ import {
   rec,
   splitRecords,
   type DeviceRecord,
-} from "../../host/client/records"
-import type { ServiceNode } from "../../host/client/node"
-import { jd } from "../../host/transport/jacdac"
-import { startRig, type Rig } from "../../host/sim/rig"
+} from "../../packages/host/src/client/records"
+import type { ServiceNode } from "../../packages/host/src/client/node"
+import { jd } from "../../packages/host/src/transport/jacdac"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, echo, testFirmware } from "./services_fixture"
 
 /** Resolves with the first device record matching `pred`; `retry` runs now and every 400 ms until then (ERROR is rate-limited). */

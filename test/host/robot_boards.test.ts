@@ -1,11 +1,11 @@
-// Every board file in boards/ is checked against the DeviceScript board rules (host/sim/boardcheck.ts):
+// Every board file in boards/ is checked against the DeviceScript board rules (packages/host/src/sim/boardcheck.ts):
 // `$schema`, required keys, GPIOs valid for the chip, no GPIO used twice, and the robot's parts.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { validateBoardFile } from "../../host/sim/boardcheck"
+import { validateBoardFile } from "../../packages/host/src/sim/boardcheck"
 
 const boardsDir = path.join(__dirname, "..", "..", "boards")
 const boardFiles = fs.readdirSync(boardsDir).filter((f) => f.endsWith(".board.json"))

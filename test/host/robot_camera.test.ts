@@ -1,8 +1,8 @@
-// The simulated camera's renderer (host/sim/camera.ts): real JPEGs of the requested size whose
+// The simulated camera's renderer (packages/host/src/sim/camera.ts): real JPEGs of the requested size whose
 // content follows the robot's state.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"
-import { renderScene, motorBarLayout, FIELD_OF_VIEW, type SceneState } from "../../host/sim/camera"
+import { renderScene, motorBarLayout, FIELD_OF_VIEW, type SceneState } from "../../packages/host/src/sim/camera"
 import { avg, decode } from "./robot_helpers"
 
 const base: SceneState = { panAngle: 0, leftSpeed: 0, rightSpeed: 0, ledOn: false, charge: 0.8 }

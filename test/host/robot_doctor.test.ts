@@ -1,13 +1,13 @@
-// `robot doctor` (host/cli/doctor.ts) against the simulated robot: the real firmware in the VM with
+// `robot doctor` (packages/host/src/cli/doctor.ts) against the simulated robot: the real firmware in the VM with
 // the simulated hardware, through the real host client. The same steps run on a board.
 import { after, before, describe, test } from "node:test"
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
-import { startBroker, type EmbeddedBroker } from "../../host/mqtt/broker"
-import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../host/cli/doctor"
+import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
+import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../packages/host/src/cli/doctor"
 
 const byStep = (rs: StepResult[]) => Object.fromEntries(rs.map((r) => [r.step, r]))
 

@@ -1,10 +1,10 @@
-// The simulated hardware on its own (host/sim/hardware.ts): one Jacdac device with the robot's
+// The simulated hardware on its own (packages/host/src/sim/hardware.ts): one Jacdac device with the robot's
 // parts in binding order, and a battery that drains faster while the motors run.
 import { test, describe } from "node:test"
 import assert from "node:assert/strict"
-import { jd } from "../../host/transport/jacdac"
-import { SimulatedHardware, BATTERY_EMPTY_V, BATTERY_FULL_V } from "../../host/sim/hardware"
-import { SRV_ROBOT_CAMERA } from "../../host/sim/camera"
+import { jd } from "../../packages/host/src/transport/jacdac"
+import { SimulatedHardware, BATTERY_EMPTY_V, BATTERY_FULL_V } from "../../packages/host/src/sim/hardware"
+import { SRV_ROBOT_CAMERA } from "../../packages/host/src/sim/camera"
 
 describe("simulated hardware", () => {
   test("exposes the parts in the order the firmware's roles bind to them", () => {

@@ -1,9 +1,9 @@
 // The simulated robot end to end: the real firmware (src/main.ts) in the DeviceScript VM, the
-// simulated hardware (host/sim/hardware.ts) on its bus, called through the real host client.
+// simulated hardware (packages/host/src/sim/hardware.ts) on its bus, called through the real host client.
 // Waits poll the robot with deadlines; nothing sleeps a fixed time.
 import { after, before, describe, test } from "node:test"
 import assert from "node:assert/strict"
-import { startSimulatedRobot, type SimulatedRobot } from "../../host/sim/robot"
+import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
 import {
   AddTwoInts,
   Drive,
@@ -14,10 +14,10 @@ import {
   Trigger,
   type GetState_Request,
   type GetState_Response,
-} from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import type { Client } from "../../host/client/api"
-import { motorBarLayout } from "../../host/sim/camera"
+} from "../../packages/host/src/gen/interfaces"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import type { Client } from "../../packages/host/src/client/api"
+import { motorBarLayout } from "../../packages/host/src/sim/camera"
 import { avg, decode } from "./robot_helpers"
 
 /** Polls `probe` until `ok` holds; fails with `what` and the last value after `timeoutMs`. */

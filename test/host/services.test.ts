@@ -2,10 +2,10 @@
 // host client, through the rig's frame hub. No fixed sleeps: every wait is on an event or a call.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import { startRig, type Rig } from "../../host/sim/rig"
-import { Kind } from "../../host/client/records"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
+import { Kind } from "../../packages/host/src/client/records"
 import { Echo, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
 
 async function rejectsWith(p: Promise<unknown>, code: string, detail?: RegExp): Promise<ServiceError> {

@@ -3,11 +3,11 @@
 // The real test firmware in the VM; the attacker sends raw records in its own session.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import { PROTOCOL_VERSION, encodeCall, encodeCancel, encodeData, encodeList, encodeOpen, encodePoll, packRecords } from "../../host/client/records"
-import type { ServiceNode } from "../../host/client/node"
-import { startRig, type Rig } from "../../host/sim/rig"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { PROTOCOL_VERSION, encodeCall, encodeCancel, encodeData, encodeList, encodeOpen, encodePoll, packRecords } from "../../packages/host/src/client/records"
+import type { ServiceNode } from "../../packages/host/src/client/node"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, echo, testFirmware } from "./services_fixture"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

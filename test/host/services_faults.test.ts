@@ -3,12 +3,12 @@
 // VM, real client; frames are dropped by the client transport's filter. No fixed sleeps.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
-import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, encodeData, encodePoll, rec, type DeviceRecord } from "../../host/client/records"
-import type { ServiceNode } from "../../host/client/node"
-import { startRig, type Rig } from "../../host/sim/rig"
-import type { FrameFilter } from "../../host/transport/hub"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, encodeData, encodePoll, rec, type DeviceRecord } from "../../packages/host/src/client/records"
+import type { ServiceNode } from "../../packages/host/src/client/node"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
+import type { FrameFilter } from "../../packages/host/src/transport/hub"
 import { Echo, deviceRecords, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
 
 /** A filter that drops the n-th (1-based) frame matching `pick` in direction `dir`, for each n in `which`. */

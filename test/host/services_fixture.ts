@@ -25,9 +25,9 @@ export function echo(text: string, more: Partial<EchoRequest> = {}): EchoRequest
   return { delay_ms: 0, mode: 0, size: 0, text, ...more }
 }
 
-import { jd } from "../../host/transport/jacdac"
-import { parseDeviceFrame, parseHostFrame, REPORT_FRAME_OUT, CMD_FRAME, Kind, type DeviceRecord, type HostRecord } from "../../host/client/records"
-import type { BuiltFirmware } from "../../host/sim/vm"
+import { jd } from "../../packages/host/src/transport/jacdac"
+import { parseDeviceFrame, parseHostFrame, REPORT_FRAME_OUT, CMD_FRAME, Kind, type DeviceRecord, type HostRecord } from "../../packages/host/src/client/records"
+import type { BuiltFirmware } from "../../packages/host/src/sim/vm"
 
 /** The firmware under test; RS_FW_DIR points at a prebuilt bytecode folder instead. */
 export function testFirmware(): string | BuiltFirmware {

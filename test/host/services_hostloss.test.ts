@@ -4,8 +4,8 @@
 // a client whose link is cut both ways in the middle of an upload and a download.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { startRig, type Rig } from "../../host/sim/rig"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
 
 describe("a host lost mid-call (VM)", () => {

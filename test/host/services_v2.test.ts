@@ -3,8 +3,8 @@
 // the device must have the same bootId and answer a normal call. No fixed sleeps.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { ServiceError } from "../../host/client/errors"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { ServiceError } from "../../packages/host/src/client/errors"
 import {
   JACDAC_PAYLOAD,
   Kind,
@@ -18,9 +18,9 @@ import {
   packRecords,
   rec,
   type DeviceRecord,
-} from "../../host/client/records"
-import type { ServiceNode } from "../../host/client/node"
-import { startRig, type Rig } from "../../host/sim/rig"
+} from "../../packages/host/src/client/records"
+import type { ServiceNode } from "../../packages/host/src/client/node"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { linkModel, rng } from "../support/link"
 import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
 

@@ -3,12 +3,12 @@
 import assert from "node:assert/strict"
 import { createServer } from "node:net"
 import { describe, test } from "node:test"
-import { connect } from "../../host/client/node"
-import { ServiceError } from "../../host/client/errors"
-import { FrameHub, hubTransport } from "../../host/transport/hub"
-import { jd, type JD } from "../../host/transport/jacdac"
-import { loadSerialPort, serialTransport } from "../../host/transport/serial"
-import { websocketTransport } from "../../host/transport/websocket"
+import { connect } from "../../packages/host/src/client/node"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { FrameHub, hubTransport } from "../../packages/host/src/transport/hub"
+import { jd, type JD } from "../../packages/host/src/transport/jacdac"
+import { loadSerialPort, serialTransport } from "../../packages/host/src/transport/serial"
+import { websocketTransport } from "../../packages/host/src/transport/websocket"
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -104,7 +104,7 @@ describe("transports", () => {
 test("a serial port that does not exist: the CLI prints one clear line and exits (regression: it used to hang)", () => {
   const { spawnSync } = require("node:child_process") as typeof import("node:child_process")
   const path = require("node:path") as typeof import("node:path")
-  const r = spawnSync(process.execPath, [path.join(__dirname, "../../bin/robot.js"), "service", "list", "--serial", "/dev/ttyNO_SUCH_PORT"], {
+  const r = spawnSync(process.execPath, [path.join(__dirname, "../../packages/host/bin/robot.js"), "service", "list", "--serial", "/dev/ttyNO_SUCH_PORT"], {
     encoding: "utf8",
     timeout: 30000,
   })

@@ -2,8 +2,8 @@
 // (as the VS Code simulator is), and the client over WebSocket (websocketTransport()).
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { startRig, type Rig } from "../../host/sim/rig"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, echo, pattern, testFirmware } from "./services_fixture"
 
 describe("through devs devtools (WebSocket)", () => {

@@ -1,4 +1,4 @@
-// Byte-exact agreement between the host codecs (host/runtime) and the device codecs (src/lib/cdr.ts +
+// Byte-exact agreement between the host codecs (host/runtime) and the device codecs (packages/device/src/lib/cdr.ts +
 // the generated device code), for every message type of the given interface roots.
 //
 // What it does:
@@ -7,7 +7,7 @@
 //      each type (int64/uint64 at +-(2^53-1), at 2^53+1 and at their extremes, NaN, +-Infinity, -0,
 //      subnormals, empty and maximal bounded arrays, non-ASCII strings with emoji), values one past
 //      each bound, and truncated inputs;
-//   3. encodes each vector on the host (the same descriptors host/gen/interfaces.ts is made of);
+//   3. encodes each vector on the host (the same descriptors packages/host/src/gen/interfaces.ts is made of);
 //   4. writes device code for the set and a DeviceScript test into `tmp/agreement/` (gitignored) that,
 //      in the VM, for each vector: encodes the device value and compares the bytes (hex) with the
 //      host's, decodes the host's bytes and compares the value field by field (NaN-aware), and for
@@ -26,12 +26,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { spawnSync } from "node:child_process"
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
-import { definitionsOf, findInterfaceFiles, loadSources } from "../../host/idl/load"
-import type { InterfaceSet } from "../../host/idl/types"
-import { tsNames } from "../../host/idl/names"
-import { MessageCodec as HostCodec, isByteArrayField } from "../../host/runtime/codec"
-import { buildValue, sampleValue, SAMPLE_KINDS } from "../../host/runtime/samples"
-import { deviceCodecAccess, deviceNumber, deviceString, emitDevice } from "../../host/codegen/device"
+import { definitionsOf, findInterfaceFiles, loadSources } from "../../packages/host/src/idl/load"
+import type { InterfaceSet } from "../../packages/host/src/idl/types"
+import { tsNames } from "../../packages/host/src/idl/names"
+import { MessageCodec as HostCodec, isByteArrayField } from "../../packages/host/src/runtime/codec"
+import { buildValue, sampleValue, SAMPLE_KINDS } from "../../packages/host/src/runtime/samples"
+import { deviceCodecAccess, deviceNumber, deviceString, emitDevice } from "../../packages/host/src/codegen/device"
 
 type Field = MessageDefinitionField
 type Value = unknown

@@ -2,8 +2,8 @@
 // every kind, valid, truncated, mutated, replayed and random, from many sessions (some real, some
 // made up), packed into frames of any size up to the link's. Deterministic for a seed, so a failing
 // run is replayed with the seed it prints.
-import { AddTwoInts } from "../../host/gen/interfaces"
-import { encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../../host/client/records"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../../packages/host/src/client/records"
 import { Echo, Upload } from "../host/gen/interfaces"
 import { rng } from "./link"
 

@@ -2,7 +2,7 @@
 // each direction is a queue of at most `queueBytes` bytes (a USB-serial chip's buffer) that drops
 // a frame arriving when it is full, drained at `bytesPerSec`; frames are lost, duplicated or
 // swapped with the next one at the given probabilities. Seeded, so a failure can be replayed.
-import type { FramePipe } from "../../host/transport/hub"
+import type { FramePipe } from "../../packages/host/src/transport/hub"
 
 export interface LinkModel {
   /** probability that a frame is lost (0..1) */

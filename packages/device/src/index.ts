@@ -1,0 +1,13 @@
+// @robot-services/device: ROS 2-style services for a DeviceScript program (docs/protocol.md).
+// The names a program and the code `robot gen` writes import; nothing here runs at import time.
+// The MQTT link is a separate entry (`@robot-services/device/mqtt`), so a firmware that serves
+// only over Jacdac carries none of its code.
+export { createService, configureServices, removeService, serviceStats, CallContext, PROTOCOL_VERSION } from "./lib/services"
+export type { ServicesConfig, ServiceOptions } from "./lib/services"
+export { ServiceError, Status } from "./lib/types"
+export type { ByteSource, Bytes } from "./lib/types"
+export type { MessageCodec, ServiceType } from "./lib/cdr"
+export type { ActionGoalId, ActionStamp, ActionType } from "./lib/actiontype"
+// used by generated code (src/gen/interfaces.ts of a project)
+export { CdrReader, CdrWriter, K, MAX_SAFE, arrayOf, codec, decodeMessage, encodeMessage, notExactDefault, readAll, serviceType } from "./lib/cdr"
+export { settingText } from "./lib/settings"

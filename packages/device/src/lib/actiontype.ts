@@ -1,0 +1,120 @@
+// The types ROS 2 derives from every action, built on the device from the action's own codecs.
+//
+// Their layout is the same for every action (host/idl/action.ts, rosidl's `Action`):
+//   <A>_SendGoal_Request   {unique_identifier_msgs/UUID goal_id, <A>_Goal goal}
+//   <A>_SendGoal_Response  {bool accepted, builtin_interfaces/Time stamp}
+//   <A>_GetResult_Request  {UUID goal_id}
+//   <A>_GetResult_Response {int8 status, <A>_Result result}
+//   <A>_FeedbackMessage    {UUID goal_id, <A>_Feedback feedback}
+// so their codecs are written once here instead of generated per action: a robot with three actions
+// carries this code once (about 0.7 KB of bytecode) rather than five generated codecs per action.
+// test/host/agreement.test.ts checks their bytes against the host's for every action type.
+// Everything here stays inside the DeviceScript language subset.
+import { CdrReader, CdrWriter, MessageCodec, ServiceType, codec, serviceType } from "./cdr"
+import { Bytes } from "./types"
+
+/** unique_identifier_msgs/msg/UUID as generated: a goal's id, 16 bytes. */
+export interface ActionGoalId {
+    uuid: Bytes
+}
+
+/** builtin_interfaces/msg/Time as generated: when a goal was accepted. */
+export interface ActionStamp {
+    sec: number
+    nanosec: number
+}
+
+/**
+ * Descriptor of one action type (generated from a `.action` file as a function that makes it on
+ * first call: `Fibonacci()`), with the types ROS 2 derives from the action, whose codecs are built
+ * here. The derived messages' interfaces are generated too (`Fibonacci_SendGoal_Request`, ...)
+ * and match the shapes written here.
+ */
+export interface ActionType<G, R, F> {
+    /** full ROS name, e.g. `example_interfaces/action/Fibonacci` */
+    name: string
+    /** first 4 bytes of the sha256 of the goal, result and feedback definitions, as an unsigned number */
+    hash: number
+    goal: MessageCodec<G>
+    result: MessageCodec<R>
+    feedback: MessageCodec<F>
+    /** `<A>_SendGoal`: {goal_id, goal} -> {accepted, stamp} */
+    sendGoal: ServiceType<{ goal_id: ActionGoalId; goal: G }, { accepted: boolean; stamp: ActionStamp }>
+    /** `<A>_GetResult`: {goal_id} -> {status (action_msgs/msg/GoalStatus STATUS_*), result} */
+    getResult: ServiceType<{ goal_id: ActionGoalId }, { status: number; result: R }>
+    /** `<A>_FeedbackMessage`: {goal_id, feedback} */
+    feedbackMessage: MessageCodec<{ goal_id: ActionGoalId; feedback: F }>
+}
+
+/**
+ * An ActionType (generated code calls this, once per action, from the function that names it:
+ * `Fibonacci()`). `hashes` are the generated hash32 of the action, of its send_goal and of its
+ * get_result service (one array: the compiler allows at most 8 arguments); `uuid` and `time` are
+ * the generated codecs of unique_identifier_msgs/msg/UUID and builtin_interfaces/msg/Time.
+ * Allocates the five derived codecs and two service types.
+ */
+export function actionType<G, R, F>(
+    name: string,
+    hashes: number[],
+    goal: MessageCodec<G>,
+    result: MessageCodec<R>,
+    feedback: MessageCodec<F>,
+    uuid: MessageCodec<ActionGoalId>,
+    time: MessageCodec<ActionStamp>
+): ActionType<G, R, F> {
+    const sg = name + "_SendGoal"
+    const gr = name + "_GetResult"
+    const goalIdOnly = codec(
+        gr + "_Request",
+        (w: CdrWriter, v: { goal_id: ActionGoalId }) => w.msg(uuid, v.goal_id, "goal_id"),
+        (r: CdrReader) => ({ goal_id: uuid.decode(r) })
+    )
+    return {
+        name,
+        hash: hashes[0],
+        goal,
+        result,
+        feedback,
+        sendGoal: serviceType(
+            sg,
+            hashes[1],
+            codec(
+                sg + "_Request",
+                (w: CdrWriter, v: { goal_id: ActionGoalId; goal: G }) => {
+                    w.msg(uuid, v.goal_id, "goal_id")
+                    w.msg(goal, v.goal, "goal")
+                },
+                (r: CdrReader) => ({ goal_id: uuid.decode(r), goal: goal.decode(r) })
+            ),
+            codec(
+                sg + "_Response",
+                (w: CdrWriter, v: { accepted: boolean; stamp: ActionStamp }) => {
+                    w.bool(v.accepted, "accepted")
+                    w.msg(time, v.stamp, "stamp")
+                },
+                (r: CdrReader) => ({ accepted: r.bool("accepted"), stamp: time.decode(r) })
+            )
+        ),
+        getResult: serviceType(
+            gr,
+            hashes[2],
+            goalIdOnly,
+            codec(
+                gr + "_Response",
+                (w: CdrWriter, v: { status: number; result: R }) => {
+                    w.i8(v.status, "status")
+                    w.msg(result, v.result, "result")
+                },
+                (r: CdrReader) => ({ status: r.i8(), result: result.decode(r) })
+            )
+        ),
+        feedbackMessage: codec(
+            name + "_FeedbackMessage",
+            (w: CdrWriter, v: { goal_id: ActionGoalId; feedback: F }) => {
+                w.msg(uuid, v.goal_id, "goal_id")
+                w.msg(feedback, v.feedback, "feedback")
+            },
+            (r: CdrReader) => ({ goal_id: uuid.decode(r), feedback: feedback.decode(r) })
+        ),
+    }
+}

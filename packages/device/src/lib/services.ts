@@ -1,0 +1,124 @@
+// Device side of ROS 2-style services: `createService(Type, "name", handler)` like rclpy's
+// create_service. All services share one Jacdac server (spec `services/rosservices.md`); the record
+// protocol v2 (docs/protocol.md) is implemented in rpc/: the call table (calls.ts), the sender
+// (sender.ts) and the Jacdac carrier (server.ts), with constants generated into rpc/wire.ts. The
+// MQTT link (net/mqtt.ts) is started by the program with `startMqttLink()`: a firmware that does not
+// call it carries none of its code.
+//
+// Guarantees (each proven by a test named in docs/protocol.md): a call's handler runs at most once
+// (per-session sequence numbers, never a time window); every call is answered (a response or a
+// status + message) unless the caller gave up; no exception escapes a handler; device memory for
+// calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
+// a handler that never returns is released at the caller's deadline.
+import { Entry, Policy, cfg } from "../rpc/core"
+import { current as rt, startRuntime } from "../rpc/server"
+import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
+import { CallState } from "../rpc/wire"
+import type { ServiceType } from "./cdr"
+
+export { CallContext } from "../rpc/core"
+export { PROTOCOL_VERSION } from "../rpc/wire"
+import { CallContext } from "../rpc/core"
+
+/** Limits of the service runtime; see {@link configureServices}. All are announced in HELLO. */
+export interface ServicesConfig {
+    /** Largest request accepted, in bytes of CDR (default 20480). Larger: `ResourceExhausted`. */
+    maxRequestBytes?: number
+    /** Largest response sent, in bytes of CDR (default 262144 = 256 KiB). Larger: `ResourceExhausted`. */
+    maxResponseBytes?: number
+    /** Calls being received, queued, run or sent at once (default 8). Past it: busy (the host retries). */
+    maxInFlight?: number
+    /** Heap bytes for requests (charged twice: buffer + decoded copy), retained answers and call records (default 24576). Past it: busy. */
+    budget?: number
+    /** How long an answer is kept for resends when the host does not release it (ms, default 10000). */
+    retentionMs?: number
+    /**
+     * Sessions (hosts) remembered at once on the Jacdac link (default 8). A new host takes the place of
+     * one that never called or has not called for 30 s; otherwise it is told to try later.
+     */
+    maxSessions?: number
+    /** Deadline of a call whose host names none (ms, default 10000). */
+    defaultTimeoutMs?: number
+    /** Latest deadline a call may ask for (ms, default 120000): a longer one is cut to this. */
+    maxTimeoutMs?: number
+    /** A request being received is dropped (`DeadlineExceeded`) when half a window takes longer than this (ms, default 2000). */
+    stallMs?: number
+}
+
+/**
+ * Sets the limits of the service runtime. Call before or after `createService`; hosts learn the
+ * new limits from the next HELLO. Allocates nothing.
+ */
+export function configureServices(c: ServicesConfig) {
+    if (c.maxRequestBytes !== undefined) cfg.maxRequestBytes = c.maxRequestBytes
+    if (c.maxResponseBytes !== undefined) cfg.maxResponseBytes = c.maxResponseBytes
+    if (c.maxInFlight !== undefined) cfg.maxInFlight = Math.max(1, c.maxInFlight)
+    if (c.budget !== undefined) cfg.budget = c.budget
+    if (c.retentionMs !== undefined) cfg.retentionMs = c.retentionMs
+    if (c.maxSessions !== undefined) cfg.maxSessions = Math.max(1, c.maxSessions)
+    if (c.defaultTimeoutMs !== undefined) cfg.defaultTimeoutMs = Math.max(1, c.defaultTimeoutMs)
+    if (c.maxTimeoutMs !== undefined) cfg.maxTimeoutMs = Math.max(1, c.maxTimeoutMs)
+    if (c.stallMs !== undefined) cfg.stallMs = Math.max(1, c.stallMs)
+    if (rt) rt.announce()
+}
+
+/** Options of one service. */
+export interface ServiceOptions {
+    /**
+     * How calls to this service overlap: `"parallel"` (default: each call runs at once in its own
+     * fiber), `"serial"` (one at a time, the others wait in arrival order within the budget), or
+     * `"latest"` (a new call cancels the running one, whose context turns `cancelled`, and runs after
+     * it returns; calls still waiting are answered `Cancelled` "replaced by a newer call").
+     */
+    concurrency?: "parallel" | "serial" | "latest"
+}
+
+function fullName(name: string) {
+    return name[0] === "/" ? name : "/" + name
+}
+
+/**
+ * Serves `handler` as the ROS service `name` (a leading `/` is added when missing) of type `type`,
+ * like rclpy's `create_service`. The handler gets the request and a {@link CallContext} (deadline,
+ * `cancelled`, `sleep`). Throw `ServiceError(code, message)` to answer with that code; any other
+ * exception is answered `Internal` with its message. Allocates one small record per service; starts
+ * the shared Jacdac server and its sender fiber on first use. Throws if `name` is already served.
+ */
+export function createService<Req, Res>(
+    type: ServiceType<Req, Res>,
+    name: string,
+    handler: (req: Req, ctx: CallContext) => Promise<Res> | Res,
+    options?: ServiceOptions
+) {
+    const n = fullName(name)
+    for (const e of entries) if (e.name === n) throw new Error("service " + n + " already exists")
+    const c = options ? options.concurrency : undefined
+    const policy = c === "serial" ? Policy.Serial : c === "latest" ? Policy.Latest : Policy.Parallel
+    const e: Entry = { name: n, type, handler: handler as any, policy, running: 0, queue: [] }
+    entries.push(e)
+    startRuntime().listChanged()
+}
+
+/** Stops serving `name`; calls already running finish. Returns false if it was not served. */
+export function removeService(name: string): boolean {
+    if (!rt) return false
+    const n = fullName(name)
+    const es = entries
+    for (let i = 0; i < es.length; ++i)
+        if (es[i].name === n) {
+            es.insert(i, -1)
+            rt.listChanged()
+            return true
+        }
+    return false
+}
+
+/** Counters for diagnostics and the benchmark. */
+export function serviceStats(): { tracked: number; inFlight: number; budgetUsed: number; sessions: number; dropped: number } {
+    if (!rt) return { tracked: 0, inFlight: 0, budgetUsed: 0, sessions: 0, dropped: 0 }
+    let running = 0
+    for (const c of calls) if (c.state === CallState.Running) running++
+    let dropped = 0
+    for (const l of rt.links) dropped += l.dropped
+    return { tracked: calls.length, inFlight: inFlight(), budgetUsed: used, sessions: sessions.length, dropped }
+}

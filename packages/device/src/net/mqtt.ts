@@ -1,0 +1,605 @@
+// The robot's second link: the record protocol v2 over an MQTT 3.1.1 broker (docs/mqtt.md), beside
+// Jacdac. A lean client over the runtime's socket primitives (not `startMQTTClient` of
+// @devicescript/net, which drops the SUBSCRIBE, hex-formats every packet and died publishing 4 KiB;
+// see DEVICESCRIPT.md): one socket, incoming packets parsed from the byte stream with a bounded
+// buffer, outgoing packets paced by the broker's PUBACKs.
+//
+// Incoming: each chunk the runtime hands over (a fiber per chunk: 128-byte reads on the ESP32, the same in
+// the simulator: host/sim/sockreads.cjs) is parsed at once, in that fiber, into the call table: no chunk waits in a
+// queue, and a packet split across chunks is gathered in one buffer of at most `inMax` bytes
+// (charged to the call budget while it is held). Nothing there suspends, so nothing piles up.
+// Outgoing: the socket tells only open, data, close and error (runtime/impl_socket.c), never that a
+// write went out, and each write is copied into the runtime's queue (50 entries on the ESP32, a
+// panic when memory runs out: main/sock.c). So every PUBLISH goes at QoS 1, and the broker's
+// PUBACK, which it sends once it has read the PUBLISH (and, MQTT 3.1.1 4.6, in order), tells that
+// everything written before it has left: at most `winMax` bytes are written and not yet
+// acknowledged (a sender waits; a pong that does not fit is dropped and counted). Every write is
+// under 4096 bytes (the ESP32's TLS asserts a record under MBEDTLS_SSL_OUT_CONTENT_LEN), and over
+// TLS the window stays under the ESP32's 5,744-byte TCP send buffer, so the runtime's TLS write
+// never meets WANT_WRITE (which it mishandles: docs/mqtt.md).
+//
+// The socket: `ds._socketOpen/_socketWrite/_socketClose` and the `ds._socketOnEvent` callback are
+// what the `Socket` class of @devicescript/net wraps (devicescript runtime/impl_socket.c, the same
+// in the VM and on the ESP32; their names are built-in strings of the bytecode format). Used
+// directly they cost about 1 KB less code than the class, every method of which is compiled.
+//
+// Every host id (`robots/<name>/in/<host>`) is a link of its own, a "peer": a Sender that publishes
+// to `robots/<name>/out/<host>`, so sessions opened by one host are answered to it only. Peers are
+// few (MAX_PEERS); a new host takes the least recently used peer with no call in flight (its
+// sessions are parked, bound to that host's peer again when it is back; the session table may give
+// them up meanwhile like any session) or, when every peer is working, its frame is dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
+// by itself with exponential backoff, forever; sessions and running calls are kept.
+//
+// Settings (read with the settings service; `.env.defaults` stores JSON strings, a host writing
+// through Jacdac may store the raw text: both are accepted): ROBOT_NAME, MQTT_URL, MQTT_USER
+// (default: the name), MQTT_PASS. Until MQTT_URL is set the link is off; the settings are read
+// again now and then (every 10 s at most), so a host can set them while the program runs (the
+// simulator rig does), MQTT_URL last.
+import * as ds from "@devicescript/core"
+import { settingText } from "../lib/settings"
+import { Out, Session, cfg, errText } from "../rpc/core"
+import { Sender } from "../rpc/sender"
+import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
+import { Runtime, parse, startRuntime } from "../rpc/server"
+
+/**
+ * hosts served at once over MQTT (each holds a Sender and its fiber: about 1.4 KB of heap outside
+ * the call budget once made, measured with the test firmware's heap probe, so few)
+ */
+const MAX_PEERS = 4
+/** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
+const KEEP_ALIVE = 30
+/** how long a CONNACK, a PINGRESP or a PUBACK for a full window may take (ms) */
+const REPLY_MS = 10000
+/** largest single socket write: a TLS record on the ESP32 must stay under 4096 bytes */
+const PIECE = 4000
+/** QoS 1 PUBLISHes written and not yet acknowledged, at most (each is 1-2 of the runtime's 50 queue entries) */
+const MAX_UNACKED = 32
+
+interface Peer {
+    /** the host's id, the last level of its topics */
+    id: string
+    /** `robots/<name>/out/<id>` */
+    topic: Buffer
+    s: Sender
+    /** last frame from the host (ms) */
+    used: number
+}
+
+// (module state without initializers: each is set before it is read, and an initializer is code)
+let rt: Runtime
+/** the runtime's socket primitives (see the header) */
+type Net = typeof ds & {
+    _socketOpen(host: string, port: number): number
+    _socketClose(): number
+    _socketWrite(buf: Buffer): number
+    _socketOnEvent: (event: string, arg: Buffer | string) => void
+}
+/** the connection in use (its number; 0 while disconnected) */
+let sock: number
+let conns = 0
+/** why the stream from the broker cannot be read on ("": it can) */
+let fault: string
+/** bytes written on `sock`, and bytes the broker's PUBACKs acknowledged (cumulative) */
+let sent: number
+let acked: number
+/** `sent` after each QoS 1 PUBLISH not acknowledged yet, oldest first */
+let ends: number[]
+/** bytes written and not acknowledged, at most (8 KB; 4 KB over TLS) */
+let winMax: number
+/** next PUBLISH packet id (1-65535) */
+let pid = 0
+/** pongs dropped for want of room (logged now and then) */
+let pongsDropped = 0
+/** the socket opened (its "open" event came) */
+let opened: boolean
+/** why the socket ended ("": it has not) */
+let ended: string
+/** the fiber of `session`, while it waits for the socket */
+let waiter: ds.Fiber
+/** CONNACK received on `sock`: frames may be published */
+let up: boolean
+/** `robots/<name>/` */
+let base: string
+let inTopic: Buffer
+let echoTopic: Buffer
+const peers: Peer[] = []
+function noop() {}
+/** the link of a parked session (its host's peer went to another host): sends nothing */
+const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop }
+/** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
+const parked: Session[] = []
+const parkedBy: string[] = []
+/** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
+let frameMax: number
+let inMax: number
+let peerLogAt = -10000
+
+// incoming stream: the fixed header being read, the packet body being filled, bytes to skip
+let hdr: Buffer
+let hn: number
+let ptype: number
+let body: Buffer
+let bn: number
+let skip: number
+/** until CONNACK: its deadline; then the next PINGREQ, or the deadline of the PINGRESP (ms) */
+let due: number
+let pingOut: boolean
+let pingAt: number
+/** when the CONNACK came (0: not yet) */
+let upAt: number
+
+/**
+ * Serves this program's services over MQTT too, beside Jacdac (once; docs/mqtt.md): in the
+ * background it waits for the MQTT_URL setting, connects, serves and reconnects. Starts the
+ * service runtime if no `createService` did yet. Never throws; failures are logged and retried.
+ * A firmware that never calls it carries none of the MQTT link's code.
+ */
+export function startMqttLink() {
+    if (rt) return
+    rt = startRuntime()
+    mqttMain.start()
+}
+
+async function mqttMain() {
+    try {
+        let url = ""
+        for (let wait = 1000; !(url = await setting("MQTT_URL")); wait = Math.min(wait * 2, 10000)) {
+            if (wait === 1000) console.log("mqtt: off (no MQTT_URL setting)")
+            await ds.sleep(wait)
+        }
+        const name = (await setting("ROBOT_NAME")) || ds.deviceIdentifier("self")
+        const user = (await setting("MQTT_USER")) || name
+        const pass = await setting("MQTT_PASS")
+        // mqtt://host[:port] or mqtts://host[:port] (TLS)
+        const tls = url.startsWith("mqtts://")
+        let host = url.slice(tls ? 8 : 7)
+        let i = host.indexOf("/")
+        if (i >= 0) host = host.slice(0, i)
+        let port = tls ? 8883 : 1883
+        i = host.indexOf(":")
+        if (i >= 0) {
+            port = parseInt(host.slice(i + 1))
+            host = host.slice(0, i)
+        }
+        let bad = !(tls || url.startsWith("mqtt://")) || !host || !(port > 0) || name.length > 32
+        // (a name with a topic separator or wildcard)
+        for (let k = 0; k < name.length; k++) if ("/+#".indexOf(name[k]) >= 0) bad = true
+        if (bad) {
+            console.log(`mqtt: off (bad MQTT_URL '${url}' or ROBOT_NAME '${name}')`)
+            return
+        }
+        base = "robots/" + name + "/"
+        inTopic = Buffer.from(base + "in/")
+        echoTopic = Buffer.from(base + "echo/")
+        // frames from the memory budget (clamp(budget / 12, 236, 4096): 2048 by default). With
+        // 3072 a 256 KiB answer every 250 ms to a host that read and another that did not ran the
+        // heap out (a frame and the piece of the answer read into it are in the heap at once,
+        // beside answers held for hosts); 1024 held but streamed at 1.6 MB/s in the VM, 2048 at 4.6.
+        frameMax = Math.max(236, Math.min(4096, Math.floor(cfg.budget / 12)))
+        inMax = frameMax + 128
+        winMax = tls ? 4096 : 16384
+        // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive
+        const vh = hex`00 04 4d 51 54 54 04 00 00 00`.slice(0, 10)
+        vh[7] = pass ? 0xe6 : 0xa6
+        vh[9] = KEEP_ALIVE
+        const parts = [vh, mstr("robot-" + name), mstr(base + "online"), mstr("offline"), mstr(user)]
+        if (pass) parts.push(mstr(pass))
+        const hello = mpkt(0x10, parts)
+        console.log(`mqtt: ${base} at ${url}`)
+        let wait = 500
+        while (true) {
+            upAt = 0
+            try {
+                await session(host, port, tls, hello)
+            } catch (e) {
+                console.log("mqtt: " + errText(e))
+            }
+            // a connection that stayed up 10 s starts the backoff over (one dropped at once, e.g.
+            // by a robot of the same name taking its client id, keeps backing off)
+            if (upAt && ds.millis() - upAt > 10000) wait = 500
+            await ds.sleep(wait * (0.75 + Math.random() / 2))
+            wait = Math.min(wait * 2, 30000)
+        }
+    } catch (e) {
+        console.log("mqtt: stopped: " + errText(e))
+    }
+}
+
+/** A setting as text ("" when unset): `.env` values are stored as JSON strings, Jacdac writes as raw text. */
+async function setting(key: string): Promise<string> {
+    let v = await settingText(key)
+    // (trim: `.env` values keep the spaces around them)
+    let a = 0
+    let z = v.length
+    while (a < z && v.charCodeAt(a) <= 32) a++
+    while (z > a && v.charCodeAt(z - 1) <= 32) z--
+    v = v.slice(a, z)
+    if (z - a > 1 && v[0] === '"' && v[z - a - 1] === '"') {
+        try {
+            return JSON.parse(v)
+        } catch (e) {
+            // raw text after all
+        }
+    }
+    return v
+}
+
+/** an MQTT string: u16 big-endian length, UTF-8 bytes */
+function mstr(s: string): Buffer {
+    const t = Buffer.from(s)
+    const b = Buffer.alloc(2 + t.length)
+    b[0] = t.length >> 8
+    b[1] = t.length & 255
+    b.blitAt(2, t, 0, t.length)
+    return b
+}
+
+/** an MQTT packet: `first` byte, remaining length, then the parts */
+function mpkt(first: number, parts: Buffer[]): Buffer {
+    let n = 0
+    for (const p of parts) n += p.length
+    const h = n < 128 ? 2 : n < 16384 ? 3 : 4
+    const b = Buffer.alloc(h + n)
+    b[0] = first
+    let v = n
+    for (let i = 1; i < h; ++i) {
+        b[i] = (v & 127) | (i < h - 1 ? 128 : 0)
+        v >>= 7
+    }
+    let o = h
+    for (const p of parts) {
+        b.blitAt(o, p, 0, p.length)
+        o += p.length
+    }
+    return b
+}
+
+/**
+ * Writes one whole packet now, in writes of at most PIECE bytes; `q1`: a QoS 1 PUBLISH (its PUBACK
+ * acknowledges it and all before it). False when the socket is gone or refused the write (the
+ * stream is then broken: the connection ends).
+ */
+function put(b: Buffer, q1: boolean): boolean {
+    if (!sock || fault) return false
+    for (let o = 0; o < b.length; o += PIECE) {
+        const k = Math.min(PIECE, b.length - o)
+        if ((ds as Net)._socketWrite(k === b.length ? b : b.slice(o, o + k)) !== 0) {
+            stop("a socket write failed")
+            return false
+        }
+    }
+    sent += b.length
+    if (q1) ends.push(sent)
+    return true
+}
+
+/** true when `n` more bytes may be written now (the window has room, or nothing is unacknowledged) */
+function fits(n: number): boolean {
+    return ends.length === 0 || (sent - acked + n <= winMax && ends.length < MAX_UNACKED)
+}
+
+/** Waits until `n` bytes fit the window; false when the connection ended, or the broker acknowledged nothing for REPLY_MS (it then ends). */
+async function room(n: number): Promise<boolean> {
+    const s = sock
+    const end = ds.millis() + REPLY_MS
+    while (s && sock === s && !fault && !fits(n)) {
+        if (ds.millis() > end) stop("no PUBACK")
+        // (polled: in the VM a socket event does not wake the program's loop, so a fiber
+        // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
+        else await ds.sleep(1)
+    }
+    return s && sock === s && !fault
+}
+
+/** a QoS 1 PUBLISH of `payload` on `topic` */
+function publish(topic: string, payload: Buffer, retain: boolean): Buffer {
+    const id = Buffer.alloc(2)
+    newId(id, 0)
+    return mpkt(retain ? 0x33 : 0x32, [mstr(topic), id, payload])
+}
+
+/** writes the next packet id at `b[at]` (big-endian, never 0) */
+function newId(b: Buffer, at: number) {
+    pid = (pid % 65535) + 1
+    b[at] = pid >> 8
+    b[at + 1] = pid & 255
+}
+
+/** ends the connection for `why` (the session throws it) */
+function stop(why: string) {
+    if (!fault) fault = why
+    const f = waiter
+    if (f && f.suspended) f.resume(null)
+}
+
+/** The runtime's socket events (one fiber each): data is parsed here and now. Never throws. */
+function onSocket(event: string, arg: Buffer | string) {
+    try {
+        if (event === "data") {
+            if (sock && !fault && !ended) feed(arg as Buffer)
+        } else if (event === "open") opened = true
+        else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
+    } catch (e) {
+        stop(errText(e))
+    }
+    const f = waiter
+    if (f && f.suspended) f.resume(null)
+}
+
+/** One connection: CONNECT, then read until it fails. Throws why it ended. */
+async function session(host: string, port: number, tls: boolean, hello: Buffer) {
+    opened = false
+    ended = ""
+    fault = ""
+    sent = acked = 0
+    ends = []
+    ;(ds as Net)._socketOnEvent = onSocket
+    // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
+    console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
+    if ((ds as Net)._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
+    sock = ++conns
+    hdr = Buffer.alloc(5)
+    hn = 0
+    setBody(null)
+    skip = 0
+    pingOut = false
+    let hi = false
+    try {
+        // REPLY_MS for the socket to open, then REPLY_MS for the CONNACK
+        due = ds.millis() + REPLY_MS
+        while (true) {
+            const now = ds.millis()
+            if (now >= due) {
+                if (!hi) throw new Error("connect timed out")
+                if (!up) throw new Error("no CONNACK")
+                if (pingOut) throw new Error("no PINGRESP")
+                pingOut = true
+                pingAt = now
+                due = now + REPLY_MS
+                put(hex`c0 00`, false)
+            }
+            if (fault) throw new Error(fault)
+            if (opened && !hi) {
+                hi = true
+                put(hello, false)
+                due = ds.millis() + REPLY_MS
+            } else if (ended) throw new Error(ended)
+            else {
+                waiter = ds.Fiber.self()
+                await ds.suspend(due - now)
+                waiter = null
+            }
+        }
+    } finally {
+        up = false
+        sock = 0
+        waiter = null
+        setBody(null)
+        if (pongsDropped) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
+        pongsDropped = 0
+        // (a socket that ended is closed already)
+        if (!ended) (ds as Net)._socketClose()
+        ended = "closed"
+    }
+}
+
+/** the packet body being gathered (null: none), charged to the call budget while held */
+function setBody(b: Buffer) {
+    if (body) chargeLink(-body.length)
+    body = b
+    bn = 0
+    if (b) chargeLink(b.length)
+}
+
+/** Parses a chunk of the stream; throws on bytes that are no MQTT a broker sends (the link reconnects). */
+function feed(d: Buffer) {
+    const n = d.length
+    let o = 0
+    while (o < n) {
+        if (skip > 0) {
+            const k = Math.min(skip, n - o)
+            skip -= k
+            o += k
+            continue
+        }
+        if (body) {
+            const k = Math.min(body.length - bn, n - o)
+            body.blitAt(bn, d, o, k)
+            bn += k
+            o += k
+            if (bn === body.length) {
+                const b = body
+                setBody(null)
+                packet(ptype, b, 0, b.length)
+            }
+            continue
+        }
+        // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
+        hdr[hn++] = d[o++]
+        if (hn === 1 || hdr[hn - 1] & 0x80) {
+            if (hn === 5) throw new Error("bad packet length")
+            continue
+        }
+        let len = 0
+        for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
+        ptype = hdr[0]
+        hn = 0
+        const k = ptype >> 4
+        if (k === 3 && len > inMax) {
+            // a PUBLISH larger than any frame: skipped, never held
+            console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
+            skip = len
+        } else if (k !== 3 && k !== 2 && k !== 4 && k !== 9 && k !== 13) throw new Error("unexpected packet type " + k)
+        else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
+        else if (o + len <= n) {
+            // the whole packet is in this chunk: parsed in place
+            packet(ptype, d, o, o + len)
+            o += len
+        } else setBody(Buffer.alloc(len))
+    }
+}
+
+/** true when `d[o..o+n)` starts with `p` */
+function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
+    if (n <= p.length) return false
+    for (let i = 0; i < p.length; ++i) if (d[o + i] !== p[i]) return false
+    return true
+}
+
+const REFUSED = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"]
+
+/** One packet from the broker, its body in `d[o..end)`. */
+function packet(t: number, d: Buffer, o: number, end: number) {
+    const k = t >> 4
+    if (k === 3) {
+        // PUBLISH: topic, (a packet id at QoS 1/2: the robot subscribes at QoS 0), payload
+        // (under 2 bytes: a topic length that overruns)
+        const tl = end - o < 2 ? end : (d[o] << 8) | d[o + 1]
+        const to = o + 2
+        const p = to + tl + (t & 6 ? 2 : 0)
+        if (p > end) throw new Error("bad PUBLISH")
+        const isIn = starts(d, to, tl, inTopic)
+        if (!isIn && !starts(d, to, tl, echoTopic)) return
+        const pl = isIn ? inTopic.length : echoTopic.length
+        // (the broker matched `+`: one topic level, never empty)
+        const host = d.slice(to + pl, to + tl).toString()
+        if (!isIn) {
+            // (written now or dropped: nothing waits here)
+            const pk = publish(base + "pong/" + host, d.slice(p, end), false)
+            if (!fits(pk.length) || !put(pk, true)) pongsDropped++
+            return
+        }
+        const peer = peerFor(host)
+        if (!peer) return
+        try {
+            parse(d, p, end, peer.s)
+        } catch (e) {
+            // as on Jacdac: a frame that breaks the parser is answered ERROR, nothing else
+            peer.s.error(0, "frame: " + errText(e))
+        }
+    } else if (k === 2) {
+        // CONNACK: session present, return code
+        const rc = end - o === 2 ? d[o + 1] : 255
+        if (rc !== 0) throw new Error(`broker refused the connection: ${rc} ${REFUSED[rc] || "bad CONNACK"}`)
+        up = true
+        upAt = ds.millis()
+        due = upAt + (KEEP_ALIVE * 1000) / 2
+        put(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]), false)
+        put(publish(base + "online", Buffer.from("online"), true), true)
+        console.log("mqtt: online")
+    } else if (k === 9) {
+        // SUBACK: packet id, a return code per topic (0x80: refused, e.g. by the broker's ACL)
+        for (let i = o + 2; i < end; ++i) if (d[i] & 0x80) console.log(`mqtt: the broker refused a subscription under ${base}`)
+    } else if (k === 4) {
+        // PUBACK: the broker read the oldest unacknowledged PUBLISH and everything before it
+        if (ends.length > 0) acked = ends.shift()
+    } else {
+        // PINGRESP: the next PINGREQ half a keep-alive after the last
+        pingOut = false
+        due = pingAt + (KEEP_ALIVE * 1000) / 2
+    }
+}
+
+/** The peer serving `host`: its own, a new one, or the least recently used idle one; null if all are busy. */
+function peerFor(host: string): Peer {
+    const now = ds.millis()
+    let p: Peer = null
+    for (const q of peers) {
+        if (q.id === host) {
+            q.used = now
+            return q
+        }
+        if (!linkBusy(q.s) && (!p || q.used < p.used)) p = q
+    }
+    if (peers.length < MAX_PEERS) {
+        // upload window: two frames. The simulator hands the firmware whatever the host's TCP
+        // stack has (a 12 KB upload sent at once arrived as one 12 KB buffer and ran the heap out
+        // beside the request's own two copies); the ESP32 reads 128 bytes at a time.
+        const s = new Sender(frameMax, null, 0, 2 * frameMax)
+        s.shared = true
+        // one host id, a few sessions: the Jacdac bus's sessions are never pushed out by MQTT hosts
+        s.maxSessions = 4
+        const q: Peer = { id: host, topic: null, s, used: now }
+        s.send = async (b: Buffer, n: number) => {
+            await publishFrame(q, b, n)
+        }
+        peers.push(q)
+        rt.links.push(s)
+        s.start()
+        p = q
+    } else if (p) {
+        // the host that used it last has been quiet longest: its sessions are parked, not
+        // forgotten (a host that opened a session and calls a while later keeps it)
+        const s = p.s
+        for (const x of sessions)
+            if (x.out === s) {
+                x.out = PARKED
+                parked.push(x)
+                parkedBy.push(p.id)
+            }
+        // parked sessions never take the last session slots (the hosts on peers and a Jacdac host
+        // keep room): beyond maxSessions - MAX_PEERS - 1 the oldest is given up
+        while (parked.length > 0 && parked.length > cfg.maxSessions - MAX_PEERS - 1) {
+            dropSession(parked[0])
+            parked.insert(0, -1)
+            parkedBy.insert(0, -1)
+        }
+        s.q = []
+        s.qBytes = 0
+        s.err = null
+        s.ann = -1
+    } else {
+        if (now - peerLogAt > 5000) console.log(`mqtt: ${MAX_PEERS} hosts have calls in flight: a frame from ${host} is dropped`)
+        peerLogAt = now
+        return null
+    }
+    p.id = host
+    p.used = now
+    p.topic = Buffer.from(base + "out/" + host)
+    // room for the PUBLISH header: type, 2 length bytes, topic, packet id
+    p.s.pre = 7 + p.topic.length
+    // the host's parked sessions are its own again (and those the session table gave up are let go)
+    for (let i = parked.length - 1; i >= 0; --i) {
+        const x = parked[i]
+        const live = sessions.indexOf(x) >= 0
+        if (live && parkedBy[i] !== host) continue
+        if (live) x.out = p.s
+        parked.insert(i, -1)
+        parkedBy.insert(i, -1)
+    }
+    p.s.wake()
+    return p
+}
+
+/**
+ * Publishes a frame the peer's sender filled (`b`: `pre` free bytes, then `n` payload bytes) at
+ * QoS 1, once the window has room for it; meanwhile the frame is charged to the call budget.
+ */
+async function publishFrame(p: Peer, b: Buffer, n: number) {
+    const tl = p.topic.length
+    // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
+    if (!up || b.length - p.s.max !== 7 + tl) {
+        if (!up) await ds.sleep(50)
+        return
+    }
+    const rl = 4 + tl + n
+    const st = rl < 128 ? 1 : 0
+    chargeLink(b.length)
+    try {
+        if (!(await room(rl + 3 - st))) return
+        b[st] = 0x32
+        if (st) b[2] = rl
+        else {
+            b[1] = (rl & 127) | 128
+            b[2] = rl >> 7
+        }
+        b[3] = tl >> 8
+        b[4] = tl & 255
+        b.blitAt(5, p.topic, 0, tl)
+        newId(b, 5 + tl)
+        put(st === 0 && n === p.s.max ? b : b.slice(st, 7 + tl + n), true)
+    } finally {
+        chargeLink(-b.length)
+    }
+}

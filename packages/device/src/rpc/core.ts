@@ -1,0 +1,251 @@
+// Shared state of the device's service runtime (protocol v2, docs/protocol.md): limits, the call
+// and session records, the handler's call context. The call table is src/rpc/calls.ts, the
+// sender src/rpc/sender.ts (one per link), the Jacdac carrier and record parser src/rpc/server.ts,
+// the MQTT carrier src/net/mqtt.ts; src/lib/services.ts is the API.
+import * as ds from "@devicescript/core"
+import { ByteSource } from "../lib/types"
+import type { ServiceType } from "../lib/cdr"
+import { CallState, Limit, Status } from "./wire"
+
+/** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
+export const cfg = {
+    /**
+     * largest request, bytes of CDR. A request that ends in a byte array after fixed-size fields
+     * (ServiceType.tail: an upload) is taken up to this size, uncopied; any other request's decoding
+     * briefly holds the buffer and its decoded copy, so it is taken up to about half the budget.
+     */
+    maxRequestBytes: 20480,
+    /** largest response, bytes of CDR */
+    maxResponseBytes: 262144,
+    /** calls being received, queued, run or streamed at once */
+    maxInFlight: 8,
+    /** bytes of heap for request buffers, retained answers and call records */
+    budget: 24576,
+    /** how long an answer is kept for resends without the host's DONE (ms) */
+    retentionMs: 10000,
+    /** request bytes a host may send beyond what the device acknowledged */
+    window: 944,
+    /** sessions (hosts) known at once on one link (the Jacdac bus; each MQTT host has its own few) */
+    maxSessions: 8,
+    /** the deadline of a call that names none (timeoutMs 0), ms */
+    defaultTimeoutMs: 10000,
+    /** the latest deadline a call may ask for, ms: every call ends, whatever the host sends */
+    maxTimeoutMs: 120000,
+    /** a request still being received is dropped when half a window (or its rest) took longer than this, ms */
+    stallMs: 2000,
+    /** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
+    listVersion: 1,
+}
+
+/**
+ * Heap charged to every call record besides its buffers: the record, its context and a retained
+ * small answer (`npm run bench` measures about 900 bytes per call in flight, fiber included).
+ * With 160 here, answers retained behind one slow call ran the 64 KB heap out (exactly-once test).
+ * (protocol/protocol.json `callCost`: the host mirrors the charge to avoid busy retries)
+ */
+export const CALL_COST = Limit.CallCost
+/** requests of at most this many bytes may use the budget's reserve (protocol.json `smallRequest`) */
+export const SMALL_REQUEST = Limit.SmallRequest
+/** budget bytes big requests leave to small calls (protocol.json `budgetReserve`) */
+export const RESERVE = Limit.BudgetReserve
+/** settled-seq ranges kept per session above its floor before the session is given up */
+export const MAX_RANGES = 24
+/** refused calls whose answers are remembered (for a resent CALL or a POLL), shared by all hosts */
+export const MAX_REFUSALS = 8
+/** handlers still running after their call was released (cancel, deadline); past it new calls are busy */
+export const MAX_LINGERING = 16
+/** how long a released handler may run on before its fiber is terminated (ms) */
+export const GRACE_MS = 1000
+/** sessions that made a call are not given up for a new host until idle this long (ms) */
+export const SESSION_KEEP_MS = 30000
+
+/** How calls of one service may overlap. */
+export const enum Policy {
+    Parallel = 0,
+    Serial = 1,
+    Latest = 2,
+}
+
+export interface Entry {
+    name: string
+    type: ServiceType<any, any>
+    handler: (req: any, ctx: CallContext) => Promise<any>
+    policy: Policy
+    /** handlers of this service running now (slots not released) */
+    running: number
+    /** calls waiting for their turn (serial / latest) */
+    queue: Call[]
+}
+
+/**
+ * What a handler learns about its call, as its second argument. `deadline` is the `ds.millis()`
+ * by which the caller stops waiting; `cancelled` turns true when the caller cancels, the deadline
+ * passes, or (policy "latest") a newer call replaces this one. Allocates nothing per check.
+ * @devsWhenUsed (methods a program never calls stay out of its image)
+ */
+export class CallContext {
+    deadline: number
+    cancelled = false
+    /** why the call was cancelled, when it was */
+    reason = ""
+    constructor(public service: string, deadline: number) {
+        this.deadline = deadline
+    }
+    /** milliseconds left until the caller's deadline (negative once past) */
+    remainingMs(): number {
+        return this.deadline - ds.millis()
+    }
+    cancel(reason: string) {
+        if (this.cancelled) return
+        this.cancelled = true
+        this.reason = reason
+    }
+    /** Sleeps `ms`, waking early when the call is cancelled. Resolves true if it slept the whole time. */
+    async sleep(ms: number): Promise<boolean> {
+        const end = ds.millis() + ms
+        while (!this.cancelled) {
+            const left = end - ds.millis()
+            if (left <= 0) return true
+            await ds.sleep(Math.min(left, 25))
+        }
+        return false
+    }
+}
+
+/**
+ * One host's session: its calls are numbered 1, 2, 3… and never run twice (docs/protocol.md).
+ * It belongs to the link that opened it (`out`): its answers go out there only, and records
+ * naming it that arrive on another link are answered NOSESSION.
+ * @devsWhenUsed (methods a program never calls stay out of its image)
+ */
+export class Session {
+    /** every seq <= floor is settled and forgotten */
+    floor = 0
+    /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
+    gone: number[] = []
+    used = 0
+    /** when this session last started a call (0: never) */
+    called = 0
+    constructor(public id: number, public nonce: number, public out: Out) {
+        this.used = ds.millis()
+    }
+
+    isGone(seq: number): boolean {
+        if (seq <= this.floor) return true
+        const g = this.gone
+        for (let i = 0; i < g.length; i += 2) if (seq >= g[i] && seq <= g[i + 1]) return true
+        return false
+    }
+
+    /** Marks `seq` settled; false when the ranges overflow (the session must then be given up). */
+    settle(seq: number): boolean {
+        if (this.isGone(seq)) return true
+        const g = this.gone
+        let i = 0
+        while (i < g.length && g[i] < seq) i += 2
+        // i: first range starting after seq; the one before may end at seq - 1
+        const joinPrev = i > 0 && g[i - 1] === seq - 1
+        const joinNext = i < g.length && g[i] === seq + 1
+        if (joinPrev && joinNext) {
+            g[i - 1] = g[i + 1]
+            g.insert(i, -2)
+        } else if (joinPrev) g[i - 1] = seq
+        else if (joinNext) g[i] = seq
+        else {
+            g.insert(i, 2)
+            g[i] = seq
+            g[i + 1] = seq
+        }
+        this.compact()
+        return g.length <= 2 * MAX_RANGES
+    }
+
+    /** The host promises never to send anything about seqs <= `ack` again. */
+    ackTo(ack: number) {
+        if (ack <= this.floor) return
+        this.floor = ack
+        const g = this.gone
+        while (g.length > 0 && g[0] <= ack) {
+            if (g[1] > ack) {
+                g[0] = ack + 1
+                break
+            }
+            g.insert(0, -2)
+        }
+        this.compact()
+    }
+
+    private compact() {
+        const g = this.gone
+        while (g.length > 0 && g[0] === this.floor + 1) {
+            this.floor = g[1]
+            g.insert(0, -2)
+        }
+    }
+}
+
+/** @devsWhenUsed (methods a program never calls stay out of its image) */
+export class Call {
+    state: number
+    entry: Entry = null
+    total = 0
+    got = 0
+    req: Buffer = null
+    /** the request's trailing byte array, received apart from `req` (ServiceType.tail); null if none */
+    tail: Buffer = null
+    /** offset last asked for with STATUS(gap), -1 none */
+    nackAt = -1
+    /** offset last acknowledged with STATUS(receiving) (upload flow control) */
+    ackAt = 0
+    status = Status.Ok
+    res: ByteSource = null
+    msg: Buffer = null
+    /** next response byte to send; -1 when not streaming */
+    sendOff = -1
+    /** bumped whenever the stream is rewound, to discard chunks read before the rewind */
+    gen = 0
+    resultSent = false
+    /** an error RESULT is due */
+    resultDue = false
+    /** a STATUS with this state is due, -1 none */
+    statusDue = -1
+    /** the handler's slot was given back (it returned, or was released at its deadline) */
+    released = false
+    /** the handler's fiber (while it runs) */
+    fiber: ds.Fiber = null
+    /** released before its handler returned: when its fiber is terminated (0: not lingering) */
+    killAt = 0
+    ctx: CallContext
+    /** heap charged to the budget */
+    cost = CALL_COST
+    /** last activity (ms) */
+    t = 0
+    constructor(public s: Session, public seq: number, deadline: number) {
+        this.state = CallState.Receiving
+        this.t = ds.millis()
+        this.ctx = new CallContext("", deadline)
+    }
+}
+
+export function errText(e: any): string {
+    if (e === undefined || e === null) return "unknown error"
+    const m = e.message
+    const s = m !== undefined && m !== null ? "" + m : "" + e
+    return s.length > Limit.MaxMessage ? s.slice(0, Limit.MaxMessage) : s
+}
+
+/** What the call table needs from a link's sender (src/rpc/sender.ts). */
+export interface Out {
+    /** request bytes a host may send beyond what the device acknowledged (announced in HELLO) */
+    win: number
+    /** the sender has something new to send */
+    wake(): void
+    /** a record that belongs to no call (a bounded queue, in which each session may hold a quarter) */
+    transient(kind: number, body: Buffer): void
+    /** an ERROR record (rate-limited) */
+    error(offset: number, msg: string): void
+    /** HELLO and the service list are due (coalesced: an announcement in progress is not restarted unless `fresh`) */
+    announce(fresh?: boolean): void
+    /** sessions this link may hold at once (unset: cfg.maxSessions) */
+    maxSessions?: number
+}

@@ -1,0 +1,349 @@
+// The device's sender (protocol v2, docs/protocol.md), one per link (the Jacdac carrier, each MQTT
+// peer): one fiber packs everything due on that link into packets of at most `max` bytes: the
+// answers of the calls whose session belongs to the link, and the records that belong to no call.
+// Nothing is queued without a bound: announcements are one flag, each call has at most one STATUS
+// and one RESULT due (flags on the call), records that belong to no call go to a queue bounded in
+// bytes, ERROR records are rate-limited. A bulk response always gets half of each packet, so small
+// answers keep moving beside it and it never starves behind them.
+import * as ds from "@devicescript/core"
+import { Call, Out, cfg, errText } from "./core"
+import { bootId, calls, entries, fail } from "./calls"
+import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
+
+/** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
+const TRANSIENT_MAX = 480
+/** at most one ERROR record per this many ms; the next one counts those left out */
+const ERROR_GAP_MS = 200
+/** streams with at most this many bytes left go with the small answers */
+const SMALL_STREAM = 160
+
+/** a shared sender is filling or sending a packet (shared senders take turns: one packet in the heap) */
+let sharedBusy = false
+
+/**
+ * The sender of one link. `max`: payload bytes per packet (announced as HELLO `maxRecord`); `send`
+ * gets a buffer whose first `pre` bytes are free for the carrier's own header, then `n` payload
+ * bytes; `period`: the carrier's send slot in ms (0: none); `win`: the upload window announced in
+ * HELLO; `shared`: take turns with the other shared senders (MQTT peers share one socket).
+ */
+export class Sender implements Out {
+    q: Buffer[] = []
+    qBytes = 0
+    /** sessions this link may hold (unset: cfg.maxSessions) */
+    maxSessions: number
+    /** records left out because the transient queue was full (diagnostics) */
+    dropped = 0
+    err: Buffer = null
+    errAt = -10000
+    /** announcement progress: -1 nothing due, 0 HELLO next, i + 1 service i next */
+    ann = -1
+    rr = 0
+    fiber: ds.Fiber = null
+    /** payload bytes of the packet `fill` returned last */
+    len = 0
+    pre = 0
+    shared = false
+
+    constructor(
+        public max: number,
+        public send: (pkt: Buffer, n: number) => Promise<void>,
+        public period: number,
+        public win: number
+    ) {}
+
+    start() {
+        this.fiber = loop.start(this)
+    }
+
+    wake() {
+        const f = this.fiber
+        if (f && f.suspended) f.resume(null)
+    }
+
+    transient(kind: number, body: Buffer) {
+        const n = Limit.RecordHeader + body.length
+        // each owner may queue a quarter of the bytes: a host flooding POLLs or refused CALLs
+        // crowds out only its own records (one pass: a loop per record would trip the watchdog).
+        // The owner is the session a record answers (every kind here but SESSION starts with it),
+        // 0 for SESSION records.
+        const who = kind === Kind.SESSION ? 0 : body.getAt(0, "u32")
+        let mine = n
+        for (const r of this.q) if ((r[0] === Kind.SESSION ? 0 : r.getAt(Limit.RecordHeader, "u32")) === who) mine += r.length
+        if (this.qBytes + n > TRANSIENT_MAX || mine > TRANSIENT_MAX >> 2) {
+            this.dropped++
+            return
+        }
+        this.q.push(rec(kind, body))
+        this.qBytes += n
+        this.wake()
+    }
+
+    error(offset: number, msg: string) {
+        const now = ds.millis()
+        if (this.err || now - this.errAt < ERROR_GAP_MS) return
+        // (messages here are the runtime's own, all short)
+        const m = Buffer.from(msg)
+        const b = Buffer.alloc(RecOff.ErrorMessage + m.length)
+        b.setAt(RecOff.ErrorOffset, "u16", offset)
+        b.blitAt(RecOff.ErrorMessage, m, 0, m.length)
+        this.err = rec(Kind.ERROR, b)
+        this.errAt = now
+        this.wake()
+    }
+
+    announce(fresh?: boolean) {
+        // a LIST while an announcement is under way does not restart it (a LIST flood would
+        // otherwise keep the HELLO going out forever and no host would see the whole list)
+        if (this.ann < 0 || fresh) this.ann = 0
+        this.wake()
+    }
+}
+
+/** 0: nothing to send; bit 1: something other than bulk streams is due; bit 2: a bulk stream is */
+function work(s: Sender): number {
+    let w = s.ann >= 0 || s.q.length > 0 || s.err ? 1 : 0
+    for (const c of calls) {
+        if (c.s.out !== s) continue
+        if (c.statusDue >= 0 || c.resultDue) w |= 1
+        if (c.sendOff >= 0 && c.res) w |= c.res.length - c.sendOff > SMALL_STREAM ? 2 : 1
+    }
+    return w
+}
+
+async function loop(s: Sender) {
+    // The runtime throttles what a program sends with a token bucket: each send costs one
+    // period (20 ms) and up to 5 periods of credit build up while it is quiet (jdiface.c,
+    // throttle_send_pkt); a send without credit waits *before* it goes, and a packet the runtime
+    // cannot queue at once costs it another period. `tt` mirrors the bucket's time from this
+    // sender's own sends, corrected by every send that had to wait, and charges the control
+    // service's announce (a send every 500 ms). A bulk stream alone sends only while two sends'
+    // worth of credit is left over, so an answer that becomes due during a stream goes out at
+    // once (with half a packet of the stream beside it) instead of a slot later, while the
+    // stream keeps the link's rate. Without credit the loop sleeps until just before the slot
+    // and fills the packet then, so answers finishing meanwhile share it. A link without a slot
+    // (period 0: MQTT) sends at once and yields after each packet. (Measured: bench/run.ts,
+    // small_call_p99_during_bulk_ms.)
+    const period = s.period
+    /** the runtime's throttle time: a send at `now` waits until max(tt, now - 5 periods) + period */
+    let tt = 0
+    let taxAt = ds.millis()
+    while (true) {
+        let held = false
+        try {
+            const w = work(s)
+            if (w === 0) {
+                await ds.suspend(60000)
+                // let the other fibers woken by the same host packet queue their answers too
+                await ds.sleep(0)
+                continue
+            }
+            if (period > 0) {
+                const now = ds.millis()
+                // the control announce (every 500 ms, src/rpc/server.ts) spends a send of the same budget
+                // (in one step: after an idle hour a loop would run 7,200 times at once)
+                const k = Math.floor((now - taxAt) / 500)
+                tt += k * period
+                taxAt += k * 500
+                if (tt < now - 5 * period) tt = now - 5 * period
+                if (w & 1) {
+                    const wait = tt + period - 1 - now
+                    if (wait > 0) await ds.sleep(wait)
+                } else {
+                    // a stream alone leaves two sends of credit to answers (and an announce)
+                    const wait = tt + 3 * period - now
+                    if (wait > 0) {
+                        await ds.suspend(wait)
+                        continue
+                    }
+                }
+            }
+            if (s.shared) {
+                while (sharedBusy) await ds.sleep(1)
+                sharedBusy = held = true
+            }
+            let pkt = await fill(s)
+            if (pkt) {
+                const now = ds.millis()
+                tt = Math.max(tt, now - 5 * period) + period
+                await s.send(pkt, s.len)
+                // a send that waited shows where the runtime's throttle time really is (a
+                // packet the runtime could not queue at once costs it another slot)
+                const end = ds.millis()
+                if (end - now > 2 && end > tt) tt = end
+            }
+            // (an idle fiber must not hold its last packet: up to 4 KB per MQTT peer)
+            pkt = null
+        } catch (e) {
+            console.log("rosservices: sender: " + errText(e))
+            await ds.sleep(20)
+        }
+        if (held) sharedBusy = false
+        // (a socket write does not suspend: without this a long stream trips the watchdog)
+        if (period === 0) await ds.sleep(0)
+    }
+}
+
+/**
+ * One packet of what is due: announcements, transient records, call answers, then streams.
+ * Returns the buffer (`pre` free bytes, then `len` payload bytes), or null when nothing is due.
+ */
+async function fill(s: Sender): Promise<Buffer> {
+    const pre = s.pre
+    const max = pre + s.max
+    const pkt = Buffer.alloc(max)
+    // a bulk stream keeps half of every packet
+    const ctl = work(s) & 2 ? max - (s.max >> 1) : max
+    let n = pre
+    // this link's calls first (each has at most one STATUS and one RESULT due: bounded by the
+    // calls in flight, which each host gets its share of), round-robin from a moving start so no
+    // call is always last; then records that belong to no call (a queue where a flooding host
+    // crowds out only itself), ERROR, announcements; bulk streams fill the rest
+    const list: Call[] = []
+    for (const c of calls) if (c.s.out === s) list.push(c)
+    const k = list.length
+    if (k > 0) s.rr = (s.rr + 1) % k
+    for (let j = 0; j < k; ++j) {
+        const c = list[(s.rr + j) % k]
+        // (after head, n is at the body's offset 8: STATUS state, RESULT status)
+        if (c.statusDue >= 0 && n + (Limit.RecordHeader + RecMin.Status) <= ctl) {
+            n = head(pkt, n, Kind.STATUS, c, RecMin.Status)
+            pkt[n] = c.statusDue
+            // offset: bytes held (receiving, gap); 0 otherwise
+            pkt.setAt(n + (RecOff.StatusOffset - RecOff.StatusState), "u32", c.state === CallState.Receiving ? c.got : 0)
+            n += RecMin.Status - RecOff.StatusState
+            c.statusDue = -1
+        }
+        if (c.resultDue && c.msg && n + (Limit.RecordHeader + RecMin.Result) + c.msg.length <= (n === pre ? max : ctl)) {
+            n = head(pkt, n, Kind.RESULT, c, RecMin.Result + c.msg.length)
+            pkt[n] = c.status
+            pkt.setAt(n + (RecOff.ResultTotal - RecOff.ResultStatus), "u32", c.msg.length)
+            pkt.blitAt(n + (RecOff.ResultData - RecOff.ResultStatus), c.msg, 0, c.msg.length)
+            n += RecOff.ResultData - RecOff.ResultStatus + c.msg.length
+            c.resultDue = false
+        }
+        if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await chunk(pkt, n, c, ctl)
+    }
+    while (s.q.length > 0 && n + s.q[0].length <= ctl) {
+        const r = s.q.shift()
+        s.qBytes -= r.length
+        pkt.blitAt(n, r, 0, r.length)
+        n += r.length
+    }
+    if (s.err && n + s.err.length <= ctl) {
+        pkt.blitAt(n, s.err, 0, s.err.length)
+        n += s.err.length
+        s.err = null
+    }
+    while (s.ann >= 0) {
+        const r = announcement(s, s.ann)
+        if (!r) {
+            s.ann = -1
+            break
+        }
+        if (n + r.length > (n === pre ? max : ctl)) break
+        pkt.blitAt(n, r, 0, r.length)
+        n += r.length
+        s.ann++
+    }
+    for (let j = 0; j < k && max - n > Limit.RecordHeader + RecMin.Result; ++j) {
+        const c = list[(s.rr + j) % k]
+        if (c.sendOff >= 0 && c.res) n = await chunk(pkt, n, c, max)
+    }
+    if (n === pre) return null
+    s.len = n - pre
+    return pkt
+}
+
+/**
+ * record header (kind u8, body length u16) + session + seq of STATUS, RESULT or RDATA (the same
+ * offsets in the three); returns the offset after them (STATUS state, RESULT status, RDATA offset)
+ */
+function head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
+    pkt[n] = kind
+    pkt.setAt(n + 1, "u16", len)
+    pkt.setAt(n + Limit.RecordHeader, "u32", c.s.id)
+    pkt.setAt(n + (Limit.RecordHeader + RecOff.ResultSeq), "u32", c.seq)
+    return n + (Limit.RecordHeader + RecOff.ResultStatus)
+}
+
+/** the next piece of `c`'s response (RESULT first, then RDATA), within `limit`; returns the new end */
+async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<number> {
+    const gen = c.gen
+    const off = c.sendOff
+    const src = c.res
+    const first = !c.resultSent
+    const hdr = first ? Limit.RecordHeader + RecMin.Result : Limit.RecordHeader + RecMin.Rdata
+    const room = Math.min(limit - n - hdr, src.length - off)
+    if (room < 0 || (room === 0 && !first)) return n
+    let data: Buffer = null
+    if (room > 0) {
+        try {
+            data = await src.read(off, room)
+            if (!data || data.length !== room) throw new Error(`gave ${data ? data.length : 0} bytes at ${off}, expected ${room}`)
+        } catch (e) {
+            // a failing source fails its own call only
+            if (c.res === src) fail(c, Status.Internal, "response: " + errText(e))
+            return n
+        }
+    }
+    // the call may have been rewound, released or cancelled while reading
+    if (c.gen !== gen || c.res !== src || c.sendOff !== off) return n
+    const len = data ? data.length : 0
+    if (first) {
+        n = head(pkt, n, Kind.RESULT, c, RecMin.Result + len)
+        pkt[n] = Status.Ok
+        pkt.setAt(n + (RecOff.ResultTotal - RecOff.ResultStatus), "u32", src.length)
+        n += RecOff.ResultData - RecOff.ResultStatus
+        c.resultSent = true
+    } else {
+        n = head(pkt, n, Kind.RDATA, c, RecMin.Rdata + len)
+        pkt.setAt(n, "u32", off)
+        n += RecOff.RdataData - RecOff.RdataOffset
+    }
+    if (len) pkt.blitAt(n, data, 0, len)
+    n += len
+    c.sendOff = off + len
+    c.t = ds.millis()
+    if (c.sendOff >= src.length) c.sendOff = -1
+    return n
+}
+
+/** HELLO (i = 0) or SERVICE record i - 1; null past the end */
+function announcement(s: Sender, i: number): Buffer {
+    if (i === 0) {
+        const h = Buffer.alloc(RecMin.Hello)
+        h[RecOff.HelloVersion] = PROTOCOL_VERSION
+        h[RecOff.HelloMinVersion] = PROTOCOL_VERSION
+        h.setAt(RecOff.HelloBootId, "u32", bootId)
+        h.setAt(RecOff.HelloListVersion, "u16", cfg.listVersion)
+        h.setAt(RecOff.HelloCount, "u16", entries.length)
+        h.setAt(RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
+        h.setAt(RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
+        h.setAt(RecOff.HelloBudget, "u32", cfg.budget)
+        h.setAt(RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
+        h.setAt(RecOff.HelloWindow, "u16", s.win)
+        h.setAt(RecOff.HelloMaxRecord, "u16", s.max)
+        return rec(Kind.HELLO, h)
+    }
+    const e = entries[i - 1]
+    if (!e) return null
+    const nm = Buffer.from(e.name)
+    const ty = Buffer.from(e.type.name)
+    const b = Buffer.alloc(RecMin.Service + nm.length + ty.length)
+    b.setAt(RecOff.ServiceListVersion, "u16", cfg.listVersion)
+    b[RecOff.ServiceIndex] = i - 1
+    b[RecOff.ServiceNameLen] = nm.length
+    b.setAt(RecOff.ServiceHash32, "u32", e.type.hash)
+    b.blitAt(RecOff.ServiceName, nm, 0, nm.length)
+    b.blitAt(RecOff.ServiceName + nm.length, ty, 0, ty.length)
+    return rec(Kind.SERVICE, b)
+}
+
+function rec(kind: number, body: Buffer): Buffer {
+    // the record header: kind u8, body length u16
+    const r = Buffer.alloc(Limit.RecordHeader + body.length)
+    r[0] = kind
+    r.setAt(1, "u16", body.length)
+    r.blitAt(Limit.RecordHeader, body, 0, body.length)
+    return r
+}

@@ -1,0 +1,281 @@
+// The HTTP front end: the dashboard's static files and the JSON API (GET /api/services,
+// GET /api/state, POST /api/services/<name>, and for a fleet GET /api/robots and
+// POST /api/group/<name>?robots=<glob>). Calls go through the shared pipeline; tokens, origins and
+// the in-flight bound through the guard. A call takes its in-flight slot only once its body has
+// arrived, and a body must arrive within `bodyTimeoutMs` (408 and the connection closed otherwise):
+// a client announcing bodies it never sends holds no slot and no connection for long (issue 20).
+// See docs/bridge.md.
+import * as fs from "node:fs"
+import type * as http from "node:http"
+import * as path from "node:path"
+import { ServiceError, type ErrorCode } from "../client/errors"
+import { splitRobotName } from "../client/fleet"
+import { groupCall, matchGroup } from "./group"
+import { clientAddress, type Guard } from "./guard"
+import { parseJson, stringifyJson } from "./json"
+import { normalizeName } from "../client/names"
+import type { CallPipeline } from "./pipeline"
+import { typedefs } from "./rosapi"
+
+/** HTTP status for each error code. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  unimplemented: 404,
+  type_mismatch: 409,
+  resource_exhausted: 413,
+  cancelled: 499,
+  internal: 500,
+  unavailable: 503,
+  deadline_exceeded: 504,
+}
+
+const WEB_DIR = path.join(__dirname, "web")
+const STATIC: Record<string, [string, string]> = {
+  "/": ["index.html", "text/html; charset=utf-8"],
+  "/index.html": ["index.html", "text/html; charset=utf-8"],
+  "/app.js": ["app.js", "text/javascript; charset=utf-8"],
+  "/style.css": ["style.css", "text/css; charset=utf-8"],
+  "/favicon.svg": ["favicon.svg", "image/svg+xml"],
+  "/favicon.ico": ["favicon.svg", "image/svg+xml"],
+}
+
+export interface HttpOptions {
+  pipeline: CallPipeline
+  guard: Guard
+  defaultTimeoutMs: number
+  maxBytes: number
+  /** Time a request body has to arrive in full, from its headers (ms). */
+  bodyTimeoutMs: number
+}
+
+/** The request handler for the bridge's HTTP server. */
+export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const { pipeline, guard, maxBytes, bodyTimeoutMs } = o
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://bridge")
+    const staticFile = STATIC[url.pathname]
+    if (req.method === "GET" && staticFile) {
+      const [file, type] = staticFile
+      const body = await fs.promises.readFile(path.join(WEB_DIR, file))
+      res.writeHead(200, {
+        "content-type": type,
+        "cache-control": "no-store",
+        "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:",
+        "x-content-type-options": "nosniff",
+      })
+      res.end(body)
+      return
+    }
+    if (!url.pathname.startsWith("/api/")) {
+      sendJson(res, 404, { code: "not_found", message: `nothing at ${url.pathname}; the API is under /api/ and the dashboard at /` })
+      return
+    }
+    const denied = guard.checkHttp(req)
+    if (denied) {
+      if (denied.status === 401) res.setHeader("www-authenticate", "Bearer")
+      sendJson(res, denied.status, { code: denied.code, message: denied.message })
+      return
+    }
+    if (req.method === "GET" && url.pathname === "/api/services") {
+      const list = await pipeline.list()
+      sendJson(res, 200, {
+        state: pipeline.node.state,
+        services: list.map((s) => {
+          const t = pipeline.registry[s.type]
+          return {
+            name: s.name,
+            // a fleet's services are namespaced: /rover1/take_picture is robot rover1's
+            ...(pipeline.fleet ? { robot: splitRobotName(s.name)?.robot ?? "" } : {}),
+            type: s.type,
+            hash32: s.hash32,
+            known: !!t,
+            text: t?.text ?? "",
+            request: t ? typedefs(t.request.definitions) : [],
+            response: t ? typedefs(t.response.definitions) : [],
+          }
+        }),
+      })
+      return
+    }
+    if (req.method === "GET" && url.pathname === "/api/state") {
+      sendJson(res, 200, pipeline.stateMessage())
+      return
+    }
+    if (url.pathname === "/api/robots") {
+      if (req.method !== "GET") return notAllowed(res, "GET", "list the robots with GET")
+      const robots = pipeline.robotEntries()
+      if (!robots) {
+        sendJson(res, 200, { fleet: false, robots: [] })
+        return
+      }
+      const glob = url.searchParams.get("robots")
+      let names: Set<string> | undefined
+      if (glob !== null) {
+        try {
+          names = new Set(matchGroup(pipeline, glob))
+        } catch (e) {
+          return sendError(res, e as ServiceError)
+        }
+      }
+      sendJson(res, 200, { fleet: true, robots: names ? robots.filter((r) => names.has(r.name)) : robots })
+      return
+    }
+    if (url.pathname.startsWith("/api/group/")) {
+      if (req.method !== "POST") return notAllowed(res, "POST", "call a service on a group of robots with POST and a JSON body")
+      const args = await readJsonRequest(req, res, maxBytes, bodyTimeoutMs)
+      if (args === NO_BODY) return
+      const service = decodeURIComponent(url.pathname.slice("/api/group".length))
+      const robots = url.searchParams.get("robots") ?? "*"
+      const address = clientAddress(req)
+      const tq = Number(url.searchParams.get("timeout_ms"))
+      const ac = new AbortController()
+      const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
+      res.on("close", onClose)
+      try {
+        const results = await groupCall(
+          pipeline,
+          { service, robots, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
+          "base64",
+          { via: "http", client: `${address}:${req.socket.remotePort}` },
+          { acquire: () => guard.acquire(address, req.socket), message: () => guard.refusal(address, req.socket) },
+        )
+        sendJson(res, 200, { service: normalizeName(service), robots, results })
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e
+        sendError(res, e)
+      } finally {
+        res.off("close", onClose)
+      }
+      return
+    }
+    if (url.pathname.startsWith("/api/services/")) {
+      if (req.method !== "POST") return notAllowed(res, "POST", "call a service with POST and a JSON body")
+      if (!isJson(req)) return notJson(res)
+      // the body first: a slot is for a call, not for a body that may never come
+      const args = await readJsonRequest(req, res, maxBytes, bodyTimeoutMs)
+      if (args === NO_BODY) return
+      const address = clientAddress(req)
+      const release = guard.acquire(address, req.socket)
+      if (!release) {
+        sendJson(res, 429, { code: "resource_exhausted", message: guard.refusal(address, req.socket) })
+        return
+      }
+      try {
+        const service = decodeURIComponent(url.pathname.slice("/api/services".length))
+        const tq = Number(url.searchParams.get("timeout_ms"))
+        const ac = new AbortController()
+        const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
+        res.on("close", onClose)
+        const out = await pipeline.callJson(
+          { service, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
+          "base64",
+          { via: "http", client: `${address}:${req.socket.remotePort}` },
+        )
+        res.off("close", onClose)
+        if (out.ok) sendJson(res, 200, out.values)
+        else sendError(res, out.error!)
+      } finally {
+        release()
+      }
+      return
+    }
+    sendJson(res, 404, { code: "not_found", message: `no API at ${req.method} ${url.pathname}` })
+  }
+  return (req, res) => {
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
+      else res.destroy()
+    })
+  }
+}
+
+function sendError(res: http.ServerResponse, e: ServiceError) {
+  sendJson(res, HTTP_STATUS[e.code] ?? 500, { code: e.code, message: e.detail })
+}
+
+function notAllowed(res: http.ServerResponse, allow: string, message: string) {
+  res.setHeader("allow", allow)
+  sendJson(res, 405, { code: "method_not_allowed", message })
+}
+
+const isJson = (req: http.IncomingMessage) => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === "application/json"
+
+function notJson(res: http.ServerResponse) {
+  sendJson(res, 415, { code: "invalid_argument", message: "send the request as Content-Type: application/json" })
+}
+
+/** Marks a request already answered (wrong type, too big, malformed). */
+const NO_BODY = Symbol("answered")
+
+/** The JSON body of a POST (`{}` when empty), or NO_BODY after answering 415, 413, 408 or 400. */
+async function readJsonRequest(req: http.IncomingMessage, res: http.ServerResponse, maxBytes: number, timeoutMs: number): Promise<unknown> {
+  if (!isJson(req)) {
+    notJson(res)
+    return NO_BODY
+  }
+  const body = await readBody(req, maxBytes, timeoutMs)
+  if (body === TOO_BIG) {
+    sendJson(res, 413, { code: "resource_exhausted", message: `request body over the limit of ${maxBytes} bytes` })
+    req.resume()
+    return NO_BODY
+  }
+  if (body === TOO_SLOW) {
+    // the rest of the body may still come: this connection cannot carry another request
+    res.setHeader("connection", "close")
+    sendJson(res, 408, { code: "deadline_exceeded", message: `the request body did not arrive within ${timeoutMs} ms` })
+    res.on("finish", () => req.socket.destroy())
+    return NO_BODY
+  }
+  try {
+    return body.trim() === "" ? {} : parseJson(body)
+  } catch (e) {
+    sendJson(res, 400, { code: "invalid_argument", message: `malformed JSON: ${(e as Error).message}` })
+    return NO_BODY
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown) {
+  const text = stringifyJson(body)
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+  res.end(text)
+}
+
+const TOO_BIG = Symbol("over the size limit")
+const TOO_SLOW = Symbol("not in time")
+
+/**
+ * Reads a request body as text: TOO_BIG when it is (or announces) over `limit` bytes, TOO_SLOW
+ * when it has not arrived in full within `timeoutMs`. A client that goes away mid-body rejects.
+ */
+function readBody(req: http.IncomingMessage, limit: number, timeoutMs: number): Promise<string | typeof TOO_BIG | typeof TOO_SLOW> {
+  const declared = Number(req.headers["content-length"])
+  if (declared > limit) return Promise.resolve(TOO_BIG)
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = []
+    let n = 0
+    const finish = (v: string | typeof TOO_BIG | typeof TOO_SLOW | Error) => {
+      clearTimeout(timer)
+      req.off("data", onData)
+      req.off("end", onEnd)
+      req.off("error", onError)
+      req.off("close", onClose)
+      if (v instanceof Error) reject(v)
+      else resolve(v)
+    }
+    const timer = setTimeout(() => finish(TOO_SLOW), timeoutMs)
+    const onData = (b: Buffer) => {
+      n += b.length
+      if (n > limit) return finish(TOO_BIG)
+      parts.push(b)
+    }
+    const onEnd = () => finish(Buffer.concat(parts).toString("utf8"))
+    const onError = (e: Error) => finish(e)
+    const onClose = () => {
+      if (!req.complete) finish(new Error("the client went away before sending its request body"))
+    }
+    req.on("data", onData)
+    req.on("end", onEnd)
+    req.on("error", onError)
+    req.on("close", onClose)
+  })
+}

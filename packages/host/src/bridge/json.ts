@@ -1,0 +1,235 @@
+// Values between JSON (rosbridge / HTTP) and the host codecs' values (packages/host/src/runtime/types.ts).
+// - int64/uint64 are `bigint` on the host; in JSON they are plain numbers written with every digit
+//   (2^63-1 stays 9223372036854775807), and request numbers too large for a double are parsed exactly.
+// - uint8[]/byte[] are Uint8Array on the host; in JSON they are base64 strings (as rosbridge sends
+//   them); a request may also give them as an array of numbers. In CBOR they are byte strings.
+// - Missing request fields take their default value (as rosbridge does); unknown fields are refused.
+// - float NaN/Infinity have no JSON spelling: they are written as null.
+import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
+import { parse as losslessParse } from "lossless-json"
+import { isByteArrayField } from "../runtime/codec"
+import type { MessageDescriptor } from "../runtime/types"
+
+/** A request value that cannot be turned into its message type. */
+export class ValueError extends Error {
+  override readonly name = "ValueError"
+}
+
+// ---- JSON text
+
+// A run of 16 or more digits is the only way to write an integer beyond 2^53 (9007199254740992 has
+// 16 digits); text without one is read by JSON.parse, which is fastest and has no nesting limit.
+const LONG_DIGITS = /\d{16,}/
+
+/** lossless-json number parser: integers outside +-(2^53-1) become bigint, everything else a number. */
+function parseNumber(text: string): number | bigint {
+  const n = Number(text)
+  if (Number.isSafeInteger(n) || !/^-?\d+$/.test(text)) return n
+  return BigInt(text)
+}
+
+/**
+ * JSON.parse that keeps integers exact: an integer literal outside +-(2^53-1) becomes a bigint
+ * (read by `lossless-json` with a number parser that converts only those). Throws SyntaxError on
+ * malformed text, naming what was expected and the position.
+ */
+export function parseJson(text: string): unknown {
+  if (!LONG_DIGITS.test(text)) return JSON.parse(text)
+  try {
+    return losslessParse(text, null, parseNumber)
+  } catch (e) {
+    if (e instanceof RangeError) {
+      // lossless-json descends recursively; JSON.parse (used above for text without long integers) does not
+      throw new SyntaxError(`JSON nested too deeply to read its integers beyond 2^53 exactly (${(e as Error).message})`)
+    }
+    if (e instanceof SyntaxError) throw e
+    throw new SyntaxError((e as Error)?.message ?? String(e))
+  }
+}
+
+/** JSON.stringify that writes bigints as exact integer literals and non-finite numbers as null. */
+export function stringifyJson(value: unknown): string {
+  const out: string[] = []
+  write(value, out)
+  return out.join("")
+}
+
+function write(v: unknown, out: string[]): void {
+  switch (typeof v) {
+    case "bigint":
+      out.push(v.toString())
+      return
+    case "number":
+      out.push(Number.isFinite(v) ? String(v) : "null")
+      return
+    case "string":
+      out.push(JSON.stringify(v))
+      return
+    case "boolean":
+      out.push(v ? "true" : "false")
+      return
+    case "undefined":
+    case "function":
+    case "symbol":
+      out.push("null")
+      return
+  }
+  if (v === null) {
+    out.push("null")
+    return
+  }
+  if (v instanceof Uint8Array) {
+    out.push('"', Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64"), '"')
+    return
+  }
+  if (Array.isArray(v)) {
+    out.push("[")
+    v.forEach((x, i) => {
+      if (i) out.push(",")
+      write(x, out)
+    })
+    out.push("]")
+    return
+  }
+  out.push("{")
+  let first = true
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (x === undefined) continue
+    if (!first) out.push(",")
+    first = false
+    out.push(JSON.stringify(k), ":")
+    write(x, out)
+  }
+  out.push("}")
+}
+
+// ---- message values
+
+type Defs = readonly MessageDefinition[]
+
+function fieldsOf(defs: Defs, name: string): MessageDefinitionField[] {
+  const d = defs.find((x) => x.name === name)
+  if (!d) throw new ValueError(`no definition for ${name}`)
+  return d.definitions.filter((f) => !f.isConstant)
+}
+
+const INT_TYPES = new Set(["int8", "uint8", "byte", "char", "int16", "uint16", "int32", "uint32"])
+
+/**
+ * Turns a JSON request (`args` of call_service, or an HTTP body) into a value the descriptor's
+ * codec accepts. Missing fields get their defaults; unknown fields throw ValueError. The codec
+ * itself checks ranges and bounds when it encodes.
+ */
+export function fromJson<T>(desc: MessageDescriptor<T>, json: unknown): T {
+  const defaults = desc.defaults() as unknown
+  const root = desc.definitions[0]?.name ?? desc.fullName
+  return convertIn(desc.definitions, root, json ?? {}, defaults, "") as T
+}
+
+function convertIn(defs: Defs, typeName: string, json: unknown, dflt: unknown, path: string): unknown {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new ValueError(`${path || typeName}: expected an object (${typeName}), got ${show(json)}`)
+  }
+  const fields = fieldsOf(defs, typeName)
+  const out: Record<string, unknown> = { ...(dflt as Record<string, unknown>) }
+  const known = new Set(fields.map((f) => f.name))
+  for (const k of Object.keys(json)) {
+    if (!known.has(k)) {
+      throw new ValueError(`${join(path, k)}: ${typeName} has no field '${k}' (fields: ${[...known].join(", ") || "none"})`)
+    }
+  }
+  for (const f of fields) {
+    const v = (json as Record<string, unknown>)[f.name]
+    if (v === undefined) continue
+    out[f.name] = fieldIn(defs, f, v, (dflt as Record<string, unknown>)[f.name], join(path, f.name))
+  }
+  return out
+}
+
+function fieldIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
+  if (f.isArray) {
+    if (isByteArrayField(f)) {
+      if (typeof v === "string") {
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 === 1) throw new ValueError(`${path}: not a base64 string`)
+        return new Uint8Array(Buffer.from(v, "base64"))
+      }
+      if (v instanceof Uint8Array) return v
+      if (Array.isArray(v)) {
+        for (const x of v) if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x > 255) throw new ValueError(`${path}: byte values must be integers 0..255, got ${show(x)}`)
+        return Uint8Array.from(v as number[])
+      }
+      throw new ValueError(`${path}: expected a base64 string or an array of bytes, got ${show(v)}`)
+    }
+    if (!Array.isArray(v)) throw new ValueError(`${path}: expected an array, got ${show(v)}`)
+    return v.map((x, i) => scalarIn(defs, f, x, undefined, `${path}[${i}]`))
+  }
+  return scalarIn(defs, f, v, dflt, path)
+}
+
+function scalarIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
+  if (f.isComplex) {
+    const d = dflt ?? emptyOf(defs, f.type)
+    return convertIn(defs, f.type, v, d, path)
+  }
+  if (f.type === "int64" || f.type === "uint64") {
+    if (typeof v === "bigint") return v
+    if (typeof v === "number") {
+      if (!Number.isInteger(v)) throw new ValueError(`${path}: expected an integer (${f.type}), got ${v}`)
+      if (!Number.isSafeInteger(v)) throw new ValueError(`${path}: ${BigInt(v)} came as a JS number beyond 2^53 and may have lost digits; pass a bigint or a string of digits`)
+      return BigInt(v)
+    }
+    if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v)
+    throw new ValueError(`${path}: expected an integer (${f.type}), got ${show(v)}`)
+  }
+  if (INT_TYPES.has(f.type) || f.type === "float32" || f.type === "float64") {
+    if (typeof v === "bigint") {
+      if (INT_TYPES.has(f.type) && (v > 2n ** 32n || v < -(2n ** 32n))) throw new ValueError(`${path}: ${v} is out of range for ${f.type}`)
+      return Number(v) // the codec checks the exact range
+    }
+    if (v === null && (f.type === "float32" || f.type === "float64")) return NaN
+  }
+  return v // the codec checks the type and range with a message naming the field
+}
+
+function emptyOf(defs: Defs, typeName: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const f of fieldsOf(defs, typeName)) out[f.name] = f.isComplex && !f.isArray ? emptyOf(defs, f.type) : undefined
+  return out
+}
+
+export type Binary = "base64" | "bytes"
+
+/**
+ * Turns a decoded value into what goes into JSON or CBOR: uint8[] fields as base64 strings
+ * (`base64`, JSON) or Uint8Array (`bytes`, CBOR); bigints stay bigints (see stringifyJson).
+ */
+export function toJson(desc: MessageDescriptor<unknown>, value: unknown, binary: Binary = "base64"): unknown {
+  const root = desc.definitions[0]?.name ?? desc.fullName
+  return convertOut(desc.definitions, root, value, binary)
+}
+
+function convertOut(defs: Defs, typeName: string, value: unknown, binary: Binary): unknown {
+  const out: Record<string, unknown> = {}
+  const v = value as Record<string, unknown>
+  for (const f of fieldsOf(defs, typeName)) {
+    const x = v[f.name]
+    if (f.isArray) {
+      if (isByteArrayField(f)) {
+        const b = x as Uint8Array
+        out[f.name] = binary === "bytes" ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64")
+      } else out[f.name] = f.isComplex ? (x as unknown[]).map((e) => convertOut(defs, f.type, e, binary)) : x
+    } else out[f.name] = f.isComplex ? convertOut(defs, f.type, x, binary) : x
+  }
+  return out
+}
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 30 ? v.slice(0, 30) + "…" : v)
+  if (typeof v === "bigint") return v.toString()
+  if (Array.isArray(v)) return "an array"
+  if (v === null) return "null"
+  if (typeof v === "object") return "an object"
+  return String(v)
+}
+
+const join = (path: string, name: string): string => (path === "" ? name : `${path}.${name}`)

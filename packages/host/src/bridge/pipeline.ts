@@ -1,0 +1,472 @@
+// The one call pipeline every front end uses (rosbridge, HTTP, Foxglove, and the CLI's direct
+// mode): the robot's service list, cached and kept fresh; name -> type resolution; JSON requests
+// checked against the type and turned into codec values; CDR requests passed through as they are;
+// the rosapi discovery services; one record per call for the call log; and, when the node is a
+// fleet of robots (packages/host/src/client/fleet.ts), their presence. It talks to the robot through a
+// RobotNode (packages/host/src/client/api.ts) only.
+import type { Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
+import { ServiceError, type ErrorCode } from "../client/errors"
+import { splitRobotName, type RobotStatus } from "../client/fleet"
+import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
+import { fromJson, toJson, ValueError, type Binary } from "./json"
+import { normalizeName } from "../client/names"
+import { fullServiceTypeName, ROSAPI_SERVICES, shortTypeName, typedefs, type TypeRegistry } from "./rosapi"
+
+/** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */
+export interface CallRequest {
+  service: string
+  args: unknown
+  timeoutMs: number
+  signal?: AbortSignal
+  onProgress?: (received: number, total: number) => void
+}
+
+/** What came back: the response values (JSON-ready) or the error. Never throws. */
+export interface CallOutcome {
+  ok: boolean
+  /** The response as JSON-ready values, or the error text `<code>: <message>` when !ok. */
+  values: unknown
+  error?: ServiceError
+  type?: ServiceDescriptor<any, any>
+}
+
+/** One line of the call log (the `/robot_bridge/calls` topic). */
+export interface CallRecord {
+  /** ms since the epoch */
+  time: number
+  /** front end: `ws` (rosbridge), `http`, `foxglove`, `cli` */
+  via: string
+  /** the client, as the front end names it (an address, `client 3`) */
+  client: string
+  service: string
+  /** full service type, "" when the call failed before the type was known */
+  type: string
+  ms: number
+  ok: boolean
+  code: ErrorCode | ""
+  message: string
+}
+
+/** A successful call's response, decoded lazily (the Foxglove channels read pictures and state). */
+export interface CallResult {
+  service: string
+  type: ServiceDescriptor<any, any>
+  response(): unknown
+}
+
+/** Who is calling, for the call log. */
+export interface Caller {
+  via: string
+  client: string
+  /** Left out of the call log (the bridge's own polling). */
+  quiet?: boolean
+}
+
+/** One robot of a fleet as the bridge shows it; `services` are the robot's own names (`/take_picture`). */
+export interface RobotEntry {
+  name: string
+  online: boolean
+  /** empty while the robot is offline or has not listed its services yet */
+  services: { name: string; type: string }[]
+}
+
+/** The robot's state as the bridge publishes it (`/robot_bridge/state`, `GET /api/state`). */
+export interface StateMessage {
+  state: NodeState
+  restarted: boolean
+  restarting: boolean
+  services: { name: string; type: string }[]
+  /** Only when the node is a fleet: every robot, online or not, in name order. */
+  robots?: RobotEntry[]
+  /** Only with `restarted` on a fleet: the robot that restarted. */
+  robot?: string
+}
+
+/**
+ * What the bridge needs of a node made of several robots (packages/host/src/client/fleet.ts `FleetNode` has it):
+ * service `/take_picture` of robot `rover1` is `/rover1/take_picture` on the node.
+ */
+export interface Fleet {
+  robots(): RobotStatus[]
+  onRobotsChanged(listener: (robots: RobotStatus[]) => void): () => void
+  /** Names of the robots whose name matches the glob (`*`, `?`), online or not. */
+  matchRobots(glob: string): string[]
+}
+
+/** The node as a fleet, or undefined for a single robot. */
+export function fleetOf(node: RobotNode): Fleet | undefined {
+  const f = node as Partial<Fleet>
+  return typeof f.robots === "function" && typeof f.onRobotsChanged === "function" && typeof f.matchRobots === "function" ? (node as unknown as Fleet) : undefined
+}
+
+/** What changed (`onChange`). `robot` names the robot of a fleet that restarted. */
+export interface ChangeEvent {
+  restarted: boolean
+  servicesChanged: boolean
+  /** a fleet's robot list or a robot's presence changed */
+  robotsChanged?: boolean
+  robot?: string
+}
+
+const passthrough = <T>(desc: MessageDescriptor<T>): MessageDescriptor<any> => ({
+  fullName: desc.fullName,
+  hash: desc.hash,
+  definitions: desc.definitions,
+  encode: (bytes: Uint8Array) => bytes,
+  decode: (bytes: Uint8Array) => bytes,
+  defaults: () => new Uint8Array(0),
+})
+
+export class CallPipeline {
+  /** The robot's services as last listed or pushed. */
+  services: ServiceInfo[] = []
+  /** False until a list arrived since the robot last connected. */
+  haveList = false
+  restarting = false
+  /** Set when the node is a fleet of robots. */
+  readonly fleet: Fleet | undefined
+  private robotsKey = ""
+  private online = new Map<string, boolean>()
+  private refreshing: Promise<ServiceInfo[]> | undefined
+  private readonly clients = new Map<string, { hash32: number; client: Client<any, any>; raw: Client<Uint8Array, Uint8Array> }>()
+  private listGen = 0
+  private lastAsked = -Infinity
+  private readonly offs: (() => void)[] = []
+  private readonly changeListeners = new Set<(why: ChangeEvent) => void>()
+  private readonly callListeners = new Set<(rec: CallRecord) => void>()
+  private readonly resultListeners = new Set<(res: CallResult) => void>()
+
+  constructor(
+    readonly node: RobotNode,
+    readonly registry: TypeRegistry,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    this.fleet = fleetOf(node)
+    this.offs.push(
+      node.onServicesChanged((list) => {
+        this.listGen++
+        this.services = list
+        this.haveList = true
+        this.clients.clear()
+        this.emitChange(false, true)
+      }),
+      node.onStateChange((state, info) => {
+        // a fleet names the robot behind the event (packages/host/src/client/fleet.ts)
+        const robot = (info as { robot?: string }).robot
+        this.restarting = state === "connecting"
+        if (state !== "connected") this.haveList = false
+        if (info.restarted) this.clients.clear()
+        if (!this.fleet) this.log(`robot ${state}${info.restarted ? " (restarted)" : ""}`)
+        else if (info.restarted) this.log(`robot ${robot ?? "?"} restarted`)
+        this.emitChange(info.restarted, false, false, info.restarted ? robot : undefined)
+        if (state === "connected") this.refresh(5000).catch(() => {})
+      }),
+    )
+    const fleet = this.fleet
+    if (fleet) {
+      const now = this.robotEntries() ?? []
+      this.robotsKey = robotsKey(now)
+      this.online = new Map(now.map((r) => [r.name, r.online]))
+      this.offs.push(
+        fleet.onRobotsChanged(() => {
+          // a fleet tells the same news more than once (robots, then services): pass on what differs
+          const now = this.robotEntries() ?? []
+          const k = robotsKey(now)
+          if (k === this.robotsKey) return
+          for (const r of now) if (this.online.get(r.name) !== r.online) this.log(`robot ${r.name} ${r.online ? "online" : "offline"}`)
+          for (const n of this.online.keys()) if (!now.some((r) => r.name === n)) this.log(`robot ${n} left`)
+          this.online = new Map(now.map((r) => [r.name, r.online]))
+          this.robotsKey = k
+          this.emitChange(false, false, true)
+        }),
+      )
+    }
+    if (node.state === "connected") this.refresh(5000).catch(() => {})
+  }
+
+  /** The fleet's robots (name order), or undefined for a single robot. */
+  robotEntries(): RobotEntry[] | undefined {
+    return this.fleet?.robots().map((r) => ({ name: r.name, online: r.online, services: (r.services ?? []).map((s) => ({ name: s.name, type: s.type })) }))
+  }
+
+  /** Fires on every robot state change, restart and service list change, and a fleet's presence changes. */
+  onChange(listener: (why: ChangeEvent) => void): () => void {
+    this.changeListeners.add(listener)
+    return () => this.changeListeners.delete(listener)
+  }
+
+  /** Fires once per call (rosapi calls excepted), whatever the front end. */
+  onCall(listener: (rec: CallRecord) => void): () => void {
+    this.callListeners.add(listener)
+    return () => this.callListeners.delete(listener)
+  }
+
+  /** Fires after each successful robot call with its response. */
+  onResult(listener: (res: CallResult) => void): () => void {
+    this.resultListeners.add(listener)
+    return () => this.resultListeners.delete(listener)
+  }
+
+  /** `robot`: the fleet's robot that restarted (with `restarted`). */
+  stateMessage(restarted = false, robot?: string): StateMessage {
+    const m: StateMessage = {
+      state: this.node.state,
+      restarted,
+      restarting: this.restarting,
+      services: this.services.map((s) => ({ name: s.name, type: s.type })),
+    }
+    const robots = this.robotEntries()
+    if (robots) m.robots = robots
+    if (restarted && robot !== undefined) m.robot = robot
+    return m
+  }
+
+  /** Asks the robot for its list (an older answer never overwrites a newer push). */
+  async refresh(timeoutMs: number): Promise<ServiceInfo[]> {
+    const gen = this.listGen
+    const ask = this.node.listServices({ timeoutMs })
+    this.refreshing = ask
+    let list: ServiceInfo[]
+    try {
+      list = await ask
+    } finally {
+      if (this.refreshing === ask) this.refreshing = undefined
+    }
+    if (gen !== this.listGen) return this.services
+    const changed = key(list) !== key(this.services)
+    this.services = list
+    this.haveList = true
+    // only a list that differs is news (a restart's state message must not be followed by a plain one)
+    if (changed) this.emitChange(false, true)
+    return list
+  }
+
+  /** The list, asking the robot first if none arrived since it connected. */
+  async list(): Promise<ServiceInfo[]> {
+    if (!this.haveList && this.node.state === "connected") await this.refresh(5000).catch(() => {})
+    return this.services
+  }
+
+  /** The service and its descriptor; throws ServiceError (unavailable, unimplemented). */
+  async resolve(service: string): Promise<{ info: ServiceInfo; type: ServiceDescriptor<any, any> }> {
+    const name = normalizeName(service)
+    // a fleet's robot that is offline or unknown: say so at once (the list cannot have it)
+    if (this.fleet) this.checkRobot(name)
+    let info = this.services.find((x) => x.name === name)
+    if (!info && this.node.state === "connected") {
+      // the list may be stale (first call after a restart, a robot that just came): ask once, or
+      // wait for the question already asked (the calls of a group call come together)
+      let asking = this.refreshing
+      if (!asking && performance.now() - this.lastAsked > 1000) {
+        this.lastAsked = performance.now()
+        asking = this.refresh(2000)
+      }
+      try {
+        if (asking) info = (await asking).find((x) => x.name === name) ?? this.services.find((x) => x.name === name)
+      } catch {
+        // unimplemented or unavailable below
+      }
+    }
+    if (!info) {
+      if (this.fleet) this.checkRobot(name)
+      if (this.node.state !== "connected") throw new ServiceError("unavailable", `the robot is ${this.node.state}; try again when it is connected`, name)
+      if (this.fleet) {
+        const split = splitRobotName(name)
+        if (!split) {
+          const first = this.fleet.robots()[0]?.name ?? "rover1"
+          throw new ServiceError("unimplemented", `no service ${name}: this bridge serves several robots, name one (/${first}${name})`, name)
+        }
+        throw new ServiceError("unimplemented", `no service ${split.service} on robot ${split.robot} (robot service list shows what there is)`, name)
+      }
+      throw new ServiceError("unimplemented", `no service ${name} on the robot (robot service list shows what there is)`, name)
+    }
+    const type = this.registry[info.type]
+    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (its .srv is not under the project's interface roots, devs.json "interfaces")`, name)
+    return { info, type }
+  }
+
+  /** Throws `unavailable` when `name` belongs to a robot of the fleet that is offline or unknown. */
+  private checkRobot(name: string) {
+    const split = splitRobotName(name)
+    if (!split) return
+    const robots = this.fleet!.robots()
+    const r = robots.find((x) => x.name === split.robot)
+    if (!r) {
+      const known = robots.map((x) => x.name)
+      throw new ServiceError("unavailable", `no robot ${split.robot}${known.length ? ` (robots: ${known.join(", ")})` : " (no robot has appeared yet)"}`, name)
+    }
+    if (!r.online) throw new ServiceError("unavailable", `robot ${split.robot} is offline; try again when it is back`, name)
+  }
+
+  private entry(info: ServiceInfo, type: ServiceDescriptor<any, any>) {
+    let e = this.clients.get(info.name)
+    if (!e || e.hash32 !== info.hash32) {
+      const raw: ServiceDescriptor<Uint8Array, Uint8Array> = { ...type, request: passthrough(type.request), response: passthrough(type.response) }
+      e = { hash32: info.hash32, client: this.node.createClient(type, info.name), raw: this.node.createClient(raw, info.name) }
+      this.clients.set(info.name, e)
+    }
+    return e
+  }
+
+  /**
+   * One call with a JSON request; the response as JSON-ready values (`binary`: uint8[] as base64
+   * strings or as bytes). rosapi services are answered here. Never throws.
+   */
+  async callJson(req: CallRequest, binary: Binary, caller: Caller): Promise<CallOutcome> {
+    const name = normalizeName(req.service)
+    const start = performance.now()
+    let out: CallOutcome
+    try {
+      if (name in ROSAPI_SERVICES) return { ok: true, values: await this.rosapi(name, req.args) }
+      const { info, type } = await this.resolve(name)
+      let request: unknown
+      try {
+        request = fromJson(type.request, positional(type, req.args))
+      } catch (e) {
+        if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, name)
+        throw e
+      }
+      const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress })
+      out = { ok: true, values: toJson(type.response, res, binary), type }
+      this.emitResult({ service: name, type, response: () => res })
+    } catch (e) {
+      out = failure(e, name)
+    }
+    this.record(caller, name, start, out)
+    return out
+  }
+
+  /**
+   * One call with a request already encoded (ROS 2 CDR, as the robot takes it): the bytes go to the
+   * robot as they are, after a decode that checks them; the response bytes come back as the robot
+   * sent them. Never throws.
+   */
+  async callCdr(
+    service: string,
+    request: Uint8Array,
+    options: { timeoutMs: number; signal?: AbortSignal },
+    caller: Caller,
+  ): Promise<{ ok: true; bytes: Uint8Array; type: ServiceDescriptor<any, any> } | { ok: false; error: ServiceError }> {
+    const name = normalizeName(service)
+    const start = performance.now()
+    try {
+      const { info, type } = await this.resolve(name)
+      try {
+        type.request.decode(request)
+      } catch (e) {
+        throw new ServiceError("invalid_argument", `the CDR request is not a valid ${type.request.fullName}: ${(e as Error).message}`, name)
+      }
+      const bytes = await this.entry(info, type).raw.call(request, options)
+      this.record(caller, name, start, { ok: true, values: undefined, type })
+      let decoded: unknown
+      this.emitResult({ service: name, type, response: () => (decoded ??= type.response.decode(bytes)) })
+      return { ok: true, bytes, type }
+    } catch (e) {
+      const out = failure(e, name)
+      this.record(caller, name, start, out)
+      return { ok: false, error: out.error! }
+    }
+  }
+
+  private record(caller: Caller, service: string, start: number, out: CallOutcome) {
+    const ms = Number((performance.now() - start).toFixed(2))
+    if (!out.ok) this.log(`${caller.via} ${caller.client} ${service}: ${out.error?.message} (${ms} ms)`)
+    if (this.callListeners.size === 0 || caller.quiet) return
+    const rec: CallRecord = {
+      time: Date.now(),
+      via: caller.via,
+      client: caller.client,
+      service,
+      type: out.type?.fullName ?? "",
+      ms,
+      ok: out.ok,
+      code: out.error?.code ?? "",
+      message: out.error?.detail ?? "",
+    }
+    for (const l of [...this.callListeners]) l(rec)
+  }
+
+  private emitResult(res: CallResult) {
+    for (const l of [...this.resultListeners]) {
+      try {
+        l(res)
+      } catch (e) {
+        this.log(`a result listener failed: ${(e as Error).message}`)
+      }
+    }
+  }
+
+  private emitChange(restarted: boolean, servicesChanged: boolean, robotsChanged = false, robot?: string) {
+    const why: ChangeEvent = { restarted, servicesChanged }
+    if (robotsChanged) why.robotsChanged = true
+    if (robot !== undefined) why.robot = robot
+    for (const l of [...this.changeListeners]) l(why)
+  }
+
+  private async rosapi(name: string, args: unknown): Promise<unknown> {
+    const a = (typeof args === "object" && args !== null && !Array.isArray(args) ? args : {}) as Record<string, unknown>
+    const str = (k: string): string => {
+      const v = a[k]
+      if (typeof v !== "string") throw new ServiceError("invalid_argument", `${name}: '${k}' must be a string`, name)
+      return v
+    }
+    const registry = this.registry
+    switch (name) {
+      case "/rosapi/services":
+        return { services: [...(await this.list()).map((s) => s.name), ...Object.keys(ROSAPI_SERVICES)].sort() }
+      case "/rosapi/service_type": {
+        const n = normalizeName(str("service"))
+        return { type: ROSAPI_SERVICES[n] ?? (await this.list()).find((s) => s.name === n)?.type ?? "" }
+      }
+      case "/rosapi/services_for_type": {
+        const t = fullServiceTypeName(str("type"))
+        return { services: (await this.list()).filter((s) => s.type === t).map((s) => s.name).sort() }
+      }
+      case "/rosapi/service_request_details":
+      case "/rosapi/service_response_details": {
+        const t = registry[fullServiceTypeName(str("type"))]
+        if (!t) return { typedefs: [] }
+        return { typedefs: typedefs((name.endsWith("request_details") ? t.request : t.response).definitions) }
+      }
+      case "/rosapi/message_details": {
+        const want = str("type")
+        for (const t of Object.values(registry)) {
+          for (const half of [t.request, t.response]) {
+            const d = half.definitions.find((x) => x.name === want || shortTypeName(x.name ?? "") === want)
+            if (d) return { typedefs: typedefs([d, ...half.definitions.filter((x) => x !== d)]) }
+          }
+        }
+        return { typedefs: [] }
+      }
+      case "/rosapi/get_time": {
+        const ms = Date.now()
+        return { time: { sec: Math.floor(ms / 1000), nanosec: (ms % 1000) * 1_000_000 } }
+      }
+    }
+    throw new ServiceError("unimplemented", `${name} is not served`, name)
+  }
+
+  /** Stops listening to the node (the node itself stays open). */
+  close(): void {
+    for (const off of this.offs) off()
+    this.changeListeners.clear()
+    this.callListeners.clear()
+    this.resultListeners.clear()
+  }
+}
+
+const robotsKey = (robots: RobotEntry[] | undefined) => JSON.stringify(robots ?? [])
+const key = (list: ServiceInfo[]) => list.map((s) => `${s.name}|${s.type}|${s.hash32}`).join(",")
+
+function failure(e: unknown, name: string): CallOutcome {
+  const err = e instanceof ServiceError ? e : new ServiceError("internal", (e as Error)?.message ?? String(e), name)
+  return { ok: false, values: err.message, error: err }
+}
+
+/** rosbridge also takes args as a list, in field order. */
+function positional(type: ServiceDescriptor<any, any>, args: unknown): unknown {
+  if (!Array.isArray(args)) return args ?? {}
+  const fields = (type.request.definitions[0]?.definitions ?? []).filter((f) => !f.isConstant)
+  if (args.length > fields.length) throw new ServiceError("invalid_argument", `${args.length} arguments given, ${type.fullName} request has ${fields.length} fields`)
+  return Object.fromEntries(args.map((v, i) => [fields[i]!.name, v]))
+}

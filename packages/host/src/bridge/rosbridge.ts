@@ -1,0 +1,235 @@
+// The rosbridge v2 front end: call_service -> service_response (fragments, CBOR, progress), auth,
+// set_level, and the bridge's own topics (robot state, call log). Calls go through the shared
+// pipeline; limits and tokens through the guard. See docs/bridge.md.
+import type { RawData, WebSocket } from "ws"
+import { ServiceError } from "../client/errors"
+import type { Guard } from "./guard"
+import { parseJson, stringifyJson } from "./json"
+import { normalizeName } from "../client/names"
+import type { CallPipeline } from "./pipeline"
+
+/** Topics the bridge itself publishes (subscribe with the rosbridge `subscribe` op). */
+export const STATE_TOPIC = "/robot_bridge/state"
+export const CALLS_TOPIC = "/robot_bridge/calls"
+
+/** Unsent output (bytes) past which a client that stopped reading is disconnected. */
+export const MAX_BUFFERED = 64 * 1024 * 1024
+
+// cbor2 is the CBOR library roslibjs itself decodes with. It is an ES module: Node >= 20.19 loads it
+// from CommonJS with require(). Uint8Array becomes a CBOR byte string, bigint an exact integer.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { encode: cborEncode } = require("cbor2") as { encode(v: unknown): Uint8Array }
+const cbor = { encode: (v: unknown): Buffer => Buffer.from(cborEncode(v)) }
+
+interface Conn {
+  id: number
+  ws: WebSocket
+  address: string
+  authed: boolean
+  calls: Set<AbortController>
+  topics: Set<string>
+  statusLevel: "none" | "error" | "warning" | "info"
+}
+
+export interface RosbridgeOptions {
+  pipeline: CallPipeline
+  guard: Guard
+  defaultTimeoutMs: number
+  maxBytes: number
+  log: (line: string) => void
+}
+
+export class RosbridgeFrontEnd {
+  private readonly conns = new Set<Conn>()
+  private nextConn = 1
+  private readonly offs: (() => void)[]
+  private lastState = ""
+
+  constructor(private readonly o: RosbridgeOptions) {
+    const p = o.pipeline
+    this.offs = [
+      p.onChange(({ restarted, robot }) => {
+        const msg = p.stateMessage(restarted, robot)
+        // one robot of a fleet going away is told as a robot change then a list change: an
+        // unchanged message is not sent twice (a restart always is)
+        const text = stringifyJson(restarted ? p.stateMessage() : msg)
+        if (!restarted && text === this.lastState) return
+        this.lastState = text
+        this.publish(STATE_TOPIC, msg)
+      }),
+      p.onCall((rec) => {
+        if (!rec.service.startsWith("/rosapi/")) this.publish(CALLS_TOPIC, rec)
+      }),
+    ]
+  }
+
+  get count(): number {
+    return this.conns.size
+  }
+
+  /** Serves one accepted WebSocket; `authed` when the upgrade carried the right token (or none is needed). */
+  accept(ws: WebSocket, address: string, authed: boolean): void {
+    const c: Conn = { id: this.nextConn++, ws, address, authed, calls: new Set(), topics: new Set(), statusLevel: "error" }
+    this.conns.add(c)
+    ws.on("message", (data, isBinary) => {
+      try {
+        this.onMessage(c, data, isBinary)
+      } catch (e) {
+        this.status(c, "error", `bridge error: ${(e as Error).message}`)
+      }
+    })
+    ws.on("error", (e) => this.o.log(`client ${c.id}: ${e.message}`))
+    ws.on("close", (code) => {
+      if (code === 1009) this.o.log(`client ${c.id} closed: message over ${this.o.maxBytes} bytes`)
+      this.conns.delete(c)
+      for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "the client went away"))
+    })
+  }
+
+  close(): void {
+    for (const off of this.offs) off()
+    for (const c of this.conns) {
+      for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "bridge closing"))
+      c.ws.terminate()
+    }
+    this.conns.clear()
+  }
+
+  private publish(topic: string, msg: unknown) {
+    let text: string | undefined
+    for (const c of this.conns) {
+      if (!c.topics.has(topic)) continue
+      text ??= stringifyJson({ op: "publish", topic, msg })
+      this.send(c, text)
+    }
+  }
+
+  private send(c: Conn, data: string | Buffer) {
+    if (c.ws.readyState !== c.ws.OPEN) return
+    if (c.ws.bufferedAmount > MAX_BUFFERED) {
+      // the client stopped reading: drop it rather than hold its output in memory
+      this.o.log(`client ${c.id} disconnected: over ${MAX_BUFFERED} bytes unsent`)
+      c.ws.terminate()
+      return
+    }
+    c.ws.send(data)
+  }
+
+  private status(c: Conn, level: "error" | "warning" | "info", msg: string, id?: unknown) {
+    const order = { none: 0, error: 1, warning: 2, info: 3 }
+    if (order[level] > order[c.statusLevel]) return
+    const m: Record<string, unknown> = { op: "status", level, msg }
+    if (typeof id === "string" || typeof id === "number") m.id = id
+    this.send(c, stringifyJson(m))
+  }
+
+  private onMessage(c: Conn, data: RawData, isBinary: boolean) {
+    if (isBinary) return this.status(c, "error", "binary messages are not accepted: send rosbridge JSON text")
+    let msg: unknown
+    try {
+      msg = parseJson(data.toString())
+    } catch (e) {
+      return this.status(c, "error", `malformed JSON: ${(e as Error).message}`)
+    }
+    if (typeof msg !== "object" || msg === null || Array.isArray(msg) || typeof (msg as { op?: unknown }).op !== "string") {
+      return this.status(c, "error", "a rosbridge message is a JSON object with a string 'op'")
+    }
+    const m = msg as Record<string, unknown>
+    const op = m.op as string
+    if (op === "auth") {
+      const given = typeof m.mac === "string" ? m.mac : typeof m.token === "string" ? m.token : undefined
+      if (!this.o.guard.tokenOk(given)) {
+        this.status(c, "error", "wrong token", m.id)
+        c.ws.close(1008, "wrong token")
+        return
+      }
+      c.authed = true
+      return
+    }
+    if (!c.authed) {
+      this.status(c, "error", "authenticate first: connect with ?token=<token> or send {op: 'auth', mac: <token>}", m.id)
+      c.ws.close(1008, "not authenticated")
+      return
+    }
+    switch (op) {
+      case "call_service":
+        return this.onCall(c, m)
+      case "set_level": {
+        const level = m.level
+        if (level === "none" || level === "error" || level === "warning" || level === "info") c.statusLevel = level
+        else this.status(c, "error", `set_level: level must be none, error, warning or info`, m.id)
+        return
+      }
+      case "subscribe": {
+        const topic = m.topic
+        if (topic !== STATE_TOPIC && topic !== CALLS_TOPIC) {
+          return this.status(c, "error", `subscribe: this bridge publishes only ${STATE_TOPIC} and ${CALLS_TOPIC} (no ROS topics)`, m.id)
+        }
+        c.topics.add(topic)
+        if (topic === STATE_TOPIC) this.send(c, stringifyJson({ op: "publish", topic, msg: this.o.pipeline.stateMessage() }))
+        return
+      }
+      case "unsubscribe":
+        if (typeof m.topic === "string") c.topics.delete(m.topic)
+        return
+      case "advertise":
+      case "unadvertise":
+      case "publish":
+      case "advertise_service":
+      case "unadvertise_service":
+      case "service_response":
+      case "send_action_goal":
+      case "cancel_action_goal":
+        return this.status(c, "error", `op '${op}' is not supported: this bridge serves the robot's services (call_service) only`, m.id)
+      default:
+        return this.status(c, "error", `unknown op '${op}'`, m.id)
+    }
+  }
+
+  private onCall(c: Conn, m: Record<string, unknown>) {
+    const id = m.id
+    if (typeof m.service !== "string" || m.service === "") return this.status(c, "error", "call_service: 'service' must be a service name", id)
+    const service = normalizeName(m.service)
+    const compression = m.compression === undefined ? "none" : m.compression
+    if (compression !== "none" && compression !== "cbor" && compression !== "cbor-raw" && compression !== "png") {
+      return this.status(c, "error", `call_service: unknown compression '${String(compression)}'`, id)
+    }
+    if (compression === "png") this.status(c, "warning", "call_service: png compression is not supported; answering uncompressed", id)
+    const binary = compression === "cbor" || compression === "cbor-raw"
+    const frag = typeof m.fragment_size === "number" && m.fragment_size > 0 ? Math.floor(m.fragment_size) : undefined
+    const timeoutMs = typeof m.timeout === "number" && m.timeout > 0 ? Math.ceil(m.timeout * 1000) : this.o.defaultTimeoutMs
+    const reply = (values: unknown, result: boolean) => {
+      const out: Record<string, unknown> = { op: "service_response", service, values, result }
+      if (id !== undefined) out.id = id
+      if (binary) return this.send(c, cbor.encode(out))
+      const text = stringifyJson(out)
+      if (frag && text.length > frag) {
+        const fid = typeof id === "string" || typeof id === "number" ? id : `service_response:${service}:${c.id}:${Date.now()}`
+        const total = Math.ceil(text.length / frag)
+        for (let i = 0; i < total; i++) this.send(c, stringifyJson({ op: "fragment", id: fid, data: text.slice(i * frag, (i + 1) * frag), num: i, total }))
+      } else this.send(c, text)
+    }
+    const release = this.o.guard.acquire(c.address, c)
+    if (!release) return reply(new ServiceError("resource_exhausted", this.o.guard.refusal(c.address, c), service).message, false)
+    const ac = new AbortController()
+    c.calls.add(ac)
+    let lastProgress = 0
+    const onProgress =
+      m.progress === true
+        ? (received: number, total: number) => {
+            const now = performance.now()
+            if (received < total && now - lastProgress < 50) return
+            lastProgress = now
+            this.send(c, stringifyJson({ op: "service_progress", id, service, received, total }))
+          }
+        : undefined
+    this.o.pipeline
+      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress }, binary ? "bytes" : "base64", { via: "ws", client: `client ${c.id}` })
+      .then((out) => reply(out.values, out.ok))
+      .catch((e) => this.status(c, "error", `bridge error: ${(e as Error).message}`, id))
+      .finally(() => {
+        release()
+        c.calls.delete(ac)
+      })
+  }
+}

@@ -1,0 +1,202 @@
+// The bridge: one port serving
+//   - the rosbridge v2 protocol over WebSocket (packages/host/src/bridge/rosbridge.ts), so roslibjs and
+//     roslibpy clients work unchanged;
+//   - the Foxglove WebSocket protocol (packages/host/src/bridge/foxglove.ts) to clients that ask for the
+//     `foxglove.websocket.v1` subprotocol, and on a port of its own (Foxglove's usual 8765) if asked;
+//   - an HTTP API and the dashboard (packages/host/src/bridge/http.ts, packages/host/src/bridge/web/).
+// Every front end calls through one pipeline (packages/host/src/bridge/pipeline.ts) and is checked by one guard
+// (packages/host/src/bridge/guard.ts: origin, token, calls in flight per client address). It talks to the robot
+// through a RobotNode (packages/host/src/client/api.ts) only. See docs/bridge.md.
+import * as http from "node:http"
+import { WebSocketServer } from "ws"
+import type { RobotNode } from "../client/api"
+import { FOXGLOVE_SUBPROTOCOL, FoxgloveFrontEnd } from "./foxglove"
+import { clientAddress, Guard, isLoopback } from "./guard"
+import { httpHandler } from "./http"
+import { CallPipeline } from "./pipeline"
+import { RosbridgeFrontEnd } from "./rosbridge"
+import type { TypeRegistry } from "./rosapi"
+
+export { isLoopback } from "./guard"
+export { HTTP_STATUS } from "./http"
+export { CALLS_TOPIC, STATE_TOPIC } from "./rosbridge"
+export { FOXGLOVE_PORT, FOXGLOVE_SUBPROTOCOL } from "./foxglove"
+
+export interface BridgeOptions {
+  /** The robot (or an in-memory node). The bridge never closes it. */
+  node: RobotNode
+  /** Address to listen on (default 127.0.0.1). Anything but loopback needs `token`. */
+  host?: string
+  /** TCP port (default 9090, the rosbridge port; 0 picks a free one). */
+  port?: number
+  /** Shared secret every WebSocket and HTTP client must present (default: none, loopback only). */
+  token?: string
+  /** Origins allowed besides same-origin and no-origin clients (`*` allows any). */
+  allowedOrigins?: string[]
+  /** Largest WebSocket message or HTTP body accepted, in bytes (default 1 MiB). */
+  maxMessageBytes?: number
+  /**
+   * Calls one client address may have in flight (default 32), shared fairly by its connections;
+   * more are refused with resource_exhausted (packages/host/src/bridge/guard.ts).
+   */
+  maxInFlightPerClient?: number
+  /**
+   * Time an HTTP request has to arrive in full, headers and body (ms, default 5000); a slower one
+   * is answered 408 and its connection closed. It holds no in-flight slot meanwhile.
+   */
+  bodyTimeoutMs?: number
+  /** Service descriptors by full type name (packages/host/src/gen/interfaces.ts `serviceTypes`). */
+  typeRegistry: TypeRegistry
+  /** Timeout of a call that names none (ms, default 10000). */
+  callTimeoutMs?: number
+  /** Where the bridge writes one line per notable event (default: nowhere). */
+  log?: (line: string) => void
+  /**
+   * A second port serving only the Foxglove WebSocket protocol (Foxglove's usual one is 8765; 0
+   * picks a free one). Default: none; the bridge's own port serves Foxglove clients either way.
+   */
+  foxglovePort?: number
+  /** Encoding the Foxglove front end advertises services in (`cdr`, default, or `json`); calls may use either. */
+  foxgloveEncoding?: "cdr" | "json"
+}
+
+export interface Bridge {
+  /** `http://host:port` (the dashboard). */
+  readonly url: string
+  /** `ws://host:port` (rosbridge). */
+  readonly wsUrl: string
+  readonly host: string
+  readonly port: number
+  /** `ws://host:port` of the Foxglove-only port, when one was asked for. */
+  readonly foxgloveUrl?: string
+  /** WebSocket clients connected now (rosbridge and Foxglove). */
+  clientCount(): number
+  /** Closes every client and the listening socket; the node is left open. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the bridge; resolves once it listens. Throws before listening when `host` is not
+ * loopback and no token is given, and when a port is taken (naming it).
+ */
+export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  const host = options.host ?? "127.0.0.1"
+  const token = options.token || undefined
+  if (!isLoopback(host) && !token) {
+    throw new Error(
+      `refusing to listen on ${host} without a token: anyone who can reach this address could call the robot's services. ` +
+        `Pass --token <secret> (or set ROBOT_BRIDGE_TOKEN), or listen on 127.0.0.1.`,
+    )
+  }
+  const maxBytes = options.maxMessageBytes ?? 1024 * 1024
+  const defaultTimeoutMs = options.callTimeoutMs ?? 10000
+  const log = options.log ?? (() => {})
+  const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
+  const pipeline = new CallPipeline(options.node, options.typeRegistry, log)
+  const rosbridge = new RosbridgeFrontEnd({ pipeline, guard, defaultTimeoutMs, maxBytes, log })
+  const foxglove = new FoxgloveFrontEnd({ pipeline, guard, defaultTimeoutMs, log, encoding: options.foxgloveEncoding })
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes })
+  const foxWss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxBytes,
+    handleProtocols: (protocols) => (protocols.has(FOXGLOVE_SUBPROTOCOL) ? FOXGLOVE_SUBPROTOCOL : false),
+  })
+  const wantsFoxglove = (req: http.IncomingMessage) =>
+    (req.headers["sec-websocket-protocol"] ?? "")
+      .split(",")
+      .map((p) => p.trim())
+      .includes(FOXGLOVE_SUBPROTOCOL)
+  const onUpgrade = (foxgloveOnly: boolean) => (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+    const refuse = (status: number, why: string) => {
+      log(`refused a WebSocket client: ${why}`)
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`)
+    }
+    const verdict = guard.checkUpgrade(req)
+    if ("refuse" in verdict) return refuse(verdict.refuse, verdict.why)
+    const address = clientAddress(req)
+    if (foxgloveOnly || wantsFoxglove(req)) {
+      if (!wantsFoxglove(req)) return refuse(400, `this port serves the Foxglove WebSocket protocol only: ask for the ${FOXGLOVE_SUBPROTOCOL} subprotocol`)
+      // the Foxglove protocol has no auth message: the token comes with the URL
+      if (!verdict.authed) return refuse(401, "this bridge needs a token: connect with ?token=<token>")
+      foxWss.handleUpgrade(req, socket, head, (ws) => foxglove.accept(ws, address))
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => rosbridge.accept(ws, address, verdict.authed))
+  }
+
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 5000
+  // Node's own request timers as a backstop for requests the handler never reads (headers that
+  // never end, a body nobody asks for); checked every second rather than every 30 s
+  const server = http.createServer(
+    { headersTimeout: bodyTimeoutMs, requestTimeout: 2 * bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, bodyTimeoutMs) },
+    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs }),
+  )
+  server.on("upgrade", onUpgrade(false))
+  const servers = [server]
+  const port = await listen(server, host, options.port ?? 9090, "another bridge or rosbridge running?")
+  let foxPort: number | undefined
+  if (options.foxglovePort !== undefined) {
+    const fox = http.createServer((_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" })
+      res.end(`this port serves the Foxglove WebSocket protocol (${FOXGLOVE_SUBPROTOCOL}); the dashboard is on port ${port}\n`)
+    })
+    fox.on("upgrade", onUpgrade(true))
+    try {
+      foxPort = await listen(fox, host, options.foxglovePort, "another Foxglove bridge running?", "--foxglove-port")
+    } catch (e) {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      throw e
+    }
+    servers.push(fox)
+  }
+  for (const s of servers) s.on("error", (e) => log(`server error: ${e.message}`))
+  const shownHost = host.includes(":") ? `[${host}]` : host
+  log(
+    `bridge listening on http://${shownHost}:${port} (rosbridge and Foxglove ws://${shownHost}:${port})` +
+      (foxPort !== undefined ? `, Foxglove also on ws://${shownHost}:${foxPort}` : "") +
+      (token ? " with a token" : ""),
+  )
+
+  let closed = false
+  return {
+    url: `http://${shownHost}:${port}`,
+    wsUrl: `ws://${shownHost}:${port}`,
+    foxgloveUrl: foxPort !== undefined ? `ws://${shownHost}:${foxPort}` : undefined,
+    host,
+    port,
+    clientCount: () => rosbridge.count + foxglove.count,
+    async close() {
+      if (closed) return
+      closed = true
+      rosbridge.close()
+      foxglove.close()
+      pipeline.close()
+      wss.close()
+      foxWss.close()
+      await Promise.all(
+        servers.map((s) => {
+          s.closeAllConnections()
+          return new Promise<void>((resolve) => s.close(() => resolve()))
+        }),
+      )
+    },
+  }
+}
+
+/** Listens on host:port; the port actually bound (port 0 picks one). Rejects naming the problem. */
+function listen(server: http.Server, host: string, port: number, hint: string, option = "--port"): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EADDRINUSE") reject(new Error(`port ${port} on ${host} is in use (${hint}): pass ${option} <n>`))
+      else if (e.code === "EADDRNOTAVAIL") reject(new Error(`${host} is not an address of this machine: pass --host <address>`))
+      else reject(e)
+    })
+    server.listen(port, host, () => {
+      server.removeAllListeners("error")
+      const addr = server.address()
+      resolve(typeof addr === "object" && addr ? addr.port : port)
+    })
+  })
+}

@@ -1,0 +1,51 @@
+// The public shape of the host client. NodeCore (client/core.ts) implements it for the nodes
+// `connect` returns (JacdacNode in client/node.ts, the MQTT node in client/mqtt.ts), FleetNode
+// (client/fleet.ts) for a fleet; the bridge and the CLI depend only on this file.
+import type { ServiceDescriptor } from "../runtime/types"
+
+export type { ErrorCode } from "./errors"
+export { ServiceError } from "./errors"
+
+/** A service as the device lists it. */
+export interface ServiceInfo {
+  /** ROS name with the leading slash, e.g. `/add_two_ints`. */
+  name: string
+  /** Full type name, e.g. `example_interfaces/srv/AddTwoInts`. */
+  type: string
+  /** Type hash the device was built with (first 4 bytes of the sha256). */
+  hash32: number
+}
+
+export interface CallOptions {
+  /** Give up after this many milliseconds (`deadline_exceeded`). Default 10000. */
+  timeoutMs?: number
+  /** Abort the call (`cancelled`); the device is told to drop it. */
+  signal?: AbortSignal
+  /** Called as response bytes arrive: bytes received so far and the total. */
+  onProgress?: (received: number, total: number) => void
+}
+
+export interface Client<Req, Res> {
+  readonly serviceName: string
+  readonly type: ServiceDescriptor<Req, Res>
+  /** Resolves when the device lists this service with a matching type; rejects with
+   * `deadline_exceeded` after `timeoutMs` (default 10000), or `type_mismatch` if the hash differs. */
+  waitForService(options?: { timeoutMs?: number }): Promise<void>
+  /** One call. Rejects only with ServiceError. */
+  call(request: Req, options?: CallOptions): Promise<Res>
+}
+
+export type NodeState = "connecting" | "connected" | "disconnected"
+
+export interface RobotNode {
+  readonly state: NodeState
+  /** Fires on state changes and when the device program restarts (`restarted` true). */
+  onStateChange(listener: (state: NodeState, info: { restarted: boolean }) => void): () => void
+  /** Fires when the device's service list changes. */
+  onServicesChanged(listener: (services: ServiceInfo[]) => void): () => void
+  /** The device's services; waits for the device for up to `timeoutMs` (default 10000). */
+  listServices(options?: { timeoutMs?: number }): Promise<ServiceInfo[]>
+  createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res>
+  /** Fails pending calls with `unavailable` and closes the transport. */
+  close(): Promise<void>
+}

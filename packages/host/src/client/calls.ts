@@ -1,0 +1,625 @@
+// The host's call state machine for protocol v2 (docs/protocol.md): one session per device program,
+// calls numbered 1, 2, 3… within it, request upload windowed by the device's announced window,
+// busy retries with exponential backoff and jitter, go-back-N recovery of lost records, DONE and
+// the cumulative ack so the device can forget answered calls, deadlines sent with every call.
+// It knows nothing of Jacdac: it sends records through `CallLink` and is fed device records.
+import { randomInt } from "node:crypto"
+import { ServiceError, errorCodeFromWire, type ErrorCode } from "./errors"
+import {
+  CALL_HEADER,
+  CALLX_HEADER,
+  CallState,
+  DATA_HEADER,
+  PROTOCOL_VERSION,
+  RECORD_HEADER,
+  RECORD_TAIL,
+  WireStatus,
+  encodeCall,
+  encodeCallx,
+  encodeCancel,
+  encodeData,
+  encodeDone,
+  encodeOpen,
+  encodePoll,
+  type DeviceRecord,
+  type HelloRecord,
+} from "./records"
+import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "../gen/wire"
+
+/** What the call engine needs from the node that owns it. */
+export interface CallLink {
+  /** queue records for the device (packed and sent on the next tick) */
+  send(records: Uint8Array[]): void
+  /** the largest payload the link carries */
+  readonly maxPayload: number
+  /** the device's services, when listed, and the list version */
+  listed(): { version: number; services: { name: string; hash32: number }[] } | undefined
+  /** the list is stale: ask again */
+  refreshList(): void
+  /**
+   * Hold DONE records up to this long (ms) so the next CALL's `ack` can settle them instead (a link
+   * where every message costs, such as MQTT); sent sooner once the answers held would take a
+   * quarter of the device's budget. 0 or absent: DONE on the next tick.
+   */
+  readonly doneDelayMs?: number
+}
+
+/** Counters kept by a node (for tests and the benchmark). */
+export interface CallStats {
+  callsStarted: number
+  polls: number
+  requestResends: number
+  busyRetries: number
+  sessionsOpened: number
+}
+
+/** default time for a call with no `timeoutMs`: to its first answer, then with no progress */
+export const DEFAULT_TIMEOUT_MS = 10000
+/** the device keeps a session that called for this long at least (src/rpc/core.ts SESSION_KEEP_MS) */
+const SESSION_KEEP_MS = 30000
+/** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
+const POLL_FIRST_MS = 400
+const POLL_RUNNING_MS = 1000
+const POLL_MAX_MS = 4000
+
+export interface PendingCall {
+  seq: number
+  service: string
+  name: Uint8Array
+  hash32: number
+  request: Uint8Array
+  decode: (b: Uint8Array) => unknown
+  resolve: (v: unknown) => void
+  reject: (e: ServiceError) => void
+  onProgress?: (received: number, total: number) => void
+  /** absolute deadline (Date.now() ms) */
+  deadline: number
+  /** the caller's timeout (ms) */
+  timeoutMs: number
+  /** the caller set no timeout: the deadline moves forward while the response arrives */
+  rolling: boolean
+  timer: NodeJS.Timeout | undefined
+  /** sent to the device in the current session (needs CANCEL/DONE), 0 when not yet */
+  session: number
+  resTotal: number
+  res: Uint8Array | undefined
+  got: number
+  /** request bytes the device acknowledged, and sent so far */
+  acked: number
+  sentTo: number
+  /**
+   * the CALL went without data and the rest waits for the device's first STATUS receiving: a
+   * request that needs DATA records anyway is not streamed before the device admitted it (a busy
+   * device would read and drop every byte of it, and over MQTT each 128-byte read costs the
+   * device heap: issue 20)
+   */
+  held: boolean
+  /** bytes allowed beyond `acked`: the device's window, halved on every gap (AIMD, as TCP does) */
+  cwnd: number
+  silence: NodeJS.Timeout | undefined
+  pollDelay: number
+  lastPollAt: number
+  lastPollHave: number
+  lastResendAt: number
+  lastGapOff: number
+  busyCount: number
+  /** do not use the compact CALLX (the device said our list is stale) */
+  fullCall: boolean
+  cleanup: () => void
+}
+
+export class CallEngine {
+  readonly stats: CallStats = { callsStarted: 0, polls: 0, requestResends: 0, busyRetries: 0, sessionsOpened: 0 }
+  /** session id from the device; 0 while none */
+  session = 0
+  private nonce = 0
+  /** calls started in the current session, when its first was sent, and whether the device answered any */
+  private started = 0
+  private firstSentAt = 0
+  private heard = false
+  private openTimer: NodeJS.Timeout | undefined
+  private openDelay = 200
+  private nextSeq = 1
+  private readonly active = new Map<number, PendingCall>()
+  private readonly queue: PendingCall[] = []
+  private doneSeqs: number[] = []
+  private doneTimer: NodeJS.Timeout | undefined
+  private hello: HelloRecord | undefined
+  /** a fatal condition (protocol version): every call fails with it */
+  private fatal: ServiceError | undefined
+  closed = false
+
+  constructor(
+    private readonly link: CallLink,
+    private readonly window: () => number,
+  ) {}
+
+  get limits(): HelloRecord | undefined {
+    return this.hello
+  }
+
+  // ------------------------------------------------------------------ sessions
+  /** A device program appeared or changed (new HELLO bootId): open a session with it. */
+  deviceHello(h: HelloRecord, restarted: boolean) {
+    this.hello = h
+    if (restarted) this.lose("unavailable", "device program restarted")
+    if (!this.session) this.open()
+    this.pump()
+  }
+
+  /** The device is gone: fail what it was doing, forget the session. */
+  deviceLost(why: string) {
+    this.hello = undefined
+    this.lose("unavailable", why)
+    clearTimeout(this.openTimer)
+    this.openTimer = undefined
+  }
+
+  /** The calls sent in the current session, which the device never saw, wait for the next session. */
+  private requeue() {
+    const again = [...this.active.values()].sort((a, b) => a.seq - b.seq)
+    this.active.clear()
+    this.session = 0
+    this.doneSeqs = []
+    for (const c of again) {
+      clearTimeout(c.silence)
+      Object.assign(c, { session: 0, resTotal: -1, res: undefined, got: 0, acked: 0, sentTo: 0, held: false, cwnd: 0, pollDelay: POLL_FIRST_MS, lastPollAt: 0, lastPollHave: -1, lastResendAt: 0, lastGapOff: -1, busyCount: 0 })
+    }
+    this.queue.unshift(...again)
+  }
+
+  /** Every call sent in the current session fails (never resent); the session is forgotten. */
+  private lose(code: ErrorCode, why: string) {
+    const sent = [...this.active.values()]
+    this.active.clear()
+    this.session = 0
+    this.doneSeqs = []
+    for (const c of sent) this.settle(c, new ServiceError(code, why, c.service))
+  }
+
+  private open() {
+    if (this.closed || !this.hello) return
+    clearTimeout(this.openTimer)
+    if (!this.openTimer) this.nonce = randomInt(1, 0xffffffff)
+    this.link.send([encodeOpen({ nonce: this.nonce, version: PROTOCOL_VERSION })])
+    // the OPEN or the SESSION may be lost; a refusal (table full) backs off
+    this.openTimer = setTimeout(() => {
+      this.openTimer = undefined
+      this.openDelay = Math.min(2000, this.openDelay * 2)
+      if (!this.session) this.open()
+    }, this.openDelay + randomInt(0, 100))
+  }
+
+  setFatal(e: ServiceError) {
+    this.fatal = e
+    this.lose(e.code, e.detail)
+    this.failAll(e.code, e.detail)
+  }
+
+  // ------------------------------------------------------------------ device records
+  onRecord(r: DeviceRecord) {
+    switch (r.kind) {
+      case "session":
+        if (r.nonce !== this.nonce || this.session) return
+        if (r.session === 0) return // refused: the open timer retries with backoff
+        clearTimeout(this.openTimer)
+        this.openTimer = undefined
+        this.openDelay = 200
+        this.session = r.session
+        this.nextSeq = 1
+        this.started = 0
+        this.heard = false
+        this.stats.sessionsOpened++
+        this.pump()
+        return
+      case "nosession":
+        if (r.session !== this.session || !this.session) return
+        // The device gives up a session that made no call for 10 s (an OPEN flood must not fill
+        // its table) and one that called only SESSION_KEEP_MS later. So when nothing in this session
+        // was ever answered and its first call went out less than that ago, the session was gone
+        // before the calls arrived and none of them ran: they go again in a new session. Otherwise
+        // they may have run and fail (never resent: at most once).
+        if (!this.heard && this.started === this.active.size && Date.now() - this.firstSentAt < SESSION_KEEP_MS) this.requeue()
+        else this.lose("unavailable", "the device gave up this host's session (too many hosts, or its program restarted)")
+        this.open()
+        return
+      case "result":
+      case "rdata":
+      case "status": {
+        if (r.session !== this.session || !this.session) return
+        this.heard = true
+        const c = this.active.get(r.seq)
+        if (c) this.onCallRecord(c, r)
+        return
+      }
+    }
+  }
+
+  private onCallRecord(c: PendingCall, r: DeviceRecord) {
+    const prevDelay = c.pollDelay
+    c.pollDelay = POLL_FIRST_MS
+    if (r.kind === "result") {
+      if (r.status !== WireStatus.ok) {
+        const msg = Buffer.from(r.data).toString("utf8")
+        if (r.status === WireStatus.busy) {
+          this.busy(c)
+          return
+        }
+        if (r.status === WireStatus.stale) {
+          // our copy of the service list is out of date: refresh it, call by name meanwhile
+          c.fullCall = true
+          this.link.refreshList()
+          this.sendRequest(c, 0, false)
+          return
+        }
+        this.done(c)
+        this.settle(c, new ServiceError(errorCodeFromWire(r.status), msg, c.service))
+        return
+      }
+      if (c.resTotal < 0) {
+        c.resTotal = r.total
+        c.res = new Uint8Array(r.total)
+      }
+      this.accept(c, 0, r.data)
+    } else if (r.kind === "rdata") {
+      if (c.resTotal < 0) {
+        this.poll(c, 0, true) // the RESULT was lost
+        return
+      }
+      this.accept(c, r.offset, r.data)
+    } else if (r.kind === "status") {
+      switch (r.state) {
+        case CallState.unknown:
+          // the device never saw the CALL (or lost the request): it has not run, send it again
+          if (c.resTotal >= 0) this.settle(c, new ServiceError("unavailable", "the device no longer knows this call", c.service))
+          else this.sendRequest(c, 0, true)
+          break
+        case CallState.gone:
+          this.settle(c, new ServiceError("unavailable", "the call was answered, but the device released the response before it arrived", c.service))
+          break
+        case CallState.gap:
+          // a lost chunk: the link is congested or lossy, send less at once
+          c.cwnd = Math.max(this.link.maxPayload, c.cwnd / 2)
+          this.sendRequest(c, r.offset, true)
+          break
+        case CallState.receiving:
+          // (the first one for a held request says: admitted, send)
+          if (r.offset > c.acked || (c.held && r.offset === c.acked)) {
+            c.held = false
+            c.acked = r.offset
+            c.cwnd = Math.min(this.hello?.window ?? 944, c.cwnd + this.link.maxPayload)
+            this.sendMore(c)
+          } else this.sendRequest(c, r.offset, true) // no progress since the last answer: go back
+          break
+        case CallState.running:
+        case CallState.queued:
+          // a slow handler: poll less and less often (each answer costs the device a packet)
+          c.pollDelay = Math.min(POLL_MAX_MS, Math.max(POLL_RUNNING_MS, prevDelay * 2))
+          this.armSilence(c)
+          break
+        default:
+          this.armSilence(c)
+      }
+    }
+  }
+
+  private accept(c: PendingCall, offset: number, data: Uint8Array) {
+    const res = c.res!
+    if (offset > c.got) {
+      this.poll(c, c.got, true) // gap: go back to the first missing byte
+      return
+    }
+    const end = offset + data.length
+    if (end > c.resTotal) {
+      this.done(c)
+      this.settle(c, new ServiceError("internal", `response data beyond its length (${end} > ${c.resTotal})`, c.service))
+      return
+    }
+    if (end > c.got) {
+      res.set(data.subarray(c.got - offset), c.got)
+      c.got = end
+      this.progress(c)
+      c.onProgress?.(c.got, c.resTotal)
+    }
+    if (c.got === c.resTotal) {
+      this.done(c)
+      let v: unknown
+      try {
+        v = c.decode(res)
+      } catch (e) {
+        this.settle(c, new ServiceError("internal", `cannot decode the response: ${(e as Error).message}`, c.service))
+        return
+      }
+      this.settle(c, undefined, v)
+      return
+    }
+    this.armSilence(c)
+  }
+
+  /** a default-timeout call keeps its time while the response keeps arriving */
+  private progress(c: PendingCall) {
+    if (!c.rolling) return
+    const d = Date.now() + DEFAULT_TIMEOUT_MS
+    if (d - c.deadline < 250) return
+    c.deadline = d
+    clearTimeout(c.timer)
+    c.timer = setTimeout(() => this.expire(c), DEFAULT_TIMEOUT_MS)
+  }
+
+  // ------------------------------------------------------------------ calls
+  start<Res>(service: string, name: Uint8Array, hash32: number, request: Uint8Array, decode: (b: Uint8Array) => Res, options: { timeoutMs?: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      if (this.closed) {
+        reject(new ServiceError("unavailable", "node closed", service))
+        return
+      }
+      if (this.fatal) {
+        reject(new ServiceError(this.fatal.code, this.fatal.detail, service))
+        return
+      }
+      const lim = this.hello
+      if (lim && request.length > lim.maxRequestBytes) {
+        reject(new ServiceError("resource_exhausted", `request of ${request.length} bytes exceeds maxRequestBytes=${lim.maxRequestBytes}`, service))
+        return
+      }
+      const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+      const c: PendingCall = {
+        seq: 0,
+        service,
+        name,
+        hash32,
+        request,
+        decode,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        onProgress: options.onProgress,
+        deadline: Date.now() + timeoutMs,
+        timeoutMs,
+        rolling: options.timeoutMs === undefined,
+        timer: undefined,
+        session: 0,
+        resTotal: -1,
+        res: undefined,
+        got: 0,
+        acked: 0,
+        sentTo: 0,
+        held: false,
+        cwnd: 0,
+        silence: undefined,
+        pollDelay: POLL_FIRST_MS,
+        lastPollAt: 0,
+        lastPollHave: -1,
+        lastResendAt: 0,
+        lastGapOff: -1,
+        busyCount: 0,
+        fullCall: false,
+        cleanup: () => {},
+      }
+      c.timer = setTimeout(() => this.expire(c), timeoutMs)
+      const signal = options.signal
+      const onAbort = () => this.abandon(c, "cancelled", "the call was aborted")
+      if (signal) {
+        if (signal.aborted) {
+          clearTimeout(c.timer)
+          reject(new ServiceError("cancelled", "the call was aborted", service))
+          return
+        }
+        signal.addEventListener("abort", onAbort, { once: true })
+      }
+      c.cleanup = () => {
+        clearTimeout(c.timer)
+        clearTimeout(c.silence)
+        signal?.removeEventListener("abort", onAbort)
+      }
+      this.queue.push(c)
+      this.pump()
+    })
+  }
+
+  private expire(c: PendingCall) {
+    const ms = c.rolling ? `no answer or progress within ${DEFAULT_TIMEOUT_MS} ms` : `no answer within ${c.timeoutMs} ms`
+    this.abandon(c, "deadline_exceeded", ms)
+  }
+
+  /** bytes of device budget our active calls take (as packages/device/src/rpc/calls.ts charges: per-call cost + request) */
+  private budgetInUse(): number {
+    let n = 0
+    for (const c of this.active.values()) if (c.resTotal < 0) n += CALL_COST + c.request.length
+    return n
+  }
+
+  pump() {
+    if (this.closed || !this.hello || !this.session) return
+    const budget = this.hello.budget
+    while (this.active.size < this.window() && this.queue.length) {
+      const c = this.queue[0]!
+      // adapt to the device's budget: a big upload waits until it fits beside our other calls
+      // (big requests leave the device's reserve to small calls, as its admission does)
+      const limit = c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget
+      if (this.active.size > 0 && this.budgetInUse() + CALL_COST + c.request.length > limit) break
+      this.queue.shift()
+      if (this.started++ === 0) this.firstSentAt = Date.now()
+      c.seq = this.nextSeq++
+      c.session = this.session
+      this.active.set(c.seq, c)
+      this.stats.callsStarted++
+      this.sendRequest(c, 0, false)
+    }
+  }
+
+  /** every seq <= this is settled on the host (sent with every CALL) */
+  private ack(): number {
+    let low = this.nextSeq
+    for (const s of this.active.keys()) if (s < low) low = s
+    return low - 1
+  }
+
+  /** sends the request from byte `from` (0: the CALL record first), up to the device's window */
+  private sendRequest(c: PendingCall, from: number, resend: boolean) {
+    const now = Date.now()
+    if (resend) {
+      // one resend per offset per 150 ms: answers to records already on the way must not trigger more
+      if (now - c.lastResendAt < 150 && from === c.lastGapOff) return
+      this.stats.requestResends++
+    }
+    c.lastResendAt = now
+    c.lastGapOff = from
+    if (from > c.acked) c.acked = from
+    const recs: Uint8Array[] = []
+    const req = c.request
+    const max = this.link.maxPayload
+    let off = from
+    if (from === 0) {
+      // (the remaining time in whole ms, as a u32)
+      const head = { session: this.session, seq: c.seq, ack: this.ack(), timeoutMs: Math.min(0xffffffff, Math.max(1, Math.ceil(c.deadline - now))) }
+      this.ackCovers(head.ack)
+      const index = c.fullCall ? -1 : this.compactIndex(c, max)
+      const listed = this.link.listed()
+      if (index >= 0 && listed) {
+        recs.push(encodeCallx({ ...head, listVersion: listed.version, index, data: req }))
+        off = req.length
+      } else {
+        // a request that does not fit the CALL record goes after the device admitted it
+        const room = max - CALL_HEADER - c.name.length
+        const n = req.length <= room ? req.length : 0
+        c.held = n < req.length
+        recs.push(encodeCall({ ...head, hash32: c.hash32, total: req.length, name: c.name, data: req.subarray(0, n) }))
+        off = n
+      }
+    }
+    c.sentTo = off
+    this.link.send(recs)
+    if (!c.held) this.sendMore(c)
+    this.armSilence(c)
+  }
+
+  /** request data up to what the device's window allows beyond what it acknowledged */
+  private sendMore(c: PendingCall) {
+    const req = c.request
+    if (c.cwnd <= 0) c.cwnd = this.hello?.window ?? 944
+    const limit = Math.min(req.length, Math.max(c.acked, 0) + c.cwnd)
+    const max = this.link.maxPayload
+    const recs: Uint8Array[] = []
+    while (c.sentTo < limit) {
+      const n = Math.min(limit - c.sentTo, max - DATA_HEADER)
+      recs.push(encodeData({ session: this.session, seq: c.seq, offset: c.sentTo, data: req.subarray(c.sentTo, c.sentTo + n) }))
+      c.sentTo += n
+    }
+    if (recs.length) this.link.send(recs)
+  }
+
+  /** index for a compact CALLX: the request fits one record and the listed hash matches */
+  private compactIndex(c: PendingCall, max: number): number {
+    const l = this.link.listed()
+    if (!l || c.request.length > max - CALLX_HEADER) return -1
+    const i = l.services.findIndex((s) => s.name === c.service)
+    if (i < 0 || i > 255 || l.services[i]!.hash32 !== c.hash32) return -1
+    return i
+  }
+
+  private poll(c: PendingCall, have: number, onGap: boolean) {
+    const now = Date.now()
+    // one POLL per missing offset per 300 ms: chunks already on the way must not trigger more
+    if (onGap && c.lastPollHave === have && now - c.lastPollAt < 300) return
+    c.lastPollAt = now
+    c.lastPollHave = have
+    this.stats.polls++
+    this.link.send([encodePoll({ session: this.session, seq: c.seq, have })])
+    this.armSilence(c)
+  }
+
+  private armSilence(c: PendingCall) {
+    clearTimeout(c.silence)
+    c.silence = setTimeout(() => {
+      if (this.active.get(c.seq) !== c || c.session !== this.session) return
+      const d = c.pollDelay
+      c.pollDelay = Math.min(POLL_MAX_MS, d * 2)
+      this.poll(c, c.got, false)
+    }, c.pollDelay)
+  }
+
+  private busy(c: PendingCall) {
+    // the device ran nothing: try again with the same seq after an exponential backoff with jitter
+    this.stats.busyRetries++
+    const base = Math.min(1000, 20 * 2 ** Math.min(c.busyCount++, 6))
+    clearTimeout(c.silence)
+    c.silence = setTimeout(() => {
+      if (this.active.get(c.seq) !== c || c.session !== this.session) return
+      c.acked = 0
+      c.sentTo = 0
+      this.sendRequest(c, 0, false)
+    }, base / 2 + randomInt(0, Math.ceil(base)))
+  }
+
+  /** the response arrived (or an error answer): tell the device it may forget the call */
+  private done(c: PendingCall) {
+    if (c.session !== this.session || !this.session) return
+    this.doneSeqs.push(c.seq)
+    const delay = this.link.doneDelayMs ?? 0
+    if (delay <= 0) {
+      if (this.doneSeqs.length === 1) setImmediate(() => this.flushDone())
+      return
+    }
+    // each answer the device retains costs it about CALL_COST of its budget
+    const full = this.doneSeqs.length * CALL_COST >= (this.hello?.budget ?? 0) / 4
+    if (full || !this.doneTimer) {
+      clearTimeout(this.doneTimer)
+      this.doneTimer = full ? undefined : setTimeout(() => {
+        this.doneTimer = undefined
+        this.flushDone()
+      }, delay)
+      if (full) setImmediate(() => this.flushDone())
+    }
+  }
+
+  /** a CALL carries `ack`: the DONEs held for seqs up to it are not needed any more */
+  private ackCovers(ack: number) {
+    if (!this.doneSeqs.length || !(this.link.doneDelayMs ?? 0)) return
+    this.doneSeqs = this.doneSeqs.filter((s) => s > ack)
+  }
+
+  private flushDone() {
+    const seqs = this.doneSeqs
+    this.doneSeqs = []
+    if (!seqs.length || !this.session) return
+    const per = Math.floor((this.link.maxPayload - RECORD_HEADER - RECORD_TAIL.DONE) / 4)
+    for (let i = 0; i < seqs.length; i += per) this.link.send([encodeDone({ session: this.session, seqs: seqs.slice(i, i + per) })])
+  }
+
+  private abandon(c: PendingCall, code: ErrorCode, msg: string) {
+    const i = this.queue.indexOf(c)
+    if (i >= 0) this.queue.splice(i, 1)
+    if (c.session && c.session === this.session && this.active.get(c.seq) === c) this.link.send([encodeCancel({ session: this.session, seq: c.seq })])
+    this.settle(c, new ServiceError(code, msg, c.service))
+  }
+
+  private settle(c: PendingCall, err: ServiceError | undefined, value?: unknown) {
+    c.cleanup()
+    if (this.active.get(c.seq) === c) this.active.delete(c.seq)
+    const i = this.queue.indexOf(c)
+    if (i >= 0) this.queue.splice(i, 1)
+    // later records for this seq find nothing; a second settle is a no-op
+    const res = c.resolve
+    const rej = c.reject
+    c.resolve = () => {}
+    c.reject = () => {}
+    if (err) rej(err)
+    else res(value)
+    this.pump()
+  }
+
+  /** fails every call, sent or waiting */
+  failAll(code: ErrorCode, msg: string) {
+    const all = [...this.active.values(), ...this.queue]
+    this.active.clear()
+    this.queue.length = 0
+    for (const c of all) this.settle(c, new ServiceError(code, msg, c.service))
+  }
+
+  close() {
+    this.failAll("unavailable", "node closed")
+    this.closed = true
+    clearTimeout(this.openTimer)
+    clearTimeout(this.doneTimer)
+  }
+}

@@ -1,0 +1,445 @@
+// The transport-independent half of a node: what every carrier of the record protocol v2
+// (docs/protocol.md) shares. It tracks the device's HELLO and SERVICE list (restarts by bootId),
+// dispatches device records to the call engine (packages/host/src/client/calls.ts), packs outgoing records into
+// frames, and implements createClient/waitForService/listServices and the listeners of RobotNode
+// (packages/host/src/client/api.ts). A subclass carries the frames: JacdacNode (packages/host/src/client/node.ts: the
+// rosServices Jacdac service) and MqttNode (packages/host/src/client/mqtt.ts: a robot's MQTT topics).
+import type { ServiceDescriptor } from "../runtime/types"
+import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
+import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
+import { ServiceError } from "./errors"
+import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, parseDeviceFrame, type DeviceRecord, type HelloRecord } from "./records"
+import { normalizeName } from "./names"
+
+/**
+ * Limits the device announced in its HELLO record: the record's own fields (HelloRecord, generated
+ * from protocol/protocol.json, documents each), with its `version` as `protocolVersion`.
+ */
+export type DeviceLimits = Pick<HelloRecord, "bootId" | "maxRequestBytes" | "maxResponseBytes" | "budget" | "maxInFlight" | "window" | "maxRecord"> & {
+  protocolVersion: number
+}
+
+/** Counters kept by a node (for tests and the benchmark). */
+export interface NodeStats extends CallStats {
+  packetsSent: number
+  packetsReceived: number
+  protocolErrors: number
+}
+
+/** A RobotNode that speaks the record protocol itself (every node `connect` returns). */
+export interface RecordNode extends RobotNode {
+  /** Limits from the device's last HELLO. */
+  readonly limits: DeviceLimits | undefined
+  readonly stats: NodeStats
+  /** The session id the device gave this node (0 while none). */
+  readonly session: number
+  /** Fires on ERROR records from the device and on device frames this client cannot parse. */
+  onProtocolError(listener: (message: string) => void): () => void
+  /** Fires for every record the device sends (diagnostics, tests). */
+  onDeviceRecord(listener: (record: DeviceRecord) => void): () => void
+  /** Sends one raw frame of host records (tests: malformed frames); at most the link's frame size. */
+  sendRawFrame(payload: Uint8Array): Promise<void>
+  /** The current service list, if known (no waiting). */
+  knownServices(): ServiceInfo[] | undefined
+}
+
+/** Options every node takes (the part of `connect`'s options that is not the transport). */
+export interface NodeOptions {
+  /** Calls in flight per device; more wait in a queue (default: the device's maxInFlight, at most 16). */
+  window?: number
+}
+
+export class Listeners<A extends unknown[]> {
+  private readonly set = new Set<(...a: A) => void>()
+  add(f: (...a: A) => void): () => void {
+    this.set.add(f)
+    return () => {
+      this.set.delete(f)
+    }
+  }
+  get size(): number {
+    return this.set.size
+  }
+  emit(...a: A) {
+    for (const f of [...this.set]) {
+      try {
+        f(...a)
+      } catch (e) {
+        console.error("listener failed:", e)
+      }
+    }
+  }
+}
+
+export abstract class NodeCore implements RecordNode, CallLink {
+  state: NodeState = "connecting"
+  protected readonly engine: CallEngine
+  protected readonly io = { packetsSent: 0, packetsReceived: 0, protocolErrors: 0 }
+  protected services: ServiceInfo[] | undefined
+  private pendingList: { version: number; entries: (ServiceInfo | undefined)[] } | undefined
+  private listVersion = -1
+  protected bootId: number | undefined
+  private listTimer: NodeJS.Timeout | undefined
+  protected readonly stateListeners = new Listeners<[NodeState, { restarted: boolean }]>()
+  protected readonly servicesListeners = new Listeners<[ServiceInfo[]]>()
+  private readonly errorListeners = new Listeners<[string]>()
+  private readonly recordListeners = new Listeners<[DeviceRecord]>()
+  private outbox: Uint8Array[] = []
+  private flushScheduled = false
+  protected closed = false
+  /** when a restart was last handled (HELLO with a new bootId, or the carrier's own restart event) */
+  protected restartSeenAt = 0
+
+  constructor(protected readonly nodeOptions: NodeOptions) {
+    this.engine = new CallEngine(this, () => this.window)
+  }
+
+  // ------------------------------------------------------------------ what a carrier provides
+  /** True while frames can reach the device (a device attached, a robot online). */
+  protected abstract linkReady(): boolean
+  /** Sends one frame of records (at most `maxPayload` bytes). */
+  protected abstract sendFrame(payload: Uint8Array): Promise<void>
+  /** Closes the carrier (after the calls failed). */
+  protected abstract closeLink(): Promise<void>
+  /** Names the device in messages, e.g. `the device` or `robot rover1 (mqtt://host:1883)`. */
+  protected abstract describe(): string
+  /** A reason to fail calls at once instead of waiting (the robot is known to be offline). */
+  protected failFast(): ServiceError | undefined {
+    return undefined
+  }
+
+  /** The largest frame the carrier takes; the device's HELLO may lower (or raise) it. */
+  get maxPayload(): number {
+    return JACDAC_PAYLOAD
+  }
+
+  get stats(): NodeStats {
+    return { ...this.engine.stats, ...this.io }
+  }
+
+  get limits(): DeviceLimits | undefined {
+    const h = this.engine.limits
+    if (!h) return undefined
+    return {
+      bootId: h.bootId,
+      maxRequestBytes: h.maxRequestBytes,
+      maxResponseBytes: h.maxResponseBytes,
+      budget: h.budget,
+      maxInFlight: h.maxInFlight,
+      window: h.window,
+      maxRecord: h.maxRecord,
+      protocolVersion: h.version,
+    }
+  }
+
+  /** The device's last HELLO (subclasses size their frames from it). */
+  protected get hello(): HelloRecord | undefined {
+    return this.engine.limits
+  }
+
+  get window(): number {
+    const w = this.nodeOptions.window ?? Math.min(16, this.engine.limits?.maxInFlight ?? 8)
+    return Math.max(1, w)
+  }
+
+  /** the current session with the device (0 while none): tests and diagnostics */
+  get session(): number {
+    return this.engine.session
+  }
+
+  // ------------------------------------------------------------------ CallLink
+  send(records: Uint8Array[]): void {
+    this.enqueue(records)
+  }
+  listed(): { version: number; services: { name: string; hash32: number }[] } | undefined {
+    return this.services ? { version: this.listVersion, services: this.services } : undefined
+  }
+  refreshList(): void {
+    this.services = undefined
+    this.requestList()
+  }
+
+  // ------------------------------------------------------------------ device tracking
+  /**
+   * A (new) device is reachable: forget what was known of the last one and ask for its list.
+   * `sameDevice`: the same device came back (MQTT presence), so a new bootId in its HELLO is
+   * reported as a restart.
+   */
+  protected deviceFound(sameDevice = false) {
+    if (!sameDevice) this.bootId = undefined
+    this.listVersion = -1
+    this.services = undefined
+    this.pendingList = undefined
+    this.requestList()
+  }
+
+  /** The device is gone: its session and every call fail with `unavailable` `why`. `keepBootId`: see deviceFound. */
+  protected deviceGone(why: string, keepBootId = false) {
+    this.services = undefined
+    this.pendingList = undefined
+    if (!keepBootId) this.bootId = undefined
+    this.outbox = []
+    clearTimeout(this.listTimer)
+    this.engine.deviceLost(why)
+    this.engine.failAll("unavailable", why)
+  }
+
+  /** The device program restarted (the carrier noticed): fail the session's calls, list again. */
+  protected restarted(why: string) {
+    this.restartSeenAt = Date.now()
+    this.engine.deviceLost(why)
+    this.bootId = undefined
+    this.listVersion = -1
+    this.services = undefined
+    this.stateListeners.emit(this.state, { restarted: true })
+    this.requestList()
+  }
+
+  protected setState(s: NodeState, restarted: boolean) {
+    if (this.state === s && !restarted) return
+    this.state = s
+    this.stateListeners.emit(s, { restarted })
+  }
+
+  protected requestList() {
+    if (this.closed || !this.linkReady()) return
+    this.enqueue([encodeList()])
+    // the HELLO or a SERVICE record may be lost: ask again until the list is complete
+    clearTimeout(this.listTimer)
+    this.listTimer = setTimeout(() => {
+      if (!this.closed && this.linkReady() && !this.services) this.requestList()
+    }, 500)
+  }
+
+  // ------------------------------------------------------------------ incoming
+  /** One frame of device records from the carrier. */
+  protected onPayload(data: Uint8Array) {
+    this.io.packetsReceived++
+    let recs: DeviceRecord[]
+    try {
+      recs = parseDeviceFrame(data)
+    } catch (e) {
+      if (e instanceof VersionError) {
+        this.protocolError(e.message)
+        this.engine.setFatal(new ServiceError("unavailable", e.message))
+        return
+      }
+      this.protocolError(`bad frame from ${this.describe()}: ${(e as Error).message}`)
+      return
+    }
+    for (const r of recs) {
+      if (this.recordListeners.size) this.recordListeners.emit(r)
+      try {
+        this.onRecord(r)
+      } catch (e) {
+        this.protocolError(`record ${r.kind}: ${(e as Error).message}`)
+      }
+    }
+  }
+
+  protected protocolError(msg: string) {
+    this.io.protocolErrors++
+    this.errorListeners.emit(msg)
+  }
+
+  private onRecord(r: DeviceRecord) {
+    switch (r.kind) {
+      case "hello": {
+        const restarted = this.bootId !== undefined && r.bootId !== this.bootId
+        if (restarted) {
+          this.restartSeenAt = Date.now()
+          this.services = undefined
+          this.listVersion = -1
+        }
+        this.bootId = r.bootId
+        this.engine.deviceHello(r, restarted)
+        if (restarted) this.stateListeners.emit(this.state, { restarted: true })
+        if (r.listVersion !== this.listVersion || !this.services) {
+          this.pendingList = { version: r.listVersion, entries: new Array(r.count).fill(undefined) }
+          this.maybeCommitList()
+        }
+        break
+      }
+      case "service": {
+        const p = this.pendingList
+        if (!p || p.version !== r.listVersion || r.index >= p.entries.length) return
+        p.entries[r.index] = { name: r.name, type: r.type, hash32: r.hash32 }
+        this.maybeCommitList()
+        break
+      }
+      case "error":
+        this.protocolError(`${this.describe()}: ${r.message} (at byte ${r.offset})`)
+        break
+      default:
+        this.engine.onRecord(r)
+    }
+  }
+
+  private maybeCommitList() {
+    const p = this.pendingList
+    if (!p || p.entries.some((e) => !e)) return
+    this.pendingList = undefined
+    this.listVersion = p.version
+    this.services = p.entries as ServiceInfo[]
+    clearTimeout(this.listTimer)
+    this.servicesListeners.emit(this.services.slice())
+  }
+
+  // ------------------------------------------------------------------ outgoing
+  private enqueue(recs: Uint8Array[]) {
+    for (const r of recs) this.outbox.push(r)
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    this.schedule(() => {
+      this.flushScheduled = false
+      const recs = this.outbox
+      this.outbox = []
+      if (!recs.length || this.closed || !this.linkReady()) return
+      for (const p of packRecords(recs, this.maxPayload)) void this.send1(p)
+    })
+  }
+
+  /** Runs `flush` once the current turn's records are in (default: setImmediate). */
+  protected schedule(flush: () => void) {
+    setImmediate(flush)
+  }
+
+  private async send1(payload: Uint8Array): Promise<void> {
+    this.io.packetsSent++
+    try {
+      await this.sendFrame(payload)
+    } catch (e) {
+      this.protocolError(`send failed: ${(e as Error).message}`)
+    }
+  }
+
+  async sendRawFrame(payload: Uint8Array): Promise<void> {
+    if (payload.length > this.maxPayload) throw new FrameError(`payload of ${payload.length} bytes (max ${this.maxPayload})`)
+    if (this.closed || !this.linkReady()) return
+    await this.send1(payload)
+  }
+
+  // ------------------------------------------------------------------ public API
+  onStateChange(listener: (state: NodeState, info: { restarted: boolean }) => void): () => void {
+    return this.stateListeners.add(listener)
+  }
+  onServicesChanged(listener: (services: ServiceInfo[]) => void): () => void {
+    return this.servicesListeners.add(listener)
+  }
+  onDeviceRecord(listener: (record: DeviceRecord) => void): () => void {
+    return this.recordListeners.add(listener)
+  }
+  onProtocolError(listener: (message: string) => void): () => void {
+    return this.errorListeners.add(listener)
+  }
+
+  listServices(options: { timeoutMs?: number } = {}): Promise<ServiceInfo[]> {
+    if (this.services) return Promise.resolve(this.services.slice())
+    const down = this.closed ? new ServiceError("unavailable", "node closed") : this.failFast()
+    if (down) return Promise.reject(down)
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        offList()
+        offState()
+        reject(new ServiceError("deadline_exceeded", `${this.describe()} did not list its services within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const offList = this.servicesListeners.add((s) => {
+        clearTimeout(t)
+        offList()
+        offState()
+        resolve(s)
+      })
+      // the device became known to be unreachable meanwhile: fail now, not at the timeout
+      const offState = this.stateListeners.add(() => {
+        const e = this.closed ? new ServiceError("unavailable", "node closed") : this.failFast()
+        if (!e) return
+        clearTimeout(t)
+        offList()
+        offState()
+        reject(e)
+      })
+      this.requestList()
+    })
+  }
+
+  /** the current list, if known */
+  knownServices(): ServiceInfo[] | undefined {
+    return this.services?.slice()
+  }
+
+  createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res> {
+    const name = normalizeName(serviceName)
+    const node = this
+    return {
+      serviceName: name,
+      type,
+      waitForService(options: { timeoutMs?: number } = {}): Promise<void> {
+        const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+        return new Promise<void>((resolve, reject) => {
+          let done = false
+          const check = (list: ServiceInfo[] | undefined): void => {
+            if (done || !list) return
+            const s = list.find((x) => x.name === name)
+            if (!s) return
+            done = true
+            clearTimeout(t)
+            off()
+            if (s.hash32 !== type.hash32)
+              reject(
+                new ServiceError(
+                  "type_mismatch",
+                  `${name} is ${s.type} (hash32 ${s.hash32}); this client expects ${type.fullName} (hash32 ${type.hash32})`,
+                  name,
+                ),
+              )
+            else resolve()
+          }
+          const t = setTimeout(() => {
+            if (done) return
+            done = true
+            off()
+            reject(new ServiceError("deadline_exceeded", `service ${name} not available within ${timeoutMs} ms`, name))
+          }, timeoutMs)
+          const off = node.onServicesChanged(check)
+          check(node.knownServices())
+        })
+      },
+      async call(request: Req, options: CallOptions = {}): Promise<Res> {
+        let bytes: Uint8Array
+        try {
+          bytes = type.request.encode(request)
+        } catch (e) {
+          throw new ServiceError("invalid_argument", `request: ${(e as Error).message}`, name)
+        }
+        return node.startCall(name, type.hash32, bytes, (b) => type.response.decode(b), options)
+      },
+    }
+  }
+
+  /** One call of `service` with an encoded request; rejects only with ServiceError. */
+  startCall<Res>(service: string, hash32: number, request: Uint8Array, decode: (b: Uint8Array) => Res, options: CallOptions): Promise<Res> {
+    let name: Uint8Array
+    try {
+      name = encodeName(service)
+    } catch (e) {
+      return Promise.reject(new ServiceError("invalid_argument", (e as Error).message, service))
+    }
+    const down = this.closed ? undefined : this.failFast()
+    if (down) return Promise.reject(new ServiceError(down.code, down.detail, service))
+    return this.engine.start(service, name, hash32, request, decode, options)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.engine.close()
+    this.closed = true
+    clearTimeout(this.listTimer)
+    this.setState("disconnected", false)
+    try {
+      await this.closeLink()
+    } catch {
+      // closing anyway
+    }
+  }
+}

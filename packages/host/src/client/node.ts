@@ -1,0 +1,174 @@
+// The host client's entry point and its Jacdac carrier. `connect({ transport })` gives a RobotNode
+// (packages/host/src/client/api.ts): over a Jacdac transport (serial, devtools WebSocket, in-process hub) a
+// JacdacNode that finds the device serving the rosServices Jacdac service and carries the record
+// frames of protocol v2 (docs/protocol.md) in its `frame` commands and `frame_out` reports; over a
+// node transport (`mqttTransport`, packages/host/src/client/mqtt.ts) the node that transport makes. What both
+// share (service list, restarts, the call engine, clients) is packages/host/src/client/core.ts. jacdac-ts does
+// the Jacdac framing and device discovery; nothing here is sent with the ACK flag.
+import { jd, type JD } from "../transport/jacdac"
+import { DEFAULT_TIMEOUT_MS } from "./calls"
+import { NodeCore, Listeners, type NodeOptions, type RecordNode } from "./core"
+import { ServiceError } from "./errors"
+import { CMD_FRAME, REPORT_FRAME_OUT, ROS_SERVICES_CLASS } from "./records"
+import type { NodeTransport, RobotTransport } from "../transport/types"
+
+export type { DeviceLimits, NodeStats, RecordNode, NodeOptions } from "./core"
+
+export interface ConnectOptions extends NodeOptions {
+  /** A Jacdac transport (serial, websocket, hub), or a node transport such as `mqttTransport(...)`. */
+  transport: RobotTransport | NodeTransport
+  /** Jacdac only: use only this device id (hex), when several devices serve rosServices. */
+  deviceId?: string
+  /** How long `connect` waits for the transport itself (ms, default 10000); rejects with `unavailable`. */
+  connectTimeoutMs?: number
+}
+
+/** The node of a Jacdac transport: a RecordNode with the Jacdac bus and device. */
+export interface ServiceNode extends RecordNode {
+  /** The jacdac-ts bus (add simulated servers to it; see packages/host/src/sim/rig.ts). */
+  readonly bus: JD.JDBus
+  /** The device in use, once found. */
+  readonly device: JD.JDDevice | undefined
+  /** Resolves when a device is attached (`unavailable` after `timeoutMs`, default 10000). */
+  waitForDevice(options?: { timeoutMs?: number }): Promise<JD.JDDevice>
+}
+
+class JacdacNode extends NodeCore implements ServiceNode {
+  device: JD.JDDevice | undefined
+  private serviceIndex = -1
+  private readonly deviceWaiters = new Listeners<[]>()
+
+  constructor(
+    readonly bus: JD.JDBus,
+    transport: JD.Transport,
+    private readonly options: ConnectOptions,
+  ) {
+    super(options)
+    bus.on(jd.DEVICE_ANNOUNCE, (d: JD.JDDevice) => this.maybeAttach(d))
+    bus.on(jd.DEVICE_DISCONNECT, (d: JD.JDDevice) => {
+      if (d === this.device) this.detach("device disconnected")
+    })
+    bus.on(jd.DEVICE_RESTART, (d: JD.JDDevice) => {
+      // the new program's HELLO usually comes before jacdac-ts notices the restart from the
+      // announce counter: do not fail the calls made since that HELLO a second time
+      if (d === this.device && Date.now() - this.restartSeenAt > 3000) this.restarted("device restarted")
+    })
+    bus.on(jd.PACKET_REPORT, (pkt: JD.Packet) => {
+      if (pkt.device !== this.device || pkt.serviceIndex !== this.serviceIndex) return
+      if (pkt.serviceCommand !== REPORT_FRAME_OUT) return
+      this.onPayload(pkt.data)
+    })
+    transport.on(jd.CONNECTION_STATE, () => {
+      if (this.closed) return
+      if (transport.disconnected) {
+        const why = `transport ${options.transport.description} disconnected`
+        this.engine.deviceLost(why)
+        this.engine.failAll("unavailable", why)
+        this.setState("disconnected", false)
+      }
+    })
+  }
+
+  protected linkReady(): boolean {
+    return this.device !== undefined
+  }
+
+  protected describe(): string {
+    return "the device"
+  }
+
+  private maybeAttach(d: JD.JDDevice) {
+    if (this.closed || this.device) return
+    if (this.options.deviceId && d.deviceId !== this.options.deviceId) return
+    const svc = d.services({ serviceClass: ROS_SERVICES_CLASS })[0]
+    if (!svc) return
+    this.device = d
+    this.serviceIndex = svc.serviceIndex
+    this.deviceFound()
+    this.setState("connected", false)
+    this.deviceWaiters.emit()
+  }
+
+  private detach(why: string) {
+    this.device = undefined
+    this.serviceIndex = -1
+    this.deviceGone(why)
+    if (!this.closed) {
+      this.setState("connecting", false)
+      // another device may already be there
+      for (const d of this.bus.devices({ serviceClass: ROS_SERVICES_CLASS })) this.maybeAttach(d)
+    }
+  }
+
+  protected async sendFrame(payload: Uint8Array): Promise<void> {
+    const dev = this.device
+    if (!dev) return
+    const pkt = jd.Packet.from(CMD_FRAME, payload)
+    pkt.serviceIndex = this.serviceIndex
+    await pkt.sendCmdAsync(dev) // never with the ACK flag: the server would run it again
+  }
+
+  waitForDevice(options: { timeoutMs?: number } = {}): Promise<JD.JDDevice> {
+    if (this.device) return Promise.resolve(this.device)
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        off()
+        reject(new ServiceError("unavailable", `no device serving rosServices on ${this.options.transport.description} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const off = this.deviceWaiters.add(() => {
+        clearTimeout(t)
+        off()
+        resolve(this.device!)
+      })
+    })
+  }
+
+  protected async closeLink(): Promise<void> {
+    await this.bus.stop()
+    await this.bus.dispose()
+  }
+}
+
+function isNodeTransport(t: RobotTransport | NodeTransport): t is NodeTransport {
+  return typeof (t as NodeTransport).connectNode === "function"
+}
+
+/**
+ * Connects to the device behind `transport` and returns the node. Resolves once the transport is
+ * up (the device may come later: calls wait for it within their timeout). Rejects with
+ * `unavailable` when the transport cannot connect within `connectTimeoutMs` (default 10000).
+ * A Jacdac transport gives a ServiceNode; a node transport (`mqttTransport`) gives its own node.
+ */
+export function connect(options: ConnectOptions & { transport: RobotTransport }): Promise<ServiceNode>
+export function connect<N extends RecordNode>(options: ConnectOptions & { transport: NodeTransport<N> }): Promise<N>
+export function connect(options: ConnectOptions): Promise<RecordNode>
+export async function connect(options: ConnectOptions): Promise<RecordNode> {
+  const t = options.transport
+  if (isNodeTransport(t)) return t.connectNode({ window: options.window, connectTimeoutMs: options.connectTimeoutMs })
+  let transport: JD.Transport
+  try {
+    transport = await t.create()
+  } catch (e) {
+    throw new ServiceError("unavailable", (e as Error).message)
+  }
+  const bus = new jd.JDBus([transport], { client: true, disableRoleManager: true })
+  const node = new JacdacNode(bus, transport, options)
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      bus.connect(),
+      new Promise<void>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
+    if (!transport.connected) throw new Error("connection refused")
+  } catch (e) {
+    clearTimeout(timer)
+    await node.close()
+    throw new ServiceError("unavailable", `cannot connect to ${t.description}: ${(e as Error).message}`)
+  }
+  clearTimeout(timer)
+  return node
+}

@@ -1,0 +1,583 @@
+// Device emitter: InterfaceSet -> src/gen/interfaces.ts, in the DeviceScript language subset.
+//
+// Per message `Foo`: `interface Foo`, `const Foo_codec: MessageCodec<Foo>` (encode/decode as one
+// call per field into src/lib/cdr.ts: a CdrWriter/CdrReader method for scalars, strings and byte
+// sequences, a module-level function of cdr.ts for arrays, fixed byte arrays and wstrings, which
+// the header imports only when the file uses them, so that a firmware that does not need them
+// does not carry their code), `function Foo_defaults(): Foo`, and one
+// `const Foo_<CONST>` per constant. Per service `Bar`: `const Bar: ServiceType<Bar_Request,
+// Bar_Response>` (name, hash32, the two codecs), with the halves generated as messages
+// (`Bar_Request`, `Bar_Request_codec`, ...).
+//
+// On demand: the types of actions (the action, its three messages and the derived ones) and of
+// the packages ROS 2 actions are made of (action_msgs, unique_identifier_msgs) are emitted as
+// functions that build their descriptor on first call: `Foo_codec()`, `CancelGoal()`,
+// `Fibonacci(): ActionType<...>`. The DeviceScript compiler drops unused top-level functions but
+// keeps every top-level `const` (a codec const costs the image 100-600 bytes used or not), so a
+// robot that hosts no action carries none of these, and one that hosts an action carries only
+// what that action uses. Constants stay `const` (numbers are inlined: they cost nothing).
+// The five types derived from each action (`Fibonacci_SendGoal_Request`, ...) get an interface and
+// a `_defaults()` maker but no codec: their layout is the same for every action, so
+// src/lib/actiontype.ts builds their codecs from the action's own (`Fibonacci().sendGoal.request`),
+// once in the image however many actions the robot hosts.
+//
+// Names: the short ROS name; when two types of the set share it, host/idl/names.ts prefixes the
+// package (`std_msgs_Header`), then package and kind; a type named like something the device file
+// uses itself (`Buffer`, `Math`, `Bytes`, `MessageCodec`, ...) is also prefixed with its package.
+// A generated name that still collides (e.g. a message `Foo_codec` next to `Foo`) is a generation
+// error (DeviceGenError) naming both, never a file that does not compile.
+//
+// Types: bool -> boolean; every integer and float type (byte and char included) -> number;
+// string/wstring -> string; uint8[]/byte[] (fixed or not) -> Bytes (decoded as Buffer); other
+// arrays -> T[]. int64/uint64 are numbers limited to +-(2^53-1) (docs/int64.md): a constant
+// outside that range is not exported (a comment says why), a default outside it makes the
+// `_defaults()` maker throw InvalidArgument.
+//
+// Output is deterministic (types sorted by full name, dependencies first; no timestamps).
+import type { MessageDefinitionField } from "@foxglove/message-definition"
+import type { InterfaceSet, IdlAction, IdlMessage, IdlService } from "../idl/types"
+import { tsNames } from "../idl/names"
+import { TIME_TYPE, UUID_TYPE } from "../idl/action"
+import { fixedSize } from "../runtime/codec"
+
+export interface DeviceEmitOptions {
+  /** source files as they should be named in the header (relative paths), in order */
+  sources: readonly string[]
+  /** where the output goes (default: src/gen/interfaces.ts); only its header depends on it */
+  outFile?: string
+  /** module the generated code imports the CDR runtime and types from (default {@link DEVICE_LIBRARY}) */
+  library?: string
+}
+
+/**
+ * The library's CDR module, imported by its own path: the `K` const enum is inlined only when
+ * imported from the file that declares it (through a re-export every use became a lookup: +420
+ * bytes of the robot's codecs).
+ */
+export const DEVICE_CDR = "src/lib/cdr"
+/** the device library's builder of actions' derived types, as generated code imports it */
+export const DEVICE_ACTIONS = "src/lib/actiontype"
+/**
+ * The device library, imported by package name as a user's project does (`robot init`): the
+ * DeviceScript compiler resolves it in node_modules (in this repository, the npm workspace link).
+ */
+export const DEVICE_LIBRARY = "@robot-services/device"
+
+type Field = MessageDefinitionField
+
+const MAX_SAFE = 2n ** 53n - 1n
+
+/** cdr.ts element kinds (const enum K), by ROS primitive type */
+const KIND: Record<string, string> = {
+  bool: "Bool",
+  byte: "U8",
+  char: "U8",
+  uint8: "U8",
+  int8: "I8",
+  uint16: "U16",
+  int16: "I16",
+  uint32: "U32",
+  int32: "I32",
+  int64: "I64",
+  uint64: "U64",
+  float32: "F32",
+  float64: "F64",
+  string: "Str",
+  wstring: "WStr",
+}
+
+/** CdrWriter/CdrReader method by ROS primitive type (byte and char are uint8 on the wire) */
+const METHOD: Record<string, string> = {
+  bool: "bool",
+  byte: "u8",
+  char: "u8",
+  uint8: "u8",
+  int8: "i8",
+  uint16: "u16",
+  int16: "i16",
+  uint32: "u32",
+  int32: "i32",
+  int64: "i64",
+  uint64: "u64",
+  float32: "f32",
+  float64: "f64",
+  string: "string",
+}
+
+/** cdr.ts functions the generated code may call, imported as `__<name>` when used */
+type Helper = "writeArr" | "readArr" | "writeArrC" | "readArrC" | "writeFixedBytes" | "readFixedBytes" | "writeWstring" | "readWstring"
+/** records that the file uses a helper and returns its local name */
+type Use = (h: Helper) => string
+
+/** decoders that can fail on a value (and so take the field name for the message) */
+const DECODE_NAMED = new Set(["bool", "int64", "uint64"])
+
+/** identifiers the generated file imports or uses itself */
+const RESERVED = new Set([
+  "Bytes", "MessageCodec", "ServiceType", "ActionType", "Buffer", "Math", "Array", "Object", "String", "Error",
+  "console", "undefined", "NaN", "Infinity",
+])
+
+const isBytes = (f: Field): boolean => f.isArray === true && !f.isComplex && (f.type === "uint8" || f.type === "byte")
+const num = (n: number | undefined): string => (n === undefined ? "-1" : String(n))
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Text safe inside a block comment, on one line. */
+function doc(s: string): string {
+  return s.replace(/\*\//g, "*\\/").replace(/[\r\n]+/g, " ")
+}
+
+/** The type of a field as written in ROS 2 (`string<=5[<=3]`). */
+function rosType(f: Field): string {
+  let t = f.type
+  if (f.upperBound !== undefined) t += `<=${f.upperBound}`
+  if (f.isArray) t += f.arrayLength !== undefined ? `[${f.arrayLength}]` : f.arrayUpperBound !== undefined ? `[<=${f.arrayUpperBound}]` : "[]"
+  return t
+}
+
+/** Thrown for a set the device generator cannot render (a name collision, an unknown type). */
+export class DeviceGenError extends Error {
+  override readonly name = "DeviceGenError"
+}
+
+/**
+ * A number as DeviceScript source. The DeviceScript 2.16.4 bytecode verifier rejects a subnormal
+ * double literal (and folds constant products into one), so subnormals are computed at run time
+ * (the VM then flushes them to 0, see docs/int64.md); the VM has no -0.
+ */
+export function deviceNumber(v: number): string {
+  if (Number.isNaN(v)) return "NaN"
+  if (v === Infinity) return "Infinity"
+  if (v === -Infinity) return "-Infinity"
+  if (v === 0) return "0"
+  // v = k * 2^-1074 with |k| < 2^52 (2^1074 itself overflows a double: scale in two steps)
+  if (Math.abs(v) < 2.2250738585072014e-308) return `(${v * 2 ** 1000 * 2 ** 74} * Math.pow(2, -1074))`
+  return String(v)
+}
+
+/** A JS string literal that is plain ASCII (non-ASCII as \u escapes), so the file's bytes do not depend on an editor. */
+export function deviceString(s: string): string {
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+}
+
+/** An int64/uint64 value (number or bigint from the IR) as source, or undefined if the device cannot hold it exactly. */
+function int64Source(v: unknown): string | undefined {
+  const b = typeof v === "bigint" ? v : typeof v === "number" && Number.isInteger(v) ? BigInt(v) : undefined
+  if (b === undefined) return undefined
+  if (b > MAX_SAFE || b < -MAX_SAFE) return undefined
+  return b.toString()
+}
+
+function scalarSource(type: string, v: unknown): string | undefined {
+  switch (type) {
+    case "bool":
+      return v ? "true" : "false"
+    case "string":
+    case "wstring":
+      return deviceString(String(v))
+    case "int64":
+    case "uint64":
+      return int64Source(v)
+    default:
+      if (typeof v === "bigint") return v.toString()
+      if (typeof v !== "number") throw new DeviceGenError(`unexpected value ${String(v)} for ${type}`)
+      return deviceNumber(v)
+  }
+}
+
+function valueText(v: unknown): string {
+  return typeof v === "bigint" ? v.toString() : Array.isArray(v) ? `[${v.map(valueText).join(", ")}]` : JSON.stringify(v)
+}
+
+/** Packages whose types are generated on demand (see the header): what ROS 2 actions are built from. */
+export const ON_DEMAND_PACKAGES: readonly string[] = ["action_msgs", "unique_identifier_msgs"]
+
+/**
+ * Full names of the messages, services and actions of `set` that the device code makes on demand
+ * (functions: `Foo_codec()`, `CancelGoal()`, `Fibonacci()`) rather than as consts.
+ */
+export function onDemand(set: InterfaceSet): Set<string> {
+  const out = new Set<string>()
+  for (const a of set.actions.values()) {
+    out.add(a.fullName)
+    for (const m of [a.goal, a.result, a.feedback, a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage]) out.add(m.fullName)
+  }
+  for (const m of set.messages.values()) if (ON_DEMAND_PACKAGES.includes(m.pkg)) out.add(m.fullName)
+  for (const sv of set.services.values()) if (ON_DEMAND_PACKAGES.includes(sv.pkg)) out.add(sv.fullName)
+  return out
+}
+
+/** Full names of the five messages derived from each action of `set`: no codec of their own on the device. */
+function derivedMessages(set: InterfaceSet): Set<string> {
+  const out = new Set<string>()
+  for (const a of set.actions.values()) for (const m of [a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage]) out.add(m.fullName)
+  return out
+}
+
+/**
+ * How device code reaches the codec of each message of `set`: an expression and the identifiers it
+ * needs imported from the generated file (`Header_codec`; `UUID_codec()`; for a type derived from an
+ * action, through the action: `Fibonacci().sendGoal.request`). Tests use it to run every codec.
+ */
+export function deviceCodecAccess(set: InterfaceSet): Map<string, { expr: string; imports: string[] }> {
+  const names = deviceNames(set)
+  const lazy = onDemand(set)
+  const out = new Map<string, { expr: string; imports: string[] }>()
+  for (const m of set.messages.values()) {
+    const n = names.get(m.fullName) as string
+    out.set(m.fullName, { expr: lazy.has(m.fullName) ? `${n}_codec()` : `${n}_codec`, imports: [`${n}_codec`] })
+  }
+  for (const a of set.actions.values()) {
+    const n = names.get(a.fullName) as string
+    const via = (m: IdlMessage, path: string): void => void out.set(m.fullName, { expr: `${n}().${path}`, imports: [n] })
+    via(a.sendGoal.request, "sendGoal.request")
+    via(a.sendGoal.response, "sendGoal.response")
+    via(a.getResult.request, "getResult.request")
+    via(a.getResult.response, "getResult.response")
+    via(a.feedbackMessage, "feedbackMessage")
+  }
+  return out
+}
+
+/** How generated code refers to a message's codec: `Foo_codec`, or `Foo_codec()` for a type made on demand. */
+type CodecRef = (fullName: string) => string
+
+/** Emits src/gen/interfaces.ts for `set`. Throws DeviceGenError on a name collision. */
+export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
+  const names = deviceNames(set)
+  const lib = opts.library ?? DEVICE_LIBRARY
+
+  const messages = orderMessages(set)
+  const services = [...set.services.values()].sort((a, b) => compare(a.fullName, b.fullName))
+  const actions = [...set.actions.values()].sort((a, b) => compare(a.fullName, b.fullName))
+  const lazy = onDemand(set)
+  const derived = derivedMessages(set)
+  const ref: CodecRef = (full) => {
+    const n = names.get(full)
+    if (!n) throw new DeviceGenError(`unknown type ${full}`)
+    return lazy.has(full) ? `${n}_codec()` : `${n}_codec`
+  }
+
+  // every exported identifier, to refuse collisions instead of emitting a file that does not compile
+  const owner = new Map<string, string>()
+  const claim = (id: string, what: string): void => {
+    if (RESERVED.has(id) || id.startsWith("__")) throw new DeviceGenError(`generated name '${id}' (${what}) is reserved in the device code`)
+    const prev = owner.get(id)
+    if (prev !== undefined && prev !== what) throw new DeviceGenError(`generated name '${id}' is used by both ${prev} and ${what}`)
+    owner.set(id, what)
+  }
+
+  const helpers = new Set<Helper>()
+  const use: Use = (h) => {
+    helpers.add(h)
+    return `__${h}`
+  }
+  const body: string[] = []
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const"))
+  for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
+  for (const a of actions) body.push(...emitAction(a, names, claim, ref))
+
+  const extra = [...helpers].sort(compare).map((h) => `, ${h} as __${h}`).join("")
+  const L: string[] = []
+  L.push(`// @generated by robot gen (host/codegen/device.ts) from ${opts.sources.join(", ")} — do not edit`)
+  L.push(`// Regenerate with \`robot gen\`; \`robot gen --check\` fails when this file is out of date.`)
+  L.push(`// DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.`)
+  L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/${DEVICE_CDR}`)}`)
+  L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(lib)}`)
+  if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/${DEVICE_ACTIONS}`)}`)
+  L.push("")
+  L.push(...body)
+  return L.join("\n")
+}
+
+/**
+ * TypeScript names of the device code: host/idl/names.ts (shared with the host), except that a name
+ * the device file needs for itself (`Buffer`, `Math`, `Bytes`, ...) is prefixed with the package
+ * (`my_pkg_Buffer`), then also with the kind.
+ */
+export function deviceNames(set: InterfaceSet): Map<string, string> {
+  const names = tsNames(set)
+  const used = new Set(names.values())
+  const kinds = new Map<string, { pkg: string; kind: string; name: string }>()
+  for (const m of set.messages.values()) kinds.set(m.fullName, { pkg: m.pkg, kind: m.fullName.split("/")[1] ?? "msg", name: m.name })
+  for (const sv of set.services.values()) kinds.set(sv.fullName, { pkg: sv.pkg, kind: "srv", name: sv.name })
+  for (const a of set.actions.values()) kinds.set(a.fullName, { pkg: a.pkg, kind: "action", name: a.name })
+  for (const [full, n] of [...names].sort((a, b) => compare(a[0], b[0]))) {
+    if (!RESERVED.has(n)) continue
+    const k = kinds.get(full)
+    if (!k) continue
+    for (const cand of [`${k.pkg}_${k.name}`, `${k.pkg}_${k.kind}_${k.name}`]) {
+      if (!used.has(cand)) {
+        names.set(full, cand)
+        used.add(cand)
+        break
+      }
+    }
+  }
+  return names
+}
+
+/** Messages sorted by full name, each after the types it nests (codecs refer to each other's consts). */
+function orderMessages(set: InterfaceSet): IdlMessage[] {
+  const sorted = [...set.messages.values()].sort((a, b) => compare(a.fullName, b.fullName))
+  const out: IdlMessage[] = []
+  const state = new Map<string, number>() // 1 visiting, 2 done
+  const visit = (m: IdlMessage): void => {
+    const s = state.get(m.fullName)
+    if (s === 2) return
+    if (s === 1) throw new DeviceGenError(`${m.fullName} contains itself`)
+    state.set(m.fullName, 1)
+    const deps = m.definition.definitions.filter((f) => f.isComplex && !f.isConstant).map((f) => f.type)
+    for (const d of [...new Set(deps)].sort()) {
+      const dm = set.messages.get(d)
+      if (!dm) throw new DeviceGenError(`${m.fullName} uses ${d}, which is not in the set`)
+      visit(dm)
+    }
+    state.set(m.fullName, 2)
+    out.push(m)
+  }
+  for (const m of sorted) visit(m)
+  return out
+}
+
+function tsType(f: Field, names: Map<string, string>): string {
+  if (isBytes(f)) return "Bytes"
+  let base: string
+  if (f.isComplex) {
+    const n = names.get(f.type)
+    if (!n) throw new DeviceGenError(`unknown type ${f.type}`)
+    base = n
+  } else if (f.type === "bool") base = "boolean"
+  else if (f.type === "string" || f.type === "wstring") base = "string"
+  else if (KIND[f.type]) base = "number"
+  else throw new DeviceGenError(`unknown primitive type ${f.type} (field ${f.name})`)
+  return f.isArray ? `${base}[]` : base
+}
+
+function encodeLine(f: Field, names: Map<string, string>, use: Use, ref: CodecRef): string {
+  const v = `v.${f.name}`
+  const what = JSON.stringify(f.name)
+  if (f.isComplex) {
+    const codec = ref(f.type)
+    if (f.isArray) return `${use("writeArrC")}(w, ${codec}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
+    return `w.msg(${codec}, ${v}, ${what})`
+  }
+  if (isBytes(f)) {
+    if (f.arrayLength !== undefined) return `${use("writeFixedBytes")}(w, ${v}, ${f.arrayLength}, ${what})`
+    return `w.bytes(${v}, ${num(f.arrayUpperBound)}, ${what})`
+  }
+  const isStr = f.type === "string" || f.type === "wstring"
+  if (f.isArray) {
+    const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
+    return `${use("writeArr")}(w, __K.${KIND[f.type]}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what}${elemMax})`
+  }
+  if (f.type === "wstring") return `${use("writeWstring")}(w, ${v}, ${num(f.upperBound)}, ${what})`
+  if (isStr) return `w.${METHOD[f.type]}(${v}, ${num(f.upperBound)}, ${what})`
+  return `w.${METHOD[f.type]}(${v}, ${what})`
+}
+
+function decodeExpr(f: Field, names: Map<string, string>, use: Use, ref: CodecRef): string {
+  const what = JSON.stringify(f.name)
+  if (f.isComplex) {
+    const codec = ref(f.type)
+    if (f.isArray) return `${use("readArrC")}(r, ${codec}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
+    return `${codec}.decode(r)`
+  }
+  if (isBytes(f)) {
+    if (f.arrayLength !== undefined) return `${use("readFixedBytes")}(r, ${f.arrayLength})`
+    return `r.bytes(${num(f.arrayUpperBound)}, ${what})`
+  }
+  const isStr = f.type === "string" || f.type === "wstring"
+  if (f.isArray) {
+    const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
+    return `${use("readArr")}(r, __K.${KIND[f.type]}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what}${elemMax})`
+  }
+  if (f.type === "wstring") return `${use("readWstring")}(r, ${num(f.upperBound)}, ${what})`
+  if (isStr) return `r.${METHOD[f.type]}(${num(f.upperBound)}, ${what})`
+  if (DECODE_NAMED.has(f.type)) return `r.${METHOD[f.type]}(${what})`
+  return `r.${METHOD[f.type]}()`
+}
+
+/** The default value of one field, as source. */
+function defaultExpr(m: IdlMessage, f: Field, names: Map<string, string>): string {
+  const notExact = (text: string): string => `__notExact(${JSON.stringify(`${m.fullName}.${f.name}`)}, ${JSON.stringify(text)})`
+  const one = (v: unknown): string => {
+    const s = scalarSource(f.type, v)
+    return s === undefined ? notExact(valueText(v)) : s
+  }
+  const zero = (): string => {
+    if (f.isComplex) return `${names.get(f.type)}_defaults()`
+    if (f.type === "bool") return "false"
+    if (f.type === "string" || f.type === "wstring") return `""`
+    return "0"
+  }
+  if (!f.isArray) return f.defaultValue !== undefined ? one(f.defaultValue) : zero()
+  const dv = Array.isArray(f.defaultValue) ? (f.defaultValue as unknown[]) : undefined
+  if (isBytes(f)) {
+    if (dv) return `Buffer.from([${dv.map((x) => String(x)).join(", ")}])`
+    return `Buffer.alloc(${f.arrayLength ?? 0})`
+  }
+  if (dv) return `[${dv.map(one).join(", ")}]`
+  const n = f.arrayLength ?? 0
+  if (n === 0) return "[]"
+  if (n <= 4) return `[${Array.from({ length: n }, zero).join(", ")}]`
+  return `__arrayOf(${n}, () => ${zero()})`
+}
+
+function emitMessage(
+  m: IdlMessage,
+  names: Map<string, string>,
+  claim: (id: string, what: string) => void,
+  use: Use,
+  ref: CodecRef,
+  form: "const" | "lazy" | "none",
+): string[] {
+  const n = names.get(m.fullName)
+  if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
+  claim(n, m.fullName)
+  if (form !== "none") claim(`${n}_codec`, `${m.fullName} (codec)`)
+  claim(`${n}_defaults`, `${m.fullName} (defaults)`)
+  const fields = m.definition.definitions.filter((f) => !f.isConstant)
+  const consts = m.definition.definitions.filter((f) => f.isConstant)
+  const L: string[] = [`/** ${m.fullName} */`]
+  if (fields.length === 0) L.push(`export interface ${n} {}`)
+  else {
+    L.push(`export interface ${n} {`)
+    for (const f of fields) {
+      const dflt = f.defaultValue !== undefined ? ` (default ${valueText(f.defaultValue)})` : ""
+      L.push(`    /** ${doc(rosType(f) + dflt)} */`)
+      L.push(`    ${f.name}: ${tsType(f, names)}`)
+    }
+    L.push(`}`)
+  }
+  for (const c of consts) {
+    const id = `${n}_${c.name}`
+    claim(id, `${m.fullName}.${c.name} (constant)`)
+    const src = scalarSource(c.type, c.value)
+    const comment = `${c.type} ${c.name}=${c.valueText ?? valueText(c.value)}`
+    if (src === undefined) L.push(`// ${doc(comment)}: not exported, ${valueText(c.value)} is not exactly representable on the device (|v| <= 2^53-1)`)
+    else L.push(`/** ${doc(comment)} */`, `export const ${id} = ${src}`)
+  }
+  // (a call of a shared helper costs the device image about half of an object literal)
+  const C: string[] = [`__codec(`]
+  C.push(`    ${JSON.stringify(m.fullName)},`)
+  if (fields.length === 0) {
+    // ROS 2 gives an empty structure one placeholder byte
+    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
+    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
+  } else {
+    C.push(`    (w: __W, v: ${n}) => {`)
+    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
+    C.push(`    },`)
+    C.push(`    (r: __R): ${n} => ({`)
+    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
+    C.push(`    })`)
+  }
+  C.push(`)`)
+  if (form === "const") {
+    C[0] = `export const ${n}_codec: MessageCodec<${n}> = ${C[0]}`
+    L.push(...C)
+  } else if (form === "none") {
+    L.push(`// (its codec is built by src/lib/actiontype.ts, reached through its action)`)
+  } else {
+    L.push(`let __c_${n}: MessageCodec<${n}>`)
+    L.push(`/** The codec of ${n}, made on the first call (an image that never calls it does not carry it). */`)
+    L.push(`export function ${n}_codec(): MessageCodec<${n}> {`)
+    C[0] = `if (!__c_${n}) __c_${n} = ${C[0]}`
+    L.push(...C.map((l) => `    ${l}`))
+    L.push(`    return __c_${n}`, `}`)
+  }
+  L.push(`/** A ${n} with every field at its declared default, or zero/empty. */`)
+  if (fields.length === 0) L.push(`export function ${n}_defaults(): ${n} {`, `    return {}`, `}`)
+  else {
+    L.push(`export function ${n}_defaults(): ${n} {`, `    return {`)
+    for (const f of fields) L.push(`        ${f.name}: ${defaultExpr(m, f, names)},`)
+    L.push(`    }`, `}`)
+  }
+  L.push("")
+  return L
+}
+
+/**
+ * Where a request's trailing byte array starts in its CDR (after the 4-byte header and the array's
+ * count), when the request is fixed-size scalars followed by one `uint8[]`/`byte[]` sequence;
+ * undefined otherwise. The device receives such a request in two buffers and hands the second to
+ * the handler as the array, so an upload is never copied (src/rpc/calls.ts).
+ */
+export function requestTail(m: IdlMessage): number | undefined {
+  const fields = m.definition.definitions.filter((f) => !f.isConstant)
+  const last = fields[fields.length - 1]
+  if (!last || !isBytes(last) || last.arrayLength !== undefined) return undefined
+  let pos = 0
+  for (const f of fields.slice(0, -1)) {
+    const k = !f.isArray && !f.isComplex ? fixedSize(f.type) : undefined
+    if (!k) return undefined
+    pos = Math.ceil(pos / k) * k + k
+  }
+  return 4 + Math.ceil(pos / 4) * 4 + 4
+}
+
+function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef, lazy: boolean): string[] {
+  const n = names.get(s.fullName)
+  const req = names.get(s.request.fullName)
+  const res = names.get(s.response.fullName)
+  if (!n || !req || !res) throw new DeviceGenError(`no name for ${s.fullName}`)
+  claim(n, s.fullName)
+  const make = serviceExpr(s, ref)
+  if (lazy) {
+    return [
+      `let __s_${n}: ServiceType<${req}, ${res}>`,
+      `/** ${s.fullName} (hash ${s.hash.slice(0, 8)}), made on the first call */`,
+      `export function ${n}(): ServiceType<${req}, ${res}> {`,
+      `    if (!__s_${n}) __s_${n} = ${make}`,
+      `    return __s_${n}`,
+      `}`,
+      "",
+    ]
+  }
+  return [
+    `/** ${s.fullName} (hash ${s.hash.slice(0, 8)}) */`,
+    `export const ${n}: ServiceType<${req}, ${res}> = ${make}`,
+    "",
+  ]
+}
+
+/** `__service(name, hash32, request codec, response codec[, tail])` for one service. */
+function serviceExpr(s: IdlService, ref: CodecRef): string {
+  const tail = requestTail(s.request)
+  return `__service(${JSON.stringify(s.fullName)}, ${s.hash32 >>> 0}, ${ref(s.request.fullName)}, ${ref(s.response.fullName)}${tail !== undefined ? `, ${tail}` : ""})`
+}
+
+/**
+ * One action: `function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback>`,
+ * made on the first call by src/lib/actiontype.ts from the three messages' codecs, the UUID and Time
+ * codecs and the derived services' hashes.
+ */
+function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef): string[] {
+  const n = names.get(a.fullName)
+  const [g, r, f] = [a.goal, a.result, a.feedback].map((m) => names.get(m.fullName))
+  if (!n || !g || !r || !f) throw new DeviceGenError(`no name for ${a.fullName}`)
+  claim(n, a.fullName)
+  const t = `ActionType<${g}, ${r}, ${f}>`
+  return [
+    `let __a_${n}: ${t}`,
+    `/** ${a.fullName} (hash ${a.hash.slice(0, 8)}), made on the first call */`,
+    `export function ${n}(): ${t} {`,
+    `    if (!__a_${n})`,
+    `        __a_${n} = __action(`,
+    `            ${JSON.stringify(a.fullName)},`,
+    `            [${a.hash32 >>> 0}, ${a.sendGoal.hash32 >>> 0}, ${a.getResult.hash32 >>> 0}],`,
+    `            ${ref(a.goal.fullName)},`,
+    `            ${ref(a.result.fullName)},`,
+    `            ${ref(a.feedback.fullName)},`,
+    `            ${ref(UUID_TYPE)},`,
+    `            ${ref(TIME_TYPE)}`,
+    `        )`,
+    `    return __a_${n}`,
+    `}`,
+    "",
+  ]
+}

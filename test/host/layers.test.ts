@@ -1,0 +1,126 @@
+// The packages' layering (issue 18): no import circles in either package (type-only imports
+// count: a circle of types is still two files that cannot be understood apart), the device
+// runtime's Jacdac file imports no other link, and a firmware that does not start the MQTT link
+// carries none of its code (the DeviceScript compiler drops what nothing reaches).
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { buildFirmware } from "../../packages/host/src/sim/vm"
+import { findInterfaceFiles, loadSources } from "../../packages/host/src/idl/load"
+import { emitDevice } from "../../packages/host/src/codegen/device"
+
+const REPO = path.resolve(__dirname, "../..")
+
+/** Every .ts file under `dir` (declarations and generated gen/ output of other tools aside). */
+function sources(dir: string): string[] {
+  const out: string[] = []
+  const walk = (d: string) => {
+    for (const n of fs.readdirSync(d)) {
+      const p = path.join(d, n)
+      if (fs.statSync(p).isDirectory()) {
+        if (n !== "node_modules" && n !== "dist") walk(p)
+      } else if (n.endsWith(".ts") && !n.endsWith(".d.ts")) out.push(p)
+    }
+  }
+  walk(dir)
+  return out
+}
+
+/** Relative imports (static, `require`, dynamic) of each file, resolved to files. */
+function importGraph(files: string[]): Map<string, string[]> {
+  const set = new Set(files)
+  const g = new Map<string, string[]>()
+  for (const f of files) {
+    const text = fs.readFileSync(f, "utf8")
+    const deps: string[] = []
+    for (const m of text.matchAll(/(?:from\s+|require\(|import\()\s*["'](\.[^"']*)["']/g)) {
+      const p = path.resolve(path.dirname(f), m[1]!)
+      const hit = [`${p}.ts`, path.join(p, "index.ts"), p].find((c) => set.has(c))
+      if (hit) deps.push(hit)
+    }
+    g.set(f, deps)
+  }
+  return g
+}
+
+/** The strongly connected components of more than one file (Tarjan). */
+function circles(g: Map<string, string[]>): string[][] {
+  let n = 0
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: string[] = []
+  const on = new Set<string>()
+  const out: string[][] = []
+  const visit = (v: string) => {
+    index.set(v, n)
+    low.set(v, n++)
+    stack.push(v)
+    on.add(v)
+    for (const w of g.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+    }
+    if (low.get(v) === index.get(v)) {
+      const comp: string[] = []
+      for (;;) {
+        const w = stack.pop()!
+        on.delete(w)
+        comp.push(path.relative(REPO, w))
+        if (w === v) break
+      }
+      if (comp.length > 1) out.push(comp.sort())
+    }
+  }
+  for (const v of g.keys()) if (!index.has(v)) visit(v)
+  return out
+}
+
+test("the circle finder finds a circle (its own check)", () => {
+  const a = path.join(REPO, "a.ts")
+  const b = path.join(REPO, "b.ts")
+  assert.deepEqual(circles(new Map([[a, [b]], [b, [a]]])), [["a.ts", "b.ts"]])
+  assert.deepEqual(circles(new Map([[a, [b]], [b, []]])), [])
+})
+
+test("no import circles in @robot-services/device or @robot-services/host", () => {
+  for (const pkg of ["packages/device", "packages/host/src"]) {
+    const files = sources(path.join(REPO, pkg))
+    assert.ok(files.length > 5, pkg)
+    assert.deepEqual(circles(importGraph(files)), [], `${pkg} has import circles`)
+  }
+})
+
+test("the device runtime's Jacdac file imports no other link: links are peers started by the program", () => {
+  const server = fs.readFileSync(path.join(REPO, "packages/device/src/rpc/server.ts"), "utf8")
+  assert.doesNotMatch(server, /from\s+["']\.\.\/net\//)
+  const lib = sources(path.join(REPO, "packages/device/src")).filter((f) => !f.includes(`${path.sep}net${path.sep}`))
+  for (const f of lib) assert.doesNotMatch(fs.readFileSync(f, "utf8"), /from\s+["'][./]*net\/mqtt["']/, `${path.relative(REPO, f)} imports the MQTT link`)
+})
+
+test("a firmware that does not call startMqttLink carries none of the MQTT link's code; one that does carries it", () => {
+  // bench/firmware/min_*.ts: one AddTwoInts service; their generated module is written here as bench/size.ts does
+  const file = "example_interfaces/srv/AddTwoInts.srv"
+  const src = findInterfaceFiles([path.join(REPO, "services")]).filter((f) => f.file === file)
+  const out = path.join(REPO, "bench/firmware/gen/interfaces.ts")
+  fs.mkdirSync(path.dirname(out), { recursive: true })
+  fs.writeFileSync(out, emitDevice(loadSources(src), { sources: [`services/${file}`], outFile: out }))
+  const mqttFunctions = (entry: string) => {
+    const dbg = JSON.parse(fs.readFileSync(path.join(buildFirmware(entry).dir, "bytecode-dbg.json"), "utf8")) as {
+      sources: { path: string; length: number }[]
+      functions: { name: string; location: [number, number] }[]
+    }
+    let off = 0
+    const ranges: [number, number][] = []
+    for (const s of dbg.sources) {
+      if (/device\/src\/net\/mqtt\.ts$/.test(s.path)) ranges.push([off, off + s.length])
+      off += s.length
+    }
+    return dbg.functions.filter((f) => ranges.some(([a, b]) => f.location[0] >= a && f.location[0] < b)).map((f) => f.name)
+  }
+  assert.deepEqual(mqttFunctions("bench/firmware/min_jacdac.ts"), [])
+  const withLink = mqttFunctions("bench/firmware/min_mqtt.ts")
+  assert.ok(withLink.includes("startMqttLink") && withLink.includes("mqttMain"), withLink.join(", "))
+})

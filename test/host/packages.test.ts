@@ -1,0 +1,302 @@
+// The published packages used the way a DeviceScript user would (issue 18): `npm pack` both
+// workspaces, make a project as `devs init` does (the CLI's own `init --no-install`), install the
+// tarballs, `robot init`, add a Ping.srv, `robot gen`, a main.ts with createService, `devs build`,
+// run it in the VM behind `devs devtools`, call /ping with the `robot` CLI and through
+// `robot bridge`'s rosbridge. A second project with specs and settings of its own keeps them.
+//
+// Installing: each tarball is unpacked into node_modules/<name> (what npm does with a package),
+// and only the dependencies the packed host package.json declares (plus the DeviceScript CLI) are
+// linked from this repository's node_modules, so the test runs offline in seconds and a module the
+// compiled CLI loads without declaring it fails here. The CLI runs from the tarball's dist/ (it
+// ships no TypeScript sources): no tsx, no bundling.
+import { test, before, after } from "node:test"
+import assert from "node:assert/strict"
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { createInterface } from "node:readline"
+import WebSocket from "ws"
+import { acquirePortLock, type PortLock } from "../../packages/host/src/sim/vm"
+
+const REPO = path.resolve(__dirname, "../..")
+const DEVS = path.join(REPO, "node_modules/@devicescript/cli/devicescript")
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "robot-packages-"))
+const tarballs: Record<"device" | "host", string> = { device: "", host: "" }
+const contents: Record<"device" | "host", string[]> = { device: [], host: [] }
+
+function run(cmd: string, args: string[], cwd: string, timeout = 120_000) {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout, env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" } })
+  return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`, stdout: r.stdout ?? "", stderr: r.stderr ?? "" }
+}
+
+/** Runs the installed `robot` of `project` (node_modules/.bin/robot, as `npx robot` does). */
+function robot(project: string, ...args: string[]) {
+  return run(process.execPath, [path.join(project, "node_modules/.bin/robot"), ...args], project)
+}
+
+before(() => {
+  // the host package's prepack builds dist/ (tsc); the device package ships its TypeScript
+  const r = run("npm", ["pack", "--json", "--workspace", "packages/device", "--workspace", "packages/host", "--pack-destination", TMP], REPO, 180_000)
+  assert.equal(r.status, 0, r.out)
+  const packed = JSON.parse(r.stdout.slice(r.stdout.indexOf("["))) as { name: string; filename: string; files: { path: string }[] }[]
+  for (const p of packed) {
+    const key = p.name === "@robot-services/device" ? "device" : p.name === "@robot-services/host" ? "host" : undefined
+    assert.ok(key, `unexpected package ${p.name}`)
+    tarballs[key] = path.join(TMP, p.filename)
+    contents[key] = p.files.map((f) => f.path)
+  }
+})
+
+after(() => fs.rmSync(TMP, { recursive: true, force: true }))
+
+/** Unpacks `tgz` into `dir` (npm's tarballs hold one `package/` folder). */
+function unpack(tgz: string, dir: string) {
+  fs.mkdirSync(dir, { recursive: true })
+  const r = run("tar", ["-xzf", tgz, "-C", dir, "--strip-components=1"], TMP)
+  assert.equal(r.status, 0, r.out)
+}
+
+/** A project made by `devs init`, with both tarballs installed. */
+function makeProject(name: string, extra?: (dir: string) => void): string {
+  const dir = path.join(TMP, name)
+  fs.mkdirSync(dir)
+  extra?.(dir)
+  const r = run(process.execPath, [DEVS, "init", "--no-install"], dir)
+  assert.equal(r.status, 0, r.out)
+  for (const f of ["devsconfig.json", "src/main.ts", "src/tsconfig.json", "package.json"]) assert.ok(fs.existsSync(path.join(dir, f)), `devs init made ${f}`)
+  install(dir, true)
+  return dir
+}
+
+/** Installs the host tarball (and the device one) into `dir`/node_modules. */
+function install(dir: string, device: boolean) {
+  const nm = path.join(dir, "node_modules")
+  if (device) unpack(tarballs.device, path.join(nm, "@robot-services/device"))
+  unpack(tarballs.host, path.join(nm, "@robot-services/host"))
+  const hostPkg = JSON.parse(fs.readFileSync(path.join(nm, "@robot-services/host/package.json"), "utf8"))
+  const deps = [...Object.keys(hostPkg.dependencies), ...Object.keys(hostPkg.optionalDependencies ?? {})]
+  for (const d of deps) {
+    const from = path.join(REPO, "node_modules", d)
+    if (!fs.existsSync(from)) continue // an optional dependency not installed here (serialport may be)
+    fs.mkdirSync(path.dirname(path.join(nm, d)), { recursive: true })
+    // @devicescript/cli only: `devs build` writes the project's own @devicescript/core etc.
+    fs.symlinkSync(from, path.join(nm, d))
+  }
+  fs.mkdirSync(path.join(nm, ".bin"))
+  fs.symlinkSync("../@robot-services/host/bin/robot.js", path.join(nm, ".bin/robot"))
+}
+
+/** Every file under `dir` (node_modules and .devicescript aside) with its content. */
+function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>()
+  const walk = (d: string) => {
+    for (const n of fs.readdirSync(d)) {
+      if (n === "node_modules" || n === ".devicescript") continue
+      const p = path.join(d, n)
+      if (fs.statSync(p).isDirectory()) walk(p)
+      else out.set(path.relative(dir, p), fs.readFileSync(p, "utf8"))
+    }
+  }
+  walk(dir)
+  return out
+}
+
+/** A child process whose output lines can be awaited (own process group, killed by close()). */
+function startChild(args: string[], cwd: string) {
+  const child: ChildProcess = spawn(process.execPath, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+  const lines: string[] = []
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = []
+  const onLine = (l: string) => {
+    lines.push(l)
+    for (const w of [...waiters]) if (w.re.test(l)) {
+      waiters.splice(waiters.indexOf(w), 1)
+      w.resolve(l)
+    }
+  }
+  createInterface({ input: child.stdout! }).on("line", onLine)
+  createInterface({ input: child.stderr! }).on("line", onLine)
+  let exitCode: number | null | undefined
+  child.once("exit", (c) => (exitCode = c))
+  return {
+    lines,
+    wait(re: RegExp, timeoutMs: number): Promise<string> {
+      const seen = lines.find((l) => re.test(l))
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms (exit ${exitCode}):\n${lines.join("\n")}`)), timeoutMs)
+        waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) })
+        child.once("exit", (c) => {
+          clearTimeout(t)
+          reject(new Error(`exited (${c}) before a line matching ${re}:\n${lines.join("\n")}`))
+        })
+      })
+    },
+    close() {
+      try {
+        if (exitCode === undefined && child.pid) process.kill(-child.pid, "SIGKILL")
+      } catch {
+        // gone
+      }
+    },
+  }
+}
+
+test("published contents: built JavaScript and declarations, TypeScript only in the device library, licence, no tests or caches", () => {
+  for (const key of ["device", "host"] as const) {
+    const files = contents[key]
+    assert.ok(files.includes("LICENSE"), `${key}: LICENSE`)
+    assert.ok(files.includes("README.md"), `${key}: README.md`)
+    assert.ok(files.includes("package.json"), `${key}: package.json`)
+    const bad = files.filter((f) => /(^|\/)(test|tests|__tests__)\/|\.test\.|(^|\/)\.cache\/|(^|\/)\.devicescript\/|(^|\/)node_modules\/|tsbuildinfo|\.tgz$/.test(f))
+    assert.deepEqual(bad, [], `${key}: no test files or caches`)
+  }
+  const host = contents.host
+  for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
+  assert.deepEqual(host.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), [], "host ships no TypeScript sources")
+  const device = contents.device
+  for (const f of ["src/index.ts", "mqtt.ts", "src/net/mqtt.ts", "src/lib/cdr.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
+  assert.equal(JSON.parse(fs.readFileSync(path.join(REPO, "packages/device/package.json"), "utf8")).devicescript?.library, true)
+  // the library's spec is this robot's, byte for byte (robot gen keeps them equal)
+  assert.equal(fs.readFileSync(path.join(REPO, "packages/device/services/rosservices.md"), "utf8"), fs.readFileSync(path.join(REPO, "services/rosservices.md"), "utf8"))
+})
+
+test("robot init refuses a folder that is not a DeviceScript project, and a project without the device library", () => {
+  const empty = path.join(TMP, "empty")
+  fs.mkdirSync(empty)
+  const hostOnly = path.join(TMP, "host-only")
+  fs.mkdirSync(hostOnly)
+  install(hostOnly, false)
+  const cli = path.join(hostOnly, "node_modules/.bin/robot")
+  const a = run(process.execPath, [cli, "init"], empty)
+  assert.equal(a.status, 1)
+  assert.match(a.stderr, /robot init: .*empty is not a DeviceScript project \(no devsconfig\.json or package\.json\): run `npx devicescript init` there first/)
+  fs.writeFileSync(path.join(hostOnly, "package.json"), `{"name": "x"}\n`)
+  fs.writeFileSync(path.join(hostOnly, "devsconfig.json"), `{}\n`)
+  const b = run(process.execPath, [cli, "init"], hostOnly)
+  assert.equal(b.status, 1)
+  assert.match(b.stderr, /@robot-services\/device is not installed in .*: run `npm install @robot-services\/device` first/)
+  assert.deepEqual(fs.readdirSync(hostOnly).sort(), ["devsconfig.json", "node_modules", "package.json"], "nothing written")
+})
+
+test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; /ping answers through the CLI and through robot bridge's rosbridge", async () => {
+  const dir = makeProject("pingbot")
+  const first = robot(dir, "init")
+  assert.equal(first.status, 0, first.out)
+  assert.match(first.stdout, /created +services\/rosservices\.md/)
+  assert.match(first.stdout, /created +devs\.json/)
+  assert.match(first.stdout, /created +services\/pingbot_interfaces\/srv\/Hello\.srv/)
+  assert.match(first.stdout, /import \{ createService \} from "@robot-services\/device"/)
+  const once = snapshot(dir)
+  const again = robot(dir, "init")
+  assert.equal(again.status, 0, again.out)
+  assert.doesNotMatch(again.stdout, /created|kept/)
+  assert.deepEqual(snapshot(dir), once, "a second robot init changes nothing")
+
+  fs.writeFileSync(path.join(dir, "services/pingbot_interfaces/srv/Ping.srv"), "uint32 seq\n---\nuint32 seq\nstring text\n")
+  const gen = robot(dir, "gen")
+  assert.equal(gen.status, 0, gen.out)
+  assert.match(fs.readFileSync(path.join(dir, "src/gen/interfaces.ts"), "utf8"), /from "@robot-services\/device"/)
+  assert.match(fs.readFileSync(path.join(dir, "host/gen/interfaces.ts"), "utf8"), /from "@robot-services\/host\/runtime"/)
+  fs.writeFileSync(
+    path.join(dir, "src/main.ts"),
+    [
+      `import { createService } from "@robot-services/device"`,
+      `import { Ping } from "./gen/interfaces"`,
+      ``,
+      `createService(Ping, "ping", async (req) => ({ seq: req.seq + 1, text: "pong " + req.seq }))`,
+      `console.log("pingbot up")`,
+      ``,
+    ].join("\n"),
+  )
+  const build = run(process.execPath, [DEVS, "build", "src/main.ts"], dir)
+  assert.equal(build.status, 0, build.out)
+  // the generated host module compiles against the installed package's declarations
+  const lock: PortLock = await acquirePortLock()
+  const devtools = startChild([DEVS, "devtools"], dir)
+  let vm: ReturnType<typeof startChild> | undefined
+  let bridge: ReturnType<typeof startChild> | undefined
+  try {
+    // the VM gives up at once when nothing listens on 8081 yet: start it once devtools serves
+    await devtools.wait(/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/, 30_000)
+    vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
+    await vm.wait(/pingbot up/, 30_000)
+    const call = robot(dir, "service", "call", "/ping", "{seq: 41}", "--devtools")
+    assert.equal(call.status, 0, call.out)
+    assert.match(call.stdout, /Ping_Response\(seq=42, text='pong 41'\)/)
+    const list = robot(dir, "service", "list", "-t", "--devtools")
+    assert.match(list.stdout, /\/ping \[pingbot_interfaces\/srv\/Ping\]/)
+
+    bridge = startChild([path.join(dir, "node_modules/.bin/robot"), "bridge", "--devtools", "--port", "0", "--no-foxglove"], dir)
+    const line = await bridge.wait(/rosbridge: ws:\/\//, 30_000)
+    const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
+    const ws = new WebSocket(url)
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve())
+      ws.once("error", reject)
+    })
+    const reply = new Promise<any>((resolve) => ws.on("message", (d) => {
+      const m = JSON.parse(d.toString())
+      if (m.op === "service_response" && m.id === "p1") resolve(m)
+    }))
+    ws.send(JSON.stringify({ op: "call_service", id: "p1", service: "/ping", args: { seq: 7 } }))
+    const m = await reply
+    ws.close()
+    assert.equal(m.result, true, JSON.stringify(m))
+    assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
+  } finally {
+    bridge?.close()
+    vm?.close()
+    devtools.close()
+    lock.release()
+  }
+})
+
+test("a project with its own service spec, settings and devs.json keeps them; a changed rosservices.md is reported, not replaced", () => {
+  const OWN_SPEC = "# Lamp\n\n    identifier: 0x1f2e3d4c\n    camel: lamp\n\nA lamp of the user's own.\n\n## Registers\n\n    rw brightness: u8 @ intensity\n\nHow bright, 0 .. 255.\n"
+  const dir = makeProject("lampbot", (d) => {
+    fs.mkdirSync(path.join(d, "services"))
+    fs.writeFileSync(path.join(d, "services/lamp.md"), OWN_SPEC)
+    fs.writeFileSync(path.join(d, ".env.defaults"), "LAMP_LEVEL=3\n")
+    // the robot tools' config of the user's own: another interface root, another bridge port
+    const config = { interfaces: ["interfaces"], firmware: { entry: "src/main.ts", generated: "src/gen/interfaces.ts" }, host: { generated: "tools/gen/interfaces.ts" }, board: "my_board", simulator: { devtools: "ws://127.0.0.1:8081" }, bridge: { host: "127.0.0.1", port: 9191 } }
+    fs.writeFileSync(path.join(d, "devs.json"), JSON.stringify(config, null, 4))
+  })
+  const before = snapshot(dir)
+  const r = robot(dir, "init")
+  assert.equal(r.status, 0, r.out)
+  const after = snapshot(dir)
+  for (const [f, text] of before) assert.equal(after.get(f), text, `${f} kept as it was`)
+  assert.deepEqual([...after.keys()].filter((f) => !before.has(f)).sort(), ["interfaces/lampbot_interfaces/srv/Hello.srv", "services/rosservices.md"])
+  assert.match(r.stdout, /unchanged +devs\.json/)
+
+  // both specs compile: the user's and the library's
+  const gen = robot(dir, "gen")
+  assert.equal(gen.status, 0, gen.out)
+  assert.ok(fs.existsSync(path.join(dir, "tools/gen/interfaces.ts")), "robot gen follows the user's devs.json")
+  fs.writeFileSync(
+    path.join(dir, "src/main.ts"),
+    [
+      `import * as ds from "@devicescript/core"`,
+      `import { createService } from "@robot-services/device"`,
+      `import { Hello } from "./gen/interfaces"`,
+      `// the user's spec is compiled into typings as before: a client of it type-checks`,
+      `const lamp = new ds.Lamp()`,
+      `createService(Hello, "hello", async (req) => ({ greeting: "Hello, " + req.name + " " + lamp.isBound }))`,
+      ``,
+    ].join("\n"),
+  )
+  const build = run(process.execPath, [DEVS, "build", "src/main.ts"], dir)
+  assert.equal(build.status, 0, build.out)
+  const specs = JSON.parse(fs.readFileSync(path.join(dir, ".devicescript/services.json"), "utf8")) as { camelName: string }[]
+  assert.deepEqual(specs.map((s) => s.camelName).sort(), ["lamp", "rosServices"])
+
+  // a rosservices.md the user changed: kept, and init says why it would replace it
+  const spec = path.join(dir, "services/rosservices.md")
+  const changed = fs.readFileSync(spec, "utf8").replace("report frame_out @ 0x81", "report frame_out @ 0x84")
+  fs.writeFileSync(spec, changed)
+  const bad = robot(dir, "init")
+  assert.equal(bad.status, 1, bad.out)
+  assert.match(bad.stdout, /kept +services\/rosservices\.md: differs from @robot-services\/device's copy: the device library's calls travel on the Jacdac service this file defines/)
+  assert.equal(fs.readFileSync(spec, "utf8"), changed, "not replaced")
+})
