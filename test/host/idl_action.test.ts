@@ -429,7 +429,7 @@ test("device code: action types made on demand (functions), derived ones through
   // a type the robot uses keeps its const form (what src/ imports today)
   assert.match(src, /\nexport const AddTwoInts: ServiceType<AddTwoInts_Request, AddTwoInts_Response> = __service\(/)
   assert.match(src, /\nexport const Time_codec: MessageCodec<Time> = __codec\(/)
-  assert.match(src, /import \{ ActionType, Bytes, MessageCodec, ServiceType \} from "\.\.\/lib\/types"\nimport \{ actionType as __action \} from "\.\.\/lib\/actiontype"\n/)
+  assert.match(src, /import \{ ActionType, Bytes, MessageCodec, ServiceType \} from "@robot-services\/device"\nimport \{ actionType as __action \} from "@robot-services\/device\/src\/lib\/actiontype"\n/)
 })
 
 test("device code: an ordinary message that nests an on-demand type calls its codec function", () => {
@@ -448,7 +448,7 @@ test("device code: an ordinary message that nests an on-demand type calls its co
 // ------------------------------------------------------------------------------ CLI
 
 function robot(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [path.join(REPO, "bin/robot.js"), ...args], { cwd: REPO, encoding: "utf8", timeout: 60_000 })
+  const r = spawnSync(process.execPath, [path.join(REPO, "packages/host/bin/robot.js"), ...args], { cwd: REPO, encoding: "utf8", timeout: 60_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
