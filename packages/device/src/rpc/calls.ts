@@ -251,16 +251,10 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     // runtime's other events of that read (over MQTT up to 45 fibers and buffers) are garbage by
     // then and no longer split the heap; the host sends the rest once told (STATUS receiving), and
     // DATA before that is dropped (onData)
-    const later = split && dlen <= at
     if (split) {
         c.req = Buffer.alloc(at)
-        if (later) {
-            c.req.blitAt(0, d, db, dlen)
-            grow.start(c)
-        } else {
-            c.tail = Buffer.alloc(total - at)
-            put(c, 0, d, db, dlen)
-        }
+        if (dlen > at) c.tail = Buffer.alloc(total - at)
+        put(c, 0, d, db, dlen)
     } else if (dlen === total) c.req = d.slice(db, db + dlen)
     else {
         c.req = Buffer.alloc(total)
@@ -272,7 +266,8 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     // a request still to come is acknowledged at once (an upload once its buffer is taken): the
     // host sends it only once admitted
     if (c.got === c.total) ready(c)
-    else if (!later) due(c, CallState.Receiving)
+    else if (split && !c.tail) grow.start(c)
+    else due(c, CallState.Receiving)
 }
 
 /** takes the buffer of an upload's trailing bytes (see admit) and lets the host send them */
