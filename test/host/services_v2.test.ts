@@ -135,14 +135,20 @@ describe("protocol v2 guarantees (VM)", () => {
       const recs = Array.from({ length: 8 }, (_, i) =>
         encodeCall({ session: n.session, seq: base + i, ack: 0, timeoutMs: 5000, hash32: hash, total, name, data: new Uint8Array(8) }),
       )
+      // (bounded: a device that restarted meanwhile answers NOSESSION, never busy; this used to hang)
       const busy = new Promise<number>((resolve) => {
         let k = 0
         const off = n.onDeviceRecord((r) => {
           if (r.kind === "result" && r.seq >= base && r.seq < base + 8 && r.status === 101 && ++k === 7) {
             off()
+            clearTimeout(t)
             resolve(k)
           }
         })
+        const t = setTimeout(() => {
+          off()
+          resolve(k)
+        }, 15000)
       })
       // (8 CALL records with a name take over 300 bytes: two back-to-back frames of a 236-byte link)
       for (const p of packRecords(recs)) await n.sendRawFrame(p)
