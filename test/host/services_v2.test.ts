@@ -123,10 +123,11 @@ describe("protocol v2 guarantees (VM)", () => {
     await healthy("after the largest uploads")
   })
 
-  // Echo's requests are decoded from a copy (a 12 KB one holds twice that); Upload's are received
+  // Echo's requests are decoded from a copy (an 11.5 KB one holds twice that, and two CALL_COSTs: the
+  // largest such request is (24576 - 2 x 512) / 2 = 11,776 bytes); Upload's are received
   // uncopied (ServiceType.tail) up to maxRequestBytes: both admissions are checked before any buffer
   for (const [label, svc, hash, total, base] of [
-    ["a 12 KB request", "/echo", Echo.hash32, 12000, 0x6000_0000],
+    ["an 11.5 KB request", "/echo", Echo.hash32, 11500, 0x6000_0000],
     ["a 20 KiB upload", "/upload", Upload.hash32, 20480, 0x6800_0000],
   ] as const) {
     test(`8 CALLs at once, each claiming ${label}: admitted by bytes, no restart`, async () => {
