@@ -2,8 +2,8 @@
 // strings, defaults, truncation, and agreement with @foxglove/rosmsg2-serialization.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import type { MessageDefinition } from "@foxglove/message-definition"
 import { MessageReader, MessageWriter } from "@foxglove/rosmsg2-serialization"
+import { asciiOnly, foxgloveDefs, plain, usesWstring } from "../support/rosmsg2"
 import { definitionsOf, loadInterfaces, loadSources } from "../../packages/host/src/idl/load"
 import type { InterfaceSet } from "../../packages/host/src/idl/types"
 import { CodecError, messageDescriptor } from "../../packages/host/src/runtime/codec"
@@ -263,27 +263,6 @@ test("defaults() honours declared defaults and zeroes the rest", () => {
 
 // ------------------------------------------------------------------------------ vs foxglove
 
-/** foxglove's writer/reader know neither byte/char (they use uint8) nor wstring. */
-function foxgloveDefs(defs: readonly MessageDefinition[]): MessageDefinition[] {
-  return defs.map((d) => ({ ...d, definitions: d.definitions.map((f) => (f.type === "byte" || f.type === "char" ? { ...f, type: "uint8" } : f)) }))
-}
-const usesWstring = (defs: readonly MessageDefinition[]): boolean => defs.some((d) => d.definitions.some((f) => f.type === "wstring"))
-/** foxglove sizes strings by UTF-16 length, so compare on ASCII text only. */
-function asciiOnly(v: unknown): unknown {
-  if (typeof v === "string") return v.replace(/[^\x20-\x7e]/g, "?")
-  if (Array.isArray(v)) return v.map(asciiOnly)
-  if (v instanceof Uint8Array) return v
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asciiOnly(x)]))
-  return v
-}
-/** foxglove decodes numeric arrays to typed arrays; ours are plain arrays (uint8 stays Uint8Array). */
-function plain(v: unknown): unknown {
-  if (v instanceof Uint8Array) return v
-  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>)
-  if (Array.isArray(v)) return v.map(plain)
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
-  return v
-}
 
 test("bytes agree with @foxglove/rosmsg2-serialization for every type it supports", () => {
   let compared = 0

@@ -11,8 +11,8 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { MessageDefinition } from "@foxglove/message-definition"
 import { MessageReader, MessageWriter } from "@foxglove/rosmsg2-serialization"
+import { asciiOnly, foxgloveDefs, plain, usesWstring } from "../support/rosmsg2"
 import { canonicalActionText, canonicalServiceText, definitionsOf, formatDiagnostic, IdlError, loadInterfaces, loadSources, type SourceFile } from "../../packages/host/src/idl/load"
 import type { InterfaceSet } from "../../packages/host/src/idl/types"
 import { tsNames } from "../../packages/host/src/idl/names"
@@ -233,27 +233,6 @@ test("action_msgs and unique_identifier_msgs in services/ have the ROS 2 fields 
 
 // ------------------------------------------------------------------------------ bytes
 
-/** foxglove's writer/reader take uint8 for byte/char. */
-function foxgloveDefs(defs: readonly MessageDefinition[]): MessageDefinition[] {
-  return defs.map((d) => ({ ...d, definitions: d.definitions.map((f) => (f.type === "byte" || f.type === "char" ? { ...f, type: "uint8" } : f)) }))
-}
-const usesWstring = (defs: readonly MessageDefinition[]): boolean => defs.some((d) => d.definitions.some((f) => f.type === "wstring"))
-/** foxglove 3.1.0 sizes strings by their UTF-16 length (docs/interfaces.md): compare on ASCII text. */
-function asciiOnly(v: unknown): unknown {
-  if (typeof v === "string") return v.replace(/[^\x20-\x7e]/g, "?")
-  if (Array.isArray(v)) return v.map(asciiOnly)
-  if (v instanceof Uint8Array) return v
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, asciiOnly(x)]))
-  return v
-}
-/** foxglove decodes numeric arrays to typed arrays; ours are plain arrays (uint8 stays Uint8Array). */
-function plain(v: unknown): unknown {
-  if (v instanceof Uint8Array) return v
-  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>)
-  if (Array.isArray(v)) return v.map(plain)
-  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
-  return v
-}
 const u = (b: number): Uint8Array => new Uint8Array(16).fill(b)
 
 /** [type, value, bytes]: layouts worked out by hand (alignment counted after the 4-byte header). */
