@@ -55,6 +55,11 @@ export interface CallStats {
 
 /** default time for a call with no `timeoutMs`: to its first answer, then with no progress */
 export const DEFAULT_TIMEOUT_MS = 10000
+/** what a call holds of its exchange with the device: as it is before its first send, in any session */
+function unsent() {
+  return { session: 0, resTotal: -1, res: undefined, got: 0, acked: 0, sentTo: 0, held: false, cwnd: 0, pollDelay: POLL_FIRST_MS, lastPollAt: 0, lastPollHave: -1, lastResendAt: 0, lastGapOff: -1, busyCount: 0 }
+}
+
 /** the device keeps a session that called for this long at least (src/rpc/core.ts SESSION_KEEP_MS) */
 const SESSION_KEEP_MS = 30000
 /** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
@@ -163,7 +168,7 @@ export class CallEngine {
     this.doneSeqs = []
     for (const c of again) {
       clearTimeout(c.silence)
-      Object.assign(c, { session: 0, resTotal: -1, res: undefined, got: 0, acked: 0, sentTo: 0, held: false, cwnd: 0, pollDelay: POLL_FIRST_MS, lastPollAt: 0, lastPollHave: -1, lastResendAt: 0, lastGapOff: -1, busyCount: 0 })
+      Object.assign(c, unsent())
     }
     this.queue.unshift(...again)
   }
@@ -377,21 +382,8 @@ export class CallEngine {
         timeoutMs,
         rolling: options.timeoutMs === undefined,
         timer: undefined,
-        session: 0,
-        resTotal: -1,
-        res: undefined,
-        got: 0,
-        acked: 0,
-        sentTo: 0,
-        held: false,
-        cwnd: 0,
+        ...unsent(),
         silence: undefined,
-        pollDelay: POLL_FIRST_MS,
-        lastPollAt: 0,
-        lastPollHave: -1,
-        lastResendAt: 0,
-        lastGapOff: -1,
-        busyCount: 0,
         fullCall: false,
         cleanup: () => {},
       }
