@@ -56,8 +56,11 @@ export const MAX_REFUSALS = 8
 export const MAX_LINGERING = 16
 /** how long a released handler may run on before its fiber is terminated (ms) */
 export const GRACE_MS = 1000
-/** sessions that made a call are not given up for a new host until idle this long (ms) */
-export const SESSION_KEEP_MS = 30000
+/**
+ * sessions that made a call are not given up for a new host until idle this long (ms; protocol.json
+ * `sessionKeepMs`: the host resends the calls of a session given up before they arrived within it)
+ */
+export const SESSION_KEEP_MS = Limit.SessionKeepMs
 
 /** How calls of one service may overlap. */
 export const enum Policy {

@@ -74,6 +74,7 @@ export const enum Limit {
     CallCost = 512,
     SmallRequest = 256,
     BudgetReserve = 2048,
+    SessionKeepMs = 30000,
 }
 
 /**

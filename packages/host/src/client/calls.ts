@@ -24,7 +24,7 @@ import {
   type DeviceRecord,
   type HelloRecord,
 } from "./records"
-import { BUDGET_RESERVE, CALL_COST, SMALL_REQUEST } from "../gen/wire"
+import { BUDGET_RESERVE, CALL_COST, SESSION_KEEP_MS, SMALL_REQUEST } from "../gen/wire"
 
 /** What the call engine needs from the node that owns it. */
 export interface CallLink {
@@ -60,8 +60,6 @@ function unsent() {
   return { session: 0, resTotal: -1, res: undefined, got: 0, acked: 0, sentTo: 0, held: false, cwnd: 0, pollDelay: POLL_FIRST_MS, lastPollAt: 0, lastPollHave: -1, lastResendAt: 0, lastGapOff: -1, busyCount: 0 }
 }
 
-/** the device keeps a session that called for this long at least (src/rpc/core.ts SESSION_KEEP_MS) */
-const SESSION_KEEP_MS = 30000
 /** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
 const POLL_FIRST_MS = 400
 const POLL_RUNNING_MS = 1000

@@ -85,6 +85,7 @@ export const MAX_MESSAGE = 200
 export const CALL_COST = 512
 export const SMALL_REQUEST = 256
 export const BUDGET_RESERVE = 2048
+export const SESSION_KEEP_MS = 30000
 
 /** The least body length of each kind (fixed fields and the least variable part). */
 export const RECORD_MIN = {
