@@ -20,7 +20,7 @@
 //   mode 5 (text "probe"): heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
-import { ByteSource, CallContext, ServiceError, Status, configureServices, createService, serviceStats } from "@robot-services/device"
+import { ByteSource, Bytes, CallContext, Segments, ServiceError, Status, configureServices, createService, serviceStats } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts } from "../../src/gen/interfaces"
 import { Echo, Echo_Request, Echo_Response, Upload } from "./gen/interfaces"
@@ -122,11 +122,16 @@ async function echoHandler(req: Echo_Request, ctx: CallContext): Promise<Echo_Re
 createService(Echo, "echo", echoHandler)
 createService(Upload, "upload", async req => {
     // h = (h * 31 + byte) & 0xffff over every 61st byte (a long loop would trip the VM's watchdog)
-    // (a decoded request holds its uint8[] as a Buffer; Bytes also admits a ByteSource for responses)
-    const d = req.data as Buffer
+    // (an upload's uint8[] arrives as a Segments of 1 KiB Buffers; an empty one as a Buffer)
+    const segs: Bytes[] = req.data instanceof Segments ? req.data.segs : [req.data]
     let h = 0
-    for (let i = 0; i < d.length; i += 61) h = (h * 31 + d[i]) & 0xffff
-    return { length: d.length, hash: h }
+    let base = 0
+    for (const b of segs) {
+        const d = b as Buffer
+        for (let i = (61 - (base % 61)) % 61; i < d.length; i += 61) h = (h * 31 + d[i]) & 0xffff
+        base += d.length
+    }
+    return { length: req.data.length, hash: h }
 })
 createService(Echo, "echo_latest", echoHandler, { concurrency: "latest" })
 createService(Echo, "echo_serial", echoHandler, { concurrency: "serial" })

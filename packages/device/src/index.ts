@@ -9,5 +9,5 @@ export type { ByteSource, Bytes } from "./lib/types"
 export type { MessageCodec, ServiceType } from "./lib/cdr"
 export type { ActionGoalId, ActionStamp, ActionType } from "./lib/actiontype"
 // used by generated code (src/gen/interfaces.ts of a project)
-export { CdrReader, CdrWriter, K, MAX_SAFE, arrayOf, codec, decodeMessage, encodeMessage, notExactDefault, readAll, serviceType } from "./lib/cdr"
+export { CdrReader, CdrWriter, K, MAX_SAFE, arrayOf, codec, decodeMessage, encodeMessage, notExactDefault, readAll, Segments, serviceType } from "./lib/cdr"
 export { settingText } from "./lib/settings"

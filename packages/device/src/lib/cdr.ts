@@ -46,8 +46,8 @@ export interface ServiceType<Req, Res> {
     response: MessageCodec<Res>
     /**
      * Generated when the request is fixed-size fields and then one byte array: the offset in its
-     * CDR where the array's bytes start. The device then receives the array into a buffer of its
-     * own and gives it to the handler uncopied (uploads up to maxRequestBytes).
+     * CDR where the array's bytes start. The device then receives the array in pieces of 1 KiB
+     * and gives it to the handler uncopied, as a Segments (uploads up to maxRequestBytes).
      */
     tail?: number
 }
@@ -334,10 +334,14 @@ export class CdrWriter {
     }
 }
 
-/** An encoded message: heap chunks and referenced ByteSources/Buffers, read on demand. */
-class Segments implements ByteSource {
+/**
+ * Bytes in pieces, read on demand: an encoded message (heap chunks and referenced
+ * ByteSources/Buffers), or an upload as received, whose `segs` are Buffers of at most 1 KiB (a
+ * request's trailing byte array, ServiceType.tail: never one big buffer, which a busy heap may not have).
+ */
+export class Segments implements ByteSource {
     length: number
-    constructor(private segs: Bytes[], private lens: number[], length: number) {
+    constructor(public segs: Bytes[], private lens: number[], length: number) {
         this.length = length
     }
     async read(offset: number, length: number): Promise<Buffer> {
@@ -379,7 +383,7 @@ export class CdrReader {
     pos = 4
 
     /** `tail`: the bytes of a trailing byte array received apart from `buf` (ServiceType.tail) */
-    constructor(public buf: Buffer, public tail?: Buffer) {
+    constructor(public buf: Buffer, public tail?: Bytes) {
         if (!buf || buf.length < 4) throw invalid(`truncated at byte ${buf ? buf.length : 0}: shorter than the 4-byte CDR header`)
         if (buf[0] !== 0 || buf[1] !== 1)
             throw invalid(`unsupported encapsulation ${buf.slice(0, 2).toString("hex")}: only CDR little-endian (00 01) is supported`)
@@ -489,7 +493,7 @@ export class CdrReader {
         return n
     }
     /** a uint8[]/byte[] sequence, copied out of the input (the `tail` as it is: never copied) */
-    bytes(max?: number, what?: string): Buffer {
+    bytes(max?: number, what?: string): Bytes {
         const t = this.tail
         if (t) {
             // its count ends `buf`
@@ -782,7 +786,7 @@ export function serviceType<Req, Res>(name: string, hash: number, request: Messa
 }
 
 /** Decodes a whole message from `buf` and checks that nothing but padding is left over. */
-export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer, tail?: Buffer): T {
+export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer, tail?: Bytes): T {
     const r = new CdrReader(buf, tail)
     const v = c.decode(r)
     r.done()

@@ -14,7 +14,11 @@ export interface ByteSource {
     read(offset: number, length: number): Promise<Buffer>
 }
 
-/** A `uint8[]`/`byte[]` field: decoded values are always Buffer; a handler may answer with a ByteSource. */
+/**
+ * A `uint8[]`/`byte[]` field: decoded values are Buffers, except a request's trailing byte array
+ * (an upload, ServiceType.tail), which is a Segments of 1 KiB Buffers when not empty; a handler may
+ * answer with any ByteSource.
+ */
 export type Bytes = Buffer | ByteSource
 
 // Status codes on the wire come from the protocol's one table (protocol/protocol.json, generated

@@ -8,9 +8,9 @@
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
 import * as ds from "@devicescript/core"
-import { CdrWriter, decodeMessage } from "../lib/cdr"
+import { CdrWriter, Segments, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
+import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -246,14 +246,14 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.total = total
     c.cost = need
     used += need
-    // an upload whose CALL carries none of its trailing bytes (what hosts send since issue 20)
-    // gets its large buffer from a fiber of its own, after the read that brought the CALL: the
-    // runtime's other events of that read (over MQTT up to 45 fibers and buffers) are garbage by
-    // then and no longer split the heap; the host sends the rest once told (STATUS receiving), and
-    // DATA before that is dropped (onData)
+    // an upload's trailing bytes go to pieces of PIECE bytes, each taken when its first byte
+    // arrives (put): one buffer of 20 KiB may not be found in a heap split by other calls and the
+    // runtime's read events, where twenty of 1 KiB are (an OutOfMemory restart before issue 16's
+    // fix: conformance "uploads"); the host sends what its CALL did not carry once told (STATUS
+    // receiving)
     if (split) {
         c.req = Buffer.alloc(at)
-        if (dlen > at) c.tail = Buffer.alloc(total - at)
+        c.tail = []
         put(c, 0, d, db, dlen)
     } else if (dlen === total) c.req = d.slice(db, db + dlen)
     else {
@@ -263,20 +263,9 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.got = dlen
     c.ackAt = dlen
     calls.push(c)
-    // a request still to come is acknowledged at once (an upload once its buffer is taken): the
-    // host sends it only once admitted
+    // a request still to come is acknowledged at once: the host sends it only once admitted
     if (c.got === c.total) ready(c)
-    else if (split && !c.tail) grow.start(c)
     else due(c, CallState.Receiving)
-}
-
-/** takes the buffer of an upload's trailing bytes (see admit) and lets the host send them */
-async function grow(c: Call) {
-    // (unless the call ended meanwhile: cancelled, its session given up)
-    if (c.req) {
-        c.tail = Buffer.alloc(c.total - c.req.length)
-        due(c, CallState.Receiving)
-    }
 }
 
 /** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
@@ -294,8 +283,8 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
         if (!s.isGone(seq)) statusOf(s, seq, CallState.Unknown)
         return
     }
-    // (a late duplicate, or an upload's data before its buffer was taken)
-    if (c.state !== CallState.Receiving || (c.total > c.req.length && !c.tail)) return
+    // (a late duplicate)
+    if (c.state !== CallState.Receiving) return
     if (off > c.got) {
         // a gap: ask once per missing offset (the host also polls on silence)
         if (c.nackAt !== c.got) {
@@ -324,17 +313,21 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
     if (c.got === c.total) ready(c)
 }
 
-/** copies `n` bytes of `d` from `db` into the request at `off` (across `req` and `tail`) */
+/** copies `n` bytes of `d` from `db` into the request at `off` (across `req` and the tail's pieces) */
 function put(c: Call, off: number, d: Buffer, db: number, n: number) {
-    const t = c.tail
-    if (!t) {
-        c.req.blitAt(off, d, db, n)
-        return
-    }
     const at = c.req.length
     const k = off < at ? Math.min(n, at - off) : 0
     if (k > 0) c.req.blitAt(off, d, db, k)
-    if (n > k) t.blitAt(off + k - at, d, db + k, n - k)
+    // (bytes arrive in order, so a piece is new only at the end of the list)
+    for (let o = off + k - at, i = db + k, left = n - k; left > 0; ) {
+        const p = Math.idiv(o, PIECE)
+        const b = c.tail[p] || (c.tail[p] = Buffer.alloc(Math.min(PIECE, c.total - at - p * PIECE)))
+        const m = Math.min(left, b.length - (o - p * PIECE))
+        b.blitAt(o - p * PIECE, d, i, m)
+        o += m
+        i += m
+        left -= m
+    }
 }
 
 function due(c: Call, state: number) {
@@ -449,7 +442,7 @@ async function runCall(c: Call) {
         }
         try {
             // the whole request must be one message: bytes left over are a malformed request
-            req = decodeMessage(c.entry.type.request, c.req, c.tail)
+            req = decodeMessage(c.entry.type.request, c.req, c.tail ? new Segments(c.tail, c.tail.map(b => b.length), c.total - c.req.length) : null)
         } catch (e) {
             throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
         }

@@ -61,6 +61,8 @@ export const GRACE_MS = 1000
  * `sessionKeepMs`: the host resends the calls of a session given up before they arrived within it)
  */
 export const SESSION_KEEP_MS = Limit.SessionKeepMs
+/** bytes per piece of an upload's trailing byte array (Call.tail) */
+export const PIECE = 1024
 
 /** How calls of one service may overlap. */
 export const enum Policy {
@@ -194,8 +196,8 @@ export class Call {
     total = 0
     got = 0
     req: Buffer = null
-    /** the request's trailing byte array, received apart from `req` (ServiceType.tail); null if none */
-    tail: Buffer = null
+    /** the request's trailing byte array in pieces of PIECE bytes, received apart from `req` (ServiceType.tail); null if none */
+    tail: Buffer[] = null
     /** offset last asked for with STATUS(gap), -1 none */
     nackAt = -1
     /** offset last acknowledged with STATUS(receiving) (upload flow control) */
