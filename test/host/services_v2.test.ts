@@ -106,6 +106,21 @@ describe("protocol v2 guarantees (VM)", () => {
     assert.ok(model.stats.out.lost + model.stats.in.lost > 0)
   })
 
+  test("an upload on a quiet link goes at the link's pace: no POLL, no resend (regression: each took 400 ms, the host's first window one record)", async () => {
+    // A request too big for its CALL waits for the device's STATUS(receiving); the host then
+    // sent one record only, and the device, which acknowledges every half window, said nothing
+    // until the host's silence timer POLLed (400 ms per upload: soak p99 480 ms)
+    const up = rig.node.createClient(Upload, "upload")
+    for (const n of [300, 2000, 5000]) {
+      const data = pattern(n)
+      const s0 = rig.node.stats
+      assert.deepEqual(await up.call({ data }), { length: n, hash: uploadHash(data) })
+      const s1 = rig.node.stats
+      assert.equal(s1.polls - s0.polls, 0, `${n} bytes: POLLs`)
+      assert.equal(s1.requestResends - s0.requestResends, 0, `${n} bytes: resends`)
+    }
+  })
+
   test("uploads up to maxRequestBytes (20 KiB) arrive uncopied; a request that must be copied is refused naming the budget", async () => {
     const lim = rig.node.limits!
     assert.equal(lim.maxRequestBytes, 20480)

@@ -282,15 +282,16 @@ export class CallEngine {
           break
         case CallState.gap:
           // a lost chunk: the link is congested or lossy, send less at once
-          c.cwnd = Math.max(this.link.maxPayload, c.cwnd / 2)
+          c.cwnd = Math.max(this.minWindow(), c.cwnd / 2)
           this.sendRequest(c, r.offset, true)
           break
         case CallState.receiving:
-          // (the first one for a held request says: admitted, send)
+          // (the first one for a held request says: admitted, send: the whole window, as for a
+          // request sent at once)
           if (r.offset > c.acked || (c.held && r.offset === c.acked)) {
+            c.cwnd = c.held ? 0 : Math.min(this.hello?.window ?? 944, c.cwnd + this.link.maxPayload)
             c.held = false
             c.acked = r.offset
-            c.cwnd = Math.min(this.hello?.window ?? 944, c.cwnd + this.link.maxPayload)
             this.sendMore(c)
           } else this.sendRequest(c, r.offset, true) // no progress since the last answer: go back
           break
@@ -481,6 +482,15 @@ export class CallEngine {
     this.link.send(recs)
     if (!c.held) this.sendMore(c)
     this.armSilence(c)
+  }
+
+  /**
+   * The least a call's send window shrinks to: the device acknowledges every half window, so a
+   * host that stops sending with less than that unacknowledged would wait for its silence timer
+   * (a POLL, 400 ms) before the next acknowledgement
+   */
+  private minWindow(): number {
+    return Math.min(this.hello?.window ?? 944, ((this.hello?.window ?? 944) >> 1) + this.link.maxPayload)
   }
 
   /** request data up to what the device's window allows beyond what it acknowledged */
