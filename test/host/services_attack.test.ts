@@ -141,6 +141,33 @@ describe("hostile and busy peers: other hosts are served during the attack (VM, 
     noRestart("POLL flood")
   })
 
+  test("records for sessions the device does not know (each answered NOSESSION) do not crowd out another host's answers that are not kept", async () => {
+    // An answer that belongs to no call record (a refusal, busy, STATUS of an unknown call) waits
+    // in a small queue where each owner may hold a quarter. A NOSESSION was owned by the unknown
+    // session it names, so made-up sessions were owners without number and filled the queue: the
+    // other host's busy answers were dropped and its call waited for a POLL (soak: 400 ms at the
+    // start of the attack; in one CI run a call failed after 5 s). Here the other host's calls are
+    // refused (no such service), so each answer goes through that queue.
+    const nope = good.createClient(AddTwoInts, "no_such_service")
+    const polls0 = good.stats.polls
+    let made = 0x5000_0000
+    const refusals: string[] = []
+    await during(
+      (running) => paced(running, 300, () => bad.sendRawFrame(packRecords(Array.from({ length: 19 }, () => encodePoll({ session: made++, seq: 1, have: 0 })))[0]!)),
+      async () => {
+        for (let i = 0; i < 20; i++) {
+          const e = await nope.call({ a: 1n, b: 1n }, { timeoutMs: 3000 }).then(() => "answered", (x) => (x instanceof ServiceError ? x.code : String(x)))
+          refusals.push(e)
+          await sleep(50)
+        }
+        return { ok: 0, failures: [], rttMs: [] }
+      },
+    )
+    assert.deepEqual(refusals, Array(20).fill("unimplemented"))
+    assert.equal(good.stats.polls - polls0, 0, "the other host had to POLL for answers the device dropped")
+    noRestart("NOSESSION flood")
+  })
+
   test("stalled partial uploads (a byte every 4 s) are dropped and never lock out another host", async () => {
     const s = bad.session
     const name = "/upload"
