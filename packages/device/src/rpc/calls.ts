@@ -110,9 +110,14 @@ export function use(id: number, link: Out): Session {
     return null
 }
 
-/** calls of `link`'s sessions in flight (received, queued, run or streamed) */
+/** a call in flight: received, queued, run or streamed (it holds one of cfg.maxInFlight) */
+function flying(c: Call): boolean {
+    return c.state !== CallState.Done || c.sendOff >= 0
+}
+
+/** calls of `link`'s sessions in flight */
 export function linkBusy(link: Out): boolean {
-    for (const c of calls) if (c.s.out === link && (c.state !== CallState.Done || c.sendOff >= 0)) return true
+    for (const c of calls) if (c.s.out === link && flying(c)) return true
     return false
 }
 
@@ -137,7 +142,7 @@ export function find(s: Session, seq: number): Call {
 
 export function inFlight(): number {
     let n = 0
-    for (const c of calls) if (c.state !== CallState.Done || c.sendOff >= 0) n++
+    for (const c of calls) if (flying(c)) n++
     return n
 }
 
@@ -209,7 +214,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     let n = 0
     let mine = 0
     for (const c of calls)
-        if (c.state !== CallState.Done || c.sendOff >= 0) {
+        if (flying(c)) {
             n++
             if (c.s === s) mine++
         }
