@@ -3,7 +3,7 @@
 // bytes are served from segments (a large ByteSource is never copied).
 // flock /tmp/devs.lock npx devs run test/device/cdr.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, u64Text, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/lib/cdr"
+import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, Segments, u64Text, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/lib/cdr"
 import { ByteSource } from "@robot-services/device"
 import * as ds from "@devicescript/core"
 import { eq, fail, hexOf, throwsInvalid } from "./cdr_util"
@@ -278,7 +278,7 @@ describe("cdr writer", () => {
         const h = await hexOf(w)
         eq("small", h, "00010000" + "02000000" + "0102")
         const r = reader(h)
-        eq("decoded", r.bytes(4, "small").toString("hex"), "0102")
+        eq("decoded", (r.bytes(4, "small") as Buffer).toString("hex"), "0102")
         throwsInvalid("bound", () => new CdrWriter().bytes(Buffer.alloc(5), 4, "data"), "data: 5 elements exceed the bound <=4")
         throwsInvalid("decode bound", () => reader(h).bytes(1, "data"), "data: 2 elements exceed the bound <=1")
         throwsInvalid("fixed", () => writeFixedBytes(new CdrWriter(), Buffer.alloc(3), 4, "fb"), "fb: needs exactly 4 elements, got 3")
@@ -360,6 +360,16 @@ describe("cdr reader: a trailing byte array received apart (ServiceType.tail)", 
         eq("a", r.i32(), -5)
         const d = r.bytes(-1, "data")
         expect(d === tail).toBe(true)
+        r.done()
+    })
+    test("an upload's tail as received, a Segments of pieces: handed over as it is, read across the pieces", async () => {
+        const pieces = [Buffer.from("0a0b", "hex"), Buffer.from("0c", "hex")]
+        const tail = new Segments(pieces, [2, 1], 3)
+        const r = new CdrReader(Buffer.from("00010000" + "03000000", "hex"), tail)
+        const d = r.bytes(-1, "data")
+        expect(d === tail).toBe(true)
+        eq("across pieces", (await tail.read(1, 2)).toString("hex"), "0b0c")
+        eq("pieces", tail.segs.length, 2)
         r.done()
     })
     test("a count other than the tail's length, or over the bound, is refused naming the field", async () => {

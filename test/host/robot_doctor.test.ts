@@ -88,14 +88,14 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
 
   test("the button step fails when nobody presses, and when the button reads pressed before it was asked for", async () => {
     const lines: string[] = []
-    const quiet = await runDoctor(robot.node!, { print: (l) => lines.push(l), confirm: async () => false, buttonTimeoutMs: 1500 })
+    const quiet = await runDoctor(robot.node!, { print: (l) => lines.push(l), confirm: async () => false, buttonTimeoutMs: 500 })
     const r = byStep(quiet)["user button"]!
     assert.equal(r.verdict, "FAIL", JSON.stringify(r))
-    assert.match(r.detail, /not pressed within 1\.5 s/)
+    assert.match(r.detail, /not pressed within 0\.5 s/)
     assert.match(r.hint!, /BUTTON/)
     await robot.hardware.pressButton(true)
     try {
-      const stuck = byStep(await runDoctor(robot.node!, { print: () => {}, confirm: async () => false, buttonTimeoutMs: 1500 }))["user button"]!
+      const stuck = byStep(await runDoctor(robot.node!, { print: () => {}, confirm: async () => false, buttonTimeoutMs: 500 }))["user button"]!
       assert.equal(stuck.verdict, "FAIL", JSON.stringify(stuck))
       assert.match(stuck.detail, /reads pressed before/)
     } finally {
@@ -104,22 +104,22 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
   })
 
   test("the LED step fails when the person does not see the LED; nobody to ask: register only", async () => {
-    const no = byStep(await runDoctor(robot.node!, { print: () => {}, confirm: async (q) => !/LED/.test(q) || false, buttonTimeoutMs: 100 }))["status LED"]!
+    const no = byStep(await runDoctor(robot.node!, { print: () => {}, confirm: async (q) => !/LED|wheels/.test(q), buttonTimeoutMs: 100 }))["status LED"]!
     assert.equal(no.verdict, "FAIL", JSON.stringify(no))
     assert.match(no.hint!, /LED_STATUS/)
-    const alone = byStep(await runDoctor(robot.node!, { print: () => {}, yes: true }))
+    const alone = byStep(await runDoctor(robot.node!, { print: () => {} }))
     assert.equal(alone["status LED"]!.verdict, "PASS")
     assert.match(alone["status LED"]!.detail, /nobody was asked/)
     assert.equal(alone["user button"]!.verdict, "SKIP")
   })
 
   test("the WiFi/MQTT step: skipped without MQTT settings, failed with a hint when the robot does not answer there", async () => {
-    const none = byStep(await runDoctor(robot.node!, { print: () => {}, yes: true }))["WiFi and MQTT"]!
+    const none = byStep(await runDoctor(robot.node!, { print: () => {} }))["WiFi and MQTT"]!
     assert.equal(none.verdict, "SKIP")
     assert.match(none.detail, /no MQTT_URL/)
-    const gone = byStep(await runDoctor(robot.node!, { print: () => {}, yes: true, mqtt: { url: broker.url, robot: "nobody", timeoutMs: 2000 } }))["WiFi and MQTT"]!
+    const gone = byStep(await runDoctor(robot.node!, { print: () => {}, mqtt: { url: broker.url, robot: "nobody", timeoutMs: 1000 } }))["WiFi and MQTT"]!
     assert.equal(gone.verdict, "FAIL", JSON.stringify(gone))
-    assert.match(gone.detail, /robot nobody did not answer through mqtt:\/\/127\.0\.0\.1:\d+ within 2 s/)
+    assert.match(gone.detail, /robot nobody did not answer through mqtt:\/\/127\.0\.0\.1:\d+ within 1 s/)
     assert.match(gone.hint!, /WIFI_SSID/)
     assert.match(gone.hint!, /MQTT_URL/)
   })

@@ -10,7 +10,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, Segments, decodeMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
+import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, PIECE_BITS, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -321,17 +321,22 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
 /** copies `n` bytes of `d` from `db` into the request at `off` (across `req` and the tail's pieces) */
 function put(c: Call, off: number, d: Buffer, db: number, n: number) {
     const at = c.req.length
-    const k = off < at ? Math.min(n, at - off) : 0
-    if (k > 0) c.req.blitAt(off, d, db, k)
-    // (bytes arrive in order, so a piece is new only at the end of the list)
-    for (let o = off + k - at, i = db + k, left = n - k; left > 0; ) {
-        const p = Math.idiv(o, PIECE)
-        const b = c.tail[p] || (c.tail[p] = Buffer.alloc(Math.min(PIECE, c.total - at - p * PIECE)))
-        const m = Math.min(left, b.length - (o - p * PIECE))
-        b.blitAt(o - p * PIECE, d, i, m)
-        o += m
-        i += m
-        left -= m
+    while (n > 0) {
+        let k = n
+        if (off < at) {
+            if (k > at - off) k = at - off
+            c.req.blitAt(off, d, db, k)
+        } else {
+            // (bytes arrive in order: a piece is new only when its first byte comes)
+            const o = (off - at) & (PIECE - 1)
+            let b = c.tail[(off - at) >> PIECE_BITS]
+            if (!b) c.tail.push((b = Buffer.alloc(Math.min(PIECE, c.total - off))))
+            if (k > PIECE - o) k = PIECE - o
+            b.blitAt(o, d, db, k)
+        }
+        off += k
+        db += k
+        n -= k
     }
 }
 

@@ -61,8 +61,9 @@ export const GRACE_MS = 1000
  * `sessionKeepMs`: the host resends the calls of a session given up before they arrived within it)
  */
 export const SESSION_KEEP_MS = Limit.SessionKeepMs
-/** bytes per piece of an upload's trailing byte array (Call.tail) */
-export const PIECE = 1024
+/** bytes per piece of an upload's trailing byte array (Call.tail): 1 << PIECE_BITS */
+export const PIECE_BITS = 10
+export const PIECE = 1 << PIECE_BITS
 
 /** How calls of one service may overlap. */
 export const enum Policy {
