@@ -41,6 +41,7 @@ import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
 import { Runtime, parse, startRuntime } from "../rpc/server"
+import { Limit } from "../rpc/wire"
 
 /**
  * hosts served at once over MQTT (each holds a Sender and its fiber: about 1.4 KB of heap outside
@@ -176,7 +177,7 @@ async function mqttMain() {
         // 3072 a 256 KiB answer every 250 ms to a host that read and another that did not ran the
         // heap out (a frame and the piece of the answer read into it are in the heap at once,
         // beside answers held for hosts); 1024 held but streamed at 1.6 MB/s in the VM, 2048 at 4.6.
-        frameMax = Math.max(236, Math.min(4096, Math.floor(cfg.budget / 12)))
+        frameMax = Math.max(Limit.JacdacPayload, Math.min(4096, Math.floor(cfg.budget / 12)))
         inMax = frameMax + 128
         winMax = tls ? 4096 : 16384
         // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive

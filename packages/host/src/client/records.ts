@@ -4,7 +4,7 @@
 // device of another protocol version; it knows no record layout. The record types, their encoders
 // and decoders (both directions), kinds, states, statuses, limits and the Jacdac codes are generated
 // from protocol/protocol.json into packages/host/src/gen/wire.ts and re-exported here.
-import { FrameError, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDeviceRecord, decodeHostRecord, type DeviceRecord, type HostRecord } from "../gen/wire"
+import { FrameError, JACDAC_PAYLOAD, Kind, PROTOCOL_VERSION, RECORD_HEADER, RECORD_MIN, decodeDeviceRecord, decodeHostRecord, type DeviceRecord, type HostRecord } from "../gen/wire"
 import { normalizeName } from "./names"
 
 export * from "../gen/wire"
@@ -106,7 +106,7 @@ export function encodeName(name: string): Uint8Array {
 }
 
 /** Packs records into payloads of at most `max` bytes, in order. */
-export function packRecords(records: Uint8Array[], max = 236): Uint8Array[] {
+export function packRecords(records: Uint8Array[], max = JACDAC_PAYLOAD): Uint8Array[] {
   const out: Uint8Array[] = []
   let cur: Uint8Array[] = []
   let n = 0
