@@ -6,6 +6,7 @@
 // is given (it loads the `mqtt` package).
 import { MqttDirectory } from "../client/mqttdir"
 import { robotGlob } from "../client/fleet"
+import { splitRobotName } from "../client/names"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
@@ -78,11 +79,11 @@ export function onlineRobot(dir: MqttDirectory, name: string): MqttNode {
   return dir.nodeFor(name)
 }
 
-/** `/rover1/add_two_ints` -> robot `rover1`, service `/add_two_ints`. */
-export function splitNamespaced(name: string): { robot: string; service: string } {
-  const m = /^\/?([A-Za-z0-9_-]{1,32})(\/.+)$/.exec(name)
-  if (!m) throw new HintedError(new ServiceError("invalid_argument", `${name}: without --robot, name the robot first, e.g. /rover1/add_two_ints`), HINT.noRobot)
-  return { robot: m[1]!, service: m[2]! }
+/** `/rover1/add_two_ints` -> robot `rover1`, service `/add_two_ints` (client/names.ts), or the error saying how to name one. */
+export function robotAndService(name: string): { robot: string; service: string } {
+  const r = splitRobotName(name)
+  if (!r) throw new HintedError(new ServiceError("invalid_argument", `${name}: without --robot, name the robot first, e.g. /rover1/add_two_ints`), HINT.noRobot)
+  return r
 }
 
 async function callVia(pipeline: CallPipeline, service: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown> {
@@ -145,12 +146,12 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
       return rows.flat()
     },
     async find(name) {
-      const { robot, service } = splitNamespaced(name)
+      const { robot, service } = robotAndService(name)
       const s = (await servicesOf(robot)).find((x) => x.name === service)
       return s && { name, type: s.type }
     },
     call(name, args, opts) {
-      const { robot, service } = splitNamespaced(name)
+      const { robot, service } = robotAndService(name)
       return callVia(pipelineFor(robot), service, args, opts)
     },
     close,

@@ -11,7 +11,7 @@ import YAML from "yaml"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { parseJson, stringifyJson } from "../bridge/json"
 import { RosbridgeClient } from "../bridge/rosclient"
-import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
+import { fullServiceTypeName, typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
 import { transportFromOptions } from "./link"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { normalizeName } from "../client/names"
@@ -393,7 +393,7 @@ async function findService(b: Backend, name: string): Promise<{ name: string; ty
 async function groupCallCommand(url: string, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
   const { groupCall } = require("./mqtt") as typeof import("./mqtt")
   const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
-  const full = wantType && (wantType.split("/").length === 2 ? `${wantType.split("/")[0]}/srv/${wantType.split("/")[1]}` : wantType)
+  const full = wantType && fullServiceTypeName(wantType)
   let resTd: Typedef[] = []
   const rows = await groupCall(url, glob, n, args, {
     timeoutMs,
@@ -468,7 +468,7 @@ async function bridgeGroupCallCommand(o: ConnOptions, glob: string, n: string, a
     throw hinted(new ServiceError("unavailable", `no robot matches '${glob}'`), all.robots.length ? `robots there: ${all.robots.map((r) => r.name).join(", ")}` : "no robot has appeared yet")
   }
   const type = listed.robots.flatMap((r) => r.services).find((s) => s.name === n)?.type
-  const full = wantType && (wantType.split("/").length === 2 ? `${wantType.split("/")[0]}/srv/${wantType.split("/")[1]}` : wantType)
+  const full = wantType && fullServiceTypeName(wantType)
   if (full && type && full !== type) throw hinted(new ServiceError("type_mismatch", `${n} is ${type}, not ${full}`, n), `leave the type out, or give ${type}`)
   let resTd: Typedef[] = []
   const d = type ? serviceTypes[type] : undefined
@@ -538,8 +538,7 @@ export function registerService(program: Command): void {
   addConnOptions(service.command("find").argument("<type>", "service type, e.g. example_interfaces/srv/AddTwoInts").description("list the services of a type"))
     .action(async (type: string, o: ConnOptions) => {
       try {
-        const p = type.split("/")
-        const full = p.length === 2 ? `${p[0]}/srv/${p[1]}` : type
+        const full = fullServiceTypeName(type)
         const all = await withBackend(o, async (b) => {
           const l = await b.list()
           noteSkipped(b)
@@ -603,8 +602,7 @@ export function registerService(program: Command): void {
           }
           if (!s) throw await missing(b, n)
           if (wantType) {
-            const p = wantType.split("/")
-            const full = p.length === 2 ? `${p[0]}/srv/${p[1]}` : wantType
+            const full = fullServiceTypeName(wantType)
             if (full !== s.type) throw hinted(new ServiceError("type_mismatch", `${n} is ${s.type}, not ${full}`, n), `leave the type out, or give ${s.type}`)
           }
           const [reqTd, resTd] = await Promise.all([b.typedefs(s.type, "request"), b.typedefs(s.type, "response")])

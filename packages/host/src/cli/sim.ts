@@ -6,6 +6,7 @@ import type { Command } from "commander"
 import * as net from "node:net"
 import * as path from "node:path"
 import { loadConfig } from "../config"
+import { ROBOT_NAME } from "../client/names"
 import { mqttSettings, writeVmSettings, type RigMqttOptions } from "../sim/rig"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
 import { addListenOptions, listenSettings, serveBridge, type CliBridge } from "./bridge"
@@ -86,7 +87,7 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   if (!devtools && waitMs === 0) await probeSimulatorLock()
   const mqtt: RigMqttOptions | undefined = opts.mqtt ? { url: opts.mqtt, name: opts.name ?? "sim" } : undefined
   if (mqtt && !/^mqtts?:\/\/[^/:]+(:\d+)?\/?$/.test(mqtt.url)) throw new Error(`--mqtt takes mqtt://host[:port] or mqtts://host[:port], got ${mqtt.url}`)
-  if (mqtt && !/^[A-Za-z0-9_-]{1,32}$/.test(mqtt.name)) throw new Error(`--name takes 1-32 characters of [A-Za-z0-9_-], got ${mqtt.name}`)
+  if (mqtt && !ROBOT_NAME.test(mqtt.name)) throw new Error(`--name takes 1-32 characters of [A-Za-z0-9_-], got ${mqtt.name}`)
   const progress = startupProgress()
   let robot: SimulatedRobot
   try {

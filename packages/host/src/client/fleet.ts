@@ -8,10 +8,8 @@ import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./a
 import { ServiceError } from "./errors"
 import type { ServiceDescriptor } from "../runtime/types"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-import { normalizeName } from "./names"
-
-/** Robot names: the first segment of a namespaced service name (docs/mqtt.md). */
-export const ROBOT_NAME = /^[A-Za-z0-9_-]{1,32}$/
+import { ROBOT_NAME, normalizeName, splitRobotName } from "./names"
+export { ROBOT_NAME, splitRobotName } from "./names"
 
 /** One robot as the fleet sees it. */
 export interface RobotStatus {
@@ -29,16 +27,6 @@ interface Member {
   listing: boolean
   /** bumped by every pushed list and state change: a list asked for before is then stale */
   gen: number
-}
-
-/** Splits `/rover1/take_picture` into robot `rover1` and service `/take_picture`. */
-export function splitRobotName(full: string): { robot: string; service: string } | undefined {
-  const n = full.startsWith("/") ? full.slice(1) : full
-  const i = n.indexOf("/")
-  if (i <= 0 || i === n.length - 1) return undefined
-  const robot = n.slice(0, i)
-  if (!ROBOT_NAME.test(robot)) return undefined
-  return { robot, service: n.slice(i) }
 }
 
 // ---- robot-name globs

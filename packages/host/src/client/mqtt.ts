@@ -17,8 +17,8 @@ import { ServiceError } from "./errors"
 import { JACDAC_PAYLOAD } from "./records"
 import type { NodeTransport } from "../transport/types"
 
-/** A robot's name: the topic root `robots/<name>/` (docs/mqtt.md). */
-export const ROBOT_NAME = /^[A-Za-z0-9_-]{1,32}$/
+import { ROBOT_NAME } from "./names"
+export { ROBOT_NAME }
 /**
  * A host's id, the last level of its topics (`robots/<robot>/in/<host>`): its broker identity, i.e.
  * its MQTT user name, or without one its client id (docs/mqtt.md "Access control").

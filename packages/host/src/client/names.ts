@@ -6,3 +6,20 @@
 export function normalizeName(name: string): string {
   return name.startsWith("/") ? name : `/${name}`
 }
+
+/**
+ * A robot's name as the host tools take it: 1-32 of [A-Za-z0-9_-]. It is the topic root
+ * `robots/<name>/` and the first segment of a namespaced service name (docs/mqtt.md); the device
+ * accepts more (any 1-32 characters but `/`, `+` and `#`), which the host tools do not name.
+ */
+export const ROBOT_NAME = /^[A-Za-z0-9_-]{1,32}$/
+
+/** Splits `/rover1/take_picture` (or `rover1/take_picture`) into robot `rover1` and service `/take_picture`; undefined when it names no robot. */
+export function splitRobotName(full: string): { robot: string; service: string } | undefined {
+  const n = full.startsWith("/") ? full.slice(1) : full
+  const i = n.indexOf("/")
+  if (i <= 0 || i === n.length - 1) return undefined
+  const robot = n.slice(0, i)
+  if (!ROBOT_NAME.test(robot)) return undefined
+  return { robot, service: n.slice(i) }
+}
