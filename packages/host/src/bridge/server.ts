@@ -1,7 +1,7 @@
 // The bridge: one port serving
 //   - the rosbridge v2 protocol over WebSocket (packages/host/src/bridge/rosbridge.ts), so roslibjs and
 //     roslibpy clients work unchanged;
-//   - the Foxglove WebSocket protocol (packages/host/src/bridge/foxglove.ts) to clients that ask for the
+//   - the Foxglove WebSocket protocol (packages/host/src/bridge/foxglove/) to clients that ask for the
 //     `foxglove.websocket.v1` subprotocol, and on a port of its own (Foxglove's usual 8765) if asked;
 //   - an HTTP API and the dashboard (packages/host/src/bridge/http.ts, packages/host/src/bridge/web/).
 // Every front end calls through one pipeline (packages/host/src/bridge/pipeline.ts) and is checked by one guard

@@ -1,0 +1,170 @@
+// The Foxglove WebSocket front end (subprotocol `foxglove.websocket.v1`, the protocol Foxglove and
+// Lichtblick speak): the clients and serverInfo (with a fleet, its robots and their presence in the
+// metadata), tying the services (services.ts) and the channels (feeds.ts) together. See docs/bridge.md.
+import type { WebSocket } from "ws"
+import { ServiceError } from "../../client/errors"
+import { splitRobotName } from "../../client/fleet"
+import { Clients, type Conn } from "./clients"
+import { Feeds } from "./feeds"
+import { STATUS_ERROR, STATUS_WARNING, toBuffer } from "./framing"
+import { Services, type ServiceOptions } from "./services"
+
+export { FOXGLOVE_SUBPROTOCOL } from "./framing"
+export { CAMERA_TOPIC, STATE_CHANNEL_TOPIC, channelTopic } from "./feeds"
+export { jsonSchema } from "./schema"
+
+/** Foxglove's usual port. */
+export const FOXGLOVE_PORT = 8765
+
+export interface FoxgloveOptions extends ServiceOptions {
+  log: (line: string) => void
+}
+
+// Why not the FoxgloveServer class of @foxglove/ws-protocol: it does not answer a call to an
+// unknown service id (it emits an error and the caller waits forever), cannot tell connected
+// clients about a new sessionId, and has no per-client bound on calls in flight.
+export class FoxgloveFrontEnd {
+  private readonly clients: Clients
+  private nextConn = 1
+  private sessionId = newSessionId()
+  private readonly services: Services
+  private readonly feeds: Feeds
+  private readonly offs: (() => void)[]
+  private metadataText = ""
+
+  constructor(private readonly o: FoxgloveOptions) {
+    const p = o.pipeline
+    this.clients = new Clients(o.log)
+    this.services = new Services(o, this.clients)
+    this.feeds = new Feeds(p, this.clients, o.log)
+    this.feeds.syncFeeds()
+    this.metadataText = JSON.stringify(this.metadata())
+    this.offs = [
+      p.onChange(({ restarted, robot }) => {
+        if (restarted && p.fleet && robot !== undefined) {
+          // one robot of a fleet restarted: its services are told again, the session goes on
+          this.services.unadvertiseWhere((s) => splitRobotName(s.name)?.robot === robot)
+        } else if (restarted) {
+          // a new robot session: clients drop what they knew and learn it again
+          this.sessionId = newSessionId()
+          this.services.unadvertiseAll()
+          for (const c of this.clients.conns) this.clients.sendJson(c, this.serverInfo())
+        }
+        this.feeds.syncFeeds()
+        this.services.syncServices()
+        // a fleet's presence is in the metadata: a robot coming or going is a new serverInfo (same
+        // session); a single robot's clients get serverInfo only with a new session, as before
+        const meta = JSON.stringify(this.metadata())
+        if (p.fleet && meta !== this.metadataText) {
+          this.metadataText = meta
+          // Foxglove rebuilds its channel types on every serverInfo: the channels follow it again
+          // (the same ids and content, which clients take as no change)
+          for (const c of this.clients.conns) {
+            this.clients.sendJson(c, this.serverInfo())
+            this.clients.sendJson(c, { op: "advertise", channels: this.feeds.channels })
+          }
+        }
+        this.feeds.maybePoll()
+      }),
+      p.onResult((r) => this.feeds.onResult(r)),
+    ]
+    this.services.syncServices()
+  }
+
+  get count(): number {
+    return this.clients.conns.size
+  }
+
+  /** Serves one accepted WebSocket (its subprotocol is foxglove.websocket.v1). */
+  accept(ws: WebSocket, address: string): void {
+    const c: Conn = { id: this.nextConn++, ws, address, subs: new Map(), calls: new Set() }
+    this.clients.conns.add(c)
+    ws.on("message", (data, isBinary) => {
+      try {
+        if (isBinary) this.services.onBinary(c, toBuffer(data))
+        else this.onText(c, data.toString())
+      } catch (e) {
+        this.clients.status(c, STATUS_ERROR, `bridge error: ${(e as Error).message}`)
+      }
+    })
+    ws.on("error", (e) => this.o.log(`foxglove client ${c.id}: ${e.message}`))
+    ws.on("close", () => {
+      this.clients.conns.delete(c)
+      for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "the client went away"))
+    })
+    this.clients.sendJson(c, this.serverInfo())
+    this.clients.sendJson(c, { op: "advertise", channels: this.feeds.channels })
+    this.services.advertiseTo(c)
+  }
+
+  close(): void {
+    this.feeds.close()
+    for (const off of this.offs) off()
+    for (const c of this.clients.conns) {
+      for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "bridge closing"))
+      c.ws.terminate()
+    }
+    this.clients.conns.clear()
+  }
+
+  /** serverInfo metadata (string values): the robot state, and a fleet's robots as JSON text. */
+  private metadata(): Record<string, string> {
+    const m: Record<string, string> = { robot_state: this.o.pipeline.node.state }
+    const robots = this.o.pipeline.robotEntries()
+    if (robots) m.robots = JSON.stringify(robots)
+    return m
+  }
+
+  private serverInfo() {
+    return {
+      op: "serverInfo",
+      name: "robot-services bridge",
+      capabilities: ["services"],
+      supportedEncodings: ["cdr", "json"],
+      metadata: this.metadata(),
+      sessionId: this.sessionId,
+    }
+  }
+
+  private onText(c: Conn, text: string) {
+    let m: Record<string, unknown>
+    try {
+      const v = JSON.parse(text) as unknown
+      if (typeof v !== "object" || v === null || Array.isArray(v) || typeof (v as { op?: unknown }).op !== "string") throw new Error("a JSON object with a string 'op'")
+      m = v as Record<string, unknown>
+    } catch (e) {
+      return this.clients.status(c, STATUS_ERROR, `malformed message (expected ${(e as Error).message.startsWith("a JSON") ? (e as Error).message : `JSON: ${(e as Error).message}`})`)
+    }
+    switch (m.op) {
+      case "subscribe": {
+        const subs = Array.isArray(m.subscriptions) ? m.subscriptions : []
+        for (const x of subs as { id?: unknown; channelId?: unknown }[]) {
+          if (typeof x?.id !== "number" || typeof x.channelId !== "number") {
+            this.clients.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
+            continue
+          }
+          if (!this.feeds.has(x.channelId)) {
+            this.clients.status(c, STATUS_ERROR, `subscribe: no channel ${x.channelId}`)
+            continue
+          }
+          if (c.subs.has(x.id)) {
+            this.clients.status(c, STATUS_ERROR, `subscribe: subscription id ${x.id} is already in use`)
+            continue
+          }
+          c.subs.set(x.id, x.channelId)
+        }
+        this.feeds.maybePoll()
+        return
+      }
+      case "unsubscribe":
+        for (const id of Array.isArray(m.subscriptionIds) ? m.subscriptionIds : []) c.subs.delete(id as number)
+        return
+      default:
+        return this.clients.status(c, STATUS_WARNING, `op '${String(m.op)}' is not supported: this bridge offers the robot's services and the camera and state channels`)
+    }
+  }
+}
+
+function newSessionId(): string {
+  return `${Date.now()}-${Math.floor(Math.random() * 1e9)}`
+}
