@@ -348,10 +348,17 @@ export class Segments implements ByteSource {
         if (offset < 0) offset = 0
         if (offset + length > this.length) length = this.length - offset
         if (!(length > 0)) return Buffer.alloc(0)
+        let start = 0
+        let i = 0
+        // (the range within one segment, as every chunk of a large answer's byte source is: read
+        // from it alone, without a second buffer of the chunk's size to copy into)
+        while (i < this.segs.length - 1 && offset >= start + this.lens[i]) start += this.lens[i++]
+        const one = this.segs[i]
+        if (offset + length <= start + this.lens[i] && !isBuffer(one)) return await (one as ByteSource).read(offset - start, length)
         const out = Buffer.alloc(length)
         let done = 0
-        let start = 0
-        for (let i = 0; i < this.segs.length && done < length; i++) {
+        start = 0
+        for (i = 0; i < this.segs.length && done < length; i++) {
             const sl = this.lens[i]
             const from = offset + done - start
             if (from < sl) {
