@@ -1,0 +1,185 @@
+// The three ways `robot service` reaches the services: through a bridge (rosbridge v2, rosapi for
+// discovery, its HTTP API for group calls), directly to a robot over a transport (--serial,
+// --devtools), and over MQTT (--mqtt).
+import { ServiceError, type ErrorCode } from "../client/errors"
+import { parseJson } from "../bridge/json"
+import { RosbridgeClient } from "../bridge/rosclient"
+import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
+import { transportFromOptions } from "./link"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
+import { HINTS, UsageError, hinted } from "./errors"
+
+export interface ConnOptions {
+  url?: string
+  token?: string
+  serial?: string | boolean
+  devtools?: string | boolean
+  mqtt?: string
+  robot?: string
+}
+
+export interface Backend {
+  /** Every service with its type. */
+  list(): Promise<{ name: string; type: string }[]>
+  /** One service, when the backend can find it without listing everything. */
+  find?(name: string): Promise<{ name: string; type: string } | undefined>
+  /** Robots a listing left out and why (MQTT). */
+  readonly skipped?: { robot: string; why: string }[]
+  /**
+   * A name the backend does not list, called anyway so that the bridge says why (a robot of its
+   * fleet offline: `unavailable`; a name without a robot: `unimplemented` naming one to use). Resolves
+   * with the response when the service is there after all (it just appeared).
+   */
+  callUnlisted?(name: string, args: unknown, opts: { timeoutMs: number }): Promise<unknown>
+  typedefs(type: string, half: "request" | "response"): Promise<Typedef[]>
+  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
+  close(): Promise<void>
+}
+
+function defaultUrl(): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { loadConfig } = require("../config") as typeof import("../config")
+    const { config } = loadConfig()
+    return `ws://${config.bridge.host}:${config.bridge.port}`
+  } catch {
+    return "ws://127.0.0.1:9090"
+  }
+}
+
+async function bridgeBackend(o: ConnOptions): Promise<Backend> {
+  const client = await RosbridgeClient.connect(o.url ?? defaultUrl(), { token: o.token ?? process.env.ROBOT_BRIDGE_TOKEN })
+  const rosapi = (name: string, args: object) => client.call(name, args, { timeoutMs: DEFAULT_TIMEOUT_MS })
+  return {
+    async list() {
+      const { services } = (await rosapi("/rosapi/services", {})) as { services: string[] }
+      return Promise.all(services.map(async (name) => ({ name, type: ((await rosapi("/rosapi/service_type", { service: name })) as { type: string }).type })))
+    },
+    // one round trip, not a listing (a call's discovery: issue 17)
+    async find(name) {
+      const { type } = (await rosapi("/rosapi/service_type", { service: name })) as { type: string }
+      return type ? { name, type } : undefined
+    },
+    async typedefs(type, half) {
+      const r = (await rosapi(half === "request" ? "/rosapi/service_request_details" : "/rosapi/service_response_details", { type })) as { typedefs: Typedef[] }
+      return r.typedefs
+    },
+    call: (name, args, opts) => client.call(name, args, opts),
+    async callUnlisted(name, args, opts) {
+      try {
+        return await client.call(name, args, opts)
+      } catch (e) {
+        // this project's bridge says why with an error code; another rosbridge server's own text is
+        // not one of them (it comes back as `internal`)
+        if (e instanceof ServiceError && e.code === "internal") throw new ServiceError("unimplemented", `no service ${name} (the bridge: ${e.detail})`, name)
+        throw e
+      }
+    },
+    async close() {
+      client.close()
+    },
+  }
+}
+
+async function directBackend(o: ConnOptions): Promise<Backend> {
+  // loaded lazily: only the direct mode needs the host client and its transports
+  const { connect } = (require("../client/node") as typeof import("../client/node"))
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
+  const { CallPipeline } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
+  let transport: ReturnType<typeof transportFromOptions>
+  try {
+    transport = transportFromOptions(o)
+  } catch (e) {
+    throw e instanceof ServiceError ? hinted(e, "check the --serial path") : e
+  }
+  const node = await connect({ transport })
+  // the bridge's own call pipeline: the same checks, conversions and errors as through a bridge
+  const pipeline = new CallPipeline(node, serviceTypes)
+  return {
+    async list() {
+      return (await node.listServices({ timeoutMs: DEFAULT_TIMEOUT_MS })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
+    },
+    async typedefs(type, half) {
+      const d = serviceTypes[type]
+      return d ? makeTypedefs(d[half].definitions) : []
+    },
+    async call(name, args, opts) {
+      const out = await pipeline.callJson({ service: name, args, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress }, "base64", { via: "cli", client: "cli" })
+      if (!out.ok) throw out.error!
+      return out.values
+    },
+    async close() {
+      pipeline.close()
+      await node.close()
+    },
+  }
+}
+
+async function mqttBackend(o: ConnOptions & { mqtt: string }): Promise<Backend> {
+  const { mqttBackend } = require("./mqtt") as typeof import("./mqtt")
+  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
+  const b = await mqttBackend({ mqtt: o.mqtt, robot: o.robot })
+  return {
+    ...b,
+    list: () => b.list(),
+    find: (name) => b.find(name),
+    call: (name, args, opts) => b.call(name, args, opts),
+    async typedefs(type, half) {
+      const d = serviceTypes[type]
+      return d ? makeTypedefs(d[half].definitions) : []
+    },
+    close: () => b.close(),
+  }
+}
+
+/** The connection options that do not go together. */
+export function checkConnOptions(o: ConnOptions & { robots?: string }): void {
+  const direct = [o.serial !== undefined && o.serial !== false && "--serial", o.devtools !== undefined && o.devtools !== false && "--devtools", o.mqtt !== undefined && "--mqtt"].filter(Boolean)
+  if (direct.length > 1) throw new UsageError(`${direct.join(" and ")} do not go together: pick one way to reach the robot`)
+  if (o.robot !== undefined && o.mqtt === undefined) throw new UsageError("--robot needs --mqtt <url> (robots are named on an MQTT broker)")
+  if (o.robots !== undefined && direct.length && o.mqtt === undefined) throw new UsageError(`--robots calls a fleet's robots: through a bridge (no ${direct.join(", ")}) or with --mqtt <url>`)
+  if (o.robots !== undefined && o.robot !== undefined) throw new UsageError("--robot and --robots do not go together")
+}
+
+export async function withBackend<T>(o: ConnOptions, f: (b: Backend) => Promise<T>): Promise<T> {
+  checkConnOptions(o)
+  const direct = (o.serial !== undefined && o.serial !== false) || (o.devtools !== undefined && o.devtools !== false)
+  const b = await (o.mqtt !== undefined ? mqttBackend({ ...o, mqtt: o.mqtt }) : direct ? directBackend(o) : bridgeBackend(o))
+  try {
+    return await f(b)
+  } finally {
+    await b.close()
+  }
+}
+
+/** The bridge's HTTP API base (`http://host:port`) for its WebSocket URL, and the token header. */
+export function bridgeHttp(o: ConnOptions): { base: string; headers: Record<string, string> } {
+  const u = new URL(o.url ?? defaultUrl())
+  u.protocol = u.protocol === "wss:" ? "https:" : "http:"
+  const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
+  return { base: `${u.protocol}//${u.host}`, headers: token ? { authorization: `Bearer ${token}` } : {} }
+}
+
+/** A request to the bridge's HTTP API; its error body (`{code, message}`) becomes a ServiceError. */
+export async function bridgeApi(url: string, init: RequestInit): Promise<any> {
+  let res: Response
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(60_000) })
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message
+    throw new ServiceError("unavailable", `cannot reach a bridge at ${new URL(url).origin} (${cause})`)
+  }
+  const text = await res.text()
+  let body: any
+  try {
+    body = parseJson(text)
+  } catch {
+    throw new ServiceError("internal", `the bridge answered HTTP ${res.status} with no JSON: ${text.slice(0, 200)}`)
+  }
+  if (res.status === 401) throw new ServiceError("unavailable", `the bridge at ${new URL(url).origin} refused the request: wrong or missing token (--token or ROBOT_BRIDGE_TOKEN)`)
+  if (!res.ok) {
+    const code = typeof body?.code === "string" && body.code in HINTS ? (body.code as ErrorCode) : "internal"
+    throw new ServiceError(code, String(body?.message ?? `HTTP ${res.status}`))
+  }
+  return body
+}
