@@ -1,8 +1,8 @@
-// The bridge's JSON rules (packages/host/src/bridge/json.ts): exact int64 both ways, base64 bytes, defaults for
+// The bridge's JSON rules (packages/host/src/calls/json.ts): exact int64 both ways, base64 bytes, defaults for
 // missing fields, clear errors for unknown or mistyped ones.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../packages/host/src/bridge/json"
+import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../packages/host/src/calls/json"
 import { AddTwoInts, TakePicture } from "../../packages/host/src/gen/interfaces"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"

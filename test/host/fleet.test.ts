@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../packages/host/src/client/fleet"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
-import { CallPipeline } from "../../packages/host/src/bridge/pipeline"
+import { CallPipeline } from "../../packages/host/src/calls/pipeline"
 import { AddTwoInts, Trigger, serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("names: /robot/service splits at the first segment; globs match robot names", () => {

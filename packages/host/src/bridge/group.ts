@@ -4,9 +4,9 @@
 // the HTTP API (`POST /api/group/<service>?robots=<glob>`, docs/bridge.md).
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { robotGlob } from "../client/fleet"
-import type { Binary } from "./json"
+import type { Binary } from "../calls/json"
 import { normalizeName } from "../client/names"
-import type { CallPipeline, Caller } from "./pipeline"
+import type { CallPipeline, Caller } from "../calls/pipeline"
 
 /** One robot's answer: the response values, or the error. */
 export interface GroupRow {

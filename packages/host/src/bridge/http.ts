@@ -12,10 +12,10 @@ import { ServiceError, type ErrorCode } from "../client/errors"
 import { splitRobotName } from "../client/fleet"
 import { groupCall, matchGroup } from "./group"
 import { clientAddress, type Guard } from "./guard"
-import { parseJson, stringifyJson } from "./json"
+import { parseJson, stringifyJson } from "../calls/json"
 import { normalizeName } from "../client/names"
-import type { CallPipeline } from "./pipeline"
-import { typedefs } from "./rosapi"
+import type { CallPipeline } from "../calls/pipeline"
+import { typedefs } from "../calls/rosapi"
 
 /** HTTP status for each error code. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {

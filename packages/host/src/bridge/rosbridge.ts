@@ -4,9 +4,9 @@
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
-import { parseJson, stringifyJson } from "./json"
+import { parseJson, stringifyJson } from "../calls/json"
 import { normalizeName } from "../client/names"
-import type { CallPipeline } from "./pipeline"
+import type { CallPipeline } from "../calls/pipeline"
 
 /** Topics the bridge itself publishes (subscribe with the rosbridge `subscribe` op). */
 export const STATE_TOPIC = "/robot_bridge/state"

@@ -4,7 +4,7 @@
 //   - the Foxglove WebSocket protocol (packages/host/src/bridge/foxglove/) to clients that ask for the
 //     `foxglove.websocket.v1` subprotocol, and on a port of its own (Foxglove's usual 8765) if asked;
 //   - an HTTP API and the dashboard (packages/host/src/bridge/http.ts, packages/host/src/bridge/web/).
-// Every front end calls through one pipeline (packages/host/src/bridge/pipeline.ts) and is checked by one guard
+// Every front end calls through one pipeline (packages/host/src/calls/pipeline.ts) and is checked by one guard
 // (packages/host/src/bridge/guard.ts: origin, token, calls in flight per client address). It talks to the robot
 // through a RobotNode (packages/host/src/client/api.ts) only. See docs/bridge.md.
 import * as http from "node:http"
@@ -13,9 +13,9 @@ import type { RobotNode } from "../client/api"
 import { FOXGLOVE_SUBPROTOCOL, FoxgloveFrontEnd } from "./foxglove"
 import { clientAddress, Guard, isLoopback } from "./guard"
 import { httpHandler } from "./http"
-import { CallPipeline } from "./pipeline"
+import { CallPipeline } from "../calls/pipeline"
 import { RosbridgeFrontEnd } from "./rosbridge"
-import type { TypeRegistry } from "./rosapi"
+import type { TypeRegistry } from "../calls/rosapi"
 
 export { isLoopback } from "./guard"
 export { HTTP_STATUS } from "./http"

@@ -2,9 +2,9 @@
 // discovery, its HTTP API for group calls), directly to a robot over a transport (--serial,
 // --devtools), and over MQTT (--mqtt).
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { parseJson } from "../bridge/json"
-import { RosbridgeClient } from "../bridge/rosclient"
-import { typedefs as makeTypedefs, type Typedef } from "../bridge/rosapi"
+import { parseJson } from "../calls/json"
+import { RosbridgeClient } from "./rosclient"
+import { typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
 import { transportFromOptions } from "./link"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { HINTS, UsageError, hinted } from "./errors"
@@ -85,7 +85,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
   const { connect } = (require("../client/node") as typeof import("../client/node"))
   const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
-  const { CallPipeline } = (require("../bridge/pipeline") as typeof import("../bridge/pipeline"))
+  const { CallPipeline } = (require("../calls/pipeline") as typeof import("../calls/pipeline"))
   let transport: ReturnType<typeof transportFromOptions>
   try {
     transport = transportFromOptions(o)

@@ -1,7 +1,7 @@
 // What `robot service` prints: messages as ros2 prints them, the picture of a response (--out),
 // and the progress of a long call.
-import { stringifyJson } from "../bridge/json"
-import type { Typedef } from "../bridge/rosapi"
+import { stringifyJson } from "../calls/json"
+import type { Typedef } from "../calls/rosapi"
 
 // ---- ros2-style printing: example_interfaces.srv.AddTwoInts_Request(a=1, b=2)
 

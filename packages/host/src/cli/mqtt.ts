@@ -9,7 +9,7 @@ import { robotGlob } from "../client/fleet"
 import { splitRobotName } from "../client/names"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
-import { CallPipeline, type CallOutcome } from "../bridge/pipeline"
+import { CallPipeline, type CallOutcome } from "../calls/pipeline"
 import { projectServiceTypes } from "./types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 

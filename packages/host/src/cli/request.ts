@@ -1,7 +1,7 @@
 // A `robot service call` request: parsed from YAML or JSON, and checked against its type's typedefs.
 import YAML from "yaml"
 import { ServiceError } from "../client/errors"
-import type { Typedef } from "../bridge/rosapi"
+import type { Typedef } from "../calls/rosapi"
 
 /**
  * Checks a request against the type's typedefs before anything is printed or sent: unknown fields,

@@ -3,8 +3,8 @@
 // each robot has its own two channels under its namespace (`/rover1/camera/compressed`).
 import { splitRobotName } from "../../client/fleet"
 import type { ServiceDescriptor } from "../../runtime/types"
-import { stringifyJson, toJson } from "../json"
-import type { CallPipeline, CallResult } from "../pipeline"
+import { stringifyJson, toJson } from "../../calls/json"
+import type { CallPipeline, CallResult } from "../../calls/pipeline"
 import type { Clients, Conn } from "./clients"
 import { messageData } from "./framing"
 import { COMPRESSED_IMAGE_SCHEMA, jsonSchema } from "./schema"

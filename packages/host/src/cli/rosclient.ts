@@ -4,7 +4,7 @@
 // server for plain calls; progress needs this project's bridge.
 import WebSocket from "ws"
 import { ErrorCodes, ServiceError, type ErrorCode } from "../client/errors"
-import { parseJson, stringifyJson } from "./json"
+import { parseJson, stringifyJson } from "../calls/json"
 
 export interface RosbridgeCallOptions {
   /** Give up after this many ms (`deadline_exceeded`); also sent to the bridge as `timeout` (s). */
