@@ -11,8 +11,11 @@ import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 
 const ROOT = join(__dirname, "..")
-/** what a file that boots the VM names: the rig, the VM, the simulated robot or fleet (`robot sim`), the test firmware */
-const SIM = /sim\/(rig|vm|robot|fleet)|cli\/sim"|services_fixture|startRig|8081|\bdevs\b|\bVM\b/
+/**
+ * what a file that boots the VM (or builds firmware) imports: the rig, the VM, the simulated robot
+ * or fleet, `robot sim`, the test firmware, the device test runner, the conformance suite's devices
+ */
+const SIM = /sim\/(rig|vm|robot|fleet)"|cli\/sim"|services_fixture"|scripts\/test-device"|\.\/devices"/
 
 function files(): string[] {
   const args = process.argv.slice(2)
