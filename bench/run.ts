@@ -133,7 +133,9 @@ function runtimeBytecode(rig: Rig): { runtime: number; total: number } {
   const ranges: [number, number][] = []
   let off = 0
   for (const src of dbg.sources) {
-    if (src.path === "packages/device/src/lib/services.ts" || src.path.startsWith("packages/device/src/rpc/")) ranges.push([off, off + src.length])
+    // (the robot imports the library by name: its sources are under node_modules/@robot-services/device/)
+    const p = src.path.replace(/^node_modules\/@robot-services\/device\//, "packages/device/")
+    if (p === "packages/device/src/lib/services.ts" || p.startsWith("packages/device/src/rpc/")) ranges.push([off, off + src.length])
     off += src.length
   }
   if (!ranges.length) throw new Error("the service runtime is not among the firmware's sources")
