@@ -289,7 +289,7 @@ export class CallEngine {
           // (the first one for a held request says: admitted, send: the whole window, as for a
           // request sent at once)
           if (r.offset > c.acked || (c.held && r.offset === c.acked)) {
-            c.cwnd = c.held ? 0 : Math.min(this.hello?.window ?? 944, c.cwnd + this.link.maxPayload)
+            c.cwnd = c.held ? 0 : Math.min(this.uploadWindow(), c.cwnd + this.link.maxPayload)
             c.held = false
             c.acked = r.offset
             this.sendMore(c)
@@ -422,7 +422,7 @@ export class CallEngine {
   pump() {
     if (this.closed || !this.hello || !this.session) return
     const budget = this.hello.budget
-    while (this.active.size < this.window() && this.queue.length) {
+    while (this.active.size < this.uploadWindow() && this.queue.length) {
       const c = this.queue[0]!
       // adapt to the device's budget: a big upload waits until it fits beside our other calls
       // (big requests leave the device's reserve to small calls, as its admission does)
@@ -490,13 +490,18 @@ export class CallEngine {
    * (a POLL, 400 ms) before the next acknowledgement
    */
   private minWindow(): number {
-    return Math.min(this.hello?.window ?? 944, ((this.hello?.window ?? 944) >> 1) + this.link.maxPayload)
+    return Math.min(this.uploadWindow(), (this.uploadWindow() >> 1) + this.link.maxPayload)
+  }
+
+  /** the device's upload window (HELLO; before it, the Jacdac link's four packets) */
+  private uploadWindow(): number {
+    return this.hello?.window ?? 944
   }
 
   /** request data up to what the device's window allows beyond what it acknowledged */
   private sendMore(c: PendingCall) {
     const req = c.request
-    if (c.cwnd <= 0) c.cwnd = this.hello?.window ?? 944
+    if (c.cwnd <= 0) c.cwnd = this.uploadWindow()
     const limit = Math.min(req.length, Math.max(c.acked, 0) + c.cwnd)
     const max = this.link.maxPayload
     const recs: Uint8Array[] = []
