@@ -353,6 +353,32 @@ test("the memory robot: busy beyond maxInFlight is retried by the host; a CALLX 
   }
 })
 
+test("a host's window bounds its calls in flight: the rest wait on the host, not on the robot", async () => {
+  const broker = await embeddedBroker()
+  const t = await startTestRobot({ url: broker.url, name: "narrow", maxInFlight: 16 })
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "narrow" }), window: 2 })
+  try {
+    const slow = node.createClient(Trigger, "/slow")
+    const calls = Array.from({ length: 5 }, () => slow.call({}, { timeoutMs: 10000 }))
+    await until(() => t.slowStarted >= 2, "two slow calls running")
+    // time for more to arrive if the host sent them
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(t.slowStarted, 2, "calls beyond the window of 2 reached the robot")
+    // 2 + 2 + 1: each release lets the next ones go
+    for (let k = 0; k < 2; k++) {
+      t.releaseSlow()
+      await until(() => t.slowStarted > 0, "the next slow calls")
+      assert.ok(t.slowStarted <= 2, `${t.slowStarted} calls running beside each other`)
+    }
+    t.releaseSlow()
+    for (const c of await Promise.all(calls)) assert.equal(c.message, "released")
+  } finally {
+    await node.close()
+    await t.robot.close()
+    await broker.close()
+  }
+})
+
 test("a call that times out is cancelled on the robot: its handler sees the abort", async () => {
   const f = await fixture(["rover1"])
   try {

@@ -134,7 +134,7 @@ export class CallEngine {
 
   constructor(
     private readonly link: CallLink,
-    private readonly window: () => number,
+    private readonly maxActive: () => number,
   ) {}
 
   get limits(): HelloRecord | undefined {
@@ -422,7 +422,7 @@ export class CallEngine {
   pump() {
     if (this.closed || !this.hello || !this.session) return
     const budget = this.hello.budget
-    while (this.active.size < this.uploadWindow() && this.queue.length) {
+    while (this.active.size < this.maxActive() && this.queue.length) {
       const c = this.queue[0]!
       // adapt to the device's budget: a big upload waits until it fits beside our other calls
       // (big requests leave the device's reserve to small calls, as its admission does)
