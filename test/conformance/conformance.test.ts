@@ -398,7 +398,7 @@ const CASES: Case[] = [
       const kept = await h.poll(s + 1)
       assert.ok(kept.kind === "status" && kept.state === CallState.unknown, `with 24 ranges: ${JSON.stringify(kept)}`)
       const g = await h.poll(s + 2)
-      assert.ok(g.kind === "status" && g.state === CallState.gone)
+      assert.ok(g.kind === "status" && g.state === CallState.gone, `a settled seq: ${JSON.stringify(g)}`)
       const session = h.session
       const more = encodeDone({ session, seqs: [s + 50] })
       await h.send(more)

@@ -77,8 +77,8 @@ async function heapProbe() {
     }
 }
 
-// (16 sessions: the MQTT load tests serve 8 uploading hosts and a host calling beside them on 4 MQTT
-// peers, whose parked sessions take at most maxSessions - 5 slots, beside the rig's Jacdac host;
+// (16 sessions: the MQTT load tests serve 8 uploading hosts and a host calling beside them on 3 MQTT
+// peers, whose parked sessions take at most maxSessions - 4 slots, beside the rig's Jacdac host;
 // defaultTimeoutMs: the deadline of a call that names none, short so a test can watch it pass)
 configureServices({ maxRequestBytes: 20480, maxResponseBytes: 300000, maxInFlight: 10, maxSessions: 16, defaultTimeoutMs: 2000 })
 
