@@ -4,18 +4,30 @@
 //   - 40 POSTs announcing a body that never came held every in-flight slot of 127.0.0.1 (every other
 //     local client got 429 for as long as the sockets stayed open);
 //   - 100 large pictures from one client (the demo robot encoded them in the bridge's event loop)
-//     delayed another client's call by 4.6-12 s.
+//     delayed another client's call by 4.6-12 s;
+//   - the same in front of a robot behind the host client (over MQTT): the other client's call
+//     waited 4.3 s in the node's queue of calls, behind the pictures.
 // The victim is a bare rosbridge client (no roslib in the timing) on the same address, 127.0.0.1.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as net from "node:net"
-import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
-import { demoFleet } from "../../packages/host/src/bridge/demo"
+import { AddTwoInts, serviceTypes, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
+import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
+import { openMqttFleet } from "../../packages/host/src/mqtt/fleet"
 import { rawRosClient, startFixture } from "./bridge_helpers"
+import { call as foxgloveCall, connectFoxglove } from "./foxglove_helpers"
+import { embeddedBroker } from "./mqtt_helpers"
 
 /** Calls `service` back to back (2 ms apart) until `stop()`; the latencies and when each ended. */
 function victimLoop(client: Awaited<ReturnType<typeof rawRosClient>>, service: string, args: unknown) {
+  return callLoop(() => client.call(service, args))
+}
+
+/** Makes one call after another (2 ms apart) until `stop()`; the latencies and when each ended. */
+function callLoop(once: () => Promise<{ result: boolean; values: unknown }>) {
   const ms: number[] = []
   const ends: number[] = []
   const failures: string[] = []
@@ -23,7 +35,7 @@ function victimLoop(client: Awaited<ReturnType<typeof rawRosClient>>, service: s
   const done = (async () => {
     while (running) {
       const t = performance.now()
-      const r = await client.call(service, args)
+      const r = await once()
       ms.push(performance.now() - t)
       ends.push(performance.now())
       if (!r.result) failures.push(String(r.values))
@@ -258,6 +270,129 @@ test("100 large pictures from one client do not delay another client's small cal
   } finally {
     heavy.close()
     victim.close()
+    await f.close()
+  }
+})
+
+test("100 pictures from one client in front of a robot over MQTT do not hold back other clients' small calls (issue 20): the robot's window of calls is shared between the bridge's clients", { timeout: 120000 }, async () => {
+  // Not the demo robot: a robot behind the host client (robot bridge --mqtt), so every call goes
+  // through the node's window of calls (16 here), which the bridge's clients share. Its camera
+  // takes one picture at a time, 50 ms each, as a camera does: 100 pictures take 5 s or more.
+  const broker = await embeddedBroker()
+  let camera: Promise<unknown> = Promise.resolve()
+  const robot = await MemoryRobot.start({ url: broker.url, name: "cam1" }, (r) => {
+    r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b }))
+    r.addService(TakePicture, "/take_picture", async () => {
+      const shot = camera.then(() => new Promise((res) => setTimeout(res, 50)))
+      camera = shot
+      await shot
+      const data = new Uint8Array(30000).fill(0x5a)
+      return { image: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "camera" }, format: "jpeg", data }, width: 320, height: 240 }
+    })
+  })
+  const mqtt = await openMqttFleet({ url: broker.url })
+  // the bound per client address (all of them are on 127.0.0.1) raised so that all 100 pictures reach the robot's queue
+  const bridge = await startBridge({ node: mqtt.fleet, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes, maxInFlightPerClient: 128 })
+  const heavy = await rawRosClient(bridge.wsUrl)
+  const victim = await rawRosClient(bridge.wsUrl)
+  let fox: Awaited<ReturnType<typeof connectFoxglove>> | undefined
+  try {
+    const t00 = performance.now()
+    while (!(await victim.call("/cam1/add_two_ints", { a: 1, b: 1 })).result) {
+      assert.ok(performance.now() - t00 < 10000, "robot cam1 never appeared on the bridge")
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    fox = await connectFoxglove(bridge.wsUrl, 2)
+    const foxCall = async () => {
+      const r = await foxgloveCall(fox!, "/cam1/add_two_ints", "json", Buffer.from('{"a": 3, "b": 4}'))
+      return r.ok ? { result: JSON.parse(Buffer.from(r.data).toString()).sum === 7, values: "" } : { result: false, values: r.message }
+    }
+    const httpCall = async () => {
+      const r = await fetch(`${bridge.url}/api/services/cam1/add_two_ints`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a": 5, "b": 6}' })
+      const body = await r.text()
+      return { result: r.status === 200 && JSON.parse(body).sum === 11, values: `${r.status} ${body}` }
+    }
+    for (let i = 0; i < 5; i++) for (const f of [foxCall, httpCall]) assert.ok((await f()).result)
+
+    const victims = { rosbridge: victimLoop(victim, "/cam1/add_two_ints", { a: 4, b: 5 }), foxglove: callLoop(foxCall), http: callLoop(httpCall) }
+    const t0 = performance.now()
+    const answeredAt: number[] = []
+    const pictures = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        heavy.call("/cam1/take_picture", { resolution: 1 }).then((p) => {
+          answeredAt.push(performance.now())
+          return p
+        }),
+      ),
+    )
+    const t1 = performance.now()
+    for (const v of Object.values(victims)) await v.stop()
+    assert.deepEqual(pictures.filter((p) => !p.result).map((p) => String(p.values)), [])
+    // every call answered while client 1 still had pictures to come, and many while it had half of them
+    const half = answeredAt.sort((a, b) => a - b)[49]!
+    for (const [name, v] of Object.entries(victims)) {
+      assert.deepEqual(v.failures, [], name)
+      const during = v.ms.filter((_, i) => v.ends[i]! > t0 && v.ends[i]! < t1)
+      const early = v.ms.filter((_, i) => v.ends[i]! > t0 && v.ends[i]! < half)
+      const first = v.ms[v.ends.findIndex((e) => e > t0)] ?? NaN
+      const what = `${name}: ${during.length} calls during ${(t1 - t0).toFixed(0)} ms of pictures (${early.length} before half of them were answered); the first took ${first.toFixed(0)} ms, the slowest ${max(during).toFixed(0)} ms`
+      assert.ok(early.length >= 5, what)
+      assert.ok(max(during) < VICTIM_MAX_MS, what)
+    }
+    assert.ok(t1 - t0 > 10 * VICTIM_MAX_MS, `the pictures took ${(t1 - t0).toFixed(0)} ms`)
+  } finally {
+    fox?.client.close()
+    heavy.close()
+    victim.close()
+    await bridge.close()
+    await mqtt.close()
+    await robot.close()
+    await broker.close()
+  }
+})
+
+test("every front end names its client as the owner of its calls (issue 20): one owner per rosbridge connection, Foxglove connection and HTTP connection", { timeout: 60000 }, async () => {
+  // what the node is asked, per call: the owner the robot's window of calls is shared by
+  const node = demoMemoryNode()
+  const seen: (object | undefined)[] = []
+  const createClient = node.createClient.bind(node)
+  node.createClient = ((type, name) => {
+    const c = createClient(type, name)
+    return {
+      ...c,
+      call: (req: unknown, o: CallOptions = {}) => {
+        seen.push(o.owner)
+        return c.call(req as never, o)
+      },
+    }
+  }) as typeof node.createClient
+  const f = await startFixture({}, node)
+  const ros1 = await rawRosClient(f.bridge.wsUrl)
+  const ros2 = await rawRosClient(f.bridge.wsUrl)
+  const fox = await connectFoxglove(f.bridge.wsUrl, 1)
+  try {
+    const owners = async (call: () => Promise<unknown>) => {
+      const from = seen.length
+      await call()
+      await call()
+      return seen.slice(from)
+    }
+    const ok = (r: { result: boolean; values: unknown }) => assert.ok(r.result, String(r.values))
+    const r1 = await owners(async () => ok(await ros1.call("/add_two_ints", { a: 1, b: 2 })))
+    const r2 = await owners(async () => ok(await ros2.call("/add_two_ints", { a: 1, b: 2 })))
+    const fx = await owners(async () => assert.ok((await foxgloveCall(fox, "/add_two_ints", "json", Buffer.from('{"a": 1, "b": 2}'))).ok))
+    // `connection: close`: each request on a connection of its own
+    const http = await owners(async () => {
+      const r = await fetch(`${f.bridge.url}/api/services/add_two_ints`, { method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: '{"a": 1, "b": 2}' })
+      assert.equal(r.status, 200, await r.text())
+    })
+    for (const o of [...r1, ...r2, ...fx, ...http]) assert.equal(typeof o, "object", "a call without an owner")
+    assert.ok(r1[0] === r1[1] && r2[0] === r2[1] && fx[0] === fx[1], "one owner per WebSocket connection")
+    assert.equal(new Set([r1[0], r2[0], fx[0], http[0], http[1]]).size, 5, "each connection an owner of its own")
+  } finally {
+    fox.client.close()
+    ros1.close()
+    ros2.close()
     await f.close()
   }
 })

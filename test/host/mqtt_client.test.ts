@@ -1,7 +1,8 @@
 // The host client over MQTT (packages/host/src/client/mqtt.ts, mqttdir.ts) against in-memory MQTT robots
 // (packages/host/src/mqtt/memrobot.ts) on the embedded aedes broker, on free loopback ports: calls and errors,
 // exactly once, a robot going offline mid-call, the broker restarted, two hosts on one broker,
-// garbage frames. Waits on events, never on fixed delays.
+// garbage frames, the window of calls and its owners. Waits on events; a fixed wait only where a
+// test shows that something does not happen (a call not sent, a call still waiting).
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { connect } from "../../packages/host/src/client/node"
@@ -9,6 +10,7 @@ import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqt
 import { MqttDirectory, type DirectoryEvent } from "../../packages/host/src/client/mqttdir"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import { Upload } from "./gen/interfaces"
 import { ROBOT_NAME } from "../../packages/host/src/client/mqtt"
 import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
 import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
@@ -22,6 +24,27 @@ async function rejection(p: Promise<unknown>): Promise<ServiceError> {
     return e
   }
   assert.fail("resolved, expected a rejection")
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** `p`'s value, or `late` when it has not settled within `ms` (a call held up shows as that). */
+function within<T>(p: Promise<T>, ms: number, late: string): Promise<T | string> {
+  return Promise.race([p, sleep(ms).then(() => late)])
+}
+
+/** A robot-side service whose calls wait until released (told apart from the test robot's `/slow`). */
+function held(t: TestRobot, name: string) {
+  const waiting: (() => void)[] = []
+  t.robot.addService(Trigger, name, () => new Promise((resolve) => waiting.push(() => resolve({ success: true, message: name }))))
+  return {
+    get running() {
+      return waiting.length
+    },
+    release() {
+      for (const f of waiting.splice(0)) f()
+    },
+  }
 }
 
 async function fixture(names: string[]) {
@@ -373,6 +396,112 @@ test("a host's window bounds its calls in flight: the rest wait on the host, not
     t.releaseSlow()
     for (const c of await Promise.all(calls)) assert.equal(c.message, "released")
   } finally {
+    await node.close()
+    await t.robot.close()
+    await broker.close()
+  }
+})
+
+// Owners (issue 20): the bridge is one host to the robot, its clients the owners of the calls. The
+// window of calls is shared between them; one owner's long queue must not hold back another's.
+test("one owner's 40 slow calls do not hold back another owner's calls: the window's last slot is kept for a caller with none running, and freed slots go to the owner with fewer running (issue 20)", async () => {
+  const broker = await embeddedBroker()
+  // maxInFlight 32 (the robot's share per host: 30): the host's window is 16 calls
+  const t = await startTestRobot({ url: broker.url, name: "shared" })
+  const slowB = held(t, "/slow_b")
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "shared" }) })
+  const A = { name: "A" }
+  const B = { name: "B" }
+  const calls: Promise<unknown>[] = []
+  try {
+    await node.listServices({ timeoutMs: 5000 })
+    let aAnswered = 0
+    const slow = node.createClient(Trigger, "/slow")
+    for (let i = 0; i < 40; i++) calls.push(slow.call({}, { timeoutMs: 60000, owner: A }).then(() => aAnswered++))
+    await until(() => t.slowStarted >= 15, "A's calls running")
+    await sleep(300) // time for more of A's calls to reach the robot, if the host sent them
+    const t0 = performance.now()
+    const sum = await within(node.createClient(AddTwoInts, "/add_two_ints").call({ a: 2n, b: 3n }, { timeoutMs: 60000, owner: B }), 3000, "still waiting")
+    const ms = performance.now() - t0
+    assert.deepEqual(sum, { sum: 5n }, `B's call after ${ms.toFixed(0)} ms, with ${t.slowStarted} of A's calls running and ${40 - t.slowStarted} queued`)
+    assert.ok(ms < 1000, `B's call took ${ms.toFixed(0)} ms`)
+    assert.equal(aAnswered, 0, "B's call was answered while every one of A's 40 calls was pending")
+    assert.equal(t.slowStarted, 15, "A holds the window but its last slot")
+
+    // B's own queue: the kept slot takes its first call; when A's 15 running calls end, the freed
+    // slots go to B until it has as many running as A (not to the 25 A queued first)
+    for (let i = 0; i < 8; i++) calls.push(node.createClient(Trigger, "/slow_b").call({}, { timeoutMs: 60000, owner: B }))
+    await until(() => slowB.running === 1, "B's first slow call")
+    await sleep(300)
+    assert.equal(slowB.running, 1, "B's other calls wait: the slot kept free is for a caller with none running")
+    t.releaseSlow()
+    await until(() => aAnswered === 15 && t.slowStarted + slowB.running >= 15, "the window full again after A's 15 calls ended")
+    await sleep(300)
+    assert.deepEqual({ A: t.slowStarted, B: slowB.running }, { A: 7, B: 8 }, "calls running per owner once A's first 15 ended")
+  } finally {
+    for (let i = 0; i < 5; i++) {
+      t.releaseSlow()
+      slowB.release()
+      await sleep(100)
+    }
+    await Promise.allSettled(calls)
+    await node.close()
+    await t.robot.close()
+    await broker.close()
+  }
+})
+
+test("a big request waiting for the robot's budget holds back only its own owner's later calls; the small calls that pass it cannot keep it waiting (issue 20)", async () => {
+  const broker = await embeddedBroker()
+  // budget 8192: a request over SMALL_REQUEST (256 bytes) starts only while BUDGET_RESERVE (2048)
+  // of it stays free; each call is charged CALL_COST (512) + its request's bytes
+  const t = await startTestRobot({ url: broker.url, name: "budget", budget: 8192 })
+  let uploads = 0
+  t.robot.addService(Upload, "/upload", (q) => {
+    uploads++
+    return { length: q.data.length, hash: 0 }
+  })
+  const slowB = held(t, "/slow_b")
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "budget" }) })
+  const A = { name: "A" }
+  const B = { name: "B" }
+  const calls: Promise<unknown>[] = []
+  try {
+    await node.listServices({ timeoutMs: 5000 })
+    // A: 6 slow calls take 6 x 516 = 3096 bytes; its upload (3520) would pass 8192 - 2048: it waits
+    for (let i = 0; i < 6; i++) calls.push(node.createClient(Trigger, "/slow").call({}, { timeoutMs: 60000, owner: A }))
+    await until(() => t.slowStarted === 6, "A's slow calls running")
+    const upload = node.createClient(Upload, "/upload").call({ data: new Uint8Array(3000).fill(7) }, { timeoutMs: 60000, owner: A })
+    let aAfterDone = false
+    const aAfter = node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 60000, owner: A })
+    void aAfter.then(() => (aAfterDone = true))
+    calls.push(upload, aAfter)
+
+    // B's small call fits beside the waiting upload: it goes
+    const t0 = performance.now()
+    const sum = await within(node.createClient(AddTwoInts, "/add_two_ints").call({ a: 2n, b: 3n }, { timeoutMs: 60000, owner: B }), 3000, "still waiting")
+    assert.deepEqual(sum, { sum: 5n }, `B's call after ${(performance.now() - t0).toFixed(0)} ms, behind A's waiting upload`)
+    assert.equal(uploads, 0, "the upload was still waiting for budget")
+    assert.equal(aAfterDone, false, "A's own call after its upload waits behind it")
+
+    // B's slow calls pass the upload only while they leave it room: 5 x 516 + 3520 <= 6144
+    for (let i = 0; i < 8; i++) calls.push(node.createClient(Trigger, "/slow_b").call({}, { timeoutMs: 60000, owner: B }))
+    await until(() => slowB.running >= 5, "B's slow calls running")
+    await sleep(300)
+    assert.equal(slowB.running, 5, "B's slow calls beside the waiting upload")
+
+    // A's 6 end: the upload fits beside B's 5, which keep running, and goes; then A's next call
+    t.releaseSlow()
+    assert.deepEqual(await within(upload, 3000, "still waiting"), { length: 3000, hash: 0 }, "the upload, with B's slow calls still running")
+    assert.deepEqual(await within(aAfter, 3000, "still waiting"), { sum: 2n })
+    assert.ok(slowB.running >= 5)
+  } finally {
+    for (let i = 0; i < 3; i++) {
+      t.releaseSlow()
+      slowB.release()
+      await sleep(100)
+    }
+    await Promise.allSettled(calls)
     await node.close()
     await t.robot.close()
     await broker.close()

@@ -136,7 +136,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
           pipeline,
           { service, robots, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
           "base64",
-          { via: "http", client: `${address}:${req.socket.remotePort}` },
+          { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket },
           { acquire: () => guard.acquire(address, req.socket), message: () => guard.refusal(address, req.socket) },
         )
         sendJson(res, 200, { service: normalizeName(service), robots, results })
@@ -166,10 +166,12 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
         const ac = new AbortController()
         const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
         res.on("close", onClose)
+        // the owner is the connection, not the address: on loopback one address is the dashboard,
+        // the CLI and every script, which must not share one turn at the robot (issue 20)
         const out = await pipeline.callJson(
           { service, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
           "base64",
-          { via: "http", client: `${address}:${req.socket.remotePort}` },
+          { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket },
         )
         res.off("close", onClose)
         if (out.ok) sendJson(res, 200, out.values)

@@ -224,7 +224,7 @@ export class RosbridgeFrontEnd {
           }
         : undefined
     this.o.pipeline
-      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress }, binary ? "bytes" : "base64", { via: "ws", client: `client ${c.id}` })
+      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress }, binary ? "bytes" : "base64", { via: "ws", client: `client ${c.id}`, owner: c })
       .then((out) => reply(out.values, out.ok))
       .catch((e) => this.status(c, "error", `bridge error: ${(e as Error).message}`, id))
       .finally(() => {

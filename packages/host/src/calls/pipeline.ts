@@ -54,12 +54,17 @@ export interface CallResult {
   response(): unknown
 }
 
-/** Who is calling, for the call log. */
+/** Who is calling, for the call log and for sharing the robot between clients. */
 export interface Caller {
   via: string
   client: string
   /** Left out of the call log (the bridge's own polling). */
   quiet?: boolean
+  /**
+   * The client as a key (its connection object): the robot's window of calls is shared fairly
+   * between owners (CallOptions.owner); calls without one are one owner together.
+   */
+  owner?: object
 }
 
 /** One robot of a fleet as the bridge shows it; `services` are the robot's own names (`/take_picture`). */
@@ -326,7 +331,7 @@ export class CallPipeline {
         if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, name)
         throw e
       }
-      const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress })
+      const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress, owner: caller.owner })
       out = { ok: true, values: toJson(type.response, res, binary), type }
       this.emitResult({ service: name, type, response: () => res })
     } catch (e) {
@@ -356,7 +361,7 @@ export class CallPipeline {
       } catch (e) {
         throw new ServiceError("invalid_argument", `the CDR request is not a valid ${type.request.fullName}: ${(e as Error).message}`, name)
       }
-      const bytes = await this.entry(info, type).raw.call(request, options)
+      const bytes = await this.entry(info, type).raw.call(request, { ...options, owner: caller.owner })
       this.record(caller, name, start, { ok: true, values: undefined, type })
       let decoded: unknown
       this.emitResult({ service: name, type, response: () => (decoded ??= type.response.decode(bytes)) })

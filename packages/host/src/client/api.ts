@@ -23,6 +23,13 @@ export interface CallOptions {
   signal?: AbortSignal
   /** Called as response bytes arrive: bytes received so far and the total. */
   onProgress?: (received: number, total: number) => void
+  /**
+   * Who asks: an opaque key compared by identity (the bridge gives each client connection's
+   * object). A node shares its window of calls between owners fairly, so one owner's long queue
+   * does not hold back another's calls (packages/host/src/client/calls.ts `pump`). Calls without
+   * one are one owner together.
+   */
+  owner?: object
 }
 
 export interface Client<Req, Res> {

@@ -108,7 +108,19 @@ export interface PendingCall {
   busyCount: number
   /** do not use the compact CALLX (the device said our list is stale) */
   fullCall: boolean
+  /** who asked (CallOptions.owner); undefined for calls without one, which are one owner together */
+  owner: object | undefined
+  /** the engine's count of started calls when this one started */
+  startNo: number
   cleanup: () => void
+}
+
+/** One owner's calls: those not started yet, in the order they were made, and how many are active. */
+interface Owner {
+  queue: PendingCall[]
+  active: number
+  /** `startNo` of its last started call: among owners with as many active, the one served longest ago goes first */
+  last: number
 }
 
 export class CallEngine {
@@ -124,7 +136,14 @@ export class CallEngine {
   private openDelay = 200
   private nextSeq = 1
   private readonly active = new Map<number, PendingCall>()
-  private readonly queue: PendingCall[] = []
+  /** owners with calls queued or active, each with its queue (see pump) */
+  private readonly owners = new Map<object | undefined, Owner>()
+  private startNo = 0
+  /**
+   * the queued call that waits longest for the device's budget, and `startNo` when it began
+   * waiting: calls of other owners pass it only while they leave it its room (see next)
+   */
+  private waiting: { call: PendingCall; since: number } | undefined
   private doneSeqs: number[] = []
   private doneTimer: NodeJS.Timeout | undefined
   private hello: HelloRecord | undefined
@@ -161,20 +180,22 @@ export class CallEngine {
   /** The calls sent in the current session, which the device never saw, wait for the next session. */
   private requeue() {
     const again = [...this.active.values()].sort((a, b) => a.seq - b.seq)
-    this.active.clear()
+    for (const c of again) this.deactivate(c)
     this.session = 0
     this.doneSeqs = []
-    for (const c of again) {
+    this.waiting = undefined
+    // back at the head of their owners' queues, in the order they were made
+    for (const c of again.reverse()) {
       clearTimeout(c.silence)
       Object.assign(c, unsent())
+      this.ownerOf(c).queue.unshift(c)
     }
-    this.queue.unshift(...again)
   }
 
   /** Every call sent in the current session fails (never resent); the session is forgotten. */
   private lose(code: ErrorCode, why: string) {
     const sent = [...this.active.values()]
-    this.active.clear()
+    for (const c of sent) this.deactivate(c)
     this.session = 0
     this.doneSeqs = []
     for (const c of sent) this.settle(c, new ServiceError(code, why, c.service))
@@ -351,7 +372,14 @@ export class CallEngine {
   }
 
   // ------------------------------------------------------------------ calls
-  start<Res>(service: string, name: Uint8Array, hash32: number, request: Uint8Array, decode: (b: Uint8Array) => Res, options: { timeoutMs?: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<Res> {
+  start<Res>(
+    service: string,
+    name: Uint8Array,
+    hash32: number,
+    request: Uint8Array,
+    decode: (b: Uint8Array) => Res,
+    options: { timeoutMs?: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void; owner?: object },
+  ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       if (this.closed) {
         reject(new ServiceError("unavailable", "node closed", service))
@@ -384,6 +412,8 @@ export class CallEngine {
         ...unsent(),
         silence: undefined,
         fullCall: false,
+        owner: options.owner,
+        startNo: 0,
         cleanup: () => {},
       }
       c.timer = setTimeout(() => this.expire(c), timeoutMs)
@@ -402,7 +432,7 @@ export class CallEngine {
         clearTimeout(c.silence)
         signal?.removeEventListener("abort", onAbort)
       }
-      this.queue.push(c)
+      this.ownerOf(c).queue.push(c)
       this.pump()
     })
   }
@@ -412,23 +442,62 @@ export class CallEngine {
     this.abandon(c, "deadline_exceeded", ms)
   }
 
-  /** bytes of device budget our active calls take (as packages/device/src/rpc/calls.ts charges: per-call cost + request) */
-  private budgetInUse(): number {
+  /**
+   * bytes of device budget our active calls take (as packages/device/src/rpc/calls.ts charges:
+   * per-call cost + request), of those started after the `since`-th start when given
+   */
+  private budgetInUse(since = 0): number {
     let n = 0
-    for (const c of this.active.values()) if (c.resTotal < 0) n += CALL_COST + c.request.length
+    for (const c of this.active.values()) if (c.resTotal < 0 && c.startNo > since) n += CALL_COST + c.request.length
     return n
   }
 
+  private ownerOf(c: PendingCall): Owner {
+    let o = this.owners.get(c.owner)
+    if (!o) this.owners.set(c.owner, (o = { queue: [], active: 0, last: 0 }))
+    return o
+  }
+
+  /** an owner with nothing queued or active is forgotten (the map holds only owners with calls) */
+  private forgetIdle(c: PendingCall, o: Owner) {
+    if (!o.active && !o.queue.length) this.owners.delete(c.owner)
+  }
+
+  private deactivate(c: PendingCall) {
+    if (this.active.get(c.seq) !== c) return
+    this.active.delete(c.seq)
+    const o = this.owners.get(c.owner)!
+    o.active--
+    this.forgetIdle(c, o)
+  }
+
+  private unqueue(c: PendingCall) {
+    const o = this.owners.get(c.owner)
+    const i = o ? o.queue.indexOf(c) : -1
+    if (i < 0) return
+    o!.queue.splice(i, 1)
+    this.forgetIdle(c, o!)
+  }
+
+  /**
+   * Starts queued calls while the window (`maxActive`) has room. The bridge is one host to the
+   * device, so its clients share the window: each call has an owner (a bridge client), and the
+   * next call is the head of the owner with the fewest calls active (then the one served longest
+   * ago), so a client that asks little never waits behind the queue of one that asks a lot (issue
+   * 20). Fewest active rather than plain turns: with turns, a client of long calls (pictures) would
+   * gather more and more of the window as the short calls of the others end. An owner's own calls
+   * start in the order they were made.
+   */
   pump() {
     if (this.closed || !this.hello || !this.session) return
-    const budget = this.hello.budget
-    while (this.active.size < this.maxActive() && this.queue.length) {
-      const c = this.queue[0]!
-      // adapt to the device's budget: a big upload waits until it fits beside our other calls
-      // (big requests leave the device's reserve to small calls, as its admission does)
-      const limit = c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget
-      if (this.active.size > 0 && this.budgetInUse() + CALL_COST + c.request.length > limit) break
-      this.queue.shift()
+    while (this.active.size < this.maxActive()) {
+      const c = this.next()
+      if (!c) return
+      const o = this.owners.get(c.owner)!
+      o.queue.shift()
+      o.active++
+      o.last = c.startNo = ++this.startNo
+      if (this.waiting?.call === c) this.waiting = undefined
       if (this.started++ === 0) this.firstSentAt = Date.now()
       c.seq = this.nextSeq++
       c.session = this.session
@@ -436,6 +505,55 @@ export class CallEngine {
       this.stats.callsStarted++
       this.sendRequest(c, 0, false)
     }
+  }
+
+  /**
+   * The next call to start, or undefined: one scan over the owners (O(owners + active)).
+   *
+   * Budget: a call starts when its charge fits beside the active calls' (as the device admits
+   * them), and a big request only while the device's reserve stays free for small calls. A head
+   * that does not fit holds back its own owner's later calls, not the other owners': it becomes
+   * `waiting` (the one of the owner first in line, when several wait), and other calls pass it
+   * only while their charge, with that of the calls that passed it before, leaves it its room. So
+   * its wait ends once the calls that were active when it began waiting are answered: small calls
+   * beside a big upload go on, and they can never keep it waiting for ever (they could, by keeping
+   * the budget used).
+   *
+   * The last free slot of the window goes only to an owner with no call active, so the call of a
+   * client that had none starts at once, not after one of the busy clients' calls ends (on a robot
+   * whose sender shares its link between the responses in flight, that can be seconds). Keeping the slot only while another owner has calls
+   * queued would not do: a client calling one call at a time has none queued between its calls,
+   * and the busy client would take the slot back each time. Calls without an owner (a program's
+   * own calls through the client, the CLI) are one client and keep the whole window; a lone bridge
+   * client gets maxActive - 1 (7 of the device's default 8, beyond the 6 a host's session may run
+   * on it anyway).
+   */
+  private next(): PendingCall | undefined {
+    const budget = this.hello!.budget
+    const limit = (c: PendingCall) => (c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget)
+    const cost = (c: PendingCall) => CALL_COST + c.request.length
+    const idle = this.active.size === 0
+    const inUse = this.budgetInUse()
+    const lastSlot = this.active.size + 1 >= this.maxActive()
+    let w = this.waiting
+    if (w && this.owners.get(w.call.owner)?.queue[0] !== w.call) w = this.waiting = undefined
+    const room = w ? limit(w.call) - cost(w.call) - this.budgetInUse(w.since) : Infinity
+    const ahead = (o: Owner, than: Owner | undefined) => !than || o.active < than.active || (o.active === than.active && o.last < than.last)
+    let best: Owner | undefined
+    let blocked: Owner | undefined
+    for (const [key, o] of this.owners) {
+      const c = o.queue[0]
+      if (!c || (lastSlot && o.active > 0 && key !== undefined)) continue
+      if (idle || (inUse + cost(c) <= limit(c) && (c === w?.call || cost(c) <= room))) {
+        if (ahead(o, best)) best = o
+      } else if (ahead(o, blocked)) blocked = o
+    }
+    if (!w && blocked) {
+      // once: the scan again, with the blocked call's room kept
+      this.waiting = { call: blocked.queue[0]!, since: this.startNo }
+      return this.next()
+    }
+    return best?.queue[0]
   }
 
   /** every seq <= this is settled on the host (sent with every CALL) */
@@ -592,17 +710,15 @@ export class CallEngine {
   }
 
   private abandon(c: PendingCall, code: ErrorCode, msg: string) {
-    const i = this.queue.indexOf(c)
-    if (i >= 0) this.queue.splice(i, 1)
+    this.unqueue(c)
     if (c.session && c.session === this.session && this.active.get(c.seq) === c) this.link.send([encodeCancel({ session: this.session, seq: c.seq })])
     this.settle(c, new ServiceError(code, msg, c.service))
   }
 
   private settle(c: PendingCall, err: ServiceError | undefined, value?: unknown) {
     c.cleanup()
-    if (this.active.get(c.seq) === c) this.active.delete(c.seq)
-    const i = this.queue.indexOf(c)
-    if (i >= 0) this.queue.splice(i, 1)
+    this.deactivate(c)
+    this.unqueue(c)
     // later records for this seq find nothing; a second settle is a no-op
     const res = c.resolve
     const rej = c.reject
@@ -615,9 +731,11 @@ export class CallEngine {
 
   /** fails every call, sent or waiting */
   failAll(code: ErrorCode, msg: string) {
-    const all = [...this.active.values(), ...this.queue]
-    this.active.clear()
-    this.queue.length = 0
+    const active = [...this.active.values()]
+    for (const c of active) this.deactivate(c)
+    const all = [...active, ...[...this.owners.values()].flatMap((o) => o.queue)]
+    this.owners.clear()
+    this.waiting = undefined
     for (const c of all) this.settle(c, new ServiceError(code, msg, c.service))
   }
 

@@ -62,6 +62,11 @@ export interface MemoryRobotOptions {
   maxRecord?: number
   /** Calls running at once; more are answered busy (default 32). */
   maxInFlight?: number
+  /**
+   * The budget announced in HELLO (bytes, default 0xffffffff: none). Not charged here (the model
+   * leaves the heap budget out); hosts keep their calls within it, which is what it is for.
+   */
+  budget?: number
   /** Sessions kept (default 8). */
   maxSessions?: number
   /** Answers kept for a host that has not sent DONE (ms, default 10000). */
@@ -373,7 +378,7 @@ export class MemoryRobot {
       count: this.services.length,
       maxRequestBytes: this.maxRequestBytes,
       maxResponseBytes: this.maxResponseBytes,
-      budget: 0xffffffff,
+      budget: this.options.budget ?? 0xffffffff,
       maxInFlight: this.maxInFlight,
       window: this.window,
       maxRecord: this.maxRecord,

@@ -113,7 +113,7 @@ export class Services {
     if (!release) return fail(new ServiceError("resource_exhausted", this.o.guard.refusal(c.address, c), s.name))
     const ac = new AbortController()
     c.calls.add(ac)
-    const caller = { via: "foxglove", client: `foxglove ${c.id}` }
+    const caller = { via: "foxglove", client: `foxglove ${c.id}`, owner: c }
     const timeoutMs = this.o.defaultTimeoutMs
     const reply = (data: Uint8Array) => this.clients.send(c, serviceCallResponse(serviceId, callId, encLen, encoding, data))
     const run = async () => {
