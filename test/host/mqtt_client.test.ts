@@ -508,6 +508,30 @@ test("a big request waiting for the robot's budget holds back only its own owner
   }
 })
 
+test("a host's default window is its share of the robot's calls (maxInFlight - 2): a lone host is never answered busy", async () => {
+  const broker = await embeddedBroker()
+  const t = await startTestRobot({ url: broker.url, name: "share", maxInFlight: 6 })
+  const node = await connect({ transport: mqttTransport({ url: broker.url, robot: "share" }) })
+  try {
+    const slow = node.createClient(Trigger, "/slow")
+    await node.listServices({ timeoutMs: 5000 })
+    const calls = Array.from({ length: 10 }, () => slow.call({}, { timeoutMs: 10000 }))
+    await until(() => t.slowStarted >= 4, "four slow calls running")
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(t.slowStarted, 4)
+    while (t.slowStarted > 0) {
+      t.releaseSlow()
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await Promise.all(calls)
+    assert.equal(t.robot.stats.busy, 0, "busy answers to a host within its window")
+  } finally {
+    await node.close()
+    await t.robot.close()
+    await broker.close()
+  }
+})
+
 test("a call that times out is cancelled on the robot: its handler sees the abort", async () => {
   const f = await fixture(["rover1"])
   try {

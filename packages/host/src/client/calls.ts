@@ -525,8 +525,7 @@ export class CallEngine {
    * queued would not do: a client calling one call at a time has none queued between its calls,
    * and the busy client would take the slot back each time. Calls without an owner (a program's
    * own calls through the client, the CLI) are one client and keep the whole window; a lone bridge
-   * client gets maxActive - 1 (7 of the device's default 8, beyond the 6 a host's session may run
-   * on it anyway).
+   * client gets maxActive - 1 (5 of the default window of 6, the device's share for one host).
    */
   private next(): PendingCall | undefined {
     const budget = this.hello!.budget

@@ -45,7 +45,7 @@ export interface RecordNode extends RobotNode {
 
 /** Options every node takes (the part of `connect`'s options that is not the transport). */
 export interface NodeOptions {
-  /** Calls in flight per device; more wait in a queue (default: the device's maxInFlight, at most 16). */
+  /** Calls in flight per device; more wait in a queue (default: the device's share for one host, maxInFlight - 2, at most 16). */
   window?: number
 }
 
@@ -137,8 +137,13 @@ export abstract class NodeCore implements RecordNode, CallLink {
     return this.engine.limits
   }
 
+  /**
+   * calls this host keeps in flight: by default its share of the device's calls (the device runs at
+   * most maxInFlight - 2 for one host and answers the rest busy: sending more only earns busy
+   * answers and their backoff, which a bridge client that got the window's free slot then waits in)
+   */
   get window(): number {
-    const w = this.nodeOptions.window ?? Math.min(16, this.engine.limits?.maxInFlight ?? 8)
+    const w = this.nodeOptions.window ?? Math.min(16, (this.engine.limits?.maxInFlight ?? 8) - 2)
     return Math.max(1, w)
   }
 
