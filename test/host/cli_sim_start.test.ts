@@ -6,12 +6,10 @@
 import assert from "node:assert/strict"
 import { spawn, type ChildProcess } from "node:child_process"
 import { rmSync } from "node:fs"
-import * as net from "node:net"
-import * as path from "node:path"
 import { after, before, test } from "node:test"
 import { probeSimulatorLock } from "../../packages/host/src/cli/startup"
 import { acquirePortLock } from "../../packages/host/src/sim/vm"
-import { ROOT } from "./bridge_helpers"
+import { startsInARow } from "../support/simstart"
 
 let load: ChildProcess[] = []
 before(() => {
@@ -37,59 +35,21 @@ test("start-up's lock path 20 times in a row on a loaded machine: the probe, the
   rmSync(lockFile, { force: true })
 })
 
-/** Resolves true once GET /api/services on 127.0.0.1:9090 answers 200, false if `child` exits first. */
-async function bridgeAnswers(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) return false
-    const ok = await fetch("http://127.0.0.1:9090/api/services").then((r) => r.status === 200, () => false)
-    if (ok) return true
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return false
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.once("error", () => resolve(false))
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)))
-  })
-}
-
 test("`robot sim` started 3 times in a row on a loaded machine: every start opens 9090 (and `help` on its stdin lists the commands)", { timeout: 600_000 }, async (t) => {
-  if (!(await portFree(9090))) return t.skip("port 9090 is in use by another program on this machine")
-  let started = 0
-  let foreign = 0
-  while (started < 3) {
-    const child = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "sim"], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] })
-    let out = ""
-    child.stdout!.on("data", (d) => (out += d))
-    child.stderr!.on("data", (d) => (out += d))
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
-    const up = await bridgeAnswers(child, 120_000)
-    if (!up) {
-      child.kill("SIGKILL")
-      await exited
-      // another engineer's suite holding the simulator is not this start's fault: wait for it, retry
-      const m = /port8081\.lock is taken \(flock exit 1\): pid (\d+) /.exec(out)
-      if (m && Number(m[1]) !== child.pid && foreign < 10) {
-        foreign++
-        const l = await acquirePortLock(300_000)
-        l.release()
-        continue
-      }
-      assert.fail(`start ${started + 1} did not open 9090:\n${out}`)
-    }
-    started++
-    if (started === 1) {
+  // (20 starts in a row: the benchmark, bench/starts.ts; npm test keeps to 3)
+  const r = await startsInARow(3, {
+    each: async (sim, i) => {
+      if (i > 0) return
       // `help` on its standard input lists the commands
-      child.stdin!.write("help\n")
+      sim.child.stdin!.write("help\n")
       const end = Date.now() + 30_000
-      while (!/b {8}press or release the simulated button/.test(out) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
-      assert.match(out, /Commands \(type one \+ Enter\):\n {2}help {5}this list\n {2}b {8}press or release the simulated button/)
-    }
-    child.kill("SIGINT")
-    assert.equal(await exited, 0, out)
-  }
+      while (!/b {8}press or release the simulated button/.test(sim.out()) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+      assert.match(sim.out(), /Commands \(type one \+ Enter\):\n {2}help {5}this list\n {2}b {8}press or release the simulated button/)
+    },
+  })
+  // another program on 9090, or other suites holding the simulator all along, make the starts
+  // unjudgeable: skipped, not passed
+  if (r.notJudged) return t.skip(r.notJudged)
+  assert.deepEqual(r.failures, [])
+  assert.equal(r.ok, 3)
 })

@@ -90,7 +90,7 @@ let sent: number
 let acked: number
 /** `sent` after each QoS 1 PUBLISH not acknowledged yet, oldest first */
 let ends: number[]
-/** bytes written and not acknowledged, at most (8 KB; 4 KB over TLS) */
+/** bytes written and not acknowledged, at most (16 KB; 4 KB over TLS: see the header) */
 let winMax: number
 /** next PUBLISH packet id (1-65535) */
 let pid = 0

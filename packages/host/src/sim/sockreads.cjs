@@ -16,7 +16,17 @@
 // event does not advance, and windows kept arriving meanwhile: 8 MQTT hosts uploading at once ran
 // the heap out with 1.5 KB of the call budget in use), and the socket stays paused (TCP pushes back
 // on the sender) until what was read has been handed over.
+//
+// Writes on a TLS socket are held to the ESP32 runtime's limit too. Its socket worker writes each
+// `_socketWrite` buffer in one `sock_mbedtls_write`, which begins with
+// `JD_ASSERT(datalen < MBEDTLS_SSL_OUT_CONTENT_LEN)` (4096 in ESP-IDF's default mbedTLS config;
+// main/sock.c): a write of 4096 bytes or more panics the board, which restarts with the program's
+// state lost. The VM's Node TLS socket takes any size, so a program that breaks the rule would pass
+// here and die on the board. Here such a write ends the VM's process at once, before the bytes reach
+// the peer, with a line naming it ("PANIC", which the tests' panic checks look for): a VM that is
+// gone fails every test that uses it, where a restarted program could pass for a slow answer.
 "use strict"
+const fs = require("node:fs")
 const net = require("node:net")
 const tls = require("node:tls")
 
@@ -26,6 +36,10 @@ const READ = 128
 const WINDOW = 5744
 /** ms between turns (the ESP32's main loop reads again as soon as the program has run) */
 const GAP_MS = 1
+/** a TLS write must be shorter than this (MBEDTLS_SSL_OUT_CONTENT_LEN, asserted in main/sock.c) */
+const TLS_OUT = 4096
+/** exit status of the VM's process after such a write (128 + SIGABRT, as an assert's abort) */
+const ASSERT_EXIT = 134
 
 /** the VM's `jd_em_process` (runs the program's fibers that are due), once the VM is instantiated */
 let vmProcess = null
@@ -76,6 +90,21 @@ function shape(sock) {
   return sock
 }
 
+/** Ends the process at a TLS write the ESP32 runtime asserts on (see the header). */
+function limitTlsWrites(sock) {
+  const write = sock.write
+  sock.write = function (data, ...rest) {
+    const n = typeof data === "string" ? Buffer.byteLength(data) : data.length
+    if (n >= TLS_OUT) {
+      // (writeSync: the line must be out before the process ends)
+      fs.writeSync(2, `PANIC: TLS write of ${n} bytes, not under ${TLS_OUT} (MBEDTLS_SSL_OUT_CONTENT_LEN): the ESP32 runtime asserts and the board restarts; the VM stops here\n`)
+      process.exit(ASSERT_EXIT)
+    }
+    return write.call(this, data, ...rest)
+  }
+  return sock
+}
+
 /** the program's sockets: the VM opens them with `{ host, port }` alone (the CLI's own WebSocket has more options) */
 function program(args) {
   const o = args[0]
@@ -90,5 +119,5 @@ net.createConnection = function (...args) {
 const connect = tls.connect
 tls.connect = function (...args) {
   const s = connect.apply(this, args)
-  return program(args) ? shape(s) : s
+  return program(args) ? limitTlsWrites(shape(s)) : s
 }
