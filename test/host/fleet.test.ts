@@ -2,7 +2,8 @@
 // Robots here are in-memory nodes; the MQTT tests run the same fleet over a broker.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { FleetNode, globMatcher, robotGlob, splitRobotName } from "../../packages/host/src/client/fleet"
+import { FleetNode, globMatcher, robotGlob } from "../../packages/host/src/client/fleet"
+import { splitRobotName } from "../../packages/host/src/client/names"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import { CallPipeline } from "../../packages/host/src/calls/pipeline"

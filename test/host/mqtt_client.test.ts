@@ -11,7 +11,7 @@ import { MqttDirectory, type DirectoryEvent } from "../../packages/host/src/clie
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { Upload } from "./gen/interfaces"
-import { ROBOT_NAME } from "../../packages/host/src/client/mqtt"
+import { ROBOT_NAME } from "../../packages/host/src/client/names"
 import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
 import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 

@@ -9,11 +9,10 @@ import * as fs from "node:fs"
 import type * as http from "node:http"
 import * as path from "node:path"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { splitRobotName } from "../client/fleet"
-import { groupCall, matchGroup } from "./group"
+import { groupCall, groupRobots } from "../calls/group"
 import { clientAddress, type Guard } from "./guard"
 import { parseJson, stringifyJson } from "../calls/json"
-import { normalizeName } from "../client/names"
+import { normalizeName, splitRobotName } from "../client/names"
 import type { CallPipeline } from "../calls/pipeline"
 import { typedefs } from "../calls/rosapi"
 
@@ -103,21 +102,15 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
     }
     if (url.pathname === "/api/robots") {
       if (req.method !== "GET") return notAllowed(res, "GET", "list the robots with GET")
-      const robots = pipeline.robotEntries()
-      if (!robots) {
+      if (!pipeline.fleet) {
         sendJson(res, 200, { fleet: false, robots: [] })
         return
       }
-      const glob = url.searchParams.get("robots")
-      let names: Set<string> | undefined
-      if (glob !== null) {
-        try {
-          names = new Set(matchGroup(pipeline, glob))
-        } catch (e) {
-          return sendError(res, e as ServiceError)
-        }
+      try {
+        sendJson(res, 200, { fleet: true, robots: groupRobots(pipeline, url.searchParams.get("robots") ?? undefined) })
+      } catch (e) {
+        return sendError(res, e as ServiceError)
       }
-      sendJson(res, 200, { fleet: true, robots: names ? robots.filter((r) => names.has(r.name)) : robots })
       return
     }
     if (url.pathname.startsWith("/api/group/")) {

@@ -4,12 +4,12 @@
 // the rosapi discovery services; one record per call for the call log; and, when the node is a
 // fleet of robots (packages/host/src/client/fleet.ts), their presence. It talks to the robot through a
 // RobotNode (packages/host/src/client/api.ts) only.
-import type { Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
+import type { Client, Fleet, NodeState, RobotNode, RobotStatus, ServiceInfo } from "../client/api"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { splitRobotName, type RobotStatus } from "../client/fleet"
+import { fleetOf } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary } from "./json"
-import { normalizeName } from "../client/names"
+import { normalizeName, splitRobotName } from "../client/names"
 import { fullServiceTypeName, ROSAPI_SERVICES, shortTypeName, typedefs, type TypeRegistry } from "./rosapi"
 
 /** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */
@@ -67,41 +67,16 @@ export interface Caller {
   owner?: object
 }
 
-/** One robot of a fleet as the bridge shows it; `services` are the robot's own names (`/take_picture`). */
-export interface RobotEntry {
-  name: string
-  online: boolean
-  /** empty while the robot is offline or has not listed its services yet */
-  services: { name: string; type: string }[]
-}
-
 /** The robot's state as the bridge publishes it (`/robot_bridge/state`, `GET /api/state`). */
 export interface StateMessage {
   state: NodeState
   restarted: boolean
   restarting: boolean
   services: { name: string; type: string }[]
-  /** Only when the node is a fleet: every robot, online or not, in name order. */
-  robots?: RobotEntry[]
+  /** Only when the node is a fleet: every robot, online or not, in name order (`robotEntries`). */
+  robots?: RobotStatus[]
   /** Only with `restarted` on a fleet: the robot that restarted. */
   robot?: string
-}
-
-/**
- * What the bridge needs of a node made of several robots (packages/host/src/client/fleet.ts `FleetNode` has it):
- * service `/take_picture` of robot `rover1` is `/rover1/take_picture` on the node.
- */
-export interface Fleet {
-  robots(): RobotStatus[]
-  onRobotsChanged(listener: (robots: RobotStatus[]) => void): () => void
-  /** Names of the robots whose name matches the glob (`*`, `?`), online or not. */
-  matchRobots(glob: string): string[]
-}
-
-/** The node as a fleet, or undefined for a single robot. */
-export function fleetOf(node: RobotNode): Fleet | undefined {
-  const f = node as Partial<Fleet>
-  return typeof f.robots === "function" && typeof f.onRobotsChanged === "function" && typeof f.matchRobots === "function" ? (node as unknown as Fleet) : undefined
 }
 
 /** What changed (`onChange`). `robot` names the robot of a fleet that restarted. */
@@ -128,7 +103,7 @@ export class CallPipeline {
   /** False until a list arrived since the robot last connected. */
   haveList = false
   restarting = false
-  /** Set when the node is a fleet of robots. */
+  /** Set when the node is a fleet of robots (client/fleet.ts `fleetOf`). */
   readonly fleet: Fleet | undefined
   private robotsKey = ""
   private online = new Map<string, boolean>()
@@ -189,8 +164,11 @@ export class CallPipeline {
     if (node.state === "connected") this.refresh(5000).catch(() => {})
   }
 
-  /** The fleet's robots (name order), or undefined for a single robot. */
-  robotEntries(): RobotEntry[] | undefined {
+  /**
+   * The fleet's robots (name order) as the bridge shows them, `services` always there (empty while
+   * a robot is offline or has not listed) with names and types only; undefined for a single robot.
+   */
+  robotEntries(): RobotStatus[] | undefined {
     return this.fleet?.robots().map((r) => ({ name: r.name, online: r.online, services: (r.services ?? []).map((s) => ({ name: s.name, type: s.type })) }))
   }
 
@@ -290,7 +268,7 @@ export class CallPipeline {
     return { info, type }
   }
 
-  /** Throws `unavailable` when `name` belongs to a robot of the fleet that is offline or unknown. */
+  /** Throws `unavailable` when `name` belongs to a robot of the fleet that is offline (`isRobotOffline`) or unknown. */
   private checkRobot(name: string) {
     const split = splitRobotName(name)
     if (!split) return
@@ -460,7 +438,15 @@ export class CallPipeline {
   }
 }
 
-const robotsKey = (robots: RobotEntry[] | undefined) => JSON.stringify(robots ?? [])
+/**
+ * True for the error of a call to a fleet's robot that is offline (`unavailable`, "robot rover1 is
+ * offline; try again when it is back"): a ServiceError's code and detail, or a group call row's error.
+ */
+export function isRobotOffline(e: { code: string; message: string } | undefined): boolean {
+  return e?.code === "unavailable" && /^robot \S+ is offline;/.test(e.message)
+}
+
+const robotsKey = (robots: RobotStatus[] | undefined) => JSON.stringify(robots ?? [])
 const key = (list: ServiceInfo[]) => list.map((s) => `${s.name}|${s.type}|${s.hash32}`).join(",")
 
 function failure(e: unknown, name: string): CallOutcome {

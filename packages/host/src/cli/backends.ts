@@ -1,8 +1,10 @@
 // The three ways `robot service` reaches the services: through a bridge (rosbridge v2, rosapi for
-// discovery, its HTTP API for group calls), directly to a robot over a transport (--serial,
-// --devtools), and over MQTT (--mqtt).
+// discovery, its HTTP API for a fleet's robots and group calls: `bridgeFleet`), directly to a robot
+// over a transport (--serial, --devtools), and over MQTT (--mqtt; its fleet: cli/mqtt.ts `mqttFleet`).
 import { ServiceError, type ErrorCode } from "../client/errors"
-import { parseJson } from "../calls/json"
+import type { RobotStatus } from "../client/api"
+import type { FleetAccess, GroupRow } from "../calls/group"
+import { parseJson, stringifyJson } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
 import { typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
 import { transportFromOptions } from "./link"
@@ -158,6 +160,33 @@ export function bridgeHttp(o: ConnOptions): { base: string; headers: Record<stri
   u.protocol = u.protocol === "wss:" ? "https:" : "http:"
   const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
   return { base: `${u.protocol}//${u.host}`, headers: token ? { authorization: `Bearer ${token}` } : {} }
+}
+
+/**
+ * The fleet a bridge serves, through its HTTP API: `GET /api/robots[?robots=<globs>]` and
+ * `POST /api/group/<service>?robots=<globs>` (docs/bridge.md "Many robots"), whose rows are
+ * packages/host/src/calls/group.ts `groupCall`'s. A bridge that serves one robot: `unimplemented`.
+ */
+export function bridgeFleet(o: ConnOptions): FleetAccess {
+  const { base, headers } = bridgeHttp(o)
+  return {
+    where: "",
+    async robots(globs) {
+      const listed = (await bridgeApi(`${base}/api/robots${globs === undefined ? "" : `?robots=${encodeURIComponent(globs)}`}`, { headers })) as { fleet: boolean; robots: RobotStatus[] }
+      if (!listed.fleet) throw hinted(new ServiceError("unimplemented", `the bridge at ${base} serves one robot, not a fleet`), "leave --robots out")
+      return listed.robots
+    },
+    async groupCall(req) {
+      const q = `robots=${encodeURIComponent(req.robots)}&timeout_ms=${req.timeoutMs}`
+      const out = (await bridgeApi(`${base}/api/group${req.service}?${q}`, {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body: stringifyJson(req.args),
+      })) as { results: GroupRow[] }
+      return out.results
+    },
+    async close() {},
+  }
 }
 
 /** A request to the bridge's HTTP API; its error body (`{code, message}`) becomes a ServiceError. */

@@ -265,7 +265,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
   }
   const q = token ? `/?token=${encodeURIComponent(token)}` : "/"
   const services = await node.listServices({ timeoutMs: 15000 }).catch(() => [])
-  const { fleetOf } = (require("../calls/pipeline") as typeof import("../calls/pipeline"))
+  const { fleetOf } = (require("../client/fleet") as typeof import("../client/fleet"))
   const fleet = fleetOf(node)
   const out = [
     `Bridge for ${what}`,

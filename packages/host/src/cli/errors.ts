@@ -1,6 +1,7 @@
 // How `robot service` fails: one line on stderr, the error code and what to do (the code's general
 // hint or the CLI's own), and exit status 1.
 import { ServiceError, type ErrorCode } from "../client/errors"
+import { isRobotOffline } from "../calls/pipeline"
 
 export const HINTS: Record<ErrorCode, string> = {
   unimplemented: "check the name with `robot service list`",
@@ -26,7 +27,7 @@ export function hinted<E extends Error>(e: E, hint: string): E {
 /** Prints `robot service <verb>: <code>: <detail> (hint)` and sets exit status 1. */
 export function fail(verb: string, e: unknown): void {
   let hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
-  if (!hint && e instanceof ServiceError && e.code === "unavailable" && /^robot \S+ is offline/.test(e.detail)) hint = "the bridge serves it again when the robot is back; `robot service list` shows the robots online"
+  if (!hint && e instanceof ServiceError && isRobotOffline({ code: e.code, message: e.detail })) hint = "the bridge serves it again when the robot is back; `robot service list` shows the robots online"
   if (e instanceof UsageError) console.error(`robot service ${verb}: ${e.message}`)
   // the bridge's own "no service" messages already say what to do (name one, robot service list)
   else if (e instanceof ServiceError && !hint && e.code === "unimplemented" && /(\(robot service list[^)]*\)|name one \(\S+\))$/.test(e.detail)) console.error(`robot service ${verb}: ${e.message}`)

@@ -1,17 +1,20 @@
 // `robot service … --mqtt <url>`: the CLI straight to robots on an MQTT broker (docs/mqtt.md), as
 // --serial/--devtools go straight to one robot. With `--robot <name>` the verbs see that robot;
 // without it they see every robot, its services namespaced (`/rover1/take_picture`); `service
-// call --robots <glob>` calls every matching robot in parallel. Credentials: in the URL
+// call --robots <glob>` calls every matching robot in parallel (`mqttFleet`: the bridge's group call,
+// packages/host/src/calls/group.ts, on a fleet of the broker's robots). Credentials: in the URL
 // (`mqtt://user:pass@host:1883`) or ROBOT_MQTT_USER / ROBOT_MQTT_PASSWORD. Loaded only when --mqtt
 // is given (it loads the `mqtt` package).
-import { MqttDirectory } from "../client/mqttdir"
-import { robotGlob } from "../client/fleet"
+import { MqttDirectory, directoryFleet } from "../client/mqttdir"
+import type { Fleet } from "../client/api"
 import { splitRobotName } from "../client/names"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
-import { CallPipeline, type CallOutcome } from "../calls/pipeline"
+import { CallPipeline } from "../calls/pipeline"
+import { groupCall, groupRobots, type FleetAccess } from "../calls/group"
 import { projectServiceTypes } from "./types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
+
 
 export interface MqttCliOptions {
   mqtt: string
@@ -158,71 +161,44 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
   }
 }
 
-/** One robot's row of a group call. */
-export interface GroupRow {
-  robot: string
-  /** the response values (JSON-ready), when it answered */
-  values?: unknown
-  /** why not: `offline`, or the call's error */
-  error?: ServiceError
-  offline?: boolean
-}
-
-
 /**
- * Calls `service` on every robot whose name matches `glob`, in parallel: one row per robot, sorted
- * by name; an offline robot's row says offline (it is not called). First every online robot lists
- * its services; `beforeCalls(type)` sees the service's type (the first robot's) and may throw to call
- * none. Throws `unavailable` when no robot matches.
+ * The robots on the broker at `url` as one fleet (client/mqttdir.ts `directoryFleet`) behind a call
+ * pipeline, for `service call --robots`: the group call of the bridge's HTTP API
+ * (packages/host/src/calls/group.ts), here in the CLI. `robots(globs)` waits up to `listTimeoutMs`
+ * for the matching online robots to list their services.
  */
-export async function groupCall(
-  url: string,
-  glob: string,
-  service: string,
-  args: unknown,
-  opts: { timeoutMs: number; wantType?: string; beforeCalls?: (type: string | undefined) => void },
-): Promise<GroupRow[]> {
+export async function mqttFleet(url: string, listTimeoutMs: number): Promise<FleetAccess> {
   const dir = await openDirectory(url)
-  const pipelines: CallPipeline[] = []
-  try {
-    const re = robotGlob(glob)
-    const all = dir.robots()
-    const robots = all.filter((r) => re.test(r.name))
-    if (!robots.length) {
-      const there = all.length ? `robots there: ${all.map((r) => r.name).join(", ")}` : "no robot has announced itself there"
-      throw new HintedError(new ServiceError("unavailable", `no robot matches '${glob}' on ${dir.url} (${there})`), HINT.noRobot)
-    }
-    const listed = await Promise.all(
-      robots.map(async (r): Promise<{ row: GroupRow; pipeline?: CallPipeline; type?: string }> => {
-        if (!r.online) return { row: { robot: r.name, offline: true, error: new ServiceError("unavailable", `robot ${r.name} offline (${dir.url})`, service) } }
-        const p = new CallPipeline(dir.nodeFor(r.name), projectServiceTypes())
-        pipelines.push(p)
-        try {
-          const info = (await p.node.listServices({ timeoutMs: opts.timeoutMs })).find((s) => s.name === service)
-          if (!info) return { row: { robot: r.name, error: new ServiceError("unimplemented", `no service ${service} on robot ${r.name}`, service) } }
-          if (opts.wantType && info.type !== opts.wantType) {
-            return { row: { robot: r.name, error: new ServiceError("type_mismatch", `${service} is ${info.type}, not ${opts.wantType}`, service) } }
-          }
-          return { row: { robot: r.name }, pipeline: p, type: info.type }
-        } catch (e) {
-          return { row: { robot: r.name, error: asServiceError(e, service) } }
-        }
-      }),
-    )
-    opts.beforeCalls?.(listed.find((l) => l.type)?.type)
-    return await Promise.all(
-      listed.map(async ({ row, pipeline }) => {
-        if (!pipeline) return row
-        const out: CallOutcome = await pipeline.callJson({ service, args, timeoutMs: opts.timeoutMs }, "base64", { via: "cli", client: "cli" })
-        return out.ok ? { robot: row.robot, values: out.values } : { robot: row.robot, error: out.error ?? new ServiceError("internal", "no answer", service) }
-      }),
-    )
-  } finally {
-    for (const p of pipelines) p.close()
-    await dir.close()
+  const f = directoryFleet(dir)
+  const pipeline = new CallPipeline(f.fleet, projectServiceTypes())
+  return {
+    where: ` on ${dir.url}`,
+    async robots(globs) {
+      if (globs !== undefined) await listed(f.fleet, new Set(f.fleet.matchRobots(globs)), listTimeoutMs)
+      return groupRobots(pipeline, globs)
+    },
+    groupCall: (req) => groupCall(pipeline, req, "base64", { via: "cli", client: "cli" }),
+    async close() {
+      pipeline.close()
+      await f.close()
+      await dir.close()
+    },
   }
 }
 
-function asServiceError(e: unknown, service: string): ServiceError {
-  return e instanceof ServiceError ? e : new ServiceError("internal", (e as Error)?.message ?? String(e), service)
+/** Resolves once every online robot of `names` has listed its services, or after `timeoutMs`. */
+function listed(fleet: Fleet, names: Set<string>, timeoutMs: number): Promise<void> {
+  const pending = () => fleet.robots().some((r) => names.has(r.name) && r.online && !r.services)
+  if (!pending()) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, timeoutMs)
+    const off = fleet.onRobotsChanged(() => {
+      if (!pending()) done()
+    })
+    function done() {
+      clearTimeout(t)
+      off()
+      resolve()
+    }
+  })
 }

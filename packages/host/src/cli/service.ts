@@ -8,11 +8,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Command } from "commander"
 import { ServiceError } from "../client/errors"
-import { stringifyJson } from "../calls/json"
+import type { FleetAccess } from "../calls/group"
+import { isRobotOffline } from "../calls/pipeline"
 import { fullServiceTypeName, typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
-import { normalizeName } from "../client/names"
-import { type Backend, type ConnOptions, bridgeApi, bridgeHttp, checkConnOptions, withBackend } from "./backends"
+import { normalizeName, splitRobotName } from "../client/names"
+import { type Backend, type ConnOptions, bridgeFleet, checkConnOptions, withBackend } from "./backends"
 import { UsageError, fail, hinted } from "./errors"
 import { checkRequest, parseRequest } from "./request"
 import { findImage, formatMessage, progressBar } from "./format"
@@ -61,7 +62,7 @@ function noteSkipped(b: Backend): void {
 async function missing(b: Backend, name: string): Promise<ServiceError> {
   const e = new ServiceError("unimplemented", `no service ${name}`, name)
   const there = await b.list().catch(() => [] as { name: string }[])
-  const namespaced = there.map((x) => x.name).filter((x) => x.endsWith(name) && /^\/[^/]+$/.test(x.slice(0, x.length - name.length))).sort()
+  const namespaced = there.map((x) => x.name).filter((x) => splitRobotName(x)?.service === name).sort()
   if (namespaced.length) return hinted(e, `the robots are named first: ${namespaced[0]}${namespaced.length > 1 ? ` (or ${namespaced.length - 1} more: robot service list)` : ""}`)
   return e
 }
@@ -72,53 +73,20 @@ async function findService(b: Backend, name: string): Promise<{ name: string; ty
   return (await b.list()).find((x) => x.name === name)
 }
 
-/** `service call --robots <glob>`: the request once, then one row per robot; exit status 1 if any robot did not answer. */
-async function groupCallCommand(url: string, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
-  const { groupCall } = require("./mqtt") as typeof import("./mqtt")
-  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
-  const full = wantType && fullServiceTypeName(wantType)
-  let resTd: Typedef[] = []
-  const rows = await groupCall(url, glob, n, args, {
-    timeoutMs,
-    wantType: full,
-    beforeCalls(type) {
-      const d = type ? serviceTypes[type] : undefined
-      if (!d) return // no robot has the service: the rows say why
-      const reqTd = makeTypedefs(d.request.definitions)
-      resTd = makeTypedefs(d.response.definitions)
-      checkRequest(args, reqTd)
-      console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
-    },
-  })
-  let failed = 0
-  for (const r of rows.sort((a, b) => (a.robot < b.robot ? -1 : 1))) {
-    if (r.offline) console.log(`${r.robot}: offline`)
-    else if (r.error) console.log(`${r.robot}: ${r.error.message}`)
-    else console.log(`${r.robot}: ${formatMessage(r.values, resTd)}`)
-    if (r.offline || r.error) failed++
-  }
-  if (failed) {
-    console.error(`robot service call: ${failed} of ${rows.length} robot(s) did not answer`)
-    process.exitCode = 1
-  }
-}
-
 /**
- * `service call --robots <glob>` through a bridge that serves a fleet: its robots and their
- * services from `GET /api/robots`, then one `POST /api/group/<service>?robots=<glob>` (docs/bridge.md);
- * printed as the --mqtt group call prints. Exit status 1 if any robot did not answer.
+ * `service call --robots <glob>` on a fleet (through a bridge, or over MQTT): the robots the glob
+ * matches and their services, the request once (checked against the service's type), then one row
+ * per robot, in name order (`robot2: offline`, its response, or `<code>: <message>`). Exit status 1
+ * if any robot did not answer.
  */
-async function bridgeGroupCallCommand(o: ConnOptions, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
+async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
   const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
-  const { base, headers } = bridgeHttp(o)
-  const q = encodeURIComponent(glob)
-  const listed = (await bridgeApi(`${base}/api/robots?robots=${q}`, { headers })) as { fleet: boolean; robots: { name: string; online: boolean; services: { name: string; type: string }[] }[] }
-  if (!listed.fleet) throw hinted(new ServiceError("unimplemented", `the bridge at ${base} serves one robot, not a fleet`), "leave --robots out")
-  if (!listed.robots.length) {
-    const all = (await bridgeApi(`${base}/api/robots`, { headers })) as { robots: { name: string }[] }
-    throw hinted(new ServiceError("unavailable", `no robot matches '${glob}'`), all.robots.length ? `robots there: ${all.robots.map((r) => r.name).join(", ")}` : "no robot has appeared yet")
+  const matched = await f.robots(glob)
+  if (!matched.length) {
+    const all = await f.robots()
+    throw hinted(new ServiceError("unavailable", `no robot matches '${glob}'${f.where}`), all.length ? `robots there: ${all.map((r) => r.name).join(", ")}` : "no robot has appeared yet")
   }
-  const type = listed.robots.flatMap((r) => r.services).find((s) => s.name === n)?.type
+  const type = matched.flatMap((r) => r.services ?? []).find((s) => s.name === n)?.type
   const full = wantType && fullServiceTypeName(wantType)
   if (full && type && full !== type) throw hinted(new ServiceError("type_mismatch", `${n} is ${type}, not ${full}`, n), `leave the type out, or give ${type}`)
   let resTd: Typedef[] = []
@@ -129,22 +97,17 @@ async function bridgeGroupCallCommand(o: ConnOptions, glob: string, n: string, a
     checkRequest(args, reqTd)
     console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
   }
-  const out = (await bridgeApi(`${base}/api/group${n}?robots=${q}&timeout_ms=${timeoutMs}`, {
-    method: "POST",
-    headers: { ...headers, "content-type": "application/json" },
-    body: stringifyJson(args),
-  })) as { results: { robot: string; ok: boolean; values?: unknown; error?: { code: string; message: string } }[] }
+  const rows = await f.groupCall({ service: n, robots: glob, args, timeoutMs })
   let failed = 0
-  for (const r of out.results) {
+  for (const r of rows) {
     if (r.ok) console.log(`${r.robot}: ${formatMessage(r.values, resTd)}`)
     else {
       failed++
-      const offline = r.error?.code === "unavailable" && /is offline/.test(r.error.message)
-      console.log(`${r.robot}: ${offline ? "offline" : `${r.error?.code}: ${r.error?.message}`}`)
+      console.log(`${r.robot}: ${isRobotOffline(r.error) ? "offline" : `${r.error?.code}: ${r.error?.message}`}`)
     }
   }
   if (failed) {
-    console.error(`robot service call: ${failed} of ${out.results.length} robot(s) did not answer`)
+    console.error(`robot service call: ${failed} of ${rows.length} robot(s) did not answer`)
     process.exitCode = 1
   }
 }
@@ -236,8 +199,12 @@ export function registerService(program: Command): void {
         if (o.robots !== undefined) {
           checkConnOptions(o)
           if (o.out) throw new UsageError("--out takes one robot's picture: use --robot, not --robots")
-          if (o.mqtt === undefined) await bridgeGroupCallCommand(o, o.robots, n, args, wantType, timeoutMs)
-          else await groupCallCommand(o.mqtt, o.robots, n, args, wantType, timeoutMs)
+          const f = o.mqtt === undefined ? bridgeFleet(o) : await (require("./mqtt") as typeof import("./mqtt")).mqttFleet(o.mqtt, timeoutMs)
+          try {
+            await groupCallCommand(f, o.robots, n, args, wantType, timeoutMs)
+          } finally {
+            await f.close()
+          }
           return
         }
         await withBackend(o, async (b) => {

@@ -1,6 +1,6 @@
 // The public shape of the host client. NodeCore (client/core.ts) implements it for the nodes
 // `connect` returns (JacdacNode in client/node.ts, the MQTT node in client/mqtt.ts), FleetNode
-// (client/fleet.ts) for a fleet; the bridge and the CLI depend only on this file.
+// (client/fleet.ts) for a fleet, which is also a `Fleet`; the bridge and the CLI depend only on this file.
 import type { ServiceDescriptor } from "../runtime/types"
 
 export type { ErrorCode } from "./errors"
@@ -55,4 +55,34 @@ export interface RobotNode {
   createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res>
   /** Fails pending calls with `unavailable` and closes the transport. */
   close(): Promise<void>
+}
+
+/**
+ * One robot of a set of robots, as a fleet (client/fleet.ts), a broker's directory
+ * (client/mqttdir.ts), the bridge (`GET /api/robots`, `/robot_bridge/state`, Foxglove's metadata)
+ * and the CLI see it.
+ */
+export interface RobotStatus {
+  name: string
+  /** a fleet: its node is connected; a directory: its retained presence is `online` */
+  online: boolean
+  /**
+   * The robot's own services (`/take_picture`, without the robot's name), once it listed them; a
+   * directory, which does not list, leaves it out. The bridge's JSON always has it (empty while
+   * the robot is offline or has not listed) and gives each service's name and type only.
+   */
+  services?: { name: string; type: string }[]
+}
+
+/**
+ * A set of robots as one node (client/fleet.ts `FleetNode`): service `/take_picture` of robot
+ * `rover1` is `/rover1/take_picture`. Its group calls: packages/host/src/calls/group.ts.
+ */
+export interface Fleet {
+  /** Every robot, online or not, in name order. */
+  robots(): RobotStatus[]
+  /** Fires when a robot joins, leaves, goes online or offline, or lists its services. */
+  onRobotsChanged(listener: (robots: RobotStatus[]) => void): () => void
+  /** Names of the robots whose name matches the glob list (`rover*`, `r?,arm[13]`), online or not, in name order. */
+  matchRobots(glob: string): string[]
 }

@@ -1,22 +1,21 @@
 // Several robots as one RobotNode, addressed ROS-style by namespace: robot `rover1`'s service
 // `/take_picture` is `/rover1/take_picture` here. The fleet owns no transport: it is fed named
-// RobotNodes (one per robot: MQTT nodes from a broker directory, or any RobotNode) and follows
-// their state and service lists, so the bridge, rosapi, the Foxglove front end and the CLI work
-// on many robots without knowing there are several. Presence (`robots()`, `onRobotsChanged`) and
-// group calls (`matchRobots` + one call per robot) are the only additions to the RobotNode shape.
-import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
+// RobotNodes (one per robot: MQTT nodes from a broker directory, client/mqttdir.ts `directoryFleet`,
+// or any RobotNode) and follows their state and service lists, so the bridge, rosapi, the Foxglove
+// front end and the CLI work on many robots without knowing there are several. What it adds to the
+// RobotNode shape is the `Fleet` interface (client/api.ts): presence (`robots()`,
+// `onRobotsChanged`) and robot-name globs (`matchRobots`); group calls are
+// packages/host/src/calls/group.ts.
+import type { CallOptions, Client, Fleet, NodeState, RobotNode, RobotStatus, ServiceInfo } from "./api"
 import { ServiceError } from "./errors"
 import type { ServiceDescriptor } from "../runtime/types"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-import { ROBOT_NAME, normalizeName, splitRobotName } from "./names"
-export { ROBOT_NAME, splitRobotName } from "./names"
+import { checkRobotName, normalizeName, splitRobotName } from "./names"
 
-/** One robot as the fleet sees it. */
-export interface RobotStatus {
-  name: string
-  online: boolean
-  /** the robot's own service names (without the namespace), when listed */
-  services: ServiceInfo[] | undefined
+/** The node as a fleet (it has the `Fleet` methods), or undefined for a single robot. */
+export function fleetOf(node: RobotNode): (RobotNode & Fleet) | undefined {
+  const f = node as Partial<Fleet>
+  return typeof f.robots === "function" && typeof f.onRobotsChanged === "function" && typeof f.matchRobots === "function" ? (node as RobotNode & Fleet) : undefined
 }
 
 interface Member {
@@ -209,7 +208,7 @@ export function robotGlob(globs: string): GlobMatcher {
   return { glob: globs, test: (name) => matchers.some((m) => m.test(name)) }
 }
 
-export class FleetNode implements RobotNode {
+export class FleetNode implements RobotNode, Fleet {
   private readonly members = new Map<string, Member>()
   private readonly stateListeners = new Set<(s: NodeState, i: { restarted: boolean; robot?: string }) => void>()
   private readonly servicesListeners = new Set<(s: ServiceInfo[]) => void>()
@@ -229,7 +228,7 @@ export class FleetNode implements RobotNode {
 
   /** Adds robot `name` (replacing a node of the same name). The fleet closes it on `remove`/`close`. */
   add(name: string, node: RobotNode): void {
-    if (!ROBOT_NAME.test(name)) throw new ServiceError("invalid_argument", `robot name ${JSON.stringify(name)}: use 1-32 of A-Z a-z 0-9 _ -`)
+    checkRobotName(name)
     if (this.closed) throw new ServiceError("unavailable", `${this.what} is closed`)
     this.detach(name)
     const m: Member = { name, node, services: undefined, off: [], listing: false, gen: 0 }
@@ -304,7 +303,7 @@ export class FleetNode implements RobotNode {
   /** Every robot, in name order. */
   robots(): RobotStatus[] {
     return [...this.members.values()]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .sort(byName)
       .map((m) => ({ name: m.name, online: m.node.state === "connected", services: m.services?.slice() }))
   }
 
@@ -342,9 +341,9 @@ export class FleetNode implements RobotNode {
   /** The namespaced services of every online robot that has listed them. */
   knownServices(): ServiceInfo[] {
     const out: ServiceInfo[] = []
-    for (const r of this.robots()) {
-      if (!r.online || !r.services) continue
-      for (const s of r.services) out.push({ ...s, name: `/${r.name}${s.name}` })
+    for (const m of [...this.members.values()].sort(byName)) {
+      if (m.node.state !== "connected" || !m.services) continue
+      for (const s of m.services) out.push({ ...s, name: `/${m.name}${s.name}` })
     }
     return out
   }
@@ -457,6 +456,8 @@ export class FleetNode implements RobotNode {
     for (const f of [...this.robotsListeners]) safe(() => f(r))
   }
 }
+
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 
 function safe(f: () => void) {
   try {

@@ -1,10 +1,10 @@
 // The host client's public entry point: connect to a device and call its services.
-export type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
+export type { CallOptions, Client, Fleet, NodeState, RobotNode, RobotStatus, ServiceInfo } from "./api"
 export { ErrorCodes, ServiceError, errorCodeFromWire, type ErrorCode } from "./errors"
 export { connect, type ConnectOptions, type DeviceLimits, type NodeStats, type RecordNode, type ServiceNode } from "./node"
 export type { NodeTransport, RobotTransport } from "../transport/types"
 export { mqttTransport, type MqttNode, type MqttTransport, type MqttTransportOptions, type BrokerOptions } from "./mqtt"
-export { MqttDirectory, type DirectoryEvent, type MqttDirectoryOptions, type RobotEntry } from "./mqttdir"
+export { MqttDirectory, directoryFleet, type DirectoryEvent, type MqttDirectoryOptions } from "./mqttdir"
 export { websocketTransport, DEVTOOLS_URL } from "../transport/websocket"
 export { serialTransport, SERIAL_BAUD_RATE, type SerialOptions } from "../transport/serial"
 export { FrameHub, hubTransport, type FrameFilter } from "../transport/hub"

@@ -17,8 +17,7 @@ import { ServiceError } from "./errors"
 import { JACDAC_PAYLOAD } from "./records"
 import type { NodeTransport } from "../transport/types"
 
-import { ROBOT_NAME } from "./names"
-export { ROBOT_NAME }
+import { checkRobotName } from "./names"
 /**
  * A host's id, the last level of its topics (`robots/<robot>/in/<host>`): its broker identity, i.e.
  * its MQTT user name, or without one its client id (docs/mqtt.md "Access control").
@@ -502,9 +501,7 @@ export interface MqttTransport extends NodeTransport<MqttNode> {
  * for a robot name outside [A-Za-z0-9_-]{1,32}.
  */
 export function mqttTransport(options: MqttTransportOptions): MqttTransport {
-  if (!ROBOT_NAME.test(options.robot)) {
-    throw new ServiceError("invalid_argument", `robot name '${options.robot}': 1-32 characters of A-Z a-z 0-9 _ -`)
-  }
+  checkRobotName(options.robot)
   hostIdFor(options.username || undefined, "h") // a user name that cannot be a host id: said now
   const url = displayUrl(options.url)
   return {

@@ -1,18 +1,15 @@
 // A directory of the robots on one MQTT broker (docs/mqtt.md): one broker connection and one host
 // id follow `robots/+/online` (retained presence) and carry the frames of every robot; `nodeFor`
 // hands out one MqttNode per robot name, all sharing that connection. Its events (a robot added,
-// removed, online, offline) let a fleet (named RobotNodes under ROS namespaces) follow the broker.
-import { BrokerLink, MqttRobotNode, ROBOT_NAME, type BrokerOptions, type MqttNode, type MqttNodeOptions } from "./mqtt"
+// removed, online, offline) let a fleet (named RobotNodes under ROS namespaces) follow the broker:
+// `directoryFleet`.
+import { BrokerLink, MqttRobotNode, type BrokerOptions, type MqttNode, type MqttNodeOptions } from "./mqtt"
+import type { RobotStatus } from "./api"
 import { Listeners, type NodeOptions } from "./core"
 import { ServiceError } from "./errors"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-
-/** A robot as the directory knows it. */
-export interface RobotEntry {
-  name: string
-  /** its retained presence is `online` (false: `offline`, or not known since the broker came back) */
-  online: boolean
-}
+import { FleetNode } from "./fleet"
+import { ROBOT_NAME, checkRobotName } from "./names"
 
 /**
  * What changed: `added` (first presence message for this name), `removed` (its retained presence
@@ -26,7 +23,8 @@ export type DirectoryEvent =
 export interface MqttDirectoryOptions extends BrokerOptions, NodeOptions, MqttNodeOptions {}
 
 export class MqttDirectory {
-  private readonly entries = new Map<string, RobotEntry>()
+  /** `online`: the retained presence is `online` (false: `offline`, or not known since the broker came back); no `services` */
+  private readonly entries = new Map<string, RobotStatus>()
   private readonly nodes = new Map<string, MqttRobotNode>()
   private readonly listeners = new Listeners<[DirectoryEvent]>()
   private closed = false
@@ -73,7 +71,7 @@ export class MqttDirectory {
   }
 
   /** Every robot seen, sorted by name. */
-  robots(): RobotEntry[] {
+  robots(): RobotStatus[] {
     return [...this.entries.values()].map((e) => ({ ...e })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
@@ -89,7 +87,7 @@ export class MqttDirectory {
    */
   nodeFor(name: string): MqttNode {
     if (this.closed) throw new ServiceError("unavailable", "robot directory closed")
-    if (!ROBOT_NAME.test(name)) throw new ServiceError("invalid_argument", `robot name '${name}': 1-32 characters of A-Z a-z 0-9 _ -`)
+    checkRobotName(name)
     let n = this.nodes.get(name)
     if (!n) {
       const e = this.entries.get(name)
@@ -131,7 +129,7 @@ export class MqttDirectory {
    * Resolves once the robots named are online (all of them; with no names, once `count` robots
    * are, default 1); rejects with `deadline_exceeded` after `timeoutMs` (default 10000).
    */
-  waitFor(options: { names?: string[]; count?: number; timeoutMs?: number } = {}): Promise<RobotEntry[]> {
+  waitFor(options: { names?: string[]; count?: number; timeoutMs?: number } = {}): Promise<RobotStatus[]> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const ok = () => {
       const online = [...this.entries.values()].filter((e) => e.online)
@@ -182,5 +180,29 @@ export class MqttDirectory {
     await Promise.all([...this.nodes.values()].map((n) => n.close()))
     this.nodes.clear()
     await this.link.close()
+  }
+}
+
+/**
+ * The directory's robots as one FleetNode (client/fleet.ts): every robot the directory learns of
+ * joins under its name (`nodeFor`), and leaves when its retained presence is cleared. `close`
+ * stops following and closes the fleet (the directory stays open).
+ */
+export function directoryFleet(directory: MqttDirectory): { fleet: FleetNode; close(): Promise<void> } {
+  const fleet = new FleetNode(`the broker ${directory.url}`)
+  const join = (name: string) => {
+    if (!fleet.robot(name)) fleet.add(name, directory.nodeFor(name))
+  }
+  const off = directory.onChange((e) => {
+    if (e.type === "added") join(e.name)
+    else if (e.type === "removed") void fleet.remove(e.name)
+  })
+  for (const r of directory.robots()) join(r.name)
+  return {
+    fleet,
+    async close() {
+      off()
+      await fleet.close()
+    },
   }
 }

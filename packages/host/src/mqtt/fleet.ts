@@ -1,10 +1,10 @@
 // Robots on a broker as one FleetNode (packages/host/src/client/fleet.ts): the directory (packages/host/src/client/mqttdir.ts)
 // follows `robots/+/online`; every robot it learns of joins the fleet under its name, and leaves it
-// when its presence is cleared. Used by `robot bridge --mqtt` and `robot sim --robots N`.
+// when its presence is cleared (`directoryFleet`). Used by `robot bridge --mqtt` and `robot sim --robots N`.
 // Also: the in-memory demo robots over MQTT (`robot bridge --memory --robots N --mqtt`), the
 // bridge's and broker's load test without a VM per robot.
-import { FleetNode } from "../client/fleet"
-import { MqttDirectory } from "../client/mqttdir"
+import type { FleetNode } from "../client/fleet"
+import { MqttDirectory, directoryFleet } from "../client/mqttdir"
 import { AddTwoInts, SetBool, TakePicture, Trigger } from "../gen/interfaces"
 import { ServiceError } from "../client/errors"
 import { demoJpeg } from "../bridge/demo"
@@ -19,21 +19,12 @@ export interface MqttFleet {
 /** Connects to the broker at `url` and keeps a fleet of its robots. */
 export async function openMqttFleet(options: { url: string; username?: string; password?: string; connectTimeoutMs?: number }): Promise<MqttFleet> {
   const directory = await MqttDirectory.connect({ ...options, connectTimeoutMs: options.connectTimeoutMs ?? 5000 })
-  const fleet = new FleetNode(`the broker ${directory.url}`)
-  const join = (name: string) => {
-    if (!fleet.robot(name)) fleet.add(name, directory.nodeFor(name))
-  }
-  const off = directory.onChange((e) => {
-    if (e.type === "added") join(e.name)
-    else if (e.type === "removed") void fleet.remove(e.name)
-  })
-  for (const r of directory.robots()) join(r.name)
+  const f = directoryFleet(directory)
   return {
-    fleet,
+    fleet: f.fleet,
     directory,
     async close() {
-      off()
-      await fleet.close()
+      await f.close()
       await directory.close()
     },
   }

@@ -23,9 +23,9 @@
 import { randomInt } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
-import { normalizeName } from "../client/names"
+import { checkRobotName, normalizeName } from "../client/names"
 import { ErrorCodes, ServiceError } from "../client/errors"
-import { ROBOT_NAME, displayUrl, noDelay } from "../client/mqtt"
+import { displayUrl, noDelay } from "../client/mqtt"
 import {
   CallState,
   MAX_MESSAGE,
@@ -175,7 +175,7 @@ export class MemoryRobot {
   private closed = false
 
   private constructor(private readonly options: MemoryRobotOptions) {
-    if (!ROBOT_NAME.test(options.name)) throw new ServiceError("invalid_argument", `robot name '${options.name}': 1-32 characters of A-Z a-z 0-9 _ -`)
+    checkRobotName(options.name)
     this.name = options.name
     this.url = displayUrl(options.url)
     this.maxRecord = Math.max(256, Math.min(65535, options.maxRecord ?? 8192))

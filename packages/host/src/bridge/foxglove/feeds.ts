@@ -1,7 +1,7 @@
 // The Foxglove channels: the pictures of every take_picture (`foxglove.CompressedImage`) and the robot state
 // of every get_state (polled while someone subscribes); with a fleet of robots (packages/host/src/client/fleet.ts)
 // each robot has its own two channels under its namespace (`/rover1/camera/compressed`).
-import { splitRobotName } from "../../client/fleet"
+import { splitRobotName } from "../../client/names"
 import type { ServiceDescriptor } from "../../runtime/types"
 import { stringifyJson, toJson } from "../../calls/json"
 import type { CallPipeline, CallResult } from "../../calls/pipeline"

@@ -3,7 +3,7 @@
 // metadata), tying the services (services.ts) and the channels (feeds.ts) together. See docs/bridge.md.
 import type { WebSocket } from "ws"
 import { ServiceError } from "../../client/errors"
-import { splitRobotName } from "../../client/fleet"
+import { splitRobotName } from "../../client/names"
 import { Clients, type Conn } from "./clients"
 import { Feeds } from "./feeds"
 import { STATUS_ERROR, STATUS_WARNING, toBuffer } from "./framing"

@@ -1,0 +1,121 @@
+// A fleet's robots and group calls, the one implementation every front end uses: the bridge's HTTP
+// API (`GET /api/robots`, `POST /api/group/<service>?robots=<glob>`, docs/bridge.md) and the CLI's
+// `service call --robots` over MQTT (packages/host/src/cli/mqtt.ts); the CLI through a bridge gets
+// the same rows from that HTTP API. One service is called on every robot whose name matches a glob,
+// in parallel, through the shared pipeline (so each call is checked, logged and fed to the Foxglove
+// channels like any other). An offline robot's row says so at once (packages/host/src/calls/pipeline.ts
+// `isRobotOffline`), as does a robot whose list lacks the service; the others answer.
+import type { RobotStatus } from "../client/api"
+import { ServiceError, type ErrorCode } from "../client/errors"
+import { normalizeName } from "../client/names"
+import type { Binary } from "./json"
+import type { CallPipeline, Caller } from "./pipeline"
+
+/** One robot's answer: the response values, or the error (the HTTP API's JSON row). */
+export interface GroupRow {
+  robot: string
+  ok: boolean
+  values?: unknown
+  error?: { code: ErrorCode; message: string }
+}
+
+export interface GroupRequest {
+  /** The robots' own service name (`/add_two_ints`), without a robot namespace. */
+  service: string
+  /** Comma-separated robot name globs (`rover*`, `rover1,arm?`); `*` is every robot. */
+  robots: string
+  /** The request, as for one call (an object, or a list in field order). */
+  args: unknown
+  /** Timeout of each robot's call (ms). */
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+/**
+ * A fleet as a tool reaches it: its robots with their status, the robots a glob list names, and
+ * one service called on them, with the rows of the bridge's HTTP API whether the fleet is behind a
+ * bridge (packages/host/src/cli/backends.ts `bridgeFleet`) or in this process (`groupRobots` and
+ * `groupCall` on a pipeline over a FleetNode: the bridge itself, packages/host/src/cli/mqtt.ts `mqttFleet`).
+ */
+export interface FleetAccess {
+  /** Where the robots are, for messages: ` on mqtt://host:1883`, or "" */
+  readonly where: string
+  /**
+   * The robots the globs match (every robot without), in name order; throws as `groupRobots`.
+   * With globs, the online ones have listed their services (or did not in time).
+   */
+  robots(globs?: string): Promise<RobotStatus[]>
+  /** As `groupCall`. */
+  groupCall(req: GroupRequest): Promise<GroupRow[]>
+  close(): Promise<void>
+}
+
+/** Takes one in-flight slot per robot call (undefined: none left, `message()` says why). */
+export interface GroupLimit {
+  acquire(): (() => void) | undefined
+  message(): string
+}
+
+/**
+ * The fleet's robots whose name matches the comma-separated globs (every robot without), in name
+ * order, as the bridge shows them (`services` with names and types, empty while not listed).
+ * Throws `unimplemented` when the pipeline's node is not a fleet, `invalid_argument` for a bad glob
+ * list (packages/host/src/client/fleet.ts `robotGlob`: matched in at most (name + 1) x (glob + 1)
+ * steps per name).
+ */
+export function groupRobots(pipeline: CallPipeline, robots?: string): RobotStatus[] {
+  const fleet = pipeline.fleet
+  if (!fleet) throw new ServiceError("unimplemented", "this bridge serves one robot, not a fleet: call /api/services/<name>")
+  const all = pipeline.robotEntries()!
+  if (robots === undefined) return all
+  const names = new Set(fleet.matchRobots(robots))
+  return all.filter((r) => names.has(r.name))
+}
+
+/**
+ * Calls `service` on every robot the globs match, in parallel; one row per robot, in name order.
+ * `limit` takes one in-flight slot per robot call (a row gets `resource_exhausted` with its message
+ * when none is left). A robot that is online and has listed its services without this one gets its
+ * `unimplemented` row without a call. Throws ServiceError before any call: `unimplemented` when
+ * the node is not a fleet, `invalid_argument` for a bad glob or no service name, `unavailable`
+ * when no robot matches.
+ */
+export async function groupCall(
+  pipeline: CallPipeline,
+  req: GroupRequest,
+  binary: Binary,
+  caller: Caller,
+  limit: GroupLimit = { acquire: () => () => {}, message: () => "" },
+): Promise<GroupRow[]> {
+  const names = groupRobots(pipeline, req.robots).map((r) => r.name)
+  const service = normalizeName(req.service)
+  if (service === "/") throw new ServiceError("invalid_argument", "name the service: /api/group/<service>")
+  const listed = pipeline.fleet!.robots()
+  if (names.length === 0) {
+    const known = listed.map((r) => r.name)
+    throw new ServiceError("unavailable", `no robot matches ${req.robots}${known.length ? ` (robots: ${known.join(", ")})` : " (no robot has appeared yet)"}`)
+  }
+  const lacks = (robot: string) => {
+    const r = listed.find((x) => x.name === robot)
+    return !!(r?.online && r.services && !r.services.some((s) => s.name === service))
+  }
+  return await Promise.all(
+    names.map(async (robot): Promise<GroupRow> => {
+      if (lacks(robot)) return { robot, ok: false, error: { code: "unimplemented", message: `no service ${service} on robot ${robot}` } }
+      // an offline robot's call fails at once in the pipeline (`unavailable`), not after a timeout
+      const release = limit.acquire()
+      if (!release) return { robot, ok: false, error: { code: "resource_exhausted", message: limit.message() } }
+      try {
+        const out = await pipeline.callJson(
+          { service: `/${robot}${service}`, args: req.args, timeoutMs: req.timeoutMs, signal: req.signal },
+          binary,
+          caller,
+        )
+        if (out.ok) return { robot, ok: true, values: out.values }
+        return { robot, ok: false, error: { code: out.error!.code, message: out.error!.detail } }
+      } finally {
+        release()
+      }
+    }),
+  )
+}
