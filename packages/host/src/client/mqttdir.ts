@@ -3,7 +3,8 @@
 // hands out one MqttNode per robot name, all sharing that connection. Its events (a robot added,
 // removed, online, offline) let a fleet (named RobotNodes under ROS namespaces) follow the broker:
 // `directoryFleet`.
-import { BrokerLink, MqttRobotNode, type BrokerOptions, type MqttNode, type MqttNodeOptions } from "./mqtt"
+import { MqttRobotNode, type MqttNode, type MqttNodeOptions } from "./mqtt"
+import { BrokerLink, type BrokerOptions } from "./mqttlink"
 import type { RobotStatus } from "./api"
 import { Listeners, type NodeOptions } from "./core"
 import { ServiceError } from "./errors"

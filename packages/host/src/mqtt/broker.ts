@@ -18,7 +18,7 @@ import * as net from "node:net"
 import { timingSafeEqual } from "node:crypto"
 import type { Aedes, AedesOptions, AuthenticateError, Client } from "aedes" with { "resolution-mode": "import" }
 import { isLoopback } from "../bridge/guard"
-import { HOST_ID } from "../client/mqtt"
+import { HOST_ID } from "../client/mqttlink"
 import { ROBOT_NAME } from "../client/names"
 
 /** A user of the broker: a robot (its name is the user name) or a host (the bridge, the CLI). */

@@ -25,7 +25,7 @@ import type { IClientOptions, MqttClient } from "mqtt"
 import type { Handler } from "../bridge/memory"
 import { checkRobotName, normalizeName } from "../client/names"
 import { ErrorCodes, ServiceError } from "../client/errors"
-import { displayUrl, noDelay } from "../client/mqtt"
+import { displayUrl, noDelay } from "../client/mqttlink"
 import {
   CallState,
   MAX_MESSAGE,
