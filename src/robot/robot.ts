@@ -17,8 +17,12 @@ export const MAX_ANGLE = 90
 export const MIN_QUALITY = 1
 export const MAX_QUALITY = 100
 export const DEFAULT_QUALITY = 80
-/** the names of the resolution indexes, as robot_interfaces/srv/TakePicture states them */
-export const RESOLUTION_NAMES = "RES_QQVGA..RES_UXGA"
+/**
+ * the names of the resolution indexes, as robot_interfaces/srv/TakePicture states them, in the
+ * words the resolution check adds after its range (one literal: the compiler formats a template
+ * of constants at run time)
+ */
+export const RESOLUTION_NAMES = " (RES_QQVGA..RES_UXGA)"
 
 function badArg(msg: string): never {
     throw new ServiceError(Status.InvalidArgument, msg)
@@ -160,7 +164,7 @@ export class Robot {
     }
 
     async takePicture(resolution: number, quality: number): Promise<Picture> {
-        checkRange(resolution, 0, RESOLUTION_COUNT - 1, true, "resolution must be in", ` (${RESOLUTION_NAMES})`)
+        checkRange(resolution, 0, RESOLUTION_COUNT - 1, true, "resolution must be in", RESOLUTION_NAMES)
         // 0 means DEFAULT_QUALITY
         if (quality !== 0) checkRange(quality, MIN_QUALITY, MAX_QUALITY, true, "quality must be 0 (default) or in", "")
         this.lastPicture = await this.hw.camera.capture(resolution, quality || DEFAULT_QUALITY)
