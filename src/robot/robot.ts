@@ -63,10 +63,12 @@ export class Robot {
     callsServed = 0
     callsFailed = 0
     lastError = ""
+    // (the drive's state is read and written by cancelDrive and setMotors below too: module
+    // functions, not private methods, as every method costs a prototype entry)
     /** millis() at which the running drive stops; 0 when not driving. */
-    private driveUntil = 0
-    private driveTimer: number = undefined
-    private driveGeneration = 0
+    driveUntil = 0
+    driveTimer: number = undefined
+    driveGeneration = 0
 
     constructor(public hw: Hardware) {}
 
@@ -112,15 +114,15 @@ export class Robot {
         checkRange(left, MIN_SPEED, MAX_SPEED, false, "left must be in", "")
         checkRange(right, MIN_SPEED, MAX_SPEED, false, "right must be in", "")
         checkRange(durationMs, MIN_DURATION_MS, MAX_DURATION_MS, true, "duration_ms must be in", "")
-        const gen = this.cancel()
-        await this.motors(left, right)
+        const gen = cancelDrive(this)
+        await setMotors(this, left, right)
         this.driveUntil = ds.millis() + durationMs
         const self = this
         this.driveTimer = setTimeout(async () => {
             if (gen !== self.driveGeneration) return
             self.driveTimer = undefined
             try {
-                await self.motors(0, 0)
+                await setMotors(self, 0, 0)
             } catch (e: any) {
                 // Never let an exception escape a timer: it would restart the program.
                 self.lastError = "drive timeout could not stop the motors: " + e.message
@@ -130,26 +132,10 @@ export class Robot {
         return Math.floor(this.driveUntil)
     }
 
-    /** Cancels the drive timer; returns the new drive generation (a running timer's is stale). */
-    private cancel() {
-        if (this.driveTimer !== undefined) {
-            clearTimeout(this.driveTimer)
-            this.driveTimer = undefined
-        }
-        return ++this.driveGeneration
-    }
-
-    /** Sets both wheels (0, 0: stopped, and no drive running) */
-    private async motors(left: number, right: number) {
-        if (left === 0 && right === 0) this.driveUntil = 0
-        await this.hw.motorLeft.setSpeed(left)
-        await this.hw.motorRight.setSpeed(right)
-    }
-
     /** Stops the motors now (and the drive timer). */
     async stop() {
-        this.cancel()
-        await this.motors(0, 0)
+        cancelDrive(this)
+        await setMotors(this, 0, 0)
     }
 
     async setPan(angle: number): Promise<number> {
@@ -210,4 +196,19 @@ export class Robot {
         r.sum_whole = st[1] * 65536 + st[0]
         return r
     }
+}
+
+/** Cancels `r`'s drive timer; returns the new drive generation (a running timer's is stale). */
+function cancelDrive(r: Robot) {
+    // (clearTimeout ignores undefined)
+    clearTimeout(r.driveTimer)
+    r.driveTimer = undefined
+    return ++r.driveGeneration
+}
+
+/** Sets both wheels (0, 0: stopped, and no drive running) */
+async function setMotors(r: Robot, left: number, right: number) {
+    if (left === 0 && right === 0) r.driveUntil = 0
+    await r.hw.motorLeft.setSpeed(left)
+    await r.hw.motorRight.setSpeed(right)
 }
