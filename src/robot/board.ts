@@ -47,44 +47,48 @@ export class BoardMotor implements MotorPart {
     }
 }
 
-/** The ArduCAM, initialized on first use so that a missing camera does not stop the robot. */
-class ArduCamPart implements CameraPart {
-    private cam: ArduCam
-    private ready = false
-    private driver() {
-        if (!this.cam)
-            this.cam = new ArduCam(
-                arduCamHardwareBus({ cs: pins.CAM_CS, sck: pins.CAM_SCK, miso: pins.CAM_MISO, mosi: pins.CAM_MOSI })
-            )
-        return this.cam
+/**
+ * The ArduCAM, initialized on first use so that a missing camera does not stop the robot. An
+ * object literal over closures (a class with its two private helpers cost 40 bytes more: every
+ * method is a prototype entry).
+ */
+function arduCamPart(): CameraPart {
+    let cam: ArduCam
+    let ready = false
+    const driver = () => {
+        if (!cam)
+            cam = new ArduCam(arduCamHardwareBus({ cs: pins.CAM_CS, sck: pins.CAM_SCK, miso: pins.CAM_MISO, mosi: pins.CAM_MOSI }))
+        return cam
     }
-    private fail(e: any): never {
+    function fail(e: any): never {
         if (e instanceof ServiceError) throw e
-        this.ready = false
+        ready = false
         throw new ServiceError(Status.Unavailable, "camera: " + e.message)
     }
-    async capture(resolution: number, quality: number): Promise<Picture> {
-        try {
-            const cam = this.driver()
-            if (!this.ready) {
-                await cam.init()
-                this.ready = true
+    return {
+        capture: async (resolution: number, quality: number): Promise<Picture> => {
+            try {
+                const c = driver()
+                if (!ready) {
+                    await c.init()
+                    ready = true
+                }
+                await c.setResolution(resolution)
+                await c.setQuality(quality)
+                const jpeg = await c.capture()
+                const wh = frameSize(resolution)
+                return { jpeg, width: wh[0], height: wh[1] }
+            } catch (e: any) {
+                fail(e)
             }
-            await cam.setResolution(resolution)
-            await cam.setQuality(quality)
-            const jpeg = await cam.capture()
-            const wh = frameSize(resolution)
-            return { jpeg, width: wh[0], height: wh[1] }
-        } catch (e: any) {
-            this.fail(e)
-        }
-    }
-    async probe() {
-        try {
-            return await this.driver().probe()
-        } catch (e: any) {
-            this.fail(e)
-        }
+        },
+        probe: async () => {
+            try {
+                return await driver().probe()
+            } catch (e: any) {
+                fail(e)
+            }
+        },
     }
 }
 
@@ -132,6 +136,6 @@ export function startBoardHardware(): Hardware {
         },
         button: { isPressed: async () => (await button.reading.read()) > 0.5 },
         battery: { voltage: async () => (bat.value as number) * calibration.batteryScale },
-        camera: new ArduCamPart(),
+        camera: arduCamPart(),
     }
 }

@@ -17,43 +17,26 @@ export const MAX_ANGLE = 90
 export const MIN_QUALITY = 1
 export const MAX_QUALITY = 100
 export const DEFAULT_QUALITY = 80
-/** the names of the resolution indexes, as robot_interfaces/srv/TakePicture states them */
-export const RESOLUTION_NAMES = "RES_QQVGA..RES_UXGA"
+/**
+ * the names of the resolution indexes, as robot_interfaces/srv/TakePicture states them, in the
+ * words the resolution check adds after its range (one literal: the compiler formats a template
+ * of constants at run time)
+ */
+export const RESOLUTION_NAMES = " (RES_QQVGA..RES_UXGA)"
 
 function badArg(msg: string): never {
     throw new ServiceError(Status.InvalidArgument, msg)
 }
 
-/** `v` is not a number in [lo, hi] (not a whole number when `int`) */
-function outside(v: number, lo: number, hi: number, int?: boolean) {
-    return typeof v !== "number" || isNaN(v) || v < lo || v > hi || (int && Math.round(v) !== v)
-}
-
-/** Checks a wheel speed; the message names the field and the allowed range. */
-export function checkSpeed(field: string, v: number) {
-    if (outside(v, MIN_SPEED, MAX_SPEED)) badArg(`${field} must be in [${MIN_SPEED}, ${MAX_SPEED}], got ${v}`)
-}
-
-export function checkDuration(v: number) {
-    if (outside(v, MIN_DURATION_MS, MAX_DURATION_MS, true))
-        badArg(`duration_ms must be in [${MIN_DURATION_MS}, ${MAX_DURATION_MS}], got ${v}`)
-}
-
-export function checkAngle(v: number) {
-    if (outside(v, MIN_ANGLE, MAX_ANGLE)) badArg(`angle must be in [${MIN_ANGLE}, ${MAX_ANGLE}] degrees, got ${v}`)
-}
-
-export function checkResolution(v: number) {
-    if (outside(v, 0, RESOLUTION_COUNT - 1, true))
-        badArg(`resolution must be in [0, ${RESOLUTION_COUNT - 1}] (${RESOLUTION_NAMES}), got ${v}`)
-}
-
-/** Returns the quality to use: 0 means DEFAULT_QUALITY. */
-export function checkQuality(v: number): number {
-    if (v === 0) return DEFAULT_QUALITY
-    if (outside(v, MIN_QUALITY, MAX_QUALITY, true))
-        badArg(`quality must be 0 (default) or in [${MIN_QUALITY}, ${MAX_QUALITY}], got ${v}`)
-    return v
+/**
+ * Throws InvalidArgument unless `v` is a number in [lo, hi] (a whole number when `int`), with the
+ * message `<what> [lo, hi]<unit>, got v` (e.g. "angle must be in [-90, 90] degrees, got 120"). One
+ * checker with the message's words as arguments, not a function per field: each of those cost
+ * about 55 bytes of code (strings are data, not code).
+ */
+function checkRange(v: number, lo: number, hi: number, int: boolean, what: string, unit: string) {
+    if (typeof v !== "number" || isNaN(v) || v < lo || v > hi || (int && Math.round(v) !== v))
+        badArg(`${what} [${lo}, ${hi}]${unit}, got ${v}`)
 }
 
 /** The state GetState reports: the generated response type of robot_interfaces/srv/GetState. */
@@ -80,10 +63,12 @@ export class Robot {
     callsServed = 0
     callsFailed = 0
     lastError = ""
+    // (the drive's state is read and written by cancelDrive and setMotors below too: module
+    // functions, not private methods, as every method costs a prototype entry)
     /** millis() at which the running drive stops; 0 when not driving. */
-    private driveUntil = 0
-    private driveTimer: number = undefined
-    private driveGeneration = 0
+    driveUntil = 0
+    driveTimer: number = undefined
+    driveGeneration = 0
 
     constructor(public hw: Hardware) {}
 
@@ -126,18 +111,18 @@ export class Robot {
 
     /** Drives for `durationMs`; returns the uptime at which the motors stop. */
     async drive(left: number, right: number, durationMs: number): Promise<number> {
-        checkSpeed("left", left)
-        checkSpeed("right", right)
-        checkDuration(durationMs)
-        const gen = this.cancel()
-        await this.motors(left, right)
+        checkRange(left, MIN_SPEED, MAX_SPEED, false, "left must be in", "")
+        checkRange(right, MIN_SPEED, MAX_SPEED, false, "right must be in", "")
+        checkRange(durationMs, MIN_DURATION_MS, MAX_DURATION_MS, true, "duration_ms must be in", "")
+        const gen = cancelDrive(this)
+        await setMotors(this, left, right)
         this.driveUntil = ds.millis() + durationMs
         const self = this
         this.driveTimer = setTimeout(async () => {
             if (gen !== self.driveGeneration) return
             self.driveTimer = undefined
             try {
-                await self.motors(0, 0)
+                await setMotors(self, 0, 0)
             } catch (e: any) {
                 // Never let an exception escape a timer: it would restart the program.
                 self.lastError = "drive timeout could not stop the motors: " + e.message
@@ -147,30 +132,14 @@ export class Robot {
         return Math.floor(this.driveUntil)
     }
 
-    /** Cancels the drive timer; returns the new drive generation (a running timer's is stale). */
-    private cancel() {
-        if (this.driveTimer !== undefined) {
-            clearTimeout(this.driveTimer)
-            this.driveTimer = undefined
-        }
-        return ++this.driveGeneration
-    }
-
-    /** Sets both wheels (0, 0: stopped, and no drive running) */
-    private async motors(left: number, right: number) {
-        if (left === 0 && right === 0) this.driveUntil = 0
-        await this.hw.motorLeft.setSpeed(left)
-        await this.hw.motorRight.setSpeed(right)
-    }
-
     /** Stops the motors now (and the drive timer). */
     async stop() {
-        this.cancel()
-        await this.motors(0, 0)
+        cancelDrive(this)
+        await setMotors(this, 0, 0)
     }
 
     async setPan(angle: number): Promise<number> {
-        checkAngle(angle)
+        checkRange(angle, MIN_ANGLE, MAX_ANGLE, false, "angle must be in", " degrees")
         await this.hw.servo.setAngle(angle)
         return await this.hw.servo.angle()
     }
@@ -181,9 +150,10 @@ export class Robot {
     }
 
     async takePicture(resolution: number, quality: number): Promise<Picture> {
-        checkResolution(resolution)
-        const q = checkQuality(quality)
-        this.lastPicture = await this.hw.camera.capture(resolution, q)
+        checkRange(resolution, 0, RESOLUTION_COUNT - 1, true, "resolution must be in", RESOLUTION_NAMES)
+        // 0 means DEFAULT_QUALITY
+        if (quality !== 0) checkRange(quality, MIN_QUALITY, MAX_QUALITY, true, "quality must be 0 (default) or in", "")
+        this.lastPicture = await this.hw.camera.capture(resolution, quality || DEFAULT_QUALITY)
         return this.lastPicture
     }
 
@@ -211,7 +181,7 @@ export class Robot {
             return r
         }
         if (check !== 1) badArg(`check must be 0 (CHECK_HARDWARE) or 1 (CHECK_FRAME), got ${check}`)
-        if (!(chunk >= 1 && chunk <= 4096)) badArg(`chunk_size must be in [1, 4096], got ${chunk}`)
+        checkRange(chunk, 1, 4096, false, "chunk_size must be in", "")
         const src = this.lastPicture ? this.lastPicture.jpeg : undefined
         if (!src) badArg("no picture yet: call /take_picture first")
         if (src.length > WHOLE_READ_MAX)
@@ -226,4 +196,19 @@ export class Robot {
         r.sum_whole = st[1] * 65536 + st[0]
         return r
     }
+}
+
+/** Cancels `r`'s drive timer; returns the new drive generation (a running timer's is stale). */
+function cancelDrive(r: Robot) {
+    // (clearTimeout ignores undefined)
+    clearTimeout(r.driveTimer)
+    r.driveTimer = undefined
+    return ++r.driveGeneration
+}
+
+/** Sets both wheels (0, 0: stopped, and no drive running) */
+async function setMotors(r: Robot, left: number, right: number) {
+    if (left === 0 && right === 0) r.driveUntil = 0
+    await r.hw.motorLeft.setSpeed(left)
+    await r.hw.motorRight.setSpeed(right)
 }

@@ -69,9 +69,15 @@ export const enum K {
     WStr = 12,
 }
 
-// per numeric kind (up to F64): size on the wire and ROS type name
-const SIZE = [1, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8]
-const TYPE = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "uint64", "float32", "float64"]
+// Per numeric kind (up to F64): size on the wire and ROS type name. Module state is set up by
+// every firmware, whether it uses it or not (and an array costs code to build), while an unused
+// function is dropped: the sizes are a byte string (data, set up in one instruction), the names
+// an array made by the one function that needs them (a firmware without arrays of primitives
+// carried 64 bytes of code for these two tables).
+const SIZE = hex`01 01 01 02 02 04 04 08 08 04 08`
+function typeName(k: K): string {
+    return ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "uint64", "float32", "float64"][k]
+}
 
 const TWO32 = 4294967296
 /** 2^53 - 1, the largest integer a double holds exactly together with all smaller ones */
@@ -655,7 +661,7 @@ export function writeArr(w: CdrWriter, k: K, v: any[], len: number, max: number,
                 }
         }
         // a bad element stopped the loop: the scalar writer gives the error message
-        if (i < n) writePrim(w, k, v[i], -1, `${label(what, TYPE[k])}[${i}]`)
+        if (i < n) writePrim(w, k, v[i], -1, `${label(what, typeName(k))}[${i}]`)
         return
     }
     for (let i = 0; i < n; i++) writePrim(w, k, v[i], elemMax, what)

@@ -565,13 +565,10 @@ function forget(c: Call, why?: string) {
 // ---------------------------------------------------------------- host records
 export function onCancel(s: Session, seq: number) {
     const c = find(s, seq)
-    if (!c) {
-        // settle it anyway: a CALL still on its way must never run
-        if (!s.settle(seq)) dropSession(s)
-        return
-    }
     // a running handler is told (its context turns cancelled) and its slot is free at once
-    forget(c, "cancelled by the caller")
+    if (c) forget(c, "cancelled by the caller")
+    // settled with or without a call (one settle for both: smaller code): a CALL still on its
+    // way must never run
     if (!s.settle(seq)) dropSession(s)
 }
 
