@@ -44,9 +44,9 @@ const NAME = "r1"
 const T = (ms: number) => ({ timeoutMs: ms })
 
 /** Resolves when `cond()` holds (checked every 20 ms); rejects after `timeoutMs` naming `what`. */
-async function until(what: string, cond: () => boolean, timeoutMs = 20000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20000): Promise<void> {
   const end = Date.now() + timeoutMs
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
   }
@@ -880,6 +880,26 @@ describe("the robot's MQTT link under heavy traffic (a third VM, the embedded br
     await rig?.close()
     await proxy?.close()
     await broker?.close()
+  })
+
+  test("each MQTT peer's heap is charged to the call budget for as long as it lives (PEER_HEAP, 1,600 bytes; 3 peers at most)", async () => {
+    // (the budget in use, read over Jacdac: the echo handler's mode 12 answers "budgetUsed/tracked/inFlight/sessions")
+    const stats = rig.node.createClient(Echo, "echo")
+    const used = async () => Number((await stats.call(echo("", { mode: 12 }), T(5000))).text.split("/")[0])
+    // idle: what is charged with the one host of before() (one peer), once its answers are acknowledged
+    let b0 = -1
+    await until("an idle budget", async () => {
+      const a = await used()
+      b0 = await used()
+      return a === b0
+    })
+    for (const k of [1, 2, 3]) {
+      const n = await node()
+      await n.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 2n }, T(10000))
+      // the new host's peer stays charged; its call's own charge goes once the call is settled
+      const want = b0 + 1600 * Math.min(k, 2)
+      await until(`the budget in use back to ${want} after host ${k + 1}`, async () => (await used()) === want, 10000)
+    }
   })
 
   test("a burst of 40 messages of 3,000 bytes (and of 2,000, within every limit) on echo/ and 40 on in/ at once: no restart, another host served during it", async () => {
