@@ -137,6 +137,24 @@ test("bad input gets a status reply and the connection survives", async () => {
     assert.match((await next()).msg, /not supported/)
     ws.send(JSON.stringify({ op: "call_service", id: "ok", service: "/add_two_ints", args: { a: 1, b: 1 } }))
     assert.deepEqual(await next(), { op: "service_response", service: "/add_two_ints", values: { sum: 2 }, result: true, id: "ok" })
+    // extension (issue 18): expect_type calls only a service of that type; the answer names the type
+    ws.send(JSON.stringify({ op: "call_service", id: "t1", service: "/add_two_ints", args: { a: 1, b: 2 }, expect_type: "example_interfaces/AddTwoInts" }))
+    assert.deepEqual(await next(), { op: "service_response", service: "/add_two_ints", values: { sum: 3 }, result: true, id: "t1", type: "example_interfaces/srv/AddTwoInts" })
+    ws.send(JSON.stringify({ op: "call_service", id: "t2", service: "/add_two_ints", args: {}, expect_type: "std_srvs/srv/Trigger" }))
+    assert.deepEqual(await next(), {
+      op: "service_response",
+      service: "/add_two_ints",
+      values: "type_mismatch: /add_two_ints is example_interfaces/srv/AddTwoInts, not std_srvs/srv/Trigger",
+      result: false,
+      id: "t2",
+      type: "example_interfaces/srv/AddTwoInts",
+    })
+    ws.send(JSON.stringify({ op: "call_service", id: "t3", service: "/nope", expect_type: "std_srvs/srv/Trigger" }))
+    const nope = await next()
+    assert.equal(nope.result, false)
+    assert.equal(nope.type, undefined)
+    ws.send(JSON.stringify({ op: "call_service", id: "t4", service: "/add_two_ints", expect_type: 3 }))
+    assert.match((await next()).msg, /'expect_type' must be a service type/)
   } finally {
     ws.close()
     await f.close()

@@ -62,6 +62,10 @@ test("fromJson: defaults, exact int64, base64 or byte arrays, clear errors", () 
   assert.throws(() => fromJson(AddTwoInts.request, { a: 1.5 }), /a: expected an integer \(int64\), got 1.5/)
   assert.throws(() => fromJson(AddTwoInts.request, { c: 1 }), (e: unknown) => e instanceof ValueError && /has no field 'c' \(fields: a, b\)/.test(e.message))
   assert.throws(() => fromJson(AddTwoInts.request, [1]), /expected an object/)
+  // the CLI's rules (YAML keeps integers exact; rosapi's type names): the same check, stricter
+  const cli = { intStrings: false, typeName: (t: string) => t.replace("/srv/", "/") }
+  assert.throws(() => fromJson(AddTwoInts.request, { b: "-12" }, cli), /^ValueError: b: expected an integer \(int64\), got the string '-12'; write it without quotes$/)
+  assert.throws(() => fromJson(AddTwoInts.request, { c: 1 }, cli), /c: example_interfaces\/AddTwoInts_Request has no field 'c'/)
   const img = TakePicture.response
   const v = fromJson(img, { image: { format: "jpeg", data: "/9j/" }, width: 2 }) as any
   assert.deepEqual([...v.image.data], [0xff, 0xd8, 0xff])

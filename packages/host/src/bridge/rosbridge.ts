@@ -198,9 +198,13 @@ export class RosbridgeFrontEnd {
     const binary = compression === "cbor" || compression === "cbor-raw"
     const frag = typeof m.fragment_size === "number" && m.fragment_size > 0 ? Math.floor(m.fragment_size) : undefined
     const timeoutMs = typeof m.timeout === "number" && m.timeout > 0 ? Math.ceil(m.timeout * 1000) : this.o.defaultTimeoutMs
-    const reply = (values: unknown, result: boolean) => {
+    // extension: `expect_type` calls only a service of that type, and the answer names the type
+    if (m.expect_type !== undefined && (typeof m.expect_type !== "string" || m.expect_type === "")) return this.status(c, "error", "call_service: 'expect_type' must be a service type", id)
+    const expectType = m.expect_type as string | undefined
+    const reply = (values: unknown, result: boolean, type?: string) => {
       const out: Record<string, unknown> = { op: "service_response", service, values, result }
       if (id !== undefined) out.id = id
+      if (expectType !== undefined && type !== undefined) out.type = type
       if (binary) return this.send(c, cbor.encode(out))
       const text = stringifyJson(out)
       if (frag && text.length > frag) {
@@ -224,8 +228,8 @@ export class RosbridgeFrontEnd {
           }
         : undefined
     this.o.pipeline
-      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress }, binary ? "bytes" : "base64", { via: "ws", client: `client ${c.id}`, owner: c })
-      .then((out) => reply(out.values, out.ok))
+      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress, expectType }, binary ? "bytes" : "base64", { via: "ws", client: `client ${c.id}`, owner: c })
+      .then((out) => reply(out.values, out.ok, out.serviceType))
       .catch((e) => this.status(c, "error", `bridge error: ${(e as Error).message}`, id))
       .finally(() => {
         release()

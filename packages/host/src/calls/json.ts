@@ -116,37 +116,55 @@ function fieldsOf(defs: Defs, name: string): MessageDefinitionField[] {
 const INT_TYPES = new Set(["int8", "uint8", "byte", "char", "int16", "uint16", "int32", "uint32"])
 
 /**
+ * How strict a request is read. The defaults are rosbridge's rules (the bridge's front ends); the
+ * CLI reads YAML, which keeps integers exact, so it refuses integers given as strings and names
+ * types as rosapi does (`example_interfaces/AddTwoInts_Request`).
+ */
+export interface JsonRules {
+  /** An integer field may be given as a string of digits (rosbridge's int64 rule). Default true. */
+  intStrings?: boolean
+  /** How a message type is named in errors. Default: its full name. */
+  typeName?: (fullName: string) => string
+}
+
+/**
  * Turns a JSON request (`args` of call_service, or an HTTP body) into a value the descriptor's
  * codec accepts. Missing fields get their defaults; unknown fields throw ValueError. The codec
  * itself checks ranges and bounds when it encodes.
  */
-export function fromJson<T>(desc: MessageDescriptor<T>, json: unknown): T {
+export function fromJson<T>(desc: Pick<MessageDescriptor<T>, "definitions" | "defaults" | "fullName">, json: unknown, rules: JsonRules = {}): T {
   const defaults = desc.defaults() as unknown
   const root = desc.definitions[0]?.name ?? desc.fullName
-  return convertIn(desc.definitions, root, json ?? {}, defaults, "") as T
+  return convertIn({ defs: desc.definitions, intStrings: rules.intStrings ?? true, typeName: rules.typeName ?? ((t) => t) }, root, json ?? {}, defaults, "") as T
 }
 
-function convertIn(defs: Defs, typeName: string, json: unknown, dflt: unknown, path: string): unknown {
+interface Ctx {
+  defs: Defs
+  intStrings: boolean
+  typeName: (fullName: string) => string
+}
+
+function convertIn(c: Ctx, typeName: string, json: unknown, dflt: unknown, path: string): unknown {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new ValueError(`${path || typeName}: expected an object (${typeName}), got ${show(json)}`)
+    throw new ValueError(`${path || c.typeName(typeName)}: expected an object (${c.typeName(typeName)}), got ${show(json)}`)
   }
-  const fields = fieldsOf(defs, typeName)
+  const fields = fieldsOf(c.defs, typeName)
   const out: Record<string, unknown> = { ...(dflt as Record<string, unknown>) }
   const known = new Set(fields.map((f) => f.name))
   for (const k of Object.keys(json)) {
     if (!known.has(k)) {
-      throw new ValueError(`${join(path, k)}: ${typeName} has no field '${k}' (fields: ${[...known].join(", ") || "none"})`)
+      throw new ValueError(`${join(path, k)}: ${c.typeName(typeName)} has no field '${k}' (fields: ${[...known].join(", ") || "none"})`)
     }
   }
   for (const f of fields) {
     const v = (json as Record<string, unknown>)[f.name]
     if (v === undefined) continue
-    out[f.name] = fieldIn(defs, f, v, (dflt as Record<string, unknown>)[f.name], join(path, f.name))
+    out[f.name] = fieldIn(c, f, v, (dflt as Record<string, unknown>)[f.name], join(path, f.name))
   }
   return out
 }
 
-function fieldIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
+function fieldIn(c: Ctx, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
   if (f.isArray) {
     if (isByteArrayField(f)) {
       if (typeof v === "string") {
@@ -161,15 +179,18 @@ function fieldIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unknow
       throw new ValueError(`${path}: expected a base64 string or an array of bytes, got ${show(v)}`)
     }
     if (!Array.isArray(v)) throw new ValueError(`${path}: expected an array, got ${show(v)}`)
-    return v.map((x, i) => scalarIn(defs, f, x, undefined, `${path}[${i}]`))
+    return v.map((x, i) => scalarIn(c, f, x, undefined, `${path}[${i}]`))
   }
-  return scalarIn(defs, f, v, dflt, path)
+  return scalarIn(c, f, v, dflt, path)
 }
 
-function scalarIn(defs: Defs, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
+function scalarIn(c: Ctx, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
   if (f.isComplex) {
-    const d = dflt ?? emptyOf(defs, f.type)
-    return convertIn(defs, f.type, v, d, path)
+    const d = dflt ?? emptyOf(c.defs, f.type)
+    return convertIn(c, f.type, v, d, path)
+  }
+  if (!c.intStrings && typeof v === "string" && (INT_TYPES.has(f.type) || f.type === "int64" || f.type === "uint64")) {
+    throw new ValueError(`${path}: expected an integer (${f.type}), got the string '${v}'; write it without quotes`)
   }
   if (f.type === "int64" || f.type === "uint64") {
     if (typeof v === "bigint") return v

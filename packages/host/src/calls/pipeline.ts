@@ -8,7 +8,7 @@ import type { Client, Fleet, NodeState, RobotNode, RobotStatus, ServiceInfo } fr
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { fleetOf } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
-import { fromJson, toJson, ValueError, type Binary } from "./json"
+import { fromJson, toJson, ValueError, type Binary, type JsonRules } from "./json"
 import { normalizeName, splitRobotName } from "../client/names"
 import { fullServiceTypeName, ROSAPI_SERVICES, shortTypeName, typedefs, type TypeRegistry } from "./rosapi"
 
@@ -19,6 +19,8 @@ export interface CallRequest {
   timeoutMs: number
   signal?: AbortSignal
   onProgress?: (received: number, total: number) => void
+  /** Call only if the service has this type (`pkg/srv/Name` or `pkg/Name`); else `type_mismatch`. */
+  expectType?: string
 }
 
 /** What came back: the response values (JSON-ready) or the error. Never throws. */
@@ -28,6 +30,8 @@ export interface CallOutcome {
   values: unknown
   error?: ServiceError
   type?: ServiceDescriptor<any, any>
+  /** The service's full type, once it was resolved (also when the call then failed). */
+  serviceType?: string
 }
 
 /** One line of the call log (the `/robot_bridge/calls` topic). */
@@ -299,22 +303,23 @@ export class CallPipeline {
     const name = normalizeName(req.service)
     const start = performance.now()
     let out: CallOutcome
+    let serviceType: string | undefined
     try {
       if (name in ROSAPI_SERVICES) return { ok: true, values: await this.rosapi(name, req.args) }
       const { info, type } = await this.resolve(name)
-      let request: unknown
-      try {
-        request = fromJson(type.request, positional(type, req.args))
-      } catch (e) {
-        if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, name)
-        throw e
+      serviceType = info.type
+      if (req.expectType !== undefined) {
+        const want = fullServiceTypeName(req.expectType)
+        if (want !== info.type) throw new ServiceError("type_mismatch", `${name} is ${info.type}, not ${want}`, name)
       }
+      const request = requestFromJson(type, req.args, name)
       const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress, owner: caller.owner })
       out = { ok: true, values: toJson(type.response, res, binary), type }
       this.emitResult({ service: name, type, response: () => res })
     } catch (e) {
       out = failure(e, name)
     }
+    if (serviceType !== undefined) out.serviceType = serviceType
     this.record(caller, name, start, out)
     return out
   }
@@ -452,6 +457,20 @@ const key = (list: ServiceInfo[]) => list.map((s) => `${s.name}|${s.type}|${s.ha
 function failure(e: unknown, name: string): CallOutcome {
   const err = e instanceof ServiceError ? e : new ServiceError("internal", (e as Error)?.message ?? String(e), name)
   return { ok: false, values: err.message, error: err }
+}
+
+/**
+ * The request check of every call (the front ends' through `callJson`, and the CLI's before it
+ * prints the request line, with its own `rules`): a JSON request, an object or a list in field
+ * order, turned into the value the type's codec takes; `invalid_argument` naming the field if not.
+ */
+export function requestFromJson(type: ServiceDescriptor<any, any>, args: unknown, service?: string, rules?: JsonRules): unknown {
+  try {
+    return fromJson(type.request, positional(type, args), rules)
+  } catch (e) {
+    if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, service)
+    throw e
+  }
 }
 
 /** rosbridge also takes args as a list, in field order. */

@@ -6,7 +6,7 @@ import type { RobotStatus } from "../client/api"
 import type { FleetAccess, GroupRow } from "../calls/group"
 import { parseJson, stringifyJson } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
-import { typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
+import { fullServiceTypeName, type Typedef } from "../calls/rosapi"
 import { transportFromOptions } from "./link"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { HINTS, UsageError, hinted } from "./errors"
@@ -33,8 +33,18 @@ export interface Backend {
    * with the response when the service is there after all (it just appeared).
    */
   callUnlisted?(name: string, args: unknown, opts: { timeoutMs: number }): Promise<unknown>
-  typedefs(type: string, half: "request" | "response"): Promise<Typedef[]>
-  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
+  /**
+   * The typedefs of a type this project does not define, from the far end (a bridge's rosapi);
+   * without it, or [] from it, the request is not checked here and shown as plain JSON.
+   */
+  typedefs?(type: string, half: "request" | "response"): Promise<Typedef[]>
+  /**
+   * `call` with `opts.type` is refused by the far end (`type_mismatch`, hinted with the service's
+   * type) when the service has another type: the caller needs no lookup to check a type it was given.
+   */
+  readonly checksType?: boolean
+  /** `opts.type`: the type the caller expects (checked when `checksType`). */
+  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void; type?: string }): Promise<unknown>
   close(): Promise<void>
 }
 
@@ -66,7 +76,18 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
       const r = (await rosapi(half === "request" ? "/rosapi/service_request_details" : "/rosapi/service_response_details", { type })) as { typedefs: Typedef[] }
       return r.typedefs
     },
-    call: (name, args, opts) => client.call(name, args, opts),
+    // this project's bridge checks the type with the call (call_service's `expect_type`) and names
+    // the service's type in its answer; another rosbridge server ignores both
+    checksType: true,
+    async call(name, args, opts) {
+      let actual: string | undefined
+      try {
+        return await client.call(name, args, { timeoutMs: opts.timeoutMs, onProgress: opts.onProgress, expectType: opts.type, onType: (t) => (actual = t) })
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === "type_mismatch" && opts.type && actual && actual !== fullServiceTypeName(opts.type)) throw hinted(e, `leave the type out, or give ${actual}`)
+        throw e
+      }
+    },
     async callUnlisted(name, args, opts) {
       try {
         return await client.call(name, args, opts)
@@ -101,10 +122,6 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
     async list() {
       return (await node.listServices({ timeoutMs: DEFAULT_TIMEOUT_MS })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
     },
-    async typedefs(type, half) {
-      const d = serviceTypes[type]
-      return d ? makeTypedefs(d[half].definitions) : []
-    },
     async call(name, args, opts) {
       const out = await pipeline.callJson({ service: name, args, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress }, "base64", { via: "cli", client: "cli" })
       if (!out.ok) throw out.error!
@@ -119,19 +136,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
 
 async function mqttBackend(o: ConnOptions & { mqtt: string }): Promise<Backend> {
   const { mqttBackend } = require("./mqtt") as typeof import("./mqtt")
-  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
-  const b = await mqttBackend({ mqtt: o.mqtt, robot: o.robot })
-  return {
-    ...b,
-    list: () => b.list(),
-    find: (name) => b.find(name),
-    call: (name, args, opts) => b.call(name, args, opts),
-    async typedefs(type, half) {
-      const d = serviceTypes[type]
-      return d ? makeTypedefs(d[half].definitions) : []
-    },
-    close: () => b.close(),
-  }
+  return mqttBackend({ mqtt: o.mqtt, robot: o.robot })
 }
 
 /** The connection options that do not go together. */

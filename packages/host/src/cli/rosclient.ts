@@ -10,6 +10,12 @@ export interface RosbridgeCallOptions {
   /** Give up after this many ms (`deadline_exceeded`); also sent to the bridge as `timeout` (s). */
   timeoutMs?: number
   onProgress?: (received: number, total: number) => void
+  /**
+   * This project's bridge calls only a service of this type (`expect_type`, else `type_mismatch`)
+   * and names the service's type in its answer (`onType`); another rosbridge server ignores it.
+   */
+  expectType?: string
+  onType?: (type: string) => void
 }
 
 /** Turns rosbridge's failure text (`values` of a failed service_response) into a ServiceError. */
@@ -90,6 +96,7 @@ export class RosbridgeClient {
       this.pending.set(id, {
         resolve: (m) => {
           clearTimeout(t)
+          if (typeof m.type === "string") options.onType?.(m.type)
           if (m.result) resolve(m.values)
           else reject(errorFromFailure(service, m.values))
         },
@@ -101,6 +108,7 @@ export class RosbridgeClient {
       })
       const msg: Record<string, unknown> = { op: "call_service", id, service, args, timeout: timeoutMs / 1000 }
       if (options.onProgress) msg.progress = true
+      if (options.expectType !== undefined) msg.expect_type = options.expectType
       this.ws.send(stringifyJson(msg))
     })
   }

@@ -9,13 +9,14 @@ import * as path from "node:path"
 import type { Command } from "commander"
 import { ServiceError } from "../client/errors"
 import type { FleetAccess } from "../calls/group"
-import { isRobotOffline } from "../calls/pipeline"
-import { fullServiceTypeName, typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
+import { isRobotOffline, requestFromJson } from "../calls/pipeline"
+import { definitionsOfTypedefs, fullServiceTypeName, shortTypeName, typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
+import type { ServiceDescriptor } from "../runtime/types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { normalizeName, splitRobotName } from "../client/names"
 import { type Backend, type ConnOptions, bridgeFleet, checkConnOptions, withBackend } from "./backends"
 import { UsageError, fail, hinted } from "./errors"
-import { checkRequest, parseRequest } from "./request"
+import { parseRequest } from "./request"
 import { findImage, formatMessage, progressBar } from "./format"
 
 const withRosapi = (all: boolean | undefined) => (s: { name: string }) => all || !s.name.startsWith("/rosapi/")
@@ -73,6 +74,40 @@ async function findService(b: Backend, name: string): Promise<{ name: string; ty
   return (await b.list()).find((x) => x.name === name)
 }
 
+/** The service has another type than the one given (the bridge's own text, packages/host/src/calls/pipeline.ts, and the CLI's hint). */
+const typeMismatch = (n: string, actual: string, given: string) => hinted(new ServiceError("type_mismatch", `${n} is ${actual}, not ${given}`, n), `leave the type out, or give ${actual}`)
+
+/** A type as the CLI shows and checks it: typedefs for printing, and the request check. */
+interface Described {
+  request: Typedef[]
+  response: Typedef[]
+  /** The pipeline's request check (packages/host/src/calls/pipeline.ts `requestFromJson`) with the CLI's rules. */
+  check(args: unknown): void
+}
+
+/**
+ * The CLI reads YAML, whose integers are exact: an integer given as a string is a mistake, not a way
+ * to keep digits (`{a: '2'}`); types are named as rosapi names them.
+ */
+const CLI_RULES = { intStrings: false, typeName: shortTypeName }
+
+const checker = (d: ServiceDescriptor<any, any>, service: string) => (args: unknown) => void requestFromJson(d, args, service, CLI_RULES)
+
+/**
+ * A service type from the project's own interfaces (no round trip), or else from the backend (a
+ * bridge's rosapi typedefs, read back into definitions so that the same check applies); unknown
+ * everywhere: shown as JSON and checked only by the far end.
+ */
+async function describe(b: Backend, type: string, service: string): Promise<Described> {
+  const d = (require("./types") as typeof import("./types")).projectServiceTypes()[type]
+  if (d) return { request: makeTypedefs(d.request.definitions), response: makeTypedefs(d.response.definitions), check: checker(d, service) }
+  const [request, response] = b.typedefs ? await Promise.all([b.typedefs(type, "request"), b.typedefs(type, "response")]) : [[], []]
+  if (!request.length) return { request, response, check: () => {} }
+  const definitions = definitionsOfTypedefs(request)
+  const fromRosapi = { fullName: type, request: { fullName: request[0]!.type, definitions, defaults: () => ({}) } } as unknown as ServiceDescriptor<any, any>
+  return { request, response, check: checker(fromRosapi, service) }
+}
+
 /**
  * `service call --robots <glob>` on a fleet (through a bridge, or over MQTT): the robots the glob
  * matches and their services, the request once (checked against the service's type), then one row
@@ -88,13 +123,13 @@ async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: u
   }
   const type = matched.flatMap((r) => r.services ?? []).find((s) => s.name === n)?.type
   const full = wantType && fullServiceTypeName(wantType)
-  if (full && type && full !== type) throw hinted(new ServiceError("type_mismatch", `${n} is ${type}, not ${full}`, n), `leave the type out, or give ${type}`)
+  if (full && type && full !== type) throw typeMismatch(n, type, full)
   let resTd: Typedef[] = []
   const d = type ? serviceTypes[type] : undefined
   if (d) {
     const reqTd = makeTypedefs(d.request.definitions)
     resTd = makeTypedefs(d.response.definitions)
-    checkRequest(args, reqTd)
+    checker(d, n)(args)
     console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
   }
   const rows = await f.groupCall({ service: n, robots: glob, args, timeoutMs })
@@ -208,23 +243,36 @@ export function registerService(program: Command): void {
           return
         }
         await withBackend(o, async (b) => {
-          let s = await findService(b, n)
-          if (!s && b.callUnlisted) {
-            // not listed: the bridge says why (offline robot, a fleet name without a robot) or, if
-            // it appeared meanwhile, answers; the request is checked by the bridge
-            const values = await b.callUnlisted(n, args, { timeoutMs })
-            s = await findService(b, n)
-            const resTd = s ? await b.typedefs(s.type, "response") : []
-            console.log(`response:\n${formatMessage(values, resTd)}\n`)
-            return
+          const full = wantType === undefined ? undefined : fullServiceTypeName(wantType)
+          let type: string
+          if (full !== undefined && b.checksType) {
+            // the backend checks the type with the call itself: no lookup first
+            type = full
+          } else {
+            let s = await findService(b, n)
+            if (!s && b.callUnlisted) {
+              // not listed: the bridge says why (offline robot, a fleet name without a robot) or, if
+              // it appeared meanwhile, answers; the request is checked by the bridge
+              const values = await b.callUnlisted(n, args, { timeoutMs })
+              s = await findService(b, n)
+              const resTd = s ? (await describe(b, s.type, n)).response : []
+              console.log(`response:\n${formatMessage(values, resTd)}\n`)
+              return
+            }
+            if (!s) throw await missing(b, n)
+            if (full !== undefined && full !== s.type) throw typeMismatch(n, s.type, full)
+            type = s.type
           }
-          if (!s) throw await missing(b, n)
-          if (wantType) {
-            const full = fullServiceTypeName(wantType)
-            if (full !== s.type) throw hinted(new ServiceError("type_mismatch", `${n} is ${s.type}, not ${full}`, n), `leave the type out, or give ${s.type}`)
+          const t = await describe(b, type, n)
+          try {
+            t.check(args)
+          } catch (e) {
+            // a request that does not fit a type the user gave: the type may be the mistake
+            const s = full !== undefined && b.checksType ? await findService(b, n).catch(() => undefined) : undefined
+            if (s && full !== undefined && s.type !== full) throw typeMismatch(n, s.type, full)
+            throw e
           }
-          const [reqTd, resTd] = await Promise.all([b.typedefs(s.type, "request"), b.typedefs(s.type, "response")])
-          checkRequest(args, reqTd)
+          const [reqTd, resTd] = [t.request, t.response]
           const bar = progressBar()
           // Ctrl+C while waiting: finish the progress line and say what happened (set before the
           // request line is printed, so a Ctrl+C right after it is caught too)
@@ -237,7 +285,7 @@ export function registerService(program: Command): void {
           console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
           let values: unknown
           try {
-            values = await b.call(n, args, { timeoutMs, onProgress: bar.update })
+            values = await b.call(n, args, { timeoutMs, onProgress: bar.update, type })
           } finally {
             process.off("SIGINT", onSigint)
             bar.done()
