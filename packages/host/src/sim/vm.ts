@@ -197,12 +197,25 @@ export function describeLockHolder(lockFile: string): string | undefined {
       // processes we may not read: the pid /proc/locks recorded (the one that took the lock)
       for (const l of readFileSync("/proc/locks", "utf8").split("\n")) {
         const f = l.trim().split(/\s+/)
-        if (f[1] === "FLOCK" && Number(f[5]?.split(":")[2]) === ino && Number(f[4]) > 0 && Number(f[4]) !== process.pid) holders.push(Number(f[4]))
+        // (a pid that is gone took it for an open file another process holds: `acquirePortLock`'s
+        // flock child exits once it has locked its parent's file)
+        if (f[1] === "FLOCK" && Number(f[5]?.split(":")[2]) === ino && Number(f[4]) > 0 && Number(f[4]) !== process.pid && existsSync(`/proc/${f[4]}`)) holders.push(Number(f[4]))
       }
     }
     // a `flock file cmd` and its command both hold it: name the one that asked (flock's parent)
     let who = holders.find((p) => !/^flock\b/.test(cmd(p)) && !holders.includes(parentOf(p))) ?? holders[0]
-    if (who === undefined) return undefined
+    if (who === undefined) {
+      // no other process: this one may hold it itself (a lock taken and not released: a bug of the
+      // caller, which "another program" would hide, as it hid issue 17's probe meeting its own lock)
+      for (const fd of readdirSync("/proc/self/fd")) {
+        try {
+          if (lockLine.test(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))) return `this process (pid ${process.pid}: it took the lock earlier and has not released it)`
+        } catch {
+          // closed meanwhile
+        }
+      }
+      return undefined
+    }
     let line = cmd(who)
     if (/^flock\b/.test(line)) {
       const ppid = parentOf(who)
