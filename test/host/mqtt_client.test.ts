@@ -47,6 +47,22 @@ function held(t: TestRobot, name: string) {
   }
 }
 
+/**
+ * Ends a two-owner test: releases the test robot's `/slow` calls and `slowB`'s `rounds` times (each
+ * release lets queued calls start, to be released next round), waits for every call, closes all.
+ */
+async function releaseAndClose(rounds: number, t: TestRobot, slowB: ReturnType<typeof held>, calls: Promise<unknown>[], node: { close(): Promise<void> }, broker: { close(): Promise<void> }) {
+  for (let i = 0; i < rounds; i++) {
+    t.releaseSlow()
+    slowB.release()
+    await sleep(100)
+  }
+  await Promise.allSettled(calls)
+  await node.close()
+  await t.robot.close()
+  await broker.close()
+}
+
 async function fixture(names: string[]) {
   const broker = await embeddedBroker()
   const robots = new Map<string, TestRobot>()
@@ -439,15 +455,7 @@ test("one owner's 40 slow calls do not hold back another owner's calls: the wind
     await sleep(300)
     assert.deepEqual({ A: t.slowStarted, B: slowB.running }, { A: 7, B: 8 }, "calls running per owner once A's first 15 ended")
   } finally {
-    for (let i = 0; i < 5; i++) {
-      t.releaseSlow()
-      slowB.release()
-      await sleep(100)
-    }
-    await Promise.allSettled(calls)
-    await node.close()
-    await t.robot.close()
-    await broker.close()
+    await releaseAndClose(5, t, slowB, calls, node, broker)
   }
 })
 
@@ -496,15 +504,7 @@ test("a big request waiting for the robot's budget holds back only its own owner
     assert.deepEqual(await within(aAfter, 3000, "still waiting"), { sum: 2n })
     assert.ok(slowB.running >= 5)
   } finally {
-    for (let i = 0; i < 3; i++) {
-      t.releaseSlow()
-      slowB.release()
-      await sleep(100)
-    }
-    await Promise.allSettled(calls)
-    await node.close()
-    await t.robot.close()
-    await broker.close()
+    await releaseAndClose(3, t, slowB, calls, node, broker)
   }
 })
 

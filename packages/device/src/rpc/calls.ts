@@ -647,8 +647,8 @@ function bufferSource(b: Buffer): ByteSource {
 
 /**
  * Charges `n` bytes (negative: gives them back) that a link holds outside any call (the MQTT link's
- * packet being received, its frame waiting to be written) to the budget, so admission by bytes
- * counts them as on Jacdac (src/net/mqtt.ts).
+ * packet being received, its frame waiting to be written, and each peer's own heap for as long as
+ * the peer lives) to the budget, so admission by bytes counts them as on Jacdac (src/net/mqtt.ts).
  */
 export function chargeLink(n: number) {
     used += n
