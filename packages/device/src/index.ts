@@ -7,7 +7,10 @@ export type { ServicesConfig, ServiceOptions } from "./lib/services"
 export { ServiceError, Status } from "./lib/types"
 export type { ByteSource, Bytes } from "./lib/types"
 export type { MessageCodec, ServiceType } from "./lib/cdr"
-export type { ActionGoalId, ActionStamp, ActionType } from "./lib/actiontype"
+export type { ActionGoalId, ActionGoalInfo, ActionStamp, ActionType, ActionWatch } from "./lib/actiontype"
+// ROS 2 actions (lib/actions.ts): a firmware that never calls createActionServer carries none of it
+export { createActionServer, GoalHandle, GoalStatus } from "./lib/actions"
+export type { ActionServerOptions } from "./lib/actions"
 // used by generated code (src/gen/interfaces.ts of a project)
 export { CdrReader, CdrWriter, K, MAX_SAFE, arrayOf, codec, decodeMessage, encodeMessage, notExactDefault, readAll, Segments, serviceType } from "./lib/cdr"
 export { settingText } from "./lib/settings"

@@ -10,7 +10,7 @@
 // carries this code once (about 0.7 KB of bytecode) rather than five generated codecs per action.
 // test/host/agreement.test.ts checks their bytes against the host's for every action type.
 // Everything here stays inside the DeviceScript language subset.
-import { CdrReader, CdrWriter, MessageCodec, ServiceType, codec, serviceType } from "./cdr"
+import { CdrReader, CdrWriter, MessageCodec, ServiceType, codec, readArrC, serviceType, writeArrC } from "./cdr"
 import { Bytes } from "./types"
 
 /** unique_identifier_msgs/msg/UUID as generated: a goal's id, 16 bytes. */
@@ -44,7 +44,33 @@ export interface ActionType<G, R, F> {
     getResult: ServiceType<{ goal_id: ActionGoalId }, { status: number; result: R }>
     /** `<A>_FeedbackMessage`: {goal_id, feedback} */
     feedbackMessage: MessageCodec<{ goal_id: ActionGoalId; feedback: F }>
+    /** action_msgs/srv/CancelGoal, the same for every action */
+    cancelGoal: ServiceType<{ goal_info: ActionGoalInfo }, { return_code: number; goals_canceling: ActionGoalInfo[] }>
+    /**
+     * `<A>_Watch`, this runtime's own (not a ROS type): {goal_id, uint32 seq} -> {uint32 seq, int8
+     * status, <A>_Feedback[<=1] feedback}, answered once the goal's seq passed the one asked for
+     * (lib/actions.ts; docs/actions.md). Its hash is the action's hash32 xor WATCH_SALT.
+     */
+    watch: ServiceType<{ goal_id: ActionGoalId; seq: number }, ActionWatch<F>>
 }
+
+/** action_msgs/msg/GoalInfo as generated */
+export interface ActionGoalInfo {
+    goal_id: ActionGoalId
+    stamp: ActionStamp
+}
+
+/** What `<A>_Watch` answers: the goal's seq (bumped on each status change and feedback), status, last feedback (none yet: empty) */
+export interface ActionWatch<F> {
+    seq: number
+    status: number
+    feedback: F[]
+}
+
+/** hash32 of action_msgs/srv/CancelGoal (services/action_msgs/srv/CancelGoal.srv; test/host/action_wire.test.ts checks it) */
+export const CANCEL_GOAL_HASH = 1709760447
+/** `<A>_Watch`'s hash32 is the action's hash32 xor this ("watc") */
+export const WATCH_SALT = 0x77617463
 
 /**
  * An ActionType (generated code calls this, once per action, from the function that names it:
@@ -64,6 +90,16 @@ export function actionType<G, R, F>(
 ): ActionType<G, R, F> {
     const sg = name + "_SendGoal"
     const gr = name + "_GetResult"
+    const info = codec(
+        "action_msgs/msg/GoalInfo",
+        (w: CdrWriter, v: ActionGoalInfo) => {
+            w.msg(uuid, v.goal_id, "goal_id")
+            w.msg(time, v.stamp, "stamp")
+        },
+        (r: CdrReader) => ({ goal_id: uuid.decode(r), stamp: time.decode(r) })
+    )
+    const cg = "action_msgs/srv/CancelGoal"
+    const wt = name + "_Watch"
     const goalIdOnly = codec(
         gr + "_Request",
         (w: CdrWriter, v: { goal_id: ActionGoalId }) => w.msg(uuid, v.goal_id, "goal_id"),
@@ -115,6 +151,44 @@ export function actionType<G, R, F>(
                 w.msg(feedback, v.feedback, "feedback")
             },
             (r: CdrReader) => ({ goal_id: uuid.decode(r), feedback: feedback.decode(r) })
+        ),
+        cancelGoal: serviceType(
+            cg,
+            CANCEL_GOAL_HASH,
+            codec(
+                cg + "_Request",
+                (w: CdrWriter, v: { goal_info: ActionGoalInfo }) => w.msg(info, v.goal_info, "goal_info"),
+                (r: CdrReader) => ({ goal_info: info.decode(r) })
+            ),
+            codec(
+                cg + "_Response",
+                (w: CdrWriter, v: { return_code: number; goals_canceling: ActionGoalInfo[] }) => {
+                    w.i8(v.return_code, "return_code")
+                    writeArrC(w, info, v.goals_canceling, -1, -1, "goals_canceling")
+                },
+                (r: CdrReader) => ({ return_code: r.i8(), goals_canceling: readArrC(r, info, -1, -1) })
+            )
+        ),
+        watch: serviceType(
+            wt,
+            (hashes[0] ^ WATCH_SALT) >>> 0,
+            codec(
+                wt + "_Request",
+                (w: CdrWriter, v: { goal_id: ActionGoalId; seq: number }) => {
+                    w.msg(uuid, v.goal_id, "goal_id")
+                    w.u32(v.seq, "seq")
+                },
+                (r: CdrReader) => ({ goal_id: uuid.decode(r), seq: r.u32() })
+            ),
+            codec(
+                wt + "_Response",
+                (w: CdrWriter, v: ActionWatch<F>) => {
+                    w.u32(v.seq, "seq")
+                    w.i8(v.status, "status")
+                    writeArrC(w, feedback, v.feedback, -1, 1, "feedback")
+                },
+                (r: CdrReader) => ({ seq: r.u32(), status: r.i8(), feedback: readArrC(r, feedback, -1, 1) })
+            )
         ),
     }
 }

@@ -1,4 +1,6 @@
 // Host-side action descriptors: what host/gen/interfaces.ts exports per `.action` file.
+import type { MessageDefinition } from "@foxglove/message-definition"
+import { messageDescriptor, serviceDescriptor } from "./codec"
 import type { MessageDescriptor, ServiceDescriptor } from "./types"
 
 /** unique_identifier_msgs/msg/UUID on the host: a goal's id, 16 bytes. */
@@ -73,4 +75,124 @@ export function actionDescriptor<
   parts: { goal: G; result: R; feedback: F; sendGoal: SG; getResult: GR; feedbackMessage: FM },
 ): ActionDescriptor<MessageOf<G>, MessageOf<R>, MessageOf<F>> & { readonly goal: G; readonly result: R; readonly feedback: F; readonly sendGoal: SG; readonly getResult: GR; readonly feedbackMessage: FM } {
   return Object.freeze({ fullName, hash, hash32, text, ...parts })
+}
+
+/** hash32 of action_msgs/srv/CancelGoal (the device library has the same constant; test/host/action_wire.test.ts checks both) */
+export const CANCEL_GOAL_HASH32 = 1709760447
+/** `<A>_Watch`'s hash32: the action's hash32 xor this ("watc"), as on the device (packages/device/src/lib/actiontype.ts) */
+export const WATCH_SALT = 0x77617463
+
+/** action_msgs/msg/GoalInfo */
+export interface GoalInfo {
+  goal_id: GoalId
+  stamp: { sec: number; nanosec: number }
+}
+/** action_msgs/srv/CancelGoal request */
+export interface CancelGoalRequest {
+  goal_info: GoalInfo
+}
+/** action_msgs/srv/CancelGoal response (`return_code`: 0 accepted, 1 rejected, 2 unknown goal id, 3 goal terminated) */
+export interface CancelGoalResponse {
+  return_code: number
+  goals_canceling: GoalInfo[]
+}
+/** `<A>_Watch` request: the goal and the seq the host already has (0: none) */
+export interface WatchRequest {
+  goal_id: GoalId
+  seq: number
+}
+/** `<A>_Watch` response: the goal's seq, status (GoalStatus `STATUS_*`) and last feedback (empty before the first) */
+export interface WatchResponse<F> {
+  seq: number
+  status: number
+  feedback: F[]
+}
+
+/** The services an action is served as on the robot (packages/device/src/lib/actions.ts): `<name>/_action/<part>`. */
+export const ACTION_PARTS = ["send_goal", "cancel_goal", "get_result", "watch"] as const
+
+/** The four services of one action type, as the device serves them. */
+export interface ActionWire<G, R, F> {
+  sendGoal: ServiceDescriptor<SendGoalRequest<G>, SendGoalResponse>
+  cancelGoal: ServiceDescriptor<CancelGoalRequest, CancelGoalResponse>
+  getResult: ServiceDescriptor<GetResultRequest, GetResultResponse<R>>
+  watch: ServiceDescriptor<WatchRequest, WatchResponse<F>>
+}
+
+const CANCEL_TEXT = "GoalInfo goal_info\n---\nint8 ERROR_NONE=0\nint8 ERROR_REJECTED=1\nint8 ERROR_UNKNOWN_GOAL_ID=2\nint8 ERROR_GOAL_TERMINATED=3\nint8 return_code\nGoalInfo[] goals_canceling\n"
+
+const wires = new WeakMap<object, ActionWire<any, any, any>>()
+
+/**
+ * The four services of `action` on the robot: its generated send_goal and get_result, CancelGoal
+ * (built here from the action's own UUID and Time definitions, so a project need not generate
+ * action_msgs), and the runtime's `<A>_Watch`. Made once per action descriptor.
+ */
+export function actionWire<G, R, F>(action: ActionDescriptor<G, R, F>): ActionWire<G, R, F> {
+  const known = wires.get(action)
+  if (known) return known
+  const defs = [...action.sendGoal.request.definitions, ...action.sendGoal.response.definitions]
+  const def = (name: string): MessageDefinition => {
+    const d = defs.find((x) => x.name === name)
+    if (!d) throw new Error(`${action.fullName}: no definition of ${name} among its derived types`)
+    return d
+  }
+  const uuid = def("unique_identifier_msgs/msg/UUID")
+  const time = def("builtin_interfaces/msg/Time")
+  const info: MessageDefinition = {
+    name: "action_msgs/msg/GoalInfo",
+    definitions: [
+      { type: uuid.name!, name: "goal_id", isComplex: true, isArray: false },
+      { type: time.name!, name: "stamp", isComplex: true, isArray: false },
+    ],
+  }
+  const cancelReq: MessageDefinition = {
+    name: "action_msgs/srv/CancelGoal_Request",
+    definitions: [{ type: info.name!, name: "goal_info", isComplex: true, isArray: false }],
+  }
+  const cancelRes: MessageDefinition = {
+    name: "action_msgs/srv/CancelGoal_Response",
+    definitions: [
+      { type: "int8", name: "return_code", isComplex: false, isArray: false },
+      { type: info.name!, name: "goals_canceling", isComplex: true, isArray: true },
+    ],
+  }
+  const hex32 = (n: number) => n.toString(16).padStart(8, "0")
+  const cancelGoal = serviceDescriptor(
+    "action_msgs/srv/CancelGoal",
+    hex32(CANCEL_GOAL_HASH32),
+    CANCEL_GOAL_HASH32,
+    CANCEL_TEXT,
+    messageDescriptor<CancelGoalRequest>(cancelReq.name!, "", [cancelReq, info, uuid, time]),
+    messageDescriptor<CancelGoalResponse>(cancelRes.name!, "", [cancelRes, info, uuid, time]),
+  )
+  const wt = action.fullName + "_Watch"
+  const fb = action.feedback.definitions
+  const watchReq: MessageDefinition = {
+    name: wt + "_Request",
+    definitions: [
+      { type: uuid.name!, name: "goal_id", isComplex: true, isArray: false },
+      { type: "uint32", name: "seq", isComplex: false, isArray: false },
+    ],
+  }
+  const watchRes: MessageDefinition = {
+    name: wt + "_Response",
+    definitions: [
+      { type: "uint32", name: "seq", isComplex: false, isArray: false },
+      { type: "int8", name: "status", isComplex: false, isArray: false },
+      { type: fb[0]!.name!, name: "feedback", isComplex: true, isArray: true, arrayUpperBound: 1 },
+    ],
+  }
+  const watchHash = (action.hash32 ^ WATCH_SALT) >>> 0
+  const watch = serviceDescriptor(
+    wt,
+    hex32(watchHash),
+    watchHash,
+    `unique_identifier_msgs/UUID goal_id\nuint32 seq\n---\nuint32 seq\nint8 status\n${action.feedback.fullName}[<=1] feedback\n`,
+    messageDescriptor<WatchRequest>(watchReq.name!, "", [watchReq, uuid]),
+    messageDescriptor<WatchResponse<F>>(watchRes.name!, "", [watchRes, ...fb]),
+  )
+  const wire: ActionWire<G, R, F> = { sendGoal: action.sendGoal, cancelGoal, getResult: action.getResult, watch }
+  wires.set(action, wire)
+  return wire
 }

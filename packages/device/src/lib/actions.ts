@@ -1,0 +1,245 @@
+// ROS 2 actions hosted on the device: `createActionServer(Fibonacci(), "fibonacci", { execute })`,
+// like rclpy's ActionServer. An action is served as four services of the call runtime, so every
+// guarantee of a service call holds for each of its steps (a goal is accepted exactly once under
+// loss and replay, every step has a finite deadline, memory is bounded by the budget):
+//   /<name>/_action/send_goal    <A>_SendGoal     accept or reject a goal (a goal id already known: its first answer again)
+//   /<name>/_action/cancel_goal  action_msgs/srv/CancelGoal
+//   /<name>/_action/get_result   <A>_GetResult    answered when the goal has ended
+//   /<name>/_action/watch        <A>_Watch        answered when the goal's status or feedback changed
+//                                                 past the seq the host already has (how feedback and
+//                                                 status reach every host that follows the goal)
+// The `_action/` names are hidden from `robot service list`, as ROS 2 hides them (docs/actions.md).
+// Everything here stays inside the DeviceScript language subset.
+import * as ds from "@devicescript/core"
+import { CALL_COST, CallContext, GRACE_MS, cfg, errText } from "../rpc/core"
+import { chargeLink, used } from "../rpc/calls"
+import { ActionGoalInfo, ActionStamp, ActionType } from "./actiontype"
+import { CdrWriter, MessageCodec } from "./cdr"
+import { createService } from "./services"
+import { ServiceError, Status } from "./types"
+
+/** action_msgs/msg/GoalStatus STATUS_* */
+export const enum GoalStatus {
+    Unknown = 0,
+    Accepted = 1,
+    Executing = 2,
+    Canceling = 3,
+    Succeeded = 4,
+    Canceled = 5,
+    Aborted = 6,
+}
+
+/**
+ * One goal, as `execute` sees it (its second argument): a CallContext whose `cancelled` turns true
+ * when a host cancels the goal, a newer goal preempts it (`"latest"`) or its deadline passes, and
+ * whose `deadline` is the goal's. `feedback(f)` publishes progress to every host following the goal.
+ * @devsWhenUsed
+ */
+export class GoalHandle<G, F> extends CallContext {
+    status = GoalStatus.Accepted
+    /** bumped on every status change and feedback: what `_action/watch` compares */
+    seq = 1
+    /** the last feedback ([] before the first) */
+    last: F[] = []
+    result: any = undefined
+    /** why the goal was aborted */
+    error = ""
+    /** ds.millis() when it ended (0: not yet), and when a host first fetched its result */
+    ended = 0
+    fetched = 0
+    fiber: ds.Fiber = null
+    constructor(name: string, deadline: number, public id: Buffer, public key: string, public goal: G, public stamp: ActionStamp, private fc: MessageCodec<F>) {
+        super(name, deadline)
+    }
+    /**
+     * Sends `f` to every host following this goal (the latest one wins if they ask slower than it
+     * changes). Throws InvalidArgument, naming the field, if `f` cannot be encoded (checked here, so
+     * the mistake surfaces in execute and aborts the goal instead of failing every host's watch).
+     */
+    feedback(f: F) {
+        this.fc.encode(new CdrWriter(), f)
+        this.last = [f]
+        this.seq++
+    }
+    /** the goal is done (succeeded, canceled or aborted) */
+    done(): boolean {
+        return this.status >= GoalStatus.Succeeded
+    }
+    to(s: GoalStatus) {
+        this.status = s
+        this.seq++
+        if (this.done()) this.ended = ds.millis()
+    }
+}
+
+/** What an action server does; see {@link createActionServer}. */
+export interface ActionServerOptions<G, R, F> {
+    /** Runs the goal in its own fiber; returns the result or throws (the goal is then aborted with the message). */
+    execute: (goal: G, handle: GoalHandle<G, F>) => Promise<R>
+    /** Accept (true, the default) or reject a goal before it runs. */
+    onGoal?: (goal: G) => boolean
+    /**
+     * A host asked to cancel the goal (or a newer goal preempts it): stop what it drives here, at
+     * once (called before the handle turns `cancelled` and before the cancel is answered); return
+     * false to refuse the cancel.
+     */
+    onCancel?: (handle: GoalHandle<G, F>) => boolean | void
+    /** `"parallel"` (default): goals run at once; `"serial"`: one after another; `"latest"`: a new goal cancels the running ones, then runs. */
+    concurrency?: "parallel" | "serial" | "latest"
+    /** Goals held at once, running, waiting or ended with their result kept (default 4). Past it: rejected. */
+    maxGoals?: number
+    /** A goal's deadline (ms, default the runtime's maxTimeoutMs): then it is cancelled, and aborted if it has not ended GRACE later. */
+    timeoutMs?: number
+    /** How long an ended goal's result is kept for hosts that have not fetched it (ms, default 60000; once fetched, the runtime's retentionMs). */
+    keepMs?: number
+}
+
+interface Server {
+    type: ActionType<any, any, any>
+    o: ActionServerOptions<any, any, any>
+    goals: GoalHandle<any, any>[]
+}
+
+function find(s: Server, id: Buffer): GoalHandle<any, any> {
+    const k = id.toString("hex")
+    for (const g of s.goals) if (g.key === k) return g
+    return null
+}
+
+/** the goal named by a request, or InvalidArgument */
+function known(s: Server, id: Buffer): GoalHandle<any, any> {
+    const g = find(s, id)
+    if (!g) throw new ServiceError(Status.InvalidArgument, "unknown goal " + id.toString("hex"))
+    return g
+}
+
+/**
+ * Ended goals give their place and budget back: once their result was fetched, retentionMs later
+ * (other hosts following them may fetch it too) or at once when a new goal needs the place; never
+ * fetched, keepMs after they ended.
+ */
+function prune(s: Server, max: number) {
+    const now = ds.millis()
+    for (const g of s.goals.slice())
+        if (g.ended && (now - (g.fetched || g.ended) > (g.fetched ? cfg.retentionMs : s.o.keepMs || 60000) || (g.fetched && s.goals.length >= max))) {
+            s.goals.insert(s.goals.indexOf(g), -1)
+            chargeLink(-CALL_COST)
+        }
+}
+
+/** waits (polling, woken early by the call's cancel or deadline) until `until()` */
+async function wait(ctx: CallContext, until: () => boolean) {
+    while (!until()) {
+        if (ctx.cancelled) throw new ServiceError(Status.Cancelled, ctx.reason)
+        await ds.sleep(10)
+    }
+}
+
+/** the goal's own fiber: waits its turn, runs execute in a second fiber, enforces the deadline */
+async function runGoal(s: Server, g: GoalHandle<any, any>) {
+    if (s.o.concurrency)
+        while (!g.cancelled) {
+            let ahead = false
+            for (const o of s.goals) {
+                if (o === g) break
+                if (!o.done()) ahead = true
+            }
+            if (!ahead) break
+            await ds.sleep(10)
+        }
+    if (g.cancelled) {
+        g.to(GoalStatus.Canceled)
+        return
+    }
+    g.to(GoalStatus.Executing)
+    g.fiber = execute.start(s, g)
+    while (!g.done()) {
+        const now = ds.millis()
+        if (now > g.deadline) {
+            g.cancel("the goal's deadline passed")
+            if (now > g.deadline + GRACE_MS) {
+                // execute ignored its cancel: stopped for good
+                g.fiber.terminate()
+                g.error = "the goal's deadline passed"
+                g.to(GoalStatus.Aborted)
+            }
+        }
+        await ds.sleep(10)
+    }
+}
+
+async function execute(s: Server, g: GoalHandle<any, any>) {
+    try {
+        g.result = await s.o.execute(g.goal, g)
+        g.to(g.cancelled ? GoalStatus.Canceled : GoalStatus.Succeeded)
+    } catch (e) {
+        g.error = errText(e)
+        g.to(g.cancelled ? GoalStatus.Canceled : GoalStatus.Aborted)
+    }
+}
+
+/**
+ * Serves the ROS action `name` of type `type` (generated: `Fibonacci()`), like rclpy's
+ * ActionServer: hosts send goals, follow their status and feedback, cancel them and fetch their
+ * results (`robot action send_goal`, the Node action client, roslib's `ROSLIB.Action` through the
+ * bridge). Each goal runs `options.execute` in its own fiber. Throws if `name` is already served.
+ */
+export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: string, options: ActionServerOptions<G, R, F>) {
+    const s: Server = { type, o: options, goals: [] }
+    const n = (name[0] === "/" ? name : "/" + name) + "/_action/"
+    createService(type.sendGoal, n + "send_goal", async (req) => {
+        const max = options.maxGoals || 4
+        prune(s, max)
+        const id = req.goal_id.uuid as Buffer
+        let g = find(s, id)
+        // the same goal sent again (its answer lost, the host restarted): the same answer, never a second run
+        if (g) return { accepted: true, stamp: g.stamp }
+        const t = ds.millis()
+        const stamp = { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }
+        if (s.goals.length >= max || used + CALL_COST > cfg.budget || (options.onGoal && !options.onGoal(req.goal)))
+            return { accepted: false, stamp }
+        g = new GoalHandle(n, t + (options.timeoutMs || cfg.maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
+        // the goal's record and its two fibers, for as long as it is held
+        chargeLink(CALL_COST)
+        if (options.concurrency === "latest") for (const o of s.goals) if (!o.done()) cancel(s, o, "preempted by a newer goal")
+        s.goals.push(g)
+        runGoal.start(s, g)
+        return { accepted: true, stamp }
+    })
+    createService(type.cancelGoal, n + "cancel_goal", async (req) => {
+        const id = req.goal_info.goal_id.uuid as Buffer
+        const st = req.goal_info.stamp
+        const before = st.sec * 1000 + st.nanosec / 1000000
+        const all = id.toString("hex") === "00000000000000000000000000000000"
+        const one = all ? null : find(s, id)
+        const out: ActionGoalInfo[] = []
+        let code = all ? 1 : one ? (one.done() ? 3 : 1) : 2
+        for (const g of s.goals)
+            if (!g.done() && (g === one || (all && !before) || (before && g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= before)) && cancel(s, g, "cancel requested"))
+                out.push({ goal_id: { uuid: g.id }, stamp: g.stamp })
+        return { return_code: out.length ? 0 : code, goals_canceling: out }
+    })
+    createService(type.getResult, n + "get_result", async (req, ctx) => {
+        const g = known(s, req.goal_id.uuid as Buffer)
+        await wait(ctx, () => g.done())
+        if (!g.fetched) g.fetched = ds.millis()
+        // a goal with no result to give (aborted, or canceled before execute returned one): its status
+        // as the call's, which the host turns into the goal's status with the result at its defaults
+        if (g.result === undefined)
+            throw new ServiceError(g.status === GoalStatus.Canceled ? Status.Cancelled : Status.Internal, g.error || "canceled")
+        return { status: g.status, result: g.result }
+    })
+    createService(type.watch, n + "watch", async (req, ctx) => {
+        const g = known(s, req.goal_id.uuid as Buffer)
+        await wait(ctx, () => g.seq > req.seq)
+        return { seq: g.seq, status: g.status, feedback: g.last }
+    })
+}
+
+/** asks `g` to stop: its handle turns cancelled, onCancel runs (false: refused); true if it is now canceling */
+function cancel(s: Server, g: GoalHandle<any, any>, why: string): boolean {
+    if (s.o.onCancel && s.o.onCancel(g) === false) return false
+    g.cancel(why)
+    g.to(GoalStatus.Canceling)
+    return true
+}

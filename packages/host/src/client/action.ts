@@ -1,0 +1,248 @@
+// The Node action client, like rclpy's ActionClient: send a goal to an action the robot hosts
+// (packages/device/src/lib/actions.ts), follow its status and feedback, cancel it, fetch its result.
+// Built on RobotNode.createClient alone, so it works on every link and on a fleet
+// (`/rover1/drive_distance`). Each step is a service call with the call runtime's guarantees.
+import { randomBytes } from "node:crypto"
+import { ACTION_PARTS, actionWire, type ActionDescriptor, type ActionWire, type CancelGoalResponse } from "../runtime/action"
+import type { ServiceDescriptor } from "../runtime/types"
+import type { CallOptions, Client, RobotNode } from "./api"
+import { ServiceError } from "./errors"
+
+/** action_msgs/msg/GoalStatus STATUS_* */
+export const GoalStatus = { unknown: 0, accepted: 1, executing: 2, canceling: 3, succeeded: 4, canceled: 5, aborted: 6 } as const
+const STATUS_NAMES = Object.keys(GoalStatus) as (keyof typeof GoalStatus)[]
+
+/** `succeeded`, `canceled`, ... for a GoalStatus number */
+export function goalStatusName(status: number): string {
+  return STATUS_NAMES[status] ?? `status ${status}`
+}
+
+/** a goal has ended: succeeded, canceled or aborted */
+export function isTerminal(status: number): boolean {
+  return status >= GoalStatus.succeeded
+}
+
+type PartClients<G, R, F> = {
+  [K in keyof ActionWire<G, R, F>]: ActionWire<G, R, F>[K] extends ServiceDescriptor<infer Q, infer P> ? Client<Q, P> : never
+}
+
+/** How long one watch or get_result call may wait on the robot before it is asked again (ms). */
+const WAIT_MS = 20000
+
+/** What a goal ended with. `error` says why a goal without a result ended (aborted, or canceled before it returned one). */
+export interface GoalResult<R> {
+  status: number
+  result: R
+  error?: string
+}
+
+export interface SendGoalOptions extends Pick<CallOptions, "timeoutMs" | "owner"> {
+  /** Called with each feedback the client hears (the latest one, if the robot produces them faster). */
+  onFeedback?: (feedback: any) => void
+  /** Called on each status change. */
+  onStatus?: (status: number) => void
+}
+
+/** One goal, as the client follows it. */
+export class ClientGoal<R, F> {
+  status: number = GoalStatus.accepted
+  /** the last feedback heard */
+  feedback: F | undefined
+  private seq = 0
+  private feedbackListeners: ((f: F) => void)[] = []
+  private statusListeners: ((s: number) => void)[] = []
+  private stopped = false
+  private ended: Promise<void>
+  private endedResolve!: () => void
+  private lost: ServiceError | undefined
+  private resultPromise: Promise<GoalResult<R>> | undefined
+
+  constructor(
+    private readonly ac: ActionClient<any, R, F>,
+    /** the goal's unique_identifier_msgs/UUID */
+    readonly goalId: Uint8Array,
+    /** when the robot accepted it (robot time) */
+    readonly stamp: { sec: number; nanosec: number },
+    private readonly owner?: object,
+  ) {
+    this.ended = new Promise((r) => (this.endedResolve = r))
+    void this.watch()
+  }
+
+  /** the goal id as 32 hex digits */
+  get id(): string {
+    return Buffer.from(this.goalId).toString("hex")
+  }
+
+  onFeedback(listener: (feedback: F) => void): () => void {
+    this.feedbackListeners.push(listener)
+    return () => (this.feedbackListeners = this.feedbackListeners.filter((l) => l !== listener))
+  }
+
+  onStatus(listener: (status: number) => void): () => void {
+    this.statusListeners.push(listener)
+    return () => (this.statusListeners = this.statusListeners.filter((l) => l !== listener))
+  }
+
+  /** Asks the robot to cancel the goal (the goal then ends `canceled`, or as it ends anyway). */
+  async cancel(options: { timeoutMs?: number } = {}): Promise<CancelGoalResponse> {
+    return await this.ac.part("cancelGoal").call(
+      { goal_info: { goal_id: { uuid: this.goalId }, stamp: { sec: 0, nanosec: 0 } } },
+      { timeoutMs: options.timeoutMs, owner: this.owner },
+    )
+  }
+
+  /**
+   * Resolves when the goal has ended, with its status and result (a goal that ended without a
+   * result: the result at its defaults and `error`). Rejects with ServiceError when the goal was
+   * lost: the robot restarted, or forgot it.
+   */
+  result(): Promise<GoalResult<R>> {
+    return (this.resultPromise ??= this.fetchResult())
+  }
+
+  /** Stops following the goal (the goal itself runs on). */
+  close(): void {
+    this.stopped = true
+    this.endedResolve()
+  }
+
+  private async fetchResult(): Promise<GoalResult<R>> {
+    await this.ended
+    if (this.lost) throw this.lost
+    const get = this.ac.part("getResult")
+    for (;;) {
+      try {
+        const r = await get.call({ goal_id: { uuid: this.goalId } }, { timeoutMs: WAIT_MS, owner: this.owner })
+        return { status: r.status, result: r.result }
+      } catch (e) {
+        if (!(e instanceof ServiceError)) throw e
+        if (e.code === "deadline_exceeded" && !this.stopped) continue
+        // the robot has no result to give: why the goal ended, with the result at its defaults
+        const status = e.code === "cancelled" ? GoalStatus.canceled : e.code === "internal" ? GoalStatus.aborted : undefined
+        if (status === undefined) throw e
+        return { status, result: this.ac.type.result.defaults(), error: e.detail }
+      }
+    }
+  }
+
+  /** one watch call after another until the goal ends: its status changes and feedback */
+  private async watch(): Promise<void> {
+    const w = this.ac.part("watch")
+    while (!this.stopped && !isTerminal(this.status)) {
+      try {
+        const r = await w.call({ goal_id: { uuid: this.goalId }, seq: this.seq }, { timeoutMs: WAIT_MS, owner: this.owner })
+        if (r.seq <= this.seq) continue
+        this.seq = r.seq
+        const fb = r.feedback[0]
+        if (fb !== undefined && fb !== this.feedback) {
+          this.feedback = fb
+          for (const l of this.feedbackListeners.slice()) l(fb)
+        }
+        if (r.status !== this.status) {
+          this.status = r.status
+          for (const l of this.statusListeners.slice()) l(r.status)
+        }
+      } catch (e) {
+        if (e instanceof ServiceError && e.code === "deadline_exceeded") continue
+        // anything else: the goal is lost to this client (the robot restarted and forgot it, the
+        // node closed); result() says why
+        this.lost = e instanceof ServiceError ? e : new ServiceError("internal", String(e))
+        break
+      }
+    }
+    this.endedResolve()
+  }
+
+  /** the robot restarted: every goal it held is gone */
+  restarted(): void {
+    this.lost ??= new ServiceError("unavailable", "the robot restarted: its goals are gone", this.ac.name)
+    this.stopped = true
+    this.endedResolve()
+  }
+}
+
+/**
+ * A client of one action the robot hosts, like rclpy's ActionClient:
+ * `new ActionClient(node, Fibonacci, "fibonacci")`, then `sendGoal({order: 10})`.
+ */
+export class ActionClient<G, R, F> {
+  readonly name: string
+  private readonly clients: PartClients<G, R, F>
+  private readonly goals = new Set<ClientGoal<R, F>>()
+  private readonly unsubscribe: () => void
+
+  constructor(
+    readonly node: RobotNode,
+    readonly type: ActionDescriptor<G, R, F>,
+    name: string,
+  ) {
+    this.name = name.startsWith("/") ? name : "/" + name
+    const wire = actionWire(type)
+    const base = this.name + "/_action/"
+    this.clients = {
+      sendGoal: node.createClient(wire.sendGoal, base + ACTION_PARTS[0]),
+      cancelGoal: node.createClient(wire.cancelGoal, base + ACTION_PARTS[1]),
+      getResult: node.createClient(wire.getResult, base + ACTION_PARTS[2]),
+      watch: node.createClient(wire.watch, base + ACTION_PARTS[3]),
+    }
+    this.unsubscribe = node.onStateChange((_s, info) => {
+      if (!info.restarted) return
+      for (const g of this.goals) g.restarted()
+      this.goals.clear()
+    })
+  }
+
+  /** @internal the client of one of the action's services */
+  part<K extends keyof ActionWire<G, R, F>>(k: K): PartClients<G, R, F>[K] {
+    return this.clients[k]
+  }
+
+  /** Resolves when the robot serves all four services of the action with matching types. */
+  async waitForServer(options: { timeoutMs?: number } = {}): Promise<void> {
+    await Promise.all(Object.values(this.clients).map((c) => c.waitForService(options)))
+  }
+
+  /**
+   * Sends a goal. Resolves with the goal once accepted; rejects with ServiceError
+   * `resource_exhausted` "goal rejected" when the robot refuses it (its onGoal, or goals held at their limit).
+   */
+  async sendGoal(goal: G, options: SendGoalOptions = {}): Promise<ClientGoal<R, F>> {
+    const goalId = new Uint8Array(randomBytes(16))
+    const r = await this.part("sendGoal").call({ goal_id: { uuid: goalId }, goal }, { timeoutMs: options.timeoutMs, owner: options.owner })
+    if (!r.accepted) throw new ServiceError("resource_exhausted", `goal rejected by ${this.name}`, this.name)
+    const g = this.track(new ClientGoal<R, F>(this, goalId, r.stamp, options.owner))
+    if (options.onFeedback) g.onFeedback(options.onFeedback)
+    if (options.onStatus) g.onStatus(options.onStatus)
+    return g
+  }
+
+  /** Follows a goal another client sent (its 16-byte id): status, feedback, result, cancel. */
+  follow(goalId: Uint8Array, options: { owner?: object } = {}): ClientGoal<R, F> {
+    return this.track(new ClientGoal<R, F>(this, goalId, { sec: 0, nanosec: 0 }, options.owner))
+  }
+
+  /** Asks the robot to cancel every goal of this action. */
+  async cancelAll(options: { timeoutMs?: number } = {}): Promise<CancelGoalResponse> {
+    return await this.part("cancelGoal").call(
+      { goal_info: { goal_id: { uuid: new Uint8Array(16) }, stamp: { sec: 0, nanosec: 0 } } },
+      { timeoutMs: options.timeoutMs },
+    )
+  }
+
+  /** Stops following every goal (they run on) and forgets the node's restarts. */
+  close(): void {
+    this.unsubscribe()
+    for (const g of this.goals) g.close()
+    this.goals.clear()
+  }
+
+  private track(g: ClientGoal<R, F>): ClientGoal<R, F> {
+    this.goals.add(g)
+    void g.result().then(
+      () => this.goals.delete(g),
+      () => this.goals.delete(g),
+    )
+    return g
+  }
+}

@@ -1,0 +1,256 @@
+// ROS 2 actions on the device (packages/device/src/lib/actions.ts) through the Node action client
+// (packages/host/src/client/action.ts): test/firmware/actions_fw.ts in the DeviceScript VM, the
+// real host client, through the rig's frame hub. No fixed sleeps: every wait is on a goal's event.
+import assert from "node:assert/strict"
+import { after, before, describe, test } from "node:test"
+import { Fibonacci, Trigger } from "../../packages/host/src/gen/interfaces"
+import { ActionClient, GoalStatus, type ClientGoal } from "../../packages/host/src/client/action"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import type { ServiceNode } from "../../packages/host/src/client/node"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
+import { linkModel } from "../support/link"
+
+const LOSSY = { loss: 0.05, duplicate: 0.02, reorder: 0.02, queueBytes: 2048, bytesPerSec: 100000 }
+
+function fib(n: number): number[] {
+  const s = [0, 1]
+  while (s.length < n) s.push(s[s.length - 1]! + s[s.length - 2]!)
+  return s.slice(0, n)
+}
+
+interface Probe {
+  runs: number
+  cancels: number
+  finished: number
+  running: number
+  ticks: number
+}
+
+async function probe(node: ServiceNode): Promise<Probe> {
+  return JSON.parse((await node.createClient(Trigger, "action_probe").call({})).message) as Probe
+}
+
+/** resolves once `g` reports `status` (at once if it already has) */
+function statusReached<R, F>(g: ClientGoal<R, F>, status: number, timeoutMs = 10000): Promise<void> {
+  if (g.status === status) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`status ${status} not reached in ${timeoutMs} ms (now ${g.status})`)), timeoutMs)
+    const off = g.onStatus((s) => {
+      if (s !== status) return
+      clearTimeout(t)
+      off()
+      resolve()
+    })
+  })
+}
+
+describe("actions on the robot (VM)", () => {
+  let rig: Rig
+  let boot: number
+  before(async () => {
+    rig = await startRig({ firmware: "test/firmware/actions_fw.ts", echoVm: process.env.RS_ECHO_VM === "1" })
+    boot = rig.node.limits!.bootId
+  })
+  after(async () => {
+    await rig?.close()
+  })
+
+  test("the action's four services are listed with their types", async () => {
+    const list = await rig.node.listServices()
+    const of = (n: string) => list.find((s) => s.name === n)?.type
+    assert.equal(of("/fibonacci/_action/send_goal"), "example_interfaces/action/Fibonacci_SendGoal")
+    assert.equal(of("/fibonacci/_action/get_result"), "example_interfaces/action/Fibonacci_GetResult")
+    assert.equal(of("/fibonacci/_action/cancel_goal"), "action_msgs/srv/CancelGoal")
+    assert.equal(of("/fibonacci/_action/watch"), "example_interfaces/action/Fibonacci_Watch")
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    await ac.waitForServer({ timeoutMs: 5000 })
+    ac.close()
+  })
+
+  test("a goal with feedback to the end: every term in order, then the result", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const before = await probe(rig.node)
+    const feedback: number[][] = []
+    const statuses: number[] = []
+    const g = await ac.sendGoal({ order: 10 }, { onFeedback: (f) => feedback.push(f.sequence), onStatus: (s) => statuses.push(s) })
+    const r = await g.result()
+    assert.equal(r.status, GoalStatus.succeeded)
+    assert.deepEqual(r.result.sequence, fib(10))
+    // feedback comes every 100 ms and the watch round trip is far shorter: none is skipped
+    assert.deepEqual(
+      feedback.map((s) => s.length),
+      [3, 4, 5, 6, 7, 8, 9, 10],
+    )
+    for (const s of feedback) assert.deepEqual(s, fib(s.length))
+    assert.deepEqual(statuses, [GoalStatus.executing, GoalStatus.succeeded])
+    const after = await probe(rig.node)
+    assert.equal(after.runs - before.runs, 1, "execute ran once")
+    ac.close()
+  })
+
+  test("a goal onGoal refuses is rejected; one whose execute throws ends aborted with its message", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    await assert.rejects(ac.sendGoal({ order: 0 }), (e: unknown) => e instanceof ServiceError && e.code === "resource_exhausted" && /goal rejected/.test(e.message))
+    const g = await ac.sendGoal({ order: 99 })
+    const r = await g.result()
+    assert.equal(r.status, GoalStatus.aborted)
+    assert.match(r.error ?? "", /order 99 is refused/)
+    assert.deepEqual(r.result, { sequence: [] }, "no result: the defaults")
+    ac.close()
+  })
+
+  test("feedback that cannot be encoded aborts the goal with the field named", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const r = await (await ac.sendGoal({ order: 97 })).result()
+    assert.equal(r.status, GoalStatus.aborted)
+    assert.match(r.error ?? "", /int32/)
+    ac.close()
+  })
+
+  test("cancel mid-goal: onCancel runs at once, the goal ends canceled with what it had", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const before = await probe(rig.node)
+    const g = await ac.sendGoal({ order: 40 })
+    await new Promise<void>((resolve) => {
+      const off = g.onFeedback((f) => {
+        if (f.sequence.length < 4) return
+        off()
+        resolve()
+      })
+    })
+    const c = await g.cancel()
+    assert.equal(c.return_code, 0)
+    assert.equal(c.goals_canceling.length, 1)
+    assert.deepEqual(Buffer.from(c.goals_canceling[0]!.goal_id.uuid), Buffer.from(g.goalId))
+    // onCancel ran before the cancel was answered
+    assert.equal((await probe(rig.node)).cancels - before.cancels, 1)
+    const r = await g.result()
+    assert.equal(r.status, GoalStatus.canceled)
+    assert.ok(r.result.sequence.length >= 4 && r.result.sequence.length < 40, `partial result: ${r.result.sequence.length} terms`)
+    // a second cancel: the goal has ended
+    assert.equal((await g.cancel()).return_code, 3)
+    ac.close()
+  })
+
+  test("two hosts following one goal both hear its feedback and its result", async () => {
+    const other = await rig.connect()
+    const a = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const b = new ActionClient(other, Fibonacci, "fibonacci")
+    const g = await a.sendGoal({ order: 8 })
+    const f = b.follow(g.goalId)
+    const heardB: number[] = []
+    f.onFeedback((x) => heardB.push(x.sequence.length))
+    const [ra, rb] = await Promise.all([g.result(), f.result()])
+    assert.equal(ra.status, GoalStatus.succeeded)
+    assert.deepEqual(rb, ra)
+    assert.ok(heardB.length >= 3 && heardB.at(-1) === 8, `host B heard ${heardB.join(",")}`)
+    a.close()
+    b.close()
+    await other.close()
+  })
+
+  test("serial goals run one after another; a latest goal preempts the running one", async () => {
+    const s = new ActionClient(rig.node, Fibonacci, "fibonacci_serial")
+    const g1 = await s.sendGoal({ order: 6 })
+    const g2 = await s.sendGoal({ order: 4 })
+    // the robot's own count of running execute calls, sampled until both ended: never 2
+    let most = 0
+    let samples = 0
+    const both = Promise.all([g1.result(), g2.result()])
+    let ended = false
+    void both.then(() => (ended = true))
+    while (!ended) {
+      most = Math.max(most, (await probe(rig.node)).running)
+      samples++
+    }
+    assert.ok(samples >= 5, `${samples} samples`)
+    assert.equal(most, 1, "one serial goal at a time")
+    const [r1, r2] = await both
+    assert.deepEqual(r1.result.sequence, fib(6))
+    assert.deepEqual(r2.result.sequence, fib(4))
+    s.close()
+
+    const l = new ActionClient(rig.node, Fibonacci, "fibonacci_latest")
+    const a = await l.sendGoal({ order: 40 })
+    await statusReached(a, GoalStatus.executing)
+    const b = await l.sendGoal({ order: 5 })
+    const ra = await a.result()
+    assert.equal(ra.status, GoalStatus.canceled)
+    assert.deepEqual((await b.result()).result.sequence, fib(5))
+    l.close()
+  })
+
+  test("a goal that ignores its cancel is stopped at its deadline and aborted", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const g = await ac.sendGoal({ order: 98 })
+    const t0 = performance.now()
+    const r = await g.result()
+    const took = performance.now() - t0
+    assert.equal(r.status, GoalStatus.aborted)
+    assert.match(r.error ?? "", /deadline/)
+    // the server's timeoutMs is 3000, the grace 1000
+    assert.ok(took > 2500 && took < 7000, `ended after ${took} ms`)
+    // its execute fiber was terminated: its 100 ms ticks stop (probed for 400 ms)
+    const ticks = (await probe(rig.node)).ticks
+    const until = performance.now() + 400
+    while (performance.now() < until) assert.equal((await probe(rig.node)).ticks, ticks, "the ignored goal still runs")
+    ac.close()
+  })
+
+  test("the same goal id sent again is accepted once and runs once", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const before = await probe(rig.node)
+    const send = ac.part("sendGoal")
+    const goal_id = { uuid: new Uint8Array(16).fill(7) }
+    const r1 = await send.call({ goal_id, goal: { order: 3 } })
+    const r2 = await send.call({ goal_id, goal: { order: 3 } })
+    assert.equal(r1.accepted, true)
+    assert.deepEqual(r2, r1, "the first answer again")
+    const r = await ac.follow(goal_id.uuid).result()
+    assert.deepEqual(r.result.sequence, fib(3))
+    assert.equal((await probe(rig.node)).runs - before.runs, 1)
+    ac.close()
+  })
+
+  test("goals over a lossy link (5% loss each way): each accepted exactly once, every result right", async () => {
+    const lossy = await rig.connect({ pipes: linkModel({ ...LOSSY, seed: 11 }).pipes })
+    await lossy.listServices({ timeoutMs: 20000 })
+    const ac = new ActionClient(lossy, Fibonacci, "fibonacci")
+    const before = await probe(rig.node)
+    const n = 12
+    const goals: ClientGoal<{ sequence: number[] }, { sequence: number[] }>[] = []
+    // at most 3 at once: the server holds 4 goals (running or with a result not yet fetched)
+    for (let i = 0; i < n; i += 3) {
+      const batch = await Promise.all([0, 1, 2].map((k) => ac.sendGoal({ order: 3 + ((i + k) % 4) }, { timeoutMs: 20000 })))
+      goals.push(...batch)
+      for (const g of batch) assert.equal((await g.result()).status, GoalStatus.succeeded)
+    }
+    for (let i = 0; i < n; i++) assert.deepEqual((await goals[i]!.result()).result.sequence, fib(3 + (i % 4)))
+    assert.equal((await probe(rig.node)).runs - before.runs, n, "each goal ran exactly once")
+    ac.close()
+    await lossy.close()
+  })
+
+  test("the robot restarting mid-goal: the client hears it at once and the goal fails unavailable", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const g = await ac.sendGoal({ order: 40 })
+    await statusReached(g, GoalStatus.executing)
+    const t0 = performance.now()
+    const failed = g.result().then(
+      () => assert.fail("the goal cannot end normally"),
+      (e: unknown) => e,
+    )
+    await rig.restartVm()
+    const e = await failed
+    assert.ok(e instanceof ServiceError && e.code === "unavailable", `got ${e}`)
+    assert.match((e as ServiceError).message, /restarted/)
+    assert.ok(performance.now() - t0 < 15000)
+    ac.close()
+    // the new program serves actions again
+    boot = rig.node.limits!.bootId
+    const again = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    assert.deepEqual((await (await again.sendGoal({ order: 3 })).result()).result.sequence, fib(3))
+    again.close()
+    assert.ok(boot !== undefined)
+  })
+})
