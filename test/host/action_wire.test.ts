@@ -7,6 +7,8 @@ import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { CancelGoal, Fibonacci } from "../../packages/host/src/gen/interfaces"
 import { CANCEL_GOAL_HASH32, WATCH_SALT, actionWire } from "../../packages/host/src/runtime/action"
+import { actionDescriptorsOf, actionsOf, isActionService } from "../../packages/host/src/cli/types"
+import { loadInterfaces } from "../../packages/host/src/idl/load"
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
 const uuid = Uint8Array.from({ length: 16 }, (_, i) => i + 1)
@@ -36,6 +38,32 @@ describe("action wire types", () => {
     assert.deepEqual(w.response.decode(Buffer.from(one, "hex")), { seq: 3, status: 2, feedback: [{ sequence: [0, 1] }] })
     assert.equal(hex(w.response.encode({ seq: 1, status: 1, feedback: [] })), "00010000" + "01000000" + "01" + "000000" + "00000000")
     assert.throws(() => w.response.encode({ seq: 1, status: 1, feedback: [{ sequence: [] }, { sequence: [] }] }), /at most 1/)
+  })
+
+  test("action types read at run time (a project's own .action files) equal the generated ones", () => {
+    const a = actionDescriptorsOf(loadInterfaces(["services"]))["example_interfaces/action/Fibonacci"]!
+    assert.equal(a.hash32, Fibonacci.hash32)
+    assert.equal(a.text, Fibonacci.text)
+    assert.equal(actionWire(a).watch.hash32, actionWire(Fibonacci).watch.hash32)
+    const req = { goal_id: { uuid }, goal: { order: 12 } }
+    assert.equal(hex(a.sendGoal.request.encode(req)), hex(Fibonacci.sendGoal.request.encode(req)))
+    const res = { status: 4, result: { sequence: [1, 2, 3] } }
+    assert.equal(hex(a.getResult.response.encode(res)), hex(Fibonacci.getResult.response.encode(res)))
+  })
+
+  test("a robot's actions from its service list; their services are hidden ones", () => {
+    const list = [
+      { name: "/add_two_ints", type: "example_interfaces/srv/AddTwoInts" },
+      { name: "/fibonacci/_action/send_goal", type: "example_interfaces/action/Fibonacci_SendGoal" },
+      { name: "/fibonacci/_action/watch", type: "example_interfaces/action/Fibonacci_Watch" },
+      { name: "/rover1/drive/_action/send_goal", type: "robot_interfaces/action/DriveDistance_SendGoal" },
+      { name: "/odd/_action/send_goal", type: "example_interfaces/srv/AddTwoInts" },
+    ]
+    assert.deepEqual(actionsOf(list), [
+      { name: "/fibonacci", type: "example_interfaces/action/Fibonacci" },
+      { name: "/rover1/drive", type: "robot_interfaces/action/DriveDistance" },
+    ])
+    assert.deepEqual(list.filter((s) => !isActionService(s.name)).map((s) => s.name), ["/add_two_ints"])
   })
 
   test("made once per action", () => {

@@ -7,26 +7,46 @@
 import * as path from "node:path"
 import type { InterfaceSet } from "../idl/types"
 import { definitionsOf, loadInterfaces } from "../idl/load"
-import { messageDescriptor, serviceDescriptor, type ServiceDescriptor } from "../runtime/index"
+import { actionDescriptor, messageDescriptor, serviceDescriptor, type ActionDescriptor, type ServiceDescriptor } from "../runtime/index"
 import { findConfig, loadConfig } from "../config"
 
 export type ServiceTypes = { readonly [fullName: string]: ServiceDescriptor<any, any> }
+export type ActionTypes = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
+
+function messageOf(set: InterfaceSet, fullName: string) {
+  const m = set.messages.get(fullName)
+  if (!m) throw new Error(`unknown message type ${fullName}`)
+  return messageDescriptor<any>(m.fullName, m.hash, definitionsOf(m.fullName, set.messages))
+}
 
 /** Service descriptors for every service of `set`, built as the generated host code builds them. */
 export function descriptorsOf(set: InterfaceSet): Record<string, ServiceDescriptor<any, any>> {
   const out: Record<string, ServiceDescriptor<any, any>> = {}
-  const message = (fullName: string) => {
-    const m = set.messages.get(fullName)
-    if (!m) throw new Error(`unknown message type ${fullName}`)
-    return messageDescriptor<any>(m.fullName, m.hash, definitionsOf(m.fullName, set.messages))
-  }
   for (const s of set.services.values()) {
-    out[s.fullName] = serviceDescriptor(s.fullName, s.hash, s.hash32, s.text, message(s.request.fullName), message(s.response.fullName))
+    out[s.fullName] = serviceDescriptor(s.fullName, s.hash, s.hash32, s.text, messageOf(set, s.request.fullName), messageOf(set, s.response.fullName))
   }
   return out
 }
 
-let cached: { key: string; types: ServiceTypes } | undefined
+/** Action descriptors for every action of `set`, built as the generated host code builds them. */
+export function actionDescriptorsOf(set: InterfaceSet): Record<string, ActionDescriptor<any, any, any>> {
+  const out: Record<string, ActionDescriptor<any, any, any>> = {}
+  const srv = (s: InterfaceSet["services"] extends Map<string, infer S> ? S : never) =>
+    serviceDescriptor(s.fullName, s.hash, s.hash32, s.text, messageOf(set, s.request.fullName), messageOf(set, s.response.fullName))
+  for (const a of set.actions.values()) {
+    out[a.fullName] = actionDescriptor(a.fullName, a.hash, a.hash32, a.text, {
+      goal: messageOf(set, a.goal.fullName),
+      result: messageOf(set, a.result.fullName),
+      feedback: messageOf(set, a.feedback.fullName),
+      sendGoal: srv(a.sendGoal),
+      getResult: srv(a.getResult),
+      feedbackMessage: messageOf(set, a.feedbackMessage.fullName),
+    })
+  }
+  return out
+}
+
+let cached: { key: string; types: ServiceTypes; actions: ActionTypes } | undefined
 
 /**
  * The built-in service types overlaid with those of the project around `cwd` (the nearest
@@ -35,17 +55,49 @@ let cached: { key: string; types: ServiceTypes } | undefined
  * interface file: a typo in a .srv is reported, never silently ignored.
  */
 export function projectServiceTypes(cwd = process.cwd()): ServiceTypes {
+  return project(cwd).types
+}
+
+/** The action types, built-in and the project's own, as {@link projectServiceTypes} (same cache, same errors). */
+export function projectActionTypes(cwd = process.cwd()): ActionTypes {
+  return project(cwd).actions
+}
+
+function project(cwd: string): { types: ServiceTypes; actions: ActionTypes } {
   const file = findConfig(cwd)
   const key = file ?? ""
-  if (cached && cached.key === key) return cached.types
+  if (cached && cached.key === key) return cached
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const builtin = (require("../gen/interfaces") as typeof import("../gen/interfaces")).serviceTypes
-  let types: ServiceTypes = builtin
+  const gen = require("../gen/interfaces") as typeof import("../gen/interfaces")
+  let types: ServiceTypes = gen.serviceTypes
+  let actions: ActionTypes = gen.actionTypes
   if (file) {
     const { config, dir } = loadConfig(file)
-    const roots = config.interfaces.map((r) => path.resolve(dir, r))
-    types = { ...builtin, ...descriptorsOf(loadInterfaces(roots)) }
+    const set = loadInterfaces(config.interfaces.map((r) => path.resolve(dir, r)))
+    types = { ...types, ...descriptorsOf(set) }
+    actions = { ...actions, ...actionDescriptorsOf(set) }
   }
-  cached = { key, types }
-  return types
+  cached = { key, types, actions }
+  return cached
+}
+
+/** `/fibonacci/_action/send_goal` -> `/fibonacci`: the service parts of an action (packages/device/src/lib/actions.ts) */
+const ACTION_SERVICE = /^(.*)\/_action\/(send_goal|cancel_goal|get_result|watch)$/
+
+/** Whether a service is one of an action's own (hidden from `service list`, as ROS 2 hides them). */
+export function isActionService(name: string): boolean {
+  return ACTION_SERVICE.test(name)
+}
+
+/**
+ * The actions among a robot's services: each `<name>/_action/send_goal` of type `<A>_SendGoal`
+ * gives action `<name>` of type `<A>`, in the order listed.
+ */
+export function actionsOf(services: readonly { name: string; type: string }[]): { name: string; type: string }[] {
+  const out: { name: string; type: string }[] = []
+  for (const s of services) {
+    const m = ACTION_SERVICE.exec(s.name)
+    if (m && m[2] === "send_goal" && s.type.endsWith("_SendGoal")) out.push({ name: m[1]!, type: s.type.slice(0, -"_SendGoal".length) })
+  }
+  return out
 }
