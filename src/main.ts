@@ -3,9 +3,9 @@
 // DeviceScript project would. The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { ServiceType, createService } from "@robot-services/device"
+import { ServiceType, createActionServer, createService } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
-import { AddTwoInts, Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
+import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Robot } from "./robot/robot"
 import { startHardware } from "./robot/select"
 
@@ -62,6 +62,26 @@ serve(Trigger, "stop", async () => {
 
 // `robot doctor` (packages/host/src/cli/doctor.ts): hardware identity and a frame read two ways.
 serve(Diagnose, "diagnose", async (req) => await robot.diagnose(req.check, req.chunk_size))
+
+// Actions (docs/actions.md): a cancel stops the motors before it is answered; a goal that fails or
+// is cancelled stops them too (Robot.move). One motion at a time: a newer goal takes over ("latest").
+const stopNow = async () => {
+    await robot.stop()
+}
+createActionServer(DriveDistance(), "drive_distance", {
+    execute: async (g, h) => ({
+        distance_traveled: await robot.move(g.distance, g.speed, 0.5, 10, false, h, (d, l) => ({ distance_traveled: d, distance_remaining: l })),
+    }),
+    onCancel: stopNow,
+    concurrency: "latest",
+})
+createActionServer(Rotate(), "rotate", {
+    execute: async (g, h) => ({
+        angle_turned: await robot.move(g.angle, g.speed, 0.4, 720, true, h, (d, l) => ({ angle_turned: d, angle_remaining: l })),
+    }),
+    onCancel: stopNow,
+    concurrency: "latest",
+})
 
 // The same services over WiFi through an MQTT broker when the MQTT_URL setting names one
 // (docs/mqtt.md). Started from a callback for code size: called directly here, the compiler

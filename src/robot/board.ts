@@ -109,6 +109,8 @@ export function startBoardHardware(): Hardware {
     let servoOn = false
     const led = board.startLedStatus()
     const button = board.startButtonUser()
+    const encL = board.startEncoderLeft()
+    const encR = board.startEncoderRight()
     const bat = pins.BAT_SENSE
     bat.setMode(ds.GPIOMode.AnalogIn)
     return {
@@ -116,6 +118,8 @@ export function startBoardHardware(): Hardware {
         pwmPins: () => pwmStarted,
         motorLeft,
         motorRight,
+        encoderLeft: { position: async () => await encL.reading.read() },
+        encoderRight: { position: async () => await encR.reading.read() },
         servo: {
             setAngle: async (degrees: number) => {
                 if (!servoOn) {

@@ -14,6 +14,12 @@ export const calibration = {
     batteryScale: 9.3,
     /** MOTOR_MAX: largest PWM duty 0..1 at speed 1: 0.7 keeps a 2S pack (8.4 V) near 6 V on 3-6 V TT motors */
     motorMax: 0.7,
+    /** WHEEL_MM: wheel diameter, mm (the TT motor's 65 mm wheel) */
+    wheelMm: 65,
+    /** TRACK_MM: distance between the two wheels' contact points, mm */
+    trackMm: 130,
+    /** ENC_CLICKS: encoder clicks per wheel turn */
+    encoderClicks: 20,
 }
 
 /** The setting as JSON (as `readSetting` parses it), when it is a number in [lo, hi]; else `fallback`. */
@@ -39,6 +45,9 @@ export async function loadCalibration() {
         c.servoMaxUs = await num("SERVO_MAX_US", c.servoMaxUs, 400, 2600)
         c.batteryScale = await num("BAT_SCALE", c.batteryScale, 1, 30)
         c.motorMax = await num("MOTOR_MAX", c.motorMax, 0.1, 1)
+        c.wheelMm = await num("WHEEL_MM", c.wheelMm, 10, 300)
+        c.trackMm = await num("TRACK_MM", c.trackMm, 30, 1000)
+        c.encoderClicks = await num("ENC_CLICKS", c.encoderClicks, 1, 10000)
     } catch (e: any) {
         console.log("calibration: settings unreadable, defaults kept: " + e.message)
     }

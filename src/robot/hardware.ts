@@ -31,6 +31,11 @@ export interface ButtonPart {
     isPressed(): Promise<boolean>
 }
 
+/** A wheel's quadrature encoder: clicks turned since start (forward: up), calibration.encoderClicks per turn. */
+export interface EncoderPart {
+    position(): Promise<number>
+}
+
 /** The battery: terminal voltage in volts. */
 export interface BatteryPart {
     voltage(): Promise<number>
@@ -61,6 +66,8 @@ export interface Hardware {
     pwmPins(): number
     motorLeft: MotorPart
     motorRight: MotorPart
+    encoderLeft: EncoderPart
+    encoderRight: EncoderPart
     servo: ServoPart
     led: LedPart
     button: ButtonPart

@@ -3,8 +3,9 @@
 // from the hardware. It knows nothing about the wire: src/main.ts binds it to services.
 import * as ds from "@devicescript/core"
 import { RESOLUTION_COUNT } from "../drivers/arducam"
-import { ServiceError, Status } from "@robot-services/device"
+import { GoalHandle, ServiceError, Status } from "@robot-services/device"
 import { Hardware, Picture, batteryPercent } from "./hardware"
+import { calibration } from "./calibration"
 import { GetState_Response } from "../gen/interfaces"
 
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
@@ -136,6 +137,46 @@ export class Robot {
     async stop() {
         cancelDrive(this)
         await setMotors(this, 0, 0)
+    }
+
+    /**
+     * drive_distance and rotate (robot_interfaces/action/DriveDistance, Rotate): runs the wheels at
+     * `speed` (0: `dflt`) until the encoders say `target` units are done (metres driving, degrees
+     * turning: `turn`), with feedback `fb(done, left)` every 100 ms; returns the units done. A
+     * negative target drives backwards or turns clockwise. The motors stop however it ends; a newer
+     * drive, rotate or drive_distance takes over the motors and ends this goal aborted.
+     */
+    async move<F>(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, F>, fb: (done: number, left: number) => F): Promise<number> {
+        checkRange(target, -lim, lim, false, turn ? "angle must be in" : "distance must be in", "")
+        checkRange(speed, 0, MAX_SPEED, false, "speed must be in", "")
+        const dir = target < 0 ? -1 : 1
+        const v = (speed || dflt) * dir
+        // metres per encoder click; a turn's degrees per metre of (right - left) / 2 wheel travel
+        const m = (Math.PI * calibration.wheelMm) / 1000 / calibration.encoderClicks
+        const k = turn ? 360000 / (Math.PI * calibration.trackMm) : 1
+        const gen = cancelDrive(this)
+        const l0 = await this.hw.encoderLeft.position()
+        const r0 = await this.hw.encoderRight.position()
+        await setMotors(this, turn ? -v : v, v)
+        let done = 0
+        let next = 0
+        try {
+            while (!h.cancelled) {
+                if (gen !== this.driveGeneration) badArg("another drive, rotate or drive_distance took over the motors")
+                const dl = ((await this.hw.encoderLeft.position()) - l0) * m
+                const dr = ((await this.hw.encoderRight.position()) - r0) * m
+                done = (turn ? (dr - dl) / 2 : (dl + dr) / 2) * k * dir
+                if (done >= target * dir) break
+                if (ds.millis() >= next) {
+                    h.feedback(fb(done * dir, (target * dir - done) * dir))
+                    next = ds.millis() + 100
+                }
+                await ds.sleep(10)
+            }
+        } finally {
+            if (gen === this.driveGeneration) await this.stop()
+        }
+        return done * dir
     }
 
     async setPan(angle: number): Promise<number> {

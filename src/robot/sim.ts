@@ -10,6 +10,7 @@ import {
     BatteryPart,
     ButtonPart,
     CameraPart,
+    EncoderPart,
     Hardware,
     LedPart,
     MotorPart,
@@ -47,7 +48,7 @@ async function requireBound(role: ds.Role, name: string) {
  * and `speed` the read of every kind (the other methods call them: two shared private methods,
  * `write` and `read`, cost 84 bytes more).
  */
-class SimPart implements MotorPart, ServoPart, LedPart, ButtonPart, BatteryPart {
+class SimPart implements MotorPart, EncoderPart, ServoPart, LedPart, ButtonPart, BatteryPart {
     private enabled = false
     constructor(private role: ds.Role, private name: string, private reg: ds.Register<number>, private enable?: ds.Register<boolean>) {}
     async setSpeed(v: number) {
@@ -76,6 +77,9 @@ class SimPart implements MotorPart, ServoPart, LedPart, ButtonPart, BatteryPart 
     }
     async isPressed() {
         return (await this.speed()) > 0.5
+    }
+    async position() {
+        return await this.speed()
     }
     async voltage() {
         return await this.speed()
@@ -242,11 +246,15 @@ export function startSimulatedHardware(): Hardware {
     const buttonUser = new ds.Button("buttonUser")
     const battery = new ds.DcVoltageMeasurement("battery")
     const camera = new ds.RobotCamera("camera")
+    const encoderLeft = new ds.RotaryEncoder("encoderLeft")
+    const encoderRight = new ds.RotaryEncoder("encoderRight")
     return {
         kind: "simulator",
         pwmPins: () => 0,
         motorLeft: new SimPart(motorLeft, "motorLeft", motorLeft.speed, motorLeft.enabled),
         motorRight: new SimPart(motorRight, "motorRight", motorRight.speed, motorRight.enabled),
+        encoderLeft: new SimPart(encoderLeft, "encoderLeft", encoderLeft.reading),
+        encoderRight: new SimPart(encoderRight, "encoderRight", encoderRight.reading),
         servo: new SimPart(servoPan, "servoPan", servoPan.angle, servoPan.enabled),
         led: new SimPart(ledStatus, "ledStatus", ledStatus.intensity),
         button: new SimPart(buttonUser, "buttonUser", buttonUser.reading),

@@ -80,10 +80,10 @@ export interface ActionServerOptions<G, R, F> {
     onGoal?: (goal: G) => boolean
     /**
      * A host asked to cancel the goal (or a newer goal preempts it): stop what it drives here, at
-     * once (called before the handle turns `cancelled` and before the cancel is answered); return
-     * false to refuse the cancel.
+     * once. Called with the handle already `cancelled`, before the cancel is answered (awaited).
+     * Return false to refuse the cancel: the handle turns back (execute may have seen it meanwhile).
      */
-    onCancel?: (handle: GoalHandle<G, F>) => boolean | void
+    onCancel?: (handle: GoalHandle<G, F>) => Promise<boolean | void> | boolean | void
     /** `"parallel"` (default): goals run at once; `"serial"`: one after another; `"latest"`: a new goal cancels the running ones, then runs. */
     concurrency?: "parallel" | "serial" | "latest"
     /** Goals held at once, running, waiting or ended with their result kept (default 4). Past it: rejected. */
@@ -201,7 +201,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         g = new GoalHandle(n, t + (options.timeoutMs || cfg.maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
         // the goal's record and its two fibers, for as long as it is held
         chargeLink(CALL_COST)
-        if (options.concurrency === "latest") for (const o of s.goals) if (!o.done()) cancel(s, o, "preempted by a newer goal")
+        if (options.concurrency === "latest") for (const o of s.goals.slice()) if (!o.done()) await cancel(s, o, "preempted by a newer goal")
         s.goals.push(g)
         runGoal.start(s, g)
         return { accepted: true, stamp }
@@ -214,8 +214,8 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         const one = all ? null : find(s, id)
         const out: ActionGoalInfo[] = []
         let code = all ? 1 : one ? (one.done() ? 3 : 1) : 2
-        for (const g of s.goals)
-            if (!g.done() && (g === one || (all && !before) || (before && g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= before)) && cancel(s, g, "cancel requested"))
+        for (const g of s.goals.slice())
+            if (!g.done() && (g === one || (all && !before) || (before && g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= before)) && (await cancel(s, g, "cancel requested")))
                 out.push({ goal_id: { uuid: g.id }, stamp: g.stamp })
         return { return_code: out.length ? 0 : code, goals_canceling: out }
     })
@@ -237,9 +237,12 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
 }
 
 /** asks `g` to stop: its handle turns cancelled, onCancel runs (false: refused); true if it is now canceling */
-function cancel(s: Server, g: GoalHandle<any, any>, why: string): boolean {
-    if (s.o.onCancel && s.o.onCancel(g) === false) return false
+async function cancel(s: Server, g: GoalHandle<any, any>, why: string): Promise<boolean> {
     g.cancel(why)
+    if (s.o.onCancel && (await s.o.onCancel(g)) === false) {
+        g.cancelled = false
+        return false
+    }
     g.to(GoalStatus.Canceling)
     return true
 }

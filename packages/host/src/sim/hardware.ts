@@ -8,6 +8,15 @@
 import { jd, type JD } from "../transport/jacdac"
 import { RobotCameraServer, SceneState } from "./camera"
 
+/**
+ * Wheels, as src/robot/calibration.ts assumes them: 65 mm wheels, 130 mm apart, encoders of 20
+ * clicks per turn. At speed 1 a wheel turns at WHEEL_RPM (a TT gear motor at about 6 V).
+ */
+export const WHEEL_MM = 65
+export const TRACK_MM = 130
+export const ENCODER_CLICKS = 20
+export const WHEEL_RPM = 180
+
 /** Battery model: 2S Li-ion, as src/robot/hardware.ts assumes (empty 6.6 V, full 8.4 V). */
 export const BATTERY_EMPTY_V = 6.6
 export const BATTERY_FULL_V = 8.4
@@ -19,7 +28,7 @@ export interface SimulatedHardwareOptions {
   drainPerSecond?: number
   /** Charge lost per second at rest (default 0.0001). */
   idleDrainPerSecond?: number
-  /** Battery model step in ms (default 50). */
+  /** Battery and wheel model step in ms (default 50; the encoders advance each step). */
   tickMs?: number
   /** Clock of the battery model in ms (default Date.now); tests pass their own and call `advance()`. */
   clock?: () => number
@@ -30,6 +39,8 @@ export interface SimulatedHardwareOptions {
 /** A snapshot of the simulated parts, as the host sees them. */
 export interface HardwareState extends SceneState {
   batteryVolts: number
+  /** metres each wheel has rolled since start (forward positive): left, right */
+  wheelMetres: [number, number]
   buttonPressed: boolean
   frames: number
 }
@@ -37,6 +48,9 @@ export interface HardwareState extends SceneState {
 export class SimulatedHardware {
   readonly motorLeft = new jd.MotorServer("left")
   readonly motorRight = new jd.MotorServer("right")
+  /** the wheels' encoders: clicks turned, integrated from the motors' speeds each tick */
+  readonly encoderLeft = new jd.RotaryEncoderServer()
+  readonly encoderRight = new jd.RotaryEncoderServer()
   readonly servo = new jd.ServoServer({ minAngle: -90, maxAngle: 90, instanceName: "pan" })
   readonly led = new jd.JDServiceServer(jd.SRV_LIGHT_BULB, { instanceName: "status", intensityValues: [0] })
   readonly button = new jd.ButtonServer("user")
@@ -48,6 +62,8 @@ export class SimulatedHardware {
   readonly camera: RobotCameraServer
   readonly provider: JD.JDServerServiceProvider
   private charge: number
+  /** wheel turns so far (fractions kept: the encoders report whole clicks) */
+  private turns = [0, 0]
   private readonly drain: number
   private readonly idleDrain: number
   private timer: ReturnType<typeof setInterval> | undefined
@@ -59,12 +75,13 @@ export class SimulatedHardware {
     this.drain = opts.drainPerSecond ?? 0.01
     this.idleDrain = opts.idleDrainPerSecond ?? 0.0001
     this.led.addRegister<[boolean]>(jd.LightBulbReg.Dimmable, [false])
+    for (const e of [this.encoderLeft, this.encoderRight]) e.clicksPerTurn.setValues([ENCODER_CLICKS])
     this.battery.addRegister<[string]>(jd.DcVoltageMeasurementReg.MeasurementName, ["VBAT"])
     this.camera = new RobotCameraServer(() => this.state())
     this.updateBattery()
     this.provider = new jd.JDServerServiceProvider(
       "robot-hw",
-      [this.motorLeft, this.motorRight, this.servo, this.led, this.button, this.battery, this.camera],
+      [this.motorLeft, this.motorRight, this.servo, this.led, this.button, this.battery, this.camera, this.encoderLeft, this.encoderRight],
       { deviceId: opts.deviceId, deviceDescription: "simulated robot hardware" },
     )
   }
@@ -87,6 +104,7 @@ export class SimulatedHardware {
       rightSpeed: this.motorSpeed(this.motorRight),
       ledOn: (this.led.register<[number]>(0x01).values()[0] ?? 0) > 0,
       batteryVolts: this.voltage(),
+      wheelMetres: [(this.turns[0]! * Math.PI * WHEEL_MM) / 1000, (this.turns[1]! * Math.PI * WHEEL_MM) / 1000],
       charge: this.charge,
       buttonPressed: this.button.reading.values()[0] > 0.5,
       frames: this.camera.frames,
@@ -109,6 +127,12 @@ export class SimulatedHardware {
     const load = (Math.abs(this.motorSpeed(this.motorLeft)) + Math.abs(this.motorSpeed(this.motorRight))) / 2
     this.charge = Math.max(0, this.charge - dt * (this.idleDrain + this.drain * load))
     this.updateBattery()
+    const speeds = [this.motorSpeed(this.motorLeft), this.motorSpeed(this.motorRight)]
+    const encoders = [this.encoderLeft, this.encoderRight]
+    for (let i = 0; i < 2; i++) {
+      this.turns[i]! += (speeds[i]! * WHEEL_RPM * dt) / 60
+      encoders[i]!.reading.setValues([Math.round(this.turns[i]! * ENCODER_CLICKS)])
+    }
   }
 
   /** Puts the hardware device on `bus` and starts the battery model. */
