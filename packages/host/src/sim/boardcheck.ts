@@ -67,6 +67,7 @@ const SERVICE_PINS: Record<string, { required: string[]; optional: string[] }> =
   buzzer: { required: ["pin"], optional: [] },
   potentiometer: { required: ["pin"], optional: [] },
   switch: { required: ["pin"], optional: [] },
+  rotaryEncoder: { required: ["pin0", "pin1"], optional: [] },
 }
 
 /**
@@ -90,7 +91,15 @@ export function pwmKeys(kind: string, s: Json): string[] {
  * writes: one LEDC timer per motor instead of two (docs/hardware.md, "PWM budget").
  */
 export const ROBOT_REQUIRED = {
-  services: { motorLeft: "lightBulb", motorRight: "lightBulb", servoPan: "servo", ledStatus: "lightBulb", buttonUser: "button" },
+  services: {
+    motorLeft: "lightBulb",
+    motorRight: "lightBulb",
+    servoPan: "servo",
+    ledStatus: "lightBulb",
+    buttonUser: "button",
+    encoderLeft: "rotaryEncoder",
+    encoderRight: "rotaryEncoder",
+  },
   /** light bulbs that must be dimmable (they carry the motors' PWM) */
   dimmable: ["motorLeft", "motorRight"],
   pins: ["BAT_SENSE", "CAM_CS", "CAM_SCK", "CAM_MISO", "CAM_MOSI", "MOTOR_L_DIR", "MOTOR_R_DIR"],
