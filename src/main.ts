@@ -3,9 +3,10 @@
 // DeviceScript project would. The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { ServiceType, createActionServer, createService } from "@robot-services/device"
+import { ServiceError, ServiceType, Status, createActionServer, createService } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
-import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
+import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, Scan, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
+import { Picture } from "./robot/hardware"
 import { Robot } from "./robot/robot"
 import { startHardware } from "./robot/select"
 
@@ -22,21 +23,22 @@ serve(GetState, "get_state", async () => await robot.state())
 
 // Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
 // one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
+/** a picture as sensor_msgs/CompressedImage, stamped now (robot uptime) */
+function image(pic: Picture) {
+    const t = Math.floor(ds.millis())
+    return {
+        header: { stamp: { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }, frame_id: "camera" },
+        format: "jpeg",
+        data: pic.jpeg,
+    }
+}
+
 serve(
     TakePicture,
     "take_picture",
     async (req) => {
         const pic = await robot.takePicture(req.resolution, req.quality)
-        const t = Math.floor(ds.millis())
-        return {
-            image: {
-                header: { stamp: { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }, frame_id: "camera" },
-                format: "jpeg",
-                data: pic.jpeg,
-            },
-            width: pic.width,
-            height: pic.height,
-        }
+        return { image: image(pic), width: pic.width, height: pic.height }
     },
     "serial"
 )
@@ -81,6 +83,27 @@ createActionServer(Rotate(), "rotate", {
     }),
     onCancel: stopNow,
     concurrency: "latest",
+})
+
+// scan: one picture per angle, each sent as feedback; the next waits until a host has it (the
+// camera holds one picture), at most 5 s.
+createActionServer(Scan(), "scan", {
+    execute: async (g, h) => {
+        const n = g.count
+        let i = 0
+        if (n < 1 || n > 19) throw new ServiceError(Status.InvalidArgument, `count must be in [1, 19], got ${n}`)
+        for (; i < n && !h.cancelled; i++) {
+            const at = await robot.setPan(n > 1 ? g.from_angle + ((g.to_angle - g.from_angle) * i) / (n - 1) : g.from_angle)
+            // the servo moves about 60 degrees in 100 ms
+            await h.sleep(150)
+            const pic = await robot.takePicture(g.resolution, g.quality)
+            h.feedback({ pictures_taken: i + 1, angle: at, image: image(pic) })
+            await h.delivered(5000)
+        }
+        return { pictures_taken: i }
+    },
+    concurrency: "serial",
+    maxGoals: 2,
 })
 
 // The same services over WiFi through an MQTT broker when the MQTT_URL setting names one

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test"
 import assert from "node:assert/strict"
 import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
-import { Drive, DriveDistance, Rotate } from "../../packages/host/src/gen/interfaces"
+import { Drive, DriveDistance, Rotate, Scan } from "../../packages/host/src/gen/interfaces"
 import { ActionClient, GoalStatus } from "../../packages/host/src/client/action"
 import { TRACK_MM } from "../../packages/host/src/sim/hardware"
 
@@ -79,6 +79,25 @@ describe("the robot's actions in the simulator", { timeout: 120000 }, () => {
     const r = await g.result()
     assert.equal(r.status, GoalStatus.aborted)
     assert.match(r.error ?? "", /took over the motors/)
+    ac.close()
+  })
+
+  test("scan: three pictures at three angles, each heard as feedback, the servo where the last was taken", async () => {
+    const ac = new ActionClient(robot.node!, Scan, "scan")
+    const pics: { angle: number; data: Uint8Array; n: number }[] = []
+    const g = await ac.sendGoal(
+      { from_angle: -30, to_angle: 30, count: 3, resolution: 0, quality: 0 },
+      { onFeedback: (f) => pics.push({ angle: Math.round(f.angle), data: f.image.data, n: f.pictures_taken }) },
+    )
+    const r = await g.result()
+    assert.equal(r.status, GoalStatus.succeeded)
+    assert.equal(r.result.pictures_taken, 3)
+    assert.deepEqual(pics.map((p) => [p.n, p.angle]), [[1, -30], [2, 0], [3, 30]], "every picture, none skipped")
+    for (const p of pics) {
+      assert.equal(Buffer.from(p.data.subarray(0, 2)).toString("hex"), "ffd8", "a JPEG starts with SOI")
+      assert.equal(Buffer.from(p.data.subarray(-2)).toString("hex"), "ffd9", "and ends with EOI")
+    }
+    assert.equal(Math.round(robot.hardware.state().panAngle), 30)
     ac.close()
   })
 

@@ -41,6 +41,9 @@ export class GoalHandle<G, F> extends CallContext {
     seq = 1
     /** the last feedback ([] before the first) */
     last: F[] = []
+    /** the highest seq a host following the goal has (what its last watch asked past); the seq of the last feedback */
+    seen = 0
+    fseq = 0
     result: any = undefined
     /** why the goal was aborted */
     error = ""
@@ -59,7 +62,17 @@ export class GoalHandle<G, F> extends CallContext {
     feedback(f: F) {
         this.fc.encode(new CdrWriter(), f)
         this.last = [f]
-        this.seq++
+        this.fseq = ++this.seq
+    }
+    /**
+     * Waits until a host following the goal has the latest feedback, or `ms` pass, or the goal is
+     * cancelled; true if a host has it. For feedback that must not be overwritten before a host has
+     * it (a picture still in the camera's buffer).
+     */
+    async delivered(ms: number): Promise<boolean> {
+        const end = ds.millis() + ms
+        while (this.seen < this.seq && !this.cancelled && ds.millis() < end) await ds.sleep(10)
+        return this.seen >= this.seq
     }
     /** the goal is done (succeeded, canceled or aborted) */
     done(): boolean {
@@ -231,8 +244,10 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
     })
     createService(type.watch, n + "watch", async (req, ctx) => {
         const g = known(s, req.goal_id.uuid as Buffer)
+        if (req.seq > g.seen) g.seen = req.seq
         await wait(ctx, () => g.seq > req.seq)
-        return { seq: g.seq, status: g.status, feedback: g.last }
+        // the feedback only when the host does not have it yet (a status change alone does not resend a picture)
+        return { seq: g.seq, status: g.status, feedback: g.fseq > req.seq ? g.last : [] }
     })
 }
 

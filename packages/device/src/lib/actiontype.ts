@@ -60,7 +60,7 @@ export interface ActionGoalInfo {
     stamp: ActionStamp
 }
 
-/** What `<A>_Watch` answers: the goal's seq (bumped on each status change and feedback), status, last feedback (none yet: empty) */
+/** What `<A>_Watch` answers: the goal's seq (bumped on each status change and feedback), status, and the last feedback when it is newer than the seq asked past (else empty) */
 export interface ActionWatch<F> {
     seq: number
     status: number

@@ -134,8 +134,9 @@ export class ClientGoal<R, F> {
         const r = await w.call({ goal_id: { uuid: this.goalId }, seq: this.seq }, { timeoutMs: WAIT_MS, owner: this.owner })
         if (r.seq <= this.seq) continue
         this.seq = r.seq
+        // the robot sends the feedback only when it is newer than what this client has
         const fb = r.feedback[0]
-        if (fb !== undefined && fb !== this.feedback) {
+        if (fb !== undefined) {
           this.feedback = fb
           for (const l of this.feedbackListeners.slice()) l(fb)
         }

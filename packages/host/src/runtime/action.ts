@@ -101,7 +101,7 @@ export interface WatchRequest {
   goal_id: GoalId
   seq: number
 }
-/** `<A>_Watch` response: the goal's seq, status (GoalStatus `STATUS_*`) and last feedback (empty before the first) */
+/** `<A>_Watch` response: the goal's seq, status (GoalStatus `STATUS_*`) and its last feedback when that is newer than the seq asked past (else empty) */
 export interface WatchResponse<F> {
   seq: number
   status: number
