@@ -6,6 +6,7 @@
 // cancel (the deadline and the grace stop it); order 97 gives feedback out of int32's range. test/host/actions.test.ts drives it.
 import * as ds from "@devicescript/core"
 import { configureServices, createActionServer, createService } from "@robot-services/device"
+import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts, Fibonacci, Trigger } from "../../src/gen/interfaces"
 
 let runs = 0
@@ -56,4 +57,6 @@ createService(Trigger, "action_probe", async () => ({
     message: JSON.stringify({ runs, cancels, finished, running, ticks }),
 }))
 configureServices({ maxTimeoutMs: 60000 })
+// over MQTT too when the rig writes MQTT_URL (bench/actions.ts: feedback rate over MQTT)
+setTimeout(() => startMqttLink(), 0)
 console.log("actions test firmware up")

@@ -134,7 +134,7 @@ function known(s: Server, id: Buffer): GoalHandle<any, any> {
 function prune(s: Server, max: number) {
     const now = ds.millis()
     for (const g of s.goals.slice())
-        if (g.ended && (now - (g.fetched || g.ended) > (g.fetched ? cfg.retentionMs : s.o.keepMs || 60000) || (g.fetched && s.goals.length >= max))) {
+        if (g.ended && (g.fetched ? s.goals.length >= max || now - g.fetched > cfg.retentionMs : now - g.ended > (s.o.keepMs || 60000))) {
             s.goals.insert(s.goals.indexOf(g), -1)
             chargeLink(-CALL_COST)
         }
@@ -220,17 +220,20 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         return { accepted: true, stamp }
     })
     createService(type.cancelGoal, n + "cancel_goal", async (req) => {
-        const id = req.goal_info.goal_id.uuid as Buffer
-        const st = req.goal_info.stamp
-        const before = st.sec * 1000 + st.nanosec / 1000000
-        const all = id.toString("hex") === "00000000000000000000000000000000"
-        const one = all ? null : find(s, id)
+        const info = req.goal_info
+        if (info.stamp.sec || info.stamp.nanosec)
+            throw new ServiceError(Status.InvalidArgument, "cancel by stamp is not supported (the robot's stamps are its uptime): name the goal, or all zeros for every goal")
+        const k = (info.goal_id.uuid as Buffer).toString("hex")
+        const all = k === "00000000000000000000000000000000"
         const out: ActionGoalInfo[] = []
-        let code = all ? 1 : one ? (one.done() ? 3 : 1) : 2
+        let code = 2
         for (const g of s.goals.slice())
-            if (!g.done() && (g === one || (all && !before) || (before && g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= before)) && (await cancel(s, g, "cancel requested")))
-                out.push({ goal_id: { uuid: g.id }, stamp: g.stamp })
-        return { return_code: out.length ? 0 : code, goals_canceling: out }
+            if (all || g.key === k) {
+                if (g.done()) code = 3
+                else if (await cancel(s, g, "cancel requested")) out.push({ goal_id: { uuid: g.id }, stamp: g.stamp })
+                else code = 1
+            }
+        return { return_code: out.length ? 0 : all ? 1 : code, goals_canceling: out }
     })
     createService(type.getResult, n + "get_result", async (req, ctx) => {
         const g = known(s, req.goal_id.uuid as Buffer)

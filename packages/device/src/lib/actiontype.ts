@@ -10,7 +10,8 @@
 // carries this code once (about 0.7 KB of bytecode) rather than five generated codecs per action.
 // test/host/agreement.test.ts checks their bytes against the host's for every action type.
 // Everything here stays inside the DeviceScript language subset.
-import { CdrReader, CdrWriter, MessageCodec, ServiceType, codec, readArrC, serviceType, writeArrC } from "./cdr"
+import { CdrReader, CdrWriter, K, MessageCodec, ServiceType, codec, readArrC, serviceType, writeArrC } from "./cdr"
+import { ServiceError, Status } from "./types"
 import { Bytes } from "./types"
 
 /** unique_identifier_msgs/msg/UUID as generated: a goal's id, 16 bytes. */
@@ -90,21 +91,10 @@ export function actionType<G, R, F>(
 ): ActionType<G, R, F> {
     const sg = name + "_SendGoal"
     const gr = name + "_GetResult"
-    const info = codec(
-        "action_msgs/msg/GoalInfo",
-        (w: CdrWriter, v: ActionGoalInfo) => {
-            w.msg(uuid, v.goal_id, "goal_id")
-            w.msg(time, v.stamp, "stamp")
-        },
-        (r: CdrReader) => ({ goal_id: uuid.decode(r), stamp: time.decode(r) })
-    )
     const cg = "action_msgs/srv/CancelGoal"
     const wt = name + "_Watch"
-    const goalIdOnly = codec(
-        gr + "_Request",
-        (w: CdrWriter, v: { goal_id: ActionGoalId }) => w.msg(uuid, v.goal_id, "goal_id"),
-        (r: CdrReader) => ({ goal_id: uuid.decode(r) })
-    )
+    const info = rec("action_msgs/msg/GoalInfo", ["goal_id", "stamp"], [uuid, time])
+    const id = ["goal_id"]
     return {
         name,
         hash: hashes[0],
@@ -114,81 +104,67 @@ export function actionType<G, R, F>(
         sendGoal: serviceType(
             sg,
             hashes[1],
-            codec(
-                sg + "_Request",
-                (w: CdrWriter, v: { goal_id: ActionGoalId; goal: G }) => {
-                    w.msg(uuid, v.goal_id, "goal_id")
-                    w.msg(goal, v.goal, "goal")
-                },
-                (r: CdrReader) => ({ goal_id: uuid.decode(r), goal: goal.decode(r) })
-            ),
-            codec(
-                sg + "_Response",
-                (w: CdrWriter, v: { accepted: boolean; stamp: ActionStamp }) => {
-                    w.bool(v.accepted, "accepted")
-                    w.msg(time, v.stamp, "stamp")
-                },
-                (r: CdrReader) => ({ accepted: r.bool("accepted"), stamp: time.decode(r) })
-            )
+            rec(sg + "_Request", ["goal_id", "goal"], [uuid, goal]),
+            rec(sg + "_Response", ["accepted", "stamp"], [prim(K.Bool), time])
         ),
         getResult: serviceType(
             gr,
             hashes[2],
-            goalIdOnly,
-            codec(
-                gr + "_Response",
-                (w: CdrWriter, v: { status: number; result: R }) => {
-                    w.i8(v.status, "status")
-                    w.msg(result, v.result, "result")
-                },
-                (r: CdrReader) => ({ status: r.i8(), result: result.decode(r) })
-            )
+            rec(gr + "_Request", id, [uuid]),
+            rec(gr + "_Response", ["status", "result"], [prim(K.I8), result])
         ),
-        feedbackMessage: codec(
-            name + "_FeedbackMessage",
-            (w: CdrWriter, v: { goal_id: ActionGoalId; feedback: F }) => {
-                w.msg(uuid, v.goal_id, "goal_id")
-                w.msg(feedback, v.feedback, "feedback")
-            },
-            (r: CdrReader) => ({ goal_id: uuid.decode(r), feedback: feedback.decode(r) })
-        ),
+        feedbackMessage: rec(name + "_FeedbackMessage", ["goal_id", "feedback"], [uuid, feedback]),
         cancelGoal: serviceType(
             cg,
             CANCEL_GOAL_HASH,
-            codec(
-                cg + "_Request",
-                (w: CdrWriter, v: { goal_info: ActionGoalInfo }) => w.msg(info, v.goal_info, "goal_info"),
-                (r: CdrReader) => ({ goal_info: info.decode(r) })
-            ),
-            codec(
-                cg + "_Response",
-                (w: CdrWriter, v: { return_code: number; goals_canceling: ActionGoalInfo[] }) => {
-                    w.i8(v.return_code, "return_code")
-                    writeArrC(w, info, v.goals_canceling, -1, -1, "goals_canceling")
-                },
-                (r: CdrReader) => ({ return_code: r.i8(), goals_canceling: readArrC(r, info, -1, -1) })
-            )
+            rec(cg + "_Request", ["goal_info"], [info]),
+            rec(cg + "_Response", ["return_code", "goals_canceling"], [prim(K.I8), seq(info, -1)])
         ),
         watch: serviceType(
             wt,
             (hashes[0] ^ WATCH_SALT) >>> 0,
-            codec(
-                wt + "_Request",
-                (w: CdrWriter, v: { goal_id: ActionGoalId; seq: number }) => {
-                    w.msg(uuid, v.goal_id, "goal_id")
-                    w.u32(v.seq, "seq")
-                },
-                (r: CdrReader) => ({ goal_id: uuid.decode(r), seq: r.u32() })
-            ),
-            codec(
-                wt + "_Response",
-                (w: CdrWriter, v: ActionWatch<F>) => {
-                    w.u32(v.seq, "seq")
-                    w.i8(v.status, "status")
-                    writeArrC(w, feedback, v.feedback, -1, 1, "feedback")
-                },
-                (r: CdrReader) => ({ seq: r.u32(), status: r.i8(), feedback: readArrC(r, feedback, -1, 1) })
-            )
+            rec(wt + "_Request", ["goal_id", "seq"], [uuid, prim(K.U32)]),
+            rec(wt + "_Response", ["seq", "status", "feedback"], [prim(K.U32), prim(K.I8), seq(feedback, 1)])
         ),
     }
+}
+
+/**
+ * The codec of a message made of the named fields in order, each with its own codec: every type
+ * derived from an action is one (one loop each way instead of two closures per type).
+ */
+function rec(name: string, names: string[], cs: MessageCodec<any>[]): MessageCodec<any> {
+    return codec(
+        name,
+        (w: CdrWriter, v: any) => {
+            for (let i = 0; i < cs.length; i++) {
+                const x = v[names[i]]
+                if (x === undefined || x === null) throw new ServiceError(Status.InvalidArgument, `${name}.${names[i]}: missing`)
+                cs[i].encode(w, x)
+            }
+        },
+        (r: CdrReader) => {
+            const o: any = {}
+            for (let i = 0; i < cs.length; i++) o[names[i]] = cs[i].decode(r)
+            return o
+        }
+    )
+}
+
+/** a bool, int8 or uint32 field as a codec, for rec */
+function prim(k: K): MessageCodec<any> {
+    return codec(
+        "",
+        (w: CdrWriter, v: any) => (k === K.Bool ? w.bool(v) : k === K.I8 ? w.i8(v) : w.u32(v)),
+        (r: CdrReader) => (k === K.Bool ? r.bool() : k === K.I8 ? r.i8() : r.u32())
+    )
+}
+
+/** a sequence of messages of `c` (at most `max`, -1: unbounded), for rec */
+function seq<T>(c: MessageCodec<T>, max: number): MessageCodec<T[]> {
+    return codec(
+        "",
+        (w: CdrWriter, v: T[]) => writeArrC(w, c, v, -1, max),
+        (r: CdrReader) => readArrC(r, c, -1, max)
+    )
 }

@@ -1,6 +1,7 @@
 // The host client's public entry point: connect to a device and call its services.
 export type { CallOptions, Client, Fleet, NodeState, RobotNode, RobotStatus, ServiceInfo } from "./api"
 export { ErrorCodes, ServiceError, errorCodeFromWire, type ErrorCode } from "./errors"
+export { ActionClient, ClientGoal, GoalStatus, goalStatusName, isTerminal, type GoalResult, type SendGoalOptions } from "./action"
 export { connect, type ConnectOptions, type DeviceLimits, type NodeStats, type RecordNode, type ServiceNode } from "./node"
 export type { NodeTransport, RobotTransport } from "../transport/types"
 export { mqttTransport, type MqttNode, type MqttTransport, type MqttTransportOptions } from "./mqtt"
