@@ -240,7 +240,8 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
  */
 export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
   const { host, port, token } = listen
-  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
+  // actions' `_action/` services too: `robot action` through a bridge calls them with call_service
+  const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
   const options = {
     node,
     host,
