@@ -1,8 +1,10 @@
 // The real `robot` binary's action verbs (packages/host/src/cli/action.ts) against
-// test/firmware/actions_fw.ts in the DeviceScript VM, on both of its code paths' ends: straight to
-// the VM (--devtools, the rig's hub) and through a bridge (call_service on the `_action/` services).
-// list/-t, type, info, send_goal with feedback to the end, Ctrl-C mid-goal (the robot counts the
-// cancel), bad input, and `robot service list` hiding the action's services. Waits are on output.
+// test/firmware/actions_mqtt_fw.ts (actions_fw.ts with an MQTT link) in the DeviceScript VM, every
+// way the CLI reaches a robot: straight to the VM (--devtools, the rig's hub), through a bridge
+// (call_service on the `_action/` services), and over an MQTT broker (--robot, and the fleet's
+// names /rover1/fibonacci). list/-t, type, info, send_goal with feedback to the end, Ctrl-C
+// mid-goal (the robot counts the cancel), bad input, and `robot service list` hiding the action's
+// services. Waits are on output and events, never on fixed delays.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
@@ -10,55 +12,73 @@ import { after, before, describe, test } from "node:test"
 import { Trigger } from "../../packages/host/src/gen/interfaces"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
+import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
 import { projectCallTypes } from "../../packages/host/src/cli/types"
 import { ROOT, runRobot } from "./bridge_helpers"
 
 const robot = (args: string[]) => runRobot(args, { timeoutMs: 30000 })
 const FIB = "example_interfaces/action/Fibonacci"
 
-describe("robot action (VM)", { timeout: 120000 }, () => {
+describe("robot action (VM)", { timeout: 180000 }, () => {
+  let broker: EmbeddedBroker
   let rig: Rig
   let bridge: Bridge
-  /** both ways to the robot: straight to the VM's hub, and through a bridge */
-  let vias: [string, string[]][]
+  /** each way to the robot: its name, its options, and the prefix of the robot's names there (a fleet's `/rover1`) */
+  let vias: [string, string[], string][]
   before(async () => {
-    rig = await startRig({ firmware: "test/firmware/actions_fw.ts" })
+    broker = await startBroker({ host: "127.0.0.1", port: 0 })
+    rig = await startRig({ firmware: "test/firmware/actions_mqtt_fw.ts", mqtt: { url: broker.url, name: "rover1" } })
     bridge = await startBridge({ node: rig.node, host: "127.0.0.1", port: 0, typeRegistry: projectCallTypes() })
+    const dir = await MqttDirectory.connect({ url: broker.url })
+    try {
+      await dir.waitFor({ names: ["rover1"], timeoutMs: 20000 })
+    } finally {
+      await dir.close()
+    }
     vias = [
-      ["devtools", ["--devtools", "ws://127.0.0.1:8081"]],
-      ["bridge", ["--url", bridge.wsUrl]],
+      ["devtools", ["--devtools", "ws://127.0.0.1:8081"], ""],
+      ["bridge", ["--url", bridge.wsUrl], ""],
+      ["mqtt --robot", ["--mqtt", broker.url, "--robot", "rover1"], ""],
+      ["mqtt fleet", ["--mqtt", broker.url], "/rover1"],
     ]
   })
   after(async () => {
     await bridge?.close()
     await rig?.close()
+    await broker?.close()
   })
 
   const cancels = async () => (JSON.parse((await rig.node.createClient(Trigger, "action_probe").call({})).message) as { cancels: number }).cancels
 
   test("list, list -t, type, info; an unknown action names those there are", async () => {
-    for (const [via, conn] of vias) {
+    for (const [via, conn, ns] of vias) {
       const list = await robot(["action", "list", ...conn])
       assert.equal(list.code, 0, `${via}: ${list.stderr}`)
-      assert.deepEqual(list.stdout.trim().split("\n"), ["/fibonacci", "/fibonacci_latest", "/fibonacci_serial"], via)
+      assert.deepEqual(list.stdout.trim().split("\n"), [`${ns}/fibonacci`, `${ns}/fibonacci_latest`, `${ns}/fibonacci_serial`], via)
       const typed = await robot(["action", "list", "-t", ...conn])
-      assert.ok(typed.stdout.startsWith(`/fibonacci [${FIB}]\n/fibonacci_latest [${FIB}]\n`), `${via}: ${typed.stdout}`)
-      const type = await robot(["action", "type", "fibonacci_serial", ...conn])
+      assert.ok(typed.stdout.startsWith(`${ns}/fibonacci [${FIB}]\n${ns}/fibonacci_latest [${FIB}]\n`), `${via}: ${typed.stdout}`)
+      const type = await robot(["action", "type", `${ns}/fibonacci_serial`, ...conn])
       assert.equal(type.stdout, `${FIB}\n`, via)
-      const info = await robot(["action", "info", "/fibonacci", "-t", ...conn])
+      const info = await robot(["action", "info", `${ns}/fibonacci`, "-t", ...conn])
       assert.equal(info.code, 0, `${via}: ${info.stderr}`)
-      assert.match(info.stdout, /^Action: \/fibonacci\nAction clients: unknown .*\nAction servers: 1\n    .+ \[example_interfaces\/action\/Fibonacci\]\nServices:\n/, via)
+      assert.ok(info.stdout.startsWith(`Action: ${ns}/fibonacci\nAction clients: unknown (the robot does not track them)\nAction servers: 1\n    `), `${via}: ${info.stdout}`)
+      assert.match(info.stdout, /\nAction servers: 1\n    .+ \[example_interfaces\/action\/Fibonacci\]\nServices:\n/, via)
       for (const [part, t] of [["send_goal", `${FIB}_SendGoal`], ["cancel_goal", "action_msgs/srv/CancelGoal"], ["get_result", `${FIB}_GetResult`], ["watch", `${FIB}_Watch`]])
-        assert.ok(info.stdout.includes(`    /fibonacci/_action/${part} [${t}]\n`), `${via}: ${part} in ${info.stdout}`)
-      const none = await robot(["action", "info", "/fibonaci", ...conn])
+        assert.ok(info.stdout.includes(`    ${ns}/fibonacci/_action/${part} [${t}]\n`), `${via}: ${part} in ${info.stdout}`)
+      const none = await robot(["action", "info", `${ns}/fibonaci`, ...conn])
       assert.equal(none.code, 1, via)
-      assert.equal(none.stderr, "robot action info: unimplemented: no action /fibonaci on the robot (its actions: /fibonacci, /fibonacci_latest, /fibonacci_serial)\n", via)
+      assert.equal(none.stderr, `robot action info: unimplemented: no action ${ns}/fibonaci on the robot (its actions: ${ns}/fibonacci, ${ns}/fibonacci_latest, ${ns}/fibonacci_serial)\n`, via)
     }
+    // a fleet's action is named with its robot first
+    const bare = await robot(["action", "type", "/fibonacci", ...vias[3]![1]])
+    assert.equal(bare.code, 1)
+    assert.equal(bare.stderr, "robot action type: unimplemented: no action /fibonacci (the robots are named first: /rover1/fibonacci)\n")
   })
 
   test("send_goal --feedback to the end: every feedback, the result, SUCCEEDED; aborted and rejected goals exit 1", async () => {
-    for (const [via, conn] of vias) {
-      const r = await robot(["action", "send_goal", "/fibonacci", FIB, "{order: 5}", "--feedback", ...conn])
+    for (const [via, conn, ns] of vias) {
+      const r = await robot(["action", "send_goal", `${ns}/fibonacci`, FIB, "{order: 5}", "--feedback", ...conn])
       assert.equal(r.code, 0, `${via}: ${r.stderr}`)
       const id = /Goal accepted with ID: ([0-9a-f]{32})\n/.exec(r.stdout)?.[1]
       assert.ok(id, r.stdout)
@@ -84,9 +104,9 @@ describe("robot action (VM)", { timeout: 120000 }, () => {
   })
 
   test("send_goal, then Ctrl-C mid-goal: the goal is canceled on the robot and the CLI says so", async () => {
-    for (const [via, conn] of vias) {
+    for (const [via, conn, ns] of vias) {
       const before = await cancels()
-      const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "action", "send_goal", "/fibonacci", FIB, "{order: 25}", "-f", ...conn], { cwd: ROOT })
+      const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "action", "send_goal", `${ns}/fibonacci`, FIB, "{order: 25}", "-f", ...conn], { cwd: ROOT })
       let out = ""
       let err = ""
       p.stderr.on("data", (d) => (err += d))
@@ -125,14 +145,14 @@ describe("robot action (VM)", { timeout: 120000 }, () => {
   })
 
   test("service list hides the actions' services unless --include-hidden-services; service type and call work on them", async () => {
-    for (const [via, conn] of vias) {
+    for (const [via, conn, ns] of vias) {
       const list = await robot(["service", "list", ...conn])
-      assert.deepEqual(list.stdout.trim().split("\n"), ["/action_probe", "/add_two_ints"], via)
+      assert.deepEqual(list.stdout.trim().split("\n"), [`${ns}/action_probe`, `${ns}/add_two_ints`], via)
       const all = (await robot(["service", "list", "--include-hidden-services", ...conn])).stdout.trim().split("\n")
-      for (const part of ["send_goal", "cancel_goal", "get_result", "watch"]) assert.ok(all.includes(`/fibonacci_latest/_action/${part}`), `${via}: ${part}`)
-      assert.equal((await robot(["service", "type", "/fibonacci/_action/watch", ...conn])).stdout, `${FIB}_Watch\n`, via)
+      for (const part of ["send_goal", "cancel_goal", "get_result", "watch"]) assert.ok(all.includes(`${ns}/fibonacci_latest/_action/${part}`), `${via}: ${part}`)
+      assert.equal((await robot(["service", "type", `${ns}/fibonacci/_action/watch`, ...conn])).stdout, `${FIB}_Watch\n`, via)
       // cancel every goal of an idle action: nothing to cancel, answered by the robot
-      const call = await robot(["service", "call", "/fibonacci_serial/_action/cancel_goal", "{}", ...conn])
+      const call = await robot(["service", "call", `${ns}/fibonacci_serial/_action/cancel_goal`, "{}", ...conn])
       assert.equal(call.code, 0, `${via}: ${call.stderr}`)
       assert.match(call.stdout, /\nresponse:\naction_msgs\.srv\.CancelGoal_Response\(return_code=\d, goals_canceling=\[\]\)\n/, via)
     }

@@ -41,14 +41,21 @@ async function listActions(b: Backend): Promise<{ services: { name: string; type
  */
 async function findAction(b: Backend, name: string): Promise<{ name: string; type: string }> {
   const goal = `${name}/_action/${ACTION_PARTS[0]}`
-  const s = b.find ? await b.find(goal) : (await b.list()).find((x) => x.name === goal)
-  const a = s && actionsOf([s])[0]
-  if (a) return a
+  let found: ServiceError | undefined
+  try {
+    const s = b.find ? await b.find(goal) : (await b.list()).find((x) => x.name === goal)
+    const a = s && actionsOf([s])[0]
+    if (a) return a
+  } catch (e) {
+    // a fleet's backend reads `/fibonacci/_action/send_goal` as robot `fibonacci`: the listing below says more
+    if (!(e instanceof ServiceError)) throw e
+    found = e
+  }
   const { actions } = await listActions(b).catch(() => ({ actions: [] as { name: string }[] }))
-  const e = new ServiceError("unimplemented", `no action ${name} on the robot`, name)
   const namespaced = actions.map((x) => x.name).filter((x) => splitRobotName(x)?.service === name)
-  if (namespaced.length) throw hinted(e, `the robots are named first: ${namespaced.sort().join(", ")}`)
-  throw hinted(e, actions.length ? `its actions: ${actions.map((x) => x.name).sort().join(", ")}` : "the robot hosts no action (robot service list shows its services)")
+  if (namespaced.length) throw hinted(new ServiceError("unimplemented", `no action ${name}`, name), `the robots are named first: ${namespaced.sort().join(", ")}`)
+  if (found) throw found
+  throw hinted(new ServiceError("unimplemented", `no action ${name} on the robot`, name), actions.length ? `its actions: ${actions.map((x) => x.name).sort().join(", ")}` : "the robot hosts no action (robot service list shows its services)")
 }
 
 /** The type's descriptor from the built-in and the project's `.action` files, or the error naming those known. */
@@ -86,18 +93,22 @@ const STATUS_UPPER = (s: number) => goalStatusName(s).toUpperCase()
  * stderr is a file or a pipe): status, time, feedback heard. `clear()` before printing to stdout.
  */
 function goalProgress(stream: { isTTY?: boolean; write(s: string): unknown } = process.stderr) {
-  const start = performance.now()
+  let start: number | undefined
   let status = "ACCEPTED"
   let feedback = 0
   let shown = false
   const draw = () => {
-    if (!stream.isTTY) return
+    if (!stream.isTTY || start === undefined) return
     shown = true
     stream.write(`\r\x1b[K[${status}] ${((performance.now() - start) / 1000).toFixed(1)} s, ${feedback} feedback`)
   }
   const timer = setInterval(draw, 200)
   timer.unref()
   return {
+    /** the goal was accepted: the line shows from now on */
+    start() {
+      start = performance.now()
+    },
     status(s: number) {
       status = STATUS_UPPER(s)
     },
@@ -149,8 +160,13 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
       }
       process.exit(130)
     }
+    let sending = false
     const onSigint = () => {
-      if (interrupted) process.exit(130)
+      if (interrupted || !sending) {
+        progress.stop()
+        if (!sending) console.error("robot action send_goal: interrupted (Ctrl+C) before the goal was sent")
+        process.exit(130)
+      }
       interrupted = true
       if (g) void cancel(g)
       else console.error("robot action send_goal: interrupted (Ctrl+C); the goal is canceled as soon as the robot accepts it")
@@ -160,6 +176,7 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
       console.log("Waiting for an action server to become available...")
       await ac.waitForServer({ timeoutMs: SERVER_WAIT_MS })
       console.log(`Sending goal:\n${formatYaml(goal)}\n`)
+      sending = true
       try {
         g = await ac.sendGoal(goal, {
           onStatus: (s) => progress.status(s),
@@ -180,8 +197,11 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
         throw e
       }
       console.log(`Goal accepted with ID: ${g.id}\n`)
+      progress.start()
       if (interrupted) return await cancel(g)
-      const r = await g.result()
+      const r = await g.result().catch((e: unknown) => {
+        throw e instanceof ServiceError ? hinted(e, `the goal is lost to this client: the robot restarted or forgot it (goal ${g!.id})`) : e
+      })
       progress.stop()
       console.log(`Result:\n${formatYaml(r.result)}\n`)
       console.log(`Goal finished with status: ${STATUS_UPPER(r.status)}`)
@@ -253,6 +273,11 @@ export function registerAction(program: Command): void {
       .description("send a goal, print its result (and feedback with -f); Ctrl-C cancels the goal on the robot (like `ros2 action send_goal`)"),
   )
     .option("-f, --feedback", "print the feedback")
+    .addHelpText(
+      "after",
+      '\nExample:\n  robot action send_goal /fibonacci example_interfaces/action/Fibonacci "{order: 5}" --feedback\n' +
+        "\nExit status: 0 the goal succeeded; 1 it was aborted, canceled or rejected, or an error; 130 Ctrl-C (the goal canceled on the robot).",
+    )
     .action(async (name: string, type: string, goal: string | undefined, o: ConnOptions & { feedback?: boolean }) => {
       try {
         await sendGoal(name, type, goal, o)
