@@ -194,6 +194,9 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
           process.exitCode = 1
           return
         }
+        // a bridge that lists the action's services but has not their types (an older one) cannot call them
+        if (e instanceof ServiceError && e.code === "unimplemented" && /^the bridge has no definition of /.test(e.detail))
+          throw hinted(e, "this bridge does not serve actions: use one of this version (robot bridge), or reach the robot with --devtools, --serial or --mqtt")
         throw e
       }
       console.log(`Goal accepted with ID: ${g.id}\n`)
@@ -202,6 +205,8 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
       const r = await g.result().catch((e: unknown) => {
         throw e instanceof ServiceError ? hinted(e, `the goal is lost to this client: the robot restarted or forgot it (goal ${g!.id})`) : e
       })
+      // after Ctrl-C the cancel path has the last word (it ends the process once the robot answers)
+      if (interrupted) return await new Promise<void>(() => {})
       progress.stop()
       console.log(`Result:\n${formatYaml(r.result)}\n`)
       console.log(`Goal finished with status: ${STATUS_UPPER(r.status)}`)

@@ -6,14 +6,13 @@
 // code path, the action client's.
 import type { Command } from "commander"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import type { RobotStatus } from "../client/api"
+import type { RobotNode, RobotStatus } from "../client/api"
 import type { FleetAccess, GroupRow } from "../calls/group"
 import { parseJson, stringifyJson } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
 import { fullServiceTypeName, type Typedef } from "../calls/rosapi"
 import { transportFromOptions } from "./link"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
-import type { RobotNode } from "../client/api"
 import { HINTS, UsageError, hinted } from "./errors"
 
 export interface ConnOptions {

@@ -5,6 +5,7 @@
 // a bridge on this one code path, the same as on a direct link. What rosbridge cannot carry is said
 // here: no push of restarts or list changes (a goal lost to a restart fails on its next watch call).
 import type { Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
 import { fromJson, toJson } from "../calls/json"
@@ -32,7 +33,7 @@ export function rosbridgeNode(client: RosbridgeClient, options: { timeoutMs: num
         serviceName: name,
         type,
         async waitForService(o = {}) {
-          const end = performance.now() + (o.timeoutMs ?? 10000)
+          const end = performance.now() + (o.timeoutMs ?? DEFAULT_TIMEOUT_MS)
           for (;;) {
             const t = await typeOf(name)
             if (t === type.fullName) return
@@ -43,7 +44,7 @@ export function rosbridgeNode(client: RosbridgeClient, options: { timeoutMs: num
         },
         async call(request, o = {}) {
           // expectType: the bridge refuses the call (type_mismatch) if the service has another type
-          const values = await client.call(name, toJson(type.request, request), { timeoutMs: o.timeoutMs ?? 10000, onProgress: o.onProgress, expectType: type.fullName })
+          const values = await client.call(name, toJson(type.request, request), { timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS, onProgress: o.onProgress, expectType: type.fullName })
           return fromJson(type.response, values)
         },
       }

@@ -43,7 +43,6 @@ function checkOutFile(out: string): void {
 
 const TYPE_NAME = /^[A-Za-z][\w]*\/(srv\/)?[A-Za-z][\w]*$/
 
-
 /** Prints the robots a listing left out (offline, not answering) on stderr. */
 function noteSkipped(b: Backend): void {
   for (const s of b.skipped ?? []) console.error(s.why === "offline" ? `robot ${s.robot} is offline: its services are not listed` : `robot ${s.robot}: ${s.why}`)
