@@ -1,8 +1,12 @@
-// The three ways `robot service` reaches the services: through a bridge (rosbridge v2, rosapi for
-// discovery, its HTTP API for a fleet's robots and group calls: `bridgeFleet`), directly to a robot
-// over a transport (--serial, --devtools), and over MQTT (--mqtt; its fleet: cli/mqtt.ts `mqttFleet`).
+// The three ways `robot service` and `robot action` reach the robot: through a bridge (rosbridge
+// v2, rosapi for discovery, its HTTP API for a fleet's robots and group calls: `bridgeFleet`),
+// directly to a robot over a transport (--serial, --devtools), and over MQTT (--mqtt; its fleet:
+// cli/mqtt.ts `mqttFleet`). Each gives actions a RobotNode (`actionNode`): the robot's own node, or
+// through a bridge one whose calls are call_service (cli/rosnode.ts), so the action verbs have one
+// code path, the action client's.
+import type { Command } from "commander"
 import { ServiceError, type ErrorCode } from "../client/errors"
-import type { RobotStatus } from "../client/api"
+import type { RobotNode, RobotStatus } from "../client/api"
 import type { FleetAccess, GroupRow } from "../calls/group"
 import { parseJson, stringifyJson } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
@@ -45,6 +49,11 @@ export interface Backend {
   readonly checksType?: boolean
   /** `opts.type`: the type the caller expects (checked when `checksType`). */
   call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void; type?: string }): Promise<unknown>
+  /**
+   * The node that serves action `name` (`/fibonacci`, on a fleet `/rover1/fibonacci`) and the
+   * action's name on it, for an ActionClient; `server` names who serves it (`robot action info`).
+   */
+  actionNode(name: string): { node: RobotNode; name: string; server: string }
   close(): Promise<void>
 }
 
@@ -62,6 +71,7 @@ function defaultUrl(): string {
 async function bridgeBackend(o: ConnOptions): Promise<Backend> {
   const client = await RosbridgeClient.connect(o.url ?? defaultUrl(), { token: o.token ?? process.env.ROBOT_BRIDGE_TOKEN })
   const rosapi = (name: string, args: object) => client.call(name, args, { timeoutMs: DEFAULT_TIMEOUT_MS })
+  let node: RobotNode | undefined
   return {
     async list() {
       const { services } = (await rosapi("/rosapi/services", {})) as { services: string[] }
@@ -98,6 +108,10 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
         throw e
       }
     },
+    actionNode(name) {
+      node ??= (require("./rosnode") as typeof import("./rosnode")).rosbridgeNode(client, { timeoutMs: DEFAULT_TIMEOUT_MS })
+      return { node, name, server: `the bridge at ${client.url}` }
+    },
     async close() {
       client.close()
     },
@@ -107,7 +121,7 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
 async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
   const { connect } = (require("../client/node") as typeof import("../client/node"))
-  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
+  const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
   const { CallPipeline } = (require("../calls/pipeline") as typeof import("../calls/pipeline"))
   let transport: ReturnType<typeof transportFromOptions>
   try {
@@ -127,6 +141,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
       if (!out.ok) throw out.error!
       return out.values
     },
+    actionNode: (name) => ({ node, name, server: `the robot on ${typeof o.serial === "string" ? o.serial : o.serial ? "the first serial port" : `the devtools link${typeof o.devtools === "string" ? ` ${o.devtools}` : ""}`}` }),
     async close() {
       pipeline.close()
       await node.close()
@@ -146,6 +161,17 @@ export function checkConnOptions(o: ConnOptions & { robots?: string }): void {
   if (o.robot !== undefined && o.mqtt === undefined) throw new UsageError("--robot needs --mqtt <url> (robots are named on an MQTT broker)")
   if (o.robots !== undefined && direct.length && o.mqtt === undefined) throw new UsageError(`--robots calls a fleet's robots: through a bridge (no ${direct.join(", ")}) or with --mqtt <url>`)
   if (o.robots !== undefined && o.robot !== undefined) throw new UsageError("--robot and --robots do not go together")
+}
+
+/** The options that pick how to reach the robot, shared by the service and action verbs. */
+export function addConnOptions(c: Command): Command {
+  return c
+    .option("--url <url>", "bridge WebSocket URL (default ws://127.0.0.1:9090, or bridge.host/port in devs.json)")
+    .option("--token <token>", "bridge token (default: $ROBOT_BRIDGE_TOKEN)")
+    .option("--serial [path]", "talk to a board on a serial port directly, not through a bridge")
+    .option("--devtools [url]", "talk to the DeviceScript simulator directly (default ws://127.0.0.1:8081)")
+    .option("--mqtt <url>", "talk to the robots on an MQTT broker directly (mqtt://[user:pass@]host:1883; or ROBOT_MQTT_USER/ROBOT_MQTT_PASSWORD)")
+    .option("--robot <name>", "with --mqtt: this robot (without it: every robot, services named /<robot>/<service>)")
 }
 
 export async function withBackend<T>(o: ConnOptions, f: (b: Backend) => Promise<T>): Promise<T> {

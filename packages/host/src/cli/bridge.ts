@@ -240,7 +240,8 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
  */
 export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
   const { host, port, token } = listen
-  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
+  // actions' `_action/` services too: `robot action` through a bridge calls them with call_service
+  const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
   const options = {
     node,
     host,
@@ -279,17 +280,24 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
   const robots = fleet?.robots() ?? []
   const first = robots[0]?.name
   const prefix = first === undefined ? "" : `/${first}`
-  const shown = fleet ? services.filter((s) => s.name.startsWith(`${prefix}/`)) : services
+  const { actionsOf, isActionService } = require("./types") as typeof import("./types")
+  const mine = fleet ? services.filter((s) => s.name.startsWith(`${prefix}/`)) : services
+  // an action's four services are listed as the action (`robot service list` hides them too)
+  const shown = mine.filter((s) => !isActionService(s.name))
+  const actions = actionsOf(mine)
   if (fleet) out.push(`Robots: ${robots.map((r) => `${r.name}${r.online ? "" : " (offline)"}`).join(", ") || "none yet"}`, "")
   out.push(fleet ? `Services of ${first ?? "each robot"} (the others' are under their names):` : "Services:")
-  const width = Math.max(16, ...shown.map((s) => s.name.length))
-  out.push(...shown.map((s) => `  ${s.name.padEnd(width)} ${s.type}`), "", "Try, in another terminal:")
+  const width = Math.max(16, ...shown.map((s) => s.name.length), ...actions.map((a) => a.name.length))
+  out.push(...shown.map((s) => `  ${s.name.padEnd(width)} ${s.type}`))
+  if (actions.length) out.push(fleet ? `Actions of ${first}:` : "Actions:", ...actions.map((a) => `  ${a.name.padEnd(width)} ${a.type}`))
+  out.push("", "Try, in another terminal:")
   const url = bridge.port === 9090 && host === "127.0.0.1" ? "" : ` --url ${bridge.wsUrl}`
   const has = (name: string) => shown.some((s) => s.name === `${prefix}${name}`)
   if (has("/add_two_ints")) out.push(`  npx robot service call ${prefix}/add_two_ints "{a: 2, b: 3}"${url}`)
   if (has("/get_state")) out.push(`  npx robot service call ${prefix}/get_state${url}`)
   if (has("/take_picture")) out.push(`  npx robot service call ${prefix}/take_picture "{resolution: 1}" --out picture.jpg${url}`)
   out.push(`  npx robot service list -t${url}`)
+  if (actions.length) out.push(`  npx robot action list -t${url}`)
   if (fleet && has("/add_two_ints")) {
     const auth = token ? ` -H 'authorization: Bearer <token>'` : ""
     out.push(`  curl -s -X POST -H 'content-type: application/json'${auth} -d '{"a": 2, "b": 3}' '${bridge.url}/api/group/add_two_ints?robots=*'`)

@@ -15,7 +15,7 @@ import * as jpeg from "jpeg-js"
 import type { RobotNode, ServiceInfo } from "../client/api"
 import type { DeviceLimits } from "../client/node"
 import { Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "../gen/interfaces"
-import { projectServiceTypes } from "./types"
+import { projectCallTypes } from "./types"
 import { ARCHS, validateBoardFile } from "../sim/boardcheck"
 
 export type Verdict = "PASS" | "FAIL" | "SKIP"
@@ -163,7 +163,7 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
     for (const want of ["/get_state", "/take_picture", "/set_pan", "/drive", "/stop", "/diagnose"])
       if (!services.some((s) => s.name === want)) bad.push(`${want} missing`)
     for (const s of services) {
-      const d = projectServiceTypes()[s.type]
+      const d = projectCallTypes()[s.type]
       if (!d) bad.push(`${s.name}: type ${s.type} unknown to this project`)
       else if (d.hash32 !== s.hash32) bad.push(`${s.name}: type hash ${hex(s.hash32 >>> 0, 8)} on the robot, ${hex(d.hash32 >>> 0, 8)} here`)
     }

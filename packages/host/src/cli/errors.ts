@@ -1,4 +1,4 @@
-// How `robot service` fails: one line on stderr, the error code and what to do (the code's general
+// How `robot service` and `robot action` fail: one line on stderr, the error code and what to do (the code's general
 // hint or the CLI's own), and exit status 1.
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { isRobotOffline } from "../calls/pipeline"
@@ -24,14 +24,15 @@ export function hinted<E extends Error>(e: E, hint: string): E {
   return e
 }
 
-/** Prints `robot service <verb>: <code>: <detail> (hint)` and sets exit status 1. */
-export function fail(verb: string, e: unknown): void {
+/** Prints `robot <command> <verb>: <code>: <detail> (hint)` and sets exit status 1. */
+export function fail(verb: string, e: unknown, command: "service" | "action" = "service"): void {
   let hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
   if (!hint && e instanceof ServiceError && isRobotOffline({ code: e.code, message: e.detail })) hint = "the bridge serves it again when the robot is back; `robot service list` shows the robots online"
-  if (e instanceof UsageError) console.error(`robot service ${verb}: ${e.message}`)
+  const who = `robot ${command} ${verb}`
+  if (e instanceof UsageError) console.error(`${who}: ${e.message}`)
   // the bridge's own "no service" messages already say what to do (name one, robot service list)
-  else if (e instanceof ServiceError && !hint && e.code === "unimplemented" && /(\(robot service list[^)]*\)|name one \(\S+\))$/.test(e.detail)) console.error(`robot service ${verb}: ${e.message}`)
-  else if (e instanceof ServiceError) console.error(`robot service ${verb}: ${e.message} (${hint ?? HINTS[e.code]})`)
-  else console.error(`robot service ${verb}: ${(e as Error)?.message ?? String(e)}`)
+  else if (e instanceof ServiceError && !hint && e.code === "unimplemented" && /(\(robot service list[^)]*\)|name one \(\S+\))$/.test(e.detail)) console.error(`${who}: ${e.message}`)
+  else if (e instanceof ServiceError) console.error(`${who}: ${e.message} (${hint ?? HINTS[e.code]})`)
+  else console.error(`${who}: ${(e as Error)?.message ?? String(e)}`)
   process.exitCode = 1
 }

@@ -1,5 +1,5 @@
-// What `robot service` prints: messages as ros2 prints them, the picture of a response (--out),
-// and the progress of a long call.
+// What `robot service` and `robot action` print: messages as ros2 prints them, the picture of a
+// response (--out), and the progress of a long call.
 import { stringifyJson } from "../calls/json"
 import type { Typedef } from "../calls/rosapi"
 
@@ -49,6 +49,42 @@ export function formatMessage(v: unknown, tds: Typedef[]): string {
   const root = tds[0]
   if (!root) return stringifyJson(v)
   return pyMessage(v as Record<string, unknown>, root, new Map(tds.map((t) => [t.type, t])), true)
+}
+
+// ---- ros2 action's printing: a message as YAML (message_to_yaml), arrays of numbers on one line
+
+function yamlScalar(v: unknown): string {
+  // plain when YAML reads it back as the same string, else double-quoted (JSON's quoting is YAML's)
+  if (typeof v === "string") return /^[A-Za-z_/][\w./ -]*$/.test(v) && !/ $|^(true|false|yes|no|on|off|null)$/i.test(v) ? v : JSON.stringify(v)
+  if (typeof v === "number" && !Number.isFinite(v)) return Number.isNaN(v) ? ".nan" : v > 0 ? ".inf" : "-.inf"
+  return String(v)
+}
+
+const isScalar = (v: unknown) => typeof v !== "object" || v === null
+
+function yamlLines(v: Record<string, unknown>, indent: string): string[] {
+  const out: string[] = []
+  for (const [k, x] of Object.entries(v)) {
+    if (x instanceof Uint8Array) out.push(`${indent}${k}: <${x.length} bytes>`)
+    else if (Array.isArray(x) && x.every(isScalar)) out.push(`${indent}${k}: [${x.map(yamlScalar).join(", ")}]`)
+    else if (Array.isArray(x)) {
+      out.push(`${indent}${k}:`)
+      for (const e of x) {
+        const [first, ...rest] = yamlLines(e as Record<string, unknown>, `${indent}  `)
+        out.push(`${indent}- ${(first ?? "{}").trimStart()}`, ...rest)
+      }
+    } else if (!isScalar(x)) {
+      const inner = yamlLines(x as Record<string, unknown>, `${indent}  `)
+      out.push(inner.length ? `${indent}${k}:` : `${indent}${k}: {}`, ...inner)
+    } else out.push(`${indent}${k}: ${yamlScalar(x)}`)
+  }
+  return out
+}
+
+/** A decoded message as `ros2 action send_goal` prints goals, feedback and results: YAML, each line indented. */
+export function formatYaml(v: unknown, indent = "    "): string {
+  const lines = yamlLines(v as Record<string, unknown>, indent)
+  return lines.length ? lines.join("\n") : `${indent}{}`
 }
 
 // ---- --out: the picture of a response

@@ -1,4 +1,4 @@
-// The `robot` command line: ros2-style verbs for interfaces, services, the bridge and the simulator.
+// The `robot` command line: ros2-style verbs for interfaces, services, actions, the bridge and the simulator.
 // Each verb lives in its own module and registers itself on the program. Only the module of the
 // verb being run is loaded (`robot service call` does not load the simulator, jacdac-ts or the
 // bridge server: issue 17, a call's start-up time); help and unknown verbs load them all.
@@ -10,6 +10,7 @@ const VERBS: Record<string, () => (program: Command) => void> = {
   init: () => (require("./init") as typeof import("./init")).registerInit,
   interface: () => (require("./interface") as typeof import("./interface")).registerInterface,
   service: () => (require("./service") as typeof import("./service")).registerService,
+  action: () => (require("./action") as typeof import("./action")).registerAction,
   bridge: () => (require("./bridge") as typeof import("./bridge")).registerBridge,
   sim: () => (require("./sim") as typeof import("./sim")).registerSim,
   doctor: () => (require("./doctor") as typeof import("./doctor")).registerDoctor,
@@ -18,7 +19,7 @@ const VERBS: Record<string, () => (program: Command) => void> = {
 const program = new Command()
 program
   .name("robot")
-  .description("ROS 2-style services for DeviceScript robots")
+  .description("ROS 2-style services and actions for DeviceScript robots")
   .showHelpAfterError()
 
 // the verb is the first argument (the program has no options of its own before it)

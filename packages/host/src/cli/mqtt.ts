@@ -6,13 +6,13 @@
 // (`mqtt://user:pass@host:1883`) or ROBOT_MQTT_USER / ROBOT_MQTT_PASSWORD. Loaded only when --mqtt
 // is given (it loads the `mqtt` package).
 import { MqttDirectory, directoryFleet } from "../client/mqttdir"
-import type { Fleet } from "../client/api"
+import type { Fleet, RobotNode } from "../client/api"
 import { splitRobotName } from "../client/names"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline } from "../calls/pipeline"
 import { groupCall, groupRobots, type FleetAccess } from "../calls/group"
-import { projectServiceTypes } from "./types"
+import { projectCallTypes } from "./types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 
 
@@ -26,6 +26,8 @@ export interface MqttBackend {
   list(): Promise<{ name: string; type: string }[]>
   find(name: string): Promise<{ name: string; type: string } | undefined>
   call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown>
+  /** the robot's own node for an action (`/rover1/fibonacci` without --robot) and the action's name on it */
+  actionNode(name: string): { node: RobotNode; name: string; server: string }
   /** robots the listing left out, with why (offline, did not answer) */
   readonly skipped: { robot: string; why: string }[]
   close(): Promise<void>
@@ -102,7 +104,7 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
   const pipelineFor = (robot: string): CallPipeline => {
     let p = pipelines.get(robot)
     if (!p) {
-      p = new CallPipeline(onlineRobot(dir, robot), projectServiceTypes())
+      p = new CallPipeline(onlineRobot(dir, robot), projectCallTypes())
       pipelines.set(robot, p)
     }
     return p
@@ -126,6 +128,7 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
       list: () => servicesOf(robot),
       find: async (name) => (await servicesOf(robot)).find((s) => s.name === name),
       call: (name, args, opts) => callVia(pipelineFor(robot), name, args, opts),
+      actionNode: (name) => ({ node: onlineRobot(dir, robot), name, server: `robot ${robot} on ${dir.url}` }),
       close,
     }
   }
@@ -157,6 +160,10 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
       const { robot, service } = robotAndService(name)
       return callVia(pipelineFor(robot), service, args, opts)
     },
+    actionNode(name) {
+      const { robot, service } = robotAndService(name)
+      return { node: onlineRobot(dir, robot), name: service, server: `robot ${robot} on ${dir.url}` }
+    },
     close,
   }
 }
@@ -170,7 +177,7 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
 export async function mqttFleet(url: string, listTimeoutMs: number): Promise<FleetAccess> {
   const dir = await openDirectory(url)
   const f = directoryFleet(dir)
-  const pipeline = new CallPipeline(f.fleet, projectServiceTypes())
+  const pipeline = new CallPipeline(f.fleet, projectCallTypes())
   return {
     where: ` on ${dir.url}`,
     async robots(globs) {

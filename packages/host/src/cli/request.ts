@@ -3,16 +3,16 @@
 import YAML from "yaml"
 import { ServiceError } from "../client/errors"
 
-/** Parses a request given as YAML or JSON (YAML is a superset); integers stay exact. */
-export function parseRequest(text: string | undefined): unknown {
+/** Parses a request (or an action's goal: `what`) given as YAML or JSON (YAML is a superset); integers stay exact. */
+export function parseRequest(text: string | undefined, what = "request"): unknown {
   if (text === undefined || text.trim() === "") return {}
   let v: unknown
   try {
     v = YAML.parse(text, { intAsBigInt: true })
   } catch (e) {
-    throw new ServiceError("invalid_argument", `the request is not valid YAML/JSON: ${(e as Error).message.split("\n")[0]}`)
+    throw new ServiceError("invalid_argument", `the ${what} is not valid YAML/JSON: ${(e as Error).message.split("\n")[0]}`)
   }
   if (v === null || v === undefined) return {}
-  if (typeof v !== "object" || Array.isArray(v)) throw new ServiceError("invalid_argument", `the request must be a mapping like "{a: 1, b: 2}", got ${text}`)
+  if (typeof v !== "object" || Array.isArray(v)) throw new ServiceError("invalid_argument", `the ${what} must be a mapping like "{a: 1, b: 2}", got ${text}`)
   return v
 }

@@ -14,12 +14,14 @@ import { definitionsOfTypedefs, fullServiceTypeName, shortTypeName, typedefs as 
 import type { ServiceDescriptor } from "../runtime/types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { normalizeName, splitRobotName } from "../client/names"
-import { type Backend, type ConnOptions, bridgeFleet, checkConnOptions, withBackend } from "./backends"
+import { type Backend, type ConnOptions, addConnOptions, bridgeFleet, checkConnOptions, withBackend } from "./backends"
 import { UsageError, fail, hinted } from "./errors"
 import { parseRequest } from "./request"
 import { findImage, formatMessage, progressBar } from "./format"
 
 const withRosapi = (all: boolean | undefined) => (s: { name: string }) => all || !s.name.startsWith("/rosapi/")
+/** An action's own services (`/fibonacci/_action/send_goal`) are hidden, as `ros2 service list` hides them. */
+const withHidden = (all: boolean | undefined) => (s: { name: string }) => all || !(require("./types") as typeof import("./types")).isActionService(s.name)
 
 /** `--out`: the folder must exist and the file be writable, checked before the call is made. */
 function checkOutFile(out: string): void {
@@ -40,16 +42,6 @@ function checkOutFile(out: string): void {
 }
 
 const TYPE_NAME = /^[A-Za-z][\w]*\/(srv\/)?[A-Za-z][\w]*$/
-
-function addConnOptions(c: Command): Command {
-  return c
-    .option("--url <url>", "bridge WebSocket URL (default ws://127.0.0.1:9090, or bridge.host/port in devs.json)")
-    .option("--token <token>", "bridge token (default: $ROBOT_BRIDGE_TOKEN)")
-    .option("--serial [path]", "talk to a board on a serial port directly, not through a bridge")
-    .option("--devtools [url]", "talk to the DeviceScript simulator directly (default ws://127.0.0.1:8081)")
-    .option("--mqtt <url>", "talk to the robots on an MQTT broker directly (mqtt://[user:pass@]host:1883; or ROBOT_MQTT_USER/ROBOT_MQTT_PASSWORD)")
-    .option("--robot <name>", "with --mqtt: this robot (without it: every robot, services named /<robot>/<service>)")
-}
 
 /** Prints the robots a listing left out (offline, not answering) on stderr. */
 function noteSkipped(b: Backend): void {
@@ -99,7 +91,7 @@ const checker = (d: ServiceDescriptor<any, any>, service: string) => (args: unkn
  * everywhere: shown as JSON and checked only by the far end.
  */
 async function describe(b: Backend, type: string, service: string): Promise<Described> {
-  const d = (require("./types") as typeof import("./types")).projectServiceTypes()[type]
+  const d = (require("./types") as typeof import("./types")).projectCallTypes()[type]
   if (d) return { request: makeTypedefs(d.request.definitions), response: makeTypedefs(d.response.definitions), check: checker(d, service) }
   const [request, response] = b.typedefs ? await Promise.all([b.typedefs(type, "request"), b.typedefs(type, "response")]) : [[], []]
   if (!request.length) return { request, response, check: () => {} }
@@ -115,7 +107,7 @@ async function describe(b: Backend, type: string, service: string): Promise<Desc
  * if any robot did not answer.
  */
 async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
-  const serviceTypes = (require("./types") as typeof import("./types")).projectServiceTypes()
+  const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
   const matched = await f.robots(glob)
   if (!matched.length) {
     const all = await f.robots()
@@ -153,7 +145,8 @@ export function registerService(program: Command): void {
   addConnOptions(service.command("list").description("list the services"))
     .option("-t, --show-types", "show each service's type")
     .option("-a, --all", "include the bridge's /rosapi/* services")
-    .action(async (o: ConnOptions & { showTypes?: boolean; all?: boolean }) => {
+    .option("--include-hidden-services", "include the services actions are made of (<action>/_action/send_goal, ...)")
+    .action(async (o: ConnOptions & { showTypes?: boolean; all?: boolean; includeHiddenServices?: boolean }) => {
       try {
         const list = (
           await withBackend(o, async (b) => {
@@ -163,6 +156,7 @@ export function registerService(program: Command): void {
           })
         )
           .filter(withRosapi(o.all))
+          .filter(withHidden(o.includeHiddenServices))
           .sort((a, b) => (a.name < b.name ? -1 : 1))
         for (const s of list) console.log(o.showTypes ? `${s.name} [${s.type}]` : s.name)
       } catch (e) {

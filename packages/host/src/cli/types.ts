@@ -8,6 +8,7 @@ import * as path from "node:path"
 import type { InterfaceSet } from "../idl/types"
 import { definitionsOf, loadInterfaces } from "../idl/load"
 import { actionDescriptor, messageDescriptor, serviceDescriptor, type ActionDescriptor, type ServiceDescriptor } from "../runtime/index"
+import { actionWire } from "../runtime/action"
 import { findConfig, loadConfig } from "../config"
 
 export type ServiceTypes = { readonly [fullName: string]: ServiceDescriptor<any, any> }
@@ -46,7 +47,7 @@ export function actionDescriptorsOf(set: InterfaceSet): Record<string, ActionDes
   return out
 }
 
-let cached: { key: string; types: ServiceTypes; actions: ActionTypes } | undefined
+let cached: { key: string; types: ServiceTypes; actions: ActionTypes; calls?: ServiceTypes } | undefined
 
 /**
  * The built-in service types overlaid with those of the project around `cwd` (the nearest
@@ -63,7 +64,23 @@ export function projectActionTypes(cwd = process.cwd()): ActionTypes {
   return project(cwd).actions
 }
 
-function project(cwd: string): { types: ServiceTypes; actions: ActionTypes } {
+/**
+ * What can be called on a robot: the service types of {@link projectServiceTypes} and the four
+ * services each action is served as (`<A>_SendGoal`, action_msgs/srv/CancelGoal, `<A>_GetResult`,
+ * `<A>_Watch`: runtime/action.ts `actionWire`), so that the `_action/` services can be called and
+ * checked like any other (`robot service call /fibonacci/_action/send_goal`, a bridge's call_service).
+ */
+export function projectCallTypes(cwd = process.cwd()): ServiceTypes {
+  const p = project(cwd)
+  if (!p.calls) {
+    const wire: Record<string, ServiceDescriptor<any, any>> = {}
+    for (const a of Object.values(p.actions)) for (const s of Object.values(actionWire(a))) wire[s.fullName] = s
+    p.calls = { ...wire, ...p.types }
+  }
+  return p.calls
+}
+
+function project(cwd: string): { types: ServiceTypes; actions: ActionTypes; calls?: ServiceTypes } {
   const file = findConfig(cwd)
   const key = file ?? ""
   if (cached && cached.key === key) return cached
