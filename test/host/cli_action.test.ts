@@ -1,5 +1,5 @@
 // The real `robot` binary's action verbs (packages/host/src/cli/action.ts) against
-// test/firmware/actions_mqtt_fw.ts (actions_fw.ts with an MQTT link) in the DeviceScript VM, every
+// test/firmware/actions_fw.ts (which starts its MQTT link when the rig writes MQTT_URL) in the DeviceScript VM, every
 // way the CLI reaches a robot: straight to the VM (--devtools, the rig's hub), through a bridge
 // (call_service on the `_action/` services), and over an MQTT broker (--robot, and the fleet's
 // names /rover1/fibonacci). list/-t, type, info, send_goal with feedback to the end, Ctrl-C
@@ -28,7 +28,7 @@ describe("robot action (VM)", { timeout: 180000 }, () => {
   let vias: [string, string[], string][]
   before(async () => {
     broker = await startBroker({ host: "127.0.0.1", port: 0 })
-    rig = await startRig({ firmware: "test/firmware/actions_mqtt_fw.ts", mqtt: { url: broker.url, name: "rover1" } })
+    rig = await startRig({ firmware: "test/firmware/actions_fw.ts", mqtt: { url: broker.url, name: "rover1" } })
     bridge = await startBridge({ node: rig.node, host: "127.0.0.1", port: 0, typeRegistry: projectCallTypes() })
     const dir = await MqttDirectory.connect({ url: broker.url })
     try {
