@@ -13,7 +13,9 @@ import { shortTypeName } from "../calls/rosapi"
 import { ACTION_PARTS, type ActionDescriptor } from "../runtime/action"
 import { type Backend, type ConnOptions, addConnOptions, withBackend } from "./backends"
 import { UsageError, fail, hinted } from "./errors"
-import { formatYaml } from "./format"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { findImage, formatYaml } from "./format"
 import { parseRequest } from "./request"
 import { actionsOf, projectActionTypes } from "./types"
 
@@ -133,10 +135,28 @@ const CANCEL_REFUSED: Record<number, string> = {
   3: "the goal had already ended",
 }
 
-async function sendGoal(name: string, typeArg: string, text: string | undefined, o: ConnOptions & { feedback?: boolean }): Promise<void> {
+/** `--out <folder>`: it must exist and be writable, checked before the goal is sent. */
+function checkOutDir(dir: string): void {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(dir)
+  } catch {
+    throw new UsageError(`--out: the folder ${dir} does not exist (create it first)`)
+  }
+  if (!st.isDirectory()) throw new UsageError(`--out: ${dir} is not a folder (send_goal writes one file per picture in it)`)
+  try {
+    fs.accessSync(dir, fs.constants.W_OK)
+  } catch {
+    throw new UsageError(`--out: cannot write in ${dir} (permission denied)`)
+  }
+}
+
+async function sendGoal(name: string, typeArg: string, text: string | undefined, o: ConnOptions & { feedback?: boolean; out?: string }): Promise<void> {
   const n = normalizeName(name)
   const d = actionType(typeArg)
   const goal = goalOf(d, text)
+  if (o.out) checkOutDir(o.out)
+  let pictures = 0
   await withBackend(o, async (b) => {
     const a = await findAction(b, n)
     if (a.type !== d.fullName) throw hinted(new ServiceError("type_mismatch", `${n} is ${a.type}, not ${d.fullName}`, n), `give ${a.type}`)
@@ -182,6 +202,14 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
           onStatus: (s) => progress.status(s),
           onFeedback: (f) => {
             progress.feedback()
+            // --out: each picture the feedback carries (scan's), as <goal id>-<n>.<format>
+            const img = o.out ? findImage(f) : undefined
+            if (img && g) {
+              const file = path.join(o.out!, `${g.id.slice(0, 8)}-${++pictures}.${img.format.split(/[ ;]/)[0] || "bin"}`)
+              fs.writeFileSync(file, img.data)
+              progress.clear()
+              console.error(`saved ${file} (${img.data.length} bytes)`)
+            }
             if (!o.feedback) return
             progress.clear()
             console.log(`Feedback:\n${formatYaml(f)}\n`)
@@ -278,12 +306,13 @@ export function registerAction(program: Command): void {
       .description("send a goal, print its result (and feedback with -f); Ctrl-C cancels the goal on the robot (like `ros2 action send_goal`)"),
   )
     .option("-f, --feedback", "print the feedback")
+    .option("--out <folder>", "save each picture the feedback carries (scan's) in this folder, as <goal id>-<n>.jpeg")
     .addHelpText(
       "after",
       '\nExample:\n  robot action send_goal /fibonacci example_interfaces/action/Fibonacci "{order: 5}" --feedback\n' +
         "\nExit status: 0 the goal succeeded; 1 it was aborted, canceled or rejected, or an error; 130 Ctrl-C (the goal canceled on the robot).",
     )
-    .action(async (name: string, type: string, goal: string | undefined, o: ConnOptions & { feedback?: boolean }) => {
+    .action(async (name: string, type: string, goal: string | undefined, o: ConnOptions & { feedback?: boolean; out?: string }) => {
       try {
         await sendGoal(name, type, goal, o)
       } catch (e) {
