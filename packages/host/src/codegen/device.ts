@@ -288,9 +288,39 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/${DEVICE_CDR}`)}`)
   L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(lib)}`)
   if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/${DEVICE_ACTIONS}`)}`)
+  L.push(...fieldNamesFirst(messages.filter((m) => !lazy.has(m.fullName) && !derived.has(m.fullName))))
   L.push("")
   L.push(...body)
   return L.join("\n")
+}
+
+/**
+ * The field names of the codecs built at start-up (`const` ones: every image carries them), most
+ * used first, as bare string statements. The DeviceScript compiler gives each string the next number
+ * when it first meets it, in the order it compiles the program, and a number past 247 costs one or
+ * two more bytes at every use; each field's name is used three times per codec (the encoder's read
+ * and error label, the decoder's object key). A bare string compiles to no code but takes its number
+ * here, ahead of the robot's and the handlers' own strings, where each of these names would
+ * otherwise be met first inside a codec's functions, compiled late (-112 bytes in the robot
+ * firmware, docs/benchmarks.md "Firmware code size"). Lazily made codecs are left out: an image
+ * without them would hold their names for nothing.
+ */
+function fieldNamesFirst(messages: readonly IdlMessage[]): string[] {
+  const uses = new Map<string, number>()
+  for (const m of messages) for (const f of m.definition.definitions) if (!f.isConstant) uses.set(f.name, (uses.get(f.name) ?? 0) + 1)
+  if (uses.size === 0) return []
+  const order = [...uses].sort((a, b) => b[1] - a[1] || compare(a[0], b[0])).map(([n]) => JSON.stringify(n))
+  const L = [`// field names of the codecs below, most used first: these statements compile to no code but give`, `// the names low string numbers, one or two bytes shorter at each use (host/codegen/device.ts, fieldNamesFirst)`]
+  let line = ""
+  for (const n of order) {
+    if (line && line.length + n.length + 2 > 100) {
+      L.push(line)
+      line = ""
+    }
+    line += (line ? "; " : "") + n
+  }
+  L.push(line)
+  return L
 }
 
 /**
