@@ -460,8 +460,6 @@ function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
     return true
 }
 
-const REFUSED = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"]
-
 /** One packet from the broker, its body in `d[o..end)`. */
 function packet(t: number, d: Buffer, o: number, end: number) {
     const k = t >> 4
@@ -494,7 +492,12 @@ function packet(t: number, d: Buffer, o: number, end: number) {
     } else if (k === 2) {
         // CONNACK: session present, return code
         const rc = end - o === 2 ? d[o + 1] : 255
-        if (rc !== 0) throw new Error(`broker refused the connection: ${rc} ${REFUSED[rc] || "bad CONNACK"}`)
+        if (rc !== 0) {
+            // (the return codes' names are written here, not as a module-level array that every image
+            // would build at start-up and whose strings would take low string numbers)
+            const why = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"][rc]
+            throw new Error(`broker refused the connection: ${rc} ${why || "bad CONNACK"}`)
+        }
         up = true
         upAt = ds.millis()
         due = upAt + (KEEP_ALIVE * 1000) / 2
