@@ -276,7 +276,8 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
     return `__${h}`
   }
   const body: string[] = []
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const"))
+  const shared = new Map<string, string>()
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared))
   for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
   for (const a of actions) body.push(...emitAction(a, names, claim, ref))
 
@@ -464,6 +465,7 @@ function emitMessage(
   use: Use,
   ref: CodecRef,
   form: "const" | "lazy" | "none",
+  shared: Map<string, string>,
 ): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
@@ -494,17 +496,15 @@ function emitMessage(
   // (a call of a shared helper costs the device image about half of an object literal)
   const C: string[] = [`__codec(`]
   C.push(`    ${JSON.stringify(m.fullName)},`)
-  if (fields.length === 0) {
-    // ROS 2 gives an empty structure one placeholder byte
-    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
-    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
-  } else {
-    C.push(`    (w: __W, v: ${n}) => {`)
-    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
-    C.push(`    },`)
-    C.push(`    (r: __R): ${n} => ({`)
-    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
-    C.push(`    })`)
+  // A message laid out like an earlier const codec's (the same fields, names and types: the empty
+  // ones, std_srvs' SetBool and Trigger responses) takes that codec's encoder and decoder rather
+  // than two more closures of the same code, each a function of its own in the image (~30-50 bytes).
+  const key = codecFunctions(fields, "\0", names, (h) => `__${h}`, ref).join("\n")
+  const same = form === "none" ? undefined : shared.get(key)
+  if (same) C.push(`    ${same}.encode,`, `    ${same}.decode`)
+  else {
+    C.push(...codecFunctions(fields, n, names, use, ref))
+    if (form === "const") shared.set(key, `${n}_codec`)
   }
   C.push(`)`)
   if (form === "const") {
@@ -529,6 +529,24 @@ function emitMessage(
   }
   L.push("")
   return L
+}
+
+/** The encoder and decoder arguments of a message's `__codec(...)` call; `n` is its type's name. */
+function codecFunctions(fields: MessageDefinitionField[], n: string, names: Map<string, string>, use: Use, ref: CodecRef): string[] {
+  const C: string[] = []
+  if (fields.length === 0) {
+    // ROS 2 gives an empty structure one placeholder byte
+    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
+    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
+  } else {
+    C.push(`    (w: __W, v: ${n}) => {`)
+    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
+    C.push(`    },`)
+    C.push(`    (r: __R): ${n} => ({`)
+    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
+    C.push(`    })`)
+  }
+  return C
 }
 
 /**
