@@ -37,6 +37,10 @@ function statusCode() {
     return [0, 0]
 }
 function noop() {}
+/** the product identifier, for both the product and the bootloader register (one function, not two) */
+function product() {
+    return 0x355724dd
+}
 
 /** Starts the Jacdac server of `rt` (once). */
 function startJacdac(rt: Runtime) {
@@ -54,8 +58,8 @@ function startJacdac(rt: Runtime) {
             },
             setStatusLight: noop,
             deviceDescription: () => "DeviceScript user-provided servers",
-            productIdentifier: () => 0x355724dd,
-            bootloaderProductIdentifier: () => 0x355724dd,
+            productIdentifier: product,
+            bootloaderProductIdentifier: product,
             firmwareVersion: () => ds._dcfgString("@version"),
             uptime: () => ds.millis() * 1000,
             statusCode,
