@@ -40,7 +40,7 @@ import { settingText } from "../lib/settings"
 import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
-import { Runtime, parse, startRuntime } from "../rpc/server"
+import { Runtime, noop, parse, startRuntime } from "../rpc/server"
 import { Limit } from "../rpc/wire"
 
 /** hosts served at once over MQTT (each costs PEER_HEAP, so few) */
@@ -109,7 +109,6 @@ let base: string
 let inTopic: Buffer
 let echoTopic: Buffer
 const peers: Peer[] = []
-function noop() {}
 /** the link of a parked session (its host's peer went to another host): sends nothing */
 const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop }
 /** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
