@@ -3,7 +3,7 @@
 // and a string numbered past 247 costs one or two more bytes at every use. The compiler meets these
 // when it compiles this module, which the library's modules import before anything else, so they take
 // the low numbers; left to themselves they would be met inside the library's functions, which the
-// program's own statements reach last, after the robot's strings (-670 bytes in the robot firmware,
+// program's own statements reach last, after the robot's strings (-672 bytes in the robot firmware,
 // docs/benchmarks.md "Firmware code size"). Most used first (counted in the robot firmware): the
 // call runtime's fields, CdrWriter/CdrReader methods the generated codecs call, and the fields of
 // DeviceScript's own timers and events that every image carries. A name no longer used costs nothing
