@@ -15,6 +15,13 @@
 // only a resend (a range behind the read pointer) resets the pointer. Sources: docs/hardware.md
 // "Camera reads".
 
+// The driver's most used names, as statements that compile to no code: DeviceScript numbers strings
+// in the order it meets them and meets these when it compiles this module's top level, before the
+// program's own statements compile the driver's functions; a name numbered past 247 costs one or
+// two more bytes at every use (docs/benchmarks.md, "Firmware code size").
+"bus"; "busy"; "readPos"; "writeReg"; "readReg"; "sensorWrite"; "generation"; "probe"; "ended"; "last"
+"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "sensorRead"; "lock"
+
 /**
  * What `capture()` returns: the same shape as `FrameSource` in packages/device/src/lib/types.ts (declared here so
  * the driver compiles on its own; TypeScript's structural typing makes it a FrameSource).

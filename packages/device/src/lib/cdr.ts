@@ -26,6 +26,7 @@
 // encoders/decoders that only some message types use are functions after the classes
 // (writeArr/readArr, writeArrC/readArrC, writeFixedBytes/readFixedBytes, writeWstring/readWstring),
 // and a firmware whose messages do not use them does not carry them.
+import "./strings" // first: see strings.ts
 import { ByteSource, Bytes, ServiceError, Status } from "./types"
 
 /** CDR codec of one message type (generated). */

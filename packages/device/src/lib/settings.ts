@@ -2,6 +2,7 @@
 // and the MQTT link (packages/device/src/net/mqtt.ts): one reader instead of `readSetting` of @devicescript/settings
 // beside a reader of our own (code size).
 import * as ds from "@devicescript/core"
+import "./strings" // first: see strings.ts
 import { settings } from "@devicescript/settings"
 
 /** The setting `key` as the text stored ("" when unset). Throws when the settings service fails. */

@@ -40,7 +40,7 @@ import { settingText } from "../lib/settings"
 import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
-import { Runtime, parse, startRuntime } from "../rpc/server"
+import { Runtime, noop, parse, startRuntime } from "../rpc/server"
 import { Limit } from "../rpc/wire"
 
 /** hosts served at once over MQTT (each costs PEER_HEAP, so few) */
@@ -109,7 +109,6 @@ let base: string
 let inTopic: Buffer
 let echoTopic: Buffer
 const peers: Peer[] = []
-function noop() {}
 /** the link of a parked session (its host's peer went to another host): sends nothing */
 const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop }
 /** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
@@ -460,8 +459,6 @@ function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
     return true
 }
 
-const REFUSED = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"]
-
 /** One packet from the broker, its body in `d[o..end)`. */
 function packet(t: number, d: Buffer, o: number, end: number) {
     const k = t >> 4
@@ -494,7 +491,12 @@ function packet(t: number, d: Buffer, o: number, end: number) {
     } else if (k === 2) {
         // CONNACK: session present, return code
         const rc = end - o === 2 ? d[o + 1] : 255
-        if (rc !== 0) throw new Error(`broker refused the connection: ${rc} ${REFUSED[rc] || "bad CONNACK"}`)
+        if (rc !== 0) {
+            // (the return codes' names are written here, not as a module-level array that every image
+            // would build at start-up and whose strings would take low string numbers)
+            const why = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"][rc]
+            throw new Error(`broker refused the connection: ${rc} ${why || "bad CONNACK"}`)
+        }
         up = true
         upAt = ds.millis()
         due = upAt + (KEEP_ALIVE * 1000) / 2

@@ -3,6 +3,7 @@
 // sender src/rpc/sender.ts (one per link), the Jacdac carrier and record parser src/rpc/server.ts,
 // the MQTT carrier src/net/mqtt.ts; src/lib/services.ts is the API.
 import * as ds from "@devicescript/core"
+import "../lib/strings" // first: see strings.ts
 import { ByteSource } from "../lib/types"
 import type { ServiceType } from "../lib/cdr"
 import { CallState, Limit, Status } from "./wire"

@@ -36,7 +36,12 @@ let restarts = 1
 function statusCode() {
     return [0, 0]
 }
-function noop() {}
+/** (also the MQTT link's parked sessions' link: one function in the image, not two) */
+export function noop() {}
+/** the product identifier, for both the product and the bootloader register (one function, not two) */
+function product() {
+    return 0x355724dd
+}
 
 /** Starts the Jacdac server of `rt` (once). */
 function startJacdac(rt: Runtime) {
@@ -54,8 +59,8 @@ function startJacdac(rt: Runtime) {
             },
             setStatusLight: noop,
             deviceDescription: () => "DeviceScript user-provided servers",
-            productIdentifier: () => 0x355724dd,
-            bootloaderProductIdentifier: () => 0x355724dd,
+            productIdentifier: product,
+            bootloaderProductIdentifier: product,
             firmwareVersion: () => ds._dcfgString("@version"),
             uptime: () => ds.millis() * 1000,
             statusCode,

@@ -276,7 +276,8 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
     return `__${h}`
   }
   const body: string[] = []
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const"))
+  const shared = new Map<string, string>()
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared))
   for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
   for (const a of actions) body.push(...emitAction(a, names, claim, ref))
 
@@ -288,9 +289,39 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/${DEVICE_CDR}`)}`)
   L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(lib)}`)
   if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/${DEVICE_ACTIONS}`)}`)
+  L.push(...fieldNamesFirst(messages.filter((m) => !lazy.has(m.fullName) && !derived.has(m.fullName))))
   L.push("")
   L.push(...body)
   return L.join("\n")
+}
+
+/**
+ * The field names of the codecs built at start-up (`const` ones: every image carries them), most
+ * used first, as bare string statements. The DeviceScript compiler gives each string the next number
+ * when it first meets it, in the order it compiles the program, and a number past 247 costs one or
+ * two more bytes at every use; each field's name is used three times per codec (the encoder's read
+ * and error label, the decoder's object key). A bare string compiles to no code but takes its number
+ * here, ahead of the robot's and the handlers' own strings, where each of these names would
+ * otherwise be met first inside a codec's functions, compiled late (-112 bytes in the robot
+ * firmware, docs/benchmarks.md "Firmware code size"). Lazily made codecs are left out: an image
+ * without them would hold their names for nothing.
+ */
+function fieldNamesFirst(messages: readonly IdlMessage[]): string[] {
+  const uses = new Map<string, number>()
+  for (const m of messages) for (const f of m.definition.definitions) if (!f.isConstant) uses.set(f.name, (uses.get(f.name) ?? 0) + 1)
+  if (uses.size === 0) return []
+  const order = [...uses].sort((a, b) => b[1] - a[1] || compare(a[0], b[0])).map(([n]) => JSON.stringify(n))
+  const L = [`// field names of the codecs below, most used first: these statements compile to no code but give`, `// the names low string numbers, one or two bytes shorter at each use (host/codegen/device.ts, fieldNamesFirst)`]
+  let line = ""
+  for (const n of order) {
+    if (line && line.length + n.length + 2 > 100) {
+      L.push(line)
+      line = ""
+    }
+    line += (line ? "; " : "") + n
+  }
+  L.push(line)
+  return L
 }
 
 /**
@@ -434,6 +465,7 @@ function emitMessage(
   use: Use,
   ref: CodecRef,
   form: "const" | "lazy" | "none",
+  shared: Map<string, string>,
 ): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
@@ -464,17 +496,15 @@ function emitMessage(
   // (a call of a shared helper costs the device image about half of an object literal)
   const C: string[] = [`__codec(`]
   C.push(`    ${JSON.stringify(m.fullName)},`)
-  if (fields.length === 0) {
-    // ROS 2 gives an empty structure one placeholder byte
-    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
-    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
-  } else {
-    C.push(`    (w: __W, v: ${n}) => {`)
-    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
-    C.push(`    },`)
-    C.push(`    (r: __R): ${n} => ({`)
-    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
-    C.push(`    })`)
+  // A message laid out like an earlier const codec's (the same fields, names and types: the empty
+  // ones, std_srvs' SetBool and Trigger responses) takes that codec's encoder and decoder rather
+  // than two more closures of the same code, each a function of its own in the image (~30-50 bytes).
+  const key = codecFunctions(fields, "\0", names, (h) => `__${h}`, ref).join("\n")
+  const same = form === "none" ? undefined : shared.get(key)
+  if (same) C.push(`    ${same}.encode,`, `    ${same}.decode`)
+  else {
+    C.push(...codecFunctions(fields, n, names, use, ref))
+    if (form === "const") shared.set(key, `${n}_codec`)
   }
   C.push(`)`)
   if (form === "const") {
@@ -499,6 +529,24 @@ function emitMessage(
   }
   L.push("")
   return L
+}
+
+/** The encoder and decoder arguments of a message's `__codec(...)` call; `n` is its type's name. */
+function codecFunctions(fields: MessageDefinitionField[], n: string, names: Map<string, string>, use: Use, ref: CodecRef): string[] {
+  const C: string[] = []
+  if (fields.length === 0) {
+    // ROS 2 gives an empty structure one placeholder byte
+    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
+    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
+  } else {
+    C.push(`    (w: __W, v: ${n}) => {`)
+    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
+    C.push(`    },`)
+    C.push(`    (r: __R): ${n} => ({`)
+    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
+    C.push(`    })`)
+  }
+  return C
 }
 
 /**
