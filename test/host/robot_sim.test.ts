@@ -319,6 +319,10 @@ describe("simulated robot through the host client", { timeout: 120000 }, () => {
     assert.equal(moving(), false, "stopped before the cancel was answered")
     const r = await g.result()
     assert.equal(r.status, GoalStatus.canceled)
+    // the next goal runs: the cancelled one ended, and stays ended (it once went back to canceling
+    // when execute ended while onCancel was stopping the motors, and "latest" waited for it for ever)
+    const next = await (await ac.sendGoal({ distance: 0.05, speed: 0.8 })).result()
+    assert.equal(next.status, GoalStatus.succeeded)
     ac.close()
   })
 

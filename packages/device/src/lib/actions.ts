@@ -265,6 +265,7 @@ async function cancel(s: Server, g: GoalHandle<any, any>, why: string): Promise<
         g.cancelled = false
         return false
     }
-    g.to(GoalStatus.Canceling)
+    // (execute may have ended the goal while onCancel ran: an ended goal keeps its status)
+    if (!g.done()) g.to(GoalStatus.Canceling)
     return true
 }
