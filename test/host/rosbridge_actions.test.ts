@@ -7,7 +7,7 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import WebSocket from "ws"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
-import type { Client, RobotNode } from "../../packages/host/src/client/api"
+import type { Client, NodeState, RobotNode } from "../../packages/host/src/client/api"
 import { FleetNode } from "../../packages/host/src/client/fleet"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
@@ -352,9 +352,22 @@ describe("actions over rosbridge (VM)", { timeout: 60000 }, () => {
     }
   })
 
-  test("a fleet: /rover1/fibonacci through a fleet bridge, listed by rosapi under the robot's name", async () => {
+  test("a fleet: /rover1/fibonacci through a fleet bridge, listed by rosapi under the robot's name; another robot's restart leaves its goal alone", async () => {
     const fleet = new FleetNode()
     fleet.add("rover1", rig.node)
+    // rover2: a robot with no services whose restart the test tells
+    const restart = new Set<(s: NodeState, i: { restarted: boolean }) => void>()
+    const rover2: RobotNode = {
+      state: "connected",
+      onStateChange: (l) => (restart.add(l), () => restart.delete(l)),
+      onServicesChanged: () => () => {},
+      listServices: async () => [],
+      createClient: () => {
+        throw new Error("rover2 has no services")
+      },
+      close: async () => {},
+    }
+    fleet.add("rover2", rover2)
     const fb = await startBridge({ node: fleet, port: 0, typeRegistry: serviceTypes })
     const R = await loadRoslib()
     const ros = await connectRos(fb.wsUrl)
@@ -363,7 +376,14 @@ describe("actions over rosbridge (VM)", { timeout: 60000 }, () => {
       assert.ok(servers.includes("/rover1/fibonacci"), String(servers))
       const action = new R.Action({ ros, name: "/rover1/fibonacci", actionType: FIB })
       const feedback: number[][] = []
-      const r = await sendGoal(action, { order: 5 }, (f) => feedback.push(f.sequence)).done
+      let told = false
+      const r = await sendGoal(action, { order: 5 }, (f) => {
+        feedback.push(f.sequence)
+        if (told) return
+        told = true
+        for (const l of restart) l("connected", { restarted: true })
+      }).done
+      assert.ok(told)
       assert.deepEqual(r, { ok: true, result: { sequence: fib(5) } })
       assert.deepEqual(feedback, [fib(3), fib(4), fib(5)])
       // a name without a robot says which to use
