@@ -1,16 +1,23 @@
 // The rosbridge v2 front end: call_service -> service_response (fragments, CBOR, progress), auth,
-// set_level, and the bridge's own topics (robot state, call log). Calls go through the shared
-// pipeline; limits and tokens through the guard. See docs/bridge.md.
+// set_level, actions (send_action_goal -> action_feedback, action_result; cancel_action_goal; the
+// `<action>/_action/status` and `/feedback` topics), and the bridge's own topics (robot state, call
+// log). Calls go through the shared pipeline, goals through the shared tracker (calls/actions.ts);
+// limits and tokens through the guard. See docs/bridge.md.
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
 import { parseJson, stringifyJson } from "../calls/json"
 import { normalizeName } from "../client/names"
 import type { CallPipeline } from "../calls/pipeline"
+import type { ActionGoals, TrackedGoal } from "../calls/actions"
+import { GoalStatus } from "../client/action"
 
 /** Topics the bridge itself publishes (subscribe with the rosbridge `subscribe` op). */
 export const STATE_TOPIC = "/robot_bridge/state"
 export const CALLS_TOPIC = "/robot_bridge/calls"
+
+/** An action's topics: `<action>/_action/status` (GoalStatusArray) and `<action>/_action/feedback` (`<A>_FeedbackMessage`). */
+const ACTION_TOPIC = /^(.+)\/_action\/(status|feedback)$/
 
 /** Unsent output (bytes) past which a client that stopped reading is disconnected. */
 export const MAX_BUFFERED = 64 * 1024 * 1024
@@ -27,12 +34,22 @@ interface Conn {
   address: string
   authed: boolean
   calls: Set<AbortController>
+  /** the goals this client sent, by the send_action_goal id (what cancel_action_goal names) */
+  goals: Map<string, ConnGoal>
   topics: Set<string>
   statusLevel: "none" | "error" | "warning" | "info"
 }
 
+/** A goal of one connection: `goal` once the robot accepted it; `cancel` asked before that. */
+interface ConnGoal {
+  goal?: TrackedGoal
+  cancel: boolean
+  off?: () => void
+}
+
 export interface RosbridgeOptions {
   pipeline: CallPipeline
+  actions: ActionGoals
   guard: Guard
   defaultTimeoutMs: number
   maxBytes: number
@@ -60,6 +77,8 @@ export class RosbridgeFrontEnd {
       p.onCall((rec) => {
         if (!rec.service.startsWith("/rosapi/")) this.publish(CALLS_TOPIC, rec)
       }),
+      o.actions.onStatus((action, msg) => this.publish(`${action}/_action/status`, msg)),
+      o.actions.onFeedback((action, msg) => this.publish(`${action}/_action/feedback`, msg)),
     ]
   }
 
@@ -69,7 +88,7 @@ export class RosbridgeFrontEnd {
 
   /** Serves one accepted WebSocket; `authed` when the upgrade carried the right token (or none is needed). */
   accept(ws: WebSocket, address: string, authed: boolean): void {
-    const c: Conn = { id: this.nextConn++, ws, address, authed, calls: new Set(), topics: new Set(), statusLevel: "error" }
+    const c: Conn = { id: this.nextConn++, ws, address, authed, calls: new Set(), goals: new Map(), topics: new Set(), statusLevel: "error" }
     this.conns.add(c)
     ws.on("message", (data, isBinary) => {
       try {
@@ -83,6 +102,9 @@ export class RosbridgeFrontEnd {
       if (code === 1009) this.o.log(`client ${c.id} closed: message over ${this.o.maxBytes} bytes`)
       this.conns.delete(c)
       for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "the client went away"))
+      // its goals run on (as in ROS: a client that goes away cancels nothing); only its listening stops
+      for (const g of c.goals.values()) g.off?.()
+      c.goals.clear()
     })
   }
 
@@ -160,30 +182,130 @@ export class RosbridgeFrontEnd {
         else this.status(c, "error", `set_level: level must be none, error, warning or info`, m.id)
         return
       }
-      case "subscribe": {
-        const topic = m.topic
-        if (topic !== STATE_TOPIC && topic !== CALLS_TOPIC) {
-          return this.status(c, "error", `subscribe: this bridge publishes only ${STATE_TOPIC} and ${CALLS_TOPIC} (no ROS topics)`, m.id)
-        }
-        c.topics.add(topic)
-        if (topic === STATE_TOPIC) this.send(c, stringifyJson({ op: "publish", topic, msg: this.o.pipeline.stateMessage() }))
-        return
-      }
+      case "subscribe":
+        return this.onSubscribe(c, m)
       case "unsubscribe":
-        if (typeof m.topic === "string") c.topics.delete(m.topic)
+        if (typeof m.topic === "string") c.topics.delete(m.topic === STATE_TOPIC || m.topic === CALLS_TOPIC ? m.topic : normalizeName(m.topic))
         return
+      case "send_action_goal":
+        return this.onSendGoal(c, m)
+      case "cancel_action_goal":
+        return this.onCancelGoal(c, m)
       case "advertise":
       case "unadvertise":
       case "publish":
       case "advertise_service":
       case "unadvertise_service":
       case "service_response":
-      case "send_action_goal":
-      case "cancel_action_goal":
-        return this.status(c, "error", `op '${op}' is not supported: this bridge serves the robot's services (call_service) only`, m.id)
+      case "advertise_action":
+      case "unadvertise_action":
+      case "action_feedback":
+      case "action_result":
+        return this.status(c, "error", `op '${op}' is not supported: this bridge serves the robot's services and actions (call_service, send_action_goal), it hosts none of a client's`, m.id)
       default:
         return this.status(c, "error", `unknown op '${op}'`, m.id)
     }
+  }
+
+  private onSubscribe(c: Conn, m: Record<string, unknown>) {
+    const topic = m.topic
+    if (topic === STATE_TOPIC || topic === CALLS_TOPIC) {
+      c.topics.add(topic)
+      if (topic === STATE_TOPIC) this.send(c, stringifyJson({ op: "publish", topic, msg: this.o.pipeline.stateMessage() }))
+      return
+    }
+    const name = typeof topic === "string" && topic !== "" ? normalizeName(topic) : ""
+    const a = ACTION_TOPIC.exec(name)
+    if (!a) {
+      return this.status(c, "error", `subscribe: this bridge publishes ${STATE_TOPIC}, ${CALLS_TOPIC} and each action's <action>/_action/status and <action>/_action/feedback (no other ROS topics)`, m.id)
+    }
+    const action = a[1]!
+    c.topics.add(name)
+    const p = this.o.pipeline
+    if (p.haveList && !p.actions().some((x) => x.name === action)) {
+      this.status(c, "warning", `subscribe: no action ${action} on the robot now; ${name} is published if it appears`, m.id)
+    }
+    // ROS 2 latches the status topic (transient local): a new subscriber gets the goals at once
+    if (a[2] === "status") this.send(c, stringifyJson({ op: "publish", topic: name, msg: this.o.actions.statusArray(action) }))
+  }
+
+  /**
+   * send_action_goal, as rosbridge_suite answers it: `action_feedback` messages (with `feedback:
+   * true`), then one `action_result` ({values: the result, status, result: true}); a goal that
+   * could not be sent (unknown action, a goal the type refuses, rejected by the robot) is an
+   * `action_result` with `result: false`, status 0 (unknown) and `values: "<code>: <message>"`, after
+   * an error status. A goal that ended without a result (aborted by an error) is `result: false`
+   * with its status. The goal's send_goal call takes one of the client's in-flight slots.
+   */
+  private onSendGoal(c: Conn, m: Record<string, unknown>) {
+    const id = typeof m.id === "string" || typeof m.id === "number" ? m.id : undefined
+    if (typeof m.action !== "string" || m.action === "") return this.status(c, "error", "send_action_goal: 'action' must be an action name", id)
+    if (m.action_type !== undefined && typeof m.action_type !== "string") return this.status(c, "error", "send_action_goal: 'action_type' must be an action type (pkg/action/Name)", id)
+    const action = normalizeName(m.action)
+    const key = id === undefined ? undefined : String(id)
+    if (key !== undefined && c.goals.has(key)) return this.status(c, "error", `send_action_goal: goal '${key}' of this connection is still running; give each goal its own id`, id)
+    const reply = (out: Record<string, unknown>) => {
+      if (id !== undefined) out.id = id
+      this.send(c, stringifyJson(out))
+    }
+    const fail = (e: ServiceError) => {
+      this.status(c, "error", `send_action_goal ${action}: ${e.message}`, id)
+      reply({ op: "action_result", action, values: e.message, status: GoalStatus.unknown, result: false })
+    }
+    const release = this.o.guard.acquire(c.address, c)
+    if (!release) return fail(new ServiceError("resource_exhausted", this.o.guard.refusal(c.address, c), action))
+    const entry: ConnGoal = { cancel: false }
+    if (key !== undefined) c.goals.set(key, entry)
+    const forget = () => {
+      entry.off?.()
+      if (key !== undefined && c.goals.get(key) === entry) c.goals.delete(key)
+    }
+    this.o.actions
+      .send({ action, actionType: m.action_type as string | undefined, goal: m.args, timeoutMs: this.o.defaultTimeoutMs, owner: c })
+      .finally(release)
+      .then(
+        (g) => {
+          entry.goal = g
+          if (!this.conns.has(c)) return // the client left meanwhile: its goal runs on
+          if (m.feedback === true) entry.off = g.onFeedback((values) => reply({ op: "action_feedback", action, values }))
+          if (entry.cancel) this.cancelGoal(c, g, id)
+          void g.ended.then((end) => {
+            forget()
+            reply({ op: "action_result", action, values: end.values, status: end.status, result: end.ok })
+          })
+        },
+        (e: unknown) => {
+          forget()
+          fail(e instanceof ServiceError ? e : new ServiceError("internal", (e as Error)?.message ?? String(e), action))
+        },
+      )
+  }
+
+  /** cancel_action_goal: `id` is the send_action_goal's, on this connection. Nothing is sent back but errors: the goal's action_result says how it ended. */
+  private onCancelGoal(c: Conn, m: Record<string, unknown>) {
+    const id = m.id
+    if (typeof id !== "string" && typeof id !== "number") return this.status(c, "error", "cancel_action_goal: 'id' must be the id of the send_action_goal to cancel")
+    if (typeof m.action !== "string" || m.action === "") return this.status(c, "error", "cancel_action_goal: 'action' must be an action name", id)
+    const action = normalizeName(m.action)
+    const entry = c.goals.get(String(id))
+    if (!entry) return this.status(c, "error", `cancel_action_goal: no goal '${id}' of ${action} is running on this connection (it ended, or was never sent here)`, id)
+    if (entry.goal && entry.goal.action !== action) return this.status(c, "error", `cancel_action_goal: goal '${id}' is a goal of ${entry.goal.action}, not ${action}`, id)
+    if (!entry.goal) entry.cancel = true // cancelled once the robot has accepted it
+    else this.cancelGoal(c, entry.goal, id)
+  }
+
+  private cancelGoal(c: Conn, g: TrackedGoal, id: unknown) {
+    const release = this.o.guard.acquire(c.address, c)
+    if (!release) return this.status(c, "error", `cancel_action_goal: ${this.o.guard.refusal(c.address, c)}`, id)
+    g.cancel({ timeoutMs: this.o.defaultTimeoutMs })
+      .then(
+        (r) => {
+          // 2 (unknown goal) and 3 (terminated): the goal ended anyway, its action_result says how
+          if (r.return_code === 1) this.status(c, "error", `cancel_action_goal: the robot refused to cancel goal '${String(id)}' of ${g.action}`, id)
+        },
+        (e: unknown) => this.status(c, "error", `cancel_action_goal ${g.action}: ${(e as Error)?.message ?? String(e)}`, id),
+      )
+      .finally(release)
   }
 
   private onCall(c: Conn, m: Record<string, unknown>) {

@@ -4,7 +4,8 @@
 //   - the Foxglove WebSocket protocol (packages/host/src/bridge/foxglove/) to clients that ask for the
 //     `foxglove.websocket.v1` subprotocol, and on a port of its own (Foxglove's usual 8765) if asked;
 //   - an HTTP API and the dashboard (packages/host/src/bridge/http.ts, packages/host/src/bridge/web/).
-// Every front end calls through one pipeline (packages/host/src/calls/pipeline.ts) and is checked by one guard
+// Every front end calls through one pipeline (packages/host/src/calls/pipeline.ts), sends and follows
+// action goals through one tracker (packages/host/src/calls/actions.ts), and is checked by one guard
 // (packages/host/src/bridge/guard.ts: origin, token, calls in flight per client address). It talks to the robot
 // through a RobotNode (packages/host/src/client/api.ts) only. See docs/bridge.md.
 import * as http from "node:http"
@@ -15,7 +16,9 @@ import { clientAddress, Guard, isLoopback } from "./guard"
 import { httpHandler } from "./http"
 import { CallPipeline } from "../calls/pipeline"
 import { RosbridgeFrontEnd } from "./rosbridge"
-import type { TypeRegistry } from "../calls/rosapi"
+import type { ActionRegistry, TypeRegistry } from "../calls/rosapi"
+import { ActionGoals } from "../calls/actions"
+import { actionTypes as builtInActionTypes } from "../gen/interfaces"
 
 export { isLoopback } from "./guard"
 export { HTTP_STATUS } from "./http"
@@ -47,6 +50,12 @@ export interface BridgeOptions {
   bodyTimeoutMs?: number
   /** Service descriptors by full type name (packages/host/src/gen/interfaces.ts `serviceTypes`). */
   typeRegistry: TypeRegistry
+  /**
+   * Action descriptors by full type name (cli/types.ts `projectActionTypes()`); default: the
+   * built-in ones (packages/host/src/gen/interfaces.ts `actionTypes`). An action whose type is
+   * not here is listed but refused goals (`unimplemented`).
+   */
+  actionTypes?: ActionRegistry
   /** Timeout of a call that names none (ms, default 10000). */
   callTimeoutMs?: number
   /** Where the bridge writes one line per notable event (default: nowhere). */
@@ -92,8 +101,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const defaultTimeoutMs = options.callTimeoutMs ?? 10000
   const log = options.log ?? (() => {})
   const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
-  const pipeline = new CallPipeline(options.node, options.typeRegistry, log)
-  const rosbridge = new RosbridgeFrontEnd({ pipeline, guard, defaultTimeoutMs, maxBytes, log })
+  const pipeline = new CallPipeline(options.node, options.typeRegistry, log, options.actionTypes ?? builtInActionTypes)
+  // one goal tracker for every client and front end (calls/actions.ts)
+  const actions = new ActionGoals(pipeline, log)
+  const rosbridge = new RosbridgeFrontEnd({ pipeline, actions, guard, defaultTimeoutMs, maxBytes, log })
   const foxglove = new FoxgloveFrontEnd({ pipeline, guard, defaultTimeoutMs, log, encoding: options.foxgloveEncoding })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes })
@@ -172,6 +183,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       closed = true
       rosbridge.close()
       foxglove.close()
+      actions.close()
       pipeline.close()
       wss.close()
       foxWss.close()

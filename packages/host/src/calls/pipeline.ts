@@ -10,7 +10,9 @@ import { fleetOf } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary, type JsonRules } from "./json"
 import { normalizeName, splitRobotName } from "../client/names"
-import { fullServiceTypeName, ROSAPI_SERVICES, shortTypeName, typedefs, type TypeRegistry } from "./rosapi"
+import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
+import { actionWire } from "../runtime/action"
+import { actionsOf } from "../cli/types"
 
 /** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */
 export interface CallRequest {
@@ -119,12 +121,22 @@ export class CallPipeline {
   private readonly changeListeners = new Set<(why: ChangeEvent) => void>()
   private readonly callListeners = new Set<(rec: CallRecord) => void>()
   private readonly resultListeners = new Set<(res: CallResult) => void>()
+  /** The four services each action is served as (runtime/action.ts `actionWire`), by type name. */
+  private readonly actionCalls: TypeRegistry
 
+  /**
+   * `actionTypes`: the actions the bridge knows (calls/actions.ts); their `_action/` services can
+   * then be called as services too (roslib's cancelAllGoals calls `<action>/_action/cancel_goal`).
+   */
   constructor(
     readonly node: RobotNode,
     readonly registry: TypeRegistry,
     private readonly log: (line: string) => void = () => {},
+    readonly actionTypes: ActionRegistry = {},
   ) {
+    const calls: Record<string, ServiceDescriptor<any, any>> = {}
+    for (const a of Object.values(actionTypes)) for (const s of Object.values(actionWire(a))) calls[s.fullName] = s
+    this.actionCalls = calls
     this.fleet = fleetOf(node)
     this.offs.push(
       node.onServicesChanged((list) => {
@@ -234,8 +246,21 @@ export class CallPipeline {
     return this.services
   }
 
+  /** The robot's actions (each `<name>/_action/send_goal` listed), `/rover1/fibonacci` on a fleet, with their types. */
+  actions(): { name: string; type: string }[] {
+    return actionsOf(this.services)
+  }
+
   /** The service and its descriptor; throws ServiceError (unavailable, unimplemented). */
   async resolve(service: string): Promise<{ info: ServiceInfo; type: ServiceDescriptor<any, any> }> {
+    const info = await this.locate(service)
+    const type = this.registry[info.type] ?? this.actionCalls[info.type]
+    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (its .srv is not under the project's interface roots, devs.json "interfaces")`, info.name)
+    return { info, type }
+  }
+
+  /** The service as the robot lists it, whatever its type; throws ServiceError (unavailable, unimplemented). */
+  async locate(service: string): Promise<ServiceInfo> {
     const name = normalizeName(service)
     // a fleet's robot that is offline or unknown: say so at once (the list cannot have it)
     if (this.fleet) this.checkRobot(name)
@@ -267,9 +292,7 @@ export class CallPipeline {
       }
       throw new ServiceError("unimplemented", `no service ${name} on the robot (robot service list shows what there is)`, name)
     }
-    const type = this.registry[info.type]
-    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (its .srv is not under the project's interface roots, devs.json "interfaces")`, name)
-    return { info, type }
+    return info
   }
 
   /** Throws `unavailable` when `name` belongs to a robot of the fleet that is offline (`isRobotOffline`) or unknown. */
@@ -418,13 +441,24 @@ export class CallPipeline {
       }
       case "/rosapi/message_details": {
         const want = str("type")
-        for (const t of Object.values(registry)) {
-          for (const half of [t.request, t.response]) {
-            const d = half.definitions.find((x) => x.name === want || shortTypeName(x.name ?? "") === want)
-            if (d) return { typedefs: typedefs([d, ...half.definitions.filter((x) => x !== d)]) }
-          }
+        const sets = Object.values(registry).flatMap((t) => [t.request.definitions, t.response.definitions])
+        // the actions' messages too: goal, result, feedback, `<A>_FeedbackMessage`, the status array
+        for (const a of Object.values(this.actionTypes)) sets.push(a.goal.definitions, a.result.definitions, a.feedback.definitions, a.feedbackMessage.definitions, goalStatusArrayDefinitions(a))
+        for (const defs of sets) {
+          const d = defs.find((x) => x.name === want || shortTypeName(x.name ?? "") === want)
+          if (d) return { typedefs: typedefs([d, ...defs.filter((x) => x !== d)]) }
         }
         return { typedefs: [] }
+      }
+      case "/rosapi/action_servers":
+        return { action_servers: actionsOf(await this.list()).map((a) => a.name).sort() }
+      case "/rosapi/topics": {
+        const topics = await this.actionTopics()
+        return { topics: topics.map((t) => t.topic), types: topics.map((t) => t.type) }
+      }
+      case "/rosapi/topic_type": {
+        const n = normalizeName(str("topic"))
+        return { type: (await this.actionTopics()).find((t) => t.topic === n)?.type ?? "" }
       }
       case "/rosapi/get_time": {
         const ms = Date.now()
@@ -432,6 +466,18 @@ export class CallPipeline {
       }
     }
     throw new ServiceError("unimplemented", `${name} is not served`, name)
+  }
+
+  /**
+   * The topics the robot's actions have on the bridge (`<action>/_action/feedback`, `<action>/_action/status`),
+   * name order, with their types (`<A>_FeedbackMessage`, action_msgs/msg/GoalStatusArray), as rosapi lists topics.
+   */
+  async actionTopics(): Promise<{ topic: string; type: string }[]> {
+    const out: { topic: string; type: string }[] = []
+    for (const a of actionsOf(await this.list())) {
+      out.push({ topic: `${a.name}/_action/feedback`, type: `${a.type}_FeedbackMessage` }, { topic: `${a.name}/_action/status`, type: GOAL_STATUS_ARRAY })
+    }
+    return out.sort((x, y) => (x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : 0))
   }
 
   /** Stops listening to the node (the node itself stays open). */

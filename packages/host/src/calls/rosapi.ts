@@ -3,6 +3,7 @@
 // as rosapi's do; service types keep it (`example_interfaces/srv/AddTwoInts`).
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
 import type { ServiceDescriptor } from "../runtime/types"
+import type { ActionDescriptor } from "../runtime/action"
 
 export interface Typedef {
   type: string
@@ -107,6 +108,37 @@ export const ROSAPI_SERVICES: Record<string, string> = {
   "/rosapi/service_response_details": "rosapi_msgs/srv/ServiceResponseDetails",
   "/rosapi/message_details": "rosapi_msgs/srv/MessageDetails",
   "/rosapi/get_time": "rosapi_msgs/srv/GetTime",
+  "/rosapi/action_servers": "rosapi_msgs/srv/GetActionServers",
+  "/rosapi/topics": "rosapi_msgs/srv/Topics",
+  "/rosapi/topic_type": "rosapi_msgs/srv/TopicType",
 }
 
 export type TypeRegistry = { readonly [fullName: string]: ServiceDescriptor<any, any> }
+
+/** Action descriptors by full type name (gen/interfaces.ts `actionTypes`, cli/types.ts `projectActionTypes`). */
+export type ActionRegistry = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
+
+/** The type of an action's status topic (`<action>/_action/status`). */
+export const GOAL_STATUS_ARRAY = "action_msgs/msg/GoalStatusArray"
+
+/**
+ * action_msgs/msg/GoalStatusArray and the types it uses, built from the action's own UUID and Time
+ * definitions (as runtime/action.ts builds CancelGoal), for rosapi's message_details.
+ */
+export function goalStatusArrayDefinitions(action: ActionDescriptor<any, any, any>): MessageDefinition[] {
+  const defs = action.sendGoal.request.definitions.concat(action.sendGoal.response.definitions)
+  const uuid = defs.find((d) => d.name === "unique_identifier_msgs/msg/UUID")
+  const time = defs.find((d) => d.name === "builtin_interfaces/msg/Time")
+  if (!uuid || !time) return []
+  const field = (type: string, name: string, isComplex: boolean, isArray = false): MessageDefinitionField => ({ type, name, isComplex, isArray })
+  const consts = ["UNKNOWN", "ACCEPTED", "EXECUTING", "CANCELING", "SUCCEEDED", "CANCELED", "ABORTED"].map(
+    (n, i): MessageDefinitionField => ({ type: "int8", name: `STATUS_${n}`, isConstant: true, value: i, valueText: String(i) }),
+  )
+  return [
+    { name: GOAL_STATUS_ARRAY, definitions: [field("action_msgs/msg/GoalStatus", "status_list", true, true)] },
+    { name: "action_msgs/msg/GoalStatus", definitions: [...consts, field("action_msgs/msg/GoalInfo", "goal_info", true), field("int8", "status", false)] },
+    { name: "action_msgs/msg/GoalInfo", definitions: [field(uuid.name!, "goal_id", true), field(time.name!, "stamp", true)] },
+    uuid,
+    time,
+  ]
+}

@@ -189,6 +189,9 @@ export class ActionClient<G, R, F> {
     }
     this.unsubscribe = node.onStateChange((_s, info) => {
       if (!info.restarted) return
+      // a fleet names the robot that restarted (client/fleet.ts): another robot's goals live on
+      const robot = (info as { robot?: string }).robot
+      if (robot !== undefined && !this.name.startsWith(`/${robot}/`)) return
       for (const g of this.goals) g.restarted()
       this.goals.clear()
     })
