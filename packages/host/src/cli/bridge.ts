@@ -241,7 +241,8 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
 export async function serveBridge(node: RobotNode, what: string, listen: ListenSettings): Promise<CliBridge> {
   const { host, port, token } = listen
   // actions' `_action/` services too: `robot action` through a bridge calls them with call_service
-  const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
+  const types = require("./types") as typeof import("./types")
+  const serviceTypes = types.projectCallTypes()
   const options = {
     node,
     host,
@@ -251,6 +252,8 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     maxInFlightPerClient: listen.maxInFlight,
     maxMessageBytes: listen.maxBytes,
     typeRegistry: serviceTypes,
+    // the project's own .action types too, as its services' (devs.json `interfaces`)
+    actionTypes: types.projectActionTypes(),
     foxglovePort: listen.foxglovePort,
     foxgloveEncoding: listen.foxgloveEncoding,
     log: (line: string) => console.error(`[bridge] ${line}`),
