@@ -130,7 +130,7 @@ describe("robot action (VM)", { timeout: 180000 }, () => {
   test("bad input (type, goal, action) gets one line naming what was wrong, exit 1", async () => {
     const [, conn] = vias[1]!
     const cases: [string[], RegExp][] = [
-      [["/fibonacci", "example_interfaces/action/Nope", "{order: 5}"], /^robot action send_goal: invalid_argument: unknown action type example_interfaces\/action\/Nope \(the action types this project knows: example_interfaces\/action\/Fibonacci /],
+      [["/fibonacci", "example_interfaces/action/Nope", "{order: 5}"], /^robot action send_goal: invalid_argument: unknown action type example_interfaces\/action\/Nope \(the action types this project knows: example_interfaces\/action\/Fibonacci, robot_interfaces\/action\/DriveDistance, /],
       [["/fibonacci", "std_srvs/srv/Trigger", "{}"], /^robot action send_goal: 'std_srvs\/srv\/Trigger' is not an action type/],
       [["/fibonacci", FIB, "{order: [5"], /^robot action send_goal: invalid_argument: the goal is not valid YAML\/JSON/],
       [["/fibonacci", FIB, "{ordr: 5}"], /^robot action send_goal: invalid_argument: goal: ordr: example_interfaces\/Fibonacci_Goal has no field 'ordr' \(fields: order\) \(check the goal against `robot interface show example_interfaces\/action\/Fibonacci`\)\n$/],
