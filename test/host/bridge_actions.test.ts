@@ -9,6 +9,7 @@ import { chromium } from "playwright-core"
 import { actionTypes, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
+import type { RobotNode } from "../../packages/host/src/client/api"
 import { connectFoxglove } from "./foxglove_helpers"
 
 const CHROMIUM = "/usr/bin/chromium"
@@ -59,10 +60,45 @@ describe("actions through the bridge (VM)", { timeout: 120000 }, () => {
   let rig: Rig
   let bridge: Bridge
   const cancels = async () => JSON.parse((await rig.node.createClient(Trigger, "action_probe").call({})).message).cancels as number
+  /** watch calls in flight per goal (hex id), and the most seen at once for any goal */
+  const watching = new Map<string, number>()
+  let maxWatching = 0
   before(async () => {
     rig = await startRig({ firmware: "test/firmware/actions_fw.ts", echoVm: process.env.RS_ECHO_VM === "1" })
-    bridge = await startBridge({ node: rig.node, port: 0, typeRegistry: serviceTypes, actionTypes })
+    bridge = await startBridge({ node: countWatches(rig.node), port: 0, typeRegistry: serviceTypes, actionTypes })
   })
+  /** The node with its `<name>/_action/watch` calls counted per goal (everything else as it is). */
+  function countWatches(node: RobotNode): RobotNode {
+    const bound = (t: object, k: string | symbol) => {
+      const v = Reflect.get(t, k)
+      return typeof v === "function" ? v.bind(t) : v
+    }
+    return new Proxy(node, {
+      get(t, k) {
+        if (k !== "createClient") return bound(t, k)
+        return (type: any, name: string) => {
+          const c = t.createClient(type, name)
+          if (!name.endsWith("/_action/watch")) return c
+          return new Proxy(c, {
+            get(ct, ck) {
+              if (ck !== "call") return bound(ct, ck)
+              return async (req: any, o: any) => {
+                const id = Buffer.from(req.goal_id.uuid).toString("hex")
+                const n = (watching.get(id) ?? 0) + 1
+                watching.set(id, n)
+                maxWatching = Math.max(maxWatching, n)
+                try {
+                  return await ct.call(req, o)
+                } finally {
+                  watching.set(id, watching.get(id)! - 1)
+                }
+              }
+            },
+          })
+        }
+      },
+    })
+  }
   after(async () => {
     await bridge?.close()
     await rig?.close()
@@ -79,12 +115,20 @@ describe("actions through the bridge (VM)", { timeout: 120000 }, () => {
     assert.deepEqual(f.feedback[0].fieldnames, ["sequence"])
   })
 
-  test("HTTP: a goal started with POST, followed with server-sent events to the end, its result", async () => {
+  test("HTTP: a goal started with POST, followed with server-sent events to the end by three clients over one watch loop, its result", async () => {
     const start = await post(`${bridge.url}/api/actions/fibonacci`, { order: 8 })
     assert.equal(start.status, 200, JSON.stringify(start.body))
     assert.equal(start.body.accepted, true)
     assert.match(start.body.goal_id, /^[0-9a-f]{32}$/)
-    const events = await readEvents(`${bridge.url}${start.body.events}`)
+    const streams = await Promise.all([1, 2, 3].map(() => readEvents(`${bridge.url}${start.body.events}`)))
+    const events = streams[0]!
+    // every follower heard the same feedback and result, through one watch call at a time on the robot
+    const heard = (es: Sse[]) => es.filter((e) => e.event !== "status")
+    for (const o of streams.slice(1)) assert.deepEqual(heard(o), heard(events))
+    assert.equal(maxWatching, 1)
+    assert.ok(watching.has(start.body.goal_id))
+    const held = (await (await fetch(`${bridge.url}/api/actions/fibonacci/goals`)).json()) as any
+    assert.equal(held.goals.filter((g: any) => g.goal_id === start.body.goal_id).length, 1)
     const feedback = events.filter((e) => e.event === "feedback").map((e) => e.data.feedback.sequence)
     // one feedback per term from the third on, in order, none skipped (100 ms apart, a watch round trip is far shorter)
     assert.deepEqual(feedback, [3, 4, 5, 6, 7, 8].map(fib))
