@@ -257,6 +257,9 @@ describe("actions through the bridge (VM)", { timeout: 120000 }, () => {
       await page.waitForFunction(() => document.querySelector('.action[data-action="/fibonacci"] .goal-status')?.textContent === "canceled")
       assert.equal(await panel.locator("button.cancel").isDisabled(), true)
       assert.equal(await cancels(), before + 1)
+      // the goal's calls are in the call log like any other
+      await page.waitForFunction(() => /_action\/cancel_goal/.test(document.querySelector("#log tbody")?.textContent ?? ""))
+      assert.match((await page.locator("#log tbody").textContent()) ?? "", /\/fibonacci\/_action\/send_goal/)
       await page.screenshot({ path: "/tmp/dashboard-action.png", fullPage: true })
       assert.deepEqual(errors, [])
     } finally {

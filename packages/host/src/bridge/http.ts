@@ -243,7 +243,10 @@ async function actionRoute(o: HttpOptions, req: http.IncomingMessage, res: http.
     if (goal === NO_BODY) return
     return withSlot(async () => {
       const caller = { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket }
-      const g = await goals.start(rest, goal, { timeoutMs, caller })
+      const ac = new AbortController()
+      const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
+      res.on("close", onClose)
+      const g = await goals.start(rest, goal, { timeoutMs, caller, signal: ac.signal }).finally(() => res.off("close", onClose))
       if (!g) return sendJson(res, 200, { action: normalizeName(rest), accepted: false })
       sendJson(res, 200, { ...g.snapshot(), accepted: true, events: `/api/actions${g.action}/goals/${g.id}/events` })
     })
@@ -258,7 +261,7 @@ async function actionRoute(o: HttpOptions, req: http.IncomingMessage, res: http.
   if (cancel) {
     req.resume()
     return withSlot(async () => {
-      const code = await goals.cancel(action, id, timeoutMs)
+      const code = await goals.cancel(action, id, { timeoutMs, caller: { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket } })
       sendJson(res, 200, { action: normalizeName(action), goal_id: id, return_code: code, canceling: code === 0 })
     })
   }

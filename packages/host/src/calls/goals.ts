@@ -3,13 +3,16 @@
 // status and feedback channels), however many clients follow one goal. Goals are keyed by action
 // name and goal id (32 hex digits); an ended goal is kept `keepMs` so that a late follower still
 // gets its result, and at most `maxGoals` are held (the oldest ended ones go first; past that a new
-// goal is refused resource_exhausted). Values in and out follow the bridge's JSON rules (calls/json.ts).
+// goal is refused resource_exhausted). Goals are sent and cancelled through the pipeline (its checks
+// and call log); the watch loop and the result are the Node ActionClient's (client/action.ts).
+// Values in and out follow the bridge's JSON rules (calls/json.ts).
+import { randomBytes } from "node:crypto"
 import { ActionClient, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
 import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
 import type { ActionDescriptor } from "../runtime/action"
 import { actionsOf } from "../cli/types"
-import { fromJson, toJson, ValueError } from "./json"
+import { toJson } from "./json"
 import type { CallPipeline, Caller } from "./pipeline"
 
 /** Action descriptors by full type name (`example_interfaces/action/Fibonacci`). */
@@ -38,6 +41,8 @@ export class TrackedGoal {
     readonly action: string,
     readonly type: ActionDescriptor<any, any, any>,
     readonly goal: ClientGoal<any, any>,
+    /** when the robot accepted it (robot time; 0 for a goal sent by another client) */
+    readonly stamp: { sec: number; nanosec: number },
   ) {}
 
   /** the goal id, 32 hex digits */
@@ -128,30 +133,25 @@ export class GoalTracker {
   }
 
   /**
-   * Sends a goal (JSON, as the bridge takes requests) to `action`. Resolves with the goal, or
-   * undefined when the robot rejected it. Throws ServiceError: `unimplemented` (no such action, or
-   * a type the bridge does not know), `invalid_argument` (the goal does not fit the type),
-   * `unavailable`, `resource_exhausted` (the bridge holds `maxGoals`), and the call's own errors.
+   * Sends a goal (JSON, as the bridge takes requests) to `action`, through the pipeline (its
+   * request check and call log: the call is `<action>/_action/send_goal`). Resolves with the goal,
+   * or undefined when the robot rejected it. Throws ServiceError: `unimplemented` (no such action,
+   * or a type the bridge does not know), `invalid_argument` (the goal does not fit the type),
+   * `unavailable`, `resource_exhausted` (the bridge holds `maxGoals` running goals), and the call's own errors.
    */
-  async start(action: string, goalJson: unknown, options: { timeoutMs: number; caller: Caller }): Promise<TrackedGoal | undefined> {
+  async start(action: string, goalJson: unknown, options: { timeoutMs: number; caller: Caller; signal?: AbortSignal }): Promise<TrackedGoal | undefined> {
     const { name, client } = await this.client(action)
-    let goal: unknown
-    try {
-      goal = fromJson(client.type.goal, goalJson ?? {})
-    } catch (e) {
-      if (e instanceof ValueError) throw new ServiceError("invalid_argument", e.message, name)
-      throw e
-    }
     this.makeRoom()
-    let g: ClientGoal<any, any>
-    try {
-      g = await client.sendGoal(goal, { timeoutMs: options.timeoutMs, owner: options.caller.owner })
-    } catch (e) {
-      // ActionClient.sendGoal: "goal rejected by <name>" when the robot said accepted: false
-      if (e instanceof ServiceError && e.code === "resource_exhausted" && e.detail.startsWith("goal rejected")) return undefined
-      throw e
-    }
-    return this.track(name, client.type, g)
+    const goalId = new Uint8Array(randomBytes(16))
+    const out = await this.pipeline.callJson(
+      { service: `${name}/_action/send_goal`, args: { goal_id: { uuid: Buffer.from(goalId).toString("base64") }, goal: goalJson ?? {} }, timeoutMs: options.timeoutMs, signal: options.signal },
+      "base64",
+      options.caller,
+    )
+    if (!out.ok) throw out.error!
+    const r = out.values as { accepted: boolean; stamp: { sec: number; nanosec: number } }
+    if (!r.accepted) return undefined
+    return this.track(name, client.type, client.follow(goalId, { owner: options.caller.owner }), r.stamp)
   }
 
   /** The goal `id` (32 hex digits) of `action`: the one held, or a new follower of it. Throws as {@link start}, and `invalid_argument` for a malformed id. */
@@ -159,19 +159,30 @@ export class GoalTracker {
     const name = normalizeName(action)
     const known = this.goals.get(key(name, id))
     if (known) return known
-    if (!/^[0-9a-f]{32}$/.test(id)) throw new ServiceError("invalid_argument", `'${id}' is not a goal id (32 hex digits)`, name)
+    checkId(name, id)
     const { client } = await this.client(name)
     const again = this.goals.get(key(name, id))
     if (again) return again
     this.makeRoom()
-    return this.track(name, client.type, client.follow(new Uint8Array(Buffer.from(id, "hex"))))
+    return this.track(name, client.type, client.follow(new Uint8Array(Buffer.from(id, "hex"))), { sec: 0, nanosec: 0 })
   }
 
-  /** Asks the robot to cancel goal `id`: its CancelGoal `return_code` (0 accepted, 2 unknown goal, 3 already ended). */
-  async cancel(action: string, id: string, timeoutMs: number): Promise<number> {
-    const g = await this.follow(action, id)
-    const r = await g.goal.cancel({ timeoutMs })
-    return r.return_code
+  /**
+   * Asks the robot to cancel goal `id` of `action` (through the pipeline: `<action>/_action/cancel_goal`
+   * in the call log). Resolves with CancelGoal's `return_code` (0 cancelling, 2 unknown goal, 3 already ended).
+   */
+  async cancel(action: string, id: string, options: { timeoutMs: number; caller: Caller }): Promise<number> {
+    const name = normalizeName(action)
+    checkId(name, id)
+    await this.client(name)
+    const uuid = Buffer.from(id, "hex").toString("base64")
+    const out = await this.pipeline.callJson(
+      { service: `${name}/_action/cancel_goal`, args: { goal_info: { goal_id: { uuid }, stamp: { sec: 0, nanosec: 0 } } }, timeoutMs: options.timeoutMs },
+      "base64",
+      options.caller,
+    )
+    if (!out.ok) throw out.error!
+    return (out.values as { return_code: number }).return_code
   }
 
   /** Stops following every goal (they run on) and forgets them. */
@@ -205,8 +216,8 @@ export class GoalTracker {
     return { name, client: c }
   }
 
-  private track(action: string, type: ActionDescriptor<any, any, any>, g: ClientGoal<any, any>): TrackedGoal {
-    const t = new TrackedGoal(action, type, g)
+  private track(action: string, type: ActionDescriptor<any, any, any>, g: ClientGoal<any, any>, stamp: { sec: number; nanosec: number }): TrackedGoal {
+    const t = new TrackedGoal(action, type, g, stamp)
     this.goals.set(key(action, t.id), t)
     const emit = (e: GoalEvent) => {
       t.emit(e)
@@ -243,3 +254,7 @@ export class GoalTracker {
 }
 
 const key = (action: string, id: string) => `${action} ${id}`
+
+function checkId(action: string, id: string) {
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new ServiceError("invalid_argument", `'${id}' is not a goal id (32 hex digits)`, action)
+}

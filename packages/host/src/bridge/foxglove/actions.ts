@@ -116,7 +116,7 @@ export class ActionFeeds {
     if (e.kind === "feedback") return this.publish(this.feedOf(g.action, "feedback"), { goal_id: { uuid }, feedback: e.feedback })
     // a status change or the end: the status of every goal of the action the bridge holds
     const status_list = this.goals.goalsOf(g.action).map((x) => ({
-      goal_info: { goal_id: { uuid: Buffer.from(x.goal.goalId).toString("base64") }, stamp: x.goal.stamp },
+      goal_info: { goal_id: { uuid: Buffer.from(x.goal.goalId).toString("base64") }, stamp: x.stamp },
       status: x.status,
     }))
     this.publish(this.feedOf(g.action, "status"), { status_list })
