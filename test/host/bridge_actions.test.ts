@@ -10,6 +10,7 @@ import { actionTypes, serviceTypes, Trigger } from "../../packages/host/src/gen/
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import type { RobotNode } from "../../packages/host/src/client/api"
+import { FleetNode } from "../../packages/host/src/client/fleet"
 import { connectFoxglove } from "./foxglove_helpers"
 
 const CHROMIUM = "/usr/bin/chromium"
@@ -185,12 +186,45 @@ describe("actions through the bridge (VM)", { timeout: 120000 }, () => {
     // the robot's onGoal refuses order 0: accepted false, not an error
     const rejected = await post(`${bridge.url}/api/actions/fibonacci`, { order: 0 })
     assert.deepEqual([rejected.status, rejected.body.accepted], [200, false])
+    // a goal the robot does not know: the stream ends with the robot's error at once
+    const unknown = await readEvents(`${bridge.url}/api/actions/fibonacci/goals/${"ab".repeat(16)}/events`)
+    assert.deepEqual(unknown.at(-1), { event: "error", data: { code: "invalid_argument", message: `unknown goal ${"ab".repeat(16)}` } })
     const badId = await fetch(`${bridge.url}/api/actions/fibonacci/goals/xyz/events`)
     assert.equal(badId.status, 400)
     const get = await fetch(`${bridge.url}/api/actions/fibonacci`)
     assert.equal(get.status, 405)
     const notJson = await fetch(`${bridge.url}/api/actions/fibonacci`, { method: "POST", body: "{}" })
     assert.equal(notJson.status, 415)
+  })
+
+  test("HTTP on a fleet: /api/actions/rover1/fibonacci, listed with its robot, to the end", async () => {
+    const fleet = new FleetNode("the test fleet")
+    fleet.add("rover1", await rig.connect())
+    const fb = await startBridge({ node: fleet, port: 0, typeRegistry: serviceTypes, actionTypes })
+    try {
+      // the fleet lists the robot's services once it has asked (polled, with a deadline)
+      let list: any
+      for (let i = 0; i < 100; i++) {
+        list = await (await fetch(`${fb.url}/api/actions`)).json()
+        if (list.actions.length) break
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      const a = list.actions.find((x: any) => x.name === "/rover1/fibonacci")
+      assert.ok(a, JSON.stringify(list))
+      assert.equal(a.robot, "rover1")
+      // a name without a robot: its first part is taken for one, as for services
+      const none = await post(`${fb.url}/api/actions/fibonacci`, { order: 3 })
+      assert.deepEqual([none.status, none.body.code], [503, "unavailable"])
+      assert.match(none.body.message, /^no robot fibonacci \(robots: rover1\)/)
+      const start = await post(`${fb.url}/api/actions/rover1/fibonacci`, { order: 4 })
+      assert.equal(start.status, 200, JSON.stringify(start.body))
+      assert.equal(start.body.action, "/rover1/fibonacci")
+      const events = await readEvents(`${fb.url}${start.body.events}`)
+      assert.deepEqual(events.at(-1)?.data.result.sequence, fib(4))
+    } finally {
+      await fb.close()
+      await fleet.close()
+    }
   })
 
   test("Foxglove: the feedback and status channels carry a goal sent over HTTP", async () => {
