@@ -212,7 +212,9 @@ async function actionRoute(o: HttpOptions, req: http.IncomingMessage, res: http.
       await f()
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e
-      sendError(res, e)
+      // the bridge's bound on goals is a rate limit, not a size one (413)
+      if (e.code === "resource_exhausted" && e.detail === goals.fullMessage) sendJson(res, 429, { code: e.code, message: e.detail })
+      else sendError(res, e)
     } finally {
       release()
     }

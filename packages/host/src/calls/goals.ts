@@ -115,6 +115,11 @@ export class GoalTracker {
     this.maxGoals = options.maxGoals ?? 256
   }
 
+  /** Why a goal is refused when the bridge holds `maxGoals` running goals (the error's detail). */
+  get fullMessage(): string {
+    return `the bridge follows ${this.maxGoals} running goals already; try again when one has ended`
+  }
+
   /** The robot's actions now: name, type, and the descriptor when the bridge knows the type. */
   async list(): Promise<{ name: string; type: string; descriptor?: ActionDescriptor<any, any, any> }[]> {
     return actionsOf(await this.pipeline.list()).map((a) => ({ ...a, descriptor: this.actions[a.type] }))
@@ -248,7 +253,7 @@ export class GoalTracker {
     if (this.goals.size < this.maxGoals) return
     let oldest: [string, TrackedGoal] | undefined
     for (const e of this.goals) if (e[1].end && (!oldest || e[1].endedAt < oldest[1].endedAt)) oldest = e
-    if (!oldest) throw new ServiceError("resource_exhausted", `the bridge follows ${this.maxGoals} running goals already`)
+    if (!oldest) throw new ServiceError("resource_exhausted", this.fullMessage)
     this.goals.delete(oldest[0])
   }
 }

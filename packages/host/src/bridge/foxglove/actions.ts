@@ -115,7 +115,8 @@ export class ActionFeeds {
     const uuid = Buffer.from(g.goal.goalId).toString("base64")
     if (e.kind === "feedback") return this.publish(this.feedOf(g.action, "feedback"), { goal_id: { uuid }, feedback: e.feedback })
     // a status change or the end: the status of every goal of the action the bridge holds
-    const status_list = this.goals.goalsOf(g.action).map((x) => ({
+    // (a goal lost to the bridge, or one the robot never had, is left out)
+    const status_list = this.goals.goalsOf(g.action).filter((x) => x.end?.kind !== "error").map((x) => ({
       goal_info: { goal_id: { uuid: Buffer.from(x.goal.goalId).toString("base64") }, stamp: x.stamp },
       status: x.status,
     }))
