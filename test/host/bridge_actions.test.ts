@@ -57,7 +57,7 @@ async function post(url: string, body: unknown, method = "POST"): Promise<{ stat
   return { status: res.status, body: await res.json() }
 }
 
-describe("actions through the bridge (VM)", { timeout: 120000 }, () => {
+describe("actions through the bridge (VM)", { timeout: 180000 }, () => {
   let rig: Rig
   let bridge: Bridge
   const cancels = async () => JSON.parse((await rig.node.createClient(Trigger, "action_probe").call({})).message).cancels as number

@@ -266,21 +266,37 @@
     for (const [name, ac] of following) if (!actions.some((a) => a.name === name)) (ac.abort(), following.delete(name))
   }
 
-  // The progress rule: a numeric feedback field named as a numeric goal field is that far toward it
-  // (feedback.distance / goal.distance); otherwise, when the goal has one numeric field (a count) and
-  // the feedback one array, the array's length against the count (Fibonacci: sequence.length /
-  // order). undefined when neither applies: no bar.
-  function progressOf(goal, feedback) {
-    const num = (v) => (typeof v === "number" ? v : typeof v === "string" && /^-?\d+(\.\d*)?$/.test(v) ? Number(v) : undefined)
-    if (!feedback || typeof feedback !== "object") return undefined
-    for (const [k, v] of Object.entries(feedback)) {
+  // The progress rule, first that fits (no bar when none does); values taken as absolute:
+  //  1. a numeric feedback field named as a numeric goal field: feedback / goal (e.g. distance);
+  //  2. a feedback field `<x>_remaining` beside another `<x>_...` one: done / (done + remaining)
+  //     (DriveDistance: distance_traveled, distance_remaining);
+  //  3. a count, the goal's `count` field or else its only numeric field, against the feedback's only
+  //     array (its length) or else its only integer field (Fibonacci: sequence.length / order; Scan:
+  //     pictures_taken / count).
+  const NUMERIC = /^(u?int(8|16|32|64)|byte|char|float32|float64)$/
+  function progressOf(goal, fb, goalTd, fbTd) {
+    const num = (v) => (typeof v === "number" ? Math.abs(v) : typeof v === "string" && /^-?\d+(\.\d*)?$/.test(v) ? Math.abs(Number(v)) : undefined)
+    const clamp = (x) => Math.max(0, Math.min(1, x))
+    if (!fb || typeof fb !== "object" || !goalTd || !fbTd) return undefined
+    const fields = (td, test) => td.fieldnames.filter((n, i) => td.fieldarraylen[i] === -1 && test.test(td.fieldtypes[i]))
+    for (const k of fields(fbTd, NUMERIC)) {
       const want = num(goal[k])
-      const have = num(v)
-      if (want && have !== undefined) return Math.max(0, Math.min(1, have / want))
+      if (want && num(fb[k]) !== undefined) return clamp(num(fb[k]) / want)
     }
-    const counts = Object.values(goal).map(num).filter((v) => v !== undefined)
-    const arrays = Object.values(feedback).filter((v) => Array.isArray(v))
-    if (counts.length === 1 && counts[0] > 0 && arrays.length === 1) return Math.max(0, Math.min(1, arrays[0].length / counts[0]))
+    for (const k of fields(fbTd, NUMERIC)) {
+      if (!k.endsWith("_remaining")) continue
+      const done = fields(fbTd, NUMERIC).find((o) => o !== k && o.startsWith(k.slice(0, -"remaining".length)))
+      const d = done && num(fb[done])
+      const left = num(fb[k])
+      if (d !== undefined && left !== undefined && d + left > 0) return clamp(d / (d + left))
+    }
+    const goalNums = fields(goalTd, NUMERIC)
+    const count = goalTd.fieldnames.includes("count") ? num(goal.count) : goalNums.length === 1 ? num(goal[goalNums[0]]) : undefined
+    if (!count) return undefined
+    const arrays = fbTd.fieldnames.filter((n, i) => fbTd.fieldarraylen[i] !== -1)
+    if (arrays.length === 1 && Array.isArray(fb[arrays[0]])) return clamp(fb[arrays[0]].length / count)
+    const ints = fields(fbTd, INT)
+    if (arrays.length === 0 && ints.length === 1 && num(fb[ints[0]]) !== undefined) return clamp(num(fb[ints[0]]) / count)
     return undefined
   }
 
@@ -301,8 +317,9 @@
     const bar = el("progress", { max: "1", value: "0", class: "hidden" })
     const pct = el("span", { class: "muted" })
     const feedback = el("pre", { class: "feedback hidden" })
+    const picture = el("img", { class: "picture hidden", alt: "picture in the goal's feedback" })
     const result = el("div", { class: "result" })
-    card.append(form, el("div", { class: "goal-row" }, el("span", { class: "muted", text: "goal" }), status, bar, pct), feedback, result)
+    card.append(form, el("div", { class: "goal-row" }, el("span", { class: "muted", text: "goal" }), status, bar, pct), feedback, picture, result)
     let goalId = null
     const setStatus = (name) => {
       status.textContent = name
@@ -323,6 +340,7 @@
       bar.classList.add("hidden")
       pct.textContent = ""
       feedback.classList.add("hidden")
+      picture.classList.add("hidden")
       result.className = "result"
       result.replaceChildren()
       setStatus("sending…")
@@ -348,8 +366,14 @@
         if (kind === "status") setStatus(d.status_name)
         else if (kind === "feedback") {
           feedback.classList.remove("hidden")
-          feedback.textContent = JSON.stringify(roundFloats(d.feedback, a.feedback))
-          const p = progressOf(goal, d.feedback)
+          // a picture in the feedback (Scan's) is shown, its bytes not printed
+          const { shown, images } = forDisplay(roundFloats(d.feedback, a.feedback))
+          feedback.textContent = JSON.stringify(shown)
+          if (images.length) {
+            picture.classList.remove("hidden")
+            picture.src = `data:image/${images[0].fmt};base64,${images[0].data}`
+          }
+          const p = progressOf(goal, d.feedback, a.goal[0], a.feedback[0])
           if (p !== undefined) {
             bar.classList.remove("hidden")
             bar.value = p
@@ -516,7 +540,7 @@
   }
 
   // Pictures (a CompressedImage: {format, data}) are shown as <img>; their bytes are not printed.
-  function showValues(box, values, ms) {
+  function forDisplay(values) {
     const images = []
     const shown = JSON.parse(JSON.stringify(values), function (key, v) {
       if (v && typeof v === "object" && typeof v.format === "string" && typeof v.data === "string") {
@@ -526,6 +550,10 @@
       }
       return v
     })
+    return { shown, images }
+  }
+  function showValues(box, values, ms) {
+    const { shown, images } = forDisplay(values)
     box.className = "result ok"
     box.replaceChildren(el("div", { class: "muted", text: `ok in ${ms} ms` }), el("pre", { class: "values", text: JSON.stringify(shown, null, 2) }))
     for (const im of images) box.append(el("img", { class: "picture", alt: "picture from the robot", src: `data:image/${im.fmt};base64,${im.data}` }))
