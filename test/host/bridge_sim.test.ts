@@ -80,6 +80,33 @@ describe("bridge + simulated robot", { timeout: 180000 }, () => {
     }
   })
 
+  test("HTTP: the robot's actions through the bridge: drive_distance and scan followed with server-sent events to the end", async () => {
+    /** POSTs a goal and reads its event stream to the end: the feedback and the last event */
+    const run = async (action: string, goal: unknown) => {
+      const res = await fetch(`${bridge.url}/api/actions/${action}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(goal) })
+      const start = (await res.json()) as any
+      assert.equal(start.accepted, true, JSON.stringify(start))
+      const text = await (await fetch(`${bridge.url}${start.events}`)).text()
+      const events = text
+        .split("\n\n")
+        .filter((b) => b.startsWith("event: "))
+        .map((b) => ({ event: b.slice(7, b.indexOf("\n")), data: JSON.parse(b.slice(b.indexOf("data: ") + 6)) }))
+      return { feedback: events.filter((e) => e.event === "feedback").map((e) => e.data.feedback), last: events[events.length - 1]! }
+    }
+    const actions = ((await (await fetch(`${bridge.url}/api/actions`)).json()) as any).actions.map((a: any) => `${a.name} ${a.type}`)
+    assert.ok(actions.includes("/drive_distance robot_interfaces/action/DriveDistance"), String(actions))
+    const drive = await run("drive_distance", { distance: 0.2, speed: 0.8 })
+    assert.deepEqual([drive.last.event, drive.last.data.status_name], ["result", "succeeded"])
+    assert.ok(drive.last.data.result.distance_traveled >= 0.2, JSON.stringify(drive.last.data))
+    const travelled = drive.feedback.map((f) => f.distance_traveled)
+    assert.ok(travelled.length >= 2 && travelled.every((d, i) => i === 0 || d >= travelled[i - 1]!), String(travelled))
+    // a picture per feedback, base64 JPEG (the bridge's JSON rules), every one heard
+    const scan = await run("scan", { from_angle: -20, to_angle: 20, count: 2, resolution: 0, quality: 0 })
+    assert.deepEqual([scan.last.event, scan.last.data.result.pictures_taken], ["result", 2])
+    assert.deepEqual(scan.feedback.map((f) => f.pictures_taken), [1, 2])
+    for (const f of scan.feedback) assert.equal(Buffer.from(f.image.data, "base64").subarray(0, 2).toString("hex"), "ffd8")
+  })
+
   test("roslib: several clients at once against the device, none misrouted", async () => {
     const clients = await Promise.all([0, 1, 2].map(() => connectRos(bridge.wsUrl)))
     try {

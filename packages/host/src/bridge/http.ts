@@ -1,6 +1,8 @@
 // The HTTP front end: the dashboard's static files and the JSON API (GET /api/services,
 // GET /api/state, POST /api/services/<name>, and for a fleet GET /api/robots and
-// POST /api/group/<name>?robots=<glob>). Calls go through the shared pipeline; tokens, origins and
+// POST /api/group/<name>?robots=<glob>; the actions: GET /api/actions, POST /api/actions/<name> to
+// start a goal, GET .../goals/<id>/events to follow it as server-sent events, .../result,
+// DELETE .../goals/<id> to cancel it). Calls go through the shared pipeline; tokens, origins and
 // the in-flight bound through the guard. A call takes its in-flight slot only once its body has
 // arrived, and a body must arrive within `bodyTimeoutMs` (408 and the connection closed otherwise):
 // a client announcing bodies it never sends holds no slot and no connection for long (issue 20).
@@ -15,6 +17,7 @@ import { parseJson, stringifyJson } from "../calls/json"
 import { normalizeName, splitRobotName } from "../client/names"
 import type { CallPipeline } from "../calls/pipeline"
 import { typedefs } from "../calls/rosapi"
+import type { GoalEvent, GoalTracker } from "../calls/goals"
 
 /** HTTP status for each error code. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -45,6 +48,8 @@ export interface HttpOptions {
   maxBytes: number
   /** Time a request body has to arrive in full, from its headers (ms). */
   bodyTimeoutMs: number
+  /** The goals the bridge follows (the action routes). */
+  goals: GoalTracker
 }
 
 /** The request handler for the bridge's HTTP server. */
@@ -141,6 +146,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
       }
       return
     }
+    if (url.pathname === "/api/actions" || url.pathname.startsWith("/api/actions/")) return actionRoute(o, req, res, url)
     if (url.pathname.startsWith("/api/services/")) {
       if (req.method !== "POST") return notAllowed(res, "POST", "call a service with POST and a JSON body")
       if (!isJson(req)) return notJson(res)
@@ -182,6 +188,134 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
       else res.destroy()
     })
   }
+}
+
+/** How long GET .../result waits for a goal to end when the request names no `timeout_ms`. */
+const RESULT_WAIT_MS = 60000
+/** A comment line on an event stream this often, so that idle streams are not taken for dead. */
+const SSE_KEEPALIVE_MS = 15000
+/** `/<action>/goals/<id>[/events|/result|/cancel]` after /api/actions (the action's name may have a robot's namespace). */
+const GOAL_PATH = /^(\/.+?)\/goals(?:\/([^/]+)(\/events|\/result|\/cancel)?)?$/
+
+/** The routes under /api/actions (see docs/bridge.md, "Actions over HTTP"). */
+async function actionRoute(o: HttpOptions, req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  const { pipeline, goals, guard } = o
+  const rest = decodeURIComponent(url.pathname.slice("/api/actions".length)).replace(/(.)\/$/, "$1")
+  const tq = Number(url.searchParams.get("timeout_ms"))
+  const timeoutMs = tq > 0 ? tq : o.defaultTimeoutMs
+  const address = clientAddress(req)
+  /** a call to the robot on behalf of this connection: one in-flight slot while it runs */
+  const withSlot = async (f: () => Promise<void>) => {
+    const release = guard.acquire(address, req.socket)
+    if (!release) return sendJson(res, 429, { code: "resource_exhausted", message: guard.refusal(address, req.socket) })
+    try {
+      await f()
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e
+      // the bridge's bound on goals is a rate limit, not a size one (413)
+      if (e.code === "resource_exhausted" && e.detail === goals.fullMessage) sendJson(res, 429, { code: e.code, message: e.detail })
+      else sendError(res, e)
+    } finally {
+      release()
+    }
+  }
+  if (rest === "" || rest === "/") {
+    if (req.method !== "GET") return notAllowed(res, "GET", "list the actions with GET")
+    const list = await goals.list()
+    sendJson(res, 200, {
+      state: pipeline.node.state,
+      actions: list.map((a) => ({
+        name: a.name,
+        ...(pipeline.fleet ? { robot: splitRobotName(a.name)?.robot ?? "" } : {}),
+        type: a.type,
+        known: !!a.descriptor,
+        text: a.descriptor?.text ?? "",
+        goal: a.descriptor ? typedefs(a.descriptor.goal.definitions) : [],
+        result: a.descriptor ? typedefs(a.descriptor.result.definitions) : [],
+        feedback: a.descriptor ? typedefs(a.descriptor.feedback.definitions) : [],
+      })),
+    })
+    return
+  }
+  const m = GOAL_PATH.exec(rest)
+  if (!m) {
+    // POST /api/actions/<name>: a new goal
+    if (req.method !== "POST") return notAllowed(res, "POST", "send a goal with POST and the goal as a JSON body")
+    const goal = await readJsonRequest(req, res, o.maxBytes, o.bodyTimeoutMs)
+    if (goal === NO_BODY) return
+    return withSlot(async () => {
+      const caller = { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket }
+      const ac = new AbortController()
+      const onClose = () => ac.abort(new ServiceError("cancelled", "the HTTP client went away"))
+      res.on("close", onClose)
+      const g = await goals.start(rest, goal, { timeoutMs, caller, signal: ac.signal }).finally(() => res.off("close", onClose))
+      if (!g) return sendJson(res, 200, { action: normalizeName(rest), accepted: false })
+      sendJson(res, 200, { ...g.snapshot(), accepted: true, events: `/api/actions${g.action}/goals/${g.id}/events` })
+    })
+  }
+  const [, action, id, what] = m as unknown as [string, string, string | undefined, string | undefined]
+  if (id === undefined) {
+    if (req.method !== "GET") return notAllowed(res, "GET", "list the goals the bridge follows with GET")
+    sendJson(res, 200, { action: normalizeName(action), goals: goals.goalsOf(action).map((g) => g.snapshot()) })
+    return
+  }
+  const cancel = what === "/cancel" ? req.method === "POST" : what === undefined && req.method === "DELETE"
+  if (cancel) {
+    req.resume()
+    return withSlot(async () => {
+      const code = await goals.cancel(action, id, { timeoutMs, caller: { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket } })
+      sendJson(res, 200, { action: normalizeName(action), goal_id: id, return_code: code, canceling: code === 0 })
+    })
+  }
+  if (req.method !== "GET") return notAllowed(res, what === "/cancel" ? "POST" : "GET, DELETE", what === "/cancel" ? "cancel a goal with POST" : "read a goal with GET, cancel it with DELETE")
+  let g
+  try {
+    g = await goals.follow(action, id)
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e
+    return sendError(res, e)
+  }
+  if (what === undefined) return sendJson(res, 200, g.snapshot())
+  if (what === "/result") {
+    const wait = tq > 0 ? tq : RESULT_WAIT_MS
+    const end = await new Promise<Extract<GoalEvent, { kind: "result" | "error" }> | undefined>((resolve) => {
+      const timer = setTimeout(() => finish(undefined), wait)
+      const finish = (e: Extract<GoalEvent, { kind: "result" | "error" }> | undefined) => {
+        clearTimeout(timer)
+        off()
+        res.off("close", gone)
+        resolve(e)
+      }
+      const gone = () => finish(undefined)
+      res.on("close", gone)
+      const off = g.subscribe((e) => {
+        if (e.kind === "result" || e.kind === "error") queueMicrotask(() => finish(e))
+      })
+    })
+    if (res.destroyed) return
+    if (!end) return sendJson(res, 504, { code: "deadline_exceeded", message: `goal ${id} is still running after ${wait} ms (status ${g.snapshot().status_name})` })
+    if (end.kind === "error") return sendError(res, new ServiceError(end.code as ErrorCode, end.message))
+    const { kind: _kind, ...body } = end
+    return sendJson(res, 200, { action: g.action, goal_id: g.id, ...body })
+  }
+  // server-sent events: status and feedback as they come, then the result (or the error), then the end
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" })
+  const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), SSE_KEEPALIVE_MS)
+  let n = 0
+  let off = () => {}
+  const stop = () => {
+    clearInterval(keepAlive)
+    off()
+  }
+  res.on("close", stop)
+  off = g.subscribe((e) => {
+    const { kind, ...data } = e
+    res.write(`event: ${kind}\nid: ${++n}\ndata: ${stringifyJson(data)}\n\n`)
+    if (kind === "result" || kind === "error") {
+      queueMicrotask(stop)
+      res.end()
+    }
+  })
 }
 
 function sendError(res: http.ServerResponse, e: ServiceError) {

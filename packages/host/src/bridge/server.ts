@@ -18,7 +18,9 @@ import { CallPipeline } from "../calls/pipeline"
 import { RosbridgeFrontEnd } from "./rosbridge"
 import type { ActionRegistry, TypeRegistry } from "../calls/rosapi"
 import { ActionGoals } from "../calls/actions"
-import { actionTypes as builtInActionTypes } from "../gen/interfaces"
+import { GoalTracker } from "../calls/goals"
+import { projectActionTypes } from "../cli/types"
+import { actionWire } from "../runtime/action"
 
 export { isLoopback } from "./guard"
 export { HTTP_STATUS } from "./http"
@@ -51,9 +53,10 @@ export interface BridgeOptions {
   /** Service descriptors by full type name (packages/host/src/gen/interfaces.ts `serviceTypes`). */
   typeRegistry: TypeRegistry
   /**
-   * Action descriptors by full type name (cli/types.ts `projectActionTypes()`); default: the
-   * built-in ones (packages/host/src/gen/interfaces.ts `actionTypes`). An action whose type is
-   * not here is listed but refused goals (`unimplemented`).
+   * Action descriptors by full type name (packages/host/src/gen/interfaces.ts `actionTypes`; default:
+   * the built-in ones and the project's `.action` files, cli/types.ts `projectActionTypes`). Their
+   * four services (`<name>/_action/...`) join `typeRegistry`. An action whose type is not here is
+   * listed but refused goals (`unimplemented`).
    */
   actionTypes?: ActionRegistry
   /** Timeout of a call that names none (ms, default 10000). */
@@ -101,11 +104,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const defaultTimeoutMs = options.callTimeoutMs ?? 10000
   const log = options.log ?? (() => {})
   const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
-  const pipeline = new CallPipeline(options.node, options.typeRegistry, log, options.actionTypes ?? builtInActionTypes)
-  // one goal tracker for every client and front end (calls/actions.ts)
+  const actionTypes = options.actionTypes ?? projectActionTypes()
+  const pipeline = new CallPipeline(options.node, withActionServices(options.typeRegistry, actionTypes), log, actionTypes)
+  // goal trackers: rosbridge's (calls/actions.ts) and HTTP's and Foxglove's (calls/goals.ts)
   const actions = new ActionGoals(pipeline, log)
+  const goals = new GoalTracker(pipeline, actionTypes)
   const rosbridge = new RosbridgeFrontEnd({ pipeline, actions, guard, defaultTimeoutMs, maxBytes, log })
-  const foxglove = new FoxgloveFrontEnd({ pipeline, guard, defaultTimeoutMs, log, encoding: options.foxgloveEncoding })
+  const foxglove = new FoxgloveFrontEnd({ pipeline, guard, defaultTimeoutMs, log, encoding: options.foxgloveEncoding, goals })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes })
   const foxWss = new WebSocketServer({
@@ -141,7 +146,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   // never end, a body nobody asks for); checked every second rather than every 30 s
   const server = http.createServer(
     { headersTimeout: bodyTimeoutMs, requestTimeout: 2 * bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, bodyTimeoutMs) },
-    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs }),
+    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs, goals }),
   )
   server.on("upgrade", onUpgrade(false))
   const servers = [server]
@@ -184,6 +189,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       rosbridge.close()
       foxglove.close()
       actions.close()
+      goals.close()
       pipeline.close()
       wss.close()
       foxWss.close()
@@ -195,6 +201,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       )
     },
   }
+}
+
+/** `registry` and the four services of every action (send_goal, cancel_goal, get_result, watch), so that any front end can call them. */
+function withActionServices(registry: TypeRegistry, actions: ActionRegistry): TypeRegistry {
+  const out: Record<string, TypeRegistry[string]> = {}
+  for (const a of Object.values(actions)) for (const s of Object.values(actionWire(a))) out[s.fullName] = s
+  return { ...out, ...registry }
 }
 
 /** Listens on host:port; the port actually bound (port 0 picks one). Rejects naming the problem. */

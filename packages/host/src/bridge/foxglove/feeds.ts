@@ -54,12 +54,15 @@ export class Feeds {
   }
 
   /** The camera channel, and the state channel when the bridge knows GetState, of one robot. */
+  /** The channel id of `topic`: the same for as long as the bridge runs (the action channels take theirs here too). */
+  idOf(topic: string): number {
+    let id = this.channelIdOfTopic.get(topic)
+    if (id === undefined) this.channelIdOfTopic.set(topic, (id = this.nextChannelId++))
+    return id
+  }
+
   private addFeeds(robot: string | undefined): Channel[] {
-    const idOf = (topic: string) => {
-      let id = this.channelIdOfTopic.get(topic)
-      if (id === undefined) this.channelIdOfTopic.set(topic, (id = this.nextChannelId++))
-      return id
-    }
+    const idOf = (topic: string) => this.idOf(topic)
     const added: Feed[] = [
       {
         kind: "camera",

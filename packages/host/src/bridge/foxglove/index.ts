@@ -1,11 +1,14 @@
 // The Foxglove WebSocket front end (subprotocol `foxglove.websocket.v1`, the protocol Foxglove and
 // Lichtblick speak): the clients and serverInfo (with a fleet, its robots and their presence in the
-// metadata), tying the services (services.ts) and the channels (feeds.ts) together. See docs/bridge.md.
+// metadata), tying the services (services.ts) and the channels (feeds.ts; the actions' status and
+// feedback: actions.ts) together. See docs/bridge.md.
 import type { WebSocket } from "ws"
 import { ServiceError } from "../../client/errors"
 import { splitRobotName } from "../../client/names"
 import { Clients, type Conn } from "./clients"
 import { Feeds } from "./feeds"
+import { ActionFeeds } from "./actions"
+import type { GoalTracker } from "../../calls/goals"
 import { STATUS_ERROR, STATUS_WARNING, toBuffer } from "./framing"
 import { Services, type ServiceOptions } from "./services"
 
@@ -18,6 +21,8 @@ export const FOXGLOVE_PORT = 8765
 
 export interface FoxgloveOptions extends ServiceOptions {
   log: (line: string) => void
+  /** The goals the bridge follows: their status and feedback feed the action channels. */
+  goals: GoalTracker
 }
 
 // Why not the FoxgloveServer class of @foxglove/ws-protocol: it does not answer a call to an
@@ -29,6 +34,7 @@ export class FoxgloveFrontEnd {
   private sessionId = newSessionId()
   private readonly services: Services
   private readonly feeds: Feeds
+  private readonly actionFeeds: ActionFeeds
   private readonly offs: (() => void)[]
   private metadataText = ""
 
@@ -38,6 +44,8 @@ export class FoxgloveFrontEnd {
     this.services = new Services(o, this.clients)
     this.feeds = new Feeds(p, this.clients, o.log)
     this.feeds.syncFeeds()
+    this.actionFeeds = new ActionFeeds(p, o.goals, this.clients, (topic) => this.feeds.idOf(topic))
+    this.actionFeeds.sync()
     this.metadataText = JSON.stringify(this.metadata())
     this.offs = [
       p.onChange(({ restarted, robot }) => {
@@ -51,6 +59,7 @@ export class FoxgloveFrontEnd {
           for (const c of this.clients.conns) this.clients.sendJson(c, this.serverInfo())
         }
         this.feeds.syncFeeds()
+        this.actionFeeds.sync()
         this.services.syncServices()
         // a fleet's presence is in the metadata: a robot coming or going is a new serverInfo (same
         // session); a single robot's clients get serverInfo only with a new session, as before
@@ -61,7 +70,7 @@ export class FoxgloveFrontEnd {
           // (the same ids and content, which clients take as no change)
           for (const c of this.clients.conns) {
             this.clients.sendJson(c, this.serverInfo())
-            this.clients.sendJson(c, { op: "advertise", channels: this.feeds.channels })
+            this.clients.sendJson(c, { op: "advertise", channels: this.channels() })
           }
         }
         this.feeds.maybePoll()
@@ -93,12 +102,18 @@ export class FoxgloveFrontEnd {
       for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "the client went away"))
     })
     this.clients.sendJson(c, this.serverInfo())
-    this.clients.sendJson(c, { op: "advertise", channels: this.feeds.channels })
+    this.clients.sendJson(c, { op: "advertise", channels: this.channels() })
     this.services.advertiseTo(c)
+  }
+
+  /** every channel: the camera and state feeds, and the actions' */
+  private channels() {
+    return [...this.feeds.channels, ...this.actionFeeds.channels]
   }
 
   close(): void {
     this.feeds.close()
+    this.actionFeeds.close()
     for (const off of this.offs) off()
     for (const c of this.clients.conns) {
       for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "bridge closing"))
@@ -143,7 +158,7 @@ export class FoxgloveFrontEnd {
             this.clients.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
             continue
           }
-          if (!this.feeds.has(x.channelId)) {
+          if (!this.feeds.has(x.channelId) && !this.actionFeeds.has(x.channelId)) {
             this.clients.status(c, STATUS_ERROR, `subscribe: no channel ${x.channelId}`)
             continue
           }
@@ -160,7 +175,7 @@ export class FoxgloveFrontEnd {
         for (const id of Array.isArray(m.subscriptionIds) ? m.subscriptionIds : []) c.subs.delete(id as number)
         return
       default:
-        return this.clients.status(c, STATUS_WARNING, `op '${String(m.op)}' is not supported: this bridge offers the robot's services and the camera and state channels`)
+        return this.clients.status(c, STATUS_WARNING, `op '${String(m.op)}' is not supported: this bridge offers the robot's services and the camera, state and action channels`)
     }
   }
 }

@@ -5,8 +5,11 @@
 // polled one call at a time), the camera with a live mode and a progress bar, and a drive pad with
 // a STOP button. When the bridge serves a fleet (the state message has `robots`), a robot picker
 // (online/offline, live) chooses the robot whose namespaced services (/robot2/...) the cockpit and
-// the service list work on; ?robot= picks one at load. A token, when the bridge needs one, comes
-// from the page's ?token=.
+// the service list work on; ?robot= picks one at load. Above the services, an action panel per
+// action (GET /api/actions): a goal form, Send goal (POST /api/actions/<name>), live status and
+// feedback (the goal's server-sent events, read with fetch so the token goes in a header), a
+// progress bar where the feedback allows one (see `progressOf`), the result, and Cancel. A token,
+// when the bridge needs one, comes from the page's ?token=.
 "use strict"
 ;(() => {
   const token = new URLSearchParams(location.search).get("token") || ""
@@ -55,8 +58,7 @@
     ws.onmessage = (ev) => {
       let m
       try {
-        // integers beyond 2^53 (int64) would lose digits as JS numbers: keep them as digit strings
-        m = JSON.parse(String(ev.data).replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"$2"'))
+        m = parseExact(ev.data)
       } catch {
         return
       }
@@ -203,8 +205,10 @@
   // ---- services and forms
   // the last GET /api/services answer (a fleet's: every online robot's, namespaced)
   let servicesBody = null
+  const authHeaders = () => (token ? { authorization: `Bearer ${token}` } : {})
   async function loadServices() {
-    const res = await fetch("/api/services", { headers: token ? { authorization: `Bearer ${token}` } : {} })
+    loadActions()
+    const res = await fetch("/api/services", { headers: authHeaders() })
     const body = await res.json()
     if (!res.ok) {
       servicesBody = null
@@ -219,7 +223,8 @@
     box.replaceChildren()
     // a fleet: the picked robot's services only (/robot2/add_two_ints); the cockpit uses them too
     const prefix = robots && picked ? `/${picked}` : ""
-    const services = robots ? body.services.filter((s) => s.name.startsWith(`${prefix}/`)) : body.services
+    // an action's own services (<name>/_action/send_goal, ...) are its panel's business, as ROS 2 hides them
+    const services = (robots ? body.services.filter((s) => s.name.startsWith(`${prefix}/`)) : body.services).filter((s) => !ACTION_SERVICE.test(s.name))
     if (robots) {
       const r = robots.find((x) => x.name === picked)
       box.append(el("h2", { text: picked ? `Services of ${picked}` : "Services" }))
@@ -227,7 +232,218 @@
     } else if (!services.length) box.append(el("p", { class: "muted", text: `no services (robot ${body.state})` }))
     for (const s of services) box.append(serviceCard(s))
     setupCockpit(services, prefix)
+    if (actionsBody) showActions(actionsBody)
   }
+
+  // ---- actions: one panel per action, each following its latest goal
+  const ACTION_SERVICE = /\/_action\/(send_goal|cancel_goal|get_result|watch)$/
+  let actionsBody = null
+  // the goal streams being read, by action name: a new goal of the same panel (or a new list) ends the old one's
+  const following = new Map()
+  async function loadActions() {
+    try {
+      const res = await fetch("/api/actions", { headers: authHeaders() })
+      actionsBody = res.ok ? await res.json() : null
+    } catch {
+      actionsBody = null
+    }
+    showActions(actionsBody)
+  }
+  function showActions(body) {
+    const box = $("#actions")
+    const prefix = robots && picked ? `/${picked}/` : "/"
+    const actions = body ? body.actions.filter((a) => a.name.startsWith(prefix)) : []
+    // a panel stays as it is (its goal, feedback and result) while its action does
+    const kept = new Map([...box.querySelectorAll(".action")].map((c) => [c.dataset.action, c]))
+    box.replaceChildren()
+    box.classList.toggle("hidden", !actions.length)
+    if (!actions.length) return
+    box.append(el("h2", { text: "Actions" }))
+    for (const a of actions) {
+      const old = kept.get(a.name)
+      box.append(old && old.dataset.type === a.type ? old : actionCard(a))
+    }
+    for (const [name, ac] of following) if (!actions.some((a) => a.name === name)) (ac.abort(), following.delete(name))
+  }
+
+  // The progress rule, first that fits (no bar when none does); values taken as absolute:
+  //  1. a numeric feedback field named as a numeric goal field: feedback / goal (e.g. distance);
+  //  2. a feedback field `<x>_remaining` beside another `<x>_...` one: done / (done + remaining)
+  //     (DriveDistance: distance_traveled, distance_remaining);
+  //  3. a count, the goal's `count` field or else its only numeric field, against the feedback's only
+  //     array (its length) or else its only integer field (Fibonacci: sequence.length / order; Scan:
+  //     pictures_taken / count).
+  const NUMERIC = /^(u?int(8|16|32|64)|byte|char|float32|float64)$/
+  function progressOf(goal, fb, goalTd, fbTd) {
+    const num = (v) => (typeof v === "number" ? Math.abs(v) : typeof v === "string" && /^-?\d+(\.\d*)?$/.test(v) ? Math.abs(Number(v)) : undefined)
+    const clamp = (x) => Math.max(0, Math.min(1, x))
+    if (!fb || typeof fb !== "object" || !goalTd || !fbTd) return undefined
+    const fields = (td, test) => td.fieldnames.filter((n, i) => td.fieldarraylen[i] === -1 && test.test(td.fieldtypes[i]))
+    for (const k of fields(fbTd, NUMERIC)) {
+      const want = num(goal[k])
+      if (want && num(fb[k]) !== undefined) return clamp(num(fb[k]) / want)
+    }
+    for (const k of fields(fbTd, NUMERIC)) {
+      if (!k.endsWith("_remaining")) continue
+      const done = fields(fbTd, NUMERIC).find((o) => o !== k && o.startsWith(k.slice(0, -"remaining".length)))
+      const d = done && num(fb[done])
+      const left = num(fb[k])
+      if (d !== undefined && left !== undefined && d + left > 0) return clamp(d / (d + left))
+    }
+    const goalNums = fields(goalTd, NUMERIC)
+    const count = goalTd.fieldnames.includes("count") ? num(goal.count) : goalNums.length === 1 ? num(goal[goalNums[0]]) : undefined
+    if (!count) return undefined
+    const arrays = fbTd.fieldnames.filter((n, i) => fbTd.fieldarraylen[i] !== -1)
+    if (arrays.length === 1 && Array.isArray(fb[arrays[0]])) return clamp(fb[arrays[0]].length / count)
+    const ints = fields(fbTd, INT)
+    if (arrays.length === 0 && ints.length === 1 && num(fb[ints[0]]) !== undefined) return clamp(num(fb[ints[0]]) / count)
+    return undefined
+  }
+
+  function actionCard(a) {
+    const card = el("div", { class: "service action", "data-action": a.name, "data-type": a.type })
+    card.append(el("h3", { text: a.name }), el("div", { class: "type", text: a.type }))
+    if (!a.known) {
+      card.append(el("p", { class: "muted", text: "the bridge has no definition of this action type" }))
+      return card
+    }
+    const defs = new Map(a.goal.map((t) => [t.type, t]))
+    const form = el("form", { "data-action": a.name })
+    const readers = buildFields(form, a.goal[0], defs, "")
+    const send = el("button", { type: "submit", class: "send", text: "Send goal" })
+    const cancel = el("button", { type: "button", class: "cancel", text: "Cancel", disabled: "" })
+    form.append(el("div", { class: "buttons" }, send, cancel))
+    const status = el("span", { class: "goal-status", text: "no goal" })
+    const bar = el("progress", { max: "1", value: "0", class: "hidden" })
+    const pct = el("span", { class: "muted" })
+    const feedback = el("pre", { class: "feedback hidden" })
+    const picture = el("img", { class: "picture hidden", alt: "picture in the goal's feedback" })
+    const result = el("div", { class: "result" })
+    card.append(form, el("div", { class: "goal-row" }, el("span", { class: "muted", text: "goal" }), status, bar, pct), feedback, picture, result)
+    let goalId = null
+    const setStatus = (name) => {
+      status.textContent = name
+      status.dataset.status = name
+    }
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault()
+      let goal
+      try {
+        goal = readers()
+      } catch (e) {
+        return showError(result, `invalid input: ${e.message}`)
+      }
+      const prev = following.get(a.name)
+      if (prev) prev.abort()
+      goalId = null
+      cancel.disabled = true
+      bar.classList.add("hidden")
+      pct.textContent = ""
+      feedback.classList.add("hidden")
+      picture.classList.add("hidden")
+      result.className = "result"
+      result.replaceChildren()
+      setStatus("sending…")
+      const t0 = performance.now()
+      let body
+      try {
+        const res = await fetch(`/api/actions${a.name}`, { method: "POST", headers: { ...authHeaders(), "content-type": "application/json" }, body: JSON.stringify(goal) })
+        body = parseExact(await res.text())
+        if (!res.ok) {
+          setStatus("error")
+          return showError(result, `${body.code}: ${body.message}`)
+        }
+      } catch (e) {
+        setStatus("error")
+        return showError(result, e.message)
+      }
+      if (!body.accepted) return setStatus("rejected")
+      goalId = body.goal_id
+      cancel.disabled = false
+      const ac = new AbortController()
+      following.set(a.name, ac)
+      const onEvent = (kind, d) => {
+        if (kind === "status") setStatus(d.status_name)
+        else if (kind === "feedback") {
+          feedback.classList.remove("hidden")
+          // a picture in the feedback (Scan's) is shown, its bytes not printed
+          const { shown, images } = forDisplay(roundFloats(d.feedback, a.feedback))
+          feedback.textContent = JSON.stringify(shown)
+          if (images.length) {
+            picture.classList.remove("hidden")
+            picture.src = `data:image/${images[0].fmt};base64,${images[0].data}`
+          }
+          const p = progressOf(goal, d.feedback, a.goal[0], a.feedback[0])
+          if (p !== undefined) {
+            bar.classList.remove("hidden")
+            bar.value = p
+            pct.textContent = `${Math.round(p * 100)} %`
+          }
+        } else if (kind === "result") {
+          setStatus(d.status_name)
+          cancel.disabled = true
+          const ms = (performance.now() - t0).toFixed(0)
+          if (d.error) showError(result, `${d.status_name}: ${d.error}`, ms)
+          else {
+            showValues(result, roundFloats(d.result, a.result), ms)
+            result.firstChild.textContent = `${d.status_name} in ${ms} ms`
+          }
+          if (d.status_name === "succeeded" && !bar.classList.contains("hidden")) ((bar.value = 1), (pct.textContent = "100 %"))
+        } else if (kind === "error") {
+          setStatus("lost")
+          cancel.disabled = true
+          showError(result, `${d.code}: ${d.message}`)
+        }
+      }
+      try {
+        await readEvents(`/api/actions${a.name}/goals/${goalId}/events`, ac.signal, onEvent)
+      } catch (e) {
+        if (!ac.signal.aborted) showError(result, `following the goal: ${e.message}`)
+      } finally {
+        if (following.get(a.name) === ac) following.delete(a.name)
+      }
+    })
+    cancel.addEventListener("click", async () => {
+      if (!goalId) return
+      cancel.disabled = true
+      try {
+        const res = await fetch(`/api/actions${a.name}/goals/${goalId}/cancel`, { method: "POST", headers: authHeaders() })
+        const b = await res.json()
+        if (!res.ok) showError(result, `cancel: ${b.code}: ${b.message}`)
+        else if (!b.canceling) showError(result, `cancel: the robot did not cancel the goal (return code ${b.return_code})`)
+      } catch (e) {
+        showError(result, `cancel: ${e.message}`)
+      }
+    })
+    return card
+  }
+
+  // Reads a server-sent event stream (fetch, so that the token travels in a header), calling
+  // onEvent(kind, data) for each event, until the stream ends.
+  async function readEvents(url, signal, onEvent) {
+    const res = await fetch(url, { headers: authHeaders(), signal })
+    if (!res.ok) {
+      const b = await res.json()
+      throw new Error(`${b.code}: ${b.message}`)
+    }
+    const reader = res.body.getReader()
+    const dec = new TextDecoder()
+    let buf = ""
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      buf += dec.decode(value, { stream: true })
+      for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+        const lines = buf.slice(0, i).split("\n")
+        buf = buf.slice(i + 2)
+        const kind = (lines.find((l) => l.startsWith("event: ")) || "").slice(7)
+        const data = lines.find((l) => l.startsWith("data: "))
+        if (kind && data) onEvent(kind, parseExact(data.slice(6)))
+      }
+    }
+  }
+  // integers beyond 2^53 (int64) would lose digits as JS numbers: keep them as digit strings
+  const parseExact = (text) => JSON.parse(String(text).replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]}])/g, '$1"$2"'))
 
   const INT = /^(u?int(8|16|32|64)|byte|char)$/
   function serviceCard(s) {
@@ -324,7 +540,7 @@
   }
 
   // Pictures (a CompressedImage: {format, data}) are shown as <img>; their bytes are not printed.
-  function showValues(box, values, ms) {
+  function forDisplay(values) {
     const images = []
     const shown = JSON.parse(JSON.stringify(values), function (key, v) {
       if (v && typeof v === "object" && typeof v.format === "string" && typeof v.data === "string") {
@@ -334,6 +550,10 @@
       }
       return v
     })
+    return { shown, images }
+  }
+  function showValues(box, values, ms) {
+    const { shown, images } = forDisplay(values)
     box.className = "result ok"
     box.replaceChildren(el("div", { class: "muted", text: `ok in ${ms} ms` }), el("pre", { class: "values", text: JSON.stringify(shown, null, 2) }))
     for (const im of images) box.append(el("img", { class: "picture", alt: "picture from the robot", src: `data:image/${im.fmt};base64,${im.data}` }))
