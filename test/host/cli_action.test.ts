@@ -143,7 +143,8 @@ describe("robot action (VM)", { timeout: 180000 }, () => {
       assert.match(r.stderr, re)
     }
     // a bridge that knows the services' names but not the action's types says it cannot serve the goal
-    const old = await startBridge({ node: rig.node, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes })
+    // (as an older bridge: no action types, so the four services are not in its type registry)
+    const old = await startBridge({ node: rig.node, host: "127.0.0.1", port: 0, typeRegistry: serviceTypes, actionTypes: {} })
     try {
       const r = await robot(["action", "send_goal", "/fibonacci", FIB, "{order: 2}", "--url", old.wsUrl])
       assert.equal(r.code, 1)
