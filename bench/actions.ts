@@ -7,8 +7,10 @@
 //                               (the embedded broker)
 //   action_exactly_once         execute runs / goals sent, 30 goals through a link with 5% loss each way
 //   action_cancel_p99_ms        the robot firmware (src/main.ts) with the simulated hardware: from
-//                               cancel() of a running drive_distance goal to the simulated motors
-//                               stopped (read on the host's motor servers), p99 (and p50) of 20 after one not counted
+//                               cancel() of a drive_distance goal 200-500 ms into its run to the
+//                               simulated motors stopped (read on the host's motor servers), p99 (and
+//                               p50) of 20 after one not counted; action_cancel_at_start_* the same
+//                               right after the goal's first feedback (10 goals)
 import { ActionClient } from "../packages/host/src/client/action"
 import { connect } from "../packages/host/src/client/node"
 import type { RobotNode } from "../packages/host/src/client/api"
@@ -113,9 +115,12 @@ async function main() {
   try {
     const drive = new ActionClient(robot.node!, DriveDistance, "drive_distance")
     const stopped = () => robot.hardware.state().leftSpeed === 0 && robot.hardware.state().rightSpeed === 0
+    // a cancel mid-goal (200-500 ms after the first feedback) and one right after the first
+    // feedback, when the goal's start has spent the runtime's burst of packets (each packet then
+    // waits for its 20 ms slot: ../shared/DEVICESCRIPT.md), reported apart
     const cancelT: number[] = []
-    // (one more first, not counted: the first cancel after start-up runs code paths for the first time)
-    for (let i = -1; i < 20; i++) {
+    const startT: number[] = []
+    const cancelOnce = async (i: number, atStart: boolean): Promise<number> => {
       const g = await drive.sendGoal({ distance: i % 2 ? 3 : -3, speed: 0.5 })
       await new Promise<void>((resolve) => {
         const off = g.onFeedback(() => {
@@ -123,20 +128,28 @@ async function main() {
           resolve()
         })
       })
-      if (stopped()) throw new Error("the motors are not running after the first feedback")
+      if (!atStart) await new Promise((r) => setTimeout(r, 200 + 100 * (i % 4)))
+      if (stopped()) throw new Error("the motors are not running during the goal")
       const t0 = performance.now()
       const c = g.cancel()
       while (!stopped()) {
         if (performance.now() - t0 > 5000) throw new Error("the motors did not stop within 5 s of the cancel")
         await new Promise((r) => setImmediate(r))
       }
-      if (i >= 0) cancelT.push(performance.now() - t0)
+      const ms = performance.now() - t0
       await c
       await g.result()
+      return ms
     }
+    // (one first, not counted: the first cancel after start-up runs code paths for the first time)
+    await cancelOnce(0, false)
+    for (let i = 0; i < 20; i++) cancelT.push(await cancelOnce(i, false))
+    for (let i = 0; i < 10; i++) startT.push(await cancelOnce(i, true))
     drive.close()
     out.action_cancel_p50_ms = r2(pct(cancelT, 50))
     out.action_cancel_p99_ms = r2(pct(cancelT, 99))
+    out.action_cancel_at_start_p50_ms = r2(pct(startT, 50))
+    out.action_cancel_at_start_p99_ms = r2(pct(startT, 99))
   } finally {
     await robot.close()
   }

@@ -171,7 +171,9 @@ export class Robot {
                     h.feedback(fb(done * dir, (target * dir - done) * dir))
                     next = ds.millis() + 100
                 }
-                await ds.sleep(10)
+                // the encoders stream their position every 50 ms: reading them faster only fills the
+                // bus, and a cancel's motor writes then wait behind the reads (bench/actions.ts)
+                await ds.sleep(50)
             }
         } finally {
             if (gen === this.driveGeneration) await this.stop()
