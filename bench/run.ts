@@ -29,6 +29,8 @@
 //   bridge_*               bench/bridge.ts: the bridge's added cost, calls/s, and bridge_victim_call_p99_ms
 //                          (another client's small call while one client abuses the bridge, issue 20)
 //   fleet_*                bench/fleet.ts: in-memory MQTT robots on the embedded broker
+//   action_*               bench/actions.ts: ROS 2 actions on the robot (accept vs a call, feedback
+//                          rate over Jacdac and MQTT, exactly once under loss, cancel to motors stopped)
 //   sim_start*, sim_stop_mean_ms  bench/starts.ts: `robot sim` started 20 times in a row on a loaded
 //                          machine, each opening 9090 and stopped before the next (issue 17)
 import { readFileSync } from "node:fs"
@@ -43,6 +45,7 @@ import { ROOT } from "../packages/host/src/sim/vm"
 import { jd, type JD } from "../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, uploadHash } from "../test/host/services_fixture"
 import { SIZE_TARGETS, sizeFigures } from "./size"
+import { ACTION_TARGETS } from "./actions"
 import { CMD_ECHO, encodeCall, encodeList, packRecords, encodePoll } from "../packages/host/src/client/records"
 import { linkModel, rng } from "../test/support/link"
 import { heapFree } from "../test/support/heap"
@@ -375,6 +378,10 @@ async function main() {
   const f = JSON.parse(text.slice(text.lastIndexOf("\n{") + 1)) as Record<string, unknown>
   // its round trips are in-memory robots': keep them apart from the VM's
   for (const [k, v] of Object.entries(f)) out[k.startsWith("fleet_") ? k : `fleet_${k}`] = v
+  log("actions: accept, feedback rate, exactly once, cancel to motors stopped (bench/actions.ts, a child process)")
+  const acts = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "bench/actions.ts"), "--json"], { cwd: ROOT, encoding: "utf8", timeout: 1_200_000 })
+  if (acts.status !== 0) throw new Error(`bench/actions.ts failed (${acts.status}):\n${acts.stderr.slice(-2000)}`)
+  Object.assign(out, JSON.parse(acts.stdout.trim().split("\n").pop()!) as Record<string, unknown>)
   // (after the rig is closed: each `robot sim` takes the simulator lock and 9090 itself)
   log("start-up: `robot sim` 20 times in a row on a loaded machine (bench/starts.ts, a child process)")
   const starts = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "bench/starts.ts"), "--json"], { cwd: ROOT, encoding: "utf8", timeout: 2_400_000 })
@@ -398,6 +405,7 @@ async function main() {
         soak_victim_failures: "0",
         attack_restarts: "0",
         ...SIZE_TARGETS,
+        ...ACTION_TARGETS,
         bridge_rtt_ratio: "<= 1.05",
         cli_call_ms: "< 500",
         foxglove_rtt_ratio: "<= 1.05",
