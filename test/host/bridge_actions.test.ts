@@ -6,6 +6,7 @@ import assert from "node:assert/strict"
 import * as fs from "node:fs"
 import { after, before, describe, test } from "node:test"
 import { chromium } from "playwright-core"
+import WebSocket from "ws"
 import { actionTypes, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
@@ -182,7 +183,7 @@ describe("actions through the bridge (VM)", { timeout: 180000 }, () => {
     assert.match(unknownField.body.message, /steps/)
     const none = await post(`${bridge.url}/api/actions/nope`, { order: 3 })
     assert.equal(none.status, 404)
-    assert.deepEqual([none.body.code, none.body.message], ["unimplemented", "no action /nope (GET /api/actions lists them)"])
+    assert.deepEqual([none.body.code, none.body.message], ["unimplemented", "no action /nope on the robot (actions: /fibonacci, /fibonacci_serial, /fibonacci_latest)"])
     // the robot's onGoal refuses order 0: accepted false, not an error
     const rejected = await post(`${bridge.url}/api/actions/fibonacci`, { order: 0 })
     assert.deepEqual([rejected.status, rejected.body.accepted], [200, false])
@@ -260,6 +261,43 @@ describe("actions through the bridge (VM)", { timeout: 180000 }, () => {
       assert.deepEqual([statuses[0], statuses[statuses.length - 1]], [2, 4])
     } finally {
       c.client.close()
+    }
+  })
+
+  test("one tracker: a goal sent over HTTP is on rosbridge's feedback and status topics, followed by one watch loop for both", async () => {
+    const ws = new WebSocket(bridge.wsUrl)
+    const heard: any[] = []
+    let check = () => {}
+    ws.on("message", (d) => {
+      heard.push(JSON.parse(String(d)))
+      check()
+    })
+    const until = (f: () => boolean) =>
+      new Promise<void>((resolve) => {
+        check = () => f() && resolve()
+        check()
+      })
+    try {
+      await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject))
+      ws.send(JSON.stringify({ op: "subscribe", topic: "/fibonacci/_action/feedback" }))
+      ws.send(JSON.stringify({ op: "subscribe", topic: "/fibonacci/_action/status" }))
+      // the status topic is latched: its first message says both subscriptions are in place
+      await until(() => heard.some((m) => m.topic === "/fibonacci/_action/status"))
+      maxWatching = 0
+      const start = await post(`${bridge.url}/api/actions/fibonacci`, { order: 6 })
+      assert.equal(start.status, 200, JSON.stringify(start.body))
+      const uuid = Buffer.from(start.body.goal_id, "hex").toString("base64")
+      const mine = (m: any) => m.topic === "/fibonacci/_action/status" && m.msg.status_list.find((s: any) => s.goal_info.goal_id.uuid === uuid)?.status
+      // an HTTP follower at the same time: it and the rosbridge topics share the goal's one watch loop
+      const events = await readEvents(`${bridge.url}${start.body.events}`)
+      await until(() => heard.some((m) => mine(m) === 4))
+      const feedback = heard.filter((m) => m.topic === "/fibonacci/_action/feedback")
+      assert.ok(feedback.every((m) => m.msg.goal_id.uuid === uuid))
+      assert.deepEqual(feedback.map((m) => m.msg.feedback.sequence), [3, 4, 5, 6].map(fib))
+      assert.deepEqual(events.filter((e) => e.event === "feedback").map((e) => e.data.feedback.sequence), [3, 4, 5, 6].map(fib))
+      assert.equal(maxWatching, 1)
+    } finally {
+      ws.close()
     }
   })
 

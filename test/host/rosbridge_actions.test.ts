@@ -1,4 +1,4 @@
-// Actions over rosbridge (packages/host/src/bridge/rosbridge.ts, packages/host/src/calls/actions.ts): a
+// Actions over rosbridge (packages/host/src/bridge/rosbridge.ts, packages/host/src/calls/goals.ts): a
 // bridge in front of test/firmware/actions_fw.ts in the DeviceScript VM; roslib 2's ROSLIB.Action
 // unchanged, bare WebSocket clients for the status and feedback topics and the malformed ops,
 // rosapi's action servers and topics, a fleet's `/rover1/fibonacci`. No fixed sleeps: every wait

@@ -1,15 +1,15 @@
 // The rosbridge v2 front end: call_service -> service_response (fragments, CBOR, progress), auth,
 // set_level, actions (send_action_goal -> action_feedback, action_result; cancel_action_goal; the
 // `<action>/_action/status` and `/feedback` topics), and the bridge's own topics (robot state, call
-// log). Calls go through the shared pipeline, goals through the shared tracker (calls/actions.ts);
+// log). Calls go through the shared pipeline, goals through the shared tracker (calls/goals.ts);
 // limits and tokens through the guard. See docs/bridge.md.
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
 import { parseJson, stringifyJson } from "../calls/json"
-import { normalizeName } from "../client/names"
+import { normalizeName, splitRobotName } from "../client/names"
 import type { CallPipeline } from "../calls/pipeline"
-import type { ActionGoals, TrackedGoal } from "../calls/actions"
+import type { GoalTracker, TrackedGoal } from "../calls/goals"
 import { GoalStatus } from "../client/action"
 
 /** Topics the bridge itself publishes (subscribe with the rosbridge `subscribe` op). */
@@ -27,6 +27,9 @@ export const MAX_BUFFERED = 64 * 1024 * 1024
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { encode: cborEncode } = require("cbor2") as { encode(v: unknown): Uint8Array }
 const cbor = { encode: (v: unknown): Buffer => Buffer.from(cborEncode(v)) }
+
+/** A connection as the pipeline's caller: its calls are logged as its and share the robot fairly as its. */
+const callerOf = (c: Conn) => ({ via: "ws", client: `client ${c.id}`, owner: c })
 
 interface Conn {
   id: number
@@ -49,7 +52,7 @@ interface ConnGoal {
 
 export interface RosbridgeOptions {
   pipeline: CallPipeline
-  actions: ActionGoals
+  goals: GoalTracker
   guard: Guard
   defaultTimeoutMs: number
   maxBytes: number
@@ -77,8 +80,11 @@ export class RosbridgeFrontEnd {
       p.onCall((rec) => {
         if (!rec.service.startsWith("/rosapi/")) this.publish(CALLS_TOPIC, rec)
       }),
-      o.actions.onStatus((action, msg) => this.publish(`${action}/_action/status`, msg)),
-      o.actions.onFeedback((action, msg) => this.publish(`${action}/_action/feedback`, msg)),
+      // every goal the bridge follows, whichever front end sent or follows it
+      o.goals.onEvent((g, e) => {
+        if (e.kind === "feedback") this.publish(`${g.action}/_action/feedback`, { goal_id: { uuid: g.uuid }, feedback: e.feedback })
+        else this.publish(`${g.action}/_action/status`, o.goals.statusArray(g.action))
+      }),
     ]
   }
 
@@ -226,7 +232,7 @@ export class RosbridgeFrontEnd {
       this.status(c, "warning", `subscribe: no action ${action} on the robot now; ${name} is published if it appears`, m.id)
     }
     // ROS 2 latches the status topic (transient local): a new subscriber gets the goals at once
-    if (a[2] === "status") this.send(c, stringifyJson({ op: "publish", topic: name, msg: this.o.actions.statusArray(action) }))
+    if (a[2] === "status") this.send(c, stringifyJson({ op: "publish", topic: name, msg: this.o.goals.statusArray(action) }))
   }
 
   /**
@@ -252,6 +258,12 @@ export class RosbridgeFrontEnd {
       this.status(c, "error", `send_action_goal ${action}: ${e.message}`, id)
       reply({ op: "action_result", action, values: e.message, status: GoalStatus.unknown, result: false })
     }
+    // a bare action name on a fleet: say which robot's to use (the pipeline would take its first part for a robot)
+    const fleet = this.o.pipeline.fleet
+    if (fleet && !splitRobotName(action)) {
+      const first = fleet.robots()[0]?.name ?? "rover1"
+      return fail(new ServiceError("unimplemented", `no action ${action}: this bridge serves several robots, name one (/${first}${action})`, action))
+    }
     const release = this.o.guard.acquire(c.address, c)
     if (!release) return fail(new ServiceError("resource_exhausted", this.o.guard.refusal(c.address, c), action))
     const entry: ConnGoal = { cancel: false }
@@ -260,18 +272,29 @@ export class RosbridgeFrontEnd {
       entry.off?.()
       if (key !== undefined && c.goals.get(key) === entry) c.goals.delete(key)
     }
-    this.o.actions
-      .send({ action, actionType: m.action_type as string | undefined, goal: m.args, timeoutMs: this.o.defaultTimeoutMs, owner: c })
+    this.o.goals
+      .start(action, m.args, { timeoutMs: this.o.defaultTimeoutMs, caller: callerOf(c), actionType: m.action_type as string | undefined })
       .finally(release)
       .then(
         (g) => {
+          if (!g) {
+            forget()
+            return fail(new ServiceError("resource_exhausted", `goal rejected by ${action}`, action))
+          }
           entry.goal = g
           if (!this.conns.has(c)) return // the client left meanwhile: its goal runs on
-          if (m.feedback === true) entry.off = g.onFeedback((values) => reply({ op: "action_feedback", action, values }))
           if (entry.cancel) this.cancelGoal(c, g, id)
-          void g.ended.then((end) => {
+          entry.off = g.subscribe((e) => {
+            if (e.kind === "feedback") {
+              if (m.feedback === true) reply({ op: "action_feedback", action, values: e.feedback })
+              return
+            }
+            if (e.kind === "status") return
             forget()
-            reply({ op: "action_result", action, values: end.values, status: end.status, result: end.ok })
+            // a goal without a result says why as `<code>: <message>`, as a failed call does; a lost goal's status is unknown
+            if (e.kind === "error") reply({ op: "action_result", action, values: `${e.code}: ${e.message}`, status: GoalStatus.unknown, result: false })
+            else if (e.error === undefined) reply({ op: "action_result", action, values: e.result, status: e.status, result: true })
+            else reply({ op: "action_result", action, values: `${e.status === GoalStatus.canceled ? "cancelled" : "internal"}: ${e.error}`, status: e.status, result: false })
           })
         },
         (e: unknown) => {
@@ -297,11 +320,12 @@ export class RosbridgeFrontEnd {
   private cancelGoal(c: Conn, g: TrackedGoal, id: unknown) {
     const release = this.o.guard.acquire(c.address, c)
     if (!release) return this.status(c, "error", `cancel_action_goal: ${this.o.guard.refusal(c.address, c)}`, id)
-    g.cancel({ timeoutMs: this.o.defaultTimeoutMs })
+    this.o.goals
+      .cancel(g.action, g.id, { timeoutMs: this.o.defaultTimeoutMs, caller: callerOf(c) })
       .then(
-        (r) => {
+        (code) => {
           // 2 (unknown goal) and 3 (terminated): the goal ended anyway, its action_result says how
-          if (r.return_code === 1) this.status(c, "error", `cancel_action_goal: the robot refused to cancel goal '${String(id)}' of ${g.action}`, id)
+          if (code === 1) this.status(c, "error", `cancel_action_goal: the robot refused to cancel goal '${String(id)}' of ${g.action}`, id)
         },
         (e: unknown) => this.status(c, "error", `cancel_action_goal ${g.action}: ${(e as Error)?.message ?? String(e)}`, id),
       )
@@ -350,7 +374,7 @@ export class RosbridgeFrontEnd {
           }
         : undefined
     this.o.pipeline
-      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress, expectType }, binary ? "bytes" : "base64", { via: "ws", client: `client ${c.id}`, owner: c })
+      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress, expectType }, binary ? "bytes" : "base64", callerOf(c))
       .then((out) => reply(out.values, out.ok, out.serviceType))
       .catch((e) => this.status(c, "error", `bridge error: ${(e as Error).message}`, id))
       .finally(() => {

@@ -5,7 +5,7 @@
 //     `foxglove.websocket.v1` subprotocol, and on a port of its own (Foxglove's usual 8765) if asked;
 //   - an HTTP API and the dashboard (packages/host/src/bridge/http.ts, packages/host/src/bridge/web/).
 // Every front end calls through one pipeline (packages/host/src/calls/pipeline.ts), sends and follows
-// action goals through one tracker (packages/host/src/calls/actions.ts), and is checked by one guard
+// action goals through one tracker (packages/host/src/calls/goals.ts), and is checked by one guard
 // (packages/host/src/bridge/guard.ts: origin, token, calls in flight per client address). It talks to the robot
 // through a RobotNode (packages/host/src/client/api.ts) only. See docs/bridge.md.
 import * as http from "node:http"
@@ -17,7 +17,6 @@ import { httpHandler } from "./http"
 import { CallPipeline } from "../calls/pipeline"
 import { RosbridgeFrontEnd } from "./rosbridge"
 import type { ActionRegistry, TypeRegistry } from "../calls/rosapi"
-import { ActionGoals } from "../calls/actions"
 import { GoalTracker } from "../calls/goals"
 import { projectActionTypes } from "../cli/types"
 import { actionWire } from "../runtime/action"
@@ -106,10 +105,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
   const actionTypes = options.actionTypes ?? projectActionTypes()
   const pipeline = new CallPipeline(options.node, withActionServices(options.typeRegistry, actionTypes), log, actionTypes)
-  // goal trackers: rosbridge's (calls/actions.ts) and HTTP's and Foxglove's (calls/goals.ts)
-  const actions = new ActionGoals(pipeline, log)
+  // one tracker for every front end: a goal sent through one is seen by all, with one watch loop
   const goals = new GoalTracker(pipeline, actionTypes)
-  const rosbridge = new RosbridgeFrontEnd({ pipeline, actions, guard, defaultTimeoutMs, maxBytes, log })
+  const rosbridge = new RosbridgeFrontEnd({ pipeline, goals, guard, defaultTimeoutMs, maxBytes, log })
   const foxglove = new FoxgloveFrontEnd({ pipeline, guard, defaultTimeoutMs, log, encoding: options.foxgloveEncoding, goals })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes })
@@ -188,7 +186,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       closed = true
       rosbridge.close()
       foxglove.close()
-      actions.close()
       goals.close()
       pipeline.close()
       wss.close()

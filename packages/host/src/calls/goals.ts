@@ -1,22 +1,30 @@
-// The goals the bridge follows (issue 19): one ActionClient per action and one watch loop per goal,
-// shared by every front end that follows it (HTTP server-sent events, the dashboard, the Foxglove
-// status and feedback channels), however many clients follow one goal. Goals are keyed by action
-// name and goal id (32 hex digits); an ended goal is kept `keepMs` so that a late follower still
-// gets its result, and at most `maxGoals` are held (the oldest ended ones go first; past that a new
-// goal is refused resource_exhausted). Goals are sent and cancelled through the pipeline (its checks
-// and call log); the watch loop and the result are the Node ActionClient's (client/action.ts).
-// Values in and out follow the bridge's JSON rules (calls/json.ts).
+// The goals the bridge follows (issue 19): one tracker per bridge, one ActionClient per action and
+// one watch loop per goal, shared by every front end (rosbridge's send_action_goal and its
+// `<action>/_action/status|feedback` topics, HTTP server-sent events, the dashboard, the Foxglove
+// status and feedback channels), so a goal sent through one front end is seen by all of them.
+// Goals are keyed by action name and goal id (32 hex digits); an ended goal is kept `keepMs` so
+// that a late follower still gets its result, and at most `maxGoals` are held (the oldest ended
+// ones go first; past that a new goal is refused resource_exhausted). Goals are sent and cancelled through the pipeline (its checks
+// and call log), their calls charged to the sending client (its fairness share), the watch loop
+// included; the watch loop and the result are the Node ActionClient's (client/action.ts). Goals
+// outlive the client that sent them, as in ROS. Values follow the bridge's JSON rules (calls/json.ts).
 import { randomBytes } from "node:crypto"
 import { ActionClient, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
 import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
-import type { ActionDescriptor } from "../runtime/action"
-import { actionsOf } from "../cli/types"
-import { toJson } from "./json"
+import { actionsOf, fullActionTypeName, type ActionDescriptor } from "../runtime/action"
+import { fromJson, toJson, ValueError } from "./json"
 import type { CallPipeline, Caller } from "./pipeline"
+import type { ActionRegistry } from "./rosapi"
 
-/** Action descriptors by full type name (`example_interfaces/action/Fibonacci`). */
-export type ActionRegistry = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
+/** How many ended goals an action's status array lists at most (the newest), while they are kept. */
+export const STATUS_ENDED_MAX = 32
+
+/** One entry of `<action>/_action/status` (action_msgs/msg/GoalStatus as JSON, the UUID as base64). */
+export interface GoalStatusJson {
+  goal_info: { goal_id: { uuid: string }; stamp: { sec: number; nanosec: number } }
+  status: number
+}
 
 /** What a follower hears, in order: status changes and feedback while the goal runs, then one `result` or `error`, the last. */
 export type GoalEvent =
@@ -48,6 +56,16 @@ export class TrackedGoal {
   /** the goal id, 32 hex digits */
   get id(): string {
     return this.goal.id
+  }
+
+  /** the goal's UUID as base64 (the JSON rules' uint8[]) */
+  get uuid(): string {
+    return Buffer.from(this.goal.goalId).toString("base64")
+  }
+
+  /** The goal's entry of its action's status array. */
+  statusJson(): GoalStatusJson {
+    return { goal_info: { goal_id: { uuid: this.uuid }, stamp: { ...this.stamp } }, status: this.status }
   }
 
   /** The goal as a snapshot: `{action, goal_id, status, status_name, feedback?, result?}`. */
@@ -105,6 +123,7 @@ export class GoalTracker {
   private readonly listeners = new Set<(g: TrackedGoal, e: GoalEvent) => void>()
   private readonly keepMs: number
   private readonly maxGoals: number
+  private closed = false
 
   constructor(
     readonly pipeline: CallPipeline,
@@ -131,6 +150,19 @@ export class GoalTracker {
     return () => this.listeners.delete(listener)
   }
 
+  /**
+   * `<action>/_action/status`: the goals of `action` held now, running or ended lately (the newest
+   * {@link STATUS_ENDED_MAX} ended ones), as action_msgs/msg/GoalStatusArray JSON. A goal lost
+   * (the robot restarted) is not listed: it is not a goal any more.
+   */
+  statusArray(action: string): { status_list: GoalStatusJson[] } {
+    const now = performance.now()
+    const held = this.goalsOf(action).filter((g) => g.end?.kind !== "error" && !(g.end && now - g.endedAt > this.keepMs))
+    const ended = held.filter((g) => g.end).sort((a, b) => b.endedAt - a.endedAt)
+    const dropped = new Set(ended.slice(STATUS_ENDED_MAX))
+    return { status_list: held.filter((g) => !dropped.has(g)).map((g) => g.statusJson()) }
+  }
+
   /** The goals held now of `action` (all of them without one), running or kept. */
   goalsOf(action?: string): TrackedGoal[] {
     const name = action === undefined ? undefined : normalizeName(action)
@@ -138,18 +170,33 @@ export class GoalTracker {
   }
 
   /**
-   * Sends a goal (JSON, as the bridge takes requests) to `action`, through the pipeline (its
-   * request check and call log: the call is `<action>/_action/send_goal`). Resolves with the goal,
-   * or undefined when the robot rejected it. Throws ServiceError: `unimplemented` (no such action,
-   * or a type the bridge does not know), `invalid_argument` (the goal does not fit the type),
-   * `unavailable`, `resource_exhausted` (the bridge holds `maxGoals` running goals), and the call's own errors.
+   * Sends a goal (JSON, as the bridge takes requests: an object, or a list in field order) to
+   * `action`, through the pipeline (its request check and call log: the call is
+   * `<action>/_action/send_goal`), charged to `caller.owner`, as the goal's watch loop is. Resolves
+   * with the goal, or undefined when the robot rejected it. Throws ServiceError: `unimplemented`
+   * (no such action, or a type the bridge does not know), `type_mismatch` (`actionType` given and
+   * not the action's type), `invalid_argument` (the goal does not fit the type), `unavailable`,
+   * `resource_exhausted` (the bridge holds `maxGoals` running goals), and the call's own errors.
    */
-  async start(action: string, goalJson: unknown, options: { timeoutMs: number; caller: Caller; signal?: AbortSignal }): Promise<TrackedGoal | undefined> {
-    const { name, client } = await this.client(action)
+  async start(
+    action: string,
+    goalJson: unknown,
+    options: { timeoutMs: number; caller: Caller; signal?: AbortSignal; actionType?: string },
+  ): Promise<TrackedGoal | undefined> {
+    if (this.closed) throw new ServiceError("unavailable", "the bridge is closing", normalizeName(action))
+    const { name, client } = await this.client(action, options.actionType)
+    const type = client.type
+    let goal: unknown
+    try {
+      goal = positional(type, goalJson)
+      type.goal.encode(fromJson(type.goal, goal)) // the codec's own checks (ranges, bounds), with the goal type's name in the error
+    } catch (e) {
+      throw new ServiceError("invalid_argument", `goal of ${type.fullName}: ${(e as Error).message}`, name)
+    }
     this.makeRoom()
     const goalId = new Uint8Array(randomBytes(16))
     const out = await this.pipeline.callJson(
-      { service: `${name}/_action/send_goal`, args: { goal_id: { uuid: Buffer.from(goalId).toString("base64") }, goal: goalJson ?? {} }, timeoutMs: options.timeoutMs, signal: options.signal },
+      { service: `${name}/_action/send_goal`, args: { goal_id: { uuid: Buffer.from(goalId).toString("base64") }, goal }, timeoutMs: options.timeoutMs, signal: options.signal },
       "base64",
       options.caller,
     )
@@ -192,26 +239,37 @@ export class GoalTracker {
 
   /** Stops following every goal (they run on) and forgets them. */
   close(): void {
+    this.closed = true
     for (const c of this.clients.values()) c.close()
     this.clients.clear()
     this.goals.clear()
     this.listeners.clear()
   }
 
-  /** The client of `action`, made once (again after a restart); throws when there is no such action. */
-  private async client(action: string): Promise<{ name: string; client: ActionClient<any, any, any> }> {
+  /**
+   * The client of `action`, made once (again after a restart); throws when there is no such action,
+   * or (`expectType` given) when the action is of another type.
+   */
+  private async client(action: string, expectType?: string): Promise<{ name: string; client: ActionClient<any, any, any> }> {
     const name = normalizeName(action)
-    // the pipeline says why a send_goal cannot be called: an offline robot, a name without one on a fleet, none at all
+    // the pipeline says why a send_goal cannot be called: an offline robot, an unknown robot of a fleet, none at all
     let info
     try {
-      info = (await this.pipeline.resolve(`${name}/_action/send_goal`)).info
+      info = await this.pipeline.locate(`${name}/_action/send_goal`)
     } catch (e) {
-      if (e instanceof ServiceError && e.code === "unimplemented" && /^no service /.test(e.detail)) throw new ServiceError("unimplemented", `no action ${name} (GET /api/actions lists them)`, name)
+      if (e instanceof ServiceError && e.code === "unimplemented" && /^no service /.test(e.detail)) {
+        const known = this.pipeline.actions().map((a) => a.name)
+        throw new ServiceError("unimplemented", `no action ${name} on the robot (actions: ${known.join(", ") || "none"})`, name)
+      }
       throw e
     }
-    const typeName = actionsOf([{ name: info.name, type: info.type }])[0]?.type ?? ""
+    const typeName = actionsOf([{ name: info.name, type: info.type }])[0]?.type
+    if (typeName === undefined) throw new ServiceError("unimplemented", `${name} is not an action (${info.name} is ${info.type})`, name)
+    if (expectType !== undefined && expectType !== "" && fullActionTypeName(expectType) !== typeName) {
+      throw new ServiceError("type_mismatch", `${name} is ${typeName}, not ${fullActionTypeName(expectType)}`, name)
+    }
     const type = this.actions[typeName]
-    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${typeName} (its .action is not under the project's interface roots)`, name)
+    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${typeName} (its .action is not under the project's interface roots, devs.json "interfaces")`, name)
     let c = this.clients.get(name)
     if (!c || c.type !== type) {
       c?.close()
@@ -262,4 +320,12 @@ const key = (action: string, id: string) => `${action} ${id}`
 
 function checkId(action: string, id: string) {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new ServiceError("invalid_argument", `'${id}' is not a goal id (32 hex digits)`, action)
+}
+
+/** A goal may be a list, in field order, as rosbridge takes one. */
+function positional(type: ActionDescriptor<any, any, any>, args: unknown): unknown {
+  if (!Array.isArray(args)) return args ?? {}
+  const fields = (type.goal.definitions[0]?.definitions ?? []).filter((f) => !f.isConstant)
+  if (args.length > fields.length) throw new ValueError(`${args.length} values given, ${type.goal.fullName} has ${fields.length} fields`)
+  return Object.fromEntries(args.map((v, i) => [fields[i]!.name, v]))
 }

@@ -11,8 +11,7 @@ import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary, type JsonRules } from "./json"
 import { normalizeName, splitRobotName } from "../client/names"
 import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
-import { actionWire } from "../runtime/action"
-import { actionsOf } from "../cli/types"
+import { actionsOf, actionWire } from "../runtime/action"
 
 /** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */
 export interface CallRequest {
@@ -125,7 +124,7 @@ export class CallPipeline {
   private readonly actionCalls: TypeRegistry
 
   /**
-   * `actionTypes`: the actions the bridge knows (calls/actions.ts); their `_action/` services can
+   * `actionTypes`: the actions the bridge knows (calls/goals.ts follows their goals); their `_action/` services can
    * then be called as services too (roslib's cancelAllGoals calls `<action>/_action/cancel_goal`).
    */
   constructor(

@@ -10,7 +10,7 @@ import { ServiceError } from "../client/errors"
 import { normalizeName, splitRobotName } from "../client/names"
 import { fromJson } from "../calls/json"
 import { shortTypeName } from "../calls/rosapi"
-import { ACTION_PARTS, type ActionDescriptor } from "../runtime/action"
+import { ACTION_PARTS, fullActionTypeName, type ActionDescriptor } from "../runtime/action"
 import { type Backend, type ConnOptions, addConnOptions, withBackend } from "./backends"
 import { UsageError, fail, hinted } from "./errors"
 import * as fs from "node:fs"
@@ -20,12 +20,6 @@ import { parseRequest } from "./request"
 import { actionsOf, projectActionTypes } from "./types"
 
 const ACTION_TYPE = /^[A-Za-z]\w*\/(action\/)?[A-Za-z]\w*$/
-
-/** `example_interfaces/Fibonacci` -> `example_interfaces/action/Fibonacci` (ros2 takes both). */
-function fullActionTypeName(t: string): string {
-  const p = t.split("/")
-  return p.length === 2 ? `${p[0]}/action/${p[1]}` : t
-}
 
 /** How long the CLI waits for the robot to serve the action's four services with matching types (ms). */
 const SERVER_WAIT_MS = 10000

@@ -9,6 +9,8 @@ import type { InterfaceSet } from "../idl/types"
 import { definitionsOf, loadInterfaces } from "../idl/load"
 import { actionDescriptor, messageDescriptor, serviceDescriptor, type ActionDescriptor, type ServiceDescriptor } from "../runtime/index"
 import { actionWire } from "../runtime/action"
+// the action name rules live with the action wire (the bridge needs them too); the CLI's verbs take them from here
+export { actionsOf, isActionService } from "../runtime/action"
 import { findConfig, loadConfig } from "../config"
 
 export type ServiceTypes = { readonly [fullName: string]: ServiceDescriptor<any, any> }
@@ -98,23 +100,3 @@ function project(cwd: string): { types: ServiceTypes; actions: ActionTypes; call
   return cached
 }
 
-/** `/fibonacci/_action/send_goal` -> `/fibonacci`: the service parts of an action (packages/device/src/lib/actions.ts) */
-const ACTION_SERVICE = /^(.*)\/_action\/(send_goal|cancel_goal|get_result|watch)$/
-
-/** Whether a service is one of an action's own (hidden from `service list`, as ROS 2 hides them). */
-export function isActionService(name: string): boolean {
-  return ACTION_SERVICE.test(name)
-}
-
-/**
- * The actions among a robot's services: each `<name>/_action/send_goal` of type `<A>_SendGoal`
- * gives action `<name>` of type `<A>`, in the order listed.
- */
-export function actionsOf(services: readonly { name: string; type: string }[]): { name: string; type: string }[] {
-  const out: { name: string; type: string }[] = []
-  for (const s of services) {
-    const m = ACTION_SERVICE.exec(s.name)
-    if (m && m[2] === "send_goal" && s.type.endsWith("_SendGoal")) out.push({ name: m[1]!, type: s.type.slice(0, -"_SendGoal".length) })
-  }
-  return out
-}

@@ -196,3 +196,30 @@ export function actionWire<G, R, F>(action: ActionDescriptor<G, R, F>): ActionWi
   wires.set(action, wire)
   return wire
 }
+
+/** `example_interfaces/Fibonacci` or `example_interfaces/action/Fibonacci` -> the full name (ros2 takes both). */
+export function fullActionTypeName(t: string): string {
+  const p = t.replace(/^\//, "").split("/")
+  return p.length === 2 ? `${p[0]}/action/${p[1]}` : p.join("/")
+}
+
+/** `/fibonacci/_action/send_goal` -> `/fibonacci`: the service parts of an action (packages/device/src/lib/actions.ts) */
+const ACTION_SERVICE = /^(.*)\/_action\/(send_goal|cancel_goal|get_result|watch)$/
+
+/** Whether a service is one of an action's own (hidden from `service list`, as ROS 2 hides them). */
+export function isActionService(name: string): boolean {
+  return ACTION_SERVICE.test(name)
+}
+
+/**
+ * The actions among a robot's services: each `<name>/_action/send_goal` of type `<A>_SendGoal`
+ * gives action `<name>` of type `<A>`, in the order listed.
+ */
+export function actionsOf(services: readonly { name: string; type: string }[]): { name: string; type: string }[] {
+  const out: { name: string; type: string }[] = []
+  for (const s of services) {
+    const m = ACTION_SERVICE.exec(s.name)
+    if (m && m[2] === "send_goal" && s.type.endsWith("_SendGoal")) out.push({ name: m[1]!, type: s.type.slice(0, -"_SendGoal".length) })
+  }
+  return out
+}

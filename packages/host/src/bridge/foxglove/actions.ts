@@ -1,14 +1,13 @@
 // The action channels (issue 19): for every action the robot serves and the bridge knows,
 // `<name>/_action/status` (action_msgs/msg/GoalStatusArray) and `<name>/_action/feedback`
 // (`<A>_FeedbackMessage`), as ROS 2 publishes them, in JSON. They carry the goals the bridge follows
-// (calls/goals.ts: the goals sent or followed through the HTTP API and the dashboard): each
+// (calls/goals.ts: the goals sent or followed through any front end: rosbridge, HTTP, the dashboard): each
 // feedback as it comes, and the status list of the action's goals on every status change.
 import type { MessageDefinition } from "@foxglove/message-definition"
-import { actionsOf } from "../../cli/types"
 import type { GoalEvent, GoalTracker, TrackedGoal } from "../../calls/goals"
 import type { CallPipeline } from "../../calls/pipeline"
 import { stringifyJson } from "../../calls/json"
-import type { ActionDescriptor } from "../../runtime/action"
+import { actionsOf, type ActionDescriptor } from "../../runtime/action"
 import type { Clients } from "./clients"
 import type { Channel } from "./feeds"
 import { messageData } from "./framing"
@@ -112,14 +111,8 @@ export class ActionFeeds {
   }
 
   private onEvent(g: TrackedGoal, e: GoalEvent) {
-    const uuid = Buffer.from(g.goal.goalId).toString("base64")
-    if (e.kind === "feedback") return this.publish(this.feedOf(g.action, "feedback"), { goal_id: { uuid }, feedback: e.feedback })
+    if (e.kind === "feedback") return this.publish(this.feedOf(g.action, "feedback"), { goal_id: { uuid: g.uuid }, feedback: e.feedback })
     // a status change or the end: the status of every goal of the action the bridge holds
-    // (a goal lost to the bridge, or one the robot never had, is left out)
-    const status_list = this.goals.goalsOf(g.action).filter((x) => x.end?.kind !== "error").map((x) => ({
-      goal_info: { goal_id: { uuid: Buffer.from(x.goal.goalId).toString("base64") }, stamp: x.stamp },
-      status: x.status,
-    }))
-    this.publish(this.feedOf(g.action, "status"), { status_list })
+    this.publish(this.feedOf(g.action, "status"), this.goals.statusArray(g.action))
   }
 }
