@@ -57,7 +57,12 @@ test("interface list prints Messages:, Services: and Actions: with indented full
   assert.ok(s > 0 && a > s)
   const msgs = lines.slice(1, s)
   const srvs = lines.slice(s + 1, a)
-  assert.deepEqual(lines.slice(a + 1), ["    example_interfaces/action/Fibonacci"])
+  assert.deepEqual(lines.slice(a + 1), [
+    "    example_interfaces/action/Fibonacci",
+    "    robot_interfaces/action/DriveDistance",
+    "    robot_interfaces/action/Rotate",
+    "    robot_interfaces/action/Scan",
+  ])
   assert.ok(!msgs.some((l) => l.includes("/action/")), "the messages of an action are not listed as messages")
   assert.ok(msgs.includes("    std_msgs/msg/Header"))
   assert.ok(msgs.includes("    builtin_interfaces/msg/Time"))
