@@ -70,6 +70,11 @@ export interface BridgeOptions {
   foxglovePort?: number
   /** Encoding the Foxglove front end advertises services in (`cdr`, default, or `json`); calls may use either. */
   foxgloveEncoding?: "cdr" | "json"
+  /**
+   * Service introspection (REP-2012): each call the bridge makes publishes REQUEST_SENT and
+   * RESPONSE_RECEIVED on `<service>/_service_event` (rosbridge subscribers). Default off: no events.
+   */
+  introspect?: boolean
 }
 
 export interface Bridge {
@@ -106,6 +111,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
   const actionTypes = options.actionTypes ?? projectActionTypes()
   const pipeline = new CallPipeline(options.node, withActionServices(options.typeRegistry, actionTypes), log, actionTypes)
+  pipeline.introspect = options.introspect === true
   // goal trackers: rosbridge's (calls/actions.ts) and HTTP's and Foxglove's (calls/goals.ts)
   const actions = new ActionGoals(pipeline, log)
   const goals = new GoalTracker(pipeline, actionTypes)
