@@ -6,13 +6,12 @@ import { ActionType, Bytes, MessageCodec, ServiceType } from "@robot-services/de
 import { actionType as __action } from "@robot-services/device/src/lib/actiontype"
 // field names of the codecs below, most used first: these statements compile to no code but give
 // the names low string numbers, one or two bytes shorter at each use (host/codegen/device.ts, fieldNamesFirst)
-"angle"; "data"; "message"; "stamp"; "success"; "a"; "arduchip_revision"; "b"; "battery_percentage"
+"angle"; "data"; "message"; "success"; "a"; "arduchip_revision"; "b"; "battery_percentage"
 "battery_voltage"; "button_pressed"; "calls_failed"; "calls_served"; "check"; "chunk_size"
-"client_gid"; "drive_remaining_ms"; "duration_ms"; "event_type"; "format"; "frame_id"
-"frame_length"; "free_heap"; "hardware"; "header"; "height"; "image"; "last_error"; "led_on"; "left"
-"left_speed"; "nanosec"; "pan_angle"; "pwm_pins"; "quality"; "resolution"; "right"; "right_speed"
-"sec"; "sensor_id"; "sequence_number"; "stop_at_ms"; "sum"; "sum_chunked"; "sum_whole"; "uptime_ms"
-"width"
+"drive_remaining_ms"; "duration_ms"; "format"; "frame_id"; "frame_length"; "free_heap"; "hardware"
+"header"; "height"; "image"; "last_error"; "led_on"; "left"; "left_speed"; "nanosec"; "pan_angle"
+"pwm_pins"; "quality"; "resolution"; "right"; "right_speed"; "sec"; "sensor_id"; "stamp"
+"stop_at_ms"; "sum"; "sum_chunked"; "sum_whole"; "uptime_ms"; "width"
 
 /** builtin_interfaces/msg/Time */
 export interface Time {
@@ -1394,21 +1393,26 @@ export const ServiceEventInfo_REQUEST_RECEIVED = 1
 export const ServiceEventInfo_RESPONSE_SENT = 2
 /** uint8 RESPONSE_RECEIVED=3 */
 export const ServiceEventInfo_RESPONSE_RECEIVED = 3
-export const ServiceEventInfo_codec: MessageCodec<ServiceEventInfo> = __codec(
-    "service_msgs/msg/ServiceEventInfo",
-    (w: __W, v: ServiceEventInfo) => {
-        w.u8(v.event_type, "event_type")
-        w.msg(Time_codec, v.stamp, "stamp")
-        __writeArr(w, __K.U8, v.client_gid, 16, -1, "client_gid")
-        w.i64(v.sequence_number, "sequence_number")
-    },
-    (r: __R): ServiceEventInfo => ({
-        event_type: r.u8(),
-        stamp: Time_codec.decode(r),
-        client_gid: __readArr(r, __K.U8, 16, -1, "client_gid"),
-        sequence_number: r.i64("sequence_number"),
-    })
-)
+let __c_ServiceEventInfo: MessageCodec<ServiceEventInfo>
+/** The codec of ServiceEventInfo, made on the first call (an image that never calls it does not carry it). */
+export function ServiceEventInfo_codec(): MessageCodec<ServiceEventInfo> {
+    if (!__c_ServiceEventInfo) __c_ServiceEventInfo = __codec(
+        "service_msgs/msg/ServiceEventInfo",
+        (w: __W, v: ServiceEventInfo) => {
+            w.u8(v.event_type, "event_type")
+            w.msg(Time_codec, v.stamp, "stamp")
+            __writeArr(w, __K.U8, v.client_gid, 16, -1, "client_gid")
+            w.i64(v.sequence_number, "sequence_number")
+        },
+        (r: __R): ServiceEventInfo => ({
+            event_type: r.u8(),
+            stamp: Time_codec.decode(r),
+            client_gid: __readArr(r, __K.U8, 16, -1, "client_gid"),
+            sequence_number: r.i64("sequence_number"),
+        })
+    )
+    return __c_ServiceEventInfo
+}
 /** A ServiceEventInfo with every field at its declared default, or zero/empty. */
 export function ServiceEventInfo_defaults(): ServiceEventInfo {
     return {
