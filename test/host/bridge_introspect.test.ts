@@ -116,6 +116,13 @@ describe("service introspection (robot bridge --introspect)", () => {
       assert.ok(i >= 0, `rosapi topics: ${topics.topics}`)
       assert.equal(topics.types[i], EVENT_TYPE)
       assert.equal((await sub.call("/rosapi/topic_type", { topic: TOPIC })).values.type, EVENT_TYPE)
+      // and the event's definition, for clients that decode topics by rosapi (the root first)
+      const tds = (await sub.call("/rosapi/message_details", { type: EVENT_TYPE })).values.typedefs
+      assert.deepEqual(tds[0].fieldnames, ["info", "request", "response"])
+      assert.deepEqual(tds[0].fieldarraylen, [-1, 0, 0]) // rosapi: 0 for any sequence, bounded too
+      const info = tds.find((t: any) => /ServiceEventInfo$/.test(t.type))
+      assert.deepEqual(info.fieldnames, ["event_type", "stamp", "client_gid", "sequence_number"])
+      assert.deepEqual(info.constnames, ["REQUEST_SENT", "REQUEST_RECEIVED", "RESPONSE_SENT", "RESPONSE_RECEIVED"])
 
       // unsubscribed: nothing more
       sub.send({ op: "unsubscribe", id: "s", topic: TOPIC })
@@ -156,6 +163,7 @@ describe("service introspection (robot bridge --introspect)", () => {
       assert.equal((await sub.call("/add_two_ints", { a: 1, b: 1 })).result, true)
       assert.equal(sub.got.filter((m) => m.op === "publish").length, 0)
       assert.ok(!(await sub.call("/rosapi/topics")).values.topics.some((t: string) => t.endsWith("/_service_event")))
+      assert.deepEqual((await sub.call("/rosapi/message_details", { type: EVENT_TYPE })).values.typedefs, [])
     } finally {
       sub.close()
       await f.close()

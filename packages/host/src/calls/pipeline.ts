@@ -11,7 +11,7 @@ import { fleetOf } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary, type JsonRules } from "./json"
 import { normalizeName, splitRobotName } from "../client/names"
-import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
+import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, serviceEventDefinitions, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
 import { actionWire } from "../runtime/action"
 import { actionsOf } from "../cli/types"
 
@@ -538,6 +538,8 @@ export class CallPipeline {
         const sets = Object.values(registry).flatMap((t) => [t.request.definitions, t.response.definitions])
         // the actions' messages too: goal, result, feedback, `<A>_FeedbackMessage`, the status array
         for (const a of Object.values(this.actionTypes)) sets.push(a.goal.definitions, a.result.definitions, a.feedback.definitions, a.feedbackMessage.definitions, goalStatusArrayDefinitions(a))
+        // with introspection, each service's `<Name>_Event` (what its _service_event topic carries)
+        if (this.introspect) for (const t of Object.values(registry)) sets.push(serviceEventDefinitions(t))
         for (const defs of sets) {
           const d = defs.find((x) => x.name === want || shortTypeName(x.name ?? "") === want)
           if (d) return { typedefs: typedefs([d, ...defs.filter((x) => x !== d)]) }
