@@ -124,6 +124,18 @@ describe("service introspection (robot bridge --introspect)", () => {
       assert.deepEqual(info.fieldnames, ["event_type", "stamp", "client_gid", "sequence_number"])
       assert.deepEqual(info.constnames, ["REQUEST_SENT", "REQUEST_RECEIVED", "RESPONSE_SENT", "RESPONSE_RECEIVED"])
 
+      // a call the robot answers with an error: REQUEST_SENT only (an event's response is a
+      // <Name>_Response, which cannot say "failed"); number 2 of this client, whose refused request
+      // was never sent
+      sub.send({ op: "subscribe", id: "f", topic: "/fail/_service_event" })
+      await sub.call("/rosapi/get_time")
+      assert.equal((await raw.call("/fail", {})).result, false)
+      await sub.call("/rosapi/get_time") // the events of the call, if any, came before this answer
+      const failed = sub.got.filter((m) => m.op === "publish" && m.topic === "/fail/_service_event").map((m) => m.msg)
+      assert.deepEqual(failed.map((e) => [e.info.event_type, e.info.sequence_number, e.request, e.response]), [[REQUEST_SENT, 2, [{}], []]])
+      sub.got.splice(0)
+      sub.send({ op: "unsubscribe", id: "f", topic: "/fail/_service_event" })
+
       // unsubscribed: nothing more
       sub.send({ op: "unsubscribe", id: "s", topic: TOPIC })
       await sub.call("/add_two_ints", { a: 0, b: 0 })
