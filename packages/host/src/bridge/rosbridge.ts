@@ -1,14 +1,15 @@
 // The rosbridge v2 front end: call_service -> service_response (fragments, CBOR, progress), auth,
 // set_level, actions (send_action_goal -> action_feedback, action_result; cancel_action_goal; the
-// `<action>/_action/status` and `/feedback` topics), and the bridge's own topics (robot state, call
-// log). Calls go through the shared pipeline, goals through the shared tracker (calls/goals.ts);
-// limits and tokens through the guard. See docs/bridge.md.
+// `<action>/_action/status` and `/feedback` topics), the services' `<service>/_service_event` topics
+// (with --introspect), and the bridge's own topics (robot state, call log). Calls go through the
+// shared pipeline, goals through the shared tracker (calls/goals.ts); limits and tokens through
+// the guard. See docs/bridge.md.
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
 import { parseJson, stringifyJson } from "../calls/json"
 import { normalizeName, splitRobotName } from "../client/names"
-import type { CallPipeline } from "../calls/pipeline"
+import { SERVICE_EVENT_SUFFIX, type CallPipeline } from "../calls/pipeline"
 import type { GoalTracker, TrackedGoal } from "../calls/goals"
 import { GoalStatus } from "../client/action"
 
@@ -85,6 +86,8 @@ export class RosbridgeFrontEnd {
         if (e.kind === "feedback") this.publish(`${g.action}/_action/feedback`, { goal_id: { uuid: g.uuid }, feedback: e.feedback })
         else this.publish(`${g.action}/_action/status`, o.goals.statusArray(g.action))
       }),
+      // service introspection: only made when the bridge runs with --introspect (pipeline.introspect)
+      p.onServiceEvent((ev) => this.publish(`${ev.service}${SERVICE_EVENT_SUFFIX}`, ev.msg)),
     ]
   }
 
@@ -221,9 +224,11 @@ export class RosbridgeFrontEnd {
       return
     }
     const name = typeof topic === "string" && topic !== "" ? normalizeName(topic) : ""
+    if (name.endsWith(SERVICE_EVENT_SUFFIX) && name.length > SERVICE_EVENT_SUFFIX.length) return this.onSubscribeEvents(c, name, m.id)
     const a = ACTION_TOPIC.exec(name)
     if (!a) {
-      return this.status(c, "error", `subscribe: this bridge publishes ${STATE_TOPIC}, ${CALLS_TOPIC} and each action's <action>/_action/status and <action>/_action/feedback (no other ROS topics)`, m.id)
+      const events = this.o.pipeline.introspect ? ", each service's <service>/_service_event" : ""
+      return this.status(c, "error", `subscribe: this bridge publishes ${STATE_TOPIC}, ${CALLS_TOPIC}${events} and each action's <action>/_action/status and <action>/_action/feedback (no other ROS topics)`, m.id)
     }
     const action = a[1]!
     c.topics.add(name)
@@ -233,6 +238,21 @@ export class RosbridgeFrontEnd {
     }
     // ROS 2 latches the status topic (transient local): a new subscriber gets the goals at once
     if (a[2] === "status") this.send(c, stringifyJson({ op: "publish", topic: name, msg: this.o.goals.statusArray(action) }))
+  }
+
+  /**
+   * `<service>/_service_event`: refused with an error status when the bridge runs without
+   * --introspect (nothing would ever come; `robot service echo` says so from this); a warning only
+   * when the service is not on the robot now (it may appear, as an action's topics may).
+   */
+  private onSubscribeEvents(c: Conn, name: string, id: unknown) {
+    const p = this.o.pipeline
+    if (!p.introspect) return this.status(c, "error", `subscribe: ${name} is not published: the bridge was not started with --introspect (robot bridge --introspect)`, id)
+    c.topics.add(name)
+    const service = name.slice(0, -SERVICE_EVENT_SUFFIX.length)
+    if (p.haveList && !p.services.some((s) => s.name === service)) {
+      this.status(c, "warning", `subscribe: no service ${service} on the robot now; ${name} is published if it appears`, id)
+    }
   }
 
   /**

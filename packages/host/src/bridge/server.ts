@@ -69,6 +69,11 @@ export interface BridgeOptions {
   foxglovePort?: number
   /** Encoding the Foxglove front end advertises services in (`cdr`, default, or `json`); calls may use either. */
   foxgloveEncoding?: "cdr" | "json"
+  /**
+   * Service introspection (REP-2012): each call the bridge makes publishes REQUEST_SENT and
+   * RESPONSE_RECEIVED on `<service>/_service_event` (rosbridge subscribers). Default off: no events.
+   */
+  introspect?: boolean
 }
 
 export interface Bridge {
@@ -105,6 +110,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
   const actionTypes = options.actionTypes ?? projectActionTypes()
   const pipeline = new CallPipeline(options.node, withActionServices(options.typeRegistry, actionTypes), log, actionTypes)
+  pipeline.introspect = options.introspect === true
   // one tracker for every front end: a goal sent through one is seen by all, with one watch loop
   const goals = new GoalTracker(pipeline, actionTypes)
   const rosbridge = new RosbridgeFrontEnd({ pipeline, goals, guard, defaultTimeoutMs, maxBytes, log })

@@ -1,16 +1,17 @@
 // The one call pipeline every front end uses (rosbridge, HTTP, Foxglove, and the CLI's direct
 // mode): the robot's service list, cached and kept fresh; name -> type resolution; JSON requests
 // checked against the type and turned into codec values; CDR requests passed through as they are;
-// the rosapi discovery services; one record per call for the call log; and, when the node is a
-// fleet of robots (packages/host/src/client/fleet.ts), their presence. It talks to the robot through a
-// RobotNode (packages/host/src/client/api.ts) only.
+// the rosapi discovery services; one record per call for the call log; the service events of
+// introspection (REP-2012, `introspect`); and, when the node is a fleet of robots
+// (packages/host/src/client/fleet.ts), their presence. It talks to the robot through a RobotNode
+// (packages/host/src/client/api.ts) only.
 import type { Client, Fleet, NodeState, RobotNode, RobotStatus, ServiceInfo } from "../client/api"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { fleetOf } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary, type JsonRules } from "./json"
 import { normalizeName, splitRobotName } from "../client/names"
-import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
+import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, serviceEventDefinitions, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
 import { actionsOf, actionWire } from "../runtime/action"
 
 /** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */
@@ -84,6 +85,30 @@ export interface StateMessage {
   robot?: string
 }
 
+/**
+ * One service event (REP-2012) as the bridge publishes it on `<service>/_service_event`, JSON-ready:
+ * the `<pkg>/srv/<Name>_Event` message. The bridge is the client of the robot's services, so it
+ * tells REQUEST_SENT (with the request) and RESPONSE_RECEIVED (with the response); the robot itself
+ * publishes nothing.
+ */
+export interface ServiceEvent {
+  /** the service, `/add_two_ints` (the topic is `${service}/_service_event`) */
+  service: string
+  /** the event's type, `example_interfaces/srv/AddTwoInts_Event` */
+  type: string
+  msg: {
+    info: { event_type: number; stamp: { sec: number; nanosec: number }; client_gid: number[]; sequence_number: number }
+    request: unknown[]
+    response: unknown[]
+  }
+}
+
+/** service_msgs/msg/ServiceEventInfo's event types the bridge publishes (it is the client side). */
+export const REQUEST_SENT = 0
+export const RESPONSE_RECEIVED = 3
+/** The suffix of a service's event topic. */
+export const SERVICE_EVENT_SUFFIX = "/_service_event"
+
 /** What changed (`onChange`). `robot` names the robot of a fleet that restarted. */
 export interface ChangeEvent {
   restarted: boolean
@@ -120,6 +145,16 @@ export class CallPipeline {
   private readonly changeListeners = new Set<(why: ChangeEvent) => void>()
   private readonly callListeners = new Set<(rec: CallRecord) => void>()
   private readonly resultListeners = new Set<(res: CallResult) => void>()
+  private readonly eventListeners = new Set<(ev: ServiceEvent) => void>()
+  /**
+   * Service introspection (`robot bridge --introspect`): off, no event is made and no request is
+   * decoded for it. Each client's gid and request count, by its connection (Caller.owner) or, for
+   * callers without one, by `via client`.
+   */
+  introspect = false
+  private readonly gidsByOwner = new WeakMap<object, EventClient>()
+  private readonly gidsByName = new Map<string, EventClient>()
+  private nextGid = 1
   /** The four services each action is served as (runtime/action.ts `actionWire`), by type name. */
   private readonly actionCalls: TypeRegistry
 
@@ -203,6 +238,12 @@ export class CallPipeline {
   onResult(listener: (res: CallResult) => void): () => void {
     this.resultListeners.add(listener)
     return () => this.resultListeners.delete(listener)
+  }
+
+  /** Fires for each service event (only with `introspect`): REQUEST_SENT, then RESPONSE_RECEIVED if an answer came. */
+  onServiceEvent(listener: (ev: ServiceEvent) => void): () => void {
+    this.eventListeners.add(listener)
+    return () => this.eventListeners.delete(listener)
   }
 
   /** `robot`: the fleet's robot that restarted (with `restarted`). */
@@ -335,8 +376,10 @@ export class CallPipeline {
         if (want !== info.type) throw new ServiceError("type_mismatch", `${name} is ${info.type}, not ${want}`, name)
       }
       const request = requestFromJson(type, req.args, name)
+      const event = this.introspect && !caller.quiet ? this.eventOf(caller, name, info.type, () => toJson(type.request, request, "base64")) : undefined
       const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress, owner: caller.owner })
       out = { ok: true, values: toJson(type.response, res, binary), type }
+      event?.(() => (binary === "base64" ? out.values : toJson(type.response, res, "base64")))
       this.emitResult({ service: name, type, response: () => res })
     } catch (e) {
       out = failure(e, name)
@@ -361,12 +404,15 @@ export class CallPipeline {
     const start = performance.now()
     try {
       const { info, type } = await this.resolve(name)
+      let decodedRequest: unknown
       try {
-        type.request.decode(request)
+        decodedRequest = type.request.decode(request)
       } catch (e) {
         throw new ServiceError("invalid_argument", `the CDR request is not a valid ${type.request.fullName}: ${(e as Error).message}`, name)
       }
+      const event = this.introspect && !caller.quiet ? this.eventOf(caller, name, info.type, () => toJson(type.request, decodedRequest, "base64")) : undefined
       const bytes = await this.entry(info, type).raw.call(request, { ...options, owner: caller.owner })
+      event?.(() => toJson(type.response, type.response.decode(bytes), "base64"))
       this.record(caller, name, start, { ok: true, values: undefined, type })
       let decoded: unknown
       this.emitResult({ service: name, type, response: () => (decoded ??= type.response.decode(bytes)) })
@@ -376,6 +422,54 @@ export class CallPipeline {
       this.record(caller, name, start, out)
       return { ok: false, error: out.error! }
     }
+  }
+
+  /**
+   * The one place every robot call passes with introspection on (callJson and callCdr, whatever the
+   * front end): publishes REQUEST_SENT now and returns the function that publishes RESPONSE_RECEIVED
+   * when the answer came. A call that fails has no response event, as in ROS 2 (the client
+   * received nothing). The bridge's own polling (`quiet`: the Foxglove state channel) is left out,
+   * as from the call log: it is no client's call, and would bury theirs.
+   */
+  private eventOf(caller: Caller, service: string, serviceType: string, request: () => unknown): (response: () => unknown) => void {
+    const c = this.eventClient(caller)
+    const seq = ++c.seq
+    const type = `${serviceType}_Event`
+    const emit = (event_type: number, req: unknown[], res: unknown[]) => {
+      const ms = Date.now()
+      const ev: ServiceEvent = {
+        service,
+        type,
+        msg: { info: { event_type, stamp: { sec: Math.floor(ms / 1000), nanosec: (ms % 1000) * 1_000_000 }, client_gid: c.gid, sequence_number: seq }, request: req, response: res },
+      }
+      for (const l of [...this.eventListeners]) {
+        try {
+          l(ev)
+        } catch (e) {
+          this.log(`a service event listener failed: ${(e as Error).message}`)
+        }
+      }
+    }
+    if (this.eventListeners.size > 0) emit(REQUEST_SENT, [request()], [])
+    return (response) => {
+      if (this.eventListeners.size > 0) emit(RESPONSE_RECEIVED, [], [response()])
+    }
+  }
+
+  /** The client's gid, 16 bytes: a counter the bridge gives out (unique while it runs, as ROS 2 gids are per session). */
+  private eventClient(caller: Caller): EventClient {
+    let c = caller.owner ? this.gidsByOwner.get(caller.owner) : this.gidsByName.get(`${caller.via} ${caller.client}`)
+    if (c) return c
+    const gid = new Array<number>(16).fill(0)
+    // "rb" (robot bridge), then the counter big-endian in the last 8 bytes
+    gid[0] = 0x72
+    gid[1] = 0x62
+    let n = this.nextGid++
+    for (let i = 15; i >= 8 && n > 0; i--, n = Math.floor(n / 256)) gid[i] = n % 256
+    c = { gid, seq: 0 }
+    if (caller.owner) this.gidsByOwner.set(caller.owner, c)
+    else this.gidsByName.set(`${caller.via} ${caller.client}`, c)
+    return c
   }
 
   private record(caller: Caller, service: string, start: number, out: CallOutcome) {
@@ -443,6 +537,8 @@ export class CallPipeline {
         const sets = Object.values(registry).flatMap((t) => [t.request.definitions, t.response.definitions])
         // the actions' messages too: goal, result, feedback, `<A>_FeedbackMessage`, the status array
         for (const a of Object.values(this.actionTypes)) sets.push(a.goal.definitions, a.result.definitions, a.feedback.definitions, a.feedbackMessage.definitions, goalStatusArrayDefinitions(a))
+        // with introspection, each service's `<Name>_Event` (what its _service_event topic carries)
+        if (this.introspect) for (const t of Object.values(registry)) sets.push(serviceEventDefinitions(t))
         for (const defs of sets) {
           const d = defs.find((x) => x.name === want || shortTypeName(x.name ?? "") === want)
           if (d) return { typedefs: typedefs([d, ...defs.filter((x) => x !== d)]) }
@@ -452,12 +548,12 @@ export class CallPipeline {
       case "/rosapi/action_servers":
         return { action_servers: actionsOf(await this.list()).map((a) => a.name).sort() }
       case "/rosapi/topics": {
-        const topics = await this.actionTopics()
+        const topics = await this.topics()
         return { topics: topics.map((t) => t.topic), types: topics.map((t) => t.type) }
       }
       case "/rosapi/topic_type": {
         const n = normalizeName(str("topic"))
-        return { type: (await this.actionTopics()).find((t) => t.topic === n)?.type ?? "" }
+        return { type: (await this.topics()).find((t) => t.topic === n)?.type ?? "" }
       }
       case "/rosapi/get_time": {
         const ms = Date.now()
@@ -479,12 +575,23 @@ export class CallPipeline {
     return out.sort((x, y) => (x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : 0))
   }
 
+  /**
+   * The topics rosapi lists: the actions' (`actionTopics`) and, with `introspect`, each service's
+   * `<service>/_service_event` (`<type>_Event`), name order.
+   */
+  async topics(): Promise<{ topic: string; type: string }[]> {
+    const out = await this.actionTopics()
+    if (this.introspect) for (const s of await this.list()) out.push({ topic: `${s.name}${SERVICE_EVENT_SUFFIX}`, type: `${s.type}_Event` })
+    return out.sort((x, y) => (x.topic < y.topic ? -1 : x.topic > y.topic ? 1 : 0))
+  }
+
   /** Stops listening to the node (the node itself stays open). */
   close(): void {
     for (const off of this.offs) off()
     this.changeListeners.clear()
     this.callListeners.clear()
     this.resultListeners.clear()
+    this.eventListeners.clear()
   }
 }
 
@@ -494,6 +601,11 @@ export class CallPipeline {
  */
 export function isRobotOffline(e: { code: string; message: string } | undefined): boolean {
   return e?.code === "unavailable" && /^robot \S+ is offline;/.test(e.message)
+}
+
+interface EventClient {
+  gid: number[]
+  seq: number
 }
 
 const robotsKey = (robots: RobotStatus[] | undefined) => JSON.stringify(robots ?? [])

@@ -142,3 +142,34 @@ export function goalStatusArrayDefinitions(action: ActionDescriptor<any, any, an
     time,
   ]
 }
+
+/**
+ * The definitions of a service's introspection event, `<pkg>/srv/<Name>_Event` (REP-2012), for
+ * rosapi's message_details: the event first, then service_msgs/msg/ServiceEventInfo, its Time, and
+ * the request's and response's own. Written here as services/service_msgs/msg/ServiceEventInfo.msg
+ * says, so the bridge needs no generated file for it.
+ */
+export function serviceEventDefinitions(type: ServiceDescriptor<any, any>): MessageDefinition[] {
+  const field = (type: string, name: string, isComplex: boolean, more: Partial<MessageDefinitionField> = {}): MessageDefinitionField => ({ type, name, isComplex, isArray: false, ...more })
+  const time = "builtin_interfaces/msg/Time"
+  const consts = ["REQUEST_SENT", "REQUEST_RECEIVED", "RESPONSE_SENT", "RESPONSE_RECEIVED"].map(
+    (n, i): MessageDefinitionField => ({ type: "uint8", name: n, isConstant: true, value: i, valueText: String(i) }),
+  )
+  const out: MessageDefinition[] = [
+    {
+      name: `${type.fullName}_Event`,
+      definitions: [
+        field("service_msgs/msg/ServiceEventInfo", "info", true),
+        field(type.request.fullName, "request", true, { isArray: true, arrayUpperBound: 1 }),
+        field(type.response.fullName, "response", true, { isArray: true, arrayUpperBound: 1 }),
+      ],
+    },
+    {
+      name: "service_msgs/msg/ServiceEventInfo",
+      definitions: [...consts, field("uint8", "event_type", false), field(time, "stamp", true), field("char", "client_gid", false, { isArray: true, arrayLength: 16 }), field("int64", "sequence_number", false)],
+    },
+    { name: time, definitions: [field("int32", "sec", false), field("uint32", "nanosec", false)] },
+  ]
+  for (const d of [...type.request.definitions, ...type.response.definitions]) if (!out.some((x) => x.name === d.name)) out.push(d)
+  return out
+}

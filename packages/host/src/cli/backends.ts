@@ -57,7 +57,8 @@ export interface Backend {
   close(): Promise<void>
 }
 
-function defaultUrl(): string {
+/** The bridge's WebSocket URL when --url is not given: devs.json `bridge`, else ws://127.0.0.1:9090. */
+export function defaultUrl(): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { loadConfig } = require("../config") as typeof import("../config")

@@ -26,6 +26,8 @@ export interface BridgeCommandOptions {
   foxglove?: boolean
   /** --foxglove-encoding cdr|json */
   foxgloveEncoding?: string
+  /** --introspect: publish service events (REP-2012) on `<service>/_service_event` */
+  introspect?: boolean
   /** --wait [seconds] for the simulator lock (the default robot is the simulated one) */
   wait?: string | boolean
   /** --mqtt [url]: robots on a broker (true: the embedded one) */
@@ -205,6 +207,8 @@ export interface ListenSettings {
   foxglovePort: number | undefined
   foxglovePortGiven: boolean
   foxgloveEncoding: "cdr" | "json"
+  /** --introspect (server.ts BridgeOptions.introspect) */
+  introspect: boolean
 }
 
 /**
@@ -231,6 +235,7 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
     foxglovePort: o.foxglove === false ? undefined : intOption("--foxglove-port", o.foxglovePort, 8765, 0, 65535),
     foxglovePortGiven: o.foxglovePort !== undefined,
     foxgloveEncoding: foxgloveEncoding(o.foxgloveEncoding),
+    introspect: o.introspect === true,
   }
 }
 
@@ -256,6 +261,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     actionTypes: types.projectActionTypes(),
     foxglovePort: listen.foxglovePort,
     foxgloveEncoding: listen.foxgloveEncoding,
+    introspect: listen.introspect,
     log: (line: string) => console.error(`[bridge] ${line}`),
   }
   let bridge: Bridge
@@ -301,6 +307,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
   if (has("/take_picture")) out.push(`  npx robot service call ${prefix}/take_picture "{resolution: 1}" --out picture.jpg${url}`)
   out.push(`  npx robot service list -t${url}`)
   if (actions.length) out.push(`  npx robot action list -t${url}`)
+  if (listen.introspect && has("/add_two_ints")) out.push(`  npx robot service echo ${prefix}/add_two_ints${url}   (then call it)`)
   if (fleet && has("/add_two_ints")) {
     const auth = token ? ` -H 'authorization: Bearer <token>'` : ""
     out.push(`  curl -s -X POST -H 'content-type: application/json'${auth} -d '{"a": 2, "b": 3}' '${bridge.url}/api/group/add_two_ints?robots=*'`)
@@ -342,6 +349,7 @@ export function addListenOptions(cmd: Command, prefix = ""): Command {
     .option("--foxglove-port <port>", `${prefix}port serving only the Foxglove WebSocket protocol (default 8765)`)
     .option("--no-foxglove", `${prefix}no Foxglove-only port (the bridge's own port still serves Foxglove clients)`)
     .option("--foxglove-encoding <encoding>", `${prefix}encoding Foxglove advertises services in: cdr (ros2msg schemas, default) or json (JSON Schema)`)
+    .option("--introspect", `${prefix}service introspection: publish each call's events on <service>/_service_event (robot service echo)`)
 }
 
 export function registerBridge(program: Command): void {

@@ -29,6 +29,7 @@ export function errorFromFailure(service: string, text: unknown): ServiceError {
 export class RosbridgeClient {
   private nextId = 1
   private readonly pending = new Map<string, { resolve: (m: any) => void; reject: (e: ServiceError) => void; progress?: (r: number, t: number) => void }>()
+  private readonly subs = new Map<string, { topic: string; onMessage: (msg: any) => void; onError: (e: ServiceError) => void }>()
   private constructor(
     private readonly ws: WebSocket,
     readonly url: string,
@@ -40,6 +41,12 @@ export class RosbridgeClient {
       } catch {
         return
       }
+      if (m?.op === "publish" && typeof m.topic === "string") {
+        for (const s of this.subs.values()) if (s.topic === m.topic) s.onMessage(m.msg)
+        return
+      }
+      const sub = typeof m?.id === "string" ? this.subs.get(m.id) : undefined
+      if (sub && m.op === "status" && m.level === "error") return sub.onError(new ServiceError("invalid_argument", String(m.msg)))
       const p = typeof m?.id === "string" ? this.pending.get(m.id) : undefined
       if (!p) return
       if (m.op === "service_progress") p.progress?.(Number(m.received), Number(m.total))
@@ -55,6 +62,8 @@ export class RosbridgeClient {
       const why = code === 1008 ? `the bridge refused this client: ${reason.toString() || "policy"}` : "the bridge closed the connection"
       for (const p of this.pending.values()) p.reject(new ServiceError("unavailable", why))
       this.pending.clear()
+      for (const s of this.subs.values()) s.onError(new ServiceError("unavailable", why))
+      this.subs.clear()
     })
   }
 
@@ -111,6 +120,21 @@ export class RosbridgeClient {
       if (options.expectType !== undefined) msg.expect_type = options.expectType
       this.ws.send(stringifyJson(msg))
     })
+  }
+
+  /**
+   * rosbridge `subscribe`: `onMessage` gets each published message of `topic`; `onError` the
+   * bridge's error status for this subscription (a topic it does not publish) or the connection's
+   * end (`unavailable`), after which nothing more comes. Returns the unsubscribe.
+   */
+  subscribe(topic: string, onMessage: (msg: any) => void, onError: (e: ServiceError) => void): () => void {
+    const id = `robot-cli:${this.nextId++}`
+    this.subs.set(id, { topic, onMessage, onError })
+    this.ws.send(stringifyJson({ op: "subscribe", id, topic }))
+    return () => {
+      if (!this.subs.delete(id)) return
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(stringifyJson({ op: "unsubscribe", id, topic }))
+    }
   }
 
   close(): void {

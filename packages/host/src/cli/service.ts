@@ -1,4 +1,4 @@
-// `robot service list|type|find|call`: ros2-style service verbs. By default they go through a
+// `robot service list|type|find|call` (and `echo`, cli/echo.ts): ros2-style service verbs. By default they go through a
 // running bridge (rosbridge v2 at ws://127.0.0.1:9090, rosapi for discovery), so they also work
 // against any rosbridge server; with --serial or --devtools they talk to the robot directly with
 // the host client, with --mqtt to the robots on an MQTT broker (packages/host/src/cli/mqtt.ts: --robot picks
@@ -140,7 +140,7 @@ async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: u
 }
 
 export function registerService(program: Command): void {
-  const service = program.command("service").description("list, inspect and call the robot's services (like `ros2 service`)")
+  const service = program.command("service").description("list, inspect, call and echo the robot's services (like `ros2 service`)")
 
   addConnOptions(service.command("list").description("list the services"))
     .option("-t, --show-types", "show each service's type")
@@ -296,4 +296,7 @@ export function registerService(program: Command): void {
         fail("call", e)
       }
     })
+
+  // echo follows a topic of the bridge, not a backend: it has its own file and options
+  ;(require("./echo") as typeof import("./echo")).registerEcho(service)
 }
