@@ -3,32 +3,14 @@
 // real host client, through the rig's frame hub. No fixed sleeps: every wait is on a goal's event.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { Fibonacci, Trigger } from "../../packages/host/src/gen/interfaces"
+import { Fibonacci } from "../../packages/host/src/gen/interfaces"
 import { ActionClient, GoalStatus, type ClientGoal } from "../../packages/host/src/client/action"
 import { ServiceError } from "../../packages/host/src/client/errors"
-import type { ServiceNode } from "../../packages/host/src/client/node"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { linkModel } from "../support/link"
+import { actionProbe, fib } from "./actions_fixture"
 
 const LOSSY = { loss: 0.05, duplicate: 0.02, reorder: 0.02, queueBytes: 2048, bytesPerSec: 100000 }
-
-function fib(n: number): number[] {
-  const s = [0, 1]
-  while (s.length < n) s.push(s[s.length - 1]! + s[s.length - 2]!)
-  return s.slice(0, n)
-}
-
-interface Probe {
-  runs: number
-  cancels: number
-  finished: number
-  running: number
-  ticks: number
-}
-
-async function probe(node: ServiceNode): Promise<Probe> {
-  return JSON.parse((await node.createClient(Trigger, "action_probe").call({})).message) as Probe
-}
 
 /** resolves once `g` reports `status` (at once if it already has) */
 function statusReached<R, F>(g: ClientGoal<R, F>, status: number, timeoutMs = 10000): Promise<void> {
@@ -69,7 +51,7 @@ describe("actions on the robot (VM)", () => {
 
   test("a goal with feedback to the end: every term in order, then the result", async () => {
     const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
-    const before = await probe(rig.node)
+    const before = await actionProbe(rig.node)
     const feedback: number[][] = []
     const statuses: number[] = []
     const g = await ac.sendGoal({ order: 10 }, { onFeedback: (f) => feedback.push(f.sequence), onStatus: (s) => statuses.push(s) })
@@ -83,7 +65,7 @@ describe("actions on the robot (VM)", () => {
     )
     for (const s of feedback) assert.deepEqual(s, fib(s.length))
     assert.deepEqual(statuses, [GoalStatus.executing, GoalStatus.succeeded])
-    const after = await probe(rig.node)
+    const after = await actionProbe(rig.node)
     assert.equal(after.runs - before.runs, 1, "execute ran once")
     ac.close()
   })
@@ -109,7 +91,7 @@ describe("actions on the robot (VM)", () => {
 
   test("cancel mid-goal: onCancel runs at once, the goal ends canceled with what it had", async () => {
     const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
-    const before = await probe(rig.node)
+    const before = await actionProbe(rig.node)
     const g = await ac.sendGoal({ order: 40 })
     await new Promise<void>((resolve) => {
       const off = g.onFeedback((f) => {
@@ -123,7 +105,7 @@ describe("actions on the robot (VM)", () => {
     assert.equal(c.goals_canceling.length, 1)
     assert.deepEqual(Buffer.from(c.goals_canceling[0]!.goal_id.uuid), Buffer.from(g.goalId))
     // onCancel ran before the cancel was answered
-    assert.equal((await probe(rig.node)).cancels - before.cancels, 1)
+    assert.equal((await actionProbe(rig.node)).cancels - before.cancels, 1)
     const r = await g.result()
     assert.equal(r.status, GoalStatus.canceled)
     assert.ok(r.result.sequence.length >= 4 && r.result.sequence.length < 40, `partial result: ${r.result.sequence.length} terms`)
@@ -160,7 +142,7 @@ describe("actions on the robot (VM)", () => {
     let ended = false
     void both.then(() => (ended = true))
     while (!ended) {
-      most = Math.max(most, (await probe(rig.node)).running)
+      most = Math.max(most, (await actionProbe(rig.node)).running)
       samples++
     }
     assert.ok(samples >= 5, `${samples} samples`)
@@ -191,15 +173,15 @@ describe("actions on the robot (VM)", () => {
     // the server's timeoutMs is 3000, the grace 1000
     assert.ok(took > 2500 && took < 7000, `ended after ${took} ms`)
     // its execute fiber was terminated: its 100 ms ticks stop (probed for 400 ms)
-    const ticks = (await probe(rig.node)).ticks
+    const ticks = (await actionProbe(rig.node)).ticks
     const until = performance.now() + 400
-    while (performance.now() < until) assert.equal((await probe(rig.node)).ticks, ticks, "the ignored goal still runs")
+    while (performance.now() < until) assert.equal((await actionProbe(rig.node)).ticks, ticks, "the ignored goal still runs")
     ac.close()
   })
 
   test("the same goal id sent again is accepted once and runs once", async () => {
     const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
-    const before = await probe(rig.node)
+    const before = await actionProbe(rig.node)
     const send = ac.part("sendGoal")
     const goal_id = { uuid: new Uint8Array(16).fill(7) }
     const r1 = await send.call({ goal_id, goal: { order: 3 } })
@@ -208,7 +190,7 @@ describe("actions on the robot (VM)", () => {
     assert.deepEqual(r2, r1, "the first answer again")
     const r = await ac.follow(goal_id.uuid).result()
     assert.deepEqual(r.result.sequence, fib(3))
-    assert.equal((await probe(rig.node)).runs - before.runs, 1)
+    assert.equal((await actionProbe(rig.node)).runs - before.runs, 1)
     ac.close()
   })
 
@@ -216,7 +198,7 @@ describe("actions on the robot (VM)", () => {
     const lossy = await rig.connect({ pipes: linkModel({ ...LOSSY, seed: 11 }).pipes })
     await lossy.listServices({ timeoutMs: 20000 })
     const ac = new ActionClient(lossy, Fibonacci, "fibonacci")
-    const before = await probe(rig.node)
+    const before = await actionProbe(rig.node)
     const n = 12
     const goals: ClientGoal<{ sequence: number[] }, { sequence: number[] }>[] = []
     // at most 3 at once: the server holds 4 goals (running or with a result not yet fetched)
@@ -226,7 +208,7 @@ describe("actions on the robot (VM)", () => {
       for (const g of batch) assert.equal((await g.result()).status, GoalStatus.succeeded)
     }
     for (let i = 0; i < n; i++) assert.deepEqual((await goals[i]!.result()).result.sequence, fib(3 + (i % 4)))
-    assert.equal((await probe(rig.node)).runs - before.runs, n, "each goal ran exactly once")
+    assert.equal((await actionProbe(rig.node)).runs - before.runs, n, "each goal ran exactly once")
     ac.close()
     await lossy.close()
   })

@@ -7,21 +7,16 @@ import * as fs from "node:fs"
 import { after, before, describe, test } from "node:test"
 import { chromium } from "playwright-core"
 import WebSocket from "ws"
-import { actionTypes, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
+import { actionTypes, serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import type { RobotNode } from "../../packages/host/src/client/api"
 import { FleetNode } from "../../packages/host/src/client/fleet"
 import { connectFoxglove } from "./foxglove_helpers"
+import { actionProbe, fib } from "./actions_fixture"
 
 const CHROMIUM = "/usr/bin/chromium"
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-function fib(n: number): number[] {
-  const s = [0, 1]
-  while (s.length < n) s.push(s[s.length - 1]! + s[s.length - 2]!)
-  return s.slice(0, n)
-}
 
 interface Sse {
   event: string
@@ -61,7 +56,7 @@ async function post(url: string, body: unknown, method = "POST"): Promise<{ stat
 describe("actions through the bridge (VM)", { timeout: 180000 }, () => {
   let rig: Rig
   let bridge: Bridge
-  const cancels = async () => JSON.parse((await rig.node.createClient(Trigger, "action_probe").call({})).message).cancels as number
+  const cancels = async () => (await actionProbe(rig.node)).cancels
   /** watch calls in flight per goal (hex id), and the most seen at once for any goal */
   const watching = new Map<string, number>()
   let maxWatching = 0

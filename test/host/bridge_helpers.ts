@@ -128,3 +128,52 @@ export async function rawRosClient(url: string): Promise<{ call(service: string,
     close: () => ws.close(),
   }
 }
+
+/**
+ * A bare rosbridge client for topics and ops roslib does not cover: every message it gets (`got`),
+ * `next` to wait for one that matches (already here or to come), `send`, and the socket.
+ */
+export async function rawClient(url: string) {
+  const { default: WebSocket } = await import("ws")
+  const ws = new WebSocket(url)
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve())
+    ws.once("error", reject)
+  })
+  const got: any[] = []
+  const waiters: { match: (m: any) => boolean; resolve: (m: any) => void }[] = []
+  ws.on("message", (d) => {
+    const m = JSON.parse(d.toString())
+    got.push(m)
+    for (const w of waiters.slice()) {
+      if (!w.match(m)) continue
+      waiters.splice(waiters.indexOf(w), 1)
+      w.resolve(m)
+    }
+  })
+  return {
+    ws,
+    got,
+    send: (m: unknown) => ws.send(JSON.stringify(m)),
+    /** the first message (already here or to come) that matches, within `timeoutMs` */
+    next(match: (m: any) => boolean, what: string, timeoutMs = 10000): Promise<any> {
+      const have = got.find(match)
+      if (have) {
+        got.splice(got.indexOf(have), 1)
+        return Promise.resolve(have)
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no ${what} in ${timeoutMs} ms; got ${JSON.stringify(got).slice(0, 600)}`)), timeoutMs)
+        waiters.push({
+          match,
+          resolve: (m) => {
+            clearTimeout(t)
+            got.splice(got.indexOf(m), 1)
+            resolve(m)
+          },
+        })
+      })
+    },
+    close: () => ws.close(),
+  }
+}

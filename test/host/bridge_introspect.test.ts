@@ -8,72 +8,35 @@ import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { describe, test } from "node:test"
-import WebSocket from "ws"
 import { CallPipeline, REQUEST_SENT, RESPONSE_RECEIVED, type ServiceEvent } from "../../packages/host/src/calls/pipeline"
 import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { formatEvent } from "../../packages/host/src/cli/echo"
-import { closeRos, connectRos, rawRosClient, ROOT, rosCall, runRobot, startFixture } from "./bridge_helpers"
+import { closeRos, connectRos, rawClient, rawRosClient, ROOT, rosCall, runRobot, startFixture } from "./bridge_helpers"
 
 const TOPIC = "/add_two_ints/_service_event"
 const EVENT_TYPE = "example_interfaces/srv/AddTwoInts_Event"
 
-/** A bare rosbridge client: every message, and `next` to wait for one that matches (5 s deadline). */
-async function rawClient(url: string) {
-  const ws = new WebSocket(url)
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve())
-    ws.once("error", reject)
-  })
-  const got: any[] = []
-  const waiters: { match: (m: any) => boolean; resolve: (m: any) => void }[] = []
-  ws.on("message", (d) => {
-    const m = JSON.parse(d.toString())
-    got.push(m)
-    for (const w of waiters.slice()) {
-      if (!w.match(m)) continue
-      waiters.splice(waiters.indexOf(w), 1)
-      w.resolve(m)
-    }
-  })
+/** A bare rosbridge client (bridge_helpers.ts) with `call` and `events`: `k` service events of TOPIC. */
+async function eventClient(url: string) {
+  const c = await rawClient(url)
   let n = 0
-  const client = {
-    got,
-    send: (m: unknown) => ws.send(JSON.stringify(m)),
-    next(match: (m: any) => boolean, what: string): Promise<any> {
-      const seen = got.find(match)
-      if (seen) {
-        got.splice(got.indexOf(seen), 1)
-        return Promise.resolve(seen)
-      }
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no ${what} within 5 s; got ${JSON.stringify(got)}`)), 5000)
-        waiters.push({
-          match,
-          resolve: (m) => {
-            clearTimeout(t)
-            got.splice(got.indexOf(m), 1)
-            resolve(m)
-          },
-        })
-      })
-    },
+  return {
+    ...c,
     /** A call on this connection, answered: the bridge has handled everything sent before it. */
     async call(service: string, args: unknown = {}): Promise<any> {
       const id = `c${n++}`
-      client.send({ op: "call_service", id, service, args })
-      return client.next((m) => m.op === "service_response" && m.id === id, `answer to ${service}`)
+      c.send({ op: "call_service", id, service, args })
+      return c.next((m) => m.op === "service_response" && m.id === id, `answer to ${service}`, 5000)
     },
-    events: (k: number) => Promise.all(Array.from({ length: k }, () => client.next((m) => m.op === "publish" && m.topic === TOPIC, "service event"))),
-    close: () => ws.close(),
+    events: (k: number) => Promise.all(Array.from({ length: k }, () => c.next((m) => m.op === "publish" && m.topic === TOPIC, "service event", 5000))),
   }
-  return client
 }
 
 describe("service introspection (robot bridge --introspect)", () => {
   test("a subscriber sees REQUEST_SENT then RESPONSE_RECEIVED of other clients' calls, with gid and sequence numbers", async () => {
     const f = await startFixture({ introspect: true })
-    const sub = await rawClient(f.bridge.wsUrl)
+    const sub = await eventClient(f.bridge.wsUrl)
     const ros = await connectRos(f.bridge.wsUrl)
     const raw = await rawRosClient(f.bridge.wsUrl)
     try {
@@ -150,7 +113,7 @@ describe("service introspection (robot bridge --introspect)", () => {
 
   test("a service the robot does not have: subscribed with a warning", async () => {
     const f = await startFixture({ introspect: true })
-    const sub = await rawClient(f.bridge.wsUrl)
+    const sub = await eventClient(f.bridge.wsUrl)
     try {
       sub.send({ op: "set_level", level: "warning" }) // rosbridge sends errors only by default
       await sub.call("/rosapi/services") // the bridge has the robot's list
@@ -166,7 +129,7 @@ describe("service introspection (robot bridge --introspect)", () => {
 
   test("without --introspect: the topic is refused, not listed, and no event is made", async () => {
     const f = await startFixture()
-    const sub = await rawClient(f.bridge.wsUrl)
+    const sub = await eventClient(f.bridge.wsUrl)
     try {
       sub.send({ op: "subscribe", id: "s", topic: TOPIC })
       const st = await sub.next((m) => m.op === "status", "status")

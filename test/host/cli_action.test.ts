@@ -16,6 +16,7 @@ import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/b
 import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
 import { projectCallTypes } from "../../packages/host/src/cli/types"
 import { ROOT, runRobot } from "./bridge_helpers"
+import { actionProbe } from "./actions_fixture"
 
 const robot = (args: string[]) => runRobot(args, { timeoutMs: 30000 })
 const FIB = "example_interfaces/action/Fibonacci"
@@ -49,7 +50,7 @@ describe("robot action (VM)", { timeout: 180000 }, () => {
     await broker?.close()
   })
 
-  const cancels = async () => (JSON.parse((await rig.node.createClient(Trigger, "action_probe").call({})).message) as { cancels: number }).cancels
+  const cancels = async () => (await actionProbe(rig.node)).cancels
 
   test("list, list -t, type, info; an unknown action names those there are", async () => {
     const list = await robot(["action", "list", ...vias[0]![1]])

@@ -11,15 +11,10 @@ import type { Client, NodeState, RobotNode } from "../../packages/host/src/clien
 import { FleetNode } from "../../packages/host/src/client/fleet"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { closeRos, connectRos, loadRoslib, rosCall, rosGet } from "./bridge_helpers"
+import { closeRos, connectRos, loadRoslib, rawClient, rosCall, rosGet } from "./bridge_helpers"
+import { fib } from "./actions_fixture"
 
 const FIB = "example_interfaces/action/Fibonacci"
-
-function fib(n: number): number[] {
-  const s = [0, 1]
-  while (s.length < n) s.push(s[s.length - 1]! + s[s.length - 2]!)
-  return s.slice(0, n)
-}
 
 /**
  * The node with its `<action>/_action/watch` calls counted: `inFlight` now and `most` at once, so
@@ -54,51 +49,6 @@ function countingNode(node: RobotNode): { node: RobotNode; watch: { inFlight: nu
     },
   })
   return { node: wrapped, watch }
-}
-
-/** A bare rosbridge client: every message it gets, and `next` to wait for one that matches. */
-async function rawClient(url: string) {
-  const ws = new WebSocket(url)
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve())
-    ws.once("error", reject)
-  })
-  const got: any[] = []
-  const waiters: { match: (m: any) => boolean; resolve: (m: any) => void }[] = []
-  ws.on("message", (d) => {
-    const m = JSON.parse(d.toString())
-    got.push(m)
-    for (const w of waiters.slice()) {
-      if (!w.match(m)) continue
-      waiters.splice(waiters.indexOf(w), 1)
-      w.resolve(m)
-    }
-  })
-  return {
-    ws,
-    got,
-    send: (m: unknown) => ws.send(JSON.stringify(m)),
-    /** the first message (already here or to come) that matches, within `timeoutMs` */
-    next(match: (m: any) => boolean, what: string, timeoutMs = 10000): Promise<any> {
-      const have = got.find(match)
-      if (have) {
-        got.splice(got.indexOf(have), 1)
-        return Promise.resolve(have)
-      }
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no ${what} in ${timeoutMs} ms; got ${JSON.stringify(got).slice(0, 600)}`)), timeoutMs)
-        waiters.push({
-          match,
-          resolve: (m) => {
-            clearTimeout(t)
-            got.splice(got.indexOf(m), 1)
-            resolve(m)
-          },
-        })
-      })
-    },
-    close: () => ws.close(),
-  }
 }
 
 async function probe(ros: any): Promise<{ runs: number; cancels: number; finished: number; running: number }> {
