@@ -334,7 +334,9 @@ test("packages/host/src/gen/interfaces.ts: action descriptors, derived service d
   assert.equal(F.sendGoal.fullName, "example_interfaces/action/Fibonacci_SendGoal")
   assert.equal(F.sendGoal.hash32, a.sendGoal.hash32)
   assert.equal(F.getResult.hash, a.getResult.hash)
-  assert.deepEqual(Object.keys(gen.actionTypes), ["example_interfaces/action/Fibonacci"])
+  assert.deepEqual(Object.keys(gen.actionTypes), [
+    "example_interfaces/action/Fibonacci", "robot_interfaces/action/DriveDistance", "robot_interfaces/action/Rotate", "robot_interfaces/action/Scan",
+  ])
   assert.equal(gen.actionTypes["example_interfaces/action/Fibonacci"], F)
   assert.equal(gen.messageTypes["example_interfaces/action/Fibonacci_FeedbackMessage"], gen.Fibonacci_FeedbackMessage)
   assert.equal(gen.serviceTypes["example_interfaces/action/Fibonacci_SendGoal"], undefined, "derived services are reached through their action")
@@ -358,19 +360,24 @@ test("packages/host/src/gen/interfaces.ts: action descriptors, derived service d
 test("device code: action types made on demand (functions), derived ones through packages/device/src/lib/actiontype.ts, everything else unchanged", () => {
   const set = loadInterfaces([path.join(REPO, "services")])
   const lazy = onDemand(set)
+  // every action with its eight derived types, action_msgs, UUID and service_msgs (types only
+  // some firmwares use); everything else keeps its const form
+  const parts = ["", "_FeedbackMessage", "_Feedback", "_GetResult_Request", "_GetResult_Response", "_Goal", "_Result", "_SendGoal_Request", "_SendGoal_Response"]
+  assert.deepEqual([...set.actions.keys()].sort(), [
+    "example_interfaces/action/Fibonacci", "robot_interfaces/action/DriveDistance", "robot_interfaces/action/Rotate", "robot_interfaces/action/Scan",
+  ])
   assert.deepEqual([...lazy].sort(), [
     "action_msgs/msg/GoalInfo", "action_msgs/msg/GoalStatus", "action_msgs/msg/GoalStatusArray",
     "action_msgs/srv/CancelGoal", "action_msgs/srv/CancelGoal_Request", "action_msgs/srv/CancelGoal_Response",
-    "example_interfaces/action/Fibonacci", "example_interfaces/action/Fibonacci_FeedbackMessage", "example_interfaces/action/Fibonacci_Feedback",
-    "example_interfaces/action/Fibonacci_GetResult_Request", "example_interfaces/action/Fibonacci_GetResult_Response", "example_interfaces/action/Fibonacci_Goal",
-    "example_interfaces/action/Fibonacci_Result", "example_interfaces/action/Fibonacci_SendGoal_Request", "example_interfaces/action/Fibonacci_SendGoal_Response",
+    ...[...set.actions.keys()].flatMap((a) => parts.map((d) => a + d)),
+    "service_msgs/msg/ServiceEventInfo",
     "unique_identifier_msgs/msg/UUID",
   ].sort())
   const src = fs.readFileSync(path.join(REPO, "src/gen/interfaces.ts"), "utf8")
   const names = tsNames(set)
   const a = set.actions.get("example_interfaces/action/Fibonacci")
   assert.ok(a)
-  const derived = [a.sendGoal.request, a.sendGoal.response, a.getResult.request, a.getResult.response, a.feedbackMessage].map((m) => m.fullName)
+  const derived = [...set.actions.values()].flatMap((x) => [x.sendGoal.request, x.sendGoal.response, x.getResult.request, x.getResult.response, x.feedbackMessage].map((m) => m.fullName))
   for (const full of lazy) {
     const n = names.get(full) as string
     if (derived.includes(full)) {
@@ -453,10 +460,14 @@ test("robot interface show/list/package include actions, shaped like ros2 interf
     "unique_identifier_msgs/UUID goal_id\n\tuint8[16] uuid\n---\nint8 status\nFibonacci_Result result\n\tint32[] sequence\n",
   )
   assert.match(robot("interface", "show", "example_interfaces/action/Fibonacci_Nope").stderr, /unknown type 'example_interfaces\/action\/Fibonacci_Nope'/)
-  assert.equal(robot("interface", "list", "-a").stdout, "Actions:\n    example_interfaces/action/Fibonacci\n")
+  assert.equal(
+    robot("interface", "list", "-a").stdout,
+    "Actions:\n    example_interfaces/action/Fibonacci\n    robot_interfaces/action/DriveDistance\n    robot_interfaces/action/Rotate\n    robot_interfaces/action/Scan\n",
+  )
   const list = robot("interface", "list", ...dirs).stdout.trimEnd().split("\n")
   assert.deepEqual(list.slice(list.indexOf("Actions:")), [
-    "Actions:", "    example_interfaces/action/Fibonacci", "    test_actions/action/Everything", "    test_actions/action/Navigate",
+    "Actions:", "    example_interfaces/action/Fibonacci", "    robot_interfaces/action/DriveDistance", "    robot_interfaces/action/Rotate",
+    "    robot_interfaces/action/Scan", "    test_actions/action/Everything", "    test_actions/action/Navigate",
   ])
   assert.ok(list.includes("    action_msgs/msg/GoalStatusArray") && list.includes("    action_msgs/srv/CancelGoal"))
   assert.equal(robot("interface", "package", "example_interfaces").stdout, "example_interfaces/action/Fibonacci\nexample_interfaces/srv/AddTwoInts\n")
@@ -486,7 +497,8 @@ test("robot gen on a malformed .action prints compiler-style errors and exits 1 
     fs.writeFileSync(path.join(dir, "nav/action/Go.action"), "float64 x\n---\nint64 done\n---\nfloat32 p\n")
     const ok = robot("gen", "services", dir, "--host-out", out, "--device-out", path.join(dir, "dev.ts"))
     assert.equal(ok.status, 0, ok.stderr)
-    assert.match(ok.stdout, /robot gen: \d+ messages, \d+ services, 2 actions from services, /)
+    // (the robot's four actions and this one)
+    assert.match(ok.stdout, /robot gen: \d+ messages, \d+ services, 5 actions from services, /)
     assert.match(fs.readFileSync(out, "utf8"), /\nexport const Go = __action\("nav\/action\/Go", /)
     assert.match(fs.readFileSync(path.join(dir, "dev.ts"), "utf8"), /\nexport function Go\(\): ActionType<Go_Goal, Go_Result, Go_Feedback> \{/)
   } finally {

@@ -18,6 +18,8 @@ describe("simulated hardware", () => {
       jd.SRV_BUTTON,
       jd.SRV_DC_VOLTAGE_MEASUREMENT,
       SRV_ROBOT_CAMERA,
+      jd.SRV_ROTARY_ENCODER,
+      jd.SRV_ROTARY_ENCODER,
     ])
   })
 

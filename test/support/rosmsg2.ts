@@ -20,9 +20,11 @@ export function asciiOnly(v: unknown): unknown {
   return v
 }
 
-/** foxglove decodes numeric arrays to typed arrays; ours are plain arrays (uint8 stays Uint8Array). */
+/**
+ * foxglove decodes numeric arrays to typed arrays, char[] (read as uint8) to Uint8Array; ours are
+ * plain arrays, uint8[]/byte[] Uint8Array: compared as plain arrays of their values on both sides.
+ */
 export function plain(v: unknown): unknown {
-  if (v instanceof Uint8Array) return v
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>)
   if (Array.isArray(v)) return v.map(plain)
   if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
