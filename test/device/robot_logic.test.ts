@@ -35,6 +35,9 @@ function memHardware() {
         pwmPins: () => 3,
         motorLeft: left,
         motorRight: right,
+        // (drive_distance and rotate read them: tested against the simulated wheels, test/host/robot_sim.test.ts)
+        encoderLeft: { position: async () => 0 },
+        encoderRight: { position: async () => 0 },
         servo: {
             setAngle: async (d: number) => {
                 angle = d
