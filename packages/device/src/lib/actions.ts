@@ -112,7 +112,6 @@ export interface ActionServerOptions<G, R, F> {
 }
 
 interface Server {
-    type: ActionType<any, any, any>
     o: ActionServerOptions<any, any, any>
     goals: GoalHandle<any, any>[]
 }
@@ -202,7 +201,7 @@ async function execute(s: Server, g: GoalHandle<any, any>) {
  * bridge). Each goal runs `options.execute` in its own fiber. Throws if `name` is already served.
  */
 export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: string, options: ActionServerOptions<G, R, F>) {
-    const s: Server = { type, o: options, goals: [] }
+    const s: Server = { o: options, goals: [] }
     const n = (name[0] === "/" ? name : "/" + name) + "/_action/"
     createService(type.sendGoal, n + "send_goal", async (req) => {
         const max = options.maxGoals || 4
