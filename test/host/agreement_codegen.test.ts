@@ -29,7 +29,7 @@ test("src/gen/interfaces.ts is what the emitter makes from services/ (header, no
     assert.match(a, new RegExp(`export const ${n}: ServiceType<${n}_Request, ${n}_Response> = __service\\("[a-z_]+/srv/${n}", \\d+, ${n}_Request_codec, ${n}_Response_codec\\)`), n)
     assert.match(a, new RegExp(`export interface ${n}_Request \\{`), n)
   }
-  assert.match(a, /export const CompressedImage_codec: MessageCodec<CompressedImage> = __codec\(\n    "sensor_msgs\/msg\/CompressedImage",/)
+  assert.match(a, /export const CompressedImage_codec: MessageCodec<CompressedImage> = __rec<CompressedImage>\("sensor_msgs\/msg\/CompressedImage", "mheader sformat ydata", \[Header_codec\]\)\n/)
   assert.match(a, /export const TakePicture_Request_RES_VGA = 2\n/)
 })
 
@@ -44,23 +44,17 @@ test("field types: numbers, Bytes for uint8[]/byte[], arrays, nested types", () 
     a: "boolean", b: "number", c: "number", d: "number", e: "number", f: "number", g: "string", h: "string",
     i: "Bytes", j: "Bytes", k: "number[]", l: "number[]", m: "Q[]", n: "Q[]",
   })
-  assert.match(out, /__writeWstring\(w, v\.h, 3, "h"\)/)
-  assert.match(out, /w\.bytes\(v\.i, -1, "i"\)/)
-  assert.match(out, /__writeFixedBytes\(w, v\.j, 4, "j"\)/)
-  assert.match(out, /__writeArr\(w, __K\.U8, v\.k, 2, -1, "k"\)/)
-  assert.match(out, /__writeArr\(w, __K\.I64, v\.l, -1, 2, "l"\)/)
-  assert.match(out, /__writeArrC\(w, Q_codec, v\.m, -1, -1, "m"\)/)
-  assert.match(out, /r\.i64\("d"\)/)
-  assert.match(out, /__readWstring\(r, 3, "h"\)/)
-  assert.match(out, /__readFixedBytes\(r, 4\)/)
-  assert.match(out, /__readArr\(r, __K\.I64, -1, 2, "l"\)/)
-  assert.match(out, /__readArrC\(r, Q_codec, 3, -1, "n"\)/)
-  // byte and char are uint8 on the wire
-  assert.match(out, /w\.u8\(v\.b, "b"\)/)
-  assert.match(out, /c: r\.u8\(\),/)
+  // one table per message: kind character and name per field (the kinds: src/gen's __Rec, cdr.ts
+  // field codecs); the arguments of m and F fields and bounds of S and Y, in field order
+  assert.match(out, /export const T_codec: MessageCodec<T> = __rec<T>\("p\/msg\/T", "ba Bb Bc qd Qe ff sg Fh yi Xj Fk Fl Mm Mn", \[new __WstringField\(3\), 4, new __ArrayField\(__K\.U8, 2, -1\), new __ArrayField\(__K\.I64, -1, 2\), Q_codec, -1, -1, Q_codec, 3, -1\]\)\n/)
+  assert.match(emit({ "p/msg/B.msg": "string<=5 s\nuint8[<=7] y\nstring<=2[3] a\n" }), /__rec<B>\("p\/msg\/B", "Ss Yy Fa", \[5, 7, new __ArrayField\(__K\.Str, 3, -1, 2\)\]\)/)
   // the cdr.ts functions the file uses are imported, and only those
-  assert.match(out, /notExactDefault as __notExact, serviceType as __service, readArr as __readArr, readArrC as __readArrC, readFixedBytes as __readFixedBytes, readWstring as __readWstring, writeArr as __writeArr, writeArrC as __writeArrC, writeFixedBytes as __writeFixedBytes, writeWstring as __writeWstring \} from /)
-  assert.doesNotMatch(emit({ "p/msg/S.msg": "int32 x\nstring y\n" }), /__writeArr|__readArr|Wstring|FixedBytes/)
+  assert.match(out, /serviceType as __service, ArrayField as __ArrayField, WstringField as __WstringField, readArrC as __readArrC, readFixedBytes as __readFixedBytes, writeArrC as __writeArrC, writeFixedBytes as __writeFixedBytes \} from /)
+  const plain = emit({ "p/msg/S.msg": "int32 x\nstring y\n" })
+  assert.doesNotMatch(plain, /Field\b|ArrC|FixedBytes/)
+  // the interpreter tests only the kinds its file uses
+  assert.match(plain, /if \(k === 105\) w\.i32\(x, n\)\n\s*else w\.string\(x, -1, n\)\n/)
+  assert.match(plain, /if \(k === 105\) x = r\.i32\(\)\n\s*else x = r\.string\(-1, n\)\n/)
   // Q is emitted before T, which uses its codec
   assert.ok(out.indexOf("export const Q_codec") < out.indexOf("export const T_codec"))
 })

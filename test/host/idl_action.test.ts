@@ -385,7 +385,7 @@ test("device code: action types made on demand (functions), derived ones through
       assert.match(src, new RegExp(`\nexport interface ${n} \{`), full)
       assert.doesNotMatch(src, new RegExp(`${n}_codec\b`), full)
     } else if (set.messages.has(full)) {
-      assert.match(src, new RegExp(`\\nlet __c_${n}: MessageCodec<${n}>\\n.*\\nexport function ${n}_codec\\(\\): MessageCodec<${n}> \\{\\n    if \\(!__c_${n}\\) __c_${n} = __codec\\(\\n        "${full}",`), full)
+      assert.match(src, new RegExp(`\\nlet __c_${n}: MessageCodec<${n}>\\n.*\\nexport function ${n}_codec\\(\\): MessageCodec<${n}> \\{\\n    if \\(!__c_${n}\\) __c_${n} = __(rec<${n}>|codec)\\("${full}", `), full)
       assert.doesNotMatch(src, new RegExp(`export const ${n}_codec\\b`), full)
     }
   }
@@ -407,14 +407,15 @@ test("device code: action types made on demand (functions), derived ones through
       `            Fibonacci_Result_codec(),`,
       `            Fibonacci_Feedback_codec(),`,
       `            UUID_codec(),`,
-      `            Time_codec`,
+      `            Time_codec,`,
+      `            __rec`,
       `        )`,
       `    return __a_Fibonacci`,
     ].join("\n"),
   )
   // a type the robot uses keeps its const form (what src/ imports today)
   assert.match(src, /\nexport const AddTwoInts: ServiceType<AddTwoInts_Request, AddTwoInts_Response> = __service\(/)
-  assert.match(src, /\nexport const Time_codec: MessageCodec<Time> = __codec\(/)
+  assert.match(src, /\nexport const Time_codec: MessageCodec<Time> = __rec<Time>\("builtin_interfaces\/msg\/Time", "isec Inanosec"\)\n/)
   assert.match(src, /import \{ ActionType, Bytes, MessageCodec, ServiceType \} from "@robot-services\/device"\nimport \{ actionType as __action \} from "@robot-services\/device\/src\/lib\/actiontype"\n/)
 })
 
@@ -423,10 +424,11 @@ test("device code: an ordinary message that nests an on-demand type calls its co
     { root: "r", file: "p/msg/Tracked.msg", text: "unique_identifier_msgs/UUID id\nunique_identifier_msgs/UUID[] others\n" },
   ])
   const out = emitDevice(set, { sources: [], outFile: path.join(REPO, "src/gen/x.ts") })
-  assert.match(out, /\nexport const Tracked_codec: MessageCodec<Tracked> = __codec\(/)
-  assert.match(out, /w\.msg\(UUID_codec\(\), v\.id, "id"\)/)
-  assert.match(out, /__writeArrC\(w, UUID_codec\(\), v\.others, -1, -1, "others"\)/)
-  assert.match(out, /id: UUID_codec\(\)\.decode\(r\),/)
+  // the nested UUID is the argument of an `m` field, and of the UUID[] (kind M, with its length and bound)
+  assert.match(out, /\nexport const Tracked_codec: MessageCodec<Tracked> = __rec<Tracked>\("p\/msg\/Tracked", "mid Mothers", \[UUID_codec\(\), UUID_codec\(\), -1, -1\]\)\n/)
+  // the interpreter tests only the kinds the file uses (the last one is the fallback)
+  assert.match(out, /if \(k === 73\) w\.u32\(x, n\)\n\s*else if \(k === 105\) w\.i32\(x, n\)\n\s*else if \(k === 109\) w\.msg\(args\[a\+\+\], x, n\)\n\s*else if \(k === 77\) __writeArrC\(w, args\[a\+\+\], x, args\[a\+\+\], args\[a\+\+\], n\)\n\s*else __writeFixedBytes\(w, x, args\[a\+\+\], n\)\n/)
+  assert.doesNotMatch(out, /w\.(bool|u8|i64|string|bytes)\(/)
   // without actions the header does not import ActionType
   assert.match(out, /import \{ Bytes, MessageCodec, ServiceType \} from/)
 })

@@ -3,9 +3,56 @@
 // DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.
 import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service } from "@robot-services/device/src/lib/cdr"
 import { Bytes, MessageCodec, ServiceType } from "@robot-services/device"
-// field names of the codecs below, most used first: these statements compile to no code but give
-// the names low string numbers, one or two bytes shorter at each use (host/codegen/device.ts, fieldNamesFirst)
-"data"; "text"; "delay_ms"; "hash"; "length"; "mode"; "size"
+
+/**
+ * The codec of a message from its field table (host/codegen/device.ts, recInterpreter): `t` is
+ * each field's kind character and name, separated by spaces; `args` the arguments of the kinds
+ * that take one, in field order. An object of a class, not two closures: the heap holds no
+ * closure environment; the table is a string of the image, not on the heap.
+ */
+class __Rec<T> implements MessageCodec<T> {
+    constructor(public name: string, private t: string, private args?: any[]) {}
+    encode(w: __W, v: any) {
+        const t = this.t
+        const args = this.args
+        const m = t.length
+        for (let p = 0, a = 0; p < m; ) {
+            let e = t.indexOf(" ", p)
+            if (e < 0) e = m
+            const k = t.charCodeAt(p)
+            const n = t.slice(p + 1, e)
+            p = e + 1
+            const x = v[n]
+            if (k === 66) w.u8(x, n)
+            else if (k === 73) w.u32(x, n)
+            else if (k === 115) w.string(x, -1, n)
+            else w.bytes(x, -1, n)
+        }
+    }
+    decode(r: __R): T {
+        const t = this.t
+        const args = this.args
+        const o: any = {}
+        const m = t.length
+        for (let p = 0, a = 0; p < m; ) {
+            let e = t.indexOf(" ", p)
+            if (e < 0) e = m
+            const k = t.charCodeAt(p)
+            const n = t.slice(p + 1, e)
+            p = e + 1
+            let x: any
+            if (k === 66) x = r.u8()
+            else if (k === 73) x = r.u32()
+            else if (k === 115) x = r.string(-1, n)
+            else x = r.bytes(-1, n)
+            o[n] = x
+        }
+        return o
+    }
+}
+function __rec<T>(name: string, t: string, args?: any[]): MessageCodec<T> {
+    return new __Rec<T>(name, t, args)
+}
 
 /** rs_test/srv/Echo_Request */
 export interface Echo_Request {
@@ -18,21 +65,7 @@ export interface Echo_Request {
     /** string */
     text: string
 }
-export const Echo_Request_codec: MessageCodec<Echo_Request> = __codec(
-    "rs_test/srv/Echo_Request",
-    (w: __W, v: Echo_Request) => {
-        w.u32(v.delay_ms, "delay_ms")
-        w.u8(v.mode, "mode")
-        w.u32(v.size, "size")
-        w.string(v.text, -1, "text")
-    },
-    (r: __R): Echo_Request => ({
-        delay_ms: r.u32(),
-        mode: r.u8(),
-        size: r.u32(),
-        text: r.string(-1, "text"),
-    })
-)
+export const Echo_Request_codec: MessageCodec<Echo_Request> = __rec<Echo_Request>("rs_test/srv/Echo_Request", "Idelay_ms Bmode Isize stext")
 /** A Echo_Request with every field at its declared default, or zero/empty. */
 export function Echo_Request_defaults(): Echo_Request {
     return {
@@ -50,17 +83,7 @@ export interface Echo_Response {
     /** uint8[] */
     data: Bytes
 }
-export const Echo_Response_codec: MessageCodec<Echo_Response> = __codec(
-    "rs_test/srv/Echo_Response",
-    (w: __W, v: Echo_Response) => {
-        w.string(v.text, -1, "text")
-        w.bytes(v.data, -1, "data")
-    },
-    (r: __R): Echo_Response => ({
-        text: r.string(-1, "text"),
-        data: r.bytes(-1, "data"),
-    })
-)
+export const Echo_Response_codec: MessageCodec<Echo_Response> = __rec<Echo_Response>("rs_test/srv/Echo_Response", "stext ydata")
 /** A Echo_Response with every field at its declared default, or zero/empty. */
 export function Echo_Response_defaults(): Echo_Response {
     return {
@@ -74,15 +97,7 @@ export interface Upload_Request {
     /** uint8[] */
     data: Bytes
 }
-export const Upload_Request_codec: MessageCodec<Upload_Request> = __codec(
-    "rs_test/srv/Upload_Request",
-    (w: __W, v: Upload_Request) => {
-        w.bytes(v.data, -1, "data")
-    },
-    (r: __R): Upload_Request => ({
-        data: r.bytes(-1, "data"),
-    })
-)
+export const Upload_Request_codec: MessageCodec<Upload_Request> = __rec<Upload_Request>("rs_test/srv/Upload_Request", "ydata")
 /** A Upload_Request with every field at its declared default, or zero/empty. */
 export function Upload_Request_defaults(): Upload_Request {
     return {
@@ -97,17 +112,7 @@ export interface Upload_Response {
     /** uint32 */
     hash: number
 }
-export const Upload_Response_codec: MessageCodec<Upload_Response> = __codec(
-    "rs_test/srv/Upload_Response",
-    (w: __W, v: Upload_Response) => {
-        w.u32(v.length, "length")
-        w.u32(v.hash, "hash")
-    },
-    (r: __R): Upload_Response => ({
-        length: r.u32(),
-        hash: r.u32(),
-    })
-)
+export const Upload_Response_codec: MessageCodec<Upload_Response> = __rec<Upload_Response>("rs_test/srv/Upload_Response", "Ilength Ihash")
 /** A Upload_Response with every field at its declared default, or zero/empty. */
 export function Upload_Response_defaults(): Upload_Response {
     return {

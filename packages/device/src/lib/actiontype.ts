@@ -10,8 +10,7 @@
 // carries this code once (about 0.7 KB of bytecode) rather than five generated codecs per action.
 // test/host/agreement.test.ts checks their bytes against the host's for every action type.
 // Everything here stays inside the DeviceScript language subset.
-import { CdrReader, CdrWriter, K, MessageCodec, ServiceType, codec, readArrC, serviceType, writeArrC } from "./cdr"
-import { ServiceError, Status } from "./types"
+import { MessageCodec, ServiceType, serviceType } from "./cdr"
 import { Bytes } from "./types"
 
 /** unique_identifier_msgs/msg/UUID as generated: a goal's id, 16 bytes. */
@@ -74,10 +73,19 @@ export const CANCEL_GOAL_HASH = 1709760447
 export const WATCH_SALT = 0x77617463
 
 /**
+ * The field-table codec maker of the generated file (its `__rec`: `table` is each field's kind
+ * character and name, separated by spaces; `args` the arguments of the fields that take one, in
+ * order: a message's codec (`m`), a sequence's element codec, length and bound (`M`); host/codegen/device.ts).
+ */
+export type RecordCodec = (name: string, table: string, args?: any[]) => MessageCodec<any>
+
+/**
  * An ActionType (generated code calls this, once per action, from the function that names it:
  * `Fibonacci()`). `hashes` are the generated hash32 of the action, of its send_goal and of its
  * get_result service (one array: the compiler allows at most 8 arguments); `uuid` and `time` are
- * the generated codecs of unique_identifier_msgs/msg/UUID and builtin_interfaces/msg/Time.
+ * the generated codecs of unique_identifier_msgs/msg/UUID and builtin_interfaces/msg/Time; `rec`
+ * is the generated file's field-table codec maker, which the derived types are made with (kinds b
+ * bool, c int8, I uint32, m a message, M a sequence of messages).
  * Allocates the five derived codecs and two service types.
  */
 export function actionType<G, R, F>(
@@ -87,84 +95,35 @@ export function actionType<G, R, F>(
     result: MessageCodec<R>,
     feedback: MessageCodec<F>,
     uuid: MessageCodec<ActionGoalId>,
-    time: MessageCodec<ActionStamp>
+    time: MessageCodec<ActionStamp>,
+    rec: RecordCodec
 ): ActionType<G, R, F> {
     const sg = name + "_SendGoal"
     const gr = name + "_GetResult"
     const cg = "action_msgs/srv/CancelGoal"
     const wt = name + "_Watch"
-    const info = rec("action_msgs/msg/GoalInfo", ["goal_id", "stamp"], [uuid, time])
-    const id = ["goal_id"]
+    const info = rec("action_msgs/msg/GoalInfo", "mgoal_id mstamp", [uuid, time])
+    const id = "mgoal_id"
     return {
         name,
         hash: hashes[0],
         goal,
         result,
         feedback,
-        sendGoal: serviceType(
-            sg,
-            hashes[1],
-            rec(sg + "_Request", ["goal_id", "goal"], [uuid, goal]),
-            rec(sg + "_Response", ["accepted", "stamp"], [prim(K.Bool), time])
-        ),
-        getResult: serviceType(
-            gr,
-            hashes[2],
-            rec(gr + "_Request", id, [uuid]),
-            rec(gr + "_Response", ["status", "result"], [prim(K.I8), result])
-        ),
-        feedbackMessage: rec(name + "_FeedbackMessage", ["goal_id", "feedback"], [uuid, feedback]),
+        sendGoal: serviceType(sg, hashes[1], rec(sg + "_Request", "mgoal_id mgoal", [uuid, goal]), rec(sg + "_Response", "baccepted mstamp", [time])),
+        getResult: serviceType(gr, hashes[2], rec(gr + "_Request", id, [uuid]), rec(gr + "_Response", "cstatus mresult", [result])),
+        feedbackMessage: rec(name + "_FeedbackMessage", "mgoal_id mfeedback", [uuid, feedback]),
         cancelGoal: serviceType(
             cg,
             CANCEL_GOAL_HASH,
-            rec(cg + "_Request", ["goal_info"], [info]),
-            rec(cg + "_Response", ["return_code", "goals_canceling"], [prim(K.I8), seq(info, -1)])
+            rec(cg + "_Request", "mgoal_info", [info]),
+            rec(cg + "_Response", "creturn_code Mgoals_canceling", [info, -1, -1])
         ),
         watch: serviceType(
             wt,
             (hashes[0] ^ WATCH_SALT) >>> 0,
-            rec(wt + "_Request", ["goal_id", "seq"], [uuid, prim(K.U32)]),
-            rec(wt + "_Response", ["seq", "status", "feedback"], [prim(K.U32), prim(K.I8), seq(feedback, 1)])
+            rec(wt + "_Request", "mgoal_id Iseq", [uuid]),
+            rec(wt + "_Response", "Iseq cstatus Mfeedback", [feedback, -1, 1])
         ),
     }
-}
-
-/**
- * The codec of a message made of the named fields in order, each with its own codec: every type
- * derived from an action is one (one loop each way instead of two closures per type).
- */
-function rec(name: string, names: string[], cs: MessageCodec<any>[]): MessageCodec<any> {
-    return codec(
-        name,
-        (w: CdrWriter, v: any) => {
-            for (let i = 0; i < cs.length; i++) {
-                const x = v[names[i]]
-                if (x === undefined || x === null) throw new ServiceError(Status.InvalidArgument, `${name}.${names[i]}: missing`)
-                cs[i].encode(w, x)
-            }
-        },
-        (r: CdrReader) => {
-            const o: any = {}
-            for (let i = 0; i < cs.length; i++) o[names[i]] = cs[i].decode(r)
-            return o
-        }
-    )
-}
-
-/** a bool, int8 or uint32 field as a codec, for rec */
-function prim(k: K): MessageCodec<any> {
-    return codec(
-        "",
-        (w: CdrWriter, v: any) => (k === K.Bool ? w.bool(v) : k === K.I8 ? w.i8(v) : w.u32(v)),
-        (r: CdrReader) => (k === K.Bool ? r.bool() : k === K.I8 ? r.i8() : r.u32())
-    )
-}
-
-/** a sequence of messages of `c` (at most `max`, -1: unbounded), for rec */
-function seq<T>(c: MessageCodec<T>, max: number): MessageCodec<T[]> {
-    return codec(
-        "",
-        (w: CdrWriter, v: T[]) => writeArrC(w, c, v, -1, max),
-        (r: CdrReader) => readArrC(r, c, -1, max)
-    )
 }

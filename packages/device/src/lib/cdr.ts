@@ -29,12 +29,13 @@
 import "./strings" // first: see strings.ts
 import { ByteSource, Bytes, ServiceError, Status } from "./types"
 
-/** CDR codec of one message type (generated). */
+/** CDR codec of one message type (generated), or of one field of a message (the field codecs below). */
 export interface MessageCodec<T> {
-    /** full ROS name, e.g. `std_msgs/msg/Header` */
+    /** full ROS name, e.g. `std_msgs/msg/Header` ("" for a field codec) */
     name: string
-    encode(w: CdrWriter, v: T): void
-    decode(r: CdrReader): T
+    /** `what`: the field being written, for error messages (field codecs use it; messages do not) */
+    encode(w: CdrWriter, v: T, what?: string): void
+    decode(r: CdrReader, what?: string): T
 }
 
 /** Descriptor of one service type (generated), what `createService` takes. */
@@ -789,8 +790,46 @@ export function encodeMessage<T>(c: MessageCodec<T>, v: T): ByteSource {
     return w.finish()
 }
 
+// Field codecs: the generated codecs are field tables (host/codegen/device.ts, the `__Rec` of each
+// generated file), which hand an array of primitives and a wstring to one of these (kind F). Each is
+// a module-level function that brings in the array or wstring code only when a codec the firmware
+// makes has such a field (a table kind of its own would bring it into every firmware whose
+// interfaces have one anywhere, used or not: about 3 KB for the arrays).
+
+/**
+ * A field codec (kind F): an array of primitives of kind `k` (`writeArr`'s `len`, `max`, `elemMax`).
+ * An object with the four numbers (about 70 bytes of heap for each such field of each codec made),
+ * not two closures over them (twice that).
+ * @devsWhenUsed
+ */
+export class ArrayField {
+    name = ""
+    constructor(private k: K, private len: number, private max: number, private elemMax?: number) {}
+    encode(w: CdrWriter, v: any[], what?: string) {
+        writeArr(w, this.k, v, this.len, this.max, what, this.elemMax)
+    }
+    decode(r: CdrReader, what?: string): any[] {
+        return readArr(r, this.k, this.len, this.max, what, this.elemMax)
+    }
+}
+
+/**
+ * A field codec (kind F): a wstring (bounded by `max` when >= 0).
+ * @devsWhenUsed
+ */
+export class WstringField {
+    name = ""
+    constructor(private max: number) {}
+    encode(w: CdrWriter, v: string, what?: string) {
+        writeWstring(w, v, this.max, what)
+    }
+    decode(r: CdrReader, what?: string): string {
+        return readWstring(r, this.max, what)
+    }
+}
+
 /** A message codec (generated code calls this: smaller in the image than an object literal each). */
-export function codec<T>(name: string, encode: (w: CdrWriter, v: T) => void, decode: (r: CdrReader) => T): MessageCodec<T> {
+export function codec<T>(name: string, encode: (w: CdrWriter, v: T, what?: string) => void, decode: (r: CdrReader, what?: string) => T): MessageCodec<T> {
     return { name, encode, decode }
 }
 

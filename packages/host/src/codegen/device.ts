@@ -1,10 +1,10 @@
 // Device emitter: InterfaceSet -> src/gen/interfaces.ts, in the DeviceScript language subset.
 //
-// Per message `Foo`: `interface Foo`, `const Foo_codec: MessageCodec<Foo>` (encode/decode as one
-// call per field into src/lib/cdr.ts: a CdrWriter/CdrReader method for scalars, strings and byte
-// sequences, a module-level function of cdr.ts for arrays, fixed byte arrays and wstrings, which
-// the header imports only when the file uses them, so that a firmware that does not need them
-// does not carry their code), `function Foo_defaults(): Foo`, and one
+// Per message `Foo`: `interface Foo`, `const Foo_codec: MessageCodec<Foo>` (a field table for
+// src/lib/cdr.ts `rec`: the field names, one kind character per field, and the codecs of nested
+// messages and of arrays, fixed byte arrays and wstrings, whose makers the header imports only
+// when the file uses them, so that a firmware that does not need them does not carry their code),
+// `function Foo_defaults(): Foo`, and one
 // `const Foo_<CONST>` per constant. Per service `Bar`: `const Bar: ServiceType<Bar_Request,
 // Bar_Response>` (name, hash32, the two codecs), with the halves generated as messages
 // (`Bar_Request`, `Bar_Request_codec`, ...).
@@ -87,31 +87,27 @@ const KIND: Record<string, string> = {
   wstring: "WStr",
 }
 
-/** CdrWriter/CdrReader method by ROS primitive type (byte and char are uint8 on the wire) */
-const METHOD: Record<string, string> = {
-  bool: "bool",
-  byte: "u8",
-  char: "u8",
-  uint8: "u8",
-  int8: "i8",
-  uint16: "u16",
-  int16: "i16",
-  uint32: "u32",
-  int32: "i32",
-  int64: "i64",
-  uint64: "u64",
-  float32: "f32",
-  float64: "f64",
-  string: "string",
+/** cdr.ts `rec` field kinds by ROS primitive type (byte and char are uint8 on the wire) */
+const REC_KIND: Record<string, string> = {
+  bool: "b",
+  byte: "B",
+  char: "B",
+  uint8: "B",
+  int8: "c",
+  uint16: "H",
+  int16: "h",
+  uint32: "I",
+  int32: "i",
+  int64: "q",
+  uint64: "Q",
+  float32: "f",
+  float64: "d",
 }
 
 /** cdr.ts functions the generated code may call, imported as `__<name>` when used */
-type Helper = "writeArr" | "readArr" | "writeArrC" | "readArrC" | "writeFixedBytes" | "readFixedBytes" | "writeWstring" | "readWstring"
+type Helper = "writeArrC" | "readArrC" | "writeFixedBytes" | "readFixedBytes" | "ArrayField" | "WstringField"
 /** records that the file uses a helper and returns its local name */
 type Use = (h: Helper) => string
-
-/** decoders that can fail on a value (and so take the field name for the message) */
-const DECODE_NAMED = new Set(["bool", "int64", "uint64"])
 
 /** identifiers the generated file imports or uses itself */
 const RESERVED = new Set([
@@ -282,7 +278,11 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   }
   const body: string[] = []
   const shared = new Map<string, string>()
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared))
+  const kindsUsed = new Set<string>()
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared, kindsUsed))
+  // the types derived from actions are field tables too (src/lib/actiontype.ts, given this file's __rec)
+  if (actions.length > 0) for (const k of ACTION_KINDS) kindsUsed.add(k)
+  const rec = kindsUsed.size ? recInterpreter(kindsUsed, use) : []
   for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
   for (const a of actions) body.push(...emitAction(a, names, claim, ref))
 
@@ -294,39 +294,10 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/${DEVICE_CDR}`)}`)
   L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(lib)}`)
   if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/${DEVICE_ACTIONS}`)}`)
-  L.push(...fieldNamesFirst(messages.filter((m) => !lazy.has(m.fullName) && !derived.has(m.fullName))))
   L.push("")
+  if (rec.length) L.push(...rec, "")
   L.push(...body)
   return L.join("\n")
-}
-
-/**
- * The field names of the codecs built at start-up (`const` ones: every image carries them), most
- * used first, as bare string statements. The DeviceScript compiler gives each string the next number
- * when it first meets it, in the order it compiles the program, and a number past 247 costs one or
- * two more bytes at every use; each field's name is used three times per codec (the encoder's read
- * and error label, the decoder's object key). A bare string compiles to no code but takes its number
- * here, ahead of the robot's and the handlers' own strings, where each of these names would
- * otherwise be met first inside a codec's functions, compiled late (-112 bytes in the robot
- * firmware, docs/benchmarks.md "Firmware code size"). Lazily made codecs are left out: an image
- * without them would hold their names for nothing.
- */
-function fieldNamesFirst(messages: readonly IdlMessage[]): string[] {
-  const uses = new Map<string, number>()
-  for (const m of messages) for (const f of m.definition.definitions) if (!f.isConstant) uses.set(f.name, (uses.get(f.name) ?? 0) + 1)
-  if (uses.size === 0) return []
-  const order = [...uses].sort((a, b) => b[1] - a[1] || compare(a[0], b[0])).map(([n]) => JSON.stringify(n))
-  const L = [`// field names of the codecs below, most used first: these statements compile to no code but give`, `// the names low string numbers, one or two bytes shorter at each use (host/codegen/device.ts, fieldNamesFirst)`]
-  let line = ""
-  for (const n of order) {
-    if (line && line.length + n.length + 2 > 100) {
-      L.push(line)
-      line = ""
-    }
-    line += (line ? "; " : "") + n
-  }
-  L.push(line)
-  return L
 }
 
 /**
@@ -393,50 +364,6 @@ function tsType(f: Field, names: Map<string, string>): string {
   return f.isArray ? `${base}[]` : base
 }
 
-function encodeLine(f: Field, names: Map<string, string>, use: Use, ref: CodecRef): string {
-  const v = `v.${f.name}`
-  const what = JSON.stringify(f.name)
-  if (f.isComplex) {
-    const codec = ref(f.type)
-    if (f.isArray) return `${use("writeArrC")}(w, ${codec}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
-    return `w.msg(${codec}, ${v}, ${what})`
-  }
-  if (isBytes(f)) {
-    if (f.arrayLength !== undefined) return `${use("writeFixedBytes")}(w, ${v}, ${f.arrayLength}, ${what})`
-    return `w.bytes(${v}, ${num(f.arrayUpperBound)}, ${what})`
-  }
-  const isStr = f.type === "string" || f.type === "wstring"
-  if (f.isArray) {
-    const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
-    return `${use("writeArr")}(w, __K.${KIND[f.type]}, ${v}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what}${elemMax})`
-  }
-  if (f.type === "wstring") return `${use("writeWstring")}(w, ${v}, ${num(f.upperBound)}, ${what})`
-  if (isStr) return `w.${METHOD[f.type]}(${v}, ${num(f.upperBound)}, ${what})`
-  return `w.${METHOD[f.type]}(${v}, ${what})`
-}
-
-function decodeExpr(f: Field, names: Map<string, string>, use: Use, ref: CodecRef): string {
-  const what = JSON.stringify(f.name)
-  if (f.isComplex) {
-    const codec = ref(f.type)
-    if (f.isArray) return `${use("readArrC")}(r, ${codec}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what})`
-    return `${codec}.decode(r)`
-  }
-  if (isBytes(f)) {
-    if (f.arrayLength !== undefined) return `${use("readFixedBytes")}(r, ${f.arrayLength})`
-    return `r.bytes(${num(f.arrayUpperBound)}, ${what})`
-  }
-  const isStr = f.type === "string" || f.type === "wstring"
-  if (f.isArray) {
-    const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
-    return `${use("readArr")}(r, __K.${KIND[f.type]}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}, ${what}${elemMax})`
-  }
-  if (f.type === "wstring") return `${use("readWstring")}(r, ${num(f.upperBound)}, ${what})`
-  if (isStr) return `r.${METHOD[f.type]}(${num(f.upperBound)}, ${what})`
-  if (DECODE_NAMED.has(f.type)) return `r.${METHOD[f.type]}(${what})`
-  return `r.${METHOD[f.type]}()`
-}
-
 /** The default value of one field, as source. */
 function defaultExpr(m: IdlMessage, f: Field, names: Map<string, string>): string {
   const notExact = (text: string): string => `__notExact(${JSON.stringify(`${m.fullName}.${f.name}`)}, ${JSON.stringify(text)})`
@@ -471,6 +398,7 @@ function emitMessage(
   ref: CodecRef,
   form: "const" | "lazy" | "none",
   shared: Map<string, string>,
+  kindsUsed: Set<string>,
 ): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
@@ -498,20 +426,18 @@ function emitMessage(
     if (src === undefined) L.push(`// ${doc(comment)}: not exported, ${valueText(c.value)} is not exactly representable on the device (|v| <= 2^53-1)`)
     else L.push(`/** ${doc(comment)} */`, `export const ${id} = ${src}`)
   }
-  // (a call of a shared helper costs the device image about half of an object literal)
-  const C: string[] = [`__codec(`]
-  C.push(`    ${JSON.stringify(m.fullName)},`)
   // A message laid out like an earlier const codec's (the same fields, names and types: the empty
   // ones, std_srvs' SetBool and Trigger responses) takes that codec's encoder and decoder rather
-  // than two more closures of the same code, each a function of its own in the image (~30-50 bytes).
-  const key = codecFunctions(fields, "\0", names, (h) => `__${h}`, ref).join("\n")
+  // than a field table of its own.
+  const key = recCall(fields, "", () => "", ref)
   const same = form === "none" ? undefined : shared.get(key)
-  if (same) C.push(`    ${same}.encode,`, `    ${same}.decode`)
+  const C: string[] = []
+  if (same) C.push(`__codec(${JSON.stringify(m.fullName)}, ${same}.encode, ${same}.decode)`)
   else {
-    C.push(...codecFunctions(fields, n, names, use, ref))
+    const call = recCall(fields, n, use, ref, kindsUsed)
+    C.push(call.replace("(", `(${JSON.stringify(m.fullName)}, `))
     if (form === "const") shared.set(key, `${n}_codec`)
   }
-  C.push(`)`)
   if (form === "const") {
     C[0] = `export const ${n}_codec: MessageCodec<${n}> = ${C[0]}`
     L.push(...C)
@@ -536,22 +462,137 @@ function emitMessage(
   return L
 }
 
-/** The encoder and decoder arguments of a message's `__codec(...)` call; `n` is its type's name. */
-function codecFunctions(fields: MessageDefinitionField[], n: string, names: Map<string, string>, use: Use, ref: CodecRef): string[] {
-  const C: string[] = []
-  if (fields.length === 0) {
-    // ROS 2 gives an empty structure one placeholder byte
-    C.push(`    (w: __W, v: ${n}) => w.u8(0),`)
-    C.push(`    (r: __R): ${n} => {`, `        r.u8()`, `        return {}`, `    }`)
-  } else {
-    C.push(`    (w: __W, v: ${n}) => {`)
-    for (const f of fields) C.push(`        ${encodeLine(f, names, use, ref)}`)
-    C.push(`    },`)
-    C.push(`    (r: __R): ${n} => ({`)
-    for (const f of fields) C.push(`        ${f.name}: ${decodeExpr(f, names, use, ref)},`)
-    C.push(`    })`)
+/** Kinds of the fields of the types src/lib/actiontype.ts derives from every action (bool, int8, uint32, a message, a sequence of messages). */
+const ACTION_KINDS = ["b", "c", "I", "m", "M"]
+
+/**
+ * Each `rec` kind's writer call and reader expression (`x` the value, `n` the field's name,
+ * `args[a++]` the field's next argument), and the cdr.ts function it needs; the order is the order
+ * of the interpreter's tests.
+ */
+const REC_CODE: [kind: string, write: string, read: string, helpers?: [Helper, Helper]][] = [
+  ["b", "w.bool(x, n)", "r.bool(n)"],
+  ["B", "w.u8(x, n)", "r.u8()"],
+  ["c", "w.i8(x, n)", "r.i8()"],
+  ["H", "w.u16(x, n)", "r.u16()"],
+  ["h", "w.i16(x, n)", "r.i16()"],
+  ["I", "w.u32(x, n)", "r.u32()"],
+  ["i", "w.i32(x, n)", "r.i32()"],
+  ["q", "w.i64(x, n)", "r.i64(n)"],
+  ["Q", "w.u64(x, n)", "r.u64(n)"],
+  ["f", "w.f32(x, n)", "r.f32()"],
+  ["d", "w.f64(x, n)", "r.f64()"],
+  ["s", "w.string(x, -1, n)", "r.string(-1, n)"],
+  ["S", "w.string(x, args[a++], n)", "r.string(args[a++], n)"],
+  ["y", "w.bytes(x, -1, n)", "r.bytes(-1, n)"],
+  ["Y", "w.bytes(x, args[a++], n)", "r.bytes(args[a++], n)"],
+  ["m", "w.msg(args[a++], x, n)", "args[a++].decode(r)"],
+  // arguments: the elements' codec, length (-1: a sequence), bound (-1: none)
+  ["M", "__writeArrC(w, args[a++], x, args[a++], args[a++], n)", "__readArrC(r, args[a++], args[a++], args[a++], n)", ["writeArrC", "readArrC"]],
+  // argument: the length
+  ["X", "__writeFixedBytes(w, x, args[a++], n)", "__readFixedBytes(r, args[a++])", ["writeFixedBytes", "readFixedBytes"]],
+  // argument: a field codec of cdr.ts (ArrayField, WstringField), made with the codec that has the field
+  ["F", "args[a++].encode(w, x, n)", "args[a++].decode(r, n)"],
+]
+
+/**
+ * `__rec`, the codec of a message from its field table, for the kinds `used` (`""`: an empty
+ * message, one placeholder byte in ROS 2). Generated into each file, not in the library: a test
+ * per kind costs the image about 30 bytes, and a firmware with one AddTwoInts service needs one.
+ * Why tables: a message's own two closures cost the image about 25 bytes of code per field, a
+ * table entry about 5 (its name in the array; the kinds are a string, data). The bytes and error
+ * messages are those of the CdrWriter/CdrReader methods the tests call, with the field's name.
+ */
+function recInterpreter(used: Set<string>, use: Use): string[] {
+  const code = REC_CODE.filter(([k]) => used.has(k))
+  for (const [, , , h] of code) if (h) h.forEach(use)
+  const reads = code
+  const chain = (rows: [string, string][], ind: string): string[] =>
+    rows.map(([k, stmt], i) => (i === rows.length - 1 ? `${ind}${i ? "else " : ""}${stmt}` : `${ind}${i ? "else " : ""}if (k === ${k.charCodeAt(0)}) ${stmt}`))
+  const empty = used.has("")
+  // (the field's name is cut from the table at each use: a string on the heap for the moment it is
+  // used, where an array of the names would be held for good, about 2 KB for this robot's codecs)
+  const loop = [
+    `        for (let p = 0, a = 0; p < m; ) {`,
+    `            let e = t.indexOf(" ", p)`,
+    `            if (e < 0) e = m`,
+    `            const k = t.charCodeAt(p)`,
+    `            const n = t.slice(p + 1, e)`,
+    `            p = e + 1`,
+  ]
+  const L = [
+    `/**`,
+    ` * The codec of a message from its field table (host/codegen/device.ts, recInterpreter): \`t\` is`,
+    ` * each field's kind character and name, separated by spaces; \`args\` the arguments of the kinds`,
+    ` * that take one, in field order. An object of a class, not two closures: the heap holds no`,
+    ` * closure environment; the table is a string of the image, not on the heap.`,
+    ` */`,
+    `class __Rec<T> implements MessageCodec<T> {`,
+    `    constructor(public name: string, private t: string, private args?: any[]) {}`,
+    `    encode(w: __W, v: any) {`,
+    `        const t = this.t`,
+    `        const args = this.args`,
+    `        const m = t.length`,
+  ]
+  if (empty) L.push(`        if (!m) w.u8(0)`)
+  if (code.length) {
+    L.push(...loop, `            const x = v[n]`)
+    L.push(...chain(code.map(([k, wr]) => [k, wr]), "            "))
+    L.push(`        }`)
   }
-  return C
+  L.push(`    }`, `    decode(r: __R): T {`, `        const t = this.t`, `        const args = this.args`, `        const o: any = {}`, `        const m = t.length`)
+  if (empty) L.push(`        if (!m) r.u8()`)
+  if (code.length) {
+    L.push(...loop, `            let x: any`)
+    L.push(...chain(reads.map(([k, , rd]) => [k, `x = ${rd}`]), "            "))
+    L.push(`            o[n] = x`, `        }`)
+  }
+  L.push(`        return o`, `    }`, `}`)
+  L.push(`function __rec<T>(name: string, t: string, args?: any[]): MessageCodec<T> {`, `    return new __Rec<T>(name, t, args)`, `}`)
+  return L
+}
+
+/**
+ * The `__rec(...)` call of a message: its field names, one kind character per field and the
+ * arguments of the fields whose kind takes one (cdr.ts `rec` lists the kinds).
+ */
+function recCall(fields: MessageDefinitionField[], n: string, use: Use, ref: CodecRef, kindsUsed?: Set<string>): string {
+  const kinds: string[] = []
+  const args: string[] = []
+  const bound = (b: number | undefined, open: string, closed: string): void => {
+    if (b === undefined) kinds.push(open)
+    else {
+      kinds.push(closed)
+      args.push(String(b))
+    }
+  }
+  const field = (kind: string, ...a: (string | number | undefined)[]): void => {
+    kinds.push(kind)
+    for (const x of a) args.push(x === undefined ? "-1" : String(x))
+  }
+  for (const f of fields) {
+    if (f.isComplex) {
+      if (f.isArray) field("M", ref(f.type), f.arrayLength, f.arrayUpperBound)
+      else field("m", ref(f.type))
+    } else if (isBytes(f)) {
+      if (f.arrayLength !== undefined) field("X", f.arrayLength)
+      else bound(f.arrayUpperBound, "y", "Y")
+    } else if (f.isArray) {
+      const isStr = f.type === "string" || f.type === "wstring"
+      const elemMax = isStr && f.upperBound !== undefined ? `, ${f.upperBound}` : ""
+      field("F", `new __ArrayField(__K.${KIND[f.type]}, ${num(f.arrayLength)}, ${num(f.arrayUpperBound)}${elemMax})`)
+      use("ArrayField")
+    } else if (f.type === "wstring") {
+      field("F", `new __WstringField(${num(f.upperBound)})`)
+      use("WstringField")
+    }
+    else if (f.type === "string") bound(f.upperBound, "s", "S")
+    else if (REC_KIND[f.type]) kinds.push(REC_KIND[f.type] as string)
+    else throw new DeviceGenError(`unknown primitive type ${f.type} (field ${n}.${f.name})`)
+  }
+  for (const k of kinds.length ? kinds : [""]) kindsUsed?.add(k)
+  const table = fields.map((f, i) => `${kinds[i]}${f.name}`).join(" ")
+  return `__rec<${n}>(${JSON.stringify(table)}${args.length ? `, [${args.join(", ")}]` : ""})`
 }
 
 /**
@@ -627,7 +668,8 @@ function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string
     `            ${ref(a.result.fullName)},`,
     `            ${ref(a.feedback.fullName)},`,
     `            ${ref(UUID_TYPE)},`,
-    `            ${ref(TIME_TYPE)}`,
+    `            ${ref(TIME_TYPE)},`,
+    `            __rec`,
     `        )`,
     `    return __a_${n}`,
     `}`,
