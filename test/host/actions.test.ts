@@ -135,6 +135,34 @@ describe("actions on the robot (VM)", () => {
     await other.close()
   })
 
+  test("a host that fills the goal places does not lock out another host: its goal is accepted and runs during the flood (issue 16)", async () => {
+    const flooder = await rig.connect()
+    const a = new ActionClient(flooder, Fibonacci, "fibonacci")
+    const b = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    await a.waitForServer({ timeoutMs: 20000 })
+    // host A asks for 8 long goals at once (the server holds 4); each runs until its 3 s deadline
+    const flood = await Promise.allSettled(Array.from({ length: 8 }, () => a.sendGoal({ order: 60 })))
+    const held = flood.filter((r) => r.status === "fulfilled").map((r) => (r as PromiseFulfilledResult<ClientGoal<unknown, unknown>>).value)
+    const refused = flood.filter((r) => r.status === "rejected")
+    assert.ok(held.length >= 1, "the flooder's first goals are accepted")
+    for (const r of refused) assert.match(String((r as PromiseRejectedResult).reason), /goal rejected/)
+    // while A's goals are held and running, host B's goal is accepted and runs to its result
+    for (const g of held) assert.ok(g.status !== GoalStatus.succeeded && g.status < GoalStatus.succeeded, `A's goal still held (status ${g.status})`)
+    const g = await b.sendGoal({ order: 5 })
+    const r = await g.result()
+    assert.equal(r.status, GoalStatus.succeeded)
+    assert.deepEqual(r.result.sequence, fib(5))
+    // A kept fewer than every place: the last one is for a host that holds none
+    assert.ok(held.length <= 3, `the flooder held ${held.length} of the 4 places`)
+    await Promise.all(held.map((x) => x.result().catch(() => undefined)))
+    // the rule does not stop one host sending goals one after another: its ended goals whose
+    // results it has give their place back
+    for (let i = 0; i < 5; i++) assert.equal((await (await b.sendGoal({ order: 2 })).result()).status, GoalStatus.succeeded, `goal ${i + 1} in a row`)
+    a.close()
+    b.close()
+    await flooder.close()
+  })
+
   test("serial goals run one after another; a latest goal preempts the running one", async () => {
     const s = new ActionClient(rig.node, Fibonacci, "fibonacci_serial")
     const g1 = await s.sendGoal({ order: 6 })

@@ -13,7 +13,7 @@
 import "./strings"
 import * as ds from "@devicescript/core"
 import { CALL_COST, CallContext, GRACE_MS, cfg, errText } from "../rpc/core"
-import { chargeLink, used } from "../rpc/calls"
+import { calls, chargeLink, used } from "../rpc/calls"
 import { ActionGoalInfo, ActionStamp, ActionType } from "./actiontype"
 import { CdrWriter, MessageCodec } from "./cdr"
 import { createService } from "./services"
@@ -55,6 +55,8 @@ export class GoalHandle<G, F> extends CallContext {
     ended = 0
     fetched = 0
     fiber: ds.Fiber = null
+    /** the host that sent it (its session) */
+    host: any = null
     constructor(name: string, deadline: number, public id: Buffer, public key: string, public goal: G, public stamp: ActionStamp, private fc: MessageCodec<F>) {
         super(name, deadline)
     }
@@ -103,7 +105,10 @@ export interface ActionServerOptions<G, R, F> {
     onCancel?: (handle: GoalHandle<G, F>) => Promise<boolean | void> | boolean | void
     /** `"parallel"` (default): goals run at once; `"serial"`: one after another; `"latest"`: a new goal cancels the running ones, then runs. */
     concurrency?: "parallel" | "serial" | "latest"
-    /** Goals held at once, running, waiting or ended with their result kept (default 4). Past it: rejected. */
+    /**
+     * Goals held at once, running, waiting or ended with their result kept (default 4). Past it:
+     * rejected; a host that holds goals never takes the last place (another host's goal gets it).
+     */
     maxGoals?: number
     /** A goal's deadline (ms, default the runtime's maxTimeoutMs): then it is cancelled, and aborted if it has not ended GRACE later. */
     timeoutMs?: number
@@ -203,18 +208,26 @@ async function execute(s: Server, g: GoalHandle<any, any>) {
 export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: string, options: ActionServerOptions<G, R, F>) {
     const s: Server = { o: options, goals: [] }
     const n = (name[0] === "/" ? name : "/" + name) + "/_action/"
-    createService(type.sendGoal, n + "send_goal", async (req) => {
+    createService(type.sendGoal, n + "send_goal", async (req, ctx) => {
         const max = options.maxGoals || 4
-        prune(s, max)
+        // (the last place too: see below)
+        prune(s, max - 1)
         const id = req.goal_id.uuid as Buffer
         let g = find(s, id)
         // the same goal sent again (its answer lost, the host restarted): the same answer, never a second run
         if (g) return { accepted: true, stamp: g.stamp }
         const t = ds.millis()
         const stamp = { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }
-        if (s.goals.length >= max || used + CALL_COST > cfg.budget || (options.onGoal && !options.onGoal(req.goal)))
+        // the host asking (the session of this call), and the goals it holds: a host that holds
+        // goals never takes the last place, so one host's goals cannot lock the others out (issue 16)
+        let host: any = null
+        for (const c of calls) if (c.ctx === ctx) host = c.s
+        let mine = 0
+        for (const o of s.goals) if (o.host === host) mine++
+        if (s.goals.length + (mine ? 1 : 0) >= max || used + CALL_COST > cfg.budget || (options.onGoal && !options.onGoal(req.goal)))
             return { accepted: false, stamp }
         g = new GoalHandle(n, t + (options.timeoutMs || cfg.maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
+        g.host = host
         // the goal's record and its two fibers, for as long as it is held
         chargeLink(CALL_COST)
         if (options.concurrency === "latest") for (const o of s.goals.slice()) if (!o.done()) await cancel(s, o, "preempted by a newer goal")
