@@ -19,7 +19,7 @@ import { AddTwoInts, DriveDistance, Fibonacci, Trigger } from "../packages/host/
 import { startBroker } from "../packages/host/src/mqtt/broker"
 import { startRig } from "../packages/host/src/sim/rig"
 import { startSimulatedRobot } from "../packages/host/src/sim/robot"
-import { linkModel } from "../test/support/link"
+import { linkModel } from "../harness/link"
 
 export const ACTION_TARGETS: Record<string, string> = {
   action_accept_rtt_ratio: "<= 1.10",

@@ -12,8 +12,8 @@ import { ServiceError } from "../packages/host/src/client/errors"
 import type { RecordNode } from "../packages/host/src/client/core"
 import { encodeCall, encodeList, encodePoll, packRecords } from "../packages/host/src/client/records"
 import type { Rig } from "../packages/host/src/sim/rig"
-import { attackFrames } from "../test/support/attack"
-import { rng } from "../test/support/link"
+import { attackFrames } from "../harness/attack"
+import { rng } from "../harness/link"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -15,7 +15,7 @@
 // A bridge of another program on 9090 makes the starts unjudgeable: the figures then say so.
 import { spawn } from "node:child_process"
 import { availableParallelism } from "node:os"
-import { startsInARow } from "../test/support/simstart"
+import { startsInARow } from "../harness/simstart"
 
 const argv = process.argv.slice(2)
 const json = argv.includes("--json")

@@ -35,7 +35,7 @@ import {
   type DeviceRecord,
 } from "../../packages/host/src/client/records"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
-import { Echo, Upload, echo, pattern, uploadHash, type EchoRequest } from "../host/services_fixture"
+import { Echo, Upload, echo, pattern, uploadHash, type EchoRequest } from "../../harness/services"
 import { FACTORIES, FIRMWARE_LIMITS, type Dut } from "./devices"
 import { FEATURES, IMPLS, NOT_MODELLED, knownDefect, renderTable, skipReason, tableIn, type Feature, type Impl } from "./gaps"
 

@@ -7,7 +7,7 @@ import { Fibonacci } from "../../packages/host/src/gen/interfaces"
 import { ActionClient, GoalStatus, type ClientGoal } from "../../packages/host/src/client/action"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { linkModel } from "../support/link"
+import { linkModel } from "../../harness/link"
 import { actionProbe, fib } from "./actions_fixture"
 
 const LOSSY = { loss: 0.05, duplicate: 0.02, reorder: 0.02, queueBytes: 2048, bytesPerSec: 100000 }

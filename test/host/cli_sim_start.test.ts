@@ -9,7 +9,7 @@ import { rmSync } from "node:fs"
 import { after, before, test } from "node:test"
 import { probeSimulatorLock } from "../../packages/host/src/cli/startup"
 import { acquirePortLock } from "../../packages/host/src/sim/vm"
-import { startsInARow } from "../support/simstart"
+import { startsInARow } from "../../harness/simstart"
 
 let load: ChildProcess[] = []
 before(() => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { WebSocket, WebSocketServer } from "ws"
 import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
-import { Echo } from "./gen/interfaces"
+import { Echo } from "../../harness/services"
 import { runRobot, startFixture } from "./bridge_helpers"
 
 /** A WebSocket proxy in front of `target` that keeps every message a client sends (parsed). */

@@ -1,7 +1,8 @@
 // The packages' layering (issue 18): no import circles in either package (type-only imports
-// count: a circle of types is still two files that cannot be understood apart), the device
-// runtime's Jacdac file imports no other link, and a firmware that does not start the MQTT link
-// carries none of its code (the DeviceScript compiler drops what nothing reaches).
+// count: a circle of types is still two files that cannot be understood apart), the repository's
+// folders import only from the layers below them, the device runtime's Jacdac file imports no other
+// link, and a firmware that does not start the MQTT link carries none of its code (the DeviceScript
+// compiler drops what nothing reaches).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
@@ -27,15 +28,20 @@ function sources(dir: string): string[] {
   return out
 }
 
-/** Relative imports (static, `require`, dynamic) of each file, resolved to files. */
+/** The relative module specifiers of a source text (static, `require`, dynamic imports). */
+function relativeImports(text: string): string[] {
+  return [...text.matchAll(/(?:from\s+|require\(|import\()\s*["'](\.[^"']*)["']/g)].map((m) => m[1]!)
+}
+
+/** Relative imports of each file, resolved to files. */
 function importGraph(files: string[]): Map<string, string[]> {
   const set = new Set(files)
   const g = new Map<string, string[]>()
   for (const f of files) {
     const text = fs.readFileSync(f, "utf8")
     const deps: string[] = []
-    for (const m of text.matchAll(/(?:from\s+|require\(|import\()\s*["'](\.[^"']*)["']/g)) {
-      const p = path.resolve(path.dirname(f), m[1]!)
+    for (const spec of relativeImports(text)) {
+      const p = path.resolve(path.dirname(f), spec)
       const hit = [`${p}.ts`, path.join(p, "index.ts"), p].find((c) => set.has(c))
       if (hit) deps.push(hit)
     }
@@ -78,6 +84,31 @@ function circles(g: Map<string, string[]>): string[][] {
   return out
 }
 
+/**
+ * The repository's folders of code and what each may import besides itself, lowest layer first:
+ * the harness (what tests and benchmarks share) stands on the packages alone, and a benchmark
+ * never imports a test, so a test can change without moving a figure.
+ */
+const FOLDERS: [string, string[]][] = [
+  ["packages/device/src", []],
+  ["packages/host/src", []],
+  ["harness", ["packages/host/src"]],
+  ["bench", ["packages/host/src", "harness"]],
+  ["test", ["packages/host/src", "harness", "src", "scripts"]],
+]
+
+/** Relative imports of `file` (a path in the repository) that leave `folder` for one not in `allowed`. */
+function strayImports(file: string, text: string, folder: string, allowed: string[]): string[] {
+  const out: string[] = []
+  for (const spec of relativeImports(text)) {
+    const to = path.relative(REPO, path.resolve(REPO, path.dirname(file), spec))
+    const inside = (dir: string) => to === dir || to.startsWith(`${dir}${path.sep}`)
+    // (installed packages are below every layer: a type import may name one by its path)
+    if (!inside(folder) && !inside("node_modules") && !allowed.some(inside)) out.push(to)
+  }
+  return out
+}
+
 test("the circle finder finds a circle (its own check)", () => {
   const a = path.join(REPO, "a.ts")
   const b = path.join(REPO, "b.ts")
@@ -90,6 +121,20 @@ test("no import circles in @robot-services/device or @robot-services/host", () =
     const files = sources(path.join(REPO, pkg))
     assert.ok(files.length > 5, pkg)
     assert.deepEqual(circles(importGraph(files)), [], `${pkg} has import circles`)
+  }
+})
+
+test("the layer finder finds an import from a layer above (its own check)", () => {
+  const text = `import { rng } from "../test/support/link"\nimport { pct } from "./measure"\nimport { AddTwoInts } from "../packages/host/src/gen/interfaces"`
+  assert.deepEqual(strayImports("bench/run.ts", text, "bench", ["packages/host/src", "harness"]), [path.join("test", "support", "link")])
+})
+
+test("each folder imports only from itself and the layers below it: packages < harness < bench, test", () => {
+  for (const [folder, allowed] of FOLDERS) {
+    const files = sources(path.join(REPO, folder))
+    assert.ok(files.length > 5, folder)
+    const stray = files.flatMap((f) => strayImports(path.relative(REPO, f), fs.readFileSync(f, "utf8"), folder, allowed).map((to) => `${path.relative(REPO, f)} -> ${to}`))
+    assert.deepEqual(stray, [], `${folder} imports from outside ${[folder, ...allowed].join(", ")}`)
   }
 })
 

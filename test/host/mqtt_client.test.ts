@@ -10,7 +10,7 @@ import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqt
 import { MqttDirectory, type DirectoryEvent } from "../../packages/host/src/client/mqttdir"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
-import { Upload } from "./gen/interfaces"
+import { Upload } from "../../harness/services"
 import { ROBOT_NAME } from "../../packages/host/src/client/names"
 import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
 import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"

@@ -35,7 +35,8 @@ import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport, type MqttNode } from "../../packages/host/src/client/mqtt"
 import { startBroker as startEmbeddedBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { jd } from "../../packages/host/src/transport/jacdac"
-import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
+import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Aedes } = require("aedes")

@@ -33,7 +33,8 @@ import {
 import type { ServiceNode } from "../../packages/host/src/client/node"
 import { jd } from "../../packages/host/src/transport/jacdac"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { Echo, echo, testFirmware } from "./services_fixture"
+import { Echo, echo } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 /** Resolves with the first device record matching `pred`; `retry` runs now and every 400 ms until then (ERROR is rate-limited). */
 function expectRecord<R extends DeviceRecord>(n: ServiceNode, what: string, pred: (r: DeviceRecord) => r is R, retry?: () => Promise<void>, timeoutMs?: number): Promise<R>

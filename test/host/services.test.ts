@@ -6,7 +6,8 @@ import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Kind } from "../../packages/host/src/client/records"
-import { Echo, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
+import { Echo, echo, pattern } from "../../harness/services"
+import { hostRecords, testFirmware } from "./services_fixture"
 
 async function rejectsWith(p: Promise<unknown>, code: string, detail?: RegExp): Promise<ServiceError> {
   try {

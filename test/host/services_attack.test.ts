@@ -8,7 +8,8 @@ import { ServiceError } from "../../packages/host/src/client/errors"
 import { PROTOCOL_VERSION, encodeCall, encodeCancel, encodeData, encodeList, encodeOpen, encodePoll, packRecords } from "../../packages/host/src/client/records"
 import type { ServiceNode } from "../../packages/host/src/client/node"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { Echo, Upload, echo, testFirmware } from "./services_fixture"
+import { Echo, Upload, echo } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -9,7 +9,8 @@ import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, 
 import type { ServiceNode } from "../../packages/host/src/client/node"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import type { FrameFilter } from "../../packages/host/src/transport/hub"
-import { Echo, deviceRecords, echo, hostRecords, pattern, testFirmware } from "./services_fixture"
+import { Echo, echo, pattern } from "../../harness/services"
+import { deviceRecords, hostRecords, testFirmware } from "./services_fixture"
 
 /** A filter that drops the n-th (1-based) frame matching `pick` in direction `dir`, for each n in `which`. */
 function dropper(dir: "in" | "out", pick: (frame: Uint8Array) => boolean, which: number[]) {

@@ -1,30 +1,6 @@
-// Host descriptors matching test/firmware/services_fw.ts, and helpers shared by the service tests.
-import type { Echo_Request } from "./gen/interfaces"
-
-// rs_test/srv/Echo and Upload, generated from test/interfaces/ like the firmware's own copy
-// (test/firmware/gen/interfaces.ts): see test/firmware/services_fw.ts for what each mode does.
-export { Echo, Upload } from "./gen/interfaces"
-export type EchoRequest = Echo_Request
-export type { Echo_Response as EchoResponse } from "./gen/interfaces"
-
-/** The hash the firmware's /upload answers: every 61st byte. */
-export function uploadHash(b: Uint8Array): number {
-  let h = 0
-  for (let i = 0; i < b.length; i += 61) h = (h * 31 + b[i]!) & 0xffff
-  return h
-}
-
-/** The bytes the firmware's Pattern source produces. */
-export function pattern(n: number): Uint8Array {
-  const b = new Uint8Array(n)
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + 7) & 255
-  return b
-}
-
-export function echo(text: string, more: Partial<EchoRequest> = {}): EchoRequest {
-  return { delay_ms: 0, mode: 0, size: 0, text, ...more }
-}
-
+// What the service tests share beyond the test firmware's host side (harness/services.ts, which
+// the benchmark uses too): which firmware to boot, and readers of raw frames for tests that watch
+// the link itself.
 import { jd } from "../../packages/host/src/transport/jacdac"
 import { parseDeviceFrame, parseHostFrame, REPORT_FRAME_OUT, CMD_FRAME, Kind, type DeviceRecord, type HostRecord } from "../../packages/host/src/client/records"
 import type { BuiltFirmware } from "../../packages/host/src/sim/vm"

@@ -6,7 +6,8 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
+import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 describe("a host lost mid-call (VM)", () => {
   let rig: Rig

@@ -1,5 +1,5 @@
 // Protocol v2's guarantees (docs/protocol.md), each attacked: the real firmware in the VM, real
-// clients, a modelled lossy link (test/support/link.ts) and hostile raw frames. After every attack
+// clients, a modelled lossy link (harness/link.ts) and hostile raw frames. After every attack
 // the device must have the same bootId and answer a normal call. No fixed sleeps.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
@@ -21,8 +21,9 @@ import {
 } from "../../packages/host/src/client/records"
 import type { ServiceNode } from "../../packages/host/src/client/node"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { linkModel, rng } from "../support/link"
-import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
+import { linkModel, rng } from "../../harness/link"
+import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 const LOSSY = { loss: 0.05, duplicate: 0.02, reorder: 0.02, queueBytes: 2048, bytesPerSec: 100000 }
 

@@ -1,4 +1,4 @@
-// The adversarial soak (issue 16): hostile frames from a seeded generator (test/support/attack.ts:
+// The adversarial soak (issue 16): hostile frames from a seeded generator (harness/attack.ts:
 // valid, truncated, mutated, replayed and random records from many sessions) for RS_SOAK_MS
 // (default 60 s), on both links of one robot program at once: 1,000 frames/s over Jacdac and
 // MQTT_RATE/s over MQTT from one MQTT host (through a proxy that cuts the broker's stream to the robot
@@ -17,10 +17,11 @@ import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport } from "../../packages/host/src/client/mqtt"
 import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { attackFrames } from "../support/attack"
+import { attackFrames } from "../../harness/attack"
 import { startChunker, type Chunker } from "../support/chunker"
-import { heapFree } from "../support/heap"
-import { Echo, Upload, echo, pattern, testFirmware, uploadHash } from "./services_fixture"
+import { heapFree } from "../../harness/heap"
+import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 const SEED = Number(process.env.RS_SOAK_SEED ?? 16016)
 const SOAK_MS = Number(process.env.RS_SOAK_MS ?? 60000)

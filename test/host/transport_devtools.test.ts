@@ -4,7 +4,8 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
-import { Echo, echo, pattern, testFirmware } from "./services_fixture"
+import { Echo, echo, pattern } from "../../harness/services"
+import { testFirmware } from "./services_fixture"
 
 describe("through devs devtools (WebSocket)", () => {
   let rig: Rig

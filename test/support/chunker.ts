@@ -2,7 +2,7 @@
 // reads of several KB), so the robot's MQTT parser sees every chunking: on the ESP32 reads arrive in
 // small pieces, in the VM a whole TCP read arrives at once (DEVICESCRIPT.md). Used by the soak.
 import * as net from "node:net"
-import { rng } from "./link"
+import { rng } from "../../harness/link"
 
 export interface Chunker {
   /** `mqtt://127.0.0.1:<port>`: give this to the robot instead of the broker's address */

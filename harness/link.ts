@@ -1,8 +1,9 @@
-// A model of a real serial link for the tests (issue: "a test transport that models a real link"):
-// each direction is a queue of at most `queueBytes` bytes (a USB-serial chip's buffer) that drops
-// a frame arriving when it is full, drained at `bytesPerSec`; frames are lost, duplicated or
-// swapped with the next one at the given probabilities. Seeded, so a failure can be replayed.
-import type { FramePipe } from "../../packages/host/src/transport/hub"
+// A model of a real serial link for the tests and the benchmark (issue: "a test transport that
+// models a real link"): each direction is a queue of at most `queueBytes` bytes (a USB-serial
+// chip's buffer) that drops a frame arriving when it is full, drained at `bytesPerSec`; frames are
+// lost, duplicated or swapped with the next one at the given probabilities. Seeded, so a failure
+// can be replayed.
+import type { FramePipe } from "../packages/host/src/transport/hub"
 
 export interface LinkModel {
   /** probability that a frame is lost (0..1) */

@@ -6,9 +6,9 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { readFileSync, statSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { acquirePortLock } from "../../packages/host/src/sim/vm"
+import { acquirePortLock } from "../packages/host/src/sim/vm"
 
-const ROOT = path.join(__dirname, "..", "..")
+const ROOT = path.join(__dirname, "..")
 const BRIDGE = "http://127.0.0.1:9090"
 const LOCK = "/tmp/port8081.lock"
 

@@ -1,9 +1,9 @@
 // The device's free heap, measured the only way DeviceScript allows (it has no heap API): the test
 // firmware's probe (Echo mode 5, text "probe") allocates 256-byte buffers, logging the count, until
 // the VM panics with OutOfMemory; the program then restarts. Used by the benchmark and the soak.
-import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
-import type { Rig } from "../../packages/host/src/sim/rig"
-import { Echo, echo } from "../host/services_fixture"
+import { AddTwoInts } from "../packages/host/src/gen/interfaces"
+import type { Rig } from "../packages/host/src/sim/rig"
+import { Echo, echo } from "./services"
 
 /** free heap in bytes, counted by the firmware's probe (mode 5), with `hold` slow calls in flight */
 export async function heapFree(rig: Rig, hold: number): Promise<number> {

@@ -1,10 +1,11 @@
-// A seeded generator of hostile host->device frames for the adversarial soak (issue 16): records of
-// every kind, valid, truncated, mutated, replayed and random, from many sessions (some real, some
-// made up), packed into frames of any size up to the link's. Deterministic for a seed, so a failing
-// run is replayed with the seed it prints.
-import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
-import { encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../../packages/host/src/client/records"
-import { Echo, Upload } from "../host/gen/interfaces"
+// A seeded generator of hostile host->device frames for the adversarial soak (issue 16;
+// test/host/soak.test.ts and bench/attack.ts): records of every kind, valid, truncated, mutated,
+// replayed and random, from many sessions (some real, some made up), packed into frames of any
+// size up to the link's. Deterministic for a seed, so a failing run is replayed with the seed it
+// prints.
+import { AddTwoInts } from "../packages/host/src/gen/interfaces"
+import { encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../packages/host/src/client/records"
+import { Echo, Upload } from "./gen/interfaces"
 import { rng } from "./link"
 
 export interface AttackTarget {

@@ -2,8 +2,8 @@
 // Regenerate with `robot gen`; `robot gen --check` fails when this file is out of date.
 // int64/uint64 are bigint; uint8[]/byte[] are Uint8Array. See docs/interfaces.md.
 /* eslint-disable */
-import { messageDescriptor as __message, serviceDescriptor as __service } from "../../../packages/host/src/runtime/index"
-import type { MessageDefinition as __MessageDefinition, MessageDescriptor as __MessageDescriptor, ServiceDescriptor as __ServiceDescriptor } from "../../../packages/host/src/runtime/index"
+import { messageDescriptor as __message, serviceDescriptor as __service } from "../../packages/host/src/runtime/index"
+import type { MessageDefinition as __MessageDefinition, MessageDescriptor as __MessageDescriptor, ServiceDescriptor as __ServiceDescriptor } from "../../packages/host/src/runtime/index"
 
 // ---- types
 /** rs_test/srv/Echo_Request */
