@@ -2,8 +2,10 @@
 // (packages/host/src/client/action.ts): test/firmware/actions_fw.ts in the DeviceScript VM, the
 // real host client, through the rig's frame hub. No fixed sleeps: every wait is on a goal's event.
 import assert from "node:assert/strict"
+import { setMaxListeners } from "node:events"
 import { after, before, describe, test } from "node:test"
-import { Fibonacci } from "../../packages/host/src/gen/interfaces"
+import { AddTwoInts, Fibonacci } from "../../packages/host/src/gen/interfaces"
+import { actionWire } from "../../packages/host/src/runtime/action"
 import { ActionClient, GoalStatus, type ClientGoal } from "../../packages/host/src/client/action"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
@@ -161,6 +163,53 @@ describe("actions on the robot (VM)", () => {
     a.close()
     b.close()
     await flooder.close()
+  })
+
+  test("a host flooding watch long-polls does not hold up another host: its calls are answered and its goal's feedback flows during the flood (issue 16)", { timeout: 90_000 }, async () => {
+    // (a window of 16: more calls at once than the device gives one host, as an attacker would send;
+    // the client's default window is the device's share, 6 of its 8)
+    const flooder = await rig.connect({ window: 16 })
+    const b = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const add = rig.node.createClient(AddTwoInts, "add_two_ints")
+    const watch = flooder.createClient(actionWire(Fibonacci).watch, "/fibonacci/_action/watch")
+    const heard: number[] = []
+    const g = await b.sendGoal({ order: 25 }, { onFeedback: (f) => heard.push(f.sequence.length) })
+    // host A keeps 20 watch calls waiting on B's goal for a seq it never reaches (each held up to
+    // 20 s, longer than the test's calls), renewed as they end, cancelled at the end
+    let flooding = true
+    let floodCalls = 0
+    const stop = new AbortController()
+    setMaxListeners(40, stop.signal)
+    const poll = async (): Promise<void> => {
+      while (flooding) {
+        floodCalls++
+        await watch.call({ goal_id: { uuid: g.goalId }, seq: 2 ** 31 }, { timeoutMs: 20000, signal: stop.signal }).catch(() => undefined)
+      }
+    }
+    const flood = Array.from({ length: 20 }, poll)
+    try {
+      // during the flood: B's calls are answered, each within a second
+      for (let i = 0; i < 10; i++) {
+        const t0 = Date.now()
+        const r = await add.call({ a: BigInt(i), b: 1n }, { timeoutMs: 3000 })
+        assert.equal(r.sum, BigInt(i) + 1n)
+        assert.ok(Date.now() - t0 < 1000, `call ${i} took ${Date.now() - t0} ms during the flood`)
+      }
+      assert.ok(g.status < GoalStatus.succeeded, "the goal was still running while the calls were checked")
+      // (a 25-term goal takes about 2.5 s; its result within 15 s, while the flood goes on)
+      const r = await Promise.race([g.result(), new Promise<never>((_, no) => setTimeout(() => no(new Error("B's goal had no result within 15 s during the flood")), 15000).unref())])
+      assert.equal(r.status, GoalStatus.succeeded)
+      assert.deepEqual(r.result.sequence, fib(25))
+      // (the goal waits up to 1 s for a host to have each term: B's watch kept up through the flood)
+      assert.ok(heard.length >= 15 && heard.at(-1) === 25, `B heard ${heard.length} feedbacks: ${heard.join(",")}`)
+      assert.ok(floodCalls >= 20, `the flood made ${floodCalls} watch calls`)
+    } finally {
+      flooding = false
+      stop.abort()
+      await Promise.all(flood)
+      b.close()
+      await flooder.close()
+    }
   })
 
   test("serial goals run one after another; a latest goal preempts the running one", async () => {
