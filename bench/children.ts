@@ -5,10 +5,14 @@ import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 import { ROOT } from "../packages/host/src/sim/vm"
 
-/** Runs `node --import tsx bench/<file> --json`; throws with the end of its stderr when it fails. */
+/**
+ * Runs `node --import tsx bench/<file> --json`; throws with the end of its stderr when it fails.
+ * Its `# ` lines on stderr (notes such as why one of the 20 starts failed) are passed on either way.
+ */
 function child(file: string, timeoutMs: number): string {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "bench", file), "--json"], { cwd: ROOT, encoding: "utf8", timeout: timeoutMs })
   if (r.status !== 0) throw new Error(`bench/${file} failed (${r.status}):\n${r.stderr.slice(-2000)}`)
+  for (const line of r.stderr.split("\n")) if (line.startsWith("# ")) process.stderr.write(`bench/${file} ${line}\n`)
   return r.stdout.trim()
 }
 
