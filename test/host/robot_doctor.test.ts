@@ -26,17 +26,24 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
 
   /**
    * A person at the robot, played by the test: answers every question yes and records what the
-   * simulated hardware showed when it was asked; presses the simulated button when told to.
+   * simulated hardware showed when it was asked; presses the simulated button when told to and
+   * holds it until the doctor has said what it saw (`released` settles after that). A release on a
+   * 500 ms timer was missed when the machine was busy: the doctor's get_state polls, each a call
+   * through the firmware, then never found it down.
    */
   const person = (lines: string[]) => {
     const asked: { question: string; ledOn: boolean }[] = []
     const presses: number[] = []
+    const held: { down?: Promise<void>; released?: Promise<void> } = {}
     const opts: DoctorOptions = {
       print: (l) => {
         lines.push(l)
         if (/press the user button now/i.test(l)) {
           presses.push(Date.now())
-          void robot.hardware.pressButton(true).then(() => setTimeout(() => void robot.hardware.pressButton(false), 500))
+          held.down = robot.hardware.pressButton(true)
+        } else if (held.down && !held.released && /^(PASS|FAIL|SKIP) +user button/.test(l)) {
+          const down = held.down
+          held.released = down.then(() => robot.hardware.pressButton(false))
         }
       },
       confirm: async (question) => {
@@ -44,13 +51,15 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
         return true
       },
     }
-    return { opts, asked, presses }
+    return { opts, asked, presses, held }
   }
 
   test("every step passes, the register steps are skipped with the reason, and the output says so", async () => {
     const lines: string[] = []
     const p = person(lines)
     const rs = byStep(await runDoctor(robot.node!, { ...p.opts, mqtt: { url: broker.url, robot: "doc1" } }))
+    // (up again before the next test, which wants it up)
+    await p.held.released
     const expectVerdict = (step: string, v: string) => assert.equal(rs[step]?.verdict, v, `${step}: ${JSON.stringify(rs[step])}\n${lines.join("\n")}`)
     expectVerdict("link and protocol", "PASS")
     assert.match(rs["link and protocol"]!.detail, /protocol version \d+/)
