@@ -1,9 +1,10 @@
 // Several simulated robots at once (`robot sim --robots N`): N DeviceScript VMs running the same
 // firmware, each with its own simulated hardware and camera, its own flash (settings) and its own
-// name, all on one frame hub on ws://127.0.0.1:8081 with rooms (packages/host/src/transport/hub.ts), so that each
-// VM sees only its own hardware and its own Jacdac client, as N separate USB cables would. Each VM
-// gets ROBOT_NAME and MQTT_URL through Jacdac (packages/host/src/sim/rig.ts `writeVmSettings`) and then serves
-// its services over MQTT too (docs/mqtt.md): the way hosts reach them all at once.
+// name, all on one frame hub on ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's port, sim/port.ts) with
+// rooms (packages/host/src/transport/hub.ts), so that each VM sees only its own hardware and its
+// own Jacdac client, as N separate USB cables would. Each VM gets ROBOT_NAME and MQTT_URL through
+// Jacdac (packages/host/src/sim/rig.ts `writeVmSettings`) and then serves its services over MQTT
+// too (docs/mqtt.md): the way hosts reach them all at once.
 import { copyFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { connect, type ServiceNode } from "../client/node"
@@ -12,7 +13,8 @@ import { FrameHub, hubTransport } from "../transport/hub"
 import { GetState } from "../gen/interfaces"
 import { SimulatedHardware } from "./hardware"
 import { mqttSettings, writeVmSettings } from "./rig"
-import { acquirePortLock, buildFirmware, startVm, type BuiltFirmware, type VmProcess } from "./vm"
+import { acquirePortLock, buildFirmware, buildForPort, startVm, type BuiltFirmware, type VmProcess } from "./vm"
+import { portLockFile, simPort } from "./port"
 
 export interface SimFleetOptions {
   /** How many robots (VMs). */
@@ -89,8 +91,9 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
   const readyMs = o.readyTimeoutMs ?? 30000
   if (typeof o.firmware !== "object") progress(`building ${o.firmware ?? "src/main.ts"} (devs build; reused when the sources have not changed)`)
   const fw = typeof o.firmware === "object" ? o.firmware : buildFirmware(o.firmware ?? "src/main.ts")
-  progress("taking the simulator port lock (/tmp/port8081.lock)")
-  const lock = await acquirePortLock(o.lockWaitMs)
+  const port = simPort()
+  progress(`taking the simulator port lock (${portLockFile(port)})`)
+  const lock = await acquirePortLock(o.lockWaitMs, portLockFile(port))
   const hub = new FrameHub({ rooms: true })
   const robots: SimFleetRobot[] = []
   const vms: VmProcess[] = []
@@ -107,7 +110,7 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
       hub.on("peer", on)
     })
     const deviceId = (0x5e7c0ffee0d10000n + BigInt(index + 1)).toString(16).padStart(16, "0")
-    const vm = startVm(copies.get(name)!, { deviceId, echo: o.echoVm, clearFlash })
+    const vm = startVm(copies.get(name)!, { deviceId, echo: o.echoVm, clearFlash, port })
     vms.push(vm)
     let t: NodeJS.Timeout | undefined
     await Promise.race([
@@ -126,13 +129,15 @@ export async function startSimFleet(o: SimFleetOptions): Promise<SimFleet> {
     lock.release()
   }
   try {
-    await hub.listen(8081)
+    await hub.listen(port)
+    // (the robots' folders are this port's: two fleets of one build on two ports run at once)
+    const own = buildForPort(fw, port)
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!
       progress(`starting VM ${i + 1} of ${names.length} (${name})`)
       // rooms go to sockets in the order they connect: one VM at a time
       const room = hub.nextRoomId
-      copies.set(name, vmCopy(fw, name))
+      copies.set(name, vmCopy(own, name))
       rooms.set(name, room)
       const vm = await boot(name, i, room, true)
       const node = await connect({ transport: hubTransport(hub, { room }) })

@@ -1,11 +1,11 @@
 // A disposable test rig: the real firmware in the DeviceScript VM (`devs run`, a child process),
-// connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081 (or, with
-// `devtools: true`, to a real `devs devtools`), and the real host client attached to the hub
+// connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's
+// port, sim/port.ts; or, with `devtools: true`, to a real `devs devtools`, always on 8081), and the real host client attached to the hub
 // in-process (or over devtools' WebSocket). Tests can drop frames (a transport filter), restart
 // the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. With `mqtt`, the rig writes
 // the VM's ROBOT_NAME/MQTT_URL settings through Jacdac so the firmware's MQTT link (packages/device/src/net/mqtt.ts)
-// connects to that broker. The rig holds `flock /tmp/port8081.lock` while it runs; `close()` kills
-// the VM's process group and frees the port.
+// connects to that broker. The rig holds `flock /tmp/port8081.lock` (its port's lock) while it runs;
+// `close()` kills the VM's process group and frees the port.
 import type { ServiceNode, ConnectOptions } from "../client/node"
 import { connect } from "../client/node"
 import { FrameHub, hubTransport, type FrameFilter, type FramePipe } from "../transport/hub"
@@ -14,7 +14,8 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { join } from "node:path"
 import { websocketTransport } from "../transport/websocket"
 import { jd, type JD } from "../transport/jacdac"
-import { acquirePortLock, buildFirmware, startVm, DEVS_CLI, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
+import { acquirePortLock, buildFirmware, buildForPort, startVm, DEVS_CLI, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
+import { DEVTOOLS_PORT, portLockFile, simPort } from "./port"
 
 /** Spawns `devs devtools` (own process group) and resolves once it serves ws://127.0.0.1:8081. */
 function startDevtools(timeoutMs: number): Promise<ChildProcess> {
@@ -94,7 +95,7 @@ export interface RigOptions {
   firmware: string | BuiltFirmware
   /** Jacdac device id of the VM (16 hex digits); fixed so a restarted VM is the same device. */
   deviceId?: string
-  /** Port of the hub (default 8081, where `devs run` connects). */
+  /** Port of the hub and its lock (default `simPort()`: 8081, where `devs run` connects, unless ROBOT_SIM_PORT is set; the VM is sent there). */
   port?: number
   /** Print the VM's log lines. */
   echoVm?: boolean
@@ -105,6 +106,7 @@ export interface RigOptions {
   /**
    * Use the real `devs devtools` server on 8081 instead of the in-process hub (checks devtools
    * compatibility; clients then connect over WebSocket and `transport({ filter })` cannot drop frames).
+   * Its ports are fixed: the rig takes 8081's lock whatever `port` and ROBOT_SIM_PORT say.
    */
   devtools?: boolean
   /** How long to wait for the simulator port lock (ms, default 300000; 0: fail at once naming the holder). */
@@ -145,9 +147,18 @@ const DEFAULT_DEVICE_ID = "5e7c0ffee0d15ea5"
 export async function startRig(options: RigOptions): Promise<Rig> {
   const progress = options.onProgress ?? (() => {})
   if (typeof options.firmware === "string") progress(`building ${options.firmware} (devs build; reused when the sources have not changed)`)
-  const firmware = typeof options.firmware === "string" ? buildFirmware(options.firmware) : options.firmware
-  progress("taking the simulator port lock (/tmp/port8081.lock)")
-  const lock = await acquirePortLock(options.lockWaitMs)
+  const built = typeof options.firmware === "string" ? buildFirmware(options.firmware) : options.firmware
+  const port = options.devtools ? DEVTOOLS_PORT : options.port ?? simPort()
+  progress(`taking the simulator port lock (${portLockFile(port)})`)
+  const lock = await acquirePortLock(options.lockWaitMs, portLockFile(port))
+  let firmware: BuiltFirmware
+  try {
+    // (after the lock: a VM of this port may be reading the copy until then)
+    firmware = buildForPort(built, port)
+  } catch (e) {
+    lock.release()
+    throw e
+  }
   const hub = new FrameHub()
   const nodes: ServiceNode[] = []
   let vm: VmProcess | undefined
@@ -160,12 +171,12 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   }
   const bootVm = async (clearFlash = false) => {
     if (options.devtools) {
-      vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm, clearFlash })
+      vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm, clearFlash, port })
       await vm.waitForLog(/connected to ws:/, readyMs)
       return
     }
     const connected = new Promise<void>((resolve) => hub.once("peer", () => resolve()))
-    vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm, clearFlash })
+    vm = startVm(firmware, { deviceId: options.deviceId ?? DEFAULT_DEVICE_ID, echo: options.echoVm, clearFlash, port })
     let t: NodeJS.Timeout | undefined
     await Promise.race([
       connected,
@@ -191,7 +202,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   }
   try {
     if (options.devtools) devtools = await startDevtools(readyMs)
-    else await hub.listen(options.port ?? 8081)
+    else await hub.listen(port)
     progress("starting the DeviceScript VM")
     await bootVm(true)
     progress("VM up; waiting for the firmware's service list")

@@ -1,5 +1,6 @@
 // Preloaded into the DeviceScript VM's process (`node --require`, host/sim/vm.ts): the VM's TCP
 // and TLS sockets hand data to the program the way the ESP32 runtime does, not as whole Node reads.
+// (It also moves the VM's hub connection to ROBOT_SIM_PORT's port: see the end of this file.)
 //
 // Why: the VM (devicescript-vm wasmpre.ts) passes every Node 'data' chunk, up to 64 KiB, to the
 // program as one buffer allocated in its 64 KB heap; over 57,344 bytes (DEVS_MAX_ALLOC) the
@@ -120,4 +121,37 @@ const connect = tls.connect
 tls.connect = function (...args) {
   const s = connect.apply(this, args)
   return program(args) ? limitTlsWrites(shape(s)) : s
+}
+
+// The hub's port. `devs run` connects the VM to ws://127.0.0.1:8081, fixed in the CLI
+// (`setupWebsocketTransport("ws://127.0.0.1:8081")`), and has no option for another; the test suites
+// run two rigs at once on two ports (host/sim/port.ts, scripts/test-host.ts). With ROBOT_SIM_PORT set
+// to another port (vm.ts sets it for the VM), that one URL goes to ws://127.0.0.1:<port> instead; any
+// other URL, and every connection when it is unset or 8081, is left alone. The VM opens it with
+// `new WebSocket(url)` on the global WebSocket: Node 20 has none, and the CLI sets websocket-polyfill's
+// there (`global.WebSocket = …`) before it connects; a Node that has its own has it there already.
+// Either way the global is wrapped, now or when it is set. (The VM's log still says "connected to
+// ws://127.0.0.1:8081": it prints the URL it asked for.)
+const DEVTOOLS_URL = "ws://127.0.0.1:8081"
+const simPort = process.env.ROBOT_SIM_PORT
+if (simPort && simPort !== "8081") {
+  if (!/^\d+$/.test(simPort)) throw new Error(`ROBOT_SIM_PORT must be a port number, got ${JSON.stringify(simPort)}`)
+  const to = `ws://127.0.0.1:${simPort}`
+  const wrap = (WS) =>
+    typeof WS !== "function"
+      ? WS
+      : class extends WS {
+          constructor(url, ...rest) {
+            super(String(url) === DEVTOOLS_URL ? to : url, ...rest)
+          }
+        }
+  let current = wrap(globalThis.WebSocket)
+  Object.defineProperty(globalThis, "WebSocket", {
+    configurable: true,
+    enumerable: false,
+    get: () => current,
+    set: (WS) => {
+      current = wrap(WS)
+    },
+  })
 }

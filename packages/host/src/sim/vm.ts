@@ -1,11 +1,13 @@
 // The DeviceScript VM as a child process: build a firmware entry (under the shared devs lock) into a
 // private folder, then run it with `devs run` against a devtools-compatible hub on
-// ws://127.0.0.1:8081. The VM gets its own process group so close() kills all of it.
+// ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's port: sim/port.ts). The VM gets its own process group so
+// close() kills all of it.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
+import { DEVTOOLS_PORT, portLockFile, SIM_PORT_ENV, simPort } from "./port"
 
 /**
  * The project root: four levels up from this file both in this repository
@@ -94,18 +96,34 @@ export interface VmProcess {
 }
 
 /**
- * Runs `fw` in the WASM VM (`devs run`), which connects to ws://127.0.0.1:8081: the caller must
- * hold the port lock and run a hub there. `deviceId` fixes the Jacdac device id (16 hex digits).
+ * A private copy of the build for the VMs on hub port `port` (`fw` itself on 8081): `devs run`
+ * keeps the VM's flash in its working folder, and VMs of one build on two ports run at the same
+ * time, where one's clearFlash or settings would reach the other.
+ */
+export function buildForPort(fw: BuiltFirmware, port: number): BuiltFirmware {
+  if (port === DEVTOOLS_PORT) return fw
+  const dir = join(fw.dir, `port${port}`)
+  mkdirSync(dir, { recursive: true })
+  for (const f of ["bytecode.devs", "bytecode-dbg.json", "bytecode-sizes.md"]) copyFileSync(join(fw.dir, f), join(dir, f))
+  return { ...fw, dir }
+}
+
+/**
+ * Runs `fw` in the WASM VM (`devs run`), which connects to ws://127.0.0.1:`port` (default
+ * `simPort()`, 8081 unless ROBOT_SIM_PORT is set): the caller must hold that port's lock and run a
+ * hub there. `deviceId` fixes the Jacdac device id (16 hex digits).
  * The VM keeps its flash (DeviceScript settings, e.g. MQTT_URL) in `<fw.dir>/.devicescript/flash`
  * across runs, like a board across resets; `clearFlash` starts it blank, like a new board.
  */
-export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: boolean; verbose?: number; clearFlash?: boolean } = {}): VmProcess {
+export function startVm(fw: BuiltFirmware, options: { deviceId?: string; echo?: boolean; verbose?: number; clearFlash?: boolean; port?: number } = {}): VmProcess {
   if (options.clearFlash) rmSync(join(fw.dir, ".devicescript", "flash"), { recursive: true, force: true })
-  // (sockreads.cjs: socket data reaches the program in the ESP32's pieces, not whole Node reads)
+  // (sockreads.cjs: socket data reaches the program in the ESP32's pieces, not whole Node reads;
+  // it also sends the VM's connection to ROBOT_SIM_PORT's port, which `devs run` cannot be told)
   const args = ["--require", join(__dirname, "sockreads.cjs"), CLI, "run", join(fw.dir, "bytecode-dbg.json")]
   for (let i = 0; i < (options.verbose ?? 0); i++) args.push("-v")
   if (options.deviceId) args.push("--device-id", options.deviceId)
-  const child = spawn(process.execPath, args, { cwd: fw.dir, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+  const env = { ...process.env, [SIM_PORT_ENV]: String(options.port ?? simPort()) }
+  const child = spawn(process.execPath, args, { cwd: fw.dir, detached: true, env, stdio: ["ignore", "pipe", "pipe"] })
   const log: string[] = []
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = []
   let exited = false
@@ -237,7 +255,8 @@ export interface PortLock {
 }
 
 /**
- * Takes `flock /tmp/port8081.lock` and holds it until `release()` or until this process ends,
+ * Takes `flock /tmp/port8081.lock` (the lock of `simPort()`'s port: /tmp/port<port>.lock when
+ * ROBOT_SIM_PORT is set) and holds it until `release()` or until this process ends,
  * however it ends. This process opens the file itself and a `flock -n|-w <s> 3` child locks that
  * open file (its fd 3) and exits: the lock belongs to the open file, which only this process keeps
  * open, so there is no helper process that could outlive a release (the earlier helper, a
@@ -245,7 +264,7 @@ export interface PortLock {
  * the lock and then took it met its own probe: issue 17). `timeoutMs` 0 does not wait: a held lock
  * rejects at once with PortLockBusyError naming the holder.
  */
-export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.lock"): Promise<PortLock> {
+export function acquirePortLock(timeoutMs = 300_000, lockFile = portLockFile(simPort())): Promise<PortLock> {
   return new Promise((resolve, reject) => {
     let fd: number | undefined = openSync(lockFile, "a")
     const release = () => {
@@ -273,7 +292,9 @@ export function acquirePortLock(timeoutMs = 300_000, lockFile = "/tmp/port8081.l
       const holder = describeLockHolder(lockFile)
       const who = holder ? `${holder} holds it` : "another program holds it"
       const waited = timeoutMs > 0 ? `waited ${Math.round(timeoutMs / 1000)} s for ${lockFile}` : `${lockFile} is taken`
-      reject(new PortLockBusyError(`${waited} (flock exit ${code}): ${who}, using the simulator's port 8081 (another \`robot sim\`, or a test suite)`))
+      // (the port is the lock file's; a private lock file of a test stands for 8081's)
+      const port = /\/port(\d+)\.lock$/.exec(lockFile)?.[1] ?? DEVTOOLS_PORT
+      reject(new PortLockBusyError(`${waited} (flock exit ${code}): ${who}, using the simulator's port ${port} (another \`robot sim\`, or a test suite)`))
     })
   })
 }

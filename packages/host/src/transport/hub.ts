@@ -1,7 +1,8 @@
-// A devtools-compatible frame hub: a WebSocket server (ws://127.0.0.1:8081 by default) that passes
-// every binary Jacdac frame from one peer to all the others, as `devs devtools` does, plus in-process
-// peers (`hubTransport`) that need no socket. The test rig runs the DeviceScript VM against it; tests
-// drop chosen frames with a peer's filter. It does not serve the devtools dashboard.
+// A devtools-compatible frame hub: a WebSocket server (ws://127.0.0.1:8081 by default, or
+// ROBOT_SIM_PORT's port: sim/port.ts) that passes every binary Jacdac frame from one peer to all
+// the others, as `devs devtools` does, plus in-process peers (`hubTransport`) that need no socket.
+// The test rig runs the DeviceScript VM against it; tests drop chosen frames with a peer's filter.
+// It does not serve the devtools dashboard.
 //
 // Rooms: with `rooms: true`, every WebSocket peer gets a room of its own (0, 1, 2… in the order they
 // connect) and frames pass only between peers of one room, so several VMs (`robot sim --robots N`)
@@ -11,6 +12,7 @@ import { EventEmitter } from "node:events"
 import { WebSocketServer, type WebSocket } from "ws"
 import { jd, type JD } from "./jacdac"
 import type { RobotTransport } from "./types"
+import { DEVTOOLS_PORT, simPort } from "../sim/port"
 
 type Deliver = (frame: Uint8Array) => void
 
@@ -43,14 +45,14 @@ export class FrameHub extends EventEmitter {
     super()
   }
 
-  /** Starts listening on `port` (127.0.0.1 only). Rejects if the port is taken. */
-  async listen(port = 8081): Promise<void> {
+  /** Starts listening on `port` (127.0.0.1 only; default `simPort()`, 8081 unless ROBOT_SIM_PORT is set). Rejects if the port is taken. */
+  async listen(port = simPort()): Promise<void> {
     const wss = new WebSocketServer({ host: "127.0.0.1", port })
     await new Promise<void>((resolve, reject) => {
       wss.once("listening", () => resolve())
       wss.once("error", (e: NodeJS.ErrnoException) => {
         const hint =
-          e.code === "EADDRINUSE" && port === 8081
+          e.code === "EADDRINUSE" && port === DEVTOOLS_PORT
             ? " (a DeviceScript devtools server or the VS Code simulator is probably running: stop it, or run the" +
               " firmware there and attach the simulated hardware with `robot sim --devtools`)"
             : ""
