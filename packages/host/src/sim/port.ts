@@ -3,7 +3,9 @@
 // ROBOT_SIM_PORT moves the in-process hub, the VM's connection (sockreads.cjs redirects it) and the
 // lock to another port, so that two rigs can run at once: scripts/test-host.ts runs the simulator
 // tests on two ports. Unset, it is 8081, where the VS Code simulator, `devs devtools` and the CLI's
-// `--devtools` default are; the real devtools server cannot move (its ports are fixed).
+// `--devtools` default are; the real devtools server cannot move (its ports are fixed). It is a
+// knob for the test suites: `robot sim` started with it set follows it (its rig does), but the
+// `--devtools` default and the hints `robot sim` prints stay on 8081.
 
 /** The environment variable that moves the simulator's hub to another port. */
 export const SIM_PORT_ENV = "ROBOT_SIM_PORT"
