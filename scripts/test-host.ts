@@ -24,10 +24,10 @@ const SIM = /sim\/(rig|vm|robot|fleet)"|cli\/sim"|services_fixture"|scripts\/tes
 /**
  * what a simulator file that must run on 8081 names: the real `devs devtools` (its ports are fixed:
  * `devtools: true`, or `devs devtools` spawned), a CLI told `--devtools ws://127.0.0.1:8081`, 8081's
- * lock in a message it checks, or `robot sim` started as a user starts it (test/support/simstart.ts:
+ * lock in a message it checks, or `robot sim` started as a user starts it (harness/simstart.ts:
  * 8081's lock, the bridge on 9090)
  */
-const PIN = /8081|devtools: true|support\/simstart"/
+const PIN = /8081|devtools: true|harness\/simstart"/
 /**
  * Simulator files that run alone, last, once the other two lanes have ended, and why: their checks
  * hold only while their VM gets the CPU when the wall clock says, and a second VM or the other lane
