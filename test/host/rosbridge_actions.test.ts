@@ -309,6 +309,7 @@ describe("actions over rosbridge (VM)", { timeout: 60000 }, () => {
     const restart = new Set<(s: NodeState, i: { restarted: boolean }) => void>()
     const rover2: RobotNode = {
       state: "connected",
+      closed: false,
       onStateChange: (l) => (restart.add(l), () => restart.delete(l)),
       onServicesChanged: () => () => {},
       listServices: async () => [],

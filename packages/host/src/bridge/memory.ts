@@ -27,6 +27,7 @@ interface Entry {
 /** A RobotNode served from memory; tests drive its state with `disconnect`, `restart`, `connectNow`. */
 export class MemoryNode implements RobotNode {
   state: NodeState = "connected"
+  closed = false
   private readonly services = new Map<string, Entry>()
   private readonly stateListeners = new Set<(s: NodeState, i: { restarted: boolean }) => void>()
   private readonly servicesListeners = new Set<(s: ServiceInfo[]) => void>()
@@ -104,6 +105,7 @@ export class MemoryNode implements RobotNode {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     this.failPending("node closed")
     this.setState("disconnected", false)
   }

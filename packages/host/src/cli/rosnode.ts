@@ -20,6 +20,8 @@ export function rosbridgeNode(client: RosbridgeClient, options: { timeoutMs: num
     ((await client.call("/rosapi/service_type", { service: name }, { timeoutMs: options.timeoutMs })) as { type: string }).type
   return {
     state: "connected" as NodeState,
+    // (the rosbridge client is closed by its owner, not through this node)
+    closed: false,
     onStateChange: () => () => {},
     onServicesChanged: () => () => {},
     async listServices() {

@@ -28,6 +28,15 @@ type PartClients<G, R, F> = {
 
 /** How long one watch or get_result call may wait on the robot before it is asked again (ms). */
 const WAIT_MS = 20000
+/**
+ * How long a goal is followed while the robot cannot be reached (ms): a link that drops and comes
+ * back (a broker restart, the robot's WiFi) within it loses nothing, as the robot's program runs on
+ * with its goals. Past it, or when the node closes, the goal is reported lost.
+ */
+export const GOAL_LINK_GRACE_MS = 60000
+/** first wait before asking again after `unavailable` (doubling to LINK_RETRY_MAX_MS) */
+const LINK_RETRY_MS = 100
+const LINK_RETRY_MAX_MS = 2000
 
 /** What a goal ended with. `error` says why a goal without a result ended (aborted, or canceled before it returned one). */
 export interface GoalResult<R> {
@@ -111,6 +120,7 @@ export class ClientGoal<R, F> {
     await this.ended
     if (this.lost) throw this.lost
     const get = this.ac.part("getResult")
+    const away = this.outage()
     for (;;) {
       try {
         const r = await get.call({ goal_id: { uuid: this.goalId } }, { timeoutMs: WAIT_MS, owner: this.owner })
@@ -118,6 +128,8 @@ export class ClientGoal<R, F> {
       } catch (e) {
         if (!(e instanceof ServiceError)) throw e
         if (e.code === "deadline_exceeded" && !this.stopped) continue
+        if (await away(e)) continue
+        if (this.lost) throw this.lost
         // the robot has no result to give: why the goal ended, with the result at its defaults
         const status = e.code === "cancelled" ? GoalStatus.canceled : e.code === "internal" ? GoalStatus.aborted : undefined
         if (status === undefined) throw e
@@ -129,9 +141,11 @@ export class ClientGoal<R, F> {
   /** one watch call after another until the goal ends: its status changes and feedback */
   private async watch(): Promise<void> {
     const w = this.ac.part("watch")
+    const away = this.outage()
     while (!this.stopped && !isTerminal(this.status)) {
       try {
         const r = await w.call({ goal_id: { uuid: this.goalId }, seq: this.seq }, { timeoutMs: WAIT_MS, owner: this.owner })
+        away.back()
         if (r.seq <= this.seq) continue
         this.seq = r.seq
         // the robot sends the feedback only when it is newer than what this client has
@@ -146,13 +160,44 @@ export class ClientGoal<R, F> {
         }
       } catch (e) {
         if (e instanceof ServiceError && e.code === "deadline_exceeded") continue
+        // the robot out of reach for a while: asked again until it is back (its goals run on)
+        if (e instanceof ServiceError && (await away(e))) continue
         // anything else: the goal is lost to this client (the robot restarted and forgot it, the
-        // node closed); result() says why
-        this.lost = e instanceof ServiceError ? e : new ServiceError("internal", String(e))
+        // node closed, it stayed out of reach); result() says why
+        this.lost ??= e instanceof ServiceError ? e : new ServiceError("internal", String(e))
         break
       }
     }
     this.endedResolve()
+  }
+
+  /**
+   * What to do after a failed watch or get_result call: resolves true, after a pause, when `e` says
+   * the robot cannot be reached (`unavailable`) and the goal is still to be followed: the node open,
+   * no restart heard, and the robot out of reach for less than GOAL_LINK_GRACE_MS. `back()` is
+   * called when a call got through.
+   */
+  private outage(): ((e: ServiceError) => Promise<boolean>) & { back(): void } {
+    let since = 0
+    let pause = LINK_RETRY_MS
+    const away = async (e: ServiceError): Promise<boolean> => {
+      if (e.code !== "unavailable" || this.stopped || this.ac.node.closed) return false
+      const now = Date.now()
+      since ||= now
+      if (now - since >= GOAL_LINK_GRACE_MS) {
+        this.lost ??= new ServiceError("unavailable", `${e.detail}; the goal was followed for ${GOAL_LINK_GRACE_MS / 1000} s without reaching the robot`, this.ac.name)
+        return false
+      }
+      await new Promise((r) => setTimeout(r, pause))
+      pause = Math.min(pause * 2, LINK_RETRY_MAX_MS)
+      return !this.stopped && !this.ac.node.closed
+    }
+    return Object.assign(away, {
+      back() {
+        since = 0
+        pause = LINK_RETRY_MS
+      },
+    })
   }
 
   /** the robot restarted: every goal it held is gone */

@@ -46,6 +46,8 @@ export type NodeState = "connecting" | "connected" | "disconnected"
 
 export interface RobotNode {
   readonly state: NodeState
+  /** True once `close()` was called: every call fails `unavailable`, and the node never comes back. */
+  readonly closed: boolean
   /** Fires on state changes and when the device program restarts (`restarted` true). */
   onStateChange(listener: (state: NodeState, info: { restarted: boolean }) => void): () => void
   /** Fires when the device's service list changes. */

@@ -86,7 +86,8 @@ export abstract class NodeCore implements RecordNode, CallLink {
   private readonly recordListeners = new Listeners<[DeviceRecord]>()
   private outbox: Uint8Array[] = []
   private flushScheduled = false
-  protected closed = false
+  /** (RobotNode.closed; set by close() only) */
+  closed = false
   /** when a restart was last handled (HELLO with a new bootId, or the carrier's own restart event) */
   protected restartSeenAt = 0
 

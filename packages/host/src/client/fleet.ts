@@ -213,7 +213,8 @@ export class FleetNode implements RobotNode, Fleet {
   private readonly stateListeners = new Set<(s: NodeState, i: { restarted: boolean; robot?: string }) => void>()
   private readonly servicesListeners = new Set<(s: ServiceInfo[]) => void>()
   private readonly robotsListeners = new Set<(r: RobotStatus[]) => void>()
-  private closed = false
+  /** (RobotNode.closed; set by close() only) */
+  closed = false
   private lastState: NodeState = "connecting"
 
   /** `what` names the fleet in errors, e.g. `the broker mqtt://127.0.0.1:1883`. */
