@@ -92,17 +92,17 @@ export class Robot {
 
     async state(): Promise<RobotState> {
         const now = ds.millis()
-        const volts = await this.hw.battery.voltage()
+        const volts = await this.hw.battery.read()
         return {
             uptime_ms: Math.floor(now),
             battery_voltage: volts,
             battery_percentage: batteryPercent(volts),
-            left_speed: await this.hw.motorLeft.speed(),
-            right_speed: await this.hw.motorRight.speed(),
+            left_speed: await this.hw.motorLeft.read(),
+            right_speed: await this.hw.motorRight.read(),
             drive_remaining_ms: this.driveUntil > now ? Math.ceil(this.driveUntil - now) : 0,
-            pan_angle: await this.hw.servo.angle(),
-            led_on: await this.hw.led.isOn(),
-            button_pressed: await this.hw.button.isPressed(),
+            pan_angle: await this.hw.servo.read(),
+            led_on: (await this.hw.led.read()) > 0,
+            button_pressed: (await this.hw.button.read()) > 0.5,
             free_heap: 0,
             calls_served: this.callsServed,
             calls_failed: this.callsFailed,
@@ -155,16 +155,16 @@ export class Robot {
         const m = (Math.PI * calibration.wheelMm) / 1000 / calibration.encoderClicks
         const k = turn ? 360000 / (Math.PI * calibration.trackMm) : 1
         const gen = cancelDrive(this)
-        const l0 = await this.hw.encoderLeft.position()
-        const r0 = await this.hw.encoderRight.position()
+        const l0 = await this.hw.encoderLeft.read()
+        const r0 = await this.hw.encoderRight.read()
         await setMotors(this, turn ? -v : v, v)
         let done = 0
         let next = 0
         try {
             while (!h.cancelled) {
                 if (gen !== this.driveGeneration) badArg("another drive, rotate or drive_distance took over the motors")
-                const dl = ((await this.hw.encoderLeft.position()) - l0) * m
-                const dr = ((await this.hw.encoderRight.position()) - r0) * m
+                const dl = ((await this.hw.encoderLeft.read()) - l0) * m
+                const dr = ((await this.hw.encoderRight.read()) - r0) * m
                 done = (turn ? (dr - dl) / 2 : (dl + dr) / 2) * k * dir
                 if (done >= target * dir) break
                 if (ds.millis() >= next) {
@@ -183,13 +183,13 @@ export class Robot {
 
     async setPan(angle: number): Promise<number> {
         checkRange(angle, MIN_ANGLE, MAX_ANGLE, false, "angle must be in", " degrees")
-        await this.hw.servo.setAngle(angle)
-        return await this.hw.servo.angle()
+        await this.hw.servo.write(angle)
+        return await this.hw.servo.read()
     }
 
     async setLed(on: boolean): Promise<boolean> {
-        await this.hw.led.set(!!on)
-        return await this.hw.led.isOn()
+        await this.hw.led.write(on ? 1 : 0)
+        return (await this.hw.led.read()) > 0
     }
 
     async takePicture(resolution: number, quality: number): Promise<Picture> {
@@ -210,7 +210,7 @@ export class Robot {
         const hw = this.hw
         const r = {
             hardware: hw.kind,
-            pwm_pins: hw.pwmPins(),
+            pwm_pins: hw.pwmPins,
             arduchip_revision: 0,
             sensor_id: 0,
             frame_length: 0,
@@ -252,6 +252,6 @@ function cancelDrive(r: Robot) {
 /** Sets both wheels (0, 0: stopped, and no drive running) */
 async function setMotors(r: Robot, left: number, right: number) {
     if (left === 0 && right === 0) r.driveUntil = 0
-    await r.hw.motorLeft.setSpeed(left)
-    await r.hw.motorRight.setSpeed(right)
+    await r.hw.motorLeft.write(left)
+    await r.hw.motorRight.write(right)
 }

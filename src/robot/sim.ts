@@ -6,17 +6,7 @@
 import * as ds from "@devicescript/core"
 import { FrameSource, frameSize } from "../drivers/arducam"
 import { ServiceError, Status } from "@robot-services/device"
-import {
-    BatteryPart,
-    ButtonPart,
-    CameraPart,
-    EncoderPart,
-    Hardware,
-    LedPart,
-    MotorPart,
-    Picture,
-    ServoPart,
-} from "./hardware"
+import { CameraPart, Hardware, Part, Picture } from "./hardware"
 
 /** Waits until `done()` or `ms` elapse; returns done(). */
 async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
@@ -42,16 +32,14 @@ async function requireBound(role: ds.Role, name: string) {
 }
 
 /**
- * One simulated part: a role and the register it is driven and read by. Every method of every
- * part kind is here (one class is smaller code than one per kind); `enable`: the role's `enabled`
- * register, written true once before the first value (motors, the servo). `setSpeed` is the write
- * and `speed` the read of every kind (the other methods call them: two shared private methods,
- * `write` and `read`, cost 84 bytes more).
+ * One simulated part: a role and the register it is driven and read by (one class for every part
+ * kind: smaller code than one per kind); `enable`: the role's `enabled` register, written true once
+ * before the first value (motors, the servo).
  */
-class SimPart implements MotorPart, EncoderPart, ServoPart, LedPart, ButtonPart, BatteryPart {
+class SimPart implements Part {
     private enabled = false
     constructor(private role: ds.Role, private name: string, private reg: ds.Register<number>, private enable?: ds.Register<boolean>) {}
-    async setSpeed(v: number) {
+    async write(v: number) {
         await requireBound(this.role, this.name)
         if (!this.enabled) {
             if (this.enable) await this.enable.write(true)
@@ -59,30 +47,9 @@ class SimPart implements MotorPart, EncoderPart, ServoPart, LedPart, ButtonPart,
         }
         await this.reg.write(v)
     }
-    async speed() {
+    async read() {
         await requireBound(this.role, this.name)
         return await this.reg.read()
-    }
-    async setAngle(degrees: number) {
-        await this.setSpeed(degrees)
-    }
-    async angle() {
-        return await this.speed()
-    }
-    async set(on: boolean) {
-        await this.setSpeed(on ? 1 : 0)
-    }
-    async isOn() {
-        return (await this.speed()) > 0
-    }
-    async isPressed() {
-        return (await this.speed()) > 0.5
-    }
-    async position() {
-        return await this.speed()
-    }
-    async voltage() {
-        return await this.speed()
     }
 }
 
@@ -250,7 +217,7 @@ export function startSimulatedHardware(): Hardware {
     const encoderRight = new ds.RotaryEncoder("encoderRight")
     return {
         kind: "simulator",
-        pwmPins: () => 0,
+        pwmPins: 0,
         motorLeft: new SimPart(motorLeft, "motorLeft", motorLeft.speed, motorLeft.enabled),
         motorRight: new SimPart(motorRight, "motorRight", motorRight.speed, motorRight.enabled),
         encoderLeft: new SimPart(encoderLeft, "encoderLeft", encoderLeft.reading),
