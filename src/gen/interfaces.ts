@@ -1242,9 +1242,9 @@ export function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibona
         __a_Fibonacci = __action(
             "example_interfaces/action/Fibonacci",
             [3018111124, 1085888985, 3025382509],
-            Fibonacci_Goal_codec(),
-            Fibonacci_Result_codec(),
-            Fibonacci_Feedback_codec(),
+            __c_Fibonacci_Goal || (__c_Fibonacci_Goal = __rec<Fibonacci_Goal>("example_interfaces/action/Fibonacci_Goal", "iorder")),
+            __c_Fibonacci_Result || (__c_Fibonacci_Result = __rec<Fibonacci_Result>("example_interfaces/action/Fibonacci_Result", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),
+            __c_Fibonacci_Feedback || (__c_Fibonacci_Feedback = __rec<Fibonacci_Feedback>("example_interfaces/action/Fibonacci_Feedback", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),
             UUID_codec(),
             Time_codec,
             __rec
@@ -1259,9 +1259,9 @@ export function DriveDistance(): ActionType<DriveDistance_Goal, DriveDistance_Re
         __a_DriveDistance = __action(
             "robot_interfaces/action/DriveDistance",
             [3648698803, 708502885, 3004332172],
-            DriveDistance_Goal_codec(),
-            DriveDistance_Result_codec(),
-            DriveDistance_Feedback_codec(),
+            __c_DriveDistance_Goal || (__c_DriveDistance_Goal = __rec<DriveDistance_Goal>("robot_interfaces/action/DriveDistance_Goal", "fdistance fspeed")),
+            __c_DriveDistance_Result || (__c_DriveDistance_Result = __rec<DriveDistance_Result>("robot_interfaces/action/DriveDistance_Result", "fdistance_traveled")),
+            __c_DriveDistance_Feedback || (__c_DriveDistance_Feedback = __rec<DriveDistance_Feedback>("robot_interfaces/action/DriveDistance_Feedback", "fdistance_traveled fdistance_remaining")),
             UUID_codec(),
             Time_codec,
             __rec
@@ -1276,9 +1276,9 @@ export function Rotate(): ActionType<Rotate_Goal, Rotate_Result, Rotate_Feedback
         __a_Rotate = __action(
             "robot_interfaces/action/Rotate",
             [1655669788, 2491049222, 2135205853],
-            Rotate_Goal_codec(),
-            Rotate_Result_codec(),
-            Rotate_Feedback_codec(),
+            __c_Rotate_Goal || (__c_Rotate_Goal = __rec<Rotate_Goal>("robot_interfaces/action/Rotate_Goal", "fangle fspeed")),
+            __c_Rotate_Result || (__c_Rotate_Result = __rec<Rotate_Result>("robot_interfaces/action/Rotate_Result", "fangle_turned")),
+            __c_Rotate_Feedback || (__c_Rotate_Feedback = __rec<Rotate_Feedback>("robot_interfaces/action/Rotate_Feedback", "fangle_turned fangle_remaining")),
             UUID_codec(),
             Time_codec,
             __rec
@@ -1293,9 +1293,9 @@ export function Scan(): ActionType<Scan_Goal, Scan_Result, Scan_Feedback> {
         __a_Scan = __action(
             "robot_interfaces/action/Scan",
             [2834993937, 2473652936, 1282398239],
-            Scan_Goal_codec(),
-            Scan_Result_codec(),
-            Scan_Feedback_codec(),
+            __c_Scan_Goal || (__c_Scan_Goal = __rec<Scan_Goal>("robot_interfaces/action/Scan_Goal", "ffrom_angle fto_angle Bcount Bresolution Bquality")),
+            __c_Scan_Result || (__c_Scan_Result = __rec<Scan_Result>("robot_interfaces/action/Scan_Result", "Bpictures_taken")),
+            __c_Scan_Feedback || (__c_Scan_Feedback = __rec<Scan_Feedback>("robot_interfaces/action/Scan_Feedback", "Bpictures_taken fangle mimage", [CompressedImage_codec])),
             UUID_codec(),
             Time_codec,
             __rec

@@ -403,9 +403,10 @@ test("device code: action types made on demand (functions), derived ones through
       `        __a_Fibonacci = __action(`,
       `            "example_interfaces/action/Fibonacci",`,
       `            [${a.hash32}, ${a.sendGoal.hash32}, ${a.getResult.hash32}],`,
-      `            Fibonacci_Goal_codec(),`,
-      `            Fibonacci_Result_codec(),`,
-      `            Fibonacci_Feedback_codec(),`,
+      // the goal, result and feedback codecs made in place, in the variables of their _codec() functions
+      `            __c_Fibonacci_Goal || (__c_Fibonacci_Goal = __rec<Fibonacci_Goal>("example_interfaces/action/Fibonacci_Goal", "iorder")),`,
+      `            __c_Fibonacci_Result || (__c_Fibonacci_Result = __rec<Fibonacci_Result>("example_interfaces/action/Fibonacci_Result", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),`,
+      `            __c_Fibonacci_Feedback || (__c_Fibonacci_Feedback = __rec<Fibonacci_Feedback>("example_interfaces/action/Fibonacci_Feedback", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),`,
       `            UUID_codec(),`,
       `            Time_codec,`,
       `            __rec`,

@@ -279,12 +279,13 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   const body: string[] = []
   const shared = new Map<string, string>()
   const kindsUsed = new Set<string>()
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared, kindsUsed))
+  const made = new Map<string, string>()
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared, kindsUsed, made))
   // the types derived from actions are field tables too (src/lib/actiontype.ts, given this file's __rec)
   if (actions.length > 0) for (const k of ACTION_KINDS) kindsUsed.add(k)
   const rec = kindsUsed.size ? recInterpreter(kindsUsed, use) : []
   for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
-  for (const a of actions) body.push(...emitAction(a, names, claim, ref))
+  for (const a of actions) body.push(...emitAction(a, names, claim, ref, made))
 
   const extra = [...helpers].sort(compare).map((h) => `, ${h} as __${h}`).join("")
   const L: string[] = []
@@ -399,6 +400,7 @@ function emitMessage(
   form: "const" | "lazy" | "none",
   shared: Map<string, string>,
   kindsUsed: Set<string>,
+  made: Map<string, string>,
 ): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
@@ -447,6 +449,7 @@ function emitMessage(
     L.push(`let __c_${n}: MessageCodec<${n}>`)
     L.push(`/** The codec of ${n}, made on the first call (an image that never calls it does not carry it). */`)
     L.push(`export function ${n}_codec(): MessageCodec<${n}> {`)
+    made.set(m.fullName, `__c_${n} || (__c_${n} = ${C[0]})`)
     C[0] = `if (!__c_${n}) __c_${n} = ${C[0]}`
     L.push(...C.map((l) => `    ${l}`))
     L.push(`    return __c_${n}`, `}`)
@@ -648,14 +651,17 @@ function serviceExpr(s: IdlService, ref: CodecRef): string {
 /**
  * One action: `function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback>`,
  * made on the first call by src/lib/actiontype.ts from the three messages' codecs, the UUID and Time
- * codecs and the derived services' hashes.
+ * codecs and the derived services' hashes. The goal, result and feedback codecs are made here, in
+ * the variables their `_codec()` functions fill (`made`): the same objects, without three functions
+ * in an image that calls only the action (16 bytes of header each, and the call).
  */
-function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef): string[] {
+function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef, made: Map<string, string>): string[] {
   const n = names.get(a.fullName)
   const [g, r, f] = [a.goal, a.result, a.feedback].map((m) => names.get(m.fullName))
   if (!n || !g || !r || !f) throw new DeviceGenError(`no name for ${a.fullName}`)
   claim(n, a.fullName)
   const t = `ActionType<${g}, ${r}, ${f}>`
+  const codec = (m: IdlMessage): string => made.get(m.fullName) ?? ref(m.fullName)
   return [
     `let __a_${n}: ${t}`,
     `/** ${a.fullName} (hash ${a.hash.slice(0, 8)}), made on the first call */`,
@@ -664,9 +670,9 @@ function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string
     `        __a_${n} = __action(`,
     `            ${JSON.stringify(a.fullName)},`,
     `            [${a.hash32 >>> 0}, ${a.sendGoal.hash32 >>> 0}, ${a.getResult.hash32 >>> 0}],`,
-    `            ${ref(a.goal.fullName)},`,
-    `            ${ref(a.result.fullName)},`,
-    `            ${ref(a.feedback.fullName)},`,
+    `            ${codec(a.goal)},`,
+    `            ${codec(a.result)},`,
+    `            ${codec(a.feedback)},`,
     `            ${ref(UUID_TYPE)},`,
     `            ${ref(TIME_TYPE)},`,
     `            __rec`,
