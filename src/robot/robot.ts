@@ -142,11 +142,12 @@ export class Robot {
     /**
      * drive_distance and rotate (robot_interfaces/action/DriveDistance, Rotate): runs the wheels at
      * `speed` (0: `dflt`) until the encoders say `target` units are done (metres driving, degrees
-     * turning: `turn`), with feedback `fb(done, left)` every 100 ms; returns the units done. A
+     * turning: `turn`), with feedback every 100 ms, the units done and left in its fields `doneName` and
+     * `leftName`; returns the units done. A
      * negative target drives backwards or turns clockwise. The motors stop however it ends; a newer
      * drive, rotate or drive_distance takes over the motors and ends this goal aborted.
      */
-    async move<F>(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, F>, fb: (done: number, left: number) => F): Promise<number> {
+    async move(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, any>, doneName: string, leftName: string): Promise<number> {
         checkRange(target, -lim, lim, false, turn ? "angle must be in" : "distance must be in", "")
         checkRange(speed, 0, MAX_SPEED, false, "speed must be in", "")
         const dir = target < 0 ? -1 : 1
@@ -168,7 +169,10 @@ export class Robot {
                 done = (turn ? (dr - dl) / 2 : (dl + dr) / 2) * k * dir
                 if (done >= target * dir) break
                 if (ds.millis() >= next) {
-                    h.feedback(fb(done * dir, (target * dir - done) * dir))
+                    const f: any = {}
+                    f[doneName] = done * dir
+                    f[leftName] = (target * dir - done) * dir
+                    h.feedback(f)
                     next = ds.millis() + 100
                 }
                 // the encoders stream their position every 50 ms: reading them faster only fills the
