@@ -17,7 +17,10 @@ class __Rec<T> implements MessageCodec<T> {
         const t = this.t
         const args = this.args
         const m = t.length
-        if (!m) w.u8(0)
+        if (!m) {
+            const o = w.at(1, 1)
+            w.buf[o] = 0
+        }
         for (let p = 0, a = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m
@@ -26,11 +29,11 @@ class __Rec<T> implements MessageCodec<T> {
             p = e + 1
             const x = v[n]
             if (k === 98) w.bool(x, n)
-            else if (k === 66) w.u8(x, n)
-            else if (k === 99) w.i8(x, n)
-            else if (k === 72) w.u16(x, n)
+            else if (k === 66) { w.int(x, 0, 255, "uint8", n); const o = w.at(1, 1); w.buf[o] = x }
+            else if (k === 99) { w.int(x, -128, 127, "int8", n); const o = w.at(1, 1); w.buf.setAt(o, "i8", x) }
+            else if (k === 72) { w.int(x, 0, 65535, "uint16", n); const o = w.at(2, 2); w.buf.setAt(o, "u16", x) }
             else if (k === 73) w.u32(x, n)
-            else if (k === 105) w.i32(x, n)
+            else if (k === 105) { w.int(x, -2147483648, 2147483647, "int32", n); const o = w.at(4, 4); w.buf.setAt(o, "i32", x) }
             else if (k === 113) w.i64(x, n)
             else if (k === 81) w.u64(x, n)
             else if (k === 102) w.f32(x, n)
@@ -47,7 +50,7 @@ class __Rec<T> implements MessageCodec<T> {
         const args = this.args
         const o: any = {}
         const m = t.length
-        if (!m) r.u8()
+        if (!m) r.at(1, 1)
         for (let p = 0, a = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m
@@ -56,14 +59,14 @@ class __Rec<T> implements MessageCodec<T> {
             p = e + 1
             let x: any
             if (k === 98) x = r.bool(n)
-            else if (k === 66) x = r.u8()
-            else if (k === 99) x = r.i8()
-            else if (k === 72) x = r.u16()
+            else if (k === 66) x = r.buf[r.at(1, 1)]
+            else if (k === 99) x = r.buf.getAt(r.at(1, 1), "i8")
+            else if (k === 72) x = r.buf.getAt(r.at(2, 2), "u16")
             else if (k === 73) x = r.u32()
-            else if (k === 105) x = r.i32()
+            else if (k === 105) x = r.buf.getAt(r.at(4, 4), "i32")
             else if (k === 113) x = r.i64(n)
             else if (k === 81) x = r.u64(n)
-            else if (k === 102) x = r.f32()
+            else if (k === 102) x = r.buf.getAt(r.at(4, 4), "f32")
             else if (k === 115) x = r.string(-1, n)
             else if (k === 121) x = r.bytes(-1, n)
             else if (k === 109) x = args[a++].decode(r)
