@@ -8,6 +8,11 @@ import { Hardware, Picture, batteryPercent } from "./hardware"
 import { calibration } from "./calibration"
 import { GetState_Response } from "../gen/interfaces"
 
+// The robot's method names, as statements that compile to no code: numbered when the compiler meets
+// this module, before the program's own statements reach the methods (a name numbered past 247
+// costs a byte more at each use: docs/benchmarks.md "Firmware code size")
+"counted"; "state"; "drive"; "stop"; "move"; "setPan"; "setLed"; "takePicture"; "diagnose"; "hw"
+
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
 export const MIN_SPEED = -1
 export const MAX_SPEED = 1
