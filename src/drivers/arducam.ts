@@ -19,8 +19,8 @@
 // in the order it meets them and meets these when it compiles this module's top level, before the
 // program's own statements compile the driver's functions; a name numbered past 247 costs one or
 // two more bytes at every use (docs/benchmarks.md, "Firmware code size").
-"bus"; "busy"; "readPos"; "writeReg"; "readReg"; "sensorWrite"; "generation"; "probe"; "ended"; "last"
-"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "sensorRead"; "lock"
+"bus"; "busy"; "readPos"; "generation"; "probe"; "ended"; "last"
+"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "lock"
 
 /**
  * What `capture()` returns: the same shape as `FrameSource` in packages/device/src/lib/types.ts (declared here so
@@ -201,8 +201,9 @@ const SIZE_TABLES: Buffer[] = [
  * or size change never interleaves with a capture or a read.
  */
 export class ArduCam {
-    // (the driver's state, also used by the module functions below the class: not an API; those
-    // are functions rather than methods because every method costs code in the image)
+    // (the driver's state, also used by the module functions below the class, the register
+    // accessors among them: not an API; those are functions rather than methods because every
+    // method costs code in the image)
     busy = false
     generation = 0
     /** FIFO position of the read pointer: the next burst's first byte */
@@ -220,24 +221,6 @@ export class ArduCam {
     captureTimeoutMs = 3000
 
     constructor(public bus: ArduCamBus) {}
-
-    async writeReg(reg: number, value: number) {
-        await this.bus.spi(Buffer.from([reg | 0x80, value & 0xff]), 0)
-    }
-
-    async readReg(reg: number): Promise<number> {
-        const r = await this.bus.spi(Buffer.from([reg & 0x7f]), 1)
-        return r[0]
-    }
-
-    async sensorWrite(reg: number, value: number) {
-        await this.bus.i2cWrite(OV2640_ADDR, Buffer.from([reg, value & 0xff]))
-    }
-
-    async sensorRead(reg: number): Promise<number> {
-        const r = await this.bus.i2cRead(OV2640_ADDR, reg, 1)
-        return r[0]
-    }
 
     /** [ArduChip revision, OV2640 id] for `robot doctor`, without changing the set-up. */
     async probe(): Promise<number[]> {
@@ -257,14 +240,14 @@ export class ArduCam {
     async init() {
         await lock(this)
         try {
-            await this.writeReg(REG_RESET, 0x80)
+            await writeReg(this, REG_RESET, 0x80)
             await this.bus.sleep(100)
-            await this.writeReg(REG_RESET, 0x00)
+            await writeReg(this, REG_RESET, 0x00)
             await this.bus.sleep(100)
             await identify(this)
             // Sensor soft reset (COM7 bit 7, sensor bank), then the tables.
-            await this.sensorWrite(0xff, 1)
-            await this.sensorWrite(0x12, 0x80)
+            await sensorWrite(this, 0xff, 1)
+            await sensorWrite(this, 0x12, 0x80)
             await this.bus.sleep(100)
             await writeTable(this, INIT_TABLE)
             await writeTable(this, FORMAT_TABLE)
@@ -315,6 +298,24 @@ export class ArduCam {
 
 }
 
+async function writeReg(c: ArduCam, reg: number, value: number) {
+    await c.bus.spi(Buffer.from([reg | 0x80, value & 0xff]), 0)
+}
+
+async function readReg(c: ArduCam, reg: number): Promise<number> {
+    const r = await c.bus.spi(Buffer.from([reg & 0x7f]), 1)
+    return r[0]
+}
+
+async function sensorWrite(c: ArduCam, reg: number, value: number) {
+    await c.bus.i2cWrite(OV2640_ADDR, Buffer.from([reg, value & 0xff]))
+}
+
+async function sensorRead(c: ArduCam, reg: number): Promise<number> {
+    const r = await c.bus.i2cRead(OV2640_ADDR, reg, 1)
+    return r[0]
+}
+
 async function lock(c: ArduCam) {
     while (c.busy) await c.bus.sleep(5)
     c.busy = true
@@ -322,7 +323,7 @@ async function lock(c: ArduCam) {
 
 /** Writes (register, value) pairs in order. */
 async function writeTable(c: ArduCam, t: Buffer) {
-    for (let i = 0; i + 1 < t.length; i += 2) await c.sensorWrite(t[i], t[i + 1])
+    for (let i = 0; i + 1 < t.length; i += 2) await sensorWrite(c, t[i], t[i + 1])
 }
 
 /**
@@ -331,17 +332,17 @@ async function writeTable(c: ArduCam, t: Buffer) {
  */
 async function identify(c: ArduCam): Promise<number[]> {
     for (const probe of [0x55, 0xaa]) {
-        await c.writeReg(REG_TEST, probe)
-        const got = await c.readReg(REG_TEST)
+        await writeReg(c, REG_TEST, probe)
+        const got = await readReg(c, REG_TEST)
         if (got !== probe)
             throw new Error(
                 `ArduCAM SPI test register 0x00: wrote 0x${hex2(probe)}, read 0x${hex2(got)} (check CS/SCK/MISO/MOSI wiring)`
             )
     }
-    const rev = await c.readReg(REG_VERSION)
-    await c.sensorWrite(0xff, 1)
-    const pid = await c.sensorRead(OV_PIDH)
-    const ver = await c.sensorRead(OV_PIDH + 1)
+    const rev = await readReg(c, REG_VERSION)
+    await sensorWrite(c, 0xff, 1)
+    const pid = await sensorRead(c, OV_PIDH)
+    const ver = await sensorRead(c, OV_PIDH + 1)
     if (pid !== OV2640_PID)
         throw new Error(
             `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx; check SDA/SCL and pull-ups)`
@@ -360,8 +361,8 @@ async function writeSize(c: ArduCam, res: number) {
 async function writeQuality(c: ArduCam) {
     const qs = qualityToQs(Math.min(c.quality, MAX_QUALITY[c.resolution] || 100))
     if (qs === c.qs) return
-    await c.sensorWrite(0xff, 0)
-    await c.sensorWrite(OV_DSP_QS, qs)
+    await sensorWrite(c, 0xff, 0)
+    await sensorWrite(c, OV_DSP_QS, qs)
     c.qs = qs
 }
 
@@ -406,18 +407,18 @@ async function captureLocked(c: ArduCam): Promise<FrameSource> {
     const gen = c.generation
     // The vendor's sequence: clear the done flag, start. The capture writes the frame from the start
     // of the FIFO and reads start there (no example resets a pointer).
-    await c.writeReg(REG_FIFO, FIFO_CLEAR_DONE)
-    await c.writeReg(REG_FIFO, FIFO_START)
+    await writeReg(c, REG_FIFO, FIFO_CLEAR_DONE)
+    await writeReg(c, REG_FIFO, FIFO_START)
     const deadline = c.bus.now() + c.captureTimeoutMs
-    while (((await c.readReg(REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
+    while (((await readReg(c, REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
         if (c.bus.now() > deadline)
             throw new Error(`ArduCAM capture timed out after ${c.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
         await c.bus.sleep(2)
     }
     const fifo =
-        (await c.readReg(REG_FIFO_SIZE1)) |
-        ((await c.readReg(REG_FIFO_SIZE1 + 1)) << 8) |
-        (((await c.readReg(REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
+        (await readReg(c, REG_FIFO_SIZE1)) |
+        ((await readReg(c, REG_FIFO_SIZE1 + 1)) << 8) |
+        (((await readReg(c, REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
     if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
     if (fifo >= FIFO_SIZE)
         throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
@@ -454,7 +455,7 @@ async function readFifo(c: ArduCam, gen: number, total: number, offset: number, 
             }
             if (k >= n || offset + k >= c.readPos) break
             // behind the read pointer: the FIFO only reads forward, so back to the start
-            await c.writeReg(REG_FIFO, FIFO_RDPTR_RST)
+            await writeReg(c, REG_FIFO, FIFO_RDPTR_RST)
             await begin(c)
         }
         while (c.readPos < offset + k) await burst(c, Math.min(SPI_MAX, offset + k - c.readPos))

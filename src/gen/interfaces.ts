@@ -17,7 +17,10 @@ class __Rec<T> implements MessageCodec<T> {
         const t = this.t
         const args = this.args
         const m = t.length
-        if (!m) w.u8(0)
+        if (!m) {
+            const o = w.at(1, 1)
+            w.buf[o] = 0
+        }
         for (let p = 0, a = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m
@@ -26,11 +29,11 @@ class __Rec<T> implements MessageCodec<T> {
             p = e + 1
             const x = v[n]
             if (k === 98) w.bool(x, n)
-            else if (k === 66) w.u8(x, n)
-            else if (k === 99) w.i8(x, n)
-            else if (k === 72) w.u16(x, n)
+            else if (k === 66) { w.int(x, 0, 255, "uint8", n); const o = w.at(1, 1); w.buf[o] = x }
+            else if (k === 99) { w.int(x, -128, 127, "int8", n); const o = w.at(1, 1); w.buf.setAt(o, "i8", x) }
+            else if (k === 72) { w.int(x, 0, 65535, "uint16", n); const o = w.at(2, 2); w.buf.setAt(o, "u16", x) }
             else if (k === 73) w.u32(x, n)
-            else if (k === 105) w.i32(x, n)
+            else if (k === 105) { w.int(x, -2147483648, 2147483647, "int32", n); const o = w.at(4, 4); w.buf.setAt(o, "i32", x) }
             else if (k === 113) w.i64(x, n)
             else if (k === 81) w.u64(x, n)
             else if (k === 102) w.f32(x, n)
@@ -47,7 +50,7 @@ class __Rec<T> implements MessageCodec<T> {
         const args = this.args
         const o: any = {}
         const m = t.length
-        if (!m) r.u8()
+        if (!m) r.at(1, 1)
         for (let p = 0, a = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m
@@ -56,14 +59,14 @@ class __Rec<T> implements MessageCodec<T> {
             p = e + 1
             let x: any
             if (k === 98) x = r.bool(n)
-            else if (k === 66) x = r.u8()
-            else if (k === 99) x = r.i8()
-            else if (k === 72) x = r.u16()
+            else if (k === 66) x = r.buf[r.at(1, 1)]
+            else if (k === 99) x = r.buf.getAt(r.at(1, 1), "i8")
+            else if (k === 72) x = r.buf.getAt(r.at(2, 2), "u16")
             else if (k === 73) x = r.u32()
-            else if (k === 105) x = r.i32()
+            else if (k === 105) x = r.buf.getAt(r.at(4, 4), "i32")
             else if (k === 113) x = r.i64(n)
             else if (k === 81) x = r.u64(n)
-            else if (k === 102) x = r.f32()
+            else if (k === 102) x = r.buf.getAt(r.at(4, 4), "f32")
             else if (k === 115) x = r.string(-1, n)
             else if (k === 121) x = r.bytes(-1, n)
             else if (k === 109) x = args[a++].decode(r)
@@ -1242,9 +1245,9 @@ export function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibona
         __a_Fibonacci = __action(
             "example_interfaces/action/Fibonacci",
             [3018111124, 1085888985, 3025382509],
-            Fibonacci_Goal_codec(),
-            Fibonacci_Result_codec(),
-            Fibonacci_Feedback_codec(),
+            __c_Fibonacci_Goal || (__c_Fibonacci_Goal = __rec<Fibonacci_Goal>("example_interfaces/action/Fibonacci_Goal", "iorder")),
+            __c_Fibonacci_Result || (__c_Fibonacci_Result = __rec<Fibonacci_Result>("example_interfaces/action/Fibonacci_Result", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),
+            __c_Fibonacci_Feedback || (__c_Fibonacci_Feedback = __rec<Fibonacci_Feedback>("example_interfaces/action/Fibonacci_Feedback", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),
             UUID_codec(),
             Time_codec,
             __rec
@@ -1259,9 +1262,9 @@ export function DriveDistance(): ActionType<DriveDistance_Goal, DriveDistance_Re
         __a_DriveDistance = __action(
             "robot_interfaces/action/DriveDistance",
             [3648698803, 708502885, 3004332172],
-            DriveDistance_Goal_codec(),
-            DriveDistance_Result_codec(),
-            DriveDistance_Feedback_codec(),
+            __c_DriveDistance_Goal || (__c_DriveDistance_Goal = __rec<DriveDistance_Goal>("robot_interfaces/action/DriveDistance_Goal", "fdistance fspeed")),
+            __c_DriveDistance_Result || (__c_DriveDistance_Result = __rec<DriveDistance_Result>("robot_interfaces/action/DriveDistance_Result", "fdistance_traveled")),
+            __c_DriveDistance_Feedback || (__c_DriveDistance_Feedback = __rec<DriveDistance_Feedback>("robot_interfaces/action/DriveDistance_Feedback", "fdistance_traveled fdistance_remaining")),
             UUID_codec(),
             Time_codec,
             __rec
@@ -1276,9 +1279,9 @@ export function Rotate(): ActionType<Rotate_Goal, Rotate_Result, Rotate_Feedback
         __a_Rotate = __action(
             "robot_interfaces/action/Rotate",
             [1655669788, 2491049222, 2135205853],
-            Rotate_Goal_codec(),
-            Rotate_Result_codec(),
-            Rotate_Feedback_codec(),
+            __c_Rotate_Goal || (__c_Rotate_Goal = __rec<Rotate_Goal>("robot_interfaces/action/Rotate_Goal", "fangle fspeed")),
+            __c_Rotate_Result || (__c_Rotate_Result = __rec<Rotate_Result>("robot_interfaces/action/Rotate_Result", "fangle_turned")),
+            __c_Rotate_Feedback || (__c_Rotate_Feedback = __rec<Rotate_Feedback>("robot_interfaces/action/Rotate_Feedback", "fangle_turned fangle_remaining")),
             UUID_codec(),
             Time_codec,
             __rec
@@ -1293,9 +1296,9 @@ export function Scan(): ActionType<Scan_Goal, Scan_Result, Scan_Feedback> {
         __a_Scan = __action(
             "robot_interfaces/action/Scan",
             [2834993937, 2473652936, 1282398239],
-            Scan_Goal_codec(),
-            Scan_Result_codec(),
-            Scan_Feedback_codec(),
+            __c_Scan_Goal || (__c_Scan_Goal = __rec<Scan_Goal>("robot_interfaces/action/Scan_Goal", "ffrom_angle fto_angle Bcount Bresolution Bquality")),
+            __c_Scan_Result || (__c_Scan_Result = __rec<Scan_Result>("robot_interfaces/action/Scan_Result", "Bpictures_taken")),
+            __c_Scan_Feedback || (__c_Scan_Feedback = __rec<Scan_Feedback>("robot_interfaces/action/Scan_Feedback", "Bpictures_taken fangle mimage", [CompressedImage_codec])),
             UUID_codec(),
             Time_codec,
             __rec

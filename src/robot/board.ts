@@ -9,7 +9,7 @@ import { board, pins } from "@dsboard/robot_s3"
 import { ArduCam, frameSize } from "../drivers/arducam"
 import { arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "@robot-services/device"
-import { CameraPart, Hardware, MotorPart, Picture } from "./hardware"
+import { CameraPart, Hardware, Part, Picture } from "./hardware"
 import { calibration, loadCalibration } from "./calibration"
 
 /** PWM pins this firmware has started (each takes one of the S3's 4 LEDC timers for good). */
@@ -25,13 +25,13 @@ let pwmStarted = 0
  * reverse brakes (1 1), because IN2 has no PWM of its own (docs/hardware.md "Motors": the PWM
  * budget). Speeds are scaled by calibration.motorMax. Test: test/device/board_motor.test.ts.
  */
-export class BoardMotor implements MotorPart {
+export class BoardMotor implements Part {
     private reverse = false
     constructor(private pwm: ds.LightBulb, private dir: ds.OutputPin) {
         dir.setMode(ds.GPIOMode.OutputLow)
         pwmStarted++
     }
-    async setSpeed(speed: number) {
+    async write(speed: number) {
         const duty = Math.abs(speed) * calibration.motorMax
         const reverse = speed < 0
         if (reverse !== this.reverse) {
@@ -41,7 +41,7 @@ export class BoardMotor implements MotorPart {
         }
         await this.pwm.intensity.write(reverse ? 1 - duty : duty)
     }
-    async speed() {
+    async read() {
         const d = await this.pwm.intensity.read()
         return this.reverse ? -(1 - d) / calibration.motorMax : d / calibration.motorMax
     }
@@ -94,8 +94,9 @@ function arduCamPart(): CameraPart {
 
 /**
  * Starts the board's servers and returns the parts; calibration settings load in the background.
- * The servo, LED, button and battery are object literals over their roles (smaller code than a
- * class each). The servo's pulse range comes from calibration, written before its first angle.
+ * The LED, button and encoders are their roles' registers; the servo and the battery object literals
+ * (smaller code than a class each). The servo's pulse range comes from calibration, written before
+ * its first angle.
  * The battery: the ADC reading (0..1) times calibration.batteryScale.
  */
 export function startBoardHardware(): Hardware {
@@ -115,13 +116,14 @@ export function startBoardHardware(): Hardware {
     bat.setMode(ds.GPIOMode.AnalogIn)
     return {
         kind: "board robot_s3",
-        pwmPins: () => pwmStarted,
+        pwmPins: pwmStarted,
         motorLeft,
         motorRight,
-        encoderLeft: { position: async () => await encL.reading.read() },
-        encoderRight: { position: async () => await encR.reading.read() },
+        // the board's registers are parts as they are
+        encoderLeft: encL.reading,
+        encoderRight: encR.reading,
         servo: {
-            setAngle: async (degrees: number) => {
+            write: async (degrees: number) => {
                 if (!servoOn) {
                     await servo.minPulse.write(calibration.servoMinUs)
                     await servo.maxPulse.write(calibration.servoMaxUs)
@@ -130,16 +132,11 @@ export function startBoardHardware(): Hardware {
                 }
                 await servo.angle.write(degrees)
             },
-            angle: async () => await servo.angle.read(),
+            read: async () => await servo.angle.read(),
         },
-        led: {
-            set: async (on: boolean) => {
-                await led.intensity.write(on ? 1 : 0)
-            },
-            isOn: async () => (await led.intensity.read()) > 0,
-        },
-        button: { isPressed: async () => (await button.reading.read()) > 0.5 },
-        battery: { voltage: async () => (bat.value as number) * calibration.batteryScale },
+        led: led.intensity,
+        button: button.reading,
+        battery: { read: async () => (bat.value as number) * calibration.batteryScale },
         camera: arduCamPart(),
     }
 }

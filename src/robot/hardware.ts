@@ -10,39 +10,28 @@ import { FrameSource } from "../drivers/arducam"
 
 // The parts' method names, as statements that compile to no code, so that they take low string
 // numbers (one or two bytes less at each call; see src/drivers/arducam.ts)
-"setSpeed"; "capture"; "jpeg"; "isOn"; "setAngle"; "isPressed"; "voltage"
+"capture"; "jpeg"
 
-/** One DC motor. Speed is -1 (full reverse) .. 1 (full forward), 0 = stopped. */
-export interface MotorPart {
-    setSpeed(speed: number): Promise<void>
-    speed(): Promise<number>
+/**
+ * One part driven or read by a number: every part but the camera. One interface, two methods, for
+ * all of them (a method per kind cost the simulated part seven more methods, about 280 bytes of code:
+ * docs/benchmarks.md "Firmware code size"); a DeviceScript register (`ds.Register<number>`) is one.
+ *   motor    write/read its speed, -1 (full reverse) .. 1 (full forward), 0 = stopped
+ *   servo    the camera's pan angle in degrees (0 = straight ahead)
+ *   LED      1 on, 0 off; reads its intensity (on: above 0)
+ *   button   read: pressed above 0.5
+ *   encoder  read: a wheel's quadrature encoder, clicks turned since start (forward: up),
+ *            calibration.encoderClicks per turn
+ *   battery  read: the terminal voltage in volts
+ */
+export interface Part {
+    write(v: number): Promise<void>
+    read(): Promise<number>
 }
 
-/** The camera's pan servo, in degrees (0 = straight ahead). */
-export interface ServoPart {
-    setAngle(degrees: number): Promise<void>
-    angle(): Promise<number>
-}
-
-/** The status LED. */
-export interface LedPart {
-    set(on: boolean): Promise<void>
-    isOn(): Promise<boolean>
-}
-
-/** The user button. */
-export interface ButtonPart {
-    isPressed(): Promise<boolean>
-}
-
-/** A wheel's quadrature encoder: clicks turned since start (forward: up), calibration.encoderClicks per turn. */
-export interface EncoderPart {
-    position(): Promise<number>
-}
-
-/** The battery: terminal voltage in volts. */
-export interface BatteryPart {
-    voltage(): Promise<number>
+/** A part that is only read (button, encoder, battery). */
+export interface InputPart {
+    read(): Promise<number>
 }
 
 /** A picture: the JPEG as a FrameSource (a ByteSource), and its size in pixels. */
@@ -66,16 +55,16 @@ export interface CameraPart {
 /** All parts of the robot, and which implementation provides them. */
 export interface Hardware {
     kind: string
-    /** PWM pins the firmware has started so far (0 in the simulator, which has no LEDC limit) */
-    pwmPins(): number
-    motorLeft: MotorPart
-    motorRight: MotorPart
-    encoderLeft: EncoderPart
-    encoderRight: EncoderPart
-    servo: ServoPart
-    led: LedPart
-    button: ButtonPart
-    battery: BatteryPart
+    /** PWM pins the firmware started, all at start (0 in the simulator, which has no LEDC limit) */
+    pwmPins: number
+    motorLeft: Part
+    motorRight: Part
+    encoderLeft: InputPart
+    encoderRight: InputPart
+    servo: Part
+    led: Part
+    button: InputPart
+    battery: InputPart
     camera: CameraPart
 }
 

@@ -8,6 +8,11 @@ import { Hardware, Picture, batteryPercent } from "./hardware"
 import { calibration } from "./calibration"
 import { GetState_Response } from "../gen/interfaces"
 
+// The robot's method names, as statements that compile to no code: numbered when the compiler meets
+// this module, before the program's own statements reach the methods (a name numbered past 247
+// costs a byte more at each use: docs/benchmarks.md "Firmware code size")
+"counted"; "state"; "drive"; "stop"; "move"; "setPan"; "setLed"; "takePicture"; "diagnose"; "hw"
+
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
 export const MIN_SPEED = -1
 export const MAX_SPEED = 1
@@ -92,17 +97,17 @@ export class Robot {
 
     async state(): Promise<RobotState> {
         const now = ds.millis()
-        const volts = await this.hw.battery.voltage()
+        const volts = await this.hw.battery.read()
         return {
             uptime_ms: Math.floor(now),
             battery_voltage: volts,
             battery_percentage: batteryPercent(volts),
-            left_speed: await this.hw.motorLeft.speed(),
-            right_speed: await this.hw.motorRight.speed(),
+            left_speed: await this.hw.motorLeft.read(),
+            right_speed: await this.hw.motorRight.read(),
             drive_remaining_ms: this.driveUntil > now ? Math.ceil(this.driveUntil - now) : 0,
-            pan_angle: await this.hw.servo.angle(),
-            led_on: await this.hw.led.isOn(),
-            button_pressed: await this.hw.button.isPressed(),
+            pan_angle: await this.hw.servo.read(),
+            led_on: (await this.hw.led.read()) > 0,
+            button_pressed: (await this.hw.button.read()) > 0.5,
             free_heap: 0,
             calls_served: this.callsServed,
             calls_failed: this.callsFailed,
@@ -142,11 +147,12 @@ export class Robot {
     /**
      * drive_distance and rotate (robot_interfaces/action/DriveDistance, Rotate): runs the wheels at
      * `speed` (0: `dflt`) until the encoders say `target` units are done (metres driving, degrees
-     * turning: `turn`), with feedback `fb(done, left)` every 100 ms; returns the units done. A
+     * turning: `turn`), with feedback every 100 ms, the units done and left in its fields `doneName` and
+     * `leftName`; returns the units done. A
      * negative target drives backwards or turns clockwise. The motors stop however it ends; a newer
      * drive, rotate or drive_distance takes over the motors and ends this goal aborted.
      */
-    async move<F>(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, F>, fb: (done: number, left: number) => F): Promise<number> {
+    async move(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, any>, doneName: string, leftName: string): Promise<number> {
         checkRange(target, -lim, lim, false, turn ? "angle must be in" : "distance must be in", "")
         checkRange(speed, 0, MAX_SPEED, false, "speed must be in", "")
         const dir = target < 0 ? -1 : 1
@@ -155,20 +161,23 @@ export class Robot {
         const m = (Math.PI * calibration.wheelMm) / 1000 / calibration.encoderClicks
         const k = turn ? 360000 / (Math.PI * calibration.trackMm) : 1
         const gen = cancelDrive(this)
-        const l0 = await this.hw.encoderLeft.position()
-        const r0 = await this.hw.encoderRight.position()
+        const l0 = await this.hw.encoderLeft.read()
+        const r0 = await this.hw.encoderRight.read()
         await setMotors(this, turn ? -v : v, v)
         let done = 0
         let next = 0
         try {
             while (!h.cancelled) {
                 if (gen !== this.driveGeneration) badArg("another drive, rotate or drive_distance took over the motors")
-                const dl = ((await this.hw.encoderLeft.position()) - l0) * m
-                const dr = ((await this.hw.encoderRight.position()) - r0) * m
+                const dl = ((await this.hw.encoderLeft.read()) - l0) * m
+                const dr = ((await this.hw.encoderRight.read()) - r0) * m
                 done = (turn ? (dr - dl) / 2 : (dl + dr) / 2) * k * dir
                 if (done >= target * dir) break
                 if (ds.millis() >= next) {
-                    h.feedback(fb(done * dir, (target * dir - done) * dir))
+                    const f: any = {}
+                    f[doneName] = done * dir
+                    f[leftName] = (target * dir - done) * dir
+                    h.feedback(f)
                     next = ds.millis() + 100
                 }
                 // the encoders stream their position every 50 ms: reading them faster only fills the
@@ -183,13 +192,13 @@ export class Robot {
 
     async setPan(angle: number): Promise<number> {
         checkRange(angle, MIN_ANGLE, MAX_ANGLE, false, "angle must be in", " degrees")
-        await this.hw.servo.setAngle(angle)
-        return await this.hw.servo.angle()
+        await this.hw.servo.write(angle)
+        return await this.hw.servo.read()
     }
 
     async setLed(on: boolean): Promise<boolean> {
-        await this.hw.led.set(!!on)
-        return await this.hw.led.isOn()
+        await this.hw.led.write(on ? 1 : 0)
+        return (await this.hw.led.read()) > 0
     }
 
     async takePicture(resolution: number, quality: number): Promise<Picture> {
@@ -210,7 +219,7 @@ export class Robot {
         const hw = this.hw
         const r = {
             hardware: hw.kind,
-            pwm_pins: hw.pwmPins(),
+            pwm_pins: hw.pwmPins,
             arduchip_revision: 0,
             sensor_id: 0,
             frame_length: 0,
@@ -252,6 +261,6 @@ function cancelDrive(r: Robot) {
 /** Sets both wheels (0, 0: stopped, and no drive running) */
 async function setMotors(r: Robot, left: number, right: number) {
     if (left === 0 && right === 0) r.driveUntil = 0
-    await r.hw.motorLeft.setSpeed(left)
-    await r.hw.motorRight.setSpeed(right)
+    await r.hw.motorLeft.write(left)
+    await r.hw.motorRight.write(right)
 }

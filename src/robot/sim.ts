@@ -6,17 +6,7 @@
 import * as ds from "@devicescript/core"
 import { FrameSource, frameSize } from "../drivers/arducam"
 import { ServiceError, Status } from "@robot-services/device"
-import {
-    BatteryPart,
-    ButtonPart,
-    CameraPart,
-    EncoderPart,
-    Hardware,
-    LedPart,
-    MotorPart,
-    Picture,
-    ServoPart,
-} from "./hardware"
+import { CameraPart, Hardware, Part, Picture } from "./hardware"
 
 /** Waits until `done()` or `ms` elapse; returns done(). */
 async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
@@ -42,16 +32,14 @@ async function requireBound(role: ds.Role, name: string) {
 }
 
 /**
- * One simulated part: a role and the register it is driven and read by. Every method of every
- * part kind is here (one class is smaller code than one per kind); `enable`: the role's `enabled`
- * register, written true once before the first value (motors, the servo). `setSpeed` is the write
- * and `speed` the read of every kind (the other methods call them: two shared private methods,
- * `write` and `read`, cost 84 bytes more).
+ * One simulated part: a role and the register it is driven and read by (one class for every part
+ * kind: smaller code than one per kind); `enable`: the role's `enabled` register, written true once
+ * before the first value (motors, the servo).
  */
-class SimPart implements MotorPart, EncoderPart, ServoPart, LedPart, ButtonPart, BatteryPart {
+class SimPart implements Part {
     private enabled = false
     constructor(private role: ds.Role, private name: string, private reg: ds.Register<number>, private enable?: ds.Register<boolean>) {}
-    async setSpeed(v: number) {
+    async write(v: number) {
         await requireBound(this.role, this.name)
         if (!this.enabled) {
             if (this.enable) await this.enable.write(true)
@@ -59,30 +47,9 @@ class SimPart implements MotorPart, EncoderPart, ServoPart, LedPart, ButtonPart,
         }
         await this.reg.write(v)
     }
-    async speed() {
+    async read() {
         await requireBound(this.role, this.name)
         return await this.reg.read()
-    }
-    async setAngle(degrees: number) {
-        await this.setSpeed(degrees)
-    }
-    async angle() {
-        return await this.speed()
-    }
-    async set(on: boolean) {
-        await this.setSpeed(on ? 1 : 0)
-    }
-    async isOn() {
-        return (await this.speed()) > 0
-    }
-    async isPressed() {
-        return (await this.speed()) > 0.5
-    }
-    async position() {
-        return await this.speed()
-    }
-    async voltage() {
-        return await this.speed()
     }
 }
 
@@ -97,26 +64,27 @@ const CHUNK = 224
 
 /** Client of the host's robotCamera server. One capture at a time; reads are serialized. */
 export class SimCamera implements CameraPart {
-    // (fields without an initializer are set before they are read: an initializer is code)
-    private token = 0
-    private capturedToken = -1
-    private capturedStatus: number
-    private capturedSize: number
+    // (fields without an initializer are set before they are read: an initializer is code; the
+    // window's fields and the lock are also used by the module functions below: not an API)
+    token = 0
+    capturedToken = -1
+    capturedStatus: number
+    capturedSize: number
     // Read window: bytes [winOff, winOff + winLen) of picture winToken (-1: none; the fields after
     // it are only read once a window was set up)
-    private winToken = -1
-    private winOff: number
-    private winLen: number
-    private winBuf: Buffer = Buffer.alloc(WINDOW)
-    private winGot: boolean[]
-    private winMissing: number
-    private busy: boolean
+    winToken = -1
+    winOff: number
+    winLen: number
+    winBuf: Buffer = Buffer.alloc(WINDOW)
+    winGot: boolean[]
+    winMissing: number
+    busy: boolean
     /** Longest wait for one answer before the request is sent again. */
     retryMs = 250
     /** Attempts per request before giving up with Unavailable. */
     attempts = 8
 
-    constructor(private role: ds.RobotCamera) {
+    constructor(public role: ds.RobotCamera) {
         const self = this
         // the host's reports: CAPTURED answers a capture, CHUNK fills the read window
         role.report().subscribe(async (pkt: ds.Packet) => {
@@ -148,11 +116,6 @@ export class SimCamera implements CameraPart {
         })
     }
 
-    private async lock() {
-        while (this.busy) await ds.sleep(2)
-        this.busy = true
-    }
-
     async probe() {
         return [0, 0]
     }
@@ -160,7 +123,7 @@ export class SimCamera implements CameraPart {
     async capture(resolution: number, quality: number): Promise<Picture> {
         await requireBound(this.role, "camera")
         const wh = frameSize(resolution)
-        await this.lock()
+        await lock(this)
         let size = 0
         let token = 0
         try {
@@ -190,7 +153,7 @@ export class SimCamera implements CameraPart {
                 let done = 0
                 while (done < n) {
                     const pos = offset + done
-                    await cam.ensureWindow(token, size, pos)
+                    await ensureWindow(cam, token, size, pos)
                     const take = Math.min(n - done, cam.winOff + cam.winLen - pos)
                     out.blitAt(done, cam.winBuf, pos - cam.winOff, take)
                     done += take
@@ -200,40 +163,45 @@ export class SimCamera implements CameraPart {
         }
         return { jpeg, width: wh[0], height: wh[1] }
     }
+}
 
-    /** Makes the window hold byte `pos` of picture `token`, fetching it from the host if needed. */
-    private async ensureWindow(token: number, size: number, pos: number) {
-        if (this.winToken === token && this.winMissing === 0 && pos >= this.winOff && pos < this.winOff + this.winLen)
-            return
-        await this.lock()
-        try {
-            // Windows are aligned so that resends of the same range hit the same window.
-            const start = pos - (pos % WINDOW)
-            this.winToken = token
-            this.winOff = start
-            this.winLen = Math.min(WINDOW, size - start)
-            const chunks = Math.ceil(this.winLen / CHUNK)
-            this.winGot = []
-            for (let i = 0; i < chunks; i++) this.winGot.push(false)
-            this.winMissing = chunks
-            const self = this
-            for (let attempt = 0; attempt < this.attempts; attempt++) {
-                // Ask again from the first missing chunk.
-                let first = 0
-                while (first < chunks && this.winGot[first]) first++
-                if (first >= chunks) return
-                const from = first * CHUNK
-                await this.role.read(token, this.winLen - from, this.winOff + from)
-                await waitFor(() => self.winMissing === 0 || self.winToken !== token, this.retryMs)
-                if (this.winToken !== token)
-                    throw new ServiceError(Status.Unavailable, "camera: the picture is no longer on the host")
-                if (this.winMissing === 0) return
-            }
-            this.winToken = -1
-            throw new ServiceError(Status.Unavailable, `camera: bytes at ${this.winOff} of the picture never arrived`)
-        } finally {
-            this.busy = false
+/** Waits for the camera's lock (one capture or window fetch at a time) and takes it. */
+async function lock(cam: SimCamera) {
+    while (cam.busy) await ds.sleep(2)
+    cam.busy = true
+}
+
+/** Makes the window hold byte `pos` of picture `token`, fetching it from the host if needed. */
+async function ensureWindow(cam: SimCamera, token: number, size: number, pos: number) {
+    if (cam.winToken === token && cam.winMissing === 0 && pos >= cam.winOff && pos < cam.winOff + cam.winLen)
+        return
+    await lock(cam)
+    try {
+        // Windows are aligned so that resends of the same range hit the same window.
+        const start = pos - (pos % WINDOW)
+        cam.winToken = token
+        cam.winOff = start
+        cam.winLen = Math.min(WINDOW, size - start)
+        const chunks = Math.ceil(cam.winLen / CHUNK)
+        cam.winGot = []
+        for (let i = 0; i < chunks; i++) cam.winGot.push(false)
+        cam.winMissing = chunks
+        for (let attempt = 0; attempt < cam.attempts; attempt++) {
+            // Ask again from the first missing chunk.
+            let first = 0
+            while (first < chunks && cam.winGot[first]) first++
+            if (first >= chunks) return
+            const from = first * CHUNK
+            await cam.role.read(token, cam.winLen - from, cam.winOff + from)
+            await waitFor(() => cam.winMissing === 0 || cam.winToken !== token, cam.retryMs)
+            if (cam.winToken !== token)
+                throw new ServiceError(Status.Unavailable, "camera: the picture is no longer on the host")
+            if (cam.winMissing === 0) return
         }
+        cam.winToken = -1
+        throw new ServiceError(Status.Unavailable, `camera: bytes at ${cam.winOff} of the picture never arrived`)
+    } finally {
+        cam.busy = false
     }
 }
 
@@ -250,7 +218,7 @@ export function startSimulatedHardware(): Hardware {
     const encoderRight = new ds.RotaryEncoder("encoderRight")
     return {
         kind: "simulator",
-        pwmPins: () => 0,
+        pwmPins: 0,
         motorLeft: new SimPart(motorLeft, "motorLeft", motorLeft.speed, motorLeft.enabled),
         motorRight: new SimPart(motorRight, "motorRight", motorRight.speed, motorRight.enabled),
         encoderLeft: new SimPart(encoderLeft, "encoderLeft", encoderLeft.reading),

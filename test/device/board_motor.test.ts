@@ -71,28 +71,28 @@ describe("board motor on a DRV8833 model", () => {
         const bm = motor()
         const b: Bridge = bm[0]
         const m: BoardMotor = bm[1]
-        await m.setSpeed(-0.2)
+        await m.write(-0.2)
         expect(b.state()).toBe("reverse 0.2")
         b.clear()
-        await m.setSpeed(0)
+        await m.write(0)
         if (has(b.log, "forward")) console.log(b.log.join(", "))
         expect(has(b.log, "forward")).toBe(false)
         expect(b.state()).toBe("coast")
-        expect(await m.speed()).toBe(0)
+        expect(await m.read()).toBe(0)
     })
 
     test("a change of direction writes duty 0, then the direction pin, then the duty", async () => {
         const bm = motor()
         const b: Bridge = bm[0]
         const m: BoardMotor = bm[1]
-        await m.setSpeed(0.4)
+        await m.write(0.4)
         b.clear()
-        await m.setSpeed(-0.3)
+        await m.write(-0.3)
         expect(b.writes.join(" ")).toBe("IN1=0 IN2=1 IN1=0.7")
         expect(b.state()).toBe("reverse 0.3")
-        expect(r2(await m.speed())).toBe(-0.3)
+        expect(r2(await m.read())).toBe(-0.3)
         b.clear()
-        await m.setSpeed(0.5)
+        await m.write(0.5)
         expect(b.writes.join(" ")).toBe("IN1=0 IN2=0 IN1=0.5")
         expect(has(b.log, "brake")).toBe(false)
         expect(b.state()).toBe("forward 0.5")
@@ -102,17 +102,17 @@ describe("board motor on a DRV8833 model", () => {
         const bm = motor()
         const b: Bridge = bm[0]
         const m: BoardMotor = bm[1]
-        await m.setSpeed(0.3)
+        await m.write(0.3)
         b.clear()
-        await m.setSpeed(0.6)
+        await m.write(0.6)
         expect(b.writes.join(" ")).toBe("IN1=0.6")
-        await m.setSpeed(0)
+        await m.write(0)
         expect(b.state()).toBe("coast")
-        await m.setSpeed(-0.6)
+        await m.write(-0.6)
         b.clear()
-        await m.setSpeed(-0.1)
+        await m.write(-0.1)
         expect(b.writes.join(" ")).toBe("IN1=0.9")
-        await m.setSpeed(0)
+        await m.write(0)
         expect(b.state()).toBe("coast")
     })
 
@@ -121,12 +121,12 @@ describe("board motor on a DRV8833 model", () => {
         const b: Bridge = bm[0]
         const m: BoardMotor = bm[1]
         calibration.motorMax = 0.5
-        await m.setSpeed(1)
+        await m.write(1)
         expect(b.state()).toBe("forward 0.5")
-        expect(await m.speed()).toBe(1)
-        await m.setSpeed(-1)
+        expect(await m.read()).toBe(1)
+        await m.write(-1)
         expect(b.state()).toBe("reverse 0.5")
-        expect(await m.speed()).toBe(-1)
+        expect(await m.read()).toBe(-1)
         calibration.motorMax = 1
     })
 })

@@ -13,11 +13,11 @@ import { writeSetting, deleteSetting } from "@devicescript/settings"
 class Part {
     speedValue = 0
     writes = 0
-    async setSpeed(v: number) {
+    async write(v: number) {
         this.speedValue = v
         this.writes++
     }
-    async speed() {
+    async read() {
         return this.speedValue
     }
 }
@@ -32,26 +32,26 @@ function memHardware() {
     let lastCapture: number[] = []
     const hw: Hardware = {
         kind: "memory",
-        pwmPins: () => 3,
+        pwmPins: 3,
         motorLeft: left,
         motorRight: right,
         // (drive_distance and rotate read them: tested against the simulated wheels, test/host/robot_sim.test.ts)
-        encoderLeft: { position: async () => 0 },
-        encoderRight: { position: async () => 0 },
+        encoderLeft: { read: async () => 0 },
+        encoderRight: { read: async () => 0 },
         servo: {
-            setAngle: async (d: number) => {
+            write: async (d: number) => {
                 angle = d
             },
-            angle: async () => angle,
+            read: async () => angle,
         },
         led: {
-            set: async (on: boolean) => {
-                led = on
+            write: async (v: number) => {
+                led = v > 0
             },
-            isOn: async () => led,
+            read: async () => (led ? 1 : 0),
         },
-        button: { isPressed: async () => pressed },
-        battery: { voltage: async () => volts },
+        button: { read: async () => (pressed ? 1 : 0) },
+        battery: { read: async () => volts },
         camera: {
             capture: async (res: number, q: number): Promise<Picture> => {
                 lastCapture = [res, q]

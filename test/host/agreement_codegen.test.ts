@@ -53,8 +53,8 @@ test("field types: numbers, Bytes for uint8[]/byte[], arrays, nested types", () 
   const plain = emit({ "p/msg/S.msg": "int32 x\nstring y\n" })
   assert.doesNotMatch(plain, /Field\b|ArrC|FixedBytes/)
   // the interpreter tests only the kinds its file uses
-  assert.match(plain, /if \(k === 105\) w\.i32\(x, n\)\n\s*else w\.string\(x, -1, n\)\n/)
-  assert.match(plain, /if \(k === 105\) x = r\.i32\(\)\n\s*else x = r\.string\(-1, n\)\n/)
+  assert.match(plain, /if \(k === 105\) \{ w\.int\(x, -2147483648, 2147483647, "int32", n\); const o = w\.at\(4, 4\); w\.buf\.setAt\(o, "i32", x\) \}\n\s*else w\.string\(x, -1, n\)\n/)
+  assert.match(plain, /if \(k === 105\) x = r\.buf\.getAt\(r\.at\(4, 4\), "i32"\)\n\s*else x = r\.string\(-1, n\)\n/)
   // Q is emitted before T, which uses its codec
   assert.ok(out.indexOf("export const Q_codec") < out.indexOf("export const T_codec"))
 })

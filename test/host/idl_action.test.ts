@@ -403,9 +403,10 @@ test("device code: action types made on demand (functions), derived ones through
       `        __a_Fibonacci = __action(`,
       `            "example_interfaces/action/Fibonacci",`,
       `            [${a.hash32}, ${a.sendGoal.hash32}, ${a.getResult.hash32}],`,
-      `            Fibonacci_Goal_codec(),`,
-      `            Fibonacci_Result_codec(),`,
-      `            Fibonacci_Feedback_codec(),`,
+      // the goal, result and feedback codecs made in place, in the variables of their _codec() functions
+      `            __c_Fibonacci_Goal || (__c_Fibonacci_Goal = __rec<Fibonacci_Goal>("example_interfaces/action/Fibonacci_Goal", "iorder")),`,
+      `            __c_Fibonacci_Result || (__c_Fibonacci_Result = __rec<Fibonacci_Result>("example_interfaces/action/Fibonacci_Result", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),`,
+      `            __c_Fibonacci_Feedback || (__c_Fibonacci_Feedback = __rec<Fibonacci_Feedback>("example_interfaces/action/Fibonacci_Feedback", "Fsequence", [new __ArrayField(__K.I32, -1, -1)])),`,
       `            UUID_codec(),`,
       `            Time_codec,`,
       `            __rec`,
@@ -427,7 +428,7 @@ test("device code: an ordinary message that nests an on-demand type calls its co
   // the nested UUID is the argument of an `m` field, and of the UUID[] (kind M, with its length and bound)
   assert.match(out, /\nexport const Tracked_codec: MessageCodec<Tracked> = __rec<Tracked>\("p\/msg\/Tracked", "mid Mothers", \[UUID_codec\(\), UUID_codec\(\), -1, -1\]\)\n/)
   // the interpreter tests only the kinds the file uses (the last one is the fallback)
-  assert.match(out, /if \(k === 73\) w\.u32\(x, n\)\n\s*else if \(k === 105\) w\.i32\(x, n\)\n\s*else if \(k === 109\) w\.msg\(args\[a\+\+\], x, n\)\n\s*else if \(k === 77\) __writeArrC\(w, args\[a\+\+\], x, args\[a\+\+\], args\[a\+\+\], n\)\n\s*else __writeFixedBytes\(w, x, args\[a\+\+\], n\)\n/)
+  assert.match(out, /if \(k === 73\) w\.u32\(x, n\)\n\s*else if \(k === 105\) \{ w\.int\(x, -2147483648, 2147483647, "int32", n\); const o = w\.at\(4, 4\); w\.buf\.setAt\(o, "i32", x\) \}\n\s*else if \(k === 109\) w\.msg\(args\[a\+\+\], x, n\)\n\s*else if \(k === 77\) __writeArrC\(w, args\[a\+\+\], x, args\[a\+\+\], args\[a\+\+\], n\)\n\s*else __writeFixedBytes\(w, x, args\[a\+\+\], n\)\n/)
   assert.doesNotMatch(out, /w\.(bool|u8|i64|string|bytes)\(/)
   // without actions the header does not import ActionType
   assert.match(out, /import \{ Bytes, MessageCodec, ServiceType \} from/)

@@ -23,7 +23,7 @@ class __Rec<T> implements MessageCodec<T> {
             const n = t.slice(p + 1, e)
             p = e + 1
             const x = v[n]
-            if (k === 66) w.u8(x, n)
+            if (k === 66) { w.int(x, 0, 255, "uint8", n); const o = w.at(1, 1); w.buf[o] = x }
             else if (k === 73) w.u32(x, n)
             else if (k === 115) w.string(x, -1, n)
             else w.bytes(x, -1, n)
@@ -41,7 +41,7 @@ class __Rec<T> implements MessageCodec<T> {
             const n = t.slice(p + 1, e)
             p = e + 1
             let x: any
-            if (k === 66) x = r.u8()
+            if (k === 66) x = r.buf[r.at(1, 1)]
             else if (k === 73) x = r.u32()
             else if (k === 115) x = r.string(-1, n)
             else x = r.bytes(-1, n)

@@ -219,7 +219,11 @@ export class CdrWriter {
         this.n = 0
     }
 
-    private int(v: number, lo: number, hi: number, t: string, what: string) {
+    /**
+     * Throws InvalidArgument unless `v` is an integer in [lo, hi] (type name `t`). Internal: public
+     * only for the field-table codecs `robot gen` writes, which write the fixed-size integers in place.
+     */
+    int(v: number, lo: number, hi: number, t: string, what: string) {
         if (typeof v !== "number" || !(v >= lo && v <= hi) || Math.floor(v) !== v)
             throw invalid(`${label(what, t)}: ${numText(v)} is not a ${t} (${lo} .. ${hi})`)
     }
