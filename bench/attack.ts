@@ -5,6 +5,9 @@
 //       Jacdac for 30 s (targets: p99 <= 100 ms, 0 failures)
 //   mqtt_flood_victim_call_p99_ms / mqtt_flood_victim_failures   the same over MQTT: the victims and
 //       the flooder are MQTT hosts of the robot (target: p99 <= 3 x mqtt_call_rtt_p50_ms)
+//   mqtt_noflood_victim_call_p50_ms / _p99_ms   the same 3 victims calling for 10 s before the
+//       flood, the flooder connected and quiet: what the flood figures compare with (the target's
+//       mqtt_call_rtt_p50_ms is one host calling alone)
 //   attack_restarts   program restarts (bootId changes) during all of the above and the soak (0)
 //   soak_*            the adversarial soak of test/host/soak.test.ts, longer and with a fresh seed
 import { AddTwoInts } from "../packages/host/src/gen/interfaces"
@@ -111,8 +114,11 @@ export async function mqttFlood(host: () => Promise<RecordNode>, seconds: number
       await n.listServices({ timeoutMs: 30000 })
       await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
     }
+    const calm = await underFlood(victims, attacker, floodFrames(attacker.session, 6, maxRecord), 10, 0)
     const r = await underFlood(victims, attacker, floodFrames(attacker.session, 6, maxRecord), seconds)
     return {
+      mqtt_noflood_victim_call_p50_ms: +calm.p50.toFixed(2),
+      mqtt_noflood_victim_call_p99_ms: +calm.p99.toFixed(2),
       mqtt_flood_victim_call_p50_ms: +r.p50.toFixed(2),
       mqtt_flood_victim_call_p99_ms: +r.p99.toFixed(2),
       mqtt_flood_victim_failures: r.failures,
