@@ -13,6 +13,7 @@ import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { formatEvent } from "../../packages/host/src/cli/echo"
 import { closeRos, connectRos, rawClient, rawRosClient, ROOT, rosCall, runRobot, startFixture } from "./bridge_helpers"
+import { call as foxCall, connectFoxglove, json, text } from "./foxglove_helpers"
 
 const TOPIC = "/add_two_ints/_service_event"
 const EVENT_TYPE = "example_interfaces/srv/AddTwoInts_Event"
@@ -164,6 +165,59 @@ describe("service introspection (robot bridge --introspect)", () => {
     } finally {
       p.close()
       await node.close()
+    }
+  })
+
+  test("Foxglove: a <service>/_service_event channel per service (JSON, the _Event schema) with the events of every front end's calls; none without --introspect", async () => {
+    const f = await startFixture({ introspect: true })
+    const c = await connectFoxglove(f.bridge.wsUrl, 4)
+    const ros = await connectRos(f.bridge.wsUrl)
+    try {
+      const events = c.channels.filter((ch) => ch.topic.endsWith("/_service_event")).map((ch) => ch.topic).sort()
+      assert.deepEqual(events, ["/add_two_ints/_service_event", "/fail/_service_event", "/set_led/_service_event", "/take_picture/_service_event"])
+      const ch = c.channels.find((x) => x.topic === TOPIC)
+      assert.equal(ch.encoding, "json")
+      assert.equal(ch.schemaName, EVENT_TYPE)
+      const schema = JSON.parse(ch.schema)
+      assert.deepEqual(Object.keys(schema.properties).sort(), ["info", "request", "response"])
+      assert.deepEqual(Object.keys(schema.properties.info.properties).sort(), ["client_gid", "event_type", "sequence_number", "stamp"])
+      const sub = c.client.subscribe(ch.id)
+      const got: any[] = []
+      const four = new Promise<void>((resolve) =>
+        c.client.on("message", (m: any) => {
+          if (m.subscriptionId !== sub) return
+          got.push(JSON.parse(text(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength))))
+          if (got.length === 4) resolve()
+        }),
+      )
+      // a call through Foxglove itself, then one through rosbridge: each its request and its response
+      const r = await foxCall(c, "/add_two_ints", "json", json('{"a": 2, "b": 3}'))
+      assert.ok(r.ok)
+      assert.deepEqual(await rosCall(ros, "/add_two_ints", "example_interfaces/srv/AddTwoInts", { a: 10, b: -4 }), { sum: 6 })
+      await Promise.race([four, new Promise((_, no) => setTimeout(() => no(new Error(`4 events within 5 s: got ${got.length}`)), 5000).unref())])
+      assert.deepEqual(
+        got.map((e) => [e.info.event_type, e.info.sequence_number, e.request, e.response]),
+        [
+          [REQUEST_SENT, 1, [{ a: 2, b: 3 }], []],
+          [RESPONSE_RECEIVED, 1, [], [{ sum: 5 }]],
+          [REQUEST_SENT, 1, [{ a: 10, b: -4 }], []],
+          [RESPONSE_RECEIVED, 1, [], [{ sum: 6 }]],
+        ],
+      )
+      assert.notDeepEqual(got[0].info.client_gid, got[2].info.client_gid, "two clients, two gids")
+    } finally {
+      c.client.close()
+      await closeRos(ros)
+      await f.close()
+    }
+
+    const plain = await startFixture()
+    const c2 = await connectFoxglove(plain.bridge.wsUrl, 4)
+    try {
+      assert.deepEqual(c2.channels.filter((ch) => ch.topic.endsWith("/_service_event")), [])
+    } finally {
+      c2.client.close()
+      await plain.close()
     }
   })
 

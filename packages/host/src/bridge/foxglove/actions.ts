@@ -6,12 +6,10 @@
 import type { MessageDefinition } from "@foxglove/message-definition"
 import type { GoalEvent, GoalTracker, TrackedGoal } from "../../calls/goals"
 import type { CallPipeline } from "../../calls/pipeline"
-import { stringifyJson } from "../../calls/json"
 import { actionsOf, type ActionDescriptor } from "../../runtime/action"
 import type { Clients } from "./clients"
 import type { Channel } from "./feeds"
-import { messageData } from "./framing"
-import { jsonSchema } from "./schema"
+import { JsonChannels, jsonChannel } from "./jsonchannels"
 
 interface ActionFeed {
   action: string
@@ -35,25 +33,26 @@ function statusArrayDefinitions(type: ActionDescriptor<any, any, any>): MessageD
 }
 
 export class ActionFeeds {
-  private readonly feeds = new Map<number, ActionFeed>()
+  private readonly set: JsonChannels<ActionFeed>
   private readonly off: () => void
 
   constructor(
     private readonly pipeline: CallPipeline,
     private readonly goals: GoalTracker,
-    private readonly clients: Clients,
+    clients: Clients,
     /** the channel id of a topic (Feeds.idOf: one numbering for every channel) */
     private readonly idOf: (topic: string) => number,
   ) {
+    this.set = new JsonChannels(clients)
     this.off = goals.onEvent((g, e) => this.onEvent(g, e))
   }
 
   get channels(): Channel[] {
-    return [...this.feeds.values()].map((f) => f.channel)
+    return this.set.channels
   }
 
   has(channelId: number): boolean {
-    return this.feeds.has(channelId)
+    return this.set.has(channelId)
   }
 
   /** Channels for the actions the robot lists now (whose types the bridge knows); those gone are unadvertised. */
@@ -67,52 +66,21 @@ export class ActionFeeds {
         for (const kind of ["status", "feedback"] as const) {
           const topic = `${a.name}/_action/${kind}`
           const defs = kind === "status" ? statusArrayDefinitions(type) : type.feedbackMessage.definitions
-          const channel: Channel = {
-            id: this.idOf(topic),
-            topic,
-            encoding: "json",
-            schemaName: defs[0]!.name!,
-            schemaEncoding: "jsonschema",
-            schema: JSON.stringify(jsonSchema(defs)),
-          }
-          want.set(topic, { action: a.name, kind, channel })
+          want.set(topic, { action: a.name, kind, channel: jsonChannel(this.idOf(topic), topic, defs) })
         }
       }
     }
-    const gone = [...this.feeds.values()].filter((f) => want.get(f.channel.topic)?.channel.schema !== f.channel.schema)
-    if (gone.length) {
-      const ids = gone.map((f) => f.channel.id)
-      for (const id of ids) this.feeds.delete(id)
-      for (const c of this.clients.conns) for (const [sub, ch] of c.subs) if (ids.includes(ch)) c.subs.delete(sub)
-      this.clients.broadcast({ op: "unadvertise", channelIds: ids })
-    }
-    const added = [...want.values()].filter((f) => !this.feeds.has(f.channel.id))
-    for (const f of added) this.feeds.set(f.channel.id, f)
-    if (added.length) this.clients.broadcast({ op: "advertise", channels: added.map((f) => f.channel) })
+    this.set.set(want)
   }
 
   close(): void {
     this.off()
   }
 
-  private feedOf(action: string, kind: ActionFeed["kind"]): ActionFeed | undefined {
-    for (const f of this.feeds.values()) if (f.action === action && f.kind === kind) return f
-    return undefined
-  }
-
-  private publish(feed: ActionFeed | undefined, msg: unknown) {
-    if (!feed) return
-    const subs: [import("./clients").Conn, number][] = []
-    for (const c of this.clients.conns) for (const [sub, ch] of c.subs) if (ch === feed.channel.id) subs.push([c, sub])
-    if (!subs.length) return
-    const payload = Buffer.from(stringifyJson(msg), "utf8")
-    const ts = BigInt(Date.now()) * 1_000_000n
-    for (const [c, sub] of subs) this.clients.send(c, messageData(sub, ts, payload))
-  }
-
   private onEvent(g: TrackedGoal, e: GoalEvent) {
-    if (e.kind === "feedback") return this.publish(this.feedOf(g.action, "feedback"), { goal_id: { uuid: g.uuid }, feedback: e.feedback })
-    // a status change or the end: the status of every goal of the action the bridge holds
-    this.publish(this.feedOf(g.action, "status"), this.goals.statusArray(g.action))
+    // feedback as it comes; on a status change or the end, the status of every goal of the action the bridge holds
+    const kind = e.kind === "feedback" ? "feedback" : "status"
+    const feed = this.set.find((f) => f.action === g.action && f.kind === kind)
+    this.set.publish(feed, e.kind === "feedback" ? { goal_id: { uuid: g.uuid }, feedback: e.feedback } : this.goals.statusArray(g.action))
   }
 }

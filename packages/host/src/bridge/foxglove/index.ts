@@ -1,13 +1,14 @@
 // The Foxglove WebSocket front end (subprotocol `foxglove.websocket.v1`, the protocol Foxglove and
 // Lichtblick speak): the clients and serverInfo (with a fleet, its robots and their presence in the
 // metadata), tying the services (services.ts) and the channels (feeds.ts; the actions' status and
-// feedback: actions.ts) together. See docs/bridge.md.
+// feedback: actions.ts; the services' introspection events: events.ts) together. See docs/bridge.md.
 import type { WebSocket } from "ws"
 import { ServiceError } from "../../client/errors"
 import { splitRobotName } from "../../client/names"
 import { Clients, type Conn } from "./clients"
 import { Feeds } from "./feeds"
 import { ActionFeeds } from "./actions"
+import { EventFeeds } from "./events"
 import type { GoalTracker } from "../../calls/goals"
 import { STATUS_ERROR, STATUS_WARNING, toBuffer } from "./framing"
 import { Services, type ServiceOptions } from "./services"
@@ -35,6 +36,7 @@ export class FoxgloveFrontEnd {
   private readonly services: Services
   private readonly feeds: Feeds
   private readonly actionFeeds: ActionFeeds
+  private readonly eventFeeds: EventFeeds
   private readonly offs: (() => void)[]
   private metadataText = ""
 
@@ -46,6 +48,8 @@ export class FoxgloveFrontEnd {
     this.feeds.syncFeeds()
     this.actionFeeds = new ActionFeeds(p, o.goals, this.clients, (topic) => this.feeds.idOf(topic))
     this.actionFeeds.sync()
+    this.eventFeeds = new EventFeeds(p, this.clients, (topic) => this.feeds.idOf(topic))
+    this.eventFeeds.sync()
     this.metadataText = JSON.stringify(this.metadata())
     this.offs = [
       p.onChange(({ restarted, robot }) => {
@@ -60,6 +64,7 @@ export class FoxgloveFrontEnd {
         }
         this.feeds.syncFeeds()
         this.actionFeeds.sync()
+        this.eventFeeds.sync()
         this.services.syncServices()
         // a fleet's presence is in the metadata: a robot coming or going is a new serverInfo (same
         // session); a single robot's clients get serverInfo only with a new session, as before
@@ -106,14 +111,15 @@ export class FoxgloveFrontEnd {
     this.services.advertiseTo(c)
   }
 
-  /** every channel: the camera and state feeds, and the actions' */
+  /** every channel: the camera and state feeds, the actions', and the services' events (--introspect) */
   private channels() {
-    return [...this.feeds.channels, ...this.actionFeeds.channels]
+    return [...this.feeds.channels, ...this.actionFeeds.channels, ...this.eventFeeds.channels]
   }
 
   close(): void {
     this.feeds.close()
     this.actionFeeds.close()
+    this.eventFeeds.close()
     for (const off of this.offs) off()
     for (const c of this.clients.conns) {
       for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "bridge closing"))
@@ -158,7 +164,7 @@ export class FoxgloveFrontEnd {
             this.clients.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
             continue
           }
-          if (!this.feeds.has(x.channelId) && !this.actionFeeds.has(x.channelId)) {
+          if (!this.feeds.has(x.channelId) && !this.actionFeeds.has(x.channelId) && !this.eventFeeds.has(x.channelId)) {
             this.clients.status(c, STATUS_ERROR, `subscribe: no channel ${x.channelId}`)
             continue
           }
@@ -175,7 +181,7 @@ export class FoxgloveFrontEnd {
         for (const id of Array.isArray(m.subscriptionIds) ? m.subscriptionIds : []) c.subs.delete(id as number)
         return
       default:
-        return this.clients.status(c, STATUS_WARNING, `op '${String(m.op)}' is not supported: this bridge offers the robot's services and the camera, state and action channels`)
+        return this.clients.status(c, STATUS_WARNING, `op '${String(m.op)}' is not supported: this bridge offers the robot's services and the camera, state, action and service event channels`)
     }
   }
 }
