@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts, Fibonacci } from "../../packages/host/src/gen/interfaces"
 import { actionWire } from "../../packages/host/src/runtime/action"
-import { ActionClient, GoalStatus, type ClientGoal } from "../../packages/host/src/client/action"
+import { ActionClient, GoalStatus, isTerminal, type ClientGoal } from "../../packages/host/src/client/action"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { linkModel } from "../../harness/link"
@@ -113,6 +113,29 @@ describe("actions on the robot (VM)", () => {
     assert.ok(r.result.sequence.length >= 4 && r.result.sequence.length < 40, `partial result: ${r.result.sequence.length} terms`)
     // a second cancel: the goal has ended
     assert.equal((await g.cancel()).return_code, 3)
+    ac.close()
+  })
+
+  test("cancel by stamp, as ROS 2's CancelGoal says: the goals accepted at or before it; with a goal id, that goal too", async () => {
+    const ac = new ActionClient(rig.node, Fibonacci, "fibonacci")
+    const g1 = await ac.sendGoal({ order: 40 })
+    const g2 = await ac.sendGoal({ order: 40 })
+    const g3 = await ac.sendGoal({ order: 40 })
+    const ms = (s: { sec: number; nanosec: number }) => s.sec * 1000 + s.nanosec / 1e6
+    assert.ok(ms(g1.stamp) < ms(g2.stamp) && ms(g2.stamp) < ms(g3.stamp), `stamps in order: ${[g1, g2, g3].map((g) => ms(g.stamp))}`)
+    // the goals accepted at or before g1's stamp: g1 alone
+    const c1 = await ac.cancelGoalsBefore(g1.stamp)
+    assert.equal(c1.return_code, 0)
+    assert.deepEqual(c1.goals_canceling.map((x) => Buffer.from(x.goal_id.uuid).toString("hex")), [g1.id])
+    assert.equal((await g1.result()).status, GoalStatus.canceled)
+    assert.ok(!isTerminal(g2.status) && !isTerminal(g3.status), "g2 and g3 run on")
+    // g3 by its id, with the stamp of g2: both (g1 has ended and is not listed again)
+    const c2 = await rig.node.createClient(actionWire(Fibonacci).cancelGoal, "/fibonacci/_action/cancel_goal").call({ goal_info: { goal_id: { uuid: g3.goalId }, stamp: g2.stamp } })
+    assert.equal(c2.return_code, 0)
+    assert.deepEqual(c2.goals_canceling.map((x) => Buffer.from(x.goal_id.uuid).toString("hex")).sort(), [g2.id, g3.id].sort())
+    for (const g of [g2, g3]) assert.equal((await g.result()).status, GoalStatus.canceled)
+    // a stamp before every goal the robot holds: nothing to cancel (REJECTED, as with no goals at all)
+    assert.equal((await ac.cancelGoalsBefore({ sec: 0, nanosec: 1 })).return_code, 1)
     ac.close()
   })
 

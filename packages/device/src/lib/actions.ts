@@ -236,15 +236,16 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         return { accepted: true, stamp }
     })
     createService(type.cancelGoal, n + "cancel_goal", async (req) => {
+        // ROS 2's CancelGoal: a goal id, that goal; a stamp (robot time, as in accept answers), the
+        // goals accepted at or before it; both, the two; neither, every goal
         const info = req.goal_info
-        if (info.stamp.sec || info.stamp.nanosec)
-            throw new ServiceError(Status.InvalidArgument, "cancel by stamp is not supported (the robot's stamps are its uptime): name the goal, or all zeros for every goal")
         const k = (info.goal_id.uuid as Buffer).toString("hex")
+        const by = info.stamp.sec * 1000 + info.stamp.nanosec / 1000000
         const all = k === "00000000000000000000000000000000"
         const out: ActionGoalInfo[] = []
         let code = 2
         for (const g of s.goals.slice())
-            if (all || g.key === k) {
+            if ((all && !by) || g.key === k || g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= by) {
                 if (g.done()) code = 3
                 else if (await cancel(s, g, "cancel requested")) out.push({ goal_id: { uuid: g.id }, stamp: g.stamp })
                 else code = 1

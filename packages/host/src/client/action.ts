@@ -279,6 +279,14 @@ export class ActionClient<G, R, F> {
     )
   }
 
+  /**
+   * Asks the robot to cancel every goal of this action it accepted at or before `stamp` (robot
+   * time, as in `ClientGoal.stamp`), like rclcpp's `async_cancel_goals_before`.
+   */
+  async cancelGoalsBefore(stamp: { sec: number; nanosec: number }, options: { timeoutMs?: number } = {}): Promise<CancelGoalResponse> {
+    return await this.part("cancelGoal").call({ goal_info: { goal_id: { uuid: new Uint8Array(16) }, stamp } }, { timeoutMs: options.timeoutMs })
+  }
+
   /** Stops following every goal (they run on) and forgets the node's restarts. */
   close(): void {
     this.unsubscribe()
