@@ -67,6 +67,9 @@ async function underFlood(victims: RecordNode[], attacker: RecordNode, frame: (i
   await Promise.all(
     victims.map(async (v, k) => {
       const add = v.createClient(AddTwoInts, "add_two_ints")
+      // each host at its own moment in the 100 ms (hosts are not in step; in step, the last of the
+      // three waited for the other two every time)
+      await sleep((k * 100) / victims.length)
       for (let i = 0; performance.now() - t0 < seconds * 1000; i++) {
         const c0 = performance.now()
         try {
