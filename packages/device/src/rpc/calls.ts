@@ -8,7 +8,7 @@
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
 import * as ds from "@devicescript/core"
-import { CdrWriter, Segments, decodeMessage } from "../lib/cdr"
+import { CdrWriter, Segments, decodeMessage, finishMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
 import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, PIECE_BITS, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
@@ -462,7 +462,7 @@ async function runCall(c: Call) {
         try {
             const w = new CdrWriter()
             c.entry.type.response.encode(w, res)
-            src = w.finish()
+            src = finishMessage(w)
         } catch (e) {
             throw new ServiceError(Status.Internal, "response: " + errText(e))
         }
