@@ -466,7 +466,8 @@ export class CdrReader {
     }
     /** checks that the message used the whole buffer (up to 3 bytes of padding are allowed) */
     end() {
-        checkEnd(this)
+        const extra = this.buf.length - this.pos
+        if (extra > 3) throw invalid(`${extra} bytes left over after the message`)
     }
     bool(what?: string): boolean {
         return readBool(this, what)
@@ -528,10 +529,6 @@ export function rAt(r: CdrReader, align: number, size: number): number {
     if (o + size > r.buf.length) throw invalid(`truncated at byte ${r.buf.length} (${size} more needed at ${o})`)
     r.pos = o + size
     return o
-}
-function checkEnd(r: CdrReader) {
-    const extra = r.buf.length - r.pos
-    if (extra > 3) throw invalid(`${extra} bytes left over after the message`)
 }
 export function readBool(r: CdrReader, what?: string): boolean {
     const b = r.buf[rAt(r, 1, 1)]
@@ -921,7 +918,9 @@ export function serviceType<Req, Res>(name: string, hash: number, request: Messa
 export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer, tail?: Bytes): T {
     const r = new CdrReader(buf, tail)
     const v = c.decode(r)
-    checkEnd(r)
+    // the whole buffer used (up to 3 bytes of padding are allowed), as CdrReader.end checks
+    const extra = buf.length - r.pos
+    if (extra > 3) throw invalid(`${extra} bytes left over after the message`)
     return v
 }
 
