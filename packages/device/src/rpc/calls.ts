@@ -465,14 +465,7 @@ async function runCall(c: Call) {
             src = null
             throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
         }
-        if (src.length <= Limit.SmallResponse) {
-            // (a small answer as one buffer)
-            const b = await src.read(0, src.length)
-            src = {
-                length: b.length,
-                read: async (offset: number, length: number) => b.slice(offset, Math.min(b.length, offset + length)),
-            }
-        }
+        if (src.length <= Limit.SmallResponse) src = bufferSource(await src.read(0, src.length))
     } catch (e) {
         src = null
         if (e instanceof ServiceError) {
@@ -636,6 +629,18 @@ export function sweep() {
                 releaseSlot(c, true)
             }
         } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) forget(c)
+    }
+}
+
+/**
+ * A small answer as one buffer. A function of its own, not a closure inside runCall: a closure
+ * keeps its enclosing frame alive, and the answer (kept until DONE) then held runCall's request,
+ * decoded request and response as well (conformance "deadlines" ran out of heap).
+ */
+function bufferSource(b: Buffer): ByteSource {
+    return {
+        length: b.length,
+        read: async (offset: number, length: number) => b.slice(offset, Math.min(b.length, offset + length)),
     }
 }
 
