@@ -633,9 +633,9 @@ export function sweep() {
 }
 
 /**
- * A small answer as one buffer. A function of its own, not a closure inside runCall: a closure
- * keeps its enclosing frame alive, and the answer (kept until DONE) then held runCall's request,
- * decoded request and response as well (conformance "deadlines" ran out of heap).
+ * A small answer as one buffer. A function of its own, not a closure inside runCall: with the
+ * closure there, conformance "deadlines" ran out of heap (likely: the closure keeps runCall's frame
+ * alive for as long as the answer is kept).
  */
 function bufferSource(b: Buffer): ByteSource {
     return {
