@@ -7,19 +7,19 @@ import { ActionServerOptions, GoalHandle, ServiceError, ServiceType, Status, cre
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, Scan, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Picture } from "./robot/hardware"
-import { Robot } from "./robot/robot"
+import { counted, diagnose, drive, initRobot, move, setLed, setPan, state, stop, takePicture } from "./robot/robot"
 import { startHardware } from "./robot/select"
 
-const robot = new Robot(startHardware())
+initRobot(startHardware())
 
-/** Serves `handler` as `name`, each call counted by the robot (`robot.counted`: calls served and failed, last error). */
+/** Serves `handler` as `name`, each call counted by the robot (`counted`: calls served and failed, last error). */
 function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (req: Req) => Promise<Res>, concurrency?: "serial" | "latest") {
-    createService(type, name, async (req: Req) => await robot.counted(handler, req), { concurrency })
+    createService(type, name, async (req: Req) => await counted(handler, req), { concurrency })
 }
 
 serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))
 
-serve(GetState, "get_state", async () => await robot.state())
+serve(GetState, "get_state", async () => await state())
 
 // Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
 // one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
@@ -37,7 +37,7 @@ serve(
     TakePicture,
     "take_picture",
     async (req) => {
-        const pic = await robot.takePicture(req.resolution, req.quality)
+        const pic = await takePicture(req.resolution, req.quality)
         return { image: image(pic), width: pic.width, height: pic.height }
     },
     "serial"
@@ -47,28 +47,28 @@ serve(
     SetBool,
     "set_led",
     async (req) => {
-        const on = await robot.setLed(req.data)
+        const on = await setLed(req.data)
         return { success: on === req.data, message: on ? "LED on" : "LED off" }
     },
     "serial"
 )
 
-serve(Drive, "drive", async (req) => ({ stop_at_ms: await robot.drive(req.left, req.right, req.duration_ms) }), "latest")
+serve(Drive, "drive", async (req) => ({ stop_at_ms: await drive(req.left, req.right, req.duration_ms) }), "latest")
 
-serve(SetPan, "set_pan", async (req) => ({ angle: await robot.setPan(req.angle) }), "latest")
+serve(SetPan, "set_pan", async (req) => ({ angle: await setPan(req.angle) }), "latest")
 
 serve(Trigger, "stop", async () => {
-    await robot.stop()
+    await stop()
     return { success: true, message: "motors stopped" }
 })
 
 // `robot doctor` (packages/host/src/cli/doctor.ts): hardware identity and a frame read two ways.
-serve(Diagnose, "diagnose", async (req) => await robot.diagnose(req.check, req.chunk_size))
+serve(Diagnose, "diagnose", async (req) => await diagnose(req.check, req.chunk_size))
 
 // Actions (docs/actions.md): a cancel stops the motors before it is answered; a goal that fails or
-// is cancelled stops them too (Robot.move). One motion at a time: a newer goal takes over ("latest").
+// is cancelled stops them too (move). One motion at a time: a newer goal takes over ("latest").
 /**
- * drive_distance and rotate: Robot.move to the goal's field `target` (metres, degrees) at its
+ * drive_distance and rotate: move to the goal's field `target` (metres, degrees) at its
  * `speed`; `done` names the result's field and, with `left`, the feedback's. One closure for both
  * actions, the fields named by strings (a closure per action and per feedback cost about 100 bytes
  * more code).
@@ -77,11 +77,11 @@ function motion(target: string, done: string, left: string, dflt: number, lim: n
     return {
         execute: async (g: any, h: GoalHandle<any, any>) => {
             const r: any = {}
-            r[done] = await robot.move(g[target], g.speed, dflt, lim, turn, h, done, left)
+            r[done] = await move(g[target], g.speed, dflt, lim, turn, h, done, left)
             return r
         },
         onCancel: async () => {
-            await robot.stop()
+            await stop()
         },
         concurrency: "latest",
     }
@@ -97,10 +97,10 @@ createActionServer(Scan(), "scan", {
         let i = 0
         if (n < 1 || n > 19) throw new ServiceError(Status.InvalidArgument, `count must be in [1, 19], got ${n}`)
         for (; i < n && !h.cancelled; i++) {
-            const at = await robot.setPan(n > 1 ? g.from_angle + ((g.to_angle - g.from_angle) * i) / (n - 1) : g.from_angle)
+            const at = await setPan(n > 1 ? g.from_angle + ((g.to_angle - g.from_angle) * i) / (n - 1) : g.from_angle)
             // the servo moves about 60 degrees in 100 ms
             await h.sleep(150)
-            const pic = await robot.takePicture(g.resolution, g.quality)
+            const pic = await takePicture(g.resolution, g.quality)
             h.feedback({ pictures_taken: i + 1, angle: at, image: image(pic) })
             await h.delivered(5000)
         }

@@ -233,55 +233,6 @@ export class ArduCam {
     }
 
     /**
-     * Resets the ArduChip, checks both buses and runs the full JPEG bring-up at 320x240. The next
-     * capture waits SETTLE_MS. Throws if the SPI test register does not echo or the sensor is not
-     * an OV2640.
-     */
-    async init() {
-        await lock(this)
-        try {
-            await writeReg(this, REG_RESET, 0x80)
-            await this.bus.sleep(100)
-            await writeReg(this, REG_RESET, 0x00)
-            await this.bus.sleep(100)
-            await identify(this)
-            // Sensor soft reset (COM7 bit 7, sensor bank), then the tables.
-            await sensorWrite(this, 0xff, 1)
-            await sensorWrite(this, 0x12, 0x80)
-            await this.bus.sleep(100)
-            await writeTable(this, INIT_TABLE)
-            await writeTable(this, FORMAT_TABLE)
-            this.qs = -1
-            await writeSize(this, 1)
-        } finally {
-            this.busy = false
-        }
-    }
-
-    /** Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1). Throws on an unknown index. */
-    async setResolution(res: number) {
-        if (!(res >= 0 && res < RESOLUTION_COUNT)) throw new Error(`unknown resolution ${res}`)
-        if (res === this.resolution) return
-        await lock(this)
-        try {
-            await writeSize(this, res)
-        } finally {
-            this.busy = false
-        }
-    }
-
-    /** Sets the JPEG quality 1..100 (mapped with qualityToQs, capped by MAX_QUALITY). */
-    async setQuality(quality: number) {
-        await lock(this)
-        try {
-            this.quality = quality
-            await writeQuality(this)
-        } finally {
-            this.busy = false
-        }
-    }
-
-    /**
      * Captures one frame into the FIFO and returns it as a FrameSource that reads the FIFO on
      * demand. The source stays valid until the next capture; reading it afterwards throws.
      * Waits for the sensor to settle after init or a size change. Throws on timeout
@@ -296,6 +247,57 @@ export class ArduCam {
         }
     }
 
+}
+
+// (init, size and quality: module functions, not methods, as every method costs the image a
+// prototype entry; probe and capture are the camera part's methods, kept by the simulated camera)
+/**
+ * Resets the ArduChip, checks both buses and runs the full JPEG bring-up at 320x240. The next
+ * capture waits SETTLE_MS. Throws if the SPI test register does not echo or the sensor is not
+ * an OV2640.
+ */
+export async function initCamera(c: ArduCam) {
+    await lock(c)
+    try {
+        await writeReg(c, REG_RESET, 0x80)
+        await c.bus.sleep(100)
+        await writeReg(c, REG_RESET, 0x00)
+        await c.bus.sleep(100)
+        await identify(c)
+        // Sensor soft reset (COM7 bit 7, sensor bank), then the tables.
+        await sensorWrite(c, 0xff, 1)
+        await sensorWrite(c, 0x12, 0x80)
+        await c.bus.sleep(100)
+        await writeTable(c, INIT_TABLE)
+        await writeTable(c, FORMAT_TABLE)
+        c.qs = -1
+        await writeSize(c, 1)
+    } finally {
+        c.busy = false
+    }
+}
+
+/** Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1). Throws on an unknown index. */
+export async function setResolution(c: ArduCam, res: number) {
+    if (!(res >= 0 && res < RESOLUTION_COUNT)) throw new Error(`unknown resolution ${res}`)
+    if (res === c.resolution) return
+    await lock(c)
+    try {
+        await writeSize(c, res)
+    } finally {
+        c.busy = false
+    }
+}
+
+/** Sets the JPEG quality 1..100 (mapped with qualityToQs, capped by MAX_QUALITY). */
+export async function setQuality(c: ArduCam, quality: number) {
+    await lock(c)
+    try {
+        c.quality = quality
+        await writeQuality(c)
+    } finally {
+        c.busy = false
+    }
 }
 
 async function writeReg(c: ArduCam, reg: number, value: number) {

@@ -6,7 +6,7 @@
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"
 import { board, pins } from "@dsboard/robot_s3"
-import { ArduCam, frameSize } from "../drivers/arducam"
+import { ArduCam, frameSize, initCamera, setQuality, setResolution } from "../drivers/arducam"
 import { arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "@robot-services/device"
 import { CameraPart, Hardware, Part, Picture } from "./hardware"
@@ -70,11 +70,11 @@ function arduCamPart(): CameraPart {
             try {
                 const c = driver()
                 if (!ready) {
-                    await c.init()
+                    await initCamera(c)
                     ready = true
                 }
-                await c.setResolution(resolution)
-                await c.setQuality(quality)
+                await setResolution(c, resolution)
+                await setQuality(c, quality)
                 const jpeg = await c.capture()
                 const wh = frameSize(resolution)
                 return { jpeg, width: wh[0], height: wh[1] }

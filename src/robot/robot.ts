@@ -8,10 +8,6 @@ import { Hardware, Picture, batteryPercent } from "./hardware"
 import { calibration } from "./calibration"
 import { GetState_Response } from "../gen/interfaces"
 
-// The robot's method names, as statements that compile to no code: numbered when the compiler meets
-// this module, before the program's own statements reach the methods (a name numbered past 247
-// costs a byte more at each use: docs/benchmarks.md "Firmware code size")
-"counted"; "state"; "drive"; "stop"; "move"; "setPan"; "setLed"; "takePicture"; "diagnose"; "hw"
 
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
 export const MIN_SPEED = -1
@@ -63,204 +59,209 @@ async function adler(st: number[], data: Buffer) {
 /** Largest picture `diagnose` reads in one piece (it must fit in the heap). */
 export const WHOLE_READ_MAX = 32768
 
-export class Robot {
-    /** the last picture taken, for `diagnose` (stays readable until the next capture) */
-    lastPicture: Picture = undefined
-    callsServed = 0
-    callsFailed = 0
+// The robot's state: one robot per program, module state and functions, not a class (every
+// method cost a prototype entry and `this.x` a byte more than a module variable). `initRobot`
+// starts it on its parts (again, for the tests: each test starts a fresh robot).
+let hw: Hardware
+/** the last picture taken, for `diagnose` (stays readable until the next capture) */
+let lastPicture: Picture
+let callsServed = 0
+let callsFailed = 0
+let lastError = ""
+/** millis() at which the running drive stops; 0 when not driving. */
+let driveUntil = 0
+let driveTimer: number
+let driveGeneration = 0
+
+/** Starts the robot on `parts`: statistics from zero, no drive running (a timer left is stale). */
+export function initRobot(parts: Hardware) {
+    hw = parts
+    lastPicture = undefined
+    callsServed = callsFailed = driveUntil = 0
     lastError = ""
-    // (the drive's state is read and written by cancelDrive and setMotors below too: module
-    // functions, not private methods, as every method costs a prototype entry)
-    /** millis() at which the running drive stops; 0 when not driving. */
-    driveUntil = 0
-    driveTimer: number = undefined
-    driveGeneration = 0
+    cancelDrive()
+}
 
-    constructor(public hw: Hardware) {}
-
-    /**
-     * Runs `f(req)` and counts its outcome (calls served, failed, last error). Errors are rethrown
-     * unchanged: the service runtime answers a ServiceError with its code, anything else Internal
-     * with its message.
-     */
-    async counted<Q, T>(f: (req: Q) => Promise<T>, req: Q): Promise<T> {
-        try {
-            const r = await f(req)
-            this.callsServed++
-            return r
-        } catch (e: any) {
-            this.callsFailed++
-            this.lastError = "" + (e && e.message !== undefined ? e.message : e)
-            throw e
-        }
-    }
-
-    async state(): Promise<RobotState> {
-        const now = ds.millis()
-        const volts = await this.hw.battery.read()
-        return {
-            uptime_ms: Math.floor(now),
-            battery_voltage: volts,
-            battery_percentage: batteryPercent(volts),
-            left_speed: await this.hw.motorLeft.read(),
-            right_speed: await this.hw.motorRight.read(),
-            drive_remaining_ms: this.driveUntil > now ? Math.ceil(this.driveUntil - now) : 0,
-            pan_angle: await this.hw.servo.read(),
-            led_on: (await this.hw.led.read()) > 0,
-            button_pressed: (await this.hw.button.read()) > 0.5,
-            free_heap: 0,
-            calls_served: this.callsServed,
-            calls_failed: this.callsFailed,
-            last_error: this.lastError,
-        }
-    }
-
-    /** Drives for `durationMs`; returns the uptime at which the motors stop. */
-    async drive(left: number, right: number, durationMs: number): Promise<number> {
-        checkRange(left, MIN_SPEED, MAX_SPEED, false, "left must be in", "")
-        checkRange(right, MIN_SPEED, MAX_SPEED, false, "right must be in", "")
-        checkRange(durationMs, MIN_DURATION_MS, MAX_DURATION_MS, true, "duration_ms must be in", "")
-        const gen = cancelDrive(this)
-        await setMotors(this, left, right)
-        this.driveUntil = ds.millis() + durationMs
-        const self = this
-        this.driveTimer = setTimeout(async () => {
-            if (gen !== self.driveGeneration) return
-            self.driveTimer = undefined
-            try {
-                await setMotors(self, 0, 0)
-            } catch (e: any) {
-                // Never let an exception escape a timer: it would restart the program.
-                self.lastError = "drive timeout could not stop the motors: " + e.message
-                console.log(self.lastError)
-            }
-        }, durationMs)
-        return Math.floor(this.driveUntil)
-    }
-
-    /** Stops the motors now (and the drive timer). */
-    async stop() {
-        cancelDrive(this)
-        await setMotors(this, 0, 0)
-    }
-
-    /**
-     * drive_distance and rotate (robot_interfaces/action/DriveDistance, Rotate): runs the wheels at
-     * `speed` (0: `dflt`) until the encoders say `target` units are done (metres driving, degrees
-     * turning: `turn`), with feedback every 100 ms, the units done and left in its fields `doneName` and
-     * `leftName`; returns the units done. A
-     * negative target drives backwards or turns clockwise. The motors stop however it ends; a newer
-     * drive, rotate or drive_distance takes over the motors and ends this goal aborted.
-     */
-    async move(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, any>, doneName: string, leftName: string): Promise<number> {
-        checkRange(target, -lim, lim, false, turn ? "angle must be in" : "distance must be in", "")
-        checkRange(speed, 0, MAX_SPEED, false, "speed must be in", "")
-        const dir = target < 0 ? -1 : 1
-        const v = (speed || dflt) * dir
-        // metres per encoder click; a turn's degrees per metre of (right - left) / 2 wheel travel
-        const m = (Math.PI * calibration.wheelMm) / 1000 / calibration.encoderClicks
-        const k = turn ? 360000 / (Math.PI * calibration.trackMm) : 1
-        const gen = cancelDrive(this)
-        const l0 = await this.hw.encoderLeft.read()
-        const r0 = await this.hw.encoderRight.read()
-        await setMotors(this, turn ? -v : v, v)
-        let done = 0
-        let next = 0
-        try {
-            while (!h.cancelled) {
-                if (gen !== this.driveGeneration) badArg("another drive, rotate or drive_distance took over the motors")
-                const dl = ((await this.hw.encoderLeft.read()) - l0) * m
-                const dr = ((await this.hw.encoderRight.read()) - r0) * m
-                done = (turn ? (dr - dl) / 2 : (dl + dr) / 2) * k * dir
-                if (done >= target * dir) break
-                if (ds.millis() >= next) {
-                    const f: any = {}
-                    f[doneName] = done * dir
-                    f[leftName] = (target * dir - done) * dir
-                    h.feedback(f)
-                    next = ds.millis() + 100
-                }
-                // the encoders stream their position every 50 ms: reading them faster only fills the
-                // bus, and a cancel's motor writes then wait behind the reads (bench/actions.ts)
-                await ds.sleep(50)
-            }
-        } finally {
-            if (gen === this.driveGeneration) await this.stop()
-        }
-        return done * dir
-    }
-
-    async setPan(angle: number): Promise<number> {
-        checkRange(angle, MIN_ANGLE, MAX_ANGLE, false, "angle must be in", " degrees")
-        await this.hw.servo.write(angle)
-        return await this.hw.servo.read()
-    }
-
-    async setLed(on: boolean): Promise<boolean> {
-        await this.hw.led.write(on ? 1 : 0)
-        return (await this.hw.led.read()) > 0
-    }
-
-    async takePicture(resolution: number, quality: number): Promise<Picture> {
-        checkRange(resolution, 0, RESOLUTION_COUNT - 1, true, "resolution must be in", RESOLUTION_NAMES)
-        // 0 means DEFAULT_QUALITY
-        if (quality !== 0) checkRange(quality, MIN_QUALITY, MAX_QUALITY, true, "quality must be 0 (default) or in", "")
-        this.lastPicture = await this.hw.camera.capture(resolution, quality || DEFAULT_QUALITY)
-        return this.lastPicture
-    }
-
-    /**
-     * `robot doctor`'s device side (robot_interfaces/srv/Diagnose): check 0 identifies the
-     * hardware, check 1 reads the last picture in `chunk`-byte reads and in one read and returns
-     * an Adler-32 of each. Throws InvalidArgument on a bad check or chunk size, or when there is no
-     * picture yet or it is too large for one read.
-     */
-    async diagnose(check: number, chunk: number) {
-        const hw = this.hw
-        const r = {
-            hardware: hw.kind,
-            pwm_pins: hw.pwmPins,
-            arduchip_revision: 0,
-            sensor_id: 0,
-            frame_length: 0,
-            sum_chunked: 0,
-            sum_whole: 0,
-        }
-        if (check === 0) {
-            const id = await hw.camera.probe()
-            r.arduchip_revision = id[0]
-            r.sensor_id = id[1]
-            return r
-        }
-        if (check !== 1) badArg(`check must be 0 (CHECK_HARDWARE) or 1 (CHECK_FRAME), got ${check}`)
-        checkRange(chunk, 1, 4096, false, "chunk_size must be in", "")
-        const src = this.lastPicture ? this.lastPicture.jpeg : undefined
-        if (!src) badArg("no picture yet: call /take_picture first")
-        if (src.length > WHOLE_READ_MAX)
-            badArg(`the last picture is ${src.length} bytes, over ${WHOLE_READ_MAX} for one read: take it at RES_QQVGA`)
-        r.frame_length = src.length
-        const st = [1, 0]
-        for (let off = 0; off < src.length; off += chunk) await adler(st, await src.read(off, Math.min(chunk, src.length - off)))
-        r.sum_chunked = st[1] * 65536 + st[0]
-        st[0] = 1
-        st[1] = 0
-        await adler(st, await src.read(0, src.length))
-        r.sum_whole = st[1] * 65536 + st[0]
+/**
+ * Runs `f(req)` and counts its outcome (calls served, failed, last error). Errors are rethrown
+ * unchanged: the service runtime answers a ServiceError with its code, anything else Internal
+ * with its message.
+ */
+export async function counted<Q, T>(f: (req: Q) => Promise<T>, req: Q): Promise<T> {
+    try {
+        const r = await f(req)
+        callsServed++
         return r
+    } catch (e: any) {
+        callsFailed++
+        lastError = "" + (e && e.message !== undefined ? e.message : e)
+        throw e
     }
 }
 
-/** Cancels `r`'s drive timer; returns the new drive generation (a running timer's is stale). */
-function cancelDrive(r: Robot) {
+export async function state(): Promise<RobotState> {
+    const now = ds.millis()
+    const volts = await hw.battery.read()
+    return {
+        uptime_ms: Math.floor(now),
+        battery_voltage: volts,
+        battery_percentage: batteryPercent(volts),
+        left_speed: await hw.motorLeft.read(),
+        right_speed: await hw.motorRight.read(),
+        drive_remaining_ms: driveUntil > now ? Math.ceil(driveUntil - now) : 0,
+        pan_angle: await hw.servo.read(),
+        led_on: (await hw.led.read()) > 0,
+        button_pressed: (await hw.button.read()) > 0.5,
+        free_heap: 0,
+        calls_served: callsServed,
+        calls_failed: callsFailed,
+        last_error: lastError,
+    }
+}
+
+/** Drives for `durationMs`; returns the uptime at which the motors stop. */
+export async function drive(left: number, right: number, durationMs: number): Promise<number> {
+    checkRange(left, MIN_SPEED, MAX_SPEED, false, "left must be in", "")
+    checkRange(right, MIN_SPEED, MAX_SPEED, false, "right must be in", "")
+    checkRange(durationMs, MIN_DURATION_MS, MAX_DURATION_MS, true, "duration_ms must be in", "")
+    const gen = cancelDrive()
+    await setMotors(left, right)
+    driveUntil = ds.millis() + durationMs
+    driveTimer = setTimeout(async () => {
+        if (gen !== driveGeneration) return
+        driveTimer = undefined
+        try {
+            await setMotors(0, 0)
+        } catch (e: any) {
+            // Never let an exception escape a timer: it would restart the program.
+            lastError = "drive timeout could not stop the motors: " + e.message
+            console.log(lastError)
+        }
+    }, durationMs)
+    return Math.floor(driveUntil)
+}
+
+/** Stops the motors now (and the drive timer). */
+export async function stop() {
+    cancelDrive()
+    await setMotors(0, 0)
+}
+
+/**
+ * drive_distance and rotate (robot_interfaces/action/DriveDistance, Rotate): runs the wheels at
+ * `speed` (0: `dflt`) until the encoders say `target` units are done (metres driving, degrees
+ * turning: `turn`), with feedback every 100 ms, the units done and left in its fields `doneName` and
+ * `leftName`; returns the units done. A
+ * negative target drives backwards or turns clockwise. The motors stop however it ends; a newer
+ * drive, rotate or drive_distance takes over the motors and ends this goal aborted.
+ */
+export async function move(target: number, speed: number, dflt: number, lim: number, turn: boolean, h: GoalHandle<any, any>, doneName: string, leftName: string): Promise<number> {
+    checkRange(target, -lim, lim, false, turn ? "angle must be in" : "distance must be in", "")
+    checkRange(speed, 0, MAX_SPEED, false, "speed must be in", "")
+    const dir = target < 0 ? -1 : 1
+    const v = (speed || dflt) * dir
+    // metres per encoder click; a turn's degrees per metre of (right - left) / 2 wheel travel
+    const m = (Math.PI * calibration.wheelMm) / 1000 / calibration.encoderClicks
+    const k = turn ? 360000 / (Math.PI * calibration.trackMm) : 1
+    const gen = cancelDrive()
+    const l0 = await hw.encoderLeft.read()
+    const r0 = await hw.encoderRight.read()
+    await setMotors(turn ? -v : v, v)
+    let done = 0
+    let next = 0
+    try {
+        while (!h.cancelled) {
+            if (gen !== driveGeneration) badArg("another drive, rotate or drive_distance took over the motors")
+            const dl = ((await hw.encoderLeft.read()) - l0) * m
+            const dr = ((await hw.encoderRight.read()) - r0) * m
+            done = (turn ? (dr - dl) / 2 : (dl + dr) / 2) * k * dir
+            if (done >= target * dir) break
+            if (ds.millis() >= next) {
+                const f: any = {}
+                f[doneName] = done * dir
+                f[leftName] = (target * dir - done) * dir
+                h.feedback(f)
+                next = ds.millis() + 100
+            }
+            // the encoders stream their position every 50 ms: reading them faster only fills the
+            // bus, and a cancel's motor writes then wait behind the reads (bench/actions.ts)
+            await ds.sleep(50)
+        }
+    } finally {
+        if (gen === driveGeneration) await stop()
+    }
+    return done * dir
+}
+
+export async function setPan(angle: number): Promise<number> {
+    checkRange(angle, MIN_ANGLE, MAX_ANGLE, false, "angle must be in", " degrees")
+    await hw.servo.write(angle)
+    return await hw.servo.read()
+}
+
+export async function setLed(on: boolean): Promise<boolean> {
+    await hw.led.write(on ? 1 : 0)
+    return (await hw.led.read()) > 0
+}
+
+export async function takePicture(resolution: number, quality: number): Promise<Picture> {
+    checkRange(resolution, 0, RESOLUTION_COUNT - 1, true, "resolution must be in", RESOLUTION_NAMES)
+    // 0 means DEFAULT_QUALITY
+    if (quality !== 0) checkRange(quality, MIN_QUALITY, MAX_QUALITY, true, "quality must be 0 (default) or in", "")
+    lastPicture = await hw.camera.capture(resolution, quality || DEFAULT_QUALITY)
+    return lastPicture
+}
+
+/**
+ * `robot doctor`'s device side (robot_interfaces/srv/Diagnose): check 0 identifies the
+ * hardware, check 1 reads the last picture in `chunk`-byte reads and in one read and returns
+ * an Adler-32 of each. Throws InvalidArgument on a bad check or chunk size, or when there is no
+ * picture yet or it is too large for one read.
+ */
+export async function diagnose(check: number, chunk: number) {
+    const r = {
+        hardware: hw.kind,
+        pwm_pins: hw.pwmPins,
+        arduchip_revision: 0,
+        sensor_id: 0,
+        frame_length: 0,
+        sum_chunked: 0,
+        sum_whole: 0,
+    }
+    if (check === 0) {
+        const id = await hw.camera.probe()
+        r.arduchip_revision = id[0]
+        r.sensor_id = id[1]
+        return r
+    }
+    if (check !== 1) badArg(`check must be 0 (CHECK_HARDWARE) or 1 (CHECK_FRAME), got ${check}`)
+    checkRange(chunk, 1, 4096, false, "chunk_size must be in", "")
+    const src = lastPicture ? lastPicture.jpeg : undefined
+    if (!src) badArg("no picture yet: call /take_picture first")
+    if (src.length > WHOLE_READ_MAX)
+        badArg(`the last picture is ${src.length} bytes, over ${WHOLE_READ_MAX} for one read: take it at RES_QQVGA`)
+    r.frame_length = src.length
+    const st = [1, 0]
+    for (let off = 0; off < src.length; off += chunk) await adler(st, await src.read(off, Math.min(chunk, src.length - off)))
+    r.sum_chunked = st[1] * 65536 + st[0]
+    st[0] = 1
+    st[1] = 0
+    await adler(st, await src.read(0, src.length))
+    r.sum_whole = st[1] * 65536 + st[0]
+    return r
+}
+
+/** Cancels the drive timer; returns the new drive generation (a running timer's is stale). */
+function cancelDrive() {
     // (clearTimeout ignores undefined)
-    clearTimeout(r.driveTimer)
-    r.driveTimer = undefined
-    return ++r.driveGeneration
+    clearTimeout(driveTimer)
+    driveTimer = undefined
+    return ++driveGeneration
 }
 
 /** Sets both wheels (0, 0: stopped, and no drive running) */
-async function setMotors(r: Robot, left: number, right: number) {
-    if (left === 0 && right === 0) r.driveUntil = 0
-    await r.hw.motorLeft.write(left)
-    await r.hw.motorRight.write(right)
+async function setMotors(left: number, right: number) {
+    if (left === 0 && right === 0) driveUntil = 0
+    await hw.motorLeft.write(left)
+    await hw.motorRight.write(right)
 }

@@ -2,7 +2,7 @@
 // (test/device/arducam_model.ts, written from the parts' documentation), in the VM:
 // flock /tmp/devs.lock npx devs run test/device/arducam.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { ArduCam, MAX_QUALITY, RESOLUTION_COUNT, SETTLE_MS, frameSize, qualityToQs } from "../../src/drivers/arducam"
+import { ArduCam, MAX_QUALITY, RESOLUTION_COUNT, SETTLE_MS, frameSize, initCamera, qualityToQs, setQuality, setResolution } from "../../src/drivers/arducam"
 import { ArduCamModel, INIT_WRITES, MODEL_FIFO_SIZE, MODEL_SPI_MAX } from "./arducam_model"
 
 /** A JPEG-shaped frame: FF D8, a pattern that never holds FF D9, FF D9. */
@@ -60,7 +60,7 @@ describe("arducam bring-up", () => {
         const jpeg = frame(600, 1)
         const m = new ArduCamModel({ frames: [jpeg] })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         expect(m.cpldResets).toBe(1)
         // One soft reset, then the tables: at least INIT_WRITES writes after it.
         expect(m.softResets).toBe(1)
@@ -94,12 +94,12 @@ describe("arducam bring-up", () => {
 
     test("a broken SPI link fails with the register it tested", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)], misoStuckHigh: true }))
-        has(await errorOf(async () => await cam.init()), "SPI test register 0x00")
+        has(await errorOf(async () => await initCamera(cam)), "SPI test register 0x00")
     })
 
     test("a sensor that is not an OV2640 is refused", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)], pidh: 0x56 }))
-        has(await errorOf(async () => await cam.init()), "not an OV2640")
+        has(await errorOf(async () => await initCamera(cam)), "not an OV2640")
     })
 
     test("probe answers the ArduChip revision and the sensor id", async () => {
@@ -114,9 +114,9 @@ describe("arducam settings", () => {
     test("every size table selects its output size, and the next capture waits for exposure", async () => {
         const m = new ArduCamModel({ frames: [frame(300, 2)] })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         for (let r = RESOLUTION_COUNT - 1; r >= 0; r--) {
-            await cam.setResolution(r)
+            await setResolution(cam, r)
             const wh = m.outputSize()
             expect(wh[0]).toBe(frameSize(r)[0])
             expect(wh[1]).toBe(frameSize(r)[1])
@@ -139,7 +139,7 @@ describe("arducam settings", () => {
 
     test("an unknown resolution is refused", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)] }))
-        has(await errorOf(async () => await cam.setResolution(RESOLUTION_COUNT)), "unknown resolution")
+        has(await errorOf(async () => await setResolution(cam, RESOLUTION_COUNT)), "unknown resolution")
     })
 
     test("quality maps onto QS (best = smallest) and is capped at the sizes that can overflow the FIFO", async () => {
@@ -153,15 +153,15 @@ describe("arducam settings", () => {
         }
         const m = new ArduCamModel({ frames: [frame(10, 0)] })
         const cam = new ArduCam(m)
-        await cam.init()
-        await cam.setResolution(0)
-        await cam.setQuality(100)
+        await initCamera(cam)
+        await setResolution(cam, 0)
+        await setQuality(cam, 100)
         expect(m.qs()).toBe(qualityToQs(100))
         // A larger size re-applies the cap to the quality asked for earlier.
-        await cam.setResolution(6)
+        await setResolution(cam, 6)
         expect(MAX_QUALITY[6] < 100).toBe(true)
         expect(m.qs()).toBe(qualityToQs(MAX_QUALITY[6]))
-        await cam.setQuality(50)
+        await setQuality(cam, 50)
         expect(m.qs()).toBe(qualityToQs(50))
         noViolations(m)
     })
@@ -171,7 +171,7 @@ describe("arducam settings", () => {
         const cam = new ArduCam(m)
         // both fibres advance the model's clock while they wait: no deadline in this test
         cam.captureTimeoutMs = 1e9
-        await cam.init()
+        await initCamera(cam)
         let captured = false
         setTimeout(async () => {
             await cam.capture()
@@ -179,8 +179,8 @@ describe("arducam settings", () => {
         }, 0)
         // let the capture start and take the lock
         while (m.captures === 0) await m.sleep(1)
-        await cam.setResolution(4)
-        await cam.setQuality(60)
+        await setResolution(cam, 4)
+        await setQuality(cam, 60)
         while (!captured) await m.sleep(1)
         noViolations(m)
         expect(m.outputSize()[0]).toBe(1024)
@@ -202,7 +202,7 @@ describe("arducam SPI limit (the ESP32 runtime moves at most 4096 bytes per tran
         const jpeg = frame(9000, 7)
         const m = new ArduCamModel({ frames: [jpeg] })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         const src = await cam.capture()
         expect(src.length).toBe(9000)
         expect(sameBytes(await src.read(0, src.length), jpeg)).toBe(true)
@@ -217,7 +217,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         const jpeg = frame(9000, 3)
         const m = new ArduCamModel({ frames: [jpeg], pollsUntilDone: 4 })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         const src = await cam.capture()
         expect(sameBytes(await readAll(src, 200), jpeg)).toBe(true)
         expect(m.rewinds).toBe(0)
@@ -229,7 +229,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         const jpeg = frame(5000, 4)
         const m = new ArduCamModel({ frames: [jpeg], firstBurstDummy: true })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         const src = await cam.capture()
         expect(src.length).toBe(5000)
         expect(sameBytes(await readAll(src, 230), jpeg)).toBe(true)
@@ -244,7 +244,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         const jpeg = frame(1500, 3)
         const m = new ArduCamModel({ frames: [jpeg], padding: 40 })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         const src = await cam.capture()
         expect(src.length).toBe(1540)
         const all = await readAll(src, 200)
@@ -258,7 +258,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         bad[0] = 0x00
         bad[1] = 0x00
         const cam = new ArduCam(new ArduCamModel({ frames: [bad] }))
-        await cam.init()
+        await initCamera(cam)
         has(await errorOf(async () => await cam.capture()), "FF D8 is at neither offset 0 nor 1")
     })
 
@@ -266,7 +266,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         const bad = frame(3000, 5)
         bad[2999] = 0x00
         const cam = new ArduCam(new ArduCamModel({ frames: [bad] }))
-        await cam.init()
+        await initCamera(cam)
         const src = await cam.capture()
         expect((await src.read(0, 2000)).length).toBe(2000)
         has(await errorOf(async () => await src.read(2000, 1000)), "no JPEG end (FF D9)")
@@ -277,7 +277,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         const jpeg = frame(4100, 9)
         const m = new ArduCamModel({ frames: [jpeg] })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         const src = await cam.capture()
         expect(sameBytes(await src.read(0, 4100), jpeg)).toBe(true)
         expect(m.bursts).toBe(3)
@@ -286,7 +286,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
 
     test("a FIFO length of exactly the FIFO size is an overflow", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(100, 1)], fifoLength: MODEL_FIFO_SIZE }))
-        await cam.init()
+        await initCamera(cam)
         has(await errorOf(async () => await cam.capture()), "FIFO overflow")
     })
 
@@ -297,7 +297,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
                 const jpeg = frame(6000, 5)
                 const m = new ArduCamModel({ frames: [jpeg], firstBurstDummy, dummyAfterRewind })
                 const cam = new ArduCam(m)
-                await cam.init()
+                await initCamera(cam)
                 const src = await cam.capture()
                 const tail = await src.read(4500, 1500)
                 expect(sameBytes(tail, jpeg.slice(4500, 6000))).toBe(true)
@@ -319,7 +319,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
     test("a capture that never finishes times out with the register named", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)], neverDone: true }))
         cam.captureTimeoutMs = 40
-        await cam.init()
+        await initCamera(cam)
         const msg = await errorOf(async () => await cam.capture())
         has(msg, "timed out")
         has(msg, "0x41")
@@ -330,7 +330,7 @@ describe("arducam capture: the frame is read the vendor's way, front to back", (
         const b = frame(500, 2)
         const m = new ArduCamModel({ frames: [a, b] })
         const cam = new ArduCam(m)
-        await cam.init()
+        await initCamera(cam)
         const first = await cam.capture()
         const second = await cam.capture()
         expect(second.length).toBe(500)

@@ -242,7 +242,7 @@ describe("cdr writer", () => {
         const names = readArr(r, K.Str, -1, -1, "names", 4)
         eq("names", names.join(","), "ab,c")
         eq("none", readArr(r, K.F64, -1, 2, "none").length, 0)
-        r.done()
+        r.end()
         throwsInvalid("seq bound", () => writeArr(new CdrWriter(), K.I32, [1, 2, 3, 4], -1, 3, "ints"), "ints: 4 elements exceed the bound <=3")
         throwsInvalid("fixed", () => writeArr(new CdrWriter(), K.Bool, [true], 2, -1, "flags"), "flags: needs exactly 2 elements, got 1")
         throwsInvalid("elem bound", () => writeArr(new CdrWriter(), K.Str, ["abcde"], -1, -1, "names", 4), "names: string of 5 UTF-8 bytes exceeds the bound string<=4")
@@ -265,10 +265,10 @@ describe("cdr writer", () => {
         throwsInvalid("no header", () => new CdrReader(Buffer.from("0001", "hex")), "truncated at byte 2")
         throwsInvalid("big endian", () => reader("00000000"), "unsupported encapsulation 0000")
         throwsInvalid("bool 2", () => reader("0001000002").bool("flag"), "flag: bool byte is 2")
-        throwsInvalid("left over", () => reader("00010000" + "0100000002000000").done(), "8 bytes left over")
+        throwsInvalid("left over", () => reader("00010000" + "0100000002000000").end(), "8 bytes left over")
         const r = reader("00010000" + "01" + "000000")
         r.u8()
-        r.done() // up to 3 bytes of padding are fine
+        r.end() // up to 3 bytes of padding are fine
     })
     test("bytes: small Buffers copied, large Buffers and ByteSources referenced", async () => {
         const small = Buffer.from("0102", "hex")
@@ -360,7 +360,7 @@ describe("cdr reader: a trailing byte array received apart (ServiceType.tail)", 
         eq("a", r.i32(), -5)
         const d = r.bytes(-1, "data")
         expect(d === tail).toBe(true)
-        r.done()
+        r.end()
     })
     test("an upload's tail as received, a Segments of pieces: handed over as it is, read across the pieces", async () => {
         const pieces = [Buffer.from("0a0b", "hex"), Buffer.from("0c", "hex")]
@@ -370,7 +370,7 @@ describe("cdr reader: a trailing byte array received apart (ServiceType.tail)", 
         expect(d === tail).toBe(true)
         eq("across pieces", (await tail.read(1, 2)).toString("hex"), "0b0c")
         eq("pieces", tail.segs.length, 2)
-        r.done()
+        r.end()
     })
     test("a count other than the tail's length, or over the bound, is refused naming the field", async () => {
         throwsInvalid("count", () => new CdrReader(Buffer.from("00010000" + "04000000", "hex"), Buffer.from("0a0b0c", "hex")).bytes(-1, "data"), "data: count 4, 3 bytes follow")

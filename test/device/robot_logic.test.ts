@@ -6,7 +6,7 @@ import { describe, expect, test } from "@devicescript/test"
 import { FrameSource } from "../../src/drivers/arducam"
 import { ServiceError, Status } from "@robot-services/device"
 import { Hardware, Picture, batteryPercent } from "../../src/robot/hardware"
-import { Robot } from "../../src/robot/robot"
+import { counted, diagnose, drive, initRobot, setLed, setPan, state, stop, takePicture } from "../../src/robot/robot"
 import { calibration, loadCalibration } from "../../src/robot/calibration"
 import { writeSetting, deleteSetting } from "@devicescript/settings"
 
@@ -99,25 +99,25 @@ async function expectInvalid(f: () => Promise<any>, text: string) {
 describe("robot arguments", () => {
     test("drive speeds and duration are range-checked with the range in the message", async () => {
         const m = memHardware()
-        const r = new Robot(m.hw)
-        await expectInvalid(async () => await r.drive(1.5, 0, 100), "left must be in [-1, 1], got 1.5")
-        await expectInvalid(async () => await r.drive(0, -2, 100), "right must be in [-1, 1], got -2")
-        await expectInvalid(async () => await r.drive(0, 0, 0), "duration_ms must be in [1, 30000], got 0")
-        await expectInvalid(async () => await r.drive(0, 0, 30001), "duration_ms must be in [1, 30000]")
-        await expectInvalid(async () => await r.drive(NaN, 0, 10), "left must be in [-1, 1]")
+        initRobot(m.hw)
+        await expectInvalid(async () => await drive(1.5, 0, 100), "left must be in [-1, 1], got 1.5")
+        await expectInvalid(async () => await drive(0, -2, 100), "right must be in [-1, 1], got -2")
+        await expectInvalid(async () => await drive(0, 0, 0), "duration_ms must be in [1, 30000], got 0")
+        await expectInvalid(async () => await drive(0, 0, 30001), "duration_ms must be in [1, 30000]")
+        await expectInvalid(async () => await drive(NaN, 0, 10), "left must be in [-1, 1]")
         // Nothing moved.
         expect(m.left.writes).toBe(0)
     })
 
     test("pan angle, resolution and quality are range-checked", async () => {
         const m = memHardware()
-        const r = new Robot(m.hw)
-        await expectInvalid(async () => await r.setPan(91), "angle must be in [-90, 90] degrees, got 91")
-        await expectInvalid(async () => await r.takePicture(7, 0), "resolution must be in [0, 6] (RES_QQVGA..RES_UXGA), got 7")
-        await expectInvalid(async () => await r.takePicture(1, 101), "quality must be 0 (default) or in [1, 100], got 101")
-        await r.takePicture(1, 0)
+        initRobot(m.hw)
+        await expectInvalid(async () => await setPan(91), "angle must be in [-90, 90] degrees, got 91")
+        await expectInvalid(async () => await takePicture(7, 0), "resolution must be in [0, 6] (RES_QQVGA..RES_UXGA), got 7")
+        await expectInvalid(async () => await takePicture(1, 101), "quality must be 0 (default) or in [1, 100], got 101")
+        await takePicture(1, 0)
         expect(m.lastCapture()[1]).toBe(80)
-        await r.takePicture(6, 100)
+        await takePicture(6, 100)
         expect(m.lastCapture()[0]).toBe(6)
     })
 })
@@ -125,18 +125,18 @@ describe("robot arguments", () => {
 describe("robot drive", () => {
     test("motors run, then stop by themselves after the duration", async () => {
         const m = memHardware()
-        const r = new Robot(m.hw)
+        initRobot(m.hw)
         const t0 = ds.millis()
-        const stopAt = await r.drive(0.5, -0.25, 200)
+        const stopAt = await drive(0.5, -0.25, 200)
         expect(stopAt >= t0 + 200).toBe(true)
-        let s = await r.state()
+        let s = await state()
         expect(s.left_speed).toBe(0.5)
         expect(s.right_speed).toBe(-0.25)
         expect(s.drive_remaining_ms > 0 && s.drive_remaining_ms <= 200).toBe(true)
         const deadline = ds.millis() + 2000
         while (m.left.speedValue !== 0 && ds.millis() < deadline) await ds.sleep(10)
         expect(ds.millis() - t0 >= 200).toBe(true)
-        s = await r.state()
+        s = await state()
         expect(s.left_speed).toBe(0)
         expect(s.right_speed).toBe(0)
         expect(s.drive_remaining_ms).toBe(0)
@@ -144,40 +144,40 @@ describe("robot drive", () => {
 
     test("a new drive replaces the previous timer; stop cancels it", async () => {
         const m = memHardware()
-        const r = new Robot(m.hw)
-        await r.drive(1, 1, 100)
-        await r.drive(0.3, 0.3, 400)
+        initRobot(m.hw)
+        await drive(1, 1, 100)
+        await drive(0.3, 0.3, 400)
         await ds.sleep(200)
         // The first timer (100 ms) must not have stopped the second drive.
         expect(m.left.speedValue).toBe(0.3)
-        await r.stop()
+        await stop()
         expect(m.left.speedValue).toBe(0)
-        expect((await r.state()).drive_remaining_ms).toBe(0)
-        await r.drive(0.2, 0.2, 150)
-        await r.stop()
-        await r.drive(0.4, 0.4, 400)
+        expect((await state()).drive_remaining_ms).toBe(0)
+        await drive(0.2, 0.2, 150)
+        await stop()
+        await drive(0.4, 0.4, 400)
         await ds.sleep(250)
         // The cancelled 150 ms timer must not stop the new drive either.
         expect(m.left.speedValue).toBe(0.4)
-        await r.stop()
+        await stop()
     })
 })
 
 describe("robot state", () => {
     test("comes from the parts, and counts calls", async () => {
         const m = memHardware()
-        const r = new Robot(m.hw)
-        await r.counted(async (a: number) => await r.setPan(a), -30)
-        await r.counted(async (on: boolean) => await r.setLed(on), true)
+        initRobot(m.hw)
+        await counted(async (a: number) => await setPan(a), -30)
+        await counted(async (on: boolean) => await setLed(on), true)
         m.press(true)
         m.setVolts(7.2)
-        const e = await failure(async () => await r.counted(async (a: number) => await r.setPan(a), 120))
+        const e = await failure(async () => await counted(async (a: number) => await setPan(a), 120))
         expect(e.code).toBe(Status.InvalidArgument)
         // other errors are rethrown as they are: the service runtime answers them `internal` with
         // their message (docs/protocol.md), so the firmware does not convert them itself
         let e2: any = undefined
         try {
-            await r.counted(async () => {
+            await counted(async () => {
                 throw new Error("boom")
             }, 0)
         } catch (x) {
@@ -185,7 +185,7 @@ describe("robot state", () => {
         }
         expect(e2 instanceof ServiceError).toBe(false)
         expect(e2.message).toBe("boom")
-        const s = await r.state()
+        const s = await state()
         expect(s.pan_angle).toBe(-30)
         expect(s.led_on).toBe(true)
         expect(s.button_pressed).toBe(true)
@@ -208,8 +208,8 @@ describe("robot state", () => {
 
 describe("diagnose (robot doctor's device side)", () => {
     test("check 0 identifies the hardware and its PWM pins", async () => {
-        const r = new Robot(memHardware().hw)
-        const d = await r.diagnose(0, 0)
+        initRobot(memHardware().hw)
+        const d = await diagnose(0, 0)
         expect(d.hardware).toBe("memory")
         expect(d.pwm_pins).toBe(3)
         expect(d.arduchip_revision).toBe(0x73)
@@ -217,17 +217,17 @@ describe("diagnose (robot doctor's device side)", () => {
     })
 
     test("check 1 reads the last picture in chunks and whole: both Adler-32 match zlib's", async () => {
-        const r = new Robot(memHardware().hw)
-        const none = await failure(async () => await r.diagnose(1, 100))
+        initRobot(memHardware().hw)
+        const none = await failure(async () => await diagnose(1, 100))
         expect(none.code).toBe(Status.InvalidArgument)
         expect(none.message.indexOf("take_picture") >= 0).toBe(true)
-        await r.takePicture(0, 80)
-        const d = await r.diagnose(1, 7)
+        await takePicture(0, 80)
+        const d = await diagnose(1, 7)
         expect(d.frame_length).toBe(1000)
         expect(d.sum_chunked).toBe(0x5467f264)
         expect(d.sum_whole).toBe(0x5467f264)
-        expect((await failure(async () => await r.diagnose(1, 0))).code).toBe(Status.InvalidArgument)
-        expect((await failure(async () => await r.diagnose(2, 10))).message.indexOf("check must be") >= 0).toBe(true)
+        expect((await failure(async () => await diagnose(1, 0))).code).toBe(Status.InvalidArgument)
+        expect((await failure(async () => await diagnose(2, 10))).message.indexOf("check must be") >= 0).toBe(true)
     })
 })
 

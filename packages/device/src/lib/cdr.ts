@@ -168,15 +168,21 @@ function utf16Units(s: string): number {
  * Buffers longer than 32 bytes given to `bytes()` are kept by reference, never copied, so do not
  * change such a Buffer until the message has been sent.
  * Throws ServiceError(InvalidArgument) for a value that does not fit its type or bound.
+ *
+ * Code size: the writing is done by the module functions after the class (writeBool, writeU32, …,
+ * `wAt`), which the generated codecs call; the methods call them. A method costs the image a
+ * prototype entry (about 11 bytes) whenever its name is called anywhere, where an unused function
+ * is dropped: with @devsWhenUsed, a firmware whose code calls only the functions carries no method.
  * @devsWhenUsed
  */
 export class CdrWriter {
-    private segs: Bytes[] = []
-    private lens: number[] = []
-    private base = 0
-    /** the current chunk; internal (the module-level writers of this file use it with `at()`) */
+    // (internal: the module-level writers of this file use these)
+    segs: Bytes[] = []
+    lens: number[] = []
+    base = 0
+    /** the current chunk; internal (the module-level writers of this file use it with `wAt()`) */
     buf: Buffer
-    private n = 0
+    n = 0
 
     constructor() {
         this.buf = Buffer.alloc(CHUNK)
@@ -188,162 +194,202 @@ export class CdrWriter {
     size(): number {
         return this.base + this.n
     }
-
-    /**
-     * Pads to `align` (relative to the end of the header) and reserves `size` bytes; returns their
-     * offset in this.buf, which it may replace: call it before reading this.buf
-     * (`this.buf[this.at(1, 1)] = v` would write into the previous chunk).
-     * Internal: public only for the module-level writers of this file.
-     */
+    /** `wAt` (internal) */
     at(align: number, size: number): number {
-        const pos = this.base + this.n
-        const pad = (align - ((pos - 4) & (align - 1))) & (align - 1)
-        const need = pad + size
-        if (!this.buf || this.n + need > this.buf.length) {
-            this.cut()
-            this.buf = Buffer.alloc(need > CHUNK ? need : CHUNK)
-        }
-        const o = this.n + pad
-        this.n = o + size
-        return o
+        return wAt(this, align, size)
     }
-
-    /** closes the current chunk as a segment */
-    private cut() {
-        if (this.buf && this.n > 0) {
-            this.segs.push(this.buf)
-            this.lens.push(this.n)
-            this.base += this.n
-        }
-        this.buf = null
-        this.n = 0
-    }
-
-    /**
-     * Throws InvalidArgument unless `v` is an integer in [lo, hi] (type name `t`). Internal: public
-     * only for the field-table codecs `robot gen` writes, which write the fixed-size integers in place.
-     */
+    /** `checkInt` (internal) */
     int(v: number, lo: number, hi: number, t: string, what: string) {
-        if (typeof v !== "number" || !(v >= lo && v <= hi) || Math.floor(v) !== v)
-            throw invalid(`${label(what, t)}: ${numText(v)} is not a ${t} (${lo} .. ${hi})`)
+        checkInt(v, lo, hi, t, what)
     }
-
     bool(v: boolean, what?: string) {
-        if (v !== true && v !== false) throw invalid(`${label(what, "bool")}: expected true or false, got ${v}`)
-        const o = this.at(1, 1)
-        this.buf[o] = v ? 1 : 0
+        writeBool(this, v, what)
     }
     /** uint8, and ROS 2 `byte` and `char` (one unsigned byte, 0 .. 255, a number) */
     u8(v: number, what?: string) {
-        this.int(v, 0, 255, "uint8", what)
-        const o = this.at(1, 1)
+        checkInt(v, 0, 255, "uint8", what)
+        const o = wAt(this, 1, 1)
         this.buf[o] = v
     }
     i8(v: number, what?: string) {
-        this.int(v, -128, 127, "int8", what)
-        const o = this.at(1, 1)
+        checkInt(v, -128, 127, "int8", what)
+        const o = wAt(this, 1, 1)
         this.buf.setAt(o, "i8", v)
     }
     u16(v: number, what?: string) {
-        this.int(v, 0, 65535, "uint16", what)
-        const o = this.at(2, 2)
+        checkInt(v, 0, 65535, "uint16", what)
+        const o = wAt(this, 2, 2)
         this.buf.setAt(o, "u16", v)
     }
     i16(v: number, what?: string) {
-        this.int(v, -32768, 32767, "int16", what)
-        const o = this.at(2, 2)
+        checkInt(v, -32768, 32767, "int16", what)
+        const o = wAt(this, 2, 2)
         this.buf.setAt(o, "i16", v)
     }
     u32(v: number, what?: string) {
-        this.int(v, 0, 4294967295, "uint32", what)
-        const o = this.at(4, 4)
-        this.buf.setAt(o, "u32", v)
+        writeU32(this, v, what)
     }
     i32(v: number, what?: string) {
-        this.int(v, -2147483648, 2147483647, "int32", what)
-        const o = this.at(4, 4)
+        checkInt(v, -2147483648, 2147483647, "int32", what)
+        const o = wAt(this, 4, 4)
         this.buf.setAt(o, "i32", v)
     }
     /** int64 from a number; only integers within +-(2^53-1) are accepted (docs/int64.md) */
     i64(v: number, what?: string) {
-        if (typeof v !== "number" || !(v >= -MAX_SAFE && v <= MAX_SAFE) || Math.floor(v) !== v)
-            throw notExact(label(what, "int64"), numText(v))
-        this.w64(v)
+        writeI64(this, v, what)
     }
     /** uint64 from a number; only integers 0 .. 2^53-1 are accepted (docs/int64.md) */
     u64(v: number, what?: string) {
-        if (typeof v !== "number" || !(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v)
-            throw notExact(label(what, "uint64"), numText(v))
-        this.w64(v)
-    }
-    private w64(v: number) {
-        // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
-        const hi = Math.floor(v / TWO32)
-        const o = this.at(8, 8)
-        this.buf.setAt(o, "u32", v - hi * TWO32)
-        this.buf.setAt(o + 4, "i32", hi)
+        writeU64(this, v, what)
     }
     /** float32; NaN and +-Infinity are written as such; finite values beyond the float32 range are refused */
     f32(v: number, what?: string) {
-        if (typeof v !== "number") throw invalid(`${label(what, "float32")}: expected a number, got ${v}`)
-        if (v > F32_MAX || v < -F32_MAX) {
-            if (v !== Infinity && v !== -Infinity) throw invalid(`${label(what, "float32")}: ${v} is outside the float32 range`)
-        }
-        const o = this.at(4, 4)
-        this.buf.setAt(o, "f32", v)
+        writeF32(this, v, what)
     }
     /** float64; NaN and +-Infinity are written as such */
     f64(v: number, what?: string) {
         if (typeof v !== "number") throw invalid(`${label(what, "float64")}: expected a number, got ${v}`)
-        const o = this.at(8, 8)
+        const o = wAt(this, 8, 8)
         this.buf.setAt(o, "f64", v)
     }
     /** string: UTF-8; `max` (if >= 0) bounds the UTF-8 byte count (`string<=N`) */
     string(v: string, max?: number, what?: string) {
-        if (typeof v !== "string") throw invalid(`${label(what, "string")}: expected a string, got ${v}`)
-        const n = v.byteLength
-        if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
-        const o = this.at(4, n + 5)
-        this.buf.setAt(o, "u32", n + 1)
-        if (n) this.buf.blitAt(o + 4, v, 0, n)
-        this.buf[o + 4 + n] = 0
+        writeString(this, v, max, what)
     }
     /** sequence length (T[] / T[<=max]); refuses n > max when max >= 0 */
     seqLen(n: number, max?: number, what?: string) {
-        checkBound(n, max, label(what, "sequence"), "elements")
-        this.u32(n, what)
+        writeSeqLen(this, n, max, what)
     }
     /** a uint8[]/byte[] sequence: u32 count, then the bytes; a ByteSource (or a long Buffer) is referenced, not copied */
     bytes(v: Bytes, max?: number, what?: string) {
-        if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
-        this.seqLen(v.length, max, what)
-        this.raw(v)
+        writeBytes(this, v, max, what)
     }
-    /** appends bytes without count or alignment; internal: public only for `writeFixedBytes` */
+    /** appends bytes without count or alignment */
     raw(v: Bytes) {
-        const n = v.length
-        if (n === 0) return
-        if (n <= COPY_LIMIT && isBuffer(v)) {
-            const o = this.at(1, n)
-            this.buf.blitAt(o, v as Buffer, 0, n)
-            return
-        }
-        this.cut()
-        this.segs.push(v)
-        this.lens.push(n)
-        this.base += n
+        writeRaw(this, v)
     }
     /** A nested message; refuses a missing value. */
     msg<T>(c: MessageCodec<T>, v: T, what?: string) {
-        if (!v) throw invalid(`${label(what, c.name)}: missing ${c.name}`)
-        c.encode(this, v)
+        writeMsg(this, c, v, what)
     }
-
     /** The encoded message. Its `read(offset, length)` serves any range, any number of times. */
     finish(): ByteSource {
-        this.cut()
-        return new Segments(this.segs, this.lens, this.base)
+        return finishMessage(this)
     }
+}
+
+/**
+ * Pads `w` to `align` (relative to the end of the header) and reserves `size` bytes; returns their
+ * offset in w.buf, which it may replace: call it before reading w.buf
+ * (`w.buf[wAt(w, 1, 1)] = v` would write into the previous chunk).
+ */
+export function wAt(w: CdrWriter, align: number, size: number): number {
+    const pos = w.base + w.n
+    const pad = (align - ((pos - 4) & (align - 1))) & (align - 1)
+    const need = pad + size
+    if (!w.buf || w.n + need > w.buf.length) {
+        cut(w)
+        w.buf = Buffer.alloc(need > CHUNK ? need : CHUNK)
+    }
+    const o = w.n + pad
+    w.n = o + size
+    return o
+}
+
+/** closes the current chunk of `w` as a segment */
+function cut(w: CdrWriter) {
+    if (w.buf && w.n > 0) {
+        w.segs.push(w.buf)
+        w.lens.push(w.n)
+        w.base += w.n
+    }
+    w.buf = null
+    w.n = 0
+}
+
+/**
+ * Throws InvalidArgument unless `v` is an integer in [lo, hi] (type name `t`): the range check of
+ * every integer writer (the generated codecs write the fixed-size integers in place after it).
+ */
+export function checkInt(v: number, lo: number, hi: number, t: string, what: string) {
+    if (typeof v !== "number" || !(v >= lo && v <= hi) || Math.floor(v) !== v)
+        throw invalid(`${label(what, t)}: ${numText(v)} is not a ${t} (${lo} .. ${hi})`)
+}
+export function writeBool(w: CdrWriter, v: boolean, what?: string) {
+    if (v !== true && v !== false) throw invalid(`${label(what, "bool")}: expected true or false, got ${v}`)
+    const o = wAt(w, 1, 1)
+    w.buf[o] = v ? 1 : 0
+}
+export function writeU32(w: CdrWriter, v: number, what?: string) {
+    checkInt(v, 0, 4294967295, "uint32", what)
+    const o = wAt(w, 4, 4)
+    w.buf.setAt(o, "u32", v)
+}
+export function writeI64(w: CdrWriter, v: number, what?: string) {
+    if (typeof v !== "number" || !(v >= -MAX_SAFE && v <= MAX_SAFE) || Math.floor(v) !== v)
+        throw notExact(label(what, "int64"), numText(v))
+    w64(w, v)
+}
+export function writeU64(w: CdrWriter, v: number, what?: string) {
+    if (typeof v !== "number" || !(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v)
+        throw notExact(label(what, "uint64"), numText(v))
+    w64(w, v)
+}
+function w64(w: CdrWriter, v: number) {
+    // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
+    const hi = Math.floor(v / TWO32)
+    const o = wAt(w, 8, 8)
+    w.buf.setAt(o, "u32", v - hi * TWO32)
+    w.buf.setAt(o + 4, "i32", hi)
+}
+export function writeF32(w: CdrWriter, v: number, what?: string) {
+    if (typeof v !== "number") throw invalid(`${label(what, "float32")}: expected a number, got ${v}`)
+    if (v > F32_MAX || v < -F32_MAX) {
+        if (v !== Infinity && v !== -Infinity) throw invalid(`${label(what, "float32")}: ${v} is outside the float32 range`)
+    }
+    const o = wAt(w, 4, 4)
+    w.buf.setAt(o, "f32", v)
+}
+export function writeString(w: CdrWriter, v: string, max?: number, what?: string) {
+    if (typeof v !== "string") throw invalid(`${label(what, "string")}: expected a string, got ${v}`)
+    const n = v.byteLength
+    if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
+    const o = wAt(w, 4, n + 5)
+    const b = w.buf
+    b.setAt(o, "u32", n + 1)
+    if (n) b.blitAt(o + 4, v, 0, n)
+    b[o + 4 + n] = 0
+}
+function writeSeqLen(w: CdrWriter, n: number, max?: number, what?: string) {
+    checkBound(n, max, label(what, "sequence"), "elements")
+    writeU32(w, n, what)
+}
+export function writeBytes(w: CdrWriter, v: Bytes, max?: number, what?: string) {
+    if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
+    writeSeqLen(w, v.length, max, what)
+    writeRaw(w, v)
+}
+function writeRaw(w: CdrWriter, v: Bytes) {
+    const n = v.length
+    if (n === 0) return
+    if (n <= COPY_LIMIT && isBuffer(v)) {
+        const o = wAt(w, 1, n)
+        w.buf.blitAt(o, v as Buffer, 0, n)
+        return
+    }
+    cut(w)
+    w.segs.push(v)
+    w.lens.push(n)
+    w.base += n
+}
+export function writeMsg<T>(w: CdrWriter, c: MessageCodec<T>, v: T, what?: string) {
+    if (!v) throw invalid(`${label(what, c.name)}: missing ${c.name}`)
+    c.encode(w, v)
+}
+/** The message `w` wrote. Its `read(offset, length)` serves any range, any number of times. */
+export function finishMessage(w: CdrWriter): ByteSource {
+    cut(w)
+    return new Segments(w.segs, w.lens, w.base)
 }
 
 /**
@@ -395,6 +441,8 @@ export class Segments implements ByteSource {
  * Reads one message from `buf` (which must start with the 00 01 header). Decoded strings and
  * byte arrays are copies. Throws ServiceError(InvalidArgument): "truncated at byte N", a bound
  * exceeded, a 64-bit value the device cannot hold exactly, invalid UTF-8, a bool byte other than 0/1.
+ * The reading is done by the module functions after the class (readBool, readU32, …, `rAt`), as
+ * for CdrWriter.
  * @devsWhenUsed
  */
 export class CdrReader {
@@ -412,120 +460,144 @@ export class CdrReader {
     remaining(): number {
         return this.buf.length - this.pos
     }
-
-    /**
-     * Skips the padding to `align` and `size` bytes; returns their offset in this.buf. Throws
-     * "truncated at byte N" if they are not there. Internal: public only for the module-level readers.
-     */
+    /** `rAt` (internal) */
     at(align: number, size: number): number {
-        const pad = (align - ((this.pos - 4) & (align - 1))) & (align - 1)
-        const o = this.pos + pad
-        if (o + size > this.buf.length) throw invalid(`truncated at byte ${this.buf.length} (${size} more needed at ${o})`)
-        this.pos = o + size
-        return o
+        return rAt(this, align, size)
     }
-
     /** checks that the message used the whole buffer (up to 3 bytes of padding are allowed) */
-    done() {
+    end() {
         const extra = this.buf.length - this.pos
         if (extra > 3) throw invalid(`${extra} bytes left over after the message`)
     }
-
     bool(what?: string): boolean {
-        const b = this.buf[this.at(1, 1)]
-        if (b > 1) throw invalid(`${label(what, "bool")}: bool byte is ${b}, expected 0 or 1`)
-        return b === 1
+        return readBool(this, what)
     }
     /** uint8, and ROS 2 `byte` and `char` */
     u8(): number {
-        return this.buf[this.at(1, 1)]
+        return this.buf[rAt(this, 1, 1)]
     }
     i8(): number {
-        return this.buf.getAt(this.at(1, 1), "i8")
+        return this.buf.getAt(rAt(this, 1, 1), "i8")
     }
     u16(): number {
-        return this.buf.getAt(this.at(2, 2), "u16")
+        return this.buf.getAt(rAt(this, 2, 2), "u16")
     }
     i16(): number {
-        return this.buf.getAt(this.at(2, 2), "i16")
+        return this.buf.getAt(rAt(this, 2, 2), "i16")
     }
     u32(): number {
-        return this.buf.getAt(this.at(4, 4), "u32")
+        return readU32(this)
     }
     i32(): number {
-        return this.buf.getAt(this.at(4, 4), "i32")
+        return this.buf.getAt(rAt(this, 4, 4), "i32")
     }
     /** int64 as a number; refuses values outside +-(2^53-1) (docs/int64.md) */
     i64(what?: string): number {
-        const o = this.at(8, 8)
-        const lo = this.buf.getAt(o, "u32")
-        const hi = this.buf.getAt(o + 4, "i32")
-        if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0)) {
-            const uhi = this.buf.getAt(o + 4, "u32")
-            let text: string
-            if (hi < 0) {
-                // two's complement: -(2^64 - v)
-                const nlo = lo === 0 ? 0 : TWO32 - lo
-                const nhi = 4294967295 - uhi + (lo === 0 ? 1 : 0)
-                text = "-" + u64Text(nhi, nlo)
-            } else text = u64Text(uhi, lo)
-            throw notExact(label(what, "int64"), text)
-        }
-        return hi * TWO32 + lo
+        return readI64(this, what)
     }
     /** uint64 as a number; refuses values above 2^53-1 (docs/int64.md) */
     u64(what?: string): number {
-        const o = this.at(8, 8)
-        const lo = this.buf.getAt(o, "u32")
-        const hi = this.buf.getAt(o + 4, "u32")
-        if (hi >= HI_LIMIT) throw notExact(label(what, "uint64"), u64Text(hi, lo))
-        return hi * TWO32 + lo
+        return readU64(this, what)
     }
     f32(): number {
-        return this.buf.getAt(this.at(4, 4), "f32")
+        return this.buf.getAt(rAt(this, 4, 4), "f32")
     }
     f64(): number {
-        return this.buf.getAt(this.at(8, 8), "f64")
+        return this.buf.getAt(rAt(this, 8, 8), "f64")
     }
     /** string (UTF-8, NUL-terminated on the wire); `max` (if >= 0) bounds the byte count */
     string(max?: number, what?: string): string {
-        const len = this.u32()
-        if (len === 0) return "" // some writers send an empty string without its NUL
-        const n = len - 1
-        if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
-        const o = this.at(1, len)
-        const b = this.buf
-        if (b[o + n] !== 0) throw invalid(`${label(what, "string")}: string is not NUL-terminated`)
-        if (n === 0) return ""
-        const raw = b.slice(o, o + n)
-        const s = raw.toString("utf-8")
-        // the VM replaces invalid sequences with U+FFFD: re-encode and compare to refuse them
-        if (s.byteLength !== n || (s.indexOf("\uFFFD") >= 0 && Buffer.from(s).toString("hex") !== raw.toString("hex")))
-            throw invalid(`${label(what, "string")}: string is not valid UTF-8`)
-        return s
+        return readString(this, max, what)
     }
     /** sequence length; refuses n > max (max >= 0) and counts longer than the bytes left */
     seqLen(max?: number, what?: string): number {
-        const n = this.u32()
-        checkBound(n, max, label(what, "sequence"), "elements")
-        if (n > this.buf.length - this.pos) throw invalid(`truncated at byte ${this.buf.length} (${label(what, "sequence")} claims ${n} elements)`)
-        return n
+        return readSeqLen(this, max, what)
     }
     /** a uint8[]/byte[] sequence, copied out of the input (the `tail` as it is: never copied) */
     bytes(max?: number, what?: string): Bytes {
-        const t = this.tail
-        if (t) {
-            // its count ends `buf`
-            const c = this.u32()
-            checkBound(c, max, label(what, "sequence"), "elements")
-            if (c !== t.length || this.pos !== this.buf.length) throw invalid(`${label(what, "bytes")}: count ${c}, ${t.length} bytes follow`)
-            this.tail = null
-            return t
-        }
-        const n = this.seqLen(max, what)
-        const o = this.at(1, n)
-        return this.buf.slice(o, o + n)
+        return readBytes(this, max, what)
     }
+}
+
+/**
+ * Skips the padding to `align` and `size` bytes; returns their offset in r.buf. Throws
+ * "truncated at byte N" if they are not there.
+ */
+export function rAt(r: CdrReader, align: number, size: number): number {
+    const pad = (align - ((r.pos - 4) & (align - 1))) & (align - 1)
+    const o = r.pos + pad
+    if (o + size > r.buf.length) throw invalid(`truncated at byte ${r.buf.length} (${size} more needed at ${o})`)
+    r.pos = o + size
+    return o
+}
+export function readBool(r: CdrReader, what?: string): boolean {
+    const b = r.buf[rAt(r, 1, 1)]
+    if (b > 1) throw invalid(`${label(what, "bool")}: bool byte is ${b}, expected 0 or 1`)
+    return b === 1
+}
+export function readU32(r: CdrReader): number {
+    return r.buf.getAt(rAt(r, 4, 4), "u32")
+}
+export function readI64(r: CdrReader, what?: string): number {
+    const o = rAt(r, 8, 8)
+    const b = r.buf
+    const lo = b.getAt(o, "u32")
+    const hi = b.getAt(o + 4, "i32")
+    if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0)) {
+        const uhi = b.getAt(o + 4, "u32")
+        let text: string
+        if (hi < 0) {
+            // two's complement: -(2^64 - v)
+            const nlo = lo === 0 ? 0 : TWO32 - lo
+            const nhi = 4294967295 - uhi + (lo === 0 ? 1 : 0)
+            text = "-" + u64Text(nhi, nlo)
+        } else text = u64Text(uhi, lo)
+        throw notExact(label(what, "int64"), text)
+    }
+    return hi * TWO32 + lo
+}
+export function readU64(r: CdrReader, what?: string): number {
+    const o = rAt(r, 8, 8)
+    const lo = r.buf.getAt(o, "u32")
+    const hi = r.buf.getAt(o + 4, "u32")
+    if (hi >= HI_LIMIT) throw notExact(label(what, "uint64"), u64Text(hi, lo))
+    return hi * TWO32 + lo
+}
+export function readString(r: CdrReader, max?: number, what?: string): string {
+    const len = readU32(r)
+    if (len === 0) return "" // some writers send an empty string without its NUL
+    const n = len - 1
+    if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
+    const o = rAt(r, 1, len)
+    const b = r.buf
+    if (b[o + n] !== 0) throw invalid(`${label(what, "string")}: string is not NUL-terminated`)
+    if (n === 0) return ""
+    const raw = b.slice(o, o + n)
+    const s = raw.toString("utf-8")
+    // the VM replaces invalid sequences with U+FFFD: re-encode and compare to refuse them
+    if (s.byteLength !== n || (s.indexOf("\uFFFD") >= 0 && Buffer.from(s).toString("hex") !== raw.toString("hex")))
+        throw invalid(`${label(what, "string")}: string is not valid UTF-8`)
+    return s
+}
+function readSeqLen(r: CdrReader, max?: number, what?: string): number {
+    const n = readU32(r)
+    checkBound(n, max, label(what, "sequence"), "elements")
+    if (n > r.buf.length - r.pos) throw invalid(`truncated at byte ${r.buf.length} (${label(what, "sequence")} claims ${n} elements)`)
+    return n
+}
+export function readBytes(r: CdrReader, max?: number, what?: string): Bytes {
+    const t = r.tail
+    if (t) {
+        // its count ends `buf`
+        const c = readU32(r)
+        checkBound(c, max, label(what, "sequence"), "elements")
+        if (c !== t.length || r.pos !== r.buf.length) throw invalid(`${label(what, "bytes")}: count ${c}, ${t.length} bytes follow`)
+        r.tail = null
+        return t
+    }
+    const n = readSeqLen(r, max, what)
+    const o = rAt(r, 1, n)
+    return r.buf.slice(o, o + n)
 }
 
 
@@ -541,7 +613,7 @@ export function writeWstring(w: CdrWriter, v: string, max?: number, what?: strin
     if (typeof v !== "string") throw invalid(`${label(what, "wstring")}: expected a string, got ${v}`)
     const n = utf16Units(v)
     if (max >= 0 && n > max) throw invalid(`${label(what, "wstring")}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
-    let o = w.at(4, 4 + 4 * n)
+    let o = wAt(w, 4, 4 + 4 * n)
     const b = w.buf
     b.setAt(o, "u32", n)
     for (let i = 0; i < v.length; i++) {
@@ -561,23 +633,23 @@ export function writeWstring(w: CdrWriter, v: string, max?: number, what?: strin
 export function writeFixedBytes(w: CdrWriter, v: Bytes, len: number, what?: string) {
     if (!v || typeof v.length !== "number") throw invalid(`${label(what, "bytes")}: expected a Buffer or ByteSource, got ${v}`)
     checkFixed(v.length, len, label(what, "array"))
-    w.raw(v)
+    writeRaw(w, v)
 }
 /** One primitive of kind `k` (strings: `max` bounds each string); the element writer of `writeArr`. */
 function writePrim(w: CdrWriter, k: K, v: any, max?: number, what?: string) {
     switch (k) {
-        case K.Bool: return w.bool(v, what)
+        case K.Bool: return writeBool(w, v, what)
         case K.U8: return w.u8(v, what)
         case K.I8: return w.i8(v, what)
         case K.U16: return w.u16(v, what)
         case K.I16: return w.i16(v, what)
-        case K.U32: return w.u32(v, what)
+        case K.U32: return writeU32(w, v, what)
         case K.I32: return w.i32(v, what)
-        case K.I64: return w.i64(v, what)
-        case K.U64: return w.u64(v, what)
-        case K.F32: return w.f32(v, what)
+        case K.I64: return writeI64(w, v, what)
+        case K.U64: return writeU64(w, v, what)
+        case K.F32: return writeF32(w, v, what)
         case K.F64: return w.f64(v, what)
-        case K.Str: return w.string(v, max, what)
+        case K.Str: return writeString(w, v, max, what)
         default: return writeWstring(w, v, max, what)
     }
 }
@@ -592,11 +664,11 @@ export function writeArr(w: CdrWriter, k: K, v: any[], len: number, max: number,
     if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
     const n = v.length
     if (len >= 0) checkFixed(n, len, label(what, "array"))
-    else w.seqLen(n, max, what)
+    else writeSeqLen(w, n, max, what)
     if (n === 0) return
     if (k <= K.I32 || k === K.F32 || k === K.F64) {
         const size = SIZE[k]
-        const o = w.at(size, size * n)
+        const o = wAt(w, size, size * n)
         const b = w.buf
         // one loop per kind with a single check per element: the VM's watchdog counts every
         // jump and call, about 10000 between two yields; the bit tricks test type, integrality
@@ -676,7 +748,7 @@ export function writeArr(w: CdrWriter, k: K, v: any[], len: number, max: number,
 export function writeArrC<T>(w: CdrWriter, c: MessageCodec<T>, v: T[], len: number, max: number, what?: string) {
     if (!Array.isArray(v)) throw invalid(`${label(what, "array")}: expected an array, got ${v}`)
     if (len >= 0) checkFixed(v.length, len, label(what, "array"))
-    else w.seqLen(v.length, max, what)
+    else writeSeqLen(w, v.length, max, what)
     for (let i = 0; i < v.length; i++) c.encode(w, v[i])
 }
 
@@ -685,10 +757,10 @@ export function writeArrC<T>(w: CdrWriter, c: MessageCodec<T>, v: T[], len: numb
  * InvalidArgument: truncated, a bound exceeded, a code unit above 0xffff, a lone surrogate.
  */
 export function readWstring(r: CdrReader, max?: number, what?: string): string {
-    const n = r.u32()
+    const n = readU32(r)
     const w = label(what, "wstring")
     if (max >= 0 && n > max) throw invalid(`${w}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
-    let o = r.at(4, 4 * n)
+    let o = rAt(r, 4, 4 * n)
     const b = r.buf
     let s = ""
     for (let i = 0; i < n; i++, o += 4) {
@@ -707,24 +779,24 @@ export function readWstring(r: CdrReader, max?: number, what?: string): string {
 }
 /** A fixed uint8[len]/byte[len] array, copied out of the input; throws InvalidArgument if truncated. */
 export function readFixedBytes(r: CdrReader, len: number): Buffer {
-    const o = r.at(1, len)
+    const o = rAt(r, 1, len)
     return r.buf.slice(o, o + len)
 }
 /** One primitive of kind `k`; the element reader of `readArr`. */
 function readPrim(r: CdrReader, k: K, max?: number, what?: string): any {
     switch (k) {
-        case K.Bool: return r.bool(what)
+        case K.Bool: return readBool(r, what)
         case K.U8: return r.u8()
         case K.I8: return r.i8()
         case K.U16: return r.u16()
         case K.I16: return r.i16()
-        case K.U32: return r.u32()
+        case K.U32: return readU32(r)
         case K.I32: return r.i32()
-        case K.I64: return r.i64(what)
-        case K.U64: return r.u64(what)
+        case K.I64: return readI64(r, what)
+        case K.U64: return readU64(r, what)
         case K.F32: return r.f32()
         case K.F64: return r.f64()
-        case K.Str: return r.string(max, what)
+        case K.Str: return readString(r, max, what)
         default: return readWstring(r, max, what)
     }
 }
@@ -734,12 +806,12 @@ function readPrim(r: CdrReader, k: K, max?: number, what?: string): any {
  * Throws InvalidArgument: truncated, a bound exceeded, a bad bool byte ("<what>[i]: ...") or element.
  */
 export function readArr(r: CdrReader, k: K, len: number, max: number, what?: string, elemMax?: number): any[] {
-    const n = len >= 0 ? len : r.seqLen(max, what)
+    const n = len >= 0 ? len : readSeqLen(r, max, what)
     const out: any[] = []
     if (n === 0) return out
     if (k <= K.I32 || k === K.F32 || k === K.F64) {
         const size = SIZE[k]
-        const o = r.at(size, size * n)
+        const o = rAt(r, size, size * n)
         const b = r.buf
         // one loop per kind (see writeArr: the watchdog counts jumps and calls)
         switch (k) {
@@ -781,7 +853,7 @@ export function readArr(r: CdrReader, k: K, len: number, max: number, what?: str
 }
 /** An array of messages (same `len`/`max` rules as `readArr`); throws like `readArr` and `c.decode`. */
 export function readArrC<T>(r: CdrReader, c: MessageCodec<T>, len: number, max: number, what?: string): T[] {
-    const n = len >= 0 ? len : r.seqLen(max, what)
+    const n = len >= 0 ? len : readSeqLen(r, max, what)
     const out: T[] = []
     for (let i = 0; i < n; i++) out.push(c.decode(r))
     return out
@@ -790,8 +862,8 @@ export function readArrC<T>(r: CdrReader, c: MessageCodec<T>, len: number, max: 
 /** Encodes `v` as a whole message (header included). */
 export function encodeMessage<T>(c: MessageCodec<T>, v: T): ByteSource {
     const w = new CdrWriter()
-    w.msg(c, v)
-    return w.finish()
+    writeMsg(w, c, v)
+    return finishMessage(w)
 }
 
 // Field codecs: the generated codecs are field tables (host/codegen/device.ts, the `__Rec` of each
@@ -846,7 +918,9 @@ export function serviceType<Req, Res>(name: string, hash: number, request: Messa
 export function decodeMessage<T>(c: MessageCodec<T>, buf: Buffer, tail?: Bytes): T {
     const r = new CdrReader(buf, tail)
     const v = c.decode(r)
-    r.done()
+    // the whole buffer used (up to 3 bytes of padding are allowed), as CdrReader.end checks
+    const extra = buf.length - r.pos
+    if (extra > 3) throw invalid(`${extra} bytes left over after the message`)
     return v
 }
 

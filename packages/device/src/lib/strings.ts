@@ -5,16 +5,15 @@
 // the low numbers; left to themselves they would be met inside the library's functions, which the
 // program's own statements reach last, after the robot's strings (-672 bytes in the robot firmware,
 // docs/benchmarks.md "Firmware code size"). Most used first (counted in the robot firmware): the
-// call runtime's fields, CdrWriter/CdrReader methods the generated codecs call, and the fields of
+// call runtime's fields and the fields of
 // DeviceScript's own timers and events that every image carries. A name no longer used costs nothing
 // but a number.
-"buf"; "s"; "out"; "state"; "u32"; "at"; "f32"; "u8"; "sendOff"; "ctx"; "res"; "tail"; "got"; "bool"
-"msg"; "req"; "entry"; "period"; "t"; "used"; "err"; "when"; "ann"; "n"; "u16"; "wake"; "announce"
-"emit"; "emitter"; "lens"; "segs"; "seq"; "total"; "budget"; "i64"; "q"; "resultDue"; "transient"
-"base"; "cancelled"; "cost"; "fiber"; "handlers"; "pos"; "qBytes"; "running"; "/"; "bytes"
-"listVersion"; "statusDue"; "u64"; "called"; "deadline"; "gen"; "gone"; "int"; "isGone"; "killAt"
-"maxSessions"; "queue"; "reason"; "rr"; "settle"; "status"; "topic"; "_changeHandlers"; "_report"
-"ackAt"; "annTimer"; "cancel"; "cut"; "hash"; "i32"; "maxInFlight"; "maxRequestBytes"
-"maxResponseBytes"; "policy"; "released"; "resultSent"; "send"; "seqLen"; "sequence"; "win"
-"_reportHandlers"; "compact"; "dropped"; "elements"; "errAt"; "len"; "links"; "nackAt"; "online"
-"pre"; "retentionMs"; "shared"; "w64"
+"buf"; "s"; "out"; "state"; "sendOff"; "ctx"; "res"; "tail"; "got"; "bool"; "msg"; "req"; "entry"
+"period"; "t"; "used"; "err"; "when"; "ann"; "n"; "wake"; "announce"; "emit"; "emitter"; "lens"
+"segs"; "seq"; "total"; "budget"; "q"; "resultDue"; "transient"; "base"; "cancelled"; "cost"
+"fiber"; "handlers"; "pos"; "qBytes"; "running"; "/"; "bytes"; "listVersion"; "statusDue"; "called"
+"deadline"; "gen"; "gone"; "killAt"; "maxSessions"; "queue"; "reason"; "rr"; "status"; "topic"
+"_changeHandlers"; "_report"; "ackAt"; "annTimer"; "cancel"; "hash"; "maxInFlight"
+"maxRequestBytes"; "maxResponseBytes"; "policy"; "released"; "resultSent"; "send"; "sequence"; "win"
+"_reportHandlers"; "dropped"; "elements"; "errAt"; "len"; "links"; "nackAt"; "online"; "pre"
+"retentionMs"; "shared"

@@ -8,9 +8,9 @@
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
 import * as ds from "@devicescript/core"
-import { CdrWriter, Segments, decodeMessage } from "../lib/cdr"
+import { CdrWriter, Segments, decodeMessage, finishMessage } from "../lib/cdr"
 import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, PIECE_BITS, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
+import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, PIECE_BITS, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -179,7 +179,7 @@ function msgBytes(msg: string): Buffer {
 
 /** answers a call that never ran and never will */
 export function reject(s: Session, seq: number, status: number, msg: string) {
-    if (!s.settle(seq)) {
+    if (!settle(s, seq)) {
         dropSession(s)
         return
     }
@@ -238,7 +238,12 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
     // one, never stops the others (test: services_hostloss.test.ts)
     const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
-    if (used + need > limit) reclaim(need, limit)
+    // (frees answered calls that are not streaming, oldest first, until the request fits)
+    if (used + need > limit)
+        for (const c of calls.slice()) {
+            if (used + need <= limit) break
+            if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) forget(c)
+        }
     if (used + need > limit) {
         bounce(s, seq, Status.Busy)
         return
@@ -273,19 +278,11 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     else due(c, CallState.Receiving)
 }
 
-/** frees answered calls that are not streaming, oldest first, until `need` more bytes fit `limit` */
-function reclaim(need: number, limit: number) {
-    for (const c of calls.slice()) {
-        if (used + need <= limit) return
-        if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) forget(c)
-    }
-}
-
 // ---------------------------------------------------------------- request data
 export function onData(s: Session, seq: number, off: number, d: Buffer, db: number, n: number) {
     const c = find(s, seq)
     if (!c) {
-        if (!s.isGone(seq)) statusOf(s, seq, CallState.Unknown)
+        if (!isGone(s, seq)) statusOf(s, seq, CallState.Unknown)
         return
     }
     // (a late duplicate)
@@ -398,14 +395,6 @@ function run(c: Call) {
     c.fiber = runCall.start(c)
 }
 
-/** the next queued calls of `e` that may run now */
-function next(e: Entry) {
-    while (e.queue.length > 0 && (e.policy === Policy.Parallel || e.running === 0)) {
-        const c = e.queue.shift()
-        if (c.state === CallState.Queued) run(c)
-    }
-}
-
 /** handlers released before they returned, until they return or are terminated */
 export const lingering: Call[] = []
 
@@ -424,7 +413,12 @@ function releaseSlot(c: Call, lingers: boolean) {
         lingering.push(c)
         used += CALL_COST
     }
-    next(c.entry)
+    // the next queued calls of its service that may run now
+    const e = c.entry
+    while (e.queue.length > 0 && (e.policy === Policy.Parallel || e.running === 0)) {
+        const q = e.queue.shift()
+        if (q.state === CallState.Queued) run(q)
+    }
 }
 
 /** the handler of `c` returned or was terminated: its lingering charge ends */
@@ -462,7 +456,7 @@ async function runCall(c: Call) {
         try {
             const w = new CdrWriter()
             c.entry.type.response.encode(w, res)
-            src = w.finish()
+            src = finishMessage(w)
         } catch (e) {
             throw new ServiceError(Status.Internal, "response: " + errText(e))
         }
@@ -559,7 +553,7 @@ function forget(c: Call, why?: string) {
     c.ctx.cancel(why || "forgotten")
     if (c.state === CallState.Queued) unqueue(c)
     if (c.state === CallState.Running) releaseSlot(c, true)
-    if (!why && !c.s.settle(c.seq)) dropSession(c.s)
+    if (!why && !settle(c.s, c.seq)) dropSession(c.s)
 }
 
 // ---------------------------------------------------------------- host records
@@ -569,14 +563,14 @@ export function onCancel(s: Session, seq: number) {
     if (c) forget(c, "cancelled by the caller")
     // settled with or without a call (one settle for both: smaller code): a CALL still on its
     // way must never run
-    if (!s.settle(seq)) dropSession(s)
+    if (!settle(s, seq)) dropSession(s)
 }
 
 export function onDone(s: Session, seq: number) {
     const c = find(s, seq)
     if (!c) {
         unrefuse(s, seq, seq)
-        if (!s.settle(seq)) dropSession(s)
+        if (!settle(s, seq)) dropSession(s)
     } else if (c.state === CallState.Done) forget(c)
 }
 
@@ -588,7 +582,7 @@ export function onPoll(s: Session, seq: number, have: number) {
                 s.out.transient(Kind.RESULT, r.body)
                 return
             }
-        statusOf(s, seq, s.isGone(seq) ? CallState.Gone : CallState.Unknown)
+        statusOf(s, seq, isGone(s, seq) ? CallState.Gone : CallState.Unknown)
     }
     else if (c.state !== CallState.Done) due(c, c.state)
     else if (c.status !== Status.Ok) {
@@ -603,7 +597,7 @@ export function ack(s: Session, ack: number) {
     if (ack <= s.floor) return
     // the floor first: forgetting the calls below it must not add settled ranges (many at
     // once overflowed the range list and cost the host its session)
-    s.ackTo(ack)
+    ackTo(s, ack)
     unrefuse(s, 0, s.floor)
     for (const c of calls.slice()) if (c.s === s && c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
 }
@@ -638,6 +632,11 @@ export function sweep() {
     }
 }
 
+/**
+ * A small answer as one buffer. A function of its own, not a closure inside runCall: with the
+ * closure there, conformance "deadlines" ran out of heap (likely: the closure keeps runCall's frame
+ * alive for as long as the answer is kept).
+ */
 function bufferSource(b: Buffer): ByteSource {
     return {
         length: b.length,

@@ -136,58 +136,59 @@ export class Session {
     constructor(public id: number, public nonce: number, public out: Out) {
         this.used = ds.millis()
     }
+}
 
-    isGone(seq: number): boolean {
-        if (seq <= this.floor) return true
-        const g = this.gone
-        for (let i = 0; i < g.length; i += 2) if (seq >= g[i] && seq <= g[i + 1]) return true
-        return false
+// (the sessions' settled seqs: module functions, not methods, as every method costs a prototype entry)
+export function isGone(s: Session, seq: number): boolean {
+    if (seq <= s.floor) return true
+    const g = s.gone
+    for (let i = 0; i < g.length; i += 2) if (seq >= g[i] && seq <= g[i + 1]) return true
+    return false
+}
+
+/** Marks `seq` settled in `s`; false when the ranges overflow (the session must then be given up). */
+export function settle(s: Session, seq: number): boolean {
+    if (isGone(s, seq)) return true
+    const g = s.gone
+    let i = 0
+    while (i < g.length && g[i] < seq) i += 2
+    // i: first range starting after seq; the one before may end at seq - 1
+    const joinPrev = i > 0 && g[i - 1] === seq - 1
+    const joinNext = i < g.length && g[i] === seq + 1
+    if (joinPrev && joinNext) {
+        g[i - 1] = g[i + 1]
+        g.insert(i, -2)
+    } else if (joinPrev) g[i - 1] = seq
+    else if (joinNext) g[i] = seq
+    else {
+        g.insert(i, 2)
+        g[i] = seq
+        g[i + 1] = seq
     }
+    compact(s)
+    return g.length <= 2 * MAX_RANGES
+}
 
-    /** Marks `seq` settled; false when the ranges overflow (the session must then be given up). */
-    settle(seq: number): boolean {
-        if (this.isGone(seq)) return true
-        const g = this.gone
-        let i = 0
-        while (i < g.length && g[i] < seq) i += 2
-        // i: first range starting after seq; the one before may end at seq - 1
-        const joinPrev = i > 0 && g[i - 1] === seq - 1
-        const joinNext = i < g.length && g[i] === seq + 1
-        if (joinPrev && joinNext) {
-            g[i - 1] = g[i + 1]
-            g.insert(i, -2)
-        } else if (joinPrev) g[i - 1] = seq
-        else if (joinNext) g[i] = seq
-        else {
-            g.insert(i, 2)
-            g[i] = seq
-            g[i + 1] = seq
+/** The host promises never to send anything about seqs <= `ack` again. */
+export function ackTo(s: Session, ack: number) {
+    if (ack <= s.floor) return
+    s.floor = ack
+    const g = s.gone
+    while (g.length > 0 && g[0] <= ack) {
+        if (g[1] > ack) {
+            g[0] = ack + 1
+            break
         }
-        this.compact()
-        return g.length <= 2 * MAX_RANGES
+        g.insert(0, -2)
     }
+    compact(s)
+}
 
-    /** The host promises never to send anything about seqs <= `ack` again. */
-    ackTo(ack: number) {
-        if (ack <= this.floor) return
-        this.floor = ack
-        const g = this.gone
-        while (g.length > 0 && g[0] <= ack) {
-            if (g[1] > ack) {
-                g[0] = ack + 1
-                break
-            }
-            g.insert(0, -2)
-        }
-        this.compact()
-    }
-
-    private compact() {
-        const g = this.gone
-        while (g.length > 0 && g[0] === this.floor + 1) {
-            this.floor = g[1]
-            g.insert(0, -2)
-        }
+function compact(s: Session) {
+    const g = s.gone
+    while (g.length > 0 && g[0] === s.floor + 1) {
+        s.floor = g[1]
+        g.insert(0, -2)
     }
 }
 

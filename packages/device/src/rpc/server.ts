@@ -6,7 +6,7 @@
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
-import { Entry, Out, Session, cfg, errText } from "./core"
+import { Entry, Out, Session, cfg, errText, isGone } from "./core"
 import { Sender } from "./sender"
 import { Kind, Limit, RecMin, RecOff, Status } from "./wire"
 
@@ -249,7 +249,7 @@ function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: 
 function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
     // session, seq, ack and timeoutMs are at the same offsets in CALL and CALLX
     ack(s, d.getAt(b + RecOff.CallAck, "u32"))
-    if (s.isGone(seq) || find(s, seq)) {
+    if (isGone(s, seq) || find(s, seq)) {
         // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
         // its answer is released)
         onPoll(s, seq, 0)

@@ -105,7 +105,10 @@ const REC_KIND: Record<string, string> = {
 }
 
 /** cdr.ts functions the generated code may call, imported as `__<name>` when used */
-type Helper = "writeArrC" | "readArrC" | "writeFixedBytes" | "readFixedBytes" | "ArrayField" | "WstringField"
+type Helper =
+  | "writeArrC" | "readArrC" | "writeFixedBytes" | "readFixedBytes" | "ArrayField" | "WstringField"
+  | "wAt" | "rAt" | "checkInt" | "writeBool" | "readBool" | "writeU32" | "readU32" | "writeI64" | "readI64"
+  | "writeU64" | "readU64" | "writeF32" | "writeString" | "readString" | "writeBytes" | "readBytes" | "writeMsg"
 /** records that the file uses a helper and returns its local name */
 type Use = (h: Helper) => string
 
@@ -473,34 +476,38 @@ const ACTION_KINDS = ["b", "c", "I", "m", "M"]
  * `args[a++]` the field's next argument), and the cdr.ts function it needs; the order is the order
  * of the interpreter's tests.
  */
-const REC_CODE: [kind: string, write: string, read: string, helpers?: [Helper, Helper]][] = [
-  ["b", "w.bool(x, n)", "r.bool(n)"],
+const REC_CODE: [kind: string, write: string, read: string][] = [
+  ["b", "__writeBool(w, x, n)", "__readBool(r, n)"],
   // (the small integers and the fixed-size reads in place, as the CdrWriter/CdrReader methods do
-  // them, the same checks and messages: each method cost the image a function and a prototype entry,
-  // about 45 bytes to read and 65 to write, where the code here costs about 8 and 25 more. `w.at`
-  // may start a new chunk: `w.buf` is read after it)
-  ["B", `{ w.int(x, 0, 255, "uint8", n); const o = w.at(1, 1); w.buf[o] = x }`, "r.buf[r.at(1, 1)]"],
-  ["c", `{ w.int(x, -128, 127, "int8", n); const o = w.at(1, 1); w.buf.setAt(o, "i8", x) }`, `r.buf.getAt(r.at(1, 1), "i8")`],
-  ["H", `{ w.int(x, 0, 65535, "uint16", n); const o = w.at(2, 2); w.buf.setAt(o, "u16", x) }`, `r.buf.getAt(r.at(2, 2), "u16")`],
-  ["h", `{ w.int(x, -32768, 32767, "int16", n); const o = w.at(2, 2); w.buf.setAt(o, "i16", x) }`, `r.buf.getAt(r.at(2, 2), "i16")`],
-  ["I", "w.u32(x, n)", "r.u32()"],
-  ["i", `{ w.int(x, -2147483648, 2147483647, "int32", n); const o = w.at(4, 4); w.buf.setAt(o, "i32", x) }`, `r.buf.getAt(r.at(4, 4), "i32")`],
-  ["q", "w.i64(x, n)", "r.i64(n)"],
-  ["Q", "w.u64(x, n)", "r.u64(n)"],
-  ["f", "w.f32(x, n)", `r.buf.getAt(r.at(4, 4), "f32")`],
-  ["d", "w.f64(x, n)", `r.buf.getAt(r.at(8, 8), "f64")`],
-  ["s", "w.string(x, -1, n)", "r.string(-1, n)"],
-  ["S", "w.string(x, args[a++], n)", "r.string(args[a++], n)"],
-  ["y", "w.bytes(x, -1, n)", "r.bytes(-1, n)"],
-  ["Y", "w.bytes(x, args[a++], n)", "r.bytes(args[a++], n)"],
-  ["m", "w.msg(args[a++], x, n)", "args[a++].decode(r)"],
+  // them, the same checks and messages: each of those functions cost the image about 45 bytes to
+  // read and 65 to write, where the code here costs about 8 and 25 more. `__wAt` may start a new
+  // chunk: `w.buf` is read after it. The cdr.ts functions, not the CdrWriter/CdrReader methods
+  // that call them: a method costs a prototype entry as well)
+  ["B", `{ __checkInt(x, 0, 255, "uint8", n); const o = __wAt(w, 1, 1); w.buf[o] = x }`, "r.buf[__rAt(r, 1, 1)]"],
+  ["c", `{ __checkInt(x, -128, 127, "int8", n); const o = __wAt(w, 1, 1); w.buf.setAt(o, "i8", x) }`, `r.buf.getAt(__rAt(r, 1, 1), "i8")`],
+  ["H", `{ __checkInt(x, 0, 65535, "uint16", n); const o = __wAt(w, 2, 2); w.buf.setAt(o, "u16", x) }`, `r.buf.getAt(__rAt(r, 2, 2), "u16")`],
+  ["h", `{ __checkInt(x, -32768, 32767, "int16", n); const o = __wAt(w, 2, 2); w.buf.setAt(o, "i16", x) }`, `r.buf.getAt(__rAt(r, 2, 2), "i16")`],
+  ["I", "__writeU32(w, x, n)", "__readU32(r)"],
+  ["i", `{ __checkInt(x, -2147483648, 2147483647, "int32", n); const o = __wAt(w, 4, 4); w.buf.setAt(o, "i32", x) }`, `r.buf.getAt(__rAt(r, 4, 4), "i32")`],
+  ["q", "__writeI64(w, x, n)", "__readI64(r, n)"],
+  ["Q", "__writeU64(w, x, n)", "__readU64(r, n)"],
+  ["f", "__writeF32(w, x, n)", `r.buf.getAt(__rAt(r, 4, 4), "f32")`],
+  ["d", "w.f64(x, n)", `r.buf.getAt(__rAt(r, 8, 8), "f64")`],
+  ["s", "__writeString(w, x, -1, n)", "__readString(r, -1, n)"],
+  ["S", "__writeString(w, x, args[a++], n)", "__readString(r, args[a++], n)"],
+  ["y", "__writeBytes(w, x, -1, n)", "__readBytes(r, -1, n)"],
+  ["Y", "__writeBytes(w, x, args[a++], n)", "__readBytes(r, args[a++], n)"],
+  ["m", "__writeMsg(w, args[a++], x, n)", "args[a++].decode(r)"],
   // arguments: the elements' codec, length (-1: a sequence), bound (-1: none)
-  ["M", "__writeArrC(w, args[a++], x, args[a++], args[a++], n)", "__readArrC(r, args[a++], args[a++], args[a++], n)", ["writeArrC", "readArrC"]],
+  ["M", "__writeArrC(w, args[a++], x, args[a++], args[a++], n)", "__readArrC(r, args[a++], args[a++], args[a++], n)"],
   // argument: the length
-  ["X", "__writeFixedBytes(w, x, args[a++], n)", "__readFixedBytes(r, args[a++])", ["writeFixedBytes", "readFixedBytes"]],
+  ["X", "__writeFixedBytes(w, x, args[a++], n)", "__readFixedBytes(r, args[a++])"],
   // argument: a field codec of cdr.ts (ArrayField, WstringField), made with the codec that has the field
   ["F", "args[a++].encode(w, x, n)", "args[a++].decode(r, n)"],
 ]
+
+/** the cdr.ts functions a piece of generated code calls (`__name`) */
+const helpersOf = (code: string): Helper[] => [...code.matchAll(/__(\w+)\(/g)].map((m) => m[1] as Helper)
 
 /**
  * `__rec`, the codec of a message from its field table, for the kinds `used` (`""`: an empty
@@ -512,7 +519,7 @@ const REC_CODE: [kind: string, write: string, read: string, helpers?: [Helper, H
  */
 function recInterpreter(used: Set<string>, use: Use): string[] {
   const code = REC_CODE.filter(([k]) => used.has(k))
-  for (const [, , , h] of code) if (h) h.forEach(use)
+  for (const [, wr, rd] of code) [...helpersOf(wr), ...helpersOf(rd)].forEach(use)
   const reads = code
   const chain = (rows: [string, string][], ind: string): string[] =>
     rows.map(([k, stmt], i) => (i === rows.length - 1 ? `${ind}${i ? "else " : ""}${stmt}` : `${ind}${i ? "else " : ""}if (k === ${k.charCodeAt(0)}) ${stmt}`))
@@ -541,14 +548,18 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
     `        const args = this.args`,
     `        const m = t.length`,
   ]
-  if (empty) L.push(`        if (!m) {`, `            const o = w.at(1, 1)`, `            w.buf[o] = 0`, `        }`)
+  if (empty) {
+    use("wAt")
+    use("rAt")
+    L.push(`        if (!m) {`, `            const o = __wAt(w, 1, 1)`, `            w.buf[o] = 0`, `        }`)
+  }
   if (code.length) {
     L.push(...loop, `            const x = v[n]`)
     L.push(...chain(code.map(([k, wr]) => [k, wr]), "            "))
     L.push(`        }`)
   }
   L.push(`    }`, `    decode(r: __R): T {`, `        const t = this.t`, `        const args = this.args`, `        const o: any = {}`, `        const m = t.length`)
-  if (empty) L.push(`        if (!m) r.at(1, 1)`)
+  if (empty) L.push(`        if (!m) __rAt(r, 1, 1)`)
   if (code.length) {
     L.push(...loop, `            let x: any`)
     L.push(...chain(reads.map(([k, , rd]) => [k, `x = ${rd}`]), "            "))
