@@ -5,7 +5,7 @@
 // `actionNode`: the robot's own over --serial, --devtools or --mqtt, call_service through a bridge).
 // Ctrl-C during a goal cancels it on the robot. Errors print one line, as `robot service` does.
 import type { Command } from "commander"
-import { ActionClient, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
+import { ActionClient, GOAL_LINK_GRACE_MS, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
 import { ServiceError } from "../client/errors"
 import { normalizeName, splitRobotName } from "../client/names"
 import { fromJson } from "../calls/json"
@@ -225,7 +225,7 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
       progress.start()
       if (interrupted) return await cancel(g)
       const r = await g.result().catch((e: unknown) => {
-        throw e instanceof ServiceError ? hinted(e, `the goal is lost to this client: the robot restarted or forgot it (goal ${g!.id})`) : e
+        throw e instanceof ServiceError ? hinted(e, `the goal is lost to this client: the robot restarted, forgot it, or stayed out of reach for ${GOAL_LINK_GRACE_MS / 1000} s (goal ${g!.id})`) : e
       })
       // after Ctrl-C the cancel path has the last word (it ends the process once the robot answers)
       if (interrupted) return await new Promise<void>(() => {})
