@@ -48,15 +48,15 @@ export class GoalHandle<G, F> extends CallContext {
     /** the highest seq a host following the goal has (what its last watch asked past); the seq of the last feedback */
     seen = 0
     fseq = 0
-    result: any = undefined
+    result: any
     /** why the goal was aborted */
     error = ""
     /** ds.millis() when it ended (0: not yet), and when a host first fetched its result */
     ended = 0
     fetched = 0
-    fiber: ds.Fiber = null
+    fiber: ds.Fiber
     /** the host that sent it (its session) */
-    host: any = null
+    host: any
     constructor(name: string, deadline: number, public id: Buffer, public key: string, public goal: G, public stamp: ActionStamp, private fc: MessageCodec<F>) {
         super(name, deadline)
     }

@@ -130,7 +130,7 @@ export class Session {
     floor = 0
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
     gone: number[] = []
-    used = 0
+    used: number
     /** when this session last started a call (0: never) */
     called = 0
     constructor(public id: number, public nonce: number, public out: Out) {

@@ -33,16 +33,16 @@ export class Sender implements Out {
     maxSessions: number
     /** records left out because the transient queue was full (diagnostics) */
     dropped = 0
-    err: Buffer = null
+    err: Buffer
     errAt = -10000
     /** announcement progress: -1 nothing due, 0 HELLO next, i + 1 service i next */
     ann = -1
     rr = 0
-    fiber: ds.Fiber = null
+    fiber: ds.Fiber
     /** payload bytes of the packet `fill` returned last */
     len = 0
     pre = 0
-    shared = false
+    shared: boolean
 
     constructor(
         public max: number,
