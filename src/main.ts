@@ -19,7 +19,7 @@ function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (re
 
 serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))
 
-serve(GetState, "get_state", async () => await state())
+serve(GetState, "get_state", state)
 
 // Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
 // one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
