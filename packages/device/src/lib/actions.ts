@@ -148,9 +148,13 @@ function prune(s: Server, max: number) {
         }
 }
 
-/** waits (polling, woken early by the call's cancel or deadline) until `until()` */
-async function wait(ctx: CallContext, until: () => boolean) {
-    while (!until()) {
+/**
+ * waits (polling, woken early by the call's cancel or deadline) until `g` has ended (`seq` -1) or
+ * its seq is past `seq` (arguments, not a condition as a closure: a closure per call site is a
+ * function more in the image)
+ */
+async function wait(ctx: CallContext, g: GoalHandle<any, any>, seq: number) {
+    while (seq < 0 ? !g.done() : g.seq <= seq) {
         if (ctx.cancelled) throw new ServiceError(Status.Cancelled, ctx.reason)
         await ds.sleep(10)
     }
@@ -254,7 +258,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
     })
     createService(type.getResult, n + "get_result", async (req, ctx) => {
         const g = known(s, req.goal_id.uuid as Buffer)
-        await wait(ctx, () => g.done())
+        await wait(ctx, g, -1)
         if (!g.fetched) g.fetched = ds.millis()
         // a goal with no result to give (aborted, or canceled before execute returned one): its status
         // as the call's, which the host turns into the goal's status with the result at its defaults
@@ -265,7 +269,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
     createService(type.watch, n + "watch", async (req, ctx) => {
         const g = known(s, req.goal_id.uuid as Buffer)
         if (req.seq > g.seen) g.seen = req.seq
-        await wait(ctx, () => g.seq > req.seq)
+        await wait(ctx, g, req.seq)
         // the feedback only when the host does not have it yet (a status change alone does not resend a picture)
         return { seq: g.seq, status: g.status, feedback: g.fseq > req.seq ? g.last : [] }
     })
