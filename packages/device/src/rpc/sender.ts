@@ -18,7 +18,7 @@ const ERROR_GAP_MS = 200
 const SMALL_STREAM = 160
 
 /** a shared sender is filling or sending a packet (shared senders take turns: one packet in the heap) */
-let sharedBusy = false
+let sharedBusy: boolean
 
 /**
  * The sender of one link. `max`: payload bytes per packet (announced as HELLO `maxRecord`); `send`

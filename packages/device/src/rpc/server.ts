@@ -29,7 +29,7 @@ const dss = ds as DsServer
 // announce report every 500 ms, the identity registers), service 1 is rosServices (command
 // `frame`, action `echo`, instanceName `rosServices_0`); statusCode reads [0, 0]; anything else
 // is answered "not implemented". Handlers by packet name (`set_<name>`: a register write).
-let handlers: any[] = null
+let handlers: any[]
 /** the control service's restart counter (announce flags) */
 let restarts = 1
 
@@ -129,7 +129,7 @@ export class Runtime {
     out: Sender
     /** every link: the Jacdac link first, then the peers of other links (net/mqtt.ts registers its own) */
     links: Sender[]
-    annTimer = false
+    annTimer: boolean
 
     constructor() {
         // Jacdac: 236-byte packets, the runtime's 20 ms send slot, a window of four packets
@@ -172,8 +172,8 @@ export class Runtime {
     }
 }
 
-/** The runtime once {@link startRuntime} made it (null before). */
-export let current: Runtime = null
+/** The runtime once {@link startRuntime} made it (undefined before). */
+export let current: Runtime
 
 /**
  * Makes and starts the runtime (once) and returns it: the Jacdac link and the sweep timer. Other
