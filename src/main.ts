@@ -80,9 +80,8 @@ function motion(target: string, done: string, left: string, dflt: number, lim: n
             r[done] = await move(g[target], g.speed, dflt, lim, turn, h, done, left)
             return r
         },
-        onCancel: async () => {
-            await stop()
-        },
+        // (stop itself: the handle it is given is not read, and it returns nothing, not false)
+        onCancel: stop,
         concurrency: "latest",
     }
 }
