@@ -145,13 +145,7 @@ export class Runtime {
         }
         startJacdac(this)
         this.out.start()
-        setInterval(() => {
-            try {
-                sweep()
-            } catch (e) {
-                console.log("rosservices: sweep: " + errText(e))
-            }
-        }, 250)
+        setInterval(sweep, 250)
     }
 
     /** the service list changed: new list version, one announcement for a burst of changes */
