@@ -482,12 +482,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         }
         const peer = peerFor(host)
         if (!peer) return
-        try {
-            parse(d, p, end, peer.s)
-        } catch (e) {
-            // as on Jacdac: a frame that breaks the parser is answered ERROR, nothing else
-            peer.s.error(0, "frame: " + errText(e))
-        }
+        parse(d, p, end, peer.s)
     } else if (k === 2) {
         // CONNACK: session present, return code
         const rc = end - o === 2 ? d[o + 1] : 255

@@ -69,12 +69,7 @@ function startJacdac(rt: Runtime) {
         {
             /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
             frame: async (data: Buffer) => {
-                try {
-                    parse(data, 0, data.length, rt.out)
-                } catch (e) {
-                    // never let anything escape: a malformed frame must not restart the program
-                    rt.out.error(0, "frame: " + errText(e))
-                }
+                parse(data, 0, data ? data.length : 0, rt.out)
             },
             /** Action `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
             echo: (data: Buffer) => data,
@@ -181,27 +176,35 @@ export function startRuntime(): Runtime {
     return current
 }
 
-/** Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). */
+/**
+ * Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). Never throws:
+ * a frame that breaks the parser is answered ERROR on its link, nothing else (on every link; an
+ * exception escaping a Jacdac command would restart the program).
+ */
 export function parse(d: Buffer, from: number, end: number, link: Out) {
-    if (!d || end <= from) {
-        link.error(0, "empty frame")
-        return
-    }
-    let o = from
-    while (o < end) {
-        if (o + Limit.RecordHeader > end) {
-            link.error(o - from, "truncated record header")
+    try {
+        if (!d || end <= from) {
+            link.error(0, "empty frame")
             return
         }
-        const kind = d[o]
-        const len = d.getAt(o + 1, "u16")
-        const b = o + Limit.RecordHeader
-        if (b + len > end) {
-            link.error(o - from, `record ${kind} overruns the frame`)
-            return
+        let o = from
+        while (o < end) {
+            if (o + Limit.RecordHeader > end) {
+                link.error(o - from, "truncated record header")
+                return
+            }
+            const kind = d[o]
+            const len = d.getAt(o + 1, "u16")
+            const b = o + Limit.RecordHeader
+            if (b + len > end) {
+                link.error(o - from, `record ${kind} overruns the frame`)
+                return
+            }
+            record(kind, d, b, len, link, o - from)
+            o = b + len
         }
-        record(kind, d, b, len, link, o - from)
-        o = b + len
+    } catch (e) {
+        link.error(0, "frame: " + errText(e))
     }
 }
 
