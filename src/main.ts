@@ -63,7 +63,7 @@ serve(Trigger, "stop", async () => {
 })
 
 // `robot doctor` (packages/host/src/cli/doctor.ts): hardware identity and a frame read two ways.
-serve(Diagnose, "diagnose", async (req) => await diagnose(req.check, req.chunk_size))
+serve(Diagnose, "diagnose", diagnose)
 
 // Actions (docs/actions.md): a cancel stops the motors before it is answered; a goal that fails or
 // is cancelled stops them too (move). One motion at a time: a newer goal takes over ("latest").

@@ -6,7 +6,7 @@ import { RESOLUTION_COUNT } from "../drivers/arducam"
 import { GoalHandle, ServiceError, Status } from "@robot-services/device"
 import { Hardware, Picture, batteryPercent } from "./hardware"
 import { calibration } from "./calibration"
-import { GetState_Response } from "../gen/interfaces"
+import { Diagnose_Request, GetState_Response } from "../gen/interfaces"
 
 
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
@@ -216,9 +216,12 @@ export async function takePicture(resolution: number, quality: number): Promise<
  * `robot doctor`'s device side (robot_interfaces/srv/Diagnose): check 0 identifies the
  * hardware, check 1 reads the last picture in `chunk`-byte reads and in one read and returns
  * an Adler-32 of each. Throws InvalidArgument on a bad check or chunk size, or when there is no
- * picture yet or it is too large for one read.
+ * picture yet or it is too large for one read. Takes the request itself: the service's handler,
+ * with no closure to unpack it.
  */
-export async function diagnose(check: number, chunk: number) {
+export async function diagnose(req: Diagnose_Request) {
+    const check = req.check
+    const chunk = req.chunk_size
     const r = {
         hardware: hw.kind,
         pwm_pins: hw.pwmPins,

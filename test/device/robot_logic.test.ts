@@ -209,7 +209,7 @@ describe("robot state", () => {
 describe("diagnose (robot doctor's device side)", () => {
     test("check 0 identifies the hardware and its PWM pins", async () => {
         initRobot(memHardware().hw)
-        const d = await diagnose(0, 0)
+        const d = await diagnose({ check: 0, chunk_size: 0 })
         expect(d.hardware).toBe("memory")
         expect(d.pwm_pins).toBe(3)
         expect(d.arduchip_revision).toBe(0x73)
@@ -218,16 +218,16 @@ describe("diagnose (robot doctor's device side)", () => {
 
     test("check 1 reads the last picture in chunks and whole: both Adler-32 match zlib's", async () => {
         initRobot(memHardware().hw)
-        const none = await failure(async () => await diagnose(1, 100))
+        const none = await failure(async () => await diagnose({ check: 1, chunk_size: 100 }))
         expect(none.code).toBe(Status.InvalidArgument)
         expect(none.message.indexOf("take_picture") >= 0).toBe(true)
         await takePicture(0, 80)
-        const d = await diagnose(1, 7)
+        const d = await diagnose({ check: 1, chunk_size: 7 })
         expect(d.frame_length).toBe(1000)
         expect(d.sum_chunked).toBe(0x5467f264)
         expect(d.sum_whole).toBe(0x5467f264)
-        expect((await failure(async () => await diagnose(1, 0))).code).toBe(Status.InvalidArgument)
-        expect((await failure(async () => await diagnose(2, 10))).message.indexOf("check must be") >= 0).toBe(true)
+        expect((await failure(async () => await diagnose({ check: 1, chunk_size: 0 }))).code).toBe(Status.InvalidArgument)
+        expect((await failure(async () => await diagnose({ check: 2, chunk_size: 10 }))).message.indexOf("check must be") >= 0).toBe(true)
     })
 })
 
