@@ -53,7 +53,7 @@ serve(
     "serial"
 )
 
-serve(Drive, "drive", async (req) => ({ stop_at_ms: await drive(req.left, req.right, req.duration_ms) }), "latest")
+serve(Drive, "drive", drive, "latest")
 
 serve(SetPan, "set_pan", async (req) => ({ angle: await setPan(req.angle) }), "latest")
 
