@@ -405,7 +405,7 @@ export const lingering: Call[] = []
  * terminated (sweep). Until then it is charged CALL_COST and counted in `lingering`.
  */
 function releaseSlot(c: Call, lingers: boolean) {
-    if (c.released || c.entry === null) return
+    if (c.released) return
     c.released = true
     c.entry.running--
     if (lingers && c.fiber) {

@@ -194,17 +194,19 @@ function compact(s: Session) {
 
 /** @devsWhenUsed (methods a program never calls stay out of its image) */
 export class Call {
+    // (admit, the only maker of calls, sets entry, total, cost, got and ackAt at once; the fields
+    // first set where they are used start undefined: an initializer is code)
     state: number
-    entry: Entry = null
-    total = 0
-    got = 0
+    entry: Entry
+    total: number
+    got: number
     req: Buffer
     /** the request's trailing byte array in pieces of PIECE bytes, received apart from `req` (ServiceType.tail); null if none */
     tail: Buffer[]
     /** offset last asked for with STATUS(gap), -1 none */
     nackAt = -1
     /** offset last acknowledged with STATUS(receiving) (upload flow control) */
-    ackAt = 0
+    ackAt: number
     status = Status.Ok
     res: ByteSource
     msg: Buffer
@@ -225,7 +227,7 @@ export class Call {
     killAt = 0
     ctx: CallContext
     /** heap charged to the budget */
-    cost = CALL_COST
+    cost: number
     /** last activity (ms) */
     t: number
     constructor(public s: Session, public seq: number, deadline: number) {
