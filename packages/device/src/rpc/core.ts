@@ -131,8 +131,8 @@ export class Session {
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
     gone: number[] = []
     used: number
-    /** when this session last started a call (0: never) */
-    called = 0
+    /** when this session last started a call (undefined: never) */
+    called: number
     constructor(public id: number, public nonce: number, public out: Out) {
         this.used = ds.millis()
     }

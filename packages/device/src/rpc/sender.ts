@@ -39,8 +39,8 @@ export class Sender implements Out {
     ann = -1
     rr = 0
     fiber: ds.Fiber
-    /** payload bytes of the packet `fill` returned last */
-    len = 0
+    /** payload bytes of the packet `fill` returned last (set with it) */
+    len: number
     pre = 0
     shared: boolean
 
