@@ -47,13 +47,13 @@ export class GoalHandle<G, F> extends CallContext {
     last: F[] = []
     /** the highest seq a host following the goal has (what its last watch asked past); the seq of the last feedback */
     seen = 0
-    fseq = 0
+    fseq: number
     result: any
     /** why the goal was aborted */
     error = ""
-    /** ds.millis() when it ended (0: not yet), and when a host first fetched its result */
-    ended = 0
-    fetched = 0
+    /** ds.millis() when it ended (unset: not yet), and when a host first fetched its result (fields without an initializer: an initializer is code) */
+    ended: number
+    fetched: number
     fiber: ds.Fiber
     /** the host that sent it (its session) */
     host: any
