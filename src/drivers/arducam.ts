@@ -213,10 +213,11 @@ export class ArduCam {
     /** FF D9 was seen in this frame; `last`: the last byte a burst read (an FF before a D9 across bursts) */
     ended: boolean
     last = 0
-    resolution = -1
-    quality = 0
-    qs = -1
-    settleUntil = 0
+    // (unset until the sensor is set up: compared only with numbers it never equals, or read as truthy)
+    resolution: number
+    quality: number
+    qs: number
+    settleUntil: number
     /** Longest time a capture may take before it fails. */
     captureTimeoutMs = 3000
 
