@@ -37,7 +37,7 @@ async function requireBound(role: ds.Role, name: string) {
  * before the first value (motors, the servo).
  */
 class SimPart implements Part {
-    private enabled = false
+    private enabled: boolean
     constructor(private role: ds.Role, private name: string, private reg: ds.Register<number>, private enable?: ds.Register<boolean>) {}
     async write(v: number) {
         await requireBound(this.role, this.name)
