@@ -249,10 +249,9 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
         return
     }
     // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
-    const c = new Call(s, seq, ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs))
+    const c = new Call(s, seq, e.name, ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs))
     s.called = c.t
     c.entry = e
-    c.ctx.service = e.name
     c.total = total
     c.cost = need
     used += need

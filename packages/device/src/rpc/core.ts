@@ -230,10 +230,10 @@ export class Call {
     cost: number
     /** last activity (ms) */
     t: number
-    constructor(public s: Session, public seq: number, deadline: number) {
+    constructor(public s: Session, public seq: number, service: string, deadline: number) {
         this.state = CallState.Receiving
         this.t = ds.millis()
-        this.ctx = new CallContext("", deadline)
+        this.ctx = new CallContext(service, deadline)
     }
 }
 
