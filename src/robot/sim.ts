@@ -21,14 +21,20 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
 /** How long a call waits for a part's role to bind (about a second after the program starts). */
 const BIND_WAIT_MS = 2500
 
-/** Waits up to BIND_WAIT_MS for the role to bind to a server, then throws Unavailable. */
+/**
+ * Waits up to BIND_WAIT_MS for the role to bind to a server, then throws Unavailable (waitFor's loop
+ * written out: the condition as a closure is a function more in the image).
+ */
 async function requireBound(role: ds.Role, name: string) {
-    if (role.isBound) return
-    if (await waitFor(() => role.isBound, BIND_WAIT_MS)) return
-    throw new ServiceError(
-        Status.Unavailable,
-        `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
-    )
+    const deadline = ds.millis() + BIND_WAIT_MS
+    while (!role.isBound) {
+        if (ds.millis() > deadline)
+            throw new ServiceError(
+                Status.Unavailable,
+                `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
+            )
+        await ds.sleep(2)
+    }
 }
 
 /**
