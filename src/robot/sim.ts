@@ -8,23 +8,13 @@ import { FrameSource, frameSize } from "../drivers/arducam"
 import { ServiceError, Status } from "@robot-services/device"
 import { CameraPart, Hardware, Part, Picture } from "./hardware"
 
-/** Waits until `done()` or `ms` elapse; returns done(). */
-async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
-    const deadline = ds.millis() + ms
-    while (!done()) {
-        if (ds.millis() > deadline) return false
-        await ds.sleep(2)
-    }
-    return true
-}
+// (each wait for the host is a loop of its own, polling every 2 ms: a shared wait taking its
+// condition as a closure cost a function per condition in the image)
 
 /** How long a call waits for a part's role to bind (about a second after the program starts). */
 const BIND_WAIT_MS = 2500
 
-/**
- * Waits up to BIND_WAIT_MS for the role to bind to a server, then throws Unavailable (waitFor's loop
- * written out: the condition as a closure is a function more in the image).
- */
+/** Waits up to BIND_WAIT_MS for the role to bind to a server, then throws Unavailable. */
 async function requireBound(role: ds.Role, name: string) {
     const deadline = ds.millis() + BIND_WAIT_MS
     while (!role.isBound) {
@@ -136,11 +126,12 @@ export class SimCamera implements CameraPart {
             this.token = (this.token + 1) & 0xffff
             token = this.token
             this.capturedToken = -1
-            const self = this
             let ok = false
             for (let i = 0; i < this.attempts && !ok; i++) {
                 await this.role.capture(token, wh[0], wh[1], quality)
-                ok = await waitFor(() => self.capturedToken === token, this.retryMs * 4)
+                // (up to 4 x retryMs for the CAPTURED report)
+                const end = ds.millis() + this.retryMs * 4
+                while (!(ok = this.capturedToken === token) && ds.millis() <= end) await ds.sleep(2)
             }
             if (!ok) throw new ServiceError(Status.Unavailable, "camera: the simulated camera did not answer")
             if (this.capturedStatus !== 0)
@@ -199,7 +190,9 @@ async function ensureWindow(cam: SimCamera, token: number, size: number, pos: nu
             if (first >= chunks) return
             const from = first * CHUNK
             await cam.role.read(token, cam.winLen - from, cam.winOff + from)
-            await waitFor(() => cam.winMissing === 0 || cam.winToken !== token, cam.retryMs)
+            // (up to retryMs for the chunks, or the picture's end on the host)
+            const end = ds.millis() + cam.retryMs
+            while (cam.winMissing !== 0 && cam.winToken === token && ds.millis() <= end) await ds.sleep(2)
             if (cam.winToken !== token)
                 throw new ServiceError(Status.Unavailable, "camera: the picture is no longer on the host")
             if (cam.winMissing === 0) return
