@@ -20,7 +20,7 @@ import { createService } from "./services"
 import { ServiceError, Status } from "./types"
 
 // The names this file uses most, numbered when the compiler meets this module (lib/strings.ts says why)
-"goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "to"; "goal_id"; "uuid"; "stamp"
+"goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "goal_id"; "uuid"; "stamp"
 
 /** action_msgs/msg/GoalStatus STATUS_* */
 export const enum GoalStatus {
@@ -84,11 +84,13 @@ export class GoalHandle<G, F> extends CallContext {
     done(): boolean {
         return this.status >= GoalStatus.Succeeded
     }
-    to(s: GoalStatus) {
-        this.status = s
-        this.seq++
-        if (this.done()) this.ended = ds.millis()
-    }
+}
+
+/** the goal's status changes to `st` (a module function, not a method: a method is an entry more in the image's class tables) */
+function to(g: GoalHandle<any, any>, st: GoalStatus) {
+    g.status = st
+    g.seq++
+    if (g.done()) g.ended = ds.millis()
 }
 
 /** What an action server does; see {@link createActionServer}. */
@@ -173,10 +175,10 @@ async function runGoal(s: Server, g: GoalHandle<any, any>) {
             await ds.sleep(10)
         }
     if (g.cancelled) {
-        g.to(GoalStatus.Canceled)
+        to(g, GoalStatus.Canceled)
         return
     }
-    g.to(GoalStatus.Executing)
+    to(g, GoalStatus.Executing)
     g.fiber = execute.start(s, g)
     while (!g.done()) {
         const now = ds.millis()
@@ -186,7 +188,7 @@ async function runGoal(s: Server, g: GoalHandle<any, any>) {
                 // execute ignored its cancel: stopped for good
                 g.fiber.terminate()
                 g.error = "the goal's deadline passed"
-                g.to(GoalStatus.Aborted)
+                to(g, GoalStatus.Aborted)
             }
         }
         await ds.sleep(10)
@@ -196,10 +198,10 @@ async function runGoal(s: Server, g: GoalHandle<any, any>) {
 async function execute(s: Server, g: GoalHandle<any, any>) {
     try {
         g.result = await s.o.execute(g.goal, g)
-        g.to(g.cancelled ? GoalStatus.Canceled : GoalStatus.Succeeded)
+        to(g, g.cancelled ? GoalStatus.Canceled : GoalStatus.Succeeded)
     } catch (e) {
         g.error = errText(e)
-        g.to(g.cancelled ? GoalStatus.Canceled : GoalStatus.Aborted)
+        to(g, g.cancelled ? GoalStatus.Canceled : GoalStatus.Aborted)
     }
 }
 
@@ -283,6 +285,6 @@ async function cancel(s: Server, g: GoalHandle<any, any>, why: string): Promise<
         return false
     }
     // (execute may have ended the goal while onCancel ran: an ended goal keeps its status)
-    if (!g.done()) g.to(GoalStatus.Canceling)
+    if (!g.done()) to(g, GoalStatus.Canceling)
     return true
 }
