@@ -537,7 +537,6 @@ function peerFor(host: string): Peer {
         peers.push(q)
         chargeLink(PEER_HEAP)
         rt.links.push(s)
-        s.start()
         p = q
     } else if (p) {
         // the host that used it last has been quiet longest: its sessions are parked, not

@@ -49,9 +49,8 @@ export class Sender implements Out {
         public send: (pkt: Buffer, n: number) => Promise<void>,
         public period: number,
         public win: number
-    ) {}
-
-    start() {
+    ) {
+        // (its fiber first runs once the maker yields: `send` and the rest may be set after this)
         this.fiber = loop.start(this)
     }
 

@@ -139,7 +139,6 @@ export class Runtime {
             await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
         }
         startJacdac(this)
-        this.out.start()
         setInterval(sweep, 250)
     }
 
