@@ -126,14 +126,11 @@ export class Runtime {
     links: Sender[]
     annTimer: boolean
 
+    /** Starts the Jacdac link and the sweep timer (once: {@link startRuntime} makes it). */
     constructor() {
         // Jacdac: 236-byte packets, the runtime's 20 ms send slot, a window of four packets
         this.out = new Sender(Limit.JacdacPayload, null, 20, cfg.window)
         this.links = [this.out]
-    }
-
-    /** Starts the Jacdac link and the sweep timer (once: {@link startRuntime} calls it). */
-    start() {
         const spec = ds.RosServices.spec.lookup("frameOut")
         this.out.send = async (p: Buffer, n: number) => {
             await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
@@ -170,7 +167,6 @@ export let current: Runtime
 export function startRuntime(): Runtime {
     if (!current) {
         current = new Runtime()
-        current.start()
     }
     return current
 }
