@@ -530,7 +530,8 @@ function peerFor(host: string): Peer {
         s.shared = true
         // one host id, a few sessions: the Jacdac bus's sessions are never pushed out by MQTT hosts
         s.maxSessions = 4
-        const q: Peer = { id: host, topic: null, s, used: now }
+        // (its id, use time and topic are set below, as a reused peer's are)
+        const q = { s } as Peer
         s.send = async (b: Buffer, n: number) => {
             await publishFrame(q, b, n)
         }
