@@ -19,7 +19,7 @@ function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (re
 
 serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))
 
-serve(GetState, "get_state", async () => await state())
+serve(GetState, "get_state", state)
 
 // Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
 // one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
@@ -53,7 +53,7 @@ serve(
     "serial"
 )
 
-serve(Drive, "drive", async (req) => ({ stop_at_ms: await drive(req.left, req.right, req.duration_ms) }), "latest")
+serve(Drive, "drive", drive, "latest")
 
 serve(SetPan, "set_pan", async (req) => ({ angle: await setPan(req.angle) }), "latest")
 
@@ -63,7 +63,7 @@ serve(Trigger, "stop", async () => {
 })
 
 // `robot doctor` (packages/host/src/cli/doctor.ts): hardware identity and a frame read two ways.
-serve(Diagnose, "diagnose", async (req) => await diagnose(req.check, req.chunk_size))
+serve(Diagnose, "diagnose", diagnose)
 
 // Actions (docs/actions.md): a cancel stops the motors before it is answered; a goal that fails or
 // is cancelled stops them too (move). One motion at a time: a newer goal takes over ("latest").
@@ -80,9 +80,8 @@ function motion(target: string, done: string, left: string, dflt: number, lim: n
             r[done] = await move(g[target], g.speed, dflt, lim, turn, h, done, left)
             return r
         },
-        onCancel: async () => {
-            await stop()
-        },
+        // (stop itself: the handle it is given is not read, and it returns nothing, not false)
+        onCancel: stop,
         concurrency: "latest",
     }
 }
@@ -114,6 +113,6 @@ createActionServer(Scan(), "scan", {
 // (docs/mqtt.md). Started from a callback for code size: called directly here, the compiler
 // numbers the link's strings before the codecs' field names, and the longer string indexes
 // cost the codecs about 250 bytes.
-setTimeout(() => startMqttLink(), 0)
+setTimeout(startMqttLink, 0)
 
 console.log("robot services up")

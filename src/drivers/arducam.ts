@@ -204,19 +204,20 @@ export class ArduCam {
     // (the driver's state, also used by the module functions below the class, the register
     // accessors among them: not an API; those are functions rather than methods because every
     // method costs code in the image)
-    busy = false
+    busy: boolean
     generation = 0
     /** FIFO position of the read pointer: the next burst's first byte */
     readPos = 0
     /** the frame's first bytes, read by the first burst of a pass (see `begin`) */
     head: Buffer
     /** FF D9 was seen in this frame; `last`: the last byte a burst read (an FF before a D9 across bursts) */
-    ended = false
+    ended: boolean
     last = 0
-    resolution = -1
-    quality = 0
-    qs = -1
-    settleUntil = 0
+    // (unset until the sensor is set up: compared only with numbers it never equals, or read as truthy)
+    resolution: number
+    quality: number
+    qs: number
+    settleUntil: number
     /** Longest time a capture may take before it fails. */
     captureTimeoutMs = 3000
 

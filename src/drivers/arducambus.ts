@@ -53,9 +53,8 @@ export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
                 pins.cs.write(1)
             }
         },
-        i2cWrite: async (addr: number, data: Buffer) => {
-            await xfer(addr, data)
-        },
+        // (xfer itself: its result, an empty buffer, is not read)
+        i2cWrite: xfer,
         i2cRead: async (addr: number, reg: number, length: number) => await xfer(addr, Buffer.from([reg]), length),
         sleep: async (ms: number) => {
             await ds.sleep(ms)

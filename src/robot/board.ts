@@ -100,9 +100,7 @@ function arduCamPart(): CameraPart {
  * The battery: the ADC reading (0..1) times calibration.batteryScale.
  */
 export function startBoardHardware(): Hardware {
-    setTimeout(async () => {
-        await loadCalibration()
-    }, 0)
+    setTimeout(loadCalibration, 0)
     const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR)
     const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR)
     const servo = board.startServoPan()

@@ -6,7 +6,7 @@ import { RESOLUTION_COUNT } from "../drivers/arducam"
 import { GoalHandle, ServiceError, Status } from "@robot-services/device"
 import { Hardware, Picture, batteryPercent } from "./hardware"
 import { calibration } from "./calibration"
-import { GetState_Response } from "../gen/interfaces"
+import { Diagnose_Request, Drive_Request, Drive_Response, GetState_Response } from "../gen/interfaces"
 
 
 // Limits, as the constants in services/robot_interfaces/srv/*.srv state them.
@@ -119,8 +119,11 @@ export async function state(): Promise<RobotState> {
     }
 }
 
-/** Drives for `durationMs`; returns the uptime at which the motors stop. */
-export async function drive(left: number, right: number, durationMs: number): Promise<number> {
+/** Drives for the request's `duration_ms`; answers the uptime at which the motors stop (the service's handler itself). */
+export async function drive(req: Drive_Request): Promise<Drive_Response> {
+    const left = req.left
+    const right = req.right
+    const durationMs = req.duration_ms
     checkRange(left, MIN_SPEED, MAX_SPEED, false, "left must be in", "")
     checkRange(right, MIN_SPEED, MAX_SPEED, false, "right must be in", "")
     checkRange(durationMs, MIN_DURATION_MS, MAX_DURATION_MS, true, "duration_ms must be in", "")
@@ -138,7 +141,7 @@ export async function drive(left: number, right: number, durationMs: number): Pr
             console.log(lastError)
         }
     }, durationMs)
-    return Math.floor(driveUntil)
+    return { stop_at_ms: Math.floor(driveUntil) }
 }
 
 /** Stops the motors now (and the drive timer). */
@@ -216,9 +219,12 @@ export async function takePicture(resolution: number, quality: number): Promise<
  * `robot doctor`'s device side (robot_interfaces/srv/Diagnose): check 0 identifies the
  * hardware, check 1 reads the last picture in `chunk`-byte reads and in one read and returns
  * an Adler-32 of each. Throws InvalidArgument on a bad check or chunk size, or when there is no
- * picture yet or it is too large for one read.
+ * picture yet or it is too large for one read. Takes the request itself: the service's handler,
+ * with no closure to unpack it.
  */
-export async function diagnose(check: number, chunk: number) {
+export async function diagnose(req: Diagnose_Request) {
+    const check = req.check
+    const chunk = req.chunk_size
     const r = {
         hardware: hw.kind,
         pwm_pins: hw.pwmPins,

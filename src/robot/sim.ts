@@ -8,27 +8,23 @@ import { FrameSource, frameSize } from "../drivers/arducam"
 import { ServiceError, Status } from "@robot-services/device"
 import { CameraPart, Hardware, Part, Picture } from "./hardware"
 
-/** Waits until `done()` or `ms` elapse; returns done(). */
-async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
-    const deadline = ds.millis() + ms
-    while (!done()) {
-        if (ds.millis() > deadline) return false
-        await ds.sleep(2)
-    }
-    return true
-}
+// (each wait for the host is a loop of its own, polling every 2 ms: a shared wait taking its
+// condition as a closure cost a function per condition in the image)
 
 /** How long a call waits for a part's role to bind (about a second after the program starts). */
 const BIND_WAIT_MS = 2500
 
 /** Waits up to BIND_WAIT_MS for the role to bind to a server, then throws Unavailable. */
 async function requireBound(role: ds.Role, name: string) {
-    if (role.isBound) return
-    if (await waitFor(() => role.isBound, BIND_WAIT_MS)) return
-    throw new ServiceError(
-        Status.Unavailable,
-        `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
-    )
+    const deadline = ds.millis() + BIND_WAIT_MS
+    while (!role.isBound) {
+        if (ds.millis() > deadline)
+            throw new ServiceError(
+                Status.Unavailable,
+                `${name} is not connected: no simulated ${name} on the bus (start the host side with \`robot sim\`)`
+            )
+        await ds.sleep(2)
+    }
 }
 
 /**
@@ -37,7 +33,7 @@ async function requireBound(role: ds.Role, name: string) {
  * before the first value (motors, the servo).
  */
 class SimPart implements Part {
-    private enabled = false
+    private enabled: boolean
     constructor(private role: ds.Role, private name: string, private reg: ds.Register<number>, private enable?: ds.Register<boolean>) {}
     async write(v: number) {
         await requireBound(this.role, this.name)
@@ -130,11 +126,12 @@ export class SimCamera implements CameraPart {
             this.token = (this.token + 1) & 0xffff
             token = this.token
             this.capturedToken = -1
-            const self = this
             let ok = false
             for (let i = 0; i < this.attempts && !ok; i++) {
                 await this.role.capture(token, wh[0], wh[1], quality)
-                ok = await waitFor(() => self.capturedToken === token, this.retryMs * 4)
+                // (up to 4 x retryMs for the CAPTURED report)
+                const end = ds.millis() + this.retryMs * 4
+                while (!(ok = this.capturedToken === token) && ds.millis() <= end) await ds.sleep(2)
             }
             if (!ok) throw new ServiceError(Status.Unavailable, "camera: the simulated camera did not answer")
             if (this.capturedStatus !== 0)
@@ -193,7 +190,9 @@ async function ensureWindow(cam: SimCamera, token: number, size: number, pos: nu
             if (first >= chunks) return
             const from = first * CHUNK
             await cam.role.read(token, cam.winLen - from, cam.winOff + from)
-            await waitFor(() => cam.winMissing === 0 || cam.winToken !== token, cam.retryMs)
+            // (up to retryMs for the chunks, or the picture's end on the host)
+            const end = ds.millis() + cam.retryMs
+            while (cam.winMissing !== 0 && cam.winToken === token && ds.millis() <= end) await ds.sleep(2)
             if (cam.winToken !== token)
                 throw new ServiceError(Status.Unavailable, "camera: the picture is no longer on the host")
             if (cam.winMissing === 0) return

@@ -100,11 +100,11 @@ describe("robot arguments", () => {
     test("drive speeds and duration are range-checked with the range in the message", async () => {
         const m = memHardware()
         initRobot(m.hw)
-        await expectInvalid(async () => await drive(1.5, 0, 100), "left must be in [-1, 1], got 1.5")
-        await expectInvalid(async () => await drive(0, -2, 100), "right must be in [-1, 1], got -2")
-        await expectInvalid(async () => await drive(0, 0, 0), "duration_ms must be in [1, 30000], got 0")
-        await expectInvalid(async () => await drive(0, 0, 30001), "duration_ms must be in [1, 30000]")
-        await expectInvalid(async () => await drive(NaN, 0, 10), "left must be in [-1, 1]")
+        await expectInvalid(async () => await drive({ left: 1.5, right: 0, duration_ms: 100 }), "left must be in [-1, 1], got 1.5")
+        await expectInvalid(async () => await drive({ left: 0, right: -2, duration_ms: 100 }), "right must be in [-1, 1], got -2")
+        await expectInvalid(async () => await drive({ left: 0, right: 0, duration_ms: 0 }), "duration_ms must be in [1, 30000], got 0")
+        await expectInvalid(async () => await drive({ left: 0, right: 0, duration_ms: 30001 }), "duration_ms must be in [1, 30000]")
+        await expectInvalid(async () => await drive({ left: NaN, right: 0, duration_ms: 10 }), "left must be in [-1, 1]")
         // Nothing moved.
         expect(m.left.writes).toBe(0)
     })
@@ -127,7 +127,7 @@ describe("robot drive", () => {
         const m = memHardware()
         initRobot(m.hw)
         const t0 = ds.millis()
-        const stopAt = await drive(0.5, -0.25, 200)
+        const stopAt = (await drive({ left: 0.5, right: -0.25, duration_ms: 200 })).stop_at_ms
         expect(stopAt >= t0 + 200).toBe(true)
         let s = await state()
         expect(s.left_speed).toBe(0.5)
@@ -145,17 +145,17 @@ describe("robot drive", () => {
     test("a new drive replaces the previous timer; stop cancels it", async () => {
         const m = memHardware()
         initRobot(m.hw)
-        await drive(1, 1, 100)
-        await drive(0.3, 0.3, 400)
+        await drive({ left: 1, right: 1, duration_ms: 100 })
+        await drive({ left: 0.3, right: 0.3, duration_ms: 400 })
         await ds.sleep(200)
         // The first timer (100 ms) must not have stopped the second drive.
         expect(m.left.speedValue).toBe(0.3)
         await stop()
         expect(m.left.speedValue).toBe(0)
         expect((await state()).drive_remaining_ms).toBe(0)
-        await drive(0.2, 0.2, 150)
+        await drive({ left: 0.2, right: 0.2, duration_ms: 150 })
         await stop()
-        await drive(0.4, 0.4, 400)
+        await drive({ left: 0.4, right: 0.4, duration_ms: 400 })
         await ds.sleep(250)
         // The cancelled 150 ms timer must not stop the new drive either.
         expect(m.left.speedValue).toBe(0.4)
@@ -209,7 +209,7 @@ describe("robot state", () => {
 describe("diagnose (robot doctor's device side)", () => {
     test("check 0 identifies the hardware and its PWM pins", async () => {
         initRobot(memHardware().hw)
-        const d = await diagnose(0, 0)
+        const d = await diagnose({ check: 0, chunk_size: 0 })
         expect(d.hardware).toBe("memory")
         expect(d.pwm_pins).toBe(3)
         expect(d.arduchip_revision).toBe(0x73)
@@ -218,16 +218,16 @@ describe("diagnose (robot doctor's device side)", () => {
 
     test("check 1 reads the last picture in chunks and whole: both Adler-32 match zlib's", async () => {
         initRobot(memHardware().hw)
-        const none = await failure(async () => await diagnose(1, 100))
+        const none = await failure(async () => await diagnose({ check: 1, chunk_size: 100 }))
         expect(none.code).toBe(Status.InvalidArgument)
         expect(none.message.indexOf("take_picture") >= 0).toBe(true)
         await takePicture(0, 80)
-        const d = await diagnose(1, 7)
+        const d = await diagnose({ check: 1, chunk_size: 7 })
         expect(d.frame_length).toBe(1000)
         expect(d.sum_chunked).toBe(0x5467f264)
         expect(d.sum_whole).toBe(0x5467f264)
-        expect((await failure(async () => await diagnose(1, 0))).code).toBe(Status.InvalidArgument)
-        expect((await failure(async () => await diagnose(2, 10))).message.indexOf("check must be") >= 0).toBe(true)
+        expect((await failure(async () => await diagnose({ check: 1, chunk_size: 0 }))).code).toBe(Status.InvalidArgument)
+        expect((await failure(async () => await diagnose({ check: 2, chunk_size: 10 }))).message.indexOf("check must be") >= 0).toBe(true)
     })
 })
 

@@ -20,7 +20,7 @@ import { createService } from "./services"
 import { ServiceError, Status } from "./types"
 
 // The names this file uses most, numbered when the compiler meets this module (lib/strings.ts says why)
-"goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "to"; "goal_id"; "uuid"; "stamp"
+"goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "goal_id"; "uuid"; "stamp"
 
 /** action_msgs/msg/GoalStatus STATUS_* */
 export const enum GoalStatus {
@@ -47,16 +47,16 @@ export class GoalHandle<G, F> extends CallContext {
     last: F[] = []
     /** the highest seq a host following the goal has (what its last watch asked past); the seq of the last feedback */
     seen = 0
-    fseq = 0
-    result: any = undefined
+    fseq: number
+    result: any
     /** why the goal was aborted */
     error = ""
-    /** ds.millis() when it ended (0: not yet), and when a host first fetched its result */
-    ended = 0
-    fetched = 0
-    fiber: ds.Fiber = null
+    /** ds.millis() when it ended (unset: not yet), and when a host first fetched its result (fields without an initializer: an initializer is code) */
+    ended: number
+    fetched: number
+    fiber: ds.Fiber
     /** the host that sent it (its session) */
-    host: any = null
+    host: any
     constructor(name: string, deadline: number, public id: Buffer, public key: string, public goal: G, public stamp: ActionStamp, private fc: MessageCodec<F>) {
         super(name, deadline)
     }
@@ -84,11 +84,13 @@ export class GoalHandle<G, F> extends CallContext {
     done(): boolean {
         return this.status >= GoalStatus.Succeeded
     }
-    to(s: GoalStatus) {
-        this.status = s
-        this.seq++
-        if (this.done()) this.ended = ds.millis()
-    }
+}
+
+/** the goal's status changes to `st` (a module function, not a method: a method is an entry more in the image's class tables) */
+function to(g: GoalHandle<any, any>, st: GoalStatus) {
+    g.status = st
+    g.seq++
+    if (g.done()) g.ended = ds.millis()
 }
 
 /** What an action server does; see {@link createActionServer}. */
@@ -148,9 +150,13 @@ function prune(s: Server, max: number) {
         }
 }
 
-/** waits (polling, woken early by the call's cancel or deadline) until `until()` */
-async function wait(ctx: CallContext, until: () => boolean) {
-    while (!until()) {
+/**
+ * waits (polling, woken early by the call's cancel or deadline) until `g` has ended (`seq` -1) or
+ * its seq is past `seq` (arguments, not a condition as a closure: a closure per call site is a
+ * function more in the image)
+ */
+async function wait(ctx: CallContext, g: GoalHandle<any, any>, seq: number) {
+    while (seq < 0 ? !g.done() : g.seq <= seq) {
         if (ctx.cancelled) throw new ServiceError(Status.Cancelled, ctx.reason)
         await ds.sleep(10)
     }
@@ -169,10 +175,10 @@ async function runGoal(s: Server, g: GoalHandle<any, any>) {
             await ds.sleep(10)
         }
     if (g.cancelled) {
-        g.to(GoalStatus.Canceled)
+        to(g, GoalStatus.Canceled)
         return
     }
-    g.to(GoalStatus.Executing)
+    to(g, GoalStatus.Executing)
     g.fiber = execute.start(s, g)
     while (!g.done()) {
         const now = ds.millis()
@@ -182,7 +188,7 @@ async function runGoal(s: Server, g: GoalHandle<any, any>) {
                 // execute ignored its cancel: stopped for good
                 g.fiber.terminate()
                 g.error = "the goal's deadline passed"
-                g.to(GoalStatus.Aborted)
+                to(g, GoalStatus.Aborted)
             }
         }
         await ds.sleep(10)
@@ -192,10 +198,10 @@ async function runGoal(s: Server, g: GoalHandle<any, any>) {
 async function execute(s: Server, g: GoalHandle<any, any>) {
     try {
         g.result = await s.o.execute(g.goal, g)
-        g.to(g.cancelled ? GoalStatus.Canceled : GoalStatus.Succeeded)
+        to(g, g.cancelled ? GoalStatus.Canceled : GoalStatus.Succeeded)
     } catch (e) {
         g.error = errText(e)
-        g.to(g.cancelled ? GoalStatus.Canceled : GoalStatus.Aborted)
+        to(g, g.cancelled ? GoalStatus.Canceled : GoalStatus.Aborted)
     }
 }
 
@@ -254,7 +260,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
     })
     createService(type.getResult, n + "get_result", async (req, ctx) => {
         const g = known(s, req.goal_id.uuid as Buffer)
-        await wait(ctx, () => g.done())
+        await wait(ctx, g, -1)
         if (!g.fetched) g.fetched = ds.millis()
         // a goal with no result to give (aborted, or canceled before execute returned one): its status
         // as the call's, which the host turns into the goal's status with the result at its defaults
@@ -265,7 +271,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
     createService(type.watch, n + "watch", async (req, ctx) => {
         const g = known(s, req.goal_id.uuid as Buffer)
         if (req.seq > g.seen) g.seen = req.seq
-        await wait(ctx, () => g.seq > req.seq)
+        await wait(ctx, g, req.seq)
         // the feedback only when the host does not have it yet (a status change alone does not resend a picture)
         return { seq: g.seq, status: g.status, feedback: g.fseq > req.seq ? g.last : [] }
     })
@@ -279,6 +285,6 @@ async function cancel(s: Server, g: GoalHandle<any, any>, why: string): Promise<
         return false
     }
     // (execute may have ended the goal while onCancel ran: an ended goal keeps its status)
-    if (!g.done()) g.to(GoalStatus.Canceling)
+    if (!g.done()) to(g, GoalStatus.Canceling)
     return true
 }

@@ -482,12 +482,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         }
         const peer = peerFor(host)
         if (!peer) return
-        try {
-            parse(d, p, end, peer.s)
-        } catch (e) {
-            // as on Jacdac: a frame that breaks the parser is answered ERROR, nothing else
-            peer.s.error(0, "frame: " + errText(e))
-        }
+        parse(d, p, end, peer.s)
     } else if (k === 2) {
         // CONNACK: session present, return code
         const rc = end - o === 2 ? d[o + 1] : 255
@@ -535,14 +530,14 @@ function peerFor(host: string): Peer {
         s.shared = true
         // one host id, a few sessions: the Jacdac bus's sessions are never pushed out by MQTT hosts
         s.maxSessions = 4
-        const q: Peer = { id: host, topic: null, s, used: now }
+        // (its id, use time and topic are set below, as a reused peer's are)
+        const q = { s } as Peer
         s.send = async (b: Buffer, n: number) => {
             await publishFrame(q, b, n)
         }
         peers.push(q)
         chargeLink(PEER_HEAP)
         rt.links.push(s)
-        s.start()
         p = q
     } else if (p) {
         // the host that used it last has been quiet longest: its sessions are parked, not

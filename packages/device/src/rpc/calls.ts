@@ -249,10 +249,9 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
         return
     }
     // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
-    const c = new Call(s, seq, ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs))
+    const c = new Call(s, seq, e.name, ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs))
     s.called = c.t
     c.entry = e
-    c.ctx.service = e.name
     c.total = total
     c.cost = need
     used += need
@@ -405,7 +404,7 @@ export const lingering: Call[] = []
  * terminated (sweep). Until then it is charged CALL_COST and counted in `lingering`.
  */
 function releaseSlot(c: Call, lingers: boolean) {
-    if (c.released || c.entry === null) return
+    if (c.released) return
     c.released = true
     c.entry.running--
     if (lingers && c.fiber) {
@@ -603,32 +602,39 @@ export function ack(s: Session, ack: number) {
 }
 
 // ---------------------------------------------------------------- housekeeping
-/** deadlines, stale partial requests, unreleased answers; runs every 250 ms */
+/**
+ * deadlines, stale partial requests, unreleased answers; runs every 250 ms (the timer's callback
+ * itself: nothing escapes it, an exception in a timer would restart the program)
+ */
 export function sweep() {
-    const now = ds.millis()
-    // handlers that ignored their cancellation for GRACE_MS are stopped for good
-    for (const c of lingering.slice())
-        if (now >= c.killAt) {
-            c.fiber.terminate()
-            unlinger(c)
-        }
-    // refusals are kept as long as answers; sessions that never called, for 10 s
-    // (in the order they came)
-    while (refusals.length > 0 && now - refusals[0].t > cfg.retentionMs) refusals.shift()
-    for (const s of sessions.slice()) if (!s.called && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
-    for (const c of calls.slice()) {
-        if (c.state === CallState.Receiving) {
-            if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
-            else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
-        } else if (c.state === CallState.Queued || c.state === CallState.Running) {
-            if (now > c.ctx.deadline) {
-                // a handler that never returns must not hold its slot: release it at the deadline
-                c.ctx.cancel("deadline exceeded")
-                if (c.state === CallState.Queued) unqueue(c)
-                fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
-                releaseSlot(c, true)
+    try {
+        const now = ds.millis()
+        // handlers that ignored their cancellation for GRACE_MS are stopped for good
+        for (const c of lingering.slice())
+            if (now >= c.killAt) {
+                c.fiber.terminate()
+                unlinger(c)
             }
-        } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) forget(c)
+        // refusals are kept as long as answers; sessions that never called, for 10 s
+        // (in the order they came)
+        while (refusals.length > 0 && now - refusals[0].t > cfg.retentionMs) refusals.shift()
+        for (const s of sessions.slice()) if (!s.called && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
+        for (const c of calls.slice()) {
+            if (c.state === CallState.Receiving) {
+                if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
+                else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
+            } else if (c.state === CallState.Queued || c.state === CallState.Running) {
+                if (now > c.ctx.deadline) {
+                    // a handler that never returns must not hold its slot: release it at the deadline
+                    c.ctx.cancel("deadline exceeded")
+                    if (c.state === CallState.Queued) unqueue(c)
+                    fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
+                    releaseSlot(c, true)
+                }
+            } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) forget(c)
+        }
+    } catch (e) {
+        console.log("rosservices: sweep: " + errText(e))
     }
 }
 

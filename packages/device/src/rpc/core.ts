@@ -130,9 +130,9 @@ export class Session {
     floor = 0
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
     gone: number[] = []
-    used = 0
-    /** when this session last started a call (0: never) */
-    called = 0
+    used: number
+    /** when this session last started a call (undefined: never) */
+    called: number
     constructor(public id: number, public nonce: number, public out: Out) {
         this.used = ds.millis()
     }
@@ -194,44 +194,46 @@ function compact(s: Session) {
 
 /** @devsWhenUsed (methods a program never calls stay out of its image) */
 export class Call {
+    // (admit, the only maker of calls, sets entry, total, cost, got and ackAt at once; the fields
+    // first set where they are used start undefined: an initializer is code)
     state: number
-    entry: Entry = null
-    total = 0
-    got = 0
-    req: Buffer = null
+    entry: Entry
+    total: number
+    got: number
+    req: Buffer
     /** the request's trailing byte array in pieces of PIECE bytes, received apart from `req` (ServiceType.tail); null if none */
-    tail: Buffer[] = null
+    tail: Buffer[]
     /** offset last asked for with STATUS(gap), -1 none */
     nackAt = -1
     /** offset last acknowledged with STATUS(receiving) (upload flow control) */
-    ackAt = 0
+    ackAt: number
     status = Status.Ok
-    res: ByteSource = null
-    msg: Buffer = null
+    res: ByteSource
+    msg: Buffer
     /** next response byte to send; -1 when not streaming */
     sendOff = -1
     /** bumped whenever the stream is rewound, to discard chunks read before the rewind */
     gen = 0
-    resultSent = false
+    resultSent: boolean
     /** an error RESULT is due */
-    resultDue = false
+    resultDue: boolean
     /** a STATUS with this state is due, -1 none */
     statusDue = -1
     /** the handler's slot was given back (it returned, or was released at its deadline) */
-    released = false
+    released: boolean
     /** the handler's fiber (while it runs) */
-    fiber: ds.Fiber = null
+    fiber: ds.Fiber
     /** released before its handler returned: when its fiber is terminated (0: not lingering) */
     killAt = 0
     ctx: CallContext
     /** heap charged to the budget */
-    cost = CALL_COST
+    cost: number
     /** last activity (ms) */
-    t = 0
-    constructor(public s: Session, public seq: number, deadline: number) {
+    t: number
+    constructor(public s: Session, public seq: number, service: string, deadline: number) {
         this.state = CallState.Receiving
         this.t = ds.millis()
-        this.ctx = new CallContext("", deadline)
+        this.ctx = new CallContext(service, deadline)
     }
 }
 

@@ -18,7 +18,7 @@ const ERROR_GAP_MS = 200
 const SMALL_STREAM = 160
 
 /** a shared sender is filling or sending a packet (shared senders take turns: one packet in the heap) */
-let sharedBusy = false
+let sharedBusy: boolean
 
 /**
  * The sender of one link. `max`: payload bytes per packet (announced as HELLO `maxRecord`); `send`
@@ -33,25 +33,24 @@ export class Sender implements Out {
     maxSessions: number
     /** records left out because the transient queue was full (diagnostics) */
     dropped = 0
-    err: Buffer = null
+    err: Buffer
     errAt = -10000
     /** announcement progress: -1 nothing due, 0 HELLO next, i + 1 service i next */
     ann = -1
     rr = 0
-    fiber: ds.Fiber = null
-    /** payload bytes of the packet `fill` returned last */
-    len = 0
+    fiber: ds.Fiber
+    /** payload bytes of the packet `fill` returned last (set with it) */
+    len: number
     pre = 0
-    shared = false
+    shared: boolean
 
     constructor(
         public max: number,
         public send: (pkt: Buffer, n: number) => Promise<void>,
         public period: number,
         public win: number
-    ) {}
-
-    start() {
+    ) {
+        // (its fiber first runs once the maker yields: `send` and the rest may be set after this)
         this.fiber = loop.start(this)
     }
 

@@ -29,7 +29,7 @@ const dss = ds as DsServer
 // announce report every 500 ms, the identity registers), service 1 is rosServices (command
 // `frame`, action `echo`, instanceName `rosServices_0`); statusCode reads [0, 0]; anything else
 // is answered "not implemented". Handlers by packet name (`set_<name>`: a register write).
-let handlers: any[] = null
+let handlers: any[]
 /** the control service's restart counter (announce flags) */
 let restarts = 1
 
@@ -69,12 +69,7 @@ function startJacdac(rt: Runtime) {
         {
             /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
             frame: async (data: Buffer) => {
-                try {
-                    parse(data, 0, data.length, rt.out)
-                } catch (e) {
-                    // never let anything escape: a malformed frame must not restart the program
-                    rt.out.error(0, "frame: " + errText(e))
-                }
+                parse(data, 0, data ? data.length : 0, rt.out)
             },
             /** Action `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
             echo: (data: Buffer) => data,
@@ -129,29 +124,19 @@ export class Runtime {
     out: Sender
     /** every link: the Jacdac link first, then the peers of other links (net/mqtt.ts registers its own) */
     links: Sender[]
-    annTimer = false
+    annTimer: boolean
 
+    /** Starts the Jacdac link and the sweep timer (once: {@link startRuntime} makes it). */
     constructor() {
         // Jacdac: 236-byte packets, the runtime's 20 ms send slot, a window of four packets
         this.out = new Sender(Limit.JacdacPayload, null, 20, cfg.window)
         this.links = [this.out]
-    }
-
-    /** Starts the Jacdac link and the sweep timer (once: {@link startRuntime} calls it). */
-    start() {
         const spec = ds.RosServices.spec.lookup("frameOut")
         this.out.send = async (p: Buffer, n: number) => {
             await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
         }
         startJacdac(this)
-        this.out.start()
-        setInterval(() => {
-            try {
-                sweep()
-            } catch (e) {
-                console.log("rosservices: sweep: " + errText(e))
-            }
-        }, 250)
+        setInterval(sweep, 250)
     }
 
     /** the service list changed: new list version, one announcement for a burst of changes */
@@ -172,8 +157,8 @@ export class Runtime {
     }
 }
 
-/** The runtime once {@link startRuntime} made it (null before). */
-export let current: Runtime = null
+/** The runtime once {@link startRuntime} made it (undefined before). */
+export let current: Runtime
 
 /**
  * Makes and starts the runtime (once) and returns it: the Jacdac link and the sweep timer. Other
@@ -182,32 +167,39 @@ export let current: Runtime = null
 export function startRuntime(): Runtime {
     if (!current) {
         current = new Runtime()
-        current.start()
     }
     return current
 }
 
-/** Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). */
+/**
+ * Parses the frame in `d` from `from` to `end` (the records a host sent on `link`). Never throws:
+ * a frame that breaks the parser is answered ERROR on its link, nothing else (on every link; an
+ * exception escaping a Jacdac command would restart the program).
+ */
 export function parse(d: Buffer, from: number, end: number, link: Out) {
-    if (!d || end <= from) {
-        link.error(0, "empty frame")
-        return
-    }
-    let o = from
-    while (o < end) {
-        if (o + Limit.RecordHeader > end) {
-            link.error(o - from, "truncated record header")
+    try {
+        if (!d || end <= from) {
+            link.error(0, "empty frame")
             return
         }
-        const kind = d[o]
-        const len = d.getAt(o + 1, "u16")
-        const b = o + Limit.RecordHeader
-        if (b + len > end) {
-            link.error(o - from, `record ${kind} overruns the frame`)
-            return
+        let o = from
+        while (o < end) {
+            if (o + Limit.RecordHeader > end) {
+                link.error(o - from, "truncated record header")
+                return
+            }
+            const kind = d[o]
+            const len = d.getAt(o + 1, "u16")
+            const b = o + Limit.RecordHeader
+            if (b + len > end) {
+                link.error(o - from, `record ${kind} overruns the frame`)
+                return
+            }
+            record(kind, d, b, len, link, o - from)
+            o = b + len
         }
-        record(kind, d, b, len, link, o - from)
-        o = b + len
+    } catch (e) {
+        link.error(0, "frame: " + errText(e))
     }
 }
 
