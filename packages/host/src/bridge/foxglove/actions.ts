@@ -9,7 +9,7 @@ import type { CallPipeline } from "../../calls/pipeline"
 import { actionsOf, type ActionDescriptor } from "../../runtime/action"
 import type { Clients } from "./clients"
 import type { Channel } from "./feeds"
-import { JsonChannels, jsonChannel } from "./jsonchannels"
+import { JsonChannels } from "./jsonchannels"
 
 interface ActionFeed {
   action: string
@@ -32,55 +32,37 @@ function statusArrayDefinitions(type: ActionDescriptor<any, any, any>): MessageD
   ]
 }
 
-export class ActionFeeds {
-  private readonly set: JsonChannels<ActionFeed>
-  private readonly off: () => void
-
+export class ActionFeeds extends JsonChannels<ActionFeed> {
   constructor(
     private readonly pipeline: CallPipeline,
     private readonly goals: GoalTracker,
     clients: Clients,
-    /** the channel id of a topic (Feeds.idOf: one numbering for every channel) */
-    private readonly idOf: (topic: string) => number,
+    idOf: (topic: string) => number,
   ) {
-    this.set = new JsonChannels(clients)
+    super(clients, idOf)
     this.off = goals.onEvent((g, e) => this.onEvent(g, e))
   }
 
-  get channels(): Channel[] {
-    return this.set.channels
-  }
-
-  has(channelId: number): boolean {
-    return this.set.has(channelId)
-  }
-
-  /** Channels for the actions the robot lists now (whose types the bridge knows); those gone are unadvertised. */
-  sync(): void {
+  /** the actions the robot lists now (whose types the bridge knows): a status and a feedback channel each */
+  protected wanted(): Map<string, ActionFeed> {
     const p = this.pipeline
     const want = new Map<string, ActionFeed>()
-    if (p.node.state === "connected") {
-      for (const a of actionsOf(p.services)) {
-        const type = this.goals.actions[a.type]
-        if (!type) continue
-        for (const kind of ["status", "feedback"] as const) {
-          const topic = `${a.name}/_action/${kind}`
-          const defs = kind === "status" ? statusArrayDefinitions(type) : type.feedbackMessage.definitions
-          want.set(topic, { action: a.name, kind, channel: jsonChannel(this.idOf(topic), topic, defs) })
-        }
+    if (p.node.state !== "connected") return want
+    for (const a of actionsOf(p.services)) {
+      const type = this.goals.actions[a.type]
+      if (!type) continue
+      for (const kind of ["status", "feedback"] as const) {
+        const topic = `${a.name}/_action/${kind}`
+        want.set(topic, { action: a.name, kind, channel: this.channel(topic, kind === "status" ? statusArrayDefinitions(type) : type.feedbackMessage.definitions) })
       }
     }
-    this.set.set(want)
-  }
-
-  close(): void {
-    this.off()
+    return want
   }
 
   private onEvent(g: TrackedGoal, e: GoalEvent) {
     // feedback as it comes; on a status change or the end, the status of every goal of the action the bridge holds
     const kind = e.kind === "feedback" ? "feedback" : "status"
-    const feed = this.set.find((f) => f.action === g.action && f.kind === kind)
-    this.set.publish(feed, e.kind === "feedback" ? { goal_id: { uuid: g.uuid }, feedback: e.feedback } : this.goals.statusArray(g.action))
+    const feed = this.find((f) => f.action === g.action && f.kind === kind)
+    this.publish(feed, e.kind === "feedback" ? { goal_id: { uuid: g.uuid }, feedback: e.feedback } : this.goals.statusArray(g.action))
   }
 }

@@ -7,51 +7,34 @@ import { SERVICE_EVENT_SUFFIX, type CallPipeline } from "../../calls/pipeline"
 import { serviceEventDefinitions } from "../../calls/rosapi"
 import type { Clients } from "./clients"
 import type { Channel } from "./feeds"
-import { JsonChannels, jsonChannel } from "./jsonchannels"
+import { JsonChannels } from "./jsonchannels"
 
 interface EventFeed {
   service: string
   channel: Channel
 }
 
-export class EventFeeds {
-  private readonly set: JsonChannels<EventFeed>
-  private readonly off: () => void
-
+export class EventFeeds extends JsonChannels<EventFeed> {
   constructor(
     private readonly pipeline: CallPipeline,
     clients: Clients,
-    /** the channel id of a topic (Feeds.idOf: one numbering for every channel) */
-    private readonly idOf: (topic: string) => number,
+    idOf: (topic: string) => number,
   ) {
-    this.set = new JsonChannels(clients)
-    this.off = pipeline.onServiceEvent((ev) => this.set.publish(this.set.find((f) => f.service === ev.service), ev.msg))
+    super(clients, idOf)
+    this.off = pipeline.onServiceEvent((ev) => this.publish(this.find((f) => f.service === ev.service), ev.msg))
   }
 
-  get channels(): Channel[] {
-    return this.set.channels
-  }
-
-  has(channelId: number): boolean {
-    return this.set.has(channelId)
-  }
-
-  /** Channels for the services the robot lists now (none without --introspect); those gone are unadvertised. */
-  sync(): void {
+  /** the services the robot lists now whose types the bridge knows (none without --introspect) */
+  protected wanted(): Map<string, EventFeed> {
     const p = this.pipeline
     const want = new Map<string, EventFeed>()
-    if (p.introspect && p.node.state === "connected") {
-      for (const s of p.services) {
-        const type = p.registry[s.type]
-        if (!type) continue
-        const topic = `${s.name}${SERVICE_EVENT_SUFFIX}`
-        want.set(topic, { service: s.name, channel: jsonChannel(this.idOf(topic), topic, serviceEventDefinitions(type)) })
-      }
+    if (!p.introspect || p.node.state !== "connected") return want
+    for (const s of p.services) {
+      const type = p.registry[s.type]
+      if (!type) continue
+      const topic = `${s.name}${SERVICE_EVENT_SUFFIX}`
+      want.set(topic, { service: s.name, channel: this.channel(topic, serviceEventDefinitions(type)) })
     }
-    this.set.set(want)
-  }
-
-  close(): void {
-    this.off()
+    return want
   }
 }

@@ -35,8 +35,8 @@ export class FoxgloveFrontEnd {
   private sessionId = newSessionId()
   private readonly services: Services
   private readonly feeds: Feeds
-  private readonly actionFeeds: ActionFeeds
-  private readonly eventFeeds: EventFeeds
+  /** the actions' channels and the services' event channels */
+  private readonly jsonFeeds: (ActionFeeds | EventFeeds)[]
   private readonly offs: (() => void)[]
   private metadataText = ""
 
@@ -46,10 +46,9 @@ export class FoxgloveFrontEnd {
     this.services = new Services(o, this.clients)
     this.feeds = new Feeds(p, this.clients, o.log)
     this.feeds.syncFeeds()
-    this.actionFeeds = new ActionFeeds(p, o.goals, this.clients, (topic) => this.feeds.idOf(topic))
-    this.actionFeeds.sync()
-    this.eventFeeds = new EventFeeds(p, this.clients, (topic) => this.feeds.idOf(topic))
-    this.eventFeeds.sync()
+    const idOf = (topic: string) => this.feeds.idOf(topic)
+    this.jsonFeeds = [new ActionFeeds(p, o.goals, this.clients, idOf), new EventFeeds(p, this.clients, idOf)]
+    for (const f of this.jsonFeeds) f.sync()
     this.metadataText = JSON.stringify(this.metadata())
     this.offs = [
       p.onChange(({ restarted, robot }) => {
@@ -63,8 +62,7 @@ export class FoxgloveFrontEnd {
           for (const c of this.clients.conns) this.clients.sendJson(c, this.serverInfo())
         }
         this.feeds.syncFeeds()
-        this.actionFeeds.sync()
-        this.eventFeeds.sync()
+        for (const f of this.jsonFeeds) f.sync()
         this.services.syncServices()
         // a fleet's presence is in the metadata: a robot coming or going is a new serverInfo (same
         // session); a single robot's clients get serverInfo only with a new session, as before
@@ -113,13 +111,12 @@ export class FoxgloveFrontEnd {
 
   /** every channel: the camera and state feeds, the actions', and the services' events (--introspect) */
   private channels() {
-    return [...this.feeds.channels, ...this.actionFeeds.channels, ...this.eventFeeds.channels]
+    return [...this.feeds.channels, ...this.jsonFeeds.flatMap((f) => f.channels)]
   }
 
   close(): void {
     this.feeds.close()
-    this.actionFeeds.close()
-    this.eventFeeds.close()
+    for (const f of this.jsonFeeds) f.close()
     for (const off of this.offs) off()
     for (const c of this.clients.conns) {
       for (const ac of c.calls) ac.abort(new ServiceError("cancelled", "bridge closing"))
@@ -164,7 +161,8 @@ export class FoxgloveFrontEnd {
             this.clients.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
             continue
           }
-          if (!this.feeds.has(x.channelId) && !this.actionFeeds.has(x.channelId) && !this.eventFeeds.has(x.channelId)) {
+          const ch = x.channelId
+          if (!this.feeds.has(ch) && !this.jsonFeeds.some((f) => f.has(ch))) {
             this.clients.status(c, STATUS_ERROR, `subscribe: no channel ${x.channelId}`)
             continue
           }

@@ -1,7 +1,8 @@
 // A set of JSON channels that follows what the robot serves: the actions' status and feedback
-// (actions.ts) and the services' introspection events (events.ts). `set` advertises the channels
-// that are new, unadvertises those gone (or whose schema changed) and drops their subscriptions;
-// `publish` sends a message to whoever subscribes to one channel.
+// (actions.ts) and the services' introspection events (events.ts). A subclass says which channels
+// it wants now (`wanted`) and publishes to them from a listener it sets as `off`; `sync` advertises
+// the channels that are new, unadvertises those gone (or whose schema changed) and drops their
+// subscriptions; `publish` sends a message to whoever subscribes to one channel.
 import type { MessageDefinition } from "@foxglove/message-definition"
 import { stringifyJson } from "../../calls/json"
 import type { Clients, Conn } from "./clients"
@@ -9,15 +10,19 @@ import type { Channel } from "./feeds"
 import { messageData } from "./framing"
 import { jsonSchema } from "./schema"
 
-/** A channel of `topic` in JSON, its schema the first of `defs` (the others: the types it holds). */
-export function jsonChannel(id: number, topic: string, defs: readonly MessageDefinition[]): Channel {
-  return { id, topic, encoding: "json", schemaName: defs[0]!.name!, schemaEncoding: "jsonschema", schema: JSON.stringify(jsonSchema(defs)) }
-}
-
-export class JsonChannels<F extends { channel: Channel }> {
+export abstract class JsonChannels<F extends { channel: Channel }> {
   private readonly feeds = new Map<number, F>()
+  /** stops the listener that feeds the channels (the subclass sets it) */
+  protected off: () => void = () => {}
 
-  constructor(private readonly clients: Clients) {}
+  constructor(
+    private readonly clients: Clients,
+    /** the channel id of a topic (Feeds.idOf: one numbering for every channel) */
+    private readonly idOf: (topic: string) => number,
+  ) {}
+
+  /** the channels wanted now, by topic */
+  protected abstract wanted(): Map<string, F>
 
   get channels(): Channel[] {
     return [...this.feeds.values()].map((f) => f.channel)
@@ -27,14 +32,9 @@ export class JsonChannels<F extends { channel: Channel }> {
     return this.feeds.has(channelId)
   }
 
-  /** the first feed `ok` takes */
-  find(ok: (f: F) => boolean): F | undefined {
-    for (const f of this.feeds.values()) if (ok(f)) return f
-    return undefined
-  }
-
-  /** The channels are now those of `want` (by topic). */
-  set(want: Map<string, F>): void {
+  /** The channels are now those `wanted` returns. */
+  sync(): void {
+    const want = this.wanted()
     const gone = [...this.feeds.values()].filter((f) => want.get(f.channel.topic)?.channel.schema !== f.channel.schema)
     if (gone.length) {
       const ids = gone.map((f) => f.channel.id)
@@ -47,8 +47,23 @@ export class JsonChannels<F extends { channel: Channel }> {
     if (added.length) this.clients.broadcast({ op: "advertise", channels: added.map((f) => f.channel) })
   }
 
+  close(): void {
+    this.off()
+  }
+
+  /** A channel of `topic` in JSON, its schema the first of `defs` (the others: the types it holds). */
+  protected channel(topic: string, defs: readonly MessageDefinition[]): Channel {
+    return { id: this.idOf(topic), topic, encoding: "json", schemaName: defs[0]!.name!, schemaEncoding: "jsonschema", schema: JSON.stringify(jsonSchema(defs)) }
+  }
+
+  /** the first feed `ok` takes */
+  protected find(ok: (f: F) => boolean): F | undefined {
+    for (const f of this.feeds.values()) if (ok(f)) return f
+    return undefined
+  }
+
   /** Sends `msg` as JSON to every subscriber of `feed`'s channel (nothing when none, or no feed). */
-  publish(feed: F | undefined, msg: unknown): void {
+  protected publish(feed: F | undefined, msg: unknown): void {
     if (!feed) return
     const subs: [Conn, number][] = []
     for (const c of this.clients.conns) for (const [sub, ch] of c.subs) if (ch === feed.channel.id) subs.push([c, sub])
