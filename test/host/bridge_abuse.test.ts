@@ -17,8 +17,9 @@ import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { openMqttFleet } from "../../packages/host/src/mqtt/fleet"
-import { rawRosClient, startFixture } from "./bridge_helpers"
-import { call as foxgloveCall, connectFoxglove } from "./foxglove_helpers"
+import { rawClient, rawRosClient, startFixture } from "./bridge_helpers"
+import { call as foxgloveCall, connectFoxglove, json } from "./foxglove_helpers"
+import WebSocket from "ws"
 import { embeddedBroker } from "./mqtt_helpers"
 
 /** Calls `service` back to back (2 ms apart) until `stop()`; the latencies and when each ended. */
@@ -393,6 +394,81 @@ test("every front end names its client as the owner of its calls (issue 20): one
     fox.client.close()
     ros1.close()
     ros2.close()
+    await f.close()
+  }
+})
+
+test("clients that stop reading (issue 16): 6 rosbridge and 2 Foxglove clients ask for 64 KiB answers and never read them; the bridge holds at most its bound of unsent output in all, drops them, and another client is served during it", { timeout: 120000 }, async () => {
+  // the bridge's own sockets (server side), to read what each holds unsent while the attack runs
+  const serverSockets = new Set<WebSocket>()
+  const send = WebSocket.prototype.send
+  WebSocket.prototype.send = function (this: WebSocket, ...args: any[]) {
+    if ((this as any)._isServer) serverSockets.add(this)
+    return (send as any).apply(this, args)
+  } as any
+  const node = demoMemoryNode()
+  const jpeg = new Uint8Array(64 * 1024).fill(0x5a)
+  node.addService(TakePicture, "/big_picture", () => ({
+    image: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "camera" }, format: "jpeg", data: jpeg },
+    width: 1600,
+    height: 1200,
+  }))
+  const PER_CLIENT = 1024 * 1024
+  const TOTAL = 4 * 1024 * 1024
+  const lines: string[] = []
+  const f = await startFixture({ maxUnsentBytes: PER_CLIENT, maxUnsentTotalBytes: TOTAL, log: (l) => lines.push(l) }, node)
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  const ros = await Promise.all(Array.from({ length: 6 }, () => rawClient(f.bridge.wsUrl)))
+  const fox = await Promise.all(Array.from({ length: 2 }, () => connectFoxglove(f.bridge.wsUrl, 1)))
+  const unsent = () => [...serverSockets].reduce((n, ws) => n + (ws.readyState === ws.OPEN ? ws.bufferedAmount : 0), 0)
+  let peak = 0
+  const sampler = setInterval(() => (peak = Math.max(peak, unsent())), 5)
+  try {
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    // each attacker stops reading, then asks for 200 answers of 64 KiB (17-38 MiB of JSON), 8 every 5 ms
+    for (const a of ros) (a.ws as any)._socket.pause()
+    for (const a of fox) (a.ws as any)._socket.pause()
+    const big = fox[0]!.services.get("/big_picture")?.id
+    assert.ok(big !== undefined, "the Foxglove front end advertises /big_picture")
+    const t0 = performance.now()
+    let callId = 1
+    const attackers = [
+      ...ros.map((a, i) => (k: number) => a.send({ op: "call_service", id: `big${i}.${k}`, service: "/big_picture", args: { resolution: 0, quality: 0 } })),
+      ...fox.map((a) => () => a.client.sendServiceCallRequest({ serviceId: big, callId: callId++, encoding: "json", data: json('{"resolution": 0, "quality": 0}') })),
+    ]
+    for (let k = 0; k < 200; k += 8) {
+      for (const attack of attackers) for (let j = 0; j < 8; j++) {
+        try {
+          attack(k + j)
+        } catch {
+          // (its socket is gone: the bridge dropped it)
+        }
+      }
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    // the bridge finishes the answers it was asked for
+    const settleEnd = Date.now() + 10000
+    while (Date.now() < settleEnd && f.bridge.clientCount() > 1) await new Promise((r) => setTimeout(r, 20))
+    const attackMs = performance.now() - t0
+    await v.stop()
+    clearInterval(sampler)
+    peak = Math.max(peak, unsent())
+    const dropped = lines.filter((l) => /disconnected: over \d+ bytes unsent/.test(l))
+    assert.ok(peak <= TOTAL + PER_CLIENT, `the bridge held ${(peak / 1048576).toFixed(1)} MiB unsent at its peak (bound ${TOTAL / 1048576} MiB in all); log: ${lines.join(" | ").slice(0, 800)}`)
+    assert.equal(f.bridge.clientCount(), 1, `only the victim is left connected; log: ${lines.join(" | ").slice(0, 800)}`)
+    assert.equal(dropped.length, 8, dropped.join(" | "))
+    assert.deepEqual(v.failures, [])
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.ok(during.length >= 10, `the victim made ${during.length} calls during the ${attackMs.toFixed(0)} ms attack`)
+    assert.ok(max(v.ms) < VICTIM_MAX_MS, `the other client's slowest call took ${max(v.ms).toFixed(1)} ms (${during.length} during the attack)`)
+    assert.equal((await victim.call("/add_two_ints", { a: 5, b: 6 })).values.sum, 11)
+  } finally {
+    clearInterval(sampler)
+    WebSocket.prototype.send = send
+    victim.close()
+    for (const a of ros) a.close()
+    for (const a of fox) a.client.close()
     await f.close()
   }
 })

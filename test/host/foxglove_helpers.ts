@@ -20,6 +20,8 @@ export function next<T = any>(client: Client, event: string, pick: (v: any) => b
 
 export interface Conn {
   client: Client
+  /** the client's own socket (a test can stop reading from it) */
+  ws: WebSocket
   serverInfo: any
   services: Map<string, any>
   channels: any[]
@@ -27,7 +29,8 @@ export interface Conn {
 
 /** Connects a FoxgloveClient and collects serverInfo, the advertised services and channels. */
 export async function connectFoxglove(url: string, wantServices: number): Promise<Conn> {
-  const client = new FoxgloveClient({ ws: new WebSocket(url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL]) as any })
+  const ws = new WebSocket(url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL])
+  const client = new FoxgloveClient({ ws: ws as any })
   const services = new Map<string, any>()
   client.on("advertiseServices", (list) => {
     for (const s of list) services.set(s.name, s)
@@ -40,7 +43,7 @@ export async function connectFoxglove(url: string, wantServices: number): Promis
   const serverInfo = await info
   const chans = await channels
   while (services.size < wantServices) await next(client, "advertiseServices")
-  return { client, serverInfo, services, channels: chans }
+  return { client, ws, serverInfo, services, channels: chans }
 }
 
 let callIds = 1

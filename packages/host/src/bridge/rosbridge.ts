@@ -7,6 +7,7 @@
 import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
+import type { Output } from "./output"
 import { parseJson, stringifyJson } from "../calls/json"
 import { normalizeName, splitRobotName } from "../client/names"
 import { SERVICE_EVENT_SUFFIX, type CallPipeline } from "../calls/pipeline"
@@ -19,9 +20,6 @@ export const CALLS_TOPIC = "/robot_bridge/calls"
 
 /** An action's topics: `<action>/_action/status` (GoalStatusArray) and `<action>/_action/feedback` (`<A>_FeedbackMessage`). */
 const ACTION_TOPIC = /^(.+)\/_action\/(status|feedback)$/
-
-/** Unsent output (bytes) past which a client that stopped reading is disconnected. */
-export const MAX_BUFFERED = 64 * 1024 * 1024
 
 // cbor2 is the CBOR library roslibjs itself decodes with. It is an ES module: Node >= 20.19 loads it
 // from CommonJS with require(). Uint8Array becomes a CBOR byte string, bigint an exact integer.
@@ -55,6 +53,8 @@ export interface RosbridgeOptions {
   pipeline: CallPipeline
   goals: GoalTracker
   guard: Guard
+  /** the bound on what clients that stopped reading hold (shared with the Foxglove front end) */
+  output: Output
   defaultTimeoutMs: number
   maxBytes: number
   log: (line: string) => void
@@ -99,6 +99,7 @@ export class RosbridgeFrontEnd {
   accept(ws: WebSocket, address: string, authed: boolean): void {
     const c: Conn = { id: this.nextConn++, ws, address, authed, calls: new Set(), goals: new Map(), topics: new Set(), statusLevel: "error" }
     this.conns.add(c)
+    this.o.output.add(ws, `client ${c.id}`)
     ws.on("message", (data, isBinary) => {
       try {
         this.onMessage(c, data, isBinary)
@@ -136,14 +137,7 @@ export class RosbridgeFrontEnd {
   }
 
   private send(c: Conn, data: string | Buffer) {
-    if (c.ws.readyState !== c.ws.OPEN) return
-    if (c.ws.bufferedAmount > MAX_BUFFERED) {
-      // the client stopped reading: drop it rather than hold its output in memory
-      this.o.log(`client ${c.id} disconnected: over ${MAX_BUFFERED} bytes unsent`)
-      c.ws.terminate()
-      return
-    }
-    c.ws.send(data)
+    this.o.output.send(c.ws, data)
   }
 
   private status(c: Conn, level: "error" | "warning" | "info", msg: string, id?: unknown) {

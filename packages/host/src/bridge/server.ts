@@ -13,6 +13,7 @@ import { WebSocketServer } from "ws"
 import type { RobotNode } from "../client/api"
 import { FOXGLOVE_SUBPROTOCOL, FoxgloveFrontEnd } from "./foxglove"
 import { clientAddress, Guard, isLoopback } from "./guard"
+import { Output } from "./output"
 import { httpHandler } from "./http"
 import { CallPipeline } from "../calls/pipeline"
 import { RosbridgeFrontEnd } from "./rosbridge"
@@ -39,6 +40,13 @@ export interface BridgeOptions {
   allowedOrigins?: string[]
   /** Largest WebSocket message or HTTP body accepted, in bytes (default 1 MiB). */
   maxMessageBytes?: number
+  /**
+   * Output a WebSocket client has not taken yet (bytes, default 16 MiB) past which it is
+   * disconnected: it stopped reading (packages/host/src/bridge/output.ts).
+   */
+  maxUnsentBytes?: number
+  /** The same for all WebSocket clients together (bytes, default 64 MiB): past it, the client holding the most is disconnected. */
+  maxUnsentTotalBytes?: number
   /**
    * Calls one client address may have in flight (default 32), shared fairly by its connections;
    * more are refused with resource_exhausted (packages/host/src/bridge/guard.ts).
@@ -113,8 +121,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   pipeline.introspect = options.introspect === true
   // one tracker for every front end: a goal sent through one is seen by all, with one watch loop
   const goals = new GoalTracker(pipeline, actionTypes)
-  const rosbridge = new RosbridgeFrontEnd({ pipeline, goals, guard, defaultTimeoutMs, maxBytes, log })
-  const foxglove = new FoxgloveFrontEnd({ pipeline, guard, defaultTimeoutMs, log, encoding: options.foxgloveEncoding, goals })
+  const output = new Output({ maxUnsentBytes: options.maxUnsentBytes, maxUnsentTotalBytes: options.maxUnsentTotalBytes, log })
+  const rosbridge = new RosbridgeFrontEnd({ pipeline, goals, guard, output, defaultTimeoutMs, maxBytes, log })
+  const foxglove = new FoxgloveFrontEnd({ pipeline, guard, output, defaultTimeoutMs, log, encoding: options.foxgloveEncoding, goals })
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes })
   const foxWss = new WebSocketServer({

@@ -1,7 +1,7 @@
-// The connected Foxglove clients and the sending to them (one client or all), dropping a client whose
-// unsent bytes are over the bound.
+// The connected Foxglove clients and the sending to them (one client or all), through the bridge's
+// Output (a client that stopped reading is dropped past its bound).
 import type { WebSocket } from "ws"
-import { MAX_BUFFERED } from "../rosbridge"
+import type { Output } from "../output"
 
 export interface Conn {
   id: number
@@ -15,16 +15,16 @@ export interface Conn {
 export class Clients {
   readonly conns = new Set<Conn>()
 
-  constructor(private readonly log: (line: string) => void) {}
+  constructor(private readonly output: Output) {}
+
+  /** Counts `c` until it leaves. */
+  add(c: Conn) {
+    this.conns.add(c)
+    this.output.add(c.ws, `foxglove client ${c.id}`)
+  }
 
   send(c: Conn, data: string | Buffer) {
-    if (c.ws.readyState !== c.ws.OPEN) return
-    if (c.ws.bufferedAmount > MAX_BUFFERED) {
-      this.log(`foxglove client ${c.id} disconnected: over ${MAX_BUFFERED} bytes unsent`)
-      c.ws.terminate()
-      return
-    }
-    c.ws.send(data)
+    this.output.send(c.ws, data)
   }
 
   sendJson(c: Conn, msg: unknown) {

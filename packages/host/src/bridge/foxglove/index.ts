@@ -10,6 +10,7 @@ import { Feeds } from "./feeds"
 import { ActionFeeds } from "./actions"
 import { EventFeeds } from "./events"
 import type { GoalTracker } from "../../calls/goals"
+import type { Output } from "../output"
 import { STATUS_ERROR, STATUS_WARNING, toBuffer } from "./framing"
 import { Services, type ServiceOptions } from "./services"
 
@@ -22,6 +23,8 @@ export const FOXGLOVE_PORT = 8765
 
 export interface FoxgloveOptions extends ServiceOptions {
   log: (line: string) => void
+  /** the bound on what clients that stopped reading hold (shared with the rosbridge front end) */
+  output: Output
   /** The goals the bridge follows: their status and feedback feed the action channels. */
   goals: GoalTracker
 }
@@ -42,7 +45,7 @@ export class FoxgloveFrontEnd {
 
   constructor(private readonly o: FoxgloveOptions) {
     const p = o.pipeline
-    this.clients = new Clients(o.log)
+    this.clients = new Clients(o.output)
     this.services = new Services(o, this.clients)
     this.feeds = new Feeds(p, this.clients, o.log)
     this.feeds.syncFeeds()
@@ -90,7 +93,7 @@ export class FoxgloveFrontEnd {
   /** Serves one accepted WebSocket (its subprotocol is foxglove.websocket.v1). */
   accept(ws: WebSocket, address: string): void {
     const c: Conn = { id: this.nextConn++, ws, address, subs: new Map(), calls: new Set() }
-    this.clients.conns.add(c)
+    this.clients.add(c)
     ws.on("message", (data, isBinary) => {
       try {
         if (isBinary) this.services.onBinary(c, toBuffer(data))
