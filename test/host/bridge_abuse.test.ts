@@ -426,7 +426,9 @@ test("clients that stop reading (issue 16): 6 rosbridge and 2 Foxglove clients a
   try {
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
-    // each attacker stops reading, then asks for 200 answers of 64 KiB (17-38 MiB of JSON), 8 every 5 ms
+    // each attacker stops reading, then asks for 200 answers of 64 KiB (17-38 MiB of JSON), 4 every 5 ms
+    // (each answer costs the bridge's event loop 1-5 ms of JSON: larger bursts are a CPU flood, whose
+    // turns the victim waits behind, not what this test is about)
     for (const a of ros) (a.ws as any)._socket.pause()
     for (const a of fox) (a.ws as any)._socket.pause()
     const big = fox[0]!.services.get("/big_picture")?.id
@@ -437,8 +439,8 @@ test("clients that stop reading (issue 16): 6 rosbridge and 2 Foxglove clients a
       ...ros.map((a, i) => (k: number) => a.send({ op: "call_service", id: `big${i}.${k}`, service: "/big_picture", args: { resolution: 0, quality: 0 } })),
       ...fox.map((a) => () => a.client.sendServiceCallRequest({ serviceId: big, callId: callId++, encoding: "json", data: json('{"resolution": 0, "quality": 0}') })),
     ]
-    for (let k = 0; k < 200; k += 8) {
-      for (const attack of attackers) for (let j = 0; j < 8; j++) {
+    for (let k = 0; k < 200; k += 4) {
+      for (const attack of attackers) for (let j = 0; j < 4; j++) {
         try {
           attack(k + j)
         } catch {
@@ -469,6 +471,72 @@ test("clients that stop reading (issue 16): 6 rosbridge and 2 Foxglove clients a
     victim.close()
     for (const a of ros) a.close()
     for (const a of fox) a.client.close()
+    await f.close()
+  }
+})
+
+test("HTTP connections that stop reading (issue 16): 4 connections pipeline 400 requests at once for 64 KiB answers each and never read them; the bridge holds at most its bound, drops them, and another client is served during it", { timeout: 120000 }, async () => {
+  const node = demoMemoryNode()
+  const jpeg = new Uint8Array(64 * 1024).fill(0x5a)
+  node.addService(TakePicture, "/big_picture", () => ({
+    image: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: "camera" }, format: "jpeg", data: jpeg },
+    width: 1600,
+    height: 1200,
+  }))
+  const PER_CLIENT = 1024 * 1024
+  const TOTAL = 4 * 1024 * 1024
+  const lines: string[] = []
+  const f = await startFixture({ maxUnsentBytes: PER_CLIENT, maxUnsentTotalBytes: TOTAL, log: (l) => lines.push(l) }, node)
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  let peak = 0
+  const sampler = setInterval(() => (peak = Math.max(peak, f.bridge.unsentBytes())), 5)
+  const body = '{"resolution": 0, "quality": 0}'
+  const post = `POST /api/services/big_picture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+  const socks: net.Socket[] = []
+  try {
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    const closed: Promise<void>[] = []
+    for (let i = 0; i < 4; i++) {
+      const s = net.connect(f.bridge.port, "127.0.0.1")
+      await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject))
+      s.on("error", () => {})
+      closed.push(new Promise((resolve) => s.once("close", () => resolve())))
+      // it never reads what the bridge answers
+      s.pause()
+      socks.push(s)
+    }
+    const t0 = performance.now()
+    // 400 pipelined requests per connection at once (about 35 MiB of answers each): the server
+    // parses them all from its buffer before any is answered. (Sent a few at a time, Node's server
+    // stops reading a connection whose queued answers pass its socket's high-water mark, which
+    // bounds that case by itself.)
+    for (const s of socks) s.write(post.repeat(400))
+    const settleEnd = Date.now() + 10000
+    while (Date.now() < settleEnd && lines.filter((l) => /^HTTP client .* disconnected: over/.test(l)).length < 4) await new Promise((r) => setTimeout(r, 20))
+    const attackMs = performance.now() - t0
+    await v.stop()
+    clearInterval(sampler)
+    peak = Math.max(peak, f.bridge.unsentBytes())
+    const dropped = lines.filter((l) => /^HTTP client .* disconnected: over \d+ bytes unsent/.test(l))
+    assert.equal(dropped.length, 4, `each pipelining connection is dropped; log: ${lines.join(" | ").slice(0, 800)}`)
+    // the bridge closed them (a paused socket sees the end only once it reads again)
+    for (const s of socks) s.resume()
+    await Promise.all(closed)
+    assert.ok(peak <= TOTAL + PER_CLIENT, `the bridge held ${(peak / 1048576).toFixed(1)} MiB unsent at its peak (bound ${TOTAL / 1048576} MiB in all)`)
+    assert.ok(f.bridge.unsentBytes() < PER_CLIENT, `${f.bridge.unsentBytes()} bytes still held after the connections were dropped`)
+    assert.deepEqual(v.failures, [])
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    // (the attack is one burst: the server parses the 1,600 requests in a few turns of its event loop)
+    assert.ok(during.length >= 1, `the victim made ${during.length} calls during the ${attackMs.toFixed(0)} ms attack`)
+    assert.ok(max(v.ms) < VICTIM_MAX_MS, `the other client's slowest call took ${max(v.ms).toFixed(1)} ms (${during.length} during the attack)`)
+    // and a client that reads is still served over HTTP
+    const r = await fetch(`${f.bridge.url}/api/services/add_two_ints`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a": 4, "b": 5}' })
+    assert.equal((await r.json()).sum, 9)
+  } finally {
+    clearInterval(sampler)
+    for (const s of socks) s.destroy()
+    victim.close()
     await f.close()
   }
 })

@@ -18,6 +18,7 @@ import { normalizeName, splitRobotName } from "../client/names"
 import type { CallPipeline } from "../calls/pipeline"
 import { typedefs } from "../calls/rosapi"
 import type { GoalEvent, GoalTracker } from "../calls/goals"
+import type { Output } from "./output"
 
 /** HTTP status for each error code. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -50,6 +51,8 @@ export interface HttpOptions {
   bodyTimeoutMs: number
   /** The goals the bridge follows (the action routes). */
   goals: GoalTracker
+  /** the bound on what clients that stopped reading hold (shared with the WebSocket front ends) */
+  output: Output
 }
 
 /** The request handler for the bridge's HTTP server. */
@@ -183,10 +186,14 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
     sendJson(res, 404, { code: "not_found", message: `no API at ${req.method} ${url.pathname}` })
   }
   return (req, res) => {
-    handle(req, res).catch((e) => {
-      if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
-      else res.destroy()
-    })
+    // a connection that does not take its answers is dropped before it is served again
+    if (!o.output.http(req, res)) return
+    handle(req, res)
+      .catch((e) => {
+        if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
+        else res.destroy()
+      })
+      .finally(() => o.output.within(req.socket))
   }
 }
 

@@ -1,9 +1,12 @@
-// What the bridge holds for clients that do not read: every WebSocket of every front end (rosbridge,
-// Foxglove) sends through one Output, which bounds the output a client has not taken yet, per client
-// and in all. A client that stops reading while it asks for answers (or while topics it subscribed
-// to keep publishing) would otherwise make the bridge hold that output in memory: per client up to
-// the per-client bound, and with many such clients their sum (issue 16: 8 clients that asked for
-// 256 KiB answers and never read held 184 MiB).
+// What the bridge holds for clients that do not read: every connection of every front end (rosbridge
+// and Foxglove WebSockets, HTTP connections) is counted by one Output, which bounds the output a
+// client has not taken yet, per client and in all. A client that stops reading while it asks for
+// answers (or while topics it subscribed to keep publishing, or while it pipelines HTTP requests)
+// would otherwise make the bridge hold that output in memory: per client up to the per-client
+// bound, and with many such clients their sum (issue 16: 8 WebSocket clients that asked for 64 KiB
+// answers and never read held 101 MiB; 4 HTTP connections pipelining 600 such requests, 164 MB).
+import type * as http from "node:http"
+import type * as net from "node:net"
 import type { WebSocket } from "ws"
 
 /** Unsent output (bytes) past which a client that stopped reading is disconnected. */
@@ -19,11 +22,18 @@ export interface OutputOptions {
   log: (line: string) => void
 }
 
+/** One client connection: its name in the log, what it holds unsent, and how to drop it. */
+interface Sink {
+  name: string
+  unsent(): number
+  drop(): void
+}
+
 export class Output {
   readonly maxUnsent: number
   readonly maxTotal: number
-  /** the open sockets and the names the log gives them */
-  private readonly sockets = new Map<WebSocket, string>()
+  /** the open connections (a WebSocket, or an HTTP connection's socket) */
+  private readonly sinks = new Map<object, Sink>()
   private readonly log: (line: string) => void
 
   constructor(options: OutputOptions) {
@@ -32,46 +42,96 @@ export class Output {
     this.log = options.log
   }
 
-  /** Counts `ws` (named `name` in the log) until it closes. */
+  /** Counts the WebSocket `ws` (named `name` in the log) until it closes. */
   add(ws: WebSocket, name: string) {
-    this.sockets.set(ws, name)
-    ws.once("close", () => this.sockets.delete(ws))
+    this.sinks.set(ws, { name, unsent: () => ws.bufferedAmount, drop: () => ws.terminate() })
+    ws.once("close", () => this.sinks.delete(ws))
   }
 
   /** Bytes the clients have not taken yet, in all. */
   unsent(): number {
     let n = 0
-    for (const ws of this.sockets.keys()) n += ws.bufferedAmount
+    for (const s of this.sinks.values()) n += s.unsent()
     return n
   }
 
   /**
    * Sends `data` to `ws`, unless its client has stopped reading: one whose unsent output passed the
-   * per-client bound is disconnected instead. When this client holds more than a sixteenth of the
-   * bound and all clients together pass the total, the client holding the most is disconnected.
-   * False when nothing was sent.
+   * per-client bound is disconnected instead. False when nothing was sent.
    */
   send(ws: WebSocket, data: string | Buffer): boolean {
     if (ws.readyState !== ws.OPEN) return false
-    if (ws.bufferedAmount > this.maxUnsent) {
-      this.drop(ws, this.maxUnsent)
-      return false
-    }
+    if (!this.within(ws)) return false
     ws.send(data)
-    // (the sum is only taken for a client that is behind: those that read cost nothing here)
-    if (ws.bufferedAmount > this.maxUnsent >> 4 && this.unsent() > this.maxTotal) {
-      let worst = ws
-      for (const s of this.sockets.keys()) if (s.bufferedAmount > worst.bufferedAmount) worst = s
-      this.drop(worst, this.maxTotal, " in all")
-      return worst !== ws
-    }
-    return true
+    return this.within(ws)
   }
 
-  private drop(ws: WebSocket, bound: number, what = "") {
-    const name = this.sockets.get(ws) ?? "client"
-    this.sockets.delete(ws)
-    this.log(`${name} disconnected: over ${bound} bytes unsent${what} (it stopped reading)`)
-    ws.terminate()
+  /**
+   * An HTTP request on its connection: counts the connection (the first time) and the response
+   * until it is written out, and checks the connection's bound before the request is served. False
+   * when the connection was dropped instead (it stopped reading: pipelined requests whose answers
+   * it never takes would otherwise pile up in the server's queue of responses). Call `within` on the
+   * socket again once the response is written.
+   */
+  http(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const socket = req.socket
+    // (a request parsed from a connection already dropped: nothing is answered to it)
+    if (socket.destroyed) return false
+    let sink = this.sinks.get(socket) as (Sink & { queued: Set<http.ServerResponse> }) | undefined
+    if (!sink) {
+      const queued = new Set<http.ServerResponse>()
+      const s: Sink & { queued: Set<http.ServerResponse> } = {
+        name: `HTTP client ${req.socket.remoteAddress}:${req.socket.remotePort}`,
+        queued,
+        // the socket's own buffer, and the responses Node queues behind the one being written
+        // (pipelined requests: a response gets the socket when the one before it is written out)
+        unsent: () => {
+          let n = socket.writableLength
+          for (const r of queued) if (!r.socket) n += r.writableLength
+          return n
+        },
+        drop: () => (socket as net.Socket).destroy(),
+      }
+      sink = s
+      this.sinks.set(socket, s)
+      socket.once("close", () => this.sinks.delete(socket))
+    }
+    const q = sink.queued
+    q.add(res)
+    const done = () => q.delete(res)
+    res.once("finish", done)
+    res.once("close", done)
+    return this.within(socket)
+  }
+
+  /**
+   * False (and the client dropped) when the client of `key` (a WebSocket, or an HTTP connection's
+   * socket) holds more than the per-client bound. When it holds more than a sixteenth of it and all
+   * clients together pass the total, the client holding the most is dropped (false if that is this one).
+   */
+  within(key: object): boolean {
+    const sink = this.sinks.get(key)
+    if (!sink) return false
+    const mine = sink.unsent()
+    if (mine > this.maxUnsent) {
+      this.drop(key, sink, this.maxUnsent, "")
+      return false
+    }
+    // (the sum is only taken for a client that is behind: those that read cost nothing here)
+    if (mine <= this.maxUnsent >> 4 || this.unsent() <= this.maxTotal) return true
+    let worst = key
+    let most = mine
+    for (const [k, s] of this.sinks) {
+      const n = s.unsent()
+      if (n > most) [worst, most] = [k, n]
+    }
+    this.drop(worst, this.sinks.get(worst)!, this.maxTotal, " in all")
+    return worst !== key
+  }
+
+  private drop(key: object, sink: Sink, bound: number, what: string) {
+    this.sinks.delete(key)
+    this.log(`${sink.name} disconnected: over ${bound} bytes unsent${what} (it stopped reading)`)
+    sink.drop()
   }
 }

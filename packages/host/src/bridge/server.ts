@@ -95,6 +95,8 @@ export interface Bridge {
   readonly foxgloveUrl?: string
   /** WebSocket clients connected now (rosbridge and Foxglove). */
   clientCount(): number
+  /** Output the clients (WebSocket and HTTP) have not taken yet, in bytes (packages/host/src/bridge/output.ts). */
+  unsentBytes(): number
   /** Closes every client and the listening socket; the node is left open. */
   close(): Promise<void>
 }
@@ -159,7 +161,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   // never end, a body nobody asks for); checked every second rather than every 30 s
   const server = http.createServer(
     { headersTimeout: bodyTimeoutMs, requestTimeout: 2 * bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, bodyTimeoutMs) },
-    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs, goals }),
+    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs, goals, output }),
   )
   server.on("upgrade", onUpgrade(false))
   const servers = [server]
@@ -196,6 +198,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     host,
     port,
     clientCount: () => rosbridge.count + foxglove.count,
+    unsentBytes: () => output.unsent(),
     async close() {
       if (closed) return
       closed = true
