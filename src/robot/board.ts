@@ -4,10 +4,9 @@
 // comes from settings (calibration.ts). Only used on a board; it cannot be exercised in the
 // simulator (see docs/hardware.md for what was checked how).
 import * as ds from "@devicescript/core"
-import "@devicescript/gpio"
 import { board, pins } from "@dsboard/robot_s3"
 import { ArduCam, frameSize, initCamera, setQuality, setResolution } from "../drivers/arducam"
-import { arduCamHardwareBus } from "../drivers/arducambus"
+import { Gpio, arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "@robot-services/device"
 import { CameraPart, Hardware, Part, Picture } from "./hardware"
 import { calibration, loadCalibration } from "./calibration"
@@ -27,7 +26,7 @@ let pwmStarted = 0
  */
 export class BoardMotor implements Part {
     private reverse = false
-    constructor(private pwm: ds.LightBulb, private dir: ds.OutputPin) {
+    constructor(private pwm: ds.LightBulb, private dir: Gpio) {
         dir.setMode(ds.GPIOMode.OutputLow)
         pwmStarted++
     }
@@ -36,7 +35,7 @@ export class BoardMotor implements Part {
         const reverse = speed < 0
         if (reverse !== this.reverse) {
             await this.pwm.intensity.write(0)
-            this.dir.write(reverse ? 1 : 0)
+            this.dir.setMode(reverse ? ds.GPIOMode.OutputHigh : ds.GPIOMode.OutputLow)
             this.reverse = reverse
         }
         await this.pwm.intensity.write(reverse ? 1 - duty : duty)
@@ -101,8 +100,8 @@ function arduCamPart(): CameraPart {
  */
 export function startBoardHardware(): Hardware {
     setTimeout(loadCalibration, 0)
-    const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR)
-    const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR)
+    const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR as any)
+    const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR as any)
     const servo = board.startServoPan()
     pwmStarted++
     let servoOn = false
@@ -110,7 +109,7 @@ export function startBoardHardware(): Hardware {
     const button = board.startButtonUser()
     const encL = board.startEncoderLeft()
     const encR = board.startEncoderRight()
-    const bat = pins.BAT_SENSE
+    const bat = pins.BAT_SENSE as any as Gpio
     bat.setMode(ds.GPIOMode.AnalogIn)
     return {
         kind: "board robot_s3",
@@ -134,7 +133,7 @@ export function startBoardHardware(): Hardware {
         },
         led: led.intensity,
         button: button.reading,
-        battery: { read: async () => (bat.value as number) * calibration.batteryScale },
+        battery: { read: async () => bat.value * calibration.batteryScale },
         camera: arduCamPart(),
     }
 }
