@@ -156,7 +156,8 @@ async function mqttMain() {
         const user = (await setting("MQTT_USER")) || name
         const pass = await setting("MQTT_PASS")
         // mqtt://host[:port] or mqtts://host[:port] (TLS)
-        const tls = url.startsWith("mqtts://")
+        // (indexOf, not startsWith: a function more in the image for two prefix checks)
+        const tls = url.indexOf("mqtts://") === 0
         let host = url.slice(tls ? 8 : 7)
         let i = host.indexOf("/")
         if (i >= 0) host = host.slice(0, i)
@@ -166,7 +167,7 @@ async function mqttMain() {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
         }
-        let bad = !(tls || url.startsWith("mqtt://")) || !host || !(port > 0) || name.length > 32
+        let bad = !(tls || url.indexOf("mqtt://") === 0) || !host || !(port > 0) || name.length > 32
         // (a name with a topic separator or wildcard)
         for (let k = 0; k < name.length; k++) if ("/+#".indexOf(name[k]) >= 0) bad = true
         if (bad) {
