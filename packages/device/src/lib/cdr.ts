@@ -133,7 +133,9 @@ export function numText(v: number): string {
     const limbs: number[] = []
     while (a > 0) {
         const q = Math.floor(a / 65536)
-        limbs.unshift(a - q * 65536)
+        // (insert and a store, not unshift: the runtime's unshift is code in the image, insert native)
+        limbs.insert(0, 1)
+        limbs[0] = a - q * 65536
         a = q
     }
     return (v < 0 ? "-" : "") + limbsText(limbs)
