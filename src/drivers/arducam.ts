@@ -20,7 +20,7 @@
 // program's own statements compile the driver's functions; a name numbered past 247 costs one or
 // two more bytes at every use (docs/benchmarks.md, "Firmware code size").
 "bus"; "busy"; "readPos"; "generation"; "probe"; "ended"; "last"
-"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "lock"
+"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "lock"; "i2cRead"; "i2cWrite"
 
 /**
  * What `capture()` returns: the same shape as `FrameSource` in packages/device/src/lib/types.ts (declared here so

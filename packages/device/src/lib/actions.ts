@@ -21,6 +21,8 @@ import { ServiceError, Status } from "./types"
 
 // The names this file uses most, numbered when the compiler meets this module (lib/strings.ts says why)
 "goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "goal_id"; "uuid"; "stamp"
+"feedback"; "result"; "sec"; "nanosec"; "execute"; "accepted"; "onCancel"; "watch"; "concurrency"; "onGoal"
+"maxGoals"; "host"; "fc"; "delivered"; "getResult"; "cancelGoal"; "sendGoal"; "_Request"; "_Response"
 
 /** action_msgs/msg/GoalStatus STATUS_* */
 export const enum GoalStatus {
