@@ -327,22 +327,18 @@ export function writeU32(w: CdrWriter, v: number, what?: string) {
     const o = wAt(w, 4, 4)
     w.buf.setAt(o, "u32", v)
 }
-export function writeI64(w: CdrWriter, v: number, what?: string) {
-    if (typeof v !== "number" || !(v >= -MAX_SAFE && v <= MAX_SAFE) || Math.floor(v) !== v)
-        throw notExact(label(what, "int64"), numText(v))
-    w64(w, v)
-}
-export function writeU64(w: CdrWriter, v: number, what?: string) {
-    if (typeof v !== "number" || !(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v)
-        throw notExact(label(what, "uint64"), numText(v))
-    w64(w, v)
-}
-function w64(w: CdrWriter, v: number) {
+/** int64 (`unsigned`: uint64, the check from 0): one writer for both, one function less in the image */
+export function writeI64(w: CdrWriter, v: number, what?: string, unsigned?: boolean) {
+    if (typeof v !== "number" || !(v >= (unsigned ? 0 : -MAX_SAFE) && v <= MAX_SAFE) || Math.floor(v) !== v)
+        throw notExact(label(what, unsigned ? "uint64" : "int64"), numText(v))
     // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
     const hi = Math.floor(v / TWO32)
     const o = wAt(w, 8, 8)
     w.buf.setAt(o, "u32", v - hi * TWO32)
     w.buf.setAt(o + 4, "i32", hi)
+}
+export function writeU64(w: CdrWriter, v: number, what?: string) {
+    writeI64(w, v, what, true)
 }
 export function writeF32(w: CdrWriter, v: number, what?: string) {
     if (typeof v !== "number") throw invalid(`${label(what, "float32")}: expected a number, got ${v}`)
@@ -540,13 +536,14 @@ export function readBool(r: CdrReader, what?: string): boolean {
 export function readU32(r: CdrReader): number {
     return r.buf.getAt(rAt(r, 4, 4), "u32")
 }
-export function readI64(r: CdrReader, what?: string): number {
+/** int64 (`unsigned`: uint64): one reader for both, one function less in the image */
+export function readI64(r: CdrReader, what?: string, unsigned?: boolean): number {
     const o = rAt(r, 8, 8)
     const b = r.buf
     const lo = b.getAt(o, "u32")
-    const hi = b.getAt(o + 4, "i32")
+    const uhi = b.getAt(o + 4, "u32")
+    const hi = unsigned ? uhi : b.getAt(o + 4, "i32")
     if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0)) {
-        const uhi = b.getAt(o + 4, "u32")
         let text: string
         if (hi < 0) {
             // two's complement: -(2^64 - v)
@@ -554,16 +551,12 @@ export function readI64(r: CdrReader, what?: string): number {
             const nhi = 4294967295 - uhi + (lo === 0 ? 1 : 0)
             text = "-" + u64Text(nhi, nlo)
         } else text = u64Text(uhi, lo)
-        throw notExact(label(what, "int64"), text)
+        throw notExact(label(what, unsigned ? "uint64" : "int64"), text)
     }
     return hi * TWO32 + lo
 }
 export function readU64(r: CdrReader, what?: string): number {
-    const o = rAt(r, 8, 8)
-    const lo = r.buf.getAt(o, "u32")
-    const hi = r.buf.getAt(o + 4, "u32")
-    if (hi >= HI_LIMIT) throw notExact(label(what, "uint64"), u64Text(hi, lo))
-    return hi * TWO32 + lo
+    return readI64(r, what, true)
 }
 export function readString(r: CdrReader, max?: number, what?: string): string {
     const len = readU32(r)
