@@ -240,11 +240,38 @@ export class ArduCam {
      * (`captureTimeoutMs`), an empty or overflowed FIFO, or a frame without JPEG markers.
      */
     async capture(): Promise<FrameSource> {
-        await lock(this)
+        const c = this
+        await lock(c)
         try {
-            return await captureLocked(this)
+            const wait = c.settleUntil - c.bus.now()
+            if (wait > 0) await c.bus.sleep(wait)
+            c.generation++
+            const gen = c.generation
+            // The vendor's sequence: clear the done flag, start. The capture writes the frame from the start
+            // of the FIFO and reads start there (no example resets a pointer).
+            await writeReg(c, REG_FIFO, FIFO_CLEAR_DONE)
+            await writeReg(c, REG_FIFO, FIFO_START)
+            const deadline = c.bus.now() + c.captureTimeoutMs
+            while (((await readReg(c, REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
+                if (c.bus.now() > deadline)
+                    throw new Error(`ArduCAM capture timed out after ${c.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
+                await c.bus.sleep(2)
+            }
+            const fifo =
+                (await readReg(c, REG_FIFO_SIZE1)) |
+                ((await readReg(c, REG_FIFO_SIZE1 + 1)) << 8) |
+                (((await readReg(c, REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
+            if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
+            if (fifo >= FIFO_SIZE)
+                throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
+            c.ended = false
+            await begin(c)
+            return {
+                length: fifo,
+                read: async (offset: number, length: number) => await readFifo(c, gen, fifo, offset, length),
+            }
         } finally {
-            this.busy = false
+            c.busy = false
         }
     }
 
@@ -401,37 +428,6 @@ async function begin(c: ArduCam) {
     c.head = h.slice(s)
     c.readPos = 3 - s
     c.last = h[2]
-}
-
-async function captureLocked(c: ArduCam): Promise<FrameSource> {
-    const wait = c.settleUntil - c.bus.now()
-    if (wait > 0) await c.bus.sleep(wait)
-    c.generation++
-    const gen = c.generation
-    // The vendor's sequence: clear the done flag, start. The capture writes the frame from the start
-    // of the FIFO and reads start there (no example resets a pointer).
-    await writeReg(c, REG_FIFO, FIFO_CLEAR_DONE)
-    await writeReg(c, REG_FIFO, FIFO_START)
-    const deadline = c.bus.now() + c.captureTimeoutMs
-    while (((await readReg(c, REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
-        if (c.bus.now() > deadline)
-            throw new Error(`ArduCAM capture timed out after ${c.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
-        await c.bus.sleep(2)
-    }
-    const fifo =
-        (await readReg(c, REG_FIFO_SIZE1)) |
-        ((await readReg(c, REG_FIFO_SIZE1 + 1)) << 8) |
-        (((await readReg(c, REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
-    if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
-    if (fifo >= FIFO_SIZE)
-        throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
-    c.ended = false
-    await begin(c)
-    const cam = c
-    return {
-        length: fifo,
-        read: async (offset: number, length: number) => await readFifo(cam, gen, fifo, offset, length),
-    }
 }
 
 /**
