@@ -277,7 +277,7 @@ export class ArduCam {
 
 }
 
-// (init, size and quality: module functions, not methods, as every method costs the image a
+// (init and configure: module functions, not methods, as every method costs the image a
 // prototype entry; probe and capture are the camera part's methods, kept by the simulated camera)
 /**
  * Resets the ArduChip, checks both buses and runs the full JPEG bring-up at 320x240. The next
@@ -305,24 +305,19 @@ export async function initCamera(c: ArduCam) {
     }
 }
 
-/** Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1). Throws on an unknown index. */
-export async function setResolution(c: ArduCam, res: number) {
+/**
+ * Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1) and quality 1..100 (mapped with
+ * qualityToQs, capped by MAX_QUALITY of the size), under one lock; writes the sensor only where
+ * they change. Throws on an unknown size index.
+ */
+export async function configure(c: ArduCam, res: number, quality: number) {
     if (!(res >= 0 && res < RESOLUTION_COUNT)) throw new Error(`unknown resolution ${res}`)
-    if (res === c.resolution) return
-    await lock(c)
-    try {
-        await writeSize(c, res)
-    } finally {
-        c.busy = false
-    }
-}
-
-/** Sets the JPEG quality 1..100 (mapped with qualityToQs, capped by MAX_QUALITY). */
-export async function setQuality(c: ArduCam, quality: number) {
     await lock(c)
     try {
         c.quality = quality
-        await writeQuality(c)
+        // (a new size writes the quality after its table)
+        if (res !== c.resolution) await writeSize(c, res)
+        else await writeQuality(c)
     } finally {
         c.busy = false
     }

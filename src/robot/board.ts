@@ -5,7 +5,7 @@
 // simulator (see docs/hardware.md for what was checked how).
 import * as ds from "@devicescript/core"
 import { board, pins } from "@dsboard/robot_s3"
-import { ArduCam, frameSize, initCamera, setQuality, setResolution } from "../drivers/arducam"
+import { ArduCam, configure, frameSize, initCamera } from "../drivers/arducam"
 import { Gpio, arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "@robot-services/device"
 import { CameraPart, Hardware, Part, Picture } from "./hardware"
@@ -72,8 +72,7 @@ function arduCamPart(): CameraPart {
                     await initCamera(c)
                     ready = true
                 }
-                await setResolution(c, resolution)
-                await setQuality(c, quality)
+                await configure(c, resolution, quality)
                 const jpeg = await c.capture()
                 const wh = frameSize(resolution)
                 return { jpeg, width: wh[0], height: wh[1] }
