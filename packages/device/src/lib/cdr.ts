@@ -145,10 +145,6 @@ function notExact(what: string, text: string): ServiceError {
     return invalid(`${what}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
 }
 
-function isBuffer(b: Bytes): boolean {
-    return b instanceof Buffer
-}
-
 function checkBound(n: number, max: number, what: string, unit: string) {
     if (max >= 0 && n > max) throw invalid(`${what}: ${n} ${unit} exceed the bound <=${max}`)
 }
@@ -370,7 +366,7 @@ export function writeBytes(w: CdrWriter, v: Bytes, max?: number, what?: string) 
 function writeRaw(w: CdrWriter, v: Bytes) {
     const n = v.length
     if (n === 0) return
-    if (n <= COPY_LIMIT && isBuffer(v)) {
+    if (n <= COPY_LIMIT && v instanceof Buffer) {
         const o = wAt(w, 1, n)
         w.buf.blitAt(o, v as Buffer, 0, n)
         return
@@ -410,7 +406,7 @@ export class Segments implements ByteSource {
         // from it alone, without a second buffer of the chunk's size to copy into)
         while (i < this.segs.length - 1 && offset >= start + this.lens[i]) start += this.lens[i++]
         const one = this.segs[i]
-        if (offset + length <= start + this.lens[i] && !isBuffer(one)) return await (one as ByteSource).read(offset - start, length)
+        if (offset + length <= start + this.lens[i] && !(one instanceof Buffer)) return await (one as ByteSource).read(offset - start, length)
         const out = Buffer.alloc(length)
         let done = 0
         start = 0
@@ -420,7 +416,7 @@ export class Segments implements ByteSource {
             if (from < sl) {
                 const k = Math.min(sl - from, length - done)
                 const s = this.segs[i]
-                if (isBuffer(s)) out.blitAt(done, s as Buffer, from, k)
+                if (s instanceof Buffer) out.blitAt(done, s as Buffer, from, k)
                 else {
                     const part = await (s as ByteSource).read(from, k)
                     if (!part || part.length !== k)
