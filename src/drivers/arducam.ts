@@ -336,11 +336,6 @@ async function sensorWrite(c: ArduCam, reg: number, value: number) {
     await c.bus.i2cWrite(OV2640_ADDR, Buffer.from([reg, value & 0xff]))
 }
 
-async function sensorRead(c: ArduCam, reg: number): Promise<number> {
-    const r = await c.bus.i2cRead(OV2640_ADDR, reg, 1)
-    return r[0]
-}
-
 async function lock(c: ArduCam) {
     while (c.busy) await c.bus.sleep(5)
     c.busy = true
@@ -366,8 +361,9 @@ async function identify(c: ArduCam): Promise<number[]> {
     }
     const rev = await readReg(c, REG_VERSION)
     await sensorWrite(c, 0xff, 1)
-    const pid = await sensorRead(c, OV_PIDH)
-    const ver = await sensorRead(c, OV_PIDH + 1)
+    // (the sensor's only two reads: a read function of their own cost more than it saved)
+    const pid = (await c.bus.i2cRead(OV2640_ADDR, OV_PIDH, 1))[0]
+    const ver = (await c.bus.i2cRead(OV2640_ADDR, OV_PIDH + 1, 1))[0]
     if (pid !== OV2640_PID)
         throw new Error(
             `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx; check SDA/SCL and pull-ups)`
