@@ -284,19 +284,6 @@ function fits(n: number): boolean {
     return ends.length === 0 || (sent - acked + n <= winMax && ends.length < MAX_UNACKED)
 }
 
-/** Waits until `n` bytes fit the window; false when the connection ended, or the broker acknowledged nothing for REPLY_MS (it then ends). */
-async function room(n: number): Promise<boolean> {
-    const s = sock
-    const end = ds.millis() + REPLY_MS
-    while (s && sock === s && !fault && !fits(n)) {
-        if (ds.millis() > end) stop("no PUBACK")
-        // (polled: in the VM a socket event does not wake the program's loop, so a fiber
-        // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
-        else await ds.sleep(1)
-    }
-    return s && sock === s && !fault
-}
-
 /** a QoS 1 PUBLISH of `payload` on `topic` */
 function publish(topic: string, payload: Buffer, retain: boolean): Buffer {
     const id = Buffer.alloc(2)
@@ -599,7 +586,18 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
     const st = rl < 128 ? 1 : 0
     chargeLink(b.length)
     try {
-        if (!(await room(rl + 3 - st))) return
+        // wait until the packet fits the window; dropped when the connection ended, or the broker
+        // acknowledged nothing for REPLY_MS (it then ends)
+        const need = rl + 3 - st
+        const s = sock
+        const end = ds.millis() + REPLY_MS
+        while (s && sock === s && !fault && !fits(need)) {
+            if (ds.millis() > end) stop("no PUBACK")
+            // (polled: in the VM a socket event does not wake the program's loop, so a fiber
+            // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
+            else await ds.sleep(1)
+        }
+        if (!(s && sock === s && !fault)) return
         b[st] = 0x32
         if (st) b[2] = rl
         else {
