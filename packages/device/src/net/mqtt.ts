@@ -309,7 +309,55 @@ function stop(why: string) {
 function onSocket(event: string, arg: Buffer | string) {
     try {
         if (event === "data") {
-            if (sock && !fault && !ended) feed(arg as Buffer)
+            // the chunk parsed here and now (throws on bytes that are no MQTT a broker sends: the
+            // link reconnects)
+            if (sock && !fault && !ended) {
+                const d = arg as Buffer
+                const n = d.length
+                let o = 0
+                while (o < n) {
+                    if (skip > 0) {
+                        const k = Math.min(skip, n - o)
+                        skip -= k
+                        o += k
+                        continue
+                    }
+                    if (body) {
+                        const k = Math.min(body.length - bn, n - o)
+                        body.blitAt(bn, d, o, k)
+                        bn += k
+                        o += k
+                        if (bn === body.length) {
+                            const b = body
+                            setBody(null)
+                            packet(ptype, b, 0, b.length)
+                        }
+                        continue
+                    }
+                    // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
+                    hdr[hn++] = d[o++]
+                    if (hn === 1 || hdr[hn - 1] & 0x80) {
+                        if (hn === 5) throw new Error("bad packet length")
+                        continue
+                    }
+                    let len = 0
+                    for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
+                    ptype = hdr[0]
+                    hn = 0
+                    const k = ptype >> 4
+                    if (k === 3 && len > inMax) {
+                        // a PUBLISH larger than any frame: skipped, never held
+                        console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
+                        skip = len
+                    } else if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
+                    else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
+                    else if (o + len <= n) {
+                        // the whole packet is in this chunk: parsed in place
+                        packet(ptype, d, o, o + len)
+                        o += len
+                    } else setBody(Buffer.alloc(len))
+                }
+            }
         } else if (event === "open") opened = true
         else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
     } catch (e) {
@@ -391,54 +439,6 @@ function setBody(b: Buffer) {
  * chain of five comparisons.
  */
 const BROKER_TYPES = 0x221c
-
-/** Parses a chunk of the stream; throws on bytes that are no MQTT a broker sends (the link reconnects). */
-function feed(d: Buffer) {
-    const n = d.length
-    let o = 0
-    while (o < n) {
-        if (skip > 0) {
-            const k = Math.min(skip, n - o)
-            skip -= k
-            o += k
-            continue
-        }
-        if (body) {
-            const k = Math.min(body.length - bn, n - o)
-            body.blitAt(bn, d, o, k)
-            bn += k
-            o += k
-            if (bn === body.length) {
-                const b = body
-                setBody(null)
-                packet(ptype, b, 0, b.length)
-            }
-            continue
-        }
-        // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
-        hdr[hn++] = d[o++]
-        if (hn === 1 || hdr[hn - 1] & 0x80) {
-            if (hn === 5) throw new Error("bad packet length")
-            continue
-        }
-        let len = 0
-        for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
-        ptype = hdr[0]
-        hn = 0
-        const k = ptype >> 4
-        if (k === 3 && len > inMax) {
-            // a PUBLISH larger than any frame: skipped, never held
-            console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
-            skip = len
-        } else if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
-        else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
-        else if (o + len <= n) {
-            // the whole packet is in this chunk: parsed in place
-            packet(ptype, d, o, o + len)
-            o += len
-        } else setBody(Buffer.alloc(len))
-    }
-}
 
 /** true when `d[o..o+n)` starts with `p` */
 function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
