@@ -8,7 +8,7 @@ import { board, pins } from "@dsboard/robot_s3"
 import { ArduCam, configure, frameSize, initCamera } from "../drivers/arducam"
 import { Gpio, arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "@robot-services/device"
-import { CameraPart, Hardware, Part, Picture } from "./hardware"
+import { Hardware, Part, Picture } from "./hardware"
 import { calibration, loadCalibration } from "./calibration"
 
 /** PWM pins this firmware has started (each takes one of the S3's 4 LEDC timers for good). */
@@ -47,53 +47,9 @@ export class BoardMotor implements Part {
 }
 
 /**
- * The ArduCAM, initialized on first use so that a missing camera does not stop the robot. An
- * object literal over closures (a class with its two private helpers cost 40 bytes more: every
- * method is a prototype entry).
- */
-function arduCamPart(): CameraPart {
-    let cam: ArduCam
-    let ready = false
-    const driver = () => {
-        if (!cam)
-            cam = new ArduCam(arduCamHardwareBus({ cs: pins.CAM_CS, sck: pins.CAM_SCK, miso: pins.CAM_MISO, mosi: pins.CAM_MOSI }))
-        return cam
-    }
-    function fail(e: any): never {
-        if (e instanceof ServiceError) throw e
-        ready = false
-        throw new ServiceError(Status.Unavailable, "camera: " + e.message)
-    }
-    return {
-        capture: async (resolution: number, quality: number): Promise<Picture> => {
-            try {
-                const c = driver()
-                if (!ready) {
-                    await initCamera(c)
-                    ready = true
-                }
-                await configure(c, resolution, quality)
-                const jpeg = await c.capture()
-                const wh = frameSize(resolution)
-                return { jpeg, width: wh[0], height: wh[1] }
-            } catch (e: any) {
-                fail(e)
-            }
-        },
-        probe: async () => {
-            try {
-                return await driver().probe()
-            } catch (e: any) {
-                fail(e)
-            }
-        },
-    }
-}
-
-/**
  * Starts the board's servers and returns the parts; calibration settings load in the background.
  * The LED, button and encoders are their roles' registers; the servo and the battery object literals
- * (smaller code than a class each). The servo's pulse range comes from calibration, written before
+ * (smaller code than a class each), the camera too. The servo's pulse range comes from calibration, written before
  * its first angle.
  * The battery: the ADC reading (0..1) times calibration.batteryScale.
  */
@@ -110,6 +66,21 @@ export function startBoardHardware(): Hardware {
     const encR = board.startEncoderRight()
     const bat = pins.BAT_SENSE as any as Gpio
     bat.setMode(ds.GPIOMode.AnalogIn)
+    // The ArduCAM, initialized on first use so that a missing camera does not stop the robot: an
+    // object literal over closures (a class with its two private helpers cost 40 bytes more: every
+    // method is a prototype entry), made here (a function of its own cost a header and a call).
+    let cam: ArduCam
+    let ready = false
+    const driver = () => {
+        if (!cam)
+            cam = new ArduCam(arduCamHardwareBus({ cs: pins.CAM_CS, sck: pins.CAM_SCK, miso: pins.CAM_MISO, mosi: pins.CAM_MOSI }))
+        return cam
+    }
+    function fail(e: any): never {
+        if (e instanceof ServiceError) throw e
+        ready = false
+        throw new ServiceError(Status.Unavailable, "camera: " + e.message)
+    }
     return {
         kind: "board robot_s3",
         pwmPins: pwmStarted,
@@ -133,6 +104,29 @@ export function startBoardHardware(): Hardware {
         led: led.intensity,
         button: button.reading,
         battery: { read: async () => bat.value * calibration.batteryScale },
-        camera: arduCamPart(),
+        camera: {
+            capture: async (resolution: number, quality: number): Promise<Picture> => {
+                try {
+                    const c = driver()
+                    if (!ready) {
+                        await initCamera(c)
+                        ready = true
+                    }
+                    await configure(c, resolution, quality)
+                    const jpeg = await c.capture()
+                    const wh = frameSize(resolution)
+                    return { jpeg, width: wh[0], height: wh[1] }
+                } catch (e: any) {
+                    fail(e)
+                }
+            },
+            probe: async () => {
+                try {
+                    return await driver().probe()
+                } catch (e: any) {
+                    fail(e)
+                }
+            },
+        },
     }
 }
