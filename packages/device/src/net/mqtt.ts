@@ -54,6 +54,8 @@ const MAX_PEERS = 3
 const PEER_HEAP = 1600
 /** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
 const KEEP_ALIVE = 30
+/** half the keep-alive, ms (written as the number: the compiler computes `KEEP_ALIVE * 1000 / 2` at run time) */
+const PING_MS = 15000
 /** how long a CONNACK, a PINGRESP or a PUBACK for a full window may take (ms) */
 const REPLY_MS = 10000
 /** largest single socket write: a TLS record on the ESP32 must stay under 4096 bytes */
@@ -482,7 +484,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         }
         up = true
         upAt = ds.millis()
-        due = upAt + (KEEP_ALIVE * 1000) / 2
+        due = upAt + PING_MS
         put(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]), false)
         put(publish(base + "online", Buffer.from("online"), true), true)
         console.log("mqtt: online")
@@ -495,7 +497,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
     } else {
         // PINGRESP: the next PINGREQ half a keep-alive after the last
         pingOut = false
-        due = pingAt + (KEEP_ALIVE * 1000) / 2
+        due = pingAt + PING_MS
     }
 }
 
