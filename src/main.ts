@@ -3,11 +3,11 @@
 // DeviceScript project would. The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { ActionServerOptions, GoalHandle, ServiceError, ServiceType, Status, createActionServer, createService } from "@robot-services/device"
+import { ActionServerOptions, GoalHandle, ServiceType, createActionServer, createService } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, Scan, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Picture } from "./robot/hardware"
-import { counted, diagnose, drive, initRobot, move, setLed, setPan, state, stop, takePicture } from "./robot/robot"
+import { checkRange, counted, diagnose, drive, initRobot, move, setLed, setPan, state, stop, takePicture } from "./robot/robot"
 import { startHardware } from "./robot/select"
 
 initRobot(startHardware())
@@ -94,7 +94,7 @@ createActionServer(Scan(), "scan", {
     execute: async (g, h) => {
         const n = g.count
         let i = 0
-        if (n < 1 || n > 19) throw new ServiceError(Status.InvalidArgument, `count must be in [1, 19], got ${n}`)
+        checkRange(n, 1, 19, false, "count must be in", "")
         for (; i < n && !h.cancelled; i++) {
             const at = await setPan(n > 1 ? g.from_angle + ((g.to_angle - g.from_angle) * i) / (n - 1) : g.from_angle)
             // the servo moves about 60 degrees in 100 ms

@@ -20,7 +20,7 @@
 // program's own statements compile the driver's functions; a name numbered past 247 costs one or
 // two more bytes at every use (docs/benchmarks.md, "Firmware code size").
 "bus"; "busy"; "readPos"; "generation"; "probe"; "ended"; "last"
-"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "lock"
+"spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "lock"; "i2cRead"; "i2cWrite"
 
 /**
  * What `capture()` returns: the same shape as `FrameSource` in packages/device/src/lib/types.ts (declared here so
@@ -240,17 +240,44 @@ export class ArduCam {
      * (`captureTimeoutMs`), an empty or overflowed FIFO, or a frame without JPEG markers.
      */
     async capture(): Promise<FrameSource> {
-        await lock(this)
+        const c = this
+        await lock(c)
         try {
-            return await captureLocked(this)
+            const wait = c.settleUntil - c.bus.now()
+            if (wait > 0) await c.bus.sleep(wait)
+            c.generation++
+            const gen = c.generation
+            // The vendor's sequence: clear the done flag, start. The capture writes the frame from the start
+            // of the FIFO and reads start there (no example resets a pointer).
+            await writeReg(c, REG_FIFO, FIFO_CLEAR_DONE)
+            await writeReg(c, REG_FIFO, FIFO_START)
+            const deadline = c.bus.now() + c.captureTimeoutMs
+            while (((await readReg(c, REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
+                if (c.bus.now() > deadline)
+                    throw new Error(`ArduCAM capture timed out after ${c.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
+                await c.bus.sleep(2)
+            }
+            const fifo =
+                (await readReg(c, REG_FIFO_SIZE1)) |
+                ((await readReg(c, REG_FIFO_SIZE1 + 1)) << 8) |
+                (((await readReg(c, REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
+            if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
+            if (fifo >= FIFO_SIZE)
+                throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
+            c.ended = false
+            await begin(c)
+            return {
+                length: fifo,
+                read: async (offset: number, length: number) => await readFifo(c, gen, fifo, offset, length),
+            }
         } finally {
-            this.busy = false
+            c.busy = false
         }
     }
 
 }
 
-// (init, size and quality: module functions, not methods, as every method costs the image a
+// (init and configure: module functions, not methods, as every method costs the image a
 // prototype entry; probe and capture are the camera part's methods, kept by the simulated camera)
 /**
  * Resets the ArduChip, checks both buses and runs the full JPEG bring-up at 320x240. The next
@@ -278,24 +305,19 @@ export async function initCamera(c: ArduCam) {
     }
 }
 
-/** Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1). Throws on an unknown index. */
-export async function setResolution(c: ArduCam, res: number) {
+/**
+ * Sets the JPEG output size (0 .. RESOLUTION_COUNT - 1) and quality 1..100 (mapped with
+ * qualityToQs, capped by MAX_QUALITY of the size), under one lock; writes the sensor only where
+ * they change. Throws on an unknown size index.
+ */
+export async function configure(c: ArduCam, res: number, quality: number) {
     if (!(res >= 0 && res < RESOLUTION_COUNT)) throw new Error(`unknown resolution ${res}`)
-    if (res === c.resolution) return
-    await lock(c)
-    try {
-        await writeSize(c, res)
-    } finally {
-        c.busy = false
-    }
-}
-
-/** Sets the JPEG quality 1..100 (mapped with qualityToQs, capped by MAX_QUALITY). */
-export async function setQuality(c: ArduCam, quality: number) {
     await lock(c)
     try {
         c.quality = quality
-        await writeQuality(c)
+        // (a new size writes the quality after its table)
+        if (res !== c.resolution) await writeSize(c, res)
+        else await writeQuality(c)
     } finally {
         c.busy = false
     }
@@ -312,11 +334,6 @@ async function readReg(c: ArduCam, reg: number): Promise<number> {
 
 async function sensorWrite(c: ArduCam, reg: number, value: number) {
     await c.bus.i2cWrite(OV2640_ADDR, Buffer.from([reg, value & 0xff]))
-}
-
-async function sensorRead(c: ArduCam, reg: number): Promise<number> {
-    const r = await c.bus.i2cRead(OV2640_ADDR, reg, 1)
-    return r[0]
 }
 
 async function lock(c: ArduCam) {
@@ -344,8 +361,9 @@ async function identify(c: ArduCam): Promise<number[]> {
     }
     const rev = await readReg(c, REG_VERSION)
     await sensorWrite(c, 0xff, 1)
-    const pid = await sensorRead(c, OV_PIDH)
-    const ver = await sensorRead(c, OV_PIDH + 1)
+    // (the sensor's only two reads: a read function of their own cost more than it saved)
+    const pid = (await c.bus.i2cRead(OV2640_ADDR, OV_PIDH, 1))[0]
+    const ver = (await c.bus.i2cRead(OV2640_ADDR, OV_PIDH + 1, 1))[0]
     if (pid !== OV2640_PID)
         throw new Error(
             `ArduCAM sensor id 0x${hex2(pid)}${hex2(ver)} at I2C 0x30 is not an OV2640 (expected 0x26xx; check SDA/SCL and pull-ups)`
@@ -401,37 +419,6 @@ async function begin(c: ArduCam) {
     c.head = h.slice(s)
     c.readPos = 3 - s
     c.last = h[2]
-}
-
-async function captureLocked(c: ArduCam): Promise<FrameSource> {
-    const wait = c.settleUntil - c.bus.now()
-    if (wait > 0) await c.bus.sleep(wait)
-    c.generation++
-    const gen = c.generation
-    // The vendor's sequence: clear the done flag, start. The capture writes the frame from the start
-    // of the FIFO and reads start there (no example resets a pointer).
-    await writeReg(c, REG_FIFO, FIFO_CLEAR_DONE)
-    await writeReg(c, REG_FIFO, FIFO_START)
-    const deadline = c.bus.now() + c.captureTimeoutMs
-    while (((await readReg(c, REG_TRIG)) & TRIG_CAPTURE_DONE) === 0) {
-        if (c.bus.now() > deadline)
-            throw new Error(`ArduCAM capture timed out after ${c.captureTimeoutMs} ms (register 0x41 bit 3 never set)`)
-        await c.bus.sleep(2)
-    }
-    const fifo =
-        (await readReg(c, REG_FIFO_SIZE1)) |
-        ((await readReg(c, REG_FIFO_SIZE1 + 1)) << 8) |
-        (((await readReg(c, REG_FIFO_SIZE1 + 2)) & 0x7f) << 16)
-    if (fifo === 0) throw new Error("ArduCAM FIFO length 0: no frame (is the sensor initialised?)")
-    if (fifo >= FIFO_SIZE)
-        throw new Error(`ArduCAM FIFO overflow: length ${fifo} >= ${FIFO_SIZE} (lower the quality or the resolution)`)
-    c.ended = false
-    await begin(c)
-    const cam = c
-    return {
-        length: fifo,
-        read: async (offset: number, length: number) => await readFifo(cam, gen, fifo, offset, length),
-    }
 }
 
 /**

@@ -3,8 +3,18 @@
 // the SPI and I2C classes of @devicescript/spi and @devicescript/i2c do (same calls, same error
 // message): those classes compile every method, about 700 bytes of code this driver never runs.
 import * as ds from "@devicescript/core"
-import "@devicescript/gpio"
 import { ArduCamBus } from "./arducam"
+
+/**
+ * A GPIO pin as the runtime has it: `setMode` and `value` are native. Without @devicescript/gpio,
+ * whose start-up code gives every pin a `write` and a `subscribe` (with its change timer and
+ * emitters: about 500 bytes of code the robot never ran), a pin is driven by its mode
+ * (OutputHigh/OutputLow), as that `write` does.
+ */
+export interface Gpio {
+    setMode(mode: ds.GPIOMode): void
+    value: number
+}
 
 export interface ArduCamPins {
     cs: ds.OutputPin
@@ -39,10 +49,11 @@ async function xfer(addr: number, wr: Buffer, numRead?: number): Promise<Buffer>
 export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
     // SPI mode 0
     (ds as DsBus).spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz || 4000000)
-    pins.cs.setMode(ds.GPIOMode.OutputHigh)
+    const cs = pins.cs as any as Gpio
+    cs.setMode(ds.GPIOMode.OutputHigh)
     return {
         spi: async (tx: Buffer, readLength: number) => {
-            pins.cs.write(0)
+            cs.setMode(ds.GPIOMode.OutputLow)
             try {
                 await (ds as DsBus).spiXfer(tx, null)
                 if (readLength <= 0) return Buffer.alloc(0)
@@ -50,7 +61,7 @@ export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
                 await (ds as DsBus).spiXfer(null, rx)
                 return rx
             } finally {
-                pins.cs.write(1)
+                cs.setMode(ds.GPIOMode.OutputHigh)
             }
         },
         // (xfer itself: its result, an empty buffer, is not read)

@@ -4,12 +4,11 @@
 // comes from settings (calibration.ts). Only used on a board; it cannot be exercised in the
 // simulator (see docs/hardware.md for what was checked how).
 import * as ds from "@devicescript/core"
-import "@devicescript/gpio"
 import { board, pins } from "@dsboard/robot_s3"
-import { ArduCam, frameSize, initCamera, setQuality, setResolution } from "../drivers/arducam"
-import { arduCamHardwareBus } from "../drivers/arducambus"
+import { ArduCam, configure, frameSize, initCamera } from "../drivers/arducam"
+import { Gpio, arduCamHardwareBus } from "../drivers/arducambus"
 import { ServiceError, Status } from "@robot-services/device"
-import { CameraPart, Hardware, Part, Picture } from "./hardware"
+import { Hardware, Part, Picture } from "./hardware"
 import { calibration, loadCalibration } from "./calibration"
 
 /** PWM pins this firmware has started (each takes one of the S3's 4 LEDC timers for good). */
@@ -27,7 +26,7 @@ let pwmStarted = 0
  */
 export class BoardMotor implements Part {
     private reverse = false
-    constructor(private pwm: ds.LightBulb, private dir: ds.OutputPin) {
+    constructor(private pwm: ds.LightBulb, private dir: Gpio) {
         dir.setMode(ds.GPIOMode.OutputLow)
         pwmStarted++
     }
@@ -36,7 +35,7 @@ export class BoardMotor implements Part {
         const reverse = speed < 0
         if (reverse !== this.reverse) {
             await this.pwm.intensity.write(0)
-            this.dir.write(reverse ? 1 : 0)
+            this.dir.setMode(reverse ? ds.GPIOMode.OutputHigh : ds.GPIOMode.OutputLow)
             this.reverse = reverse
         }
         await this.pwm.intensity.write(reverse ? 1 - duty : duty)
@@ -48,11 +47,28 @@ export class BoardMotor implements Part {
 }
 
 /**
- * The ArduCAM, initialized on first use so that a missing camera does not stop the robot. An
- * object literal over closures (a class with its two private helpers cost 40 bytes more: every
- * method is a prototype entry).
+ * Starts the board's servers and returns the parts; calibration settings load in the background.
+ * The LED, button and encoders are their roles' registers; the servo and the battery object literals
+ * (smaller code than a class each), the camera too. The servo's pulse range comes from calibration, written before
+ * its first angle.
+ * The battery: the ADC reading (0..1) times calibration.batteryScale.
  */
-function arduCamPart(): CameraPart {
+export function startBoardHardware(): Hardware {
+    setTimeout(loadCalibration, 0)
+    const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR as any)
+    const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR as any)
+    const servo = board.startServoPan()
+    pwmStarted++
+    let servoOn = false
+    const led = board.startLedStatus()
+    const button = board.startButtonUser()
+    const encL = board.startEncoderLeft()
+    const encR = board.startEncoderRight()
+    const bat = pins.BAT_SENSE as any as Gpio
+    bat.setMode(ds.GPIOMode.AnalogIn)
+    // The ArduCAM, initialized on first use so that a missing camera does not stop the robot: an
+    // object literal over closures (a class with its two private helpers cost 40 bytes more: every
+    // method is a prototype entry), made here (a function of its own cost a header and a call).
     let cam: ArduCam
     let ready = false
     const driver = () => {
@@ -65,53 +81,6 @@ function arduCamPart(): CameraPart {
         ready = false
         throw new ServiceError(Status.Unavailable, "camera: " + e.message)
     }
-    return {
-        capture: async (resolution: number, quality: number): Promise<Picture> => {
-            try {
-                const c = driver()
-                if (!ready) {
-                    await initCamera(c)
-                    ready = true
-                }
-                await setResolution(c, resolution)
-                await setQuality(c, quality)
-                const jpeg = await c.capture()
-                const wh = frameSize(resolution)
-                return { jpeg, width: wh[0], height: wh[1] }
-            } catch (e: any) {
-                fail(e)
-            }
-        },
-        probe: async () => {
-            try {
-                return await driver().probe()
-            } catch (e: any) {
-                fail(e)
-            }
-        },
-    }
-}
-
-/**
- * Starts the board's servers and returns the parts; calibration settings load in the background.
- * The LED, button and encoders are their roles' registers; the servo and the battery object literals
- * (smaller code than a class each). The servo's pulse range comes from calibration, written before
- * its first angle.
- * The battery: the ADC reading (0..1) times calibration.batteryScale.
- */
-export function startBoardHardware(): Hardware {
-    setTimeout(loadCalibration, 0)
-    const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR)
-    const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR)
-    const servo = board.startServoPan()
-    pwmStarted++
-    let servoOn = false
-    const led = board.startLedStatus()
-    const button = board.startButtonUser()
-    const encL = board.startEncoderLeft()
-    const encR = board.startEncoderRight()
-    const bat = pins.BAT_SENSE
-    bat.setMode(ds.GPIOMode.AnalogIn)
     return {
         kind: "board robot_s3",
         pwmPins: pwmStarted,
@@ -134,7 +103,30 @@ export function startBoardHardware(): Hardware {
         },
         led: led.intensity,
         button: button.reading,
-        battery: { read: async () => (bat.value as number) * calibration.batteryScale },
-        camera: arduCamPart(),
+        battery: { read: async () => bat.value * calibration.batteryScale },
+        camera: {
+            capture: async (resolution: number, quality: number): Promise<Picture> => {
+                try {
+                    const c = driver()
+                    if (!ready) {
+                        await initCamera(c)
+                        ready = true
+                    }
+                    await configure(c, resolution, quality)
+                    const jpeg = await c.capture()
+                    const wh = frameSize(resolution)
+                    return { jpeg, width: wh[0], height: wh[1] }
+                } catch (e: any) {
+                    fail(e)
+                }
+            },
+            probe: async () => {
+                try {
+                    return await driver().probe()
+                } catch (e: any) {
+                    fail(e)
+                }
+            },
+        },
     }
 }

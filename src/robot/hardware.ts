@@ -10,7 +10,7 @@ import { FrameSource } from "../drivers/arducam"
 
 // The parts' method names, as statements that compile to no code, so that they take low string
 // numbers (one or two bytes less at each call; see src/drivers/arducam.ts)
-"capture"; "jpeg"
+"capture"; "jpeg"; "pwm"; "reverse"; "dir"
 
 /**
  * One part driven or read by a number: every part but the camera. One interface, two methods, for

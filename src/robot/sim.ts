@@ -67,13 +67,13 @@ export class SimCamera implements CameraPart {
     capturedStatus: number
     capturedSize: number
     // Read window: bytes [winOff, winOff + winLen) of picture winToken (-1: none; the fields after
-    // it are only read once a window was set up)
+    // it are only read once a window was set up), of which the first winFill have come (chunks are
+    // taken in order only: after a lost one, the rest of that answer is asked for again)
     winToken = -1
     winOff: number
     winLen: number
     winBuf: Buffer = Buffer.alloc(WINDOW)
-    winGot: boolean[]
-    winMissing: number
+    winFill: number
     busy: boolean
     /** Longest wait for one answer before the request is sent again. */
     retryMs = 250
@@ -101,13 +101,10 @@ export class SimCamera implements CameraPart {
                     return
                 }
                 const rel = off - self.winOff
-                if (rel < 0 || rel >= self.winLen || rel % CHUNK !== 0) return
-                const idx = rel / CHUNK
-                if (self.winGot[idx]) return
+                if (rel !== self.winFill || rel >= self.winLen) return
                 const n = Math.min(d.length - 8, self.winLen - rel)
                 self.winBuf.blitAt(rel, d, 8, n)
-                self.winGot[idx] = true
-                self.winMissing--
+                self.winFill += n
             }
         })
     }
@@ -170,7 +167,7 @@ async function lock(cam: SimCamera) {
 
 /** Makes the window hold byte `pos` of picture `token`, fetching it from the host if needed. */
 async function ensureWindow(cam: SimCamera, token: number, size: number, pos: number) {
-    if (cam.winToken === token && cam.winMissing === 0 && pos >= cam.winOff && pos < cam.winOff + cam.winLen)
+    if (cam.winToken === token && cam.winFill === cam.winLen && pos >= cam.winOff && pos < cam.winOff + cam.winLen)
         return
     await lock(cam)
     try {
@@ -179,23 +176,17 @@ async function ensureWindow(cam: SimCamera, token: number, size: number, pos: nu
         cam.winToken = token
         cam.winOff = start
         cam.winLen = Math.min(WINDOW, size - start)
-        const chunks = Math.ceil(cam.winLen / CHUNK)
-        cam.winGot = []
-        for (let i = 0; i < chunks; i++) cam.winGot.push(false)
-        cam.winMissing = chunks
+        cam.winFill = 0
         for (let attempt = 0; attempt < cam.attempts; attempt++) {
             // Ask again from the first missing chunk.
-            let first = 0
-            while (first < chunks && cam.winGot[first]) first++
-            if (first >= chunks) return
-            const from = first * CHUNK
+            const from = cam.winFill
             await cam.role.read(token, cam.winLen - from, cam.winOff + from)
             // (up to retryMs for the chunks, or the picture's end on the host)
             const end = ds.millis() + cam.retryMs
-            while (cam.winMissing !== 0 && cam.winToken === token && ds.millis() <= end) await ds.sleep(2)
+            while (cam.winFill < cam.winLen && cam.winToken === token && ds.millis() <= end) await ds.sleep(2)
             if (cam.winToken !== token)
                 throw new ServiceError(Status.Unavailable, "camera: the picture is no longer on the host")
-            if (cam.winMissing === 0) return
+            if (cam.winFill === cam.winLen) return
         }
         cam.winToken = -1
         throw new ServiceError(Status.Unavailable, `camera: bytes at ${cam.winOff} of the picture never arrived`)

@@ -2,7 +2,7 @@
 // (test/device/arducam_model.ts, written from the parts' documentation), in the VM:
 // flock /tmp/devs.lock npx devs run test/device/arducam.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { ArduCam, MAX_QUALITY, RESOLUTION_COUNT, SETTLE_MS, frameSize, initCamera, qualityToQs, setQuality, setResolution } from "../../src/drivers/arducam"
+import { ArduCam, MAX_QUALITY, RESOLUTION_COUNT, SETTLE_MS, configure, frameSize, initCamera, qualityToQs } from "../../src/drivers/arducam"
 import { ArduCamModel, INIT_WRITES, MODEL_FIFO_SIZE, MODEL_SPI_MAX } from "./arducam_model"
 
 /** A JPEG-shaped frame: FF D8, a pattern that never holds FF D9, FF D9. */
@@ -116,7 +116,7 @@ describe("arducam settings", () => {
         const cam = new ArduCam(m)
         await initCamera(cam)
         for (let r = RESOLUTION_COUNT - 1; r >= 0; r--) {
-            await setResolution(cam, r)
+            await configure(cam, r, 80)
             const wh = m.outputSize()
             expect(wh[0]).toBe(frameSize(r)[0])
             expect(wh[1]).toBe(frameSize(r)[1])
@@ -139,7 +139,7 @@ describe("arducam settings", () => {
 
     test("an unknown resolution is refused", async () => {
         const cam = new ArduCam(new ArduCamModel({ frames: [frame(10, 0)] }))
-        has(await errorOf(async () => await setResolution(cam, RESOLUTION_COUNT)), "unknown resolution")
+        has(await errorOf(async () => await configure(cam, RESOLUTION_COUNT, 80)), "unknown resolution")
     })
 
     test("quality maps onto QS (best = smallest) and is capped at the sizes that can overflow the FIFO", async () => {
@@ -154,14 +154,13 @@ describe("arducam settings", () => {
         const m = new ArduCamModel({ frames: [frame(10, 0)] })
         const cam = new ArduCam(m)
         await initCamera(cam)
-        await setResolution(cam, 0)
-        await setQuality(cam, 100)
+        await configure(cam, 0, 100)
         expect(m.qs()).toBe(qualityToQs(100))
-        // A larger size re-applies the cap to the quality asked for earlier.
-        await setResolution(cam, 6)
+        // A larger size applies the cap to the quality asked for.
+        await configure(cam, 6, 100)
         expect(MAX_QUALITY[6] < 100).toBe(true)
         expect(m.qs()).toBe(qualityToQs(MAX_QUALITY[6]))
-        await setQuality(cam, 50)
+        await configure(cam, 6, 50)
         expect(m.qs()).toBe(qualityToQs(50))
         noViolations(m)
     })
@@ -179,8 +178,7 @@ describe("arducam settings", () => {
         }, 0)
         // let the capture start and take the lock
         while (m.captures === 0) await m.sleep(1)
-        await setResolution(cam, 4)
-        await setQuality(cam, 60)
+        await configure(cam, 4, 60)
         while (!captured) await m.sleep(1)
         noViolations(m)
         expect(m.outputSize()[0]).toBe(1024)

@@ -5,6 +5,7 @@
 // on state with the off state), so a transient a transition passes through is seen, not only the
 // state it ends in.
 // flock /tmp/devs.lock npx devs run test/device/board_motor.test.ts --test --test-self-exit
+import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { BoardMotor } from "../../src/robot/board"
 import { calibration } from "../../src/robot/calibration"
@@ -35,10 +36,10 @@ class Bridge {
             },
         }
         this.dir = {
-            setMode: (m: number) => {},
-            write: (v: number) => {
-                self.in2 = v
-                self.writes.push("IN2=" + v)
+            // (the pin is driven by its mode: OutputHigh is 1, OutputLow 0)
+            setMode: (m: number) => {
+                self.in2 = m === ds.GPIOMode.OutputHigh ? 1 : 0
+                self.writes.push("IN2=" + self.in2)
                 self.log.push(self.state())
             },
         }

@@ -21,6 +21,8 @@ import { ServiceError, Status } from "./types"
 
 // The names this file uses most, numbered when the compiler meets this module (lib/strings.ts says why)
 "goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "goal_id"; "uuid"; "stamp"
+"feedback"; "result"; "sec"; "nanosec"; "execute"; "accepted"; "onCancel"; "watch"; "concurrency"; "onGoal"
+"maxGoals"; "host"; "fc"; "delivered"; "getResult"; "cancelGoal"; "sendGoal"; "_Request"; "_Response"
 
 /** action_msgs/msg/GoalStatus STATUS_* */
 export const enum GoalStatus {
@@ -123,17 +125,12 @@ interface Server {
     goals: GoalHandle<any, any>[]
 }
 
-function find(s: Server, id: Buffer): GoalHandle<any, any> {
+/** the goal named by a request; none: null, or InvalidArgument when `known` (one function for both: a function less in the image) */
+function find(s: Server, id: Buffer, known?: boolean): GoalHandle<any, any> {
     const k = id.toString("hex")
     for (const g of s.goals) if (g.key === k) return g
+    if (known) throw new ServiceError(Status.InvalidArgument, "unknown goal " + k)
     return null
-}
-
-/** the goal named by a request, or InvalidArgument */
-function known(s: Server, id: Buffer): GoalHandle<any, any> {
-    const g = find(s, id)
-    if (!g) throw new ServiceError(Status.InvalidArgument, "unknown goal " + id.toString("hex"))
-    return g
 }
 
 /**
@@ -259,7 +256,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         return { return_code: out.length ? 0 : all ? 1 : code, goals_canceling: out }
     })
     createService(type.getResult, n + "get_result", async (req, ctx) => {
-        const g = known(s, req.goal_id.uuid as Buffer)
+        const g = find(s, req.goal_id.uuid as Buffer, true)
         await wait(ctx, g, -1)
         if (!g.fetched) g.fetched = ds.millis()
         // a goal with no result to give (aborted, or canceled before execute returned one): its status
@@ -269,7 +266,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         return { status: g.status, result: g.result }
     })
     createService(type.watch, n + "watch", async (req, ctx) => {
-        const g = known(s, req.goal_id.uuid as Buffer)
+        const g = find(s, req.goal_id.uuid as Buffer, true)
         if (req.seq > g.seen) g.seen = req.seq
         await wait(ctx, g, req.seq)
         // the feedback only when the host does not have it yet (a status change alone does not resend a picture)

@@ -133,7 +133,9 @@ export function numText(v: number): string {
     const limbs: number[] = []
     while (a > 0) {
         const q = Math.floor(a / 65536)
-        limbs.unshift(a - q * 65536)
+        // (insert and a store, not unshift: the runtime's unshift is code in the image, insert native)
+        limbs.insert(0, 1)
+        limbs[0] = a - q * 65536
         a = q
     }
     return (v < 0 ? "-" : "") + limbsText(limbs)
@@ -141,10 +143,6 @@ export function numText(v: number): string {
 
 function notExact(what: string, text: string): ServiceError {
     return invalid(`${what}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
-}
-
-function isBuffer(b: Bytes): boolean {
-    return b instanceof Buffer
 }
 
 function checkBound(n: number, max: number, what: string, unit: string) {
@@ -325,22 +323,18 @@ export function writeU32(w: CdrWriter, v: number, what?: string) {
     const o = wAt(w, 4, 4)
     w.buf.setAt(o, "u32", v)
 }
-export function writeI64(w: CdrWriter, v: number, what?: string) {
-    if (typeof v !== "number" || !(v >= -MAX_SAFE && v <= MAX_SAFE) || Math.floor(v) !== v)
-        throw notExact(label(what, "int64"), numText(v))
-    w64(w, v)
-}
-export function writeU64(w: CdrWriter, v: number, what?: string) {
-    if (typeof v !== "number" || !(v >= 0 && v <= MAX_SAFE) || Math.floor(v) !== v)
-        throw notExact(label(what, "uint64"), numText(v))
-    w64(w, v)
-}
-function w64(w: CdrWriter, v: number) {
+/** int64 (`unsigned`: uint64, the check from 0): one writer for both, one function less in the image */
+export function writeI64(w: CdrWriter, v: number, what?: string, unsigned?: boolean) {
+    if (typeof v !== "number" || !(v >= (unsigned ? 0 : -MAX_SAFE) && v <= MAX_SAFE) || Math.floor(v) !== v)
+        throw notExact(label(what, unsigned ? "uint64" : "int64"), numText(v))
     // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
     const hi = Math.floor(v / TWO32)
     const o = wAt(w, 8, 8)
     w.buf.setAt(o, "u32", v - hi * TWO32)
     w.buf.setAt(o + 4, "i32", hi)
+}
+export function writeU64(w: CdrWriter, v: number, what?: string) {
+    writeI64(w, v, what, true)
 }
 export function writeF32(w: CdrWriter, v: number, what?: string) {
     if (typeof v !== "number") throw invalid(`${label(what, "float32")}: expected a number, got ${v}`)
@@ -372,7 +366,7 @@ export function writeBytes(w: CdrWriter, v: Bytes, max?: number, what?: string) 
 function writeRaw(w: CdrWriter, v: Bytes) {
     const n = v.length
     if (n === 0) return
-    if (n <= COPY_LIMIT && isBuffer(v)) {
+    if (n <= COPY_LIMIT && v instanceof Buffer) {
         const o = wAt(w, 1, n)
         w.buf.blitAt(o, v as Buffer, 0, n)
         return
@@ -412,7 +406,7 @@ export class Segments implements ByteSource {
         // from it alone, without a second buffer of the chunk's size to copy into)
         while (i < this.segs.length - 1 && offset >= start + this.lens[i]) start += this.lens[i++]
         const one = this.segs[i]
-        if (offset + length <= start + this.lens[i] && !isBuffer(one)) return await (one as ByteSource).read(offset - start, length)
+        if (offset + length <= start + this.lens[i] && !(one instanceof Buffer)) return await (one as ByteSource).read(offset - start, length)
         const out = Buffer.alloc(length)
         let done = 0
         start = 0
@@ -422,7 +416,7 @@ export class Segments implements ByteSource {
             if (from < sl) {
                 const k = Math.min(sl - from, length - done)
                 const s = this.segs[i]
-                if (isBuffer(s)) out.blitAt(done, s as Buffer, from, k)
+                if (s instanceof Buffer) out.blitAt(done, s as Buffer, from, k)
                 else {
                     const part = await (s as ByteSource).read(from, k)
                     if (!part || part.length !== k)
@@ -538,13 +532,14 @@ export function readBool(r: CdrReader, what?: string): boolean {
 export function readU32(r: CdrReader): number {
     return r.buf.getAt(rAt(r, 4, 4), "u32")
 }
-export function readI64(r: CdrReader, what?: string): number {
+/** int64 (`unsigned`: uint64): one reader for both, one function less in the image */
+export function readI64(r: CdrReader, what?: string, unsigned?: boolean): number {
     const o = rAt(r, 8, 8)
     const b = r.buf
     const lo = b.getAt(o, "u32")
-    const hi = b.getAt(o + 4, "i32")
+    const uhi = b.getAt(o + 4, "u32")
+    const hi = unsigned ? uhi : b.getAt(o + 4, "i32")
     if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0)) {
-        const uhi = b.getAt(o + 4, "u32")
         let text: string
         if (hi < 0) {
             // two's complement: -(2^64 - v)
@@ -552,16 +547,12 @@ export function readI64(r: CdrReader, what?: string): number {
             const nhi = 4294967295 - uhi + (lo === 0 ? 1 : 0)
             text = "-" + u64Text(nhi, nlo)
         } else text = u64Text(uhi, lo)
-        throw notExact(label(what, "int64"), text)
+        throw notExact(label(what, unsigned ? "uint64" : "int64"), text)
     }
     return hi * TWO32 + lo
 }
 export function readU64(r: CdrReader, what?: string): number {
-    const o = rAt(r, 8, 8)
-    const lo = r.buf.getAt(o, "u32")
-    const hi = r.buf.getAt(o + 4, "u32")
-    if (hi >= HI_LIMIT) throw notExact(label(what, "uint64"), u64Text(hi, lo))
-    return hi * TWO32 + lo
+    return readI64(r, what, true)
 }
 export function readString(r: CdrReader, max?: number, what?: string): string {
     const len = readU32(r)

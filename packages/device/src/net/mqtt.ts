@@ -54,6 +54,8 @@ const MAX_PEERS = 3
 const PEER_HEAP = 1600
 /** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
 const KEEP_ALIVE = 30
+/** half the keep-alive, ms (written as the number: the compiler computes `KEEP_ALIVE * 1000 / 2` at run time) */
+const PING_MS = 15000
 /** how long a CONNACK, a PINGRESP or a PUBACK for a full window may take (ms) */
 const REPLY_MS = 10000
 /** largest single socket write: a TLS record on the ESP32 must stay under 4096 bytes */
@@ -156,7 +158,8 @@ async function mqttMain() {
         const user = (await setting("MQTT_USER")) || name
         const pass = await setting("MQTT_PASS")
         // mqtt://host[:port] or mqtts://host[:port] (TLS)
-        const tls = url.startsWith("mqtts://")
+        // (indexOf, not startsWith: a function more in the image for two prefix checks)
+        const tls = url.indexOf("mqtts://") === 0
         let host = url.slice(tls ? 8 : 7)
         let i = host.indexOf("/")
         if (i >= 0) host = host.slice(0, i)
@@ -166,7 +169,7 @@ async function mqttMain() {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
         }
-        let bad = !(tls || url.startsWith("mqtt://")) || !host || !(port > 0) || name.length > 32
+        let bad = !(tls || url.indexOf("mqtt://") === 0) || !host || !(port > 0) || name.length > 32
         // (a name with a topic separator or wildcard)
         for (let k = 0; k < name.length; k++) if ("/+#".indexOf(name[k]) >= 0) bad = true
         if (bad) {
@@ -283,19 +286,6 @@ function fits(n: number): boolean {
     return ends.length === 0 || (sent - acked + n <= winMax && ends.length < MAX_UNACKED)
 }
 
-/** Waits until `n` bytes fit the window; false when the connection ended, or the broker acknowledged nothing for REPLY_MS (it then ends). */
-async function room(n: number): Promise<boolean> {
-    const s = sock
-    const end = ds.millis() + REPLY_MS
-    while (s && sock === s && !fault && !fits(n)) {
-        if (ds.millis() > end) stop("no PUBACK")
-        // (polled: in the VM a socket event does not wake the program's loop, so a fiber
-        // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
-        else await ds.sleep(1)
-    }
-    return s && sock === s && !fault
-}
-
 /** a QoS 1 PUBLISH of `payload` on `topic` */
 function publish(topic: string, payload: Buffer, retain: boolean): Buffer {
     const id = Buffer.alloc(2)
@@ -321,7 +311,55 @@ function stop(why: string) {
 function onSocket(event: string, arg: Buffer | string) {
     try {
         if (event === "data") {
-            if (sock && !fault && !ended) feed(arg as Buffer)
+            // the chunk parsed here and now (throws on bytes that are no MQTT a broker sends: the
+            // link reconnects)
+            if (sock && !fault && !ended) {
+                const d = arg as Buffer
+                const n = d.length
+                let o = 0
+                while (o < n) {
+                    if (skip > 0) {
+                        const k = Math.min(skip, n - o)
+                        skip -= k
+                        o += k
+                        continue
+                    }
+                    if (body) {
+                        const k = Math.min(body.length - bn, n - o)
+                        body.blitAt(bn, d, o, k)
+                        bn += k
+                        o += k
+                        if (bn === body.length) {
+                            const b = body
+                            setBody(null)
+                            packet(ptype, b, 0, b.length)
+                        }
+                        continue
+                    }
+                    // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
+                    hdr[hn++] = d[o++]
+                    if (hn === 1 || hdr[hn - 1] & 0x80) {
+                        if (hn === 5) throw new Error("bad packet length")
+                        continue
+                    }
+                    let len = 0
+                    for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
+                    ptype = hdr[0]
+                    hn = 0
+                    const k = ptype >> 4
+                    if (k === 3 && len > inMax) {
+                        // a PUBLISH larger than any frame: skipped, never held
+                        console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
+                        skip = len
+                    } else if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
+                    else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
+                    else if (o + len <= n) {
+                        // the whole packet is in this chunk: parsed in place
+                        packet(ptype, d, o, o + len)
+                        o += len
+                    } else setBody(Buffer.alloc(len))
+                }
+            }
         } else if (event === "open") opened = true
         else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
     } catch (e) {
@@ -404,54 +442,6 @@ function setBody(b: Buffer) {
  */
 const BROKER_TYPES = 0x221c
 
-/** Parses a chunk of the stream; throws on bytes that are no MQTT a broker sends (the link reconnects). */
-function feed(d: Buffer) {
-    const n = d.length
-    let o = 0
-    while (o < n) {
-        if (skip > 0) {
-            const k = Math.min(skip, n - o)
-            skip -= k
-            o += k
-            continue
-        }
-        if (body) {
-            const k = Math.min(body.length - bn, n - o)
-            body.blitAt(bn, d, o, k)
-            bn += k
-            o += k
-            if (bn === body.length) {
-                const b = body
-                setBody(null)
-                packet(ptype, b, 0, b.length)
-            }
-            continue
-        }
-        // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
-        hdr[hn++] = d[o++]
-        if (hn === 1 || hdr[hn - 1] & 0x80) {
-            if (hn === 5) throw new Error("bad packet length")
-            continue
-        }
-        let len = 0
-        for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
-        ptype = hdr[0]
-        hn = 0
-        const k = ptype >> 4
-        if (k === 3 && len > inMax) {
-            // a PUBLISH larger than any frame: skipped, never held
-            console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
-            skip = len
-        } else if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
-        else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
-        else if (o + len <= n) {
-            // the whole packet is in this chunk: parsed in place
-            packet(ptype, d, o, o + len)
-            o += len
-        } else setBody(Buffer.alloc(len))
-    }
-}
-
 /** true when `d[o..o+n)` starts with `p` */
 function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
     if (n <= p.length) return false
@@ -494,7 +484,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         }
         up = true
         upAt = ds.millis()
-        due = upAt + (KEEP_ALIVE * 1000) / 2
+        due = upAt + PING_MS
         put(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]), false)
         put(publish(base + "online", Buffer.from("online"), true), true)
         console.log("mqtt: online")
@@ -507,7 +497,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
     } else {
         // PINGRESP: the next PINGREQ half a keep-alive after the last
         pingOut = false
-        due = pingAt + (KEEP_ALIVE * 1000) / 2
+        due = pingAt + PING_MS
     }
 }
 
@@ -598,7 +588,18 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
     const st = rl < 128 ? 1 : 0
     chargeLink(b.length)
     try {
-        if (!(await room(rl + 3 - st))) return
+        // wait until the packet fits the window; dropped when the connection ended, or the broker
+        // acknowledged nothing for REPLY_MS (it then ends)
+        const need = rl + 3 - st
+        const s = sock
+        const end = ds.millis() + REPLY_MS
+        while (s && sock === s && !fault && !fits(need)) {
+            if (ds.millis() > end) stop("no PUBACK")
+            // (polled: in the VM a socket event does not wake the program's loop, so a fiber
+            // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
+            else await ds.sleep(1)
+        }
+        if (!(s && sock === s && !fault)) return
         b[st] = 0x32
         if (st) b[2] = rl
         else {
