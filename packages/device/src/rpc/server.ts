@@ -5,7 +5,7 @@
 // frames to `parse` with their own link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
-import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
+import { bounce, entries, find, mfBegin, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText, isGone } from "./core"
 import { Sender } from "./sender"
 import { Kind, Limit, RecMin, RecOff, Status } from "./wire"
@@ -286,6 +286,10 @@ function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: 
     }
     if (dlen > total) {
         s.out.error(at, "CALL carries more data than its total length")
+        return
+    }
+    if (dlen < total && !mfBegin) {
+        reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes not whole in its CALL: no DATA records here`)
         return
     }
     admit(s, seq, timeoutMs, e, total, d, db, dlen)
