@@ -79,9 +79,31 @@ function startJacdac(rt: Runtime) {
         },
     ]
     dss._onServerPacket = onServerPacket
-    setInterval(async () => {
-        await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(handlers[0].announce()))
-    }, 500)
+}
+
+/**
+ * The runtime's clock: the sweep every 250 ms and the control service's announce every 500 ms, in
+ * one fiber of its own. Not setInterval/setTimeout: those bring DeviceScript's timer queue (about
+ * 800 bytes of code) into every firmware, one whose program uses no timer too. Nothing escapes it.
+ */
+async function tick() {
+    for (let i = 1; ; i++) {
+        await ds.sleep(250)
+        sweep()
+        if (i & 1) continue
+        try {
+            await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(handlers[0].announce()))
+        } catch (e) {
+            console.log("rosservices: announce: " + errText(e))
+        }
+    }
+}
+
+/** the announcement after a burst of list changes (20 ms after the first) */
+async function soon(rt: Runtime) {
+    await ds.sleep(20)
+    rt.annTimer = false
+    rt.announce()
 }
 
 /** every packet for the server; nothing escapes it (an exception here would restart the program) */
@@ -136,7 +158,7 @@ export class Runtime {
             await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
         }
         startJacdac(this)
-        setInterval(sweep, 250)
+        tick.start()
     }
 
     /** the service list changed: new list version, one announcement for a burst of changes */
@@ -144,11 +166,7 @@ export class Runtime {
         cfg.listVersion = (cfg.listVersion + 1) & 0xffff
         if (this.annTimer) return
         this.annTimer = true
-        const self = this
-        setTimeout(() => {
-            self.annTimer = false
-            self.announce()
-        }, 20)
+        soon.start(this)
     }
 
     /** HELLO and the service list on every link */
