@@ -2,7 +2,7 @@
 // Regenerate with `robot gen`; `robot gen --check` fails when this file is out of date.
 // DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.
 import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service, ArrayField as __ArrayField, checkInt as __checkInt, rAt as __rAt, readArrC as __readArrC, readBool as __readBool, readBytes as __readBytes, readFixedBytes as __readFixedBytes, readI64 as __readI64, readString as __readString, readU32 as __readU32, readU64 as __readU64, wAt as __wAt, writeArrC as __writeArrC, writeBool as __writeBool, writeBytes as __writeBytes, writeF32 as __writeF32, writeFixedBytes as __writeFixedBytes, writeI64 as __writeI64, writeMsg as __writeMsg, writeString as __writeString, writeU32 as __writeU32, writeU64 as __writeU64 } from "@robot-services/device/src/lib/cdr"
-import { ActionType, Bytes, MessageCodec, ServiceType } from "@robot-services/device"
+import { ActionType, Bytes, MessageCodec, ServiceType, multiFrame as __multiFrame } from "@robot-services/device"
 import { actionType as __action } from "@robot-services/device/src/lib/actiontype"
 
 /**
@@ -1207,7 +1207,7 @@ export function Trigger_Response_defaults(): Trigger_Response {
 let __s_CancelGoal: ServiceType<CancelGoal_Request, CancelGoal_Response>
 /** action_msgs/srv/CancelGoal (hash 65e8dfbf), made on the first call */
 export function CancelGoal(): ServiceType<CancelGoal_Request, CancelGoal_Response> {
-    if (!__s_CancelGoal) __s_CancelGoal = __service("action_msgs/srv/CancelGoal", 1709760447, CancelGoal_Request_codec(), CancelGoal_Response_codec())
+    if (!__s_CancelGoal) __s_CancelGoal = __multiFrame(__service("action_msgs/srv/CancelGoal", 1709760447, CancelGoal_Request_codec(), CancelGoal_Response_codec()))
     return __s_CancelGoal
 }
 
@@ -1215,34 +1215,34 @@ export function CancelGoal(): ServiceType<CancelGoal_Request, CancelGoal_Respons
 export const AddTwoInts: ServiceType<AddTwoInts_Request, AddTwoInts_Response> = __service("example_interfaces/srv/AddTwoInts", 2084349055, AddTwoInts_Request_codec, AddTwoInts_Response_codec)
 
 /** robot_interfaces/srv/Diagnose (hash 1350181e) */
-export const Diagnose: ServiceType<Diagnose_Request, Diagnose_Response> = __service("robot_interfaces/srv/Diagnose", 324016158, Diagnose_Request_codec, Diagnose_Response_codec)
+export const Diagnose: ServiceType<Diagnose_Request, Diagnose_Response> = __multiFrame(__service("robot_interfaces/srv/Diagnose", 324016158, Diagnose_Request_codec, Diagnose_Response_codec))
 
 /** robot_interfaces/srv/Drive (hash aae2b3d3) */
 export const Drive: ServiceType<Drive_Request, Drive_Response> = __service("robot_interfaces/srv/Drive", 2866983891, Drive_Request_codec, Drive_Response_codec)
 
 /** robot_interfaces/srv/GetState (hash d6817fbb) */
-export const GetState: ServiceType<GetState_Request, GetState_Response> = __service("robot_interfaces/srv/GetState", 3598811067, GetState_Request_codec, GetState_Response_codec)
+export const GetState: ServiceType<GetState_Request, GetState_Response> = __multiFrame(__service("robot_interfaces/srv/GetState", 3598811067, GetState_Request_codec, GetState_Response_codec))
 
 /** robot_interfaces/srv/SetPan (hash e51c9159) */
 export const SetPan: ServiceType<SetPan_Request, SetPan_Response> = __service("robot_interfaces/srv/SetPan", 3843854681, SetPan_Request_codec, SetPan_Response_codec)
 
 /** robot_interfaces/srv/TakePicture (hash a7afabd2) */
-export const TakePicture: ServiceType<TakePicture_Request, TakePicture_Response> = __service("robot_interfaces/srv/TakePicture", 2813307858, TakePicture_Request_codec, TakePicture_Response_codec)
+export const TakePicture: ServiceType<TakePicture_Request, TakePicture_Response> = __multiFrame(__service("robot_interfaces/srv/TakePicture", 2813307858, TakePicture_Request_codec, TakePicture_Response_codec))
 
 /** std_srvs/srv/Empty (hash 111ef2dc) */
 export const Empty: ServiceType<Empty_Request, Empty_Response> = __service("std_srvs/srv/Empty", 287240924, Empty_Request_codec, Empty_Response_codec)
 
 /** std_srvs/srv/SetBool (hash 38bb7aec) */
-export const SetBool: ServiceType<SetBool_Request, SetBool_Response> = __service("std_srvs/srv/SetBool", 951810796, SetBool_Request_codec, SetBool_Response_codec)
+export const SetBool: ServiceType<SetBool_Request, SetBool_Response> = __multiFrame(__service("std_srvs/srv/SetBool", 951810796, SetBool_Request_codec, SetBool_Response_codec))
 
 /** std_srvs/srv/Trigger (hash 693de298) */
-export const Trigger: ServiceType<Trigger_Request, Trigger_Response> = __service("std_srvs/srv/Trigger", 1765663384, Trigger_Request_codec, Trigger_Response_codec)
+export const Trigger: ServiceType<Trigger_Request, Trigger_Response> = __multiFrame(__service("std_srvs/srv/Trigger", 1765663384, Trigger_Request_codec, Trigger_Response_codec))
 
 let __a_Fibonacci: ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback>
 /** example_interfaces/action/Fibonacci (hash b3e4b894), made on the first call */
 export function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibonacci_Feedback> {
     if (!__a_Fibonacci)
-        __a_Fibonacci = __action(
+        __a_Fibonacci = __multiFrame(__action(
             "example_interfaces/action/Fibonacci",
             [3018111124, 1085888985, 3025382509],
             __c_Fibonacci_Goal || (__c_Fibonacci_Goal = __rec<Fibonacci_Goal>("example_interfaces/action/Fibonacci_Goal", "iorder")),
@@ -1251,7 +1251,7 @@ export function Fibonacci(): ActionType<Fibonacci_Goal, Fibonacci_Result, Fibona
             UUID_codec(),
             Time_codec,
             __rec
-        )
+        ))
     return __a_Fibonacci
 }
 
@@ -1259,7 +1259,7 @@ let __a_DriveDistance: ActionType<DriveDistance_Goal, DriveDistance_Result, Driv
 /** robot_interfaces/action/DriveDistance (hash d97ab9b3), made on the first call */
 export function DriveDistance(): ActionType<DriveDistance_Goal, DriveDistance_Result, DriveDistance_Feedback> {
     if (!__a_DriveDistance)
-        __a_DriveDistance = __action(
+        __a_DriveDistance = __multiFrame(__action(
             "robot_interfaces/action/DriveDistance",
             [3648698803, 708502885, 3004332172],
             __c_DriveDistance_Goal || (__c_DriveDistance_Goal = __rec<DriveDistance_Goal>("robot_interfaces/action/DriveDistance_Goal", "fdistance fspeed")),
@@ -1268,7 +1268,7 @@ export function DriveDistance(): ActionType<DriveDistance_Goal, DriveDistance_Re
             UUID_codec(),
             Time_codec,
             __rec
-        )
+        ))
     return __a_DriveDistance
 }
 
@@ -1276,7 +1276,7 @@ let __a_Rotate: ActionType<Rotate_Goal, Rotate_Result, Rotate_Feedback>
 /** robot_interfaces/action/Rotate (hash 62af841c), made on the first call */
 export function Rotate(): ActionType<Rotate_Goal, Rotate_Result, Rotate_Feedback> {
     if (!__a_Rotate)
-        __a_Rotate = __action(
+        __a_Rotate = __multiFrame(__action(
             "robot_interfaces/action/Rotate",
             [1655669788, 2491049222, 2135205853],
             __c_Rotate_Goal || (__c_Rotate_Goal = __rec<Rotate_Goal>("robot_interfaces/action/Rotate_Goal", "fangle fspeed")),
@@ -1285,7 +1285,7 @@ export function Rotate(): ActionType<Rotate_Goal, Rotate_Result, Rotate_Feedback
             UUID_codec(),
             Time_codec,
             __rec
-        )
+        ))
     return __a_Rotate
 }
 
@@ -1293,7 +1293,7 @@ let __a_Scan: ActionType<Scan_Goal, Scan_Result, Scan_Feedback>
 /** robot_interfaces/action/Scan (hash a8fa9311), made on the first call */
 export function Scan(): ActionType<Scan_Goal, Scan_Result, Scan_Feedback> {
     if (!__a_Scan)
-        __a_Scan = __action(
+        __a_Scan = __multiFrame(__action(
             "robot_interfaces/action/Scan",
             [2834993937, 2473652936, 1282398239],
             __c_Scan_Goal || (__c_Scan_Goal = __rec<Scan_Goal>("robot_interfaces/action/Scan_Goal", "ffrom_angle fto_angle Bcount Bresolution Bquality")),
@@ -1302,6 +1302,6 @@ export function Scan(): ActionType<Scan_Goal, Scan_Result, Scan_Feedback> {
             UUID_codec(),
             Time_codec,
             __rec
-        )
+        ))
     return __a_Scan
 }

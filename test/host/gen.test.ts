@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { emitHost } from "../../packages/host/src/codegen/host"
 import { generate } from "../../packages/host/src/codegen/index"
 import { definitionsOf, loadInterfaces, loadSources } from "../../packages/host/src/idl/load"
-import { requestTail } from "../../packages/host/src/codegen/device"
+import { ONE_RECORD_REQUEST, ONE_RECORD_RESPONSE, fitsOneRecord, maxCdrBytes, requestTail } from "../../packages/host/src/codegen/device"
 import { MessageWriter } from "@foxglove/rosmsg2-serialization"
 import { IdlError } from "../../packages/host/src/idl/diagnostics"
 import * as gen from "../../packages/host/src/gen/interfaces"
@@ -129,6 +129,65 @@ test("robot gen on invalid files prints every diagnostic and exits 1 without wri
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test("maxCdrBytes: the largest CDR of a message, equal to @foxglove/rosmsg2-serialization's bytes for its largest value (issue 18)", () => {
+  const msgs: { msg: string; largest: Record<string, unknown>; max: number }[] = [
+    { msg: "int64 a\nint64 b", largest: { a: 1n, b: 2n }, max: 20 },
+    { msg: "uint8 x\nint64 y\nbool z", largest: { x: 1, y: 2n, z: true }, max: 21 },
+    { msg: "uint8 x\nstring<=5 s\nuint16 u", largest: { x: 1, s: "abcde", u: 3 }, max: 20 },
+    { msg: "float32[3] v\nint16[<=2] w\nfloat64 f", largest: { v: [1, 2, 3], w: [1, 2], f: 1 }, max: 36 },
+    { msg: "string<=3[<=2] names\nuint8 k", largest: { names: ["abc", "def"], k: 9 }, max: 25 },
+    { msg: "Q[2] qs\nuint8 k", largest: { qs: [{ x: 1, y: 2 }, { x: 3, y: 4 }], k: 5 }, max: 37 },
+    { msg: "", largest: {}, max: 5 },
+  ]
+  const q = "uint8 x\nfloat64 y\n"
+  for (const [i, c] of msgs.entries()) {
+    const set = loadSources([
+      { root: "t", file: `tt/msg/M${i}.msg`, text: c.msg },
+      { root: "t", file: "tt/msg/Q.msg", text: q },
+    ])
+    const m = set.messages.get(`tt/msg/M${i}`)!
+    assert.equal(maxCdrBytes(m, (f) => set.messages.get(f)), c.max, c.msg)
+    if (!c.msg) continue
+    const bytes = new MessageWriter(definitionsOf(m.fullName, set.messages)).writeMessage(c.largest)
+    assert.equal(bytes.length, c.max, `${c.msg}: the writer's bytes`)
+  }
+  // unbounded, or a byte array or wstring (a ByteSource answer, an upload): no bound
+  for (const msg of ["string s", "int32[] v", "uint8[<=4] b", "byte[2] b", "wstring<=2 w", "Q[] qs", "string<=2[] s"]) {
+    const set = loadSources([
+      { root: "t", file: "tt/msg/U.msg", text: msg },
+      { root: "t", file: "tt/msg/Q.msg", text: q },
+    ])
+    assert.equal(maxCdrBytes(set.messages.get("tt/msg/U")!, (f) => set.messages.get(f)), Infinity, msg)
+  }
+})
+
+test("fitsOneRecord: a service whose request and response each fit one record (and the generated device code of both kinds)", () => {
+  const cases: { srv: string; one: boolean }[] = [
+    { srv: "int64 a\nint64 b\n---\nint64 sum", one: true },
+    { srv: "---\n", one: true },
+    { srv: `int8[${ONE_RECORD_REQUEST - 4}] x\n---\n`, one: true },
+    { srv: `int8[${ONE_RECORD_REQUEST - 3}] x\n---\n`, one: false },
+    { srv: `---\nint8[${ONE_RECORD_RESPONSE - 4}] x`, one: true },
+    { srv: `---\nint8[${ONE_RECORD_RESPONSE - 3}] x`, one: false },
+    { srv: "bool data\n---\nbool success\nstring message", one: false },
+    { srv: "uint8[] data\n---\n", one: false },
+  ]
+  for (const [i, c] of cases.entries()) {
+    const set = loadSources([{ root: "t", file: `tt/srv/S${i}.srv`, text: c.srv }])
+    assert.equal(fitsOneRecord(set.services.get(`tt/srv/S${i}`)!, (f) => set.messages.get(f)), c.one, c.srv)
+  }
+  const dir = tmp()
+  fs.mkdirSync(path.join(dir, "tt/srv"), { recursive: true })
+  fs.writeFileSync(path.join(dir, "tt/srv/Small.srv"), "int64 a\n---\nint64 b\n")
+  fs.writeFileSync(path.join(dir, "tt/srv/Large.srv"), "string a\n---\n")
+  const out = path.join(dir, "interfaces.ts")
+  generate({ roots: [dir], deviceOut: out, base: dir })
+  const src = fs.readFileSync(out, "utf8")
+  assert.match(src, /export const Small: ServiceType<Small_Request, Small_Response> = __service\("tt\/srv\/Small", \d+, Small_Request_codec, Small_Response_codec\)\n/)
+  assert.match(src, /export const Large: ServiceType<Large_Request, Large_Response> = __multiFrame\(__service\("tt\/srv\/Large", \d+, Large_Request_codec, Large_Response_codec\)\)\n/)
+  assert.match(src, /import \{ Bytes, MessageCodec, ServiceType, multiFrame as __multiFrame \} from "@robot-services\/device"\n/)
 })
 
 test("requestTail: where a request's trailing byte array starts, checked against @foxglove/rosmsg2-serialization's CDR", () => {

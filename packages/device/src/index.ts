@@ -14,3 +14,6 @@ export type { ActionServerOptions } from "./lib/actions"
 // used by generated code (src/gen/interfaces.ts of a project)
 export { CdrReader, CdrWriter, K, MAX_SAFE, arrayOf, codec, decodeMessage, encodeMessage, notExactDefault, readAll, Segments, serviceType } from "./lib/cdr"
 export { settingText } from "./lib/settings"
+// written by robot gen around the descriptor of a type that can exceed one record: the multi-frame
+// paths (rpc/multiframe.ts) are in a firmware only when one of its types needs them
+export { multiFrame } from "./rpc/multiframe"

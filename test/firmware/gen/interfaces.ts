@@ -2,7 +2,7 @@
 // Regenerate with `robot gen`; `robot gen --check` fails when this file is out of date.
 // DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.
 import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service, checkInt as __checkInt, rAt as __rAt, readBytes as __readBytes, readString as __readString, readU32 as __readU32, wAt as __wAt, writeBytes as __writeBytes, writeString as __writeString, writeU32 as __writeU32 } from "@robot-services/device/src/lib/cdr"
-import { Bytes, MessageCodec, ServiceType } from "@robot-services/device"
+import { Bytes, MessageCodec, ServiceType, multiFrame as __multiFrame } from "@robot-services/device"
 
 /**
  * The codec of a message from its field table (host/codegen/device.ts, recInterpreter): `t` is
@@ -122,7 +122,7 @@ export function Upload_Response_defaults(): Upload_Response {
 }
 
 /** rs_test/srv/Echo (hash 9fbdc13e) */
-export const Echo: ServiceType<Echo_Request, Echo_Response> = __service("rs_test/srv/Echo", 2680013118, Echo_Request_codec, Echo_Response_codec)
+export const Echo: ServiceType<Echo_Request, Echo_Response> = __multiFrame(__service("rs_test/srv/Echo", 2680013118, Echo_Request_codec, Echo_Response_codec))
 
 /** rs_test/srv/Upload (hash af737017) */
-export const Upload: ServiceType<Upload_Request, Upload_Response> = __service("rs_test/srv/Upload", 2943578135, Upload_Request_codec, Upload_Response_codec, 8)
+export const Upload: ServiceType<Upload_Request, Upload_Response> = __multiFrame(__service("rs_test/srv/Upload", 2943578135, Upload_Request_codec, Upload_Response_codec, 8))

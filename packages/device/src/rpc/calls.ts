@@ -8,9 +8,9 @@
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
 import * as ds from "@devicescript/core"
-import { CdrWriter, Segments, decodeMessage, finishMessage } from "../lib/cdr"
-import { ByteSource, ServiceError } from "../lib/types"
-import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, PIECE, PIECE_BITS, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
+import { CdrWriter, decodeMessage } from "../lib/cdr"
+import { ByteSource, Bytes, ServiceError } from "../lib/types"
+import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -46,6 +46,34 @@ export const calls: Call[] = []
 export let used = 0
 /** random per program start: a new value tells hosts the program restarted */
 export const bootId = rand32()
+/**
+ * The multi-frame paths (src/rpc/multiframe.ts, which describes each), or undefined: then every
+ * request comes whole in its CALL record (server.ts `call` refuses any other) and every answer goes
+ * in one RESULT. Module variables, not an object's methods: no property names in the string table.
+ */
+export let mfBegin: (c: Call, d: Buffer, db: number, dlen: number) => void
+let mfMore: (c: Call, off: number, d: Buffer, db: number, n: number) => void
+let mfAnswer: (w: CdrWriter) => Promise<Bytes>
+let mfStalled: (c: Call, now: number) => void
+let mfRewind: (c: Call, off: number) => void
+export let mfChunk: (pkt: Buffer, n: number, c: Call, limit: number) => Promise<number>
+
+/** (multiframe.ts `multiFrame()`, which the descriptor of a type that can exceed one record calls) */
+export function installMultiFrame(
+    begin: typeof mfBegin,
+    more: typeof mfMore,
+    answer: typeof mfAnswer,
+    stalled: typeof mfStalled,
+    rewind: typeof mfRewind,
+    chunk: typeof mfChunk
+) {
+    mfBegin = begin
+    mfMore = more
+    mfAnswer = answer
+    mfStalled = stalled
+    mfRewind = rewind
+    mfChunk = chunk
+}
 
 // ---------------------------------------------------------------- sessions
 /** OPEN from a host on `link`: the session answers on that link only */
@@ -255,26 +283,13 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.total = total
     c.cost = need
     used += need
-    // an upload's trailing bytes go to pieces of PIECE bytes, each taken when its first byte
-    // arrives (put): one buffer of 20 KiB may not be found in a heap split by other calls and the
-    // runtime's read events, where twenty of 1 KiB are (an OutOfMemory restart before issue 16's
-    // fix: conformance "uploads"); the host sends what its CALL did not carry once told (STATUS
-    // receiving)
-    if (split) {
-        c.req = Buffer.alloc(at)
-        c.tail = []
-        put(c, 0, d, db, dlen)
-    } else if (dlen === total) c.req = d.slice(db, db + dlen)
-    else {
-        c.req = Buffer.alloc(total)
-        c.req.blitAt(0, d, db, dlen)
-    }
-    c.got = dlen
-    c.ackAt = dlen
     calls.push(c)
-    // a request still to come is acknowledged at once: the host sends it only once admitted
-    if (c.got === c.total) ready(c)
-    else due(c, CallState.Receiving)
+    // (a request still to come: only with the multi-frame paths, server.ts `call` checked)
+    if (dlen < total) mfBegin(c, d, db, dlen)
+    else {
+        c.req = d.slice(db, db + dlen)
+        ready(c)
+    }
 }
 
 // ---------------------------------------------------------------- request data
@@ -284,59 +299,11 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
         if (!isGone(s, seq)) statusOf(s, seq, CallState.Unknown)
         return
     }
-    // (a late duplicate)
-    if (c.state !== CallState.Receiving) return
-    if (off > c.got) {
-        // a gap: ask once per missing offset (the host also polls on silence)
-        if (c.nackAt !== c.got) {
-            c.nackAt = c.got
-            due(c, CallState.Gap)
-        }
-        return
-    }
-    if (off + n > c.total) {
-        s.out.error(0, "DATA beyond the request's total length")
-        return
-    }
-    const end = off + n
-    if (end > c.got) {
-        const skip = c.got - off
-        put(c, c.got, d, db + skip, n - skip)
-        c.got = end
-        // acknowledge each half window so the host may send more (flow control); the stall clock
-        // (c.t) restarts only then: a trickle of bytes does not keep a slot (sweep, cfg.stallMs)
-        if (c.got < c.total && c.got - c.ackAt >= s.out.win >> 1) {
-            c.ackAt = c.got
-            c.t = ds.millis()
-            due(c, CallState.Receiving)
-        }
-    }
-    if (c.got === c.total) ready(c)
+    // (a late duplicate otherwise; a call is received in pieces only with the multi-frame paths)
+    if (c.state === CallState.Receiving) mfMore(c, off, d, db, n)
 }
 
-/** copies `n` bytes of `d` from `db` into the request at `off` (across `req` and the tail's pieces) */
-function put(c: Call, off: number, d: Buffer, db: number, n: number) {
-    const at = c.req.length
-    while (n > 0) {
-        let k = n
-        if (off < at) {
-            if (k > at - off) k = at - off
-            c.req.blitAt(off, d, db, k)
-        } else {
-            // (bytes arrive in order: a piece is new only when its first byte comes)
-            const o = (off - at) & (PIECE - 1)
-            let b = c.tail[(off - at) >> PIECE_BITS]
-            if (!b) c.tail.push((b = Buffer.alloc(Math.min(PIECE, c.total - off))))
-            if (k > PIECE - o) k = PIECE - o
-            b.blitAt(o, d, db, k)
-        }
-        off += k
-        db += k
-        n -= k
-    }
-}
-
-function due(c: Call, state: number) {
+export function due(c: Call, state: number) {
     c.statusDue = state
     c.s.out.wake()
 }
@@ -350,7 +317,7 @@ function statusOf(s: Session, seq: number, state: number) {
 
 // ---------------------------------------------------------------- running
 /** the request is complete: run it, or queue it behind its service's policy */
-function ready(c: Call) {
+export function ready(c: Call) {
     const e = c.entry
     c.state = CallState.Queued
     if (e.policy === Policy.Latest) {
@@ -433,7 +400,8 @@ function unlinger(c: Call) {
 async function runCall(c: Call) {
     let status = Status.Ok
     let msg = ""
-    let src: ByteSource = null
+    /** a Buffer (one RESULT) or, with the multi-frame paths, a ByteSource (streamed) */
+    let src: Bytes = null
     try {
         let req: any
         // decoding holds the buffer and the decoded copy at once: wait until both fit
@@ -445,26 +413,23 @@ async function runCall(c: Call) {
         }
         try {
             // the whole request must be one message: bytes left over are a malformed request
-            req = decodeMessage(c.entry.type.request, c.req, c.tail ? new Segments(c.tail, c.tail.map(b => b.length), c.total - c.req.length) : null)
+            req = decodeMessage(c.entry.type.request, c.req, c.tail)
         } catch (e) {
             throw new ServiceError(Status.InvalidArgument, "request: " + errText(e))
         }
         c.req = null
         c.tail = null
         const res = await c.entry.handler(req, c.ctx)
+        const w = new CdrWriter()
         try {
-            const w = new CdrWriter()
             c.entry.type.response.encode(w, res)
-            src = finishMessage(w)
         } catch (e) {
             throw new ServiceError(Status.Internal, "response: " + errText(e))
         }
-        if (src.length > cfg.maxResponseBytes) {
-            const n = src.length
-            src = null
-            throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
-        }
-        if (src.length <= Limit.SmallResponse) src = bufferSource(await src.read(0, src.length))
+        // (bytes written: the header, the closed segments and the current chunk)
+        const n = w.base + w.n
+        if (n > cfg.maxResponseBytes) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
+        src = mfAnswer ? await mfAnswer(w) : one(w, n)
     } catch (e) {
         src = null
         if (e instanceof ServiceError) {
@@ -483,7 +448,24 @@ async function runCall(c: Call) {
     }
 }
 
-function finish(c: Call, status: number, src: ByteSource, msg: string) {
+/**
+ * The response `w` wrote (`n` bytes) as one Buffer, for a program without the multi-frame paths:
+ * its types all fit one record, so the writer holds Buffers only (no byte array field) and the
+ * answer goes in one RESULT record (refused if it would not fit a Jacdac packet's).
+ */
+function one(w: CdrWriter, n: number): Buffer {
+    if (n > Limit.JacdacPayload - Limit.RecordHeader - RecMin.Result) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes does not fit one record`)
+    const out = Buffer.alloc(n)
+    let o = 0
+    for (let i = 0; i < w.segs.length; i++) {
+        out.blitAt(o, w.segs[i] as Buffer, 0, w.lens[i])
+        o += w.lens[i]
+    }
+    if (w.buf) out.blitAt(o, w.buf, 0, w.n)
+    return out
+}
+
+function finish(c: Call, status: number, src: Bytes, msg: string) {
     unlinger(c)
     releaseSlot(c, false)
     // released at its deadline, dropped with its session, or forgotten: nobody waits for it
@@ -499,10 +481,24 @@ function finish(c: Call, status: number, src: ByteSource, msg: string) {
     }
     c.req = null
     c.status = Status.Ok
-    c.res = src
     c.state = CallState.Done
+    c.t = ds.millis()
     charge(c, CALL_COST + Math.min(src.length, RETAINED_CHARGE_MAX))
-    rewind(c, 0)
+    if (src instanceof Buffer) {
+        // one RESULT, sent as an error's is (in flight until sent, as a stream is)
+        c.msg = src as Buffer
+        resend(c)
+    } else {
+        c.res = src as ByteSource
+        mfRewind(c, 0)
+    }
+}
+
+/** the RESULT of `c.msg` (an error's message, or a whole response) is due; a response counts as in flight until sent */
+function resend(c: Call) {
+    c.resultDue = true
+    if (c.status === Status.Ok) c.sendOff = 0
+    c.s.out.wake()
 }
 
 function charge(c: Call, cost: number) {
@@ -521,19 +517,7 @@ export function fail(c: Call, status: number, msg: string) {
     c.msg = m
     c.t = ds.millis()
     charge(c, CALL_COST + m.length)
-    c.resultDue = true
-    c.s.out.wake()
-}
-
-/** (re)starts sending the response from byte `off` (0 also resends RESULT) */
-function rewind(c: Call, off: number) {
-    if (!c.res) return
-    if (off > c.res.length) off = c.res.length
-    c.gen++
-    c.sendOff = off
-    if (off === 0) c.resultSent = false
-    c.t = ds.millis()
-    c.s.out.wake()
+    resend(c)
 }
 
 /**
@@ -584,10 +568,8 @@ export function onPoll(s: Session, seq: number, have: number) {
         statusOf(s, seq, isGone(s, seq) ? CallState.Gone : CallState.Unknown)
     }
     else if (c.state !== CallState.Done) due(c, c.state)
-    else if (c.status !== Status.Ok) {
-        c.resultDue = true
-        c.s.out.wake()
-    } else if (c.res) rewind(c, have)
+    else if (c.msg) resend(c)
+    else if (c.res) mfRewind(c, have)
     else due(c, CallState.Gone)
 }
 
@@ -620,10 +602,8 @@ export function sweep() {
         while (refusals.length > 0 && now - refusals[0].t > cfg.retentionMs) refusals.shift()
         for (const s of sessions.slice()) if (!s.called && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
         for (const c of calls.slice()) {
-            if (c.state === CallState.Receiving) {
-                if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
-                else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
-            } else if (c.state === CallState.Queued || c.state === CallState.Running) {
+            if (c.state === CallState.Receiving) mfStalled(c, now)
+            else if (c.state === CallState.Queued || c.state === CallState.Running) {
                 if (now > c.ctx.deadline) {
                     // a handler that never returns must not hold its slot: release it at the deadline
                     c.ctx.cancel("deadline exceeded")
@@ -635,18 +615,6 @@ export function sweep() {
         }
     } catch (e) {
         console.log("rosservices: sweep: " + errText(e))
-    }
-}
-
-/**
- * A small answer as one buffer. A function of its own, not a closure inside runCall: with the
- * closure there, conformance "deadlines" ran out of heap (likely: the closure keeps runCall's frame
- * alive for as long as the answer is kept).
- */
-function bufferSource(b: Buffer): ByteSource {
-    return {
-        length: b.length,
-        read: async (offset: number, length: number) => b.slice(offset, Math.min(b.length, offset + length)),
     }
 }
 

@@ -201,8 +201,11 @@ export class Call {
     total: number
     got: number
     req: Buffer
-    /** the request's trailing byte array in pieces of PIECE bytes, received apart from `req` (ServiceType.tail); null if none */
-    tail: Buffer[]
+    /**
+     * the request's trailing byte array (ServiceType.tail), received apart from `req`: pieces of
+     * PIECE bytes, then (once complete) a Segments over them for the decoder; null if none
+     */
+    tail: any
     /** offset last asked for with STATUS(gap), -1 none */
     nackAt = -1
     /** offset last acknowledged with STATUS(receiving) (upload flow control) */

@@ -7,7 +7,7 @@
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
-import { bootId, calls, entries, fail } from "./calls"
+import { bootId, calls, entries, mfChunk } from "./calls"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
 
 /** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
@@ -227,8 +227,10 @@ async function fill(s: Sender): Promise<Buffer> {
             pkt.blitAt(n + (RecOff.ResultData - RecOff.ResultStatus), c.msg, 0, c.msg.length)
             n += RecOff.ResultData - RecOff.ResultStatus + c.msg.length
             c.resultDue = false
+            // (a whole response: no longer in flight)
+            c.sendOff = -1
         }
-        if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await chunk(pkt, n, c, ctl)
+        if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await mfChunk(pkt, n, c, ctl)
     }
     while (s.q.length > 0 && n + s.q[0].length <= ctl) {
         const r = s.q.shift()
@@ -254,7 +256,7 @@ async function fill(s: Sender): Promise<Buffer> {
     }
     for (let j = 0; j < k && max - n > Limit.RecordHeader + RecMin.Result; ++j) {
         const c = list[(s.rr + j) % k]
-        if (c.sendOff >= 0 && c.res) n = await chunk(pkt, n, c, max)
+        if (c.sendOff >= 0 && c.res) n = await mfChunk(pkt, n, c, max)
     }
     if (n === pre) return null
     s.len = n - pre
@@ -265,54 +267,12 @@ async function fill(s: Sender): Promise<Buffer> {
  * record header (kind u8, body length u16) + session + seq of STATUS, RESULT or RDATA (the same
  * offsets in the three); returns the offset after them (STATUS state, RESULT status, RDATA offset)
  */
-function head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
+export function head(pkt: Buffer, n: number, kind: number, c: Call, len: number): number {
     pkt[n] = kind
     pkt.setAt(n + 1, "u16", len)
     pkt.setAt(n + Limit.RecordHeader, "u32", c.s.id)
     pkt.setAt(n + (Limit.RecordHeader + RecOff.ResultSeq), "u32", c.seq)
     return n + (Limit.RecordHeader + RecOff.ResultStatus)
-}
-
-/** the next piece of `c`'s response (RESULT first, then RDATA), within `limit`; returns the new end */
-async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<number> {
-    const gen = c.gen
-    const off = c.sendOff
-    const src = c.res
-    const first = !c.resultSent
-    const hdr = first ? Limit.RecordHeader + RecMin.Result : Limit.RecordHeader + RecMin.Rdata
-    const room = Math.min(limit - n - hdr, src.length - off)
-    if (room < 0 || (room === 0 && !first)) return n
-    let data: Buffer = null
-    if (room > 0) {
-        try {
-            data = await src.read(off, room)
-            if (!data || data.length !== room) throw new Error(`gave ${data ? data.length : 0} bytes at ${off}, expected ${room}`)
-        } catch (e) {
-            // a failing source fails its own call only
-            if (c.res === src) fail(c, Status.Internal, "response: " + errText(e))
-            return n
-        }
-    }
-    // the call may have been rewound, released or cancelled while reading
-    if (c.gen !== gen || c.res !== src || c.sendOff !== off) return n
-    const len = data ? data.length : 0
-    if (first) {
-        n = head(pkt, n, Kind.RESULT, c, RecMin.Result + len)
-        pkt[n] = Status.Ok
-        pkt.setAt(n + (RecOff.ResultTotal - RecOff.ResultStatus), "u32", src.length)
-        n += RecOff.ResultData - RecOff.ResultStatus
-        c.resultSent = true
-    } else {
-        n = head(pkt, n, Kind.RDATA, c, RecMin.Rdata + len)
-        pkt.setAt(n, "u32", off)
-        n += RecOff.RdataData - RecOff.RdataOffset
-    }
-    if (len) pkt.blitAt(n, data, 0, len)
-    n += len
-    c.sendOff = off + len
-    c.t = ds.millis()
-    if (c.sendOff >= src.length) c.sendOff = -1
-    return n
 }
 
 /** HELLO (i = 0) or SERVICE record i - 1; null past the end */

@@ -5,7 +5,7 @@
 // frames to `parse` with their own link. A record that cannot be parsed is answered with a (rate-limited) ERROR on the link it came
 // from and never changes any call's state.
 import * as ds from "@devicescript/core"
-import { bounce, entries, find, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
+import { bounce, entries, find, mfBegin, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText, isGone } from "./core"
 import { Sender } from "./sender"
 import { Kind, Limit, RecMin, RecOff, Status } from "./wire"
@@ -79,9 +79,31 @@ function startJacdac(rt: Runtime) {
         },
     ]
     dss._onServerPacket = onServerPacket
-    setInterval(async () => {
-        await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(handlers[0].announce()))
-    }, 500)
+}
+
+/**
+ * The runtime's clock: the sweep every 250 ms and the control service's announce every 500 ms, in
+ * one fiber of its own. Not setInterval/setTimeout: those bring DeviceScript's timer queue (about
+ * 800 bytes of code) into every firmware, one whose program uses no timer too. Nothing escapes it.
+ */
+async function tick() {
+    for (let i = 1; ; i++) {
+        await ds.sleep(250)
+        sweep()
+        if (i & 1) continue
+        try {
+            await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(handlers[0].announce()))
+        } catch (e) {
+            console.log("rosservices: announce: " + errText(e))
+        }
+    }
+}
+
+/** the announcement after a burst of list changes (20 ms after the first) */
+async function soon(rt: Runtime) {
+    await ds.sleep(20)
+    rt.annTimer = false
+    rt.announce()
 }
 
 /** every packet for the server; nothing escapes it (an exception here would restart the program) */
@@ -136,7 +158,7 @@ export class Runtime {
             await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
         }
         startJacdac(this)
-        setInterval(sweep, 250)
+        tick.start()
     }
 
     /** the service list changed: new list version, one announcement for a burst of changes */
@@ -144,11 +166,7 @@ export class Runtime {
         cfg.listVersion = (cfg.listVersion + 1) & 0xffff
         if (this.annTimer) return
         this.annTimer = true
-        const self = this
-        setTimeout(() => {
-            self.annTimer = false
-            self.announce()
-        }, 20)
+        soon.start(this)
     }
 
     /** HELLO and the service list on every link */
@@ -286,6 +304,10 @@ function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: 
     }
     if (dlen > total) {
         s.out.error(at, "CALL carries more data than its total length")
+        return
+    }
+    if (dlen < total && !mfBegin) {
+        reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes not whole in its CALL: no DATA records here`)
         return
     }
     admit(s, seq, timeoutMs, e, total, d, db, dlen)

@@ -287,7 +287,13 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   // the types derived from actions are field tables too (src/lib/actiontype.ts, given this file's __rec)
   if (actions.length > 0) for (const k of ACTION_KINDS) kindsUsed.add(k)
   const rec = kindsUsed.size ? recInterpreter(kindsUsed, use) : []
-  for (const s of services) body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName)))
+  const msgOf = (full: string): IdlMessage | undefined => set.messages.get(full)
+  let multi = actions.length > 0
+  for (const s of services) {
+    const one = fitsOneRecord(s, msgOf)
+    if (!one) multi = true
+    body.push(...emitService(s, names, claim, ref, lazy.has(s.fullName), one))
+  }
   for (const a of actions) body.push(...emitAction(a, names, claim, ref, made))
 
   const extra = [...helpers].sort(compare).map((h) => `, ${h} as __${h}`).join("")
@@ -296,7 +302,7 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   L.push(`// Regenerate with \`robot gen\`; \`robot gen --check\` fails when this file is out of date.`)
   L.push(`// DeviceScript: int64/uint64 are numbers within +-(2^53-1) (docs/int64.md); uint8[]/byte[] are Bytes.`)
   L.push(`import { CdrReader as __R, CdrWriter as __W, K as __K, arrayOf as __arrayOf, codec as __codec, notExactDefault as __notExact, serviceType as __service${extra} } from ${JSON.stringify(`${lib}/${DEVICE_CDR}`)}`)
-  L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType } from ${JSON.stringify(lib)}`)
+  L.push(`import { ${actions.length > 0 ? "ActionType, " : ""}Bytes, MessageCodec, ServiceType${multi ? ", multiFrame as __multiFrame" : ""} } from ${JSON.stringify(lib)}`)
   if (actions.length > 0) L.push(`import { actionType as __action } from ${JSON.stringify(`${lib}/${DEVICE_ACTIONS}`)}`)
   L.push("")
   if (rec.length) L.push(...rec, "")
@@ -632,13 +638,13 @@ export function requestTail(m: IdlMessage): number | undefined {
   return 4 + Math.ceil(pos / 4) * 4 + 4
 }
 
-function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef, lazy: boolean): string[] {
+function emitService(s: IdlService, names: Map<string, string>, claim: (id: string, what: string) => void, ref: CodecRef, lazy: boolean, one: boolean): string[] {
   const n = names.get(s.fullName)
   const req = names.get(s.request.fullName)
   const res = names.get(s.response.fullName)
   if (!n || !req || !res) throw new DeviceGenError(`no name for ${s.fullName}`)
   claim(n, s.fullName)
-  const make = serviceExpr(s, ref)
+  const make = one ? serviceExpr(s, ref) : `__multiFrame(${serviceExpr(s, ref)})`
   if (lazy) {
     return [
       `let __s_${n}: ServiceType<${req}, ${res}>`,
@@ -655,6 +661,69 @@ function emitService(s: IdlService, names: Map<string, string>, claim: (id: stri
     `export const ${n}: ServiceType<${req}, ${res}> = ${make}`,
     "",
   ]
+}
+
+/**
+ * Request and response bounds of a service that a firmware serves without the multi-frame paths
+ * (packages/device/src/rpc/multiframe.ts): the request comes whole in its CALL record, by name on a
+ * Jacdac packet for any service name up to 236 - 28 - 64 = 144 bytes, and the response goes in one
+ * RESULT record (236 - 3 - 13 bytes). Bytes of CDR, the 4-byte header included.
+ */
+export const ONE_RECORD_REQUEST = 64
+export const ONE_RECORD_RESPONSE = 220
+
+/**
+ * True when every request and response of `s` fits one record (ONE_RECORD_REQUEST/RESPONSE) and
+ * has no byte array (a handler may answer one with a ByteSource, and an upload is received in
+ * pieces): its descriptor then does not bring in the multi-frame paths.
+ */
+export function fitsOneRecord(s: IdlService, msgOf: (fullName: string) => IdlMessage | undefined): boolean {
+  return maxCdrBytes(s.request, msgOf) <= ONE_RECORD_REQUEST && maxCdrBytes(s.response, msgOf) <= ONE_RECORD_RESPONSE
+}
+
+/**
+ * The most bytes `m` takes in CDR (the 4-byte header included), or Infinity when unbounded, too
+ * large to matter (over 64 KiB) or holding a byte array or a wstring. Alignment is counted from
+ * the end of the header, as CDR does.
+ */
+export function maxCdrBytes(m: IdlMessage, msgOf: (fullName: string) => IdlMessage | undefined): number {
+  const CAP = 65536
+  let pos = 0
+  const align = (k: number): void => {
+    pos = Math.ceil(pos / k) * k
+  }
+  const walk = (msg: IdlMessage): boolean => {
+    const fields = msg.definition.definitions.filter((f) => !f.isConstant)
+    // an empty message is one placeholder byte
+    if (fields.length === 0) pos += 1
+    for (const f of fields) {
+      if (isBytes(f) || f.type === "wstring") return false
+      const n = f.isArray ? f.arrayLength ?? f.arrayUpperBound : 1
+      if (n === undefined) return false
+      if (f.isArray && f.arrayLength === undefined) {
+        align(4)
+        pos += 4
+      }
+      for (let i = 0; i < n; i++) {
+        if (f.isComplex) {
+          const inner = msgOf(f.type)
+          if (!inner || !walk(inner)) return false
+        } else if (f.type === "string") {
+          if (f.upperBound === undefined) return false
+          align(4)
+          pos += 4 + f.upperBound + 1
+        } else {
+          const k = fixedSize(f.type)
+          if (!k) return false
+          align(k)
+          pos += k
+        }
+        if (pos > CAP) return false
+      }
+    }
+    return true
+  }
+  return walk(m) ? 4 + pos : Infinity
 }
 
 /** `__service(name, hash32, request codec, response codec[, tail])` for one service. */
@@ -682,7 +751,7 @@ function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string
     `/** ${a.fullName} (hash ${a.hash.slice(0, 8)}), made on the first call */`,
     `export function ${n}(): ${t} {`,
     `    if (!__a_${n})`,
-    `        __a_${n} = __action(`,
+    `        __a_${n} = __multiFrame(__action(`,
     `            ${JSON.stringify(a.fullName)},`,
     `            [${a.hash32 >>> 0}, ${a.sendGoal.hash32 >>> 0}, ${a.getResult.hash32 >>> 0}],`,
     `            ${codec(a.goal)},`,
@@ -691,7 +760,7 @@ function emitAction(a: IdlAction, names: Map<string, string>, claim: (id: string
     `            ${ref(UUID_TYPE)},`,
     `            ${ref(TIME_TYPE)},`,
     `            __rec`,
-    `        )`,
+    `        ))`,
     `    return __a_${n}`,
     `}`,
     "",
