@@ -113,6 +113,6 @@ createActionServer(Scan(), "scan", {
 // (docs/mqtt.md). Started from a callback for code size: called directly here, the compiler
 // numbers the link's strings before the codecs' field names, and the longer string indexes
 // cost the codecs about 250 bytes.
-setTimeout(startMqttLink, 0)
+startMqttLink.start()
 
 console.log("robot services up")

@@ -54,7 +54,7 @@ export class BoardMotor implements Part {
  * The battery: the ADC reading (0..1) times calibration.batteryScale.
  */
 export function startBoardHardware(): Hardware {
-    setTimeout(loadCalibration, 0)
+    loadCalibration.start()
     const motorLeft = new BoardMotor(board.startMotorLeft(), pins.MOTOR_L_DIR as any)
     const motorRight = new BoardMotor(board.startMotorRight(), pins.MOTOR_R_DIR as any)
     const servo = board.startServoPan()

@@ -76,16 +76,39 @@ let callsFailed: number
 let lastError: string
 /** millis() at which the running drive stops; 0 when not driving. */
 let driveUntil: number
-let driveTimer: number
 let driveGeneration = 0
+/**
+ * The fiber that stops the motors at `driveUntil` (one for the program, woken by each drive: a
+ * timer per drive would bring DeviceScript's timer queue into the image, about 800 bytes)
+ */
+let driveWatch: ds.Fiber
 
-/** Starts the robot on `parts`: statistics from zero, no drive running (a timer left is stale). */
+/** Starts the robot on `parts`: statistics from zero, no drive running. */
 export function initRobot(parts: Hardware) {
     hw = parts
     lastPicture = undefined
-    callsServed = callsFailed = driveUntil = 0
+    callsServed = callsFailed = 0
     lastError = ""
     cancelDrive()
+    if (!driveWatch) driveWatch = watchDrive.start()
+}
+
+/** Stops the motors when the running drive's time is up (the fiber `driveWatch`). */
+async function watchDrive() {
+    while (true) {
+        const until = driveUntil
+        const left = until - ds.millis()
+        if (until && left <= 0) {
+            try {
+                // (it sets driveUntil to 0 first: a failure is not retried in a loop)
+                await setMotors(0, 0)
+            } catch (e: any) {
+                // Never let an exception escape: it would end the fiber, and no drive would stop again.
+                lastError = "drive timeout could not stop the motors: " + e.message
+                console.log(lastError)
+            }
+        } else await ds.suspend(until ? left : 3600000)
+    }
 }
 
 /**
@@ -135,18 +158,11 @@ export async function drive(req: Drive_Request): Promise<Drive_Response> {
     checkRange(durationMs, MIN_DURATION_MS, MAX_DURATION_MS, true, "duration_ms must be in", "")
     const gen = cancelDrive()
     await setMotors(left, right)
-    driveUntil = ds.millis() + durationMs
-    driveTimer = setTimeout(async () => {
-        if (gen !== driveGeneration) return
-        driveTimer = undefined
-        try {
-            await setMotors(0, 0)
-        } catch (e: any) {
-            // Never let an exception escape a timer: it would restart the program.
-            lastError = "drive timeout could not stop the motors: " + e.message
-            console.log(lastError)
-        }
-    }, durationMs)
+    // (another drive, stop or action may have taken over while the motors were set)
+    if (gen === driveGeneration) {
+        driveUntil = ds.millis() + durationMs
+        if (driveWatch.suspended) driveWatch.resume(null)
+    }
     return { stop_at_ms: Math.floor(driveUntil) }
 }
 
@@ -263,11 +279,9 @@ export async function diagnose(req: Diagnose_Request) {
     return r
 }
 
-/** Cancels the drive timer; returns the new drive generation (a running timer's is stale). */
+/** Ends the running drive's time (the motors keep their speed); returns the new drive generation. */
 function cancelDrive() {
-    // (clearTimeout ignores undefined)
-    clearTimeout(driveTimer)
-    driveTimer = undefined
+    driveUntil = 0
     return ++driveGeneration
 }
 
