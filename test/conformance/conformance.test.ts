@@ -454,6 +454,25 @@ const CASES: Case[] = [
     },
   },
   {
+    title: "refusals with a long message (an unknown service of a 180-byte name: about 200 bytes of RESULT) reach the host: on the CALL, on one POLL, and through the client as unimplemented",
+    async run(_dut, h) {
+      // (its CALL, with the request, still fits one Jacdac packet)
+      const name = "/" + "n".repeat(179)
+      const s = h.seqs()
+      await h.send(h.call(s, name, Echo.hash32, Echo.request.encode(echo("x"))))
+      // no POLLs meanwhile: the answer to the CALL itself must come
+      const first = await h.result(s, { timeoutMs: 5000, retry: async () => {} })
+      assert.equal(first.status, WireStatus.unimplemented)
+      assert.match(message(first), /^no service \/nnnn/)
+      const p = () => h.send(encodePoll({ session: h.session, seq: s, have: 0 }))
+      await p()
+      const again = await h.next(`POLL answer ${s}`, (r): r is Result => r.kind === "result" && r.session === h.session && r.seq === s, { timeoutMs: 5000, retry: async () => {} })
+      assert.equal(message(again), message(first))
+      const viaClient = await failure(h.n.createClient(Echo, name).call(echo("x"), { timeoutMs: 5000 }))
+      assert.equal(viaClient.code, "unimplemented", viaClient.message)
+    },
+  },
+  {
     title: "refusals: an unknown service's answer is given again on a resent CALL and on POLL; DONE forgets it (gone)",
     async run(_dut, h) {
       const s = h.seqs()
