@@ -215,7 +215,7 @@ export function startSimulatedHardware(): Hardware {
         encoderRight: new SimPart(encoderRight, "encoderRight", encoderRight.reading),
         servo: new SimPart(servoPan, "servoPan", servoPan.angle, servoPan.enabled),
         led: new SimPart(ledStatus, "ledStatus", ledStatus.intensity),
-        button: new SimPart(buttonUser, "buttonUser", buttonUser.reading),
+        userButton: new SimPart(buttonUser, "buttonUser", buttonUser.reading),
         battery: new SimPart(battery, "battery", battery.reading),
         camera: new SimCamera(camera),
     }
