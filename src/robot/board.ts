@@ -102,7 +102,7 @@ export function startBoardHardware(): Hardware {
             read: async () => await servo.angle.read(),
         },
         led: led.intensity,
-        button: button.reading,
+        userButton: button.reading,
         battery: { read: async () => bat.value * calibration.batteryScale },
         camera: {
             capture: async (resolution: number, quality: number): Promise<Picture> => {

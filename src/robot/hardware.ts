@@ -19,7 +19,7 @@ import { FrameSource } from "../drivers/arducam"
  *   motor    write/read its speed, -1 (full reverse) .. 1 (full forward), 0 = stopped
  *   servo    the camera's pan angle in degrees (0 = straight ahead)
  *   LED      1 on, 0 off; reads its intensity (on: above 0)
- *   button   read: pressed above 0.5
+ *   userButton  read: pressed above 0.5
  *   encoder  read: a wheel's quadrature encoder, clicks turned since start (forward: up),
  *            calibration.encoderClicks per turn
  *   battery  read: the terminal voltage in volts
@@ -63,7 +63,9 @@ export interface Hardware {
     encoderRight: InputPart
     servo: Part
     led: Part
-    button: InputPart
+    /** not `button`: any property of that name brings DeviceScript's `Gamepad.button`, compiled when a
+     *  property of its name is used, and with it client registers and emitters (about 500 bytes) */
+    userButton: InputPart
     battery: InputPart
     camera: CameraPart
 }

@@ -140,7 +140,7 @@ export async function state(): Promise<RobotState> {
         drive_remaining_ms: driveUntil > now ? Math.ceil(driveUntil - now) : 0,
         pan_angle: await hw.servo.read(),
         led_on: (await hw.led.read()) > 0,
-        button_pressed: (await hw.button.read()) > 0.5,
+        button_pressed: (await hw.userButton.read()) > 0.5,
         free_heap: 0,
         calls_served: callsServed,
         calls_failed: callsFailed,

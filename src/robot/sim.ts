@@ -82,8 +82,10 @@ export class SimCamera implements CameraPart {
 
     constructor(public role: ds.RobotCamera) {
         const self = this
-        // the host's reports: CAPTURED answers a capture, CHUNK fills the read window
-        role.report().subscribe(async (pkt: ds.Packet) => {
+        // the host's reports: CAPTURED answers a capture, CHUNK fills the read window. Taken as the
+        // role's `_report`, which the role's packet handler calls with each report, instead of
+        // `role.report().subscribe(...)`: no DeviceScript emitter in the image (docs/benchmarks.md)
+        ;(role as any)._report = { emit: (pkt: ds.Packet) => {
             const code = pkt.serviceCommand & 0xfff
             const d = pkt.payload
             if (code === REP_CAPTURED && d.length >= 8) {
@@ -106,7 +108,7 @@ export class SimCamera implements CameraPart {
                 self.winBuf.blitAt(rel, d, 8, n)
                 self.winFill += n
             }
-        })
+        } }
     }
 
     async probe() {
@@ -215,7 +217,7 @@ export function startSimulatedHardware(): Hardware {
         encoderRight: new SimPart(encoderRight, "encoderRight", encoderRight.reading),
         servo: new SimPart(servoPan, "servoPan", servoPan.angle, servoPan.enabled),
         led: new SimPart(ledStatus, "ledStatus", ledStatus.intensity),
-        button: new SimPart(buttonUser, "buttonUser", buttonUser.reading),
+        userButton: new SimPart(buttonUser, "buttonUser", buttonUser.reading),
         battery: new SimPart(battery, "battery", battery.reading),
         camera: new SimCamera(camera),
     }

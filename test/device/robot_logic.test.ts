@@ -50,7 +50,7 @@ function memHardware() {
             },
             read: async () => (led ? 1 : 0),
         },
-        button: { read: async () => (pressed ? 1 : 0) },
+        userButton: { read: async () => (pressed ? 1 : 0) },
         battery: { read: async () => volts },
         camera: {
             capture: async (res: number, q: number): Promise<Picture> => {

@@ -5,9 +5,31 @@ import * as ds from "@devicescript/core"
 import "./strings" // first: see strings.ts
 import { settings } from "@devicescript/settings"
 
-/** The setting `key` as the text stored ("" when unset). Throws when the settings service fails. */
+/**
+ * The setting `key` as the text stored ("" when unset). Throws when the settings service fails.
+ * Readers take turns: the answer comes through the settings role's `_reportHandlers.get`, the slot
+ * in which DeviceScript's packet handler (core jacdac.ts `_onPacket`) resumes the one fiber waiting
+ * for a command's report and then empties, rather than through `ds.actionReport`, whose role
+ * emitter brings DeviceScript's event classes into the image (about 500 bytes; docs/benchmarks.md
+ * "Firmware code size"). An answer for another key (a reader of @devicescript/settings) is skipped.
+ */
 export async function settingText(key: string): Promise<string> {
-    const pkt = await ds.actionReport(settings, "get", async () => await settings.get(key), (p) => p.decode()[0] === key)
+    const r = settings as any
+    if (!r._reportHandlers) r._reportHandlers = {}
+    const h = r._reportHandlers
+    while (h.get) await ds.sleep(1)
+    h.get = ds.Fiber.self()
+    try {
+        await settings.get(key)
+    } catch (e) {
+        delete h.get
+        throw e
+    }
+    let pkt = await ds.suspend<ds.Packet>()
+    while (pkt.decode()[0] !== key) {
+        h.get = ds.Fiber.self()
+        pkt = await ds.suspend<ds.Packet>()
+    }
     const b: Buffer = pkt.decode()[1]
     return b ? b.toString() : ""
 }
