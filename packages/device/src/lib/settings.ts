@@ -18,18 +18,26 @@ export async function settingText(key: string): Promise<string> {
     if (!r._reportHandlers) r._reportHandlers = {}
     const h = r._reportHandlers
     while (h.get) await ds.sleep(1)
-    h.get = ds.Fiber.self()
-    try {
-        await settings.get(key)
-    } catch (e) {
-        delete h.get
-        throw e
-    }
-    let pkt = await ds.suspend<ds.Packet>()
-    while (pkt.decode()[0] !== key) {
+    // (asked again after 500 ms without its answer, 5 times, as actionReport does: a reader that
+    // waited forever would hold the slot, and every later reader would wait behind it)
+    for (let i = 0; i < 5; i++) {
         h.get = ds.Fiber.self()
-        pkt = await ds.suspend<ds.Packet>()
+        try {
+            await settings.get(key)
+        } catch (e) {
+            delete h.get
+            throw e
+        }
+        let pkt = await ds.suspend<ds.Packet>(500)
+        while (pkt && pkt.decode()[0] !== key) {
+            h.get = ds.Fiber.self()
+            pkt = await ds.suspend<ds.Packet>(500)
+        }
+        delete h.get
+        if (pkt) {
+            const b: Buffer = pkt.decode()[1]
+            return b ? b.toString() : ""
+        }
     }
-    const b: Buffer = pkt.decode()[1]
-    return b ? b.toString() : ""
+    throw new Error("no answer from the settings service for " + key)
 }
