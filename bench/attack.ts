@@ -98,7 +98,13 @@ export async function jacdacFlood(rig: Rig, seconds: number) {
     await n.listServices({ timeoutMs: 30000 })
     await n.createClient(AddTwoInts, "add_two_ints").call({ a: 0n, b: 0n })
   }
-  const r = await underFlood(victims, attacker, floodFrames(attacker.session, 5, 236), seconds)
+  let r: Awaited<ReturnType<typeof underFlood>>
+  try {
+    r = await underFlood(victims, attacker, floodFrames(attacker.session, 5, 236), seconds)
+  } finally {
+    // (the hosts it made leave: left connected, they held sessions through the next figures)
+    for (const n of [...victims.slice(1), attacker]) await n.close().catch(() => {})
+  }
   return {
     flood_victim_call_p50_ms: +r.p50.toFixed(2),
     flood_victim_call_p99_ms: +r.p99.toFixed(2),
@@ -146,8 +152,12 @@ export async function soak(rig: Rig, seconds: number, seed: number) {
   const target = { sessions: attackers.map((a) => a.session), listVersion: listed.version, index }
   const gen = attackFrames(seed, target)
   let k = 0
-  const r = await underFlood(victims, { sendRawFrame: (f: Uint8Array) => attackers[k++ % 2]!.sendRawFrame(f) } as RecordNode, () => gen.next(), seconds)
-  target.sessions = attackers.map((a) => a.session)
+  let r: Awaited<ReturnType<typeof underFlood>>
+  try {
+    r = await underFlood(victims, { sendRawFrame: (f: Uint8Array) => attackers[k++ % 2]!.sendRawFrame(f) } as RecordNode, () => gen.next(), seconds)
+  } finally {
+    for (const n of [...victims.slice(1), ...attackers]) await n.close().catch(() => {})
+  }
   return {
     soak_seed: seed,
     soak_seconds: seconds,

@@ -111,7 +111,7 @@ async function vmFigures(brokerUrl: string): Promise<Record<string, unknown>> {
     const attackRestarts = node.limits?.bootId === boot0 ? 0 : 1
     const sizes = sizeFigures()
     const code = runtimeBytecode(rig)
-    const heap = skipHeap ? { heap_bytes_per_inflight_call: null, heap_free_bytes_idle: null } : await heapFigures(rig, log)
+    const heap = skipHeap ? { heap_bytes_per_inflight_call: null, heap_free_bytes_idle: null } : await heapFigures(rig, log, /mqtt: online/)
     return {
       ...link.figures,
       runtime_bytecode_bytes: code.runtime,

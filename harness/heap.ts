@@ -5,8 +5,13 @@ import { AddTwoInts } from "../packages/host/src/gen/interfaces"
 import type { Rig } from "../packages/host/src/sim/rig"
 import { Echo, echo } from "./services"
 
-/** free heap in bytes, counted by the firmware's probe (mode 5), with `hold` slow calls in flight */
-export async function heapFree(rig: Rig, hold: number): Promise<number> {
+/**
+ * free heap in bytes, counted by the firmware's probe (mode 5), with `hold` slow calls in flight.
+ * `settled`: a line of the VM's log, since the program's last restart, to wait for before probing
+ * (a rig with the MQTT link: /mqtt: online/, so that every probe counts the link's buffers; without
+ * it a probe that ran before the link connected counted 1-2 KB more free heap than one after)
+ */
+export async function heapFree(rig: Rig, hold: number, settled?: RegExp): Promise<number> {
   const node = rig.node
   const add = node.createClient(AddTwoInts, "add_two_ints")
   const ec = node.createClient(Echo, "echo")
@@ -21,6 +26,7 @@ export async function heapFree(rig: Rig, hold: number): Promise<number> {
         await node.listServices({ timeoutMs: 30000 }).catch(() => {})
       }
     }
+    if (settled) await rig.vm.waitForLog(settled, 60000)
     const boot = node.limits?.bootId
     const from = rig.vm.log.length
     const held = Array.from({ length: hold }, () => ec.call(echo("hold", { delay_ms: 600000 }), { timeoutMs: 120000 }).catch(() => {}))
@@ -35,8 +41,10 @@ export async function heapFree(rig: Rig, hold: number): Promise<number> {
       .map((l) => /heap-probe (\d+)/.exec(l))
       .filter((m): m is RegExpExecArray => !!m)
       .map((m) => Number(m[1]))
-    // clear the log so the next waitForLog sees only new lines
-    rig.vm.log.splice(0, rig.vm.log.length)
+    // clear the log up to the panic, so the next waitForLog sees only what the restarted program said
+    let cut = lines.length - 1
+    while (cut >= 0 && !/PANIC|OutOfMemory/.test(lines[cut]!)) cut--
+    rig.vm.log.splice(0, from + cut + 1)
     if (!panicked || !lines.some((l) => /PANIC|OutOfMemory/.test(l))) continue
     // wait for the restarted program (a new bootId)
     if (node.limits?.bootId === boot)
