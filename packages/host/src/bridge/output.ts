@@ -6,7 +6,6 @@
 // bound, and with many such clients their sum (issue 16: 8 WebSocket clients that asked for 64 KiB
 // answers and never read held 101 MiB; 4 HTTP connections pipelining 600 such requests, 164 MB).
 import type * as http from "node:http"
-import type * as net from "node:net"
 import type { WebSocket } from "ws"
 
 /** Unsent output (bytes) past which a client that stopped reading is disconnected. */
@@ -27,6 +26,11 @@ interface Sink {
   name: string
   unsent(): number
   drop(): void
+}
+
+/** An HTTP connection: also the responses not yet written out, queued behind the one being written. */
+interface HttpSink extends Sink {
+  queued: Set<http.ServerResponse>
 }
 
 export class Output {
@@ -56,12 +60,12 @@ export class Output {
   }
 
   /**
-   * Sends `data` to `ws`, unless its client has stopped reading: one whose unsent output passed the
-   * per-client bound is disconnected instead. False when nothing was sent.
+   * Sends `data` to `ws`, then drops its client if it has stopped reading (see `within`). Its unsent
+   * output grows only by sends, so the check after each send also covers the next one. False when
+   * the client was closed or is dropped.
    */
   send(ws: WebSocket, data: string | Buffer): boolean {
     if (ws.readyState !== ws.OPEN) return false
-    if (!this.within(ws)) return false
     ws.send(data)
     return this.within(ws)
   }
@@ -77,11 +81,11 @@ export class Output {
     const socket = req.socket
     // (a request parsed from a connection already dropped: nothing is answered to it)
     if (socket.destroyed) return false
-    let sink = this.sinks.get(socket) as (Sink & { queued: Set<http.ServerResponse> }) | undefined
+    let sink = this.sinks.get(socket) as HttpSink | undefined
     if (!sink) {
       const queued = new Set<http.ServerResponse>()
-      const s: Sink & { queued: Set<http.ServerResponse> } = {
-        name: `HTTP client ${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      sink = {
+        name: `HTTP client ${socket.remoteAddress}:${socket.remotePort}`,
         queued,
         // the socket's own buffer, and the responses Node queues behind the one being written
         // (pipelined requests: a response gets the socket when the one before it is written out)
@@ -90,10 +94,9 @@ export class Output {
           for (const r of queued) if (!r.socket) n += r.writableLength
           return n
         },
-        drop: () => (socket as net.Socket).destroy(),
+        drop: () => socket.destroy(),
       }
-      sink = s
-      this.sinks.set(socket, s)
+      this.sinks.set(socket, sink)
       socket.once("close", () => this.sinks.delete(socket))
     }
     const q = sink.queued
@@ -118,13 +121,16 @@ export class Output {
       return false
     }
     // (the sum is only taken for a client that is behind: those that read cost nothing here)
-    if (mine <= this.maxUnsent >> 4 || this.unsent() <= this.maxTotal) return true
+    if (mine <= this.maxUnsent >> 4) return true
+    let total = 0
     let worst = key
     let most = mine
     for (const [k, s] of this.sinks) {
       const n = s.unsent()
+      total += n
       if (n > most) [worst, most] = [k, n]
     }
+    if (total <= this.maxTotal) return true
     this.drop(worst, this.sinks.get(worst)!, this.maxTotal, " in all")
     return worst !== key
   }
