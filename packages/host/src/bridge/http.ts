@@ -185,15 +185,29 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
     }
     sendJson(res, 404, { code: "not_found", message: `no API at ${req.method} ${url.pathname}` })
   }
+  // A connection's requests are served one at a time, each in a turn of the event loop of its own:
+  // HTTP/1.1 answers a connection's pipelined requests in order anyway, and a burst of them served
+  // at once ran as one chain of promises that held the event loop until every answer was made
+  // (other clients waited 0.3-1.8 s behind 1,600 of them: bridge_abuse "HTTP connections that stop
+  // reading"). Between two requests the connection's bound is checked: one that does not take its
+  // answers is dropped before the rest of its requests cost anything.
+  const turns = new WeakMap<object, Promise<void>>()
   return (req, res) => {
-    // a connection that does not take its answers is dropped before it is served again
-    if (!o.output.http(req, res)) return
-    handle(req, res)
-      .catch((e) => {
-        if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
-        else res.destroy()
+    const socket = req.socket
+    const turn = (turns.get(socket) ?? Promise.resolve())
+      .then(() => new Promise<void>((r) => setImmediate(r)))
+      .then(async () => {
+        if (!o.output.http(req, res)) return
+        try {
+          await handle(req, res)
+        } catch (e) {
+          if (!res.headersSent) sendJson(res, 500, { code: "internal", message: (e as Error).message })
+          else res.destroy()
+        } finally {
+          o.output.within(socket)
+        }
       })
-      .finally(() => o.output.within(req.socket))
+    turns.set(socket, turn)
   }
 }
 
@@ -350,6 +364,8 @@ async function readJsonRequest(req: http.IncomingMessage, res: http.ServerRespon
     return NO_BODY
   }
   const body = await readBody(req, maxBytes, timeoutMs)
+  // (the connection was dropped meanwhile, e.g. for not reading its answers: no call for it)
+  if (req.socket.destroyed) return NO_BODY
   if (body === TOO_BIG) {
     sendJson(res, 413, { code: "resource_exhausted", message: `request body over the limit of ${maxBytes} bytes` })
     req.resume()
@@ -371,6 +387,8 @@ async function readJsonRequest(req: http.IncomingMessage, res: http.ServerRespon
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown) {
+  // (nobody to write to: the JSON is not made)
+  if (res.req.socket.destroyed) return
   const text = stringifyJson(body)
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
   res.end(text)
