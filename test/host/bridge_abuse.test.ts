@@ -13,7 +13,10 @@ import assert from "node:assert/strict"
 import * as net from "node:net"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import { AddTwoInts, serviceTypes, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import { actionTypes, AddTwoInts, Fibonacci, serviceTypes, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import { actionWire } from "../../packages/host/src/runtime/action"
+import { GoalStatus } from "../../packages/host/src/client/action"
+import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
@@ -540,6 +543,101 @@ test("HTTP connections that stop reading (issue 16): 4 connections pipeline 400 
     const r = await fetch(`${f.bridge.url}/api/services/add_two_ints`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a": 4, "b": 5}' })
     assert.equal((await r.json()).sum, 9)
   } finally {
+    for (const s of socks) s.destroy()
+    victim.close()
+    await f.close()
+  }
+})
+
+/**
+ * An action on the in-memory node whose goals give feedback as fast as they are watched (a new
+ * feedback for every watch call, `items` int32s each) until they are cancelled.
+ */
+function fastFeedbackAction(node: ReturnType<typeof demoMemoryNode>, name: string, items: number) {
+  const w = actionWire(Fibonacci)
+  const goals = new Map<string, { seq: number; status: number }>()
+  const key = (u: Uint8Array) => Buffer.from(u).toString("hex")
+  const sequence = Array.from({ length: items }, (_, i) => i * 7919)
+  node.addService(w.sendGoal, `${name}/_action/send_goal`, (req) => {
+    goals.set(key(req.goal_id.uuid), { seq: 0, status: GoalStatus.executing })
+    return { accepted: true, stamp: { sec: 0, nanosec: 0 } }
+  })
+  node.addService(w.watch, `${name}/_action/watch`, async (req) => {
+    const g = goals.get(key(req.goal_id.uuid))
+    if (!g) throw new ServiceError("invalid_argument", "no such goal")
+    await new Promise((r) => setTimeout(r, 1))
+    g.seq = Math.max(g.seq, req.seq) + 1
+    return { seq: g.seq, status: g.status, feedback: g.status === GoalStatus.executing ? [{ sequence }] : [] }
+  })
+  node.addService(w.cancelGoal, `${name}/_action/cancel_goal`, (req) => {
+    const g = goals.get(key(req.goal_info.goal_id.uuid))
+    if (g) g.status = GoalStatus.canceled
+    return { return_code: g ? 0 : 2, goals_canceling: [] }
+  })
+  node.addService(w.getResult, `${name}/_action/get_result`, (req) => ({ status: goals.get(key(req.goal_id.uuid))?.status ?? GoalStatus.unknown, result: { sequence: [] } }))
+}
+
+test("event streams that stop reading (issue 16): 4 HTTP clients follow a goal's server-sent events and never read them; the bridge drops them at its bound, a client that reads keeps its stream, and another client is served during it", { timeout: 120000 }, async () => {
+  const node = demoMemoryNode()
+  // about 20 KB of JSON per feedback event, one event per watch round trip (about 1 ms)
+  fastFeedbackAction(node, "/fast", 2000)
+  const lines: string[] = []
+  const f = await startFixture({ maxUnsentBytes: PER_CLIENT, maxUnsentTotalBytes: TOTAL, log: (l) => lines.push(l), actionTypes }, node)
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  v8.setFlagsFromString("--expose-gc")
+  const gc = vm.runInNewContext("gc") as () => void
+  const heapAfterGc = () => {
+    gc()
+    return process.memoryUsage().heapUsed
+  }
+  const socks: net.Socket[] = []
+  const reader = new AbortController()
+  try {
+    const start = await fetch(`${f.bridge.url}/api/actions/fast`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"order": 5}' })
+    const goal = (await start.json()) as { goal_id: string; events: string }
+    assert.equal(start.status, 200, JSON.stringify(goal))
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const heap0 = heapAfterGc()
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    // a follower that reads: it counts the events it hears
+    let heard = 0
+    const reading = (async () => {
+      const res = await fetch(`${f.bridge.url}${goal.events}`, { signal: reader.signal })
+      const dec = new TextDecoder()
+      for await (const chunk of res.body as any as AsyncIterable<Uint8Array>) heard += (dec.decode(chunk).match(/^event: feedback$/gm) ?? []).length
+    })().catch(() => {})
+    const closed: Promise<void>[] = []
+    for (let i = 0; i < 4; i++) {
+      const s = net.connect(f.bridge.port, "127.0.0.1")
+      await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject))
+      s.on("error", () => {})
+      closed.push(new Promise((resolve) => s.once("close", () => resolve())))
+      s.write(`GET ${goal.events} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+      // it never reads the stream
+      s.pause()
+      socks.push(s)
+    }
+    const t0 = performance.now()
+    // (loopback's socket buffers take some MiB of each stream before the bridge holds any itself)
+    const end = Date.now() + 20000
+    while (Date.now() < end && lines.filter((l) => /^HTTP client .* disconnected: over/.test(l)).length < 4) await new Promise((r) => setTimeout(r, 20))
+    const attackMs = performance.now() - t0
+    const heardDuring = heard
+    await v.stop()
+    const dropped = lines.filter((l) => /^HTTP client .* disconnected: over \d+ bytes unsent/.test(l))
+    assert.equal(dropped.length, 4, `each stream that is not read is dropped (after ${attackMs.toFixed(0)} ms); log: ${lines.join(" | ").slice(0, 800)}`)
+    for (const s of socks) s.resume()
+    await Promise.all(closed)
+    const kept = heapAfterGc() - heap0
+    assert.ok(kept < 16 * 1048576, `the process keeps ${(kept / 1048576).toFixed(1)} MiB more after the attack`)
+    assert.ok(f.bridge.unsentBytes() < PER_CLIENT, `${f.bridge.unsentBytes()} bytes still held after the streams were dropped`)
+    assert.ok(heardDuring >= 50, `the follower that reads heard ${heardDuring} feedback events during the attack`)
+    assert.deepEqual(v.failures, [])
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.ok(during.length >= 10, `the victim made ${during.length} calls during the ${attackMs.toFixed(0)} ms attack`)
+    assert.ok(max(v.ms) < VICTIM_MAX_MS, `the other client's slowest call took ${max(v.ms).toFixed(1)} ms`)
+  } finally {
+    reader.abort()
     for (const s of socks) s.destroy()
     victim.close()
     await f.close()
