@@ -11,6 +11,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as net from "node:net"
+import { spawn } from "node:child_process"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { actionTypes, AddTwoInts, Fibonacci, serviceTypes, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
@@ -20,6 +21,7 @@ import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
+import { MAX_TOPIC_NAME, MAX_TOPICS_PER_CLIENT } from "../../packages/host/src/bridge/rosbridge"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { openMqttFleet } from "../../packages/host/src/mqtt/fleet"
 import { rawClient, rawRosClient, startFixture } from "./bridge_helpers"
@@ -639,6 +641,109 @@ test("event streams that stop reading (issue 16): 4 HTTP clients follow a goal's
   } finally {
     reader.abort()
     for (const s of socks) s.destroy()
+    victim.close()
+    await f.close()
+  }
+})
+
+/**
+ * A client in a process of its own (its reading costs the test's process nothing): over Foxglove it
+ * subscribes `subs` times to the channel of `topic`, over rosbridge to `topics` topics of 200-odd
+ * characters; it reads everything, and counts the messages and the refusals of each.
+ */
+function subscriptionFlood(wsUrl: string, topic: string, subs: number, topics: number) {
+  const script = `
+    const WebSocket = require("ws")
+    const [url, topic, subs, topics] = process.argv.slice(1)
+    const n = { got: 0, foxRefusals: [], rosRefused: 0, rosRefusal: "", rosFirstRefusal: undefined }
+    const fox = new WebSocket(url, ["foxglove.websocket.v1"])
+    fox.on("message", (d, binary) => {
+      n.got++
+      if (binary) return
+      const m = JSON.parse(d.toString())
+      if (m.op === "status" && m.level === 2) n.foxRefusals.push(m.message)
+      if (m.op !== "advertise") return
+      const ch = m.channels.find((c) => c.topic === topic)
+      if (!ch) return
+      // (in messages of 10,000: one message stays under the bridge's size limit)
+      for (let k = 0; k < Number(subs); k += 10000) {
+        const subscriptions = Array.from({ length: Math.min(10000, Number(subs) - k) }, (_, i) => ({ id: k + i + 1, channelId: ch.id }))
+        fox.send(JSON.stringify({ op: "subscribe", subscriptions }))
+      }
+      const ros = new WebSocket(url)
+      ros.on("message", (d) => {
+        n.got++
+        const m = JSON.parse(d.toString())
+        if (m.op === "status" && m.level === "error") {
+          n.rosRefused++
+          n.rosRefusal = m.msg
+          n.rosFirstRefusal ??= m.msg
+        }
+      })
+      ros.on("open", () => {
+        ros.send(JSON.stringify({ op: "subscribe", topic: "/" + "y".repeat(300) + "/_action/status" }))
+        for (let i = 0; i < Number(topics); i++) ros.send(JSON.stringify({ op: "subscribe", topic: "/t" + i + "x".repeat(200) + "/_action/status" }))
+        ros.send(JSON.stringify({ op: "unsubscribe", topic: "/none" }), () => process.stdout.write("sent\\n"))
+      })
+    })
+    setInterval(() => process.stdout.write(JSON.stringify({ ...n, foxRefusals: n.foxRefusals.length, foxRefusal: n.foxRefusals[0] }) + "\\n"), 200)
+  `
+  const child = spawn(process.execPath, ["-e", script, wsUrl, topic, String(subs), String(topics)], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  let out = ""
+  const sent = new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (d) => {
+      out += d
+      if (out.includes("sent\n")) resolve()
+    })
+    child.once("exit", (code) => reject(new Error(`the flooding client exited (${code}) before it sent its subscriptions`)))
+  })
+  const counts = () => {
+    const last = out.split("\n").filter((l) => l.startsWith("{")).pop()
+    return (last ? JSON.parse(last) : {}) as { got: number; foxRefusals: number; foxRefusal?: string; rosRefused: number; rosRefusal: string; rosFirstRefusal?: string }
+  }
+  return { sent, counts, kill: () => child.kill() }
+}
+
+test("subscriptions without end (issue 16): one client subscribes 50,000 times to the state channel over Foxglove and to 20,000 rosbridge topics; the bridge refuses past its bounds, sends each message once per channel and client, and another client is served during it", { timeout: 120000 }, async () => {
+  const node = demoMemoryNode()
+  // a robot state the Foxglove state channel polls (4 times a second) while anyone subscribes
+  const getState = serviceTypes["robot_interfaces/srv/GetState"]!
+  node.addService(getState, "/get_state", () => getState.response.defaults())
+  const f = await startFixture({}, node)
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  v8.setFlagsFromString("--expose-gc")
+  const gc = vm.runInNewContext("gc") as () => void
+  const heapAfterGc = () => {
+    gc()
+    return process.memoryUsage().heapUsed
+  }
+  let flood: ReturnType<typeof subscriptionFlood> | undefined
+  try {
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const heap0 = heapAfterGc()
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    const t0 = performance.now()
+    flood = subscriptionFlood(f.bridge.wsUrl, "/robot/state", 50000, 20000)
+    await flood.sent
+    // the state channel keeps publishing (get_state is polled while anyone subscribes)
+    await new Promise((r) => setTimeout(r, 3000))
+    const n = flood.counts()
+    await v.stop()
+    const kept = heapAfterGc() - heap0
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.deepEqual(v.failures, [])
+    assert.ok(during.length >= 20, `the victim made ${during.length} calls during the attack`)
+    // (before the bounds: 513 ms, and a third of the victim's calls, behind 200,000 state messages a second)
+    assert.ok(max(during) < VICTIM_MAX_MS, `the other client's slowest call took ${max(during).toFixed(1)} ms (the flooder got ${n.got} messages)`)
+    // one subscription per channel and client: the other 49,999 refused, one status per subscribe message
+    assert.equal(n.foxRefusals, 5, JSON.stringify(n))
+    assert.match(n.foxRefusal ?? "", /^subscribe: \d+ subscriptions? refused: channel \d+ is already subscribed as subscription 1 \(one subscription per channel and client\)$/)
+    assert.equal(n.rosFirstRefusal, `subscribe: a topic name of 316 characters (the bridge takes at most ${MAX_TOPIC_NAME})`)
+    assert.equal(n.rosRefused, 1 + 20000 - MAX_TOPICS_PER_CLIENT, JSON.stringify(n))
+    assert.match(n.rosRefusal, /^subscribe: \/t19999x+\.\.\. refused: this client subscribes to 4096 topics already \(the bridge's bound per connection\); unsubscribe some first$/)
+    assert.ok(kept < 16 * 1048576, `the process keeps ${(kept / 1048576).toFixed(1)} MiB more after the subscriptions`)
+  } finally {
+    flood?.kill()
     victim.close()
     await f.close()
   }

@@ -60,6 +60,15 @@ export interface RosbridgeOptions {
   log: (line: string) => void
 }
 
+/**
+ * Topics one rosbridge connection may subscribe to at once: far more than the bridge publishes for
+ * a fleet dashboard (two per action and robot, one per service with --introspect), and a bound on
+ * what a client that subscribes to fresh names without end makes the bridge hold.
+ */
+export const MAX_TOPICS_PER_CLIENT = 4096
+/** The longest topic name a subscription may give (characters). */
+export const MAX_TOPIC_NAME = 256
+
 export class RosbridgeFrontEnd {
   private readonly conns = new Set<Conn>()
   private nextConn = 1
@@ -218,6 +227,7 @@ export class RosbridgeFrontEnd {
       return
     }
     const name = typeof topic === "string" && topic !== "" ? normalizeName(topic) : ""
+    if (!this.roomFor(c, name, m.id)) return
     if (name.endsWith(SERVICE_EVENT_SUFFIX) && name.length > SERVICE_EVENT_SUFFIX.length) return this.onSubscribeEvents(c, name, m.id)
     const a = ACTION_TOPIC.exec(name)
     if (!a) {
@@ -232,6 +242,23 @@ export class RosbridgeFrontEnd {
     }
     // ROS 2 latches the status topic (transient local): a new subscriber gets the goals at once
     if (a[2] === "status") this.send(c, stringifyJson({ op: "publish", topic: name, msg: this.o.goals.statusArray(action) }))
+  }
+
+  /**
+   * Whether `c` may subscribe to `name`: a name of at most MAX_TOPIC_NAME characters, and at most
+   * MAX_TOPICS_PER_CLIENT topics per connection (a client subscribing to fresh names without end
+   * would otherwise grow the bridge's memory without end, and every publish looks them up).
+   */
+  private roomFor(c: Conn, name: string, id: unknown): boolean {
+    if (name.length > MAX_TOPIC_NAME) {
+      this.status(c, "error", `subscribe: a topic name of ${name.length} characters (the bridge takes at most ${MAX_TOPIC_NAME})`, id)
+      return false
+    }
+    if (c.topics.size >= MAX_TOPICS_PER_CLIENT && !c.topics.has(name)) {
+      this.status(c, "error", `subscribe: ${name.slice(0, 64)}${name.length > 64 ? "..." : ""} refused: this client subscribes to ${c.topics.size} topics already (the bridge's bound per connection); unsubscribe some first`, id)
+      return false
+    }
+    return true
   }
 
   /**

@@ -159,6 +159,11 @@ export class FoxgloveFrontEnd {
     switch (m.op) {
       case "subscribe": {
         const subs = Array.isArray(m.subscriptions) ? m.subscriptions : []
+        // one subscription per channel and client: every message of a channel goes to each of its
+        // subscriptions, so a client holding 50,000 on one channel had the bridge send each state
+        // message 50,000 times and other clients waited behind it (bridge_abuse "subscriptions without end")
+        let refused = 0
+        const taken = new Map<number, number>()
         for (const x of subs as { id?: unknown; channelId?: unknown }[]) {
           if (typeof x?.id !== "number" || typeof x.channelId !== "number") {
             this.clients.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
@@ -173,7 +178,17 @@ export class FoxgloveFrontEnd {
             this.clients.status(c, STATUS_ERROR, `subscribe: subscription id ${x.id} is already in use`)
             continue
           }
+          const as = subscriptionOf(c.subs, ch)
+          if (as !== undefined) {
+            refused++
+            taken.set(ch, as)
+            continue
+          }
           c.subs.set(x.id, x.channelId)
+        }
+        if (refused) {
+          const which = [...taken].map(([ch, as]) => `channel ${ch} is already subscribed as subscription ${as}`).join(", ")
+          this.clients.status(c, STATUS_ERROR, `subscribe: ${refused} subscription${refused === 1 ? "" : "s"} refused: ${which} (one subscription per channel and client)`)
         }
         this.feeds.maybePoll()
         return
@@ -185,6 +200,12 @@ export class FoxgloveFrontEnd {
         return this.clients.status(c, STATUS_WARNING, `op '${String(m.op)}' is not supported: this bridge offers the robot's services and the camera, state, action and service event channels`)
     }
   }
+}
+
+/** The id of the subscription `subs` holds on `channel`, if any. */
+function subscriptionOf(subs: Map<number, number>, channel: number): number | undefined {
+  for (const [id, ch] of subs) if (ch === channel) return id
+  return undefined
 }
 
 function newSessionId(): string {
