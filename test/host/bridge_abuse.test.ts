@@ -21,6 +21,7 @@ import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
+import { MAX_CONNECTIONS_PER_ADDRESS } from "../../packages/host/src/bridge/guard"
 import { MAX_TOPIC_NAME, MAX_TOPICS_PER_CLIENT } from "../../packages/host/src/bridge/rosbridge"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { openMqttFleet } from "../../packages/host/src/mqtt/fleet"
@@ -744,6 +745,106 @@ test("subscriptions without end (issue 16): one client subscribes 50,000 times t
     assert.ok(kept < 16 * 1048576, `the process keeps ${(kept / 1048576).toFixed(1)} MiB more after the subscriptions`)
   } finally {
     flood?.kill()
+    victim.close()
+    await f.close()
+  }
+})
+
+test("connections without end (issue 16): one process opens 3,000 Foxglove WebSockets from 127.0.0.1; the bridge keeps at most its bound per address, refuses the rest with 503, and another client is served during it", { timeout: 120000 }, async () => {
+  const lines: string[] = []
+  const f = await startFixture({ log: (l) => lines.push(l) })
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  // (in a process of its own: its 3,000 sockets cost the test's process nothing)
+  const script = `
+    const WebSocket = require("ws")
+    const n = { open: 0, refused: 0, other: 0, why: "" }
+    let left = Number(process.argv[2])
+    for (let i = 0; i < Number(process.argv[2]); i++) {
+      const w = new WebSocket(process.argv[1], ["foxglove.websocket.v1"])
+      const done = () => { if (--left === 0) process.stdout.write(JSON.stringify(n) + "\\n") }
+      w.on("open", () => { n.open++; done() })
+      w.on("unexpected-response", (_req, res) => {
+        if (res.statusCode === 503) n.refused++
+        else n.other++
+        let body = ""
+        res.on("data", (d) => (body += d))
+        res.on("end", () => { n.why = body; done() })
+      })
+      w.on("error", () => { n.other++; done() })
+    }
+  `
+  const child = spawn(process.execPath, ["-e", script, f.bridge.wsUrl, "3000"], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  try {
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    const t0 = performance.now()
+    let out = ""
+    child.stdout!.on("data", (d) => (out += d))
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", () => out.endsWith("\n") && resolve())
+      child.once("exit", (code) => reject(new Error(`the flooding client exited (${code}): ${out}`)))
+    })
+    const held = f.bridge.clientCount()
+    await v.stop()
+    const n = JSON.parse(out) as { open: number; refused: number; other: number; why: string }
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.deepEqual(v.failures, [])
+    assert.ok(during.length >= 5, `the victim made ${during.length} calls during the attack`)
+    // (before the bound: 478 ms with 3,000 connections, 1.6 s with 10,000)
+    assert.ok(max(during) < VICTIM_MAX_MS, `the other client's slowest call took ${max(during).toFixed(1)} ms (${JSON.stringify(n)})`)
+    // the victim's own connection is one of the address's
+    assert.deepEqual([n.open, n.refused, n.other], [MAX_CONNECTIONS_PER_ADDRESS - 1, 3000 - MAX_CONNECTIONS_PER_ADDRESS + 1, 0], JSON.stringify(n))
+    assert.equal(held, MAX_CONNECTIONS_PER_ADDRESS)
+    assert.match(n.why, /^\{"code":"resource_exhausted","message":"too many connections from 127\.0\.0\.1 \(limit 256\)/)
+    assert.equal(lines.filter((l) => /^refused connections from 127\.0\.0\.1: over 256 at once/.test(l)).length, 1, lines.join(" | ").slice(0, 600))
+  } finally {
+    child.kill()
+    victim.close()
+    await f.close()
+  }
+})
+
+test("a burst of messages (issue 16): one client sends 50,000 rosbridge calls of a service that does not exist at once, another 20,000 Foxglove messages; each is answered, and another client is served during it", { timeout: 120000 }, async () => {
+  const f = await startFixture()
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  // (in a process of its own; it reads every answer and says when all have come)
+  const script = `
+    const WebSocket = require("ws")
+    const [url, rosN, foxN] = process.argv.slice(1).map((x, i) => (i ? Number(x) : x))
+    const n = { ros: 0, fox: 0 }
+    const done = () => n.ros === rosN && n.fox === foxN && process.stdout.write(JSON.stringify(n) + "\\n")
+    const ros = new WebSocket(url)
+    ros.on("message", (d) => { if (JSON.parse(d.toString()).op === "service_response") n.ros++; done() })
+    ros.on("open", () => { for (let i = 0; i < rosN; i++) ros.send(JSON.stringify({ op: "call_service", id: "c" + i, service: "/no_such_service", args: {} })) })
+    const fox = new WebSocket(url, ["foxglove.websocket.v1"])
+    fox.on("message", (d, binary) => {
+      if (binary) return
+      const m = JSON.parse(d.toString())
+      if (m.op === "serverInfo") for (let i = 0; i < foxN; i++) fox.send(JSON.stringify({ op: "subscribe", subscriptions: [{ id: i, channelId: 1e9 }] }))
+      if (m.op === "status") { n.fox++; done() }
+    })
+  `
+  const child = spawn(process.execPath, ["-e", script, f.bridge.wsUrl, "50000", "20000"], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  try {
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    const t0 = performance.now()
+    let out = ""
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d) => (out += d) && out.endsWith("\n") && resolve())
+      child.once("exit", (code) => reject(new Error(`the flooding client exited (${code}): ${out}`)))
+    })
+    const attackMs = performance.now() - t0
+    await v.stop()
+    assert.deepEqual(JSON.parse(out), { ros: 50000, fox: 20000 })
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.deepEqual(v.failures, [])
+    assert.ok(during.length >= 20, `the victim made ${during.length} calls during the ${attackMs.toFixed(0)} ms attack`)
+    // (before each connection's messages took turns: 414-443 ms, as one read of the flooder's socket
+    // was parsed and served in one go)
+    assert.ok(max(during) < VICTIM_MAX_MS, `the other client's slowest call took ${max(during).toFixed(1)} ms during the ${attackMs.toFixed(0)} ms attack`)
+  } finally {
+    child.kill()
     victim.close()
     await f.close()
   }

@@ -7,12 +7,23 @@
 // connection holds more than the bound.
 import { timingSafeEqual } from "node:crypto"
 import type * as http from "node:http"
+import type { Duplex } from "node:stream"
 
 /** True for addresses that only this machine can reach. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase()
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "::ffff:127.0.0.1"
 }
+
+/**
+ * TCP connections (HTTP, rosbridge and Foxglove WebSockets) one client address may hold open at
+ * once. Every connection costs the bridge memory and, for a WebSocket, the messages it is sent on
+ * opening (a Foxglove client is told every channel and service): 3,000 connections opened at once
+ * from one address held another client's call for 478 ms, 10,000 for 1.6 s (bridge_abuse
+ * "connections without end"). Loopback is one address for the dashboard, the CLI and scripts alike;
+ * this is far more than they open.
+ */
+export const MAX_CONNECTIONS_PER_ADDRESS = 256
 
 export interface GuardOptions {
   token?: string
@@ -23,6 +34,10 @@ export interface GuardOptions {
    * connection). Past it the address's connections share it fairly (see {@link Guard.acquire}).
    */
   maxInFlight: number
+  /** Connections one client address may hold open at once (default {@link MAX_CONNECTIONS_PER_ADDRESS}). */
+  maxConnections?: number
+  /** Where a refused address is told, once per time it passes the bound. */
+  log?: (line: string) => void
 }
 
 /** The outcome of checking a WebSocket upgrade: refuse with a status, or accept (authed or not yet). */
@@ -32,13 +47,50 @@ export class Guard {
   readonly token: string | undefined
   readonly maxInFlight: number
   private readonly allowed: Set<string>
+  readonly maxConnections: number
   /** per address: calls in flight, and by connection */
   private readonly inFlight = new Map<string, { total: number; conns: Map<object, number> }>()
+  /** per address: connections open */
+  private readonly open = new Map<string, number>()
+  /** addresses past the connection bound since they were last under it (logged once) */
+  private readonly over = new Set<string>()
+  private readonly log: (line: string) => void
 
   constructor(options: GuardOptions) {
     this.token = options.token || undefined
     this.allowed = new Set(options.allowedOrigins ?? [])
     this.maxInFlight = options.maxInFlight
+    this.maxConnections = options.maxConnections ?? MAX_CONNECTIONS_PER_ADDRESS
+    this.log = options.log ?? (() => {})
+  }
+
+  /**
+   * A new TCP connection: counted against its address until it closes, or, when the address holds
+   * `maxConnections` already, answered 503 (a JSON error naming the bound) and closed. False when
+   * refused: the server must not serve it.
+   */
+  admit(socket: Duplex & { remoteAddress?: string }): boolean {
+    const a = foldAddress(socket.remoteAddress)
+    const n = this.open.get(a) ?? 0
+    if (n >= this.maxConnections) {
+      if (!this.over.has(a)) {
+        this.over.add(a)
+        this.log(`refused connections from ${a}: over ${this.maxConnections} at once`)
+      }
+      const body = JSON.stringify({ code: "resource_exhausted", message: `too many connections from ${a} (limit ${this.maxConnections}); close some first` })
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+      // (what the client sends meanwhile is not read: the socket goes once the answer is out)
+      socket.once("finish", () => socket.destroy())
+      return false
+    }
+    this.open.set(a, n + 1)
+    socket.once("close", () => {
+      const left = (this.open.get(a) ?? 1) - 1
+      if (left > 0) this.open.set(a, left)
+      else this.open.delete(a)
+      if (left < this.maxConnections) this.over.delete(a)
+    })
+    return true
   }
 
   /** No Origin (not a browser, or a same-origin GET), same origin, or an allowed one. */
@@ -130,6 +182,9 @@ export class Guard {
 
 /** The client's address, as the limits count it (IPv4-mapped IPv6 folded to IPv4). */
 export function clientAddress(req: http.IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? "unknown"
+  return foldAddress(req.socket.remoteAddress)
+}
+
+function foldAddress(a = "unknown"): string {
   return a.startsWith("::ffff:") ? a.slice(7) : a
 }

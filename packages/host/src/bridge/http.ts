@@ -53,6 +53,8 @@ export interface HttpOptions {
   goals: GoalTracker
   /** the bound on what clients that stopped reading hold (shared with the WebSocket front ends) */
   output: Output
+  /** connections the guard refused (over its bound per address): nothing parsed from them is served */
+  refused?: WeakSet<object>
 }
 
 /** The request handler for the bridge's HTTP server. */
@@ -194,6 +196,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
   const turns = new WeakMap<object, Promise<void>>()
   return (req, res) => {
     const socket = req.socket
+    if (o.refused?.has(socket)) return socket.destroy()
     const turn = (turns.get(socket) ?? Promise.resolve())
       .then(() => new Promise<void>((r) => setImmediate(r)))
       .then(async () => {

@@ -53,6 +53,11 @@ export interface BridgeOptions {
    */
   maxInFlightPerClient?: number
   /**
+   * Connections (HTTP and WebSocket, on every port of the bridge) one client address may hold open
+   * at once (default 256); more are answered 503 and closed (packages/host/src/bridge/guard.ts).
+   */
+  maxConnectionsPerClient?: number
+  /**
    * Time an HTTP request has to arrive in full, headers and body (ms, default 5000); a slower one
    * is answered 408 and its connection closed. It holds no in-flight slot meanwhile.
    */
@@ -117,7 +122,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const maxBytes = options.maxMessageBytes ?? 1024 * 1024
   const defaultTimeoutMs = options.callTimeoutMs ?? 10000
   const log = options.log ?? (() => {})
-  const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32 })
+  const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32, maxConnections: options.maxConnectionsPerClient, log })
   const actionTypes = options.actionTypes ?? projectActionTypes()
   const pipeline = new CallPipeline(options.node, withActionServices(options.typeRegistry, actionTypes), log, actionTypes)
   pipeline.introspect = options.introspect === true
@@ -127,10 +132,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const rosbridge = new RosbridgeFrontEnd({ pipeline, goals, guard, output, defaultTimeoutMs, maxBytes, log })
   const foxglove = new FoxgloveFrontEnd({ pipeline, guard, output, defaultTimeoutMs, log, encoding: options.foxgloveEncoding, goals })
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes })
+  // (allowSynchronousEvents false: ws hands over one message of a connection per turn of the event
+  // loop, so a client sending a burst of messages takes turns with the others instead of holding the
+  // loop until its burst is parsed and served; its socket stops being read while they wait)
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBytes, allowSynchronousEvents: false })
   const foxWss = new WebSocketServer({
     noServer: true,
     maxPayload: maxBytes,
+    allowSynchronousEvents: false,
     handleProtocols: (protocols) => (protocols.has(FOXGLOVE_SUBPROTOCOL) ? FOXGLOVE_SUBPROTOCOL : false),
   })
   const wantsFoxglove = (req: http.IncomingMessage) =>
@@ -138,7 +147,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       .split(",")
       .map((p) => p.trim())
       .includes(FOXGLOVE_SUBPROTOCOL)
+  // Connections are counted per address on every port together (guard.admit); a refused one has
+  // its 503 from the guard, and a request parsed from it before it closes is not served.
+  const refused = new WeakSet<object>()
+  const admitting = (s: http.Server) => s.prependListener("connection", (socket: import("node:net").Socket) => guard.admit(socket) || refused.add(socket))
   const onUpgrade = (foxgloveOnly: boolean) => (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
+    if (refused.has(socket)) return socket.destroy()
     const refuse = (status: number, why: string) => {
       log(`refused a WebSocket client: ${why}`)
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`)
@@ -161,8 +175,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   // never end, a body nobody asks for); checked every second rather than every 30 s
   const server = http.createServer(
     { headersTimeout: bodyTimeoutMs, requestTimeout: 2 * bodyTimeoutMs, connectionsCheckingInterval: Math.min(1000, bodyTimeoutMs) },
-    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs, goals, output }),
+    httpHandler({ pipeline, guard, defaultTimeoutMs, maxBytes, bodyTimeoutMs, goals, output, refused }),
   )
+  admitting(server)
   server.on("upgrade", onUpgrade(false))
   const servers = [server]
   const port = await listen(server, host, options.port ?? 9090, "another bridge or rosbridge running?")
@@ -172,6 +187,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket" })
       res.end(`this port serves the Foxglove WebSocket protocol (${FOXGLOVE_SUBPROTOCOL}); the dashboard is on port ${port}\n`)
     })
+    admitting(fox)
     fox.on("upgrade", onUpgrade(true))
     try {
       foxPort = await listen(fox, host, options.foxglovePort, "another Foxglove bridge running?", "--foxglove-port")
@@ -183,6 +199,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     servers.push(fox)
   }
   for (const s of servers) s.on("error", (e) => log(`server error: ${e.message}`))
+
   const shownHost = host.includes(":") ? `[${host}]` : host
   log(
     `bridge listening on http://${shownHost}:${port} (rosbridge and Foxglove ws://${shownHost}:${port})` +

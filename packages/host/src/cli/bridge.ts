@@ -6,6 +6,7 @@
 import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
 import { startBridge, type Bridge } from "../bridge/server"
+import { MAX_CONNECTIONS_PER_ADDRESS } from "../bridge/guard"
 import { transportFromOptions, wantsDirectLink } from "./link"
 
 export interface BridgeCommandOptions {
@@ -19,6 +20,7 @@ export interface BridgeCommandOptions {
   token?: string
   allowOrigin?: string[]
   maxInFlight?: string
+  maxConnections?: string
   maxMessageBytes?: string
   /** --foxglove-port */
   foxglovePort?: string
@@ -202,6 +204,7 @@ export interface ListenSettings {
   token: string | undefined
   allowedOrigins: string[] | undefined
   maxInFlight: number
+  maxConnections: number
   maxBytes: number
   /** The Foxglove-only port (undefined: none); `foxglovePortGiven` when the user chose it. */
   foxglovePort: number | undefined
@@ -231,6 +234,7 @@ export function listenSettings(o: BridgeCommandOptions): ListenSettings {
     token,
     allowedOrigins: o.allowOrigin,
     maxInFlight: intOption("--max-in-flight", o.maxInFlight, 32, 1, 1000),
+    maxConnections: intOption("--max-connections", o.maxConnections, MAX_CONNECTIONS_PER_ADDRESS, 1, 100000),
     maxBytes: intOption("--max-message-bytes", o.maxMessageBytes, 1024 * 1024, 1024, 256 * 1024 * 1024),
     foxglovePort: o.foxglove === false ? undefined : intOption("--foxglove-port", o.foxglovePort, 8765, 0, 65535),
     foxglovePortGiven: o.foxglovePort !== undefined,
@@ -255,6 +259,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
     token,
     allowedOrigins: listen.allowedOrigins,
     maxInFlightPerClient: listen.maxInFlight,
+    maxConnectionsPerClient: listen.maxConnections,
     maxMessageBytes: listen.maxBytes,
     typeRegistry: serviceTypes,
     // the project's own .action types too, as its services' (devs.json `interfaces`)
@@ -369,6 +374,7 @@ export function registerBridge(program: Command): void {
   cmd
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")
     .option("--max-in-flight <n>", "calls in flight per client (default 32)")
+    .option("--max-connections <n>", `connections open at once per client address (default ${MAX_CONNECTIONS_PER_ADDRESS})`)
     .option("--max-message-bytes <n>", "largest WebSocket message / HTTP body (default 1048576)")
     .action(async (o: BridgeCommandOptions) => {
       await runBridge(o)
