@@ -7,7 +7,12 @@ import assert from "node:assert/strict"
 import { existsSync, readFileSync } from "node:fs"
 import type { Socket } from "node:net"
 import { test } from "node:test"
+import { spawn } from "node:child_process"
 import { MAX_QUEUED_BYTES } from "../../packages/host/src/mqtt/broker"
+import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { connect } from "../../packages/host/src/client/node"
+import { mqttTransport } from "../../packages/host/src/client/mqtt"
 import { MOSQUITTO, embeddedBroker, rawClient, startMosquitto, until } from "./mqtt_helpers"
 
 /** A host that subscribed to `topic`, then stopped reading its socket. */
@@ -69,5 +74,59 @@ test("mosquitto with the docs' configuration: a host that does not read costs th
     await Promise.all([idle.endAsync(true), robot.endAsync(true)])
   } finally {
     await m.close()
+  }
+})
+
+test("embedded broker: a burst of publishes (issue 16): one client sends 200,000 at once to a topic nobody subscribes to; the broker takes them all, and another host's calls through it are served during it", { timeout: 120000 }, async () => {
+  const broker = await embeddedBroker()
+  const robot = await MemoryRobot.start({ url: broker.url, name: "r1" }, (r) => r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b })))
+  const host = await connect({ transport: mqttTransport({ url: broker.url, robot: "r1" }) })
+  const N = 200000
+  // In a process of its own (its writing costs the test's process nothing). Its last publish is QoS 1:
+  // the broker acknowledges it once it has handled everything before it.
+  const script = `
+    const mqtt = require("mqtt")
+    const c = mqtt.connect(process.argv[1], { clientId: "flooder" })
+    c.on("connect", () => {
+      const p = Buffer.alloc(100, 1)
+      process.stdout.write("start\\n")
+      for (let i = 1; i < Number(process.argv[2]); i++) c.publish("robots/nobody/in/flooder", p)
+      c.publish("robots/nobody/in/flooder", p, { qos: 1 }, () => process.stdout.write("done\\n"))
+    })
+  `
+  const child = spawn(process.execPath, ["-e", script, broker.url, String(N)], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  let out = ""
+  child.stdout!.on("data", (d) => (out += d))
+  try {
+    const add = host.createClient(AddTwoInts, "/add_two_ints")
+    assert.equal((await add.call({ a: 1n, b: 2n })).sum, 3n)
+    const ms: number[] = []
+    const ends: number[] = []
+    let on = true
+    const victim = (async () => {
+      while (on) {
+        const t = performance.now()
+        assert.equal((await add.call({ a: 2n, b: 3n })).sum, 5n)
+        ms.push(performance.now() - t)
+        ends.push(performance.now())
+        await new Promise((r) => setTimeout(r, 2))
+      }
+    })()
+    await until(() => out.includes("start"), "the flooder connected", 10000)
+    const t0 = performance.now()
+    await until(() => out.includes("done"), "the broker acknowledged the burst's last publish", 60000)
+    const burstMs = performance.now() - t0
+    on = false
+    await victim
+    const during = ms.filter((_, i) => ends[i]! >= t0)
+    assert.ok(during.length >= 10, `the other host made ${during.length} calls during the ${burstMs.toFixed(0)} ms burst`)
+    // (before each client's input took turns: 1.3-1.5 s, the burst parsed and handled in one go; 46-105 ms since, with both cores busy)
+    const slowest = during.reduce((a, b) => Math.max(a, b), 0)
+    assert.ok(slowest < 300, `the other host's slowest call took ${slowest.toFixed(1)} ms during the ${burstMs.toFixed(0)} ms burst`)
+  } finally {
+    child.kill()
+    await host.close()
+    await robot.close()
+    await broker.close()
   }
 })
