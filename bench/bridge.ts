@@ -13,8 +13,12 @@
 //      rosbridge and the HTTP API in turn) from a second client on 127.0.0.1 while one client runs
 //      each abuse of issue 20 for 3 s against a bridge in front of a demo fleet of 200 robots:
 //      hostile robot-name globs (`*` x 63 + `Z`, several per request), 40 POSTs announcing a body they
-//      never send, batches of 100 concurrent UXGA pictures. Per abuse (`_glob`, `_stalled_bodies`,
-//      `_pictures`) and the max of the three. Target <= 3 x bridge_ws_call_p50_ms.
+//      never send, batches of 100 concurrent UXGA pictures, bursts of 50,000 rosbridge calls (issue
+//      16), 10,000 subscriptions to every Foxglove channel and 20,000 rosbridge topics again and
+//      again, waves of 3,000 WebSockets (the last three from 127.0.0.2: another client address). Per
+//      abuse (`_glob`, `_stalled_bodies`, `_pictures`, `_messages`, `_subscriptions`,
+//      `_connections`) and the max of them. Target <= 3 x bridge_ws_call_p50_ms.
+//      bridge_victim_call_max_ms: the victim's slowest call during all of them.
 // `benchBridge()` is what bench/run.ts includes; `node --import tsx bench/bridge.ts [--no-rig]`
 // runs it alone (with the rig: test/firmware/services_fw.ts in the VM for figure (a)), and
 // `--victim` runs figure (c) alone (no rig).
@@ -45,6 +49,11 @@ export interface BridgeBenchResult {
   bridge_victim_call_p99_ms_glob: number
   bridge_victim_call_p99_ms_stalled_bodies: number
   bridge_victim_call_p99_ms_pictures: number
+  bridge_victim_call_p99_ms_messages: number
+  bridge_victim_call_p99_ms_subscriptions: number
+  bridge_victim_call_p99_ms_connections: number
+  /** the slowest of the victim's calls during all the attacks */
+  bridge_victim_call_max_ms: number
   /** the second client's p50 with no abuse (ms) */
   bridge_victim_call_p50_ms_idle: number
 }
@@ -208,6 +217,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 // in the bridge's event loop). argv: mode, bridge port, ms. Prints "go" once the attack is under way.
 const ATTACKER = String.raw`
 const [mode, port, ms] = process.argv.slice(1)
+// (another client machine: the bridge bounds connections per address, and the victim's is 127.0.0.1)
+const ATTACKER_ADDRESS = "127.0.0.2"
 const http = require("node:http"), net = require("node:net")
 const end = Date.now() + Number(ms)
 const go = () => process.stdout.write("go\n")
@@ -249,13 +260,61 @@ async function main() {
     go()
     while (Date.now() < end) await Promise.all(Array.from({ length: 100 }, call))
     ws.close()
+  } else if (mode === "messages") {
+    // a burst of 50,000 calls of a service that does not exist every 300 ms, answers read and not waited for
+    const WebSocket = require("ws")
+    const ws = new WebSocket("ws://127.0.0.1:" + port, { localAddress: ATTACKER_ADDRESS })
+    await new Promise((r) => ws.once("open", r))
+    ws.on("message", () => {})
+    const msg = JSON.stringify({ op: "call_service", id: "x", service: "/no_such_service", args: {} })
+    go()
+    while (Date.now() < end) {
+      // (what the bridge has not taken yet waits in this process: at most a few bursts)
+      if (ws.bufferedAmount < 8 << 20) for (let i = 0; i < 50000; i++) ws.send(msg)
+      await new Promise((r) => setTimeout(r, 300))
+    }
+    ws.terminate()
+  } else if (mode === "subscriptions") {
+    // a Foxglove client subscribing 10,000 times to every channel, and 20,000 rosbridge topics, again and again
+    const WebSocket = require("ws")
+    go()
+    while (Date.now() < end) {
+      const fox = new WebSocket("ws://127.0.0.1:" + port, ["foxglove.websocket.v1"], { localAddress: ATTACKER_ADDRESS })
+      const ros = new WebSocket("ws://127.0.0.1:" + port, { localAddress: ATTACKER_ADDRESS })
+      const channels = await new Promise((resolve) => fox.on("message", (d, binary) => {
+        if (binary) return
+        const m = JSON.parse(d.toString())
+        if (m.op === "advertise") resolve(m.channels)
+      }))
+      await new Promise((r) => (ros.readyState === 1 ? r() : ros.once("open", r)))
+      let id = 1
+      for (const ch of channels) for (let k = 0; k < 10000; k += 5000) fox.send(JSON.stringify({ op: "subscribe", subscriptions: Array.from({ length: 5000 }, () => ({ id: id++, channelId: ch.id })) }))
+      for (let i = 0; i < 20000; i++) ros.send(JSON.stringify({ op: "subscribe", topic: "/t" + i + "/_action/status" }))
+      await new Promise((r) => ros.send("{}", r))
+      await new Promise((r) => setTimeout(r, 200))
+      fox.close()
+      ros.close()
+    }
+  } else if (mode === "connections") {
+    // waves of 3,000 Foxglove WebSockets, each wave closed once all have opened or been refused
+    const WebSocket = require("ws")
+    go()
+    while (Date.now() < end) {
+      const all = Array.from({ length: 3000 }, () => {
+        const w = new WebSocket("ws://127.0.0.1:" + port, ["foxglove.websocket.v1"], { localAddress: ATTACKER_ADDRESS })
+        w.on("error", () => {})
+        return new Promise((r) => { w.once("open", () => r(w)); w.once("unexpected-response", () => r(null)); w.once("error", () => r(null)) })
+      })
+      const open = await Promise.all(all)
+      for (const w of open) w && w.terminate()
+    }
   }
 }
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1) })
 `
 
 /** Starts the attacker process; resolves once its attack is under way, with its end. */
-async function attack(mode: "glob" | "stall" | "pictures", port: number, ms: number): Promise<Promise<void>> {
+async function attack(mode: Exclude<VictimMode, "idle">, port: number, ms: number): Promise<Promise<void>> {
   const child = spawn(process.execPath, ["-e", ATTACKER, mode, String(port), String(ms)], { cwd: path.join(__dirname, ".."), stdio: ["ignore", "pipe", "pipe"] })
   let err = ""
   child.stderr.on("data", (d) => (err += d))
@@ -269,7 +328,9 @@ async function attack(mode: "glob" | "stall" | "pictures", port: number, ms: num
  * attacker runs for `ms` (none for "idle"); their latencies. Throws if one of them fails: the
  * victim must be served, not refused.
  */
-async function victimDuring(bridge: { url: string; wsUrl: string; port: number }, ms: number, mode: "idle" | "glob" | "stall" | "pictures"): Promise<number[]> {
+type VictimMode = "idle" | "glob" | "stall" | "pictures" | "messages" | "subscriptions" | "connections"
+
+async function victimDuring(bridge: { url: string; wsUrl: string; port: number }, ms: number, mode: VictimMode): Promise<number[]> {
   const ws = await rawClient(bridge.wsUrl)
   const lat: number[] = []
   try {
@@ -309,15 +370,28 @@ export async function benchVictim(log: (s: string) => void = () => {}, ms = 3000
     const stalled = await victimDuring(bridge, ms, "stall")
     log("bridge: ... while another process asks for 100 UXGA pictures at once, again and again ...")
     const pictures = await victimDuring(bridge, ms, "pictures")
+    log("bridge: ... while another process sends bursts of 50,000 rosbridge calls ...")
+    const messages = await victimDuring(bridge, ms, "messages")
+    log("bridge: ... while another process subscribes 10,000 times to every Foxglove channel and to 20,000 rosbridge topics, again and again ...")
+    const subscriptions = await victimDuring(bridge, ms, "subscriptions")
+    log("bridge: ... while another process opens waves of 3,000 WebSockets ...")
+    const connections = await victimDuring(bridge, ms, "connections")
     const p99 = (xs: number[]) => Number(pct(xs, 99).toFixed(2))
     const out = {
       bridge_victim_call_p99_ms_glob: p99(glob),
       bridge_victim_call_p99_ms_stalled_bodies: p99(stalled),
       bridge_victim_call_p99_ms_pictures: p99(pictures),
+      bridge_victim_call_p99_ms_messages: p99(messages),
+      bridge_victim_call_p99_ms_subscriptions: p99(subscriptions),
+      bridge_victim_call_p99_ms_connections: p99(connections),
       bridge_victim_call_p50_ms_idle: Number(p50(idle).toFixed(2)),
     }
-    log(`  victim calls: ${idle.length} idle, ${glob.length} (globs), ${stalled.length} (stalled bodies), ${pictures.length} (pictures)`)
-    return { bridge_victim_call_p99_ms: Math.max(out.bridge_victim_call_p99_ms_glob, out.bridge_victim_call_p99_ms_stalled_bodies, out.bridge_victim_call_p99_ms_pictures), ...out }
+    const top = (xs: number[]) => Math.max(...xs).toFixed(1)
+    log(`  victim calls: ${idle.length} idle, ${glob.length} (globs), ${stalled.length} (stalled bodies), ${pictures.length} (pictures), ${messages.length} (messages), ${subscriptions.length} (subscriptions), ${connections.length} (connections)`)
+    log(`  slowest: ${top(glob)} (globs), ${top(stalled)} (stalled bodies), ${top(pictures)} (pictures), ${top(messages)} (messages), ${top(subscriptions)} (subscriptions), ${top(connections)} (connections) ms`)
+    const { bridge_victim_call_p50_ms_idle: _idle, ...attacks } = out
+    const all = [glob, stalled, pictures, messages, subscriptions, connections]
+    return { bridge_victim_call_p99_ms: Math.max(...Object.values(attacks)), ...out, bridge_victim_call_max_ms: Number(Math.max(...all.flat()).toFixed(2)) }
   } finally {
     await bridge.close()
     await fleet.close()
@@ -378,7 +452,7 @@ async function main() {
       console.log(`bridge_calls_per_s      ${r.bridge_calls_per_s}  (in-memory device, target >= 5000)`)
       console.log(`bridge_added_ms_p50     ${r.bridge_added_ms_p50}  (in-memory device, one call at a time)`)
       console.log(`foxglove_added_ms_p50   ${r.foxglove_added_ms_p50}  (in-memory device, one call at a time)`)
-      console.log(`bridge_victim_call_p99_ms  ${r.bridge_victim_call_p99_ms}  (max of: globs ${r.bridge_victim_call_p99_ms_glob}, stalled bodies ${r.bridge_victim_call_p99_ms_stalled_bodies}, pictures ${r.bridge_victim_call_p99_ms_pictures}; idle p50 ${r.bridge_victim_call_p50_ms_idle}; target <= 3 x bridge_ws_call_p50_ms)`)
+      console.log(`bridge_victim_call_p99_ms  ${r.bridge_victim_call_p99_ms}  (max of: globs ${r.bridge_victim_call_p99_ms_glob}, stalled bodies ${r.bridge_victim_call_p99_ms_stalled_bodies}, pictures ${r.bridge_victim_call_p99_ms_pictures}, messages ${r.bridge_victim_call_p99_ms_messages}, subscriptions ${r.bridge_victim_call_p99_ms_subscriptions}, connections ${r.bridge_victim_call_p99_ms_connections}; idle p50 ${r.bridge_victim_call_p50_ms_idle}; target <= 3 x bridge_ws_call_p50_ms)`)
       if (r.bridge_rtt_ratio !== undefined) {
         console.log(`bridge_ws_call_p50_ms   ${r.bridge_ws_call_p50_ms}`)
         console.log(`bridge_direct_call_p50  ${r.bridge_direct_call_p50_ms}`)
