@@ -14,6 +14,8 @@ import { Upload } from "../../harness/services"
 import { ROBOT_NAME } from "../../packages/host/src/client/names"
 import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, until, type TestRobot } from "./mqtt_helpers"
 import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
+import { WireStatus, encodeResult, parseDeviceFrame } from "../../packages/host/src/client/records"
 
 /** Rejects with the ServiceError of `p`; fails if it resolves. */
 async function rejection(p: Promise<unknown>): Promise<ServiceError> {
@@ -547,5 +549,39 @@ test("a call that times out is cancelled on the robot: its handler sees the abor
     assert.deepEqual(await node.createClient(AddTwoInts, "/add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 5000 }), { sum: 2n })
   } finally {
     await f.close()
+  }
+})
+
+test("a robot that claims a 4 GiB response (issue 16): the call fails naming the size and the robot's own bound, nothing is held for it, and the next call works", async () => {
+  const broker = await embeddedBroker()
+  const robot = await MemoryRobot.start({ url: broker.url, name: "liar" }, (r) => r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b })))
+  // the robot's RESULTs claim 0xffffffff bytes while `lie` is set (a bug in its firmware, or a hostile one)
+  let lie = true
+  const send = (robot as any).send.bind(robot) as (host: string, ...recs: Uint8Array[]) => void
+  ;(robot as any).send = (host: string, ...recs: Uint8Array[]) =>
+    send(
+      host,
+      ...recs.map((rec) => {
+        const d = parseDeviceFrame(rec)[0]!
+        return lie && d.kind === "result" && d.status === WireStatus.ok ? encodeResult({ ...d, total: 0xffffffff }) : rec
+      }),
+    )
+  const host = await connect({ transport: mqttTransport({ url: broker.url, robot: "liar" }) })
+  try {
+    const add = host.createClient(AddTwoInts, "/add_two_ints")
+    await host.listServices({ timeoutMs: 10000 })
+    const max = host.limits!.maxResponseBytes
+    await assert.rejects(add.call({ a: 1n, b: 2n }), (e: unknown) => {
+      assert.ok(e instanceof ServiceError, String(e))
+      assert.equal(e.code, "internal")
+      assert.equal(e.detail, `the robot announced a response of 4294967295 bytes, over its own bound of ${max} (maxResponseBytes)`)
+      return true
+    })
+    lie = false
+    assert.equal((await add.call({ a: 2n, b: 3n })).sum, 5n)
+  } finally {
+    await host.close()
+    await robot.close()
+    await broker.close()
   }
 })

@@ -8,7 +8,10 @@ import { existsSync, readFileSync } from "node:fs"
 import type { Socket } from "node:net"
 import { test } from "node:test"
 import { spawn } from "node:child_process"
-import { MAX_QUEUED_BYTES } from "../../packages/host/src/mqtt/broker"
+import * as net from "node:net"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
+import { MAX_PACKET_BYTES, MAX_QUEUED_BYTES, startBroker } from "../../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
@@ -128,5 +131,103 @@ test("embedded broker: a burst of publishes (issue 16): one client sends 200,000
     await host.close()
     await robot.close()
     await broker.close()
+  }
+})
+
+/** MQTT's variable-length integer (the fixed header's remaining length). */
+function varint(n: number): number[] {
+  const out: number[] = []
+  do {
+    const b = n % 128
+    n = Math.floor(n / 128)
+    out.push(n > 0 ? b | 128 : b)
+  } while (n > 0)
+  return out
+}
+
+/** A CONNECT packet (MQTT 3.1.1, clean session, keep-alive 60 s). */
+function connectPacket(clientId: string, user?: string, password?: string): Buffer {
+  const str = (t: string) => {
+    const b = Buffer.from(t)
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b])
+  }
+  const flags = 0x02 | (user ? 0x80 : 0) | (password ? 0x40 : 0)
+  const body = Buffer.concat([str("MQTT"), Buffer.from([4, flags, 0, 60]), str(clientId), ...(user ? [str(user)] : []), ...(password ? [str(password)] : [])])
+  return Buffer.concat([Buffer.from([0x10, ...varint(body.length)]), body])
+}
+
+/**
+ * A raw client that connects to the broker at `port`, then announces a PUBLISH of 200 MB on `topic`
+ * and writes up to 20 MiB of it, calling `between` after each MiB. Resolves once the broker closes
+ * the connection (with the MiB written and the packet's size), or rejects 10 s after the 20 MiB.
+ */
+async function oversizePublish(port: number, connect: Buffer, topic: string, between: (mib: number) => Promise<void>) {
+  const s = net.connect(port, "127.0.0.1")
+  try {
+    await new Promise<void>((resolve, reject) => s.once("connect", resolve).once("error", reject))
+    s.on("error", () => {})
+    const closed = new Promise<void>((resolve) => s.once("close", () => resolve()))
+    const connack = new Promise((resolve) => s.once("data", resolve))
+    s.write(connect)
+    await connack
+    const remaining = 2 + topic.length + 200_000_000
+    const header = [0x30, ...varint(remaining)]
+    s.write(Buffer.concat([Buffer.from(header), Buffer.from([0, topic.length]), Buffer.from(topic)]))
+    const chunk = Buffer.alloc(1 << 20, 0x41)
+    let wrote = 0
+    for (let i = 0; i < 20 && !s.destroyed; i++) {
+      if (!s.write(chunk)) await Promise.race([new Promise((r) => s.once("drain", r)), closed])
+      wrote++
+      await between(i)
+    }
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`the broker kept the connection open after ${wrote} MiB`)), 10000))])
+    return { wrote, packetBytes: header.length + remaining }
+  } finally {
+    s.destroy()
+  }
+}
+
+test("embedded broker: a packet larger than its bound (issue 16): a client announcing a 200 MB publish is disconnected once its header is read, the broker holds none of it, and another host is served meanwhile", { timeout: 60000 }, async () => {
+  const lines: string[] = []
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, log: (l) => lines.push(l) })
+  const robot = await MemoryRobot.start({ url: broker.url, name: "r1" }, (r) => r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b })))
+  const host = await connect({ transport: mqttTransport({ url: broker.url, robot: "r1" }) })
+  v8.setFlagsFromString("--expose-gc")
+  const gc = vm.runInNewContext("gc") as () => void
+  // (the JavaScript heap and the buffers outside it, where a socket's data is kept)
+  const heldAfterGc = () => {
+    gc()
+    const m = process.memoryUsage()
+    return m.heapUsed + m.arrayBuffers
+  }
+  try {
+    const add = host.createClient(AddTwoInts, "/add_two_ints")
+    assert.equal((await add.call({ a: 1n, b: 2n })).sum, 3n)
+    const held0 = heldAfterGc()
+    // another host's call between two megabytes
+    const r = await oversizePublish(broker.port, connectPacket("big"), "robots/nobody/in/big", async (i) => assert.equal((await add.call({ a: BigInt(i), b: 1n })).sum, BigInt(i + 1)))
+    // (before the bound: the connection stayed open and the broker held the 20 MiB that had come)
+    const kept = heldAfterGc() - held0
+    assert.ok(kept < 8 * 1048576, `the broker keeps ${(kept / 1048576).toFixed(1)} MiB more`)
+    assert.ok(r.wrote <= 2, `${r.wrote} MiB written before the broker closed the connection`)
+    assert.ok(lines.includes(`client big sent a packet of ${r.packetBytes} bytes (at most ${MAX_PACKET_BYTES}): disconnected`), lines.join(" | "))
+    assert.equal((await add.call({ a: 5n, b: 6n })).sum, 11n)
+  } finally {
+    await host.close()
+    await robot.close()
+    await broker.close()
+  }
+})
+
+test("mosquitto with the docs' configuration: a client announcing a 200 MB publish is disconnected (max_packet_size)", { skip: !existsSync(MOSQUITTO) && "no mosquitto" }, async () => {
+  const m = await startMosquitto([{ name: "bridge", password: "pw-bridge" }])
+  try {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${m.pid}/status`, "utf8"))![1]) * 1024
+    const before = rss()
+    const r = await oversizePublish(m.port, connectPacket("bridge", "bridge", "pw-bridge"), "robots/r1/in/bridge", async () => {})
+    assert.ok(r.wrote <= 2, `${r.wrote} MiB written before mosquitto closed the connection`)
+    assert.ok(rss() - before < 8 * 1048576, `mosquitto grew by ${rss() - before} bytes`)
+  } finally {
+    await m.close()
   }
 })

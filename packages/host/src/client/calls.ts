@@ -281,6 +281,14 @@ export class CallEngine {
         return
       }
       if (c.resTotal < 0) {
+        // (the buffer is made at the size the device announces: never past the bound it gave in
+        // its HELLO, whatever a faulty or hostile device claims)
+        const max = this.hello?.maxResponseBytes ?? 0
+        if (r.total > max) {
+          this.done(c)
+          this.settle(c, new ServiceError("internal", `the robot announced a response of ${r.total} bytes, over its own bound of ${max} (maxResponseBytes)`, c.service))
+          return
+        }
         c.resTotal = r.total
         c.res = new Uint8Array(r.total)
       }

@@ -171,6 +171,59 @@ function coalesceWrites(socket: net.Socket) {
 const READ_SLICE = 8 * 1024
 
 /**
+ * The largest MQTT packet a client may send (bytes, fixed header included), like mosquitto's
+ * `max_packet_size`: far above the protocol's frames (a robot's are at most 4,000 bytes). aedes has
+ * no such bound and gathers a packet in memory until its last byte: a client announcing a publish of
+ * 200 MB made the broker hold whatever of it had come (mqtt_queues.test.ts "a packet larger than
+ * its bound"). A larger one closes the client's connection once its header is read.
+ */
+export const MAX_PACKET_BYTES = 256 * 1024
+
+/**
+ * Follows the MQTT packets in a client's byte stream (the fixed header's remaining length) and
+ * returns false at the first one over `max` bytes, or a length that is no MQTT (over 4 bytes).
+ */
+function packetBound(max: number, tooBig: (bytes: number) => void) {
+  let skip = 0
+  /** header bytes of the current packet seen (0: its type byte comes next) */
+  let hn = 0
+  let len = 0
+  let mul = 1
+  return (b: Buffer): boolean => {
+    for (let i = 0; i < b.length; ) {
+      if (skip > 0) {
+        const k = Math.min(skip, b.length - i)
+        skip -= k
+        i += k
+        continue
+      }
+      const x = b[i++]!
+      if (hn++ === 0) {
+        len = 0
+        mul = 1
+        continue
+      }
+      len += (x & 127) * mul
+      mul *= 128
+      if (x & 128) {
+        if (hn > 4) {
+          tooBig(NaN)
+          return false
+        }
+        continue
+      }
+      if (len + hn > max) {
+        tooBig(len + hn)
+        return false
+      }
+      hn = 0
+      skip = len
+    }
+    return true
+  }
+}
+
+/**
  * The client of `socket` takes turns with the others. aedes reads all a socket holds (`read()`),
  * handles each packet, and when they were handled at once (a publish nobody subscribes to) reads
  * again at once: a client sending a burst of publishes held the broker's event loop until its burst
@@ -179,7 +232,7 @@ const READ_SLICE = 8 * 1024
  * bytes of the socket per turn of the event loop; the rest waits for the next turn (and the socket,
  * once its buffer is full, for TCP to push back on the sender).
  */
-function takeTurns(socket: net.Socket) {
+function takeTurns(socket: net.Socket, within: (b: Buffer) => boolean) {
   const read = socket.read.bind(socket)
   let taken = 0
   let turn = false
@@ -197,8 +250,11 @@ function takeTurns(socket: net.Socket) {
     if (taken >= READ_SLICE) return null
     const n = Math.min(socket.readableLength, READ_SLICE - taken)
     const buf = (n > 0 ? read(n) : read()) as Buffer | null
-    if (buf) taken += buf.length
-    return buf
+    if (!buf) return null
+    taken += buf.length
+    if (within(buf)) return buf
+    socket.destroy()
+    return null
   }) as typeof socket.read
 }
 
@@ -338,8 +394,15 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     socket.on("close", () => sockets.delete(socket))
     socket.setNoDelay(true)
     coalesceWrites(socket)
-    takeTurns(socket)
-    aedes.handle(socket)
+    let client: Client | undefined
+    takeTurns(
+      socket,
+      packetBound(MAX_PACKET_BYTES, (n) => {
+        const who = client?.id ? `client ${client.id}` : `a client at ${socket.remoteAddress}`
+        log(isNaN(n) ? `${who} sent a packet length that is no MQTT: disconnected` : `${who} sent a packet of ${n} bytes (at most ${MAX_PACKET_BYTES}): disconnected`)
+      }),
+    )
+    client = aedes.handle(socket)
   })
   const port = await new Promise<number>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => {
