@@ -11,7 +11,7 @@ import { spawn } from "node:child_process"
 import * as net from "node:net"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
-import { MAX_PACKET_BYTES, MAX_QUEUED_BYTES, startBroker } from "../../packages/host/src/mqtt/broker"
+import { MAX_PACKET_BYTES, MAX_QUEUED_BYTES, MAX_SUBSCRIPTIONS, startBroker } from "../../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
@@ -229,5 +229,48 @@ test("mosquitto with the docs' configuration: a client announcing a 200 MB publi
     assert.ok(rss() - before < 8 * 1048576, `mosquitto grew by ${rss() - before} bytes`)
   } finally {
     await m.close()
+  }
+})
+
+test("embedded broker: subscriptions without end (issue 16): a host holds at most MAX_SUBSCRIPTIONS topic filters, the rest are refused in the SUBACK, the broker holds little for them, and unsubscribing makes room", { timeout: 60000 }, async () => {
+  const lines: string[] = []
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, log: (l) => lines.push(l) })
+  v8.setFlagsFromString("--expose-gc")
+  const gc = vm.runInNewContext("gc") as () => void
+  const heldAfterGc = () => {
+    gc()
+    const m = process.memoryUsage()
+    return m.heapUsed + m.arrayBuffers
+  }
+  const c = await rawClient(broker.url, { clientId: "h1" })
+  // the QoS granted to each filter, 128 for a refused one (the mqtt package rejects a SUBACK with one)
+  const subscribe = (subs: string | Record<string, { qos: 0 }>): Promise<number[]> =>
+    c.subscribeAsync(subs).then(
+      (g) => g.map((x) => x.qos),
+      (e: { packet?: { granted?: number[] } }) => e.packet?.granted ?? Promise.reject(e),
+    )
+  try {
+    const held0 = heldAfterGc()
+    // 20,000 filters the host's rules allow (robots/+/out/h1 for as many robot names), 1,000 per SUBSCRIBE
+    const granted: number[] = []
+    for (let k = 0; k < 20000; k += 1000) {
+      const subs: Record<string, { qos: 0 }> = {}
+      for (let i = k; i < k + 1000; i++) subs[`robots/r${i}-${"x".repeat(40)}/out/h1`] = { qos: 0 }
+      granted.push(...(await subscribe(subs)))
+    }
+    assert.equal(granted.filter((q) => q === 0).length, MAX_SUBSCRIPTIONS)
+    assert.equal(granted.filter((q) => q === 128).length, 20000 - MAX_SUBSCRIPTIONS)
+    // (before the bound: 100,000 such subscriptions held 142 MiB)
+    const kept = heldAfterGc() - held0
+    assert.ok(kept < 8 * 1048576, `the broker holds ${(kept / 1048576).toFixed(1)} MiB for them`)
+    assert.equal(lines.filter((l) => l === `client h1 holds ${MAX_SUBSCRIPTIONS} subscriptions: further ones refused`).length, 1, lines.join(" | "))
+    // a filter it holds may be asked again; one freed makes room for another
+    assert.deepEqual(await subscribe(`robots/r0-${"x".repeat(40)}/out/h1`), [0])
+    await c.unsubscribeAsync(`robots/r1-${"x".repeat(40)}/out/h1`)
+    assert.deepEqual(await subscribe("robots/fresh/out/h1"), [0])
+    assert.deepEqual(await subscribe("robots/fresh2/out/h1"), [128])
+  } finally {
+    await c.endAsync(true)
+    await broker.close()
   }
 })

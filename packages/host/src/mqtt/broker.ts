@@ -167,6 +167,14 @@ function coalesceWrites(socket: net.Socket) {
   }) as typeof socket.write
 }
 
+/**
+ * Topic filters one client identity may hold at once. A host needs three (`robots/+/out/<h>`,
+ * `robots/+/pong/<h>`, `robots/+/online`), a robot two; without a bound a client subscribing to fresh
+ * filters without end grew the broker's memory without end (100,000 held 142 MiB). Past it a
+ * SUBSCRIBE is refused in the SUBACK (0x80), as a filter outside the client's rules is.
+ */
+export const MAX_SUBSCRIPTIONS = 1024
+
 /** Bytes of one client's input the broker parses and handles per turn of its event loop. */
 const READ_SLICE = 8 * 1024
 
@@ -317,6 +325,10 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   /** anonymous: the client holding each identity (a second one is refused while it is connected) */
   const holders = new Map<string, Client>()
   const denied = new Set<(d: Denial) => void>()
+  /** per identity: the topic filters it holds (kept across connections unless a clean session drops them) */
+  const subscribed = new Map<string, Set<string>>()
+  /** identities told they hold the most subscriptions (once, until they drop some) */
+  const full = new Set<string>()
   const deny = (client: Client | null, action: Denial["action"], topic: string) => {
     const d: Denial = { identity: client?.id ?? "", user: client ? userOf.get(client) : undefined, action, topic }
     log(`denied: ${d.identity} (${d.user === undefined ? "anonymous" : `user ${d.user}`}) may not ${action} ${topic}`)
@@ -369,9 +381,19 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
       done(new Error(`not allowed to publish ${packet.topic}`))
     },
     authorizeSubscribe(client, sub, done) {
-      if (rulesOf(client)?.subscribe.some((f) => filterWithin(sub.topic, f))) return done(null, sub)
-      deny(client, "subscribe", sub.topic)
-      done(null, null) // refused in the SUBACK, the connection stays
+      if (!rulesOf(client)?.subscribe.some((f) => filterWithin(sub.topic, f))) {
+        deny(client, "subscribe", sub.topic)
+        return done(null, null) // refused in the SUBACK, the connection stays
+      }
+      const held = subscribed.get(client.id) ?? new Set<string>()
+      if (!held.has(sub.topic) && held.size >= MAX_SUBSCRIPTIONS) {
+        if (!full.has(client.id)) log(`client ${client.id} holds ${held.size} subscriptions: further ones refused`)
+        full.add(client.id)
+        return done(null, null)
+      }
+      held.add(sub.topic)
+      subscribed.set(client.id, held)
+      done(null, sub)
     },
   }
   const aedesModule = require("aedes") as typeof import("aedes", { with: { "resolution-mode": "import" } })
@@ -380,13 +402,26 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES
   const clients = new Map<string, Client>()
   aedes.on("client", (client) => {
+    // (a clean session starts with no subscriptions)
+    if (client.clean) forget(client.id)
     clients.set(client.id, client)
     boundQueue(client, maxQueued, log)
   })
   aedes.on("clientDisconnect", (client) => {
     if (holders.get(client.id) === client) holders.delete(client.id)
     if (clients.get(client.id) === client) clients.delete(client.id)
+    // (a clean session's subscriptions end with it; a persistent one's stay with the broker)
+    if (client.clean) forget(client.id)
   })
+  aedes.on("unsubscribe", (topics, client) => {
+    const held = subscribed.get(client.id)
+    for (const t of topics) held?.delete(t)
+    full.delete(client.id)
+  })
+  const forget = (id: string) => {
+    subscribed.delete(id)
+    full.delete(id)
+  }
 
   const sockets = new Set<net.Socket>()
   const server = net.createServer((socket) => {
