@@ -4,7 +4,8 @@
 // One address is often several clients (on loopback the dashboard, the CLI and scripts share
 // 127.0.0.1), so the address's bound is shared fairly between its connections: past the bound a
 // connection still gets a call while it holds less than its fair share (issue 20), and no
-// connection holds more than the bound.
+// connection holds more than the bound. The connections an address holds open at once are bounded
+// too (issue 16: `admit`).
 import { timingSafeEqual } from "node:crypto"
 import type * as http from "node:http"
 import type { Duplex } from "node:stream"
