@@ -9,11 +9,10 @@
 //     waited 4.3 s in the node's queue of calls, behind the pictures.
 // The victim is a bare rosbridge client (no roslib in the timing) on the same address, 127.0.0.1.
 import { test } from "node:test"
+import { afterGc } from "../support/memory"
 import assert from "node:assert/strict"
 import * as net from "node:net"
 import { spawn } from "node:child_process"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { actionTypes, AddTwoInts, Fibonacci, serviceTypes, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { actionWire } from "../../packages/host/src/runtime/action"
 import { GoalStatus } from "../../packages/host/src/client/action"
@@ -496,18 +495,12 @@ test("HTTP connections that stop reading (issue 16): 4 connections pipeline 400 
   const victim = await rawRosClient(f.bridge.wsUrl)
   // what the process keeps after garbage collection, measured outside the bridge (before the fix the
   // answers queued for these connections stayed: 75-114 MB)
-  v8.setFlagsFromString("--expose-gc")
-  const gc = vm.runInNewContext("gc") as () => void
-  const heapAfterGc = () => {
-    gc()
-    return process.memoryUsage().heapUsed
-  }
   const body = '{"resolution": 0, "quality": 0}'
   const post = `POST /api/services/big_picture HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
   const socks: net.Socket[] = []
   try {
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
-    const heap0 = heapAfterGc()
+    const heap0 = afterGc().heapUsed
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
     const closed: Promise<void>[] = []
     for (let i = 0; i < 4; i++) {
@@ -534,7 +527,7 @@ test("HTTP connections that stop reading (issue 16): 4 connections pipeline 400 
     // the bridge closed them (a paused socket sees the end only once it reads again)
     for (const s of socks) s.resume()
     await Promise.all(closed)
-    const kept = heapAfterGc() - heap0
+    const kept = afterGc().heapUsed - heap0
     assert.ok(kept < 16 * 1048576, `the process keeps ${(kept / 1048576).toFixed(1)} MiB more after the attack`)
     assert.ok(f.bridge.unsentBytes() < PER_CLIENT, `${f.bridge.unsentBytes()} bytes still held after the connections were dropped`)
     assert.deepEqual(v.failures, [])
@@ -587,12 +580,6 @@ test("event streams that stop reading (issue 16): 4 HTTP clients follow a goal's
   const lines: string[] = []
   const f = await startFixture({ maxUnsentBytes: PER_CLIENT, maxUnsentTotalBytes: TOTAL, log: (l) => lines.push(l), actionTypes }, node)
   const victim = await rawRosClient(f.bridge.wsUrl)
-  v8.setFlagsFromString("--expose-gc")
-  const gc = vm.runInNewContext("gc") as () => void
-  const heapAfterGc = () => {
-    gc()
-    return process.memoryUsage().heapUsed
-  }
   const socks: net.Socket[] = []
   const reader = new AbortController()
   try {
@@ -600,7 +587,7 @@ test("event streams that stop reading (issue 16): 4 HTTP clients follow a goal's
     const goal = (await start.json()) as { goal_id: string; events: string }
     assert.equal(start.status, 200, JSON.stringify(goal))
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
-    const heap0 = heapAfterGc()
+    const heap0 = afterGc().heapUsed
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
     // a follower that reads: it counts the events it hears
     let heard = 0
@@ -631,7 +618,7 @@ test("event streams that stop reading (issue 16): 4 HTTP clients follow a goal's
     assert.equal(dropped.length, 4, `each stream that is not read is dropped (after ${attackMs.toFixed(0)} ms); log: ${lines.join(" | ").slice(0, 800)}`)
     for (const s of socks) s.resume()
     await Promise.all(closed)
-    const kept = heapAfterGc() - heap0
+    const kept = afterGc().heapUsed - heap0
     assert.ok(kept < 16 * 1048576, `the process keeps ${(kept / 1048576).toFixed(1)} MiB more after the attack`)
     assert.ok(f.bridge.unsentBytes() < PER_CLIENT, `${f.bridge.unsentBytes()} bytes still held after the streams were dropped`)
     assert.ok(heardDuring >= 50, `the follower that reads heard ${heardDuring} feedback events during the attack`)
@@ -712,16 +699,10 @@ test("subscriptions without end (issue 16): one client subscribes 50,000 times t
   node.addService(getState, "/get_state", () => getState.response.defaults())
   const f = await startFixture({}, node)
   const victim = await rawRosClient(f.bridge.wsUrl)
-  v8.setFlagsFromString("--expose-gc")
-  const gc = vm.runInNewContext("gc") as () => void
-  const heapAfterGc = () => {
-    gc()
-    return process.memoryUsage().heapUsed
-  }
   let flood: ReturnType<typeof subscriptionFlood> | undefined
   try {
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
-    const heap0 = heapAfterGc()
+    const heap0 = afterGc().heapUsed
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
     const t0 = performance.now()
     flood = subscriptionFlood(f.bridge.wsUrl, "/robot/state", 50000, 20000)
@@ -730,7 +711,7 @@ test("subscriptions without end (issue 16): one client subscribes 50,000 times t
     await new Promise((r) => setTimeout(r, 3000))
     const n = flood.counts()
     await v.stop()
-    const kept = heapAfterGc() - heap0
+    const kept = afterGc().heapUsed - heap0
     const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
     assert.deepEqual(v.failures, [])
     assert.ok(during.length >= 20, `the victim made ${during.length} calls during the attack`)

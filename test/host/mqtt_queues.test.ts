@@ -7,16 +7,21 @@ import assert from "node:assert/strict"
 import { existsSync, readFileSync } from "node:fs"
 import type { Socket } from "node:net"
 import { test } from "node:test"
+import { afterGc } from "../support/memory"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { MAX_PACKET_BYTES, MAX_QUEUED_BYTES, MAX_SUBSCRIPTIONS, startBroker } from "../../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport } from "../../packages/host/src/client/mqtt"
 import { MOSQUITTO, embeddedBroker, rawClient, startMosquitto, until } from "./mqtt_helpers"
+
+/** the JavaScript heap and the buffers outside it (where a socket's data is kept), after GC */
+const heldAfterGc = () => {
+  const m = afterGc()
+  return m.heapUsed + m.arrayBuffers
+}
 
 /** A host that subscribed to `topic`, then stopped reading its socket. */
 async function idleHost(url: string, topic: string, opts: { username?: string; password?: string } = {}) {
@@ -192,14 +197,6 @@ test("embedded broker: a packet larger than its bound (issue 16): a client annou
   const broker = await startBroker({ host: "127.0.0.1", port: 0, log: (l) => lines.push(l) })
   const robot = await MemoryRobot.start({ url: broker.url, name: "r1" }, (r) => r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b })))
   const host = await connect({ transport: mqttTransport({ url: broker.url, robot: "r1" }) })
-  v8.setFlagsFromString("--expose-gc")
-  const gc = vm.runInNewContext("gc") as () => void
-  // (the JavaScript heap and the buffers outside it, where a socket's data is kept)
-  const heldAfterGc = () => {
-    gc()
-    const m = process.memoryUsage()
-    return m.heapUsed + m.arrayBuffers
-  }
   try {
     const add = host.createClient(AddTwoInts, "/add_two_ints")
     assert.equal((await add.call({ a: 1n, b: 2n })).sum, 3n)
@@ -235,13 +232,6 @@ test("mosquitto with the docs' configuration: a client announcing a 200 MB publi
 test("embedded broker: subscriptions without end (issue 16): a host holds at most MAX_SUBSCRIPTIONS topic filters, the rest are refused in the SUBACK, the broker holds little for them, and unsubscribing makes room", { timeout: 60000 }, async () => {
   const lines: string[] = []
   const broker = await startBroker({ host: "127.0.0.1", port: 0, log: (l) => lines.push(l) })
-  v8.setFlagsFromString("--expose-gc")
-  const gc = vm.runInNewContext("gc") as () => void
-  const heldAfterGc = () => {
-    gc()
-    const m = process.memoryUsage()
-    return m.heapUsed + m.arrayBuffers
-  }
   const c = await rawClient(broker.url, { clientId: "h1" })
   // the QoS granted to each filter, 128 for a refused one (the mqtt package rejects a SUBACK with one)
   const subscribe = (subs: string | Record<string, { qos: 0 }>): Promise<number[]> =>
