@@ -6,6 +6,7 @@
 import assert from "node:assert/strict"
 import { existsSync, readFileSync } from "node:fs"
 import type { Socket } from "node:net"
+import type { MqttClient } from "mqtt"
 import { test } from "node:test"
 import { afterGc } from "../support/memory"
 import { spawn } from "node:child_process"
@@ -261,6 +262,43 @@ test("embedded broker: subscriptions without end (issue 16): a host holds at mos
     assert.deepEqual(await subscribe("robots/fresh2/out/h1"), [128])
   } finally {
     await c.endAsync(true)
+    await broker.close()
+  }
+})
+
+test("embedded broker: retained messages (issue 16): only a robot's presence is kept, at most MAX_RETAINED_BYTES of it; larger or other retained publishes are refused and nothing of them is kept", { timeout: 60000 }, async () => {
+  const broker = await embeddedBroker()
+  const clients: MqttClient[] = []
+  try {
+    // a robot's presence as the robots send it is kept (and the clients' code is warm before the measure)
+    const r = await rawClient(broker.url, { clientId: "robot-ok", username: "ok" })
+    clients.push(r)
+    await r.publishAsync("robots/ok/online", "online", { qos: 1, retain: true })
+    const held0 = heldAfterGc()
+    // 40 robots (anonymous: each identity its own) announcing a presence of 200 KB, kept for every later subscriber
+    const big = Buffer.alloc(200 * 1024, 0x41)
+    for (let i = 0; i < 40; i++) {
+      const c = await rawClient(broker.url, { clientId: `robot-big${i}`, username: `big${i}` })
+      await new Promise<void>((resolve) => {
+        c.publish(`robots/big${i}/online`, big, { qos: 1, retain: true }, () => resolve())
+        c.once("close", () => resolve())
+      })
+      // (gone, with what it kept to send again: only the broker's memory is measured)
+      await c.endAsync(true)
+    }
+    // (before the bound: the broker kept 40 x 200 KB for whoever subscribes next)
+    const kept = heldAfterGc() - held0
+    assert.ok(kept < 4 * 1048576, `the broker keeps ${(kept / 1048576).toFixed(1)} MiB of retained messages`)
+    const h = await rawClient(broker.url, { clientId: "watcher" })
+    clients.push(h)
+    const got = new Map<string, number>()
+    h.on("message", (topic, payload) => got.set(topic, payload.length))
+    await h.subscribeAsync("robots/+/online")
+    await until(() => got.has("robots/ok/online"), "the retained presence of robot ok", 5000)
+    await new Promise((res) => setTimeout(res, 200))
+    assert.deepEqual([...got], [["robots/ok/online", 6]])
+  } finally {
+    for (const c of clients) await c.endAsync(true).catch(() => {})
     await broker.close()
   }
 })

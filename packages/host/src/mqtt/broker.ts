@@ -75,6 +75,16 @@ export interface EmbeddedBroker {
   close(): Promise<void>
 }
 
+/**
+ * The largest retained message the broker keeps (bytes). Only a robot's presence is retained
+ * (`robots/<name>/online`: "online", or "offline" as its will); any other retained publish, or a
+ * larger one, is refused. The broker keeps a retained message for every later subscriber, so without
+ * this 40 anonymous robot names announcing 200 KB each left 13-23 MiB kept (mqtt_queues.test.ts
+ * "retained messages").
+ */
+export const MAX_RETAINED_BYTES = 64
+const PRESENCE = /^robots\/[^/]+\/online$/
+
 /** Largest message the broker passes to a robot's `in/` or `echo/` topic (the largest frame any robot announces, plus slack). */
 export const MAX_ROBOT_MESSAGE = 16384
 
@@ -375,6 +385,10 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
       if (/^robots\/[^/]+\/(in|echo)\//.test(packet.topic) && packet.payload.length > MAX_ROBOT_MESSAGE) {
         deny(client, "publish", packet.topic)
         return done(new Error(`message of ${packet.payload.length} bytes to ${packet.topic} is over ${MAX_ROBOT_MESSAGE}`))
+      }
+      if (packet.retain && !(PRESENCE.test(packet.topic) && packet.payload.length <= MAX_RETAINED_BYTES)) {
+        deny(client, "publish", packet.topic)
+        return done(new Error(`retained message of ${packet.payload.length} bytes on ${packet.topic}: only a robot's presence of at most ${MAX_RETAINED_BYTES} bytes is kept`))
       }
       if (rulesOf(client)?.publish(packet.topic)) return done(null)
       deny(client, "publish", packet.topic)
