@@ -79,8 +79,8 @@ export interface EmbeddedBroker {
  * The largest retained message the broker keeps (bytes). Only a robot's presence is retained
  * (`robots/<name>/online`: "online", or "offline" as its will); any other retained publish, or a
  * larger one, is refused. The broker keeps a retained message for every later subscriber, so without
- * this 40 anonymous robot names announcing 200 KB each left 13-23 MiB kept (mqtt_queues.test.ts
- * "retained messages").
+ * this 40 anonymous robot names announcing 200 KB each had all 40 (8 MB) kept and handed to each
+ * later subscriber (mqtt_queues.test.ts "retained messages").
  */
 export const MAX_RETAINED_BYTES = 64
 const PRESENCE = /^robots\/[^/]+\/online$/
