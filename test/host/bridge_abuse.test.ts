@@ -10,6 +10,7 @@
 // The victim is a bare rosbridge client (no roslib in the timing) on the same address, 127.0.0.1.
 import { test } from "node:test"
 import { afterGc } from "../support/memory"
+import { callLoop, max } from "../support/victim"
 import assert from "node:assert/strict"
 import * as net from "node:net"
 import { spawn } from "node:child_process"
@@ -34,34 +35,6 @@ function victimLoop(client: Awaited<ReturnType<typeof rawRosClient>>, service: s
   return callLoop(() => client.call(service, args))
 }
 
-/** Makes one call after another (2 ms apart) until `stop()`; the latencies and when each ended. */
-function callLoop(once: () => Promise<{ result: boolean; values: unknown }>) {
-  const ms: number[] = []
-  const ends: number[] = []
-  const failures: string[] = []
-  let running = true
-  const done = (async () => {
-    while (running) {
-      const t = performance.now()
-      const r = await once()
-      ms.push(performance.now() - t)
-      ends.push(performance.now())
-      if (!r.result) failures.push(String(r.values))
-      await new Promise((res) => setTimeout(res, 2))
-    }
-  })()
-  return {
-    ms,
-    ends,
-    failures,
-    async stop() {
-      running = false
-      await done
-    },
-  }
-}
-
-const max = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), 0)
 
 // The machine running the tests is shared and loaded: the bounds are 10-50 x what an idle machine
 // shows, and still 10-100 x below what the attacks did before the fixes.
