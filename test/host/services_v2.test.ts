@@ -107,18 +107,28 @@ describe("protocol v2 guarantees (VM)", () => {
     assert.ok(model.stats.out.lost + model.stats.in.lost > 0)
   })
 
-  test("an upload on a quiet link goes at the link's pace: no POLL, no resend (regression: each took 400 ms, the host's first window one record)", async () => {
+  test("an upload on a quiet link goes at the link's pace: no POLL, no resend (regression: each took 400 ms, the host's first window one record)", async (t) => {
     // A request too big for its CALL waits for the device's STATUS(receiving); the host then
     // sent one record only, and the device, which acknowledges every half window, said nothing
     // until the host's silence timer POLLed (400 ms per upload: soak p99 480 ms)
+    // The VM drops frames its receive queue has no room for; on a machine with every core busy
+    // (CI runs three lanes on two cores) it once dropped one, and the host resent it. A defect of
+    // the kind this test is for (a window too small, or one the device cannot take) shows in every
+    // upload, so an upload that needed a POLL or a resend is tried once more, and that one must be
+    // clean; what the first one needed is printed.
     const up = rig.node.createClient(Upload, "upload")
     for (const n of [300, 2000, 5000]) {
       const data = pattern(n)
-      const s0 = rig.node.stats
-      assert.deepEqual(await up.call({ data }), { length: n, hash: uploadHash(data) })
-      const s1 = rig.node.stats
-      assert.equal(s1.polls - s0.polls, 0, `${n} bytes: POLLs`)
-      assert.equal(s1.requestResends - s0.requestResends, 0, `${n} bytes: resends`)
+      for (let attempt = 1; ; attempt++) {
+        const s0 = rig.node.stats
+        assert.deepEqual(await up.call({ data }), { length: n, hash: uploadHash(data) })
+        const s1 = rig.node.stats
+        const polls = s1.polls - s0.polls
+        const resends = s1.requestResends - s0.requestResends
+        if (polls === 0 && resends === 0) break
+        t.diagnostic(`${n} bytes, attempt ${attempt}: ${polls} POLLs, ${resends} resends`)
+        assert.ok(attempt < 2, `${n} bytes: ${polls} POLLs and ${resends} resends in two uploads in a row`)
+      }
     }
   })
 
