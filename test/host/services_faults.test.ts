@@ -9,7 +9,7 @@ import { Kind, RECORD_HEADER, RECORD_TAIL, WireStatus, encodeCall, encodeCallx, 
 import type { ServiceNode } from "../../packages/host/src/client/node"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import type { FrameFilter } from "../../packages/host/src/transport/hub"
-import { Echo, echo, pattern } from "../../harness/services"
+import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
 import { deviceRecords, hostRecords, testFirmware } from "./services_fixture"
 
 /** A filter that drops the n-th (1-based) frame matching `pick` in direction `dir`, for each n in `which`. */
@@ -85,6 +85,27 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     assert.equal(r.text, text)
     assert.equal(d.state.dropped, 1)
     assert.ok(n.stats.requestResends >= 1)
+  })
+
+  test("an upload survives a 1.3 s outage of the link: the host asks again before the device's stall time (2 s) runs out", async () => {
+    // Everything the host sends is lost for 1.3 s from the upload's third DATA record on. The
+    // device drops a request when half a window took longer than stallMs (2 s); the host's silence
+    // timer POLLed after 400 ms, then 800 ms later, then 1,600 ms later: a loss of two POLLs in a row
+    // (CI: the 16 KiB upload through the lossy link) or an outage this long outlived the request.
+    let datas = 0
+    let outageUntil = 0
+    let lost = 0
+    const n = await lossyNode((frame, dir) => {
+      if (dir !== "out") return true
+      if (hasHost(Kind.DATA)(frame) && ++datas === 3) outageUntil = performance.now() + 1300
+      if (performance.now() >= outageUntil) return true
+      lost++
+      return false
+    })
+    const data = pattern(8000)
+    const r = await n.createClient(Upload, "upload").call({ data }, { timeoutMs: 30000 })
+    assert.deepEqual(r, { length: data.length, hash: uploadHash(data) })
+    assert.ok(lost >= 3, `${lost} frames lost in the outage`)
   })
 
   test("a retransmitted CALL never runs the handler twice", async () => {

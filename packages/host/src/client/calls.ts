@@ -326,6 +326,8 @@ export class CallEngine {
           break
         case CallState.running:
         case CallState.queued:
+          // (the device has the whole request)
+          c.acked = c.request.length
           // a slow handler: poll less and less often (each answer costs the device a packet)
           c.pollDelay = Math.min(POLL_MAX_MS, Math.max(POLL_RUNNING_MS, prevDelay * 2))
           this.armSilence(c)
@@ -662,8 +664,10 @@ export class CallEngine {
     clearTimeout(c.silence)
     c.silence = setTimeout(() => {
       if (this.active.get(c.seq) !== c || c.session !== this.session) return
-      const d = c.pollDelay
-      c.pollDelay = Math.min(POLL_MAX_MS, d * 2)
+      // (while the device still receives the request, no backing off: it drops a request that made
+      // no progress for its stallMs, 2 s, and 400 + 800 + 1,600 ms of unanswered POLLs outlived it;
+      // services_faults "an upload survives a 1.3 s outage of the link")
+      if (c.resTotal >= 0 || c.acked >= c.request.length) c.pollDelay = Math.min(POLL_MAX_MS, c.pollDelay * 2)
       this.poll(c, c.got, false)
     }, c.pollDelay)
   }
