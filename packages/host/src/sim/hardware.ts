@@ -117,12 +117,27 @@ export class SimulatedHardware {
 
   /** Runs the battery model up to the clock's current time (the timer calls it every tickMs). */
   advance() {
-    this.tick()
+    this.tick(Infinity)
   }
 
-  private tick() {
+  /**
+   * The longest time (ms) the timer's steps were apart: more than tickMs when this process was busy
+   * elsewhere (a GC, a test's own work). The wheels do not jump over such a gap (see `tick`).
+   */
+  longestStepMs = 0
+
+  /**
+   * One step of the model. The wheels turn for at most `wheelCapS` of the time since the last
+   * step: when this process stalls (the hub and the parts run in it), the simulated world waits
+   * with it rather than jumping ahead at once, which the firmware would read as wheels that
+   * turned a stall's worth between two of its encoder reads (a `rotate 90` once reported 117
+   * degrees, 250 ms late at 108 degrees/s). A motor that really keeps turning while the firmware
+   * is late is still modelled: the VM is another process, and its stalls do not stop these steps.
+   */
+  private tick(wheelCapS = (2 * (this.opts.tickMs ?? 50)) / 1000) {
     const now = (this.opts.clock ?? Date.now)()
     const dt = (now - this.lastTick) / 1000
+    if (wheelCapS !== Infinity) this.longestStepMs = Math.max(this.longestStepMs, dt * 1000)
     this.lastTick = now
     const load = (Math.abs(this.motorSpeed(this.motorLeft)) + Math.abs(this.motorSpeed(this.motorRight))) / 2
     this.charge = Math.max(0, this.charge - dt * (this.idleDrain + this.drain * load))
@@ -130,7 +145,7 @@ export class SimulatedHardware {
     const speeds = [this.motorSpeed(this.motorLeft), this.motorSpeed(this.motorRight)]
     const encoders = [this.encoderLeft, this.encoderRight]
     for (let i = 0; i < 2; i++) {
-      this.turns[i]! += (speeds[i]! * WHEEL_RPM * dt) / 60
+      this.turns[i]! += (speeds[i]! * WHEEL_RPM * Math.min(dt, wheelCapS)) / 60
       encoders[i]!.reading.setValues([Math.round(this.turns[i]! * ENCODER_CLICKS)])
     }
   }
