@@ -12,7 +12,7 @@ import { afterGc } from "../support/memory"
 import { callLoop, max } from "../support/victim"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
-import { MAX_PACKET_BYTES, MAX_QUEUED_BYTES, MAX_SUBSCRIPTIONS, startBroker } from "../../packages/host/src/mqtt/broker"
+import { MAX_PACKET_BYTES, MAX_PENDING, MAX_PENDING_PER_ADDRESS, MAX_QUEUED_BYTES, MAX_SUBSCRIPTIONS, startBroker } from "../../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
@@ -216,7 +216,10 @@ test("mosquitto with the docs' configuration: a client announcing a 200 MB publi
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${m.pid}/status`, "utf8"))![1]) * 1024
     const before = rss()
     const r = await oversizePublish(m.port, connectPacket("bridge", "bridge", "pw-bridge"), "robots/r1/in/bridge", async () => {})
-    assert.ok(r.wrote <= 2, `${r.wrote} MiB written before mosquitto closed the connection`)
+    // (closed before the 20 MiB were written: without the line it stays open and oversizePublish
+    // rejects. How much was written first is up to the scheduler, the writer not waiting: the
+    // kernel's loopback buffers took 4 MiB before mosquitto ran once in a CI run, 1-2 when quiet)
+    assert.ok(r.wrote < 20, `${r.wrote} MiB written before mosquitto closed the connection`)
     assert.ok(rss() - before < 8 * 1048576, `mosquitto grew by ${rss() - before} bytes`)
   } finally {
     await m.close()
@@ -300,6 +303,147 @@ test("embedded broker: retained messages (issue 16): only a robot's presence is 
     assert.deepEqual([...got], [["robots/ok/online", 6]])
   } finally {
     for (const c of clients) await c.endAsync(true).catch(() => {})
+    await broker.close()
+  }
+})
+
+/**
+ * A process of its own that opens `n` TCP connections from 127.0.0.2 (or, with `addresses` > 1, from
+ * as many addresses 127.0.1.1, 127.0.1.2, ... in turn) to the broker at `port` (and,
+ * with `connect`, sends each a CONNECT of its own client id, anonymous), keeps them, and prints
+ * `{ open, closed, connacked }` once every connection is open or refused and 3 s more have passed:
+ * how many the broker still holds, how many it closed, how many it let in. (Its sockets cost the
+ * test's process, where the broker runs, nothing.)
+ */
+function connectionFlood(port: number, n: number, connect: boolean, addresses = 1) {
+  const script = `
+    const net = require("node:net")
+    const [port, n, connect, addresses] = process.argv.slice(1).map(Number)
+    const c = { open: 0, closed: 0, connacked: 0, failed: 0 }
+    let settled = 0
+    const settle = () => { if (++settled === n) setTimeout(() => process.stdout.write(JSON.stringify(c) + "\\n"), 3000) }
+    let i = 0
+    const one = () => {
+      const id = "f" + i++
+      const s = net.connect({ port, host: "127.0.0.1", localAddress: addresses > 1 ? "127.0.1." + (1 + (i % addresses)) : "127.0.0.2" })
+      let up = false
+      s.on("connect", () => {
+        up = true
+        c.open++
+        settle()
+        if (connect) {
+          const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from("MQTT"), Buffer.from([4, 2, 0, 60, 0, id.length]), Buffer.from(id)])
+          s.write(Buffer.concat([Buffer.from([0x10, body.length]), body]))
+        }
+      })
+      s.on("data", (d) => { if (d[0] === 0x20 && d[3] === 0) c.connacked++ })
+      s.on("error", () => {})
+      s.on("close", () => { if (up) { c.open--; c.closed++ } else { c.failed++; settle() } })
+    }
+    // (as fast as the loop allows: 200 a turn)
+    const burst = () => { for (let k = 0; k < 200 && i < n; k++) one(); if (i < n) setImmediate(burst) }
+    burst()
+    process.stdin.on("end", () => process.exit(0))
+    process.stdin.resume()
+  `
+  const child = spawn(process.execPath, ["-e", script, String(port), String(n), connect ? "1" : "0", String(addresses)], { stdio: ["pipe", "pipe", "inherit"], cwd: process.cwd() })
+  let out = ""
+  child.stdout!.on("data", (d) => (out += d))
+  const report = new Promise<{ open: number; closed: number; connacked: number; failed: number }>((resolve, reject) => {
+    child.stdout!.on("data", () => out.endsWith("\n") && resolve(JSON.parse(out)))
+    child.once("exit", (code) => reject(new Error(`the flooding process exited (${code}): ${out}`)))
+  })
+  return { report, stop: () => child.kill() }
+}
+
+/** Another host's calls to robot r1 through the broker while `attack` runs: its slowest, and its failures. */
+async function servedDuring<T>(host: import("../../packages/host/src/client/api").RobotNode, attack: () => Promise<T>) {
+  const add = host.createClient(AddTwoInts, "/add_two_ints")
+  assert.equal((await add.call({ a: 1n, b: 2n })).sum, 3n)
+  const v = callLoop(async () => {
+    const r = await add.call({ a: 2n, b: 3n })
+    return { result: r.sum === 5n, values: r.sum }
+  })
+  const t0 = performance.now()
+  try {
+    const result = await attack()
+    return { result, during: v.ms.filter((_, i) => v.ends[i]! >= t0), failures: v.failures }
+  } finally {
+    await v.stop()
+  }
+}
+
+test("embedded broker with users: connections that never send CONNECT (issue 16): 5,000 from one address; the broker keeps at most its bound of them, closes the rest at once, holds little, and other hosts are served during it", { timeout: 120000 }, async () => {
+  const lines: string[] = []
+  const users = [
+    { name: "r1", password: "pr1", role: "robot" as const },
+    { name: "alice", password: "pa", role: "host" as const },
+  ]
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, users, log: (l) => lines.push(l) })
+  const robot = await MemoryRobot.start({ url: broker.url, name: "r1", username: "r1", password: "pr1" }, (r) => r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b })))
+  const host = await connect({ transport: mqttTransport({ url: broker.url, robot: "r1", username: "alice", password: "pa" }) })
+  const held0 = heldAfterGc()
+  const flood = connectionFlood(broker.port, 5000, false)
+  try {
+    const { result: n, during, failures } = await servedDuring(host, () => flood.report)
+    const kept = heldAfterGc() - held0
+    assert.deepEqual(failures, [])
+    assert.ok(during.length >= 10, `the other host made ${during.length} calls during the flood`)
+    assert.ok(max(during) < 400, `the other host's slowest call took ${max(during).toFixed(1)} ms (${JSON.stringify(n)})`)
+    // (before the bound: all 5,000 held, 37 MiB, each until aedes' connect timeout of 30 s)
+    // (counted at the broker: a connection the kernel's accept queue had no room for may still
+    // look open to the flooder)
+    assert.equal(broker.connectionCount(), MAX_PENDING_PER_ADDRESS + 2, `the broker holds ${broker.connectionCount()} connections: the robot's, the host's and the flood's (${JSON.stringify(n)})`)
+    assert.equal(n.open + n.closed + n.failed, 5000, JSON.stringify(n))
+    assert.ok(n.closed >= 3000, `the broker closed ${n.closed} of the flood's connections (${JSON.stringify(n)})`)
+    assert.ok(kept < 8 * 1048576, `the broker holds ${(kept / 1048576).toFixed(1)} MiB for them (${JSON.stringify(n)})`)
+    assert.equal(lines.filter((l) => l.startsWith(`refused connections from 127.0.0.2: ${MAX_PENDING_PER_ADDRESS} have not sent CONNECT`)).length, 1, lines.slice(-5).join(" | "))
+  } finally {
+    flood.stop()
+    await host.close()
+    await robot.close()
+    await broker.close()
+  }
+})
+
+test("embedded broker with users: connections that never send CONNECT from many addresses (issue 16): 3,000 from 100 addresses; the broker keeps at most MAX_PENDING of them in all", { timeout: 120000 }, async () => {
+  const lines: string[] = []
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, users: [{ name: "alice", password: "pa", role: "host" }], log: (l) => lines.push(l) })
+  const flood = connectionFlood(broker.port, 3000, false, 100)
+  try {
+    const n = await flood.report
+    assert.equal(broker.connectionCount(), MAX_PENDING, `the broker holds ${broker.connectionCount()} connections (${JSON.stringify(n)})`)
+    assert.equal(n.open + n.closed + n.failed, 3000, JSON.stringify(n))
+    assert.equal(lines.filter((l) => l.startsWith(`refused connections: ${MAX_PENDING} have not sent CONNECT`)).length, 1, lines.slice(-5).join(" | "))
+    // once the flood's connections are gone, a client is let in again
+    flood.stop()
+    await until(() => broker.connectionCount() === 0, "the flood's connections closed", 10000)
+    const c = await rawClient(broker.url, { username: "alice", password: "pa", clientId: "alice" })
+    await c.endAsync(true)
+  } finally {
+    flood.stop()
+    await broker.close()
+  }
+})
+
+test("embedded broker: a connection storm from many addresses (issue 16): 1,000 clients from 100 addresses connect at once (a fleet coming back); each is let in, and other hosts are served during it", { timeout: 120000 }, async () => {
+  const broker = await embeddedBroker()
+  const robot = await MemoryRobot.start({ url: broker.url, name: "r1" }, (r) => r.addService(AddTwoInts, "/add_two_ints", (q) => ({ sum: q.a + q.b })))
+  const host = await connect({ transport: mqttTransport({ url: broker.url, robot: "r1" }) })
+  const flood = connectionFlood(broker.port, 1000, true, 100)
+  try {
+    const { result: n, during, failures } = await servedDuring(host, () => flood.report)
+    assert.deepEqual(failures, [])
+    assert.ok(during.length >= 10, `the other host made ${during.length} calls during the storm`)
+    // (25-54 ms on a quiet machine; a plain Node server that only accepts shows 30-80 ms pauses of
+    // its own under 8,000 connections at once)
+    assert.ok(max(during) < 400, `the other host's slowest call took ${max(during).toFixed(1)} ms (${JSON.stringify(n)})`)
+    // the bounds on connections not yet let in (MAX_PENDING_PER_ADDRESS, MAX_PENDING) refuse none of them
+    assert.deepEqual(n, { open: 1000, closed: 0, connacked: 1000, failed: 0 })
+  } finally {
+    flood.stop()
+    await host.close()
+    await robot.close()
     await broker.close()
   }
 })

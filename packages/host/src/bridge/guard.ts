@@ -9,12 +9,9 @@
 import { timingSafeEqual } from "node:crypto"
 import type * as http from "node:http"
 import type { Duplex } from "node:stream"
+import { AddressCount, foldAddress } from "../net/addresses"
 
-/** True for addresses that only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase()
-  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || h === "::ffff:127.0.0.1"
-}
+export { isLoopback } from "../net/addresses"
 
 /**
  * TCP connections (HTTP, rosbridge and Foxglove WebSockets) one client address may hold open at
@@ -52,9 +49,7 @@ export class Guard {
   /** per address: calls in flight, and by connection */
   private readonly inFlight = new Map<string, { total: number; conns: Map<object, number> }>()
   /** per address: connections open */
-  private readonly open = new Map<string, number>()
-  /** addresses past the connection bound since they were last under it (logged once) */
-  private readonly over = new Set<string>()
+  private readonly open: AddressCount
   private readonly log: (line: string) => void
 
   constructor(options: GuardOptions) {
@@ -63,6 +58,7 @@ export class Guard {
     this.maxInFlight = options.maxInFlight
     this.maxConnections = options.maxConnections ?? MAX_CONNECTIONS_PER_ADDRESS
     this.log = options.log ?? (() => {})
+    this.open = new AddressCount(this.maxConnections, (a) => this.log(`refused connections from ${a}: over ${this.maxConnections} at once`))
   }
 
   /**
@@ -71,26 +67,16 @@ export class Guard {
    * refused: the server must not serve it.
    */
   admit(socket: Duplex & { remoteAddress?: string }): boolean {
-    const a = foldAddress(socket.remoteAddress)
-    const n = this.open.get(a) ?? 0
-    if (n >= this.maxConnections) {
-      if (!this.over.has(a)) {
-        this.over.add(a)
-        this.log(`refused connections from ${a}: over ${this.maxConnections} at once`)
-      }
+    const release = this.open.take(socket.remoteAddress)
+    if (!release) {
+      const a = foldAddress(socket.remoteAddress)
       const body = JSON.stringify({ code: "resource_exhausted", message: `too many connections from ${a} (limit ${this.maxConnections}); close some first` })
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       // (what the client sends meanwhile is not read: the socket goes once the answer is out)
       socket.once("finish", () => socket.destroy())
       return false
     }
-    this.open.set(a, n + 1)
-    socket.once("close", () => {
-      const left = (this.open.get(a) ?? 1) - 1
-      if (left > 0) this.open.set(a, left)
-      else this.open.delete(a)
-      if (left < this.maxConnections) this.over.delete(a)
-    })
+    socket.once("close", release)
     return true
   }
 
@@ -184,8 +170,4 @@ export class Guard {
 /** The client's address, as the limits count it (IPv4-mapped IPv6 folded to IPv4). */
 export function clientAddress(req: http.IncomingMessage): string {
   return foldAddress(req.socket.remoteAddress)
-}
-
-function foldAddress(a = "unknown"): string {
-  return a.startsWith("::ffff:") ? a.slice(7) : a
 }

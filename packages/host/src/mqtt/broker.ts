@@ -17,7 +17,7 @@
 import * as net from "node:net"
 import { timingSafeEqual } from "node:crypto"
 import type { Aedes, AedesOptions, AuthenticateError, Client } from "aedes" with { "resolution-mode": "import" }
-import { isLoopback } from "../bridge/guard"
+import { AddressCount, isLoopback } from "../net/addresses"
 import { HOST_ID } from "../client/mqttlink"
 import { ROBOT_NAME } from "../client/names"
 
@@ -67,6 +67,8 @@ export interface EmbeddedBroker {
   readonly port: number
   /** Clients connected now. */
   clientCount(): number
+  /** TCP connections open now, let in or not yet (a client's CONNECT not sent or being checked). */
+  connectionCount(): number
   /** Fires on every refused publish or subscription. */
   onDenied(listener: (d: Denial) => void): () => void
   /** Bytes the broker holds for client `clientId` (written to its socket, not yet taken by it); 0 if unknown. */
@@ -277,6 +279,18 @@ function takeTurns(socket: net.Socket, within: (b: Buffer) => boolean) {
 }
 
 /**
+ * Connections one address may have open that have not been let in yet (no CONNECT, or one still
+ * being checked); one more is closed at once. Each costs the broker about 7.5 KB until aedes' connect
+ * timeout (30 s): 5,000 that never sent CONNECT held 37 MiB (mqtt_queues "connections that never
+ * send CONNECT"). Clients let in are not counted: with users each user has one connection (a second
+ * replaces the first), and anonymous clients are this machine's own (loopback only). A real client
+ * refused here tries again (the firmware and the mqtt package back off); robots that share an
+ * address behind NAT share this bound while they connect, not once connected.
+ */
+export const MAX_PENDING_PER_ADDRESS = 128
+/** The same over all addresses (a flood from many addresses). */
+export const MAX_PENDING = 1024
+/**
  * QoS 0 deliveries to `client` never wait for its socket: past `max` bytes held for it they are
  * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue.
  */
@@ -415,7 +429,10 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   aedes.on("clientError", (client, e) => log(`client ${client.id}: ${e.message}`))
   const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES
   const clients = new Map<string, Client>()
+  /** per socket not yet let in: what gives its place among the pending back */
+  const pendingOf = new WeakMap<net.Socket, () => void>()
   aedes.on("client", (client) => {
+    pendingOf.get(client.conn as net.Socket)?.()
     // (a clean session starts with no subscriptions)
     if (client.clean) forget(client.id)
     clients.set(client.id, client)
@@ -438,9 +455,27 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   }
 
   const sockets = new Set<net.Socket>()
+  const pending = new AddressCount(MAX_PENDING_PER_ADDRESS, (a) => log(`refused connections from ${a}: ${MAX_PENDING_PER_ADDRESS} have not sent CONNECT or are being let in (at most ${MAX_PENDING_PER_ADDRESS} per address)`))
+  let pendingFull = false
   const server = net.createServer((socket) => {
+    if (pending.total >= MAX_PENDING) {
+      if (!pendingFull) log(`refused connections: ${MAX_PENDING} have not sent CONNECT or are being let in`)
+      pendingFull = true
+      socket.destroy()
+      return
+    }
+    pendingFull = false
+    const release = pending.take(socket.remoteAddress)
+    if (!release) {
+      socket.destroy()
+      return
+    }
+    pendingOf.set(socket, release)
     sockets.add(socket)
-    socket.on("close", () => sockets.delete(socket))
+    socket.on("close", () => {
+      sockets.delete(socket)
+      release()
+    })
     socket.setNoDelay(true)
     coalesceWrites(socket)
     let client: Client | undefined
@@ -476,6 +511,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     host,
     port,
     clientCount: () => aedes.connectedClients,
+    connectionCount: () => sockets.size,
     queuedBytes: (id) => (clients.get(id)?.conn as net.Socket | undefined)?.writableLength ?? 0,
     onDenied(listener) {
       denied.add(listener)
