@@ -13,7 +13,7 @@ import { afterGc } from "../support/memory"
 import { callLoop, max } from "../support/victim"
 import assert from "node:assert/strict"
 import * as net from "node:net"
-import { spawn } from "node:child_process"
+import { runScript } from "../support/child"
 import { actionTypes, AddTwoInts, Fibonacci, serviceTypes, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { actionWire } from "../../packages/host/src/runtime/action"
 import { GoalStatus } from "../../packages/host/src/client/action"
@@ -649,17 +649,10 @@ function subscriptionFlood(wsUrl: string, topic: string, subs: number, topics: n
     })
     setInterval(() => process.stdout.write(JSON.stringify({ ...n, foxRefusals: n.foxRefusals.length, foxRefusal: n.foxRefusals[0] }) + "\\n"), 200)
   `
-  const child = spawn(process.execPath, ["-e", script, wsUrl, topic, String(subs), String(topics)], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
-  let out = ""
-  const sent = new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (d) => {
-      out += d
-      if (out.includes("sent\n")) resolve()
-    })
-    child.once("exit", (code) => reject(new Error(`the flooding client exited (${code}) before it sent its subscriptions`)))
-  })
+  const child = runScript(script, [wsUrl, topic, String(subs), String(topics)])
+  const sent = child.line("it sent its subscriptions", (l) => l === "sent").then(() => {})
   const counts = () => {
-    const last = out.split("\n").filter((l) => l.startsWith("{")).pop()
+    const last = child.lines().filter((l) => l.startsWith("{")).pop()
     return (last ? JSON.parse(last) : {}) as { got: number; foxRefusals: number; foxRefusal?: string; rosRefused: number; rosRefusal: string; rosFirstRefusal?: string }
   }
   return { sent, counts, kill: () => child.kill() }
@@ -727,17 +720,12 @@ test("connections without end (issue 16): one process opens 3,000 Foxglove WebSo
       w.on("error", () => { n.other++; done() })
     }
   `
-  const child = spawn(process.execPath, ["-e", script, f.bridge.wsUrl, "3000"], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  const child = runScript(script, [f.bridge.wsUrl, "3000"])
   try {
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
     const t0 = performance.now()
-    let out = ""
-    child.stdout!.on("data", (d) => (out += d))
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on("data", () => out.endsWith("\n") && resolve())
-      child.once("exit", (code) => reject(new Error(`the flooding client exited (${code}): ${out}`)))
-    })
+    const out = await child.line("every connection was opened or refused")
     const held = f.bridge.clientCount()
     await v.stop()
     const n = JSON.parse(out) as { open: number; refused: number; other: number; why: string }
@@ -778,16 +766,12 @@ test("a burst of messages (issue 16): one client sends 50,000 rosbridge calls of
       if (m.op === "status") { n.fox++; done() }
     })
   `
-  const child = spawn(process.execPath, ["-e", script, f.bridge.wsUrl, "50000", "20000"], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  const child = runScript(script, [f.bridge.wsUrl, "50000", "20000"])
   try {
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
     const t0 = performance.now()
-    let out = ""
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on("data", (d) => (out += d) && out.endsWith("\n") && resolve())
-      child.once("exit", (code) => reject(new Error(`the flooding client exited (${code}): ${out}`)))
-    })
+    const out = await child.line("every call and message was answered")
     const attackMs = performance.now() - t0
     await v.stop()
     assert.deepEqual(JSON.parse(out), { ros: 50000, fox: 20000 })

@@ -10,7 +10,7 @@ import type { MqttClient } from "mqtt"
 import { test } from "node:test"
 import { afterGc } from "../support/memory"
 import { callLoop, max } from "../support/victim"
-import { spawn } from "node:child_process"
+import { runScript } from "../support/child"
 import * as net from "node:net"
 import { MAX_PACKET_BYTES, MAX_PENDING, MAX_PENDING_PER_ADDRESS, MAX_QUEUED_BYTES, MAX_SUBSCRIPTIONS, startBroker } from "../../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
@@ -104,9 +104,7 @@ test("embedded broker: a burst of publishes (issue 16): one client sends 200,000
       c.publish("robots/nobody/in/flooder", p, { qos: 1 }, () => process.stdout.write("done\\n"))
     })
   `
-  const child = spawn(process.execPath, ["-e", script, broker.url, String(N)], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
-  let out = ""
-  child.stdout!.on("data", (d) => (out += d))
+  const child = runScript(script, [broker.url, String(N)])
   try {
     const add = host.createClient(AddTwoInts, "/add_two_ints")
     assert.equal((await add.call({ a: 1n, b: 2n })).sum, 3n)
@@ -114,9 +112,9 @@ test("embedded broker: a burst of publishes (issue 16): one client sends 200,000
       const r = await add.call({ a: 2n, b: 3n })
       return { result: r.sum === 5n, values: r.sum }
     })
-    await until(() => out.includes("start"), "the flooder connected", 10000)
+    await child.line("it connected", (l) => l === "start")
     const t0 = performance.now()
-    await until(() => out.includes("done"), "the broker acknowledged the burst's last publish", 60000)
+    await child.line("the broker acknowledged the burst's last publish", (l) => l === "done")
     const burstMs = performance.now() - t0
     await v.stop()
     assert.deepEqual(v.failures, [])
@@ -287,10 +285,7 @@ test("embedded broker: retained messages (issue 16): only a robot's presence is 
         }
       })().then(() => process.exit(0))
     `
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, ["-e", script, broker.url], { stdio: ["ignore", "ignore", "inherit"], cwd: process.cwd() })
-      child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`the robots' process exited ${code}`))))
-    })
+    assert.equal(await runScript(script, [broker.url]).exited, 0, "the robots' process")
     // a later subscriber gets the one presence as it was sent, nothing of the 40 (before the bound:
     // all 40, 8 MB kept for every subscriber)
     const h = await rawClient(broker.url, { clientId: "watcher" })
@@ -343,16 +338,9 @@ function connectionFlood(port: number, n: number, connect: boolean, addresses = 
     // (as fast as the loop allows: 200 a turn)
     const burst = () => { for (let k = 0; k < 200 && i < n; k++) one(); if (i < n) setImmediate(burst) }
     burst()
-    process.stdin.on("end", () => process.exit(0))
-    process.stdin.resume()
   `
-  const child = spawn(process.execPath, ["-e", script, String(port), String(n), connect ? "1" : "0", String(addresses)], { stdio: ["pipe", "pipe", "inherit"], cwd: process.cwd() })
-  let out = ""
-  child.stdout!.on("data", (d) => (out += d))
-  const report = new Promise<{ open: number; closed: number; connacked: number; failed: number }>((resolve, reject) => {
-    child.stdout!.on("data", () => out.endsWith("\n") && resolve(JSON.parse(out)))
-    child.once("exit", (code) => reject(new Error(`the flooding process exited (${code}): ${out}`)))
-  })
+  const child = runScript(script, [String(port), String(n), connect ? "1" : "0", String(addresses)])
+  const report = child.line("its report").then((l) => JSON.parse(l) as { open: number; closed: number; connacked: number; failed: number })
   return { report, stop: () => child.kill() }
 }
 
