@@ -5,6 +5,7 @@
 import WebSocket from "ws"
 import { ErrorCodes, ServiceError, type ErrorCode } from "../client/errors"
 import { parseJson, stringifyJson } from "../calls/json"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 
 export interface RosbridgeCallOptions {
   /** Give up after this many ms (`deadline_exceeded`); also sent to the bridge as `timeout` (s). */
@@ -96,7 +97,7 @@ export class RosbridgeClient {
   /** One call_service; resolves with `values`, rejects with ServiceError. */
   call(service: string, args: unknown, options: RosbridgeCallOptions = {}): Promise<any> {
     const id = `robot-cli:${this.nextId++}`
-    const timeoutMs = options.timeoutMs ?? 10000
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.pending.delete(id)
