@@ -64,8 +64,9 @@ test("the fleet console: help, and clear answers to mistakes (fake fleet, every 
 
 test("robot sim: broker options that do not apply are refused before anything starts", async () => {
   for (const [args, re] of [
-    [["sim", "--broker-users", "users.json"], /^robot: --broker-host\/--broker-port\/--broker-users configure the embedded broker of --robots <n>: add --robots, or leave them out\n$/],
-    [["sim", "--robots", "2", "--mqtt", "mqtt://127.0.0.1:1883", "--broker-users", "users.json"], /^robot: --broker-host\/--broker-port\/--broker-users configure the embedded broker: leave out --mqtt <url>\n$/],
+    [["sim", "--broker-users", "users.json"], /^robot: --broker-host\/--broker-port\/--broker-users\/--broker-host-rate configure the embedded broker of --robots <n>: add --robots, or leave them out\n$/],
+    [["sim", "--broker-host-rate", "65536"], /^robot: --broker-host\/--broker-port\/--broker-users\/--broker-host-rate configure the embedded broker of --robots <n>: add --robots, or leave them out\n$/],
+    [["sim", "--robots", "2", "--mqtt", "mqtt://127.0.0.1:1883", "--broker-users", "users.json"], /^robot: --broker-host\/--broker-port\/--broker-users\/--broker-host-rate configure the embedded broker: leave out --mqtt <url>\n$/],
   ] as [string[], RegExp][]) {
     const r = await runRobot(args, { timeoutMs: 60_000 })
     assert.equal(r.code, 1, args.join(" "))

@@ -200,5 +200,8 @@ test("`robot bridge --mqtt --memory --robots 3`: an embedded broker, robots on i
   }
   const bad = await robot(["bridge", "--broker-port", "1884", "--memory", "--port", "0"])
   assert.equal(bad.code, 1)
-  assert.match(bad.stderr, /--broker-host\/--broker-port\/--broker-users configure the embedded broker: use them with --mqtt and no URL/)
+  assert.match(bad.stderr, /--broker-host\/--broker-port\/--broker-users\/--broker-host-rate configure the embedded broker: use them with --mqtt and no URL/)
+  const slow = await robot(["bridge", "--mqtt", "--memory", "--broker-host-rate", "100", "--port", "0"])
+  assert.equal(slow.code, 1)
+  assert.match(slow.stderr, /--broker-host-rate must be an integer 1024-1073741824, got 100/)
 })

@@ -37,6 +37,7 @@ import { startBroker as startEmbeddedBroker, type EmbeddedBroker } from "../../p
 import { jd } from "../../packages/host/src/transport/jacdac"
 import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
 import { testFirmware } from "./services_fixture"
+import { runScript } from "../support/child"
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Aedes } = require("aedes")
@@ -926,6 +927,47 @@ describe("the robot's MQTT link under heavy traffic (a third VM, the embedded br
     assert.deepEqual(v.failures, [])
     assert.ok(pongs > 0, "some pongs came back")
     noRestart("after the bursts")
+  })
+
+  test("a host that sends as fast as the broker takes it (frames packed with LISTs, 10 s): another host's calls are answered during it, no restart", async () => {
+    // Before each host's rate to a robot was bounded at the broker (HOST_RATE_BYTES_PER_S): the
+    // broker queued 1 MiB for the robot and the kernel megabytes more, the VM worked through them
+    // for seconds, and 7 of another host's 10 calls timed out after 3 s.
+    const frame = Buffer.from(packRecords(Array.from({ length: 200 }, () => encodeList()), 2000)[0]!)
+    const script = `
+      const mqtt = require("mqtt")
+      const [url, topic, hex] = process.argv.slice(1)
+      const c = mqtt.connect(url, { clientId: "flooder", reconnectPeriod: 0 })
+      const p = Buffer.from(hex, "hex")
+      let sent = 0
+      c.on("connect", () => {
+        process.stdout.write("start\\n")
+        const go = () => {
+          while (c.stream.writableLength < 256 * 1024) { c.publish(topic, p); sent++ }
+          c.stream.once("drain", go)
+        }
+        go()
+        setInterval(() => process.stdout.write("sent " + sent + "\\n"), 500)
+      })
+    `
+    const v = await victim(20, 3000)
+    const flooder = runScript(script, [broker.url, `robots/${name}/in/flooder`, frame.toString("hex")])
+    try {
+      await flooder.line("it connected", (l) => l === "start")
+      const t0 = performance.now()
+      const before = v.times.length
+      await new Promise((r) => setTimeout(r, 10000))
+      const sent = Number(flooder.lines().filter((l) => l.startsWith("sent ")).pop()?.slice(5) ?? 0)
+      const during = v.times.slice(before)
+      console.log(`# flood: ${sent} messages of ${frame.length} bytes sent in ${((performance.now() - t0) / 1000).toFixed(1)} s; the other host: ${during.length} calls, p50 ${pct(during, 50).toFixed(1)} ms, max ${Math.max(...during).toFixed(1)} ms`)
+      assert.ok(sent > 20000, `the flooder sent only ${sent} messages: no flood`)
+      assert.deepEqual(v.failures, [])
+      assert.ok(during.length >= 100, `the other host made ${during.length} calls in 10 s`)
+    } finally {
+      flooder.kill()
+      await v.stop()
+    }
+    noRestart("after the flood")
   })
 
   for (const hosts of [4, 8]) {

@@ -7,6 +7,7 @@ import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
 import { startBridge, type Bridge } from "../bridge/server"
 import { MAX_CONNECTIONS_PER_ADDRESS } from "../bridge/guard"
+import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
 import { transportFromOptions, wantsDirectLink } from "./link"
 
 export interface BridgeCommandOptions {
@@ -39,6 +40,8 @@ export interface BridgeCommandOptions {
   brokerPort?: string
   /** --broker-users <file>: JSON [{name, password, role: "robot" | "host"}] for the embedded broker */
   brokerUsers?: string
+  /** --broker-host-rate <bytes/s>: what one host may send one robot through the embedded broker */
+  brokerHostRate?: string
 }
 
 /** What the bridge serves: one robot, or a fleet of robots (packages/host/src/client/fleet.ts). */
@@ -50,8 +53,8 @@ interface Robot {
 
 async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
   if (o.robots !== undefined && !o.memory) throw new Error("--robots <n> goes with --memory (a fleet of in-memory demo robots)")
-  if ((o.brokerHost ?? o.brokerPort ?? o.brokerUsers) !== undefined && o.mqtt !== true)
-    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: use them with --mqtt and no URL")
+  if ((o.brokerHost ?? o.brokerPort ?? o.brokerUsers ?? o.brokerHostRate) !== undefined && o.mqtt !== true)
+    throw new Error("--broker-host/--broker-port/--broker-users/--broker-host-rate configure the embedded broker: use them with --mqtt and no URL")
   if (o.mqtt !== undefined) return await openMqtt(o)
   if (o.memory) return openMemory(o)
   if (wantsDirectLink(o)) return await openDirect(o)
@@ -89,7 +92,7 @@ function brokerUsers(file: string | undefined): import("../mqtt/broker").BrokerU
  * The embedded broker (docs/mqtt.md) for --mqtt without a URL and for `robot sim --robots N`:
  * loopback unless --broker-users gives credentials. Returns it with the bridge's own credentials.
  */
-export async function startCliBroker(o: { brokerHost?: string; brokerPort?: string; brokerUsers?: string }) {
+export async function startCliBroker(o: { brokerHost?: string; brokerPort?: string; brokerUsers?: string; brokerHostRate?: string }) {
   const { startBroker } = (require("../mqtt/broker") as typeof import("../mqtt/broker"))
   const users = brokerUsers(o.brokerUsers)
   const host = users?.find((u) => u.role === "host")
@@ -97,6 +100,7 @@ export async function startCliBroker(o: { brokerHost?: string; brokerPort?: stri
   const broker = await startBroker({
     host: o.brokerHost ?? "127.0.0.1",
     port: intOption("--broker-port", o.brokerPort, 1883, 0, 65535),
+    hostRateBytesPerS: intOption("--broker-host-rate", o.brokerHostRate, HOST_RATE_BYTES_PER_S, 1024, 1 << 30),
     users,
     log: (line) => console.error(`[broker] ${line}`),
   })
@@ -370,6 +374,7 @@ export function registerBridge(program: Command): void {
     .option("--broker-host <address>", "with --mqtt and no URL: where the embedded broker listens (default 127.0.0.1; others need --broker-users)")
     .option("--broker-port <port>", "with --mqtt and no URL: the embedded broker's port (default 1883)")
     .option("--broker-users <file>", "with --mqtt and no URL: JSON [{name, password, role: robot|host}]: per-robot credentials and topic rules")
+    .option("--broker-host-rate <bytes/s>", `with --mqtt and no URL: what one host may send one robot per second; more is dropped (default ${HOST_RATE_BYTES_PER_S}; lower for slow robots)`)
   addListenOptions(cmd)
   cmd
     .option("--allow-origin <origin...>", "browser origins allowed besides the dashboard's own (* for any)")

@@ -12,6 +12,7 @@ import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
 import { addListenOptions, listenSettings, serveBridge, type CliBridge } from "./bridge"
 import { ensurePortFree, lockAdvice, lockWaitMs, probeSimulatorLock, startupProgress } from "./startup"
 import { PortLockBusyError } from "../sim/vm"
+import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
 
 export interface SimCommandOptions {
   devtools?: string | boolean
@@ -35,6 +36,8 @@ export interface SimCommandOptions {
   brokerPort?: string
   /** --broker-users <file>: with --robots, the embedded broker's users (robots log in as their names) */
   brokerUsers?: string
+  /** --broker-host-rate <bytes/s>: with --robots, what one host may send one robot */
+  brokerHostRate?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -73,8 +76,8 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
 /** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). Rejects, with nothing left running, when it cannot start. */
 export async function runSim(opts: SimCommandOptions): Promise<void> {
   if (opts.robots !== undefined) return await runSimFleet(opts)
-  if ((opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
-    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker of --robots <n>: add --robots, or leave them out")
+  if ((opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers ?? opts.brokerHostRate) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users/--broker-host-rate configure the embedded broker of --robots <n>: add --robots, or leave them out")
   }
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
@@ -156,8 +159,8 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--robots takes a whole number 1-16 (each robot is a VM), got ${opts.robots}`)
   if (opts.devtools) throw new Error("--robots runs its own VMs: it does not go with --devtools")
   if (opts.name !== undefined) throw new Error("--robots names the robots robot1..robotN: drop --name")
-  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers) !== undefined) {
-    throw new Error("--broker-host/--broker-port/--broker-users configure the embedded broker: leave out --mqtt <url>")
+  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers ?? opts.brokerHostRate) !== undefined) {
+    throw new Error("--broker-host/--broker-port/--broker-users/--broker-host-rate configure the embedded broker: leave out --mqtt <url>")
   }
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
@@ -183,7 +186,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
     let host: { username?: string; password?: string } = {}
     let credentials: ((name: string) => { user: string; pass: string }) | undefined
     if (url === undefined) {
-      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort, brokerUsers: opts.brokerUsers })
+      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort, brokerUsers: opts.brokerUsers, brokerHostRate: opts.brokerHostRate })
       broker = b.broker
       closers.push(() => broker?.close() ?? Promise.resolve())
       url = b.broker.url
@@ -204,7 +207,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
         await broker?.close()
         broker = undefined
         if (stopOnly) return
-        const again = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: String(port), brokerUsers: opts.brokerUsers })
+        const again = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: String(port), brokerUsers: opts.brokerUsers, brokerHostRate: opts.brokerHostRate })
         broker = again.broker
       }
     }
@@ -373,6 +376,7 @@ export function registerSim(program: Command): void {
     .option("--broker-host <address>", "with --robots: where the embedded broker listens (default 127.0.0.1)")
     .option("--broker-port <port>", "with --robots: the embedded broker's port (default 1883)")
     .option("--broker-users <file>", "with --robots: the embedded broker's users, JSON [{name, password, role: robot|host}]; each robot logs in as the user of its name (robot1..), the bridge as the host user (docs/mqtt.md)")
+    .option("--broker-host-rate <bytes/s>", `with --robots: what one host may send one robot per second through the embedded broker; more is dropped (default ${HOST_RATE_BYTES_PER_S})`)
   addListenOptions(cmd, "bridge: ")
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)

@@ -39,6 +39,8 @@ export interface StartBrokerOptions {
   log?: (line: string) => void
   /** Bytes held for one client that does not read before messages to it are dropped (default MAX_QUEUED_BYTES). */
   maxQueuedBytes?: number
+  /** Bytes per second one host may send one robot (default HOST_RATE_BYTES_PER_S). */
+  hostRateBytesPerS?: number
 }
 
 /**
@@ -49,6 +51,29 @@ export interface StartBrokerOptions {
  * drainTimeout, 60 s): one host that stops reading would stall the robot's answers to every host.
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024
+/**
+ * What one host may have waiting in a robot's queue at the broker (bytes of its messages on
+ * `robots/<name>/in/<host>` and `echo/<host>` not yet handed to the robot's socket); past it that
+ * host's messages to that robot are dropped, one log line per run of drops. A host keeps far less
+ * than this in flight (its calls' windows), so only a flooding host is cut back, and the robot's
+ * queue always has room for the others: before, a host flooding a robot that read slowly filled the
+ * queue to MAX_QUEUED_BYTES and the broker dropped every host's messages alike (mqtt_queues "a host
+ * flooding a robot that reads slowly").
+ */
+export const HOST_SHARE_BYTES = 64 * 1024
+/**
+ * What one host may send one robot per second by default (bytes, in bursts of up to
+ * HOST_SHARE_BYTES; `hostRateBytesPerS`, `--broker-host-rate`). Past it, that host's messages to
+ * that robot are dropped (the protocol recovers what a well-behaved host loses). The queue bound
+ * above is not enough where the robot's connection buffers much: on loopback the kernel took
+ * megabytes of a flood the VM could not handle as fast, and another host's frames waited behind
+ * them for seconds. A host flooding the VM robot at 512 KiB/s of frames packed with LISTs still
+ * failed others' calls; at 128 KiB/s they were answered (mqtt_device "a host that sends as fast as
+ * the broker takes it"). A robot slower than the VM needs a lower figure. A host's calls rarely
+ * come near it: a 16 KiB upload is one burst.
+ */
+export const HOST_RATE_BYTES_PER_S = 128 * 1024
+const TO_ROBOT = /^robots\/[^/]+\/(?:in|echo)\/([^/]+)$/
 
 /** A refused publish or subscription. */
 export interface Denial {
@@ -294,11 +319,14 @@ export const MAX_PENDING = 1024
  * QoS 0 deliveries to `client` never wait for its socket: past `max` bytes held for it they are
  * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue.
  */
-function boundQueue(client: Client, max: number, log: (line: string) => void) {
-  type Deliver = (packet: unknown, cb: () => void) => void
+function boundQueue(client: Client, max: number, rate: number, log: (line: string) => void) {
+  type Packet = { topic: string; payload: Buffer }
+  type Deliver = (packet: Packet, cb: () => void) => void
   const c = client as unknown as { deliver0: Deliver; conn: net.Socket }
   const deliver = c.deliver0
   let dropped = 0
+  /** per host sending to this client (a robot): bytes waiting, and messages dropped in this run */
+  const hosts = new Map<string, { held: number; dropped: number; tokens: number; at: number; loggedAt: number }>()
   c.deliver0 = (packet, cb) => {
     if (c.conn.writableLength > max) {
       if (dropped++ === 0) log(`client ${client.id} does not read: ${c.conn.writableLength} bytes held, dropping messages to it`)
@@ -307,8 +335,43 @@ function boundQueue(client: Client, max: number, log: (line: string) => void) {
     }
     if (dropped) log(`client ${client.id} reads again (${dropped} messages dropped)`)
     dropped = 0
-    // (done at once, not when its socket drains: a slow client must not hold up the others)
-    deliver(packet, () => {})
+    // (the last level of a robot's input topics is the sending host's identity: the rules see to it)
+    const from = TO_ROBOT.exec(packet.topic)?.[1]
+    if (from === undefined) {
+      // (done at once, not when its socket drains: a slow client must not hold up the others)
+      deliver(packet, () => {})
+      setImmediate(cb)
+      return
+    }
+    let h = hosts.get(from)
+    const now = performance.now()
+    if (!h) hosts.set(from, (h = { held: 0, dropped: 0, tokens: HOST_SHARE_BYTES, at: now, loggedAt: -Infinity }))
+    const size = packet.topic.length + packet.payload.length
+    h.tokens = Math.min(HOST_SHARE_BYTES, h.tokens + ((now - h.at) * rate) / 1000)
+    h.at = now
+    if (h.held >= HOST_SHARE_BYTES || h.tokens < size) {
+      // (one line when a run of drops starts, at most every 10 s: a flood goes over and under)
+      if (h.dropped++ === 0 && now - h.loggedAt > 10000) {
+        h.loggedAt = now
+        log(
+          h.held >= HOST_SHARE_BYTES
+            ? `host ${from} holds ${h.held} bytes of robot ${client.id}'s queue (at most ${HOST_SHARE_BYTES}): dropping its messages to it`
+            : `host ${from} sends robot ${client.id} more than ${rate} bytes/s: dropping its messages to it`,
+        )
+      }
+      setImmediate(cb)
+      return
+    }
+    h.dropped = 0
+    h.tokens -= size
+    h.held += size
+    const entry = h
+    // (aedes calls back once the socket took the message: at once, or when it drains)
+    deliver(packet, () => {
+      entry.held -= size
+      // (an entry goes once nothing of its host waits and its budget is whole again; a new one starts whole)
+      if (entry.held <= 0 && !entry.dropped && entry.tokens + ((performance.now() - entry.at) * rate) / 1000 >= HOST_SHARE_BYTES && hosts.get(from) === entry) hosts.delete(from)
+    })
     setImmediate(cb)
   }
 }
@@ -436,7 +499,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     // (a clean session starts with no subscriptions)
     if (client.clean) forget(client.id)
     clients.set(client.id, client)
-    boundQueue(client, maxQueued, log)
+    boundQueue(client, maxQueued, options.hostRateBytesPerS ?? HOST_RATE_BYTES_PER_S, log)
   })
   aedes.on("clientDisconnect", (client) => {
     if (holders.get(client.id) === client) holders.delete(client.id)
