@@ -54,7 +54,8 @@ export const MAX_QUEUED_BYTES = 1024 * 1024
 /**
  * What one host may have waiting in a robot's queue at the broker (bytes of its messages on
  * `robots/<name>/in/<host>` and `echo/<host>` not yet handed to the robot's socket); past it that
- * host's messages to that robot are dropped, one log line per run of drops. A host keeps far less
+ * host's messages to that robot are dropped (logged when a run of drops starts, at most every
+ * 10 s). A host keeps far less
  * than this in flight (its calls' windows), so only a flooding host is cut back, and the robot's
  * queue always has room for the others: before, a host flooding a robot that read slowly filled the
  * queue to MAX_QUEUED_BYTES and the broker dropped every host's messages alike (mqtt_queues "a host
@@ -317,7 +318,11 @@ export const MAX_PENDING_PER_ADDRESS = 128
 export const MAX_PENDING = 1024
 /**
  * QoS 0 deliveries to `client` never wait for its socket: past `max` bytes held for it they are
- * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue.
+ * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue. A
+ * robot's input is shared between the hosts sending it: each may have HOST_SHARE_BYTES waiting and
+ * send `rate` bytes/s (a token bucket of HOST_SHARE_BYTES); past either, its messages are dropped.
+ * The table of senders lives with the connection: one entry, about 100 bytes, per host that has
+ * sent to the robot since it connected (with users, at most the host users).
  */
 function boundQueue(client: Client, max: number, rate: number, log: (line: string) => void) {
   type Packet = { topic: string; payload: Buffer }
@@ -325,7 +330,7 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
   const c = client as unknown as { deliver0: Deliver; conn: net.Socket }
   const deliver = c.deliver0
   let dropped = 0
-  /** per host sending to this client (a robot): bytes waiting, and messages dropped in this run */
+  /** per host sending to this client (a robot): bytes waiting, tokens of its rate, drops in this run */
   const hosts = new Map<string, { held: number; dropped: number; tokens: number; at: number; loggedAt: number }>()
   c.deliver0 = (packet, cb) => {
     if (c.conn.writableLength > max) {
@@ -369,8 +374,6 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
     // (aedes calls back once the socket took the message: at once, or when it drains)
     deliver(packet, () => {
       entry.held -= size
-      // (an entry goes once nothing of its host waits and its budget is whole again; a new one starts whole)
-      if (entry.held <= 0 && !entry.dropped && entry.tokens + ((performance.now() - entry.at) * rate) / 1000 >= HOST_SHARE_BYTES && hosts.get(from) === entry) hosts.delete(from)
     })
     setImmediate(cb)
   }
