@@ -21,7 +21,7 @@ import { ServiceError } from "../../packages/host/src/client/errors"
 import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
 import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
-import { MAX_CONNECTIONS_PER_ADDRESS } from "../../packages/host/src/bridge/guard"
+import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from "../../packages/host/src/bridge/guard"
 import { MAX_TOPIC_NAME, MAX_TOPICS_PER_CLIENT } from "../../packages/host/src/bridge/rosbridge"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { openMqttFleet } from "../../packages/host/src/mqtt/fleet"
@@ -697,30 +697,37 @@ test("subscriptions without end (issue 16): one client subscribes 50,000 times t
   }
 })
 
+/**
+ * Opens argv[2] Foxglove WebSockets to argv[1] (from 127.0.0.1, or with argv[3] > 0 from that many
+ * addresses 127.0.1.1, 127.0.1.2, ... in turn) and keeps them; prints once each is open or refused:
+ * `{ open, refused (503), other, why (the last refusal's body) }`. Run in a process of its own
+ * (runScript): its sockets cost the test's process nothing.
+ */
+const WEBSOCKET_FLOOD = `
+  const WebSocket = require("ws")
+  const [url, count, addresses] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])]
+  const n = { open: 0, refused: 0, other: 0, why: "" }
+  let left = count
+  for (let i = 0; i < count; i++) {
+    const w = new WebSocket(url, ["foxglove.websocket.v1"], addresses > 0 ? { localAddress: "127.0.1." + (1 + (i % addresses)) } : {})
+    const done = () => { if (--left === 0) process.stdout.write(JSON.stringify(n) + "\\n") }
+    w.on("open", () => { n.open++; done() })
+    w.on("unexpected-response", (_req, res) => {
+      if (res.statusCode === 503) n.refused++
+      else n.other++
+      let body = ""
+      res.on("data", (d) => (body += d))
+      res.on("end", () => { n.why = body; done() })
+    })
+    w.on("error", () => { n.other++; done() })
+  }
+`
+
 test("connections without end (issue 16): one process opens 3,000 Foxglove WebSockets from 127.0.0.1; the bridge keeps at most its bound per address, refuses the rest with 503, and another client is served during it", { timeout: 120000 }, async () => {
   const lines: string[] = []
   const f = await startFixture({ log: (l) => lines.push(l) })
   const victim = await rawRosClient(f.bridge.wsUrl)
-  // (in a process of its own: its 3,000 sockets cost the test's process nothing)
-  const script = `
-    const WebSocket = require("ws")
-    const n = { open: 0, refused: 0, other: 0, why: "" }
-    let left = Number(process.argv[2])
-    for (let i = 0; i < Number(process.argv[2]); i++) {
-      const w = new WebSocket(process.argv[1], ["foxglove.websocket.v1"])
-      const done = () => { if (--left === 0) process.stdout.write(JSON.stringify(n) + "\\n") }
-      w.on("open", () => { n.open++; done() })
-      w.on("unexpected-response", (_req, res) => {
-        if (res.statusCode === 503) n.refused++
-        else n.other++
-        let body = ""
-        res.on("data", (d) => (body += d))
-        res.on("end", () => { n.why = body; done() })
-      })
-      w.on("error", () => { n.other++; done() })
-    }
-  `
-  const child = runScript(script, [f.bridge.wsUrl, "3000"])
+  const child = runScript(WEBSOCKET_FLOOD, [f.bridge.wsUrl, "3000", "0"])
   try {
     assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
@@ -739,6 +746,39 @@ test("connections without end (issue 16): one process opens 3,000 Foxglove WebSo
     assert.equal(held, MAX_CONNECTIONS_PER_ADDRESS)
     assert.match(n.why, /^\{"code":"resource_exhausted","message":"too many connections from 127\.0\.0\.1 \(limit 256\)/)
     assert.equal(lines.filter((l) => /^refused connections from 127\.0\.0\.1: over 256 at once/.test(l)).length, 1, lines.join(" | ").slice(0, 600))
+  } finally {
+    child.kill()
+    victim.close()
+    await f.close()
+  }
+})
+
+test("connections without end from many addresses (issue 16): 3,000 Foxglove WebSockets from 100 addresses; the bridge keeps at most MAX_CONNECTIONS in all, refuses the rest with 503, and another client is served during it", { timeout: 120000 }, async () => {
+  const lines: string[] = []
+  const f = await startFixture({ log: (l) => lines.push(l) })
+  const victim = await rawRosClient(f.bridge.wsUrl)
+  const child = runScript(WEBSOCKET_FLOOD, [f.bridge.wsUrl, "3000", "100"])
+  try {
+    assert.equal((await victim.call("/add_two_ints", { a: 1, b: 2 })).values.sum, 3)
+    const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
+    const t0 = performance.now()
+    const out = await child.line("every connection was opened or refused")
+    const held = f.bridge.clientCount()
+    await v.stop()
+    const n = JSON.parse(out) as { open: number; refused: number; other: number; why: string }
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.deepEqual(v.failures, [])
+    assert.ok(during.length >= 5, `the victim made ${during.length} calls during the attack`)
+    // (the storm of attempts costs the event loop itself: up to ~100 ms a turn accepting and
+    // refusing connections, and a call takes several turns. Measured 416-520 ms with the bound,
+    // 571 ms before it, with all 3,000 held; what the bound buys is the count below)
+    assert.ok(max(during) < 1500, `the other client's slowest call took ${max(during).toFixed(1)} ms (${JSON.stringify(n)})`)
+    // (before the bound: all 3,000 held; 30 from each address is under the per-address bound)
+    // the victim's own connection is one of them
+    assert.deepEqual([n.open, n.refused, n.other], [MAX_CONNECTIONS - 1, 3000 - MAX_CONNECTIONS + 1, 0], JSON.stringify(n))
+    assert.equal(held, MAX_CONNECTIONS)
+    assert.match(n.why, new RegExp(`^\\{"code":"resource_exhausted","message":"too many connections \\(limit ${MAX_CONNECTIONS} in all\\)`))
+    assert.equal(lines.filter((l) => l.startsWith(`refused connections: over ${MAX_CONNECTIONS} at once in all`)).length, 1, lines.join(" | ").slice(0, 600))
   } finally {
     child.kill()
     victim.close()

@@ -22,6 +22,13 @@ export { isLoopback } from "../net/addresses"
  * this is far more than they open.
  */
 export const MAX_CONNECTIONS_PER_ADDRESS = 256
+/**
+ * TCP connections open at once from all addresses together: past it every new one is refused as
+ * above. 3,000 Foxglove WebSockets from 100 addresses (30 each, under the per-address bound) were
+ * all held (bridge_abuse "connections without end from many addresses"). The clients already
+ * connected keep their service; new ones wait for the flood to end.
+ */
+export const MAX_CONNECTIONS = 1024
 
 export interface GuardOptions {
   token?: string
@@ -50,6 +57,8 @@ export class Guard {
   private readonly inFlight = new Map<string, { total: number; conns: Map<object, number> }>()
   /** per address: connections open */
   private readonly open: AddressCount
+  /** refused for the total since it was last under it (logged once) */
+  private full = false
   private readonly log: (line: string) => void
 
   constructor(options: GuardOptions) {
@@ -67,10 +76,14 @@ export class Guard {
    * refused: the server must not serve it.
    */
   admit(socket: Duplex & { remoteAddress?: string }): boolean {
-    const release = this.open.take(socket.remoteAddress)
+    const all = this.open.total >= MAX_CONNECTIONS
+    if (all && !this.full) this.log(`refused connections: over ${MAX_CONNECTIONS} at once in all`)
+    this.full = all
+    const release = all ? undefined : this.open.take(socket.remoteAddress)
     if (!release) {
       const a = foldAddress(socket.remoteAddress)
-      const body = JSON.stringify({ code: "resource_exhausted", message: `too many connections from ${a} (limit ${this.maxConnections}); close some first` })
+      const message = all ? `too many connections (limit ${MAX_CONNECTIONS} in all); try again later` : `too many connections from ${a} (limit ${this.maxConnections}); close some first`
+      const body = JSON.stringify({ code: "resource_exhausted", message })
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       // (what the client sends meanwhile is not read: the socket goes once the answer is out)
       socket.once("finish", () => socket.destroy())

@@ -71,6 +71,13 @@ export class Output {
     return this.within(ws)
   }
 
+  /** A text message already in UTF-8 (one encoding for a message many clients get). */
+  sendText(ws: WebSocket, utf8: Buffer): boolean {
+    if (ws.readyState !== ws.OPEN) return false
+    ws.send(utf8, { binary: false })
+    return this.within(ws)
+  }
+
   /**
    * An HTTP request on its connection: counts the connection (the first time) and the response
    * until it is written out, and checks the connection's bound before the request is served. False

@@ -16,6 +16,7 @@ import { clientAddress, Guard, isLoopback } from "./guard"
 import { Output } from "./output"
 import { httpHandler } from "./http"
 import { CallPipeline } from "../calls/pipeline"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { RosbridgeFrontEnd } from "./rosbridge"
 import type { ActionRegistry, TypeRegistry } from "../calls/rosapi"
 import { GoalTracker } from "../calls/goals"
@@ -120,7 +121,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     )
   }
   const maxBytes = options.maxMessageBytes ?? 1024 * 1024
-  const defaultTimeoutMs = options.callTimeoutMs ?? 10000
+  const defaultTimeoutMs = options.callTimeoutMs ?? DEFAULT_TIMEOUT_MS
   const log = options.log ?? (() => {})
   const guard = new Guard({ token, allowedOrigins: options.allowedOrigins, maxInFlight: options.maxInFlightPerClient ?? 32, maxConnections: options.maxConnectionsPerClient, log })
   const actionTypes = options.actionTypes ?? projectActionTypes()

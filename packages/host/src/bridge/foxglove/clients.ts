@@ -27,6 +27,11 @@ export class Clients {
     this.output.send(c.ws, data)
   }
 
+  /** a JSON text message already encoded (sent as text) */
+  sendText(c: Conn, utf8: Buffer) {
+    this.output.sendText(c.ws, utf8)
+  }
+
   sendJson(c: Conn, msg: unknown) {
     this.send(c, JSON.stringify(msg))
   }

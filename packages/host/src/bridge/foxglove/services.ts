@@ -30,6 +30,12 @@ export interface Advertised {
 
 export class Services {
   private readonly services = new Map<number, Advertised>()
+  /**
+   * The advertiseServices message of every service now, as sent to each new client: written once
+   * per change of the list, not per client (a schema per service each time made each new client
+   * cost the bridge milliseconds, and a storm of connections held other clients' calls)
+   */
+  private allText: Buffer | undefined
   private readonly idOfKey = new Map<string, number>()
   private nextServiceId = 1
 
@@ -39,7 +45,9 @@ export class Services {
   ) {}
 
   advertiseTo(c: Conn) {
-    if (this.services.size) this.clients.sendJson(c, { op: "advertiseServices", services: [...this.services.values()].map((s) => this.describe(s)) })
+    if (!this.services.size) return
+    this.allText ??= Buffer.from(JSON.stringify({ op: "advertiseServices", services: [...this.services.values()].map((s) => this.describe(s)) }))
+    this.clients.sendText(c, this.allText)
   }
 
   private describe(s: Advertised) {
@@ -65,6 +73,7 @@ export class Services {
     }
     const gone = [...this.services.values()].filter((s) => !want.has(s.key))
     for (const s of gone) this.services.delete(s.id)
+    if (gone.length) this.allText = undefined
     if (gone.length) this.clients.broadcast({ op: "unadvertiseServices", serviceIds: gone.map((s) => s.id) })
     const have = new Set([...this.services.values()].map((s) => s.key))
     const added: Advertised[] = []
@@ -75,6 +84,7 @@ export class Services {
       if (id === undefined) this.idOfKey.set(key, (id = this.nextServiceId++))
       const s = { id, key, name: w.name, type: w.type }
       this.services.set(id, s)
+      this.allText = undefined
       added.push(s)
     }
     if (added.length) this.clients.broadcast({ op: "advertiseServices", services: added.map((s) => this.describe(s)) })
@@ -88,6 +98,7 @@ export class Services {
     const gone = [...this.services.values()].filter(which)
     if (!gone.length) return
     for (const s of gone) this.services.delete(s.id)
+    this.allText = undefined
     this.clients.broadcast({ op: "unadvertiseServices", serviceIds: gone.map((s) => s.id) })
   }
 
