@@ -26,7 +26,8 @@ export const MAX_CONNECTIONS_PER_ADDRESS = 256
  * TCP connections open at once from all addresses together: past it every new one is refused as
  * above. 3,000 Foxglove WebSockets from 100 addresses (30 each, under the per-address bound) were
  * all held (bridge_abuse "connections without end from many addresses"). The clients already
- * connected keep their service; new ones wait for the flood to end.
+ * connected keep their service; new ones wait for the flood to end. A per-address bound set higher
+ * (`--max-connections`) raises this one to the same figure.
  */
 export const MAX_CONNECTIONS = 1024
 
@@ -76,13 +77,14 @@ export class Guard {
    * refused: the server must not serve it.
    */
   admit(socket: Duplex & { remoteAddress?: string }): boolean {
-    const all = this.open.total >= MAX_CONNECTIONS
-    if (all && !this.full) this.log(`refused connections: over ${MAX_CONNECTIONS} at once in all`)
+    const total = Math.max(MAX_CONNECTIONS, this.maxConnections)
+    const all = this.open.total >= total
+    if (all && !this.full) this.log(`refused connections: over ${total} at once in all`)
     this.full = all
     const release = all ? undefined : this.open.take(socket.remoteAddress)
     if (!release) {
       const a = foldAddress(socket.remoteAddress)
-      const message = all ? `too many connections (limit ${MAX_CONNECTIONS} in all); try again later` : `too many connections from ${a} (limit ${this.maxConnections}); close some first`
+      const message = all ? `too many connections (limit ${total} in all); try again later` : `too many connections from ${a} (limit ${this.maxConnections}); close some first`
       const body = JSON.stringify({ code: "resource_exhausted", message })
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       // (what the client sends meanwhile is not read: the socket goes once the answer is out)
