@@ -177,9 +177,15 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
 
   test("the VM is killed and started again mid-call: unavailable, then recovery", async () => {
     const ec = rig.node.createClient(Echo, "echo")
+    // mode 10: "<runs of mode 9 started>/<completed>"
+    const started = async () => Number((await ec.call(echo("", { mode: 10 }), { timeoutMs: 10000 })).text.split("/")[0])
+    const before = await started()
     // (its outcome is taken at once: on a busy machine the device is lost, and the call rejected,
     // before restartVm() has the new VM up; a rejection with no handler yet fails the test)
-    const p = ec.call(echo("long", { delay_ms: 4000 }), { timeoutMs: 60000 }).then(() => undefined, (err: unknown) => err)
+    const p = ec.call(echo("long", { mode: 9, delay_ms: 4000 }), { timeoutMs: 60000 }).then(() => undefined, (err: unknown) => err)
+    // the call runs in the old program when it is killed (on a busy machine it was once not sent
+    // yet, and went, rightly, to the new program, which answered it)
+    while ((await started()) === before) await new Promise((r) => setTimeout(r, 20))
     await rig.restartVm()
     const e = await p
     assert.ok(e instanceof ServiceError && e.code === "unavailable", `got ${e}`)
