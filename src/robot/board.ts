@@ -89,6 +89,10 @@ export function startBoardHardware(): Hardware {
         // the board's registers are parts as they are
         encoderLeft: encL.reading,
         encoderRight: encR.reading,
+        streamEncoders: async (n: number) => {
+            await encL.streamingSamples.write(n)
+            await encR.streamingSamples.write(n)
+        },
         servo: {
             write: async (degrees: number) => {
                 if (!servoOn) {

@@ -68,6 +68,11 @@ export interface Hardware {
     userButton: InputPart
     battery: InputPart
     camera: CameraPart
+    /**
+     * Asks both encoders to report their position every 50 ms for `samples` reports (0: stop). A
+     * read otherwise gives the runtime's cached value, refreshed at most every 500 ms.
+     */
+    streamEncoders(samples: number): Promise<void>
 }
 
 /** Battery pack: 2S Li-ion. Empty at 3.3 V per cell, full at 4.2 V per cell. */

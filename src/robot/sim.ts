@@ -220,5 +220,9 @@ export function startSimulatedHardware(): Hardware {
         userButton: new SimPart(buttonUser, "buttonUser", buttonUser.reading),
         battery: new SimPart(battery, "battery", battery.reading),
         camera: new SimCamera(camera),
+        streamEncoders: async (n: number) => {
+            await encoderLeft.streamingSamples.write(n)
+            await encoderRight.streamingSamples.write(n)
+        },
     }
 }

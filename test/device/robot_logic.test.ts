@@ -38,6 +38,7 @@ function memHardware() {
         // (drive_distance and rotate read them: tested against the simulated wheels, test/host/robot_sim.test.ts)
         encoderLeft: { read: async () => 0 },
         encoderRight: { read: async () => 0 },
+        streamEncoders: async () => {},
         servo: {
             write: async (d: number) => {
                 angle = d
