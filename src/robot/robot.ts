@@ -196,7 +196,9 @@ export async function move(target: number, speed: number, dflt: number, lim: num
     let next = 0
     // (the encoders stream while the wheels turn, 255 reports of 50 ms asked again every 5 s: a read
     // of one that does not stream gives the runtime's cached value, up to 500 ms old, and a turn of
-    // 90 degrees at 108 degrees/s reported 0 turned for 400 ms, then stopped at 117)
+    // 90 degrees at 108 degrees/s reported 0 turned for 400 ms, then stopped at 117. A move that
+    // ends by itself stops them; a cancelled or replaced one leaves the reports to run out, 12.75 s
+    // at most. Calls made during a move took as long as idle ones: 20.0 ms p50 on Jacdac)
     let more = 0
     try {
         while (!h.cancelled) {
