@@ -56,10 +56,8 @@ export class Guard {
   readonly maxConnections: number
   /** per address: calls in flight, and by connection */
   private readonly inFlight = new Map<string, { total: number; conns: Map<object, number> }>()
-  /** per address: connections open */
+  /** connections open, per address and in all */
   private readonly open: AddressCount
-  /** refused for the total since it was last under it (logged once) */
-  private full = false
   private readonly log: (line: string) => void
 
   constructor(options: GuardOptions) {
@@ -68,7 +66,12 @@ export class Guard {
     this.maxInFlight = options.maxInFlight
     this.maxConnections = options.maxConnections ?? MAX_CONNECTIONS_PER_ADDRESS
     this.log = options.log ?? (() => {})
-    this.open = new AddressCount(this.maxConnections, (a) => this.log(`refused connections from ${a}: over ${this.maxConnections} at once`))
+    const total = Math.max(MAX_CONNECTIONS, this.maxConnections)
+    this.open = new AddressCount(
+      this.maxConnections,
+      (a) => this.log(a === undefined ? `refused connections: over ${total} at once in all` : `refused connections from ${a}: over ${this.maxConnections} at once`),
+      total,
+    )
   }
 
   /**
@@ -77,14 +80,13 @@ export class Guard {
    * refused: the server must not serve it.
    */
   admit(socket: Duplex & { remoteAddress?: string }): boolean {
-    const total = Math.max(MAX_CONNECTIONS, this.maxConnections)
-    const all = this.open.total >= total
-    if (all && !this.full) this.log(`refused connections: over ${total} at once in all`)
-    this.full = all
-    const release = all ? undefined : this.open.take(socket.remoteAddress)
-    if (!release) {
+    const release = this.open.take(socket.remoteAddress)
+    if (typeof release !== "function") {
       const a = foldAddress(socket.remoteAddress)
-      const message = all ? `too many connections (limit ${total} in all); try again later` : `too many connections from ${a} (limit ${this.maxConnections}); close some first`
+      const message =
+        release === "total"
+          ? `too many connections (limit ${this.open.maxTotal} in all); try again later`
+          : `too many connections from ${a} (limit ${this.maxConnections}); close some first`
       const body = JSON.stringify({ code: "resource_exhausted", message })
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
       // (what the client sends meanwhile is not read: the socket goes once the answer is out)

@@ -521,18 +521,19 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   }
 
   const sockets = new Set<net.Socket>()
-  const pending = new AddressCount(MAX_PENDING_PER_ADDRESS, (a) => log(`refused connections from ${a}: ${MAX_PENDING_PER_ADDRESS} have not sent CONNECT or are being let in (at most ${MAX_PENDING_PER_ADDRESS} per address)`))
-  let pendingFull = false
+  const pending = new AddressCount(
+    MAX_PENDING_PER_ADDRESS,
+    (a) =>
+      log(
+        a === undefined
+          ? `refused connections: ${MAX_PENDING} have not sent CONNECT or are being let in`
+          : `refused connections from ${a}: ${MAX_PENDING_PER_ADDRESS} have not sent CONNECT or are being let in (at most ${MAX_PENDING_PER_ADDRESS} per address)`,
+      ),
+    MAX_PENDING,
+  )
   const server = net.createServer((socket) => {
-    if (pending.total >= MAX_PENDING) {
-      if (!pendingFull) log(`refused connections: ${MAX_PENDING} have not sent CONNECT or are being let in`)
-      pendingFull = true
-      socket.destroy()
-      return
-    }
-    pendingFull = false
     const release = pending.take(socket.remoteAddress)
-    if (!release) {
+    if (typeof release !== "function") {
       socket.destroy()
       return
     }

@@ -14,19 +14,25 @@ export function foldAddress(a = "unknown"): string {
   return a.startsWith("::ffff:") ? a.slice(7) : a
 }
 
+/** Why `AddressCount.take` refused: the address holds its bound, or all addresses hold the total. */
+export type Refused = "address" | "total"
+
 /**
- * How many of something each address holds (each taken until its `release`), at most `max`.
- * `take` refuses past the bound and calls `over(address)` the first time an address is refused
- * since it was last under the bound (a log line per episode, not per refusal).
+ * How many of something each address holds (each taken until its `release`): at most `max` per
+ * address and `maxTotal` for all together. `take` refuses past either bound and calls
+ * `over(address)` (or `over(undefined)` for the total) the first time it refuses since that
+ * count was last under its bound: a log line per episode, not per refusal.
  */
 export class AddressCount {
   private readonly n = new Map<string, number>()
   private readonly refused = new Set<string>()
   private all = 0
+  private allRefused = false
 
   constructor(
     readonly max: number,
-    private readonly over: (address: string) => void,
+    private readonly over: (address: string | undefined) => void,
+    readonly maxTotal = Infinity,
   ) {}
 
   /** what all addresses hold together */
@@ -34,8 +40,16 @@ export class AddressCount {
     return this.all
   }
 
-  /** One more for `address` (folded), or undefined when it holds `max` already; release once. */
-  take(address: string | undefined): (() => void) | undefined {
+  /** One more for `address` (folded): its release (call once), or which bound refused it. */
+  take(address: string | undefined): (() => void) | Refused {
+    if (this.all >= this.maxTotal) {
+      if (!this.allRefused) {
+        this.allRefused = true
+        this.over(undefined)
+      }
+      return "total"
+    }
+    this.allRefused = false
     const a = foldAddress(address)
     const n = this.n.get(a) ?? 0
     if (n >= this.max) {
@@ -43,7 +57,7 @@ export class AddressCount {
         this.refused.add(a)
         this.over(a)
       }
-      return undefined
+      return "address"
     }
     this.n.set(a, n + 1)
     this.all++
