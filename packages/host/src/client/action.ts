@@ -7,6 +7,7 @@ import { ACTION_PARTS, actionWire, type ActionDescriptor, type ActionWire, type 
 import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, RobotNode } from "./api"
 import { ServiceError } from "./errors"
+import { normalizeName } from "./names"
 
 /** action_msgs/msg/GoalStatus STATUS_* */
 export const GoalStatus = { unknown: 0, accepted: 1, executing: 2, canceling: 3, succeeded: 4, canceled: 5, aborted: 6 } as const
@@ -223,7 +224,7 @@ export class ActionClient<G, R, F> {
     readonly type: ActionDescriptor<G, R, F>,
     name: string,
   ) {
-    this.name = name.startsWith("/") ? name : "/" + name
+    this.name = normalizeName(name)
     const wire = actionWire(type)
     const base = this.name + "/_action/"
     this.clients = {
