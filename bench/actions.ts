@@ -12,6 +12,7 @@
 //                               p50) of 20 after one not counted; action_cancel_at_start_* the same
 //                               right after the goal's first feedback (10 goals)
 import { ActionClient } from "../packages/host/src/client/action"
+import { DEFAULT_TIMEOUT_MS } from "../packages/host/src/client/calls"
 import { connect } from "../packages/host/src/client/node"
 import type { RobotNode } from "../packages/host/src/client/api"
 import { mqttTransport } from "../packages/host/src/client/mqtt"
@@ -62,7 +63,7 @@ async function main() {
     const node = rig.node
     const add = node.createClient(AddTwoInts, "add_two_ints")
     const ac = new ActionClient(node, Fibonacci, "fibonacci")
-    await ac.waitForServer({ timeoutMs: 10000 })
+    await ac.waitForServer({ timeoutMs: DEFAULT_TIMEOUT_MS })
     log("accept round trip against a service call")
     const callT: number[] = []
     const acceptT: number[] = []

@@ -18,6 +18,7 @@
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { AddTwoInts } from "../packages/host/src/gen/interfaces"
+import { DEFAULT_TIMEOUT_MS } from "../packages/host/src/client/calls"
 import { MqttDirectory } from "../packages/host/src/client/mqttdir"
 import { startBroker } from "../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../packages/host/src/mqtt/memrobot"
@@ -129,7 +130,7 @@ async function main() {
       while (performance.now() < end) {
         const t = performance.now()
         try {
-          await clients[i % clients.length]!.call({ a: BigInt(i), b: 1n }, { timeoutMs: 10000 })
+          await clients[i % clients.length]!.call({ a: BigInt(i), b: 1n }, { timeoutMs: DEFAULT_TIMEOUT_MS })
           if (counting) {
             lat.push(performance.now() - t)
             calls++

@@ -2,6 +2,7 @@
 // LIST and POLL floods, 8 oversized CALLs every 100 ms and random garbage; the device must not
 // restart.
 import { AddTwoInts } from "../packages/host/src/gen/interfaces"
+import { DEFAULT_TIMEOUT_MS } from "../packages/host/src/client/calls"
 import { JACDAC_PAYLOAD, encodeCall, encodeList, encodePoll, packRecords } from "../packages/host/src/client/records"
 import type { Rig } from "../packages/host/src/sim/rig"
 import { rng } from "../harness/link"
@@ -32,7 +33,7 @@ export async function floodRestarts(rig: Rig): Promise<number> {
     const ahead = (i + 1) * 2 - (performance.now() - t0)
     if (ahead > 20) await sleep(ahead)
   }
-  await n.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: 10000 })
+  await n.createClient(AddTwoInts, "add_two_ints").call({ a: 1n, b: 1n }, { timeoutMs: DEFAULT_TIMEOUT_MS })
   off()
   return boots.size - 1 + (rig.vm.log.some((l) => /PANIC/.test(l)) ? 1 : 0)
 }

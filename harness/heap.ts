@@ -1,6 +1,7 @@
 // The device's free heap, measured the only way DeviceScript allows (it has no heap API): the test
 // firmware's probe (Echo mode 5, text "probe") allocates 256-byte buffers, logging the count, until
 // the VM panics with OutOfMemory; the program then restarts. Used by the benchmark and the soak.
+import { DEFAULT_TIMEOUT_MS } from "../packages/host/src/client/calls"
 import { AddTwoInts } from "../packages/host/src/gen/interfaces"
 import type { Rig } from "../packages/host/src/sim/rig"
 import { Echo, echo } from "./services"
@@ -20,7 +21,7 @@ export async function heapFree(rig: Rig, hold: number, settled?: RegExp): Promis
     // late disconnect, which fails calls made meanwhile: then try again)
     for (;;) {
       try {
-        await add.call({ a: 1n, b: 1n }, { timeoutMs: 10000 })
+        await add.call({ a: 1n, b: 1n }, { timeoutMs: DEFAULT_TIMEOUT_MS })
         break
       } catch {
         await node.listServices({ timeoutMs: 30000 }).catch(() => {})

@@ -6,6 +6,7 @@
 // Ctrl-C during a goal cancels it on the robot. Errors print one line, as `robot service` does.
 import type { Command } from "commander"
 import { ActionClient, GOAL_LINK_GRACE_MS, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
+import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { ServiceError } from "../client/errors"
 import { normalizeName, splitRobotName } from "../client/names"
 import { fromJson } from "../calls/json"
@@ -20,9 +21,6 @@ import { parseRequest } from "./request"
 import { actionsOf, projectActionTypes } from "./types"
 
 const ACTION_TYPE = /^[A-Za-z]\w*\/(action\/)?[A-Za-z]\w*$/
-
-/** How long the CLI waits for the robot to serve the action's four services with matching types (ms). */
-const SERVER_WAIT_MS = 10000
 
 /** The robot's services and the actions among them (robots a fleet listing left out: on stderr). */
 async function listActions(b: Backend): Promise<{ services: { name: string; type: string }[]; actions: { name: string; type: string }[] }> {
@@ -166,7 +164,7 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
       if (isTerminal(goal.status)) process.exit(130)
       console.log("Canceling goal...")
       try {
-        const r = await goal.cancel({ timeoutMs: SERVER_WAIT_MS })
+        const r = await goal.cancel({ timeoutMs: DEFAULT_TIMEOUT_MS })
         if (r.return_code === 0) console.log("Goal canceled.")
         else console.error(`robot action send_goal: failed to cancel goal: ${CANCEL_REFUSED[r.return_code] ?? `return code ${r.return_code}`}`)
       } catch (e) {
@@ -188,7 +186,8 @@ async function sendGoal(name: string, typeArg: string, text: string | undefined,
     process.on("SIGINT", onSigint)
     try {
       console.log("Waiting for an action server to become available...")
-      await ac.waitForServer({ timeoutMs: SERVER_WAIT_MS })
+      // the four services with matching types, within the call default
+      await ac.waitForServer({ timeoutMs: DEFAULT_TIMEOUT_MS })
       console.log(`Sending goal:\n${formatYaml(goal)}\n`)
       sending = true
       try {

@@ -229,7 +229,7 @@ export class MemoryRobot {
       keepalive: o.keepaliveS ?? 30,
       protocolVersion: 4,
       reconnectPeriod: 500,
-      connectTimeout: o.connectTimeoutMs ?? 10000,
+      connectTimeout: o.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
       resubscribe: false,
       queueQoSZero: false,
       will: { topic: `robots/${this.name}/online`, payload: Buffer.from("offline"), qos: 0, retain: true },
@@ -251,7 +251,7 @@ export class MemoryRobot {
     })
     c.on("error", () => {})
     c.on("message", (topic: string, payload: Buffer) => this.onMessage(topic, payload))
-    const timeoutMs = o.connectTimeoutMs ?? 10000
+    const timeoutMs = o.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
     return new Promise<void>((resolve, reject) => {
       const done = (e?: Error) => {
         clearTimeout(t)

@@ -62,14 +62,17 @@ export interface RigMqttOptions {
   pass?: string
 }
 
+/** How long writeVmSettings waits for the VM's Jacdac settings service to appear (ms): not a call's timeout. */
+const SETTINGS_WAIT_MS = 10000
+
 /**
  * Writes DeviceScript settings into the VM on `bus` through its Jacdac settings service, in the
  * form devtools deploys `.env` values (JSON text), in the order given (put MQTT_URL last: the
  * firmware reads it first and the others once it is set). Waits for the settings service to appear;
- * rejects after `timeoutMs` (default 10000) if it does not. Settings live in the VM's flash: they
+ * rejects after `timeoutMs` (default SETTINGS_WAIT_MS, 10000) if it does not. Settings live in the VM's flash: they
  * survive `restartVm()`, and a new rig starts blank.
  */
-export async function writeVmSettings(bus: JD.JDBus, values: Record<string, string>, timeoutMs = 10000): Promise<void> {
+export async function writeVmSettings(bus: JD.JDBus, values: Record<string, string>, timeoutMs = SETTINGS_WAIT_MS): Promise<void> {
   const end = Date.now() + timeoutMs
   let svc = bus.services({ serviceClass: jd.SRV_SETTINGS })[0]
   while (!svc) {
