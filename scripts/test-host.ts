@@ -1,7 +1,7 @@
 // `npm run test:host`: the host and conformance test files in lanes that run side by side.
 // The simulator files (those that boot the DeviceScript VM) run in two lanes, one file at a time in
 // each: a rig holds the flock of its hub port, so files on one port take turns anyway, and the two
-// lanes use two ports, 8081 and 8091 (ROBOT_SIM_PORT, packages/host/src/sim/port.ts, moves the
+// lanes use two ports, 8081 and 8091 (ROBOT_SIM_PORT, packages/host/src/transport/hubport.ts, moves the
 // rig's hub, the VM's connection and the lock). The files that must have 8081 (see PIN) run in the
 // 8081 lane, and so do the few that must have the machine to themselves (see SOLO): last, once the
 // other lanes have ended. The other files go to whichever simulator lane is free, longest first

@@ -1,4 +1,4 @@
-// The simulator's hub port (packages/host/src/sim/port.ts): ROBOT_SIM_PORT, and the VM side of it in
+// The simulator's hub port (packages/host/src/transport/hubport.ts): ROBOT_SIM_PORT, and the VM side of it in
 // packages/host/src/sim/sockreads.cjs, without the VM. `devs run` connects the VM with
 // `new WebSocket("ws://127.0.0.1:8081")` on the global WebSocket, which the CLI sets itself (Node 20
 // has none); here a process with the preload sets `ws`'s there the same way and opens that URL. With
@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { WebSocketServer } from "ws"
-import { portLockFile, simPort } from "../../packages/host/src/sim/port"
+import { portLockFile, simPort } from "../../packages/host/src/transport/hubport"
 
 const MODEL = join(__dirname, "../../packages/host/src/sim/sockreads.cjs")
 const WS = require.resolve("ws")

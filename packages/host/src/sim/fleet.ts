@@ -1,6 +1,6 @@
 // Several simulated robots at once (`robot sim --robots N`): N DeviceScript VMs running the same
 // firmware, each with its own simulated hardware and camera, its own flash (settings) and its own
-// name, all on one frame hub on ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's port, sim/port.ts) with
+// name, all on one frame hub on ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's port, transport/hubport.ts) with
 // rooms (packages/host/src/transport/hub.ts), so that each VM sees only its own hardware and its
 // own Jacdac client, as N separate USB cables would. Each VM gets ROBOT_NAME and MQTT_URL through
 // Jacdac (packages/host/src/sim/rig.ts `writeVmSettings`) and then serves its services over MQTT
@@ -14,7 +14,7 @@ import { GetState } from "../gen/interfaces"
 import { SimulatedHardware } from "./hardware"
 import { mqttSettings, writeVmSettings } from "./rig"
 import { acquirePortLock, buildFirmware, buildForPort, startVm, type BuiltFirmware, type VmProcess } from "./vm"
-import { portLockFile, simPort } from "./port"
+import { portLockFile, simPort } from "../transport/hubport"
 
 export interface SimFleetOptions {
   /** How many robots (VMs). */

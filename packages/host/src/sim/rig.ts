@@ -1,6 +1,6 @@
 // A disposable test rig: the real firmware in the DeviceScript VM (`devs run`, a child process),
 // connected to an in-process devtools-compatible frame hub on ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's
-// port, sim/port.ts; or, with `devtools: true`, to a real `devs devtools`, always on 8081), and the real host client attached to the hub
+// port, transport/hubport.ts; or, with `devtools: true`, to a real `devs devtools`, always on 8081), and the real host client attached to the hub
 // in-process (or over devtools' WebSocket). Tests can drop frames (a transport filter), restart
 // the VM, and add simulated hardware (jacdac-ts servers) to `rig.bus`. With `mqtt`, the rig writes
 // the VM's ROBOT_NAME/MQTT_URL settings through Jacdac so the firmware's MQTT link (packages/device/src/net/mqtt.ts)
@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { websocketTransport } from "../transport/websocket"
 import { jd, type JD } from "../transport/jacdac"
 import { acquirePortLock, buildFirmware, buildForPort, startVm, DEVS_CLI, ROOT, type BuiltFirmware, type VmProcess } from "./vm"
-import { DEVTOOLS_PORT, portLockFile, simPort } from "./port"
+import { DEVTOOLS_PORT, portLockFile, simPort } from "../transport/hubport"
 
 /** Spawns `devs devtools` (own process group) and resolves once it serves ws://127.0.0.1:8081. */
 function startDevtools(timeoutMs: number): Promise<ChildProcess> {

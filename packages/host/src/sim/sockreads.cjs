@@ -125,7 +125,7 @@ tls.connect = function (...args) {
 
 // The hub's port. `devs run` connects the VM to ws://127.0.0.1:8081, fixed in the CLI
 // (`setupWebsocketTransport("ws://127.0.0.1:8081")`), and has no option for another; the test suites
-// run two rigs at once on two ports (host/sim/port.ts, scripts/test-host.ts). With ROBOT_SIM_PORT set
+// run two rigs at once on two ports (host/transport/hubport.ts, scripts/test-host.ts). With ROBOT_SIM_PORT set
 // to another port (vm.ts sets it for the VM), that one URL goes to ws://127.0.0.1:<port> instead; any
 // other URL, and every connection when it is unset or 8081, is left alone. The VM opens it with
 // `new WebSocket(url)` on the global WebSocket: Node 20 has none, and the CLI sets websocket-polyfill's

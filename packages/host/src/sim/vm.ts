@@ -1,13 +1,13 @@
 // The DeviceScript VM as a child process: build a firmware entry (under the shared devs lock) into a
 // private folder, then run it with `devs run` against a devtools-compatible hub on
-// ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's port: sim/port.ts). The VM gets its own process group so
+// ws://127.0.0.1:8081 (or ROBOT_SIM_PORT's port: transport/hubport.ts). The VM gets its own process group so
 // close() kills all of it.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
-import { DEVTOOLS_PORT, portLockFile, SIM_PORT_ENV, simPort } from "./port"
+import { DEVTOOLS_PORT, portLockFile, SIM_PORT_ENV, simPort } from "../transport/hubport"
 
 /**
  * The project root: four levels up from this file both in this repository

@@ -1,5 +1,5 @@
 // A devtools-compatible frame hub: a WebSocket server (ws://127.0.0.1:8081 by default, or
-// ROBOT_SIM_PORT's port: sim/port.ts) that passes every binary Jacdac frame from one peer to all
+// ROBOT_SIM_PORT's port: transport/hubport.ts) that passes every binary Jacdac frame from one peer to all
 // the others, as `devs devtools` does, plus in-process peers (`hubTransport`) that need no socket.
 // The test rig runs the DeviceScript VM against it; tests drop chosen frames with a peer's filter.
 // It does not serve the devtools dashboard.
@@ -12,7 +12,7 @@ import { EventEmitter } from "node:events"
 import { WebSocketServer, type WebSocket } from "ws"
 import { jd, type JD } from "./jacdac"
 import type { RobotTransport } from "./types"
-import { DEVTOOLS_PORT, simPort } from "../sim/port"
+import { DEVTOOLS_PORT, simPort } from "./hubport"
 
 type Deliver = (frame: Uint8Array) => void
 

@@ -1,5 +1,6 @@
 // The port of the simulator's hub: where `devs run` connects the VM (ws://127.0.0.1:8081, fixed in
-// the DeviceScript CLI) and whose flock (/tmp/port<port>.lock) a rig holds while its VM runs.
+// the DeviceScript CLI) and whose flock (/tmp/port<port>.lock) a rig holds while its VM runs. It
+// lives beside the hub that listens on it (transport/hub.ts); the simulator (sim/) takes it from here.
 // ROBOT_SIM_PORT moves the in-process hub, the VM's connection (sockreads.cjs redirects it) and the
 // lock to another port, so that two rigs can run at once: scripts/test-host.ts runs the simulator
 // tests on two ports. Unset, it is 8081, where the VS Code simulator, `devs devtools` and the CLI's
