@@ -49,6 +49,19 @@ export interface NodeOptions {
   window?: number
 }
 
+/**
+ * How to reach a robot without Jacdac (e.g. `mqttTransport`, packages/host/src/client/mqtt.ts): the
+ * link carries record frames itself and makes its own node; `connect` hands it the node options.
+ */
+export interface NodeTransport<N extends RecordNode = RecordNode> {
+  /** Short kind, e.g. `mqtt`. */
+  readonly kind: string
+  /** Human-readable target, e.g. `robot rover1 at mqtt://127.0.0.1:1883`. */
+  readonly description: string
+  /** Connects and makes the node; rejects with ServiceError `unavailable` naming the target. */
+  connectNode(options: NodeOptions & { connectTimeoutMs?: number }): Promise<N>
+}
+
 export class Listeners<A extends unknown[]> {
   private readonly set = new Set<(...a: A) => void>()
   add(f: (...a: A) => void): () => void {

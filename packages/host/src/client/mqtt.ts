@@ -8,10 +8,9 @@
 // new calls fail at once too; when it is `online` again the node lists its services and opens a new
 // session by itself.
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-import { NodeCore, type NodeOptions, type RecordNode } from "./core"
+import { NodeCore, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
 import { ServiceError } from "./errors"
 import { JACDAC_PAYLOAD } from "./records"
-import type { NodeTransport } from "../transport/types"
 import { checkRobotName } from "./names"
 import { BrokerLink, displayUrl, hostIdFor, type BrokerOptions } from "./mqttlink"
 

@@ -7,10 +7,10 @@
 // the Jacdac framing and device discovery; nothing here is sent with the ACK flag.
 import { jd, type JD } from "../transport/jacdac"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-import { NodeCore, Listeners, type NodeOptions, type RecordNode } from "./core"
+import { NodeCore, Listeners, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
 import { ServiceError } from "./errors"
 import { CMD_FRAME, REPORT_FRAME_OUT, ROS_SERVICES_CLASS } from "./records"
-import type { NodeTransport, RobotTransport } from "../transport/types"
+import type { RobotTransport } from "../transport/types"
 
 export type { DeviceLimits, NodeStats, RecordNode, NodeOptions } from "./core"
 
