@@ -6,8 +6,8 @@
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { CancelGoal, Fibonacci } from "../../packages/host/src/gen/interfaces"
-import { CANCEL_GOAL_HASH32, WATCH_SALT, actionWire } from "../../packages/host/src/runtime/action"
-import { actionDescriptorsOf, actionsOf, isActionService } from "../../packages/host/src/cli/types"
+import { CANCEL_GOAL_HASH32, WATCH_SALT, actionWire, actionsOf, isActionService } from "../../packages/host/src/runtime/action"
+import { actionDescriptorsOf } from "../../packages/host/src/calls/projecttypes"
 import { loadInterfaces } from "../../packages/host/src/idl/load"
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")

@@ -14,7 +14,7 @@ import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { startBridge, type Bridge } from "../../packages/host/src/bridge/server"
 import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { MqttDirectory } from "../../packages/host/src/client/mqttdir"
-import { projectCallTypes } from "../../packages/host/src/cli/types"
+import { projectCallTypes } from "../../packages/host/src/calls/projecttypes"
 import { ROOT, runRobot } from "./bridge_helpers"
 import { actionProbe } from "./actions_fixture"
 

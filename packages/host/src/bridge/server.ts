@@ -20,7 +20,7 @@ import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { RosbridgeFrontEnd } from "./rosbridge"
 import type { ActionRegistry, TypeRegistry } from "../calls/rosapi"
 import { GoalTracker } from "../calls/goals"
-import { projectActionTypes } from "../cli/types"
+import { projectActionTypes } from "../calls/projecttypes"
 import { actionWire } from "../runtime/action"
 
 export { isLoopback } from "./guard"
@@ -67,7 +67,7 @@ export interface BridgeOptions {
   typeRegistry: TypeRegistry
   /**
    * Action descriptors by full type name (packages/host/src/gen/interfaces.ts `actionTypes`; default:
-   * the built-in ones and the project's `.action` files, cli/types.ts `projectActionTypes`). Their
+   * the built-in ones and the project's `.action` files, calls/projecttypes.ts `projectActionTypes`). Their
    * four services (`<name>/_action/...`) join `typeRegistry`. An action whose type is not here is
    * listed but refused goals (`unimplemented`).
    */
