@@ -12,7 +12,8 @@ import { randomBytes } from "node:crypto"
 import { ActionClient, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
 import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
-import { actionsOf, fullActionTypeName, type ActionDescriptor } from "../runtime/action"
+import { actionsOf, type ActionDescriptor } from "../runtime/action"
+import { fullTypeName } from "../runtime/names"
 import { fromJson, toJson, ValueError } from "./json"
 import type { CallPipeline, Caller } from "./pipeline"
 import type { ActionRegistry } from "./rosapi"
@@ -265,8 +266,8 @@ export class GoalTracker {
     }
     const typeName = actionsOf([{ name: info.name, type: info.type }])[0]?.type
     if (typeName === undefined) throw new ServiceError("unimplemented", `${name} is not an action (${info.name} is ${info.type})`, name)
-    if (expectType !== undefined && expectType !== "" && fullActionTypeName(expectType) !== typeName) {
-      throw new ServiceError("type_mismatch", `${name} is ${typeName}, not ${fullActionTypeName(expectType)}`, name)
+    if (expectType !== undefined && expectType !== "" && fullTypeName(expectType, "action") !== typeName) {
+      throw new ServiceError("type_mismatch", `${name} is ${typeName}, not ${fullTypeName(expectType, "action")}`, name)
     }
     const type = this.actions[typeName]
     if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${typeName} (its .action is not under the project's interface roots, devs.json "interfaces")`, name)

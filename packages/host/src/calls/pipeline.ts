@@ -11,8 +11,9 @@ import { fleetOf } from "../client/fleet"
 import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
 import { fromJson, toJson, ValueError, type Binary, type JsonRules } from "./json"
 import { normalizeName, splitRobotName } from "../client/names"
-import { fullServiceTypeName, GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, serviceEventDefinitions, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
+import { GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, ROSAPI_SERVICES, serviceEventDefinitions, shortTypeName, typedefs, type ActionRegistry, type TypeRegistry } from "./rosapi"
 import { actionsOf, actionWire } from "../runtime/action"
+import { fullTypeName } from "../runtime/names"
 
 /** A call as a front end hands it over. `args` is JSON (an object, or a list in field order). */
 export interface CallRequest {
@@ -372,7 +373,7 @@ export class CallPipeline {
       const { info, type } = await this.resolve(name)
       serviceType = info.type
       if (req.expectType !== undefined) {
-        const want = fullServiceTypeName(req.expectType)
+        const want = fullTypeName(req.expectType, "srv")
         if (want !== info.type) throw new ServiceError("type_mismatch", `${name} is ${info.type}, not ${want}`, name)
       }
       const request = requestFromJson(type, req.args, name)
@@ -523,12 +524,12 @@ export class CallPipeline {
         return { type: ROSAPI_SERVICES[n] ?? (await this.list()).find((s) => s.name === n)?.type ?? "" }
       }
       case "/rosapi/services_for_type": {
-        const t = fullServiceTypeName(str("type"))
+        const t = fullTypeName(str("type"), "srv")
         return { services: (await this.list()).filter((s) => s.type === t).map((s) => s.name).sort() }
       }
       case "/rosapi/service_request_details":
       case "/rosapi/service_response_details": {
-        const t = registry[fullServiceTypeName(str("type"))]
+        const t = registry[fullTypeName(str("type"), "srv")]
         if (!t) return { typedefs: [] }
         return { typedefs: typedefs((name.endsWith("request_details") ? t.request : t.response).definitions) }
       }

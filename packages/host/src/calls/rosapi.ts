@@ -93,12 +93,6 @@ export function definitionsOfTypedefs(tds: readonly Typedef[]): MessageDefinitio
   }))
 }
 
-/** Accepts `pkg/srv/Name` and `pkg/Name`; returns the full name used as registry key. */
-export function fullServiceTypeName(t: string): string {
-  const p = t.replace(/^\//, "").split("/")
-  return p.length === 2 ? `${p[0]}/srv/${p[1]}` : p.join("/")
-}
-
 /** The rosapi service types (what `/rosapi/service_type` answers for them). */
 export const ROSAPI_SERVICES: Record<string, string> = {
   "/rosapi/services": "rosapi_msgs/srv/Services",

@@ -11,7 +11,8 @@ import { ServiceError } from "../client/errors"
 import { normalizeName, splitRobotName } from "../client/names"
 import { fromJson } from "../calls/json"
 import { shortTypeName } from "../calls/rosapi"
-import { ACTION_PARTS, fullActionTypeName, type ActionDescriptor } from "../runtime/action"
+import { ACTION_PARTS, type ActionDescriptor } from "../runtime/action"
+import { fullTypeName } from "../runtime/names"
 import { type Backend, type ConnOptions, addConnOptions, withBackend } from "./backends"
 import { UsageError, fail, hinted } from "./errors"
 import * as fs from "node:fs"
@@ -56,10 +57,10 @@ async function findAction(b: Backend, name: string): Promise<{ name: string; typ
 function actionType(type: string): ActionDescriptor<any, any, any> {
   if (!ACTION_TYPE.test(type)) throw new UsageError(`'${type}' is not an action type; give one such as example_interfaces/action/Fibonacci`)
   const types = projectActionTypes()
-  const d = types[fullActionTypeName(type)]
+  const d = types[fullTypeName(type, "action")]
   if (!d) {
     throw hinted(
-      new ServiceError("invalid_argument", `unknown action type ${fullActionTypeName(type)}`),
+      new ServiceError("invalid_argument", `unknown action type ${fullTypeName(type, "action")}`),
       `the action types this project knows: ${Object.keys(types).sort().join(", ") || "none"} (its .action files under devs.json "interfaces")`,
     )
   }

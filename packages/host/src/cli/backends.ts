@@ -10,7 +10,8 @@ import type { RobotNode, RobotStatus } from "../client/api"
 import type { FleetAccess, GroupRow } from "../calls/group"
 import { parseJson, stringifyJson } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
-import { fullServiceTypeName, type Typedef } from "../calls/rosapi"
+import type { Typedef } from "../calls/rosapi"
+import { fullTypeName } from "../runtime/names"
 import { transportFromOptions } from "./link"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { HINTS, UsageError, hinted } from "./errors"
@@ -95,7 +96,7 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
       try {
         return await client.call(name, args, { timeoutMs: opts.timeoutMs, onProgress: opts.onProgress, expectType: opts.type, onType: (t) => (actual = t) })
       } catch (e) {
-        if (e instanceof ServiceError && e.code === "type_mismatch" && opts.type && actual && actual !== fullServiceTypeName(opts.type)) throw hinted(e, `leave the type out, or give ${actual}`)
+        if (e instanceof ServiceError && e.code === "type_mismatch" && opts.type && actual && actual !== fullTypeName(opts.type, "srv")) throw hinted(e, `leave the type out, or give ${actual}`)
         throw e
       }
     },

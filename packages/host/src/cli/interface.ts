@@ -7,6 +7,7 @@ import { IdlError } from "../idl/diagnostics"
 import { loadInterfaces } from "../idl/load"
 import { parseLine } from "../idl/parse"
 import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
+import { fullTypeName, type TypeKind } from "../runtime/names"
 
 /** `ros2 interface list`: `Messages:`, `Services:` and `Actions:` headings, then indented full names. */
 export function formatList(set: InterfaceSet, only?: "msgs" | "srvs" | "actions"): string {
@@ -105,22 +106,15 @@ function derivedService(set: InterfaceSet, fullName: string): IdlService | undef
 
 /**
  * Normalises `pkg/Type`, `pkg/msg/Type`, `pkg/srv/Type`, `pkg/action/Type` to a full name present in
- * `set` (a service half or a message of an action, `pkg/action/Fibonacci_Goal`, is a message).
+ * `set` (a service half or a message of an action, `pkg/action/Fibonacci_Goal`, is a message),
+ * by runtime/names.ts `fullTypeName` (a leading `/` is dropped, as the call paths do).
  */
-export function resolveTypeName(set: InterfaceSet, name: string): { kind: "msg" | "srv" | "action"; fullName: string } | undefined {
-  const parts = name.split("/")
-  if (parts.length === 3) {
-    if (parts[1] === "srv" && set.services.has(name)) return { kind: "srv", fullName: name }
-    if (parts[1] === "action" && set.actions.has(name)) return { kind: "action", fullName: name }
-    if (parts[1] === "action" && derivedService(set, name)) return { kind: "srv", fullName: name }
-    if (set.messages.has(name)) return { kind: "msg", fullName: name }
-    return undefined
-  }
-  if (parts.length === 2) {
-    const [pkg, t] = parts as [string, string]
-    if (set.messages.has(`${pkg}/msg/${t}`)) return { kind: "msg", fullName: `${pkg}/msg/${t}` }
-    if (set.services.has(`${pkg}/srv/${t}`)) return { kind: "srv", fullName: `${pkg}/srv/${t}` }
-    if (set.actions.has(`${pkg}/action/${t}`)) return { kind: "action", fullName: `${pkg}/action/${t}` }
+export function resolveTypeName(set: InterfaceSet, name: string): { kind: TypeKind; fullName: string } | undefined {
+  // a short name is tried as a message, then a service, then an action (a full name is one of them)
+  for (const kind of ["msg", "srv", "action"] as const) {
+    const fullName = fullTypeName(name, kind)
+    const found = kind === "msg" ? set.messages.has(fullName) : kind === "srv" ? set.services.has(fullName) || derivedService(set, fullName) !== undefined : set.actions.has(fullName)
+    if (found) return { kind, fullName }
   }
   return undefined
 }

@@ -10,8 +10,9 @@ import type { Command } from "commander"
 import { ServiceError } from "../client/errors"
 import type { FleetAccess } from "../calls/group"
 import { isRobotOffline, requestFromJson } from "../calls/pipeline"
-import { definitionsOfTypedefs, fullServiceTypeName, shortTypeName, typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
+import { definitionsOfTypedefs, shortTypeName, typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
 import type { ServiceDescriptor } from "../runtime/types"
+import { fullTypeName } from "../runtime/names"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { normalizeName, splitRobotName } from "../client/names"
 import { type Backend, type ConnOptions, addConnOptions, bridgeFleet, checkConnOptions, withBackend } from "./backends"
@@ -114,7 +115,7 @@ async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: u
     throw hinted(new ServiceError("unavailable", `no robot matches '${glob}'${f.where}`), all.length ? `robots there: ${all.map((r) => r.name).join(", ")}` : "no robot has appeared yet")
   }
   const type = matched.flatMap((r) => r.services ?? []).find((s) => s.name === n)?.type
-  const full = wantType && fullServiceTypeName(wantType)
+  const full = wantType && fullTypeName(wantType, "srv")
   if (full && type && full !== type) throw typeMismatch(n, type, full)
   let resTd: Typedef[] = []
   const d = type ? serviceTypes[type] : undefined
@@ -181,7 +182,7 @@ export function registerService(program: Command): void {
   addConnOptions(service.command("find").argument("<type>", "service type, e.g. example_interfaces/srv/AddTwoInts").description("list the services of a type"))
     .action(async (type: string, o: ConnOptions) => {
       try {
-        const full = fullServiceTypeName(type)
+        const full = fullTypeName(type, "srv")
         const all = await withBackend(o, async (b) => {
           const l = await b.list()
           noteSkipped(b)
@@ -237,7 +238,7 @@ export function registerService(program: Command): void {
           return
         }
         await withBackend(o, async (b) => {
-          const full = wantType === undefined ? undefined : fullServiceTypeName(wantType)
+          const full = wantType === undefined ? undefined : fullTypeName(wantType, "srv")
           let type: string
           if (full !== undefined && b.checksType) {
             // the backend checks the type with the call itself: no lookup first

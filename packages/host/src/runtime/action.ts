@@ -197,12 +197,6 @@ export function actionWire<G, R, F>(action: ActionDescriptor<G, R, F>): ActionWi
   return wire
 }
 
-/** `example_interfaces/Fibonacci` or `example_interfaces/action/Fibonacci` -> the full name (ros2 takes both). */
-export function fullActionTypeName(t: string): string {
-  const p = t.replace(/^\//, "").split("/")
-  return p.length === 2 ? `${p[0]}/action/${p[1]}` : p.join("/")
-}
-
 /** `/fibonacci/_action/send_goal` -> `/fibonacci`: the service parts of an action (packages/device/src/lib/actions.ts) */
 const ACTION_SERVICE = /^(.*)\/_action\/(send_goal|cancel_goal|get_result|watch)$/
 
