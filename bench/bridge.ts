@@ -7,7 +7,7 @@
 //      as Foxglove sends for ROS 2 schemas) divided by the direct call; foxglove_call_p50_ms is its
 //      p50. Target <= 1.05. Measured in the same interleaved loop as (a).
 //  (b) bridge_calls_per_s: AddTwoInts calls/s the bridge sustains against the in-memory device
-//      (packages/host/src/bridge/memory.ts: handlers on the host, no robot), from 4 WebSocket clients with 16
+//      (packages/host/src/demo/memory.ts: handlers on the host, no robot), from 4 WebSocket clients with 16
 //      calls in flight each. Target >= 5000.
 //  (c) bridge_victim_call_p99_ms: p99 of a small call (AddTwoInts on an in-memory robot, through
 //      rosbridge and the HTTP API in turn) from a second client on 127.0.0.1 while one client runs
@@ -27,7 +27,7 @@ import * as path from "node:path"
 import WebSocket from "ws"
 import type { RobotNode } from "../packages/host/src/client/api"
 import { AddTwoInts, serviceTypes } from "../packages/host/src/gen/interfaces"
-import { demoFleet, demoMemoryNode } from "../packages/host/src/bridge/demo"
+import { demoFleet, demoMemoryNode } from "../packages/host/src/demo/demo"
 import { startBridge } from "../packages/host/src/bridge/server"
 
 export interface BridgeBenchResult {

@@ -1,5 +1,5 @@
 // rosbridge v2 protocol tests: real roslib (npm `roslib` 2.x, with `ws`) against the bridge in
-// front of the in-memory demo node (packages/host/src/bridge/demo.ts).
+// front of the in-memory demo node (packages/host/src/demo/demo.ts).
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import WebSocket from "ws"

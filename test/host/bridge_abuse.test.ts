@@ -18,7 +18,7 @@ import { actionTypes, AddTwoInts, Fibonacci, serviceTypes, TakePicture, Trigger 
 import { actionWire } from "../../packages/host/src/runtime/action"
 import { GoalStatus } from "../../packages/host/src/client/action"
 import { ServiceError } from "../../packages/host/src/client/errors"
-import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/demo/demo"
 import type { CallOptions } from "../../packages/host/src/client/api"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS } from "../../packages/host/src/bridge/guard"

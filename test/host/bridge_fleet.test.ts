@@ -1,15 +1,15 @@
 // The bridge in front of a fleet (packages/host/src/client/fleet.ts: several robots under ROS namespaces,
 // /robot2/add_two_ints): presence in the state topic, GET /api/state, GET /api/robots and the
 // Foxglove metadata; group calls (POST /api/group/<service>?robots=<glob>); per-robot Foxglove
-// channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (packages/host/src/bridge/demo.ts);
+// channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (packages/host/src/demo/demo.ts);
 // tests wait on messages and events, never on fixed sleeps.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { test } from "node:test"
 import WebSocket from "ws"
-import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
-import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/demo/demo"
+import type { MemoryNode } from "../../packages/host/src/demo/memory"
 import { startBridge, STATE_TOPIC, CALLS_TOPIC, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"
 import type { FleetNode } from "../../packages/host/src/client/fleet"
 import { AddTwoInts, GetState, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"

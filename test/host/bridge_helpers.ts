@@ -3,8 +3,8 @@
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
-import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
-import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { demoMemoryNode } from "../../packages/host/src/demo/demo"
+import type { MemoryNode } from "../../packages/host/src/demo/memory"
 import { startBridge, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"
 
 export interface Fixture {

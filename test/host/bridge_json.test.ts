@@ -5,7 +5,7 @@ import { test } from "node:test"
 import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../packages/host/src/calls/json"
 import { AddTwoInts, TakePicture } from "../../packages/host/src/gen/interfaces"
 import { startBridge } from "../../packages/host/src/bridge/server"
-import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { demoMemoryNode } from "../../packages/host/src/demo/demo"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("parseJson keeps integers beyond 2^53 exact and everything else as JSON.parse does", () => {

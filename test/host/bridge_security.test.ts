@@ -5,7 +5,7 @@ import { test } from "node:test"
 import WebSocket from "ws"
 import { closeRos, connectRos, rosCall, startFixture } from "./bridge_helpers"
 import { startBridge } from "../../packages/host/src/bridge/server"
-import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { demoMemoryNode } from "../../packages/host/src/demo/demo"
 import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 
 const ATI = "example_interfaces/srv/AddTwoInts"

@@ -5,8 +5,8 @@
 // behind a real bridge; the CLI is the real binary.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { demoFleet, demoMemoryNode } from "../../packages/host/src/bridge/demo"
-import type { MemoryNode } from "../../packages/host/src/bridge/memory"
+import { demoFleet, demoMemoryNode } from "../../packages/host/src/demo/demo"
+import type { MemoryNode } from "../../packages/host/src/demo/memory"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 import { runRobot, startFixture } from "./bridge_helpers"

@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import { FleetNode, globMatcher, robotGlob } from "../../packages/host/src/client/fleet"
 import { splitRobotName } from "../../packages/host/src/client/names"
 import { ServiceError } from "../../packages/host/src/client/errors"
-import { demoMemoryNode } from "../../packages/host/src/bridge/demo"
+import { demoMemoryNode } from "../../packages/host/src/demo/demo"
 import { CallPipeline } from "../../packages/host/src/calls/pipeline"
 import { AddTwoInts, Trigger, serviceTypes } from "../../packages/host/src/gen/interfaces"
 

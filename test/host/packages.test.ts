@@ -152,7 +152,7 @@ test("published contents: built JavaScript and declarations, TypeScript only in 
     assert.deepEqual(bad, [], `${key}: no test files or caches`)
   }
   const host = contents.host
-  for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
+  for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/demo/demo_camera.js", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
   assert.deepEqual(host.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), [], "host ships no TypeScript sources")
   const device = contents.device
   for (const f of ["src/index.ts", "mqtt.ts", "src/net/mqtt.ts", "src/lib/cdr.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
@@ -177,6 +177,37 @@ test("robot init refuses a folder that is not a DeviceScript project, and a proj
   assert.equal(b.status, 1)
   assert.match(b.stderr, /@robot-services\/device is not installed in .*: run `npm install @robot-services\/device` first/)
   assert.deepEqual(fs.readdirSync(hostOnly).sort(), ["devsconfig.json", "node_modules", "package.json"], "nothing written")
+})
+
+test("robot bridge --memory from the installed package: the demo robot's camera (dist/demo/demo_camera.js, a worker started by its path) takes a picture; the CLI calls through that bridge", async () => {
+  const dir = path.join(TMP, "memory")
+  fs.mkdirSync(dir)
+  install(dir, false)
+  const bridge = startChild([path.join(dir, "node_modules/.bin/robot"), "bridge", "--memory", "--port", "0", "--no-foxglove"], dir)
+  try {
+    const line = await bridge.wait(/rosbridge: ws:\/\//, 30_000)
+    const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
+    const ws = new WebSocket(url)
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve())
+      ws.once("error", reject)
+    })
+    const reply = new Promise<any>((resolve) => ws.on("message", (d) => {
+      const m = JSON.parse(d.toString())
+      if (m.op === "service_response" && m.id === "pic") resolve(m)
+    }))
+    ws.send(JSON.stringify({ op: "call_service", id: "pic", service: "/take_picture", args: { resolution: 0, quality: 0 } }))
+    const m = await reply
+    ws.close()
+    assert.equal(m.result, true, JSON.stringify(m))
+    assert.deepEqual([m.values.width, m.values.height, m.values.image.format], [160, 120, "jpeg"])
+    assert.equal(Buffer.from(m.values.image.data, "base64").subarray(0, 3).toString("hex"), "ffd8ff", "a JPEG")
+    const call = robot(dir, "service", "call", "/add_two_ints", "{a: 2, b: 3}", "--url", url)
+    assert.equal(call.status, 0, call.out)
+    assert.match(call.stdout, /sum=5/)
+  } finally {
+    bridge.close()
+  }
 })
 
 test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; /ping answers through the CLI and through robot bridge's rosbridge", async () => {

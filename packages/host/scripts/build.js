@@ -14,7 +14,7 @@ const SRC = path.join(PKG, "src")
 const DIST = path.join(PKG, "dist")
 
 /** Files copied as they are (relative to src/). */
-const ASSETS = ["bridge/web", "bridge/demo_camera.js", "sim/sockreads.cjs"]
+const ASSETS = ["bridge/web", "demo/demo_camera.js", "sim/sockreads.cjs"]
 
 function main() {
   fs.rmSync(DIST, { recursive: true, force: true })

@@ -63,7 +63,7 @@ async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
 
 /** --memory: the in-memory demo device; with --robots N, a fleet of N of them (robot1..robotN). */
 function openMemory(o: BridgeCommandOptions): Robot {
-  const { demoFleet, demoMemoryNode } = (require("../bridge/demo") as typeof import("../bridge/demo"))
+  const { demoFleet, demoMemoryNode } = (require("../demo/demo") as typeof import("../demo/demo"))
   if (o.robots === undefined) {
     const node = demoMemoryNode()
     return { node, what: "the in-memory demo device (host-side handlers, no robot)", close: () => node.close() }

@@ -7,7 +7,7 @@ import type { FleetNode } from "../client/fleet"
 import { MqttDirectory, directoryFleet } from "../client/mqttdir"
 import { AddTwoInts, SetBool, TakePicture, Trigger } from "../gen/interfaces"
 import { ServiceError } from "../client/errors"
-import { demoJpeg } from "../bridge/demo"
+import { demoJpeg } from "../demo/demo"
 import { MemoryRobot } from "./memrobot"
 
 export interface MqttFleet {

@@ -1,6 +1,6 @@
 // An in-memory MQTT robot: a TypeScript model of the DEVICE side of the record protocol v2
 // (docs/protocol.md) on the topics of docs/mqtt.md, with host-side handlers like MemoryNode's
-// (packages/host/src/bridge/memory.ts). It is a load-test and test model, NOT the firmware (packages/device/src/rpc/ is): it
+// (packages/host/src/demo/memory.ts). It is a load-test and test model, NOT the firmware (packages/device/src/rpc/ is): it
 // exists so the fleet benchmark can run 1,000 robots in one process and so the host client's MQTT
 // path can be tested without a VM. Each robot is its own MQTT connection, as real robots are.
 //
@@ -22,7 +22,7 @@
 // Records are built and parsed by the codecs generated from protocol/protocol.json (packages/host/src/gen/wire.ts).
 import { randomInt } from "node:crypto"
 import type { IClientOptions, MqttClient } from "mqtt"
-import type { Handler } from "../bridge/memory"
+import type { Handler } from "../demo/memory"
 import { checkRobotName, normalizeName } from "../client/names"
 import { ErrorCodes, ServiceError } from "../client/errors"
 import { displayUrl, noDelay } from "../client/mqttlink"
@@ -48,7 +48,7 @@ import {
 import type { ServiceDescriptor } from "../runtime/types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 
-export type { Handler, HandlerContext } from "../bridge/memory"
+export type { Handler, HandlerContext } from "../demo/memory"
 
 export interface MemoryRobotOptions {
   /** Broker URL, e.g. `mqtt://127.0.0.1:1883`. */

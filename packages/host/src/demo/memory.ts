@@ -2,7 +2,9 @@
 // no transport. Requests and responses still go through the descriptors' CDR codecs, so bad values
 // fail as they would against a device (`invalid_argument`). Used by the bridge tests and by the
 // bridge benchmark ("calls/s the bridge sustains against an in-memory device"); it says nothing
-// about the speed of a real robot.
+// about the speed of a real robot. demo/ (this node, the demo services and camera of demo.ts) stands
+// below the bridge that serves it (`robot bridge --memory`) and the MQTT models that share its
+// handlers (mqtt/memrobot.ts, mqtt/fleet.ts).
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "../client/api"
 import { ServiceError } from "../client/errors"
 import type { ServiceDescriptor } from "../runtime/types"

@@ -1,7 +1,7 @@
-// Host-side demo services for the in-memory node (packages/host/src/bridge/memory.ts): what the bridge tests,
+// Host-side demo services for the in-memory node (packages/host/src/demo/memory.ts): what the bridge tests,
 // the benchmark and `robot bridge --memory` serve when no robot is attached, and a fleet of such
 // nodes (`robot bridge --memory --robots N`). Not a robot: the picture is a gradient drawn on the
-// host and JPEG-encoded with jpeg-js (packages/host/src/bridge/demo_camera.js), in a worker thread: a large
+// host and JPEG-encoded with jpeg-js (packages/host/src/demo/demo_camera.js), in a worker thread: a large
 // picture takes a few hundred ms of CPU, which in the bridge's event loop delayed every other
 // client's calls by seconds while one client asked for pictures (issue 20).
 import * as path from "node:path"

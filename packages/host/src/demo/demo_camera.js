@@ -1,5 +1,5 @@
 // The demo camera's picture: a colour gradient with a frame counter band, JPEG-encoded with jpeg-js.
-// Plain JavaScript because it also runs as a worker thread (host/bridge/demo.ts `DemoCamera`), and a
+// Plain JavaScript because it also runs as a worker thread (host/demo/demo.ts `DemoCamera`), and a
 // worker started from the `robot` CLI has no TypeScript loader. Encoding a UXGA picture takes
 // 150-300 ms of CPU: in the bridge's event loop that stalled every client (issue 20), so the demo
 // robot takes its pictures here, off the loop, as a real camera would.
