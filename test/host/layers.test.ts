@@ -109,6 +109,37 @@ function strayImports(file: string, text: string, folder: string, allowed: strin
   return out
 }
 
+/**
+ * The folders of @robot-services/host (packages/host/src), lowest layer first: a file imports only
+ * from its own folder and the folders before it (static, type-only and dynamic imports, `require`
+ * and `typeof import()` alike). config (the top-level file config.ts: devs.json), idl (the interface
+ * parser), net (client addresses, work in turns), runtime (codecs, descriptors), transport (Jacdac
+ * transports, the frame hub and its port), gen (generated interfaces and wire codecs), codegen (the
+ * generator), client (the Node client), calls (the call pipeline every front end shares, the
+ * project's types), demo (the in-memory demo robots), mqtt (the broker, MQTT robot models and
+ * fleets), sim (the simulator), bridge, cli (the `robot` verbs, on top).
+ */
+const HOST_LAYERS = ["config", "idl", "net", "runtime", "transport", "gen", "codegen", "client", "calls", "demo", "mqtt", "sim", "bridge", "cli"]
+
+/** The layer of a file of packages/host/src: its top folder, or a top-level file's name. */
+function hostLayer(root: string, file: string): string {
+  const top = path.relative(root, file).split(path.sep)[0]!
+  return top.replace(/\.ts$/, "")
+}
+
+/** Each import of `graph` from a file to one in a layer above its own, as "from (layer) -> to (layer)". */
+function upwardImports(root: string, graph: Map<string, string[]>, layers: string[]): string[] {
+  const out: string[] = []
+  for (const [from, deps] of graph) {
+    const a = hostLayer(root, from)
+    for (const to of deps) {
+      const b = hostLayer(root, to)
+      if (layers.indexOf(b) > layers.indexOf(a)) out.push(`${path.relative(REPO, from)} (layer ${a}) imports ${path.relative(REPO, to)} (layer ${b}, above it)`)
+    }
+  }
+  return out
+}
+
 test("the circle finder finds a circle (its own check)", () => {
   const a = path.join(REPO, "a.ts")
   const b = path.join(REPO, "b.ts")
@@ -136,6 +167,29 @@ test("each folder imports only from itself and the layers below it: packages < h
     const stray = files.flatMap((f) => strayImports(path.relative(REPO, f), fs.readFileSync(f, "utf8"), folder, allowed).map((to) => `${path.relative(REPO, f)} -> ${to}`))
     assert.deepEqual(stray, [], `${folder} imports from outside ${[folder, ...allowed].join(", ")}`)
   }
+})
+
+test("the host layer finder finds an import from a layer above (its own check)", () => {
+  const root = path.join(REPO, "packages/host/src")
+  const f = (p: string) => path.join(root, p)
+  const g = new Map([
+    [f("bridge/server.ts"), [f("cli/types.ts"), f("calls/pipeline.ts"), f("bridge/guard.ts")]],
+    [f("config.ts"), [f("idl/load.ts")]],
+    [f("cli/main.ts"), [f("config.ts")]],
+  ])
+  assert.deepEqual(upwardImports(root, g, HOST_LAYERS), [
+    `${path.join("packages/host/src/bridge/server.ts")} (layer bridge) imports ${path.join("packages/host/src/cli/types.ts")} (layer cli, above it)`,
+    `${path.join("packages/host/src/config.ts")} (layer config) imports ${path.join("packages/host/src/idl/load.ts")} (layer idl, above it)`,
+  ])
+})
+
+test(`the folders of packages/host/src are layers, each importing only from those below it: ${HOST_LAYERS.join(" < ")}`, () => {
+  const root = path.join(REPO, "packages/host/src")
+  // every folder (and top-level file) has its place in the list, and every place is there
+  const tops = fs.readdirSync(root).filter((n) => n.endsWith(".ts") || fs.statSync(path.join(root, n)).isDirectory()).map((n) => n.replace(/\.ts$/, ""))
+  assert.deepEqual(tops.filter((t) => !HOST_LAYERS.includes(t)), [], "folders of packages/host/src missing from HOST_LAYERS")
+  assert.deepEqual(upwardImports(root, importGraph(sources(root)), HOST_LAYERS), [], "imports from a layer above the importing file's")
+  assert.deepEqual(HOST_LAYERS.filter((l) => !tops.includes(l)), [], "layers in HOST_LAYERS that packages/host/src does not have")
 })
 
 test("the device runtime's Jacdac file imports no other link: links are peers started by the program", () => {
