@@ -19,7 +19,7 @@
 import { AddTwoInts } from "../packages/host/src/gen/interfaces"
 import { ServiceError } from "../packages/host/src/client/errors"
 import type { RecordNode } from "../packages/host/src/client/core"
-import { encodeCall, encodeList, encodePoll, packRecords } from "../packages/host/src/client/records"
+import { JACDAC_PAYLOAD, encodeCall, encodeList, encodePoll, packRecords } from "../packages/host/src/client/records"
 import type { Rig } from "../packages/host/src/sim/rig"
 import { attackFrames } from "../harness/attack"
 import { rng } from "../harness/link"
@@ -119,7 +119,7 @@ export async function jacdacFlood(rig: Rig, seconds: number) {
   }
   let r: Awaited<ReturnType<typeof underFlood>>
   try {
-    r = await underFlood(victims, attacker, floodFrames(attacker.session, 5, 236), seconds)
+    r = await underFlood(victims, attacker, floodFrames(attacker.session, 5, JACDAC_PAYLOAD), seconds)
   } finally {
     // (the hosts it made leave: left connected, they held sessions through the next figures)
     for (const n of [...victims.slice(1), attacker]) await n.close().catch(() => {})

@@ -4,7 +4,7 @@
 // size up to the link's. Deterministic for a seed, so a failing run is replayed with the seed it
 // prints.
 import { AddTwoInts } from "../packages/host/src/gen/interfaces"
-import { encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../packages/host/src/client/records"
+import { JACDAC_PAYLOAD, encodeCall, encodeCallx, encodeCancel, encodeData, encodeDone, encodeList, encodeOpen, encodePoll, rec } from "../packages/host/src/client/records"
 import { Echo, Upload } from "./gen/interfaces"
 import { rng } from "./link"
 
@@ -34,11 +34,11 @@ const NAMES = {
 }
 
 /**
- * Frames of at most `max` bytes. The attacker's echo calls always carry text "x": the test
+ * Frames of at most `max` bytes (default a Jacdac payload). The attacker's echo calls always carry text "x": the test
  * firmware's modes that restart, probe the heap, add services or count runs need their own text,
  * so no mutation of them can turn into one (test/firmware/services_fw.ts).
  */
-export function attackFrames(seed: number, target: AttackTarget, max = 236) {
+export function attackFrames(seed: number, target: AttackTarget, max = JACDAC_PAYLOAD) {
   const r = rng(seed)
   const int = (n: number) => Math.floor(r() * n)
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!

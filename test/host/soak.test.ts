@@ -100,7 +100,7 @@ describe(`adversarial soak, Jacdac${WITH_MQTT ? " and MQTT" : ""} (seed ${SEED};
     const gen = attackFrames(SEED, target)
     // over MQTT: the same kinds of frames, up to the link's record size, in the MQTT hosts' sessions
     const mqttTarget = { sessions: mqttAttackers.map((a) => a.session), listVersion: listed.version, index }
-    const mqttGen = attackFrames(SEED + 1, mqttTarget, mqttAttackers[0]?.limits?.maxRecord ?? 236)
+    const mqttGen = attackFrames(SEED + 1, mqttTarget, mqttAttackers[0]?.limits?.maxRecord)
     const runs0 = Number((await victims[0]!.createClient(Echo, "echo").call(echo("", { mode: 4 }))).text)
 
     const violations: string[] = []
