@@ -109,7 +109,7 @@ export const ROSAPI_SERVICES: Record<string, string> = {
 
 export type TypeRegistry = { readonly [fullName: string]: ServiceDescriptor<any, any> }
 
-/** Action descriptors by full type name (gen/interfaces.ts `actionTypes`, cli/types.ts `projectActionTypes`). */
+/** Action descriptors by full type name (gen/interfaces.ts `actionTypes`, calls/projecttypes.ts `projectActionTypes`). */
 export type ActionRegistry = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
 
 /** The type of an action's status topic (`<action>/_action/status`). */
