@@ -765,10 +765,11 @@ test("connections without end (issue 16): one process opens 3,000 Foxglove WebSo
 
 test("connections without end from many addresses (issue 16): 3,000 Foxglove WebSockets from 100 addresses; the bridge keeps at most MAX_CONNECTIONS in all, refuses the rest with 503, and another client is served during it", { timeout: 120000 }, async () => {
   const { n, held, slowest, lines } = await connectionFlood(100)
-  // (the storm of attempts costs the event loop itself: up to ~100 ms a turn accepting and
-  // refusing connections, and a call takes several turns. Measured 416-520 ms with the bound,
-  // 571 ms before it, with all 3,000 held; what the bound buys is the count below)
-  assert.ok(slowest < 1500, `the other client's slowest call took ${slowest.toFixed(1)} ms (${JSON.stringify(n)})`)
+  // (before the handshakes took turns (net/turns.ts): 86-464 ms in a quiet run, 416-520 ms in
+  // CI's lanes, 571 ms before the bound with all 3,000 held: the bridge finished every handshake
+  // read in one turn of its loop, up to 400 ms of them, before the client's next message; after:
+  // 28-101 ms)
+  assert.ok(slowest < VICTIM_MAX_MS, `the other client's slowest call took ${slowest.toFixed(1)} ms (${JSON.stringify(n)})`)
   // (before the bound: all 3,000 held; 30 from each address is under the per-address bound)
   // the victim's own connection is one of them
   assert.deepEqual([n.open, n.refused, n.other], [MAX_CONNECTIONS - 1, 3000 - MAX_CONNECTIONS + 1, 0], JSON.stringify(n))

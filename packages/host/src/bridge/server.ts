@@ -14,6 +14,7 @@ import type { RobotNode } from "../client/api"
 import { FOXGLOVE_SUBPROTOCOL, FoxgloveFrontEnd } from "./foxglove"
 import { clientAddress, Guard, isLoopback } from "./guard"
 import { Output } from "./output"
+import { Turns } from "../net/turns"
 import { httpHandler } from "./http"
 import { CallPipeline } from "../calls/pipeline"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
@@ -22,6 +23,9 @@ import type { ActionRegistry, TypeRegistry } from "../calls/rosapi"
 import { GoalTracker } from "../calls/goals"
 import { projectActionTypes } from "../calls/projecttypes"
 import { actionWire } from "../runtime/action"
+
+/** ms of WebSocket handshakes finished per turn of the event loop (see `handshake` below) */
+const HANDSHAKE_MS = 4
 
 export { isLoopback } from "./guard"
 export { HTTP_STATUS } from "./http"
@@ -154,21 +158,41 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const admitting = (s: http.Server) => s.prependListener("connection", (socket: import("node:net").Socket) => guard.admit(socket) || refused.add(socket))
   const onUpgrade = (foxgloveOnly: boolean) => (req: http.IncomingMessage, socket: import("node:stream").Duplex, head: Buffer) => {
     if (refused.has(socket)) return socket.destroy()
-    const refuse = (status: number, why: string) => {
-      log(`refused a WebSocket client: ${why}`)
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`)
-    }
-    const verdict = guard.checkUpgrade(req)
-    if ("refuse" in verdict) return refuse(verdict.refuse, verdict.why)
-    const address = clientAddress(req)
-    if (foxgloveOnly || wantsFoxglove(req)) {
-      if (!wantsFoxglove(req)) return refuse(400, `this port serves the Foxglove WebSocket protocol only: ask for the ${FOXGLOVE_SUBPROTOCOL} subprotocol`)
-      // the Foxglove protocol has no auth message: the token comes with the URL
-      if (!verdict.authed) return refuse(401, "this bridge needs a token: connect with ?token=<token>")
-      foxWss.handleUpgrade(req, socket, head, (ws) => foxglove.accept(ws, address))
-      return
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => rosbridge.accept(ws, address, verdict.authed))
+    handshake(socket, () => {
+      const refuse = (status: number, why: string) => {
+        log(`refused a WebSocket client: ${why}`)
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`)
+      }
+      const verdict = guard.checkUpgrade(req)
+      if ("refuse" in verdict) return refuse(verdict.refuse, verdict.why)
+      const address = clientAddress(req)
+      if (foxgloveOnly || wantsFoxglove(req)) {
+        if (!wantsFoxglove(req)) return refuse(400, `this port serves the Foxglove WebSocket protocol only: ask for the ${FOXGLOVE_SUBPROTOCOL} subprotocol`)
+        // the Foxglove protocol has no auth message: the token comes with the URL
+        if (!verdict.authed) return refuse(401, "this bridge needs a token: connect with ?token=<token>")
+        return foxWss.handleUpgrade(req, socket, head, (ws) => foxglove.accept(ws, address))
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => rosbridge.accept(ws, address, verdict.authed))
+    })
+  }
+  // A handshake (its checks, the headers read, the answer, the protocol's first messages) is done
+  // in a later turn, at most HANDSHAKE_MS of them a turn (net/turns.ts): a storm of handshakes no
+  // longer holds the messages of the clients already connected. What it writes goes out in one
+  // write (corked until the next tick).
+  const handshakes = new Turns(HANDSHAKE_MS, (e) => log(`a WebSocket handshake failed: ${e instanceof Error ? e.message : String(e)}`))
+  const handshake = (socket: import("node:stream").Duplex, finish: () => void) => {
+    // (the HTTP server took its error listener off the socket when it handed it over; this one
+    // stays, for a refused client's too)
+    socket.on("error", () => socket.destroy())
+    handshakes.add(() => {
+      if (socket.destroyed) return
+      socket.cork()
+      try {
+        finish()
+      } finally {
+        process.nextTick(() => socket.uncork())
+      }
+    })
   }
 
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 5000
