@@ -1,9 +1,9 @@
 // Device side of ROS 2-style services: `createService(Type, "name", handler)` like rclpy's
 // create_service. All services share one Jacdac server (spec `services/rosservices.md`); the record
 // protocol v2 (docs/protocol.md) is implemented in rpc/: the call table (calls.ts), the sender
-// (sender.ts) and the Jacdac carrier (server.ts), with constants generated into rpc/wire.ts. The
-// MQTT link (net/mqtt.ts) is started by the program with `startMqttLink()`: a firmware that does not
-// call it carries none of its code.
+// (sender.ts), the runtime under the links (runtime.ts) and the Jacdac link (server.ts, started
+// here), with constants generated into rpc/wire.ts. The MQTT link (net/mqtt.ts) is started by the
+// program with `startMqttLink()`: a firmware that does not call it carries none of its code.
 //
 // Guarantees (each proven by a test named in docs/protocol.md): a call's handler runs at most once
 // (per-session sequence numbers, never a time window); every call is answered (a response or a
@@ -11,7 +11,8 @@
 // calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
 // a handler that never returns is released at the caller's deadline.
 import { Entry, Policy, cfg } from "../rpc/core"
-import { current as rt, startRuntime } from "../rpc/server"
+import { announce, links, listChanged } from "../rpc/runtime"
+import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../rpc/wire"
 import type { ServiceType } from "./cdr"
@@ -59,7 +60,7 @@ export function configureServices(c: ServicesConfig) {
     if (c.defaultTimeoutMs !== undefined) cfg.defaultTimeoutMs = Math.max(1, c.defaultTimeoutMs)
     if (c.maxTimeoutMs !== undefined) cfg.maxTimeoutMs = Math.max(1, c.maxTimeoutMs)
     if (c.stallMs !== undefined) cfg.stallMs = Math.max(1, c.stallMs)
-    if (rt) rt.announce()
+    announce()
 }
 
 /** Options of one service. */
@@ -96,18 +97,18 @@ export function createService<Req, Res>(
     const policy = c === "serial" ? Policy.Serial : c === "latest" ? Policy.Latest : Policy.Parallel
     const e: Entry = { name: n, type, handler: handler as any, policy, running: 0, queue: [] }
     entries.push(e)
-    startRuntime().listChanged()
+    startJacdacLink()
+    listChanged()
 }
 
 /** Stops serving `name`; calls already running finish. Returns false if it was not served. */
 export function removeService(name: string): boolean {
-    if (!rt) return false
     const n = fullName(name)
     const es = entries
     for (let i = 0; i < es.length; ++i)
         if (es[i].name === n) {
             es.insert(i, -1)
-            rt.listChanged()
+            listChanged()
             return true
         }
     return false
@@ -115,10 +116,9 @@ export function removeService(name: string): boolean {
 
 /** Counters for diagnostics and the benchmark. */
 export function serviceStats(): { tracked: number; inFlight: number; budgetUsed: number; sessions: number; dropped: number } {
-    if (!rt) return { tracked: 0, inFlight: 0, budgetUsed: 0, sessions: 0, dropped: 0 }
     let running = 0
     for (const c of calls) if (c.state === CallState.Running) running++
     let dropped = 0
-    for (const l of rt.links) dropped += l.dropped
+    for (const l of links) dropped += l.dropped
     return { tracked: calls.length, inFlight: inFlight(), budgetUsed: used, sessions: sessions.length, dropped }
 }

@@ -40,7 +40,7 @@ import { settingText } from "../lib/settings"
 import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
-import { Runtime, noop, parse, startRuntime } from "../rpc/server"
+import { links, noop, parse, startRuntime } from "../rpc/runtime"
 import { Limit } from "../rpc/wire"
 
 /** hosts served at once over MQTT (each costs PEER_HEAP, so few) */
@@ -74,7 +74,8 @@ interface Peer {
 }
 
 // (module state without initializers: each is set before it is read, and an initializer is code)
-let rt: Runtime
+/** the link started */
+let started: boolean
 /** the runtime's socket primitives (see the header) */
 type Net = typeof ds & {
     _socketOpen(host: string, port: number): number
@@ -138,12 +139,13 @@ let upAt: number
 /**
  * Serves this program's services over MQTT too, beside Jacdac (once; docs/mqtt.md): in the
  * background it waits for the MQTT_URL setting, connects, serves and reconnects. Starts the
- * service runtime if no `createService` did yet. Never throws; failures are logged and retried.
+ * runtime under the links (rpc/runtime.ts) if no `createService` did yet, not the Jacdac link. Never throws; failures are logged and retried.
  * A firmware that never calls it carries none of the MQTT link's code.
  */
 export function startMqttLink() {
-    if (rt) return
-    rt = startRuntime()
+    if (started) return
+    started = true
+    startRuntime()
     mqttMain.start()
 }
 
@@ -527,7 +529,7 @@ function peerFor(host: string): Peer {
         }
         peers.push(q)
         chargeLink(PEER_HEAP)
-        rt.links.push(s)
+        links.push(s)
         p = q
     } else if (p) {
         // the host that used it last has been quiet longest: its sessions are parked, not

@@ -48,7 +48,7 @@ export let used = 0
 export const bootId = rand32()
 /**
  * The multi-frame paths (src/rpc/multiframe.ts, which describes each), or undefined: then every
- * request comes whole in its CALL record (server.ts `call` refuses any other) and every answer goes
+ * request comes whole in its CALL record (runtime.ts `call` refuses any other) and every answer goes
  * in one RESULT. Module variables, not an object's methods: no property names in the string table.
  */
 export let mfBegin: (c: Call, d: Buffer, db: number, dlen: number) => void
@@ -284,7 +284,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     c.cost = need
     used += need
     calls.push(c)
-    // (a request still to come: only with the multi-frame paths, server.ts `call` checked)
+    // (a request still to come: only with the multi-frame paths, runtime.ts `call` checked)
     if (dlen < total) mfBegin(c, d, db, dlen)
     else {
         c.req = d.slice(db, db + dlen)

@@ -1,7 +1,8 @@
 // Shared state of the device's service runtime (protocol v2, docs/protocol.md): limits, the call
 // and session records, the handler's call context. The call table is src/rpc/calls.ts, the
-// sender src/rpc/sender.ts (one per link), the Jacdac carrier and record parser src/rpc/server.ts,
-// the MQTT carrier src/net/mqtt.ts; src/lib/services.ts is the API.
+// sender src/rpc/sender.ts (one per link), the record parser, the links' list and the clock
+// src/rpc/runtime.ts, under its peers the Jacdac carrier src/rpc/server.ts and the MQTT carrier
+// src/net/mqtt.ts; src/lib/services.ts is the API.
 import * as ds from "@devicescript/core"
 import "../lib/strings" // first: see strings.ts
 import { ByteSource } from "../lib/types"
