@@ -23,6 +23,20 @@ test("packages/host/src/gen/interfaces.ts is up to date with services/", () => {
   assert.deepEqual(r.unchanged, ["packages/host/src/gen/interfaces.ts"])
 })
 
+test("every generated source of the packages and the robot is in a gen/ folder (issue 18)", () => {
+  const generated: string[] = []
+  const walk = (d: string) => {
+    for (const n of fs.readdirSync(d)) {
+      const p = path.join(d, n)
+      if (fs.statSync(p).isDirectory()) walk(p)
+      else if (n.endsWith(".ts") && fs.readFileSync(p, "utf8").startsWith("// @generated")) generated.push(path.relative(repo, p))
+    }
+  }
+  for (const d of ["packages/device/src", "packages/host/src", "src", "harness"]) walk(path.join(repo, d))
+  assert.ok(generated.includes(path.join("packages/host/src/gen/wire.ts")), generated.join(", "))
+  assert.deepEqual(generated.filter((f) => path.basename(path.dirname(f)) !== "gen"), [], "generated files outside a gen/ folder")
+})
+
 test("output is deterministic and starts with the generator header naming the sources", () => {
   const set = loadInterfaces(["services"])
   const sources = ["services/a.srv", "services/b.msg"]

@@ -220,7 +220,7 @@ describe("the protocol table and its generator", () => {
 
   test("the generated code and doc tables are up to date (both wire.ts, docs/protocol.md, services/rosservices.md)", () => {
     const outs = protocolOutputs(repo)
-    assert.deepEqual(outs.map((o) => o.file).sort(), ["docs/protocol.md", "packages/device/services/rosservices.md", "packages/device/src/rpc/wire.ts", "packages/host/src/gen/wire.ts", "services/rosservices.md"])
+    assert.deepEqual(outs.map((o) => o.file).sort(), ["docs/protocol.md", "packages/device/services/rosservices.md", "packages/device/src/gen/wire.ts", "packages/host/src/gen/wire.ts", "services/rosservices.md"])
     for (const o of outs) assert.equal(fs.readFileSync(path.join(repo, o.file), "utf8"), o.content, `${o.file} is stale: run \`npx robot gen\``)
   })
 

@@ -2,7 +2,7 @@
 // create_service. All services share one Jacdac server (spec `services/rosservices.md`); the record
 // protocol v2 (docs/protocol.md) is implemented in rpc/: the call table (calls.ts), the sender
 // (sender.ts), the runtime under the links (runtime.ts) and the Jacdac link (server.ts, started
-// here), with constants generated into rpc/wire.ts. The MQTT link (net/mqtt.ts) is started by the
+// here), with constants generated into gen/wire.ts. The MQTT link (net/mqtt.ts) is started by the
 // program with `startMqttLink()`: a firmware that does not call it carries none of its code.
 //
 // Guarantees (each proven by a test named in docs/protocol.md): a call's handler runs at most once
@@ -14,11 +14,11 @@ import { Entry, Policy, cfg } from "../rpc/core"
 import { announce, links, listChanged } from "../rpc/runtime"
 import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
-import { CallState } from "../rpc/wire"
+import { CallState } from "../gen/wire"
 import type { ServiceType } from "./cdr"
 
 export { CallContext } from "../rpc/core"
-export { PROTOCOL_VERSION } from "../rpc/wire"
+export { PROTOCOL_VERSION } from "../gen/wire"
 import { CallContext } from "../rpc/core"
 
 /** Limits of the service runtime; see {@link configureServices}. All are announced in HELLO. */

@@ -22,9 +22,9 @@ export interface ByteSource {
 export type Bytes = Buffer | ByteSource
 
 // Status codes on the wire come from the protocol's one table (protocol/protocol.json, generated
-// into packages/device/src/rpc/wire.ts); re-exported here for handlers.
-export { Status } from "../rpc/wire"
-import { Status } from "../rpc/wire"
+// into packages/device/src/gen/wire.ts); re-exported here for handlers.
+export { Status } from "../gen/wire"
+import { Status } from "../gen/wire"
 
 /**
  * Throw this from a handler (or a codec) to answer with a specific status;

@@ -41,7 +41,7 @@ import { Out, Session, cfg, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
 import { links, noop, parse, startRuntime } from "../rpc/runtime"
-import { Limit } from "../rpc/wire"
+import { Limit } from "../gen/wire"
 
 /** hosts served at once over MQTT (each costs PEER_HEAP, so few) */
 const MAX_PEERS = 3

@@ -7,7 +7,7 @@ import * as ds from "@devicescript/core"
 import "../lib/strings" // first: see strings.ts
 import { ByteSource } from "../lib/types"
 import type { ServiceType } from "../lib/cdr"
-import { CallState, Limit, Status } from "./wire"
+import { CallState, Limit, Status } from "../gen/wire"
 
 /** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
 export const cfg = {

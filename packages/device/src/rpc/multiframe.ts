@@ -13,7 +13,7 @@ import { ByteSource, Bytes } from "../lib/types"
 import { Call, PIECE, PIECE_BITS, cfg, errText } from "./core"
 import { due, fail, installMultiFrame, ready } from "./calls"
 import { head } from "./sender"
-import { CallState, Kind, Limit, RecMin, RecOff, Status } from "./wire"
+import { CallState, Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
 
 /**
  * Installs the multi-frame paths and returns `t` (a service or action descriptor): written by

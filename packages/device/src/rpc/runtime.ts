@@ -7,7 +7,7 @@ import * as ds from "@devicescript/core"
 import { bounce, entries, find, mfBegin, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText, isGone } from "./core"
 import { Sender } from "./sender"
-import { Kind, Limit, RecMin, RecOff, Status } from "./wire"
+import { Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
 
 /**
  * The least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (RecMin.Call … RecMin.Done: 25,

@@ -8,7 +8,7 @@
 import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
 import { bootId, calls, entries, mfChunk } from "./calls"
-import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "./wire"
+import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
 const TRANSIENT_MAX = 480

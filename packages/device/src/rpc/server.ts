@@ -6,7 +6,7 @@ import * as ds from "@devicescript/core"
 import { cfg, errText } from "./core"
 import { links, noop, parse, startRuntime } from "./runtime"
 import { Sender } from "./sender"
-import { Limit } from "./wire"
+import { Limit } from "../gen/wire"
 
 type DsServer = typeof ds & {
     _onServerPacket(pkt: ds.Packet): Promise<void>

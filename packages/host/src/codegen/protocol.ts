@@ -2,9 +2,9 @@
 // record kinds (with each record's fields), call states, status codes, limits, the protocol version
 // and the Jacdac carrier (docs/protocol.md). `robot gen` writes the outputs; `robot gen --check`
 // reports them stale. Outputs:
-// - src/rpc/wire.ts (device): const enums only, so the firmware pays nothing for what it does not
-//   use: kinds, states, statuses, limits, and each record's body offsets (`RecOff`) and least body
-//   lengths (`RecMin`).
+// - packages/device/src/gen/wire.ts (device): const enums only, so the firmware pays nothing for what
+//   it does not use: kinds, states, statuses, limits, and each record's body offsets (`RecOff`) and
+//   least body lengths (`RecMin`).
 // - packages/host/src/gen/wire.ts (host): the same constants as values, one type per record kind, and an
 //   encoder and a decoder per kind for both directions (the host client uses the host -> device
 //   encoders and the device -> host decoders; the in-memory robot and the tests the other two).
@@ -64,7 +64,7 @@ export interface ProtocolTable {
 }
 
 export const PROTOCOL_TABLE = "protocol/protocol.json"
-export const DEVICE_WIRE = "packages/device/src/rpc/wire.ts"
+export const DEVICE_WIRE = "packages/device/src/gen/wire.ts"
 export const HOST_WIRE = "packages/host/src/gen/wire.ts"
 export const PROTOCOL_DOC = "docs/protocol.md"
 /** A project's copy of the library's Jacdac spec (protocol.json `jacdac.spec`), kept identical by `robot gen`. */
