@@ -161,6 +161,52 @@ test("bad input gets a status reply and the connection survives", async () => {
   }
 })
 
+test("call_service for the CLI (issue 18): args_rules 'yaml' reads args by the YAML rules; with progress, 0 of 0 once the request passed the checks", async () => {
+  const f = await startFixture()
+  const ws = new WebSocket(f.bridge.wsUrl)
+  const inbox: any[] = []
+  const waiters: (() => void)[] = []
+  ws.on("message", (d) => {
+    inbox.push(JSON.parse(d.toString()))
+    waiters.shift()?.()
+  })
+  const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise<any>((r) => waiters.push(() => r(inbox.shift()))))
+  const call = (id: string, extra: object) => ws.send(JSON.stringify({ op: "call_service", id, service: "/add_two_ints", ...extra }))
+  try {
+    await new Promise((r) => ws.once("open", r))
+    // rosbridge's rules, for every client that asks for none: an int64 may come as a string of digits
+    call("r1", { args: { a: "2", b: 1 } })
+    assert.deepEqual(await next(), { op: "service_response", service: "/add_two_ints", values: { sum: 3 }, result: true, id: "r1" })
+    // the CLI's: its YAML keeps integers exact, so a quoted one is a mistake; types named as rosapi names them
+    call("y1", { args: { a: "2", b: 1 }, args_rules: "yaml" })
+    assert.deepEqual(await next(), {
+      op: "service_response",
+      service: "/add_two_ints",
+      values: "invalid_argument: a: expected an integer (int64), got the string '2'; write it without quotes",
+      result: false,
+      id: "y1",
+    })
+    call("y2", { args: { a: 1, c: 2 }, args_rules: "yaml" })
+    assert.equal((await next()).values, "invalid_argument: c: example_interfaces/AddTwoInts_Request has no field 'c' (fields: a, b)")
+    call("y3", { args: { a: 1 }, args_rules: "json5" })
+    const bad = await next()
+    assert.deepEqual([bad.op, bad.level, bad.id], ["status", "error", "y3"])
+    assert.match(bad.msg, /call_service: 'args_rules' must be "yaml"/)
+    // progress: a refused request gets none; an accepted one gets 0 of 0 first, once it passed the checks
+    call("p1", { args: { c: 1 }, args_rules: "yaml", progress: true })
+    const refused = await next()
+    assert.deepEqual([refused.op, refused.result], ["service_response", false])
+    call("p2", { args: { a: 1, b: 2 }, args_rules: "yaml", progress: true })
+    assert.deepEqual(await next(), { op: "service_progress", id: "p2", service: "/add_two_ints", received: 0, total: 0 })
+    let m = await next()
+    while (m.op === "service_progress") m = await next()
+    assert.deepEqual(m, { op: "service_response", service: "/add_two_ints", values: { sum: 3 }, result: true, id: "p2" })
+  } finally {
+    ws.close()
+    await f.close()
+  }
+})
+
 test("calls in flight per client are bounded", async () => {
   const f = await startFixture({ maxInFlightPerClient: 2 })
   let release!: () => void

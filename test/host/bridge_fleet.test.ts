@@ -248,8 +248,19 @@ test("group calls: POST /api/group/<service>?robots=<glob> answers one row per r
     const set = await (await post(f.bridge, "/api/group/add_two_ints?robots=robot[13]", { a: 1, b: 1 })).json()
     assert.deepEqual(set.results.map((r: any) => r.robot), ["robot1", "robot3"], "a [set] glob")
     assert.equal(badGlob.status, 400)
-    const badArgs = await (await post(f.bridge, "/api/group/add_two_ints?robots=robot1", { c: 1 })).json()
-    assert.equal(badArgs.results[0].error.code, "invalid_argument")
+    // a request the service's type refuses fails as a whole, before any call: checked once, not in
+    // each robot's call (issue 18)
+    const badArgs = await post(f.bridge, "/api/group/add_two_ints?robots=robot*", { c: 1 })
+    assert.equal(badArgs.status, 400)
+    assert.deepEqual(await badArgs.json(), { code: "invalid_argument", message: "c: example_interfaces/srv/AddTwoInts_Request has no field 'c' (fields: a, b)" })
+    // ?args_rules=yaml: the CLI's rules (a quoted integer is refused; rosapi's type names); without it, rosbridge's
+    const yaml = await post(f.bridge, "/api/group/add_two_ints?robots=robot2&args_rules=yaml", { a: "2" })
+    assert.equal(yaml.status, 400)
+    assert.deepEqual(await yaml.json(), { code: "invalid_argument", message: "a: expected an integer (int64), got the string '2'; write it without quotes" })
+    const unknownRules = await post(f.bridge, "/api/group/add_two_ints?robots=robot2&args_rules=json5", {})
+    assert.equal(unknownRules.status, 400)
+    assert.match((await unknownRules.json()).message, /args_rules must be "yaml"/)
+    assert.deepEqual((await (await post(f.bridge, "/api/group/add_two_ints?robots=robot2", { a: "2" })).json()).results, [{ robot: "robot2", ok: true, values: { sum: 2 } }])
   } finally {
     s.ws.close()
     await f.close()

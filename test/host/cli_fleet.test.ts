@@ -88,6 +88,13 @@ test("robot service call --robots <glob> through a fleet's bridge: one row per m
     const wrongType = await runRobot(["service", "call", "/add_two_ints", "std_srvs/srv/Trigger", "--robots", "robot*", ...url])
     assert.equal(wrongType.code, 1)
     assert.match(wrongType.stderr, /type_mismatch: \/add_two_ints is example_interfaces\/srv\/AddTwoInts, not std_srvs\/srv\/Trigger/)
+
+    // a request the type refuses: one line, no request line, no robot called (the bridge checks it
+    // once, by the CLI's rules: a quoted integer is a string)
+    const quoted = await runRobot(["service", "call", "/add_two_ints", "{a: '2', b: 3}", "--robots", "robot*", ...url])
+    assert.equal(quoted.code, 1)
+    assert.equal(quoted.stdout, "")
+    assert.match(quoted.stderr, /^robot service call: invalid_argument: a: expected an integer \(int64\), got the string '2'; write it without quotes/)
   } finally {
     await f.close()
   }

@@ -2,7 +2,9 @@
 // CLI asked /rosapi/service_type, then both typedef requests, then called; four round trips for
 // one call). The real `robot` binary talks to the bridge through a counting proxy that records
 // every message the CLI sends. Through this project's bridge a call with its type given is one
-// call_service; without the type, one /rosapi/service_type first.
+// call_service; without the type, one /rosapi/service_type first. The bridge checks the request
+// (by the CLI's rules, `args_rules: "yaml"`), the CLI does not check it first: each request is
+// checked once.
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { WebSocket, WebSocketServer } from "ws"
@@ -10,8 +12,11 @@ import { serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
 import { Echo } from "../../harness/services"
 import { runRobot, startFixture } from "./bridge_helpers"
 
-/** A WebSocket proxy in front of `target` that keeps every message a client sends (parsed). */
-async function countingProxy(target: string): Promise<{ url: string; sent: any[]; close(): Promise<void> }> {
+/**
+ * A WebSocket proxy in front of `target` that keeps every message a client sends (parsed);
+ * `rewrite` changes the server's text messages on their way to the client.
+ */
+async function countingProxy(target: string, rewrite?: (m: any) => any): Promise<{ url: string; sent: any[]; close(): Promise<void> }> {
   const sent: any[] = []
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 })
   await new Promise<void>((r) => wss.once("listening", () => r()))
@@ -26,7 +31,10 @@ async function countingProxy(target: string): Promise<{ url: string; sent: any[]
       if (upstream.readyState === WebSocket.OPEN) upstream.send(d, { binary: bin })
       else queue.push([d, bin])
     })
-    upstream.on("message", (d: Buffer, bin) => client.readyState === WebSocket.OPEN && client.send(d, { binary: bin }))
+    upstream.on("message", (d: Buffer, bin) => {
+      const out = rewrite && !bin ? Buffer.from(JSON.stringify(rewrite(JSON.parse(d.toString())))) : d
+      if (client.readyState === WebSocket.OPEN) client.send(out, { binary: bin })
+    })
     client.on("close", () => upstream.close())
     upstream.on("close", () => client.close())
     upstream.on("error", () => client.terminate())
@@ -52,7 +60,7 @@ test("one `robot service call` through a bridge: one call_service with the type,
   const robot = async (args: string[]) => {
     proxy.sent.length = 0
     const r = await runRobot([...args, "--url", proxy.url], { timeoutMs: 30000 })
-    return { ...r, trips: calls(proxy.sent) }
+    return { ...r, trips: calls(proxy.sent), sent: [...proxy.sent] }
   }
   try {
     const typed = await robot(["service", "call", "/add_two_ints", "example_interfaces/srv/AddTwoInts", "{a: 2, b: 3}"])
@@ -65,18 +73,29 @@ test("one `robot service call` through a bridge: one call_service with the type,
     assert.equal(untyped.stdout, typed.stdout)
     assert.deepEqual(untyped.trips, ["/rosapi/service_type", "/add_two_ints"])
 
-    // a request the type refuses: checked here, nothing is called (with the type given, the one
-    // lookup tells a wrong request from a wrong type)
-    for (const args of [["std_srvs/srv/Trigger", "{nope: 1}"], ["{nope: 1}"]]) {
+    // a request the type refuses: the bridge refuses it, by the CLI's rules, and calls nothing; the
+    // CLI sent it unchecked (it checked it first, then the bridge again: issue 18), and prints no
+    // request line for it
+    const refused: [string[], string[]][] = [
+      [["std_srvs/srv/Trigger", "{nope: 1}"], ["/count"]],
+      [["{nope: 1}"], ["/rosapi/service_type", "/count"]],
+    ]
+    for (const [args, trips] of refused) {
       const bad = await robot(["service", "call", "/count", ...args])
       assert.equal(bad.code, 1)
       assert.equal(bad.stdout, "")
       assert.match(bad.stderr, /^robot service call: invalid_argument: nope: std_srvs\/Trigger_Request has no field 'nope' \(fields: none\)/)
-      assert.deepEqual(bad.trips, ["/rosapi/service_type"])
+      assert.deepEqual(bad.trips, trips)
     }
+    const quoted = await robot(["service", "call", "/add_two_ints", "{a: '2', b: 1}"])
+    assert.equal(quoted.stdout, "")
+    assert.match(quoted.stderr, /^robot service call: invalid_argument: a: expected an integer \(int64\), got the string '2'; write it without quotes/)
+    assert.deepEqual(quoted.trips, ["/rosapi/service_type", "/add_two_ints"])
+    assert.equal(quoted.sent.find((m) => m.op === "call_service" && m.service === "/add_two_ints")?.args_rules, "yaml")
+    // a wrong type and a wrong request: the bridge checks the type first
     const badType = await robot(["service", "call", "/count", "example_interfaces/srv/AddTwoInts", "{nope: 1}"])
     assert.match(badType.stderr, /^robot service call: type_mismatch: \/count is std_srvs\/srv\/Trigger, not example_interfaces\/srv\/AddTwoInts \(leave the type out/)
-    assert.deepEqual(badType.trips, ["/rosapi/service_type"])
+    assert.deepEqual(badType.trips, ["/count"])
 
     // the wrong type: the bridge refuses the call (one round trip) and the robot is not called
     const wrong = await robot(["service", "call", "/count", "example_interfaces/srv/AddTwoInts", "{}"])
@@ -94,7 +113,7 @@ test("one `robot service call` through a bridge: one call_service with the type,
   }
 })
 
-test("a type the CLI's project does not define: its typedefs from rosapi, the same request check", async () => {
+test("a type the CLI's project does not define: its typedefs from rosapi to show the values; the bridge checks the request", async () => {
   // the bridge knows rs_test/srv/Echo (test/interfaces), the CLI (run at the repository root) does not
   const f = await startFixture({ typeRegistry: { ...serviceTypes, [Echo.fullName]: Echo } })
   f.node.addService(Echo, "/echo", (req) => ({ text: req.text, data: new Uint8Array(req.size) }))
@@ -120,7 +139,8 @@ test("a type the CLI's project does not define: its typedefs from rosapi, the sa
     const quoted = await robot(["service", "call", "/echo", "{size: '3'}"])
     assert.equal(quoted.stdout, "")
     assert.match(quoted.stderr, /^robot service call: invalid_argument: size: expected an integer \(uint32\), got the string '3'; write it without quotes/)
-    assert.deepEqual(quoted.trips, ["/rosapi/service_type", ...details])
+    // the typedefs are for the request line and the response; the bridge checks the request
+    assert.deepEqual(quoted.trips, ["/rosapi/service_type", ...details, "/echo"])
   } finally {
     await proxy.close()
     await f.close()

@@ -106,6 +106,28 @@ test("robot service call --robots: every matching robot in parallel, one row eac
   }
 })
 
+test("robot service call --mqtt: a request the type refuses is one line, as through a bridge, and no robot is called (issue 18: checked once, in the CLI's own pipeline)", async () => {
+  const f = await fleet()
+  const m = ["--mqtt", f.broker.url]
+  try {
+    const cases: [string[], RegExp][] = [
+      [["/rover1/add_two_ints", "{a: '2', b: 1}"], /^robot service call: invalid_argument: a: expected an integer \(int64\), got the string '2'; write it without quotes/],
+      [["/add_two_ints", "{a: 1, c: 2}", "--robot", "rover1"], /^robot service call: invalid_argument: c: example_interfaces\/AddTwoInts_Request has no field 'c' \(fields: a, b\)/],
+      [["/count", "{nope: 1}", "--robot", "rover1"], /^robot service call: invalid_argument: nope: std_srvs\/Trigger_Request has no field 'nope' \(fields: none\)/],
+      [["/count", "{nope: 1}", "--robots", "rover*"], /^robot service call: invalid_argument: nope: std_srvs\/Trigger_Request has no field 'nope' \(fields: none\)/],
+    ]
+    for (const [args, re] of cases) {
+      const r = await robot(["service", "call", ...args, ...m])
+      assert.equal(r.code, 1, args.join(" "))
+      assert.equal(r.stdout, "", args.join(" "))
+      assert.match(r.stderr, re, args.join(" "))
+    }
+    assert.deepEqual(f.robots.map((r) => r.counted), [0, 0, 0], "no robot was called")
+  } finally {
+    await f.close()
+  }
+})
+
 test("robot service --mqtt errors: broker unreachable, no such robot, robot offline, bad credentials, clashing options", async () => {
   const f = await fleet(true)
   const free = await freePort()

@@ -13,7 +13,7 @@ import * as path from "node:path"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { groupCall, groupRobots } from "../calls/group"
 import { clientAddress, type Guard } from "./guard"
-import { parseJson, stringifyJson } from "../calls/json"
+import { namedRules, parseJson, stringifyJson } from "../calls/json"
 import { normalizeName, splitRobotName } from "../client/names"
 import type { CallPipeline } from "../calls/pipeline"
 import { typedefs } from "../calls/rosapi"
@@ -129,6 +129,10 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
       if (args === NO_BODY) return
       const service = decodeURIComponent(url.pathname.slice("/api/group".length))
       const robots = url.searchParams.get("robots") ?? "*"
+      // ?args_rules=yaml: the body read by the CLI's rules (calls/json.ts YAML_RULES), rosbridge's without
+      const rulesName = url.searchParams.get("args_rules")
+      const rules = rulesName === null ? undefined : namedRules(rulesName)
+      if (rulesName !== null && !rules) return sendError(res, new ServiceError("invalid_argument", `args_rules must be "yaml", got '${rulesName.slice(0, 40)}'`))
       const address = clientAddress(req)
       const tq = Number(url.searchParams.get("timeout_ms"))
       const ac = new AbortController()
@@ -137,7 +141,7 @@ export function httpHandler(o: HttpOptions): (req: http.IncomingMessage, res: ht
       try {
         const results = await groupCall(
           pipeline,
-          { service, robots, args, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
+          { service, robots, args, rules, timeoutMs: tq > 0 ? tq : o.defaultTimeoutMs, signal: ac.signal },
           "base64",
           { via: "http", client: `${address}:${req.socket.remotePort}`, owner: req.socket },
           { acquire: () => guard.acquire(address, req.socket), message: () => guard.refusal(address, req.socket) },

@@ -8,7 +8,7 @@ import type { RawData, WebSocket } from "ws"
 import { ServiceError } from "../client/errors"
 import type { Guard } from "./guard"
 import type { Output } from "./output"
-import { parseJson, stringifyJson } from "../calls/json"
+import { namedRules, parseJson, stringifyJson } from "../calls/json"
 import { normalizeName, splitRobotName } from "../client/names"
 import { SERVICE_EVENT_SUFFIX, type CallPipeline } from "../calls/pipeline"
 import type { GoalTracker, TrackedGoal } from "../calls/goals"
@@ -388,6 +388,10 @@ export class RosbridgeFrontEnd {
     // extension: `expect_type` calls only a service of that type, and the answer names the type
     if (m.expect_type !== undefined && (typeof m.expect_type !== "string" || m.expect_type === "")) return this.status(c, "error", "call_service: 'expect_type' must be a service type", id)
     const expectType = m.expect_type as string | undefined
+    // extension: `args_rules: "yaml"` reads args by the CLI's rules (calls/json.ts YAML_RULES): the
+    // CLI sends its request unchecked and this is its one check
+    const rules = m.args_rules === undefined ? undefined : namedRules(m.args_rules)
+    if (m.args_rules !== undefined && !rules) return this.status(c, "error", `call_service: 'args_rules' must be "yaml", got ${stringifyJson(m.args_rules).slice(0, 40)}`, id)
     const reply = (values: unknown, result: boolean, type?: string) => {
       const out: Record<string, unknown> = { op: "service_response", service, values, result }
       if (id !== undefined) out.id = id
@@ -414,8 +418,10 @@ export class RosbridgeFrontEnd {
             this.send(c, stringifyJson({ op: "service_progress", id, service, received, total }))
           }
         : undefined
+    // with progress, 0 of 0 first once the request passed the checks (the CLI prints its request line then)
+    const onStart = onProgress && (() => this.send(c, stringifyJson({ op: "service_progress", id, service, received: 0, total: 0 })))
     this.o.pipeline
-      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress, expectType }, binary ? "bytes" : "base64", callerOf(c))
+      .callJson({ service, args: m.args, timeoutMs, signal: ac.signal, onProgress, onStart, expectType, rules }, binary ? "bytes" : "base64", callerOf(c))
       .then((out) => reply(out.values, out.ok, out.serviceType))
       .catch((e) => this.status(c, "error", `bridge error: ${(e as Error).message}`, id))
       .finally(() => {

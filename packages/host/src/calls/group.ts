@@ -2,14 +2,15 @@
 // API (`GET /api/robots`, `POST /api/group/<service>?robots=<glob>`, docs/bridge.md) and the CLI's
 // `service call --robots` over MQTT (packages/host/src/cli/mqtt.ts); the CLI through a bridge gets
 // the same rows from that HTTP API. One service is called on every robot whose name matches a glob,
-// in parallel, through the shared pipeline (so each call is checked, logged and fed to the Foxglove
-// channels like any other). An offline robot's row says so at once (packages/host/src/calls/pipeline.ts
+// in parallel, through the shared pipeline (so each call is logged and fed to the Foxglove channels
+// like any other). The request is checked once per type the robots list for the service, not in
+// each robot's call. An offline robot's row says so at once (packages/host/src/calls/pipeline.ts
 // `isRobotOffline`), as does a robot whose list lacks the service; the others answer.
 import type { RobotStatus } from "../client/api"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import { normalizeName } from "../client/names"
-import type { Binary } from "./json"
-import type { CallPipeline, Caller } from "./pipeline"
+import type { Binary, JsonRules } from "./json"
+import type { CallPipeline, Caller, CheckedRequest } from "./pipeline"
 
 /** One robot's answer: the response values, or the error (the HTTP API's JSON row). */
 export interface GroupRow {
@@ -26,6 +27,8 @@ export interface GroupRequest {
   robots: string
   /** The request, as for one call (an object, or a list in field order). */
   args: unknown
+  /** How `args` is read, as for one call (rosbridge's rules by default). */
+  rules?: JsonRules
   /** Timeout of each robot's call (ms). */
   timeoutMs: number
   signal?: AbortSignal
@@ -76,9 +79,11 @@ export function groupRobots(pipeline: CallPipeline, robots?: string): RobotStatu
  * Calls `service` on every robot the globs match, in parallel; one row per robot, in name order.
  * `limit` takes one in-flight slot per robot call (a row gets `resource_exhausted` with its message
  * when none is left). A robot that is online and has listed its services without this one gets its
- * `unimplemented` row without a call. Throws ServiceError before any call: `unimplemented` when
- * the node is not a fleet, `invalid_argument` for a bad glob or no service name, `unavailable`
- * when no robot matches.
+ * `unimplemented` row without a call. The request is checked once per type the matched robots
+ * list for the service; a robot whose type refuses it gets that `invalid_argument` row without a
+ * call. Throws ServiceError before any call: `unimplemented` when the node is not a fleet,
+ * `invalid_argument` for a bad glob, no service name, or a request every listed type refuses,
+ * `unavailable` when no robot matches.
  */
 export async function groupCall(
   pipeline: CallPipeline,
@@ -99,15 +104,35 @@ export async function groupCall(
     const r = listed.find((x) => x.name === robot)
     return !!(r?.online && r.services && !r.services.some((s) => s.name === service))
   }
+  // the request checked once per type the matched robots list for the service (a robot not listed
+  // yet, or of a type the bridge does not define, is checked in its own call)
+  const checks = new Map<string, CheckedRequest | ServiceError>()
+  const typeOf = (robot: string) => listed.find((x) => x.name === robot)?.services?.find((s) => s.name === service)?.type
+  for (const robot of names) {
+    const t = typeOf(robot)
+    if (t === undefined || checks.has(t)) continue
+    try {
+      const c = pipeline.checkRequest(t, req.args, service, req.rules)
+      if (c) checks.set(t, c)
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e
+      checks.set(t, e)
+    }
+  }
+  const results = [...checks.values()]
+  if (results.length > 0 && results.every((c) => c instanceof ServiceError)) throw results[0]
   return await Promise.all(
     names.map(async (robot): Promise<GroupRow> => {
       if (lacks(robot)) return { robot, ok: false, error: { code: "unimplemented", message: `no service ${service} on robot ${robot}` } }
+      const t = typeOf(robot)
+      const checked = t === undefined ? undefined : checks.get(t)
+      if (checked instanceof ServiceError) return { robot, ok: false, error: { code: checked.code, message: checked.detail } }
       // an offline robot's call fails at once in the pipeline (`unavailable`), not after a timeout
       const release = limit.acquire()
       if (!release) return { robot, ok: false, error: { code: "resource_exhausted", message: limit.message() } }
       try {
         const out = await pipeline.callJson(
-          { service: `/${robot}${service}`, args: req.args, timeoutMs: req.timeoutMs, signal: req.signal },
+          { service: `/${robot}${service}`, args: req.args, rules: req.rules, checked, timeoutMs: req.timeoutMs, signal: req.signal },
           binary,
           caller,
         )

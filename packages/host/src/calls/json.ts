@@ -9,6 +9,7 @@ import type { MessageDefinition, MessageDefinitionField } from "@foxglove/messag
 import { parse as losslessParse } from "lossless-json"
 import { isByteArrayField } from "../runtime/codec"
 import type { MessageDescriptor } from "../runtime/types"
+import { shortTypeName } from "./rosapi"
 
 /** A request value that cannot be turned into its message type. */
 export class ValueError extends Error {
@@ -125,6 +126,21 @@ export interface JsonRules {
   intStrings?: boolean
   /** How a message type is named in errors. Default: its full name. */
   typeName?: (fullName: string) => string
+}
+
+/**
+ * The rules of a request read from YAML (the CLI's `robot service call` and `robot action
+ * send_goal`): YAML keeps integers exact, so an integer given as a string (`{a: '2'}`) is a
+ * mistake; types are named as rosapi names them (`example_interfaces/AddTwoInts_Request`).
+ */
+export const YAML_RULES: JsonRules = { intStrings: false, typeName: shortTypeName }
+
+/**
+ * The rules a client names (call_service's `args_rules`, the group call's `?args_rules=`): `yaml`
+ * is YAML_RULES; undefined for any other name. Without a name a request is read by rosbridge's.
+ */
+export function namedRules(name: unknown): JsonRules | undefined {
+  return name === "yaml" ? YAML_RULES : undefined
 }
 
 /**

@@ -24,6 +24,21 @@ export interface CallRequest {
   onProgress?: (received: number, total: number) => void
   /** Call only if the service has this type (`pkg/srv/Name` or `pkg/Name`); else `type_mismatch`. */
   expectType?: string
+  /** How `args` is read (calls/json.ts): rosbridge's rules by default, YAML_RULES for the CLI's. */
+  rules?: JsonRules
+  /** Called once the request has passed every check, as it goes to the robot (not for rosapi services). */
+  onStart?: () => void
+  /**
+   * `args` as `checkRequest` gave it for `type` (a group call checks the request once, not in each
+   * robot's call): used as it is when the service has that descriptor, else `args` is checked.
+   */
+  checked?: CheckedRequest
+}
+
+/** A request checked against a type: the value its codec takes. */
+export interface CheckedRequest {
+  type: ServiceDescriptor<any, any>
+  request: unknown
 }
 
 /** What came back: the response values (JSON-ready) or the error. Never throws. */
@@ -292,10 +307,24 @@ export class CallPipeline {
     return actionsOf(this.services)
   }
 
+  /** The descriptor of a service type (`pkg/srv/Name`, or an action's part), or undefined when the bridge has none. */
+  descriptor(typeName: string): ServiceDescriptor<any, any> | undefined {
+    return Object.hasOwn(this.registry, typeName) ? this.registry[typeName] : Object.hasOwn(this.actionCalls, typeName) ? this.actionCalls[typeName] : undefined
+  }
+
+  /**
+   * `args` checked against service type `typeName` by `rules` (requestFromJson), for a call with
+   * `checked`; undefined when the bridge has no descriptor of the type. Throws `invalid_argument`.
+   */
+  checkRequest(typeName: string, args: unknown, service: string, rules?: JsonRules): CheckedRequest | undefined {
+    const type = this.descriptor(typeName)
+    return type && { type, request: requestFromJson(type, args, service, rules) }
+  }
+
   /** The service and its descriptor; throws ServiceError (unavailable, unimplemented). */
   async resolve(service: string): Promise<{ info: ServiceInfo; type: ServiceDescriptor<any, any> }> {
     const info = await this.locate(service)
-    const type = this.registry[info.type] ?? this.actionCalls[info.type]
+    const type = this.descriptor(info.type)
     if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (its .srv is not under the project's interface roots, devs.json "interfaces")`, info.name)
     return { info, type }
   }
@@ -376,8 +405,9 @@ export class CallPipeline {
         const want = fullTypeName(req.expectType, "srv")
         if (want !== info.type) throw new ServiceError("type_mismatch", `${name} is ${info.type}, not ${want}`, name)
       }
-      const request = requestFromJson(type, req.args, name)
+      const request = req.checked?.type === type ? req.checked.request : requestFromJson(type, req.args, name, req.rules)
       const event = this.introspect && !caller.quiet ? this.eventOf(caller, name, info.type, () => toJson(type.request, request, "base64")) : undefined
+      req.onStart?.()
       const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress, owner: caller.owner })
       out = { ok: true, values: toJson(type.response, res, binary), type }
       event?.(() => (binary === "base64" ? out.values : toJson(type.response, res, "base64")))
@@ -618,9 +648,9 @@ function failure(e: unknown, name: string): CallOutcome {
 }
 
 /**
- * The request check of every call (the front ends' through `callJson`, and the CLI's before it
- * prints the request line, with its own `rules`): a JSON request, an object or a list in field
- * order, turned into the value the type's codec takes; `invalid_argument` naming the field if not.
+ * The request check of every call (the front ends' and the CLI's through `callJson`, a group
+ * call's through `checkRequest`): a JSON request, an object or a list in field order, turned into
+ * the value the type's codec takes by `rules`; `invalid_argument` naming the field if not.
  */
 export function requestFromJson(type: ServiceDescriptor<any, any>, args: unknown, service?: string, rules?: JsonRules): unknown {
   try {

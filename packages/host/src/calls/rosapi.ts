@@ -71,28 +71,6 @@ export function typedefs(definitions: readonly MessageDefinition[]): Typedef[] {
   return out
 }
 
-/**
- * The message definitions rosapi typedefs describe (the inverse of `typedefs`, names in rosapi's
- * short form): what the request check reads for a type known only from a bridge's rosapi. A
- * sequence's bound is not in a typedef, so it is not checked here (the bridge checks it).
- */
-export function definitionsOfTypedefs(tds: readonly Typedef[]): MessageDefinition[] {
-  const names = new Set(tds.map((t) => t.type))
-  return tds.map((t) => ({
-    name: t.type,
-    definitions: t.fieldnames.map((name, i): MessageDefinitionField => {
-      const text = t.fieldtypes[i] ?? ""
-      const bounded = /^(.*)<=(\d+)$/.exec(text)
-      const type = bounded ? bounded[1]! : text
-      const len = t.fieldarraylen[i] ?? -1
-      const f: MessageDefinitionField = { name, type, isComplex: names.has(type), isArray: len !== -1 }
-      if (len > 0) f.arrayLength = len
-      if (bounded) f.upperBound = Number(bounded[2])
-      return f
-    }),
-  }))
-}
-
 /** The rosapi service types (what `/rosapi/service_type` answers for them). */
 export const ROSAPI_SERVICES: Record<string, string> = {
   "/rosapi/services": "rosapi_msgs/srv/Services",

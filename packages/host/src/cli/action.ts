@@ -9,8 +9,7 @@ import { ActionClient, GOAL_LINK_GRACE_MS, GoalStatus, goalStatusName, isTermina
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { ServiceError } from "../client/errors"
 import { normalizeName, splitRobotName } from "../client/names"
-import { fromJson } from "../calls/json"
-import { shortTypeName } from "../calls/rosapi"
+import { fromJson, YAML_RULES } from "../calls/json"
 import { ACTION_PARTS, type ActionDescriptor } from "../runtime/action"
 import { fullTypeName } from "../runtime/names"
 import { type Backend, type ConnOptions, addConnOptions, withBackend } from "./backends"
@@ -71,7 +70,7 @@ function actionType(type: string): ActionDescriptor<any, any, any> {
 function goalOf(d: ActionDescriptor<any, any, any>, text: string | undefined): unknown {
   const hint = `check the goal against \`robot interface show ${d.fullName}\``
   try {
-    const goal = fromJson(d.goal, parseRequest(text, "goal"), { intStrings: false, typeName: shortTypeName })
+    const goal = fromJson(d.goal, parseRequest(text, "goal"), YAML_RULES)
     d.goal.encode(goal)
     return goal
   } catch (e) {

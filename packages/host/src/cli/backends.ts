@@ -8,7 +8,7 @@ import type { Command } from "commander"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import type { RobotNode, RobotStatus } from "../client/api"
 import type { FleetAccess, GroupRow } from "../calls/group"
-import { parseJson, stringifyJson } from "../calls/json"
+import { parseJson, stringifyJson, YAML_RULES } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
 import type { Typedef } from "../calls/rosapi"
 import { fullTypeName } from "../runtime/names"
@@ -39,8 +39,8 @@ export interface Backend {
    */
   callUnlisted?(name: string, args: unknown, opts: { timeoutMs: number }): Promise<unknown>
   /**
-   * The typedefs of a type this project does not define, from the far end (a bridge's rosapi);
-   * without it, or [] from it, the request is not checked here and shown as plain JSON.
+   * The typedefs of a type this project does not define, from the far end (a bridge's rosapi), to
+   * show the request and response; without it, or [] from it, they are shown as plain JSON.
    */
   typedefs?(type: string, half: "request" | "response"): Promise<Typedef[]>
   /**
@@ -48,8 +48,13 @@ export interface Backend {
    * type) when the service has another type: the caller needs no lookup to check a type it was given.
    */
   readonly checksType?: boolean
-  /** `opts.type`: the type the caller expects (checked when `checksType`). */
-  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void; type?: string }): Promise<unknown>
+  /**
+   * One call with the request as parsed (YAML/JSON): the far end checks it, once, by the YAML
+   * rules (calls/json.ts YAML_RULES): the call pipeline in this process, or the bridge's
+   * (`args_rules`), and `onStart` is called once it passed (through another rosbridge server, never:
+   * it checks by its own rules). `opts.type`: the type the caller expects (checked when `checksType`).
+   */
+  call(name: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void; onStart?: () => void; type?: string }): Promise<unknown>
   /**
    * The node that serves action `name` (`/fibonacci`, on a fleet `/rover1/fibonacci`) and the
    * action's name on it, for an ActionClient; `server` names who serves it (`robot action info`).
@@ -93,8 +98,15 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
     checksType: true,
     async call(name, args, opts) {
       let actual: string | undefined
+      // progress is asked for always: its first message (0 of 0) says the request passed the bridge's check
+      let started = false
+      const onProgress = (r: number, t: number) => {
+        if (!started) opts.onStart?.()
+        started = true
+        opts.onProgress?.(r, t)
+      }
       try {
-        return await client.call(name, args, { timeoutMs: opts.timeoutMs, onProgress: opts.onProgress, expectType: opts.type, onType: (t) => (actual = t) })
+        return await client.call(name, args, { timeoutMs: opts.timeoutMs, onProgress, expectType: opts.type, onType: (t) => (actual = t), argsRules: "yaml" })
       } catch (e) {
         if (e instanceof ServiceError && e.code === "type_mismatch" && opts.type && actual && actual !== fullTypeName(opts.type, "srv")) throw hinted(e, `leave the type out, or give ${actual}`)
         throw e
@@ -102,7 +114,7 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
     },
     async callUnlisted(name, args, opts) {
       try {
-        return await client.call(name, args, opts)
+        return await client.call(name, args, { ...opts, argsRules: "yaml" })
       } catch (e) {
         // this project's bridge says why with an error code; another rosbridge server's own text is
         // not one of them (it comes back as `internal`)
@@ -139,7 +151,7 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
       return (await node.listServices({ timeoutMs: DEFAULT_TIMEOUT_MS })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
     },
     async call(name, args, opts) {
-      const out = await pipeline.callJson({ service: name, args, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress }, "base64", { via: "cli", client: "cli" })
+      const out = await pipeline.callJson({ service: name, args, rules: YAML_RULES, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress, onStart: opts.onStart }, "base64", { via: "cli", client: "cli" })
       if (!out.ok) throw out.error!
       return out.values
     },
@@ -210,7 +222,8 @@ export function bridgeFleet(o: ConnOptions): FleetAccess {
       return listed.robots
     },
     async groupCall(req) {
-      const q = `robots=${encodeURIComponent(req.robots)}&timeout_ms=${req.timeoutMs}`
+      // the bridge checks the request, once, by the CLI's rules when asked (the only rules it can be asked for)
+      const q = `robots=${encodeURIComponent(req.robots)}&timeout_ms=${req.timeoutMs}${req.rules === YAML_RULES ? "&args_rules=yaml" : ""}`
       const out = (await bridgeApi(`${base}/api/group${req.service}?${q}`, {
         method: "POST",
         headers: { ...headers, "content-type": "application/json" },

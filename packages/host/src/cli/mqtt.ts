@@ -12,6 +12,7 @@ import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline } from "../calls/pipeline"
 import { groupCall, groupRobots, type FleetAccess } from "../calls/group"
+import { YAML_RULES } from "../calls/json"
 import { projectCallTypes } from "./types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 
@@ -91,8 +92,9 @@ export function robotAndService(name: string): { robot: string; service: string 
   return r
 }
 
-async function callVia(pipeline: CallPipeline, service: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void }): Promise<unknown> {
-  const out = await pipeline.callJson({ service, args, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress }, "base64", { via: "cli", client: "cli" })
+async function callVia(pipeline: CallPipeline, service: string, args: unknown, opts: { timeoutMs: number; signal?: AbortSignal; onProgress?: (r: number, t: number) => void; onStart?: () => void }): Promise<unknown> {
+  // the request's one check, by the CLI's rules (cli/backends.ts Backend.call)
+  const out = await pipeline.callJson({ service, args, rules: YAML_RULES, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress, onStart: opts.onStart }, "base64", { via: "cli", client: "cli" })
   if (!out.ok) throw out.error!
   return out.values
 }

@@ -1,5 +1,6 @@
-// A `robot service call` request, parsed from YAML or JSON. It is checked by the call pipeline's
-// own check (packages/host/src/calls/pipeline.ts `requestFromJson`, with the CLI's rules: cli/service.ts).
+// A `robot service call` request, parsed from YAML or JSON. It is checked once, by the call
+// pipeline's check at the far end (packages/host/src/calls/pipeline.ts `requestFromJson`, by the
+// YAML rules, calls/json.ts YAML_RULES: the bridge's, or this process's in direct mode).
 import YAML from "yaml"
 import { ServiceError } from "../client/errors"
 

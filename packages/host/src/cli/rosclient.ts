@@ -17,6 +17,11 @@ export interface RosbridgeCallOptions {
    */
   expectType?: string
   onType?: (type: string) => void
+  /**
+   * This project's bridge reads `args` by these rules (`args_rules`: `yaml`, calls/json.ts
+   * YAML_RULES); another rosbridge server ignores it and reads them by its own.
+   */
+  argsRules?: "yaml"
 }
 
 /** Turns rosbridge's failure text (`values` of a failed service_response) into a ServiceError. */
@@ -119,6 +124,7 @@ export class RosbridgeClient {
       const msg: Record<string, unknown> = { op: "call_service", id, service, args, timeout: timeoutMs / 1000 }
       if (options.onProgress) msg.progress = true
       if (options.expectType !== undefined) msg.expect_type = options.expectType
+      if (options.argsRules !== undefined) msg.args_rules = options.argsRules
       this.ws.send(stringifyJson(msg))
     })
   }

@@ -3,15 +3,17 @@
 // against any rosbridge server; with --serial or --devtools they talk to the robot directly with
 // the host client, with --mqtt to the robots on an MQTT broker (packages/host/src/cli/mqtt.ts: --robot picks
 // one, without it every robot's services are namespaced /rover1/…; `call --robots <glob>` calls
-// several). Errors print one line: the code and what to do; the exit status is 1.
+// several). A request is parsed here and checked once, where it is called: by the bridge (asked for
+// the YAML rules) or by the call pipeline in this process. Errors print one line: the code and what
+// to do; the exit status is 1.
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Command } from "commander"
 import { ServiceError } from "../client/errors"
 import type { FleetAccess } from "../calls/group"
-import { isRobotOffline, requestFromJson } from "../calls/pipeline"
-import { definitionsOfTypedefs, shortTypeName, typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
-import type { ServiceDescriptor } from "../runtime/types"
+import { isRobotOffline } from "../calls/pipeline"
+import { YAML_RULES } from "../calls/json"
+import { typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
 import { fullTypeName } from "../runtime/names"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { normalizeName, splitRobotName } from "../client/names"
@@ -70,42 +72,30 @@ async function findService(b: Backend, name: string): Promise<{ name: string; ty
 /** The service has another type than the one given (the bridge's own text, packages/host/src/calls/pipeline.ts, and the CLI's hint). */
 const typeMismatch = (n: string, actual: string, given: string) => hinted(new ServiceError("type_mismatch", `${n} is ${actual}, not ${given}`, n), `leave the type out, or give ${actual}`)
 
-/** A type as the CLI shows and checks it: typedefs for printing, and the request check. */
+/** A type as the CLI shows it: the typedefs of its request and response. */
 interface Described {
   request: Typedef[]
   response: Typedef[]
-  /** The pipeline's request check (packages/host/src/calls/pipeline.ts `requestFromJson`) with the CLI's rules. */
-  check(args: unknown): void
 }
 
 /**
- * The CLI reads YAML, whose integers are exact: an integer given as a string is a mistake, not a way
- * to keep digits (`{a: '2'}`); types are named as rosapi names them.
- */
-const CLI_RULES = { intStrings: false, typeName: shortTypeName }
-
-const checker = (d: ServiceDescriptor<any, any>, service: string) => (args: unknown) => void requestFromJson(d, args, service, CLI_RULES)
-
-/**
  * A service type from the project's own interfaces (no round trip), or else from the backend (a
- * bridge's rosapi typedefs, read back into definitions so that the same check applies); unknown
- * everywhere: shown as JSON and checked only by the far end.
+ * bridge's rosapi typedefs); unknown everywhere: shown as JSON. Only to show values: the request
+ * is checked by the far end (cli/backends.ts Backend.call), once.
  */
-async function describe(b: Backend, type: string, service: string): Promise<Described> {
+async function describe(b: Backend, type: string): Promise<Described> {
   const d = (require("./types") as typeof import("./types")).projectCallTypes()[type]
-  if (d) return { request: makeTypedefs(d.request.definitions), response: makeTypedefs(d.response.definitions), check: checker(d, service) }
+  if (d) return { request: makeTypedefs(d.request.definitions), response: makeTypedefs(d.response.definitions) }
   const [request, response] = b.typedefs ? await Promise.all([b.typedefs(type, "request"), b.typedefs(type, "response")]) : [[], []]
-  if (!request.length) return { request, response, check: () => {} }
-  const definitions = definitionsOfTypedefs(request)
-  const fromRosapi = { fullName: type, request: { fullName: request[0]!.type, definitions, defaults: () => ({}) } } as unknown as ServiceDescriptor<any, any>
-  return { request, response, check: checker(fromRosapi, service) }
+  return { request, response }
 }
 
 /**
  * `service call --robots <glob>` on a fleet (through a bridge, or over MQTT): the robots the glob
- * matches and their services, the request once (checked against the service's type), then one row
- * per robot, in name order (`robot2: offline`, its response, or `<code>: <message>`). Exit status 1
- * if any robot did not answer.
+ * matches and their services, then the group call, which checks the request once by the CLI's
+ * rules (packages/host/src/calls/group.ts), and with its rows the request line (when the project
+ * defines the type) and one row per robot, in name order (`robot2: offline`, its response, or
+ * `<code>: <message>`). Exit status 1 if any robot did not answer.
  */
 async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
   const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
@@ -117,15 +107,13 @@ async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: u
   const type = matched.flatMap((r) => r.services ?? []).find((s) => s.name === n)?.type
   const full = wantType && fullTypeName(wantType, "srv")
   if (full && type && full !== type) throw typeMismatch(n, type, full)
+  const rows = await f.groupCall({ service: n, robots: glob, args, rules: YAML_RULES, timeoutMs })
   let resTd: Typedef[] = []
   const d = type ? serviceTypes[type] : undefined
   if (d) {
-    const reqTd = makeTypedefs(d.request.definitions)
     resTd = makeTypedefs(d.response.definitions)
-    checker(d, n)(args)
-    console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
+    console.log(`requester: making request: ${formatMessage(args, makeTypedefs(d.request.definitions))}\n`)
   }
-  const rows = await f.groupCall({ service: n, robots: glob, args, timeoutMs })
   let failed = 0
   for (const r of rows) {
     if (r.ok) console.log(`${r.robot}: ${formatMessage(r.values, resTd)}`)
@@ -250,7 +238,7 @@ export function registerService(program: Command): void {
               // it appeared meanwhile, answers; the request is checked by the bridge
               const values = await b.callUnlisted(n, args, { timeoutMs })
               s = await findService(b, n)
-              const resTd = s ? (await describe(b, s.type, n)).response : []
+              const resTd = s ? (await describe(b, s.type)).response : []
               console.log(`response:\n${formatMessage(values, resTd)}\n`)
               return
             }
@@ -258,16 +246,7 @@ export function registerService(program: Command): void {
             if (full !== undefined && full !== s.type) throw typeMismatch(n, s.type, full)
             type = s.type
           }
-          const t = await describe(b, type, n)
-          try {
-            t.check(args)
-          } catch (e) {
-            // a request that does not fit a type the user gave: the type may be the mistake
-            const s = full !== undefined && b.checksType ? await findService(b, n).catch(() => undefined) : undefined
-            if (s && full !== undefined && s.type !== full) throw typeMismatch(n, s.type, full)
-            throw e
-          }
-          const [reqTd, resTd] = [t.request, t.response]
+          const { request: reqTd, response: resTd } = await describe(b, type)
           const bar = progressBar()
           // Ctrl+C while waiting: finish the progress line and say what happened (set before the
           // request line is printed, so a Ctrl+C right after it is caught too)
@@ -277,14 +256,21 @@ export function registerService(program: Command): void {
             process.exit(130)
           }
           process.once("SIGINT", onSigint)
-          console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
+          // the request line once the far end has checked the request (its one check: a request it
+          // refuses gets no request line), or with the answer from a rosbridge server that does not say
+          let shown = false
+          const showRequest = () => {
+            if (!shown) console.log(`requester: making request: ${formatMessage(args, reqTd)}\n`)
+            shown = true
+          }
           let values: unknown
           try {
-            values = await b.call(n, args, { timeoutMs, onProgress: bar.update, type })
+            values = await b.call(n, args, { timeoutMs, onProgress: bar.update, onStart: showRequest, type })
           } finally {
             process.off("SIGINT", onSigint)
             bar.done()
           }
+          showRequest()
           console.log(`response:\n${formatMessage(values, resTd)}\n`)
           if (o.out) {
             const img = findImage(values)
