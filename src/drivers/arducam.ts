@@ -23,8 +23,8 @@
 "spi"; "now"; "qs"; "settleUntil"; "captureTimeoutMs"; "head"; "lock"; "i2cRead"; "i2cWrite"
 
 /**
- * What `capture()` returns: the same shape as `FrameSource` in packages/device/src/lib/types.ts (declared here so
- * the driver compiles on its own; TypeScript's structural typing makes it a FrameSource).
+ * What `capture()` returns: the same shape as `ByteSource` in packages/device/src/cdr/types.ts (declared here so
+ * the driver compiles on its own; TypeScript's structural typing makes it a ByteSource).
  */
 export interface FrameSource {
     /**

@@ -13,7 +13,7 @@ import {
     CancelGoal_Response_ERROR_GOAL_TERMINATED,
     UUID_defaults,
 } from "../../src/gen/interfaces"
-import { decodeMessage, encodeMessage, readAll } from "@robot-services/device/src/lib/cdr"
+import { decodeMessage, encodeMessage, readAll } from "@robot-services/device/src/cdr/cdr"
 import { MessageCodec } from "@robot-services/device"
 import { eq, fail } from "./cdr_util"
 

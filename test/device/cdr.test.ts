@@ -1,9 +1,9 @@
-// The device CDR runtime (packages/device/src/lib/cdr.ts) in the VM: exact bytes for each primitive, alignment,
+// The device CDR runtime (packages/device/src/cdr/cdr.ts) in the VM: exact bytes for each primitive, alignment,
 // strings, 64-bit policy, floats (NaN, infinities, -0), bounds, truncation, and messages whose
 // bytes are served from segments (a large ByteSource is never copied).
 // flock /tmp/devs.lock npx devs run test/device/cdr.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, Segments, u64Text, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/lib/cdr"
+import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, Segments, u64Text, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/cdr/cdr"
 import { ByteSource } from "@robot-services/device"
 import * as ds from "@devicescript/core"
 import { eq, fail, hexOf, throwsInvalid } from "./cdr_util"

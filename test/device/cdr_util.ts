@@ -1,6 +1,6 @@
 // Helpers for the device codec tests (cdr.test.ts and the generated agreement test).
 import * as ds from "@devicescript/core"
-import { CdrWriter, decodeMessage, encodeMessage, readAll } from "@robot-services/device/src/lib/cdr"
+import { CdrWriter, decodeMessage, encodeMessage, readAll } from "@robot-services/device/src/cdr/cdr"
 import { ByteSource, MessageCodec, ServiceError, Status } from "@robot-services/device"
 
 /** the bytes a writer produced, as lowercase hex */

@@ -75,7 +75,7 @@ describe("a firmware of one-record service types (no multi-frame paths)", () => 
     const fileOf = (pos: number) => starts.filter(([o]) => pos >= o).pop()?.[1] ?? "?"
     const multi = dbg.functions.filter((f) => /rpc\/multiframe\.ts$/.test(fileOf(f.location?.[0] ?? -1))).map((f) => f.name)
     assert.deepEqual(multi, [])
-    assert.ok(!dbg.functions.some((f) => f.name === "read" && /lib\/cdr\.ts$/.test(fileOf(f.location?.[0] ?? -1))), "Segments.read is not in the image")
+    assert.ok(!dbg.functions.some((f) => f.name === "read" && /cdr\/cdr\.ts$/.test(fileOf(f.location?.[0] ?? -1))), "Segments.read is not in the image")
   })
 
   test("calls are answered, many at once", async () => {

@@ -1,4 +1,4 @@
-// Byte-exact agreement between the host codecs (host/runtime) and the device codecs (packages/device/src/lib/cdr.ts +
+// Byte-exact agreement between the host codecs (host/runtime) and the device codecs (packages/device/src/cdr/cdr.ts +
 // the generated device code), for every message type of the given interface roots.
 //
 // What it does:

@@ -10,16 +10,16 @@
 //                                                 status reach every host that follows the goal)
 // The `_action/` names are hidden from `robot service list`, as ROS 2 hides them (docs/actions.md).
 // Everything here stays inside the DeviceScript language subset.
-import "./strings"
+import "../cdr/strings"
 import * as ds from "@devicescript/core"
 import { CALL_COST, CallContext, GRACE_MS, cfg, errText } from "../rpc/core"
 import { calls, chargeLink, used } from "../rpc/calls"
 import { ActionGoalInfo, ActionStamp, ActionType } from "./actiontype"
-import { CdrWriter, MessageCodec } from "./cdr"
+import { CdrWriter, MessageCodec } from "../cdr/cdr"
 import { createService } from "./services"
-import { ServiceError, Status } from "./types"
+import { ServiceError, Status } from "../cdr/types"
 
-// The names this file uses most, numbered when the compiler meets this module (lib/strings.ts says why)
+// The names this file uses most, numbered when the compiler meets this module (cdr/strings.ts says why)
 "goals"; "goal"; "key"; "o"; "seen"; "fseq"; "last"; "ended"; "fetched"; "done"; "goal_id"; "uuid"; "stamp"
 "feedback"; "result"; "sec"; "nanosec"; "execute"; "accepted"; "onCancel"; "watch"; "concurrency"; "onGoal"
 "maxGoals"; "host"; "fc"; "delivered"; "getResult"; "cancelGoal"; "sendGoal"; "_Request"; "_Response"

@@ -11,8 +11,8 @@
 // interpreter) rather than five generated codecs per action.
 // test/host/agreement.test.ts checks their bytes against the host's for every action type.
 // Everything here stays inside the DeviceScript language subset.
-import { MessageCodec, ServiceType, serviceType } from "./cdr"
-import { Bytes } from "./types"
+import { MessageCodec, ServiceType, serviceType } from "../cdr/cdr"
+import { Bytes } from "../cdr/types"
 
 /** unique_identifier_msgs/msg/UUID as generated: a goal's id, 16 bytes. */
 export interface ActionGoalId {

@@ -15,7 +15,7 @@ import { announce, links, listChanged } from "../rpc/runtime"
 import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../gen/wire"
-import type { ServiceType } from "./cdr"
+import type { ServiceType } from "../cdr/cdr"
 
 export { CallContext } from "../rpc/core"
 export { PROTOCOL_VERSION } from "../gen/wire"

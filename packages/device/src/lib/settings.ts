@@ -2,7 +2,7 @@
 // and the MQTT link (packages/device/src/net/mqtt.ts): one reader instead of `readSetting` of @devicescript/settings
 // beside a reader of our own (code size).
 import * as ds from "@devicescript/core"
-import "./strings" // first: see strings.ts
+import "../cdr/strings" // first: see strings.ts
 import { settings } from "@devicescript/settings"
 
 /**

@@ -8,8 +8,8 @@
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
 import * as ds from "@devicescript/core"
-import { CdrWriter, decodeMessage } from "../lib/cdr"
-import { ByteSource, Bytes, ServiceError } from "../lib/types"
+import { CdrWriter, decodeMessage } from "../cdr/cdr"
+import { ByteSource, Bytes, ServiceError } from "../cdr/types"
 import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 

@@ -4,9 +4,9 @@
 // src/rpc/runtime.ts, under its peers the Jacdac carrier src/rpc/server.ts and the MQTT carrier
 // src/net/mqtt.ts; src/lib/services.ts is the API.
 import * as ds from "@devicescript/core"
-import "../lib/strings" // first: see strings.ts
-import { ByteSource } from "../lib/types"
-import type { ServiceType } from "../lib/cdr"
+import "../cdr/strings" // first: see strings.ts
+import { ByteSource } from "../cdr/types"
+import type { ServiceType } from "../cdr/cdr"
 import { CallState, Limit, Status } from "../gen/wire"
 
 /** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */

@@ -8,8 +8,8 @@
 // that does not carry its whole request is refused (runtime.ts `call`, resource_exhausted) and every
 // answer goes in one RESULT record (calls.ts `finish`). Measured: 2.3 KB of the least firmware.
 import * as ds from "@devicescript/core"
-import { CdrWriter, Segments, finishMessage } from "../lib/cdr"
-import { ByteSource, Bytes } from "../lib/types"
+import { CdrWriter, Segments, finishMessage } from "../cdr/cdr"
+import { ByteSource, Bytes } from "../cdr/types"
 import { Call, PIECE, PIECE_BITS, cfg, errText } from "./core"
 import { due, fail, installMultiFrame, ready } from "./calls"
 import { head } from "./sender"

@@ -1,7 +1,7 @@
 // Device emitter: InterfaceSet -> src/gen/interfaces.ts, in the DeviceScript language subset.
 //
 // Per message `Foo`: `interface Foo`, `const Foo_codec: MessageCodec<Foo>` (a field table for
-// src/lib/cdr.ts `rec`: the field names, one kind character per field, and the codecs of nested
+// src/cdr/cdr.ts `rec`: the field names, one kind character per field, and the codecs of nested
 // messages and of arrays, fixed byte arrays and wstrings, whose makers the header imports only
 // when the file uses them, so that a firmware that does not need them does not carry their code),
 // `function Foo_defaults(): Foo`, and one
@@ -55,7 +55,7 @@ export interface DeviceEmitOptions {
  * imported from the file that declares it (through a re-export every use became a lookup: +420
  * bytes of the robot's codecs).
  */
-export const DEVICE_CDR = "src/lib/cdr"
+export const DEVICE_CDR = "src/cdr/cdr"
 /** the device library's builder of actions' derived types, as generated code imports it */
 export const DEVICE_ACTIONS = "src/lib/actiontype"
 /**
