@@ -161,7 +161,7 @@ test("bad input gets a status reply and the connection survives", async () => {
   }
 })
 
-test("call_service for the CLI (issue 18): args_rules 'yaml' reads args by the YAML rules; with progress, 0 of 0 once the request passed the checks", async () => {
+test("call_service for the CLI (issue 18): args_rules 'yaml' reads args by the YAML rules; with progress, 0 of 0 once the request passed the checks; /rosapi/services names the types", async () => {
   const f = await startFixture()
   const ws = new WebSocket(f.bridge.wsUrl)
   const inbox: any[] = []
@@ -201,6 +201,12 @@ test("call_service for the CLI (issue 18): args_rules 'yaml' reads args by the Y
     let m = await next()
     while (m.op === "service_progress") m = await next()
     assert.deepEqual(m, { op: "service_response", service: "/add_two_ints", values: { sum: 3 }, result: true, id: "p2" })
+    // each service's type beside its name, as /rosapi/topics gives topics' (one round trip for `robot service list -t`)
+    ws.send(JSON.stringify({ op: "call_service", id: "s1", service: "/rosapi/services", args: {} }))
+    const listed = (await next()).values
+    assert.equal(listed.types.length, listed.services.length)
+    assert.equal(listed.types[listed.services.indexOf("/add_two_ints")], ATI)
+    assert.equal(listed.types[listed.services.indexOf("/rosapi/services")], "rosapi_msgs/srv/Services")
   } finally {
     ws.close()
     await f.close()

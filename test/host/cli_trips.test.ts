@@ -4,7 +4,7 @@
 // every message the CLI sends. Through this project's bridge a call with its type given is one
 // call_service; without the type, one /rosapi/service_type first. The bridge checks the request
 // (by the CLI's rules, `args_rules: "yaml"`), the CLI does not check it first: each request is
-// checked once.
+// checked once. `robot service list -t` is one /rosapi/services (the types come with the names).
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { WebSocket, WebSocketServer } from "ws"
@@ -142,6 +142,32 @@ test("a type the CLI's project does not define: its typedefs from rosapi to show
     // the typedefs are for the request line and the response; the bridge checks the request
     assert.deepEqual(quoted.trips, ["/rosapi/service_type", ...details, "/echo"])
   } finally {
+    await proxy.close()
+    await f.close()
+  }
+})
+
+test("`robot service list -t` through a bridge: one round trip, the types come with the names; a rosbridge server without them: one lookup per service", async () => {
+  const f = await startFixture()
+  const proxy = await countingProxy(f.bridge.wsUrl)
+  // rosbridge_suite's answer: the names only
+  const bare = await countingProxy(f.bridge.wsUrl, (m) => {
+    if (m.op === "service_response" && m.service === "/rosapi/services") delete m.values.types
+    return m
+  })
+  try {
+    const one = await runRobot(["service", "list", "-t", "--url", proxy.url], { timeoutMs: 30000 })
+    assert.equal(one.code, 0, one.stderr)
+    assert.ok(one.stdout.includes("/add_two_ints [example_interfaces/srv/AddTwoInts]\n"), one.stdout)
+    assert.deepEqual(calls(proxy.sent), ["/rosapi/services"])
+    const other = await runRobot(["service", "list", "-t", "--url", bare.url], { timeoutMs: 30000 })
+    assert.equal(other.code, 0, other.stderr)
+    assert.equal(other.stdout, one.stdout)
+    const [first, ...rest] = calls(bare.sent)
+    assert.equal(first, "/rosapi/services")
+    assert.ok(rest.length > 4 && rest.every((t) => t === "/rosapi/service_type"), rest.join(" "))
+  } finally {
+    await bare.close()
     await proxy.close()
     await f.close()
   }

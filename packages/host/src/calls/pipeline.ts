@@ -547,8 +547,13 @@ export class CallPipeline {
     }
     const registry = this.registry
     switch (name) {
-      case "/rosapi/services":
-        return { services: [...(await this.list()).map((s) => s.name), ...Object.keys(ROSAPI_SERVICES)].sort() }
+      case "/rosapi/services": {
+        // each service's type beside its name (an extension, as /rosapi/topics gives `types`): a
+        // listing with types is one round trip, not one more per service
+        const all = [...(await this.list()).map((s) => ({ name: s.name, type: s.type })), ...Object.entries(ROSAPI_SERVICES).map(([name, type]) => ({ name, type }))]
+        all.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+        return { services: all.map((s) => s.name), types: all.map((s) => s.type) }
+      }
       case "/rosapi/service_type": {
         const n = normalizeName(str("service"))
         return { type: ROSAPI_SERVICES[n] ?? (await this.list()).find((s) => s.name === n)?.type ?? "" }

@@ -81,7 +81,10 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
   let node: RobotNode | undefined
   return {
     async list() {
-      const { services } = (await rosapi("/rosapi/services", {})) as { services: string[] }
+      const { services, types } = (await rosapi("/rosapi/services", {})) as { services: string[]; types?: unknown }
+      // this project's bridge gives each service's type beside its name: one round trip; another
+      // rosbridge server gives names only: one /rosapi/service_type per service
+      if (Array.isArray(types) && types.length === services.length) return services.map((name, i) => ({ name, type: String(types[i]) }))
       return Promise.all(services.map(async (name) => ({ name, type: ((await rosapi("/rosapi/service_type", { service: name })) as { type: string }).type })))
     },
     // one round trip, not a listing (a call's discovery: issue 17)

@@ -25,8 +25,10 @@ export function rosbridgeNode(client: RosbridgeClient, options: { timeoutMs: num
     onStateChange: () => () => {},
     onServicesChanged: () => () => {},
     async listServices() {
-      const { services } = (await client.call("/rosapi/services", {}, { timeoutMs: options.timeoutMs })) as { services: string[] }
-      // rosapi gives no type hash: 0 (the bridge checks the hash when it calls the robot)
+      const { services, types } = (await client.call("/rosapi/services", {}, { timeoutMs: options.timeoutMs })) as { services: string[]; types?: unknown }
+      // rosapi gives no type hash: 0 (the bridge checks the hash when it calls the robot); this
+      // project's bridge gives the types with the names, another rosbridge server names only
+      if (Array.isArray(types) && types.length === services.length) return services.map((name, i): ServiceInfo => ({ name, type: String(types[i]), hash32: 0 }))
       return Promise.all(services.map(async (name): Promise<ServiceInfo> => ({ name, type: await typeOf(name), hash32: 0 })))
     },
     createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res> {
