@@ -41,6 +41,13 @@ const GAP_MS = 1
 const TLS_OUT = 4096
 /** exit status of the VM's process after such a write (128 + SIGABRT, as an assert's abort) */
 const ASSERT_EXIT = 134
+/**
+ * ROBOT_SIM_TIMING=<file> (bench/mqtthops.ts): each time the program writes to one of its sockets
+ * after that socket brought data, a line `<when, ms since the epoch> <ms since the data came>` is
+ * appended to <file>: the program's own time for an answer (from the last data before the write),
+ * without the network's.
+ */
+const TIMING = process.env.ROBOT_SIM_TIMING || ""
 
 /** the VM's `jd_em_process` (runs the program's fibers that are due), once the VM is instantiated */
 let vmProcess = null
@@ -82,7 +89,22 @@ function shape(sock) {
       if (q.length > 0) timer = setTimeout(pump, GAP_MS)
       else if (!sock.destroyed) sock.resume()
     }
+    if (TIMING) {
+      // the time from this socket's data to the program's next write on it (see TIMING)
+      const write = sock.write
+      sock.write = function (...args) {
+        if (dataAt) {
+          const now = performance.timeOrigin + performance.now()
+          fs.appendFileSync(TIMING, `${now.toFixed(3)} ${(now - dataAt).toFixed(3)}\n`)
+          dataAt = 0
+        }
+        return write.apply(this, args)
+      }
+    }
+    let dataAt = 0
     return on.call(this, "data", (buf) => {
+      // (the last data before the write: a PUBACK for the previous answer comes before the next call)
+      if (TIMING) dataAt = performance.timeOrigin + performance.now()
       q.push(buf)
       sock.pause()
       if (!timer) pump()
