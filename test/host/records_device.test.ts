@@ -152,6 +152,11 @@ describe("record codecs against the real firmware (VM)", () => {
     await send(encodeCancel({ session, seq: 4 }))
     await expectRecord(n, "STATUS(gone) for 4", (r) => r.kind === "status" && r.seq === 4 && r.session === session && r.state === CallState.gone, () => send(encodePoll({ session, seq: 4, have: 0 })))
     assert.ok(Date.now() - t0 < 10000, "settled well before the handler's 20 s")
+    // CALL by a name without its leading `/` (written raw, not by encodeName): the device adds it
+    // (packages/device/src/rpc/core.ts fullName, the rule createService applies to the names it serves)
+    const r5 = expectRecord(n, "RESULT 5", resultOf(5))
+    await send(encodeCall({ ...head(5), hash32: AddTwoInts.hash32, total: add.length, name: "add_two_ints", data: add }))
+    assert.deepEqual(AddTwoInts.response.decode((await r5).data), { sum: 42n })
   })
 
   test("the firmware's least body lengths are the table's: one byte short is 'too short' with the same figure; exactly that long is parsed", async () => {

@@ -12,7 +12,7 @@
 // Everything here stays inside the DeviceScript language subset.
 import "../cdr/strings"
 import * as ds from "@devicescript/core"
-import { CALL_COST, CallContext, GRACE_MS, cfg, errText } from "../rpc/core"
+import { CALL_COST, CallContext, GRACE_MS, cfg, errText, fullName } from "../rpc/core"
 import { calls, chargeLink, used } from "../rpc/calls"
 import { ActionGoalInfo, ActionStamp, ActionType } from "./actiontype"
 import { CdrWriter, MessageCodec } from "../cdr/cdr"
@@ -210,7 +210,7 @@ async function execute(s: Server, g: GoalHandle<any, any>) {
  */
 export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: string, options: ActionServerOptions<G, R, F>) {
     const s: Server = { o: options, goals: [] }
-    const n = (name[0] === "/" ? name : "/" + name) + "/_action/"
+    const n = fullName(name) + "/_action/"
     createService(type.sendGoal, n + "send_goal", async (req, ctx) => {
         const max = options.maxGoals || 4
         // (the last place too: see below)

@@ -10,7 +10,7 @@
 // status + message) unless the caller gave up; no exception escapes a handler; device memory for
 // calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
 // a handler that never returns is released at the caller's deadline.
-import { Entry, Policy, cfg } from "../rpc/core"
+import { Entry, Policy, cfg, fullName } from "../rpc/core"
 import { announce, links, listChanged } from "../rpc/runtime"
 import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
@@ -72,10 +72,6 @@ export interface ServiceOptions {
      * it returns; calls still waiting are answered `Cancelled` "replaced by a newer call").
      */
     concurrency?: "parallel" | "serial" | "latest"
-}
-
-function fullName(name: string) {
-    return name[0] === "/" ? name : "/" + name
 }
 
 /**

@@ -241,6 +241,14 @@ export class Call {
     }
 }
 
+/**
+ * A service's or an action's name as it is served: with a leading `/`, added when missing (the one
+ * place of the rule on the device: createService, createActionServer and a CALL's name).
+ */
+export function fullName(name: string): string {
+    return name[0] === "/" ? name : "/" + name
+}
+
 export function errText(e: any): string {
     if (e === undefined || e === null) return "unknown error"
     const m = e.message

@@ -5,7 +5,7 @@
 // is answered with a (rate-limited) ERROR on the link it came from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { bounce, entries, find, mfBegin, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
-import { Entry, Out, Session, cfg, errText, isGone } from "./core"
+import { Entry, Out, Session, cfg, errText, fullName, isGone } from "./core"
 import { Sender } from "./sender"
 import { Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
 
@@ -164,8 +164,7 @@ function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: 
             s.out.error(at, "CALL name overruns the record")
             return
         }
-        let name = d.slice(b + RecOff.CallName, db).toString()
-        if (name[0] !== "/") name = "/" + name
+        const name = fullName(d.slice(b + RecOff.CallName, db).toString())
         for (const x of entries) if (x.name === name) e = x
         if (!e) {
             reject(s, seq, Status.Unimplemented, "no service " + name)
