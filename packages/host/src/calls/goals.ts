@@ -16,7 +16,7 @@ import { actionsOf, type ActionDescriptor } from "../runtime/action"
 import { fullTypeName } from "../runtime/names"
 import { fromJson, toJson, ValueError } from "./json"
 import type { CallPipeline, Caller } from "./pipeline"
-import type { ActionRegistry } from "./rosapi"
+import type { ActionRegistry } from "./knowntypes"
 
 /** How many ended goals an action's status array lists at most (the newest), while they are kept. */
 export const STATUS_ENDED_MAX = 32

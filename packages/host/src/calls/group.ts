@@ -4,7 +4,7 @@
 // the same rows from that HTTP API. One service is called on every robot whose name matches a glob,
 // in parallel, through the shared pipeline (so each call is logged and fed to the Foxglove channels
 // like any other). The request is checked once per type the robots list for the service, not in
-// each robot's call. An offline robot's row says so at once (packages/host/src/calls/pipeline.ts
+// each robot's call. An offline robot's row says so at once (packages/host/src/calls/servicelist.ts
 // `isRobotOffline`), as does a robot whose list lacks the service; the others answer.
 import type { RobotStatus } from "../client/api"
 import { ServiceError, type ErrorCode } from "../client/errors"

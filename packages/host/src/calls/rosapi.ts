@@ -1,6 +1,8 @@
-// The rosapi services ROS web tools use for discovery, answered by the bridge itself in the shape
-// rosapi (ROS 2) gives them. Typedef type names drop the `/msg/`-`/srv/` part (`std_msgs/Header`),
-// as rosapi's do; service types keep it (`example_interfaces/srv/AddTwoInts`).
+// What rosapi's answers are made of, in the shape rosapi (ROS 2) gives them: typedefs of message
+// definitions, and the definitions the bridge writes itself (an action's status array, a service's
+// introspection event) for message_details. Typedef type names drop the `/msg/`-`/srv/` part
+// (`std_msgs/Header`), as rosapi's do; service types keep it (`example_interfaces/srv/AddTwoInts`).
+// The services that answer with them are calls/rosapiservices.ts.
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
 import type { ServiceDescriptor } from "../runtime/types"
 import type { ActionDescriptor } from "../runtime/action"
@@ -70,25 +72,6 @@ export function typedefs(definitions: readonly MessageDefinition[]): Typedef[] {
   visit(definitions[0]?.name ?? "")
   return out
 }
-
-/** The rosapi service types (what `/rosapi/service_type` answers for them). */
-export const ROSAPI_SERVICES: Record<string, string> = {
-  "/rosapi/services": "rosapi_msgs/srv/Services",
-  "/rosapi/service_type": "rosapi_msgs/srv/ServiceType",
-  "/rosapi/services_for_type": "rosapi_msgs/srv/ServicesForType",
-  "/rosapi/service_request_details": "rosapi_msgs/srv/ServiceRequestDetails",
-  "/rosapi/service_response_details": "rosapi_msgs/srv/ServiceResponseDetails",
-  "/rosapi/message_details": "rosapi_msgs/srv/MessageDetails",
-  "/rosapi/get_time": "rosapi_msgs/srv/GetTime",
-  "/rosapi/action_servers": "rosapi_msgs/srv/GetActionServers",
-  "/rosapi/topics": "rosapi_msgs/srv/Topics",
-  "/rosapi/topic_type": "rosapi_msgs/srv/TopicType",
-}
-
-export type TypeRegistry = { readonly [fullName: string]: ServiceDescriptor<any, any> }
-
-/** Action descriptors by full type name (gen/interfaces.ts `actionTypes`, calls/projecttypes.ts `projectActionTypes`). */
-export type ActionRegistry = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
 
 /** The type of an action's status topic (`<action>/_action/status`). */
 export const GOAL_STATUS_ARRAY = "action_msgs/msg/GoalStatusArray"

@@ -1,5 +1,5 @@
 // A `robot service call` request, parsed from YAML or JSON. It is checked once, by the call
-// pipeline's check at the far end (packages/host/src/calls/pipeline.ts `requestFromJson`, by the
+// pipeline's check at the far end (packages/host/src/calls/knowntypes.ts `requestFromJson`, by the
 // YAML rules, calls/json.ts YAML_RULES: the bridge's, or this process's in direct mode).
 import YAML from "yaml"
 import { ServiceError } from "../client/errors"
