@@ -800,6 +800,18 @@ describe("the robot's MQTT connection when the broker misbehaves (a second VM)",
       await new Promise<void>((r) => tlsBroker.close(() => r()))
     }
   })
+
+  test("a ROBOT_NAME the host tools cannot address (not 1-32 characters of [A-Za-z0-9_-]) leaves the link off, the log naming the rule", async () => {
+    // (last in this suite: the VM stays off MQTT) a dot: no topic separator or wildcard, but outside
+    // the rule of the host tools and the embedded broker (client/names.ts ROBOT_NAME)
+    const bad = "rover.1"
+    await rig.writeSettings(mqttSettings({ url: `mqtt://127.0.0.1:${proxy.port}`, name: bad }))
+    const flash = join(rig.firmware.dir, ".devicescript", "flash", "sim.bin")
+    await until("the settings in the VM's flash", () => existsSync(flash) && readFileSync(flash).includes(Buffer.from(bad)))
+    await rig.restartVm()
+    await rig.vm.waitForLog(/mqtt: off \(ROBOT_NAME 'rover\.1' is not 1-32 characters of \[A-Za-z0-9_-\]\)/, 20000)
+    assert.ok(!rig.vm.log.some((l) => l.includes(`robots/${bad}/`)), rig.vm.log.slice(-10).join("\n"))
+  })
 })
 
 // Heavy traffic and abuse over MQTT (issues 16 item 2, 20, 17): the robot must never restart, and

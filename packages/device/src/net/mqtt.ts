@@ -171,11 +171,16 @@ async function mqttMain() {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
         }
-        let bad = !(tls || url.indexOf("mqtt://") === 0) || !host || !(port > 0) || name.length > 32
-        // (a name with a topic separator or wildcard)
-        for (let k = 0; k < name.length; k++) if ("/+#".indexOf(name[k]) >= 0) bad = true
+        if (!(tls || url.indexOf("mqtt://") === 0) || !host || !(port > 0)) {
+            console.log(`mqtt: off (bad MQTT_URL '${url}')`)
+            return
+        }
+        // the host tools' rule (host client/names.ts ROBOT_NAME), which the embedded broker holds
+        // identities to: a name outside it could be served by another broker but never addressed
+        let bad = name.length > 32
+        for (let k = 0; k < name.length; k++) if ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-".indexOf(name[k]) < 0) bad = true
         if (bad) {
-            console.log(`mqtt: off (bad MQTT_URL '${url}' or ROBOT_NAME '${name}')`)
+            console.log(`mqtt: off (ROBOT_NAME '${name}' is not 1-32 characters of [A-Za-z0-9_-])`)
             return
         }
         base = "robots/" + name + "/"
