@@ -4,7 +4,7 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import WebSocket from "ws"
 import * as jpeg from "jpeg-js"
-import { closeRos, connectRos, loadRoslib, rosCall, rosGet, startFixture } from "./bridge_helpers"
+import { closeRos, connectRos, inOrder, loadRoslib, rosCall, rosGet, startFixture } from "./bridge_helpers"
 import { CALLS_TOPIC, STATE_TOPIC } from "../../packages/host/src/bridge/server"
 import { Trigger } from "../../packages/host/src/gen/interfaces"
 
@@ -113,13 +113,7 @@ test("several clients at once, none misrouted", async () => {
 test("bad input gets a status reply and the connection survives", async () => {
   const f = await startFixture()
   const ws = new WebSocket(f.bridge.wsUrl)
-  const inbox: any[] = []
-  const waiters: (() => void)[] = []
-  ws.on("message", (d) => {
-    inbox.push(JSON.parse(d.toString()))
-    waiters.shift()?.()
-  })
-  const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise<any>((r) => waiters.push(() => r(inbox.shift()))))
+  const next = inOrder(ws)
   try {
     await new Promise((r) => ws.once("open", r))
     ws.send("{not json")
@@ -164,13 +158,7 @@ test("bad input gets a status reply and the connection survives", async () => {
 test("call_service for the CLI (issue 18): args_rules 'yaml' reads args by the YAML rules; with progress, 0 of 0 once the request passed the checks; /rosapi/services names the types", async () => {
   const f = await startFixture()
   const ws = new WebSocket(f.bridge.wsUrl)
-  const inbox: any[] = []
-  const waiters: (() => void)[] = []
-  ws.on("message", (d) => {
-    inbox.push(JSON.parse(d.toString()))
-    waiters.shift()?.()
-  })
-  const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise<any>((r) => waiters.push(() => r(inbox.shift()))))
+  const next = inOrder(ws)
   const call = (id: string, extra: object) => ws.send(JSON.stringify({ op: "call_service", id, service: "/add_two_ints", ...extra }))
   try {
     await new Promise((r) => ws.once("open", r))

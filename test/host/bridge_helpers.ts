@@ -129,6 +129,17 @@ export async function rawRosClient(url: string): Promise<{ call(service: string,
   }
 }
 
+/** A WebSocket's messages in the order they came: `next()` resolves with the next one (parsed JSON). */
+export function inOrder(ws: import("ws").WebSocket): () => Promise<any> {
+  const inbox: any[] = []
+  const waiters: (() => void)[] = []
+  ws.on("message", (d) => {
+    inbox.push(JSON.parse(d.toString()))
+    waiters.shift()?.()
+  })
+  return () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise<any>((r) => waiters.push(() => r(inbox.shift()))))
+}
+
 /**
  * A bare rosbridge client for topics and ops roslib does not cover: every message it gets (`got`),
  * `next` to wait for one that matches (already here or to come), `send`, and the socket.

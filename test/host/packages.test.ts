@@ -102,6 +102,27 @@ function snapshot(dir: string): Map<string, string> {
   return out
 }
 
+/** One rosbridge call_service to the bridge at `url` on a connection of its own: the service_response. */
+async function rosbridgeCall(url: string, service: string, args: unknown): Promise<any> {
+  const ws = new WebSocket(url)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve())
+      ws.once("error", reject)
+    })
+    const reply = new Promise<any>((resolve) =>
+      ws.on("message", (d) => {
+        const m = JSON.parse(d.toString())
+        if (m.op === "service_response" && m.id === "c1") resolve(m)
+      }),
+    )
+    ws.send(JSON.stringify({ op: "call_service", id: "c1", service, args }))
+    return await reply
+  } finally {
+    ws.close()
+  }
+}
+
 /** A child process whose output lines can be awaited (own process group, killed by close()). */
 function startChild(args: string[], cwd: string) {
   const child: ChildProcess = spawn(process.execPath, args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
@@ -187,18 +208,7 @@ test("robot bridge --memory from the installed package: the demo robot's camera 
   try {
     const line = await bridge.wait(/rosbridge: ws:\/\//, 30_000)
     const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
-    const ws = new WebSocket(url)
-    await new Promise<void>((resolve, reject) => {
-      ws.once("open", () => resolve())
-      ws.once("error", reject)
-    })
-    const reply = new Promise<any>((resolve) => ws.on("message", (d) => {
-      const m = JSON.parse(d.toString())
-      if (m.op === "service_response" && m.id === "pic") resolve(m)
-    }))
-    ws.send(JSON.stringify({ op: "call_service", id: "pic", service: "/take_picture", args: { resolution: 0, quality: 0 } }))
-    const m = await reply
-    ws.close()
+    const m = await rosbridgeCall(url, "/take_picture", { resolution: 0, quality: 0 })
     assert.equal(m.result, true, JSON.stringify(m))
     assert.deepEqual([m.values.width, m.values.height, m.values.image.format], [160, 120, "jpeg"])
     assert.equal(Buffer.from(m.values.image.data, "base64").subarray(0, 3).toString("hex"), "ffd8ff", "a JPEG")
@@ -261,18 +271,7 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
     bridge = startChild([path.join(dir, "node_modules/.bin/robot"), "bridge", "--devtools", "--port", "0", "--no-foxglove"], dir)
     const line = await bridge.wait(/rosbridge: ws:\/\//, 30_000)
     const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
-    const ws = new WebSocket(url)
-    await new Promise<void>((resolve, reject) => {
-      ws.once("open", () => resolve())
-      ws.once("error", reject)
-    })
-    const reply = new Promise<any>((resolve) => ws.on("message", (d) => {
-      const m = JSON.parse(d.toString())
-      if (m.op === "service_response" && m.id === "p1") resolve(m)
-    }))
-    ws.send(JSON.stringify({ op: "call_service", id: "p1", service: "/ping", args: { seq: 7 } }))
-    const m = await reply
-    ws.close()
+    const m = await rosbridgeCall(url, "/ping", { seq: 7 })
     assert.equal(m.result, true, JSON.stringify(m))
     assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
   } finally {
