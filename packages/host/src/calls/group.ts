@@ -35,12 +35,15 @@ export interface GroupRequest {
 }
 
 /**
- * A fleet as a tool reaches it: its robots with their status, the robots a glob list names, and
- * one service called on them, with the rows of the bridge's HTTP API whether the fleet is behind a
- * bridge (packages/host/src/cli/backends.ts `bridgeFleet`) or in this process (`groupRobots` and
- * `groupCall` on a pipeline over a FleetNode: the bridge itself, packages/host/src/cli/mqtt.ts `mqttFleet`).
+ * A fleet's group API as a tool holds it, the CLI's `service call --robots`: the robots a glob list
+ * names and one service called on them, asked for and answered (async), with the rows of the
+ * bridge's HTTP API (`GET /api/robots`, `POST /api/group/<service>`). Over that HTTP API
+ * (packages/host/src/cli/backends.ts `bridgeFleet`), or in this process (`groupRobots` and
+ * `groupCall` on a pipeline over a FleetNode: packages/host/src/cli/mqtt.ts `mqttFleet`). Not a
+ * `Fleet` (client/api.ts), the live fleet in this process, with presence read at once and change
+ * events: a bridge's HTTP API has neither, and group calls need the pipeline above the client.
  */
-export interface FleetAccess {
+export interface FleetGroupApi {
   /** Where the robots are, for messages: ` on mqtt://host:1883`, or "" */
   readonly where: string
   /**

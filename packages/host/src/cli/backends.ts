@@ -7,7 +7,7 @@
 import type { Command } from "commander"
 import { ServiceError, type ErrorCode } from "../client/errors"
 import type { RobotNode, RobotStatus } from "../client/api"
-import type { FleetAccess, GroupRow } from "../calls/group"
+import type { FleetGroupApi, GroupRow } from "../calls/group"
 import { parseJson, stringifyJson, YAML_RULES } from "../calls/json"
 import { RosbridgeClient } from "./rosclient"
 import type { Typedef } from "../calls/rosapi"
@@ -215,7 +215,7 @@ export function bridgeHttp(o: ConnOptions): { base: string; headers: Record<stri
  * `POST /api/group/<service>?robots=<globs>` (docs/bridge.md "Many robots"), whose rows are
  * packages/host/src/calls/group.ts `groupCall`'s. A bridge that serves one robot: `unimplemented`.
  */
-export function bridgeFleet(o: ConnOptions): FleetAccess {
+export function bridgeFleet(o: ConnOptions): FleetGroupApi {
   const { base, headers } = bridgeHttp(o)
   return {
     where: "",

@@ -11,7 +11,7 @@ import { splitRobotName } from "../client/names"
 import type { MqttNode } from "../client/mqtt"
 import { ServiceError } from "../client/errors"
 import { CallPipeline } from "../calls/pipeline"
-import { groupCall, groupRobots, type FleetAccess } from "../calls/group"
+import { groupCall, groupRobots, type FleetGroupApi } from "../calls/group"
 import { YAML_RULES } from "../calls/json"
 import { projectCallTypes } from "./types"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
@@ -176,7 +176,7 @@ export async function mqttBackend(o: MqttCliOptions): Promise<MqttBackend> {
  * (packages/host/src/calls/group.ts), here in the CLI. `robots(globs)` waits up to `listTimeoutMs`
  * for the matching online robots to list their services.
  */
-export async function mqttFleet(url: string, listTimeoutMs: number): Promise<FleetAccess> {
+export async function mqttFleet(url: string, listTimeoutMs: number): Promise<FleetGroupApi> {
   const dir = await openDirectory(url)
   const f = directoryFleet(dir)
   const pipeline = new CallPipeline(f.fleet, projectCallTypes())

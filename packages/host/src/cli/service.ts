@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Command } from "commander"
 import { ServiceError } from "../client/errors"
-import type { FleetAccess } from "../calls/group"
+import type { FleetGroupApi } from "../calls/group"
 import { isRobotOffline } from "../calls/pipeline"
 import { YAML_RULES } from "../calls/json"
 import { typedefs as makeTypedefs, type Typedef } from "../calls/rosapi"
@@ -97,7 +97,7 @@ async function describe(b: Backend, type: string): Promise<Described> {
  * defines the type) and one row per robot, in name order (`robot2: offline`, its response, or
  * `<code>: <message>`). Exit status 1 if any robot did not answer.
  */
-async function groupCallCommand(f: FleetAccess, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
+async function groupCallCommand(f: FleetGroupApi, glob: string, n: string, args: unknown, wantType: string | undefined, timeoutMs: number): Promise<void> {
   const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
   const matched = await f.robots(glob)
   if (!matched.length) {

@@ -77,8 +77,10 @@ export interface RobotStatus {
 }
 
 /**
- * A set of robots as one node (client/fleet.ts `FleetNode`): service `/take_picture` of robot
- * `rover1` is `/rover1/take_picture`. Its group calls: packages/host/src/calls/group.ts.
+ * The live fleet: a set of robots connected in this process as one node (client/fleet.ts
+ * `FleetNode`; service `/take_picture` of robot `rover1` is `/rover1/take_picture`), with their
+ * presence read at once and its changes as events. Its group calls: packages/host/src/calls/group.ts
+ * `groupCall`; a tool that reaches a fleet through a bridge holds a `FleetGroupApi` there instead.
  */
 export interface Fleet {
   /** Every robot, online or not, in name order. */
