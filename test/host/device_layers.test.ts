@@ -2,11 +2,11 @@
 // below it (DEVICE_LAYERS); the runtime (rpc/runtime.ts: the record parser, the links' list, the
 // clock) imports no link; the Jacdac link (rpc/server.ts) and the MQTT link (net/mqtt.ts) each import
 // it and neither reaches the other. (test/host/layers.test.ts checks both packages for import
-// circles and the repository's folders.)
+// circles and the repository's folders; both read imports with test/support/imports.ts.)
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import * as fs from "node:fs"
 import * as path from "node:path"
+import { importGraph, relativeGraph, sources } from "../support/imports"
 
 const SRC = path.resolve(__dirname, "../../packages/device/src")
 const RUNTIME = "rpc/runtime.ts"
@@ -21,22 +21,7 @@ const DEVICE_LAYERS = ["gen", "cdr", "rpc", "lib", "net"]
 
 /** The device library's files (paths relative to packages/device/src) and their relative imports, resolved. */
 function deviceGraph(): Map<string, string[]> {
-  const files: string[] = []
-  const walk = (d: string) => {
-    for (const n of fs.readdirSync(d)) {
-      const p = path.join(d, n)
-      if (fs.statSync(p).isDirectory()) walk(p)
-      else if (n.endsWith(".ts")) files.push(path.relative(SRC, p))
-    }
-  }
-  walk(SRC)
-  const g = new Map<string, string[]>()
-  for (const f of files) {
-    const text = fs.readFileSync(path.join(SRC, f), "utf8")
-    const deps = [...text.matchAll(/(?:from\s+|import\s+)["'](\.[^"']*)["']/g)].map((m) => path.join(path.dirname(f), m[1]!) + ".ts")
-    g.set(f, deps.filter((d) => files.includes(d)))
-  }
-  return g
+  return relativeGraph(SRC, importGraph(sources(SRC)))
 }
 
 /** The files `from` imports, directly or through others. */
