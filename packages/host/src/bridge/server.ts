@@ -19,10 +19,10 @@ import { httpHandler } from "./http"
 import { CallPipeline } from "../calls/pipeline"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { RosbridgeFrontEnd } from "./rosbridge"
-import type { ActionRegistry, TypeRegistry } from "../calls/knowntypes"
 import { GoalTracker } from "../calls/goals"
 import { projectActionTypes } from "../calls/projecttypes"
-import { actionWire } from "../runtime/action"
+import { withActionServices, type ActionTypes } from "../runtime/action"
+import type { ServiceTypes } from "../runtime/types"
 
 /** ms of WebSocket handshakes finished per turn of the event loop (see `handshake` below) */
 const HANDSHAKE_MS = 4
@@ -68,14 +68,14 @@ export interface BridgeOptions {
    */
   bodyTimeoutMs?: number
   /** Service descriptors by full type name (packages/host/src/gen/interfaces.ts `serviceTypes`). */
-  typeRegistry: TypeRegistry
+  typeRegistry: ServiceTypes
   /**
    * Action descriptors by full type name (packages/host/src/gen/interfaces.ts `actionTypes`; default:
    * the built-in ones and the project's `.action` files, calls/projecttypes.ts `projectActionTypes`). Their
    * four services (`<name>/_action/...`) join `typeRegistry`. An action whose type is not here is
    * listed but refused goals (`unimplemented`).
    */
-  actionTypes?: ActionRegistry
+  actionTypes?: ActionTypes
   /** Timeout of a call that names none (ms, default 10000). */
   callTimeoutMs?: number
   /** Where the bridge writes one line per notable event (default: nowhere). */
@@ -258,13 +258,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       )
     },
   }
-}
-
-/** `registry` and the four services of every action (send_goal, cancel_goal, get_result, watch), so that any front end can call them. */
-function withActionServices(registry: TypeRegistry, actions: ActionRegistry): TypeRegistry {
-  const out: Record<string, TypeRegistry[string]> = {}
-  for (const a of Object.values(actions)) for (const s of Object.values(actionWire(a))) out[s.fullName] = s
-  return { ...out, ...registry }
 }
 
 /** Listens on host:port; the port actually bound (port 0 picks one). Rejects naming the problem. */

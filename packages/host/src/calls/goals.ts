@@ -12,11 +12,10 @@ import { randomBytes } from "node:crypto"
 import { ActionClient, GoalStatus, goalStatusName, isTerminal, type ClientGoal } from "../client/action"
 import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
-import { actionsOf, type ActionDescriptor } from "../runtime/action"
+import { actionsOf, type ActionDescriptor, type ActionTypes } from "../runtime/action"
 import { fullTypeName } from "../runtime/names"
 import { fromJson, toJson, ValueError } from "./json"
 import type { CallPipeline, Caller } from "./pipeline"
-import type { ActionRegistry } from "./knowntypes"
 
 /** How many ended goals an action's status array lists at most (the newest), while they are kept. */
 export const STATUS_ENDED_MAX = 32
@@ -128,7 +127,7 @@ export class GoalTracker {
 
   constructor(
     readonly pipeline: CallPipeline,
-    readonly actions: ActionRegistry,
+    readonly actions: ActionTypes,
     options: GoalTrackerOptions = {},
   ) {
     this.keepMs = options.keepMs ?? 60000

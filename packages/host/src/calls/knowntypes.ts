@@ -3,15 +3,9 @@
 // request checked against one and turned into the value its codec takes. Every call's request
 // passes `requestFromJson` once: in CallPipeline.callJson, or in a group call's `checkRequest`.
 import { ServiceError } from "../client/errors"
-import { actionWire, type ActionDescriptor } from "../runtime/action"
-import type { ServiceDescriptor } from "../runtime/types"
+import { withActionServices, type ActionTypes } from "../runtime/action"
+import type { ServiceDescriptor, ServiceTypes } from "../runtime/types"
 import { fromJson, ValueError, type JsonRules } from "./json"
-
-/** Service descriptors by full type name (gen/interfaces.ts `serviceTypes`, calls/projecttypes.ts `projectServiceTypes`). */
-export type TypeRegistry = { readonly [fullName: string]: ServiceDescriptor<any, any> }
-
-/** Action descriptors by full type name (gen/interfaces.ts `actionTypes`, calls/projecttypes.ts `projectActionTypes`). */
-export type ActionRegistry = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
 
 /** A request checked against a type: the value its codec takes. */
 export interface CheckedRequest {
@@ -20,22 +14,20 @@ export interface CheckedRequest {
 }
 
 export class KnownTypes {
-  /** The four services each action is served as (runtime/action.ts `actionWire`), by type name. */
-  private readonly actionCalls: TypeRegistry
+  /** `registry` and the four services each action is served as (runtime/action.ts `withActionServices`), by type name. */
+  private readonly known: ServiceTypes
 
   /** `actionTypes`: their `_action/` services are known as service types too (roslib's cancelAllGoals calls `<action>/_action/cancel_goal`). */
   constructor(
-    readonly registry: TypeRegistry,
-    readonly actionTypes: ActionRegistry = {},
+    readonly registry: ServiceTypes,
+    readonly actionTypes: ActionTypes = {},
   ) {
-    const calls: Record<string, ServiceDescriptor<any, any>> = {}
-    for (const a of Object.values(actionTypes)) for (const s of Object.values(actionWire(a))) calls[s.fullName] = s
-    this.actionCalls = calls
+    this.known = withActionServices(registry, actionTypes)
   }
 
   /** The descriptor of a service type (`pkg/srv/Name`, or an action's part), or undefined when the bridge has none. */
   descriptor(typeName: string): ServiceDescriptor<any, any> | undefined {
-    return Object.hasOwn(this.registry, typeName) ? this.registry[typeName] : Object.hasOwn(this.actionCalls, typeName) ? this.actionCalls[typeName] : undefined
+    return Object.hasOwn(this.known, typeName) ? this.known[typeName] : undefined
   }
 
   /**

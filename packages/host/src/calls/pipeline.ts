@@ -10,12 +10,13 @@
 // - calls/rosapiservices.ts: the rosapi discovery services and the topics they list.
 import type { Client, Fleet, RobotNode, RobotStatus, ServiceInfo } from "../client/api"
 import { ServiceError } from "../client/errors"
-import type { MessageDescriptor, ServiceDescriptor } from "../runtime/types"
+import type { MessageDescriptor, ServiceDescriptor, ServiceTypes } from "../runtime/types"
+import type { ActionTypes } from "../runtime/action"
 import { normalizeName } from "../client/names"
 import { fullTypeName } from "../runtime/names"
 import { toJson, type Binary, type JsonRules } from "./json"
 import { CallEvents, type Caller, type CallRecord, type CallResult, type ServiceEvent } from "./callevents"
-import { KnownTypes, requestFromJson, type ActionRegistry, type CheckedRequest, type TypeRegistry } from "./knowntypes"
+import { KnownTypes, requestFromJson, type CheckedRequest } from "./knowntypes"
 import { actionTopics, answerRosapi, rosapiTopics, ROSAPI_SERVICES } from "./rosapiservices"
 import { ServiceList, type ChangeEvent, type StateMessage } from "./servicelist"
 
@@ -77,9 +78,9 @@ export class CallPipeline {
    */
   constructor(
     readonly node: RobotNode,
-    readonly registry: TypeRegistry,
+    readonly registry: ServiceTypes,
     log: (line: string) => void = () => {},
-    readonly actionTypes: ActionRegistry = {},
+    readonly actionTypes: ActionTypes = {},
   ) {
     this.types = new KnownTypes(registry, actionTypes)
     this.events = new CallEvents(log)

@@ -10,11 +10,9 @@ import * as path from "node:path"
 import type { InterfaceSet } from "../idl/types"
 import { definitionsOf, loadInterfaces } from "../idl/load"
 import { actionDescriptor, messageDescriptor, serviceDescriptor, type ActionDescriptor, type ServiceDescriptor } from "../runtime/index"
-import { actionWire } from "../runtime/action"
+import { withActionServices, type ActionTypes } from "../runtime/action"
+import type { ServiceTypes } from "../runtime/types"
 import { findConfig, loadConfig } from "../config"
-
-export type ServiceTypes = { readonly [fullName: string]: ServiceDescriptor<any, any> }
-export type ActionTypes = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
 
 function messageOf(set: InterfaceSet, fullName: string) {
   const m = set.messages.get(fullName)
@@ -69,16 +67,12 @@ export function projectActionTypes(cwd = process.cwd()): ActionTypes {
 /**
  * What can be called on a robot: the service types of {@link projectServiceTypes} and the four
  * services each action is served as (`<A>_SendGoal`, action_msgs/srv/CancelGoal, `<A>_GetResult`,
- * `<A>_Watch`: runtime/action.ts `actionWire`), so that the `_action/` services can be called and
+ * `<A>_Watch`: runtime/action.ts `withActionServices`), so that the `_action/` services can be called and
  * checked like any other (`robot service call /fibonacci/_action/send_goal`, a bridge's call_service).
  */
 export function projectCallTypes(cwd = process.cwd()): ServiceTypes {
   const p = project(cwd)
-  if (!p.calls) {
-    const wire: Record<string, ServiceDescriptor<any, any>> = {}
-    for (const a of Object.values(p.actions)) for (const s of Object.values(actionWire(a))) wire[s.fullName] = s
-    p.calls = { ...wire, ...p.types }
-  }
+  p.calls ??= withActionServices(p.types, p.actions)
   return p.calls
 }
 

@@ -4,10 +4,10 @@
 import type { ServiceInfo } from "../client/api"
 import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
-import { actionsOf } from "../runtime/action"
+import { actionsOf, type ActionTypes } from "../runtime/action"
+import type { ServiceTypes } from "../runtime/types"
 import { fullTypeName } from "../runtime/names"
 import { SERVICE_EVENT_SUFFIX } from "./callevents"
-import type { ActionRegistry, TypeRegistry } from "./knowntypes"
 import { GOAL_STATUS_ARRAY, goalStatusArrayDefinitions, serviceEventDefinitions, shortTypeName, typedefs } from "./rosapi"
 
 /** The rosapi service types (what `/rosapi/service_type` answers for them). */
@@ -28,8 +28,8 @@ export const ROSAPI_SERVICES: Record<string, string> = {
 export interface RosapiSource {
   /** The robot's services (calls/servicelist.ts `list`). */
   list(): Promise<ServiceInfo[]>
-  readonly registry: TypeRegistry
-  readonly actionTypes: ActionRegistry
+  readonly registry: ServiceTypes
+  readonly actionTypes: ActionTypes
   /** With service introspection on, each service's event topic and `<Name>_Event` type are listed too. */
   readonly introspect: boolean
 }

@@ -1,7 +1,7 @@
 // Host-side action descriptors: what host/gen/interfaces.ts exports per `.action` file.
 import type { MessageDefinition } from "@foxglove/message-definition"
 import { messageDescriptor, serviceDescriptor } from "./codec"
-import type { MessageDescriptor, ServiceDescriptor } from "./types"
+import type { MessageDescriptor, ServiceDescriptor, ServiceTypes } from "./types"
 
 /** unique_identifier_msgs/msg/UUID on the host: a goal's id, 16 bytes. */
 export interface GoalId {
@@ -53,6 +53,9 @@ export interface ActionDescriptor<G, R, F> {
   readonly getResult: ServiceDescriptor<GetResultRequest, GetResultResponse<R>>
   readonly feedbackMessage: MessageDescriptor<FeedbackMessage<F>>
 }
+
+/** Action descriptors by full type name (gen/interfaces.ts `actionTypes`, calls/projecttypes.ts `projectActionTypes`). */
+export type ActionTypes = { readonly [fullName: string]: ActionDescriptor<any, any, any> }
 
 type MessageOf<D> = D extends MessageDescriptor<infer T> ? T : never
 
@@ -195,6 +198,17 @@ export function actionWire<G, R, F>(action: ActionDescriptor<G, R, F>): ActionWi
   const wire: ActionWire<G, R, F> = { sendGoal: action.sendGoal, cancelGoal, getResult: action.getResult, watch }
   wires.set(action, wire)
   return wire
+}
+
+/**
+ * `services` and the four services each of `actions` is served as ({@link actionWire}: send_goal,
+ * cancel_goal, get_result, watch), by type name, so that an action's `_action/` services can be
+ * called and checked like any other. A name in `services` wins over an action's part of that name.
+ */
+export function withActionServices(services: ServiceTypes, actions: ActionTypes): ServiceTypes {
+  const wire: Record<string, ServiceDescriptor<any, any>> = {}
+  for (const a of Object.values(actions)) for (const s of Object.values(actionWire(a))) wire[s.fullName] = s
+  return { ...wire, ...services }
 }
 
 /** `/fibonacci/_action/send_goal` -> `/fibonacci`: the service parts of an action (packages/device/src/lib/actions.ts) */

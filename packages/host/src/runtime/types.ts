@@ -28,3 +28,6 @@ export interface ServiceDescriptor<Req, Res> {
   readonly request: MessageDescriptor<Req>
   readonly response: MessageDescriptor<Res>
 }
+
+/** Service descriptors by full type name (gen/interfaces.ts `serviceTypes`, calls/projecttypes.ts `projectServiceTypes`). */
+export type ServiceTypes = { readonly [fullName: string]: ServiceDescriptor<any, any> }
