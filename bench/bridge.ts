@@ -28,6 +28,7 @@ import WebSocket from "ws"
 import type { RobotNode } from "../packages/host/src/client/api"
 import { AddTwoInts, serviceTypes } from "../packages/host/src/gen/interfaces"
 import { demoFleet, demoMemoryNode } from "../packages/host/src/demo/demo"
+import { rawRosClient } from "../harness/rosbridge"
 import { startBridge } from "../packages/host/src/bridge/server"
 
 export interface BridgeBenchResult {
@@ -67,32 +68,12 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
 }
 
-/** A bare rosbridge client: one socket, calls matched by id (so client cost stays out of the figure). */
+/** A bare rosbridge client (harness/rosbridge.ts): `call` resolves with the values, rejects with a failed call's message. */
 async function rawClient(url: string) {
-  const ws = new WebSocket(url)
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve())
-    ws.once("error", reject)
-  })
-  const waiting = new Map<string, (m: any) => void>()
-  ws.on("message", (d) => {
-    const m = JSON.parse(d.toString())
-    const w = waiting.get(m.id)
-    if (w) {
-      waiting.delete(m.id)
-      w(m)
-    }
-  })
-  let n = 0
+  const c = await rawRosClient(url)
   return {
-    call(service: string, args: unknown): Promise<any> {
-      const id = `b${n++}`
-      return new Promise((resolve, reject) => {
-        waiting.set(id, (m) => (m.result ? resolve(m.values) : reject(new Error(String(m.values)))))
-        ws.send(JSON.stringify({ op: "call_service", id, service, args }))
-      })
-    },
-    close: () => ws.close(),
+    call: (service: string, args: unknown): Promise<any> => c.call(service, args).then((m) => (m.result ? m.values : Promise.reject(new Error(String(m.values))))),
+    close: () => c.close(),
   }
 }
 
