@@ -68,7 +68,7 @@ import { lossyFigures } from "./lossy"
 import { mqttFigures, mqttUploadHosts } from "./mqtt"
 import { pictureFigures } from "./picture"
 import { sizeFigures } from "./size"
-import { targetTable } from "./targets"
+import { targetTable, targetsNotMet } from "./targets"
 
 const json = process.argv.includes("--json")
 const skipHeap = process.argv.includes("--no-heap")
@@ -159,7 +159,7 @@ async function main() {
   console.error(`figures so far: ${JSON.stringify(out)}`)
   // (after the rig is closed: the children start VMs of their own)
   Object.assign(out, childFigures(log))
-  if (json) print(JSON.stringify(out))
+  if (json) print(JSON.stringify({ ...out, targets_not_met: targetsNotMet(out) }))
   else for (const line of targetTable(out)) print(line)
 }
 

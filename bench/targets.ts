@@ -1,5 +1,6 @@
 // The table `npm run bench` prints without --json: each figure with its target (docs/benchmarks.md
 // says where each target comes from).
+import { meets } from "../harness/targets"
 import { ACTION_TARGETS } from "./actions"
 import { SIZE_TARGETS } from "./size"
 
@@ -34,9 +35,21 @@ export const TARGETS: Record<string, string> = {
   sim_starts_ok: "20/20",
 }
 
-/** One line a figure, in the order measured, with its target where it has one. */
+/** One line a figure, in the order measured, with its target where it has one and whether it is met. */
 export function targetTable(figures: Record<string, unknown>): string[] {
   const lines = ["\nmetric                          value        target"]
-  for (const [k, v] of Object.entries(figures)) lines.push(`${k.padEnd(32)}${String(v).padEnd(13)}${TARGETS[k] ?? ""}`)
+  for (const [k, v] of Object.entries(figures)) {
+    const t = TARGETS[k]
+    const met = t === undefined ? undefined : meets(t, v, figures)
+    const verdict = met === undefined ? "" : met ? "  met" : "  NOT MET"
+    lines.push(`${k.padEnd(32)}${String(v).padEnd(13)}${(t ?? "").padEnd(34)}${verdict}`.trimEnd())
+  }
+  const missed = targetsNotMet(figures)
+  lines.push("", missed.length ? `targets not met: ${missed.join(", ")}` : "every target met")
   return lines
+}
+
+/** The figures of the run that miss their targets (a target that cannot be judged is not counted). */
+export function targetsNotMet(figures: Record<string, unknown>): string[] {
+  return Object.keys(TARGETS).filter((k) => k in figures && meets(TARGETS[k]!, figures[k], figures) === false)
 }
