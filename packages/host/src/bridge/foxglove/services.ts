@@ -71,10 +71,7 @@ export class Services {
         if (type) want.set(`${s.name}|${s.type}|${s.hash32}`, { name: s.name, type })
       }
     }
-    const gone = [...this.services.values()].filter((s) => !want.has(s.key))
-    for (const s of gone) this.services.delete(s.id)
-    if (gone.length) this.allText = undefined
-    if (gone.length) this.clients.broadcast({ op: "unadvertiseServices", serviceIds: gone.map((s) => s.id) })
+    this.unadvertiseWhere((s) => !want.has(s.key))
     const have = new Set([...this.services.values()].map((s) => s.key))
     const added: Advertised[] = []
     for (const [key, w] of want) {
@@ -84,10 +81,11 @@ export class Services {
       if (id === undefined) this.idOfKey.set(key, (id = this.nextServiceId++))
       const s = { id, key, name: w.name, type: w.type }
       this.services.set(id, s)
-      this.allText = undefined
       added.push(s)
     }
-    if (added.length) this.clients.broadcast({ op: "advertiseServices", services: added.map((s) => this.describe(s)) })
+    if (!added.length) return
+    this.allText = undefined
+    this.clients.broadcast({ op: "advertiseServices", services: added.map((s) => this.describe(s)) })
   }
 
   unadvertiseAll() {
