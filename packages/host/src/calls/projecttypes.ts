@@ -20,27 +20,28 @@ function messageOf(set: InterfaceSet, fullName: string) {
   return messageDescriptor<any>(m.fullName, m.hash, definitionsOf(m.fullName, set.messages))
 }
 
+/** The descriptor of service `s` of `set` (a .srv's, or an action's part), as the generated host code builds it. */
+function serviceOf(set: InterfaceSet, s: InterfaceSet["services"] extends Map<string, infer S> ? S : never): ServiceDescriptor<any, any> {
+  return serviceDescriptor(s.fullName, s.hash, s.hash32, s.text, messageOf(set, s.request.fullName), messageOf(set, s.response.fullName))
+}
+
 /** Service descriptors for every service of `set`, built as the generated host code builds them. */
 export function descriptorsOf(set: InterfaceSet): Record<string, ServiceDescriptor<any, any>> {
   const out: Record<string, ServiceDescriptor<any, any>> = {}
-  for (const s of set.services.values()) {
-    out[s.fullName] = serviceDescriptor(s.fullName, s.hash, s.hash32, s.text, messageOf(set, s.request.fullName), messageOf(set, s.response.fullName))
-  }
+  for (const s of set.services.values()) out[s.fullName] = serviceOf(set, s)
   return out
 }
 
 /** Action descriptors for every action of `set`, built as the generated host code builds them. */
 export function actionDescriptorsOf(set: InterfaceSet): Record<string, ActionDescriptor<any, any, any>> {
   const out: Record<string, ActionDescriptor<any, any, any>> = {}
-  const srv = (s: InterfaceSet["services"] extends Map<string, infer S> ? S : never) =>
-    serviceDescriptor(s.fullName, s.hash, s.hash32, s.text, messageOf(set, s.request.fullName), messageOf(set, s.response.fullName))
   for (const a of set.actions.values()) {
     out[a.fullName] = actionDescriptor(a.fullName, a.hash, a.hash32, a.text, {
       goal: messageOf(set, a.goal.fullName),
       result: messageOf(set, a.result.fullName),
       feedback: messageOf(set, a.feedback.fullName),
-      sendGoal: srv(a.sendGoal),
-      getResult: srv(a.getResult),
+      sendGoal: serviceOf(set, a.sendGoal),
+      getResult: serviceOf(set, a.getResult),
       feedbackMessage: messageOf(set, a.feedbackMessage.fullName),
     })
   }
@@ -93,4 +94,3 @@ function project(cwd: string): { types: ServiceTypes; actions: ActionTypes; call
   cached = { key, types, actions }
   return cached
 }
-
