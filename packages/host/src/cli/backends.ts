@@ -9,7 +9,7 @@ import { ServiceError, type ErrorCode } from "../client/errors"
 import type { RobotNode, RobotStatus } from "../client/api"
 import type { FleetGroupApi, GroupRow } from "../calls/group"
 import { parseJson, stringifyJson, YAML_RULES } from "../calls/json"
-import { RosbridgeClient } from "./rosclient"
+import { listedWithTypes, RosbridgeClient } from "./rosclient"
 import type { Typedef } from "../calls/rosapi"
 import { fullTypeName } from "../runtime/names"
 import { transportFromOptions } from "./link"
@@ -81,11 +81,8 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
   let node: RobotNode | undefined
   return {
     async list() {
-      const { services, types } = (await rosapi("/rosapi/services", {})) as { services: string[]; types?: unknown }
-      // this project's bridge gives each service's type beside its name: one round trip; another
-      // rosbridge server gives names only: one /rosapi/service_type per service
-      if (Array.isArray(types) && types.length === services.length) return services.map((name, i) => ({ name, type: String(types[i]) }))
-      return Promise.all(services.map(async (name) => ({ name, type: ((await rosapi("/rosapi/service_type", { service: name })) as { type: string }).type })))
+      const reply = (await rosapi("/rosapi/services", {})) as { services: string[]; types?: unknown }
+      return listedWithTypes(reply) ?? Promise.all(reply.services.map(async (name) => ({ name, type: ((await rosapi("/rosapi/service_type", { service: name })) as { type: string }).type })))
     },
     // one round trip, not a listing (a call's discovery: issue 17)
     async find(name) {

@@ -24,6 +24,16 @@ export interface RosbridgeCallOptions {
   argsRules?: "yaml"
 }
 
+/**
+ * The services of a /rosapi/services answer with their types when the bridge gave them (this
+ * project's gives `types`, in the order of `services`: one round trip for a listing); undefined
+ * from another rosbridge server, which names them only (then one /rosapi/service_type each).
+ */
+export function listedWithTypes(reply: { services: string[]; types?: unknown }): { name: string; type: string }[] | undefined {
+  const { services, types } = reply
+  return Array.isArray(types) && types.length === services.length ? services.map((name, i) => ({ name, type: String(types[i]) })) : undefined
+}
+
 /** Turns rosbridge's failure text (`values` of a failed service_response) into a ServiceError. */
 export function errorFromFailure(service: string, text: unknown): ServiceError {
   const s = typeof text === "string" ? text : stringifyJson(text)

@@ -10,7 +10,7 @@ import { ServiceError } from "../client/errors"
 import { normalizeName } from "../client/names"
 import { fromJson, toJson } from "../calls/json"
 import type { ServiceDescriptor } from "../runtime/types"
-import type { RosbridgeClient } from "./rosclient"
+import { listedWithTypes, type RosbridgeClient } from "./rosclient"
 
 /** How often `waitForService` asks the bridge again for a service it does not list yet (ms). */
 const POLL_MS = 250
@@ -25,11 +25,11 @@ export function rosbridgeNode(client: RosbridgeClient, options: { timeoutMs: num
     onStateChange: () => () => {},
     onServicesChanged: () => () => {},
     async listServices() {
-      const { services, types } = (await client.call("/rosapi/services", {}, { timeoutMs: options.timeoutMs })) as { services: string[]; types?: unknown }
-      // rosapi gives no type hash: 0 (the bridge checks the hash when it calls the robot); this
-      // project's bridge gives the types with the names, another rosbridge server names only
-      if (Array.isArray(types) && types.length === services.length) return services.map((name, i): ServiceInfo => ({ name, type: String(types[i]), hash32: 0 }))
-      return Promise.all(services.map(async (name): Promise<ServiceInfo> => ({ name, type: await typeOf(name), hash32: 0 })))
+      const reply = (await client.call("/rosapi/services", {}, { timeoutMs: options.timeoutMs })) as { services: string[]; types?: unknown }
+      // rosapi gives no type hash: 0 (the bridge checks the hash when it calls the robot)
+      const listed = listedWithTypes(reply)
+      if (listed) return listed.map((s): ServiceInfo => ({ ...s, hash32: 0 }))
+      return Promise.all(reply.services.map(async (name): Promise<ServiceInfo> => ({ name, type: await typeOf(name), hash32: 0 })))
     },
     createClient<Req, Res>(type: ServiceDescriptor<Req, Res>, serviceName: string): Client<Req, Res> {
       const name = normalizeName(serviceName)
