@@ -10,7 +10,7 @@ import { MAX_CONNECTIONS_PER_ADDRESS } from "../bridge/guard"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
 import { transportFromOptions, wantsDirectLink } from "./link"
 
-export interface BridgeCommandOptions {
+export interface BridgeCommandOptions extends BrokerCommandOptions {
   serial?: string | boolean
   devtools?: string | boolean
   memory?: boolean
@@ -35,13 +35,25 @@ export interface BridgeCommandOptions {
   wait?: string | boolean
   /** --mqtt [url]: robots on a broker (true: the embedded one) */
   mqtt?: string | boolean
+}
+
+/** The embedded broker's options, of `robot bridge --mqtt` and `robot sim --robots`. */
+export interface BrokerCommandOptions {
   /** --broker-host / --broker-port: where the embedded broker listens */
   brokerHost?: string
   brokerPort?: string
-  /** --broker-users <file>: JSON [{name, password, role: "robot" | "host"}] for the embedded broker */
+  /** --broker-users <file>: JSON [{name, password, role: "robot" | "host"}] for the embedded broker (robots log in as their names) */
   brokerUsers?: string
   /** --broker-host-rate <bytes/s>: what one host may send one robot through the embedded broker */
   brokerHostRate?: string
+}
+
+/** The embedded broker's flags, as the messages that refuse them where there is no embedded broker name them. */
+export const BROKER_FLAGS = "--broker-host/--broker-port/--broker-users/--broker-host-rate"
+
+/** True when any of the embedded broker's options is given. */
+export function brokerOptionsGiven(o: BrokerCommandOptions): boolean {
+  return (o.brokerHost ?? o.brokerPort ?? o.brokerUsers ?? o.brokerHostRate) !== undefined
 }
 
 /** What the bridge serves: one robot, or a fleet of robots (packages/host/src/client/fleet.ts). */
@@ -53,8 +65,7 @@ interface Robot {
 
 async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
   if (o.robots !== undefined && !o.memory) throw new Error("--robots <n> goes with --memory (a fleet of in-memory demo robots)")
-  if ((o.brokerHost ?? o.brokerPort ?? o.brokerUsers ?? o.brokerHostRate) !== undefined && o.mqtt !== true)
-    throw new Error("--broker-host/--broker-port/--broker-users/--broker-host-rate configure the embedded broker: use them with --mqtt and no URL")
+  if (brokerOptionsGiven(o) && o.mqtt !== true) throw new Error(`${BROKER_FLAGS} configure the embedded broker: use them with --mqtt and no URL`)
   if (o.mqtt !== undefined) return await openMqtt(o)
   if (o.memory) return openMemory(o)
   if (wantsDirectLink(o)) return await openDirect(o)
@@ -92,7 +103,7 @@ function brokerUsers(file: string | undefined): import("../mqtt/broker").BrokerU
  * The embedded broker (docs/mqtt.md) for --mqtt without a URL and for `robot sim --robots N`:
  * loopback unless --broker-users gives credentials. Returns it with the bridge's own credentials.
  */
-export async function startCliBroker(o: { brokerHost?: string; brokerPort?: string; brokerUsers?: string; brokerHostRate?: string }) {
+export async function startCliBroker(o: BrokerCommandOptions) {
   const { startBroker } = (require("../mqtt/broker") as typeof import("../mqtt/broker"))
   const users = brokerUsers(o.brokerUsers)
   const host = users?.find((u) => u.role === "host")

@@ -9,12 +9,13 @@ import { loadConfig } from "../config"
 import { ROBOT_NAME } from "../client/names"
 import { mqttSettings, writeVmSettings, type RigMqttOptions } from "../sim/rig"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
-import { addListenOptions, listenSettings, serveBridge, type CliBridge } from "./bridge"
+import { addListenOptions, BROKER_FLAGS, brokerOptionsGiven, listenSettings, serveBridge, type BrokerCommandOptions, type CliBridge } from "./bridge"
 import { ensurePortFree, lockAdvice, lockWaitMs, probeSimulatorLock, startupProgress } from "./startup"
 import { PortLockBusyError } from "../sim/vm"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
 
-export interface SimCommandOptions {
+/** (the embedded broker's options go with --robots) */
+export interface SimCommandOptions extends BrokerCommandOptions {
   devtools?: string | boolean
   firmware?: string
   /** false with --no-bridge; otherwise the bridge (rosbridge, HTTP, dashboard) starts too */
@@ -32,12 +33,6 @@ export interface SimCommandOptions {
   name?: string
   /** --robots <n>: n simulated robots (VMs) on a broker, served as a fleet */
   robots?: string
-  brokerHost?: string
-  brokerPort?: string
-  /** --broker-users <file>: with --robots, the embedded broker's users (robots log in as their names) */
-  brokerUsers?: string
-  /** --broker-host-rate <bytes/s>: with --robots, what one host may send one robot */
-  brokerHostRate?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -76,9 +71,7 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
 /** Runs `robot sim`; resolves when the robot has stopped (Ctrl+C). Rejects, with nothing left running, when it cannot start. */
 export async function runSim(opts: SimCommandOptions): Promise<void> {
   if (opts.robots !== undefined) return await runSimFleet(opts)
-  if ((opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers ?? opts.brokerHostRate) !== undefined) {
-    throw new Error("--broker-host/--broker-port/--broker-users/--broker-host-rate configure the embedded broker of --robots <n>: add --robots, or leave them out")
-  }
+  if (brokerOptionsGiven(opts)) throw new Error(`${BROKER_FLAGS} configure the embedded broker of --robots <n>: add --robots, or leave them out`)
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
@@ -159,9 +152,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`--robots takes a whole number 1-16 (each robot is a VM), got ${opts.robots}`)
   if (opts.devtools) throw new Error("--robots runs its own VMs: it does not go with --devtools")
   if (opts.name !== undefined) throw new Error("--robots names the robots robot1..robotN: drop --name")
-  if (opts.mqtt !== undefined && (opts.brokerHost ?? opts.brokerPort ?? opts.brokerUsers ?? opts.brokerHostRate) !== undefined) {
-    throw new Error("--broker-host/--broker-port/--broker-users/--broker-host-rate configure the embedded broker: leave out --mqtt <url>")
-  }
+  if (opts.mqtt !== undefined && brokerOptionsGiven(opts)) throw new Error(`${BROKER_FLAGS} configure the embedded broker: leave out --mqtt <url>`)
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const listen = opts.bridge !== false ? listenSettings(opts) : undefined
@@ -186,7 +177,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
     let host: { username?: string; password?: string } = {}
     let credentials: ((name: string) => { user: string; pass: string }) | undefined
     if (url === undefined) {
-      const b = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: opts.brokerPort, brokerUsers: opts.brokerUsers, brokerHostRate: opts.brokerHostRate })
+      const b = await startCliBroker(opts)
       broker = b.broker
       closers.push(() => broker?.close() ?? Promise.resolve())
       url = b.broker.url
@@ -207,7 +198,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
         await broker?.close()
         broker = undefined
         if (stopOnly) return
-        const again = await startCliBroker({ brokerHost: opts.brokerHost, brokerPort: String(port), brokerUsers: opts.brokerUsers, brokerHostRate: opts.brokerHostRate })
+        const again = await startCliBroker({ ...opts, brokerPort: String(port) })
         broker = again.broker
       }
     }
