@@ -103,14 +103,16 @@ export async function groupCall(
     const known = listed.map((r) => r.name)
     throw new ServiceError("unavailable", `no robot matches ${req.robots}${known.length ? ` (robots: ${known.join(", ")})` : " (no robot has appeared yet)"}`)
   }
+  // (each robot's listing found once, not by a search of the fleet per question)
+  const byName = new Map(listed.map((r) => [r.name, r]))
   const lacks = (robot: string) => {
-    const r = listed.find((x) => x.name === robot)
+    const r = byName.get(robot)
     return !!(r?.online && r.services && !r.services.some((s) => s.name === service))
   }
   // the request checked once per type the matched robots list for the service (a robot not listed
   // yet, or of a type the bridge does not define, is checked in its own call)
   const checks = new Map<string, CheckedRequest | ServiceError>()
-  const typeOf = (robot: string) => listed.find((x) => x.name === robot)?.services?.find((s) => s.name === service)?.type
+  const typeOf = (robot: string) => byName.get(robot)?.services?.find((s) => s.name === service)?.type
   for (const robot of names) {
     const t = typeOf(robot)
     if (t === undefined || checks.has(t)) continue
