@@ -20,7 +20,7 @@ import { AddTwoInts, DriveDistance, Fibonacci, Trigger } from "../packages/host/
 import { startBroker } from "../packages/host/src/mqtt/broker"
 import { startRig } from "../packages/host/src/sim/rig"
 import { startSimulatedRobot } from "../packages/host/src/sim/robot"
-import { meets } from "../harness/targets"
+import { figureLines } from "../harness/targets"
 import { linkModel } from "../harness/link"
 
 export const ACTION_TARGETS: Record<string, string> = {
@@ -156,12 +156,7 @@ async function main() {
     await robot.close()
   }
   if (json) process.stdout.write(JSON.stringify(out) + "\n")
-  else
-    for (const [k, v] of Object.entries(out)) {
-      const t = ACTION_TARGETS[k]
-      const met = t === undefined ? undefined : meets(t, v, out)
-      console.log(`${k.padEnd(30)}${String(v).padEnd(10)}${(t ?? "").padEnd(12)}${met === undefined ? "" : met ? "met" : "NOT MET"}`.trimEnd())
-    }
+  else for (const line of figureLines(out, ACTION_TARGETS, [30, 10, 12])) console.log(line)
 }
 
 if (require.main === module)

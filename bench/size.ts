@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { findInterfaceFiles, loadSources } from "../packages/host/src/idl/load"
 import { emitDevice } from "../packages/host/src/codegen/device"
-import { meets } from "../harness/targets"
+import { figureLines } from "../harness/targets"
 import { buildFirmware, ROOT } from "../packages/host/src/sim/vm"
 
 export const SIZE_TARGETS: Record<string, string> = {
@@ -49,10 +49,5 @@ export function sizeFigures(): Record<string, number> {
 if (require.main === module) {
   const out = sizeFigures()
   if (process.argv.includes("--json")) console.log(JSON.stringify(out))
-  else
-    for (const [k, v] of Object.entries(out)) {
-      const t = SIZE_TARGETS[k]
-      const met = t === undefined ? undefined : meets(t, v, out)
-      console.log(`${k.padEnd(36)}${String(v).padEnd(9)}${(t ?? "").padEnd(12)}${met === undefined ? "" : met ? "met" : "NOT MET"}`.trimEnd())
-    }
+  else for (const line of figureLines(out, SIZE_TARGETS, [36, 9, 12])) console.log(line)
 }

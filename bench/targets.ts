@@ -1,6 +1,6 @@
 // The table `npm run bench` prints without --json: each figure with its target (docs/benchmarks.md
 // says where each target comes from).
-import { meets } from "../harness/targets"
+import { figureLines, meets } from "../harness/targets"
 import { ACTION_TARGETS } from "./actions"
 import { SIZE_TARGETS } from "./size"
 
@@ -38,12 +38,7 @@ export const TARGETS: Record<string, string> = {
 /** One line a figure, in the order measured, with its target where it has one and whether it is met. */
 export function targetTable(figures: Record<string, unknown>): string[] {
   const lines = ["\nmetric                          value        target"]
-  for (const [k, v] of Object.entries(figures)) {
-    const t = TARGETS[k]
-    const met = t === undefined ? undefined : meets(t, v, figures)
-    const verdict = met === undefined ? "" : met ? "  met" : "  NOT MET"
-    lines.push(`${k.padEnd(32)}${String(v).padEnd(13)}${(t ?? "").padEnd(34)}${verdict}`.trimEnd())
-  }
+  lines.push(...figureLines(figures, TARGETS, [32, 13, 36]))
   const missed = targetsNotMet(figures)
   lines.push("", missed.length ? `targets not met: ${missed.join(", ")}` : "every target met")
   return lines

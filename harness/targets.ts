@@ -38,3 +38,15 @@ export function meets(target: string, value: unknown, figures: Record<string, un
       return value === bound
   }
 }
+
+/**
+ * The figures of a run, one line each: the key, the value, its target in `targets` (if it has one)
+ * and "met" or "NOT MET" (nothing when it cannot tell), in columns of `widths` characters.
+ */
+export function figureLines(figures: Record<string, unknown>, targets: Record<string, string>, widths: [number, number, number]): string[] {
+  return Object.entries(figures).map(([k, v]) => {
+    const t = targets[k]
+    const met = t === undefined ? undefined : meets(t, v, figures)
+    return `${k.padEnd(widths[0])}${String(v).padEnd(widths[1])}${(t ?? "").padEnd(widths[2])}${met === undefined ? "" : met ? "met" : "NOT MET"}`.trimEnd()
+  })
+}

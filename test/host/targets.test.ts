@@ -2,7 +2,7 @@
 // are met.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { meets } from "../../harness/targets"
+import { figureLines, meets } from "../../harness/targets"
 
 test("meets: each form of target the bench writes", () => {
   const figures = { idle_call_rtt_p50_ms: 1.2, mqtt_call_rtt_p50_ms: 0.96 }
@@ -28,4 +28,9 @@ test("meets: undefined when it cannot tell (no such figure, no value, a target i
   assert.equal(meets("<= 1.10", null, {}), undefined)
   assert.equal(meets("<= 1.10", "1.0", {}), undefined)
   assert.equal(meets("fast enough", 1, {}), undefined)
+})
+
+test("figureLines: each figure with its target and whether it is met, nothing where there is no target", () => {
+  const figures = { a_ratio: 1.2, b_ms: 2, note: "x" }
+  assert.deepEqual(figureLines(figures, { a_ratio: "<= 1.10", b_ms: "<= 3 x a_ratio" }, [8, 5, 16]), ["a_ratio 1.2  <= 1.10          NOT MET", "b_ms    2    <= 3 x a_ratio  met", "note    x"])
 })
