@@ -32,5 +32,5 @@ test("meets: undefined when it cannot tell (no such figure, no value, a target i
 
 test("figureLines: each figure with its target and whether it is met, nothing where there is no target", () => {
   const figures = { a_ratio: 1.2, b_ms: 2, note: "x" }
-  assert.deepEqual(figureLines(figures, { a_ratio: "<= 1.10", b_ms: "<= 3 x a_ratio" }, [8, 5, 16]), ["a_ratio 1.2  <= 1.10          NOT MET", "b_ms    2    <= 3 x a_ratio  met", "note    x"])
+  assert.deepEqual(figureLines(figures, { a_ratio: "<= 1.10", b_ms: "<= 3 x a_ratio" }, [8, 5, 16]), ["a_ratio 1.2  <= 1.10         NOT MET", "b_ms    2    <= 3 x a_ratio  met", "note    x"])
 })
