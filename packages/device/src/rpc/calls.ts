@@ -56,7 +56,10 @@ let mfMore: (c: Call, off: number, d: Buffer, db: number, n: number) => void
 let mfAnswer: (w: CdrWriter) => Promise<Bytes>
 let mfStalled: (c: Call, now: number) => void
 let mfRewind: (c: Call, off: number) => void
-export let mfChunk: (pkt: Buffer, n: number, c: Call, limit: number) => Promise<number>
+/** (the sender's streams: each only for a call with a ByteSource `res`, which only these paths set) */
+export let mfChunk: (pkt: Buffer, n: number, c: Call, limit: number, small: boolean) => Promise<number>
+export let mfRest: (pkt: Buffer, n: number, list: Call[], rr: number, max: number) => Promise<number>
+export let mfWeight: (c: Call) => number
 
 /** (multiframe.ts `multiFrame()`, which the descriptor of a type that can exceed one record calls) */
 export function installMultiFrame(
@@ -65,7 +68,9 @@ export function installMultiFrame(
     answer: typeof mfAnswer,
     stalled: typeof mfStalled,
     rewind: typeof mfRewind,
-    chunk: typeof mfChunk
+    chunk: typeof mfChunk,
+    rest: typeof mfRest,
+    weight: typeof mfWeight
 ) {
     mfBegin = begin
     mfMore = more
@@ -73,6 +78,8 @@ export function installMultiFrame(
     mfStalled = stalled
     mfRewind = rewind
     mfChunk = chunk
+    mfRest = rest
+    mfWeight = weight
 }
 
 // ---------------------------------------------------------------- sessions

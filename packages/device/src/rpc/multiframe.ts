@@ -20,7 +20,7 @@ import { CallState, Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
  * `robot gen` around the descriptor of every type whose request or response can exceed one record.
  */
 export function multiFrame<T>(t: T): T {
-    installMultiFrame(begin, more, answer, stalled, rewind, chunk)
+    installMultiFrame(begin, more, answer, stalled, rewind, chunk, rest, weight)
     return t
 }
 
@@ -128,11 +128,33 @@ function rewind(c: Call, off: number) {
     c.s.out.wake()
 }
 
-/** the next piece of `c`'s streamed response (RESULT first, then RDATA), within `limit`; returns the new end */
-async function chunk(pkt: Buffer, n: number, c: Call, limit: number): Promise<number> {
+/** streams with at most this many bytes left go with the small answers (the sender's `fill`) */
+const SMALL_STREAM = 160
+
+/** what sending `c`'s stream is to its sender (sender.ts `work`): 0 nothing, 1 a small stream, 2 a bulk one */
+function weight(c: Call): number {
+    return c.sendOff < 0 ? 0 : c.res.length - c.sendOff > SMALL_STREAM ? 2 : 1
+}
+
+/** the bulk streams of `list` (round-robin from `rr`) fill the packet up to `max` (the sender's `fill`) */
+async function rest(pkt: Buffer, n: number, list: Call[], rr: number, max: number): Promise<number> {
+    const k = list.length
+    for (let j = 0; j < k && max - n > Limit.RecordHeader + RecMin.Result; ++j) {
+        const c = list[(rr + j) % k]
+        if (c.res) n = await chunk(pkt, n, c, max, false)
+    }
+    return n
+}
+
+/**
+ * the next piece of `c`'s streamed response (RESULT first, then RDATA), within `limit`, if it is
+ * streaming (and `small`: if at most SMALL_STREAM bytes are left); returns the new end
+ */
+async function chunk(pkt: Buffer, n: number, c: Call, limit: number, small: boolean): Promise<number> {
     const gen = c.gen
     const off = c.sendOff
     const src = c.res
+    if (off < 0 || (small && src.length - off > SMALL_STREAM)) return n
     const first = !c.resultSent
     const hdr = first ? Limit.RecordHeader + RecMin.Result : Limit.RecordHeader + RecMin.Rdata
     const room = Math.min(limit - n - hdr, src.length - off)

@@ -7,15 +7,13 @@
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
 import { Call, Out, cfg, errText } from "./core"
-import { bootId, calls, entries, mfChunk } from "./calls"
+import { bootId, calls, entries, mfChunk, mfRest, mfWeight } from "./calls"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** bytes of records that belong to no call (STATUS for unknown calls, busy, SESSION…) */
 const TRANSIENT_MAX = 480
 /** at most one ERROR record per this many ms; the next one counts those left out */
 const ERROR_GAP_MS = 200
-/** streams with at most this many bytes left go with the small answers */
-const SMALL_STREAM = 160
 
 /** a shared sender is filling or sending a packet (shared senders take turns: one packet in the heap) */
 let sharedBusy: boolean
@@ -115,7 +113,8 @@ function work(s: Sender): number {
     for (const c of calls) {
         if (c.s.out !== s) continue
         if (c.statusDue >= 0 || c.resultDue) w |= 1
-        if (c.sendOff >= 0 && c.res) w |= c.res.length - c.sendOff > SMALL_STREAM ? 2 : 1
+        // (a streamed response: only with the multi-frame paths, which weigh it)
+        if (c.res) w |= mfWeight(c)
     }
     return w
 }
@@ -233,7 +232,8 @@ async function fill(s: Sender): Promise<Buffer> {
             // (a whole response: no longer in flight)
             c.sendOff = -1
         }
-        if (c.sendOff >= 0 && c.res && c.res.length - c.sendOff <= SMALL_STREAM) n = await mfChunk(pkt, n, c, ctl)
+        // (a small stream's next piece goes with the answers)
+        if (c.res) n = await mfChunk(pkt, n, c, ctl, true)
     }
     while (s.q.length > 0 && n + s.q[0].length <= ctl) {
         const r = s.q.shift()
@@ -257,10 +257,7 @@ async function fill(s: Sender): Promise<Buffer> {
         n += r.length
         s.ann++
     }
-    for (let j = 0; j < k && max - n > Limit.RecordHeader + RecMin.Result; ++j) {
-        const c = list[(s.rr + j) % k]
-        if (c.sendOff >= 0 && c.res) n = await mfChunk(pkt, n, c, max)
-    }
+    if (mfRest) n = await mfRest(pkt, n, list, s.rr, max)
     if (n === pre) return null
     s.len = n - pre
     return pkt
