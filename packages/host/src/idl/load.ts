@@ -206,8 +206,10 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
   }
 
   // a type must not contain itself (directly or through other types)
+  const components = cyclicComponents(messages)
   for (const mt of messages.values()) {
-    const cycle = findCycle(mt.fullName, messages)
+    const component = components.get(mt.fullName)
+    const cycle = component && findCycle(mt.fullName, messages, component)
     if (cycle) {
       const fl = fieldLines.get(mt.fullName) ?? []
       const first = mt.definition.definitions.find((d) => d.isComplex && d.type === cycle[1])
@@ -218,6 +220,23 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
         line: raw?.line ?? 1,
         col: raw?.typeCol ?? 1,
         message: `recursive type: ${cycle.join(" -> ")}`,
+        source: raw ? (p?.lines[raw.line - 1] ?? "") : "",
+      })
+    }
+  }
+
+  // a bound on nesting: the hash, the codecs and `interface show` walk nested types recursively (a
+  // chain of 12,000 overflowed the stack), and each type's canonical text holds every type below it
+  if (diags.length === 0) {
+    for (const over of nestedTooDeep(messages)) {
+      const raw = (fieldLines.get(over.fullName) ?? []).find((r) => r.name === over.field)
+      const p = known.get(over.fullName.replace(/_(Request|Response|Goal|Result|Feedback)$/, ""))
+      const chain = over.chain.length > 6 ? [...over.chain.slice(0, 3), "...", ...over.chain.slice(-2)] : over.chain
+      diags.push({
+        file: p?.display ?? over.file,
+        line: raw?.line ?? 1,
+        col: raw?.typeCol ?? 1,
+        message: `types nested more than ${MAX_NESTING} levels deep: ${chain.join(" -> ")} (${over.chain.length} levels)`,
         source: raw ? (p?.lines[raw.line - 1] ?? "") : "",
       })
     }
@@ -252,21 +271,135 @@ export function candidates(pkg: string | undefined, name: string, here: string):
   return out
 }
 
-function findCycle(start: string, messages: Map<string, IdlMessage>): string[] | undefined {
-  const stack: string[] = []
-  const visit = (name: string): string[] | undefined => {
-    if (stack.includes(name)) return name === start ? [...stack, name] : undefined
-    stack.push(name)
-    for (const d of messages.get(name)?.definition.definitions ?? []) {
-      if (d.isComplex && !d.isConstant) {
-        const r = visit(d.type)
-        if (r) return r
-      }
+/** The nested (complex, non-constant) field types of `name`, in field order. */
+function nestedTypes(name: string, messages: ReadonlyMap<string, IdlMessage>): string[] {
+  return (messages.get(name)?.definition.definitions ?? []).filter((d) => d.isComplex && !d.isConstant).map((d) => d.type)
+}
+
+/**
+ * The cycle `start -> ... -> start`, looked for among the types of `start`'s strongly connected
+ * component (the only ones on a way back to it), each explored once: walking every path took 2^N
+ * steps for N types that each hold the next one twice. A stack of its own, not recursion (a chain of
+ * thousands of types overflowed the call stack).
+ */
+function findCycle(start: string, messages: ReadonlyMap<string, IdlMessage>, component: ReadonlySet<string>): string[] | undefined {
+  const path = [start]
+  const onPath = new Set(path)
+  const done = new Set<string>()
+  const within = (name: string) => nestedTypes(name, messages).filter((t) => component.has(t))
+  const todo = [within(start)]
+  while (todo.length > 0) {
+    const next = (todo[todo.length - 1] as string[]).shift()
+    if (next === undefined) {
+      todo.pop()
+      const n = path.pop() as string
+      onPath.delete(n)
+      done.add(n)
+      continue
     }
-    stack.pop()
-    return undefined
+    if (next === start) return [...path, next]
+    if (onPath.has(next) || done.has(next)) continue
+    path.push(next)
+    onPath.add(next)
+    todo.push(within(next))
   }
-  return visit(start)
+  return undefined
+}
+
+/**
+ * Each type that lies on a cycle, with the types of its strongly connected component (Tarjan's
+ * algorithm, iterative, linear in the set): a type of a component of one is on a cycle only when it
+ * holds itself. Types on no cycle are left out.
+ */
+function cyclicComponents(messages: ReadonlyMap<string, IdlMessage>): Map<string, Set<string>> {
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const onStack = new Set<string>()
+  const stack: string[] = []
+  const out = new Map<string, Set<string>>()
+  let next = 0
+  for (const root of messages.keys()) {
+    if (index.has(root)) continue
+    const work: { name: string; children: string[]; i: number }[] = []
+    const open = (name: string) => {
+      index.set(name, next)
+      low.set(name, next++)
+      stack.push(name)
+      onStack.add(name)
+      work.push({ name, children: nestedTypes(name, messages).filter((t) => messages.has(t)), i: 0 })
+    }
+    open(root)
+    while (work.length > 0) {
+      const top = work[work.length - 1] as { name: string; children: string[]; i: number }
+      if (top.i < top.children.length) {
+        const child = top.children[top.i++] as string
+        if (!index.has(child)) open(child)
+        else if (onStack.has(child)) low.set(top.name, Math.min(low.get(top.name) as number, index.get(child) as number))
+        continue
+      }
+      work.pop()
+      const parent = work[work.length - 1]
+      if (parent) low.set(parent.name, Math.min(low.get(parent.name) as number, low.get(top.name) as number))
+      if (low.get(top.name) !== index.get(top.name)) continue
+      const members = new Set<string>()
+      for (;;) {
+        const n = stack.pop() as string
+        onStack.delete(n)
+        members.add(n)
+        if (n === top.name) break
+      }
+      if (members.size > 1 || top.children.includes(top.name)) for (const n of members) out.set(n, members)
+    }
+  }
+  return out
+}
+
+/** The deepest nesting a type may have: itself and the types below it, one level each. */
+export const MAX_NESTING = 100
+
+/**
+ * The types nested more than MAX_NESTING levels deep (a type with no nested field is 1 level) at the
+ * point where they pass the bound: those of exactly MAX_NESTING + 1 levels (every deeper type holds
+ * one), each with the field that leads to its deepest type and that chain. For a set without
+ * cycles; computed once per type, without recursion.
+ */
+function nestedTooDeep(messages: ReadonlyMap<string, IdlMessage>): { fullName: string; file: string; field: string; chain: string[] }[] {
+  const depth = new Map<string, number>()
+  const deepest = new Map<string, { field: string; type: string }>()
+  for (const root of messages.keys()) {
+    const stack: { name: string; expanded: boolean }[] = [{ name: root, expanded: false }]
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { name: string; expanded: boolean }
+      if (depth.has(top.name)) {
+        stack.pop()
+        continue
+      }
+      const fields = (messages.get(top.name)?.definition.definitions ?? []).filter((d) => d.isComplex && !d.isConstant)
+      if (!top.expanded) {
+        top.expanded = true
+        for (const f of fields) if (!depth.has(f.type)) stack.push({ name: f.type, expanded: false })
+        continue
+      }
+      let d = 1
+      for (const f of fields) {
+        const below = (depth.get(f.type) ?? 0) + 1
+        if (below > d) {
+          d = below
+          deepest.set(top.name, { field: f.name, type: f.type })
+        }
+      }
+      depth.set(top.name, d)
+      stack.pop()
+    }
+  }
+  const out: { fullName: string; file: string; field: string; chain: string[] }[] = []
+  for (const [name, d] of depth) {
+    if (d !== MAX_NESTING + 1) continue
+    const chain = [name]
+    for (let n = deepest.get(name); n; n = deepest.get(n.type)) chain.push(n.type)
+    out.push({ fullName: name, file: messages.get(name)?.file ?? "", field: deepest.get(name)?.field ?? "", chain })
+  }
+  return out
 }
 
 function sha256(s: string): string {
