@@ -55,9 +55,22 @@ export interface CallStats {
 
 /** default time for a call with no `timeoutMs`: to its first answer, then with no progress */
 export const DEFAULT_TIMEOUT_MS = 10000
-/** what a call holds of its exchange with the device: as it is before its first send, in any session */
-function unsent() {
-  return { session: 0, resTotal: -1, res: undefined, got: 0, acked: 0, sentTo: 0, held: false, cwnd: 0, pollDelay: POLL_FIRST_MS, lastPollAt: 0, lastPollHave: -1, lastResendAt: 0, lastGapOff: -1, busyCount: 0 }
+/** Sets what a call holds of its exchange with the device as it is before its first send, in any session. */
+function unsend(c: PendingCall) {
+  c.session = 0
+  c.resTotal = -1
+  c.res = undefined
+  c.got = 0
+  c.acked = 0
+  c.sentTo = 0
+  c.held = false
+  c.cwnd = 0
+  c.pollDelay = POLL_FIRST_MS
+  c.lastPollAt = 0
+  c.lastPollHave = -1
+  c.lastResendAt = 0
+  c.lastGapOff = -1
+  c.busyCount = 0
 }
 
 /** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
@@ -112,8 +125,17 @@ export interface PendingCall {
   owner: object | undefined
   /** the engine's count of started calls when this one started */
   startNo: number
-  cleanup: () => void
+  /** the caller's AbortSignal, and the listener this call added to it */
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
 }
+
+/** the device budget a call may use at most: a big request leaves the reserve for small calls */
+const limit = (c: PendingCall, budget: number) => (c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget)
+/** what a call charges the device's budget while it runs (as packages/device/src/rpc/calls.ts) */
+const cost = (c: PendingCall) => CALL_COST + c.request.length
+/** `o` goes before `than`: fewer calls active, then served longer ago */
+const ahead = (o: Owner, than: Owner | undefined) => !than || o.active < than.active || (o.active === than.active && o.last < than.last)
 
 /** One owner's calls: those not started yet, in the order they were made, and how many are active. */
 interface Owner {
@@ -187,7 +209,7 @@ export class CallEngine {
     // back at the head of their owners' queues, in the order they were made
     for (const c of again.reverse()) {
       clearTimeout(c.silence)
-      Object.assign(c, unsent())
+      unsend(c)
       this.ownerOf(c).queue.unshift(c)
     }
   }
@@ -378,7 +400,7 @@ export class CallEngine {
     if (d - c.deadline < 250) return
     c.deadline = d
     clearTimeout(c.timer)
-    c.timer = setTimeout(() => this.expire(c), DEFAULT_TIMEOUT_MS)
+    c.timer = setTimeout(this.onExpire, DEFAULT_TIMEOUT_MS, c)
   }
 
   // ------------------------------------------------------------------ calls
@@ -405,6 +427,13 @@ export class CallEngine {
         return
       }
       const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+      const signal = options.signal
+      if (signal?.aborted) {
+        reject(new ServiceError("cancelled", "the call was aborted", service))
+        return
+      }
+      // (every field written here, in one order, and no closure made per call: a call costs the
+      // host a few microseconds, docs/benchmarks.md "Where an MQTT call's time goes")
       const c: PendingCall = {
         seq: 0,
         service,
@@ -419,34 +448,38 @@ export class CallEngine {
         timeoutMs,
         rolling: options.timeoutMs === undefined,
         timer: undefined,
-        ...unsent(),
+        session: 0,
+        resTotal: -1,
+        res: undefined,
+        got: 0,
+        acked: 0,
+        sentTo: 0,
+        held: false,
+        cwnd: 0,
         silence: undefined,
+        pollDelay: POLL_FIRST_MS,
+        lastPollAt: 0,
+        lastPollHave: -1,
+        lastResendAt: 0,
+        lastGapOff: -1,
+        busyCount: 0,
         fullCall: false,
         owner: options.owner,
         startNo: 0,
-        cleanup: () => {},
+        signal,
+        onAbort: undefined,
       }
-      c.timer = setTimeout(() => this.expire(c), timeoutMs)
-      const signal = options.signal
-      const onAbort = () => this.abandon(c, "cancelled", "the call was aborted")
+      c.timer = setTimeout(this.onExpire, timeoutMs, c)
       if (signal) {
-        if (signal.aborted) {
-          clearTimeout(c.timer)
-          reject(new ServiceError("cancelled", "the call was aborted", service))
-          return
-        }
-        signal.addEventListener("abort", onAbort, { once: true })
-      }
-      c.cleanup = () => {
-        clearTimeout(c.timer)
-        clearTimeout(c.silence)
-        signal?.removeEventListener("abort", onAbort)
+        c.onAbort = () => this.abandon(c, "cancelled", "the call was aborted")
+        signal.addEventListener("abort", c.onAbort, { once: true })
       }
       this.ownerOf(c).queue.push(c)
       this.pump()
     })
   }
 
+  private readonly onExpire = (c: PendingCall) => this.expire(c)
   private expire(c: PendingCall) {
     const ms = c.rolling ? `no answer or progress within ${DEFAULT_TIMEOUT_MS} ms` : `no answer within ${c.timeoutMs} ms`
     this.abandon(c, "deadline_exceeded", ms)
@@ -458,7 +491,7 @@ export class CallEngine {
    */
   private budgetInUse(since = 0): number {
     let n = 0
-    for (const c of this.active.values()) if (c.resTotal < 0 && c.startNo > since) n += CALL_COST + c.request.length
+    for (const c of this.active.values()) if (c.resTotal < 0 && c.startNo > since) n += cost(c)
     return n
   }
 
@@ -539,21 +572,18 @@ export class CallEngine {
    */
   private next(): PendingCall | undefined {
     const budget = this.hello!.budget
-    const limit = (c: PendingCall) => (c.request.length > SMALL_REQUEST ? budget - BUDGET_RESERVE : budget)
-    const cost = (c: PendingCall) => CALL_COST + c.request.length
     const idle = this.active.size === 0
     const inUse = this.budgetInUse()
     const lastSlot = this.active.size + 1 >= this.maxActive()
     let w = this.waiting
     if (w && this.owners.get(w.call.owner)?.queue[0] !== w.call) w = this.waiting = undefined
-    const room = w ? limit(w.call) - cost(w.call) - this.budgetInUse(w.since) : Infinity
-    const ahead = (o: Owner, than: Owner | undefined) => !than || o.active < than.active || (o.active === than.active && o.last < than.last)
+    const room = w ? limit(w.call, budget) - cost(w.call) - this.budgetInUse(w.since) : Infinity
     let best: Owner | undefined
     let blocked: Owner | undefined
     for (const [key, o] of this.owners) {
       const c = o.queue[0]
       if (!c || (lastSlot && o.active > 0 && key !== undefined)) continue
-      if (idle || (inUse + cost(c) <= limit(c) && (c === w?.call || cost(c) <= room))) {
+      if (idle || (inUse + cost(c) <= limit(c, budget) && (c === w?.call || cost(c) <= room))) {
         if (ahead(o, best)) best = o
       } else if (ahead(o, blocked)) blocked = o
     }
@@ -589,19 +619,22 @@ export class CallEngine {
     let off = from
     if (from === 0) {
       // (the remaining time in whole ms, as a u32)
-      const head = { session: this.session, seq: c.seq, ack: this.ack(), timeoutMs: Math.min(0xffffffff, Math.max(1, Math.ceil(c.deadline - now))) }
-      this.ackCovers(head.ack)
+      const session = this.session
+      const seq = c.seq
+      const ack = this.ack()
+      const timeoutMs = Math.min(0xffffffff, Math.max(1, Math.ceil(c.deadline - now)))
+      this.ackCovers(ack)
       const index = c.fullCall ? -1 : this.compactIndex(c, max)
       const listed = this.link.listed()
       if (index >= 0 && listed) {
-        recs.push(encodeCallx({ ...head, listVersion: listed.version, index, data: req }))
+        recs.push(encodeCallx({ session, seq, ack, timeoutMs, listVersion: listed.version, index, data: req }))
         off = req.length
       } else {
         // a request that does not fit the CALL record goes after the device admitted it
         const room = max - CALL_HEADER - c.name.length
         const n = req.length <= room ? req.length : 0
         c.held = n < req.length
-        recs.push(encodeCall({ ...head, hash32: c.hash32, total: req.length, name: c.name, data: req.subarray(0, n) }))
+        recs.push(encodeCall({ session, seq, ack, timeoutMs, hash32: c.hash32, total: req.length, name: c.name, data: req.subarray(0, n) }))
         off = n
       }
     }
@@ -662,14 +695,16 @@ export class CallEngine {
 
   private armSilence(c: PendingCall) {
     clearTimeout(c.silence)
-    c.silence = setTimeout(() => {
-      if (this.active.get(c.seq) !== c || c.session !== this.session) return
-      // (while the device still receives the request, no backing off: it drops a request that made
-      // no progress for its stallMs, 2 s, and 400 + 800 + 1,600 ms of unanswered POLLs outlived it;
-      // services_faults "an upload survives a 1.3 s outage of the link")
-      if (c.resTotal >= 0 || c.acked >= c.request.length) c.pollDelay = Math.min(POLL_MAX_MS, c.pollDelay * 2)
-      this.poll(c, c.got, false)
-    }, c.pollDelay)
+    c.silence = setTimeout(this.onSilence, c.pollDelay, c)
+  }
+
+  private readonly onSilence = (c: PendingCall) => {
+    if (this.active.get(c.seq) !== c || c.session !== this.session) return
+    // (while the device still receives the request, no backing off: it drops a request that made
+    // no progress for its stallMs, 2 s, and 400 + 800 + 1,600 ms of unanswered POLLs outlived it;
+    // services_faults "an upload survives a 1.3 s outage of the link")
+    if (c.resTotal >= 0 || c.acked >= c.request.length) c.pollDelay = Math.min(POLL_MAX_MS, c.pollDelay * 2)
+    this.poll(c, c.got, false)
   }
 
   private busy(c: PendingCall) {
@@ -691,7 +726,7 @@ export class CallEngine {
     this.doneSeqs.push(c.seq)
     const delay = this.link.doneDelayMs ?? 0
     if (delay <= 0) {
-      if (this.doneSeqs.length === 1) setImmediate(() => this.flushDone())
+      if (this.doneSeqs.length === 1) setImmediate(this.onFlushDone)
       return
     }
     // each answer the device retains costs it about CALL_COST of its budget
@@ -702,7 +737,7 @@ export class CallEngine {
         this.doneTimer = undefined
         this.flushDone()
       }, delay)
-      if (full) setImmediate(() => this.flushDone())
+      if (full) setImmediate(this.onFlushDone)
     }
   }
 
@@ -712,6 +747,7 @@ export class CallEngine {
     this.doneSeqs = this.doneSeqs.filter((s) => s > ack)
   }
 
+  private readonly onFlushDone = () => this.flushDone()
   private flushDone() {
     const seqs = this.doneSeqs
     this.doneSeqs = []
@@ -727,7 +763,9 @@ export class CallEngine {
   }
 
   private settle(c: PendingCall, err: ServiceError | undefined, value?: unknown) {
-    c.cleanup()
+    clearTimeout(c.timer)
+    clearTimeout(c.silence)
+    if (c.onAbort) c.signal!.removeEventListener("abort", c.onAbort)
     this.deactivate(c)
     this.unqueue(c)
     // later records for this seq find nothing; a second settle is a no-op

@@ -119,10 +119,15 @@ export class MessageCodec<T> {
   // ---------------------------------------------------------------- encode
 
   encode(value: T): Uint8Array {
-    const w = new CdrWriter()
+    // (the writer starts at the size of the largest message this codec wrote, up to 4 KiB, so a
+    // small message is written without the writer growing its buffer on the way)
+    const w = new CdrWriter({ size: this.sizeHint })
     this.writeStruct(w, this.root, value, "")
+    if (w.size > this.sizeHint) this.sizeHint = Math.min(w.size, 4096)
     return w.data.slice()
   }
+
+  private sizeHint = 16
 
   private writeStruct(w: CdrWriter, fields: Field[], v: unknown, path: string): void {
     if (typeof v !== "object" || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) {
