@@ -60,3 +60,34 @@ test("types nested exactly 100 deep load", () => {
   files.push({ root: "r", file: "p/msg/M99.msg", text: "int32 leaf\n" })
   assert.equal(loadSources(files).messages.size, 100)
 })
+
+test("float defaults and constants outside their type's range, or that overflow to infinity, are diagnostics (the codec refused the type's own defaults at every call)", () => {
+  const d = diagsOf([
+    {
+      root: "r",
+      file: "p/msg/F.msg",
+      text: ["float32 a 1e300", "float64 b 1e400", "float32 c -3.5e38", "float32 MAXF=1e39", "float64[2] arr [1.5, -1e999]", "float32 ok 3.4028234e38", "float64 fine -1.7e308"].join("\n") + "\n",
+    },
+  ])
+  assert.deepEqual(
+    d.map((x) => [x.line, x.col, x.message]),
+    [
+      [1, 11, "default 1e300 for 'a' is outside the float32 range (at most 3.4028234663852886e+38 either way)"],
+      [2, 11, "default 1e400 for 'b' is not a finite float64 (at most 1.7976931348623157e+308 either way)"],
+      [3, 11, "default -3.5e38 for 'c' is outside the float32 range (at most 3.4028234663852886e+38 either way)"],
+      [4, 14, "value 1e39 for 'MAXF' is outside the float32 range (at most 3.4028234663852886e+38 either way)"],
+      [5, 22, "default -1e999 for 'arr' is not a finite float64 (at most 1.7976931348623157e+308 either way)"],
+    ],
+  )
+})
+
+test("a file that starts with a UTF-8 byte order mark (as Windows editors save it) loads as without one", () => {
+  const set = loadSources([
+    { root: "r", file: "p/srv/Bom.srv", text: "\uFEFFint32 a\r\nint32 b 3\r\n---\r\nint32 c\r\n" },
+    { root: "r", file: "p/msg/Bom.msg", text: "\uFEFF# a comment first\nint32 x\n" },
+  ])
+  assert.deepEqual(set.services.get("p/srv/Bom")?.request.definition.definitions.map((f) => f.name), ["a", "b"])
+  assert.deepEqual(set.messages.get("p/msg/Bom")?.definition.definitions.map((f) => f.name), ["x"])
+  const plain = loadSources([{ root: "r", file: "p/srv/Bom.srv", text: "int32 a\nint32 b 3\n---\nint32 c\n" }])
+  assert.equal(set.services.get("p/srv/Bom")?.hash, plain.services.get("p/srv/Bom")?.hash)
+})

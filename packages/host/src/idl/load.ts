@@ -69,7 +69,9 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
   const diags: Diagnostic[] = []
   const pending: Pending[] = []
 
-  for (const src of sources) {
+  for (const given of sources) {
+    // a UTF-8 byte order mark (as some Windows editors save a file) is not part of the text
+    const src = given.text.charCodeAt(0) === 0xfeff ? { ...given, text: given.text.slice(1) } : given
     const display = path.posix.join(src.root.split(path.sep).join("/"), src.file)
     const lines = src.text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
     const report = (line: number, col: number, message: string): void => {

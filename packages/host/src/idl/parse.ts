@@ -182,6 +182,9 @@ function typeRefToText(t: TypeRef): string {
   return s
 }
 
+/** The largest finite float32 (the codec's bound too). */
+const FLOAT32_MAX = 3.4028234663852886e38
+
 const INT_LITERAL = /^[+-]?[0-9]+$/
 const FLOAT_LITERAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/
 
@@ -384,8 +387,8 @@ function parseValue(
     return { ok: false }
   }
   // strict syntax of numeric/bool literals (foxglove uses parseInt/parseFloat, which accept '1.5' as 1)
+  const elems = isString ? [] : type.array ? splitArrayLiteral(text, col) : [{ text, col }]
   if (!isString) {
-    const elems = type.array ? splitArrayLiteral(text, col) : [{ text, col }]
     for (const e of elems) {
       if (e.text === "") {
         report(lineNo, e.col, `empty element in array literal for '${name}'`)
@@ -423,6 +426,20 @@ function parseValue(
     }
     if (type.array.kind === "bounded" && n > type.array.bound) {
       report(lineNo, col, `default for '${name}' has ${n} elements, more than the bound of '${typeRefToText(type)}' (${type.array.bound})`)
+      return { ok: false }
+    }
+  }
+  // a float literal the type cannot hold: foxglove's parseFloat turns 1e400 into Infinity, and a
+  // float32 default beyond its range is refused by the codec when the default is encoded
+  if (type.base === "float32" || type.base === "float64") {
+    const max = type.base === "float32" ? FLOAT32_MAX : Number.MAX_VALUE
+    const values = Array.isArray(value) ? (value as unknown[]) : [value]
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]
+      if (typeof v !== "number" || Math.abs(v) <= max) continue
+      const e = elems[i] ?? { text, col }
+      const what = Number.isFinite(v) ? `is outside the ${type.base} range` : `is not a finite ${type.base}`
+      report(lineNo, e.col, `${isConstant ? "value" : "default"} ${e.text} for '${name}' ${what} (at most ${max} either way)`)
       return { ok: false }
     }
   }
