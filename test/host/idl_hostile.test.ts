@@ -4,7 +4,16 @@
 // against the defect it names and failed before its fix.
 import { test } from "node:test"
 import assert from "node:assert/strict"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { loadSources, IdlError, type SourceFile } from "../../packages/host/src/idl/load"
+import { tsNames } from "../../packages/host/src/idl/names"
+import { emitHost } from "../../packages/host/src/codegen/host"
+import { findDeviceEmitter } from "../../packages/host/src/codegen/index"
+
+const repo = path.join(__dirname, "..", "..")
 
 function diagsOf(files: SourceFile[]): { line: number; col: number; message: string; file: string }[] {
   try {
@@ -90,4 +99,35 @@ test("a file that starts with a UTF-8 byte order mark (as Windows editors save i
   assert.deepEqual(set.messages.get("p/msg/Bom")?.definition.definitions.map((f) => f.name), ["x"])
   const plain = loadSources([{ root: "r", file: "p/srv/Bom.srv", text: "int32 a\nint32 b 3\n---\nint32 c\n" }])
   assert.equal(set.services.get("p/srv/Bom")?.hash, plain.services.get("p/srv/Bom")?.hash)
+})
+
+// Type names that are valid ROS names but name what the generated files use themselves: globals of
+// the host file (Object.freeze, Uint8Array) and of the device file (Buffer), and the device file's
+// imports (MessageCodec, ServiceType, ActionType, Bytes).
+const SHADOWING = ["Object", "Uint8Array", "Buffer", "MessageCodec", "ServiceType", "ActionType", "Bytes", "Array"]
+
+test("types named as the globals and imports the generated code uses (Object, Uint8Array, Buffer, MessageCodec...) take their package's prefix, and the host code type-checks", () => {
+  const files: SourceFile[] = SHADOWING.map((n) => ({ root: "r", file: `p/msg/${n}.msg`, text: "int32 x\nuint8[] data\n" }))
+  files.push({ root: "r", file: "p/msg/User.msg", text: SHADOWING.map((n) => `${n} ${n.toLowerCase()}`).join("\n") + "\nuint8[] raw\n" })
+  files.push({ root: "r", file: "p/srv/Get.srv", text: "Object o\n---\nUint8Array u\n" })
+  const set = loadSources(files)
+  const names = tsNames(set)
+  for (const n of SHADOWING) assert.equal(names.get(`p/msg/${n}`), `p_${n}`, n)
+  assert.equal(names.get("p/msg/User"), "User")
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "idl-hostile-"))
+  try {
+    const hostOut = path.join(dir, "host.ts")
+    fs.writeFileSync(hostOut, emitHost(set, { outFile: hostOut, sources: files.map((f) => f.file) }))
+    const device = findDeviceEmitter()
+    assert.ok(typeof device !== "string", String(device))
+    const deviceText = device(set, { outFile: path.join(dir, "device.ts"), sources: files.map((f) => f.file) })
+    // the device file exports no name it imports or uses as a global
+    const exported = [...deviceText.matchAll(/^export (?:const|function|interface|type|class) (\w+)/gm)].map((m) => m[1])
+    for (const n of ["Buffer", "MessageCodec", "ServiceType", "ActionType", "Bytes", "Object", "Uint8Array"]) assert.ok(!exported.includes(n), `device file exports ${n}`)
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ extends: path.join(repo, "tsconfig.json"), compilerOptions: { typeRoots: [path.join(repo, "node_modules/@types")] }, files: ["host.ts"] }))
+    execFileSync(process.execPath, [path.join(repo, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", path.join(dir, "tsconfig.json")], { encoding: "utf8", timeout: 120_000 })
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 })

@@ -37,7 +37,7 @@
 // Output is deterministic (types sorted by full name, dependencies first; no timestamps).
 import type { MessageDefinitionField } from "@foxglove/message-definition"
 import type { InterfaceSet, IdlAction, IdlMessage, IdlService } from "../idl/types"
-import { tsNames } from "../idl/names"
+import { RESERVED_NAMES, tsNames } from "../idl/names"
 import { TIME_TYPE, UUID_TYPE } from "../idl/action"
 import { fixedSize } from "../runtime/codec"
 
@@ -112,11 +112,8 @@ type Helper =
 /** records that the file uses a helper and returns its local name */
 type Use = (h: Helper) => string
 
-/** identifiers the generated file imports or uses itself */
-const RESERVED = new Set([
-  "Bytes", "MessageCodec", "ServiceType", "ActionType", "Buffer", "Math", "Array", "Object", "String", "Error",
-  "console", "undefined", "NaN", "Infinity",
-])
+/** identifiers the generated file imports or uses itself (tsNames gives no type one of them) */
+const RESERVED = RESERVED_NAMES
 
 const isBytes = (f: Field): boolean => f.isArray === true && !f.isComplex && (f.type === "uint8" || f.type === "byte")
 const num = (n: number | undefined): string => (n === undefined ? "-1" : String(n))
@@ -227,7 +224,7 @@ function derivedMessages(set: InterfaceSet): Set<string> {
  * action, through the action: `Fibonacci().sendGoal.request`). Tests use it to run every codec.
  */
 export function deviceCodecAccess(set: InterfaceSet): Map<string, { expr: string; imports: string[] }> {
-  const names = deviceNames(set)
+  const names = tsNames(set)
   const lazy = onDemand(set)
   const out = new Map<string, { expr: string; imports: string[] }>()
   for (const m of set.messages.values()) {
@@ -251,7 +248,7 @@ type CodecRef = (fullName: string) => string
 
 /** Emits src/gen/interfaces.ts for `set`. Throws DeviceGenError on a name collision. */
 export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
-  const names = deviceNames(set)
+  const names = tsNames(set)
   const lib = opts.library ?? DEVICE_LIBRARY
 
   const messages = orderMessages(set)
@@ -308,33 +305,6 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   if (rec.length) L.push(...rec, "")
   L.push(...body)
   return L.join("\n")
-}
-
-/**
- * TypeScript names of the device code: host/idl/names.ts (shared with the host), except that a name
- * the device file needs for itself (`Buffer`, `Math`, `Bytes`, ...) is prefixed with the package
- * (`my_pkg_Buffer`), then also with the kind.
- */
-export function deviceNames(set: InterfaceSet): Map<string, string> {
-  const names = tsNames(set)
-  const used = new Set(names.values())
-  const kinds = new Map<string, { pkg: string; kind: string; name: string }>()
-  for (const m of set.messages.values()) kinds.set(m.fullName, { pkg: m.pkg, kind: m.fullName.split("/")[1] ?? "msg", name: m.name })
-  for (const sv of set.services.values()) kinds.set(sv.fullName, { pkg: sv.pkg, kind: "srv", name: sv.name })
-  for (const a of set.actions.values()) kinds.set(a.fullName, { pkg: a.pkg, kind: "action", name: a.name })
-  for (const [full, n] of [...names].sort((a, b) => compare(a[0], b[0]))) {
-    if (!RESERVED.has(n)) continue
-    const k = kinds.get(full)
-    if (!k) continue
-    for (const cand of [`${k.pkg}_${k.name}`, `${k.pkg}_${k.kind}_${k.name}`]) {
-      if (!used.has(cand)) {
-        names.set(full, cand)
-        used.add(cand)
-        break
-      }
-    }
-  }
-  return names
 }
 
 /** Messages sorted by full name, each after the types it nests (codecs refer to each other's consts). */

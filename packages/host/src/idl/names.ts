@@ -4,8 +4,20 @@
 // `Fibonacci`, `Fibonacci_SendGoal`, `Fibonacci_Goal`).
 // When two types in the set share a short name, every one of them is prefixed with its package
 // (`std_msgs_Header`); if that still clashes (a .msg and a .srv of the same name in one package),
-// with package and kind (`pkg_msg_Foo`, `pkg_srv_Foo`, `pkg_action_Foo`).
+// with package and kind (`pkg_msg_Foo`, `pkg_srv_Foo`, `pkg_action_Foo`). A type whose short name is
+// one the generated files use themselves (RESERVED_NAMES) takes its package's prefix too.
 import type { InterfaceSet } from "./types"
+
+/**
+ * Identifiers the generated files import or use as globals: the device file's imports (`Bytes`,
+ * `MessageCodec`, `ServiceType`, `ActionType`) and globals (`Buffer`, ...), the host file's globals
+ * (`Object.freeze`, `Uint8Array` for byte arrays). A type exported under one of them shadowed it:
+ * a message `Object` or `Uint8Array` made the host file fail to compile.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  "Bytes", "MessageCodec", "ServiceType", "ActionType", "Buffer", "Math", "Array", "Object", "String", "Error",
+  "Uint8Array", "console", "undefined", "NaN", "Infinity",
+])
 
 /** Maps every message, service and action full name in `set` (derived action services included) to its TypeScript identifier. */
 export function tsNames(set: InterfaceSet): Map<string, string> {
@@ -21,7 +33,7 @@ export function tsNames(set: InterfaceSet): Map<string, string> {
     (e: (typeof all)[number]) => `${e.pkg}_${e.kind}_${e.name}`,
   ]
   const out = new Map<string, string>()
-  const level = new Map<string, number>(all.map((e) => [e.full, 0]))
+  const level = new Map<string, number>(all.map((e) => [e.full, RESERVED_NAMES.has(e.name) ? 1 : 0]))
   for (let round = 0; round < levels.length; round++) {
     const byName = new Map<string, string[]>()
     for (const e of all) {
