@@ -15,7 +15,7 @@ import { groupCall, groupRobots } from "../calls/group"
 import { clientAddress, type Guard } from "./guard"
 import { namedRules, parseJson, stringifyJson } from "../calls/json"
 import { normalizeName, splitRobotName } from "../client/names"
-import type { CallPipeline } from "../calls/pipeline"
+import { timerMs, type CallPipeline } from "../calls/pipeline"
 import { typedefs } from "../calls/rosapi"
 import type { GoalEvent, GoalTracker } from "../calls/goals"
 import type { Output } from "./output"
@@ -305,7 +305,7 @@ async function actionRoute(o: HttpOptions, req: http.IncomingMessage, res: http.
   }
   if (what === undefined) return sendJson(res, 200, g.snapshot())
   if (what === "/result") {
-    const wait = tq > 0 ? tq : RESULT_WAIT_MS
+    const wait = tq > 0 ? timerMs(tq) : RESULT_WAIT_MS
     const end = await new Promise<Extract<GoalEvent, { kind: "result" | "error" }> | undefined>((resolve) => {
       const timer = setTimeout(() => finish(undefined), wait)
       const finish = (e: Extract<GoalEvent, { kind: "result" | "error" }> | undefined) => {

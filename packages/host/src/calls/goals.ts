@@ -268,7 +268,7 @@ export class GoalTracker {
     if (expectType !== undefined && expectType !== "" && fullTypeName(expectType, "action") !== typeName) {
       throw new ServiceError("type_mismatch", `${name} is ${typeName}, not ${fullTypeName(expectType, "action")}`, name)
     }
-    const type = this.actions[typeName]
+    const type = Object.hasOwn(this.actions, typeName) ? this.actions[typeName] : undefined
     if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${typeName} (its .action is not under the project's interface roots, devs.json "interfaces")`, name)
     let c = this.clients.get(name)
     if (!c || c.type !== type) {

@@ -216,7 +216,7 @@ export class CallPipeline {
       const request = req.checked?.type === type ? req.checked.request : requestFromJson(type, req.args, name, req.rules)
       const event = this.events.eventOf(caller, name, info.type, () => toJson(type.request, request, "base64"))
       req.onStart?.()
-      const res = await this.entry(info, type).client.call(request, { timeoutMs: req.timeoutMs, signal: req.signal, onProgress: req.onProgress, owner: caller.owner })
+      const res = await this.entry(info, type).client.call(request, { timeoutMs: timerMs(req.timeoutMs), signal: req.signal, onProgress: req.onProgress, owner: caller.owner })
       out = { ok: true, values: toJson(type.response, res, binary), type }
       event?.(() => (binary === "base64" ? out.values : toJson(type.response, res, "base64")))
       this.events.result({ service: name, type, response: () => res })
@@ -250,7 +250,7 @@ export class CallPipeline {
         throw new ServiceError("invalid_argument", `the CDR request is not a valid ${type.request.fullName}: ${(e as Error).message}`, name)
       }
       const event = this.events.eventOf(caller, name, info.type, () => toJson(type.request, decodedRequest, "base64"))
-      const bytes = await this.entry(info, type).raw.call(request, { ...options, owner: caller.owner })
+      const bytes = await this.entry(info, type).raw.call(request, { ...options, timeoutMs: timerMs(options.timeoutMs), owner: caller.owner })
       event?.(() => toJson(type.response, type.response.decode(bytes), "base64"))
       this.events.record(caller, name, start, { ok: true, type })
       let decoded: unknown
@@ -281,6 +281,17 @@ export class CallPipeline {
     this.serviceList.close()
     this.events.close()
   }
+}
+
+/**
+ * The longest wait a timer holds, in ms (2^31 - 1, about 24.8 days): Node fires a longer timer after
+ * 1 ms, so a client's timeout of 3e6 s failed its call at once with deadline_exceeded.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** A call's or a wait's timeout as a timer can hold it: at most MAX_TIMER_MS. */
+export function timerMs(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS)
 }
 
 function failure(e: unknown, name: string): CallOutcome {

@@ -61,7 +61,9 @@ export async function answerRosapi(src: RosapiSource, name: string, args: unknow
     }
     case "/rosapi/service_request_details":
     case "/rosapi/service_response_details": {
-      const t = registry[fullTypeName(str("type"), "srv")]
+      // an own key only: `constructor` or `toString` would find Object.prototype's
+      const full = fullTypeName(str("type"), "srv")
+      const t = Object.hasOwn(registry, full) ? registry[full] : undefined
       if (!t) return { typedefs: [] }
       return { typedefs: typedefs((name.endsWith("request_details") ? t.request : t.response).definitions) }
     }
