@@ -25,7 +25,8 @@
 // module-level functions nobody calls. So the classes hold only what most messages need; the
 // encoders/decoders that only some message types use are functions after the classes
 // (writeArr/readArr, writeArrC/readArrC, writeFixedBytes/readFixedBytes, writeWstring/readWstring),
-// and a firmware whose messages do not use them does not carry them.
+// and a firmware whose messages do not use them does not carry them. Conditions without an else are
+// nested ifs rather than `&&` (the compiler keeps a `&&`'s operands in a temporary: about 8 bytes more).
 import "./strings" // first: see strings.ts
 import { ByteSource, Bytes, ServiceError, Status } from "./types"
 
@@ -146,7 +147,7 @@ function notExact(what: string, text: string): ServiceError {
 }
 
 function checkBound(n: number, max: number, what: string, unit: string) {
-    if (max >= 0 && n > max) throw invalid(`${what}: ${n} ${unit} exceed the bound <=${max}`)
+    if (max >= 0) if (n > max) throw invalid(`${what}: ${n} ${unit} exceed the bound <=${max}`)
 }
 
 function checkFixed(n: number, len: number, what: string) {
@@ -296,11 +297,12 @@ export function wAt(w: CdrWriter, align: number, size: number): number {
 
 /** closes the current chunk of `w` as a segment */
 function cut(w: CdrWriter) {
-    if (w.buf && w.n > 0) {
-        w.segs.push(w.buf)
-        w.lens.push(w.n)
-        w.base += w.n
-    }
+    if (w.buf)
+        if (w.n > 0) {
+            w.segs.push(w.buf)
+            w.lens.push(w.n)
+            w.base += w.n
+        }
     w.buf = null
     w.n = 0
 }
@@ -347,7 +349,7 @@ export function writeF32(w: CdrWriter, v: number, what?: string) {
 export function writeString(w: CdrWriter, v: string, max?: number, what?: string) {
     if (typeof v !== "string") throw invalid(`${label(what, "string")}: expected a string, got ${v}`)
     const n = v.byteLength
-    if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
+    if (max >= 0) if (n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
     const o = wAt(w, 4, n + 5)
     const b = w.buf
     b.setAt(o, "u32", n + 1)
@@ -366,11 +368,12 @@ export function writeBytes(w: CdrWriter, v: Bytes, max?: number, what?: string) 
 function writeRaw(w: CdrWriter, v: Bytes) {
     const n = v.length
     if (n === 0) return
-    if (n <= COPY_LIMIT && v instanceof Buffer) {
-        const o = wAt(w, 1, n)
-        w.buf.blitAt(o, v as Buffer, 0, n)
-        return
-    }
+    if (n <= COPY_LIMIT)
+        if (v instanceof Buffer) {
+            const o = wAt(w, 1, n)
+            w.buf.blitAt(o, v as Buffer, 0, n)
+            return
+        }
     cut(w)
     w.segs.push(v)
     w.lens.push(n)
@@ -406,7 +409,7 @@ export class Segments implements ByteSource {
         // from it alone, without a second buffer of the chunk's size to copy into)
         while (i < this.segs.length - 1 && offset >= start + this.lens[i]) start += this.lens[i++]
         const one = this.segs[i]
-        if (offset + length <= start + this.lens[i] && !(one instanceof Buffer)) return await (one as ByteSource).read(offset - start, length)
+        if (offset + length <= start + this.lens[i]) if (!(one instanceof Buffer)) return await (one as ByteSource).read(offset - start, length)
         const out = Buffer.alloc(length)
         let done = 0
         start = 0
@@ -558,7 +561,7 @@ export function readString(r: CdrReader, max?: number, what?: string): string {
     const len = readU32(r)
     if (len === 0) return "" // some writers send an empty string without its NUL
     const n = len - 1
-    if (max >= 0 && n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
+    if (max >= 0) if (n > max) throw invalid(`${label(what, "string")}: string of ${n} UTF-8 bytes exceeds the bound string<=${max}`)
     const o = rAt(r, 1, len)
     const b = r.buf
     if (b[o + n] !== 0) throw invalid(`${label(what, "string")}: string is not NUL-terminated`)
@@ -603,7 +606,7 @@ export function readBytes(r: CdrReader, max?: number, what?: string): Bytes {
 export function writeWstring(w: CdrWriter, v: string, max?: number, what?: string) {
     if (typeof v !== "string") throw invalid(`${label(what, "wstring")}: expected a string, got ${v}`)
     const n = utf16Units(v)
-    if (max >= 0 && n > max) throw invalid(`${label(what, "wstring")}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
+    if (max >= 0) if (n > max) throw invalid(`${label(what, "wstring")}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
     let o = wAt(w, 4, 4 + 4 * n)
     const b = w.buf
     b.setAt(o, "u32", n)
@@ -750,7 +753,7 @@ export function writeArrC<T>(w: CdrWriter, c: MessageCodec<T>, v: T[], len: numb
 export function readWstring(r: CdrReader, max?: number, what?: string): string {
     const n = readU32(r)
     const w = label(what, "wstring")
-    if (max >= 0 && n > max) throw invalid(`${w}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
+    if (max >= 0) if (n > max) throw invalid(`${w}: wstring of ${n} UTF-16 code units exceeds the bound wstring<=${max}`)
     let o = rAt(r, 4, 4 * n)
     const b = r.buf
     let s = ""

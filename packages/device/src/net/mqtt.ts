@@ -35,6 +35,7 @@
 // (default: the name), MQTT_PASS. Until MQTT_URL is set the link is off; the settings are read
 // again now and then (every 10 s at most), so a host can set them while the program runs (the
 // simulator rig does), MQTT_URL last.
+// (Conditions without an else are nested ifs rather than `&&`: smaller code, see rpc/calls.ts.)
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
 import { Out, Session, cfg, errText } from "../rpc/core"
@@ -211,7 +212,7 @@ async function mqttMain() {
             }
             // a connection that stayed up 10 s starts the backoff over (one dropped at once, e.g.
             // by a robot of the same name taking its client id, keeps backing off)
-            if (upAt && ds.millis() - upAt > 10000) wait = 500
+            if (upAt) if (ds.millis() - upAt > 10000) wait = 500
             await ds.sleep(wait * (0.75 + Math.random() / 2))
             wait = Math.min(wait * 2, 30000)
         }
@@ -229,13 +230,15 @@ async function setting(key: string): Promise<string> {
     while (a < z && v.charCodeAt(a) <= 32) a++
     while (z > a && v.charCodeAt(z - 1) <= 32) z--
     v = v.slice(a, z)
-    if (z - a > 1 && v[0] === '"' && v[z - a - 1] === '"') {
-        try {
-            return JSON.parse(v)
-        } catch (e) {
-            // raw text after all
-        }
-    }
+    if (z - a > 1)
+        if (v[0] === '"')
+            if (v[z - a - 1] === '"') {
+                try {
+                    return JSON.parse(v)
+                } catch (e) {
+                    // raw text after all
+                }
+            }
     return v
 }
 
@@ -311,7 +314,7 @@ function newId(b: Buffer, at: number) {
 function stop(why: string) {
     if (!fault) fault = why
     const f = waiter
-    if (f && f.suspended) f.resume(null)
+    if (f) if (f.suspended) f.resume(null)
 }
 
 /** The runtime's socket events (one fiber each): data is parsed here and now. Never throws. */
@@ -320,7 +323,7 @@ function onSocket(event: string, arg: Buffer | string) {
         if (event === "data") {
             // the chunk parsed here and now (throws on bytes that are no MQTT a broker sends: the
             // link reconnects)
-            if (sock && !fault && !ended) {
+            if (sock) if (!fault) if (!ended) {
                 const d = arg as Buffer
                 const n = d.length
                 let o = 0
@@ -373,7 +376,7 @@ function onSocket(event: string, arg: Buffer | string) {
         stop(errText(e))
     }
     const f = waiter
-    if (f && f.suspended) f.resume(null)
+    if (f) if (f.suspended) f.resume(null)
 }
 
 /** One connection: CONNECT, then read until it fails. Throws why it ended. */
@@ -467,7 +470,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         const p = to + tl + (t & 6 ? 2 : 0)
         if (p > end) throw new Error("bad PUBLISH")
         const isIn = starts(d, to, tl, inTopic)
-        if (!isIn && !starts(d, to, tl, echoTopic)) return
+        if (!isIn) if (!starts(d, to, tl, echoTopic)) return
         const pl = isIn ? inTopic.length : echoTopic.length
         // (the broker matched `+`: one topic level, never empty)
         const host = d.slice(to + pl, to + tl).toString()
@@ -517,7 +520,7 @@ function peerFor(host: string): Peer {
             q.used = now
             return q
         }
-        if (!linkBusy(q.s) && (!p || q.used < p.used)) p = q
+        if (!p || q.used < p.used) if (!linkBusy(q.s)) p = q
     }
     if (peers.length < MAX_PEERS) {
         // upload window: two frames. The simulator hands the firmware whatever the host's TCP
@@ -571,7 +574,7 @@ function peerFor(host: string): Peer {
     for (let i = parked.length - 1; i >= 0; --i) {
         const x = parked[i]
         const live = sessions.indexOf(x) >= 0
-        if (live && parkedBy[i] !== host) continue
+        if (live) if (parkedBy[i] !== host) continue
         if (live) x.out = p.s
         parked.insert(i, -1)
         parkedBy.insert(i, -1)

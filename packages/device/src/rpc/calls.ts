@@ -7,6 +7,8 @@
 // every method of a class into the image with a prototype entry each, compiles class methods last
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
+// Conditions without an else are nested ifs rather than `&&`: the compiler keeps each operand of a
+// `&&` in a temporary and tests it twice, about 8 bytes more per `&&` than a nested if.
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
@@ -105,7 +107,11 @@ export function open(nonce: number, version: number, link: Out) {
         let lru: Session = null
         const now = ds.millis()
         for (const s of sessions)
-            if (s.out === link && !hasCalls(s) && now - s.used > 1000 && (!s.called || now - s.called > SESSION_KEEP_MS) && (!lru || s.used < lru.used)) lru = s
+            if (s.out === link)
+                if (now - s.used > 1000)
+                    if (!s.called || now - s.called > SESSION_KEEP_MS)
+                        if (!lru || s.used < lru.used)
+                            if (!hasCalls(s)) lru = s
         if (!lru) {
             greet(nonce, 0, link)
             return
@@ -136,10 +142,11 @@ function session(id: number): Session {
  */
 export function use(id: number, link: Out): Session {
     const s = session(id)
-    if (s && s.out === link) {
-        s.used = ds.millis()
-        return s
-    }
+    if (s)
+        if (s.out === link) {
+            s.used = ds.millis()
+            return s
+        }
     const b = u32s(id, bootId, RecMin.Nosession)
     link.transient(Kind.NOSESSION, b)
     return null
@@ -152,7 +159,7 @@ function flying(c: Call): boolean {
 
 /** calls of `link`'s sessions in flight */
 export function linkBusy(link: Out): boolean {
-    for (const c of calls) if (c.s.out === link && flying(c)) return true
+    for (const c of calls) if (c.s.out === link) if (flying(c)) return true
     return false
 }
 
@@ -171,7 +178,7 @@ export function dropSession(s: Session) {
 
 // ---------------------------------------------------------------- lookup and admission
 export function find(s: Session, seq: number): Call {
-    for (const c of calls) if (c.s === s && c.seq === seq) return c
+    for (const c of calls) if (c.s === s) if (c.seq === seq) return c
     return null
 }
 
@@ -238,7 +245,7 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
 function unrefuse(s: Session, lo: number, hi: number) {
     for (let i = refusals.length - 1; i >= 0; i--) {
         const r = refusals[i]
-        if (r.s === s && r.seq >= lo && r.seq <= hi) refusals.insert(i, -1)
+        if (r.s === s) if (r.seq >= lo) if (r.seq <= hi) refusals.insert(i, -1)
     }
 }
 
@@ -277,7 +284,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     if (used + need > limit)
         for (const c of calls.slice()) {
             if (used + need <= limit) break
-            if (c.state === CallState.Done && c.sendOff < 0 && !c.resultDue) forget(c)
+            if (c.state === CallState.Done) if (c.sendOff < 0) if (!c.resultDue) forget(c)
         }
     if (used + need > limit) {
         bounce(s, seq, Status.Busy)
@@ -329,17 +336,19 @@ export function ready(c: Call) {
     c.state = CallState.Queued
     if (e.policy === Policy.Latest) {
         for (const o of calls.slice())
-            if (o !== c && o.entry === e) {
-                if (o.state === CallState.Queued) {
-                    unqueue(o)
-                    fail(o, Status.Cancelled, "replaced by a newer call")
-                } else if (o.state === CallState.Running) o.ctx.cancel("replaced by a newer call")
-            }
+            if (o !== c)
+                if (o.entry === e) {
+                    if (o.state === CallState.Queued) {
+                        unqueue(o)
+                        fail(o, Status.Cancelled, "replaced by a newer call")
+                    } else if (o.state === CallState.Running) o.ctx.cancel("replaced by a newer call")
+                }
     }
-    if (e.policy !== Policy.Parallel && e.running > 0) {
-        e.queue.push(c)
-        return
-    }
+    if (e.policy !== Policy.Parallel)
+        if (e.running > 0) {
+            e.queue.push(c)
+            return
+        }
     run(c)
 }
 
@@ -381,7 +390,7 @@ function releaseSlot(c: Call, lingers: boolean) {
     if (c.released) return
     c.released = true
     c.entry.running--
-    if (lingers && c.fiber) {
+    if (lingers) if (c.fiber) {
         c.killAt = ds.millis() + GRACE_MS
         lingering.push(c)
         used += CALL_COST
@@ -477,11 +486,12 @@ function finish(c: Call, status: number, src: Bytes, msg: string) {
     releaseSlot(c, false)
     // released at its deadline, dropped with its session, or forgotten: nobody waits for it
     if (c.state !== CallState.Running || calls.indexOf(c) < 0) return
-    if (c.ctx.cancelled && status === Status.Ok) {
-        // replaced (policy "latest") or past its deadline: a handler's own error is kept
-        status = Status.Cancelled
-        msg = c.ctx.reason
-    }
+    if (c.ctx.cancelled)
+        if (status === Status.Ok) {
+            // replaced (policy "latest") or past its deadline: a handler's own error is kept
+            status = Status.Cancelled
+            msg = c.ctx.reason
+        }
     if (status !== Status.Ok) {
         fail(c, status, msg)
         return
@@ -543,7 +553,7 @@ function forget(c: Call, why?: string) {
     c.ctx.cancel(why || "forgotten")
     if (c.state === CallState.Queued) unqueue(c)
     if (c.state === CallState.Running) releaseSlot(c, true)
-    if (!why && !settle(c.s, c.seq)) dropSession(c.s)
+    if (!why) if (!settle(c.s, c.seq)) dropSession(c.s)
 }
 
 // ---------------------------------------------------------------- host records
@@ -568,10 +578,11 @@ export function onPoll(s: Session, seq: number, have: number) {
     const c = find(s, seq)
     if (!c) {
         for (const r of refusals)
-            if (r.s === s && r.seq === seq) {
-                s.out.transient(Kind.RESULT, r.body)
-                return
-            }
+            if (r.s === s)
+                if (r.seq === seq) {
+                    s.out.transient(Kind.RESULT, r.body)
+                    return
+                }
         statusOf(s, seq, isGone(s, seq) ? CallState.Gone : CallState.Unknown)
     }
     else if (c.state !== CallState.Done) due(c, c.state)
@@ -587,7 +598,7 @@ export function ack(s: Session, ack: number) {
     // once overflowed the range list and cost the host its session)
     ackTo(s, ack)
     unrefuse(s, 0, s.floor)
-    for (const c of calls.slice()) if (c.s === s && c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
+    for (const c of calls.slice()) if (c.s === s) if (c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
 }
 
 // ---------------------------------------------------------------- housekeeping
@@ -607,7 +618,7 @@ export function sweep() {
         // refusals are kept as long as answers; sessions that never called, for 10 s
         // (in the order they came)
         while (refusals.length > 0 && now - refusals[0].t > cfg.retentionMs) refusals.shift()
-        for (const s of sessions.slice()) if (!s.called && now - s.used > 10000 && !hasCalls(s)) dropSession(s)
+        for (const s of sessions.slice()) if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
         for (const c of calls.slice()) {
             if (c.state === CallState.Receiving) mfStalled(c, now)
             else if (c.state === CallState.Queued || c.state === CallState.Running) {
@@ -618,7 +629,7 @@ export function sweep() {
                     fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
                     releaseSlot(c, true)
                 }
-            } else if (c.sendOff < 0 && !c.resultDue && now - c.t > cfg.retentionMs) forget(c)
+            } else if (c.sendOff < 0) if (!c.resultDue) if (now - c.t > cfg.retentionMs) forget(c)
         }
     } catch (e) {
         console.log("rosservices: sweep: " + errText(e))

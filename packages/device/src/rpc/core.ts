@@ -143,7 +143,7 @@ export class Session {
 export function isGone(s: Session, seq: number): boolean {
     if (seq <= s.floor) return true
     const g = s.gone
-    for (let i = 0; i < g.length; i += 2) if (seq >= g[i] && seq <= g[i + 1]) return true
+    for (let i = 0; i < g.length; i += 2) if (seq >= g[i]) if (seq <= g[i + 1]) return true
     return false
 }
 

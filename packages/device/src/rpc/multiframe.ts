@@ -65,11 +65,12 @@ function more(c: Call, off: number, d: Buffer, db: number, n: number) {
         c.got = end
         // acknowledge each half window so the host may send more (flow control); the stall clock
         // (c.t) restarts only then: a trickle of bytes does not keep a slot (sweep, cfg.stallMs)
-        if (c.got < c.total && c.got - c.ackAt >= s.out.win >> 1) {
-            c.ackAt = c.got
-            c.t = ds.millis()
-            due(c, CallState.Receiving)
-        }
+        if (c.got < c.total)
+            if (c.got - c.ackAt >= s.out.win >> 1) {
+                c.ackAt = c.got
+                c.t = ds.millis()
+                due(c, CallState.Receiving)
+            }
     }
     if (c.got === c.total) {
         // the trailing byte array as received, for the decoder (never copied)

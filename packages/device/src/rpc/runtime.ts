@@ -184,9 +184,10 @@ function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: 
         s.out.error(at, "CALL carries more data than its total length")
         return
     }
-    if (dlen < total && !mfBegin) {
-        reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes not whole in its CALL: no DATA records here`)
-        return
-    }
+    if (dlen < total)
+        if (!mfBegin) {
+            reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes not whole in its CALL: no DATA records here`)
+            return
+        }
     admit(s, seq, timeoutMs, e, total, d, db, dlen)
 }
