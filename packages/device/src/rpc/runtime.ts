@@ -16,7 +16,7 @@ import { Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
  */
 const NEED = hex`19 13 0c 08 0c 08`
 
-/** (the Jacdac control service's no-ops and the MQTT link's parked sessions' link: one function in the image) */
+/** (the MQTT link's parked sessions' link: one function in the image for its four methods) */
 export function noop() {}
 
 /**

@@ -4,7 +4,7 @@
 // MQTT link (net/mqtt.ts): each registers its senders with the runtime, neither imports the other.
 import * as ds from "@devicescript/core"
 import { cfg, errText } from "./core"
-import { links, noop, parse, startRuntime } from "./runtime"
+import { links, parse, startRuntime } from "./runtime"
 import { Sender } from "./sender"
 import { Limit } from "../gen/wire"
 
@@ -19,20 +19,32 @@ const dss = ds as DsServer
 // and out are those of its `startServer` with one server: service 0 is the control service (its
 // announce report every 500 ms, the identity registers), service 1 is rosServices (command
 // `frame`, action `echo`, instanceName `rosServices_0`); statusCode reads [0, 0]; anything else
-// is answered "not implemented". Handlers by packet name (`set_<name>`: a register write).
-let handlers: any[]
+// is answered "not implemented". The packets are told apart by name in `onServerPacket` and
+// `register`, not by tables of handler functions (each function costs the image a 16-byte header:
+// the tables cost about 130 bytes more).
 /** the control service's restart counter (announce flags) */
 let restarts = 1
 
 /** this link's sender (set once the link is started) */
 let out: Sender
 
-function statusCode() {
-    return [0, 0]
+/** the control service's announce: flags, packet count, reserved, then the class of each service after the control */
+function announcement(): any[] {
+    if (restarts < ds.ControlAnnounceFlags.RestartCounterSteady) restarts++
+    return [restarts | ds.ControlAnnounceFlags.SupportsACK, 0, 0, ds.RosServices.spec.classIdentifier]
 }
-/** the product identifier, for both the product and the bootloader register (one function, not two) */
-function product() {
-    return 0x355724dd
+
+/** register `name` of service `i` (0 control, 1 rosServices) as read: its value, undefined if not implemented */
+function register(i: number, name: string): any {
+    if (name === "statusCode") return [0, 0]
+    if (i) return name === "instanceName" ? ds.RosServices.spec.name + "_0" : undefined
+    // (the product identifier for both the product and the bootloader register)
+    if (name === "productIdentifier") return 0x355724dd
+    if (name === "bootloaderProductIdentifier") return 0x355724dd
+    if (name === "deviceDescription") return "DeviceScript user-provided servers"
+    if (name === "firmwareVersion") return ds._dcfgString("@version")
+    if (name === "uptime") return ds.millis() * 1000
+    return undefined
 }
 
 /**
@@ -49,39 +61,6 @@ export function startJacdacLink() {
     out.send = async (p: Buffer, n: number) => {
         await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
     }
-    handlers = [
-        {
-            announce: () => {
-                if (restarts < ds.ControlAnnounceFlags.RestartCounterSteady) restarts++
-                // flags, packet count, reserved, then the class of each service after the control
-                return [restarts | ds.ControlAnnounceFlags.SupportsACK, 0, 0, ds.RosServices.spec.classIdentifier]
-            },
-            noop: noop,
-            identify: noop,
-            reset: () => {
-                ds.reboot()
-            },
-            setStatusLight: noop,
-            deviceDescription: () => "DeviceScript user-provided servers",
-            productIdentifier: product,
-            bootloaderProductIdentifier: product,
-            firmwareVersion: () => ds._dcfgString("@version"),
-            uptime: () => ds.millis() * 1000,
-            statusCode,
-            set_statusCode: noop,
-        },
-        {
-            /** Command `frame`: run by the dispatcher in a fresh fiber for every host packet. */
-            frame: async (data: Buffer) => {
-                parse(data, 0, data ? data.length : 0, out)
-            },
-            /** Action `echo`: the raw one-packet round trip (link diagnostics and the benchmark). */
-            echo: (data: Buffer) => data,
-            statusCode,
-            set_statusCode: noop,
-            instanceName: () => ds.RosServices.spec.name + "_0",
-        },
-    ]
     dss._onServerPacket = onServerPacket
     beat.start()
 }
@@ -94,39 +73,61 @@ async function beat() {
     while (true) {
         await ds.sleep(500)
         try {
-            await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(handlers[0].announce()))
+            await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(announcement()))
         } catch (e) {
             console.log("rosservices: announce: " + errText(e))
         }
     }
 }
 
-/** every packet for the server; nothing escapes it (an exception here would restart the program) */
+/**
+ * every packet for the server (run by the runtime in a fiber of its own for each); nothing escapes
+ * it (an exception here would restart the program)
+ */
 async function onServerPacket(pkt: ds.Packet) {
     try {
         if (pkt.isReport) return
         const i = pkt.serviceIndex
-        const h = handlers[i]
-        if (!h) return
+        if (i > 1) return
         ;(i ? ds.RosServices.spec : ds.Control.spec).assign(pkt)
         const sp = pkt.spec
         if (sp) {
-            const m = h[(pkt.isRegSet ? "set_" : "") + sp.name]
-            if (m) {
-                if (pkt.isRegSet) {
-                    await m(pkt.decode())
+            const name = sp.name
+            if (pkt.isRegSet) {
+                // (status_code, of both services: written, ignored)
+                if (name === "statusCode") return
+            } else if (pkt.isRegGet) {
+                const r = register(i, name)
+                if (r !== undefined) {
+                    await dss._serverSend(i, sp.encode(r))
                     return
                 }
-                if (pkt.isRegGet) {
-                    const r = await m()
-                    if (r !== undefined) {
-                        await dss._serverSend(i, sp.encode(r))
+            } else if (pkt.isAction) {
+                if (i) {
+                    // command `frame`: records for the runtime's parser
+                    if (name === "frame") {
+                        const d: Buffer = pkt.decode()
+                        parse(d, 0, d ? d.length : 0, out)
                         return
                     }
-                } else if (pkt.isAction) {
-                    const v = await m(pkt.decode())
-                    if (sp.response) await dss._serverSend(i, sp.response.encode(v))
-                    return
+                    // action `echo`: the raw one-packet round trip (link diagnostics and the benchmark)
+                    if (name === "echo") {
+                        await dss._serverSend(1, sp.response.encode(pkt.decode()))
+                        return
+                    }
+                } else {
+                    if (name === "announce") {
+                        await dss._serverSend(0, sp.response.encode(announcement()))
+                        return
+                    }
+                    // (reset, noop, identify, set_status_light: no report)
+                    if (name === "reset") {
+                        ds.reboot()
+                        return
+                    }
+                    if (name === "noop") return
+                    if (name === "identify") return
+                    if (name === "setStatusLight") return
                 }
             }
         }
