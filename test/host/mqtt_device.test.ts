@@ -111,6 +111,8 @@ async function startBroker(port: number) {
 /**
  * A TCP proxy to `target` that the test can cut, write raw bytes into towards the client, make
  * swallow new connections (`hold`: accepted, never answered) or mute towards the client (`mute`).
+ * What the broker sends the client is cut into MQTT packets, so the broker's PUBACKs alone can be
+ * held (`holdAcks`) while its PUBLISHes go on.
  */
 async function startProxy(target: number) {
   const pairs = new Set<[net.Socket, net.Socket]>()
@@ -123,6 +125,9 @@ async function startProxy(target: number) {
   let fromClient = 0
   let toClient = 0
   let held2: [net.Socket, Buffer][] = []
+  let holdAcks = false
+  let heldAcks: [net.Socket, Buffer][] = []
+  let publishes = 0
   const server = net.createServer((down) => {
     if (hold) {
       held.add(down)
@@ -154,11 +159,38 @@ async function startProxy(target: number) {
       }
     })
     if (stall) down.pause()
-    up.on("data", (d) => {
+    // broker -> client, cut into packets: type byte, remaining length (7 bits a byte, 1-4 bytes), body
+    let rest = Buffer.alloc(0)
+    up.on("data", (d: Buffer) => {
       if (mute) return
       toClient += d.length
-      if (holdDown) held2.push([down, d])
-      else down.write(d)
+      rest = rest.length ? Buffer.concat([rest, d]) : d
+      const out: Buffer[] = []
+      let o = 0
+      for (;;) {
+        let len = 0
+        let i = o + 1
+        let whole = false
+        for (let mul = 1; i < rest.length && i < o + 5; i++, mul *= 128) {
+          len += (rest[i]! & 127) * mul
+          if (!(rest[i]! & 128)) {
+            whole = true
+            i++
+            break
+          }
+        }
+        if (!whole || i + len > rest.length) break
+        const pkt = rest.subarray(o, i + len)
+        if (holdAcks && rest[o]! >> 4 === 4) heldAcks.push([down, Buffer.from(pkt)])
+        else out.push(pkt)
+        if (rest[o]! >> 4 === 3) publishes++
+        o = i + len
+      }
+      rest = Buffer.from(rest.subarray(o))
+      if (!out.length) return
+      const b = Buffer.concat(out)
+      if (holdDown) held2.push([down, b])
+      else down.write(b)
     })
   })
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
@@ -211,6 +243,23 @@ async function startProxy(target: number) {
         held2 = []
         for (const [d, b] of h) if (!d.destroyed) d.write(b)
       }
+    },
+    /** holds the broker's PUBACKs to the client until set false again (then delivers them); the rest passes */
+    set holdAcks(v: boolean) {
+      holdAcks = v
+      if (!v) {
+        const h = heldAcks
+        heldAcks = []
+        for (const [d, b] of h) if (!d.destroyed) d.write(b)
+      }
+    },
+    /** PUBLISHes the broker sent the client so far */
+    get publishes() {
+      return publishes
+    },
+    /** PUBACKs held so far */
+    get acksHeld() {
+      return heldAcks.length
     },
     /** writes raw bytes to every client (the robot) as if the broker sent them */
     inject(b: Uint8Array) {
@@ -574,6 +623,59 @@ describe("the robot's MQTT link (VM, aedes)", () => {
     assert.equal(late.records.length, 0, "nothing answered the dropped frame")
     await late.open()
     assert.equal(await late.add(8n, 9n), 17n)
+  })
+
+  test("a frame that waits for the broker's window goes to the host it was filled for, never to the host its peer serves by then", async () => {
+    // Host ids of one length (the client library's are): the topic's length cannot tell them apart.
+    // a's answer waits for the window (the broker's PUBACKs held, the window filled with pongs);
+    // meanwhile d and e send, and c, a new host, takes the peer idle longest: a's.
+    const a = await host("wait-a")
+    const d = await host("wait-d")
+    const e = await host("wait-e")
+    const c = await host("wait-c")
+    await a.open()
+    await d.hello()
+    const frame = (await e.hello()).maxRecord
+    // (over Jacdac: "<budget used>/<call records>/<calls in flight>/<sessions>")
+    const stats = rig.node.createClient(Echo, "echo")
+    const stat = async (i: number) => Number((await stats.call(echo("", { mode: 12 }), T(5000))).text.split("/")[i])
+    let seq = 0
+    proxy.holdAcks = true
+    try {
+      // pongs, each within the robot's frame size, largest first, until the window has no room for
+      // an answer (a pong that does not fit is dropped by the robot)
+      const sizes = [...Array<number>(Math.ceil(20000 / (frame - 64))).fill(frame - 64)]
+      for (let n = 512; n >= 1; n >>= 1) sizes.push(n, n)
+      for (const n of sizes) await e.client.publishAsync(`robots/${NAME}/echo/${e.id}`, Buffer.alloc(n, 1))
+      await until("the last pongs the window took", async () => {
+        const k = e.pongs.length
+        const acks = proxy.acksHeld
+        await stat(3)
+        await stat(3)
+        return k > 0 && e.pongs.length === k && proxy.acksHeld === acks
+      })
+      const records = await stat(1)
+      seq = await a.startCall("/add_two_ints", AddTwoInts.hash32, AddTwoInts.request.encode({ a: 20n, b: 22n }))
+      await until("a's call answered (one more call record; in flight: only the stats call)", async () => (await stat(1)) > records && (await stat(2)) === 1)
+      await stat(2)
+      assert.equal(a.records.filter((r) => r.kind === "result").length, 0, "the window had room for a's answer: the test did not fill it")
+      // (the robot reads its socket in order: c's OPEN is read before the PUBACKs that follow it)
+      const published = proxy.publishes
+      await d.send([encodeList()])
+      await e.send([encodeList()])
+      await c.send([encodeOpen({ nonce: 5, version: PROTOCOL_VERSION })])
+      await until("the three frames on their way to the robot", () => proxy.publishes >= published + 3)
+      assert.ok(proxy.acksHeld > 0)
+    } finally {
+      proxy.holdAcks = false
+    }
+    await c.take("c's SESSION", (r) => r.kind === "session" && r.nonce === 5)
+    const leaked = c.records.filter((r) => "session" in r && r.session === a.session)
+    assert.deepEqual(leaked, [], "records of a's session were published on c's topic")
+    // a's answer was kept for it: a POLL brings it
+    const r = await a.result(seq, 10000, 300)
+    assert.equal(r.status, 0, r.message)
+    assert.equal(AddTwoInts.response.decode(r.data).sum, 42n)
   })
 
   test("broker killed and restarted on the same port: the robot is back online by itself, same bootId", async () => {

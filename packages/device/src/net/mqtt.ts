@@ -603,13 +603,16 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
         const need = rl + 3 - st
         const s = sock
         const end = ds.millis() + REPLY_MS
+        // the host the packet was filled for: while it waits, the peer may go to another host (it
+        // is idle once its answers are out), whose id can be as long: its records never go there
+        const id = p.id
         while (s && sock === s && !fault && !fits(need)) {
             if (ds.millis() > end) stop("no PUBACK")
             // (polled: in the VM a socket event does not wake the program's loop, so a fiber
             // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
             else await ds.sleep(1)
         }
-        if (!(s && sock === s && !fault)) return
+        if (!(s && sock === s && !fault && p.id === id)) return
         b[st] = 0x32
         if (st) b[2] = rl
         else {
