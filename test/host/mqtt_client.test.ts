@@ -585,3 +585,30 @@ test("a robot that claims a 4 GiB response (issue 16): the call fails naming the
     await broker.close()
   }
 })
+
+test("a timeout longer than a timer holds (2^31 - 1 ms) is a long timeout, not an immediate deadline_exceeded", async () => {
+  // (Node fires a timer of more than 2^31 - 1 ms after 1 ms, with a TimeoutOverflowWarning: the
+  // call failed at once with `no answer within 3000000000 ms`)
+  const f = await fixture(["rover1"])
+  const warnings: string[] = []
+  const onWarning = (w: Error) => warnings.push(w.name)
+  process.on("warning", onWarning)
+  try {
+    const node = await connect({ transport: mqttTransport({ url: f.broker.url, robot: "rover1" }) })
+    f.later(() => node.close())
+    await node.listServices({ timeoutMs: 5000 })
+    const slow = node.createClient(Trigger, "/slow")
+    const started = f.r("rover1").nextSlow()
+    const call = slow.call({}, { timeoutMs: 3_000_000_000 })
+    await started
+    await new Promise((r) => setTimeout(r, 100))
+    f.r("rover1").releaseSlow()
+    assert.equal((await call).message, "released")
+    const add = node.createClient(AddTwoInts, "/add_two_ints")
+    assert.equal((await add.call({ a: 1n, b: 2n }, { timeoutMs: Number.MAX_SAFE_INTEGER })).sum, 3n)
+    assert.deepEqual(warnings.filter((w) => w === "TimeoutOverflowWarning"), [])
+  } finally {
+    process.off("warning", onWarning)
+    await f.close()
+  }
+})

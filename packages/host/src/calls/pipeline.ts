@@ -13,6 +13,7 @@ import { ServiceError } from "../client/errors"
 import type { MessageDescriptor, ServiceDescriptor, ServiceTypes } from "../runtime/types"
 import type { ActionTypes } from "../runtime/action"
 import { normalizeName } from "../client/names"
+import { timerMs } from "../client/calls"
 import { fullTypeName } from "../runtime/names"
 import { toJson, type Binary, type JsonRules } from "./json"
 import { CallEvents, type Caller, type CallRecord, type CallResult, type ServiceEvent } from "./callevents"
@@ -283,16 +284,6 @@ export class CallPipeline {
   }
 }
 
-/**
- * The longest wait a timer holds, in ms (2^31 - 1, about 24.8 days): Node fires a longer timer after
- * 1 ms, so a client's timeout of 3e6 s failed its call at once with deadline_exceeded.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1
-
-/** A call's or a wait's timeout as a timer can hold it: at most MAX_TIMER_MS. */
-export function timerMs(ms: number): number {
-  return Math.min(ms, MAX_TIMER_MS)
-}
 
 function failure(e: unknown, name: string): CallOutcome {
   const err = e instanceof ServiceError ? e : new ServiceError("internal", (e as Error)?.message ?? String(e), name)

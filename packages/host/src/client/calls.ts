@@ -55,6 +55,18 @@ export interface CallStats {
 
 /** default time for a call with no `timeoutMs`: to its first answer, then with no progress */
 export const DEFAULT_TIMEOUT_MS = 10000
+
+/**
+ * The longest wait a timer holds, in ms (2^31 - 1, about 24.8 days): Node fires a longer timer after
+ * 1 ms, so a timeout of 3e9 ms failed its call at once with deadline_exceeded. A call's timer is
+ * armed for at most this and armed again while its deadline is ahead.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** A timeout as a timer can hold it: at most MAX_TIMER_MS. */
+export function timerMs(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS)
+}
 /** Sets what a call holds of its exchange with the device as it is before its first send, in any session. */
 function unsend(c: PendingCall) {
   c.session = 0
@@ -469,7 +481,7 @@ export class CallEngine {
         signal,
         onAbort: undefined,
       }
-      c.timer = setTimeout(this.onExpire, timeoutMs, c)
+      c.timer = setTimeout(this.onExpire, timerMs(timeoutMs), c)
       if (signal) {
         c.onAbort = () => this.abandon(c, "cancelled", "the call was aborted")
         signal.addEventListener("abort", c.onAbort, { once: true })
@@ -481,6 +493,11 @@ export class CallEngine {
 
   private readonly onExpire = (c: PendingCall) => this.expire(c)
   private expire(c: PendingCall) {
+    const left = c.deadline - Date.now()
+    if (left > MAX_TIMER_MS / 2) {
+      c.timer = setTimeout(this.onExpire, timerMs(left), c)
+      return
+    }
     const ms = c.rolling ? `no answer or progress within ${DEFAULT_TIMEOUT_MS} ms` : `no answer within ${c.timeoutMs} ms`
     this.abandon(c, "deadline_exceeded", ms)
   }
