@@ -72,3 +72,44 @@ async function callWithTimeout(url: string, service: string, timeout: number): P
     ws.close()
   }
 }
+
+test("a Foxglove subscribe with thousands of bad entries (unknown channels, malformed, ids in use) is answered with one status per kind of refusal, not one per entry", async () => {
+  const f = await startFixture()
+  const ws = new WebSocket(f.bridge.wsUrl, ["foxglove.websocket.v1"])
+  const statuses: { level: number; message: string }[] = []
+  let channels: number[] = []
+  ws.on("message", (d, binary) => {
+    if (binary) return
+    const m = JSON.parse(d.toString())
+    if (m.op === "status") statuses.push({ level: m.level, message: m.message })
+    if (m.op === "advertise") channels = channels.concat(m.channels.map((c: { id: number }) => c.id))
+  })
+  try {
+    await new Promise<void>((ok, fail) => ws.once("open", () => ok()).once("error", fail))
+    const until = async (what: string, cond: () => boolean) => {
+      const end = Date.now() + 5000
+      while (!cond()) {
+        assert.ok(Date.now() < end, `timed out waiting for ${what}`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    }
+    await until("the advertised channels", () => channels.length > 0)
+    const unknown = Math.max(...channels) + 1
+    const subscriptions: unknown[] = [{ id: 1, channelId: channels[0] }]
+    for (let i = 0; i < 5000; i++) subscriptions.push({ id: 100 + i, channelId: unknown + i })
+    for (let i = 0; i < 50; i++) subscriptions.push({ id: "x", channelId: null })
+    for (let i = 0; i < 50; i++) subscriptions.push({ id: 1, channelId: channels[0] })
+    ws.send(JSON.stringify({ op: "subscribe", subscriptions }))
+    // a marker: an op the bridge answers with a warning, after the subscribe's answers
+    ws.send(JSON.stringify({ op: "marker" }))
+    await until("the marker's warning", () => statuses.some((s) => /op 'marker'/.test(s.message)))
+    const errors = statuses.filter((s) => s.level === 2).map((s) => s.message)
+    assert.ok(errors.length <= 3, `${errors.length} status messages for one subscribe: ${errors.slice(0, 3).join(" | ")} ...`)
+    assert.ok(errors.some((e) => /5000 subscriptions? .*no such channel/.test(e)), errors.join(" | "))
+    assert.ok(errors.some((e) => /50 subscriptions? .*numeric id and channelId/.test(e)), errors.join(" | "))
+    assert.ok(errors.some((e) => /50 subscriptions? .*id 1 .*in use/.test(e)), errors.join(" | "))
+  } finally {
+    ws.close()
+    await f.close()
+  }
+})

@@ -162,20 +162,25 @@ export class FoxgloveFrontEnd {
         // one subscription per channel and client: every message of a channel goes to each of its
         // subscriptions, so a client holding 50,000 on one channel had the bridge send each state
         // message 50,000 times and other clients waited behind it (bridge_abuse "subscriptions without end")
+        // each kind of refusal is one status naming how many and the first few (a message of 5,000
+        // bad entries had 5,000 statuses sent back: bridge_hostile "a Foxglove subscribe with thousands ...")
         let refused = 0
         const taken = new Map<number, number>()
+        const malformed: unknown[] = []
+        const unknown: number[] = []
+        const inUse: number[] = []
         for (const x of subs as { id?: unknown; channelId?: unknown }[]) {
           if (typeof x?.id !== "number" || typeof x.channelId !== "number") {
-            this.clients.status(c, STATUS_ERROR, "subscribe: each subscription needs a numeric id and channelId")
+            malformed.push(x)
             continue
           }
           const ch = x.channelId
           if (!this.feeds.has(ch) && !this.jsonFeeds.some((f) => f.has(ch))) {
-            this.clients.status(c, STATUS_ERROR, `subscribe: no channel ${x.channelId}`)
+            unknown.push(ch)
             continue
           }
           if (c.subs.has(x.id)) {
-            this.clients.status(c, STATUS_ERROR, `subscribe: subscription id ${x.id} is already in use`)
+            inUse.push(x.id)
             continue
           }
           const as = subscriptionOf(c.subs, ch)
@@ -186,9 +191,17 @@ export class FoxgloveFrontEnd {
           }
           c.subs.set(x.id, x.channelId)
         }
+        const some = (xs: unknown[]) => {
+          const d = [...new Set(xs)]
+          return `${d.slice(0, 5).join(", ")}${d.length > 5 ? ", ..." : ""}`
+        }
+        const count = (n: number) => `${n} subscription${n === 1 ? "" : "s"}`
+        if (malformed.length) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(malformed.length)} refused: each subscription needs a numeric id and channelId`)
+        if (unknown.length) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(unknown.length)} refused: no such channel (${some(unknown)})`)
+        if (inUse.length) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(inUse.length)} refused: subscription id ${some(inUse)} already in use`)
         if (refused) {
           const which = [...taken].map(([ch, as]) => `channel ${ch} is already subscribed as subscription ${as}`).join(", ")
-          this.clients.status(c, STATUS_ERROR, `subscribe: ${refused} subscription${refused === 1 ? "" : "s"} refused: ${which} (one subscription per channel and client)`)
+          this.clients.status(c, STATUS_ERROR, `subscribe: ${count(refused)} refused: ${which} (one subscription per channel and client)`)
         }
         this.feeds.maybePoll()
         return
