@@ -590,7 +590,8 @@ function peerFor(host: string): Peer {
 async function publishFrame(p: Peer, b: Buffer, n: number) {
     const tl = p.topic.length
     // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
-    if (!up || b.length - p.s.max !== 7 + tl) {
+    // (its room for the header is not this topic's: the sender's buffers are `pre + n` bytes)
+    if (!up || b.length - n !== 7 + tl) {
         if (!up) await ds.sleep(50)
         return
     }
@@ -623,7 +624,7 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
         b[4] = tl & 255
         b.blitAt(5, p.topic, 0, tl)
         newId(b, 5 + tl)
-        put(st === 0 && n === p.s.max ? b : b.slice(st, 7 + tl + n), true)
+        put(st === 0 ? b : b.slice(1, b.length), true)
     } finally {
         chargeLink(-b.length)
     }

@@ -58,8 +58,9 @@ export function startJacdacLink() {
     links.push(out)
     startRuntime()
     const spec = ds.RosServices.spec.lookup("frameOut")
-    out.send = async (p: Buffer, n: number) => {
-        await dss._serverSend(1, spec.encode(n === p.length ? p : p.slice(0, n)))
+    // (the sender's packets are exactly the payload here: no room before it)
+    out.send = async (p: Buffer) => {
+        await dss._serverSend(1, spec.encode(p))
     }
     dss._onServerPacket = onServerPacket
     beat.start()
