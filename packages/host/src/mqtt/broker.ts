@@ -332,6 +332,13 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
   let dropped = 0
   /** per host sending to this client (a robot): bytes waiting, tokens of its rate, drops in this run */
   const hosts = new Map<string, { held: number; dropped: number; tokens: number; at: number; loggedAt: number }>()
+  // Every delivery is QoS 0 (subscriptions are granted QoS 0 at most: grantQoS0), retained messages
+  // too (aedes delivers those at the QoS they were published with). A QoS 1 delivery waits for the
+  // client's socket to drain, and aedes delivers a message to no one else until its subscribers'
+  // deliveries are through (up to its `concurrency`, 100, at once): a client subscribed at QoS 1
+  // that stopped reading stalled every client of the broker for its drainTimeout (60 s), and its
+  // messages bypassed the bounds below (mqtt_broker_hostile "a client subscribed at QoS 1 ...").
+  ;(c as unknown as { deliverQoS: Deliver }).deliverQoS = (packet, cb) => c.deliver0(packet, cb)
   c.deliver0 = (packet, cb) => {
     if (c.conn.writableLength > max) {
       if (dropped++ === 0) log(`client ${client.id} does not read: ${c.conn.writableLength} bytes held, dropping messages to it`)
@@ -377,6 +384,19 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
     })
     setImmediate(cb)
   }
+}
+
+/**
+ * Grants every subscription of `client` QoS 0 (MQTT 3.1.1 lets a server grant less than asked, and
+ * says so in the SUBACK): the protocol's clients all subscribe at QoS 0 (docs/mqtt.md), and a QoS 1
+ * or 2 subscription would have the broker wait for that client's acknowledgements and socket (see
+ * boundQueue). Done on the parsed SUBSCRIBE before aedes handles it, so the SUBACK tells the truth.
+ */
+function grantQoS0(client: Client) {
+  const parser = (client as unknown as { _parser: import("node:events").EventEmitter })._parser
+  parser.prependListener("packet", (p: { cmd: string; subscriptions?: { qos: number }[] }) => {
+    if (p.cmd === "subscribe") for (const s of p.subscriptions ?? []) s.qos = 0
+  })
 }
 
 function passwordOk(given: Buffer | undefined, want: string): boolean {
@@ -554,6 +574,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
       }),
     )
     client = aedes.handle(socket)
+    grantQoS0(client)
   })
   const port = await new Promise<number>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => {
