@@ -9,7 +9,7 @@ import * as net from "node:net"
 import { test } from "node:test"
 import { afterGc } from "../support/memory"
 import { callLoop, max } from "../support/victim"
-import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { MAX_INFLIGHT_QOS2, startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport } from "../../packages/host/src/client/mqtt"
@@ -182,6 +182,41 @@ test("hostile: a session asked to be kept (clean session 0) with a QoS 1 subscri
   } finally {
     await v.stop()
     await flood.endAsync(true)
+    await t.close()
+  }
+})
+
+test("hostile: QoS 2 publishes never released (no PUBREL): the broker holds little for them, and another host is served meanwhile", { timeout: 60000 }, async () => {
+  const t = await setup()
+  const v = t.victim()
+  const q = await rawSocket(t.broker.port)
+  try {
+    q.s.write(connectPacket("q2"))
+    await q.bytes(4, "CONNACK")
+    // (once first, so that what is measured is not the code's first run)
+    q.s.write(publishPacket("robots/q2/out/x", Buffer.alloc(1000), 2, 60000))
+    await q.bytes(8, "a PUBREC")
+    const held0 = heldAfterGc()
+    // 300 of 200 KB (60 MB) on identity q2's own topic (as robot q2, anonymous), each a fresh packet
+    // id; what the broker sends back (a PUBREC each) is read, but no PUBREL is ever sent
+    const payload = Buffer.alloc(200 * 1024, 0x41)
+    for (let i = 1; i <= 300 && !q.s.destroyed; i++) {
+      if (!q.s.write(publishPacket("robots/q2/out/x", payload, 2, i))) await Promise.race([new Promise((r) => q.s.once("drain", r)), q.closed])
+    }
+    await Promise.race([q.bytes(8 + 300 * 4, "300 PUBRECs", 10000), q.closed])
+    const kept = heldAfterGc() - held0
+    await v.stop()
+    // (before: aedes kept each of them, up to 1,000 per connection, until its PUBREL: 60 MB here)
+    assert.ok(kept < 16 * 1048576, `the broker holds ${(kept / 1048576).toFixed(1)} MiB for QoS 2 publishes never released`)
+    // the one past the bound closes the connection, logged once
+    await q.closed
+    assert.equal(q.data.length, 4 + 4 * MAX_INFLIGHT_QOS2, "a PUBREC for each publish within the bound")
+    assert.equal(t.lines.filter((l) => l.startsWith("client q2: maxInflightInbound exceeded")).length, 1, t.lines.join(" | "))
+    assert.deepEqual(v.failures, [])
+    assert.ok(max(v.ms) < 1000, `the other host's slowest call took ${max(v.ms).toFixed(0)} ms`)
+  } finally {
+    await v.stop()
+    q.s.destroy()
     await t.close()
   }
 })
