@@ -220,3 +220,37 @@ test("hostile: QoS 2 publishes never released (no PUBREL): the broker holds litt
     await t.close()
   }
 })
+
+test("hostile: one SUBSCRIBE of 5,000 filters outside the client's rules: each refused in the SUBACK, logged once, the connection kept; another host is served meanwhile", { timeout: 60000 }, async () => {
+  const t = await setup()
+  const v = t.victim()
+  const c = await rawSocket(t.broker.port)
+  try {
+    c.s.write(connectPacket("subber"))
+    await c.bytes(4, "CONNACK")
+    const filters = Array.from({ length: 5000 }, (_, i) => `robots/r1/out/other${i}`)
+    for (let k = 0; k < 3; k++) c.s.write(subscribePacket(k + 1, filters))
+    // SUBACK: 0x90, a remaining length of 2 bytes, packet id, 5,000 return codes
+    const suback = 1 + 2 + 2 + 5000
+    const got = await c.bytes(4 + 3 * suback, "three SUBACKs")
+    for (let k = 0; k < 3; k++) {
+      const codes = got.subarray(4 + k * suback + 5, 4 + (k + 1) * suback)
+      assert.equal(codes.length, 5000)
+      assert.ok(codes.every((x) => x === 0x80), "every filter refused")
+    }
+    assert.ok(!c.s.destroyed, "the connection is kept")
+    await v.stop()
+    const denied = t.lines.filter((l) => l.startsWith("denied: subber"))
+    // (before: one line per filter, 15,000)
+    assert.ok(denied.length === 1, `${denied.length} log lines for the refused filters: ${denied.slice(0, 3).join(" | ")}`)
+    assert.deepEqual(v.failures, [])
+    assert.ok(max(v.ms) < 1000, `the other host's slowest call took ${max(v.ms).toFixed(0)} ms`)
+    // and how many, once the connection ends
+    c.s.destroy()
+    await until(() => t.lines.length > 0 && t.lines.some((l) => l === "denied: subber had 14999 more subscriptions refused on that connection"), "the count logged", 5000)
+  } finally {
+    await v.stop()
+    c.s.destroy()
+    await t.close()
+  }
+})

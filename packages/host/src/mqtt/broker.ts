@@ -447,9 +447,18 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   const subscribed = new Map<string, Set<string>>()
   /** identities told they hold the most subscriptions (once, until they drop some) */
   const full = new Set<string>()
+  /**
+   * subscriptions refused per connection beyond the first, which alone is logged: a refused
+   * subscription keeps the connection, and one SUBSCRIBE of 5,000 filters outside the rules made
+   * 5,000 log lines (mqtt_broker_hostile "one SUBSCRIBE of 5,000 filters ..."); the count is
+   * logged when the connection ends. (A refused publish ends the connection: one line each.)
+   */
+  const moreDenied = new WeakMap<Client, number>()
   const deny = (client: Client | null, action: Denial["action"], topic: string) => {
     const d: Denial = { identity: client?.id ?? "", user: client ? userOf.get(client) : undefined, action, topic }
-    log(`denied: ${d.identity} (${d.user === undefined ? "anonymous" : `user ${d.user}`}) may not ${action} ${topic}`)
+    const n = client && action === "subscribe" ? moreDenied.get(client) : undefined
+    if (client && action === "subscribe") moreDenied.set(client, (n ?? -1) + 1)
+    if (n === undefined) log(`denied: ${d.identity} (${d.user === undefined ? "anonymous" : `user ${d.user}`}) may not ${action} ${topic}`)
     for (const l of [...denied]) l(d)
   }
   const rulesOf = (client: Client | null) => (client ? rules.get(client) : undefined)
@@ -534,6 +543,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     boundQueue(client, maxQueued, options.hostRateBytesPerS ?? HOST_RATE_BYTES_PER_S, log)
   })
   aedes.on("clientDisconnect", (client) => {
+    const more = moreDenied.get(client)
+    if (more) log(`denied: ${client.id} had ${more} more subscriptions refused on that connection`)
     if (holders.get(client.id) === client) holders.delete(client.id)
     if (clients.get(client.id) === client) clients.delete(client.id)
     // (a clean session's subscriptions end with it; a persistent one's stay with the broker)
