@@ -50,6 +50,9 @@ const subscribePacket = (id: number, filters: string[], qos = 0) =>
 const publishPacket = (topic: string, payload: Buffer, qos = 0, id = 1) =>
   packet(0x30 | (qos << 1), Buffer.concat([str(topic), qos ? Buffer.from([id >> 8, id & 255]) : Buffer.alloc(0), payload]))
 
+/** the same PUBLISH with its retain flag set */
+const retained = (p: Buffer) => Buffer.concat([Buffer.from([p[0]! | 1]), p.subarray(1)])
+
 /** A raw TCP connection to the broker; `data` gathers what the broker sent. */
 async function rawSocket(port: number) {
   const s = net.connect(port, "127.0.0.1")
@@ -251,6 +254,61 @@ test("hostile: one SUBSCRIBE of 5,000 filters outside the client's rules: each r
   } finally {
     await v.stop()
     c.s.destroy()
+    await t.close()
+  }
+})
+
+test("hostile: the same SUBSCRIBE to robots/+/online sent 2,000 times at once (each asks the broker to send every robot's retained presence again): another host is served meanwhile, and the broker sends the presences about once", { timeout: 60000 }, async () => {
+  const t = await setup()
+  // 1,000 robots' presences (anonymous: each identity announces its own, retained, then leaves)
+  const R = 1000
+  for (let k = 0; k < R; k += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const id = `p${k + i}`
+        const c = await rawSocket(t.broker.port)
+        c.s.write(Buffer.concat([connectPacket(id), retained(publishPacket(`robots/${id}/online`, Buffer.from("online"), 1, 1))]))
+        await c.bytes(4 + 4, "CONNACK and PUBACK")
+        c.s.destroy()
+        await c.closed
+      }),
+    )
+  }
+  const a = await rawSocket(t.broker.port)
+  a.s.write(connectPacket("amp"))
+  await a.bytes(4, "CONNACK")
+  const v = t.victim()
+  try {
+    const heap0 = heldAfterGc()
+    let peak = 0
+    const t0 = performance.now()
+    // 44 KB of SUBSCRIBEs: as many replays of 1,000 presences (56 MB) if each is honoured
+    const one = subscribePacket(1, ["robots/+/online"])
+    a.s.write(Buffer.concat(Array.from({ length: 2000 }, () => one)))
+    // until the broker has been quiet for 500 ms
+    let seen = -1
+    while (a.data.length !== seen && performance.now() - t0 < 15000) {
+      seen = a.data.length
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        const m = process.memoryUsage()
+        peak = Math.max(peak, m.heapUsed + m.arrayBuffers - heap0)
+      }
+    }
+    await v.stop()
+    let presences = 0
+    for (let i = a.data.indexOf("/online"); i >= 0; i = a.data.indexOf("/online", i + 1)) presences++
+    const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
+    assert.deepEqual(v.failures, [])
+    // (before: 36 calls in 5 s, the slowest 874 ms, the broker's heap up 200 MB, and 2,000 replays under way)
+    assert.ok(presences >= R && presences <= 3 * (R + 1), `${presences} presences sent for ${R} robots`)
+    assert.ok(peak < 64 * 1048576, `the broker's process grew by ${(peak / 1048576).toFixed(0)} MiB meanwhile`)
+    // (2,000 SUBSCRIBEs cost the broker time of their own, replays or not: see docs/mqtt.md)
+    assert.ok(max(during) < 1500, `the other host's slowest call took ${max(during).toFixed(0)} ms (${during.length} calls)`)
+    assert.equal(a.data.subarray(4).filter((b, i, d) => b === 0x90 && d[i + 1] === 3).length >= 2000, true, "a SUBACK for each SUBSCRIBE")
+  } finally {
+    await v.stop()
+    a.s.destroy()
     await t.close()
   }
 })
