@@ -312,3 +312,64 @@ test("hostile: the same SUBSCRIBE to robots/+/online sent 2,000 times at once (e
     await t.close()
   }
 })
+
+test("hostile: malformed and out-of-order packets, each on a connection of its own, get a refusal or the connection closed, logged at most twice each; another host is served throughout", { timeout: 60000 }, async () => {
+  const t = await setup()
+  const v = t.victim()
+  const connectWith = (name: string, level: number, flags: number, rest: Buffer = str("evil")) => packet(0x10, Buffer.concat([str(name), Buffer.from([level, flags, 0, 60]), rest]))
+  const ok = connectPacket("evil")
+  /** what the broker must do: close the connection (after what it sent), or answer `answer` and keep it */
+  type Case = { name: string; bytes: Buffer[]; closed: boolean; answer?: number[] }
+  const cases: Case[] = [
+    { name: "protocol name MQTX", bytes: [connectWith("MQTX", 4, 2)], closed: true },
+    { name: "MQTT 5 CONNECT (level 5, empty properties)", bytes: [packet(0x10, Buffer.concat([str("MQTT"), Buffer.from([5, 2, 0, 60, 0]), str("evil")]))], closed: true },
+    { name: "protocol level 0", bytes: [connectWith("MQTT", 0, 2)], closed: true },
+    { name: "reserved connect flag set", bytes: [connectWith("MQTT", 4, 3)], closed: true },
+    { name: "remaining length of 5 bytes", bytes: [Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01])], closed: true },
+    { name: "PUBLISH before CONNECT", bytes: [publishPacket("robots/r1/in/evil", Buffer.from("x"))], closed: true },
+    { name: "a second CONNECT", bytes: [ok, ok], closed: true, answer: [0x20, 2, 0, 0] },
+    { name: "client id of 60,000 characters", bytes: [connectPacket("e".repeat(60000))], closed: true, answer: [0x20, 2, 0, 2] },
+    { name: "unicode client id", bytes: [connectPacket("röbot")], closed: true, answer: [0x20, 2, 0, 2] },
+    { name: "empty client id", bytes: [connectPacket("")], closed: true, answer: [0x20, 2, 0, 2] },
+    { name: "topic with NUL", bytes: [ok, publishPacket("robots/r1/in/evil\u0000", Buffer.from("x"))], closed: true, answer: [0x20, 2, 0, 0] },
+    { name: "topic with a newline (a forged log line)", bytes: [ok, publishPacket("robots/r1/in/evil\nMQTT broker listening on mqtt://0.0.0.0:1", Buffer.from("x"))], closed: true, answer: [0x20, 2, 0, 0] },
+    { name: "topic of 60,000 characters", bytes: [ok, publishPacket("robots/r1/in/" + "e".repeat(60000), Buffer.from("x"))], closed: true, answer: [0x20, 2, 0, 0] },
+    { name: "topic of invalid UTF-8", bytes: [ok, packet(0x30, Buffer.concat([str(Buffer.from([0x72, 0xff, 0xfe, 0x2f, 0x69])), Buffer.from("x")]))], closed: true, answer: [0x20, 2, 0, 0] },
+    { name: "publish to $SYS", bytes: [ok, publishPacket("$SYS/broker/x", Buffer.from("x"))], closed: true, answer: [0x20, 2, 0, 0] },
+    { name: "subscribe to $SYS/#", bytes: [ok, subscribePacket(7, ["$SYS/#"])], closed: false, answer: [0x20, 2, 0, 0, 0x90, 3, 0, 7, 0x80] },
+    { name: "reserved packet type 15", bytes: [ok, Buffer.from([0xf0, 0])], closed: true },
+    { name: "PUBREL without PUBREC", bytes: [ok, Buffer.from([0x62, 2, 0, 5])], closed: false, answer: [0x20, 2, 0, 0, 0x70, 2, 0, 5] },
+    { name: "CONNECT split byte by byte", bytes: [...ok].map((b) => Buffer.from([b])), closed: false, answer: [0x20, 2, 0, 0] },
+  ]
+  try {
+    for (const c of cases) {
+      const before = t.lines.length
+      const s = await rawSocket(t.broker.port)
+      for (const b of c.bytes) {
+        s.s.write(b)
+        if (c.bytes.length > 2) await new Promise((r) => setTimeout(r, 1))
+      }
+      if (c.closed) await Promise.race([s.closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`${c.name}: the connection is still open after 3 s`)), 3000))])
+      else await s.bytes(c.answer!.length, `${c.name}: the answer`)
+      if (c.answer) assert.deepEqual([...s.data], c.answer, `${c.name}: what the broker sent`)
+      if (!c.closed) {
+        await new Promise((r) => setTimeout(r, 100))
+        assert.ok(!s.s.destroyed, `${c.name}: the connection is kept`)
+      }
+      s.s.destroy()
+      await s.closed
+      const logged = t.lines.slice(before)
+      assert.ok(logged.length <= 2, `${c.name}: ${logged.length} log lines: ${logged.join(" | ").slice(0, 500)}`)
+      for (const l of logged) {
+        assert.ok(l.length <= 300, `${c.name}: a log line of ${l.length} characters: ${l.slice(0, 200)}…`)
+        assert.ok(!/[\x00-\x1f]/.test(l), `${c.name}: a log line with control characters: ${JSON.stringify(l)}`)
+      }
+    }
+    await v.stop()
+    assert.deepEqual(v.failures, [])
+    assert.ok(max(v.ms) < 1000, `the other host's slowest call took ${max(v.ms).toFixed(0)} ms`)
+  } finally {
+    await v.stop()
+    await t.close()
+  }
+})
