@@ -325,6 +325,7 @@ test("hostile: malformed and out-of-order packets, each on a connection of its o
     { name: "MQTT 5 CONNECT (level 5, empty properties)", bytes: [packet(0x10, Buffer.concat([str("MQTT"), Buffer.from([5, 2, 0, 60, 0]), str("evil")]))], closed: true },
     { name: "protocol level 0", bytes: [connectWith("MQTT", 0, 2)], closed: true },
     { name: "reserved connect flag set", bytes: [connectWith("MQTT", 4, 3)], closed: true },
+    { name: "will QoS 3", bytes: [connectWith("MQTT", 4, 0x1e, Buffer.concat([str("evil"), str("robots/evil/online"), str("x")]))], closed: true },
     { name: "remaining length of 5 bytes", bytes: [Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01])], closed: true },
     { name: "PUBLISH before CONNECT", bytes: [publishPacket("robots/r1/in/evil", Buffer.from("x"))], closed: true },
     { name: "a second CONNECT", bytes: [ok, ok], closed: true, answer: [0x20, 2, 0, 0] },

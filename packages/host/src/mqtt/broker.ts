@@ -525,6 +525,14 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
 
   const opts: AedesOptions = {
     maxInflightInbound: MAX_INFLIGHT_QOS2,
+    // A will of QoS 3 is a protocol violation: the connection is closed ([MQTT-3.1.2-14]). aedes
+    // let it in and kept the will (mqtt_broker_hostile "malformed and out-of-order packets").
+    preConnect(client, packet, done) {
+      const qos = packet.will?.qos
+      if (qos === undefined || (qos as number) <= 2) return done(null, true)
+      log(`refused a client (${packet.clientId}): will of QoS ${qos} (MQTT allows 0-2)`)
+      done(new Error(`will of QoS ${qos}`), false)
+    },
     authenticate(client, username, password, done) {
       if (!users.length) {
         // anonymous: the identity is the user name given, else the client id; the first client
