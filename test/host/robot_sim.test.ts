@@ -326,8 +326,12 @@ describe("simulated robot through the host client", { timeout: 120000 }, () => {
     assert.ok(r.result.angle_turned >= 90 && r.result.angle_turned < bound, why)
     const [l1, r1] = wheels()
     const arc = (Math.PI * TRACK_MM) / 1000 / 4
-    assert.ok(l1 - l0 < -arc * 0.9 && l1 - l0 > -arc * 1.3, `left wheel ${l1 - l0} m, a quarter turn is ${arc} m`)
-    assert.ok(r1 - r0 > arc * 0.9 && r1 - r0 < arc * 1.3, `right wheel ${r1 - r0} m`)
+    // the wheels turn on until the stop reaches them: up to about one encoder click (9 degrees) past
+    // the angle's bound, one step of the simulated parts (a CI run beside other work: the angle
+    // reported within its bound, the left wheel had turned 1.33 quarter turns, 120 degrees' worth)
+    const most = Math.max(1.3, (bound + 10) / 90)
+    assert.ok(l1 - l0 < -arc * 0.9 && l1 - l0 > -arc * most, `left wheel ${l1 - l0} m, a quarter turn is ${arc} m, at most ${most.toFixed(2)} of it (${why})`)
+    assert.ok(r1 - r0 > arc * 0.9 && r1 - r0 < arc * most, `right wheel ${r1 - r0} m, at most ${most.toFixed(2)} quarter turns (${why})`)
     assert.equal(moving(), false)
     ac.close()
   })
