@@ -8,6 +8,7 @@ import assert from "node:assert/strict"
 import * as net from "node:net"
 import { test } from "node:test"
 import { afterGc } from "../support/memory"
+import { runScript } from "../support/child"
 import { callLoop, max } from "../support/victim"
 import { MAX_INFLIGHT_QOS2, startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
@@ -410,6 +411,47 @@ test("hostile: 2,000 SUBSCRIBE packets (and then 2,000 UNSUBSCRIBEs) at once fro
     await v.stop()
     a.s.destroy()
     await Promise.all([pa.endAsync(true), pb.endAsync(true)])
+    await t.close()
+  }
+})
+
+test("hostile: a flood of PINGREQs (2 bytes each) from a client that never reads: another host's calls keep their pace meanwhile", { timeout: 60000 }, async () => {
+  const t = await setup()
+  const base = t.victim()
+  await new Promise((r) => setTimeout(r, 1500))
+  await base.stop()
+  // in a process of its own: its writing costs the test's process nothing
+  const script = `
+    const net = require("net")
+    const s = net.connect(Number(process.argv[1]), "127.0.0.1", () => {
+      const id = Buffer.from("pinger")
+      const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from("MQTT"), Buffer.from([4, 2, 0, 60, 0, id.length]), id])
+      s.write(Buffer.concat([Buffer.from([0x10, body.length]), body]))
+      s.pause()
+      const ping = Buffer.alloc(100000)
+      for (let i = 0; i < ping.length; i += 2) ping[i] = 0xc0
+      process.stdout.write("start\\n")
+      const go = () => {
+        while (s.write(ping)) {}
+        s.once("drain", go)
+      }
+      go()
+    })
+    s.on("error", () => {})
+  `
+  const child = runScript(script, [String(t.broker.port)])
+  try {
+    await child.line("it connected", (l) => l === "start")
+    const v = t.victim()
+    await new Promise((r) => setTimeout(r, 1500))
+    await v.stop()
+    assert.deepEqual(v.failures, [])
+    // (before: 4,096 PINGREQs handled per turn of the broker's loop, 8 KiB of them; the other host made
+    // 42-45 calls in 2 s where it made 613-644 before the flood)
+    assert.ok(v.ms.length >= base.ms.length / 3, `the other host made ${v.ms.length} calls in 1.5 s during the flood, ${base.ms.length} before it`)
+    assert.ok(max(v.ms) < 300, `the other host's slowest call took ${max(v.ms).toFixed(0)} ms`)
+  } finally {
+    child.kill()
     await t.close()
   }
 })

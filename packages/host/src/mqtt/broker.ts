@@ -235,19 +235,22 @@ const READ_SLICE = 8 * 1024
 export const MAX_PACKET_BYTES = 256 * 1024
 
 /**
- * SUBSCRIBE and UNSUBSCRIBE packets of one client the broker handles per turn of its event loop.
- * Each costs far more than its bytes (aedes' subscription machinery, the SUBACK, a replay of
- * retained messages): 2,000 SUBSCRIBEs of one filter (44 KB) were handled 370 to a turn of about
- * 100 ms, and other clients' messages waited up to 190 ms in the broker (mqtt_broker_hostile
- * "2,000 SUBSCRIBE packets"). A host sends one SUBSCRIBE per robot it talks to and per connection.
+ * What one client's packets may cost the broker per turn of its event loop, besides READ_SLICE
+ * bytes: a packet costs 1, a SUBSCRIBE or UNSUBSCRIBE SUBSCRIBE_COST. Packets cost far more than
+ * their bytes: 2,000 SUBSCRIBEs of one filter (44 KB) were handled 370 to a turn of about 100 ms,
+ * and other clients' messages waited up to 190 ms in the broker (mqtt_broker_hostile "2,000
+ * SUBSCRIBE packets"); 8 KiB of PINGREQs is 4,096 packets a turn, and another host's calls went
+ * from 439 to 28 in 1.5 s (mqtt_broker_hostile "a flood of PINGREQs"). A host's frames are tens of
+ * bytes at least (8 KiB of them, under 256), and it sends one SUBSCRIBE per robot it talks to.
  */
-const SUBSCRIBES_PER_TURN = 16
+const PACKETS_PER_TURN = 256
+const SUBSCRIBE_COST = 16
 
 /**
  * Follows the MQTT packets in a client's byte stream (the fixed header's remaining length): how
- * many bytes of `b` may be handed over now, i.e. all of them, or up to the SUBSCRIBE or UNSUBSCRIBE
- * past `turn.subscribes` (which counts them down); -1 at the first packet over `max` bytes, or a
- * length that is no MQTT (over 4 bytes).
+ * many bytes of `b` may be handed over now, i.e. all of them, or up to the first packet whose cost
+ * is past what is `left` of the turn (which counts down; see PACKETS_PER_TURN); -1 at the first
+ * packet over `max` bytes, or a length that is no MQTT (over 4 bytes).
  */
 function packetBound(max: number, tooBig: (bytes: number) => void) {
   let skip = 0
@@ -255,7 +258,7 @@ function packetBound(max: number, tooBig: (bytes: number) => void) {
   let hn = 0
   let len = 0
   let mul = 1
-  return (b: Buffer, turn: { subscribes: number }): number => {
+  return (b: Buffer, turn: { left: number }): number => {
     for (let i = 0; i < b.length; ) {
       if (skip > 0) {
         const k = Math.min(skip, b.length - i)
@@ -266,10 +269,9 @@ function packetBound(max: number, tooBig: (bytes: number) => void) {
       const x = b[i]!
       if (hn === 0) {
         // (8 SUBSCRIBE, 10 UNSUBSCRIBE)
-        if (x >> 4 === 8 || x >> 4 === 10) {
-          if (turn.subscribes <= 0) return i
-          turn.subscribes--
-        }
+        const cost = x >> 4 === 8 || x >> 4 === 10 ? SUBSCRIBE_COST : 1
+        if (turn.left < cost) return i
+        turn.left -= cost
         i++
         hn = 1
         len = 0
@@ -307,11 +309,11 @@ function packetBound(max: number, tooBig: (bytes: number) => void) {
  * bytes of the socket per turn of the event loop; the rest waits for the next turn (and the socket,
  * once its buffer is full, for TCP to push back on the sender).
  */
-function takeTurns(socket: net.Socket, within: (b: Buffer, turn: { subscribes: number }) => number) {
+function takeTurns(socket: net.Socket, within: (b: Buffer, turn: { left: number }) => number) {
   const read = socket.read.bind(socket)
   let taken = 0
   let turn = false
-  const left = { subscribes: SUBSCRIBES_PER_TURN }
+  const turnCost = { left: PACKETS_PER_TURN }
   socket.read = ((size?: number) => {
     if (size !== undefined && size !== null) return read(size)
     if (!turn) {
@@ -319,7 +321,7 @@ function takeTurns(socket: net.Socket, within: (b: Buffer, turn: { subscribes: n
       setImmediate(() => {
         turn = false
         taken = 0
-        left.subscribes = SUBSCRIBES_PER_TURN
+        turnCost.left = PACKETS_PER_TURN
         // (what was left is handed over now: no new data may come to announce it)
         if (socket.readableLength > 0 && !socket.destroyed) socket.emit("readable")
       })
@@ -328,7 +330,7 @@ function takeTurns(socket: net.Socket, within: (b: Buffer, turn: { subscribes: n
     const n = Math.min(socket.readableLength, READ_SLICE - taken)
     const buf = (n > 0 ? read(n) : read()) as Buffer | null
     if (!buf) return null
-    const k = within(buf, left)
+    const k = within(buf, turnCost)
     if (k < 0) {
       socket.destroy()
       return null
@@ -337,7 +339,7 @@ function takeTurns(socket: net.Socket, within: (b: Buffer, turn: { subscribes: n
       taken += buf.length
       return buf
     }
-    // (the SUBSCRIBEs of this turn are handed over: the rest waits for the next turn)
+    // (what this turn may cost is handed over: the rest waits for the next turn)
     socket.unshift(buf.subarray(k))
     taken = READ_SLICE
     return k > 0 ? buf.subarray(0, k) : null
