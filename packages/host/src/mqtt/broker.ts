@@ -42,6 +42,8 @@ export interface StartBrokerOptions {
   maxQueuedBytes?: number
   /** Bytes per second one host may send one robot (default HOST_RATE_BYTES_PER_S). */
   hostRateBytesPerS?: number
+  /** Robots' presences the broker keeps at most (retained `robots/<name>/online`; default MAX_RETAINED). */
+  maxRetained?: number
 }
 
 /**
@@ -113,6 +115,14 @@ export interface EmbeddedBroker {
  */
 export const MAX_RETAINED_BYTES = 64
 const PRESENCE = /^robots\/[^/]+\/online$/
+/**
+ * Robots' presences the broker keeps at most (`maxRetained`): a fleet is far fewer robots, and
+ * each costs the broker about 1 KB. Anonymous, any local process may take ever new identities and
+ * announce a presence under each: 5,000 held 5 MiB, without end (mqtt_broker_hostile "presences
+ * announced under ever new anonymous identities"). Past it a new robot's presence is refused like
+ * a publish outside the rules; a presence kept may be updated, and an empty one removes it.
+ */
+export const MAX_RETAINED = 10000
 
 /** Largest message the broker passes to a robot's `in/` or `echo/` topic (the largest frame any robot announces, plus slack). */
 export const MAX_ROBOT_MESSAGE = 16384
@@ -556,6 +566,23 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     done(Object.assign(new Error(why), { returnCode }), null)
   }
 
+  const maxRetained = options.maxRetained ?? MAX_RETAINED
+  /** the presences kept (retained), and whether the bound was logged since it was last reached */
+  const presences = new Set<string>()
+  let retainedFull = false
+  const keepPresence = (topic: string, empty: boolean): boolean => {
+    if (empty) presences.delete(topic)
+    else if (!presences.has(topic)) {
+      if (presences.size >= maxRetained) {
+        if (!retainedFull) log(`the broker keeps ${presences.size} robots' presences (retained), at most ${maxRetained}: new ones are refused`)
+        retainedFull = true
+        return false
+      }
+      presences.add(topic)
+    }
+    if (presences.size < maxRetained) retainedFull = false
+    return true
+  }
   const opts: AedesOptions = {
     maxInflightInbound: MAX_INFLIGHT_QOS2,
     // A will of QoS 3 is a protocol violation: the connection is closed ([MQTT-3.1.2-14]). aedes
@@ -604,9 +631,15 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
         deny(client, "publish", packet.topic)
         return done(new Error(`retained message of ${packet.payload.length} bytes on ${packet.topic}: only a robot's presence of at most ${MAX_RETAINED_BYTES} bytes is kept`))
       }
-      if (rulesOf(client)?.publish(packet.topic)) return done(null)
-      deny(client, "publish", packet.topic)
-      done(new Error(`not allowed to publish ${packet.topic}`))
+      if (!rulesOf(client)?.publish(packet.topic)) {
+        deny(client, "publish", packet.topic)
+        return done(new Error(`not allowed to publish ${packet.topic}`))
+      }
+      if (packet.retain && !keepPresence(packet.topic, packet.payload.length === 0)) {
+        deny(client, "publish", packet.topic)
+        return done(new Error(`the broker keeps at most ${maxRetained} robots' presences`))
+      }
+      done(null)
     },
     authorizeSubscribe(client, sub, done) {
       if (!rulesOf(client)?.subscribe.some((f) => filterWithin(sub.topic, f))) {
