@@ -5,20 +5,12 @@ import assert from "node:assert/strict"
 import { createHash } from "node:crypto"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
 import { loadInterfaces, loadSources, canonicalText, canonicalServiceText, hash32, IdlError, formatDiagnostic, type SourceFile } from "../../packages/host/src/idl/load"
+import { diagsOf } from "../support/idl"
 import { tsNames } from "../../packages/host/src/idl/names"
 
 /** Loads one in-memory .msg (plus optional extra files) and returns the set or the diagnostics. */
 function loadMsg(body: string, extra: SourceFile[] = [], file = "pkg/msg/Thing.msg") {
   return loadSources([{ root: "mem", file, text: body }, ...extra])
-}
-function diagsOf(files: SourceFile[]): { line: number; col: number; message: string; file: string }[] {
-  try {
-    loadSources(files)
-  } catch (e) {
-    if (e instanceof IdlError) return e.diagnostics.map((d) => ({ line: d.line, col: d.col, message: d.message, file: d.file }))
-    throw e
-  }
-  assert.fail("expected an IdlError")
 }
 function field(line: string): MessageDefinitionField {
   const set = loadMsg(line)

@@ -8,22 +8,13 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { loadSources, IdlError, type SourceFile } from "../../packages/host/src/idl/load"
+import { loadSources, type SourceFile } from "../../packages/host/src/idl/load"
+import { diagsOf } from "../support/idl"
 import { tsNames } from "../../packages/host/src/idl/names"
 import { emitHost } from "../../packages/host/src/codegen/host"
 import { findDeviceEmitter } from "../../packages/host/src/codegen/index"
 
 const repo = path.join(__dirname, "..", "..")
-
-function diagsOf(files: SourceFile[]): { line: number; col: number; message: string; file: string }[] {
-  try {
-    loadSources(files)
-  } catch (e) {
-    if (e instanceof IdlError) return e.diagnostics.map((d) => ({ line: d.line, col: d.col, message: d.message, file: d.file }))
-    throw e
-  }
-  assert.fail("expected an IdlError")
-}
 
 test("a set whose types each hold the next one twice, 24 levels down, loads in well under a second (the recursion check walked every path: 2^24, 5 s; 30 levels held robot gen for minutes)", () => {
   const files: SourceFile[] = []

@@ -14,23 +14,12 @@ import { MAX_INFLIGHT_QOS2, startBroker, type EmbeddedBroker } from "../../packa
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport } from "../../packages/host/src/client/mqtt"
-import { rawClient, startTestRobot, until, type TestRobot } from "./mqtt_helpers"
+import { rawClient, startTestRobot, until, varint, type TestRobot } from "./mqtt_helpers"
 
 /** the JavaScript heap and the buffers outside it (where a socket's data is kept), after GC */
 const heldAfterGc = () => {
   const m = afterGc()
   return m.heapUsed + m.arrayBuffers
-}
-
-/** MQTT's variable-length integer (the fixed header's remaining length). */
-function varint(n: number): number[] {
-  const out: number[] = []
-  do {
-    const b = n % 128
-    n = Math.floor(n / 128)
-    out.push(n > 0 ? b | 128 : b)
-  } while (n > 0)
-  return out
 }
 
 const str = (t: string | Buffer) => {

@@ -244,3 +244,14 @@ export async function startMosquitto(users: { name: string; password: string; ro
     },
   }
 }
+
+/** MQTT's variable-length integer (the fixed header's remaining length). */
+export function varint(n: number): number[] {
+  const out: number[] = []
+  do {
+    const b = n % 128
+    n = Math.floor(n / 128)
+    out.push(n > 0 ? b | 128 : b)
+  } while (n > 0)
+  return out
+}

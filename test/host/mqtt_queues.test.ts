@@ -17,7 +17,7 @@ import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
 import { mqttTransport } from "../../packages/host/src/client/mqtt"
-import { MOSQUITTO, embeddedBroker, rawClient, startMosquitto, until } from "./mqtt_helpers"
+import { MOSQUITTO, embeddedBroker, rawClient, startMosquitto, until, varint } from "./mqtt_helpers"
 
 /** the JavaScript heap and the buffers outside it (where a socket's data is kept), after GC */
 const heldAfterGc = () => {
@@ -172,17 +172,6 @@ test("embedded broker: a burst of publishes (issue 16): one client sends 200,000
     await broker.close()
   }
 })
-
-/** MQTT's variable-length integer (the fixed header's remaining length). */
-function varint(n: number): number[] {
-  const out: number[] = []
-  do {
-    const b = n % 128
-    n = Math.floor(n / 128)
-    out.push(n > 0 ? b | 128 : b)
-  } while (n > 0)
-  return out
-}
 
 /** A CONNECT packet (MQTT 3.1.1, clean session, keep-alive 60 s). */
 function connectPacket(clientId: string, user?: string, password?: string): Buffer {
