@@ -202,7 +202,7 @@ async function fill(s: Sender): Promise<Buffer> {
     const list: Call[] = []
     // The buffer is sized to what is due when that is known before: the answers and records of
     // this link (each is written whole or not at all), when no announcement or stream is due and
-    // they fit one packet; else the whole packet, cut to what was written. (Measured, stop 33:
+    // they fit one packet; else the whole packet, cut to what was written. (Measured, stop 32:
     // a zeroed buffer of the full frame, 2 KB on MQTT, for every packet was most of the VM's
     // allocation and collection per call.)
     let bulk = 0

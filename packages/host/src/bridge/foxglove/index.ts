@@ -166,12 +166,12 @@ export class FoxgloveFrontEnd {
         // bad entries had 5,000 statuses sent back: bridge_hostile "a Foxglove subscribe with thousands ...")
         let refused = 0
         const taken = new Map<number, number>()
-        const malformed: unknown[] = []
+        let malformed = 0
         const unknown: number[] = []
         const inUse: number[] = []
         for (const x of subs as { id?: unknown; channelId?: unknown }[]) {
           if (typeof x?.id !== "number" || typeof x.channelId !== "number") {
-            malformed.push(x)
+            malformed++
             continue
           }
           const ch = x.channelId
@@ -196,7 +196,7 @@ export class FoxgloveFrontEnd {
           return `${d.slice(0, 5).join(", ")}${d.length > 5 ? ", ..." : ""}`
         }
         const count = (n: number) => `${n} subscription${n === 1 ? "" : "s"}`
-        if (malformed.length) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(malformed.length)} refused: each subscription needs a numeric id and channelId`)
+        if (malformed) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(malformed)} refused: each subscription needs a numeric id and channelId`)
         if (unknown.length) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(unknown.length)} refused: no such channel (${some(unknown)})`)
         if (inUse.length) this.clients.status(c, STATUS_ERROR, `subscribe: ${count(inUse.length)} refused: subscription id ${some(inUse)} already in use`)
         if (refused) {
