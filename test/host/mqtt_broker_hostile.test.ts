@@ -482,3 +482,28 @@ test("hostile: presences announced under ever new anonymous identities: the brok
     await broker.close()
   }
 })
+
+test("hostile: 3,000 hosts, each a new anonymous identity, send robot r1 one message and leave: the broker's accounts of r1's senders stay bounded, and another host is served meanwhile", { timeout: 60000 }, async () => {
+  const t = await setup()
+  /** identity `id` sends r1 one small frame on its input topic, then disconnects */
+  const once = async (id: string) => {
+    const c = await rawSocket(t.broker.port)
+    c.s.write(Buffer.concat([connectPacket(id), publishPacket(`robots/r1/in/${id}`, Buffer.from([2, 0, 0, 0, 0, 0, 0, 0])), Buffer.from([0xe0, 0])]))
+    await c.closed
+  }
+  const v = t.victim()
+  try {
+    for (let k = 0; k < 3000; k += 50) await Promise.all(Array.from({ length: 50 }, (_, i) => once(`a${k + i}`)))
+    await new Promise((r) => setTimeout(r, 100))
+    await v.stop()
+    // (before: one account per identity that ever sent, about 100 bytes each, kept until r1 left)
+    const held = t.broker.sendersHeld("r1")
+    assert.ok(held <= 128, `the broker keeps accounts of ${held} senders to r1`)
+    assert.deepEqual(v.failures, [])
+    assert.ok(v.ms.length >= 10, `the other host made ${v.ms.length} calls meanwhile`)
+    assert.ok(max(v.ms) < 1000, `the other host's slowest call took ${max(v.ms).toFixed(0)} ms`)
+  } finally {
+    await v.stop()
+    await t.close()
+  }
+})

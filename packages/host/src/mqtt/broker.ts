@@ -102,6 +102,11 @@ export interface EmbeddedBroker {
   onDenied(listener: (d: Denial) => void): () => void
   /** Bytes the broker holds for client `clientId` (written to its socket, not yet taken by it); 0 if unknown. */
   queuedBytes(clientId: string): number
+  /**
+   * Hosts whose sending to robot `clientId` the broker keeps an account of now (about 100 bytes each:
+   * what each has waiting and its rate's tokens); 0 if unknown.
+   */
+  sendersHeld(clientId: string): number
   /** Disconnects every client and stops listening. */
   close(): Promise<void>
 }
@@ -374,9 +379,15 @@ export const MAX_PENDING = 1024
  * robot's input is shared between the hosts sending it: each may have HOST_SHARE_BYTES waiting and
  * send `rate` bytes/s (a token bucket of HOST_SHARE_BYTES); past either, its messages are dropped.
  * The table of senders lives with the connection: one entry, about 100 bytes, per host that has
- * sent to the robot since it connected (with users, at most the host users).
+ * sent to the robot lately. An entry with nothing waiting, its tokens refilled and no drop logged in
+ * the last 10 s is the same as none: such entries are dropped whenever the table has doubled since
+ * the last sweep (at least SENDERS_SWEEP entries). Before, every identity that ever sent stayed
+ * until the robot left: 3,000 anonymous hosts sending once each left 3,000 (mqtt_broker_hostile
+ * "3,000 hosts, each a new anonymous identity ...").
  */
-function boundQueue(client: Client, max: number, rate: number, log: (line: string) => void) {
+/** the least size of a robot's table of senders at which settled entries are swept out (boundQueue) */
+const SENDERS_SWEEP = 64
+function boundQueue(client: Client, max: number, rate: number, log: (line: string) => void): () => number {
   type Packet = { topic: string; payload: Buffer }
   type Deliver = (packet: Packet, cb: () => void) => void
   const c = client as unknown as { deliver0: Deliver; conn: net.Socket }
@@ -384,6 +395,8 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
   let dropped = 0
   /** per host sending to this client (a robot): bytes waiting, tokens of its rate, drops in this run */
   const hosts = new Map<string, { held: number; dropped: number; tokens: number; at: number; loggedAt: number }>()
+  /** the table's size at which settled entries are swept out next */
+  let sweepAt = SENDERS_SWEEP
   // Every delivery is QoS 0 (subscriptions are granted QoS 0 at most: grantQoS0), retained messages
   // too (aedes delivers those at the QoS they were published with). A QoS 1 delivery waits for the
   // client's socket to drain, and aedes delivers a message to no one else until its subscribers'
@@ -409,7 +422,14 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
     }
     let h = hosts.get(from)
     const now = performance.now()
-    if (!h) hosts.set(from, (h = { held: 0, dropped: 0, tokens: HOST_SHARE_BYTES, at: now, loggedAt: -Infinity }))
+    if (!h) {
+      if (hosts.size >= sweepAt) {
+        for (const [id, e] of hosts)
+          if (e.held === 0 && e.tokens + ((now - e.at) * rate) / 1000 >= HOST_SHARE_BYTES && now - e.loggedAt > 10000) hosts.delete(id)
+        sweepAt = Math.max(SENDERS_SWEEP, 2 * hosts.size)
+      }
+      hosts.set(from, (h = { held: 0, dropped: 0, tokens: HOST_SHARE_BYTES, at: now, loggedAt: -Infinity }))
+    }
     const size = packet.topic.length + packet.payload.length
     h.tokens = Math.min(HOST_SHARE_BYTES, h.tokens + ((now - h.at) * rate) / 1000)
     h.at = now
@@ -436,6 +456,7 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
     })
     setImmediate(cb)
   }
+  return () => hosts.size
 }
 
 /**
@@ -663,6 +684,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   replayOnce(aedes)
   const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES
   const clients = new Map<string, Client>()
+  /** per client: how many hosts' accounts its queue keeps (boundQueue) */
+  const senders = new WeakMap<Client, () => number>()
   /** per socket not yet let in: what gives its place among the pending back */
   const pendingOf = new WeakMap<net.Socket, () => void>()
   aedes.on("client", (client) => {
@@ -670,7 +693,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     // (a clean session starts with no subscriptions)
     if (client.clean) forget(client.id)
     clients.set(client.id, client)
-    boundQueue(client, maxQueued, options.hostRateBytesPerS ?? HOST_RATE_BYTES_PER_S, log)
+    senders.set(client, boundQueue(client, maxQueued, options.hostRateBytesPerS ?? HOST_RATE_BYTES_PER_S, log))
   })
   aedes.on("clientDisconnect", (client) => {
     const more = moreDenied.get(client)
@@ -751,6 +774,10 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     clientCount: () => aedes.connectedClients,
     connectionCount: () => sockets.size,
     queuedBytes: (id) => (clients.get(id)?.conn as net.Socket | undefined)?.writableLength ?? 0,
+    sendersHeld(id) {
+      const c = clients.get(id)
+      return c ? (senders.get(c)?.() ?? 0) : 0
+    },
     onDenied(listener) {
       denied.add(listener)
       return () => denied.delete(listener)
