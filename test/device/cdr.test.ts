@@ -3,7 +3,7 @@
 // bytes are served from segments (a large ByteSource is never copied).
 // flock /tmp/devs.lock npx devs run test/device/cdr.test.ts --test --test-self-exit
 import { describe, expect, test } from "@devicescript/test"
-import { CdrReader, CdrWriter, K, numText, readArr, readFixedBytes, readWstring, Segments, u64Text, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/cdr/cdr"
+import { CdrReader, CdrWriter, K, readArr, readFixedBytes, readWstring, Segments, writeArr, writeFixedBytes, writeWstring } from "@robot-services/device/src/cdr/cdr"
 import { ByteSource } from "@robot-services/device"
 import * as ds from "@devicescript/core"
 import { eq, fail, hexOf, throwsInvalid } from "./cdr_util"
@@ -98,6 +98,8 @@ describe("cdr writer", () => {
         throwsInvalid("u32", () => w.u32(4294967296), "uint32")
         throwsInvalid("i32", () => w.i32(2147483648), "int32")
         throwsInvalid("fraction", () => w.i32(1.5), "1.5 is not a int32")
+        // (a number as the VM prints it: exact up to 15 significant digits)
+        throwsInvalid("large", () => w.u32(1e20, "n"), "n: 100000000000000000000 is not a uint32 (0 .. 4294967295)")
         throwsInvalid("NaN int", () => w.u16(NaN), "uint16")
         throwsInvalid("bool", () => w.bool(1 as any, "flag"), "flag: expected true or false")
         throwsInvalid("f32 range", () => w.f32(1e39, "x"), "x: ")
@@ -123,38 +125,31 @@ describe("cdr writer", () => {
     })
     test("int64/uint64 outside +-(2^53-1) are refused on encode", () => {
         const w = new CdrWriter()
-        throwsInvalid("2^53", () => w.i64(9007199254740992, "a"), "a: 9007199254740992 is not exactly representable on the device (|v| <= 2^53-1)")
-        throwsInvalid("-2^53", () => w.i64(-9007199254740992, "a"), "a: -9007199254740992 is not exactly representable")
-        throwsInvalid("2^63", () => w.i64(9223372036854775808, "a"), "a: 9223372036854775808 is not exactly")
+        // an integer beyond the range as its two halves, hi * 2^32 + lo (hi = floor(v / 2^32)): exact
+        throwsInvalid("2^53", () => w.i64(9007199254740992, "a"), "a: 2097152 * 2^32 + 0 is not exactly representable on the device (|v| <= 2^53-1)")
+        throwsInvalid("2^53+2", () => w.i64(9007199254740994, "a"), "a: 2097152 * 2^32 + 2 is not exactly representable")
+        throwsInvalid("-2^53", () => w.i64(-9007199254740992, "a"), "a: -2097152 * 2^32 + 0 is not exactly representable")
+        throwsInvalid("-2^53-2", () => w.i64(-9007199254740994, "a"), "a: -2097153 * 2^32 + 4294967294 is not exactly representable")
+        throwsInvalid("2^63", () => w.i64(9223372036854775808, "a"), "a: 2147483648 * 2^32 + 0 is not exactly")
         throwsInvalid("u64 -1", () => w.u64(-1, "b"), "b: -1 is not exactly representable")
-        throwsInvalid("u64 2^64", () => w.u64(18446744073709551616, "b"), "not exactly representable")
+        throwsInvalid("u64 2^64", () => w.u64(18446744073709551616, "b"), "b: 4294967296 * 2^32 + 0 is not exactly representable")
         throwsInvalid("fraction", () => w.i64(0.5, "c"), "c: 0.5 is not exactly")
         throwsInvalid("NaN", () => w.i64(NaN), "int64: NaN is not exactly")
         throwsInvalid("Infinity", () => w.u64(Infinity), "uint64: Infinity is not exactly")
+        throwsInvalid("not a number", () => w.i64("12" as any, "a"), "a: 12 is not exactly")
         eq("size unchanged after refusals", w.size(), 4)
     })
-    test("int64/uint64 outside +-(2^53-1) are refused on decode, with the exact value", () => {
-        // 2^53 + 1
-        throwsInvalid("2^53+1", () => reader("000100000100000000002000").i64("sum"), "sum: 9007199254740993 is not exactly representable on the device (|v| <= 2^53-1)")
-        throwsInvalid("2^53", () => reader("000100000000000000002000").i64("sum"), "sum: 9007199254740992 is not")
-        throwsInvalid("-2^53", () => reader("00010000000000000000e0ff").i64("sum"), "sum: -9007199254740992 is not")
-        throwsInvalid("-2^53-1", () => reader("00010000ffffffffffffdfff").i64("sum"), "sum: -9007199254740993 is not")
-        throwsInvalid("int64 min", () => reader("000100000000000000000080").i64(), "int64: -9223372036854775808 is not")
-        throwsInvalid("int64 max", () => reader("00010000ffffffffffffff7f").i64(), "int64: 9223372036854775807 is not")
-        throwsInvalid("uint64 max", () => reader("00010000ffffffffffffffff").u64("u"), "u: 18446744073709551615 is not")
-        throwsInvalid("uint64 2^53", () => reader("000100000000000000002000").u64("u"), "u: 9007199254740992 is not")
+    test("int64/uint64 outside +-(2^53-1) are refused on decode, with the exact value as hi * 2^32 + lo", () => {
+        // the two 32-bit halves as read: hi signed for int64 (unsigned for uint64), lo unsigned
+        throwsInvalid("2^53+1", () => reader("000100000100000000002000").i64("sum"), "sum: 2097152 * 2^32 + 1 is not exactly representable on the device (|v| <= 2^53-1)")
+        throwsInvalid("2^53", () => reader("000100000000000000002000").i64("sum"), "sum: 2097152 * 2^32 + 0 is not")
+        throwsInvalid("-2^53", () => reader("00010000000000000000e0ff").i64("sum"), "sum: -2097152 * 2^32 + 0 is not")
+        throwsInvalid("-2^53-1", () => reader("00010000ffffffffffffdfff").i64("sum"), "sum: -2097153 * 2^32 + 4294967295 is not")
+        throwsInvalid("int64 min", () => reader("000100000000000000000080").i64(), "int64: -2147483648 * 2^32 + 0 is not")
+        throwsInvalid("int64 max", () => reader("00010000ffffffffffffff7f").i64(), "int64: 2147483647 * 2^32 + 4294967295 is not")
+        throwsInvalid("uint64 max", () => reader("00010000ffffffffffffffff").u64("u"), "u: 4294967295 * 2^32 + 4294967295 is not")
+        throwsInvalid("uint64 2^53", () => reader("000100000000000000002000").u64("u"), "u: 2097152 * 2^32 + 0 is not")
         eq("-2^53+1 ok", reader("00010000010000000000e0ff").i64(), -9007199254740991)
-    })
-    test("exact decimal text of 64-bit values", () => {
-        eq("0", u64Text(0, 0), "0")
-        eq("2^32", u64Text(1, 0), "4294967296")
-        eq("10^4 boundary", u64Text(0, 100000000), "100000000")
-        eq("max", u64Text(4294967295, 4294967295), "18446744073709551615")
-        eq("numText 2^63", numText(9223372036854775808), "9223372036854775808")
-        eq("numText small", numText(-42), "-42")
-        eq("numText 2^64", numText(18446744073709551616), "18446744073709551616")
-        eq("numText -2^70", numText(-1180591620717411303424), "-1180591620717411303424")
-        eq("numText 1.5", numText(1.5), "1.5")
     })
     test("floats: NaN and infinities round-trip bit-exactly", async () => {
         const w = new CdrWriter()

@@ -158,7 +158,7 @@ describe("bridge + simulated robot", { timeout: 180000 }, () => {
     // the device refuses int64 values it cannot hold exactly (its 64-bit policy), with the reason
     const big = await robotCli(["service", "call", "/add_two_ints", "{a: 9007199254740993, b: 1}", ...hub])
     assert.equal(big.code, 1)
-    assert.match(big.stderr, /^robot service call: invalid_argument: .*9007199254740993 is not exactly representable/)
+    assert.match(big.stderr, /^robot service call: invalid_argument: .*a: 2097152 \* 2\^32 \+ 1 is not exactly representable/)
     const bad = await robotCli(["service", "call", "/nope", ...hub])
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /^robot service call: unimplemented: /)

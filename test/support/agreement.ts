@@ -128,6 +128,14 @@ function makeValue(defList: readonly MessageDefinition[], type: string, kind: Ki
   )
 }
 
+/**
+ * How the device names a 64-bit integer it cannot hold (docs/int64.md): its two 32-bit halves,
+ * `hi * 2^32 + lo` with hi = floor(v / 2^32) (signed for int64) and lo in 0 .. 2^32-1, exact.
+ */
+export function halvesText(v: bigint): string {
+  return `${v >> 32n} * 2^32 + ${v & 0xffffffffn}`
+}
+
 /** The first 64-bit integer (in wire order) the device cannot hold: its field name and exact value. */
 function firstNotExact(defs: Map<string, Field[]>, type: string, v: Value): { field: string; value: bigint } | undefined {
   const obj = v as Record<string, Value>
@@ -252,8 +260,8 @@ export function makeVectors(set: InterfaceSet): Vector[] {
         const encBad = firstNotExact(defs, type, nearestDoubles(value))
         out.push({
           type, label, kind: "not-exact", value, input,
-          decodeError: [`${bad.field}: ${bad.value} is not exactly representable on the device (|v| <= 2^53-1)`],
-          encodeError: encBad ? [`${encBad.field}: ${encBad.value} is not exactly representable on the device (|v| <= 2^53-1)`] : [`is not exactly representable on the device`],
+          decodeError: [`${bad.field}: ${halvesText(bad.value)} is not exactly representable on the device (|v| <= 2^53-1)`],
+          encodeError: encBad ? [`${encBad.field}: ${halvesText(encBad.value)} is not exactly representable on the device (|v| <= 2^53-1)`] : [`is not exactly representable on the device`],
         })
         continue
       }

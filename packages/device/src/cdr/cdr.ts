@@ -11,7 +11,10 @@
 // 64-bit integers (docs/int64.md): int64/uint64 are `number` on the device, exact only within
 // +-(2^53-1) (uint64: 0 .. 2^53-1). Anything else is refused with
 // ServiceError(InvalidArgument, "<what>: <value> is not exactly representable on the device (|v| <= 2^53-1)")
-// on encode and on decode; a value is never silently different.
+// on encode and on decode; a value is never silently different. An integer beyond 2^53 is named
+// exactly by its two 32-bit halves, "hi * 2^32 + lo" (hi = floor(v / 2^32), signed for int64; lo in
+// 0 .. 2^32-1): "2097152 * 2^32 + 1" is 2^53+1. Other values (fractions, NaN, Infinity, a negative
+// uint64) as the VM prints them.
 //
 // Floats: NaN and +-Infinity round-trip. Two limits of the DeviceScript VM (2.16.4), not of this
 // code: it has no -0 (a -0 decoded, stored or passed anywhere becomes +0, so it is encoded as +0),
@@ -98,48 +101,6 @@ function invalid(msg: string): ServiceError {
 
 function label(what: string, dflt: string) {
     return what ? what : dflt
-}
-
-/** Exact decimal of an integer given as 16-bit limbs, most significant first (the array is consumed). */
-function limbsText(limbs: number[]): string {
-    let out = ""
-    for (;;) {
-        let r = 0
-        let nz = false
-        for (let i = 0; i < limbs.length; i++) {
-            const cur = r * 65536 + limbs[i]
-            const q = Math.floor(cur / 10000)
-            r = cur - q * 10000
-            limbs[i] = q
-            if (q) nz = true
-        }
-        let g = "" + r
-        if (nz) while (g.length < 4) g = "0" + g
-        out = g + out
-        if (!nz) return out
-    }
-}
-
-/** Exact decimal of hi * 2^32 + lo (hi, lo unsigned 32-bit), without BigInt. */
-export function u64Text(hi: number, lo: number): string {
-    return limbsText([Math.floor(hi / 65536), hi & 0xffff, Math.floor(lo / 65536), lo & 0xffff])
-}
-
-/** A number as text, exact for every integer (the VM prints only about 15 digits). */
-export function numText(v: number): string {
-    if (typeof v !== "number") return "" + v
-    let a = Math.abs(v)
-    if (a < 1e15 || a === Infinity || Math.floor(a) !== a) return "" + v
-    // 16-bit limbs: scaling by 2^16 and flooring are exact on doubles
-    const limbs: number[] = []
-    while (a > 0) {
-        const q = Math.floor(a / 65536)
-        // (insert and a store, not unshift: the runtime's unshift is code in the image, insert native)
-        limbs.insert(0, 1)
-        limbs[0] = a - q * 65536
-        a = q
-    }
-    return (v < 0 ? "-" : "") + limbsText(limbs)
 }
 
 function notExact(what: string, text: string): ServiceError {
@@ -313,7 +274,7 @@ function cut(w: CdrWriter) {
  */
 export function checkInt(v: number, lo: number, hi: number, t: string, what: string) {
     if (typeof v !== "number" || !(v >= lo && v <= hi) || Math.floor(v) !== v)
-        throw invalid(`${label(what, t)}: ${numText(v)} is not a ${t} (${lo} .. ${hi})`)
+        throw invalid(`${label(what, t)}: ${v} is not a ${t} (${lo} .. ${hi})`)
 }
 export function writeBool(w: CdrWriter, v: boolean, what?: string) {
     if (v !== true && v !== false) throw invalid(`${label(what, "bool")}: expected true or false, got ${v}`)
@@ -327,12 +288,18 @@ export function writeU32(w: CdrWriter, v: number, what?: string) {
 }
 /** int64 (`unsigned`: uint64, the check from 0): one writer for both, one function less in the image */
 export function writeI64(w: CdrWriter, v: number, what?: string, unsigned?: boolean) {
-    if (typeof v !== "number" || !(v >= (unsigned ? 0 : -MAX_SAFE) && v <= MAX_SAFE) || Math.floor(v) !== v)
-        throw notExact(label(what, unsigned ? "uint64" : "int64"), numText(v))
     // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
     const hi = Math.floor(v / TWO32)
+    const lo = v - hi * TWO32
+    if (typeof v !== "number" || !(v >= (unsigned ? 0 : -MAX_SAFE) && v <= MAX_SAFE) || Math.floor(v) !== v) {
+        // an integer beyond 2^53 by its exact halves (the VM prints 15 digits at most), others as printed
+        let text = "" + v
+        const a = Math.abs(v)
+        if (a > MAX_SAFE) if (a < Infinity) text = hi + " * 2^32 + " + lo
+        throw notExact(label(what, unsigned ? "uint64" : "int64"), text)
+    }
     const o = wAt(w, 8, 8)
-    w.buf.setAt(o, "u32", v - hi * TWO32)
+    w.buf.setAt(o, "u32", lo)
     w.buf.setAt(o + 4, "i32", hi)
 }
 export function writeU64(w: CdrWriter, v: number, what?: string) {
@@ -540,18 +507,10 @@ export function readI64(r: CdrReader, what?: string, unsigned?: boolean): number
     const o = rAt(r, 8, 8)
     const b = r.buf
     const lo = b.getAt(o, "u32")
-    const uhi = b.getAt(o + 4, "u32")
-    const hi = unsigned ? uhi : b.getAt(o + 4, "i32")
-    if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0)) {
-        let text: string
-        if (hi < 0) {
-            // two's complement: -(2^64 - v)
-            const nlo = lo === 0 ? 0 : TWO32 - lo
-            const nhi = 4294967295 - uhi + (lo === 0 ? 1 : 0)
-            text = "-" + u64Text(nhi, nlo)
-        } else text = u64Text(uhi, lo)
-        throw notExact(label(what, unsigned ? "uint64" : "int64"), text)
-    }
+    const hi = unsigned ? b.getAt(o + 4, "u32") : b.getAt(o + 4, "i32")
+    // the value exactly, as its two halves: hi * 2^32 + lo (hi signed for int64)
+    if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0))
+        throw notExact(label(what, unsigned ? "uint64" : "int64"), hi + " * 2^32 + " + lo)
     return hi * TWO32 + lo
 }
 export function readU64(r: CdrReader, what?: string): number {
