@@ -11,10 +11,10 @@
 // 64-bit integers (docs/int64.md): int64/uint64 are `number` on the device, exact only within
 // +-(2^53-1) (uint64: 0 .. 2^53-1). Anything else is refused with
 // ServiceError(InvalidArgument, "<what>: <value> is not exactly representable on the device (|v| <= 2^53-1)")
-// on encode and on decode; a value is never silently different. An integer beyond 2^53 is named
-// exactly by its two 32-bit halves, "hi * 2^32 + lo" (hi = floor(v / 2^32), signed for int64; lo in
-// 0 .. 2^32-1): "2097152 * 2^32 + 1" is 2^53+1. Other values (fractions, NaN, Infinity, a negative
-// uint64) as the VM prints them.
+// on encode and on decode; a value is never silently different. The value is named exactly: read
+// from the wire, or of 16 digits and more (the VM prints 15), by its two 32-bit halves,
+// "hi * 2^32 + lo" (hi = floor(v / 2^32), signed for int64; lo in 0 .. 2^32-1): "2097152 * 2^32 + 1"
+// is 2^53+1. Other values (0.5, NaN, Infinity, -1 as a uint64) as the VM prints them.
 //
 // Floats: NaN and +-Infinity round-trip. Two limits of the DeviceScript VM (2.16.4), not of this
 // code: it has no -0 (a -0 decoded, stored or passed anywhere becomes +0, so it is encoded as +0),
@@ -103,8 +103,9 @@ function label(what: string, dflt: string) {
     return what ? what : dflt
 }
 
-function notExact(what: string, text: string): ServiceError {
-    return invalid(`${what}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
+/** "<what>: <text> is not exactly representable ...", `what` defaulting to the type's name (the label inline) */
+function notExact(what: string, unsigned: boolean, text: string): ServiceError {
+    return invalid(`${what ? what : unsigned ? "uint64" : "int64"}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
 }
 
 function checkBound(n: number, max: number, what: string, unit: string) {
@@ -273,8 +274,11 @@ function cut(w: CdrWriter) {
  * every integer writer (the generated codecs write the fixed-size integers in place after it).
  */
 export function checkInt(v: number, lo: number, hi: number, t: string, what: string) {
-    if (typeof v !== "number" || !(v >= lo && v <= hi) || Math.floor(v) !== v)
-        throw invalid(`${label(what, t)}: ${v} is not a ${t} (${lo} .. ${hi})`)
+    // (Math.floor(v) !== v for a fraction, NaN and anything but a number)
+    let bad = Math.floor(v) !== v
+    if (v < lo) bad = true
+    if (v > hi) bad = true
+    if (bad) throw invalid(`${label(what, t)}: ${v} is not a ${t} (${lo} .. ${hi})`)
 }
 export function writeBool(w: CdrWriter, v: boolean, what?: string) {
     if (v !== true && v !== false) throw invalid(`${label(what, "bool")}: expected true or false, got ${v}`)
@@ -291,12 +295,17 @@ export function writeI64(w: CdrWriter, v: number, what?: string, unsigned?: bool
     // two halves by hand: `setAt(.., "i64", ..)` goes through a double and `%` is 32-bit in the VM
     const hi = Math.floor(v / TWO32)
     const lo = v - hi * TWO32
-    if (typeof v !== "number" || !(v >= (unsigned ? 0 : -MAX_SAFE) && v <= MAX_SAFE) || Math.floor(v) !== v) {
-        // an integer beyond 2^53 by its exact halves (the VM prints 15 digits at most), others as printed
+    // refused: not an integer (a fraction, NaN, anything but a number: Math.floor(v) !== v for all
+    // of them), beyond +-(2^53-1) (Infinity too), or a negative uint64
+    let bad = Math.floor(v) !== v
+    const a = Math.abs(v)
+    if (a > MAX_SAFE) bad = true
+    if (unsigned) if (v < 0) bad = true
+    if (bad) {
+        // as the VM prints it, exact up to 15 digits; from 10^15 by its exact halves, hi * 2^32 + lo
         let text = "" + v
-        const a = Math.abs(v)
-        if (a > MAX_SAFE) if (a < Infinity) text = hi + " * 2^32 + " + lo
-        throw notExact(label(what, unsigned ? "uint64" : "int64"), text)
+        if (a >= 1e15) if (a < Infinity) text = hi + " * 2^32 + " + lo
+        throw notExact(what, unsigned, text)
     }
     const o = wAt(w, 8, 8)
     w.buf.setAt(o, "u32", lo)
@@ -510,7 +519,7 @@ export function readI64(r: CdrReader, what?: string, unsigned?: boolean): number
     const hi = unsigned ? b.getAt(o + 4, "u32") : b.getAt(o + 4, "i32")
     // the value exactly, as its two halves: hi * 2^32 + lo (hi signed for int64)
     if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0))
-        throw notExact(label(what, unsigned ? "uint64" : "int64"), hi + " * 2^32 + " + lo)
+        throw notExact(what, unsigned, hi + " * 2^32 + " + lo)
     return hi * TWO32 + lo
 }
 export function readU64(r: CdrReader, what?: string): number {
@@ -891,5 +900,5 @@ export function arrayOf<T>(n: number, make: () => T): T[] {
 
 /** Thrown by a generated `_defaults()` whose declared int64/uint64 default the device cannot hold exactly. */
 export function notExactDefault(what: string, text: string): never {
-    throw notExact(what, text)
+    throw notExact(what, false, text)
 }
