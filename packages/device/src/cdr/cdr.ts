@@ -89,8 +89,6 @@ const TWO32 = 4294967296
 /** 2^53 - 1, the largest integer a double holds exactly together with all smaller ones */
 export const MAX_SAFE = 9007199254740991
 const F32_MAX = 3.4028234663852886e38
-/** 2^53 / 2^32: the high half of a 64-bit integer must stay below this */
-const HI_LIMIT = 2097152
 /** Buffers up to this size given to `bytes()` are copied into the message; longer ones are referenced */
 const COPY_LIMIT = 32
 const CHUNK = 64
@@ -250,7 +248,7 @@ export function wAt(w: CdrWriter, align: number, size: number): number {
     const need = pad + size
     if (!w.buf || w.n + need > w.buf.length) {
         cut(w)
-        w.buf = Buffer.alloc(need > CHUNK ? need : CHUNK)
+        w.buf = Buffer.alloc(Math.max(need, CHUNK))
     }
     const o = w.n + pad
     w.n = o + size
@@ -517,10 +515,11 @@ export function readI64(r: CdrReader, what?: string, unsigned?: boolean): number
     const b = r.buf
     const lo = b.getAt(o, "u32")
     const hi = unsigned ? b.getAt(o + 4, "u32") : b.getAt(o + 4, "i32")
-    // the value exactly, as its two halves: hi * 2^32 + lo (hi signed for int64)
-    if (hi < -HI_LIMIT || hi >= HI_LIMIT || (hi === -HI_LIMIT && lo === 0))
-        throw notExact(what, unsigned, hi + " * 2^32 + " + lo)
-    return hi * TWO32 + lo
+    // exact within +-(2^53-1); beyond, the double rounds but stays beyond (rounding is monotonic and
+    // 2^53 is a double), so the test on it is exact. The error names the value by its two halves.
+    const v = hi * TWO32 + lo
+    if (Math.abs(v) > MAX_SAFE) throw notExact(what, unsigned, hi + " * 2^32 + " + lo)
+    return v
 }
 export function readU64(r: CdrReader, what?: string): number {
     return readI64(r, what, true)
