@@ -495,8 +495,8 @@ export class CdrReader {
  * "truncated at byte N" if they are not there.
  */
 export function rAt(r: CdrReader, align: number, size: number): number {
-    const pad = (align - ((r.pos - 4) & (align - 1))) & (align - 1)
-    const o = r.pos + pad
+    // rounded up to a multiple of align counted from the byte after the 4-byte header
+    const o = ((r.pos + align - 5) & -align) + 4
     if (o + size > r.buf.length) throw invalid(`truncated at byte ${r.buf.length} (${size} more needed at ${o})`)
     r.pos = o + size
     return o
