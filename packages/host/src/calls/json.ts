@@ -7,7 +7,7 @@
 // - float NaN/Infinity have no JSON spelling: they are written as null.
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
 import { parse as losslessParse } from "lossless-json"
-import { isByteArrayField } from "../runtime/codec"
+import { fieldTypeText, isByteArrayField } from "../runtime/codec"
 import type { MessageDescriptor } from "../runtime/types"
 import { shortTypeName } from "./rosapi"
 
@@ -151,21 +151,30 @@ export function namedRules(name: unknown): JsonRules | undefined {
 export function fromJson<T>(desc: Pick<MessageDescriptor<T>, "definitions" | "defaults" | "fullName">, json: unknown, rules: JsonRules = {}): T {
   const defaults = desc.defaults() as unknown
   const root = desc.definitions[0]?.name ?? desc.fullName
-  return convertIn({ defs: desc.definitions, intStrings: rules.intStrings ?? true, typeName: rules.typeName ?? ((t) => t) }, root, json ?? {}, defaults, "") as T
+  return convertIn({ defs: desc.definitions, intStrings: rules.intStrings ?? true, typeName: rules.typeName ?? ((t) => t), hollow: new Map(), empty: new Map() }, root, json ?? {}, defaults as Record<string, unknown>, "") as T
 }
 
 interface Ctx {
   defs: Defs
   intStrings: boolean
   typeName: (fullName: string) => string
+  /** holdsNothing's answers, and emptyOf's values, by type */
+  hollow: Map<string, boolean>
+  empty: Map<string, Record<string, unknown>>
 }
 
-function convertIn(c: Ctx, typeName: string, json: unknown, dflt: unknown, path: string): unknown {
+/**
+ * A JSON object as a value of `typeName`: the fields given, over `dflt`. Without `dflt` (an element
+ * of a sequence, and the messages inside one) every field must be given, and one that is missing is
+ * refused at once: such an element used to be filled with the type's empty value first, which a
+ * 1 MiB request of `{}` elements turned into gigabytes before the codec refused the first.
+ */
+function convertIn(c: Ctx, typeName: string, json: unknown, dflt: Record<string, unknown> | undefined, path: string): unknown {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new ValueError(`${path || c.typeName(typeName)}: expected an object (${c.typeName(typeName)}), got ${show(json)}`)
   }
   const fields = fieldsOf(c.defs, typeName)
-  const out: Record<string, unknown> = { ...(dflt as Record<string, unknown>) }
+  const out: Record<string, unknown> = { ...dflt }
   const known = new Set(fields.map((f) => f.name))
   for (const k of Object.keys(json)) {
     if (!known.has(k)) {
@@ -174,8 +183,14 @@ function convertIn(c: Ctx, typeName: string, json: unknown, dflt: unknown, path:
   }
   for (const f of fields) {
     const v = (json as Record<string, unknown>)[f.name]
-    if (v === undefined) continue
-    out[f.name] = fieldIn(c, f, v, (dflt as Record<string, unknown>)[f.name], join(path, f.name))
+    if (v === undefined) {
+      if (dflt !== undefined) continue
+      // a message that holds nothing (std_msgs/Empty, or only such messages) needs nothing given
+      if (f.isComplex && !f.isArray && holdsNothing(c, f.type)) out[f.name] = emptyOf(c, f.type)
+      else throw new ValueError(`${join(path, f.name)}: missing field (${fieldTypeText(f)}): an element of a sequence has no defaults, every field is given`)
+      continue
+    }
+    out[f.name] = fieldIn(c, f, v, dflt?.[f.name], join(path, f.name))
   }
   return out
 }
@@ -201,10 +216,7 @@ function fieldIn(c: Ctx, f: MessageDefinitionField, v: unknown, dflt: unknown, p
 }
 
 function scalarIn(c: Ctx, f: MessageDefinitionField, v: unknown, dflt: unknown, path: string): unknown {
-  if (f.isComplex) {
-    const d = dflt ?? emptyOf(c.defs, f.type)
-    return convertIn(c, f.type, v, d, path)
-  }
+  if (f.isComplex) return convertIn(c, f.type, v, dflt as Record<string, unknown> | undefined, path)
   if (!c.intStrings && typeof v === "string" && (INT_TYPES.has(f.type) || f.type === "int64" || f.type === "uint64")) {
     throw new ValueError(`${path}: expected an integer (${f.type}), got the string '${v}'; write it without quotes`)
   }
@@ -228,10 +240,25 @@ function scalarIn(c: Ctx, f: MessageDefinitionField, v: unknown, dflt: unknown, 
   return v // the codec checks the type and range with a message naming the field
 }
 
-function emptyOf(defs: Defs, typeName: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const f of fieldsOf(defs, typeName)) out[f.name] = f.isComplex && !f.isArray ? emptyOf(defs, f.type) : undefined
-  return out
+/** True when `typeName` has no field but messages that hold nothing themselves (known once per type and call). */
+function holdsNothing(c: Ctx, typeName: string): boolean {
+  let known = c.hollow.get(typeName)
+  if (known === undefined) {
+    known = fieldsOf(c.defs, typeName).every((f) => f.isComplex && !f.isArray && holdsNothing(c, f.type))
+    c.hollow.set(typeName, known)
+  }
+  return known
+}
+
+/** The value of a type that holds nothing: made once per call and shared (the codec only reads it). */
+function emptyOf(c: Ctx, typeName: string): Record<string, unknown> {
+  let v = c.empty.get(typeName)
+  if (v === undefined) {
+    v = {}
+    for (const f of fieldsOf(c.defs, typeName)) v[f.name] = emptyOf(c, f.type)
+    c.empty.set(typeName, v)
+  }
+  return v
 }
 
 export type Binary = "base64" | "bytes"

@@ -65,31 +65,65 @@ function stripComment(line: string): string {
 }
 
 /**
- * Lines of one message text, each nested type expanded under its field and indented with one tab
- * per level, as `ros2 interface show` does. The top level keeps comments (mode "default"); nested
- * levels show only their field and constant lines.
+ * The most lines `interface show` prints. The loader bounds the fields a type expands to
+ * (MAX_FIELDS), but each nested type's constants, and with --all-comments its comments, are
+ * written out again at every field that holds it: 2,048 fields holding a type of 3,000 such lines
+ * are 6 million. The longest here, test_msgs/srv/Everything with all its comments, has 128.
  */
-function showMessage(set: InterfaceSet, mt: IdlMessage, lines: readonly string[], depth: number, mode: CommentMode): string[] {
-  const out: string[] = []
-  const indent = "\t".repeat(depth)
-  const keepComments = mode === "all" || (mode === "default" && depth === 0)
-  for (const src of lines) {
+export const MAX_SHOW_LINES = 100_000
+
+/** One line `interface show` prints of a message, and the type it expands under it, if any. */
+interface ShownLine {
+  text: string
+  nested?: IdlMessage
+}
+
+/**
+ * The lines of one message text as shown at a level: as written (`keepComments`), or its field and
+ * constant lines only, comments stripped; each field of a nested type with that type. Made once per
+ * type and kind in `cache` (one `formatShow`), so that each line shown costs one step however often
+ * its type is repeated, a file's comments are read once.
+ */
+function shownLines(set: InterfaceSet, mt: IdlMessage, keepComments: boolean, cache: Map<string, ShownLine[]>): ShownLine[] {
+  const key = `${keepComments ? "c" : "n"}${mt.fullName}`
+  const made = cache.get(key)
+  if (made) return made
+  const byName = new Map(mt.definition.definitions.filter((d) => !d.isConstant).map((d) => [d.name, d]))
+  const lines: ShownLine[] = []
+  for (const src of splitText(mt.text)) {
     if (isCommentOrBlank(src)) {
-      if (keepComments) out.push(indent + src)
+      if (keepComments) lines.push({ text: src })
       continue
     }
-    out.push(indent + (keepComments ? src : stripComment(src)))
+    const line: ShownLine = { text: keepComments ? src : stripComment(src) }
+    lines.push(line)
     const raw = parseLine(src, 0, () => undefined)
     if (raw?.isConstant) continue
     // the derived types of an action name their parts as ROS does (`Fibonacci_Goal goal`), which is
     // not a type a file may write: find the field by its name
     const name = raw ? raw.name : /^\s*\S+\s+([a-z][a-z0-9_]*)\s*$/.exec(src)?.[1]
-    const field = mt.definition.definitions.find((d) => d.name === name && !d.isConstant)
-    if (!field?.isComplex) continue
-    const nested = set.messages.get(field.type)
-    if (nested) out.push(...showMessage(set, nested, splitText(nested.text), depth + 1, mode))
+    const field = name === undefined ? undefined : byName.get(name)
+    if (field?.isComplex) line.nested = set.messages.get(field.type)
   }
-  return out
+  cache.set(key, lines)
+  return lines
+}
+
+/**
+ * Appends to `out` the lines of one message, each nested type expanded under its field and
+ * indented with one tab per level, as `ros2 interface show` does. The top level keeps comments
+ * (mode "default"); nested levels show only their field and constant lines. Stops, returning
+ * false, when `out` holds MAX_SHOW_LINES.
+ */
+function showMessage(set: InterfaceSet, mt: IdlMessage, depth: number, mode: CommentMode, out: string[], cache: Map<string, ShownLine[]>): boolean {
+  const indent = "\t".repeat(depth)
+  const keepComments = mode === "all" || (mode === "default" && depth === 0)
+  for (const line of shownLines(set, mt, keepComments, cache)) {
+    if (out.length >= MAX_SHOW_LINES) return false
+    out.push(indent + line.text)
+    if (line.nested && !showMessage(set, line.nested, depth + 1, mode, out, cache)) return false
+  }
+  return true
 }
 
 function splitText(text: string): string[] {
@@ -123,17 +157,21 @@ export function resolveTypeName(set: InterfaceSet, name: string): { kind: TypeKi
 export function formatShow(set: InterfaceSet, name: string, mode: CommentMode = "default"): string | undefined {
   const r = resolveTypeName(set, name)
   if (!r) return undefined
-  if (r.kind === "msg") {
-    const mt = set.messages.get(r.fullName) as IdlMessage
-    return showMessage(set, mt, splitText(mt.text), 0, mode).join("\n")
-  }
-  // a .srv or .action: its parts as written, nested types expanded, joined by `---`
+  // a .msg; a .srv or .action: its parts as written, joined by `---`; nested types expanded
   const st = r.kind === "srv" ? (set.services.get(r.fullName) ?? derivedService(set, r.fullName)) : undefined
   const at = r.kind === "action" ? set.actions.get(r.fullName) : undefined
-  const parts = st ? [st.request, st.response] : at ? [at.goal, at.result, at.feedback] : undefined
+  const parts = r.kind === "msg" ? [set.messages.get(r.fullName) as IdlMessage] : st ? [st.request, st.response] : at ? [at.goal, at.result, at.feedback] : undefined
   if (!parts) return undefined
-  const shown = parts.map((m) => showMessage(set, m, splitText(m.text), 0, mode))
-  return shown.flatMap((lines, i) => (i === 0 ? lines : ["---", ...lines])).join("\n")
+  const out: string[] = []
+  const cache = new Map<string, ShownLine[]>()
+  for (const [i, m] of parts.entries()) {
+    if (i > 0) out.push("---")
+    if (!showMessage(set, m, 0, mode, out, cache)) {
+      out.push(`# ... stopped after ${MAX_SHOW_LINES.toLocaleString("en-US")} lines (MAX_SHOW_LINES): nested types' constants${mode === "all" ? " and comments" : ""} are written out again at every field that holds them`)
+      break
+    }
+  }
+  return out.join("\n")
 }
 
 interface RootOpts {

@@ -207,6 +207,13 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     }
   }
 
+  /** The file a message comes from: its .msg, the .srv of a half, the .action of a part or of a type derived from it. */
+  const byFile = new Map([...known.values()].map((p) => [`${p.src.root}\0${p.src.file}`, p]))
+  const pendingOf = (fullName: string): Pending | undefined => {
+    const mt = messages.get(fullName)
+    return mt && byFile.get(`${mt.root}\0${mt.file}`)
+  }
+
   // a type must not contain itself (directly or through other types)
   const components = cyclicComponents(messages)
   for (const mt of messages.values()) {
@@ -241,6 +248,17 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
         message: `types nested more than ${MAX_NESTING} levels deep: ${chain.join(" -> ")} (${over.chain.length} levels)`,
         source: raw ? (p?.lines[raw.line - 1] ?? "") : "",
       })
+    }
+  }
+
+  // a bound on what a type expands to: show, the JSON Schemas, the request forms and defaults write
+  // each nested type out again at every field that holds it, a fixed array N times (values)
+  if (diags.length === 0) {
+    for (const over of expandsTooFar(messages)) {
+      const fl = fieldLines.get(over.fullName) ?? []
+      const raw = fl.find((r) => r.name === over.field)
+      const p = pendingOf(over.fullName)
+      diags.push({ file: p?.display ?? over.file, line: raw?.line ?? 1, col: raw?.typeCol ?? 1, message: over.message, source: raw ? (p?.lines[raw.line - 1] ?? "") : "" })
     }
   }
 
@@ -400,6 +418,117 @@ function nestedTooDeep(messages: ReadonlyMap<string, IdlMessage>): { fullName: s
     const chain = [name]
     for (let n = deepest.get(name); n; n = deepest.get(n.type)) chain.push(n.type)
     out.push({ fullName: name, file: messages.get(name)?.file ?? "", field: deepest.get(name)?.field ?? "", chain })
+  }
+  return out
+}
+
+/**
+ * The most fields a type may expand to: its fields, and the fields of each nested type again at
+ * every field that holds it (an array's element type once), as `robot interface show`, the bridge's
+ * JSON Schemas and the dashboard's request forms write a type out. Real messages expand to a few
+ * hundred at most (the largest here, test_msgs/srv/Everything_Request, 99 lines without comments);
+ * a set of types that each hold the next one twice doubles with every level (30 levels: 3 * 2^30
+ * lines; `interface show` overflowed the stack from 20). At 10,000 a JSON Schema is about 0.8 MB
+ * and `interface show` takes about 50 ms (test/host/idl_hostile.test.ts).
+ */
+export const MAX_FIELDS = 10_000
+
+/**
+ * The most values a type may hold outside its sequences: its primitives, a fixed array T[N] N times
+ * T's values, an empty message one (its placeholder byte). A sequence (T[], T[<=N]) counts none: its
+ * elements come with the data, each value at least one byte of it (whose size the transports bound),
+ * its default is empty, and T is bounded itself. This is the size of the type's default value, built
+ * in full for every call that leaves a request field out (the CLI's and the bridge's `fromJson`):
+ * 100,000 values in as many nested messages take about 60 ms and 10 MB. ROS 2's messages hold a few
+ * hundred values outside sequences (the largest fixed arrays are covariances, float64[36]);
+ * geometry_msgs/Point[1000] is 3,000. A value of 100,000 is at least 100 KB of CDR, five times the
+ * largest request a device takes (20 KiB).
+ */
+export const MAX_VALUES = 100_000
+
+/**
+ * The types that expand past MAX_FIELDS or MAX_VALUES at the point where they pass the bound (every
+ * type that holds one of them is past it too, and not listed), each with the field that weighs most
+ * and a message naming the bound and the chain of types that makes the expansion. For a set without
+ * cycles; each type computed once, without recursion, so the sums are linear in the set.
+ */
+function expandsTooFar(messages: ReadonlyMap<string, IdlMessage>): { fullName: string; file: string; field: string; message: string }[] {
+  const fieldsOf = (name: string) => (messages.get(name)?.definition.definitions ?? []).filter((d) => !d.isConstant)
+  const size = new Map<string, { fields: number; values: number }>()
+  for (const root of messages.keys()) {
+    const stack: { name: string; expanded: boolean }[] = [{ name: root, expanded: false }]
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { name: string; expanded: boolean }
+      if (size.has(top.name)) {
+        stack.pop()
+        continue
+      }
+      const fields = fieldsOf(top.name)
+      if (!top.expanded) {
+        top.expanded = true
+        for (const f of fields) if (f.isComplex && !size.has(f.type)) stack.push({ name: f.type, expanded: false })
+        continue
+      }
+      // sums past any bound stay finite (>= 1 each, no 0 * Infinity): [0] is refused by the parser
+      let nFields = 0
+      let nValues = 0
+      for (const f of fields) {
+        const below = f.isComplex ? size.get(f.type) : undefined
+        nFields += 1 + (below?.fields ?? 0)
+        if (!f.isArray || f.arrayLength !== undefined) nValues += (f.arrayLength ?? 1) * (below?.values ?? 1)
+      }
+      size.set(top.name, { fields: nFields, values: Math.max(1, nValues) })
+      stack.pop()
+    }
+  }
+  const valuesOver = (n: string) => (size.get(n)?.values ?? 0) > MAX_VALUES
+  const fieldsOver = (n: string) => (size.get(n)?.fields ?? 0) > MAX_FIELDS
+  const num = (n: number) => n.toLocaleString("en-US")
+  // one step of a chain: at type `at`, the fields of the nested type (or the one primitive array)
+  // that weigh most, and that type; the same below any type, so made once per type and bound
+  const stepMemo = new Map<string, { text: string; field?: string; next?: string }>()
+  const stepOf = (at: string, byValues: boolean): { text: string; field?: string; next?: string } => {
+    const key = `${byValues ? "v" : "f"}${at}`
+    const known = stepMemo.get(key)
+    if (known) return known
+    const weight = (f: MessageDefinitionField): number => {
+      const below = f.isComplex ? size.get(f.type) : undefined
+      if (!byValues) return 1 + (below?.fields ?? 0)
+      return f.isArray && f.arrayLength === undefined ? 0 : (f.arrayLength ?? 1) * (below?.values ?? 1)
+    }
+    const fields = fieldsOf(at)
+    const sum = new Map<string, number>() // by nested type, or by field name for a primitive field
+    const keyOf = (f: MessageDefinitionField) => (f.isComplex ? f.type : `\0${f.name}`)
+    for (const f of fields) sum.set(keyOf(f), (sum.get(keyOf(f)) ?? 0) + weight(f))
+    let heaviest: string | undefined
+    for (const [k, w] of sum) if (heaviest === undefined || w > (sum.get(heaviest) as number)) heaviest = k
+    const chosen = fields.filter((f) => keyOf(f) === heaviest)
+    const first = chosen[0]
+    // a type without nested types that weigh ends the chain, named alone unless a primitive array weighs
+    const step =
+      first === undefined || weight(first) <= (first.isComplex ? 0 : 1)
+        ? { text: at }
+        : {
+            text: `${at} (${chosen.map((f) => f.name + (f.arrayLength !== undefined ? `[${f.arrayLength}]` : "")).join(", ")})`,
+            field: first.name,
+            next: first.isComplex ? first.type : undefined,
+          }
+    stepMemo.set(key, step)
+    return step
+  }
+  const out: { fullName: string; file: string; field: string; message: string }[] = []
+  for (const [name, s] of size) {
+    const byValues = valuesOver(name)
+    if (!byValues && !fieldsOver(name)) continue
+    if (fieldsOf(name).some((f) => f.isComplex && (valuesOver(f.type) || fieldsOver(f.type)))) continue
+    const steps: string[] = []
+    for (let at: string | undefined = name; at !== undefined; at = stepOf(at, byValues).next) steps.push(stepOf(at, byValues).text)
+    const firstField = stepOf(name, byValues).field ?? ""
+    const chain = (steps.length > 6 ? [...steps.slice(0, 3), "...", ...steps.slice(-2)] : steps).join(" -> ")
+    const message = byValues
+      ? `${name} holds ${num(s.values)} values, more than MAX_VALUES (${num(MAX_VALUES)}): a fixed array T[N] holds N times T's values (a sequence, T[] or T[<=N], holds only the elements the data brings), here ${chain}`
+      : `${name} expands to ${num(s.fields)} fields, more than MAX_FIELDS (${num(MAX_FIELDS)}): a nested type is written out again at every field that holds it (robot interface show, JSON Schemas, request forms), here ${chain}`
+    out.push({ fullName: name, file: messages.get(name)?.file ?? "", field: firstField, message })
   }
   return out
 }
