@@ -107,15 +107,45 @@ function owner(kind: number, b: Buffer, at: number): number {
     return kind === Kind.SESSION || kind === Kind.NOSESSION ? 0 : b.getAt(at, "u32")
 }
 
-/** 0: nothing to send; bit 1: something other than bulk streams is due; bit 2: a bulk stream is */
-function work(s: Sender): number {
-    let w = s.ann >= 0 || s.q.length > 0 || s.err ? 1 : 0
-    for (const c of calls) {
-        if (c.s.out !== s) continue
-        if (c.statusDue >= 0 || c.resultDue) w |= 1
-        // (a streamed response: only with the multi-frame paths, which weigh it)
-        if (c.res) w |= mfWeight(c)
+/** the packet length what `work` found due needs (set with its result; read at once) */
+let dueBytes: number
+
+/**
+ * What is due on `s`'s link: 0 nothing to send; bit 1: something other than bulk streams is due;
+ * bit 2: a bulk stream is. `list` gets the link's calls; `dueBytes` the carrier's `pre` bytes and
+ * the answers and records due (each is written whole or not at all), or at least the whole packet
+ * when an announcement or a stream is due. One scan for both the loop's decision and `fill`.
+ */
+function work(s: Sender, list: Call[]): number {
+    let w = 0
+    let d = s.pre + s.qBytes
+    const e = s.err
+    if (e) d += e.length
+    // (transient records or an ERROR: a queued record is never empty)
+    if (d > s.pre) w = 1
+    if (s.ann >= 0) {
+        w = 1
+        d += s.max
     }
+    for (const c of calls)
+        if (c.s.out === s) {
+            list.push(c)
+            if (c.statusDue >= 0) {
+                w |= 1
+                d += Limit.RecordHeader + RecMin.Status
+            }
+            if (c.resultDue) {
+                w |= 1
+                const m = c.msg
+                if (m) d += Limit.RecordHeader + RecMin.Result + m.length
+            }
+            // (a streamed response: only with the multi-frame paths, which weigh it)
+            if (c.res) {
+                w |= mfWeight(c)
+                d += s.max
+            }
+        }
+    dueBytes = d
     return w
 }
 
@@ -139,7 +169,7 @@ async function loop(s: Sender) {
     while (true) {
         let held = false
         try {
-            const w = work(s)
+            const w = work(s, [])
             if (w === 0) {
                 await ds.suspend(60000)
                 // let the other fibers woken by the same host packet queue their answers too
@@ -200,28 +230,14 @@ async function loop(s: Sender) {
 async function fill(s: Sender): Promise<Buffer> {
     const pre = s.pre
     const list: Call[] = []
+    const bulk = work(s, list)
     // The buffer is sized to what is due when that is known before: the answers and records of
     // this link (each is written whole or not at all), when no announcement or stream is due and
     // they fit one packet; else the whole packet, cut to what was written. (Measured, stop 32:
     // a zeroed buffer of the full frame, 2 KB on MQTT, for every packet was most of the VM's
     // allocation and collection per call.)
-    let bulk = 0
-    let due = pre + s.qBytes
-    const e = s.err
-    if (e) due += e.length
-    for (const c of calls)
-        if (c.s.out === s) {
-            list.push(c)
-            if (c.statusDue >= 0) due += Limit.RecordHeader + RecMin.Status
-            if (c.resultDue) {
-                const m = c.msg
-                if (m) due += Limit.RecordHeader + RecMin.Result + m.length
-            }
-            // (a streamed response: only with the multi-frame paths, which weigh it)
-            if (c.res) bulk |= mfWeight(c) | 4
-        }
     let max = pre + s.max
-    if (!bulk) if (s.ann < 0) if (due < max) max = due
+    if (dueBytes < max) max = dueBytes
     const pkt = Buffer.alloc(max)
     // a bulk stream keeps half of every packet
     const ctl = bulk & 2 ? max - (s.max >> 1) : max
@@ -268,6 +284,7 @@ async function fill(s: Sender): Promise<Buffer> {
         pkt.blitAt(n, r, 0, r.length)
         n += r.length
     }
+    const e = s.err
     if (e)
         if (n + e.length <= ctl) {
             pkt.blitAt(n, e, 0, e.length)
