@@ -230,6 +230,19 @@ function coalesceWrites(socket: net.Socket) {
 export const MAX_SUBSCRIPTIONS = 1024
 
 /**
+ * Subscriptions the broker keeps, in all, for sessions whose clients have left and asked for them to
+ * be kept (clean session 0); past it the sessions left longest ago are dropped (their client finds no
+ * session when it comes back: CONNACK's session present 0, and subscribes again). Without it every
+ * such session was kept for good: 200 anonymous identities each leaving 1,000 subscriptions and 16
+ * QoS 2 publishes held 130 MiB (mqtt_broker_hostile "sessions asked to be kept ... under ever new
+ * anonymous identities"). The protocol's clients all use clean sessions; a host user's tool that keeps
+ * one holds a few subscriptions. A client's unreleased QoS 2 publishes (at most MAX_INFLIGHT_QOS2) are
+ * dropped when its connection ends, kept session or not: the protocol never publishes at QoS 2, and
+ * such a publish then ends with its connection, as a clean session's does.
+ */
+export const MAX_KEPT_SUBSCRIPTIONS = 4096
+
+/**
  * QoS 2 publishes one connection may have stored awaiting their PUBREL (aedes' `maxInflightInbound`);
  * one more closes the connection. aedes keeps each whole until its PUBREL, up to 1,000 by default:
  * 300 of 200 KB never released held 60 MB (mqtt_broker_hostile "QoS 2 publishes never released").
@@ -688,8 +701,19 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   const senders = new WeakMap<Client, () => number>()
   /** per socket not yet let in: what gives its place among the pending back */
   const pendingOf = new WeakMap<net.Socket, () => void>()
+  type Persistence = { cleanSubscriptions(c: { id: string }): Promise<unknown>; cleanIncoming?(c: { id: string }): Promise<unknown> }
+  const persistence = (aedes as unknown as { persistence: Persistence }).persistence
+  /** identities whose client left a kept session holding subscriptions, the longest gone first: how many each */
+  const kept = new Map<string, number>()
+  let keptTotal = 0
+  let keptFull = false
+  const unkeep = (id: string) => {
+    keptTotal -= kept.get(id) ?? 0
+    kept.delete(id)
+  }
   aedes.on("client", (client) => {
     pendingOf.get(client.conn as net.Socket)?.()
+    unkeep(client.id)
     // (a clean session starts with no subscriptions)
     if (client.clean) forget(client.id)
     clients.set(client.id, client)
@@ -700,8 +724,28 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     if (more) log(`denied: ${client.id} had ${more} more subscriptions refused on that connection`)
     if (holders.get(client.id) === client) holders.delete(client.id)
     if (clients.get(client.id) === client) clients.delete(client.id)
-    // (a clean session's subscriptions end with it; a persistent one's stay with the broker)
+    // (a clean session's subscriptions end with it; a persistent one's stay with the broker, within
+    // MAX_KEPT_SUBSCRIPTIONS)
     if (client.clean) forget(client.id)
+    else {
+      persistence.cleanIncoming?.(client).catch(() => {})
+      const n = subscribed.get(client.id)?.size ?? 0
+      if (n > 0 && clients.get(client.id) === undefined) {
+        unkeep(client.id)
+        kept.set(client.id, n)
+        keptTotal += n
+        for (const [id, k] of kept) {
+          if (keptTotal <= MAX_KEPT_SUBSCRIPTIONS) break
+          if (!keptFull) log(`sessions kept for clients that left hold more than ${MAX_KEPT_SUBSCRIPTIONS} subscriptions: dropping those left longest ago`)
+          keptFull = true
+          keptTotal -= k
+          kept.delete(id)
+          forget(id)
+          persistence.cleanSubscriptions({ id }).catch(() => {})
+        }
+        if (keptTotal <= MAX_KEPT_SUBSCRIPTIONS >> 1) keptFull = false
+      }
+    }
   })
   aedes.on("unsubscribe", (topics, client) => {
     const held = subscribed.get(client.id)
