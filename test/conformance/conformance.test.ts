@@ -244,15 +244,20 @@ const CASES: Case[] = [
     },
   },
   {
-    title: "a CALLX of another list version is answered stale and not remembered: the same seq by name then runs",
+    title: "a CALLX of another list version, or of an index past the list, is answered stale and not remembered: the same seq by name then runs",
     async run(_dut, h) {
       const s = h.seqs()
       const list = () => h.send(encodeList())
       await list()
-      const { listVersion } = await h.next("HELLO", (r): r is Extract<DeviceRecord, { kind: "hello" }> => r.kind === "hello", { retry: list })
+      const { listVersion, count } = await h.next("HELLO", (r): r is Extract<DeviceRecord, { kind: "hello" }> => r.kind === "hello", { retry: list })
       const req = Echo.request.encode(echo("fresh"))
       await h.send(encodeCallx({ session: h.session, seq: s, ack: 0, timeoutMs: 5000, listVersion: (listVersion + 7) & 0xffff, index: 0, data: req }))
       assert.equal((await h.result(s)).status, WireStatus.stale)
+      for (const index of [count, 255]) {
+        h.clear()
+        await h.send(encodeCallx({ session: h.session, seq: s, ack: 0, timeoutMs: 5000, listVersion, index, data: req }))
+        assert.equal((await h.result(s)).status, WireStatus.stale, `index ${index} of ${count}`)
+      }
       await h.send(h.call(s, "/echo", Echo.hash32, req))
       const r = await h.result(s)
       assert.equal(r.status, WireStatus.ok)

@@ -222,7 +222,12 @@ describe("services: loss, restarts, malformed frames (VM)", () => {
     const cases: { name: string; payload: number[]; expect: (r: DeviceRecord) => boolean }[] = [
       { name: "empty", payload: [], expect: isError(/empty frame/) },
       { name: "half a header", payload: [Kind.CALL, 1], expect: isError(/truncated record header/) },
-      { name: "unknown kind", payload: [0x7f, 0, 0], expect: isError(/unknown record kind/) },
+      { name: "unknown kind", payload: [0x7f, 0, 0], expect: isError(/unknown record kind 127/) },
+      // (kinds below and above the device's table of call records, and a device kind)
+      { name: "kind 0", payload: [0, 0, 0], expect: isError(/unknown record kind 0$/) },
+      { name: "kind below CALL", payload: [Kind.CALL - 2, 0, 0], expect: isError(new RegExp(`unknown record kind ${Kind.CALL - 2}$`)) },
+      { name: "a device kind (HELLO)", payload: [Kind.HELLO, 0, 0], expect: isError(new RegExp(`unknown record kind ${Kind.HELLO}$`)) },
+      { name: "kind 255", payload: [0xff, 0, 0], expect: isError(/unknown record kind 255$/) },
       { name: "record too short", payload: [Kind.POLL, 2, 0, 1, 2], expect: isError(/too short/) },
       { name: "overrunning CALL", payload: bytes(call).slice(0, 12), expect: isError(/overruns the frame/) },
       // (the fixed fields up to nameLen, which is the last of them; a name of 200 bytes with 1 there)

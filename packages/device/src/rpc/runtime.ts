@@ -113,9 +113,10 @@ function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: 
     }
     // every other record names a call: session u32 (at 0), seq u32, then its own fields (the
     // same offsets in CALL, CALLX, DATA, CANCEL, POLL, DONE: RecOff.CallSeq is RecOff.DataSeq…);
-    // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (0: not a call record)
-    const need = kind > Kind.OPEN && kind < Kind.LIST ? NEED[kind - Kind.CALL] : 0
-    if (need === 0) {
+    // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (undefined: not a call
+    // record; an index past the table, or below it, which the VM takes as unsigned, reads undefined)
+    const need = NEED[kind - Kind.CALL]
+    if (!need) {
         link.error(at, "unknown record kind " + kind)
         return
     }
@@ -131,63 +132,61 @@ function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: 
     else if (kind === Kind.CANCEL) onCancel(s, seq)
     else if (kind === Kind.DONE) {
         for (let i = RecOff.DoneSeqs; i + 4 <= len; i += 4) onDone(s, d.getAt(b + i, "u32"))
-    } else call(kind, s, seq, d, b, len, at)
-}
-
-/** CALL (service by name and hash) or CALLX (by index in the list the host holds) */
-function call(kind: number, s: Session, seq: number, d: Buffer, b: number, len: number, at: number) {
-    // session, seq, ack and timeoutMs are at the same offsets in CALL and CALLX
-    ack(s, d.getAt(b + RecOff.CallAck, "u32"))
-    if (isGone(s, seq) || find(s, seq)) {
-        // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
-        // its answer is released)
-        onPoll(s, seq, 0)
-        return
-    }
-    const timeoutMs = d.getAt(b + RecOff.CallTimeoutMs, "u32")
-    let e: Entry = null
-    let total = len - RecOff.CallxData
-    let db = b + RecOff.CallxData
-    if (kind === Kind.CALLX) {
-        const idx = d[b + RecOff.CallxIndex]
-        if (d.getAt(b + RecOff.CallxListVersion, "u16") !== cfg.listVersion || idx >= entries.length) {
-            bounce(s, seq, Status.Stale)
-            return
-        }
-        e = entries[idx]
     } else {
-        const hash = d.getAt(b + RecOff.CallHash32, "u32")
-        total = d.getAt(b + RecOff.CallTotal, "u32")
-        const nlen = d[b + RecOff.CallNameLen]
-        db = b + RecOff.CallName + nlen
-        if (RecOff.CallName + nlen > len) {
-            s.out.error(at, "CALL name overruns the record")
+        // CALL (service by name and hash) or CALLX (by index in the list the host holds)
+        // session, seq, ack and timeoutMs are at the same offsets in CALL and CALLX
+        ack(s, d.getAt(b + RecOff.CallAck, "u32"))
+        if (isGone(s, seq) || find(s, seq)) {
+            // a resent CALL: never run twice, answer like a POLL from the start (STATUS(gone) once
+            // its answer is released)
+            onPoll(s, seq, 0)
             return
         }
-        const name = fullName(d.slice(b + RecOff.CallName, db).toString())
-        for (const x of entries) if (x.name === name) e = x
-        if (!e) {
-            reject(s, seq, Status.Unimplemented, "no service " + name)
+        const timeoutMs = d.getAt(b + RecOff.CallTimeoutMs, "u32")
+        let e: Entry = null
+        let total = len - RecOff.CallxData
+        let db = b + RecOff.CallxData
+        if (kind === Kind.CALLX) {
+            // (an index past the list reads undefined)
+            if (d.getAt(b + RecOff.CallxListVersion, "u16") === cfg.listVersion) e = entries[d[b + RecOff.CallxIndex]]
+            if (!e) {
+                bounce(s, seq, Status.Stale)
+                return
+            }
+        } else {
+            const hash = d.getAt(b + RecOff.CallHash32, "u32")
+            total = d.getAt(b + RecOff.CallTotal, "u32")
+            const nlen = d[b + RecOff.CallNameLen]
+            db = b + RecOff.CallName + nlen
+            if (RecOff.CallName + nlen > len) {
+                link.error(at, "CALL name overruns the record")
+                return
+            }
+            const name = fullName(d.slice(b + RecOff.CallName, db).toString())
+            for (const x of entries) if (x.name === name) e = x
+            if (!e) {
+                reject(s, seq, Status.Unimplemented, "no service " + name)
+                return
+            }
+            if (e.type.hash !== hash) {
+                reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
+                return
+            }
+        }
+        const dlen = len - (db - b)
+        if (total > cfg.maxRequestBytes) {
+            reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
             return
         }
-        if (e.type.hash !== hash) {
-            reject(s, seq, Status.TypeMismatch, `${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`)
+        if (dlen > total) {
+            link.error(at, "CALL carries more data than its total length")
             return
         }
+        if (dlen < total)
+            if (!mfBegin) {
+                reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes not whole in its CALL: no DATA records here`)
+                return
+            }
+        admit(s, seq, timeoutMs, e, total, d, db, dlen)
     }
-    const dlen = len - (db - b)
-    if (total > cfg.maxRequestBytes) {
-        reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`)
-        return
-    }
-    if (dlen > total) {
-        s.out.error(at, "CALL carries more data than its total length")
-        return
-    }
-    if (dlen < total)
-        if (!mfBegin) {
-            reject(s, seq, Status.ResourceExhausted, `request of ${total} bytes not whole in its CALL: no DATA records here`)
-            return
-        }
-    admit(s, seq, timeoutMs, e, total, d, db, dlen)
 }
