@@ -261,7 +261,10 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
             if (c.s === s) mine++
         }
     // (and handlers released but not yet returned or terminated hold memory the budget does not see)
-    if (n >= cfg.maxInFlight || (mine && mine + 2 >= cfg.maxInFlight) || lingering.length >= MAX_LINGERING) {
+    let busy = lingering.length >= MAX_LINGERING
+    if (n >= cfg.maxInFlight) busy = true
+    if (mine) if (mine + 2 >= cfg.maxInFlight) busy = true
+    if (busy) {
         bounce(s, seq, Status.Busy)
         return
     }
@@ -269,10 +272,10 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     // decoding itself briefly holds both (runCall waits for that room), except for a request whose
     // trailing byte array is received into a buffer of its own and handed over as it is
     const at = e.type.tail
-    const split = at > 0 && total > at
     const need = CALL_COST + total
     // (and the fiber that decodes it: see run)
-    const whole = split ? need + RESERVE : need + total + CALL_COST
+    let whole = need + total + CALL_COST
+    if (at > 0) if (total > at) whole = need + RESERVE
     if (whole > cfg.budget) {
         reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${whole} of the ${cfg.budget}-byte budget`)
         return
@@ -422,11 +425,12 @@ async function runCall(c: Call) {
         let req: any
         // decoding holds the buffer and the decoded copy at once: wait until both fit
         // (answers waiting for their host are not released for it: the sweep frees memory in time)
-        while (!c.tail && used + c.total > cfg.budget) {
-            if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
-            if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
-            await ds.sleep(20)
-        }
+        if (!c.tail)
+            while (used + c.total > cfg.budget) {
+                if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
+                if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
+                await ds.sleep(20)
+            }
         try {
             // the whole request must be one message: bytes left over are a malformed request
             req = decodeMessage(c.entry.type.request, c.req, c.tail)
@@ -485,7 +489,8 @@ function finish(c: Call, status: number, src: Bytes, msg: string) {
     unlinger(c)
     releaseSlot(c, false)
     // released at its deadline, dropped with its session, or forgotten: nobody waits for it
-    if (c.state !== CallState.Running || calls.indexOf(c) < 0) return
+    if (c.state !== CallState.Running) return
+    if (calls.indexOf(c) < 0) return
     if (c.ctx.cancelled)
         if (status === Status.Ok) {
             // replaced (policy "latest") or past its deadline: a handler's own error is kept
@@ -617,11 +622,15 @@ export function sweep() {
             }
         // refusals are kept as long as answers; sessions that never called, for 10 s
         // (in the order they came)
-        while (refusals.length > 0 && now - refusals[0].t > cfg.retentionMs) refusals.shift()
+        while (refusals.length > 0) {
+            if (now - refusals[0].t <= cfg.retentionMs) break
+            refusals.shift()
+        }
         for (const s of sessions.slice()) if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
         for (const c of calls.slice()) {
             if (c.state === CallState.Receiving) mfStalled(c, now)
-            else if (c.state === CallState.Queued || c.state === CallState.Running) {
+            // (queued or running: the other states of a call)
+            else if (c.state !== CallState.Done) {
                 if (now > c.ctx.deadline) {
                     // a handler that never returns must not hold its slot: release it at the deadline
                     c.ctx.cancel("deadline exceeded")
