@@ -453,8 +453,11 @@ test("hostile: a flood of PINGREQs (2 bytes each) from a client that never reads
     await v.stop()
     assert.deepEqual(v.failures, [])
     // (before: 4,096 PINGREQs handled per turn of the broker's loop, 8 KiB of them; the other host made
-    // 42-45 calls in 2 s where it made 613-644 before the flood; 0.3 of them since, in this whole file)
-    assert.ok(v.ms.length >= base.ms.length / 5, `the other host made ${v.ms.length} calls in 1.5 s during the flood, ${base.ms.length} before it`)
+    // 42-45 calls in 2 s where it made 613-644 before the flood, 1/14; 0.3 of them since, in this whole
+    // file. The flooder is a process of its own that takes a core: in CI, beside two other lanes on 2
+    // cores, one run made 98 in 1.5 s against 494, just under 1/5; the bound is 1/8, which the defect
+    // still fails)
+    assert.ok(v.ms.length >= base.ms.length / 8, `the other host made ${v.ms.length} calls in 1.5 s during the flood, ${base.ms.length} before it`)
     assert.ok(max(v.ms) < 300, `the other host's slowest call took ${max(v.ms).toFixed(0)} ms`)
   } finally {
     child.kill()
