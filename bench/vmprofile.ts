@@ -1,6 +1,8 @@
-// `node --import tsx bench/vmprofile.ts [--seconds S] [--json]`: where the VM's process spends its
-// CPU on one MQTT call against one raw frame echo (docs/benchmarks.md, "Where an MQTT call's time
-// goes"). Not part of `npm run bench`: it explains `mqtt_rtt_ratio`, it is not a target.
+// `node --import tsx bench/vmprofile.ts [--seconds S] [--write-delay-us N] [--json]`: where the VM's
+// process spends its CPU on one MQTT call against one raw frame echo, and what its answer's socket
+// write costs (docs/benchmarks.md, "Where an MQTT call's time goes", stop 33). Not part of
+// `npm run bench`: it explains `mqtt_rtt_ratio`, it is not a target. `--write-delay-us N` busy-waits
+// N us before each of the program's writes: an echo's answer then comes as late as a call's.
 //
 // The test firmware runs in the VM with its MQTT link on the embedded broker; one host sends echoes
 // back to back for S seconds (default 6), then calls AddTwoInts back to back for S seconds. Meanwhile
