@@ -378,6 +378,33 @@ function cyclicComponents(messages: ReadonlyMap<string, IdlMessage>): Map<string
 export const MAX_NESTING = 100
 
 /**
+ * Calls `visit` once for every message type of a set without cycles (and every type its fields
+ * name), each after the types its nested fields hold: the order both bounds below sum in. Without
+ * recursion: a chain of 12,000 types overflowed the stack.
+ */
+function nestedFirst(messages: ReadonlyMap<string, IdlMessage>, visit: (name: string) => void): void {
+  const seen = new Set<string>()
+  for (const root of messages.keys()) {
+    const stack: { name: string; expanded: boolean }[] = [{ name: root, expanded: false }]
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { name: string; expanded: boolean }
+      if (seen.has(top.name)) {
+        stack.pop()
+        continue
+      }
+      if (!top.expanded) {
+        top.expanded = true
+        for (const f of messages.get(top.name)?.definition.definitions ?? []) if (f.isComplex && !f.isConstant && !seen.has(f.type)) stack.push({ name: f.type, expanded: false })
+        continue
+      }
+      seen.add(top.name)
+      visit(top.name)
+      stack.pop()
+    }
+  }
+}
+
+/**
  * The types nested more than MAX_NESTING levels deep (a type with no nested field is 1 level) at the
  * point where they pass the bound: those of exactly MAX_NESTING + 1 levels (every deeper type holds
  * one), each with the field that leads to its deepest type and that chain. For a set without
@@ -386,32 +413,18 @@ export const MAX_NESTING = 100
 function nestedTooDeep(messages: ReadonlyMap<string, IdlMessage>): { fullName: string; file: string; field: string; chain: string[] }[] {
   const depth = new Map<string, number>()
   const deepest = new Map<string, { field: string; type: string }>()
-  for (const root of messages.keys()) {
-    const stack: { name: string; expanded: boolean }[] = [{ name: root, expanded: false }]
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { name: string; expanded: boolean }
-      if (depth.has(top.name)) {
-        stack.pop()
-        continue
+  nestedFirst(messages, (name) => {
+    let d = 1
+    for (const f of messages.get(name)?.definition.definitions ?? []) {
+      if (!f.isComplex || f.isConstant) continue
+      const below = (depth.get(f.type) ?? 0) + 1
+      if (below > d) {
+        d = below
+        deepest.set(name, { field: f.name, type: f.type })
       }
-      const fields = (messages.get(top.name)?.definition.definitions ?? []).filter((d) => d.isComplex && !d.isConstant)
-      if (!top.expanded) {
-        top.expanded = true
-        for (const f of fields) if (!depth.has(f.type)) stack.push({ name: f.type, expanded: false })
-        continue
-      }
-      let d = 1
-      for (const f of fields) {
-        const below = (depth.get(f.type) ?? 0) + 1
-        if (below > d) {
-          d = below
-          deepest.set(top.name, { field: f.name, type: f.type })
-        }
-      }
-      depth.set(top.name, d)
-      stack.pop()
     }
-  }
+    depth.set(name, d)
+  })
   const out: { fullName: string; file: string; field: string; chain: string[] }[] = []
   for (const [name, d] of depth) {
     if (d !== MAX_NESTING + 1) continue
@@ -455,32 +468,17 @@ export const MAX_VALUES = 100_000
 function expandsTooFar(messages: ReadonlyMap<string, IdlMessage>): { fullName: string; file: string; field: string; message: string }[] {
   const fieldsOf = (name: string) => (messages.get(name)?.definition.definitions ?? []).filter((d) => !d.isConstant)
   const size = new Map<string, { fields: number; values: number }>()
-  for (const root of messages.keys()) {
-    const stack: { name: string; expanded: boolean }[] = [{ name: root, expanded: false }]
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { name: string; expanded: boolean }
-      if (size.has(top.name)) {
-        stack.pop()
-        continue
-      }
-      const fields = fieldsOf(top.name)
-      if (!top.expanded) {
-        top.expanded = true
-        for (const f of fields) if (f.isComplex && !size.has(f.type)) stack.push({ name: f.type, expanded: false })
-        continue
-      }
-      // sums past any bound stay finite (>= 1 each, no 0 * Infinity): [0] is refused by the parser
-      let nFields = 0
-      let nValues = 0
-      for (const f of fields) {
-        const below = f.isComplex ? size.get(f.type) : undefined
-        nFields += 1 + (below?.fields ?? 0)
-        if (!f.isArray || f.arrayLength !== undefined) nValues += (f.arrayLength ?? 1) * (below?.values ?? 1)
-      }
-      size.set(top.name, { fields: nFields, values: Math.max(1, nValues) })
-      stack.pop()
+  nestedFirst(messages, (name) => {
+    // sums past any bound stay finite (>= 1 each, no 0 * Infinity): [0] is refused by the parser
+    let nFields = 0
+    let nValues = 0
+    for (const f of fieldsOf(name)) {
+      const below = f.isComplex ? size.get(f.type) : undefined
+      nFields += 1 + (below?.fields ?? 0)
+      if (!f.isArray || f.arrayLength !== undefined) nValues += (f.arrayLength ?? 1) * (below?.values ?? 1)
     }
-  }
+    size.set(name, { fields: nFields, values: Math.max(1, nValues) })
+  })
   const valuesOver = (n: string) => (size.get(n)?.values ?? 0) > MAX_VALUES
   const fieldsOver = (n: string) => (size.get(n)?.fields ?? 0) > MAX_FIELDS
   const num = (n: number) => n.toLocaleString("en-US")
