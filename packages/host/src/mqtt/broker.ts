@@ -477,6 +477,7 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
  * says so in the SUBACK): the protocol's clients all subscribe at QoS 0 (docs/mqtt.md), and a QoS 1
  * or 2 subscription would have the broker wait for that client's acknowledgements and socket (see
  * boundQueue). Done on the parsed SUBSCRIBE before aedes handles it, so the SUBACK tells the truth.
+ * The same pass turns the filters past MAX_FILTERS_PER_SUBSCRIBE into ones authorizeSubscribe refuses.
  */
 function grantQoS0(client: Client) {
   const parser = (client as unknown as { _parser: import("node:events").EventEmitter })._parser
