@@ -505,6 +505,15 @@ export const MAX_FILTERS_PER_SUBSCRIBE = 64
 /** what a filter past MAX_FILTERS_PER_SUBSCRIBE is turned into (with its index): valid filters no rule allows */
 const OVER_FILTERS = "$over/filters/"
 
+/** The parts of aedes's persistence (aedes-persistence's in-memory store) this broker uses: aedes's
+ * types do not declare the field. */
+type Persistence = {
+  createRetainedStreamCombi(patterns: string[]): NodeJS.ReadableStream
+  cleanSubscriptions(client: { id: string }): Promise<unknown>
+  cleanIncoming?(client: { id: string }): Promise<unknown>
+}
+const persistenceOf = (aedes: Aedes) => (aedes as unknown as { persistence: Persistence }).persistence
+
 /**
  * A SUBSCRIBE makes aedes send the client every retained message its filters match (MQTT 3.1.1
  * [MQTT-3.8.4-3], again for a filter it holds): for `robots/+/online`, every robot's presence. The
@@ -516,8 +525,7 @@ const OVER_FILTERS = "$over/filters/"
  * persistence for the replay's stream: the listener tells the stream whose it is.
  */
 function replayOnce(aedes: Aedes) {
-  type Combi = (patterns: string[]) => NodeJS.ReadableStream
-  const persistence = (aedes as unknown as { persistence: { createRetainedStreamCombi: Combi } }).persistence
+  const persistence = persistenceOf(aedes)
   const combi = persistence.createRetainedStreamCombi.bind(persistence)
   let subscriber: Client | undefined
   aedes.on("subscribe", (_subs, client) => (subscriber = client))
@@ -732,8 +740,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
   const senders = new WeakMap<Client, () => number>()
   /** per socket not yet let in: what gives its place among the pending back */
   const pendingOf = new WeakMap<net.Socket, () => void>()
-  type Persistence = { cleanSubscriptions(c: { id: string }): Promise<unknown>; cleanIncoming?(c: { id: string }): Promise<unknown> }
-  const persistence = (aedes as unknown as { persistence: Persistence }).persistence
+  const persistence = persistenceOf(aedes)
   /** identities whose client left a kept session holding subscriptions, the longest gone first: how many each */
   const kept = new Map<string, number>()
   let keptTotal = 0
