@@ -574,7 +574,7 @@ test("a robot that claims a 4 GiB response (issue 16): the call fails naming the
     await assert.rejects(add.call({ a: 1n, b: 2n }), (e: unknown) => {
       assert.ok(e instanceof ServiceError, String(e))
       assert.equal(e.code, "internal")
-      assert.equal(e.detail, `the robot announced a response of 4294967295 bytes, over its own bound of ${max} (maxResponseBytes)`)
+      assert.equal(e.detail, `the robot announced a response of 4294967295 bytes, over its own bound of ${max} (maxResponseBytes; this host's: 16777216)`)
       return true
     })
     lie = false

@@ -57,6 +57,19 @@ export interface CallStats {
 export const DEFAULT_TIMEOUT_MS = 10000
 
 /**
+ * The largest response a node takes by default (bytes; `NodeOptions.maxResponseBytes`): the host's
+ * own bound, whatever the robot announces in its HELLO (a u32: up to 4 GiB). A call whose RESULT
+ * announces more fails with `resource_exhausted` naming both bounds.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+/**
+ * A response's buffer starts at most this big (bytes) and doubles as the bytes arrive (never past
+ * the announced total): what a call holds follows what the robot sent, not what it announced.
+ */
+const FIRST_RESPONSE_BUFFER = 64 * 1024
+
+/**
  * The longest wait a timer holds, in ms (2^31 - 1, about 24.8 days): Node fires a longer timer after
  * 1 ms, so a timeout of 3e9 ms failed its call at once with deadline_exceeded. A call's timer is
  * armed for at most this and armed again while its deadline is ahead.
@@ -185,9 +198,11 @@ export class CallEngine {
   private fatal: ServiceError | undefined
   closed = false
 
+  /** `maxResponseBytes`: the host's own bound on one response (see DEFAULT_MAX_RESPONSE_BYTES) */
   constructor(
     private readonly link: CallLink,
     private readonly maxActive: () => number,
+    private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES,
   ) {}
 
   get limits(): HelloRecord | undefined {
@@ -315,16 +330,21 @@ export class CallEngine {
         return
       }
       if (c.resTotal < 0) {
-        // (the buffer is made at the size the device announces: never past the bound it gave in
-        // its HELLO, whatever a faulty or hostile device claims)
-        const max = this.hello?.maxResponseBytes ?? 0
-        if (r.total > max) {
+        // (never past the bound the robot gave in its HELLO, nor past this host's own: the robot's is
+        // a u32, and a faulty or hostile one may claim anything; the buffer grows as bytes arrive)
+        const own = this.hello?.maxResponseBytes ?? 0
+        const host = this.maxResponseBytes
+        if (r.total > own || r.total > host) {
           this.done(c)
-          this.settle(c, new ServiceError("internal", `the robot announced a response of ${r.total} bytes, over its own bound of ${max} (maxResponseBytes)`, c.service))
+          const e =
+            r.total > own
+              ? new ServiceError("internal", `the robot announced a response of ${r.total} bytes, over its own bound of ${own} (maxResponseBytes; this host's: ${host})`, c.service)
+              : new ServiceError("resource_exhausted", `the robot announced a response of ${r.total} bytes, over this host's bound of ${host} bytes (maxResponseBytes; the robot's own: ${own})`, c.service)
+          this.settle(c, e)
           return
         }
         c.resTotal = r.total
-        c.res = new Uint8Array(r.total)
+        c.res = new Uint8Array(Math.min(r.total, Math.max(FIRST_RESPONSE_BUFFER, r.data.length)))
       }
       this.accept(c, 0, r.data)
     } else if (r.kind === "rdata") {
@@ -373,7 +393,7 @@ export class CallEngine {
   }
 
   private accept(c: PendingCall, offset: number, data: Uint8Array) {
-    const res = c.res!
+    let res = c.res!
     if (offset > c.got) {
       this.poll(c, c.got, true) // gap: go back to the first missing byte
       return
@@ -385,6 +405,12 @@ export class CallEngine {
       return
     }
     if (end > c.got) {
+      if (end > res.length) {
+        // doubled, up to the announced total: a response's copies cost at most its size again
+        const more = new Uint8Array(Math.min(c.resTotal, Math.max(end, res.length * 2)))
+        more.set(res.subarray(0, c.got))
+        c.res = res = more
+      }
       res.set(data.subarray(c.got - offset), c.got)
       c.got = end
       this.progress(c)

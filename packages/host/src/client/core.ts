@@ -6,7 +6,7 @@
 // rosServices Jacdac service) and MqttNode (packages/host/src/client/mqtt.ts: a robot's MQTT topics).
 import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
-import { CallEngine, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
+import { CallEngine, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
 import { ServiceError } from "./errors"
 import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, parseDeviceFrame, type DeviceRecord, type HelloRecord } from "./records"
 import { normalizeName } from "./names"
@@ -47,6 +47,19 @@ export interface RecordNode extends RobotNode {
 export interface NodeOptions {
   /** Calls in flight per device; more wait in a queue (default: the device's share for one host, maxInFlight - 2, at most 16). */
   window?: number
+  /**
+   * The largest response this host takes from the device (bytes, default DEFAULT_MAX_RESPONSE_BYTES,
+   * 16 MiB), whatever the device announces: a call whose response would be larger fails with
+   * `resource_exhausted` naming both bounds. The buffer grows as the bytes arrive.
+   */
+  maxResponseBytes?: number
+}
+
+/** `options.maxResponseBytes` or its default; throws `invalid_argument` for anything but a positive integer. */
+export function hostMaxResponse(options: NodeOptions): number {
+  const m = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
+  if (!Number.isSafeInteger(m) || m < 1) throw new ServiceError("invalid_argument", `maxResponseBytes: ${String(m)} is not a positive whole number of bytes`)
+  return m
 }
 
 /**
@@ -105,7 +118,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
   protected restartSeenAt = 0
 
   constructor(protected readonly nodeOptions: NodeOptions) {
-    this.engine = new CallEngine(this, () => this.window)
+    this.engine = new CallEngine(this, () => this.window, hostMaxResponse(nodeOptions))
   }
 
   // ------------------------------------------------------------------ what a carrier provides

@@ -8,7 +8,7 @@
 // new calls fail at once too; when it is `online` again the node lists its services and opens a new
 // session by itself.
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-import { NodeCore, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
+import { NodeCore, hostMaxResponse, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
 import { ServiceError } from "./errors"
 import { JACDAC_PAYLOAD } from "./records"
 import { checkRobotName } from "./names"
@@ -230,6 +230,7 @@ export function mqttTransport(options: MqttTransportOptions): MqttTransport {
     url,
     description: `robot ${options.robot} at ${url}`,
     async connectNode(nodeOptions) {
+      hostMaxResponse(nodeOptions) // a bad option is said before anything connects
       const link = await BrokerLink.open(
         { ...options, connectTimeoutMs: nodeOptions.connectTimeoutMs ?? options.connectTimeoutMs },
         { robot: options.robot },

@@ -6,7 +6,7 @@
 import { MqttRobotNode, type MqttNode, type MqttNodeOptions } from "./mqtt"
 import { BrokerLink, type BrokerOptions } from "./mqttlink"
 import type { RobotStatus } from "./api"
-import { Listeners, type NodeOptions } from "./core"
+import { Listeners, hostMaxResponse, type NodeOptions } from "./core"
 import { ServiceError } from "./errors"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
 import { FleetNode } from "./fleet"
@@ -54,6 +54,7 @@ export class MqttDirectory {
    * (default 10000). The retained presences arrive just after: wait with `waitFor`.
    */
   static async connect(options: MqttDirectoryOptions): Promise<MqttDirectory> {
+    hostMaxResponse(options) // a bad option is said before anything connects
     const link = await BrokerLink.open(options, "all")
     return new MqttDirectory(link, options)
   }
@@ -94,6 +95,7 @@ export class MqttDirectory {
       const e = this.entries.get(name)
       const node: MqttRobotNode = new MqttRobotNode(this.link, name, {
         window: this.options.window,
+        maxResponseBytes: this.options.maxResponseBytes,
         doneDelayMs: this.options.doneDelayMs,
         presence: e?.online,
         onClosed: async () => {

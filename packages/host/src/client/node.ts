@@ -7,7 +7,7 @@
 // the Jacdac framing and device discovery; nothing here is sent with the ACK flag.
 import { jd, type JD } from "../transport/jacdac"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
-import { NodeCore, Listeners, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
+import { NodeCore, Listeners, hostMaxResponse, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
 import { ServiceError } from "./errors"
 import { CMD_FRAME, REPORT_FRAME_OUT, ROS_SERVICES_CLASS } from "./records"
 import type { RobotTransport } from "../transport/types"
@@ -145,7 +145,8 @@ export function connect<N extends RecordNode>(options: ConnectOptions & { transp
 export function connect(options: ConnectOptions): Promise<RecordNode>
 export async function connect(options: ConnectOptions): Promise<RecordNode> {
   const t = options.transport
-  if (isNodeTransport(t)) return t.connectNode({ window: options.window, connectTimeoutMs: options.connectTimeoutMs })
+  hostMaxResponse(options) // a bad option is said before anything connects
+  if (isNodeTransport(t)) return t.connectNode({ window: options.window, maxResponseBytes: options.maxResponseBytes, connectTimeoutMs: options.connectTimeoutMs })
   let transport: JD.Transport
   try {
     transport = await t.create()

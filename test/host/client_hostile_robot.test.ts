@@ -1,0 +1,252 @@
+// The host client against a hostile or faulty ROBOT (the device end of the record protocol): a fake
+// robot on the embedded aedes broker, an MQTT client of its own that speaks real records made with
+// the generated encoders (packages/host/src/gen/wire.ts), and the real client under test: one
+// directory (one broker connection, one host id, as the bridge) serving the fake robot and a
+// well-behaved in-memory robot (packages/host/src/mqtt/memrobot.ts). Each attack runs while the good
+// robot is called one call after another; its calls must all succeed, none slow, and the host's
+// memory must stay bounded. What the host guarantees: docs/mqtt.md "A hostile robot".
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import type { MqttClient } from "mqtt"
+import { MqttDirectory, type MqttDirectoryOptions } from "../../packages/host/src/client/mqttdir"
+import type { MqttNode } from "../../packages/host/src/client/mqtt"
+import { ServiceError } from "../../packages/host/src/client/errors"
+import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import {
+  PROTOCOL_VERSION,
+  WireStatus,
+  encodeHello,
+  encodeResult,
+  encodeService,
+  encodeSession,
+  parseHostFrame,
+  type HelloRecord,
+  type HostRecord,
+} from "../../packages/host/src/client/records"
+import { embeddedBroker, rawClient, startTestRobot, until, type TestRobot } from "./mqtt_helpers"
+import { callLoop, max } from "../support/victim"
+import { afterGc } from "../support/memory"
+import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** What a fake robot lists: Trigger services by name. */
+const TRIGGER = { hash32: Trigger.hash32, type: Trigger.fullName }
+
+/**
+ * A robot that is only an MQTT client: it announces itself `online` (retained), reads the frames
+ * hosts send it (decoded with the generated host-record decoders) and answers whatever its test
+ * scripts, as records made with the generated encoders. By default it answers LIST with `hello`
+ * and one SERVICE per name of `services`, and OPEN with a session; `onRecord` sees every record
+ * (after the default answer) and may answer more.
+ */
+class FakeRobot {
+  hello: Omit<HelloRecord, "kind"> = {
+    version: PROTOCOL_VERSION,
+    minVersion: PROTOCOL_VERSION,
+    bootId: 0x1234,
+    listVersion: 1,
+    count: 1,
+    maxRequestBytes: 8192,
+    maxResponseBytes: 1 << 20,
+    budget: 0xffffffff,
+    maxInFlight: 32,
+    window: 32768,
+    maxRecord: 8192,
+  }
+  services = ["/trigger"]
+  session = 77
+  /** the host's last OPEN nonce, per host */
+  readonly nonces = new Map<string, number>()
+  /** records received, by kind */
+  readonly seen = new Map<string, number>()
+  onRecord: (host: string, r: HostRecord) => void = () => {}
+  private constructor(
+    readonly name: string,
+    readonly client: MqttClient,
+  ) {}
+
+  static async start(url: string, name: string): Promise<FakeRobot> {
+    const client = await rawClient(url, { username: name, clientId: `robot-${name}` })
+    const r = new FakeRobot(name, client)
+    client.on("message", (topic, payload) => r.onMessage(topic, payload))
+    await client.subscribeAsync(`robots/${name}/in/+`, { qos: 0 })
+    await client.publishAsync(`robots/${name}/online`, "online", { qos: 0, retain: true })
+    return r
+  }
+
+  private onMessage(topic: string, payload: Buffer) {
+    const host = topic.split("/")[3]!
+    const { records } = parseHostFrame(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
+    for (const r of records) {
+      this.seen.set(r.kind, (this.seen.get(r.kind) ?? 0) + 1)
+      if (r.kind === "list") this.send(host, encodeHello(this.hello), ...this.serviceRecords())
+      if (r.kind === "open") {
+        this.nonces.set(host, r.nonce)
+        this.send(host, encodeSession({ nonce: r.nonce, session: this.session, bootId: this.hello.bootId }))
+      }
+      this.onRecord(host, r)
+    }
+  }
+
+  serviceRecords(): Uint8Array[] {
+    return this.services.map((name, index) => encodeService({ listVersion: this.hello.listVersion, index, name, ...TRIGGER }))
+  }
+
+  /** One frame of records to `host` (robots/<name>/out/<host>). */
+  send(host: string, ...records: Uint8Array[]) {
+    const n = records.reduce((a, r) => a + r.length, 0)
+    const frame = new Uint8Array(n)
+    let o = 0
+    for (const r of records) {
+      frame.set(r, o)
+      o += r.length
+    }
+    this.client.publish(`robots/${this.name}/out/${host}`, Buffer.from(frame), { qos: 0 })
+  }
+
+  async close() {
+    await this.client.endAsync(true).catch(() => {})
+  }
+}
+
+/**
+ * The broker, the good robot (mqtt_helpers' test robot), the fake robot `evil`, and one directory
+ * (the bridge's shape: one connection for both) with a node for each, both listed.
+ */
+async function arena(options: Partial<MqttDirectoryOptions> = {}, setup?: (evil: FakeRobot) => void) {
+  const broker: EmbeddedBroker = await embeddedBroker()
+  const good: TestRobot = await startTestRobot({ url: broker.url, name: "good" })
+  const evil = await FakeRobot.start(broker.url, "evil")
+  setup?.(evil)
+  const dir = await MqttDirectory.connect({ url: broker.url, ...options })
+  await dir.waitFor({ names: ["good", "evil"] })
+  const goodNode = dir.nodeFor("good")
+  const evilNode = dir.nodeFor("evil")
+  await goodNode.listServices({ timeoutMs: 10000 })
+  const add = goodNode.createClient(AddTwoInts, "/add_two_ints")
+  assert.equal((await add.call({ a: 1n, b: 2n })).sum, 3n)
+  return {
+    broker,
+    good,
+    evil,
+    dir,
+    goodNode,
+    evilNode: evilNode as MqttNode,
+    /** the good robot called one call after another until `stop()` */
+    victim() {
+      return callLoop(async () => {
+        const r = await add.call({ a: 2n, b: 3n }, { timeoutMs: 5000 }).then(
+          (x) => x.sum,
+          (e: Error) => e.message,
+        )
+        return { result: r === 5n, values: r }
+      })
+    },
+    async close() {
+      await dir.close()
+      await evil.close()
+      await good.robot.close()
+      await broker.close()
+    },
+  }
+}
+
+/** The good robot's calls while the attack ran: none failed, the slowest under 1 s, at least `calls` made. */
+function servedMeanwhile(v: { ms: number[]; failures: string[] }, calls = 1) {
+  assert.deepEqual(v.failures, [])
+  assert.ok(v.ms.length >= calls, `the good robot was called ${v.ms.length} times meanwhile`)
+  assert.ok(max(v.ms) < 1000, `the good robot's slowest call took ${max(v.ms).toFixed(0)} ms`)
+}
+
+/** The ServiceError `p` rejects with; fails when it resolves or rejects with anything else. */
+async function rejection(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(e instanceof ServiceError, `not a ServiceError: ${String(e)}`)
+    return e
+  }
+  assert.fail("resolved, expected a rejection")
+}
+
+const MiB = 1 << 20
+
+test("a robot that announces 4 GiB responses and a RESULT of 0xfffffff0 bytes: the call fails naming the host's bound and the robot's, nothing is held for it", async () => {
+  const a = await arena({}, (evil) => {
+    evil.hello.maxResponseBytes = 0xffffffff
+    evil.onRecord = (host, r) => {
+      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeResult({ session: r.session, seq: r.seq, status: WireStatus.ok, total: 0xfffffff0, data: new Uint8Array(100) }))
+    }
+  })
+  try {
+    const before = afterGc().arrayBuffers
+    // what the host holds once it has handled the 8 RESULTs, the calls still open or not
+    let results = 0
+    const heldAfterResults = new Promise<number>((resolve) =>
+      a.evilNode.onDeviceRecord((r) => {
+        if (r.kind === "result" && ++results === 8) setImmediate(() => resolve(process.memoryUsage().arrayBuffers - before))
+      }),
+    )
+    const v = a.victim()
+    const trigger = a.evilNode.createClient(Trigger, "/trigger")
+    const calls = Array.from({ length: 8 }, () => rejection(trigger.call({}, { timeoutMs: 3000 })))
+    const held = await heldAfterResults
+    const errors = await Promise.all(calls)
+    await v.stop()
+    for (const e of errors) {
+      assert.equal(e.code, "resource_exhausted", e.message)
+      assert.match(e.detail, /response of 4294967280 bytes, over this host's bound of 16777216 bytes \(maxResponseBytes; the robot's own: 4294967295\)/)
+    }
+    assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more after the calls`)
+    servedMeanwhile(v)
+  } finally {
+    await a.close()
+  }
+})
+
+test("RESULTs that announce 8 MiB each and send 100 bytes: the host holds what arrived, not what was announced", async () => {
+  // (16 calls of 8 MiB, under both bounds: made at the announced size, the buffers took 128 MiB)
+  const a = await arena({ window: 16 }, (evil) => {
+    evil.hello.maxResponseBytes = 16 * MiB
+    evil.onRecord = (host, r) => {
+      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeResult({ session: r.session, seq: r.seq, status: WireStatus.ok, total: 8 * MiB, data: new Uint8Array(100) }))
+    }
+  })
+  try {
+    const before = afterGc().arrayBuffers
+    let results = 0
+    const heldAfterResults = new Promise<number>((resolve) =>
+      a.evilNode.onDeviceRecord((r) => {
+        if (r.kind === "result" && ++results === 16) setImmediate(() => resolve(process.memoryUsage().arrayBuffers - before))
+      }),
+    )
+    const trigger = a.evilNode.createClient(Trigger, "/trigger")
+    const calls = Array.from({ length: 16 }, () => rejection(trigger.call({}, { timeoutMs: 1500 })))
+    const held = await heldAfterResults
+    assert.ok(held < 8 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB for 16 responses of which 100 bytes each arrived`)
+    for (const e of await Promise.all(calls)) assert.equal(e.code, "deadline_exceeded")
+  } finally {
+    await a.close()
+  }
+})
+
+test("maxResponseBytes: the host's own bound, below the robot's; a bad value is refused before connecting", async () => {
+  const a = await arena({ maxResponseBytes: 50000 })
+  try {
+    const pic = a.goodNode.createClient(TakePicture, "/take_picture")
+    // 25,000 bytes of picture fit; 100,000 do not
+    assert.equal((await pic.call({ resolution: 0, quality: 0 })).image.data.length, 25000)
+    const e = await rejection(pic.call({ resolution: 3, quality: 0 }))
+    assert.equal(e.code, "resource_exhausted")
+    assert.match(e.detail, /over this host's bound of 50000 bytes \(maxResponseBytes; the robot's own: 1048576\)/)
+    assert.equal((await pic.call({ resolution: 0, quality: 0 })).image.data.length, 25000)
+  } finally {
+    await a.close()
+  }
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    const e = await rejection(MqttDirectory.connect({ url: "mqtt://127.0.0.1:1", maxResponseBytes: bad }))
+    assert.equal(e.code, "invalid_argument")
+    assert.match(e.detail, /^maxResponseBytes: .* is not a positive whole number of bytes$/)
+  }
+})
