@@ -112,9 +112,10 @@ let dueBytes: number
 
 /**
  * What is due on `s`'s link: 0 nothing to send; bit 1: something other than bulk streams is due;
- * bit 2: a bulk stream is. `list` gets the link's calls; `dueBytes` the carrier's `pre` bytes and
- * the answers and records due (each is written whole or not at all), or at least the whole packet
- * when an announcement or a stream is due. One scan for both the loop's decision and `fill`.
+ * bit 2: a bulk stream is. `list` (unless null: the loop's decision) gets the link's calls;
+ * `dueBytes` the carrier's `pre` bytes and the answers and records due (each is written whole or
+ * not at all), or at least the whole packet when an announcement or a stream is due. One scan for
+ * both the loop's decision and `fill`.
  */
 function work(s: Sender, list: Call[]): number {
     let w = 0
@@ -129,7 +130,7 @@ function work(s: Sender, list: Call[]): number {
     }
     for (const c of calls)
         if (c.s.out === s) {
-            list.push(c)
+            if (list) list.push(c)
             if (c.statusDue >= 0) {
                 w |= 1
                 d += Limit.RecordHeader + RecMin.Status
@@ -169,7 +170,8 @@ async function loop(s: Sender) {
     while (true) {
         let held = false
         try {
-            const w = work(s, [])
+            // (the decision lists no calls: a wake allocates nothing; `fill` lists them once per packet)
+            const w = work(s, null)
             if (w === 0) {
                 await ds.suspend(60000)
                 // let the other fibers woken by the same host packet queue their answers too
