@@ -13,6 +13,14 @@ import { ACTION_DEPENDENCIES, ACTION_PARTS, deriveAction, splitAction } from "./
 
 export { IdlError, formatDiagnostic, type Diagnostic } from "./diagnostics"
 
+/**
+ * The loader's steps so far, in this process: lines read, fields resolved, types and fields visited
+ * by each check of the set, steps of the cycle search, dependencies walked for a hash. Only counted,
+ * so that a test can see the work grow linearly with the set without timing it
+ * (test/host/idl_scale.test.ts).
+ */
+export const loaderWork = { steps: 0 }
+
 /** One interface file given by content (what the loader reads from disk; tests can pass their own). */
 export interface SourceFile {
   /** the interface root the file was found under, as given (e.g. `services`) */
@@ -74,6 +82,7 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     const src = given.text.charCodeAt(0) === 0xfeff ? { ...given, text: given.text.slice(1) } : given
     const display = path.posix.join(src.root.split(path.sep).join("/"), src.file)
     const lines = src.text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+    loaderWork.steps += lines.length
     const report = (line: number, col: number, message: string): void => {
       diags.push({ file: display, line, col, message, source: lines[line - 1] ?? "" })
     }
@@ -150,6 +159,7 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
       const fullName = `${p.pkg}/${p.kind}/${p.name}${part.suffix}`
       const defs: MessageDefinitionField[] = []
       for (const f of part.raw.fields) {
+        loaderWork.steps++
         const field = { ...f.field }
         if (!isPrimitive(f.type.base)) {
           const cands = candidates(f.type.pkg, f.type.name ?? f.type.base, p.pkg)
@@ -215,20 +225,23 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
   }
 
   // a type must not contain itself (directly or through other types)
-  const components = cyclicComponents(messages)
+  const cycles = cyclesThrough(messages, cyclicComponents(messages))
   for (const mt of messages.values()) {
-    const component = components.get(mt.fullName)
-    const cycle = component && findCycle(mt.fullName, messages, component)
-    if (cycle) {
+    const found = cycles.get(mt.fullName)
+    if (found) {
+      // the cycle from this type round to it again; a long one shortened as the nesting chain is
+      const n = found.cycle.length
+      const at = (k: number) => found.cycle[(found.at + k) % n] as string
+      const chain = n + 1 > 6 ? [at(0), at(1), at(2), "...", at(n - 1), at(n)] : Array.from({ length: n + 1 }, (_, k) => at(k))
       const fl = fieldLines.get(mt.fullName) ?? []
-      const first = mt.definition.definitions.find((d) => d.isComplex && d.type === cycle[1])
+      const first = mt.definition.definitions.find((d) => d.isComplex && d.type === at(1))
       const raw = fl.find((r) => r.name === first?.name)
       const p = known.get(mt.fullName.replace(/_(Request|Response|Goal|Result|Feedback)$/, ""))
       diags.push({
         file: p?.display ?? mt.file,
         line: raw?.line ?? 1,
         col: raw?.typeCol ?? 1,
-        message: `recursive type: ${cycle.join(" -> ")}`,
+        message: `recursive type: ${chain.join(" -> ")}${n + 1 > 6 ? ` (a cycle of ${n.toLocaleString("en-US")} types)` : ""}`,
         source: raw ? (p?.lines[raw.line - 1] ?? "") : "",
       })
     }
@@ -268,19 +281,44 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     throw new IdlError(diags)
   }
 
-  for (const mt of messages.values()) {
-    mt.hash = sha256(canonicalText(mt.fullName, messages))
-    mt.hash32 = hash32(mt.hash)
-  }
-  for (const st of [...services.values(), ...[...actions.values()].flatMap((a) => [a.sendGoal, a.getResult])]) {
-    st.hash = sha256(canonicalServiceText(st, messages))
-    st.hash32 = hash32(st.hash)
-  }
-  for (const at of actions.values()) {
-    at.hash = sha256(canonicalActionText(at, messages))
-    at.hash32 = hash32(at.hash)
-  }
+  // Each hash is taken when it is first read, then kept. A type's hash covers every type below it
+  // (docs/interfaces.md), so hashing all of a set reads all their canonical texts: N types that each
+  // hold a type of D others are N x D blocks. Taken here, that was most of a load of such a set (3 s
+  // for 3,500 types over one of 1,000: test/host/idl_scale.test.ts 'hub'); what reads only some
+  // hashes (interface show, a call's service) now pays only for those. Each type's own block is made once.
+  const bodies = new Map<string, string>()
+  const textOf = (fullName: string) => textWith(fullName, messages, bodies)
+  for (const mt of messages.values()) hashOnRead(mt, () => textOf(mt.fullName))
+  for (const st of [...services.values(), ...[...actions.values()].flatMap((a) => [a.sendGoal, a.getResult])]) hashOnRead(st, () => serviceText(st, textOf))
+  for (const at of actions.values()) hashOnRead(at, () => actionText(at, textOf))
   return { messages, services, actions }
+}
+
+/**
+ * Makes `hash` and `hash32` of `t` be taken from `text()` when first read and then kept (still
+ * plain enumerable properties to whoever reads, copies or compares them; a value written replaces them).
+ */
+function hashOnRead(t: { hash: string; hash32: number }, text: () => string): void {
+  let hash: string | undefined
+  let h32: number | undefined
+  const get = (): string => (hash ??= sha256(text()))
+  Object.defineProperty(t, "hash", {
+    enumerable: true,
+    configurable: true,
+    get,
+    set: (v: string) => {
+      hash = v
+      h32 = undefined
+    },
+  })
+  Object.defineProperty(t, "hash32", {
+    enumerable: true,
+    configurable: true,
+    get: () => (h32 ??= hash32(get())),
+    set: (v: number) => {
+      h32 = v
+    },
+  })
 }
 
 /** Full names tried for a nested type written in package `here`, in order. */
@@ -297,33 +335,108 @@ function nestedTypes(name: string, messages: ReadonlyMap<string, IdlMessage>): s
 }
 
 /**
- * The cycle `start -> ... -> start`, looked for among the types of `start`'s strongly connected
- * component (the only ones on a way back to it), each explored once: walking every path took 2^N
- * steps for N types that each hold the next one twice. A stack of its own, not recursion (a chain of
- * thousands of types overflowed the call stack).
+ * For each type that lies on a cycle, one cycle through it: the types of the cycle in order (each
+ * holds the next, the last holds the first) and where the type is in it. Linear in the set: a search
+ * from each type (as before) took a step per type of its component, so 4,500 types in one ring took
+ * 8 s (and named every type of the ring in each of its 4,500 diagnostics, 300 MB).
+ *
+ * In each component (`components`, Tarjan's), from one of its types `r`: the shortest ways from r
+ * to every type (a tree, `parentOf`) and from every type to r (`towardR`), both found breadth-first.
+ * A type that holds itself is its own cycle. For r: from r down the tree to a type that holds r. For
+ * any other type v: from v toward r until the first type x on the tree's way from r to v (an
+ * ancestor of v, told in O(1) by the tree's entry and exit times), then down the tree from x to v;
+ * the two parts share no type, so the cycle names each once. Each cycle found gives every type on it
+ * that has none yet its own (the same cycle, from there): one search covers a whole ring.
  */
-function findCycle(start: string, messages: ReadonlyMap<string, IdlMessage>, component: ReadonlySet<string>): string[] | undefined {
-  const path = [start]
-  const onPath = new Set(path)
-  const done = new Set<string>()
-  const within = (name: string) => nestedTypes(name, messages).filter((t) => component.has(t))
-  const todo = [within(start)]
-  while (todo.length > 0) {
-    const next = (todo[todo.length - 1] as string[]).shift()
-    if (next === undefined) {
-      todo.pop()
-      const n = path.pop() as string
-      onPath.delete(n)
-      done.add(n)
-      continue
-    }
-    if (next === start) return [...path, next]
-    if (onPath.has(next) || done.has(next)) continue
-    path.push(next)
-    onPath.add(next)
-    todo.push(within(next))
+function cyclesThrough(messages: ReadonlyMap<string, IdlMessage>, components: ReadonlyMap<string, ReadonlySet<string>>): Map<string, { cycle: string[]; at: number }> {
+  const out = new Map<string, { cycle: string[]; at: number }>()
+  const cover = (cycle: string[]) => {
+    loaderWork.steps += cycle.length
+    cycle.forEach((t, at) => {
+      if (!out.has(t)) out.set(t, { cycle, at })
+    })
   }
-  return undefined
+  const seenComponents = new Set<ReadonlySet<string>>()
+  for (const members of components.values()) {
+    if (seenComponents.has(members)) continue
+    seenComponents.add(members)
+    const holds = new Map<string, string[]>()
+    const heldBy = new Map<string, string[]>()
+    for (const v of members) heldBy.set(v, [])
+    for (const v of members) {
+      const within = [...new Set(nestedTypes(v, messages).filter((t) => members.has(t)))]
+      loaderWork.steps += 1 + within.length
+      holds.set(v, within)
+      for (const t of within) (heldBy.get(t) as string[]).push(v)
+    }
+    const r = members.values().next().value as string
+    /** breadth-first from r along `edges`: each type's neighbour one step nearer r */
+    const bfs = (edges: Map<string, string[]>): Map<string, string> => {
+      const via = new Map<string, string>()
+      const queue = [r]
+      for (let i = 0; i < queue.length; i++) {
+        const v = queue[i] as string
+        for (const t of edges.get(v) as string[]) {
+          loaderWork.steps++
+          if (t === r || via.has(t)) continue
+          via.set(t, v)
+          queue.push(t)
+        }
+      }
+      return via
+    }
+    const parentOf = bfs(holds)
+    const towardR = bfs(heldBy)
+    // entry and exit times of the tree, without recursion
+    const children = new Map<string, string[]>()
+    for (const [t, parent] of parentOf) {
+      const list = children.get(parent)
+      if (list) list.push(t)
+      else children.set(parent, [t])
+    }
+    const enter = new Map<string, number>()
+    const exit = new Map<string, number>()
+    let clock = 0
+    const stack: { v: string; i: number }[] = [{ v: r, i: 0 }]
+    enter.set(r, clock++)
+    while (stack.length > 0) {
+      loaderWork.steps++
+      const top = stack[stack.length - 1] as { v: string; i: number }
+      const next = children.get(top.v)?.[top.i++]
+      if (next === undefined) {
+        exit.set(top.v, clock++)
+        stack.pop()
+      } else {
+        enter.set(next, clock++)
+        stack.push({ v: next, i: 0 })
+      }
+    }
+    const isAncestor = (a: string, v: string) => (enter.get(a) as number) <= (enter.get(v) as number) && (exit.get(v) as number) <= (exit.get(a) as number)
+    /** the tree's way from `a` down to `v` (a an ancestor of v), both included */
+    const down = (a: string, v: string): string[] => {
+      const way = [v]
+      for (let t = v; t !== a; t = parentOf.get(t) as string) way.push(parentOf.get(t) as string)
+      return way.reverse()
+    }
+    for (const v of members) {
+      if (out.has(v)) continue
+      if ((holds.get(v) as string[]).includes(v)) {
+        cover([v])
+      } else if (v === r) {
+        cover(down(r, (heldBy.get(r) as string[])[0] as string))
+      } else {
+        const head = [v]
+        let x = towardR.get(v) as string
+        while (!isAncestor(x, v)) {
+          loaderWork.steps++
+          head.push(x)
+          x = towardR.get(x) as string
+        }
+        cover([...head, ...down(x, v).slice(0, -1)])
+      }
+    }
+  }
+  return out
 }
 
 /**
@@ -350,6 +463,7 @@ function cyclicComponents(messages: ReadonlyMap<string, IdlMessage>): Map<string
     }
     open(root)
     while (work.length > 0) {
+      loaderWork.steps++
       const top = work[work.length - 1] as { name: string; children: string[]; i: number }
       if (top.i < top.children.length) {
         const child = top.children[top.i++] as string
@@ -387,6 +501,7 @@ function nestedFirst(messages: ReadonlyMap<string, IdlMessage>, visit: (name: st
   for (const root of messages.keys()) {
     const stack: { name: string; expanded: boolean }[] = [{ name: root, expanded: false }]
     while (stack.length > 0) {
+      loaderWork.steps++
       const top = stack[stack.length - 1] as { name: string; expanded: boolean }
       if (seen.has(top.name)) {
         stack.pop()
@@ -551,21 +666,43 @@ export function canonicalField(f: MessageDefinitionField): string {
 /** Every complex type `fullName` uses, transitively, sorted by name (not including itself). */
 export function dependencies(fullName: string, messages: ReadonlyMap<string, IdlMessage>): string[] {
   const seen = new Set<string>()
-  const walk = (n: string): void => {
-    for (const d of messages.get(n)?.definition.definitions ?? []) {
+  const todo = [fullName]
+  while (todo.length > 0) {
+    for (const d of messages.get(todo.pop() as string)?.definition.definitions ?? []) {
+      loaderWork.steps++
       if (d.isComplex && !d.isConstant && !seen.has(d.type)) {
         seen.add(d.type)
-        walk(d.type)
+        todo.push(d.type)
       }
     }
   }
-  walk(fullName)
   seen.delete(fullName)
   return [...seen].sort()
 }
 
 function canonicalBody(mt: IdlMessage): string {
   return `MSG: ${mt.fullName}\n` + mt.definition.definitions.filter((d) => !d.isConstant).map(canonicalField).join("")
+}
+
+/** canonicalText, each type's own block made once in `bodies` */
+function textWith(fullName: string, messages: ReadonlyMap<string, IdlMessage>, bodies: Map<string, string>): string {
+  const self = messages.get(fullName)
+  if (!self) throw new Error(`unknown message type ${fullName}`)
+  const body = (mt: IdlMessage): string => {
+    loaderWork.steps++
+    let b = bodies.get(mt.fullName)
+    if (b === undefined) bodies.set(mt.fullName, (b = canonicalBody(mt)))
+    return b
+  }
+  return [self, ...dependencies(fullName, messages).map((d) => messages.get(d) as IdlMessage)].map(body).join("===\n")
+}
+
+function serviceText(st: IdlService, text: (fullName: string) => string): string {
+  return `SRV: ${st.fullName}\n${text(st.request.fullName)}---\n${text(st.response.fullName)}`
+}
+
+function actionText(at: IdlAction, text: (fullName: string) => string): string {
+  return `ACT: ${at.fullName}\n` + [at.goal, at.result, at.feedback].map((m) => text(m.fullName)).join("---\n")
 }
 
 /**
@@ -575,14 +712,12 @@ function canonicalBody(mt: IdlMessage): string {
  * do not change the bytes on the wire.
  */
 export function canonicalText(fullName: string, messages: ReadonlyMap<string, IdlMessage>): string {
-  const self = messages.get(fullName)
-  if (!self) throw new Error(`unknown message type ${fullName}`)
-  return [self, ...dependencies(fullName, messages).map((d) => messages.get(d) as IdlMessage)].map(canonicalBody).join("===\n")
+  return textWith(fullName, messages, new Map())
 }
 
 /** The text hashed for a service: `SRV: <full name>\n`, the request's canonical text, `---\n`, the response's. */
 export function canonicalServiceText(st: IdlService, messages: ReadonlyMap<string, IdlMessage>): string {
-  return `SRV: ${st.fullName}\n${canonicalText(st.request.fullName, messages)}---\n${canonicalText(st.response.fullName, messages)}`
+  return serviceText(st, (n) => canonicalText(n, messages))
 }
 
 /**
@@ -590,7 +725,7 @@ export function canonicalServiceText(st: IdlService, messages: ReadonlyMap<strin
  * and feedback messages separated by `---\n` (the derived types follow from these three).
  */
 export function canonicalActionText(at: IdlAction, messages: ReadonlyMap<string, IdlMessage>): string {
-  return `ACT: ${at.fullName}\n` + [at.goal, at.result, at.feedback].map((m) => canonicalText(m.fullName, messages)).join("---\n")
+  return actionText(at, (n) => canonicalText(n, messages))
 }
 
 /** The type first, then every nested type it uses (sorted): what descriptors carry as `definitions`. */
