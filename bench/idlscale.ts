@@ -1,4 +1,4 @@
-// `node --import tsx bench/idlscale.ts [--json] [--sizes 2500,5000,10000,20000]`: the interface loader
+// `npm run bench:idl [-- [--json] [--sizes 2500,5000,10000,20000]]` (bench/idlscale.ts): the interface loader
 // (loadSources, packages/host/src/idl/load.ts) on generated sets of growing size, one shape at a time,
 // then (after the first) the hashes of the set read (each is taken on first read). Per shape and size:
 // the median wall time of 3 loads, and the loader's steps (loaderWork), which do not depend on the
