@@ -26,6 +26,8 @@ import {
 import { embeddedBroker, rawClient, startTestRobot, until, type TestRobot } from "./mqtt_helpers"
 import { callLoop, max } from "../support/victim"
 import { afterGc } from "../support/memory"
+import { runScript } from "../support/child"
+import { directoryFleet } from "../../packages/host/src/client/mqttdir"
 import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -40,6 +42,20 @@ const TRIGGER = { hash32: Trigger.hash32, type: Trigger.fullName }
  * and one SERVICE per name of `services`, and OPEN with a session; `onRecord` sees every record
  * (after the default answer) and may answer more.
  */
+class FakeRobotHello implements Omit<HelloRecord, "kind"> {
+  version = PROTOCOL_VERSION
+  minVersion = PROTOCOL_VERSION
+  bootId = 0x1234
+  listVersion = 1
+  count = 1
+  maxRequestBytes = 8192
+  maxResponseBytes = 1 << 20
+  budget = 0xffffffff
+  maxInFlight = 32
+  window = 32768
+  maxRecord = 8192
+}
+
 class FakeRobot {
   hello: Omit<HelloRecord, "kind"> = {
     version: PROTOCOL_VERSION,
@@ -250,3 +266,135 @@ test("maxResponseBytes: the host's own bound, below the robot's; a bad value is 
     assert.match(e.detail, /^maxResponseBytes: .* is not a positive whole number of bytes$/)
   }
 })
+
+/**
+ * A robot in a process of its own (its sending costs the test's process nothing) that announces
+ * itself `online` as `name` and then publishes `frames` (hex, in turn) to `robots/<name>/out/<host>`
+ * as fast as its socket takes them, until killed. Prints `start` once it sends.
+ */
+function flooder(url: string, name: string, host: string, frames: Uint8Array[]) {
+  const script = `
+    const mqtt = require("mqtt")
+    const [url, name, host, ...hex] = process.argv.slice(1)
+    const frames = hex.map((h) => Buffer.from(h, "hex"))
+    const c = mqtt.connect(url, { username: name, clientId: "robot-" + name, reconnectPeriod: 0, protocolVersion: 4, log: () => {} })
+    c.on("error", () => {})
+    c.on("connect", async () => {
+      await c.publishAsync("robots/" + name + "/online", "online", { qos: 0, retain: true })
+      process.stdout.write("start\\n")
+      let i = 0
+      const go = () => {
+        for (let n = 0; n < 64; n++) c.publish("robots/" + name + "/out/" + host, frames[i++ % frames.length], { qos: 0 })
+        if (c.stream.writableNeedDrain) c.stream.once("drain", go)
+        else setImmediate(go)
+      }
+      go()
+    })
+  `
+  return runScript(script, [url, name, host, ...frames.map((f) => Buffer.from(f).toString("hex"))])
+}
+
+/** `records` packed into one frame. */
+function frame(...records: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(records.reduce((a, r) => a + r.length, 0))
+  let o = 0
+  for (const r of records) {
+    out.set(r, o)
+    o += r.length
+  }
+  return out
+}
+
+
+/**
+ * The flooding robot `fl` (a process of its own, sending `frames` as fast as it can) beside the
+ * arena's robots, and the directory's node for it: `during` runs while it floods.
+ */
+async function flood<T>(a: Awaited<ReturnType<typeof arena>>, frames: Uint8Array[], during: (node: MqttNode) => Promise<T>): Promise<T> {
+  const child = flooder(a.broker.url, "fl", a.dir.hostId, frames)
+  try {
+    await child.line("it connected", (l) => l === "start")
+    await a.dir.waitFor({ names: ["fl"] })
+    return await during(a.dir.nodeFor("fl"))
+  } finally {
+    child.kill()
+    await child.exited
+  }
+}
+
+const hello = (o: Partial<HelloRecord>) => encodeHello({ ...new FakeRobotHello(), ...o })
+
+test("frames of HELLOs announcing 65,535 services, each a new list version: refused once (a list holds at most 256), the robot's calls fail at once naming it, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  try {
+    // (before: each HELLO made an array of 65,535 entries for a list that could never be complete,
+    // SERVICE's index being a u8: 5 frames of 260 HELLOs handled in 2 s, the good robot called once,
+    // its call took 2.4 s)
+    const frames = Array.from({ length: 8 }, (_, k) => frame(...Array.from({ length: 260 }, (_, i) => hello({ count: 65535, listVersion: k * 260 + i }))))
+    await flood(a, frames, async (node) => {
+      const v = a.victim()
+      await until(() => node.stats.packetsReceived >= 200, "200 frames of the flood handled")
+      await sleep(1000)
+      await v.stop()
+      servedMeanwhile(v, 10)
+      const why = /^robot fl \(mqtt:\/\/127\.0\.0\.1:\d+\) announced 65535 services in its HELLO; a list holds at most 256 \(a SERVICE record's index is a u8\)$/
+      assert.match((await rejection(node.listServices({ timeoutMs: 5000 }))).detail, why)
+      const e = await rejection(node.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 }))
+      assert.equal(e.code, "unavailable")
+      assert.match(e.detail, why)
+      assert.equal(node.stats.protocolErrors, 1, "told once")
+    })
+  } finally {
+    await a.close()
+  }
+})
+
+test("a restart storm (a HELLO with a new bootId in every message) beside a fleet of 1,000 robots: the fleet's listeners hear of it a few times a second, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  const fl = directoryFleet(a.dir)
+  for (let i = 0; i < 1000; i++) fl.fleet.add(`s${i}`, stubNode(10))
+  try {
+    let told = 0
+    fl.fleet.onServicesChanged(() => told++)
+    fl.fleet.onRobotsChanged(() => told++)
+    fl.fleet.onStateChange(() => told++)
+    const frames = Array.from({ length: 64 }, (_, k) => frame(hello({ bootId: k + 1 })))
+    await flood(a, frames, async (node) => {
+      let restarts = 0
+      node.onStateChange((_, i) => i.restarted && restarts++)
+      const v = a.victim()
+      const from = told
+      await until(() => node.stats.packetsReceived >= 2000, "2,000 messages of the flood handled")
+      const t0 = performance.now()
+      const at = told
+      await sleep(1000)
+      const n = told - at
+      const s = (performance.now() - t0) / 1000
+      await v.stop()
+      // (before: every restart told each listener, each telling costing O(fleet): 3,299 messages handled
+      // in 2 s, the good robot called 5 times, its slowest call 496 ms)
+      assert.ok(n <= 3 * 6 * s + 3, `the fleet's listeners were told ${n} times in ${s.toFixed(1)} s (${told - from} in all)`)
+      assert.ok(restarts >= 1, "the restarts are still told")
+      servedMeanwhile(v, 10)
+    })
+  } finally {
+    await fl.close()
+    await a.close()
+  }
+})
+
+/** A connected robot node that lists `n` services and does nothing else (a fleet's other members). */
+function stubNode(n: number): import("../../packages/host/src/client/api").RobotNode {
+  const services = Array.from({ length: n }, (_, i) => ({ name: `/s${i}`, type: Trigger.fullName, hash32: Trigger.hash32 }))
+  return {
+    state: "connected",
+    closed: false,
+    onStateChange: () => () => {},
+    onServicesChanged: () => () => {},
+    listServices: async () => services,
+    createClient: () => {
+      throw new Error("not called")
+    },
+    close: async () => {},
+  }
+}

@@ -43,6 +43,9 @@ export interface RecordNode extends RobotNode {
   knownServices(): ServiceInfo[] | undefined
 }
 
+/** A service list holds at most this many services: a SERVICE record's index is a u8. */
+export const MAX_SERVICES = 256
+
 /** Options every node takes (the part of `connect`'s options that is not the transport). */
 export interface NodeOptions {
   /** Calls in flight per device; more wait in a queue (default: the device's share for one host, maxInFlight - 2, at most 16). */
@@ -97,6 +100,52 @@ export class Listeners<A extends unknown[]> {
   }
 }
 
+/**
+ * Listeners hear of a node's state changes (restarts included) and of its service list at once, up
+ * to NOTIFY_BURST times in a row; past that, at most once per NOTIFY_MS each (the latest state or
+ * list, when the wait ends). A robot that claims a restart or a new list in every message would
+ * otherwise make every listener (a fleet's, at O(robots) each; the bridge's) work per message; a
+ * real robot's changes come far slower and are told as they come.
+ */
+export const NOTIFY_MS = 200
+export const NOTIFY_BURST = 8
+
+/**
+ * Runs `fire` at once while it has credit (NOTIFY_BURST, one more per NOTIFY_MS), else once when the
+ * next credit comes (however often it was poked meanwhile).
+ */
+class Paced {
+  private credit = NOTIFY_BURST
+  private at = performance.now()
+  private timer: NodeJS.Timeout | undefined
+  constructor(private readonly fire: () => void) {}
+  poke() {
+    if (this.timer) return
+    const now = performance.now()
+    this.credit = Math.min(NOTIFY_BURST, this.credit + (now - this.at) / NOTIFY_MS)
+    this.at = now
+    if (this.credit >= 1) {
+      this.credit--
+      this.fire()
+    } else this.timer = setTimeout(() => this.run(), (1 - this.credit) * NOTIFY_MS)
+  }
+  /** runs now if a run is due (close: the last news goes out at once) */
+  flush() {
+    if (this.timer) this.run()
+  }
+  /** forgets a run that is due */
+  cancel() {
+    clearTimeout(this.timer)
+    this.timer = undefined
+  }
+  private run() {
+    this.cancel()
+    this.credit = 0
+    this.at = performance.now()
+    this.fire()
+  }
+}
+
 export abstract class NodeCore implements RecordNode, CallLink {
   state: NodeState = "connecting"
   protected readonly engine: CallEngine
@@ -116,6 +165,18 @@ export abstract class NodeCore implements RecordNode, CallLink {
   closed = false
   /** when a restart was last handled (HELLO with a new bootId, or the carrier's own restart event) */
   protected restartSeenAt = 0
+  /** why the device's last HELLO was refused (calls and listServices fail at once with it), until a good one */
+  private refused: string | undefined
+  /** a restart not told to the state listeners yet */
+  private restartUntold = false
+  private readonly stateNews = new Paced(() => {
+    const restarted = this.restartUntold
+    this.restartUntold = false
+    this.stateListeners.emit(this.state, { restarted })
+  })
+  private readonly listNews = new Paced(() => {
+    if (this.services) this.servicesListeners.emit(this.services.slice())
+  })
 
   constructor(protected readonly nodeOptions: NodeOptions) {
     this.engine = new CallEngine(this, () => this.window, hostMaxResponse(nodeOptions))
@@ -223,14 +284,20 @@ export abstract class NodeCore implements RecordNode, CallLink {
     this.bootId = undefined
     this.listVersion = -1
     this.services = undefined
-    this.stateListeners.emit(this.state, { restarted: true })
+    this.tellState(true)
     this.requestList()
   }
 
   protected setState(s: NodeState, restarted: boolean) {
     if (this.state === s && !restarted) return
     this.state = s
-    this.stateListeners.emit(s, { restarted })
+    this.tellState(restarted)
+  }
+
+  /** The state listeners hear of the state (and of a restart) now, or at most NOTIFY_MS later. */
+  private tellState(restarted: boolean) {
+    if (restarted) this.restartUntold = true
+    this.stateNews.poke()
   }
 
   protected requestList() {
@@ -277,6 +344,11 @@ export abstract class NodeCore implements RecordNode, CallLink {
   private onRecord(r: DeviceRecord) {
     switch (r.kind) {
       case "hello": {
+        if (r.count > MAX_SERVICES) {
+          this.refuseHello(`${this.describe()} announced ${r.count} services in its HELLO; a list holds at most ${MAX_SERVICES} (a SERVICE record's index is a u8)`)
+          break
+        }
+        this.refused = undefined
         const restarted = this.bootId !== undefined && r.bootId !== this.bootId
         if (restarted) {
           this.restartSeenAt = Date.now()
@@ -285,7 +357,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
         }
         this.bootId = r.bootId
         this.engine.deviceHello(r, restarted)
-        if (restarted) this.stateListeners.emit(this.state, { restarted: true })
+        if (restarted) this.tellState(true)
         if (r.listVersion !== this.listVersion || !this.services) {
           this.pendingList = { version: r.listVersion, entries: new Array(r.count).fill(undefined) }
           this.maybeCommitList()
@@ -307,6 +379,28 @@ export abstract class NodeCore implements RecordNode, CallLink {
     }
   }
 
+  /**
+   * A HELLO that cannot be right: told once (a storm of them costs no more), the device's calls fail
+   * and new ones fail at once with `why` until a good HELLO comes (LIST is asked again meanwhile).
+   */
+  private refuseHello(why: string) {
+    if (this.refused === why) return
+    this.refused = why
+    this.protocolError(why)
+    this.services = undefined
+    this.pendingList = undefined
+    this.engine.deviceLost(why)
+    this.engine.failAll("unavailable", why)
+    // (a listServices waiting fails now, not at its timeout)
+    this.tellState(false)
+  }
+
+  /** A reason to fail calls and lists at once: the carrier's (failFast), or a refused HELLO. */
+  private refusal(): ServiceError | undefined {
+    if (this.closed) return new ServiceError("unavailable", "node closed")
+    return this.failFast() ?? (this.refused ? new ServiceError("unavailable", this.refused) : undefined)
+  }
+
   private maybeCommitList() {
     const p = this.pendingList
     if (!p || p.entries.some((e) => !e)) return
@@ -314,7 +408,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
     this.listVersion = p.version
     this.services = p.entries as ServiceInfo[]
     clearTimeout(this.listTimer)
-    this.servicesListeners.emit(this.services.slice())
+    this.listNews.poke()
   }
 
   // ------------------------------------------------------------------ outgoing
@@ -367,7 +461,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
 
   listServices(options: { timeoutMs?: number } = {}): Promise<ServiceInfo[]> {
     if (this.services) return Promise.resolve(this.services.slice())
-    const down = this.closed ? new ServiceError("unavailable", "node closed") : this.failFast()
+    const down = this.refusal()
     if (down) return Promise.reject(down)
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     return new Promise((resolve, reject) => {
@@ -384,7 +478,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
       })
       // the device became known to be unreachable meanwhile: fail now, not at the timeout
       const offState = this.stateListeners.add(() => {
-        const e = this.closed ? new ServiceError("unavailable", "node closed") : this.failFast()
+        const e = this.refusal()
         if (!e) return
         clearTimeout(t)
         offList()
@@ -457,7 +551,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
     } catch (e) {
       return Promise.reject(new ServiceError("invalid_argument", (e as Error).message, service))
     }
-    const down = this.closed ? undefined : this.failFast()
+    const down = this.closed ? undefined : this.refusal()
     if (down) return Promise.reject(new ServiceError(down.code, down.detail, service))
     return this.engine.start(service, name, hash32, request, decode, options)
   }
@@ -467,7 +561,9 @@ export abstract class NodeCore implements RecordNode, CallLink {
     this.engine.close()
     this.closed = true
     clearTimeout(this.listTimer)
+    this.listNews.cancel()
     this.setState("disconnected", false)
+    this.stateNews.flush()
     try {
       await this.closeLink()
     } catch {
