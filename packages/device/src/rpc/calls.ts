@@ -12,7 +12,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
-import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText } from "./core"
+import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText, rec } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -30,11 +30,11 @@ function rand32(): number {
     return v === 0 ? 1 : v
 }
 
-/** a record body of `n` bytes that starts with the u32s `a` and `b` (session and seq, nonce and session…) */
-function u32s(a: number, b: number, n: number): Buffer {
-    const r = Buffer.alloc(n)
-    r.setAt(0, "u32", a)
-    r.setAt(4, "u32", b)
+/** a record of `kind` whose `n`-byte body starts with the u32s `a` and `b` (session and seq, nonce and session…) */
+function u32s(kind: number, a: number, b: number, n: number): Buffer {
+    const r = rec(kind, n)
+    r.setAt(Limit.RecordHeader, "u32", a)
+    r.setAt(Limit.RecordHeader + 4, "u32", b)
     return r
 }
 
@@ -126,9 +126,9 @@ export function open(nonce: number, version: number, link: Out) {
 
 /** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
 function greet(nonce: number, id: number, link: Out) {
-    const b = u32s(nonce, id, RecMin.Session)
-    b.setAt(RecOff.SessionBootId, "u32", bootId)
-    link.transient(Kind.SESSION, b)
+    const r = u32s(Kind.SESSION, nonce, id, RecMin.Session)
+    r.setAt(Limit.RecordHeader + RecOff.SessionBootId, "u32", bootId)
+    link.transient(r)
 }
 
 function session(id: number): Session {
@@ -147,8 +147,7 @@ export function use(id: number, link: Out): Session {
             s.used = ds.millis()
             return s
         }
-    const b = u32s(id, bootId, RecMin.Nosession)
-    link.transient(Kind.NOSESSION, b)
+    link.transient(u32s(Kind.NOSESSION, id, bootId, RecMin.Nosession))
     return null
 }
 
@@ -190,9 +189,9 @@ export function inFlight(): number {
 
 /** a RESULT with no message that is not remembered (busy, stale): the handler never ran, the host retries */
 export function bounce(s: Session, seq: number, status: number) {
-    const b = u32s(s.id, seq, RecMin.Result)
-    b[RecOff.ResultStatus] = status
-    s.out.transient(Kind.RESULT, b)
+    const r = u32s(Kind.RESULT, s.id, seq, RecMin.Result)
+    r[Limit.RecordHeader + RecOff.ResultStatus] = status
+    s.out.transient(r)
 }
 
 /**
@@ -206,8 +205,8 @@ export function bounce(s: Session, seq: number, status: number) {
 interface Refusal {
     s: Session
     seq: number
-    /** the RESULT record's body: session, seq, status, total = message length, message */
-    body: Buffer
+    /** the RESULT record: session, seq, status, total = message length, message */
+    record: Buffer
     /** when it was refused (kept for cfg.retentionMs, like an answer) */
     t: number
 }
@@ -232,13 +231,12 @@ export function reject(s: Session, seq: number, status: number, msg: string) {
         refusals.insert(i, -1)
     }
     const m = msgBytes(msg)
-    const b = u32s(s.id, seq, RecMin.Result + m.length)
-    b[RecOff.ResultStatus] = status
-    b.setAt(RecOff.ResultTotal, "u32", m.length)
-    b.blitAt(RecOff.ResultData, m, 0, m.length)
-    const r: Refusal = { s, seq, body: b, t: ds.millis() }
-    refusals.push(r)
-    s.out.transient(Kind.RESULT, b)
+    const r = u32s(Kind.RESULT, s.id, seq, RecMin.Result + m.length)
+    r[Limit.RecordHeader + RecOff.ResultStatus] = status
+    r.setAt(Limit.RecordHeader + RecOff.ResultTotal, "u32", m.length)
+    r.blitAt(Limit.RecordHeader + RecOff.ResultData, m, 0, m.length)
+    refusals.push({ s, seq, record: r, t: ds.millis() })
+    s.out.transient(r)
 }
 
 /** forgets `s`'s refusals of seqs `lo` to `hi` */
@@ -327,9 +325,9 @@ export function due(c: Call, state: number) {
 
 /** STATUS for a call with no record (bounded by the transient queue) */
 function statusOf(s: Session, seq: number, state: number) {
-    const b = u32s(s.id, seq, RecMin.Status)
-    b[RecOff.StatusState] = state
-    s.out.transient(Kind.STATUS, b)
+    const r = u32s(Kind.STATUS, s.id, seq, RecMin.Status)
+    r[Limit.RecordHeader + RecOff.StatusState] = state
+    s.out.transient(r)
 }
 
 // ---------------------------------------------------------------- running
@@ -585,7 +583,7 @@ export function onPoll(s: Session, seq: number, have: number) {
         for (const r of refusals)
             if (r.s === s)
                 if (r.seq === seq) {
-                    s.out.transient(Kind.RESULT, r.body)
+                    s.out.transient(r.record)
                     return
                 }
         statusOf(s, seq, isGone(s, seq) ? CallState.Gone : CallState.Unknown)

@@ -249,6 +249,17 @@ export function fullName(name: string): string {
     return name[0] === "/" ? name : "/" + name
 }
 
+/**
+ * A record as it goes on the wire: kind u8, body length u16, then the `n`-byte body (zeroed) at
+ * Limit.RecordHeader. Made whole at once: the sender queues and copies it as it is.
+ */
+export function rec(kind: number, n: number): Buffer {
+    const r = Buffer.alloc(Limit.RecordHeader + n)
+    r[0] = kind
+    r.setAt(1, "u16", n)
+    return r
+}
+
 export function errText(e: any): string {
     if (e === undefined || e === null) return "unknown error"
     const m = e.message
@@ -262,8 +273,8 @@ export interface Out {
     win: number
     /** the sender has something new to send */
     wake(): void
-    /** a record that belongs to no call (a bounded queue, in which each session may hold a quarter) */
-    transient(kind: number, body: Buffer): void
+    /** a record (`rec`) that belongs to no call (a bounded queue, in which each session may hold a quarter) */
+    transient(r: Buffer): void
     /** an ERROR record (rate-limited) */
     error(offset: number, msg: string): void
     /** HELLO and the service list are due (coalesced: an announcement in progress is not restarted unless `fresh`) */

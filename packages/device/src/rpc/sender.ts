@@ -6,7 +6,7 @@
 // bytes, ERROR records are rate-limited. A bulk response always gets half of each packet, so small
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
-import { Call, Out, cfg, errText } from "./core"
+import { Call, Out, cfg, errText, rec } from "./core"
 import { bootId, calls, entries, mfChunk, mfRest, mfWeight } from "./calls"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
@@ -57,8 +57,8 @@ export class Sender implements Out {
         if (f) if (f.suspended) f.resume(null)
     }
 
-    transient(kind: number, body: Buffer) {
-        const n = Limit.RecordHeader + body.length
+    transient(r: Buffer) {
+        const n = r.length
         // each owner may queue a quarter of the bytes: a host flooding POLLs or refused CALLs
         // crowds out only its own records (one pass: a loop per record would trip the watchdog).
         // The owner is the session a record answers (every kind here but SESSION starts with
@@ -69,14 +69,14 @@ export class Sender implements Out {
         // one record of any size the queue has room for: a refusal's message (up to 200 bytes) is
         // longer than a quarter, and was dropped every time (test: conformance "refusals with a long
         // message").
-        const who = owner(kind, body, 0)
+        const who = owner(r)
         let mine = n
-        for (const r of this.q) if (owner(r[0], r, Limit.RecordHeader) === who) mine += r.length
+        for (const q of this.q) if (owner(q) === who) mine += q.length
         if (this.qBytes + n > TRANSIENT_MAX || (mine > TRANSIENT_MAX >> 2 && mine > n)) {
             this.dropped++
             return
         }
-        this.q.push(rec(kind, body))
+        this.q.push(r)
         this.qBytes += n
         this.wake()
     }
@@ -86,10 +86,10 @@ export class Sender implements Out {
         if (this.err || now - this.errAt < ERROR_GAP_MS) return
         // (messages here are the runtime's own, all short)
         const m = Buffer.from(msg)
-        const b = Buffer.alloc(RecOff.ErrorMessage + m.length)
-        b.setAt(RecOff.ErrorOffset, "u16", offset)
-        b.blitAt(RecOff.ErrorMessage, m, 0, m.length)
-        this.err = rec(Kind.ERROR, b)
+        const r = rec(Kind.ERROR, RecMin.Error + m.length)
+        r.setAt(Limit.RecordHeader + RecOff.ErrorOffset, "u16", offset)
+        r.blitAt(Limit.RecordHeader + RecOff.ErrorMessage, m, 0, m.length)
+        this.err = r
         this.errAt = now
         this.wake()
     }
@@ -102,9 +102,10 @@ export class Sender implements Out {
     }
 }
 
-/** whose share of the transient queue a record of `kind` whose body is at `at` in `b` takes */
-function owner(kind: number, b: Buffer, at: number): number {
-    return kind === Kind.SESSION || kind === Kind.NOSESSION ? 0 : b.getAt(at, "u32")
+/** whose share of the transient queue the record `r` takes */
+function owner(r: Buffer): number {
+    const kind = r[0]
+    return kind === Kind.SESSION || kind === Kind.NOSESSION ? 0 : r.getAt(Limit.RecordHeader, "u32")
 }
 
 /** the packet length what `work` found due needs (set with its result; read at once) */
@@ -322,42 +323,33 @@ export function head(pkt: Buffer, n: number, kind: number, c: Call, len: number)
     return n + (Limit.RecordHeader + RecOff.ResultStatus)
 }
 
-/** HELLO (i = 0) or SERVICE record i - 1; null past the end */
+/** HELLO (i = 0) or SERVICE record i - 1; null past the end (body fields at Limit.RecordHeader + RecOff…) */
 function announcement(s: Sender, i: number): Buffer {
     if (i === 0) {
-        const h = Buffer.alloc(RecMin.Hello)
-        h[RecOff.HelloVersion] = PROTOCOL_VERSION
-        h[RecOff.HelloMinVersion] = PROTOCOL_VERSION
-        h.setAt(RecOff.HelloBootId, "u32", bootId)
-        h.setAt(RecOff.HelloListVersion, "u16", cfg.listVersion)
-        h.setAt(RecOff.HelloCount, "u16", entries.length)
-        h.setAt(RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
-        h.setAt(RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
-        h.setAt(RecOff.HelloBudget, "u32", cfg.budget)
-        h.setAt(RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
-        h.setAt(RecOff.HelloWindow, "u16", s.win)
-        h.setAt(RecOff.HelloMaxRecord, "u16", s.max)
-        return rec(Kind.HELLO, h)
+        const h = rec(Kind.HELLO, RecMin.Hello)
+        h[Limit.RecordHeader + RecOff.HelloVersion] = PROTOCOL_VERSION
+        h[Limit.RecordHeader + RecOff.HelloMinVersion] = PROTOCOL_VERSION
+        h.setAt(Limit.RecordHeader + RecOff.HelloBootId, "u32", bootId)
+        h.setAt(Limit.RecordHeader + RecOff.HelloListVersion, "u16", cfg.listVersion)
+        h.setAt(Limit.RecordHeader + RecOff.HelloCount, "u16", entries.length)
+        h.setAt(Limit.RecordHeader + RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
+        h.setAt(Limit.RecordHeader + RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
+        h.setAt(Limit.RecordHeader + RecOff.HelloBudget, "u32", cfg.budget)
+        h.setAt(Limit.RecordHeader + RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
+        h.setAt(Limit.RecordHeader + RecOff.HelloWindow, "u16", s.win)
+        h.setAt(Limit.RecordHeader + RecOff.HelloMaxRecord, "u16", s.max)
+        return h
     }
     const e = entries[i - 1]
     if (!e) return null
     const nm = Buffer.from(e.name)
     const ty = Buffer.from(e.type.name)
-    const b = Buffer.alloc(RecMin.Service + nm.length + ty.length)
-    b.setAt(RecOff.ServiceListVersion, "u16", cfg.listVersion)
-    b[RecOff.ServiceIndex] = i - 1
-    b[RecOff.ServiceNameLen] = nm.length
-    b.setAt(RecOff.ServiceHash32, "u32", e.type.hash)
-    b.blitAt(RecOff.ServiceName, nm, 0, nm.length)
-    b.blitAt(RecOff.ServiceName + nm.length, ty, 0, ty.length)
-    return rec(Kind.SERVICE, b)
-}
-
-function rec(kind: number, body: Buffer): Buffer {
-    // the record header: kind u8, body length u16
-    const r = Buffer.alloc(Limit.RecordHeader + body.length)
-    r[0] = kind
-    r.setAt(1, "u16", body.length)
-    r.blitAt(Limit.RecordHeader, body, 0, body.length)
+    const r = rec(Kind.SERVICE, RecMin.Service + nm.length + ty.length)
+    r.setAt(Limit.RecordHeader + RecOff.ServiceListVersion, "u16", cfg.listVersion)
+    r[Limit.RecordHeader + RecOff.ServiceIndex] = i - 1
+    r[Limit.RecordHeader + RecOff.ServiceNameLen] = nm.length
+    r.setAt(Limit.RecordHeader + RecOff.ServiceHash32, "u32", e.type.hash)
+    r.blitAt(Limit.RecordHeader + RecOff.ServiceName, nm, 0, nm.length)
+    r.blitAt(Limit.RecordHeader + RecOff.ServiceName + nm.length, ty, 0, ty.length)
     return r
 }
