@@ -187,10 +187,16 @@ export function inFlight(): number {
     return n
 }
 
-/** a RESULT with no message that is not remembered (busy, stale): the handler never ran, the host retries */
-export function bounce(s: Session, seq: number, status: number) {
-    const r = u32s(Kind.RESULT, s.id, seq, RecMin.Result)
-    r[Limit.RecordHeader + RecOff.ResultStatus] = status
+/**
+ * A record for `s`'s call `seq` that no call record stands behind, queued on its link (bounded by
+ * the transient queue): a RESULT (`kind`) with status `code` and no message, not remembered (busy,
+ * stale: the handler never ran, the host retries), or a STATUS with state `code` (a call the
+ * device holds no record of). One function for both: their bodies have the same 13 bytes (session,
+ * seq, the code at 8, then a u32 0: RESULT's total, STATUS's offset).
+ */
+export function bare(s: Session, seq: number, kind: number, code: number) {
+    const r = u32s(kind, s.id, seq, RecMin.Result)
+    r[Limit.RecordHeader + RecOff.ResultStatus] = code
     s.out.transient(r)
 }
 
@@ -263,7 +269,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
     if (n >= cfg.maxInFlight) busy = true
     if (mine) if (mine + 2 >= cfg.maxInFlight) busy = true
     if (busy) {
-        bounce(s, seq, Status.Busy)
+        bare(s, seq, Kind.RESULT, Status.Busy)
         return
     }
     // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
@@ -288,7 +294,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
             if (c.state === CallState.Done) if (c.sendOff < 0) if (!c.resultDue) forget(c)
         }
     if (used + need > limit) {
-        bounce(s, seq, Status.Busy)
+        bare(s, seq, Kind.RESULT, Status.Busy)
         return
     }
     // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
@@ -311,7 +317,7 @@ export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, tota
 export function onData(s: Session, seq: number, off: number, d: Buffer, db: number, n: number) {
     const c = find(s, seq)
     if (!c) {
-        if (!isGone(s, seq)) statusOf(s, seq, CallState.Unknown)
+        if (!isGone(s, seq)) bare(s, seq, Kind.STATUS, CallState.Unknown)
         return
     }
     // (a late duplicate otherwise; a call is received in pieces only with the multi-frame paths)
@@ -321,13 +327,6 @@ export function onData(s: Session, seq: number, off: number, d: Buffer, db: numb
 export function due(c: Call, state: number) {
     c.statusDue = state
     c.s.out.wake()
-}
-
-/** STATUS for a call with no record (bounded by the transient queue) */
-function statusOf(s: Session, seq: number, state: number) {
-    const r = u32s(Kind.STATUS, s.id, seq, RecMin.Status)
-    r[Limit.RecordHeader + RecOff.StatusState] = state
-    s.out.transient(r)
 }
 
 // ---------------------------------------------------------------- running
@@ -586,7 +585,7 @@ export function onPoll(s: Session, seq: number, have: number) {
                     s.out.transient(r.record)
                     return
                 }
-        statusOf(s, seq, isGone(s, seq) ? CallState.Gone : CallState.Unknown)
+        bare(s, seq, Kind.STATUS, isGone(s, seq) ? CallState.Gone : CallState.Unknown)
     }
     else if (c.state !== CallState.Done) due(c, c.state)
     else if (c.msg) resend(c)

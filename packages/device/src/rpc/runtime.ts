@@ -4,7 +4,7 @@
 // program); this file imports neither, and neither imports the other. A record that cannot be parsed
 // is answered with a (rate-limited) ERROR on the link it came from and never changes any call's state.
 import * as ds from "@devicescript/core"
-import { bounce, entries, find, mfBegin, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
+import { bare, entries, find, mfBegin, onCancel, onData, onDone, onPoll, open, reject, sweep, use, ack, admit } from "./calls"
 import { Entry, Out, Session, cfg, errText, fullName, isGone } from "./core"
 import { Sender } from "./sender"
 import { Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
@@ -150,7 +150,7 @@ function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: 
             // (an index past the list reads undefined)
             if (d.getAt(b + RecOff.CallxListVersion, "u16") === cfg.listVersion) e = entries[d[b + RecOff.CallxIndex]]
             if (!e) {
-                bounce(s, seq, Status.Stale)
+                bare(s, seq, Kind.RESULT, Status.Stale)
                 return
             }
         } else {
