@@ -92,17 +92,16 @@ async function onServerPacket(pkt: ds.Packet) {
         if (i > 1) return
         ;(i ? ds.RosServices.spec : ds.Control.spec).assign(pkt)
         const sp = pkt.spec
+        // the answer, sent at the end (one send for every kind: unset, "not implemented")
+        let r: ds.Packet
         if (sp) {
             const name = sp.name
             if (pkt.isRegSet) {
                 // (status_code, of both services: written, ignored)
                 if (name === "statusCode") return
             } else if (pkt.isRegGet) {
-                const r = register(i, name)
-                if (r !== undefined) {
-                    await dss._serverSend(i, sp.encode(r))
-                    return
-                }
+                const v = register(i, name)
+                if (v !== undefined) r = sp.encode(v)
             } else if (pkt.isAction) {
                 if (i) {
                     // command `frame`: records for the runtime's parser
@@ -112,15 +111,9 @@ async function onServerPacket(pkt: ds.Packet) {
                         return
                     }
                     // action `echo`: the raw one-packet round trip (link diagnostics and the benchmark)
-                    if (name === "echo") {
-                        await dss._serverSend(1, sp.response.encode(pkt.decode()))
-                        return
-                    }
+                    if (name === "echo") r = sp.response.encode(pkt.decode())
                 } else {
-                    if (name === "announce") {
-                        await dss._serverSend(0, sp.response.encode(announcement()))
-                        return
-                    }
+                    if (name === "announce") r = sp.response.encode(announcement())
                     // (reset, noop, identify, set_status_light: no report)
                     if (name === "reset") {
                         ds.reboot()
@@ -132,7 +125,8 @@ async function onServerPacket(pkt: ds.Packet) {
                 }
             }
         }
-        await dss._serverSend(i, pkt.notImplemented())
+        if (!r) r = pkt.notImplemented()
+        await dss._serverSend(i, r)
     } catch (e) {
         console.log("rosservices: packet: " + errText(e))
     }
