@@ -151,21 +151,23 @@ export function isGone(s: Session, seq: number): boolean {
 export function settle(s: Session, seq: number): boolean {
     if (isGone(s, seq)) return true
     const g = s.gone
+    // i: the first range starting after seq (a read past the end is undefined: never < seq)
     let i = 0
-    while (i < g.length && g[i] < seq) i += 2
-    // i: first range starting after seq; the one before may end at seq - 1
-    const joinPrev = i > 0 && g[i - 1] === seq - 1
-    const joinNext = i < g.length && g[i] === seq + 1
-    if (joinPrev && joinNext) {
-        g[i - 1] = g[i + 1]
-        g.insert(i, -2)
-    } else if (joinPrev) g[i - 1] = seq
-    else if (joinNext) g[i] = seq
-    else {
-        g.insert(i, 2)
-        g[i] = seq
-        g[i + 1] = seq
+    while (g[i] < seq) i += 2
+    // [seq, seq] goes there, then takes in the next range if it starts at seq + 1 and is taken
+    // into the one before if that ends at seq - 1 (past the end: undefined, never equal)
+    g.insert(i, 2)
+    g[i] = seq
+    g[i + 1] = seq
+    if (g[i + 2] === seq + 1) {
+        g[i + 1] = g[i + 3]
+        g.insert(i + 2, -2)
     }
+    if (i > 0)
+        if (g[i - 1] === seq - 1) {
+            g[i - 1] = g[i + 1]
+            g.insert(i, -2)
+        }
     compact(s)
     return g.length <= 2 * MAX_RANGES
 }
@@ -175,7 +177,8 @@ export function ackTo(s: Session, ack: number) {
     if (ack <= s.floor) return
     s.floor = ack
     const g = s.gone
-    while (g.length > 0 && g[0] <= ack) {
+    // (an empty list reads undefined: never <= ack)
+    while (g[0] <= ack) {
         if (g[1] > ack) {
             g[0] = ack + 1
             break
@@ -187,7 +190,7 @@ export function ackTo(s: Session, ack: number) {
 
 function compact(s: Session) {
     const g = s.gone
-    while (g.length > 0 && g[0] === s.floor + 1) {
+    while (g[0] === s.floor + 1) {
         s.floor = g[1]
         g.insert(0, -2)
     }
