@@ -120,7 +120,7 @@ export function open(nonce: number, version: number, link: Out) {
     }
     let id = rand32()
     while (session(id)) id = rand32()
-    sessions.push(new Session(id, nonce, link))
+    sessions.push({ id, nonce, out: link, floor: 0, gone: [], used: ds.millis() })
     greet(nonce, id, link)
 }
 

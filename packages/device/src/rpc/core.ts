@@ -123,20 +123,21 @@ export class CallContext {
 /**
  * One host's session: its calls are numbered 1, 2, 3… and never run twice (docs/protocol.md).
  * It belongs to the link that opened it (`out`): its answers go out there only, and records
- * naming it that arrive on another link are answered NOSESSION.
- * @devsWhenUsed (methods a program never calls stay out of its image)
+ * naming it that arrive on another link are answered NOSESSION. Made in one place (calls.ts
+ * `open`), as an object literal: a class costs a constructor function.
  */
-export class Session {
+export interface Session {
+    id: number
+    nonce: number
+    out: Out
     /** every seq <= floor is settled and forgotten */
-    floor = 0
+    floor: number
     /** sorted disjoint ranges [lo, hi, lo, hi…] of settled seqs above the floor */
-    gone: number[] = []
+    gone: number[]
+    /** last record from the host (ms) */
     used: number
     /** when this session last started a call (undefined: never) */
-    called: number
-    constructor(public id: number, public nonce: number, public out: Out) {
-        this.used = ds.millis()
-    }
+    called?: number
 }
 
 // (the sessions' settled seqs: module functions, not methods, as every method costs a prototype entry)
