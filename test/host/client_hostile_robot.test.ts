@@ -9,9 +9,10 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { MqttClient } from "mqtt"
 import { MqttDirectory, type MqttDirectoryOptions } from "../../packages/host/src/client/mqttdir"
-import type { MqttNode } from "../../packages/host/src/client/mqtt"
+import { MQTT_FIRST_FRAME, MQTT_MAX_FRAME, type MqttNode } from "../../packages/host/src/client/mqtt"
 import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
+import { Upload } from "../../harness/services"
 import {
   PROTOCOL_VERSION,
   WireStatus,
@@ -19,6 +20,8 @@ import {
   encodeResult,
   encodeService,
   encodeSession,
+  encodeStatus,
+  CallState,
   parseHostFrame,
   type HelloRecord,
   type HostRecord,
@@ -28,7 +31,7 @@ import { callLoop, max } from "../support/victim"
 import { afterGc } from "../support/memory"
 import { runScript } from "../support/child"
 import { directoryFleet } from "../../packages/host/src/client/mqttdir"
-import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { MAX_ROBOT_MESSAGE, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -71,6 +74,8 @@ class FakeRobot {
     maxRecord: 8192,
   }
   services = ["/trigger"]
+  /** the type of each service (Trigger unless named here) */
+  types = new Map<string, { hash32: number; fullName: string }>()
   session = 77
   /** the host's last OPEN nonce, per host */
   readonly nonces = new Map<string, number>()
@@ -105,8 +110,41 @@ class FakeRobot {
     }
   }
 
+  /**
+   * Serves calls as a device does, simply: a CALL's request gathered from its DATA records
+   * (STATUS receiving after each, from what it holds), then `answer` with the whole request.
+   */
+  serve(answer: (host: string, session: number, seq: number, request: Uint8Array) => void) {
+    const calls = new Map<number, { total: number; have: Uint8Array[]; got: number }>()
+    const complete = (host: string, session: number, seq: number) => {
+      const c = calls.get(seq)!
+      if (c.got < c.total) return
+      calls.delete(seq)
+      answer(host, session, seq, Buffer.concat(c.have))
+    }
+    this.onRecord = (host, r) => {
+      if (r.kind === "callx") answer(host, r.session, r.seq, r.data)
+      if (r.kind === "call") {
+        calls.set(r.seq, { total: r.total, have: [r.data], got: r.data.length })
+        if (r.data.length < r.total) this.send(host, encodeStatus({ session: r.session, seq: r.seq, state: CallState.receiving, offset: r.data.length }))
+        complete(host, r.session, r.seq)
+      }
+      if (r.kind === "data") {
+        const c = calls.get(r.seq)
+        if (!c || r.offset !== c.got) return
+        c.have.push(r.data.slice())
+        c.got += r.data.length
+        this.send(host, encodeStatus({ session: r.session, seq: r.seq, state: CallState.receiving, offset: c.got }))
+        complete(host, r.session, r.seq)
+      }
+    }
+  }
+
   serviceRecords(): Uint8Array[] {
-    return this.services.map((name, index) => encodeService({ listVersion: this.hello.listVersion, index, name, ...TRIGGER }))
+    return this.services.map((name, index) => {
+      const t = this.types.get(name)
+      return encodeService({ listVersion: this.hello.listVersion, index, name, ...(t ? { hash32: t.hash32, type: t.fullName } : TRIGGER) })
+    })
   }
 
   /** One frame of records to `host` (robots/<name>/out/<host>). */
@@ -398,3 +436,108 @@ function stubNode(n: number): import("../../packages/host/src/client/api").Robot
     close: async () => {},
   }
 }
+
+/** A RESULT carrying a whole Trigger response. */
+function triggerResult(session: number, seq: number, message: string): Uint8Array {
+  const data = Trigger.response.encode({ success: true, message })
+  return encodeResult({ session, seq, status: WireStatus.ok, total: data.length, data })
+}
+
+test("HELLOs with absurd figures (maxRecord 0, 100 or 65,535, window 0, maxInFlight 0, budget 0): the robot's calls still work, none fails for want of a frame, others are served", { timeout: 60000 }, async () => {
+  const long = "/" + "n".repeat(150)
+  const cases: [string, Partial<HelloRecord>][] = [
+    ["maxRecord 0", { maxRecord: 0 }],
+    ["maxRecord 100", { maxRecord: 100 }],
+    ["maxRecord 65535", { maxRecord: 65535 }],
+    ["window 0", { window: 0 }],
+    ["maxInFlight 0", { maxInFlight: 0 }],
+    ["budget 0", { budget: 0 }],
+  ]
+  const errors: string[] = []
+  const consoleError = console.error
+  console.error = (...args: unknown[]) => errors.push(args.map(String).join(" "))
+  try {
+    for (const [what, figures] of cases) {
+      const a = await arena({}, (evil) => {
+        Object.assign(evil.hello, figures)
+        evil.services = ["/trigger", long, "/upload"]
+        evil.hello.count = 3
+        evil.types.set("/upload", Upload)
+        evil.types.set(long, Upload)
+        evil.hello.maxRequestBytes = 65536
+        evil.serve((host, session, seq, request) => {
+          if (request.length > 100) {
+            const data = Upload.response.encode({ length: request.length - 8, hash: 0 })
+            evil.send(host, encodeResult({ session, seq, status: WireStatus.ok, total: data.length, data }))
+          } else evil.send(host, triggerResult(session, seq, "ok"))
+        })
+      })
+      try {
+        const v = a.victim()
+        const protocolErrors: string[] = []
+        a.evilNode.onProtocolError((m) => protocolErrors.push(m))
+        const calls = [
+          a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 }),
+          a.evilNode.createClient(Upload, long).call({ data: new Uint8Array(3000).fill(3) }, { timeoutMs: 5000 }),
+          a.evilNode.createClient(Upload, "/upload").call({ data: new Uint8Array(30000).fill(3) }, { timeoutMs: 5000 }),
+        ]
+        const out = await Promise.allSettled(calls)
+        await v.stop()
+        const failed = out.flatMap((o, i) => (o.status === "rejected" ? [`${what}: call ${i}: ${(o.reason as Error).message}`] : []))
+        assert.deepEqual([...failed, ...protocolErrors, ...errors], [], what)
+        // (before: maxRecord 100 made a CALL of 179 bytes fail its flush, and all three calls with it;
+        // 65,535 made the host publish a 30,000-byte frame, over the broker's bound for a message to a
+        // robot, and the broker closed the host's connection: every robot's calls failed; window 0
+        // never moved the upload)
+        assert.equal((out[1] as PromiseFulfilledResult<{ length: number }>).value.length, 3000, what)
+        assert.equal((out[2] as PromiseFulfilledResult<{ length: number }>).value.length, 30000, what)
+        servedMeanwhile(v)
+      } finally {
+        await a.close()
+      }
+    }
+  } finally {
+    console.error = consoleError
+  }
+})
+
+test("the largest frame a node sends a robot is within what the embedded broker passes to a robot", () => {
+  assert.ok(MQTT_MAX_FRAME <= MAX_ROBOT_MESSAGE, `MQTT_MAX_FRAME ${MQTT_MAX_FRAME} > the broker's MAX_ROBOT_MESSAGE ${MAX_ROBOT_MESSAGE}`)
+  assert.ok(MQTT_MAX_FRAME >= MQTT_FIRST_FRAME)
+})
+
+test("STATUS gap and receiving records at ever new offsets during an upload: what the host resends is bounded in time, others are served", { timeout: 60000 }, async () => {
+  let timer: NodeJS.Timeout | undefined
+  const a = await arena({}, (evil) => {
+    evil.services = ["/upload"]
+    evil.types.set("/upload", Upload)
+    Object.assign(evil.hello, { maxRequestBytes: 65536, window: 65535 })
+    // once the call is made: every 5 ms, 100 STATUS records, receiving and gap in turn, at offsets
+    // all over the request (and as many for every record the host sends)
+    let k = 0
+    const burst = (host: string, session: number, seq: number) =>
+      evil.send(host, ...Array.from({ length: 100 }, () => encodeStatus({ session, seq, state: k % 2 ? CallState.gap : CallState.receiving, offset: (k++ * 7919) % 60000 })))
+    evil.onRecord = (host, r) => {
+      if (r.kind !== "call" && r.kind !== "data") return
+      burst(host, r.session, r.seq)
+      timer ??= setInterval(() => burst(host, r.session, r.seq), 5)
+    }
+  })
+  try {
+    const v = a.victim()
+    const e = await rejection(a.evilNode.createClient(Upload, "/upload").call({ data: new Uint8Array(60000) }, { timeoutMs: 2000 }))
+    clearInterval(timer)
+    assert.equal(e.code, "deadline_exceeded")
+    await v.stop()
+    const { requestResends, packetsSent } = a.evilNode.stats
+    // (before: 52,500 STATUS records in 2 s had the host resend 20,993 times and send 86,464 frames,
+    // the good robot was called twice, one call took 2.3 s. Now: one resend per 50 ms, and at once
+    // only when the robot holds all the last one sent, which moves on by half a window at least)
+    assert.ok(requestResends <= 2000 / 50 + 60000 / 16384 + 10, `${requestResends} resends`)
+    assert.ok(packetsSent <= 400, `${packetsSent} frames sent the robot`)
+    servedMeanwhile(v, 10)
+  } finally {
+    clearInterval(timer)
+    await a.close()
+  }
+})

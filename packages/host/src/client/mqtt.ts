@@ -14,8 +14,16 @@ import { JACDAC_PAYLOAD } from "./records"
 import { checkRobotName } from "./names"
 import { BrokerLink, displayUrl, hostIdFor, type BrokerOptions } from "./mqttlink"
 
-/** Frames before the robot's HELLO announced its `maxRecord` (bytes). */
+/** Frames before the robot's HELLO announced its `maxRecord` (bytes), and the least after it. */
 export const MQTT_FIRST_FRAME = JACDAC_PAYLOAD
+/**
+ * The largest frame a node sends a robot (bytes), whatever its `maxRecord` says (a u16): the
+ * embedded broker closes the connection of a host that publishes more to a robot (broker.ts
+ * MAX_ROBOT_MESSAGE, 16,384: the largest frame any robot announces, 4,096, plus slack), and with it
+ * every other robot's calls on that connection. A robot announcing 65,535 did that at its first
+ * call of a request over 16 KiB.
+ */
+export const MQTT_MAX_FRAME = 16384
 /**
  * How long a node holds DONE records (ms) so that the next CALL's `ack` settles those answers
  * instead: every MQTT message costs the broker and the robot a delivery. Sooner when the answers
@@ -98,9 +106,14 @@ export class MqttRobotNode extends NodeCore implements MqttNode {
     return this.link.hostId
   }
 
+  /**
+   * The robot's `maxRecord`, never below MQTT_FIRST_FRAME (the least frame of any link of the
+   * protocol, which the largest record the host cannot split, a CALL with a 200-byte name, fits; a
+   * robot announcing less made one record too big for a frame fail the whole flush, every call's
+   * records with it) nor above MQTT_MAX_FRAME.
+   */
   override get maxPayload(): number {
-    const m = this.hello?.maxRecord ?? 0
-    return m >= 64 ? m : MQTT_FIRST_FRAME
+    return Math.min(MQTT_MAX_FRAME, Math.max(this.hello?.maxRecord ?? 0, MQTT_FIRST_FRAME))
   }
 
   protected linkReady(): boolean {
