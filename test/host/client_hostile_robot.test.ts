@@ -21,6 +21,8 @@ import {
   encodeService,
   encodeSession,
   encodeStatus,
+  encodeNosession,
+  encodeRdata,
   CallState,
   parseHostFrame,
   type HelloRecord,
@@ -538,6 +540,82 @@ test("STATUS gap and receiving records at ever new offsets during an upload: wha
     servedMeanwhile(v, 10)
   } finally {
     clearInterval(timer)
+    await a.close()
+  }
+})
+
+test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, others are served", { timeout: 60000 }, async () => {
+  let sessions = 100
+  const a = await arena({}, (evil) => {
+    evil.onRecord = (host, r) => {
+      if (r.kind === "open") evil.session = ++sessions
+      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeNosession({ session: r.session, bootId: evil.hello.bootId }))
+    }
+  })
+  try {
+    const v = a.victim()
+    const e = await rejection(a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 2000 }))
+    await v.stop()
+    // (one OPEN and one CALL per NOSESSION: as many as the robot answers, no more)
+    assert.equal(e.code, "deadline_exceeded")
+    assert.ok(a.evil.seen.get("open")! > 10, `${a.evil.seen.get("open")} OPENs`)
+    assert.ok(Math.abs(a.evil.seen.get("open")! - (a.evil.seen.get("callx") ?? 0)) <= 2, JSON.stringify([...a.evil.seen]))
+    servedMeanwhile(v, 10)
+  } finally {
+    await a.close()
+  }
+})
+
+test("RDATA overlapping, at a huge offset, for calls never made or other sessions, STATUS of unknown states, truncated, unknown and overrunning records: the call still gets its response; RDATA past the end fails it", { timeout: 60000 }, async () => {
+  const message = "x".repeat(990)
+  const full = Trigger.response.encode({ success: true, message })
+  const a = await arena({}, (evil) => {
+    evil.services = ["/trigger", "/past_end"]
+    evil.hello.count = 2
+    evil.onRecord = (host, r) => {
+      if (r.kind !== "call" && r.kind !== "callx") return
+      const { session, seq } = r
+      const rd = (offset: number, data: Uint8Array, o: { session?: number; seq?: number } = {}) => encodeRdata({ session: o.session ?? session, seq: o.seq ?? seq, offset, data })
+      if (r.kind === "callx" && r.index === 1) {
+        evil.send(host, encodeResult({ session, seq, status: WireStatus.ok, total: full.length, data: full.subarray(0, 100) }), rd(100, new Uint8Array(full.length)))
+        return
+      }
+      const bad = (kind: number, body: number[]) => new Uint8Array([kind, body.length & 255, body.length >> 8, ...body])
+      evil.send(
+        host,
+        encodeResult({ session, seq, status: WireStatus.ok, total: full.length, data: full.subarray(0, 100) }),
+        rd(50, full.subarray(50, 300)), // overlapping what arrived
+        rd(0xfffffff0, new Uint8Array(10)), // far past it: a gap, answered by a POLL
+        rd(300, new Uint8Array(100).fill(0xee), { seq: seq + 1000 }), // a call never made
+        rd(300, new Uint8Array(100).fill(0xee), { session: session + 1 }), // another session
+        encodeStatus({ session, seq, state: 200, offset: 0xffffffff }), // a state no device sends
+        encodeStatus({ session: session + 1, seq, state: CallState.gone, offset: 0 }),
+        bad(0x93, [1, 2, 3, 4, 5]), // a RESULT cut short
+      )
+      evil.send(host, bad(0xff, [1, 2, 3])) // an unknown kind
+      evil.send(host, new Uint8Array([0x94, 0xff, 0xff, 1, 2, 3])) // a record that overruns its frame
+      evil.send(host, rd(300, full.subarray(300)))
+    }
+  })
+  try {
+    const errors: string[] = []
+    a.evilNode.onProtocolError((m) => errors.push(m))
+    const v = a.victim()
+    // (before: the RESULT cut short at the end of the first frame made the host drop the whole frame,
+    // the good RESULT and RDATA before it too: the call waited for its deadline)
+    const res = await a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 })
+    assert.equal(res.message, message)
+    const past = await rejection(a.evilNode.createClient(Trigger, "/past_end").call({}, { timeoutMs: 5000 }))
+    assert.equal(past.code, "internal")
+    assert.equal(past.detail, `response data beyond its length (${100 + full.length} > ${full.length})`)
+    await v.stop()
+    assert.equal(errors.length, 3, errors.join("\n"))
+    assert.match(errors[0]!, /record RESULT too short \(5 < 13 bytes\)/)
+    assert.match(errors[1]!, /unknown record kind 0xff/)
+    assert.match(errors[2]!, /record 0x94 at 0 overruns the frame/)
+    assert.ok(a.evil.seen.get("poll")! >= 1, "the gap was asked for")
+    servedMeanwhile(v)
+  } finally {
     await a.close()
   }
 })

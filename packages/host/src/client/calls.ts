@@ -95,8 +95,16 @@ function unsend(c: PendingCall) {
   c.lastPollHave = -1
   c.lastResendAt = 0
   c.lastGapOff = -1
+  c.resentTo = 0
   c.busyCount = 0
 }
+
+/**
+ * A call's request goes again at most once per this many ms (besides once per offset per 150 ms),
+ * unless the device holds all that the last resend sent: what a robot's STATUS records can make the
+ * host send is bounded in time, not by how many it sends
+ */
+const RESEND_MS = 50
 
 /** silence (ms) before the first POLL of a call; doubles per unanswered POLL up to POLL_MAX_MS */
 const POLL_FIRST_MS = 400
@@ -143,6 +151,8 @@ export interface PendingCall {
   lastPollHave: number
   lastResendAt: number
   lastGapOff: number
+  /** where the last resend's bytes ended (sentTo after it) */
+  resentTo: number
   busyCount: number
   /** do not use the compact CALLX (the device said our list is stale) */
   fullCall: boolean
@@ -322,7 +332,7 @@ export class CallEngine {
           // our copy of the service list is out of date: refresh it, call by name meanwhile
           c.fullCall = true
           this.link.refreshList()
-          this.sendRequest(c, 0, false)
+          this.sendRequest(c, 0, true)
           return
         }
         this.done(c)
@@ -500,6 +510,7 @@ export class CallEngine {
         lastPollHave: -1,
         lastResendAt: 0,
         lastGapOff: -1,
+        resentTo: 0,
         busyCount: 0,
         fullCall: false,
         owner: options.owner,
@@ -649,8 +660,12 @@ export class CallEngine {
   private sendRequest(c: PendingCall, from: number, resend: boolean) {
     const now = Date.now()
     if (resend) {
-      // one resend per offset per 150 ms: answers to records already on the way must not trigger more
-      if (now - c.lastResendAt < 150 && from === c.lastGapOff) return
+      // one resend per offset per 150 ms: answers to records already on the way must not trigger
+      // more; and one per RESEND_MS in all, unless the device holds all that the last one sent (a
+      // new loss): a robot reporting ever new offsets had the host send a window per 16-byte STATUS
+      const since = now - c.lastResendAt
+      if (since < 150 && from === c.lastGapOff) return
+      if (since < RESEND_MS && from < c.resentTo) return
       this.stats.requestResends++
     }
     c.lastResendAt = now
@@ -684,6 +699,7 @@ export class CallEngine {
     c.sentTo = off
     this.link.send(recs)
     if (!c.held) this.sendMore(c)
+    if (resend) c.resentTo = c.sentTo
     this.armSilence(c)
   }
 
@@ -696,9 +712,12 @@ export class CallEngine {
     return Math.min(this.uploadWindow(), (this.uploadWindow() >> 1) + this.link.maxPayload)
   }
 
-  /** the device's upload window (HELLO; before it, the Jacdac link's four packets) */
+  /**
+   * the device's upload window (HELLO; before it, the Jacdac link's four packets), at least one DATA
+   * record's bytes: with a window of 0 an upload never moved and its call waited for its deadline
+   */
   private uploadWindow(): number {
-    return this.hello?.window ?? 944
+    return Math.max(this.hello?.window ?? 944, this.link.maxPayload - DATA_HEADER)
   }
 
   /** request data up to what the device's window allows beyond what it acknowledged */

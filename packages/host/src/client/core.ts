@@ -8,7 +8,7 @@ import type { ServiceDescriptor } from "../runtime/types"
 import type { CallOptions, Client, NodeState, RobotNode, ServiceInfo } from "./api"
 import { CallEngine, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, type CallLink, type CallStats } from "./calls"
 import { ServiceError } from "./errors"
-import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, parseDeviceFrame, type DeviceRecord, type HelloRecord } from "./records"
+import { FrameError, JACDAC_PAYLOAD, VersionError, encodeList, encodeName, packRecords, readDeviceFrame, type DeviceRecord, type HelloRecord } from "./records"
 import { normalizeName } from "./names"
 
 /**
@@ -315,8 +315,9 @@ export abstract class NodeCore implements RecordNode, CallLink {
   protected onPayload(data: Uint8Array) {
     this.io.packetsReceived++
     let recs: DeviceRecord[]
+    let bad: FrameError | undefined
     try {
-      recs = parseDeviceFrame(data)
+      ;({ records: recs, error: bad } = readDeviceFrame(data))
     } catch (e) {
       if (e instanceof VersionError) {
         this.protocolError(e.message)
@@ -326,6 +327,8 @@ export abstract class NodeCore implements RecordNode, CallLink {
       this.protocolError(`bad frame from ${this.describe()}: ${(e as Error).message}`)
       return
     }
+    // (the records before a bad one are handled: a faulty record does not cost the others)
+    if (bad) this.protocolError(`bad frame from ${this.describe()}: ${bad.message}`)
     for (const r of recs) {
       if (this.recordListeners.size) this.recordListeners.emit(r)
       try {

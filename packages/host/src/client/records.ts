@@ -57,18 +57,30 @@ export function splitRecords(payload: Uint8Array, each: (kind: number, body: Uin
 /** Splits a device payload into records. Throws FrameError on a record that overruns or is too short,
  * VersionError on a frame of another protocol version. Data fields are views of `payload`. */
 export function parseDeviceFrame(payload: Uint8Array): DeviceRecord[] {
-  const out: DeviceRecord[] = []
+  const { records, error } = readDeviceFrame(payload)
+  if (error) throw error
+  return records
+}
+
+/**
+ * Splits a device payload into records: those before a bad one, with the FrameError of the bad one
+ * (the host still handles them: a faulty record does not cost the others of its frame). Throws
+ * VersionError on a frame of another protocol version. Data fields are views of `payload`.
+ */
+export function readDeviceFrame(payload: Uint8Array): { records: DeviceRecord[]; error?: FrameError } {
+  const records: DeviceRecord[] = []
   try {
     splitRecords(payload, (kind, body) => {
       // HELLO starts with the version: judge the version before the layout (it may differ)
       if (kind === Kind.HELLO && body.length >= 1 && body[0] !== PROTOCOL_VERSION) throw new VersionError(body[0]!)
-      out.push(decodeDeviceRecord(kind, body))
+      records.push(decodeDeviceRecord(kind, body))
     })
   } catch (e) {
-    if (!(e instanceof VersionError) && out.length === 0 && v1Hello(payload)) throw new VersionError(1)
-    throw e
+    if (e instanceof VersionError) throw e
+    if (records.length === 0 && v1Hello(payload)) throw new VersionError(1)
+    return { records, error: e instanceof FrameError ? e : new FrameError((e as Error).message) }
   }
-  return out
+  return { records }
 }
 
 /**
