@@ -76,6 +76,8 @@ class FakeRobot {
     maxRecord: 8192,
   }
   services = ["/trigger"]
+  /** answer LIST (false: the test's onRecord does, or nothing does) */
+  answerList = true
   /** the type of each service (Trigger unless named here) */
   types = new Map<string, { hash32: number; fullName: string }>()
   session = 77
@@ -103,7 +105,7 @@ class FakeRobot {
     const { records } = parseHostFrame(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
     for (const r of records) {
       this.seen.set(r.kind, (this.seen.get(r.kind) ?? 0) + 1)
-      if (r.kind === "list") this.send(host, encodeHello(this.hello), ...this.serviceRecords())
+      if (r.kind === "list" && this.answerList) this.send(host, encodeHello(this.hello), ...this.serviceRecords())
       if (r.kind === "open") {
         this.nonces.set(host, r.nonce)
         this.send(host, encodeSession({ nonce: r.nonce, session: this.session, bootId: this.hello.bootId }))
@@ -616,6 +618,55 @@ test("RDATA overlapping, at a huge offset, for calls never made or other session
     assert.ok(a.evil.seen.get("poll")! >= 1, "the gap was asked for")
     servedMeanwhile(v)
   } finally {
+    await a.close()
+  }
+})
+
+test("a list of 256 services with 255-byte names and 60,000-byte type names, in a new version every 50 ms: refused naming the first bad entry, the host holds little of it, others are served; a name without its slash is refused too", { timeout: 60000 }, async () => {
+  const long = (i: number) => "/" + String(i).padStart(3, "0") + "n".repeat(251)
+  const type = "t".repeat(60000)
+  let timer: NodeJS.Timeout | undefined
+  const a = await arena()
+  try {
+    a.evil.answerList = false
+    const before = afterGc().heapUsed
+    const v = a.victim()
+    // the robot's list changes: a HELLO of a new version, then its 256 entries, each in a frame of its own
+    let version = 1
+    const relist = () => {
+      version = (version + 1) & 0xffff
+      a.evil.send(a.dir.hostId, hello({ listVersion: version, count: 256, bootId: a.evil.hello.bootId }))
+      for (let i = 0; i < 256; i++) a.evil.send(a.dir.hostId, encodeService({ listVersion: version, index: i, name: long(i), hash32: 1, type }))
+    }
+    relist()
+    timer = setInterval(relist, 50)
+    const errors: string[] = []
+    a.evilNode.onProtocolError((m) => errors.push(m))
+    await until(() => a.evilNode.knownServices()?.length === 256 || errors.length > 0, "the long list taken or refused")
+    await sleep(1000)
+    clearInterval(timer)
+    await v.stop()
+    const held = afterGc().heapUsed - before
+    // (before: the list was taken, and the host held 28.8 MiB more for this one robot)
+    assert.match(errors[0] ?? "", /^robot evil \(mqtt:\/\/127\.0\.0\.1:\d+\) listed \/000n+ with a type name of 60000 characters \(at most 255\)$/)
+    assert.equal(a.evilNode.knownServices()?.length ?? 0, 0)
+    assert.ok(held < 4 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more`)
+    servedMeanwhile(v, 10)
+
+    // a name without its slash: in a fleet, robot evil's `2/x` would read /evil2/x, robot evil2's
+    const fl = directoryFleet(a.dir)
+    try {
+      Object.assign(a.evil.hello, { listVersion: 9, count: 1 })
+      a.evil.services = ["2/x"]
+      a.evil.send(a.dir.hostId, encodeHello(a.evil.hello), ...a.evil.serviceRecords())
+      await until(() => errors.some((m) => m.includes("without its leading /")), "the name refused")
+      assert.match(errors.at(-1)!, /^robot evil \(mqtt:\/\/127\.0\.0\.1:\d+\) listed "2\/x", a service name without its leading \/$/)
+      assert.deepEqual(fl.fleet.knownServices().filter((x) => x.name.startsWith("/evil")), [])
+    } finally {
+      await fl.close()
+    }
+  } finally {
+    clearInterval(timer)
     await a.close()
   }
 })

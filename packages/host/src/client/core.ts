@@ -45,6 +45,12 @@ export interface RecordNode extends RobotNode {
 
 /** A service list holds at most this many services: a SERVICE record's index is a u8. */
 export const MAX_SERVICES = 256
+/**
+ * The longest type name a device may list (characters; ROS full names such as
+ * `example_interfaces/srv/AddTwoInts` are far shorter): a SERVICE record's type runs to the end of
+ * a record of up to 64 KiB, and 256 of them held 28.8 MiB for one robot.
+ */
+export const MAX_TYPE_NAME = 255
 
 /** Options every node takes (the part of `connect`'s options that is not the transport). */
 export interface NodeOptions {
@@ -370,6 +376,9 @@ export abstract class NodeCore implements RecordNode, CallLink {
       case "service": {
         const p = this.pendingList
         if (!p || p.version !== r.listVersion || r.index >= p.entries.length) return
+        // (a name without its slash would read as another robot's in a fleet: /rover1 + 2/x = /rover12/x)
+        if (!r.name.startsWith("/")) return this.refuseHello(`${this.describe()} listed ${JSON.stringify(r.name.slice(0, 64))}, a service name without its leading /`)
+        if (r.type.length > MAX_TYPE_NAME) return this.refuseHello(`${this.describe()} listed ${r.name} with a type name of ${r.type.length} characters (at most ${MAX_TYPE_NAME})`)
         p.entries[r.index] = { name: r.name, type: r.type, hash32: r.hash32 }
         this.maybeCommitList()
         break
@@ -383,7 +392,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
   }
 
   /**
-   * A HELLO that cannot be right: told once (a storm of them costs no more), the device's calls fail
+   * A HELLO or a list that cannot be right: told once (a storm of them costs no more), the device's calls fail
    * and new ones fail at once with `why` until a good HELLO comes (LIST is asked again meanwhile).
    */
   private refuseHello(why: string) {
