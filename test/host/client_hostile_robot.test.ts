@@ -314,11 +314,12 @@ test("maxResponseBytes: the host's own bound, below the robot's; a bad value is 
  * itself `online` as `name` and then publishes `frames` (hex, in turn) to `robots/<name>/out/<host>`
  * as fast as its socket takes them, until killed. Prints `start` once it sends.
  */
-function flooder(url: string, name: string, host: string, frames: Uint8Array[]) {
+function flooder(url: string, name: string, host: string, frames: (Uint8Array | { fill: number; bytes: number })[], options: { topic?: string; retain?: boolean } = {}) {
   const script = `
     const mqtt = require("mqtt")
-    const [url, name, host, ...hex] = process.argv.slice(1)
-    const frames = hex.map((h) => Buffer.from(h, "hex"))
+    const [url, name, host, topic, retain, ...hex] = process.argv.slice(1)
+    // ("fill:<byte>:<n>": n bytes of one value, too long to pass as an argument)
+    const frames = hex.map((h) => (h.startsWith("fill:") ? Buffer.alloc(Number(h.split(":")[2]), Number(h.split(":")[1])) : Buffer.from(h, "hex")))
     const c = mqtt.connect(url, { username: name, clientId: "robot-" + name, reconnectPeriod: 0, protocolVersion: 4, log: () => {} })
     c.on("error", () => {})
     c.on("connect", async () => {
@@ -326,14 +327,15 @@ function flooder(url: string, name: string, host: string, frames: Uint8Array[]) 
       process.stdout.write("start\\n")
       let i = 0
       const go = () => {
-        for (let n = 0; n < 64; n++) c.publish("robots/" + name + "/out/" + host, frames[i++ % frames.length], { qos: 0 })
+        for (let n = 0; n < 64; n++) c.publish(topic, frames[i++ % frames.length], { qos: 0, retain: retain === "1" })
         if (c.stream.writableNeedDrain) c.stream.once("drain", go)
         else setImmediate(go)
       }
       go()
     })
   `
-  return runScript(script, [url, name, host, ...frames.map((f) => Buffer.from(f).toString("hex"))])
+  const topic = options.topic ?? `robots/${name}/out/${host}`
+  return runScript(script, [url, name, host, topic, options.retain ? "1" : "0", ...frames.map((f) => (f instanceof Uint8Array ? Buffer.from(f).toString("hex") : `fill:${f.fill}:${f.bytes}`))])
 }
 
 /** `records` packed into one frame. */
@@ -352,7 +354,7 @@ function frame(...records: Uint8Array[]): Uint8Array {
  * The flooding robot `fl` (a process of its own, sending `frames` as fast as it can) beside the
  * arena's robots, and the directory's node for it: `during` runs while it floods.
  */
-async function flood<T>(a: Awaited<ReturnType<typeof arena>>, frames: Uint8Array[], during: (node: MqttNode) => Promise<T>): Promise<T> {
+async function flood<T>(a: Awaited<ReturnType<typeof arena>>, frames: Parameters<typeof flooder>[3], during: (node: MqttNode) => Promise<T>): Promise<T> {
   const child = flooder(a.broker.url, "fl", a.dir.hostId, frames)
   try {
     await child.line("it connected", (l) => l === "start")
@@ -667,6 +669,69 @@ test("a list of 256 services with 255-byte names and 60,000-byte type names, in 
     }
   } finally {
     clearInterval(timer)
+    await a.close()
+  }
+})
+
+test("a robot flipping its retained presence (online, offline, cleared) as fast as it can, beside a fleet of 1,000 robots: the fleet's listeners are told a few times a second, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  const fl = directoryFleet(a.dir)
+  for (let i = 0; i < 1000; i++) fl.fleet.add(`s${i}`, stubNode(10))
+  try {
+    let told = 0
+    fl.fleet.onServicesChanged(() => told++)
+    fl.fleet.onRobotsChanged(() => told++)
+    fl.fleet.onStateChange(() => told++)
+    let events = 0
+    a.dir.onChange(() => events++)
+    const enc = new TextEncoder()
+    const child = flooder(a.broker.url, "fl", a.dir.hostId, [enc.encode("online"), enc.encode("offline"), new Uint8Array(0)], { topic: "robots/fl/online", retain: true })
+    try {
+      await child.line("it connected", (l) => l === "start")
+      await until(() => events >= 1000, "1,000 presence changes")
+      const at = told
+      const t0 = performance.now()
+      const v = a.victim()
+      await sleep(2000)
+      await v.stop()
+      const s = (performance.now() - t0) / 1000
+      // (before: every presence change told the fleet's listeners, O(robots) each: 6,010 tellings
+      // and 3,206 changes handled in 2 s, the good robot called 4 times, one call 1,001 ms)
+      assert.ok(told - at <= 2 * (2 + s * 5) + 4, `the fleet's listeners were told ${told - at} times in ${s.toFixed(1)} s (${events} changes)`)
+      servedMeanwhile(v, 10)
+    } finally {
+      child.kill()
+      await child.exited
+    }
+  } finally {
+    await fl.close()
+    await a.close()
+  }
+})
+
+test("a flood of SESSION records with changing bootIds and nonces, NOSESSION, RDATA and STATUS for calls never made, records cut short and 200 KB frames of garbage: handled at the cost of reading them, memory bounded, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  try {
+    const n = 400
+    const frames = [
+      frame(...Array.from({ length: n }, (_, i) => encodeSession({ nonce: i * 7 + 1, session: i + 1, bootId: i * 13 + 1 }))),
+      frame(...Array.from({ length: n }, (_, i) => encodeNosession({ session: i + 1, bootId: i * 13 + 1 }))),
+      frame(...Array.from({ length: n }, (_, i) => encodeRdata({ session: 77, seq: i + 1000, offset: i, data: new Uint8Array(4) }))),
+      frame(...Array.from({ length: n }, (_, i) => encodeStatus({ session: i, seq: i, state: i & 255, offset: i }))),
+      frame(hello({}), new Uint8Array([0x93, 5, 0, 1, 2, 3, 4, 5])),
+      { fill: 0x94, bytes: 200 * 1024 },
+    ]
+    await flood(a, frames, async (node) => {
+      const before = afterGc().heapUsed
+      const v = a.victim()
+      await until(() => node.stats.packetsReceived >= 3000, "3,000 frames of the flood handled")
+      await v.stop()
+      const held = afterGc().heapUsed - before
+      assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more`)
+      assert.ok(node.stats.protocolErrors >= 500, `${node.stats.protocolErrors} protocol errors`)
+      servedMeanwhile(v, 10)
+    })
+  } finally {
     await a.close()
   }
 })

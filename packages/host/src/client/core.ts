@@ -120,7 +120,7 @@ export const NOTIFY_BURST = 8
  * Runs `fire` at once while it has credit (NOTIFY_BURST, one more per NOTIFY_MS), else once when the
  * next credit comes (however often it was poked meanwhile).
  */
-class Paced {
+export class Paced {
   private credit = NOTIFY_BURST
   private at = performance.now()
   private timer: NodeJS.Timeout | undefined

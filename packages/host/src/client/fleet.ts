@@ -11,6 +11,7 @@ import { ServiceError } from "./errors"
 import type { ServiceDescriptor } from "../runtime/types"
 import { DEFAULT_TIMEOUT_MS } from "./calls"
 import { checkRobotName, normalizeName, splitRobotName } from "./names"
+import { Paced } from "./core"
 
 /** The node as a fleet (it has the `Fleet` methods), or undefined for a single robot. */
 export function fleetOf(node: RobotNode): (RobotNode & Fleet) | undefined {
@@ -216,6 +217,20 @@ export class FleetNode implements RobotNode, Fleet {
   /** (RobotNode.closed; set by close() only) */
   closed = false
   private lastState: NodeState = "connecting"
+  /**
+   * The robots' and the services' listeners are told as changes come, up to NOTIFY_BURST in a row,
+   * then at most once per NOTIFY_MS (client/core.ts), with the fleet as it is then: each telling
+   * costs O(robots), and a robot flipping its retained presence as fast as it can told them 3,000
+   * times a second.
+   */
+  private readonly robotsNews = new Paced(() => {
+    const r = this.robots()
+    for (const f of [...this.robotsListeners]) safe(() => f(r))
+  })
+  private readonly servicesNews = new Paced(() => {
+    const list = this.knownServices()
+    for (const f of [...this.servicesListeners]) safe(() => f(list))
+  })
 
   /** `what` names the fleet in errors, e.g. `the broker mqtt://127.0.0.1:1883`. */
   constructor(readonly what = "the fleet") {}
@@ -433,6 +448,8 @@ export class FleetNode implements RobotNode, Fleet {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.robotsNews.cancel()
+    this.servicesNews.cancel()
     const ms = [...this.members.values()]
     for (const m of ms) for (const f of m.off) f()
     this.members.clear()
@@ -448,13 +465,11 @@ export class FleetNode implements RobotNode, Fleet {
   }
 
   private emitServices() {
-    const list = this.knownServices()
-    for (const f of [...this.servicesListeners]) safe(() => f(list))
+    this.servicesNews.poke()
   }
 
   private emitRobots() {
-    const r = this.robots()
-    for (const f of [...this.robotsListeners]) safe(() => f(r))
+    this.robotsNews.poke()
   }
 }
 
