@@ -171,7 +171,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
   closed = false
   /** when a restart was last handled (HELLO with a new bootId, or the carrier's own restart event) */
   protected restartSeenAt = 0
-  /** why the device's last HELLO was refused (calls and listServices fail at once with it), until a good one */
+  /** why the device's last HELLO or list was refused (calls and listServices fail at once with it), until a good HELLO */
   private refused: string | undefined
   /** a restart not told to the state listeners yet */
   private restartUntold = false
@@ -354,7 +354,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
     switch (r.kind) {
       case "hello": {
         if (r.count > MAX_SERVICES) {
-          this.refuseHello(`${this.describe()} announced ${r.count} services in its HELLO; a list holds at most ${MAX_SERVICES} (a SERVICE record's index is a u8)`)
+          this.refuse(`${this.describe()} announced ${r.count} services in its HELLO; a list holds at most ${MAX_SERVICES} (a SERVICE record's index is a u8)`)
           break
         }
         this.refused = undefined
@@ -377,8 +377,8 @@ export abstract class NodeCore implements RecordNode, CallLink {
         const p = this.pendingList
         if (!p || p.version !== r.listVersion || r.index >= p.entries.length) return
         // (a name without its slash would read as another robot's in a fleet: /rover1 + 2/x = /rover12/x)
-        if (!r.name.startsWith("/")) return this.refuseHello(`${this.describe()} listed ${JSON.stringify(r.name.slice(0, 64))}, a service name without its leading /`)
-        if (r.type.length > MAX_TYPE_NAME) return this.refuseHello(`${this.describe()} listed ${r.name} with a type name of ${r.type.length} characters (at most ${MAX_TYPE_NAME})`)
+        if (!r.name.startsWith("/")) return this.refuse(`${this.describe()} listed ${JSON.stringify(r.name.slice(0, 64))}, a service name without its leading /`)
+        if (r.type.length > MAX_TYPE_NAME) return this.refuse(`${this.describe()} listed ${r.name} with a type name of ${r.type.length} characters (at most ${MAX_TYPE_NAME})`)
         p.entries[r.index] = { name: r.name, type: r.type, hash32: r.hash32 }
         this.maybeCommitList()
         break
@@ -392,10 +392,11 @@ export abstract class NodeCore implements RecordNode, CallLink {
   }
 
   /**
-   * A HELLO or a list that cannot be right: told once (a storm of them costs no more), the device's calls fail
-   * and new ones fail at once with `why` until a good HELLO comes (LIST is asked again meanwhile).
+   * A HELLO or a list entry that cannot be right: told once (a storm of them costs no more), the
+   * device's calls fail and new ones fail at once with `why` until a good HELLO comes (LIST is asked
+   * again meanwhile).
    */
-  private refuseHello(why: string) {
+  private refuse(why: string) {
     if (this.refused === why) return
     this.refused = why
     this.protocolError(why)
