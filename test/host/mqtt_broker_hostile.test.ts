@@ -603,3 +603,41 @@ test("hostile: 10 clients each send one SUBSCRIBE of 1,000 filters their rules a
     await t.close()
   }
 })
+
+test("hostile: a robot floods the topics a host reads (8 MiB to robots/r2/out/h1) while that host reads slowly: another robot's messages to the host, sent during the flood, still reach it", { timeout: 60000 }, async () => {
+  const lines: string[] = []
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, log: (l) => lines.push(l) })
+  const host = await rawSocket(broker.port)
+  const r1 = await rawSocket(broker.port)
+  const r2 = await rawSocket(broker.port)
+  try {
+    // h1 reads every robot's answers to it (as a fleet's host does), then stops reading
+    host.s.write(Buffer.concat([connectPacket("h1"), subscribePacket(1, ["robots/+/out/h1"])]))
+    await host.bytes(4 + 5, "CONNACK and SUBACK")
+    host.s.pause()
+    r1.s.write(connectPacket("r1"))
+    r2.s.write(connectPacket("r2"))
+    await r1.bytes(4, "r1's CONNACK")
+    await r2.bytes(4, "r2's CONNACK")
+    // r2 sends far more than the broker holds for a client (MAX_QUEUED_BYTES) and the sockets buffer
+    const chunk = Buffer.concat(Array.from({ length: 64 }, () => publishPacket("robots/r2/out/h1", Buffer.alloc(1000, 7))))
+    for (let i = 0; i < 128; i++) if (!r2.s.write(chunk)) await new Promise((r) => r2.s.once("drain", r))
+    await until(() => lines.some((l) => /h1/.test(l) && /drop/.test(l)), "the broker dropping messages to h1", 20000)
+    // during the flood (h1 still not reading): r1's answers to h1
+    for (let i = 0; i < 20; i++) r1.s.write(publishPacket("robots/r1/out/h1", Buffer.from(`answer ${i}`)))
+    await new Promise((r) => setTimeout(r, 300))
+    host.s.resume()
+    const marker = Buffer.from("robots/r1/out/h1")
+    const got = () => {
+      let n = 0
+      for (let at = host.data.indexOf(marker); at >= 0; at = host.data.indexOf(marker, at + 1)) n++
+      return n
+    }
+    await until(() => got() >= 20, "r1's 20 answers at h1", 20000).catch(() => {})
+    // (before: h1's queue full of r2's flood, the broker dropped every message to h1 alike, r1's 20 too)
+    assert.equal(got(), 20, `h1 received ${got()} of r1's 20 messages; the broker's log: ${lines.filter((l) => /h1|r1|r2/.test(l)).slice(0, 5).join(" | ")}`)
+  } finally {
+    for (const c of [host, r1, r2]) c.s.destroy()
+    await broker.close()
+  }
+})

@@ -36,23 +36,25 @@ async function idleHost(url: string, topic: string, opts: { username?: string; p
 test("embedded broker: a host that does not read holds at most MAX_QUEUED_BYTES, and another host is served meanwhile", async () => {
   const broker = await embeddedBroker()
   try {
-    const idle = await idleHost(broker.url, "robots/r1/out/idle")
+    const idle = await idleHost(broker.url, "robots/+/out/idle")
     const other = await rawClient(broker.url, { clientId: "other" })
     let got = 0
     other.on("message", () => got++)
     await other.subscribeAsync("robots/r1/out/other")
-    // (without users the broker takes the user name given as the identity: the robot r1)
-    const robot = await rawClient(broker.url, { clientId: "robot-r1", username: "r1" })
+    // (without users the broker takes the user name given as the identity: the robot r1, ...)
+    const robots = await Promise.all(Array.from({ length: 32 }, (_, k) => rawClient(broker.url, { clientId: `robot-r${k}`, username: `r${k}` })))
+    const robot = robots[1]!
     const frame = Buffer.alloc(16 * 1024, 7)
-    // 16 MiB to the idle host, a small frame to the other host after each 64 of them
+    // 16 MiB to the idle host, from 32 robots in turn (each may hold ROBOT_SHARE_BYTES of the host's
+    // queue: together they reach its bound), a small frame to the other host after each 64 of them
     for (let i = 0; i < 1024; i++) {
-      await robot.publishAsync("robots/r1/out/idle", frame, { qos: 1 })
+      await robots[i % 32]!.publishAsync(`robots/r${i % 32}/out/idle`, frame, { qos: 1 })
       if (i % 64 === 63) await robot.publishAsync("robots/r1/out/other", Buffer.from("hi"), { qos: 1 })
       assert.ok(broker.queuedBytes("idle") <= MAX_QUEUED_BYTES + frame.length + 64, `${broker.queuedBytes("idle")} bytes held for the idle host`)
     }
     await until(() => got === 16, "the other host's 16 messages", 10000)
     assert.ok(broker.queuedBytes("idle") >= MAX_QUEUED_BYTES / 2, "the idle host's queue filled up to the bound")
-    await Promise.all([idle.endAsync(true), other.endAsync(true), robot.endAsync(true)])
+    await Promise.all([idle.endAsync(true), other.endAsync(true), ...robots.map((r) => r.endAsync(true))])
   } finally {
     await broker.close()
   }

@@ -66,6 +66,15 @@ export const MAX_QUEUED_BYTES = 1024 * 1024
  */
 export const HOST_SHARE_BYTES = 64 * 1024
 /**
+ * The same the other way: what one robot may have waiting in a host's queue (bytes of its messages
+ * on `robots/<name>/...` not yet handed to the host's socket). A robot's answers to a host are
+ * bounded by its window (a few frames), so only a flooding robot is cut back; its rate is not
+ * bounded (a response streams as fast as the host reads). Before, one robot flooding the topics a
+ * fleet's host reads filled that host's queue to MAX_QUEUED_BYTES and the broker dropped every
+ * robot's messages to it alike (mqtt_broker_hostile "a robot floods the topics a host reads").
+ */
+export const ROBOT_SHARE_BYTES = 64 * 1024
+/**
  * What one host may send one robot per second by default (bytes, in bursts of up to
  * HOST_SHARE_BYTES; `hostRateBytesPerS`, `--broker-host-rate`). Past it, that host's messages to
  * that robot are dropped (the protocol recovers what a well-behaved host loses). The queue bound
@@ -78,6 +87,8 @@ export const HOST_SHARE_BYTES = 64 * 1024
  */
 export const HOST_RATE_BYTES_PER_S = 128 * 1024
 const TO_ROBOT = /^robots\/[^/]+\/(?:in|echo)\/([^/]+)$/
+/** a robot's own topics (its answers, presence, status): their second level is its name */
+const FROM_ROBOT = /^robots\/([^/]+)\//
 
 /** A refused publish or subscription. */
 export interface Denial {
@@ -391,8 +402,9 @@ export const MAX_PENDING = 1024
  * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue. A
  * robot's input is shared between the hosts sending it: each may have HOST_SHARE_BYTES waiting and
  * send `rate` bytes/s (a token bucket of HOST_SHARE_BYTES); past either, its messages are dropped.
- * The table of senders lives with the connection: one entry, about 100 bytes, per host that has
- * sent to the robot lately. An entry with nothing waiting, its tokens refilled and no drop logged in
+ * A host's input is shared between the robots sending it the same way, by ROBOT_SHARE_BYTES
+ * waiting (no rate). The table of senders lives with the connection: one entry, about 100 bytes,
+ * per host (or robot) that has sent to it lately. An entry with nothing waiting, its tokens refilled and no drop logged in
  * the last 10 s is the same as none: such entries are dropped whenever the table has doubled since
  * the last sweep (at least SENDERS_SWEEP entries). Before, every identity that ever sent stayed
  * until the robot left: 3,000 anonymous hosts sending once each left 3,000 (mqtt_broker_hostile
@@ -425,15 +437,18 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
     }
     if (dropped) log(`client ${client.id} reads again (${dropped} messages dropped)`)
     dropped = 0
-    // (the last level of a robot's input topics is the sending host's identity: the rules see to it)
-    const from = TO_ROBOT.exec(packet.topic)?.[1]
-    if (from === undefined) {
+    // The sender: a host, on a robot's input topics (their last level is the host's identity), or a
+    // robot, on the topics a host reads (their second level is the robot's name); the rules bind both.
+    const host = TO_ROBOT.exec(packet.topic)?.[1]
+    const robot = host === undefined ? FROM_ROBOT.exec(packet.topic)?.[1] : undefined
+    if (host === undefined && robot === undefined) {
       // (done at once, not when its socket drains: a slow client must not hold up the others)
       deliver(packet, () => {})
       setImmediate(cb)
       return
     }
-    let h = hosts.get(from)
+    const key = host !== undefined ? `host ${host}` : `robot ${robot}`
+    let h = hosts.get(key)
     const now = performance.now()
     if (!h) {
       if (hosts.size >= sweepAt) {
@@ -441,26 +456,30 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
           if (e.held === 0 && e.tokens + ((now - e.at) * rate) / 1000 >= HOST_SHARE_BYTES && now - e.loggedAt > 10000) hosts.delete(id)
         sweepAt = Math.max(SENDERS_SWEEP, 2 * hosts.size)
       }
-      hosts.set(from, (h = { held: 0, dropped: 0, tokens: HOST_SHARE_BYTES, at: now, loggedAt: -Infinity }))
+      hosts.set(key, (h = { held: 0, dropped: 0, tokens: HOST_SHARE_BYTES, at: now, loggedAt: -Infinity }))
     }
     const size = packet.topic.length + packet.payload.length
-    h.tokens = Math.min(HOST_SHARE_BYTES, h.tokens + ((now - h.at) * rate) / 1000)
+    // (a robot's answers are not rate-bounded, only its share: a response streams as fast as the host reads)
+    if (host !== undefined) h.tokens = Math.min(HOST_SHARE_BYTES, h.tokens + ((now - h.at) * rate) / 1000)
     h.at = now
-    if (h.held >= HOST_SHARE_BYTES || h.tokens < size) {
+    const overRate = host !== undefined && h.tokens < size
+    const share = host !== undefined ? HOST_SHARE_BYTES : ROBOT_SHARE_BYTES
+    if (h.held >= share || overRate) {
       // (one line when a run of drops starts, at most every 10 s: a flood goes over and under)
       if (h.dropped++ === 0 && now - h.loggedAt > 10000) {
         h.loggedAt = now
+        const to = host !== undefined ? `robot ${client.id}` : `host ${client.id}`
         log(
-          h.held >= HOST_SHARE_BYTES
-            ? `host ${from} holds ${h.held} bytes of robot ${client.id}'s queue (at most ${HOST_SHARE_BYTES}): dropping its messages to it`
-            : `host ${from} sends robot ${client.id} more than ${rate} bytes/s: dropping its messages to it`,
+          h.held >= share
+            ? `${key} holds ${h.held} bytes of ${to}'s queue (at most ${share}): dropping its messages to it`
+            : `${key} sends ${to} more than ${rate} bytes/s: dropping its messages to it`,
         )
       }
       setImmediate(cb)
       return
     }
     h.dropped = 0
-    h.tokens -= size
+    if (host !== undefined) h.tokens -= size
     h.held += size
     const entry = h
     // (aedes calls back once the socket took the message: at once, or when it drains)
