@@ -62,6 +62,7 @@ const SECONDS: Record<string, number> = {
   "services.test.ts": 20,
   "cli_sim_start.test.ts": 20,
   "robot_doctor.test.ts": 18,
+  "settled_ranges.test.ts": 17,
   "actions.test.ts": 17,
   "mqtt_fleet_vm.test.ts": 17,
   "services_faults.test.ts": 14,
