@@ -184,6 +184,8 @@ export class CallEngine {
   readonly stats: CallStats = { callsStarted: 0, polls: 0, requestResends: 0, busyRetries: 0, sessionsOpened: 0 }
   /** session id from the device; 0 while none */
   session = 0
+  /** the bootId of the program that gave the session (its SESSION record) */
+  private sessionBoot = 0
   private nonce = 0
   /** calls started in the current session, when its first was sent, and whether the device answered any */
   private started = 0
@@ -289,6 +291,7 @@ export class CallEngine {
         this.openTimer = undefined
         this.openDelay = 200
         this.session = r.session
+        this.sessionBoot = r.bootId
         this.nextSeq = 1
         this.started = 0
         this.heard = false
@@ -302,8 +305,11 @@ export class CallEngine {
         // was ever answered and its first call went out less than that ago, the session was gone
         // before the calls arrived and none of them ran: they go again in a new session. Otherwise
         // they may have run and fail (never resent: at most once).
-        if (!this.heard && this.started === this.active.size && Date.now() - this.firstSentAt < SESSION_KEEP_MS) this.requeue()
-        else this.lose("unavailable", "the device gave up this host's session (too many hosts, or its program restarted)")
+        // A NOSESSION from another program (its bootId) is a restart: the program that had the
+        // session may have run its calls before it ended, so they fail whatever was heard.
+        if (r.bootId !== this.sessionBoot) this.lose("unavailable", "device program restarted")
+        else if (!this.heard && this.started === this.active.size && Date.now() - this.firstSentAt < SESSION_KEEP_MS) this.requeue()
+        else this.lose("unavailable", "the device gave up this host's session (too many hosts)")
         this.open()
         return
       case "result":

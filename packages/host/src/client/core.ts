@@ -386,6 +386,13 @@ export abstract class NodeCore implements RecordNode, CallLink {
       case "error":
         this.protocolError(`${this.describe()}: ${r.message} (at byte ${r.offset})`)
         break
+      case "session":
+      case "nosession":
+        // (both name the program's bootId: a new one is a restart, told before its HELLO comes,
+        // which may be lost or late; the session's calls fail and the new program's list is asked)
+        if (this.bootId !== undefined && r.bootId !== this.bootId) this.restarted("device program restarted")
+        else this.engine.onRecord(r)
+        break
       default:
         this.engine.onRecord(r)
     }
