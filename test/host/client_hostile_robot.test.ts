@@ -34,6 +34,7 @@ import { afterGc } from "../support/memory"
 import { runScript } from "../support/child"
 import { directoryFleet } from "../../packages/host/src/client/mqttdir"
 import { MAX_ROBOT_MESSAGE, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
+import { rejection } from "../support/rejection"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -217,16 +218,6 @@ function servedMeanwhile(v: { ms: number[]; failures: string[] }, calls = 1) {
   assert.ok(max(v.ms) < 1000, `the good robot's slowest call took ${max(v.ms).toFixed(0)} ms`)
 }
 
-/** The ServiceError `p` rejects with; fails when it resolves or rejects with anything else. */
-async function rejection(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p
-  } catch (e) {
-    assert.ok(e instanceof ServiceError, `not a ServiceError: ${String(e)}`)
-    return e
-  }
-  assert.fail("resolved, expected a rejection")
-}
 
 const MiB = 1 << 20
 

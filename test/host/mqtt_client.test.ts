@@ -16,17 +16,8 @@ import { embeddedBroker, rawClient, robotClient, startTestRobot, waitForState, u
 import type { EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { MemoryRobot } from "../../packages/host/src/mqtt/memrobot"
 import { WireStatus, encodeResult, parseDeviceFrame } from "../../packages/host/src/client/records"
+import { rejection } from "../support/rejection"
 
-/** Rejects with the ServiceError of `p`; fails if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p
-  } catch (e) {
-    assert.ok(e instanceof ServiceError, `not a ServiceError: ${String(e)}`)
-    return e
-  }
-  assert.fail("resolved, expected a rejection")
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -26,6 +26,7 @@ import { runRobot } from "./bridge_helpers"
 import { DriveDistance, Rotate, Scan } from "../../packages/host/src/gen/interfaces"
 import { ActionClient, GoalStatus } from "../../packages/host/src/client/action"
 import { TRACK_MM } from "../../packages/host/src/sim/hardware"
+import { rejection } from "../support/rejection"
 
 /** Polls `probe` until `ok` holds; fails with `what` and the last value after `timeoutMs`. */
 async function waitUntil<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 8000): Promise<T> {
@@ -39,15 +40,6 @@ async function waitUntil<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what
   }
 }
 
-async function rejection(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p
-  } catch (e) {
-    assert.ok(e instanceof ServiceError, `expected ServiceError, got ${e}`)
-    return e
-  }
-  assert.fail("the call succeeded")
-}
 
 const near = (a: number, b: number, eps = 1e-3) => Math.abs(a - b) <= eps
 
