@@ -75,6 +75,7 @@ export const enum Limit {
     SmallRequest = 256,
     BudgetReserve = 2048,
     SessionKeepMs = 30000,
+    MaxMqttFrame = 16384,
 }
 
 /**

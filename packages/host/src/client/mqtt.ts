@@ -11,6 +11,7 @@ import { DEFAULT_TIMEOUT_MS } from "./calls"
 import { NodeCore, hostMaxResponse, type NodeOptions, type NodeTransport, type RecordNode } from "./core"
 import { ServiceError } from "./errors"
 import { JACDAC_PAYLOAD } from "./records"
+import { MAX_MQTT_FRAME } from "../gen/wire"
 import { checkRobotName } from "./names"
 import { BrokerLink, displayUrl, hostIdFor, type BrokerOptions } from "./mqttlink"
 
@@ -18,12 +19,12 @@ import { BrokerLink, displayUrl, hostIdFor, type BrokerOptions } from "./mqttlin
 export const MQTT_FIRST_FRAME = JACDAC_PAYLOAD
 /**
  * The largest frame a node sends a robot (bytes), whatever its `maxRecord` says (a u16): the
- * embedded broker closes the connection of a host that publishes more to a robot (broker.ts
- * MAX_ROBOT_MESSAGE, 16,384: the largest frame any robot announces, 4,096, plus slack), and with it
- * every other robot's calls on that connection. A robot announcing 65,535 did that at its first
- * call of a request over 16 KiB.
+ * protocol's MAX_MQTT_FRAME (protocol/protocol.json), which the embedded broker also passes to a
+ * robot at most (broker.ts MAX_ROBOT_MESSAGE: it closes the connection of a host that publishes
+ * more, and with it every other robot's calls on that connection). A robot announcing 65,535 did
+ * that at its first call of a request over 16 KiB.
  */
-export const MQTT_MAX_FRAME = 16384
+export const MQTT_MAX_FRAME = MAX_MQTT_FRAME
 /**
  * How long a node holds DONE records (ms) so that the next CALL's `ack` settles those answers
  * instead: every MQTT message costs the broker and the robot a delivery. Sooner when the answers

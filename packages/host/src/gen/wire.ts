@@ -86,6 +86,7 @@ export const CALL_COST = 512
 export const SMALL_REQUEST = 256
 export const BUDGET_RESERVE = 2048
 export const SESSION_KEEP_MS = 30000
+export const MAX_MQTT_FRAME = 16384
 
 /** The least body length of each kind (fixed fields and the least variable part). */
 export const RECORD_MIN = {

@@ -21,6 +21,7 @@ import type { Aedes, AedesOptions, AuthenticateError, Client } from "aedes" with
 import { AddressCount, isLoopback } from "../net/addresses"
 import { HOST_ID } from "../client/mqttlink"
 import { ROBOT_NAME } from "../client/names"
+import { MAX_MQTT_FRAME } from "../gen/wire"
 
 /** A user of the broker: a robot (its name is the user name) or a host (the bridge, the CLI). */
 export interface BrokerUser {
@@ -140,8 +141,12 @@ const PRESENCE = /^robots\/[^/]+\/online$/
  */
 export const MAX_RETAINED = 10000
 
-/** Largest message the broker passes to a robot's `in/` or `echo/` topic (the largest frame any robot announces, plus slack). */
-export const MAX_ROBOT_MESSAGE = 16384
+/**
+ * Largest message the broker passes to a robot's `in/` or `echo/` topic: the protocol's
+ * MAX_MQTT_FRAME (protocol/protocol.json; the largest frame any robot announces, 4,096, plus
+ * slack), which hosts keep to (client/mqtt.ts MQTT_MAX_FRAME).
+ */
+export const MAX_ROBOT_MESSAGE = MAX_MQTT_FRAME
 
 /**
  * Whom a client speaks for: a robot (its name), a host (its host id), or, anonymous, an identity
