@@ -388,8 +388,8 @@ test("hostile: 2,000 SUBSCRIBE packets (and then 2,000 UNSUBSCRIBEs) at once fro
   const pa = await rawClient(t.broker.url, { clientId: "pa" })
   await pa.subscribeAsync("robots/pa/in/+")
   const pb = await rawClient(t.broker.url, { clientId: "pb" })
-  let latency = 0
-  pa.on("message", (_t, p) => (latency = Math.max(latency, performance.now() - Number(p.toString()))))
+  const latencies: number[] = []
+  pa.on("message", (_t, p) => latencies.push(performance.now() - Number(p.toString())))
   const a = await rawSocket(t.broker.port)
   a.s.write(connectPacket("subs"))
   await a.bytes(4, "CONNACK")
@@ -408,9 +408,17 @@ test("hostile: 2,000 SUBSCRIBE packets (and then 2,000 UNSUBSCRIBEs) at once fro
     await v.stop()
     const during = v.ms.filter((_, i) => v.ends[i]! >= t0)
     assert.deepEqual(v.failures, [])
+    const sorted = latencies.filter((_, i) => i > 0).sort((x, y) => x - y)
+    const p95 = sorted[Math.floor(sorted.length * 0.95)] ?? 0
     // (before: 2,000 SUBSCRIBEs were handled 370 at a time, each turn of the broker's event loop about
-    // 100 ms: a message waited up to 137 ms in the broker, a call up to 300-860 ms)
-    assert.ok(latency < 60, `a message waited up to ${latency.toFixed(0)} ms in the broker`)
+    // 100 ms: a message waited up to 137 ms in the broker, a call up to 300-860 ms. The tail of one
+    // run is the machine's too: with the subscribes handled 256 to a turn (SUBSCRIBE_COST 1, a check
+    // of this test) messages' p95 was 55-64 ms alone and 90-108 with two busy loops beside, their max
+    // 70-104 and 113-190; as the broker is, p95 13-15 and 17-25, max 27-44 and 32-45, and up to 120
+    // beside a CI run, where a bound of 60 on the max failed)
+    const detail = `messages through the broker meanwhile: p95 ${p95.toFixed(0)} ms, max ${max(sorted).toFixed(0)} ms (${sorted.length})`
+    assert.ok(p95 < 40, detail)
+    assert.ok(max(sorted) < 150, detail)
     assert.ok(max(during) < 150, `the other host's slowest call took ${max(during).toFixed(0)} ms (${during.length} calls)`)
   } finally {
     clearInterval(timer)
