@@ -9,7 +9,7 @@ import * as net from "node:net"
 import { test } from "node:test"
 import { afterGc } from "../support/memory"
 import { runScript } from "../support/child"
-import { callLoop, max } from "../support/victim"
+import { addLoop, max } from "../support/victim"
 import { MAX_FILTERS_PER_SUBSCRIBE, MAX_INFLIGHT_QOS2, startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { connect } from "../../packages/host/src/client/node"
@@ -100,13 +100,7 @@ async function setup(options: { hostRateBytesPerS?: number } = {}) {
     robot,
     /** the victim: another host calling r1, one call after another, until `stop()` */
     victim() {
-      return callLoop(async () => {
-        const r = await add.call({ a: 2n, b: 3n }, { timeoutMs: 5000 }).then(
-          (x) => x.sum,
-          (e: Error) => e.message,
-        )
-        return { result: r === 5n, values: r }
-      })
+      return addLoop(add)
     },
     async close() {
       await host.close()

@@ -29,3 +29,14 @@ export function callLoop(once: () => Promise<{ result: boolean; values: unknown 
 }
 
 export const max = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), 0)
+
+/** `callLoop` of `add` (an AddTwoInts client): 2 + 3 with a 5 s timeout, each call's failure kept as its message. */
+export function addLoop(add: { call(req: { a: bigint; b: bigint }, o: { timeoutMs: number }): Promise<{ sum: bigint }> }) {
+  return callLoop(async () => {
+    const r = await add.call({ a: 2n, b: 3n }, { timeoutMs: 5000 }).then(
+      (x) => x.sum,
+      (e: Error) => e.message,
+    )
+    return { result: r === 5n, values: r }
+  })
+}
