@@ -4,8 +4,6 @@
 // channels; `robot bridge --memory --robots N`. Robots are in-memory demo nodes (packages/host/src/demo/demo.ts);
 // tests wait on messages and events, never on fixed sleeps.
 import assert from "node:assert/strict"
-import { spawn } from "node:child_process"
-import * as path from "node:path"
 import { test } from "node:test"
 import WebSocket from "ws"
 import { demoFleet, demoMemoryNode } from "../../packages/host/src/demo/demo"
@@ -13,7 +11,7 @@ import type { MemoryNode } from "../../packages/host/src/demo/memory"
 import { startBridge, STATE_TOPIC, CALLS_TOPIC, type Bridge, type BridgeOptions } from "../../packages/host/src/bridge/server"
 import type { FleetNode } from "../../packages/host/src/client/fleet"
 import { AddTwoInts, GetState, serviceTypes, Trigger } from "../../packages/host/src/gen/interfaces"
-import { ROOT, runRobot } from "./bridge_helpers"
+import { runningBridge, runRobot } from "./bridge_helpers"
 import { call, connectFoxglove, json, next, text } from "./foxglove_helpers"
 
 interface FleetFixture {
@@ -446,19 +444,10 @@ test("regression (fleet service lists): a service a robot adds right after joini
 })
 
 test("`robot bridge --memory --robots 3` serves a demo fleet: robots listed, group calls work; --robots needs --memory", { timeout: 60000 }, async () => {
-  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "bridge", "--memory", "--robots", "3", "--port", "0", "--no-foxglove"], { cwd: ROOT })
-  let out = ""
-  let err = ""
-  p.stderr.on("data", (d) => (err += d))
+  const b = await runningBridge(["bridge", "--memory", "--robots", "3", "--port", "0", "--no-foxglove"])
+  const url = b.url
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      p.stdout.on("data", (d) => {
-        out += d
-        const m = /dashboard: (http:\/\/[\d.:]+)\//.exec(out)
-        if (m && out.includes("bridge ready")) resolve(m[1]!)
-      })
-      p.on("close", (code) => reject(new Error(`robot bridge exited (${code}): ${out}\n${err}`)))
-    })
+    const out = b.out()
     assert.match(out, /Bridge for 3 in-memory demo robots/)
     assert.match(out, /Robots: robot1, robot2, robot3/)
     assert.match(out, /robot service call \/robot1\/add_two_ints/)
@@ -472,9 +461,7 @@ test("`robot bridge --memory --robots 3` serves a demo fleet: robots listed, gro
     const g = await (await fetch(`${url}/api/group/add_two_ints?robots=*`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"a": 2, "b": 3}' })).json()
     assert.deepEqual(g.results.map((x: any) => x.values.sum), [5, 5, 5])
   } finally {
-    const closed = new Promise((r) => (p.exitCode !== null ? r(null) : p.once("close", r)))
-    p.kill("SIGINT")
-    await closed
+    await b.stop()
   }
   const alone = await runRobot(["bridge", "--robots", "2", "--port", "0"])
   assert.equal(alone.code, 1)
@@ -482,4 +469,35 @@ test("`robot bridge --memory --robots 3` serves a demo fleet: robots listed, gro
   const zero = await runRobot(["bridge", "--memory", "--robots", "0", "--port", "0"])
   assert.equal(zero.code, 1)
   assert.match(zero.stderr, /--robots must be an integer 1-1000, got 0/)
+})
+
+test("`robot bridge --max-response-bytes <n>`: the bridge's client takes no response over n bytes from a robot, whatever it announces; the flag is checked before anything starts", { timeout: 60000 }, async () => {
+  // The demo robots over MQTT are reached through the host client, as robots are; their pictures
+  // are JPEGs of a few KB, their sums 8 bytes.
+  const b = await runningBridge(["bridge", "--mqtt", "--broker-port", "0", "--memory", "--robots", "1", "--port", "0", "--no-foxglove", "--max-response-bytes", "600"])
+  try {
+    const post = async (path: string, body: string) => {
+      const r = await fetch(`${b.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body })
+      return { status: r.status, body: await r.text() }
+    }
+    const sum = await post("/api/services/robot1/add_two_ints", '{"a": 2, "b": 3}')
+    assert.equal(sum.status, 200, sum.body)
+    assert.equal(JSON.parse(sum.body).sum, 5)
+    const picture = await post("/api/services/robot1/take_picture", '{"resolution": 1}')
+    assert.notEqual(picture.status, 200, picture.body)
+    assert.match(picture.body, /resource_exhausted/)
+    assert.match(picture.body, /over this host's bound of 600 bytes/)
+  } finally {
+    await b.stop()
+  }
+  for (const [args, message] of [
+    [["--max-response-bytes", "0"], /--max-response-bytes must be an integer 1-4294967295, got 0/],
+    [["--max-response-bytes", "1e3x"], /--max-response-bytes must be an integer 1-4294967295, got 1e3x/],
+    [["--memory", "--max-response-bytes", "1000"], /--max-response-bytes bounds what the bridge takes from a robot; --memory alone has none/],
+  ] as const) {
+    const r = await runRobot(["bridge", "--port", "0", ...args])
+    assert.equal(r.code, 1, r.stdout)
+    assert.match(r.stderr, message)
+    assert.doesNotMatch(r.stdout, /bridge ready/)
+  }
 })

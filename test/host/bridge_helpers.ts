@@ -92,6 +92,38 @@ export function runRobot(
   })
 }
 
+/**
+ * Starts the real `robot bridge` (or `robot sim`) with `args` and resolves once it printed "bridge
+ * ready": its dashboard (http) and rosbridge (ws) URLs, what it printed so far, and `stop()` (Ctrl+C,
+ * resolves when it has exited). Rejects with its output if it exits first.
+ */
+export async function runningBridge(args: string[]): Promise<{ url: string; wsUrl: string; out: () => string; err: () => string; stop(): Promise<void> }> {
+  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), ...args], { cwd: ROOT })
+  let out = ""
+  let err = ""
+  p.stderr.on("data", (d) => (err += d))
+  const stop = async () => {
+    const closed = new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("close", r)))
+    p.kill("SIGINT")
+    await closed
+  }
+  try {
+    const [url, wsUrl] = await new Promise<[string, string]>((resolve, reject) => {
+      p.stdout.on("data", (d) => {
+        out += d
+        const http = /dashboard: (http:\/\/[\d.:]+)\//.exec(out)
+        const ws = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
+        if (http && ws && out.includes("bridge ready")) resolve([http[1]!, ws[1]!])
+      })
+      p.on("close", (code) => reject(new Error(`robot ${args.join(" ")} exited (${code}): ${out}\n${err}`)))
+    })
+    return { url, wsUrl, out: () => out, err: () => err, stop }
+  } catch (e) {
+    await stop()
+    throw e
+  }
+}
+
 export { rawRosClient } from "../../harness/rosbridge"
 
 /** A WebSocket's messages in the order they came: `next()` resolves with the next one (parsed JSON). */

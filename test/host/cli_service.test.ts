@@ -7,7 +7,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { test } from "node:test"
 import * as jpeg from "jpeg-js"
-import { ROOT, runRobot, startFixture } from "./bridge_helpers"
+import { ROOT, runningBridge, runRobot, startFixture } from "./bridge_helpers"
 import { Trigger } from "../../packages/host/src/gen/interfaces"
 
 
@@ -102,25 +102,13 @@ test("robot bridge --memory serves, and refuses a non-loopback bind without a to
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /refusing to listen on 0\.0\.0\.0 without a token: pass --token/)
 
-  const p = spawn(process.execPath, [path.join(ROOT, "packages", "host", "bin", "robot.js"), "bridge", "--memory", "--port", "0"], { cwd: ROOT })
+  const b = await runningBridge(["bridge", "--memory", "--port", "0"])
   try {
-    let out = ""
-    const ready = new Promise<string>((resolve, reject) => {
-      p.stdout.on("data", (d) => {
-        out += d
-        const m = /rosbridge: (ws:\/\/[\d.:]+)/.exec(out)
-        if (m && out.includes("bridge ready")) resolve(m[1]!)
-      })
-      p.on("close", () => reject(new Error(`robot bridge exited: ${out}`)))
-    })
-    const url = await ready
-    assert.match(out, /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
-    const r = await robot(["service", "call", "/add_two_ints", "{a: 2, b: 3}", "--url", url])
+    assert.match(b.out(), /dashboard: http:\/\/127\.0\.0\.1:\d+\//)
+    const r = await robot(["service", "call", "/add_two_ints", "{a: 2, b: 3}", "--url", b.wsUrl])
     assert.match(r.stdout, /sum=5/)
   } finally {
-    const closed = new Promise((r) => p.once("close", r))
-    p.kill("SIGINT")
-    await closed
+    await b.stop()
   }
 })
 

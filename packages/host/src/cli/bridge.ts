@@ -8,6 +8,7 @@ import type { RobotNode } from "../client/api"
 import { startBridge, type Bridge } from "../bridge/server"
 import { MAX_CONNECTIONS_PER_ADDRESS } from "../bridge/guard"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
+import { DEFAULT_MAX_RESPONSE_BYTES } from "../client/calls"
 import { transportFromOptions, wantsDirectLink } from "./link"
 
 export interface BridgeCommandOptions extends BrokerCommandOptions {
@@ -35,6 +36,8 @@ export interface BridgeCommandOptions extends BrokerCommandOptions {
   wait?: string | boolean
   /** --mqtt [url]: robots on a broker (true: the embedded one) */
   mqtt?: string | boolean
+  /** --max-response-bytes <n>: the largest response the bridge's client takes from a robot */
+  maxResponseBytes?: string
 }
 
 /** The embedded broker's options, of `robot bridge --mqtt` and `robot sim --robots`. */
@@ -65,6 +68,9 @@ interface Robot {
 
 async function openRobot(o: BridgeCommandOptions): Promise<Robot> {
   if (o.robots !== undefined && !o.memory) throw new Error("--robots <n> goes with --memory (a fleet of in-memory demo robots)")
+  if (o.maxResponseBytes !== undefined && o.memory && o.mqtt === undefined) {
+    throw new Error("--max-response-bytes bounds what the bridge takes from a robot; --memory alone has none (with --mqtt its demo robots are reached as robots are)")
+  }
   if (brokerOptionsGiven(o) && o.mqtt !== true) throw new Error(`${BROKER_FLAGS} configure the embedded broker: use them with --mqtt and no URL`)
   if (o.mqtt !== undefined) return await openMqtt(o)
   if (o.memory) return openMemory(o)
@@ -161,7 +167,7 @@ async function openMqtt(o: BridgeCommandOptions): Promise<Robot> {
       })
       where += `, with ${n} in-memory demo robots (robot1${n > 1 ? `..robot${n}` : ""}) on it`
     }
-    const f = await openMqttFleet({ url, ...creds })
+    const f = await openMqttFleet({ url, ...creds, maxResponseBytes: maxResponseBytes(o) })
     closers.push(() => f.close())
     if (o.memory) await f.directory.waitFor({ count: intOption("--robots", o.robots, 1, 1, 5000), timeoutMs: 20000 }).catch(() => {})
     else await f.directory.settled().catch(() => {})
@@ -176,7 +182,7 @@ async function openMqtt(o: BridgeCommandOptions): Promise<Robot> {
 async function openDirect(o: BridgeCommandOptions): Promise<Robot> {
   const { connect } = (require("../client/node") as typeof import("../client/node"))
   const transport = transportFromOptions(o)
-  const node = await connect({ transport })
+  const node = await connect({ transport, maxResponseBytes: maxResponseBytes(o) })
   return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
 }
 
@@ -187,7 +193,7 @@ async function openSimulated(o: BridgeCommandOptions): Promise<Robot> {
   const waitMs = lockWaitMs(o.wait)
   if (waitMs === 0) await probeSimulatorLock()
   const progress = startupProgress()
-  const robot = await startSimulatedRobot({ rig: { lockWaitMs: waitMs, onProgress: progress.step } }).finally(() => progress.done())
+  const robot = await startSimulatedRobot({ rig: { lockWaitMs: waitMs, onProgress: progress.step, maxResponseBytes: maxResponseBytes(o) } }).finally(() => progress.done())
   if (!robot.node) {
     await robot.close()
     throw new Error("the simulated robot started without a client node")
@@ -198,6 +204,21 @@ async function openSimulated(o: BridgeCommandOptions): Promise<Robot> {
 function foxgloveEncoding(v: string | undefined): "cdr" | "json" {
   if (v === undefined || v === "cdr" || v === "json") return v ?? "cdr"
   throw new Error(`--foxglove-encoding must be cdr or json, got ${v}`)
+}
+
+/**
+ * --max-response-bytes <n> (`robot bridge`, `robot sim`): the host client's own bound on one response
+ * (`connect({ maxResponseBytes })`, DEFAULT_MAX_RESPONSE_BYTES when not given), whatever a robot
+ * announces: a call whose answer announces more fails with resource_exhausted naming both bounds
+ * (docs/protocol.md "Limits"). Checked before anything starts.
+ */
+export function maxResponseBytes(o: { maxResponseBytes?: string }): number | undefined {
+  return o.maxResponseBytes === undefined ? undefined : intOption("--max-response-bytes", o.maxResponseBytes, 0, 1, 0xffffffff)
+}
+
+/** The --max-response-bytes option, as `robot bridge` and `robot sim` give it. */
+export function addMaxResponseOption(cmd: Command): Command {
+  return cmd.option("--max-response-bytes <n>", `largest response the bridge takes from a robot, in bytes (default ${DEFAULT_MAX_RESPONSE_BYTES}); an answer announcing more fails the call (resource_exhausted)`)
 }
 
 function intOption(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
@@ -339,6 +360,7 @@ export async function serveBridge(node: RobotNode, what: string, listen: ListenS
 
 export async function runBridge(o: BridgeCommandOptions): Promise<void> {
   const listen = listenSettings(o)
+  maxResponseBytes(o)
   // a taken port is said before the robot starts
   const { ensurePortFree } = (require("./startup") as typeof import("./startup"))
   await ensurePortFree(listen.host, listen.port)
@@ -392,7 +414,7 @@ export function registerBridge(program: Command): void {
     .option("--max-in-flight <n>", "calls in flight per client (default 32)")
     .option("--max-connections <n>", `connections open at once per client address (default ${MAX_CONNECTIONS_PER_ADDRESS})`)
     .option("--max-message-bytes <n>", "largest WebSocket message / HTTP body (default 1048576)")
-    .action(async (o: BridgeCommandOptions) => {
-      await runBridge(o)
-    })
+  addMaxResponseOption(cmd).action(async (o: BridgeCommandOptions) => {
+    await runBridge(o)
+  })
 }

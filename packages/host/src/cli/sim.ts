@@ -9,7 +9,7 @@ import { loadConfig } from "../config"
 import { ROBOT_NAME } from "../client/names"
 import { mqttSettings, writeVmSettings, type RigMqttOptions } from "../sim/rig"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
-import { addListenOptions, BROKER_FLAGS, brokerOptionsGiven, listenSettings, serveBridge, type BrokerCommandOptions, type CliBridge } from "./bridge"
+import { addListenOptions, addMaxResponseOption, BROKER_FLAGS, brokerOptionsGiven, listenSettings, maxResponseBytes, serveBridge, type BrokerCommandOptions, type CliBridge } from "./bridge"
 import { ensurePortFree, lockAdvice, lockWaitMs, probeSimulatorLock, startupProgress } from "./startup"
 import { PortLockBusyError } from "../sim/vm"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
@@ -33,6 +33,8 @@ export interface SimCommandOptions extends BrokerCommandOptions {
   name?: string
   /** --robots <n>: n simulated robots (VMs) on a broker, served as a fleet */
   robots?: string
+  /** --max-response-bytes <n>: the largest response the bridge's client takes from a robot */
+  maxResponseBytes?: string
 }
 
 /** Prints the services the firmware lists, and example commands. */
@@ -76,6 +78,8 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   const firmware = opts.firmware ?? config.firmware.entry
   const devtools = opts.devtools === true ? config.simulator.devtools : opts.devtools || undefined
   const withBridge = opts.bridge !== false && !devtools
+  if (devtools && opts.maxResponseBytes !== undefined) throw new Error("--max-response-bytes bounds the client robot sim starts; with --devtools it starts none (only the hardware)")
+  const maxResponse = maxResponseBytes(opts)
   const listen = withBridge ? listenSettings(opts) : undefined
   const waitMs = lockWaitMs(opts.wait)
   // everything that can be checked is checked before the VM starts
@@ -87,7 +91,7 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
   const progress = startupProgress()
   let robot: SimulatedRobot
   try {
-    robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools, rig: { lockWaitMs: waitMs, onProgress: progress.step, mqtt } })
+    robot = await startSimulatedRobot({ firmware: path.resolve(dir, firmware), devtools, rig: { lockWaitMs: waitMs, onProgress: progress.step, mqtt, maxResponseBytes: maxResponse } })
     // with --devtools the VM is the devtools server's (the VS Code simulator): its settings are written there
     if (mqtt && !robot.rig) {
       try {
@@ -156,6 +160,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   const { config, dir } = loadConfig()
   const firmware = opts.firmware ?? config.firmware.entry
   const listen = opts.bridge !== false ? listenSettings(opts) : undefined
+  const maxResponse = maxResponseBytes(opts)
   const waitMs = lockWaitMs(opts.wait)
   if (listen) await ensurePortFree(listen.host, listen.port)
   if (waitMs === 0) await probeSimulatorLock()
@@ -206,7 +211,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
     closers.push(() => sims.close())
     robots = sims.robots
     progress.step(`waiting for ${n} robot${n > 1 ? "s" : ""} on ${url}`)
-    const f = await openMqttFleet({ url, ...host })
+    const f = await openMqttFleet({ url, ...host, maxResponseBytes: maxResponse })
     closers.push(() => f.close())
     await f.directory.waitFor({ names: robots.map((r) => r.name), timeoutMs: 30000 })
     await f.fleet.listServices({ timeoutMs: 30000 })
@@ -369,6 +374,7 @@ export function registerSim(program: Command): void {
     .option("--broker-users <file>", "with --robots: the embedded broker's users, JSON [{name, password, role: robot|host}]; each robot logs in as the user of its name (robot1..), the bridge as the host user (docs/mqtt.md)")
     .option("--broker-host-rate <bytes/s>", `with --robots: what one host may send one robot per second through the embedded broker; more is dropped (default ${HOST_RATE_BYTES_PER_S})`)
   addListenOptions(cmd, "bridge: ")
+  addMaxResponseOption(cmd)
   cmd.action(async (opts: SimCommandOptions) => {
     await runSim(opts)
   })

@@ -17,7 +17,7 @@ export interface MqttFleet {
 }
 
 /** Connects to the broker at `url` and keeps a fleet of its robots. */
-export async function openMqttFleet(options: { url: string; username?: string; password?: string; connectTimeoutMs?: number }): Promise<MqttFleet> {
+export async function openMqttFleet(options: { url: string; username?: string; password?: string; connectTimeoutMs?: number; maxResponseBytes?: number }): Promise<MqttFleet> {
   const directory = await MqttDirectory.connect({ ...options, connectTimeoutMs: options.connectTimeoutMs ?? 5000 })
   const f = directoryFleet(directory)
   return {

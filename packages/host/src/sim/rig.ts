@@ -106,6 +106,8 @@ export interface RigOptions {
   readyTimeoutMs?: number
   /** Passed to the rig's own client. */
   window?: number
+  /** Passed to the rig's own client: the largest response it takes (bytes; `connect({ maxResponseBytes })`). */
+  maxResponseBytes?: number
   /**
    * Use the real `devs devtools` server on 8081 instead of the in-process hub (checks devtools
    * compatibility; clients then connect over WebSocket and `transport({ filter })` cannot drop frames).
@@ -209,7 +211,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     progress("starting the DeviceScript VM")
     await bootVm(true)
     progress("VM up; waiting for the firmware's service list")
-    const node = await connect({ transport: transportFor(), window: options.window })
+    const node = await connect({ transport: transportFor(), window: options.window, maxResponseBytes: options.maxResponseBytes })
     nodes.push(node)
     if (options.mqtt) {
       progress("writing the VM's MQTT settings")
