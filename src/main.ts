@@ -3,7 +3,7 @@
 // DeviceScript project would. The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { ActionServerOptions, GoalHandle, ServiceType, createActionServer, createService } from "@robot-services/device"
+import { ActionServerOptions, GoalHandle, ServiceType, createActionServer, createService, stampOf } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, Scan, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Picture } from "./robot/hardware"
@@ -25,9 +25,8 @@ serve(GetState, "get_state", state)
 // one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
 /** a picture as sensor_msgs/CompressedImage, stamped now (robot uptime) */
 function image(pic: Picture) {
-    const t = Math.floor(ds.millis())
     return {
-        header: { stamp: { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }, frame_id: "camera" },
+        header: { stamp: stampOf(ds.millis()), frame_id: "camera" },
         format: "jpeg",
         data: pic.jpeg,
     }

@@ -12,6 +12,7 @@ export { ServiceError, Status } from "./cdr/types"
 export type { ByteSource, Bytes } from "./cdr/types"
 export type { MessageCodec, ServiceType } from "./cdr/cdr"
 export type { ActionGoalId, ActionGoalInfo, ActionStamp, ActionType, ActionWatch } from "./lib/actiontype"
+export { stampOf } from "./lib/actiontype"
 // ROS 2 actions (lib/actions.ts): a firmware that never calls createActionServer carries none of it
 export { createActionServer, GoalHandle, GoalStatus } from "./lib/actions"
 export type { ActionServerOptions } from "./lib/actions"

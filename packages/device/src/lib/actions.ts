@@ -14,7 +14,7 @@ import "../cdr/strings"
 import * as ds from "@devicescript/core"
 import { CALL_COST, CallContext, GRACE_MS, cfg, errText, fullName } from "../rpc/core"
 import { calls, chargeLink, used } from "../rpc/calls"
-import { ActionGoalInfo, ActionStamp, ActionType } from "./actiontype"
+import { ActionGoalInfo, ActionStamp, ActionType, stampOf } from "./actiontype"
 import { CdrWriter, MessageCodec } from "../cdr/cdr"
 import { createService } from "./services"
 import { ServiceError, Status } from "../cdr/types"
@@ -220,7 +220,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         // the same goal sent again (its answer lost, the host restarted): the same answer, never a second run
         if (g) return { accepted: true, stamp: g.stamp }
         const t = ds.millis()
-        const stamp = { sec: Math.floor(t / 1000), nanosec: (t % 1000) * 1000000 }
+        const stamp = stampOf(t)
         // the host asking (the session of this call), and the goals it holds: a host that holds
         // goals never takes the last place, so one host's goals cannot lock the others out (issue 16)
         let host: any = null

@@ -26,6 +26,16 @@ export interface ActionStamp {
 }
 
 /**
+ * `ms` milliseconds (e.g. `ds.millis()`, the uptime) as a builtin_interfaces/Time stamp. Without `%`:
+ * DeviceScript's `%` wraps an integer outside int32 first, so `t % 1000` went negative after 2^31 ms
+ * of uptime (24.8 days) and the uint32 nanosec was refused (test/device/stamp.test.ts).
+ */
+export function stampOf(ms: number): ActionStamp {
+    const sec = Math.floor(ms / 1000)
+    return { sec, nanosec: (Math.floor(ms) - sec * 1000) * 1000000 }
+}
+
+/**
  * Descriptor of one action type (generated from a `.action` file as a function that makes it on
  * first call: `Fibonacci()`), with the types ROS 2 derives from the action, whose codecs are built
  * here. The derived messages' interfaces are generated too (`Fibonacci_SendGoal_Request`, ...)
