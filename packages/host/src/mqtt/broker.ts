@@ -50,20 +50,21 @@ export interface StartBrokerOptions {
 /**
  * What the broker holds for a client that does not read (bytes), like mosquitto's
  * `max_queued_bytes` (docs/mqtt.md): past it, QoS 0 messages to that client are dropped (counted in
- * the log) instead of waiting. aedes waits for a slow client's socket to drain before delivering
- * anything else (up to its `concurrency`, 100 messages, then every client stalls until its
- * drainTimeout, 60 s): one host that stops reading would stall the robot's answers to every host.
+ * the log) instead of waiting, but for each sender's floor (SENDER_FLOOR_BYTES, boundQueue). aedes
+ * waits for a slow client's socket to drain before delivering anything else (up to its
+ * `concurrency`, 100 messages, then every client stalls until its drainTimeout, 60 s): one host
+ * that stops reading would stall the robot's answers to every host.
  */
 export const MAX_QUEUED_BYTES = 1024 * 1024
 /**
  * What one host may have waiting in a robot's queue at the broker (bytes of its messages on
  * `robots/<name>/in/<host>` and `echo/<host>` not yet handed to the robot's socket); past it that
  * host's messages to that robot are dropped (logged when a run of drops starts, at most every
- * 10 s). A host keeps far less
- * than this in flight (its calls' windows), so only a flooding host is cut back, and the robot's
- * queue always has room for the others: before, a host flooding a robot that read slowly filled the
- * queue to MAX_QUEUED_BYTES and the broker dropped every host's messages alike (mqtt_queues "a host
- * flooding a robot that reads slowly").
+ * 10 s). A host keeps far less than this in flight (its calls' windows), so only a flooding host is
+ * cut back, and the robot's queue has room for the others: before, a host flooding a robot that read
+ * slowly filled the queue to MAX_QUEUED_BYTES and the broker dropped every host's messages alike
+ * (mqtt_queues "a host flooding a robot that reads slowly"). More than 16 flooding hosts still
+ * filled it: SENDER_FLOOR_BYTES.
  */
 export const HOST_SHARE_BYTES = 64 * 1024
 /**
@@ -72,7 +73,8 @@ export const HOST_SHARE_BYTES = 64 * 1024
  * bounded by its window (a few frames), so only a flooding robot is cut back; its rate is not
  * bounded (a response streams as fast as the host reads). Before, one robot flooding the topics a
  * fleet's host reads filled that host's queue to MAX_QUEUED_BYTES and the broker dropped every
- * robot's messages to it alike (mqtt_broker_hostile "a robot floods the topics a host reads").
+ * robot's messages to it alike (mqtt_broker_hostile "a robot floods the topics a host reads"). More
+ * than 16 flooding robots (16 x 64 KiB is MAX_QUEUED_BYTES) still filled it: SENDER_FLOOR_BYTES.
  */
 export const ROBOT_SHARE_BYTES = 64 * 1024
 /**
@@ -403,13 +405,41 @@ export const MAX_PENDING_PER_ADDRESS = 128
 /** The same over all addresses (a flood from many addresses). */
 export const MAX_PENDING = 1024
 /**
+ * What every sender may have waiting in a client's queue whatever the others send (bytes): past
+ * the queue's bound its messages are still taken while it holds at most this (boundQueue). One frame
+ * of the protocol (MAX_ROBOT_MESSAGE: a host's frames, and a robot's, which are at most its
+ * maxRecord) and its topic (`robots/<name>/out/<host>`: two identities of at most 32 characters).
+ */
+export const SENDER_FLOOR_BYTES = MAX_ROBOT_MESSAGE + 128
+/**
  * QoS 0 deliveries to `client` never wait for its socket: past `max` bytes held for it they are
  * dropped (one log line per run of drops). Its own socket's buffer is then the whole queue. A
  * robot's input is shared between the hosts sending it: each may have HOST_SHARE_BYTES waiting and
  * send `rate` bytes/s (a token bucket of HOST_SHARE_BYTES); past either, its messages are dropped.
  * A host's input is shared between the robots sending it the same way, by ROBOT_SHARE_BYTES
- * waiting (no rate). The table of senders lives with the connection: one entry, about 100 bytes,
- * per host (or robot) that has sent to it lately. An entry with nothing waiting, its tokens refilled and no drop logged in
+ * waiting (no rate).
+ *
+ * Shares alone let enough senders fill the queue: more than 16 robots flooding a host that reads
+ * slowly (16 x 64 KiB is MAX_QUEUED_BYTES; fewer with a smaller `maxQueuedBytes`) held it at its
+ * bound, and the broker dropped every robot's messages to it alike: of a well-behaved robot's
+ * answers, one every 100 ms during a flood by 24 robots, 2 of 40 reached the host; of a host's
+ * messages to a robot flooded by 24 hosts, 1 of 40 (mqtt_broker_hostile "24 robots flood the topics a fleet's host reads ..." and
+ * "24 hosts flood a robot that reads slowly ..."). So each sender has a floor: past `max`, a
+ * message is still taken from a sender (within its share and rate) while what that sender holds
+ * of the queue stays within SENDER_FLOOR_BYTES, one frame. Every sender then gets its messages in
+ * whatever the others send, behind at most the queue (40 of 40 both ways). What is held for a
+ * client is at most `max`, one message past it, and a floor per sender holding bytes in it, and
+ * never more than a floor per client connected to the broker: 24 flooders and the polite sender
+ * held 1.25-1.30 MB (MAX_QUEUED_BYTES and 26 floors: 1.48). The senders are bounded by the users
+ * (with users, a robot's name and a host's id are its user name: one floor per robot user in a
+ * host's queue, one per host user in a robot's); anonymous, by the clients on this machine
+ * (loopback only). The bound by clients connected is for identities taken and left: a floor for
+ * every sender, connected or not, let 2,000 anonymous identities each send a robot that did not
+ * read one frame and leave, and the broker held 28 MB for it (mqtt_broker_hostile "2,000 hosts,
+ * each a new anonymous identity, send a robot that does not read ...").
+ *
+ * The table of senders lives with the connection: one entry, about 100 bytes, per host (or robot)
+ * that has sent to it lately. An entry with nothing waiting, its tokens refilled and no drop logged in
  * the last 10 s is the same as none: such entries are dropped whenever the table has doubled since
  * the last sweep (at least SENDERS_SWEEP entries). Before, every identity that ever sent stayed
  * until the robot left: 3,000 anonymous hosts sending once each left 3,000 (mqtt_broker_hostile
@@ -417,13 +447,13 @@ export const MAX_PENDING = 1024
  */
 /** the least size of a robot's table of senders at which settled entries are swept out (boundQueue) */
 const SENDERS_SWEEP = 64
-function boundQueue(client: Client, max: number, rate: number, log: (line: string) => void): () => number {
+function boundQueue(client: Client, max: number, rate: number, connected: () => number, log: (line: string) => void): () => number {
   type Packet = { topic: string; payload: Buffer }
   type Deliver = (packet: Packet, cb: () => void) => void
   const c = client as unknown as { deliver0: Deliver; conn: net.Socket }
   const deliver = c.deliver0
   let dropped = 0
-  /** per host sending to this client (a robot): bytes waiting, tokens of its rate, drops in this run */
+  /** per sender to this client (a host to a robot, a robot to a host): bytes waiting, tokens of its rate, drops in this run */
   const hosts = new Map<string, { held: number; dropped: number; tokens: number; at: number; loggedAt: number }>()
   /** the table's size at which settled entries are swept out next */
   let sweepAt = SENDERS_SWEEP
@@ -434,18 +464,22 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
   // that stopped reading stalled every client of the broker for its drainTimeout (60 s), and its
   // messages bypassed the bounds below (mqtt_broker_hostile "a client subscribed at QoS 1 ...").
   ;(c as unknown as { deliverQoS: Deliver }).deliverQoS = (packet, cb) => c.deliver0(packet, cb)
+  /** drops a message as the client's queue is past `max` (one line per run of drops) */
+  const full = (cb: () => void) => {
+    if (dropped++ === 0) log(`client ${client.id} does not read: ${c.conn.writableLength} bytes held, dropping messages to it`)
+    setImmediate(cb)
+  }
   c.deliver0 = (packet, cb) => {
-    if (c.conn.writableLength > max) {
-      if (dropped++ === 0) log(`client ${client.id} does not read: ${c.conn.writableLength} bytes held, dropping messages to it`)
-      setImmediate(cb)
-      return
-    }
-    if (dropped) log(`client ${client.id} reads again (${dropped} messages dropped)`)
-    dropped = 0
+    const over = c.conn.writableLength > max
     // The sender: a host, on a robot's input topics (their last level is the host's identity), or a
     // robot, on the topics a host reads (their second level is the robot's name); the rules bind both.
     const host = TO_ROBOT.exec(packet.topic)?.[1]
     const robot = host === undefined ? FROM_ROBOT.exec(packet.topic)?.[1] : undefined
+    if (over && host === undefined && robot === undefined) return full(cb)
+    if (!over) {
+      if (dropped) log(`client ${client.id} reads again (${dropped} messages dropped)`)
+      dropped = 0
+    }
     if (host === undefined && robot === undefined) {
       // (done at once, not when its socket drains: a slow client must not hold up the others)
       deliver(packet, () => {})
@@ -469,6 +503,8 @@ function boundQueue(client: Client, max: number, rate: number, log: (line: strin
     h.at = now
     const overRate = host !== undefined && h.tokens < size
     const share = host !== undefined ? HOST_SHARE_BYTES : ROBOT_SHARE_BYTES
+    // (past `max`, a sender keeps its floor, within a floor per client connected: see above)
+    if (over && (h.held + size > SENDER_FLOOR_BYTES || c.conn.writableLength > max + connected() * SENDER_FLOOR_BYTES)) return full(cb)
     if (h.held >= share || overRate) {
       // (one line when a run of drops starts, at most every 10 s: a flood goes over and under)
       if (h.dropped++ === 0 && now - h.loggedAt > 10000) {
@@ -779,7 +815,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Emb
     // (a clean session starts with no subscriptions)
     if (client.clean) forget(client.id)
     clients.set(client.id, client)
-    senders.set(client, boundQueue(client, maxQueued, options.hostRateBytesPerS ?? HOST_RATE_BYTES_PER_S, log))
+    senders.set(client, boundQueue(client, maxQueued, options.hostRateBytesPerS ?? HOST_RATE_BYTES_PER_S, () => aedes.connectedClients, log))
   })
   aedes.on("clientDisconnect", (client) => {
     const more = moreDenied.get(client)
