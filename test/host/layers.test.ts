@@ -172,6 +172,34 @@ test(`the folders of packages/host/src are layers, each importing only from thos
   assert.deepEqual(HOST_LAYERS.filter((l) => !tops.includes(l)), [], "layers in HOST_LAYERS that packages/host/src does not have")
 })
 
+/**
+ * The `robot` verbs: the files cli/main.ts registers a command from (its table of lazy loaders).
+ * What two verbs share is a helper of the cli folder (serve.ts, link.ts, backends.ts ...).
+ */
+function cliVerbs(cli: string): string[] {
+  const main = fs.readFileSync(path.join(cli, "main.ts"), "utf8")
+  const verbs = [...main.matchAll(/^\s+[\w]+: \(\) => \(require\("\.\/(\w+)"\)/gm)].map((m) => path.join(cli, `${m[1]}.ts`))
+  assert.ok(verbs.length >= 8, `cli/main.ts's verbs not found: ${verbs.join(", ")}`)
+  return verbs
+}
+
+/** Imports of one verb by another, as "<verb> imports <verb>". */
+function verbImports(cli: string, g: Map<string, string[]>): string[] {
+  const verbs = cliVerbs(cli)
+  return verbs.flatMap((v) => (g.get(v) ?? []).filter((d) => d !== v && verbs.includes(d)).map((d) => `${path.basename(v)} imports ${path.basename(d)}`))
+}
+
+test("the verb finder finds a verb importing another (its own check)", () => {
+  const cli = path.join(REPO, "packages/host/src/cli")
+  const g = new Map([[path.join(cli, "sim.ts"), [path.join(cli, "bridge.ts"), path.join(cli, "serve.ts")]]])
+  assert.deepEqual(verbImports(cli, g), ["sim.ts imports bridge.ts"])
+})
+
+test("the CLI's verbs import no other verb: what two verbs share is a helper (cli/serve.ts for bridge and sim)", () => {
+  const cli = path.join(REPO, "packages/host/src/cli")
+  assert.deepEqual(verbImports(cli, importGraph(sources(path.join(REPO, "packages/host/src")))), [])
+})
+
 test("the device runtime's Jacdac file imports no other link: links are peers started by the program", () => {
   const src = path.join(REPO, "packages/device/src")
   const g = importGraph(sources(src))

@@ -3,28 +3,22 @@
 // and attached to a running devtools server (the DeviceScript VS Code simulator's), which runs the
 // firmware itself. Runs until Ctrl+C.
 import type { Command } from "commander"
-import * as net from "node:net"
 import * as path from "node:path"
 import { loadConfig } from "../config"
 import { ROBOT_NAME } from "../client/names"
 import { mqttSettings, writeVmSettings, type RigMqttOptions } from "../sim/rig"
 import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
-import { addListenOptions, addMaxResponseOption, BROKER_FLAGS, brokerOptionsGiven, listenSettings, maxResponseBytes, serveBridge, type BrokerCommandOptions, type CliBridge } from "./bridge"
+import { addListenOptions, addMaxResponseOption, BROKER_FLAGS, brokerOptionsGiven, listenSettings, maxResponseBytes, serveBridge, type BrokerCommandOptions, type CliBridge, type ListenCommandOptions } from "./serve"
 import { ensurePortFree, lockAdvice, lockWaitMs, probeSimulatorLock, startupProgress } from "./startup"
 import { PortLockBusyError } from "../sim/vm"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
 
 /** (the embedded broker's options go with --robots) */
-export interface SimCommandOptions extends BrokerCommandOptions {
+export interface SimCommandOptions extends BrokerCommandOptions, ListenCommandOptions {
   devtools?: string | boolean
   firmware?: string
   /** false with --no-bridge; otherwise the bridge (rosbridge, HTTP, dashboard) starts too */
   bridge?: boolean
-  host?: string
-  port?: string
-  token?: string
-  foxglovePort?: string
-  foxglove?: boolean
   /** --wait [seconds] for the simulator lock */
   wait?: string | boolean
   /** --mqtt <url>: the VM's MQTT_URL setting (its second link, docs/mqtt.md) */
@@ -164,7 +158,7 @@ async function runSimFleet(opts: SimCommandOptions): Promise<void> {
   const waitMs = lockWaitMs(opts.wait)
   if (listen) await ensurePortFree(listen.host, listen.port)
   if (waitMs === 0) await probeSimulatorLock()
-  const { startCliBroker } = (require("./bridge") as typeof import("./bridge"))
+  const { startCliBroker } = (require("./serve") as typeof import("./serve"))
   const { openMqttFleet } = (require("../mqtt/fleet") as typeof import("../mqtt/fleet"))
   const { startSimFleet } = (require("../sim/fleet") as typeof import("../sim/fleet"))
   const closers: (() => Promise<void>)[] = []
