@@ -1,4 +1,4 @@
-// `node --import tsx bench/mqtthops.ts [--json] [--pairs N]`: where an MQTT call's round trip goes,
+// `node --import tsx bench/mqtthops.ts [--json] [--pairs N] [--tail]`: where an MQTT call's round trip goes,
 // hop by hop, against a raw frame echo's (docs/benchmarks.md, "Where an MQTT call's time goes").
 // Not part of `npm run bench`: it explains `mqtt_rtt_ratio`, it is not a target.
 //
@@ -7,7 +7,9 @@
 // socket write and `data` event, and in the VM's process the time from a socket's data to the
 // program's next write on it (ROBOT_SIM_TIMING, packages/host/src/sim/sockreads.cjs). Each round
 // trip is cut into: the client until its write, to the broker, through the broker, to the VM, the
-// VM, back to the broker, through it, to the client, the client until the call resolves. Medians.
+// VM, back to the broker, through it, to the client, the client until the call resolves. Medians;
+// with --tail also the slowest 2 % of each kind's traced round trips, hop by hop (means): which hop
+// a slow round trip spent its time in (`mqtt_flood_victim_call_p99_ms` is a tail figure).
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
@@ -139,6 +141,12 @@ async function main() {
     out[`${kind}_rounds_traced`] = ok.length
     out[`${kind}_rtt_p50_ms`] = +median(cut.map((c) => c.r.end - c.r.start)).toFixed(3)
     HOPS.forEach((h, j) => (out[`${kind}_${h}_ms`] = +median(ok.map((c) => c.h![j]!)).toFixed(3)))
+    // the slowest 2 %: their round trip and each hop's mean
+    const slow = [...ok].sort((a, b) => b.r.end - b.r.start - (a.r.end - a.r.start)).slice(0, Math.max(1, Math.ceil(ok.length * 0.02)))
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+    out[`${kind}_tail_rounds`] = slow.length
+    out[`${kind}_tail_rtt_ms`] = +mean(slow.map((c) => c.r.end - c.r.start)).toFixed(3)
+    HOPS.forEach((h, j) => (out[`${kind}_tail_${h}_ms`] = +mean(slow.map((c) => c.h![j]!)).toFixed(3)))
   }
   if (json) console.log(JSON.stringify(out))
   else {
@@ -149,6 +157,12 @@ async function main() {
       console.log(`${h.padEnd(18)}${e.toFixed(3).padStart(8)}${c.toFixed(3).padStart(8)}${(c - e).toFixed(3).padStart(8)}`)
     }
     console.log(`${"round trip p50".padEnd(18)}${out.echo_rtt_p50_ms!.toFixed(3).padStart(8)}${out.call_rtt_p50_ms!.toFixed(3).padStart(8)}  (ratio ${(out.call_rtt_p50_ms! / out.echo_rtt_p50_ms!).toFixed(3)}; traced ${out.echo_rounds_traced}/${pairs} echoes, ${out.call_rounds_traced}/${pairs} calls)`)
+    if (process.argv.includes("--tail")) {
+      console.log(`\nthe slowest 2 % (${out.echo_tail_rounds} echoes, ${out.call_tail_rounds} calls), mean ms per hop:`)
+      console.log(`${"hop".padEnd(18)}${"echo".padStart(8)}${"call".padStart(8)}`)
+      for (const h of HOPS) console.log(`${h.padEnd(18)}${out[`echo_tail_${h}_ms`]!.toFixed(3).padStart(8)}${out[`call_tail_${h}_ms`]!.toFixed(3).padStart(8)}`)
+      console.log(`${"round trip".padEnd(18)}${out.echo_tail_rtt_ms!.toFixed(3).padStart(8)}${out.call_tail_rtt_ms!.toFixed(3).padStart(8)}`)
+    }
   }
   process.exit(0)
 }
