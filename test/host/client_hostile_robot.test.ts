@@ -14,7 +14,6 @@ import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { Upload } from "../../harness/services"
 import {
-  PROTOCOL_VERSION,
   WireStatus,
   encodeHello,
   encodeResult,
@@ -24,73 +23,30 @@ import {
   encodeNosession,
   encodeRdata,
   CallState,
-  parseHostFrame,
   type HelloRecord,
-  type HostRecord,
 } from "../../packages/host/src/client/records"
 import { embeddedBroker, rawClient, startTestRobot, until, type TestRobot } from "./mqtt_helpers"
-import { addLoop, max } from "../support/victim"
+import { addLoop } from "../support/victim"
 import { afterGc } from "../support/memory"
 import { runScript } from "../support/child"
 import { directoryFleet } from "../../packages/host/src/client/mqttdir"
 import { MAX_ROBOT_MESSAGE, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { rejection } from "../support/rejection"
+import { FakeRobotCore, MiB, frame, hello, servedMeanwhile, triggerResult } from "../support/fakerobot"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** What a fake robot lists: Trigger services by name. */
-const TRIGGER = { hash32: Trigger.hash32, type: Trigger.fullName }
-
 /**
  * A robot that is only an MQTT client: it announces itself `online` (retained), reads the frames
- * hosts send it (decoded with the generated host-record decoders) and answers whatever its test
- * scripts, as records made with the generated encoders. By default it answers LIST with `hello`
- * and one SERVICE per name of `services`, and OPEN with a session; `onRecord` sees every record
- * (after the default answer) and may answer more.
+ * hosts send it and answers as its test scripts (the record logic: test/support/fakerobot.ts).
  */
-class FakeRobotHello implements Omit<HelloRecord, "kind"> {
-  version = PROTOCOL_VERSION
-  minVersion = PROTOCOL_VERSION
-  bootId = 0x1234
-  listVersion = 1
-  count = 1
-  maxRequestBytes = 8192
-  maxResponseBytes = 1 << 20
-  budget = 0xffffffff
-  maxInFlight = 32
-  window = 32768
-  maxRecord = 8192
-}
-
-class FakeRobot {
-  hello: Omit<HelloRecord, "kind"> = {
-    version: PROTOCOL_VERSION,
-    minVersion: PROTOCOL_VERSION,
-    bootId: 0x1234,
-    listVersion: 1,
-    count: 1,
-    maxRequestBytes: 8192,
-    maxResponseBytes: 1 << 20,
-    budget: 0xffffffff,
-    maxInFlight: 32,
-    window: 32768,
-    maxRecord: 8192,
-  }
-  services = ["/trigger"]
-  /** answer LIST (false: the test's onRecord does, or nothing does) */
-  answerList = true
-  /** the type of each service (Trigger unless named here) */
-  types = new Map<string, { hash32: number; fullName: string }>()
-  session = 77
-  /** the host's last OPEN nonce, per host */
-  readonly nonces = new Map<string, number>()
-  /** records received, by kind */
-  readonly seen = new Map<string, number>()
-  onRecord: (host: string, r: HostRecord) => void = () => {}
+class FakeRobot extends FakeRobotCore {
   private constructor(
     readonly name: string,
     readonly client: MqttClient,
-  ) {}
+  ) {
+    super()
+  }
 
   static async start(url: string, name: string): Promise<FakeRobot> {
     const client = await rawClient(url, { username: name, clientId: `robot-${name}` })
@@ -102,54 +58,7 @@ class FakeRobot {
   }
 
   private onMessage(topic: string, payload: Buffer) {
-    const host = topic.split("/")[3]!
-    const { records } = parseHostFrame(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
-    for (const r of records) {
-      this.seen.set(r.kind, (this.seen.get(r.kind) ?? 0) + 1)
-      if (r.kind === "list" && this.answerList) this.send(host, encodeHello(this.hello), ...this.serviceRecords())
-      if (r.kind === "open") {
-        this.nonces.set(host, r.nonce)
-        this.send(host, encodeSession({ nonce: r.nonce, session: this.session, bootId: this.hello.bootId }))
-      }
-      this.onRecord(host, r)
-    }
-  }
-
-  /**
-   * Serves calls as a device does, simply: a CALL's request gathered from its DATA records
-   * (STATUS receiving after each, from what it holds), then `answer` with the whole request.
-   */
-  serve(answer: (host: string, session: number, seq: number, request: Uint8Array) => void) {
-    const calls = new Map<number, { total: number; have: Uint8Array[]; got: number }>()
-    const complete = (host: string, session: number, seq: number) => {
-      const c = calls.get(seq)!
-      if (c.got < c.total) return
-      calls.delete(seq)
-      answer(host, session, seq, Buffer.concat(c.have))
-    }
-    this.onRecord = (host, r) => {
-      if (r.kind === "callx") answer(host, r.session, r.seq, r.data)
-      if (r.kind === "call") {
-        calls.set(r.seq, { total: r.total, have: [r.data], got: r.data.length })
-        if (r.data.length < r.total) this.send(host, encodeStatus({ session: r.session, seq: r.seq, state: CallState.receiving, offset: r.data.length }))
-        complete(host, r.session, r.seq)
-      }
-      if (r.kind === "data") {
-        const c = calls.get(r.seq)
-        if (!c || r.offset !== c.got) return
-        c.have.push(r.data.slice())
-        c.got += r.data.length
-        this.send(host, encodeStatus({ session: r.session, seq: r.seq, state: CallState.receiving, offset: c.got }))
-        complete(host, r.session, r.seq)
-      }
-    }
-  }
-
-  serviceRecords(): Uint8Array[] {
-    return this.services.map((name, index) => {
-      const t = this.types.get(name)
-      return encodeService({ listVersion: this.hello.listVersion, index, name, ...(t ? { hash32: t.hash32, type: t.fullName } : TRIGGER) })
-    })
+    this.onFrame(topic.split("/")[3]!, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
   }
 
   /** One frame of records to `host` (robots/<name>/out/<host>). */
@@ -198,15 +107,6 @@ async function arena(options: Partial<MqttDirectoryOptions> = {}, setup?: (evil:
   }
 }
 
-/** The good robot's calls while the attack ran: none failed, the slowest under 1 s, at least `calls` made. */
-function servedMeanwhile(v: { ms: number[]; failures: string[] }, calls = 1) {
-  assert.deepEqual(v.failures, [])
-  assert.ok(v.ms.length >= calls, `the good robot was called ${v.ms.length} times meanwhile`)
-  assert.ok(max(v.ms) < 1000, `the good robot's slowest call took ${max(v.ms).toFixed(0)} ms`)
-}
-
-
-const MiB = 1 << 20
 
 test("a robot that announces 4 GiB responses and a RESULT of 0xfffffff0 bytes: the call fails naming the host's bound and the robot's, nothing is held for it", async () => {
   const a = await arena({}, (evil) => {
@@ -319,12 +219,6 @@ function flooder(url: string, name: string, host: string, frames: (Uint8Array | 
   return runScript(script, [url, name, host, topic, options.retain ? "1" : "0", ...frames.map((f) => (f instanceof Uint8Array ? Buffer.from(f).toString("hex") : `fill:${f.fill}:${f.bytes}`))])
 }
 
-/** `records` packed into one frame. */
-function frame(...records: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(records))
-}
-
-
 /**
  * The flooding robot `fl` (a process of its own, sending `frames` as fast as it can) beside the
  * arena's robots, and the directory's node for it: `during` runs while it floods.
@@ -340,8 +234,6 @@ async function flood<T>(a: Awaited<ReturnType<typeof arena>>, frames: Parameters
     await child.exited
   }
 }
-
-const hello = (o: Partial<HelloRecord>) => encodeHello({ ...new FakeRobotHello(), ...o })
 
 test("frames of HELLOs announcing 65,535 services, each a new list version: refused once (a list holds at most 256), the robot's calls fail at once naming it, others are served", { timeout: 60000 }, async () => {
   const a = await arena()
@@ -425,12 +317,6 @@ function stubNode(n: number): import("../../packages/host/src/client/api").Robot
     },
     close: async () => {},
   }
-}
-
-/** A RESULT carrying a whole Trigger response. */
-function triggerResult(session: number, seq: number, message: string): Uint8Array {
-  const data = Trigger.response.encode({ success: true, message })
-  return encodeResult({ session, seq, status: WireStatus.ok, total: data.length, data })
 }
 
 test("HELLOs with absurd figures (maxRecord 0, 100 or 65,535, window 0, maxInFlight 0, budget 0): the robot's calls still work, none fails for want of a frame, others are served", { timeout: 60000 }, async () => {
