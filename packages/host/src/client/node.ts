@@ -31,12 +31,62 @@ export interface ServiceNode extends RecordNode {
   readonly device: JD.JDDevice | undefined
   /** Resolves when a device is attached (`unavailable` after `timeoutMs`, default 10000). */
   waitForDevice(options?: { timeoutMs?: number }): Promise<JD.JDDevice>
+  /** Frames dropped before jacdac-ts saw them: from devices past MAX_BUS_DEVICES (see DeviceGate). */
+  readonly framesRefused: number
+}
+
+/**
+ * The most devices a node's jacdac-ts bus tracks at once. jacdac-ts makes a device (JDDevice, its
+ * services and registers) for every id a frame names, finds it by a linear search for each packet
+ * and sorts the whole list for each new one, and forgets it 3 s after its last packet: a device on
+ * the bus sending from a new id in every frame (client_hostile_robot_jacdac "reports from a new
+ * device id in every frame ...") had the VM's node's bus hold 5,869 devices and 115 MiB, and a 3 s
+ * wait took 46.7 s. A real bus has a few devices (the firmware's two, simulated hardware, hosts).
+ */
+export const MAX_BUS_DEVICES = 64
+
+/** How long a device the gate admitted keeps its place without a frame (ms): jacdac-ts' own (JD_DEVICE_DISCONNECTED_DELAY). */
+const DEVICE_GONE_MS = 3000
+
+/**
+ * Admits a frame to the bus when its device is known, or when fewer than MAX_BUS_DEVICES devices
+ * sent a frame in the last DEVICE_GONE_MS; never evicts a device that keeps sending, so a flood of
+ * new ids cannot push out the node's robot (`keep` admits it whatever the count: the id asked for,
+ * the device attached). O(1) per frame, O(MAX_BUS_DEVICES) per prune (at most one per 100 ms).
+ */
+export class DeviceGate {
+  private readonly seen = new Map<string, number>()
+  private prunedAt = 0
+  refused = 0
+  constructor(private readonly keep: (id: string) => boolean) {}
+
+  admit(frame: Uint8Array): boolean {
+    // (a frame names one device, bytes 4-11 of its header; a multicast command names a class)
+    if (frame.length < 12 || frame[2] === 255 || frame[3]! & 4) return true
+    const id = Buffer.from(frame.buffer, frame.byteOffset + 4, 8).toString("hex")
+    const now = performance.now()
+    if (this.seen.has(id) || this.keep(id)) {
+      this.seen.set(id, now)
+      return true
+    }
+    if (this.seen.size >= MAX_BUS_DEVICES && now - this.prunedAt >= 100) {
+      this.prunedAt = now
+      for (const [d, at] of this.seen) if (now - at > DEVICE_GONE_MS) this.seen.delete(d)
+    }
+    if (this.seen.size >= MAX_BUS_DEVICES) {
+      this.refused++
+      return false
+    }
+    this.seen.set(id, now)
+    return true
+  }
 }
 
 class JacdacNode extends NodeCore implements ServiceNode {
   device: JD.JDDevice | undefined
   private serviceIndex = -1
   private readonly deviceWaiters = new Listeners<[]>()
+  private readonly gate = new DeviceGate((id) => id === this.options.deviceId || id === this.device?.deviceId)
 
   constructor(
     readonly bus: JD.JDBus,
@@ -44,6 +94,11 @@ class JacdacNode extends NodeCore implements ServiceNode {
     private readonly options: ConnectOptions,
   ) {
     super(options)
+    // every frame of the transports (and the bus's own) passes here before jacdac-ts makes devices of it
+    const processFrame = bus.processFrame.bind(bus)
+    bus.processFrame = (frame, sender, skipCrc) => {
+      if (this.gate.admit(frame)) processFrame(frame, sender, skipCrc)
+    }
     bus.on(jd.DEVICE_ANNOUNCE, (d: JD.JDDevice) => this.maybeAttach(d))
     bus.on(jd.DEVICE_DISCONNECT, (d: JD.JDDevice) => {
       if (d === this.device) this.detach("device disconnected")
@@ -71,6 +126,10 @@ class JacdacNode extends NodeCore implements ServiceNode {
 
   protected linkReady(): boolean {
     return this.device !== undefined
+  }
+
+  get framesRefused(): number {
+    return this.gate.refused
   }
 
   protected describe(): string {
