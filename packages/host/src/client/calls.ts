@@ -154,6 +154,11 @@ export interface PendingCall {
   /** where the last resend's bytes ended (sentTo after it) */
   resentTo: number
   busyCount: number
+  /**
+   * NOSESSIONs that sent the call again in a new session (it never ran): its deadline's error says
+   * so, or a call a robot refused with a NOSESSION storm failed as if the robot had been silent
+   */
+  nosessions: number
   /** do not use the compact CALLX (the device said our list is stale) */
   fullCall: boolean
   /** who asked (CallOptions.owner); undefined for calls without one, which are one owner together */
@@ -249,6 +254,7 @@ export class CallEngine {
     for (const c of again.reverse()) {
       clearTimeout(c.silence)
       unsend(c)
+      c.nosessions++
       this.ownerOf(c).queue.unshift(c)
     }
   }
@@ -518,6 +524,7 @@ export class CallEngine {
         lastGapOff: -1,
         resentTo: 0,
         busyCount: 0,
+        nosessions: 0,
         fullCall: false,
         owner: options.owner,
         startNo: 0,
@@ -542,7 +549,8 @@ export class CallEngine {
       return
     }
     const ms = c.rolling ? `no answer or progress within ${DEFAULT_TIMEOUT_MS} ms` : `no answer within ${c.timeoutMs} ms`
-    this.abandon(c, "deadline_exceeded", ms)
+    const why = c.nosessions ? `: the robot answered NOSESSION ${c.nosessions} times (each session it gave was gone when the call came; the call never ran)` : ""
+    this.abandon(c, "deadline_exceeded", ms + why)
   }
 
   /**
