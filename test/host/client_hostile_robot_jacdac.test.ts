@@ -12,7 +12,7 @@ import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import { after, before, test } from "node:test"
 import { AddTwoInts, Trigger } from "../../packages/host/src/gen/interfaces"
-import { MAX_BUS_DEVICES, type ServiceNode } from "../../packages/host/src/client/node"
+import { MAX_BUS_DEVICES } from "../../packages/host/src/client/node"
 import {
   CMD_FRAME,
   JACDAC_PAYLOAD,
@@ -255,6 +255,351 @@ test("reports from a new device id in every frame (announcing rosServices, then 
       await child.exited
     }
   } finally {
+    await a.close()
+  }
+})
+
+/** frame_out reports from `deviceId`, each of `records` packed as they fit 236 bytes. */
+function reports(deviceId: string, ...records: Uint8Array[]): Uint8Array[] {
+  return packRecords(records, JACDAC_PAYLOAD).map((p) => jacdacFrame(deviceId, 1, REPORT_FRAME_OUT, p))
+}
+
+/** `during` runs while a process of its own sends `frames` 5,000 a second on the hub. */
+async function flood<T>(frames: Uint8Array[], during: () => Promise<T>): Promise<T> {
+  const child = jacdacFlooder(rig.hub.port, frames, { rate: 5000 })
+  try {
+    await child.line("it connected", (l) => l === "start")
+    return await during()
+  } finally {
+    child.kill()
+    await child.exited
+  }
+}
+
+test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, which names the refusals; others are served", { timeout: 60000 }, async () => {
+  let sessions = 100
+  const a = await arena((evil) => {
+    evil.onRecord = (host, r) => {
+      if (r.kind === "open") evil.session = ++sessions
+      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeNosession({ session: r.session, bootId: evil.hello.bootId }))
+    }
+  })
+  try {
+    const v = a.victim()
+    const e = await rejection(a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 2000 }))
+    await v.stop()
+    assert.equal(e.code, "deadline_exceeded")
+    // (before: "no answer within 2000 ms", as if the robot had been silent)
+    assert.match(e.detail, /^no answer within 2000 ms: the robot answered NOSESSION \d+ times \(each session it gave was gone when the call came; the call never ran\)$/)
+    const n = Number(/NOSESSION (\d+) times/.exec(e.detail)![1])
+    assert.ok(n > 10 && Math.abs(n - a.evil.seen.get("callx")!) <= 2, `${n} NOSESSIONs told, ${JSON.stringify([...a.evil.seen])}`)
+    servedMeanwhile(v, 10)
+  } finally {
+    await a.close()
+  }
+})
+
+test("frames of HELLOs announcing 65,535 services, each a new list version, 5,000 frames a second: refused once, the robot's calls fail at once naming it, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  try {
+    const frames = Array.from({ length: 16 }, (_, k) => reports(a.evil.deviceId, ...Array.from({ length: 7 }, (_, i) => hello({ count: 65535, listVersion: k * 7 + i })))[0]!)
+    const before = afterGc().heapUsed
+    await flood(frames, async () => {
+      const v = a.victim()
+      const n0 = a.evilNode.stats.packetsReceived
+      await until(() => a.evilNode.stats.packetsReceived - n0 >= 5000, "5,000 frames of the flood handled")
+      await v.stop()
+      const held = afterGc().heapUsed - before
+      assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more`)
+      servedMeanwhile(v, 10)
+      const why = /^the device announced 65535 services in its HELLO; a list holds at most 256 \(a SERVICE record's index is a u8\)$/
+      assert.match((await rejection(a.evilNode.listServices({ timeoutMs: 5000 }))).detail, why)
+      const e = await rejection(a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 }))
+      assert.equal(e.code, "unavailable")
+      assert.match(e.detail, why)
+      assert.equal(a.evilNode.stats.protocolErrors, 1, "told once")
+    })
+  } finally {
+    await a.close()
+  }
+})
+
+test("a restart storm (a HELLO with a new bootId in every report, 5,000 a second): the node's listeners hear of it a few times a second, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  try {
+    const frames = Array.from({ length: 64 }, (_, k) => reports(a.evil.deviceId, hello({ bootId: k + 1 }))[0]!)
+    const before = afterGc().heapUsed
+    await flood(frames, async () => {
+      let told = 0
+      a.evilNode.onStateChange(() => told++)
+      const v = a.victim()
+      const n0 = a.evilNode.stats.packetsReceived
+      await until(() => a.evilNode.stats.packetsReceived - n0 >= 2000, "2,000 frames of the flood handled")
+      const t0 = performance.now()
+      const at = told
+      await sleep(1000)
+      const n = told - at
+      const s = (performance.now() - t0) / 1000
+      await v.stop()
+      const held = afterGc().heapUsed - before
+      assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more`)
+      assert.ok(n <= 6 * s + 3, `the listeners were told ${n} times in ${s.toFixed(1)} s`)
+      assert.ok(told >= 1, "the restarts are still told")
+      servedMeanwhile(v, 10)
+    })
+  } finally {
+    await a.close()
+  }
+})
+
+test("announce flapping (rosServices announced and not, the restart counter back to 1 in every other announce, 5,000 a second): bounded telling, the VM's node is served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  try {
+    const id = a.evil.deviceId
+    const frames = [announceFrame(id, 1, [ROS_SERVICES_CLASS]), announceFrame(id, 9, []), announceFrame(id, 1, []), announceFrame(id, 9, [ROS_SERVICES_CLASS])]
+    await flood(frames, async () => {
+      let told = 0
+      a.evilNode.onStateChange(() => told++)
+      const before = afterGc().heapUsed
+      const v = a.victim()
+      const t0 = performance.now()
+      await sleep(2000)
+      await v.stop()
+      const s = (performance.now() - t0) / 1000
+      const held = afterGc().heapUsed - before
+      assert.ok(told <= 6 * s + 8, `the listeners were told ${told} times in ${s.toFixed(1)} s`)
+      assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more`)
+      servedMeanwhile(v, 10)
+    })
+  } finally {
+    await a.close()
+  }
+})
+
+test("a device that answers for another device's session (RESULT, RDATA, STATUS gone and NOSESSION of a new program, naming the VM's session and its next calls): the VM's node takes none of it, its calls get their own answers", { timeout: 60000 }, async () => {
+  const a = await arena()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const v = a.victim()
+    // every 2 ms: answers naming the VM node's session and the seqs around its latest call
+    let k = 0
+    timer = setInterval(() => {
+      const session = a.goodNode.session
+      const base = a.goodNode.stats.callsStarted
+      for (let d = 0; d < 4; d++) {
+        const seq = base + d
+        const data = AddTwoInts.response.encode({ sum: 666n })
+        a.evil.send("bus", encodeResult({ session, seq, status: WireStatus.ok, total: data.length, data }))
+        a.evil.send("bus", encodeRdata({ session, seq, offset: 0, data }), encodeStatus({ session, seq, state: CallState.gone, offset: 0 }))
+      }
+      a.evil.send("bus", encodeNosession({ session, bootId: 0xbad0 + (k++ & 0xff) }))
+    }, 2)
+    await sleep(2000)
+    clearInterval(timer)
+    await v.stop()
+    // (addLoop checks every sum: a 666 taken from the other device would be a failure)
+    servedMeanwhile(v, 20)
+  } finally {
+    clearInterval(timer)
+    await a.close()
+  }
+})
+
+test("a robot whose program restarts after it took a call and before it answered (NOSESSION names a new bootId): the call fails 'device program restarted' and never runs again", { timeout: 60000 }, async () => {
+  const a = await arena()
+  try {
+    let runs = 0
+    a.evil.onRecord = (host, r) => {
+      if (r.kind === "call" || r.kind === "callx") {
+        runs++
+        if (a.evil.hello.bootId === 0x1234) {
+          a.evil.hello.bootId = 0x5678
+          a.evil.session = 78
+          return
+        }
+        a.evil.send(host, triggerResult(r.session, r.seq, `run ${runs}`))
+      }
+      if ((r.kind === "poll" || r.kind === "data" || r.kind === "done") && r.session === 77) a.evil.send(host, encodeNosession({ session: 77, bootId: a.evil.hello.bootId }))
+    }
+    await a.evilNode.listServices({ timeoutMs: 5000 })
+    const v = a.victim()
+    const trigger = a.evilNode.createClient(Trigger, "/trigger")
+    const e = await rejection(trigger.call({}, { timeoutMs: 5000 }).then((r) => assert.fail(`the call succeeded: ${r.message}`)))
+    assert.equal(e.code, "unavailable", e.message)
+    assert.match(e.detail, /device program restarted/)
+    await sleep(500)
+    assert.equal(runs, 1, `the call ran ${runs} times`)
+    assert.equal((await trigger.call({}, { timeoutMs: 5000 })).message, "run 2")
+    await v.stop()
+    servedMeanwhile(v, 3)
+  } finally {
+    await a.close()
+  }
+})
+
+test("HELLOs with absurd figures (maxRecord 0 or 65,535, window 0, maxInFlight 0, budget 0): the robot's calls still work in 236-byte frames, others are served", { timeout: 60000 }, async () => {
+  const cases: [string, Partial<HelloRecord>][] = [
+    ["maxRecord 0", { maxRecord: 0 }],
+    ["maxRecord 65535", { maxRecord: 65535 }],
+    ["window 0", { window: 0 }],
+    ["maxInFlight 0", { maxInFlight: 0 }],
+    ["budget 0", { budget: 0 }],
+  ]
+  for (const [what, figures] of cases) {
+    let largest = 0
+    const a = await arena((evil) => {
+      Object.assign(evil.hello, figures, { count: 2, maxRequestBytes: 65536 })
+      evil.services = ["/trigger", "/upload"]
+      evil.types.set("/upload", Upload)
+      evil.serve((host, session, seq, request) => {
+        if (request.length > 100) {
+          const data = Upload.response.encode({ length: request.length - 8, hash: 0 })
+          evil.send(host, encodeResult({ session, seq, status: WireStatus.ok, total: data.length, data }))
+        } else evil.send(host, triggerResult(session, seq, "ok"))
+      })
+    })
+    const onSend = (p: { size: number; deviceIdentifier: string }) => {
+      if (p.deviceIdentifier === a.evil.deviceId) largest = Math.max(largest, p.size)
+    }
+    a.evilNode.bus.on(jd.PACKET_SEND, onSend)
+    const off = () => a.evilNode.bus.off(jd.PACKET_SEND, onSend)
+    try {
+      const v = a.victim()
+      const protocolErrors: string[] = []
+      a.evilNode.onProtocolError((m) => protocolErrors.push(m))
+      const out = await Promise.allSettled([
+        a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 }),
+        a.evilNode.createClient(Upload, "/upload").call({ data: new Uint8Array(3000).fill(3) }, { timeoutMs: 5000 }),
+        a.evilNode.createClient(Upload, "/upload").call({ data: new Uint8Array(30000).fill(3) }, { timeoutMs: 5000 }),
+      ])
+      await v.stop()
+      const failed = out.flatMap((o, i) => (o.status === "rejected" ? [`${what}: call ${i}: ${(o.reason as Error).message}`] : []))
+      assert.deepEqual([...failed, ...protocolErrors], [], what)
+      assert.ok(largest <= JACDAC_PAYLOAD, `${what}: a packet of ${largest} bytes`)
+      servedMeanwhile(v)
+    } finally {
+      off()
+      await a.close()
+    }
+  }
+})
+
+test("STATUS gap and receiving records at ever new offsets during an upload: what the host resends is bounded in time, others are served", { timeout: 60000 }, async () => {
+  let timer: NodeJS.Timeout | undefined
+  const a = await arena((evil) => {
+    evil.services = ["/upload"]
+    evil.types.set("/upload", Upload)
+    Object.assign(evil.hello, { maxRequestBytes: 65536, window: 65535 })
+    let k = 0
+    const burst = (host: string, session: number, seq: number) =>
+      evil.send(host, ...Array.from({ length: 100 }, () => encodeStatus({ session, seq, state: k % 2 ? CallState.gap : CallState.receiving, offset: (k++ * 7919) % 60000 })))
+    evil.onRecord = (host, r) => {
+      if (r.kind !== "call" && r.kind !== "data") return
+      if (!timer) {
+        burst(host, r.session, r.seq)
+        timer = setInterval(() => burst(host, r.session, r.seq), 5)
+      }
+    }
+  })
+  try {
+    const v = a.victim()
+    const e = await rejection(a.evilNode.createClient(Upload, "/upload").call({ data: new Uint8Array(60000) }, { timeoutMs: 2000 }))
+    clearInterval(timer)
+    assert.equal(e.code, "deadline_exceeded")
+    await v.stop()
+    const { requestResends, packetsSent } = a.evilNode.stats
+    assert.ok(requestResends <= 2000 / 50 + 60000 / 944 + 10, `${requestResends} resends`)
+    // (a resend sends at most the device's window, 65,535 bytes: 280 frames, one per 50 ms)
+    assert.ok(packetsSent <= 2000 / 50 * 300, `${packetsSent} frames sent the robot`)
+    servedMeanwhile(v, 10)
+  } finally {
+    clearInterval(timer)
+    await a.close()
+  }
+})
+
+test("RDATA overlapping, at a huge offset, for calls never made or other sessions, STATUS of unknown states, truncated, unknown and overrunning records, reports too short to hold a record: the call still gets its response; RDATA past the end fails it", { timeout: 60000 }, async () => {
+  const message = "x".repeat(990)
+  const full = Trigger.response.encode({ success: true, message })
+  const a = await arena((evil) => {
+    evil.services = ["/trigger", "/past_end"]
+    evil.hello.count = 2
+    evil.onRecord = (host, r) => {
+      if (r.kind !== "call" && r.kind !== "callx") return
+      const { session, seq } = r
+      const rd = (offset: number, data: Uint8Array, o: { session?: number; seq?: number } = {}) => encodeRdata({ session: o.session ?? session, seq: o.seq ?? seq, offset, data })
+      if (r.kind === "callx" && r.index === 1) {
+        evil.send(host, encodeResult({ session, seq, status: WireStatus.ok, total: 150, data: full.subarray(0, 100) }), rd(100, new Uint8Array(200)))
+        return
+      }
+      const bad = (kind: number, body: number[]) => new Uint8Array([kind, body.length & 255, body.length >> 8, ...body])
+      evil.send(host, encodeResult({ session, seq, status: WireStatus.ok, total: full.length, data: full.subarray(0, 100) }))
+      evil.send(host, rd(50, full.subarray(50, 250))) // overlapping what arrived
+      evil.send(
+        host,
+        rd(0xfffffff0, new Uint8Array(10)), // far past it: a gap, answered by a POLL
+        rd(300, new Uint8Array(100).fill(0xee), { seq: seq + 1000 }), // a call never made
+        rd(300, new Uint8Array(50).fill(0xee), { session: session + 1 }), // another session
+        encodeStatus({ session, seq, state: 200, offset: 0xffffffff }), // a state no device sends
+        encodeStatus({ session: session + 1, seq, state: CallState.gone, offset: 0 }),
+      )
+      evil.sendPayload(frame(rd(250, full.subarray(250, 300)), bad(0x93, [1, 2, 3, 4, 5]))) // good RDATA, then a RESULT cut short
+      evil.sendPayload(bad(0xff, [1, 2, 3])) // an unknown kind
+      evil.sendPayload(new Uint8Array([0x94, 0xff, 0xff, 1, 2, 3])) // a record that overruns its report
+      evil.sendPayload(new Uint8Array([0x94])) // a header cut short
+      evil.sendPayload(new Uint8Array(0)) // an empty report
+      for (let o = 300; o < full.length; o += 200) evil.send(host, rd(o, full.subarray(o, o + 200)))
+    }
+  })
+  try {
+    const errors: string[] = []
+    a.evilNode.onProtocolError((m) => errors.push(m))
+    const v = a.victim()
+    const res = await a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 })
+    assert.equal(res.message, message)
+    const past = await rejection(a.evilNode.createClient(Trigger, "/past_end").call({}, { timeoutMs: 5000 }))
+    assert.equal(past.code, "internal")
+    assert.equal(past.detail, "response data beyond its length (300 > 150)")
+    await v.stop()
+    assert.equal(errors.length, 4, errors.join("\n"))
+    assert.match(errors[0]!, /record RESULT too short \(5 < 13 bytes\)/)
+    assert.match(errors[1]!, /unknown record kind 0xff/)
+    assert.match(errors[2]!, /record 0x94 at 0 overruns the frame/)
+    assert.match(errors[3]!, /truncated record header at 0/)
+    assert.ok(a.evil.seen.get("poll")! >= 1, "the gap was asked for")
+    servedMeanwhile(v)
+  } finally {
+    await a.close()
+  }
+})
+
+test("a list of 256 services with the longest names a report holds, in a new version every 100 ms: taken, the host holds little of it, others are served", { timeout: 60000 }, async () => {
+  const a = await arena()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    a.evil.answerList = false
+    const before = afterGc().heapUsed
+    const v = a.victim()
+    // (one SERVICE per report: 233 bytes of record, name and type share what the 236 bytes leave)
+    const long = (i: number) => "/" + String(i).padStart(3, "0") + "n".repeat(96)
+    const type = "t".repeat(115)
+    let version = 1
+    const relist = () => {
+      version = (version + 1) & 0xffff
+      a.evil.send("bus", hello({ listVersion: version, count: 256, bootId: a.evil.hello.bootId }))
+      for (let i = 0; i < 256; i++) a.evil.sendPayload(encodeService({ listVersion: version, index: i, name: long(i), hash32: 1, type }))
+    }
+    relist()
+    timer = setInterval(relist, 100)
+    await until(() => a.evilNode.knownServices()?.length === 256, "the long list taken")
+    await sleep(1000)
+    clearInterval(timer)
+    await v.stop()
+    const held = afterGc().heapUsed - before
+    assert.ok(held < 4 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more`)
+    servedMeanwhile(v, 10)
+  } finally {
+    clearInterval(timer)
     await a.close()
   }
 })
