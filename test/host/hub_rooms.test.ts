@@ -3,7 +3,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import WebSocket from "ws"
-import { FrameHub } from "../../packages/host/src/transport/hub"
+import { FrameHub, HUB_PEER_BUFFER_BYTES } from "../../packages/host/src/transport/hub"
 
 function open(port: number): Promise<{ ws: WebSocket; got: string[] }> {
   return new Promise((resolve, reject) => {
@@ -62,4 +62,39 @@ test("rooms: each socket peer talks only to its own room; without rooms everyone
   c.ws.close()
   d.ws.close()
   await shared.close()
+})
+
+test("a WebSocket peer that stops reading holds at most HUB_PEER_BUFFER_BYTES of the hub's memory, and the peers that read get every frame meanwhile", { timeout: 60000 }, async () => {
+  const hub = new FrameHub()
+  await hub.listen(0)
+  const stalled = new WebSocket(`ws://127.0.0.1:${hub.port}`)
+  await new Promise((r, j) => stalled.once("open", r).once("error", j))
+  // (its socket paused: the kernel's buffers fill, then the hub's own)
+  ;(stalled as unknown as { _socket: import("node:net").Socket })._socket.pause()
+  let readerGot = 0
+  const reader = new WebSocket(`ws://127.0.0.1:${hub.port}`)
+  reader.on("message", () => readerGot++)
+  await new Promise((r, j) => reader.once("open", r).once("error", j))
+  await until(() => hub.socketCount === 2, "two sockets")
+  const source = hub.attach(() => {})
+  // 200,000 frames of 250 bytes (50 MB), 2,000 per turn of the event loop, as fast as a VM's bus flood
+  const frame = new Uint8Array(250).fill(7)
+  let most = 0
+  const N = 200_000
+  try {
+    for (let i = 0; i < N; ) {
+      for (const end = i + 2000; i < end; i++) source.send(frame)
+      most = Math.max(most, hub.bufferedBytes)
+      await new Promise((r) => setImmediate(r))
+    }
+    await until(() => readerGot === N, `the reading peer's ${N} frames (got ${readerGot})`)
+    most = Math.max(most, hub.bufferedBytes)
+    assert.ok(most <= HUB_PEER_BUFFER_BYTES * 1.1 + 2000 * 250, `the hub held ${most} bytes for its peers (bound ${HUB_PEER_BUFFER_BYTES} per peer)`)
+    assert.ok(hub.framesDropped > 0, "no frame to the stalled peer was dropped: the test did not stall it")
+  } finally {
+    source.detach()
+    stalled.terminate()
+    reader.close()
+    await hub.close()
+  }
 })

@@ -30,6 +30,16 @@ export interface FrameHubOptions {
   rooms?: boolean
 }
 
+/**
+ * What the hub holds for one WebSocket peer that does not keep up (bytes, beyond what its socket's
+ * kernel buffers took): past it, frames to that peer are dropped, as a Jacdac bus drops what a
+ * device cannot take (the record protocol recovers what matters: docs/protocol.md). Before, a peer
+ * that stopped reading held everything sent on the bus: 200,000 frames of 250 bytes left 47 MB in
+ * the hub for it (hub_rooms "a WebSocket peer that stops reading ..."). 1 MiB is about 4,000 frames,
+ * far more than a reader that keeps up ever has waiting.
+ */
+export const HUB_PEER_BUFFER_BYTES = 1024 * 1024
+
 export class FrameHub extends EventEmitter {
   /** every peer and its room */
   private readonly peers = new Map<Deliver, number>()
@@ -40,6 +50,8 @@ export class FrameHub extends EventEmitter {
   private readonly sockets = new Set<WebSocket>()
   /** frames passed through, for tests and diagnostics */
   frames = 0
+  /** frames not sent to a WebSocket peer that held HUB_PEER_BUFFER_BYTES already */
+  framesDropped = 0
 
   constructor(private readonly options: FrameHubOptions = {}) {
     super()
@@ -63,7 +75,9 @@ export class FrameHub extends EventEmitter {
     wss.on("connection", (ws) => {
       this.sockets.add(ws)
       const deliver: Deliver = (f) => {
-        if (ws.readyState === ws.OPEN) ws.send(f)
+        if (ws.readyState !== ws.OPEN) return
+        if (ws.bufferedAmount > HUB_PEER_BUFFER_BYTES) this.framesDropped++
+        else ws.send(f)
       }
       let room = 0
       if (this.options.rooms) {
@@ -101,6 +115,13 @@ export class FrameHub extends EventEmitter {
   get port(): number {
     const a = this.wss?.address()
     return a && typeof a === "object" ? a.port : 0
+  }
+
+  /** Bytes the hub holds for its WebSocket peers, not yet taken by their sockets. */
+  get bufferedBytes(): number {
+    let n = 0
+    for (const s of this.sockets) n += s.bufferedAmount
+    return n
   }
 
   /** Number of WebSocket peers (the VM is one). */
