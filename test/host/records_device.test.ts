@@ -1,7 +1,7 @@
 // The generated record codecs (packages/host/src/gen/wire.ts, from protocol/protocol.json) against the real
 // firmware in the VM (issue 16): every device kind the firmware sends decodes and encodes back to
 // the very same bytes; every host kind the encoders build is accepted and does what docs/protocol.md
-// says; and the firmware's least body lengths (its own hand-coded table in packages/device/src/rpc/runtime.ts) are the
+// says; and the firmware's least body lengths (its own hand-coded table, NEED in packages/device/src/rpc/calls.ts) are the
 // table's: a record one byte short is refused "too short" naming the same least length, a record of
 // exactly that length is parsed. No fixed sleeps: each step waits for the record it expects.
 import assert from "node:assert/strict"

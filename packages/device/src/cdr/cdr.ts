@@ -423,8 +423,12 @@ export class CdrReader {
     /** `tail`: the bytes of a trailing byte array received apart from `buf` (ServiceType.tail) */
     constructor(public buf: Buffer, public tail?: Bytes) {
         if (!buf || buf.length < 4) throw invalid(`truncated at byte ${buf ? buf.length : 0}: shorter than the 4-byte CDR header`)
-        if (buf[0] !== 0 || buf[1] !== 1)
-            throw invalid(`unsupported encapsulation ${buf.slice(0, 2).toString("hex")}: only CDR little-endian (00 01) is supported`)
+        // (bytes 00 01: the u16 0x100)
+        if (buf.getAt(0, "u16") !== 0x100) {
+            const h = Buffer.alloc(2)
+            h.blitAt(0, buf, 0, 2)
+            throw invalid(`unsupported encapsulation ${h.toString("hex")}: only CDR little-endian (00 01) is supported`)
+        }
     }
 
     /** bytes left after `pos` */

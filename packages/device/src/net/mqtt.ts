@@ -38,7 +38,7 @@
 // (Conditions without an else are nested ifs rather than `&&`: smaller code, see rpc/calls.ts.)
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
-import { Out, Session, cfg, errText } from "../rpc/core"
+import { Out, Session, cfg, copy, errText } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
 import { links, noop, parse, startRuntime } from "../rpc/runtime"
@@ -195,7 +195,7 @@ async function mqttMain() {
         inMax = frameMax + 128
         winMax = tls ? 4096 : 16384
         // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive
-        const vh = hex`00 04 4d 51 54 54 04 00 00 00`.slice(0, 10)
+        const vh = copy(hex`00 04 4d 51 54 54 04 00 00 00`, 0, 10)
         vh[7] = pass ? 0xe6 : 0xa6
         vh[9] = KEEP_ALIVE
         const parts = [vh, mstr("robot-" + name), mstr(base + "online"), mstr("offline"), mstr(user)]
@@ -281,7 +281,7 @@ function put(b: Buffer, q1: boolean): boolean {
     if (!sock || fault) return false
     for (let o = 0; o < b.length; o += PIECE) {
         const k = Math.min(PIECE, b.length - o)
-        if ((ds as Net)._socketWrite(k === b.length ? b : b.slice(o, o + k)) !== 0) {
+        if ((ds as Net)._socketWrite(k === b.length ? b : copy(b, o, k)) !== 0) {
             stop("a socket write failed")
             return false
         }
@@ -473,10 +473,10 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         if (!isIn) if (!starts(d, to, tl, echoTopic)) return
         const pl = isIn ? inTopic.length : echoTopic.length
         // (the broker matched `+`: one topic level, never empty)
-        const host = d.slice(to + pl, to + tl).toString()
+        const host = copy(d, to + pl, tl - pl).toString()
         if (!isIn) {
             // (written now or dropped: nothing waits here)
-            const pk = publish(base + "pong/" + host, d.slice(p, end), false)
+            const pk = publish(base + "pong/" + host, copy(d, p, end - p), false)
             if (!fits(pk.length) || !put(pk, true)) pongsDropped++
             return
         }
@@ -624,7 +624,7 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
         b[4] = tl & 255
         b.blitAt(5, p.topic, 0, tl)
         newId(b, 5 + tl)
-        put(st === 0 ? b : b.slice(1, b.length), true)
+        put(st === 0 ? b : copy(b, 1, b.length - 1), true)
     } finally {
         chargeLink(-b.length)
     }

@@ -8,11 +8,13 @@
 // (their property names then land past the 248 one-byte string indices) and reaches `this.x` in
 // more bytes than a module variable: as a class this file cost about 1 KB more code.
 // Conditions without an else are nested ifs rather than `&&`: the compiler keeps each operand of a
-// `&&` in a temporary and tests it twice, about 8 bytes more per `&&` than a nested if.
+// `&&` in a temporary and tests it twice, about 8 bytes more per `&&` than a nested if. An argument
+// the compiler computes with a call (a template string, `a ? b : c`) goes first: it saves every
+// non-constant argument before it in a temporary (reject, bare, Call's constructor, Out.error).
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
-import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, errText, rec } from "./core"
+import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, copy, errText, fullName, rec } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -50,7 +52,7 @@ export let used = 0
 export const bootId = rand32()
 /**
  * The multi-frame paths (src/rpc/multiframe.ts, which describes each), or undefined: then every
- * request comes whole in its CALL record (runtime.ts `call` refuses any other) and every answer goes
+ * request comes whole in its CALL record (`record` refuses any other) and every answer goes
  * in one RESULT. Module variables, not an object's methods: no property names in the string table.
  */
 export let mfBegin: (c: Call, d: Buffer, db: number, dlen: number) => void
@@ -84,46 +86,6 @@ export function installMultiFrame(
     mfWeight = weight
 }
 
-// ---------------------------------------------------------------- sessions
-/** OPEN from a host on `link`: the session answers on that link only */
-export function open(nonce: number, version: number, link: Out) {
-    if (version !== PROTOCOL_VERSION) {
-        link.error(0, `host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`)
-        return
-    }
-    let n = 0
-    for (const s of sessions)
-        if (s.out === link) {
-            if (s.nonce === nonce) {
-                greet(nonce, s.id, link)
-                return
-            }
-            n++
-        }
-    if (n >= (link.maxSessions || cfg.maxSessions)) {
-        // give up this link's least recently used session with no calls, idle for a second, that
-        // never called or whose last call is SESSION_KEEP_MS old; refuse when there is
-        // none (a flood of OPENs cannot push out hosts that are working or called recently)
-        let lru: Session = null
-        const now = ds.millis()
-        for (const s of sessions)
-            if (s.out === link)
-                if (now - s.used > 1000)
-                    if (!s.called || now - s.called > SESSION_KEEP_MS)
-                        if (!lru || s.used < lru.used)
-                            if (!hasCalls(s)) lru = s
-        if (!lru) {
-            greet(nonce, 0, link)
-            return
-        }
-        dropSession(lru)
-    }
-    let id = rand32()
-    while (session(id)) id = rand32()
-    sessions.push({ id, nonce, out: link, floor: 0, gone: [], used: ds.millis() })
-    greet(nonce, id, link)
-}
-
 /** SESSION (a lost one is asked for again: the host repeats its OPEN with the same nonce) */
 function greet(nonce: number, id: number, link: Out) {
     const r = u32s(Kind.SESSION, nonce, id, RecMin.Session)
@@ -133,21 +95,6 @@ function greet(nonce: number, id: number, link: Out) {
 
 function session(id: number): Session {
     for (const s of sessions) if (s.id === id) return s
-    return null
-}
-
-/**
- * The session, or null after telling the host on `link` it is unknown (program restarted,
- * session given up, or a session of another link: one link never touches another's calls).
- */
-export function use(id: number, link: Out): Session {
-    const s = session(id)
-    if (s)
-        if (s.out === link) {
-            s.used = ds.millis()
-            return s
-        }
-    link.transient(u32s(Kind.NOSESSION, id, bootId, RecMin.Nosession))
     return null
 }
 
@@ -194,7 +141,7 @@ export function inFlight(): number {
  * device holds no record of). One function for both: their bodies have the same 13 bytes (session,
  * seq, the code at 8, then a u32 0: RESULT's total, STATUS's offset).
  */
-export function bare(s: Session, seq: number, kind: number, code: number) {
+export function bare(code: number, kind: number, s: Session, seq: number) {
     const r = u32s(kind, s.id, seq, RecMin.Result)
     r[Limit.RecordHeader + RecOff.ResultStatus] = code
     s.out.transient(r)
@@ -221,11 +168,11 @@ export const refusals: Refusal[] = []
 /** `msg` as UTF-8, cut to Limit.MaxMessage bytes (the message of an error RESULT) */
 function msgBytes(msg: string): Buffer {
     const m = Buffer.from(msg)
-    return m.length > Limit.MaxMessage ? m.slice(0, Limit.MaxMessage) : m
+    return m.length > Limit.MaxMessage ? copy(m, 0, Limit.MaxMessage) : m
 }
 
 /** answers a call that never ran and never will */
-export function reject(s: Session, seq: number, status: number, msg: string) {
+export function reject(msg: string, status: number, s: Session, seq: number) {
     if (!settle(s, seq)) {
         dropSession(s)
         return
@@ -253,77 +200,7 @@ function unrefuse(s: Session, lo: number, hi: number) {
     }
 }
 
-/** a new call whose request starts with `dlen` bytes of `d` at `db` */
-export function admit(s: Session, seq: number, timeoutMs: number, e: Entry, total: number, d: Buffer, db: number, dlen: number) {
-    // each host keeps its share: one host's calls never take the last two slots (issue 16; one
-    // slot of 1-3)
-    let n = 0
-    let mine = 0
-    for (const c of calls)
-        if (flying(c)) {
-            n++
-            if (c.s === s) mine++
-        }
-    // (and handlers released but not yet returned or terminated hold memory the budget does not see)
-    let busy = lingering.length >= MAX_LINGERING
-    if (n >= cfg.maxInFlight) busy = true
-    if (mine) if (mine + 2 >= cfg.maxInFlight) busy = true
-    if (busy) {
-        bare(s, seq, Kind.RESULT, Status.Busy)
-        return
-    }
-    // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
-    // decoding itself briefly holds both (runCall waits for that room), except for a request whose
-    // trailing byte array is received into a buffer of its own and handed over as it is
-    const at = e.type.tail
-    const need = CALL_COST + total
-    // (and the fiber that decodes it: see run)
-    let whole = need + total + CALL_COST
-    if (at > 0) if (total > at) whole = need + RESERVE
-    if (whole > cfg.budget) {
-        reject(s, seq, Status.ResourceExhausted, `a request of ${total} bytes needs ${whole} of the ${cfg.budget}-byte budget`)
-        return
-    }
-    // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
-    // one, never stops the others (test: services_hostloss.test.ts)
-    const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
-    // (frees answered calls that are not streaming, oldest first, until the request fits)
-    if (used + need > limit)
-        for (const c of calls.slice()) {
-            if (used + need <= limit) break
-            if (c.state === CallState.Done) if (c.sendOff < 0) if (!c.resultDue) forget(c)
-        }
-    if (used + need > limit) {
-        bare(s, seq, Kind.RESULT, Status.Busy)
-        return
-    }
-    // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
-    const c = new Call(s, seq, e.name, ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs))
-    s.called = c.t
-    c.entry = e
-    c.total = total
-    c.cost = need
-    used += need
-    calls.push(c)
-    // (a request still to come: only with the multi-frame paths, runtime.ts `call` checked)
-    if (dlen < total) mfBegin(c, d, db, dlen)
-    else {
-        c.req = d.slice(db, db + dlen)
-        ready(c)
-    }
-}
-
 // ---------------------------------------------------------------- request data
-export function onData(s: Session, seq: number, off: number, d: Buffer, db: number, n: number) {
-    const c = find(s, seq)
-    if (!c) {
-        if (!isGone(s, seq)) bare(s, seq, Kind.STATUS, CallState.Unknown)
-        return
-    }
-    // (a late duplicate otherwise; a call is received in pieces only with the multi-frame paths)
-    if (c.state === CallState.Receiving) mfMore(c, off, d, db, n)
-}
-
 export function due(c: Call, state: number) {
     c.statusDue = state
     c.s.out.wake()
@@ -446,7 +323,21 @@ async function runCall(c: Call) {
         // (bytes written: the header, the closed segments and the current chunk)
         const n = w.base + w.n
         if (n > cfg.maxResponseBytes) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
-        src = mfAnswer ? await mfAnswer(w) : one(w, n)
+        if (mfAnswer) src = await mfAnswer(w)
+        else {
+            // (without the multi-frame paths: every type fits one record, so the writer holds
+            // Buffers only, no byte array field, and the answer goes in one RESULT record,
+            // refused if it would not fit a Jacdac packet's)
+            if (n > Limit.JacdacPayload - Limit.RecordHeader - RecMin.Result) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes does not fit one record`)
+            const out = Buffer.alloc(n)
+            let o = 0
+            for (let i = 0; i < w.segs.length; i++) {
+                out.blitAt(o, w.segs[i] as Buffer, 0, w.lens[i])
+                o += w.lens[i]
+            }
+            if (w.buf) out.blitAt(o, w.buf, 0, w.n)
+            src = out
+        }
     } catch (e) {
         src = null
         if (e instanceof ServiceError) {
@@ -458,58 +349,38 @@ async function runCall(c: Call) {
         }
         if (status === Status.Ok || status === Status.Busy || status === Status.Stale) status = Status.Internal
     }
+    // (the call's end, written here: its one caller)
     try {
-        finish(c, status, src, msg)
+        unlinger(c)
+        releaseSlot(c, false)
+        // released at its deadline, dropped with its session, or forgotten: nobody waits for it
+        if (c.state !== CallState.Running) return
+        if (calls.indexOf(c) < 0) return
+        if (c.ctx.cancelled)
+            if (status === Status.Ok) {
+                // replaced (policy "latest") or past its deadline: a handler's own error is kept
+                status = Status.Cancelled
+                msg = c.ctx.reason
+            }
+        if (status !== Status.Ok) {
+            fail(c, status, msg)
+            return
+        }
+        c.req = null
+        c.status = Status.Ok
+        c.state = CallState.Done
+        c.t = ds.millis()
+        charge(c, CALL_COST + Math.min(src.length, RETAINED_CHARGE_MAX))
+        if (src instanceof Buffer) {
+            // one RESULT, sent as an error's is (in flight until sent, as a stream is)
+            c.msg = src as Buffer
+            resend(c)
+        } else {
+            c.res = src as ByteSource
+            mfRewind(c, 0)
+        }
     } catch (e) {
         console.log("rosservices: finish failed: " + errText(e))
-    }
-}
-
-/**
- * The response `w` wrote (`n` bytes) as one Buffer, for a program without the multi-frame paths:
- * its types all fit one record, so the writer holds Buffers only (no byte array field) and the
- * answer goes in one RESULT record (refused if it would not fit a Jacdac packet's).
- */
-function one(w: CdrWriter, n: number): Buffer {
-    if (n > Limit.JacdacPayload - Limit.RecordHeader - RecMin.Result) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes does not fit one record`)
-    const out = Buffer.alloc(n)
-    let o = 0
-    for (let i = 0; i < w.segs.length; i++) {
-        out.blitAt(o, w.segs[i] as Buffer, 0, w.lens[i])
-        o += w.lens[i]
-    }
-    if (w.buf) out.blitAt(o, w.buf, 0, w.n)
-    return out
-}
-
-function finish(c: Call, status: number, src: Bytes, msg: string) {
-    unlinger(c)
-    releaseSlot(c, false)
-    // released at its deadline, dropped with its session, or forgotten: nobody waits for it
-    if (c.state !== CallState.Running) return
-    if (calls.indexOf(c) < 0) return
-    if (c.ctx.cancelled)
-        if (status === Status.Ok) {
-            // replaced (policy "latest") or past its deadline: a handler's own error is kept
-            status = Status.Cancelled
-            msg = c.ctx.reason
-        }
-    if (status !== Status.Ok) {
-        fail(c, status, msg)
-        return
-    }
-    c.req = null
-    c.status = Status.Ok
-    c.state = CallState.Done
-    c.t = ds.millis()
-    charge(c, CALL_COST + Math.min(src.length, RETAINED_CHARGE_MAX))
-    if (src instanceof Buffer) {
-        // one RESULT, sent as an error's is (in flight until sent, as a stream is)
-        c.msg = src as Buffer
-        resend(c)
-    } else {
-        c.res = src as ByteSource
-        mfRewind(c, 0)
     }
 }
 
@@ -558,51 +429,6 @@ function forget(c: Call, why?: string) {
     if (!why) if (!settle(c.s, c.seq)) dropSession(c.s)
 }
 
-// ---------------------------------------------------------------- host records
-export function onCancel(s: Session, seq: number) {
-    const c = find(s, seq)
-    // a running handler is told (its context turns cancelled) and its slot is free at once
-    if (c) forget(c, "cancelled by the caller")
-    // settled with or without a call (one settle for both: smaller code): a CALL still on its
-    // way must never run
-    if (!settle(s, seq)) dropSession(s)
-}
-
-export function onDone(s: Session, seq: number) {
-    const c = find(s, seq)
-    if (!c) {
-        unrefuse(s, seq, seq)
-        if (!settle(s, seq)) dropSession(s)
-    } else if (c.state === CallState.Done) forget(c)
-}
-
-export function onPoll(s: Session, seq: number, have: number) {
-    const c = find(s, seq)
-    if (!c) {
-        for (const r of refusals)
-            if (r.s === s)
-                if (r.seq === seq) {
-                    s.out.transient(r.record)
-                    return
-                }
-        bare(s, seq, Kind.STATUS, isGone(s, seq) ? CallState.Gone : CallState.Unknown)
-    }
-    else if (c.state !== CallState.Done) due(c, c.state)
-    else if (c.msg) resend(c)
-    else if (c.res) mfRewind(c, have)
-    else due(c, CallState.Gone)
-}
-
-/** the host's cumulative ack: it will never ask about seqs <= ack again */
-export function ack(s: Session, ack: number) {
-    if (ack <= s.floor) return
-    // the floor first: forgetting the calls below it must not add settled ranges (many at
-    // once overflowed the range list and cost the host its session)
-    ackTo(s, ack)
-    unrefuse(s, 0, s.floor)
-    for (const c of calls.slice()) if (c.s === s) if (c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
-}
-
 // ---------------------------------------------------------------- housekeeping
 /**
  * deadlines, stale partial requests, unreleased answers; runs every 250 ms (the timer's callback
@@ -649,4 +475,262 @@ export function sweep() {
  */
 export function chargeLink(n: number) {
     used += n
+}
+
+// ---------------------------------------------------------------- host records
+/**
+ * The least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (RecMin.Call … RecMin.Done: 25,
+ * 19, 12, 8, 12, 8) as one table: a chain of comparisons costs more code. Checked against
+ * protocol/protocol.json by test/host/records_device.test.ts.
+ */
+const NEED = hex`19 13 0c 08 0c 08`
+
+/**
+ * One record of `len` body bytes at `d[b]` from a host on `link`; `at`: its offset in the frame
+ * (for ERROR records). The verbs of each kind (OPEN, CALL, POLL, …) are written here, their one
+ * caller, rather than as a function each: a function costs the image a 16-byte header and its call
+ * (-28 bytes for each one merged, docs/benchmarks.md "Firmware code size").
+ */
+export function record(kind: number, d: Buffer, b: number, len: number, link: Out, at: number) {
+    if (kind === Kind.LIST) {
+        link.announce()
+        return
+    }
+    if (kind === Kind.OPEN) {
+        // OPEN: the session answers on `link` only
+        if (len < RecMin.Open) {
+            link.error("OPEN too short", at)
+            return
+        }
+        const nonce = d.getAt(b, "u32")
+        const version = d[b + RecOff.OpenVersion]
+        if (version !== PROTOCOL_VERSION) {
+            link.error(`host speaks record protocol v${version}, this device v${PROTOCOL_VERSION}`, 0)
+            return
+        }
+        let n = 0
+        for (const s of sessions)
+            if (s.out === link) {
+                if (s.nonce === nonce) {
+                    greet(nonce, s.id, link)
+                    return
+                }
+                n++
+            }
+        if (n >= (link.maxSessions || cfg.maxSessions)) {
+            // give up this link's least recently used session with no calls, idle for a second, that
+            // never called or whose last call is SESSION_KEEP_MS old; refuse when there is
+            // none (a flood of OPENs cannot push out hosts that are working or called recently)
+            let lru: Session = null
+            const now = ds.millis()
+            for (const s of sessions)
+                if (s.out === link)
+                    if (now - s.used > 1000)
+                        if (!s.called || now - s.called > SESSION_KEEP_MS)
+                            if (!lru || s.used < lru.used)
+                                if (!hasCalls(s)) lru = s
+            if (!lru) {
+                greet(nonce, 0, link)
+                return
+            }
+            dropSession(lru)
+        }
+        let id = rand32()
+        while (session(id)) id = rand32()
+        sessions.push({ id, nonce, out: link, floor: 0, gone: [], used: ds.millis() })
+        greet(nonce, id, link)
+        return
+    }
+    // every other record names a call: session u32 (at 0), seq u32, then its own fields (the
+    // same offsets in CALL, CALLX, DATA, CANCEL, POLL, DONE: RecOff.CallSeq is RecOff.DataSeq…);
+    // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (undefined: not a call
+    // record; an index past the table, or below it, which the VM takes as unsigned, reads undefined)
+    const need = NEED[kind - Kind.CALL]
+    if (!need) {
+        link.error("unknown record kind " + kind, at)
+        return
+    }
+    if (len < need) {
+        link.error(`record ${kind} too short (${len} < ${need})`, at)
+        return
+    }
+    // the session, else the host on `link` is told it is unknown (program restarted, session given
+    // up, or a session of another link: one link never touches another's calls)
+    const sid = d.getAt(b, "u32")
+    const s = session(sid)
+    if (!s || s.out !== link) {
+        link.transient(u32s(Kind.NOSESSION, sid, bootId, RecMin.Nosession))
+        return
+    }
+    s.used = ds.millis()
+    const seq = d.getAt(b + RecOff.CallSeq, "u32")
+    // (POLL's `have`; 0 for a resent CALL, answered like a POLL from the start)
+    let have = 0
+    if (kind === Kind.DATA) {
+        const c = find(s, seq)
+        if (!c) {
+            if (!isGone(s, seq)) bare(CallState.Unknown, Kind.STATUS, s, seq)
+            return
+        }
+        // (a late duplicate otherwise; a call is received in pieces only with the multi-frame paths)
+        if (c.state === CallState.Receiving) mfMore(c, d.getAt(b + RecOff.DataOffset, "u32"), d, b + RecOff.DataData, len - RecOff.DataData)
+        return
+    }
+    if (kind === Kind.CANCEL) {
+        const c = find(s, seq)
+        // a running handler is told (its context turns cancelled) and its slot is free at once
+        if (c) forget(c, "cancelled by the caller")
+        // settled with or without a call (one settle for both: smaller code): a CALL still on its
+        // way must never run
+        if (!settle(s, seq)) dropSession(s)
+        return
+    }
+    if (kind === Kind.DONE) {
+        for (let i = RecOff.DoneSeqs; i + 4 <= len; i += 4) {
+            const q = d.getAt(b + i, "u32")
+            const c = find(s, q)
+            if (!c) {
+                unrefuse(s, q, q)
+                if (!settle(s, q)) dropSession(s)
+            } else if (c.state === CallState.Done) forget(c)
+        }
+        return
+    }
+    if (kind === Kind.POLL) have = d.getAt(b + RecOff.PollHave, "u32")
+    else {
+        // CALL (service by name and hash) or CALLX (by index in the list the host holds):
+        // session, seq, ack and timeoutMs are at the same offsets in CALL and CALLX.
+        // The ack first: the host will never ask about seqs <= ack again (the floor before
+        // forgetting the calls below it, which must not add settled ranges: many at once
+        // overflowed the range list and cost the host its session)
+        const ack = d.getAt(b + RecOff.CallAck, "u32")
+        if (ack > s.floor) {
+            ackTo(s, ack)
+            unrefuse(s, 0, s.floor)
+            for (const c of calls.slice()) if (c.s === s) if (c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
+        }
+        // a resent CALL is never run twice: it is answered like a POLL from the start below
+        // (STATUS(gone) once its answer is released)
+        if (!isGone(s, seq))
+            if (!find(s, seq)) {
+                // a new call
+                const timeoutMs = d.getAt(b + RecOff.CallTimeoutMs, "u32")
+                let e: Entry = null
+                let total = len - RecOff.CallxData
+                let db = b + RecOff.CallxData
+                if (kind === Kind.CALLX) {
+                    // (an index past the list reads undefined)
+                    if (d.getAt(b + RecOff.CallxListVersion, "u16") === cfg.listVersion) e = entries[d[b + RecOff.CallxIndex]]
+                    if (!e) {
+                        bare(Status.Stale, Kind.RESULT, s, seq)
+                        return
+                    }
+                } else {
+                    const hash = d.getAt(b + RecOff.CallHash32, "u32")
+                    total = d.getAt(b + RecOff.CallTotal, "u32")
+                    const nlen = d[b + RecOff.CallNameLen]
+                    db = b + RecOff.CallName + nlen
+                    if (RecOff.CallName + nlen > len) {
+                        link.error("CALL name overruns the record", at)
+                        return
+                    }
+                    const name = fullName(copy(d, b + RecOff.CallName, nlen).toString())
+                    for (const x of entries) if (x.name === name) e = x
+                    if (!e) {
+                        reject("no service " + name, Status.Unimplemented, s, seq)
+                        return
+                    }
+                    if (e.type.hash !== hash) {
+                        reject(`${name} has type ${e.type.name} (hash32 ${e.type.hash}), the call used hash32 ${hash}`, Status.TypeMismatch, s, seq)
+                        return
+                    }
+                }
+                const dlen = len - (db - b)
+                if (total > cfg.maxRequestBytes) {
+                    reject(`request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`, Status.ResourceExhausted, s, seq)
+                    return
+                }
+                if (dlen > total) {
+                    link.error("CALL carries more data than its total length", at)
+                    return
+                }
+                if (dlen < total)
+                    if (!mfBegin) {
+                        reject(`request of ${total} bytes not whole in its CALL: no DATA records here`, Status.ResourceExhausted, s, seq)
+                        return
+                    }
+                // admission: each host keeps its share: one host's calls never take the last two
+                // slots (issue 16; one slot of 1-3)
+                let n = 0
+                let mine = 0
+                for (const c of calls)
+                    if (flying(c)) {
+                        n++
+                        if (c.s === s) mine++
+                    }
+                // (and handlers released but not yet returned or terminated hold memory the budget does not see)
+                let busy = lingering.length >= MAX_LINGERING
+                if (n >= cfg.maxInFlight) busy = true
+                if (mine) if (mine + 2 >= cfg.maxInFlight) busy = true
+                if (busy) {
+                    bare(Status.Busy, Kind.RESULT, s, seq)
+                    return
+                }
+                // held: the request buffer, then the decoded request (bytes, strings) that replaces it; the
+                // decoding itself briefly holds both (runCall waits for that room), except for a request whose
+                // trailing byte array is received into a buffer of its own and handed over as it is
+                const tail = e.type.tail
+                const need = CALL_COST + total
+                // (and the fiber that decodes it: see run)
+                let whole = need + total + CALL_COST
+                if (tail > 0) if (total > tail) whole = need + RESERVE
+                if (whole > cfg.budget) {
+                    reject(`a request of ${total} bytes needs ${whole} of the ${cfg.budget}-byte budget`, Status.ResourceExhausted, s, seq)
+                    return
+                }
+                // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
+                // one, never stops the others (test: services_hostloss.test.ts)
+                const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
+                // (frees answered calls that are not streaming, oldest first, until the request fits)
+                if (used + need > limit)
+                    for (const c of calls.slice()) {
+                        if (used + need <= limit) break
+                        if (c.state === CallState.Done) if (c.sendOff < 0) if (!c.resultDue) forget(c)
+                    }
+                if (used + need > limit) {
+                    bare(Status.Busy, Kind.RESULT, s, seq)
+                    return
+                }
+                // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
+                const c = new Call(ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs), e.name, s, seq)
+                s.called = c.t
+                c.entry = e
+                c.total = total
+                c.cost = need
+                used += need
+                calls.push(c)
+                // (a request still to come: only with the multi-frame paths, checked above)
+                if (dlen < total) mfBegin(c, d, db, dlen)
+                else {
+                    c.req = copy(d, db, dlen)
+                    ready(c)
+                }
+                return
+            }
+    }
+    // POLL
+    const c = find(s, seq)
+    if (!c) {
+        for (const r of refusals)
+            if (r.s === s)
+                if (r.seq === seq) {
+                    link.transient(r.record)
+                    return
+                }
+        bare(isGone(s, seq) ? CallState.Gone : CallState.Unknown, Kind.STATUS, s, seq)
+    }
+    else if (c.state !== CallState.Done) due(c, c.state)
+    else if (c.msg) resend(c)
+    else if (c.res) mfRewind(c, have)
+    else due(c, CallState.Gone)
 }

@@ -238,7 +238,9 @@ export class Call {
     cost: number
     /** last activity (ms) */
     t: number
-    constructor(public s: Session, public seq: number, service: string, deadline: number) {
+    // (the arguments that are computed come first: the compiler saves the ones before a call in
+    // temporaries)
+    constructor(deadline: number, service: string, public s: Session, public seq: number) {
         this.state = CallState.Receiving
         this.t = ds.millis()
         this.ctx = new CallContext(service, deadline)
@@ -264,6 +266,17 @@ export function rec(kind: number, n: number): Buffer {
     return r
 }
 
+/**
+ * A copy of the `n` bytes of `b` from `a`: not Buffer `slice`, whose DeviceScript polyfill (137
+ * bytes with its prototype entry) a firmware then carries for the library alone (and Buffer
+ * `setLength` is declared but not in the VM: "undefined called").
+ */
+export function copy(b: Buffer, a: number, n: number): Buffer {
+    const r = Buffer.alloc(n)
+    r.blitAt(0, b, a, n)
+    return r
+}
+
 export function errText(e: any): string {
     if (e === undefined || e === null) return "unknown error"
     const m = e.message
@@ -280,7 +293,7 @@ export interface Out {
     /** a record (`rec`) that belongs to no call (a bounded queue, in which each session may hold a quarter) */
     transient(r: Buffer): void
     /** an ERROR record (rate-limited) */
-    error(offset: number, msg: string): void
+    error(msg: string, offset: number): void
     /** HELLO and the service list are due (coalesced: an announcement in progress is not restarted unless `fresh`) */
     announce(fresh?: boolean): void
     /** sessions this link may hold at once (unset: cfg.maxSessions) */

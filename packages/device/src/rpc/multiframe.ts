@@ -5,7 +5,7 @@
 // it uses a service type whose request or response can exceed one record: `robot gen` writes such a
 // type's descriptor (and every action's) as `multiFrame(serviceType(...))`, and that call installs
 // these paths in the call table. A program whose types all fit one record has none of it: a CALL
-// that does not carry its whole request is refused (runtime.ts `call`, resource_exhausted) and every
+// that does not carry its whole request is refused (calls.ts `record`, resource_exhausted) and every
 // answer goes in one RESULT record (calls.ts `finish`). Measured: 2.3 KB of the least firmware.
 import * as ds from "@devicescript/core"
 import { CdrWriter, Segments, finishMessage } from "../cdr/cdr"
@@ -55,7 +55,7 @@ function more(c: Call, off: number, d: Buffer, db: number, n: number) {
         return
     }
     if (off + n > c.total) {
-        s.out.error(0, "DATA beyond the request's total length")
+        s.out.error("DATA beyond the request's total length", 0)
         return
     }
     const end = off + n

@@ -6,7 +6,7 @@
 // bytes, ERROR records are rate-limited. A bulk response always gets half of each packet, so small
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
-import { Call, Out, cfg, errText, rec } from "./core"
+import { Call, Out, cfg, copy, errText, rec } from "./core"
 import { bootId, calls, entries, mfChunk, mfRest, mfWeight } from "./calls"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
@@ -81,7 +81,7 @@ export class Sender implements Out {
         this.wake()
     }
 
-    error(offset: number, msg: string) {
+    error(msg: string, offset: number) {
         const now = ds.millis()
         if (this.err || now - this.errAt < ERROR_GAP_MS) return
         // (messages here are the runtime's own, all short)
@@ -294,11 +294,38 @@ async function fill(s: Sender): Promise<Buffer> {
             n += e.length
             s.err = null
         }
+    // HELLO (ann 0), then SERVICE record ann - 1 (body fields at Limit.RecordHeader + RecOff…)
     while (s.ann >= 0) {
-        const r = announcement(s, s.ann)
-        if (!r) {
-            s.ann = -1
-            break
+        const i = s.ann
+        let r: Buffer
+        if (i === 0) {
+            r = rec(Kind.HELLO, RecMin.Hello)
+            r[Limit.RecordHeader + RecOff.HelloVersion] = PROTOCOL_VERSION
+            r[Limit.RecordHeader + RecOff.HelloMinVersion] = PROTOCOL_VERSION
+            r.setAt(Limit.RecordHeader + RecOff.HelloBootId, "u32", bootId)
+            r.setAt(Limit.RecordHeader + RecOff.HelloListVersion, "u16", cfg.listVersion)
+            r.setAt(Limit.RecordHeader + RecOff.HelloCount, "u16", entries.length)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
+            r.setAt(Limit.RecordHeader + RecOff.HelloBudget, "u32", cfg.budget)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
+            r.setAt(Limit.RecordHeader + RecOff.HelloWindow, "u16", s.win)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxRecord, "u16", s.max)
+        } else {
+            const e = entries[i - 1]
+            if (!e) {
+                s.ann = -1
+                break
+            }
+            const nm = Buffer.from(e.name)
+            const ty = Buffer.from(e.type.name)
+            r = rec(Kind.SERVICE, RecMin.Service + nm.length + ty.length)
+            r.setAt(Limit.RecordHeader + RecOff.ServiceListVersion, "u16", cfg.listVersion)
+            r[Limit.RecordHeader + RecOff.ServiceIndex] = i - 1
+            r[Limit.RecordHeader + RecOff.ServiceNameLen] = nm.length
+            r.setAt(Limit.RecordHeader + RecOff.ServiceHash32, "u32", e.type.hash)
+            r.blitAt(Limit.RecordHeader + RecOff.ServiceName, nm, 0, nm.length)
+            r.blitAt(Limit.RecordHeader + RecOff.ServiceName + nm.length, ty, 0, ty.length)
         }
         if (n + r.length > (n === pre ? max : ctl)) break
         pkt.blitAt(n, r, 0, r.length)
@@ -308,7 +335,7 @@ async function fill(s: Sender): Promise<Buffer> {
     if (mfRest) n = await mfRest(pkt, n, list, rr, max)
     if (n === pre) return null
     s.len = n - pre
-    return n < max ? pkt.slice(0, n) : pkt
+    return n < max ? copy(pkt, 0, n) : pkt
 }
 
 /**
@@ -321,35 +348,4 @@ export function head(pkt: Buffer, n: number, kind: number, c: Call, len: number)
     pkt.setAt(n + Limit.RecordHeader, "u32", c.s.id)
     pkt.setAt(n + (Limit.RecordHeader + RecOff.ResultSeq), "u32", c.seq)
     return n + (Limit.RecordHeader + RecOff.ResultStatus)
-}
-
-/** HELLO (i = 0) or SERVICE record i - 1; null past the end (body fields at Limit.RecordHeader + RecOff…) */
-function announcement(s: Sender, i: number): Buffer {
-    if (i === 0) {
-        const h = rec(Kind.HELLO, RecMin.Hello)
-        h[Limit.RecordHeader + RecOff.HelloVersion] = PROTOCOL_VERSION
-        h[Limit.RecordHeader + RecOff.HelloMinVersion] = PROTOCOL_VERSION
-        h.setAt(Limit.RecordHeader + RecOff.HelloBootId, "u32", bootId)
-        h.setAt(Limit.RecordHeader + RecOff.HelloListVersion, "u16", cfg.listVersion)
-        h.setAt(Limit.RecordHeader + RecOff.HelloCount, "u16", entries.length)
-        h.setAt(Limit.RecordHeader + RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
-        h.setAt(Limit.RecordHeader + RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
-        h.setAt(Limit.RecordHeader + RecOff.HelloBudget, "u32", cfg.budget)
-        h.setAt(Limit.RecordHeader + RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
-        h.setAt(Limit.RecordHeader + RecOff.HelloWindow, "u16", s.win)
-        h.setAt(Limit.RecordHeader + RecOff.HelloMaxRecord, "u16", s.max)
-        return h
-    }
-    const e = entries[i - 1]
-    if (!e) return null
-    const nm = Buffer.from(e.name)
-    const ty = Buffer.from(e.type.name)
-    const r = rec(Kind.SERVICE, RecMin.Service + nm.length + ty.length)
-    r.setAt(Limit.RecordHeader + RecOff.ServiceListVersion, "u16", cfg.listVersion)
-    r[Limit.RecordHeader + RecOff.ServiceIndex] = i - 1
-    r[Limit.RecordHeader + RecOff.ServiceNameLen] = nm.length
-    r.setAt(Limit.RecordHeader + RecOff.ServiceHash32, "u32", e.type.hash)
-    r.blitAt(Limit.RecordHeader + RecOff.ServiceName, nm, 0, nm.length)
-    r.blitAt(Limit.RecordHeader + RecOff.ServiceName + nm.length, ty, 0, ty.length)
-    return r
 }

@@ -19,8 +19,7 @@ const dss = ds as DsServer
 // and out are those of its `startServer` with one server: service 0 is the control service (its
 // announce report every 500 ms, the identity registers), service 1 is rosServices (command
 // `frame`, action `echo`, instanceName `rosServices_0`); statusCode reads [0, 0]; anything else
-// is answered "not implemented". The packets are told apart by name in `onServerPacket` and
-// `register`, not by tables of handler functions (each function costs the image a 16-byte header:
+// is answered "not implemented". The packets are told apart by name in `onServerPacket`, not by tables of handler functions (each function costs the image a 16-byte header:
 // the tables cost about 130 bytes more).
 /** the control service's restart counter (announce flags) */
 let restarts = 1
@@ -32,19 +31,6 @@ let out: Sender
 function announcement(): any[] {
     if (restarts < ds.ControlAnnounceFlags.RestartCounterSteady) restarts++
     return [restarts | ds.ControlAnnounceFlags.SupportsACK, 0, 0, ds.RosServices.spec.classIdentifier]
-}
-
-/** register `name` of service `i` (0 control, 1 rosServices) as read: its value, undefined if not implemented */
-function register(i: number, name: string): any {
-    if (name === "statusCode") return [0, 0]
-    if (i) return name === "instanceName" ? ds.RosServices.spec.name + "_0" : undefined
-    // (the product identifier for both the product and the bootloader register)
-    if (name === "productIdentifier") return 0x355724dd
-    if (name === "bootloaderProductIdentifier") return 0x355724dd
-    if (name === "deviceDescription") return "DeviceScript user-provided servers"
-    if (name === "firmwareVersion") return ds._dcfgString("@version")
-    if (name === "uptime") return ds.millis() * 1000
-    return undefined
 }
 
 /**
@@ -100,7 +86,18 @@ async function onServerPacket(pkt: ds.Packet) {
                 // (status_code, of both services: written, ignored)
                 if (name === "statusCode") return
             } else if (pkt.isRegGet) {
-                const v = register(i, name)
+                // the register's value (undefined: not implemented)
+                let v: any
+                if (name === "statusCode") v = [0, 0]
+                else if (i) {
+                    if (name === "instanceName") v = ds.RosServices.spec.name + "_0"
+                }
+                // (the product identifier for both the product and the bootloader register)
+                else if (name === "productIdentifier") v = 0x355724dd
+                else if (name === "bootloaderProductIdentifier") v = 0x355724dd
+                else if (name === "deviceDescription") v = "DeviceScript user-provided servers"
+                else if (name === "firmwareVersion") v = ds._dcfgString("@version")
+                else if (name === "uptime") v = ds.millis() * 1000
                 if (v !== undefined) r = sp.encode(v)
             } else if (pkt.isAction) {
                 if (i) {
