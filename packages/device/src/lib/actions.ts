@@ -12,7 +12,7 @@
 // Everything here stays inside the DeviceScript language subset.
 import "../cdr/strings"
 import * as ds from "@devicescript/core"
-import { CALL_COST, CallContext, GRACE_MS, cfg, errText, fullName } from "../rpc/core"
+import { CALL_COST, CallContext, GRACE_MS, budget, errText, fullName, maxTimeoutMs, retentionMs } from "../rpc/core"
 import { calls, chargeLink, used } from "../rpc/calls"
 import { ActionGoalInfo, ActionStamp, ActionType, stampOf } from "./actiontype"
 import { CdrWriter, MessageCodec } from "../cdr/cdr"
@@ -141,7 +141,7 @@ function find(s: Server, id: Buffer, known?: boolean): GoalHandle<any, any> {
 function prune(s: Server, max: number) {
     const now = ds.millis()
     for (const g of s.goals.slice())
-        if (g.ended && (g.fetched ? s.goals.length >= max || now - g.fetched > cfg.retentionMs : now - g.ended > (s.o.keepMs || 60000))) {
+        if (g.ended && (g.fetched ? s.goals.length >= max || now - g.fetched > retentionMs : now - g.ended > (s.o.keepMs || 60000))) {
             s.goals.insert(s.goals.indexOf(g), -1)
             chargeLink(-CALL_COST)
         }
@@ -227,9 +227,9 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         for (const c of calls) if (c.ctx === ctx) host = c.s
         let mine = 0
         for (const o of s.goals) if (o.host === host) mine++
-        if (s.goals.length + (mine ? 1 : 0) >= max || used + CALL_COST > cfg.budget || (options.onGoal && !options.onGoal(req.goal)))
+        if (s.goals.length + (mine ? 1 : 0) >= max || used + CALL_COST > budget || (options.onGoal && !options.onGoal(req.goal)))
             return { accepted: false, stamp }
-        g = new GoalHandle(n, t + (options.timeoutMs || cfg.maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
+        g = new GoalHandle(n, t + (options.timeoutMs || maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
         g.host = host
         // the goal's record and its two fibers, for as long as it is held
         chargeLink(CALL_COST)

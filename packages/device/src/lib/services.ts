@@ -10,7 +10,7 @@
 // status + message) unless the caller gave up; no exception escapes a handler; device memory for
 // calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
 // a handler that never returns is released at the caller's deadline.
-import { Entry, Policy, cfg, fullName } from "../rpc/core"
+import { Entry, Policy, ServicesConfig, configure, fullName } from "../rpc/core"
 import { announce, links, listChanged } from "../rpc/runtime"
 import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
@@ -21,45 +21,14 @@ export { CallContext } from "../rpc/core"
 export { PROTOCOL_VERSION } from "../gen/wire"
 import { CallContext } from "../rpc/core"
 
-/** Limits of the service runtime; see {@link configureServices}. All are announced in HELLO. */
-export interface ServicesConfig {
-    /** Largest request accepted, in bytes of CDR (default 20480). Larger: `ResourceExhausted`. */
-    maxRequestBytes?: number
-    /** Largest response sent, in bytes of CDR (default 262144 = 256 KiB). Larger: `ResourceExhausted`. */
-    maxResponseBytes?: number
-    /** Calls being received, queued, run or sent at once (default 8). Past it: busy (the host retries). */
-    maxInFlight?: number
-    /** Heap bytes for requests (charged twice: buffer + decoded copy), retained answers and call records (default 24576). Past it: busy. */
-    budget?: number
-    /** How long an answer is kept for resends when the host does not release it (ms, default 10000). */
-    retentionMs?: number
-    /**
-     * Sessions (hosts) remembered at once on the Jacdac link (default 8). A new host takes the place of
-     * one that never called or has not called for 30 s; otherwise it is told to try later.
-     */
-    maxSessions?: number
-    /** Deadline of a call whose host names none (ms, default 10000). */
-    defaultTimeoutMs?: number
-    /** Latest deadline a call may ask for (ms, default 120000): a longer one is cut to this. */
-    maxTimeoutMs?: number
-    /** A request being received is dropped (`DeadlineExceeded`) when half a window takes longer than this (ms, default 2000). */
-    stallMs?: number
-}
+export type { ServicesConfig } from "../rpc/core"
 
 /**
  * Sets the limits of the service runtime. Call before or after `createService`; hosts learn the
  * new limits from the next HELLO. Allocates nothing.
  */
 export function configureServices(c: ServicesConfig) {
-    if (c.maxRequestBytes !== undefined) cfg.maxRequestBytes = c.maxRequestBytes
-    if (c.maxResponseBytes !== undefined) cfg.maxResponseBytes = c.maxResponseBytes
-    if (c.maxInFlight !== undefined) cfg.maxInFlight = Math.max(1, c.maxInFlight)
-    if (c.budget !== undefined) cfg.budget = c.budget
-    if (c.retentionMs !== undefined) cfg.retentionMs = c.retentionMs
-    if (c.maxSessions !== undefined) cfg.maxSessions = Math.max(1, c.maxSessions)
-    if (c.defaultTimeoutMs !== undefined) cfg.defaultTimeoutMs = Math.max(1, c.defaultTimeoutMs)
-    if (c.maxTimeoutMs !== undefined) cfg.maxTimeoutMs = Math.max(1, c.maxTimeoutMs)
-    if (c.stallMs !== undefined) cfg.stallMs = Math.max(1, c.stallMs)
+    configure(c)
     announce()
 }
 

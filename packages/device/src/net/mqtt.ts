@@ -38,7 +38,7 @@
 // (Conditions without an else are nested ifs rather than `&&`: smaller code, see rpc/calls.ts.)
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
-import { Out, Session, cfg, copy, errText } from "../rpc/core"
+import { Out, Session, budget, copy, errText, maxSessions } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
 import { links, noop, parse, startRuntime } from "../rpc/runtime"
@@ -191,7 +191,7 @@ async function mqttMain() {
         // 3072 a 256 KiB answer every 250 ms to a host that read and another that did not ran the
         // heap out (a frame and the piece of the answer read into it are in the heap at once,
         // beside answers held for hosts); 1024 held but streamed at 1.6 MB/s in the VM, 2048 at 4.6.
-        frameMax = Math.max(Limit.JacdacPayload, Math.min(4096, Math.floor(cfg.budget / 12)))
+        frameMax = Math.max(Limit.JacdacPayload, Math.min(4096, Math.floor(budget / 12)))
         inMax = frameMax + 128
         winMax = tls ? 4096 : 16384
         // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive
@@ -503,7 +503,11 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         for (let i = o + 2; i < end; ++i) if (d[i] & 0x80) console.log(`mqtt: the broker refused a subscription under ${base}`)
     } else if (k === 4) {
         // PUBACK: the broker read the oldest unacknowledged PUBLISH and everything before it
-        if (ends.length > 0) acked = ends.shift()
+        // (not Array shift: its polyfill would be in the image for this alone)
+        if (ends.length > 0) {
+            acked = ends[0]
+            ends.insert(0, -1)
+        }
     } else {
         // PINGRESP: the next PINGREQ half a keep-alive after the last
         pingOut = false
@@ -551,7 +555,7 @@ function peerFor(host: string): Peer {
             }
         // parked sessions never take the last session slots (the hosts on peers and a Jacdac host
         // keep room): beyond maxSessions - MAX_PEERS - 1 the oldest is given up
-        while (parked.length > 0 && parked.length > cfg.maxSessions - MAX_PEERS - 1) {
+        while (parked.length > 0 && parked.length > maxSessions - MAX_PEERS - 1) {
             dropSession(parked[0])
             parked.insert(0, -1)
             parkedBy.insert(0, -1)
@@ -573,7 +577,9 @@ function peerFor(host: string): Peer {
     // the host's parked sessions are its own again (and those the session table gave up are let go)
     for (let i = parked.length - 1; i >= 0; --i) {
         const x = parked[i]
-        const live = sessions.indexOf(x) >= 0
+        // (not Array indexOf: its polyfill would be in the image for this alone)
+        let live = false
+        for (const y of sessions) if (y === x) live = true
         if (live) if (parkedBy[i] !== host) continue
         if (live) x.out = p.s
         parked.insert(i, -1)

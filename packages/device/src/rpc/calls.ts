@@ -14,7 +14,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
-import { CALL_COST, Call, ackTo, isGone, settle, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, cfg, copy, errText, fullName, rec } from "./core"
+import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, ackTo, budget, copy, defaultTimeoutMs, errText, fullName, isGone, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, maxSessions, maxTimeoutMs, rec, remove, retentionMs, settle } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -42,11 +42,11 @@ function u32s(kind: number, a: number, b: number, n: number): Buffer {
 
 /** the services served (createService), in list order */
 export const entries: Entry[] = []
-/** the sessions known, at most cfg.maxSessions */
+/** the sessions known, at most maxSessions */
 export const sessions: Session[] = []
 /** the call records, oldest first */
 export const calls: Call[] = []
-/** heap charged by the calls (see cfg.budget) */
+/** heap charged by the calls (see budget) */
 export let used = 0
 /** random per program start: a new value tells hosts the program restarted */
 export const bootId = rand32()
@@ -98,7 +98,7 @@ function session(id: number): Session {
     return null
 }
 
-/** a call in flight: received, queued, run or streamed (it holds one of cfg.maxInFlight) */
+/** a call in flight: received, queued, run or streamed (it holds one of maxInFlight) */
 function flying(c: Call): boolean {
     return c.state !== CallState.Done || c.sendOff >= 0
 }
@@ -118,8 +118,7 @@ export function hasCalls(s: Session) {
 export function dropSession(s: Session) {
     for (const c of calls.slice()) if (c.s === s) forget(c, "session given up")
     unrefuse(s, 0, 0xffffffff)
-    const i = sessions.indexOf(s)
-    if (i >= 0) sessions.insert(i, -1)
+    remove(sessions, s)
 }
 
 // ---------------------------------------------------------------- lookup and admission
@@ -160,7 +159,7 @@ interface Refusal {
     seq: number
     /** the RESULT record: session, seq, status, total = message length, message */
     record: Buffer
-    /** when it was refused (kept for cfg.retentionMs, like an answer) */
+    /** when it was refused (kept for retentionMs, like an answer) */
     t: number
 }
 export const refusals: Refusal[] = []
@@ -216,7 +215,7 @@ export function ready(c: Call) {
             if (o !== c)
                 if (o.entry === e) {
                     if (o.state === CallState.Queued) {
-                        unqueue(o)
+                        remove(o.entry.queue, o)
                         fail(o, Status.Cancelled, "replaced by a newer call")
                     } else if (o.state === CallState.Running) o.ctx.cancel("replaced by a newer call")
                 }
@@ -227,12 +226,6 @@ export function ready(c: Call) {
             return
         }
     run(c)
-}
-
-function unqueue(c: Call) {
-    const q = c.entry.queue
-    const i = q.indexOf(c)
-    if (i >= 0) q.insert(i, -1)
 }
 
 function run(c: Call) {
@@ -275,7 +268,8 @@ function releaseSlot(c: Call, lingers: boolean) {
     // the next queued calls of its service that may run now
     const e = c.entry
     while (e.queue.length > 0 && (e.policy === Policy.Parallel || e.running === 0)) {
-        const q = e.queue.shift()
+        const q = e.queue[0]
+        e.queue.insert(0, -1)
         if (q.state === CallState.Queued) run(q)
     }
 }
@@ -285,8 +279,7 @@ function unlinger(c: Call) {
     if (!c.killAt) return
     c.killAt = 0
     used -= CALL_COST
-    const i = lingering.indexOf(c)
-    if (i >= 0) lingering.insert(i, -1)
+    remove(lingering, c)
 }
 
 /** runs in its own fiber; catches everything (an escaped exception restarts the program) */
@@ -300,7 +293,7 @@ async function runCall(c: Call) {
         // decoding holds the buffer and the decoded copy at once: wait until both fit
         // (answers waiting for their host are not released for it: the sweep frees memory in time)
         if (!c.tail)
-            while (used + c.total > cfg.budget) {
+            while (used + c.total > budget) {
                 if (c.ctx.cancelled) throw new ServiceError(Status.Cancelled, c.ctx.reason)
                 if (ds.millis() > c.ctx.deadline) throw new ServiceError(Status.DeadlineExceeded, "no memory to decode the request before the deadline")
                 await ds.sleep(20)
@@ -322,7 +315,7 @@ async function runCall(c: Call) {
         }
         // (bytes written: the header, the closed segments and the current chunk)
         const n = w.base + w.n
-        if (n > cfg.maxResponseBytes) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${cfg.maxResponseBytes}`)
+        if (n > maxResponseBytes) throw new ServiceError(Status.ResourceExhausted, `response of ${n} bytes exceeds maxResponseBytes=${maxResponseBytes}`)
         if (mfAnswer) src = await mfAnswer(w)
         else {
             // (without the multi-frame paths: every type fits one record, so the writer holds
@@ -355,7 +348,9 @@ async function runCall(c: Call) {
         releaseSlot(c, false)
         // released at its deadline, dropped with its session, or forgotten: nobody waits for it
         if (c.state !== CallState.Running) return
-        if (calls.indexOf(c) < 0) return
+        // (forgotten: only `forget` takes a call out of the table, and sets its cost to 0, which a
+        // running call never has: `run` charges it CALL_COST more)
+        if (!c.cost) return
         if (c.ctx.cancelled)
             if (status === Status.Ok) {
                 // replaced (policy "latest") or past its deadline: a handler's own error is kept
@@ -415,16 +410,14 @@ export function fail(c: Call, status: number, msg: string) {
  * away; a running handler is cancelled and its slot given back).
  */
 function forget(c: Call, why?: string) {
-    const i = calls.indexOf(c)
-    if (i < 0) return
-    calls.insert(i, -1)
+    if (!remove(calls, c)) return
     used -= c.cost
     c.cost = 0
     c.sendOff = -1
     c.req = c.tail = null
     c.res = null
     c.ctx.cancel(why || "forgotten")
-    if (c.state === CallState.Queued) unqueue(c)
+    if (c.state === CallState.Queued) remove(c.entry.queue, c)
     if (c.state === CallState.Running) releaseSlot(c, true)
     if (!why) if (!settle(c.s, c.seq)) dropSession(c.s)
 }
@@ -446,8 +439,8 @@ export function sweep() {
         // refusals are kept as long as answers; sessions that never called, for 10 s
         // (in the order they came)
         while (refusals.length > 0) {
-            if (now - refusals[0].t <= cfg.retentionMs) break
-            refusals.shift()
+            if (now - refusals[0].t <= retentionMs) break
+            refusals.insert(0, -1)
         }
         for (const s of sessions.slice()) if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
         for (const c of calls.slice()) {
@@ -457,11 +450,11 @@ export function sweep() {
                 if (now > c.ctx.deadline) {
                     // a handler that never returns must not hold its slot: release it at the deadline
                     c.ctx.cancel("deadline exceeded")
-                    if (c.state === CallState.Queued) unqueue(c)
+                    if (c.state === CallState.Queued) remove(c.entry.queue, c)
                     fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
                     releaseSlot(c, true)
                 }
-            } else if (c.sendOff < 0) if (!c.resultDue) if (now - c.t > cfg.retentionMs) forget(c)
+            } else if (c.sendOff < 0) if (!c.resultDue) if (now - c.t > retentionMs) forget(c)
         }
     } catch (e) {
         console.log("rosservices: sweep: " + errText(e))
@@ -517,7 +510,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 }
                 n++
             }
-        if (n >= (link.maxSessions || cfg.maxSessions)) {
+        if (n >= (link.maxSessions || maxSessions)) {
             // give up this link's least recently used session with no calls, idle for a second, that
             // never called or whose last call is SESSION_KEEP_MS old; refuse when there is
             // none (a flood of OPENs cannot push out hosts that are working or called recently)
@@ -620,7 +613,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 let db = b + RecOff.CallxData
                 if (kind === Kind.CALLX) {
                     // (an index past the list reads undefined)
-                    if (d.getAt(b + RecOff.CallxListVersion, "u16") === cfg.listVersion) e = entries[d[b + RecOff.CallxIndex]]
+                    if (d.getAt(b + RecOff.CallxListVersion, "u16") === listVersion) e = entries[d[b + RecOff.CallxIndex]]
                     if (!e) {
                         bare(Status.Stale, Kind.RESULT, s, seq)
                         return
@@ -646,8 +639,8 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                     }
                 }
                 const dlen = len - (db - b)
-                if (total > cfg.maxRequestBytes) {
-                    reject(`request of ${total} bytes exceeds maxRequestBytes=${cfg.maxRequestBytes}`, Status.ResourceExhausted, s, seq)
+                if (total > maxRequestBytes) {
+                    reject(`request of ${total} bytes exceeds maxRequestBytes=${maxRequestBytes}`, Status.ResourceExhausted, s, seq)
                     return
                 }
                 if (dlen > total) {
@@ -670,8 +663,8 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                     }
                 // (and handlers released but not yet returned or terminated hold memory the budget does not see)
                 let busy = lingering.length >= MAX_LINGERING
-                if (n >= cfg.maxInFlight) busy = true
-                if (mine) if (mine + 2 >= cfg.maxInFlight) busy = true
+                if (n >= maxInFlight) busy = true
+                if (mine) if (mine + 2 >= maxInFlight) busy = true
                 if (busy) {
                     bare(Status.Busy, Kind.RESULT, s, seq)
                     return
@@ -684,13 +677,13 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 // (and the fiber that decodes it: see run)
                 let whole = need + total + CALL_COST
                 if (tail > 0) if (total > tail) whole = need + RESERVE
-                if (whole > cfg.budget) {
-                    reject(`a request of ${total} bytes needs ${whole} of the ${cfg.budget}-byte budget`, Status.ResourceExhausted, s, seq)
+                if (whole > budget) {
+                    reject(`a request of ${total} bytes needs ${whole} of the ${budget}-byte budget`, Status.ResourceExhausted, s, seq)
                     return
                 }
                 // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
                 // one, never stops the others (test: services_hostloss.test.ts)
-                const limit = total > SMALL_REQUEST ? cfg.budget - RESERVE : cfg.budget
+                const limit = total > SMALL_REQUEST ? budget - RESERVE : budget
                 // (frees answered calls that are not streaming, oldest first, until the request fits)
                 if (used + need > limit)
                     for (const c of calls.slice()) {
@@ -702,7 +695,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                     return
                 }
                 // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
-                const c = new Call(ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, cfg.maxTimeoutMs) : cfg.defaultTimeoutMs), e.name, s, seq)
+                const c = new Call(ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, maxTimeoutMs) : defaultTimeoutMs), e.name, s, seq)
                 s.called = c.t
                 c.entry = e
                 c.total = total

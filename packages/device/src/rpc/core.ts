@@ -9,34 +9,76 @@ import { ByteSource } from "../cdr/types"
 import type { ServiceType } from "../cdr/cdr"
 import { CallState, Limit, Status } from "../gen/wire"
 
-/** Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. */
-export const cfg = {
+// Limits of the service runtime (see `configureServices`); announced to hosts in HELLO. Module
+// variables, not the fields of a `cfg` object: a read is a global's 2 bytes instead of 4, a default
+// a global's store instead of a field's (-96 bytes in the least firmware, docs/benchmarks.md
+// "Firmware code size"); `configure` (configureServices) sets them.
+/**
+ * largest request, bytes of CDR. A request that ends in a byte array after fixed-size fields
+ * (ServiceType.tail: an upload) is taken up to this size, uncopied; any other request's decoding
+ * briefly holds the buffer and its decoded copy, so it is taken up to about half the budget.
+ */
+export let maxRequestBytes = 20480
+/** largest response, bytes of CDR */
+export let maxResponseBytes = 262144
+/** calls being received, queued, run or streamed at once */
+export let maxInFlight = 8
+/** bytes of heap for request buffers, retained answers and call records */
+export let budget = 24576
+/** how long an answer is kept for resends without the host's DONE (ms) */
+export let retentionMs = 10000
+/** sessions (hosts) known at once on one link (the Jacdac bus; each MQTT host has its own few) */
+export let maxSessions = 8
+/** the deadline of a call that names none (timeoutMs 0), ms */
+export let defaultTimeoutMs = 10000
+/** the latest deadline a call may ask for, ms: every call ends, whatever the host sends */
+export let maxTimeoutMs = 120000
+/** a request still being received is dropped when half a window (or its rest) took longer than this, ms */
+export let stallMs = 2000
+/** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
+export let listVersion = 1
+
+/** Limits of the service runtime; see {@link configureServices}. All are announced in HELLO. */
+export interface ServicesConfig {
+    /** Largest request accepted, in bytes of CDR (default 20480). Larger: `ResourceExhausted`. */
+    maxRequestBytes?: number
+    /** Largest response sent, in bytes of CDR (default 262144 = 256 KiB). Larger: `ResourceExhausted`. */
+    maxResponseBytes?: number
+    /** Calls being received, queued, run or sent at once (default 8). Past it: busy (the host retries). */
+    maxInFlight?: number
+    /** Heap bytes for requests (charged twice: buffer + decoded copy), retained answers and call records (default 24576). Past it: busy. */
+    budget?: number
+    /** How long an answer is kept for resends when the host does not release it (ms, default 10000). */
+    retentionMs?: number
     /**
-     * largest request, bytes of CDR. A request that ends in a byte array after fixed-size fields
-     * (ServiceType.tail: an upload) is taken up to this size, uncopied; any other request's decoding
-     * briefly holds the buffer and its decoded copy, so it is taken up to about half the budget.
+     * Sessions (hosts) remembered at once on the Jacdac link (default 8). A new host takes the place of
+     * one that never called or has not called for 30 s; otherwise it is told to try later.
      */
-    maxRequestBytes: 20480,
-    /** largest response, bytes of CDR */
-    maxResponseBytes: 262144,
-    /** calls being received, queued, run or streamed at once */
-    maxInFlight: 8,
-    /** bytes of heap for request buffers, retained answers and call records */
-    budget: 24576,
-    /** how long an answer is kept for resends without the host's DONE (ms) */
-    retentionMs: 10000,
-    /** request bytes a host may send beyond what the device acknowledged */
-    window: 944,
-    /** sessions (hosts) known at once on one link (the Jacdac bus; each MQTT host has its own few) */
-    maxSessions: 8,
-    /** the deadline of a call that names none (timeoutMs 0), ms */
-    defaultTimeoutMs: 10000,
-    /** the latest deadline a call may ask for, ms: every call ends, whatever the host sends */
-    maxTimeoutMs: 120000,
-    /** a request still being received is dropped when half a window (or its rest) took longer than this, ms */
-    stallMs: 2000,
-    /** version of the service list, announced in HELLO: CALLX names a service by its index in one version */
-    listVersion: 1,
+    maxSessions?: number
+    /** Deadline of a call whose host names none (ms, default 10000). */
+    defaultTimeoutMs?: number
+    /** Latest deadline a call may ask for (ms, default 120000): a longer one is cut to this. */
+    maxTimeoutMs?: number
+    /** A request being received is dropped (`DeadlineExceeded`) when half a window takes longer than this (ms, default 2000). */
+    stallMs?: number
+}
+
+/** Sets the limits given (configureServices); allocates nothing. */
+export function configure(c: ServicesConfig) {
+    if (c.maxRequestBytes !== undefined) maxRequestBytes = c.maxRequestBytes
+    if (c.maxResponseBytes !== undefined) maxResponseBytes = c.maxResponseBytes
+    if (c.maxInFlight !== undefined) maxInFlight = Math.max(1, c.maxInFlight)
+    if (c.budget !== undefined) budget = c.budget
+    if (c.retentionMs !== undefined) retentionMs = c.retentionMs
+    if (c.maxSessions !== undefined) maxSessions = Math.max(1, c.maxSessions)
+    if (c.defaultTimeoutMs !== undefined) defaultTimeoutMs = Math.max(1, c.defaultTimeoutMs)
+    if (c.maxTimeoutMs !== undefined) maxTimeoutMs = Math.max(1, c.maxTimeoutMs)
+    if (c.stallMs !== undefined) stallMs = Math.max(1, c.stallMs)
+}
+
+/** the service list changed: its next version */
+export function nextListVersion() {
+    listVersion = (listVersion + 1) & 0xffff
 }
 
 /**
@@ -200,7 +242,8 @@ function compact(s: Session) {
 /** @devsWhenUsed (methods a program never calls stay out of its image) */
 export class Call {
     // (admit, the only maker of calls, sets entry, total, cost, got and ackAt at once; the fields
-    // first set where they are used start undefined: an initializer is code)
+    // first set where they are used, or only compared where undefined answers as their initial
+    // value would, start undefined: an initializer is code, 6 bytes each)
     state: number
     entry: Entry
     total: number
@@ -211,28 +254,29 @@ export class Call {
      * PIECE bytes, then (once complete) a Segments over them for the decoder; null if none
      */
     tail: any
-    /** offset last asked for with STATUS(gap), -1 none */
-    nackAt = -1
+    /** offset last asked for with STATUS(gap), undefined none (compared to `got` only) */
+    nackAt: number
     /** offset last acknowledged with STATUS(receiving) (upload flow control) */
     ackAt: number
-    status = Status.Ok
+    /** the answer's status (set with `msg`, before a RESULT is due) */
+    status: number
     res: ByteSource
     msg: Buffer
     /** next response byte to send; -1 when not streaming */
     sendOff = -1
-    /** bumped whenever the stream is rewound, to discard chunks read before the rewind */
-    gen = 0
+    /** bumped whenever the stream is rewound, to discard chunks read before the rewind (undefined before the first) */
+    gen: number
     resultSent: boolean
     /** an error RESULT is due */
     resultDue: boolean
-    /** a STATUS with this state is due, -1 none */
-    statusDue = -1
+    /** a STATUS with this state is due, -1 or undefined none (tested `>= 0`) */
+    statusDue: number
     /** the handler's slot was given back (it returned, or was released at its deadline) */
     released: boolean
     /** the handler's fiber (while it runs) */
     fiber: ds.Fiber
-    /** released before its handler returned: when its fiber is terminated (0: not lingering) */
-    killAt = 0
+    /** released before its handler returned: when its fiber is terminated (0 or undefined: not lingering) */
+    killAt: number
     ctx: CallContext
     /** heap charged to the budget */
     cost: number
@@ -275,6 +319,20 @@ export function copy(b: Buffer, a: number, n: number): Buffer {
     const r = Buffer.alloc(n)
     r.blitAt(0, b, a, n)
     return r
+}
+
+/**
+ * Removes the first `x` from `a`; false if it is not there. Not Array `indexOf` and `shift`: their
+ * DeviceScript polyfills (about 160 bytes with their prototype entries) would be in every firmware
+ * for the library alone.
+ */
+export function remove(a: any[], x: any): boolean {
+    for (let i = 0; i < a.length; i++)
+        if (a[i] === x) {
+            a.insert(i, -1)
+            return true
+        }
+    return false
 }
 
 export function errText(e: any): string {

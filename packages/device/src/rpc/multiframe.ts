@@ -10,7 +10,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, Segments, finishMessage } from "../cdr/cdr"
 import { ByteSource, Bytes } from "../cdr/types"
-import { Call, PIECE, PIECE_BITS, cfg, errText } from "./core"
+import { Call, PIECE, PIECE_BITS, errText, stallMs } from "./core"
 import { due, fail, installMultiFrame, ready } from "./calls"
 import { head } from "./sender"
 import { CallState, Kind, Limit, RecMin, RecOff, Status } from "../gen/wire"
@@ -64,7 +64,7 @@ function more(c: Call, off: number, d: Buffer, db: number, n: number) {
         put(c, c.got, d, db + skip, n - skip)
         c.got = end
         // acknowledge each half window so the host may send more (flow control); the stall clock
-        // (c.t) restarts only then: a trickle of bytes does not keep a slot (sweep, cfg.stallMs)
+        // (c.t) restarts only then: a trickle of bytes does not keep a slot (sweep, stallMs)
         if (c.got < c.total)
             if (c.got - c.ackAt >= s.out.win >> 1) {
                 c.ackAt = c.got
@@ -112,17 +112,18 @@ async function answer(w: CdrWriter): Promise<Bytes> {
     return src.length <= Limit.SmallResponse ? await src.read(0, src.length) : src
 }
 
-/** a request still being received: dropped at its deadline, or when half a window (or its rest) took longer than cfg.stallMs */
+/** a request still being received: dropped at its deadline, or when half a window (or its rest) took longer than stallMs */
 function stalled(c: Call, now: number) {
     if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
-    else if (now - c.t > cfg.stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
+    else if (now - c.t > stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
 }
 
 /** (re)starts sending the streamed response from byte `off` (0 also resends RESULT) */
 function rewind(c: Call, off: number) {
     if (!c.res) return
     if (off > c.res.length) off = c.res.length
-    c.gen++
+    // (undefined before the first rewind: `| 0` makes it 0)
+    c.gen = (c.gen + 1) | 0
     c.sendOff = off
     if (off === 0) c.resultSent = false
     c.t = ds.millis()

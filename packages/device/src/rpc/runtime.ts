@@ -5,7 +5,7 @@
 // is answered with a (rate-limited) ERROR on the link it came from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { record, sweep } from "./calls"
-import { Out, cfg, errText } from "./core"
+import { Out, errText, nextListVersion } from "./core"
 import { Sender } from "./sender"
 import { Limit } from "../gen/wire"
 
@@ -43,7 +43,7 @@ export function startRuntime() {
 
 /** the service list changed: new list version, one announcement for a burst of changes */
 export function listChanged() {
-    cfg.listVersion = (cfg.listVersion + 1) & 0xffff
+    nextListVersion()
     if (annTimer) return
     annTimer = true
     soon.start()

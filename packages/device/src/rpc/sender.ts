@@ -6,7 +6,7 @@
 // bytes, ERROR records are rate-limited. A bulk response always gets half of each packet, so small
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
-import { Call, Out, cfg, copy, errText, rec } from "./core"
+import { Call, Out, budget, copy, errText, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, rec } from "./core"
 import { bootId, calls, entries, mfChunk, mfRest, mfWeight } from "./calls"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
@@ -27,12 +27,13 @@ let sharedBusy: boolean
 export class Sender implements Out {
     q: Buffer[] = []
     qBytes = 0
-    /** sessions this link may hold (unset: cfg.maxSessions) */
+    /** sessions this link may hold (unset: maxSessions) */
     maxSessions: number
     /** records left out because the transient queue was full (diagnostics) */
     dropped = 0
     err: Buffer
-    errAt = -10000
+    /** when the last ERROR was queued (undefined: never; `now - undefined` is NaN, never < the gap) */
+    errAt: number
     /** announcement progress: -1 nothing due, 0 HELLO next, i + 1 service i next */
     ann = -1
     rr = 0
@@ -281,8 +282,11 @@ async function fill(s: Sender): Promise<Buffer> {
         // (a small stream's next piece goes with the answers)
         if (c.res) n = await mfChunk(pkt, n, c, ctl, true)
     }
-    while (s.q.length > 0 && n + s.q[0].length <= ctl) {
-        const r = s.q.shift()
+    // (a read past the end is undefined)
+    while (s.q[0]) {
+        const r = s.q[0]
+        if (n + r.length > ctl) break
+        s.q.insert(0, -1)
         s.qBytes -= r.length
         pkt.blitAt(n, r, 0, r.length)
         n += r.length
@@ -303,12 +307,12 @@ async function fill(s: Sender): Promise<Buffer> {
             r[Limit.RecordHeader + RecOff.HelloVersion] = PROTOCOL_VERSION
             r[Limit.RecordHeader + RecOff.HelloMinVersion] = PROTOCOL_VERSION
             r.setAt(Limit.RecordHeader + RecOff.HelloBootId, "u32", bootId)
-            r.setAt(Limit.RecordHeader + RecOff.HelloListVersion, "u16", cfg.listVersion)
+            r.setAt(Limit.RecordHeader + RecOff.HelloListVersion, "u16", listVersion)
             r.setAt(Limit.RecordHeader + RecOff.HelloCount, "u16", entries.length)
-            r.setAt(Limit.RecordHeader + RecOff.HelloMaxRequestBytes, "u32", cfg.maxRequestBytes)
-            r.setAt(Limit.RecordHeader + RecOff.HelloMaxResponseBytes, "u32", cfg.maxResponseBytes)
-            r.setAt(Limit.RecordHeader + RecOff.HelloBudget, "u32", cfg.budget)
-            r.setAt(Limit.RecordHeader + RecOff.HelloMaxInFlight, "u16", cfg.maxInFlight)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxRequestBytes, "u32", maxRequestBytes)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxResponseBytes, "u32", maxResponseBytes)
+            r.setAt(Limit.RecordHeader + RecOff.HelloBudget, "u32", budget)
+            r.setAt(Limit.RecordHeader + RecOff.HelloMaxInFlight, "u16", maxInFlight)
             r.setAt(Limit.RecordHeader + RecOff.HelloWindow, "u16", s.win)
             r.setAt(Limit.RecordHeader + RecOff.HelloMaxRecord, "u16", s.max)
         } else {
@@ -320,7 +324,7 @@ async function fill(s: Sender): Promise<Buffer> {
             const nm = Buffer.from(e.name)
             const ty = Buffer.from(e.type.name)
             r = rec(Kind.SERVICE, RecMin.Service + nm.length + ty.length)
-            r.setAt(Limit.RecordHeader + RecOff.ServiceListVersion, "u16", cfg.listVersion)
+            r.setAt(Limit.RecordHeader + RecOff.ServiceListVersion, "u16", listVersion)
             r[Limit.RecordHeader + RecOff.ServiceIndex] = i - 1
             r[Limit.RecordHeader + RecOff.ServiceNameLen] = nm.length
             r.setAt(Limit.RecordHeader + RecOff.ServiceHash32, "u32", e.type.hash)

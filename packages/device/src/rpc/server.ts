@@ -3,7 +3,7 @@
 // (rpc/runtime.ts) with this link's sender, which answers with `frame_out` reports. A peer of the
 // MQTT link (net/mqtt.ts): each registers its senders with the runtime, neither imports the other.
 import * as ds from "@devicescript/core"
-import { cfg, errText } from "./core"
+import { errText } from "./core"
 import { links, parse, startRuntime } from "./runtime"
 import { Sender } from "./sender"
 import { Limit } from "../gen/wire"
@@ -40,7 +40,8 @@ function announcement(): any[] {
  */
 export function startJacdacLink() {
     if (out) return
-    out = new Sender(Limit.JacdacPayload, null, 20, cfg.window)
+    // (the upload window: request bytes a host may send beyond what the device acknowledged)
+    out = new Sender(Limit.JacdacPayload, null, 20, 944)
     links.push(out)
     startRuntime()
     const spec = ds.RosServices.spec.lookup("frameOut")
