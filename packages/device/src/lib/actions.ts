@@ -224,7 +224,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         // the host asking (the session of this call), and the goals it holds: a host that holds
         // goals never takes the last place, so one host's goals cannot lock the others out (issue 16)
         let host: any = null
-        for (const c of calls) if (c.ctx === ctx) host = c.s
+        for (const c of calls) if (c === ctx) host = c.s
         let mine = 0
         for (const o of s.goals) if (o.host === host) mine++
         if (s.goals.length + (mine ? 1 : 0) >= max || used + CALL_COST > budget || (options.onGoal && !options.onGoal(req.goal)))

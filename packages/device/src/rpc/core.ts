@@ -239,8 +239,12 @@ function compact(s: Session) {
     }
 }
 
-/** @devsWhenUsed (methods a program never calls stay out of its image) */
-export class Call {
+/**
+ * A call, and the context its handler gets (it extends CallContext rather than holding one: one
+ * object per call, and `c.cancelled` where `c.ctx.cancelled` was, 2 bytes less at each of 15 uses).
+ * @devsWhenUsed (methods a program never calls stay out of its image)
+ */
+export class Call extends CallContext {
     // (admit, the only maker of calls, sets entry, total, cost, got and ackAt at once; the fields
     // first set where they are used, or only compared where undefined answers as their initial
     // value would, start undefined: an initializer is code, 6 bytes each)
@@ -277,7 +281,6 @@ export class Call {
     fiber: ds.Fiber
     /** released before its handler returned: when its fiber is terminated (0 or undefined: not lingering) */
     killAt: number
-    ctx: CallContext
     /** heap charged to the budget */
     cost: number
     /** last activity (ms) */
@@ -285,9 +288,9 @@ export class Call {
     // (the arguments that are computed come first: the compiler saves the ones before a call in
     // temporaries)
     constructor(deadline: number, service: string, public s: Session, public seq: number) {
+        super(service, deadline)
         this.state = CallState.Receiving
         this.t = ds.millis()
-        this.ctx = new CallContext(service, deadline)
     }
 }
 
@@ -336,9 +339,10 @@ export function remove(a: any[], x: any): boolean {
 }
 
 export function errText(e: any): string {
-    if (e === undefined || e === null) return "unknown error"
+    // (`== null`: undefined or null, one test)
+    if (e == null) return "unknown error"
     const m = e.message
-    const s = m !== undefined && m !== null ? "" + m : "" + e
+    const s = m != null ? "" + m : "" + e
     return s.length > Limit.MaxMessage ? s.slice(0, Limit.MaxMessage) : s
 }
 

@@ -114,7 +114,7 @@ async function answer(w: CdrWriter): Promise<Bytes> {
 
 /** a request still being received: dropped at its deadline, or when half a window (or its rest) took longer than stallMs */
 function stalled(c: Call, now: number) {
-    if (now > c.ctx.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
+    if (now > c.deadline) fail(c, Status.DeadlineExceeded, "the request was still incomplete at its deadline")
     else if (now - c.t > stallMs) fail(c, Status.DeadlineExceeded, "the request stalled (half a window took longer than stallMs)")
 }
 
