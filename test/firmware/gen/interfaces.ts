@@ -14,9 +14,8 @@ class __Rec<T> implements MessageCodec<T> {
     constructor(public name: string, private t: string, private args?: any[]) {}
     encode(w: __W, v: any) {
         const t = this.t
-        const args = this.args
         const m = t.length
-        for (let p = 0, a = 0; p < m; ) {
+        for (let p = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m
             const k = t.charCodeAt(p)
@@ -31,10 +30,9 @@ class __Rec<T> implements MessageCodec<T> {
     }
     decode(r: __R): T {
         const t = this.t
-        const args = this.args
         const o: any = {}
         const m = t.length
-        for (let p = 0, a = 0; p < m; ) {
+        for (let p = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m
             const k = t.charCodeAt(p)

@@ -58,8 +58,13 @@ export function createService<Req, Res>(
 ) {
     const n = fullName(name)
     for (const e of entries) if (e.name === n) throw new Error("service " + n + " already exists")
-    const c = options ? options.concurrency : undefined
-    const policy = c === "serial" ? Policy.Serial : c === "latest" ? Policy.Latest : Policy.Parallel
+    // (single tests rather than conditional expressions: smaller code)
+    let policy = Policy.Parallel
+    if (options) {
+        const c = options.concurrency
+        if (c === "serial") policy = Policy.Serial
+        if (c === "latest") policy = Policy.Latest
+    }
     const e: Entry = { name: n, type, handler: handler as any, policy, running: 0, queue: [] }
     entries.push(e)
     startJacdacLink()

@@ -172,7 +172,10 @@ export function reject(msg: string, status: number, s: Session, seq: number) {
     // full: a host that has refusals kept gives up its latest, else the oldest goes
     if (refusals.length >= MAX_REFUSALS) {
         let i = refusals.length - 1
-        while (i > 0 && refusals[i].s !== s) i--
+        while (i > 0) {
+            if (refusals[i].s === s) break
+            i--
+        }
         refusals.insert(i, -1)
     }
     const m = msgBytes(msg)

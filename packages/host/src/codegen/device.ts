@@ -500,13 +500,18 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
   const chain = (rows: [string, string][], ind: string): string[] =>
     rows.map(([k, stmt], i) => (i === rows.length - 1 ? `${ind}${i ? "else " : ""}${stmt}` : `${ind}${i ? "else " : ""}if (k === ${k.charCodeAt(0)}) ${stmt}`))
   const empty = used.has("")
+  // (the arguments and the kind are read only where a used kind takes an argument and where there
+  // are kinds to tell apart: an unused local still costs its load and store, about 20 bytes in each
+  // method of a firmware whose fields are all int64, docs/benchmarks.md "Firmware code size")
+  const hasArgs = code.some(([, wr, rd]) => wr.includes("args[") || rd.includes("args["))
+  const args = hasArgs ? [`        const args = this.args`] : []
   // (the field's name is cut from the table at each use: a string on the heap for the moment it is
   // used, where an array of the names would be held for good, about 2 KB for this robot's codecs)
   const loop = [
-    `        for (let p = 0, a = 0; p < m; ) {`,
+    `        for (let p = 0${hasArgs ? ", a = 0" : ""}; p < m; ) {`,
     `            let e = t.indexOf(" ", p)`,
     `            if (e < 0) e = m`,
-    `            const k = t.charCodeAt(p)`,
+    ...(code.length > 1 ? [`            const k = t.charCodeAt(p)`] : []),
     `            const n = t.slice(p + 1, e)`,
     `            p = e + 1`,
   ]
@@ -521,7 +526,7 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
     `    constructor(public name: string, private t: string, private args?: any[]) {}`,
     `    encode(w: __W, v: any) {`,
     `        const t = this.t`,
-    `        const args = this.args`,
+    ...args,
     `        const m = t.length`,
   ]
   if (empty) {
@@ -534,7 +539,7 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
     L.push(...chain(code.map(([k, wr]) => [k, wr]), "            "))
     L.push(`        }`)
   }
-  L.push(`    }`, `    decode(r: __R): T {`, `        const t = this.t`, `        const args = this.args`, `        const o: any = {}`, `        const m = t.length`)
+  L.push(`    }`, `    decode(r: __R): T {`, `        const t = this.t`, ...args, `        const o: any = {}`, `        const m = t.length`)
   if (empty) L.push(`        if (!m) __rAt(r, 1, 1)`)
   if (code.length) {
     L.push(...loop, `            let x: any`)
