@@ -10,8 +10,7 @@
 // status + message) unless the caller gave up; no exception escapes a handler; device memory for
 // calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
 // a handler that never returns is released at the caller's deadline.
-import { Entry, Policy, ServicesConfig, configure, fullName } from "../rpc/core"
-import { announce, links, listChanged } from "../rpc/runtime"
+import { Entry, Policy, ServicesConfig, announce, configure, fullName, links, listChanged } from "../rpc/core"
 import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../gen/wire"

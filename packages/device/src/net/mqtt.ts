@@ -38,10 +38,10 @@
 // (Conditions without an else are nested ifs rather than `&&`: smaller code, see rpc/calls.ts.)
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
-import { Out, Session, budget, copy, errText, maxSessions } from "../rpc/core"
+import { Out, Session, budget, copy, errText, links, maxSessions } from "../rpc/core"
 import { Sender } from "../rpc/sender"
 import { chargeLink, dropSession, linkBusy, sessions } from "../rpc/calls"
-import { links, noop, parse, startRuntime } from "../rpc/runtime"
+import { noop, parse, startRuntime } from "../rpc/runtime"
 import { Limit } from "../gen/wire"
 
 /** hosts served at once over MQTT (each costs PEER_HEAP, so few) */
@@ -114,7 +114,7 @@ let inTopic: Buffer
 let echoTopic: Buffer
 const peers: Peer[] = []
 /** the link of a parked session (its host's peer went to another host): sends nothing */
-const PARKED: Out = { win: 0, wake: noop, transient: noop, error: noop, announce: noop }
+const PARKED: Out = { win: 0, dropped: 0, wake: noop, transient: noop, error: noop, announce: noop }
 /** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
 const parked: Session[] = []
 const parkedBy: string[] = []

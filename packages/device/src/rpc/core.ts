@@ -76,9 +76,33 @@ export function configure(c: ServicesConfig) {
     if (c.stallMs !== undefined) stallMs = Math.max(1, c.stallMs)
 }
 
-/** the service list changed: its next version */
-export function nextListVersion() {
+/**
+ * Every link's senders, as the links start: the Jacdac link's (rpc/server.ts), the MQTT link's
+ * peers' (net/mqtt.ts). (Here, with the announcement, rather than in rpc/runtime.ts: `listChanged`
+ * sets listVersion, which only this module may assign.)
+ */
+export const links: Out[] = []
+/** an announcement is due (`soon` runs) */
+let annTimer: boolean
+
+/** the service list changed: new list version, one announcement for a burst of changes */
+export function listChanged() {
     listVersion = (listVersion + 1) & 0xffff
+    if (annTimer) return
+    annTimer = true
+    soon.start()
+}
+
+/** the announcement after a burst of list changes (20 ms after the first) */
+async function soon() {
+    await ds.sleep(20)
+    annTimer = false
+    announce()
+}
+
+/** HELLO and the service list on every link */
+export function announce() {
+    for (const l of links) l.announce(true)
 }
 
 /**
@@ -358,6 +382,8 @@ export interface Out {
     error(msg: string, offset: number): void
     /** HELLO and the service list are due (coalesced: an announcement in progress is not restarted unless `fresh`) */
     announce(fresh?: boolean): void
-    /** sessions this link may hold at once (unset: cfg.maxSessions) */
+    /** records left out because the transient queue was full (diagnostics) */
+    dropped: number
+    /** sessions this link may hold at once (unset: maxSessions) */
     maxSessions?: number
 }

@@ -5,8 +5,7 @@
 // is answered with a (rate-limited) ERROR on the link it came from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { record, sweep } from "./calls"
-import { Out, errText, nextListVersion } from "./core"
-import { Sender } from "./sender"
+import { Out, errText } from "./core"
 import { Limit } from "../gen/wire"
 
 /** (the MQTT link's parked sessions' link: one function in the image for its four methods) */
@@ -24,13 +23,6 @@ async function tick() {
     }
 }
 
-/**
- * Every link's senders, as the links start: the Jacdac link's (rpc/server.ts), the MQTT link's
- * peers' (net/mqtt.ts).
- */
-export const links: Sender[] = []
-/** an announcement is due (`soon` runs) */
-let annTimer: boolean
 /** the clock runs */
 let ticking: boolean
 
@@ -39,26 +31,6 @@ export function startRuntime() {
     if (ticking) return
     ticking = true
     tick.start()
-}
-
-/** the service list changed: new list version, one announcement for a burst of changes */
-export function listChanged() {
-    nextListVersion()
-    if (annTimer) return
-    annTimer = true
-    soon.start()
-}
-
-/** the announcement after a burst of list changes (20 ms after the first) */
-async function soon() {
-    await ds.sleep(20)
-    annTimer = false
-    announce()
-}
-
-/** HELLO and the service list on every link */
-export function announce() {
-    for (const l of links) l.announce(true)
 }
 
 /**

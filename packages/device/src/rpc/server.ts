@@ -3,8 +3,8 @@
 // (rpc/runtime.ts) with this link's sender, which answers with `frame_out` reports. A peer of the
 // MQTT link (net/mqtt.ts): each registers its senders with the runtime, neither imports the other.
 import * as ds from "@devicescript/core"
-import { errText } from "./core"
-import { links, parse, startRuntime } from "./runtime"
+import { errText, links } from "./core"
+import { parse, startRuntime } from "./runtime"
 import { Sender } from "./sender"
 import { Limit } from "../gen/wire"
 
@@ -117,9 +117,9 @@ async function onServerPacket(pkt: ds.Packet) {
                         ds.reboot()
                         return
                     }
-                    if (name === "noop") return
-                    if (name === "identify") return
-                    if (name === "setStatusLight") return
+                    // (one search for the three: no other control command's name is part of
+                    // this string, and "announce" and "reset" are answered above)
+                    if ("noop identify setStatusLight".indexOf(name) >= 0) return
                 }
             }
         }
