@@ -1,7 +1,7 @@
 // Shared state of the device's service runtime (protocol v2, docs/protocol.md): limits, the call
-// and session records, the handler's call context. The call table is src/rpc/calls.ts, the
-// sender src/rpc/sender.ts (one per link), the record parser, the links' list and the clock
-// src/rpc/runtime.ts, under its peers the Jacdac carrier src/rpc/server.ts and the MQTT carrier
+// and session records, the handler's call context, the links' list and the announcement. The call
+// table and the host records' verbs are src/rpc/calls.ts, the sender src/rpc/sender.ts (one per
+// link), the frame parser and the clock src/rpc/runtime.ts, under its peers the Jacdac carrier src/rpc/server.ts and the MQTT carrier
 // src/net/mqtt.ts; src/lib/services.ts is the API.
 import * as ds from "@devicescript/core"
 import "../cdr/strings" // first: see strings.ts

@@ -1,7 +1,7 @@
 // The service runtime under the links (protocol v2, docs/protocol.md): the frame parser (each record
-// it finds goes to calls.ts `record`), the list of links and the clock. Each link imports this file and registers its senders in `links`: the Jacdac
-// link (rpc/server.ts, started by createService) and the MQTT link (net/mqtt.ts, started by the
-// program); this file imports neither, and neither imports the other. A record that cannot be parsed
+// it finds goes to calls.ts `record`) and the clock. Each link imports this file and registers its
+// senders in core.ts `links`: the Jacdac link (rpc/server.ts, started by createService) and the MQTT
+// link (net/mqtt.ts, started by the program); this file imports neither, and neither imports the other. A record that cannot be parsed
 // is answered with a (rate-limited) ERROR on the link it came from and never changes any call's state.
 import * as ds from "@devicescript/core"
 import { record, sweep } from "./calls"

@@ -1,5 +1,5 @@
 // The Jacdac link of the record protocol (protocol v2, docs/protocol.md): the `rosServices` server
-// (services/rosservices.md) takes `frame` commands and hands them to the runtime's record parser
+// (services/rosservices.md) takes `frame` commands and hands them to the runtime's frame parser
 // (rpc/runtime.ts) with this link's sender, which answers with `frame_out` reports. A peer of the
 // MQTT link (net/mqtt.ts): each registers its senders with the runtime, neither imports the other.
 import * as ds from "@devicescript/core"
