@@ -283,9 +283,10 @@ function unlinger(c: Call) {
 /** runs in its own fiber; catches everything (an escaped exception restarts the program) */
 async function runCall(c: Call) {
     let status = Status.Ok
-    let msg = ""
+    // (msg and src are set before they are read: no initializers)
+    let msg: string
     /** a Buffer (one RESULT) or, with the multi-frame paths, a ByteSource (streamed) */
-    let src: Bytes = null
+    let src: Bytes
     try {
         let req: any
         // decoding holds the buffer and the decoded copy at once: wait until both fit

@@ -87,7 +87,8 @@ export class Sender implements Out {
 
     error(msg: string, offset: number) {
         const now = ds.millis()
-        if (this.err || now - this.errAt < ERROR_GAP_MS) return
+        if (this.err) return
+        if (now - this.errAt < ERROR_GAP_MS) return
         // (messages here are the runtime's own, all short)
         const m = Buffer.from(msg)
         const r = rec(Kind.ERROR, RecMin.Error + m.length)
@@ -266,7 +267,8 @@ async function fill(s: Sender): Promise<Buffer> {
                 n = head(pkt, n, Kind.STATUS, c, RecMin.Status)
                 pkt[n] = c.statusDue
                 // offset: bytes held (receiving, gap); 0 otherwise
-                pkt.setAt(n + (RecOff.StatusOffset - RecOff.StatusState), "u32", c.state === CallState.Receiving ? c.got : 0)
+                // (the buffer is zeroed: only a call being received has an offset to write)
+                if (c.state === CallState.Receiving) pkt.setAt(n + (RecOff.StatusOffset - RecOff.StatusState), "u32", c.got)
                 n += RecMin.Status - RecOff.StatusState
                 c.statusDue = -1
             }
