@@ -426,40 +426,46 @@ function forget(c: Call, why?: string) {
 
 // ---------------------------------------------------------------- housekeeping
 /**
- * deadlines, stale partial requests, unreleased answers; runs every 250 ms (the timer's callback
- * itself: nothing escapes it, an exception in a timer would restart the program)
+ * The runtime's clock (started by runtime.ts `startRuntime`): every 250 ms, deadlines, stale partial
+ * requests, unreleased answers, in one fiber of its own. Not setInterval: that brings DeviceScript's
+ * timer queue (about 800 bytes of code) into every firmware, one whose program uses no timer too.
+ * The sweep is written in the loop, not a function of its own (-20 bytes); nothing escapes it (an
+ * exception would end the fiber, and the program would sweep no more).
  */
-export function sweep() {
-    try {
-        const now = ds.millis()
-        // handlers that ignored their cancellation for GRACE_MS are stopped for good
-        for (const c of lingering.slice())
-            if (now >= c.killAt) {
-                c.fiber.terminate()
-                unlinger(c)
-            }
-        // refusals are kept as long as answers; sessions that never called, for 10 s
-        // (in the order they came)
-        while (refusals.length > 0) {
-            if (now - refusals[0].t <= retentionMs) break
-            refusals.insert(0, -1)
-        }
-        for (const s of sessions.slice()) if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
-        for (const c of calls.slice()) {
-            if (c.state === CallState.Receiving) mfStalled(c, now)
-            // (queued or running: the other states of a call)
-            else if (c.state !== CallState.Done) {
-                if (now > c.deadline) {
-                    // a handler that never returns must not hold its slot: release it at the deadline
-                    c.cancel("deadline exceeded")
-                    if (c.state === CallState.Queued) remove(c.entry.queue, c)
-                    fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
-                    releaseSlot(c, true)
+export async function tick() {
+    while (true) {
+        await ds.sleep(250)
+        try {
+            const now = ds.millis()
+            // handlers that ignored their cancellation for GRACE_MS are stopped for good
+            for (const c of lingering.slice())
+                if (now >= c.killAt) {
+                    c.fiber.terminate()
+                    unlinger(c)
                 }
-            } else if (c.sendOff < 0) if (!c.resultDue) if (now - c.t > retentionMs) forget(c)
+            // refusals are kept as long as answers; sessions that never called, for 10 s
+            // (in the order they came)
+            while (refusals.length > 0) {
+                if (now - refusals[0].t <= retentionMs) break
+                refusals.insert(0, -1)
+            }
+            for (const s of sessions.slice()) if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
+            for (const c of calls.slice()) {
+                if (c.state === CallState.Receiving) mfStalled(c, now)
+                // (queued or running: the other states of a call)
+                else if (c.state !== CallState.Done) {
+                    if (now > c.deadline) {
+                        // a handler that never returns must not hold its slot: release it at the deadline
+                        c.cancel("deadline exceeded")
+                        if (c.state === CallState.Queued) remove(c.entry.queue, c)
+                        fail(c, Status.DeadlineExceeded, "no answer within the caller's deadline")
+                        releaseSlot(c, true)
+                    }
+                } else if (c.sendOff < 0) if (!c.resultDue) if (now - c.t > retentionMs) forget(c)
+            }
+        } catch (e) {
+            console.log("rosservices: sweep: " + errText(e))
         }
-    } catch (e) {
-        console.log("rosservices: sweep: " + errText(e))
     }
 }
 
@@ -573,8 +579,9 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
     const seq = d.getAt(b + RecOff.CallSeq, "u32")
     // (POLL's `have`; 0 for a resent CALL, answered like a POLL from the start)
     let have = 0
+    // the call the record names (found once for DATA, CANCEL and POLL; again for a CALL, after its ack)
+    let c = find(s, seq)
     if (kind === Kind.DATA) {
-        const c = find(s, seq)
         if (!c) {
             if (!isGone(s, seq)) bare(CallState.Unknown, Kind.STATUS, s, seq)
             return
@@ -584,7 +591,6 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
         return
     }
     if (kind === Kind.CANCEL) {
-        const c = find(s, seq)
         // a running handler is told (its context turns cancelled) and its slot is free at once
         if (c) forget(c, "cancelled by the caller")
         // settled with or without a call (one settle for both: smaller code): a CALL still on its
@@ -618,8 +624,9 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
         }
         // a resent CALL is never run twice: it is answered like a POLL from the start below
         // (STATUS(gone) once its answer is released)
+        c = find(s, seq)
         if (!isGone(s, seq))
-            if (!find(s, seq)) {
+            if (!c) {
                 // a new call
                 const timeoutMs = d.getAt(b + RecOff.CallTimeoutMs, "u32")
                 let e: Entry = null
@@ -726,7 +733,6 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
             }
     }
     // POLL
-    const c = find(s, seq)
     if (!c) {
         for (const r of refusals)
             if (r.s === s)

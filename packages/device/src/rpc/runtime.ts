@@ -4,24 +4,12 @@
 // link (net/mqtt.ts, started by the program); this file imports neither, and neither imports the other. A record that cannot be parsed
 // is answered with a (rate-limited) ERROR on the link it came from and never changes any call's state.
 import * as ds from "@devicescript/core"
-import { record, sweep } from "./calls"
+import { record, tick } from "./calls"
 import { Out, errText } from "./core"
 import { Limit } from "../gen/wire"
 
 /** (the MQTT link's parked sessions' link: one function in the image for its four methods) */
 export function noop() {}
-
-/**
- * The runtime's clock: the sweep every 250 ms, in one fiber of its own. Not setInterval: that
- * brings DeviceScript's timer queue (about 800 bytes of code) into every firmware, one whose
- * program uses no timer too. `sweep` catches its own errors.
- */
-async function tick() {
-    while (true) {
-        await ds.sleep(250)
-        sweep()
-    }
-}
 
 /** the clock runs */
 let ticking: boolean
