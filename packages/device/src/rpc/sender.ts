@@ -245,8 +245,7 @@ async function fill(s: Sender): Promise<Buffer> {
     // they fit one packet; else the whole packet, cut to what was written. (Measured, stop 32:
     // a zeroed buffer of the full frame, 2 KB on MQTT, for every packet was most of the VM's
     // allocation and collection per call.)
-    let max = pre + s.max
-    if (dueBytes < max) max = dueBytes
+    const max = Math.min(pre + s.max, dueBytes)
     const pkt = Buffer.alloc(max)
     // a bulk stream keeps half of every packet
     const ctl = bulk & 2 ? max - (s.max >> 1) : max

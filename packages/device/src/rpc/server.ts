@@ -93,9 +93,9 @@ async function onServerPacket(pkt: ds.Packet) {
                 else if (i) {
                     if (name === "instanceName") v = ds.RosServices.spec.name + "_0"
                 }
-                // (the product identifier for both the product and the bootloader register)
-                else if (name === "productIdentifier") v = 0x355724dd
-                else if (name === "bootloaderProductIdentifier") v = 0x355724dd
+                // (the product identifier for both the product and the bootloader register: one
+                // search, no other control register's name is part of this string)
+                else if ("productIdentifier bootloaderProductIdentifier".indexOf(name) >= 0) v = 0x355724dd
                 else if (name === "deviceDescription") v = "DeviceScript user-provided servers"
                 else if (name === "firmwareVersion") v = ds._dcfgString("@version")
                 else if (name === "uptime") v = ds.millis() * 1000
