@@ -40,6 +40,15 @@ export interface FrameHubOptions {
  */
 export const HUB_PEER_BUFFER_BYTES = 1024 * 1024
 
+/**
+ * WebSocket peers at once; one more is closed at once (1013, try again later). A bus has a few: the
+ * VM(s), VS Code or `devs`, the CLI's `--devtools` clients; `robot sim --robots 16` has 16 VMs. With
+ * HUB_PEER_BUFFER_BYTES it bounds what the hub can hold for its peers (64 MiB), where each new
+ * connection that did not read added a copy of everything sent on the bus (hub_rooms "the hub
+ * takes at most HUB_MAX_PEERS ...").
+ */
+export const HUB_MAX_PEERS = 64
+
 export class FrameHub extends EventEmitter {
   /** every peer and its room */
   private readonly peers = new Map<Deliver, number>()
@@ -73,6 +82,10 @@ export class FrameHub extends EventEmitter {
     })
     this.wss = wss
     wss.on("connection", (ws) => {
+      if (this.sockets.size >= HUB_MAX_PEERS) {
+        ws.close(1013, `the frame hub has ${HUB_MAX_PEERS} peers already`)
+        return
+      }
       this.sockets.add(ws)
       const deliver: Deliver = (f) => {
         if (ws.readyState !== ws.OPEN) return
