@@ -549,7 +549,10 @@ export class CallEngine {
       return
     }
     const ms = c.rolling ? `no answer or progress within ${DEFAULT_TIMEOUT_MS} ms` : `no answer within ${c.timeoutMs} ms`
-    const why = c.nosessions ? `: the robot answered NOSESSION ${c.nosessions} times (each session it gave was gone when the call came; the call never ran)` : ""
+    // ("never ran" only when no session holds it now: one it was sent in and that did not answer may have run it)
+    const why = c.nosessions
+      ? `: the robot answered NOSESSION ${c.nosessions} times (each session it gave was gone when the call came${c.session === 0 ? "; the call never ran" : ""})`
+      : ""
     this.abandon(c, "deadline_exceeded", ms + why)
   }
 
