@@ -10,7 +10,6 @@ import { test } from "node:test"
 import type { MqttClient } from "mqtt"
 import { MqttDirectory, type MqttDirectoryOptions } from "../../packages/host/src/client/mqttdir"
 import { MQTT_FIRST_FRAME, MQTT_MAX_FRAME, type MqttNode } from "../../packages/host/src/client/mqtt"
-import { ServiceError } from "../../packages/host/src/client/errors"
 import { AddTwoInts, TakePicture, Trigger } from "../../packages/host/src/gen/interfaces"
 import { Upload } from "../../harness/services"
 import {
@@ -32,6 +31,7 @@ import { runScript } from "../support/child"
 import { directoryFleet } from "../../packages/host/src/client/mqttdir"
 import { MAX_ROBOT_MESSAGE, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { rejection } from "../support/rejection"
+import { fourGiBResponses, nosessionStorm } from "../support/hostile_cases"
 import { FakeRobotCore, MiB, frame, hello, servedMeanwhile, triggerResult } from "../support/fakerobot"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -108,38 +108,7 @@ async function arena(options: Partial<MqttDirectoryOptions> = {}, setup?: (evil:
 }
 
 
-test("a robot that announces 4 GiB responses and a RESULT of 0xfffffff0 bytes: the call fails naming the host's bound and the robot's, nothing is held for it", async () => {
-  const a = await arena({}, (evil) => {
-    evil.hello.maxResponseBytes = 0xffffffff
-    evil.onRecord = (host, r) => {
-      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeResult({ session: r.session, seq: r.seq, status: WireStatus.ok, total: 0xfffffff0, data: new Uint8Array(100) }))
-    }
-  })
-  try {
-    const before = afterGc().arrayBuffers
-    // what the host holds once it has handled the 8 RESULTs, the calls still open or not
-    let results = 0
-    const heldAfterResults = new Promise<number>((resolve) =>
-      a.evilNode.onDeviceRecord((r) => {
-        if (r.kind === "result" && ++results === 8) setImmediate(() => resolve(process.memoryUsage().arrayBuffers - before))
-      }),
-    )
-    const v = a.victim()
-    const trigger = a.evilNode.createClient(Trigger, "/trigger")
-    const calls = Array.from({ length: 8 }, () => rejection(trigger.call({}, { timeoutMs: 3000 })))
-    const held = await heldAfterResults
-    const errors = await Promise.all(calls)
-    await v.stop()
-    for (const e of errors) {
-      assert.equal(e.code, "resource_exhausted", e.message)
-      assert.match(e.detail, /response of 4294967280 bytes, over this host's bound of 16777216 bytes \(maxResponseBytes; the robot's own: 4294967295\)/)
-    }
-    assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more after the calls`)
-    servedMeanwhile(v)
-  } finally {
-    await a.close()
-  }
-})
+test("a robot that announces 4 GiB responses and a RESULT of 0xfffffff0 bytes: the call fails naming the host's bound and the robot's, nothing is held for it", () => fourGiBResponses((setup) => arena({}, setup)))
 
 test("RESULTs that announce 8 MiB each and send 100 bytes: the host holds what arrived, not what was announced", async () => {
   // (16 calls of 8 MiB, under both bounds: made at the announced size, the buffers took 128 MiB)
@@ -418,29 +387,7 @@ test("STATUS gap and receiving records at ever new offsets during an upload: wha
   }
 })
 
-test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, which names the refusals; others are served", { timeout: 60000 }, async () => {
-  let sessions = 100
-  const a = await arena({}, (evil) => {
-    evil.onRecord = (host, r) => {
-      if (r.kind === "open") evil.session = ++sessions
-      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeNosession({ session: r.session, bootId: evil.hello.bootId }))
-    }
-  })
-  try {
-    const v = a.victim()
-    const e = await rejection(a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 2000 }))
-    await v.stop()
-    // (one OPEN and one CALL per NOSESSION: as many as the robot answers, no more)
-    assert.equal(e.code, "deadline_exceeded")
-    // (before: "no answer within 2000 ms", as if the robot had been silent)
-    assert.match(e.detail, /^no answer within 2000 ms: the robot answered NOSESSION \d+ times \(each session it gave was gone when the call came(; the call never ran)?\)$/)
-    assert.ok(a.evil.seen.get("open")! > 10, `${a.evil.seen.get("open")} OPENs`)
-    assert.ok(Math.abs(a.evil.seen.get("open")! - (a.evil.seen.get("callx") ?? 0)) <= 2, JSON.stringify([...a.evil.seen]))
-    servedMeanwhile(v, 10)
-  } finally {
-    await a.close()
-  }
-})
+test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, which names the refusals; others are served", { timeout: 60000 }, () => nosessionStorm((setup) => arena({}, setup)))
 
 test("RDATA overlapping, at a huge offset, for calls never made or other sessions, STATUS of unknown states, truncated, unknown and overrunning records: the call still gets its response; RDATA past the end fails it", { timeout: 60000 }, async () => {
   const message = "x".repeat(990)

@@ -36,6 +36,7 @@ import { FakeRobotCore, MiB, frame, hello, servedMeanwhile, triggerResult } from
 import { addLoop } from "../support/victim"
 import { afterGc } from "../support/memory"
 import { rejection } from "../support/rejection"
+import { fourGiBResponses, nosessionStorm } from "../support/hostile_cases"
 import { runScript } from "../support/child"
 import { testFirmware } from "./services_fixture"
 import { until } from "./mqtt_helpers"
@@ -162,37 +163,7 @@ async function arena(setup?: (evil: FakeJacdacRobot) => void) {
   }
 }
 
-test("a robot that announces 4 GiB responses and a RESULT of 0xfffffff0 bytes: the call fails naming the host's bound and the robot's, nothing is held for it", async () => {
-  const a = await arena((evil) => {
-    evil.hello.maxResponseBytes = 0xffffffff
-    evil.onRecord = (host, r) => {
-      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeResult({ session: r.session, seq: r.seq, status: WireStatus.ok, total: 0xfffffff0, data: new Uint8Array(100) }))
-    }
-  })
-  try {
-    const before = afterGc().arrayBuffers
-    let results = 0
-    const heldAfterResults = new Promise<number>((resolve) =>
-      a.evilNode.onDeviceRecord((r) => {
-        if (r.kind === "result" && ++results === 8) setImmediate(() => resolve(process.memoryUsage().arrayBuffers - before))
-      }),
-    )
-    const v = a.victim()
-    const trigger = a.evilNode.createClient(Trigger, "/trigger")
-    const calls = Array.from({ length: 8 }, () => rejection(trigger.call({}, { timeoutMs: 3000 })))
-    const held = await heldAfterResults
-    const errors = await Promise.all(calls)
-    await v.stop()
-    for (const e of errors) {
-      assert.equal(e.code, "resource_exhausted", e.message)
-      assert.match(e.detail, /response of 4294967280 bytes, over this host's bound of 16777216 bytes \(maxResponseBytes; the robot's own: 4294967295\)/)
-    }
-    assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more after the calls`)
-    servedMeanwhile(v)
-  } finally {
-    await a.close()
-  }
-})
+test("a robot that announces 4 GiB responses and a RESULT of 0xfffffff0 bytes: the call fails naming the host's bound and the robot's, nothing is held for it", () => fourGiBResponses((setup) => arena(setup)))
 
 /**
  * A device in a process of its own (its sending costs the test's process nothing but the hub's
@@ -298,28 +269,7 @@ async function flood<T>(frames: Uint8Array[], during: () => Promise<T>): Promise
   }
 }
 
-test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, which names the refusals; others are served", { timeout: 60000 }, async () => {
-  let sessions = 100
-  const a = await arena((evil) => {
-    evil.onRecord = (host, r) => {
-      if (r.kind === "open") evil.session = ++sessions
-      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeNosession({ session: r.session, bootId: evil.hello.bootId }))
-    }
-  })
-  try {
-    const v = a.victim()
-    const e = await rejection(a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 2000 }))
-    await v.stop()
-    assert.equal(e.code, "deadline_exceeded")
-    // (before: "no answer within 2000 ms", as if the robot had been silent)
-    assert.match(e.detail, /^no answer within 2000 ms: the robot answered NOSESSION \d+ times \(each session it gave was gone when the call came(; the call never ran)?\)$/)
-    const n = Number(/NOSESSION (\d+) times/.exec(e.detail)![1])
-    assert.ok(n > 10 && Math.abs(n - a.evil.seen.get("callx")!) <= 2, `${n} NOSESSIONs told, ${JSON.stringify([...a.evil.seen])}`)
-    servedMeanwhile(v, 10)
-  } finally {
-    await a.close()
-  }
-})
+test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, which names the refusals; others are served", { timeout: 60000 }, () => nosessionStorm((setup) => arena(setup)))
 
 test("frames of HELLOs announcing 65,535 services, each a new list version, 2,000 frames a second: refused once, the robot's calls fail at once naming it, others are served", { timeout: 60000 }, async () => {
   const a = await arena()

@@ -1,0 +1,93 @@
+// Attacks of a hostile robot that read the same over every link: each runs against an arena (a
+// fake robot beside a well-behaved one called throughout, both reached through the real client) that
+// the link's test file makes (MQTT: test/host/client_hostile_robot.test.ts; Jacdac:
+// client_hostile_robot_jacdac.test.ts). Attacks whose floods or bounds depend on the link stay in
+// those files.
+import assert from "node:assert/strict"
+import { Trigger } from "../../packages/host/src/gen/interfaces"
+import { WireStatus, encodeNosession, encodeResult } from "../../packages/host/src/client/records"
+import type { RecordNode } from "../../packages/host/src/client/core"
+import { afterGc } from "./memory"
+import { rejection } from "./rejection"
+import { MiB, servedMeanwhile, type FakeRobotCore } from "./fakerobot"
+import type { callLoop } from "./victim"
+
+/** What a link's test file gives an attack: the fake robot, the client's node of it, the victim loop. */
+export interface HostileArena {
+  evil: FakeRobotCore
+  evilNode: RecordNode
+  /** the well-behaved robot called one call after another until `stop()` */
+  victim(): ReturnType<typeof callLoop>
+  close(): Promise<void>
+}
+
+/** Makes an arena; `setup` scripts the fake robot before any host talks to it. */
+export type ArenaOf = (setup: (evil: FakeRobotCore) => void) => Promise<HostileArena>
+
+/**
+ * A robot that announces 4 GiB responses and sends RESULTs of total 0xfffffff0: each call fails
+ * naming the host's bound and the robot's, and the host holds nothing like it for them.
+ */
+export async function fourGiBResponses(arena: ArenaOf): Promise<void> {
+  const a = await arena((evil) => {
+    evil.hello.maxResponseBytes = 0xffffffff
+    evil.onRecord = (host, r) => {
+      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeResult({ session: r.session, seq: r.seq, status: WireStatus.ok, total: 0xfffffff0, data: new Uint8Array(100) }))
+    }
+  })
+  try {
+    const before = afterGc().arrayBuffers
+    // what the host holds once it has handled the 8 RESULTs, the calls still open or not
+    let results = 0
+    const heldAfterResults = new Promise<number>((resolve) =>
+      a.evilNode.onDeviceRecord((r) => {
+        if (r.kind === "result" && ++results === 8) setImmediate(() => resolve(process.memoryUsage().arrayBuffers - before))
+      }),
+    )
+    const v = a.victim()
+    const trigger = a.evilNode.createClient(Trigger, "/trigger")
+    const calls = Array.from({ length: 8 }, () => rejection(trigger.call({}, { timeoutMs: 3000 })))
+    const held = await heldAfterResults
+    const errors = await Promise.all(calls)
+    await v.stop()
+    for (const e of errors) {
+      assert.equal(e.code, "resource_exhausted", e.message)
+      assert.match(e.detail, /response of 4294967280 bytes, over this host's bound of 16777216 bytes \(maxResponseBytes; the robot's own: 4294967295\)/)
+    }
+    assert.ok(held < 16 * MiB, `the host holds ${(held / MiB).toFixed(1)} MiB more after the calls`)
+    servedMeanwhile(v)
+  } finally {
+    await a.close()
+  }
+}
+
+/**
+ * A robot that answers every call with NOSESSION (of its own program) and every OPEN with a new
+ * session: the call is sent again in each, one OPEN and one CALL per NOSESSION, until its deadline,
+ * whose error names the refusals (before: "no answer within 2000 ms", as if the robot had been silent).
+ */
+export async function nosessionStorm(arena: ArenaOf): Promise<void> {
+  let sessions = 100
+  const a = await arena((evil) => {
+    evil.onRecord = (host, r) => {
+      if (r.kind === "open") evil.session = ++sessions
+      if (r.kind === "call" || r.kind === "callx") evil.send(host, encodeNosession({ session: r.session, bootId: evil.hello.bootId }))
+    }
+  })
+  try {
+    const v = a.victim()
+    const e = await rejection(a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 2000 }))
+    await v.stop()
+    assert.equal(e.code, "deadline_exceeded")
+    assert.match(e.detail, /^no answer within 2000 ms: the robot answered NOSESSION \d+ times \(each session it gave was gone when the call came(; the call never ran)?\)$/)
+    const told = Number(/NOSESSION (\d+) times/.exec(e.detail)![1])
+    const seen = JSON.stringify([...a.evil.seen])
+    const opens = a.evil.seen.get("open") ?? 0
+    const calls = (a.evil.seen.get("call") ?? 0) + (a.evil.seen.get("callx") ?? 0)
+    assert.ok(told > 10 && Math.abs(told - calls) <= 2, `${told} NOSESSIONs told, ${seen}`)
+    assert.ok(Math.abs(opens - calls) <= 2, `one OPEN per CALL: ${seen}`)
+    servedMeanwhile(v, 10)
+  } finally {
+    await a.close()
+  }
+}
