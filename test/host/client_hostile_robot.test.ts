@@ -31,7 +31,7 @@ import { runScript } from "../support/child"
 import { directoryFleet } from "../../packages/host/src/client/mqttdir"
 import { MAX_ROBOT_MESSAGE, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { rejection } from "../support/rejection"
-import { fourGiBResponses, nosessionStorm } from "../support/hostile_cases"
+import { fourGiBResponses, nosessionStorm, restartBeforeAnswer } from "../support/hostile_cases"
 import { FakeRobotCore, MiB, frame, hello, servedMeanwhile, triggerResult } from "../support/fakerobot"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -552,42 +552,4 @@ test("a flood of SESSION records with changing bootIds and nonces, NOSESSION, RD
   }
 })
 
-test("a robot whose program restarts after it took a call and before it answered (NOSESSION names a new bootId, no HELLO yet): the call fails 'device program restarted' and never runs again; the host reports the restart and lists again", async () => {
-  const a = await arena()
-  try {
-    let runs = 0
-    const lists0 = () => a.evil.seen.get("list") ?? 0
-    a.evil.onRecord = (host, r) => {
-      // the first program runs the call (and dies before answering); the second knows no session of the first
-      if (r.kind === "call" || r.kind === "callx") {
-        runs++
-        if (a.evil.hello.bootId === 0x1234) {
-          a.evil.hello.bootId = 0x5678
-          a.evil.session = 78
-          return
-        }
-        const data = Trigger.response.encode({ success: true, message: `run ${runs}` })
-        a.evil.send(host, encodeResult({ session: r.session, seq: r.seq, status: WireStatus.ok, total: data.length, data }))
-      }
-      if ((r.kind === "poll" || r.kind === "data" || r.kind === "done") && r.session === 77) a.evil.send(host, encodeNosession({ session: 77, bootId: a.evil.hello.bootId }))
-    }
-    await a.evilNode.listServices({ timeoutMs: 5000 })
-    const listsBefore = lists0()
-    const restarted = new Promise<void>((resolve) => a.evilNode.onStateChange((_s, i) => i.restarted && resolve()))
-    const trigger = a.evilNode.createClient(Trigger, "/trigger")
-    const first = trigger.call({}, { timeoutMs: 5000 })
-    const e = await rejection(first.then((r) => assert.fail(`the call succeeded: ${r.message}`)))
-    // (before: the session had answered nothing and was opened just now, so the call went again in a
-    // new session of the new program: the handler ran twice, and the call succeeded with "run 2")
-    assert.equal(e.code, "unavailable", e.message)
-    assert.match(e.detail, /device program restarted/)
-    await restarted
-    await until(() => lists0() > listsBefore, "the host asking the new program's list", 5000)
-    await sleep(500)
-    assert.equal(runs, 1, `the call ran ${runs} times`)
-    // the new program serves calls
-    assert.equal((await trigger.call({}, { timeoutMs: 5000 })).message, "run 2")
-  } finally {
-    await a.close()
-  }
-})
+test("a robot whose program restarts after it took a call and before it answered (NOSESSION names a new bootId, no HELLO yet): the call fails 'device program restarted' and never runs again; the host reports the restart and lists again", () => restartBeforeAnswer((setup) => arena({}, setup)))

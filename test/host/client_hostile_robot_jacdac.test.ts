@@ -36,7 +36,7 @@ import { FakeRobotCore, MiB, frame, hello, servedMeanwhile, triggerResult } from
 import { addLoop } from "../support/victim"
 import { afterGc } from "../support/memory"
 import { rejection } from "../support/rejection"
-import { fourGiBResponses, nosessionStorm } from "../support/hostile_cases"
+import { fourGiBResponses, nosessionStorm, restartBeforeAnswer } from "../support/hostile_cases"
 import { runScript } from "../support/child"
 import { testFirmware } from "./services_fixture"
 import { until } from "./mqtt_helpers"
@@ -377,37 +377,7 @@ test("a device that answers for another device's session (RESULT, RDATA, STATUS 
   }
 })
 
-test("a robot whose program restarts after it took a call and before it answered (NOSESSION names a new bootId): the call fails 'device program restarted' and never runs again", { timeout: 60000 }, async () => {
-  const a = await arena()
-  try {
-    let runs = 0
-    a.evil.onRecord = (host, r) => {
-      if (r.kind === "call" || r.kind === "callx") {
-        runs++
-        if (a.evil.hello.bootId === 0x1234) {
-          a.evil.hello.bootId = 0x5678
-          a.evil.session = 78
-          return
-        }
-        a.evil.send(host, triggerResult(r.session, r.seq, `run ${runs}`))
-      }
-      if ((r.kind === "poll" || r.kind === "data" || r.kind === "done") && r.session === 77) a.evil.send(host, encodeNosession({ session: 77, bootId: a.evil.hello.bootId }))
-    }
-    await a.evilNode.listServices({ timeoutMs: 5000 })
-    const v = a.victim()
-    const trigger = a.evilNode.createClient(Trigger, "/trigger")
-    const e = await rejection(trigger.call({}, { timeoutMs: 5000 }).then((r) => assert.fail(`the call succeeded: ${r.message}`)))
-    assert.equal(e.code, "unavailable", e.message)
-    assert.match(e.detail, /device program restarted/)
-    await sleep(500)
-    assert.equal(runs, 1, `the call ran ${runs} times`)
-    assert.equal((await trigger.call({}, { timeoutMs: 5000 })).message, "run 2")
-    await v.stop()
-    servedMeanwhile(v, 3)
-  } finally {
-    await a.close()
-  }
-})
+test("a robot whose program restarts after it took a call and before it answered (NOSESSION names a new bootId): the call fails 'device program restarted' and never runs again", { timeout: 60000 }, () => restartBeforeAnswer((setup) => arena(setup)))
 
 test("HELLOs with absurd figures (maxRecord 0 or 65,535, window 0, maxInFlight 0, budget 0): the robot's calls still work in 236-byte frames, others are served", { timeout: 60000 }, async () => {
   const cases: [string, Partial<HelloRecord>][] = [

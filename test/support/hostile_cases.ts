@@ -9,7 +9,8 @@ import { WireStatus, encodeNosession, encodeResult } from "../../packages/host/s
 import type { RecordNode } from "../../packages/host/src/client/core"
 import { afterGc } from "./memory"
 import { rejection } from "./rejection"
-import { MiB, servedMeanwhile, type FakeRobotCore } from "./fakerobot"
+import { MiB, servedMeanwhile, triggerResult, type FakeRobotCore } from "./fakerobot"
+import { until } from "../host/mqtt_helpers"
 import type { callLoop } from "./victim"
 
 /** What a link's test file gives an attack: the fake robot, the client's node of it, the victim loop. */
@@ -87,6 +88,52 @@ export async function nosessionStorm(arena: ArenaOf): Promise<void> {
     assert.ok(told > 10 && Math.abs(told - calls) <= 2, `${told} NOSESSIONs told, ${seen}`)
     assert.ok(Math.abs(opens - calls) <= 2, `one OPEN per CALL: ${seen}`)
     servedMeanwhile(v, 10)
+  } finally {
+    await a.close()
+  }
+}
+
+/**
+ * A robot whose program restarts after it took a call and before it answered: the new program
+ * (a new bootId, no HELLO yet) answers the first one's session with NOSESSION. The call fails
+ * 'device program restarted' and never runs again (before: the session had answered nothing and was
+ * opened just now, so the call went again in a new session of the new program and ran twice); the
+ * host reports the restart and asks the new program's list, the new program serves calls, and the
+ * well-behaved robot is served throughout.
+ */
+export async function restartBeforeAnswer(arena: ArenaOf): Promise<void> {
+  const a = await arena(() => {})
+  try {
+    let runs = 0
+    const lists = () => a.evil.seen.get("list") ?? 0
+    a.evil.onRecord = (host, r) => {
+      // the first program runs the call (and dies before answering); the second knows no session of the first
+      if (r.kind === "call" || r.kind === "callx") {
+        runs++
+        if (a.evil.hello.bootId === 0x1234) {
+          a.evil.hello.bootId = 0x5678
+          a.evil.session = 78
+          return
+        }
+        a.evil.send(host, triggerResult(r.session, r.seq, `run ${runs}`))
+      }
+      if ((r.kind === "poll" || r.kind === "data" || r.kind === "done") && r.session === 77) a.evil.send(host, encodeNosession({ session: 77, bootId: a.evil.hello.bootId }))
+    }
+    await a.evilNode.listServices({ timeoutMs: 5000 })
+    const listsBefore = lists()
+    const restarted = new Promise<void>((resolve) => a.evilNode.onStateChange((_s, i) => i.restarted && resolve()))
+    const v = a.victim()
+    const trigger = a.evilNode.createClient(Trigger, "/trigger")
+    const e = await rejection(trigger.call({}, { timeoutMs: 5000 }).then((r) => assert.fail(`the call succeeded: ${r.message}`)))
+    assert.equal(e.code, "unavailable", e.message)
+    assert.match(e.detail, /device program restarted/)
+    await restarted
+    await until(() => lists() > listsBefore, "the host asking the new program's list", 5000)
+    await new Promise((r) => setTimeout(r, 500))
+    assert.equal(runs, 1, `the call ran ${runs} times`)
+    assert.equal((await trigger.call({}, { timeoutMs: 5000 })).message, "run 2")
+    await v.stop()
+    servedMeanwhile(v, 3)
   } finally {
     await a.close()
   }
