@@ -564,7 +564,7 @@ test("event streams that stop reading (issue 16): 4 HTTP clients follow a goal's
     const v = victimLoop(victim, "/add_two_ints", { a: 2, b: 3 })
     // a follower that reads: it counts the events it hears
     let heard = 0
-    const reading = (async () => {
+    void (async () => {
       const res = await fetch(`${f.bridge.url}${goal.events}`, { signal: reader.signal })
       const dec = new TextDecoder()
       for await (const chunk of res.body as any as AsyncIterable<Uint8Array>) heard += (dec.decode(chunk).match(/^event: feedback$/gm) ?? []).length

@@ -19,7 +19,6 @@ import {
   rec,
   type DeviceRecord,
 } from "../../packages/host/src/client/records"
-import type { ServiceNode } from "../../packages/host/src/client/node"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { linkModel, rng } from "../../harness/link"
 import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
@@ -58,10 +57,6 @@ describe("protocol v2 guarantees (VM)", () => {
     assert.equal(rig.node.limits?.bootId, boot, `${what}: the program restarted`)
     assert.ok(performance.now() - t0 < 2000, `${what}: a normal call took ${performance.now() - t0} ms`)
     assert.equal(rig.vm.log.filter((l) => /panic|OutOfMemory|InfiniteLoop/i.test(l)).length, 0, rig.vm.log.slice(-20).join("\n"))
-  }
-
-  async function counter(n: ServiceNode): Promise<number> {
-    return Number((await n.createClient(Echo, "echo").call(echo("", { mode: 10 }))).text.split("/")[0])
   }
 
   test("exactly once: 3 hosts x 700 counted calls over a lossy, duplicating, reordering link", async () => {

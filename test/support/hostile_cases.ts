@@ -5,7 +5,8 @@
 // those files.
 import assert from "node:assert/strict"
 import { Trigger } from "../../packages/host/src/gen/interfaces"
-import { WireStatus, encodeNosession, encodeResult } from "../../packages/host/src/client/records"
+import { Upload } from "../../harness/services"
+import { CallState, WireStatus, encodeNosession, encodeResult, encodeStatus } from "../../packages/host/src/client/records"
 import type { RecordNode } from "../../packages/host/src/client/core"
 import { afterGc } from "./memory"
 import { rejection } from "./rejection"
@@ -135,6 +136,47 @@ export async function restartBeforeAnswer(arena: ArenaOf): Promise<void> {
     await v.stop()
     servedMeanwhile(v, 3)
   } finally {
+    await a.close()
+  }
+}
+
+/**
+ * A robot that, once an upload starts, sends every 5 ms 100 STATUS records (receiving and gap in
+ * turn, at offsets all over the request), and as many for every record the host sends: what the
+ * host resends is bounded in time, the call fails at its deadline, the well-behaved robot is served.
+ * (Before, over MQTT: 52,500 STATUS records in 2 s had the host resend 20,993 times and send 86,464
+ * frames, the good robot was called twice, one call took 2.3 s. Now one resend per 50 ms, and at once
+ * only when the robot holds all of the last one sent, which moves on by half a window at least.)
+ * `link.frameBytes` is what one frame of an upload carries on the link, `link.maxFrames` the most
+ * frames the host may send the robot in the 2 s.
+ */
+export async function statusGap(arena: ArenaOf, link: { frameBytes: number; maxFrames: number }): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const a = await arena((evil) => {
+    evil.services = ["/upload"]
+    evil.types.set("/upload", Upload)
+    Object.assign(evil.hello, { maxRequestBytes: 65536, window: 65535 })
+    let k = 0
+    const burst = (host: string, session: number, seq: number) =>
+      evil.send(host, ...Array.from({ length: 100 }, () => encodeStatus({ session, seq, state: k % 2 ? CallState.gap : CallState.receiving, offset: (k++ * 7919) % 60000 })))
+    evil.onRecord = (host, r) => {
+      if (r.kind !== "call" && r.kind !== "data") return
+      burst(host, r.session, r.seq)
+      timer ??= setInterval(() => burst(host, r.session, r.seq), 5)
+    }
+  })
+  try {
+    const v = a.victim()
+    const e = await rejection(a.evilNode.createClient(Upload, "/upload").call({ data: new Uint8Array(60000) }, { timeoutMs: 2000 }))
+    clearInterval(timer)
+    assert.equal(e.code, "deadline_exceeded")
+    await v.stop()
+    const { requestResends, packetsSent } = a.evilNode.stats
+    assert.ok(requestResends <= 2000 / 50 + 60000 / link.frameBytes + 10, `${requestResends} resends`)
+    assert.ok(packetsSent <= link.maxFrames, `${packetsSent} frames sent the robot`)
+    servedMeanwhile(v, 10)
+  } finally {
+    clearInterval(timer)
     await a.close()
   }
 }

@@ -9,7 +9,6 @@
 // literal's column.
 import { parse as foxgloveParse } from "@foxglove/rosmsg"
 import type { MessageDefinitionField } from "@foxglove/message-definition"
-import type { Diagnostic } from "./diagnostics"
 
 export const PRIMITIVE_TYPES = [
   "bool", "byte", "char",

@@ -10,7 +10,7 @@
 // peers name their room (default 0). Without rooms everything is room 0: one bus, as devtools has.
 import { EventEmitter } from "node:events"
 import { WebSocketServer, type WebSocket } from "ws"
-import { jd, type JD } from "./jacdac"
+import { jd } from "./jacdac"
 import type { RobotTransport } from "./types"
 import { DEVTOOLS_PORT, simPort } from "./hubport"
 
