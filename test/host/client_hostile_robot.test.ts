@@ -352,7 +352,7 @@ test("the largest frame a node sends a robot is within what the embedded broker 
 })
 
 test("STATUS gap and receiving records at ever new offsets during an upload: what the host resends is bounded in time, others are served", { timeout: 60000 }, () =>
-  statusGap((setup) => arena({}, setup), { frameBytes: 16384, maxFrames: 400 }))
+  statusGap((setup) => arena({}, setup), { frameBytes: 16384, maxFrames: 400, everyRecord: true }))
 
 test("a NOSESSION for every call and a new session for every OPEN: the call is sent again in each (it never ran) until its deadline, which names the refusals; others are served", { timeout: 60000 }, () => nosessionStorm((setup) => arena({}, setup)))
 

@@ -428,7 +428,7 @@ test("HELLOs with absurd figures (maxRecord 0 or 65,535, window 0, maxInFlight 0
 
 // (a resend sends at most the device's window, 65,535 bytes: 280 frames, one per 50 ms)
 test("STATUS gap and receiving records at ever new offsets during an upload: what the host resends is bounded in time, others are served", { timeout: 60000 }, () =>
-  statusGap((setup) => arena(setup), { frameBytes: 944, maxFrames: (2000 / 50) * 300 }))
+  statusGap((setup) => arena(setup), { frameBytes: 944, maxFrames: (2000 / 50) * 300, everyRecord: false }))
 
 test("RDATA overlapping, at a huge offset, for calls never made or other sessions, STATUS of unknown states, truncated, unknown and overrunning records, reports too short to hold a record: the call still gets its response; RDATA past the end fails it", { timeout: 60000 }, async () => {
   const message = "x".repeat(990)

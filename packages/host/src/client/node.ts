@@ -87,6 +87,8 @@ export class DeviceGate {
 class JacdacNode extends NodeCore implements ServiceNode {
   device: JD.JDDevice | undefined
   private serviceIndex = -1
+  /** the device attached when the transport last went away */
+  private lastDeviceId: string | undefined
   private readonly deviceWaiters = new Listeners<[]>()
   // (the device asked for or attached, and the bus's own devices: itself, simulated hardware on rig.bus)
   private readonly gate = new DeviceGate(
@@ -125,10 +127,20 @@ class JacdacNode extends NodeCore implements ServiceNode {
     transport.on(jd.CONNECTION_STATE, () => {
       if (this.closed) return
       if (transport.disconnected) {
+        // (a board unplugged, or one whose USB port goes away when it resets, as an ESP32-S3's
+        // does): fail its calls now, and let the device be found again once the port is back
         const why = `transport ${options.transport.description} disconnected`
-        this.engine.deviceLost(why)
-        this.engine.failAll("unavailable", why)
+        if (this.device) this.lastDeviceId = this.device.deviceId
+        this.device = undefined
+        this.serviceIndex = -1
+        this.deviceGone(why, true)
         this.setState("disconnected", false)
+      } else if (transport.connected && !this.device) {
+        // back (jacdac-ts reconnects when the port shows again): the device jacdac-ts still knows,
+        // or its next announce, is attached afresh; before, the node stayed "disconnected" and
+        // every call timed out (serial_board "the cable pulled during a call ...")
+        this.setState("connecting", false)
+        for (const d of this.bus.devices({ serviceClass: ROS_SERVICES_CLASS })) this.maybeAttach(d)
       }
     })
   }
@@ -152,7 +164,8 @@ class JacdacNode extends NodeCore implements ServiceNode {
     if (!svc) return
     this.device = d
     this.serviceIndex = svc.serviceIndex
-    this.deviceFound()
+    // the device of before the port went away: a new bootId in its HELLO is a restart
+    this.deviceFound(d.deviceId === this.lastDeviceId)
     this.setState("connected", false)
     this.deviceWaiters.emit()
   }
@@ -222,6 +235,9 @@ export async function connect(options: ConnectOptions): Promise<RecordNode> {
     throw new ServiceError("unavailable", (e as Error).message)
   }
   const bus = new jd.JDBus([transport], { client: true, disableRoleManager: true })
+  // connect again when the port shows again (jacdac-ts's serial transport looks every 2.5 s): a board
+  // unplugged and plugged back, or one whose USB port goes away while it resets
+  bus.autoConnect = true
   const node = new JacdacNode(bus, transport, options)
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
   let timer: NodeJS.Timeout | undefined

@@ -1,5 +1,6 @@
 // A board on a USB serial port, spoken to directly (this process is the serial bridge, as devtools
 // is). `serialport` is loaded only when this transport is created.
+import { existsSync } from "node:fs"
 import { jd, type JD } from "./jacdac"
 import type { RobotTransport } from "./types"
 
@@ -32,11 +33,15 @@ export function serialTransport(options: SerialOptions = {}): RobotTransport {
       let Port = SerialPort
       if (options.path) {
         const want = options.path
-        // jacdac-ts picks among SerialPort.list(); narrow the list to the requested path
+        // jacdac-ts picks among SerialPort.list(); narrow the list to the requested path. A path the
+        // list does not name (a pseudo-terminal: socat or ser2net in front of a board elsewhere, a
+        // by-id link) is still the port asked for, as long as it exists.
         Port = class extends SerialPort {
           static async list() {
             const all: { path: string; serialNumber?: string }[] = await SerialPort.list()
-            return all.filter((p) => p.path === want).map((p) => ({ ...p, serialNumber: "JD-" + (p.serialNumber ?? p.path) }))
+            const named = all.filter((p) => p.path === want)
+            if (!named.length && existsSync(want)) named.push({ path: want })
+            return named.map((p) => ({ ...p, serialNumber: "JD-" + (p.serialNumber ?? p.path) }))
           }
         }
       }

@@ -1,0 +1,126 @@
+// A board on a USB serial port, through the real `serialport` package and jacdac-ts's serial
+// transport, as a user with an ESP32 on /dev/ttyACM0 has it: the port is a pseudo-terminal whose
+// other end is a board's USB bridge (test/support/usbserial.ts: Jacdac's USB Bridge framing at
+// 1.5 Mbaud) onto the bus of the test firmware running in the VM.
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import { after, before, test } from "node:test"
+import { connect, type ServiceNode } from "../../packages/host/src/client/node"
+import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
+import { serialTransport } from "../../packages/host/src/transport/serial"
+import { startRig, type Rig } from "../../packages/host/src/sim/rig"
+import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
+import { usbSerialBoard, type UsbSerialBoard } from "../support/usbserial"
+import { rejection } from "../support/rejection"
+import { testFirmware } from "./services_fixture"
+
+const ROOT = join(__dirname, "../..")
+let rig: Rig
+
+before(async () => {
+  rig = await startRig({ firmware: testFirmware() })
+})
+after(async () => {
+  await rig?.close()
+})
+
+/** The `robot` binary with `args`, run without blocking this process (it relays the board's port). */
+function robot(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [join(ROOT, "packages/host/bin/robot.js"), ...args], { cwd: ROOT })
+    let stdout = ""
+    let stderr = ""
+    p.stdout.on("data", (d) => (stdout += d))
+    p.stderr.on("data", (d) => (stderr += d))
+    const kill = setTimeout(() => p.kill("SIGKILL"), 60000)
+    p.on("close", (code) => {
+      clearTimeout(kill)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+async function withBoard<T>(run: (board: UsbSerialBoard, node: ServiceNode) => Promise<T>): Promise<T> {
+  const board = await usbSerialBoard(rig.hub)
+  let node: ServiceNode | undefined
+  try {
+    node = await connect({ transport: serialTransport({ path: board.path }) })
+    return await run(board, node)
+  } finally {
+    await node?.close()
+    await board.close()
+  }
+}
+
+test("a board on a serial port the system does not list (a pseudo-terminal, as socat or ser2net make): the client connects with its path, lists and calls; 64 KiB from the board and 16 KiB to it arrive whole (0xFE escaped, 64-byte chunks, 1.5 Mbaud)", { timeout: 120000 }, () =>
+  // (before: "cannot connect to serial /dev/pts/N: connection refused": jacdac-ts picks among the
+  // ports SerialPort.list() names, and it names no pseudo-terminal)
+  withBoard(async (board, node) => {
+    const names = (await node.listServices({ timeoutMs: 10000 })).map((s) => s.name)
+    assert.ok(names.includes("/add_two_ints"), names.join(" "))
+    assert.deepEqual(await node.createClient(AddTwoInts, "add_two_ints").call({ a: 2n, b: 3n }), { sum: 5n })
+    const big = await node.createClient(Echo, "echo").call(echo("down", { size: 65536 }), { timeoutMs: 30000 })
+    assert.deepEqual(big.data, pattern(65536), "64 KiB from the board")
+    const data = pattern(16384)
+    const up = await node.createClient(Upload, "upload").call({ data }, { timeoutMs: 30000 })
+    assert.equal(up.hash, uploadHash(data), "16 KiB to the board")
+    assert.ok(board.stats.commands.includes(0x81), `the host enabled the bridge's packets: ${board.stats.commands}`)
+    assert.equal(board.stats.dropped, 0, "no frame dropped at the line")
+  }),
+)
+
+test("the cable pulled during a call (as when an ESP32-S3 resets: its USB port goes with it): the call fails at once, unavailable naming the port (not at its deadline); calls fail the same while it is out; plugged back in with its program restarted, the same client reports the restart and calls again", { timeout: 120000 }, async () => {
+  let board = await usbSerialBoard(rig.hub)
+  const path = board.path
+  const node = await connect({ transport: serialTransport({ path }) })
+  try {
+    const add = node.createClient(AddTwoInts, "add_two_ints")
+    assert.deepEqual(await add.call({ a: 1n, b: 1n }), { sum: 2n })
+    // a call the VM holds for 3 s (mode 9: it sleeps), then the cable goes
+    const held = rejection(node.createClient(Echo, "echo").call(echo("slow", { mode: 9, delay_ms: 3000 }), { timeoutMs: 20000 }))
+    await new Promise((r) => setTimeout(r, 300))
+    const t = Date.now()
+    await board.unplug()
+    const e = await held
+    assert.equal(e.code, "unavailable", e.message)
+    assert.match(e.detail, new RegExp(`serial ${path}.*disconnected`))
+    assert.ok(Date.now() - t < 2000, `failed ${Date.now() - t} ms after the cable went, not at its deadline`)
+    const out = await rejection(add.call({ a: 1n, b: 2n }, { timeoutMs: 5000 }))
+    assert.equal(out.code, "unavailable", out.message)
+    // the board's program restarts meanwhile (a reset), and the client hears of it once it is back
+    const restarted = new Promise<void>((resolve) => node.onStateChange((_s, i) => i.restarted && resolve()))
+    await rig.restartVm()
+    // plugged back: the system gives the port its name again (a pseudo-terminal's number is reused
+    // once free, as /dev/ttyACM0 is); jacdac-ts looks for it every 2.5 s
+    board = await usbSerialBoard(rig.hub)
+    assert.equal(board.path, path, "the new pseudo-terminal took the same name")
+    const end = Date.now() + 20000
+    let sum: bigint | undefined
+    while (sum === undefined && Date.now() < end) {
+      sum = await add.call({ a: 2n, b: 2n }, { timeoutMs: 2000 }).then((r) => r.sum, () => undefined)
+      if (sum === undefined) await new Promise((r) => setTimeout(r, 500))
+    }
+    assert.equal(sum, 4n, "a call after the board came back")
+    assert.equal(node.state, "connected")
+    await restarted
+    console.log(`# back ${Date.now() - (end - 20000)} ms after the board was plugged in again`)
+  } finally {
+    await node.close()
+    await board.close()
+  }
+})
+
+test("`robot service call --serial <path>` and `robot service list --serial <path>` on the board", { timeout: 120000 }, async () => {
+  const board = await usbSerialBoard(rig.hub)
+  try {
+    const call = await robot(["service", "call", "--serial", board.path, "/add_two_ints", "{a: 20, b: 22}"])
+    assert.equal(call.code, 0, call.stderr)
+    assert.match(call.stdout, /sum=42/)
+    const list = await robot(["service", "list", "--serial", board.path])
+    assert.equal(list.code, 0, list.stderr)
+    assert.match(list.stdout, /^\/add_two_ints$/m)
+  } finally {
+    await board.close()
+  }
+})
