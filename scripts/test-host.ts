@@ -61,7 +61,7 @@ const SECONDS: Record<string, number> = {
   "services_attack.test.ts": 30,
   "services.test.ts": 20,
   "cli_sim_start.test.ts": 20,
-  "robot_doctor.test.ts": 18,
+  "robot_doctor.test.ts": 22,
   "settled_ranges.test.ts": 17,
   "actions.test.ts": 17,
   "mqtt_fleet_vm.test.ts": 17,

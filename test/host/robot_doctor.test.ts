@@ -8,6 +8,8 @@ import * as path from "node:path"
 import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
 import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../packages/host/src/cli/doctor"
+import { spawn } from "node:child_process"
+import { usbSerialBoard } from "../support/usbserial"
 
 const byStep = (rs: StepResult[]) => Object.fromEntries(rs.map((r) => [r.step, r]))
 
@@ -175,6 +177,44 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
     assert.match(r.detail, /two_pin\.board\.json: 5 PWM pins but esp32s3 has 4 PWM \(LEDC\) timers/)
     assert.match(r.detail, /motorLeft\.pin2 \(GPIO16\)/)
     assert.ok(lines.some((l) => l.startsWith("      check: ")), lines.join("\n"))
+  })
+
+  test("`robot doctor --serial <path>` on the board's USB port (a model of it: test/support/usbserial.ts), answered by a person at the robot: every step passes but the register ones and WiFi/MQTT (skipped: no registers in the simulator, no MQTT settings)", async () => {
+    const board = await usbSerialBoard(robot.rig!.hub)
+    try {
+      const p = spawn(process.execPath, [path.join(__dirname, "../../packages/host/bin/robot.js"), "doctor", "--serial", board.path], { cwd: path.join(__dirname, "../..") })
+      let out = ""
+      let err = ""
+      let answered = 0
+      let down: Promise<void> | undefined
+      let released: Promise<void> | undefined
+      p.stderr.on("data", (d) => (err += d))
+      p.stdout.on("data", (d) => {
+        out += d
+        // the person: yes to each question as it comes; the button pressed when asked, and let go
+        // once the doctor has said what it saw
+        const questions = out.split("[y/N]").length - 1
+        while (answered < questions) {
+          answered++
+          p.stdin.write("y\n")
+        }
+        if (!down && /press the user button now/i.test(out)) down = robot.hardware.pressButton(true)
+        if (down && !released && /^(PASS|FAIL|SKIP) +user button/m.test(out)) released = down.then(() => robot.hardware.pressButton(false))
+      })
+      const code = await new Promise<number | null>((resolve) => p.on("close", resolve))
+      await released
+      // (a verdict follows a question's "[y/N] " on its line: the answer typed is not echoed)
+      const verdict = (step: string) => new RegExp(`(?:^|\\] )(PASS|FAIL|SKIP) +${step.replace(/[()]/g, "\\$&")}`, "m").exec(out)?.[1]
+      for (const step of ["link and protocol", "services and type hashes", "one capture (160x120)", "same frame in chunks and in one read", "servo sweep", "motor left", "motor right", "status LED", "user button", "battery", "PWM budget"])
+        assert.equal(verdict(step), "PASS", `${step}\n${out}\n${err}`)
+      assert.equal(verdict("ArduChip and OV2640"), "SKIP", out)
+      // (this checkout's .env.defaults gives the robot no MQTT settings)
+      assert.equal(verdict("WiFi and MQTT"), "SKIP", out)
+      assert.equal(code, 0, `${out}\n${err}`)
+      assert.ok(answered >= 3, `the person was asked ${answered} times`)
+    } finally {
+      await board.close()
+    }
   })
 
   test("adler32 matches zlib's known answer", () => {
