@@ -13,6 +13,7 @@ import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
 import { usbSerialBoard, type UsbSerialBoard } from "../support/usbserial"
 import { rejection } from "../support/rejection"
+import { rawRosClient, runningBridge } from "./bridge_helpers"
 import { testFirmware } from "./services_fixture"
 
 const ROOT = join(__dirname, "../..")
@@ -121,6 +122,37 @@ test("`robot service call --serial <path>` and `robot service list --serial <pat
     assert.equal(list.code, 0, list.stderr)
     assert.match(list.stdout, /^\/add_two_ints$/m)
   } finally {
+    await board.close()
+  }
+})
+
+test("`robot bridge --serial <path>` across a replug: rosbridge calls fail at once naming the port while the board is out, and the same bridge answers once it is back", { timeout: 120000 }, async () => {
+  let board = await usbSerialBoard(rig.hub)
+  const path = board.path
+  const b = await runningBridge(["bridge", "--serial", path, "--port", "0", "--no-foxglove"])
+  const ros = await rawRosClient(b.wsUrl)
+  try {
+    assert.deepEqual(await ros.call("/add_two_ints", { a: 1, b: 2 }), { op: "service_response", id: "raw0", service: "/add_two_ints", result: true, values: { sum: 3 } })
+    await board.unplug()
+    await new Promise((r) => setTimeout(r, 300))
+    const t = Date.now()
+    const out = await ros.call("/add_two_ints", { a: 1, b: 2 })
+    assert.equal(out.result, false, JSON.stringify(out))
+    assert.match(JSON.stringify(out.values), new RegExp(`unavailable.*serial ${path}`))
+    assert.ok(Date.now() - t < 2000, `answered in ${Date.now() - t} ms`)
+    board = await usbSerialBoard(rig.hub)
+    assert.equal(board.path, path)
+    const end = Date.now() + 20000
+    let back: { result: boolean; values: any } | undefined
+    while (Date.now() < end) {
+      back = await ros.call("/add_two_ints", { a: 20, b: 22 })
+      if (back.result) break
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    assert.deepEqual(back?.values, { sum: 42 }, JSON.stringify(back))
+  } finally {
+    ros.close()
+    await b.stop()
     await board.close()
   }
 })
