@@ -70,7 +70,7 @@ const SECONDS: Record<string, number> = {
   "bridge_actions.test.ts": 10,
   "rosbridge_actions.test.ts": 8,
   "records_device.test.ts": 8,
-  "serial_board.test.ts": 24,
+  "link_loss.test.ts": 30,
   "services_hostloss.test.ts": 7,
   "transport_devtools.test.ts": 6,
   "cli_sim.test.ts": 3,

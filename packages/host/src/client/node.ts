@@ -138,7 +138,7 @@ class JacdacNode extends NodeCore implements ServiceNode {
       } else if (transport.connected && !this.device) {
         // back (jacdac-ts reconnects when the port shows again): the device jacdac-ts still knows,
         // or its next announce, is attached afresh; before, the node stayed "disconnected" and
-        // every call timed out (serial_board "the cable pulled during a call ...")
+        // every call timed out (link_loss "the cable pulled during a call ...")
         this.setState("connecting", false)
         for (const d of this.bus.devices({ serviceClass: ROS_SERVICES_CLASS })) this.maybeAttach(d)
       }

@@ -1,7 +1,9 @@
-// A board on a USB serial port, through the real `serialport` package and jacdac-ts's serial
-// transport, as a user with an ESP32 on /dev/ttyACM0 has it: the port is a pseudo-terminal whose
-// other end is a board's USB bridge (test/support/usbserial.ts: Jacdac's USB Bridge framing at
-// 1.5 Mbaud) onto the bus of the test firmware running in the VM.
+// A robot's link lost and back, as a user meets it: a board on a USB serial port unplugged and
+// plugged in again (or an ESP32-S3, whose USB port goes away while it resets), through the real
+// `serialport` package and jacdac-ts's serial transport, the port a pseudo-terminal whose other end
+// is a board's USB bridge (test/support/usbserial.ts: Jacdac's USB Bridge framing at 1.5 Mbaud)
+// onto the bus of the test firmware running in the VM; and the devtools WebSocket restarted (devs
+// devtools, restarted on a redeploy), as a relay in front of the rig's hub.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { join } from "node:path"
@@ -9,6 +11,9 @@ import { after, before, test } from "node:test"
 import { connect, type ServiceNode } from "../../packages/host/src/client/node"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { serialTransport } from "../../packages/host/src/transport/serial"
+import { websocketTransport } from "../../packages/host/src/transport/websocket"
+import { WebSocket, WebSocketServer } from "ws"
+import { simPort } from "../../packages/host/src/transport/hubport"
 import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
 import { usbSerialBoard, type UsbSerialBoard } from "../support/usbserial"
@@ -154,5 +159,62 @@ test("`robot bridge --serial <path>` across a replug: rosbridge calls fail at on
     ros.close()
     await b.stop()
     await board.close()
+  }
+})
+
+/** A stand-in for `devs devtools` on `port`: each client's frames relayed to the rig's hub and back. */
+async function devtoolsRelay(port: number): Promise<{ close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port })
+  await new Promise((r) => wss.once("listening", r))
+  wss.on("connection", (client) => {
+    const hub = new WebSocket(`ws://127.0.0.1:${simPort()}`)
+    const early: Buffer[] = []
+    hub.on("open", () => early.splice(0).forEach((m) => hub.send(m)))
+    client.on("message", (d, binary) => {
+      if (!binary) return
+      if (hub.readyState === hub.OPEN) hub.send(d as Buffer)
+      else early.push(d as Buffer)
+    })
+    hub.on("message", (d, binary) => binary && client.readyState === client.OPEN && client.send(d as Buffer))
+    client.on("close", () => hub.close())
+    hub.on("close", () => client.close())
+  })
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate()
+        wss.close(() => resolve())
+      }),
+  }
+}
+
+test("devtools restarted under a client connected with its WebSocket: calls fail at once while it is gone, and the same client calls again once it is back", { timeout: 120000 }, async () => {
+  // (before: the WebSocket connected again by itself but the client stayed "disconnected", every
+  // call ran to its deadline: 60 s of "no answer within 2000 ms" in a probe; a `robot bridge
+  // --devtools` had to be restarted with devtools)
+  const port = simPort() + 3
+  let relay = await devtoolsRelay(port)
+  const url = `ws://127.0.0.1:${port}`
+  const node = await connect({ transport: websocketTransport(url) })
+  try {
+    const add = node.createClient(AddTwoInts, "add_two_ints")
+    assert.deepEqual(await add.call({ a: 1n, b: 1n }), { sum: 2n })
+    await relay.close()
+    const gone = await rejection(add.call({ a: 1n, b: 2n }, { timeoutMs: 5000 }))
+    assert.equal(gone.code, "unavailable", gone.message)
+    assert.match(gone.detail, new RegExp(`${url} disconnected`))
+    relay = await devtoolsRelay(port)
+    const t = Date.now()
+    let sum: bigint | undefined
+    while (sum === undefined && Date.now() - t < 20000) {
+      sum = await add.call({ a: 2n, b: 2n }, { timeoutMs: 2000 }).then((r) => r.sum, () => undefined)
+      if (sum === undefined) await new Promise((r) => setTimeout(r, 500))
+    }
+    assert.equal(sum, 4n, "a call after devtools came back")
+    assert.equal(node.state, "connected")
+    console.log(`# back ${Date.now() - t} ms after devtools listened again`)
+  } finally {
+    await node.close()
+    await relay.close()
   }
 })
