@@ -48,7 +48,7 @@ function robot(args: string[]): Promise<{ code: number | null; stdout: string; s
 }
 
 async function withBoard<T>(run: (board: UsbSerialBoard, node: ServiceNode) => Promise<T>): Promise<T> {
-  const board = await usbSerialBoard(rig.hub)
+  const board = await usbSerialBoard(rig.hub, { logEveryMs: 20 })
   let node: ServiceNode | undefined
   try {
     node = await connect({ transport: serialTransport({ path: board.path }) })
@@ -73,6 +73,7 @@ test("a board on a serial port the system does not list (a pseudo-terminal, as s
     assert.equal(up.hash, uploadHash(data), "16 KiB to the board")
     assert.ok(board.stats.commands.includes(0x81), `the host enabled the bridge's packets: ${board.stats.commands}`)
     assert.equal(board.stats.dropped, 0, "no frame dropped at the line")
+    assert.ok(board.stats.logLines > 20, `the board's log between the frames: ${board.stats.logLines} lines`)
   }),
 )
 
@@ -117,15 +118,17 @@ test("the cable pulled during a call (as when an ESP32-S3 resets: its USB port g
   }
 })
 
-test("`robot service call --serial <path>` and `robot service list --serial <path>` on the board", { timeout: 120000 }, async () => {
-  const board = await usbSerialBoard(rig.hub)
+test("`robot service call --serial <path>` and `robot service list --serial <path>` on the board, its serial log kept out of the output", { timeout: 120000 }, async () => {
+  const board = await usbSerialBoard(rig.hub, { logEveryMs: 20 })
   try {
     const call = await robot(["service", "call", "--serial", board.path, "/add_two_ints", "{a: 20, b: 22}"])
     assert.equal(call.code, 0, call.stderr)
-    assert.match(call.stdout, /sum=42/)
+    assert.equal(call.stdout, "requester: making request: example_interfaces.srv.AddTwoInts_Request(a=20, b=22)\n\nresponse:\nexample_interfaces.srv.AddTwoInts_Response(sum=42)\n\n")
+    assert.ok(board.stats.logLines > 0, "the board printed its log meanwhile")
     const list = await robot(["service", "list", "--serial", board.path])
     assert.equal(list.code, 0, list.stderr)
     assert.match(list.stdout, /^\/add_two_ints$/m)
+    assert.ok(!/heap:/.test(call.stdout + call.stderr + list.stdout + list.stderr), "no log line in the CLI's output")
   } finally {
     await board.close()
   }

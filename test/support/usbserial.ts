@@ -58,8 +58,8 @@ while True:
 export interface UsbSerialBoard {
   /** the terminal to open, as /dev/ttyACM0 would be (e.g. /dev/pts/3) */
   readonly path: string
-  /** frames the host sent that reached the bus, and bus frames sent to the host */
-  readonly stats: { toBus: number; toHost: number; commands: number[]; dropped: number }
+  /** frames the host sent that reached the bus, bus frames sent to the host, log lines printed */
+  readonly stats: { toBus: number; toHost: number; commands: number[]; dropped: number; logLines: number }
   /** the cable pulled out: the pseudo-terminal is gone, the hub keeps running */
   unplug(): Promise<void>
   close(): Promise<void>
@@ -85,8 +85,12 @@ function withCrc(frame: Uint8Array): Uint8Array {
   return f
 }
 
-/** The board's USB bridge on `hub` (room 0), behind a new pseudo-terminal. */
-export async function usbSerialBoard(hub: FrameHub): Promise<UsbSerialBoard> {
+/**
+ * The board's USB bridge on `hub` (room 0), behind a new pseudo-terminal. `logEveryMs`: the board
+ * also prints a line of its serial log (what console.log and DMESG print on a board) that often,
+ * between frames, once the host has enabled the log (0x83).
+ */
+export async function usbSerialBoard(hub: FrameHub, options: { logEveryMs?: number } = {}): Promise<UsbSerialBoard> {
   const relay: ChildProcess = spawn("python3", ["-c", RELAY], { stdio: ["pipe", "pipe", "inherit"] })
   const path = await new Promise<string>((resolve, reject) => {
     let head = ""
@@ -103,8 +107,9 @@ export async function usbSerialBoard(hub: FrameHub): Promise<UsbSerialBoard> {
     relay.once("error", (e) => reject(new Error(`the pseudo-terminal relay needs python3 on the PATH: ${e.message}`)))
     relay.once("exit", (code) => reject(new Error(`the pseudo-terminal relay (python3) exited with ${code}`)))
   })
-  const stats = { toBus: 0, toHost: 0, commands: [] as number[], dropped: 0 }
+  const stats = { toBus: 0, toHost: 0, commands: [] as number[], dropped: 0, logLines: 0 }
   let packets = false
+  let logs = false
   let plugged = true
 
   // the line to the host: bytes leave at the line's speed
@@ -166,6 +171,8 @@ export async function usbSerialBoard(hub: FrameHub): Promise<UsbSerialBoard> {
       stats.commands.push(cmd)
       if (cmd === 0x80) packets = false
       if (cmd === 0x81) packets = true
+      if (cmd === 0x82) logs = false
+      if (cmd === 0x83) logs = true
       const report = f.slice(0, 16)
       report[3] = flags & ~FLAG_COMMAND
       toHost(encodeUsbFrame(withCrc(report)))
@@ -203,10 +210,14 @@ export async function usbSerialBoard(hub: FrameHub): Promise<UsbSerialBoard> {
     }
   })
 
+  let lines = 0
+  const logTimer = options.logEveryMs ? setInterval(() => logs && (stats.logLines++, toHost(new TextEncoder().encode(`heap: ${++lines} lines, ümlauts and 🤖 too\n`))), options.logEveryMs) : undefined
+
   const exited = new Promise<void>((resolve) => relay.once("exit", () => resolve()))
   const unplug = async () => {
     if (!plugged) return
     plugged = false
+    clearInterval(logTimer)
     packets = false
     link.detach()
     if (timer) clearTimeout(timer)
