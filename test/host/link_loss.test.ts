@@ -221,3 +221,28 @@ test("devtools restarted under a client connected with its WebSocket: calls fail
     await relay.close()
   }
 })
+
+test("a port another program holds (devtools, a serial monitor) and a board that answers nothing on its port: the CLI says which, not 'connection refused'", { timeout: 120000 }, async () => {
+  // (before, both: "unavailable: cannot connect to serial <path>: connection refused (is the robot
+  // connected? start the bridge with `robot bridge`, or use --serial/--devtools)")
+  const board = await usbSerialBoard(rig.hub)
+  const { SerialPort } = require("serialport") as { SerialPort: new (o: object) => import("node:events").EventEmitter & { close(cb?: () => void): void } }
+  const holder = new SerialPort({ path: board.path, baudRate: 1_500_000 })
+  try {
+    await new Promise((resolve, reject) => holder.once("open", resolve).once("error", reject))
+    const busy = await robot(["service", "list", "--serial", board.path])
+    assert.equal(busy.code, 1)
+    assert.match(busy.stderr, new RegExp(`^robot service list: unavailable: cannot connect to serial ${board.path}: the port is in use by another program \\(.*\\) \\(only one program can have a serial port: stop devtools or the serial monitor, or reach the robot through devtools with --devtools\\)\\n$`))
+  } finally {
+    await new Promise<void>((r) => holder.close(() => r()))
+    await board.close()
+  }
+  const blank = await usbSerialBoard(rig.hub, { unflashed: true })
+  try {
+    const none = await robot(["service", "list", "--serial", blank.path])
+    assert.equal(none.code, 1)
+    assert.match(none.stderr, new RegExp(`^robot service list: unavailable: cannot connect to serial ${blank.path}: nothing on the port answered as a DeviceScript board \\(.*\\) \\(is the DeviceScript runtime flashed\\? \\(devs flash esp32 --board <board>\\); is this the board's port\\?\\)\\n$`))
+  } finally {
+    await blank.close()
+  }
+})

@@ -88,9 +88,10 @@ function withCrc(frame: Uint8Array): Uint8Array {
 /**
  * The board's USB bridge on `hub` (room 0), behind a new pseudo-terminal. `logEveryMs`: the board
  * also prints a line of its serial log (what console.log and DMESG print on a board) that often,
- * between frames, once the host has enabled the log (0x83).
+ * between frames, once the host has enabled the log (0x83). `unflashed`: the port of a board that
+ * does not run the DeviceScript runtime (it answers nothing).
  */
-export async function usbSerialBoard(hub: FrameHub, options: { logEveryMs?: number } = {}): Promise<UsbSerialBoard> {
+export async function usbSerialBoard(hub: FrameHub, options: { logEveryMs?: number; unflashed?: boolean } = {}): Promise<UsbSerialBoard> {
   const relay: ChildProcess = spawn("python3", ["-c", RELAY], { stdio: ["pipe", "pipe", "inherit"] })
   const path = await new Promise<string>((resolve, reject) => {
     let head = ""
@@ -182,6 +183,8 @@ export async function usbSerialBoard(hub: FrameHub, options: { logEveryMs?: numb
     link.send(f.slice(0, 12 + f[2]!))
   }
   relay.stdout!.on("data", (d: Buffer) => {
+    // (a board without the DeviceScript runtime: its USB port is there and answers nothing)
+    if (options.unflashed) return
     for (const c of d) {
       if (wasMagic) {
         wasMagic = false

@@ -12,7 +12,7 @@ import { parseJson, stringifyJson, YAML_RULES } from "../calls/json"
 import { listedWithTypes, RosbridgeClient } from "./rosclient"
 import type { Typedef } from "../calls/rosapi"
 import { fullTypeName } from "../runtime/names"
-import { transportFromOptions } from "./link"
+import { connectLink } from "./link"
 import { DEFAULT_TIMEOUT_MS } from "../client/calls"
 import { HINTS, UsageError, hinted } from "./errors"
 
@@ -134,16 +134,9 @@ async function bridgeBackend(o: ConnOptions): Promise<Backend> {
 
 async function directBackend(o: ConnOptions): Promise<Backend> {
   // loaded lazily: only the direct mode needs the host client and its transports
-  const { connect } = (require("../client/node") as typeof import("../client/node"))
   const serviceTypes = (require("./types") as typeof import("./types")).projectCallTypes()
   const { CallPipeline } = (require("../calls/pipeline") as typeof import("../calls/pipeline"))
-  let transport: ReturnType<typeof transportFromOptions>
-  try {
-    transport = transportFromOptions(o)
-  } catch (e) {
-    throw e instanceof ServiceError ? hinted(e, "check the --serial path") : e
-  }
-  const node = await connect({ transport })
+  const { node } = await connectLink(o)
   // the bridge's own call pipeline: the same checks, conversions and errors as through a bridge
   const pipeline = new CallPipeline(node, serviceTypes)
   return {

@@ -8,7 +8,7 @@ import type { Command } from "commander"
 import type { RobotNode } from "../client/api"
 import { MAX_CONNECTIONS_PER_ADDRESS } from "../bridge/guard"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
-import { transportFromOptions, wantsDirectLink } from "./link"
+import { connectLink, wantsDirectLink } from "./link"
 import {
   addListenOptions,
   addMaxResponseOption,
@@ -125,9 +125,7 @@ async function openMqtt(o: BridgeCommandOptions): Promise<Robot> {
 
 /** --serial / --devtools: a board or a DeviceScript simulator, through the host client. */
 async function openDirect(o: BridgeCommandOptions): Promise<Robot> {
-  const { connect } = (require("../client/node") as typeof import("../client/node"))
-  const transport = transportFromOptions(o)
-  const node = await connect({ transport, maxResponseBytes: maxResponseBytes(o) })
+  const { node, transport } = await connectLink(o, { maxResponseBytes: maxResponseBytes(o) })
   return { node, what: `the robot on ${transport.description}`, close: () => node.close() }
 }
 

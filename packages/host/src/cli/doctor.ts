@@ -376,8 +376,7 @@ export function registerDoctor(program: Command): void {
         node = await connect({ transport: mqttTransport({ url: o.mqtt, robot: o.robot!, ...creds }) })
         linkHint = `is robot ${o.robot} on WiFi with MQTT_URL pointing at this broker (its settings, docs/mqtt.md)? \`robot service list --mqtt ${o.mqtt}\` lists the robots there`
       } else {
-        const { transportFromOptions } = require("./link") as typeof import("./link")
-        node = await connect({ transport: transportFromOptions(o) })
+        node = (await (require("./link") as typeof import("./link")).connectLink(o)).node
       }
       try {
         const confirm = async (q: string) => {

@@ -24,6 +24,11 @@ export function hinted<E extends Error>(e: E, hint: string): E {
   return e
 }
 
+/** The hint this CLI gave `e` (hinted), if any. */
+export function ownHint(e: unknown): string | undefined {
+  return e instanceof Error ? ownHints.get(e) : undefined
+}
+
 /** Prints `robot <command> <verb>: <code>: <detail> (hint)` and sets exit status 1. */
 export function fail(verb: string, e: unknown, command: "service" | "action" = "service"): void {
   let hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined

@@ -2,7 +2,9 @@
 // Transports are loaded lazily, so commands that do not need them never load serialport or ws.
 import { existsSync } from "node:fs"
 import { ServiceError } from "../client/errors"
+import type { ServiceNode } from "../client/node"
 import type { RobotTransport } from "../transport/types"
+import { hinted } from "./errors"
 
 export interface LinkOptions {
   serial?: string | boolean
@@ -30,4 +32,34 @@ export function transportFromOptions(o: LinkOptions): RobotTransport {
   const { websocketTransport, DEVTOOLS_URL } = require("../transport/websocket") as typeof import("../transport/websocket")
   const { configuredDevtoolsUrl } = require("../config") as typeof import("../config")
   return websocketTransport(typeof o.devtools === "string" ? o.devtools : configuredDevtoolsUrl(DEVTOOLS_URL))
+}
+
+/**
+ * Connects the host client over the link the options name. A link that fails says what to do about
+ * that link (a serial port another program holds, a board without the runtime, devtools not running),
+ * not the CLI's general hint, which is about bridges.
+ */
+export async function connectLink(o: LinkOptions, extra: { maxResponseBytes?: number } = {}): Promise<{ node: ServiceNode; transport: RobotTransport }> {
+  let transport: RobotTransport
+  try {
+    transport = transportFromOptions(o)
+  } catch (e) {
+    throw e instanceof ServiceError ? hinted(e, "check the --serial path") : e
+  }
+  const { connect } = require("../client/node") as typeof import("../client/node")
+  try {
+    return { node: await connect({ transport, ...extra }), transport }
+  } catch (e) {
+    if (e instanceof ServiceError && e.code === "unavailable") throw hinted(e, linkHint(o, e.detail))
+    throw e
+  }
+}
+
+function linkHint(o: LinkOptions, detail: string): string {
+  if (o.serial !== undefined && o.serial !== false) {
+    if (/in use by another program/.test(detail)) return "only one program can have a serial port: stop devtools or the serial monitor, or reach the robot through devtools with --devtools"
+    if (/answered as a DeviceScript board/.test(detail)) return "is the DeviceScript runtime flashed? (devs flash esp32 --board <board>); is this the board's port?"
+    return "is the board plugged in and running its firmware? `robot doctor --serial` checks it step by step"
+  }
+  return "is devtools running (`devs devtools src/main.ts`), or the simulator? `robot sim` runs the simulated robot"
 }

@@ -29,6 +29,8 @@ for (const [name, register] of Object.entries(VERBS)) if (only === undefined || 
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err)
-  console.error(`robot: ${msg}`)
+  // (a hint of the CLI's own, e.g. what to do about a serial port another program holds)
+  const hint = (require("./errors") as typeof import("./errors")).ownHint(err)
+  console.error(hint ? `robot: ${msg} (${hint})` : `robot: ${msg}`)
   process.exitCode = process.exitCode || 1
 })

@@ -241,6 +241,8 @@ export async function connect(options: ConnectOptions): Promise<RecordNode> {
   const node = new JacdacNode(bus, transport, options)
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS
   let timer: NodeJS.Timeout | undefined
+  let reported: string | undefined
+  transport.on(jd.ERROR, (e: { exception?: Error }) => (reported = e?.exception?.message ?? reported))
   try {
     await Promise.race([
       bus.connect(),
@@ -248,7 +250,7 @@ export async function connect(options: ConnectOptions): Promise<RecordNode> {
         timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs)
       }),
     ])
-    if (!transport.connected) throw new Error("connection refused")
+    if (!transport.connected) throw new Error(t.whyNotConnected?.(reported) ?? "connection refused")
   } catch (e) {
     clearTimeout(timer)
     await node.close()

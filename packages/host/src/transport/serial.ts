@@ -25,18 +25,34 @@ export function loadSerialPort(moduleName = "serialport"): { SerialPort: any } {
 
 /** Transport over a serial port at 1.5 Mbaud via jacdac-ts `createNodeWebSerialTransport`. */
 export function serialTransport(options: SerialOptions = {}): RobotTransport {
+  /** why jacdac-ts could not open the port, last time (it says only "device not found") */
+  let openError: string | undefined
   return {
     kind: "serial",
     description: options.path ? `serial ${options.path}` : "serial (first Jacdac port)",
+    whyNotConnected(error) {
+      if (openError) return /lock|busy/i.test(openError) ? `the port is in use by another program (${openError})` : `the port did not open (${openError})`
+      if (error && /JDUSB|HF2/.test(error)) return `nothing on the port answered as a DeviceScript board (${error})`
+      return undefined
+    },
     async create() {
       const { SerialPort } = loadSerialPort()
-      let Port = SerialPort
+      openError = undefined
+      // the port's own error when it does not open (another program holds it: "Cannot lock port")
+      let Port = class extends SerialPort {
+        constructor(o: unknown, cb?: (e: Error | null) => void) {
+          super(o, (e: Error | null) => {
+            openError = e ? e.message : undefined
+            cb?.(e)
+          })
+        }
+      }
       if (options.path) {
         const want = options.path
         // jacdac-ts picks among SerialPort.list(); narrow the list to the requested path. A path the
         // list does not name (a pseudo-terminal: socat or ser2net in front of a board elsewhere, a
         // by-id link) is still the port asked for, as long as it exists.
-        Port = class extends SerialPort {
+        Port = class extends Port {
           static async list() {
             const all: { path: string; serialNumber?: string }[] = await SerialPort.list()
             const named = all.filter((p) => p.path === want)

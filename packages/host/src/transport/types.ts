@@ -12,4 +12,10 @@ export interface RobotTransport {
   readonly description: string
   /** Makes a jacdac-ts transport. Throws a clear Error when a needed package is missing. */
   create(): Promise<JD.Transport>
+  /**
+   * Why the last transport made did not connect, in words for the user, when the transport knows
+   * (jacdac-ts says only that it did not: a serial port another program holds, or one where no
+   * DeviceScript board answers). `error`: what jacdac-ts reported meanwhile, if anything.
+   */
+  whyNotConnected?(error: string | undefined): string | undefined
 }
