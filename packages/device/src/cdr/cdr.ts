@@ -103,7 +103,10 @@ function label(what: string, dflt: string) {
 
 /** "<what>: <text> is not exactly representable ...", `what` defaulting to the type's name (the label inline) */
 function notExact(what: string, unsigned: boolean, text: string): ServiceError {
-    return invalid(`${what ? what : unsigned ? "uint64" : "int64"}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
+    let t = "int64"
+    if (unsigned) t = "uint64"
+    if (what) t = what
+    return invalid(`${t}: ${text} is not exactly representable on the device (|v| <= 2^53-1)`)
 }
 
 function checkBound(n: number, max: number, what: string, unit: string) {
@@ -422,7 +425,9 @@ export class CdrReader {
 
     /** `tail`: the bytes of a trailing byte array received apart from `buf` (ServiceType.tail) */
     constructor(public buf: Buffer, public tail?: Bytes) {
-        if (!buf || buf.length < 4) throw invalid(`truncated at byte ${buf ? buf.length : 0}: shorter than the 4-byte CDR header`)
+        let n = 0
+        if (buf) n = buf.length
+        if (n < 4) throw invalid(`truncated at byte ${n}: shorter than the 4-byte CDR header`)
         // (bytes 00 01: the u16 0x100)
         if (buf.getAt(0, "u16") !== 0x100) {
             const h = Buffer.alloc(2)
@@ -518,7 +523,8 @@ export function readI64(r: CdrReader, what?: string, unsigned?: boolean): number
     const o = rAt(r, 8, 8)
     const b = r.buf
     const lo = b.getAt(o, "u32")
-    const hi = unsigned ? b.getAt(o + 4, "u32") : b.getAt(o + 4, "i32")
+    let hi = b.getAt(o + 4, "i32")
+    if (unsigned) hi = b.getAt(o + 4, "u32")
     // exact within +-(2^53-1); beyond, the double rounds but stays beyond (rounding is monotonic and
     // 2^53 is a double), so the test on it is exact. The error names the value by its two halves.
     const v = hi * TWO32 + lo

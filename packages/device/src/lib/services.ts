@@ -56,7 +56,7 @@ export function createService<Req, Res>(
     options?: ServiceOptions
 ) {
     const n = fullName(name)
-    for (const e of entries) if (e.name === n) throw new Error("service " + n + " already exists")
+    for (let i = 0; i < entries.length; i++) if (entries[i].name === n) throw new Error("service " + n + " already exists")
     // (single tests rather than conditional expressions: smaller code)
     let policy = Policy.Parallel
     if (options) {

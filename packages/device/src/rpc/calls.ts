@@ -11,6 +11,10 @@
 // `&&` in a temporary and tests it twice, about 8 bytes more per `&&` than a nested if. An argument
 // the compiler computes with a call (a template string, `a ? b : c`) goes first: it saves every
 // non-constant argument before it in a temporary (reject, bare, Call's constructor, Out.error).
+// Loops over a whole array index it (`for (let i = 0; i < a.length; i++)`) rather than `for…of`,
+// which copies the array into a temporary and clears the loop variable first (about 8 bytes a
+// loop; over a `slice()` the copy is needed anyway and `for…of` stays); if statements rather than
+// `a ? b : c`, whose value goes through a temporary (about 8 bytes each).
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
@@ -29,7 +33,8 @@ function rand32(): number {
     const b = Buffer.alloc(4)
     ;(b as any).fillRandom()
     const v = b.getAt(0, "u32")
-    return v === 0 ? 1 : v
+    if (v === 0) return 1
+    return v
 }
 
 /** a record of `kind` whose `n`-byte body starts with the u32s `a` and `b` (session and seq, nonce and session…) */
@@ -87,23 +92,33 @@ export function installMultiFrame(
 }
 
 function session(id: number): Session {
-    for (const s of sessions) if (s.id === id) return s
+    for (let i = 0; i < sessions.length; i++) {
+        const s = sessions[i]
+        if (s.id === id) return s
+    }
     return null
 }
 
 /** a call in flight: received, queued, run or streamed (it holds one of maxInFlight) */
 function flying(c: Call): boolean {
-    return c.state !== CallState.Done || c.sendOff >= 0
+    // (two returns: smaller code than `||`)
+    if (c.state !== CallState.Done) return true
+    return c.sendOff >= 0
 }
 
 /** calls of `link`'s sessions in flight */
 export function linkBusy(link: Out): boolean {
-    for (const c of calls) if (c.s.out === link) if (flying(c)) return true
+    for (let i = 0; i < calls.length; i++) {
+        const c = calls[i]
+        if (c.s.out === link) if (flying(c)) return true
+    }
     return false
 }
 
 export function hasCalls(s: Session) {
-    for (const c of calls) if (c.s === s) return true
+    // (a read past the end is undefined)
+    let c: Call
+    for (let i = 0; (c = calls[i]); i++) if (c.s === s) return true
     return false
 }
 
@@ -116,13 +131,16 @@ export function dropSession(s: Session) {
 
 // ---------------------------------------------------------------- lookup and admission
 export function find(s: Session, seq: number): Call {
-    for (const c of calls) if (c.s === s) if (c.seq === seq) return c
+    for (let i = 0; i < calls.length; i++) {
+        const c = calls[i]
+        if (c.s === s) if (c.seq === seq) return c
+    }
     return null
 }
 
 export function inFlight(): number {
     let n = 0
-    for (const c of calls) if (flying(c)) n++
+    for (let i = 0; i < calls.length; i++) if (flying(calls[i])) n++
     return n
 }
 
@@ -160,7 +178,8 @@ export const refusals: Refusal[] = []
 /** `msg` as UTF-8, cut to Limit.MaxMessage bytes (the message of an error RESULT) */
 function msgBytes(msg: string): Buffer {
     const m = Buffer.from(msg)
-    return m.length > Limit.MaxMessage ? copy(m, 0, Limit.MaxMessage) : m
+    if (m.length > Limit.MaxMessage) return copy(m, 0, Limit.MaxMessage)
+    return m
 }
 
 /** answers a call that never ran and never will */
@@ -513,11 +532,13 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
         // new one; SESSION with session 0: refused (one SESSION record below for the three)
         let id = 0
         let n = 0
-        for (const s of sessions)
+        for (let i = 0; i < sessions.length; i++) {
+            const s = sessions[i]
             if (s.out === link) {
                 if (!id) if (s.nonce === nonce) id = s.id
                 n++
             }
+        }
         if (!id) {
             let room = n < (link.maxSessions || maxSessions)
             if (!room) {
@@ -529,7 +550,8 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 let lru: Session = null
                 const now = ds.millis()
                 let best = now
-                for (const s of sessions)
+                for (let i = 0; i < sessions.length; i++) {
+                    const s = sessions[i]
                     if (s.out === link)
                         if (now - s.used > 1000)
                             if (!(now - s.called <= SESSION_KEEP_MS))
@@ -538,6 +560,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                                         lru = s
                                         best = s.used
                                     }
+                }
                 if (lru) {
                     dropSession(lru)
                     room = true
@@ -649,7 +672,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                         return
                     }
                     const name = fullName(copy(d, b + RecOff.CallName, nlen).toString())
-                    for (const x of entries) if (x.name === name) e = x
+                    for (let i = 0; i < entries.length; i++) if (entries[i].name === name) e = entries[i]
                     if (!e) {
                         reject("no service " + name, Status.Unimplemented, s, seq)
                         return
@@ -677,11 +700,13 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 // slots (issue 16; one slot of 1-3)
                 let n = 0
                 let mine = 0
-                for (const c of calls)
+                for (let i = 0; i < calls.length; i++) {
+                    const c = calls[i]
                     if (flying(c)) {
                         n++
                         if (c.s === s) mine++
                     }
+                }
                 // (and handlers released but not yet returned or terminated hold memory the budget does not see)
                 let busy = lingering.length >= MAX_LINGERING
                 if (n >= maxInFlight) busy = true
@@ -704,7 +729,8 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 }
                 // big requests leave a reserve to small calls: an upload, or a host lost in the middle of
                 // one, never stops the others (test: services_hostloss.test.ts)
-                const limit = total > SMALL_REQUEST ? budget - RESERVE : budget
+                let limit = budget
+                if (total > SMALL_REQUEST) limit -= RESERVE
                 // (frees answered calls that are not streaming, oldest first, until the request fits)
                 if (used + need > limit)
                     for (const c of calls.slice()) {
@@ -716,7 +742,9 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                     return
                 }
                 // every deadline is finite: 0 means the default, and no call may ask for more than the maximum
-                const c = new Call(ds.millis() + (timeoutMs > 0 ? Math.min(timeoutMs, maxTimeoutMs) : defaultTimeoutMs), e.name, s, seq)
+                let t = defaultTimeoutMs
+                if (timeoutMs > 0) t = Math.min(timeoutMs, maxTimeoutMs)
+                const c = new Call(ds.millis() + t, e.name, s, seq)
                 s.called = c.t
                 c.entry = e
                 c.total = total
@@ -734,13 +762,17 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
     }
     // POLL
     if (!c) {
-        for (const r of refusals)
+        for (let i = 0; i < refusals.length; i++) {
+            const r = refusals[i]
             if (r.s === s)
                 if (r.seq === seq) {
                     link.transient(r.record)
                     return
                 }
-        bare(isGone(s, seq) ? CallState.Gone : CallState.Unknown, Kind.STATUS, s, seq)
+        }
+        let st = CallState.Unknown
+        if (isGone(s, seq)) st = CallState.Gone
+        bare(st, Kind.STATUS, s, seq)
     }
     else if (c.state !== CallState.Done) due(c, c.state)
     else if (c.msg) resend(c)

@@ -102,7 +102,7 @@ async function soon() {
 
 /** HELLO and the service list on every link */
 export function announce() {
-    for (const l of links) l.announce(true)
+    for (let i = 0; i < links.length; i++) links[i].announce(true)
 }
 
 /**
@@ -323,7 +323,8 @@ export class Call extends CallContext {
  * place of the rule on the device: createService, createActionServer and a CALL's name).
  */
 export function fullName(name: string): string {
-    return name[0] === "/" ? name : "/" + name
+    if (name[0] === "/") return name
+    return "/" + name
 }
 
 /**
@@ -365,8 +366,10 @@ export function remove(a: any[], x: any): boolean {
 export function errText(e: any): string {
     // (`== null`: undefined or null, one test)
     if (e == null) return "unknown error"
-    const m = e.message
-    const s = m != null ? "" + m : "" + e
+    // (its message, else itself, as text: if statements, smaller code than `a ? b : c`)
+    let m = e.message
+    if (m == null) m = e
+    const s = "" + m
     // (a string's slice is native; a shorter string comes back whole)
     return s.slice(0, Limit.MaxMessage)
 }

@@ -72,7 +72,8 @@ export class Sender implements Out {
         // message").
         const who = owner(r)
         let mine = n
-        for (const q of this.q) if (owner(q) === who) mine += q.length
+        const q = this.q
+        for (let i = 0; i < q.length; i++) if (owner(q[i]) === who) mine += q[i].length
         // (a flag set by single tests: smaller code than `||` and `&&`)
         let full = this.qBytes + n > TRANSIENT_MAX
         if (mine > TRANSIENT_MAX >> 2) if (mine > n) full = true
@@ -111,7 +112,9 @@ export class Sender implements Out {
 /** whose share of the transient queue the record `r` takes */
 function owner(r: Buffer): number {
     const kind = r[0]
-    return kind === Kind.SESSION || kind === Kind.NOSESSION ? 0 : r.getAt(Limit.RecordHeader, "u32")
+    if (kind === Kind.SESSION) return 0
+    if (kind === Kind.NOSESSION) return 0
+    return r.getAt(Limit.RecordHeader, "u32")
 }
 
 /** the packet length what `work` found due needs (set with its result; read at once) */
@@ -135,7 +138,8 @@ function work(s: Sender, list: Call[]): number {
         w = 1
         d += s.max
     }
-    for (const c of calls)
+    for (let i = 0; i < calls.length; i++) {
+        const c = calls[i]
         if (c.s.out === s) {
             if (list) list.push(c)
             if (c.statusDue >= 0) {
@@ -153,6 +157,7 @@ function work(s: Sender, list: Call[]): number {
                 d += s.max
             }
         }
+    }
     dueBytes = d
     return w
 }
@@ -248,7 +253,8 @@ async function fill(s: Sender): Promise<Buffer> {
     const max = Math.min(pre + s.max, dueBytes)
     const pkt = Buffer.alloc(max)
     // a bulk stream keeps half of every packet
-    const ctl = bulk & 2 ? max - (s.max >> 1) : max
+    let ctl = max
+    if (bulk & 2) ctl -= s.max >> 1
     let n = pre
     // this link's calls first (each has at most one STATUS and one RESULT due: bounded by the
     // calls in flight, which each host gets its share of), round-robin from a moving start so no
@@ -344,7 +350,8 @@ async function fill(s: Sender): Promise<Buffer> {
     if (mfRest) n = await mfRest(pkt, n, list, rr, max)
     if (n === pre) return null
     s.len = n - pre
-    return n < max ? copy(pkt, 0, n) : pkt
+    if (n < max) return copy(pkt, 0, n)
+    return pkt
 }
 
 /**

@@ -77,7 +77,9 @@ async function onServerPacket(pkt: ds.Packet) {
         if (pkt.isReport) return
         const i = pkt.serviceIndex
         if (i > 1) return
-        ;(i ? ds.RosServices.spec : ds.Control.spec).assign(pkt)
+        let sv: ds.ServiceSpec = ds.Control.spec
+        if (i) sv = ds.RosServices.spec
+        sv.assign(pkt)
         const sp = pkt.spec
         // the answer, sent at the end (one send for every kind: unset, "not implemented")
         let r: ds.Packet
@@ -103,9 +105,11 @@ async function onServerPacket(pkt: ds.Packet) {
             } else if (pkt.isAction) {
                 if (i) {
                     // command `frame`: records for the runtime's parser
+                    // (its one field is `data: bytes`: the payload itself, always a Buffer, is
+                    // what decode() gives, or undefined for an empty one: either way "empty frame")
                     if (name === "frame") {
-                        const d: Buffer = pkt.decode()
-                        parse(d, 0, d ? d.length : 0, out)
+                        const d = pkt.payload
+                        parse(d, 0, d.length, out)
                         return
                     }
                     // action `echo`: the raw one-packet round trip (link diagnostics and the benchmark)
