@@ -427,7 +427,7 @@ test("device code: an ordinary message that nests an on-demand type calls its co
   ])
   const out = emitDevice(set, { sources: [], outFile: path.join(REPO, "src/gen/x.ts") })
   // the nested UUID is the argument of an `m` field, and of the UUID[] (kind M, with its length and bound)
-  assert.match(out, /\nexport const Tracked_codec: MessageCodec<Tracked> = __rec<Tracked>\("p\/msg\/Tracked", "mid Mothers", \[UUID_codec\(\), UUID_codec\(\), -1, -1\]\)\n/)
+  assert.match(out, /\nexport const Tracked_codec: MessageCodec<Tracked> = new __Rec<Tracked>\("p\/msg\/Tracked", "mid Mothers", \[UUID_codec\(\), UUID_codec\(\), -1, -1\]\)\n/)
   // the interpreter tests only the kinds the file uses (the last one is the fallback)
   assert.match(out, /if \(k === 73\) __writeU32\(w, x, n\)\n\s*else if \(k === 105\) \{ __checkInt\(x, -2147483648, 2147483647, "int32", n\); const o = __wAt\(w, 4, 4\); w\.buf\.setAt\(o, "i32", x\) \}\n\s*else if \(k === 109\) __writeMsg\(w, args\[a\+\+\], x, n\)\n\s*else if \(k === 77\) __writeArrC\(w, args\[a\+\+\], x, args\[a\+\+\], args\[a\+\+\], n\)\n\s*else __writeFixedBytes\(w, x, args\[a\+\+\], n\)\n/)
   assert.doesNotMatch(out, /w\.(bool|u8|i64|string|bytes)\(|__write(Bool|I64|String|Bytes)\(/)

@@ -11,7 +11,7 @@ import { Bytes, MessageCodec, ServiceType, multiFrame as __multiFrame } from "@r
  * closure environment; the table is a string of the image, not on the heap.
  */
 class __Rec<T> implements MessageCodec<T> {
-    constructor(public name: string, private t: string, private args?: any[]) {}
+    constructor(public name: string, private t: string) {}
     encode(w: __W, v: any) {
         const t = this.t
         const m = t.length
@@ -48,9 +48,6 @@ class __Rec<T> implements MessageCodec<T> {
         return o
     }
 }
-function __rec<T>(name: string, t: string, args?: any[]): MessageCodec<T> {
-    return new __Rec<T>(name, t, args)
-}
 
 /** rs_test/srv/Echo_Request */
 export interface Echo_Request {
@@ -63,7 +60,7 @@ export interface Echo_Request {
     /** string */
     text: string
 }
-export const Echo_Request_codec: MessageCodec<Echo_Request> = __rec<Echo_Request>("rs_test/srv/Echo_Request", "Idelay_ms Bmode Isize stext")
+export const Echo_Request_codec: MessageCodec<Echo_Request> = new __Rec<Echo_Request>("rs_test/srv/Echo_Request", "Idelay_ms Bmode Isize stext")
 /** A Echo_Request with every field at its declared default, or zero/empty. */
 export function Echo_Request_defaults(): Echo_Request {
     return {
@@ -81,7 +78,7 @@ export interface Echo_Response {
     /** uint8[] */
     data: Bytes
 }
-export const Echo_Response_codec: MessageCodec<Echo_Response> = __rec<Echo_Response>("rs_test/srv/Echo_Response", "stext ydata")
+export const Echo_Response_codec: MessageCodec<Echo_Response> = new __Rec<Echo_Response>("rs_test/srv/Echo_Response", "stext ydata")
 /** A Echo_Response with every field at its declared default, or zero/empty. */
 export function Echo_Response_defaults(): Echo_Response {
     return {
@@ -95,7 +92,7 @@ export interface Upload_Request {
     /** uint8[] */
     data: Bytes
 }
-export const Upload_Request_codec: MessageCodec<Upload_Request> = __rec<Upload_Request>("rs_test/srv/Upload_Request", "ydata")
+export const Upload_Request_codec: MessageCodec<Upload_Request> = new __Rec<Upload_Request>("rs_test/srv/Upload_Request", "ydata")
 /** A Upload_Request with every field at its declared default, or zero/empty. */
 export function Upload_Request_defaults(): Upload_Request {
     return {
@@ -110,7 +107,7 @@ export interface Upload_Response {
     /** uint32 */
     hash: number
 }
-export const Upload_Response_codec: MessageCodec<Upload_Response> = __rec<Upload_Response>("rs_test/srv/Upload_Response", "Ilength Ihash")
+export const Upload_Response_codec: MessageCodec<Upload_Response> = new __Rec<Upload_Response>("rs_test/srv/Upload_Response", "Ilength Ihash")
 /** A Upload_Response with every field at its declared default, or zero/empty. */
 export function Upload_Response_defaults(): Upload_Response {
     return {

@@ -249,7 +249,8 @@ export function wAt(w: CdrWriter, align: number, size: number): number {
     const pos = w.base + w.n
     const pad = (align - ((pos - 4) & (align - 1))) & (align - 1)
     const need = pad + size
-    if (!w.buf || w.n + need > w.buf.length) {
+    // (no chunk, or no room in it: without a chunk `x <= undefined` is false; one test)
+    if (!(w.n + need <= w.buf?.length)) {
         cut(w)
         w.buf = Buffer.alloc(Math.max(need, CHUNK))
     }

@@ -18,7 +18,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
-import { CALL_COST, Call, Entry, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, ackTo, budget, copy, defaultTimeoutMs, errText, fullName, isGone, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, maxSessions, maxTimeoutMs, rec, remove, retentionMs, settle } from "./core"
+import { CALL_COST, Call, Entry, logError, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, ackTo, budget, copy, defaultTimeoutMs, errText, fullName, isGone, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, maxSessions, maxTimeoutMs, rec, remove, retentionMs, settle } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -396,7 +396,7 @@ async function runCall(c: Call) {
             mfRewind(c, 0)
         }
     } catch (e) {
-        console.log("rosservices: finish failed: " + errText(e))
+        logError("finish failed", e)
     }
 }
 
@@ -483,7 +483,7 @@ export async function tick() {
                 } else if (c.sendOff < 0) if (!c.resultDue) if (now - c.t > retentionMs) forget(c)
             }
         } catch (e) {
-            console.log("rosservices: sweep: " + errText(e))
+            logError("sweep", e)
         }
     }
 }
@@ -594,7 +594,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
     // up, or a session of another link: one link never touches another's calls)
     const sid = d.getAt(b, "u32")
     const s = session(sid)
-    if (!s || s.out !== link) {
+    if (s?.out !== link) {
         link.transient(u32s(Kind.NOSESSION, sid, bootId, RecMin.Nosession))
         return
     }
@@ -643,7 +643,13 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
         if (ack > s.floor) {
             ackTo(s, ack)
             unrefuse(s, 0, s.floor)
-            for (const c of calls.slice()) if (c.s === s) if (c.seq <= ack) forget(c, c.state === CallState.Running ? "cancelled by the caller" : undefined)
+            for (const c of calls.slice())
+                if (c.s === s)
+                    if (c.seq <= ack) {
+                        // (two calls: smaller code than a conditional argument)
+                        if (c.state === CallState.Running) forget(c, "cancelled by the caller")
+                        else forget(c)
+                    }
         }
         // a resent CALL is never run twice: it is answered like a POLL from the start below
         // (STATUS(gone) once its answer is released)

@@ -363,6 +363,14 @@ export function remove(a: any[], x: any): boolean {
     return false
 }
 
+/**
+ * Logs "rosservices: <what>: <error text>" (the catches that must let nothing escape: one call of
+ * this instead of a format and a print at each, about 10 bytes less each)
+ */
+export function logError(what: string, e: any) {
+    console.log("rosservices: " + what + ": " + errText(e))
+}
+
 export function errText(e: any): string {
     // (`== null`: undefined or null, one test)
     if (e == null) return "unknown error"

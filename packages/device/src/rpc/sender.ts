@@ -6,7 +6,7 @@
 // bytes, ERROR records are rate-limited. A bulk response always gets half of each packet, so small
 // answers keep moving beside it and it never starves behind them.
 import * as ds from "@devicescript/core"
-import { Call, Out, budget, copy, errText, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, rec } from "./core"
+import { Call, Out, budget, copy, logError, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, rec } from "./core"
 import { bootId, calls, entries, mfChunk, mfRest, mfWeight } from "./calls"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
@@ -197,7 +197,7 @@ async function loop(s: Sender) {
                 const k = Math.floor((now - taxAt) / 500)
                 tt += k * period
                 taxAt += k * 500
-                if (tt < now - 5 * period) tt = now - 5 * period
+                tt = Math.max(tt, now - 5 * period)
                 if (w & 1) {
                     const wait = tt + period - 1 - now
                     if (wait > 0) await ds.sleep(wait)
@@ -227,7 +227,7 @@ async function loop(s: Sender) {
             // (an idle fiber must not hold its last packet: up to 4 KB per MQTT peer)
             pkt = null
         } catch (e) {
-            console.log("rosservices: sender: " + errText(e))
+            logError("sender", e)
             await ds.sleep(20)
         }
         if (held) sharedBusy = false

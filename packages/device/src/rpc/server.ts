@@ -3,7 +3,7 @@
 // (rpc/runtime.ts) with this link's sender, which answers with `frame_out` reports. A peer of the
 // MQTT link (net/mqtt.ts): each registers its senders with the runtime, neither imports the other.
 import * as ds from "@devicescript/core"
-import { errText, links } from "./core"
+import { links, logError } from "./core"
 import { parse, startRuntime } from "./runtime"
 import { Sender } from "./sender"
 import { Limit } from "../gen/wire"
@@ -63,7 +63,7 @@ async function beat() {
         try {
             await dss._serverSend(0, ds.Control.spec.lookup("announce").response.encode(announcement()))
         } catch (e) {
-            console.log("rosservices: announce: " + errText(e))
+            logError("announce", e)
         }
     }
 }
@@ -130,7 +130,7 @@ async function onServerPacket(pkt: ds.Packet) {
         if (!r) r = pkt.notImplemented()
         await dss._serverSend(i, r)
     } catch (e) {
-        console.log("rosservices: packet: " + errText(e))
+        logError("packet", e)
     }
 }
 

@@ -280,10 +280,14 @@ export function emitDevice(set: InterfaceSet, opts: DeviceEmitOptions): string {
   const shared = new Map<string, string>()
   const kindsUsed = new Set<string>()
   const made = new Map<string, string>()
-  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared, kindsUsed, made))
+  // A file without actions makes its codecs with `new __Rec(...)`; one with actions has `__rec`, the
+  // function src/lib/actiontype.ts is given for the types derived from actions, and makes them all
+  // with it (a firmware without actions carries no such function: 28 bytes)
+  const maker = actions.length > 0 ? "__rec" : "new __Rec"
+  for (const m of messages) body.push(...emitMessage(m, names, claim, use, ref, derived.has(m.fullName) ? "none" : lazy.has(m.fullName) ? "lazy" : "const", shared, kindsUsed, made, maker))
   // the types derived from actions are field tables too (src/lib/actiontype.ts, given this file's __rec)
   if (actions.length > 0) for (const k of ACTION_KINDS) kindsUsed.add(k)
-  const rec = kindsUsed.size ? recInterpreter(kindsUsed, use) : []
+  const rec = kindsUsed.size ? recInterpreter(kindsUsed, use, actions.length > 0) : []
   const msgOf = (full: string): IdlMessage | undefined => set.messages.get(full)
   let multi = actions.length > 0
   for (const s of services) {
@@ -380,6 +384,7 @@ function emitMessage(
   shared: Map<string, string>,
   kindsUsed: Set<string>,
   made: Map<string, string>,
+  maker: string,
 ): string[] {
   const n = names.get(m.fullName)
   if (!n) throw new DeviceGenError(`no name for ${m.fullName}`)
@@ -415,7 +420,7 @@ function emitMessage(
   const C: string[] = []
   if (same) C.push(`__codec(${JSON.stringify(m.fullName)}, ${same}.encode, ${same}.decode)`)
   else {
-    const call = recCall(fields, n, use, ref, kindsUsed)
+    const call = recCall(fields, n, use, ref, kindsUsed, maker)
     C.push(call.replace("(", `(${JSON.stringify(m.fullName)}, `))
     if (form === "const") shared.set(key, `${n}_codec`)
   }
@@ -493,7 +498,7 @@ const helpersOf = (code: string): Helper[] => [...code.matchAll(/__(\w+)\(/g)].m
  * table entry about 5 (its name in the array; the kinds are a string, data). The bytes and error
  * messages are those of the CdrWriter/CdrReader methods the tests call, with the field's name.
  */
-function recInterpreter(used: Set<string>, use: Use): string[] {
+function recInterpreter(used: Set<string>, use: Use, withRec: boolean): string[] {
   const code = REC_CODE.filter(([k]) => used.has(k))
   for (const [, wr, rd] of code) [...helpersOf(wr), ...helpersOf(rd)].forEach(use)
   const reads = code
@@ -523,7 +528,8 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
     ` * closure environment; the table is a string of the image, not on the heap.`,
     ` */`,
     `class __Rec<T> implements MessageCodec<T> {`,
-    `    constructor(public name: string, private t: string, private args?: any[]) {}`,
+    // (no `args` field where no kind takes one and no `__rec` passes them: a store less)
+    hasArgs || withRec ? `    constructor(public name: string, private t: string, private args?: any[]) {}` : `    constructor(public name: string, private t: string) {}`,
     `    encode(w: __W, v: any) {`,
     `        const t = this.t`,
     ...args,
@@ -547,7 +553,7 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
     L.push(`            o[n] = x`, `        }`)
   }
   L.push(`        return o`, `    }`, `}`)
-  L.push(`function __rec<T>(name: string, t: string, args?: any[]): MessageCodec<T> {`, `    return new __Rec<T>(name, t, args)`, `}`)
+  if (withRec) L.push(`function __rec<T>(name: string, t: string, args?: any[]): MessageCodec<T> {`, `    return new __Rec<T>(name, t, args)`, `}`)
   return L
 }
 
@@ -555,7 +561,7 @@ function recInterpreter(used: Set<string>, use: Use): string[] {
  * The `__rec(...)` call of a message: its field names, one kind character per field and the
  * arguments of the fields whose kind takes one (cdr.ts `rec` lists the kinds).
  */
-function recCall(fields: MessageDefinitionField[], n: string, use: Use, ref: CodecRef, kindsUsed?: Set<string>): string {
+function recCall(fields: MessageDefinitionField[], n: string, use: Use, ref: CodecRef, kindsUsed?: Set<string>, maker = "__rec"): string {
   const kinds: string[] = []
   const args: string[] = []
   const bound = (b: number | undefined, open: string, closed: string): void => {
@@ -591,7 +597,7 @@ function recCall(fields: MessageDefinitionField[], n: string, use: Use, ref: Cod
   }
   for (const k of kinds.length ? kinds : [""]) kindsUsed?.add(k)
   const table = fields.map((f, i) => `${kinds[i]}${f.name}`).join(" ")
-  return `__rec<${n}>(${JSON.stringify(table)}${args.length ? `, [${args.join(", ")}]` : ""})`
+  return `${maker}<${n}>(${JSON.stringify(table)}${args.length ? `, [${args.join(", ")}]` : ""})`
 }
 
 /**
