@@ -144,7 +144,7 @@ export class CdrWriter {
     base = 0
     /** the current chunk; internal (the module-level writers of this file use it with `wAt()`) */
     buf: Buffer
-    n = 0
+    n: number
 
     constructor() {
         this.buf = Buffer.alloc(CHUNK)
@@ -265,7 +265,7 @@ function cut(w: CdrWriter) {
         if (w.n > 0) {
             w.segs.push(w.buf)
             w.lens.push(w.n)
-            w.base += w.n
+            w.base = w.base + w.n
         }
     w.buf = null
     w.n = 0
@@ -355,7 +355,7 @@ function writeRaw(w: CdrWriter, v: Bytes) {
     cut(w)
     w.segs.push(v)
     w.lens.push(n)
-    w.base += n
+    w.base = w.base + n
 }
 export function writeMsg<T>(w: CdrWriter, c: MessageCodec<T>, v: T, what?: string) {
     if (!v) throw invalid(`${label(what, c.name)}: missing ${c.name}`)

@@ -230,7 +230,7 @@ export function ready(c: Call) {
             if (o !== c)
                 if (o.entry === e) {
                     if (o.state === CallState.Queued) {
-                        remove(o.entry.queue, o)
+                        remove(e.queue, o)
                         fail(o, Status.Cancelled, "replaced by a newer call")
                     } else if (o.state === CallState.Running) o.cancel("replaced by a newer call")
                 }
@@ -274,14 +274,15 @@ export const lingering: Call[] = []
 function releaseSlot(c: Call, lingers: boolean) {
     if (c.released) return
     c.released = true
-    c.entry.running--
+    const e = c.entry
+    // (`x = x - 1`: a compound assignment to a field copies its object to a temporary first)
+    e.running = e.running - 1
     if (lingers) if (c.fiber) {
         c.killAt = ds.millis() + GRACE_MS
         lingering.push(c)
         used += CALL_COST
     }
     // the next queued calls of its service that may run now
-    const e = c.entry
     // (a read past the end is undefined; single tests: smaller code than `&&` and `||`)
     while (e.queue[0]) {
         if (e.policy !== Policy.Parallel) if (e.running) break
@@ -414,7 +415,8 @@ function charge(c: Call, cost: number) {
 
 /** answers `status` + message; the answer is kept until DONE, the host's ack or retention */
 export function fail(c: Call, status: number, msg: string) {
-    c.req = c.tail = null
+    c.req = null
+    c.tail = null
     c.res = null
     c.sendOff = -1
     c.state = CallState.Done
@@ -435,9 +437,12 @@ function forget(c: Call, why?: string) {
     used -= c.cost
     c.cost = 0
     c.sendOff = -1
-    c.req = c.tail = null
+    c.req = null
+    c.tail = null
     c.res = null
-    c.cancel(why || "forgotten")
+    // (two calls: smaller code than `why || "forgotten"`)
+    if (why) c.cancel(why)
+    else c.cancel("forgotten")
     if (c.state === CallState.Queued) remove(c.entry.queue, c)
     if (c.state === CallState.Running) releaseSlot(c, true)
     if (!why) if (!settle(c.s, c.seq)) dropSession(c.s)

@@ -262,7 +262,10 @@ async function fill(s: Sender): Promise<Buffer> {
     // crowds out only itself), ERROR, announcements; bulk streams fill the rest
     const k = list.length
     let rr = s.rr
-    if (k > 0) s.rr = rr = (rr + 1) % k
+    if (k > 0) {
+        rr = (rr + 1) % k
+        s.rr = rr
+    }
     for (let j = 0; j < k; ++j) {
         const c = list[(rr + j) % k]
         // (after head, n is at the body's offset 8: STATUS state, RESULT status; nested ifs, not
@@ -298,7 +301,7 @@ async function fill(s: Sender): Promise<Buffer> {
         const r = s.q[0]
         if (n + r.length > ctl) break
         s.q.insert(0, -1)
-        s.qBytes -= r.length
+        s.qBytes = s.qBytes - r.length
         pkt.blitAt(n, r, 0, r.length)
         n += r.length
     }
@@ -345,7 +348,7 @@ async function fill(s: Sender): Promise<Buffer> {
         if (n + r.length > (n === pre ? max : ctl)) break
         pkt.blitAt(n, r, 0, r.length)
         n += r.length
-        s.ann++
+        s.ann = s.ann + 1
     }
     if (mfRest) n = await mfRest(pkt, n, list, rr, max)
     if (n === pre) return null
