@@ -226,7 +226,9 @@ export function ready(c: Call) {
     const e = c.entry
     c.state = CallState.Queued
     if (e.policy === Policy.Latest) {
-        for (const o of calls.slice())
+        // (fail and cancel take no call out of the table: no copy of it)
+        for (let i = 0; i < calls.length; i++) {
+            const o = calls[i]
             if (o !== c)
                 if (o.entry === e) {
                     if (o.state === CallState.Queued) {
@@ -234,6 +236,7 @@ export function ready(c: Call) {
                         fail(o, Status.Cancelled, "replaced by a newer call")
                     } else if (o.state === CallState.Running) o.cancel("replaced by a newer call")
                 }
+        }
     }
     if (e.policy !== Policy.Parallel)
         if (e.running > 0) {
@@ -462,18 +465,26 @@ export async function tick() {
         try {
             const now = ds.millis()
             // handlers that ignored their cancellation for GRACE_MS are stopped for good
-            for (const c of lingering.slice())
+            // (from the end: unlinger takes out only the call at i, and no copy of the list is made)
+            for (let i = lingering.length - 1; i >= 0; i--) {
+                const c = lingering[i]
                 if (now >= c.killAt) {
                     c.fiber.terminate()
                     unlinger(c)
                 }
+            }
             // refusals are kept as long as answers; sessions that never called, for 10 s
             // (in the order they came)
-            while (refusals.length > 0) {
+            // (a read past the end is undefined)
+            while (refusals[0]) {
                 if (now - refusals[0].t <= retentionMs) break
                 refusals.insert(0, -1)
             }
-            for (const s of sessions.slice()) if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
+            // (from the end: dropping a session with no calls takes out only the session at i)
+            for (let i = sessions.length - 1; i >= 0; i--) {
+                const s = sessions[i]
+                if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
+            }
             for (const c of calls.slice()) {
                 if (c.state === CallState.Receiving) mfStalled(c, now)
                 // (queued or running: the other states of a call)
@@ -545,7 +556,9 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
             }
         }
         if (!id) {
-            let room = n < (link.maxSessions || maxSessions)
+            let most = link.maxSessions
+            if (!most) most = maxSessions
+            let room = n < most
             if (!room) {
                 // give up this link's least recently used session with no calls, idle for a second, that
                 // never called or whose last call is SESSION_KEEP_MS old; refuse when there is
