@@ -81,7 +81,7 @@ export class Sender implements Out {
             this.dropped++
             return
         }
-        this.q.push(r)
+        q.push(r)
         this.qBytes += n
         this.wake()
     }
