@@ -297,6 +297,27 @@ describe("protocol v2 guarantees (VM)", () => {
     assert.equal((await count()) - s0, 1, "the expired call ran")
   })
 
+  test('a call whose deadline passes while queued ("serial") holds no slot: the next call still waits for the running one', async () => {
+    const c = rig.node.createClient(Echo, "echo_serial")
+    const stats = rig.node.createClient(Echo, "echo")
+    const order: string[] = []
+    const first = c.call(echo("", { mode: 9, delay_ms: 1500 }), { timeoutMs: 10000 }).then((r) => (order.push("first"), r))
+    // a call queued behind it whose deadline passes on the device (a raw CALL: the host's client
+    // would CANCEL it at its own deadline, before the device's sweep finds it past due)
+    const inFlight = async () => Number((await stats.call(echo("", { mode: 12 }))).text.split("/")[2])
+    while ((await inFlight()) < 2) {}
+    const req = Echo.request.encode(echo("", { mode: 9, delay_ms: 10 }))
+    const name = new TextEncoder().encode("/echo_serial")
+    await rig.node.sendRawFrame(encodeCall({ session: rig.node.session, seq: 900001, ack: 0, timeoutMs: 400, hash32: Echo.hash32, total: req.length, name, data: req }))
+    while ((await inFlight()) < 3) {}
+    // until the device's sweep has answered it: in flight, the first and this question
+    while ((await inFlight()) > 2) {}
+    const next = c.call(echo("", { mode: 9, delay_ms: 10 }), { timeoutMs: 10000 }).then((r) => (order.push("next"), r))
+    assert.equal((await first).text, "completed")
+    assert.equal((await next).text, "completed")
+    assert.deepEqual(order, ["first", "next"], "a second handler of the serial service ran beside the first")
+  })
+
   test("a new program never runs an old program's call (a CALL of the old session arrives after the restart)", async () => {
     const n = rig.node
     const old = n.session

@@ -299,8 +299,11 @@ export class Call extends CallContext {
     resultDue: boolean
     /** a STATUS with this state is due, -1 or undefined none (tested `>= 0`) */
     statusDue: number
-    /** the handler's slot was given back (it returned, or was released at its deadline) */
-    released: boolean
+    /**
+     * the call holds no handler slot: not run yet (a queued call whose deadline passes holds none
+     * to give back), or its handler returned or was released; `run` takes the slot
+     */
+    released = true
     /** the handler's fiber (while it runs) */
     fiber: ds.Fiber
     /** released before its handler returned: when its fiber is terminated (0 or undefined: not lingering) */
