@@ -53,9 +53,8 @@ const MAX_PEERS = 3
  * soak's floods on both links ran the program out of memory with the budget's 24 KB in use.
  */
 const PEER_HEAP = 1600
-/** keep-alive announced in CONNECT (s); a PINGREQ goes out every half of it */
-const KEEP_ALIVE = 30
-/** half the keep-alive, ms (written as the number: the compiler computes `KEEP_ALIVE * 1000 / 2` at run time) */
+// (the keep-alive announced in CONNECT is 30 s, written in its bytes; a PINGREQ goes out every half of it)
+/** half the keep-alive, ms (written as the number: the compiler computes `30 * 1000 / 2` at run time) */
 const PING_MS = 15000
 /** how long a CONNACK, a PINGRESP or a PUBACK for a full window may take (ms) */
 const REPLY_MS = 10000
@@ -68,7 +67,7 @@ interface Peer {
     /** the host's id, the last level of its topics */
     id: string
     /** `robots/<name>/out/<id>` */
-    topic: Buffer
+    topic: string
     s: Sender
     /** last frame from the host (ms) */
     used: number
@@ -110,8 +109,9 @@ let waiter: ds.Fiber
 let up: boolean
 /** `robots/<name>/` */
 let base: string
-let inTopic: Buffer
-let echoTopic: Buffer
+/** `robots/<name>/in/` and `robots/<name>/echo/` */
+let inT: string
+let echoT: string
 const peers: Peer[] = []
 /** the link of a parked session (its host's peer went to another host): sends nothing */
 const PARKED: Out = { win: 0, dropped: 0, wake: noop, transient: noop, error: noop, announce: noop }
@@ -185,8 +185,8 @@ async function mqttMain() {
             return
         }
         base = "robots/" + name + "/"
-        inTopic = Buffer.from(base + "in/")
-        echoTopic = Buffer.from(base + "echo/")
+        inT = base + "in/"
+        echoT = base + "echo/"
         // frames from the memory budget (clamp(budget / 12, 236, 4096): 2048 by default). With
         // 3072 a 256 KiB answer every 250 ms to a host that read and another that did not ran the
         // heap out (a frame and the piece of the answer read into it are in the heap at once,
@@ -194,13 +194,12 @@ async function mqttMain() {
         frameMax = Math.max(Limit.JacdacPayload, Math.min(4096, Math.floor(budget / 12)))
         inMax = frameMax + 128
         winMax = tls ? 4096 : 16384
-        // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (+ password); keep-alive
-        const vh = copy(hex`00 04 4d 51 54 54 04 00 00 00`, 0, 10)
-        vh[7] = pass ? 0xe6 : 0xa6
-        vh[9] = KEEP_ALIVE
-        const parts = [vh, mstr("robot-" + name), mstr(base + "online"), mstr("offline"), mstr(user)]
-        if (pass) parts.push(mstr(pass))
-        const hello = mpkt(0x10, parts)
+        // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (0xa6; 0xe6 with
+        // the password); keep-alive KEEP_ALIVE (0x1e: 30 s)
+        const strs = ["robot-" + name, base + "online", "offline", user]
+        if (pass) strs.push(pass)
+        const hello = mpkt(hex`00 04 4d 51 54 54 04 a6 00 1e`, strs, 0)
+        if (pass) hello[10] = 0xe6
         console.log(`mqtt: ${base} at ${url}`)
         let wait = 500
         while (true) {
@@ -242,72 +241,79 @@ async function setting(key: string): Promise<string> {
     return v
 }
 
-/** an MQTT string: u16 big-endian length, UTF-8 bytes */
-function mstr(s: string): Buffer {
-    const t = Buffer.from(s)
-    const b = Buffer.alloc(2 + t.length)
-    b[0] = t.length >> 8
-    b[1] = t.length & 255
-    b.blitAt(2, t, 0, t.length)
-    return b
-}
-
-/** an MQTT packet: `first` byte, remaining length, then the parts */
-function mpkt(first: number, parts: Buffer[]): Buffer {
-    let n = 0
-    for (const p of parts) n += p.length
-    const h = n < 128 ? 2 : n < 16384 ? 3 : 4
-    const b = Buffer.alloc(h + n)
-    b[0] = first
-    let v = n
-    for (let i = 1; i < h; ++i) {
-        b[i] = (v & 127) | (i < h - 1 ? 128 : 0)
-        v >>= 7
-    }
-    let o = h
-    for (const p of parts) {
-        b.blitAt(o, p, 0, p.length)
-        o += p.length
+/**
+ * An MQTT packet of `strs` (each a u16 big-endian length, then its UTF-8 bytes, then `gap` zero
+ * bytes) after the bytes of `pre`, with 3 bytes free at the start for `out` to fill.
+ */
+function mpkt(pre: Buffer, strs: string[], gap: number): Buffer {
+    let n = 3 + pre.length
+    for (const t of strs) n += 2 + gap + t.byteLength
+    const b = Buffer.alloc(n)
+    b.blitAt(3, pre, 0, pre.length)
+    n = 3 + pre.length
+    for (const t of strs) {
+        const k = t.byteLength
+        // (a byte store keeps the low 8 bits: no `& 255`)
+        b[n] = k >> 8
+        b[n + 1] = k
+        b.blitAt(n + 2, t, 0, k)
+        n += 2 + gap + k
     }
     return b
 }
 
 /**
- * Writes one whole packet now, in writes of at most PIECE bytes; `q1`: a QoS 1 PUBLISH (its PUBACK
- * acknowledges it and all before it). False when the socket is gone or refused the write (the
- * stream is then broken: the connection ends).
+ * Writes one whole packet now: `b` holds 3 free bytes, then the packet's remaining bytes (at most
+ * 16383: every packet here is, frames and CONNECT with settings of at most a Jacdac report each);
+ * `first` its first byte. A `topic` makes it a QoS 1 PUBLISH whose variable header starts at 3
+ * (the topic and a new packet id are written here; its PUBACK acknowledges it and all before it).
+ * Written in writes of at most PIECE bytes. False when nothing was written: the socket is gone,
+ * a non-retained PUBLISH does not fit the window, or the socket refused the write (the stream is
+ * then broken: the connection ends).
  */
-function put(b: Buffer, q1: boolean): boolean {
+function out(b: Buffer, first: number, topic: string): boolean {
     if (!sock || fault) return false
-    for (let o = 0; o < b.length; o += PIECE) {
+    const rl = b.length - 3
+    const st = rl < 128 ? 1 : 0
+    // the packet's length
+    const n = b.length - st
+    // (the window: room, or nothing unacknowledged; only a retained PUBLISH, `online`, goes
+    // regardless, as CONNECT, SUBSCRIBE and PINGREQ do)
+    if (first === 0x32) if (ends.length > 0) if (!(sent - acked + n <= winMax && ends.length < MAX_UNACKED)) return false
+    b[st] = first
+    if (st) b[2] = rl
+    else {
+        b[1] = rl | 128
+        b[2] = rl >> 7
+    }
+    if (topic) {
+        const tl = topic.byteLength
+        b[3] = tl >> 8
+        b[4] = tl
+        b.blitAt(5, topic, 0, tl)
+        // the packet id: 1-65535, never 0
+        pid = (pid % 65535) + 1
+        b[5 + tl] = pid >> 8
+        b[6 + tl] = pid
+    }
+    for (let o = st; o < b.length; o += PIECE) {
         const k = Math.min(PIECE, b.length - o)
         if ((ds as Net)._socketWrite(k === b.length ? b : copy(b, o, k)) !== 0) {
             stop("a socket write failed")
             return false
         }
     }
-    sent += b.length
-    if (q1) ends.push(sent)
+    sent += n
+    if (topic) ends.push(sent)
     return true
 }
 
-/** true when `n` more bytes may be written now (the window has room, or nothing is unacknowledged) */
-function fits(n: number): boolean {
-    return ends.length === 0 || (sent - acked + n <= winMax && ends.length < MAX_UNACKED)
-}
-
-/** a QoS 1 PUBLISH of `payload` on `topic` */
-function publish(topic: string, payload: Buffer, retain: boolean): Buffer {
-    const id = Buffer.alloc(2)
-    newId(id, 0)
-    return mpkt(retain ? 0x33 : 0x32, [mstr(topic), id, payload])
-}
-
-/** writes the next packet id at `b[at]` (big-endian, never 0) */
-function newId(b: Buffer, at: number) {
-    pid = (pid % 65535) + 1
-    b[at] = pid >> 8
-    b[at + 1] = pid & 255
+/** A QoS 1 PUBLISH of the `n` bytes of `src` from `from` on `topic`, written now or dropped (see out). */
+function publish(topic: string, src: Buffer | string, from: number, n: number, first: number): boolean {
+    const at = 7 + topic.byteLength
+    const b = Buffer.alloc(at + n)
+    b.blitAt(at, src, from, n)
+    return out(b, first, topic)
 }
 
 /** ends the connection for `why` (the session throws it) */
@@ -409,12 +415,12 @@ async function session(host: string, port: number, tls: boolean, hello: Buffer) 
                 pingOut = true
                 pingAt = now
                 due = now + REPLY_MS
-                put(hex`c0 00`, false)
+                out(Buffer.alloc(3), 0xc0, null)
             }
             if (fault) throw new Error(fault)
             if (opened && !hi) {
                 hi = true
-                put(hello, false)
+                out(hello, 0x10, null)
                 due = ds.millis() + REPLY_MS
             } else if (ended) throw new Error(ended)
             else {
@@ -452,13 +458,6 @@ function setBody(b: Buffer) {
  */
 const BROKER_TYPES = 0x221c
 
-/** true when `d[o..o+n)` starts with `p` */
-function starts(d: Buffer, o: number, n: number, p: Buffer): boolean {
-    if (n <= p.length) return false
-    for (let i = 0; i < p.length; ++i) if (d[o + i] !== p[i]) return false
-    return true
-}
-
 /** One packet from the broker, its body in `d[o..end)`. */
 function packet(t: number, d: Buffer, o: number, end: number) {
     const k = t >> 4
@@ -469,15 +468,15 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         const to = o + 2
         const p = to + tl + (t & 6 ? 2 : 0)
         if (p > end) throw new Error("bad PUBLISH")
-        const isIn = starts(d, to, tl, inTopic)
-        if (!isIn) if (!starts(d, to, tl, echoTopic)) return
-        const pl = isIn ? inTopic.length : echoTopic.length
-        // (the broker matched `+`: one topic level, never empty)
-        const host = copy(d, to + pl, tl - pl).toString()
+        const topic = copy(d, to, tl).toString()
+        const isIn = topic.indexOf(inT) === 0
+        if (!isIn) if (topic.indexOf(echoT)) return
+        // (the broker matched `+`: one topic level; an empty one is not a host)
+        const host = topic.slice(isIn ? inT.length : echoT.length)
+        if (!host) return
         if (!isIn) {
             // (written now or dropped: nothing waits here)
-            const pk = publish(base + "pong/" + host, copy(d, p, end - p), false)
-            if (!fits(pk.length) || !put(pk, true)) pongsDropped++
+            if (!publish(base + "pong/" + host, d, p, end - p, 0x32)) pongsDropped++
             return
         }
         const peer = peerFor(host)
@@ -495,8 +494,9 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         up = true
         upAt = ds.millis()
         due = upAt + PING_MS
-        put(mpkt(0x82, [hex`00 01`, mstr(base + "in/+"), hex`00`, mstr(base + "echo/+"), hex`00`]), false)
-        put(publish(base + "online", Buffer.from("online"), true), true)
+        // SUBSCRIBE: packet id 1, each filter at QoS 0
+        out(mpkt(hex`00 01`, [base + "in/+", base + "echo/+"], 1), 0x82, null)
+        publish(base + "online", "online", 0, 6, 0x33)
         console.log("mqtt: online")
     } else if (k === 9) {
         // SUBACK: packet id, a return code per topic (0x80: refused, e.g. by the broker's ACL)
@@ -571,9 +571,9 @@ function peerFor(host: string): Peer {
     }
     p.id = host
     p.used = now
-    p.topic = Buffer.from(base + "out/" + host)
+    p.topic = base + "out/" + host
     // room for the PUBLISH header: type, 2 length bytes, topic, packet id
-    p.s.pre = 7 + p.topic.length
+    p.s.pre = 7 + p.topic.byteLength
     // the host's parked sessions are its own again (and those the session table gave up are let go)
     for (let i = parked.length - 1; i >= 0; --i) {
         const x = parked[i]
@@ -594,43 +594,27 @@ function peerFor(host: string): Peer {
  * QoS 1, once the window has room for it; meanwhile the frame is charged to the call budget.
  */
 async function publishFrame(p: Peer, b: Buffer, n: number) {
-    const tl = p.topic.length
     // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
     // (its room for the header is not this topic's: the sender's buffers are `pre + n` bytes)
-    if (!up || b.length - n !== 7 + tl) {
+    if (!up || b.length - n !== p.s.pre) {
         if (!up) await ds.sleep(50)
         return
     }
-    const rl = 4 + tl + n
-    const st = rl < 128 ? 1 : 0
     chargeLink(b.length)
     try {
-        // wait until the packet fits the window; dropped when the connection ended, or the broker
-        // acknowledged nothing for REPLY_MS (it then ends)
-        const need = rl + 3 - st
+        // written once the packet fits the window; dropped when the connection ended, or the
+        // broker acknowledged nothing for REPLY_MS (it then ends)
         const s = sock
         const end = ds.millis() + REPLY_MS
         // the host the packet was filled for: while it waits, the peer may go to another host (it
         // is idle once its answers are out), whose id can be as long: its records never go there
         const id = p.id
-        while (s && sock === s && !fault && !fits(need)) {
+        // (polled: in the VM a socket event does not wake the program's loop, so a fiber
+        // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
+        while (sock === s && p.id === id && !out(b, 0x32, p.topic)) {
             if (ds.millis() > end) stop("no PUBACK")
-            // (polled: in the VM a socket event does not wake the program's loop, so a fiber
-            // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
             else await ds.sleep(1)
         }
-        if (!(s && sock === s && !fault && p.id === id)) return
-        b[st] = 0x32
-        if (st) b[2] = rl
-        else {
-            b[1] = (rl & 127) | 128
-            b[2] = rl >> 7
-        }
-        b[3] = tl >> 8
-        b[4] = tl & 255
-        b.blitAt(5, p.topic, 0, tl)
-        newId(b, 5 + tl)
-        put(st === 0 ? b : copy(b, 1, b.length - 1), true)
     } finally {
         chargeLink(-b.length)
     }
