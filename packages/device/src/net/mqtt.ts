@@ -83,15 +83,16 @@ type Net = typeof ds & {
     _socketWrite(buf: Buffer): number
     _socketOnEvent: (event: string, arg: Buffer | string) => void
 }
-/** the connection in use (its number; 0 while disconnected) */
-let sock: number
-let conns = 0
 /** why the stream from the broker cannot be read on ("": it can) */
 let fault: string
-/** bytes written on `sock`, and bytes the broker's PUBACKs acknowledged (cumulative) */
+/** bytes written on the connection, and bytes the broker's PUBACKs acknowledged (cumulative) */
 let sent: number
 let acked: number
-/** `sent` after each QoS 1 PUBLISH not acknowledged yet, oldest first */
+/**
+ * `sent` after each QoS 1 PUBLISH not acknowledged yet, oldest first; a new array for each
+ * connection (its identity: a frame waiting for room is dropped when it changes), null while
+ * disconnected
+ */
 let ends: number[]
 /** bytes written and not acknowledged, at most (16 KB; 4 KB over TLS: see the header) */
 let winMax: number
@@ -103,9 +104,9 @@ let pongsDropped = 0
 let opened: boolean
 /** why the socket ended ("": it has not) */
 let ended: string
-/** the fiber of `session`, while it waits for the socket */
+/** the connection's fiber (mqttMain), while it waits for the socket */
 let waiter: ds.Fiber
-/** CONNACK received on `sock`: frames may be published */
+/** CONNACK received on the connection: frames may be published */
 let up: boolean
 /** `robots/<name>/` */
 let base: string
@@ -123,13 +124,14 @@ let frameMax: number
 let inMax: number
 let peerLogAt = -10000
 
-// incoming stream: the fixed header being read, the packet body being filled, bytes to skip
-let hdr: Buffer
+// incoming stream (each reset when a connection ends; undefined reads as 0 before the first):
+// bytes of the fixed header read (0: none), the packet's type byte and remaining length, the
+// body being gathered (null: none, or the packet is skipped), its bytes still to come
 let hn: number
 let ptype: number
+let len: number
 let body: Buffer
-let bn: number
-let skip: number
+let need: number
 /** until CONNACK: its deadline; then the next PINGREQ, or the deadline of the PINGRESP (ms) */
 let due: number
 let pingOut: boolean
@@ -163,7 +165,8 @@ async function mqttMain() {
         // mqtt://host[:port] or mqtts://host[:port] (TLS)
         // (indexOf, not startsWith: a function more in the image for two prefix checks)
         const tls = url.indexOf("mqtts://") === 0
-        let host = url.slice(tls ? 8 : 7)
+        // (after the first "//": at 5 or 6 in a URL of either scheme, and any other is refused below)
+        let host = url.slice(url.indexOf("//") + 2)
         let i = host.indexOf("/")
         if (i >= 0) host = host.slice(0, i)
         let port = tls ? 8883 : 1883
@@ -172,13 +175,17 @@ async function mqttMain() {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
         }
-        if (!(tls || url.indexOf("mqtt://") === 0) || !host || !(port > 0)) {
+        // (a flag set by single tests: smaller code than `||`)
+        let bad = !(port > 0)
+        if (!host) bad = true
+        if (!tls) if (url.indexOf("mqtt://")) bad = true
+        if (bad) {
             console.log(`mqtt: off (bad MQTT_URL '${url}')`)
             return
         }
         // the host tools' rule (host client/names.ts ROBOT_NAME), which the embedded broker holds
         // identities to: a name outside it could be served by another broker but never addressed
-        let bad = name.length > 32
+        bad = name.length > 32
         for (let k = 0; k < name.length; k++) if ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-".indexOf(name[k]) < 0) bad = true
         if (bad) {
             console.log(`mqtt: off (ROBOT_NAME '${name}' is not 1-32 characters of [A-Za-z0-9_-])`)
@@ -195,7 +202,7 @@ async function mqttMain() {
         inMax = frameMax + 128
         winMax = tls ? 4096 : 16384
         // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (0xa6; 0xe6 with
-        // the password); keep-alive KEEP_ALIVE (0x1e: 30 s)
+        // the password); keep-alive 30 s (0x1e)
         const strs = ["robot-" + name, base + "online", "offline", user]
         if (pass) strs.push(pass)
         const hello = mpkt(hex`00 04 4d 51 54 54 04 a6 00 1e`, strs, 0)
@@ -204,8 +211,59 @@ async function mqttMain() {
         let wait = 500
         while (true) {
             upAt = 0
+            // one connection: CONNECT, then read until it fails (it throws why it ended)
             try {
-                await session(host, port, tls, hello)
+                opened = false
+                ended = ""
+                fault = ""
+                sent = acked = 0
+                ;(ds as Net)._socketOnEvent = onSocket
+                // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
+                console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
+                if ((ds as Net)._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
+                ends = []
+                pingOut = false
+                let hi = false
+                try {
+                    // REPLY_MS for the socket to open, then REPLY_MS for the CONNACK
+                    due = ds.millis() + REPLY_MS
+                    while (true) {
+                        const now = ds.millis()
+                        if (now >= due) {
+                            if (!hi) throw new Error("connect timed out")
+                            if (!up) throw new Error("no CONNACK")
+                            if (pingOut) throw new Error("no PINGRESP")
+                            pingOut = true
+                            pingAt = now
+                            due = now + REPLY_MS
+                            out(Buffer.alloc(3), 0xc0, null)
+                        }
+                        if (fault) throw new Error(fault)
+                        if (!hi)
+                            if (opened) {
+                                hi = true
+                                out(hello, 0x10, null)
+                                due = ds.millis() + REPLY_MS
+                                continue
+                            }
+                        if (ended) throw new Error(ended)
+                        waiter = ds.Fiber.self()
+                        await ds.suspend(due - now)
+                        waiter = null
+                    }
+                } finally {
+                    up = false
+                    ends = null
+                    waiter = null
+                    if (body) chargeLink(-body.length)
+                    body = null
+                    hn = need = 0
+                    if (pongsDropped) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
+                    pongsDropped = 0
+                    // (a socket that ended is closed already)
+                    if (!ended) (ds as Net)._socketClose()
+                    ended = "closed"
+                }
             } catch (e) {
                 console.log("mqtt: " + errText(e))
             }
@@ -229,15 +287,14 @@ async function setting(key: string): Promise<string> {
     while (a < z && v.charCodeAt(a) <= 32) a++
     while (z > a && v.charCodeAt(z - 1) <= 32) z--
     v = v.slice(a, z)
-    if (z - a > 1)
-        if (v[0] === '"')
-            if (v[z - a - 1] === '"') {
-                try {
-                    return JSON.parse(v)
-                } catch (e) {
-                    // raw text after all
-                }
-            }
+    // (a JSON string starts with a quote and, trimmed, ends with one: JSON.parse throws on
+    // anything else that starts with one, `"` alone included)
+    if (v[0] === '"')
+        try {
+            return JSON.parse(v)
+        } catch (e) {
+            // raw text after all
+        }
     return v
 }
 
@@ -272,7 +329,8 @@ function mpkt(pre: Buffer, strs: string[], gap: number): Buffer {
  * then broken: the connection ends).
  */
 function out(b: Buffer, first: number, topic: string): boolean {
-    if (!sock || fault) return false
+    // (called only while connected)
+    if (fault) return false
     const rl = b.length - 3
     const st = rl < 128 ? 1 : 0
     // the packet's length
@@ -316,7 +374,7 @@ function publish(topic: string, src: Buffer | string, from: number, n: number, f
     return out(b, first, topic)
 }
 
-/** ends the connection for `why` (the session throws it) */
+/** ends the connection for `why` (the connection's fiber throws it; "": only wakes that fiber) */
 function stop(why: string) {
     if (!fault) fault = why
     const f = waiter
@@ -329,51 +387,57 @@ function onSocket(event: string, arg: Buffer | string) {
         if (event === "data") {
             // the chunk parsed here and now (throws on bytes that are no MQTT a broker sends: the
             // link reconnects)
-            if (sock) if (!fault) if (!ended) {
+            if (ends) if (!fault) if (!ended) {
                 const d = arg as Buffer
                 const n = d.length
                 let o = 0
                 while (o < n) {
-                    if (skip > 0) {
-                        const k = Math.min(skip, n - o)
-                        skip -= k
+                    if (need > 0) {
+                        // the rest of a packet that spans reads: gathered in `body`, or skipped
+                        const k = Math.min(need, n - o)
+                        if (body) body.blitAt(body.length - need, d, o, k)
+                        need -= k
                         o += k
-                        continue
-                    }
-                    if (body) {
-                        const k = Math.min(body.length - bn, n - o)
-                        body.blitAt(bn, d, o, k)
-                        bn += k
-                        o += k
-                        if (bn === body.length) {
+                        if (!need) if (body) {
                             const b = body
-                            setBody(null)
+                            body = null
+                            chargeLink(-b.length)
                             packet(ptype, b, 0, b.length)
                         }
                         continue
                     }
                     // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
-                    hdr[hn++] = d[o++]
-                    if (hn === 1 || hdr[hn - 1] & 0x80) {
-                        if (hn === 5) throw new Error("bad packet length")
+                    // (least significant first)
+                    const x = d[o++]
+                    if (!hn) {
+                        ptype = x
+                        len = 0
+                        hn = 1
                         continue
                     }
-                    let len = 0
-                    for (let i = hn - 1; i > 0; --i) len = len * 128 + (hdr[i] & 127)
-                    ptype = hdr[0]
+                    len += (x & 127) << (7 * hn - 7)
+                    if (x & 0x80) {
+                        if (++hn === 5) throw new Error("bad packet length")
+                        continue
+                    }
                     hn = 0
                     const k = ptype >> 4
-                    if (k === 3 && len > inMax) {
+                    if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
+                    if (len > (k === 3 ? inMax : 64)) {
+                        if (k !== 3) throw new Error("bad packet length")
                         // a PUBLISH larger than any frame: skipped, never held
                         console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
-                        skip = len
-                    } else if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
-                    else if (len > (k === 3 ? inMax : 64)) throw new Error("bad packet length")
-                    else if (o + len <= n) {
+                        need = len
+                    } else if (o + len <= n) {
                         // the whole packet is in this chunk: parsed in place
                         packet(ptype, d, o, o + len)
                         o += len
-                    } else setBody(Buffer.alloc(len))
+                    } else {
+                        // gathered, and charged to the call budget while held
+                        body = Buffer.alloc(len)
+                        chargeLink(len)
+                        need = len
+                    }
                 }
             }
         } else if (event === "open") opened = true
@@ -381,73 +445,8 @@ function onSocket(event: string, arg: Buffer | string) {
     } catch (e) {
         stop(errText(e))
     }
-    const f = waiter
-    if (f) if (f.suspended) f.resume(null)
-}
-
-/** One connection: CONNECT, then read until it fails. Throws why it ended. */
-async function session(host: string, port: number, tls: boolean, hello: Buffer) {
-    opened = false
-    ended = ""
-    fault = ""
-    sent = acked = 0
-    ends = []
-    ;(ds as Net)._socketOnEvent = onSocket
-    // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
-    console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
-    if ((ds as Net)._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
-    sock = ++conns
-    hdr = Buffer.alloc(5)
-    hn = 0
-    setBody(null)
-    skip = 0
-    pingOut = false
-    let hi = false
-    try {
-        // REPLY_MS for the socket to open, then REPLY_MS for the CONNACK
-        due = ds.millis() + REPLY_MS
-        while (true) {
-            const now = ds.millis()
-            if (now >= due) {
-                if (!hi) throw new Error("connect timed out")
-                if (!up) throw new Error("no CONNACK")
-                if (pingOut) throw new Error("no PINGRESP")
-                pingOut = true
-                pingAt = now
-                due = now + REPLY_MS
-                out(Buffer.alloc(3), 0xc0, null)
-            }
-            if (fault) throw new Error(fault)
-            if (opened && !hi) {
-                hi = true
-                out(hello, 0x10, null)
-                due = ds.millis() + REPLY_MS
-            } else if (ended) throw new Error(ended)
-            else {
-                waiter = ds.Fiber.self()
-                await ds.suspend(due - now)
-                waiter = null
-            }
-        }
-    } finally {
-        up = false
-        sock = 0
-        waiter = null
-        setBody(null)
-        if (pongsDropped) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
-        pongsDropped = 0
-        // (a socket that ended is closed already)
-        if (!ended) (ds as Net)._socketClose()
-        ended = "closed"
-    }
-}
-
-/** the packet body being gathered (null: none), charged to the call budget while held */
-function setBody(b: Buffer) {
-    if (body) chargeLink(-body.length)
-    body = b
-    bn = 0
-    if (b) chargeLink(b.length)
+    // (the connection's fiber looks at the socket's state again)
+    stop("")
 }
 
 /**
@@ -604,14 +603,14 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
     try {
         // written once the packet fits the window; dropped when the connection ended, or the
         // broker acknowledged nothing for REPLY_MS (it then ends)
-        const s = sock
+        const s = ends
         const end = ds.millis() + REPLY_MS
         // the host the packet was filled for: while it waits, the peer may go to another host (it
         // is idle once its answers are out), whose id can be as long: its records never go there
         const id = p.id
         // (polled: in the VM a socket event does not wake the program's loop, so a fiber
         // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
-        while (sock === s && p.id === id && !out(b, 0x32, p.topic)) {
+        while (ends === s && p.id === id && !out(b, 0x32, p.topic)) {
             if (ds.millis() > end) stop("no PUBACK")
             else await ds.sleep(1)
         }
