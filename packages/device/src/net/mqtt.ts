@@ -63,14 +63,19 @@ const PIECE = 4000
 /** QoS 1 PUBLISHes written and not yet acknowledged, at most (each is 1-2 of the runtime's 50 queue entries) */
 const MAX_UNACKED = 32
 
-interface Peer {
+/** A peer: the Sender of one host id, with the host's fields (one object, no wrapper to read through). */
+interface Peer extends Sender {
     /** the host's id, the last level of its topics */
     id: string
     /** `robots/<name>/out/<id>` */
     topic: string
-    s: Sender
     /** last frame from the host (ms) */
     used: number
+}
+
+/** A parked session, with the id of the host it belongs to. */
+interface Parked extends Session {
+    by: string
 }
 
 // (module state without initializers: each is set before it is read, and an initializer is code)
@@ -114,11 +119,14 @@ let base: string
 let inT: string
 let echoT: string
 const peers: Peer[] = []
-/** the link of a parked session (its host's peer went to another host): sends nothing */
-const PARKED: Out = { win: 0, dropped: 0, wake: noop, transient: noop, error: noop, announce: noop }
-/** parked sessions and their hosts' ids: bound to the host's peer again when it is back */
-const parked: Session[] = []
-const parkedBy: string[] = []
+/**
+ * The link of a parked session (its host's peer went to another host): sends nothing. (Its `win`
+ * and `dropped` are never read: records reach a session only through its own link, and only a
+ * Sender counts what it drops.)
+ */
+const PARKED = { wake: noop, transient: noop, error: noop, announce: noop } as Partial<Out> as Out
+/** parked sessions, oldest first: bound to the host's peer again when it is back */
+const parked: Parked[] = []
 /** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
 let frameMax: number
 let inMax: number
@@ -480,7 +488,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         }
         const peer = peerFor(host)
         if (!peer) return
-        parse(d, p, end, peer.s)
+        parse(d, p, end, peer)
     } else if (k === 2) {
         // CONNACK: session present, return code
         const rc = end - o === 2 ? d[o + 1] : 255
@@ -523,46 +531,49 @@ function peerFor(host: string): Peer {
             q.used = now
             return q
         }
-        if (!p || q.used < p.used) if (!linkBusy(q.s)) p = q
+        if (!p || q.used < p.used) if (!linkBusy(q)) p = q
     }
     if (peers.length < MAX_PEERS) {
         // upload window: two frames. The simulator hands the firmware whatever the host's TCP
         // stack has (a 12 KB upload sent at once arrived as one 12 KB buffer and ran the heap out
         // beside the request's own two copies); the ESP32 reads 128 bytes at a time.
-        const s = new Sender(frameMax, null, 0, 2 * frameMax)
-        s.shared = true
+        // (`q` is read when the sender sends, after this)
+        const q = new Sender(
+            frameMax,
+            async (b: Buffer, n: number) => {
+                await publishFrame(q, b, n)
+            },
+            0,
+            2 * frameMax
+        ) as Peer
+        q.shared = true
         // one host id, a few sessions: the Jacdac bus's sessions are never pushed out by MQTT hosts
-        s.maxSessions = 4
+        q.maxSessions = 4
         // (its id, use time and topic are set below, as a reused peer's are)
-        const q = { s } as Peer
-        s.send = async (b: Buffer, n: number) => {
-            await publishFrame(q, b, n)
-        }
         peers.push(q)
         chargeLink(PEER_HEAP)
-        links.push(s)
+        links.push(q)
         p = q
     } else if (p) {
         // the host that used it last has been quiet longest: its sessions are parked, not
         // forgotten (a host that opened a session and calls a while later keeps it)
-        const s = p.s
         for (const x of sessions)
-            if (x.out === s) {
+            if (x.out === p) {
                 x.out = PARKED
-                parked.push(x)
-                parkedBy.push(p.id)
+                ;(x as Parked).by = p.id
+                parked.push(x as Parked)
             }
         // parked sessions never take the last session slots (the hosts on peers and a Jacdac host
-        // keep room): beyond maxSessions - MAX_PEERS - 1 the oldest is given up
-        while (parked.length > 0 && parked.length > maxSessions - MAX_PEERS - 1) {
+        // keep room): beyond maxSessions - MAX_PEERS - 1 (written as the number: 4) the oldest is
+        // given up
+        while (parked.length > Math.max(0, maxSessions - 4)) {
             dropSession(parked[0])
             parked.insert(0, -1)
-            parkedBy.insert(0, -1)
         }
-        s.q = []
-        s.qBytes = 0
-        s.err = null
-        s.ann = -1
+        p.q = []
+        p.qBytes = 0
+        p.err = null
+        p.ann = -1
     } else {
         if (now - peerLogAt > 5000) console.log(`mqtt: ${MAX_PEERS} hosts have calls in flight: a frame from ${host} is dropped`)
         peerLogAt = now
@@ -572,19 +583,20 @@ function peerFor(host: string): Peer {
     p.used = now
     p.topic = base + "out/" + host
     // room for the PUBLISH header: type, 2 length bytes, topic, packet id
-    p.s.pre = 7 + p.topic.byteLength
+    p.pre = 7 + p.topic.byteLength
     // the host's parked sessions are its own again (and those the session table gave up are let go)
     for (let i = parked.length - 1; i >= 0; --i) {
         const x = parked[i]
         // (not Array indexOf: its polyfill would be in the image for this alone)
         let live = false
         for (const y of sessions) if (y === x) live = true
-        if (live) if (parkedBy[i] !== host) continue
-        if (live) x.out = p.s
+        if (live) {
+            if (x.by !== host) continue
+            x.out = p
+        }
         parked.insert(i, -1)
-        parkedBy.insert(i, -1)
     }
-    p.s.wake()
+    p.wake()
     return p
 }
 
@@ -595,7 +607,7 @@ function peerFor(host: string): Peer {
 async function publishFrame(p: Peer, b: Buffer, n: number) {
     // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
     // (its room for the header is not this topic's: the sender's buffers are `pre + n` bytes)
-    if (!up || b.length - n !== p.s.pre) {
+    if (!up || b.length - n !== p.pre) {
         if (!up) await ds.sleep(50)
         return
     }
