@@ -73,9 +73,9 @@ interface Peer extends Sender {
     used: number
 }
 
-/** A parked session, with the id of the host it belongs to. */
+/** A parked session, with the topic of the host it belongs to (`robots/<name>/out/<host>`). */
 interface Parked extends Session {
-    by: string
+    topic: string
 }
 
 // (module state without initializers: each is set before it is read, and an initializer is code)
@@ -162,7 +162,7 @@ export function startMqttLink() {
 
 async function mqttMain() {
     try {
-        let url = ""
+        let url: string
         for (let wait = 1000; !(url = await setting("MQTT_URL")); wait = Math.min(wait * 2, 10000)) {
             if (wait === 1000) console.log("mqtt: off (no MQTT_URL setting)")
             await ds.sleep(wait)
@@ -177,7 +177,8 @@ async function mqttMain() {
         let host = url.slice(url.indexOf("//") + 2)
         let i = host.indexOf("/")
         if (i >= 0) host = host.slice(0, i)
-        let port = tls ? 8883 : 1883
+        let port = 1883
+        if (tls) port = 8883
         i = host.indexOf(":")
         if (i >= 0) {
             port = parseInt(host.slice(i + 1))
@@ -208,7 +209,8 @@ async function mqttMain() {
         // beside answers held for hosts); 1024 held but streamed at 1.6 MB/s in the VM, 2048 at 4.6.
         frameMax = Math.max(Limit.JacdacPayload, Math.min(4096, Math.floor(budget / 12)))
         inMax = frameMax + 128
-        winMax = tls ? 4096 : 16384
+        winMax = 16384
+        if (tls) winMax = 4096
         // CONNECT: MQTT 3.1.1; flags: user name, will retain, will, clean session (0xa6; 0xe6 with
         // the password); keep-alive 30 s (0x1e)
         const strs = ["robot-" + name, base + "online", "offline", user]
@@ -238,9 +240,10 @@ async function mqttMain() {
                     while (true) {
                         const now = ds.millis()
                         if (now >= due) {
-                            if (!hi) throw new Error("connect timed out")
-                            if (!up) throw new Error("no CONNACK")
-                            if (pingOut) throw new Error("no PINGRESP")
+                            // (the first of these is thrown below; a PINGREQ is then not written)
+                            if (!hi) stop("connect timed out")
+                            if (!up) stop("no CONNACK")
+                            if (pingOut) stop("no PINGRESP")
                             pingOut = true
                             pingAt = now
                             due = now + REPLY_MS
@@ -340,12 +343,17 @@ function out(b: Buffer, first: number, topic: string): boolean {
     // (called only while connected)
     if (fault) return false
     const rl = b.length - 3
-    const st = rl < 128 ? 1 : 0
+    let st = 0
+    if (rl < 128) st = 1
     // the packet's length
     const n = b.length - st
     // (the window: room, or nothing unacknowledged; only a retained PUBLISH, `online`, goes
     // regardless, as CONNECT, SUBSCRIBE and PINGREQ do)
-    if (first === 0x32) if (ends.length > 0) if (!(sent - acked + n <= winMax && ends.length < MAX_UNACKED)) return false
+    if (first === 0x32)
+        if (ends.length > 0) {
+            if (sent - acked + n > winMax) return false
+            if (ends.length >= MAX_UNACKED) return false
+        }
     b[st] = first
     if (st) b[2] = rl
     else {
@@ -416,7 +424,8 @@ function onSocket(event: string, arg: Buffer | string) {
                     }
                     // fixed header: the type byte, then the remaining length in 1 to 4 bytes of 7 bits
                     // (least significant first)
-                    const x = d[o++]
+                    const x = d[o]
+                    o++
                     if (!hn) {
                         ptype = x
                         len = 0
@@ -431,12 +440,17 @@ function onSocket(event: string, arg: Buffer | string) {
                     hn = 0
                     const k = ptype >> 4
                     if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
-                    if (len > (k === 3 ? inMax : 64)) {
+                    // (at most 64 bytes but for a PUBLISH, whose limit `inMax` is higher)
+                    if (len > 64) {
                         if (k !== 3) throw new Error("bad packet length")
-                        // a PUBLISH larger than any frame: skipped, never held
-                        console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
-                        need = len
-                    } else if (o + len <= n) {
+                        if (len > inMax) {
+                            // a PUBLISH larger than any frame: skipped, never held
+                            console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
+                            need = len
+                            continue
+                        }
+                    }
+                    if (o + len <= n) {
                         // the whole packet is in this chunk: parsed in place
                         packet(ptype, d, o, o + len)
                         o += len
@@ -449,7 +463,10 @@ function onSocket(event: string, arg: Buffer | string) {
                 }
             }
         } else if (event === "open") opened = true
-        else if (!ended) ended = event === "close" ? "connection closed" : "socket: " + arg
+        else if (!ended) {
+            ended = "socket: " + arg
+            if (event === "close") ended = "connection closed"
+        }
     } catch (e) {
         stop(errText(e))
     }
@@ -469,11 +486,13 @@ const BROKER_TYPES = 0x221c
 function packet(t: number, d: Buffer, o: number, end: number) {
     const k = t >> 4
     if (k === 3) {
-        // PUBLISH: topic, (a packet id at QoS 1/2: the robot subscribes at QoS 0), payload
-        // (under 2 bytes: a topic length that overruns)
-        const tl = end - o < 2 ? end : (d[o] << 8) | d[o + 1]
+        // PUBLISH: topic, (a packet id at QoS 1/2: the robot subscribes at QoS 0), payload.
+        // (With under 2 bytes the topic's length is read past the body, from the next packet or
+        // past the buffer's end, where a byte reads as undefined and the length as 0: `to` alone is
+        // beyond `end` then.)
+        const tl = (d[o] << 8) | d[o + 1]
         const to = o + 2
-        const p = to + tl + (t & 6 ? 2 : 0)
+        const p = to + tl + Math.min(t & 6, 2)
         if (p > end) throw new Error("bad PUBLISH")
         const topic = copy(d, to, tl).toString()
         const isIn = topic.indexOf(inT) === 0
@@ -491,7 +510,8 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         parse(d, p, end, peer)
     } else if (k === 2) {
         // CONNACK: session present, return code
-        const rc = end - o === 2 ? d[o + 1] : 255
+        let rc = d[o + 1]
+        if (end - o !== 2) rc = 255
         if (rc !== 0) {
             // (the return codes' names are written here, not as a module-level array that every image
             // would build at start-up and whose strings would take low string numbers)
@@ -511,8 +531,10 @@ function packet(t: number, d: Buffer, o: number, end: number) {
     } else if (k === 4) {
         // PUBACK: the broker read the oldest unacknowledged PUBLISH and everything before it
         // (not Array shift: its polyfill would be in the image for this alone)
-        if (ends.length > 0) {
-            acked = ends[0]
+        // (an entry is a count of bytes written, never 0; past the end it reads as undefined)
+        const a = ends[0]
+        if (a) {
+            acked = a
             ends.insert(0, -1)
         }
     } else {
@@ -560,7 +582,7 @@ function peerFor(host: string): Peer {
         for (const x of sessions)
             if (x.out === p) {
                 x.out = PARKED
-                ;(x as Parked).by = p.id
+                ;(x as Parked).topic = p.topic
                 parked.push(x as Parked)
             }
         // parked sessions never take the last session slots (the hosts on peers and a Jacdac host
@@ -591,7 +613,7 @@ function peerFor(host: string): Peer {
         let live = false
         for (const y of sessions) if (y === x) live = true
         if (live) {
-            if (x.by !== host) continue
+            if (x.topic !== p.topic) continue
             x.out = p
         }
         parked.insert(i, -1)
