@@ -104,7 +104,7 @@ let winMax: number
 /** next PUBLISH packet id (1-65535) */
 let pid = 0
 /** pongs dropped for want of room (logged now and then) */
-let pongsDropped = 0
+let pongsDropped: number
 /** the socket opened (its "open" event came) */
 let opened: boolean
 /** why the socket ended ("": it has not) */
@@ -130,7 +130,8 @@ const parked: Parked[] = []
 /** payload bytes per frame (HELLO maxRecord) and the largest PUBLISH accepted (remaining length) */
 let frameMax: number
 let inMax: number
-let peerLogAt = -10000
+/** when the last "hosts have calls in flight" line was logged (undefined: never) */
+let peerLogAt: number
 
 // incoming stream (each reset when a connection ends; undefined reads as 0 before the first):
 // bytes of the fixed header read (0: none), the packet's type byte and remaining length, the
@@ -144,7 +145,7 @@ let need: number
 let due: number
 let pingOut: boolean
 let pingAt: number
-/** when the CONNACK came (0: not yet) */
+/** when the CONNACK came (undefined: not yet) */
 let upAt: number
 
 /**
@@ -220,13 +221,13 @@ async function mqttMain() {
         console.log(`mqtt: ${base} at ${url}`)
         let wait = 500
         while (true) {
-            upAt = 0
+            upAt = undefined
             // one connection: CONNECT, then read until it fails (it throws why it ended)
             try {
                 opened = false
                 ended = ""
                 fault = ""
-                sent = acked = 0
+                sent = acked = pongsDropped = 0
                 ;(ds as Net)._socketOnEvent = onSocket
                 // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
                 console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
@@ -270,7 +271,6 @@ async function mqttMain() {
                     body = null
                     hn = need = 0
                     if (pongsDropped) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
-                    pongsDropped = 0
                     // (a socket that ended is closed already)
                     if (!ended) (ds as Net)._socketClose()
                     ended = "closed"
@@ -280,8 +280,10 @@ async function mqttMain() {
             }
             // a connection that stayed up 10 s starts the backoff over (one dropped at once, e.g.
             // by a robot of the same name taking its client id, keeps backing off)
-            if (upAt) if (ds.millis() - upAt > 10000) wait = 500
-            await ds.sleep(wait * (0.75 + Math.random() / 2))
+            // (`now - undefined` is NaN, never > 10000)
+            if (ds.millis() - upAt > 10000) wait = 500
+            // (the call first: a value before it in the expression is saved to a temporary)
+            await ds.sleep((0.75 + Math.random() / 2) * wait)
             wait = Math.min(wait * 2, 30000)
         }
     } catch (e) {
@@ -295,8 +297,15 @@ async function setting(key: string): Promise<string> {
     // (trim: `.env` values keep the spaces around them)
     let a = 0
     let z = v.length
-    while (a < z && v.charCodeAt(a) <= 32) a++
-    while (z > a && v.charCodeAt(z - 1) <= 32) z--
+    // (a character past the end reads as 0 here: the bounds are tested first, in single tests)
+    while (a < z) {
+        if (v.charCodeAt(a) > 32) break
+        a++
+    }
+    while (z > a) {
+        if (v.charCodeAt(z - 1) > 32) break
+        z--
+    }
     v = v.slice(a, z)
     // (a JSON string starts with a quote and, trimmed, ends with one: JSON.parse throws on
     // anything else that starts with one, `"` alone included)
@@ -354,12 +363,11 @@ function out(b: Buffer, first: number, topic: string): boolean {
             if (sent - acked + n > winMax) return false
             if (ends.length >= MAX_UNACKED) return false
         }
+    // the remaining length in 1 byte (rl, at 2) or 2 (low 7 bits and a continuation bit at 1, the
+    // rest at 2), then the first byte before it (over the 128 at 1 for a 1-byte length)
+    b[2] = rl >> (7 - 7 * st)
+    b[1] = rl | 128
     b[st] = first
-    if (st) b[2] = rl
-    else {
-        b[1] = rl | 128
-        b[2] = rl >> 7
-    }
     if (topic) {
         const tl = topic.byteLength
         b[3] = tl >> 8
@@ -597,7 +605,8 @@ function peerFor(host: string): Peer {
         p.err = null
         p.ann = -1
     } else {
-        if (now - peerLogAt > 5000) console.log(`mqtt: ${MAX_PEERS} hosts have calls in flight: a frame from ${host} is dropped`)
+        // (`now - undefined` is NaN, never <= 5000)
+        if (!(now - peerLogAt <= 5000)) console.log(`mqtt: ${MAX_PEERS} hosts have calls in flight: a frame from ${host} is dropped`)
         peerLogAt = now
         return null
     }
@@ -629,10 +638,11 @@ function peerFor(host: string): Peer {
 async function publishFrame(p: Peer, b: Buffer, n: number) {
     // dropped while disconnected (the protocol recovers), or if the peer changed hosts meanwhile
     // (its room for the header is not this topic's: the sender's buffers are `pre + n` bytes)
-    if (!up || b.length - n !== p.pre) {
-        if (!up) await ds.sleep(50)
+    if (!up) {
+        await ds.sleep(50)
         return
     }
+    if (b.length - n !== p.pre) return
     chargeLink(b.length)
     try {
         // written once the packet fits the window; dropped when the connection ended, or the
@@ -644,7 +654,11 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
         const id = p.id
         // (polled: in the VM a socket event does not wake the program's loop, so a fiber
         // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
-        while (ends === s && p.id === id && !out(b, 0x32, p.topic)) {
+        // (single tests: smaller code than `&&`)
+        while (true) {
+            if (ends !== s) break
+            if (p.id !== id) break
+            if (out(b, 0x32, p.topic)) break
             if (ds.millis() > end) stop("no PUBACK")
             else await ds.sleep(1)
         }
