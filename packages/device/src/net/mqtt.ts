@@ -105,8 +105,10 @@ let winMax: number
 let pid = 0
 /** pongs dropped for want of room (logged now and then) */
 let pongsDropped: number
-/** the socket opened (its "open" event came) */
+/** the socket opened (its "open" event came, and CONNECT was written) */
 let opened: boolean
+/** the CONNECT packet (see out) */
+let hello: Buffer
 /** why the socket ended ("": it has not) */
 let ended: string
 /** the connection's fiber (mqttMain), while it waits for the socket */
@@ -216,9 +218,11 @@ async function mqttMain() {
         // the password); keep-alive 30 s (0x1e)
         const strs = ["robot-" + name, base + "online", "offline", user]
         if (pass) strs.push(pass)
-        const hello = mpkt(hex`00 04 4d 51 54 54 04 a6 00 1e`, strs, 0)
+        hello = mpkt(hex`00 04 4d 51 54 54 04 a6 00 1e`, strs, 0)
         if (pass) hello[10] = 0xe6
         console.log(`mqtt: ${base} at ${url}`)
+        // (a negative port asks the runtime for TLS)
+        if (tls) port = -port
         let wait = 500
         while (true) {
             upAt = undefined
@@ -229,12 +233,11 @@ async function mqttMain() {
                 fault = ""
                 sent = acked = pongsDropped = 0
                 ;(ds as Net)._socketOnEvent = onSocket
-                // (the line the Socket class of @devicescript/net logs; a negative port asks for TLS)
-                console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${port}`)
-                if ((ds as Net)._socketOpen(host, tls ? -port : port) !== 0) throw new Error("can't connect")
+                // (the line the Socket class of @devicescript/net logs)
+                console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${Math.abs(port)}`)
+                if ((ds as Net)._socketOpen(host, port) !== 0) throw new Error("can't connect")
                 ends = []
                 pingOut = false
-                let hi = false
                 try {
                     // REPLY_MS for the socket to open, then REPLY_MS for the CONNACK
                     due = ds.millis() + REPLY_MS
@@ -242,7 +245,7 @@ async function mqttMain() {
                         const now = ds.millis()
                         if (now >= due) {
                             // (the first of these is thrown below; a PINGREQ is then not written)
-                            if (!hi) stop("connect timed out")
+                            if (!opened) stop("connect timed out")
                             if (!up) stop("no CONNACK")
                             if (pingOut) stop("no PINGRESP")
                             pingOut = true
@@ -251,13 +254,6 @@ async function mqttMain() {
                             out(Buffer.alloc(3), 0xc0, null)
                         }
                         if (fault) throw new Error(fault)
-                        if (!hi)
-                            if (opened) {
-                                hi = true
-                                out(hello, 0x10, null)
-                                due = ds.millis() + REPLY_MS
-                                continue
-                            }
                         if (ended) throw new Error(ended)
                         waiter = ds.Fiber.self()
                         await ds.suspend(due - now)
@@ -470,7 +466,12 @@ function onSocket(event: string, arg: Buffer | string) {
                     }
                 }
             }
-        } else if (event === "open") opened = true
+        } else if (event === "open") {
+            // CONNECT at once; then REPLY_MS for the CONNACK
+            opened = true
+            out(hello, 0x10, null)
+            due = ds.millis() + REPLY_MS
+        }
         else if (!ended) {
             ended = "socket: " + arg
             if (event === "close") ended = "connection closed"
@@ -506,7 +507,8 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         const isIn = topic.indexOf(inT) === 0
         if (!isIn) if (topic.indexOf(echoT)) return
         // (the broker matched `+`: one topic level; an empty one is not a host)
-        const host = topic.slice(isIn ? inT.length : echoT.length)
+        // (after the "/" that follows "in" or "echo")
+        const host = topic.slice(topic.indexOf("/", base.length) + 1)
         if (!host) return
         if (!isIn) {
             // (written now or dropped: nothing waits here)
