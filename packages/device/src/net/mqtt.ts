@@ -178,11 +178,11 @@ async function mqttMain() {
         const tls = url.indexOf("mqtts://") === 0
         // (after the first "//": at 5 or 6 in a URL of either scheme, and any other is refused below)
         let host = url.slice(url.indexOf("//") + 2)
-        let i = host.indexOf("/")
-        if (i >= 0) host = host.slice(0, i)
+        // (up to a "/", if any)
+        host = host.slice(0, (host + "/").indexOf("/"))
         let port = 1883
         if (tls) port = 8883
-        i = host.indexOf(":")
+        const i = host.indexOf(":")
         if (i >= 0) {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
@@ -501,7 +501,8 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         // beyond `end` then.)
         const tl = (d[o] << 8) | d[o + 1]
         const to = o + 2
-        const p = to + tl + Math.min(t & 6, 2)
+        // (the call first: a value before it in the expression is saved to a temporary)
+        const p = Math.min(t & 6, 2) + to + tl
         if (p > end) throw new Error("bad PUBLISH")
         const topic = copy(d, to, tl).toString()
         const isIn = topic.indexOf(inT) === 0
@@ -525,8 +526,9 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         if (rc !== 0) {
             // (the return codes' names are written here, not as a module-level array that every image
             // would build at start-up and whose strings would take low string numbers)
-            const why = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"][rc]
-            throw new Error(`broker refused the connection: ${rc} ${why || "bad CONNACK"}`)
+            let why = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"][rc]
+            if (!why) why = "bad CONNACK"
+            throw new Error(`broker refused the connection: ${rc} ${why}`)
         }
         up = true
         upAt = ds.millis()
@@ -558,12 +560,18 @@ function packet(t: number, d: Buffer, o: number, end: number) {
 function peerFor(host: string): Peer {
     const now = ds.millis()
     let p: Peer = null
+    // (the least use time of an idle peer so far: every peer's is at most `now`)
+    let at = now + 1
     for (const q of peers) {
         if (q.id === host) {
             q.used = now
             return q
         }
-        if (!p || q.used < p.used) if (!linkBusy(q)) p = q
+        if (q.used < at)
+            if (!linkBusy(q)) {
+                p = q
+                at = q.used
+            }
     }
     if (peers.length < MAX_PEERS) {
         // upload window: two frames. The simulator hands the firmware whatever the host's TCP
