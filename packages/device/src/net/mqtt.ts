@@ -35,7 +35,9 @@
 // (default: the name), MQTT_PASS. Until MQTT_URL is set the link is off; the settings are read
 // again now and then (every 10 s at most), so a host can set them while the program runs (the
 // simulator rig does), MQTT_URL last.
-// (Conditions without an else are nested ifs rather than `&&`: smaller code, see rpc/calls.ts.)
+// (Conditions without an else are nested ifs rather than `&&`: smaller code, see rpc/calls.ts.
+// Failures are thrown as text, not as Error objects (5 bytes less each): every catch here reads
+// them through errText, which gives a string back as it is.)
 import * as ds from "@devicescript/core"
 import { settingText } from "../lib/settings"
 import { Out, Session, budget, copy, errText, links, maxSessions } from "../rpc/core"
@@ -170,19 +172,24 @@ async function mqttMain() {
             if (wait === 1000) console.log("mqtt: off (no MQTT_URL setting)")
             await ds.sleep(wait)
         }
-        const name = (await setting("ROBOT_NAME")) || ds.deviceIdentifier("self")
-        const user = (await setting("MQTT_USER")) || name
+        let name = await setting("ROBOT_NAME")
+        if (!name) name = ds.deviceIdentifier("self")
+        let user = await setting("MQTT_USER")
+        if (!user) user = name
         const pass = await setting("MQTT_PASS")
         // mqtt://host[:port] or mqtts://host[:port] (TLS)
         // (indexOf, not startsWith: a function more in the image for two prefix checks)
         const tls = url.indexOf("mqtts://") === 0
-        // (after the first "//": at 5 or 6 in a URL of either scheme, and any other is refused below)
-        let host = url.slice(url.indexOf("//") + 2)
+        // (after the first "//": at 5 or 6 in a URL of either scheme, and any other is refused
+        // below; each slice's argument computed first, or the method is saved to a temporary)
+        let i = url.indexOf("//") + 2
+        let host = url.slice(i)
         // (up to a "/", if any)
-        host = host.slice(0, (host + "/").indexOf("/"))
+        i = (host + "/").indexOf("/")
+        host = host.slice(0, i)
         let port = 1883
         if (tls) port = 8883
-        const i = host.indexOf(":")
+        i = host.indexOf(":")
         if (i >= 0) {
             port = parseInt(host.slice(i + 1))
             host = host.slice(0, i)
@@ -235,7 +242,7 @@ async function mqttMain() {
                 ;(ds as Net)._socketOnEvent = onSocket
                 // (the line the Socket class of @devicescript/net logs)
                 console.debug(`connecting to ${tls ? "tls" : "tcp"}://${host}:${Math.abs(port)}`)
-                if ((ds as Net)._socketOpen(host, port) !== 0) throw new Error("can't connect")
+                if ((ds as Net)._socketOpen(host, port) !== 0) throw "can't connect"
                 ends = []
                 pingOut = false
                 try {
@@ -251,10 +258,11 @@ async function mqttMain() {
                             pingOut = true
                             pingAt = now
                             due = now + REPLY_MS
+                            // PINGREQ
                             out(Buffer.alloc(3), 0xc0, null)
                         }
-                        if (fault) throw new Error(fault)
-                        if (ended) throw new Error(ended)
+                        if (fault) throw fault
+                        if (ended) throw ended
                         waiter = ds.Fiber.self()
                         await ds.suspend(due - now)
                         waiter = null
@@ -340,12 +348,11 @@ function mpkt(pre: Buffer, strs: string[], gap: number): Buffer {
  * 16383: every packet here is, frames and CONNECT with settings of at most a Jacdac report each);
  * `first` its first byte. A `topic` makes it a QoS 1 PUBLISH whose variable header starts at 3
  * (the topic and a new packet id are written here; its PUBACK acknowledges it and all before it).
- * Written in writes of at most PIECE bytes. False when nothing was written: the socket is gone,
- * a non-retained PUBLISH does not fit the window, or the socket refused the write (the stream is
- * then broken: the connection ends).
+ * Written in writes of at most PIECE bytes. Called only while connected. False when nothing was
+ * written: the connection is ending, a non-retained PUBLISH does not fit the window, or the socket
+ * refused the write (the stream is then broken: the connection ends).
  */
 function out(b: Buffer, first: number, topic: string): boolean {
-    // (called only while connected)
     if (fault) return false
     const rl = b.length - 3
     let st = 0
@@ -438,15 +445,15 @@ function onSocket(event: string, arg: Buffer | string) {
                     }
                     len += (x & 127) << (7 * hn - 7)
                     if (x & 0x80) {
-                        if (++hn === 5) throw new Error("bad packet length")
+                        if (++hn === 5) throw "bad packet length"
                         continue
                     }
                     hn = 0
                     const k = ptype >> 4
-                    if (!((BROKER_TYPES >> k) & 1)) throw new Error("unexpected packet type " + k)
+                    if (!((BROKER_TYPES >> k) & 1)) throw "unexpected packet type " + k
                     // (at most 64 bytes but for a PUBLISH, whose limit `inMax` is higher)
                     if (len > 64) {
-                        if (k !== 3) throw new Error("bad packet length")
+                        if (k !== 3) throw "bad packet length"
                         if (len > inMax) {
                             // a PUBLISH larger than any frame: skipped, never held
                             console.log(`mqtt: skipped a message of ${len} bytes (at most ${inMax})`)
@@ -503,7 +510,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         const to = o + 2
         // (the call first: a value before it in the expression is saved to a temporary)
         const p = Math.min(t & 6, 2) + to + tl
-        if (p > end) throw new Error("bad PUBLISH")
+        if (p > end) throw "bad PUBLISH"
         const topic = copy(d, to, tl).toString()
         const isIn = topic.indexOf(inT) === 0
         if (!isIn) if (topic.indexOf(echoT)) return
@@ -528,7 +535,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
             // would build at start-up and whose strings would take low string numbers)
             let why = ["", "unacceptable protocol version", "client id rejected", "server unavailable", "bad user name or password", "not authorized"][rc]
             if (!why) why = "bad CONNACK"
-            throw new Error(`broker refused the connection: ${rc} ${why}`)
+            throw `broker refused the connection: ${rc} ${why}`
         }
         up = true
         upAt = ds.millis()
