@@ -354,11 +354,12 @@ function mpkt(pre: Buffer, strs: string[], gap: number): Buffer {
  */
 function out(b: Buffer, first: number, topic: string): boolean {
     if (fault) return false
-    const rl = b.length - 3
+    const m = b.length
+    const rl = m - 3
     let st = 0
     if (rl < 128) st = 1
     // the packet's length
-    const n = b.length - st
+    const n = m - st
     // (the window: room, or nothing unacknowledged; only a retained PUBLISH, `online`, goes
     // regardless, as CONNECT, SUBSCRIBE and PINGREQ do)
     if (first === 0x32)
@@ -381,9 +382,9 @@ function out(b: Buffer, first: number, topic: string): boolean {
         b[5 + tl] = pid >> 8
         b[6 + tl] = pid
     }
-    for (let o = st; o < b.length; o += PIECE) {
-        const k = Math.min(PIECE, b.length - o)
-        if ((ds as Net)._socketWrite(k === b.length ? b : copy(b, o, k)) !== 0) {
+    for (let o = st; o < m; o += PIECE) {
+        const k = Math.min(PIECE, m - o)
+        if ((ds as Net)._socketWrite(k === m ? b : copy(b, o, k)) !== 0) {
             stop("a socket write failed")
             return false
         }
@@ -672,8 +673,7 @@ async function publishFrame(p: Peer, b: Buffer, n: number) {
         // (polled: in the VM a socket event does not wake the program's loop, so a fiber
         // suspended until the PUBACK would wait for its timeout; 1 ms costs 1.7 MB/s -> 0.5)
         // (single tests: smaller code than `&&`)
-        while (true) {
-            if (ends !== s) break
+        while (ends === s) {
             if (p.id !== id) break
             if (out(b, 0x32, p.topic)) break
             if (ds.millis() > end) stop("no PUBACK")
