@@ -2,7 +2,7 @@
 // or by settings written to the board), so that a robot is tuned without editing code. Each value
 // falls back to the default below when the setting is missing or not a number. Documented in
 // docs/hardware.md ("Calibration").
-import { settingText } from "@robot-services/device"
+import { settingText } from "@robot-services/device/settings"
 
 /** Calibration values, with the defaults used when a setting is missing. */
 export const calibration = {

@@ -209,13 +209,30 @@ test("the device runtime's Jacdac file imports no other link: links are peers st
   for (const [f, deps] of g) if (!inNet(f)) assert.ok(!deps.includes(path.join(net, "mqtt.ts")), `${path.relative(REPO, f)} imports the MQTT link`)
 })
 
-test("a firmware that does not call startMqttLink carries none of the MQTT link's code; one that does carries it", () => {
-  // bench/firmware/min_*.ts: one AddTwoInts service; their generated module is written here as bench/size.ts does
+/** bench/firmware/gen/interfaces.ts, the generated module of bench/firmware/min_*.ts (one AddTwoInts service), written as bench/size.ts does */
+function writeMinimalInterfaces(): void {
   const file = "example_interfaces/srv/AddTwoInts.srv"
   const src = findInterfaceFiles([path.join(REPO, "services")]).filter((f) => f.file === file)
   const out = path.join(REPO, "bench/firmware/gen/interfaces.ts")
   fs.mkdirSync(path.dirname(out), { recursive: true })
   fs.writeFileSync(out, emitDevice(loadSources(src), { sources: [`services/${file}`], outFile: out }))
+}
+
+/** The source files compiled into the firmware built from `entry` (paths as the build's debug file gives them). */
+function compiledSources(entry: string): string[] {
+  const dbg = JSON.parse(fs.readFileSync(path.join(buildFirmware(entry).dir, "bytecode-dbg.json"), "utf8")) as { sources: { path: string }[] }
+  return dbg.sources.map((s) => s.path)
+}
+
+test("a firmware that reads no setting carries no settings client (its role is made at import); one that does carries it", () => {
+  writeMinimalInterfaces()
+  const settings = (entry: string) => compiledSources(entry).filter((p) => /@devicescript\/settings\/|device\/(src\/lib\/)?settings\.ts$/.test(p))
+  assert.deepEqual(settings("bench/firmware/min_jacdac.ts"), [])
+  assert.ok(settings("src/main.ts").some((p) => p.includes("@devicescript/settings/")), "the robot's firmware reads its calibration")
+})
+
+test("a firmware that does not call startMqttLink carries none of the MQTT link's code; one that does carries it", () => {
+  writeMinimalInterfaces()
   const mqttFunctions = (entry: string) => {
     const dbg = JSON.parse(fs.readFileSync(path.join(buildFirmware(entry).dir, "bytecode-dbg.json"), "utf8")) as {
       sources: { path: string; length: number }[]

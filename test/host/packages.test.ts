@@ -176,7 +176,7 @@ test("published contents: built JavaScript and declarations, TypeScript only in 
   for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/demo/demo_camera.js", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
   assert.deepEqual(host.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), [], "host ships no TypeScript sources")
   const device = contents.device
-  for (const f of ["src/index.ts", "mqtt.ts", "src/net/mqtt.ts", "src/cdr/cdr.ts", "src/gen/wire.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
+  for (const f of ["src/index.ts", "mqtt.ts", "settings.ts", "src/net/mqtt.ts", "src/cdr/cdr.ts", "src/gen/wire.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
   assert.equal(JSON.parse(fs.readFileSync(path.join(REPO, "packages/device/package.json"), "utf8")).devicescript?.library, true)
   // the library's spec is this robot's, byte for byte (robot gen keeps them equal)
   assert.equal(fs.readFileSync(path.join(REPO, "packages/device/services/rosservices.md"), "utf8"), fs.readFileSync(path.join(REPO, "services/rosservices.md"), "utf8"))
