@@ -3,7 +3,7 @@
 // DeviceScript project would. The same program runs on the robot_s3 board and in
 // the DeviceScript simulator, where the host simulates the hardware (`robot sim`).
 import * as ds from "@devicescript/core"
-import { ActionServerOptions, GoalHandle, ServiceType, createActionServer, createService, stampOf } from "@robot-services/device"
+import { ActionServerOptions, Concurrency, GoalHandle, ServiceType, createActionServer, createService, latest, serial, stampOf } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts, Diagnose, Drive, DriveDistance, GetState, Rotate, Scan, SetBool, SetPan, TakePicture, Trigger } from "./gen/interfaces"
 import { Picture } from "./robot/hardware"
@@ -13,7 +13,7 @@ import { startHardware } from "./robot/select"
 initRobot(startHardware())
 
 /** Serves `handler` as `name`, each call counted by the robot (`counted`: calls served and failed, last error). */
-function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (req: Req) => Promise<Res>, concurrency?: "serial" | "latest") {
+function serve<Req, Res>(type: ServiceType<Req, Res>, name: string, handler: (req: Req) => Promise<Res>, concurrency?: Concurrency) {
     createService(type, name, async (req: Req) => await counted(handler, req), { concurrency })
 }
 
@@ -21,8 +21,8 @@ serve(AddTwoInts, "add_two_ints", async (req) => ({ sum: req.a + req.b }))
 
 serve(GetState, "get_state", state)
 
-// Concurrency (docs/protocol.md): drive and set_pan "latest" (a newer command supersedes the running
-// one), take_picture and set_led "serial" (one capture / one LED change at a time), the rest parallel.
+// Concurrency (docs/protocol.md): drive and set_pan `latest` (a newer command supersedes the running
+// one), take_picture and set_led `serial` (one capture / one LED change at a time), the rest parallel.
 /** a picture as sensor_msgs/CompressedImage, stamped now (robot uptime) */
 function image(pic: Picture) {
     return {
@@ -39,7 +39,7 @@ serve(
         const pic = await takePicture(req.resolution, req.quality)
         return { image: image(pic), width: pic.width, height: pic.height }
     },
-    "serial"
+    serial
 )
 
 serve(
@@ -49,12 +49,12 @@ serve(
         const on = await setLed(req.data)
         return { success: on === req.data, message: on ? "LED on" : "LED off" }
     },
-    "serial"
+    serial
 )
 
-serve(Drive, "drive", drive, "latest")
+serve(Drive, "drive", drive, latest)
 
-serve(SetPan, "set_pan", async (req) => ({ angle: await setPan(req.angle) }), "latest")
+serve(SetPan, "set_pan", async (req) => ({ angle: await setPan(req.angle) }), latest)
 
 serve(Trigger, "stop", async () => {
     await stop()

@@ -16,11 +16,11 @@
 //   mode 12: answer "<budget used>/<call records>/<calls in flight>/<sessions>" (serviceStats; the soak's memory check)
 //   mode 11: answer "<length>:<hash>" of text (h = (h * 31 + code) & 0xffff over every 61st char): a large upload is
 //            checked without being echoed (echoing 16 KiB back would need three copies in the heap)
-//   /echo_latest (concurrency "latest") and /echo_serial ("serial") serve the same handler
+//   /echo_latest (concurrency `latest`) and /echo_serial (`serial`) serve the same handler
 //   mode 5 (text "probe"): heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
-import { ByteSource, Bytes, CallContext, Segments, ServiceError, Status, configureServices, createService, serviceStats } from "@robot-services/device"
+import { ByteSource, Bytes, CallContext, Segments, ServiceError, Status, configureServices, createService, latest, serial, serviceStats } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts } from "../../src/gen/interfaces"
 import { Echo, Echo_Request, Echo_Response, Upload } from "./gen/interfaces"
@@ -133,8 +133,8 @@ createService(Upload, "upload", async req => {
     }
     return { length: req.data.length, hash: h }
 })
-createService(Echo, "echo_latest", echoHandler, { concurrency: "latest" })
-createService(Echo, "echo_serial", echoHandler, { concurrency: "serial" })
+createService(Echo, "echo_latest", echoHandler, { concurrency: latest })
+createService(Echo, "echo_serial", echoHandler, { concurrency: serial })
 // served over MQTT too when the MQTT_URL setting names a broker (test/host/mqtt_device.test.ts)
 startMqttLink()
 

@@ -1,8 +1,8 @@
 // The packages' layering (issue 18): no import circles in either package (type-only imports
 // count: a circle of types is still two files that cannot be understood apart), the repository's
 // folders import only from the layers below them, the device runtime's Jacdac file imports no other
-// link, and a firmware that does not start the MQTT link carries none of its code (the DeviceScript
-// compiler drops what nothing reaches).
+// link, and a firmware that does not start the MQTT link, read a setting or name a concurrency policy
+// carries none of their code (the DeviceScript compiler drops what nothing reaches).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
@@ -231,22 +231,32 @@ test("a firmware that reads no setting carries no settings client (its role is m
   assert.ok(settings("src/main.ts").some((p) => p.includes("@devicescript/settings/")), "the robot's firmware reads its calibration")
 })
 
+/** The functions of the firmware built from `entry` whose code comes from a source file matching `file`. */
+function functionsFrom(entry: string, file: RegExp): string[] {
+  const dbg = JSON.parse(fs.readFileSync(path.join(buildFirmware(entry).dir, "bytecode-dbg.json"), "utf8")) as {
+    sources: { path: string; length: number }[]
+    functions: { name: string; location: [number, number] }[]
+  }
+  let off = 0
+  const ranges: [number, number][] = []
+  for (const s of dbg.sources) {
+    if (file.test(s.path)) ranges.push([off, off + s.length])
+    off += s.length
+  }
+  return dbg.functions.filter((f) => ranges.some(([a, b]) => f.location[0] >= a && f.location[0] < b)).map((f) => f.name)
+}
+
 test("a firmware that does not call startMqttLink carries none of the MQTT link's code; one that does carries it", () => {
   writeMinimalInterfaces()
-  const mqttFunctions = (entry: string) => {
-    const dbg = JSON.parse(fs.readFileSync(path.join(buildFirmware(entry).dir, "bytecode-dbg.json"), "utf8")) as {
-      sources: { path: string; length: number }[]
-      functions: { name: string; location: [number, number] }[]
-    }
-    let off = 0
-    const ranges: [number, number][] = []
-    for (const s of dbg.sources) {
-      if (/device\/src\/net\/mqtt\.ts$/.test(s.path)) ranges.push([off, off + s.length])
-      off += s.length
-    }
-    return dbg.functions.filter((f) => ranges.some(([a, b]) => f.location[0] >= a && f.location[0] < b)).map((f) => f.name)
-  }
-  assert.deepEqual(mqttFunctions("bench/firmware/min_jacdac.ts"), [])
-  const withLink = mqttFunctions("bench/firmware/min_mqtt.ts")
+  const mqtt = /device\/src\/net\/mqtt\.ts$/
+  assert.deepEqual(functionsFrom("bench/firmware/min_jacdac.ts", mqtt), [])
+  const withLink = functionsFrom("bench/firmware/min_mqtt.ts", mqtt)
   assert.ok(withLink.includes("startMqttLink") && withLink.includes("mqttMain"), withLink.join(", "))
+})
+
+test("a firmware whose services all run in parallel carries no concurrency policy; one that names serial and latest carries both", () => {
+  writeMinimalInterfaces()
+  const policies = /device\/src\/rpc\/policies\.ts$/
+  assert.deepEqual(functionsFrom("bench/firmware/min_jacdac.ts", policies), [])
+  assert.deepEqual(functionsFrom("src/main.ts", policies).sort(), ["latest", "serial"])
 })

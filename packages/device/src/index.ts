@@ -14,6 +14,9 @@ export type { ByteSource, Bytes } from "./cdr/types"
 export type { MessageCodec, ServiceType } from "./cdr/cdr"
 export type { ActionGoalId, ActionGoalInfo, ActionStamp, ActionType, ActionWatch } from "./lib/actiontype"
 export { stampOf } from "./lib/actiontype"
+// concurrency policies (rpc/policies.ts): a firmware that names neither carries neither
+export { serial, latest } from "./rpc/policies"
+export type { Concurrency } from "./rpc/core"
 // ROS 2 actions (lib/actions.ts): a firmware that never calls createActionServer carries none of it
 export { createActionServer, GoalHandle, GoalStatus } from "./lib/actions"
 export type { ActionServerOptions } from "./lib/actions"

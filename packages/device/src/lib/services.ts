@@ -10,7 +10,7 @@
 // status + message) unless the caller gave up; no exception escapes a handler; device memory for
 // calls is bounded by `budget` bytes whatever arrives; a failing call or stream fails only itself;
 // a handler that never returns is released at the caller's deadline.
-import { Entry, Policy, ServicesConfig, announce, configure, fullName, links, listChanged } from "../rpc/core"
+import { Concurrency, Entry, ServicesConfig, announce, configure, fullName, links, listChanged } from "../rpc/core"
 import { startJacdacLink } from "../rpc/server"
 import { calls, entries, inFlight, sessions, used } from "../rpc/calls"
 import { CallState } from "../gen/wire"
@@ -34,12 +34,13 @@ export function configureServices(c: ServicesConfig) {
 /** Options of one service. */
 export interface ServiceOptions {
     /**
-     * How calls to this service overlap: `"parallel"` (default: each call runs at once in its own
-     * fiber), `"serial"` (one at a time, the others wait in arrival order within the budget), or
-     * `"latest"` (a new call cancels the running one, whose context turns `cancelled`, and runs after
-     * it returns; calls still waiting are answered `Cancelled` "replaced by a newer call").
+     * How calls to this service overlap: unset (default: each call runs at once in its own fiber),
+     * `serial` (one at a time, the others wait in arrival order within the budget), or `latest` (a
+     * new call cancels the running one, whose context turns `cancelled`, and runs after it returns;
+     * calls still waiting are answered `Cancelled` "replaced by a newer call"). `serial` and
+     * `latest` are imported from this package: a firmware that uses neither carries neither.
      */
-    concurrency?: "parallel" | "serial" | "latest"
+    concurrency?: Concurrency
 }
 
 /**
@@ -57,14 +58,9 @@ export function createService<Req, Res>(
 ) {
     const n = fullName(name)
     for (let i = 0; i < entries.length; i++) if (entries[i].name === n) throw new Error("service " + n + " already exists")
-    // (single tests rather than conditional expressions: smaller code)
-    let policy = Policy.Parallel
-    if (options) {
-        const c = options.concurrency
-        if (c === "serial") policy = Policy.Serial
-        if (c === "latest") policy = Policy.Latest
-    }
-    const e: Entry = { name: n, type, handler: handler as any, policy, running: 0, queue: [] }
+    let policy: Concurrency
+    if (options) policy = options.concurrency
+    const e: Entry = { name: n, type, handler: handler as any, policy, queue: [] }
     entries.push(e)
     startJacdacLink()
     listChanged()

@@ -18,7 +18,7 @@
 import * as ds from "@devicescript/core"
 import { CdrWriter, decodeMessage } from "../cdr/cdr"
 import { ByteSource, Bytes, ServiceError } from "../cdr/types"
-import { CALL_COST, Call, Entry, logError, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, Policy, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, ackTo, budget, copy, defaultTimeoutMs, errText, fullName, isGone, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, maxSessions, maxTimeoutMs, rec, remove, retentionMs, settle } from "./core"
+import { CALL_COST, Call, Entry, logError, GRACE_MS, MAX_LINGERING, MAX_REFUSALS, Out, RESERVE, SESSION_KEEP_MS, SMALL_REQUEST, Session, ackTo, budget, copy, defaultTimeoutMs, errText, fullName, isGone, listVersion, maxInFlight, maxRequestBytes, maxResponseBytes, maxSessions, maxTimeoutMs, rec, remove, retentionMs, settle } from "./core"
 import { CallState, Kind, Limit, PROTOCOL_VERSION, RecMin, RecOff, Status } from "../gen/wire"
 
 /** retained responses up to this size are charged in full to the budget (larger ones are sources) */
@@ -221,32 +221,17 @@ export function due(c: Call, state: number) {
 }
 
 // ---------------------------------------------------------------- running
-/** the request is complete: run it, or queue it behind its service's policy */
+/** the request is complete: run it, or give it to its service's policy (rpc/policies.ts) */
 export function ready(c: Call) {
     const e = c.entry
     c.state = CallState.Queued
-    if (e.policy === Policy.Latest) {
-        // (fail and cancel take no call out of the table: no copy of it)
-        for (let i = 0; i < calls.length; i++) {
-            const o = calls[i]
-            if (o !== c)
-                if (o.entry === e) {
-                    if (o.state === CallState.Queued) {
-                        remove(e.queue, o)
-                        fail(o, Status.Cancelled, "replaced by a newer call")
-                    } else if (o.state === CallState.Running) o.cancel("replaced by a newer call")
-                }
-        }
-    }
-    if (e.policy !== Policy.Parallel)
-        if (e.running > 0) {
-            e.queue.push(c)
-            return
-        }
-    run(c)
+    const p = e.policy
+    if (p) p(e, c)
+    else run(c)
 }
 
-function run(c: Call) {
+/** runs `c` now (a policy: when its turn came); fails it instead when it was cancelled or its deadline passed */
+export function run(c: Call) {
     if (ds.millis() > c.deadline) {
         fail(c, Status.DeadlineExceeded, "the caller's deadline passed before the call ran")
         return
@@ -257,7 +242,6 @@ function run(c: Call) {
     }
     c.state = CallState.Running
     c.released = false
-    c.entry.running++
     c.t = ds.millis()
     // a running handler also holds its fiber and its frames: charged another CALL_COST until it
     // returns (finish and fail charge the answer alone; a released one lingers at CALL_COST)
@@ -278,21 +262,14 @@ function releaseSlot(c: Call, lingers: boolean) {
     if (c.released) return
     c.released = true
     const e = c.entry
-    // (`x = x - 1`: a compound assignment to a field copies its object to a temporary first)
-    e.running = e.running - 1
     if (lingers) if (c.fiber) {
         c.killAt = ds.millis() + GRACE_MS
         lingering.push(c)
         used += CALL_COST
     }
-    // the next queued calls of its service that may run now
-    // (a read past the end is undefined; single tests: smaller code than `&&` and `||`)
-    while (e.queue[0]) {
-        if (e.policy !== Policy.Parallel) if (e.running) break
-        const q = e.queue[0]
-        e.queue.insert(0, -1)
-        if (q.state === CallState.Queued) run(q)
-    }
+    // the service's policy runs its next call
+    const p = e.policy
+    if (p) p(e, null)
 }
 
 /** the handler of `c` returned or was terminated: its lingering charge ends */

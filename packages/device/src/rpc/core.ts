@@ -133,21 +133,24 @@ export const SESSION_KEEP_MS = Limit.SessionKeepMs
 export const PIECE_BITS = 10
 export const PIECE = 1 << PIECE_BITS
 
-/** How calls of one service may overlap. */
-export const enum Policy {
-    Parallel = 0,
-    Serial = 1,
-    Latest = 2,
-}
+/**
+ * How calls of one service wait for each other (rpc/policies.ts: `serial`, `latest`): called with
+ * the service's entry and a call ready to run (which it runs now or queues), or with null when one
+ * of the service's handlers gave its slot back. A service without one runs every call at once.
+ * A function rather than a name tested here: a firmware whose services all run in parallel carries
+ * none of the policies' code.
+ */
+export type Concurrency = (e: Entry, c: Call) => void
 
 export interface Entry {
     name: string
     type: ServiceType<any, any>
     handler: (req: any, ctx: CallContext) => Promise<any>
-    policy: Policy
-    /** handlers of this service running now (slots not released) */
-    running: number
-    /** calls waiting for their turn (serial / latest) */
+    /** undefined: every call runs at once */
+    policy: Concurrency
+    /** (the policy's) a handler of this service holds its slot */
+    running?: boolean
+    /** calls waiting for their turn (with a policy) */
     queue: Call[]
 }
 
