@@ -10,6 +10,8 @@ import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/b
 import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../packages/host/src/cli/doctor"
 import { spawn } from "node:child_process"
 import { usbSerialBoard } from "../support/usbserial"
+import { connect } from "../../packages/host/src/client/node"
+import { serialTransport } from "../../packages/host/src/transport/serial"
 
 const byStep = (rs: StepResult[]) => Object.fromEntries(rs.map((r) => [r.step, r]))
 
@@ -213,6 +215,38 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
       assert.equal(code, 0, `${out}\n${err}`)
       assert.ok(answered >= 3, `the person was asked ${answered} times`)
     } finally {
+      await board.close()
+    }
+  })
+
+  test("the board unplugged during the doctor's run: the step that finds the link gone fails naming it, with the link's hint, the rest are not run (not each failing at its 15 s deadline with a wiring hint)", async () => {
+    // (before: every later step ran and failed, the first ones "unavailable ... disconnected", the
+    // rest "no answer within 15000 ms", each with its wiring hint: 8 FAILs in 108 s)
+    const board = await usbSerialBoard(robot.rig!.hub)
+    const node = await connect({ transport: serialTransport({ path: board.path }) })
+    try {
+      const lines: string[] = []
+      const t = Date.now()
+      const rs = await runDoctor(node, {
+        print: (l) => {
+          lines.push(l)
+          if (l.startsWith("PASS  services and type hashes")) void board.unplug()
+        },
+        confirm: async () => true,
+        linkHint: "the link's hint",
+      })
+      const by = byStep(rs)
+      assert.equal(by["link and protocol"]?.verdict, "PASS", lines.join("\n"))
+      const failed = rs.filter((r) => r.verdict === "FAIL")
+      assert.equal(failed.length, 1, lines.join("\n"))
+      assert.match(failed[0]!.detail, /unavailable: transport serial .* disconnected/)
+      assert.equal(failed[0]!.hint, "the link's hint")
+      const after = rs.slice(rs.indexOf(failed[0]!) + 1)
+      assert.ok(after.length >= 5, lines.join("\n"))
+      for (const r of after) assert.match(`${r.verdict} ${r.detail}`, /^SKIP not run: the link to the robot was lost/, lines.join("\n"))
+      assert.ok(Date.now() - t < 10000, `the run took ${Date.now() - t} ms`)
+    } finally {
+      await node.close()
       await board.close()
     }
   })

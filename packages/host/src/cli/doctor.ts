@@ -14,6 +14,7 @@ import type { Command } from "commander"
 import * as jpeg from "jpeg-js"
 import type { RobotNode, ServiceInfo } from "../client/api"
 import type { DeviceLimits } from "../client/node"
+import { ServiceError } from "../client/errors"
 import { Diagnose, Drive, GetState, SetBool, SetPan, TakePicture, Trigger } from "../gen/interfaces"
 import { projectCallTypes } from "./types"
 import { ARCHS, validateBoardFile } from "../sim/boardcheck"
@@ -131,15 +132,23 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   const print = opts.print ?? ((l: string) => console.log(l))
   const timeoutMs = opts.timeoutMs ?? 15000
   const results: StepResult[] = []
+  const linkHint = opts.linkHint ?? "is the board flashed and running src/main.ts? Is the port right (robot doctor --serial /dev/ttyACM0)?"
+  /** why the link went away during the run (a board unplugged or reset): the steps after it are not run */
+  let linkLost: string | undefined
   const step = async (name: string, hintOnError: string, f: () => Promise<string | { [SKIP]: string }>) => {
     let r: StepResult
-    try {
-      const out = await f()
-      r = typeof out === "string" ? { step: name, verdict: "PASS", detail: out } : { step: name, verdict: "SKIP", detail: out[SKIP] }
-    } catch (e) {
-      const err = e as Error
-      r = { step: name, verdict: "FAIL", detail: err.message, hint: e instanceof Fail ? e.hint : hintOnError }
-    }
+    if (linkLost) r = { step: name, verdict: "SKIP", detail: `not run: the link to the robot was lost (${linkLost})` }
+    else
+      try {
+        const out = await f()
+        r = typeof out === "string" ? { step: name, verdict: "PASS", detail: out } : { step: name, verdict: "SKIP", detail: out[SKIP] }
+      } catch (e) {
+        const err = e as Error
+        // the link gone, not this step's part: say so, with what to check for the link, and stop asking the robot
+        const gone = e instanceof ServiceError && e.code === "unavailable" && node.state !== "connected"
+        if (gone) linkLost = err.message
+        r = { step: name, verdict: "FAIL", detail: err.message, hint: gone ? linkHint : e instanceof Fail ? e.hint : hintOnError }
+      }
     results.push(r)
     print(`${r.verdict}  ${r.step}: ${r.detail}`)
     if (r.hint) print(`      check: ${r.hint}`)
@@ -149,7 +158,6 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
     node.createClient(type as never, name).call(req as never, { timeoutMs }) as Promise<Res>
 
   let services: ServiceInfo[] = []
-  const linkHint = opts.linkHint ?? "is the board flashed and running src/main.ts? Is the port right (robot doctor --serial /dev/ttyACM0)?"
   const link = await step("link and protocol", linkHint, async () => {
     services = await node.listServices({ timeoutMs })
     const limits = (node as { limits?: DeviceLimits }).limits

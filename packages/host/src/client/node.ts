@@ -206,6 +206,9 @@ class JacdacNode extends NodeCore implements ServiceNode {
   }
 
   protected async closeLink(): Promise<void> {
+    // (jacdac-ts's reconnection waits 500 ms after it sees the port, then connects if the bus still
+    // asks for it: a closed node's disposed transport threw then, an unhandled rejection)
+    this.bus.autoConnect = false
     await this.bus.stop()
     await this.bus.dispose()
   }
@@ -234,6 +237,11 @@ export async function connect(options: ConnectOptions): Promise<RecordNode> {
   } catch (e) {
     throw new ServiceError("unavailable", (e as Error).message)
   }
+  // jacdac-ts's pulse check reconnects by itself when frames stop (disconnect, 500 ms, connect): on a
+  // node closed meanwhile, connect threw "attempted to connect to a disposed transport", unhandled
+  // (robot_doctor "the board unplugged during the doctor's run ..." closes within that time)
+  const connectTransport = transport.connect.bind(transport)
+  transport.connect = (background?: boolean) => ((transport as unknown as { disposed: boolean }).disposed ? Promise.resolve() : connectTransport(background))
   const bus = new jd.JDBus([transport], { client: true, disableRoleManager: true })
   // connect again when the port shows again (jacdac-ts's serial transport looks every 2.5 s): a board
   // unplugged and plugged back, or one whose USB port goes away while it resets
