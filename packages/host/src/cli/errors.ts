@@ -31,7 +31,7 @@ export function ownHint(e: unknown): string | undefined {
 
 /** Prints `robot <command> <verb>: <code>: <detail> (hint)` and sets exit status 1. */
 export function fail(verb: string, e: unknown, command: "service" | "action" = "service"): void {
-  let hint = e instanceof Error ? (ownHints.get(e) ?? (e as { hint?: string }).hint) : undefined
+  let hint = ownHint(e) ?? (e instanceof Error ? (e as { hint?: string }).hint : undefined)
   if (!hint && e instanceof ServiceError && isRobotOffline({ code: e.code, message: e.detail })) hint = "the bridge serves it again when the robot is back; `robot service list` shows the robots online"
   const who = `robot ${command} ${verb}`
   if (e instanceof UsageError) console.error(`${who}: ${e.message}`)

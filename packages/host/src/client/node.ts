@@ -129,18 +129,14 @@ class JacdacNode extends NodeCore implements ServiceNode {
       if (transport.disconnected) {
         // (a board unplugged, or one whose USB port goes away when it resets, as an ESP32-S3's
         // does): fail its calls now, and let the device be found again once the port is back
-        const why = `transport ${options.transport.description} disconnected`
         if (this.device) this.lastDeviceId = this.device.deviceId
-        this.device = undefined
-        this.serviceIndex = -1
-        this.deviceGone(why, true)
+        this.drop(`transport ${options.transport.description} disconnected`, true)
         this.setState("disconnected", false)
       } else if (transport.connected && !this.device) {
         // back (jacdac-ts reconnects when the port shows again): the device jacdac-ts still knows,
         // or its next announce, is attached afresh; before, the node stayed "disconnected" and
         // every call timed out (link_loss "the cable pulled during a call ...")
-        this.setState("connecting", false)
-        for (const d of this.bus.devices({ serviceClass: ROS_SERVICES_CLASS })) this.maybeAttach(d)
+        this.lookAgain()
       }
     })
   }
@@ -171,14 +167,22 @@ class JacdacNode extends NodeCore implements ServiceNode {
   }
 
   private detach(why: string) {
+    this.drop(why, false)
+    // another device may already be there
+    if (!this.closed) this.lookAgain()
+  }
+
+  /** Forgets the device: its session and calls fail `unavailable` `why` (`keepBootId`: see deviceFound). */
+  private drop(why: string, keepBootId: boolean) {
     this.device = undefined
     this.serviceIndex = -1
-    this.deviceGone(why)
-    if (!this.closed) {
-      this.setState("connecting", false)
-      // another device may already be there
-      for (const d of this.bus.devices({ serviceClass: ROS_SERVICES_CLASS })) this.maybeAttach(d)
-    }
+    this.deviceGone(why, keepBootId)
+  }
+
+  /** Connecting: attaches a device the bus knows, if one serves rosServices (else its announce will). */
+  private lookAgain() {
+    this.setState("connecting", false)
+    for (const d of this.bus.devices({ serviceClass: ROS_SERVICES_CLASS })) this.maybeAttach(d)
   }
 
   protected async sendFrame(payload: Uint8Array): Promise<void> {
@@ -206,9 +210,6 @@ class JacdacNode extends NodeCore implements ServiceNode {
   }
 
   protected async closeLink(): Promise<void> {
-    // (jacdac-ts's reconnection waits 500 ms after it sees the port, then connects if the bus still
-    // asks for it: a closed node's disposed transport threw then, an unhandled rejection)
-    this.bus.autoConnect = false
     await this.bus.stop()
     await this.bus.dispose()
   }
