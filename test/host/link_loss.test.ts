@@ -5,8 +5,6 @@
 // onto the bus of the test firmware running in the VM; and the devtools WebSocket restarted (devs
 // devtools, restarted on a redeploy), as a relay in front of the rig's hub.
 import assert from "node:assert/strict"
-import { spawn } from "node:child_process"
-import { join } from "node:path"
 import { after, before, test } from "node:test"
 import { connect, type ServiceNode } from "../../packages/host/src/client/node"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
@@ -18,10 +16,9 @@ import { startRig, type Rig } from "../../packages/host/src/sim/rig"
 import { Echo, Upload, echo, pattern, uploadHash } from "../../harness/services"
 import { usbSerialBoard, type UsbSerialBoard } from "../support/usbserial"
 import { rejection } from "../support/rejection"
-import { rawRosClient, runningBridge } from "./bridge_helpers"
+import { rawRosClient, runRobot, runningBridge } from "./bridge_helpers"
 import { testFirmware } from "./services_fixture"
 
-const ROOT = join(__dirname, "../..")
 let rig: Rig
 
 before(async () => {
@@ -31,20 +28,14 @@ after(async () => {
   await rig?.close()
 })
 
-/** The `robot` binary with `args`, run without blocking this process (it relays the board's port). */
-function robot(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(ROOT, "packages/host/bin/robot.js"), ...args], { cwd: ROOT })
-    let stdout = ""
-    let stderr = ""
-    p.stdout.on("data", (d) => (stdout += d))
-    p.stderr.on("data", (d) => (stderr += d))
-    const kill = setTimeout(() => p.kill("SIGKILL"), 60000)
-    p.on("close", (code) => {
-      clearTimeout(kill)
-      resolve({ code, stdout, stderr })
-    })
-  })
+/** `attempt` again every 500 ms until `ok` takes its answer or 20 s have passed; the last answer */
+async function retry<T>(attempt: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const end = Date.now() + 20000
+  for (;;) {
+    const v = await attempt()
+    if (ok(v) || Date.now() >= end) return v
+    await new Promise((r) => setTimeout(r, 500))
+  }
 }
 
 async function withBoard<T>(run: (board: UsbSerialBoard, node: ServiceNode) => Promise<T>): Promise<T> {
@@ -102,16 +93,12 @@ test("the cable pulled during a call (as when an ESP32-S3 resets: its USB port g
     // once free, as /dev/ttyACM0 is); jacdac-ts looks for it every 2.5 s
     board = await usbSerialBoard(rig.hub)
     assert.equal(board.path, path, "the new pseudo-terminal took the same name")
-    const end = Date.now() + 20000
-    let sum: bigint | undefined
-    while (sum === undefined && Date.now() < end) {
-      sum = await add.call({ a: 2n, b: 2n }, { timeoutMs: 2000 }).then((r) => r.sum, () => undefined)
-      if (sum === undefined) await new Promise((r) => setTimeout(r, 500))
-    }
+    const t0 = Date.now()
+    const sum = await retry(() => add.call({ a: 2n, b: 2n }, { timeoutMs: 2000 }).then((r) => r.sum, () => undefined), (v) => v !== undefined)
     assert.equal(sum, 4n, "a call after the board came back")
     assert.equal(node.state, "connected")
     await restarted
-    console.log(`# back ${Date.now() - (end - 20000)} ms after the board was plugged in again`)
+    console.log(`# back ${Date.now() - t0} ms after the board was plugged in again`)
   } finally {
     await node.close()
     await board.close()
@@ -121,11 +108,11 @@ test("the cable pulled during a call (as when an ESP32-S3 resets: its USB port g
 test("`robot service call --serial <path>` and `robot service list --serial <path>` on the board, its serial log kept out of the output", { timeout: 120000 }, async () => {
   const board = await usbSerialBoard(rig.hub, { logEveryMs: 20 })
   try {
-    const call = await robot(["service", "call", "--serial", board.path, "/add_two_ints", "{a: 20, b: 22}"])
+    const call = await runRobot(["service", "call", "--serial", board.path, "/add_two_ints", "{a: 20, b: 22}"])
     assert.equal(call.code, 0, call.stderr)
     assert.equal(call.stdout, "requester: making request: example_interfaces.srv.AddTwoInts_Request(a=20, b=22)\n\nresponse:\nexample_interfaces.srv.AddTwoInts_Response(sum=42)\n\n")
     assert.ok(board.stats.logLines > 0, "the board printed its log meanwhile")
-    const list = await robot(["service", "list", "--serial", board.path])
+    const list = await runRobot(["service", "list", "--serial", board.path])
     assert.equal(list.code, 0, list.stderr)
     assert.match(list.stdout, /^\/add_two_ints$/m)
     assert.ok(!/heap:/.test(call.stdout + call.stderr + list.stdout + list.stderr), "no log line in the CLI's output")
@@ -150,14 +137,8 @@ test("`robot bridge --serial <path>` across a replug: rosbridge calls fail at on
     assert.ok(Date.now() - t < 2000, `answered in ${Date.now() - t} ms`)
     board = await usbSerialBoard(rig.hub)
     assert.equal(board.path, path)
-    const end = Date.now() + 20000
-    let back: { result: boolean; values: any } | undefined
-    while (Date.now() < end) {
-      back = await ros.call("/add_two_ints", { a: 20, b: 22 })
-      if (back.result) break
-      await new Promise((r) => setTimeout(r, 500))
-    }
-    assert.deepEqual(back?.values, { sum: 42 }, JSON.stringify(back))
+    const back = await retry(() => ros.call("/add_two_ints", { a: 20, b: 22 }), (r) => r.result)
+    assert.deepEqual(back.values, { sum: 42 }, JSON.stringify(back))
   } finally {
     ros.close()
     await b.stop()
@@ -208,11 +189,7 @@ test("devtools restarted under a client connected with its WebSocket: calls fail
     assert.match(gone.detail, new RegExp(`${url} disconnected`))
     relay = await devtoolsRelay(port)
     const t = Date.now()
-    let sum: bigint | undefined
-    while (sum === undefined && Date.now() - t < 20000) {
-      sum = await add.call({ a: 2n, b: 2n }, { timeoutMs: 2000 }).then((r) => r.sum, () => undefined)
-      if (sum === undefined) await new Promise((r) => setTimeout(r, 500))
-    }
+    const sum = await retry(() => add.call({ a: 2n, b: 2n }, { timeoutMs: 2000 }).then((r) => r.sum, () => undefined), (v) => v !== undefined)
     assert.equal(sum, 4n, "a call after devtools came back")
     assert.equal(node.state, "connected")
     console.log(`# back ${Date.now() - t} ms after devtools listened again`)
@@ -230,7 +207,7 @@ test("a port another program holds (devtools, a serial monitor) and a board that
   const holder = new SerialPort({ path: board.path, baudRate: 1_500_000 })
   try {
     await new Promise((resolve, reject) => holder.once("open", resolve).once("error", reject))
-    const busy = await robot(["service", "list", "--serial", board.path])
+    const busy = await runRobot(["service", "list", "--serial", board.path])
     assert.equal(busy.code, 1)
     assert.match(busy.stderr, new RegExp(`^robot service list: unavailable: cannot connect to serial ${board.path}: the port is in use by another program \\(.*\\) \\(only one program can have a serial port: stop devtools or the serial monitor, or reach the robot through devtools with --devtools\\)\\n$`))
   } finally {
@@ -239,7 +216,7 @@ test("a port another program holds (devtools, a serial monitor) and a board that
   }
   const blank = await usbSerialBoard(rig.hub, { unflashed: true })
   try {
-    const none = await robot(["service", "list", "--serial", blank.path])
+    const none = await runRobot(["service", "list", "--serial", blank.path])
     assert.equal(none.code, 1)
     assert.match(none.stderr, new RegExp(`^robot service list: unavailable: cannot connect to serial ${blank.path}: nothing on the port answered as a DeviceScript board \\(.*\\) \\(is the DeviceScript runtime flashed\\? \\(devs flash esp32 --board <board>\\); is this the board's port\\?\\)\\n$`))
   } finally {

@@ -183,3 +183,31 @@ export async function statusGap(arena: ArenaOf, link: { frameBytes: number; maxF
     await a.close()
   }
 }
+
+/**
+ * The check of the malformed-records attack, whose frames each link's test file sends within its own
+ * frame size (RDATA overlapping, far past the end, for calls never made and other sessions, STATUS of
+ * unknown states, records cut short, of unknown kinds, overrunning their frame): /trigger still gets
+ * its whole response `message`, /past_end (RDATA past the response's end) fails `pastEnd`, each
+ * malformed record is reported as `errors` says, in order, the gap was asked for with a POLL, and the
+ * well-behaved robot was served meanwhile. Closes the arena.
+ */
+export async function checkMalformedRecords(a: HostileArena, expect: { message: string; pastEnd: string; errors: RegExp[] }): Promise<void> {
+  try {
+    const errors: string[] = []
+    a.evilNode.onProtocolError((m) => errors.push(m))
+    const v = a.victim()
+    const res = await a.evilNode.createClient(Trigger, "/trigger").call({}, { timeoutMs: 5000 })
+    assert.equal(res.message, expect.message)
+    const past = await rejection(a.evilNode.createClient(Trigger, "/past_end").call({}, { timeoutMs: 5000 }))
+    assert.equal(past.code, "internal")
+    assert.equal(past.detail, expect.pastEnd)
+    await v.stop()
+    assert.equal(errors.length, expect.errors.length, errors.join("\n"))
+    expect.errors.forEach((re, i) => assert.match(errors[i]!, re))
+    assert.ok(a.evil.seen.get("poll")! >= 1, "the gap was asked for")
+    servedMeanwhile(v)
+  } finally {
+    await a.close()
+  }
+}
