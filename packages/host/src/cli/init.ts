@@ -79,7 +79,7 @@ function librarySpec(dir: string): string {
   try {
     pkgJson = require.resolve(`${DEVICE_PACKAGE}/package.json`, { paths: [dir] })
   } catch {
-    throw new InitError(`${DEVICE_PACKAGE} is not installed in ${dir}: run \`npm install ${DEVICE_PACKAGE}\` first (init copies its ${SPEC_FILE})`)
+    throw new InitError(`${DEVICE_PACKAGE} is not installed in ${dir}: install it first (its tarball from \`npm pack\`, or the registry: README "Your own project"; init copies its ${SPEC_FILE})`)
   }
   const spec = path.join(path.dirname(pkgJson), SPEC_FILE)
   if (!fs.existsSync(spec)) throw new InitError(`${spec} is missing: reinstall ${DEVICE_PACKAGE}`)
@@ -118,8 +118,9 @@ string greeting
 export function runInit(o: InitOptions = {}): InitResult {
   const dir = path.resolve(o.dir ?? ".")
   const rel = (f: string) => path.join(dir, f)
-  if (!fs.existsSync(rel("devsconfig.json")) || !fs.existsSync(rel("package.json"))) {
-    throw new InitError(`${dir} is not a DeviceScript project (no devsconfig.json or package.json): run \`npx devicescript init\` there first`)
+  const missing = ["devsconfig.json", "package.json"].filter((f) => !fs.existsSync(rel(f)))
+  if (missing.length) {
+    throw new InitError(`${dir} is not a DeviceScript project (${missing.map((f) => `no ${f}`).join(", ")}): run \`npx devicescript init\` there first`)
   }
   const npmName = (readJson(rel("package.json")) as { name?: string }).name
   const pkg = o.package ?? interfacePackageName(npmName)
@@ -202,6 +203,12 @@ export function initCommand(o: InitOptions): number {
     throw e
   }
   for (const s of r.steps) console.log(`${s.action.padEnd(9)} ${s.file}${s.note ? `: ${s.note}` : ""}`)
+  if (!r.ready) {
+    // (no next steps: they would fail on the kept file)
+    const n = r.steps.filter((s) => s.action === "kept").length
+    console.error(`robot init: the kept ${n === 1 ? "file above needs" : "files above need"} your attention: change or remove ${n === 1 ? "it" : "them"}, then run \`npx robot init\` again`)
+    return 1
+  }
   console.log(
     [
       "",
@@ -215,8 +222,7 @@ export function initCommand(o: InitOptions): number {
       "  npx robot service call /hello \"{name: 'robot'}\" --devtools   # with the firmware running in the simulator",
     ].join("\n"),
   )
-  if (!r.ready) console.error("robot init: kept files above need your attention before the tools work")
-  return r.ready ? 0 : 1
+  return 0
 }
 
 export function registerInit(program: Command): void {
