@@ -20,6 +20,7 @@
 //   mode 5 (text "probe"): heap probe for the benchmark: keep allocating 256-byte buffers, logging the count,
 //           until the VM panics with OutOfMemory (the program restarts)
 import * as ds from "@devicescript/core"
+import { settingText } from "@robot-services/device/settings"
 import { ByteSource, Bytes, CallContext, Segments, ServiceError, Status, configureServices, createService, latest, serial, serviceStats } from "@robot-services/device"
 import { startMqttLink } from "@robot-services/device/mqtt"
 import { AddTwoInts } from "../../src/gen/interfaces"
@@ -101,6 +102,8 @@ async function echoHandler(req: Echo_Request, ctx: CallContext): Promise<Echo_Re
         for (let i = 0; i < req.text.length; i += 61) h = (h * 31 + req.text.charCodeAt(i)) & 0xffff
         return { text: req.text.length + ":" + h, data: Buffer.alloc(0) }
     }
+    // (a setting as the library reads it: services.test.ts "settingText gives a setting's value ...")
+    if (req.mode === 13) return { text: await settingText(req.text), data: Buffer.alloc(0) }
     if (req.delay_ms > 0) await ds.sleep(req.delay_ms)
     if (req.mode === 1) throw new Error(req.text)
     if (req.mode === 2) throw new ServiceError(Status.InvalidArgument, req.text)

@@ -1,6 +1,7 @@
 // Integration: the real firmware (test/firmware/services_fw.ts) in the DeviceScript VM, the real
 // host client, through the rig's frame hub. No fixed sleeps: every wait is on an event or a call.
 import assert from "node:assert/strict"
+import { jd } from "../../packages/host/src/transport/jacdac"
 import { after, before, describe, test } from "node:test"
 import { AddTwoInts } from "../../packages/host/src/gen/interfaces"
 import { ServiceError } from "../../packages/host/src/client/errors"
@@ -40,6 +41,24 @@ describe("services over the wire (VM)", () => {
     )
     assert.equal(rig.node.limits?.maxResponseBytes, 300000)
     assert.equal(rig.node.limits?.maxRequestBytes, 20480)
+  })
+
+  test("settingText gives a setting's value: a .env string without its JSON quotes, spaces trimmed; raw text as stored", async () => {
+    // (the rig writes settings as devtools deploys .env values, as JSON: ROBOT_NAME=rover1 is
+    // stored as the bytes "rover1", quotes included; a host writing through Jacdac may store raw text)
+    await rig.writeSettings({ RS_NAME: "rover1", RS_PAD: " x y ", RS_QUOTE: '"' })
+    const svc = rig.bus.services({ serviceClass: jd.SRV_SETTINGS })[0]!
+    const raw = new jd.SettingsClient(svc)
+    await raw.setValue("RS_RAW", new TextEncoder().encode("plain text"))
+    await raw.setValue("RS_NUM", new TextEncoder().encode(" 42 "))
+    const ec = rig.node.createClient(Echo, "echo")
+    const read = async (key: string) => (await ec.call(echo(key, { mode: 13 }))).text
+    assert.equal(await read("RS_NAME"), "rover1")
+    assert.equal(await read("RS_PAD"), " x y ", "the spaces inside the quotes are the value's")
+    assert.equal(await read("RS_QUOTE"), '"')
+    assert.equal(await read("RS_RAW"), "plain text")
+    assert.equal(await read("RS_NUM"), "42")
+    assert.equal(await read("RS_UNSET"), "")
   })
 
   test("small calls: AddTwoInts returns the sum, int64 intact", async () => {

@@ -6,7 +6,9 @@ import "../cdr/strings" // first: see strings.ts
 import { settings } from "@devicescript/settings"
 
 /**
- * The setting `key` as the text stored ("" when unset). Throws when the settings service fails.
+ * The setting `key` as text ("" when unset): devtools stores a `.env` value as JSON
+ * (`ROBOT_NAME=rover1` is the bytes `"rover1"`), given here without its quotes; text a host wrote
+ * through Jacdac as it is; spaces around either trimmed. Throws when the settings service fails.
  * Readers take turns: the answer comes through the settings role's `_reportHandlers.get`, the slot
  * in which DeviceScript's packet handler (core jacdac.ts `_onPacket`) resumes the one fiber waiting
  * for a command's report and then empties, rather than through `ds.actionReport`, whose role
@@ -36,7 +38,30 @@ export async function settingText(key: string): Promise<string> {
         delete h.get
         if (pkt) {
             const b: Buffer = pkt.decode()[1]
-            return b ? b.toString() : ""
+            if (!b) return ""
+            let v = b.toString()
+            // trimmed (`.env` values keep the spaces around them)
+            let a = 0
+            let z = v.length
+            // (a character past the end reads as 0 here: the bounds are tested first, in single tests)
+            while (a < z) {
+                if (v.charCodeAt(a) > 32) break
+                a++
+            }
+            while (z > a) {
+                if (v.charCodeAt(z - 1) > 32) break
+                z--
+            }
+            v = v.slice(a, z)
+            // unquoted when a JSON string (one starts with a quote and, trimmed, ends with one:
+            // JSON.parse throws on anything else that starts with one, `"` alone included)
+            if (v[0] === '"')
+                try {
+                    return JSON.parse(v)
+                } catch (e) {
+                    // raw text after all
+                }
+            return v
         }
     }
     throw new Error("no answer from the settings service for " + key)

@@ -30,8 +30,8 @@
 // them up meanwhile like any session) or, when every peer is working, its frame is dropped. After the socket closes, errs, or a CONNACK/PINGRESP does not come, the link reconnects
 // by itself with exponential backoff, forever; sessions and running calls are kept.
 //
-// Settings (read with the settings service; `.env.defaults` stores JSON strings, a host writing
-// through Jacdac may store the raw text: both are accepted): ROBOT_NAME, MQTT_URL, MQTT_USER
+// Settings (read with the settings service, as lib/settings.ts `settingText` gives them: a `.env`
+// value's JSON quotes taken off, raw text as it is): ROBOT_NAME, MQTT_URL, MQTT_USER
 // (default: the name), MQTT_PASS. Until MQTT_URL is set the link is off; the settings are read
 // again now and then (every 10 s at most), so a host can set them while the program runs (the
 // simulator rig does), MQTT_URL last.
@@ -168,15 +168,15 @@ export function startMqttLink() {
 async function mqttMain() {
     try {
         let url: string
-        for (let wait = 1000; !(url = await setting("MQTT_URL")); wait = Math.min(wait * 2, 10000)) {
+        for (let wait = 1000; !(url = await settingText("MQTT_URL")); wait = Math.min(wait * 2, 10000)) {
             if (wait === 1000) console.log("mqtt: off (no MQTT_URL setting)")
             await ds.sleep(wait)
         }
-        let name = await setting("ROBOT_NAME")
+        let name = await settingText("ROBOT_NAME")
         if (!name) name = ds.deviceIdentifier("self")
-        let user = await setting("MQTT_USER")
+        let user = await settingText("MQTT_USER")
         if (!user) user = name
-        const pass = await setting("MQTT_PASS")
+        const pass = await settingText("MQTT_PASS")
         // mqtt://host[:port] or mqtts://host[:port] (TLS)
         // (indexOf, not startsWith: a function more in the image for two prefix checks)
         const tls = url.indexOf("mqtts://") === 0
@@ -293,33 +293,6 @@ async function mqttMain() {
     } catch (e) {
         console.log("mqtt: stopped: " + errText(e))
     }
-}
-
-/** A setting as text ("" when unset): `.env` values are stored as JSON strings, Jacdac writes as raw text. */
-async function setting(key: string): Promise<string> {
-    let v = await settingText(key)
-    // (trim: `.env` values keep the spaces around them)
-    let a = 0
-    let z = v.length
-    // (a character past the end reads as 0 here: the bounds are tested first, in single tests)
-    while (a < z) {
-        if (v.charCodeAt(a) > 32) break
-        a++
-    }
-    while (z > a) {
-        if (v.charCodeAt(z - 1) > 32) break
-        z--
-    }
-    v = v.slice(a, z)
-    // (a JSON string starts with a quote and, trimmed, ends with one: JSON.parse throws on
-    // anything else that starts with one, `"` alone included)
-    if (v[0] === '"')
-        try {
-            return JSON.parse(v)
-        } catch (e) {
-            // raw text after all
-        }
-    return v
 }
 
 /**
