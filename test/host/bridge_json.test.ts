@@ -6,6 +6,7 @@ import { fromJson, parseJson, stringifyJson, toJson, ValueError } from "../../pa
 import { AddTwoInts, TakePicture } from "../../packages/host/src/gen/interfaces"
 import { startBridge } from "../../packages/host/src/bridge/server"
 import { demoMemoryNode } from "../../packages/host/src/demo/demo"
+import { CallPipeline } from "../../packages/host/src/calls/pipeline"
 import { serviceTypes } from "../../packages/host/src/gen/interfaces"
 
 test("parseJson keeps integers beyond 2^53 exact and everything else as JSON.parse does", () => {
@@ -86,5 +87,22 @@ test("startBridge names the problem when the port is taken", async () => {
     await assert.rejects(startBridge({ node, port: a.port, typeRegistry: serviceTypes }), new RegExp(`port ${a.port} on 127\\.0\\.0\\.1 is in use .*--port`))
   } finally {
     await a.close()
+  }
+})
+
+test("a service whose type the bridge has no definition of: unimplemented, saying the bridge reads the interface roots when it starts", async () => {
+  // (a user adds a .srv and rebuilds the firmware while the bridge runs: the robot lists the new
+  // service, the bridge has no definition of its type until it is started again)
+  const node = demoMemoryNode()
+  const p = new CallPipeline(node, {})
+  try {
+    await assert.rejects(p.resolve("/add_two_ints"), (e: any) => {
+      assert.equal(e.code, "unimplemented")
+      assert.match(e.detail, /^the bridge has no definition of example_interfaces\/srv\/AddTwoInts: its \.srv was not under the project's interface roots \(devs\.json "interfaces"\) when the bridge started; a type added since needs the bridge restarted$/)
+      return true
+    })
+  } finally {
+    p.close()
+    await node.close()
   }
 })

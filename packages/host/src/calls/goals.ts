@@ -269,7 +269,7 @@ export class GoalTracker {
       throw new ServiceError("type_mismatch", `${name} is ${typeName}, not ${fullTypeName(expectType, "action")}`, name)
     }
     const type = Object.hasOwn(this.actions, typeName) ? this.actions[typeName] : undefined
-    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${typeName} (its .action is not under the project's interface roots, devs.json "interfaces")`, name)
+    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${typeName}: its .action was not under the project's interface roots (devs.json "interfaces") when the bridge started; a type added since needs the bridge restarted`, name)
     let c = this.clients.get(name)
     if (!c || c.type !== type) {
       c?.close()

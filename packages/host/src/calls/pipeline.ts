@@ -178,7 +178,7 @@ export class CallPipeline {
   async resolve(service: string): Promise<{ info: ServiceInfo; type: ServiceDescriptor<any, any> }> {
     const info = await this.locate(service)
     const type = this.descriptor(info.type)
-    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type} (its .srv is not under the project's interface roots, devs.json "interfaces")`, info.name)
+    if (!type) throw new ServiceError("unimplemented", `the bridge has no definition of ${info.type}: its .srv was not under the project's interface roots (devs.json "interfaces") when the bridge started; a type added since needs the bridge restarted`, info.name)
     return { info, type }
   }
 
