@@ -93,3 +93,12 @@ test("unknown types and packages: one line on stderr, non-zero exit", () => {
   assert.notEqual(p.status, 0)
   assert.match(p.stderr, /unknown package 'nope'/)
 })
+
+test("robot --version prints the host package's version", () => {
+  const want = (require("../../packages/host/package.json") as { version: string }).version
+  for (const flag of ["--version", "-V"]) {
+    const r = robot(flag)
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.trim(), want)
+  }
+})

@@ -20,6 +20,8 @@ const program = new Command()
 program
   .name("robot")
   .description("ROS 2-style services and actions for DeviceScript robots")
+  // (by the package's name: this file also runs as a bundle in node_modules/.cache, bin/robot.js)
+  .version((require("@robot-services/host/package.json") as { version: string }).version)
   .showHelpAfterError()
 
 // the verb is the first argument (the program has no options of its own before it)
