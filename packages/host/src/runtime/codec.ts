@@ -73,7 +73,7 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true })
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 function describe(v: unknown): string {
-  if (typeof v === "bigint") return `${v}n`
+  if (typeof v === "bigint") return `the integer ${v}`
   if (typeof v === "string") return JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)
   if (v === null) return "null"
   if (Array.isArray(v)) return `an array of ${v.length}`
