@@ -102,3 +102,12 @@ test("robot --version prints the host package's version", () => {
     assert.equal(r.stdout.trim(), want)
   }
 })
+
+test("every verb's --devtools help names where its default comes from (devs.json simulator.devtools)", () => {
+  for (const verb of [["service", "call"], ["action", "send_goal"], ["bridge"], ["sim"]]) {
+    const r = robot(...verb, "--help")
+    assert.equal(r.status, 0, r.stderr)
+    const help = r.stdout.replace(/\s+/g, " ")
+    assert.match(help, /--devtools \[url\] [^-]*default[^-]*devs\.json/, `${verb.join(" ")} --help: ${help}`)
+  }
+})

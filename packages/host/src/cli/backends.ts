@@ -176,7 +176,7 @@ export function addConnOptions(c: Command): Command {
     .option("--url <url>", "bridge WebSocket URL (default ws://127.0.0.1:9090, or bridge.host/port in devs.json)")
     .option("--token <token>", "bridge token (default: $ROBOT_BRIDGE_TOKEN)")
     .option("--serial [path]", "talk to a board on a serial port directly, not through a bridge")
-    .option("--devtools [url]", "talk to the DeviceScript simulator directly (default ws://127.0.0.1:8081)")
+    .option("--devtools [url]", "talk to the DeviceScript simulator directly (default: devs.json simulator.devtools, else ws://127.0.0.1:8081)")
     .option("--mqtt <url>", "talk to the robots on an MQTT broker directly (mqtt://[user:pass@]host:1883; or ROBOT_MQTT_USER/ROBOT_MQTT_PASSWORD)")
     .option("--robot <name>", "with --mqtt: this robot (without it: every robot, services named /<robot>/<service>)")
 }
