@@ -147,6 +147,8 @@ test("robot service --mqtt errors: broker unreachable, no such robot, robot offl
       [["service", "call", "/add_two_ints", "--robots", "r*", "--devtools"], {}, /^robot service call: --robots calls a fleet's robots: through a bridge \(no --devtools\) or with --mqtt <url>/],
       [["service", "list", "--mqtt", url, "--serial", "/dev/null"], {}, /^robot service list: --serial and --mqtt do not go together/],
       [["service", "call", "/add_two_ints", "--mqtt", url], {}, /^robot service call: invalid_argument: \/add_two_ints: without --robot, name the robot first, e\.g\. \/rover1\/add_two_ints/],
+      // (the example names the service asked for, not one of this repository's robot)
+      [["service", "call", "hello", "--mqtt", url], {}, /^robot service call: invalid_argument: \/hello: without --robot, name the robot first, e\.g\. \/rover1\/hello /],
     ]
     for (const [args, e, re] of cases) {
       const r = await robot(args, e)

@@ -88,7 +88,7 @@ export function onlineRobot(dir: MqttDirectory, name: string): MqttNode {
 /** `/rover1/add_two_ints` -> robot `rover1`, service `/add_two_ints` (client/names.ts), or the error saying how to name one. */
 export function robotAndService(name: string): { robot: string; service: string } {
   const r = splitRobotName(name)
-  if (!r) throw new HintedError(new ServiceError("invalid_argument", `${name}: without --robot, name the robot first, e.g. /rover1/add_two_ints`), HINT.noRobot)
+  if (!r) throw new HintedError(new ServiceError("invalid_argument", `${name}: without --robot, name the robot first, e.g. /rover1${name.startsWith("/") ? name : "/" + name}`), HINT.noRobot)
   return r
 }
 
