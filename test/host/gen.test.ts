@@ -145,6 +145,53 @@ test("robot gen on invalid files prints every diagnostic and exits 1 without wri
   }
 })
 
+test("an action in a project's own root: the interfaces it needs come from the host package's built-in root, after the project's; only what the project uses is generated, and a project's own package of the same name hides the built-in one", () => {
+  const dir = tmp()
+  try {
+    fs.mkdirSync(path.join(dir, "proj_interfaces/action"), { recursive: true })
+    fs.writeFileSync(path.join(dir, "proj_interfaces/action/Fibonacci.action"), "int32 order\n---\nint32[] sequence\n---\nint32[] sequence\n")
+    const deviceOut = path.join(dir, "device.ts")
+    const r = generate({ roots: [dir], hostOut: path.join(dir, "host.ts"), deviceOut, base: dir })
+    assert.deepEqual([...r.set.actions.keys()], ["proj_interfaces/action/Fibonacci"])
+    // the goal id and stamp types, and nothing else of the built-in packages (no std_srvs, no action_msgs)
+    assert.deepEqual([...r.set.messages.keys()].filter((n) => !n.startsWith("proj_interfaces/")).sort(), ["builtin_interfaces/msg/Time", "unique_identifier_msgs/msg/UUID"])
+    assert.deepEqual([...r.set.services.keys()], [])
+    const device = fs.readFileSync(deviceOut, "utf8")
+    assert.match(device, /export function Fibonacci\(\)/)
+    assert.match(device.split("\n")[0] ?? "", /from proj_interfaces\/action\/Fibonacci\.action, @robot-services\/host\/interfaces\/builtin_interfaces\/msg\/Time\.msg, @robot-services\/host\/interfaces\/unique_identifier_msgs\/msg\/UUID\.msg — do not edit$/)
+
+    // the project's own unique_identifier_msgs replaces the built-in package as a whole, as an
+    // overlay's package hides the underlay's in ROS 2: without a UUID.msg of its own, the action is refused
+    fs.mkdirSync(path.join(dir, "unique_identifier_msgs/msg"), { recursive: true })
+    fs.writeFileSync(path.join(dir, "unique_identifier_msgs/msg/Other.msg"), "uint8 x\n")
+    assert.throws(() => generate({ roots: [dir], base: dir }), (e: Error) => {
+      assert.ok(e instanceof IdlError)
+      assert.match(e.message, /Fibonacci\.action:1:1: an action needs unique_identifier_msgs\/msg\/UUID .*: the project's own package unique_identifier_msgs hides the built-in one; add UUID\.msg to it, or remove the package to use the built-in one/)
+      return true
+    })
+    // with the UUID it defines, its definition is the one used
+    fs.writeFileSync(path.join(dir, "unique_identifier_msgs/msg/UUID.msg"), "uint8[16] uuid\nuint8 extra\n")
+    const own = generate({ roots: [dir], base: dir })
+    assert.deepEqual(own.set.messages.get("unique_identifier_msgs/msg/UUID")?.definition.definitions.map((d) => d.name), ["uuid", "extra"])
+    assert.equal(own.set.messages.get("unique_identifier_msgs/msg/UUID")?.root, dir)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("the host package's built-in interfaces are services/' standard packages, file for file", () => {
+  const builtin = path.join(repo, "packages/host/interfaces")
+  const files = (root: string, pkgs: string[]) => pkgs.flatMap((p) => findFiles(path.join(root, p)).map((f) => path.join(p, f)))
+  const pkgs = fs.readdirSync(builtin).sort()
+  assert.deepEqual(pkgs, ["action_msgs", "builtin_interfaces", "example_interfaces", "sensor_msgs", "service_msgs", "std_msgs", "std_srvs", "unique_identifier_msgs"])
+  assert.deepEqual(files(builtin, pkgs), files(path.join(repo, "services"), pkgs))
+  for (const f of files(builtin, pkgs)) assert.equal(fs.readFileSync(path.join(builtin, f), "utf8"), fs.readFileSync(path.join(repo, "services", f), "utf8"), f)
+})
+
+function findFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort()
+}
+
 test("maxCdrBytes: the largest CDR of a message, equal to @foxglove/rosmsg2-serialization's bytes for its largest value (issue 18)", () => {
   const msgs: { msg: string; largest: Record<string, unknown>; max: number }[] = [
     { msg: "int64 a\nint64 b", largest: { a: 1n, b: 2n }, max: 20 },

@@ -289,6 +289,60 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
   }
 })
 
+test("an action in a devs init project: robot gen finds what it needs in the host package (its built-in interfaces), devs build compiles createActionServer, robot action send_goal runs a goal in the VM", async () => {
+  const dir = makeProject("fibbot")
+  const init = robot(dir, "init")
+  assert.equal(init.status, 0, init.out)
+  fs.mkdirSync(path.join(dir, "services/fibbot_interfaces/action"))
+  fs.writeFileSync(path.join(dir, "services/fibbot_interfaces/action/Fibonacci.action"), "int32 order\n---\nint32[] sequence\n---\nint32[] sequence\n")
+  const gen = robot(dir, "gen")
+  assert.equal(gen.status, 0, gen.out)
+  // Hello's halves, the action's three messages and five derived ones, UUID and Time
+  assert.match(gen.stdout, /robot gen: 12 messages, 1 services, 1 action from services/)
+  for (const f of ["interfaces/unique_identifier_msgs/msg/UUID.msg", "interfaces/builtin_interfaces/msg/Time.msg", "interfaces/std_srvs/srv/Trigger.srv"]) assert.ok(contents.host.includes(f), `host ships ${f}`)
+  const show = robot(dir, "interface", "show", "unique_identifier_msgs/msg/UUID")
+  assert.equal(show.status, 0, show.out)
+  assert.match(show.stdout, /uint8\[16\] uuid/)
+  fs.writeFileSync(
+    path.join(dir, "src/main.ts"),
+    [
+      `import { createActionServer } from "@robot-services/device"`,
+      `import { Fibonacci } from "./gen/interfaces"`,
+      ``,
+      `createActionServer(Fibonacci(), "fibonacci", {`,
+      `    execute: async (goal, h) => {`,
+      `        const seq = [0, 1]`,
+      `        for (let i = 2; i < goal.order && !h.cancelled; i++) {`,
+      `            seq.push(seq[i - 1] + seq[i - 2])`,
+      `            h.feedback({ sequence: seq.slice(0) })`,
+      `        }`,
+      `        return { sequence: seq }`,
+      `    },`,
+      `})`,
+      `console.log("fibbot up")`,
+      ``,
+    ].join("\n"),
+  )
+  const build = run(process.execPath, [DEVS, "build", "src/main.ts"], dir)
+  assert.equal(build.status, 0, build.out)
+  const lock: PortLock = await acquirePortLock()
+  const devtools = startChild([DEVS, "devtools"], dir)
+  let vm: ReturnType<typeof startChild> | undefined
+  try {
+    await devtools.wait(/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/, 30_000)
+    vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
+    await vm.wait(/fibbot up/, 30_000)
+    const goal = robot(dir, "action", "send_goal", "/fibonacci", "fibbot_interfaces/action/Fibonacci", "{order: 5}", "--devtools")
+    assert.equal(goal.status, 0, goal.out)
+    assert.match(goal.stdout, /Result:\n\s+sequence: \[0, 1, 1, 2, 3\]/)
+    assert.match(goal.stdout, /Goal finished with status: SUCCEEDED/)
+  } finally {
+    vm?.close()
+    devtools.close()
+    lock.release()
+  }
+})
+
 test("a project with its own service spec, settings and devs.json keeps them; a changed rosservices.md is reported, not replaced", () => {
   const OWN_SPEC = "# Lamp\n\n    identifier: 0x1f2e3d4c\n    camel: lamp\n\nA lamp of the user's own.\n\n## Registers\n\n    rw brightness: u8 @ intensity\n\nHow bright, 0 .. 255.\n"
   const dir = makeProject("lampbot", (d) => {

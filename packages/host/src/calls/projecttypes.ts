@@ -1,14 +1,14 @@
 // The service types the CLI and the bridge know, by full name: the built-in set (the interfaces of
 // this repository's robot, packages/host/src/gen/interfaces.ts: std_srvs, example_interfaces,
-// robot_interfaces) overlaid with the project's own interfaces (devs.json `interfaces`), read from
-// the .srv/.msg files at run time. A user's project needs no generated host code for
+// robot_interfaces) overlaid with the project's own interfaces (devs.json `interfaces`, and the host
+// package's built-in root after them, which their actions need), read from the .srv/.msg files at run time. A user's project needs no generated host code for
 // `robot service call` or `robot bridge`: the descriptors are built here from the same parsed
 // definitions and hashes the generator writes into code (codegen/host.ts). Here, below both the
 // bridge and the CLI, since both resolve calls against them (the CLI's verbs take them through
 // cli/types.ts).
 import * as path from "node:path"
 import type { InterfaceSet } from "../idl/types"
-import { definitionsOf, loadInterfaces } from "../idl/load"
+import { definitionsOf, loadProjectInterfaces } from "../idl/load"
 import { actionDescriptor, messageDescriptor, serviceDescriptor, type ActionDescriptor, type ServiceDescriptor } from "../runtime/index"
 import { withActionServices, type ActionTypes } from "../runtime/action"
 import type { ServiceTypes } from "../runtime/types"
@@ -87,7 +87,7 @@ function project(cwd: string): { types: ServiceTypes; actions: ActionTypes; call
   let actions: ActionTypes = gen.actionTypes
   if (file) {
     const { config, dir } = loadConfig(file)
-    const set = loadInterfaces(config.interfaces.map((r) => path.resolve(dir, r)))
+    const set = loadProjectInterfaces(config.interfaces.map((r) => path.resolve(dir, r)))
     types = { ...types, ...descriptorsOf(set) }
     actions = { ...actions, ...actionDescriptorsOf(set) }
   }

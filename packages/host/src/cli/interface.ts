@@ -4,7 +4,7 @@ import * as path from "node:path"
 import type { Command } from "commander"
 import { findConfig, loadConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
-import { loadInterfaces } from "../idl/load"
+import { loadProjectInterfaces } from "../idl/load"
 import { parseLine } from "../idl/parse"
 import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
 import { fullTypeName, type TypeKind } from "../runtime/names"
@@ -187,7 +187,7 @@ function loadSet(o: RootOpts): InterfaceSet {
     const { config, dir } = loadConfig(f)
     roots = config.interfaces.map((p) => path.relative(process.cwd(), path.resolve(dir, p)) || ".")
   }
-  return loadInterfaces(roots)
+  return loadProjectInterfaces(roots)
 }
 
 function run(o: RootOpts, body: (set: InterfaceSet) => number): void {

@@ -1,8 +1,9 @@
-// `robot gen` orchestration: load interface roots, run the host emitter and (when present) the
-// device emitter, write only files whose content changed, or in check mode report stale files.
+// `robot gen` orchestration: load interface roots (and the host package's built-in one after them),
+// run the host emitter and (when present) the device emitter on what the roots define and use,
+// write only files whose content changed, or in check mode report stale files.
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { findInterfaceFiles, loadSources } from "../idl/load"
+import { BUILTIN_LABEL, BUILTIN_ROOT, findProjectFiles, loadSources, ownPart } from "../idl/load"
 import type { InterfaceSet } from "../idl/types"
 import { emitHost } from "./host"
 import { protocolOutputs } from "./protocol"
@@ -50,9 +51,13 @@ export function findDeviceEmitter(): DeviceEmitter | string {
 /** Runs the generators. Throws IdlError when an interface file is invalid. */
 export function generate(opts: GenerateOptions): GenerateResult {
   const base = path.resolve(opts.base ?? process.cwd())
-  const files = findInterfaceFiles(opts.roots)
-  const set = loadSources(files)
-  const sources = files.map((f) => path.relative(base, path.resolve(f.root, f.file)).split(path.sep).join("/"))
+  // the built-in root's packages come after the project's; of them, only the types the project uses are generated
+  const files = findProjectFiles(opts.roots)
+  const set = ownPart(loadSources(files), opts.roots)
+  const used = new Set([...set.messages.values(), ...set.services.values(), ...set.actions.values()].map((t) => `${t.root}\0${t.file}`))
+  const sources = files
+    .filter((f) => used.has(`${f.root}\0${f.file}`) || opts.roots.includes(f.root))
+    .map((f) => (f.root === BUILTIN_ROOT ? `${BUILTIN_LABEL}/${f.file}` : path.relative(base, path.resolve(f.root, f.file)).split(path.sep).join("/")))
   const result: GenerateResult = { set, written: [], unchanged: [], stale: [], notes: [] }
   const outputs: { file: string; content: string }[] = []
   if (opts.hostOut) outputs.push({ file: opts.hostOut, content: emitHost(set, { outFile: opts.hostOut, sources }) })

@@ -54,12 +54,61 @@ export function findInterfaceFiles(roots: readonly string[]): SourceFile[] {
 }
 
 /**
+ * The interface packages shipped with @robot-services/host (packages/host/interfaces: copies of the
+ * standard packages in this repository's services/, test/host/gen.test.ts keeps them equal): what an
+ * action's derived types need (unique_identifier_msgs, builtin_interfaces), action_msgs, std_msgs,
+ * std_srvs, example_interfaces, sensor_msgs and service_msgs. The same path from src/idl and dist/idl.
+ */
+export const BUILTIN_ROOT = path.join(__dirname, "..", "..", "interfaces")
+/** How generated headers name a file of BUILTIN_ROOT (its place in node_modules depends on the install). */
+export const BUILTIN_LABEL = "@robot-services/host/interfaces"
+
+/**
+ * The files of `roots`, then those of the built-in root (BUILTIN_ROOT), which comes after them as an
+ * underlay comes after an overlay in ROS 2: a package that one of `roots` has replaces the built-in
+ * package of that name as a whole (its types, not a mix of both). What `robot gen`, `robot interface`,
+ * the CLI and the bridge read.
+ */
+export function findProjectFiles(roots: readonly string[]): SourceFile[] {
+  const own = findInterfaceFiles(roots)
+  const ownPackages = new Set(own.map((f) => f.file.split("/")[0]))
+  if (!fs.existsSync(BUILTIN_ROOT)) return own
+  return [...own, ...findInterfaceFiles([BUILTIN_ROOT]).filter((f) => !ownPackages.has(f.file.split("/")[0]))]
+}
+
+/**
  * Scans `<root>/<pkg>/{msg,srv,action}/*.{msg,srv,action}` under every root and returns the parsed set.
  * Throws IdlError (all diagnostics of all files) when anything is invalid, and Error when a root
  * is not a directory.
  */
 export function loadInterfaces(roots: readonly string[]): InterfaceSet {
   return loadSources(findInterfaceFiles(roots))
+}
+
+/** {@link loadInterfaces} of `roots` and the built-in root after them ({@link findProjectFiles}). */
+export function loadProjectInterfaces(roots: readonly string[]): InterfaceSet {
+  return loadSources(findProjectFiles(roots))
+}
+
+/**
+ * The part of `set` that files of `roots` define, and the types of other roots their fields use:
+ * what a project's generated code holds (the built-in packages' other types cost a firmware flash).
+ */
+export function ownPart(set: InterfaceSet, roots: readonly string[]): InterfaceSet {
+  const own = (t: { root: string }) => roots.includes(t.root)
+  const messages = new Map<string, IdlMessage>()
+  for (const m of set.messages.values()) {
+    if (!own(m)) continue
+    messages.set(m.fullName, m)
+    for (const d of dependencies(m.fullName, set.messages)) messages.set(d, set.messages.get(d) as IdlMessage)
+  }
+  // in the set's own order, which the emitters' sorting does not depend on but the headers' sources follow
+  const ordered = new Map([...set.messages].filter(([n]) => messages.has(n)))
+  return {
+    messages: ordered,
+    services: new Map([...set.services].filter(([, sv]) => own(sv))),
+    actions: new Map([...set.actions].filter(([, a]) => own(a))),
+  }
 }
 
 interface Pending {
@@ -205,9 +254,15 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
       // the goal ids and stamps of the derived types are these two messages, as in rosidl
       const missing = ACTION_DEPENDENCIES.filter((d) => known.get(d)?.kind !== "msg")
       if (missing.length > 0) {
+        // a package of the roots without the type: it hides the built-in package of its name (findProjectFiles)
+        const hiding = missing.map((d) => d.split("/")[0] as string).filter((pkg) => sources.some((s) => s.file.startsWith(`${pkg}/`) && s.root !== BUILTIN_ROOT))
+        const advice =
+          hiding.length > 0
+            ? hiding.map((pkg) => `the project's own package ${pkg} hides the built-in one; add ${(missing.find((d) => d.startsWith(`${pkg}/`)) ?? "").split("/")[2]}.msg to it, or remove the package to use the built-in one`).join("; ")
+            : `add ${missing.length === 1 ? "its package" : "their packages"} to the interface roots (@robot-services/host ships them: ${BUILTIN_LABEL})`
         diags.push({
           file: p.display, line: 1, col: 1, source: "",
-          message: `an action needs ${missing.join(" and ")} (goal ids and stamps of the types derived from it): add ${missing.length === 1 ? "its package" : "their packages"} to the interface roots (services/ has them)`,
+          message: `an action needs ${missing.join(" and ")} (goal ids and stamps of the types derived from it): ${advice}`,
         })
         continue
       }
