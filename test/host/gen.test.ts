@@ -145,6 +145,32 @@ test("robot gen on invalid files prints every diagnostic and exits 1 without wri
   }
 })
 
+test("robot gen warns about interface files it does not read, naming each and where ROS 2 expects it", () => {
+  const dir = tmp()
+  try {
+    fs.mkdirSync(path.join(dir, "proj_interfaces/srv"), { recursive: true })
+    fs.mkdirSync(path.join(dir, "proj_interfaces/srvs"), { recursive: true })
+    fs.mkdirSync(path.join(dir, "proj_interfaces/msg"), { recursive: true })
+    fs.writeFileSync(path.join(dir, "proj_interfaces/srv/Good.srv"), "int32 a\n---\nint32 b\n")
+    fs.writeFileSync(path.join(dir, "Loose.srv"), "int32 a\n---\nint32 b\n")
+    fs.writeFileSync(path.join(dir, "proj_interfaces/srvs/X.srv"), "int32 a\n---\nint32 b\n")
+    fs.writeFileSync(path.join(dir, "proj_interfaces/msg/Y.srv"), "int32 a\n---\nint32 b\n")
+    fs.writeFileSync(path.join(dir, "notes.md"), "not an interface file\n")
+    const r = spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", dir, "--host-out", path.join(dir, "out.ts"), "--device-out", path.join(dir, "dev.ts")], { encoding: "utf8", timeout: 60_000 })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /robot gen: 2 messages, 1 services, 0 actions/)
+    const d = dir.split(path.sep).join("/")
+    const warnings = r.stderr.split("\n").filter((l) => l.startsWith("robot gen: warning: "))
+    assert.deepEqual(warnings, [
+      `robot gen: warning: ${d}/Loose.srv is not read: ROS 2 interface files are <package>/msg/<Name>.msg, <package>/srv/<Name>.srv and <package>/action/<Name>.action under an interface root; move it to ${d}/<package>/srv/Loose.srv`,
+      `robot gen: warning: ${d}/proj_interfaces/msg/Y.srv is not read: ROS 2 interface files are <package>/msg/<Name>.msg, <package>/srv/<Name>.srv and <package>/action/<Name>.action under an interface root; move it to ${d}/proj_interfaces/srv/Y.srv`,
+      `robot gen: warning: ${d}/proj_interfaces/srvs/X.srv is not read: ROS 2 interface files are <package>/msg/<Name>.msg, <package>/srv/<Name>.srv and <package>/action/<Name>.action under an interface root; move it to ${d}/proj_interfaces/srv/X.srv`,
+    ])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test("an action in a project's own root: the interfaces it needs come from the host package's built-in root, after the project's; only what the project uses is generated, and a project's own package of the same name hides the built-in one", () => {
   const dir = tmp()
   try {

@@ -9,6 +9,7 @@ import type { Command } from "commander"
 import { generate } from "../codegen/index"
 import { loadConfig, findConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
+import { misplacedFiles } from "../idl/load"
 import { PROTOCOL_TABLE, ProtocolTableError } from "../codegen/protocol"
 
 export interface GenCliOptions {
@@ -31,6 +32,8 @@ export function runGen(dirs: string[], o: GenCliOptions): number {
   }
   const hostOut = o.hostOut ?? (loaded ? fromCfg(loaded.config.host.generated) : undefined)
   const deviceOut = o.deviceOut ?? (loaded ? fromCfg(loaded.config.firmware.generated) : undefined)
+  // before the interfaces are loaded, so that a file left out is named even when another one is invalid
+  for (const w of misplacedFiles(roots)) console.error(`robot gen: warning: ${w}`)
   let r
   try {
     // header paths are relative to the project (devs.json) directory, so the output does not depend on the cwd

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import type { Command } from "commander"
 import { findConfig, loadConfig } from "../config"
 import { IdlError } from "../idl/diagnostics"
-import { loadProjectInterfaces } from "../idl/load"
+import { loadProjectInterfaces, misplacedFiles } from "../idl/load"
 import { parseLine } from "../idl/parse"
 import type { InterfaceSet, IdlMessage, IdlService } from "../idl/types"
 import { fullTypeName, type TypeKind } from "../runtime/names"
@@ -187,6 +187,7 @@ function loadSet(o: RootOpts): InterfaceSet {
     const { config, dir } = loadConfig(f)
     roots = config.interfaces.map((p) => path.relative(process.cwd(), path.resolve(dir, p)) || ".")
   }
+  for (const w of misplacedFiles(roots)) console.error(`robot interface: warning: ${w}`)
   return loadProjectInterfaces(roots)
 }
 

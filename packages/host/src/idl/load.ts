@@ -53,6 +53,40 @@ export function findInterfaceFiles(roots: readonly string[]): SourceFile[] {
   return out
 }
 
+/** How deep under a root {@link misplacedFiles} looks (a root's packages' folders are two levels down). */
+const MISPLACED_DEPTH = 4
+
+/**
+ * The `.msg`, `.srv` and `.action` files under `roots` that {@link findInterfaceFiles} does not read
+ * (`Loose.srv` beside the packages, `<pkg>/srvs/X.srv`, `<pkg>/msg/X.srv`), each with a message
+ * naming it and where ROS 2 expects it: a file the user meant as a type is never silently left out.
+ * Looks MISPLACED_DEPTH levels down, past hidden folders and node_modules.
+ */
+export function misplacedFiles(roots: readonly string[]): string[] {
+  const out: string[] = []
+  const layout = "ROS 2 interface files are <package>/msg/<Name>.msg, <package>/srv/<Name>.srv and <package>/action/<Name>.action under an interface root"
+  for (const root of roots) {
+    if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) continue
+    const walk = (rel: string[]): void => {
+      for (const n of fs.readdirSync(path.join(root, ...rel)).sort()) {
+        const parts = [...rel, n]
+        const abs = path.join(root, ...parts)
+        if (fs.statSync(abs).isDirectory()) {
+          if (!n.startsWith(".") && n !== "node_modules" && parts.length < MISPLACED_DEPTH) walk(parts)
+          continue
+        }
+        const kind = /\.(msg|srv|action)$/.exec(n)?.[1]
+        if (!kind || (parts.length === 3 && parts[1] === kind)) continue
+        const where = parts.length === 3 ? [parts[0], kind, n] : ["<package>", kind, n]
+        const show = (p: string[]) => path.posix.join(root.split(path.sep).join("/"), ...(p as string[]))
+        out.push(`${show(parts)} is not read: ${layout}; move it to ${show(where as string[])}`)
+      }
+    }
+    walk([])
+  }
+  return out
+}
+
 /**
  * The interface packages shipped with @robot-services/host (packages/host/interfaces: copies of the
  * standard packages in this repository's services/, test/host/gen.test.ts keeps them equal): what an
