@@ -217,7 +217,7 @@ export function initCommand(o: InitOptions): number {
       ...r.mainLines.map((l) => `  ${l}`),
       "",
       "Then:",
-      "  npx robot gen                    # src/gen/interfaces.ts from your .srv files",
+      "  npx robot gen                    # src/gen/interfaces.ts (device) and host/gen/interfaces.ts (Node) from your .srv files",
       "  npx devicescript build           # the firmware, with services/rosservices.md",
       "  npx robot service call /hello \"{name: 'robot'}\" --devtools   # with the firmware running in the simulator",
     ].join("\n"),
