@@ -204,6 +204,17 @@ test("a .srv with two separators still reports the bad lines around them, in lin
   assert.match(d[2]?.message ?? "", /exactly one '---'/)
 })
 
+test("a .srv without its '---' still reports its bad lines in the same run; names are not compared, since either half may hold a field", () => {
+  const d = diagsOf([{ root: "r", file: "foo/srv/NoSep.srv", text: "int32 B\nfoo_bar x\nuint32 seq\nuint32 seq\n" }])
+  assert.deepEqual(
+    d.map((x) => `${x.line}:${x.col}`),
+    ["1:7", "2:1", "4:1"],
+  )
+  assert.match(d[0]?.message ?? "", /invalid field name 'B'/)
+  assert.match(d[1]?.message ?? "", /invalid type name 'foo_bar'/)
+  assert.match(d[2]?.message ?? "", /missing '---' separating the request from the response/)
+})
+
 test("file and package names are checked", () => {
   const d = diagsOf([
     { root: "r", file: "Bad_Pkg/msg/A.msg", text: "int32 x\n" },

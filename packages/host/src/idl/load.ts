@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { MessageDefinition, MessageDefinitionField } from "@foxglove/message-definition"
 import { IdlError, type Diagnostic } from "./diagnostics"
-import { isPrimitive, PACKAGE_NAME_RE, parseMessageLines, TYPE_NAME_RE, type RawField, type RawMessage } from "./parse"
+import { isPrimitive, PACKAGE_NAME_RE, parseLine, parseMessageLines, TYPE_NAME_RE, type RawField, type RawMessage } from "./parse"
 import type { InterfaceSet, IdlAction, IdlMessage, IdlService } from "./types"
 import { ACTION_DEPENDENCIES, ACTION_PARTS, deriveAction, splitAction } from "./action"
 
@@ -196,7 +196,10 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
     } else {
       const seps = lines.flatMap((l, i) => (l.trim() === "---" ? [i] : []))
       if (seps.length === 0) {
-        report(Math.max(1, lines.length - (lines[lines.length - 1] === "" ? 1 : 0)), 1, "missing '---' separating the request from the response")
+        // still check each line, so one run shows every problem; where the request ends is not
+        // known, so names are not compared (the same name may be in both halves)
+        lines.forEach((l, i) => parseLine(l, i + 1, report))
+        report(Math.max(1, lines.length - (lines[lines.length - 1] === "" ? 1 : 0)), 1, "missing '---' separating the request from the response: a .srv is the request's fields, a line '---', then the response's (either may be empty)")
         ok = false
       } else if (seps.length > 1) {
         for (const s of seps.slice(1)) report(s + 1, (lines[s] ?? "").indexOf("-") + 1, "a .srv file has exactly one '---' separator; this is a second one")
