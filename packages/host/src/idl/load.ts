@@ -77,9 +77,9 @@ export function misplacedFiles(roots: readonly string[]): string[] {
         }
         const kind = /\.(msg|srv|action)$/.exec(n)?.[1]
         if (!kind || (parts.length === 3 && parts[1] === kind)) continue
-        const where = parts.length === 3 ? [parts[0], kind, n] : ["<package>", kind, n]
-        const show = (p: string[]) => path.posix.join(root.split(path.sep).join("/"), ...(p as string[]))
-        out.push(`${show(parts)} is not read: ${layout}; move it to ${show(where as string[])}`)
+        const show = (p: string[]) => path.posix.join(root.split(path.sep).join("/"), ...p)
+        // a file in a package's folder of another name keeps its package; one beside the packages has none yet
+        out.push(`${show(parts)} is not read: ${layout}; move it to ${show([parts.length === 3 ? (rel[0] as string) : "<package>", kind, n])}`)
       }
     }
     walk([])
@@ -291,12 +291,16 @@ export function loadSources(sources: readonly SourceFile[]): InterfaceSet {
       // the goal ids and stamps of the derived types are these two messages, as in rosidl
       const missing = ACTION_DEPENDENCIES.filter((d) => known.get(d)?.kind !== "msg")
       if (missing.length > 0) {
-        // a package of the roots without the type: it hides the built-in package of its name (findProjectFiles)
-        const hiding = missing.map((d) => d.split("/")[0] as string).filter((pkg) => sources.some((s) => s.file.startsWith(`${pkg}/`) && s.root !== BUILTIN_ROOT))
-        const advice =
-          hiding.length > 0
-            ? hiding.map((pkg) => `the project's own package ${pkg} hides the built-in one; add ${(missing.find((d) => d.startsWith(`${pkg}/`)) ?? "").split("/")[2]}.msg to it, or remove the package to use the built-in one`).join("; ")
-            : `add ${missing.length === 1 ? "its package" : "their packages"} to the interface roots (@robot-services/host ships them: ${BUILTIN_LABEL})`
+        // a package of the roots without the type hides the built-in package of its name (findProjectFiles)
+        const hidden = (d: string) => sources.some((s) => s.file.startsWith(`${d.split("/")[0]}/`) && s.root !== BUILTIN_ROOT)
+        const absent = missing.filter((d) => !hidden(d))
+        const advice = [
+          ...missing.filter(hidden).map((d) => {
+            const [pkg, , name] = d.split("/")
+            return `the project's own package ${pkg} hides the built-in one; add ${name}.msg to it, or remove the package to use the built-in one`
+          }),
+          ...(absent.length > 0 ? [`add ${absent.length === 1 ? "its package" : "their packages"} to the interface roots (@robot-services/host ships ${absent.length === 1 ? "it" : "them"} in ${BUILTIN_LABEL})`] : []),
+        ].join("; ")
         diags.push({
           file: p.display, line: 1, col: 1, source: "",
           message: `an action needs ${missing.join(" and ")} (goal ids and stamps of the types derived from it): ${advice}`,
