@@ -350,7 +350,7 @@ test("a project with its own service spec, settings and devs.json keeps them; a 
     fs.writeFileSync(path.join(d, "services/lamp.md"), OWN_SPEC)
     fs.writeFileSync(path.join(d, ".env.defaults"), "LAMP_LEVEL=3\n")
     // the robot tools' config of the user's own: another interface root, another bridge port
-    const config = { interfaces: ["interfaces"], firmware: { entry: "src/main.ts", generated: "src/gen/interfaces.ts" }, host: { generated: "tools/gen/interfaces.ts" }, board: "my_board", simulator: { devtools: "ws://127.0.0.1:8081" }, bridge: { host: "127.0.0.1", port: 9191 } }
+    const config = { interfaces: ["interfaces"], firmware: { entry: "src/main.ts", generated: "src/robot_gen/interfaces.ts" }, host: { generated: "tools/gen/interfaces.ts" }, board: "my_board", simulator: { devtools: "ws://127.0.0.1:8081" }, bridge: { host: "127.0.0.1", port: 9191 } }
     fs.writeFileSync(path.join(d, "devs.json"), JSON.stringify(config, null, 4))
   })
   const before = snapshot(dir)
@@ -360,6 +360,9 @@ test("a project with its own service spec, settings and devs.json keeps them; a 
   for (const [f, text] of before) assert.equal(after.get(f), text, `${f} kept as it was`)
   assert.deepEqual([...after.keys()].filter((f) => !before.has(f)).sort(), ["interfaces/lampbot_interfaces/srv/Hello.srv", "services/rosservices.md"])
   assert.match(r.stdout, /unchanged +devs\.json/)
+  // its next steps follow the user's devs.json: the generated module's import, robot gen's files
+  assert.match(r.stdout, /Add to src\/main\.ts:\n\n.*\n  import \{ Hello \} from "\.\/robot_gen\/interfaces"\n/)
+  assert.match(r.stdout, /npx robot gen +# src\/robot_gen\/interfaces\.ts \(device\) and tools\/gen\/interfaces\.ts \(Node\)/)
 
   // both specs compile: the user's and the library's
   const gen = robot(dir, "gen")
@@ -370,7 +373,7 @@ test("a project with its own service spec, settings and devs.json keeps them; a 
     [
       `import * as ds from "@devicescript/core"`,
       `import { createService } from "@robot-services/device"`,
-      `import { Hello } from "./gen/interfaces"`,
+      `import { Hello } from "./robot_gen/interfaces"`,
       `// the user's spec is compiled into typings as before: a client of it type-checks`,
       `const lamp = new ds.Lamp()`,
       `createService(Hello, "hello", async (req) => ({ greeting: "Hello, " + req.name + " " + lamp.isBound }))`,

@@ -44,6 +44,8 @@ export interface InitResult {
   /** the example service type's full name and the lines to add to src/main.ts */
   example: { type: string; name: string }
   mainLines: string[]
+  /** the firmware entry and the two generated files, as the project's devs.json names them */
+  paths: { entry: string; device: string; host: string }
   /** true when every file the tools need is in place (kept files that still work count) */
   ready: boolean
 }
@@ -170,10 +172,14 @@ export function runInit(o: InitOptions = {}): InitResult {
     return undefined // a valid devs.json of the user's own: nothing to change
   })
 
-  // the example goes under the first interface root of the project's devs.json (services by default)
+  // the example goes under the first interface root of the project's devs.json (services by
+  // default), and the next steps name its files (the ones init writes when it is unreadable)
   let root = "services"
+  let paths = { entry: config.firmware.entry, device: config.firmware.generated, host: config.host.generated }
   try {
-    root = validateConfig(JSON.parse(fs.readFileSync(rel("devs.json"), "utf8"))).interfaces[0] ?? root
+    const own = validateConfig(JSON.parse(fs.readFileSync(rel("devs.json"), "utf8")))
+    root = own.interfaces[0] ?? root
+    paths = { entry: own.firmware.entry, device: own.firmware.generated, host: own.host.generated }
   } catch {
     // reported above
   }
@@ -181,13 +187,16 @@ export function runInit(o: InitOptions = {}): InitResult {
   const hasOwn = fs.existsSync(rel(path.join(root, pkg, "srv"))) && fs.readdirSync(rel(path.join(root, pkg, "srv"))).some((f) => f.endsWith(".srv") && f !== "Hello.srv")
   if (!hasOwn || fs.existsSync(rel(srv))) put(srv, EXAMPLE_SRV, () => undefined)
 
+  // the generated module as the entry imports it: `./gen/interfaces` for src/main.ts and src/gen/interfaces.ts
+  let mod = path.posix.relative(path.posix.dirname(paths.entry), paths.device).replace(/\.ts$/, "")
+  if (!mod.startsWith(".")) mod = `./${mod}`
   const mainLines = [
     `import { createService } from "${DEVICE_PACKAGE}"`,
-    `import { Hello } from "./gen/interfaces"`,
+    `import { Hello } from "${mod}"`,
     ``,
     `createService(Hello, "hello", async (req) => ({ greeting: "Hello, " + req.name }))`,
   ]
-  return { steps, example: { type: `${pkg}/srv/Hello`, name: "/hello" }, mainLines, ready }
+  return { steps, example: { type: `${pkg}/srv/Hello`, name: "/hello" }, mainLines, ready, paths }
 }
 
 /** Runs `robot init` and prints what it did; returns the exit code. */
@@ -212,12 +221,12 @@ export function initCommand(o: InitOptions): number {
   console.log(
     [
       "",
-      "Add to src/main.ts:",
+      `Add to ${r.paths.entry}:`,
       "",
       ...r.mainLines.map((l) => `  ${l}`),
       "",
       "Then:",
-      "  npx robot gen                    # src/gen/interfaces.ts (device) and host/gen/interfaces.ts (Node) from your .srv files",
+      `  npx robot gen                    # ${r.paths.device} (device) and ${r.paths.host} (Node) from your .srv files`,
       "  npx devicescript build           # the firmware, with services/rosservices.md",
       "  npx robot service call /hello \"{name: 'robot'}\" --devtools   # with the firmware running in the simulator",
     ].join("\n"),
