@@ -149,7 +149,7 @@ describe("robot action (VM)", { timeout: 180000 }, () => {
     try {
       const r = await robot(["action", "send_goal", "/fibonacci", FIB, "{order: 2}", "--url", old.wsUrl])
       assert.equal(r.code, 1)
-      assert.match(r.stderr, /^robot action send_goal: unimplemented: the bridge has no definition of example_interfaces\/action\/Fibonacci_SendGoal .*\(this bridge does not serve actions: /)
+      assert.match(r.stderr, /^robot action send_goal: unimplemented: the bridge has no definition of example_interfaces\/action\/Fibonacci_SendGoal: .*\(this bridge does not serve actions: /)
     } finally {
       await old.close()
     }

@@ -2,6 +2,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
 import * as path from "node:path"
 
 const repo = path.resolve(__dirname, "../..")
@@ -95,7 +96,7 @@ test("unknown types and packages: one line on stderr, non-zero exit", () => {
 })
 
 test("robot --version prints the host package's version", () => {
-  const want = (require("../../packages/host/package.json") as { version: string }).version
+  const want = (JSON.parse(readFileSync(path.join(repo, "packages/host/package.json"), "utf8")) as { version: string }).version
   for (const flag of ["--version", "-V"]) {
     const r = robot(flag)
     assert.equal(r.status, 0, r.stderr)
