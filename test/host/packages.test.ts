@@ -153,6 +153,15 @@ function startChild(args: string[], cwd: string) {
         })
       })
     },
+    /** Ctrl+C (SIGINT): resolves when it has exited (its own VM, in a process group of its own, with it); killed after 15 s */
+    async stop(): Promise<void> {
+      if (exitCode !== undefined || !child.pid) return
+      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+      process.kill(child.pid, "SIGINT")
+      const t = setTimeout(() => this.close(), 15_000)
+      await gone
+      clearTimeout(t)
+    },
     close() {
       try {
         if (exitCode === undefined && child.pid) process.kill(-child.pid, "SIGKILL")
@@ -396,4 +405,35 @@ test("a project with its own service spec, settings and devs.json keeps them; a 
   assert.doesNotMatch(bad.out, /Add to src\/main\.ts|Then:/)
   assert.match(bad.stderr, /robot init: the kept file above needs your attention: change or remove it, then run `npx robot init` again/)
   assert.equal(fs.readFileSync(spec, "utf8"), changed, "not replaced")
+})
+
+/** A `devs init` project after `robot init` and `robot gen`, whose main.ts serves init's /hello and nothing of this repository's robot. */
+function makeHelloProject(name: string): string {
+  const dir = makeProject(name)
+  for (const args of [["init"], ["gen"]]) {
+    const r = robot(dir, ...args)
+    assert.equal(r.status, 0, r.out)
+  }
+  fs.writeFileSync(
+    path.join(dir, "src/main.ts"),
+    [`import { createService } from "@robot-services/device"`, `import { Hello } from "./gen/interfaces"`, ``, `createService(Hello, "hello", async (req) => ({ greeting: "Hello, " + req.name }))`, ``].join("\n"),
+  )
+  return dir
+}
+
+test("robot sim and robot bridge in a user's project run the project's firmware (devs.json's firmware.entry) in the VM and serve it; they say the example robot's hardware is not waited for", async () => {
+  const dir = makeHelloProject("simbot")
+  for (const args of [["sim", "--port", "0", "--no-foxglove"], ["bridge", "--port", "0", "--no-foxglove"]]) {
+    const child = startChild([path.join(dir, "node_modules/.bin/robot"), ...args], dir)
+    try {
+      const line = await child.wait(/rosbridge: ws:\/\//, 120_000)
+      const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
+      await child.wait(/src\/main\.ts does not serve \/get_state: it is not this package's example robot/, 10_000)
+      const m = await rosbridgeCall(url, "/hello", { name: "sim" })
+      assert.equal(m.result, true, JSON.stringify(m))
+      assert.deepEqual(m.values, { greeting: "Hello, sim" })
+    } finally {
+      await child.stop()
+    }
+  }
 })

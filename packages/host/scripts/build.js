@@ -25,6 +25,8 @@ function main() {
     process.exit(1)
   }
   for (const a of ASSETS) fs.cpSync(path.join(SRC, a), path.join(DIST, a), { recursive: true })
+  // the simulated camera's Jacdac spec (sim/camera.ts reads it next to itself when installed)
+  fs.copyFileSync(path.join(PKG, "..", "..", "services", "robotcamera.md"), path.join(DIST, "sim", "robotcamera.md"))
   // jacdac-ts's declarations are named by a path through this repository's node_modules (its
   // "exports" map has no "types"); an installed package names the package instead
   const jd = path.join(DIST, "transport", "jacdac.d.ts")

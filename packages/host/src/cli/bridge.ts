@@ -5,6 +5,7 @@
 // of N of them). Each source is one function below returning a Robot. Runs until Ctrl+C. Serving
 // the bridge in front of it is ./serve.ts's, which `robot sim` shares.
 import type { Command } from "commander"
+import * as path from "node:path"
 import type { RobotNode } from "../client/api"
 import { MAX_CONNECTIONS_PER_ADDRESS } from "../bridge/guard"
 import { HOST_RATE_BYTES_PER_S } from "../mqtt/broker"
@@ -131,17 +132,26 @@ async function openDirect(o: BridgeCommandOptions): Promise<Robot> {
 
 /** The default: the robot firmware in the DeviceScript VM with simulated hardware. */
 async function openSimulated(o: BridgeCommandOptions): Promise<Robot> {
-  const { startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
+  const { otherFirmwareNote, startSimulatedRobot } = (require("../sim/robot") as typeof import("../sim/robot"))
   const { lockWaitMs, probeSimulatorLock, startupProgress } = (require("./startup") as typeof import("./startup"))
   const waitMs = lockWaitMs(o.wait)
   if (waitMs === 0) await probeSimulatorLock()
+  // the project's firmware (devs.json's firmware.entry), as `robot sim` runs it
+  const { findConfig, loadConfig } = (require("../config") as typeof import("../config"))
+  let firmware: string | undefined
+  if (findConfig()) {
+    const { config, dir } = loadConfig()
+    firmware = path.resolve(dir, config.firmware.entry)
+  }
   const progress = startupProgress()
-  const robot = await startSimulatedRobot({ rig: { lockWaitMs: waitMs, onProgress: progress.step, maxResponseBytes: maxResponseBytes(o) } }).finally(() => progress.done())
+  const robot = await startSimulatedRobot({ firmware, rig: { lockWaitMs: waitMs, onProgress: progress.step, maxResponseBytes: maxResponseBytes(o) } }).finally(() => progress.done())
   if (!robot.node) {
     await robot.close()
     throw new Error("the simulated robot started without a client node")
   }
-  return { node: robot.node, what: "the simulated robot (firmware in the DeviceScript VM)", close: () => robot.close() }
+  const entry = firmware ? path.relative(process.cwd(), firmware) : "src/main.ts"
+  if (!robot.robotFirmware) console.log(otherFirmwareNote(entry))
+  return { node: robot.node, what: `the simulated robot (${entry} in the DeviceScript VM)`, close: () => robot.close() }
 }
 
 export async function runBridge(o: BridgeCommandOptions): Promise<void> {

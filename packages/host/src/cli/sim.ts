@@ -7,7 +7,7 @@ import * as path from "node:path"
 import { loadConfig } from "../config"
 import { ROBOT_NAME } from "../client/names"
 import { mqttSettings, writeVmSettings, type RigMqttOptions } from "../sim/rig"
-import { startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
+import { otherFirmwareNote, startSimulatedRobot, type SimulatedRobot } from "../sim/robot"
 import { addListenOptions, addMaxResponseOption, BROKER_FLAGS, brokerOptionsGiven, listenSettings, maxResponseBytes, serveBridge, type BrokerCommandOptions, type CliBridge, type ListenCommandOptions } from "./serve"
 import { ensurePortFree, lockAdvice, lockWaitMs, probeSimulatorLock, startupProgress } from "./startup"
 import { PortLockBusyError } from "../sim/vm"
@@ -34,9 +34,11 @@ export interface SimCommandOptions extends BrokerCommandOptions, ListenCommandOp
 /** Prints the services the firmware lists, and example commands. */
 async function printNextSteps(robot: SimulatedRobot, firmware: string) {
   const out: string[] = []
+  let services: { name: string; type: string }[] = []
   if (robot.node) {
     out.push(`Simulated robot is running: ${firmware} in the DeviceScript VM, hardware simulated on the host.`)
-    const services = await robot.node.listServices({ timeoutMs: 15000 }).catch((e: Error) => {
+    if (!robot.robotFirmware) out.push(otherFirmwareNote(firmware))
+    services = await robot.node.listServices({ timeoutMs: 15000 }).catch((e: Error) => {
       throw new Error(`the firmware did not list its services: ${e.message}`)
     })
     out.push("", "Services:")
@@ -44,23 +46,25 @@ async function printNextSteps(robot: SimulatedRobot, firmware: string) {
   } else {
     out.push(
       "Simulated hardware is attached to the devtools bus (motors, pan servo, LED, button, battery, camera).",
-      "Run the firmware in the DeviceScript simulator (VS Code: DeviceScript > Run, or `npx devs run src/main.ts`);",
-      "its roles bind to this hardware within about a second.",
+      `Run the firmware in the DeviceScript simulator (VS Code: DeviceScript > Run, or \`npx devs run ${firmware}\`);`,
+      "roles of those kinds bind to this hardware within about a second.",
     )
   }
   // --devtools: the CLI talks to the Jacdac bus on ws://127.0.0.1:8081 directly, which is the
   // rig's hub in process mode and the devtools server in devtools mode.
-  out.push(
-    "",
-    "Next, in another terminal:",
-    "  robot service list --devtools -t",
-    "  robot service call /get_state --devtools",
-    '  robot service call /drive robot_interfaces/srv/Drive "{left: 0.5, right: 0.5, duration_ms: 2000}" --devtools',
-    '  robot service call /set_pan robot_interfaces/srv/SetPan "{angle: 30}" --devtools',
-    '  robot service call /take_picture robot_interfaces/srv/TakePicture "{resolution: 1, quality: 80}" --devtools --out picture.jpg',
-    "",
-    "Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.",
-  )
+  out.push("", "Next, in another terminal:", "  robot service list --devtools -t")
+  if (robot.robotFirmware) {
+    out.push(
+      "  robot service call /get_state --devtools",
+      '  robot service call /drive robot_interfaces/srv/Drive "{left: 0.5, right: 0.5, duration_ms: 2000}" --devtools',
+      '  robot service call /set_pan robot_interfaces/srv/SetPan "{angle: 30}" --devtools',
+      '  robot service call /take_picture robot_interfaces/srv/TakePicture "{resolution: 1, quality: 80}" --devtools --out picture.jpg',
+    )
+  } else {
+    const s = services[0]
+    out.push(s ? `  robot service call ${s.name} ${s.type} "{}" --devtools   (the request's fields as YAML)` : "  robot service call <service> <type> \"{...}\" --devtools   (a service from that list)")
+  }
+  out.push("", "Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.")
   console.log(out.join("\n"))
 }
 
@@ -110,6 +114,7 @@ export async function runSim(opts: SimCommandOptions): Promise<void> {
     await robot.close()
     throw e
   }
+  if (bridge && !robot.robotFirmware) console.log(otherFirmwareNote(firmware))
   if (bridge) console.log("Press the simulated button: type 'b' + Enter (toggles); 'help' lists the commands. Stop with Ctrl+C.")
   let stopping = false
   const stop = async () => {

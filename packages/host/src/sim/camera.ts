@@ -195,8 +195,11 @@ export function renderScene(o: RenderOptions): Buffer {
 
 // ---- the Jacdac server -----------------------------------------------------------------------
 
-/** services/robotcamera.md, next to this package's root. */
-export const CAMERA_SPEC_FILE = path.join(__dirname, "..", "..", "..", "..", "services", "robotcamera.md")
+/**
+ * The robotCamera spec: the installed package's copy (dist/sim/robotcamera.md, which the package's
+ * build copies from services/robotcamera.md), else this repository's services/robotcamera.md.
+ */
+export const CAMERA_SPEC_FILE = [path.join(__dirname, "robotcamera.md"), path.join(__dirname, "..", "..", "..", "..", "services", "robotcamera.md")].find((f) => fs.existsSync(f)) ?? path.join(__dirname, "robotcamera.md")
 
 /**
  * Makes jacdac-ts know the robotCamera service (a server needs its spec). Parses

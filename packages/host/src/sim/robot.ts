@@ -58,8 +58,23 @@ export interface SimulatedRobot {
   /** The Jacdac bus the hardware is on (in process: the rig client's bus). */
   bus: JD.JDBus
   hardware: SimulatedHardware
+  /**
+   * In process: whether the firmware is this repository's robot (it serves /get_state, which reads
+   * the simulated parts); another firmware runs with the parts on its bus but is not waited on.
+   * Undefined in devtools mode (the firmware is not this program's).
+   */
+  robotFirmware: boolean | undefined
   /** Detaches the hardware and closes the rig or the devtools connection. */
   close(): Promise<void>
+}
+
+/** What `robot sim` and `robot bridge` say of the simulated hardware when the firmware is not this repository's robot. */
+export function otherFirmwareNote(firmware: string): string {
+  return (
+    `${firmware} does not serve /get_state: it is not this package's example robot. The example robot's ` +
+    "simulated hardware (motors, pan servo, LED, button, battery, camera) is on the bus all the same; " +
+    "roles of those kinds in your firmware bind to it, and nothing waits for them."
+  )
 }
 
 /** Custom service specs compiled by `devs build` (robotCamera, rosServices), for readable logs. */
@@ -117,6 +132,7 @@ export async function startSimulatedRobot(opts: SimulatedRobotOptions = {}): Pro
       rig: undefined,
       bus,
       hardware,
+      robotFirmware: undefined,
       close: async () => {
         hardware.detach()
         await bus.dispose()
@@ -124,9 +140,12 @@ export async function startSimulatedRobot(opts: SimulatedRobotOptions = {}): Pro
     }
   }
   const rig = await startRig({ ...opts.rig, firmware: opts.firmware ?? "src/main.ts" })
+  let robotFirmware: boolean
   try {
     hardware.attach(rig.bus)
-    if (opts.waitForHardware !== false) await waitUntilBound(rig.node, 20000)
+    // (the rig has listed the services already: this list is the node's)
+    robotFirmware = (await rig.node.listServices()).some((s) => s.name === "/get_state")
+    if (robotFirmware && opts.waitForHardware !== false) await waitUntilBound(rig.node, 20000)
   } catch (e) {
     hardware.detach()
     await rig.close()
@@ -137,6 +156,7 @@ export async function startSimulatedRobot(opts: SimulatedRobotOptions = {}): Pro
     rig,
     bus: rig.bus,
     hardware,
+    robotFirmware,
     close: async () => {
       hardware.detach()
       await rig.close()

@@ -5,16 +5,24 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { createHash } from "node:crypto"
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { DEVTOOLS_PORT, portLockFile, SIM_PORT_ENV, simPort } from "../transport/hubport"
 
 /**
- * The project root: four levels up from this file both in this repository
- * (packages/host/src/sim) and in a project that installed the package
- * (node_modules/@robot-services/host/dist/sim).
+ * The project root: this repository's, four levels up from packages/host/src/sim; in a project
+ * that installed the package (node_modules/@robot-services/host/dist/sim), the folder holding
+ * that node_modules, five levels up.
  */
-export const ROOT = resolve(__dirname, "../../../..")
+export const ROOT = basename(resolve(__dirname, "../../../..")) === "node_modules" ? resolve(__dirname, "../../../../..") : resolve(__dirname, "../../../..")
+
+/** The DeviceScript project `entry` belongs to: the nearest folder above it with a devsconfig.json (else ROOT). */
+export function projectOf(entry: string): string {
+  for (let d = dirname(entry); ; d = dirname(d)) {
+    if (existsSync(join(d, "devsconfig.json"))) return d
+    if (dirname(d) === d) return ROOT
+  }
+}
 /** The DeviceScript CLI this package depends on (wherever npm placed it). */
 export const DEVS_CLI = join(dirname(require.resolve("@devicescript/cli/package.json", { paths: [ROOT, __dirname] })), "devicescript")
 const CLI = DEVS_CLI
@@ -40,18 +48,20 @@ function walk(dir: string, out: string[]) {
 }
 
 /** Key over every source a firmware build can read, so an unchanged tree is not rebuilt. */
-function sourceKey(entry: string): string {
-  const files: string[] = [entry]
-  walk(join(ROOT, "src"), files)
-  walk(join(ROOT, "test/firmware"), files)
-  walk(join(ROOT, "bench/firmware"), files)
+function sourceKey(entry: string, root: string): string {
+  const files: string[] = [entry, join(root, "devsconfig.json")]
+  walk(join(root, "src"), files)
+  walk(join(root, "test/firmware"), files)
+  walk(join(root, "bench/firmware"), files)
   // the device library, wherever the project's node_modules has it (a workspace link here)
   try {
-    walk(dirname(require.resolve("@robot-services/device/package.json", { paths: [ROOT] })), files)
+    walk(dirname(require.resolve("@robot-services/device/package.json", { paths: [root] })), files)
   } catch {
     // not installed: the build reports it
   }
-  for (const n of readdirSync(join(ROOT, "services")).sort()) if (n.endsWith(".md")) files.push(join(ROOT, "services", n))
+  // a user's project may have no services/ (no specs of its own)
+  const services = join(root, "services")
+  if (existsSync(services)) for (const n of readdirSync(services).sort()) if (n.endsWith(".md")) files.push(join(services, n))
   const h = createHash("sha256")
   for (const f of files) h.update(f + "\0").update(readFileSync(f)).update("\0")
   return h.digest("hex").slice(0, 20)
@@ -64,8 +74,9 @@ function sourceKey(entry: string): string {
  */
 export function buildFirmware(entry: string): BuiltFirmware {
   const abs = resolve(ROOT, entry)
-  if (!existsSync(abs)) throw new Error(`firmware entry not found: ${abs}`)
-  const dir = join(CACHE, sourceKey(abs))
+  if (!existsSync(abs)) throw new Error(`firmware entry not found: ${abs} (set devs.json's firmware.entry, or pass --firmware <entry>)`)
+  const root = projectOf(abs)
+  const dir = join(CACHE, sourceKey(abs, root))
   const devs = join(dir, "bytecode.devs")
   if (!existsSync(devs)) {
     mkdirSync(dir, { recursive: true })
@@ -73,7 +84,7 @@ export function buildFirmware(entry: string): BuiltFirmware {
       `"${process.execPath}" "${CLI}" build "$1" --quiet && ` +
       `cp .devicescript/bin/bytecode.devs .devicescript/bin/bytecode-dbg.json .devicescript/bin/bytecode-sizes.md "$2"/`
     const r = spawnSync("flock", ["-w", "300", DEVS_LOCK, "sh", "-c", script, "build", abs, dir], {
-      cwd: ROOT,
+      cwd: root,
       encoding: "utf8",
       timeout: 320_000,
     })
