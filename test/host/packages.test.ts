@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { createInterface } from "node:readline"
 import WebSocket from "ws"
 import { acquirePortLock, type PortLock } from "../../packages/host/src/sim/vm"
+import { FrameHub } from "../../packages/host/src/transport/hub"
 
 const REPO = path.resolve(__dirname, "../..")
 const DEVS = path.join(REPO, "node_modules/@devicescript/cli/devicescript")
@@ -435,5 +436,23 @@ test("robot sim and robot bridge in a user's project run the project's firmware 
     } finally {
       await child.stop()
     }
+  }
+})
+
+test("robot service call --devtools with nothing on the bus says no device is there and how to run one, not a longer --timeout", async () => {
+  const dir = path.join(TMP, "emptybus")
+  fs.mkdirSync(dir)
+  install(dir, false)
+  // a devtools-like bus with no device on it (the hub answers in process: the CLI runs beside it)
+  const hub = new FrameHub()
+  await hub.listen(0)
+  const call = startChild([path.join(dir, "node_modules/.bin/robot"), "service", "call", "/x", "--devtools", `ws://127.0.0.1:${hub.port}`, "--timeout", "2000"], dir)
+  try {
+    const line = await call.wait(/^robot service call: /, 20_000)
+    assert.match(line, /no device on .* within 10000 ms \(no device on the bus: is the firmware running\? Start it with `npx devs run`, the VS Code simulator, or a flashed board\)$/)
+    assert.doesNotMatch(line, /longer --timeout/)
+  } finally {
+    call.close()
+    await hub.close()
   }
 })

@@ -488,7 +488,7 @@ export abstract class NodeCore implements RecordNode, CallLink {
       const t = setTimeout(() => {
         offList()
         offState()
-        reject(new ServiceError("deadline_exceeded", `${this.describe()} did not list its services within ${timeoutMs} ms`))
+        reject(this.listTimedOut(timeoutMs))
       }, timeoutMs)
       const offList = this.servicesListeners.add((s) => {
         clearTimeout(t)
@@ -507,6 +507,11 @@ export abstract class NodeCore implements RecordNode, CallLink {
       })
       this.requestList()
     })
+  }
+
+  /** Why listServices gave up after `timeoutMs` (a link that can tell "no device at all" says so). */
+  protected listTimedOut(timeoutMs: number): ServiceError {
+    return new ServiceError("deadline_exceeded", `${this.describe()} did not list its services within ${timeoutMs} ms`)
   }
 
   /** the current list, if known */

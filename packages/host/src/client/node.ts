@@ -153,6 +153,13 @@ class JacdacNode extends NodeCore implements ServiceNode {
     return "the device"
   }
 
+  /** No device at all on the bus (not one that is slow to list): a longer timeout would not help. */
+  protected override listTimedOut(timeoutMs: number): ServiceError {
+    if (this.bus.devices().some((d) => d.deviceId !== this.bus.selfDeviceId)) return super.listTimedOut(timeoutMs)
+    const e = new ServiceError("unavailable", `no device on ${this.options.transport.description} within ${timeoutMs} ms`)
+    return Object.assign(e, { hint: "no device on the bus: is the firmware running? Start it with `npx devs run`, the VS Code simulator, or a flashed board" })
+  }
+
   private maybeAttach(d: JD.JDDevice) {
     if (this.closed || this.device) return
     if (this.options.deviceId && d.deviceId !== this.options.deviceId.toLowerCase()) return // (jacdac-ts writes ids in lower case)
