@@ -19,6 +19,7 @@ import { createInterface } from "node:readline"
 import WebSocket from "ws"
 import { acquirePortLock, type PortLock } from "../../packages/host/src/sim/vm"
 import { FrameHub } from "../../packages/host/src/transport/hub"
+import { simPort } from "../../packages/host/src/transport/hubport"
 
 const REPO = path.resolve(__dirname, "../..")
 const DEVS = path.join(REPO, "node_modules/@devicescript/cli/devicescript")
@@ -454,5 +455,33 @@ test("robot service call --devtools with nothing on the bus says no device is th
   } finally {
     call.close()
     await hub.close()
+  }
+})
+
+test("robot doctor on a user's robot: the generic steps pass, the example robot's are SKIP with the reason, no advice of this repository; standard input at its end is no, not a hang", async () => {
+  const dir = makeHelloProject("doctorbot")
+  // robot sim's hub is where --devtools reaches the VM (ROBOT_SIM_PORT's port, not devtools' 8081)
+  const sim = startChild([path.join(dir, "node_modules/.bin/robot"), "sim", "--no-bridge"], dir)
+  try {
+    await sim.wait(/^Next, in another terminal:/, 120_000)
+    for (const yes of [[], ["--yes"]]) {
+      // startChild's standard input is /dev/null: at its end at once
+      const doctor = startChild([path.join(dir, "node_modules/.bin/robot"), "doctor", "--devtools", `ws://127.0.0.1:${simPort()}`, ...yes], dir)
+      try {
+        await doctor.wait(/^all steps passed or were skipped$|step\(s\) FAILED$/, 60_000)
+        const out = doctor.lines.join("\n")
+        assert.match(out, /^all steps passed or were skipped$/m, out)
+        assert.match(out, /^PASS  link and protocol: /m)
+        assert.match(out, /^PASS  services and type hashes: 1 services, every type hash matches$/m)
+        assert.match(out, /^SKIP  servo sweep: the robot does not serve \/set_pan \(the example robot's; robot service list shows what it serves\)$/m)
+        assert.match(out, /^SKIP  motor left: the robot does not serve \/drive, \/get_state, \/stop /m)
+        assert.match(out, /^SKIP  PWM budget: the robot does not serve \/diagnose /m)
+        assert.doesNotMatch(out, /build:device|not valid JSON|Lift the robot/)
+      } finally {
+        doctor.close()
+      }
+    }
+  } finally {
+    await sim.stop()
   }
 })

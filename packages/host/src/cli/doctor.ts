@@ -36,9 +36,10 @@ export interface DoctorOptions {
   /**
    * Asks the person at the robot a yes/no question: before the wheels turn (not with `yes`), and
    * whether the LED is on, then off. Without it nobody is there: the LED step checks the register
-   * only and the button step is skipped.
+   * only and the button step is skipped. It resolves undefined when nobody can answer any more
+   * (standard input at its end): that question is a no, and nobody is asked again.
    */
-  confirm?: (question: string) => Promise<boolean>
+  confirm?: (question: string) => Promise<boolean | undefined>
   /** Skip the question before the motors run. */
   yes?: boolean
   /** How long the button step waits for a press, in ms (default 15000). */
@@ -156,6 +157,17 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   }
   const call = <Req, Res>(type: Parameters<RobotNode["createClient"]>[0], name: string, req: Req) =>
     node.createClient(type as never, name).call(req as never, { timeoutMs }) as Promise<Res>
+  // nobody answers once standard input has ended: no more questions
+  let confirm = opts.confirm
+  /** true or false, or undefined when nobody answered (and nobody is asked again) */
+  const ask = async (question: string) => {
+    const a = await confirm?.(question)
+    if (a === undefined && confirm) {
+      confirm = undefined
+      print("      (no answer: standard input has ended, so no; nobody is asked again)")
+    }
+    return a
+  }
 
   let services: ServiceInfo[] = []
   const link = await step("link and protocol", linkHint, async () => {
@@ -165,11 +177,21 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
     return `protocol version ${limits.protocolVersion}, boot ${limits.bootId}, requests up to ${limits.maxRequestBytes} B, responses up to ${limits.maxResponseBytes} B, ${limits.maxInFlight} in flight`
   })
   if (link.verdict === "FAIL") return results
+  /**
+   * The steps that check this package's example robot (its camera, servo, motors, LED, button,
+   * battery) call its services: a robot that does not serve them is not that robot, and the step
+   * is skipped, not failed.
+   */
+  const missing = (...names: string[]) => {
+    const absent = names.filter((n) => !services.some((s) => s.name === n))
+    return absent.length ? skip(`the robot does not serve ${absent.join(", ")} (the example robot's; robot service list shows what it serves)`) : undefined
+  }
 
-  await step("services and type hashes", "rebuild and redeploy the firmware (npm run build:device) so that both sides use the same interfaces", async () => {
+  await step("services and type hashes", "regenerate and rebuild the firmware (`npx robot gen`, then `npx devicescript build`) and run or flash it again, so that both sides use the same interfaces", async () => {
     const bad: string[] = []
-    for (const want of ["/get_state", "/take_picture", "/set_pan", "/drive", "/stop", "/diagnose"])
-      if (!services.some((s) => s.name === want)) bad.push(`${want} missing`)
+    // the example robot's firmware serves all of them: one missing there is a build without it
+    const robotServices = ["/get_state", "/take_picture", "/set_pan", "/drive", "/stop", "/diagnose"]
+    if (services.some((s) => s.name === "/get_state")) for (const want of robotServices) if (!services.some((s) => s.name === want)) bad.push(`${want} missing`)
     for (const s of services) {
       const d = projectCallTypes()[s.type]
       if (!d) bad.push(`${s.name}: type ${s.type} unknown to this project`)
@@ -181,6 +203,8 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
 
   let hw: { hardware: string; pwm_pins: number } = { hardware: "?", pwm_pins: 0 }
   await step("ArduChip and OV2640", "camera wiring: CS/SCK/MISO/MOSI (SPI) and SDA/SCL with pull-ups (I2C), camera supply 3.3-5 V", async () => {
+    const absent = missing("/diagnose")
+    if (absent) return absent
     const d = await call<unknown, { hardware: string; pwm_pins: number; arduchip_revision: number; sensor_id: number }>(Diagnose, "diagnose", { check: 0, chunk_size: 0 })
     hw = d
     if (d.hardware === "simulator") return skip("the simulator has no ArduChip or OV2640 registers (simulated camera)")
@@ -190,6 +214,8 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
 
   let picture: Uint8Array | undefined
   await step("one capture (160x120)", "camera supply and wiring; a timeout means the capture-done bit never set (is the sensor clocked?)", async () => {
+    const absent = missing("/take_picture")
+    if (absent) return absent
     const r = await call<unknown, { image: { data: Uint8Array; format: string }; width: number; height: number }>(TakePicture, "take_picture", { resolution: 0, quality: 0 })
     const data = r.image.data
     picture = data
@@ -215,6 +241,8 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   })
 
   await step("same frame in chunks and in one read", "SPI burst reads: the FIFO read pointer, the read-pointer reset of a re-read, transfers within 4096 bytes", async () => {
+    const absent = missing("/diagnose")
+    if (absent) return absent
     if (!picture) return skip("no picture from the previous step")
     const d = await call<unknown, { frame_length: number; sum_chunked: number; sum_whole: number }>(Diagnose, "diagnose", { check: 1, chunk_size: 200 })
     const host = adler32(picture)
@@ -224,6 +252,8 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   })
 
   await step("servo sweep", "servo signal on SERVO_PAN, servo supply (5 V buck, bulk capacitor), SERVO_MIN_US/SERVO_MAX_US", async () => {
+    const absent = missing("/set_pan")
+    if (absent) return absent
     const got: number[] = []
     for (const angle of [-45, 0, 45, 0]) {
       const r = await call<unknown, { angle: number }>(SetPan, "set_pan", { angle })
@@ -233,9 +263,12 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
     return `-45°, 0°, 45°, 0°: the servo reported ${got.join("°, ")}° (watch it move: the report is the register, not the horn)`
   })
 
-  const motorsOk = opts.yes || (opts.confirm ? await opts.confirm("The wheels will turn for half a second each way, one wheel at a time. Lift the robot. Go on?") : false)
+  const noMotors = missing("/drive", "/get_state", "/stop")
+  // (nobody is asked to lift a robot that has no motors to run)
+  const motorsOk = !noMotors && (opts.yes || (await ask("The wheels will turn for half a second each way, one wheel at a time. Lift the robot. Go on?")) === true)
   for (const side of ["left", "right"] as const) {
     await step(`motor ${side}`, `DRV8833 wiring (MOTOR_${side === "left" ? "L" : "R"}_PWM / _DIR), nSLEEP high, motor supply`, async () => {
+      if (noMotors) return noMotors
       if (!motorsOk) return skip("not confirmed (answer y, or pass --yes)")
       const read: string[] = []
       try {
@@ -255,20 +288,29 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   }
 
   await step("status LED", "LED_STATUS (GPIO21) through 330R to GND, and the LED's polarity", async () => {
-    const ask = opts.confirm
+    const absent = missing("/set_led", "/get_state")
+    if (absent) return absent
+    let looked = 0
     const seen: string[] = []
     for (const on of [true, false]) {
       const r = await call<unknown, { success: boolean; message: string }>(SetBool, "set_led", { data: on })
       const s = await call<unknown, { led_on: boolean }>(GetState, "get_state", {})
       if (!r.success || s.led_on !== on) throw new Error(`asked ${on ? "on" : "off"}: set_led said "${r.message}", get_state led_on ${s.led_on}`)
-      if (ask && !(await ask(`Is the status LED ${on ? "on" : "off"} now?`))) throw new Error(`the register says ${on ? "on" : "off"}, the LED was not seen ${on ? "on" : "off"}`)
+      if (confirm) {
+        const seenIt = await ask(`Is the status LED ${on ? "on" : "off"} now?`)
+        // (no answer at all: nobody is there to look, and the registers are all this step has)
+        if (seenIt === false) throw new Error(`the register says ${on ? "on" : "off"}, the LED was not seen ${on ? "on" : "off"}`)
+        if (seenIt) looked++
+      }
       seen.push(on ? "on" : "off")
     }
-    return ask ? `switched on, then off, and seen both ways` : `switched on, then off (registers only: nobody was asked to look)`
+    return looked === 2 ? `switched on, then off, and seen both ways` : `switched on, then off (registers only: nobody was asked to look)`
   })
 
   await step("user button", "BUTTON (GPIO0, the DevKitC BOOT button) to GND; the internal pull-up", async () => {
-    if (!opts.confirm) return skip("nobody to press it (run robot doctor at the robot)")
+    const absent = missing("/get_state")
+    if (absent) return absent
+    if (!confirm) return skip("nobody to press it (run robot doctor at the robot, with a terminal to answer in)")
     const pressed = async () => (await call<unknown, { button_pressed: boolean }>(GetState, "get_state", {})).button_pressed
     if (await pressed()) throw new Error("the button reads pressed before anyone was asked to press it (shorted to GND, or no pull-up?)")
     const waitMs = opts.buttonTimeoutMs ?? 15000
@@ -283,7 +325,7 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
 
   await step(
     "WiFi and MQTT",
-    "WIFI_SSID/WIFI_PWD in .env.local (deployed with the program); MQTT_URL must be reachable from the robot's WiFi (not 127.0.0.1); MQTT_USER/MQTT_PASS as the broker knows them; mqtts needs a publicly trusted certificate on a DNS name; the robot's log says `mqtt: …` (docs/mqtt.md)",
+    "WIFI_SSID/WIFI_PWD in .env.local (deployed with the program); MQTT_URL must be reachable from the robot's WiFi (not 127.0.0.1); MQTT_USER/MQTT_PASS as the broker knows them; mqtts needs a publicly trusted certificate on a DNS name; the robot's log says `mqtt: …` (@robot-services/device's README, \"The MQTT link\")",
     async () => {
       if (opts.linkIsMqtt) return "this run goes through MQTT already (the link step)"
       const m = opts.mqtt
@@ -318,6 +360,8 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   )
 
   await step("battery", "BAT_SENSE divider (200k/100k) and BAT_SCALE; a 2S pack reads 6.6-8.4 V", async () => {
+    const absent = missing("/get_state")
+    if (absent) return absent
     const s = await call<unknown, { battery_voltage: number; battery_percentage: number }>(GetState, "get_state", {})
     const v = s.battery_voltage
     if (!(v >= 6.0 && v <= 8.8)) throw new Error(`${v.toFixed(2)} V is outside 6.0-8.8 V for a 2S pack`)
@@ -325,7 +369,13 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
   })
 
   await step("PWM budget", "boards/*.board.json: at most 4 PWM pins on an ESP32 (docs/hardware.md, PWM budget)", async () => {
+    // the budget is the example robot's motor and servo pins (its diagnose says how many it started)
+    const absent = missing("/diagnose")
+    if (absent) return absent
     const file = opts.boardFile ?? defaultBoardFile()
+    const id = path.basename(file).replace(/\.board\.json$/, "")
+    if (!opts.boardFile && !fs.existsSync(file) && builtInBoards(path.dirname(path.dirname(file))).includes(id))
+      return skip(`${id} is one of DeviceScript's built-in boards (no ${path.relative(process.cwd(), file)} to check): pass --board <file> to check a board file`)
     const errs = validateBoardFile(file, { robot: true })
     if (errs.length) throw new Error(errs.join("; "))
     const arch = ARCHS[(JSON.parse(require("node:fs").readFileSync(file, "utf8")) as { archId: string }).archId]!
@@ -334,6 +384,17 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
     return `${path.basename(file)} fits ${arch.pwm} PWM timers; ${onDevice}`
   })
   return results
+}
+
+/** The ids of DeviceScript's built-in boards, as the project's @devicescript/core declares them (@dsboard/<id>); [] when it is not installed. */
+function builtInBoards(project: string): string[] {
+  try {
+    const core = path.dirname(require.resolve("@devicescript/core/package.json", { paths: [project] }))
+    const text = fs.readFileSync(path.join(core, "src", "devicescript-boards.d.ts"), "utf8")
+    return Array.from(text.matchAll(/declare module "@dsboard\/([A-Za-z0-9_]+)"/g), (m) => m[1]!)
+  } catch {
+    return []
+  }
 }
 
 function defaultBoardFile(): string {
@@ -387,10 +448,25 @@ export function registerDoctor(program: Command): void {
         node = (await (require("./link") as typeof import("./link")).connectLink(o)).node
       }
       try {
-        const confirm = async (q: string) => {
-          const rl = (require("node:readline/promises") as typeof import("node:readline/promises")).createInterface({ input: process.stdin, output: process.stdout })
+        // standard input at its end (`< /dev/null`, a closed pipe) answers nothing: undefined, taken as no
+        let ended = false
+        const confirm = async (q: string): Promise<boolean | undefined> => {
+          if (ended) return undefined
+          const rl = (require("node:readline") as typeof import("node:readline")).createInterface({ input: process.stdin, output: process.stdout })
           try {
-            return /^y(es)?$/i.test((await rl.question(`${q} [y/N] `)).trim())
+            return await new Promise<boolean | undefined>((resolve) => {
+              let answered = false
+              // (closed before an answer: the input ended; after one, it is this function's own close)
+              rl.once("close", () => {
+                if (answered) return
+                ended = true
+                resolve(undefined)
+              })
+              rl.question(`${q} [y/N] `, (a) => {
+                answered = true
+                resolve(/^y(es)?$/i.test(a.trim()))
+              })
+            })
           } finally {
             rl.close()
           }

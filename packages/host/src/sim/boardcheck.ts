@@ -123,8 +123,14 @@ export function validateBoardFile(file: string, opts: { robot?: boolean; scriptP
   const errs: string[] = []
   const err = (msg: string) => errs.push(`${name}: ${msg}`)
   let cfg: unknown
+  let text: string
   try {
-    cfg = JSON.parse(fs.readFileSync(file, "utf8"))
+    text = fs.readFileSync(file, "utf8")
+  } catch (e) {
+    return [(e as NodeJS.ErrnoException).code === "ENOENT" ? `${name}: not found (${file})` : `${name}: cannot be read: ${(e as Error).message}`]
+  }
+  try {
+    cfg = JSON.parse(text)
   } catch (e) {
     return [`${name}: not valid JSON: ${(e as Error).message}`]
   }
