@@ -485,3 +485,18 @@ test("robot doctor on a user's robot: the generic steps pass, the example robot'
     await sim.stop()
   }
 })
+
+test("robot sim --devtools in a user's project attaches the simulated hardware (the camera's spec ships with the package) and names the project's firmware to run", async () => {
+  const dir = makeHelloProject("simdevtools")
+  // a devtools-like bus: the hardware joins it, the firmware would come from `npx devs run`
+  const hub = new FrameHub()
+  await hub.listen(0)
+  const sim = startChild([path.join(dir, "node_modules/.bin/robot"), "sim", "--devtools", `ws://127.0.0.1:${hub.port}`], dir)
+  try {
+    await sim.wait(/^Simulated hardware is attached to the devtools bus \(motors, pan servo, LED, button, battery, camera\)\.$/, 20_000)
+    await sim.wait(/`npx devs run src\/main\.ts`/, 5_000)
+  } finally {
+    await sim.stop()
+    await hub.close()
+  }
+})
