@@ -23,6 +23,7 @@ export function projectOf(entry: string): string {
     if (dirname(d) === d) return ROOT
   }
 }
+
 /** The DeviceScript CLI this package depends on (wherever npm placed it). */
 export const DEVS_CLI = join(dirname(require.resolve("@devicescript/cli/package.json", { paths: [ROOT, __dirname] })), "devicescript")
 const CLI = DEVS_CLI
@@ -49,7 +50,8 @@ function walk(dir: string, out: string[]) {
 
 /** Key over every source a firmware build can read, so an unchanged tree is not rebuilt. */
 function sourceKey(entry: string, root: string): string {
-  const files: string[] = [entry, join(root, "devsconfig.json")]
+  const files: string[] = [entry]
+  if (existsSync(join(root, "devsconfig.json"))) files.push(join(root, "devsconfig.json"))
   walk(join(root, "src"), files)
   walk(join(root, "test/firmware"), files)
   walk(join(root, "bench/firmware"), files)
