@@ -164,12 +164,16 @@ function startChild(args: string[], cwd: string) {
       await gone
       clearTimeout(t)
     },
-    close() {
+    /** kills its process group; resolves once it has exited (a devtools or VM still going would meet the next test's) */
+    async close(): Promise<void> {
+      if (exitCode !== undefined || !child.pid) return
+      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
       try {
-        if (exitCode === undefined && child.pid) process.kill(-child.pid, "SIGKILL")
+        process.kill(-child.pid, "SIGKILL")
       } catch {
-        // gone
+        return // gone
       }
+      await gone
     },
   }
 }
@@ -294,8 +298,8 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
     assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
   } finally {
     bridge?.close()
-    vm?.close()
-    devtools.close()
+    await vm?.close()
+    await devtools.close()
     lock.release()
   }
 })
@@ -348,8 +352,8 @@ test("an action in a devs init project: robot gen finds what it needs in the hos
     assert.match(goal.stdout, /Result:\n\s+sequence: \[0, 1, 1, 2, 3\]/)
     assert.match(goal.stdout, /Goal finished with status: SUCCEEDED/)
   } finally {
-    vm?.close()
-    devtools.close()
+    await vm?.close()
+    await devtools.close()
     lock.release()
   }
 })
