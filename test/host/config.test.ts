@@ -87,3 +87,15 @@ test("packages/host/devs.schema.json describes the same keys the loader accepts"
   }
   assert.equal(schema.properties.bridge.properties.port.maximum, 65535)
 })
+
+test("no devs.json in the folder or above: the error says how to make one (robot init)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "no-devs-json-"))
+  const cwd = process.cwd()
+  try {
+    process.chdir(dir)
+    assert.throws(() => loadConfig(), /devs\.json: not found in .*no-devs-json-\w+ or any parent directory: `npx robot init` makes one in a DeviceScript project/)
+  } finally {
+    process.chdir(cwd)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

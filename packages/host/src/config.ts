@@ -129,7 +129,7 @@ export function findConfig(start = process.cwd()): string | undefined {
 /** Reads and validates devs.json (the given file, or the nearest one above the cwd). Throws ConfigError. */
 export function loadConfig(file?: string): LoadedConfig {
   const f = file ?? findConfig()
-  if (!f) throw new ConfigError("devs.json", "", `not found in ${process.cwd()} or any parent directory`)
+  if (!f) throw new ConfigError("devs.json", "", `not found in ${process.cwd()} or any parent directory: \`npx robot init\` makes one in a DeviceScript project`)
   const shown = path.relative(process.cwd(), f) || f
   let text: string
   try {
