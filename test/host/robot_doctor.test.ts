@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startSimulatedRobot, type SimulatedRobot } from "../../packages/host/src/sim/robot"
+import { startRig } from "../../packages/host/src/sim/rig"
 import { startBroker, type EmbeddedBroker } from "../../packages/host/src/mqtt/broker"
 import { adler32, mqttSettingsFromEnvFiles, runDoctor, type DoctorOptions, type StepResult } from "../../packages/host/src/cli/doctor"
 import { spawn } from "node:child_process"
@@ -254,4 +255,20 @@ describe("robot doctor on the simulated robot", { timeout: 180000 }, () => {
   test("adler32 matches zlib's known answer", () => {
     assert.equal(adler32(new TextEncoder().encode("Wikipedia")), 0x11e60398)
   })
+})
+
+test("robot doctor's WiFi/MQTT step on a robot that is not the example one: it reaches it through the broker and lists its services, without calling /get_state", { timeout: 120000 }, async () => {
+  const broker = await startBroker({ port: 0 })
+  // (the actions' test firmware: add_two_ints, a trigger and actions, no /get_state, and the MQTT link)
+  const rig = await startRig({ firmware: "test/firmware/actions_fw.ts", mqtt: { url: broker.url, name: "act1" } })
+  try {
+    const rs = byStep(await runDoctor(rig.node, { print: () => {}, mqtt: { url: broker.url, robot: "act1" } }))
+    const wifi = rs["WiFi and MQTT"]!
+    assert.equal(wifi.verdict, "PASS", wifi.detail)
+    assert.match(wifi.detail, /^robot act1 answered through mqtt:\/\/127\.0\.0\.1:\d+: echo \d+ ms, \d+ services listed$/)
+    assert.equal(rs["battery"]!.verdict, "SKIP")
+  } finally {
+    await rig.close()
+    await broker.close()
+  }
 })

@@ -351,7 +351,10 @@ export async function runDoctor(node: RobotNode, opts: DoctorOptions = {}): Prom
           }
         }
         if (rtt < 0) throw new Error(`${where} (${last})`)
-        const s = await n.createClient(GetState as never, "get_state").call({} as never, { timeoutMs: Math.max(1000, timeout - (Date.now() - t0)) })
+        const left = Math.max(1000, timeout - (Date.now() - t0))
+        // a call through the broker too: the example robot's get_state, else the robot's own list
+        if (missing("/get_state")) return `robot ${m.robot} answered through ${displayUrl(m.url)}: echo ${rtt} ms, ${(await n.listServices({ timeoutMs: left })).length} services listed`
+        const s = await n.createClient(GetState as never, "get_state").call({} as never, { timeoutMs: left })
         return `robot ${m.robot} answered through ${displayUrl(m.url)}: echo ${rtt} ms, get_state uptime ${(s as { uptime_ms: number }).uptime_ms} ms`
       } finally {
         await n.close()
