@@ -454,7 +454,7 @@ test("robot service call --devtools with nothing on the bus says no device is th
   const call = startChild([path.join(dir, "node_modules/.bin/robot"), "service", "call", "/x", "--devtools", `ws://127.0.0.1:${hub.port}`, "--timeout", "2000"], dir)
   try {
     const line = await call.wait(/^robot service call: /, 20_000)
-    assert.match(line, /no device on .* within 10000 ms \(no device on the bus: is the firmware running\? Start it with `npx devs run`, the VS Code simulator, or a flashed board\)$/)
+    assert.match(line, /no device on .* within 2000 ms \(no device on the bus: is the firmware running\? Start it with `npx devs run`, the VS Code simulator, or a flashed board\)$/)
     assert.doesNotMatch(line, /longer --timeout/)
   } finally {
     call.close()

@@ -26,8 +26,8 @@ export interface ConnOptions {
 }
 
 export interface Backend {
-  /** Every service with its type. */
-  list(): Promise<{ name: string; type: string }[]>
+  /** Every service with its type; `timeoutMs`: how long to wait for the list (a call's own --timeout; default DEFAULT_TIMEOUT_MS). */
+  list(timeoutMs?: number): Promise<{ name: string; type: string }[]>
   /** One service, when the backend can find it without listing everything. */
   find?(name: string): Promise<{ name: string; type: string } | undefined>
   /** Robots a listing left out and why (MQTT). */
@@ -140,8 +140,8 @@ async function directBackend(o: ConnOptions): Promise<Backend> {
   // the bridge's own call pipeline: the same checks, conversions and errors as through a bridge
   const pipeline = new CallPipeline(node, serviceTypes)
   return {
-    async list() {
-      return (await node.listServices({ timeoutMs: DEFAULT_TIMEOUT_MS })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
+    async list(timeoutMs) {
+      return (await node.listServices({ timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS })).map((s: { name: string; type: string }) => ({ name: s.name, type: s.type }))
     },
     async call(name, args, opts) {
       const out = await pipeline.callJson({ service: name, args, rules: YAML_RULES, timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: opts.onProgress, onStart: opts.onStart }, "base64", { via: "cli", client: "cli" })

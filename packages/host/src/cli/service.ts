@@ -63,10 +63,10 @@ async function missing(b: Backend, name: string): Promise<ServiceError> {
   return e
 }
 
-/** One service by name: the backend's own lookup, or its list. */
-async function findService(b: Backend, name: string): Promise<{ name: string; type: string } | undefined> {
+/** One service by name: the backend's own lookup, or its list (waited for up to `timeoutMs`, a call's own). */
+async function findService(b: Backend, name: string, timeoutMs?: number): Promise<{ name: string; type: string } | undefined> {
   if (b.find) return b.find(name)
-  return (await b.list()).find((x) => x.name === name)
+  return (await b.list(timeoutMs)).find((x) => x.name === name)
 }
 
 /** The service has another type than the one given (the bridge's own text, packages/host/src/calls/pipeline.ts, and the CLI's hint). */
@@ -232,7 +232,7 @@ export function registerService(program: Command): void {
             // the backend checks the type with the call itself: no lookup first
             type = full
           } else {
-            let s = await findService(b, n)
+            let s = await findService(b, n, timeoutMs)
             if (!s && b.callUnlisted) {
               // not listed: the bridge says why (offline robot, a fleet name without a robot) or, if
               // it appeared meanwhile, answers; the request is checked by the bridge
