@@ -178,6 +178,30 @@ function startChild(args: string[], cwd: string) {
   }
 }
 
+/**
+ * Builds `dir`'s src/main.ts and runs it as a user would: `devs devtools` (its ports are fixed:
+ * 8081's lock held meanwhile), then the VM (`devs run`) until it prints `up`; `body` runs, then
+ * the VM and devtools are gone before the lock is given back.
+ */
+async function withDevtoolsVm(dir: string, up: RegExp, body: () => Promise<void>): Promise<void> {
+  const build = run(process.execPath, [DEVS, "build", "src/main.ts"], dir)
+  assert.equal(build.status, 0, build.out)
+  const lock: PortLock = await acquirePortLock()
+  const devtools = startChild([DEVS, "devtools"], dir)
+  let vm: ReturnType<typeof startChild> | undefined
+  try {
+    // the VM gives up at once when nothing listens on 8081 yet: start it once devtools serves
+    await devtools.wait(/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/, 30_000)
+    vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
+    await vm.wait(up, 30_000)
+    await body()
+  } finally {
+    await vm?.close()
+    await devtools.close()
+    lock.release()
+  }
+}
+
 test("published contents: built JavaScript and declarations, TypeScript only in the device library, licence, no tests or caches", () => {
   for (const key of ["device", "host"] as const) {
     const files = contents[key]
@@ -272,36 +296,25 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
       ``,
     ].join("\n"),
   )
-  const build = run(process.execPath, [DEVS, "build", "src/main.ts"], dir)
-  assert.equal(build.status, 0, build.out)
-  // the generated host module compiles against the installed package's declarations
-  const lock: PortLock = await acquirePortLock()
-  const devtools = startChild([DEVS, "devtools"], dir)
-  let vm: ReturnType<typeof startChild> | undefined
-  let bridge: ReturnType<typeof startChild> | undefined
-  try {
-    // the VM gives up at once when nothing listens on 8081 yet: start it once devtools serves
-    await devtools.wait(/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/, 30_000)
-    vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
-    await vm.wait(/pingbot up/, 30_000)
-    const call = robot(dir, "service", "call", "/ping", "{seq: 41}", "--devtools")
-    assert.equal(call.status, 0, call.out)
-    assert.match(call.stdout, /Ping_Response\(seq=42, text='pong 41'\)/)
-    const list = robot(dir, "service", "list", "-t", "--devtools")
-    assert.match(list.stdout, /\/ping \[pingbot_interfaces\/srv\/Ping\]/)
+  await withDevtoolsVm(dir, /pingbot up/, async () => {
+    let bridge: ReturnType<typeof startChild> | undefined
+    try {
+      const call = robot(dir, "service", "call", "/ping", "{seq: 41}", "--devtools")
+      assert.equal(call.status, 0, call.out)
+      assert.match(call.stdout, /Ping_Response\(seq=42, text='pong 41'\)/)
+      const list = robot(dir, "service", "list", "-t", "--devtools")
+      assert.match(list.stdout, /\/ping \[pingbot_interfaces\/srv\/Ping\]/)
 
-    bridge = startChild([path.join(dir, "node_modules/.bin/robot"), "bridge", "--devtools", "--port", "0", "--no-foxglove"], dir)
-    const line = await bridge.wait(/rosbridge: ws:\/\//, 30_000)
-    const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
-    const m = await rosbridgeCall(url, "/ping", { seq: 7 })
-    assert.equal(m.result, true, JSON.stringify(m))
-    assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
-  } finally {
-    bridge?.close()
-    await vm?.close()
-    await devtools.close()
-    lock.release()
-  }
+      bridge = startChild([path.join(dir, "node_modules/.bin/robot"), "bridge", "--devtools", "--port", "0", "--no-foxglove"], dir)
+      const line = await bridge.wait(/rosbridge: ws:\/\//, 30_000)
+      const url = /rosbridge: (ws:\/\/\S+)/.exec(line)![1]!
+      const m = await rosbridgeCall(url, "/ping", { seq: 7 })
+      assert.equal(m.result, true, JSON.stringify(m))
+      assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
+    } finally {
+      bridge?.close()
+    }
+  })
 })
 
 test("an action in a devs init project: robot gen finds what it needs in the host package (its built-in interfaces), devs build compiles createActionServer, robot action send_goal runs a goal in the VM", async () => {
@@ -338,24 +351,12 @@ test("an action in a devs init project: robot gen finds what it needs in the hos
       ``,
     ].join("\n"),
   )
-  const build = run(process.execPath, [DEVS, "build", "src/main.ts"], dir)
-  assert.equal(build.status, 0, build.out)
-  const lock: PortLock = await acquirePortLock()
-  const devtools = startChild([DEVS, "devtools"], dir)
-  let vm: ReturnType<typeof startChild> | undefined
-  try {
-    await devtools.wait(/websocket\s*:\s*ws:\/\/127\.0\.0\.1:8081/, 30_000)
-    vm = startChild([DEVS, "run", ".devicescript/bin/bytecode.devs"], dir)
-    await vm.wait(/fibbot up/, 30_000)
+  await withDevtoolsVm(dir, /fibbot up/, async () => {
     const goal = robot(dir, "action", "send_goal", "/fibonacci", "fibbot_interfaces/action/Fibonacci", "{order: 5}", "--devtools")
     assert.equal(goal.status, 0, goal.out)
     assert.match(goal.stdout, /Result:\n\s+sequence: \[0, 1, 1, 2, 3\]/)
     assert.match(goal.stdout, /Goal finished with status: SUCCEEDED/)
-  } finally {
-    await vm?.close()
-    await devtools.close()
-    lock.release()
-  }
+  })
 })
 
 test("a project with its own service spec, settings and devs.json keeps them; a changed rosservices.md is reported, not replaced", () => {
