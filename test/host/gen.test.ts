@@ -15,6 +15,9 @@ import { IdlError } from "../../packages/host/src/idl/diagnostics"
 import * as gen from "../../packages/host/src/gen/interfaces"
 
 const repo = path.resolve(__dirname, "../..")
+
+/** `robot gen <args>` run as a user runs it, from the repository's root */
+const robotGen = (args: string[]) => spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 })
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "robot-gen-"))
 
 test("packages/host/src/gen/interfaces.ts is up to date with services/", () => {
@@ -75,8 +78,7 @@ test("robot gen works on any root: the fixtures, to a temp dir; generated code p
   const dir = tmp()
   try {
     const out = path.join(dir, "interfaces.ts")
-    const run = (args: string[]) => spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", ...args], { cwd: repo, encoding: "utf8", timeout: 60_000 })
-    const r1 = run(["test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
+    const r1 = robotGen(["test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
     assert.equal(r1.status, 0, r1.stderr)
     assert.match(r1.stdout, /wrote .*interfaces\.ts/)
     const text = fs.readFileSync(out, "utf8")
@@ -86,15 +88,15 @@ test("robot gen works on any root: the fixtures, to a temp dir; generated code p
     }
     // second run writes nothing; --check passes
     const mtime = fs.statSync(out).mtimeMs
-    const r2 = run(["test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
+    const r2 = robotGen(["test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
     assert.equal(r2.status, 0, r2.stderr)
     assert.match(r2.stdout, /unchanged .*interfaces\.ts/)
     assert.equal(fs.statSync(out).mtimeMs, mtime)
-    const r3 = run(["--check", "test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
+    const r3 = robotGen(["--check", "test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
     assert.equal(r3.status, 0, r3.stderr)
     // a stale file fails --check, named, and is not rewritten
     fs.appendFileSync(out, "// edited\n")
-    const r4 = run(["--check", "test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
+    const r4 = robotGen(["--check", "test/fixtures/interfaces", "--host-out", out, "--device-out", path.join(dir, "device.ts")])
     assert.equal(r4.status, 1)
     assert.match(r4.stderr, /out of date/)
     assert.ok(r4.stderr.includes(out))
@@ -133,7 +135,7 @@ test("robot gen on invalid files prints every diagnostic and exits 1 without wri
     fs.mkdirSync(path.join(dir, "bad_pkg/srv"), { recursive: true })
     fs.writeFileSync(path.join(dir, "bad_pkg/srv/Broken.srv"), "int32 Bad\n---\nNope x\n")
     const out = path.join(dir, "out.ts")
-    const r = spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", dir, "--host-out", out, "--device-out", path.join(dir, "dev.ts")], { encoding: "utf8", timeout: 60_000 })
+    const r = robotGen([dir, "--host-out", out, "--device-out", path.join(dir, "dev.ts")])
     assert.equal(r.status, 1)
     assert.match(r.stderr, /Broken\.srv:1:7: invalid field name 'Bad'/)
     assert.match(r.stderr, /Broken\.srv:3:1: unknown type 'Nope' \(looked for bad_pkg\/msg\/Nope\)/)
@@ -156,7 +158,7 @@ test("robot gen warns about interface files it does not read, naming each and wh
     fs.writeFileSync(path.join(dir, "proj_interfaces/srvs/X.srv"), "int32 a\n---\nint32 b\n")
     fs.writeFileSync(path.join(dir, "proj_interfaces/msg/Y.srv"), "int32 a\n---\nint32 b\n")
     fs.writeFileSync(path.join(dir, "notes.md"), "not an interface file\n")
-    const r = spawnSync(process.execPath, [path.join(repo, "packages/host/bin/robot.js"), "gen", dir, "--host-out", path.join(dir, "out.ts"), "--device-out", path.join(dir, "dev.ts")], { encoding: "utf8", timeout: 60_000 })
+    const r = robotGen([dir, "--host-out", path.join(dir, "out.ts"), "--device-out", path.join(dir, "dev.ts")])
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /robot gen: 2 messages, 1 services, 0 actions/)
     const d = dir.split(path.sep).join("/")
