@@ -184,7 +184,8 @@ export async function move(target: number, speed: number, dflt: number, lim: num
     checkRange(target, -lim, lim, false, turn ? "angle must be in" : "distance must be in", "")
     checkRange(speed, 0, MAX_SPEED, false, "speed must be in", "")
     const dir = target < 0 ? -1 : 1
-    const v = (speed || dflt) * dir
+    // (not `speed || dflt`: DeviceScript takes a number that is not a whole int32 for false)
+    const v = (speed > 0 ? speed : dflt) * dir
     // metres per encoder click; a turn's degrees per metre of (right - left) / 2 wheel travel
     const m = (Math.PI * calibration.wheelMm) / 1000 / calibration.encoderClicks
     const k = turn ? 360000 / (Math.PI * calibration.trackMm) : 1
