@@ -375,12 +375,12 @@ async function writeSize(c: ArduCam, res: number) {
     await writeTable(c, SIZE_TABLES[res])
     c.resolution = res
     c.settleUntil = c.bus.now() + SETTLE_MS
-    if (c.quality) await writeQuality(c)
+    if (c.quality > 0) await writeQuality(c)
 }
 
 /** QS for the requested quality, capped by MAX_QUALITY of the current size. */
 async function writeQuality(c: ArduCam) {
-    const qs = qualityToQs(Math.min(c.quality, MAX_QUALITY[c.resolution] || 100))
+    const qs = qualityToQs(Math.min(c.quality, MAX_QUALITY[c.resolution] > 0 ? MAX_QUALITY[c.resolution] : 100))
     if (qs === c.qs) return
     await sensorWrite(c, 0xff, 0)
     await sensorWrite(c, OV_DSP_QS, qs)
@@ -396,7 +396,7 @@ async function burst(c: ArduCam, n: number): Promise<Buffer> {
     let i = c.last === 0xff ? 0 : 1
     while (!c.ended && i >= 0 && i < n) {
         i = b.indexOf(0xd9, i)
-        if (i >= 0 && (i ? b[i - 1] : c.last) === 0xff) c.ended = true
+        if (i >= 0 && (i > 0 ? b[i - 1] : c.last) === 0xff) c.ended = true
         else if (i >= 0) i++
     }
     c.last = b[n - 1]

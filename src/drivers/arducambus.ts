@@ -34,7 +34,7 @@ type DsBus = typeof ds & {
 
 /** One I2C transaction (`xfer` of @devicescript/i2c): write `wr`, then read `numRead` bytes. */
 async function xfer(addr: number, wr: Buffer, numRead?: number): Promise<Buffer> {
-    const rd = numRead ? Buffer.alloc(numRead) : undefined
+    const rd = numRead > 0 ? Buffer.alloc(numRead) : undefined
     const rc = await (ds as DsBus)._i2cTransaction(addr, wr, rd)
     if (rc !== 0) throw new Error(`I2C error ${rc} dev=${addr}: write ${wr}, read ${numRead} B`)
     return rd || hex``
@@ -48,7 +48,7 @@ async function xfer(addr: number, wr: Buffer, numRead?: number): Promise<Buffer>
  */
 export function arduCamHardwareBus(pins: ArduCamPins): ArduCamBus {
     // SPI mode 0
-    (ds as DsBus).spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz || 4000000)
+    (ds as DsBus).spiConfigure(pins.miso.gpio, pins.mosi.gpio, pins.sck.gpio, 0, pins.hz > 0 ? pins.hz : 4000000)
     const cs = pins.cs as any as Gpio
     cs.setMode(ds.GPIOMode.OutputHigh)
     return {

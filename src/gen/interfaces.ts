@@ -17,7 +17,7 @@ class __Rec<T> implements MessageCodec<T> {
         const t = this.t
         const args = this.args
         const m = t.length
-        if (!m) {
+        if (m === 0) {
             const o = __wAt(w, 1, 1)
             w.buf[o] = 0
         }
@@ -50,7 +50,7 @@ class __Rec<T> implements MessageCodec<T> {
         const args = this.args
         const o: any = {}
         const m = t.length
-        if (!m) __rAt(r, 1, 1)
+        if (m === 0) __rAt(r, 1, 1)
         for (let p = 0, a = 0; p < m; ) {
             let e = t.indexOf(" ", p)
             if (e < 0) e = m

@@ -98,7 +98,7 @@ async function watchDrive() {
     while (true) {
         const until = driveUntil
         const left = until - ds.millis()
-        if (until && left <= 0) {
+        if (until > 0 && left <= 0) {
             try {
                 // (it sets driveUntil to 0 first: a failure is not retried in a loop)
                 await setMotors(0, 0)
@@ -107,7 +107,7 @@ async function watchDrive() {
                 lastError = "drive timeout could not stop the motors: " + e.message
                 console.log(lastError)
             }
-        } else await ds.suspend(until ? left : 3600000)
+        } else await ds.suspend(until > 0 ? left : 3600000)
     }
 }
 
@@ -247,7 +247,7 @@ export async function takePicture(resolution: number, quality: number): Promise<
     checkRange(resolution, 0, RESOLUTION_COUNT - 1, true, "resolution must be in", RESOLUTION_NAMES)
     // 0 means DEFAULT_QUALITY
     if (quality !== 0) checkRange(quality, MIN_QUALITY, MAX_QUALITY, true, "quality must be 0 (default) or in", "")
-    lastPicture = await hw.camera.capture(resolution, quality || DEFAULT_QUALITY)
+    lastPicture = await hw.camera.capture(resolution, quality !== 0 ? quality : DEFAULT_QUALITY)
     return lastPicture
 }
 

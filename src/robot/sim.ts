@@ -98,7 +98,7 @@ export class SimCamera implements CameraPart {
                 const flags = d.getAt(2, "u16")
                 const off = d.getAt(4, "u32")
                 if (token !== self.winToken) return
-                if (flags & 1) {
+                if ((flags & 1) !== 0) {
                     self.winToken = -2 // picture gone on the host
                     return
                 }

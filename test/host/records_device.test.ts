@@ -181,5 +181,31 @@ describe("record codecs against the real firmware (VM)", () => {
       } else await expectRecord(n, `NOSESSION for a least-length ${k}`, (r) => r.kind === "nosession" && r.session === 0, () => n.sendRawFrame(rec(kind, new Uint8Array(min))))
     }
   })
+  test("an OPEN sent again gets its session back, whatever the id: ids at or above 2^31 too", async () => {
+    // (session ids are random u32s; DeviceScript takes a number past int32 for false, and the
+    // firmware once tested a found id with `!id`: an OPEN resent after a lost SESSION got a second
+    // session whenever the first id was 2^31 or more, half of them)
+    const n = await rig.connect()
+    await n.listServices({ timeoutMs: 10000 })
+    const openOf = (nonce: number) =>
+      expectRecord(n, `SESSION for ${nonce}`, (r): r is Extract<DeviceRecord, { kind: "session" }> => r.kind === "session" && r.nonce === nonce, () => n.sendRawFrame(rec(Kind.OPEN, openBody(nonce))))
+    const openBody = (nonce: number) => encodeOpen({ nonce, version: PROTOCOL_VERSION }).subarray(RECORD_HEADER)
+    let high = 0
+    const seen: string[] = []
+    for (let i = 0; i < 40 && high < 3; i++) {
+      const nonce = 0x0e0e_0000 + i
+      const first = await openOf(nonce)
+      if (first.session === 0) {
+        // no room on this link: the sessions opened here never call, and go after a second idle
+        await new Promise((r) => setTimeout(r, 1100))
+        continue
+      }
+      const again = await openOf(nonce)
+      seen.push(`${first.session.toString(16)}->${again.session.toString(16)}`)
+      assert.equal(again.session, first.session, `OPEN ${nonce} again: session ${again.session.toString(16)}, first ${first.session.toString(16)} (${seen.join(", ")})`)
+      if (first.session >= 2 ** 31) high++
+    }
+    assert.ok(high >= 3, `only ${high} session ids at or above 2^31 in ${seen.length}: ${seen.join(", ")}`)
+  })
 })
 

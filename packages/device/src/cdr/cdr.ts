@@ -331,7 +331,7 @@ export function writeString(w: CdrWriter, v: string, max?: number, what?: string
     const o = wAt(w, 4, n + 5)
     const b = w.buf
     b.setAt(o, "u32", n + 1)
-    if (n) b.blitAt(o + 4, v, 0, n)
+    if (n > 0) b.blitAt(o + 4, v, 0, n)
     b[o + 4 + n] = 0
 }
 function writeSeqLen(w: CdrWriter, n: number, max?: number, what?: string) {

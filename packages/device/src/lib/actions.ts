@@ -141,7 +141,7 @@ function find(s: Server, id: Buffer, known?: boolean): GoalHandle<any, any> {
 function prune(s: Server, max: number) {
     const now = ds.millis()
     for (const g of s.goals.slice())
-        if (g.ended && (g.fetched ? s.goals.length >= max || now - g.fetched > retentionMs : now - g.ended > (s.o.keepMs || 60000))) {
+        if (g.ended !== undefined && (g.fetched !== undefined ? s.goals.length >= max || now - g.fetched > retentionMs : now - g.ended > (s.o.keepMs > 0 ? s.o.keepMs : 60000))) {
             s.goals.insert(s.goals.indexOf(g), -1)
             chargeLink(-CALL_COST)
         }
@@ -212,7 +212,7 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
     const s: Server = { o: options, goals: [] }
     const n = fullName(name) + "/_action/"
     createService(type.sendGoal, n + "send_goal", async (req, ctx) => {
-        const max = options.maxGoals || 4
+        const max = options.maxGoals > 0 ? options.maxGoals : 4
         // (the last place too: see below)
         prune(s, max - 1)
         const id = req.goal_id.uuid as Buffer
@@ -227,9 +227,9 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         for (const c of calls) if (c === ctx) host = c.s
         let mine = 0
         for (const o of s.goals) if (o.host === host) mine++
-        if (s.goals.length + (mine ? 1 : 0) >= max || used + CALL_COST > budget || (options.onGoal && !options.onGoal(req.goal)))
+        if (s.goals.length + (mine > 0 ? 1 : 0) >= max || used + CALL_COST > budget || (options.onGoal && !options.onGoal(req.goal)))
             return { accepted: false, stamp }
-        g = new GoalHandle(n, t + (options.timeoutMs || maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
+        g = new GoalHandle(n, t + (options.timeoutMs > 0 ? options.timeoutMs : maxTimeoutMs), id, id.toString("hex"), req.goal, stamp, type.feedback)
         g.host = host
         // the goal's record and its two fibers, for as long as it is held
         chargeLink(CALL_COST)
@@ -248,17 +248,17 @@ export function createActionServer<G, R, F>(type: ActionType<G, R, F>, name: str
         const out: ActionGoalInfo[] = []
         let code = 2
         for (const g of s.goals.slice())
-            if ((all && !by) || g.key === k || g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= by) {
+            if ((all && by === 0) || g.key === k || g.stamp.sec * 1000 + g.stamp.nanosec / 1000000 <= by) {
                 if (g.done()) code = 3
                 else if (await cancel(s, g, "cancel requested")) out.push({ goal_id: { uuid: g.id }, stamp: g.stamp })
                 else code = 1
             }
-        return { return_code: out.length ? 0 : all ? 1 : code, goals_canceling: out }
+        return { return_code: out.length > 0 ? 0 : all ? 1 : code, goals_canceling: out }
     })
     createService(type.getResult, n + "get_result", async (req, ctx) => {
         const g = find(s, req.goal_id.uuid as Buffer, true)
         await wait(ctx, g, -1)
-        if (!g.fetched) g.fetched = ds.millis()
+        if (g.fetched === undefined) g.fetched = ds.millis()
         // a goal with no result to give (aborted, or canceled before execute returned one): its status
         // as the call's, which the host turns into the goal's status with the result at its defaults
         if (g.result === undefined)

@@ -197,7 +197,7 @@ async function mqttMain() {
         // (a flag set by single tests: smaller code than `||`)
         let bad = !(port > 0)
         if (!host) bad = true
-        if (!tls) if (url.indexOf("mqtt://")) bad = true
+        if (!tls) if (url.indexOf("mqtt://") !== 0) bad = true
         if (bad) {
             console.log(`mqtt: off (bad MQTT_URL '${url}')`)
             return
@@ -274,7 +274,7 @@ async function mqttMain() {
                     if (body) chargeLink(-body.length)
                     body = null
                     hn = need = 0
-                    if (pongsDropped) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
+                    if (pongsDropped > 0) console.log(`mqtt: ${pongsDropped} pongs dropped (no room to send them)`)
                     // (a socket that ended is closed already)
                     if (!ended) (ds as Net)._socketClose()
                     ended = "closed"
@@ -399,7 +399,7 @@ function onSocket(event: string, arg: Buffer | string) {
                         if (body) body.blitAt(body.length - need, d, o, k)
                         need -= k
                         o += k
-                        if (!need) if (body) {
+                        if (need === 0) if (body) {
                             const b = body
                             body = null
                             chargeLink(-b.length)
@@ -411,20 +411,20 @@ function onSocket(event: string, arg: Buffer | string) {
                     // (least significant first)
                     const x = d[o]
                     o++
-                    if (!hn) {
+                    if (!(hn > 0)) {
                         ptype = x
                         len = 0
                         hn = 1
                         continue
                     }
                     len += (x & 127) << (7 * hn - 7)
-                    if (x & 0x80) {
+                    if ((x & 0x80) !== 0) {
                         if (++hn === 5) throw "bad packet length"
                         continue
                     }
                     hn = 0
                     const k = ptype >> 4
-                    if (!((BROKER_TYPES >> k) & 1)) throw "unexpected packet type " + k
+                    if (((BROKER_TYPES >> k) & 1) === 0) throw "unexpected packet type " + k
                     // (at most 64 bytes but for a PUBLISH, whose limit `inMax` is higher)
                     if (len > 64) {
                         if (k !== 3) throw "bad packet length"
@@ -487,7 +487,7 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         if (p > end) throw "bad PUBLISH"
         const topic = copy(d, to, tl).toString()
         const isIn = topic.indexOf(inT) === 0
-        if (!isIn) if (topic.indexOf(echoT)) return
+        if (!isIn) if (topic.indexOf(echoT) !== 0) return
         // (the broker matched `+`: one topic level; an empty one is not a host)
         // (after the "/" that follows "in" or "echo")
         const host = topic.slice(topic.indexOf("/", base.length) + 1)
@@ -520,13 +520,13 @@ function packet(t: number, d: Buffer, o: number, end: number) {
         console.log("mqtt: online")
     } else if (k === 9) {
         // SUBACK: packet id, a return code per topic (0x80: refused, e.g. by the broker's ACL)
-        for (let i = o + 2; i < end; ++i) if (d[i] & 0x80) console.log(`mqtt: the broker refused a subscription under ${base}`)
+        for (let i = o + 2; i < end; ++i) if ((d[i] & 0x80) !== 0) console.log(`mqtt: the broker refused a subscription under ${base}`)
     } else if (k === 4) {
         // PUBACK: the broker read the oldest unacknowledged PUBLISH and everything before it
         // (not Array shift: its polyfill would be in the image for this alone)
         // (an entry is a count of bytes written, never 0; past the end it reads as undefined)
         const a = ends[0]
-        if (a) {
+        if (a > 0) {
             acked = a
             ends.insert(0, -1)
         }

@@ -274,7 +274,7 @@ function releaseSlot(c: Call, lingers: boolean) {
 
 /** the handler of `c` returned or was terminated: its lingering charge ends */
 function unlinger(c: Call) {
-    if (!c.killAt) return
+    if (!(c.killAt > 0)) return
     c.killAt = 0
     used -= CALL_COST
     remove(lingering, c)
@@ -352,7 +352,7 @@ async function runCall(c: Call) {
         if (c.state !== CallState.Running) return
         // (forgotten: only `forget` takes a call out of the table, and sets its cost to 0, which a
         // running call never has: `run` charges it CALL_COST more)
-        if (!c.cost) return
+        if (!(c.cost > 0)) return
         if (c.cancelled)
             if (status === Status.Ok) {
                 // replaced (policy "latest") or past its deadline: a handler's own error is kept
@@ -460,7 +460,7 @@ export async function tick() {
             // (from the end: dropping a session with no calls takes out only the session at i)
             for (let i = sessions.length - 1; i >= 0; i--) {
                 const s = sessions[i]
-                if (!s.called) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
+                if (s.called === undefined) if (now - s.used > 10000) if (!hasCalls(s)) dropSession(s)
             }
             for (const c of calls.slice()) {
                 if (c.state === CallState.Receiving) mfStalled(c, now)
@@ -528,13 +528,13 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
         for (let i = 0; i < sessions.length; i++) {
             const s = sessions[i]
             if (s.out === link) {
-                if (!id) if (s.nonce === nonce) id = s.id
+                if (id === 0) if (s.nonce === nonce) id = s.id
                 n++
             }
         }
-        if (!id) {
+        if (id === 0) {
             let most = link.maxSessions
-            if (!most) most = maxSessions
+            if (!(most > 0)) most = maxSessions
             let room = n < most
             if (!room) {
                 // give up this link's least recently used session with no calls, idle for a second, that
@@ -577,7 +577,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
     // NEED: the least body length of CALL, CALLX, DATA, CANCEL, POLL, DONE (undefined: not a call
     // record; an index past the table, or below it, which the VM takes as unsigned, reads undefined)
     const need = NEED[kind - Kind.CALL]
-    if (!need) {
+    if (need === undefined) {
         link.error("unknown record kind " + kind, at)
         return
     }
@@ -711,7 +711,7 @@ export function record(kind: number, d: Buffer, b: number, len: number, link: Ou
                 // (and handlers released but not yet returned or terminated hold memory the budget does not see)
                 let busy = lingering.length >= MAX_LINGERING
                 if (n >= maxInFlight) busy = true
-                if (mine) if (mine + 2 >= maxInFlight) busy = true
+                if (mine > 0) if (mine + 2 >= maxInFlight) busy = true
                 if (busy) {
                     bare(Status.Busy, Kind.RESULT, s, seq)
                     return

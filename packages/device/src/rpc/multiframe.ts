@@ -186,7 +186,7 @@ async function chunk(pkt: Buffer, n: number, c: Call, limit: number, small: bool
         pkt.setAt(n, "u32", off)
         n += RecOff.RdataData - RecOff.RdataOffset
     }
-    if (len) pkt.blitAt(n, data, 0, len)
+    if (len > 0) pkt.blitAt(n, data, 0, len)
     n += len
     c.sendOff = off + len
     c.t = ds.millis()

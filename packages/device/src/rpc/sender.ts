@@ -198,7 +198,7 @@ async function loop(s: Sender) {
                 tt += k * period
                 taxAt += k * 500
                 tt = Math.max(tt, now - 5 * period)
-                if (w & 1) {
+                if ((w & 1) !== 0) {
                     const wait = tt + period - 1 - now
                     if (wait > 0) await ds.sleep(wait)
                 } else {
@@ -254,7 +254,7 @@ async function fill(s: Sender): Promise<Buffer> {
     const pkt = Buffer.alloc(max)
     // a bulk stream keeps half of every packet
     let ctl = max
-    if (bulk & 2) ctl -= s.max >> 1
+    if ((bulk & 2) !== 0) ctl -= s.max >> 1
     let n = pre
     // this link's calls first (each has at most one STATUS and one RESULT due: bounded by the
     // calls in flight, which each host gets its share of), round-robin from a moving start so no

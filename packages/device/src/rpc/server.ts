@@ -79,7 +79,7 @@ async function onServerPacket(pkt: ds.Packet) {
         const i = pkt.serviceIndex
         if (i > 1) return
         let sv: ds.ServiceSpec = ds.Control.spec
-        if (i) sv = ds.RosServices.spec
+        if (i === 1) sv = ds.RosServices.spec
         sv.assign(pkt)
         const sp = pkt.spec
         // the answer, sent at the end (one send for every kind: unset, "not implemented")
@@ -93,7 +93,7 @@ async function onServerPacket(pkt: ds.Packet) {
                 // the register's value (undefined: not implemented)
                 let v: any
                 if (name === "statusCode") v = [0, 0]
-                else if (i) {
+                else if (i === 1) {
                     if (name === "instanceName") v = ds.RosServices.spec.name + "_0"
                 }
                 // (the product identifier for both the product and the bootloader register: one
@@ -104,7 +104,7 @@ async function onServerPacket(pkt: ds.Packet) {
                 else if (name === "uptime") v = ds.millis() * 1000
                 if (v !== undefined) r = sp.encode(v)
             } else if (pkt.isAction) {
-                if (i) {
+                if (i === 1) {
                     // command `frame`: records for the runtime's parser
                     // (its one field is `data: bytes`: the payload itself, always a Buffer, is
                     // what decode() gives, or undefined for an empty one: either way "empty frame")

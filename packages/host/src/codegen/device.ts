@@ -538,7 +538,7 @@ function recInterpreter(used: Set<string>, use: Use, withRec: boolean): string[]
   if (empty) {
     use("wAt")
     use("rAt")
-    L.push(`        if (!m) {`, `            const o = __wAt(w, 1, 1)`, `            w.buf[o] = 0`, `        }`)
+    L.push(`        if (m === 0) {`, `            const o = __wAt(w, 1, 1)`, `            w.buf[o] = 0`, `        }`)
   }
   if (code.length) {
     L.push(...loop, `            const x = v[n]`)
@@ -546,7 +546,7 @@ function recInterpreter(used: Set<string>, use: Use, withRec: boolean): string[]
     L.push(`        }`)
   }
   L.push(`    }`, `    decode(r: __R): T {`, `        const t = this.t`, ...args, `        const o: any = {}`, `        const m = t.length`)
-  if (empty) L.push(`        if (!m) __rAt(r, 1, 1)`)
+  if (empty) L.push(`        if (m === 0) __rAt(r, 1, 1)`)
   if (code.length) {
     L.push(...loop, `            let x: any`)
     L.push(...chain(reads.map(([k, , rd]) => [k, `x = ${rd}`]), "            "))
