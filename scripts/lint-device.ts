@@ -9,7 +9,7 @@
 // DeviceScript's own declarations (scripts/lint/tsconfig.device.json). Only the rule's number
 // findings count: DeviceScript compiles without strictNullChecks, so its object findings (a field
 // typed `T` tested for being set) do not apply.
-// Usage: node --import tsx scripts/lint-device.ts [path...]   (default: src packages/device)
+// Usage: node --import tsx scripts/lint-device.ts [path...]   (default: src, packages/device, and the test and bench firmwares)
 import { ESLint } from "eslint"
 import tseslint from "typescript-eslint"
 import { existsSync } from "node:fs"
@@ -43,7 +43,7 @@ async function main() {
       },
     ],
   })
-  const results = await eslint.lintFiles(paths.length ? paths : ["src/**/*.ts", "packages/device/src/**/*.ts", "packages/device/*.ts"])
+  const results = await eslint.lintFiles(paths.length ? paths : ["src/**/*.ts", "packages/device/src/**/*.ts", "packages/device/*.ts", "test/firmware/**/*.ts", "bench/firmware/**/*.ts"])
   let n = 0
   for (const r of results) {
     for (const m of r.messages) {
