@@ -114,16 +114,21 @@ export interface LoadedConfig {
   file: string
 }
 
-/** Finds devs.json in `start` or the nearest parent directory; undefined when there is none. */
-export function findConfig(start = process.cwd()): string | undefined {
+/** The folder `start` or the nearest one above it that holds a file `name`; undefined when none does. */
+export function folderWith(name: string, start: string): string | undefined {
   let dir = path.resolve(start)
   for (;;) {
-    const f = path.join(dir, "devs.json")
-    if (fs.existsSync(f)) return f
+    if (fs.existsSync(path.join(dir, name))) return dir
     const up = path.dirname(dir)
     if (up === dir) return undefined
     dir = up
   }
+}
+
+/** Finds devs.json in `start` or the nearest parent directory; undefined when there is none. */
+export function findConfig(start = process.cwd()): string | undefined {
+  const dir = folderWith("devs.json", start)
+  return dir === undefined ? undefined : path.join(dir, "devs.json")
 }
 
 /** Reads and validates devs.json (the given file, or the nearest one above the cwd). Throws ConfigError. */
@@ -147,14 +152,15 @@ export function loadConfig(file?: string): LoadedConfig {
 }
 
 /**
- * devs.json's settings when there is a devs.json (above the cwd), undefined when there is none.
- * A devs.json that exists but is wrong is an error naming the key, never a silent default.
+ * devs.json's settings and folder when there is a devs.json (above the cwd), undefined when there
+ * is none. A devs.json that exists but is wrong is an error naming the key, never a silent default.
  */
-export function loadConfigIfPresent(): DevsConfig | undefined {
-  return findConfig() ? loadConfig().config : undefined
+export function loadConfigIfPresent(): LoadedConfig | undefined {
+  const f = findConfig()
+  return f ? loadConfig(f) : undefined
 }
 
 /** The devtools URL from devs.json (`simulator.devtools`), or `fallback` when there is no devs.json. */
 export function configuredDevtoolsUrl(fallback: string): string {
-  return loadConfigIfPresent()?.simulator.devtools ?? fallback
+  return loadConfigIfPresent()?.config.simulator.devtools ?? fallback
 }

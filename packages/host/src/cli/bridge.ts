@@ -137,12 +137,9 @@ async function openSimulated(o: BridgeCommandOptions): Promise<Robot> {
   const waitMs = lockWaitMs(o.wait)
   if (waitMs === 0) await probeSimulatorLock()
   // the project's firmware (devs.json's firmware.entry), as `robot sim` runs it
-  const { findConfig, loadConfig } = (require("../config") as typeof import("../config"))
-  let firmware: string | undefined
-  if (findConfig()) {
-    const { config, dir } = loadConfig()
-    firmware = path.resolve(dir, config.firmware.entry)
-  }
+  const { loadConfigIfPresent } = (require("../config") as typeof import("../config"))
+  const project = loadConfigIfPresent()
+  const firmware = project ? path.resolve(project.dir, project.config.firmware.entry) : undefined
   const progress = startupProgress()
   const robot = await startSimulatedRobot({ firmware, rig: { lockWaitMs: waitMs, onProgress: progress.step, maxResponseBytes: maxResponseBytes(o) } }).finally(() => progress.done())
   if (!robot.node) {

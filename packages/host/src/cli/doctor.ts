@@ -451,10 +451,9 @@ export function registerDoctor(program: Command): void {
         node = (await (require("./link") as typeof import("./link")).connectLink(o)).node
       }
       try {
-        // standard input at its end (`< /dev/null`, a closed pipe) answers nothing: undefined, taken as no
-        let ended = false
+        // standard input at its end (`< /dev/null`, a closed pipe) answers nothing: undefined, taken as
+        // no (runDoctor then asks nobody again)
         const confirm = async (q: string): Promise<boolean | undefined> => {
-          if (ended) return undefined
           const rl = (require("node:readline") as typeof import("node:readline")).createInterface({ input: process.stdin, output: process.stdout })
           try {
             return await new Promise<boolean | undefined>((resolve) => {
@@ -462,7 +461,6 @@ export function registerDoctor(program: Command): void {
               // (closed before an answer: the input ended; after one, it is this function's own close)
               rl.once("close", () => {
                 if (answered) return
-                ended = true
                 resolve(undefined)
               })
               rl.question(`${q} [y/N] `, (a) => {

@@ -137,7 +137,7 @@ export interface ListenSettings {
  */
 export function listenSettings(o: ListenCommandOptions): ListenSettings {
   const { loadConfigIfPresent } = (require("../config") as typeof import("../config"))
-  const cfg = loadConfigIfPresent()?.bridge ?? { host: "127.0.0.1", port: 9090 }
+  const cfg = loadConfigIfPresent()?.config.bridge ?? { host: "127.0.0.1", port: 9090 }
   const host = o.host ?? cfg.host
   const token = o.token ?? process.env.ROBOT_BRIDGE_TOKEN
   const { isLoopback } = (require("../bridge/server") as typeof import("../bridge/server"))

@@ -130,16 +130,15 @@ export function loadProjectInterfaces(roots: readonly string[]): InterfaceSet {
  */
 export function ownPart(set: InterfaceSet, roots: readonly string[]): InterfaceSet {
   const own = (t: { root: string }) => roots.includes(t.root)
-  const messages = new Map<string, IdlMessage>()
+  const names = new Set<string>()
   for (const m of set.messages.values()) {
     if (!own(m)) continue
-    messages.set(m.fullName, m)
-    for (const d of dependencies(m.fullName, set.messages)) messages.set(d, set.messages.get(d) as IdlMessage)
+    names.add(m.fullName)
+    for (const d of dependencies(m.fullName, set.messages)) names.add(d)
   }
-  // in the set's own order, which the emitters' sorting does not depend on but the headers' sources follow
-  const ordered = new Map([...set.messages].filter(([n]) => messages.has(n)))
   return {
-    messages: ordered,
+    // in the set's own order, which the emitters' sorting does not depend on but the headers' sources follow
+    messages: new Map([...set.messages].filter(([n]) => names.has(n))),
     services: new Map([...set.services].filter(([, sv]) => own(sv))),
     actions: new Map([...set.actions].filter(([, a]) => own(a))),
   }

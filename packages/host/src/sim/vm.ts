@@ -7,6 +7,7 @@ import { createHash } from "node:crypto"
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { basename, dirname, join, resolve } from "node:path"
 import { createInterface } from "node:readline"
+import { folderWith } from "../config"
 import { DEVTOOLS_PORT, portLockFile, SIM_PORT_ENV, simPort } from "../transport/hubport"
 
 /**
@@ -18,10 +19,7 @@ export const ROOT = basename(resolve(__dirname, "../../../..")) === "node_module
 
 /** The DeviceScript project `entry` belongs to: the nearest folder above it with a devsconfig.json (else ROOT). */
 export function projectOf(entry: string): string {
-  for (let d = dirname(entry); ; d = dirname(d)) {
-    if (existsSync(join(d, "devsconfig.json"))) return d
-    if (dirname(d) === d) return ROOT
-  }
+  return folderWith("devsconfig.json", dirname(entry)) ?? ROOT
 }
 
 /** The DeviceScript CLI this package depends on (wherever npm placed it). */
