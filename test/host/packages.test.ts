@@ -212,7 +212,7 @@ test("published contents: built JavaScript and declarations, TypeScript only in 
     assert.deepEqual(bad, [], `${key}: no test files or caches`)
   }
   const host = contents.host
-  for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/demo/demo_camera.js", "dist/sim/sockreads.cjs", "devs.schema.json"]) assert.ok(host.includes(f), `host ships ${f}`)
+  for (const f of ["bin/robot.js", "dist/cli/main.js", "dist/client/index.js", "dist/client/index.d.ts", "dist/runtime/index.d.ts", "dist/bridge/web/index.html", "dist/demo/demo_camera.js", "dist/sim/sockreads.cjs", "devs.schema.json", "interfaces/unique_identifier_msgs/msg/UUID.msg", "interfaces/builtin_interfaces/msg/Time.msg", "interfaces/std_srvs/srv/Trigger.srv"]) assert.ok(host.includes(f), `host ships ${f}`)
   assert.deepEqual(host.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), [], "host ships no TypeScript sources")
   const device = contents.device
   for (const f of ["src/index.ts", "mqtt.ts", "settings.ts", "src/net/mqtt.ts", "src/cdr/cdr.ts", "src/gen/wire.ts", "services/rosservices.md"]) assert.ok(device.includes(f), `device ships ${f}`)
@@ -312,7 +312,7 @@ test("a devs init project: robot init, Ping.srv, robot gen, devs build, the VM; 
       assert.equal(m.result, true, JSON.stringify(m))
       assert.deepEqual(m.values, { seq: 8, text: "pong 7" })
     } finally {
-      bridge?.close()
+      await bridge?.close()
     }
   })
 })
@@ -327,7 +327,6 @@ test("an action in a devs init project: robot gen finds what it needs in the hos
   assert.equal(gen.status, 0, gen.out)
   // Hello's halves, the action's three messages and five derived ones, UUID and Time
   assert.match(gen.stdout, /robot gen: 12 messages, 1 services, 1 action from services/)
-  for (const f of ["interfaces/unique_identifier_msgs/msg/UUID.msg", "interfaces/builtin_interfaces/msg/Time.msg", "interfaces/std_srvs/srv/Trigger.srv"]) assert.ok(contents.host.includes(f), `host ships ${f}`)
   const show = robot(dir, "interface", "show", "unique_identifier_msgs/msg/UUID")
   assert.equal(show.status, 0, show.out)
   assert.match(show.stdout, /uint8\[16\] uuid/)
@@ -458,7 +457,7 @@ test("robot service call --devtools with nothing on the bus says no device is th
     assert.match(line, /no device on .* within 2000 ms \(no device on the bus: is the firmware running\? Start it with `npx devs run`, the VS Code simulator, or a flashed board\)$/)
     assert.doesNotMatch(line, /longer --timeout/)
   } finally {
-    call.close()
+    await call.close()
     await hub.close()
   }
 })
@@ -483,7 +482,7 @@ test("robot doctor on a user's robot: the generic steps pass, the example robot'
         assert.match(out, /^SKIP  PWM budget: the robot does not serve \/diagnose /m)
         assert.doesNotMatch(out, /build:device|not valid JSON|Lift the robot/)
       } finally {
-        doctor.close()
+        await doctor.close()
       }
     }
   } finally {

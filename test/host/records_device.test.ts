@@ -188,8 +188,7 @@ describe("record codecs against the real firmware (VM)", () => {
     const n = await rig.connect()
     await n.listServices({ timeoutMs: 10000 })
     const openOf = (nonce: number) =>
-      expectRecord(n, `SESSION for ${nonce}`, (r): r is Extract<DeviceRecord, { kind: "session" }> => r.kind === "session" && r.nonce === nonce, () => n.sendRawFrame(rec(Kind.OPEN, openBody(nonce))))
-    const openBody = (nonce: number) => encodeOpen({ nonce, version: PROTOCOL_VERSION }).subarray(RECORD_HEADER)
+      expectRecord(n, `SESSION for ${nonce}`, (r): r is Extract<DeviceRecord, { kind: "session" }> => r.kind === "session" && r.nonce === nonce, () => n.sendRawFrame(encodeOpen({ nonce, version: PROTOCOL_VERSION })))
     let high = 0
     const seen: string[] = []
     for (let i = 0; i < 40 && high < 3; i++) {
