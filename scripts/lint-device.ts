@@ -9,15 +9,26 @@
 // DeviceScript's own declarations (scripts/lint/tsconfig.device.json). Only the rule's number
 // findings count: DeviceScript compiles without strictNullChecks, so its object findings (a field
 // typed `T` tested for being set) do not apply.
-// Usage: node --import tsx scripts/lint-device.ts [path...]   (default: src, packages/device, and the test and bench firmwares)
+// Usage: node --import tsx scripts/lint-device.ts [path...]   (default: the device project's sources, deviceSources)
 import { ESLint } from "eslint"
 import tseslint from "typescript-eslint"
-import { existsSync } from "node:fs"
-import { join, relative } from "node:path"
+import { existsSync, readFileSync } from "node:fs"
+import { dirname, join, relative } from "node:path"
 
 const ROOT = join(__dirname, "..")
 /** the rule's findings about numbers (its other message ids are about objects, strings, any) */
 const NUMBER_FINDINGS = new Set(["conditionErrorNumber", "conditionErrorNullableNumber"])
+
+/**
+ * What the device project (scripts/lint/tsconfig.device.json) includes, as globs from the
+ * repository's root, but DeviceScript's declarations and this check's own fixtures: one list, so a
+ * folder added to the project is checked too.
+ */
+function deviceSources(): string[] {
+  const project = join(__dirname, "lint", "tsconfig.device.json")
+  const include: string[] = JSON.parse(readFileSync(project, "utf8")).include
+  return include.map((g) => relative(ROOT, join(dirname(project), g))).filter((g) => !g.startsWith("node_modules") && !g.startsWith(join("scripts", "lint")))
+}
 
 async function main() {
   // (without DeviceScript's declarations every number would type as `any`, and nothing be found)
@@ -43,7 +54,7 @@ async function main() {
       },
     ],
   })
-  const results = await eslint.lintFiles(paths.length ? paths : ["src/**/*.ts", "packages/device/src/**/*.ts", "packages/device/*.ts", "test/firmware/**/*.ts", "bench/firmware/**/*.ts"])
+  const results = await eslint.lintFiles(paths.length ? paths : deviceSources())
   let n = 0
   for (const r of results) {
     for (const m of r.messages) {
